@@ -1,0 +1,370 @@
+"""Prioritisation helpers other apps call: RICE, ICE, MoSCoW and demand scores of themes or tags.
+
+All functions are vectorised: they accept scalars, sequences, numpy arrays or pandas Series (scalars
+broadcast), and return the same shape — a float for scalars, an array for arrays/sequences, a Series
+(with the input's index) when any input is a Series. Bad input raises
+:class:`~feedback_nlp.errors.InvalidInputError` naming the argument and the offending positions; nothing is
+coerced silently.
+
+Formulas
+--------
+- **RICE** = reach × impact × confidence / effort.
+  reach: people or accounts per period (≥ 0); impact on Intercom's scale 0.25 (minimal), 0.5 (low),
+  1 (medium), 2 (high), 3 (massive); confidence a **fraction** in [0, 1] (or a percentage in [0, 100] with
+  ``confidence_scale="percent"``); effort in person-months (> 0).
+- **ICE** = impact × confidence × ease, each on 1–10 (so 1–1000); ``method="mean"`` gives their mean (1–10).
+- **MoSCoW**: see :func:`moscow`.
+- **Demand**: see :func:`theme_scores`.
+
+Example:
+    >>> rice(reach=400, impact=2, confidence=0.8, effort=4)
+    160.0
+    >>> ice([8, 5], 7, 6).tolist()
+    [336.0, 210.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Union
+
+import numpy as np
+import pandas as pd
+
+from .errors import ColumnError, InvalidInputError
+
+__all__ = [
+    "DEFAULT_DEMAND_WEIGHTS",
+    "MOSCOW_CATEGORIES",
+    "RICE_IMPACT_SCALE",
+    "demand_scores",
+    "ice",
+    "moscow",
+    "rice",
+    "theme_scores",
+]
+
+ArrayLike = Union[float, int, Sequence[float], np.ndarray, pd.Series]
+RICE_IMPACT_SCALE = (0.25, 0.5, 1.0, 2.0, 3.0)
+MOSCOW_CATEGORIES = ("must", "should", "could", "won't")
+#: Weights of the normalised components in :func:`theme_scores`' ``priority`` (they need not sum to 1).
+DEFAULT_DEMAND_WEIGHTS: dict[str, float] = {"volume": 0.2, "unique_accounts": 0.3, "revenue": 0.35, "growth": 0.15}
+
+
+def _positions(mask: np.ndarray, limit: int = 10) -> str:
+    idx = np.flatnonzero(mask)
+    out = ", ".join(map(str, idx[:limit]))
+    return out + (f" … ({len(idx)} in all)" if len(idx) > limit else "")
+
+
+class _Args:
+    """Validates and broadcasts the numeric arguments of one call; remembers how to shape the result."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.index: pd.Index | None = None
+        self.scalar = True
+        arrays: dict[str, np.ndarray] = {}
+        for name, value in kwargs.items():
+            arrays[name] = self._to_array(name, value)
+        lengths = {n: len(a) for n, a in arrays.items() if a.ndim == 1}
+        if len(set(lengths.values())) > 1:
+            raise InvalidInputError("arguments have mismatched lengths: "
+                                    + ", ".join(f"{n}={k}" for n, k in lengths.items()))
+        n = next(iter(lengths.values()), None)
+        self.values = {k: (np.full(n, a) if n is not None and a.ndim == 0 else a) for k, a in arrays.items()}
+
+    def _to_array(self, name: str, value: Any) -> np.ndarray:
+        if isinstance(value, pd.DataFrame):
+            raise InvalidInputError(f"{name} must be a column (Series), not a DataFrame")
+        if isinstance(value, pd.Series):
+            if self.index is not None and len(self.index) == len(value) and not self.index.equals(value.index):
+                raise InvalidInputError(f"{name} has a different index than the other Series arguments")
+            self.index = value.index if self.index is None else self.index
+            value = value.to_numpy()
+        if isinstance(value, (bool, np.bool_)) or (isinstance(value, str)):
+            raise InvalidInputError(f"{name} must be numeric, got {type(value).__name__}")
+        arr = np.asarray(value, dtype=object if not isinstance(value, np.ndarray) else None)
+        if arr.ndim > 1:
+            raise InvalidInputError(f"{name} must be a scalar or 1-D, got shape {arr.shape}")
+        if arr.ndim == 1:
+            self.scalar = False
+        if arr.dtype == object or arr.dtype.kind in "bUSM":
+            flat = arr.reshape(-1)
+            bad = np.array([isinstance(v, (bool, np.bool_, str, bytes)) or not isinstance(v, (int, float, np.number))
+                            for v in flat], dtype=bool)
+            if bad.any():
+                where = "" if arr.ndim == 0 else f" at positions {_positions(bad)}"
+                raise InvalidInputError(f"{name} must be numeric; non-numeric values{where}")
+            arr = arr.astype(float)
+        arr = arr.astype(float)
+        nan = np.isnan(arr.reshape(-1)) | np.isinf(arr.reshape(-1))
+        if nan.any():
+            where = "" if arr.ndim == 0 else f" at positions {_positions(nan)}"
+            raise InvalidInputError(f"{name} has NaN or infinite values{where}")
+        return arr
+
+    def check(self, name: str, bad: np.ndarray, what: str) -> None:
+        bad = np.atleast_1d(bad)
+        if bad.any():
+            where = "" if self.scalar else f" at positions {_positions(bad)}"
+            raise InvalidInputError(f"{name} {what}{where}")
+
+    def shape(self, result: np.ndarray) -> Any:
+        if self.scalar:
+            return float(result)
+        if self.index is not None:
+            return pd.Series(result, index=self.index)
+        return result
+
+
+def rice(reach: ArrayLike, impact: ArrayLike, confidence: ArrayLike, effort: ArrayLike, *,
+         confidence_scale: str = "fraction") -> Any:
+    """RICE score = reach × impact × confidence / effort.
+
+    Args:
+        reach: people or accounts reached per period, ≥ 0 (e.g. ``theme_scores(...)["unique_accounts"]``).
+        impact: one of 0.25, 0.5, 1, 2, 3.
+        confidence: a fraction in [0, 1] (default) or, with ``confidence_scale="percent"``, a percentage in
+            [0, 100]. A value above 1 with the fraction scale, or in (0, 1) with the percent scale, is
+            ambiguous and rejected rather than guessed.
+        effort: person-months, > 0.
+
+    >>> rice([100, 200], 1, 0.5, [1, 2]).tolist()
+    [50.0, 50.0]
+    >>> rice(100, 1, 80, 2, confidence_scale="percent")
+    40.0
+    """
+    a = _Args(reach=reach, impact=impact, confidence=confidence, effort=effort)
+    v = a.values
+    a.check("reach", v["reach"] < 0, "must be >= 0")
+    a.check("impact", ~np.isin(v["impact"], RICE_IMPACT_SCALE), f"must be one of {RICE_IMPACT_SCALE}")
+    a.check("effort", v["effort"] <= 0, "must be > 0 (person-months)")
+    conf = v["confidence"]
+    if confidence_scale == "fraction":
+        a.check("confidence", conf < 0, "must be >= 0")
+        a.check("confidence", conf > 1, "is above 1: give a fraction in [0, 1], or pass confidence_scale='percent'")
+    elif confidence_scale == "percent":
+        a.check("confidence", (conf < 0) | (conf > 100), "must be in [0, 100] percent")
+        a.check("confidence", (conf > 0) & (conf < 1),
+                "is between 0 and 1 although confidence_scale='percent': ambiguous, give percentages")
+        conf = conf / 100.0
+    else:
+        raise InvalidInputError(f"confidence_scale must be 'fraction' or 'percent', got {confidence_scale!r}")
+    return a.shape(v["reach"] * v["impact"] * conf / v["effort"])
+
+
+def ice(impact: ArrayLike, confidence: ArrayLike, ease: ArrayLike, *, method: str = "product") -> Any:
+    """ICE score from impact, confidence and ease, each on a 1–10 scale.
+
+    ``method="product"`` (default) returns I × C × E (1–1000); ``method="mean"`` returns their mean (1–10).
+
+    >>> ice(10, 10, 10), ice(4, 6, 8, method="mean")
+    (1000.0, 6.0)
+    """
+    a = _Args(impact=impact, confidence=confidence, ease=ease)
+    for name in ("impact", "confidence", "ease"):
+        a.check(name, (a.values[name] < 1) | (a.values[name] > 10), "must be on the 1-10 scale")
+    i, c, e = a.values["impact"], a.values["confidence"], a.values["ease"]
+    if method == "product":
+        return a.shape(i * c * e)
+    if method == "mean":
+        return a.shape((i + c + e) / 3.0)
+    raise InvalidInputError(f"method must be 'product' or 'mean', got {method!r}")
+
+
+def _flags(name: str, value: Any, n: int | None) -> np.ndarray:
+    if value is None:
+        return np.zeros(n or 1, dtype=bool)
+    arr = np.atleast_1d(np.asarray(value.to_numpy() if isinstance(value, pd.Series) else value, dtype=object))
+    bad = np.array([not isinstance(x, (bool, np.bool_)) and x not in (0, 1) for x in arr], dtype=bool)
+    if bad.any():
+        raise InvalidInputError(f"{name} must be booleans; other values at positions {_positions(bad)}")
+    if n is not None and len(arr) not in (1, n):
+        raise InvalidInputError(f"{name} has {len(arr)} values, scores have {n}")
+    return np.broadcast_to(arr.astype(bool), (n or 1,))
+
+
+def moscow(
+    scores: ArrayLike,
+    *,
+    cutoffs: Mapping[str, float] | None = None,
+    quantiles: tuple[float, float, float] = (0.8, 0.5, 0.2),
+    commitment: Any = None,
+    deadline: Any = None,
+    overrides: Mapping[Any, Any] | None = None,
+    explain: bool = False,
+) -> Any:
+    """Map priority scores (and explicit flags) to MoSCoW categories: must / should / could / won't.
+
+    The rule, applied in this order:
+
+    1. a manual override (``overrides={key: category}`` or ``{key: (category, reason)}``, keys are Series
+       index labels or positions) wins;
+    2. ``commitment`` (contractual, legal or regulatory commitment) → must;
+    3. score ≥ ``cutoffs["must"]`` → must, ≥ ``cutoffs["should"]`` → should, ≥ ``cutoffs["could"]`` → could,
+       else won't;
+    4. ``deadline`` (a committed date inside the planning horizon) lifts could/won't to should.
+
+    Without ``cutoffs``, they are the ``quantiles`` (default 80th/50th/20th percentile) of the scores, so
+    about 20% are must, 30% should, 30% could and 20% won't.
+
+    Returns categories in the input's shape; with ``explain=True`` a DataFrame with ``moscow``, ``rule``
+    and ``overridden`` columns (the record of every manual override and why).
+
+    >>> moscow([9, 5, 1], cutoffs={"must": 8, "should": 4, "could": 2}).tolist()
+    ['must', 'should', "won't"]
+    """
+    a = _Args(scores=scores)
+    s = np.atleast_1d(a.values["scores"])
+    n = len(s)
+    if cutoffs is None:
+        if a.scalar or n < 2:
+            raise InvalidInputError("moscow needs explicit cutoffs={'must':..,'should':..,'could':..} for a single score")
+        q = list(quantiles)
+        if len(q) != 3 or not all(0 <= x <= 1 for x in q) or not q[0] >= q[1] >= q[2]:
+            raise InvalidInputError(f"quantiles must be 3 decreasing fractions, got {quantiles}")
+        cut = dict(zip(("must", "should", "could"), np.quantile(s, q)))
+    else:
+        missing = {"must", "should", "could"} - set(cutoffs)
+        if missing:
+            raise InvalidInputError(f"cutoffs is missing {sorted(missing)}")
+        cut = {k: float(cutoffs[k]) for k in ("must", "should", "could")}
+        if not cut["must"] >= cut["should"] >= cut["could"]:
+            raise InvalidInputError(f"cutoffs must satisfy must >= should >= could, got {cut}")
+    com = _flags("commitment", commitment, n)
+    dl = _flags("deadline", deadline, n)
+    cat = np.where(s >= cut["must"], "must", np.where(s >= cut["should"], "should",
+                                                      np.where(s >= cut["could"], "could", "won't"))).astype(object)
+    rule = np.array([f"score {x:g} >= {c} cutoff {cut[c]:g}" if c != "won't" else f"score {x:g} < could cutoff {cut['could']:g}"
+                     for x, c in zip(s, cat)], dtype=object)
+    lift = dl & np.isin(cat, ["could", "won't"])
+    cat[lift], rule[lift] = "should", "deadline"
+    cat[com], rule[com] = "must", "commitment"
+    overridden = np.zeros(n, dtype=bool)
+    for key, value in (overrides or {}).items():
+        category, reason = value if isinstance(value, tuple) else (value, "manual override")
+        if category not in MOSCOW_CATEGORIES:
+            raise InvalidInputError(f"override for {key!r} is {category!r}; expected one of {MOSCOW_CATEGORIES}")
+        if a.index is not None and key in a.index:
+            pos = a.index.get_loc(key)
+        elif isinstance(key, (int, np.integer)) and 0 <= key < n:
+            pos = int(key)
+        else:
+            raise InvalidInputError(f"override key {key!r} matches no score")
+        cat[pos], rule[pos], overridden[pos] = category, f"override: {reason}", True
+    if explain:
+        return pd.DataFrame({"score": s, "moscow": cat, "rule": rule, "overridden": overridden},
+                            index=a.index if a.index is not None else None)
+    if a.scalar:
+        return str(cat[0])
+    if a.index is not None:
+        return pd.Series(pd.Categorical(cat, categories=list(MOSCOW_CATEGORIES), ordered=True), index=a.index)
+    return cat.astype(str)
+
+
+def theme_scores(
+    df: pd.DataFrame,
+    *,
+    theme_col: str = "theme",
+    account_col: str | None = "account_id",
+    revenue_col: str | None = "account_revenue",
+    time_col: str | None = "created_at",
+    weights: Mapping[str, float] | None = None,
+    now: Any = None,
+    window: str | pd.Timedelta = "28D",
+    exclude: Sequence[Any] = (-1, "-1", "outlier", None),
+) -> pd.DataFrame:
+    """Demand score of each theme (or tag, or any grouping column) from the feedback that mentions it.
+
+    One row per theme, sorted by ``priority``:
+
+    - ``volume``: feedback items; ``unique_accounts``: distinct requesting accounts;
+    - ``revenue``: summed revenue of the unique requesting accounts — each account counted **once per
+      theme**, with its largest revenue figure if it varies between rows; ``accounts_without_revenue``
+      counts accounts whose revenue is missing (they add nothing to ``revenue``);
+    - ``recent`` / ``previous``: items in the last ``window`` before ``now`` and in the window before it;
+      ``growth`` = (recent − previous) / max(previous, 1);
+    - ``priority`` (0–100) = 100 × Σ wᵢ·cᵢ / Σ wᵢ over the components volume, unique_accounts and revenue
+      (each divided by its maximum over themes) and growth (clipped to [0, 2], divided by 2).
+      Weights default to :data:`DEFAULT_DEMAND_WEIGHTS`.
+
+    A column holding lists (multi-label tags) counts the row once for each of its values. Rows whose
+    theme is in ``exclude`` (outliers) are left out.
+
+    >>> df = pd.DataFrame({"theme": ["sso", "sso", "export"], "account_id": ["a", "a", "b"],
+    ...                    "account_revenue": [100.0, 100.0, 50.0]})
+    >>> theme_scores(df, time_col=None)[["theme", "volume", "unique_accounts", "revenue"]].values.tolist()
+    [['sso', 2, 1, 100.0], ['export', 1, 1, 50.0]]
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInputError(f"theme_scores expects a DataFrame, got {type(df).__name__}")
+    for col, role in ((theme_col, "theme"), (account_col, "account"), (revenue_col, "revenue"), (time_col, "time")):
+        if col is not None and col not in df.columns:
+            raise ColumnError(f"{role} column {col!r} not found; available columns: {list(map(str, df.columns))} "
+                              f"(pass {role}_col=None to score without it)" if role != "theme" else
+                              f"theme column {col!r} not found; available columns: {list(map(str, df.columns))}")
+    w = dict(DEFAULT_DEMAND_WEIGHTS if weights is None else weights)
+    unknown = set(w) - set(DEFAULT_DEMAND_WEIGHTS)
+    if unknown:
+        raise InvalidInputError(f"unknown weight(s) {sorted(unknown)}; allowed: {sorted(DEFAULT_DEMAND_WEIGHTS)}")
+    if any((not isinstance(x, (int, float))) or x < 0 or x != x for x in w.values()) or sum(w.values()) <= 0:
+        raise InvalidInputError(f"weights must be non-negative numbers with a positive sum, got {w}")
+
+    data = df.copy()
+    if data[theme_col].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+        data = data.explode(theme_col)
+    keep = ~data[theme_col].isin([x for x in exclude if x is not None])
+    if None in exclude:
+        keep &= data[theme_col].notna()
+    data = data[keep]
+    if revenue_col is not None:
+        rev = pd.to_numeric(data[revenue_col], errors="coerce")
+        bad = (rev.isna() & data[revenue_col].notna()) | (rev < 0)
+        if bad.any():
+            raise ColumnError(f"revenue column {revenue_col!r} has non-numeric or negative values in rows "
+                              f"{list(data.index[bad][:10])}")
+        data[revenue_col] = rev
+    groups = data.groupby(theme_col, sort=False, dropna=True)
+    out = pd.DataFrame({"volume": groups.size()})
+    if account_col is not None:
+        out["unique_accounts"] = groups[account_col].nunique()
+        if revenue_col is not None:
+            per_account = data.groupby([theme_col, account_col], sort=False)[revenue_col].max()
+            out["revenue"] = per_account.groupby(level=0).sum(min_count=0).reindex(out.index).fillna(0.0)
+            out["accounts_without_revenue"] = per_account.isna().groupby(level=0).sum().reindex(out.index).fillna(0).astype(int)
+    elif revenue_col is not None:
+        raise InvalidInputError("revenue needs account_col: revenue is counted once per account")
+    if time_col is not None:
+        ts = pd.to_datetime(data[time_col], utc=True, errors="coerce", format="mixed")
+        bad = ts.isna() & data[time_col].notna()
+        if bad.any():
+            raise ColumnError(f"time column {time_col!r} has unparseable dates in rows {list(data.index[bad][:10])}")
+        ref = ts.max() if now is None else pd.Timestamp(now)
+        ref = ref.tz_localize("UTC") if ref.tzinfo is None else ref
+        win = pd.Timedelta(window)
+        recent = (ts > ref - win) & (ts <= ref)
+        previous = (ts > ref - 2 * win) & (ts <= ref - win)
+        out["recent"] = recent.groupby(data[theme_col]).sum().reindex(out.index).fillna(0).astype(int)
+        out["previous"] = previous.groupby(data[theme_col]).sum().reindex(out.index).fillna(0).astype(int)
+        out["growth"] = (out["recent"] - out["previous"]) / out["previous"].clip(lower=1)
+        out["first_seen"] = ts.groupby(data[theme_col]).min().reindex(out.index)
+        out["last_seen"] = ts.groupby(data[theme_col]).max().reindex(out.index)
+
+    def norm(col: str) -> pd.Series:
+        if col not in out:
+            return pd.Series(0.0, index=out.index)
+        if col == "growth":
+            return out[col].clip(0, 2) / 2
+        m = out[col].max()
+        return out[col] / m if m and m > 0 else out[col] * 0.0
+
+    used = {k: v for k, v in w.items() if k in out.columns}
+    total = sum(used.values())
+    out["priority"] = 100 * sum(v * norm(k) for k, v in used.items()) / total if total > 0 else 0.0
+    out = out.reset_index().rename(columns={"index": theme_col})
+    return out.sort_values(["priority", "volume"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def demand_scores(df: pd.DataFrame, by: str, **kwargs: Any) -> pd.DataFrame:
+    """:func:`theme_scores` grouped by any column (a tag column, a product area, a channel)."""
+    return theme_scores(df, theme_col=by, **kwargs)
