@@ -81,7 +81,7 @@ class _Args:
                 raise InvalidInputError(f"{name} has a different index than the other Series arguments")
             self.index = value.index if self.index is None else self.index
             value = value.to_numpy()
-        if isinstance(value, (bool, np.bool_)) or (isinstance(value, str)):
+        if isinstance(value, (bool, np.bool_, str)):
             raise InvalidInputError(f"{name} must be numeric, got {type(value).__name__}")
         arr = np.asarray(value, dtype=object if not isinstance(value, np.ndarray) else None)
         if arr.ndim > 1:
