@@ -1,0 +1,133 @@
+"""Honest evaluation reports for tag models: accuracy, micro/macro F1, per-tag P/R/F1, confusions, abstain.
+
+Abstained rows (``needs_review``) count as errors in the headline figures — a model cannot look better by
+abstaining — and ``coverage`` / ``accuracy_covered`` show what abstaining buys.
+
+Example:
+    >>> r = evaluate_predictions([["a"], ["b"], ["b"]], [["a"], ["a"], ["b"]], classes=["a", "b"])
+    >>> round(r.accuracy, 3), round(r.macro_f1, 3)
+    (0.667, 0.667)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["EvaluationReport", "evaluate_predictions"]
+
+
+@dataclass
+class EvaluationReport:
+    """What :meth:`TagClassifier.evaluate` returns; ``to_dict()``, ``per_tag`` (a DataFrame), ``to_markdown()``."""
+
+    n: int
+    multi_label: bool
+    accuracy: float
+    micro_f1: float
+    macro_f1: float
+    abstain_rate: float
+    coverage: float
+    accuracy_covered: float
+    per_tag: pd.DataFrame
+    confused_pairs: pd.DataFrame
+    per_level: dict[int, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n, "multi_label": self.multi_label, "accuracy": self.accuracy, "micro_f1": self.micro_f1,
+            "macro_f1": self.macro_f1, "abstain_rate": self.abstain_rate, "coverage": self.coverage,
+            "accuracy_covered": self.accuracy_covered,
+            "per_tag": {r["tag"]: {k: (float(r[k]) if k != "support" else int(r[k])) for k in ("precision", "recall", "f1", "support")}
+                        for r in self.per_tag.to_dict("records")},
+            "confused_pairs": self.confused_pairs.to_dict("records"),
+            "per_level": {str(k): v for k, v in self.per_level.items()},
+        }
+
+    def to_markdown(self, max_tags: int = 30) -> str:
+        lines = [
+            "| metric | value |", "|---|---|",
+            f"| rows | {self.n} |",
+            f"| {'subset accuracy' if self.multi_label else 'accuracy'} | {self.accuracy:.4f} |",
+            f"| micro F1 | {self.micro_f1:.4f} |", f"| macro F1 | {self.macro_f1:.4f} |",
+            f"| abstain rate (needs_review) | {self.abstain_rate:.4f} |",
+            f"| accuracy on covered rows | {self.accuracy_covered:.4f} |",
+        ]
+        for level, m in sorted(self.per_level.items()):
+            lines.append(f"| level {level} accuracy / macro F1 | {m['accuracy']:.4f} / {m['macro_f1']:.4f} |")
+        lines += ["", "| tag | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        for r in self.per_tag.head(max_tags).to_dict("records"):
+            lines.append(f"| {r['tag']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |")
+        if len(self.per_tag) > max_tags:
+            lines.append(f"| … {len(self.per_tag) - max_tags} more tags | | | | |")
+        if len(self.confused_pairs):
+            lines += ["", "| true tag | predicted as | count |", "|---|---|---|"]
+            lines += [f"| {r['true']} | {r['predicted']} | {r['count']} |" for r in self.confused_pairs.to_dict("records")]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r > 0 else 0.0
+
+
+def evaluate_predictions(
+    y_true: Sequence[Sequence[str]],
+    y_pred: Sequence[Sequence[str]],
+    *,
+    classes: Sequence[str],
+    multi_label: bool = False,
+    abstained: Sequence[bool] | None = None,
+    levels: dict[int, tuple[list[list[str]], list[list[str]]]] | None = None,
+    top_confusions: int = 10,
+) -> EvaluationReport:
+    """Score predicted tag sets against true tag sets (lists of tags per row, one tag each for multi-class)."""
+    n = len(y_true)
+    true_sets = [set(t) for t in y_true]
+    pred_sets = [set(p) for p in y_pred]
+    abst = np.zeros(n, dtype=bool) if abstained is None else np.asarray(abstained, dtype=bool)
+    exact = np.array([t == p for t, p in zip(true_sets, pred_sets)], dtype=bool) & ~abst
+    rows = []
+    tp_all = fp_all = fn_all = 0
+    for c in classes:
+        tp = sum(1 for t, p in zip(true_sets, pred_sets) if c in t and c in p)
+        fp = sum(1 for t, p in zip(true_sets, pred_sets) if c not in t and c in p)
+        fn = sum(1 for t, p in zip(true_sets, pred_sets) if c in t and c not in p)
+        tp_all, fp_all, fn_all = tp_all + tp, fp_all + fp, fn_all + fn
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        rows.append({"tag": c, "precision": prec, "recall": rec, "f1": _f1(prec, rec), "support": tp + fn})
+    per_tag = pd.DataFrame(rows, columns=["tag", "precision", "recall", "f1", "support"])
+    supported = per_tag[per_tag["support"] > 0]
+    micro_p = tp_all / (tp_all + fp_all) if tp_all + fp_all else 0.0
+    micro_r = tp_all / (tp_all + fn_all) if tp_all + fn_all else 0.0
+    confusions: Counter = Counter()
+    for t, p, a in zip(true_sets, pred_sets, abst):
+        if a:
+            continue
+        for missed in t - p:
+            for wrong in p - t:
+                confusions[(missed, wrong)] += 1
+    confused = pd.DataFrame([{"true": a, "predicted": b, "count": k} for (a, b), k in confusions.most_common(top_confusions)],
+                            columns=["true", "predicted", "count"])
+    covered = ~abst
+    per_level = {}
+    for level, (lt, lp) in (levels or {}).items():
+        sub = evaluate_predictions(lt, lp, classes=sorted({x for row in lt for x in row}), multi_label=multi_label,
+                                   abstained=abst)
+        per_level[level] = {"accuracy": sub.accuracy, "macro_f1": sub.macro_f1, "micro_f1": sub.micro_f1}
+    return EvaluationReport(
+        n=n, multi_label=multi_label, accuracy=float(exact.mean()) if n else 0.0,
+        micro_f1=_f1(micro_p, micro_r), macro_f1=float(supported["f1"].mean()) if len(supported) else 0.0,
+        abstain_rate=float(abst.mean()) if n else 0.0, coverage=float(covered.mean()) if n else 0.0,
+        accuracy_covered=float(exact[covered].mean()) if covered.any() else 0.0,
+        per_tag=per_tag.sort_values("support", ascending=False, kind="stable").reset_index(drop=True),
+        confused_pairs=confused, per_level=per_level,
+    )

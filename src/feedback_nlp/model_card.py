@@ -1,0 +1,94 @@
+"""Model cards for saved tag models, filled from the real configuration and measured metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["render_model_card"]
+
+_TEMPLATE = """# {name}
+
+{description}
+
+A feedback_nlp `TagClassifier` ({kind}). Load it with:
+
+```python
+from feedback_nlp.tagging import TagClassifier
+clf = TagClassifier.load("{load_name}")
+clf.tag(["The export to Excel fails every time"])
+```
+
+## Model
+
+| | |
+|---|---|
+| task | {task} |
+| head | {head} |
+| embedding model | `{model_id}` ({dim} dimensions{fine_tuned}) |
+| tags ({n_tags}) | {tags} |
+| probability calibration | {calibration} |
+| decision rule | {decision} |
+| abstain (`min_confidence`) | {min_conf} |
+| random_state | {random_state} |
+| saved | {created_at} with feedback_nlp {library_version} |
+
+## Training data
+
+{training_data}
+
+## Evaluation
+
+{metrics}
+
+## Intended use and limits
+
+Tags customer feedback against the taxonomy above. Scores were measured on the data named here; feedback
+from another product or channel mix can score differently — evaluate on a labelled sample of your own
+(`feedback-nlp eval --model DIR --data FILE`) before relying on it. Texts are cleaned (HTML, quoted replies,
+PII redaction) before embedding; the model stores no training text.
+
+## Files
+
+`config.json` (parameters, classes, SHA-256 checksums), `weights.npz` (plain arrays, loaded without pickle){encoder_file}.
+"""
+
+
+def _metrics_table(metrics: dict[str, Any]) -> str:
+    if not metrics:
+        return "No evaluation was recorded when this model was saved."
+    lines = ["| metric | value |", "|---|---|"]
+    for k, v in metrics.items():
+        if isinstance(v, (int, float)):
+            lines.append(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |")
+        elif isinstance(v, str):
+            lines.append(f"| {k} | {v} |")
+    return "\n".join(lines)
+
+
+def render_model_card(config: dict[str, Any]) -> str:
+    """The README.md of a saved tag model."""
+    p = config["params"]
+    multi = config["multi_label"]
+    zero = config["zero_shot"]
+    tags = config["classes"]
+    return _TEMPLATE.format(
+        name=config.get("name") or "feedback_nlp tag model",
+        description=config.get("description") or "",
+        kind="zero-shot" if zero else ("multi-label" if multi else "multi-class"),
+        load_name="path/to/this/folder",
+        task="multi-label tagging" if multi else "multi-class tagging",
+        head="zero-shot similarity to tag descriptions" if zero else (
+            "fine-tuned embedding model + logistic regression" if p.get("head") == "finetune" else "logistic regression on frozen embeddings"),
+        model_id=config["embedder"]["model_id"], dim=config["embedder"]["dim"],
+        fine_tuned=", fine-tuned, stored in `encoder/`" if config["embedder"].get("fine_tuned") else "",
+        n_tags=len(tags), tags=", ".join(f"`{t}`" for t in tags[:40]) + (" …" if len(tags) > 40 else ""),
+        calibration="softmax over cosine similarities per facet" if zero else (
+            "Platt scaling per tag on out-of-fold scores" if multi else f"temperature scaling on out-of-fold logits (T = {config['temperature']:.3f})"),
+        decision=("per-tag thresholds tuned for out-of-fold F1; the most probable tag if none passes" if multi and not zero
+                  else "one tag per facet" if zero else "most probable tag"),
+        min_conf=p.get("min_confidence", 0.0), random_state=p.get("random_state"),
+        created_at=config["created_at"], library_version=config["library_version"],
+        training_data=config.get("training_data") or "Not recorded.",
+        metrics=_metrics_table(config.get("metrics") or {}),
+        encoder_file=", `encoder/` (the fine-tuned sentence-transformers model)" if config["embedder"].get("fine_tuned") else "",
+    )

@@ -1,0 +1,219 @@
+"""The team's taxonomy: tags with ids, names, descriptions, an optional parent and example texts.
+
+A hierarchy (product area → sub-area) is expressed with ``parent``; predicting a child implies its ancestors.
+Top-level tags that have children act as *facets* (e.g. "product_area" and "request_type"): zero-shot
+tagging picks one tag per facet.
+
+Example:
+    >>> tax = Taxonomy.from_dict({"tags": [
+    ...     {"id": "area", "name": "Product area"},
+    ...     {"id": "billing", "name": "Billing", "parent": "area", "description": "Invoices and payments"}]})
+    >>> tax.ancestors("billing"), tax.leaves()
+    (['area'], ['billing'])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import TaxonomyError, UnknownTagError
+
+__all__ = ["Tag", "Taxonomy"]
+
+
+@dataclass(frozen=True)
+class Tag:
+    """One tag of a taxonomy."""
+
+    id: str
+    name: str
+    description: str = ""
+    parent: str | None = None
+    examples: tuple[str, ...] = field(default_factory=tuple)
+
+    def prompt(self) -> str:
+        """The text that stands for this tag in zero-shot matching."""
+        return f"{self.name}: {self.description}" if self.description else self.name
+
+
+class Taxonomy:
+    """A validated set of tags, optionally hierarchical.
+
+    Raises :class:`~feedback_nlp.errors.TaxonomyError` naming the offending tag for duplicate ids, empty
+    ids or names, unknown parents and cycles.
+    """
+
+    def __init__(self, tags: Iterable[Tag | Mapping[str, Any]], name: str = "taxonomy") -> None:
+        parsed: list[Tag] = []
+        for i, t in enumerate(tags):
+            if isinstance(t, Tag):
+                parsed.append(t)
+                continue
+            if not isinstance(t, Mapping):
+                raise TaxonomyError(f"tag #{i} must be a mapping with 'id' and 'name', got {type(t).__name__}")
+            unknown = set(t) - {"id", "name", "description", "parent", "examples"}
+            if unknown:
+                raise TaxonomyError(f"tag #{i} ({t.get('id')!r}) has unknown field(s) {sorted(unknown)}")
+            tid = str(t.get("id", "")).strip() if t.get("id") is not None else ""
+            examples = t.get("examples") or ()
+            if isinstance(examples, str):
+                examples = (examples,)
+            parsed.append(Tag(id=tid, name=str(t.get("name") or "").strip(), description=str(t.get("description") or ""),
+                              parent=(str(t["parent"]) if t.get("parent") not in (None, "") else None),
+                              examples=tuple(str(e) for e in examples)))
+        self.name = name
+        self._tags: dict[str, Tag] = {}
+        for i, t in enumerate(parsed):
+            if not t.id:
+                raise TaxonomyError(f"tag #{i} has an empty id")
+            if not t.name:
+                raise TaxonomyError(f"tag {t.id!r} has an empty name")
+            if t.id in self._tags:
+                raise TaxonomyError(f"duplicate tag id {t.id!r}")
+            self._tags[t.id] = t
+        for t in self._tags.values():
+            if t.parent is not None and t.parent not in self._tags:
+                raise TaxonomyError(f"tag {t.id!r} has unknown parent {t.parent!r}")
+        for t in self._tags.values():
+            seen = [t.id]
+            cur = t.parent
+            while cur is not None:
+                if cur in seen:
+                    raise TaxonomyError(f"tag {t.id!r} is in a parent cycle: {' -> '.join(seen + [cur])}")
+                seen.append(cur)
+                cur = self._tags[cur].parent
+        if not self._tags:
+            raise TaxonomyError("the taxonomy has no tags")
+
+    # --- construction / persistence -------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> Taxonomy:
+        """Build from ``{"name": ..., "tags": [...]}`` or a plain list of tag mappings."""
+        if isinstance(data, Mapping):
+            if "tags" not in data:
+                raise TaxonomyError("taxonomy mapping needs a 'tags' list")
+            return cls(data["tags"], name=str(data.get("name", "taxonomy")))
+        return cls(data)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Taxonomy:
+        """Load a taxonomy from a YAML (``.yaml``/``.yml``) or JSON file."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"taxonomy file not found: {path}")
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise TaxonomyError(f"{path} is not valid YAML: {exc}") from exc
+        else:
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise TaxonomyError(f"{path} is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        tags = []
+        for t in self._tags.values():
+            d = {k: v for k, v in asdict(t).items() if v not in (None, "", ())}
+            if "examples" in d:
+                d["examples"] = list(d["examples"])
+            tags.append(d)
+        return {"name": self.name, "tags": tags}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True), encoding="utf-8")
+        else:
+            path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+        return path
+
+    # --- queries --------------------------------------------------------------------------------
+    def __contains__(self, tag_id: object) -> bool:
+        return tag_id in self._tags
+
+    def __getitem__(self, tag_id: str) -> Tag:
+        try:
+            return self._tags[tag_id]
+        except KeyError:
+            raise UnknownTagError(f"unknown tag {tag_id!r}; known tags: {sorted(self._tags)[:20]}") from None
+
+    def __iter__(self):
+        return iter(self._tags.values())
+
+    def __len__(self) -> int:
+        return len(self._tags)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Taxonomy) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Taxonomy(name={self.name!r}, tags={len(self)})"
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._tags)
+
+    def ancestors(self, tag_id: str) -> list[str]:
+        """Parent, grandparent, … of a tag (nearest first)."""
+        out, cur = [], self[tag_id].parent
+        while cur is not None:
+            out.append(cur)
+            cur = self._tags[cur].parent
+        return out
+
+    def children(self, tag_id: str | None) -> list[str]:
+        return [t.id for t in self._tags.values() if t.parent == tag_id]
+
+    def depth(self, tag_id: str) -> int:
+        """0 for a top-level tag, 1 for its children, …"""
+        return len(self.ancestors(tag_id))
+
+    def leaves(self) -> list[str]:
+        parents = {t.parent for t in self._tags.values()}
+        return [t for t in self._tags if t not in parents]
+
+    def facets(self) -> dict[str, list[str]]:
+        """Top-level tags that have descendants, each with its leaf tags (one choice per facet)."""
+        out: dict[str, list[str]] = {}
+        for leaf in self.leaves():
+            chain = [leaf, *self.ancestors(leaf)]
+            if len(chain) > 1:
+                out.setdefault(chain[-1], []).append(leaf)
+        return out
+
+    def with_ancestors(self, tags: Iterable[str]) -> list[str]:
+        """The tags plus all their ancestors, deduplicated, in taxonomy order."""
+        wanted = set()
+        for t in tags:
+            wanted.add(t)
+            wanted.update(self.ancestors(t))
+        return [t for t in self._tags if t in wanted]
+
+    def at_level(self, tag_id: str, level: int) -> str | None:
+        """The ancestor-or-self of ``tag_id`` at depth ``level`` (None if the tag is shallower)."""
+        chain = [tag_id, *self.ancestors(tag_id)][::-1]
+        return chain[level] if level < len(chain) else None
+
+    def validate_labels(self, labels: Iterable[Iterable[str]]) -> None:
+        """Raise :class:`UnknownTagError` listing labels that are not in the taxonomy and their rows."""
+        bad: dict[str, list[int]] = {}
+        for i, row in enumerate(labels):
+            for t in row:
+                if t not in self._tags:
+                    bad.setdefault(t, []).append(i)
+        if bad:
+            detail = "; ".join(f"{t!r} in rows {rows[:5]}" for t, rows in list(bad.items())[:5])
+            raise UnknownTagError(f"labels not in taxonomy {self.name!r}: {detail}")
