@@ -1,0 +1,341 @@
+"""Near-duplicate search: match new feedback to the backlog, list duplicate pairs, group duplicates.
+
+Exact inner-product search (blocked, memory-bounded) below ``exact_max`` items; an HNSW index from
+hnswlib (the ``feedback-nlp[ann]`` extra) above it. Scores are cosine similarities of normalised embeddings.
+
+Example:
+    >>> d = Deduper(threshold=0.85).fit(backlog_texts, ids=backlog_ids)     # doctest: +SKIP
+    >>> d.find(["Export to CSV is broken"], k=3)                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._optional import require
+from .embedding import BaseEmbedder, Embedder
+from .errors import IntegrityError, InvalidInputError, ModelMismatchError, NotFittedError
+
+__all__ = ["Deduper", "calibrate_threshold"]
+
+_BLOCK = 2048  # rows per matmul block: 2048 x n float32 scores stay small even for n = 1M
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def calibrate_threshold(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray,
+                        *, return_report: bool = False) -> float | tuple[float, dict[str, float]]:
+    """The similarity threshold that maximises F1 on labelled pairs (1 = duplicate, 0 = not).
+
+    ``scores`` come from :meth:`Deduper.score_pairs` (or any similarity). The cut is placed halfway
+    between the best-scoring pair score and the next lower one.
+
+    >>> calibrate_threshold([0.95, 0.9, 0.6, 0.5], [1, 1, 0, 0])
+    0.75
+    """
+    s = np.asarray(scores, dtype=float)
+    y = np.asarray(labels).astype(int)
+    if s.shape != y.shape or s.ndim != 1 or len(s) == 0:
+        raise InvalidInputError(f"scores and labels must be 1-D of equal length, got {s.shape} and {y.shape}")
+    if not np.isin(y, [0, 1]).all():
+        raise InvalidInputError("labels must be 0 or 1")
+    if y.sum() == 0:
+        raise InvalidInputError("labels have no positive (duplicate) pair; cannot calibrate")
+    order = np.argsort(-s, kind="stable")
+    ss, yy = s[order], y[order]
+    tp, fp = np.cumsum(yy), np.cumsum(1 - yy)
+    f1 = 2 * tp / (tp + fp + y.sum())
+    f1 = np.where(np.r_[ss[1:] != ss[:-1], True], f1, -1)
+    i = int(np.argmax(f1))
+    thr = float((ss[i] + ss[i + 1]) / 2) if i + 1 < len(ss) else float(ss[i])
+    if not return_report:
+        return thr
+    prec, rec = tp[i] / (tp[i] + fp[i]), tp[i] / y.sum()
+    return thr, {"threshold": thr, "f1": float(f1[i]), "precision": float(prec), "recall": float(rec)}
+
+
+class Deduper:
+    """Finds near-duplicates of feedback in a backlog.
+
+    Args:
+        embedder: any :class:`BaseEmbedder` (default: :class:`Embedder`).
+        threshold: cosine similarity from which two items count as duplicates (calibrate it on your data
+            with :func:`calibrate_threshold`).
+        index: ``"auto"`` (exact up to ``exact_max`` items, HNSW above), ``"exact"`` or ``"hnsw"``.
+        exact_max: size up to which exact search is used with ``index="auto"``.
+        hnsw_m, hnsw_ef: HNSW graph degree and search breadth (higher: better recall, slower).
+        random_state: seed of the HNSW construction.
+    """
+
+    def __init__(self, embedder: BaseEmbedder | None = None, threshold: float = 0.85, *, index: str = "auto",
+                 exact_max: int = 50_000, hnsw_m: int = 32, hnsw_ef: int = 200, random_state: int = 0) -> None:
+        self.embedder = embedder
+        self.threshold = threshold
+        self.index = index
+        self.exact_max = exact_max
+        self.hnsw_m = hnsw_m
+        self.hnsw_ef = hnsw_ef
+        self.random_state = random_state
+
+    # --- building ---------------------------------------------------------------------------------
+    def _embedder(self) -> BaseEmbedder:
+        if getattr(self, "embedder_", None) is None:
+            self.embedder_ = self.embedder if self.embedder is not None else Embedder()
+        return self.embedder_
+
+    def _inputs(self, texts: Any, ids: Sequence[Any] | None, embeddings: np.ndarray | None) -> tuple[list, list, np.ndarray]:
+        if isinstance(texts, pd.DataFrame):
+            if "text" not in texts.columns:
+                raise InvalidInputError(f"DataFrame needs a 'text' column; has {list(texts.columns)}")
+            ids = texts["id"].tolist() if ids is None and "id" in texts.columns else ids
+            texts = texts["text"].tolist()
+        if texts is None and embeddings is None:
+            raise InvalidInputError("give texts or precomputed embeddings")
+        if texts is not None:
+            texts = [texts] if isinstance(texts, str) else list(texts)
+        n = len(texts) if texts is not None else len(embeddings)
+        if embeddings is None:
+            embeddings = self._embedder().encode(texts)
+        else:
+            embeddings = np.asarray(embeddings, dtype=np.float32)
+            if embeddings.ndim != 2 or len(embeddings) != n:
+                raise InvalidInputError(f"embeddings must have shape ({n}, dim), got {embeddings.shape}")
+            if self.embedder is not None and embeddings.shape[1] != self.embedder.dim:
+                raise ModelMismatchError(f"embeddings have {embeddings.shape[1]} dimensions, the embedder gives {self.embedder.dim}")
+        ids = list(range(n)) if ids is None else list(ids)
+        if len(ids) != n:
+            raise InvalidInputError(f"{len(ids)} ids for {n} items")
+        return (texts if texts is not None else [None] * n), ids, _normalise(embeddings)
+
+    def fit(self, texts: Any = None, ids: Sequence[Any] | None = None, *, embeddings: np.ndarray | None = None) -> Deduper:
+        """Index a backlog: texts (or a DataFrame with ``id``/``text``), or precomputed ``embeddings``."""
+        if not 0 < self.threshold <= 1:
+            raise InvalidInputError(f"threshold must be in (0, 1], got {self.threshold}")
+        if self.index not in ("auto", "exact", "hnsw"):
+            raise InvalidInputError(f"index must be 'auto', 'exact' or 'hnsw', got {self.index!r}")
+        texts, ids, emb = self._inputs(texts, ids, embeddings)
+        if len(emb) == 0:
+            raise InvalidInputError("cannot fit a Deduper on an empty corpus")
+        if len(set(map(str, ids))) != len(ids):
+            raise InvalidInputError("ids must be unique")
+        self.ids_, self.texts_, self.embeddings_ = list(ids), list(texts), emb
+        self.dim_ = emb.shape[1]
+        self.model_id_ = self.embedder_.model_id if getattr(self, "embedder_", None) is not None else (
+            self.embedder.model_id if self.embedder is not None else None)
+        self._build_index()
+        return self
+
+    def _use_hnsw(self) -> bool:
+        return self.index == "hnsw" or (self.index == "auto" and len(self.ids_) > self.exact_max)
+
+    def _build_index(self) -> None:
+        self._hnsw = None
+        if self._use_hnsw():
+            hnswlib = require("hnswlib", "ann", "approximate nearest-neighbour search")
+            idx = hnswlib.Index(space="ip", dim=self.dim_)
+            idx.init_index(max_elements=max(len(self.ids_), 16), ef_construction=max(self.hnsw_ef, 100), M=self.hnsw_m,
+                           random_seed=self.random_state, allow_replace_deleted=False)
+            idx.add_items(self.embeddings_, np.arange(len(self.ids_)))
+            idx.set_ef(self.hnsw_ef)
+            self._hnsw = idx
+
+    def add(self, texts: Any = None, ids: Sequence[Any] | None = None, *, embeddings: np.ndarray | None = None) -> Deduper:
+        """Add items to the index incrementally (ids default to continuing positions)."""
+        self._check_fitted()
+        texts, ids, emb = self._inputs(texts, ids if ids is not None else None, embeddings)
+        if ids == list(range(len(emb))):
+            ids = list(range(len(self.ids_), len(self.ids_) + len(emb)))
+        clash = set(map(str, ids)) & set(map(str, self.ids_))
+        if clash:
+            raise InvalidInputError(f"ids already in the index: {sorted(clash)[:5]}")
+        if emb.shape[1] != self.dim_:
+            raise ModelMismatchError(f"new embeddings have {emb.shape[1]} dimensions, the index has {self.dim_}")
+        start = len(self.ids_)
+        self.ids_ += list(ids)
+        self.texts_ += list(texts)
+        self.embeddings_ = np.vstack([self.embeddings_, emb])
+        if self._hnsw is not None:
+            self._hnsw.resize_index(len(self.ids_))
+            self._hnsw.add_items(emb, np.arange(start, len(self.ids_)))
+        elif self._use_hnsw():
+            self._build_index()
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "ids_"):
+            raise NotFittedError("this Deduper is not fitted yet; call fit() first")
+
+    # --- search -----------------------------------------------------------------------------------
+    def _knn(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, positions) of the k nearest indexed items for each query, best first."""
+        if self._hnsw is not None:
+            self._hnsw.set_ef(max(self.hnsw_ef, k + 1))
+            pos, dist = self._hnsw.knn_query(queries, k=k)
+            return 1.0 - dist, pos.astype(np.int64)
+        scores = np.empty((len(queries), k), dtype=np.float32)
+        pos = np.empty((len(queries), k), dtype=np.int64)
+        for s in range(0, len(queries), _BLOCK):
+            sim = queries[s:s + _BLOCK] @ self.embeddings_.T
+            part = np.argpartition(-sim, k - 1, axis=1)[:, :k] if k < sim.shape[1] else np.tile(np.arange(sim.shape[1]), (len(sim), 1))
+            part_scores = np.take_along_axis(sim, part, axis=1)
+            order = np.lexsort((part, -part_scores), axis=1)  # by score, ties by position: deterministic
+            pos[s:s + _BLOCK] = np.take_along_axis(part, order, axis=1)
+            scores[s:s + _BLOCK] = np.take_along_axis(part_scores, order, axis=1)
+        return scores, pos
+
+    def find(self, texts: Any = None, k: int = 5, min_score: float | None = None, *,
+             embeddings: np.ndarray | None = None, exclude_self: bool = False) -> pd.DataFrame:
+        """Top-``k`` matches of each query: a DataFrame with ``query`` (position), ``rank``, ``id``,
+        ``score`` and ``text``, keeping matches with score ≥ ``min_score`` (default: no floor)."""
+        self._check_fitted()
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        if k > len(self.ids_):
+            raise InvalidInputError(f"k={k} is larger than the index ({len(self.ids_)} items)")
+        _, _, q = self._inputs(texts, None, embeddings)
+        if q.shape[1] != self.dim_:
+            raise ModelMismatchError(f"queries have {q.shape[1]} dimensions, the index has {self.dim_}")
+        kk = min(k + int(exclude_self), len(self.ids_))
+        scores, pos = self._knn(q, kk)
+        rows = []
+        for i in range(len(q)):
+            rank, skipped = 0, not exclude_self
+            for s, p in zip(scores[i].tolist(), pos[i].tolist()):
+                if not skipped and s >= 0.9999:  # the query itself is in the index
+                    skipped = True
+                    continue
+                if p < 0 or rank >= k or (min_score is not None and s < min_score):
+                    break
+                rank += 1
+                rows.append({"query": i, "rank": rank, "id": self.ids_[p], "score": s, "text": self.texts_[p]})
+        return pd.DataFrame(rows, columns=["query", "rank", "id", "score", "text"])
+
+    def _pairs_positions(self, threshold: float, k: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = len(self.ids_)
+        a_list, b_list, s_list = [], [], []
+        if self._hnsw is None:
+            for s in range(0, n, _BLOCK):
+                sim = self.embeddings_[s:s + _BLOCK] @ self.embeddings_.T
+                r, c = np.nonzero(sim >= threshold)
+                r = r + s
+                keep = c > r
+                a_list.append(r[keep])
+                b_list.append(c[keep])
+                s_list.append(sim[r[keep] - s, c[keep]])
+        else:
+            scores, pos = self._knn(self.embeddings_, min(k, n))
+            r = np.repeat(np.arange(n), scores.shape[1])
+            c, sc = pos.ravel(), scores.ravel()
+            keep = (sc >= threshold) & (c != r) & (c >= 0)
+            a, b = np.minimum(r[keep], c[keep]), np.maximum(r[keep], c[keep])
+            uniq, first = np.unique(a.astype(np.int64) * n + b, return_index=True)
+            a_list, b_list, s_list = [a[first]], [b[first]], [sc[keep][first]]
+        a = np.concatenate(a_list) if a_list else np.empty(0, np.int64)
+        b = np.concatenate(b_list) if b_list else np.empty(0, np.int64)
+        s = np.concatenate(s_list) if s_list else np.empty(0, np.float32)
+        order = np.lexsort((b, a, -s))
+        return a[order], b[order], s[order]
+
+    def pairs(self, threshold: float | None = None) -> pd.DataFrame:
+        """All near-duplicate pairs with similarity ≥ ``threshold``: ``id_a``, ``id_b``, ``score``, best first.
+
+        Exact below ``exact_max`` items; with the HNSW index, pairs are found among each item's 50
+        nearest neighbours.
+        """
+        self._check_fitted()
+        thr = self.threshold if threshold is None else threshold
+        a, b, s = self._pairs_positions(thr)
+        return pd.DataFrame({"id_a": [self.ids_[i] for i in a], "id_b": [self.ids_[i] for i in b], "score": s.astype(float)})
+
+    def groups(self, threshold: float | None = None, min_size: int = 2) -> pd.DataFrame:
+        """Duplicate groups: one row per member with ``group``, ``id``, ``is_representative``, ``score``
+        (similarity to the representative) and ``text``.
+
+        Groups are formed around centres, not by chaining: the item with most duplicates becomes a
+        representative and takes its unassigned neighbours above the threshold, then the next — so an
+        A~B~C chain never merges two different requests through a middle item.
+        """
+        self._check_fitted()
+        thr = self.threshold if threshold is None else threshold
+        a, b, s = self._pairs_positions(thr)
+        n = len(self.ids_)
+        neigh: dict[int, list[tuple[int, float]]] = {}
+        for x, y, sc in zip(a.tolist(), b.tolist(), s.tolist()):
+            neigh.setdefault(x, []).append((y, sc))
+            neigh.setdefault(y, []).append((x, sc))
+        order = sorted(neigh, key=lambda i: (-len(neigh[i]), -sum(sc for _, sc in neigh[i]), i))
+        assigned = np.full(n, -1)
+        rows = []
+        gid = 0
+        for centre in order:
+            if assigned[centre] >= 0:
+                continue
+            members = [(m, sc) for m, sc in neigh[centre] if assigned[m] < 0]
+            if len(members) + 1 < min_size:
+                continue
+            assigned[centre] = gid
+            rows.append({"group": gid, "id": self.ids_[centre], "is_representative": True, "score": 1.0, "text": self.texts_[centre]})
+            for m, sc in sorted(members, key=lambda t: -t[1]):
+                assigned[m] = gid
+                rows.append({"group": gid, "id": self.ids_[m], "is_representative": False, "score": float(sc), "text": self.texts_[m]})
+            gid += 1
+        return pd.DataFrame(rows, columns=["group", "id", "is_representative", "score", "text"])
+
+    def score_pairs(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:
+        """Cosine similarity of each (a, b) pair — the input of :func:`calibrate_threshold`."""
+        if len(texts_a) != len(texts_b):
+            raise InvalidInputError(f"{len(texts_a)} texts_a for {len(texts_b)} texts_b")
+        emb = self._embedder()
+        return (_normalise(emb.encode(list(texts_a))) * _normalise(emb.encode(list(texts_b)))).sum(axis=1)
+
+    # --- persistence ------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save ids, texts and vectors (plain arrays + JSON, no pickle); the index is rebuilt on load."""
+        self._check_fitted()
+        import hashlib
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        np.save(path / "embeddings.npy", self.embeddings_, allow_pickle=False)
+        (path / "items.json").write_text(json.dumps({"ids": self.ids_, "texts": self.texts_}, ensure_ascii=False, default=str))
+        digest = {f: hashlib.sha256((path / f).read_bytes()).hexdigest() for f in ("embeddings.npy", "items.json")}
+        config = {"format": "feedback_nlp.Deduper", "threshold": self.threshold, "index": self.index,
+                  "exact_max": self.exact_max, "hnsw_m": self.hnsw_m, "hnsw_ef": self.hnsw_ef,
+                  "random_state": self.random_state, "model_id": self.model_id_, "checksums": digest}
+        (path / "config.json").write_text(json.dumps(config, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, embedder: BaseEmbedder | None = None) -> Deduper:
+        """Load a saved Deduper; ``embedder`` must be the one its vectors were made with."""
+        import hashlib
+
+        path = Path(path)
+        config = json.loads((path / "config.json").read_text())
+        if config.get("format") != "feedback_nlp.Deduper":
+            raise IntegrityError(f"{path} is not a saved feedback_nlp Deduper")
+        for f, h in config["checksums"].items():
+            if hashlib.sha256((path / f).read_bytes()).hexdigest() != h:
+                raise IntegrityError(f"{path / f} does not match its checksum: modified after saving")
+        if embedder is not None and config["model_id"] and embedder.base_model_id != config["model_id"].split(":", 1)[0]:
+            raise ModelMismatchError(f"the index was built with {config['model_id']}, the embedder is {embedder.model_id}")
+        d = cls(embedder, threshold=config["threshold"], index=config["index"], exact_max=config["exact_max"],
+                hnsw_m=config["hnsw_m"], hnsw_ef=config["hnsw_ef"], random_state=config["random_state"])
+        items = json.loads((path / "items.json").read_text())
+        d.ids_, d.texts_ = items["ids"], items["texts"]
+        d.embeddings_ = np.load(path / "embeddings.npy", allow_pickle=False)
+        d.dim_ = d.embeddings_.shape[1]
+        d.model_id_ = config["model_id"]
+        d.embedder_ = embedder
+        d._build_index()
+        return d

@@ -1,0 +1,602 @@
+"""Themes: cluster feedback into named, stable themes and track them over time.
+
+The pipeline is made of swappable parts, each behind a tiny base class:
+embedder (:class:`~feedback_nlp.embedding.BaseEmbedder`) → reducer (:class:`BaseReducer`, PCA by default,
+UMAP with the ``umap`` extra) → clusterer (:class:`BaseClusterer`, HDBSCAN) → labeller (:class:`BaseLabeller`,
+class-based TF-IDF keywords).
+
+Unlike BERTopic, there is one assignment path: clustering only *discovers* themes (their centres); every
+item's theme — at fit, ``transform`` or ``update`` — is the most similar centre if that similarity reaches
+``assign_threshold_``, else outlier (-1). So ``fit(X).transform(X)`` equals ``fit_transform(X)`` by
+construction, ``transform`` never invents ids, and ``max_outlier_share`` bounds the unassigned share.
+
+Example:
+    >>> tm = ThemeModel(min_theme_size=15).fit(texts, timestamps=dates)    # doctest: +SKIP
+    >>> tm.themes_[["id", "label", "size"]].head()                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._optional import require
+from .embedding import BaseEmbedder, Embedder
+from .errors import IntegrityError, InvalidInputError, ModelMismatchError, NotFittedError
+
+__all__ = [
+    "BaseClusterer",
+    "BaseLabeller",
+    "BaseReducer",
+    "CTFIDFLabeller",
+    "HDBSCANClusterer",
+    "PCAReducer",
+    "ThemeModel",
+    "UMAPReducer",
+]
+
+OUTLIER = -1
+
+
+# --- swappable parts --------------------------------------------------------------------------------
+
+class BaseReducer(ABC):
+    """Reduces embeddings before clustering: ``fit_transform(X)`` then ``transform(X)``."""
+
+    @abstractmethod
+    def fit_transform(self, X: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def transform(self, X: np.ndarray) -> np.ndarray: ...
+
+
+class PCAReducer(BaseReducer):
+    """PCA to ``n_components`` dimensions (deterministic with ``random_state``), then re-normalised."""
+
+    def __init__(self, n_components: int = 16, random_state: int = 0) -> None:
+        self.n_components = n_components
+        self.random_state = random_state
+
+    def fit_transform(self, X: np.ndarray) -> np.ndarray:
+        from sklearn.decomposition import PCA
+
+        k = max(2, min(self.n_components, X.shape[1], len(X) - 1))
+        self.pca_ = PCA(n_components=k, svd_solver="randomized" if len(X) > 5000 else "full",
+                        random_state=self.random_state).fit(X)
+        return self.transform(X)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        Z = self.pca_.transform(X).astype(np.float32)
+        return Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
+
+
+class UMAPReducer(BaseReducer):
+    """UMAP (the ``feedback-nlp[umap]`` extra), as BERTopic uses by default."""
+
+    def __init__(self, n_components: int = 5, n_neighbors: int = 15, random_state: int = 0) -> None:
+        self.n_components = n_components
+        self.n_neighbors = n_neighbors
+        self.random_state = random_state
+
+    def fit_transform(self, X: np.ndarray) -> np.ndarray:
+        umap = require("umap", "umap", "UMAPReducer")
+        self.umap_ = umap.UMAP(n_components=self.n_components, n_neighbors=self.n_neighbors, metric="cosine",
+                               random_state=self.random_state)
+        return self.umap_.fit_transform(X)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return self.umap_.transform(X)
+
+
+class BaseClusterer(ABC):
+    """Finds clusters: ``fit_predict(X)`` returns a label per row, -1 for noise."""
+
+    @abstractmethod
+    def fit_predict(self, X: np.ndarray) -> np.ndarray: ...
+
+
+class HDBSCANClusterer(BaseClusterer):
+    """HDBSCAN (the ``hdbscan`` package); ``min_cluster_size`` defaults to the model's ``min_theme_size``."""
+
+    def __init__(self, min_cluster_size: int | None = None, min_samples: int | None = None,
+                 cluster_selection_method: str = "eom", cluster_selection_epsilon: float = 0.0) -> None:
+        self.min_cluster_size = min_cluster_size
+        self.min_samples = min_samples
+        self.cluster_selection_method = cluster_selection_method
+        self.cluster_selection_epsilon = cluster_selection_epsilon
+
+    def fit_predict(self, X: np.ndarray) -> np.ndarray:
+        import hdbscan
+
+        size = self.min_cluster_size or 10
+        model = hdbscan.HDBSCAN(min_cluster_size=size, min_samples=self.min_samples or max(2, size // 3),
+                                cluster_selection_method=self.cluster_selection_method,
+                                cluster_selection_epsilon=self.cluster_selection_epsilon, core_dist_n_jobs=1)
+        return model.fit_predict(X.astype(np.float64))
+
+
+class BaseLabeller(ABC):
+    """Names themes: ``keywords(docs_by_theme)`` returns ranked keywords for each theme."""
+
+    @abstractmethod
+    def keywords(self, docs_by_theme: dict[int, list[str]], top_n: int = 10) -> dict[int, list[str]]: ...
+
+
+_PLACEHOLDER = re.compile(r"<[A-Z_]+>")
+
+
+class CTFIDFLabeller(BaseLabeller):
+    """Class-based TF-IDF (as in BERTopic): words frequent in one theme and rare in the others, with
+    English stop words removed, uni- and bi-grams, and redaction placeholders ignored."""
+
+    def __init__(self, ngram_range: tuple[int, int] = (1, 2), stop_words: str | list[str] | None = "english",
+                 min_df: int = 2, extra_stop_words: Sequence[str] = ("hi", "hello", "thanks", "thank", "team",
+                                                                       "please", "hey", "update", "fyi", "ugh")) -> None:
+        self.ngram_range = ngram_range
+        self.stop_words = stop_words
+        self.min_df = min_df
+        self.extra_stop_words = extra_stop_words
+
+    def keywords(self, docs_by_theme: dict[int, list[str]], top_n: int = 10) -> dict[int, list[str]]:
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+        ids = sorted(docs_by_theme)
+        if not ids:
+            return {}
+        stops = set(ENGLISH_STOP_WORDS) if self.stop_words == "english" else set(self.stop_words or [])
+        stops |= set(self.extra_stop_words)
+        docs = [_PLACEHOLDER.sub(" ", " ".join(docs_by_theme[i])) for i in ids]
+        vec = CountVectorizer(ngram_range=self.ngram_range, stop_words=sorted(stops), min_df=1,
+                              token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.-]*[a-zA-Z0-9+#]\b")
+        try:
+            tf = vec.fit_transform(docs).astype(np.float64)
+        except ValueError:  # only stop words
+            return {i: [] for i in ids}
+        tf = tf.toarray()
+        words = vec.get_feature_names_out()
+        freq = tf.sum(axis=0)
+        keep = freq >= self.min_df
+        avg = tf.sum() / len(ids)
+        idf = np.log(1 + avg / np.maximum(freq, 1))
+        scores = (tf / np.maximum(tf.sum(axis=1, keepdims=True), 1)) * idf * keep
+        out = {}
+        for row, i in enumerate(ids):
+            ranked = [words[j] for j in np.argsort(-scores[row], kind="stable") if scores[row, j] > 0]
+            picked: list[str] = []
+            for w in ranked:  # a bigram supersedes the unigrams it contains, and vice versa
+                if any(w in p.split() or p in w.split() for p in picked):
+                    continue
+                picked.append(w)
+                if len(picked) == top_n:
+                    break
+            out[i] = picked
+        return out
+
+
+# --- the model ---------------------------------------------------------------------------------------
+
+class ThemeModel:
+    """Clusters feedback into named themes that stay stable over time.
+
+    Args:
+        embedder: any :class:`BaseEmbedder` (default :class:`Embedder`).
+        min_theme_size: the smallest group that counts as a theme.
+        reducer, clusterer, labeller: swappable parts (defaults: PCA(16), HDBSCAN, class-based TF-IDF).
+        assign_threshold: cosine similarity to a theme centre from which an item joins the theme.
+        max_outlier_share: upper bound of the unassigned share; the threshold is lowered (to no less than
+            ``min_assign_threshold``) until at most this share of the fitted items is left out.
+        min_assign_threshold: the floor below which nothing is attached to a theme.
+        max_fit_size: clustering runs on a random sample of at most this many items (memory and time stay
+            bounded); every item is then assigned through the same path as ``transform``.
+        merge_threshold: themes whose centres are at least this similar are merged after clustering.
+        random_state: seed of the sample, the reducer and tie-breaking; same input → identical themes.
+    """
+
+    def __init__(self, embedder: BaseEmbedder | None = None, min_theme_size: int = 10, *,
+                 reducer: BaseReducer | None = None, clusterer: BaseClusterer | None = None,
+                 labeller: BaseLabeller | None = None, assign_threshold: float = 0.6,
+                 max_outlier_share: float = 0.15, min_assign_threshold: float = 0.35,
+                 max_fit_size: int = 20_000, merge_threshold: float = 0.92, n_keywords: int = 8,
+                 n_representatives: int = 3, random_state: int = 0) -> None:
+        self.embedder = embedder
+        self.min_theme_size = min_theme_size
+        self.reducer = reducer
+        self.clusterer = clusterer
+        self.labeller = labeller
+        self.assign_threshold = assign_threshold
+        self.max_outlier_share = max_outlier_share
+        self.min_assign_threshold = min_assign_threshold
+        self.max_fit_size = max_fit_size
+        self.merge_threshold = merge_threshold
+        self.n_keywords = n_keywords
+        self.n_representatives = n_representatives
+        self.random_state = random_state
+
+    # --- helpers ----------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "centroids_"):
+            raise NotFittedError("this ThemeModel is not fitted yet; call fit() first")
+
+    def _embed(self, texts: Any, embeddings: np.ndarray | None) -> tuple[list[str], np.ndarray]:
+        if isinstance(texts, pd.Series):
+            texts = texts.tolist()
+        if isinstance(texts, str):
+            texts = [texts]
+        if embeddings is None:
+            if texts is None:
+                raise InvalidInputError("give texts or embeddings")
+            texts = list(texts)
+            if getattr(self, "embedder_", None) is None:
+                self.embedder_ = self.embedder if self.embedder is not None else Embedder()
+            embeddings = self.embedder_.encode(texts)
+        emb = np.asarray(embeddings, dtype=np.float32)
+        if texts is None:
+            texts = [""] * len(emb)
+        texts = list(texts)
+        if emb.ndim != 2 or len(emb) != len(texts):
+            raise InvalidInputError(f"embeddings must have shape ({len(texts)}, dim), got {emb.shape}")
+        if hasattr(self, "centroids_") and emb.shape[1] != self.centroids_.shape[1]:
+            raise ModelMismatchError(f"embeddings have {emb.shape[1]} dimensions; the themes were fitted on "
+                                     f"{self.centroids_.shape[1]} ({self.model_id_})")
+        return texts, emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+
+    @staticmethod
+    def _meta(values: Any, n: int, name: str) -> np.ndarray | None:
+        if values is None:
+            return None
+        arr = pd.Series(list(values))
+        if len(arr) != n:
+            raise InvalidInputError(f"{name} has {len(arr)} values for {n} texts")
+        if name == "timestamps":
+            ts = pd.to_datetime(arr, utc=True, errors="coerce", format="mixed")
+            bad = ts.isna() & arr.notna()
+            if bad.any():
+                raise InvalidInputError(f"timestamps do not parse at positions {list(np.flatnonzero(bad))[:10]}")
+            return ts.to_numpy()
+        return arr.to_numpy(dtype=object)
+
+    def _similarities(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best theme (position in centroids_) and its similarity, in chunks to bound memory."""
+        best = np.empty(len(emb), dtype=np.int64)
+        sim = np.empty(len(emb), dtype=np.float32)
+        for s in range(0, len(emb), 8192):
+            S = emb[s:s + 8192] @ self.centroids_.T
+            best[s:s + 8192] = S.argmax(axis=1)
+            sim[s:s + 8192] = S[np.arange(len(S)), best[s:s + 8192]]
+        return best, sim
+
+    def _assign(self, emb: np.ndarray) -> np.ndarray:
+        if len(self.centroids_) == 0:
+            return np.full(len(emb), OUTLIER, dtype=np.int64)
+        best, sim = self._similarities(emb)
+        return np.where(sim >= self.assign_threshold_, self.theme_ids_[best], OUTLIER).astype(np.int64)
+
+    def _discover(self, emb: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        """Cluster (a sample of) ``emb``; returns the normalised centres of the clusters found."""
+        if len(emb) < max(2 * self.min_theme_size, 5):
+            return []
+        idx = np.arange(len(emb))
+        if len(emb) > self.max_fit_size:
+            idx = np.sort(rng.choice(len(emb), self.max_fit_size, replace=False))
+        X = emb[idx]
+        reducer = self.reducer if self.reducer is not None else PCAReducer(random_state=self.random_state)
+        clusterer = self.clusterer if self.clusterer is not None else HDBSCANClusterer()
+        if isinstance(clusterer, HDBSCANClusterer) and clusterer.min_cluster_size is None:
+            clusterer = HDBSCANClusterer(self.min_theme_size, clusterer.min_samples, clusterer.cluster_selection_method,
+                                         clusterer.cluster_selection_epsilon)
+        labels = np.asarray(clusterer.fit_predict(reducer.fit_transform(X)))
+        centres = []
+        for c in sorted(set(labels.tolist()) - {OUTLIER}):
+            m = X[labels == c].mean(axis=0)
+            centres.append(m / max(np.linalg.norm(m), 1e-12))
+        return self._merge_close(centres, [int((labels == c).sum()) for c in sorted(set(labels.tolist()) - {OUTLIER})])
+
+    def _merge_close(self, centres: list[np.ndarray], sizes: list[int]) -> list[np.ndarray]:
+        """Merge near-identical centres (HDBSCAN can split one request over two dense blobs)."""
+        centres, sizes = list(centres), list(sizes)
+        changed = True
+        while changed and len(centres) > 1:
+            changed = False
+            C = np.vstack(centres)
+            S = C @ C.T
+            np.fill_diagonal(S, -1)
+            i, j = np.unravel_index(np.argmax(S), S.shape)
+            if S[i, j] >= self.merge_threshold:
+                i, j = min(i, j), max(i, j)
+                m = centres[i] * sizes[i] + centres[j] * sizes[j]
+                centres[i], sizes[i] = m / np.linalg.norm(m), sizes[i] + sizes[j]
+                del centres[j], sizes[j]
+                changed = True
+        return centres
+
+    def _recentre(self, emb: np.ndarray, labels: np.ndarray) -> None:
+        """Move each centre to the mean of its assigned members (one refinement step)."""
+        for k, tid in enumerate(self.theme_ids_):
+            members = emb[labels == tid]
+            if len(members):
+                m = members.mean(axis=0)
+                self.centroids_[k] = m / max(np.linalg.norm(m), 1e-12)
+
+    def _calibrate_threshold(self, emb: np.ndarray) -> float:
+        if len(self.centroids_) == 0:
+            return self.assign_threshold
+        _, sim = self._similarities(emb)
+        thr = self.assign_threshold
+        if (sim < thr).mean() > self.max_outlier_share:
+            thr = max(self.min_assign_threshold, float(np.quantile(sim, self.max_outlier_share)))
+        return float(thr)
+
+    # --- fitting ----------------------------------------------------------------------------------
+    def fit(self, texts: Any = None, timestamps: Any = None, accounts: Any = None, *,
+            embeddings: np.ndarray | None = None) -> ThemeModel:
+        """Discover themes in ``texts`` (or precomputed ``embeddings``) and assign every item.
+
+        Raises:
+            InvalidInputError: empty corpus, mismatched lengths, unparseable timestamps.
+        """
+        if self.min_theme_size < 2:
+            raise InvalidInputError(f"min_theme_size must be >= 2, got {self.min_theme_size}")
+        if not 0 <= self.max_outlier_share <= 1:
+            raise InvalidInputError(f"max_outlier_share must be in [0, 1], got {self.max_outlier_share}")
+        for attr in ("embedder_",):
+            self.__dict__.pop(attr, None)
+        texts, emb = self._embed(texts, embeddings)
+        if len(emb) == 0:
+            raise InvalidInputError("cannot fit themes on an empty corpus")
+        self.model_id_ = getattr(getattr(self, "embedder_", None), "model_id", None) or getattr(self.embedder, "model_id", None)
+        rng = np.random.default_rng(self.random_state)
+        centres = self._discover(emb, rng)
+        self.centroids_ = np.vstack(centres).astype(np.float32) if centres else np.zeros((0, emb.shape[1]), np.float32)
+        self.theme_ids_ = np.arange(len(centres), dtype=np.int64)
+        self.assign_threshold_ = self.assign_threshold
+        if len(centres):
+            self.assign_threshold_ = self._calibrate_threshold(emb)
+            first = self._assign(emb)
+            self._recentre(emb, first)
+            # ids by size (0 = largest), ties by discovery order: readable and deterministic
+            sizes = np.bincount(first[first >= 0], minlength=len(centres))
+            self.centroids_ = self.centroids_[np.argsort(-sizes, kind="stable")]
+            self.assign_threshold_ = self._calibrate_threshold(emb)
+        self.texts_ = texts
+        self.embeddings_ = emb
+        self.timestamps_ = self._meta(timestamps, len(texts), "timestamps")
+        self.accounts_ = self._meta(accounts, len(texts), "accounts")
+        self.labels_ = self._assign(emb)
+        self.custom_labels_: dict[int, str] = {}
+        self._describe()
+        return self
+
+    def fit_transform(self, texts: Any = None, timestamps: Any = None, accounts: Any = None, *,
+                      embeddings: np.ndarray | None = None) -> np.ndarray:
+        """``fit`` and return ``labels_`` — identical to ``fit(...).transform(...)``."""
+        return self.fit(texts, timestamps, accounts, embeddings=embeddings).labels_.copy()
+
+    def transform(self, texts: Any = None, *, embeddings: np.ndarray | None = None) -> np.ndarray:
+        """Theme id of each new item (or -1): the most similar theme centre if it is similar enough.
+        Never creates themes; use :meth:`update` to discover new ones."""
+        self._check_fitted()
+        _, emb = self._embed(texts, embeddings)
+        return self._assign(emb)
+
+    def update(self, texts: Any = None, timestamps: Any = None, accounts: Any = None, *,
+               embeddings: np.ndarray | None = None) -> np.ndarray:
+        """Add new items: they join existing themes where they fit; new themes are discovered among the
+        items that fit none (old outliers included). Existing theme ids never change. Returns the new
+        items' labels."""
+        self._check_fitted()
+        texts, emb = self._embed(texts, embeddings)
+        ts = self._meta(timestamps, len(texts), "timestamps")
+        acc = self._meta(accounts, len(texts), "accounts")
+        if (ts is None) != (self.timestamps_ is None):
+            raise InvalidInputError("give timestamps to update() exactly when fit() had them")
+        self.texts_ = self.texts_ + texts
+        self.embeddings_ = np.vstack([self.embeddings_, emb])
+        if ts is not None:
+            self.timestamps_ = np.concatenate([self.timestamps_, ts])
+        if self.accounts_ is not None:
+            self.accounts_ = np.concatenate([self.accounts_, acc if acc is not None else np.full(len(texts), None, dtype=object)])
+        labels = np.concatenate([self.labels_, self._assign(emb)])
+        pool = np.flatnonzero(labels == OUTLIER)
+        rng = np.random.default_rng(self.random_state + len(self.theme_ids_))
+        fresh = self._discover(self.embeddings_[pool], rng) if len(pool) else []
+        next_id = int(self.theme_ids_.max()) + 1 if len(self.theme_ids_) else 0
+        kept = []
+        for c in fresh:  # a "new" centre that is an existing theme in disguise is not a new theme
+            if len(self.centroids_) == 0 or float((self.centroids_ @ c).max()) < self.merge_threshold:
+                kept.append(c)
+        if kept:
+            self.centroids_ = np.vstack([self.centroids_, np.vstack(kept).astype(np.float32)])
+            self.theme_ids_ = np.concatenate([self.theme_ids_, np.arange(next_id, next_id + len(kept))])
+            new_labels = self._assign(self.embeddings_[pool])
+            # only outliers may move, and only into the new themes: existing memberships are stable
+            labels[pool] = np.where(new_labels >= next_id, new_labels, OUTLIER)
+        self.labels_ = labels
+        self._describe()
+        return labels[-len(texts):].copy()
+
+    # --- editing ----------------------------------------------------------------------------------
+    def merge_themes(self, ids: Sequence[int], label: str | None = None) -> int:
+        """Merge themes into the first id given; returns the id kept."""
+        self._check_fitted()
+        ids = [int(i) for i in ids]
+        unknown = [i for i in ids if i not in set(self.theme_ids_.tolist())]
+        if unknown or len(ids) < 2:
+            raise InvalidInputError(f"merge_themes needs at least 2 existing theme ids; unknown: {unknown}")
+        keep = ids[0]
+        pos = [int(np.flatnonzero(self.theme_ids_ == i)[0]) for i in ids]
+        sizes = np.array([max(1, int((self.labels_ == i).sum())) for i in ids], dtype=np.float32)
+        m = (self.centroids_[pos] * sizes[:, None]).sum(axis=0)
+        self.centroids_[pos[0]] = m / max(np.linalg.norm(m), 1e-12)
+        drop = pos[1:]
+        self.centroids_ = np.delete(self.centroids_, drop, axis=0)
+        self.theme_ids_ = np.delete(self.theme_ids_, drop)
+        self.labels_ = np.where(np.isin(self.labels_, ids), keep, self.labels_)
+        for i in ids[1:]:
+            self.custom_labels_.pop(i, None)
+        if label is not None:
+            self.custom_labels_[keep] = label
+        self._describe()
+        return keep
+
+    def rename_theme(self, theme_id: int, label: str) -> None:
+        """Give a theme a human label; it survives :meth:`update`."""
+        self._check_fitted()
+        if int(theme_id) not in set(self.theme_ids_.tolist()):
+            raise InvalidInputError(f"unknown theme id {theme_id}; known: {self.theme_ids_.tolist()}")
+        if not label or not label.strip():
+            raise InvalidInputError("a theme label cannot be empty")
+        self.custom_labels_[int(theme_id)] = label.strip()
+        self._describe()
+
+    # --- description ------------------------------------------------------------------------------
+    def _describe(self) -> None:
+        labeller = self.labeller if self.labeller is not None else CTFIDFLabeller()
+        n = len(self.labels_)
+        docs = {int(t): [self.texts_[i] for i in np.flatnonzero(self.labels_ == t)] for t in self.theme_ids_}
+        kw = labeller.keywords(docs, top_n=self.n_keywords) if docs else {}
+        rows = []
+        for k, tid in enumerate(self.theme_ids_.tolist()):
+            members = np.flatnonzero(self.labels_ == tid)
+            reps: list[str] = []
+            if len(members):
+                sims = self.embeddings_[members] @ self.centroids_[k]
+                for i in members[np.argsort(-sims, kind="stable")]:
+                    if self.texts_[i] and self.texts_[i] not in reps:
+                        reps.append(self.texts_[i])
+                    if len(reps) == self.n_representatives:
+                        break
+            words = kw.get(tid, [])
+            row = {"id": tid, "label": self.custom_labels_.get(tid) or (", ".join(words[:3]) if words else f"theme {tid}"),
+                   "keywords": words, "size": len(members), "share": len(members) / n if n else 0.0,
+                   "representatives": reps}
+            if self.timestamps_ is not None:
+                ts = pd.to_datetime(self.timestamps_[members], utc=True)
+                row["first_seen"], row["last_seen"] = (ts.min(), ts.max()) if len(members) else (pd.NaT, pd.NaT)
+            if self.accounts_ is not None:
+                row["unique_accounts"] = len({a for a in self.accounts_[members] if a is not None and a == a})
+            rows.append(row)
+        self.themes_ = pd.DataFrame(rows).sort_values(["size", "id"], ascending=[False, True], kind="stable").reset_index(drop=True) \
+            if rows else pd.DataFrame(columns=["id", "label", "keywords", "size", "share", "representatives"])
+        self.outlier_share_ = float((self.labels_ == OUTLIER).mean()) if n else 0.0
+
+    def assignments(self, ids: Sequence[Any] | None = None) -> pd.DataFrame:
+        """Item → theme table: ``id`` (or position), ``theme``, ``theme_label``, ``similarity``."""
+        self._check_fitted()
+        best, sim = self._similarities(self.embeddings_) if len(self.centroids_) else (None, np.zeros(len(self.labels_)))
+        names = dict(zip(self.themes_["id"], self.themes_["label"])) if len(self.themes_) else {}
+        return pd.DataFrame({
+            "id": list(ids) if ids is not None else np.arange(len(self.labels_)),
+            "theme": self.labels_, "theme_label": [names.get(int(t), "outlier") for t in self.labels_],
+            "similarity": np.round(sim, 4),
+        })
+
+    def trends(self, freq: str = "W", *, recent_periods: int = 2, min_recent: int = 5) -> pd.DataFrame:
+        """Counts per theme per period with growth and an ``emerging`` flag.
+
+        ``growth`` compares a period with the mean of the 4 before it: (count − mean) / max(mean, 1).
+        A theme is ``emerging`` when its mean over the last ``recent_periods`` periods is at least twice its
+        earlier mean and above that mean plus two standard deviations, with ≥ ``min_recent`` items. The
+        last period, usually cut short by the data, is judged by its rate (``partial`` marks it) and left
+        out of the test when less than half of it is covered.
+        """
+        self._check_fitted()
+        if self.timestamps_ is None:
+            raise InvalidInputError("trends need timestamps: pass timestamps= to fit()")
+        ts = pd.to_datetime(pd.Series(self.timestamps_), utc=True)
+        ok = (self.labels_ != OUTLIER) & ts.notna().to_numpy()
+        periods = ts.dt.tz_convert(None).dt.to_period(freq)
+        all_periods = pd.period_range(periods[ts.notna()].min(), periods[ts.notna()].max(), freq=freq)
+        counts = (pd.crosstab(pd.Series(self.labels_[ok], name="theme"), periods[ok].to_numpy())
+                  .reindex(columns=all_periods, fill_value=0).reindex(self.theme_ids_, fill_value=0))
+        names = dict(zip(self.themes_["id"], self.themes_["label"]))
+        # The last period is usually cut short by the data: judge it by its rate, or skip it if under half full.
+        last = all_periods[-1]
+        covered = (ts.max().tz_convert(None) - last.start_time) / (last.end_time - last.start_time)
+        covered = float(min(max(covered, 0.0), 1.0))
+        rows = []
+        for tid, series in counts.iterrows():
+            values = series.to_numpy(dtype=float)
+            judged = values.copy()
+            if covered < 0.5:
+                judged = judged[:-1]
+            elif covered < 1.0:
+                judged[-1] = judged[-1] / covered
+            recent, history = judged[-recent_periods:], judged[:-recent_periods]
+            hist_mean = history.mean() if len(history) else 0.0
+            hist_std = history.std() if len(history) else 0.0
+            emerging = bool(recent.sum() >= min_recent and recent.mean() >= 2 * hist_mean
+                            and recent.mean() > hist_mean + 2 * hist_std)
+            for k, (period, count) in enumerate(zip(all_periods, values)):
+                prev = values[max(0, k - 4):k]
+                base = prev.mean() if len(prev) else 0.0
+                rows.append({"theme": int(tid), "label": names.get(int(tid), ""), "period": period.start_time,
+                             "count": int(count), "growth": (count - base) / max(base, 1.0), "emerging": emerging,
+                             "partial": bool(k == len(all_periods) - 1 and covered < 1.0)})
+        return pd.DataFrame(rows, columns=["theme", "label", "period", "count", "growth", "emerging", "partial"])
+
+    def emerging_themes(self, freq: str = "W", **kwargs: Any) -> list[int]:
+        """Ids of the themes flagged ``emerging`` by :meth:`trends`."""
+        t = self.trends(freq, **kwargs)
+        return sorted(t.loc[t["emerging"], "theme"].unique().tolist())
+
+    # --- persistence ------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save as plain arrays + JSON (no pickle): centres, ids, labels, item texts and vectors."""
+        self._check_fitted()
+        import hashlib
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        arrays = {"centroids": self.centroids_, "theme_ids": self.theme_ids_, "labels": self.labels_, "embeddings": self.embeddings_}
+        if self.timestamps_ is not None:
+            arrays["timestamps"] = pd.to_datetime(pd.Series(self.timestamps_), utc=True).dt.tz_convert(None).to_numpy().astype("datetime64[ns]")
+        np.savez(path / "themes.npz", **arrays)
+        items = {"texts": self.texts_, "accounts": None if self.accounts_ is None else [None if a is None else str(a) for a in self.accounts_],
+                 "custom_labels": {str(k): v for k, v in self.custom_labels_.items()}}
+        (path / "items.json").write_text(json.dumps(items, ensure_ascii=False))
+        params = {k: getattr(self, k) for k in ("min_theme_size", "assign_threshold", "max_outlier_share",
+                                                "min_assign_threshold", "max_fit_size", "merge_threshold",
+                                                "n_keywords", "n_representatives", "random_state")}
+        checks = {f: hashlib.sha256((path / f).read_bytes()).hexdigest() for f in ("themes.npz", "items.json")}
+        (path / "config.json").write_text(json.dumps({"format": "feedback_nlp.ThemeModel", "params": params,
+                                                      "assign_threshold_": self.assign_threshold_, "model_id": self.model_id_,
+                                                      "checksums": checks}, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, embedder: BaseEmbedder | None = None) -> ThemeModel:
+        """Load a saved ThemeModel (custom parts are not saved: pass them again if you used any)."""
+        import hashlib
+
+        path = Path(path)
+        config = json.loads((path / "config.json").read_text())
+        if config.get("format") != "feedback_nlp.ThemeModel":
+            raise IntegrityError(f"{path} is not a saved feedback_nlp ThemeModel")
+        for f, h in config["checksums"].items():
+            if hashlib.sha256((path / f).read_bytes()).hexdigest() != h:
+                raise IntegrityError(f"{path / f} does not match its checksum: modified after saving")
+        if embedder is not None and config["model_id"] and embedder.base_model_id != config["model_id"].split(":", 1)[0]:
+            raise ModelMismatchError(f"themes were fitted with {config['model_id']}, the embedder is {embedder.model_id}")
+        tm = cls(embedder, **config["params"])
+        with np.load(path / "themes.npz", allow_pickle=False) as data:
+            tm.centroids_, tm.theme_ids_ = data["centroids"], data["theme_ids"]
+            tm.labels_, tm.embeddings_ = data["labels"], data["embeddings"]
+            tm.timestamps_ = pd.to_datetime(data["timestamps"], utc=True).to_numpy() if "timestamps" in data.files else None
+        items = json.loads((path / "items.json").read_text())
+        tm.texts_ = items["texts"]
+        tm.accounts_ = None if items["accounts"] is None else np.array(items["accounts"], dtype=object)
+        tm.custom_labels_ = {int(k): v for k, v in items["custom_labels"].items()}
+        tm.assign_threshold_ = config["assign_threshold_"]
+        tm.model_id_ = config["model_id"]
+        if embedder is not None:
+            tm.embedder_ = embedder
+        tm._describe()
+        return tm

@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+
+from feedback_nlp import IntegrityError, InvalidInputError, ModelMismatchError, NotFittedError
+from feedback_nlp.dedupe import Deduper, calibrate_threshold
+
+
+@pytest.fixture(scope="module")
+def deduper(sample, sample_vectors, embedder):
+    return Deduper(embedder, threshold=0.9).fit(sample, embeddings=sample_vectors)
+
+
+def test_planted_duplicates_are_found(deduper, sample, sample_vectors):
+    planted = sample[sample["dup_group"] != ""]
+    pos = {i: k for k, i in enumerate(sample["id"])}
+    hits = 0
+    for _, grp in planted.groupby("dup_group"):
+        first = grp.iloc[0]
+        # the sample repeats each request across channels (random pairs: 99th percentile 0.62), so take
+        # every match above 0.6
+        res = deduper.find(embeddings=sample_vectors[[pos[first["id"]]]], k=300, min_score=0.6, exclude_self=True)
+        hits += len(set(res["id"]) & set(grp["id"][1:])) / (len(grp) - 1)
+    assert hits / planted["dup_group"].nunique() > 0.9
+
+
+def test_find_from_text_single_item(deduper):
+    res = deduper.find("Please add a Microsoft Teams integration!", k=3)
+    assert list(res.columns) == ["query", "rank", "id", "score", "text"]
+    assert res["rank"].tolist() == [1, 2, 3] and res["score"].is_monotonic_decreasing
+    assert "Teams" in res["text"][0] and res["score"][0] > 0.9
+    assert deduper.find("Please add a Microsoft Teams integration!", k=3, min_score=0.999).empty
+
+
+def test_pairs_and_groups(deduper):
+    p = deduper.pairs(0.95)
+    assert (p["score"] >= 0.95).all() and p["score"].is_monotonic_decreasing
+    g = deduper.groups(0.95)
+    assert g.groupby("group")["is_representative"].sum().eq(1).all()
+    assert g["id"].is_unique  # an item belongs to one group at most
+    assert (g["score"] >= 0.95).all()
+
+
+def test_groups_do_not_chain():
+    # a ~ b ~ c but a !~ c: two groups or one centred group, never a chain through b at a lower threshold
+    v = np.array([[1, 0, 0], [0.8, 0.6, 0], [0.28, 0.96, 0]], dtype=np.float32)
+    d = Deduper(threshold=0.79).fit(ids=["a", "b", "c"], embeddings=v)
+    g = d.groups()
+    rep = g[g["is_representative"]]["id"].tolist()
+    assert rep == ["b"] and set(g["id"]) == {"a", "b", "c"}
+    assert (g["score"] >= 0.79).all()
+
+
+def test_incremental_add_matches_full_fit(sample_vectors, sample):
+    ids = sample["id"].tolist()
+    full = Deduper(threshold=0.9).fit(ids=ids, embeddings=sample_vectors)
+    inc = Deduper(threshold=0.9).fit(ids=ids[:1500], embeddings=sample_vectors[:1500]).add(ids=ids[1500:], embeddings=sample_vectors[1500:])
+    assert full.pairs().equals(inc.pairs())
+    with pytest.raises(InvalidInputError, match="already in the index"):
+        inc.add(ids=ids[:1], embeddings=sample_vectors[:1])
+
+
+def test_hnsw_recall_matches_exact(sample_vectors, sample):
+    ids = sample["id"].tolist()
+    exact = Deduper(threshold=0.9, index="exact").fit(ids=ids, embeddings=sample_vectors)
+    ann = Deduper(threshold=0.9, index="hnsw").fit(ids=ids, embeddings=sample_vectors)
+    a = exact.find(embeddings=sample_vectors[:200], k=10)
+    b = ann.find(embeddings=sample_vectors[:200], k=10)
+    recall = np.mean([len(set(a[a["query"] == q]["id"]) & set(b[b["query"] == q]["id"])) / 10 for q in range(200)])
+    assert recall > 0.95
+
+
+def test_calibrate_threshold():
+    thr, rep = calibrate_threshold([0.95, 0.9, 0.85, 0.6, 0.5], [1, 1, 0, 1, 0], return_report=True)
+    assert thr == pytest.approx(0.55) and rep["f1"] == pytest.approx(6 / 7)
+    with pytest.raises(InvalidInputError, match="no positive"):
+        calibrate_threshold([0.9, 0.1], [0, 0])
+    with pytest.raises(InvalidInputError, match="equal length"):
+        calibrate_threshold([0.9], [0, 1])
+
+
+def test_calibrate_on_real_pairs(shared_data, embedder):
+    import pandas as pd
+
+    tr = pd.read_csv(shared_data / "bugdup_hadoop" / "train.csv")
+    te = pd.read_csv(shared_data / "bugdup_hadoop" / "test.csv")
+    d = Deduper(embedder)
+    thr = calibrate_threshold(d.score_pairs(tr["text_a"], tr["text_b"]), tr["is_duplicate"])
+    pred = d.score_pairs(te["text_a"], te["text_b"]) >= thr
+    tp = (pred & (te["is_duplicate"] == 1)).sum()
+    f1 = 2 * tp / (pred.sum() + (te["is_duplicate"] == 1).sum())
+    assert f1 > 0.8
+
+
+def test_bad_input(embedder, sample_vectors):
+    with pytest.raises(InvalidInputError, match="empty corpus"):
+        Deduper(embedder).fit([])
+    d = Deduper(embedder).fit(ids=["a", "b"], embeddings=sample_vectors[:2])
+    with pytest.raises(InvalidInputError, match="k=5 is larger than the index"):
+        d.find("x y", k=5)
+    with pytest.raises(ModelMismatchError, match="dimensions"):
+        d.find(embeddings=np.ones((1, 10), dtype=np.float32), k=1)
+    with pytest.raises(NotFittedError):
+        Deduper().find("x")
+    with pytest.raises(InvalidInputError, match="threshold"):
+        Deduper(threshold=1.5).fit(ids=["a"], embeddings=sample_vectors[:1])
+
+
+def test_save_load(deduper, tmp_path, embedder, hash_embedder):
+    path = deduper.save(tmp_path / "d")
+    loaded = Deduper.load(path, embedder=embedder)
+    assert loaded.find("dark mode please", k=5).equals(deduper.find("dark mode please", k=5))
+    with pytest.raises(ModelMismatchError):
+        Deduper.load(path, embedder=hash_embedder)
+    (path / "items.json").write_text((path / "items.json").read_text().replace("FB-00001", "FB-99999"))
+    with pytest.raises(IntegrityError, match="checksum"):
+        Deduper.load(path)
