@@ -7,6 +7,7 @@ Each sub-command is a thin shell over the Python API; errors from the library ar
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -46,6 +47,145 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo
 
     demo.run(out_dir=Path(args.out), embedder=_embedder(args), n_examples=args.examples)
+    return 0
+
+
+# --- train / eval / tag ---------------------------------------------------------------------------
+
+def _labelled(path: str, text_col: str, label_col: str, sep: str | None):
+    from .errors import ColumnError
+    from .records import read_table
+
+    df = read_table(path)
+    for col, role in ((text_col, "text"), (label_col, "label")):
+        if col not in df.columns:
+            raise ColumnError(f"{role} column {col!r} not found in {path}; available: "
+                              f"{[c for c in df.columns if c != '_row']} (choose it with --{role}-col)")
+    labels = df[label_col].tolist()
+    if sep:
+        labels = [[x.strip() for x in str(v).split(sep) if x.strip()] for v in labels]
+    return df[text_col].astype(str).tolist(), labels
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .tagging import TagClassifier
+    from .taxonomy import Taxonomy
+
+    sep = args.sep if args.multi_label else None
+    texts, labels = _labelled(args.data, args.text_col, args.label_col, sep)
+    taxonomy = Taxonomy.load(args.taxonomy) if args.taxonomy else None
+    emb = _embedder(args)
+
+    def make() -> TagClassifier:
+        return TagClassifier(emb, taxonomy, multi_label=True if args.multi_label else None, head=args.head,
+                             min_confidence=args.min_confidence, zero_shot=args.zero_shot,
+                             random_state=args.random_state, show_progress=sys.stderr.isatty())
+
+    metrics: dict = {}
+    if args.holdout > 0 and not args.zero_shot:
+        rng = np.random.default_rng(args.random_state)
+        order = rng.permutation(len(texts))
+        cut = int(len(texts) * (1 - args.holdout))
+        tr, te = order[:cut], order[cut:]
+        print(f"evaluating on a held-out {args.holdout:.0%} ({len(te)} rows) before training on everything…", file=sys.stderr)
+        held = make().fit([texts[i] for i in tr], [labels[i] for i in tr])
+        report = held.evaluate([texts[i] for i in te], [labels[i] for i in te])
+        metrics = {k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        metrics["evaluation"] = f"held-out random {args.holdout:.0%} of {args.data}"
+        print(report.to_markdown(max_tags=15))
+    clf = make().fit(None if args.zero_shot else texts, None if args.zero_shot else labels)
+    clf.save(args.out, metrics=metrics, description=args.description or "",
+             training_data=f"{len(texts)} rows from `{Path(args.data).name}` (text column `{args.text_col}`, label column `{args.label_col}`)")
+    print(f"saved model to {args.out} ({len(clf.classes_)} tags, {'multi-label' if clf.multi_label_ else 'multi-class'})")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .tagging import TagClassifier
+
+    clf = TagClassifier.load(args.model)
+    sep = args.sep if clf.multi_label_ else None
+    texts, labels = _labelled(args.data, args.text_col, args.label_col, sep)
+    report = clf.evaluate(texts, labels)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(report.to_markdown())
+    return 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from .batch import tag_file
+
+    cache = False if args.no_cache else (args.cache or True)
+    summary = tag_file(args.model, args.input, args.out, errors_path=args.errors, chunk_size=args.chunk_size,
+                       resume=args.resume, text_col=args.text_col, id_col=args.id_col, cache=cache,
+                       engine=args.engine, scheduler=args.scheduler)
+    print(summary)
+    print(f"output: {summary.output}\nerrors: {summary.errors}")
+    return 0
+
+
+# --- dedupe / themes ------------------------------------------------------------------------------
+
+def _read_feedback_file(path: str, args: argparse.Namespace):
+    from .records import read_feedback
+
+    fb = read_feedback(path, text_col=args.text_col, id_col=args.id_col, unknown_source="other")
+    if len(fb.rejected):
+        print(f"{len(fb.rejected)} rows of {path} rejected (see the errors file)", file=sys.stderr)
+    return fb
+
+
+def cmd_dedupe(args: argparse.Namespace) -> int:
+    from .dedupe import Deduper
+    from .records import write_table
+
+    emb = _embedder(args)
+    fb = _read_feedback_file(args.input, args)
+    if args.against:
+        backlog = _read_feedback_file(args.against, args)
+        d = Deduper(emb, threshold=args.threshold).fit(backlog.records)
+        k = min(args.k, len(backlog.records))
+        res = d.find(fb.records["text"].tolist(), k=k, min_score=args.threshold)
+        res.insert(0, "query_id", fb.records["id"].to_numpy()[res["query"].to_numpy()] if len(res) else [])
+        out = res.drop(columns="query").rename(columns={"id": "match_id", "text": "match_text"})
+    else:
+        d = Deduper(emb, threshold=args.threshold).fit(fb.records)
+        out = d.groups()
+    write_table(out, args.out)
+    if len(fb.rejected):
+        write_table(fb.rejected, Path(args.out).with_name(Path(args.out).stem + ".errors.csv"))
+    _print_table(out)
+    what = "matches" if args.against else f"members in {out['group'].nunique() if len(out) else 0} duplicate groups"
+    print(f"\nwrote {len(out)} {what} to {args.out}")
+    return 0
+
+
+def cmd_themes(args: argparse.Namespace) -> int:
+    from .records import write_table
+    from .themes import ThemeModel
+
+    fb = _read_feedback_file(args.input, args)
+    r = fb.records
+    tm = ThemeModel(_embedder(args), min_theme_size=args.min_theme_size, max_outlier_share=args.max_outlier_share)
+    tm.fit(r["text"], timestamps=r.get("created_at"), accounts=r.get("account_id"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    themes = tm.themes_.assign(keywords=tm.themes_["keywords"].map(", ".join),
+                               representatives=tm.themes_["representatives"].map(" || ".join))
+    write_table(themes, out / "themes.csv")
+    write_table(tm.assignments(ids=r["id"]), out / "assignments.csv")
+    if "created_at" in r:
+        write_table(tm.trends(args.freq), out / "trends.csv")
+    if len(fb.rejected):
+        write_table(fb.rejected, out / "errors.csv")
+    tm.save(out / "model")
+    _print_table(themes[["id", "label", "size", "share"]])
+    print(f"\n{len(themes)} themes, outlier share {tm.outlier_share_:.1%}; wrote {out}/themes.csv, assignments.csv"
+          + (", trends.csv" if "created_at" in r else ""))
     return 0
 
 
@@ -101,6 +241,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", type=int, default=4, help="items whose nearest neighbours are shown")
     _add_embedding_args(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train a tag model on labelled feedback")
+    p.add_argument("--data", required=True, help="labelled CSV/Parquet/JSONL")
+    p.add_argument("--text-col", default="text")
+    p.add_argument("--label-col", default="label")
+    p.add_argument("--multi-label", action="store_true", help="labels hold several tags joined by --sep")
+    p.add_argument("--sep", default="|")
+    p.add_argument("--taxonomy", default=None, help="taxonomy YAML/JSON (labels are checked against it)")
+    p.add_argument("--zero-shot", action="store_true", help="no training: tag by similarity to the taxonomy")
+    p.add_argument("--head", choices=["logreg", "finetune"], default="logreg")
+    p.add_argument("--min-confidence", type=float, default=0.0)
+    p.add_argument("--holdout", type=float, default=0.2, help="share held out to measure the card's metrics (0: none)")
+    p.add_argument("--random-state", type=int, default=0)
+    p.add_argument("--description", default="")
+    p.add_argument("--out", required=True, help="model folder")
+    _add_embedding_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a tag model on labelled data")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--text-col", default="text")
+    p.add_argument("--label-col", default="label")
+    p.add_argument("--sep", default="|")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("tag", help="tag a backlog file (streaming, resumable)")
+    p.add_argument("--model", required=True, help="model folder or bundled name (e.g. request-type)")
+    p.add_argument("--in", dest="input", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--errors", default=None, help="rejected rows (default: <out>.errors.<ext>)")
+    p.add_argument("--chunk-size", type=int, default=5000)
+    p.add_argument("--resume", action="store_true", help="finish an interrupted run, reusing its chunks")
+    p.add_argument("--text-col", default="text")
+    p.add_argument("--id-col", default="id")
+    p.add_argument("--engine", choices=["local", "dask"], default="local")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local cluster)")
+    p.add_argument("--cache", default=None)
+    p.add_argument("--no-cache", action="store_true")
+    p.set_defaults(func=cmd_tag)
+
+    p = sub.add_parser("dedupe", help="duplicate groups in a file, or matches of a file against a backlog")
+    p.add_argument("--in", dest="input", required=True)
+    p.add_argument("--against", default=None, help="backlog to match against")
+    p.add_argument("--out", required=True)
+    p.add_argument("--threshold", type=float, default=0.85)
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--text-col", default="text")
+    p.add_argument("--id-col", default=None)
+    _add_embedding_args(p)
+    p.set_defaults(func=cmd_dedupe)
+
+    p = sub.add_parser("themes", help="cluster feedback into named themes with trends")
+    p.add_argument("--in", dest="input", required=True)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--min-theme-size", type=int, default=10)
+    p.add_argument("--max-outlier-share", type=float, default=0.15)
+    p.add_argument("--freq", default="W", help="trend period (pandas frequency)")
+    p.add_argument("--text-col", default="text")
+    p.add_argument("--id-col", default=None)
+    _add_embedding_args(p)
+    p.set_defaults(func=cmd_themes)
 
     p = sub.add_parser("score", help="RICE / ICE / MoSCoW scores of a table, or demand scores of themes or tags")
     p.add_argument("--in", dest="input", required=True, help="CSV, Parquet or JSONL file")

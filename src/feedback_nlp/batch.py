@@ -1,0 +1,354 @@
+"""Streaming, resumable, exactly-once batch tagging of large backlogs.
+
+The input is read in chunks; each finished chunk is written atomically (temp file + rename) as a part in
+``<out>.parts/``, together with its rejected rows. After a crash — even SIGKILL — ``resume=True`` skips the
+finished parts and redoes only the rest, so every input row ends up exactly once in the output or in the
+errors file. The parts are merged into the output at the end, chunk by chunk, so memory stays flat.
+
+The same chunk function runs in-process (``engine="local"``) or on a Dask cluster (``engine="dask"``,
+see :mod:`feedback_nlp.dask`), where each worker loads the model once.
+
+Example:
+    >>> summary = tag_file("models/request-type", "backlog.csv", "tagged.parquet", resume=True)  # doctest: +SKIP
+    >>> summary.rows_in == summary.rows_out + summary.rows_error                                # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .cleaning import MAX_TEXT_CHARS, clean_text, text_problem
+from .errors import ColumnError, InvalidInputError
+from .records import iter_table_chunks, table_format
+
+__all__ = ["BatchSummary", "ProgressReporter", "load_model_cached", "process_chunk", "tag_file"]
+
+log = logging.getLogger(__name__)
+_MODELS: dict[str, Any] = {}
+ERROR_COLUMNS = ["row", "id", "reason"]
+
+
+@dataclass
+class BatchSummary:
+    """Row accounting of a batch job: ``rows_in == rows_out + rows_error`` always holds."""
+
+    rows_in: int
+    rows_out: int
+    rows_error: int
+    chunks: int
+    chunks_reused: int
+    seconds: float
+    output: str
+    errors: str | None
+
+    def __str__(self) -> str:
+        rate = self.rows_in / self.seconds if self.seconds else 0.0
+        return (f"rows in: {self.rows_in} = tagged: {self.rows_out} + errors: {self.rows_error} "
+                f"({self.chunks} chunks, {self.chunks_reused} reused; {self.seconds:.1f} s, {rate:.0f} rows/s)")
+
+
+def load_model_cached(model: str | os.PathLike, cache: str | os.PathLike | bool | None = True) -> Any:
+    """Load a tag model once per process (Dask workers call this for every task: only the first loads)."""
+    from .embedding import Embedder
+    from .tagging import TagClassifier
+
+    key = f"{model}|{cache}"
+    if key not in _MODELS:
+        probe = TagClassifier.load(model)
+        if isinstance(probe.embedder_, Embedder) and cache:
+            from .cache import EmbeddingCache
+
+            probe.embedder_.cache = EmbeddingCache(None if cache is True else cache)
+        _MODELS[key] = probe
+    return _MODELS[key]
+
+
+def _reject_reason(row_id: Any, text: Any, cleaned: str | None, max_chars: int) -> str | None:
+    if row_id is None or (isinstance(row_id, float) and np.isnan(row_id)) or str(row_id).strip() == "":
+        return "missing id"
+    return text_problem(text, cleaned, max_chars=max_chars)
+
+
+def process_chunk(chunk: pd.DataFrame, model: Any, *, text_col: str = "text", id_col: str = "id",
+                  max_chars: int = MAX_TEXT_CHARS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tag one chunk: returns (tagged rows, rejected rows with a reason). Every input row is in exactly one."""
+    for col, role in ((text_col, "text"), (id_col, "id")):
+        if col not in chunk.columns:
+            raise ColumnError(f"{role} column {col!r} not found; available columns: "
+                              f"{[c for c in chunk.columns if c != '_row']}")
+    rows = chunk["_row"].to_numpy() if "_row" in chunk.columns else np.arange(len(chunk))
+    ids = chunk[id_col].tolist()
+    texts = chunk[text_col].tolist()
+    cleaned = [clean_text(t) if isinstance(t, str) and "\x00" not in t else None for t in texts]
+    reasons = [_reject_reason(i, t, c, max_chars) for i, t, c in zip(ids, texts, cleaned)]
+    ok = np.array([r is None for r in reasons], dtype=bool)
+    errors = pd.DataFrame({"row": rows[~ok], "id": [str(i) if i is not None else None for i, k in zip(ids, ok) if not k],
+                           "reason": [r for r in reasons if r is not None]}, columns=ERROR_COLUMNS)
+    good = [c for c, k in zip(cleaned, ok) if k]
+    if good:
+        out = model.tag(good, ids=[str(i) for i, k in zip(ids, ok) if k])
+    else:
+        out = pd.DataFrame(columns=["id", "tags", "probabilities", "confidence", "needs_review"])
+    out.insert(0, "row", rows[ok])
+    return out.reset_index(drop=True), errors
+
+
+class ProgressReporter:
+    """A tqdm bar (rows/s, ETA) on a terminal; a plain log line every ``every`` seconds otherwise."""
+
+    def __init__(self, total: int | None, desc: str = "tagging", every: float = 10.0, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.total, self.done, self.every, self.start = total, 0, every, time.monotonic()
+        self.last = self.start
+        self.bar = None
+        if hasattr(self.stream, "isatty") and self.stream.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="rows", unit_scale=True, file=self.stream)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        now = time.monotonic()
+        if now - self.last >= self.every or (self.total is not None and self.done >= self.total):
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            eta = f", ETA {(self.total - self.done) / rate:.0f} s" if self.total and rate > 0 else ""
+            total = f"/{self.total}" if self.total else ""
+            print(f"[feedback-nlp] {self.done}{total} rows, {rate:.0f} rows/s{eta}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _count_rows(path: Path) -> int | None:
+    fmt = table_format(path)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    return None  # counting CSV rows means reading quoted newlines properly: not worth a second pass
+
+
+def _fingerprint(path: Path, chunk_size: int, model: str, text_col: str, id_col: str) -> dict[str, Any]:
+    st = path.stat()
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:  # head and tail: a changed input is noticed without hashing gigabytes
+        h.update(fh.read(1 << 20))
+        fh.seek(max(0, st.st_size - (1 << 20)))
+        h.update(fh.read())
+    return {"input": str(path.resolve()), "size": st.st_size, "sample_sha256": h.hexdigest(),
+            "chunk_size": chunk_size, "model": str(model), "text_col": text_col, "id_col": id_col}
+
+
+def _schema(kind: str) -> Any:
+    import pyarrow as pa
+
+    if kind == "errors":
+        return pa.schema([("row", pa.int64()), ("id", pa.string()), ("reason", pa.string())])
+    return pa.schema([("row", pa.int64()), ("id", pa.string()), ("tags", pa.list_(pa.string())),
+                      ("probabilities", pa.string()), ("confidence", pa.float64()), ("needs_review", pa.bool_())])
+
+
+def _atomic_parquet(df: pd.DataFrame, path: Path, kind: str) -> None:
+    """Write a part with a fixed schema (an empty part must not change column types), then rename."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(pa.Table.from_pandas(df, schema=_schema(kind), preserve_index=False), tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _for_output(df: pd.DataFrame, fmt: str) -> pd.DataFrame:
+    if fmt in ("csv", "tsv") and "tags" in df.columns:
+        df = df.assign(tags=df["tags"].map(lambda t: "|".join(t)))
+    return df
+
+
+def _merge_parts(parts: list[Path], out: Path, columns: list[str]) -> int:
+    """Concatenate part files into ``out`` chunk by chunk (flat memory), atomically."""
+    fmt = table_format(out)
+    tmp = out.with_name(out.name + ".tmp")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    writer = None
+    try:
+        if fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            for p in parts:
+                table = pq.read_table(p)
+                if table.num_rows == 0 and writer is not None:
+                    continue
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                n += table.num_rows
+            if writer is None:
+                pq.write_table(pa.Table.from_pandas(pd.DataFrame(columns=columns)), tmp)
+        else:
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                first = True
+                for p in parts:
+                    df = _for_output(pd.read_parquet(p), fmt)
+                    n += len(df)
+                    if fmt == "jsonl":
+                        if len(df):
+                            fh.write(df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso"))
+                            if not df.to_json(orient="records", lines=True).endswith("\n"):
+                                fh.write("\n")
+                    else:
+                        df.to_csv(fh, index=False, header=first, sep="\t" if fmt == "tsv" else ",")
+                        first = False
+                if first and fmt in ("csv", "tsv"):
+                    pd.DataFrame(columns=columns).to_csv(fh, index=False)
+    finally:
+        if writer is not None:
+            writer.close()
+    os.replace(tmp, out)
+    return n
+
+
+def tag_file(
+    model: str | os.PathLike,
+    input_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    *,
+    errors_path: str | os.PathLike | None = None,
+    chunk_size: int = 5000,
+    resume: bool = False,
+    text_col: str = "text",
+    id_col: str = "id",
+    cache: str | os.PathLike | bool | None = True,
+    engine: str = "local",
+    scheduler: str | None = None,
+    progress: bool = True,
+    keep_parts: bool = False,
+    max_chars: int = MAX_TEXT_CHARS,
+    chunk_hook: Callable[[int], None] | None = None,
+) -> BatchSummary:
+    """Tag a CSV/Parquet/JSONL backlog into CSV/Parquet/JSONL, streaming, resumable and exactly once.
+
+    Args:
+        model: a saved tag-model folder or a bundled model name.
+        input_path, output_path: files; formats follow the extensions.
+        errors_path: where rejected rows go (``row, id, reason``); default ``<output stem>.errors.<ext>``.
+        chunk_size: rows per chunk (memory is bounded by it, not by the input size).
+        resume: reuse the finished chunks of an interrupted run of the same job.
+        cache: the embedding cache (True: default path; a path; False/None: none).
+        engine: ``"local"`` or ``"dask"`` (with ``scheduler``, an address or None for a LocalCluster).
+
+    Returns:
+        :class:`BatchSummary`; ``rows_in == rows_out + rows_error``.
+    """
+    t0 = time.monotonic()
+    inp, out = Path(input_path), Path(output_path)
+    if not inp.exists():
+        raise FileNotFoundError(f"input file not found: {inp}")
+    table_format(inp), table_format(out)  # fail early on unknown extensions
+    if chunk_size < 1:
+        raise InvalidInputError(f"chunk_size must be >= 1, got {chunk_size}")
+    err = Path(errors_path) if errors_path else out.with_name(out.name.split(".")[0] + ".errors" + "".join(out.suffixes))
+    parts_dir = out.with_name(out.name + ".parts")
+    fingerprint = _fingerprint(inp, chunk_size, str(model), text_col, id_col)
+    manifest = parts_dir / "manifest.json"
+    if parts_dir.exists():
+        if not resume:
+            raise InvalidInputError(f"{parts_dir} holds the parts of an interrupted run: pass --resume (resume=True) "
+                                    "to finish it, or delete the folder to start over")
+        old = json.loads(manifest.read_text()) if manifest.exists() else None
+        if old != fingerprint:
+            raise InvalidInputError(f"{parts_dir} belongs to a different job (input, chunk size, model or columns "
+                                    "changed); delete it to start over")
+    else:
+        parts_dir.mkdir(parents=True)
+        tmp = manifest.with_suffix(".tmp")
+        tmp.write_text(json.dumps(fingerprint, indent=2))
+        os.replace(tmp, manifest)
+    for stale in parts_dir.glob("*.tmp"):
+        stale.unlink()
+
+    done = {int(p.stem.split("-")[1]) for p in parts_dir.glob("part-*.parquet")}
+    reporter = ProgressReporter(_count_rows(inp)) if progress else None
+    rows_in = 0
+    n_chunks = 0
+
+    def finish(index: int, tagged: pd.DataFrame, rejected: pd.DataFrame) -> None:
+        # errors first, then the part: a chunk counts as done only once both are on disk
+        _atomic_parquet(rejected, parts_dir / f"errors-{index:06d}.parquet", "errors")
+        _atomic_parquet(tagged, parts_dir / f"part-{index:06d}.parquet", "tagged")
+        if chunk_hook is not None:
+            chunk_hook(index)
+
+    chunks: Iterator[pd.DataFrame] = iter_table_chunks(inp, chunk_size)
+    if engine == "local":
+        clf = None
+        for index, chunk in enumerate(chunks):
+            n_chunks += 1
+            rows_in += len(chunk)
+            if index not in done:
+                clf = clf or load_model_cached(model, cache)
+                tagged, rejected = process_chunk(chunk, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
+                finish(index, tagged, rejected)
+            if reporter:
+                reporter.update(len(chunk))
+    elif engine == "dask":
+        from .dask import run_chunks
+
+        def counted() -> Iterator[tuple[int, pd.DataFrame]]:
+            nonlocal rows_in, n_chunks
+            for index, chunk in enumerate(chunks):
+                n_chunks += 1
+                rows_in += len(chunk)
+                if reporter and index in done:
+                    reporter.update(len(chunk))
+                yield index, chunk
+
+        def on_done(index: int, tagged: pd.DataFrame, rejected: pd.DataFrame) -> None:
+            finish(index, tagged, rejected)
+            if reporter:
+                reporter.update(len(tagged) + len(rejected))
+
+        run_chunks(counted(), done, on_done, model=str(model), cache=cache, text_col=text_col, id_col=id_col,
+                   max_chars=max_chars, scheduler=scheduler)
+    else:
+        raise InvalidInputError(f"engine must be 'local' or 'dask', got {engine!r}")
+    if reporter:
+        reporter.close()
+
+    parts = [parts_dir / f"part-{i:06d}.parquet" for i in range(n_chunks)]
+    err_parts = [parts_dir / f"errors-{i:06d}.parquet" for i in range(n_chunks)]
+    missing = [p.name for p in parts + err_parts if not p.exists()]
+    if missing:
+        raise RuntimeError(f"batch job incomplete: {missing[:5]} missing; run again with resume=True")
+    rows_out = _merge_parts(parts, out, ["row", "id", "tags", "probabilities", "confidence", "needs_review"])
+    rows_err = _merge_parts(err_parts, err, ERROR_COLUMNS)
+    if rows_out + rows_err != rows_in:
+        raise RuntimeError(f"row accounting failed: {rows_in} in, {rows_out} out, {rows_err} errors; parts kept in {parts_dir}")
+    summary = BatchSummary(rows_in, rows_out, rows_err, n_chunks, len(done & set(range(n_chunks))),
+                           round(time.monotonic() - t0, 2), str(out), str(err))
+    if not keep_parts:
+        shutil.rmtree(parts_dir)
+    log.info("batch summary: %s", asdict(summary))
+    return summary

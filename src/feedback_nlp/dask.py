@@ -1,0 +1,111 @@
+"""Scale-out on Dask (the ``feedback-nlp[dask]`` extra).
+
+- :func:`tag_dataframe` tags a ``dask.dataframe`` partition by partition.
+- :func:`tag_partition` is the plain pandas → pandas function behind it; it also runs under Spark's
+  ``mapInPandas`` (see docs/batch.md).
+- :func:`run_chunks` is what ``feedback-nlp tag --engine dask`` uses: the same resumable chunk/part
+  mechanism as the local engine, with chunks computed on the cluster.
+
+Only the model *path* travels with a task; each worker process loads the model once and keeps it
+(:func:`feedback_nlp.batch.load_model_cached`).
+
+Example:
+    >>> import dask.dataframe as dd                                        # doctest: +SKIP
+    >>> ddf = dd.read_parquet("backlog/*.parquet")                         # doctest: +SKIP
+    >>> tag_dataframe(ddf, "models/request-type").to_parquet("tagged/")    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pandas as pd
+
+from ._optional import require
+from .batch import load_model_cached, process_chunk
+from .cleaning import MAX_TEXT_CHARS
+
+__all__ = ["run_chunks", "tag_dataframe", "tag_partition"]
+
+OUTPUT_COLUMNS = ["row", "id", "tags", "probabilities", "confidence", "needs_review", "error"]
+
+
+def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_col: str = "id",
+                  cache: Any = True, max_chars: int = MAX_TEXT_CHARS) -> pd.DataFrame:
+    """Tag one pandas partition. Rejected rows stay in the output with ``error`` set (and no tags), so a
+    partition never loses a row; filter on ``error.isna()`` to split them."""
+    clf = load_model_cached(model, cache)
+    tagged, rejected = process_chunk(pdf, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
+    tagged = tagged.assign(error=None)
+    rejected = rejected.rename(columns={"reason": "error"}).assign(tags=[[] for _ in range(len(rejected))],
+                                                                     probabilities="{}", confidence=0.0, needs_review=True)
+    out = pd.concat([tagged, rejected[OUTPUT_COLUMNS]], ignore_index=True).sort_values("row", kind="stable")
+    out["confidence"] = out["confidence"].astype(float)
+    out["needs_review"] = out["needs_review"].astype(bool)
+    out["error"] = out["error"].astype(object)
+    return out[OUTPUT_COLUMNS].reset_index(drop=True)
+
+
+def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str = "id", cache: Any = True) -> Any:
+    """Tag a ``dask.dataframe.DataFrame`` lazily; returns a dask DataFrame with :data:`OUTPUT_COLUMNS`
+    (``row`` is the position inside the partition)."""
+    require("dask.dataframe", "dask", "tag_dataframe")
+    meta = pd.DataFrame({"row": pd.Series(dtype="int64"), "id": pd.Series(dtype=object), "tags": pd.Series(dtype=object),
+                         "probabilities": pd.Series(dtype=object), "confidence": pd.Series(dtype=float),
+                         "needs_review": pd.Series(dtype=bool), "error": pd.Series(dtype=object)})
+
+    def _one(pdf: pd.DataFrame) -> pd.DataFrame:
+        if "_row" not in pdf.columns:
+            pdf = pdf.assign(_row=range(len(pdf)))
+        return tag_partition(pdf, model, text_col=text_col, id_col=id_col, cache=cache)
+
+    return ddf.map_partitions(_one, meta=meta)
+
+
+def _remote_chunk(chunk: pd.DataFrame, model: str, cache: Any, text_col: str, id_col: str,
+                  max_chars: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    clf = load_model_cached(model, cache)
+    return process_chunk(chunk, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
+
+
+def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
+               on_done: Callable[[int, pd.DataFrame, pd.DataFrame], None], *, model: str, cache: Any = True,
+               text_col: str = "text", id_col: str = "id", max_chars: int = MAX_TEXT_CHARS,
+               scheduler: str | None = None, max_in_flight: int | None = None) -> None:
+    """Compute chunks on a Dask cluster with a bounded number in flight (flat memory on the client).
+
+    ``scheduler`` is an address such as ``tcp://10.0.0.5:8786``; ``None`` starts a LocalCluster.
+    """
+    distributed = require("dask.distributed", "dask", "the Dask engine")
+    own = scheduler is None
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) if own else None
+    client = distributed.Client(cluster if own else scheduler)
+    try:
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        limit = max_in_flight or 2 * workers
+        in_flight: dict[Any, int] = {}
+        pending = distributed.as_completed()
+
+        def drain(block_until: int) -> None:
+            while len(in_flight) > block_until:
+                fut = next(pending)
+                index = in_flight.pop(fut)
+                tagged, rejected = fut.result()
+                on_done(index, tagged, rejected)
+                fut.release()
+
+        for index, chunk in chunks:
+            if index in done:
+                continue
+            fut = client.submit(_remote_chunk, chunk, model, cache, text_col, id_col, max_chars, pure=False)
+            in_flight[fut] = index
+            pending.add(fut)
+            drain(limit - 1)
+        drain(0)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+

@@ -1,0 +1,90 @@
+import json
+
+import pandas as pd
+import pytest
+
+from feedback_nlp.cli import main
+from feedback_nlp.datasets import sample_path, sample_taxonomy_path
+
+
+@pytest.fixture(autouse=True)
+def _cache(monkeypatch, cache_path, embedder, sample_vectors):
+    # the session fixtures embedded the sample once; the CLI reuses that cache
+    monkeypatch.setenv("FEEDBACK_NLP_CACHE", str(cache_path))
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    df = pd.read_csv(sample_path(), dtype=str, keep_default_na=False).iloc[::3]
+    path = tmp_path_factory.mktemp("cli") / "small.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_train_eval_tag(small, tmp_path, capsys):
+    model = tmp_path / "m"
+    assert main(["train", "--data", str(small), "--label-col", "product_area", "--multi-label", "--sep", "|",
+                 "--taxonomy", str(sample_taxonomy_path()), "--out", str(model)]) == 0
+    card = (model / "README.md").read_text()
+    assert "micro_f1" in card and "held-out random 20%" in card
+    capsys.readouterr()
+    assert main(["eval", "--model", str(model), "--data", str(small), "--label-col", "product_area", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"accuracy", "micro_f1", "macro_f1", "per_tag"} <= set(report) and report["micro_f1"] > 0.8
+    out = tmp_path / "tagged.csv"
+    assert main(["tag", "--model", str(model), "--in", str(small), "--out", str(out)]) == 0
+    tagged = pd.read_csv(out)
+    assert len(tagged) == 1000 and tagged["tags"].str.contains("product_area").all()
+    assert "rows in: 1000 = tagged: 1000 + errors: 0" in capsys.readouterr().out
+
+
+def test_train_errors_are_one_line(small, tmp_path, capsys):
+    assert main(["train", "--data", str(small), "--label-col", "nope", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: label column 'nope' not found") and "--label-col" in err
+    assert main(["tag", "--model", str(tmp_path / "missing"), "--in", str(small), "--out", str(tmp_path / "o.csv")]) == 2
+    assert "no tag model" in capsys.readouterr().err
+
+
+def test_dedupe_and_themes(small, tmp_path, capsys):
+    assert main(["dedupe", "--in", str(small), "--out", str(tmp_path / "groups.csv"), "--threshold", "0.95", "--id-col", "id"]) == 0
+    groups = pd.read_csv(tmp_path / "groups.csv")
+    assert groups.groupby("group")["is_representative"].sum().eq(1).all()
+    new = tmp_path / "new.csv"
+    pd.DataFrame({"id": ["n1"], "text": ["Please add a Microsoft Teams integration"]}).to_csv(new, index=False)
+    assert main(["dedupe", "--in", str(new), "--against", str(small), "--out", str(tmp_path / "m.csv"), "--id-col", "id"]) == 0
+    matches = pd.read_csv(tmp_path / "m.csv")
+    assert (matches["query_id"] == "n1").all() and matches["match_text"].str.contains("Teams").all()
+    assert main(["themes", "--in", str(small), "--out", str(tmp_path / "th"), "--id-col", "id"]) == 0
+    for f in ("themes.csv", "assignments.csv", "trends.csv"):
+        assert (tmp_path / "th" / f).exists()
+    assert len(pd.read_csv(tmp_path / "th" / "assignments.csv")) == 1000
+
+
+def test_score_cli(tmp_path, capsys):
+    src = tmp_path / "opps.csv"
+    pd.DataFrame({"id": ["a", "b"], "reach": [100, 300], "impact": [2, 1], "confidence": [0.8, 0.5],
+                  "effort": [2, 1], "ease": [5, 9], "score": [3.0, 9.0]}).to_csv(src, index=False)
+    assert main(["score", "--in", str(src), "--out", str(tmp_path / "r.csv"), "--framework", "rice"]) == 0
+    assert pd.read_csv(tmp_path / "r.csv")["rice"].tolist() == [150.0, 80.0]
+    assert main(["score", "--in", str(src), "--out", str(tmp_path / "i.csv"), "--framework", "ice",
+                 "--confidence-col", "ease"]) == 0
+    assert pd.read_csv(tmp_path / "i.csv")["ice"].tolist() == [81.0, 50.0]
+    assert main(["score", "--in", str(src), "--out", str(tmp_path / "mo.csv"), "--framework", "moscow",
+                 "--cutoffs", "8,4,2"]) == 0
+    assert pd.read_csv(tmp_path / "mo.csv")["moscow"].tolist() == ["could", "must"]
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"reach": [1], "impact": [1], "confidence": [0.5], "effort": [0]}).to_csv(bad, index=False)
+    capsys.readouterr()
+    assert main(["score", "--in", str(bad), "--out", str(tmp_path / "x.csv"), "--framework", "rice"]) == 2
+    assert "effort must be > 0" in capsys.readouterr().err
+
+
+def test_score_demand_on_themes(small, tmp_path):
+    assert main(["themes", "--in", str(small), "--out", str(tmp_path / "th"), "--id-col", "id"]) == 0
+    items = pd.read_csv(small).merge(pd.read_csv(tmp_path / "th" / "assignments.csv"), on="id")
+    items.to_csv(tmp_path / "items.csv", index=False)
+    assert main(["score", "--in", str(tmp_path / "items.csv"), "--out", str(tmp_path / "d.csv"),
+                 "--framework", "demand", "--group-col", "theme_label"]) == 0
+    d = pd.read_csv(tmp_path / "d.csv")
+    assert d["priority"].is_monotonic_decreasing and d["revenue"].gt(0).all()
