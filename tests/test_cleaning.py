@@ -42,6 +42,11 @@ def test_quoted_replies_removed(raw):
     assert clean_text(raw) == "The export is broken."
 
 
+@pytest.mark.parametrize("raw", ["> sign replaced $ at the cursor in the terminal", ">:( the app closes every time"])
+def test_leading_angle_bracket_is_not_a_quote_when_nothing_else_remains(raw):
+    assert clean_text(raw) == raw
+
+
 def test_reply_header_on_first_line_is_kept():
     # A forwarded message that starts with a header is all content; do not delete it.
     assert "invoice" in strip_quoted_reply("From: finance@acme.io\nThe invoice is wrong")

@@ -90,6 +90,7 @@ _REPLY_HEADER = re.compile(
     r"|-{2,}\s*Original Message\s*-{2,}|_{5,}|From:\s.+|-{2,}\s*Forwarded message\s*-{2,})\s*$",
     re.I | re.M,
 )
+_QUOTE_LINE = re.compile(r"^\s*>(?:[ >\t]|$)")  # "> text" or ">> text"; not ">:(" emoticons
 _SIG_DELIM = re.compile(r"^(?:--|—|__)\s*$", re.M)
 _MOBILE_SIG = re.compile(r"^\s*(?:Sent from my \w[\w ]{0,30}|Get Outlook for \w+)\s*$", re.I | re.M)
 _SIGNOFF = re.compile(
@@ -104,7 +105,9 @@ def strip_quoted_reply(text: str) -> str:
     m = _REPLY_HEADER.search(text)
     if m and m.start() > 0:  # a header on the first line means the whole message is a forward: keep it
         text = text[: m.start()]
-    return "\n".join(line for line in text.split("\n") if not line.lstrip().startswith(">"))
+    kept = [line for line in text.split("\n") if not _QUOTE_LINE.match(line)]
+    # A text made only of ">" lines is not a reply (e.g. "> sign missing in terminal"): keep it whole.
+    return "\n".join(kept) if any(line.strip() for line in kept) else text
 
 
 def strip_signature(text: str) -> str:
