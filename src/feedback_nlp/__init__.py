@@ -11,6 +11,7 @@ Example:
 
 from .cache import EmbeddingCache
 from .cleaning import clean_text, redact_pii
+from .dedupe import Deduper, calibrate_threshold
 from .embedding import BaseEmbedder, Embedder
 from .errors import (
     CacheError,
@@ -25,12 +26,28 @@ from .errors import (
     TaxonomyError,
     UnknownTagError,
 )
+from .evaluation import EvaluationReport
 from .records import FeedbackData, read_feedback
+from .scoring import ice, moscow, rice, theme_scores
+from .tagging import TagClassifier
+from .taxonomy import Tag, Taxonomy
+from .themes import ThemeModel
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BaseEmbedder",
+    "Deduper",
+    "EvaluationReport",
+    "Tag",
+    "TagClassifier",
+    "Taxonomy",
+    "ThemeModel",
+    "calibrate_threshold",
+    "ice",
+    "moscow",
+    "rice",
+    "theme_scores",
     "CacheError",
     "ColumnError",
     "Embedder",
