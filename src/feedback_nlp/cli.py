@@ -189,6 +189,19 @@ def cmd_themes(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- report --------------------------------------------------------------------------------------
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    summary = build_report(args.input, args.out, model=args.model, taxonomy=args.taxonomy, embedder=_embedder(args),
+                           min_theme_size=args.min_theme_size, text_col=args.text_col, id_col=args.id_col)
+    _print_table(summary.top_themes[["theme", "label", "volume", "unique_accounts", "priority"]], 10)
+    print(f"\n{summary.items} items, {summary.themes} themes, emerging: {', '.join(summary.emerging) or 'none'}")
+    print(f"report: {summary.html}")
+    return 0
+
+
 # --- score ----------------------------------------------------------------------------------------
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -304,6 +317,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id-col", default=None)
     _add_embedding_args(p)
     p.set_defaults(func=cmd_themes)
+
+    p = sub.add_parser("report", help="the leadership report: report.html plus its tables")
+    p.add_argument("--in", dest="input", required=True)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--model", default=None, help="tag model folder or bundled name (default: request-type)")
+    p.add_argument("--taxonomy", default=None, help="zero-shot tagging with this taxonomy when no --model")
+    p.add_argument("--min-theme-size", type=int, default=10)
+    p.add_argument("--text-col", default="text")
+    p.add_argument("--id-col", default=None)
+    _add_embedding_args(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("score", help="RICE / ICE / MoSCoW scores of a table, or demand scores of themes or tags")
     p.add_argument("--in", dest="input", required=True, help="CSV, Parquet or JSONL file")

@@ -1,0 +1,203 @@
+"""``feedback-nlp report``: the leadership view of a backlog as one self-contained HTML page + its tables.
+
+Pipeline: read and clean → embed (cached) → tag (a given model, zero-shot from a taxonomy, or the bundled
+``request-type`` model) → duplicate groups → themes → demand scores → charts (matplotlib, embedded as PNG
+data URIs) → ``report.html`` that opens from disk with no network, plus the CSV tables behind it.
+
+Example:
+    >>> summary = build_report("backlog.csv", "report_out")       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._optional import require
+from .dedupe import Deduper
+from .embedding import BaseEmbedder, Embedder
+from .records import read_feedback, write_table
+from .scoring import theme_scores
+from .tagging import TagClassifier
+from .taxonomy import Taxonomy
+from .themes import ThemeModel
+
+__all__ = ["ReportSummary", "build_report"]
+
+SECTIONS = ("top-themes", "theme-trends", "tags-by-channel", "duplicates", "needs-review")
+
+
+@dataclass
+class ReportSummary:
+    """What :func:`build_report` produced: paths and the headline numbers."""
+
+    html: Path
+    tables: dict[str, Path]
+    items: int
+    rejected: int
+    themes: int
+    emerging: list[str]
+    top_themes: pd.DataFrame
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _table(df: pd.DataFrame, max_rows: int = 15) -> str:
+    return df.head(max_rows).to_html(index=False, escape=True, border=0, classes="t", na_rep="")
+
+
+def build_report(
+    source: str | os.PathLike | pd.DataFrame,
+    out_dir: str | os.PathLike,
+    *,
+    model: str | os.PathLike | None = None,
+    taxonomy: str | os.PathLike | Taxonomy | None = None,
+    embedder: BaseEmbedder | None = None,
+    min_theme_size: int = 10,
+    dedupe_threshold: float = 0.9,
+    freq: str = "W",
+    title: str = "Customer feedback report",
+    **read_kwargs: Any,
+) -> ReportSummary:
+    """Build ``report.html`` and its tables from a backlog file or DataFrame.
+
+    Tagging uses ``model`` if given, else zero-shot with ``taxonomy``, else the bundled ``request-type``.
+    """
+    mpl = require("matplotlib", "report", "the HTML report")
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fb = read_feedback(source, unknown_source=read_kwargs.pop("unknown_source", "other"), **read_kwargs)
+    records = fb.records.reset_index(drop=True)
+    if len(records) == 0:
+        from .errors import InvalidInputError
+
+        raise InvalidInputError("no usable feedback rows to report on (all rows were rejected)")
+    embedder = embedder or Embedder(cache=True)
+    vectors = embedder.encode(records["text"].tolist())
+
+    if model is not None:
+        clf = TagClassifier.load(model, embedder=embedder)
+    elif taxonomy is not None:
+        tax = taxonomy if isinstance(taxonomy, Taxonomy) else Taxonomy.load(taxonomy)
+        clf = TagClassifier(embedder, tax, zero_shot=True, min_confidence=0.0).fit(None)
+    else:
+        clf = TagClassifier.load("request-type", embedder=embedder)
+    tags = clf.tag(vectors, ids=records["id"])
+    leaf = set(map(str, clf.classes_))
+    tags["tags"] = tags["tags"].map(lambda ts: [t for t in ts if t in leaf])
+    items = records.assign(tags=tags["tags"].to_numpy(), confidence=tags["confidence"].to_numpy(),
+                           needs_review=tags["needs_review"].to_numpy())
+
+    tm = ThemeModel(embedder, min_theme_size=min_theme_size).fit(
+        records["text"], timestamps=records.get("created_at"), accounts=records.get("account_id"), embeddings=vectors)
+    names = dict(zip(tm.themes_["id"], tm.themes_["label"]))
+    items["theme"] = tm.labels_
+    items["theme_label"] = [names.get(int(t), "outlier") for t in tm.labels_]
+    has_time = "created_at" in records
+    scores = theme_scores(items, account_col="account_id" if "account_id" in items else None,
+                          revenue_col="account_revenue" if "account_revenue" in items and "account_id" in items else None,
+                          time_col="created_at" if has_time else None)
+    info = tm.themes_.set_index("id")
+    scores.insert(1, "label", scores["theme"].map(names))
+    scores["examples"] = scores["theme"].map(lambda t: " | ".join(info.loc[t, "representatives"][:2]))
+    emerging = tm.emerging_themes(freq) if has_time else []
+    scores["emerging"] = scores["theme"].isin(emerging)
+    groups = Deduper(embedder, threshold=dedupe_threshold).fit(records, embeddings=vectors).groups()
+    review = items[items["needs_review"] | (items["confidence"] < 0.5)].sort_values("confidence")
+
+    tables = {
+        "themes": write_table(scores, out / "themes.csv"),
+        "items": write_table(items.drop(columns=["raw_text"], errors="ignore"), out / "items.csv"),
+        "duplicate_groups": write_table(groups, out / "duplicate_groups.csv"),
+        "needs_review": write_table(review[["id", "text", "tags", "confidence"]], out / "needs_review.csv"),
+        "rejected": write_table(fb.rejected, out / "rejected.csv"),
+    }
+    charts: dict[str, str] = {}
+    top = scores.head(12).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(top) + 1))
+    ax.barh([f"#{t} {lbl[:40]}" for t, lbl in zip(top["theme"], top["label"])], top["priority"],
+            color=["#d9480f" if e else "#1c7ed6" for e in top["emerging"]])
+    ax.set_xlabel("priority score (0-100)")
+    ax.set_title("Top themes by priority (orange: emerging)")
+    charts["top-themes"] = _png(fig)
+    trends = None
+    if has_time:
+        trends = tm.trends(freq)
+        tables["trends"] = write_table(trends, out / "trends.csv")
+        show = list(dict.fromkeys(list(emerging) + scores["theme"].head(6).tolist()))[:8]
+        fig, ax = plt.subplots(figsize=(9, 4))
+        for t in show:
+            series = trends[trends["theme"] == t]
+            ax.plot(series["period"], series["count"], lw=3 if t in emerging else 1.2,
+                    label=f"#{t} {names.get(t, '')[:30]}" + (" (emerging)" if t in emerging else ""))
+        ax.set_ylabel(f"items per period ({freq})")
+        ax.set_title("Theme volume over time")
+        ax.legend(fontsize=7, loc="upper left")
+        fig.autofmt_xdate()
+        charts["theme-trends"] = _png(fig)
+    by_channel = items.explode("tags").dropna(subset=["tags"]).groupby(["source", "tags"]).size().unstack(fill_value=0)
+    tables["tags_by_channel"] = write_table(by_channel.reset_index(), out / "tags_by_channel.csv")
+    fig, ax = plt.subplots(figsize=(8, 4))
+    by_channel.plot(kind="bar", stacked=True, ax=ax, colormap="tab20")
+    ax.set_ylabel("items")
+    ax.set_title("Tag distribution by channel")
+    ax.legend(fontsize=7, ncol=2)
+    charts["tags-by-channel"] = _png(fig)
+
+    def section(sid: str, title_: str, body: str) -> str:
+        return f'<section id="{sid}"><h2>{html.escape(title_)}</h2>{body}</section>'
+
+    top_cols = [c for c in ["theme", "label", "volume", "unique_accounts", "revenue", "growth", "priority", "emerging", "examples"] if c in scores]
+    body = [
+        section("top-themes", "Top themes by priority",
+                f'<img alt="top themes chart" src="{charts["top-themes"]}">' + _table(scores[top_cols].round(2), 15)),
+        section("theme-trends", "Theme volume over time",
+                (f'<img alt="theme trends chart" src="{charts["theme-trends"]}">' if "theme-trends" in charts else
+                 "<p>No timestamps in the input.</p>")
+                + ("<p>Emerging: " + html.escape(", ".join(f"#{t} {names.get(t, '')}" for t in emerging) or "none") + "</p>")),
+        section("tags-by-channel", "Tags by channel",
+                f'<img alt="tags by channel chart" src="{charts["tags-by-channel"]}">' + _table(by_channel.reset_index(), 10)),
+        section("duplicates", f"Duplicate groups ({groups['group'].nunique() if len(groups) else 0})",
+                _table(groups[groups["is_representative"]].merge(groups.groupby("group").size().rename("size").reset_index(), on="group")
+                       .sort_values("size", ascending=False)[["group", "size", "id", "text"]], 15) if len(groups) else "<p>None found.</p>"),
+        section("needs-review", f"Items needing review ({len(review)})",
+                _table(review[["id", "text", "tags", "confidence"]].assign(tags=review["tags"].map(", ".join)), 20)),
+    ]
+    head = (f"<p>{len(records)} items ({len(fb.rejected)} rejected), {records['source'].nunique()} channels, "
+            f"{len(tm.themes_)} themes ({tm.outlier_share_:.0%} unassigned). Tagging: {html.escape(type(clf).__name__)} "
+            f"over {len(leaf)} tags. Tables: {', '.join(p.name for p in tables.values())}.</p>")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<style>
+body{{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1100px;color:#212529}}
+h1{{margin-bottom:.2rem}} h2{{border-bottom:2px solid #dee2e6;padding-bottom:.3rem;margin-top:2.2rem}}
+img{{max-width:100%}} table.t{{border-collapse:collapse;font-size:13px;width:100%;margin-top:.8rem}}
+table.t th,table.t td{{border-bottom:1px solid #e9ecef;padding:4px 6px;text-align:left;vertical-align:top}}
+table.t th{{background:#f1f3f5}}
+</style></head>
+<body><h1>{html.escape(title)}</h1>{head}
+{''.join(body)}
+<footer><p>Generated by feedback_nlp. Works offline; no external resources.</p></footer></body></html>"""
+    (out / "report.html").write_text(page, encoding="utf-8")
+    return ReportSummary(out / "report.html", tables, len(records), len(fb.rejected), len(tm.themes_),
+                         [names.get(t, str(t)) for t in emerging], scores[top_cols].head(10))
+
+
