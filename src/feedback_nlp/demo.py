@@ -98,4 +98,12 @@ def run(out_dir: Path, embedder: BaseEmbedder, n_examples: int = 3) -> dict:
     _show(scores[["theme", "label", "volume", "unique_accounts", "revenue", "growth", "priority", "rice"]].round(2), 10)
     write_table(scores, out_dir / "theme_scores.csv")
     print(f"\nwrote tagged.csv, duplicate_groups.csv, themes.csv and theme_scores.csv to {out_dir}/")
-    return {"records": records, "vectors": vectors, "themes": tm, "scores": scores}
+
+    _section("7. Report for leadership")
+    from .report import build_report
+
+    summary = build_report(load_sample(), out_dir / "report", taxonomy=sample_taxonomy_path(), embedder=embedder,
+                           min_theme_size=15)
+    _show(summary.top_themes[["theme", "label", "volume", "unique_accounts", "priority"]].round(1), 5)
+    print(f"\nreport: {summary.html.resolve()} (open it in a browser; it needs no network)")
+    return {"records": records, "vectors": vectors, "themes": tm, "scores": scores, "report": summary}
