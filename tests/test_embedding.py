@@ -129,17 +129,30 @@ def test_pii_never_reaches_cache(tmp_path):
     assert text_key("my card <CARD> was charged twice, mail <EMAIL>") in blob
 
 
-def test_auto_backend_follows_cpu_capability(monkeypatch):
+@pytest.mark.parametrize(("amx", "vnni", "onnx", "expected"), [
+    (True, True, True, "torch-bf16"), (False, True, True, "onnx-int8"), (False, True, False, "torch"),
+    (False, False, True, "torch")])
+def test_auto_backend_follows_cpu_capability(monkeypatch, amx, vnni, onnx, expected):
     monkeypatch.delenv("FEEDBACK_NLP_BACKEND", raising=False)
-    monkeypatch.setattr(emb_mod, "cpu_has_native_bf16", lambda: True)
-    assert Embedder(cache=None).model_id.endswith(":torch-bf16")
-    monkeypatch.setattr(emb_mod, "cpu_has_native_bf16", lambda: False)
-    assert Embedder(cache=None).model_id.endswith(":torch")
+    monkeypatch.setattr(emb_mod, "cpu_has_native_bf16", lambda: amx)
+    monkeypatch.setattr(emb_mod, "cpu_has_int8_dot", lambda: vnni)
+    monkeypatch.setattr(emb_mod, "_onnx_available", lambda: onnx)
+    assert Embedder(cache=None).model_id.endswith(":" + expected)
 
 
-def test_bf16_backend_fidelity():
-    texts = ["Export to CSV fails for large projects", "please add SAML SSO", "the app is slow", "love it"]
-    fp32 = Embedder(cache=None, backend="torch").encode(texts)
-    bf16 = Embedder(cache=None, backend="torch-bf16").encode(texts)
-    cos = (fp32 * bf16).sum(1)
-    assert cos.min() > 0.99
+@pytest.fixture(scope="module")
+def fidelity_texts(sample):
+    return sample["text"].drop_duplicates().sample(300, random_state=0).tolist()
+
+
+@pytest.mark.parametrize(("backend", "mean_gate", "min_gate"), [("torch-bf16", 0.999, 0.99), ("onnx-int8", 0.99, 0.95)])
+def test_backend_fidelity_on_real_sentences(fidelity_texts, backend, mean_gate, min_gate):
+    if backend == "onnx-int8":
+        pytest.importorskip("onnxruntime")
+    fp32 = Embedder(cache=None, backend="torch").encode(fidelity_texts)
+    other = Embedder(cache=None, backend=backend)
+    cos = (fp32 * other.encode(fidelity_texts)).sum(1)
+    print(f"{backend}: cosine to fp32 mean {cos.mean():.5f}, min {cos.min():.5f}")
+    assert cos.mean() >= mean_gate and cos.min() >= min_gate
+    assert other.model_id != Embedder(cache=None, backend="torch").model_id  # never share cache entries
+    assert other.base_model_id == Embedder(cache=None, backend="torch").base_model_id  # tag models stay usable

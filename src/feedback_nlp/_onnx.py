@@ -1,0 +1,105 @@
+"""The ``onnx-int8`` embedding backend: the sentence-transformers model exported with ``torch.onnx.export``,
+quantised to int8 per channel with onnxruntime, cached on disk, run with the fast tokenizer.
+
+Per-channel quantisation matters: per-tensor int8 (onnxruntime's default) measured cosine 0.961 mean /
+0.890 min to fp32 on real sentences — too lossy — against about 0.99 for per-channel.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._optional import require
+
+log = logging.getLogger(__name__)
+
+
+def onnx_cache_dir() -> Path:
+    base = os.environ.get("FEEDBACK_NLP_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "feedback_nlp")
+    return Path(base) / "onnx"
+
+
+def _max_seq_length(location: Path) -> int:
+    cfg = location / "sentence_bert_config.json"
+    if cfg.exists():
+        return int(json.loads(cfg.read_text()).get("max_seq_length", 256))
+    return 256
+
+
+def export_int8(location: Path, weights_hash: str) -> Path:
+    """Export + quantise once; later calls return the cached file. Safe against concurrent writers."""
+    target = onnx_cache_dir() / weights_hash / "model-int8-perchannel.onnx"
+    if target.exists():
+        return target
+    require("onnxruntime", "onnx", "the onnx-int8 backend")
+    require("onnx", "onnx", "the onnx-int8 backend")
+    import warnings
+
+    import torch
+    import transformers
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel
+
+    transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("root").setLevel(logging.ERROR)  # onnxruntime's "consider pre-processing" notice
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log.info("feedback_nlp: exporting %s to ONNX int8 (one time) -> %s", location, target)
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(str(location), local_files_only=True)
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    model = Pooled().eval()
+    dummy = torch.ones((2, 8), dtype=torch.long)
+    fp32 = target.with_name(f"model-fp32-{os.getpid()}.onnx")
+    axes = {0: "batch", 1: "seq"}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about data-dependent branches in the HF model
+        torch.onnx.export(model, (dummy, dummy, torch.zeros_like(dummy)), str(fp32),
+                          input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["embedding"],
+                          dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "embedding": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+    tmp = target.with_name(f"{target.stem}-{os.getpid()}.tmp.onnx")
+    quantize_dynamic(str(fp32), str(tmp), per_channel=True, weight_type=QuantType.QInt8)
+    os.replace(tmp, target)
+    fp32.unlink(missing_ok=True)
+    return target
+
+
+class OnnxInt8Encoder:
+    """Tokenise with the model's fast tokenizer (dynamic padding) and run the int8 graph."""
+
+    def __init__(self, location: Path, weights_hash: str) -> None:
+        ort = require("onnxruntime", "onnx", "the onnx-int8 backend")
+        from tokenizers import Tokenizer
+
+        path = export_int8(location, weights_hash)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = os.cpu_count() or 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(location / "tokenizer.json"))
+        # the bundled tokenizer.json pads and truncates to a fixed 128: reset to dynamic padding
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length=_max_seq_length(location))
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self.dim = int(self.session.get_outputs()[0].shape[-1]) if isinstance(self.session.get_outputs()[0].shape[-1], int) else None
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        enc = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        return self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
