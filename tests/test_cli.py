@@ -47,15 +47,15 @@ def test_train_errors_are_one_line(small, tmp_path, capsys):
 
 
 def test_dedupe_and_themes(small, tmp_path, capsys):
-    assert main(["dedupe", "--in", str(small), "--out", str(tmp_path / "groups.csv"), "--threshold", "0.95", "--id-col", "id"]) == 0
+    assert main(["dedupe", "--in", str(small), "--out", str(tmp_path / "groups.csv"), "--threshold", "0.95"]) == 0
     groups = pd.read_csv(tmp_path / "groups.csv")
     assert groups.groupby("group")["is_representative"].sum().eq(1).all()
     new = tmp_path / "new.csv"
     pd.DataFrame({"id": ["n1"], "text": ["Please add a Microsoft Teams integration"]}).to_csv(new, index=False)
-    assert main(["dedupe", "--in", str(new), "--against", str(small), "--out", str(tmp_path / "m.csv"), "--id-col", "id"]) == 0
+    assert main(["dedupe", "--in", str(new), "--against", str(small), "--out", str(tmp_path / "m.csv")]) == 0
     matches = pd.read_csv(tmp_path / "m.csv")
     assert (matches["query_id"] == "n1").all() and matches["match_text"].str.contains("Teams").all()
-    assert main(["themes", "--in", str(small), "--out", str(tmp_path / "th"), "--id-col", "id"]) == 0
+    assert main(["themes", "--in", str(small), "--out", str(tmp_path / "th")]) == 0
     for f in ("themes.csv", "assignments.csv", "trends.csv"):
         assert (tmp_path / "th" / f).exists()
     assert len(pd.read_csv(tmp_path / "th" / "assignments.csv")) == 1000
@@ -81,10 +81,21 @@ def test_score_cli(tmp_path, capsys):
 
 
 def test_score_demand_on_themes(small, tmp_path):
-    assert main(["themes", "--in", str(small), "--out", str(tmp_path / "th"), "--id-col", "id"]) == 0
+    assert main(["themes", "--in", str(small), "--out", str(tmp_path / "th")]) == 0
     items = pd.read_csv(small).merge(pd.read_csv(tmp_path / "th" / "assignments.csv"), on="id")
     items.to_csv(tmp_path / "items.csv", index=False)
     assert main(["score", "--in", str(tmp_path / "items.csv"), "--out", str(tmp_path / "d.csv"),
                  "--framework", "demand", "--group-col", "theme_label"]) == 0
     d = pd.read_csv(tmp_path / "d.csv")
     assert d["priority"].is_monotonic_decreasing and d["revenue"].gt(0).all()
+
+
+def test_dedupe_streams_and_reports_rejects(tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"id": ["a", "b", "c", "d"], "text": ["Export to CSV fails", "", "export to csv is failing", "x\x00\x01\x02\x03"]}).to_csv(src, index=False)
+    assert main(["dedupe", "--in", str(src), "--out", str(tmp_path / "g.csv"), "--threshold", "0.7", "--chunk-size", "2"]) == 0
+    assert "rows in: 4 = used: 2 + errors: 2" in capsys.readouterr().out
+    errors = pd.read_csv(tmp_path / "g.errors.csv")
+    assert sorted(errors["id"]) == ["b", "d"]
+    groups = pd.read_csv(tmp_path / "g.csv")
+    assert sorted(groups["id"]) == ["a", "c"]

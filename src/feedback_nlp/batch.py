@@ -35,7 +35,7 @@ from .cleaning import MAX_TEXT_CHARS, clean_text, text_problem
 from .errors import ColumnError, InvalidInputError
 from .records import iter_table_chunks, table_format
 
-__all__ = ["BatchSummary", "ProgressReporter", "load_model_cached", "process_chunk", "tag_file"]
+__all__ = ["BatchSummary", "ProgressReporter", "embed_file", "load_model_cached", "process_chunk", "tag_file"]
 
 log = logging.getLogger(__name__)
 _MODELS: dict[str, Any] = {}
@@ -105,6 +105,49 @@ def process_chunk(chunk: pd.DataFrame, model: Any, *, text_col: str = "text", id
         out = pd.DataFrame(columns=["id", "tags", "probabilities", "confidence", "needs_review"])
     out.insert(0, "row", rows[ok])
     return out.reset_index(drop=True), errors
+
+
+def embed_file(path: str | os.PathLike, embedder: Any, *, text_col: str = "text", id_col: str | None = "id",
+               chunk_size: int = 5000, keep: tuple[str, ...] = ("source", "account_id", "account_revenue", "created_at"),
+               max_chars: int = MAX_TEXT_CHARS, progress: bool = True) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """Stream a file chunk by chunk: validate, clean and embed each chunk (through the cache).
+
+    Returns ``(records, vectors, rejected)``: records hold ``id``, ``text`` (cleaned) and the ``keep``
+    columns present; rejected rows carry ``row``, ``id`` and ``reason``. Only vectors and cleaned texts are
+    kept in memory, never the raw input. This is the path ``feedback-nlp dedupe`` and ``themes`` use.
+    """
+    path = Path(path)
+    reporter = ProgressReporter(_count_rows(path), desc="embedding") if progress else None
+    parts, vecs, errs = [], [], []
+    for chunk in iter_table_chunks(path, chunk_size):
+        if text_col not in chunk.columns:
+            raise ColumnError(f"text column {text_col!r} not found; available columns: {[c for c in chunk.columns if c != '_row']}")
+        if id_col is not None and id_col not in chunk.columns:
+            raise ColumnError(f"id column {id_col!r} not found; available columns: {[c for c in chunk.columns if c != '_row']}")
+        ids = chunk[id_col].tolist() if id_col else [str(r) for r in chunk["_row"]]
+        texts = chunk[text_col].tolist()
+        cleaned = [clean_text(t) if isinstance(t, str) and "\x00" not in t else None for t in texts]
+        reasons = [_reject_reason(i, t, c, max_chars) for i, t, c in zip(ids, texts, cleaned)]
+        ok = np.array([r is None for r in reasons], dtype=bool)
+        errs.append(pd.DataFrame({"row": chunk["_row"].to_numpy()[~ok], "id": [str(i) for i, k in zip(ids, ok) if not k],
+                                  "reason": [r for r in reasons if r is not None]}, columns=ERROR_COLUMNS))
+        good = chunk[ok]
+        rec = pd.DataFrame({"id": [str(i) for i, k in zip(ids, ok) if k], "text": [c for c, k in zip(cleaned, ok) if k]})
+        for col in keep:
+            if col in good.columns:
+                rec[col] = good[col].to_numpy()
+        parts.append(rec)
+        if len(rec):
+            vecs.append(embedder.encode(rec["text"].tolist()))
+        if reporter:
+            reporter.update(len(chunk))
+    if reporter:
+        reporter.close()
+    records = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["id", "text"])
+    if "created_at" in records:
+        records["created_at"] = pd.to_datetime(records["created_at"], utc=True, errors="coerce", format="mixed")
+    vectors = np.vstack(vecs) if vecs else np.zeros((0, embedder.dim), dtype=np.float32)
+    return records, vectors, pd.concat(errs, ignore_index=True)
 
 
 class ProgressReporter:

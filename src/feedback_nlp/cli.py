@@ -130,13 +130,15 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 # --- dedupe / themes ------------------------------------------------------------------------------
 
-def _read_feedback_file(path: str, args: argparse.Namespace):
-    from .records import read_feedback
+def _stream(path: str, args: argparse.Namespace, emb):
+    """Validate, clean and embed a file chunk by chunk (the batch path), reporting rejected rows."""
+    from .batch import embed_file
 
-    fb = read_feedback(path, text_col=args.text_col, id_col=args.id_col, unknown_source="other")
-    if len(fb.rejected):
-        print(f"{len(fb.rejected)} rows of {path} rejected (see the errors file)", file=sys.stderr)
-    return fb
+    records, vectors, rejected = embed_file(path, emb, text_col=args.text_col, id_col=args.id_col,
+                                            chunk_size=args.chunk_size, progress=sys.stderr.isatty())
+    if len(rejected):
+        print(f"{len(rejected)} rows of {path} rejected (see the errors file)", file=sys.stderr)
+    return records, vectors, rejected
 
 
 def cmd_dedupe(args: argparse.Namespace) -> int:
@@ -144,23 +146,21 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     from .records import write_table
 
     emb = _embedder(args)
-    fb = _read_feedback_file(args.input, args)
+    records, vectors, rejected = _stream(args.input, args, emb)
     if args.against:
-        backlog = _read_feedback_file(args.against, args)
-        d = Deduper(emb, threshold=args.threshold).fit(backlog.records)
-        k = min(args.k, len(backlog.records))
-        res = d.find(fb.records["text"].tolist(), k=k, min_score=args.threshold)
-        res.insert(0, "query_id", fb.records["id"].to_numpy()[res["query"].to_numpy()] if len(res) else [])
+        backlog, bvec, _ = _stream(args.against, args, emb)
+        d = Deduper(emb, threshold=args.threshold).fit(backlog, embeddings=bvec)
+        res = d.find(embeddings=vectors, k=min(args.k, len(backlog)), min_score=args.threshold)
+        res.insert(0, "query_id", records["id"].to_numpy()[res["query"].to_numpy()] if len(res) else [])
         out = res.drop(columns="query").rename(columns={"id": "match_id", "text": "match_text"})
     else:
-        d = Deduper(emb, threshold=args.threshold).fit(fb.records)
-        out = d.groups()
+        out = Deduper(emb, threshold=args.threshold).fit(records, embeddings=vectors).groups()
     write_table(out, args.out)
-    if len(fb.rejected):
-        write_table(fb.rejected, Path(args.out).with_name(Path(args.out).stem + ".errors.csv"))
+    if len(rejected):
+        write_table(rejected, Path(args.out).with_name(Path(args.out).stem + ".errors.csv"))
     _print_table(out)
     what = "matches" if args.against else f"members in {out['group'].nunique() if len(out) else 0} duplicate groups"
-    print(f"\nwrote {len(out)} {what} to {args.out}")
+    print(f"\nwrote {len(out)} {what} to {args.out}; rows in: {len(records) + len(rejected)} = used: {len(records)} + errors: {len(rejected)}")
     return 0
 
 
@@ -168,10 +168,10 @@ def cmd_themes(args: argparse.Namespace) -> int:
     from .records import write_table
     from .themes import ThemeModel
 
-    fb = _read_feedback_file(args.input, args)
-    r = fb.records
-    tm = ThemeModel(_embedder(args), min_theme_size=args.min_theme_size, max_outlier_share=args.max_outlier_share)
-    tm.fit(r["text"], timestamps=r.get("created_at"), accounts=r.get("account_id"))
+    emb = _embedder(args)
+    r, vectors, rejected = _stream(args.input, args, emb)
+    tm = ThemeModel(emb, min_theme_size=args.min_theme_size, max_outlier_share=args.max_outlier_share)
+    tm.fit(r["text"], timestamps=r.get("created_at"), accounts=r.get("account_id"), embeddings=vectors)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     themes = tm.themes_.assign(keywords=tm.themes_["keywords"].map(", ".join),
@@ -180,12 +180,11 @@ def cmd_themes(args: argparse.Namespace) -> int:
     write_table(tm.assignments(ids=r["id"]), out / "assignments.csv")
     if "created_at" in r:
         write_table(tm.trends(args.freq), out / "trends.csv")
-    if len(fb.rejected):
-        write_table(fb.rejected, out / "errors.csv")
+    write_table(rejected, out / "errors.csv")
     tm.save(out / "model")
     _print_table(themes[["id", "label", "size", "share"]])
     print(f"\n{len(themes)} themes, outlier share {tm.outlier_share_:.1%}; wrote {out}/themes.csv, assignments.csv"
-          + (", trends.csv" if "created_at" in r else ""))
+          + (", trends.csv" if "created_at" in r else "") + f", errors.csv ({len(rejected)} rows)")
     return 0
 
 
@@ -303,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.85)
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--text-col", default="text")
-    p.add_argument("--id-col", default=None)
+    p.add_argument("--id-col", default="id")
+    p.add_argument("--chunk-size", type=int, default=5000)
     _add_embedding_args(p)
     p.set_defaults(func=cmd_dedupe)
 
@@ -314,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-outlier-share", type=float, default=0.15)
     p.add_argument("--freq", default="W", help="trend period (pandas frequency)")
     p.add_argument("--text-col", default="text")
-    p.add_argument("--id-col", default=None)
+    p.add_argument("--id-col", default="id")
+    p.add_argument("--chunk-size", type=int, default=5000)
     _add_embedding_args(p)
     p.set_defaults(func=cmd_themes)
 
