@@ -166,7 +166,7 @@ def test_save_load_round_trip(multilabel, split, tmp_path, embedder):
 
 def test_load_detects_tampering_and_mismatch(multiclass, tmp_path, hash_embedder):
     path = multiclass.save(tmp_path / "m")
-    with pytest.raises(ModelMismatchError, match="trained on embeddings of all-MiniLM-L6-v2"):
+    with pytest.raises(ModelMismatchError, match="built on embeddings of all-MiniLM-L6-v2"):
         TagClassifier.load(path, embedder=hash_embedder)
     data = bytearray((path / "weights.npz").read_bytes())
     data[-200] ^= 0xFF

@@ -83,26 +83,33 @@ def _reject_reason(row_id: Any, text: Any, cleaned: str | None, max_chars: int) 
     return text_problem(text, cleaned, max_chars=max_chars)
 
 
-def process_chunk(chunk: pd.DataFrame, model: Any, *, text_col: str = "text", id_col: str = "id",
-                  max_chars: int = MAX_TEXT_CHARS) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Tag one chunk: returns (tagged rows, rejected rows with a reason). Every input row is in exactly one."""
+def _validate_chunk(chunk: pd.DataFrame, text_col: str, id_col: str | None,
+                    max_chars: int) -> tuple[np.ndarray, list[str], list[str], pd.DataFrame]:
+    """Clean and check every row: (ok mask, ids, cleaned texts of the ok rows, rejected rows with reasons)."""
     for col, role in ((text_col, "text"), (id_col, "id")):
-        if col not in chunk.columns:
+        if col is not None and col not in chunk.columns:
             raise ColumnError(f"{role} column {col!r} not found; available columns: "
                               f"{[c for c in chunk.columns if c != '_row']}")
     rows = chunk["_row"].to_numpy() if "_row" in chunk.columns else np.arange(len(chunk))
-    ids = chunk[id_col].tolist()
+    ids = chunk[id_col].tolist() if id_col is not None else [str(r) for r in rows]
     texts = chunk[text_col].tolist()
     cleaned = [clean_text(t) if isinstance(t, str) and "\x00" not in t else None for t in texts]
     reasons = [_reject_reason(i, t, c, max_chars) for i, t, c in zip(ids, texts, cleaned)]
     ok = np.array([r is None for r in reasons], dtype=bool)
-    errors = pd.DataFrame({"row": rows[~ok], "id": [str(i) if i is not None else None for i, k in zip(ids, ok) if not k],
+    errors = pd.DataFrame({"row": rows[~ok], "id": [None if i is None else str(i) for i, k in zip(ids, ok) if not k],
                            "reason": [r for r in reasons if r is not None]}, columns=ERROR_COLUMNS)
-    good = [c for c, k in zip(cleaned, ok) if k]
+    return ok, [str(i) for i, k in zip(ids, ok) if k], [c for c, k in zip(cleaned, ok) if k], errors
+
+
+def process_chunk(chunk: pd.DataFrame, model: Any, *, text_col: str = "text", id_col: str = "id",
+                  max_chars: int = MAX_TEXT_CHARS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tag one chunk: returns (tagged rows, rejected rows with a reason). Every input row is in exactly one."""
+    ok, ids, good, errors = _validate_chunk(chunk, text_col, id_col, max_chars)
     if good:
-        out = model.tag(good, ids=[str(i) for i, k in zip(ids, ok) if k])
+        out = model.tag(good, ids=ids)
     else:
         out = pd.DataFrame(columns=["id", "tags", "probabilities", "confidence", "needs_review"])
+    rows = chunk["_row"].to_numpy() if "_row" in chunk.columns else np.arange(len(chunk))
     out.insert(0, "row", rows[ok])
     return out.reset_index(drop=True), errors
 
@@ -120,19 +127,10 @@ def embed_file(path: str | os.PathLike, embedder: Any, *, text_col: str = "text"
     reporter = ProgressReporter(_count_rows(path), desc="embedding") if progress else None
     parts, vecs, errs = [], [], []
     for chunk in iter_table_chunks(path, chunk_size):
-        if text_col not in chunk.columns:
-            raise ColumnError(f"text column {text_col!r} not found; available columns: {[c for c in chunk.columns if c != '_row']}")
-        if id_col is not None and id_col not in chunk.columns:
-            raise ColumnError(f"id column {id_col!r} not found; available columns: {[c for c in chunk.columns if c != '_row']}")
-        ids = chunk[id_col].tolist() if id_col else [str(r) for r in chunk["_row"]]
-        texts = chunk[text_col].tolist()
-        cleaned = [clean_text(t) if isinstance(t, str) and "\x00" not in t else None for t in texts]
-        reasons = [_reject_reason(i, t, c, max_chars) for i, t, c in zip(ids, texts, cleaned)]
-        ok = np.array([r is None for r in reasons], dtype=bool)
-        errs.append(pd.DataFrame({"row": chunk["_row"].to_numpy()[~ok], "id": [str(i) for i, k in zip(ids, ok) if not k],
-                                  "reason": [r for r in reasons if r is not None]}, columns=ERROR_COLUMNS))
+        ok, ids, cleaned, errors = _validate_chunk(chunk, text_col, id_col, max_chars)
+        errs.append(errors)
         good = chunk[ok]
-        rec = pd.DataFrame({"id": [str(i) for i, k in zip(ids, ok) if k], "text": [c for c, k in zip(cleaned, ok) if k]})
+        rec = pd.DataFrame({"id": ids, "text": cleaned})
         for col in keep:
             if col in good.columns:
                 rec[col] = good[col].to_numpy()

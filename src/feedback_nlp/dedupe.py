@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from ._optional import require
+from ._persist import check_embedder, read_config, write_config
 from .embedding import BaseEmbedder, Embedder
-from .errors import IntegrityError, InvalidInputError, ModelMismatchError, NotFittedError
+from .errors import InvalidInputError, ModelMismatchError, NotFittedError
 
 __all__ = ["Deduper", "calibrate_threshold"]
 
@@ -302,33 +303,21 @@ class Deduper:
     def save(self, path: str | os.PathLike) -> Path:
         """Save ids, texts and vectors (plain arrays + JSON, no pickle); the index is rebuilt on load."""
         self._check_fitted()
-        import hashlib
-
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         np.save(path / "embeddings.npy", self.embeddings_, allow_pickle=False)
         (path / "items.json").write_text(json.dumps({"ids": self.ids_, "texts": self.texts_}, ensure_ascii=False, default=str))
-        digest = {f: hashlib.sha256((path / f).read_bytes()).hexdigest() for f in ("embeddings.npy", "items.json")}
-        config = {"format": "feedback_nlp.Deduper", "threshold": self.threshold, "index": self.index,
-                  "exact_max": self.exact_max, "hnsw_m": self.hnsw_m, "hnsw_ef": self.hnsw_ef,
-                  "random_state": self.random_state, "model_id": self.model_id_, "checksums": digest}
-        (path / "config.json").write_text(json.dumps(config, indent=2))
+        write_config(path, "feedback_nlp.Deduper", ("embeddings.npy", "items.json"), threshold=self.threshold,
+                     index=self.index, exact_max=self.exact_max, hnsw_m=self.hnsw_m, hnsw_ef=self.hnsw_ef,
+                     random_state=self.random_state, model_id=self.model_id_)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, embedder: BaseEmbedder | None = None) -> Deduper:
         """Load a saved Deduper; ``embedder`` must be the one its vectors were made with."""
-        import hashlib
-
         path = Path(path)
-        config = json.loads((path / "config.json").read_text())
-        if config.get("format") != "feedback_nlp.Deduper":
-            raise IntegrityError(f"{path} is not a saved feedback_nlp Deduper")
-        for f, h in config["checksums"].items():
-            if hashlib.sha256((path / f).read_bytes()).hexdigest() != h:
-                raise IntegrityError(f"{path / f} does not match its checksum: modified after saving")
-        if embedder is not None and config["model_id"] and embedder.base_model_id != config["model_id"].split(":", 1)[0]:
-            raise ModelMismatchError(f"the index was built with {config['model_id']}, the embedder is {embedder.model_id}")
+        config = read_config(path, "feedback_nlp.Deduper")
+        check_embedder(config["model_id"], embedder, "the duplicate index")
         d = cls(embedder, threshold=config["threshold"], index=config["index"], exact_max=config["exact_max"],
                 hnsw_m=config["hnsw_m"], hnsw_ef=config["hnsw_ef"], random_state=config["random_state"])
         items = json.loads((path / "items.json").read_text())

@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import logging
 import os
@@ -38,6 +37,7 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from ._persist import check_embedder, read_config, sha256_file
 from .embedding import BaseEmbedder, Embedder
 from .errors import (
     IntegrityError,
@@ -66,14 +66,6 @@ def bundled_models() -> dict[str, Path]:
                 if (d / "config.json").exists():
                     out.setdefault(d.name, d)
     return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -557,7 +549,7 @@ class TagClassifier(BaseEstimator):
             arrays["groups_"] = self.groups_.astype(str)
         arrays["classes_"] = self.classes_.astype(str)
         np.savez(path / "weights.npz", **arrays)
-        checksums = {"weights.npz": _sha256(path / "weights.npz")}
+        checksums = {"weights.npz": sha256_file(path / "weights.npz")}
         encoder_dir = None
         if self.head == "finetune" and isinstance(self.embedder_, Embedder):
             encoder_dir = path / "encoder"
@@ -566,7 +558,7 @@ class TagClassifier(BaseEstimator):
                 shutil.copytree(self.embedder_.location, encoder_dir)
             for f in sorted(encoder_dir.rglob("*")):
                 if f.is_file():
-                    checksums[str(f.relative_to(path))] = _sha256(f)
+                    checksums[str(f.relative_to(path))] = sha256_file(f)
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in ("embedder", "taxonomy")}
         config = {
             "format": "feedback_nlp.TagClassifier", "format_version": FORMAT_VERSION,
@@ -601,26 +593,13 @@ class TagClassifier(BaseEstimator):
                 raise ModelNotFoundError(f"no tag model at {path!s} (no config.json) and no bundled model of that "
                                          f"name; bundled: {sorted(bundled_models())}")
             folder = named
-        try:
-            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise IntegrityError(f"{folder / 'config.json'} is not valid JSON: {exc}") from exc
-        if config.get("format") != "feedback_nlp.TagClassifier":
-            raise IntegrityError(f"{folder} is not a feedback_nlp tag model")
+        config = read_config(folder, "feedback_nlp.TagClassifier")
         if config.get("format_version", 0) > FORMAT_VERSION:
             raise IntegrityError(f"{folder} was saved by a newer feedback_nlp (format {config['format_version']})")
-        for name, digest in config.get("checksums", {}).items():
-            f = folder / name
-            if not f.exists():
-                raise IntegrityError(f"{f} is missing")
-            if _sha256(f) != digest:
-                raise IntegrityError(f"{f} does not match its checksum: the model was modified after saving")
         info = config["embedder"]
         if embedder is None:
             embedder = Embedder(folder / "encoder") if info.get("fine_tuned") else Embedder()
-        if embedder.base_model_id != info["base_model_id"]:
-            raise ModelMismatchError(f"the tag model was trained on embeddings of {info['base_model_id']}, "
-                                     f"but the embedder is {embedder.base_model_id}; pass the matching embedder")
+        check_embedder(info["base_model_id"], embedder, "the tag model")
         params = dict(config["params"])
         clf = cls(embedder=embedder, taxonomy=Taxonomy.from_dict(config["taxonomy"]) if config["taxonomy"] else None,
                   **params)

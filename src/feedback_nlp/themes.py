@@ -29,8 +29,9 @@ import numpy as np
 import pandas as pd
 
 from ._optional import require
+from ._persist import check_embedder, read_config, write_config
 from .embedding import BaseEmbedder, Embedder
-from .errors import IntegrityError, InvalidInputError, ModelMismatchError, NotFittedError
+from .errors import InvalidInputError, ModelMismatchError, NotFittedError
 
 __all__ = [
     "BaseClusterer",
@@ -551,8 +552,6 @@ class ThemeModel:
     def save(self, path: str | os.PathLike) -> Path:
         """Save as plain arrays + JSON (no pickle): centres, ids, labels, item texts and vectors."""
         self._check_fitted()
-        import hashlib
-
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         arrays = {"centroids": self.centroids_, "theme_ids": self.theme_ids_, "labels": self.labels_, "embeddings": self.embeddings_}
@@ -565,26 +564,16 @@ class ThemeModel:
         params = {k: getattr(self, k) for k in ("min_theme_size", "assign_threshold", "max_outlier_share",
                                                 "min_assign_threshold", "max_fit_size", "merge_threshold",
                                                 "n_keywords", "n_representatives", "random_state")}
-        checks = {f: hashlib.sha256((path / f).read_bytes()).hexdigest() for f in ("themes.npz", "items.json")}
-        (path / "config.json").write_text(json.dumps({"format": "feedback_nlp.ThemeModel", "params": params,
-                                                      "assign_threshold_": self.assign_threshold_, "model_id": self.model_id_,
-                                                      "checksums": checks}, indent=2))
+        write_config(path, "feedback_nlp.ThemeModel", ("themes.npz", "items.json"), params=params,
+                     assign_threshold_=self.assign_threshold_, model_id=self.model_id_)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, embedder: BaseEmbedder | None = None) -> ThemeModel:
         """Load a saved ThemeModel (custom parts are not saved: pass them again if you used any)."""
-        import hashlib
-
         path = Path(path)
-        config = json.loads((path / "config.json").read_text())
-        if config.get("format") != "feedback_nlp.ThemeModel":
-            raise IntegrityError(f"{path} is not a saved feedback_nlp ThemeModel")
-        for f, h in config["checksums"].items():
-            if hashlib.sha256((path / f).read_bytes()).hexdigest() != h:
-                raise IntegrityError(f"{path / f} does not match its checksum: modified after saving")
-        if embedder is not None and config["model_id"] and embedder.base_model_id != config["model_id"].split(":", 1)[0]:
-            raise ModelMismatchError(f"themes were fitted with {config['model_id']}, the embedder is {embedder.model_id}")
+        config = read_config(path, "feedback_nlp.ThemeModel")
+        check_embedder(config["model_id"], embedder, "the theme model")
         tm = cls(embedder, **config["params"])
         with np.load(path / "themes.npz", allow_pickle=False) as data:
             tm.centroids_, tm.theme_ids_ = data["centroids"], data["theme_ids"]
