@@ -101,7 +101,7 @@ def main() -> None:
     table = pd.DataFrame(summary)[["dataset", "head", "n_train", "accuracy", "micro_f1", "macro_f1", "train_s",
                                    "predict_rows_s", "anchor"]]
     print(table.to_markdown(index=False, floatfmt=".4f") if hasattr(table, "to_markdown") else table.to_string())
-    save("tagging", {"rows": rows})
+    save("tagging" + ("-" + args.only.replace(",", "-") if args.only else ""), {"rows": rows})
 
 
 if __name__ == "__main__":
