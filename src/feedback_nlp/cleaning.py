@@ -75,6 +75,8 @@ class _TextExtractor(HTMLParser):
 
 def html_to_text(text: str) -> str:
     """Flatten HTML to plain text, keeping block boundaries as newlines and dropping scripts/quotes."""
+    if "<" not in text and "&" not in text:  # fast path: most feedback is plain text
+        return text
     if not _HTML_HINT.search(text):
         return html.unescape(text) if "&" in text else text
     parser = _TextExtractor()
@@ -102,6 +104,8 @@ _SIGNOFF = re.compile(
 
 def strip_quoted_reply(text: str) -> str:
     """Remove the quoted thread of an e-mail reply: ``>`` lines and everything after a reply header."""
+    if "\n" not in text:  # one line: a header there starts the text and a lone ">" line is kept anyway
+        return text
     m = _REPLY_HEADER.search(text)
     if m and m.start() > 0:  # a header on the first line means the whole message is a forward: keep it
         text = text[: m.start()]
@@ -112,6 +116,8 @@ def strip_quoted_reply(text: str) -> str:
 
 def strip_signature(text: str) -> str:
     """Remove an e-mail signature: the ``-- `` block, mobile footers, and a trailing sign-off + name."""
+    if "\n" not in text:
+        return _MOBILE_SIG.sub("", text) if ("Sent from" in text or "Get Outlook" in text) else text
     m = _SIG_DELIM.search(text)
     if m and m.start() > 0:
         text = text[: m.start()]
@@ -190,6 +196,8 @@ def redact_pii(text: str) -> str:
         text = _URL.sub(_redact_url, text)
     if "@" in text:
         text = _EMAIL.sub("<EMAIL>", text).replace("<<EMAIL>>", "<EMAIL>")
+    if not _DIGIT.search(text):  # cards, IBANs and phones all need digits
+        return text
     text = _IBAN.sub(lambda m: "<IBAN>" if _iban_ok(m.group(0)) else m.group(0), text)
     text = _CARD.sub(_redact_card, text)
     return _PHONE.sub(_redact_phone, text)
@@ -197,6 +205,7 @@ def redact_pii(text: str) -> str:
 
 # --- normalisation --------------------------------------------------------------------------------
 
+_DIGIT = re.compile(r"\d")
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
@@ -204,7 +213,10 @@ _WS = re.compile(r"\s+")
 
 
 def _normalise_unicode(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    if not text.isascii():  # NFKC and invisible characters only matter outside ASCII
+        text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    if "\r" not in text and not _CONTROL.search(text):
+        return text
     return _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
