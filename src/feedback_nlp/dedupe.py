@@ -221,7 +221,7 @@ class Deduper:
                 rows.append({"query": i, "rank": rank, "id": self.ids_[p], "score": s, "text": self.texts_[p]})
         return pd.DataFrame(rows, columns=["query", "rank", "id", "score", "text"])
 
-    def _pairs_positions(self, threshold: float, k: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _pairs_positions(self, threshold: float, k: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = len(self.ids_)
         a_list, b_list, s_list = [], [], []
         if self._hnsw is None:
@@ -250,7 +250,7 @@ class Deduper:
     def pairs(self, threshold: float | None = None) -> pd.DataFrame:
         """All near-duplicate pairs with similarity ≥ ``threshold``: ``id_a``, ``id_b``, ``score``, best first.
 
-        Exact below ``exact_max`` items; with the HNSW index, pairs are found among each item's 50
+        Exact below ``exact_max`` items; with the HNSW index, pairs are found among each item's 100
         nearest neighbours.
         """
         self._check_fitted()
