@@ -208,6 +208,8 @@ class Embedder(BaseEmbedder):
             so vectors of different backends never share cache entries.
         clean: apply :func:`~feedback_nlp.cleaning.clean_text` before embedding and caching.
         device: torch device (``"cpu"`` by default).
+        max_batch_tokens: token budget of one batch (estimated from characters); long texts run in smaller
+            batches so that peak memory does not depend on how long the longest feedback is.
 
     Example:
         >>> emb = Embedder(cache="emb.sqlite")                       # doctest: +SKIP
@@ -227,6 +229,7 @@ class Embedder(BaseEmbedder):
         backend: str | None = None,
         clean: bool = True,
         device: str = "cpu",
+        max_batch_tokens: int = 4096,
     ) -> None:
         self.name, self.location = resolve_model(model)
         self.backend = _select_backend(backend or os.environ.get("FEEDBACK_NLP_BACKEND") or "auto")
@@ -235,6 +238,7 @@ class Embedder(BaseEmbedder):
         self.clean = clean
         self.device = device
         self.batch_size = batch_size if batch_size else (128 if self.backend != "torch" else 64)
+        self.max_batch_tokens = max_batch_tokens
         if batch_size is not None and batch_size < 1:
             raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
         self.weights_hash = _weights_hash(self.location)
@@ -296,15 +300,23 @@ class Embedder(BaseEmbedder):
         import torch
 
         order = np.argsort([-len(t) for t in texts], kind="stable")  # longest first: OOM shows up at once
-        batches: Iterable[int] = range(0, len(texts), self.batch_size)
+        # Batches hold at most batch_size texts and about max_batch_tokens tokens (~4 characters each), so
+        # a tail of very long texts runs in smaller batches: peak memory stays bounded by the budget.
+        bounds, start = [], 0
+        while start < len(order):
+            est_tokens = min(len(texts[order[start]]) // 4 + 2, 512)
+            size = max(1, min(self.batch_size, self.max_batch_tokens // est_tokens))
+            bounds.append((start, min(start + size, len(order))))
+            start += size
+        batches: Iterable[tuple[int, int]] = bounds
         if self.show_progress:
             from tqdm.auto import tqdm
 
-            batches = tqdm(batches, total=-(-len(texts) // self.batch_size), desc="embedding", unit="batch")
+            batches = tqdm(bounds, desc="embedding", unit="batch")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         with torch.inference_mode():
-            for start in batches:
-                idx = order[start:start + self.batch_size]
+            for lo, hi in batches:
+                idx = order[lo:hi]
                 batch = [texts[i] for i in idx]
                 if self.backend == "onnx-int8":
                     out[idx] = self.model.encode(batch)
