@@ -34,6 +34,14 @@ def _add_embedding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
 
 
+def _add_stream_args(p: argparse.ArgumentParser) -> None:
+    """Columns and chunking of a file read through the streaming path, plus the embedding options."""
+    p.add_argument("--text-col", default="text")
+    p.add_argument("--id-col", default="id")
+    p.add_argument("--chunk-size", type=int, default=5000)
+    _add_embedding_args(p)
+
+
 def _print_table(df, max_rows: int = 15) -> None:
     import pandas as pd
 
@@ -301,10 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--threshold", type=float, default=0.85)
     p.add_argument("--k", type=int, default=5)
-    p.add_argument("--text-col", default="text")
-    p.add_argument("--id-col", default="id")
-    p.add_argument("--chunk-size", type=int, default=5000)
-    _add_embedding_args(p)
+    _add_stream_args(p)
     p.set_defaults(func=cmd_dedupe)
 
     p = sub.add_parser("themes", help="cluster feedback into named themes with trends")
@@ -313,10 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-theme-size", type=int, default=10)
     p.add_argument("--max-outlier-share", type=float, default=0.15)
     p.add_argument("--freq", default="W", help="trend period (pandas frequency)")
-    p.add_argument("--text-col", default="text")
-    p.add_argument("--id-col", default="id")
-    p.add_argument("--chunk-size", type=int, default=5000)
-    _add_embedding_args(p)
+    _add_stream_args(p)
     p.set_defaults(func=cmd_themes)
 
     p = sub.add_parser("report", help="the leadership report: report.html plus its tables")
