@@ -37,7 +37,7 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from ._persist import check_embedder, read_config, sha256_file
+from ._persist import check_embedder, read_config, write_config
 from .embedding import BaseEmbedder, Embedder
 from .errors import (
     IntegrityError,
@@ -550,29 +550,25 @@ class TagClassifier(BaseEstimator):
             arrays["groups_"] = self.groups_.astype(str)
         arrays["classes_"] = self.classes_.astype(str)
         np.savez(path / "weights.npz", **arrays)
-        checksums = {"weights.npz": sha256_file(path / "weights.npz")}
+        files = ["weights.npz"]
         encoder_dir = None
         if self.head == "finetune" and isinstance(self.embedder_, Embedder):
             encoder_dir = path / "encoder"
             if Path(self.embedder_.location).resolve() != encoder_dir.resolve():
                 shutil.rmtree(encoder_dir, ignore_errors=True)
                 shutil.copytree(self.embedder_.location, encoder_dir)
-            for f in sorted(encoder_dir.rglob("*")):
-                if f.is_file():
-                    checksums[str(f.relative_to(path))] = sha256_file(f)
+            files += [str(f.relative_to(path)) for f in sorted(encoder_dir.rglob("*")) if f.is_file()]
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in ("embedder", "taxonomy")}
-        config = {
-            "format": "feedback_nlp.TagClassifier", "format_version": FORMAT_VERSION,
-            "library_version": _library_version(), "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "params": params, "multi_label": bool(self.multi_label_), "zero_shot": hasattr(self, "prototypes_"),
-            "temperature": float(getattr(self, "temperature_", 1.0)), "classes": list(map(str, self.classes_)),
-            "embedder": {"model_id": self.embedder_.model_id, "base_model_id": self.embedder_.base_model_id,
-                         "dim": int(self.n_features_in_), "fine_tuned": encoder_dir is not None},
-            "taxonomy": self.taxonomy_.to_dict() if self.taxonomy_ is not None else None,
-            "metrics": metrics or {}, "description": description, "training_data": training_data,
-            "checksums": checksums,
-        }
-        (path / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
+        config = write_config(
+            path, "feedback_nlp.TagClassifier", files, format_version=FORMAT_VERSION,
+            library_version=_library_version(), created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            params=params, multi_label=bool(self.multi_label_), zero_shot=hasattr(self, "prototypes_"),
+            temperature=float(getattr(self, "temperature_", 1.0)), classes=list(map(str, self.classes_)),
+            embedder={"model_id": self.embedder_.model_id, "base_model_id": self.embedder_.base_model_id,
+                      "dim": int(self.n_features_in_), "fine_tuned": encoder_dir is not None},
+            taxonomy=self.taxonomy_.to_dict() if self.taxonomy_ is not None else None,
+            metrics=metrics or {}, description=description, training_data=training_data,
+        )
         from .model_card import render_model_card
 
         (path / "README.md").write_text(render_model_card(config), encoding="utf-8")
