@@ -99,3 +99,32 @@ def test_dedupe_streams_and_reports_rejects(tmp_path, capsys):
     assert sorted(errors["id"]) == ["b", "d"]
     groups = pd.read_csv(tmp_path / "g.csv")
     assert sorted(groups["id"]) == ["a", "c"]
+
+
+def test_backends_command_prints_measurement(monkeypatch, capsys):
+    import feedback_nlp.backends as be
+    from feedback_nlp.backends import Calibration, CalibrationRow
+
+    rows = [CalibrationRow("torch", 500.0, 1.0, 1.0, 0.2, True), CalibrationRow("onnx-int8", 950.0, 0.992, 0.95, 0.3, True)]
+    seen = {}
+
+    def fake(model, repeats):
+        seen.update(model=model, repeats=repeats)
+        return Calibration("onnx-int8", rows, "key", 4.2)
+
+    monkeypatch.setattr(be, "calibrate_backends", fake)
+    assert main(["backends", "--repeats", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "onnx-int8" in out and "950" in out and "auto now uses onnx-int8" in out
+    assert seen == {"model": None, "repeats": 3}
+    assert main(["backends", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["choice"] == "onnx-int8"
+
+
+def test_every_backend_is_accepted_by_the_cli():
+    from feedback_nlp.backends import BACKENDS
+    from feedback_nlp.cli import build_parser
+
+    for backend in BACKENDS:
+        args = build_parser().parse_args(["themes", "--in", "in.csv", "--out", "o", "--backend", backend])
+        assert args.backend == backend

@@ -1,4 +1,4 @@
-"""The ``feedback-nlp`` command line: demo, train, eval, tag, dedupe, themes, score.
+"""The ``feedback-nlp`` command line: demo, train, eval, tag, dedupe, themes, report, score, backends.
 
 Each sub-command is a thin shell over the Python API; errors from the library are printed as one line
 (``error: ...``) with exit code 2 instead of a traceback.
@@ -29,7 +29,8 @@ def _embedder(args: argparse.Namespace):
 
 def _add_embedding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embedding-model", default=None, help="embedding model folder or name (default: bundled MiniLM)")
-    p.add_argument("--backend", default=None, choices=["auto", "torch", "torch-bf16"], help="embedding backend")
+    p.add_argument("--backend", default=None, choices=["auto", "torch", "torch-bf16", "onnx-int8"],
+                   help="embedding backend (default: auto, the fastest measured on this machine)")
     p.add_argument("--cache", default=None, help="embedding cache file (default: $FEEDBACK_NLP_CACHE or ~/.cache)")
     p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
 
@@ -251,6 +252,24 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- backends -------------------------------------------------------------------------------------
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .backends import calibrate_backends
+
+    result = calibrate_backends(args.embedding_model, repeats=args.repeats)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    table = pd.DataFrame([vars(r) for r in result.rows]).round(4)
+    _print_table(table)
+    print(f"\nauto now uses {result.choice} on this machine (measured in {result.seconds:.1f} s; "
+          f"gate: mean cosine to torch fp32 >= 0.99)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="feedback-nlp", description="Embed, tag, dedupe, theme and score customer feedback.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -350,6 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-col", default="created_at", help="demand: timestamp column ('' for none)")
     p.add_argument("--window", default="28D", help="demand: growth window (pandas offset, e.g. 28D)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("backends", help="measure the embedding backends here and store auto's choice")
+    p.add_argument("--embedding-model", default=None, help="embedding model folder or name (default: bundled MiniLM)")
+    p.add_argument("--repeats", type=int, default=2, help="timed passes per backend (the best counts)")
+    p.add_argument("--json", action="store_true", help="print the measurement as JSON")
+    p.set_defaults(func=cmd_backends)
     return parser
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import platform
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -24,15 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from .backends import BACKENDS, select_backend
 from .cache import EmbeddingCache
 from .cleaning import clean_text
 from .errors import InvalidInputError, ModelNotFoundError
 
-__all__ = ["BACKENDS", "BaseEmbedder", "Embedder", "cpu_has_native_bf16", "resolve_model"]
+__all__ = ["BACKENDS", "BaseEmbedder", "Embedder", "resolve_model"]
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "torch", "torch-bf16", "onnx-int8")
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx")
@@ -128,57 +127,6 @@ def _weights_hash(location: Path | str) -> str:
     return digest.hexdigest()[:12]
 
 
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU has AMX bf16 tiles.
-
-    AVX512-BF16 alone is not enough: measured on such a Xeon without AMX, torch bf16 ran at 300
-    sentences/s against 460 for fp32, so only AMX counts as a fast bf16 path.
-    """
-    if platform.system() != "Linux":
-        return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
-    except OSError:
-        return False
-    return " amx_bf16" in flags
-
-
-def cpu_has_int8_dot() -> bool:
-    """True when the CPU has VNNI int8 dot products (AVX512-VNNI or AVX-VNNI)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore") if platform.system() == "Linux" else ""
-    except OSError:
-        return False
-    return any(f in flags for f in (" avx512_vnni", " avx_vnni"))
-
-
-def _onnx_available() -> bool:
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
-
-
-def _select_backend(requested: str) -> str:
-    """``auto``: the fastest backend that passes the fidelity gate here (mean cosine to fp32 >= 0.99).
-
-    Measured on a 2-core Xeon with AVX512-BF16 and VNNI but no AMX (sentences/s, banking77 texts):
-    fp32 ~410-480, bf16 ~300 (slower without AMX), onnx-int8 per-channel ~710 (cosine 0.993 mean).
-    So: AMX → torch-bf16; VNNI and onnxruntime installed → onnx-int8; otherwise torch fp32.
-    """
-    if requested not in BACKENDS:
-        raise InvalidInputError(f"unknown backend {requested!r}; choose one of {BACKENDS}")
-    if requested != "auto":
-        return requested
-    if cpu_has_native_bf16():
-        choice, why = "torch-bf16", "AMX bf16"
-    elif cpu_has_int8_dot() and _onnx_available():
-        choice, why = "onnx-int8", "VNNI int8 and onnxruntime"
-    else:
-        choice, why = "torch", "no fast low-precision path"
-    log.info("feedback_nlp: backend 'auto' chose %s (%s)", choice, why)
-    return choice
-
-
 def _as_text_list(texts: Sequence[str] | str) -> list[str]:
     if isinstance(texts, str):
         return [texts]
@@ -203,9 +151,10 @@ class Embedder(BaseEmbedder):
         batch_size: texts per forward pass; ``None`` picks the best size for the backend.
         normalize: L2-normalise the vectors (cosine similarity becomes a dot product).
         show_progress: show a progress bar over batches.
-        backend: ``"auto"`` (default: bf16 on AMX CPUs, onnx-int8 on VNNI CPUs with onnxruntime, else
-            fp32), ``"torch"``, ``"torch-bf16"`` or ``"onnx-int8"``. The choice is part of :attr:`model_id`,
-            so vectors of different backends never share cache entries.
+        backend: ``"auto"`` (default: the fastest backend that passes the fidelity gate on this machine,
+            measured once and remembered, see :mod:`feedback_nlp.backends`), ``"torch"``, ``"torch-bf16"``
+            or ``"onnx-int8"``; env ``FEEDBACK_NLP_BACKEND`` sets the default. The choice is part of
+            :attr:`model_id`, so vectors of different backends never share cache entries.
         clean: apply :func:`~feedback_nlp.cleaning.clean_text` before embedding and caching.
         device: torch device (``"cpu"`` by default).
         max_batch_tokens: token budget of one batch (estimated from characters); long texts run in smaller
@@ -232,7 +181,11 @@ class Embedder(BaseEmbedder):
         max_batch_tokens: int = 4096,
     ) -> None:
         self.name, self.location = resolve_model(model)
-        self.backend = _select_backend(backend or os.environ.get("FEEDBACK_NLP_BACKEND") or "auto")
+        requested = backend or os.environ.get("FEEDBACK_NLP_BACKEND") or "auto"
+        if requested not in BACKENDS:
+            raise InvalidInputError(f"unknown backend {requested!r}; choose one of {BACKENDS}")
+        self.weights_hash = _weights_hash(self.location)
+        self.backend = select_backend(requested, self.location, self.weights_hash)
         self.normalize = normalize
         self.show_progress = show_progress
         self.clean = clean
@@ -241,7 +194,6 @@ class Embedder(BaseEmbedder):
         self.max_batch_tokens = max_batch_tokens
         if batch_size is not None and batch_size < 1:
             raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
-        self.weights_hash = _weights_hash(self.location)
         self.model_id = f"{self.name}@{self.weights_hash}:{self.backend}" + ("" if normalize else ":raw")
         if cache is True:
             cache = EmbeddingCache()
