@@ -150,3 +150,29 @@ def test_dask_engine_equals_local(model_dir, backlog, tmp_path, cache_path):
         assert len(res) == 3005 and res["error"].notna().sum() == 5
         ok = res[res["error"].isna()]
         assert sorted(ok["id"]) == sorted(a["id"])
+
+
+def test_workers_use_the_backend_the_driver_resolved(model_dir, backlog, monkeypatch, cache_path):
+    """`auto` is resolved once on the client; every partition and chunk gets that concrete backend."""
+    pytest.importorskip("dask.dataframe")
+    import dask.dataframe as dd
+
+    import feedback_nlp.batch as batch_mod
+    import feedback_nlp.dask as fdask
+
+    seen = []
+    real = batch_mod.load_model_cached
+
+    def spy(model, cache=True, backend=None):
+        seen.append(backend)
+        return real(model, cache, backend)
+
+    monkeypatch.setattr(fdask, "load_model_cached", spy)
+    monkeypatch.delenv("FEEDBACK_NLP_BACKEND", raising=False)
+    driver = real(str(model_dir), False).embedder_.backend
+    ddf = dd.from_pandas(read_table(backlog).drop(columns="_row").head(300), npartitions=3)
+    res = fdask.tag_dataframe(ddf, str(model_dir), cache=str(cache_path)).compute(scheduler="sync")
+    assert len(res) == 300
+    assert seen[0] is None and set(seen[1:]) == {driver} and len(seen) >= 4  # client probe, then 3 partitions
+    clf = real(str(model_dir), False, "torch")
+    assert clf.embedder_.backend == "torch" and clf is not real(str(model_dir), False, "onnx-int8")

@@ -128,3 +128,5 @@ def test_every_backend_is_accepted_by_the_cli():
     for backend in BACKENDS:
         args = build_parser().parse_args(["themes", "--in", "in.csv", "--out", "o", "--backend", backend])
         assert args.backend == backend
+        args = build_parser().parse_args(["tag", "--model", "m", "--in", "in.csv", "--out", "o.csv", "--backend", backend])
+        assert args.backend == backend

@@ -61,14 +61,19 @@ class BatchSummary:
                 f"({self.chunks} chunks, {self.chunks_reused} reused; {self.seconds:.1f} s, {rate:.0f} rows/s)")
 
 
-def load_model_cached(model: str | os.PathLike, cache: str | os.PathLike | bool | None = True) -> Any:
-    """Load a tag model once per process (Dask workers call this for every task: only the first loads)."""
+def load_model_cached(model: str | os.PathLike, cache: str | os.PathLike | bool | None = True,
+                      backend: str | None = None) -> Any:
+    """Load a tag model once per process (Dask workers call this for every task: only the first loads).
+
+    ``backend`` is the embedding backend; a distributed job passes the one its driver resolved, so that
+    workers on different CPUs never mix the vectors of different backends.
+    """
     from .embedding import Embedder
     from .tagging import TagClassifier
 
-    key = f"{model}|{cache}"
+    key = f"{model}|{cache}|{backend}"
     if key not in _MODELS:
-        probe = TagClassifier.load(model)
+        probe = TagClassifier.load(model, backend=backend)
         if isinstance(probe.embedder_, Embedder) and cache:
             from .cache import EmbeddingCache
 
@@ -284,6 +289,7 @@ def tag_file(
     cache: str | os.PathLike | bool | None = True,
     engine: str = "local",
     scheduler: str | None = None,
+    backend: str | None = None,
     progress: bool = True,
     keep_parts: bool = False,
     max_chars: int = MAX_TEXT_CHARS,
@@ -299,6 +305,7 @@ def tag_file(
         resume: reuse the finished chunks of an interrupted run of the same job.
         cache: the embedding cache (True: default path; a path; False/None: none).
         engine: ``"local"`` or ``"dask"`` (with ``scheduler``, an address or None for a LocalCluster).
+        backend: the embedding backend (default ``auto``, resolved once here and used by every worker).
 
     Returns:
         :class:`BatchSummary`; ``rows_in == rows_out + rows_error``.
@@ -343,13 +350,15 @@ def tag_file(
             chunk_hook(index)
 
     chunks: Iterator[pd.DataFrame] = iter_table_chunks(inp, chunk_size)
+    if engine not in ("local", "dask"):
+        raise InvalidInputError(f"engine must be 'local' or 'dask', got {engine!r}")
+    clf = load_model_cached(model, cache, backend)  # resolves `auto` once, on the driver
+    embedder_backend = getattr(clf.embedder_, "backend", None)
     if engine == "local":
-        clf = None
         for index, chunk in enumerate(chunks):
             n_chunks += 1
             rows_in += len(chunk)
             if index not in done:
-                clf = clf or load_model_cached(model, cache)
                 tagged, rejected = process_chunk(chunk, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
                 finish(index, tagged, rejected)
             if reporter:
@@ -372,9 +381,7 @@ def tag_file(
                 reporter.update(len(tagged) + len(rejected))
 
         run_chunks(counted(), done, on_done, model=str(model), cache=cache, text_col=text_col, id_col=id_col,
-                   max_chars=max_chars, scheduler=scheduler)
-    else:
-        raise InvalidInputError(f"engine must be 'local' or 'dask', got {engine!r}")
+                   max_chars=max_chars, scheduler=scheduler, backend=embedder_backend)
     if reporter:
         reporter.close()
 

@@ -131,7 +131,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     cache = False if args.no_cache else (args.cache or True)
     summary = tag_file(args.model, args.input, args.out, errors_path=args.errors, chunk_size=args.chunk_size,
                        resume=args.resume, text_col=args.text_col, id_col=args.id_col, cache=cache,
-                       engine=args.engine, scheduler=args.scheduler)
+                       engine=args.engine, scheduler=args.scheduler, backend=args.backend)
     print(summary)
     print(f"output: {summary.output}\nerrors: {summary.errors}")
     return 0
@@ -318,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id-col", default="id")
     p.add_argument("--engine", choices=["local", "dask"], default="local")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local cluster)")
+    p.add_argument("--backend", default=None, choices=["auto", "torch", "torch-bf16", "onnx-int8"],
+                   help="embedding backend (default: auto, resolved once and used by every worker)")
     p.add_argument("--cache", default=None)
     p.add_argument("--no-cache", action="store_true")
     p.set_defaults(func=cmd_tag)

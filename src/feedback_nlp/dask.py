@@ -32,10 +32,10 @@ OUTPUT_COLUMNS = ["row", "id", "tags", "probabilities", "confidence", "needs_rev
 
 
 def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_col: str = "id",
-                  cache: Any = True, max_chars: int = MAX_TEXT_CHARS) -> pd.DataFrame:
+                  cache: Any = True, max_chars: int = MAX_TEXT_CHARS, backend: str | None = None) -> pd.DataFrame:
     """Tag one pandas partition. Rejected rows stay in the output with ``error`` set (and no tags), so a
     partition never loses a row; filter on ``error.isna()`` to split them."""
-    clf = load_model_cached(model, cache)
+    clf = load_model_cached(model, cache, backend)
     tagged, rejected = process_chunk(pdf, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
     tagged = tagged.assign(error=None)
     rejected = rejected.rename(columns={"reason": "error"}).assign(tags=[[] for _ in range(len(rejected))],
@@ -47,10 +47,16 @@ def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_c
     return out[OUTPUT_COLUMNS].reset_index(drop=True)
 
 
-def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str = "id", cache: Any = True) -> Any:
+def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str = "id", cache: Any = True,
+                  backend: str | None = None) -> Any:
     """Tag a ``dask.dataframe.DataFrame`` lazily; returns a dask DataFrame with :data:`OUTPUT_COLUMNS`
-    (``row`` is the position inside the partition)."""
+    (``row`` is the position inside the partition).
+
+    The embedding ``backend`` (default ``auto``) is resolved here, on the client, and every partition uses
+    that one, so workers on different CPUs never mix backends.
+    """
     require("dask.dataframe", "dask", "tag_dataframe")
+    backend = getattr(load_model_cached(model, False, backend).embedder_, "backend", backend)
     meta = pd.DataFrame({"row": pd.Series(dtype="int64"), "id": pd.Series(dtype=object), "tags": pd.Series(dtype=object),
                          "probabilities": pd.Series(dtype=object), "confidence": pd.Series(dtype=float),
                          "needs_review": pd.Series(dtype=bool), "error": pd.Series(dtype=object)})
@@ -58,21 +64,21 @@ def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str =
     def _one(pdf: pd.DataFrame) -> pd.DataFrame:
         if "_row" not in pdf.columns:
             pdf = pdf.assign(_row=range(len(pdf)))
-        return tag_partition(pdf, model, text_col=text_col, id_col=id_col, cache=cache)
+        return tag_partition(pdf, model, text_col=text_col, id_col=id_col, cache=cache, backend=backend)
 
     return ddf.map_partitions(_one, meta=meta)
 
 
 def _remote_chunk(chunk: pd.DataFrame, model: str, cache: Any, text_col: str, id_col: str,
-                  max_chars: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    clf = load_model_cached(model, cache)
+                  max_chars: int, backend: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    clf = load_model_cached(model, cache, backend)
     return process_chunk(chunk, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
 
 
 def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
                on_done: Callable[[int, pd.DataFrame, pd.DataFrame], None], *, model: str, cache: Any = True,
                text_col: str = "text", id_col: str = "id", max_chars: int = MAX_TEXT_CHARS,
-               scheduler: str | None = None, max_in_flight: int | None = None) -> None:
+               scheduler: str | None = None, max_in_flight: int | None = None, backend: str | None = None) -> None:
     """Compute chunks on a Dask cluster with a bounded number in flight (flat memory on the client).
 
     ``scheduler`` is an address such as ``tcp://10.0.0.5:8786``; ``None`` starts a LocalCluster.
@@ -98,7 +104,7 @@ def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
         for index, chunk in chunks:
             if index in done:
                 continue
-            fut = client.submit(_remote_chunk, chunk, model, cache, text_col, id_col, max_chars, pure=False)
+            fut = client.submit(_remote_chunk, chunk, model, cache, text_col, id_col, max_chars, backend, pure=False)
             in_flight[fut] = index
             pending.add(fut)
             drain(limit - 1)

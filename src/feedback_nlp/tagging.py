@@ -575,8 +575,12 @@ class TagClassifier(BaseEstimator):
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, embedder: BaseEmbedder | None = None) -> TagClassifier:
+    def load(cls, path: str | os.PathLike, *, embedder: BaseEmbedder | None = None,
+             backend: str | None = None) -> TagClassifier:
         """Load a saved model folder, or a bundled model by name (see :func:`bundled_models`).
+
+        ``backend`` picks the numeric backend of the embedder built for it (default ``auto``); ignored when
+        ``embedder`` is given.
 
         Raises:
             ModelNotFoundError: no such folder or bundled name.
@@ -595,7 +599,7 @@ class TagClassifier(BaseEstimator):
             raise IntegrityError(f"{folder} was saved by a newer feedback_nlp (format {config['format_version']})")
         info = config["embedder"]
         if embedder is None:
-            embedder = Embedder(folder / "encoder") if info.get("fine_tuned") else Embedder()
+            embedder = Embedder(folder / "encoder" if info.get("fine_tuned") else None, backend=backend)
         check_embedder(info["base_model_id"], embedder, "the tag model")
         params = dict(config["params"])
         clf = cls(embedder=embedder, taxonomy=Taxonomy.from_dict(config["taxonomy"]) if config["taxonomy"] else None,
