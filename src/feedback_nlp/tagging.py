@@ -145,9 +145,10 @@ class TagClassifier(BaseEstimator):
         zero_shot: tag by similarity to tag descriptions/examples; needs a taxonomy, no labels.
         cv: folds for the out-of-fold calibration and threshold tuning.
         finetune_epochs, finetune_batch_size, finetune_learning_rate, finetune_max_seq_length: the
-            ``head="finetune"`` training settings; ``finetune_epochs=None`` picks round(30000 / n) clipped
-            to 1–10 (about 30k training passes: 3 epochs for 10k rows, 10 for a few hundred), which keeps
-            training within minutes on a 2-core CPU.
+            ``head="finetune"`` training settings; ``finetune_epochs=None`` picks the epochs that stay
+            within about 30k row passes and 600k padded tokens, clipped to 1–10 (3 epochs for 10k short
+            rows, 10 for a few hundred, fewer for long reviews), which keeps training within minutes on a
+            2-core CPU; batches are bucketed by length so padding costs little.
         random_state: seed for folds and fine-tuning; same data and seed → identical model.
         show_progress: progress bars for embedding and fine-tuning.
     """
@@ -352,7 +353,7 @@ class TagClassifier(BaseEstimator):
             targets = np.array([index[r[0]] for r in rows])
         self._tmpdir = tempfile.mkdtemp(prefix="feedback_nlp_ft_")
         path = finetune_encoder(embedder.location, texts, targets, out_dir=Path(self._tmpdir) / "encoder",
-                                multi_label=self.multi_label_, epochs=self.finetune_epochs or int(np.clip(round(30000 / len(texts)), 1, 10)),
+                                multi_label=self.multi_label_, epochs=self.finetune_epochs,
                                 batch_size=self.finetune_batch_size, learning_rate=self.finetune_learning_rate,
                                 max_seq_length=self.finetune_max_seq_length, random_state=self.random_state,
                                 show_progress=self.show_progress)

@@ -9,17 +9,52 @@ the same for both heads.
 
 from __future__ import annotations
 
+import json
 import logging
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["finetune_encoder"]
+__all__ = ["bucketed_batches", "default_epochs", "finetune_encoder"]
 
 log = logging.getLogger(__name__)
+
+ROW_BUDGET = 30_000  # training passes over rows: 3 epochs at 10k rows, 10 for a few hundred
+TOKEN_BUDGET = 600_000  # padded tokens: keeps long-text sets (reviews, tickets) within minutes on 2 cores
+_BUCKET_BATCHES = 50  # batches per length bucket: similar lengths pad little, order stays random
+
+
+def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch of batches: shuffle, sort within buckets of ~50 batches by length, shuffle the batches.
+
+    Random batches pad every row to the longest of 32 random texts; on app reviews (median 17, p95 78
+    tokens) that is ~4x the real tokens. Bucketing keeps the randomness of which rows meet while cutting the
+    padding, which is most of the cost of fine-tuning on long-tailed feedback.
+    """
+    lengths = np.asarray(lengths)
+    order = rng.permutation(len(lengths))
+    span = batch_size * _BUCKET_BATCHES
+    batches = []
+    for start in range(0, len(order), span):
+        bucket = order[start:start + span]
+        bucket = bucket[np.argsort(lengths[bucket], kind="stable")]
+        batches += [bucket[i:i + batch_size] for i in range(0, len(bucket), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def padded_tokens(batches: Sequence[np.ndarray], lengths: Sequence[int]) -> int:
+    """Tokens one epoch of these batches computes, padding included."""
+    lengths = np.asarray(lengths)
+    return int(sum(len(b) * lengths[b].max() for b in batches))
+
+
+def default_epochs(n_rows: int, tokens_per_epoch: int) -> int:
+    """Epochs within both budgets (rows and padded tokens), clipped to 1-10."""
+    by_rows = ROW_BUDGET / max(1, n_rows)
+    by_tokens = TOKEN_BUDGET / max(1, tokens_per_epoch)
+    return int(np.clip(round(min(by_rows, by_tokens)), 1, 10))
 
 
 def finetune_encoder(
@@ -29,7 +64,7 @@ def finetune_encoder(
     *,
     out_dir: str | os.PathLike,
     multi_label: bool = False,
-    epochs: int = 2,
+    epochs: int | None = None,
     batch_size: int = 32,
     learning_rate: float = 5e-5,
     max_seq_length: int = 128,
@@ -40,7 +75,8 @@ def finetune_encoder(
     """Fine-tune the model at ``location`` on (texts, targets) and save it to ``out_dir``.
 
     ``targets`` are class indices (n,) for multi-class or a 0/1 matrix (n, k) for multi-label.
-    Returns ``out_dir``.
+    ``epochs=None`` picks :func:`default_epochs` from the row count and the padded tokens of an epoch.
+    Returns ``out_dir``; the epochs used are logged and written to ``out_dir/training.json``.
     """
     import torch
     import torch.nn.functional as F
@@ -57,24 +93,29 @@ def finetune_encoder(
     k = targets.shape[1] if multi_label else int(targets.max()) + 1
     weight = torch.nn.Parameter(torch.randn(k, dim, generator=torch.Generator().manual_seed(random_state)) * 0.01)
     bias = torch.nn.Parameter(torch.zeros(k))
-    steps = epochs * math.ceil(len(texts) / batch_size)
+    tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in sentence-transformers 6
+    lengths = [len(ids) for ids in model.tokenizer(list(texts), truncation=True, max_length=max_seq_length)["input_ids"]]
+    epoch_batches = [bucketed_batches(lengths, batch_size, rng)]
+    tokens_per_epoch = padded_tokens(epoch_batches[0], lengths)
+    if epochs is None:
+        epochs = default_epochs(len(texts), tokens_per_epoch)
+    log.info("fine-tuning %d rows for %d epochs (%d padded tokens per epoch)", len(texts), epochs, tokens_per_epoch)
+    steps = epochs * len(epoch_batches[0])
     opt = torch.optim.AdamW([{"params": model.parameters(), "lr": learning_rate, "weight_decay": 0.01},
                              {"params": [weight, bias], "lr": 1e-2, "weight_decay": 0.0}])
     warmup = max(1, int(0.1 * steps))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (steps - s) / max(1, steps - warmup)))
     y = torch.as_tensor(targets, dtype=torch.float32 if multi_label else torch.long)
     model.train()
-    tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in sentence-transformers 6
     bar = None
     if show_progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, desc="fine-tuning", unit="step")
     for epoch in range(epochs):
-        order = rng.permutation(len(texts))
+        batches = epoch_batches[0] if epoch == 0 else bucketed_batches(lengths, batch_size, rng)
         total = 0.0
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+        for idx in batches:
             features = tokenize([texts[i] for i in idx])
             emb = model(features)["sentence_embedding"]
             logits = scale * F.normalize(emb, dim=-1) @ F.normalize(weight, dim=-1).T + bias
@@ -96,4 +137,7 @@ def finetune_encoder(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out))
+    (out / "training.json").write_text(json.dumps({"rows": len(texts), "epochs": epochs, "batch_size": batch_size,
+                                                   "padded_tokens_per_epoch": tokens_per_epoch,
+                                                   "learning_rate": learning_rate, "random_state": random_state}))
     return out

@@ -1,0 +1,57 @@
+"""Fine-tuning schedule: length-bucketed batches and the row/token budget for the default epochs."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feedback_nlp.training import bucketed_batches, default_epochs, padded_tokens
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(1, 128), min_size=1, max_size=400), st.integers(1, 40), st.integers(0, 10))
+def test_every_row_once_per_epoch(lengths, batch_size, seed):
+    batches = bucketed_batches(lengths, batch_size, np.random.default_rng(seed))
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(len(lengths)))
+    assert all(1 <= len(b) <= batch_size for b in batches)
+
+
+def test_bucketing_cuts_padding_and_stays_random():
+    rng = np.random.default_rng(0)
+    lengths = np.minimum(rng.lognormal(3.0, 0.9, 5000).astype(int) + 3, 128)  # long-tailed like app reviews
+    bucketed = bucketed_batches(lengths, 32, np.random.default_rng(1))
+    order = np.random.default_rng(1).permutation(len(lengths))
+    plain = [order[i:i + 32] for i in range(0, len(order), 32)]
+    assert padded_tokens(bucketed, lengths) < 0.6 * padded_tokens(plain, lengths)
+    again = bucketed_batches(lengths, 32, np.random.default_rng(1))
+    assert all(np.array_equal(a, b) for a, b in zip(bucketed, again))  # seeded: same batches
+    other = bucketed_batches(lengths, 32, np.random.default_rng(2))
+    assert not all(np.array_equal(a, b) for a, b in zip(bucketed, other))
+    # batches are not in length order: the model does not see all short texts first
+    maxima = [lengths[b].max() for b in bucketed]
+    assert maxima != sorted(maxima) and maxima != sorted(maxima, reverse=True)
+
+
+@pytest.mark.parametrize(("rows", "tokens", "expected"), [
+    (10_000, 10_000 * 16, 3),   # banking77-like: the row budget decides
+    (300, 300 * 20, 10),        # few-shot: capped at 10
+    (2_568, 2_568 * 40, 6),     # long reviews: the token budget decides (rows alone would give 10+)
+    (50_000, 50_000 * 300, 1),  # never below one epoch
+])
+def test_default_epochs_respect_both_budgets(rows, tokens, expected):
+    assert default_epochs(rows, tokens) == expected
+
+
+def test_finetune_records_its_schedule(tmp_path):
+    from feedback_nlp.embedding import resolve_model
+    from feedback_nlp.training import finetune_encoder
+
+    texts = ["the app crashes on start", "please add dark mode", "how do I invite my team?"] * 4
+    out = finetune_encoder(resolve_model()[1], texts, np.array([0, 1, 2] * 4), out_dir=tmp_path / "enc",
+                           batch_size=4, random_state=0)
+    info = json.loads((out / "training.json").read_text())
+    assert info["epochs"] == 10 and info["rows"] == 12  # 12 rows: the row budget allows far more, capped
+    assert info["padded_tokens_per_epoch"] >= sum(len(t.split()) for t in texts)
