@@ -65,6 +65,13 @@ def test_other_formats(model_dir, backlog, tmp_path, cache_path, ext):
     _check(out, summary.errors, 3005)
 
 
+def read_json_backend(out):
+    import json
+
+    manifest = json.loads((out.with_name(out.name + ".parts") / "manifest.json").read_text())
+    return manifest["embedding"].rsplit(":", 1)[-1]
+
+
 def test_interrupted_run_needs_resume(model_dir, backlog, tmp_path, cache_path):
     out = tmp_path / "t.parquet"
 
@@ -78,6 +85,9 @@ def test_interrupted_run_needs_resume(model_dir, backlog, tmp_path, cache_path):
         tag_file(model_dir, backlog, out, chunk_size=300, cache=cache_path, progress=False)
     with pytest.raises(InvalidInputError, match="different job"):
         tag_file(model_dir, backlog, out, chunk_size=999, cache=cache_path, progress=False, resume=True)
+    other = "torch" if read_json_backend(out) != "torch" else "torch-bf16"
+    with pytest.raises(InvalidInputError, match="embedding changed"):  # another backend: never mixed in one output
+        tag_file(model_dir, backlog, out, chunk_size=300, cache=cache_path, progress=False, resume=True, backend=other)
     summary = tag_file(model_dir, backlog, out, chunk_size=300, cache=cache_path, progress=False, resume=True)
     assert summary.chunks_reused == 3
     _check(out, summary.errors, 3005)

@@ -193,7 +193,7 @@ def _count_rows(path: Path) -> int | None:
     return None  # counting CSV rows means reading quoted newlines properly: not worth a second pass
 
 
-def _fingerprint(path: Path, chunk_size: int, model: str, text_col: str, id_col: str) -> dict[str, Any]:
+def _fingerprint(path: Path, chunk_size: int, model: str, text_col: str, id_col: str, embedding: str | None) -> dict[str, Any]:
     st = path.stat()
     h = hashlib.sha256()
     with open(path, "rb") as fh:  # head and tail: a changed input is noticed without hashing gigabytes
@@ -201,7 +201,8 @@ def _fingerprint(path: Path, chunk_size: int, model: str, text_col: str, id_col:
         fh.seek(max(0, st.st_size - (1 << 20)))
         h.update(fh.read())
     return {"input": str(path.resolve()), "size": st.st_size, "sample_sha256": h.hexdigest(),
-            "chunk_size": chunk_size, "model": str(model), "text_col": text_col, "id_col": id_col}
+            "chunk_size": chunk_size, "model": str(model), "text_col": text_col, "id_col": id_col,
+            "embedding": embedding}
 
 
 def _schema(kind: str) -> Any:
@@ -317,9 +318,13 @@ def tag_file(
     table_format(inp), table_format(out)  # fail early on unknown extensions
     if chunk_size < 1:
         raise InvalidInputError(f"chunk_size must be >= 1, got {chunk_size}")
+    if engine not in ("local", "dask"):
+        raise InvalidInputError(f"engine must be 'local' or 'dask', got {engine!r}")
     err = Path(errors_path) if errors_path else out.with_name(out.name.split(".")[0] + ".errors" + "".join(out.suffixes))
     parts_dir = out.with_name(out.name + ".parts")
-    fingerprint = _fingerprint(inp, chunk_size, str(model), text_col, id_col)
+    clf = load_model_cached(model, cache, backend)  # resolves `auto` once, on the driver
+    # the embedder's id (weights and backend) is part of the job: a resume never mixes two backends' tags
+    fingerprint = _fingerprint(inp, chunk_size, str(model), text_col, id_col, getattr(clf.embedder_, "model_id", None))
     manifest = parts_dir / "manifest.json"
     if parts_dir.exists():
         if not resume:
@@ -327,8 +332,9 @@ def tag_file(
                                     "to finish it, or delete the folder to start over")
         old = json.loads(manifest.read_text()) if manifest.exists() else None
         if old != fingerprint:
-            raise InvalidInputError(f"{parts_dir} belongs to a different job (input, chunk size, model or columns "
-                                    "changed); delete it to start over")
+            changed = sorted(k for k in set(fingerprint) | set(old or {}) if (old or {}).get(k) != fingerprint.get(k))
+            raise InvalidInputError(f"{parts_dir} belongs to a different job ({', '.join(changed)} changed: input, "
+                                    "chunk size, model, columns or embedding backend); delete it to start over")
     else:
         parts_dir.mkdir(parents=True)
         tmp = manifest.with_suffix(".tmp")
@@ -350,9 +356,6 @@ def tag_file(
             chunk_hook(index)
 
     chunks: Iterator[pd.DataFrame] = iter_table_chunks(inp, chunk_size)
-    if engine not in ("local", "dask"):
-        raise InvalidInputError(f"engine must be 'local' or 'dask', got {engine!r}")
-    clf = load_model_cached(model, cache, backend)  # resolves `auto` once, on the driver
     embedder_backend = getattr(clf.embedder_, "backend", None)
     if engine == "local":
         for index, chunk in enumerate(chunks):
