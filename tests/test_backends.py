@@ -86,3 +86,17 @@ def test_real_calibration_measures_speed_and_fidelity(sample, tmp_path, monkeypa
     stored = json.loads((tmp_path / "backends.json").read_text())
     assert stored[result.key]["choice"] == result.choice
     assert "measured" in result.summary() and "onnx-int8" in result.summary()
+
+
+def test_unwritable_home_falls_back_to_rules(monkeypatch, tmp_path, caplog):
+    monkeypatch.delenv("FEEDBACK_NLP_BACKEND", raising=False)
+    monkeypatch.setenv("FEEDBACK_NLP_AUTO", "measure")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the home folder should be")
+    monkeypatch.setenv("FEEDBACK_NLP_HOME", str(blocker))
+    monkeypatch.setattr(be, "_candidates", lambda: ["torch", "onnx-int8"])
+    monkeypatch.setattr(be, "calibrate_backends", lambda *a, **k: pytest.fail("must not measure without a store"))
+    with caplog.at_level("WARNING", logger="feedback_nlp.backends"):
+        backend = Embedder(cache=None).backend
+    assert backend == be._rule_choice()[0]
+    assert "FEEDBACK_NLP_HOME" in caplog.text

@@ -307,14 +307,21 @@ def select_backend(requested: str, location: str | os.PathLike | None = None, we
     path = _home() / "backends.json"
     stored = _read_store(path).get(key)
     if stored is None:
-        with _locked(path.with_suffix(".lock")):
-            stored = _read_store(path).get(key)  # another process may have measured while we waited
-            if stored is None:
-                log.info("feedback_nlp: measuring embedding backends on this machine (once; FEEDBACK_NLP_AUTO=rules skips)")
-                result = calibrate_backends(location, save=False)
-                store = _read_store(path)
-                store[key] = stored = result.to_dict()
-                _write_store(path, store)
+        try:
+            with _locked(path.with_suffix(".lock")):
+                stored = _read_store(path).get(key)  # another process may have measured while we waited
+                if stored is None:
+                    log.info("feedback_nlp: measuring embedding backends on this machine (once; "
+                             "FEEDBACK_NLP_AUTO=rules skips)")
+                    result = calibrate_backends(location, save=False)
+                    store = _read_store(path)
+                    store[key] = stored = result.to_dict()
+                    _write_store(path, store)
+        except OSError as exc:  # a read-only home: measuring in every process would be worse than the rules
+            choice, why = _rule_choice()
+            log.warning("feedback_nlp: cannot store the backend measurement under %s (%s); 'auto' chose %s by "
+                        "capability (%s). Set FEEDBACK_NLP_HOME to a writable folder.", path.parent, exc, choice, why)
+            return choice
     calibration = Calibration.from_dict(stored)
     log.info("feedback_nlp: backend 'auto' %s", calibration.summary())
     return calibration.choice
