@@ -114,3 +114,18 @@ def test_save_load(deduper, tmp_path, embedder, hash_embedder):
     (path / "items.json").write_text((path / "items.json").read_text().replace("FB-00001", "FB-99999"))
     with pytest.raises(IntegrityError, match="checksum"):
         Deduper.load(path)
+
+
+def test_threshold_is_exact_at_float32_boundaries(hash_embedder):
+    """Scores are float32; a threshold a hair above one of them must exclude it (it was compared in float32)."""
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(60, hash_embedder.dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    d = Deduper(hash_embedder, threshold=0.5).fit(ids=[f"i{k}" for k in range(60)], embeddings=vecs)
+    everything = d.pairs(0.01)
+    s = float(everything["score"].iloc[len(everything) // 2])
+    thr = float(np.nextafter(s, 1.0))  # above s in float64, equal to s once rounded to float32
+    assert np.float32(thr) == np.float32(s)
+    p = d.pairs(thr)
+    assert (p["score"] >= thr).all() and s not in p["score"].to_numpy()
+    assert len(p) == (everything["score"] > s).sum()

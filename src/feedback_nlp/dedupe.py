@@ -222,6 +222,9 @@ class Deduper:
         return pd.DataFrame(rows, columns=["query", "rank", "id", "score", "text"])
 
     def _pairs_positions(self, threshold: float, k: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # compare in float64: against a Python float, numpy compares float32 scores in float32, so a score of
+        # 0.94999999 passed a 0.95 threshold and was reported (as float64) below it
+        threshold = np.float64(threshold)
         n = len(self.ids_)
         a_list, b_list, s_list = [], [], []
         if self._hnsw is None:
