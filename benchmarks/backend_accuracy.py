@@ -2,7 +2,7 @@
 
 The same frozen-embedding logistic-regression tagger is trained and scored on banking77's full train/test
 split with vectors from each backend; a backend passes when its accuracy is within 0.5 points of fp32.
-Usage: python benchmarks/backend_accuracy.py [--backends torch,torch-bf16,onnx-int8]
+Usage: python benchmarks/backend_accuracy.py [--backends torch,torch-bf16,torch-int8,onnx-int8]
 Writes benchmarks/results/backend_accuracy.json.
 """
 
@@ -22,7 +22,7 @@ GATE_POINTS = 0.5
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--backends", default="torch,torch-bf16,onnx-int8")
+    ap.add_argument("--backends", default="torch,torch-bf16,torch-int8,onnx-int8")
     args = ap.parse_args()
     d = data_dir() / "banking77"
     train, test = pd.read_csv(d / "train.csv"), pd.read_csv(d / "test.csv")

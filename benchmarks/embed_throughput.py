@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from _common import data_dir, peak_rss_mb, save
 
-PATHS = ["sentence-transformers", "torch", "torch-bf16", "onnx-int8", "auto"]
+PATHS = ["sentence-transformers", "torch", "torch-bf16", "torch-int8", "onnx-int8", "auto"]
 HIDDEN, FFN, LAYERS = 384, 1536, 6  # all-MiniLM-L6-v2
 
 

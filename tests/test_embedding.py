@@ -135,7 +135,8 @@ def fidelity_texts(sample):
     return sample["text"].drop_duplicates().sample(300, random_state=0).tolist()
 
 
-@pytest.mark.parametrize(("backend", "mean_gate", "min_gate"), [("torch-bf16", 0.999, 0.99), ("onnx-int8", 0.99, 0.95)])
+@pytest.mark.parametrize(("backend", "mean_gate", "min_gate"), [
+    ("torch-bf16", 0.999, 0.99), ("torch-int8", 0.99, 0.95), ("onnx-int8", 0.99, 0.95)])
 def test_backend_fidelity_on_real_sentences(fidelity_texts, backend, mean_gate, min_gate):
     if backend == "onnx-int8":
         pytest.importorskip("onnxruntime")
@@ -156,7 +157,7 @@ def test_backend_accuracy_gate_on_banking77(shared_data):
 
     train = pd.read_csv(shared_data / "banking77" / "train.csv")
     test = pd.read_csv(shared_data / "banking77" / "test.csv")
-    backends = ["torch", "torch-bf16"] + (["onnx-int8"] if importlib.util.find_spec("onnxruntime") else [])
+    backends = ["torch", "torch-bf16", "torch-int8"] + (["onnx-int8"] if importlib.util.find_spec("onnxruntime") else [])
     acc = {}
     for backend in backends:
         clf = TagClassifier(Embedder(cache=None, backend=backend), random_state=0)
@@ -166,3 +167,22 @@ def test_backend_accuracy_gate_on_banking77(shared_data):
     assert acc["torch"] > 0.9  # the reference itself is sane
     for backend in backends[1:]:
         assert abs(acc[backend] - acc["torch"]) <= 0.005, (backend, acc)
+
+
+def test_torch_int8_uses_full_range_only_with_vnni():
+    """8-bit activations need VNNI's 32-bit accumulation; elsewhere PyTorch's 7-bit default is kept."""
+    import torch
+
+    from feedback_nlp._torch_int8 import quantize_int8
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 8)).eval()
+    x = torch.randn(16, 64)
+    exact = model(x)
+    full, reduced = quantize_int8(model, full_range=True), quantize_int8(model, full_range=False)
+    assert [type(m).__name__ for m in full.modules()].count("FullRangeLinear") == 2
+    assert "FullRangeLinear" not in [type(m).__name__ for m in reduced.modules()]
+    if emb_mod.cpu_has_int8_dot():  # without VNNI full range may saturate, which is why it is not used there
+        err_full, err_reduced = (full(x) - exact).abs().mean(), (reduced(x) - exact).abs().mean()
+        assert err_full < err_reduced  # one more bit of activation precision
+    assert isinstance(model[0], torch.nn.Linear)  # the float model is left untouched

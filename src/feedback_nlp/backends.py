@@ -8,14 +8,14 @@ the fastest remaining one wins (fp32 unless another is at least 10% faster, so t
 trade exactness for nothing). The result is written to ``$FEEDBACK_NLP_HOME/backends.json`` keyed by CPU,
 thread count, library versions and model weights, so later processes read it in microseconds.
 
-``FEEDBACK_NLP_AUTO=rules`` skips the measurement and uses the capability rules (AMX → bf16; VNNI and
-onnxruntime → int8; else fp32).
+``FEEDBACK_NLP_AUTO=rules`` skips the measurement and uses the capability rules (AMX → bf16; VNNI →
+torch int8; else fp32).
 
 Example:
     >>> from feedback_nlp.backends import calibrate_backends
     >>> result = calibrate_backends()                 # doctest: +SKIP
     >>> result.choice, [r.backend for r in result.rows]  # doctest: +SKIP
-    ('onnx-int8', ['torch', 'torch-bf16', 'onnx-int8'])
+    ('torch-int8', ['torch', 'torch-bf16', 'torch-int8', 'onnx-int8'])
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ __all__ = ["BACKENDS", "Calibration", "CalibrationRow", "calibrate_backends", "c
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "torch", "torch-bf16", "onnx-int8")
+BACKENDS = ("auto", "torch", "torch-bf16", "torch-int8", "onnx-int8")
 FIDELITY_GATE = 0.99  # mean cosine to torch fp32 (issue 7)
 MIN_SPEEDUP = 1.10  # leave exact fp32 only for a measured gain larger than timing noise
-_CALIBRATION_VERSION = 2  # bump when what is measured changes (batch sizes, texts)
+_CALIBRATION_VERSION = 3  # bump when what is measured changes (batch sizes, texts)
 _N_TEXTS = 256
 
 
@@ -90,11 +90,19 @@ def _onnx_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
 
 
+def _torch_int8_available() -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        return False
+    return any(e in torch.backends.quantized.supported_engines for e in ("fbgemm", "x86"))
+
+
 def _rule_choice() -> tuple[str, str]:
     if cpu_has_native_bf16():
         return "torch-bf16", "AMX bf16"
-    if cpu_has_int8_dot() and _onnx_available():
-        return "onnx-int8", "VNNI int8 and onnxruntime"
+    if cpu_has_int8_dot() and _torch_int8_available():
+        return "torch-int8", "VNNI int8"
     return "torch", "no fast low-precision path"
 
 
@@ -103,6 +111,8 @@ def _candidates() -> list[str]:
     out = ["torch"]
     if cpu_has_bf16_instructions():
         out.append("torch-bf16")
+    if _torch_int8_available():
+        out.append("torch-int8")  # without VNNI it runs 7-bit activations: the fidelity gate decides
     if _onnx_available():
         out.append("onnx-int8")
     return out

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .backends import BACKENDS
 from .errors import FeedbackNLPError
 
 __all__ = ["main"]
@@ -29,7 +30,7 @@ def _embedder(args: argparse.Namespace):
 
 def _add_embedding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embedding-model", default=None, help="embedding model folder or name (default: bundled MiniLM)")
-    p.add_argument("--backend", default=None, choices=["auto", "torch", "torch-bf16", "onnx-int8"],
+    p.add_argument("--backend", default=None, choices=list(BACKENDS),
                    help="embedding backend (default: auto, the fastest measured on this machine)")
     p.add_argument("--cache", default=None, help="embedding cache file (default: $FEEDBACK_NLP_CACHE or ~/.cache)")
     p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
@@ -318,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id-col", default="id")
     p.add_argument("--engine", choices=["local", "dask"], default="local")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local cluster)")
-    p.add_argument("--backend", default=None, choices=["auto", "torch", "torch-bf16", "onnx-int8"],
+    p.add_argument("--backend", default=None, choices=list(BACKENDS),
                    help="embedding backend (default: auto, resolved once and used by every worker)")
     p.add_argument("--cache", default=None)
     p.add_argument("--no-cache", action="store_true")

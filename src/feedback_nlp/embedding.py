@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends import BACKENDS, select_backend
+from .backends import BACKENDS, cpu_has_int8_dot, select_backend
 from .cache import EmbeddingCache
 from .cleaning import clean_text
 from .errors import InvalidInputError, ModelNotFoundError
@@ -36,7 +36,7 @@ DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx")
 _HASH_MEMO: dict[tuple[str, int, int], str] = {}
-_DEFAULT_BATCH = {"torch": 32, "onnx-int8": 32, "torch-bf16": 128}
+_DEFAULT_BATCH = {"torch": 32, "torch-int8": 32, "onnx-int8": 32, "torch-bf16": 128}
 
 
 class BaseEmbedder(ABC):
@@ -150,13 +150,13 @@ class Embedder(BaseEmbedder):
         cache: an :class:`EmbeddingCache`, a path to its SQLite file, ``True`` for the default path
             (env ``FEEDBACK_NLP_CACHE``), or ``None``/``False`` for no cache.
         batch_size: texts per forward pass; ``None`` (default) picks the measured best for the backend:
-            32 for ``torch`` and ``onnx-int8`` (16-128 swept on 3,000 feedback texts: 32 fastest by 3-8%),
+            32 for ``torch``, ``torch-int8`` and ``onnx-int8`` (16-128 swept on 3,000 feedback texts: 32 fastest by 3-8%),
             128 for ``torch-bf16`` (AMX tiles fill better with more rows).
         normalize: L2-normalise the vectors (cosine similarity becomes a dot product).
         show_progress: show a progress bar over batches.
         backend: ``"auto"`` (default: the fastest backend that passes the fidelity gate on this machine,
-            measured once and remembered, see :mod:`feedback_nlp.backends`), ``"torch"``, ``"torch-bf16"``
-            or ``"onnx-int8"``; env ``FEEDBACK_NLP_BACKEND`` sets the default. The choice is part of
+            measured once and remembered, see :mod:`feedback_nlp.backends`), ``"torch"``, ``"torch-bf16"``,
+            ``"torch-int8"`` or ``"onnx-int8"``; env ``FEEDBACK_NLP_BACKEND`` sets the default. The choice is part of
             :attr:`model_id`, so vectors of different backends never share cache entries.
         clean: apply :func:`~feedback_nlp.cleaning.clean_text` before embedding and caching.
         device: torch device (``"cpu"`` by default).
@@ -235,11 +235,15 @@ class Embedder(BaseEmbedder):
             if self.backend == "torch-bf16":
                 kwargs["model_kwargs"] = {"dtype": torch.bfloat16}
             try:
-                self._model = SentenceTransformer(str(self.location), device=self.device,
-                                                  local_files_only=True, **kwargs)
+                model = SentenceTransformer(str(self.location), device=self.device, local_files_only=True, **kwargs)
             except OSError as exc:
                 raise ModelNotFoundError(f"could not load embedding model {self.location!s}: {exc}") from exc
-            self._model.eval()
+            model.eval()
+            if self.backend == "torch-int8":
+                from ._torch_int8 import quantize_int8
+
+                model = quantize_int8(model, full_range=cpu_has_int8_dot())
+            self._model = model
         return self._model
 
     @property
