@@ -16,8 +16,9 @@ from typing import Any
 __all__ = ["quantize_int8"]
 
 
-def quantize_int8(model: Any, full_range: bool) -> Any:
-    """Quantise every ``nn.Linear`` of ``model`` to dynamic int8; returns the quantised copy."""
+def quantize_int8(model: Any, full_range: bool, inplace: bool = False) -> Any:
+    """Quantise every ``nn.Linear`` of ``model`` to dynamic int8; returns the quantised model (a copy unless
+    ``inplace``: in place, the fp32 weights are freed instead of held beside the int8 ones)."""
     import torch
     from torch.ao.nn.quantized import dynamic as nnqd
     from torch.ao.quantization import PerChannelMinMaxObserver, PlaceholderObserver, QConfig, quantize_dynamic
@@ -36,7 +37,7 @@ def quantize_int8(model: Any, full_range: bool) -> Any:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization's notice about moving to torchao
-        quantized = quantize_dynamic(model, {torch.nn.Linear: qconfig}, dtype=torch.qint8)
+        quantized = quantize_dynamic(model, {torch.nn.Linear: qconfig}, dtype=torch.qint8, inplace=inplace)
 
     class FullRangeLinear(nnqd.Linear):
         """Dynamic int8 Linear with 8-bit activations (safe with VNNI's 32-bit accumulation)."""

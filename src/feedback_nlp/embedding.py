@@ -242,7 +242,7 @@ class Embedder(BaseEmbedder):
             if self.backend == "torch-int8":
                 from ._torch_int8 import quantize_int8
 
-                model = quantize_int8(model, full_range=cpu_has_int8_dot())
+                model = quantize_int8(model, full_range=cpu_has_int8_dot(), inplace=True)
             self._model = model
         return self._model
 
