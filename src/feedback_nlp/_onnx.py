@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from ._optional import require
+from ._persist import feedback_home
 
 log = logging.getLogger(__name__)
 
 
 def onnx_cache_dir() -> Path:
-    base = os.environ.get("FEEDBACK_NLP_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "feedback_nlp")
-    return Path(base) / "onnx"
+    return feedback_home() / "onnx"
 
 
 def _max_seq_length(location: Path) -> int:

@@ -1,14 +1,23 @@
-"""Shared pieces of saving and loading: JSON configs with SHA-256 checksums, no pickle anywhere."""
+"""Shared pieces of saving and loading: JSON configs with SHA-256 checksums, no pickle anywhere, and the
+folder where feedback_nlp keeps what it derives on a machine (ONNX exports, backend measurements)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .errors import IntegrityError, ModelMismatchError
+
+
+def feedback_home() -> Path:
+    """``$FEEDBACK_NLP_HOME``, else ``$XDG_CACHE_HOME/feedback_nlp``, else ``~/.cache/feedback_nlp``."""
+    base = os.environ.get("FEEDBACK_NLP_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "feedback_nlp")
+    return Path(base)
 
 
 def sha256_file(path: Path) -> str:

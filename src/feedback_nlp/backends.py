@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._persist import feedback_home
 from .errors import InvalidInputError
 
 __all__ = ["BACKENDS", "Calibration", "CalibrationRow", "calibrate_backends", "cpu_has_bf16_instructions",
@@ -47,24 +49,25 @@ _CALIBRATION_VERSION = 3  # bump when what is measured changes (batch sizes, tex
 _N_TEXTS = 256
 
 
-def _cpu_flags() -> str:
+@functools.cache
+def _cpuinfo_field(name: str) -> str:
+    """The first ``name : value`` line of /proc/cpuinfo ('' elsewhere); the CPU does not change mid-run."""
     if platform.system() != "Linux":
         return ""
     try:
         text = Path("/proc/cpuinfo").read_text(errors="ignore")
     except OSError:
         return ""
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    return " " + line.split(":", 1)[-1].strip() + " "
+    line = next((ln for ln in text.splitlines() if ln.startswith(name)), "")
+    return line.split(":", 1)[-1].strip()
+
+
+def _cpu_flags() -> str:
+    return " " + _cpuinfo_field("flags") + " "
 
 
 def _cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="ignore") if platform.system() == "Linux" else ""
-    except OSError:
-        text = ""
-    line = next((ln for ln in text.splitlines() if ln.startswith("model name")), "")
-    return line.split(":", 1)[-1].strip() or platform.processor() or platform.machine()
+    return _cpuinfo_field("model name") or platform.processor() or platform.machine()
 
 
 def cpu_has_native_bf16() -> bool:
@@ -165,12 +168,6 @@ def choose(rows: Sequence[CalibrationRow]) -> str:
     return best.backend
 
 
-def _home() -> Path:
-    base = os.environ.get("FEEDBACK_NLP_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "feedback_nlp")
-    return Path(base)
-
-
 def _threads() -> int:
     try:
         import torch
@@ -220,10 +217,14 @@ def _read_store(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _write_store(path: Path, data: dict) -> None:
+def _store(path: Path, key: str, result: Calibration) -> dict:
+    """Add ``result`` under ``key`` to the store at ``path`` (call under :func:`_locked`); returns the record."""
+    data = _read_store(path)
+    data[key] = record = result.to_dict()
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
     os.replace(tmp, path)
+    return record
 
 
 def _calibration_texts(n: int = _N_TEXTS) -> list[str]:
@@ -286,11 +287,9 @@ def calibrate_backends(model: str | os.PathLike | None = None, *, texts: Sequenc
                                    bool(cos.mean() >= FIDELITY_GATE)))
     result = Calibration(choose(rows), rows, machine_key(_weights_hash(location)), time.perf_counter() - start)
     if save:
-        path = _home() / "backends.json"
+        path = feedback_home() / "backends.json"
         with _locked(path.with_suffix(".lock")):
-            store = _read_store(path)
-            store[result.key] = result.to_dict()
-            _write_store(path, store)
+            _store(path, result.key, result)
     return result
 
 
@@ -314,7 +313,7 @@ def select_backend(requested: str, location: str | os.PathLike | None = None, we
     if _candidates() == ["torch"]:
         return "torch"  # nothing to compare against
     key = machine_key(weights_hash)
-    path = _home() / "backends.json"
+    path = feedback_home() / "backends.json"
     stored = _read_store(path).get(key)
     if stored is None:
         try:
@@ -324,9 +323,7 @@ def select_backend(requested: str, location: str | os.PathLike | None = None, we
                     log.info("feedback_nlp: measuring embedding backends on this machine (once; "
                              "FEEDBACK_NLP_AUTO=rules skips)")
                     result = calibrate_backends(location, save=False)
-                    store = _read_store(path)
-                    store[key] = stored = result.to_dict()
-                    _write_store(path, store)
+                    stored = _store(path, key, result)
         except OSError as exc:  # a read-only home: measuring in every process would be worse than the rules
             choice, why = _rule_choice()
             log.warning("feedback_nlp: cannot store the backend measurement under %s (%s); 'auto' chose %s by "
