@@ -55,3 +55,81 @@ def test_finetune_records_its_schedule(tmp_path):
     info = json.loads((out / "training.json").read_text())
     assert info["epochs"] == 10 and info["rows"] == 12  # 12 rows: the row budget allows far more, capped
     assert info["padded_tokens_per_epoch"] >= sum(len(t.split()) for t in texts)
+
+
+_FIT_AND_EXIT = """
+import sys
+from feedback_nlp import Embedder
+from feedback_nlp.tagging import TagClassifier
+texts = ["the app crashes on start", "please add dark mode", "crash when I open a file", "add an export button"]
+clf = TagClassifier(Embedder(backend="torch"), head="finetune", finetune_epochs=1, finetune_batch_size=4, cv=2)
+clf.fit(texts, ["bug", "feature", "bug", "feature"])
+assert clf.predict(["it crashes"])[0] in ("bug", "feature")
+mode = sys.argv[1]
+if mode == "del":  # the classifier goes away while the process lives on
+    import gc, tempfile, pathlib
+    del clf
+    gc.collect()
+    left = list(pathlib.Path(tempfile.gettempdir()).glob("feedback_nlp_ft_*"))
+    print("LEFT", len(left))
+"""
+
+
+@pytest.mark.parametrize("mode", ["exit", "del"])
+def test_unsaved_finetune_leaves_no_encoder_behind(tmp_path, mode):
+    import os
+    import subprocess
+    import sys
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp), "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, "-c", _FIT_AND_EXIT, mode], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    if mode == "del":
+        assert "LEFT 0" in res.stdout  # removed as soon as the model is collected, not only at exit
+    assert list(tmp.glob("feedback_nlp_ft_*")) == []
+
+
+def test_sweep_removes_only_dead_processes_scratch(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from feedback_nlp.training import SCRATCH_PREFIX, sweep_scratch_dirs
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale = tmp_path / f"{SCRATCH_PREFIX}{dead}_abc"
+    (stale / "encoder").mkdir(parents=True)
+    (stale / "encoder" / "model.safetensors").write_bytes(b"x" * 10)
+    mine = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}_def"
+    mine.mkdir()
+    parent = tmp_path / f"{SCRATCH_PREFIX}{os.getppid()}_ghi"  # alive: another process's running fit
+    parent.mkdir()
+    legacy = tmp_path / f"{SCRATCH_PREFIX}q8x_z"  # not ours to judge: no pid in the name
+    legacy.mkdir()
+    other = tmp_path / "something_else"
+    other.mkdir()
+    assert sweep_scratch_dirs(tmp_path) == [stale]
+    assert not stale.exists()
+    assert mine.exists() and parent.exists() and legacy.exists() and other.exists()
+
+
+def test_failed_finetune_removes_its_scratch(tmp_path, monkeypatch):
+    import tempfile
+
+    import feedback_nlp.training as training
+    from feedback_nlp import Embedder
+    from feedback_nlp.tagging import TagClassifier
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt  # the user pressed Ctrl-C mid-training
+
+    monkeypatch.setattr(training, "finetune_encoder", boom)
+    with pytest.raises(KeyboardInterrupt):
+        TagClassifier(Embedder(backend="torch"), head="finetune").fit(["a b", "c d", "e f", "g h"], [0, 1, 0, 1])
+    assert list(tmp_path.glob("feedback_nlp_ft_*")) == []

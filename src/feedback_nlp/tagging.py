@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -339,7 +338,7 @@ class TagClassifier(BaseEstimator):
         return self
 
     def _finetune(self, embedder: BaseEmbedder, X: Any, rows: list[list[str]]) -> BaseEmbedder:
-        from .training import finetune_encoder
+        from .training import finetune_encoder, remove_with, scratch_dir
 
         if not isinstance(embedder, Embedder):
             raise InvalidInputError("head='finetune' needs a sentence-transformers Embedder")
@@ -351,14 +350,21 @@ class TagClassifier(BaseEstimator):
                 targets[i, [index[t] for t in r]] = 1
         else:
             targets = np.array([index[r[0]] for r in rows])
-        self._tmpdir = tempfile.mkdtemp(prefix="feedback_nlp_ft_")
-        path = finetune_encoder(embedder.location, texts, targets, out_dir=Path(self._tmpdir) / "encoder",
-                                multi_label=self.multi_label_, epochs=self.finetune_epochs,
-                                batch_size=self.finetune_batch_size, learning_rate=self.finetune_learning_rate,
-                                max_seq_length=self.finetune_max_seq_length, random_state=self.random_state,
-                                show_progress=self.show_progress)
-        return Embedder(path, cache=embedder.cache, backend=embedder.backend, batch_size=embedder.batch_size,
-                        show_progress=self.show_progress)
+        scratch = scratch_dir()
+        try:
+            path = finetune_encoder(embedder.location, texts, targets, out_dir=scratch / "encoder",
+                                    multi_label=self.multi_label_, epochs=self.finetune_epochs,
+                                    batch_size=self.finetune_batch_size, learning_rate=self.finetune_learning_rate,
+                                    max_seq_length=self.finetune_max_seq_length, random_state=self.random_state,
+                                    show_progress=self.show_progress)
+            tuned = Embedder(path, cache=embedder.cache, backend=embedder.backend, batch_size=embedder.batch_size,
+                             show_progress=self.show_progress)
+        except BaseException:  # interrupted or failed: nothing stays behind
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        # The encoder lives as long as the embedder that reads it; save() copies it into the model folder.
+        remove_with(tuned, scratch)
+        return tuned
 
     # --- prediction -------------------------------------------------------------------------------
     def _proba_from_embeddings(self, emb: np.ndarray) -> np.ndarray:
