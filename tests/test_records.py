@@ -47,33 +47,41 @@ def test_missing_named_columns(arg):
         read_feedback(_df(), **{arg: "nope"})
 
 
-def test_bad_dates_name_rows():
-    with pytest.raises(ColumnError, match=r"timestamp column 'created_at' has unparseable dates in rows 1"):
-        read_feedback(_df(created_at=["2026-01-01", "yesterday-ish", ""]))
+def test_bad_dates_and_revenue_reject_the_row_not_the_file():
+    fb = read_feedback(_df(created_at=["2026-01-01", "yesterday-ish", ""], account_revenue=["10", "5", "-5"]))
+    assert fb.records["id"].tolist() == ["a"]
+    assert fb.rejected[["row", "id"]].values.tolist() == [[2, "b"], [3, "c"]]
+    assert fb.rejected["reason"].tolist() == [
+        "unparseable date 'yesterday-ish' in column 'created_at'",
+        "revenue '-5' in column 'account_revenue' is not a non-negative number"]
 
 
-def test_bad_revenue_name_rows():
-    with pytest.raises(ColumnError, match=r"revenue column 'account_revenue' .* rows 0, 2"):
-        read_feedback(_df(account_revenue=["lots", "10", "-5"]))
+def test_duplicate_and_missing_ids_are_rejected_first_kept():
+    fb = read_feedback(_df(id=["a", "a", ""]))
+    assert fb.records["id"].tolist() == ["a"] and fb.records["text"].tolist() == ["Export fails"]
+    assert fb.rejected["reason"].tolist() == ["duplicate id", "missing id"]
+    assert fb.rejected["row"].tolist() == [2, 3]
 
 
-def test_duplicate_and_missing_ids():
-    with pytest.raises(ColumnError, match=r"duplicate ids \['a'\] in rows 0, 1"):
-        read_feedback(_df(id=["a", "a", "b"]))
-    with pytest.raises(ColumnError, match=r"id column 'id' is empty in rows 2"):
-        read_feedback(_df(id=["a", "b", ""]))
+def test_a_rejected_row_does_not_claim_its_id():
+    fb = read_feedback(_df(id=["a", "a", "b"], text=["", "Export fails", "SSO"]))
+    assert fb.records["id"].tolist() == ["a", "b"]
+    assert fb.rejected["reason"].tolist() == ["empty text after cleaning"]
 
 
 def test_unknown_source():
-    with pytest.raises(InvalidInputError, match=r"unknown channel\(s\) \['carrier pigeon'\] in rows 1"):
-        read_feedback(_df(source=["slack", "carrier pigeon", "survey"]))
-    fb = read_feedback(_df(source=["slack", "carrier pigeon", ""]), unknown_source="other")
+    fb = read_feedback(_df(source=["slack", "carrier pigeon", ""]))
     assert fb.records["source"].tolist() == ["slack", "other", "other"]
+    assert fb.records["source_detail"].fillna("").tolist() == ["", "carrier pigeon", ""]
+    strict = read_feedback(_df(source=["slack", "carrier pigeon", "survey"]), unknown_source="error")
+    assert strict.rejected["reason"].str.startswith("unknown source 'carrier pigeon'").tolist() == [True]
+    with pytest.raises(InvalidInputError, match="unknown_source"):
+        read_feedback(_df(), unknown_source="drop")
 
 
 def test_default_source_and_generated_ids():
     fb = read_feedback(pd.DataFrame({"text": ["a thing", "another"]}), default_source="survey")
-    assert fb.records["id"].tolist() == ["0", "1"] and set(fb.records["source"]) == {"survey"}
+    assert fb.records["id"].tolist() == ["1", "2"] and set(fb.records["source"]) == {"survey"}
     with pytest.raises(InvalidInputError, match="default_source"):
         read_feedback(pd.DataFrame({"text": ["x"]}), default_source="fax")
 
@@ -87,14 +95,22 @@ def test_file_formats_round_trip(tmp_path, ext):
     fb = read_feedback(path)
     assert fb.records["text"].tolist() == df["text"].tolist()
     chunks = list(iter_table_chunks(path, chunk_size=2))
-    assert [len(c) for c in chunks] == [2, 1] and chunks[1]["_row"].tolist() == [2]
+    assert [len(c) for c in chunks] == [2, 1]
+    # _row is the line in a CSV/JSONL file (the header is line 1), the record number in Parquet
+    assert chunks[1]["_row"].tolist() == ([3] if ext == "parquet" else [4] if ext == "csv" else [3])
 
 
 def test_unknown_format(tmp_path):
-    p = tmp_path / "x.xlsx"
-    p.write_text("x")
-    with pytest.raises(InvalidInputError, match="cannot tell the format"):
+    import zipfile
+
+    p = tmp_path / "x.xlsx"  # a spreadsheet is a zip file: refused with a hint, never parsed as CSV
+    with zipfile.ZipFile(p, "w") as zf:
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(InvalidInputError, match="zip file but not a Slack export.*save spreadsheets as CSV"):
         read_feedback(p)
+    q = tmp_path / "notes.txt"  # an unknown extension with text inside is read as CSV
+    q.write_text("text\nExport fails\n")
+    assert read_feedback(q).records["text"].tolist() == ["Export fails"]
 
 
 def test_sample_reads_clean(sample):

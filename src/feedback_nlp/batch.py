@@ -31,15 +31,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .cleaning import MAX_TEXT_CHARS, clean_text, text_problem
-from .errors import ColumnError, InvalidInputError
-from .records import iter_table_chunks, table_format
+from .cleaning import MAX_TEXT_CHARS
+from .connectors import sniff_format
+from .connectors import table_format as _input_table_format
+from .errors import InvalidInputError
+from .records import REJECT_COLUMNS, FeedbackData, RowValidator, iter_feedback, table_format
 
-__all__ = ["BatchSummary", "ProgressReporter", "embed_file", "load_model_cached", "process_chunk", "tag_file"]
+__all__ = ["BatchSummary", "ProgressReporter", "embed_file", "load_model_cached", "process_chunk", "read_chunks", "tag_file"]
 
 log = logging.getLogger(__name__)
 _MODELS: dict[str, Any] = {}
-ERROR_COLUMNS = ["row", "id", "reason"]
+ERROR_COLUMNS = list(REJECT_COLUMNS)
 
 
 @dataclass
@@ -83,74 +85,94 @@ def load_model_cached(model: str | os.PathLike, cache: str | os.PathLike | bool 
 
 
 def _reject_reason(row_id: Any, text: Any, cleaned: str | None, max_chars: int) -> str | None:
-    if row_id is None or (isinstance(row_id, float) and np.isnan(row_id)) or str(row_id).strip() == "":
-        return "missing id"
-    return text_problem(text, cleaned, max_chars=max_chars)
+    """Why one row would be rejected (the validator's text and id checks, without its dates or duplicates)."""
+    chunk = pd.DataFrame({"_row": [1], "id": [row_id], "text": [text]}, dtype=object)
+    chunk["_row"] = chunk["_row"].astype(np.int64)
+    rejected = RowValidator(id_col="id", max_chars=max_chars, keep_columns=False).validate(chunk).rejected
+    return rejected["reason"].iloc[0] if len(rejected) else None
+
+
+def _pack(fb: FeedbackData) -> pd.DataFrame:
+    """One validated chunk as a single frame in source order: ``_row, id, text`` for accepted rows and
+    ``_reason, _reject_text`` for rejected ones. This is what travels to Dask workers."""
+    ok = pd.DataFrame({"_row": fb.records["row"].to_numpy(dtype=np.int64), "id": fb.records["id"].to_numpy(),
+                       "text": fb.records["text"].to_numpy(), "_reason": None, "_reject_text": None})
+    bad = pd.DataFrame({"_row": fb.rejected["row"].to_numpy(dtype=np.int64), "id": fb.rejected["id"].to_numpy(),
+                        "text": None, "_reason": fb.rejected["reason"].to_numpy(), "_reject_text": fb.rejected["text"].to_numpy()})
+    both = pd.concat([f.astype({c: object for c in f.columns if c != "_row"}) for f in (ok, bad) if len(f)] or [ok],
+                     ignore_index=True)
+    return both.sort_values("_row", kind="stable").reset_index(drop=True)
+
+
+def read_chunks(path: str | os.PathLike, chunk_size: int, *, text_col: str = "text", id_col: str | None = "id",
+                format: str = "auto", encoding: str | None = None,
+                max_chars: int = MAX_TEXT_CHARS) -> Iterator[pd.DataFrame]:
+    """Stream a file as validated, packed chunks (see :func:`_pack`) through the one shared validator,
+    whose duplicate-id memory spans all chunks. Every row of the source is in exactly one chunk."""
+    validator = RowValidator(text_col=text_col, id_col=id_col, keep_columns=False, max_chars=max_chars)
+    for fb in iter_feedback(path, format=format, encoding=encoding, chunk_size=chunk_size, validator=validator):
+        yield _pack(fb)
 
 
 def _validate_chunk(chunk: pd.DataFrame, text_col: str, id_col: str | None,
                     max_chars: int) -> tuple[np.ndarray, list[str], list[str], pd.DataFrame]:
-    """Clean and check every row: (ok mask, ids, cleaned texts of the ok rows, rejected rows with reasons)."""
-    for col, role in ((text_col, "text"), (id_col, "id")):
-        if col is not None and col not in chunk.columns:
-            raise ColumnError(f"{role} column {col!r} not found; available columns: "
-                              f"{[c for c in chunk.columns if c != '_row']}")
-    rows = chunk["_row"].to_numpy() if "_row" in chunk.columns else np.arange(len(chunk))
-    ids = chunk[id_col].tolist() if id_col is not None else [str(r) for r in rows]
-    texts = chunk[text_col].tolist()
-    cleaned = [clean_text(t) if isinstance(t, str) and "\x00" not in t else None for t in texts]
-    reasons = [_reject_reason(i, t, c, max_chars) for i, t, c in zip(ids, texts, cleaned)]
-    ok = np.array([r is None for r in reasons], dtype=bool)
-    errors = pd.DataFrame({"row": rows[~ok], "id": [None if i is None else str(i) for i, k in zip(ids, ok) if not k],
-                           "reason": [r for r in reasons if r is not None]}, columns=ERROR_COLUMNS)
-    return ok, [str(i) for i, k in zip(ids, ok) if k], [c for c, k in zip(cleaned, ok) if k], errors
+    """(ok mask, ids and cleaned texts of the ok rows, rejected rows) of a packed chunk, or of a raw one
+    (a Dask partition), which is validated here on its own."""
+    if "_reason" not in chunk.columns:
+        chunk = _pack(RowValidator(text_col=text_col, id_col=id_col, keep_columns=False, max_chars=max_chars).validate(chunk))
+    ok = chunk["_reason"].isna().to_numpy()
+    bad = chunk[~ok]
+    errors = pd.DataFrame({"row": bad["_row"].to_numpy(dtype=np.int64), "id": bad["id"].to_numpy(),
+                           "reason": bad["_reason"].to_numpy(), "text": bad["_reject_text"].to_numpy()},
+                          columns=ERROR_COLUMNS)
+    return ok, chunk["id"][ok].tolist(), chunk["text"][ok].tolist(), errors
 
 
 def process_chunk(chunk: pd.DataFrame, model: Any, *, text_col: str = "text", id_col: str = "id",
                   max_chars: int = MAX_TEXT_CHARS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tag one chunk: returns (tagged rows, rejected rows with a reason). Every input row is in exactly one."""
+    if "_reason" not in chunk.columns:
+        chunk = _pack(RowValidator(text_col=text_col, id_col=id_col, keep_columns=False, max_chars=max_chars).validate(chunk))
     ok, ids, good, errors = _validate_chunk(chunk, text_col, id_col, max_chars)
     if good:
         out = model.tag(good, ids=ids)
     else:
         out = pd.DataFrame(columns=["id", "tags", "probabilities", "confidence", "needs_review"])
-    rows = chunk["_row"].to_numpy() if "_row" in chunk.columns else np.arange(len(chunk))
-    out.insert(0, "row", rows[ok])
+    out.insert(0, "row", chunk["_row"].to_numpy(dtype=np.int64)[ok])
     return out.reset_index(drop=True), errors
 
 
 def embed_file(path: str | os.PathLike, embedder: Any, *, text_col: str = "text", id_col: str | None = "id",
-               chunk_size: int = 5000, keep: tuple[str, ...] = ("source", "account_id", "account_revenue", "created_at"),
-               max_chars: int = MAX_TEXT_CHARS, progress: bool = True) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+               chunk_size: int = 5000, keep: tuple[str, ...] = ("source", "account_id", "account_revenue", "created_at",
+                                                                "url", "author", "status", "source_detail"),
+               max_chars: int = MAX_TEXT_CHARS, progress: bool = True, format: str = "auto",
+               encoding: str | None = None) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
     """Stream a file chunk by chunk: validate, clean and embed each chunk (through the cache).
 
-    Returns ``(records, vectors, rejected)``: records hold ``id``, ``text`` (cleaned) and the ``keep``
-    columns present; rejected rows carry ``row``, ``id`` and ``reason``. Only vectors and cleaned texts are
-    kept in memory, never the raw input. This is the path ``feedback-nlp dedupe`` and ``themes`` use.
+    Returns ``(records, vectors, rejected)``: records hold ``id``, ``text`` (cleaned), ``row`` and the
+    ``keep`` columns present; rejected rows are :data:`~feedback_nlp.records.REJECT_COLUMNS`. Rows are
+    validated exactly as :func:`~feedback_nlp.records.read_feedback` does. Only vectors and cleaned texts
+    are kept in memory, never the raw input. This is the path ``feedback-nlp dedupe`` and ``themes`` use.
     """
     path = Path(path)
     reporter = ProgressReporter(_count_rows(path), desc="embedding") if progress else None
     parts, vecs, errs = [], [], []
-    for chunk in iter_table_chunks(path, chunk_size):
-        ok, ids, cleaned, errors = _validate_chunk(chunk, text_col, id_col, max_chars)
-        errs.append(errors)
-        good = chunk[ok]
-        rec = pd.DataFrame({"id": ids, "text": cleaned})
-        for col in keep:
-            if col in good.columns:
-                rec[col] = good[col].to_numpy()
+    validator = RowValidator(text_col=text_col, id_col=id_col, keep_columns=False, max_chars=max_chars)
+    for fb in iter_feedback(path, format=format, encoding=encoding, chunk_size=chunk_size, validator=validator):
+        errs.append(fb.rejected)
+        rec = fb.records[[c for c in ("id", "text", "row", *keep) if c in fb.records.columns]]
         parts.append(rec)
         if len(rec):
             vecs.append(embedder.encode(rec["text"].tolist()))
         if reporter:
-            reporter.update(len(chunk))
+            reporter.update(len(fb))
     if reporter:
         reporter.close()
-    records = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["id", "text"])
-    if "created_at" in records:
-        records["created_at"] = pd.to_datetime(records["created_at"], utc=True, errors="coerce", format="mixed")
+    records = pd.concat([p for p in parts if len(p)] or parts[:1] or [pd.DataFrame(columns=["id", "text"])],
+                        ignore_index=True)
     vectors = np.vstack(vecs) if vecs else np.zeros((0, embedder.dim), dtype=np.float32)
-    return records, vectors, pd.concat(errs, ignore_index=True)
+    rejected = pd.concat([e for e in errs if len(e)] or [pd.DataFrame(columns=ERROR_COLUMNS)], ignore_index=True)
+    return records, vectors, rejected
 
 
 class ProgressReporter:
@@ -185,7 +207,7 @@ class ProgressReporter:
 
 
 def _count_rows(path: Path) -> int | None:
-    fmt = table_format(path)
+    fmt = _input_table_format(path)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -209,7 +231,7 @@ def _schema(kind: str) -> Any:
     import pyarrow as pa
 
     if kind == "errors":
-        return pa.schema([("row", pa.int64()), ("id", pa.string()), ("reason", pa.string())])
+        return pa.schema([("row", pa.int64()), ("id", pa.string()), ("reason", pa.string()), ("text", pa.string())])
     return pa.schema([("row", pa.int64()), ("id", pa.string()), ("tags", pa.list_(pa.string())),
                       ("probabilities", pa.string()), ("confidence", pa.float64()), ("needs_review", pa.bool_())])
 
@@ -295,13 +317,16 @@ def tag_file(
     keep_parts: bool = False,
     max_chars: int = MAX_TEXT_CHARS,
     chunk_hook: Callable[[int], None] | None = None,
+    format: str = "auto",
+    encoding: str | None = None,
 ) -> BatchSummary:
     """Tag a CSV/Parquet/JSONL backlog into CSV/Parquet/JSONL, streaming, resumable and exactly once.
 
     Args:
         model: a saved tag-model folder or a bundled model name.
         input_path, output_path: files; formats follow the extensions.
-        errors_path: where rejected rows go (``row, id, reason``); default ``<output stem>.errors.<ext>``.
+        errors_path: where rejected rows go (``row, id, reason, text``); default ``<output stem>.errors.<ext>``.
+        format, encoding: how to read the input (see :func:`~feedback_nlp.records.read_feedback`).
         chunk_size: rows per chunk (memory is bounded by it, not by the input size).
         resume: reuse the finished chunks of an interrupted run of the same job.
         cache: the embedding cache (True: default path; a path; False/None: none).
@@ -315,7 +340,7 @@ def tag_file(
     inp, out = Path(input_path), Path(output_path)
     if not inp.exists():
         raise FileNotFoundError(f"input file not found: {inp}")
-    table_format(inp), table_format(out)  # fail early on unknown extensions
+    sniff_format(inp) if format == "auto" else None, table_format(out)  # fail early on unknown formats
     if chunk_size < 1:
         raise InvalidInputError(f"chunk_size must be >= 1, got {chunk_size}")
     if engine not in ("local", "dask"):
@@ -355,7 +380,8 @@ def tag_file(
         if chunk_hook is not None:
             chunk_hook(index)
 
-    chunks: Iterator[pd.DataFrame] = iter_table_chunks(inp, chunk_size)
+    chunks: Iterator[pd.DataFrame] = read_chunks(inp, chunk_size, text_col=text_col, id_col=id_col, format=format,
+                                                 encoding=encoding, max_chars=max_chars)
     embedder_backend = getattr(clf.embedder_, "backend", None)
     if engine == "local":
         for index, chunk in enumerate(chunks):

@@ -36,8 +36,19 @@ def _add_embedding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
 
 
+def _add_input_args(p: argparse.ArgumentParser) -> None:
+    """How the --in file is read: its format and text encoding (see docs/ingest.md)."""
+    from .records import FORMATS
+
+    p.add_argument("--format", default="auto", choices=list(FORMATS),
+                   help="input format (default: auto, by extension and content); slack/zendesk/intercom/survey read exports")
+    p.add_argument("--encoding", default=None,
+                   help="text encoding of a CSV/JSON input (default: UTF-8, BOM honoured; e.g. cp1252, latin-1, utf-16)")
+
+
 def _add_stream_args(p: argparse.ArgumentParser) -> None:
     """Columns and chunking of a file read through the streaming path, plus the embedding options."""
+    _add_input_args(p)
     p.add_argument("--text-col", default="text")
     p.add_argument("--id-col", default="id")
     p.add_argument("--chunk-size", type=int, default=5000)
@@ -132,7 +143,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
     cache = False if args.no_cache else (args.cache or True)
     summary = tag_file(args.model, args.input, args.out, errors_path=args.errors, chunk_size=args.chunk_size,
                        resume=args.resume, text_col=args.text_col, id_col=args.id_col, cache=cache,
-                       engine=args.engine, scheduler=args.scheduler, backend=args.backend)
+                       engine=args.engine, scheduler=args.scheduler, backend=args.backend,
+                       format=args.format, encoding=args.encoding)
     print(summary)
     print(f"output: {summary.output}\nerrors: {summary.errors}")
     return 0
@@ -145,7 +157,8 @@ def _stream(path: str, args: argparse.Namespace, emb):
     from .batch import embed_file
 
     records, vectors, rejected = embed_file(path, emb, text_col=args.text_col, id_col=args.id_col,
-                                            chunk_size=args.chunk_size, progress=sys.stderr.isatty())
+                                            chunk_size=args.chunk_size, progress=sys.stderr.isatty(),
+                                            format=args.format, encoding=args.encoding)
     if len(rejected):
         print(f"{len(rejected)} rows of {path} rejected (see the errors file)", file=sys.stderr)
     return records, vectors, rejected
@@ -204,7 +217,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import build_report
 
     summary = build_report(args.input, args.out, model=args.model, taxonomy=args.taxonomy, embedder=_embedder(args),
-                           min_theme_size=args.min_theme_size, text_col=args.text_col, id_col=args.id_col)
+                           min_theme_size=args.min_theme_size, text_col=args.text_col, id_col=args.id_col,
+                           format=args.format, encoding=args.encoding)
     _print_table(summary.top_themes[["theme", "label", "volume", "unique_accounts", "priority"]], 10)
     print(f"\n{summary.items} items, {summary.themes} themes, emerging: {', '.join(summary.emerging) or 'none'}")
     print(f"report: {summary.html}")
@@ -323,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="embedding backend (default: auto, resolved once and used by every worker)")
     p.add_argument("--cache", default=None)
     p.add_argument("--no-cache", action="store_true")
+    _add_input_args(p)
     p.set_defaults(func=cmd_tag)
 
     p = sub.add_parser("dedupe", help="duplicate groups in a file, or matches of a file against a backlog")
@@ -351,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-theme-size", type=int, default=10)
     p.add_argument("--text-col", default="text")
     p.add_argument("--id-col", default=None)
+    _add_input_args(p)
     _add_embedding_args(p)
     p.set_defaults(func=cmd_report)
 

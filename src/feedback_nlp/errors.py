@@ -18,6 +18,20 @@ class ColumnError(InvalidInputError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class InputFileError(InvalidInputError):
+    """A whole input file cannot be read: missing, a folder, empty without a header, truncated, corrupt,
+    or in an undeclared encoding. The message names the file and the problem."""
+
+
+class InputNotFoundError(InputFileError, FileNotFoundError):
+    """An input file or export folder does not exist."""
+
+
+class EncodingError(InputFileError):
+    """A file's bytes are not valid in the encoding it was read with; the message names the first bad
+    byte and its line, and suggests ``encoding=`` / ``--encoding``."""
+
+
 class TaxonomyError(InvalidInputError):
     """The taxonomy is malformed (duplicate ids, unknown parent, cycle, empty name)."""
 
@@ -53,7 +67,10 @@ class MissingDependencyError(FeedbackNLPError, ImportError):
 __all__ = [
     "CacheError",
     "ColumnError",
+    "EncodingError",
     "FeedbackNLPError",
+    "InputFileError",
+    "InputNotFoundError",
     "IntegrityError",
     "InvalidInputError",
     "MissingDependencyError",

@@ -1,35 +1,50 @@
-"""Feedback records: the canonical schema, reading CSV/Parquet/JSONL/DataFrames, and writing outputs.
+"""Feedback records: the canonical schema, one row validator for every reader, and writing outputs.
 
 Every feedback item becomes one row with the canonical columns ``id, text, source`` and, when present,
-``account_id, account_revenue, created_at``. Unusable rows are never dropped silently: they come back in
-``rejected`` with a reason.
+``account_id, account_revenue, created_at, url, author, status, status_changed_at``, plus provenance
+(``row``: the 1-based line or record number in the source; ``source_detail``: channel, question, via).
+Unusable rows are never dropped silently: they come back in ``rejected`` (:data:`REJECT_COLUMNS`:
+``row, id, reason, text``, the text redacted of PII) with a reason. :func:`read_feedback` and the
+streaming jobs (``tag``, ``dedupe``, ``themes``, ``report``) use the same :class:`RowValidator`, so one file
+gives the same accepted rows and rejects through the API and every command.
 
 Example:
     >>> import pandas as pd
-    >>> fb = read_feedback(pd.DataFrame({"body": ["Export to CSV fails", ""]}), text_col="body")
-    >>> len(fb.records), fb.rejected["reason"].tolist()
-    (1, ['empty text after cleaning'])
+    >>> fb = read_feedback(pd.DataFrame({"id": [7, 8, 7], "body": ["Export to CSV fails", "N/A", "Dark mode"]}),
+    ...                    text_col="body")
+    >>> fb.records["id"].tolist(), fb.rejected[["row", "reason"]].values.tolist()
+    (['7'], [[2, "placeholder text 'N/A'"], [3, 'duplicate id']])
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 import pandas as pd
 
-from .cleaning import MAX_TEXT_CHARS, clean_text, text_problem
+from .cleaning import MAX_TEXT_CHARS, clean_text, redact_pii, text_problem
+from .connectors import VENDOR_FORMATS, iter_table, read_export, sniff_format
 from .errors import ColumnError, InvalidInputError
 
 __all__ = [
     "CANONICAL_COLUMNS",
+    "FORMATS",
+    "PLACEHOLDERS",
+    "REJECT_COLUMNS",
     "SOURCES",
     "FeedbackData",
+    "RowValidator",
+    "iter_feedback",
     "iter_table_chunks",
+    "parse_timestamp",
     "read_feedback",
     "read_table",
     "table_format",
@@ -38,7 +53,20 @@ __all__ = [
 
 PathLike = Union[str, os.PathLike]
 SOURCES = ("support", "slack", "sales_call", "survey", "app_review", "other")
-CANONICAL_COLUMNS = ("id", "text", "source", "account_id", "account_revenue", "created_at")
+CANONICAL_COLUMNS = ("id", "text", "source", "account_id", "account_revenue", "created_at", "url", "author",
+                     "status", "status_changed_at")
+#: Provenance columns: where in its source each row came from.
+PROVENANCE_COLUMNS = ("row", "source_detail", "source_file")
+#: The one schema of rejected rows, for the API and every command.
+REJECT_COLUMNS = ("row", "id", "reason", "text")
+#: Input formats of :func:`read_feedback` (``auto`` picks one by extension and content).
+FORMATS = ("auto", "csv", "tsv", "parquet", "jsonl", "json", *VENDOR_FORMATS)
+#: Values that mean "nothing here" in exports and spreadsheets; compared case-insensitively after
+#: stripping. A text equal to one is rejected; an id equal to one is missing; other fields become empty.
+PLACEHOLDERS = ("none", "null", "nil", "nan", "n/a", "n.a.", "na", "-", "--", "---", "—", "–", ".", "?",
+                "#n/a", "#na", "#n/a n/a", "#null!", "#value!", "#ref!", "#div/0!", "#name?", "#num!",
+                "undefined", "(blank)", "(empty)", "(null)", "(none)", "<null>", "<na>", "nat", "[deleted]",
+                "[removed]")
 
 # Common spellings of channels in exports from help desks, CRMs and survey tools.
 _SOURCE_ALIASES = {
@@ -57,11 +85,13 @@ _SOURCE_ALIASES = {
 class FeedbackData:
     """Result of :func:`read_feedback`: the valid ``records`` and the ``rejected`` rows with a reason.
 
-    Unpacks as ``records, rejected = read_feedback(...)``.
+    Unpacks as ``records, rejected = read_feedback(...)``. ``skipped`` counts what a connector left out
+    on purpose because it is not feedback (Slack joins and bot messages, agents' replies, ...).
     """
 
     records: pd.DataFrame
     rejected: pd.DataFrame
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         yield self.records
@@ -81,37 +111,37 @@ def table_format(path: PathLike) -> str:
     raise InvalidInputError(f"cannot tell the format of {path!s}: use a .csv, .tsv, .parquet or .jsonl file")
 
 
-def read_table(path: PathLike) -> pd.DataFrame:
-    """Read a whole CSV/TSV/Parquet/JSONL file into a DataFrame (ids and texts kept as strings)."""
-    return pd.concat(list(iter_table_chunks(path, chunk_size=1_000_000)), ignore_index=True)
+def read_table(path: PathLike, *, format: str = "auto", encoding: str | None = None) -> pd.DataFrame:
+    """Read a whole CSV/TSV/Parquet/JSONL/JSON file into a DataFrame (CSV cells and JSON numbers kept as
+    written, as strings), with ``_row`` the line/record number of each row.
 
-
-def iter_table_chunks(path: PathLike, chunk_size: int = 10_000) -> Iterator[pd.DataFrame]:
-    """Stream a table in chunks of at most ``chunk_size`` rows without loading the whole file.
-
-    Each chunk carries a ``_row`` column: the 0-based position of the row in the file.
+    Raises:
+        InvalidInputError: some rows could not be parsed (use :func:`read_feedback` to route those rows
+            to the rejected rows instead); InputFileError: the file cannot be read at all.
     """
-    if chunk_size < 1:
-        raise InvalidInputError(f"chunk_size must be >= 1, got {chunk_size}")
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"input file not found: {path}")
-    fmt = table_format(path)
-    start = 0
-    if fmt in ("csv", "tsv"):
-        reader = pd.read_csv(path, chunksize=chunk_size, dtype=str, keep_default_na=False,
-                             sep="\t" if fmt == "tsv" else ",")
-    elif fmt == "jsonl":
-        reader = pd.read_json(path, lines=True, chunksize=chunk_size, dtype=False)
-    else:
-        import pyarrow.parquet as pq
+    chunks = list(iter_table_chunks(path, chunk_size=1_000_000, format=format, encoding=encoding))
+    df = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=["_row"])
+    if "_error" in df.columns:
+        bad = df[df["_error"].notna()]
+        if len(bad):
+            first = "; ".join(f"row {r}: {e}" for r, e in zip(bad["_row"].head(3), bad["_error"].head(3)))
+            raise InvalidInputError(f"{len(bad)} rows of {path} cannot be parsed ({first}); fix them, or read the file "
+                                    "with read_feedback, which sends such rows to the rejected rows")
+        df = df.drop(columns=["_error", "_raw"])
+    return df
 
-        reader = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(batch_size=chunk_size))
-    for chunk in reader:
-        chunk = chunk.reset_index(drop=True)
-        chunk.insert(0, "_row", np.arange(start, start + len(chunk), dtype=np.int64))
-        start += len(chunk)
-        yield chunk
+
+def iter_table_chunks(path: PathLike, chunk_size: int = 10_000, *, format: str = "auto",
+                      encoding: str | None = None) -> Iterator[pd.DataFrame]:
+    """Stream a table in raw chunks of at most ``chunk_size`` rows without loading the whole file.
+
+    Each chunk carries ``_row`` (the 1-based line of the record in CSV/JSONL, its record number in
+    JSON/Parquet); rows that could not be parsed also carry ``_error`` (why) and ``_raw`` (their text).
+    """
+    if format in VENDOR_FORMATS:
+        yield from _slices(read_export(path, format).frame, chunk_size)
+    else:
+        yield from iter_table(path, format, encoding=encoding, chunk_size=chunk_size)
 
 
 def write_table(df: pd.DataFrame, path: PathLike) -> Path:
@@ -133,35 +163,393 @@ def write_table(df: pd.DataFrame, path: PathLike) -> Path:
     return path
 
 
-def _rows(mask: pd.Series, limit: int = 10) -> str:
-    idx = list(np.flatnonzero(mask.to_numpy()))
-    shown = ", ".join(str(i) for i in idx[:limit])
-    return shown + (f" … ({len(idx)} rows)" if len(idx) > limit else "")
+
+# --- values ---------------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+_MONEY = re.compile(r"[,\s$€£¥_]|\b(?:usd|eur|gbp)\b", re.I)
 
 
-def _require_column(df: pd.DataFrame, col: str, role: str) -> None:
-    if col not in df.columns:
-        raise ColumnError(f"{role} column {col!r} not found; available columns: {list(map(str, df.columns))}")
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
 
 
-def _normalise_sources(values: pd.Series, unknown_source: str) -> pd.Series:
-    canon = values.astype(str).str.strip().str.lower()
-    canon = canon.map(lambda v: v if v in SOURCES else _SOURCE_ALIASES.get(v.replace("-", "_"), _SOURCE_ALIASES.get(v, v)))
-    canon = canon.where(~values.isna() & (values.astype(str).str.strip() != ""), "other")
-    bad = ~canon.isin(SOURCES)
-    if bad.any():
-        if unknown_source == "other":
-            return canon.where(~bad, "other")
-        raise InvalidInputError(
-            f"column 'source' has unknown channel(s) {sorted(set(canon[bad]))[:5]} in rows {_rows(bad)}; "
-            f"expected one of {SOURCES} (or pass unknown_source='other')"
-        )
-    return canon
+def parse_timestamp(value: Any) -> pd.Timestamp | None:
+    """A UTC timestamp from an ISO string, a date, or Unix epoch seconds/milliseconds/microseconds.
+
+    Returns None for a missing value; raises ValueError for one that does not parse. Strings without a
+    time zone are taken as UTC.
+
+    >>> parse_timestamp("1700000000.000200"), parse_timestamp(1700000000123)
+    (Timestamp('2023-11-14 22:13:20.000200+0000', tz='UTC'), Timestamp('2023-11-14 22:13:20.123000+0000', tz='UTC'))
+    >>> str(parse_timestamp("2026-03-01T09:30:00+02:00"))
+    '2026-03-01 07:30:00+00:00'
+    """
+    if _missing(value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError("a boolean is not a time")
+    if isinstance(value, (int, float, np.integer, np.floating)) or (isinstance(value, str) and _NUMBER.match(value.strip())):
+        text = str(value).strip()
+        if len(text) == 8 and text.isdigit():  # 20260131: a compact date, not a 1970 epoch
+            ts = pd.Timestamp(text)
+        else:
+            x = float(text)
+            if not math.isfinite(x):
+                raise ValueError("not a finite number")
+            unit = "s" if abs(x) < 1e11 else "ms" if abs(x) < 1e14 else "us" if abs(x) < 1e17 else "ns"
+            ts = pd.to_datetime(text if unit == "ns" else x, unit=unit, utc=True) if unit != "ns" else pd.Timestamp(int(text), tz="UTC")
+            if unit == "s" and "." in text:  # keep Slack's microseconds exactly (a float loses them)
+                whole, frac = text.split(".")
+                ts = pd.Timestamp(int(whole), unit="s", tz="UTC") + pd.Timedelta(microseconds=int((frac + "000000")[:6]))
+        return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if isinstance(value, (pd.Timestamp, datetime, date, np.datetime64)):
+        ts = pd.Timestamp(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not any(ch.isdigit() for ch in text):  # "now", "today", "yesterday" are not times of an event
+            raise ValueError(f"no date in {text!r}")
+        ts = pd.Timestamp(text)
+    else:
+        raise ValueError(f"a {type(value).__name__} is not a time")
+    if ts is pd.NaT:
+        return None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _parse_revenue(value: Any) -> float:
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError("a boolean is not an amount")
+    x = float(value) if isinstance(value, (int, float, np.integer, np.floating)) else float(_MONEY.sub("", str(value)))
+    if not math.isfinite(x) or x < 0:
+        raise ValueError("negative or not finite")
+    return x
+
+
+def _as_text(value: Any) -> Any:
+    """Cells of a typed column (Parquet, DataFrame) as their text; other kinds are left for text_problem."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(value)
+    if isinstance(value, (float, np.floating)) and math.isfinite(value):
+        return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(float(value))
+    return value
+
+
+def _preview(value: Any, limit: int = 60) -> str:
+    """A short, redacted rendering of a cell for a reject reason (values can hold PII too)."""
+    text = redact_pii(str(value).strip())
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _redacted(raw: Any, limit: int = 500) -> str | None:
+    """The text of a rejected row for the errors file: cleaned of HTML and redacted of PII, cut short.
+
+    The raw text is cut at a space *before* redaction so that a cut never splits an e-mail or a card
+    number into a piece the redactor no longer recognises.
+    """
+    if not isinstance(raw, str) or "\x00" in raw:
+        return None
+    raw = re.sub("[\udc80-\udcff]", "\ufffd", raw)
+    if len(raw) > 4 * limit:
+        cut = raw.rfind(" ", 0, 4 * limit)
+        raw = raw[: cut if cut > 0 else 4 * limit]
+    text = clean_text(raw, strip_replies=False)
+    if len(text) > limit:
+        cut = text.rfind(" ", 0, limit)
+        text = text[: cut if cut > 0 else limit] + " …"
+    return text
+
+
+# --- the validator --------------------------------------------------------------------------------
+
+_ROLES = ("id", "source", "account_id", "account_revenue", "created_at", "url", "author", "status",
+          "status_changed_at", "source_detail")
+
+
+class RowValidator:
+    """Turns raw chunks into canonical records and rejected rows; shared by every reader.
+
+    It keeps the ids it has accepted, so a duplicate id is rejected even when the first copy was in an
+    earlier chunk (the first valid row with an id keeps it; later ones go to errors as ``duplicate id``).
+    Memory grows with the number of distinct ids (tens of bytes each).
+
+    Args:
+        text_col, id_col, source_col, account_col, revenue_col, time_col: input column names; optional
+            ones default to the canonical name when the input has such a column. Without an id column
+            the ``row`` number becomes the id.
+        columns: extra ``{input_name: canonical_name}`` mapping, applied first.
+        default_source: the channel of rows without one.
+        unknown_source: ``"other"`` (default) maps channels outside :data:`SOURCES` to ``other`` and keeps
+            the original in ``source_detail``; ``"error"`` rejects such rows.
+        placeholders: values treated as missing (default :data:`PLACEHOLDERS`; ``()`` for none).
+        keep_columns: keep the non-canonical input columns after the canonical ones.
+        clean: replace ``text`` by its :func:`~feedback_nlp.cleaning.clean_text` form (raw in ``raw_text``).
+        max_chars: longer cleaned texts are rejected.
+
+    Example:
+        >>> v = RowValidator()
+        >>> first = v.validate(pd.DataFrame({"id": ["a", "b"], "text": ["Export fails", "Login loops"]}))
+        >>> second = v.validate(pd.DataFrame({"_row": [3], "id": ["a"], "text": ["Export fails again"]}))
+        >>> second.rejected[["row", "id", "reason"]].values.tolist()
+        [[3, 'a', 'duplicate id']]
+    """
+
+    def __init__(self, *, text_col: str = "text", id_col: str | None = None, source_col: str | None = None,
+                 account_col: str | None = None, revenue_col: str | None = None, time_col: str | None = None,
+                 columns: Mapping[str, str] | None = None, default_source: str = "other",
+                 unknown_source: str = "other", placeholders: Iterable[str] | None = None,
+                 keep_columns: bool = True, clean: bool = True, max_chars: int = MAX_TEXT_CHARS) -> None:
+        if default_source not in SOURCES:
+            raise InvalidInputError(f"default_source {default_source!r} is not one of {SOURCES}")
+        if unknown_source not in ("other", "error"):
+            raise InvalidInputError(f"unknown_source must be 'other' or 'error', got {unknown_source!r}")
+        if max_chars < 1:
+            raise InvalidInputError(f"max_chars must be >= 1, got {max_chars}")
+        self.text_col = text_col
+        self.given = {"id": id_col, "source": source_col, "account_id": account_col,
+                      "account_revenue": revenue_col, "created_at": time_col}
+        self.columns = dict(columns or {})
+        self.default_source, self.unknown_source = default_source, unknown_source
+        self.placeholders = frozenset(p.strip().casefold() for p in (PLACEHOLDERS if placeholders is None else placeholders))
+        self.keep_columns, self.clean, self.max_chars = keep_columns, clean, max_chars
+        self._cols: dict[str, str | None] | None = None
+        self._seen: set[str] = set()
+        self._rows_seen = 0
+        self._sources: dict[str, tuple[str | None, str | None]] = {}
+
+    # column roles are fixed by the first chunk that has parsed rows (JSON lines may vary per line)
+    def _resolve(self, df: pd.DataFrame) -> dict[str, str | None]:
+        if self._cols is not None:
+            return self._cols
+        data = [c for c in df.columns if c not in ("_row", "_error", "_raw")]
+        if self.text_col not in df.columns:
+            raise ColumnError(f"text column {self.text_col!r} not found; available columns: {data}")
+        cols: dict[str, str | None] = {}
+        for role in _ROLES:
+            given = self.given.get(role)
+            if given is not None and given not in df.columns:
+                raise ColumnError(f"{role.replace('_', ' ')} column {given!r} not found; available columns: {data}")
+            cols[role] = given if given is not None else (role if role in df.columns and role != self.text_col else None)
+        self._cols = cols
+        return cols
+
+    def _is_placeholder(self, value: Any) -> bool:
+        return isinstance(value, str) and value.strip().casefold() in self.placeholders
+
+    def _id(self, value: Any) -> str | None:
+        value = _as_text(value)
+        if _missing(value) or not isinstance(value, str) or self._is_placeholder(value):
+            return None
+        return value.strip() or None
+
+    def _source(self, value: Any) -> tuple[str | None, str | None]:
+        """(canonical source or None if unknown, detail to keep)."""
+        if _missing(value) or self._is_placeholder(value) or not str(value).strip():
+            return self.default_source, None
+        key = str(value)
+        if key not in self._sources:
+            v = key.strip().lower()
+            canon = v if v in SOURCES else _SOURCE_ALIASES.get(v.replace("-", "_"), _SOURCE_ALIASES.get(v))
+            self._sources[key] = (canon, None if canon == v else key.strip())
+        return self._sources[key]
+
+    def _optional(self, value: Any) -> Any:
+        value = _as_text(value)
+        if _missing(value) or self._is_placeholder(value):
+            return None
+        return value.strip() or None if isinstance(value, str) else value
+
+    def validate(self, chunk: pd.DataFrame) -> FeedbackData:
+        """Validate one raw chunk: canonical ``records`` and ``rejected`` rows (:data:`REJECT_COLUMNS`)."""
+        df = chunk.rename(columns=self.columns) if self.columns else chunk
+        n = len(df)
+        if "_row" in df.columns:
+            rows = df["_row"].to_numpy(dtype=np.int64)
+        else:  # a DataFrame: 1-based positions, continuing across calls
+            rows = np.arange(self._rows_seen + 1, self._rows_seen + n + 1, dtype=np.int64)
+        self._rows_seen += n
+        # parse errors and raw lines are strings or missing (None or NaN, as pandas stores it)
+        errors = [e if isinstance(e, str) else None for e in df["_error"]] if "_error" in df.columns else [None] * n
+        raws = [r if isinstance(r, str) else None for r in df["_raw"]] if "_raw" in df.columns else [None] * n
+        if self._cols is None and not any(e is None for e in errors) and (n or self.text_col not in df.columns):
+            # nothing parsed yet (every row broken, or no rows): reject what there is, decide columns later
+            empty = pd.DataFrame(columns=["id", "text", "source", "row"])
+            return FeedbackData(empty, self._rejected(rows, [None] * n, errors, [None] * n, raws))
+        cols = self._resolve(df)
+
+        def column(role: str) -> list[Any] | None:
+            name = cols.get(role)
+            if name is None:
+                return None
+            return df[name].tolist() if name in df.columns else [None] * n
+
+        texts = df[self.text_col].tolist() if self.text_col in df.columns else [None] * n
+        raw_ids = column("id")
+        ids = [self._id(v) for v in raw_ids] if raw_ids is not None else [str(r) for r in rows]
+        reasons: list[str | None] = list(errors)
+        cleaned: list[str | None] = [None] * n
+        for i in range(n):
+            if reasons[i] is not None:
+                continue
+            if ids[i] is None:
+                reasons[i] = "missing id"
+                continue
+            t = _as_text(texts[i])
+            texts[i] = t
+            if self._is_placeholder(t):
+                reasons[i] = f"placeholder text {t.strip()!r}"
+                continue
+            c = clean_text(t) if isinstance(t, str) and "\x00" not in t else None
+            problem = text_problem(t, c, max_chars=self.max_chars)
+            if problem is None and c is not None and c.casefold() in self.placeholders:
+                problem = f"placeholder text {c!r}"
+            reasons[i], cleaned[i] = problem, c
+
+        out: dict[str, Any] = {"id": ids, "text": cleaned if self.clean else texts}
+        srcs = column("source")
+        details = column("source_detail") or [None] * n
+        details = [self._optional(d) for d in details]
+        if srcs is None:
+            out["source"] = [self.default_source] * n
+        else:
+            canon = []
+            for i, v in enumerate(srcs):
+                c, detail = self._source(v)
+                if c is None:
+                    if self.unknown_source == "error" and reasons[i] is None:
+                        reasons[i] = f"unknown source {_preview(v)} (expected one of {', '.join(SOURCES)})"
+                    c = "other"
+                if detail is not None and details[i] is None:
+                    details[i] = detail
+                canon.append(c)
+            out["source"] = canon
+        for role in ("account_id", "url", "author", "status"):
+            values = column(role)
+            if values is not None:
+                out[role] = [self._optional(v) for v in values]
+        revenue = column("account_revenue")
+        if revenue is not None:
+            parsed = []
+            for i, v in enumerate(revenue):
+                v = _as_text(v)
+                if _missing(v) or self._is_placeholder(v) or (isinstance(v, str) and not v.strip()):
+                    parsed.append(np.nan)
+                    continue
+                try:
+                    parsed.append(_parse_revenue(v))
+                except (ValueError, TypeError):
+                    parsed.append(np.nan)
+                    if reasons[i] is None:
+                        reasons[i] = f"revenue {_preview(v)} in column {cols['account_revenue']!r} is not a non-negative number"
+            out["account_revenue"] = parsed
+        for role in ("created_at", "status_changed_at"):
+            values = column(role)
+            if values is None:
+                continue
+            parsed = []
+            for i, v in enumerate(values):
+                if self._is_placeholder(v) or (isinstance(v, str) and not v.strip()):
+                    v = None
+                try:
+                    parsed.append(parse_timestamp(v))
+                except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime):
+                    parsed.append(None)
+                    if reasons[i] is None:
+                        reasons[i] = f"unparseable date {_preview(v)} in column {cols[role]!r}"
+            out[role] = pd.to_datetime(pd.Series(parsed, dtype=object), utc=True)
+        out["row"] = rows
+        if any(d is not None for d in details) or cols.get("source_detail"):
+            out["source_detail"] = details
+        if self.clean:
+            out["raw_text"] = texts
+        for i in range(n):  # duplicates last: only a row that is otherwise valid claims its id
+            if reasons[i] is None:
+                if ids[i] in self._seen:
+                    reasons[i] = "duplicate id"
+                else:
+                    self._seen.add(ids[i])
+        records = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in out.items()})
+        for role in ("created_at", "status_changed_at"):
+            if role in records:
+                records[role] = pd.to_datetime(records[role], utc=True)
+        if self.keep_columns:
+            used = {self.text_col, *(c for c in cols.values() if c)}
+            for col in df.columns:
+                if col not in used and col not in records.columns and col not in ("_row", "_error", "_raw"):
+                    records[col] = df[col].to_numpy()
+        bad = np.array([r is not None for r in reasons], dtype=bool)
+        rej_ids = [self._id_or_redacted(ids[i], raws[i]) if errors[i] is not None else ids[i] for i in range(n)]
+        rejected = self._rejected(rows[bad], [x for x, b in zip(rej_ids, bad) if b], [r for r in reasons if r is not None],
+                                  [t for t, b in zip(texts, bad) if b], [r for r, b in zip(raws, bad) if b])
+        return FeedbackData(records[~bad].reset_index(drop=True), rejected)
+
+    @staticmethod
+    def _id_or_redacted(value: str | None, raw: Any) -> str | None:
+        # the id of a row that did not parse comes from fields that may be misaligned: never trust it raw
+        return None if value is None else redact_pii(value)
+
+    @staticmethod
+    def _rejected(rows: Sequence[int], ids: list[str | None], reasons: list[str | None], texts: list[Any],
+                  raws: list[Any]) -> pd.DataFrame:
+        return pd.DataFrame({
+            "row": np.asarray(rows, dtype=np.int64),
+            "id": pd.Series(ids, dtype=object),
+            "reason": pd.Series(reasons, dtype=object),
+            "text": pd.Series([_redacted(r if r is not None else t) for t, r in zip(texts, raws)], dtype=object),
+        }, columns=list(REJECT_COLUMNS))
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+def _slices(frame: pd.DataFrame, chunk_size: int) -> Iterator[pd.DataFrame]:
+    if chunk_size < 1:
+        raise InvalidInputError(f"chunk_size must be >= 1, got {chunk_size}")
+    if len(frame) == 0:
+        yield frame
+    for start in range(0, len(frame), chunk_size):
+        yield frame.iloc[start:start + chunk_size].reset_index(drop=True)
+
+
+def _raw_chunks(source: PathLike | pd.DataFrame, format: str, encoding: str | None, chunk_size: int,
+                skipped: dict[str, int]) -> Iterator[pd.DataFrame]:
+    if format not in FORMATS:
+        raise InvalidInputError(f"unknown format {format!r}; expected one of {FORMATS}")
+    if isinstance(source, pd.DataFrame):
+        frame = source
+        if "_row" in frame.columns and not pd.api.types.is_integer_dtype(frame["_row"]):
+            frame = frame.drop(columns="_row")
+        yield from _slices(frame.reset_index(drop=True), chunk_size)
+        return
+    fmt = sniff_format(source) if format == "auto" else format
+    if fmt in VENDOR_FORMATS:
+        export = read_export(source, fmt, encoding=encoding)
+        for reason, count in export.skipped.items():
+            skipped[reason] = skipped.get(reason, 0) + count
+        yield from _slices(export.frame, chunk_size)
+    else:
+        yield from iter_table(source, fmt, encoding=encoding, chunk_size=chunk_size)
+
+
+def iter_feedback(source: PathLike | pd.DataFrame, *, format: str = "auto", encoding: str | None = None,
+                  chunk_size: int = 10_000, validator: RowValidator | None = None,
+                  skipped: dict[str, int] | None = None, **options: Any) -> Iterator[FeedbackData]:
+    """Stream a source as validated chunks (:class:`FeedbackData` each) without holding the whole file.
+
+    ``options`` are :class:`RowValidator` arguments; pass one ``validator`` to share duplicate-id state
+    across several sources. This is the path of the streaming commands and of :func:`read_feedback`.
+    """
+    validator = validator or RowValidator(**options)
+    for raw in _raw_chunks(source, format, encoding, chunk_size, skipped if skipped is not None else {}):
+        yield validator.validate(raw)
 
 
 def read_feedback(
-    source: PathLike | pd.DataFrame,
+    source: PathLike | pd.DataFrame | Sequence[PathLike | pd.DataFrame],
     *,
+    format: str = "auto",
+    encoding: str | None = None,
     text_col: str = "text",
     id_col: str | None = None,
     source_col: str | None = None,
@@ -169,8 +557,9 @@ def read_feedback(
     revenue_col: str | None = None,
     time_col: str | None = None,
     default_source: str = "other",
-    unknown_source: str = "error",
+    unknown_source: str = "other",
     columns: Mapping[str, str] | None = None,
+    placeholders: Iterable[str] | None = None,
     keep_columns: bool = True,
     clean: bool = True,
     max_chars: int = MAX_TEXT_CHARS,
@@ -178,91 +567,46 @@ def read_feedback(
     """Read and validate feedback into the canonical schema.
 
     Args:
-        source: a CSV/TSV/Parquet/JSONL path or a DataFrame.
-        text_col, id_col, source_col, account_col, revenue_col, time_col: names of the input columns.
-            Optional ones default to the canonical name when such a column exists.
-        default_source: channel used when there is no source column.
-        unknown_source: ``"error"`` (default) raises on channels it cannot map; ``"other"`` maps them to other.
-        columns: extra ``{input_name: canonical_name}`` mapping, applied first.
-        keep_columns: keep the non-canonical input columns after the canonical ones.
-        clean: replace ``text`` by :func:`clean_text` output (the raw text is kept in ``raw_text``).
+        source: a file (CSV/TSV/Parquet/JSONL/JSON, or a vendor export), a DataFrame, or a list of them
+            (read into one frame with a ``source_file`` column; ids must be unique across them).
+        format: ``auto`` (by extension and content) or one of :data:`FORMATS`: ``slack`` (an export zip
+            or folder), ``zendesk`` (tickets JSON/JSONL), ``intercom`` (conversations JSON),
+            ``survey`` (a wide survey CSV: one row per non-empty free-text answer).
+        encoding: the text encoding of CSV/JSON files (default UTF-8; a BOM is honoured, UTF-16 with a
+            BOM is detected). An undeclared file that is not UTF-8 is refused with the first bad byte
+            and line; with a declared encoding, rows holding invalid bytes are rejected.
+        text_col, id_col, source_col, account_col, revenue_col, time_col, columns, default_source,
+        unknown_source, placeholders, keep_columns, clean, max_chars: see :class:`RowValidator`.
 
     Returns:
-        :class:`FeedbackData` with ``records`` (valid rows) and ``rejected`` (``id, row, reason, text``).
+        :class:`FeedbackData`: ``records`` (valid rows, canonical columns first, then ``row`` and
+        provenance) and ``rejected`` (:data:`REJECT_COLUMNS`: ``row, id, reason, text``).
 
     Raises:
-        ColumnError: a named column is missing, ids are duplicated, or dates/revenues do not parse
-            (the message names the column and the rows).
+        ColumnError: a named column is missing. InputFileError: the file cannot be read as a whole
+            (missing, a folder, empty without a header, truncated Parquet, undeclared non-UTF-8 bytes).
     """
-    df = read_table(source) if not isinstance(source, pd.DataFrame) else source.copy()
-    if "_row" in df.columns:
-        df = df.drop(columns="_row")
-    if columns:
-        df = df.rename(columns=dict(columns))
-    _require_column(df, text_col, "text")
-    if default_source not in SOURCES:
-        raise InvalidInputError(f"default_source {default_source!r} is not one of {SOURCES}")
-
-    def optional(given: str | None, canonical: str, role: str) -> str | None:
-        if given is not None:
-            _require_column(df, given, role)
-            return given
-        return canonical if canonical in df.columns else None
-
-    id_col = optional(id_col, "id", "id")
-    source_col = optional(source_col, "source", "source")
-    account_col = optional(account_col, "account_id", "account")
-    revenue_col = optional(revenue_col, "account_revenue", "revenue")
-    time_col = optional(time_col, "created_at", "timestamp")
-
-    out = pd.DataFrame(index=df.index)
-    if id_col is None:
-        out["id"] = [str(i) for i in range(len(df))]
-    else:
-        ids = df[id_col]
-        missing = ids.isna() | (ids.astype(str).str.strip() == "")
-        if missing.any():
-            raise ColumnError(f"id column {id_col!r} is empty in rows {_rows(missing)}")
-        out["id"] = ids.astype(str).str.strip()
-        dup = out["id"].duplicated(keep=False)
-        if dup.any():
-            raise ColumnError(f"id column {id_col!r} has duplicate ids {sorted(set(out['id'][dup]))[:5]} in rows {_rows(dup)}")
-    raw = df[text_col]
-    out["source"] = _normalise_sources(df[source_col], unknown_source) if source_col else default_source
-    if account_col:
-        acc = df[account_col]
-        out["account_id"] = acc.where(acc.isna(), acc.astype(str).str.strip()).replace("", None)
-    if revenue_col:
-        rev_raw = df[revenue_col]
-        blank = rev_raw.isna() | (rev_raw.astype(str).str.strip() == "")
-        rev = pd.to_numeric(rev_raw.astype(str).str.replace(r"[,$€£\s]", "", regex=True).where(~blank), errors="coerce")
-        bad = (rev.isna() & ~blank) | (rev < 0)
-        if bad.any():
-            raise ColumnError(f"revenue column {revenue_col!r} has non-numeric or negative values in rows {_rows(bad)}")
-        out["account_revenue"] = rev.astype(float)
-    if time_col:
-        t_raw = df[time_col]
-        blank = t_raw.isna() | (t_raw.astype(str).str.strip() == "")
-        ts = pd.to_datetime(t_raw.where(~blank), errors="coerce", utc=True, format="mixed")
-        bad = ts.isna() & ~blank
-        if bad.any():
-            raise ColumnError(f"timestamp column {time_col!r} has unparseable dates in rows {_rows(bad)}")
-        out["created_at"] = ts
-    cleaned = [clean_text(t) if isinstance(t, str) else None for t in raw]
-    reasons = [text_problem(r, c, max_chars=max_chars) for r, c in zip(raw, cleaned)]
-    out.insert(1, "text", [c if clean else r for c, r in zip(cleaned, raw)])
-    if clean:
-        out["raw_text"] = raw.to_numpy()
-    if keep_columns:
-        used = {text_col, id_col, source_col, account_col, revenue_col, time_col}
-        for col in df.columns:
-            if col not in used and col not in out.columns:
-                out[col] = df[col].to_numpy()
-    bad = np.array([r is not None for r in reasons], dtype=bool)
-    rejected = pd.DataFrame({
-        "id": out["id"].to_numpy()[bad],
-        "row": np.flatnonzero(bad),
-        "reason": [r for r in reasons if r is not None],
-        "text": [r if isinstance(r, str) else None for r, b in zip(raw, bad) if b],
-    })
-    return FeedbackData(out[~bad].reset_index(drop=True), rejected)
+    validator = RowValidator(text_col=text_col, id_col=id_col, source_col=source_col, account_col=account_col,
+                             revenue_col=revenue_col, time_col=time_col, columns=columns,
+                             default_source=default_source, unknown_source=unknown_source,
+                             placeholders=placeholders, keep_columns=keep_columns, clean=clean, max_chars=max_chars)
+    many = isinstance(source, (list, tuple))
+    sources = list(source) if many else [source]
+    if many and not sources:
+        raise InvalidInputError("read_feedback was given an empty list of sources")
+    records, rejected = [], []
+    skipped: dict[str, int] = {}
+    for item in sources:
+        validator._cols = None  # each source has its own columns; ids stay shared
+        validator._rows_seen = 0
+        name = "DataFrame" if isinstance(item, pd.DataFrame) else str(item)
+        for part in iter_feedback(item, format=format, encoding=encoding, chunk_size=50_000,
+                                  validator=validator, skipped=skipped):
+            if many:
+                part.records["source_file"] = name
+                part.rejected["source_file"] = name
+            records.append(part.records)
+            rejected.append(part.rejected)
+    rec = pd.concat([r for r in records if len(r)] or records[:1], ignore_index=True)
+    rej = pd.concat([r for r in rejected if len(r)] or rejected[:1], ignore_index=True)
+    return FeedbackData(rec, rej, skipped)

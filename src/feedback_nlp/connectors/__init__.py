@@ -1,0 +1,62 @@
+"""Readers for every export a product team has: table files and the exports of Slack, Zendesk, Intercom
+and survey tools. Each returns raw rows in the canonical column names with ``_row`` (the line or record
+number in the source); :mod:`feedback_nlp.records` validates them all with one validator.
+
+Example:
+    >>> from feedback_nlp import read_feedback
+    >>> fb = read_feedback("tests/fixtures/ingest/slack_export.zip", format="slack")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+from ..errors import InputNotFoundError, InvalidInputError
+from ._export import Export
+from ._tables import TABLE_FORMATS, iter_table, resolve_encoding, sniff_table_format, table_format
+
+__all__ = ["TABLE_FORMATS", "VENDOR_FORMATS", "Export", "iter_table", "read_export", "resolve_encoding",
+           "sniff_format", "table_format"]
+
+VENDOR_FORMATS = ("slack", "zendesk", "intercom", "survey")
+
+
+def sniff_format(path: str | os.PathLike) -> str:
+    """The format of a source: a Slack export (folder or zip with ``channels.json``), or a table format."""
+    path = Path(path)
+    if not path.exists():
+        raise InputNotFoundError(f"input file not found: {path}")
+    if path.is_dir():
+        if (path / "channels.json").exists() or (path / "users.json").exists():
+            return "slack"
+        return sniff_table_format(path)  # raises: a folder is not a table
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            if any(n.rsplit("/", 1)[-1] == "channels.json" for n in zf.namelist()):
+                return "slack"
+        raise InvalidInputError(f"{path} is a zip file but not a Slack export (no channels.json inside); "
+                               "save spreadsheets as CSV")
+    return sniff_table_format(path)
+
+
+def read_export(path: str | os.PathLike, fmt: str, *, encoding: str | None = None) -> Export:
+    """Read a vendor export (``slack``, ``zendesk``, ``intercom``, ``survey``) into raw canonical rows."""
+    if fmt == "slack":
+        from .slack import read_slack
+
+        return read_slack(path)
+    if fmt == "zendesk":
+        from .zendesk import read_zendesk
+
+        return read_zendesk(path, encoding=encoding)
+    if fmt == "intercom":
+        from .intercom import read_intercom
+
+        return read_intercom(path, encoding=encoding)
+    if fmt == "survey":
+        from .survey import read_survey
+
+        return read_survey(path, encoding=encoding)
+    raise InvalidInputError(f"unknown export format {fmt!r}; expected one of {VENDOR_FORMATS}")

@@ -1,0 +1,472 @@
+"""Raw readers for table files (CSV/TSV, JSONL, JSON, Parquet) that never let one bad row sink a file.
+
+Each reader yields *raw chunks*: DataFrames of the file's own columns plus ``_row`` (the 1-based line of
+the record in a CSV/JSONL file, or its 1-based record number in JSON and Parquet). A row that could not be
+parsed (ragged CSV row, unclosed quote, malformed JSON line, bytes invalid in the declared encoding) is
+kept with ``_error`` (the reason) and ``_raw`` (its source text) so that the validator in
+:mod:`feedback_nlp.records` sends it to the rejected rows with its line number. Only a file that cannot be
+read at all raises :class:`~feedback_nlp.errors.InputFileError`.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = p.write_text('id,text\\n1,Export fails\\n2,"unclosed\\n3,Dark mode\\n')
+    >>> chunk = next(iter_table(p, "csv"))
+    >>> chunk[["_row", "id", "_error"]].values.tolist()
+    [[2, '1', None], [3, '2', 'malformed CSV (unexpected end of data)'], [4, '3', None]]
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import json
+import os
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import EncodingError, InputFileError, InputNotFoundError, InvalidInputError
+
+__all__ = ["TABLE_FORMATS", "iter_table", "resolve_encoding", "sniff_table_format", "table_format"]
+
+TABLE_FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
+_EXTENSIONS = ((".csv", "csv"), (".tsv", "tsv"), (".tab", "tsv"), (".parquet", "parquet"), (".pq", "parquet"),
+               (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"))
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_SURROGATE = re.compile("[\udc80-\udcff]")
+_RAW_LIMIT = 2000  # characters of a broken record kept for the (redacted) errors file
+
+
+def table_format(path: str | os.PathLike) -> str | None:
+    """The table format implied by a file name (``csv``, ``tsv``, ``parquet``, ``jsonl``, ``json``), or None.
+
+    >>> table_format("tickets.ndjson.gz"), table_format("notes.txt")
+    ('jsonl', None)
+    """
+    name = str(path).lower().removesuffix(".gz")
+    return next((fmt for suffix, fmt in _EXTENSIONS if name.endswith(suffix)), None)
+
+
+def _open(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if str(path).lower().endswith(".gz") else open(path, "rb")
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputNotFoundError(f"input file not found: {path}")
+    if path.is_dir():
+        raise InputFileError(f"{path} is a folder, not a file (only a Slack export may be given as a folder)")
+
+
+def sniff_table_format(path: str | os.PathLike) -> str:
+    """The table format of a file: by extension, else by its first bytes (Parquet magic, JSON, else CSV).
+
+    A ``.json`` file holding one object per line is JSONL; a JSONL file holding one array is JSON.
+    """
+    path = Path(path)
+    _check_file(path)
+    by_name = table_format(path)
+    if by_name in ("csv", "tsv", "parquet"):
+        return by_name
+    try:
+        with _open(path) as fh:
+            head = fh.read(1 << 16)
+    except (OSError, EOFError) as exc:
+        raise InputFileError(f"cannot read {path}: {exc}") from exc
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            head = head[len(bom):].decode(codec.replace("-sig", ""), errors="ignore").encode()
+            break
+    stripped = head.lstrip()
+    if stripped.startswith(b"["):
+        return "json"
+    if stripped.startswith(b"{"):
+        first, _, rest = stripped.partition(b"\n")
+        try:  # one complete object on the first line, and more after it: JSON lines
+            json.loads(first)
+            return "jsonl" if rest.strip() or by_name == "jsonl" else ("json" if by_name == "json" else "jsonl")
+        except ValueError:
+            return "json"
+    return by_name or "csv"
+
+
+# --- encodings ------------------------------------------------------------------------------------
+
+def resolve_encoding(path: Path, encoding: str | None) -> tuple[str, bool]:
+    """The codec to read ``path`` with, and whether it was declared (or given by a BOM).
+
+    Undeclared files are UTF-8 unless they start with a byte-order mark (UTF-8, UTF-16, UTF-32).
+    """
+    with _open(path) as fh:
+        head = fh.read(4)
+    if encoding is None:
+        for bom, codec in _BOMS:
+            if head.startswith(bom):
+                return codec, True
+        return "utf-8", False
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError as exc:
+        raise InvalidInputError(f"unknown encoding {encoding!r} (try utf-8, cp1252, latin-1 or utf-16)") from exc
+    if name == "utf-8" and head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", True
+    return name, True
+
+
+def _guess_encoding(sample: bytes) -> str | None:
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:
+        return None
+    best = from_bytes(sample).best()
+    return best.encoding if best is not None else None
+
+
+def _check_utf8(path: Path) -> None:
+    """Raise :class:`EncodingError` naming the first byte that is not UTF-8 (one streaming pass)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, lines = 0, 1
+    with _open(path) as fh:
+        head = fh.read(4096)
+        if head.count(b"\x00") > len(head) // 4:  # ASCII text in UTF-16 without a BOM is half NUL bytes
+            raise EncodingError(f"{path} looks like UTF-16 without a byte-order mark: pass encoding='utf-16-le' "
+                                "(or utf-16-be) / --encoding utf-16-le")
+        block = head
+        while block:
+            try:
+                decoder.decode(block, final=False)
+            except UnicodeDecodeError as exc:
+                bad = block[exc.start]
+                line = lines + block.count(b"\n", 0, exc.start)
+                guess = _guess_encoding(block[max(0, exc.start - 2000): exc.start + 2000])
+                hint = f" (it looks like {guess})" if guess and guess.replace("_", "-") != "utf-8" else ""
+                raise EncodingError(
+                    f"{path} is not valid UTF-8: byte 0x{bad:02X} at line {line} (byte offset {offset + exc.start}); "
+                    f"declare its encoding{hint}, e.g. encoding='cp1252' / --encoding cp1252") from None
+            offset += len(block)
+            lines += block.count(b"\n")
+            block = fh.read(1 << 20)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise EncodingError(f"{path} is not valid UTF-8: it ends inside a multi-byte character (truncated?); "
+                                "declare its encoding with encoding= / --encoding") from None
+
+
+def _ascii_compatible(codec: str) -> bool:
+    return codecs.lookup(codec).name not in ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be")
+
+
+def _text_lines(path: Path, encoding: str | None) -> Iterator[str]:
+    """The file's lines as text (line endings kept). Bytes invalid in the codec become lone surrogates
+    (``surrogateescape``) so the record holding them can be rejected by line; the rest reads on."""
+    codec, declared = resolve_encoding(path, encoding)
+    if not declared:
+        _check_utf8(path)
+    if not _ascii_compatible(codec):
+        with _open(path) as raw:
+            text = io.TextIOWrapper(raw, encoding=codec, errors="strict", newline="")
+            try:
+                yield from text
+            except UnicodeDecodeError as exc:
+                raise EncodingError(f"{path} is not valid {codec}: {exc.reason} at byte {exc.start}; "
+                                    "check the --encoding") from None
+        return
+    with _open(path) as raw:
+        first = True
+        for line in raw:
+            text = line.decode(codec, errors="surrogateescape")
+            if first:
+                text = text.removeprefix("\ufeff")
+                first = False
+            yield text
+
+
+def _bad_bytes_reason(texts: Iterable[str], codec: str) -> str | None:
+    for t in texts:
+        m = _SURROGATE.search(t) if isinstance(t, str) else None
+        if m:
+            return f"bytes not valid in {codec} (first: 0x{ord(m.group(0)) - 0xDC00:02X}); check --encoding"
+    return None
+
+
+def _printable(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text)[:_RAW_LIMIT]
+
+
+# --- CSV ------------------------------------------------------------------------------------------
+
+class _Lines:
+    """Numbered lines with push-back, so a record that swallowed lines can be re-read from its second line."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._it = lines
+        self._back: list[tuple[int, str]] = []
+        self.number = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> tuple[int, str]:
+        if self._back:
+            return self._back.pop()
+        line = next(self._it)
+        self.number += 1
+        return self.number, line
+
+    def push_back(self, taken: list[tuple[int, str]]) -> None:
+        self._back.extend(reversed(taken))
+
+
+def _feed(lines: _Lines, taken: list[tuple[int, str]]) -> Iterator[str]:
+    """Hand lines to the csv reader, remembering which it took (the reader never reads past a record)."""
+    for item in lines:
+        taken.append(item)
+        yield item[1]
+
+
+def _csv_records(lines: _Lines, delimiter: str) -> Iterator[tuple[int, list[str] | None, list[tuple[int, str]], str | None]]:
+    """(start line, fields or None, lines taken, parse error) per record; blank lines are skipped."""
+    while True:
+        taken: list[tuple[int, str]] = []
+        reader = csv.reader(_feed(lines, taken), delimiter=delimiter, strict=True)
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # Unclosed quote (to the end of the file) or stray quote: reject the first line, re-read the rest.
+            yield taken[0][0], None, taken[:1], f"malformed CSV ({exc})"
+            lines.push_back(taken[1:])
+            continue
+        if len(taken) == 1 and not taken[0][1].strip():
+            continue  # blank line
+        yield taken[0][0], fields, taken, None
+
+
+def _header(fields: list[str]) -> list[str]:
+    names: list[str] = []
+    for i, f in enumerate(fields):
+        name = _SURROGATE.sub("\ufffd", f).strip() or f"Unnamed: {i}"
+        base, k = name, 1
+        while name in names:  # duplicate column names: "text", "text.1" (as pandas does)
+            name, k = f"{base}.{k}", k + 1
+        names.append(name)
+    return names
+
+
+def _iter_csv(path: Path, delimiter: str, encoding: str | None, chunk_size: int) -> Iterator[pd.DataFrame]:
+    codec = resolve_encoding(path, encoding)[0]
+    lines = _Lines(_text_lines(path, encoding))
+    records = _csv_records(lines, delimiter)
+    for _start, fields, taken, error in records:
+        if fields is None:
+            raise InputFileError(f"{path}: the header line {taken[0][0]} is not valid CSV ({error})")
+        header = _header(fields)
+        break
+    else:
+        raise InputFileError(f"{path} is empty: no header line with column names")
+    width = len(header)
+    rows: list[list[Any]] = []
+    yielded = False
+    for start, fields, taken, error in records:
+        raw = "".join(t for _, t in taken)
+        if fields is not None and error is None and len(fields) != width:
+            if len(taken) > 1:
+                # A record spanning lines with the wrong field count is an unclosed quote that swallowed the
+                # next rows: reject its first line and read on from the second.
+                lines.push_back(taken[1:])
+                raw, error = taken[0][1], f"unclosed quote or wrong field count (line has {len(fields)} of {width} fields)"
+                fields = next(csv.reader([taken[0][1]], delimiter=delimiter), [])  # non-strict: best-effort id
+            else:
+                error = f"ragged row: {len(fields)} fields, the header has {width}"
+        if fields is None:
+            fields = next(csv.reader([raw], delimiter=delimiter), [])
+        if error is None:
+            error = _bad_bytes_reason(fields, codec)
+        values = (fields + [None] * width)[:width]
+        if error is not None:  # a broken row's fields are unreliable: keep them for its id, never as data
+            values = [_SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for v in values]
+        rows.append([start, error, None if error is None else _printable(raw.rstrip("\r\n")), *values])
+        if len(rows) >= chunk_size:
+            yield _frame(rows, header)
+            rows, yielded = [], True
+    if rows or not yielded:  # a header-only file still has columns to check
+        yield _frame(rows, header)
+
+
+def _frame(rows: list[list[Any]], header: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=["_row", "_error", "_raw", *header], dtype=object)
+    df["_row"] = df["_row"].astype(np.int64)
+    return _finish(df)
+
+
+def _finish(df: pd.DataFrame) -> pd.DataFrame:
+    """Drop the error columns of a chunk without errors (most chunks), keep ``_row`` first."""
+    if "_error" in df.columns and df["_error"].isna().all():
+        df = df.drop(columns=["_error", "_raw"])
+    return df
+
+
+# --- JSON lines and JSON --------------------------------------------------------------------------
+
+def _loads(text: str) -> Any:
+    # Numbers stay as written ("1", "1.0", "007" is invalid JSON anyway): ids never change type, and
+    # revenue/time parsing happens once, in the validator.
+    return json.loads(text, parse_int=str, parse_float=str, parse_constant=str)
+
+
+def _scalar(v: Any) -> Any:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v
+
+
+def _records_frame(rows: list[dict[str, Any]], numbers: list[int], errors: list[str | None],
+                   raws: list[str | None]) -> pd.DataFrame:
+    cols: dict[str, None] = {}
+    for r in rows:
+        cols.update(dict.fromkeys(r))
+    body = pd.DataFrame([[_scalar(r.get(c)) for c in cols] for r in rows], columns=list(cols), dtype=object)
+    head = pd.DataFrame({"_row": np.asarray(numbers, dtype=np.int64), "_error": errors, "_raw": raws})
+    head["_error"] = head["_error"].astype(object)
+    head["_raw"] = head["_raw"].astype(object)
+    return _finish(pd.concat([head, body], axis=1))
+
+
+def _iter_jsonl(path: Path, encoding: str | None, chunk_size: int) -> Iterator[pd.DataFrame]:
+    codec = resolve_encoding(path, encoding)[0]
+    rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    errors: list[str | None] = []
+    raws: list[str | None] = []
+    for number, line in enumerate(_text_lines(path, encoding), start=1):
+        if not line.strip():
+            continue  # blank lines are not records
+        record, error = {}, _bad_bytes_reason([line], codec)
+        if error is None:
+            try:
+                value = _loads(line)
+            except ValueError as exc:
+                error = f"malformed JSON line ({str(exc).split(':')[0]})"
+            else:
+                if isinstance(value, dict):
+                    record = value
+                else:
+                    error = f"JSON line is {type(value).__name__ if not isinstance(value, str) else 'a string'}, not an object"
+        rows.append(record)
+        numbers.append(number)
+        errors.append(error)
+        raws.append(None if error is None else _printable(line.rstrip("\r\n")))
+        if len(rows) >= chunk_size:
+            yield _records_frame(rows, numbers, errors, raws)
+            rows, numbers, errors, raws = [], [], [], []
+    if rows:
+        yield _records_frame(rows, numbers, errors, raws)
+
+
+_ARRAY_KEYS = ("records", "data", "items", "results", "rows", "feedback", "tickets", "conversations",
+               "messages", "responses", "entries")
+
+
+def load_json_records(path: Path, encoding: str | None) -> list[Any]:
+    """The array of records in a JSON file: the top-level array, or the one array an object holds."""
+    text = "".join(_text_lines(path, encoding))
+    if not text.strip():
+        raise InputFileError(f"{path} is empty: no JSON records")
+    if _SURROGATE.search(text):
+        raise EncodingError(f"{path} holds bytes not valid in {resolve_encoding(path, encoding)[0]}: check --encoding")
+    try:
+        value = _loads(text)
+    except ValueError as exc:
+        lines = text.count("\n") + 1
+        extra = " (one object per line? use format='jsonl')" if "Extra data" in str(exc) else ""
+        raise InputFileError(f"{path} is not valid JSON: {exc} ({lines} lines in the file){extra}") from None
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict):
+        arrays = {k: v for k, v in value.items() if isinstance(v, list)}
+        if len(arrays) == 1:
+            return next(iter(arrays.values()))
+        for key in _ARRAY_KEYS:
+            if key in arrays:
+                return arrays[key]
+        if not arrays:
+            return [value]  # a single record
+        raise InputFileError(f"{path} holds several arrays ({sorted(arrays)[:6]}): cannot tell which are the records")
+    raise InputFileError(f"{path} holds a JSON {type(value).__name__}, not an array of records")
+
+
+def _iter_json(path: Path, encoding: str | None, chunk_size: int) -> Iterator[pd.DataFrame]:
+    items = load_json_records(path, encoding)
+    for start in range(0, len(items), chunk_size):
+        part = items[start:start + chunk_size]
+        rows = [v if isinstance(v, dict) else {} for v in part]
+        errors = [None if isinstance(v, dict) else f"JSON record is {type(v).__name__}, not an object" for v in part]
+        raws = [None if isinstance(v, dict) else _printable(json.dumps(v, ensure_ascii=False)) for v in part]
+        yield _records_frame(rows, list(range(start + 1, start + 1 + len(part))), errors, raws)
+
+
+# --- Parquet --------------------------------------------------------------------------------------
+
+def _iter_parquet(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        size = path.stat().st_size
+        raise InputFileError(f"{path} is not a readable Parquet file (truncated or corrupt? {size} bytes): {exc}") from None
+    start = 1
+    batches = pf.iter_batches(batch_size=chunk_size)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as exc:
+            raise InputFileError(f"{path}: Parquet data unreadable after row {start - 1} (truncated or corrupt): {exc}") from None
+        chunk = batch.to_pandas()
+        chunk.insert(0, "_row", np.arange(start, start + len(chunk), dtype=np.int64))
+        start += len(chunk)
+        yield chunk
+
+
+def iter_table(path: str | os.PathLike, fmt: str = "auto", *, encoding: str | None = None,
+               chunk_size: int = 10_000) -> Iterator[pd.DataFrame]:
+    """Stream a CSV/TSV/JSONL/JSON/Parquet file as raw chunks of at most ``chunk_size`` rows (see module doc)."""
+    if chunk_size < 1:
+        raise InvalidInputError(f"chunk_size must be >= 1, got {chunk_size}")
+    path = Path(path)
+    _check_file(path)
+    fmt = sniff_table_format(path) if fmt == "auto" else fmt
+    if fmt not in TABLE_FORMATS:
+        raise InvalidInputError(f"unknown table format {fmt!r}; expected one of {TABLE_FORMATS}")
+    if fmt != "parquet" and path.stat().st_size == 0:
+        raise InputFileError(f"{path} is empty (0 bytes): no header and no records")
+    try:
+        if fmt in ("csv", "tsv"):
+            yield from _iter_csv(path, "\t" if fmt == "tsv" else ",", encoding, chunk_size)
+        elif fmt == "jsonl":
+            yield from _iter_jsonl(path, encoding, chunk_size)
+        elif fmt == "json":
+            yield from _iter_json(path, encoding, chunk_size)
+        else:
+            yield from _iter_parquet(path, chunk_size)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise InputFileError(f"{path} is truncated or not valid gzip: {exc}") from None
+    except PermissionError as exc:
+        raise InputFileError(f"cannot read {path}: permission denied") from exc
+
