@@ -1,0 +1,84 @@
+"""HTTP routes of the integration (Starlette; they mount into the FastAPI service as they are).
+
+- ``POST /v1/integrations/quackback/webhook``: Quackback's deliveries. 202 once persisted (200 with the result
+  when processing finished within ``respond_within`` seconds), 401 with no details on any verification failure.
+- ``GET /v1/integrations/quackback/suggestions``: duplicate candidates, best first (``?min_score=&limit=``).
+- ``GET /v1/integrations/quackback/status``: queue counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..._optional import require
+from ._integration import QuackbackIntegration
+
+__all__ = ["PREFIX", "create_app", "quackback_routes"]
+
+PREFIX = "/v1/integrations/quackback"
+
+
+def quackback_routes(integration: QuackbackIntegration, *, respond_within: float = 2.0,
+                     guard: Any = None) -> list[Any]:
+    """The Starlette routes; ``guard(request)`` (the service's API-key check) protects the read endpoints,
+    while the webhook is authenticated by its signature alone (Quackback sends no API key)."""
+    require("starlette", "serve", "the Quackback webhook")
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def webhook(request: Request) -> JSONResponse:
+        body = bytearray()
+        async for chunk in request.stream():  # stop reading at the limit instead of buffering any size
+            body += chunk
+            if len(body) > integration.max_body_bytes:
+                return JSONResponse({"error": "payload too large", "limit": "max_body_bytes"}, status_code=413)
+        status, payload = await run_in_threadpool(integration.receive, dict(request.headers), bytes(body))
+        if status == 202 and not payload["duplicate"] and respond_within > 0:
+            row = await run_in_threadpool(integration.wait, payload["event"], respond_within)
+            if row is not None:
+                payload = {**payload, "state": row["state"], "result": row["result"], "error": row["error"]}
+                status = 200
+        return JSONResponse(payload, status_code=status)
+
+    async def suggestions(request: Request) -> JSONResponse:
+        if guard is not None and (denied := await guard(request)) is not None:
+            return denied
+        try:
+            min_score = float(request.query_params.get("min_score", 0.0))
+            limit = int(request.query_params.get("limit", 100))
+        except ValueError:
+            return JSONResponse({"error": "min_score must be a number and limit an integer"}, status_code=422)
+        if not 1 <= limit <= 1000:
+            return JSONResponse({"error": "limit must lie in 1..1000", "limit": "limit"}, status_code=422)
+        rows = await run_in_threadpool(integration.store.suggestions, min_score=min_score, limit=limit)
+        return JSONResponse({"data": rows})
+
+    async def status(request: Request) -> JSONResponse:
+        if guard is not None and (denied := await guard(request)) is not None:
+            return denied
+        return JSONResponse({"events": integration.store.counts(), "rejected_deliveries": integration.rejected})
+
+    return [Route(f"{PREFIX}/webhook", webhook, methods=["POST"]),
+            Route(f"{PREFIX}/suggestions", suggestions, methods=["GET"]),
+            Route(f"{PREFIX}/status", status, methods=["GET"])]
+
+
+def create_app(integration: QuackbackIntegration, *, respond_within: float = 2.0) -> Any:
+    """A standalone ASGI app serving only the integration's routes, with the worker started and stopped
+    by the app's lifespan."""
+    require("starlette", "serve", "the Quackback webhook")
+    from contextlib import asynccontextmanager
+
+    from starlette.applications import Starlette
+
+    @asynccontextmanager
+    async def lifespan(app: Any):
+        integration.start()
+        try:
+            yield
+        finally:
+            integration.stop()
+
+    return Starlette(routes=quackback_routes(integration, respond_within=respond_within), lifespan=lifespan)

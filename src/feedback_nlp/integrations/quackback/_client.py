@@ -1,0 +1,224 @@
+"""A small client of Quackback's REST API v1 (``<portal>/api/v1``), standard library only.
+
+- Auth by ``Authorization: Bearer qb_…``; the key lives in a :class:`Secret` and is never logged.
+- Rate limits and server errors are retried with exponential backoff (``Retry-After`` honoured, capped) up to
+  ``max_retries`` times, then :class:`QuackbackAPIError` is raised with the attempts made. Only idempotent
+  requests (GET, PATCH of a full tag set) are retried after a 5xx or a lost connection; a POST is retried only
+  on 429, which Quackback answers before doing anything.
+- Lists are paged with ``cursor`` until ``hasMore`` is false.
+
+Example:
+    >>> client = QuackbackClient("https://feedback.example.com", Secret("qb_x"))
+    >>> client                                      # the key never shows
+    QuackbackClient('https://feedback.example.com/api/v1')
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from ._errors import QuackbackAPIError, QuackbackAuthError, QuackbackError
+from ._secrets import Secret
+
+__all__ = ["QuackbackClient"]
+
+logger = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+_USER_AGENT = "feedback-nlp-quackback/1.0"
+_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")  # type-prefixed ids such as post_01h…; nothing that could alter a path
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class QuackbackClient:
+    """Client of one Quackback portal's REST API v1.
+
+    Args:
+        url: the portal's address (``https://feedback.acme.com``); ``/api/v1`` is appended unless present.
+        api_key: the API key as a :class:`Secret` (see :func:`read_secret`).
+        timeout: seconds per request.
+        max_retries: retries after the first attempt for 429/5xx/lost connections (0 disables them).
+        backoff: first backoff in seconds; doubled at each retry, with jitter, capped by ``max_backoff``.
+        allow_insecure: allow plain ``http://`` to a host other than loopback (the key would travel in clear).
+    """
+
+    def __init__(self, url: str, api_key: Secret, *, timeout: float = 10.0, max_retries: int = 4,
+                 backoff: float = 0.5, max_backoff: float = 30.0, allow_insecure: bool = False,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        parts = urllib.parse.urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise QuackbackError(f"Quackback URL must be http(s)://host[:port], got {url!r}")
+        if parts.scheme == "http" and parts.hostname not in _LOOPBACK and not allow_insecure:
+            raise QuackbackError(f"refusing to send the API key in clear to {parts.hostname}: use https:// "
+                                 "(or allow_insecure=True on a trusted network)")
+        if not isinstance(api_key, Secret):
+            raise QuackbackError("api_key must be a Secret (read it with read_secret(file=...))")
+        if max_retries < 0 or backoff < 0 or max_backoff < 0:
+            raise QuackbackError("max_retries, backoff and max_backoff must be >= 0")
+        path = parts.path.rstrip("/")
+        if not path.endswith("/api/v1"):
+            path += "/api/v1"
+        self.base_url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+        self._key = api_key
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._sleep = sleep
+        self.requests_made = 0
+
+    def __repr__(self) -> str:
+        return f"QuackbackClient({self.base_url!r})"
+
+    # --- transport ------------------------------------------------------------------------------
+    def _once(self, method: str, url: str, body: bytes | None) -> tuple[int, Mapping[str, str], bytes]:
+        req = urllib.request.Request(url, data=body, method=method, headers={
+            "Authorization": f"Bearer {self._key.reveal()}", "Accept": "application/json",
+            "User-Agent": _USER_AGENT, **({"Content-Type": "application/json"} if body is not None else {})})
+        self.requests_made += 1
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (scheme checked)
+                return resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.headers, err.read()
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_backoff)
+        base = min(self.max_backoff, self.backoff * (2 ** attempt))
+        return base * (0.5 + random.random() / 2)  # jitter so that many workers do not retry in step
+
+    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                json_body: Any = None, idempotent: bool | None = None) -> dict[str, Any]:
+        """One API call with retries; returns the decoded envelope (``{"data": …, "meta"?: …}``)."""
+        idempotent = method in ("GET", "PUT", "PATCH", "DELETE") if idempotent is None else idempotent
+        query = urllib.parse.urlencode({k: v for k, v in (params or {}).items() if v is not None})
+        url = self.base_url + path + (f"?{query}" if query else "")
+        body = None if json_body is None else json.dumps(json_body).encode("utf-8")
+        for attempt in range(self.max_retries + 1):
+            try:
+                status, headers, raw = self._once(method, url, body)
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                if not idempotent or attempt == self.max_retries:
+                    raise QuackbackAPIError(f"{method} {path}: no answer from Quackback ({reason})",
+                                            attempts=attempt + 1) from None
+                delay = self._delay(attempt, None)
+                logger.info("quackback %s %s: no answer (%s); retry %d in %.2fs", method, path, reason, attempt + 1, delay)
+                self._sleep(delay)
+                continue
+            if status < 300:
+                return self._decode(method, path, status, raw)
+            retry = status == 429 or (idempotent and status in RETRY_STATUSES)
+            if retry and attempt < self.max_retries:
+                delay = self._delay(attempt, _retry_after(headers.get("Retry-After")))
+                logger.info("quackback %s %s: HTTP %d; retry %d in %.2fs", method, path, status, attempt + 1, delay)
+                self._sleep(delay)
+                continue
+            raise self._error(method, path, status, raw, attempt + 1)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _decode(method: str, path: str, status: int, raw: bytes) -> dict[str, Any]:
+        if status == 204 or not raw.strip():
+            return {"data": None}
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            raise QuackbackAPIError(f"{method} {path}: HTTP {status} but the body is not JSON", status=status) from None
+        if not isinstance(doc, dict) or "data" not in doc:
+            raise QuackbackAPIError(f"{method} {path}: HTTP {status} without a 'data' envelope", status=status)
+        return doc
+
+    @staticmethod
+    def _error(method: str, path: str, status: int, raw: bytes, attempts: int) -> QuackbackAPIError:
+        code, message = "", ""
+        try:
+            err = json.loads(raw).get("error") or {}
+            code, message = str(err.get("code", "")), str(err.get("message", ""))[:200]
+        except (ValueError, AttributeError):
+            pass
+        text = f"{method} {path}: HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+        if attempts > 1:
+            text += f" (after {attempts} attempts)"
+        if status in (401, 403):
+            hint = " — check the API key file" if status == 401 else " — the key lacks a permission"
+            return QuackbackAuthError(text + hint, status=status, code=code, attempts=attempts)
+        return QuackbackAPIError(text, status=status, code=code, attempts=attempts)
+
+    # --- endpoints ------------------------------------------------------------------------------
+    def iter_posts(self, *, limit: int = 100, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every post matching ``filters`` (``boardId``, ``status``, ``tagIds``, ``search``, ``dateFrom``,
+        ``dateTo``, ``sort``), fetched ``limit`` per page by cursor."""
+        if not 1 <= limit <= 100:
+            raise QuackbackError(f"limit must be in 1..100, got {limit}")
+        if isinstance(filters.get("tagIds"), (list, tuple)):
+            filters["tagIds"] = ",".join(filters["tagIds"])
+        cursor, seen = None, set()
+        while True:
+            doc = self.request("GET", "/posts", params={**filters, "limit": limit, "cursor": cursor})
+            page = doc.get("data")
+            if not isinstance(page, list):
+                raise QuackbackAPIError("GET /posts: 'data' is not a list")
+            yield from page
+            pagination = (doc.get("meta") or {}).get("pagination") or {}
+            if not pagination.get("hasMore"):
+                return
+            cursor = pagination.get("cursor")
+            if not cursor or cursor in seen:  # a server bug must not turn into an endless loop
+                raise QuackbackAPIError(f"GET /posts: hasMore is true but the cursor did not advance ({cursor!r})")
+            seen.add(cursor)
+
+    def get_post(self, post_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/posts/{_segment(post_id)}")["data"]
+
+    def set_post_tags(self, post_id: str, tag_ids: Sequence[str]) -> dict[str, Any]:
+        """Replace the post's tags by ``tag_ids`` (callers pass a union; see :class:`WriteBack`)."""
+        return self.request("PATCH", f"/posts/{_segment(post_id)}", json_body={"tagIds": list(tag_ids)})["data"]
+
+    def merge_post(self, post_id: str, canonical_post_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/posts/{_segment(post_id)}/merge",
+                            json_body={"canonicalPostId": canonical_post_id})["data"]
+
+    def list_tags(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/tags")["data"]
+
+    def create_tag(self, name: str, color: str = "#6b7280", description: str | None = None) -> dict[str, Any]:
+        if not 1 <= len(name) <= 50:
+            raise QuackbackError(f"a Quackback tag name has 1 to 50 characters: {name!r}")
+        body = {"name": name, "color": color, **({"description": description[:200]} if description else {})}
+        return self.request("POST", "/tags", json_body=body)["data"]
+
+    def list_statuses(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/statuses")["data"]
+
+
+def _segment(value: str) -> str:
+    """An id as one safe path segment (ids come from webhook bodies: ``../`` must not change the route)."""
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise QuackbackError(f"invalid Quackback id: {value!r}")
+    return value

@@ -1,0 +1,326 @@
+"""What happens to each event: tag, score sentiment, look for duplicates, keep the backlog, write back.
+
+The model side is reached through two small interfaces so that the same processor runs inside
+``feedback-nlp serve`` (its backlog store) or on its own (:class:`VectorBacklog`):
+
+- a *tagger*: ``predict(texts) -> list[Prediction]`` (:class:`ClassifierTagger` wraps a ``TagClassifier``);
+- a *backlog*: ``search(text, k)``, ``upsert(id, text, metadata)``, ``delete(id)``.
+
+Every step is idempotent (a union of tags, an upsert, a delete), so an event processed twice after a crash
+leaves the same state as once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from ._client import QuackbackClient
+from ._errors import QuackbackAPIError
+from ._events import WebhookEvent
+from ._status import status_stage
+from ._store import IntegrationStore
+
+__all__ = ["Backlog", "ClassifierTagger", "Prediction", "Processor", "Tagger", "VectorBacklog", "WriteBack"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    """Tags predicted for one text with their probabilities; ``needs_review`` when the model abstained."""
+
+    tags: dict[str, float]
+    needs_review: bool = False
+
+    def confident(self, min_confidence: float) -> list[str]:
+        """The tags sure enough to write: none if the model abstained, else those >= ``min_confidence``."""
+        if self.needs_review:
+            return []
+        return [t for t, p in self.tags.items() if p >= min_confidence]
+
+
+class Tagger(Protocol):
+    def predict(self, texts: Sequence[str]) -> list[Prediction]: ...
+
+
+class Backlog(Protocol):
+    def search(self, text: str, k: int) -> list[tuple[str, float]]: ...
+    def upsert(self, item_id: str, text: str, metadata: Mapping[str, Any]) -> None: ...
+    def delete(self, item_id: str) -> None: ...
+
+
+class ClassifierTagger:
+    """A :class:`~feedback_nlp.TagClassifier` as a :class:`Tagger`; ancestors get their best child's probability.
+
+    Example:
+        >>> ClassifierTagger.from_tag_frame([["billing", "billing/refund"]], ['{"billing/refund": 0.8}'], [False])
+        [Prediction(tags={'billing/refund': 0.8, 'billing': 0.8}, needs_review=False)]
+    """
+
+    def __init__(self, classifier: Any) -> None:
+        self.classifier = classifier
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        out = self.classifier.tag(list(texts))
+        return self.from_tag_frame(out["tags"], out["probabilities"], out["needs_review"])
+
+    @staticmethod
+    def from_tag_frame(tags: Sequence[Sequence[str]], probabilities: Sequence[str],
+                       review: Sequence[bool]) -> list[Prediction]:
+        preds = []
+        for names, probs, rev in zip(tags, probabilities, review):
+            p = {str(k): float(v) for k, v in json.loads(probs).items()}
+            for name in names:  # ancestors come without their own probability
+                if name not in p:
+                    p[name] = max((v for k, v in p.items() if k.startswith(f"{name}/") or k.startswith(f"{name}.")),
+                                  default=max(p.values(), default=0.0))
+            preds.append(Prediction(p, bool(rev)))
+        return preds
+
+
+class VectorBacklog:
+    """An in-process backlog: embeddings of the live posts, searched by cosine similarity.
+
+    Rebuilt at start from the integration's store (texts are durable there; the embedding cache makes the
+    rebuild cheap). Used when the integration runs without the service's backlog store.
+    """
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self._lock = threading.Lock()
+        self._ids: list[str] = []
+        self._vectors = np.zeros((0, 0), dtype=np.float32)
+
+    def load(self, items: Mapping[str, str]) -> VectorBacklog:
+        ids = [i for i, t in items.items() if t]
+        vectors = self.embedder.encode([items[i] for i in ids]) if ids else np.zeros((0, 0), dtype=np.float32)
+        with self._lock:
+            self._ids, self._vectors = ids, np.asarray(vectors, dtype=np.float32)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def search(self, text: str, k: int) -> list[tuple[str, float]]:
+        with self._lock:
+            ids, vectors = list(self._ids), self._vectors
+        if not ids or k < 1:
+            return []
+        q = np.asarray(self.embedder.encode([text]), dtype=np.float32)[0]
+        scores = vectors @ q
+        top = np.argsort(-scores)[:k]
+        return [(ids[i], float(scores[i])) for i in top]
+
+    def upsert(self, item_id: str, text: str, metadata: Mapping[str, Any]) -> None:
+        vector = np.asarray(self.embedder.encode([text]), dtype=np.float32)
+        with self._lock:
+            if item_id in self._ids:
+                self._vectors[self._ids.index(item_id)] = vector[0]
+            else:
+                self._ids.append(item_id)
+                self._vectors = vector if len(self._vectors) == 0 else np.vstack([self._vectors, vector])
+
+    def delete(self, item_id: str) -> None:
+        with self._lock:
+            if item_id in self._ids:
+                i = self._ids.index(item_id)
+                self._ids.pop(i)
+                self._vectors = np.delete(self._vectors, i, axis=0)
+
+
+class WriteBack:
+    """Writes predicted tags to Quackback as a union with the post's current tags (never removing one).
+
+    Tag names map to ids case-insensitively through ``GET /tags`` (cached, refreshed once on a miss); missing
+    tags are created only with ``create_tags``, otherwise skipped and reported.
+    """
+
+    def __init__(self, client: QuackbackClient, *, create_tags: bool = False, tag_color: str = "#6b7280") -> None:
+        self.client = client
+        self.create_tags = create_tags
+        self.tag_color = tag_color
+        self._tags: dict[str, str] | None = None
+        self._lock = threading.Lock()
+
+    def _refresh(self) -> dict[str, str]:
+        self._tags = {str(t["name"]).casefold(): str(t["id"]) for t in self.client.list_tags()
+                      if isinstance(t, Mapping) and "id" in t and "name" in t}
+        return self._tags
+
+    def tag_ids(self, names: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+        """``{name: tag id}`` for the names Quackback has (or that were created), and the names skipped."""
+        with self._lock:
+            known = self._tags if self._tags is not None else self._refresh()
+            if any(n.casefold() not in known for n in names):
+                known = self._refresh()  # a person may have created it since the last look
+            found, missing = {}, []
+            for name in names:
+                if name.casefold() in known:
+                    found[name] = known[name.casefold()]
+                elif self.create_tags and 1 <= len(name) <= 50:
+                    created = self.client.create_tag(name, self.tag_color, "created by feedback_nlp")
+                    known[name.casefold()] = found[name] = str(created["id"])
+                else:
+                    missing.append(name)
+            return found, missing
+
+    def apply(self, post_id: str, names: Sequence[str]) -> dict[str, Any]:
+        """Add ``names`` to the post's tags; returns what was added and what was skipped."""
+        found, missing = self.tag_ids(list(dict.fromkeys(names)))
+        # Read the current tags right before replacing them: PATCH replaces the set, so the union must include
+        # whatever a person set, up to this moment.
+        current = [str(t["id"]) for t in (self.client.get_post(post_id).get("tags") or []) if isinstance(t, Mapping)]
+        added = [tid for tid in found.values() if tid not in current]
+        if added:
+            self.client.set_post_tags(post_id, current + added)
+        names_by_id = {v: k for k, v in found.items()}
+        return {"added": [names_by_id[t] for t in added], "kept": current, "missing_tags": missing}
+
+
+@dataclass
+class Processor:
+    """Turns one :class:`WebhookEvent` into work; returns a JSON-able summary (ids, tags, scores; no texts).
+
+    Args:
+        store: the integration's :class:`IntegrationStore`.
+        tagger: predicts tags (optional: without it, events only keep the backlog and statuses).
+        backlog: where posts become searchable for duplicates (optional).
+        sentiment: a second tagger whose single best tag is the sentiment (optional).
+        write_back: a :class:`WriteBack` to write confident tags to Quackback (optional).
+        min_confidence: probability a tag needs to be written back.
+        duplicate_threshold: similarity from which a backlog item is reported as a duplicate candidate.
+        auto_merge_above: merge the new post into its best candidate above this score (None: never merge).
+        k: candidates looked at per post.
+    """
+
+    store: IntegrationStore
+    tagger: Tagger | None = None
+    backlog: Backlog | None = None
+    sentiment: Tagger | None = None
+    write_back: WriteBack | None = None
+    min_confidence: float = 0.5
+    duplicate_threshold: float = 0.9
+    auto_merge_above: float | None = None
+    k: int = 5
+    handled: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.auto_merge_above is not None and not self.duplicate_threshold <= self.auto_merge_above <= 1.0:
+            raise ValueError("auto_merge_above must lie between duplicate_threshold and 1")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError("min_confidence must lie in [0, 1]")
+
+    def process(self, event: WebhookEvent) -> dict[str, Any]:
+        self.handled[event.type] = self.handled.get(event.type, 0) + 1
+        handler = {
+            "post.created": self._post_text, "post.updated": self._post_text,
+            "post.status_changed": self._status, "post.deleted": self._deleted, "post.merged": self._merged,
+            "post.voted": self._voted,
+        }.get(event.type)
+        if handler is None:
+            return {"event": event.id, "type": event.type, "action": "ignored"}
+        return {"event": event.id, "type": event.type, "post": event.post_id, **handler(event)}
+
+    # --- handlers -------------------------------------------------------------------------------
+    def _post_text(self, event: WebhookEvent) -> dict[str, Any]:
+        post_id, post = event.post_id, event.post
+        text = event.text
+        if event.type == "post.updated" and "content" not in post and self.write_back is not None:
+            full = self.write_back.client.get_post(post_id)  # the update event may carry only a reference
+            from ._pull import post_text
+
+            text = post_text(full.get("title"), full.get("content"))
+        if not text:
+            return {"action": "skipped", "reason": "empty title and content"}
+        out: dict[str, Any] = {"action": "tagged" if self.tagger else "stored"}
+        prediction = self.tagger.predict([text])[0] if self.tagger else Prediction({})
+        confident = prediction.confident(self.min_confidence)
+        out["predicted"] = {t: round(p, 4) for t, p in prediction.tags.items()}
+        out["confident"] = confident
+        sentiment = None
+        if self.sentiment is not None:
+            s = self.sentiment.predict([text])[0].tags
+            sentiment = max(s, key=s.get) if s else None
+            out["sentiment"] = sentiment
+        candidates: list[tuple[str, float]] = []
+        if self.backlog is not None:
+            candidates = [(i, round(s, 4)) for i, s in self.backlog.search(text, self.k + 1)
+                          if i != post_id and s >= self.duplicate_threshold][: self.k]
+            if candidates:
+                self.store.add_suggestions(post_id, candidates, event.id)
+                logger.info("quackback %s: %d duplicate candidate(s), best %s at %.3f", post_id, len(candidates),
+                            candidates[0][0], candidates[0][1])
+            self.backlog.upsert(post_id, text, {"source": post.get("boardSlug"), "quackback": True})
+        out["duplicates"] = [{"id": i, "score": s} for i, s in candidates]
+        fields: dict[str, Any] = {"text": text, "predicted": out["predicted"], "deleted": 0}
+        for key, col in (("boardSlug", "board"), ("voteCount", "votes")):
+            if key in post:
+                fields[col] = post[key]
+        if event.type == "post.created":
+            fields["created_at"] = post.get("createdAt") or event.created_at
+        if sentiment is not None:
+            fields["sentiment"] = sentiment
+        self.store.upsert_post(post_id, **fields)
+        if self.write_back is not None and confident:
+            result = self.write_back.apply(post_id, confident)
+            out["written"] = result["added"]
+            out["missing_tags"] = result["missing_tags"]
+            self.store.upsert_post(post_id, written=result["added"])
+        if self.write_back is not None and self.auto_merge_above is not None and candidates:
+            best_id, best = candidates[0]
+            if best >= self.auto_merge_above:
+                self.write_back.client.merge_post(post_id, best_id)
+                self.store.mark_merged(post_id, best_id)
+                self.store.upsert_post(post_id, canonical_post_id=best_id, deleted=1)
+                self.backlog.delete(post_id)  # type: ignore[union-attr]  (candidates imply a backlog)
+                out["merged_into"] = best_id
+        return out
+
+    def _status(self, event: WebhookEvent) -> dict[str, Any]:
+        new = event.data.get("newStatus")
+        new = new if isinstance(new, str) else None
+        changed = event.created_at
+        known = self.store.post(event.post_id) or {}
+        fields: dict[str, Any] = {"status": new, "status_stage": status_stage(new), "status_changed_at": changed}
+        if not known.get("first_status_change_at"):
+            fields["first_status_change_at"] = changed
+        if not known.get("text"):
+            fields["text"] = event.text  # title only: enough for the report until a pull fills the content
+        if "boardSlug" in event.post:
+            fields["board"] = event.post["boardSlug"]
+        self.store.upsert_post(event.post_id, **fields)
+        return {"action": "status", "status": new, "stage": fields["status_stage"],
+                "previous": event.data.get("previousStatus")}
+
+    def _deleted(self, event: WebhookEvent) -> dict[str, Any]:
+        if self.backlog is not None:
+            self.backlog.delete(event.post_id)
+        self.store.upsert_post(event.post_id, deleted=1)
+        return {"action": "deleted"}
+
+    def _merged(self, event: WebhookEvent) -> dict[str, Any]:
+        data = event.data
+        canonical = data.get("canonicalPostId") or (data.get("canonicalPost") or {}).get("id") \
+            or event.post.get("canonicalPostId")
+        if self.backlog is not None:
+            self.backlog.delete(event.post_id)  # the duplicate's demand now counts on the canonical post
+        self.store.upsert_post(event.post_id, deleted=1, canonical_post_id=canonical if isinstance(canonical, str) else None)
+        return {"action": "merged", "canonical": canonical}
+
+    def _voted(self, event: WebhookEvent) -> dict[str, Any]:
+        votes = event.post.get("voteCount")
+        if isinstance(votes, int) and self.store.post(event.post_id):
+            self.store.upsert_post(event.post_id, votes=votes)
+        return {"action": "votes", "votes": votes}
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Failures that may pass later (rate limits, Quackback down) as opposed to ones that never will."""
+    return isinstance(exc, QuackbackAPIError) and exc.retryable

@@ -1,0 +1,102 @@
+"""``quackback pull``: every post of a portal into feedback_nlp's record schema.
+
+One row per post: ``id``, ``text`` (title, a blank line, content), ``source`` (the board's slug),
+``created_at``, ``votes``, ``tags`` (names), ``status`` (name) and ``status_stage`` (see :func:`status_stage`),
+plus provenance (``board_id``, ``tag_ids``, ``status_id``, ``comments``, ``author``, ``canonical_post_id``,
+``updated_at``). Deleted posts are left out and counted.
+
+Example:
+    >>> posts_to_records([{"id": "post_1", "title": "Dark mode", "content": "Please.", "boardSlug": "ideas",
+    ...     "createdAt": "2026-01-02T03:04:05Z", "voteCount": 3, "tags": [{"id": "t1", "name": "ui"}]}])[
+    ...     ["id", "text", "source", "votes", "tags"]].to_dict("records")
+    [{'id': 'post_1', 'text': 'Dark mode\\n\\nPlease.', 'source': 'ideas', 'votes': 3, 'tags': ['ui']}]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ._client import QuackbackClient
+from ._errors import QuackbackAPIError
+from ._status import status_stage
+
+__all__ = ["PullResult", "post_text", "posts_to_records", "pull_posts"]
+
+logger = logging.getLogger(__name__)
+
+RECORD_COLUMNS = ("id", "text", "source", "created_at", "votes", "tags", "status", "status_stage", "board_id",
+                  "tag_ids", "status_id", "comments", "author", "canonical_post_id", "updated_at")
+
+
+@dataclass
+class PullResult:
+    """What :func:`pull_posts` fetched: ``records`` in the record schema and the count of deleted posts skipped."""
+
+    records: pd.DataFrame
+    skipped_deleted: int
+    requests: int
+
+
+def post_text(title: object, content: object) -> str:
+    """The text feedback_nlp reads for a post: the title, a blank line, then the content."""
+    parts = [str(p).strip() for p in (title, content) if isinstance(p, str) and p.strip()]
+    return "\n\n".join(parts)
+
+
+def posts_to_records(posts: Iterable[Mapping[str, Any]],
+                     statuses: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
+    """Quackback post objects to record rows; ``statuses`` maps status ids to ``{name, category}``."""
+    statuses = statuses or {}
+    rows = []
+    for p in posts:
+        tags = [t for t in (p.get("tags") or []) if isinstance(t, Mapping)]
+        status_id = p.get("statusId")
+        info = statuses.get(status_id, {}) if status_id else {}
+        name = info.get("name") or p.get("status") or status_id
+        rows.append({
+            "id": str(p["id"]),
+            "text": post_text(p.get("title"), p.get("content")),
+            "source": p.get("boardSlug") or p.get("boardName") or p.get("boardId") or "other",
+            "created_at": p.get("createdAt"),
+            "votes": int(p.get("voteCount") or 0),
+            "tags": [str(t.get("name")) for t in tags],
+            "status": name,
+            "status_stage": status_stage(name, info.get("category")),
+            "board_id": p.get("boardId"),
+            "tag_ids": [str(t.get("id")) for t in tags],
+            "status_id": status_id,
+            "comments": int(p.get("commentCount") or 0),
+            "author": p.get("authorName"),
+            "canonical_post_id": p.get("canonicalPostId"),
+            "updated_at": p.get("updatedAt"),
+        })
+    out = pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
+    for col in ("created_at", "updated_at"):
+        out[col] = pd.to_datetime(out[col], utc=True, errors="coerce", format="mixed")
+    return out
+
+
+def pull_posts(client: QuackbackClient, *, limit: int = 100, **filters: Any) -> PullResult:
+    """Page through ``GET /posts`` (``limit`` per page) and return the posts as records.
+
+    Status names come from ``GET /statuses`` when the key may read them; otherwise the status id is kept.
+    """
+    try:
+        statuses = {s["id"]: s for s in client.list_statuses() if isinstance(s, Mapping) and "id" in s}
+    except QuackbackAPIError as exc:
+        if exc.retryable:
+            raise
+        logger.warning("could not read Quackback statuses (%s); status ids are kept as they are", exc)
+        statuses = {}
+    posts, deleted = [], 0
+    for post in client.iter_posts(limit=limit, **filters):
+        if post.get("deletedAt"):
+            deleted += 1
+            continue
+        posts.append(post)
+    return PullResult(posts_to_records(posts, statuses), deleted, client.requests_made)
