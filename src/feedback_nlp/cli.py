@@ -394,6 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=2, help="timed passes per backend (the best counts)")
     p.add_argument("--json", action="store_true", help="print the measurement as JSON")
     p.set_defaults(func=cmd_backends)
+
+    from .integrations.quackback._cli import add_quackback_parser
+
+    add_quackback_parser(sub)
     return parser
 
 

@@ -24,6 +24,7 @@ from ._optional import require
 from .dedupe import Deduper
 from .embedding import BaseEmbedder, Embedder
 from .records import read_feedback, write_table
+from .report_status import has_status, status_section
 from .scoring import theme_scores
 from .tagging import TagClassifier
 from .taxonomy import Taxonomy
@@ -161,6 +162,12 @@ def build_report(
     ax.legend(fontsize=7, ncol=2)
     charts["tags-by-channel"] = _png(fig)
 
+    status = None
+    if has_status(items):  # the team's response, when the items carry a status (Quackback, a help desk, a column)
+        status = status_section(items, scores.set_index("theme")["priority"], freq=freq, png=_png, table=_table)
+        tables["status_by_theme"] = write_table(status.by_theme, out / "status_by_theme.csv")
+        tables["asked_vs_delivered"] = write_table(status.asked_vs_delivered, out / "asked_vs_delivered.csv")
+
     def section(sid: str, title_: str, body: str) -> str:
         return f'<section id="{sid}"><h2>{html.escape(title_)}</h2>{body}</section>'
 
@@ -180,6 +187,8 @@ def build_report(
         section("needs-review", f"Items needing review ({len(review)})",
                 _table(review[["id", "text", "tags", "confidence"]].assign(tags=review["tags"].map(", ".join)), 20)),
     ]
+    if status is not None:
+        body.append(status.html)
     head = (f"<p>{len(records)} items ({len(fb.rejected)} rejected), {records['source'].nunique()} channels, "
             f"{len(tm.themes_)} themes ({tm.outlier_share_:.0%} unassigned). Tagging: {html.escape(type(clf).__name__)} "
             f"over {len(leaf)} tags. Tables: {', '.join(p.name for p in tables.values())}.</p>")

@@ -1,0 +1,77 @@
+"""``feedback-nlp quackback …``: pull a portal into a records file, or export what the webhook has seen.
+
+Registered by :func:`add_quackback_parser`; the API key comes from ``--key-file`` or ``$QUACKBACK_API_KEY``,
+never from a command-line value (``ps`` shows arguments to every user).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["KEY_ENV", "SECRET_ENV", "add_quackback_parser"]
+
+KEY_ENV = "QUACKBACK_API_KEY"
+SECRET_ENV = "QUACKBACK_WEBHOOK_SECRET"
+STORE_FILE = "quackback.sqlite"
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from ...records import write_table
+    from ._client import QuackbackClient
+    from ._pull import pull_posts
+    from ._secrets import read_secret
+
+    client = QuackbackClient(args.url, read_secret(args.key_file, KEY_ENV, what="API key"), allow_insecure=args.insecure)
+    filters = {"boardId": args.board_id, "status": args.status, "dateFrom": args.since, "sort": "oldest"}
+    res = pull_posts(client, limit=args.limit, **{k: v for k, v in filters.items() if v is not None})
+    write_table(res.records, args.out)
+    print(f"wrote {len(res.records)} posts to {args.out} ({res.skipped_deleted} deleted posts skipped, "
+          f"{res.requests} API requests)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ...errors import InvalidInputError
+    from ...records import write_table
+    from ._store import IntegrationStore
+
+    path = Path(args.data) / STORE_FILE
+    if not path.exists():
+        raise InvalidInputError(f"no Quackback integration store at {path} (the --data folder of `serve`)")
+    store = IntegrationStore(path)
+    try:
+        posts = store.posts_frame(include_deleted=args.include_deleted)
+        counts = store.counts()
+    finally:
+        store.close()
+    cols = ["id", "text", "source", "created_at", "votes", "status", "status_stage", "status_changed_at",
+            "first_status_change_at", "canonical_post_id", "sentiment", "predicted", "written", "deleted"]
+    write_table(posts[[c for c in cols if c in posts]], args.out)
+    print(f"wrote {len(posts)} posts to {args.out}; events: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def add_quackback_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``quackback pull`` and ``quackback export`` to the CLI's sub-commands."""
+    p = sub.add_parser("quackback", help="Quackback feedback hub: pull posts, export what the webhook saw")
+    qsub = p.add_subparsers(dest="quackback_command", required=True)
+
+    q = qsub.add_parser("pull", help="every post of a Quackback portal into a records file")
+    q.add_argument("--url", required=True, help="the portal's address, e.g. https://feedback.acme.com")
+    q.add_argument("--key-file", default=None, help=f"file holding the API key (default: ${KEY_ENV})")
+    q.add_argument("--out", required=True, help="output .csv, .parquet or .jsonl")
+    q.add_argument("--board-id", default=None, help="only this board")
+    q.add_argument("--status", default=None, help="only posts with this status slug")
+    q.add_argument("--since", default=None, help="only posts created on or after this date (ISO)")
+    q.add_argument("--limit", type=int, default=100, help="posts per page (1-100)")
+    q.add_argument("--insecure", action="store_true", help="allow http:// to a host other than loopback")
+    q.set_defaults(func=cmd_pull)
+
+    q = qsub.add_parser("export", help="posts, statuses and predictions the webhook has stored, as records")
+    q.add_argument("--data", required=True, help="the --data folder of `feedback-nlp serve`")
+    q.add_argument("--out", required=True, help="output .csv, .parquet or .jsonl")
+    q.add_argument("--include-deleted", action="store_true", help="keep deleted and merged posts")
+    q.set_defaults(func=cmd_export)
+    return p
