@@ -398,6 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .integrations.quackback._cli import add_quackback_parser
 
     add_quackback_parser(sub)
+
+    from .service._cli import add_parsers as add_service_parsers
+
+    add_service_parsers(sub)  # serve, keys
     return parser
 
 

@@ -1,0 +1,435 @@
+"""The ASGI app: routes under ``/v1``, API-key auth with scopes, limits, JSON errors, metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Depends, FastAPI, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import scoring
+from ..errors import FeedbackNLPError
+from ._config import ServiceConfig
+from ._errors import ApiError, TextRejected, loc_path, log_unexpected
+from ._models import (
+    BacklogAck,
+    BacklogItemOut,
+    BacklogRequest,
+    DemandRequest,
+    DemandResponse,
+    DuplicatesRequest,
+    DuplicatesResponse,
+    ErrorBody,
+    IceRequest,
+    MoscowRequest,
+    RiceRequest,
+    ScoreResponse,
+    TagRequest,
+    TagResponse,
+    ThemeAssignRequest,
+    ThemeAssignResponse,
+    ThemesResponse,
+    error_body,
+)
+from ._state import ServiceState
+from ._store import ApiKey, scope_allows
+
+__all__ = ["create_app", "get_state", "require_scope"]
+
+log = logging.getLogger("feedback_nlp.service")
+Extension = Callable[[FastAPI, ServiceState], None]
+_bearer = HTTPBearer(auto_error=False, description="an API key from `feedback-nlp keys create`")
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 413, 422, 503)}
+
+
+def get_state(request: Request) -> ServiceState:
+    """The :class:`ServiceState` of the app serving ``request`` (a FastAPI dependency)."""
+    return request.app.state.service
+
+
+def require_scope(scope: str) -> Callable[..., Any]:
+    """A dependency that admits a valid API key whose scope allows ``scope`` (``tag`` < ``write`` < ``admin``)
+    once the service is ready, and answers 503/401/403 otherwise. Use it on an integration's routes."""
+
+    async def check(request: Request, cred: HTTPAuthorizationCredentials | None = Security(_bearer)) -> ApiKey:
+        state = get_state(request)
+        if not state.ready:
+            raise ApiError(503, "not_ready", "the service is still loading its models; retry shortly",
+                           headers={"Retry-After": "2"})
+        if not state.config.auth:
+            return ApiKey("anonymous", "anonymous", "admin", "")
+        if cred is None or not cred.credentials:
+            raise ApiError(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>'",
+                           headers={"WWW-Authenticate": "Bearer"})
+        hit, key = state.keys.cached(cred.credentials)
+        if not hit:
+            key = await anyio.to_thread.run_sync(state.keys.lookup, cred.credentials)
+        if key is None:
+            raise ApiError(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        if not scope_allows(key.scope, scope):
+            raise ApiError(403, "forbidden", f"this key has scope {key.scope!r}; this endpoint needs {scope!r}")
+        request.scope.setdefault("state", {})["key_id"] = key.key_id
+        return key
+
+    return check
+
+
+# --- middleware -------------------------------------------------------------------------------------
+
+class _Guard:
+    """Outermost ASGI layer: request id, body size limit, unexpected errors as JSON 500, metrics, access log."""
+
+    def __init__(self, app: Any, state: ServiceState) -> None:
+        self.app, self.state = app, state
+
+    async def _reply(self, send: Any, status: int, body: dict[str, Any], rid: str) -> None:
+        raw = json.dumps(body).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()),
+                                (b"x-request-id", rid.encode())]})
+        await send({"type": "http.response.body", "body": raw})
+
+    async def _read_body(self, scope: Any, receive: Any) -> bytes | None:
+        """The whole body, or ``None`` when it exceeds the limit (bodies are small: at most ``max_body_bytes``)."""
+        limit = self.state.config.max_body_bytes
+        chunks, total = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b""
+            total += len(message.get("body", b""))
+            if total > limit:
+                return None
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = rid
+        start = time.perf_counter()
+        status = {"code": 500, "started": False}
+        limit = self.state.config.max_body_bytes
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status["code"], status["started"] = message["status"], True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            length = dict(scope["headers"]).get(b"content-length")
+            too_big = {"limit": "max_body_bytes", "max": limit}
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                status["code"] = 413
+                await self._reply(send, 413, error_body("body_too_large", f"request body over {limit} bytes", rid,
+                                                        **too_big), rid)
+                return
+            if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+                body = await self._read_body(scope, receive)
+                if body is None:
+                    status["code"] = 413
+                    await self._reply(send, 413, error_body("body_too_large", f"request body over {limit} bytes",
+                                                            rid, **too_big), rid)
+                    return
+                replayed = False
+
+                async def replay() -> Any:
+                    nonlocal replayed
+                    if not replayed:
+                        replayed = True
+                        return {"type": "http.request", "body": body, "more_body": False}
+                    return await receive()
+
+                await self.app(scope, replay, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        except Exception as exc:  # noqa: BLE001 - the one place that turns surprises into a JSON 500
+            log_unexpected(exc, rid)
+            if not status["started"]:
+                status["code"] = 500
+                await self._reply(send, 500, error_body("internal_error", "unexpected error; quote the request id "
+                                                        "to the operator", rid), rid)
+        finally:
+            route = getattr(scope.get("route"), "path", None)  # the template: /v1/backlog/{item_id}, not an id
+            if route is None:  # static routes (/openapi.json, /docs) carry no template; unknown paths stay unnamed
+                route = scope["path"] if status["code"] < 400 else "unmatched"
+            elapsed = time.perf_counter() - start
+            metrics = self.state.metrics
+            metrics.requests.labels(scope["method"], route, str(status["code"])).inc()
+            metrics.latency.labels(route).observe(elapsed)
+            if self.state.batcher is not None:
+                metrics.queue_depth.set(self.state.batcher.depth)
+            # ids and counts only: never a text, a query string or a header
+            log.info("%s %s %d %.1fms rid=%s key=%s", scope["method"], route, status["code"], elapsed * 1000, rid,
+                     scope["state"].get("key_id", "-"))
+
+
+def _rid(request: Request) -> str:
+    return request.scope.get("state", {}).get("request_id", "-")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, _rid(request), **exc.extra), exc.status,
+                            headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = []
+        for err in exc.errors()[:50]:
+            kind = err.get("type", "invalid")
+            msg = "malformed JSON body" if kind == "json_invalid" else err.get("msg", "invalid value")
+            details.append({"loc": loc_path(err.get("loc", ())), "msg": msg, "type": kind})  # no 'input': it may be PII
+        first = details[0] if details else {"loc": "body", "msg": "invalid request"}
+        return JSONResponse(error_body("invalid_request", f"{first['loc']}: {first['msg']}", _rid(request),
+                                       details=details), 422)
+
+    @app.exception_handler(TextRejected)
+    async def bad_texts(request: Request, exc: TextRejected) -> JSONResponse:
+        details = [{"loc": f"body.items[{i}].text", "msg": reason,
+                    "type": "text_too_long" if reason.startswith("text too long") else "invalid_text"}
+                   for i, reason in exc.problems[:50]]
+        extra: dict[str, Any] = {"details": details}
+        if any(d["type"] == "text_too_long" for d in details):
+            extra.update(limit="max_text_chars", max=exc.max_chars)
+        return JSONResponse(error_body("invalid_text", f"{details[0]['loc']}: {details[0]['msg']}", _rid(request),
+                                       **extra), 422)
+
+    @app.exception_handler(FeedbackNLPError)
+    async def library_error(request: Request, exc: FeedbackNLPError) -> JSONResponse:
+        return JSONResponse(error_body("invalid_input", str(exc), _rid(request)), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return JSONResponse(error_body(codes.get(exc.status_code, "http_error"), str(exc.detail), _rid(request)),
+                            exc.status_code, headers=getattr(exc, "headers", None))
+
+
+# --- routes -----------------------------------------------------------------------------------------
+
+def _health_routes(router: APIRouter) -> None:
+    @router.get("/healthz", tags=["health"], summary="the process is up (no auth)")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", tags=["health"], summary="models loaded, ready for requests (no auth)",
+                responses={503: {"description": "still loading, or loading failed"}})
+    async def readyz(state: ServiceState = Depends(get_state)) -> JSONResponse:
+        if state.ready:
+            return JSONResponse({"ready": True})
+        body: dict[str, Any] = {"ready": False, "reason": "loading models"}
+        if state.load_error:
+            body["reason"] = "loading failed; see the service log"
+        return JSONResponse(body, 503)
+
+    @router.get("/metrics", tags=["health"], summary="Prometheus metrics (admin scope)",
+                dependencies=[Depends(require_scope("admin"))], response_class=Response)
+    async def metrics(state: ServiceState = Depends(get_state)) -> Response:
+        state.metrics.backlog_size.set(await anyio.to_thread.run_sync(state.store.count))
+        return Response(state.metrics.render(), media_type=state.metrics.content_type)
+
+
+def _tag_routes(router: APIRouter) -> None:
+    @router.post("/v1/tag", response_model=TagResponse, responses=_ERRORS, tags=["tagging"],
+                 summary="tag a batch of items with a served tag model",
+                 dependencies=[Depends(require_scope("tag"))])
+    async def tag(req: TagRequest, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        state.check_items(len(req.items))
+        served = state.model(req.model)
+        state.metrics.items.labels("/v1/tag").inc(len(req.items))
+        frame = await served.batcher.submit([it.text for it in req.items], prepare=state.prepare,
+                                            then=lambda vectors, _: served.classifier.tag(vectors))
+        results = [{"id": it.id, "tags": list(row.tags), "probabilities": json.loads(row.probabilities),
+                    "confidence": float(row.confidence), "needs_review": bool(row.needs_review)}
+                   for it, row in zip(req.items, frame.itertuples(index=False))]
+        return {"model": served.name, "results": results}
+
+    @router.get("/v1/models", tags=["tagging"], summary="the served tag models",
+                dependencies=[Depends(require_scope("tag"))])
+    async def models(state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        return {"models": [{"name": m.name, "tags": [str(c) for c in m.classifier.classes_],
+                            "multi_label": bool(m.classifier.multi_label_)} for m in state.models.values()],
+                "limits": state.config.limits()}
+
+
+def _backlog_routes(router: APIRouter) -> None:
+    @router.post("/v1/backlog", response_model=BacklogAck, responses=_ERRORS, tags=["backlog"],
+                 summary="add or update backlog items; durable and searchable when this returns",
+                 dependencies=[Depends(require_scope("write"))])
+    async def add(req: BacklogRequest, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        state.metrics.items.labels("/v1/backlog").inc(len(req.items))
+        created, updated = await state.upsert_items(req.items)
+        size = await anyio.to_thread.run_sync(state.store.count)
+        return {"created": created, "updated": updated, "backlog_size": size}
+
+    @router.get("/v1/backlog/{item_id}", response_model=BacklogItemOut, responses=_ERRORS, tags=["backlog"],
+                summary="a stored item (its redacted text and metadata)", dependencies=[Depends(require_scope("tag"))])
+    async def get(item_id: str, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        item = await anyio.to_thread.run_sync(state.store.get, item_id)
+        if item is None:
+            raise ApiError(404, "not_found", "no backlog item with this id")
+        return {"id": item.id, "text": item.text, "metadata": item.metadata, "updated_at": item.updated_at}
+
+    @router.delete("/v1/backlog/{item_id}", status_code=204, responses=_ERRORS, tags=["backlog"],
+                   summary="remove a backlog item", dependencies=[Depends(require_scope("write"))])
+    async def delete(item_id: str, state: ServiceState = Depends(get_state)) -> Response:
+        if not await state.delete_item(item_id):
+            raise ApiError(404, "not_found", "no backlog item with this id")
+        return Response(status_code=204)
+
+    @router.post("/v1/duplicates", response_model=DuplicatesResponse, responses=_ERRORS, tags=["backlog"],
+                 summary="top-k matches of each item in the backlog", dependencies=[Depends(require_scope("tag"))])
+    async def duplicates(req: DuplicatesRequest, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        state.check_items(len(req.items))
+        if req.k > state.config.max_k:
+            raise ApiError(422, "k_too_large", f"k={req.k} is over the limit {state.config.max_k}", limit="max_k",
+                           max=state.config.max_k, details=[{"loc": "body.k", "msg": "over max_k", "type": "limit"}])
+        state.metrics.items.labels("/v1/duplicates").inc(len(req.items))
+        vectors = await state.embed([it.text for it in req.items])
+        # one more neighbour than asked, so that an item's own backlog entry can be dropped from its matches
+        hits = await anyio.to_thread.run_sync(state.store.search, vectors, req.k + 1)
+        results = []
+        for it, row in zip(req.items, hits):
+            matches = [{"id": i, "score": round(s, 4), "duplicate": s >= state.threshold} for i, s in row
+                       if i != it.id and (req.min_score is None or s >= req.min_score)]
+            results.append({"id": it.id, "matches": matches[:req.k]})
+        return {"threshold": state.threshold, "results": results}
+
+
+def _theme_routes(router: APIRouter) -> None:
+    def themes_of(state: ServiceState):
+        if state.themes is None:
+            raise ApiError(404, "no_theme_model", "this service has no theme model (start it with --themes DIR)")
+        return state.themes
+
+    @router.get("/v1/themes", response_model=ThemesResponse, responses=_ERRORS, tags=["themes"],
+                summary="the themes of the served theme model", dependencies=[Depends(require_scope("tag"))])
+    async def themes(state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        model = themes_of(state)
+        rows = model.themes_[["id", "label", "keywords", "size", "share"]].to_dict("records")
+        return {"themes": [{**r, "id": int(r["id"]), "keywords": list(r["keywords"])} for r in rows]}
+
+    @router.post("/v1/themes/assign", response_model=ThemeAssignResponse, responses=_ERRORS, tags=["themes"],
+                 summary="the theme of each item (-1: none)", dependencies=[Depends(require_scope("tag"))])
+    async def assign(req: ThemeAssignRequest, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        model = themes_of(state)
+        state.check_items(len(req.items))
+        labels = dict(zip(model.themes_["id"].astype(int), model.themes_["label"]))
+        ids = await state.embed([it.text for it in req.items], then=lambda v, _: model.transform(embeddings=v))
+        return {"results": [{"id": it.id, "theme": int(t), "label": labels.get(int(t), "outlier")}
+                            for it, t in zip(req.items, ids)]}
+
+
+def _score_routes(router: APIRouter) -> None:
+    deps = [Depends(require_scope("tag"))]
+
+    def column(items: Sequence[Any], name: str) -> np.ndarray:
+        return np.array([getattr(it, name) for it in items], dtype=float)
+
+    @router.post("/v1/score/rice", response_model=ScoreResponse, responses=_ERRORS, tags=["scoring"], dependencies=deps)
+    async def rice(req: RiceRequest, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        state.check_items(len(req.items))
+        s = scoring.rice(*(column(req.items, c) for c in ("reach", "impact", "confidence", "effort")),
+                         confidence_scale=req.confidence_scale)
+        return {"framework": "rice", "results": [{"id": it.id, "score": float(v)} for it, v in zip(req.items, s)]}
+
+    @router.post("/v1/score/ice", response_model=ScoreResponse, responses=_ERRORS, tags=["scoring"], dependencies=deps)
+    async def ice(req: IceRequest, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        state.check_items(len(req.items))
+        s = scoring.ice(*(column(req.items, c) for c in ("impact", "confidence", "ease")), method=req.method)
+        return {"framework": "ice", "results": [{"id": it.id, "score": float(v)} for it, v in zip(req.items, s)]}
+
+    @router.post("/v1/score/moscow", response_model=ScoreResponse, responses=_ERRORS, tags=["scoring"],
+                 dependencies=deps)
+    async def moscow(req: MoscowRequest, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        state.check_items(len(req.items))
+        cats = scoring.moscow(column(req.items, "score"), cutoffs=req.cutoffs, quantiles=req.quantiles,
+                              commitment=np.array([it.commitment for it in req.items]),
+                              deadline=np.array([it.deadline for it in req.items]))
+        return {"framework": "moscow", "results": [{"id": it.id, "category": str(c)} for it, c in zip(req.items, cats)]}
+
+    @router.post("/v1/score/demand", response_model=DemandResponse, responses=_ERRORS, tags=["scoring"],
+                 dependencies=deps)
+    async def demand(req: DemandRequest, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+        state.check_items(len(req.items))
+        df = pd.DataFrame([it.model_dump() for it in req.items])
+        has_time = df["created_at"].notna().all()
+        try:
+            if has_time:
+                df["created_at"] = pd.to_datetime(df["created_at"], utc=True, format="ISO8601")
+            now = pd.Timestamp(req.now) if req.now else None
+        except (ValueError, TypeError) as exc:
+            raise ApiError(422, "invalid_time", f"created_at and now must be ISO 8601 times ({type(exc).__name__})",
+                           details=[{"loc": "body.items", "msg": "not an ISO 8601 time", "type": "datetime"}]) from None
+        table = scoring.theme_scores(df, theme_col="theme", account_col="account_id",
+                                     revenue_col="account_revenue", time_col="created_at" if has_time else None,
+                                     weights=req.weights, now=now, window=req.window)
+        rows = [{"theme": str(r["theme"]), "volume": int(r["volume"]), "unique_accounts": int(r["unique_accounts"]),
+                 "revenue": float(r["revenue"]), "growth": float(r.get("growth", 0.0) or 0.0),
+                 "priority": float(r["priority"])} for r in table.to_dict("records")]
+        return {"framework": "demand", "results": rows}
+
+
+def create_app(config: ServiceConfig, *, extensions: Sequence[Extension] = (), state: ServiceState | None = None,
+               exit_on_load_error: bool = False) -> FastAPI:
+    """The service as an ASGI app; models load in the background after start-up (``/readyz`` tells when).
+
+    ``extensions`` are called as ``ext(app, state)`` before the app starts: they mount routers
+    (``app.include_router``) and register background jobs (``state.add_background``).
+    """
+    state = state or ServiceState(config)
+
+    def fail() -> None:
+        if exit_on_load_error:
+            os.kill(os.getpid(), signal.SIGTERM)  # let the server shut down cleanly; the CLI reports the error
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(state.start, fail)
+            yield
+            tg.cancel_scope.cancel()
+        await state.stop()
+
+    from .. import __version__
+
+    app = FastAPI(title="feedback_nlp", version=__version__, lifespan=lifespan,
+                  description="Tag, dedupe, theme and score customer feedback, locally. Every endpoint except "
+                              "/healthz and /readyz needs `Authorization: Bearer <API key>`.")
+    app.state.service = state
+    _install_error_handlers(app)
+    router = APIRouter()
+    for add in (_health_routes, _tag_routes, _backlog_routes, _theme_routes, _score_routes):
+        add(router)
+    app.include_router(router)
+    for ext in extensions:
+        ext(app, state)
+    if config.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(_Guard, state=state)
+    return app

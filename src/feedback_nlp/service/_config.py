@@ -1,0 +1,91 @@
+"""Settings of one service process: where its data lives, which models it serves, and its limits.
+
+Every limit has a name (``max_body_bytes``, ``max_items``, ``max_text_chars``, ``max_k``); error bodies
+name the limit that was hit, so a client can tell which setting to ask an operator about.
+
+Example:
+    >>> cfg = ServiceConfig(data_dir="data", max_items=64)
+    >>> cfg.limits()["max_items"]
+    64
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..cleaning import MAX_TEXT_CHARS
+from ..errors import InvalidInputError
+
+__all__ = ["ServiceConfig"]
+
+
+@dataclass
+class ServiceConfig:
+    """Configuration of :func:`~feedback_nlp.service.create_app`.
+
+    Args:
+        data_dir: folder of the SQLite store, its ANN index file and the instance lock.
+        store: ``None`` for SQLite under ``data_dir``, or a ``postgresql://`` URL (pgvector).
+        models: tag models by name; a value is a saved model folder or a bundled name. The first is the
+            default of ``/v1/tag``. Empty: the bundled ``request-type`` model.
+        themes: a saved :class:`~feedback_nlp.ThemeModel` folder for ``/v1/themes``, or ``None``.
+        embedding_model, backend: the embedder of the backlog (see :class:`~feedback_nlp.Embedder`).
+        max_body_bytes: largest request body (413 above it).
+        max_items: most items in one request (413 above it).
+        max_text_chars: longest text after cleaning (422 above it).
+        max_k: most matches one duplicate query may ask for.
+        max_batch: most texts the embedder takes in one forward pass across requests.
+        max_wait_ms: how long the batcher waits for more requests once it has seen concurrent traffic.
+        cors_origins: origins allowed by CORS; empty (default) sends no CORS headers at all.
+        duplicate_threshold: score from which a match is flagged ``duplicate`` (default: Deduper's).
+        auth: ``False`` only for in-process tests; the CLI always enforces API keys.
+    """
+
+    data_dir: str | Path = "feedback-nlp-data"
+    store: str | None = None
+    models: dict[str, str] = field(default_factory=dict)
+    themes: str | None = None
+    embedding_model: str | None = None
+    backend: str | None = None
+    max_body_bytes: int = 1 << 20
+    max_items: int = 256
+    max_text_chars: int = MAX_TEXT_CHARS
+    max_k: int = 100
+    max_batch: int = 64
+    max_wait_ms: float = 2.0
+    cors_origins: tuple[str, ...] = ()
+    duplicate_threshold: float | None = None
+    auth: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_items", "max_text_chars", "max_k", "max_batch"):
+            if int(getattr(self, name)) < 1:
+                raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_wait_ms < 0:
+            raise InvalidInputError(f"max_wait_ms must be >= 0, got {self.max_wait_ms}")
+        if "*" in self.cors_origins:
+            raise InvalidInputError("CORS origin '*' is refused: list the origins that may call the API")
+        self.data_dir = Path(self.data_dir)
+        if not self.models:
+            self.models = {"request-type": "request-type"}
+
+    def limits(self) -> dict[str, int]:
+        """The request limits by name, as error bodies and ``GET /v1/limits`` report them."""
+        return {"max_body_bytes": self.max_body_bytes, "max_items": self.max_items,
+                "max_text_chars": self.max_text_chars, "max_k": self.max_k}
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only accepts connections from this machine.
+
+    >>> is_loopback("127.0.0.1"), is_loopback("0.0.0.0"), is_loopback("localhost")
+    (True, False, True)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

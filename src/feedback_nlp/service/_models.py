@@ -1,0 +1,222 @@
+"""Request and response bodies of the HTTP API (pydantic); the OpenAPI schema at ``/openapi.json`` comes from
+these. Limits that depend on the configuration (items per request, text length, k) are checked by the routes,
+which answer 413/422 naming the limit; fixed shapes (an id of 1-256 characters, flat metadata) are here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "BacklogAck", "BacklogItemOut", "BacklogRequest", "DuplicateMatch", "DuplicatesRequest", "DuplicatesResponse",
+    "DuplicatesResult", "ErrorBody", "Item", "QueryItem", "TagRequest", "TagResponse", "TagResult",
+]
+
+ItemId = Annotated[str, Field(min_length=1, max_length=256, description="your id of the item (ticket id, URL, ...)")]
+MetaValue = Union[str, int, float, bool, None]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Item(_Strict):
+    """A feedback item: its id, its raw text (cleaned and PII-redacted by the service) and flat metadata."""
+
+    id: ItemId
+    text: str = Field(description="raw text; HTML, quoted replies and signatures are removed, PII redacted")
+    metadata: dict[str, MetaValue] = Field(default_factory=dict, max_length=64,
+                                           description="flat key/value metadata kept with backlog items")
+
+
+class QueryItem(_Strict):
+    """A text to look up; ``id`` is echoed back (and, for duplicates, excluded from its own matches)."""
+
+    id: ItemId | None = None
+    text: str
+
+
+class TagRequest(_Strict):
+    items: list[Item] = Field(min_length=1)
+    model: str | None = Field(default=None, description="a served model name (GET /v1/models); default: the first")
+
+
+class TagResult(BaseModel):
+    id: str
+    tags: list[str]
+    probabilities: dict[str, float]
+    confidence: float
+    needs_review: bool
+
+
+class TagResponse(BaseModel):
+    model: str
+    results: list[TagResult]
+
+
+class DuplicatesRequest(_Strict):
+    items: list[QueryItem] = Field(min_length=1)
+    k: int = Field(default=5, ge=1)
+    min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
+
+
+class DuplicateMatch(BaseModel):
+    id: str
+    score: float
+    duplicate: bool = Field(description="score >= the service's duplicate threshold")
+
+
+class DuplicatesResult(BaseModel):
+    id: str | None
+    matches: list[DuplicateMatch]
+
+
+class DuplicatesResponse(BaseModel):
+    threshold: float
+    results: list[DuplicatesResult]
+
+
+class BacklogRequest(_Strict):
+    items: list[Item] = Field(min_length=1)
+
+
+class BacklogAck(BaseModel):
+    created: list[str]
+    updated: list[str]
+    backlog_size: int
+
+
+class BacklogItemOut(BaseModel):
+    id: str
+    text: str = Field(description="the stored text: cleaned and PII-redacted")
+    metadata: dict[str, MetaValue]
+    updated_at: str | None
+
+
+class ThemeAssignRequest(_Strict):
+    items: list[QueryItem] = Field(min_length=1)
+
+
+class ThemeAssignResult(BaseModel):
+    id: str | None
+    theme: int = Field(description="theme id, -1 when no theme is close enough")
+    label: str
+
+
+class ThemeAssignResponse(BaseModel):
+    results: list[ThemeAssignResult]
+
+
+class ThemeOut(BaseModel):
+    id: int
+    label: str
+    keywords: list[str]
+    size: int
+    share: float
+
+
+class ThemesResponse(BaseModel):
+    themes: list[ThemeOut]
+
+
+class RiceItem(_Strict):
+    id: ItemId
+    reach: float
+    impact: float
+    confidence: float
+    effort: float
+
+
+class RiceRequest(_Strict):
+    items: list[RiceItem] = Field(min_length=1)
+    confidence_scale: Literal["fraction", "percent"] = "fraction"
+
+
+class IceItem(_Strict):
+    id: ItemId
+    impact: float
+    confidence: float
+    ease: float
+
+
+class IceRequest(_Strict):
+    items: list[IceItem] = Field(min_length=1)
+    method: Literal["product", "mean"] = "product"
+
+
+class MoscowItem(_Strict):
+    id: ItemId
+    score: float
+    commitment: bool = False
+    deadline: bool = False
+
+
+class MoscowRequest(_Strict):
+    items: list[MoscowItem] = Field(min_length=1)
+    cutoffs: dict[Literal["must", "should", "could"], float] | None = None
+    quantiles: tuple[float, float, float] = (0.8, 0.5, 0.2)
+
+
+class DemandItem(_Strict):
+    id: ItemId
+    theme: str
+    account_id: str | None = None
+    account_revenue: float | None = None
+    created_at: str | None = Field(default=None, description="ISO 8601 time of the feedback")
+
+
+class DemandRequest(_Strict):
+    items: list[DemandItem] = Field(min_length=1)
+    weights: dict[Literal["volume", "unique_accounts", "revenue", "growth"], float] | None = None
+    window: str = Field(default="28D", max_length=16)
+    now: str | None = None
+
+
+class ScoreResult(BaseModel):
+    id: str
+    score: float | None = None
+    category: str | None = None
+
+
+class ScoreResponse(BaseModel):
+    framework: str
+    results: list[ScoreResult]
+
+
+class DemandRow(BaseModel):
+    theme: str
+    volume: int
+    unique_accounts: int
+    revenue: float
+    growth: float
+    priority: float
+
+
+class DemandResponse(BaseModel):
+    framework: Literal["demand"] = "demand"
+    results: list[DemandRow]
+
+
+class ErrorDetail(BaseModel):
+    loc: str
+    msg: str
+    type: str
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    limit: str | None = Field(default=None, description="the name of the limit that was hit, if any")
+    max: int | None = None
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ErrorBody(BaseModel):
+    error: ErrorInfo
+    request_id: str
+
+
+def error_body(code: str, message: str, request_id: str, **extra: Any) -> dict[str, Any]:
+    """A JSON error body (see :class:`ErrorBody`)."""
+    return {"error": {"code": code, "message": message, **extra}, "request_id": request_id}

@@ -1,0 +1,249 @@
+"""SQLite store: one file under ``--data`` in WAL mode with ``synchronous=FULL``, so that a 2xx reply means the
+transaction is on disk; the hnswlib index is kept in memory and saved on shutdown (see :mod:`._index`)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidInputError, ModelMismatchError
+from ._index import AnnIndex
+from ._store import ApiKey, BacklogItem, Job, Store, utcnow
+
+__all__ = ["SQLiteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, name TEXT NOT NULL, scope TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS items (key INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+    text TEXT NOT NULL, metadata TEXT NOT NULL, vector BLOB NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (job_id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL,
+    dedupe_key TEXT, payload TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0, due REAL NOT NULL, last_error TEXT, created_at TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_dedupe ON jobs (queue, dedupe_key) WHERE dedupe_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (queue, state, due);
+"""
+
+
+class SQLiteStore(Store):
+    """The embedded store: ``DIR/backlog.sqlite`` and the index cache ``DIR/backlog.hnsw``."""
+
+    kind = "sqlite"
+
+    def __init__(self, folder: Path, *, lock: bool = False) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self._lock_fh = None
+        if lock:
+            self._lock_fh = open(folder / "instance.lock", "w")  # noqa: SIM115 - held for the process lifetime
+            try:
+                fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._lock_fh.close()
+                raise InvalidInputError(f"another feedback-nlp serve already uses {folder}; one process per SQLite "
+                                        "folder (use --store postgresql://... for several)") from None
+        # one connection shared by the worker threads, serialised by a lock: SQLite has one writer anyway
+        self._db = sqlite3.connect(folder / "backlog.sqlite", check_same_thread=False, isolation_level=None)
+        self._mutex = threading.RLock()
+        with self._mutex:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, not only a killed process
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(_SCHEMA)
+        self.index: AnnIndex | None = None
+        self.dim: int | None = None
+
+    # --- helpers ----------------------------------------------------------------------------------
+    def _tx(self):
+        store = self
+
+        class _Tx:
+            def __enter__(self_inner):
+                store._mutex.acquire()
+                store._db.execute("BEGIN IMMEDIATE")
+                return store._db
+
+            def __exit__(self_inner, exc_type, *_):
+                try:
+                    store._db.execute("ROLLBACK" if exc_type else "COMMIT")
+                finally:
+                    store._mutex.release()
+
+        return _Tx()
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _seq(self) -> int:
+        return int(self._meta("seq") or 0)
+
+    def _bump(self, db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO meta VALUES ('seq', '1') ON CONFLICT(key) DO UPDATE SET value = "
+                   "CAST(CAST(value AS INTEGER) + 1 AS TEXT)")
+
+    def _chunks(self, size: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        last = -1
+        while True:
+            rows = self._db.execute("SELECT key, vector FROM items WHERE key > ? ORDER BY key LIMIT ?",
+                                    (last, size)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield (np.array([r[0] for r in rows], dtype=np.int64),
+                   np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]))
+
+    # --- items ------------------------------------------------------------------------------------
+    def bind_embedder(self, model_id: str, dim: int) -> None:
+        with self._tx() as db:
+            saved = self._meta("embedder")
+            if saved is None:
+                db.execute("INSERT INTO meta VALUES ('embedder', ?), ('dim', ?)", (model_id, str(dim)))
+            elif saved != model_id or int(self._meta("dim") or 0) != dim:
+                raise ModelMismatchError(f"the store at {self.folder} holds vectors of {saved}; this service embeds "
+                                         f"with {model_id}. Use the same --embedding-model or a new --data folder")
+        self.dim = dim
+        with self._mutex:
+            path = self.folder / "backlog.hnsw"
+            keys = (r[0] for r in self._db.execute("SELECT key FROM items"))
+            self.index = AnnIndex.load(path, self._seq(), dim, keys) if path.exists() else None
+            if self.index is None:
+                self.index = AnnIndex.build(dim, self._chunks())
+
+    def _rebuild_if_stale(self) -> None:
+        if self.index is not None and self.index.stale_share > 0.5 and len(self.index) > 1000:
+            self.index = AnnIndex.build(self.dim, self._chunks())
+
+    def upsert(self, items: Sequence[BacklogItem]) -> list[bool]:
+        now = utcnow().isoformat()
+        created, keys = [], []
+        with self._tx() as db:
+            for it in items:
+                vec = np.ascontiguousarray(it.vector, dtype=np.float32)
+                if vec.shape != (self.dim,):
+                    raise InvalidInputError(f"item {it.id!r}: vector of shape {vec.shape}, the store holds {self.dim}")
+                existed = db.execute("SELECT 1 FROM items WHERE id = ?", (it.id,)).fetchone() is not None
+                key = db.execute(
+                    "INSERT INTO items (id, text, metadata, vector, updated_at) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata, "
+                    "vector = excluded.vector, updated_at = excluded.updated_at RETURNING key",
+                    (it.id, it.text, json.dumps(it.metadata, ensure_ascii=False), vec.tobytes(), now)).fetchone()[0]
+                created.append(not existed)
+                keys.append(key)
+            self._bump(db)
+            # the index follows inside the same lock, so searches never see an item the store lacks
+            self.index.upsert(np.array(keys, dtype=np.int64), np.stack([it.vector for it in items]))
+        return created
+
+    def delete(self, item_id: str) -> bool:
+        with self._tx() as db:
+            row = db.execute("DELETE FROM items WHERE id = ? RETURNING key", (item_id,)).fetchone()
+            if row is None:
+                return False
+            self._bump(db)
+            self.index.delete(int(row[0]))
+            self._rebuild_if_stale()
+        return True
+
+    def get(self, item_id: str) -> BacklogItem | None:
+        with self._mutex:
+            row = self._db.execute("SELECT id, text, metadata, vector, updated_at FROM items WHERE id = ?",
+                                   (item_id,)).fetchone()
+        if row is None:
+            return None
+        return BacklogItem(row[0], row[1], json.loads(row[2]), np.frombuffer(row[3], dtype=np.float32), row[4])
+
+    def count(self) -> int:
+        with self._mutex:
+            return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        with self._mutex:
+            hits = self.index.search(np.asarray(queries, dtype=np.float32), k)
+            wanted = sorted({key for row in hits for key, _ in row})
+            ids: dict[int, str] = {}
+            for s in range(0, len(wanted), 500):
+                part = wanted[s:s + 500]
+                ids.update(self._db.execute(f"SELECT key, id FROM items WHERE key IN ({','.join('?' * len(part))})",
+                                            part).fetchall())
+        return [[(ids[key], score) for key, score in row if key in ids] for row in hits]
+
+    # --- keys -------------------------------------------------------------------------------------
+    def add_key(self, key: ApiKey) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, 0)",
+                       (key.key_id, key.name, key.scope, key.key_hash, key.created_at or utcnow().isoformat()))
+
+    def _key(self, row: Any) -> ApiKey:
+        return ApiKey(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+
+    def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        with self._mutex:
+            row = self._db.execute("SELECT * FROM api_keys WHERE key_hash = ?", (key_hash,)).fetchone()
+        return self._key(row) if row else None
+
+    def list_keys(self) -> list[ApiKey]:
+        with self._mutex:
+            return [self._key(r) for r in self._db.execute("SELECT * FROM api_keys ORDER BY created_at, key_id")]
+
+    def revoke_key(self, key_id: str) -> bool:
+        with self._tx() as db:
+            return db.execute("UPDATE api_keys SET revoked = 1 WHERE key_id = ?", (key_id,)).rowcount > 0
+
+    # --- queue ------------------------------------------------------------------------------------
+    def enqueue(self, queue: str, payload: dict[str, Any], *, dedupe_key: str | None = None,
+                delay_s: float = 0.0) -> int | None:
+        with self._tx() as db:
+            row = db.execute("INSERT INTO jobs (queue, dedupe_key, payload, due, created_at) VALUES (?, ?, ?, ?, ?) "
+                             "ON CONFLICT DO NOTHING RETURNING job_id",
+                             (queue, dedupe_key, json.dumps(payload), time.time() + delay_s,
+                              utcnow().isoformat())).fetchone()
+        return None if row is None else int(row[0])
+
+    def claim(self, queue: str, limit: int = 10, lease_s: float = 60.0) -> list[Job]:
+        now = time.time()
+        with self._tx() as db:
+            rows = db.execute("SELECT job_id, payload, attempts, dedupe_key FROM jobs WHERE queue = ? AND "
+                              "state IN ('pending', 'running') AND due <= ? ORDER BY due, job_id LIMIT ?",
+                              (queue, now, limit)).fetchall()
+            db.executemany("UPDATE jobs SET state = 'running', attempts = attempts + 1, due = ? WHERE job_id = ?",
+                           [(now + lease_s, r[0]) for r in rows])
+        return [Job(int(r[0]), queue, json.loads(r[1]), int(r[2]) + 1, r[3]) for r in rows]
+
+    def complete(self, job_id: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET state = 'done', last_error = NULL WHERE job_id = ?", (job_id,))
+
+    def fail(self, job_id: int, error: str, *, retry_in_s: float | None = 30.0) -> None:
+        with self._tx() as db:
+            if retry_in_s is None:
+                db.execute("UPDATE jobs SET state = 'dead', last_error = ? WHERE job_id = ?", (error[:500], job_id))
+            else:
+                db.execute("UPDATE jobs SET state = 'pending', last_error = ?, due = ? WHERE job_id = ?",
+                           (error[:500], time.time() + retry_in_s, job_id))
+
+    def queue_depth(self, queue: str) -> int:
+        with self._mutex:
+            return int(self._db.execute("SELECT COUNT(*) FROM jobs WHERE queue = ? AND state IN ('pending', 'running')",
+                                        (queue,)).fetchone()[0])
+
+    def close(self) -> None:
+        with self._mutex:
+            if self.index is not None:
+                with contextlib.suppress(OSError):  # the index is a cache: the next start rebuilds it
+                    self.index.save(self.folder / "backlog.hnsw", self._seq())
+            self._db.close()
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+

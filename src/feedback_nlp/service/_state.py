@@ -1,0 +1,193 @@
+"""The state one service process holds: store, embedder, batchers, models; loaded in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import numpy as np
+
+from ..cleaning import clean_text, text_problem
+from ..dedupe import Deduper
+from ..embedding import BaseEmbedder, Embedder
+from ..errors import ModelMismatchError
+from ..tagging import TagClassifier
+from ..themes import ThemeModel
+from ._batcher import Batcher
+from ._config import ServiceConfig
+from ._errors import ApiError, TextRejected
+from ._keys import KeyCache
+from ._metrics import Metrics
+from ._store import BacklogItem, Store, open_store
+
+__all__ = ["ServiceState"]
+
+log = logging.getLogger("feedback_nlp.service")
+Background = Callable[["ServiceState"], Awaitable[None]]
+
+
+@dataclass
+class ServedModel:
+    name: str
+    classifier: TagClassifier
+    batcher: Batcher
+
+
+class ServiceState:
+    """Everything a request handler needs; ``app.state.service`` in the app, or ``Depends(get_state)``.
+
+    Integrations use :attr:`store` (in a thread) and the coroutines :meth:`upsert_items` /
+    :meth:`delete_item`, which embed, store and index exactly as ``POST /v1/backlog`` does.
+    """
+
+    def __init__(self, config: ServiceConfig, *, store: Store | None = None,
+                 embedder: BaseEmbedder | None = None) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.store: Store | None = store
+        self.embedder = embedder
+        self.keys: KeyCache | None = None
+        self.models: dict[str, ServedModel] = {}
+        self.themes: ThemeModel | None = None
+        self.batcher: Batcher | None = None
+        self.ready = False
+        self.load_error: str | None = None
+        self.threshold = config.duplicate_threshold if config.duplicate_threshold is not None else Deduper().threshold
+        self._background: list[Background] = []
+        self._tasks: list[asyncio.Task] = []
+        self._batchers: dict[str, Batcher] = {}
+
+    # --- loading ----------------------------------------------------------------------------------
+    def _batcher_for(self, embedder: BaseEmbedder) -> Batcher:
+        if embedder.model_id not in self._batchers:
+            cfg = self.config
+            batcher = Batcher(embedder.encode, max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms,
+                              observe=self.metrics.observe_batch, name=embedder.model_id.split("/")[-1][:20])
+            batcher.start()
+            self._batchers[embedder.model_id] = batcher
+        return self._batchers[embedder.model_id]
+
+    def load(self) -> None:
+        """Open the store, load the embedder and the models (blocking; minutes on a cold machine)."""
+        cfg = self.config
+        if self.store is None:
+            self.store = open_store(cfg.data_dir, cfg.store, lock=True)
+        self.keys = KeyCache(self.store)
+        if self.embedder is None:
+            # texts are cleaned (and checked) once by the service before embedding, so the embedder need not
+            self.embedder = Embedder(cfg.embedding_model, backend=cfg.backend, clean=False)
+        self.embedder.encode(["warm up the model"])
+        self.store.bind_embedder(self.embedder.base_model_id, self.embedder.dim)
+        self.metrics.backlog_size.set(self.store.count())
+        self.batcher = self._batcher_for(self.embedder)
+        for name, path in cfg.models.items():
+            try:
+                clf = TagClassifier.load(path, embedder=self.embedder)
+            except ModelMismatchError:  # a fine-tuned model brings its own encoder
+                clf = TagClassifier.load(path, backend=cfg.backend)
+                clf.embedder_.encode(["warm up the model"])
+            self.models[name] = ServedModel(name, clf, self._batcher_for(clf.embedder_))
+        if cfg.themes:
+            self.themes = ThemeModel.load(cfg.themes, embedder=self.embedder)
+        self.ready = True
+        self.metrics.ready.set(1)
+        log.info("ready: %d tag models, themes %s, backlog store %s", len(self.models),
+                 "loaded" if self.themes is not None else "off", self.store.kind)
+
+    async def start(self, on_failure: Callable[[], None] | None = None) -> None:
+        """Load in a thread (``/healthz`` answers meanwhile), then start the background tasks."""
+        try:
+            await anyio.to_thread.run_sync(self.load)
+        except Exception as exc:  # noqa: BLE001 - reported through /readyz and the log, then the process exits
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            log.error("loading failed: %s", self.load_error)
+            if on_failure is not None:
+                on_failure()
+            return
+        for job in self._background:
+            self._tasks.append(asyncio.create_task(job(self)))
+
+    def add_background(self, job: Background) -> None:
+        """Run ``await job(state)`` once the models are loaded; it is cancelled at shutdown."""
+        self._background.append(job)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # shutting down either way
+                await task
+        await anyio.to_thread.run_sync(self._close)
+
+    def _close(self) -> None:
+        for batcher in self._batchers.values():
+            batcher.stop()
+        if self.store is not None:
+            self.store.close()
+
+    # --- work shared by routes and integrations ---------------------------------------------------
+    def prepare(self, texts: list[str]) -> list[str]:
+        """Clean texts (HTML, quotes, signatures, PII) and reject unusable ones with their positions."""
+        cleaned, problems = [], []
+        for i, raw in enumerate(texts):
+            text = clean_text(raw)
+            problem = text_problem(raw, text, max_chars=self.config.max_text_chars)
+            if problem:
+                problems.append((i, problem))
+            cleaned.append(text)
+        if problems:
+            raise TextRejected(problems, self.config.max_text_chars)
+        return cleaned
+
+    def check_items(self, n: int) -> None:
+        if n > self.config.max_items:
+            raise ApiError(413, "too_many_items", f"{n} items in one request; the limit is {self.config.max_items}",
+                           limit="max_items", max=self.config.max_items)
+
+    async def embed(self, texts: Sequence[str], then: Callable[[np.ndarray, list[str]], Any] | None = None) -> Any:
+        """Cleaned, checked and embedded with the backlog's embedder, micro-batched with other requests."""
+        return await self.batcher.submit(list(texts), prepare=self.prepare, then=then)
+
+    async def upsert_items(self, items: Sequence[Any]) -> tuple[list[str], list[str]]:
+        """Add or update backlog items (objects with ``id``, ``text``, ``metadata``); durable on return.
+
+        Returns ``(created_ids, updated_ids)``.
+        """
+        self.check_items(len(items))
+        seen: dict[str, int] = {}
+        for i, it in enumerate(items):
+            if it.id in seen:
+                raise ApiError(422, "duplicate_id", f"id at items[{i}] repeats items[{seen[it.id]}]",
+                               details=[{"loc": f"body.items[{i}].id", "msg": "duplicate id in one request",
+                                         "type": "duplicate_id"}])
+            seen[it.id] = i
+
+        def records(vectors: np.ndarray, cleaned: list[str]) -> list[BacklogItem]:
+            return [BacklogItem(it.id, text, dict(it.metadata or {}), vec)
+                    for it, text, vec in zip(items, cleaned, vectors)]
+
+        rows = await self.embed([it.text for it in items], then=records)
+        created = await anyio.to_thread.run_sync(self.store.upsert, rows)
+        self.metrics.backlog_size.inc(sum(created))
+        return ([r.id for r, c in zip(rows, created) if c], [r.id for r, c in zip(rows, created) if not c])
+
+    async def delete_item(self, item_id: str) -> bool:
+        """Remove a backlog item; ``False`` when there was none."""
+        removed = await anyio.to_thread.run_sync(self.store.delete, item_id)
+        if removed:
+            self.metrics.backlog_size.dec()
+        return removed
+
+    def model(self, name: str | None) -> ServedModel:
+        if name is None:
+            return next(iter(self.models.values()))
+        if name not in self.models:
+            raise ApiError(404, "unknown_model", f"no model {name!r} is served; served: {sorted(self.models)}")
+        return self.models[name]
+
+
