@@ -135,3 +135,39 @@ def test_text_problem(raw, reason):
 
 def test_text_problem_ok():
     assert text_problem("Export fails") is None
+
+
+# --- widened PII redaction, on the labelled set shared with benchmarks/pii.py ----------------------
+
+def _pii_cases(split):
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent / "fixtures" / "ingest" / "pii_labelled.jsonl"
+    return [c for c in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if c["split"] == split]
+
+
+@pytest.mark.parametrize("case", _pii_cases("dev"), ids=lambda c: (c["kind"] or "neg") + ":" + c["text"][:30])
+def test_pii_labelled_dev_cases(case):
+    out = redact_pii(case["text"])
+    if case["kind"] is None:
+        assert out == case["text"]  # a look-alike (version, order id, date, time, hash) stays intact
+    else:
+        assert f"<{case['kind']}>" in out and case["secret"] not in out
+
+
+def test_pii_heldout_cases_stay_above_the_documented_figures():
+    # held-out cases were written after the rules were frozen; docs/benchmarks.md reports them
+    cases = _pii_cases("heldout")
+    found = [f"<{c['kind']}>" in (o := redact_pii(c["text"])) and c["secret"] not in o for c in cases if c["kind"]]
+    untouched = [redact_pii(c["text"]) == c["text"] for c in cases if c["kind"] is None]
+    assert sum(found) / len(found) >= 0.9 and sum(untouched) / len(untouched) >= 0.9
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("key sk-proj-4f9XbQ2mT7LpZs81aK3vWcY0, ip 10.1.2.3", "key <SECRET>, ip <IP>"),
+    ("ssn 123-45-6789 / ticket 123-45-6789", "ssn <SSN> / ticket 123-45-6789"),
+    ("call me on 4155552671 about order 4155552671", "call me on <PHONE> about order 4155552671"),
+])
+def test_pii_context_rules(raw, expected):
+    assert redact_pii(raw) == expected

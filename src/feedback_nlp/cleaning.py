@@ -138,14 +138,53 @@ _URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"']+", re.I)
 _URL_SECRET = re.compile(rf"[?&#;]{_SECRET_PARAM}=[^&\s]+|//[^/\s:@]+:[^/\s@]+@", re.I)
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")  # \w: Unicode names too
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b")
-_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-# Phones: an international +CC number, or a grouped national number like (555) 123-4567 / 020 7946 0958.
+_CARD = re.compile(r"(?<![\d.-])(?:\d[ .-]?){12,18}\d(?![\d-]|\.\d)")
+# Phones: an international +CC number, or a grouped national number like (555) 123-4567 / 020 7946 0958 /
+# 01 23 45 67 89 (FR) / 030 12345678 (DE) / 07700 900123 (UK mobile).
 _PHONE = re.compile(
     r"(?<![\w+])(?<!\d[ .-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"
     r"|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}"
     r"|\b\d{3}[.-]\d{3}[.-]\d{4}"
-    r"|\b0\d{2,4}[ ]\d{3,4}[ ]\d{3,4})(?![\w])(?![ .-]\d)"
+    r"|\b0\d{2,4}[ ]\d{3,4}[ ]\d{3,4}"
+    r"|\b0\d(?:[ .]\d{2}){4}"
+    r"|\b0\d{2,4}[ /-]\d{5,8}"
+    r"|\b0\d{4}[ ]\d{6})(?![\w])(?![ .-]\d)"
 )
+# A bare run of 10-11 digits is a phone only when it starts with a national trunk 0 (07700900123) or a
+# phone word comes just before it ("call me on 4155552671"); never after order/invoice/ticket words, so
+# order and tracking numbers stay.
+_BARE_DIGITS = re.compile(r"(?<![\w.+/-])(?:\d{10,11}|\d{3} \d{3} \d{4})(?![\w.-]|\.\d| \d)")
+_PHONE_CUE = re.compile(r"\b(?:call|phone|tel|telephone|mobile|cell|cellphone|whats?app|sms|text me|ring|reach me"
+                        r"|contact me|number|handy|portable|téléphone|telefon|móvil)\b[^\d\n]{0,20}$", re.I)
+_ID_CUE = re.compile(r"(?:\b(?:order|invoice|ticket|case|ref|reference|tracking|account|acct|id|sku|build|po"
+                     r"|transaction|txn|confirmation|booking|serial|version)\b|#)[^\d\n]{0,12}$", re.I)
+# US Social Security numbers: dashed, with the SSA's impossible areas/groups/serials excluded; spaced or
+# bare only after an SSN cue.
+_SSN = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])")
+_SSN_CUE = re.compile(r"\b(?:ssn|social security(?: number| no\.?)?|ss#)[^\d\n]{0,15}$", re.I)
+_SSN_CUED = re.compile(r"(\b(?:ssn|social security(?: number| no\.?)?|ss#)[^\d\n]{0,15})((?!000|666|9\d\d)\d{3}[ ]?(?!00)\d{2}[ ]?(?!0000)\d{4})\b",
+                       re.I)
+# API keys and tokens: vendor prefixes with their documented shapes, JWTs, and bearer credentials.
+_SECRET = re.compile(
+    r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"
+    r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"
+    r"|(?:AKIA|ASIA)[0-9A-Z]{16}"
+    r"|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}"
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|AIza[0-9A-Za-z_-]{35}"
+    r"|glpat-[A-Za-z0-9_-]{20,}"
+    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"
+    r"|(?<=Bearer )[A-Za-z0-9._~+/-]{16,}=*|(?<=bearer )[A-Za-z0-9._~+/-]{16,}=*"
+)
+# A long opaque value right after a credential word ("api key is 3f8a…", "password: …").
+_CUED_SECRET = re.compile(r"(\b(?:api[ _-]?key|apikey|secret|token|password|passwd|pwd|access[ _-]?key|private[ _-]?key)"
+                          r"\s*(?:is|=|:)\s*['\"]?)([A-Za-z0-9._~+/=-]{12,})", re.I)
+_IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+                   r"(?:/\d{1,2})?(?![\w]|\.\d)")
+_VERSION_CUE = re.compile(r"(?:\b(?:v|ver|version|release|build|firmware|fw|app|ios|android|macos|windows|chrome"
+                          r"|firefox|safari|edge|sdk|api|python|node|java)\s*[:=]?\s*v?|\bv)$", re.I)
+# a run of hex digits and colons with at least two colons; ipaddress decides whether it is an address
+_IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -183,24 +222,73 @@ def _redact_phone(m: re.Match) -> str:
     return "<PHONE>" if 9 <= n <= 15 else m.group(0)
 
 
-def redact_pii(text: str) -> str:
-    """Replace e-mails, phones, payment cards (Luhn-checked), IBANs (mod-97 checked) and URLs that carry
-    credentials or tokens with ``<EMAIL>``, ``<PHONE>``, ``<CARD>``, ``<IBAN>`` and ``<URL>``.
+def _redact_bare_digits(m: re.Match) -> str:
+    before = m.string[max(0, m.start() - 30): m.start()]
+    if _ID_CUE.search(before):
+        return m.group(0)
+    digits = m.group(0)
+    if (digits.startswith("0") and " " not in digits) or _PHONE_CUE.search(before):
+        return "<PHONE>"
+    return m.group(0)
 
-    Validation keeps order numbers, dates and version strings intact.
+
+def _redact_ssn(m: re.Match) -> str:
+    before = m.string[max(0, m.start() - 30): m.start()]
+    return m.group(0) if _ID_CUE.search(before) and not _SSN_CUE.search(before) else "<SSN>"
+
+
+def _redact_ipv4(m: re.Match) -> str:
+    before = m.string[max(0, m.start() - 12): m.start()]
+    return m.group(0) if _VERSION_CUE.search(before) else "<IP>"
+
+
+def _redact_ipv6(m: re.Match) -> str:
+    import ipaddress
+
+    token = m.group(0)
+    # times (10:30:00) and ratios are not addresses: without "::" an address has all eight groups
+    if "::" not in token and token.count(":") < 7:
+        return token
+    try:
+        ipaddress.IPv6Address(token.split("%")[0])
+    except ValueError:
+        return token
+    return "<IP>"
+
+
+def redact_pii(text: str) -> str:
+    """Replace e-mails, phones, payment cards (Luhn-checked), IBANs (mod-97 checked), US SSNs, API keys and
+    tokens, IP addresses and URLs that carry credentials with ``<EMAIL>``, ``<PHONE>``, ``<CARD>``,
+    ``<IBAN>``, ``<SSN>``, ``<SECRET>``, ``<IP>`` and ``<URL>``.
+
+    Validation and context keep order numbers, dates and version strings intact (see docs/ingest.md for
+    the rules and docs/benchmarks.md for precision and recall per kind).
 
     >>> redact_pii("mail jane.doe@acme.io or call +44 20 7946 0958")
     'mail <EMAIL> or call <PHONE>'
+    >>> redact_pii("key sk-proj-4f9XbQ2mT7LpZs81aK3vWcY0 from 10.0.0.12, app v2.4.1.0, order 4155552671")
+    'key <SECRET> from <IP>, app v2.4.1.0, order 4155552671'
     """
     if "://" in text:
         text = _URL.sub(_redact_url, text)
     if "@" in text:
         text = _EMAIL.sub("<EMAIL>", text).replace("<<EMAIL>>", "<EMAIL>")
-    if not _DIGIT.search(text):  # cards, IBANs and phones all need digits
+    text = _SECRET.sub("<SECRET>", text)  # before digits: tokens hold digit runs that look like phones
+    text = _CUED_SECRET.sub(lambda m: m.group(1) + ("<SECRET>" if any(ch.isdigit() for ch in m.group(2)) else m.group(2)),
+                            text)
+    if ":" in text:
+        text = _IPV6.sub(_redact_ipv6, text)
+    if not _DIGIT.search(text):  # cards, IBANs, SSNs, IPs and phones all need digits
         return text
     text = _IBAN.sub(lambda m: "<IBAN>" if _iban_ok(m.group(0)) else m.group(0), text)
     text = _CARD.sub(_redact_card, text)
-    return _PHONE.sub(_redact_phone, text)
+    if "." in text:
+        text = _IPV4.sub(_redact_ipv4, text)
+    if "-" in text:
+        text = _SSN.sub(_redact_ssn, text)
+    text = _SSN_CUED.sub(lambda m: m.group(1) + "<SSN>", text)
+    text = _PHONE.sub(_redact_phone, text)
+    return _BARE_DIGITS.sub(_redact_bare_digits, text)
 
 
 # --- normalisation --------------------------------------------------------------------------------
