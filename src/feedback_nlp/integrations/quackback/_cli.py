@@ -1,4 +1,5 @@
-"""``feedback-nlp quackback …``: pull a portal into a records file, or export what the webhook has seen.
+"""``feedback-nlp quackback …``: pull a portal into a records file, export what the webhook has seen, or serve
+only the webhook.
 
 Registered by :func:`add_quackback_parser`; the API key comes from ``--key-file`` or ``$QUACKBACK_API_KEY``,
 never from a command-line value (``ps`` shows arguments to every user).
@@ -8,11 +9,9 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["KEY_ENV", "SECRET_ENV", "add_quackback_parser"]
+__all__ = ["add_quackback_parser"]
 
-KEY_ENV = "QUACKBACK_API_KEY"
-SECRET_ENV = "QUACKBACK_WEBHOOK_SECRET"
-STORE_FILE = "quackback.sqlite"
+from ._setup import KEY_ENV, STORE_FILE, add_quackback_options
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
@@ -53,6 +52,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ..._optional import require
+    from ._asgi import create_app
+    from ._setup import integration_from_args
+
+    uvicorn = require("uvicorn", "serve", "the Quackback webhook server")
+    integration = integration_from_args(args, args.data)
+    app = create_app(integration, respond_within=args.quackback_respond_within)
+    print(f"Quackback webhook on http://{args.host}:{args.port}/v1/integrations/quackback/webhook "
+          f"(events in {integration.store.path})", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=10)
+    return 0
+
+
 def add_quackback_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``quackback pull`` and ``quackback export`` to the CLI's sub-commands."""
     p = sub.add_parser("quackback", help="Quackback feedback hub: pull posts, export what the webhook saw")
@@ -74,4 +87,12 @@ def add_quackback_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
     q.add_argument("--out", required=True, help="output .csv, .parquet or .jsonl")
     q.add_argument("--include-deleted", action="store_true", help="keep deleted and merged posts")
     q.set_defaults(func=cmd_export)
+
+    q = qsub.add_parser("serve", help="only the Quackback webhook (feedback-nlp serve mounts it beside the API)")
+    q.add_argument("--data", required=True, help="folder of the integration's store (events, posts, suggestions)")
+    q.add_argument("--model", default=None, help="tag model folder or bundled name (default: request-type)")
+    q.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    q.add_argument("--port", type=int, default=8080)
+    add_quackback_options(q, standalone=True)
+    q.set_defaults(func=cmd_serve)
     return p

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ._client import QuackbackClient
-from ._errors import QuackbackAPIError
+from ._errors import QuackbackAPIError, QuackbackError
 from ._events import WebhookEvent
 from ._status import status_stage
 from ._store import IntegrationStore
@@ -194,6 +194,7 @@ class Processor:
         backlog: where posts become searchable for duplicates (optional).
         sentiment: a second tagger whose single best tag is the sentiment (optional).
         write_back: a :class:`WriteBack` to write confident tags to Quackback (optional).
+        client: the Quackback client, to read a post an update event only refers to, and to merge (optional).
         min_confidence: probability a tag needs to be written back.
         duplicate_threshold: similarity from which a backlog item is reported as a duplicate candidate.
         auto_merge_above: merge the new post into its best candidate above this score (None: never merge).
@@ -205,6 +206,7 @@ class Processor:
     backlog: Backlog | None = None
     sentiment: Tagger | None = None
     write_back: WriteBack | None = None
+    client: QuackbackClient | None = None
     min_confidence: float = 0.5
     duplicate_threshold: float = 0.9
     auto_merge_above: float | None = None
@@ -213,9 +215,11 @@ class Processor:
 
     def __post_init__(self) -> None:
         if self.auto_merge_above is not None and not self.duplicate_threshold <= self.auto_merge_above <= 1.0:
-            raise ValueError("auto_merge_above must lie between duplicate_threshold and 1")
+            raise QuackbackError("auto_merge_above must lie between the duplicate threshold and 1")
+        if self.auto_merge_above is not None and self.client is None:
+            raise QuackbackError("auto_merge_above needs a Quackback client (--quackback-url and a key)")
         if not 0.0 <= self.min_confidence <= 1.0:
-            raise ValueError("min_confidence must lie in [0, 1]")
+            raise QuackbackError("min_confidence must lie in [0, 1]")
 
     def process(self, event: WebhookEvent) -> dict[str, Any]:
         self.handled[event.type] = self.handled.get(event.type, 0) + 1
@@ -232,8 +236,8 @@ class Processor:
     def _post_text(self, event: WebhookEvent) -> dict[str, Any]:
         post_id, post = event.post_id, event.post
         text = event.text
-        if event.type == "post.updated" and "content" not in post and self.write_back is not None:
-            full = self.write_back.client.get_post(post_id)  # the update event may carry only a reference
+        if event.type == "post.updated" and "content" not in post and self.client is not None:
+            full = self.client.get_post(post_id)  # the update event may carry only a reference
             from ._pull import post_text
 
             text = post_text(full.get("title"), full.get("content"))
@@ -273,10 +277,10 @@ class Processor:
             out["written"] = result["added"]
             out["missing_tags"] = result["missing_tags"]
             self.store.upsert_post(post_id, written=result["added"])
-        if self.write_back is not None and self.auto_merge_above is not None and candidates:
+        if self.client is not None and self.auto_merge_above is not None and candidates:
             best_id, best = candidates[0]
             if best >= self.auto_merge_above:
-                self.write_back.client.merge_post(post_id, best_id)
+                self.client.merge_post(post_id, best_id)
                 self.store.mark_merged(post_id, best_id)
                 self.store.upsert_post(post_id, canonical_post_id=best_id, deleted=1)
                 self.backlog.delete(post_id)  # type: ignore[union-attr]  (candidates imply a backlog)

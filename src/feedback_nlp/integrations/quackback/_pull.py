@@ -2,8 +2,8 @@
 
 One row per post: ``id``, ``text`` (title, a blank line, content), ``source`` (the board's slug),
 ``created_at``, ``votes``, ``tags`` (names), ``status`` (name) and ``status_stage`` (see :func:`status_stage`),
-plus provenance (``board_id``, ``tag_ids``, ``status_id``, ``comments``, ``author``, ``canonical_post_id``,
-``updated_at``). Deleted posts are left out and counted.
+plus provenance (``board``, which survives a reader mapping ``source`` onto its channel list, ``board_id``,
+``tag_ids``, ``status_id``, ``comments``, ``author``, ``canonical_post_id``, ``updated_at``). Deleted posts are left out and counted.
 
 Example:
     >>> posts_to_records([{"id": "post_1", "title": "Dark mode", "content": "Please.", "boardSlug": "ideas",
@@ -29,7 +29,7 @@ __all__ = ["PullResult", "post_text", "posts_to_records", "pull_posts"]
 
 logger = logging.getLogger(__name__)
 
-RECORD_COLUMNS = ("id", "text", "source", "created_at", "votes", "tags", "status", "status_stage", "board_id",
+RECORD_COLUMNS = ("id", "text", "source", "created_at", "votes", "tags", "status", "status_stage", "board", "board_id",
                   "tag_ids", "status_id", "comments", "author", "canonical_post_id", "updated_at")
 
 
@@ -67,6 +67,7 @@ def posts_to_records(posts: Iterable[Mapping[str, Any]],
             "tags": [str(t.get("name")) for t in tags],
             "status": name,
             "status_stage": status_stage(name, info.get("category")),
+            "board": p.get("boardSlug") or p.get("boardName"),
             "board_id": p.get("boardId"),
             "tag_ids": [str(t.get("id")) for t in tags],
             "status_id": status_id,
