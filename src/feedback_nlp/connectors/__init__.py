@@ -9,7 +9,9 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -38,7 +40,32 @@ def sniff_format(path: str | os.PathLike) -> str:
                 return "slack"
         raise InvalidInputError(f"{path} is a zip file but not a Slack export (no channels.json inside); "
                                "save spreadsheets as CSV")
-    return sniff_table_format(path)
+    fmt = sniff_table_format(path)
+    return _vendor_json(path, fmt) or fmt if fmt in ("json", "jsonl") else fmt
+
+
+_ZENDESK_DOC = re.compile(rb'^\s*\{[^\[]{0,2000}?"tickets"\s*:\s*\[|^\s*\{\s*"ticket"\s*:\s*\{')
+_INTERCOM_DOC = re.compile(rb'"type"\s*:\s*"conversation(?:\.list)?"')
+
+
+def _vendor_json(path: Path, fmt: str) -> str | None:
+    """Recognise Zendesk and Intercom exports among JSON files by their first bytes or first record."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    if fmt == "json":
+        if _ZENDESK_DOC.search(head):
+            return "zendesk"
+        return "intercom" if _INTERCOM_DOC.search(head[:2000]) else None
+    try:
+        first = json.loads(head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace"))
+    except ValueError:
+        return None
+    if isinstance(first, dict):
+        if first.get("type") == "conversation" and "conversation_parts" in first:
+            return "intercom"
+        if {"via", "requester_id", "subject"} <= first.keys():
+            return "zendesk"
+    return None
 
 
 def read_export(path: str | os.PathLike, fmt: str, *, encoding: str | None = None) -> Export:

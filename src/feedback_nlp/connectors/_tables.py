@@ -345,12 +345,9 @@ def _records_frame(rows: list[dict[str, Any]], numbers: list[int], errors: list[
     return _finish(pd.concat([head, body], axis=1))
 
 
-def _iter_jsonl(path: Path, encoding: str | None, chunk_size: int) -> Iterator[pd.DataFrame]:
+def iter_json_lines(path: Path, encoding: str | None) -> Iterator[tuple[int, dict[str, Any], str | None, str | None]]:
+    """(line number, object, parse error, raw line of a broken record) per non-blank line of a JSONL file."""
     codec = resolve_encoding(path, encoding)[0]
-    rows: list[dict[str, Any]] = []
-    numbers: list[int] = []
-    errors: list[str | None] = []
-    raws: list[str | None] = []
     for number, line in enumerate(_text_lines(path, encoding), start=1):
         if not line.strip():
             continue  # blank lines are not records
@@ -365,10 +362,19 @@ def _iter_jsonl(path: Path, encoding: str | None, chunk_size: int) -> Iterator[p
                     record = value
                 else:
                     error = f"JSON line is {type(value).__name__ if not isinstance(value, str) else 'a string'}, not an object"
+        yield number, record, error, None if error is None else _printable(line.rstrip("\r\n"))
+
+
+def _iter_jsonl(path: Path, encoding: str | None, chunk_size: int) -> Iterator[pd.DataFrame]:
+    rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    errors: list[str | None] = []
+    raws: list[str | None] = []
+    for number, record, error, raw in iter_json_lines(path, encoding):
         rows.append(record)
         numbers.append(number)
         errors.append(error)
-        raws.append(None if error is None else _printable(line.rstrip("\r\n")))
+        raws.append(raw)
         if len(rows) >= chunk_size:
             yield _records_frame(rows, numbers, errors, raws)
             rows, numbers, errors, raws = [], [], [], []
@@ -380,8 +386,8 @@ _ARRAY_KEYS = ("records", "data", "items", "results", "rows", "feedback", "ticke
                "messages", "responses", "entries")
 
 
-def load_json_records(path: Path, encoding: str | None) -> list[Any]:
-    """The array of records in a JSON file: the top-level array, or the one array an object holds."""
+def load_json(path: Path, encoding: str | None) -> Any:
+    """A whole JSON document (numbers kept as written), or :class:`InputFileError` naming the problem."""
     text = "".join(_text_lines(path, encoding))
     if not text.strip():
         raise InputFileError(f"{path} is empty: no JSON records")
@@ -393,6 +399,12 @@ def load_json_records(path: Path, encoding: str | None) -> list[Any]:
         lines = text.count("\n") + 1
         extra = " (one object per line? use format='jsonl')" if "Extra data" in str(exc) else ""
         raise InputFileError(f"{path} is not valid JSON: {exc} ({lines} lines in the file){extra}") from None
+    return value
+
+
+def load_json_records(path: Path, encoding: str | None) -> list[Any]:
+    """The array of records in a JSON file: the top-level array, or the one array an object holds."""
+    value = load_json(path, encoding)
     if isinstance(value, list):
         return value
     if isinstance(value, dict):

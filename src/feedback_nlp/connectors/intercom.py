@@ -1,0 +1,118 @@
+"""Intercom conversations: the Conversations API / export JSON (``{"type": "conversation.list",
+"conversations": [...]}``, a list of conversations, one conversation, or one conversation per line).
+
+A conversation opens with its ``source`` message and continues in ``conversation_parts``; each part has
+a ``part_type`` (``comment``, ``note``, ``assignment``, ``close``…), an HTML ``body`` and an ``author``
+whose ``type`` is ``user``/``lead``/``contact`` (the customer), ``admin``, ``bot`` or ``team``. The
+customer's messages are the feedback: one row each. Agents' replies, internal notes, bot messages and
+workflow events are skipped and counted.
+
+Example:
+    >>> export = read_intercom("tests/fixtures/ingest/intercom_conversations.json")
+    >>> export.frame[["id", "conversation_id", "author"]].iloc[0].tolist()
+    ['403918320', '1911149811', 'Jane Doe']
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import InputFileError
+from ._export import Export
+from ._tables import _check_file, iter_json_lines, load_json, sniff_table_format
+
+__all__ = ["read_intercom"]
+
+_CUSTOMER = {"user", "lead", "contact"}
+_SKIPPED = {"admin": "agent reply", "bot": "bot message", "team": "agent reply", "operator": "bot message"}
+
+
+def _conversations(path: Path, encoding: str | None) -> list[tuple[int, Any, str | None, str | None]]:
+    if sniff_table_format(path) == "jsonl":
+        return list(iter_json_lines(path, encoding))
+    doc = load_json(path, encoding)
+    if isinstance(doc, dict) and doc.get("type") == "conversation":
+        convs: Any = [doc]
+    elif isinstance(doc, dict):
+        convs = doc.get("conversations", doc.get("data"))
+    else:
+        convs = doc
+    if not isinstance(convs, list):
+        raise InputFileError(f"{path} is not an Intercom conversations export: expected "
+                             "{\"conversations\": [...]}, a list of conversations or one per line")
+    return [(i, c, None, None) for i, c in enumerate(convs, start=1)]
+
+
+def _author(part: dict[str, Any]) -> tuple[str, Any]:
+    author = part.get("author") if isinstance(part.get("author"), dict) else {}
+    return str(author.get("type") or ""), author.get("name") or author.get("id")
+
+
+def _customer_row(part: dict[str, Any], name: Any, conv: dict[str, Any], source: dict[str, Any],
+                  opening: dict[str, Any] | None, tags: list[Any], number: int) -> dict[str, Any]:
+    first = part is opening
+    return {
+        "_row": number, "_error": None, "_raw": None,
+        "id": part.get("id"), "text": part.get("body"), "source": "support",
+        "source_detail": "intercom" + (f"/{source.get('delivered_as')}" if source.get("delivered_as") else ""),
+        "created_at": part.get("created_at"), "author": name, "status": conv.get("state"),
+        "conversation_id": conv.get("id"), "part_type": part.get("part_type"),
+        "subject": (source.get("subject") or None) if first else None,
+        "page_url": source.get("url") if first else None,
+        "intercom_tags": "|".join(t.get("name", "") for t in tags if isinstance(t, dict)) or None,
+    }
+
+
+def read_intercom(path: str | os.PathLike, *, encoding: str | None = None) -> Export:
+    """Read Intercom conversations into one raw row per customer message (see module doc).
+
+    Rows carry ``id`` (the part's id; the opening message's ``source.id``), ``text`` (HTML, cleaned later),
+    ``conversation_id``, ``part_type``, ``author``, ``created_at`` (epoch seconds), ``status`` (the
+    conversation's state) and ``page_url`` (where the customer wrote from). ``_row`` numbers every part
+    of the export in order, skipped ones included; a conversation that is not an object, or a malformed
+    JSON line, becomes one rejected row.
+    """
+    path = Path(path)
+    _check_file(path)
+    rows: list[dict[str, Any]] = []
+    skipped: Counter[str] = Counter()
+    number = 0
+    for _line, conv, error, raw in _conversations(path, encoding):
+        if error is None and not isinstance(conv, dict):
+            error, raw = f"conversation is a {type(conv).__name__}, not an object", str(conv)
+        if error is not None:
+            number += 1
+            rows.append({"_row": number, "_error": error, "_raw": raw, "source": "support"})
+            continue
+        source = conv.get("source") if isinstance(conv.get("source"), dict) else {}
+        parts_obj = conv.get("conversation_parts")
+        parts = parts_obj.get("conversation_parts", []) if isinstance(parts_obj, dict) else parts_obj or []
+        opening = {**source, "part_type": "opening", "created_at": conv.get("created_at")} if source else None
+        tags = conv.get("tags", {}).get("tags", []) if isinstance(conv.get("tags"), dict) else []
+        for part in ([opening] if opening else []) + list(parts):
+            number += 1
+            if not isinstance(part, dict):
+                skipped["not a conversation part"] += 1
+                continue
+            kind, name = _author(part)
+            if part.get("part_type") == "note":
+                skipped["internal note"] += 1
+            elif part.get("part_type") not in ("opening", "comment", "open", "conversation_rating_changed"):
+                skipped["workflow event"] += 1  # assignment, close, snooze, attribute changes...
+            elif kind not in _CUSTOMER:
+                skipped[_SKIPPED.get(kind, f"{kind or 'unknown'} author")] += 1
+            else:
+                rows.append(_customer_row(part, name, conv, source, opening, tags, number))
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        frame = pd.DataFrame(columns=["_row", "id", "text", "source"])
+    frame = frame.astype({c: object for c in frame.columns if c != "_row"})
+    frame["_row"] = frame["_row"].astype("int64")
+    if "_error" in frame and frame["_error"].isna().all():
+        frame = frame.drop(columns=["_error", "_raw"])
+    return Export(frame, dict(skipped))

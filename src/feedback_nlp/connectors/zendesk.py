@@ -1,0 +1,123 @@
+"""Zendesk tickets: the Tickets API / export JSON (``{"tickets": [...]}``, optionally with side-loaded
+``users`` and ``organizations``) or the account export's JSON lines (one ticket per line).
+
+Each ticket becomes one row: ``subject`` and ``description`` (the first comment, often HTML in exports)
+joined as the text; ``via.channel`` kept as ``source_detail`` (``zendesk/email``, ``zendesk/web``…);
+the requester as ``author`` and the organization as ``account_id`` (names when side-loaded, ids
+otherwise); ``status``; the agent-facing ticket URL; custom fields as ``custom_<field id>`` columns.
+
+Example:
+    >>> export = read_zendesk("tests/fixtures/ingest/zendesk_tickets.json")
+    >>> export.frame[["id", "source_detail", "author", "account_id"]].iloc[0].tolist()
+    ['35436', 'zendesk/web', 'Ana Souza', 'Globex']
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import InputFileError
+from ._export import Export
+from ._tables import _check_file, iter_json_lines, load_json, sniff_table_format
+
+__all__ = ["read_zendesk"]
+
+_API_URL = re.compile(r"^(https://[^/]+)/api/v2/tickets/(\d+)\.json$")
+
+
+def _text(ticket: dict[str, Any]) -> str | None:
+    subject = ticket.get("subject") or ticket.get("raw_subject") or ""
+    body = ticket.get("description")
+    if not body:  # exports with comments side-loaded: the first comment is the request
+        comments = ticket.get("comments") or []
+        first = comments[0] if comments and isinstance(comments[0], dict) else {}
+        body = first.get("html_body") or first.get("body") or first.get("plain_body") or ""
+    subject, body = str(subject).strip(), str(body).strip()
+    if not subject and not body:
+        return None
+    if not subject or body.lower().startswith(subject.lower()):
+        return body
+    return f"{subject}\n\n{body}" if body else subject
+
+
+def _name(index: dict[str, dict[str, Any]], ident: Any) -> Any:
+    entry = index.get(str(ident)) if ident is not None else None
+    return (entry or {}).get("name") or ident
+
+
+def _ticket_row(t: dict[str, Any], users: dict[str, dict[str, Any]], orgs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    via = t.get("via") if isinstance(t.get("via"), dict) else {}
+    requester = t.get("requester") if isinstance(t.get("requester"), dict) else {}
+    url = t.get("url")
+    m = _API_URL.match(url) if isinstance(url, str) else None
+    row: dict[str, Any] = {
+        "id": t.get("id"),
+        "text": _text(t),
+        "source": "support",
+        "source_detail": f"zendesk/{via.get('channel')}" if via.get("channel") else "zendesk",
+        "created_at": t.get("created_at"),
+        "author": requester.get("name") or _name(users, t.get("requester_id")),
+        "account_id": _name(orgs, t.get("organization_id")),
+        "status": t.get("status"),
+        "url": f"{m.group(1)}/agent/tickets/{m.group(2)}" if m else url,
+        "priority": t.get("priority"),
+        "ticket_type": t.get("type"),
+        "zendesk_tags": "|".join(map(str, t.get("tags") or [])) or None,
+        "satisfaction": (t.get("satisfaction_rating") or {}).get("score") if isinstance(t.get("satisfaction_rating"), dict) else None,
+        "updated_at": t.get("updated_at"),
+    }
+    for field in t.get("custom_fields") or t.get("fields") or []:
+        if isinstance(field, dict) and "id" in field:
+            value = field.get("value")
+            row[f"custom_{field['id']}"] = "|".join(map(str, value)) if isinstance(value, list) else value
+    return row
+
+
+def _index(items: Any) -> dict[str, dict[str, Any]]:
+    return {str(i["id"]): i for i in items or [] if isinstance(i, dict) and "id" in i}
+
+
+def read_zendesk(path: str | os.PathLike, *, encoding: str | None = None) -> Export:
+    """Read Zendesk tickets (JSON or JSON lines) into one raw row per ticket (see module doc).
+
+    ``_row`` is the ticket's line in JSON lines, its 1-based position in a JSON array; a malformed line
+    or a non-object entry becomes a rejected row.
+    """
+    path = Path(path)
+    _check_file(path)
+    users: dict[str, dict[str, Any]] = {}
+    orgs: dict[str, dict[str, Any]] = {}
+    if sniff_table_format(path) == "jsonl":
+        items = list(iter_json_lines(path, encoding))
+    else:
+        doc = load_json(path, encoding)
+        if isinstance(doc, dict):
+            users, orgs = _index(doc.get("users")), _index(doc.get("organizations"))
+            tickets = doc.get("tickets", doc.get("results", [doc["ticket"]] if "ticket" in doc else None))
+        else:
+            tickets = doc
+        if not isinstance(tickets, list):
+            raise InputFileError(f"{path} is not a Zendesk tickets export: expected {{\"tickets\": [...]}}, a list of "
+                                 "tickets or one ticket per line")
+        items = [(i, t, None, None) for i, t in enumerate(tickets, start=1)]
+    rows = []
+    for number, ticket, error, raw in items:
+        if error is None and not isinstance(ticket, dict):
+            error, raw = f"ticket is a {type(ticket).__name__}, not an object", str(ticket)
+        if error is not None:
+            rows.append({"_row": number, "_error": error, "_raw": raw, "source": "support"})
+            continue
+        rows.append({"_row": number, "_error": None, "_raw": None, **_ticket_row(ticket, users, orgs)})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        frame = pd.DataFrame(columns=["_row", "id", "text", "source"])
+    frame = frame.astype({c: object for c in frame.columns if c != "_row"})
+    frame["_row"] = frame["_row"].astype("int64")
+    if "_error" in frame and frame["_error"].isna().all():
+        frame = frame.drop(columns=["_error", "_raw"])
+    return Export(frame)
