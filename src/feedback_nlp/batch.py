@@ -35,7 +35,7 @@ from .cleaning import MAX_TEXT_CHARS
 from .connectors import sniff_format
 from .connectors import table_format as _input_table_format
 from .errors import InvalidInputError
-from .records import REJECT_COLUMNS, FeedbackData, RowValidator, iter_feedback, table_format
+from .records import REJECT_COLUMNS, FeedbackData, RowValidator, csv_ready, iter_feedback, table_format
 
 __all__ = ["BatchSummary", "ProgressReporter", "embed_file", "load_model_cached", "process_chunk", "read_chunks", "tag_file"]
 
@@ -56,6 +56,7 @@ class BatchSummary:
     seconds: float
     output: str
     errors: str | None
+    embedder: str | None = None
 
     def __str__(self) -> str:
         rate = self.rows_in / self.seconds if self.seconds else 0.0
@@ -248,13 +249,18 @@ def _atomic_parquet(df: pd.DataFrame, path: Path, kind: str) -> None:
     os.replace(tmp, path)
 
 
-def _for_output(df: pd.DataFrame, fmt: str) -> pd.DataFrame:
-    if fmt in ("csv", "tsv") and "tags" in df.columns:
-        df = df.assign(tags=df["tags"].map(lambda t: "|".join(t)))
+def _for_output(df: pd.DataFrame, fmt: str, raw_csv: bool = False) -> pd.DataFrame:
+    if fmt in ("csv", "tsv"):
+        return csv_ready(df, raw_csv=raw_csv)
     return df
 
 
-def _merge_parts(parts: list[Path], out: Path, columns: list[str]) -> int:
+def default_errors_path(out: Path) -> Path:
+    """``tagged.parquet`` -> ``tagged.errors.parquet``: where rejected rows go unless told otherwise."""
+    return out.with_name(out.name.split(".")[0] + ".errors" + "".join(out.suffixes))
+
+
+def _merge_parts(parts: list[Path], out: Path, columns: list[str], raw_csv: bool = False) -> int:
     """Concatenate part files into ``out`` chunk by chunk (flat memory), atomically."""
     fmt = table_format(out)
     tmp = out.with_name(out.name + ".tmp")
@@ -280,7 +286,7 @@ def _merge_parts(parts: list[Path], out: Path, columns: list[str]) -> int:
             with open(tmp, "w", encoding="utf-8", newline="") as fh:
                 first = True
                 for p in parts:
-                    df = _for_output(pd.read_parquet(p), fmt)
+                    df = _for_output(pd.read_parquet(p), fmt, raw_csv)
                     n += len(df)
                     if fmt == "jsonl":
                         if len(df):
@@ -319,6 +325,7 @@ def tag_file(
     chunk_hook: Callable[[int], None] | None = None,
     format: str = "auto",
     encoding: str | None = None,
+    raw_csv: bool = False,
 ) -> BatchSummary:
     """Tag a CSV/Parquet/JSONL backlog into CSV/Parquet/JSONL, streaming, resumable and exactly once.
 
@@ -345,7 +352,7 @@ def tag_file(
         raise InvalidInputError(f"chunk_size must be >= 1, got {chunk_size}")
     if engine not in ("local", "dask"):
         raise InvalidInputError(f"engine must be 'local' or 'dask', got {engine!r}")
-    err = Path(errors_path) if errors_path else out.with_name(out.name.split(".")[0] + ".errors" + "".join(out.suffixes))
+    err = Path(errors_path) if errors_path else default_errors_path(out)
     parts_dir = out.with_name(out.name + ".parts")
     clf = load_model_cached(model, cache, backend)  # resolves `auto` once, on the driver
     # the embedder's id (weights and backend) is part of the job: a resume never mixes two backends' tags
@@ -419,12 +426,12 @@ def tag_file(
     missing = [p.name for p in parts + err_parts if not p.exists()]
     if missing:
         raise RuntimeError(f"batch job incomplete: {missing[:5]} missing; run again with resume=True")
-    rows_out = _merge_parts(parts, out, ["row", "id", "tags", "probabilities", "confidence", "needs_review"])
-    rows_err = _merge_parts(err_parts, err, ERROR_COLUMNS)
+    rows_out = _merge_parts(parts, out, ["row", "id", "tags", "probabilities", "confidence", "needs_review"], raw_csv)
+    rows_err = _merge_parts(err_parts, err, ERROR_COLUMNS, raw_csv)
     if rows_out + rows_err != rows_in:
         raise RuntimeError(f"row accounting failed: {rows_in} in, {rows_out} out, {rows_err} errors; parts kept in {parts_dir}")
     summary = BatchSummary(rows_in, rows_out, rows_err, n_chunks, len(done & set(range(n_chunks))),
-                           round(time.monotonic() - t0, 2), str(out), str(err))
+                           round(time.monotonic() - t0, 2), str(out), str(err), getattr(clf.embedder_, "model_id", None))
     if not keep_parts:
         shutil.rmtree(parts_dir)
     log.info("batch summary: %s", asdict(summary))

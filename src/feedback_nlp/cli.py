@@ -1,7 +1,22 @@
 """The ``feedback-nlp`` command line: demo, train, eval, tag, dedupe, themes, report, score, backends.
 
-Each sub-command is a thin shell over the Python API; errors from the library are printed as one line
-(``error: ...``) with exit code 2 instead of a traceback.
+Each sub-command is a thin shell over the Python API, with one contract (see docs/cli.md):
+
+- exit codes: 0 success, 1 the data or the run failed, 2 usage error (bad option, missing file, paths that
+  collide), 130 interrupted;
+- an error is one ``error: ...`` line on stderr, never a traceback (unless ``--debug``);
+- ``--json`` prints one JSON object on stdout (counts, outputs, timings, model), ``--quiet`` prints nothing
+  but errors, ``--version`` prints the version;
+- every option is validated before any work starts, and outputs appear whole or not at all.
+
+Adding a command: write ``cmd_NAME(args) -> dict`` (the ``--json`` summary) and a parser builder decorated
+with :func:`command`; nothing else changes::
+
+    @command
+    def _hello_parser(sub):
+        p = add_command(sub, "hello", "say hello", "Prints a greeting.", ["feedback-nlp hello --name Ada"])
+        p.add_argument("--name", default="world", help="who to greet")
+        p.set_defaults(func=lambda args: {"greeted": args.name})
 """
 
 from __future__ import annotations
@@ -9,23 +24,245 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
-from collections.abc import Sequence
+import time
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from ._atomic import OutputSet, distinct_paths, writable_folder, writable_target
 from .backends import BACKENDS
-from .errors import FeedbackNLPError
+from .errors import ColumnError, FeedbackNLPError, ModelNotFoundError, UsageError
 
-__all__ = ["main"]
+__all__ = ["add_command", "build_parser", "command", "main"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+PROG = "feedback-nlp"
+
+# --- the command registry -------------------------------------------------------------------------
+
+SubParsers = Any  # argparse's _SubParsersAction is private
+_BUILDERS: list[Callable[[SubParsers], None]] = []
 
 
-def _embedder(args: argparse.Namespace):
+def command(builder: Callable[[SubParsers], None]) -> Callable[[SubParsers], None]:
+    """Register a parser builder; commands appear in ``--help`` in registration order."""
+    _BUILDERS.append(builder)
+    return builder
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Descriptions and examples keep their line breaks; every option's help shows its default."""
+
+
+class _UsageExit(Exception):
+    """argparse found a usage error; main() turns it into one ``error:`` line and exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse would print the usage block and exit
+        raise _UsageExit(f"{message} (see '{self.prog} --help')")
+
+
+def _common_flags(suppress: bool) -> argparse.ArgumentParser:
+    """--json/--quiet/--debug/--verbose, accepted before or after the command name."""
+    default: Any = argparse.SUPPRESS if suppress else False
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--json", action="store_true", default=default,
+                   help="print one JSON object on stdout: counts, outputs, timings, model (see docs/cli.md)")
+    p.add_argument("-q", "--quiet", action="store_true", default=default, help="print nothing but errors")
+    p.add_argument("--debug", action="store_true", default=default, help="show the traceback of an error")
+    p.add_argument("-v", "--verbose", action="store_true", default=default, help="log progress details")
+    return p
+
+
+def add_command(sub: SubParsers, name: str, summary: str, description: str,
+                examples: Sequence[str]) -> argparse.ArgumentParser:
+    """A sub-command parser with the common flags, a description and an ``examples:`` epilog."""
+    epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples)
+    return sub.add_parser(name, help=summary, description=description, epilog=epilog,
+                          formatter_class=_Formatter, parents=[_common_flags(suppress=True)])
+
+
+# --- argument types: every value is checked before any work starts ---------------------------------
+
+def _number(text: str, kind: type = float) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def unit_interval(text: str) -> float:
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def similarity(text: str) -> float:
+    value = _number(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a cosine similarity in (0, 1], got {text}")
+    return value
+
+
+def holdout_share(text: str) -> float:
+    value = _number(text)
+    if value != 0 and not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a share in (0, 1) such as 0.2, or 0 for no held-out set; got {text}")
+    return value
+
+
+def cutoffs(text: str) -> dict[str, float]:
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected three numbers MUST,SHOULD,COULD such as 8,4,2; got {text!r}")
+    if not values[0] >= values[1] >= values[2]:
+        raise argparse.ArgumentTypeError(f"cutoffs must decrease: MUST >= SHOULD >= COULD; got {text!r}")
+    return dict(zip(("must", "should", "could"), values))
+
+
+def time_window(text: str) -> str:
+    import pandas as pd
+
+    try:
+        value = pd.Timedelta(text)
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(f"expected a duration such as 28D, 4W or 12h; got {text!r}") from None
+    if pd.isna(value) or value <= pd.Timedelta(0):
+        raise argparse.ArgumentTypeError(f"must be a positive duration such as 28D; got {text!r}")
+    return text
+
+
+def period(text: str) -> str:
+    import pandas as pd
+
+    try:  # the trend code calls to_period(freq): a frequency must work there, not only parse
+        pd.Series(pd.to_datetime(["2024-01-01"])).dt.to_period(text)
+    except (ValueError, TypeError, AttributeError):
+        raise argparse.ArgumentTypeError(f"expected a period such as D, W, M, Q or Y (pandas frequency); got {text!r}") from None
+    return text
+
+
+def input_file(text: str) -> str:
+    if not Path(text).exists():
+        raise argparse.ArgumentTypeError(f"file not found: {text}")
+    return text  # its format (by extension and content) is the reader's to judge
+
+
+input_path = input_file
+
+
+def output_file(text: str) -> str:
+    from .records import table_format
+
+    try:
+        table_format(text)
+    except FeedbackNLPError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def non_empty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+# --- shared helpers -------------------------------------------------------------------------------
+
+class _UI:
+    """Human output: stdout unless --quiet or --json (then stdout carries only the JSON object)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.quiet, self.json = bool(getattr(args, "quiet", False)), bool(getattr(args, "json", False))
+        self.progress = sys.stderr.isatty() and not self.quiet
+
+    def say(self, *lines: str) -> None:
+        if not (self.quiet or self.json):
+            print(*lines, sep="\n")
+
+    def warn(self, line: str) -> None:
+        if not self.quiet:
+            print(f"warning: {line}", file=sys.stderr)
+
+    def table(self, df: Any, max_rows: int = 15) -> None:
+        import pandas as pd
+
+        with pd.option_context("display.max_colwidth", 60, "display.width", 160, "display.max_columns", 20):
+            self.say(df.head(max_rows).to_string(index=False))
+
+
+def _ui(args: argparse.Namespace) -> _UI:
+    return _UI(args)
+
+
+def check_paths(inputs: dict[str, str | None], outputs: dict[str, str | None], folders: Sequence[str] = ()) -> None:
+    """Refuse before any work when two of the paths are one file (symlinks, relative paths and hard links
+    included), or when an output cannot be written. ``folders`` names the keys of outputs that are folders."""
+    clashes = distinct_paths(**inputs, **outputs)
+    if clashes:
+        a, b = clashes[0]
+        given = {**inputs, **outputs}
+        raise UsageError(f"{a} and {b} are the same file ({given[a]} and {given[b]}); "
+                         "choose a different output path so that nothing is overwritten")
+    for role, path in outputs.items():
+        if path is not None:
+            (writable_folder if role in folders else writable_target)(path)
+
+
+def require_columns(path: str, columns: dict[str, str | None], args: argparse.Namespace | None = None) -> None:
+    """Refuse before any work when a column named by an option is not in the file's header (the
+    vendor export formats map their own columns, so they are not checked here)."""
+    from .records import VENDOR_FORMATS, iter_table_chunks
+
+    fmt, encoding = getattr(args, "format", "auto"), getattr(args, "encoding", None)
+    if fmt in VENDOR_FORMATS:
+        return
+    first = next(iter(iter_table_chunks(path, 1, format=fmt, encoding=encoding)), None)
+    if first is None:
+        return  # an empty file: the command reports 0 rows
+    have = [c for c in first.columns if c not in ("_row", "_error", "_raw")]
+    for option, name in columns.items():
+        if name is not None and name not in have:
+            raise UsageError(f"column {name!r} (given by {option}) not found in {path}; available: {have}")
+
+
+def _embedder(args: argparse.Namespace) -> Any:
     from .embedding import Embedder
 
     cache = None if getattr(args, "no_cache", False) else (args.cache or True)
-    return Embedder(args.embedding_model, cache=cache, show_progress=sys.stderr.isatty(),
+    return Embedder(args.embedding_model, cache=cache, show_progress=_ui(args).progress,
                     backend=getattr(args, "backend", None))
+
+
+def _model_id(obj: Any) -> str | None:
+    return getattr(obj, "model_id", None)
 
 
 def _add_embedding_args(p: argparse.ArgumentParser) -> None:
@@ -49,60 +286,68 @@ def _add_input_args(p: argparse.ArgumentParser) -> None:
 def _add_stream_args(p: argparse.ArgumentParser) -> None:
     """Columns and chunking of a file read through the streaming path, plus the embedding options."""
     _add_input_args(p)
-    p.add_argument("--text-col", default="text")
-    p.add_argument("--id-col", default="id")
-    p.add_argument("--chunk-size", type=int, default=5000)
+    p.add_argument("--text-col", default="text", help="column holding the feedback text")
+    p.add_argument("--id-col", default="id", help="column holding a unique id per row")
+    p.add_argument("--chunk-size", type=positive_int, default=5000, help="rows read and embedded at a time")
     _add_embedding_args(p)
 
 
-def _print_table(df, max_rows: int = 15) -> None:
-    import pandas as pd
-
-    with pd.option_context("display.max_colwidth", 60, "display.width", 160, "display.max_columns", 20):
-        print(df.head(max_rows).to_string(index=False))
+def _add_raw_csv(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--raw-csv", action="store_true",
+                   help="write CSV cells as they are; by default a cell starting with = + - @ tab or CR is "
+                        "prefixed with ' so that spreadsheets do not run it as a formula")
 
 
 # --- demo -----------------------------------------------------------------------------------------
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_demo(args: argparse.Namespace) -> dict:
     from . import demo
 
-    demo.run(out_dir=Path(args.out), embedder=_embedder(args), n_examples=args.examples)
-    return 0
+    emb = _embedder(args)
+    demo.run(out_dir=Path(args.out), embedder=emb, n_examples=args.examples)
+    return {"outputs": {"folder": str(args.out)}, "embedding_model": _model_id(emb)}
+
+
+@command
+def _demo_parser(sub: SubParsers) -> None:
+    p = add_command(sub, "demo", "run the library end to end on the bundled sample",
+                    "Cleans, embeds, tags, dedupes, themes and scores the bundled sample (3,000 items) and "
+                    "writes its tables and report under --out.",
+                    ["feedback-nlp demo", "feedback-nlp demo --out /tmp/demo --examples 2"])
+    p.add_argument("--out", default="demo_out", help="folder for the demo outputs")
+    p.add_argument("--examples", type=non_negative_int, default=4, help="items whose nearest neighbours are shown")
+    _add_embedding_args(p)
+    p.set_defaults(func=cmd_demo, check=lambda a: check_paths({}, {"--out": a.out}, folders=["--out"]))
 
 
 # --- train / eval / tag ---------------------------------------------------------------------------
 
-def _labelled(path: str, text_col: str, label_col: str, sep: str | None):
-    from .errors import ColumnError
+def _labelled(path: str, text_col: str, label_col: str, sep: str | None) -> tuple[list[str], list[Any]]:
     from .records import read_table
 
     df = read_table(path)
-    for col, role in ((text_col, "text"), (label_col, "label")):
-        if col not in df.columns:
-            raise ColumnError(f"{role} column {col!r} not found in {path}; available: "
-                              f"{[c for c in df.columns if c != '_row']} (choose it with --{role}-col)")
     labels = df[label_col].tolist()
     if sep:
         labels = [[x.strip() for x in str(v).split(sep) if x.strip()] for v in labels]
     return df[text_col].astype(str).tolist(), labels
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def cmd_train(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from .tagging import TagClassifier
     from .taxonomy import Taxonomy
 
+    ui = _ui(args)
     sep = args.sep if args.multi_label else None
-    texts, labels = _labelled(args.data, args.text_col, args.label_col, sep)
     taxonomy = Taxonomy.load(args.taxonomy) if args.taxonomy else None
+    texts, labels = _labelled(args.data, args.text_col, args.label_col, sep)
     emb = _embedder(args)
 
     def make() -> TagClassifier:
         return TagClassifier(emb, taxonomy, multi_label=True if args.multi_label else None, head=args.head,
                              min_confidence=args.min_confidence, zero_shot=args.zero_shot,
-                             random_state=args.random_state, show_progress=sys.stderr.isatty())
+                             random_state=args.random_state, show_progress=ui.progress)
 
     metrics: dict = {}
     if args.holdout > 0 and not args.zero_shot:
@@ -110,64 +355,177 @@ def cmd_train(args: argparse.Namespace) -> int:
         order = rng.permutation(len(texts))
         cut = int(len(texts) * (1 - args.holdout))
         tr, te = order[:cut], order[cut:]
-        print(f"evaluating on a held-out {args.holdout:.0%} ({len(te)} rows) before training on everything…", file=sys.stderr)
+        if len(tr) == 0 or len(te) == 0:
+            raise UsageError(f"--holdout {args.holdout} leaves {len(tr)} rows to train and {len(te)} to test "
+                             f"out of {len(texts)}; use more data or --holdout 0")
+        if not ui.quiet:
+            print(f"evaluating on a held-out {args.holdout:.0%} ({len(te)} rows) before training on everything…",
+                  file=sys.stderr)
         held = make().fit([texts[i] for i in tr], [labels[i] for i in tr])
         report = held.evaluate([texts[i] for i in te], [labels[i] for i in te])
         metrics = {k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         metrics["evaluation"] = f"held-out random {args.holdout:.0%} of {args.data}"
-        print(report.to_markdown(max_tags=15))
+        ui.say(report.to_markdown(max_tags=15))
     clf = make().fit(None if args.zero_shot else texts, None if args.zero_shot else labels)
-    clf.save(args.out, metrics=metrics, description=args.description or "",
-             training_data=f"{len(texts)} rows from `{Path(args.data).name}` (text column `{args.text_col}`, label column `{args.label_col}`)")
-    print(f"saved model to {args.out} ({len(clf.classes_)} tags, {'multi-label' if clf.multi_label_ else 'multi-class'})")
-    return 0
+    with OutputSet() as outs:
+        clf.save(outs.folder(args.out), metrics=metrics, description=args.description or "",
+                 training_data=f"{len(texts)} rows from `{Path(args.data).name}` (text column `{args.text_col}`, "
+                               f"label column `{args.label_col}`)")
+    ui.say(f"saved model to {args.out} ({len(clf.classes_)} tags, {'multi-label' if clf.multi_label_ else 'multi-class'})")
+    return {"rows_in": len(texts), "outputs": {"model": str(args.out)}, "tags": len(clf.classes_),
+            "metrics": metrics, "embedding_model": _model_id(emb)}
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def _check_train(args: argparse.Namespace) -> None:
+    check_paths({"--data": args.data}, {"--out": args.out}, folders=["--out"])
+    require_columns(args.data, {"--text-col": args.text_col, "--label-col": args.label_col})
+
+
+@command
+def _train_parser(sub: SubParsers) -> None:
+    p = add_command(sub, "train", "train a tag model on labelled feedback",
+                    "Trains a tag model on a labelled file, measures it on a held-out share first (the figures "
+                    "go into the model card, README.md) and saves it to the --out folder.",
+                    ["feedback-nlp train --data labelled.csv --label-col request_type --out my-model",
+                     "feedback-nlp train --data l.csv --label-col areas --multi-label --sep '|' --holdout 0.25 --out m"])
+    p.add_argument("--data", required=True, type=input_file, help="labelled CSV/TSV/Parquet/JSONL file")
+    p.add_argument("--text-col", default="text", help="column holding the text")
+    p.add_argument("--label-col", default="label", help="column holding the tag (or tags, with --multi-label)")
+    p.add_argument("--multi-label", action="store_true", help="labels hold several tags joined by --sep")
+    p.add_argument("--sep", default="|", type=non_empty, help="separator of tags with --multi-label")
+    p.add_argument("--taxonomy", default=None, type=input_path, help="taxonomy YAML/JSON (labels are checked against it)")
+    p.add_argument("--zero-shot", action="store_true", help="no training: tag by similarity to the taxonomy")
+    p.add_argument("--head", choices=["logreg", "finetune"], default="logreg",
+                   help="logreg: a classifier on frozen embeddings; finetune: also tune the encoder (slower)")
+    p.add_argument("--min-confidence", type=unit_interval, default=0.0,
+                   help="below this confidence an item gets needs_review")
+    p.add_argument("--holdout", type=holdout_share, default=0.2,
+                   help="share in (0, 1) held out to measure the card's metrics (0: none)")
+    p.add_argument("--random-state", type=non_negative_int, default=0, help="seed of the split and the training")
+    p.add_argument("--description", default="", help="one line for the model card")
+    p.add_argument("--out", required=True, help="model folder (written whole, or not at all)")
+    _add_embedding_args(p)
+    p.set_defaults(func=cmd_train, check=_check_train)
+
+
+def cmd_eval(args: argparse.Namespace) -> dict:
     from .tagging import TagClassifier
 
     clf = TagClassifier.load(args.model)
+    require_columns(args.data, {"--text-col": args.text_col, "--label-col": args.label_col})
     sep = args.sep if clf.multi_label_ else None
     texts, labels = _labelled(args.data, args.text_col, args.label_col, sep)
     report = clf.evaluate(texts, labels)
-    if args.json:
-        print(json.dumps(report.to_dict()))
-    else:
-        print(report.to_markdown())
-    return 0
+    _ui(args).say(report.to_markdown())
+    return {**report.to_dict(), "rows_in": len(texts), "model": str(args.model),
+            "embedding_model": _model_id(clf.embedder_)}
 
 
-def cmd_tag(args: argparse.Namespace) -> int:
+@command
+def _eval_parser(sub: SubParsers) -> None:
+    p = add_command(sub, "eval", "evaluate a tag model on labelled data",
+                    "Tags a labelled file with a saved model and prints accuracy, micro/macro F1 and per-tag "
+                    "figures (with --json: the whole report as one JSON object).",
+                    ["feedback-nlp eval --model my-model --data labelled.csv --label-col request_type",
+                     "feedback-nlp eval --model request-type --data l.csv --label-col request_type --json"])
+    p.add_argument("--model", required=True, help="model folder or bundled name (e.g. request-type)")
+    p.add_argument("--data", required=True, type=input_file, help="labelled CSV/TSV/Parquet/JSONL file")
+    p.add_argument("--text-col", default="text", help="column holding the text")
+    p.add_argument("--label-col", default="label", help="column holding the true tag(s)")
+    p.add_argument("--sep", default="|", type=non_empty, help="separator of tags for a multi-label model")
+    p.set_defaults(func=cmd_eval)
+
+
+def _tag_errors_path(args: argparse.Namespace) -> str:
+    from .batch import default_errors_path
+
+    return str(args.errors or default_errors_path(Path(args.out)))
+
+
+def _check_tag(args: argparse.Namespace) -> None:
+    if args.scheduler and args.engine != "dask":
+        raise UsageError("--scheduler needs --engine dask")
+    check_paths({"--in": args.input}, {"--out": args.out, "--errors": _tag_errors_path(args)})
+    require_columns(args.input, {"--text-col": args.text_col, "--id-col": args.id_col}, args)
+
+
+def cmd_tag(args: argparse.Namespace) -> dict:
     from .batch import tag_file
 
+    ui = _ui(args)
     cache = False if args.no_cache else (args.cache or True)
     summary = tag_file(args.model, args.input, args.out, errors_path=args.errors, chunk_size=args.chunk_size,
                        resume=args.resume, text_col=args.text_col, id_col=args.id_col, cache=cache,
                        engine=args.engine, scheduler=args.scheduler, backend=args.backend,
-                       format=args.format, encoding=args.encoding)
-    print(summary)
-    print(f"output: {summary.output}\nerrors: {summary.errors}")
-    return 0
+                       progress=not ui.quiet, raw_csv=args.raw_csv, format=args.format, encoding=args.encoding)
+    ui.say(str(summary), f"output: {summary.output}", f"errors: {summary.errors}")
+    return {"rows_in": summary.rows_in, "rows_out": summary.rows_out, "rows_rejected": summary.rows_error,
+            "chunks": summary.chunks, "chunks_reused": summary.chunks_reused,
+            "outputs": {"output": summary.output, "errors": summary.errors},
+            "model": str(args.model), "embedding_model": summary.embedder}
+
+
+@command
+def _tag_parser(sub: SubParsers) -> None:
+    p = add_command(sub, "tag", "tag a backlog file (streaming, resumable)",
+                    "Tags every row of a CSV/TSV/Parquet/JSONL file chunk by chunk. Rejected rows (empty, "
+                    "binary, too long, missing id) go to the errors file with a reason; rows in = tagged + "
+                    "errors. A killed run is finished with --resume; a second run on the same output is "
+                    "refused while the first holds its lock.",
+                    ["feedback-nlp tag --model request-type --in backlog.csv --out tagged.parquet --resume",
+                     "feedback-nlp tag --model my-model --in b.jsonl --out t.csv --errors rejected.csv --json"])
+    p.add_argument("--model", required=True, help="model folder or bundled name (e.g. request-type)")
+    p.add_argument("--in", dest="input", required=True, type=input_file, help="backlog CSV/TSV/Parquet/JSONL file")
+    p.add_argument("--out", required=True, type=output_file, help="tagged output (.csv, .parquet or .jsonl)")
+    p.add_argument("--errors", default=None, type=output_file, help="rejected rows (default: <out>.errors.<ext>)")
+    p.add_argument("--chunk-size", type=positive_int, default=5000, help="rows per chunk (bounds memory)")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted run of the same job, reusing its chunks")
+    p.add_argument("--text-col", default="text", help="column holding the feedback text")
+    p.add_argument("--id-col", default="id", help="column holding a unique id per row")
+    p.add_argument("--engine", choices=["local", "dask"], default="local", help="run chunks here or on a Dask cluster")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local cluster)")
+    p.add_argument("--backend", default=None, choices=list(BACKENDS),
+                   help="embedding backend (default: auto, resolved once and used by every worker)")
+    p.add_argument("--cache", default=None, help="embedding cache file (default: $FEEDBACK_NLP_CACHE or ~/.cache)")
+    p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
+    _add_input_args(p)
+    _add_raw_csv(p)
+    p.set_defaults(func=cmd_tag, check=_check_tag)
 
 
 # --- dedupe / themes ------------------------------------------------------------------------------
 
-def _stream(path: str, args: argparse.Namespace, emb):
+def _stream(path: str, args: argparse.Namespace, emb: Any) -> tuple[Any, Any, Any]:
     """Validate, clean and embed a file chunk by chunk (the batch path), reporting rejected rows."""
     from .batch import embed_file
 
+    ui = _ui(args)
     records, vectors, rejected = embed_file(path, emb, text_col=args.text_col, id_col=args.id_col,
-                                            chunk_size=args.chunk_size, progress=sys.stderr.isatty(),
+                                            chunk_size=args.chunk_size, progress=ui.progress,
                                             format=args.format, encoding=args.encoding)
     if len(rejected):
-        print(f"{len(rejected)} rows of {path} rejected (see the errors file)", file=sys.stderr)
+        ui.warn(f"{len(rejected)} rows of {path} rejected (see the errors file)")
     return records, vectors, rejected
 
 
-def cmd_dedupe(args: argparse.Namespace) -> int:
+def _dedupe_errors_path(args: argparse.Namespace) -> str:
+    out = Path(args.out)
+    return str(out.with_name(out.name.split(".")[0] + ".errors.csv"))
+
+
+def _check_dedupe(args: argparse.Namespace) -> None:
+    check_paths({"--in": args.input, "--against": args.against},
+                {"--out": args.out, "errors file": _dedupe_errors_path(args)})
+    for path in (args.input, args.against):
+        if path is not None:
+            require_columns(path, {"--text-col": args.text_col, "--id-col": args.id_col}, args)
+
+
+def cmd_dedupe(args: argparse.Namespace) -> dict:
     from .dedupe import Deduper
     from .records import write_table
 
+    ui = _ui(args)
     emb = _embedder(args)
     records, vectors, rejected = _stream(args.input, args, emb)
     if args.against:
@@ -178,246 +536,377 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
         out = res.drop(columns="query").rename(columns={"id": "match_id", "text": "match_text"})
     else:
         out = Deduper(emb, threshold=args.threshold).fit(records, embeddings=vectors).groups()
-    write_table(out, args.out)
-    if len(rejected):
-        write_table(rejected, Path(args.out).with_name(Path(args.out).stem + ".errors.csv"))
-    _print_table(out)
+    errors_path = _dedupe_errors_path(args)
+    with OutputSet() as outs:
+        write_table(out, outs.file(args.out), raw_csv=args.raw_csv)
+        if len(rejected):
+            write_table(rejected, outs.file(errors_path), raw_csv=args.raw_csv)
+    ui.table(out)
     what = "matches" if args.against else f"members in {out['group'].nunique() if len(out) else 0} duplicate groups"
-    print(f"\nwrote {len(out)} {what} to {args.out}; rows in: {len(records) + len(rejected)} = used: {len(records)} + errors: {len(rejected)}")
-    return 0
+    ui.say(f"\nwrote {len(out)} {what} to {args.out}; rows in: {len(records) + len(rejected)} = "
+           f"used: {len(records)} + errors: {len(rejected)}")
+    outputs = {"output": str(args.out), **({"errors": errors_path} if len(rejected) else {})}
+    return {"rows_in": len(records) + len(rejected), "rows_out": len(out), "rows_rejected": len(rejected),
+            "outputs": outputs, "embedding_model": _model_id(emb)}
 
 
-def cmd_themes(args: argparse.Namespace) -> int:
+@command
+def _dedupe_parser(sub: SubParsers) -> None:
+    p = add_command(sub, "dedupe", "duplicate groups in a file, or matches of a file against a backlog",
+                    "Without --against: groups of near-duplicates inside --in (one representative each). With "
+                    "--against: the closest backlog items of every new item. Rejected rows go to "
+                    "<out>.errors.csv.",
+                    ["feedback-nlp dedupe --in backlog.csv --out groups.csv --threshold 0.9",
+                     "feedback-nlp dedupe --in new.csv --against backlog.parquet --out matches.csv --k 3"])
+    p.add_argument("--in", dest="input", required=True, type=input_file, help="feedback CSV/TSV/Parquet/JSONL file")
+    p.add_argument("--against", default=None, type=input_file, help="backlog to match against")
+    p.add_argument("--out", required=True, type=output_file, help="output file (.csv, .parquet or .jsonl)")
+    p.add_argument("--threshold", type=similarity, default=0.85, help="cosine similarity that counts as a duplicate")
+    p.add_argument("--k", type=positive_int, default=5, help="matches per item with --against")
+    _add_stream_args(p)
+    _add_raw_csv(p)
+    p.set_defaults(func=cmd_dedupe, check=_check_dedupe)
+
+
+THEME_FILES = ("themes.csv", "assignments.csv", "trends.csv", "errors.csv", "model")
+
+
+def _check_themes(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    check_paths({"--in": args.input}, {"--out": args.out, **{f: str(out / f) for f in THEME_FILES}},
+                folders=["--out", "model"])
+    require_columns(args.input, {"--text-col": args.text_col, "--id-col": args.id_col}, args)
+
+
+def cmd_themes(args: argparse.Namespace) -> dict:
     from .records import write_table
     from .themes import ThemeModel
 
+    ui = _ui(args)
     emb = _embedder(args)
     r, vectors, rejected = _stream(args.input, args, emb)
     tm = ThemeModel(emb, min_theme_size=args.min_theme_size, max_outlier_share=args.max_outlier_share)
     tm.fit(r["text"], timestamps=r.get("created_at"), accounts=r.get("account_id"), embeddings=vectors)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     themes = tm.themes_.assign(keywords=tm.themes_["keywords"].map(", ".join),
                                representatives=tm.themes_["representatives"].map(" || ".join))
-    write_table(themes, out / "themes.csv")
-    write_table(tm.assignments(ids=r["id"]), out / "assignments.csv")
-    if "created_at" in r:
-        write_table(tm.trends(args.freq), out / "trends.csv")
-    write_table(rejected, out / "errors.csv")
-    tm.save(out / "model")
-    _print_table(themes[["id", "label", "size", "share"]])
-    print(f"\n{len(themes)} themes, outlier share {tm.outlier_share_:.1%}; wrote {out}/themes.csv, assignments.csv"
-          + (", trends.csv" if "created_at" in r else "") + f", errors.csv ({len(rejected)} rows)")
-    return 0
+    assignments = tm.assignments(ids=r["id"])
+    trends = tm.trends(args.freq) if "created_at" in r else None  # computed before anything is written
+    written = {"themes": out / "themes.csv", "assignments": out / "assignments.csv"}
+    with OutputSet() as outs:
+        write_table(themes, outs.file(written["themes"]), raw_csv=args.raw_csv)
+        write_table(assignments, outs.file(written["assignments"]), raw_csv=args.raw_csv)
+        if trends is not None:
+            written["trends"] = out / "trends.csv"
+            write_table(trends, outs.file(written["trends"]), raw_csv=args.raw_csv)
+        written["errors"] = out / "errors.csv"
+        write_table(rejected, outs.file(written["errors"]), raw_csv=args.raw_csv)
+        written["model"] = out / "model"
+        tm.save(outs.folder(written["model"]))
+    ui.table(themes[["id", "label", "size", "share"]])
+    ui.say(f"\n{len(themes)} themes, outlier share {tm.outlier_share_:.1%}; wrote {out}/themes.csv, assignments.csv"
+           + (", trends.csv" if trends is not None else "") + f", errors.csv ({len(rejected)} rows)")
+    return {"rows_in": len(r) + len(rejected), "rows_out": len(r), "rows_rejected": len(rejected),
+            "themes": len(themes), "outlier_share": float(tm.outlier_share_),
+            "outputs": {k: str(v) for k, v in written.items()}, "embedding_model": _model_id(emb)}
+
+
+@command
+def _themes_parser(sub: SubParsers) -> None:
+    p = add_command(sub, "themes", "cluster feedback into named themes with trends",
+                    "Clusters the file into named themes and writes themes.csv, assignments.csv, trends.csv "
+                    "(when the input has created_at), errors.csv and the saved model under --out.",
+                    ["feedback-nlp themes --in backlog.csv --out themes_out",
+                     "feedback-nlp themes --in b.parquet --out t --min-theme-size 20 --freq M"])
+    p.add_argument("--in", dest="input", required=True, type=input_file, help="feedback CSV/TSV/Parquet/JSONL file")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--min-theme-size", type=positive_int, default=10, help="smallest cluster that becomes a theme")
+    p.add_argument("--max-outlier-share", type=unit_interval, default=0.15,
+                   help="share of items allowed to stay unassigned")
+    p.add_argument("--freq", type=period, default="W", help="trend period: D, W, M, Q or Y (pandas frequency)")
+    _add_stream_args(p)
+    _add_raw_csv(p)
+    p.set_defaults(func=cmd_themes, check=_check_themes)
 
 
 # --- report --------------------------------------------------------------------------------------
 
-def cmd_report(args: argparse.Namespace) -> int:
+def _check_report(args: argparse.Namespace) -> None:
+    from .report import REPORT_FILES
+
+    out = Path(args.out)
+    check_paths({"--in": args.input}, {"--out": args.out, **{f: str(out / f) for f in REPORT_FILES}}, folders=["--out"])
+    require_columns(args.input, {"--text-col": args.text_col, "--id-col": args.id_col}, args)
+
+
+def cmd_report(args: argparse.Namespace) -> dict:
     from .report import build_report
 
-    summary = build_report(args.input, args.out, model=args.model, taxonomy=args.taxonomy, embedder=_embedder(args),
+    ui = _ui(args)
+    emb = _embedder(args)
+    summary = build_report(args.input, args.out, model=args.model, taxonomy=args.taxonomy, embedder=emb,
                            min_theme_size=args.min_theme_size, text_col=args.text_col, id_col=args.id_col,
-                           format=args.format, encoding=args.encoding)
-    _print_table(summary.top_themes[["theme", "label", "volume", "unique_accounts", "priority"]], 10)
-    print(f"\n{summary.items} items, {summary.themes} themes, emerging: {', '.join(summary.emerging) or 'none'}")
-    print(f"report: {summary.html}")
-    return 0
+                           raw_csv=args.raw_csv, format=args.format, encoding=args.encoding)
+    ui.table(summary.top_themes[["theme", "label", "volume", "unique_accounts", "priority"]], 10)
+    ui.say(f"\n{summary.items} items, {summary.themes} themes, emerging: {', '.join(summary.emerging) or 'none'}",
+           f"report: {summary.html}")
+    return {"rows_in": summary.items + summary.rejected, "rows_out": summary.items, "rows_rejected": summary.rejected,
+            "themes": summary.themes, "emerging": list(summary.emerging),
+            "outputs": {"html": str(summary.html), **{k: str(v) for k, v in summary.tables.items()}},
+            "model": str(args.model or ("zero-shot" if args.taxonomy else "request-type")),
+            "embedding_model": _model_id(emb)}
+
+
+@command
+def _report_parser(sub: SubParsers) -> None:
+    p = add_command(sub, "report", "the leadership report: report.html plus its tables",
+                    "Reads, cleans, embeds, tags, dedupes, themes and scores the file and writes report.html "
+                    "(self-contained, opens offline) with its CSV tables under --out. Rejected rows are listed "
+                    "in rejected.csv with their text redacted.",
+                    ["feedback-nlp report --in backlog.csv --out report_out",
+                     "feedback-nlp report --in b.csv --taxonomy taxonomy.yaml --out r --min-theme-size 20"])
+    p.add_argument("--in", dest="input", required=True, type=input_file, help="feedback CSV/TSV/Parquet/JSONL file")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--model", default=None, help="tag model folder or bundled name (default: request-type)")
+    p.add_argument("--taxonomy", default=None, type=input_path, help="zero-shot tagging with this taxonomy when no --model")
+    p.add_argument("--min-theme-size", type=positive_int, default=10, help="smallest cluster that becomes a theme")
+    p.add_argument("--text-col", default="text", help="column holding the feedback text")
+    p.add_argument("--id-col", default=None, help="column holding a unique id per row (default: id if present)")
+    _add_input_args(p)
+    _add_embedding_args(p)
+    _add_raw_csv(p)
+    p.set_defaults(func=cmd_report, check=_check_report)
 
 
 # --- score ----------------------------------------------------------------------------------------
 
-def cmd_score(args: argparse.Namespace) -> int:
+def _score_columns(args: argparse.Namespace) -> dict[str, str | None]:
+    by = {"rice": {"--reach-col": args.reach_col, "--impact-col": args.impact_col,
+                   "--confidence-col": args.confidence_col, "--effort-col": args.effort_col},
+          "ice": {"--impact-col": args.impact_col, "--confidence-col": args.confidence_col, "--ease-col": args.ease_col},
+          "moscow": {"--score-col": args.score_col},
+          "demand": {"--group-col": args.group_col, "--account-col": args.account_col or None,
+                     "--revenue-col": args.revenue_col or None, "--time-col": args.time_col or None}}
+    return by[args.framework]
+
+
+def _check_score(args: argparse.Namespace) -> None:
+    check_paths({"--in": args.input}, {"--out": args.out})
+    require_columns(args.input, _score_columns(args), args)
+
+
+def cmd_score(args: argparse.Namespace) -> dict:
+    import pandas as pd
+
     from . import scoring
     from .records import read_table, write_table
 
+    ui = _ui(args)
     df = read_table(args.input).drop(columns="_row", errors="ignore")
 
-    def col(name: str):
-        import pandas as pd
-
-        from .errors import ColumnError
-
-        if name not in df.columns:
-            raise ColumnError(f"column {name!r} not found in {args.input}; available: {list(df.columns)} "
-                              f"(choose it with --{name.replace('_', '-')}-col)")
-        return pd.to_numeric(df[name], errors="coerce") if df[name].dtype == object or str(df[name].dtype) == "str" else df[name]
+    def col(name: str) -> Any:
+        values = df[name]
+        if values.dtype == object or str(values.dtype) == "str":
+            numbers = pd.to_numeric(values, errors="coerce")
+            bad = numbers.isna() & values.astype(str).str.strip().ne("")
+            if bad.any():
+                rows = list(values.index[bad][:10])
+                raise ColumnError(f"column {name!r} has non-numeric values in rows {rows} "
+                                  f"(e.g. {values[bad].iloc[0]!r})")
+            return numbers
+        return values
 
     if args.framework == "rice":
         out = df.assign(rice=scoring.rice(col(args.reach_col), col(args.impact_col), col(args.confidence_col),
                                           col(args.effort_col), confidence_scale=args.confidence_scale))
-        out = out.sort_values("rice", ascending=False)
+        out = out.sort_values("rice", ascending=False, kind="stable")
     elif args.framework == "ice":
         out = df.assign(ice=scoring.ice(col(args.impact_col), col(args.confidence_col), col(args.ease_col)))
-        out = out.sort_values("ice", ascending=False)
+        out = out.sort_values("ice", ascending=False, kind="stable")
     elif args.framework == "moscow":
-        cut = None
-        if args.cutoffs:
-            must, should, could = (float(x) for x in args.cutoffs.split(","))
-            cut = {"must": must, "should": should, "could": could}
-        ex = scoring.moscow(col(args.score_col), cutoffs=cut, explain=True)
+        ex = scoring.moscow(col(args.score_col), cutoffs=args.cutoffs, explain=True)
         out = df.assign(moscow=ex["moscow"].to_numpy(), moscow_rule=ex["rule"].to_numpy())
     else:
         out = scoring.theme_scores(df, theme_col=args.group_col, account_col=args.account_col or None,
                                    revenue_col=args.revenue_col or None, time_col=args.time_col or None,
                                    window=args.window)
-    write_table(out, args.out)
-    _print_table(out)
-    print(f"\nwrote {len(out)} rows to {args.out}")
-    return 0
+    with OutputSet() as outs:
+        write_table(out, outs.file(args.out), raw_csv=args.raw_csv)
+    ui.table(out)
+    ui.say(f"\nwrote {len(out)} rows to {args.out}")
+    return {"rows_in": len(df), "rows_out": len(out), "framework": args.framework, "outputs": {"output": str(args.out)}}
 
 
-# --- backends -------------------------------------------------------------------------------------
-
-def cmd_backends(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from .backends import calibrate_backends
-
-    result = calibrate_backends(args.embedding_model, repeats=args.repeats)
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
-        return 0
-    table = pd.DataFrame([vars(r) for r in result.rows]).round(4)
-    _print_table(table)
-    print(f"\nauto now uses {result.choice} on this machine (measured in {result.seconds:.1f} s; "
-          f"gate: mean cosine to torch fp32 >= 0.99)")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="feedback-nlp", description="Embed, tag, dedupe, theme and score customer feedback.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("demo", help="run the library end to end on the bundled sample")
-    p.add_argument("--out", default="demo_out", help="folder for the demo outputs")
-    p.add_argument("--examples", type=int, default=4, help="items whose nearest neighbours are shown")
-    _add_embedding_args(p)
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("train", help="train a tag model on labelled feedback")
-    p.add_argument("--data", required=True, help="labelled CSV/Parquet/JSONL")
-    p.add_argument("--text-col", default="text")
-    p.add_argument("--label-col", default="label")
-    p.add_argument("--multi-label", action="store_true", help="labels hold several tags joined by --sep")
-    p.add_argument("--sep", default="|")
-    p.add_argument("--taxonomy", default=None, help="taxonomy YAML/JSON (labels are checked against it)")
-    p.add_argument("--zero-shot", action="store_true", help="no training: tag by similarity to the taxonomy")
-    p.add_argument("--head", choices=["logreg", "finetune"], default="logreg")
-    p.add_argument("--min-confidence", type=float, default=0.0)
-    p.add_argument("--holdout", type=float, default=0.2, help="share held out to measure the card's metrics (0: none)")
-    p.add_argument("--random-state", type=int, default=0)
-    p.add_argument("--description", default="")
-    p.add_argument("--out", required=True, help="model folder")
-    _add_embedding_args(p)
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("eval", help="evaluate a tag model on labelled data")
-    p.add_argument("--model", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--text-col", default="text")
-    p.add_argument("--label-col", default="label")
-    p.add_argument("--sep", default="|")
-    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    p.set_defaults(func=cmd_eval)
-
-    p = sub.add_parser("tag", help="tag a backlog file (streaming, resumable)")
-    p.add_argument("--model", required=True, help="model folder or bundled name (e.g. request-type)")
-    p.add_argument("--in", dest="input", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--errors", default=None, help="rejected rows (default: <out>.errors.<ext>)")
-    p.add_argument("--chunk-size", type=int, default=5000)
-    p.add_argument("--resume", action="store_true", help="finish an interrupted run, reusing its chunks")
-    p.add_argument("--text-col", default="text")
-    p.add_argument("--id-col", default="id")
-    p.add_argument("--engine", choices=["local", "dask"], default="local")
-    p.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local cluster)")
-    p.add_argument("--backend", default=None, choices=list(BACKENDS),
-                   help="embedding backend (default: auto, resolved once and used by every worker)")
-    p.add_argument("--cache", default=None)
-    p.add_argument("--no-cache", action="store_true")
-    _add_input_args(p)
-    p.set_defaults(func=cmd_tag)
-
-    p = sub.add_parser("dedupe", help="duplicate groups in a file, or matches of a file against a backlog")
-    p.add_argument("--in", dest="input", required=True)
-    p.add_argument("--against", default=None, help="backlog to match against")
-    p.add_argument("--out", required=True)
-    p.add_argument("--threshold", type=float, default=0.85)
-    p.add_argument("--k", type=int, default=5)
-    _add_stream_args(p)
-    p.set_defaults(func=cmd_dedupe)
-
-    p = sub.add_parser("themes", help="cluster feedback into named themes with trends")
-    p.add_argument("--in", dest="input", required=True)
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--min-theme-size", type=int, default=10)
-    p.add_argument("--max-outlier-share", type=float, default=0.15)
-    p.add_argument("--freq", default="W", help="trend period (pandas frequency)")
-    _add_stream_args(p)
-    p.set_defaults(func=cmd_themes)
-
-    p = sub.add_parser("report", help="the leadership report: report.html plus its tables")
-    p.add_argument("--in", dest="input", required=True)
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--model", default=None, help="tag model folder or bundled name (default: request-type)")
-    p.add_argument("--taxonomy", default=None, help="zero-shot tagging with this taxonomy when no --model")
-    p.add_argument("--min-theme-size", type=int, default=10)
-    p.add_argument("--text-col", default="text")
-    p.add_argument("--id-col", default=None)
-    _add_input_args(p)
-    _add_embedding_args(p)
-    p.set_defaults(func=cmd_report)
-
-    p = sub.add_parser("score", help="RICE / ICE / MoSCoW scores of a table, or demand scores of themes or tags")
-    p.add_argument("--in", dest="input", required=True, help="CSV, Parquet or JSONL file")
-    p.add_argument("--out", required=True, help="output file (.csv, .parquet or .jsonl)")
-    p.add_argument("--framework", choices=["rice", "ice", "moscow", "demand"], default="demand")
-    p.add_argument("--reach-col", default="reach")
-    p.add_argument("--impact-col", default="impact")
-    p.add_argument("--confidence-col", default="confidence")
-    p.add_argument("--confidence-scale", choices=["fraction", "percent"], default="fraction")
-    p.add_argument("--effort-col", default="effort")
-    p.add_argument("--ease-col", default="ease")
-    p.add_argument("--score-col", default="score", help="column MoSCoW maps to categories")
-    p.add_argument("--cutoffs", default=None, help="MoSCoW cutoffs MUST,SHOULD,COULD (default: quantiles)")
+@command
+def _score_parser(sub: SubParsers) -> None:
+    p = add_command(sub, "score", "RICE / ICE / MoSCoW scores of a table, or demand scores of themes or tags",
+                    "rice/ice/moscow add a score column to every row; demand aggregates items per theme (or "
+                    "tag) into volume, unique accounts, revenue, growth and a 0-100 priority.",
+                    ["feedback-nlp score --in opportunities.csv --out rice.csv --framework rice",
+                     "feedback-nlp score --in items.csv --out demand.csv --group-col theme_label --window 14D",
+                     "feedback-nlp score --in scored.csv --out moscow.csv --framework moscow --cutoffs 8,4,2"])
+    p.add_argument("--in", dest="input", required=True, type=input_file, help="CSV, TSV, Parquet or JSONL file")
+    p.add_argument("--out", required=True, type=output_file, help="output file (.csv, .parquet or .jsonl)")
+    p.add_argument("--framework", choices=["rice", "ice", "moscow", "demand"], default="demand",
+                   help="the scoring framework")
+    p.add_argument("--reach-col", default="reach", help="rice: people reached per period")
+    p.add_argument("--impact-col", default="impact", help="rice: 0.25/0.5/1/2/3; ice: 1-10")
+    p.add_argument("--confidence-col", default="confidence", help="rice: fraction or percent; ice: 1-10")
+    p.add_argument("--confidence-scale", choices=["fraction", "percent"], default="fraction",
+                   help="rice: confidence as 0-1 or 0-100")
+    p.add_argument("--effort-col", default="effort", help="rice: person-months (> 0)")
+    p.add_argument("--ease-col", default="ease", help="ice: 1-10")
+    p.add_argument("--score-col", default="score", help="moscow: the score mapped to categories")
+    p.add_argument("--cutoffs", type=cutoffs, default=None,
+                   help="moscow: cutoffs MUST,SHOULD,COULD, decreasing (default: 80th/50th/20th percentiles)")
     p.add_argument("--group-col", default="theme", help="demand: the theme or tag column")
     p.add_argument("--account-col", default="account_id", help="demand: account column ('' for none)")
     p.add_argument("--revenue-col", default="account_revenue", help="demand: revenue column ('' for none)")
     p.add_argument("--time-col", default="created_at", help="demand: timestamp column ('' for none)")
-    p.add_argument("--window", default="28D", help="demand: growth window (pandas offset, e.g. 28D)")
-    p.set_defaults(func=cmd_score)
+    p.add_argument("--window", type=time_window, default="28D", help="demand: growth window, a duration (28D, 4W)")
+    _add_raw_csv(p)
+    p.set_defaults(func=cmd_score, check=_check_score)
 
-    p = sub.add_parser("backends", help="measure the embedding backends here and store auto's choice")
+
+# --- backends -------------------------------------------------------------------------------------
+
+def cmd_backends(args: argparse.Namespace) -> dict:
+    import pandas as pd
+
+    from .backends import calibrate_backends
+
+    ui = _ui(args)
+    result = calibrate_backends(args.embedding_model, repeats=args.repeats)
+    table = pd.DataFrame([vars(r) for r in result.rows]).round(4)
+    ui.table(table)
+    ui.say(f"\nauto now uses {result.choice} on this machine (measured in {result.seconds:.1f} s; "
+           "gate: mean cosine to torch fp32 >= 0.99)")
+    return result.to_dict()
+
+
+@command
+def _backends_parser(sub: SubParsers) -> None:
+    p = add_command(sub, "backends", "measure the embedding backends here and store auto's choice",
+                    "Times every embedding backend on this machine, checks each against torch fp32 (mean "
+                    "cosine >= 0.99) and stores the fastest that passes; --backend auto then uses it.",
+                    ["feedback-nlp backends", "feedback-nlp backends --repeats 3 --json"])
     p.add_argument("--embedding-model", default=None, help="embedding model folder or name (default: bundled MiniLM)")
-    p.add_argument("--repeats", type=int, default=2, help="timed passes per backend (the best counts)")
-    p.add_argument("--json", action="store_true", help="print the measurement as JSON")
+    p.add_argument("--repeats", type=positive_int, default=2, help="timed passes per backend (the best counts)")
     p.set_defaults(func=cmd_backends)
 
+
+@command
+def _quackback_parser(sub: SubParsers) -> None:
     from .integrations.quackback._cli import add_quackback_parser
 
     add_quackback_parser(sub)
 
+
+@command
+def _service_parsers(sub: SubParsers) -> None:
     from .service._cli import add_parsers as add_service_parsers
 
     add_service_parsers(sub)  # serve, keys
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(prog=PROG, description="Embed, tag, dedupe, theme and score customer feedback.",
+                     epilog="exit codes: 0 success, 1 the data or the run failed, 2 usage error, 130 interrupted. "
+                            f"See '{PROG} COMMAND --help'.", parents=[_common_flags(suppress=False)])
+    parser.add_argument("--version", action="version", version=__version__, help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    for builder in _BUILDERS:
+        builder(sub)
     return parser
 
 
+def _describe(exc: BaseException) -> tuple[int, str]:
+    """The exit code and the one-line message of an exception."""
+    if isinstance(exc, (UsageError, ModelNotFoundError)):
+        return EXIT_USAGE, str(exc)
+    if isinstance(exc, BrokenPipeError):
+        return EXIT_FAILURE, "output closed early (broken pipe); files written so far are complete"
+    if isinstance(exc, OSError):
+        what = exc.strerror or str(exc)
+        where = f": {exc.filename}" if exc.filename else ""
+        if isinstance(exc, FeedbackNLPError) or not exc.strerror:
+            return EXIT_FAILURE, str(exc)
+        return EXIT_FAILURE, f"{what}{where}"
+    if isinstance(exc, FeedbackNLPError):
+        return EXIT_FAILURE, str(exc)
+    if isinstance(exc, MemoryError):
+        return EXIT_FAILURE, "out of memory; try a smaller --chunk-size"
+    return EXIT_FAILURE, (f"unexpected {type(exc).__name__}: {exc} "
+                          "(rerun with --debug for the traceback, and please report it)")
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so that the interpreter's final flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests capture it)
+        pass
+
+
+def _emit_json(payload: dict) -> None:
+    print(json.dumps(payload, default=str, allow_nan=False), flush=True)
+
+
+def _fail(code: int, message: str, as_json: bool, command: str | None) -> int:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)  # one line, whatever the message held
+    if as_json:
+        try:
+            _emit_json({"status": "error", "exit_code": code, "command": command, "error": message})
+        except BrokenPipeError:
+            _silence_stdout()
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0, 1, 2 or 130) instead of raising."""
+    from . import __version__
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
     try:
-        return int(args.func(args) or 0)
-    except (FeedbackNLPError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        args, extra = build_parser().parse_known_args(argv)
+        if extra:  # reported by the command's own parser, so that the hint names its --help
+            raise _UsageExit(f"unrecognized arguments: {' '.join(extra)} (see '{PROG} {args.command} --help')")
+    except _UsageExit as exc:
+        return _fail(EXIT_USAGE, str(exc), as_json, None)
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
+    as_json = bool(args.json)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(message)s")
+    t0 = time.monotonic()
+    try:
+        check = getattr(args, "check", None)
+        if check is not None:
+            check(args)  # arguments, paths and columns: before any work or output
+        summary = args.func(args) or {}
+        if as_json:
+            _emit_json({"command": args.command, "status": "ok", "version": __version__,
+                        "seconds": round(time.monotonic() - t0, 3), **summary})
+        sys.stdout.flush()
+        return EXIT_OK
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        hint = "; run again with --resume to continue" if getattr(args, "command", None) == "tag" else ""
+        return _fail(EXIT_INTERRUPTED, f"interrupted{hint}", as_json, args.command)
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        code, message = _describe(exc)
+        if isinstance(exc, BrokenPipeError):
+            _silence_stdout()
+            as_json = False
+        return _fail(code, message, as_json, args.command)
 
 
 if __name__ == "__main__":  # pragma: no cover

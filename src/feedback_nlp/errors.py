@@ -11,6 +11,13 @@ class InvalidInputError(FeedbackNLPError, ValueError):
     """Input data is unusable: empty text, wrong types, out-of-range values, mismatched lengths."""
 
 
+class UsageError(InvalidInputError):
+    """The call itself is wrong: an option out of range, paths that collide, a file that is not there.
+
+    The command line reports it as a usage error (exit code 2); other input problems exit with 1.
+    """
+
+
 class ColumnError(InvalidInputError, KeyError):
     """A required column is missing, or a column holds values of the wrong kind."""
 
@@ -79,4 +86,5 @@ __all__ = [
     "NotFittedError",
     "TaxonomyError",
     "UnknownTagError",
+    "UsageError",
 ]

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -48,6 +49,8 @@ __all__ = [
     "read_feedback",
     "read_table",
     "table_format",
+    "csv_ready",
+    "neutralise_formula",
     "write_table",
 ]
 
@@ -144,22 +147,98 @@ def iter_table_chunks(path: PathLike, chunk_size: int = 10_000, *, format: str =
         yield from iter_table(path, format, encoding=encoding, chunk_size=chunk_size)
 
 
-def write_table(df: pd.DataFrame, path: PathLike) -> Path:
-    """Write a DataFrame as CSV, Parquet or JSONL, chosen by the file name; list columns survive
-    Parquet and JSONL as lists and CSV as ``|``-joined strings."""
+# OWASP CSV injection: a cell starting with one of these is run as a formula by spreadsheet programs.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def neutralise_formula(value: object) -> object:
+    """Prefix ``'`` to a text cell that a spreadsheet would read as a formula (OWASP's CSV-injection advice);
+    plain numbers such as ``-5`` are left alone, other values pass through.
+
+    >>> neutralise_formula('=HYPERLINK("http://x","click")'), neutralise_formula("-5"), neutralise_formula(3)
+    ('\'=HYPERLINK("http://x","click")', '-5', 3)
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _is_listlike(v: object) -> bool:
+    return isinstance(v, (list, tuple, np.ndarray))
+
+
+def _csv_cell(v: object) -> object:
+    """Lists become ``|``-joined strings, maps a JSON object (CSV has no nested values)."""
+    if isinstance(v, dict):
+        return json.dumps(v, ensure_ascii=False, default=str)
+    if _is_listlike(v):
+        if len(v) and all(isinstance(x, tuple) and len(x) == 2 for x in v):  # a Parquet map read back
+            return json.dumps(dict(v), ensure_ascii=False, default=str)
+        return "|".join(map(str, v))
+    return v
+
+
+def csv_ready(df: pd.DataFrame, *, raw_csv: bool = False) -> pd.DataFrame:
+    """The frame as CSV cells: nested values flattened and, unless ``raw_csv``, formulas neutralised
+    (column names included)."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or str(out[col].dtype) in ("str", "string"):
+            out[col] = out[col].map(_csv_cell)
+            if not raw_csv:
+                out[col] = out[col].map(neutralise_formula)
+    if not raw_csv:
+        out.columns = [neutralise_formula(str(c)) for c in out.columns]
+    return out
+
+
+def _map_columns(df: pd.DataFrame) -> dict[str, object]:
+    """Arrow types for columns of ``{str: number}`` dicts: a real map column, not a JSON string."""
+    import pyarrow as pa
+
+    types = {}
+    for col in df.columns:
+        values = [v for v in df[col].tolist() if v is not None]
+        if values and all(isinstance(v, dict) for v in values) and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for v in values for x in v.values()):
+            types[col] = pa.map_(pa.string(), pa.float64())
+    return types
+
+
+def write_table(df: pd.DataFrame, path: PathLike, *, raw_csv: bool = False) -> Path:
+    """Write a DataFrame as CSV, Parquet or JSONL (by the file name), atomically: a temp file beside
+    ``path`` is renamed onto it once complete.
+
+    List columns survive Parquet and JSONL as lists and CSV as ``|``-joined strings; ``{tag: probability}``
+    columns become a map column in Parquet, an object in JSONL and a JSON string in CSV. CSV cells that a
+    spreadsheet would run as formulas (``=``, ``+``, ``-``, ``@``, tab, CR first) get a leading ``'`` unless
+    ``raw_csv``.
+    """
+    from ._atomic import atomic_file
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = table_format(path)
-    if fmt == "parquet":
-        df.to_parquet(path, index=False)
-    elif fmt == "jsonl":
-        df.to_json(path, orient="records", lines=True, date_format="iso", force_ascii=False)
-    else:
-        out = df.copy()
-        for col in out.columns:
-            if out[col].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
-                out[col] = out[col].map(lambda v: "|".join(map(str, v)) if isinstance(v, (list, tuple, np.ndarray)) else v)
-        out.to_csv(path, index=False, sep="\t" if fmt == "tsv" else ",")
+    with atomic_file(path) as tmp:
+        if fmt == "parquet":
+            import pyarrow as pa
+
+            maps = _map_columns(df)
+            if maps:
+                table = pa.Table.from_pandas(df.drop(columns=list(maps)), preserve_index=False)
+                for col, typ in maps.items():
+                    arr = pa.array([None if v is None else list(v.items()) for v in df[col]], type=typ)
+                    table = table.append_column(col, arr)
+                table = table.select([str(c) for c in df.columns])
+                import pyarrow.parquet as pq
+
+                pq.write_table(table, tmp)
+            else:
+                df.to_parquet(tmp, index=False)
+        elif fmt == "jsonl":
+            df.to_json(tmp, orient="records", lines=True, date_format="iso", force_ascii=False)
+        else:
+            csv_ready(df, raw_csv=raw_csv).to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",")
     return path
 
 

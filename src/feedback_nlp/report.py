@@ -20,7 +20,9 @@ from typing import Any
 
 import pandas as pd
 
+from ._atomic import OutputSet
 from ._optional import require
+from .cleaning import redact_pii
 from .dedupe import Deduper
 from .embedding import BaseEmbedder, Embedder
 from .records import read_feedback, write_table
@@ -30,8 +32,10 @@ from .tagging import TagClassifier
 from .taxonomy import Taxonomy
 from .themes import ThemeModel
 
-__all__ = ["ReportSummary", "build_report"]
+__all__ = ["REPORT_FILES", "ReportSummary", "build_report", "redact_frame"]
 
+REPORT_FILES = ("report.html", "themes.csv", "items.csv", "duplicate_groups.csv", "needs_review.csv", "rejected.csv",
+                "trends.csv", "tags_by_channel.csv", "status_by_theme.csv", "asked_vs_delivered.csv")
 SECTIONS = ("top-themes", "theme-trends", "tags-by-channel", "duplicates", "needs-review")
 
 
@@ -57,8 +61,30 @@ def _png(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def redact_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with :func:`~feedback_nlp.cleaning.redact_pii` applied to every text cell and every list of
+    texts (ids or account columns may hold e-mail addresses too).
+
+    >>> redact_frame(pd.DataFrame({"a": ["mail jane@acme.io"], "n": [1]}))["a"].tolist()
+    ['mail <EMAIL>']
+    """
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or str(out[col].dtype) in ("str", "string"):
+            out[col] = out[col].map(_redact_cell)
+    return out
+
+
+def _redact_cell(v: Any) -> Any:
+    if isinstance(v, str):
+        return redact_pii(v)
+    if isinstance(v, (list, tuple)):
+        return [redact_pii(x) if isinstance(x, str) else x for x in v]
+    return v
+
+
 def _table(df: pd.DataFrame, max_rows: int = 15) -> str:
-    return df.head(max_rows).to_html(index=False, escape=True, border=0, classes="t", na_rep="")
+    return redact_frame(df.head(max_rows)).to_html(index=False, escape=True, border=0, classes="t", na_rep="")
 
 
 def build_report(
@@ -72,18 +98,20 @@ def build_report(
     dedupe_threshold: float = 0.9,
     freq: str = "W",
     title: str = "Customer feedback report",
+    raw_csv: bool = False,
     **read_kwargs: Any,
 ) -> ReportSummary:
     """Build ``report.html`` and its tables from a backlog file or DataFrame.
 
     Tagging uses ``model`` if given, else zero-shot with ``taxonomy``, else the bundled ``request-type``.
+    Every text cell of every output is PII-redacted as the cleaner would (rejected rows included), CSV
+    formulas are neutralised unless ``raw_csv``, and the outputs appear together or not at all.
     """
     mpl = require("matplotlib", "report", "the HTML report")
     mpl.use("Agg")
     import matplotlib.pyplot as plt
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     fb = read_feedback(source, unknown_source=read_kwargs.pop("unknown_source", "other"), **read_kwargs)
     records = fb.records.reset_index(drop=True)
     if len(records) == 0:
@@ -123,12 +151,12 @@ def build_report(
     groups = Deduper(embedder, threshold=dedupe_threshold).fit(records, embeddings=vectors).groups()
     review = items[items["needs_review"] | (items["confidence"] < 0.5)].sort_values("confidence")
 
-    tables = {
-        "themes": write_table(scores, out / "themes.csv"),
-        "items": write_table(items.drop(columns=["raw_text"], errors="ignore"), out / "items.csv"),
-        "duplicate_groups": write_table(groups, out / "duplicate_groups.csv"),
-        "needs_review": write_table(review[["id", "text", "tags", "confidence"]], out / "needs_review.csv"),
-        "rejected": write_table(fb.rejected, out / "rejected.csv"),
+    frames = {
+        "themes": (scores, "themes.csv"),
+        "items": (items.drop(columns=["raw_text"], errors="ignore"), "items.csv"),
+        "duplicate_groups": (groups, "duplicate_groups.csv"),
+        "needs_review": (review[["id", "text", "tags", "confidence"]], "needs_review.csv"),
+        "rejected": (fb.rejected, "rejected.csv"),  # redacted by the reader, and again by redact_frame
     }
     charts: dict[str, str] = {}
     top = scores.head(12).iloc[::-1]
@@ -141,7 +169,7 @@ def build_report(
     trends = None
     if has_time:
         trends = tm.trends(freq)
-        tables["trends"] = write_table(trends, out / "trends.csv")
+        frames["trends"] = (trends, "trends.csv")
         show = list(dict.fromkeys(list(emerging) + scores["theme"].head(6).tolist()))[:8]
         fig, ax = plt.subplots(figsize=(9, 4))
         for t in show:
@@ -154,7 +182,7 @@ def build_report(
         fig.autofmt_xdate()
         charts["theme-trends"] = _png(fig)
     by_channel = items.explode("tags").dropna(subset=["tags"]).groupby(["source", "tags"]).size().unstack(fill_value=0)
-    tables["tags_by_channel"] = write_table(by_channel.reset_index(), out / "tags_by_channel.csv")
+    frames["tags_by_channel"] = (by_channel.reset_index(), "tags_by_channel.csv")
     fig, ax = plt.subplots(figsize=(8, 4))
     by_channel.plot(kind="bar", stacked=True, ax=ax, colormap="tab20")
     ax.set_ylabel("items")
@@ -165,8 +193,8 @@ def build_report(
     status = None
     if has_status(items):  # the team's response, when the items carry a status (Quackback, a help desk, a column)
         status = status_section(items, scores.set_index("theme")["priority"], freq=freq, png=_png, table=_table)
-        tables["status_by_theme"] = write_table(status.by_theme, out / "status_by_theme.csv")
-        tables["asked_vs_delivered"] = write_table(status.asked_vs_delivered, out / "asked_vs_delivered.csv")
+        frames["status_by_theme"] = (status.by_theme, "status_by_theme.csv")
+        frames["asked_vs_delivered"] = (status.asked_vs_delivered, "asked_vs_delivered.csv")
 
     def section(sid: str, title_: str, body: str) -> str:
         return f'<section id="{sid}"><h2>{html.escape(title_)}</h2>{body}</section>'
@@ -191,7 +219,7 @@ def build_report(
         body.append(status.html)
     head = (f"<p>{len(records)} items ({len(fb.rejected)} rejected), {records['source'].nunique()} channels, "
             f"{len(tm.themes_)} themes ({tm.outlier_share_:.0%} unassigned). Tagging: {html.escape(type(clf).__name__)} "
-            f"over {len(leaf)} tags. Tables: {', '.join(p.name for p in tables.values())}.</p>")
+            f"over {len(leaf)} tags. Tables: {', '.join(f for _, f in frames.values())}.</p>")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
@@ -205,7 +233,11 @@ table.t th{{background:#f1f3f5}}
 <body><h1>{html.escape(title)}</h1>{head}
 {''.join(body)}
 <footer><p>Generated by feedback_nlp. Works offline; no external resources.</p></footer></body></html>"""
-    (out / "report.html").write_text(page, encoding="utf-8")
+    tables = {name: out / fname for name, (_, fname) in frames.items()}
+    with OutputSet() as outs:
+        for df, fname in frames.values():
+            write_table(redact_frame(df), outs.file(out / fname), raw_csv=raw_csv)
+        outs.file(out / "report.html").write_text(page, encoding="utf-8")
     return ReportSummary(out / "report.html", tables, len(records), len(fb.rejected), len(tm.themes_),
                          [names.get(t, str(t)) for t in emerging], scores[top_cols].head(10))
 

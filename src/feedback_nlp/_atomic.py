@@ -1,0 +1,166 @@
+"""Outputs that appear whole or not at all: temp file (or folder) beside the target, then ``os.replace``.
+
+A command that fails half-way leaves no partial outputs: everything it writes goes to hidden temp paths in
+the target's own folder (same file system, so the final rename is atomic) and is renamed into place only when
+every output is ready (:class:`OutputSet`), or removed.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with OutputSet() as outs:
+    ...     _ = outs.file(d / "a.txt").write_text("done")
+    >>> sorted(p.name for p in d.iterdir())
+    ['a.txt']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["OutputSet", "atomic_file", "distinct_paths", "writable_folder", "writable_target"]
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def _temp_name(final: Path) -> Path:
+    # the final name stays at the end so that the format implied by the extension (x.csv.gz) is kept
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + final.name, dir=final.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
+    return Path(tmp)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _replace(tmp: Path, final: Path) -> None:
+    if tmp.is_dir() and final.is_dir() and not final.is_symlink():
+        # a folder cannot replace a non-empty folder in one rename: move the old one aside first
+        old = Path(tempfile.mkdtemp(prefix=".old-", suffix="-" + final.name, dir=final.parent))
+        os.replace(final, old / "x")
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; on success it is renamed to ``path``, on failure removed."""
+    with OutputSet() as outs:
+        yield outs.file(path)
+
+
+class OutputSet:
+    """Several outputs committed together: each is written to a temp path, all are renamed at the end.
+
+    ``file(path)`` and ``folder(path)`` return the temp path to write; leaving the ``with`` block normally
+    renames every temp path onto its target, an exception removes them all (and folders created for them).
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+        self._created: list[Path] = []
+
+    def _parent(self, final: Path) -> None:
+        missing = [p for p in [final.parent, *final.parent.parents] if not p.exists()]
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self._created.extend(missing)  # deepest first: removed in that order on failure
+
+    def file(self, path: str | os.PathLike) -> Path:
+        final = Path(path)
+        self._parent(final)
+        tmp = _temp_name(final)
+        self._staged.append((tmp, final))
+        return tmp
+
+    def folder(self, path: str | os.PathLike) -> Path:
+        final = Path(path)
+        self._parent(final)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", suffix="-" + final.name, dir=final.parent))
+        os.chmod(tmp, 0o777 & ~_umask())
+        self._staged.append((tmp, final))
+        return tmp
+
+    def commit(self) -> None:
+        for tmp, final in self._staged:
+            _replace(tmp, final)
+        self._staged.clear()
+
+    def abort(self) -> None:
+        for tmp, _ in self._staged:
+            _remove(tmp)
+        self._staged.clear()
+        for folder in self._created:
+            with contextlib.suppress(OSError):  # only if still empty: never removes what the user put there
+                folder.rmdir()
+
+    def __enter__(self) -> OutputSet:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:
+                self.commit()
+            except BaseException:
+                self.abort()
+                raise
+        else:
+            self.abort()
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links: two names, one file
+    except OSError:
+        return False
+
+
+def distinct_paths(**paths: str | os.PathLike | None) -> list[tuple[str, str]]:
+    """The pairs of roles (``in``, ``out``, ...) whose paths name the same file, following symlinks,
+    relative paths and hard links. ``None`` paths are skipped.
+
+    >>> distinct_paths(input="a.csv", output="./a.csv")
+    [('input', 'output')]
+    """
+    items = [(role, Path(p)) for role, p in paths.items() if p is not None]
+    return [(ra, rb) for i, (ra, a) in enumerate(items) for rb, b in items[i + 1:] if _same(a, b)]
+
+
+def writable_target(path: str | os.PathLike) -> None:
+    """Raise the ``OSError`` that writing ``path`` would raise, before any work: the nearest existing folder
+    above it must be a writable folder, and ``path`` itself, if it exists, must not be a folder."""
+    final = Path(path)
+    if final.is_dir():
+        raise IsADirectoryError(21, "is a folder, expected a file path", str(final))
+    parent = final.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(20, "not a folder", str(parent))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(13, "permission denied (folder not writable)", str(parent))
+
+
+def writable_folder(path: str | os.PathLike) -> None:
+    """Like :func:`writable_target` for an output folder: it may exist (as a folder) or be created."""
+    final = Path(path)
+    if final.exists() and not final.is_dir():
+        raise NotADirectoryError(20, "exists and is not a folder", str(final))
+    writable_target(final / "x")
