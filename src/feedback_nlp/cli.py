@@ -799,7 +799,11 @@ def _backends_parser(sub: SubParsers) -> None:
 def _quackback_parser(sub: SubParsers) -> None:
     from .integrations.quackback._cli import add_quackback_parser
 
-    add_quackback_parser(sub)
+    p = add_quackback_parser(sub)
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = p.description or "Pull the posts of a Quackback portal into a records file, or export what the webhook stored."
+    p.epilog = p.epilog or ("examples:\n  feedback-nlp quackback pull --url https://feedback.acme.com --out posts.csv\n"
+                            "  feedback-nlp quackback export --data serve_data --out posts.parquet")
 
 
 @command
@@ -891,6 +895,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if check is not None:
             check(args)  # arguments, paths and columns: before any work or output
         summary = args.func(args) or {}
+        if isinstance(summary, int):  # a command that returns an exit code rather than a summary
+            return summary
         if as_json:
             _emit_json({"command": args.command, "status": "ok", "version": __version__,
                         "seconds": round(time.monotonic() - t0, 3), **summary})
