@@ -46,6 +46,7 @@ class FakeQuackback:
                                     ("Complete", "complete", "complete"), ("Closed", "closed", "closed")]]
         self.received: list[Received] = []
         self._failures: list[dict[str, Any]] = []
+        self._delays: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._seq = 0
@@ -73,6 +74,10 @@ class FakeQuackback:
     def fail_next(self, method: str, path: str, status: int = 429, *, times: int = 1, retry_after: str | None = "0") -> None:
         """The next ``times`` requests matching ``method`` and the path prefix get ``status``."""
         self._failures.append({"method": method, "path": path, "status": status, "left": times, "retry_after": retry_after})
+
+    def delay_next(self, method: str, path: str, seconds: float, *, times: int = 1) -> None:
+        """The next ``times`` matching requests are answered only after ``seconds`` (a slow or hung portal)."""
+        self._delays.append({"method": method, "path": path, "seconds": seconds, "left": times})
 
     def requests(self, method: str | None = None, path: str | None = None) -> list[Received]:
         return [r for r in self.received if (method is None or r.method == method) and (path is None or r.path.startswith(path))]
@@ -127,14 +132,24 @@ class FakeQuackback:
         rec = Received(h.command, parts.path, parse_qs(parts.query), body, authorized)
         with self._lock:
             self.received.append(rec)
+            delay = next((d for d in self._delays if d["left"] > 0 and d["method"] == h.command
+                          and parts.path.startswith(d["path"])), None)
+            if delay is not None:
+                delay["left"] -= 1
+        if delay is not None:
+            time.sleep(delay["seconds"])
+        with self._lock:
             status, payload, headers = self._route(h.command, parts.path, rec.query, body, authorized)
             rec.status = status
         data = json.dumps(payload).encode()
-        h.send_response(status)
-        for k, v in {"Content-Type": "application/json", "Content-Length": str(len(data)), **headers}.items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(data)
+        try:
+            h.send_response(status)
+            for k, v in {"Content-Type": "application/json", "Content-Length": str(len(data)), **headers}.items():
+                h.send_header(k, v)
+            h.end_headers()
+            h.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client was killed while waiting (the SIGKILL test)
 
     @staticmethod
     def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None):

@@ -5,7 +5,7 @@
 // usage: QUACKBACK_WEBHOOK_SECRET=... node quackback_send.mjs URL EVENTS.jsonl
 // Each line of EVENTS.jsonl is {"body": <event object or raw string>, "timestamp"?: seconds,
 // "omit"?: [header names], "tamper"?: true, "secret"?: "use another secret"}.
-// Prints one JSON line per delivery: {"status", "body", "ms"}.
+// Prints one JSON line per delivery: {"status", "body", "ms" (round trip), "sent_at" (Unix seconds)}.
 import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 
@@ -33,10 +33,11 @@ for (const line of readFileSync(file, "utf8").split("\n").filter((l) => l.trim()
   };
   for (const name of spec.omit ?? []) delete headers[name];
   const sent = spec.tamper ? raw.replace(/}$/, ' }') : raw;
+  const sentAt = Date.now();
   const started = performance.now();
   const res = await fetch(url, { method: "POST", headers, body: sent, signal: AbortSignal.timeout(5000) });
   const text = await res.text();
   let body;
   try { body = JSON.parse(text); } catch { body = text; }
-  console.log(JSON.stringify({ status: res.status, body, ms: performance.now() - started }));
+  console.log(JSON.stringify({ status: res.status, body, ms: performance.now() - started, sent_at: sentAt / 1000 }));
 }

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -244,7 +245,9 @@ class Processor:
         if not text:
             return {"action": "skipped", "reason": "empty title and content"}
         out: dict[str, Any] = {"action": "tagged" if self.tagger else "stored"}
+        clock = _Clock()
         prediction = self.tagger.predict([text])[0] if self.tagger else Prediction({})
+        clock.lap("tag")
         confident = prediction.confident(self.min_confidence)
         out["predicted"] = {t: round(p, 4) for t, p in prediction.tags.items()}
         out["confident"] = confident
@@ -262,6 +265,7 @@ class Processor:
                 logger.info("quackback %s: %d duplicate candidate(s), best %s at %.3f", post_id, len(candidates),
                             candidates[0][0], candidates[0][1])
             self.backlog.upsert(post_id, text, {"source": post.get("boardSlug"), "quackback": True})
+            clock.lap("duplicates")
         out["duplicates"] = [{"id": i, "score": s} for i, s in candidates]
         fields: dict[str, Any] = {"text": text, "predicted": out["predicted"], "deleted": 0}
         for key, col in (("boardSlug", "board"), ("voteCount", "votes")):
@@ -277,6 +281,7 @@ class Processor:
             out["written"] = result["added"]
             out["missing_tags"] = result["missing_tags"]
             self.store.upsert_post(post_id, written=result["added"])
+            clock.lap("write_back")
         if self.client is not None and self.auto_merge_above is not None and candidates:
             best_id, best = candidates[0]
             if best >= self.auto_merge_above:
@@ -285,6 +290,7 @@ class Processor:
                 self.store.upsert_post(post_id, canonical_post_id=best_id, deleted=1)
                 self.backlog.delete(post_id)  # type: ignore[union-attr]  (candidates imply a backlog)
                 out["merged_into"] = best_id
+        out["ms"] = clock.laps
         return out
 
     def _status(self, event: WebhookEvent) -> dict[str, Any]:
@@ -323,6 +329,19 @@ class Processor:
         if isinstance(votes, int) and self.store.post(event.post_id):
             self.store.upsert_post(event.post_id, votes=votes)
         return {"action": "votes", "votes": votes}
+
+
+class _Clock:
+    """Milliseconds spent per step, reported with each result (where the latency goes)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round((now - self._t) * 1000, 1)
+        self._t = now
 
 
 def is_retryable(exc: BaseException) -> bool:

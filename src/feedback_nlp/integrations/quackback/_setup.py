@@ -102,6 +102,10 @@ def integration_from_args(args: argparse.Namespace, data_dir: str | Path, *, tag
     if backlog is None and embedder is not None:
         posts = integration.store.posts_frame()
         integration.processor.backlog = VectorBacklog(embedder).load(dict(zip(posts["id"], posts["text"])))
+    # The first call loads the model's weights (seconds); pay that before the first delivery, not during it.
+    tagger.predict(["warm-up"])
+    if embedder is not None:
+        embedder.encode(["warm-up"])
     logger.info("quackback webhook ready: write-back %s, %d posts in the backlog",
                 f"to {client.base_url}" if args.write_back and client else "off",
                 len(getattr(integration.processor.backlog, "_ids", [])))
