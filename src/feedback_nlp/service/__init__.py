@@ -28,14 +28,21 @@ package.module:ext``. Inside it:
 - run a worker: ``state.add_background(async_fn)`` — started as ``async_fn(state)`` once models are loaded and
   cancelled at shutdown.
 
-Example:
-    >>> from fastapi import APIRouter, Depends                         # doctest: +SKIP
-    >>> router = APIRouter()                                           # doctest: +SKIP
-    >>> @router.post("/v1/hooks/x", dependencies=[Depends(require_scope("write"))])
-    ... async def hook(body: dict, state: ServiceState = Depends(get_state)):
-    ...     await anyio.to_thread.run_sync(lambda: state.store.enqueue("x", body, dedupe_key=body["id"]))
-    >>> app = create_app(ServiceConfig(data_dir="data"),
-    ...                  extensions=[lambda app, state: app.include_router(router)])  # doctest: +SKIP
+Example (an extension module, started with ``feedback-nlp serve --extension mypkg.hooks:install``)::
+
+    from fastapi import APIRouter, Depends
+    import anyio
+    from feedback_nlp.service import ServiceState, get_state, require_scope
+
+    router = APIRouter()
+
+    @router.post("/v1/hooks/x", dependencies=[Depends(require_scope("write"))])
+    async def hook(body: dict, state: ServiceState = Depends(get_state)):
+        job = await anyio.to_thread.run_sync(lambda: state.store.enqueue("x", body, dedupe_key=body["id"]))
+        return {"accepted": job is not None}
+
+    def install(app, state):
+        app.include_router(router)
 """
 
 import importlib
