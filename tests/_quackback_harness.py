@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -38,7 +39,9 @@ class WebhookServer:
     """``feedback-nlp quackback serve`` in a child process (its own session, so SIGKILL takes only it)."""
 
     def __init__(self, data_dir: Path, secret_file: Path, *, portal: str | None = None, key_file: Path | None = None,
-                 extra: tuple[str, ...] = (), command: tuple[str, ...] = ("quackback", "serve")) -> None:
+                 extra: tuple[str, ...] = (), command: tuple[str, ...] = ("quackback", "serve"),
+                 ready_path: str = "/v1/integrations/quackback/status") -> None:
+        self.ready_path = ready_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = [sys.executable, "-m", "feedback_nlp.cli", *command, "--data", str(data_dir),
@@ -60,7 +63,7 @@ class WebhookServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(self.url + "/v1/integrations/quackback/status", timeout=2) as r:
+                with urllib.request.urlopen(self.url + self.ready_path, timeout=2) as r:
                     if r.status == 200:
                         return self
             except OSError:
@@ -68,13 +71,21 @@ class WebhookServer:
         self.kill()
         raise RuntimeError(f"server not ready after {timeout}s:\n{self.log.read_text()[-3000:]}")
 
-    def status(self) -> dict:
-        with urllib.request.urlopen(self.url + "/v1/integrations/quackback/status", timeout=5) as r:
-            return json.loads(r.read())
+    def status(self, token: str | None = None) -> dict:
+        return self.get("/v1/integrations/quackback/status", token)
 
-    def get(self, path: str) -> dict:
-        with urllib.request.urlopen(self.url + path, timeout=5) as r:
-            return json.loads(r.read())
+    def get(self, path: str, token: str | None = None) -> dict:
+        return self.call("GET", path, token=token)[1]
+
+    def call(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
+        req = urllib.request.Request(self.url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"{}")
 
     def cmdline(self) -> str:
         return Path(f"/proc/{self.proc.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -92,6 +103,16 @@ class WebhookServer:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def create_key(data_dir: Path, scope: str = "write") -> str:
+    """An API key of the service (``feedback-nlp keys create``), for its protected endpoints."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run([sys.executable, "-m", "feedback_nlp.cli", "keys", "create", "--data", str(data_dir),
+                          "--name", "tests", "--scope", scope], env=env, capture_output=True, text=True, timeout=120)
+    if res.returncode != 0:
+        raise RuntimeError(res.stderr[-2000:])
+    return res.stdout.strip().splitlines()[-1]
 
 
 def send(url: str, secret: str, deliveries: list[dict], tmp: Path) -> list[dict]:

@@ -56,7 +56,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.warning("listening on %s: reachable from other machines; API keys are the only protection, use TLS "
                     "in front of it", args.host)
     state = ServiceState(config)
-    app = create_app(config, extensions=[_extension(s) for s in args.extension or []], state=state,
+    from ..integrations.quackback._service import serve_extensions
+
+    app = create_app(config, extensions=[_extension(s) for s in args.extension or []] + serve_extensions(args), state=state,
                      exit_on_load_error=True)
     server = uvicorn.Server(uvicorn.Config(
         app, host=args.host, port=args.port, access_log=False, server_header=False, lifespan="on",
@@ -130,6 +132,9 @@ def add_parsers(sub: Any) -> None:
                    help="call FUNCTION(app, state) at start-up to mount an integration's routes")
     p.add_argument("--graceful-timeout", type=float, default=30.0,
                    help="seconds in-flight requests get to finish on SIGTERM (default: %(default)s)")
+    from ..integrations.quackback._setup import add_quackback_options
+
+    add_quackback_options(p)  # --quackback-secret-file etc.: mounts POST /v1/integrations/quackback/webhook
     p.set_defaults(func=cmd_serve)
 
     k = sub.add_parser("keys", help="create, list or revoke the API keys of `serve`")

@@ -4,6 +4,9 @@
   when processing finished within ``respond_within`` seconds), 401 with no details on any verification failure.
 - ``GET /v1/integrations/quackback/suggestions``: duplicate candidates, best first (``?min_score=&limit=``).
 - ``GET /v1/integrations/quackback/status``: queue counts.
+
+Inside ``feedback-nlp serve`` the two read endpoints need an API key (scope ``tag``); the webhook never does —
+Quackback sends none, its signature is the authentication.
 """
 
 from __future__ import annotations
@@ -13,20 +16,18 @@ from typing import Any
 from ..._optional import require
 from ._integration import QuackbackIntegration
 
-__all__ = ["PREFIX", "create_app", "quackback_routes"]
+__all__ = ["PREFIX", "create_app", "quackback_endpoints", "quackback_routes"]
 
 PREFIX = "/v1/integrations/quackback"
 
 
-def quackback_routes(integration: QuackbackIntegration, *, respond_within: float = 2.0,
-                     guard: Any = None) -> list[Any]:
-    """The Starlette routes; ``guard(request)`` (the service's API-key check) protects the read endpoints,
-    while the webhook is authenticated by its signature alone (Quackback sends no API key)."""
+def quackback_endpoints(integration: QuackbackIntegration, *, respond_within: float = 2.0) -> dict[str, Any]:
+    """The three endpoint functions (``webhook``, ``suggestions``, ``status``); plain ``async def f(request)``,
+    so Starlette routes and FastAPI routers (with their own dependencies) can both carry them."""
     require("starlette", "serve", "the Quackback webhook")
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
     from starlette.responses import JSONResponse
-    from starlette.routing import Route
 
     async def webhook(request: Request) -> JSONResponse:
         body = bytearray()
@@ -43,8 +44,6 @@ def quackback_routes(integration: QuackbackIntegration, *, respond_within: float
         return JSONResponse(payload, status_code=status)
 
     async def suggestions(request: Request) -> JSONResponse:
-        if guard is not None and (denied := await guard(request)) is not None:
-            return denied
         try:
             min_score = float(request.query_params.get("min_score", 0.0))
             limit = int(request.query_params.get("limit", 100))
@@ -56,13 +55,25 @@ def quackback_routes(integration: QuackbackIntegration, *, respond_within: float
         return JSONResponse({"data": rows})
 
     async def status(request: Request) -> JSONResponse:
-        if guard is not None and (denied := await guard(request)) is not None:
-            return denied
-        return JSONResponse({"events": integration.store.counts(), "rejected_deliveries": integration.rejected})
+        counts = await run_in_threadpool(integration.store.counts)
+        return JSONResponse({"events": counts, "rejected_deliveries": integration.rejected})
 
-    return [Route(f"{PREFIX}/webhook", webhook, methods=["POST"]),
-            Route(f"{PREFIX}/suggestions", suggestions, methods=["GET"]),
-            Route(f"{PREFIX}/status", status, methods=["GET"])]
+    endpoints = {"webhook": webhook, "suggestions": suggestions, "status": status}
+    for fn in endpoints.values():
+        # resolved annotations: FastAPI reads them to recognise the Request parameter, and this module's
+        # postponed (string) annotations name a class imported inside this function
+        fn.__annotations__ = {"request": Request, "return": JSONResponse}
+    return endpoints
+
+
+def quackback_routes(integration: QuackbackIntegration, *, respond_within: float = 2.0) -> list[Any]:
+    """The endpoints as Starlette routes under :data:`PREFIX` (no API key: for the webhook-only server on loopback)."""
+    from starlette.routing import Route
+
+    ep = quackback_endpoints(integration, respond_within=respond_within)
+    return [Route(f"{PREFIX}/webhook", ep["webhook"], methods=["POST"]),
+            Route(f"{PREFIX}/suggestions", ep["suggestions"], methods=["GET"]),
+            Route(f"{PREFIX}/status", ep["status"], methods=["GET"])]
 
 
 def create_app(integration: QuackbackIntegration, *, respond_within: float = 2.0) -> Any:

@@ -145,9 +145,12 @@ class QuackbackIntegration:
             self._thread.join(timeout)
             self._thread = None
 
+    def wait_for_work(self, timeout: float = 0.5) -> None:
+        """Block until a delivery arrives or ``timeout`` passes (the timeout catches delayed retries)."""
+        self._wake.wait(timeout)
+        self._wake.clear()
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self.process_next():
-                continue
-            self._wake.wait(0.5)  # woken at once by a new delivery; the timeout catches delayed retries
-            self._wake.clear()
+            if not self.process_next():
+                self.wait_for_work()

@@ -1,0 +1,123 @@
+"""The integration inside ``feedback-nlp serve``: the service's tag model, backlog store and ANN index.
+
+:func:`quackback_extension` turns the parsed ``--quackback-*`` options into a service extension
+(``ext(app, state)``, see :mod:`feedback_nlp.service`). Secrets are read when the extension is built, so a
+missing file fails ``serve`` at once rather than after the models have loaded.
+
+- tagging: the service's default tag model, through its micro-batcher (``ServiceTagger``);
+- duplicates and the backlog: the service's store, exactly as ``POST /v1/duplicates`` and ``/v1/backlog`` do
+  (``ServiceBacklog``): a Quackback post becomes a backlog item that other apps find too;
+- the events, the posts' statuses and the suggestions: ``quackback.sqlite`` under ``--data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+from ._processor import ClassifierTagger, Prediction
+from ._setup import KEY_ENV, SECRET_ENV, build_integration
+
+__all__ = ["ServiceBacklog", "ServiceTagger", "quackback_extension", "serve_extensions"]
+
+logger = logging.getLogger(__name__)
+
+
+def _from_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a coroutine function on the service's event loop from the integration's worker thread."""
+    import anyio.from_thread
+
+    return anyio.from_thread.run(functools.partial(fn, *args, **kwargs))
+
+
+class ServiceTagger:
+    """The service's tag model (``name`` or the default) as a :class:`Tagger`, batched with API traffic."""
+
+    def __init__(self, state: Any, name: str | None = None) -> None:
+        self.state, self.name = state, name
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        served = self.state.model(self.name)
+        frame = _from_thread(served.batcher.submit, list(texts), prepare=self.state.prepare,
+                             then=lambda vectors, _: served.classifier.tag(vectors))
+        return ClassifierTagger.from_tag_frame(frame["tags"], frame["probabilities"], frame["needs_review"])
+
+
+class ServiceBacklog:
+    """The service's backlog store as a :class:`Backlog` (cleaned, PII-redacted, embedded, indexed)."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    def search(self, text: str, k: int) -> list[tuple[str, float]]:
+        vectors = _from_thread(self.state.embed, [text])
+        return [(i, float(s)) for i, s in self.state.store.search(vectors, k)[0]]
+
+    def upsert(self, item_id: str, text: str, metadata: Mapping[str, Any]) -> None:
+        _from_thread(self.state.upsert_items, [SimpleNamespace(id=item_id, text=text, metadata=dict(metadata))])
+
+    def delete(self, item_id: str) -> None:
+        _from_thread(self.state.delete_item, item_id)
+
+
+def quackback_extension(args: argparse.Namespace) -> Callable[[Any, Any], None]:
+    """The service extension for the parsed ``serve`` options (secrets are read here, once)."""
+    from ._client import QuackbackClient
+    from ._secrets import read_secret
+
+    secret = read_secret(args.quackback_secret_file, SECRET_ENV, what="webhook signing secret")
+    client = None
+    if args.quackback_url:
+        client = QuackbackClient(args.quackback_url, read_secret(args.quackback_key_file, KEY_ENV, what="API key"))
+    if args.quackback_sentiment_model:
+        from ...tagging import TagClassifier
+
+        sentiment = ClassifierTagger(TagClassifier.load(args.quackback_sentiment_model))
+    else:
+        sentiment = None
+    options = {"client": client, "write_back": args.write_back, "create_tags": args.create_tags,
+               "min_confidence": args.quackback_min_confidence,
+               "duplicate_threshold": args.quackback_duplicate_threshold, "auto_merge_above": args.auto_merge_above,
+               "replay_window": args.quackback_replay_window}
+    respond_within = args.quackback_respond_within
+
+    def extension(app: Any, state: Any) -> None:
+        import anyio
+        from fastapi import APIRouter, Depends
+
+        from ...service import require_scope
+        from ._asgi import PREFIX, quackback_endpoints
+
+        integration = build_integration(state.config.data_dir, secret, tagger=ServiceTagger(state),
+                                        backlog=ServiceBacklog(state), sentiment=sentiment, **options)
+        ep = quackback_endpoints(integration, respond_within=respond_within)
+        router = APIRouter(tags=["quackback"])
+        router.add_api_route(f"{PREFIX}/webhook", ep["webhook"], methods=["POST"],
+                             summary="Quackback's signed webhook deliveries (authenticated by signature)")
+        for name in ("suggestions", "status"):
+            router.add_api_route(f"{PREFIX}/{name}", ep[name], methods=["GET"],
+                                 dependencies=[Depends(require_scope("tag"))], summary=f"Quackback integration: {name}")
+        app.include_router(router)
+
+        async def worker(state: Any) -> None:
+            recovered = await anyio.to_thread.run_sync(integration.store.recover)
+            logger.info("quackback worker started (%d interrupted event(s) queued again)", recovered)
+            while True:
+                if not await anyio.to_thread.run_sync(integration.process_next):
+                    await anyio.to_thread.run_sync(integration.wait_for_work, 0.5)
+
+        state.add_background(worker)
+        app.state.quackback = integration
+
+    return extension
+
+
+def serve_extensions(args: argparse.Namespace) -> list[Callable[[Any, Any], None]]:
+    """``[extension]`` when ``serve`` was given ``--quackback`` or ``--quackback-secret-file``, else ``[]``."""
+    from ._setup import quackback_enabled
+
+    return [quackback_extension(args)] if quackback_enabled(args) else []
