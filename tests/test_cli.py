@@ -26,7 +26,7 @@ def test_train_eval_tag(small, tmp_path, capsys):
     assert main(["train", "--data", str(small), "--label-col", "product_area", "--multi-label", "--sep", "|",
                  "--taxonomy", str(sample_taxonomy_path()), "--out", str(model)]) == 0
     card = (model / "README.md").read_text()
-    assert "micro_f1" in card and "held-out random 20%" in card
+    assert "micro_f1" in card and "held-out stratified 20%" in card
     capsys.readouterr()
     assert main(["eval", "--model", str(model), "--data", str(small), "--label-col", "product_area", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

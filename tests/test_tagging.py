@@ -228,3 +228,200 @@ def test_finetune_head_small(tmp_path):
     loaded = TagClassifier.load(path, embedder=Embedder(path / "encoder", cache=None, backend="torch"))
     assert loaded.embedder_.model_id != Embedder(cache=None, backend="torch").model_id
     np.testing.assert_allclose(loaded.predict_proba(texts).to_numpy(), clf.predict_proba(texts).to_numpy(), atol=1e-5)
+
+
+# --- scikit-learn citizenship (issue #14), on fast hashed-word embeddings -------------------------------
+
+_VOCAB = {"bug": "crash error broken fails freeze", "feature": "please add wish would love option",
+          "question": "how where what can does", "praise": "great love awesome thanks nice"}
+
+
+def _texts(classes, n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    noise = ["the", "a", "app", "it", "my", "on", "to", "with", "and", "for"]
+    texts, labels = [], []
+    for c in classes:
+        words = _VOCAB[c].split()
+        for _ in range(n):
+            texts.append(" ".join(rng.choice(words, 3).tolist() + rng.choice(noise, 3).tolist()))
+            labels.append(c)
+    return texts, labels
+
+
+def test_is_a_sklearn_classifier_and_cross_val_score_stratifies(hash_embedder):
+    from sklearn.base import is_classifier
+    from sklearn.model_selection import cross_val_score
+
+    texts, labels = _texts(["bug", "feature", "question"])  # sorted by class: unstratified folds miss classes
+    clf = TagClassifier(hash_embedder, cv=3)
+    assert is_classifier(clf)
+    scores = cross_val_score(clf, texts, labels, cv=3)
+    assert scores.min() > 0.8
+
+
+@pytest.mark.parametrize("classes", [["bug", "feature"], ["bug", "feature", "question"]])
+def test_calibrated_classifier_cv_works(hash_embedder, classes):
+    from sklearn.calibration import CalibratedClassifierCV
+
+    texts, labels = _texts(classes)
+    cal = CalibratedClassifierCV(TagClassifier(hash_embedder, cv=2), cv=3).fit(texts, labels)
+    P = cal.predict_proba(texts)
+    assert P.shape == (len(texts), len(classes))
+    assert (cal.predict(texts) == np.array(labels)).mean() > 0.9
+
+
+def test_binary_problem_fits_with_1d_decision_function(hash_embedder):
+    texts, labels = _texts(["bug", "feature"])
+    clf = TagClassifier(hash_embedder).fit(texts, labels)
+    assert clf.classes_.tolist() == ["bug", "feature"]
+    assert (clf.predict(texts) == np.array(labels)).mean() > 0.9
+    z = clf.decision_function(texts)
+    assert z.shape == (len(texts),)
+    assert ((z > 0) == (clf.predict(texts) == "feature")).all()  # positive means classes_[1]
+    P = clf.predict_proba(texts).to_numpy()
+    np.testing.assert_allclose(P.sum(axis=1), 1, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["bool", "int", "str", "numpy-int", "float"])
+def test_label_types_are_kept(hash_embedder, kind):
+    from sklearn.metrics import accuracy_score
+
+    texts, names = _texts(["bug", "feature", "question"] if kind != "bool" else ["bug", "feature"])
+    order = sorted(set(names))
+    convert = {"bool": lambda n: n == "bug", "int": lambda n: order.index(n) * 10,
+               "str": lambda n: n, "numpy-int": lambda n: np.int64(order.index(n)), "float": lambda n: float(order.index(n))}
+    y = [convert[kind](n) for n in names]
+    clf = TagClassifier(hash_embedder).fit(texts, np.array(y) if kind == "numpy-int" else y)
+    expected_dtype = {"bool": "b", "int": "i", "numpy-int": "i", "float": "f", "str": "O"}[kind]
+    assert clf.classes_.dtype.kind == expected_dtype
+    pred = clf.predict(texts)
+    assert pred.dtype == clf.classes_.dtype
+    assert accuracy_score(y, pred) > 0.9  # no "Mix of label input types"
+    assert set(pred.tolist()) <= set(clf.classes_.tolist())
+    assert clf.score(texts, y) == pytest.approx(accuracy_score(y, pred))
+    report = clf.evaluate(texts, y)
+    assert set(report.per_tag["tag"]) == set(clf.classes_.tolist())
+
+
+def test_int_labels_survive_save_and_load(hash_embedder, tmp_path):
+    texts, names = _texts(["bug", "feature", "question"])
+    y = [{"bug": 3, "feature": 7, "question": 11}[n] for n in names]
+    clf = TagClassifier(hash_embedder).fit(texts, y)
+    loaded = TagClassifier.load(clf.save(tmp_path / "m"), embedder=hash_embedder)
+    assert loaded.classes_.tolist() == [3, 7, 11] and loaded.classes_.dtype.kind == "i"
+    assert loaded.predict(texts).tolist() == clf.predict(texts).tolist()
+
+
+def test_bad_label_types_are_refused(hash_embedder):
+    texts, _ = _texts(["bug", "feature"], n=2)
+    with pytest.raises(InvalidInputError, match="mix types"):
+        TagClassifier(hash_embedder).fit(texts, ["a", 1, "a", 1])
+    with pytest.raises(InvalidInputError, match="continuous"):
+        TagClassifier(hash_embedder).fit(texts, [0.5, 1.5, 0.5, 1.5])
+    with pytest.raises(InvalidInputError, match="tag ids"):
+        TagClassifier(hash_embedder, Taxonomy.load(sample_taxonomy_path())).fit(texts, [1, 2, 1, 2])
+
+
+def test_outputs_keep_the_input_index(hash_embedder):
+    import pandas as pd
+
+    texts, labels = _texts(["bug", "feature", "question"])
+    clf = TagClassifier(hash_embedder).fit(texts, labels)
+    s = pd.Series(texts[::7], index=[f"r{i}" for i in range(len(texts[::7]))][::-1])
+    for X in (s, s.to_frame("text")):
+        assert clf.predict_proba(X).index.equals(s.index)
+        out = clf.tag(X)
+        assert out.index.equals(s.index)
+        # joining back onto the frame aligns rows, instead of misaligning by position
+        joined = s.to_frame("text").join(out)
+        assert (joined["tags"].map(lambda t: t[0]) == pd.Series(clf.predict(s), index=s.index)).all()
+    assert clf.tag(texts[:3]).index.tolist() == [0, 1, 2]
+
+
+def test_not_fitted_error_is_sklearns(hash_embedder):
+    import sklearn.exceptions
+
+    with pytest.raises(sklearn.exceptions.NotFittedError):
+        TagClassifier(hash_embedder).predict(["x"])
+    assert issubclass(NotFittedError, sklearn.exceptions.NotFittedError)
+
+
+def test_empty_single_example_and_non_finite_inputs(hash_embedder, taxonomy):
+    texts, labels = _texts(["bug", "feature"], n=5)
+    with pytest.raises(InvalidInputError, match="empty"):
+        TagClassifier(hash_embedder).fit([], [])
+    with pytest.raises(InvalidInputError, match="single example"):
+        TagClassifier(hash_embedder).fit(texts + ["how do I?"], labels + ["question"])
+    with pytest.raises(InvalidInputError, match="single example"):
+        TagClassifier(hash_embedder).fit(texts[:6], [["bug"]] * 5 + [["bug", "feature"]])
+    emb = hash_embedder.encode(texts)
+    bad = emb.copy()
+    bad[3, 0] = np.nan
+    with pytest.raises(InvalidInputError, match=r"NaN or infinity in rows \[3\]"):
+        TagClassifier(hash_embedder).fit(bad, labels)
+    clf = TagClassifier(hash_embedder).fit(emb, labels)
+    bad[3, 0] = np.inf
+    with pytest.raises(InvalidInputError, match="NaN or infinity"):
+        clf.predict(bad)
+    with pytest.raises(InvalidInputError, match="empty"):
+        clf.predict([])
+    with pytest.raises(InvalidInputError, match="empty"):
+        clf.tag(np.zeros((0, hash_embedder.dim), dtype=np.float32))
+    with pytest.raises(InvalidInputError, match=r"rows \[1\] are not text"):
+        clf.predict(["fine", None])
+
+    class NaNEmbedder(type(hash_embedder)):
+        def encode(self, texts):
+            out = super().encode(texts)
+            out[0] = np.nan
+            return out
+
+    with pytest.raises(InvalidInputError, match="embedder's vectors contain NaN"):
+        TagClassifier(NaNEmbedder()).fit(texts, labels)
+
+
+def test_parameters_are_validated_in_fit(hash_embedder):
+    texts, labels = _texts(["bug", "feature"], n=4)
+    for params, name in [({"C": 0}, "C"), ({"head": "svm"}, "head"), ({"cv": 1}, "cv"),
+                         ({"random_state": -1}, "random_state"), ({"multi_label": "yes"}, "multi_label"),
+                         ({"min_confidence": 1.5}, "min_confidence"), ({"taxonomy": "taxonomy.yaml"}, "taxonomy")]:
+        clf = TagClassifier(hash_embedder, **params)  # __init__ stores, fit validates
+        with pytest.raises(InvalidInputError, match=f"TagClassifier: {name} must be"):
+            clf.fit(texts, labels)
+    with pytest.raises(InvalidInputError, match="holdout"):
+        TagClassifier(hash_embedder).fit(texts, labels, holdout=1.5)
+
+
+def test_one_head_interface_for_every_mode(multiclass, multilabel, taxonomy, embedder):
+    from feedback_nlp._heads import Head, MultiClassHead, MultiLabelHead, ZeroShotHead
+
+    zs = TagClassifier(embedder, taxonomy, zero_shot=True).fit(None)
+    for clf, kind in ((multiclass, MultiClassHead), (multilabel, MultiLabelHead), (zs, ZeroShotHead)):
+        assert isinstance(clf.head_, kind) and isinstance(clf.head_, Head)
+        assert clf.head_.multi_label == clf.multi_label_
+        assert "prototypes_" not in vars(clf) and "coef_" not in vars(clf)  # learned arrays live on the head
+    assert zs.prototypes_.shape[0] == len(zs.classes_)
+
+
+def test_holdout_metrics_fill_the_model_card(hash_embedder, tmp_path):
+    texts, labels = _texts(["bug", "feature", "question"], n=20)
+    clf = TagClassifier(hash_embedder).fit(texts, labels, holdout=0.25)
+    assert clf.holdout_report_.n == 15  # 25% of each tag's 20 rows, stratified
+    assert clf.metrics_["accuracy"] == pytest.approx(clf.holdout_report_.accuracy)
+    card = (clf.save(tmp_path / "m") / "README.md").read_text()
+    assert f"accuracy | {clf.holdout_report_.accuracy:.4f}" in card and "held-out stratified 25%" in card
+    # the final model is trained on every row, not the 75%
+    full = TagClassifier(hash_embedder).fit(texts, labels)
+    np.testing.assert_array_equal(clf.coef_, full.coef_)
+    # no holdout: the card says so instead of showing someone else's numbers
+    card = (full.save(tmp_path / "n") / "README.md").read_text()
+    assert "No evaluation was recorded" in card
+    with pytest.raises(InvalidInputError, match="no row to evaluate"):
+        TagClassifier(hash_embedder).fit(texts[:4] + texts[20:24], labels[:4] + labels[20:24], holdout=0.1)
+
+
+def test_bundled_model_still_loads_and_tags():
+    clf = TagClassifier.load("request-type")
+    assert clf.classes_.dtype == object and "bug" in clf.classes_.tolist()
+    out = clf.tag(["The app crashes every time I open the settings page"])
+    assert out["tags"][0][0] == "bug"

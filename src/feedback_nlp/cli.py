@@ -333,8 +333,6 @@ def _labelled(path: str, text_col: str, label_col: str, sep: str | None) -> tupl
 
 
 def cmd_train(args: argparse.Namespace) -> dict:
-    import numpy as np
-
     from .tagging import TagClassifier
     from .taxonomy import Taxonomy
 
@@ -349,24 +347,15 @@ def cmd_train(args: argparse.Namespace) -> dict:
                              min_confidence=args.min_confidence, zero_shot=args.zero_shot,
                              random_state=args.random_state, show_progress=ui.progress)
 
-    metrics: dict = {}
-    if args.holdout > 0 and not args.zero_shot:
-        rng = np.random.default_rng(args.random_state)
-        order = rng.permutation(len(texts))
-        cut = int(len(texts) * (1 - args.holdout))
-        tr, te = order[:cut], order[cut:]
-        if len(tr) == 0 or len(te) == 0:
-            raise UsageError(f"--holdout {args.holdout} leaves {len(tr)} rows to train and {len(te)} to test "
-                             f"out of {len(texts)}; use more data or --holdout 0")
-        if not ui.quiet:
-            print(f"evaluating on a held-out {args.holdout:.0%} ({len(te)} rows) before training on everything…",
-                  file=sys.stderr)
-        held = make().fit([texts[i] for i in tr], [labels[i] for i in tr])
-        report = held.evaluate([texts[i] for i in te], [labels[i] for i in te])
-        metrics = {k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        metrics["evaluation"] = f"held-out random {args.holdout:.0%} of {args.data}"
-        ui.say(report.to_markdown(max_tags=15))
-    clf = make().fit(None if args.zero_shot else texts, None if args.zero_shot else labels)
+    holdout = args.holdout if args.holdout > 0 and not args.zero_shot else None
+    if holdout and not ui.quiet:
+        print(f"evaluating on a held-out {holdout:.0%} before training on everything…", file=sys.stderr)
+    # fit(holdout=...) trains a copy on the rest, evaluates it on the stratified held-out share (the card's
+    # metrics_), then trains on every row: the same figures a model saved from Python gets.
+    clf = make().fit(None if args.zero_shot else texts, None if args.zero_shot else labels, holdout=holdout)
+    if clf.holdout_report_ is not None:
+        ui.say(clf.holdout_report_.to_markdown(max_tags=15))
+    metrics = dict(clf.metrics_)
     with OutputSet() as outs:
         clf.save(outs.folder(args.out), metrics=metrics, description=args.description or "",
                  training_data=f"{len(texts)} rows from `{Path(args.data).name}` (text column `{args.text_col}`, "

@@ -23,6 +23,7 @@ from ._optional import require
 from ._persist import check_embedder, read_config, write_config
 from .embedding import BaseEmbedder, Embedder
 from .errors import InvalidInputError, ModelMismatchError, NotFittedError
+from .evaluation import best_f1_threshold
 
 __all__ = ["Deduper", "calibrate_threshold"]
 
@@ -39,30 +40,14 @@ def calibrate_threshold(scores: Sequence[float] | np.ndarray, labels: Sequence[i
     """The similarity threshold that maximises F1 on labelled pairs (1 = duplicate, 0 = not).
 
     ``scores`` come from :meth:`Deduper.score_pairs` (or any similarity). The cut is placed halfway
-    between the best-scoring pair score and the next lower one.
+    between the best-scoring pair score and the next lower one (:func:`~feedback_nlp.evaluation.best_f1_threshold`,
+    the same rule as the per-tag thresholds of multi-label tagging).
 
     >>> calibrate_threshold([0.95, 0.9, 0.6, 0.5], [1, 1, 0, 0])
     0.75
     """
-    s = np.asarray(scores, dtype=float)
-    y = np.asarray(labels).astype(int)
-    if s.shape != y.shape or s.ndim != 1 or len(s) == 0:
-        raise InvalidInputError(f"scores and labels must be 1-D of equal length, got {s.shape} and {y.shape}")
-    if not np.isin(y, [0, 1]).all():
-        raise InvalidInputError("labels must be 0 or 1")
-    if y.sum() == 0:
-        raise InvalidInputError("labels have no positive (duplicate) pair; cannot calibrate")
-    order = np.argsort(-s, kind="stable")
-    ss, yy = s[order], y[order]
-    tp, fp = np.cumsum(yy), np.cumsum(1 - yy)
-    f1 = 2 * tp / (tp + fp + y.sum())
-    f1 = np.where(np.r_[ss[1:] != ss[:-1], True], f1, -1)
-    i = int(np.argmax(f1))
-    thr = float((ss[i] + ss[i + 1]) / 2) if i + 1 < len(ss) else float(ss[i])
-    if not return_report:
-        return thr
-    prec, rec = tp[i] / (tp[i] + fp[i]), tp[i] / y.sum()
-    return thr, {"threshold": thr, "f1": float(f1[i]), "precision": float(prec), "recall": float(rec)}
+    thr, report = best_f1_threshold(scores, labels)
+    return (thr, report) if return_report else thr
 
 
 class Deduper:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
 
 class FeedbackNLPError(Exception):
     """Base class of every error raised on purpose by feedback_nlp."""
@@ -63,8 +65,11 @@ class IntegrityError(FeedbackNLPError):
     """A saved artefact fails its checksum: it was modified or truncated after saving."""
 
 
-class NotFittedError(FeedbackNLPError, AttributeError):
-    """A method that needs a fitted estimator was called before ``fit``."""
+class NotFittedError(FeedbackNLPError, _SklearnNotFittedError):
+    """A method that needs a fitted estimator was called before ``fit``.
+
+    Also a ``sklearn.exceptions.NotFittedError`` (hence a ValueError and an AttributeError), so code written
+    for scikit-learn estimators catches it too."""
 
 
 class MissingDependencyError(FeedbackNLPError, ImportError):

@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["EvaluationReport", "evaluate_predictions"]
+from .errors import InvalidInputError
+
+__all__ = ["EvaluationReport", "best_f1_threshold", "evaluate_predictions"]
 
 
 @dataclass
@@ -74,6 +76,39 @@ class EvaluationReport:
         return self.to_markdown()
 
 
+def best_f1_threshold(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray,
+                      ) -> tuple[float, dict[str, float]]:
+    """The score cut that maximises F1 when ``score >= cut`` predicts positive, with its F1/precision/recall.
+
+    The cut lies halfway between the best-scoring example's score and the next lower distinct score (the
+    lowest score itself when every example is best called positive); among equal F1s the higher, more
+    precise cut wins. Serves the per-tag thresholds of multi-label tagging and the dedupe threshold.
+
+    >>> best_f1_threshold([0.95, 0.9, 0.6, 0.5], [1, 1, 0, 0])[0]
+    0.75
+    """
+    s = np.asarray(scores, dtype=float)
+    y = np.asarray(labels)
+    if s.shape != y.shape or s.ndim != 1 or len(s) == 0:
+        raise InvalidInputError(f"scores and labels must be 1-D of equal length, got {s.shape} and {y.shape}")
+    if not np.isfinite(s).all():
+        raise InvalidInputError("scores must be finite (no NaN or infinity)")
+    if not np.isin(y, [0, 1]).all():
+        raise InvalidInputError("labels must be 0 or 1")
+    y = y.astype(int)
+    if y.sum() == 0:
+        raise InvalidInputError("labels have no positive example; cannot calibrate a threshold")
+    order = np.argsort(-s, kind="stable")
+    ss, yy = s[order], y[order]
+    tp, fp = np.cumsum(yy), np.cumsum(1 - yy)
+    f1 = 2 * tp / (tp + fp + y.sum())
+    f1 = np.where(np.r_[ss[1:] != ss[:-1], True], f1, -1)  # only cut between distinct scores
+    i = int(np.argmax(f1))
+    cut = float((ss[i] + ss[i + 1]) / 2) if i + 1 < len(ss) else float(ss[i])
+    return cut, {"threshold": cut, "f1": float(f1[i]), "precision": float(tp[i] / (tp[i] + fp[i])),
+                 "recall": float(tp[i] / y.sum())}
+
+
 def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
@@ -88,8 +123,17 @@ def evaluate_predictions(
     levels: dict[int, tuple[list[list[str]], list[list[str]]]] | None = None,
     top_confusions: int = 10,
 ) -> EvaluationReport:
-    """Score predicted tag sets against true tag sets (lists of tags per row, one tag each for multi-class)."""
+    """Score predicted tag sets against true tag sets (lists of tags per row, one tag each for multi-class).
+
+    Raises:
+        InvalidInputError: no rows (an empty evaluation has no accuracy), or y_true and y_pred differ in length.
+    """
     n = len(y_true)
+    if n == 0:
+        raise InvalidInputError("nothing to evaluate: no rows (an empty set has no accuracy)")
+    if len(y_pred) != n or (abstained is not None and len(abstained) != n):
+        raise InvalidInputError(f"y_true has {n} rows but y_pred has {len(y_pred)}"
+                                + ("" if abstained is None else f" and abstained {len(abstained)}"))
     true_sets = [set(t) for t in y_true]
     pred_sets = [set(p) for p in y_pred]
     abst = np.zeros(n, dtype=bool) if abstained is None else np.asarray(abstained, dtype=bool)

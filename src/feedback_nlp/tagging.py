@@ -1,11 +1,12 @@
 """Taxonomy tagging: trained multi-class / multi-label classifiers, calibrated, with abstain and zero-shot.
 
-:class:`TagClassifier` follows the scikit-learn estimator contract (``fit``/``predict``/``predict_proba``,
-learned attributes ending in ``_``, ``random_state``) and saves to a folder of plain arrays + JSON + a model
-card (no pickle), checked by SHA-256 on load.
+:class:`TagClassifier` is a scikit-learn classifier (``ClassifierMixin`` + ``BaseEstimator``: ``clone``,
+``Pipeline``, ``GridSearchCV``, ``cross_val_score`` and ``CalibratedClassifierCV`` work with it) and saves to
+a folder of plain arrays + JSON + a model card (no pickle), checked by SHA-256 on load.
 
 - Multi-class: logistic regression on embeddings, probabilities calibrated by temperature scaling fitted on
-  out-of-fold predictions.
+  out-of-fold predictions. Labels may be strings, integers or booleans; ``classes_`` and ``predict`` keep
+  their type.
 - Multi-label: one logistic regression per tag, Platt-calibrated on out-of-fold scores, with a threshold
   tuned per tag to maximise out-of-fold F1 (not a fixed 0.5). A row whose tags all fall below their
   thresholds gets its most probable tag — rows never end with no tag unless they abstain.
@@ -14,9 +15,12 @@ card (no pickle), checked by SHA-256 on load.
   one tag per facet (top-level tag), same output format.
 - ``head="finetune"``: fine-tunes the embedding model itself first (slower to train, more accurate).
 
+The three modes are heads behind one interface (:mod:`feedback_nlp._heads`).
+
 Example:
-    >>> clf = TagClassifier().fit(texts, labels)             # doctest: +SKIP
+    >>> clf = TagClassifier().fit(texts, labels, holdout=0.2)   # doctest: +SKIP
     >>> clf.tag(["Export to CSV fails"])                      # doctest: +SKIP
+    >>> clf.save("my-model")                                   # the card shows the held-out metrics  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -24,18 +28,23 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+import numbers
 import os
 import shutil
-from collections.abc import Sequence
+import warnings
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
-from sklearn.linear_model import LogisticRegression
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import StratifiedKFold
 
+from ._heads import FitSettings, Head, MultiClassHead, MultiLabelHead, ZeroShotHead, head_from_arrays
+from ._params import HasMethods, Interval, Options, ParamsMixin
 from ._persist import check_embedder, read_config, write_config
 from .embedding import BaseEmbedder, Embedder
 from .errors import (
@@ -54,6 +63,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 _BUNDLED_DIRS = (Path(__file__).resolve().parent / "_bundled" / "models",
                  Path(__file__).resolve().parent.parent.parent / "models")
+_HEAD_ATTRS = frozenset({"coef_", "intercept_", "thresholds_", "platt_", "prototypes_", "groups_", "temperature_"})
 
 
 def bundled_models() -> dict[str, Path]:
@@ -67,70 +77,204 @@ def bundled_models() -> dict[str, Path]:
     return out
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+# --- labels ---------------------------------------------------------------------------------------
+
+def _is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v))
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+def _label_rows(labels: Any, sep: str | None) -> tuple[list[list[Hashable]], bool]:
+    """Labels as a list of tag lists, and whether any row came as a list (which means multi-label).
 
-
-def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """Temperature that minimises the out-of-fold negative log-likelihood."""
-    from scipy.optimize import minimize_scalar
-
-    def nll(t: float) -> float:
-        p = _softmax(logits / t)
-        return -float(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean())
-
-    return float(minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded").x)
-
-
-def _best_threshold(p: np.ndarray, y: np.ndarray) -> float:
-    """The probability cut that maximises F1 for one tag (ties → the higher, more precise cut)."""
-    order = np.argsort(-p, kind="stable")
-    ps, ys = p[order], y[order]
-    tp = np.cumsum(ys)
-    fp = np.cumsum(1 - ys)
-    f1 = 2 * tp / (tp + fp + ys.sum())
-    last = np.r_[ps[1:] != ps[:-1], True]  # only cut between distinct scores
-    f1 = np.where(last, f1, -1)
-    i = int(np.argmax(f1))
-    nxt = ps[i + 1] if i + 1 < len(ps) else 0.0
-    return float(np.clip((ps[i] + nxt) / 2, 0.02, 0.98))
-
-
-def _normalise_labels(labels: Any, multi_label: bool | None, sep: str | None) -> tuple[list[list[str]], bool]:
-    if isinstance(labels, pd.Series):
-        labels = labels.tolist()
-    labels = list(labels)
-    rows: list[list[str]] = []
-    is_list = [isinstance(v, (list, tuple, set, frozenset, np.ndarray)) for v in labels]
-    for i, v in enumerate(labels):
-        if is_list[i]:
-            row = [str(x).strip() for x in v if str(x).strip()]
+    Strings are stripped (and split on ``sep``); numbers and booleans keep their type; tag lists become
+    lists of strings.
+    """
+    if isinstance(labels, pd.DataFrame):
+        raise InvalidInputError("y must be one column of labels (a list or Series), not a DataFrame")
+    if not isinstance(labels, (pd.Series, np.ndarray, list, tuple)) and hasattr(labels, "__array__"):
+        labels = np.asarray(labels)  # array-likes (xarray, torch tensors, sklearn's test doubles)
+    if isinstance(labels, np.ndarray) and labels.ndim == 2 and labels.shape[1] == 1:
+        warnings.warn("A column-vector y was passed when a 1d array was expected; ravelled to 1-D",
+                      DataConversionWarning, stacklevel=3)
+        labels = labels.ravel()
+    if isinstance(labels, np.ndarray) and labels.ndim > 1:
+        raise InvalidInputError(f"y must be 1-D (one label or one list of tags per row), got shape {labels.shape}; "
+                                "for multi-label, pass a list of tag lists")
+    if isinstance(labels, (pd.Series, np.ndarray)):
+        labels = labels.tolist()  # numpy scalars → Python ones (np.int64 → int, np.bool_ → bool)
+    elif isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
+        raise InvalidInputError(f"y must be a sequence of labels, got {type(labels).__name__}")
+    rows: list[list[Hashable]] = []
+    any_list = False
+    for v in labels:
+        if isinstance(v, (list, tuple, set, frozenset, np.ndarray)):
+            any_list = True
+            row: list[Hashable] = [str(x).strip() for x in v if not _is_missing(x) and str(x).strip()]
         elif isinstance(v, str):
             row = [x.strip() for x in v.split(sep) if x.strip()] if sep else ([v.strip()] if v.strip() else [])
-        elif v is None or (isinstance(v, float) and np.isnan(v)):
+        elif _is_missing(v):
             row = []
+        elif isinstance(v, (complex, np.complexfloating)):
+            raise InvalidInputError(f"Complex data not supported: label {v!r}")
+        elif isinstance(v, (bool, np.bool_, numbers.Number)):
+            row = [v.item() if isinstance(v, np.generic) else v]
         else:
-            row = [str(v)]
+            raise InvalidInputError(f"label {v!r} of type {type(v).__name__} is not a tag; use strings, "
+                                    "integers, booleans or lists of tags")
         rows.append(list(dict.fromkeys(row)))
-    inferred = any(is_list) or any(len(r) > 1 for r in rows)
-    mode = inferred if multi_label is None else multi_label
-    empty = [i for i, r in enumerate(rows) if not r]
-    if empty:
-        raise InvalidInputError(f"rows {empty[:10]} have no label; every training row needs at least one tag")
-    if not mode:
-        multi = [i for i, r in enumerate(rows) if len(r) > 1]
+    return rows, any_list
+
+
+def _label_kind(v: Hashable) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, str):
+        return "str"
+    return "number"
+
+
+def _classes_array(values: set[Hashable]) -> np.ndarray:
+    """Sorted classes in the labels' own type: str → object array, bool → bool, numbers → int or float."""
+    kinds = {_label_kind(v) for v in values}
+    if len(kinds) > 1:
+        raise InvalidInputError(f"labels mix types ({', '.join(sorted(kinds))}); use one type, e.g. all strings")
+    kind = kinds.pop()
+    if kind == "str":
+        return np.array(sorted(values), dtype=object)
+    if kind == "bool":
+        return np.array(sorted(values), dtype=bool)
+    if any(isinstance(v, float) and (not np.isfinite(v) or v != int(v)) for v in values):
+        raise InvalidInputError("labels look continuous (non-integer numbers): TagClassifier is a classifier, "
+                                "not a regressor")
+    arr = np.array(sorted(values))
+    return arr if arr.dtype.kind in "if" else arr.astype(object)
+
+
+class _Targets:
+    """Encoded training targets: ``classes_``, class indices (multi-class) or a 0/1 matrix (multi-label)."""
+
+    def __init__(self, y: Any, multi_label: bool | None, sep: str | None) -> None:
+        rows, any_list = _label_rows(y, sep)
+        if not rows:
+            raise InvalidInputError("y is empty: nothing to train on")
+        empty = [i for i, r in enumerate(rows) if not r]
+        if empty:
+            raise InvalidInputError(f"rows {empty[:10]} have no label; every training row needs at least one tag")
+        multi = (any_list or any(len(r) > 1 for r in rows)) if multi_label is None else multi_label
+        if not multi:
+            several = [i for i, r in enumerate(rows) if len(r) > 1]
+            if several:
+                raise InvalidInputError(f"multi_label=False but rows {several[:10]} have several tags")
+        elif not all(isinstance(t, str) for r in rows for t in r):
+            rows = [[str(t) for t in r] for r in rows]  # multi-label tags are names
+        self.rows, self.multi_label = rows, bool(multi)
+        self.classes = _classes_array({t for r in rows for t in r})
+        if len(self.classes) < 2:
+            raise InvalidInputError(f"need at least 2 distinct tags (classes) to train, got 1 class: "
+                                    f"{self.classes.tolist()}")
+        index = {c: i for i, c in enumerate(self.classes.tolist())}
         if multi:
-            raise InvalidInputError(f"multi_label=False but rows {multi[:10]} have several tags")
-    return rows, mode
+            self.Y = np.zeros((len(rows), len(index)), dtype=np.int64)
+            for i, r in enumerate(rows):
+                self.Y[i, [index[t] for t in r]] = 1
+        else:
+            self.Y = np.array([index[r[0]] for r in rows])
+
+    def require_two_per_tag(self) -> None:
+        counts = self.Y.sum(axis=0) if self.multi_label else np.bincount(self.Y, minlength=len(self.classes))
+        single = [self.classes[j] for j in np.flatnonzero(counts < 2)]
+        if single:
+            raise InvalidInputError(f"tags {[str(t) for t in single[:10]]} have a single example; each tag needs at "
+                                    "least 2 to train and calibrate (add examples or drop the tag)")
+
+    @property
+    def primary(self) -> np.ndarray:
+        """One class index per row (the first tag), for stratifying splits."""
+        return self.Y if not self.multi_label else self.Y.argmax(axis=1)
 
 
-class TagClassifier(BaseEstimator):
+# --- inputs ---------------------------------------------------------------------------------------
+
+def _index_of(X: Any) -> pd.Index | None:
+    return X.index if isinstance(X, (pd.Series, pd.DataFrame)) else None
+
+
+def _numeric_rows(X: Any) -> np.ndarray | None:
+    """X as a 2-D float array when it holds precomputed embeddings (numbers), else None (texts)."""
+    if isinstance(X, pd.DataFrame):
+        if len(X.columns) and all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
+                                  for t in X.dtypes):
+            return X.to_numpy(dtype=np.float64)
+        return None
+    if sparse.issparse(X):
+        raise InvalidInputError("sparse input is not supported: pass texts or dense embeddings")
+    if not isinstance(X, (pd.Series, np.ndarray, list, tuple, str)) and hasattr(X, "__array__"):
+        X = np.asarray(X)  # array-likes (xarray, torch tensors, sklearn's test doubles)
+    if isinstance(X, np.ndarray) and X.dtype.kind == "c":
+        raise InvalidInputError("Complex data not supported: embeddings must be real numbers")
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "fiu":
+        return X.astype(np.float64, copy=False)
+    if isinstance(X, (list, tuple)) and X and all(
+            isinstance(r, (list, tuple, np.ndarray)) and all(isinstance(v, numbers.Real) for v in r) for r in X):
+        return np.asarray(X, dtype=np.float64)  # a list of number rows: embeddings
+    return None
+
+
+def _texts(X: Any) -> list[str]:
+    """X as a list of texts; InvalidInputError naming the rows that are not text."""
+    if isinstance(X, str):
+        return [X]
+    if isinstance(X, pd.DataFrame):
+        if X.shape[1] != 1:
+            raise InvalidInputError(f"X is a DataFrame with {X.shape[1]} columns; pass the text column (a Series) "
+                                    "or precomputed embeddings (numeric columns)")
+        X = X.iloc[:, 0]
+    if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "fiub":
+        raise InvalidInputError("X is a 1-D array of numbers: pass texts, or embeddings as a 2-D array "
+                                "(Reshape your data with X.reshape(1, -1) for a single embedding)")
+    if isinstance(X, np.ndarray) and X.ndim != 1:
+        raise InvalidInputError(f"X must be texts (1-D) or embeddings (2-D numbers), got a {X.ndim}-D "
+                                f"{X.dtype} array")
+    values = X.tolist() if isinstance(X, (pd.Series, np.ndarray)) else list(X)
+    bad = [i for i, t in enumerate(values) if not isinstance(t, str)]
+    if bad:
+        kinds = sorted({type(values[i]).__name__ for i in bad})
+        raise InvalidInputError(f"X rows {bad[:10]} are not text ({', '.join(kinds)}); pass strings, or "
+                                "precomputed embeddings as a 2-D numeric array")
+    return values
+
+
+def _check_finite(emb: np.ndarray, what: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(emb).all(axis=1))
+    if len(bad):
+        raise InvalidInputError(f"{what} contain NaN or infinity in rows {bad[:10].tolist()}; "
+                                "a non-finite vector cannot be tagged")
+
+
+def _take(X: Any, idx: np.ndarray) -> Any:
+    if isinstance(X, (pd.Series, pd.DataFrame)):
+        return X.iloc[idx]
+    if isinstance(X, np.ndarray):
+        return X[idx]
+    values = list(X)
+    return [values[i] for i in idx]
+
+
+def _holdout_split(primary: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified train/held-out positions; every class keeps at least 2 training rows."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(primary):
+        rows = rng.permutation(np.flatnonzero(primary == c))
+        n_test = min(int(round(share * len(rows))), len(rows) - 2)
+        test += rows[:max(n_test, 0)].tolist()
+        train += rows[max(n_test, 0):].tolist()
+    if not test:
+        raise InvalidInputError(f"holdout={share} leaves no row to evaluate on (too few rows per tag)")
+    return np.sort(train), np.sort(test)
+
+
+class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
     """Tags feedback with the team's taxonomy.
 
     Args:
@@ -150,7 +294,27 @@ class TagClassifier(BaseEstimator):
             2-core CPU; batches are bucketed by length so padding costs little.
         random_state: seed for folds and fine-tuning; same data and seed → identical model.
         show_progress: progress bars for embedding and fine-tuning.
+
+    ``X`` is texts (a list, a Series, a one-column DataFrame) or precomputed embeddings (a 2-D numeric
+    array or DataFrame); outputs that are frames keep a Series/DataFrame input's index.
     """
+
+    _parameter_constraints = {
+        "embedder": [BaseEmbedder, HasMethods("encode"), None],
+        "taxonomy": [Taxonomy, None],
+        "multi_label": ["boolean", None],
+        "head": [Options({"logreg", "finetune"})],
+        "C": [Interval(float, 0, None, closed="neither")],
+        "min_confidence": [Interval(float, 0, 1, closed="both")],
+        "zero_shot": ["boolean"],
+        "cv": [Interval(int, 2, None, closed="left")],
+        "finetune_epochs": [Interval(int, 1, None, closed="left"), None],
+        "finetune_batch_size": [Interval(int, 1, None, closed="left")],
+        "finetune_learning_rate": [Interval(float, 0, None, closed="neither")],
+        "finetune_max_seq_length": [Interval(int, 8, None, closed="left")],
+        "random_state": [Interval(int, 0, 2**32 - 1, closed="both")],
+        "show_progress": ["boolean"],
+    }
 
     def __init__(
         self,
@@ -185,132 +349,123 @@ class TagClassifier(BaseEstimator):
         self.random_state = random_state
         self.show_progress = show_progress
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True  # texts are the primary input
+        tags.input_tags.two_d_array = True  # precomputed embeddings
+        tags.input_tags.allow_nan = False
+        return tags
+
+    def __getattr__(self, name: str) -> Any:
+        # The learned arrays live on the head; expose them as the classifier's own (coef_, thresholds_, …).
+        if name in _HEAD_ATTRS:
+            head = self.__dict__.get("head_")
+            if head is not None and hasattr(head, name):
+                return getattr(head, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     # --- helpers ----------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
-        if not hasattr(self, "classes_"):
+        if "head_" not in self.__dict__:
             raise NotFittedError("this TagClassifier is not fitted yet; call fit() or TagClassifier.load()")
 
-    def _embed(self, X: Any, embedder: BaseEmbedder) -> np.ndarray:
-        if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind == "f":
-            if X.shape[1] != embedder.dim:
-                raise ModelMismatchError(f"precomputed embeddings have {X.shape[1]} dimensions, the embedder "
-                                         f"{embedder.model_id} gives {embedder.dim}")
-            return X.astype(np.float32, copy=False)
-        if isinstance(X, str):
-            X = [X]
-        if isinstance(X, pd.Series):
-            X = X.tolist()
-        return embedder.encode(list(X))
+    def _settings(self) -> FitSettings:
+        return FitSettings(C=float(self.C), cv=int(self.cv), random_state=int(self.random_state))
 
-    def _validate_params(self) -> None:
-        if self.head not in ("logreg", "finetune"):
-            raise InvalidInputError(f"head must be 'logreg' or 'finetune', got {self.head!r}")
-        if not 0.0 <= self.min_confidence <= 1.0:
-            raise InvalidInputError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
-        if self.C <= 0:
-            raise InvalidInputError(f"C must be > 0, got {self.C}")
-        if self.taxonomy is not None and not isinstance(self.taxonomy, Taxonomy):
-            raise InvalidInputError("taxonomy must be a feedback_nlp.Taxonomy (use Taxonomy.load(path))")
+    def _embed(self, X: Any, embedder: BaseEmbedder) -> np.ndarray:
+        """Embeddings of X (texts are embedded; numeric arrays are taken as embeddings), checked."""
+        numeric = _numeric_rows(X)
+        if numeric is not None:
+            if len(numeric) == 0:
+                raise InvalidInputError("X is empty: no rows")
+            expected = self.__dict__.get("n_features_in_")
+            dim = getattr(embedder, "dim", None)
+            if dim is not None and numeric.shape[1] != dim:
+                raise ModelMismatchError(f"precomputed embeddings have {numeric.shape[1]} dimensions, the embedder "
+                                         f"{embedder.model_id} gives {dim}")
+            if expected is not None and numeric.shape[1] != expected:
+                raise InvalidInputError(f"X has {numeric.shape[1]} features, but TagClassifier is expecting "
+                                        f"{expected} features as input")
+            _check_finite(numeric, "precomputed embeddings")
+            return numeric.astype(np.float32)
+        texts = _texts(X)
+        if not texts:
+            raise InvalidInputError("X is empty: no texts")
+        emb = np.asarray(embedder.encode(texts))
+        if emb.ndim != 2 or len(emb) != len(texts):
+            raise InvalidInputError(f"the embedder returned shape {emb.shape} for {len(texts)} texts")
+        _check_finite(emb, "the embedder's vectors")
+        return emb.astype(np.float32, copy=False)
+
+    def _default_embedder(self) -> BaseEmbedder:
+        return self.embedder if self.embedder is not None else Embedder(show_progress=self.show_progress)
 
     # --- fitting ----------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None, *, sep: str | None = None) -> TagClassifier:
+    def fit(self, X: Any, y: Any = None, *, sep: str | None = None, holdout: float | None = None) -> TagClassifier:
         """Train on texts ``X`` (or precomputed embeddings) and labels ``y``.
 
-        ``y`` holds one tag per row (multi-class) or a list of tags per row (multi-label); with ``sep``,
-        strings such as ``"billing|export"`` are split. With ``zero_shot=True``, ``y`` may be omitted.
+        ``y`` holds one tag per row (multi-class: strings, integers or booleans) or a list of tags per row
+        (multi-label); with ``sep``, strings such as ``"billing|export"`` are split. With ``zero_shot=True``,
+        ``y`` may be omitted. With ``holdout`` (e.g. 0.2), a stratified share is held out first: a copy is
+        trained on the rest and evaluated there (``holdout_report_``, ``metrics_``, shown on the model card
+        by :meth:`save`), then the model is trained on every row.
 
         Raises:
             UnknownTagError: a label is not in the taxonomy (message lists labels and rows).
-            InvalidInputError: rows without labels, mismatched lengths, a class with a single example…
+            InvalidInputError: empty input, rows without labels, mismatched lengths, a tag with a single
+                example, non-finite embeddings, a bad parameter…
         """
         self._validate_params()
-        for attr in (*self._ARRAYS, "groups_", "classes_", "multi_label_", "temperature_"):
+        if holdout is not None and not (isinstance(holdout, numbers.Real) and 0 < holdout < 1):
+            raise InvalidInputError(f"holdout must be a share in (0, 1), got {holdout!r}")
+        for attr in ("head_", "classes_", "multi_label_", "n_features_in_", "embedder_", "taxonomy_",
+                     "metrics_", "holdout_report_"):
             self.__dict__.pop(attr, None)  # a re-fit starts clean (e.g. zero-shot, then supervised)
-        embedder = self.embedder if self.embedder is not None else Embedder(show_progress=self.show_progress)
-        self.taxonomy_ = self.taxonomy
+        embedder = self._default_embedder()
         if self.zero_shot:
+            if holdout is not None:
+                raise InvalidInputError("holdout needs labels; a zero-shot model is evaluated with evaluate(X, y)")
             return self._fit_zero_shot(embedder)
         if y is None:
-            raise InvalidInputError("fit needs labels y (or zero_shot=True with a taxonomy)")
-        rows, multi = _normalise_labels(y, self.multi_label, sep)
-        n = len(X) if not isinstance(X, str) else 1
-        if n != len(rows):
-            raise InvalidInputError(f"X has {n} rows but y has {len(rows)}")
+            raise InvalidInputError("TagClassifier requires y to be passed, but the target y is None (labels are "
+                                    "needed unless zero_shot=True with a taxonomy)")
+        targets = _Targets(y, self.multi_label, sep)
+        n = len(_numeric_rows(X)) if _numeric_rows(X) is not None else len(_texts(X))
+        if n != len(targets.rows):
+            raise InvalidInputError(f"X has {n} rows but y has {len(targets.rows)}")
         if self.taxonomy is not None:
-            self.taxonomy.validate_labels(rows)
-        self.multi_label_ = multi
-        classes = sorted({t for r in rows for t in r})
-        if len(classes) < 2:
-            raise InvalidInputError(f"need at least 2 distinct tags to train, got {classes}")
-        self.classes_ = np.array(classes, dtype=object)
+            if targets.classes.dtype != object or not all(isinstance(t, str) for t in targets.classes):
+                raise InvalidInputError("with a taxonomy, labels must be tag ids (strings)")
+            self.taxonomy.validate_labels(targets.rows)
+        targets.require_two_per_tag()
+        report = None
+        if holdout is not None:
+            report = self._holdout_report(X, targets, float(holdout))
+        self.multi_label_ = targets.multi_label
+        self.classes_ = targets.classes
+        self.taxonomy_ = self.taxonomy
         if self.head == "finetune":
-            if isinstance(X, np.ndarray) and X.dtype.kind == "f":
+            if _numeric_rows(X) is not None:
                 raise InvalidInputError("head='finetune' needs texts, not precomputed embeddings")
-            embedder = self._finetune(embedder, X, rows)
-        self.embedder_ = embedder
+            embedder = self._finetune(embedder, X, targets)
         emb = self._embed(X, embedder)
+        self.embedder_ = embedder
         self.n_features_in_ = emb.shape[1]
-        if multi:
-            self._fit_multi_label(emb, rows)
-        else:
-            self._fit_multi_class(emb, [r[0] for r in rows])
+        head: Head = MultiLabelHead() if targets.multi_label else MultiClassHead()
+        self.head_ = head.fit(emb, targets.Y, self._settings())
+        self.holdout_report_ = report
+        self.metrics_ = {} if report is None else {
+            **{k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
+            "evaluation": f"held-out stratified {holdout:.0%} ({report.n} rows), trained on the rest; the saved "
+                          "model was then trained on every row",
+        }
         return self
 
-    def _folds(self, y: np.ndarray) -> StratifiedKFold | None:
-        counts = np.bincount(y)
-        k = min(self.cv, int(counts[counts > 0].min()))
-        return StratifiedKFold(n_splits=k, shuffle=True, random_state=self.random_state) if k >= 2 else None
-
-    def _logreg(self) -> LogisticRegression:
-        return LogisticRegression(C=self.C, max_iter=3000, random_state=self.random_state)
-
-    def _fit_multi_class(self, emb: np.ndarray, labels: list[str]) -> None:
-        index = {c: i for i, c in enumerate(self.classes_)}
-        y = np.array([index[t] for t in labels])
-        folds = self._folds(y)
-        self.temperature_ = 1.0
-        if folds is not None:
-            oof = np.zeros((len(y), len(self.classes_)))
-            for tr, te in folds.split(emb, y):
-                m = self._logreg().fit(emb[tr], y[tr])
-                oof[np.ix_(te, m.classes_)] = m.decision_function(emb[te])
-                missing = np.setdiff1d(np.arange(len(self.classes_)), m.classes_)
-                oof[np.ix_(te, missing)] = -1e3  # a class absent from a fold's training part is impossible there
-            self.temperature_ = _fit_temperature(oof, y)
-        model = self._logreg().fit(emb, y)
-        self.coef_ = model.coef_.astype(np.float32)
-        self.intercept_ = model.intercept_.astype(np.float32)
-        if self.coef_.shape[0] == 1:  # binary: sklearn stores one row; expand to two symmetric logits
-            self.coef_ = np.vstack([-self.coef_ / 2, self.coef_ / 2])
-            self.intercept_ = np.array([-self.intercept_[0] / 2, self.intercept_[0] / 2], dtype=np.float32)
-        self.thresholds_ = np.zeros(len(self.classes_), dtype=np.float32)
-
-    def _fit_multi_label(self, emb: np.ndarray, rows: list[list[str]]) -> None:
-        k = len(self.classes_)
-        index = {c: i for i, c in enumerate(self.classes_)}
-        Y = np.zeros((len(rows), k), dtype=np.int64)
-        for i, r in enumerate(rows):
-            Y[i, [index[t] for t in r]] = 1
-        coef = np.zeros((k, emb.shape[1]), dtype=np.float32)
-        intercept = np.zeros(k, dtype=np.float32)
-        platt = np.tile(np.array([1.0, 0.0], dtype=np.float32), (k, 1))
-        thresholds = np.full(k, 0.5, dtype=np.float32)
-        for j in range(k):
-            yj = Y[:, j]
-            if yj.min() == yj.max():  # a tag on every row: always predict it
-                intercept[j], platt[j] = 50.0, (1.0, 0.0)
-                continue
-            folds = self._folds(yj)
-            if folds is not None:
-                oof = np.zeros(len(yj))
-                for tr, te in folds.split(emb, yj):
-                    oof[te] = self._logreg().fit(emb[tr], yj[tr]).decision_function(emb[te])
-                cal = LogisticRegression(C=1e4).fit(oof[:, None], yj)
-                platt[j] = (cal.coef_[0, 0], cal.intercept_[0])
-                thresholds[j] = _best_threshold(_sigmoid(platt[j, 0] * oof + platt[j, 1]), yj)
-            m = self._logreg().fit(emb, yj)
-            coef[j], intercept[j] = m.coef_[0], m.intercept_[0]
-        self.coef_, self.intercept_, self.platt_, self.thresholds_ = coef, intercept, platt, thresholds
+    def _holdout_report(self, X: Any, targets: _Targets, share: float) -> EvaluationReport:
+        train, test = _holdout_split(targets.primary, share, int(self.random_state))
+        rows = targets.rows
+        held = clone(self).fit(_take(X, train), [rows[i] if targets.multi_label else rows[i][0] for i in train])
+        return held.evaluate(_take(X, test), [rows[i] if targets.multi_label else rows[i][0] for i in test])
 
     def _fit_zero_shot(self, embedder: BaseEmbedder) -> TagClassifier:
         if self.taxonomy is None:
@@ -319,41 +474,35 @@ class TagClassifier(BaseEstimator):
         leaves = [t for t in self.taxonomy.leaves() if t not in facets]
         if len(leaves) < 2:
             raise InvalidInputError("zero-shot needs at least 2 leaf tags in the taxonomy")
-        self.embedder_ = embedder
-        self.classes_ = np.array(leaves, dtype=object)
         protos = []
         for t in leaves:
             tag = self.taxonomy[t]
-            v = embedder.encode([tag.prompt(), *tag.examples])
+            v = self._embed([tag.prompt(), *tag.examples], embedder)
             p = v[0] if not tag.examples else 0.5 * v[0] + 0.5 * v[1:].mean(axis=0)
             protos.append(p / max(np.linalg.norm(p), 1e-12))
-        self.prototypes_ = np.vstack(protos).astype(np.float32)
-        self.n_features_in_ = self.prototypes_.shape[1]
         # One choice per facet; tags outside any facet form one group together.
         group_of = {leaf: root for root, ls in facets.items() for leaf in ls}
-        self.groups_ = np.array([group_of.get(t, "") for t in leaves], dtype=object)
-        self.multi_label_ = len(set(self.groups_)) > 1
-        self.temperature_ = 0.05  # cosine similarities live in a narrow band; sharpen them
-        self.thresholds_ = np.zeros(len(leaves), dtype=np.float32)
+        self.head_ = ZeroShotHead(np.vstack(protos), np.array([group_of.get(t, "") for t in leaves], dtype=object))
+        self.embedder_ = embedder
+        self.taxonomy_ = self.taxonomy
+        self.classes_ = np.array(leaves, dtype=object)
+        self.multi_label_ = self.head_.multi_label
+        self.n_features_in_ = self.head_.prototypes_.shape[1]
+        self.metrics_ = {}
+        self.holdout_report_ = None
         return self
 
-    def _finetune(self, embedder: BaseEmbedder, X: Any, rows: list[list[str]]) -> BaseEmbedder:
+    def _finetune(self, embedder: BaseEmbedder, X: Any, targets: _Targets) -> BaseEmbedder:
         from .training import finetune_encoder, remove_with, scratch_dir
 
         if not isinstance(embedder, Embedder):
             raise InvalidInputError("head='finetune' needs a sentence-transformers Embedder")
-        texts = embedder.prepare(list(X) if not isinstance(X, pd.Series) else X.tolist())
-        index = {c: i for i, c in enumerate(self.classes_)}
-        if self.multi_label_:
-            targets = np.zeros((len(rows), len(index)), dtype=np.float32)
-            for i, r in enumerate(rows):
-                targets[i, [index[t] for t in r]] = 1
-        else:
-            targets = np.array([index[r[0]] for r in rows])
+        texts = embedder.prepare(_texts(X))
+        y = targets.Y.astype(np.float32) if targets.multi_label else targets.Y
         scratch = scratch_dir()
         try:
-            path = finetune_encoder(embedder.location, texts, targets, out_dir=scratch / "encoder",
-                                    multi_label=self.multi_label_, epochs=self.finetune_epochs,
+            path = finetune_encoder(embedder.location, texts, y, out_dir=scratch / "encoder",
+                                    multi_label=targets.multi_label, epochs=self.finetune_epochs,
                                     batch_size=self.finetune_batch_size, learning_rate=self.finetune_learning_rate,
                                     max_seq_length=self.finetune_max_seq_length, random_state=self.random_state,
                                     show_progress=self.show_progress)
@@ -367,60 +516,48 @@ class TagClassifier(BaseEstimator):
         return tuned
 
     # --- prediction -------------------------------------------------------------------------------
-    def _proba_from_embeddings(self, emb: np.ndarray) -> np.ndarray:
-        if hasattr(self, "prototypes_"):
-            sims = emb @ self.prototypes_.T / self.temperature_
-            out = np.zeros_like(sims)
-            for g in dict.fromkeys(self.groups_):
-                cols = np.flatnonzero(self.groups_ == g)
-                out[:, cols] = _softmax(sims[:, cols])
-            return out
-        logits = emb @ self.coef_.T + self.intercept_
-        if self.multi_label_:
-            return _sigmoid(self.platt_[:, 0] * logits + self.platt_[:, 1])
-        return _softmax(logits / self.temperature_)
+    def _proba(self, X: Any) -> np.ndarray:
+        return self.head_.scores(self._embed(X, self.embedder_))
 
     def predict_proba(self, X: Any) -> pd.DataFrame:
-        """Calibrated probabilities, one column per tag (``classes_``), one row per input."""
+        """Calibrated probabilities, one column per tag (``classes_``), one row per input (a Series or
+        DataFrame input's index is kept)."""
         self._check_fitted()
-        return pd.DataFrame(self._proba_from_embeddings(self._embed(X, self.embedder_)), columns=list(self.classes_))
+        return pd.DataFrame(self._proba(X), columns=list(self.classes_), index=_index_of(X))
 
-    def _decide(self, P: np.ndarray) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
-        classes = self.classes_
-        tags: list[list[str]] = []
-        conf = np.zeros(len(P))
-        review = np.zeros(len(P), dtype=bool)
-        for i, p in enumerate(P):
-            if hasattr(self, "prototypes_") and self.multi_label_:
-                chosen = []
-                for g in dict.fromkeys(self.groups_):
-                    cols = np.flatnonzero(self.groups_ == g)
-                    chosen.append(cols[np.argmax(p[cols])])
-                conf[i] = min(p[c] for c in chosen)
-            elif self.multi_label_:
-                chosen = list(np.flatnonzero(p >= self.thresholds_)) or [int(np.argmax(p))]
-                conf[i] = max(p[c] for c in chosen)
-            else:
-                chosen = [int(np.argmax(p))]
-                conf[i] = p[chosen[0]]
-            if conf[i] < self.min_confidence:
-                review[i] = True
-                chosen = []
-            tags.append([classes[c] for c in sorted(chosen, key=lambda c: -p[c])])
-        return tags, conf, review
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Calibrated log-scale scores: (n, classes), or (n,) for two classes as scikit-learn expects
+        (positive means ``classes_[1]``). ``CalibratedClassifierCV`` and ranking metrics use it."""
+        self._check_fitted()
+        z = self.head_.logits(self._embed(X, self.embedder_))
+        if isinstance(self.head_, MultiClassHead) and z.shape[1] == 2:
+            return z[:, 1] - z[:, 0]
+        return z
+
+    def _decide(self, P: np.ndarray) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
+        chosen, conf = self.head_.decide(P)
+        review = conf < self.min_confidence
+        return [[] if r else c for c, r in zip(chosen, review)], conf, review
+
+    def _names(self, picks: list[int]) -> list[Any]:
+        return [self.classes_[c].item() if isinstance(self.classes_[c], np.generic) else self.classes_[c]
+                for c in picks]
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted tags: a string per row (multi-class) or a list of tags per row (multi-label, with the
-        taxonomy's ancestors). Rows that abstain (``needs_review``) get ``None`` / an empty list."""
+        """Predicted tags: one label per row in ``classes_``'s type (multi-class), or a list of tags per row
+        (multi-label, with the taxonomy's ancestors). With ``min_confidence`` > 0 the array is of objects
+        and rows that abstain (``needs_review``) get ``None`` / an empty list."""
         self._check_fitted()
-        tags, _, review = self._decide(self.predict_proba(X).to_numpy())
+        picks, _, review = self._decide(self._proba(X))
         if self.multi_label_:
-            out = np.empty(len(tags), dtype=object)
-            out[:] = [self._with_ancestors(t) for t in tags]
+            out = np.empty(len(picks), dtype=object)
+            out[:] = [self._with_ancestors(self._names(p)) for p in picks]
             return out
-        return np.array([t[0] if t else None for t in tags], dtype=object)
+        if self.min_confidence > 0:
+            return np.array([self._names(p)[0] if p else None for p in picks], dtype=object)
+        return self.classes_[[p[0] for p in picks]]
 
-    def _with_ancestors(self, tags: list[str]) -> list[str]:
+    def _with_ancestors(self, tags: list[Any]) -> list[Any]:
         if self.taxonomy_ is None or not tags:
             return list(tags)
         extra = [a for a in self.taxonomy_.with_ancestors(tags) if a not in tags]
@@ -428,17 +565,20 @@ class TagClassifier(BaseEstimator):
 
     def tag(self, X: Any, ids: Sequence[Any] | None = None) -> pd.DataFrame:
         """The batch-friendly output: ``tags`` (with ancestors), ``probabilities`` (JSON of the predicted
-        tags' probabilities), ``confidence`` and ``needs_review``; with ``ids``, an ``id`` column first."""
+        tags' probabilities), ``confidence`` and ``needs_review``; with ``ids``, an ``id`` column first.
+        A Series or DataFrame input's index is kept."""
         self._check_fitted()
-        P = self.predict_proba(X).to_numpy()
-        tags, conf, review = self._decide(P)
-        index = {c: i for i, c in enumerate(self.classes_)}
+        P = self._proba(X)
+        picks, conf, review = self._decide(P)
+        if ids is not None and len(ids) != len(P):
+            raise InvalidInputError(f"ids has {len(ids)} values for {len(P)} rows")
         out = pd.DataFrame({
-            "tags": [self._with_ancestors(t) for t in tags],
-            "probabilities": [json.dumps({t: round(float(P[i, index[t]]), 4) for t in row}) for i, row in enumerate(tags)],
+            "tags": [self._with_ancestors(self._names(p)) for p in picks],
+            "probabilities": [json.dumps({str(t): round(float(P[i, c]), 4) for t, c in zip(self._names(p), p)})
+                              for i, p in enumerate(picks)],
             "confidence": conf.round(4),
             "needs_review": review,
-        })
+        }, index=_index_of(X))
         if ids is not None:
             out.insert(0, "id", list(ids))
         return out
@@ -446,8 +586,10 @@ class TagClassifier(BaseEstimator):
     def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
         return self.fit(X, y, **kwargs).predict(X)
 
-    def score(self, X: Any, y: Any) -> float:
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy (subset accuracy for multi-label); abstained rows count as wrong."""
+        if sample_weight is not None:
+            raise InvalidInputError("score does not support sample_weight")
         return self.evaluate(X, y).accuracy
 
     # --- evaluation and label quality -------------------------------------------------------------
@@ -457,13 +599,18 @@ class TagClassifier(BaseEstimator):
         With a hierarchical taxonomy, ``per_level`` reports accuracy and F1 at each depth.
         """
         self._check_fitted()
-        rows, _ = _normalise_labels(y, self.multi_label_ if not hasattr(self, "prototypes_") else None, sep)
+        rows, _ = _label_rows(y, sep)
+        if self.multi_label_ and not all(isinstance(t, str) for r in rows for t in r):
+            rows = [[str(t) for t in r] for r in rows]
+        if not rows:
+            raise InvalidInputError("y is empty: nothing to evaluate")
         if self.taxonomy_ is not None:
             self.taxonomy_.validate_labels(rows)
-        P = self.predict_proba(X).to_numpy()
+        P = self._proba(X)
         if len(rows) != len(P):
             raise InvalidInputError(f"X has {len(P)} rows but y has {len(rows)}")
-        pred, _, review = self._decide(P)
+        picks, _, review = self._decide(P)
+        pred = [self._names(p) for p in picks]
         levels = {}
         if self.taxonomy_ is not None and any(self.taxonomy_.depth(t) for t in self.classes_):
             depth = max(self.taxonomy_.depth(t) for t in self.classes_)
@@ -471,8 +618,8 @@ class TagClassifier(BaseEstimator):
                 lt = [sorted({a for t in r if (a := self.taxonomy_.at_level(t, level))}) for r in rows]
                 lp = [sorted({a for t in r if (a := self.taxonomy_.at_level(t, level))}) for r in pred]
                 levels[level] = (lt, lp)
-        return evaluate_predictions(rows, pred, classes=list(self.classes_), multi_label=bool(self.multi_label_),
-                                    abstained=review, levels=levels)
+        return evaluate_predictions(rows, pred, classes=self._names(list(range(len(self.classes_)))),
+                                    multi_label=bool(self.multi_label_), abstained=review, levels=levels)
 
     def suggest_for_labeling(self, X: Any, n: int = 20) -> pd.DataFrame:
         """The ``n`` items most worth labelling next: uncertain for the model and diverse among themselves.
@@ -481,10 +628,10 @@ class TagClassifier(BaseEstimator):
         thresholds for multi-label; among the 5n most uncertain, a farthest-point pass picks diverse ones.
         """
         self._check_fitted()
-        texts = _texts_or_none(X)
         emb = self._embed(X, self.embedder_)
-        P = self._proba_from_embeddings(emb)
-        if self.multi_label_ and not hasattr(self, "prototypes_"):
+        texts = _texts(X) if _numeric_rows(X) is None else [None] * len(emb)
+        P = self.head_.scores(emb)
+        if isinstance(self.head_, MultiLabelHead):
             uncertainty = 1 - np.abs(P - self.thresholds_).min(axis=1) * 2
         else:
             top2 = np.sort(P, axis=1)[:, -2:]
@@ -500,61 +647,66 @@ class TagClassifier(BaseEstimator):
         top = P[chosen].argmax(axis=1)
         return pd.DataFrame({"index": chosen, "text": [texts[i] for i in chosen],
                              "uncertainty": uncertainty[chosen].round(4),
-                             "predicted": [self.classes_[t] for t in top]})
+                             "predicted": self._names(top.tolist())}, index=None)
 
-    def find_label_issues(self, X: Any, y: Any, *, sep: str | None = None, cv: int | None = None) -> pd.DataFrame:
+    def find_label_issues(self, X: Any, y: Any, *, sep: str | None = None, cv: int | None = None,
+                          method: str = "auto") -> pd.DataFrame:
         """Training rows that cross-validated predictions say are probably mislabelled.
 
-        A row is flagged when, out of fold, its given tag gets a probability below that tag's average
-        self-confidence and another tag is predicted with at least its own average self-confidence
-        (the confident-learning rule). Sorted by how much more likely the suggested tag is.
+        Out-of-fold probabilities from this classifier's settings feed confident learning: cleanlab's
+        ``find_label_issues`` when cleanlab is installed (``method="auto"``, the ``cleanlab`` extra), else a
+        built-in implementation of the same rule (``method="builtin"``); see :mod:`feedback_nlp._label_issues`
+        and docs/benchmarks.md for the recall of both. Multi-label rows are judged on their first tag. Sorted
+        by how much more likely the suggested tag is; ``method`` says which implementation ran.
         """
-        rows, multi = _normalise_labels(y, self.multi_label, sep)
-        texts = _texts_or_none(X)
-        if len(rows) != len(texts):
-            raise InvalidInputError(f"X has {len(texts)} rows but y has {len(rows)}")
-        embedder = self.embedder if self.embedder is not None else Embedder()
+        from ._label_issues import label_issue_mask
+
+        self._validate_params()
+        targets = _Targets(y, self.multi_label, sep)
+        targets.require_two_per_tag()
+        embedder = self._default_embedder()
         emb = self._embed(X, embedder)
-        classes = sorted({t for r in rows for t in r})
-        index = {c: i for i, c in enumerate(classes)}
-        primary = np.array([index[r[0]] for r in rows])
-        folds = StratifiedKFold(n_splits=min(cv or self.cv, int(np.bincount(primary).min())), shuffle=True,
-                                random_state=self.random_state)
-        oof = np.zeros((len(rows), len(classes)))
+        if len(emb) != len(targets.rows):
+            raise InvalidInputError(f"X has {len(emb)} rows but y has {len(targets.rows)}")
+        texts = _texts(X) if _numeric_rows(X) is None else [None] * len(emb)
+        primary = targets.primary
+        k = len(targets.classes)
+        folds = StratifiedKFold(n_splits=min(cv or int(self.cv), int(np.bincount(primary, minlength=k).min())),
+                                shuffle=True, random_state=self.random_state)
+        oof = np.zeros((len(primary), k))
         for tr, te in folds.split(emb, primary):
-            m = self._logreg().fit(emb[tr], primary[tr])
+            m = self._settings().logreg().fit(emb[tr], primary[tr])
             oof[np.ix_(te, m.classes_)] = m.predict_proba(emb[te])
-        given_p = np.array([max(oof[i, index[t]] for t in r) for i, r in enumerate(rows)])
-        thresholds = np.array([oof[primary == c, c].mean() if (primary == c).any() else 1.0 for c in range(len(classes))])
+        mask, used = label_issue_mask(primary, oof, method=method)
+        given_p = oof[np.arange(len(primary)), primary]
         best = oof.argmax(axis=1)
-        out = []
-        for i, r in enumerate(rows):
-            given = [index[t] for t in r]
-            if best[i] in given:
-                continue
-            if given_p[i] < thresholds[primary[i]] and oof[i, best[i]] >= thresholds[best[i]]:
-                out.append({"index": i, "text": texts[i], "given": "|".join(r) if multi else r[0],
-                            "suggested": classes[best[i]], "p_given": round(float(given_p[i]), 4),
-                            "p_suggested": round(float(oof[i, best[i]]), 4)})
+        names = targets.classes.tolist()
+        out = [{"index": int(i), "text": texts[i],
+                "given": "|".join(map(str, targets.rows[i])) if targets.multi_label else targets.rows[i][0],
+                "suggested": names[best[i]], "p_given": round(float(given_p[i]), 4),
+                "p_suggested": round(float(oof[i, best[i]]), 4)} for i in np.flatnonzero(mask)]
         df = pd.DataFrame(out, columns=["index", "text", "given", "suggested", "p_given", "p_suggested"])
         if len(df):
-            df = df.assign(_m=df["p_suggested"] - df["p_given"]).sort_values("_m", ascending=False).drop(columns="_m")
-        return df.reset_index(drop=True)
+            df = df.assign(_m=df["p_suggested"] - df["p_given"]).sort_values("_m", ascending=False, kind="stable")
+            df = df.drop(columns="_m")
+        df = df.reset_index(drop=True)
+        df.attrs["method"] = used
+        return df
 
     # --- persistence ------------------------------------------------------------------------------
-    _ARRAYS = ("coef_", "intercept_", "thresholds_", "platt_", "prototypes_")
-
     def save(self, path: str | os.PathLike, *, metrics: dict[str, Any] | None = None,
              description: str = "", training_data: str = "") -> Path:
         """Save to a folder: ``config.json`` (parameters, classes, embedder id, checksums),
         ``weights.npz`` (plain arrays), ``README.md`` (the model card) and, for fine-tuned models,
-        ``encoder/`` (the fine-tuned embedding model). No pickle: loading never executes code."""
+        ``encoder/`` (the fine-tuned embedding model). No pickle: loading never executes code.
+
+        The card's metrics are ``metrics`` when given, else the model's own ``metrics_`` (from
+        ``fit(..., holdout=...)`` or from the folder it was loaded from), else it says none were recorded.
+        """
         self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        arrays = {k: getattr(self, k) for k in self._ARRAYS if hasattr(self, k)}
-        if hasattr(self, "groups_"):
-            arrays["groups_"] = self.groups_.astype(str)
+        arrays = dict(self.head_.arrays())
         arrays["classes_"] = self.classes_.astype(str)
         np.savez(path / "weights.npz", **arrays)
         files = ["weights.npz"]
@@ -569,12 +721,14 @@ class TagClassifier(BaseEstimator):
         config = write_config(
             path, "feedback_nlp.TagClassifier", files, format_version=FORMAT_VERSION,
             library_version=_library_version(), created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            params=params, multi_label=bool(self.multi_label_), zero_shot=hasattr(self, "prototypes_"),
-            temperature=float(getattr(self, "temperature_", 1.0)), classes=list(map(str, self.classes_)),
+            params=params, multi_label=bool(self.multi_label_), zero_shot=isinstance(self.head_, ZeroShotHead),
+            temperature=self.head_.temperature(), classes=list(map(str, self.classes_)),
+            classes_dtype=self.classes_.dtype.name if self.classes_.dtype != object else "str",
             embedder={"model_id": self.embedder_.model_id, "base_model_id": self.embedder_.base_model_id,
                       "dim": int(self.n_features_in_), "fine_tuned": encoder_dir is not None},
             taxonomy=self.taxonomy_.to_dict() if self.taxonomy_ is not None else None,
-            metrics=metrics or {}, description=description, training_data=training_data,
+            metrics=metrics if metrics is not None else dict(self.__dict__.get("metrics_") or {}),
+            description=description, training_data=training_data,
         )
         from .model_card import render_model_card
 
@@ -612,22 +766,18 @@ class TagClassifier(BaseEstimator):
         clf = cls(embedder=embedder, taxonomy=Taxonomy.from_dict(config["taxonomy"]) if config["taxonomy"] else None,
                   **params)
         with np.load(folder / "weights.npz", allow_pickle=False) as data:
-            for k in data.files:
-                setattr(clf, k, data[k].astype(object) if k in ("classes_", "groups_") else data[k])
+            arrays = {k: data[k] for k in data.files}
+        dtype = config.get("classes_dtype", "str")  # models saved before labels kept their type: strings
+        clf.classes_ = arrays["classes_"].astype(object if dtype == "str" else dtype)
+        clf.head_ = head_from_arrays(arrays, multi_label=bool(config["multi_label"]),
+                                     zero_shot=bool(config["zero_shot"]), temperature=float(config["temperature"]))
         clf.embedder_ = embedder
         clf.taxonomy_ = clf.taxonomy
         clf.multi_label_ = bool(config["multi_label"])
-        clf.temperature_ = float(config["temperature"])
         clf.n_features_in_ = int(info["dim"])
         clf.metrics_ = config.get("metrics", {})
+        clf.holdout_report_ = None
         return clf
-
-
-def _texts_or_none(X: Any) -> list[Any]:
-    """The texts of X for reports, or Nones when X holds precomputed embeddings."""
-    if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind == "f":
-        return [None] * len(X)
-    return X.tolist() if isinstance(X, pd.Series) else list(X)
 
 
 def _library_version() -> str:

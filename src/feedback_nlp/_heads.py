@@ -1,0 +1,258 @@
+"""The decision heads of :class:`~feedback_nlp.tagging.TagClassifier`: multi-class, multi-label, zero-shot.
+
+Each head is a small object with one interface — ``fit`` (learn from embeddings and encoded targets),
+``logits`` (calibrated log-scale scores), ``scores`` (calibrated probabilities), ``decide`` (which tags a
+row gets, and how confident) and ``arrays`` (what is saved) — so the classifier never asks which mode it
+is in. Heads know nothing about label values, texts or embedders: targets are class indices (multi-class)
+or a 0/1 matrix (multi-label), and the classifier maps indices back to its ``classes_``.
+
+Example:
+    >>> import numpy as np
+    >>> emb = np.eye(4, dtype=np.float32)[[0, 0, 1, 1, 2, 2, 3, 3]] + 0.01
+    >>> head = MultiClassHead().fit(emb, np.array([0, 0, 1, 1, 2, 2, 3, 3]), FitSettings(cv=2))
+    >>> head.decide(head.scores(emb[:1]))[0]
+    [[0]]
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+from .evaluation import best_f1_threshold
+
+__all__ = ["FitSettings", "Head", "MultiClassHead", "MultiLabelHead", "ZeroShotHead", "head_from_arrays"]
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """The classifier's training settings a head needs: regularisation, folds, seed."""
+
+    C: float = 10.0
+    cv: int = 5
+    random_state: int = 0
+
+    def logreg(self) -> LogisticRegression:
+        return LogisticRegression(C=self.C, max_iter=3000, random_state=self.random_state)
+
+    def folds(self, y: np.ndarray, X: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Stratified out-of-fold splits; none when a class has fewer than 2 rows or cv < 2."""
+        counts = np.bincount(y)
+        k = min(self.cv, int(counts[counts > 0].min()))
+        if k < 2:
+            return iter(())
+        return StratifiedKFold(n_splits=k, shuffle=True, random_state=self.random_state).split(X, y)
+
+
+def _class_logits(model: LogisticRegression, X: np.ndarray) -> np.ndarray:
+    """One logit column per class the model saw: sklearn's decision_function is 1-D for two classes."""
+    z = model.decision_function(X)
+    return np.column_stack([-z / 2, z / 2]) if z.ndim == 1 else z
+
+
+def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """Temperature that minimises the out-of-fold negative log-likelihood."""
+    from scipy.optimize import minimize_scalar
+
+    def nll(t: float) -> float:
+        p = softmax(logits / t)
+        return -float(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean())
+
+    return float(minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded").x)
+
+
+class Head(ABC):
+    """What a decision head does; see the module docstring."""
+
+    kind: ClassVar[str]
+    multi_label: bool
+
+    @abstractmethod
+    def logits(self, emb: np.ndarray) -> np.ndarray:
+        """Calibrated log-scale scores, shape (n, classes)."""
+
+    @abstractmethod
+    def scores(self, emb: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities, shape (n, classes)."""
+
+    @abstractmethod
+    def decide(self, P: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
+        """Chosen class indices per row (most probable first) and the row's confidence."""
+
+    @abstractmethod
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The learned arrays, by the attribute names saved in ``weights.npz``."""
+
+    def temperature(self) -> float:
+        return float(getattr(self, "temperature_", 1.0))
+
+
+class MultiClassHead(Head):
+    """Logistic regression on embeddings; softmax temperature fitted on out-of-fold logits."""
+
+    kind = "multi_class"
+    multi_label = False
+
+    def fit(self, emb: np.ndarray, y: np.ndarray, settings: FitSettings) -> MultiClassHead:
+        k = int(y.max()) + 1
+        self.temperature_ = 1.0
+        oof = np.zeros((len(y), k))
+        seen_fold = False
+        for tr, te in settings.folds(y, emb):
+            m = settings.logreg().fit(emb[tr], y[tr])
+            oof[np.ix_(te, m.classes_)] = _class_logits(m, emb[te])
+            missing = np.setdiff1d(np.arange(k), m.classes_)
+            oof[np.ix_(te, missing)] = -1e3  # a class absent from a fold's training part is impossible there
+            seen_fold = True
+        if seen_fold:
+            self.temperature_ = _fit_temperature(oof, y)
+        model = settings.logreg().fit(emb, y)
+        coef, intercept = model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
+        if coef.shape[0] == 1:  # binary: sklearn stores one row; expand to two symmetric logits
+            coef = np.vstack([-coef / 2, coef / 2])
+            intercept = np.array([-intercept[0] / 2, intercept[0] / 2], dtype=np.float32)
+        self.coef_, self.intercept_ = coef, intercept
+        return self
+
+    def logits(self, emb: np.ndarray) -> np.ndarray:
+        return (emb @ self.coef_.T + self.intercept_) / self.temperature_
+
+    def scores(self, emb: np.ndarray) -> np.ndarray:
+        return softmax(self.logits(emb))
+
+    def decide(self, P: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
+        best = P.argmax(axis=1)
+        return [[int(b)] for b in best], P[np.arange(len(P)), best]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        # thresholds_ (zeros) kept so models saved now load in older versions of the library
+        return {"coef_": self.coef_, "intercept_": self.intercept_,
+                "thresholds_": np.zeros(len(self.coef_), dtype=np.float32)}
+
+
+class MultiLabelHead(Head):
+    """One logistic regression per tag, Platt-calibrated out of fold, with a per-tag F1-optimal threshold.
+
+    A row whose tags all fall below their thresholds gets its most probable tag: rows never end untagged
+    unless the classifier abstains.
+    """
+
+    kind = "multi_label"
+    multi_label = True
+
+    def fit(self, emb: np.ndarray, Y: np.ndarray, settings: FitSettings) -> MultiLabelHead:
+        k = Y.shape[1]
+        coef = np.zeros((k, emb.shape[1]), dtype=np.float32)
+        intercept = np.zeros(k, dtype=np.float32)
+        platt = np.tile(np.array([1.0, 0.0], dtype=np.float32), (k, 1))
+        thresholds = np.full(k, 0.5, dtype=np.float32)
+        for j in range(k):
+            yj = Y[:, j]
+            if yj.min() == yj.max():  # a tag on every row: always predict it
+                intercept[j], platt[j] = 50.0, (1.0, 0.0)
+                continue
+            oof = np.zeros(len(yj))
+            seen_fold = False
+            for tr, te in settings.folds(yj, emb):
+                oof[te] = settings.logreg().fit(emb[tr], yj[tr]).decision_function(emb[te])
+                seen_fold = True
+            if seen_fold:
+                cal = LogisticRegression(C=1e4).fit(oof[:, None], yj)
+                platt[j] = (cal.coef_[0, 0], cal.intercept_[0])
+                cut, _ = best_f1_threshold(sigmoid(platt[j, 0] * oof + platt[j, 1]), yj)
+                thresholds[j] = np.clip(cut, 0.02, 0.98)
+            m = settings.logreg().fit(emb, yj)
+            coef[j], intercept[j] = m.coef_[0], m.intercept_[0]
+        self.coef_, self.intercept_, self.platt_, self.thresholds_ = coef, intercept, platt, thresholds
+        return self
+
+    def logits(self, emb: np.ndarray) -> np.ndarray:
+        return self.platt_[:, 0] * (emb @ self.coef_.T + self.intercept_) + self.platt_[:, 1]
+
+    def scores(self, emb: np.ndarray) -> np.ndarray:
+        return sigmoid(self.logits(emb))
+
+    def decide(self, P: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
+        chosen, conf = [], np.zeros(len(P))
+        for i, p in enumerate(P):
+            picks = list(np.flatnonzero(p >= self.thresholds_)) or [int(np.argmax(p))]
+            chosen.append(sorted((int(c) for c in picks), key=lambda c: -p[c]))
+            conf[i] = max(p[c] for c in picks)
+        return chosen, conf
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"coef_": self.coef_, "intercept_": self.intercept_, "platt_": self.platt_,
+                "thresholds_": self.thresholds_}
+
+
+class ZeroShotHead(Head):
+    """Cosine similarity to one prototype per tag, softmax within each facet; one tag per facet.
+
+    ``groups_`` holds each tag's facet; with several facets the head is multi-label (one pick per facet).
+    """
+
+    kind = "zero_shot"
+    temperature_ = 0.05  # cosine similarities live in a narrow band; sharpen them
+
+    def __init__(self, prototypes: np.ndarray, groups: np.ndarray, temperature: float = 0.05) -> None:
+        self.prototypes_ = prototypes.astype(np.float32)
+        self.groups_ = np.asarray(groups, dtype=object)
+        self.temperature_ = temperature
+        self.multi_label = len(set(self.groups_)) > 1
+
+    def _facets(self) -> list[np.ndarray]:
+        return [np.flatnonzero(self.groups_ == g) for g in dict.fromkeys(self.groups_)]
+
+    def logits(self, emb: np.ndarray) -> np.ndarray:
+        return emb @ self.prototypes_.T / self.temperature_
+
+    def scores(self, emb: np.ndarray) -> np.ndarray:
+        sims = self.logits(emb)
+        out = np.zeros_like(sims)
+        for cols in self._facets():
+            out[:, cols] = softmax(sims[:, cols])
+        return out
+
+    def decide(self, P: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
+        facets = self._facets()
+        chosen, conf = [], np.zeros(len(P))
+        for i, p in enumerate(P):
+            picks = [int(cols[np.argmax(p[cols])]) for cols in facets]
+            chosen.append(sorted(picks, key=lambda c: -p[c]))
+            conf[i] = min(p[c] for c in picks)  # the row is as sure as its least sure facet
+        return chosen, conf
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"prototypes_": self.prototypes_, "groups_": self.groups_.astype(str),
+                "thresholds_": np.zeros(len(self.prototypes_), dtype=np.float32)}
+
+
+def head_from_arrays(arrays: dict[str, Any], *, multi_label: bool, zero_shot: bool, temperature: float) -> Head:
+    """Rebuild a saved head from ``weights.npz`` arrays and the config's mode and temperature."""
+    head: Head
+    if zero_shot:
+        return ZeroShotHead(arrays["prototypes_"], arrays["groups_"].astype(object), temperature)
+    if multi_label:
+        head = MultiLabelHead()
+        head.platt_, head.thresholds_ = arrays["platt_"], arrays["thresholds_"]
+    else:
+        head = MultiClassHead()
+        head.temperature_ = temperature
+    head.coef_, head.intercept_ = arrays["coef_"], arrays["intercept_"]
+    return head
