@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	# The CPU build first: with it in place, the bounded torch requirement installs nothing more.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[all]"
+	$(BIN)/python -m pip install --quiet -e ".[all,dev]"
 	touch $(STAMP)
 
 demo: install
@@ -26,6 +26,9 @@ test: install
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks datasets
+
+typecheck: install
+	$(BIN)/mypy src
 
 bench: install
 	$(BIN)/python benchmarks/embed_throughput.py

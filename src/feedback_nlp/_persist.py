@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from . import _config
 from .errors import IntegrityError, ModelMismatchError
 
 
 def feedback_home() -> Path:
-    """``$FEEDBACK_NLP_HOME``, else ``$XDG_CACHE_HOME/feedback_nlp``, else ``~/.cache/feedback_nlp``."""
-    base = os.environ.get("FEEDBACK_NLP_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "feedback_nlp")
-    return Path(base)
+    """The per-machine folder (``FEEDBACK_NLP_HOME``); see :func:`feedback_nlp._config.home`."""
+    return _config.home()
 
 
 def sha256_file(path: Path) -> str:

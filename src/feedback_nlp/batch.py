@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._config import DEFAULTS
 from .cleaning import MAX_TEXT_CHARS
 from .connectors import sniff_format
 from .connectors import table_format as _input_table_format
@@ -144,7 +145,7 @@ def process_chunk(chunk: pd.DataFrame, model: Any, *, text_col: str = "text", id
 
 
 def embed_file(path: str | os.PathLike, embedder: Any, *, text_col: str = "text", id_col: str | None = "id",
-               chunk_size: int = 5000, keep: tuple[str, ...] = ("source", "account_id", "account_revenue", "created_at",
+               chunk_size: int = DEFAULTS.chunk_size, keep: tuple[str, ...] = ("source", "account_id", "account_revenue", "created_at",
                                                                 "url", "author", "status", "source_detail"),
                max_chars: int = MAX_TEXT_CHARS, progress: bool = True, format: str = "auto",
                encoding: str | None = None) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
@@ -311,7 +312,7 @@ def tag_file(
     output_path: str | os.PathLike,
     *,
     errors_path: str | os.PathLike | None = None,
-    chunk_size: int = 5000,
+    chunk_size: int = DEFAULTS.chunk_size,
     resume: bool = False,
     text_col: str = "text",
     id_col: str = "id",

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _config
 from .errors import CacheError
 
 __all__ = ["EmbeddingCache", "default_cache_path", "text_key"]
@@ -34,12 +35,8 @@ _CHUNK = 5000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 900
 
 
 def default_cache_path() -> Path:
-    """``$FEEDBACK_NLP_CACHE`` or ``~/.cache/feedback_nlp/embeddings.sqlite``."""
-    env = os.environ.get("FEEDBACK_NLP_CACHE")
-    if env:
-        return Path(env)
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "feedback_nlp" / "embeddings.sqlite"
+    """``$FEEDBACK_NLP_CACHE``, else ``embeddings.sqlite`` in ``$FEEDBACK_NLP_HOME`` (see :mod:`feedback_nlp._config`)."""
+    return _config.cache_path()
 
 
 def text_key(text: str) -> bytes:

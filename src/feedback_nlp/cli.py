@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ._atomic import OutputSet, distinct_paths, writable_folder, writable_target
+from ._config import DEFAULTS
 from .backends import BACKENDS
 from .errors import ColumnError, FeedbackNLPError, ModelNotFoundError, UsageError
 
@@ -288,7 +289,7 @@ def _add_stream_args(p: argparse.ArgumentParser) -> None:
     _add_input_args(p)
     p.add_argument("--text-col", default="text", help="column holding the feedback text")
     p.add_argument("--id-col", default="id", help="column holding a unique id per row")
-    p.add_argument("--chunk-size", type=positive_int, default=5000, help="rows read and embedded at a time")
+    p.add_argument("--chunk-size", type=positive_int, default=DEFAULTS.chunk_size, help="rows read and embedded at a time")
     _add_embedding_args(p)
 
 
@@ -467,7 +468,7 @@ def _tag_parser(sub: SubParsers) -> None:
     p.add_argument("--in", dest="input", required=True, type=input_file, help="backlog CSV/TSV/Parquet/JSONL file")
     p.add_argument("--out", required=True, type=output_file, help="tagged output (.csv, .parquet or .jsonl)")
     p.add_argument("--errors", default=None, type=output_file, help="rejected rows (default: <out>.errors.<ext>)")
-    p.add_argument("--chunk-size", type=positive_int, default=5000, help="rows per chunk (bounds memory)")
+    p.add_argument("--chunk-size", type=positive_int, default=DEFAULTS.chunk_size, help="rows per chunk (bounds memory)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted run of the same job, reusing its chunks")
     p.add_argument("--text-col", default="text", help="column holding the feedback text")
     p.add_argument("--id-col", default="id", help="column holding a unique id per row")
@@ -550,7 +551,7 @@ def _dedupe_parser(sub: SubParsers) -> None:
     p.add_argument("--in", dest="input", required=True, type=input_file, help="feedback CSV/TSV/Parquet/JSONL file")
     p.add_argument("--against", default=None, type=input_file, help="backlog to match against")
     p.add_argument("--out", required=True, type=output_file, help="output file (.csv, .parquet or .jsonl)")
-    p.add_argument("--threshold", type=similarity, default=0.85, help="cosine similarity that counts as a duplicate")
+    p.add_argument("--threshold", type=similarity, default=DEFAULTS.dedupe_threshold, help="cosine similarity that counts as a duplicate")
     p.add_argument("--k", type=positive_int, default=5, help="matches per item with --against")
     _add_stream_args(p)
     _add_raw_csv(p)
@@ -762,25 +763,30 @@ def _score_parser(sub: SubParsers) -> None:
 def cmd_backends(args: argparse.Namespace) -> dict:
     import pandas as pd
 
-    from .backends import calibrate_backends
+    from .backends import FIDELITY_GATE, RETRIEVAL_GATE, calibrate_backends
 
     ui = _ui(args)
     result = calibrate_backends(args.embedding_model, repeats=args.repeats)
     table = pd.DataFrame([vars(r) for r in result.rows]).round(4)
     ui.table(table)
-    ui.say(f"\nauto now uses {result.choice} on this machine (measured in {result.seconds:.1f} s; "
-           "gate: mean cosine to torch fp32 >= 0.99)")
+    if result.decided:
+        ui.say(f"\nauto now uses {result.choice} on this machine ({result.note}; measured in {result.seconds:.1f} s; "
+               f"gates: mean cosine to torch fp32 >= {FIDELITY_GATE}, top-5 neighbours agreeing >= {RETRIEVAL_GATE})")
+    else:
+        ui.say(f"\nstored nothing: {result.note}. auto keeps using {result.choice} (capability rules).")
     return result.to_dict()
 
 
 @command
 def _backends_parser(sub: SubParsers) -> None:
     p = add_command(sub, "backends", "measure the embedding backends here and store auto's choice",
-                    "Times every embedding backend on this machine, checks each against torch fp32 (mean "
-                    "cosine >= 0.99) and stores the fastest that passes; --backend auto then uses it.",
+                    "Times every embedding backend on this machine in interleaved rounds, checks each against "
+                    "torch fp32 (mean cosine >= 0.99, top-5 neighbours agreeing >= 0.98) and stores the one "
+                    "faster than fp32 by 10% in every round; stores nothing when the machine is too noisy to tell.",
                     ["feedback-nlp backends", "feedback-nlp backends --repeats 3 --json"])
     p.add_argument("--embedding-model", default=None, help="embedding model folder or name (default: bundled MiniLM)")
-    p.add_argument("--repeats", type=positive_int, default=2, help="timed passes per backend (the best counts)")
+    p.add_argument("--repeats", type=positive_int, default=5,
+                   help="timing rounds (>= 3 to store a choice; each round times every backend once)")
     p.set_defaults(func=cmd_backends)
 
 
@@ -864,8 +870,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0, 1, 2 or 130) instead of raising."""
     from . import __version__
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
     try:

@@ -12,10 +12,11 @@ Example:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
+
+from . import _config
 
 __all__ = ["benchmark_data_dir", "load_benchmark", "load_sample", "sample_path", "sample_taxonomy_path"]
 
@@ -46,9 +47,8 @@ def load_sample() -> pd.DataFrame:
 
 
 def benchmark_data_dir() -> Path:
-    """``$FEEDBACK_NLP_DATA`` or ``../shared/datasets`` next to the repository."""
-    env = os.environ.get("FEEDBACK_NLP_DATA")
-    return Path(env) if env else (_REPO.parent / "shared" / "datasets")
+    """``$FEEDBACK_NLP_DATA`` or ``../shared/datasets`` next to the repository (see :mod:`feedback_nlp._config`)."""
+    return _config.data_dir()
 
 
 def load_benchmark(name: str, split: str = "train") -> pd.DataFrame:

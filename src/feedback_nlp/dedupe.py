@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._config import DEFAULTS
 from ._optional import require
 from ._persist import check_embedder, read_config, write_config
 from .embedding import BaseEmbedder, Embedder
@@ -63,7 +64,7 @@ class Deduper:
         random_state: seed of the HNSW construction.
     """
 
-    def __init__(self, embedder: BaseEmbedder | None = None, threshold: float = 0.85, *, index: str = "auto",
+    def __init__(self, embedder: BaseEmbedder | None = None, threshold: float = DEFAULTS.dedupe_threshold, *, index: str = "auto",
                  exact_max: int = 50_000, hnsw_m: int = 32, hnsw_ef: int = 200, random_state: int = 0) -> None:
         self.embedder = embedder
         self.threshold = threshold

@@ -71,9 +71,9 @@ def run(out_dir: Path, embedder: BaseEmbedder, n_examples: int = 3) -> dict:
         _show(bundled.tag(records["text"][:3].tolist(), ids=records["id"][:3])[["id", "tags", "confidence"]])
 
     _section("4. Duplicates")
-    dd = Deduper(embedder, threshold=0.9).fit(records, embeddings=vectors)
+    dd = Deduper(embedder).fit(records, embeddings=vectors)
     groups = dd.groups()
-    print(f"{groups['group'].nunique()} duplicate groups (similarity >= 0.9) covering {len(groups)} items; largest:")
+    print(f"{groups['group'].nunique()} duplicate groups (similarity >= {dd.threshold}) covering {len(groups)} items; largest:")
     top = groups[groups["group"] == 0]
     _show(top[["id", "is_representative", "score", "text"]], 4)
     write_table(groups, out_dir / "duplicate_groups.csv")

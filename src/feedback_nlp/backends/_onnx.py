@@ -1,5 +1,5 @@
-"""The ``onnx-int8`` embedding backend: the sentence-transformers model exported with ``torch.onnx.export``,
-quantised to int8 per channel with onnxruntime, cached on disk, run with the fast tokenizer.
+"""The ``onnx-int8`` backend: the sentence-transformers model exported with ``torch.onnx.export``, quantised
+to int8 per channel with onnxruntime, cached on disk, run with the fast tokenizer and dynamic padding.
 
 Per-channel quantisation matters: per-tensor int8 (onnxruntime's default) measured cosine 0.961 mean /
 0.890 min to fp32 on real sentences — too lossy — against about 0.99 for per-channel.
@@ -7,21 +7,27 @@ Per-channel quantisation matters: per-tensor int8 (onnxruntime's default) measur
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ._optional import require
-from ._persist import feedback_home
+from .. import _config
+from .._optional import require
+from ..errors import ModelNotFoundError
+from ._base import Backend, cpu_threads
+
+__all__ = ["OnnxInt8", "OnnxInt8Encoder", "export_int8", "onnx_cache_dir"]
 
 log = logging.getLogger(__name__)
 
 
 def onnx_cache_dir() -> Path:
-    return feedback_home() / "onnx"
+    return _config.home() / "onnx"
 
 
 def _max_seq_length(location: Path) -> int:
@@ -56,7 +62,7 @@ def export_int8(location: Path, weights_hash: str) -> Path:
             super().__init__()
             self.bert = AutoModel.from_pretrained(str(location), local_files_only=True)
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
             hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
@@ -70,7 +76,8 @@ def export_int8(location: Path, weights_hash: str) -> Path:
         warnings.simplefilter("ignore")  # tracer warnings about data-dependent branches in the HF model
         torch.onnx.export(model, (dummy, dummy, torch.zeros_like(dummy)), str(fp32),
                           input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["embedding"],
-                          dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "embedding": {0: "batch"}},
+                          dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                                        "embedding": {0: "batch"}},
                           opset_version=17, dynamo=False)
     tmp = target.with_name(f"{target.stem}-{os.getpid()}.tmp.onnx")
     quantize_dynamic(str(fp32), str(tmp), per_channel=True, weight_type=QuantType.QInt8)
@@ -88,19 +95,36 @@ class OnnxInt8Encoder:
 
         path = export_int8(location, weights_hash)
         opts = ort.SessionOptions()
-        # the CPUs this process may use (a container's cpuset), not the host's count
-        opts.intra_op_num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        opts.intra_op_num_threads = cpu_threads()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.max_seq_length = _max_seq_length(location)
         self.tokenizer = Tokenizer.from_file(str(location / "tokenizer.json"))
         # the bundled tokenizer.json pads and truncates to a fixed 128: reset to dynamic padding
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_length=_max_seq_length(location))
+        self.tokenizer.enable_truncation(max_length=self.max_seq_length)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        self.dim = int(self.session.get_outputs()[0].shape[-1]) if isinstance(self.session.get_outputs()[0].shape[-1], int) else None
+        width = self.session.get_outputs()[0].shape[-1]
+        self.dim = int(width) if isinstance(width, int) else int(self.encode(["dimension probe"]).shape[1])
 
     def encode(self, texts: list[str]) -> np.ndarray:
         enc = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-        return self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+        out = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+        return np.asarray(out[0], dtype=np.float32)
+
+
+class OnnxInt8(Backend):
+    """onnxruntime int8 (the ``[onnx]`` extra); needs a local model folder to export from."""
+
+    name = "onnx-int8"
+
+    def available(self) -> bool:
+        return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+
+    def load(self, location: Path | str, weights_hash: str, device: str = "cpu") -> OnnxInt8Encoder:
+        if not Path(location).is_dir():
+            raise ModelNotFoundError("the onnx-int8 backend needs a local model folder")
+        return OnnxInt8Encoder(Path(location), weights_hash)
+

