@@ -115,8 +115,10 @@ def test_shared_defaults_live_in_one_place():
     assert Deduper().threshold == DEFAULTS.dedupe_threshold
     assert default(build_report, "dedupe_threshold") == DEFAULTS.dedupe_threshold
     assert default(tag_file, "chunk_size") == default(embed_file, "chunk_size") == DEFAULTS.chunk_size
+    import argparse
+
     parser = build_parser()
-    dedupe = parser.parse_args(["dedupe", "--in", "a.csv", "--out", "b.csv"])
-    tag = parser.parse_args(["tag", "--model", "m", "--in", "a.csv", "--out", "b.csv"])
-    assert dedupe.threshold == DEFAULTS.dedupe_threshold and dedupe.chunk_size == DEFAULTS.chunk_size
-    assert tag.chunk_size == DEFAULTS.chunk_size
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert commands["dedupe"].get_default("threshold") == DEFAULTS.dedupe_threshold
+    assert commands["dedupe"].get_default("chunk_size") == DEFAULTS.chunk_size
+    assert commands["tag"].get_default("chunk_size") == DEFAULTS.chunk_size

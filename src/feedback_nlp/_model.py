@@ -4,8 +4,7 @@ Kept apart from :mod:`feedback_nlp.embedding` so that the backends (which load t
 (which uses them) both import it and neither imports the other.
 
 Example:
-    >>> name, location = resolve_model()          # doctest: +SKIP
-    >>> name
+    >>> resolve_model()[0]
     'all-MiniLM-L6-v2'
 """
 

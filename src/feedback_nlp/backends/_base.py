@@ -76,7 +76,7 @@ def plan_batches(lengths: list[int], batch_size: int, max_batch_tokens: int,
     ``max_batch_tokens`` tokens (~4 characters a token), so that a tail of long texts runs in small batches
     and peak memory does not depend on the longest feedback. Returns ``(order, [(lo, hi), ...])``.
 
-    >>> plan_batches([4, 4000, 40], batch_size=2, max_batch_tokens=600, window=256)[1]
+    >>> plan_batches([4, 4000, 40], batch_size=2, max_batch_tokens=500, window=256)[1]
     [(0, 1), (1, 3)]
     """
     order = np.argsort([-n for n in lengths], kind="stable")  # longest first: an OOM shows up at once
