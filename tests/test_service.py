@@ -214,6 +214,27 @@ def test_scores_match_the_library(svc):
         _no_leak(r)
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_docs_curl_examples_run(svc):
+    """Every ```bash block of docs/serve.md runs as written against this module's server."""
+    import os
+    import re
+
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "docs" / "serve.md").read_text(encoding="utf-8"), flags=re.S)
+    assert len(blocks) == 4
+    outputs = []
+    for block in blocks:
+        res = subprocess.run(["bash", "-c", "set -euo pipefail\n" + block.replace("http://127.0.0.1:8080", svc.base)],
+                             capture_output=True, text=True, timeout=120, env={**os.environ, "KEY": svc.keys["write"]})
+        assert res.returncode == 0, block + res.stdout + res.stderr
+        outputs.append(res.stdout)
+    assert '"id":"T-1","tags":["bug"]' in outputs[0]
+    assert '"text":"Dark mode for the mobile app, reply to <EMAIL>"' in outputs[1]
+    assert '"matches":[{"id":"B-2"' in outputs[1]
+    assert '"framework":"rice","results":[{"id":"dark-mode","score":160.0' in outputs[2]
+    assert '"loc":"body.items[0].text"' in outputs[3]
+
+
 def test_cors_is_off_by_default(svc):
     with svc.client(svc.keys["tag"]) as c:
         pre = c.options("/v1/tag", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})

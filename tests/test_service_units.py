@@ -84,6 +84,41 @@ def test_batcher_isolates_a_failing_request_and_runs_prepare_and_then():
     assert threading.active_count() < 50
 
 
+def test_batcher_rows_function_runs_once_per_pass_and_splits_its_table():
+    import pandas as pd
+
+    calls = []
+
+    def rows(vectors):
+        calls.append(len(vectors))
+        return pd.DataFrame({"len": vectors[:, 0].astype(int)})
+
+    gate = threading.Event()
+
+    def encode(texts):
+        gate.wait(5)  # hold the first pass so that the others queue up behind it
+        return np.array([[len(t), 0] for t in texts], dtype=np.float32)
+
+    b = Batcher(encode, max_batch=64, max_wait_ms=50)
+    b.start()
+
+    async def main():
+        first = asyncio.ensure_future(b.submit(["x"], rows=rows))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.ensure_future(b.submit(["y" * n] * n, rows=rows)) for n in (2, 3, 4)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        return await first, await asyncio.gather(*rest)
+
+    try:
+        first, rest = asyncio.run(main())
+    finally:
+        b.stop()
+    assert first["len"].tolist() == [1]
+    assert [r["len"].tolist() for r in rest] == [[2, 2], [3, 3, 3], [4, 4, 4, 4]]
+    assert calls == [1, 9]  # one call for the three requests that shared the second pass
+
+
 def test_batcher_stop_finishes_queued_work():
     b = Batcher(lambda texts: np.zeros((len(texts), 1), np.float32))
     b.start()

@@ -260,7 +260,7 @@ def _tag_routes(router: APIRouter) -> None:
         served = state.model(req.model)
         state.metrics.items.labels("/v1/tag").inc(len(req.items))
         frame = await served.batcher.submit([it.text for it in req.items], prepare=state.prepare,
-                                            then=lambda vectors, _: served.classifier.tag(vectors))
+                                            rows=served.classifier.tag)
         results = [{"id": it.id, "tags": list(row.tags), "probabilities": json.loads(row.probabilities),
                     "confidence": float(row.confidence), "needs_review": bool(row.needs_review)}
                    for it, row in zip(req.items, frame.itertuples(index=False))]

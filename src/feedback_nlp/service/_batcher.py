@@ -39,6 +39,7 @@ class _Job:
     texts: Sequence[str]
     prepare: Callable[[list[str]], list[str]] | None
     then: Callable[[np.ndarray, list[str]], Any] | None
+    rows: Callable[[np.ndarray], Any] | None
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
 
@@ -88,15 +89,18 @@ class Batcher:
             self._thread.join(timeout)
 
     async def submit(self, texts: Sequence[str], *, prepare: Callable[[list[str]], list[str]] | None = None,
-                     then: Callable[[np.ndarray, list[str]], Any] | None = None) -> Any:
-        """Embed ``texts`` and return ``then(vectors, prepared_texts)`` (or the vectors).
+                     then: Callable[[np.ndarray, list[str]], Any] | None = None,
+                     rows: Callable[[np.ndarray], Any] | None = None) -> Any:
+        """Embed ``texts`` and return ``then(vectors, prepared_texts)``, ``rows(vectors)`` or the vectors.
 
-        ``prepare`` (cleaning, validation; it may raise to reject the request) and ``then`` (a classifier head)
-        run in the worker thread, so neither blocks the event loop; an exception from either reaches the caller.
+        ``prepare`` (cleaning, validation; it may raise to reject the request) and ``then`` run in the worker
+        thread, so neither blocks the event loop; an exception from either reaches the caller. ``rows`` is a
+        row-wise function returning a DataFrame (a classifier's ``tag``): it runs once per pass for all the
+        requests that pass the same function, and each gets its own rows, which saves its per-call overhead.
         """
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.put(_Job(list(texts), prepare, then, future, loop))
+        self._queue.put(_Job(list(texts), prepare, then, rows, future, loop))
         return await future
 
     def _collect(self, first: _Job) -> tuple[list[_Job], bool]:
@@ -136,11 +140,11 @@ class Batcher:
                 continue
             if self.observe is not None:
                 self.observe(len(texts), len(jobs), time.perf_counter() - start)
-            offset = 0
+            parts, offset = [], 0
             for job in jobs:
-                part = vectors[offset:offset + len(job.texts)]
+                parts.append(vectors[offset:offset + len(job.texts)])
                 offset += len(job.texts)
-                self._finish(job, part)
+            self._finish_pass(jobs, parts)
 
     def _prepare(self, job: _Job) -> bool:
         if job.prepare is None:
@@ -160,8 +164,34 @@ class Batcher:
             return
         self._finish(job, vectors)
 
+    def _finish_pass(self, jobs: list[_Job], parts: list[np.ndarray]) -> None:
+        shared: dict[int, list[int]] = {}
+        for i, job in enumerate(jobs):
+            if job.rows is not None:
+                shared.setdefault(id(job.rows), []).append(i)
+            else:
+                self._finish(job, parts[i])
+        for members in shared.values():
+            try:
+                table = jobs[members[0]].rows(np.vstack([parts[i] for i in members]))
+            except Exception:  # noqa: BLE001 - retried request by request, so the error reaches its owner
+                for i in members:
+                    self._finish(jobs[i], parts[i])
+                continue
+            start = 0
+            for i in members:
+                _resolve(jobs[i], table.iloc[start:start + len(parts[i])].reset_index(drop=True))
+                start += len(parts[i])
+
     def _finish(self, job: _Job, vectors: np.ndarray) -> None:
         try:
-            _resolve(job, job.then(vectors, list(job.texts)) if job.then is not None else vectors)
+            if job.rows is not None:
+                result = job.rows(vectors)
+            elif job.then is not None:
+                result = job.then(vectors, list(job.texts))
+            else:
+                result = vectors
         except Exception as exc:
             _resolve(job, exc=exc)
+            return
+        _resolve(job, result)
