@@ -211,6 +211,8 @@ def test_sklearn_clone_and_params(multiclass):
 
     c = clone(multiclass)
     assert c.get_params()["C"] == multiclass.C and not hasattr(c, "classes_")
+    # the embedder and taxonomy are shared, not deep-copied (a copied Embedder reloads its weights)
+    assert c.embedder is multiclass.embedder and c.taxonomy is multiclass.taxonomy
 
 
 def test_finetune_head_small(tmp_path):

@@ -356,6 +356,13 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         return tags
 
+    def __sklearn_clone__(self) -> TagClassifier:
+        # Clones share the embedder (its loaded model and cache) and the taxonomy, which fitting never
+        # changes: a deep copy of an Embedder reloads its weights, once per GridSearchCV candidate and fold.
+        params = self.get_params(deep=False)
+        shared = {k: params.pop(k) for k in ("embedder", "taxonomy")}
+        return type(self)(**shared, **{k: clone(v, safe=False) for k, v in params.items()})
+
     def __getattr__(self, name: str) -> Any:
         # The learned arrays live on the head; expose them as the classifier's own (coef_, thresholds_, …).
         if name in _HEAD_ATTRS:
