@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -59,6 +60,9 @@ def test_auth_is_required_and_checked(svc):
         assert c.post("/v1/tag", json=body, headers={"Authorization": "Bearer fnlp_wrong"}).status_code == 401
         assert c.post("/v1/tag", json=body, headers={"Authorization": f"Basic {svc.keys['tag']}"}).status_code == 401
         assert c.get("/v1/models").status_code == 401
+        # a malformed body does not tell a caller without a key anything about the API
+        r = c.post("/v1/tag", content=b'{"items": [', headers={"content-type": "application/json"})
+        assert r.status_code == 401 and "details" not in r.json()["error"]
     # a key revoked in the store stops working (looked up for the first time after the revocation)
     from feedback_nlp.service import open_store
 
@@ -174,6 +178,10 @@ def test_backlog_add_update_search_delete(svc):
         assert all(a["score"] >= b["score"] for a, b in zip(first["matches"], first["matches"][1:]))
         r = c.post("/v1/backlog", json={"items": [{"id": "d", "text": "one"}, {"id": "d", "text": "two"}]})
         assert r.status_code == 422 and r.json()["error"]["details"][0]["loc"] == "body.items[1].id"
+        slash = {"id": "https://hub.example/posts/42?x=1", "text": "Ticket ids may be URLs with slashes"}
+        assert c.post("/v1/backlog", json={"items": [slash]}).status_code == 200
+        assert c.get(f"/v1/backlog/{quote(slash['id'], safe='')}").json()["id"] == slash["id"]
+        assert c.delete(f"/v1/backlog/{quote(slash['id'], safe='')}").status_code == 204
         assert c.delete("/v1/backlog/bl-2").status_code == 204
         assert c.get("/v1/backlog/bl-2").status_code == 404
         assert c.delete("/v1/backlog/bl-2").status_code == 404

@@ -89,9 +89,12 @@ def test_batcher_rows_function_runs_once_per_pass_and_splits_its_table():
 
     calls = []
 
-    def rows(vectors):
-        calls.append(len(vectors))
-        return pd.DataFrame({"len": vectors[:, 0].astype(int)})
+    class Head:  # a classifier: each request passes its own bound method `head.tag`
+        def tag(self, vectors):
+            calls.append(len(vectors))
+            return pd.DataFrame({"len": vectors[:, 0].astype(int)})
+
+    head = Head()
 
     gate = threading.Event()
 
@@ -103,9 +106,9 @@ def test_batcher_rows_function_runs_once_per_pass_and_splits_its_table():
     b.start()
 
     async def main():
-        first = asyncio.ensure_future(b.submit(["x"], rows=rows))
+        first = asyncio.ensure_future(b.submit(["x"], rows=head.tag))
         await asyncio.sleep(0.05)
-        rest = [asyncio.ensure_future(b.submit(["y" * n] * n, rows=rows)) for n in (2, 3, 4)]
+        rest = [asyncio.ensure_future(b.submit(["y" * n] * n, rows=head.tag)) for n in (2, 3, 4)]
         await asyncio.sleep(0.05)
         gate.set()
         return await first, await asyncio.gather(*rest)

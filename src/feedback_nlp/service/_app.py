@@ -86,6 +86,7 @@ def require_scope(scope: str) -> Callable[..., Any]:
         request.scope.setdefault("state", {})["key_id"] = key.key_id
         return key
 
+    check.scope = scope  # marks the routes that need a key (see _unauthenticated)
     return check
 
 
@@ -188,6 +189,22 @@ def _rid(request: Request) -> str:
     return request.scope.get("state", {}).get("request_id", "-")
 
 
+async def _unauthenticated(request: Request) -> JSONResponse | None:
+    """A 401/503 reply when a protected route is called without a valid key, else ``None``."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    protected = dependant is not None and any(hasattr(d.call, "scope") for d in dependant.dependencies)
+    if not protected or "key_id" in request.scope.get("state", {}):
+        return None
+    try:
+        cred = await _bearer(request)
+        await require_scope("tag")(request, cred)
+    except ApiError as err:
+        if err.status in (401, 503):
+            return JSONResponse(error_body(err.code, err.message, _rid(request)), err.status, headers=err.headers)
+    return None
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -196,6 +213,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # the body is parsed before the key is checked: a caller without a valid key learns nothing about it
+        denied = await _unauthenticated(request)
+        if denied is not None:
+            return denied
         details = []
         for err in exc.errors()[:50]:
             kind = err.get("type", "invalid")
@@ -284,7 +305,7 @@ def _backlog_routes(router: APIRouter) -> None:
         size = await anyio.to_thread.run_sync(state.store.count)
         return {"created": created, "updated": updated, "backlog_size": size}
 
-    @router.get("/v1/backlog/{item_id}", response_model=BacklogItemOut, responses=_ERRORS, tags=["backlog"],
+    @router.get("/v1/backlog/{item_id:path}", response_model=BacklogItemOut, responses=_ERRORS, tags=["backlog"],
                 summary="a stored item (its redacted text and metadata)", dependencies=[Depends(require_scope("tag"))])
     async def get(item_id: str, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
         item = await anyio.to_thread.run_sync(state.store.get, item_id)
@@ -292,7 +313,7 @@ def _backlog_routes(router: APIRouter) -> None:
             raise ApiError(404, "not_found", "no backlog item with this id")
         return {"id": item.id, "text": item.text, "metadata": item.metadata, "updated_at": item.updated_at}
 
-    @router.delete("/v1/backlog/{item_id}", status_code=204, responses=_ERRORS, tags=["backlog"],
+    @router.delete("/v1/backlog/{item_id:path}", status_code=204, responses=_ERRORS, tags=["backlog"],
                    summary="remove a backlog item", dependencies=[Depends(require_scope("write"))])
     async def delete(item_id: str, state: ServiceState = Depends(get_state)) -> Response:
         if not await state.delete_item(item_id):

@@ -165,10 +165,12 @@ class Batcher:
         self._finish(job, vectors)
 
     def _finish_pass(self, jobs: list[_Job], parts: list[np.ndarray]) -> None:
-        shared: dict[int, list[int]] = {}
+        # keyed by the callable itself: two bound methods of one classifier are equal (same __self__ and
+        # __func__) though they are distinct objects
+        shared: dict[Callable[[np.ndarray], Any], list[int]] = {}
         for i, job in enumerate(jobs):
             if job.rows is not None:
-                shared.setdefault(id(job.rows), []).append(i)
+                shared.setdefault(job.rows, []).append(i)
             else:
                 self._finish(job, parts[i])
         for members in shared.values():
