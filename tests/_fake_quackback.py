@@ -79,8 +79,12 @@ class FakeQuackback:
         """The next ``times`` matching requests are answered only after ``seconds`` (a slow or hung portal)."""
         self._delays.append({"method": method, "path": path, "seconds": seconds, "left": times})
 
-    def requests(self, method: str | None = None, path: str | None = None) -> list[Received]:
-        return [r for r in self.received if (method is None or r.method == method) and (path is None or r.path.startswith(path))]
+    def requests(self, method: str | None = None, path: str | None = None, *, exact: bool = False) -> list[Received]:
+        """Requests received, by method and path prefix (or the exact path)."""
+        def match(p: str) -> bool:
+            return path is None or (p == path if exact else p.startswith(path))
+
+        return [r for r in self.received if (method is None or r.method == method) and match(r.path)]
 
     # --- lifecycle --------------------------------------------------------------------------------
     @property

@@ -171,3 +171,83 @@ def test_read_secret_from_file_or_env(tmp_path, monkeypatch, caplog):
     f.chmod(0o644)
     read_secret(f)
     assert "readable by other users" in caplog.text and "qb_live_123" not in caplog.text
+
+
+# --- the CLI ------------------------------------------------------------------------------------
+
+def test_cli_pull_writes_records_and_reads_the_key_from_a_file(qb, tmp_path, capsys):
+    import json
+
+    from feedback_nlp.cli import main
+    from feedback_nlp.records import read_feedback
+
+    for i in range(120):
+        qb.add_post(f"Idea {i}", "body", board="ideas", status="planned" if i % 2 else "complete", votes=i)
+    key = tmp_path / "key"
+    key.write_text(API_KEY + "\n")
+    key.chmod(0o600)
+    out = tmp_path / "posts.csv"
+    assert main(["quackback", "pull", "--url", qb.url, "--key-file", str(key), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["posts"] == 120 and summary["requests"] == 3  # statuses + 2 pages
+    records, rejected = read_feedback(out)
+    assert len(records) == 120 and len(rejected) == 0
+    assert set(records["status"]) == {"Planned", "Complete"} and set(records["board"]) == {"ideas"}
+    qb.add_post("tagged", tags=("security",))
+    tagged = tmp_path / "tagged.csv"
+    assert main(["quackback", "pull", "--url", qb.url, "--key-file", str(key), "--out", str(tagged),
+                 "--tagged-only"]) == 0
+    assert "120 untagged posts left out" in capsys.readouterr().out
+    assert read_feedback(tagged).records["tags"].tolist() == ["security"]
+
+
+def test_cli_pull_errors_are_one_line_without_the_key(qb, tmp_path, capsys, monkeypatch):
+    from feedback_nlp.cli import main
+
+    key = tmp_path / "key"
+    key.write_text("qb_not_the_right_one")
+    key.chmod(0o600)
+    rc = main(["quackback", "pull", "--url", qb.url, "--key-file", str(key), "--out", str(tmp_path / "p.csv")])
+    err = capsys.readouterr().err
+    assert rc != 0 and "HTTP 401" in err and "qb_not_the_right_one" not in err and "Traceback" not in err
+    monkeypatch.delenv("QUACKBACK_API_KEY", raising=False)
+    assert main(["quackback", "pull", "--url", qb.url, "--out", str(tmp_path / "p.csv")]) != 0
+    assert "$QUACKBACK_API_KEY" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_cli_export_writes_what_the_webhook_stored(tmp_path, capsys):
+    from feedback_nlp.cli import main
+    from feedback_nlp.integrations.quackback import IntegrationStore
+    from feedback_nlp.records import read_table
+
+    store = IntegrationStore(tmp_path / "data" / "quackback.sqlite")
+    store.upsert_post("post_1", text="Dark mode", board="ideas", created_at="2026-01-01T00:00:00Z",
+                      status="Planned", status_stage="planned", status_changed_at="2026-01-05T00:00:00Z")
+    store.upsert_post("post_2", text="gone", deleted=1)
+    store.close()
+    out = tmp_path / "posts.csv"
+    assert main(["quackback", "export", "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
+    df = read_table(out)
+    assert df["id"].tolist() == ["post_1"] and df.loc[0, "status_stage"] == "planned" and df.loc[0, "source"] == "ideas"
+    assert main(["quackback", "export", "--data", str(tmp_path / "nothing"), "--out", str(out)]) != 0
+    assert "no Quackback integration store" in capsys.readouterr().err
+
+
+def test_serve_fails_fast_on_a_missing_secret_and_never_takes_one_as_a_value(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("fastapi")
+    from feedback_nlp.cli import main
+
+    monkeypatch.delenv("QUACKBACK_WEBHOOK_SECRET", raising=False)
+    for argv in (["--quackback-secret-file", str(tmp_path / "missing")], ["--quackback"]):
+        assert main(["serve", "--data", str(tmp_path / "d"), *argv]) != 0
+        err = capsys.readouterr().err
+        assert "webhook signing secret" in err and "Traceback" not in err
+    # there is no option taking the secret itself (argparse reads this one as a prefix of the -file option)
+    assert main(["serve", "--data", str(tmp_path / "d"), "--quackback-secret", "s3cret"]) != 0
+    assert "file not found" in capsys.readouterr().err
+    secret = tmp_path / "secret"
+    secret.write_text("whsec")
+    secret.chmod(0o600)
+    assert main(["serve", "--data", str(tmp_path / "d"), "--quackback-secret-file", str(secret), "--write-back"]) != 0
+    assert "--quackback-url" in capsys.readouterr().err  # write-back without a portal is refused before start

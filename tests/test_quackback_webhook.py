@@ -284,3 +284,27 @@ def test_vector_backlog_search_upsert_delete():
     b.delete("d")
     b.delete("zzz")
     assert len(b) == 2 and np.isclose(b.search("sso login with okta", 1)[0][1], 1.0)
+
+
+def test_post_text_is_cleaned_and_redacted_before_it_is_stored_or_searched(qb, tmp_path):
+    qb.add_post("x", id="post_a")
+    integ = make(qb, tmp_path)
+    deliver(integ, event("evt_1", id="post_a", title="<b>Refund</b> please",
+                         content="Call me on +44 20 7946 0958 or mail bob.smith@example.com"))
+    deliver(integ, event("evt_2", id="post_b", title="   ", content=""))
+    integ.drain()
+    stored = integ.store.post("post_a")["text"]
+    assert "<b>" not in stored and "bob.smith@example.com" not in stored and "7946" not in stored
+    assert stored.startswith("Refund please")
+    assert integ.store.event("evt_2")["result"] == {"event": "evt_2", "type": "post.created", "post": "post_b",
+                                                    "action": "skipped", "reason": "empty text after cleaning"}
+
+
+def test_update_without_content_reads_the_post_from_quackback(qb, tmp_path):
+    qb.add_post("Dark mode", "And an invoice export", id="post_a")
+    integ = make(qb, tmp_path)
+    deliver(integ, {"id": "evt_u", "type": "post.updated", "data": {"post": {"id": "post_a", "title": "Dark mode"}}})
+    integ.drain()
+    result = integ.store.event("evt_u")["result"]
+    assert result["predicted"] == {"Billing": 0.81, "UI": 0.62}  # "invoice" came from the fetched content
+    assert integ.store.post("post_a")["text"] == "Dark mode And an invoice export"

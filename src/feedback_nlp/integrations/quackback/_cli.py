@@ -14,7 +14,13 @@ __all__ = ["add_quackback_parser"]
 from ._setup import KEY_ENV, STORE_FILE, add_quackback_options
 
 
-def cmd_pull(args: argparse.Namespace) -> int:
+def _say(args: argparse.Namespace, line: str) -> None:
+    """Human output, unless the main CLI was asked for --json (one JSON object) or --quiet."""
+    if not (getattr(args, "json", False) or getattr(args, "quiet", False)):
+        print(line)
+
+
+def cmd_pull(args: argparse.Namespace) -> dict:
     from ...records import write_table
     from ._client import QuackbackClient
     from ._pull import pull_posts
@@ -23,13 +29,18 @@ def cmd_pull(args: argparse.Namespace) -> int:
     client = QuackbackClient(args.url, read_secret(args.key_file, KEY_ENV, what="API key"), allow_insecure=args.insecure)
     filters = {"boardId": args.board_id, "status": args.status, "dateFrom": args.since, "sort": "oldest"}
     res = pull_posts(client, limit=args.limit, **{k: v for k, v in filters.items() if v is not None})
-    write_table(res.records, args.out)
-    print(f"wrote {len(res.records)} posts to {args.out} ({res.skipped_deleted} deleted posts skipped, "
-          f"{res.requests} API requests)")
-    return 0
+    records, untagged = res.records, 0
+    if args.tagged_only:  # training data: every row needs at least one tag
+        keep = records["tags"].map(len) > 0
+        records, untagged = records[keep], int((~keep).sum())
+    write_table(records, args.out)
+    _say(args, f"wrote {len(records)} posts to {args.out} ({res.skipped_deleted} deleted posts skipped"
+               + (f", {untagged} untagged posts left out" if args.tagged_only else "") + f", {res.requests} API requests)")
+    return {"posts": len(records), "skipped_deleted": res.skipped_deleted, "skipped_untagged": untagged,
+            "requests": res.requests, "outputs": {"records": str(args.out)}}
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def cmd_export(args: argparse.Namespace) -> dict:
     from pathlib import Path
 
     from ...errors import InvalidInputError
@@ -48,8 +59,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     cols = ["id", "text", "source", "created_at", "votes", "status", "status_stage", "status_changed_at",
             "first_status_change_at", "canonical_post_id", "sentiment", "predicted", "written", "deleted"]
     write_table(posts[[c for c in cols if c in posts]], args.out)
-    print(f"wrote {len(posts)} posts to {args.out}; events: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    return 0
+    _say(args, f"wrote {len(posts)} posts to {args.out}; events: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return {"posts": len(posts), "events": counts, "outputs": {"records": str(args.out)}}
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -68,10 +79,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def add_quackback_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``quackback pull`` and ``quackback export`` to the CLI's sub-commands."""
-    p = sub.add_parser("quackback", help="Quackback feedback hub: pull posts, export what the webhook saw")
+    from ...cli import _common_flags  # --json/--quiet/--debug/--verbose after the sub-command too
+
+    common = [_common_flags(suppress=True)]
+    p = sub.add_parser("quackback", help="Quackback feedback hub: pull posts, export what the webhook saw",
+                       parents=common)
     qsub = p.add_subparsers(dest="quackback_command", required=True)
 
-    q = qsub.add_parser("pull", help="every post of a Quackback portal into a records file")
+    q = qsub.add_parser("pull", help="every post of a Quackback portal into a records file", parents=common)
     q.add_argument("--url", required=True, help="the portal's address, e.g. https://feedback.acme.com")
     q.add_argument("--key-file", default=None, help=f"file holding the API key (default: ${KEY_ENV})")
     q.add_argument("--out", required=True, help="output .csv, .parquet or .jsonl")
@@ -79,16 +94,17 @@ def add_quackback_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
     q.add_argument("--status", default=None, help="only posts with this status slug")
     q.add_argument("--since", default=None, help="only posts created on or after this date (ISO)")
     q.add_argument("--limit", type=int, default=100, help="posts per page (1-100)")
+    q.add_argument("--tagged-only", action="store_true", help="leave out posts without tags (to train a tag model)")
     q.add_argument("--insecure", action="store_true", help="allow http:// to a host other than loopback")
     q.set_defaults(func=cmd_pull)
 
-    q = qsub.add_parser("export", help="posts, statuses and predictions the webhook has stored, as records")
+    q = qsub.add_parser("export", help="posts, statuses and predictions the webhook has stored, as records", parents=common)
     q.add_argument("--data", required=True, help="the --data folder of `feedback-nlp serve`")
     q.add_argument("--out", required=True, help="output .csv, .parquet or .jsonl")
     q.add_argument("--include-deleted", action="store_true", help="keep deleted and merged posts")
     q.set_defaults(func=cmd_export)
 
-    q = qsub.add_parser("serve", help="only the Quackback webhook (feedback-nlp serve mounts it beside the API)")
+    q = qsub.add_parser("serve", help="only the Quackback webhook (feedback-nlp serve mounts it beside the API)", parents=common)
     q.add_argument("--data", required=True, help="folder of the integration's store (events, posts, suggestions)")
     q.add_argument("--model", default=None, help="tag model folder or bundled name (default: request-type)")
     q.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")

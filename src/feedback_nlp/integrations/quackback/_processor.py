@@ -22,9 +22,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ...cleaning import clean_text, text_problem
 from ._client import QuackbackClient
 from ._errors import QuackbackAPIError, QuackbackError
 from ._events import WebhookEvent
+from ._pull import post_text
 from ._status import status_stage
 from ._store import IntegrationStore
 
@@ -98,6 +100,15 @@ class VectorBacklog:
         self._lock = threading.Lock()
         self._ids: list[str] = []
         self._vectors = np.zeros((0, 0), dtype=np.float32)
+        self._last: tuple[str, np.ndarray] | None = None  # a post is searched, then added: embed it once
+
+    def _encode(self, text: str) -> np.ndarray:
+        last = self._last
+        if last is not None and last[0] == text:
+            return last[1]
+        vector = np.asarray(self.embedder.encode([text]), dtype=np.float32)[0]
+        self._last = (text, vector)
+        return vector
 
     def load(self, items: Mapping[str, str]) -> VectorBacklog:
         ids = [i for i, t in items.items() if t]
@@ -114,13 +125,12 @@ class VectorBacklog:
             ids, vectors = list(self._ids), self._vectors
         if not ids or k < 1:
             return []
-        q = np.asarray(self.embedder.encode([text]), dtype=np.float32)[0]
-        scores = vectors @ q
+        scores = vectors @ self._encode(text)
         top = np.argsort(-scores)[:k]
         return [(ids[i], float(scores[i])) for i in top]
 
     def upsert(self, item_id: str, text: str, metadata: Mapping[str, Any]) -> None:
-        vector = np.asarray(self.embedder.encode([text]), dtype=np.float32)
+        vector = self._encode(text)[None, :]
         with self._lock:
             if item_id in self._ids:
                 self._vectors[self._ids.index(item_id)] = vector[0]
@@ -236,14 +246,18 @@ class Processor:
     # --- handlers -------------------------------------------------------------------------------
     def _post_text(self, event: WebhookEvent) -> dict[str, Any]:
         post_id, post = event.post_id, event.post
-        text = event.text
-        if event.type == "post.updated" and "content" not in post and self.client is not None:
-            full = self.client.get_post(post_id)  # the update event may carry only a reference
-            from ._pull import post_text
-
-            text = post_text(full.get("title"), full.get("content"))
-        if not text:
-            return {"action": "skipped", "reason": "empty title and content"}
+        raw = event.text
+        if "content" not in post:  # an update may carry only a reference: read the post, or keep what we have
+            if self.client is not None:
+                full = self.client.get_post(post_id)
+                raw = post_text(full.get("title"), full.get("content"))
+            elif (known := self.store.post(post_id)) and known.get("text"):
+                raw = known["text"]
+        # Cleaned and PII-redacted once, here: what is tagged, searched and stored is never the raw post.
+        text = clean_text(raw) if isinstance(raw, str) else ""
+        problem = text_problem(raw, text)
+        if problem:
+            return {"action": "skipped", "reason": problem}
         out: dict[str, Any] = {"action": "tagged" if self.tagger else "stored"}
         clock = _Clock()
         prediction = self.tagger.predict([text])[0] if self.tagger else Prediction({})
