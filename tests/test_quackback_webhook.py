@@ -308,3 +308,36 @@ def test_update_without_content_reads_the_post_from_quackback(qb, tmp_path):
     result = integ.store.event("evt_u")["result"]
     assert result["predicted"] == {"Billing": 0.81, "UI": 0.62}  # "invoice" came from the fetched content
     assert integ.store.post("post_a")["text"] == "Dark mode And an invoice export"
+
+
+def test_a_tag_deleted_in_quackback_after_caching_is_looked_up_again(qb, tmp_path):
+    qb.add_post("Refund", id="post_a")
+    qb.add_post("Refund again", id="post_b")
+    integ = make(qb, tmp_path)
+    deliver(integ, event("evt_1", id="post_a"))
+    integ.drain()  # the tag list (Billing = post_tag_0001) is cached now
+    qb.tags = [t for t in qb.tags if t["name"] != "Billing"]
+    fresh = qb.add_tag("billing")  # a person deleted "Billing" and created "billing"
+    deliver(integ, event("evt_2", id="post_b"))
+    integ.drain()
+    assert [r.status for r in qb.requests("PATCH", "/api/v1/posts/post_b")] == [400, 200]
+    assert [t["id"] for t in qb.posts["post_b"]["tags"]] == [fresh["id"]]
+    assert integ.store.event("evt_2")["state"] == "done"
+
+
+def test_sentiment_is_stored_and_hostile_ids_and_bodies_fail_cleanly(qb, tmp_path):
+    class Mood:
+        def predict(self, texts):
+            return [Prediction({"negative": 0.8, "neutral": 0.2} if "twice" in t else {"positive": 0.9}) for t in texts]
+
+    qb.add_post("x", id="post_a")
+    integ = make(qb, tmp_path, processor={"sentiment": Mood()})
+    deliver(integ, event("evt_1", id="post_a"))
+    deliver(integ, event("evt_2", id="../tags"))  # an id that would change the API route
+    assert deliver(integ, b"[" * 100_000 + b"]" * 100_000)[0] == 400  # nesting deep enough to blow the parser
+    integ.drain()
+    assert integ.store.post("post_a")["sentiment"] == "negative"
+    assert integ.store.event("evt_1")["result"]["sentiment"] == "negative"
+    row = integ.store.event("evt_2")
+    assert row["state"] == "failed" and row["attempts"] == 1 and "invalid Quackback id" in row["error"]
+    assert not [r for r in qb.received if "tags" in r.path and r.method != "GET"]

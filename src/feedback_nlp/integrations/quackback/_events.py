@@ -51,7 +51,7 @@ def parse_event(body: bytes) -> WebhookEvent:
     """Parse a (verified) delivery body; raise :class:`EventError` if it is not a Quackback event."""
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         raise EventError("the webhook body is not JSON") from None
     if not isinstance(doc, dict):
         raise EventError("the webhook body is not a JSON object")

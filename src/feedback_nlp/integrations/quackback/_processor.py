@@ -183,7 +183,22 @@ class WriteBack:
             return found, missing
 
     def apply(self, post_id: str, names: Sequence[str]) -> dict[str, Any]:
-        """Add ``names`` to the post's tags; returns what was added and what was skipped."""
+        """Add ``names`` to the post's tags; returns what was added and what was skipped.
+
+        A 400 on the write usually means a cached tag was deleted in Quackback meanwhile: the tags are read
+        again and the write is tried once more.
+        """
+        try:
+            return self._apply(post_id, names)
+        except QuackbackAPIError as exc:
+            if exc.status != 400:
+                raise
+            logger.info("quackback %s: tag write refused (%s); re-reading the tags once", post_id, exc.code)
+            with self._lock:
+                self._tags = None
+            return self._apply(post_id, names)
+
+    def _apply(self, post_id: str, names: Sequence[str]) -> dict[str, Any]:
         found, missing = self.tag_ids(list(dict.fromkeys(names)))
         # Read the current tags right before replacing them: PATCH replaces the set, so the union must include
         # whatever a person set, up to this moment.
