@@ -52,7 +52,6 @@ def export_int8(location: Path, weights_hash: str) -> Path:
     from transformers import AutoModel
 
     transformers.utils.logging.disable_progress_bar()
-    logging.getLogger("root").setLevel(logging.ERROR)  # onnxruntime's "consider pre-processing" notice
 
     target.parent.mkdir(parents=True, exist_ok=True)
     log.info("feedback_nlp: exporting %s to ONNX int8 (one time) -> %s", location, target)
@@ -80,7 +79,15 @@ def export_int8(location: Path, weights_hash: str) -> Path:
                                         "embedding": {0: "batch"}},
                           opset_version=17, dynamo=False)
     tmp = target.with_name(f"{target.stem}-{os.getpid()}.tmp.onnx")
-    quantize_dynamic(str(fp32), str(tmp), per_channel=True, weight_type=QuantType.QInt8)
+    # onnxruntime logs a "consider pre-processing" notice on the root logger; silence it for this call
+    # only (setting the root level for good would hide every warning of the host application).
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(str(fp32), str(tmp), per_channel=True, weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
     os.replace(tmp, target)
     fp32.unlink(missing_ok=True)
     return target
