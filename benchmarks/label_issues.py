@@ -43,7 +43,7 @@ def previous_rule(y: np.ndarray, P: np.ndarray) -> np.ndarray:
 def score(mask: np.ndarray, flipped: np.ndarray) -> dict:
     tp = int((mask & flipped).sum())
     n = int(mask.sum())
-    return {"flagged": n, "recall": round(tp / flipped.sum(), 4), "precision": round(tp / n, 4) if n else 0.0}
+    return {"flagged": n, "recall": round(tp / int(flipped.sum()), 4), "precision": round(tp / n, 4) if n else 0.0}
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from .errors import InvalidInputError
 from .evaluation import best_f1_threshold
 
 __all__ = ["FitSettings", "Head", "MultiClassHead", "MultiLabelHead", "ZeroShotHead", "head_from_arrays"]
@@ -84,6 +85,10 @@ class Head(ABC):
     multi_label: bool
 
     @abstractmethod
+    def fit(self, emb: np.ndarray, targets: np.ndarray | None, settings: FitSettings) -> Head:
+        """Learn from embeddings and encoded targets; returns self."""
+
+    @abstractmethod
     def logits(self, emb: np.ndarray) -> np.ndarray:
         """Calibrated log-scale scores, shape (n, classes)."""
 
@@ -109,7 +114,11 @@ class MultiClassHead(Head):
     kind = "multi_class"
     multi_label = False
 
-    def fit(self, emb: np.ndarray, y: np.ndarray, settings: FitSettings) -> MultiClassHead:
+    def fit(self, emb: np.ndarray, targets: np.ndarray | None, settings: FitSettings) -> MultiClassHead:
+        """``targets``: one class index per row."""
+        if targets is None:
+            raise InvalidInputError("a multi-class head needs targets")
+        y = targets
         k = int(y.max()) + 1
         self.temperature_ = 1.0
         oof = np.zeros((len(y), k))
@@ -156,7 +165,11 @@ class MultiLabelHead(Head):
     kind = "multi_label"
     multi_label = True
 
-    def fit(self, emb: np.ndarray, Y: np.ndarray, settings: FitSettings) -> MultiLabelHead:
+    def fit(self, emb: np.ndarray, targets: np.ndarray | None, settings: FitSettings) -> MultiLabelHead:
+        """``targets``: a 0/1 matrix, one column per tag."""
+        if targets is None:
+            raise InvalidInputError("a multi-label head needs targets")
+        Y = targets
         k = Y.shape[1]
         coef = np.zeros((k, emb.shape[1]), dtype=np.float32)
         intercept = np.zeros(k, dtype=np.float32)
@@ -191,8 +204,8 @@ class MultiLabelHead(Head):
     def decide(self, P: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
         chosen, conf = [], np.zeros(len(P))
         for i, p in enumerate(P):
-            picks = list(np.flatnonzero(p >= self.thresholds_)) or [int(np.argmax(p))]
-            chosen.append(sorted((int(c) for c in picks), key=lambda c: -p[c]))
+            picks = [int(c) for c in np.flatnonzero(p >= self.thresholds_)] or [int(np.argmax(p))]
+            chosen.append(sorted(picks, key=lambda c: -p[c]))
             conf[i] = max(p[c] for c in picks)
         return chosen, conf
 
@@ -210,11 +223,16 @@ class ZeroShotHead(Head):
     kind = "zero_shot"
     temperature_ = 0.05  # cosine similarities live in a narrow band; sharpen them
 
-    def __init__(self, prototypes: np.ndarray, groups: np.ndarray, temperature: float = 0.05) -> None:
-        self.prototypes_ = prototypes.astype(np.float32)
+    def __init__(self, groups: np.ndarray, temperature: float = 0.05) -> None:
         self.groups_ = np.asarray(groups, dtype=object)
         self.temperature_ = temperature
         self.multi_label = len(set(self.groups_)) > 1
+
+    def fit(self, emb: np.ndarray, targets: np.ndarray | None, settings: FitSettings) -> ZeroShotHead:
+        """``emb`` holds one prototype per tag (its description and examples embedded); no targets."""
+        norms = np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        self.prototypes_ = (emb / norms).astype(np.float32)
+        return self
 
     def _facets(self) -> list[np.ndarray]:
         return [np.flatnonzero(self.groups_ == g) for g in dict.fromkeys(self.groups_)]
@@ -247,7 +265,9 @@ def head_from_arrays(arrays: dict[str, Any], *, multi_label: bool, zero_shot: bo
     """Rebuild a saved head from ``weights.npz`` arrays and the config's mode and temperature."""
     head: Head
     if zero_shot:
-        return ZeroShotHead(arrays["prototypes_"], arrays["groups_"].astype(object), temperature)
+        zero = ZeroShotHead(arrays["groups_"].astype(object), temperature)
+        zero.prototypes_ = arrays["prototypes_"]
+        return zero
     if multi_label:
         head = MultiLabelHead()
         head.platt_, head.thresholds_ = arrays["platt_"], arrays["thresholds_"]

@@ -65,8 +65,9 @@ class Interval:
             return False
         if not np.isfinite(float(value)) and not (np.isinf(float(value)) and self._unbounded_towards(value)):
             return False
-        lo_ok = self.left is None or (value >= self.left if self.closed in ("left", "both") else value > self.left)
-        hi_ok = self.right is None or (value <= self.right if self.closed in ("right", "both") else value < self.right)
+        v = float(value)
+        lo_ok = self.left is None or (v >= self.left if self.closed in ("left", "both") else v > self.left)
+        hi_ok = self.right is None or (v <= self.right if self.closed in ("right", "both") else v < self.right)
         return bool(lo_ok and hi_ok)
 
     def _unbounded_towards(self, value: Any) -> bool:

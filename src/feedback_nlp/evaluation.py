@@ -114,13 +114,13 @@ def _f1(p: float, r: float) -> float:
 
 
 def evaluate_predictions(
-    y_true: Sequence[Sequence[str]],
-    y_pred: Sequence[Sequence[str]],
+    y_true: Sequence[Sequence[Any]],
+    y_pred: Sequence[Sequence[Any]],
     *,
-    classes: Sequence[str],
+    classes: Sequence[Any],
     multi_label: bool = False,
-    abstained: Sequence[bool] | None = None,
-    levels: dict[int, tuple[list[list[str]], list[list[str]]]] | None = None,
+    abstained: Sequence[bool] | np.ndarray | None = None,
+    levels: dict[int, tuple[list[list[Any]], list[list[Any]]]] | None = None,
     top_confusions: int = 10,
 ) -> EvaluationReport:
     """Score predicted tag sets against true tag sets (lists of tags per row, one tag each for multi-class).

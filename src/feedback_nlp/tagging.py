@@ -32,7 +32,7 @@ import numbers
 import os
 import shutil
 import warnings
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,7 @@ def _is_missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and np.isnan(v))
 
 
-def _label_rows(labels: Any, sep: str | None) -> tuple[list[list[Hashable]], bool]:
+def _label_rows(labels: Any, sep: str | None) -> tuple[list[list[Any]], bool]:
     """Labels as a list of tag lists, and whether any row came as a list (which means multi-label).
 
     Strings are stripped (and split on ``sep``); numbers and booleans keep their type; tag lists become
@@ -104,12 +104,12 @@ def _label_rows(labels: Any, sep: str | None) -> tuple[list[list[Hashable]], boo
         labels = labels.tolist()  # numpy scalars → Python ones (np.int64 → int, np.bool_ → bool)
     elif isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
         raise InvalidInputError(f"y must be a sequence of labels, got {type(labels).__name__}")
-    rows: list[list[Hashable]] = []
+    rows: list[list[Any]] = []
     any_list = False
     for v in labels:
         if isinstance(v, (list, tuple, set, frozenset, np.ndarray)):
             any_list = True
-            row: list[Hashable] = [str(x).strip() for x in v if not _is_missing(x) and str(x).strip()]
+            row: list[Any] = [str(x).strip() for x in v if not _is_missing(x) and str(x).strip()]
         elif isinstance(v, str):
             row = [x.strip() for x in v.split(sep) if x.strip()] if sep else ([v.strip()] if v.strip() else [])
         elif _is_missing(v):
@@ -125,7 +125,7 @@ def _label_rows(labels: Any, sep: str | None) -> tuple[list[list[Hashable]], boo
     return rows, any_list
 
 
-def _label_kind(v: Hashable) -> str:
+def _label_kind(v: Any) -> str:
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, str):
@@ -133,7 +133,7 @@ def _label_kind(v: Hashable) -> str:
     return "number"
 
 
-def _classes_array(values: set[Hashable]) -> np.ndarray:
+def _classes_array(values: set[Any]) -> np.ndarray:
     """Sorted classes in the labels' own type: str → object array, bool → bool, numbers → int or float."""
     kinds = {_label_kind(v) for v in values}
     if len(kinds) > 1:
@@ -437,7 +437,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             raise InvalidInputError("TagClassifier requires y to be passed, but the target y is None (labels are "
                                     "needed unless zero_shot=True with a taxonomy)")
         targets = _Targets(y, self.multi_label, sep)
-        n = len(_numeric_rows(X)) if _numeric_rows(X) is not None else len(_texts(X))
+        numeric = _numeric_rows(X)
+        n = len(numeric) if numeric is not None else len(_texts(X))
         if n != len(targets.rows):
             raise InvalidInputError(f"X has {n} rows but y has {len(targets.rows)}")
         if self.taxonomy is not None:
@@ -461,7 +462,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         head: Head = MultiLabelHead() if targets.multi_label else MultiClassHead()
         self.head_ = head.fit(emb, targets.Y, self._settings())
         self.holdout_report_ = report
-        self.metrics_ = {} if report is None else {
+        self.metrics_: dict[str, Any] = {} if report is None else {
             **{k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
             "evaluation": f"held-out stratified {holdout:.0%} ({report.n} rows), trained on the rest; the saved "
                           "model was then trained on every row",
@@ -489,7 +490,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             protos.append(p / max(np.linalg.norm(p), 1e-12))
         # One choice per facet; tags outside any facet form one group together.
         group_of = {leaf: root for root, ls in facets.items() for leaf in ls}
-        self.head_ = ZeroShotHead(np.vstack(protos), np.array([group_of.get(t, "") for t in leaves], dtype=object))
+        groups = np.array([group_of.get(t, "") for t in leaves], dtype=object)
+        self.head_ = ZeroShotHead(groups).fit(np.vstack(protos), None, self._settings())
         self.embedder_ = embedder
         self.taxonomy_ = self.taxonomy
         self.classes_ = np.array(leaves, dtype=object)
@@ -715,7 +717,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         path.mkdir(parents=True, exist_ok=True)
         arrays = dict(self.head_.arrays())
         arrays["classes_"] = self.classes_.astype(str)
-        np.savez(path / "weights.npz", **arrays)
+        np.savez(path / "weights.npz", **arrays)  # type: ignore[arg-type]  # numpy's stub reads ** as allow_pickle
         files = ["weights.npz"]
         encoder_dir = None
         if self.head == "finetune" and isinstance(self.embedder_, Embedder):
