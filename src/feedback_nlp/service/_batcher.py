@@ -95,7 +95,7 @@ class Batcher:
 
         ``prepare`` (cleaning, validation; it may raise to reject the request) and ``then`` run in the worker
         thread, so neither blocks the event loop; an exception from either reaches the caller. ``rows`` is a
-        row-wise function returning a DataFrame (a classifier's ``tag``): it runs once per pass for all the
+        row-wise function returning a DataFrame or a list (a classifier's ``tag``): it runs once per pass for all the
         requests that pass the same function, and each gets its own rows, which saves its per-call overhead.
         """
         loop = asyncio.get_running_loop()
@@ -182,8 +182,10 @@ class Batcher:
                 continue
             start = 0
             for i in members:
-                _resolve(jobs[i], table.iloc[start:start + len(parts[i])].reset_index(drop=True))
-                start += len(parts[i])
+                end = start + len(parts[i])
+                _resolve(jobs[i], table.iloc[start:end].reset_index(drop=True) if hasattr(table, "iloc")
+                         else table[start:end])
+                start = end
 
     def _finish(self, job: _Job, vectors: np.ndarray) -> None:
         try:

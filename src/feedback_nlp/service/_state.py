@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -31,11 +31,19 @@ log = logging.getLogger("feedback_nlp.service")
 Background = Callable[["ServiceState"], Awaitable[None]]
 
 
-@dataclass
 class ServedModel:
-    name: str
-    classifier: TagClassifier
-    batcher: Batcher
+    """A tag model as served: ``records(vectors)`` gives one JSON-ready dict per row, in one call for a whole
+    embedder pass (the batcher shares it between the requests of a pass)."""
+
+    def __init__(self, name: str, classifier: TagClassifier, batcher: Batcher) -> None:
+        self.name, self.classifier, self.batcher = name, classifier, batcher
+
+    def records(self, vectors: np.ndarray) -> list[dict[str, Any]]:
+        frame = self.classifier.tag(vectors)
+        return [{"tags": list(tags), "probabilities": json.loads(probs), "confidence": float(conf),
+                 "needs_review": bool(review)}
+                for tags, probs, conf, review in zip(frame["tags"], frame["probabilities"], frame["confidence"],
+                                                     frame["needs_review"])]
 
 
 class ServiceState:
