@@ -119,3 +119,104 @@ def test_sample_reads_clean(sample):
     # PII planted in the sample never survives cleaning
     assert not sample["text"].str.contains(r"@\w+\.com|7946", regex=True).any()
     assert sample["text"].str.contains("<EMAIL>").any()
+
+
+# --- formats, sniffing and hostile layouts ---------------------------------------------------------
+
+def _write(tmp_path, name, data):
+    p = tmp_path / name
+    p.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    return p
+
+
+def test_json_and_json_lines_are_told_apart_by_content(tmp_path):
+    lines = _write(tmp_path, "a.json", '{"id": 1, "text": "Export fails"}\n{"id": 2, "text": "Dark mode"}\n')
+    array = _write(tmp_path, "b.jsonl", '[{"id": "1.50", "text": "Export fails"}]')
+    assert read_feedback(lines).records["id"].tolist() == ["1", "2"]
+    assert read_feedback(array).records["id"].tolist() == ["1.50"]  # a string id stays exactly as written
+    wrapped = _write(tmp_path, "c.json", '{"exported": "2026-01-05", "items": [{"id": 12345678901234567890, "text": "x y"}]}')
+    assert read_feedback(wrapped).records["id"].tolist() == ["12345678901234567890"]  # no float rounding
+
+
+def test_csv_dialects(tmp_path):
+    semi = _write(tmp_path, "semi.csv", "id;text\r1;Export fails, badly\r2;Dark mode\r")  # Excel (EU), old Mac
+    assert read_feedback(semi).records["text"].tolist() == ["Export fails, badly", "Dark mode"]
+    tsv = _write(tmp_path, "t.tsv", "id\ttext\n1\tExport, fails\n")
+    assert read_feedback(tsv).records["text"].tolist() == ["Export, fails"]
+    import gzip
+
+    gz = tmp_path / "g.csv.gz"
+    gz.write_bytes(gzip.compress(b"id,text\n1,Export fails\n"))
+    assert read_feedback(gz).records["id"].tolist() == ["1"]
+    dup = _write(tmp_path, "d.csv", " id , text ,text\n1,Export fails,other\n")  # spaces and a repeated name
+    r = read_feedback(dup).records
+    assert r["text"].tolist() == ["Export fails"] and r["text.1"].tolist() == ["other"]
+    header_only = _write(tmp_path, "h.csv", "id,text\n")
+    fb = read_feedback(header_only)
+    assert len(fb.records) == 0 and len(fb.rejected) == 0
+    with pytest.raises(ColumnError, match="text column 'body' not found"):
+        read_feedback(header_only, text_col="body")
+
+
+def test_typed_values_from_parquet_and_dataframes(tmp_path):
+    df = pd.DataFrame({"id": [b"a1", 7, 8.0, True], "text": [b"bytes that are text", 42, "ok text", "fine"],
+                       "created_at": [pd.Timestamp("2026-01-05 10:00", tz="Europe/Paris"), 1767607200123, "20260105", None]})
+    r = read_feedback(df).records
+    assert r["id"].tolist() == ["a1", "7", "8", "true"]
+    assert r["text"].tolist() == ["bytes that are text", "42", "ok text", "fine"]
+    assert [str(t) for t in r["created_at"]] == ["2026-01-05 09:00:00+00:00", "2026-01-05 10:00:00.123000+00:00",
+                                                 "2026-01-05 00:00:00+00:00", "NaT"]
+
+
+def test_words_are_not_times():
+    fb = read_feedback(_df(created_at=["now", "today", "2026-01-05"]))
+    assert fb.rejected["reason"].tolist() == ["unparseable date 'now' in column 'created_at'",
+                                              "unparseable date 'today' in column 'created_at'"]
+
+
+def test_placeholders_are_configurable():
+    df = _df(text=["N/A", "TBD", "Export fails"])
+    assert read_feedback(df).rejected["reason"].tolist() == ["placeholder text 'N/A'"]
+    fb = read_feedback(df, placeholders=["tbd"])
+    assert fb.records["text"].tolist() == ["N/A", "Export fails"] and fb.rejected["id"].tolist() == ["b"]
+    # a placeholder elsewhere is just an empty value, not an error
+    assert read_feedback(_df(account_revenue=["#N/A", "n/a", "5"])).records["account_revenue"].isna().sum() == 2
+
+
+def test_rejected_rows_are_redacted():
+    secrets = ["jane.doe@acme.io", "+44 20 7946 0958", "4111 1111 1111 1111", "AKIAIOSFODNN7EXAMPLE"]
+    df = _df(text=[f"{s} " + "word " * 5000 for s in secrets[:3]], created_at=["soon", "later", secrets[3]])
+    rej = read_feedback(df).rejected
+    assert len(rej) == 3
+    blob = " ".join(rej["text"].fillna("")) + " ".join(rej["reason"])
+    assert not any(s in blob for s in secrets)
+    assert rej["text"].str.len().max() <= 510  # cut short for the errors file
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_cell = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.text("abc0123", min_size=1, max_size=4), _cell), min_size=1, max_size=12))
+def test_every_csv_row_is_accounted_for_exactly_once(tmp_path_factory, rows):
+    import csv
+
+    path = tmp_path_factory.mktemp("h") / "x.csv"
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "text"])
+        w.writerows(rows)
+    fb = read_feedback(path)
+    assert len(fb.records) + len(fb.rejected) == len(rows)
+    lines = sorted([*fb.records["row"], *fb.rejected["row"]])
+    assert len(set(lines)) == len(rows)  # one line number per input row
+    source = dict(zip(lines, rows))  # the n-th line number belongs to the n-th row written
+    for i, line, raw in zip(fb.records["id"], fb.records["row"], fb.records["raw_text"]):
+        assert (i, raw) == source[line]  # ids and texts come back exactly as written
+    assert fb.records["id"].is_unique
+    for reason, line in zip(fb.rejected["reason"], fb.rejected["row"]):
+        if reason == "duplicate id":
+            assert source[line][0] in set(fb.records["id"])

@@ -213,17 +213,24 @@ def _count_rows(path: Path) -> int | None:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        return pq.ParquetFile(path).metadata.num_rows
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except Exception:  # noqa: BLE001 - a corrupt file is reported by the reader, with its name
+            return None
     return None  # counting CSV rows means reading quoted newlines properly: not worth a second pass
 
 
 def _fingerprint(path: Path, chunk_size: int, model: str, text_col: str, id_col: str, embedding: str | None) -> dict[str, Any]:
     st = path.stat()
     h = hashlib.sha256()
-    with open(path, "rb") as fh:  # head and tail: a changed input is noticed without hashing gigabytes
-        h.update(fh.read(1 << 20))
-        fh.seek(max(0, st.st_size - (1 << 20)))
-        h.update(fh.read())
+    if path.is_dir():  # an export folder (Slack): its files' names, sizes and times stand for its content
+        for p in sorted(path.rglob("*")):
+            h.update(f"{p.relative_to(path)}|{p.stat().st_size}|{p.stat().st_mtime_ns}\n".encode())
+    else:
+        with open(path, "rb") as fh:  # head and tail: a changed input is noticed without hashing gigabytes
+            h.update(fh.read(1 << 20))
+            fh.seek(max(0, st.st_size - (1 << 20)))
+            h.update(fh.read())
     return {"input": str(path.resolve()), "size": st.st_size, "sample_sha256": h.hexdigest(),
             "chunk_size": chunk_size, "model": str(model), "text_col": text_col, "id_col": id_col,
             "embedding": embedding}

@@ -246,8 +246,8 @@ def require_columns(path: str, columns: dict[str, str | None], args: argparse.Na
     if fmt in VENDOR_FORMATS:
         return
     first = next(iter(iter_table_chunks(path, 1, format=fmt, encoding=encoding)), None)
-    if first is None:
-        return  # an empty file: the command reports 0 rows
+    if first is None or ("_error" in first.columns and first["_error"].notna().all()):
+        return  # an empty file, or a broken first record: the reader reports it as a rejected row
     have = [c for c in first.columns if c not in ("_row", "_error", "_raw")]
     for option, name in columns.items():
         if name is not None and name not in have:
@@ -637,7 +637,8 @@ def cmd_report(args: argparse.Namespace) -> dict:
     summary = build_report(args.input, args.out, model=args.model, taxonomy=args.taxonomy, embedder=emb,
                            min_theme_size=args.min_theme_size, text_col=args.text_col, id_col=args.id_col,
                            raw_csv=args.raw_csv, format=args.format, encoding=args.encoding)
-    ui.table(summary.top_themes[["theme", "label", "volume", "unique_accounts", "priority"]], 10)
+    shown = [c for c in ("theme", "label", "volume", "unique_accounts", "priority") if c in summary.top_themes]
+    ui.table(summary.top_themes[shown], 10)  # no account column in the input: no unique_accounts
     ui.say(f"\n{summary.items} items, {summary.themes} themes, emerging: {', '.join(summary.emerging) or 'none'}",
            f"report: {summary.html}")
     return {"rows_in": summary.items + summary.rejected, "rows_out": summary.items, "rows_rejected": summary.rejected,

@@ -141,10 +141,11 @@ def iter_table_chunks(path: PathLike, chunk_size: int = 10_000, *, format: str =
     Each chunk carries ``_row`` (the 1-based line of the record in CSV/JSONL, its record number in
     JSON/Parquet); rows that could not be parsed also carry ``_error`` (why) and ``_raw`` (their text).
     """
-    if format in VENDOR_FORMATS:
-        yield from _slices(read_export(path, format).frame, chunk_size)
+    fmt = sniff_format(path) if format == "auto" else format
+    if fmt in VENDOR_FORMATS:
+        yield from _slices(read_export(path, fmt, encoding=encoding).frame, chunk_size)
     else:
-        yield from iter_table(path, format, encoding=encoding, chunk_size=chunk_size)
+        yield from iter_table(path, fmt, encoding=encoding, chunk_size=chunk_size)
 
 
 # OWASP CSV injection: a cell starting with one of these is run as a formula by spreadsheet programs.
@@ -309,6 +310,11 @@ def _as_text(value: Any) -> Any:
     """Cells of a typed column (Parquet, DataFrame) as their text; other kinds are left for text_problem."""
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
+    if isinstance(value, bytes):  # a binary Parquet column: text if it decodes, else left for text_problem
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
     if isinstance(value, (int, np.integer)):
         return str(value)
     if isinstance(value, (float, np.floating)) and math.isfinite(value):
@@ -398,20 +404,25 @@ class RowValidator:
         self._rows_seen = 0
         self._sources: dict[str, tuple[str | None, str | None]] = {}
 
-    # column roles are fixed by the first chunk that has parsed rows (JSON lines may vary per line)
     def _resolve(self, df: pd.DataFrame) -> dict[str, str | None]:
-        if self._cols is not None:
-            return self._cols
+        """Input column of each role in this chunk. Named columns and whether ids are generated are fixed by
+        the first chunk with parsed rows; canonical names are looked up per chunk, because JSON records
+        may carry a field only from some line on."""
         data = [c for c in df.columns if c not in ("_row", "_error", "_raw")]
-        if self.text_col not in df.columns:
-            raise ColumnError(f"text column {self.text_col!r} not found; available columns: {data}")
-        cols: dict[str, str | None] = {}
+        if self._cols is None:
+            if self.text_col not in df.columns:
+                raise ColumnError(f"text column {self.text_col!r} not found; available columns: {data}")
+            for role in _ROLES:
+                given = self.given.get(role)
+                if given is not None and given not in df.columns:
+                    raise ColumnError(f"{role.replace('_', ' ')} column {given!r} not found; available columns: {data}")
+            generated = self.given["id"] is None and ("id" not in df.columns or self.text_col == "id")
+            self._cols = {"id": None if generated else (self.given["id"] or "id")}
+        cols = dict(self._cols)
         for role in _ROLES:
-            given = self.given.get(role)
-            if given is not None and given not in df.columns:
-                raise ColumnError(f"{role.replace('_', ' ')} column {given!r} not found; available columns: {data}")
-            cols[role] = given if given is not None else (role if role in df.columns and role != self.text_col else None)
-        self._cols = cols
+            if role != "id":
+                given = self.given.get(role)
+                cols[role] = given if given is not None else (role if role in df.columns and role != self.text_col else None)
         return cols
 
     def _is_placeholder(self, value: Any) -> bool:
@@ -452,7 +463,8 @@ class RowValidator:
         # parse errors and raw lines are strings or missing (None or NaN, as pandas stores it)
         errors = [e if isinstance(e, str) else None for e in df["_error"]] if "_error" in df.columns else [None] * n
         raws = [r if isinstance(r, str) else None for r in df["_raw"]] if "_raw" in df.columns else [None] * n
-        if self._cols is None and not any(e is None for e in errors) and (n or self.text_col not in df.columns):
+        data_columns = [c for c in df.columns if c not in ("_row", "_error", "_raw")]
+        if self._cols is None and (n > 0 and all(e is not None for e in errors) or n == 0 and not data_columns):
             # nothing parsed yet (every row broken, or no rows): reject what there is, decide columns later
             empty = pd.DataFrame(columns=["id", "text", "source", "row"])
             return FeedbackData(empty, self._rejected(rows, [None] * n, errors, [None] * n, raws))
@@ -625,7 +637,7 @@ def iter_feedback(source: PathLike | pd.DataFrame, *, format: str = "auto", enco
 
 
 def read_feedback(
-    source: PathLike | pd.DataFrame | Sequence[PathLike | pd.DataFrame],
+    source: PathLike | pd.DataFrame | Sequence[PathLike | pd.DataFrame | tuple[PathLike, str]],
     *,
     format: str = "auto",
     encoding: str | None = None,
@@ -647,7 +659,8 @@ def read_feedback(
 
     Args:
         source: a file (CSV/TSV/Parquet/JSONL/JSON, or a vendor export), a DataFrame, or a list of them
-            (read into one frame with a ``source_file`` column; ids must be unique across them).
+            (read into one frame with a ``source_file`` column; ids must be unique across them); a list
+            item may be a ``(path, format)`` pair.
         format: ``auto`` (by extension and content) or one of :data:`FORMATS`: ``slack`` (an export zip
             or folder), ``zendesk`` (tickets JSON/JSONL), ``intercom`` (conversations JSON),
             ``survey`` (a wide survey CSV: one row per non-empty free-text answer).
@@ -676,10 +689,11 @@ def read_feedback(
     records, rejected = [], []
     skipped: dict[str, int] = {}
     for item in sources:
+        item, item_format = item if isinstance(item, tuple) else (item, format)
         validator._cols = None  # each source has its own columns; ids stay shared
         validator._rows_seen = 0
         name = "DataFrame" if isinstance(item, pd.DataFrame) else str(item)
-        for part in iter_feedback(item, format=format, encoding=encoding, chunk_size=50_000,
+        for part in iter_feedback(item, format=item_format, encoding=encoding, chunk_size=50_000,
                                   validator=validator, skipped=skipped):
             if many:
                 part.records["source_file"] = name

@@ -22,6 +22,7 @@ import codecs
 import csv
 import gzip
 import io
+import itertools
 import json
 import os
 import re
@@ -130,7 +131,11 @@ def _guess_encoding(sample: bytes) -> str | None:
     except ImportError:
         return None
     best = from_bytes(sample).best()
-    return best.encoding if best is not None else None
+    if best is None:
+        return None
+    # Spreadsheets saved on Windows are cp1252 far more often than the Baltic or Central European code
+    # pages that decode the same bytes: prefer it whenever it fits.
+    return "cp1252" if "cp1252" in (best.could_be_from_charset or []) else best.encoding
 
 
 def _check_utf8(path: Path) -> None:
@@ -150,10 +155,12 @@ def _check_utf8(path: Path) -> None:
                 bad = block[exc.start]
                 line = lines + block.count(b"\n", 0, exc.start)
                 guess = _guess_encoding(block[max(0, exc.start - 2000): exc.start + 2000])
-                hint = f" (it looks like {guess})" if guess and guess.replace("_", "-") != "utf-8" else ""
+                guess = guess if guess and guess.replace("_", "-") not in ("utf-8", "ascii") else None
+                example = (guess or "cp1252").replace("_", "-")
                 raise EncodingError(
                     f"{path} is not valid UTF-8: byte 0x{bad:02X} at line {line} (byte offset {offset + exc.start}); "
-                    f"declare its encoding{hint}, e.g. encoding='cp1252' / --encoding cp1252") from None
+                    f"declare its encoding{f' (it looks like {example})' if guess else ''}, "
+                    f"e.g. encoding='{example}' / --encoding {example}") from None
             offset += len(block)
             lines += block.count(b"\n")
             block = fh.read(1 << 20)
@@ -266,9 +273,34 @@ def _header(fields: list[str]) -> list[str]:
     return names
 
 
+def _split_old_mac(lines: Iterator[str]) -> Iterator[str]:
+    """Lines ended by a bare CR (classic Mac, some exporters) become separate lines."""
+    for line in lines:
+        if "\r" in line.rstrip("\r\n"):
+            parts = line.replace("\r\n", "\n").split("\r")
+            yield from (p + "\r" for p in parts[:-1])
+            if parts[-1]:
+                yield parts[-1]
+        else:
+            yield line
+
+
+def _sniff_delimiter(header: str, default: str) -> str:
+    """European spreadsheets save CSV with ``;``: use it when the header has no comma but semicolons."""
+    if default != ",":
+        return default
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    return max(counts, key=counts.get) if counts[","] == 0 and max(counts.values()) > 0 else default
+
+
 def _iter_csv(path: Path, delimiter: str, encoding: str | None, chunk_size: int) -> Iterator[pd.DataFrame]:
     codec = resolve_encoding(path, encoding)[0]
-    lines = _Lines(_text_lines(path, encoding))
+    text_lines = _split_old_mac(_text_lines(path, encoding))
+    first = next(text_lines, None)
+    if first is None:
+        raise InputFileError(f"{path} is empty: no header line with column names")
+    delimiter = _sniff_delimiter(first, delimiter)
+    lines = _Lines(itertools.chain([first], text_lines))
     records = _csv_records(lines, delimiter)
     for _start, fields, taken, error in records:
         if fields is None:
