@@ -154,7 +154,7 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def neutralise_formula(value: object) -> object:
-    """Prefix ``'`` to a text cell that a spreadsheet would read as a formula (OWASP's CSV-injection advice);
+    r"""Prefix ``'`` to a text cell that a spreadsheet would read as a formula (OWASP's CSV-injection advice);
     plain numbers such as ``-5`` are left alone, other values pass through.
 
     >>> neutralise_formula('=HYPERLINK("http://x","click")'), neutralise_formula("-5"), neutralise_formula(3)
