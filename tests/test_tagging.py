@@ -427,3 +427,39 @@ def test_bundled_model_still_loads_and_tags():
     assert clf.classes_.dtype == object and "bug" in clf.classes_.tolist()
     out = clf.tag(["The app crashes every time I open the settings page"])
     assert out["tags"][0][0] == "bug"
+
+
+def test_careless_inputs_get_clear_errors(hash_embedder):
+    import pandas as pd
+
+    texts, labels = _texts(["bug", "feature"], n=4)
+    with pytest.raises(InvalidInputError, match="y must be a sequence of labels, got str"):
+        TagClassifier(hash_embedder).fit(texts, "bug")
+    with pytest.raises(InvalidInputError, match=r"rows \[2\] have no label"):
+        TagClassifier(hash_embedder).fit(texts, labels[:2] + [None] + labels[3:])
+    with pytest.raises(InvalidInputError, match="not a DataFrame"):
+        TagClassifier(hash_embedder).fit(texts, pd.DataFrame({"a": labels, "b": labels}))
+    with pytest.raises(InvalidInputError, match="not a tag"):
+        TagClassifier(hash_embedder).fit(texts, [{"tag": "bug"}] * len(texts))
+    clf = TagClassifier(hash_embedder).fit(texts, labels)
+    with pytest.raises(InvalidInputError, match="2 columns"):
+        clf.predict(pd.DataFrame({"text": texts, "other": texts}))
+    with pytest.raises(InvalidInputError, match="ids has 1 values for 8 rows"):
+        clf.tag(texts, ids=["only-one"])
+    with pytest.raises(InvalidInputError, match="Reshape your data"):
+        clf.predict(np.zeros(hash_embedder.dim, dtype=np.float32))
+    with pytest.raises(InvalidInputError, match="sparse"):
+        from scipy import sparse
+
+        clf.predict(sparse.csr_matrix(np.zeros((2, hash_embedder.dim))))
+    # a one-column DataFrame of texts is texts, and a single string is one row
+    assert clf.predict(pd.DataFrame({"text": texts})).tolist() == clf.predict(texts).tolist()
+    assert len(clf.predict(texts[0])) == 1
+
+
+def test_decision_function_shapes(hash_embedder):
+    texts, labels = _texts(["bug", "feature", "question"])
+    clf = TagClassifier(hash_embedder).fit(texts, labels)
+    z = clf.decision_function(texts)
+    assert z.shape == (len(texts), 3)
+    assert (clf.classes_[z.argmax(axis=1)] == clf.predict(texts)).all()
