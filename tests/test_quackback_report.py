@@ -119,3 +119,10 @@ def test_status_section_in_headless_browser(report, tmp_path):
         assert not [u for u in urls if u.startswith(("http:", "https:", "ws:", "wss:", "ftp:"))], urls
     finally:
         driver.quit()
+
+
+def test_a_status_stage_column_overrides_the_name_mapping():
+    items = pd.DataFrame({"theme": [0, 0], "theme_label": ["t", "t"], "created_at": ["2026-01-01", "2026-01-02"],
+                          "status": ["closed", "closed"], "status_stage": ["shipped", None]})
+    row = status_by_theme(items).iloc[0]
+    assert (row["shipped"], row["declined"]) == (0.5, 0.5)  # the second row falls back to its name

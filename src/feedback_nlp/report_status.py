@@ -71,8 +71,9 @@ def status_by_theme(items: pd.DataFrame, *, theme_col: str = "theme", label_col:
     df = pd.DataFrame({"theme": items[theme_col].to_numpy(),
                        "label": items[label_col].to_numpy() if label_col in items else items[theme_col].astype(str).to_numpy(),
                        "stage": _stages(items).to_numpy(),
-                       "asked": _times(items, "created_at").to_numpy(),
-                       "changed": _times(items, "status_changed_at").to_numpy()})
+                       # Series, not arrays: to_numpy() drops the time zone of an all-missing column
+                       "asked": _times(items, "created_at").reset_index(drop=True),
+                       "changed": _times(items, "status_changed_at").reset_index(drop=True)})
     df = df[df["stage"].notna()]
     df["wait"] = (df["changed"] - df["asked"]) / _DAY
     rows = []

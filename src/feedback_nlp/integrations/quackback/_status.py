@@ -2,7 +2,8 @@
 
 Quackback lets each team name its statuses; each also has a category (``active``, ``complete``, ``closed``).
 A ``complete`` or ``closed`` category decides; otherwise the name (or slug) does, so ``Planned`` and
-``In Progress`` — both active — stay apart, and an unknown active name counts as open.
+``In Progress`` — both active — stay apart, and an unknown active name counts as open. ``closed`` means
+declined, as in Quackback; where it means resolved (a help desk), give a ``status_stage`` column instead.
 
 Example:
     >>> [status_stage(s) for s in ["Under Review", "planned", "In Progress", "Complete", "Closed"]]
@@ -22,6 +23,7 @@ STAGES = ("open", "planned", "in_progress", "shipped", "declined")
 _BY_NAME = {
     "open": "open", "new": "open", "under_review": "open", "in_review": "open", "reviewing": "open",
     "needs_review": "open", "triage": "open", "considering": "open", "backlog": "open", "pending": "open",
+    "hold": "open", "on_hold": "open", "snoozed": "open", "waiting": "open",
     "planned": "planned", "next": "planned", "later": "planned", "scheduled": "planned", "accepted": "planned",
     "roadmap": "planned", "on_roadmap": "planned",
     "in_progress": "in_progress", "started": "in_progress", "building": "in_progress", "in_development": "in_progress",
