@@ -126,3 +126,16 @@ def test_a_status_stage_column_overrides_the_name_mapping():
                           "status": ["closed", "closed"], "status_stage": ["shipped", None]})
     row = status_by_theme(items).iloc[0]
     assert (row["shipped"], row["declined"]) == (0.5, 0.5)  # the second row falls back to its name
+
+
+def test_delivery_falls_back_to_the_last_update_for_pulled_posts():
+    from feedback_nlp.report_status import delivery_times
+
+    items = pd.DataFrame({"created_at": ["2026-01-01", "2026-01-01", "2026-01-02"],
+                          "status": ["Complete", "Complete", "Open"],
+                          "status_changed_at": ["2026-01-05", None, None],
+                          "updated_at": ["2026-01-09", "2026-01-07", "2026-01-08"]})
+    times, approx = delivery_times(items)
+    assert approx == 1 and times.dt.day.tolist()[:2] == [5, 7] and pd.isna(times.iloc[2])
+    flow = asked_vs_delivered(items, "D")
+    assert flow["delivered"].sum() == 2 and flow["asked_total"].iloc[-1] == 3

@@ -30,7 +30,8 @@ import pandas as pd
 
 from .integrations.quackback._status import STAGES, status_stage
 
-__all__ = ["STATUS_SECTION", "StatusSection", "has_status", "status_by_theme", "status_section", "unanswered_themes"]
+__all__ = ["STATUS_SECTION", "StatusSection", "asked_vs_delivered", "delivery_times", "has_status", "status_by_theme",
+           "status_section", "unanswered_themes"]
 
 STATUS_SECTION = "team-response"
 _DAY = pd.Timedelta(days=1)
@@ -103,11 +104,20 @@ def unanswered_themes(by_theme: pd.DataFrame, demand: pd.Series, *, top: int = 1
     return quiet.sort_values(["demand", "items"], ascending=False, kind="stable").head(top)[["theme", "label", "items", "demand"]]
 
 
+def delivery_times(items: pd.DataFrame) -> tuple[pd.Series, int]:
+    """When each shipped item was delivered: its status change, or else its last update (a pull from Quackback
+    has no status history; a shipped post's last update is usually the change to shipped). Returns the times
+    and how many came from the last update."""
+    shipped = _stages(items) == "shipped"
+    changed = _times(items, "status_changed_at").where(shipped)
+    fallback = _times(items, "updated_at").where(shipped & changed.isna())
+    return changed.fillna(fallback), int(fallback.notna().sum())
+
+
 def asked_vs_delivered(items: pd.DataFrame, freq: str = "W") -> pd.DataFrame:
-    """Per period: items asked (created), items delivered (status changed to shipped), and both cumulated."""
+    """Per period: items asked (created), items delivered (shipped, see :func:`delivery_times`), both cumulated."""
     asked = _times(items, "created_at")
-    stage = _stages(items)
-    delivered = _times(items, "status_changed_at").where(stage == "shipped")
+    delivered, _ = delivery_times(items)
     frames = {}
     for name, t in (("asked", asked), ("delivered", delivered)):
         t = t.dropna()
@@ -144,7 +154,9 @@ def status_section(items: pd.DataFrame, demand: pd.Series, *, freq: str = "W",
     head = (f"<p>{int(_stages(items).notna().sum())} items with a status: "
             + ", ".join(f"{stages.get(s, 0):.0%} {s.replace('_', ' ')}" for s in STAGES)
             + (f". Median over themes of the median days from ask to first status change: {waits.median():.1f}."
-               if len(waits) else ". No status changes with a date yet.") + "</p>")
+               if len(waits) else ". No status changes with a date yet.")
+            + (f" For {approx} shipped items without a recorded status change, the chart counts their last update "
+               "as the delivery." if (approx := delivery_times(items)[1]) else "") + "</p>")
     shown = by_theme.assign(**{s: by_theme[s].map("{:.0%}".format) for s in (*STAGES, "responded")})
     body = (head + f'<img alt="asked vs delivered chart" src="{chart}">'
             + "<h3>Status by theme</h3>" + table(shown, 20)
