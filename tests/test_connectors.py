@@ -205,3 +205,28 @@ def test_several_sources_into_one_frame(tmp_path):
     assert fb.records.groupby("source_file").size().to_dict() == {str(SLACK): 7, str(FIX / "zendesk_tickets.json"): 4,
                                                                  str(csv): 1}
     assert set(fb.rejected["source_file"]) == {str(SLACK), str(FIX / "zendesk_tickets.json")}
+
+
+# --- through the commands -------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_connectors_through_the_commands(tmp_path, cache_path, capsys):
+    from feedback_nlp.cli import main
+
+    cases = [(_zip(SLACK, tmp_path / "export.zip"), "auto", 7, 1), (SLACK, "slack", 7, 1),
+             (FIX / "zendesk_tickets.json", "auto", 4, 2), (FIX / "zendesk_tickets.jsonl", "zendesk", 3, 1),
+             (FIX / "intercom_conversations.json", "intercom", 4, 3), (FIX / "survey_typeform.csv", "survey", 6, 3)]
+    for src, fmt, ok, bad in cases:
+        out = tmp_path / f"{Path(src).stem}-{fmt}.csv"
+        rc = main(["dedupe", "--in", str(src), "--format", fmt, "--out", str(out), "--cache", str(cache_path)])
+        printed = capsys.readouterr()
+        assert rc == 0, printed.err
+        assert f"rows in: {ok + bad} = used: {ok} + errors: {bad}" in printed.out, (src, printed.out)
+    # tag streams an export folder as well (the job's fingerprint covers the folder's files)
+    rc = main(["tag", "--model", "request-type", "--in", str(SLACK), "--out", str(tmp_path / "t.csv"),
+               "--cache", str(cache_path)])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    assert "rows in: 8 = tagged: 7 + errors: 1" in printed.out
+    tagged = pd.read_csv(tmp_path / "t.csv", dtype=str)
+    assert tagged["id"].tolist() == read_feedback(SLACK).records["id"].tolist()

@@ -336,7 +336,8 @@ def text_problem(raw: object, cleaned: str | None = None, *, max_chars: int = MA
         return "binary or non-text content"
     if not isinstance(raw, str):
         return f"text is {type(raw).__name__}, not str"
-    if "\x00" in raw or sum(1 for ch in raw[:2000] if ch == "\ufffd" or _CONTROL.match(ch)) > 0.1 * min(len(raw), 2000):
+    head = raw[:2000]
+    if "\x00" in raw or len(_CONTROL.findall(head)) + head.count("\ufffd") > 0.1 * min(len(raw), 2000):
         return "binary or non-text content"
     cleaned = clean_text(raw) if cleaned is None else cleaned
     if not cleaned:

@@ -297,6 +297,21 @@ def parse_timestamp(value: Any) -> pd.Timestamp | None:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+_ISO_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?$")
+
+
+def _fast_iso(values: list[Any]) -> list[Any]:
+    """Parse the ISO-8601 strings of a column in one vectorised call (most exports write them); every other
+    cell is left as NaT for :func:`parse_timestamp`, which decides per value."""
+    out: list[Any] = [pd.NaT] * len(values)
+    idx = [i for i, v in enumerate(values) if isinstance(v, str) and _ISO_LIKE.match(v)]
+    if idx:
+        parsed = pd.to_datetime([values[i] for i in idx], utc=True, format="ISO8601", errors="coerce")
+        for i, ts in zip(idx, parsed):
+            out[i] = ts
+    return out
+
+
 def _parse_revenue(value: Any) -> float:
     if isinstance(value, (bool, np.bool_)):
         raise ValueError("a boolean is not an amount")
@@ -398,6 +413,7 @@ class RowValidator:
         self.columns = dict(columns or {})
         self.default_source, self.unknown_source = default_source, unknown_source
         self.placeholders = frozenset(p.strip().casefold() for p in (PLACEHOLDERS if placeholders is None else placeholders))
+        self._longest = max((len(p) for p in self.placeholders), default=0) + 20  # cheap test before strip()
         self.keep_columns, self.clean, self.max_chars = keep_columns, clean, max_chars
         self._cols: dict[str, str | None] | None = None
         self._seen: set[str] = set()
@@ -426,7 +442,7 @@ class RowValidator:
         return cols
 
     def _is_placeholder(self, value: Any) -> bool:
-        return isinstance(value, str) and value.strip().casefold() in self.placeholders
+        return isinstance(value, str) and len(value) <= self._longest and value.strip().casefold() in self.placeholders
 
     def _id(self, value: Any) -> str | None:
         value = _as_text(value)
@@ -539,14 +555,16 @@ class RowValidator:
             values = column(role)
             if values is None:
                 continue
-            parsed = []
+            parsed = _fast_iso(values)
             for i, v in enumerate(values):
-                if self._is_placeholder(v) or (isinstance(v, str) and not v.strip()):
-                    v = None
+                if parsed[i] is not pd.NaT:
+                    continue
+                if _missing(v) or self._is_placeholder(v) or (isinstance(v, str) and not v.strip()):
+                    continue
                 try:
-                    parsed.append(parse_timestamp(v))
+                    ts = parse_timestamp(v)
+                    parsed[i] = pd.NaT if ts is None else ts
                 except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime):
-                    parsed.append(None)
                     if reasons[i] is None:
                         reasons[i] = f"unparseable date {_preview(v)} in column {cols[role]!r}"
             out[role] = pd.to_datetime(pd.Series(parsed, dtype=object), utc=True)

@@ -325,8 +325,8 @@ def _iter_csv(path: Path, delimiter: str, encoding: str | None, chunk_size: int)
                 error = f"ragged row: {len(fields)} fields, the header has {width}"
         if fields is None:
             fields = next(csv.reader([raw], delimiter=delimiter), [])
-        if error is None:
-            error = _bad_bytes_reason(fields, codec)
+        if error is None and not raw.isascii():  # only non-ASCII lines can hold escaped bad bytes
+            error = _bad_bytes_reason([raw], codec)
         values = (fields + [None] * width)[:width]
         if error is not None:  # a broken row's fields are unreliable: keep them for its id, never as data
             values = [_SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for v in values]
