@@ -61,6 +61,14 @@ def test_pull_skips_and_counts_deleted_posts():
     assert df.loc[0, "text"] == "T" and df.loc[0, "status_stage"] == "shipped" and df.loc[0, "source"] == "other"
 
 
+def test_pull_counts_entries_that_are_not_posts(qb, monkeypatch):
+    c = client(qb)
+    monkeypatch.setattr(c, "iter_posts", lambda **kw: iter([{"id": "p1", "title": "ok"}, {"title": "no id"}, "junk",
+                                                            {"id": "p2", "title": "gone", "deletedAt": "2026-01-01"}]))
+    res = pull_posts(c)
+    assert res.records["id"].tolist() == ["p1"] and (res.skipped_deleted, res.skipped_malformed) == (1, 2)
+
+
 def test_429_then_200_is_retried_after_retry_after(qb):
     qb.add_post("A")
     qb.fail_next("GET", "/api/v1/posts", 429, times=2, retry_after="3")

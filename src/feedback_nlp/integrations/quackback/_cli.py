@@ -35,8 +35,11 @@ def cmd_pull(args: argparse.Namespace) -> dict:
         records, untagged = records[keep], int((~keep).sum())
     write_table(records, args.out)
     _say(args, f"wrote {len(records)} posts to {args.out} ({res.skipped_deleted} deleted posts skipped"
-               + (f", {untagged} untagged posts left out" if args.tagged_only else "") + f", {res.requests} API requests)")
+               + (f", {untagged} untagged posts left out" if args.tagged_only else "")
+               + (f", {res.skipped_malformed} malformed entries left out" if res.skipped_malformed else "")
+               + f", {res.requests} API requests)")
     return {"posts": len(records), "skipped_deleted": res.skipped_deleted, "skipped_untagged": untagged,
+            "skipped_malformed": res.skipped_malformed,
             "requests": res.requests, "outputs": {"records": str(args.out)}}
 
 

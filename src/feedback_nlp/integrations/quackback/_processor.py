@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -237,7 +237,6 @@ class Processor:
     duplicate_threshold: float = 0.9
     auto_merge_above: float | None = None
     k: int = 5
-    handled: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.auto_merge_above is not None and not self.duplicate_threshold <= self.auto_merge_above <= 1.0:
@@ -248,7 +247,6 @@ class Processor:
             raise QuackbackError("min_confidence must lie in [0, 1]")
 
     def process(self, event: WebhookEvent) -> dict[str, Any]:
-        self.handled[event.type] = self.handled.get(event.type, 0) + 1
         handler = {
             "post.created": self._post_text, "post.updated": self._post_text,
             "post.status_changed": self._status, "post.deleted": self._deleted, "post.merged": self._merged,

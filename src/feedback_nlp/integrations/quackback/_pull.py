@@ -35,11 +35,13 @@ RECORD_COLUMNS = ("id", "text", "source", "created_at", "votes", "tags", "status
 
 @dataclass
 class PullResult:
-    """What :func:`pull_posts` fetched: ``records`` in the record schema and the count of deleted posts skipped."""
+    """What :func:`pull_posts` fetched: ``records`` in the record schema, the deleted posts skipped and the
+    entries that were not posts at all."""
 
     records: pd.DataFrame
     skipped_deleted: int
     requests: int
+    skipped_malformed: int = 0
 
 
 def post_text(title: object, content: object) -> str:
@@ -94,10 +96,15 @@ def pull_posts(client: QuackbackClient, *, limit: int = 100, **filters: Any) -> 
             raise
         logger.warning("could not read Quackback statuses (%s); status ids are kept as they are", exc)
         statuses = {}
-    posts, deleted = [], 0
+    posts, deleted, malformed = [], 0, 0
     for post in client.iter_posts(limit=limit, **filters):
+        if not isinstance(post, Mapping) or not isinstance(post.get("id"), str) or not post["id"]:
+            malformed += 1  # counted and reported, never a crash halfway through a portal
+            continue
         if post.get("deletedAt"):
             deleted += 1
             continue
         posts.append(post)
-    return PullResult(posts_to_records(posts, statuses), deleted, client.requests_made)
+    if malformed:
+        logger.warning("%d entries of GET /posts were not posts with an id; left out", malformed)
+    return PullResult(posts_to_records(posts, statuses), deleted, client.requests_made, malformed)
