@@ -262,6 +262,18 @@ def test_is_a_sklearn_classifier_and_cross_val_score_stratifies(hash_embedder):
 
 
 @pytest.mark.parametrize("classes", [["bug", "feature"], ["bug", "feature", "question"]])
+def test_probability_scorers_work(hash_embedder, classes):
+    from sklearn.model_selection import cross_val_score
+
+    texts, labels = _texts(classes)
+    clf = TagClassifier(hash_embedder, cv=2)
+    for scoring in ("neg_log_loss", "roc_auc" if len(classes) == 2 else "roc_auc_ovr"):
+        assert np.isfinite(cross_val_score(clf, texts, labels, cv=3, scoring=scoring, error_score="raise")).all()
+    P = clf.fit(texts, labels).predict_proba(texts)
+    np.testing.assert_array_equal(P[:, 1], P[clf.classes_[1]].to_numpy())  # named columns and array slicing
+
+
+@pytest.mark.parametrize("classes", [["bug", "feature"], ["bug", "feature", "question"]])
 def test_calibrated_classifier_cv_works(hash_embedder, classes):
     from sklearn.calibration import CalibratedClassifierCV
 

@@ -57,7 +57,7 @@ from .errors import (
 from .evaluation import EvaluationReport, evaluate_predictions
 from .taxonomy import Taxonomy
 
-__all__ = ["FORMAT_VERSION", "TagClassifier", "bundled_models"]
+__all__ = ["FORMAT_VERSION", "ProbaFrame", "TagClassifier", "bundled_models"]
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -191,6 +191,25 @@ class _Targets:
     def primary(self) -> np.ndarray:
         """One class index per row (the first tag), for stratifying splits."""
         return self.Y if not self.multi_label else self.Y.argmax(axis=1)
+
+
+class ProbaFrame(pd.DataFrame):
+    """What ``predict_proba`` returns: a DataFrame with one named column per class that also takes
+    NumPy-style indexing (``P[:, 1]``), as scikit-learn's scorers and calibration expect.
+
+    >>> P = ProbaFrame([[0.2, 0.8]], columns=["bug", "question"])
+    >>> P["question"].tolist(), P[:, 1].tolist()
+    ([0.8], [0.8])
+    """
+
+    @property
+    def _constructor(self) -> type[ProbaFrame]:
+        return ProbaFrame
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, tuple) and not isinstance(self.columns, pd.MultiIndex):
+            return self.to_numpy()[key]  # (rows, columns) positions, as on an array
+        return super().__getitem__(key)
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -528,11 +547,11 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
     def _proba(self, X: Any) -> np.ndarray:
         return self.head_.scores(self._embed(X, self.embedder_))
 
-    def predict_proba(self, X: Any) -> pd.DataFrame:
+    def predict_proba(self, X: Any) -> ProbaFrame:
         """Calibrated probabilities, one column per tag (``classes_``), one row per input (a Series or
-        DataFrame input's index is kept)."""
+        DataFrame input's index is kept); a :class:`ProbaFrame`, so ``P[:, j]`` works as on an array."""
         self._check_fitted()
-        return pd.DataFrame(self._proba(X), columns=list(self.classes_), index=_index_of(X))
+        return ProbaFrame(self._proba(X), columns=list(self.classes_), index=_index_of(X))
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Calibrated log-scale scores: (n, classes), or (n,) for two classes as scikit-learn expects
