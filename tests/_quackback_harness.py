@@ -105,6 +105,21 @@ class WebhookServer:
                 self.kill()
 
 
+def result_of(server: WebhookServer, sent: dict, token: str | None = None, timeout: float = 60.0) -> dict:
+    """The processed event of a delivery: from the webhook's answer (200), or polled once it answered 202 —
+    on a loaded machine processing may outlast the webhook's wait."""
+    if sent["status"] == 200:
+        return sent["body"]
+    assert sent["status"] == 202, sent
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = server.get(f"/v1/integrations/quackback/events/{sent['body']['event']}", token)
+        if row.get("state") in ("done", "failed"):
+            return row
+        time.sleep(0.1)
+    raise AssertionError(f"event {sent['body']['event']} not processed in {timeout}s")
+
+
 def create_key(data_dir: Path, scope: str = "write") -> str:
     """An API key of the service (``feedback-nlp keys create``), for its protected endpoints."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}

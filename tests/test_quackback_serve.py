@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from _fake_quackback import API_KEY, FakeQuackback
-from _quackback_harness import NODE, WebhookServer, create_key, post_created, send, write_secret
+from _quackback_harness import NODE, WebhookServer, create_key, post_created, result_of, send, write_secret
 
 pytest.importorskip("fastapi", reason="pip install 'feedback-nlp[serve]'")
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(NODE is None, reason="node is needed for the webhook sender")]
@@ -34,7 +34,7 @@ def test_webhook_in_serve_tags_writes_back_and_fills_the_backlog(env):
     post = qb.add_post("The app crashes every time I export a report to CSV", "It freezes, then closes.",
                        tags=("Escalated",), id="post_s1")
     (res,) = send(server.url, SECRET, [{"body": post_created("evt_s1", post)}], tmp)
-    assert res["status"] == 200 and res["body"]["result"]["written"] == ["bug"], res
+    assert result_of(server, res, token)["result"]["written"] == ["bug"], res
     assert [t["name"] for t in qb.posts["post_s1"]["tags"]] == ["Escalated", "bug"]
     status, item = server.call("GET", "/v1/backlog/post_s1", token=token)
     assert status == 200 and item["metadata"]["quackback"] is True
@@ -44,7 +44,7 @@ def test_webhook_in_serve_tags_writes_back_and_fills_the_backlog(env):
     # and a second, similar post is reported as its duplicate
     twin = qb.add_post("The app crashes every time I export a report to CSV", "Same here.", id="post_s2")
     (res,) = send(server.url, SECRET, [{"body": post_created("evt_s2", twin)}], tmp)
-    assert [d["id"] for d in res["body"]["result"]["duplicates"]] == ["post_s1"]
+    assert [d["id"] for d in result_of(server, res, token)["result"]["duplicates"]] == ["post_s1"]
 
 
 def test_webhook_needs_a_signature_and_the_read_endpoints_need_a_key(env):
@@ -57,5 +57,9 @@ def test_webhook_needs_a_signature_and_the_read_endpoints_need_a_key(env):
     status, rows = server.call("GET", "/v1/integrations/quackback/suggestions", token=token)
     assert status == 200 and {"post_id": "post_s2", "candidate_id": "post_s1"}.items() <= rows["data"][0].items()
     assert server.status(token)["events"]["done"] == 2
+    assert server.call("GET", "/v1/integrations/quackback/events/evt_s1")[0] == 401
+    status, row = server.call("GET", "/v1/integrations/quackback/events/evt_s1", token=token)
+    assert status == 200 and row["state"] == "done" and row["attempts"] == 1
+    assert server.call("GET", "/v1/integrations/quackback/events/nope", token=token)[0] == 404
     text = server.cmdline() + server.log.read_text()
     assert SECRET not in text and API_KEY not in text and token not in text

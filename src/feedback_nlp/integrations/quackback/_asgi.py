@@ -4,8 +4,9 @@
   when processing finished within ``respond_within`` seconds), 401 with no details on any verification failure.
 - ``GET /v1/integrations/quackback/suggestions``: duplicate candidates, best first (``?min_score=&limit=``).
 - ``GET /v1/integrations/quackback/status``: queue counts.
+- ``GET /v1/integrations/quackback/events/{event_id}``: one event's state, attempts, result or error.
 
-Inside ``feedback-nlp serve`` the two read endpoints need an API key (scope ``tag``); the webhook never does —
+Inside ``feedback-nlp serve`` the read endpoints need an API key (scope ``tag``); the webhook never does —
 Quackback sends none, its signature is the authentication.
 """
 
@@ -22,7 +23,7 @@ PREFIX = "/v1/integrations/quackback"
 
 
 def quackback_endpoints(integration: QuackbackIntegration, *, respond_within: float = 2.0) -> dict[str, Any]:
-    """The three endpoint functions (``webhook``, ``suggestions``, ``status``); plain ``async def f(request)``,
+    """The endpoint functions (``webhook``, ``suggestions``, ``status``, ``event``); plain ``async def f(request)``,
     so Starlette routes and FastAPI routers (with their own dependencies) can both carry them."""
     require("starlette", "serve", "the Quackback webhook")
     from starlette.concurrency import run_in_threadpool
@@ -58,7 +59,13 @@ def quackback_endpoints(integration: QuackbackIntegration, *, respond_within: fl
         counts = await run_in_threadpool(integration.store.counts)
         return JSONResponse({"events": counts, "rejected_deliveries": integration.rejected})
 
-    endpoints = {"webhook": webhook, "suggestions": suggestions, "status": status}
+    async def event(request: Request) -> JSONResponse:
+        row = await run_in_threadpool(integration.store.event, request.path_params["event_id"])
+        if row is None:
+            return JSONResponse({"error": "no event with this id"}, status_code=404)
+        return JSONResponse(row)
+
+    endpoints = {"webhook": webhook, "suggestions": suggestions, "status": status, "event": event}
     for fn in endpoints.values():
         # resolved annotations: FastAPI reads them to recognise the Request parameter, and this module's
         # postponed (string) annotations name a class imported inside this function
@@ -73,7 +80,8 @@ def quackback_routes(integration: QuackbackIntegration, *, respond_within: float
     ep = quackback_endpoints(integration, respond_within=respond_within)
     return [Route(f"{PREFIX}/webhook", ep["webhook"], methods=["POST"]),
             Route(f"{PREFIX}/suggestions", ep["suggestions"], methods=["GET"]),
-            Route(f"{PREFIX}/status", ep["status"], methods=["GET"])]
+            Route(f"{PREFIX}/status", ep["status"], methods=["GET"]),
+            Route(f"{PREFIX}/events/{{event_id}}", ep["event"], methods=["GET"])]
 
 
 def create_app(integration: QuackbackIntegration, *, respond_within: float = 2.0) -> Any:

@@ -98,8 +98,8 @@ def quackback_extension(args: argparse.Namespace) -> Callable[[Any, Any], None]:
         router = APIRouter(tags=["quackback"])
         router.add_api_route(f"{PREFIX}/webhook", ep["webhook"], methods=["POST"],
                              summary="Quackback's signed webhook deliveries (authenticated by signature)")
-        for name in ("suggestions", "status"):
-            router.add_api_route(f"{PREFIX}/{name}", ep[name], methods=["GET"],
+        for name, path in (("suggestions", "suggestions"), ("status", "status"), ("event", "events/{event_id}")):
+            router.add_api_route(f"{PREFIX}/{path}", ep[name], methods=["GET"],
                                  dependencies=[Depends(require_scope("tag"))], summary=f"Quackback integration: {name}")
         app.include_router(router)
 
