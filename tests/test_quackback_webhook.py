@@ -226,6 +226,12 @@ def test_duplicates_reported_and_merged_only_when_asked(qb, tmp_path):
     (merge,) = qb.requests("POST", "/api/v1/posts/post_4/merge")
     assert merge.body == {"canonicalPostId": "post_1"} and qb.posts["post_4"]["canonicalPostId"] == "post_1"
     assert merging.store.event("evt_4")["result"]["merged_into"] == "post_1"
+    # a merge Quackback refuses (here: already merged, 409) is reported; the event itself is done
+    qb.posts["post_2"]["canonicalPostId"] = "post_3"
+    deliver(merging, event("evt_5", id="post_2", **text))
+    merging.drain()
+    row = merging.store.event("evt_5")
+    assert row["state"] == "done" and "CONFLICT" in row["result"]["merge_error"]
 
 
 def test_status_delete_and_merge_events_keep_the_store_current(qb, tmp_path):

@@ -312,7 +312,16 @@ class Processor:
         if self.client is not None and self.auto_merge_above is not None and candidates:
             best_id, best = candidates[0]
             if best >= self.auto_merge_above:
-                self.client.merge_post(post_id, best_id)
+                try:
+                    self.client.merge_post(post_id, best_id)
+                except QuackbackAPIError as exc:
+                    if exc.retryable:
+                        raise
+                    # e.g. 403 (the key is not an admin's) or 409 (merged meanwhile): the tags are written and
+                    # the suggestion stands; the refusal is reported rather than failing the whole event
+                    out["merge_error"] = str(exc)
+                    out["ms"] = clock.laps
+                    return out
                 self.store.mark_merged(post_id, best_id)
                 self.store.upsert_post(post_id, canonical_post_id=best_id, deleted=1)
                 self.backlog.delete(post_id)  # type: ignore[union-attr]  (candidates imply a backlog)
