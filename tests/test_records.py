@@ -220,3 +220,10 @@ def test_every_csv_row_is_accounted_for_exactly_once(tmp_path_factory, rows):
     for reason, line in zip(fb.rejected["reason"], fb.rejected["row"]):
         if reason == "duplicate id":
             assert source[line][0] in set(fb.records["id"])
+
+
+def test_a_giant_csv_field_is_one_rejected_row(tmp_path):
+    p = _write(tmp_path, "huge.csv", "id,text\n1,ok text\n2," + "word " * 40000 + "\n3,fine too\n")
+    fb = read_feedback(p)
+    assert fb.records["id"].tolist() == ["1", "3"]
+    assert fb.rejected[["row", "id", "reason"]].values.tolist() == [[3, "2", "text too long (a field over 131072 characters)"]]

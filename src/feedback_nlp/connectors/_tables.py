@@ -254,12 +254,22 @@ def _csv_records(lines: _Lines, delimiter: str) -> Iterator[tuple[int, list[str]
             return
         except csv.Error as exc:
             # Unclosed quote (to the end of the file) or stray quote: reject the first line, re-read the rest.
-            yield taken[0][0], None, taken[:1], f"malformed CSV ({exc})"
+            reason = (f"text too long (a field over {csv.field_size_limit()} characters)"
+                      if "field limit" in str(exc) else f"malformed CSV ({exc})")
+            yield taken[0][0], None, taken[:1], reason
             lines.push_back(taken[1:])
             continue
         if len(taken) == 1 and not taken[0][1].strip():
             continue  # blank line
         yield taken[0][0], fields, taken, None
+
+
+def _loose_fields(line: str, delimiter: str) -> list[str]:
+    """Best-effort fields of a broken record (for its id only): lenient CSV, else a plain split."""
+    try:
+        return next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:
+        return line.split(delimiter)
 
 
 def _header(fields: list[str]) -> list[str]:
@@ -320,11 +330,11 @@ def _iter_csv(path: Path, delimiter: str, encoding: str | None, chunk_size: int)
                 # next rows: reject its first line and read on from the second.
                 lines.push_back(taken[1:])
                 raw, error = taken[0][1], f"unclosed quote or wrong field count (line has {len(fields)} of {width} fields)"
-                fields = next(csv.reader([taken[0][1]], delimiter=delimiter), [])  # non-strict: best-effort id
+                fields = _loose_fields(taken[0][1], delimiter)
             else:
                 error = f"ragged row: {len(fields)} fields, the header has {width}"
         if fields is None:
-            fields = next(csv.reader([raw], delimiter=delimiter), [])
+            fields = _loose_fields(raw, delimiter)
         if error is None and not raw.isascii():  # only non-ASCII lines can hold escaped bad bytes
             error = _bad_bytes_reason([raw], codec)
         values = (fields + [None] * width)[:width]
