@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from _fake_quackback import API_KEY, FakeQuackback
@@ -63,3 +65,19 @@ def test_webhook_needs_a_signature_and_the_read_endpoints_need_a_key(env):
     assert server.call("GET", "/v1/integrations/quackback/events/nope", token=token)[0] == 404
     text = server.cmdline() + server.log.read_text()
     assert SECRET not in text and API_KEY not in text and token not in text
+
+
+def test_serve_sigkilled_after_acknowledging_processes_the_event_after_restart(env):
+    qb, server, tmp, token = env
+    post = qb.add_post("The app crashes every time I export a report to CSV", "Again.", id="post_s_kill")
+    qb.delay_next("GET", "/api/v1/posts/post_s_kill", 20)  # the worker hangs on Quackback, after the 2xx
+    (res,) = send(server.url, SECRET, [{"body": post_created("evt_s_kill", post)}], tmp)
+    assert res["status"] == 202 and res["body"]["accepted"] is True
+    deadline = time.monotonic() + 30
+    while not qb.requests("GET", "/api/v1/posts/post_s_kill") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.kill()
+    server.start()
+    assert result_of(server, {"status": 202, "body": res["body"]}, token)["state"] == "done"
+    assert [r.status for r in qb.requests("PATCH", "/api/v1/posts/post_s_kill")] == [200]
+    assert [t["name"] for t in qb.posts["post_s_kill"]["tags"]] == ["bug"]

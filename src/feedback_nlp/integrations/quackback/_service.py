@@ -92,6 +92,9 @@ def quackback_extension(args: argparse.Namespace) -> Callable[[Any, Any], None]:
         from ...service import require_scope
         from ._asgi import PREFIX, quackback_endpoints
 
+        if state.config.store:
+            logger.warning("quackback: events, statuses and suggestions are kept in %s/quackback.sqlite, local to "
+                           "this instance; point Quackback's webhook at one instance", state.config.data_dir)
         integration = build_integration(state.config.data_dir, secret, tagger=ServiceTagger(state),
                                         backlog=ServiceBacklog(state), sentiment=sentiment, **options)
         ep = quackback_endpoints(integration, respond_within=respond_within)
