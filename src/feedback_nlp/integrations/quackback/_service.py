@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from ._processor import ClassifierTagger, Prediction
-from ._setup import KEY_ENV, SECRET_ENV, build_integration
+from ._setup import build_integration, processing_options, read_connection
 
 __all__ = ["ServiceBacklog", "ServiceTagger", "quackback_extension", "serve_extensions"]
 
@@ -66,23 +66,8 @@ class ServiceBacklog:
 
 def quackback_extension(args: argparse.Namespace) -> Callable[[Any, Any], None]:
     """The service extension for the parsed ``serve`` options (secrets are read here, once)."""
-    from ._client import QuackbackClient
-    from ._secrets import read_secret
-
-    secret = read_secret(args.quackback_secret_file, SECRET_ENV, what="webhook signing secret")
-    client = None
-    if args.quackback_url:
-        client = QuackbackClient(args.quackback_url, read_secret(args.quackback_key_file, KEY_ENV, what="API key"))
-    if args.quackback_sentiment_model:
-        from ...tagging import TagClassifier
-
-        sentiment = ClassifierTagger(TagClassifier.load(args.quackback_sentiment_model))
-    else:
-        sentiment = None
-    options = {"client": client, "write_back": args.write_back, "create_tags": args.create_tags,
-               "min_confidence": args.quackback_min_confidence,
-               "duplicate_threshold": args.quackback_duplicate_threshold, "auto_merge_above": args.auto_merge_above,
-               "replay_window": args.quackback_replay_window}
+    secret, client = read_connection(args)
+    options = {"client": client, **processing_options(args)}
     respond_within = args.quackback_respond_within
 
     def extension(app: Any, state: Any) -> None:
@@ -96,7 +81,7 @@ def quackback_extension(args: argparse.Namespace) -> Callable[[Any, Any], None]:
             logger.warning("quackback: events, statuses and suggestions are kept in %s/quackback.sqlite, local to "
                            "this instance; point Quackback's webhook at one instance", state.config.data_dir)
         integration = build_integration(state.config.data_dir, secret, tagger=ServiceTagger(state),
-                                        backlog=ServiceBacklog(state), sentiment=sentiment, **options)
+                                        backlog=ServiceBacklog(state), **options)
         ep = quackback_endpoints(integration, respond_within=respond_within)
         router = APIRouter(tags=["quackback"])
         router.add_api_route(f"{PREFIX}/webhook", ep["webhook"], methods=["POST"],

@@ -14,7 +14,8 @@ from typing import Any
 
 from ._errors import QuackbackError
 
-__all__ = ["STORE_FILE", "add_quackback_options", "build_integration", "integration_from_args", "quackback_enabled"]
+__all__ = ["STORE_FILE", "add_quackback_options", "build_integration", "integration_from_args", "processing_options",
+           "quackback_enabled", "read_connection"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,42 +72,49 @@ def build_integration(data_dir: str | Path, secret: Any, *, tagger: Any = None, 
     return QuackbackIntegration(processor, secret, tolerance_s=replay_window)
 
 
-def integration_from_args(args: argparse.Namespace, data_dir: str | Path, *, tagger: Any = None,
-                          backlog: Any = None, embedder: Any = None) -> Any:
-    """Build the integration from parsed options; ``tagger``/``backlog`` default to the ``--model`` classifier
-    and an in-process :class:`VectorBacklog` over the posts the integration has stored."""
+def read_connection(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The signing secret and, with ``--quackback-url``, a client with the API key (both read here, so that a
+    missing file fails at once, before any model loads)."""
     from ._client import QuackbackClient
-    from ._processor import ClassifierTagger, VectorBacklog
     from ._secrets import read_secret
 
     secret = read_secret(args.quackback_secret_file, SECRET_ENV, what="webhook signing secret")
     client = None
     if args.quackback_url:
         client = QuackbackClient(args.quackback_url, read_secret(args.quackback_key_file, KEY_ENV, what="API key"))
-    if tagger is None:
-        from ...tagging import TagClassifier
+    return secret, client
 
-        clf = TagClassifier.load(getattr(args, "model", None) or "request-type", embedder=embedder)
-        tagger = ClassifierTagger(clf)
-        embedder = embedder or clf.embedder_
+
+def processing_options(args: argparse.Namespace, *, embedder: Any = None) -> dict[str, Any]:
+    """The keyword arguments of :func:`build_integration` other than the secret, client, tagger and backlog."""
     sentiment = None
     if args.quackback_sentiment_model:
         from ...tagging import TagClassifier
+        from ._processor import ClassifierTagger
 
         sentiment = ClassifierTagger(TagClassifier.load(args.quackback_sentiment_model, embedder=embedder))
-    integration = build_integration(
-        data_dir, secret, tagger=tagger, backlog=backlog, sentiment=sentiment, client=client,
-        write_back=args.write_back, create_tags=args.create_tags, min_confidence=args.quackback_min_confidence,
-        duplicate_threshold=args.quackback_duplicate_threshold, auto_merge_above=args.auto_merge_above,
-        replay_window=args.quackback_replay_window)
-    if backlog is None and embedder is not None:
-        posts = integration.store.posts_frame()
-        integration.processor.backlog = VectorBacklog(embedder).load(dict(zip(posts["id"], posts["text"])))
+    return {"sentiment": sentiment, "write_back": args.write_back, "create_tags": args.create_tags,
+            "min_confidence": args.quackback_min_confidence, "duplicate_threshold": args.quackback_duplicate_threshold,
+            "auto_merge_above": args.auto_merge_above, "replay_window": args.quackback_replay_window}
+
+
+def integration_from_args(args: argparse.Namespace, data_dir: str | Path) -> Any:
+    """The webhook-only server's integration: the ``--model`` classifier as tagger and an in-process
+    :class:`VectorBacklog` rebuilt from the posts the integration has stored."""
+    from ...tagging import TagClassifier
+    from ._processor import ClassifierTagger, VectorBacklog
+
+    secret, client = read_connection(args)
+    clf = TagClassifier.load(getattr(args, "model", None) or "request-type")
+    tagger, embedder = ClassifierTagger(clf), clf.embedder_
+    integration = build_integration(data_dir, secret, tagger=tagger, client=client,
+                                    **processing_options(args, embedder=embedder))
+    posts = integration.store.posts_frame()
+    backlog = VectorBacklog(embedder).load(dict(zip(posts["id"], posts["text"])))
+    integration.processor.backlog = backlog
     # The first call loads the model's weights (seconds); pay that before the first delivery, not during it.
     tagger.predict(["warm-up"])
-    if embedder is not None:
-        embedder.encode(["warm-up"])
+    embedder.encode(["warm-up"])
     logger.info("quackback webhook ready: write-back %s, %d posts in the backlog",
-                f"to {client.base_url}" if args.write_back and client else "off",
-                len(getattr(integration.processor.backlog, "_ids", [])))
+                f"to {client.base_url}" if args.write_back and client else "off", len(backlog))
     return integration
