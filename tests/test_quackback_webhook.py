@@ -194,6 +194,12 @@ def test_quackback_down_is_retried_later_then_recorded_as_failed(qb, tmp_path):
     assert row["state"] == "failed" and row["attempts"] == 3 and "HTTP 503" in row["error"]
     assert len(qb.requests("GET", "/api/v1/posts/post_a")) == 3 * 5  # client retries (4) within each attempt
     assert qb.requests("PATCH") == []
+    # Quackback is back: an operator queues the failed event again (`feedback-nlp quackback retry`)
+    from feedback_nlp.cli import main
+
+    qb._failures.clear()
+    assert main(["quackback", "retry", "--data", str(tmp_path), "--json"]) == 0
+    assert integ.drain() == 1 and integ.store.event("evt_1")["state"] == "done" and len(qb.requests("PATCH")) == 1
 
 
 def test_a_post_gone_from_quackback_fails_without_retries(qb, tmp_path):
@@ -299,6 +305,8 @@ def test_post_text_is_cleaned_and_redacted_before_it_is_stored_or_searched(qb, t
                          content="Call me on +44 20 7946 0958 or mail bob.smith@example.com"))
     deliver(integ, event("evt_2", id="post_b", title="   ", content=""))
     integ.drain()
+    raw = integ.store._db.execute("SELECT body FROM events WHERE id='evt_1'").fetchone()[0]
+    assert bytes(raw) == b""  # the raw delivery is not kept once processed
     stored = integ.store.post("post_a")["text"]
     assert "<b>" not in stored and "bob.smith@example.com" not in stored and "7946" not in stored
     assert stored.startswith("Refund please")

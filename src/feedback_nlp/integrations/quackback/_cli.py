@@ -44,16 +44,9 @@ def cmd_pull(args: argparse.Namespace) -> dict:
 
 
 def cmd_export(args: argparse.Namespace) -> dict:
-    from pathlib import Path
-
-    from ...errors import InvalidInputError
     from ...records import write_table
-    from ._store import IntegrationStore
 
-    path = Path(args.data) / STORE_FILE
-    if not path.exists():
-        raise InvalidInputError(f"no Quackback integration store at {path} (the --data folder of `serve`)")
-    store = IntegrationStore(path)
+    store = _open_store(args.data)
     try:
         posts = store.posts_frame(include_deleted=args.include_deleted)
         counts = store.counts()
@@ -64,6 +57,28 @@ def cmd_export(args: argparse.Namespace) -> dict:
     write_table(posts[[c for c in cols if c in posts]], args.out)
     _say(args, f"wrote {len(posts)} posts to {args.out}; events: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return {"posts": len(posts), "events": counts, "outputs": {"records": str(args.out)}}
+
+
+def _open_store(data: str):
+    from pathlib import Path
+
+    from ...errors import InvalidInputError
+    from ._store import IntegrationStore
+
+    path = Path(data) / STORE_FILE
+    if not path.exists():
+        raise InvalidInputError(f"no Quackback integration store at {path} (the --data folder of `serve`)")
+    return IntegrationStore(path)
+
+
+def cmd_retry(args: argparse.Namespace) -> dict:
+    store = _open_store(args.data)
+    try:
+        n = store.requeue_failed(args.event)
+    finally:
+        store.close()
+    _say(args, f"{n} failed event(s) queued again; the running service processes them within a second")
+    return {"requeued": n}
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -106,6 +121,12 @@ def add_quackback_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
     q.add_argument("--out", required=True, help="output .csv, .parquet or .jsonl")
     q.add_argument("--include-deleted", action="store_true", help="keep deleted and merged posts")
     q.set_defaults(func=cmd_export)
+
+    q = qsub.add_parser("retry", help="queue failed webhook events again (after fixing what made them fail)",
+                        parents=common)
+    q.add_argument("--data", required=True, help="the --data folder of `feedback-nlp serve`")
+    q.add_argument("--event", default=None, help="only this event id (default: every failed event)")
+    q.set_defaults(func=cmd_retry)
 
     q = qsub.add_parser("serve", help="only the Quackback webhook (feedback-nlp serve mounts it beside the API)", parents=common)
     q.add_argument("--data", required=True, help="folder of the integration's store (events, posts, suggestions)")

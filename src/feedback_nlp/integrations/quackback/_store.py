@@ -1,6 +1,7 @@
 """The integration's durable state in one SQLite file (WAL, ``synchronous=FULL``).
 
-- ``events``: every accepted delivery by event id — the idempotency record and the work queue. A delivery is
+- ``events``: every accepted delivery by event id — the idempotency record and the work queue (a delivery's
+  raw body is kept only until it is processed; failed ones keep it, to be retried). A delivery is
   committed before the webhook answers 2xx, so a crash after the answer loses nothing: on start, events left
   ``processing`` by a crash go back to ``pending``.
 - ``posts``: what the integration knows of each post (text, board, status and when it first changed), for
@@ -104,7 +105,8 @@ class IntegrationStore:
 
     def complete(self, event_id: str, result: dict[str, Any]) -> None:
         with self._tx() as db:
-            db.execute("UPDATE events SET state='done', finished_at=?, result=?, error=NULL WHERE id=?",
+            # the raw body (the post as sent, PII included) is dropped once processed; the id stays, for idempotency
+            db.execute("UPDATE events SET state='done', finished_at=?, result=?, error=NULL, body=x'' WHERE id=?",
                        (time.time(), json.dumps(result), event_id))
 
     def fail(self, event_id: str, error: str, *, retry_in: float | None) -> None:
@@ -116,6 +118,15 @@ class IntegrationStore:
             else:
                 db.execute("UPDATE events SET state='pending', next_at=?, error=? WHERE id=?",
                            (time.time() + retry_in, error[:500], event_id))
+
+    def requeue_failed(self, event_id: str | None = None) -> int:
+        """Put failed events (one, or all) back in the queue, e.g. after fixing a key's permissions."""
+        with self._tx() as db:
+            sql = "UPDATE events SET state='pending', next_at=?, attempts=0 WHERE state='failed'"
+            args: tuple = (time.time(),)
+            if event_id is not None:
+                sql, args = sql + " AND id=?", (*args, event_id)
+            return db.execute(sql, args).rowcount
 
     def event(self, event_id: str) -> dict[str, Any] | None:
         with self._lock:
