@@ -475,3 +475,23 @@ def test_decision_function_shapes(hash_embedder):
     z = clf.decision_function(texts)
     assert z.shape == (len(texts), 3)
     assert (clf.classes_[z.argmax(axis=1)] == clf.predict(texts)).all()
+
+
+def test_bools_and_ints_are_not_merged(hash_embedder):
+    texts, _ = _texts(["bug", "feature"], n=2)
+    with pytest.raises(InvalidInputError, match="mix types"):
+        TagClassifier(hash_embedder).fit(texts, [True, False, 1, 0])  # True == 1 in a Python set
+
+
+def test_label_issues_of_multi_label_rows_never_suggest_a_given_tag(hash_embedder):
+    texts, names = _texts(["bug", "feature", "question"], n=20)
+    labels = [[n] for n in names]
+    for i in range(0, 60, 4):  # every 4th row also carries a second, unrelated tag
+        labels[i] = [names[i], "question" if names[i] != "question" else "bug"]
+    issues = TagClassifier(hash_embedder, cv=3).find_label_issues(texts, labels, method="builtin")
+    assert all(s not in g.split("|") for g, s in zip(issues["given"], issues["suggested"]))
+    flipped = [5, 25, 45]
+    for i in flipped:
+        labels[i] = ["feature"] if names[i] != "feature" else ["bug"]
+    issues = TagClassifier(hash_embedder, cv=3).find_label_issues(texts, labels, method="builtin")
+    assert set(flipped) <= set(issues["index"])

@@ -133,9 +133,10 @@ def _label_kind(v: Any) -> str:
     return "number"
 
 
-def _classes_array(values: set[Any]) -> np.ndarray:
+def _classes_array(rows: list[list[Any]]) -> np.ndarray:
     """Sorted classes in the labels' own type: str → object array, bool → bool, numbers → int or float."""
-    kinds = {_label_kind(v) for v in values}
+    kinds = {_label_kind(t) for r in rows for t in r}  # over every label: a set would merge True and 1
+    values = {t for r in rows for t in r}
     if len(kinds) > 1:
         raise InvalidInputError(f"labels mix types ({', '.join(sorted(kinds))}); use one type, e.g. all strings")
     kind = kinds.pop()
@@ -168,17 +169,19 @@ class _Targets:
         elif not all(isinstance(t, str) for r in rows for t in r):
             rows = [[str(t) for t in r] for r in rows]  # multi-label tags are names
         self.rows, self.multi_label = rows, bool(multi)
-        self.classes = _classes_array({t for r in rows for t in r})
+        self.classes = _classes_array(rows)
         if len(self.classes) < 2:
             raise InvalidInputError(f"need at least 2 distinct tags (classes) to train, got 1 class: "
                                     f"{self.classes.tolist()}")
         index = {c: i for i, c in enumerate(self.classes.tolist())}
+        # one class index per row (the row's first tag): what multi-class trains on, and what stratifies splits
+        self.primary = np.array([index[r[0]] for r in rows])
         if multi:
             self.Y = np.zeros((len(rows), len(index)), dtype=np.int64)
             for i, r in enumerate(rows):
                 self.Y[i, [index[t] for t in r]] = 1
         else:
-            self.Y = np.array([index[r[0]] for r in rows])
+            self.Y = self.primary
 
     def require_two_per_tag(self) -> None:
         counts = self.Y.sum(axis=0) if self.multi_label else np.bincount(self.Y, minlength=len(self.classes))
@@ -186,11 +189,6 @@ class _Targets:
         if single:
             raise InvalidInputError(f"tags {[str(t) for t in single[:10]]} have a single example; each tag needs at "
                                     "least 2 to train and calibrate (add examples or drop the tag)")
-
-    @property
-    def primary(self) -> np.ndarray:
-        """One class index per row (the first tag), for stratifying splits."""
-        return self.Y if not self.multi_label else self.Y.argmax(axis=1)
 
 
 class ProbaFrame(pd.DataFrame):
@@ -708,6 +706,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         mask, used = label_issue_mask(primary, oof, method=method)
         given_p = oof[np.arange(len(primary)), primary]
         best = oof.argmax(axis=1)
+        if targets.multi_label:  # a row is not mislabelled when the suggested tag is one of its tags
+            mask &= targets.Y[np.arange(len(best)), best] == 0
         names = targets.classes.tolist()
         out = [{"index": int(i), "text": texts[i],
                 "given": "|".join(map(str, targets.rows[i])) if targets.multi_label else targets.rows[i][0],
