@@ -40,13 +40,13 @@ CASES = {
     "jsonl": ("messy.jsonl", None, ["1", "4.0", "007", *GOOD], [
         (2, "1", "duplicate id"),  # 1 and "1" are the same id as written
         (3, "2", "placeholder text 'N/A'"),
-        (4, None, "malformed JSON line (Expecting property name enclosed in double quotes)"),
+        (4, "3", "malformed JSON line (Expecting property name enclosed in double quotes)"),  # id read from the text
         (5, None, "JSON line is list, not an object"),
         (7, None, "missing id"),
         (9, "5", "text is dict, not str"),
         (10, "6", "unparseable date '2026-02-30' in column 'created_at'"),
         (11, "7", "revenue '-3' in column 'account_revenue' is not a non-negative number"),
-        (25, None, "malformed JSON line (Unterminated string starting at)"),
+        (25, "8", "malformed JSON line (Unterminated string starting at)"),
     ]),
     "json": ("messy.json", None, ["1", *GOOD], [
         (2, None, "JSON record is str, not an object"),

@@ -364,6 +364,7 @@ def _redacted(raw: Any, limit: int = 500) -> str | None:
 
 # --- the validator --------------------------------------------------------------------------------
 
+_INTERNAL = ("_row", "_error", "_raw")
 _ROLES = ("id", "source", "account_id", "account_revenue", "created_at", "url", "author", "status",
           "status_changed_at", "source_detail")
 
@@ -468,7 +469,11 @@ class RowValidator:
         return value.strip() or None if isinstance(value, str) else value
 
     def validate(self, chunk: pd.DataFrame) -> FeedbackData:
-        """Validate one raw chunk: canonical ``records`` and ``rejected`` rows (:data:`REJECT_COLUMNS`)."""
+        """Validate one raw chunk: canonical ``records`` and ``rejected`` rows (:data:`REJECT_COLUMNS`).
+
+        Each row gets one reason, the first that applies: parse error, missing id, text problem, bad
+        source/revenue/date, then duplicate id (last, so that only an otherwise valid row claims an id).
+        """
         df = chunk.rename(columns=self.columns) if self.columns else chunk
         n = len(df)
         if "_row" in df.columns:
@@ -479,11 +484,12 @@ class RowValidator:
         # parse errors and raw lines are strings or missing (None or NaN, as pandas stores it)
         errors = [e if isinstance(e, str) else None for e in df["_error"]] if "_error" in df.columns else [None] * n
         raws = [r if isinstance(r, str) else None for r in df["_raw"]] if "_raw" in df.columns else [None] * n
-        data_columns = [c for c in df.columns if c not in ("_row", "_error", "_raw")]
+        data_columns = [c for c in df.columns if c not in _INTERNAL]
         if self._cols is None and (n > 0 and all(e is not None for e in errors) or n == 0 and not data_columns):
             # nothing parsed yet (every row broken, or no rows): reject what there is, decide columns later
             empty = pd.DataFrame(columns=["id", "text", "source", "row"])
-            return FeedbackData(empty, self._rejected(rows, [None] * n, errors, [None] * n, raws))
+            ids = [self._broken_id(None, r, self.given["id"] or "id") for r in raws]
+            return FeedbackData(empty, self._rejected(rows, ids, errors, [None] * n, raws))
         cols = self._resolve(df)
 
         def column(role: str) -> list[Any] | None:
@@ -496,107 +502,120 @@ class RowValidator:
         raw_ids = column("id")
         ids = [self._id(v) for v in raw_ids] if raw_ids is not None else [str(r) for r in rows]
         reasons: list[str | None] = list(errors)
-        cleaned: list[str | None] = [None] * n
-        for i in range(n):
-            if reasons[i] is not None:
-                continue
-            if ids[i] is None:
-                reasons[i] = "missing id"
-                continue
-            t = _as_text(texts[i])
-            texts[i] = t
-            if self._is_placeholder(t):
-                reasons[i] = f"placeholder text {t.strip()!r}"
-                continue
-            c = clean_text(t) if isinstance(t, str) and "\x00" not in t else None
-            problem = text_problem(t, c, max_chars=self.max_chars)
-            if problem is None and c is not None and c.casefold() in self.placeholders:
-                problem = f"placeholder text {c!r}"
-            reasons[i], cleaned[i] = problem, c
-
+        cleaned = self._check_texts(ids, texts, reasons)
         out: dict[str, Any] = {"id": ids, "text": cleaned if self.clean else texts}
-        srcs = column("source")
-        details = column("source_detail") or [None] * n
-        details = [self._optional(d) for d in details]
-        if srcs is None:
-            out["source"] = [self.default_source] * n
-        else:
-            canon = []
-            for i, v in enumerate(srcs):
-                c, detail = self._source(v)
-                if c is None:
-                    if self.unknown_source == "error" and reasons[i] is None:
-                        reasons[i] = f"unknown source {_preview(v)} (expected one of {', '.join(SOURCES)})"
-                    c = "other"
-                if detail is not None and details[i] is None:
-                    details[i] = detail
-                canon.append(c)
-            out["source"] = canon
+        out["source"], details = self._map_sources(column("source"), column("source_detail"), reasons, n)
         for role in ("account_id", "url", "author", "status"):
             values = column(role)
             if values is not None:
                 out[role] = [self._optional(v) for v in values]
         revenue = column("account_revenue")
         if revenue is not None:
-            parsed = []
-            for i, v in enumerate(revenue):
-                v = _as_text(v)
-                if _missing(v) or self._is_placeholder(v) or (isinstance(v, str) and not v.strip()):
-                    parsed.append(np.nan)
-                    continue
-                try:
-                    parsed.append(_parse_revenue(v))
-                except (ValueError, TypeError):
-                    parsed.append(np.nan)
-                    if reasons[i] is None:
-                        reasons[i] = f"revenue {_preview(v)} in column {cols['account_revenue']!r} is not a non-negative number"
-            out["account_revenue"] = parsed
+            out["account_revenue"] = self._revenues(revenue, cols["account_revenue"], reasons)
         for role in ("created_at", "status_changed_at"):
             values = column(role)
-            if values is None:
-                continue
-            parsed = _fast_iso(values)
-            for i, v in enumerate(values):
-                if parsed[i] is not pd.NaT:
-                    continue
-                if _missing(v) or self._is_placeholder(v) or (isinstance(v, str) and not v.strip()):
-                    continue
-                try:
-                    ts = parse_timestamp(v)
-                    parsed[i] = pd.NaT if ts is None else ts
-                except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime):
-                    if reasons[i] is None:
-                        reasons[i] = f"unparseable date {_preview(v)} in column {cols[role]!r}"
-            out[role] = pd.to_datetime(pd.Series(parsed, dtype=object), utc=True)
+            if values is not None:
+                out[role] = self._times(values, cols[role], reasons)
         out["row"] = rows
         if any(d is not None for d in details) or cols.get("source_detail"):
             out["source_detail"] = details
         if self.clean:
             out["raw_text"] = texts
-        for i in range(n):  # duplicates last: only a row that is otherwise valid claims its id
-            if reasons[i] is None:
-                if ids[i] in self._seen:
-                    reasons[i] = "duplicate id"
-                else:
-                    self._seen.add(ids[i])
-        records = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in out.items()})
-        for role in ("created_at", "status_changed_at"):
-            if role in records:
-                records[role] = pd.to_datetime(records[role], utc=True)
+        self._claim_ids(ids, reasons)
+        records = pd.DataFrame(out)
         if self.keep_columns:
             used = {self.text_col, *(c for c in cols.values() if c)}
-            for col in df.columns:
-                if col not in used and col not in records.columns and col not in ("_row", "_error", "_raw"):
+            for col in data_columns:
+                if col not in used and col not in records.columns:
                     records[col] = df[col].to_numpy()
         bad = np.array([r is not None for r in reasons], dtype=bool)
-        rej_ids = [self._id_or_redacted(ids[i], raws[i]) if errors[i] is not None else ids[i] for i in range(n)]
+        # the id of a row that did not parse comes from fields that may be misaligned: redact it, and
+        # for a broken JSON line read it from the raw text when the parser could not
+        rej_ids = [ids[i] if errors[i] is None else self._broken_id(raw_ids and ids[i], raws[i], self.given["id"] or "id")
+                   for i in range(n)]
         rejected = self._rejected(rows[bad], [x for x, b in zip(rej_ids, bad) if b], [r for r in reasons if r is not None],
                                   [t for t, b in zip(texts, bad) if b], [r for r, b in zip(raws, bad) if b])
         return FeedbackData(records[~bad].reset_index(drop=True), rejected)
 
+    def _check_texts(self, ids: list[str | None], texts: list[Any], reasons: list[str | None]) -> list[str | None]:
+        """Clean every text of a row still valid, recording why a row is rejected; returns the cleaned texts."""
+        cleaned: list[str | None] = [None] * len(texts)
+        for i, reason in enumerate(reasons):
+            if reason is not None:
+                continue
+            if ids[i] is None:
+                reasons[i] = "missing id"
+                continue
+            t = texts[i] = _as_text(texts[i])
+            if self._is_placeholder(t):
+                reasons[i] = f"placeholder text {t.strip()!r}"
+                continue
+            c = clean_text(t) if isinstance(t, str) and "\x00" not in t else None
+            problem = text_problem(t, c, max_chars=self.max_chars)
+            if problem is None and c is not None and c.casefold() in self.placeholders:
+                problem = f"placeholder text {c!r}"  # e.g. "<p>N/A</p>"
+            reasons[i], cleaned[i] = problem, c
+        return cleaned
+
+    def _map_sources(self, values: list[Any] | None, details: list[Any] | None, reasons: list[str | None],
+                 n: int) -> tuple[list[str], list[Any]]:
+        """Canonical sources and the details kept beside them (an unknown channel's own name)."""
+        details = [self._optional(d) for d in details] if details is not None else [None] * n
+        if values is None:
+            return [self.default_source] * n, details
+        canon = []
+        for i, v in enumerate(values):
+            c, detail = self._source(v)
+            if c is None:
+                if self.unknown_source == "error" and reasons[i] is None:
+                    reasons[i] = f"unknown source {_preview(v)} (expected one of {', '.join(SOURCES)})"
+                c = "other"
+            if detail is not None and details[i] is None:
+                details[i] = detail
+            canon.append(c)
+        return canon, details
+
+    def _blank(self, value: Any) -> bool:
+        return _missing(value) or self._is_placeholder(value) or (isinstance(value, str) and not value.strip())
+
+    def _revenues(self, values: list[Any], name: str, reasons: list[str | None]) -> list[float]:
+        parsed = []
+        for i, v in enumerate(values):
+            v = _as_text(v)
+            try:
+                parsed.append(np.nan if self._blank(v) else _parse_revenue(v))
+            except (ValueError, TypeError):
+                parsed.append(np.nan)
+                if reasons[i] is None:
+                    reasons[i] = f"revenue {_preview(v)} in column {name!r} is not a non-negative number"
+        return parsed
+
+    def _times(self, values: list[Any], name: str, reasons: list[str | None]) -> pd.Series:
+        parsed = _fast_iso(values)  # most exports write ISO 8601: one vectorised call
+        for i, v in enumerate(values):
+            if parsed[i] is not pd.NaT or self._blank(v):
+                continue
+            try:
+                ts = parse_timestamp(v)
+                parsed[i] = pd.NaT if ts is None else ts
+            except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime):
+                if reasons[i] is None:
+                    reasons[i] = f"unparseable date {_preview(v)} in column {name!r}"
+        return pd.to_datetime(pd.Series(parsed, dtype=object), utc=True).reset_index(drop=True)
+
+    def _claim_ids(self, ids: list[str | None], reasons: list[str | None]) -> None:
+        for i, reason in enumerate(reasons):
+            if reason is None:
+                if ids[i] in self._seen:
+                    reasons[i] = "duplicate id"
+                else:
+                    self._seen.add(ids[i])
+
     @staticmethod
-    def _id_or_redacted(value: str | None, raw: Any) -> str | None:
-        # the id of a row that did not parse comes from fields that may be misaligned: never trust it raw
+    def _broken_id(value: str | None, raw: str | None, id_col: str | None) -> str | None:
+        if value is None and raw is not None and id_col is not None:
+            m = re.search(rf'"{re.escape(id_col)}"\s*:\s*(?:"((?:[^"\\]|\\.){{1,200}})"|(-?[0-9][0-9.eE+-]{{0,40}}))', raw)
+            value = (m.group(1) or m.group(2)) if m else None
         return None if value is None else redact_pii(value)
 
     @staticmethod
