@@ -1,6 +1,7 @@
 """Fine-tuning schedule: length-bucketed batches and the row/token budget for the default epochs."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,3 +134,57 @@ def test_failed_finetune_removes_its_scratch(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         TagClassifier(Embedder(backend="torch"), head="finetune").fit(["a b", "c d", "e f", "g h"], [0, 1, 0, 1])
     assert list(tmp_path.glob("feedback_nlp_ft_*")) == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=2, max_size=200), st.sampled_from([4, 8, 32]), st.integers(0, 5))
+def test_class_balanced_batches_give_every_row_positives(labels, batch_size, seed):
+    from feedback_nlp.training import class_balanced_batches
+
+    labels = np.array(labels)
+    batches = class_balanced_batches(labels, batch_size, 2, np.random.default_rng(seed))
+    seen = np.concatenate(batches)
+    assert set(seen.tolist()) <= set(range(len(labels)))
+    assert len(seen) >= min(len(labels), 2)
+    for b in batches:
+        counts = np.unique(labels[b], return_counts=True)[1]
+        assert len(np.unique(labels[b])) >= min(2, len(np.unique(labels)))  # negatives in every batch
+        assert (counts == np.minimum(2, [np.sum(labels == c) for c in np.unique(labels[b])])).all()
+    # balanced classes: each row is reached, because rows are cycled, not drawn with replacement
+    counts = np.unique(labels, return_counts=True)[1]
+    if len(labels) >= 20 and counts.min() == counts.max() and len(counts) * 2 <= batch_size:
+        assert set(seen.tolist()) == set(range(len(labels)))
+
+
+def test_supervised_contrastive_loss_prefers_grouped_embeddings():
+    import torch
+
+    from feedback_nlp.training import supervised_contrastive_loss
+
+    labels = torch.tensor([0, 0, 1, 1])
+    grouped = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    mixed = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.1, 0.9]])
+    assert supervised_contrastive_loss(grouped, labels) < supervised_contrastive_loss(mixed, labels)
+    single = supervised_contrastive_loss(grouped, torch.tensor([0, 1, 2, 3]))  # no positives: no signal
+    assert float(single) == 0.0
+    grad = torch.tensor([[1.0, 0.0], [0.0, 1.0]], requires_grad=True)
+    supervised_contrastive_loss(grad, torch.tensor([0, 0])).backward()
+    assert grad.grad is not None and torch.isfinite(grad.grad).all()
+
+
+def test_contrastive_head_trains_saves_and_reloads(tmp_path):
+    from feedback_nlp import Embedder
+    from feedback_nlp.tagging import TagClassifier
+
+    texts = ["the app crashes on start", "crash when I open a file", "it freezes and crashes",
+             "please add dark mode", "add an export button", "I would like a calendar view"]
+    labels = ["bug"] * 3 + ["feature"] * 3
+    clf = TagClassifier(Embedder(backend="torch"), head="contrastive", finetune_epochs=1, finetune_batch_size=4,
+                        cv=2).fit(texts, labels)
+    info = json.loads((Path(clf.embedder_.location) / "training.json").read_text())
+    assert info["contrastive"] is True and info["epochs"] == 1
+    clf.save(tmp_path / "m")
+    assert (tmp_path / "m" / "encoder" / "training.json").exists()
+    assert "supervised contrastive" in (tmp_path / "m" / "README.md").read_text()
+    again = TagClassifier.load(tmp_path / "m", backend="torch")
+    np.testing.assert_allclose(again.predict_proba(texts).to_numpy(), clf.predict_proba(texts).to_numpy(), atol=1e-5)

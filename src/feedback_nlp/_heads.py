@@ -218,6 +218,7 @@ class ZeroShotHead(Head):
     """Cosine similarity to one prototype per tag, softmax within each facet; one tag per facet.
 
     ``groups_`` holds each tag's facet; with several facets the head is multi-label (one pick per facet).
+    :meth:`self_train` turns it into a linear head learnt from an unlabelled backlog (``bias_`` set).
     """
 
     kind = "zero_shot"
@@ -237,8 +238,23 @@ class ZeroShotHead(Head):
     def _facets(self) -> list[np.ndarray]:
         return [np.flatnonzero(self.groups_ == g) for g in dict.fromkeys(self.groups_)]
 
+    def self_train(self, backlog: np.ndarray, settings: FitSettings) -> ZeroShotHead:
+        """Replace each facet's prototypes by a head trained on the backlog's pseudo-labels
+        (:func:`feedback_nlp.training.self_train_head`); logits become ``emb @ prototypes_.T + bias_``."""
+        from .training import self_train_head
+
+        coef = np.zeros_like(self.prototypes_)
+        bias = np.zeros(len(coef), dtype=np.float32)
+        for cols in self._facets():
+            coef[cols], bias[cols] = self_train_head(backlog, self.prototypes_[cols], C=settings.C,
+                                                     random_state=settings.random_state)
+        self.prototypes_, self.bias_ = coef, bias
+        self.temperature_ = 1.0  # the trained head's logits are already on the softmax scale
+        return self
+
     def logits(self, emb: np.ndarray) -> np.ndarray:
-        return emb @ self.prototypes_.T / self.temperature_
+        bias = self.__dict__.get("bias_")
+        return emb @ self.prototypes_.T / self.temperature_ + (0.0 if bias is None else bias)
 
     def scores(self, emb: np.ndarray) -> np.ndarray:
         sims = self.logits(emb)
@@ -257,8 +273,11 @@ class ZeroShotHead(Head):
         return chosen, conf
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"prototypes_": self.prototypes_, "groups_": self.groups_.astype(str),
-                "thresholds_": np.zeros(len(self.prototypes_), dtype=np.float32)}
+        out = {"prototypes_": self.prototypes_, "groups_": self.groups_.astype(str),
+               "thresholds_": np.zeros(len(self.prototypes_), dtype=np.float32)}
+        if "bias_" in self.__dict__:
+            out["bias_"] = self.bias_
+        return out
 
 
 def head_from_arrays(arrays: dict[str, Any], *, multi_label: bool, zero_shot: bool, temperature: float) -> Head:
@@ -267,6 +286,8 @@ def head_from_arrays(arrays: dict[str, Any], *, multi_label: bool, zero_shot: bo
     if zero_shot:
         zero = ZeroShotHead(arrays["groups_"].astype(object), temperature)
         zero.prototypes_ = arrays["prototypes_"]
+        if "bias_" in arrays:  # self-trained
+            zero.bias_ = arrays["bias_"]
         return zero
     if multi_label:
         head = MultiLabelHead()

@@ -323,10 +323,12 @@ def _demo_parser(sub: SubParsers) -> None:
 
 # --- train / eval / tag ---------------------------------------------------------------------------
 
-def _labelled(path: str, text_col: str, label_col: str, sep: str | None) -> tuple[list[str], list[Any]]:
+def _labelled(path: str, text_col: str, label_col: str | None, sep: str | None) -> tuple[list[str], Any]:
     from .records import read_table
 
     df = read_table(path)
+    if label_col is None:  # zero-shot: the rows are an unlabelled backlog
+        return df[text_col].astype(str).tolist(), None
     labels = df[label_col].tolist()
     if sep:
         labels = [[x.strip() for x in str(v).split(sep) if x.strip()] for v in labels]
@@ -340,12 +342,13 @@ def cmd_train(args: argparse.Namespace) -> dict:
     ui = _ui(args)
     sep = args.sep if args.multi_label else None
     taxonomy = Taxonomy.load(args.taxonomy) if args.taxonomy else None
-    texts, labels = _labelled(args.data, args.text_col, args.label_col, sep)
+    texts, labels = _labelled(args.data, args.text_col, None if args.zero_shot else args.label_col, sep)
     emb = _embedder(args)
 
     def make() -> TagClassifier:
         return TagClassifier(emb, taxonomy, multi_label=True if args.multi_label else None, head=args.head,
                              min_confidence=args.min_confidence, zero_shot=args.zero_shot,
+                             self_train=args.self_train,
                              random_state=args.random_state, show_progress=ui.progress)
 
     holdout = args.holdout if args.holdout > 0 and not args.zero_shot else None
@@ -353,7 +356,7 @@ def cmd_train(args: argparse.Namespace) -> dict:
         print(f"evaluating on a held-out {holdout:.0%} before training on everything…", file=sys.stderr)
     # fit(holdout=...) trains a copy on the rest, evaluates it on the stratified held-out share (the card's
     # metrics_), then trains on every row: the same figures a model saved from Python gets.
-    clf = make().fit(None if args.zero_shot else texts, None if args.zero_shot else labels, holdout=holdout)
+    clf = make().fit(texts if args.self_train or not args.zero_shot else None, labels, holdout=holdout)
     if clf.holdout_report_ is not None:
         ui.say(clf.holdout_report_.to_markdown(max_tags=15))
     metrics = dict(clf.metrics_)
@@ -367,8 +370,11 @@ def cmd_train(args: argparse.Namespace) -> dict:
 
 
 def _check_train(args: argparse.Namespace) -> None:
+    if args.self_train and not args.zero_shot:
+        raise UsageError("--self-train learns from unlabelled rows: use it with --zero-shot and --taxonomy")
     check_paths({"--data": args.data}, {"--out": args.out}, folders=["--out"])
-    require_columns(args.data, {"--text-col": args.text_col, "--label-col": args.label_col})
+    columns = {"--text-col": args.text_col} if args.zero_shot else {"--text-col": args.text_col, "--label-col": args.label_col}
+    require_columns(args.data, columns)
 
 
 @command
@@ -384,9 +390,12 @@ def _train_parser(sub: SubParsers) -> None:
     p.add_argument("--multi-label", action="store_true", help="labels hold several tags joined by --sep")
     p.add_argument("--sep", default="|", type=non_empty, help="separator of tags with --multi-label")
     p.add_argument("--taxonomy", default=None, type=input_path, help="taxonomy YAML/JSON (labels are checked against it)")
-    p.add_argument("--zero-shot", action="store_true", help="no training: tag by similarity to the taxonomy")
-    p.add_argument("--head", choices=["logreg", "finetune"], default="logreg",
-                   help="logreg: a classifier on frozen embeddings; finetune: also tune the encoder (slower)")
+    p.add_argument("--zero-shot", action="store_true", help="no labels: tag by similarity to the taxonomy")
+    p.add_argument("--self-train", action="store_true",
+                   help="with --zero-shot: learn from the --data rows as an unlabelled backlog (pseudo-labels)")
+    p.add_argument("--head", choices=["logreg", "finetune", "contrastive"], default="logreg",
+                   help="logreg: a classifier on frozen embeddings; finetune: also tune the encoder (slower); "
+                        "contrastive: tune it with a supervised contrastive loss too (few labels per tag)")
     p.add_argument("--min-confidence", type=unit_interval, default=0.0,
                    help="below this confidence an item gets needs_review")
     p.add_argument("--holdout", type=holdout_share, default=0.2,

@@ -77,12 +77,17 @@ def render_model_card(config: dict[str, Any]) -> str:
         kind="zero-shot" if zero else ("multi-label" if multi else "multi-class"),
         load_name="path/to/this/folder",
         task="multi-label tagging" if multi else "multi-class tagging",
-        head="zero-shot similarity to tag descriptions" if zero else (
-            "fine-tuned embedding model + logistic regression" if p.get("head") == "finetune" else "logistic regression on frozen embeddings"),
+        head=(f"zero-shot, self-trained on {config.get('self_trained_rows')} unlabelled backlog rows "
+              "(pseudo-labels from similarity to tag descriptions, logistic regression, 4 rounds)")
+        if zero and config.get("self_trained_rows") else "zero-shot similarity to tag descriptions" if zero else (
+            "fine-tuned embedding model + logistic regression" if p.get("head") == "finetune" else
+            "embedding model fine-tuned with a supervised contrastive loss + logistic regression"
+            if p.get("head") == "contrastive" else "logistic regression on frozen embeddings"),
         model_id=config["embedder"]["model_id"], dim=config["embedder"]["dim"],
         fine_tuned=", fine-tuned, stored in `encoder/`" if config["embedder"].get("fine_tuned") else "",
         n_tags=len(tags), tags=", ".join(f"`{t}`" for t in tags[:40]) + (" …" if len(tags) > 40 else ""),
-        calibration="softmax over cosine similarities per facet" if zero else (
+        calibration=("softmax over the self-trained head's logits per facet" if config.get("self_trained_rows")
+                     else "softmax over cosine similarities per facet") if zero else (
             "Platt scaling per tag on out-of-fold scores" if multi else f"temperature scaling on out-of-fold logits (T = {config['temperature']:.3f})"),
         decision=("per-tag thresholds tuned for out-of-fold F1; the most probable tag if none passes" if multi and not zero
                   else "one tag per facet" if zero else "most probable tag"),

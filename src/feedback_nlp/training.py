@@ -17,10 +17,12 @@ import tempfile
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["bucketed_batches", "default_epochs", "finetune_encoder", "remove_with", "scratch_dir", "sweep_scratch_dirs"]
+__all__ = ["bucketed_batches", "class_balanced_batches", "default_epochs", "finetune_encoder", "remove_with", "scratch_dir", "self_train_head",
+           "sweep_scratch_dirs"]
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,60 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Gen
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def class_balanced_batches(labels: Sequence[int], batch_size: int, per_class: int,
+                           rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch (about ``len(labels) / batch_size`` batches) of batches holding ``per_class`` rows of each of
+    ``batch_size // per_class`` random classes, so every row has in-batch positives for a contrastive loss.
+
+    With 77 classes and random batches of 32, most rows would meet no other row of their class. Here classes
+    are drawn in proportion to their size and each class's rows are cycled through in a shuffled order, so
+    every row is seen about once per epoch.
+
+    Example:
+        >>> labels = np.array([0, 0, 1, 1, 2, 2])
+        >>> [sorted(np.unique(labels[b], return_counts=True)[1].tolist())
+        ...  for b in class_balanced_batches(labels, 4, 2, np.random.default_rng(0))]
+        [[2, 2], [2, 2]]
+    """
+    labels = np.asarray(labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    pools = {c: rng.permutation(np.flatnonzero(labels == c)) for c in classes}
+    cursor = dict.fromkeys(classes, 0)
+    n_classes = min(len(classes), max(2, batch_size // per_class))
+    batches = []
+    for _ in range(max(1, int(np.ceil(len(labels) / (n_classes * per_class))))):
+        rows = []
+        for c in rng.choice(classes, size=n_classes, replace=False, p=counts / counts.sum()):
+            pool = pools[c]
+            take = [pool[(cursor[c] + i) % len(pool)] for i in range(min(per_class, len(pool)))]
+            cursor[c] += len(take)
+            rows += take
+        batches.append(np.array(rows))
+    return batches
+
+
+def supervised_contrastive_loss(emb: Any, labels: Any, temperature: float = 0.1) -> Any:
+    """In-batch supervised contrastive loss (Khosla et al. 2020): pull same-label rows together.
+
+    For each row with at least one other row of its label in the batch: minus the mean log-probability of
+    its positives under a softmax over cosine similarities to all other rows.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    z = F.normalize(emb, dim=-1)
+    sim = z @ z.T / temperature
+    self_mask = torch.eye(len(z), dtype=torch.bool, device=z.device)
+    sim = sim.masked_fill(self_mask, float("-inf"))
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    pos = (labels[:, None] == labels[None, :]) & ~self_mask
+    has_pos = pos.any(dim=1)
+    if not bool(has_pos.any()):
+        return emb.sum() * 0.0
+    per_row = -(log_prob.masked_fill(~pos, 0.0).sum(dim=1) / pos.sum(dim=1).clamp(min=1))
+    return per_row[has_pos].mean()
+
+
 def padded_tokens(batches: Sequence[np.ndarray], lengths: Sequence[int]) -> int:
     """Tokens one epoch of these batches computes, padding included."""
     lengths = np.asarray(lengths)
@@ -126,6 +182,7 @@ def finetune_encoder(
     learning_rate: float = 5e-5,
     max_seq_length: int = 128,
     scale: float = 20.0,
+    contrastive: bool = False,
     random_state: int = 0,
     show_progress: bool = False,
 ) -> Path:
@@ -133,6 +190,9 @@ def finetune_encoder(
 
     ``targets`` are class indices (n,) for multi-class or a 0/1 matrix (n, k) for multi-label.
     ``epochs=None`` picks :func:`default_epochs` from the row count and the padded tokens of an epoch.
+    ``contrastive=True`` (multi-class only) trains on class-balanced batches (4 rows of each of 8 classes
+    for batches of 32) with a supervised contrastive loss added to the classification loss: SetFit's idea of
+    learning from which examples belong together, in one pass per row instead of one per pair.
     Returns ``out_dir``; the epochs used are logged and written to ``out_dir/training.json``.
     """
     import torch
@@ -152,7 +212,15 @@ def finetune_encoder(
     bias = torch.nn.Parameter(torch.zeros(k))
     tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in sentence-transformers 6
     lengths = [len(ids) for ids in model.tokenizer(list(texts), truncation=True, max_length=max_seq_length)["input_ids"]]
-    epoch_batches = [bucketed_batches(lengths, batch_size, rng)]
+    contrastive = contrastive and not multi_label
+    per_class = 4 if batch_size >= 8 else 2
+
+    def epoch_of_batches() -> list[np.ndarray]:
+        if contrastive:
+            return class_balanced_batches(targets, batch_size, per_class, rng)
+        return bucketed_batches(lengths, batch_size, rng)
+
+    epoch_batches = [epoch_of_batches()]
     tokens_per_epoch = padded_tokens(epoch_batches[0], lengths)
     if epochs is None:
         epochs = default_epochs(len(texts), tokens_per_epoch)
@@ -170,7 +238,7 @@ def finetune_encoder(
 
         bar = tqdm(total=steps, desc="fine-tuning", unit="step")
     for epoch in range(epochs):
-        batches = epoch_batches[0] if epoch == 0 else bucketed_batches(lengths, batch_size, rng)
+        batches = epoch_batches[0] if epoch == 0 else epoch_of_batches()
         total = 0.0
         for idx in batches:
             features = tokenize([texts[i] for i in idx])
@@ -179,6 +247,8 @@ def finetune_encoder(
             target = y[idx]
             loss = (F.binary_cross_entropy_with_logits(logits, target) if multi_label
                     else F.cross_entropy(logits, target))
+            if contrastive:
+                loss = loss + supervised_contrastive_loss(emb, target)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -196,5 +266,66 @@ def finetune_encoder(
     model.save(str(out))
     (out / "training.json").write_text(json.dumps({"rows": len(texts), "epochs": epochs, "batch_size": batch_size,
                                                    "padded_tokens_per_epoch": tokens_per_epoch,
+                                                   "contrastive": contrastive,
                                                    "learning_rate": learning_rate, "random_state": random_state}))
     return out
+
+
+SELF_TRAIN_FRACTIONS = (0.15, 0.3, 0.6, 1.2)  # per-tag quota of each round, as a share of backlog rows per tag
+SELF_TRAIN_PRIOR = 0.5  # weight of the description similarity kept beside the trained head's logits
+ZERO_SHOT_TEMPERATURE = 0.05  # cosine similarities live in a narrow band; this puts them on a logit scale
+
+
+def self_train_head(
+    emb: np.ndarray,
+    anchors: np.ndarray,
+    *,
+    fractions: Sequence[float] = SELF_TRAIN_FRACTIONS,
+    prior: float = SELF_TRAIN_PRIOR,
+    C: float = 10.0,
+    random_state: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Self-training on an unlabelled backlog: pseudo-label the confident rows, train a head, iterate.
+
+    ``emb`` (n, d) are the backlog's normalised embeddings and ``anchors`` (k, d) the k tags' zero-shot
+    prototypes. Each round takes, per tag, the rows the current scores assign to it with the largest margin
+    over the runner-up (quota ``fraction * n / k``, so rare tags are not swamped), trains a logistic
+    regression on them plus the anchors (every tag keeps at least one example), and rescores the backlog
+    with the head's logits plus ``prior`` times the prototype logits (cosine / 0.05), so the head cannot
+    drift far from what the tag descriptions say. Returns ``(coef, intercept)`` of that sum, a linear
+    model: ``logits = emb @ coef.T + intercept``.
+
+    Measured on banking77 and hwu64 (train split as the backlog, test split held out): +6.2 and +10.2
+    points over the description prototypes it starts from; on the bundled sample's product areas +3.4,
+    but -4.4 on its request types (bug / feature / question / praise), a distinction the embedding does not
+    cluster by — self-training follows the backlog's clusters (see docs/benchmarks.md).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> centres = np.eye(2, 8)
+        >>> emb = np.repeat(centres, 20, axis=0) + 0.1 * rng.normal(size=(40, 8))
+        >>> coef, bias = self_train_head(emb, centres)
+        >>> coef.shape, bias.shape
+        ((2, 8), (2,))
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    n, k = len(emb), len(anchors)
+    prior_coef = prior / ZERO_SHOT_TEMPERATURE * anchors
+    scores = emb @ anchors.T / ZERO_SHOT_TEMPERATURE
+    coef, intercept = prior_coef, np.zeros(k)
+    for fraction in fractions:
+        quota = max(1, int(np.ceil(fraction * n / k)))
+        pred = scores.argmax(axis=1)
+        top2 = np.sort(scores, axis=1)[:, -2:]
+        margin = top2[:, 1] - top2[:, 0]
+        chosen = [idx[np.argsort(-margin[idx], kind="stable")[:quota]]
+                  for c in range(k) if len(idx := np.flatnonzero(pred == c))]
+        rows = np.concatenate(chosen) if chosen else np.zeros(0, dtype=int)
+        model = LogisticRegression(C=C, max_iter=3000, random_state=random_state)
+        model.fit(np.vstack([emb[rows], anchors]), np.r_[pred[rows], np.arange(k)])
+        head = model.coef_ if k > 2 else np.vstack([-model.coef_ / 2, model.coef_ / 2])
+        bias = model.intercept_ if k > 2 else np.array([-model.intercept_[0] / 2, model.intercept_[0] / 2])
+        coef, intercept = head + prior_coef, bias
+        scores = emb @ coef.T + intercept
+    return coef.astype(np.float32), intercept.astype(np.float32)
