@@ -423,7 +423,8 @@ def test_holdout_metrics_fill_the_model_card(hash_embedder, tmp_path):
     assert clf.holdout_report_.n == 15  # 25% of each tag's 20 rows, stratified
     assert clf.metrics_["accuracy"] == pytest.approx(clf.holdout_report_.accuracy)
     card = (clf.save(tmp_path / "m") / "README.md").read_text()
-    assert f"accuracy | {clf.holdout_report_.accuracy:.4f}" in card and "held-out stratified 25%" in card
+    assert f"accuracy | {clf.holdout_report_.accuracy:.4f}" in card
+    assert "Measured on: held-out stratified 25% (15 rows)" in card
     # the final model is trained on every row, not the 75%
     full = TagClassifier(hash_embedder).fit(texts, labels)
     np.testing.assert_array_equal(clf.coef_, full.coef_)

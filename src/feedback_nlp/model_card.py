@@ -55,10 +55,17 @@ PII redaction) before embedding; the model stores no training text.
 
 def _metrics_table(metrics: dict[str, Any]) -> str:
     if not metrics:
-        return "No evaluation was recorded when this model was saved."
-    lines = ["| metric | value |", "|---|---|"]
+        return ("No evaluation was recorded when this model was saved. Train with `fit(X, y, holdout=0.2)` (or "
+                "`feedback-nlp train --holdout 0.2`) to have the library measure one on held-out rows.")
+    how = metrics.get("evaluation")
+    lines = [f"Measured on: {how}.", ""] if isinstance(how, str) else []
+    lines += ["| metric | value |", "|---|---|"]
     for k, v in metrics.items():
-        if isinstance(v, (int, float)):
+        if k == "evaluation" and isinstance(v, str):
+            continue
+        if isinstance(v, bool):
+            lines.append(f"| {k} | {v} |")
+        elif isinstance(v, (int, float)):
             lines.append(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |")
         elif isinstance(v, str):
             lines.append(f"| {k} | {v} |")
