@@ -230,3 +230,14 @@ def test_connectors_through_the_commands(tmp_path, cache_path, capsys):
     assert "rows in: 8 = tagged: 7 + errors: 1" in printed.out
     tagged = pd.read_csv(tmp_path / "t.csv", dtype=str)
     assert tagged["id"].tolist() == read_feedback(SLACK).records["id"].tolist()
+
+
+def test_slack_private_channels_and_dms(tmp_path):
+    copy = shutil.copytree(SLACK, tmp_path / "export")
+    (copy / "dms.json").write_text(json.dumps([{"id": "D07DM00001", "members": ["U07MARIA01", "U07TOMLEE2"]}]))
+    (copy / "D07DM00001").mkdir()
+    (copy / "D07DM00001" / "2026-01-08.json").write_text(json.dumps([
+        {"type": "message", "user": "U07TOMLEE2", "ts": "1767866400.000100", "text": "Globex asks for an audit log export"}]))
+    r = read_feedback(copy).records
+    assert r.set_index("id").loc["D07DM00001-1767866400.000100", "source_detail"] == "dm D07DM00001"
+    assert len(r) == 8

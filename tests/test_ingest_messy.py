@@ -215,3 +215,15 @@ def test_same_rows_in_any_chunking(tmp_path):
             ids = [i for p in parts for i in p.records["id"]]
             assert ids == accepted, (fmt, chunk_size)
             assert _triples(pd.concat([p.rejected for p in parts])) == rejects, (fmt, chunk_size)
+
+
+def test_score_reads_with_the_same_options(tmp_path):
+    src = tmp_path / "opps.csv"
+    src.write_bytes("theme;reach;impact;confidence;effort\nCafé search;100;2;0.8;3\n".encode("cp1252"))
+    rc, _, err = _run(["score", "--in", str(src), "--out", str(tmp_path / "o.csv"), "--framework", "rice"])
+    assert rc != 0 and err.startswith("error: ") and "--encoding" in err and "Traceback" not in err
+    rc, _, err = _run(["score", "--in", str(src), "--encoding", "cp1252", "--out", str(tmp_path / "o.csv"),
+                       "--framework", "rice", "--quiet"])
+    assert rc == 0, err
+    out = pd.read_csv(tmp_path / "o.csv")
+    assert out["theme"].tolist() == ["Café search"] and out["rice"].round(2).tolist() == [53.33]

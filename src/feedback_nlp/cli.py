@@ -702,7 +702,7 @@ def cmd_score(args: argparse.Namespace) -> dict:
     from .records import read_table, write_table
 
     ui = _ui(args)
-    df = read_table(args.input).drop(columns="_row", errors="ignore")
+    df = read_table(args.input, format=args.format, encoding=args.encoding).drop(columns="_row", errors="ignore")
 
     def col(name: str) -> Any:
         values = df[name]
@@ -764,6 +764,7 @@ def _score_parser(sub: SubParsers) -> None:
     p.add_argument("--revenue-col", default="account_revenue", help="demand: revenue column ('' for none)")
     p.add_argument("--time-col", default="created_at", help="demand: timestamp column ('' for none)")
     p.add_argument("--window", type=time_window, default="28D", help="demand: growth window, a duration (28D, 4W)")
+    _add_input_args(p)
     _add_raw_csv(p)
     p.set_defaults(func=cmd_score, check=_check_score)
 

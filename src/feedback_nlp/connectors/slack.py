@@ -1,7 +1,7 @@
 """Slack workspace exports: the zip file Slack's admin export produces, or the folder it unpacks to.
 
-Layout (Slack's "Export your workspace data"): ``channels.json`` (and ``groups.json`` for private
-channels), ``users.json``, and one folder per channel holding one JSON array of messages per day
+Layout (Slack's "Export your workspace data"): ``channels.json`` (and ``groups.json``, ``mpims.json``,
+``dms.json`` for private channels and direct messages in exports that include them), ``users.json``, and one folder per channel holding one JSON array of messages per day
 (``2026-01-05.json``). Each message has ``ts`` (epoch seconds with microseconds, unique in the channel),
 ``user``, ``text`` in Slack's markup, and for replies ``thread_ts`` (the parent's ``ts``).
 
@@ -122,8 +122,12 @@ def read_slack(path: str | os.PathLike) -> Export:
 
 def _read(tree: _Tree, path: Path) -> Export:
     try:
-        channels = [c for c in (tree.read("channels.json") or []) + (tree.read("groups.json") or [])
-                    if isinstance(c, dict) and c.get("name")]
+        channels = []
+        # public channels, private channels, group DMs and DMs (whose folder is the DM's id: no name)
+        for listing in ("channels.json", "groups.json", "mpims.json", "dms.json"):
+            for c in tree.read(listing) or []:
+                if isinstance(c, dict) and (c.get("name") or c.get("id")):
+                    channels.append({**c, "name": c.get("name") or c["id"], "_dm": listing == "dms.json"})
         users, bots = _user_names(tree.read("users.json"))
     except ValueError as exc:
         raise InputFileError(f"{path}: channels.json, groups.json or users.json is not valid JSON: {exc}") from None
@@ -135,13 +139,14 @@ def _read(tree: _Tree, path: Path) -> Export:
     number = 0
     for channel in sorted(channels, key=lambda c: c["name"]):
         cid, cname = channel.get("id") or channel["name"], channel["name"]
+        detail = f"dm {cname}" if channel["_dm"] else f"#{cname}"
         for name in (n for n in tree.names if PurePosixPath(n).parent.as_posix() == cname):
             try:
                 messages = tree.read(name)
             except ValueError as exc:
                 number += 1
                 rows.append({"_row": number, "_error": f"malformed JSON in the Slack day file {name} ({exc})",
-                             "_raw": None, "source": "slack", "source_detail": f"#{cname}", "export_file": name})
+                             "_raw": None, "source": "slack", "source_detail": detail, "export_file": name})
                 continue
             for msg in messages if isinstance(messages, list) else []:
                 number += 1
@@ -152,7 +157,7 @@ def _read(tree: _Tree, path: Path) -> Export:
                 if kind:
                     skipped[kind] += 1
                     continue
-                rows.append(_row(msg, number, cid, cname, name, users, channel_names))
+                rows.append(_row(msg, number, cid, detail, name, users, channel_names))
     frame = pd.DataFrame(rows, columns=_COLUMNS).astype({c: object for c in _COLUMNS if c != "_row"})
     frame["_row"] = frame["_row"].astype("int64")
     if frame["_error"].isna().all():
@@ -175,7 +180,7 @@ def _skip_reason(msg: dict[str, Any], bots: set[str]) -> str | None:
     return None
 
 
-def _row(msg: dict[str, Any], number: int, cid: str, cname: str, file: str, users: dict[str, str],
+def _row(msg: dict[str, Any], number: int, cid: str, detail: str, file: str, users: dict[str, str],
          channels: dict[str, str]) -> dict[str, Any]:
     ts = msg.get("ts")
     thread = msg.get("thread_ts")
@@ -186,7 +191,7 @@ def _row(msg: dict[str, Any], number: int, cid: str, cname: str, file: str, user
         "_row": number, "_error": None, "_raw": None,
         "id": f"{cid}-{ts}" if ts else None,
         "text": slack_to_text(text, users, channels) if isinstance(text, str) else text,
-        "source": "slack", "source_detail": f"#{cname}", "created_at": ts,
+        "source": "slack", "source_detail": detail, "created_at": ts,
         "author": users.get(user) or (msg.get("user_profile") or {}).get("real_name") or user,
         "thread_id": f"{cid}-{thread}" if thread else None,
         "edited_at": edited.get("ts") if isinstance(edited, dict) else None,
