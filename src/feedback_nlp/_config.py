@@ -91,21 +91,25 @@ def _choice(name: str, allowed: tuple[str, ...], aliases: dict[str, str] | None 
     return parse
 
 
-def home(argument: str | os.PathLike | None = None) -> Path:
+def _path(argument: str | os.PathLike[str] | None, name: str) -> Path | None:
+    value = os.fspath(argument) if argument is not None else env(name)
+    return Path(value).expanduser() if value is not None else None
+
+
+def home(argument: str | os.PathLike[str] | None = None) -> Path:
     """``FEEDBACK_NLP_HOME``, else ``$XDG_CACHE_HOME/feedback_nlp``, else ``~/.cache/feedback_nlp``."""
     xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(_pick(argument, "FEEDBACK_NLP_HOME", os.path.join(xdg, "feedback_nlp"), str)).expanduser()
+    return _path(argument, "FEEDBACK_NLP_HOME") or Path(xdg) / "feedback_nlp"
 
 
-def cache_path(argument: str | os.PathLike | None = None) -> Path:
+def cache_path(argument: str | os.PathLike[str] | None = None) -> Path:
     """The embedding cache file: ``FEEDBACK_NLP_CACHE``, else ``embeddings.sqlite`` in :func:`home`."""
-    value = _pick(argument, "FEEDBACK_NLP_CACHE", None, str)
-    return Path(value).expanduser() if value is not None else home() / "embeddings.sqlite"
+    return _path(argument, "FEEDBACK_NLP_CACHE") or home() / "embeddings.sqlite"
 
 
-def model(argument: str | os.PathLike | None = None) -> str | os.PathLike | None:
+def model(argument: str | os.PathLike[str] | None = None) -> str | os.PathLike[str] | None:
     """The embedding model asked for (``None``: the bundled default)."""
-    return _pick(argument, "FEEDBACK_NLP_MODEL", None, str)
+    return argument if argument is not None else env("FEEDBACK_NLP_MODEL")
 
 
 def backend(argument: str | None = None) -> str:
@@ -125,6 +129,6 @@ def long_text(argument: str | None = None) -> str:
     return parse(_pick(argument, "FEEDBACK_NLP_LONG_TEXT", DEFAULTS.long_text, str))
 
 
-def data_dir(argument: str | os.PathLike | None = None) -> Path:
+def data_dir(argument: str | os.PathLike[str] | None = None) -> Path:
     """``FEEDBACK_NLP_DATA``, else ``../shared/datasets`` next to the repository."""
-    return Path(_pick(argument, "FEEDBACK_NLP_DATA", str(_REPO.parent / "shared" / "datasets"), str))
+    return _path(argument, "FEEDBACK_NLP_DATA") or _REPO.parent / "shared" / "datasets"

@@ -270,7 +270,7 @@ def _add_embedding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embedding-model", default=None, help="embedding model folder or name (default: bundled MiniLM)")
     p.add_argument("--backend", default=None, choices=list(BACKENDS),
                    help="embedding backend (default: auto, the fastest measured on this machine)")
-    p.add_argument("--cache", default=None, help="embedding cache file (default: $FEEDBACK_NLP_CACHE or ~/.cache)")
+    p.add_argument("--cache", default=None, help="embedding cache file (default: $FEEDBACK_NLP_CACHE, else $FEEDBACK_NLP_HOME/embeddings.sqlite)")
     p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
 
 
@@ -485,7 +485,7 @@ def _tag_parser(sub: SubParsers) -> None:
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local cluster)")
     p.add_argument("--backend", default=None, choices=list(BACKENDS),
                    help="embedding backend (default: auto, resolved once and used by every worker)")
-    p.add_argument("--cache", default=None, help="embedding cache file (default: $FEEDBACK_NLP_CACHE or ~/.cache)")
+    p.add_argument("--cache", default=None, help="embedding cache file (default: $FEEDBACK_NLP_CACHE, else $FEEDBACK_NLP_HOME/embeddings.sqlite)")
     p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
     _add_input_args(p)
     _add_raw_csv(p)

@@ -68,7 +68,7 @@ def run(out_dir: Path, embedder: BaseEmbedder, n_examples: int = 3) -> dict:
     if "request-type" in bundled_models():
         bundled = TagClassifier.load("request-type", embedder=embedder)
         print("\nbundled 'request-type' model (trained on public GitHub issues and app reviews):")
-        _show(bundled.tag(records["text"][:3].tolist(), ids=records["id"][:3])[["id", "tags", "confidence"]])
+        _show(bundled.tag(records["text"][:3].tolist(), ids=records["id"][:3].tolist())[["id", "tags", "confidence"]])
 
     _section("4. Duplicates")
     dd = Deduper(embedder).fit(records, embeddings=vectors)

@@ -563,7 +563,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                                     max_seq_length=self.finetune_max_seq_length, random_state=self.random_state,
                                     contrastive=self.head == "contrastive", show_progress=self.show_progress)
             tuned = Embedder(path, cache=embedder.cache, backend=embedder.backend, batch_size=embedder.batch_size,
-                             show_progress=self.show_progress)
+                             show_progress=self.show_progress, long_text=embedder.long_text)
         except BaseException:  # interrupted or failed: nothing stays behind
             shutil.rmtree(scratch, ignore_errors=True)
             raise
