@@ -289,7 +289,8 @@ def _holdout_split(primary: np.ndarray, share: float, seed: int) -> tuple[np.nda
         test += rows[:max(n_test, 0)].tolist()
         train += rows[max(n_test, 0):].tolist()
     if not test:
-        raise InvalidInputError(f"holdout={share} leaves no row to evaluate on (too few rows per tag)")
+        raise InvalidInputError(f"holdout={share} leaves no row to evaluate on: a tag needs 3 or more rows to hold "
+                                "one out and keep 2 for training; label more rows or train without a holdout")
     return np.sort(train), np.sort(test)
 
 
