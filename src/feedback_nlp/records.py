@@ -243,7 +243,6 @@ def write_table(df: pd.DataFrame, path: PathLike, *, raw_csv: bool = False) -> P
     return path
 
 
-
 # --- values ---------------------------------------------------------------------------------------
 
 _NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
@@ -278,7 +277,7 @@ def parse_timestamp(value: Any) -> pd.Timestamp | None:
             if not math.isfinite(x):
                 raise ValueError("not a finite number")
             unit = "s" if abs(x) < 1e11 else "ms" if abs(x) < 1e14 else "us" if abs(x) < 1e17 else "ns"
-            ts = pd.to_datetime(text if unit == "ns" else x, unit=unit, utc=True) if unit != "ns" else pd.Timestamp(int(text), tz="UTC")
+            ts = pd.Timestamp(int(x), unit="ns", tz="UTC") if unit == "ns" else pd.to_datetime(x, unit=unit, utc=True)
             if unit == "s" and "." in text:  # keep Slack's microseconds exactly (a float loses them)
                 whole, frac = text.split(".")
                 ts = pd.Timestamp(int(whole), unit="s", tz="UTC") + pd.Timedelta(microseconds=int((frac + "000000")[:6]))
