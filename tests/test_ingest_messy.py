@@ -227,3 +227,15 @@ def test_score_reads_with_the_same_options(tmp_path):
     assert rc == 0, err
     out = pd.read_csv(tmp_path / "o.csv")
     assert out["theme"].tolist() == ["Café search"] and out["rice"].round(2).tolist() == [53.33]
+
+
+def test_eval_reads_labelled_data_with_the_same_options(tmp_path, cache_path):
+    data = tmp_path / "labelled.csv"
+    data.write_bytes("text;label\nLe menu « Café » plante à l'export;bug\nPlease add a dark mode;feature_request\n"
+                     .encode("cp1252"))
+    args = ["eval", "--model", "request-type", "--data", str(data), "--label-col", "label"]
+    rc, _, err = _run(args)
+    assert rc != 0 and "--encoding" in err and "Traceback" not in err
+    rc, out, err = _run(args + ["--encoding", "cp1252", "--json"])
+    assert rc == 0, err
+    assert '"rows_in": 2' in out

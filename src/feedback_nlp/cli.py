@@ -323,10 +323,11 @@ def _demo_parser(sub: SubParsers) -> None:
 
 # --- train / eval / tag ---------------------------------------------------------------------------
 
-def _labelled(path: str, text_col: str, label_col: str | None, sep: str | None) -> tuple[list[str], Any]:
+def _labelled(path: str, text_col: str, label_col: str | None, sep: str | None,
+              args: argparse.Namespace | None = None) -> tuple[list[str], Any]:
     from .records import read_table
 
-    df = read_table(path)
+    df = read_table(path, format=getattr(args, "format", "auto"), encoding=getattr(args, "encoding", None))
     if label_col is None:  # zero-shot: the rows are an unlabelled backlog
         return df[text_col].astype(str).tolist(), None
     labels = df[label_col].tolist()
@@ -342,7 +343,7 @@ def cmd_train(args: argparse.Namespace) -> dict:
     ui = _ui(args)
     sep = args.sep if args.multi_label else None
     taxonomy = Taxonomy.load(args.taxonomy) if args.taxonomy else None
-    texts, labels = _labelled(args.data, args.text_col, None if args.zero_shot else args.label_col, sep)
+    texts, labels = _labelled(args.data, args.text_col, None if args.zero_shot else args.label_col, sep, args)
     emb = _embedder(args)
 
     def make() -> TagClassifier:
@@ -374,7 +375,7 @@ def _check_train(args: argparse.Namespace) -> None:
         raise UsageError("--self-train learns from unlabelled rows: use it with --zero-shot and --taxonomy")
     check_paths({"--data": args.data}, {"--out": args.out}, folders=["--out"])
     columns = {"--text-col": args.text_col} if args.zero_shot else {"--text-col": args.text_col, "--label-col": args.label_col}
-    require_columns(args.data, columns)
+    require_columns(args.data, columns, args)
 
 
 @command
@@ -403,6 +404,7 @@ def _train_parser(sub: SubParsers) -> None:
     p.add_argument("--random-state", type=non_negative_int, default=0, help="seed of the split and the training")
     p.add_argument("--description", default="", help="one line for the model card")
     p.add_argument("--out", required=True, help="model folder (written whole, or not at all)")
+    _add_input_args(p)
     _add_embedding_args(p)
     p.set_defaults(func=cmd_train, check=_check_train)
 
@@ -411,9 +413,9 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     from .tagging import TagClassifier
 
     clf = TagClassifier.load(args.model)
-    require_columns(args.data, {"--text-col": args.text_col, "--label-col": args.label_col})
+    require_columns(args.data, {"--text-col": args.text_col, "--label-col": args.label_col}, args)
     sep = args.sep if clf.multi_label_ else None
-    texts, labels = _labelled(args.data, args.text_col, args.label_col, sep)
+    texts, labels = _labelled(args.data, args.text_col, args.label_col, sep, args)
     report = clf.evaluate(texts, labels)
     _ui(args).say(report.to_markdown())
     return {**report.to_dict(), "rows_in": len(texts), "model": str(args.model),
@@ -432,6 +434,7 @@ def _eval_parser(sub: SubParsers) -> None:
     p.add_argument("--text-col", default="text", help="column holding the text")
     p.add_argument("--label-col", default="label", help="column holding the true tag(s)")
     p.add_argument("--sep", default="|", type=non_empty, help="separator of tags for a multi-label model")
+    _add_input_args(p)
     p.set_defaults(func=cmd_eval)
 
 
