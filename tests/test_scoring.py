@@ -193,7 +193,11 @@ def test_rice_over_theme_scores_in_one_line():
     [
         ({"theme_col": "topic"}, "theme column 'topic' not found"),
         ({"account_col": "acct"}, "account column 'acct' not found"),
-        ({"weights": {"volume": -1}}, "non-negative"),
+        ({"weights": {"volume": -1}}, "'volume' must be a finite number >= 0"),
+        ({"weights": {"volume": float("inf")}}, "'volume' must be a finite number >= 0"),
+        ({"weights": {"revenue": float("nan")}}, "'revenue' must be a finite number >= 0"),
+        ({"weights": {"growth": True}}, "'growth' must be a finite number"),
+        ({"weights": {"volume": 0}}, "positive sum"),
         ({"weights": {"popularity": 1}}, "unknown weight"),
     ],
 )
@@ -212,3 +216,64 @@ def test_theme_scores_bad_revenue_and_dates():
     df["created_at"] = ["2026-01-01", "soon", None, "2026-01-02", "2026-01-03", "2026-01-04"]
     with pytest.raises(ColumnError, match=r"time column 'created_at' has unparseable dates in rows \[1\]"):
         theme_scores(df)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), "inf", "Infinity"])
+def test_infinite_revenue_is_rejected_naming_column_and_row(value):
+    df = _feedback()
+    df["account_revenue"] = df["account_revenue"].astype(object)
+    df.loc[2, "account_revenue"] = value
+    with pytest.raises(ColumnError, match=r"revenue column 'account_revenue' has non-numeric, infinite .* rows \[2\]"):
+        theme_scores(df)
+
+
+@pytest.mark.parametrize("fn", ["rice", "ice", "moscow"])
+def test_non_finite_scores_are_rejected_with_argument_and_position(fn):
+    bad = [1.0, float("inf"), 2.0]
+    calls = {"rice": lambda: rice(bad, 1, 0.5, 1), "ice": lambda: ice(bad, 5, 5),
+             "moscow": lambda: moscow(bad)}
+    name = {"rice": "reach", "ice": "impact", "moscow": "scores"}[fn]
+    with pytest.raises(InvalidInputError, match=rf"{name} has NaN or infinite values at positions 1"):
+        calls[fn]()
+    with pytest.raises(InvalidInputError, match="effort has NaN or infinite"):
+        rice(1, 1, 0.5, [1.0, float("-inf")])
+
+
+def test_moscow_all_equal_scores_are_should_not_must():
+    assert moscow([7.0] * 10).tolist() == ["should"] * 10
+    assert moscow(pd.Series([0.0] * 3, index=list("abc"))).tolist() == ["should"] * 3
+    ex = moscow([5, 5, 5, 5, 5, 5, 5, 5, 5, 1], explain=True)
+    assert ex["moscow"].tolist() == ["should"] * 9 + ["won't"]
+    assert ex["rule"].iloc[0] == "score 5: rank percentile 55% >= 50%"
+
+
+_scores = st.lists(st.sampled_from([0.0, 1.0, 2.5, 3.0, 10.0]) | st.floats(-1e6, 1e6, allow_nan=False),
+                   min_size=2, max_size=60)
+_ORDER = {"won't": 0, "could": 1, "should": 2, "must": 3}
+
+
+@given(_scores, st.randoms(use_true_random=False))
+@settings(max_examples=200, deadline=None)
+def test_moscow_ties_share_a_category_independent_of_order(scores, rnd):
+    cats = moscow(scores).tolist()
+    by_score = {}
+    for x, c in zip(scores, cats):
+        assert by_score.setdefault(x, c) == c  # equal scores, equal category
+    for (x1, c1) in zip(scores, cats):
+        for (x2, c2) in zip(scores, cats):
+            if x1 > x2:
+                assert _ORDER[c1] >= _ORDER[c2]  # a higher score never gets a lower category
+    shuffled = list(scores)
+    rnd.shuffle(shuffled)
+    assert dict(zip(shuffled, moscow(shuffled).tolist())) == by_score  # the input order does not matter
+    if len(set(scores)) == 1:
+        assert set(cats) == {"should"}
+
+
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=10, max_size=200, unique=True))
+@settings(max_examples=100, deadline=None)
+def test_moscow_distinct_scores_split_20_30_30_20(scores):
+    counts = pd.Series(moscow(scores)).value_counts().to_dict()
+    n = len(scores)
+    for cat, share in (("must", 0.2), ("should", 0.3), ("could", 0.3), ("won't", 0.2)):
+        assert abs(counts.get(cat, 0) - share * n) <= 1

@@ -155,7 +155,7 @@ def test_unknown_tag_and_bad_labels(embedder, taxonomy):
 def test_save_load_round_trip(multilabel, split, tmp_path, embedder):
     _, _, _, xte = split
     path = multilabel.save(tmp_path / "m", metrics={"micro_f1": 0.9}, description="areas")
-    assert {p.name for p in path.iterdir()} == {"config.json", "weights.npz", "README.md"}
+    assert {p.name for p in path.iterdir()} == {"config.json", "weights.npz", "README.md", "manifest.json"}
     card = (path / "README.md").read_text()
     assert "micro_f1 | 0.9000" in card and "Platt" in card
     loaded = TagClassifier.load(path, embedder=embedder)

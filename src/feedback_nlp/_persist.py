@@ -1,12 +1,29 @@
-"""Shared pieces of saving and loading: JSON configs with SHA-256 checksums, no pickle anywhere, and the
-folder where feedback_nlp keeps what it derives on a machine (ONNX exports, backend measurements)."""
+"""Shared pieces of saving and loading: JSON configs, a required ``manifest.json`` with the SHA-256 of every
+file of a saved folder (the config included), no pickle anywhere, and the folder where feedback_nlp keeps what
+it derives on a machine (ONNX exports, backend measurements).
+
+Manifest keys are plain relative paths to regular files inside the folder: ``..``, absolute paths, devices,
+pipes and symbolic links are refused before any file is opened, so a hostile manifest can neither probe
+the file system nor hang a load on ``/dev/zero``.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "weights.npz").write_bytes(b"...")
+    >>> write_config(d, "demo", ["weights.npz"], answer=42)["answer"]
+    42
+    >>> read_config(d, "demo")["answer"]
+    42
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import _config
@@ -18,37 +35,142 @@ def feedback_home() -> Path:
     return _config.home()
 
 
+MANIFEST = "manifest.json"
+_MANIFEST_FORMAT = "feedback_nlp.manifest"
+_MANIFEST_VERSION = 1
+
+
 def sha256_file(path: Path) -> str:
+    """SHA-256 of a regular file, opened without following a symlink (a swapped-in link is refused)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # a FIFO or device swapped in after the check
+            raise IntegrityError(f"{path} is not a regular file")
         for block in iter(lambda: fh.read(1 << 22), b""):
             h.update(block)
     return h.hexdigest()
 
 
-def write_config(folder: Path, fmt: str, files: Iterable[str], **fields: Any) -> dict[str, Any]:
-    """Write ``config.json`` with the format name, the fields and the checksums of ``files``."""
-    config = {"format": fmt, **fields, "checksums": {f: sha256_file(folder / f) for f in files}}
+def _safe_key(folder: Path, key: object) -> Path:
+    """The file a manifest key names, if the key is a plain relative path to a regular file inside
+    ``folder`` (no ``..``, no absolute path, no drive, no backslash, no symlink anywhere on the way)."""
+    if not isinstance(key, str) or not key or "\\" in key or "\x00" in key or ":" in key:
+        raise IntegrityError(f"{folder / MANIFEST} lists an unsafe path {key!r}: only plain relative paths inside "
+                             "the folder are allowed")
+    parts = PurePosixPath(key).parts
+    if PurePosixPath(key).is_absolute() or any(p in ("..", ".", "") for p in parts) or key != "/".join(parts):
+        raise IntegrityError(f"{folder / MANIFEST} lists an unsafe path {key!r}: only plain relative paths inside "
+                             "the folder are allowed")
+    path = folder
+    for i, part in enumerate(parts):
+        path = path / part
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            raise IntegrityError(f"{path} is missing (listed in {MANIFEST})") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise IntegrityError(f"{path} is a symbolic link; saved folders hold regular files only")
+        if i < len(parts) - 1 and not stat.S_ISDIR(st.st_mode):
+            raise IntegrityError(f"{path} is not a folder")
+    if not stat.S_ISREG(st.st_mode):
+        raise IntegrityError(f"{path} is not a regular file (a device, pipe or folder); refusing to read it")
+    return path
+
+
+def _folder_files(folder: Path) -> list[str]:
+    """Every file in ``folder`` (recursively) as a relative POSIX path, except the manifest itself."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if (p.is_file() or p.is_symlink()) and p.relative_to(folder).as_posix() != MANIFEST)
+
+
+def write_manifest(folder: str | os.PathLike) -> dict[str, str]:
+    """Write ``manifest.json``: the SHA-256 of every file in the folder, ``config.json`` included.
+
+    Call it last, after every other file is written (savers that add a file afterwards call it again).
+    """
+    folder = Path(folder)
+    files = {name: sha256_file(_safe_key(folder, name)) for name in _folder_files(folder)}
+    manifest = {"format": _MANIFEST_FORMAT, "version": _MANIFEST_VERSION, "files": files}
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, folder / MANIFEST)
+    return files
+
+
+def verify_manifest(folder: str | os.PathLike) -> dict[str, str]:
+    """Check every file of a saved folder against ``manifest.json`` (required); returns its entries.
+
+    Raises :class:`IntegrityError` naming the file when the manifest is missing or malformed, a key is not
+    a plain relative path to a regular file inside the folder, a listed file is missing or differs, or the
+    folder holds a file the manifest does not cover.
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise IntegrityError(f"{folder} has no {MANIFEST}: it was not saved by this feedback_nlp, or the manifest "
+                             "was removed; save the model again") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise IntegrityError(f"{path} is not a regular file")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"{path} is not valid JSON: {exc}") from exc
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if (not isinstance(manifest, dict) or manifest.get("format") != _MANIFEST_FORMAT
+            or not isinstance(files, dict) or "config.json" not in files):
+        raise IntegrityError(f"{path} is not a feedback_nlp manifest covering config.json")
+    if manifest.get("version", 0) > _MANIFEST_VERSION:
+        raise IntegrityError(f"{path} was written by a newer feedback_nlp (manifest version {manifest['version']})")
+    checked = {name: _safe_key(folder, name) for name in files}  # every key is checked before any file is read
+    extra = sorted(set(_folder_files(folder)) - set(files))
+    if extra:
+        raise IntegrityError(f"{folder / extra[0]} is not covered by {MANIFEST} (added after saving?); remove it "
+                             "or save the model again")
+    for name, f in checked.items():
+        digest = files[name]
+        if not isinstance(digest, str) or sha256_file(f) != digest:
+            raise IntegrityError(f"{f} does not match its checksum in {MANIFEST}: modified after saving")
+    return files
+
+
+def manifest_digest(folder: str | os.PathLike) -> str | None:
+    """SHA-256 of a saved folder's manifest: changes whenever any file of the folder changes."""
+    path = Path(folder) / MANIFEST
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def write_config(folder: Path, fmt: str, files: Iterable[str] = (), **fields: Any) -> dict[str, Any]:
+    """Write ``config.json`` (the format name and the fields), then the manifest of every file in the folder.
+
+    ``files`` names the data files the loader reads; each must exist (the manifest covers them and the rest).
+    """
+    folder = Path(folder)
+    for name in files:
+        _safe_key(folder, name)
+    config = {"format": fmt, **fields}
     (folder / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    write_manifest(folder)
     return config
 
 
 def read_config(folder: Path, fmt: str) -> dict[str, Any]:
-    """Read ``config.json``, check the format name and every checksum (IntegrityError on any mismatch)."""
+    """Verify the folder against its manifest, then read ``config.json`` and check its format name
+    (IntegrityError on any problem, naming the file)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise IntegrityError(f"{folder} is not a folder: not a saved {fmt}")
+    if not (folder / "config.json").exists() and not (folder / MANIFEST).exists():
+        raise IntegrityError(f"{folder} has no config.json: not a saved {fmt}")
+    verify_manifest(folder)
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise IntegrityError(f"{folder} has no config.json: not a saved {fmt}") from None
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:
         raise IntegrityError(f"{folder / 'config.json'} is not valid JSON: {exc}") from exc
-    if config.get("format") != fmt:
+    if not isinstance(config, dict) or config.get("format") != fmt:
         raise IntegrityError(f"{folder} is not a saved {fmt}")
-    for name, digest in config.get("checksums", {}).items():
-        f = folder / name
-        if not f.exists():
-            raise IntegrityError(f"{f} is missing")
-        if sha256_file(f) != digest:
-            raise IntegrityError(f"{f} does not match its checksum: modified after saving")
     return config
 
 

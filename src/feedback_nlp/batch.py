@@ -31,17 +31,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import _chunks
+from ._atomic import OutputSet, distinct_paths, writable_target
+from ._chunks import _pack, load_model_cached, process_chunk
 from ._config import DEFAULTS
+from ._lock import JobLock
 from .cleaning import MAX_TEXT_CHARS
 from .connectors import sniff_format
 from .connectors import table_format as _input_table_format
-from .errors import InvalidInputError
-from .records import REJECT_COLUMNS, FeedbackData, RowValidator, csv_ready, iter_feedback, table_format
+from .errors import InvalidInputError, UsageError
+from .records import CSV_LINE_END, REJECT_COLUMNS, RowValidator, csv_ready, iter_feedback, table_format
 
-__all__ = ["BatchSummary", "ProgressReporter", "embed_file", "load_model_cached", "process_chunk", "read_chunks", "tag_file"]
+__all__ = ["BatchSummary", "ProgressReporter", "chunk_digest", "default_errors_path", "embed_file", "load_model_cached",
+           "lock_path", "parts_path", "process_chunk", "read_chunks", "tag_file"]
 
 log = logging.getLogger(__name__)
-_MODELS: dict[str, Any] = {}
 ERROR_COLUMNS = list(REJECT_COLUMNS)
 
 
@@ -65,47 +69,6 @@ class BatchSummary:
                 f"({self.chunks} chunks, {self.chunks_reused} reused; {self.seconds:.1f} s, {rate:.0f} rows/s)")
 
 
-def load_model_cached(model: str | os.PathLike, cache: str | os.PathLike | bool | None = True,
-                      backend: str | None = None) -> Any:
-    """Load a tag model once per process (Dask workers call this for every task: only the first loads).
-
-    ``backend`` is the embedding backend; a distributed job passes the one its driver resolved, so that
-    workers on different CPUs never mix the vectors of different backends.
-    """
-    from .embedding import Embedder
-    from .tagging import TagClassifier
-
-    key = f"{model}|{cache}|{backend}"
-    if key not in _MODELS:
-        probe = TagClassifier.load(model, backend=backend)
-        if isinstance(probe.embedder_, Embedder) and cache:
-            from .cache import EmbeddingCache
-
-            probe.embedder_.cache = EmbeddingCache(None if cache is True else cache)
-        _MODELS[key] = probe
-    return _MODELS[key]
-
-
-def _reject_reason(row_id: Any, text: Any, cleaned: str | None, max_chars: int) -> str | None:
-    """Why one row would be rejected (the validator's text and id checks, without its dates or duplicates)."""
-    chunk = pd.DataFrame({"_row": [1], "id": [row_id], "text": [text]}, dtype=object)
-    chunk["_row"] = chunk["_row"].astype(np.int64)
-    rejected = RowValidator(id_col="id", max_chars=max_chars, keep_columns=False).validate(chunk).rejected
-    return rejected["reason"].iloc[0] if len(rejected) else None
-
-
-def _pack(fb: FeedbackData) -> pd.DataFrame:
-    """One validated chunk as a single frame in source order: ``_row, id, text`` for accepted rows and
-    ``_reason, _reject_text`` for rejected ones. This is what travels to Dask workers."""
-    ok = pd.DataFrame({"_row": fb.records["row"].to_numpy(dtype=np.int64), "id": fb.records["id"].to_numpy(),
-                       "text": fb.records["text"].to_numpy(), "_reason": None, "_reject_text": None})
-    bad = pd.DataFrame({"_row": fb.rejected["row"].to_numpy(dtype=np.int64), "id": fb.rejected["id"].to_numpy(),
-                        "text": None, "_reason": fb.rejected["reason"].to_numpy(), "_reject_text": fb.rejected["text"].to_numpy()})
-    both = pd.concat([f.astype({c: object for c in f.columns if c != "_row"}) for f in (ok, bad) if len(f)] or [ok],
-                     ignore_index=True)
-    return both.sort_values("_row", kind="stable").reset_index(drop=True)
-
-
 def read_chunks(path: str | os.PathLike, chunk_size: int, *, text_col: str = "text", id_col: str | None = "id",
                 format: str = "auto", encoding: str | None = None,
                 max_chars: int = MAX_TEXT_CHARS) -> Iterator[pd.DataFrame]:
@@ -114,34 +77,6 @@ def read_chunks(path: str | os.PathLike, chunk_size: int, *, text_col: str = "te
     validator = RowValidator(text_col=text_col, id_col=id_col, keep_columns=False, max_chars=max_chars)
     for fb in iter_feedback(path, format=format, encoding=encoding, chunk_size=chunk_size, validator=validator):
         yield _pack(fb)
-
-
-def _validate_chunk(chunk: pd.DataFrame, text_col: str, id_col: str | None,
-                    max_chars: int) -> tuple[np.ndarray, list[str], list[str], pd.DataFrame]:
-    """(ok mask, ids and cleaned texts of the ok rows, rejected rows) of a packed chunk, or of a raw one
-    (a Dask partition), which is validated here on its own."""
-    if "_reason" not in chunk.columns:
-        chunk = _pack(RowValidator(text_col=text_col, id_col=id_col, keep_columns=False, max_chars=max_chars).validate(chunk))
-    ok = chunk["_reason"].isna().to_numpy()
-    bad = chunk[~ok]
-    errors = pd.DataFrame({"row": bad["_row"].to_numpy(dtype=np.int64), "id": bad["id"].to_numpy(),
-                           "reason": bad["_reason"].to_numpy(), "text": bad["_reject_text"].to_numpy()},
-                          columns=ERROR_COLUMNS)
-    return ok, chunk["id"][ok].tolist(), chunk["text"][ok].tolist(), errors
-
-
-def process_chunk(chunk: pd.DataFrame, model: Any, *, text_col: str = "text", id_col: str = "id",
-                  max_chars: int = MAX_TEXT_CHARS) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Tag one chunk: returns (tagged rows, rejected rows with a reason). Every input row is in exactly one."""
-    if "_reason" not in chunk.columns:
-        chunk = _pack(RowValidator(text_col=text_col, id_col=id_col, keep_columns=False, max_chars=max_chars).validate(chunk))
-    ok, ids, good, errors = _validate_chunk(chunk, text_col, id_col, max_chars)
-    if good:
-        out = model.tag(good, ids=ids)
-    else:
-        out = pd.DataFrame(columns=["id", "tags", "probabilities", "confidence", "needs_review"])
-    out.insert(0, "row", chunk["_row"].to_numpy(dtype=np.int64)[ok])
-    return out.reset_index(drop=True), errors
 
 
 def embed_file(path: str | os.PathLike, embedder: Any, *, text_col: str = "text", id_col: str | None = "id",
@@ -220,20 +155,63 @@ def _count_rows(path: Path) -> int | None:
     return None  # counting CSV rows means reading quoted newlines properly: not worth a second pass
 
 
-def _fingerprint(path: Path, chunk_size: int, model: str, text_col: str, id_col: str, embedding: str | None) -> dict[str, Any]:
-    st = path.stat()
-    h = hashlib.sha256()
-    if path.is_dir():  # an export folder (Slack): its files' names, sizes and times stand for its content
-        for p in sorted(path.rglob("*")):
-            h.update(f"{p.relative_to(path)}|{p.stat().st_size}|{p.stat().st_mtime_ns}\n".encode())
-    else:
-        with open(path, "rb") as fh:  # head and tail: a changed input is noticed without hashing gigabytes
-            h.update(fh.read(1 << 20))
-            fh.seek(max(0, st.st_size - (1 << 20)))
-            h.update(fh.read())
-    return {"input": str(path.resolve()), "size": st.st_size, "sample_sha256": h.hexdigest(),
-            "chunk_size": chunk_size, "model": str(model), "text_col": text_col, "id_col": id_col,
-            "embedding": embedding}
+PARTS_FORMAT = 2  # bump when what a part holds changes: a resume never mixes two layouts
+_HASH_KEY = b"feedback_nlp.chunk_sha256"
+
+# What each fingerprint entry means, for the message that refuses a resume.
+_WHAT = {
+    "parts_format": "the feedback_nlp version (its parts layout)",
+    "input_size": "the input file (its size)",
+    "input_format": "--format", "encoding": "--encoding",
+    "chunk_size": "--chunk-size", "text_col": "--text-col", "id_col": "--id-col", "max_chars": "the text length limit",
+    "model": "--model",
+    "model_manifest": "the model folder's files (retrained or replaced)",
+    "embedding": "the embedding model or backend",
+}
+
+
+def default_errors_path(out: Path) -> Path:
+    """``tagged.parquet`` -> ``tagged.errors.parquet``: where rejected rows go unless told otherwise."""
+    return out.with_name(out.name.split(".")[0] + ".errors" + "".join(out.suffixes))
+
+
+def parts_path(out: Path) -> Path:
+    """The folder of finished chunks of a job writing ``out``: ``tagged.parquet.parts``."""
+    return out.with_name(out.name + ".parts")
+
+
+def lock_path(out: Path) -> Path:
+    """The lock file of a job writing ``out``: ``tagged.parquet.lock``."""
+    return out.with_name(out.name + ".lock")
+
+
+def chunk_digest(chunk: pd.DataFrame) -> str:
+    """SHA-256 of a validated chunk's content (row numbers, ids, cleaned texts, reject reasons)."""
+    h = hashlib.sha256(json.dumps([str(c) for c in chunk.columns]).encode())
+    try:
+        h.update(pd.util.hash_pandas_object(chunk, index=False).to_numpy().tobytes())
+    except TypeError:  # unhashable cells (lists in a JSON input): hash their JSON text instead
+        h.update(chunk.to_json(orient="values", date_format="iso", default_handler=str).encode())
+    return h.hexdigest()
+
+
+def _model_folder(model: str | os.PathLike) -> Path | None:
+    folder = Path(model)
+    if (folder / "config.json").exists():
+        return folder
+    from .tagging import bundled_models
+
+    return bundled_models().get(str(model))
+
+
+def _fingerprint(inp: Path, model: str | os.PathLike, embedding: str | None, **options: Any) -> dict[str, Any]:
+    """Everything the parts depend on except the input's content, which is checked chunk by chunk."""
+    from ._persist import manifest_digest
+
+    folder = _model_folder(model)
+    size = sum(p.stat().st_size for p in inp.rglob("*") if p.is_file()) if inp.is_dir() else inp.stat().st_size
+    return {"parts_format": PARTS_FORMAT, "input_size": size, **options, "model": str(model),
+            "model_manifest": manifest_digest(folder) if folder is not None else None, "embedding": embedding}
 
 
 def _schema(kind: str) -> Any:
@@ -242,75 +220,112 @@ def _schema(kind: str) -> Any:
     if kind == "errors":
         return pa.schema([("row", pa.int64()), ("id", pa.string()), ("reason", pa.string()), ("text", pa.string())])
     return pa.schema([("row", pa.int64()), ("id", pa.string()), ("tags", pa.list_(pa.string())),
-                      ("probabilities", pa.string()), ("confidence", pa.float64()), ("needs_review", pa.bool_())])
+                      ("probabilities", pa.map_(pa.string(), pa.float64())), ("confidence", pa.float64()),
+                      ("needs_review", pa.bool_())])
 
 
-def _atomic_parquet(df: pd.DataFrame, path: Path, kind: str) -> None:
-    """Write a part with a fixed schema (an empty part must not change column types), then rename."""
+def _atomic_parquet(df: pd.DataFrame, path: Path, kind: str, digest: str | None = None) -> None:
+    """Write a part with a fixed schema (an empty part must not change column types), then rename. The
+    part carries the digest of the input chunk it was made from, so a resume can tell if the input changed."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if kind == "tagged":
+        df = df.assign(probabilities=[list(p.items()) for p in df["probabilities"]])
+    table = pa.Table.from_pandas(df, schema=_schema(kind), preserve_index=False)
+    if digest is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), _HASH_KEY: digest.encode()})
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.Table.from_pandas(df, schema=_schema(kind), preserve_index=False), tmp)
+    pq.write_table(table, tmp)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
+def _part_digest(path: Path) -> str | None:
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    value = meta.get(_HASH_KEY)
+    return value.decode() if value else None
+
+
 def _for_output(df: pd.DataFrame, fmt: str, raw_csv: bool = False) -> pd.DataFrame:
+    if "probabilities" in df.columns:  # a Parquet map reads back as (key, value) pairs
+        df = df.assign(probabilities=[dict(p) if p is not None else {} for p in df["probabilities"]])
     if fmt in ("csv", "tsv"):
         return csv_ready(df, raw_csv=raw_csv)
     return df
 
 
-def default_errors_path(out: Path) -> Path:
-    """``tagged.parquet`` -> ``tagged.errors.parquet``: where rejected rows go unless told otherwise."""
-    return out.with_name(out.name.split(".")[0] + ".errors" + "".join(out.suffixes))
-
-
-def _merge_parts(parts: list[Path], out: Path, columns: list[str], raw_csv: bool = False) -> int:
-    """Concatenate part files into ``out`` chunk by chunk (flat memory), atomically."""
-    fmt = table_format(out)
-    tmp = out.with_name(out.name + ".tmp")
-    out.parent.mkdir(parents=True, exist_ok=True)
+def _merge_parts(parts: list[Path], target: Path, columns: list[str], fmt: str, raw_csv: bool = False) -> int:
+    """Concatenate part files into ``target`` chunk by chunk (flat memory). ``target`` is a temp path of an
+    :class:`~feedback_nlp._atomic.OutputSet`, renamed onto the output only when every output is complete."""
     n = 0
     writer = None
     try:
         if fmt == "parquet":
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
             for p in parts:
                 table = pq.read_table(p)
-                if table.num_rows == 0 and writer is not None:
-                    continue
+                table = table.replace_schema_metadata({k: v for k, v in (table.schema.metadata or {}).items()
+                                                       if k != _HASH_KEY})
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table)
+                    writer = pq.ParquetWriter(target, table.schema)
+                if table.num_rows or n == 0:
+                    writer.write_table(table)
                 n += table.num_rows
             if writer is None:
-                pq.write_table(pa.Table.from_pandas(pd.DataFrame(columns=columns)), tmp)
+                import pyarrow as pa
+
+                pq.write_table(pa.Table.from_pandas(pd.DataFrame(columns=columns)), target)
         else:
-            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            with open(target, "w", encoding="utf-8", newline="") as fh:
                 first = True
                 for p in parts:
                     df = _for_output(pd.read_parquet(p), fmt, raw_csv)
                     n += len(df)
                     if fmt == "jsonl":
                         if len(df):
-                            fh.write(df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso"))
-                            if not df.to_json(orient="records", lines=True).endswith("\n"):
-                                fh.write("\n")
+                            text = df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
+                            fh.write(text if text.endswith("\n") else text + "\n")
                     else:
-                        df.to_csv(fh, index=False, header=first, sep="\t" if fmt == "tsv" else ",")
+                        df.to_csv(fh, index=False, header=first, sep="\t" if fmt == "tsv" else ",",
+                                  lineterminator=CSV_LINE_END)
                         first = False
                 if first and fmt in ("csv", "tsv"):
-                    pd.DataFrame(columns=columns).to_csv(fh, index=False)
+                    pd.DataFrame(columns=columns).to_csv(fh, index=False, lineterminator=CSV_LINE_END)
     finally:
         if writer is not None:
             writer.close()
-    os.replace(tmp, out)
     return n
+
+
+def _check_job_paths(inp: Path, out: Path, err: Path) -> None:
+    """Refuse, before anything is written, paths that name one file (symlinks, relative paths and hard links
+    included), and outputs that cannot be written."""
+    paths = {"input": inp, "output": out, "errors file": err, "parts folder": parts_path(out),
+             "lock file": lock_path(out)}
+    clashes = distinct_paths(**paths)
+    if clashes:
+        a, b = clashes[0]
+        raise UsageError(f"the {a} ({paths[a]}) and the {b} ({paths[b]}) are the same file; choose another "
+                         "output path so that nothing is overwritten")
+    for target in (out, err):
+        writable_target(target)
+
+
+def _refuse_changed(parts_dir: Path, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+    if old is None:
+        raise InvalidInputError(f"{parts_dir} has no readable manifest.json: it is not the parts folder of a "
+                                "feedback_nlp job; delete it to start over")
+    changed = [k for k in new if old.get(k) != new.get(k)]
+    if changed:
+        what = "; ".join(f"{_WHAT.get(k, k)} ({old.get(k)!r} -> {new.get(k)!r})" if k not in ("model_manifest",)
+                         else _WHAT[k] for k in changed)
+        raise InvalidInputError(f"cannot resume: {what} changed since the interrupted run, so its finished chunks "
+                                f"would mix with new results; delete {parts_dir} to start over")
 
 
 def tag_file(
@@ -343,13 +358,20 @@ def tag_file(
         errors_path: where rejected rows go (``row, id, reason, text``); default ``<output stem>.errors.<ext>``.
         format, encoding: how to read the input (see :func:`~feedback_nlp.records.read_feedback`).
         chunk_size: rows per chunk (memory is bounded by it, not by the input size).
-        resume: reuse the finished chunks of an interrupted run of the same job.
+        resume: finish an interrupted run of the same job (same input content, model files, embedder and
+            options; anything else is refused, naming what changed).
         cache: the embedding cache (True: default path; a path; False/None: none).
         engine: ``"local"`` or ``"dask"`` (with ``scheduler``, an address or None for a LocalCluster).
         backend: the embedding backend (default ``auto``, resolved once here and used by every worker).
+        raw_csv: write CSV cells as they are (default: spreadsheet formulas neutralised).
 
     Returns:
         :class:`BatchSummary`; ``rows_in == rows_out + rows_error``.
+
+    Raises:
+        UsageError: input, output, errors file or parts folder are one file; JobLockedError: another run
+        holds the output's lock; InvalidInputError: parts of an interrupted run exist without ``resume``,
+        or the job changed since.
     """
     t0 = time.monotonic()
     inp, out = Path(input_path), Path(output_path)
@@ -357,87 +379,119 @@ def tag_file(
         raise FileNotFoundError(f"input file not found: {inp}")
     sniff_format(inp) if format == "auto" else None, table_format(out)  # fail early on unknown formats
     if chunk_size < 1:
-        raise InvalidInputError(f"chunk_size must be >= 1, got {chunk_size}")
+        raise UsageError(f"chunk_size must be >= 1, got {chunk_size}")
     if engine not in ("local", "dask"):
-        raise InvalidInputError(f"engine must be 'local' or 'dask', got {engine!r}")
+        raise UsageError(f"engine must be 'local' or 'dask', got {engine!r}")
     err = Path(errors_path) if errors_path else default_errors_path(out)
-    parts_dir = out.with_name(out.name + ".parts")
+    _check_job_paths(inp, out, err)
+    parts_dir = parts_path(out)
     clf = load_model_cached(model, cache, backend)  # resolves `auto` once, on the driver
-    # the embedder's id (weights and backend) is part of the job: a resume never mixes two backends' tags
-    fingerprint = _fingerprint(inp, chunk_size, str(model), text_col, id_col, getattr(clf.embedder_, "model_id", None))
+    with JobLock(lock_path(out), what=f"a job writing {out}") as lock:
+        if lock.took_over is not None:
+            log.warning("took over the lock of an earlier run that ended without releasing it (%s)", lock.took_over)
+        return _run_job(clf, model, inp, out, err, parts_dir, t0, chunk_size=chunk_size, resume=resume,
+                        text_col=text_col, id_col=id_col, cache=cache, engine=engine, scheduler=scheduler,
+                        progress=progress, keep_parts=keep_parts, max_chars=max_chars, chunk_hook=chunk_hook,
+                        format=format, encoding=encoding, raw_csv=raw_csv)
+
+
+def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path, parts_dir: Path, t0: float, *,
+             chunk_size: int, resume: bool, text_col: str, id_col: str, cache: Any, engine: str, scheduler: str | None,
+             progress: bool, keep_parts: bool, max_chars: int, chunk_hook: Callable[[int], None] | None,
+             format: str, encoding: str | None, raw_csv: bool) -> BatchSummary:
+    # the embedder's id (weights and backend) and the model folder's manifest are part of the job
+    fingerprint = _fingerprint(inp, model, getattr(clf.embedder_, "model_id", None), input_format=format,
+                               encoding=encoding, chunk_size=chunk_size, text_col=text_col, id_col=id_col,
+                               max_chars=max_chars)
     manifest = parts_dir / "manifest.json"
+    done: set[int] = set()
     if parts_dir.exists():
         if not resume:
             raise InvalidInputError(f"{parts_dir} holds the parts of an interrupted run: pass --resume (resume=True) "
                                     "to finish it, or delete the folder to start over")
-        old = json.loads(manifest.read_text()) if manifest.exists() else None
-        if old != fingerprint:
-            changed = sorted(k for k in set(fingerprint) | set(old or {}) if (old or {}).get(k) != fingerprint.get(k))
-            raise InvalidInputError(f"{parts_dir} belongs to a different job ({', '.join(changed)} changed: input, "
-                                    "chunk size, model, columns or embedding backend); delete it to start over")
-    else:
-        parts_dir.mkdir(parents=True)
-        tmp = manifest.with_suffix(".tmp")
-        tmp.write_text(json.dumps(fingerprint, indent=2))
-        os.replace(tmp, manifest)
-    for stale in parts_dir.glob("*.tmp"):
-        stale.unlink()
+        try:
+            old = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            old = None
+        _refuse_changed(parts_dir, old, fingerprint)
+        for stale in parts_dir.glob("*.tmp"):
+            stale.unlink()
+        done = {int(p.stem.split("-")[1]) for p in parts_dir.glob("part-*.parquet")}
 
-    done = {int(p.stem.split("-")[1]) for p in parts_dir.glob("part-*.parquet")}
+    def start_parts() -> None:
+        # created only once the first chunk was read and validated: a failed start leaves nothing behind
+        if not parts_dir.exists():
+            parts_dir.mkdir(parents=True)
+            tmp = manifest.with_suffix(".tmp")
+            tmp.write_text(json.dumps(fingerprint, indent=2))
+            os.replace(tmp, manifest)
+
     reporter = ProgressReporter(_count_rows(inp)) if progress else None
     rows_in = 0
     n_chunks = 0
+    digests: dict[int, str] = {}
 
     def finish(index: int, tagged: pd.DataFrame, rejected: pd.DataFrame) -> None:
+        start_parts()
         # errors first, then the part: a chunk counts as done only once both are on disk
         _atomic_parquet(rejected, parts_dir / f"errors-{index:06d}.parquet", "errors")
-        _atomic_parquet(tagged, parts_dir / f"part-{index:06d}.parquet", "tagged")
+        _atomic_parquet(tagged, parts_dir / f"part-{index:06d}.parquet", "tagged", digests.pop(index))
         if chunk_hook is not None:
             chunk_hook(index)
 
-    chunks: Iterator[pd.DataFrame] = read_chunks(inp, chunk_size, text_col=text_col, id_col=id_col, format=format,
-                                                 encoding=encoding, max_chars=max_chars)
-    embedder_backend = getattr(clf.embedder_, "backend", None)
-    if engine == "local":
+    def read() -> Iterator[tuple[int, pd.DataFrame]]:
+        """The input's chunks, each hashed as it is read; a finished chunk must hash as it did before."""
+        nonlocal rows_in, n_chunks
+        chunks = read_chunks(inp, chunk_size, text_col=text_col, id_col=id_col, format=format, encoding=encoding,
+                             max_chars=max_chars)
         for index, chunk in enumerate(chunks):
             n_chunks += 1
             rows_in += len(chunk)
+            digest = chunk_digest(chunk)
+            if index in done:
+                if _part_digest(parts_dir / f"part-{index:06d}.parquet") != digest:
+                    rows = chunk["_row"]
+                    raise InvalidInputError(
+                        f"cannot resume: the input file changed since the interrupted run (chunk {index}, rows "
+                        f"{rows.min()}-{rows.max()}, differs from what was tagged); delete {parts_dir} to start over")
+                if reporter:
+                    reporter.update(len(chunk))
+            else:
+                digests[index] = digest
+            yield index, chunk
+
+    if engine == "local":
+        for index, chunk in read():
             if index not in done:
                 tagged, rejected = process_chunk(chunk, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
                 finish(index, tagged, rejected)
-            if reporter:
-                reporter.update(len(chunk))
-    elif engine == "dask":
-        from .dask import run_chunks
-
-        def counted() -> Iterator[tuple[int, pd.DataFrame]]:
-            nonlocal rows_in, n_chunks
-            for index, chunk in enumerate(chunks):
-                n_chunks += 1
-                rows_in += len(chunk)
-                if reporter and index in done:
+                if reporter:
                     reporter.update(len(chunk))
-                yield index, chunk
+    else:
+        from .dask import run_chunks
 
         def on_done(index: int, tagged: pd.DataFrame, rejected: pd.DataFrame) -> None:
             finish(index, tagged, rejected)
             if reporter:
                 reporter.update(len(tagged) + len(rejected))
 
-        run_chunks(counted(), done, on_done, model=str(model), cache=cache, text_col=text_col, id_col=id_col,
-                   max_chars=max_chars, scheduler=scheduler, backend=embedder_backend)
+        run_chunks(read(), done, on_done, model=str(model), cache=cache, text_col=text_col, id_col=id_col,
+                   max_chars=max_chars, scheduler=scheduler, backend=getattr(clf.embedder_, "backend", None))
     if reporter:
         reporter.close()
 
+    start_parts()  # an empty input: no chunk at all
     parts = [parts_dir / f"part-{i:06d}.parquet" for i in range(n_chunks)]
     err_parts = [parts_dir / f"errors-{i:06d}.parquet" for i in range(n_chunks)]
     missing = [p.name for p in parts + err_parts if not p.exists()]
     if missing:
         raise RuntimeError(f"batch job incomplete: {missing[:5]} missing; run again with resume=True")
-    rows_out = _merge_parts(parts, out, ["row", "id", "tags", "probabilities", "confidence", "needs_review"], raw_csv)
-    rows_err = _merge_parts(err_parts, err, ERROR_COLUMNS, raw_csv)
-    if rows_out + rows_err != rows_in:
-        raise RuntimeError(f"row accounting failed: {rows_in} in, {rows_out} out, {rows_err} errors; parts kept in {parts_dir}")
+    with OutputSet() as outs:
+        rows_out = _merge_parts(parts, outs.file(out), _chunks.TAG_COLUMNS, table_format(out), raw_csv)
+        rows_err = _merge_parts(err_parts, outs.file(err), ERROR_COLUMNS, table_format(err), raw_csv)
+        if rows_out + rows_err != rows_in:
+            raise RuntimeError(f"row accounting failed: {rows_in} in, {rows_out} out, {rows_err} errors; "
+                               f"parts kept in {parts_dir}")
     summary = BatchSummary(rows_in, rows_out, rows_err, n_chunks, len(done & set(range(n_chunks))),
                            round(time.monotonic() - t0, 2), str(out), str(err), getattr(clf.embedder_, "model_id", None))
     if not keep_parts:

@@ -7,7 +7,7 @@
   mechanism as the local engine, with chunks computed on the cluster.
 
 Only the model *path* travels with a task; each worker process loads the model once and keeps it
-(:func:`feedback_nlp.batch.load_model_cached`).
+(:func:`feedback_nlp._chunks.load_model_cached`).
 
 Example:
     >>> import dask.dataframe as dd                                        # doctest: +SKIP
@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
+from ._chunks import load_model_cached, process_chunk
 from ._optional import require
-from .batch import load_model_cached, process_chunk
 from .cleaning import MAX_TEXT_CHARS
 
 __all__ = ["run_chunks", "tag_dataframe", "tag_partition"]
@@ -39,7 +39,7 @@ def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_c
     tagged, rejected = process_chunk(pdf, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
     tagged = tagged.assign(error=None)
     rejected = rejected.rename(columns={"reason": "error"}).assign(tags=[[] for _ in range(len(rejected))],
-                                                                     probabilities="{}", confidence=0.0, needs_review=True)
+                                                                     probabilities=[{} for _ in range(len(rejected))], confidence=0.0, needs_review=True)
     out = pd.concat([tagged, rejected[OUTPUT_COLUMNS]], ignore_index=True).sort_values("row", kind="stable")
     out["confidence"] = out["confidence"].astype(float)
     out["needs_review"] = out["needs_review"].astype(bool)

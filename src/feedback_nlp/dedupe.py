@@ -22,6 +22,7 @@ import pandas as pd
 from ._config import DEFAULTS
 from ._optional import require
 from ._persist import check_embedder, read_config, write_config
+from .cleaning import redact_pii
 from .embedding import BaseEmbedder, Embedder
 from .errors import InvalidInputError, ModelMismatchError, NotFittedError
 from .evaluation import best_f1_threshold
@@ -295,7 +296,9 @@ class Deduper:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         np.save(path / "embeddings.npy", self.embeddings_, allow_pickle=False)
-        (path / "items.json").write_text(json.dumps({"ids": self.ids_, "texts": self.texts_}, ensure_ascii=False, default=str))
+        # saved artefacts hold redacted text only, whatever the caller fitted on
+        texts = [redact_pii(t) if isinstance(t, str) else t for t in self.texts_]
+        (path / "items.json").write_text(json.dumps({"ids": self.ids_, "texts": texts}, ensure_ascii=False, default=str))
         write_config(path, "feedback_nlp.Deduper", ("embeddings.npy", "items.json"), threshold=self.threshold,
                      index=self.index, exact_max=self.exact_max, hnsw_m=self.hnsw_m, hnsw_ef=self.hnsw_ef,
                      random_state=self.random_state, model_id=self.model_id_)

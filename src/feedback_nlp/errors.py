@@ -20,6 +20,10 @@ class UsageError(InvalidInputError):
     """
 
 
+class JobLockedError(FeedbackNLPError):
+    """Another live run holds the lock of the same output (the message names its pid and host)."""
+
+
 class ColumnError(InvalidInputError, KeyError):
     """A required column is missing, or a column holds values of the wrong kind."""
 
@@ -84,6 +88,7 @@ __all__ = [
     "InputFileError",
     "InputNotFoundError",
     "IntegrityError",
+    "JobLockedError",
     "InvalidInputError",
     "MissingDependencyError",
     "ModelMismatchError",

@@ -49,7 +49,7 @@ PII redaction) before embedding; the model stores no training text.
 
 ## Files
 
-`config.json` (parameters, classes, SHA-256 checksums), `weights.npz` (plain arrays, loaded without pickle){encoder_file}.
+`config.json` (parameters, classes), `manifest.json` (SHA-256 of every file), `weights.npz` (plain arrays, loaded without pickle){encoder_file}.
 """
 
 

@@ -150,6 +150,8 @@ def iter_table_chunks(path: PathLike, chunk_size: int = 10_000, *, format: str =
 
 # OWASP CSV injection: a cell starting with one of these is run as a formula by spreadsheet programs.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# RFC 4180 line ends: the csv writer then quotes any cell holding a CR, which "\n" alone would leave bare
+CSV_LINE_END = "\r\n"
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -157,8 +159,8 @@ def neutralise_formula(value: object) -> object:
     r"""Prefix ``'`` to a text cell that a spreadsheet would read as a formula (OWASP's CSV-injection advice);
     plain numbers such as ``-5`` are left alone, other values pass through.
 
-    >>> neutralise_formula('=HYPERLINK("http://x","click")'), neutralise_formula("-5"), neutralise_formula(3)
-    ('\'=HYPERLINK("http://x","click")', '-5', 3)
+    >>> print(neutralise_formula('=HYPERLINK("http://x","click")'), neutralise_formula("-5"), neutralise_formula(3))
+    '=HYPERLINK("http://x","click") -5 3
     """
     if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
@@ -239,7 +241,8 @@ def write_table(df: pd.DataFrame, path: PathLike, *, raw_csv: bool = False) -> P
         elif fmt == "jsonl":
             df.to_json(tmp, orient="records", lines=True, date_format="iso", force_ascii=False)
         else:
-            csv_ready(df, raw_csv=raw_csv).to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",")
+            csv_ready(df, raw_csv=raw_csv).to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",",
+                                                  lineterminator=CSV_LINE_END)
     return path
 
 

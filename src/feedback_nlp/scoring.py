@@ -205,14 +205,20 @@ def moscow(
        else won't;
     4. ``deadline`` (a committed date inside the planning horizon) lifts could/won't to should.
 
-    Without ``cutoffs``, they are the ``quantiles`` (default 80th/50th/20th percentile) of the scores, so
-    about 20% are must, 30% should, 30% could and 20% won't.
+    Without ``cutoffs``, each score's category follows its **mid-rank percentile** among the scores,
+    ``p = (scores below it + half the scores equal to it) / n``: must when ``p >= quantiles[0]`` (default
+    0.8), should when ``p >= 0.5``, could when ``p >= 0.2``, else won't. Without ties that is about 20% must,
+    30% should, 30% could and 20% won't. Ties share their average position, so equal scores always get the
+    same category, the split does not depend on the input order, and all-equal scores are all "should"
+    (their mid-rank percentile is 0.5), never all "must".
 
     Returns categories in the input's shape; with ``explain=True`` a DataFrame with ``moscow``, ``rule``
     and ``overridden`` columns (the record of every manual override and why).
 
     >>> moscow([9, 5, 1], cutoffs={"must": 8, "should": 4, "could": 2}).tolist()
     ['must', 'should', "won't"]
+    >>> moscow([3, 3, 3, 3]).tolist(), moscow([1, 2, 3, 4, 5]).tolist()
+    (['should', 'should', 'should', 'should'], ["won't", 'could', 'should', 'should', 'must'])
     """
     a = _Args(scores=scores)
     s = np.atleast_1d(a.values["scores"])
@@ -223,20 +229,22 @@ def moscow(
         q = list(quantiles)
         if len(q) != 3 or not all(0 <= x <= 1 for x in q) or not q[0] >= q[1] >= q[2]:
             raise InvalidInputError(f"quantiles must be 3 decreasing fractions, got {quantiles}")
-        cut = dict(zip(("must", "should", "could"), np.quantile(s, q)))
+        cat, rule = _moscow_by_rank(s, q)
     else:
         missing = {"must", "should", "could"} - set(cutoffs)
         if missing:
             raise InvalidInputError(f"cutoffs is missing {sorted(missing)}")
         cut = {k: float(cutoffs[k]) for k in ("must", "should", "could")}
+        if not all(np.isfinite(v) for v in cut.values()):
+            raise InvalidInputError(f"cutoffs must be finite numbers, got {cut}")
         if not cut["must"] >= cut["should"] >= cut["could"]:
             raise InvalidInputError(f"cutoffs must satisfy must >= should >= could, got {cut}")
+        cat = np.where(s >= cut["must"], "must", np.where(s >= cut["should"], "should",
+                                                          np.where(s >= cut["could"], "could", "won't"))).astype(object)
+        rule = np.array([f"score {x:g} >= {c} cutoff {cut[c]:g}" if c != "won't" else
+                         f"score {x:g} < could cutoff {cut['could']:g}" for x, c in zip(s, cat)], dtype=object)
     com = _flags("commitment", commitment, n)
     dl = _flags("deadline", deadline, n)
-    cat = np.where(s >= cut["must"], "must", np.where(s >= cut["should"], "should",
-                                                      np.where(s >= cut["could"], "could", "won't"))).astype(object)
-    rule = np.array([f"score {x:g} >= {c} cutoff {cut[c]:g}" if c != "won't" else f"score {x:g} < could cutoff {cut['could']:g}"
-                     for x, c in zip(s, cat)], dtype=object)
     lift = dl & np.isin(cat, ["could", "won't"])
     cat[lift], rule[lift] = "should", "deadline"
     cat[com], rule[com] = "must", "commitment"
@@ -260,6 +268,19 @@ def moscow(
     if a.index is not None:
         return pd.Series(pd.Categorical(cat, categories=list(MOSCOW_CATEGORIES), ordered=True), index=a.index)
     return cat.astype(str)
+
+
+def _moscow_by_rank(s: np.ndarray, q: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Categories from mid-rank percentiles (ties share their average position; see :func:`moscow`)."""
+    order = np.sort(s)
+    below = np.searchsorted(order, s, side="left")
+    equal = np.searchsorted(order, s, side="right") - below
+    p = (below + equal / 2) / len(s)
+    cat = np.where(p >= q[0], "must", np.where(p >= q[1], "should", np.where(p >= q[2], "could", "won't"))).astype(object)
+    bound = {"must": q[0], "should": q[1], "could": q[2]}
+    rule = np.array([f"score {x:g}: rank percentile {pi:.0%} >= {bound[c]:.0%}" if c != "won't" else
+                     f"score {x:g}: rank percentile {pi:.0%} < {q[2]:.0%}" for x, pi, c in zip(s, p, cat)], dtype=object)
+    return cat, rule
 
 
 def theme_scores(
@@ -307,8 +328,11 @@ def theme_scores(
     unknown = set(w) - set(DEFAULT_DEMAND_WEIGHTS)
     if unknown:
         raise InvalidInputError(f"unknown weight(s) {sorted(unknown)}; allowed: {sorted(DEFAULT_DEMAND_WEIGHTS)}")
-    if any((not isinstance(x, (int, float))) or x < 0 or x != x for x in w.values()) or sum(w.values()) <= 0:
-        raise InvalidInputError(f"weights must be non-negative numbers with a positive sum, got {w}")
+    bad_w = [k for k, x in w.items() if isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x) or x < 0]
+    if bad_w:
+        raise InvalidInputError(f"weight {bad_w[0]!r} must be a finite number >= 0, got {w[bad_w[0]]!r}")
+    if sum(w.values()) <= 0:
+        raise InvalidInputError(f"weights must have a positive sum, got {w}")
 
     data = df.copy()
     if data[theme_col].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
@@ -319,10 +343,10 @@ def theme_scores(
     data = data[keep]
     if revenue_col is not None:
         rev = pd.to_numeric(data[revenue_col], errors="coerce")
-        bad = (rev.isna() & data[revenue_col].notna()) | (rev < 0)
+        bad = (rev.isna() & data[revenue_col].notna()) | (rev < 0) | np.isinf(rev)
         if bad.any():
-            raise ColumnError(f"revenue column {revenue_col!r} has non-numeric or negative values in rows "
-                              f"{list(data.index[bad][:10])}")
+            raise ColumnError(f"revenue column {revenue_col!r} has non-numeric, infinite or negative values in rows "
+                              f"{list(data.index[bad][:10])} (e.g. {data[revenue_col][bad].iloc[0]!r})")
         data[revenue_col] = rev
     groups = data.groupby(theme_col, sort=False, dropna=True)
     out = pd.DataFrame({"volume": groups.size()})

@@ -45,7 +45,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from ._heads import FitSettings, Head, MultiClassHead, MultiLabelHead, ZeroShotHead, head_from_arrays
 from ._params import HasMethods, Interval, Options, ParamsMixin
-from ._persist import check_embedder, read_config, write_config
+from ._persist import check_embedder, read_config, write_config, write_manifest
 from .embedding import BaseEmbedder, Embedder
 from .errors import (
     IntegrityError,
@@ -755,7 +755,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
     # --- persistence ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, *, metrics: dict[str, Any] | None = None,
              description: str = "", training_data: str = "") -> Path:
-        """Save to a folder: ``config.json`` (parameters, classes, embedder id, checksums),
+        """Save to a folder: ``config.json`` (parameters, classes, embedder id), ``manifest.json`` (SHA-256 of every file),
         ``weights.npz`` (plain arrays), ``README.md`` (the model card) and, for fine-tuned models,
         ``encoder/`` (the fine-tuned embedding model). No pickle: loading never executes code.
 
@@ -795,6 +795,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         from .model_card import render_model_card
 
         (path / "README.md").write_text(render_model_card(config), encoding="utf-8")
+        write_manifest(path)  # the card too: every file of the folder is covered
         return path
 
     @classmethod

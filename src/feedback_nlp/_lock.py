@@ -1,0 +1,110 @@
+"""One job per output: an advisory lock file that names its holder (pid, host, start time).
+
+The lock is an OS file lock (``flock``) on ``<out>.lock``, so it is released by the kernel when its
+process dies, even by SIGKILL: a lock file left by a killed run is stale by construction and the next run
+takes it over (and says so). A live holder is refused with its pid and host in the message.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "out.csv.lock"
+    >>> with JobLock(path, what="a job writing out.csv") as lock:
+    ...     path.exists()
+    True
+    >>> path.exists()
+    False
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from .errors import JobLockedError
+
+__all__ = ["JobLock", "JobLockedError"]
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+def _holder(text: str) -> dict[str, Any]:
+    try:
+        info = json.loads(text)
+        return info if isinstance(info, dict) else {}
+    except ValueError:
+        return {}
+
+
+def _describe(info: dict[str, Any]) -> str:
+    if not info:
+        return "holder unknown"
+    return f"pid {info.get('pid')} on host {info.get('host')}, started {info.get('started')}"
+
+
+class JobLock:
+    """Hold ``path`` exclusively for the ``with`` block; ``took_over`` describes a stale holder replaced.
+
+    Raises :class:`JobLockedError` at entry when another process holds it.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, what: str = "a job") -> None:
+        self.path = Path(path)
+        self.what = what
+        self.took_over: str | None = None
+        self._fd: int | None = None
+
+    def __enter__(self) -> JobLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(10):  # retry when the file was replaced between open and lock
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                info = _holder(self._read(fd))
+                os.close(fd)
+                raise JobLockedError(f"another run is already {self.what} ({_describe(info)}; lock file {self.path}); "
+                                     "wait for it to finish or stop it, then run again with --resume") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # the previous holder removed the file after we opened it: lock the new one
+                os.close(fd)
+                continue
+            previous = self._read(fd)
+            if previous.strip():
+                self.took_over = _describe(_holder(previous))
+            self._write(fd)
+            self._fd = fd
+            return self
+        raise JobLockedError(f"could not take the lock {self.path}: it keeps being replaced")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # while still held: a waiter that opened the old file sees it is gone
+        os.close(self._fd)
+        self._fd = None
+
+    @staticmethod
+    def _read(fd: int) -> str:
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 4096).decode("utf-8", "replace")
+
+    @staticmethod
+    def _write(fd: int) -> None:
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, json.dumps(info).encode())
+        os.fsync(fd)
