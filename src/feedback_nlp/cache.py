@@ -1,8 +1,14 @@
 """Persistent embedding cache: SQLite, keyed by (model id, SHA-256 of the cleaned text).
 
 The text itself is never stored, only its hash and the float32 vector bytes. WAL mode and a busy timeout
-let several processes read and write one file at once. A file that is not a feedback_nlp cache, or whose
-rows fail their size check, raises :class:`~feedback_nlp.errors.CacheError` instead of returning vectors.
+let several processes read and write one file at once. A file that is not a feedback_nlp cache raises
+:class:`~feedback_nlp.errors.CacheError` instead of returning vectors.
+
+Every row carries a checksum of (model id, key, vector bytes), verified on every read: a row whose bytes
+changed on disk (a bit flip, a truncated write, a row copied under another key) or whose vector is not
+finite is never served. It is deleted, reported as missing, so the embedder recomputes and stores it again,
+and logged as a warning; :attr:`EmbeddingCache.corrupted` counts them. A cache written by the previous
+schema (no checksums) is emptied once on open: its rows cannot be verified.
 
 Example:
     >>> import numpy as np, tempfile, os
@@ -15,11 +21,13 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +36,10 @@ from .errors import CacheError
 
 __all__ = ["EmbeddingCache", "default_cache_path", "text_key"]
 
+log = logging.getLogger(__name__)
+
 _MAGIC = "feedback_nlp.embedding_cache"
-_SCHEMA_VERSION = "1"
+_SCHEMA_VERSION = "2"  # 2: a checksum per row
 # Keys per SELECT: SQLite >= 3.32 allows 32,766 host parameters; older builds 999 (measured: 5,000 keys a query is 1.5x faster than 500).
 _CHUNK = 5000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 900
 
@@ -37,6 +47,16 @@ _CHUNK = 5000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 900
 def default_cache_path() -> Path:
     """``$FEEDBACK_NLP_CACHE``, else ``embeddings.sqlite`` in ``$FEEDBACK_NLP_HOME`` (see :mod:`feedback_nlp._config`)."""
     return _config.cache_path()
+
+
+def _row_digest(model_id: str, key: bytes, dim: int, blob: bytes) -> bytes:
+    """8 bytes of BLAKE2b over everything a row says: a changed byte anywhere, or a row moved under
+    another key or model, no longer matches."""
+    h = hashlib.blake2b(digest_size=8)
+    for part in (model_id.encode("utf-8"), key, dim.to_bytes(4, "little"), blob):
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.digest()
 
 
 def text_key(text: str) -> bytes:
@@ -55,6 +75,7 @@ class EmbeddingCache:
     def __init__(self, path: str | os.PathLike | None = None, *, timeout: float = 60.0) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
         self.timeout = timeout
+        self.corrupted = 0  # rows found corrupt, discarded and left to be recomputed
         self._local = threading.local()
         self._conn()  # validate eagerly so a bad file fails at construction, not mid-job
 
@@ -66,6 +87,7 @@ class EmbeddingCache:
 
     def __setstate__(self, state: dict) -> None:
         self.path, self.timeout = state["path"], state["timeout"]
+        self.corrupted = 0
         self._local = threading.local()
 
     def _conn(self) -> sqlite3.Connection:
@@ -94,7 +116,7 @@ class EmbeddingCache:
                     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
                     conn.execute(
                         "CREATE TABLE vectors (model_id TEXT NOT NULL, key BLOB NOT NULL, dim INTEGER NOT NULL,"
-                        " vec BLOB NOT NULL, PRIMARY KEY (model_id, key)) WITHOUT ROWID"
+                        " vec BLOB NOT NULL, digest BLOB NOT NULL, PRIMARY KEY (model_id, key)) WITHOUT ROWID"
                     )
                     conn.executemany("INSERT INTO meta VALUES (?, ?)",
                                      [("magic", _MAGIC), ("schema_version", _SCHEMA_VERSION)])
@@ -107,24 +129,65 @@ class EmbeddingCache:
         if meta.get("magic") != _MAGIC:
             raise CacheError(f"{self.path} is a SQLite file but not a feedback_nlp embedding cache; "
                              "refusing to read or write it")
-        if meta.get("schema_version") != _SCHEMA_VERSION:
+        if meta.get("schema_version") == "1":
+            self._upgrade_from_1(conn)
+        elif meta.get("schema_version") != _SCHEMA_VERSION:
             raise CacheError(f"{self.path} has cache schema {meta.get('schema_version')!r}, "
                              f"this version reads {_SCHEMA_VERSION!r}; delete the file to rebuild it")
 
+    def _upgrade_from_1(self, conn: sqlite3.Connection) -> None:
+        """Schema 1 kept no checksums, so none of its rows can be verified: start the table afresh."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1":
+                conn.execute("DROP TABLE vectors")
+                conn.execute(
+                    "CREATE TABLE vectors (model_id TEXT NOT NULL, key BLOB NOT NULL, dim INTEGER NOT NULL,"
+                    " vec BLOB NOT NULL, digest BLOB NOT NULL, PRIMARY KEY (model_id, key)) WITHOUT ROWID"
+                )
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (_SCHEMA_VERSION,))
+                log.warning("%s: upgraded the embedding cache to checksummed rows; its vectors are recomputed "
+                            "as they are needed", self.path)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _discard(self, conn: sqlite3.Connection, model_id: str, keys: list[bytes]) -> None:
+        """Delete corrupt rows so that the recomputed vectors can take their place, and report them."""
+        self.corrupted += len(keys)
+        log.warning("%s: %d cached vector(s) of %s failed their checksum and were discarded; they are "
+                    "recomputed", self.path, len(keys), model_id)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("DELETE FROM vectors WHERE model_id = ? AND key = ?", [(model_id, k) for k in keys])
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError:  # a read-only cache: still never served, recomputed every time
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
     def get(self, model_id: str, texts: Sequence[str]) -> tuple[dict[int, np.ndarray], list[int]]:
-        """Look up ``texts``: returns ``({position: vector}, [positions missing])``."""
+        """Look up ``texts``: returns ``({position: vector}, [positions missing])``.
+
+        A stored row that fails its checksum or holds a non-finite value counts as missing (and is deleted).
+        """
         keys = [text_key(t) for t in texts]
         found: dict[bytes, np.ndarray] = {}
         conn = self._conn()
         try:
             for i in range(0, len(keys), _CHUNK):
                 chunk = list(set(keys[i:i + _CHUNK]))
-                q = f"SELECT key, dim, vec FROM vectors WHERE model_id = ? AND key IN ({','.join('?' * len(chunk))})"
-                rows = conn.execute(q, [model_id, *chunk]).fetchall()
-                if any(dim <= 0 or len(blob) != 4 * dim for _, dim, blob in rows):
-                    raise CacheError(f"{self.path}: a stored vector for model {model_id!r} has the wrong "
-                                     "number of bytes; the cache is corrupt")
-                found.update((key, np.frombuffer(blob, dtype="<f4")) for key, _, blob in rows)
+                q = (f"SELECT key, dim, vec, digest FROM vectors WHERE model_id = ? AND key IN "
+                     f"({','.join('?' * len(chunk))})")
+                bad = []
+                for key, dim, blob, digest in conn.execute(q, [model_id, *chunk]).fetchall():
+                    vec = self._verified(model_id, key, dim, blob, digest)
+                    if vec is None:
+                        bad.append(key)
+                    else:
+                        found[key] = vec
+                if bad:
+                    self._discard(conn, model_id, bad)
         except sqlite3.DatabaseError as exc:
             raise CacheError(f"{self.path} is corrupt ({exc}); delete it to rebuild the cache") from exc
         hits: dict[int, np.ndarray] = {}
@@ -142,16 +205,29 @@ class EmbeddingCache:
         vectors = np.ascontiguousarray(vectors, dtype="<f4")
         if vectors.ndim != 2 or len(vectors) != len(texts):
             raise ValueError(f"expected {len(texts)} vectors of shape (n, dim), got {vectors.shape}")
-        rows = [(model_id, text_key(t), vectors.shape[1], v.tobytes()) for t, v in zip(texts, vectors)]
+        dim = vectors.shape[1]
+        rows = []
+        for t, v in zip(texts, vectors):
+            key, blob = text_key(t), v.tobytes()
+            rows.append((model_id, key, dim, blob, _row_digest(model_id, key, dim, blob)))
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?, ?, ?)", rows)
+            conn.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?, ?, ?, ?)", rows)
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise CacheError(f"could not write to {self.path} ({exc})") from exc
+
+    @staticmethod
+    def _verified(model_id: str, key: bytes, dim: Any, blob: Any, digest: Any) -> np.ndarray | None:
+        """The row's vector, or None when any byte of it disagrees with its checksum or it is not finite."""
+        if not (isinstance(dim, int) and dim > 0 and isinstance(blob, bytes) and len(blob) == 4 * dim
+                and isinstance(digest, bytes) and digest == _row_digest(model_id, key, dim, blob)):
+            return None
+        vec = np.frombuffer(blob, dtype="<f4")
+        return vec if np.isfinite(vec).all() else None
 
     def __len__(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
