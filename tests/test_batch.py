@@ -75,7 +75,7 @@ def read_json_backend(out):
     import json
 
     manifest = json.loads((out.with_name(out.name + ".parts") / "manifest.json").read_text())
-    return manifest["embedding"].rsplit(":", 1)[-1]
+    return manifest["embedding"].split(":")[1]  # model@revision:backend[:long-text mode]
 
 
 def test_interrupted_run_needs_resume(model_dir, backlog, tmp_path, cache_path):

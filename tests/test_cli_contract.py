@@ -245,3 +245,29 @@ def test_broken_pipe_after_the_first_line(tmp_path):
     err = proc.stderr.read().decode()
     proc.wait(timeout=120)
     assert first and "Traceback" not in err and err.count("error:") <= 1
+
+
+def test_outputs_that_would_overwrite_an_input_are_refused(tmp_path, data, capsys):
+    out = tmp_path / "th"
+    out.mkdir()
+    inside = out / "assignments.csv"
+    inside.write_bytes(data.read_bytes())
+    code, _, err = _run(["themes", "--in", inside, "--out", out], capsys)
+    _assert_usage_error(code, err, "same file")
+    link = tmp_path / "link.csv"
+    link.symlink_to(data)
+    code, _, err = _run(["dedupe", "--in", link, "--against", data, "--out", tmp_path / "g.csv"], capsys)
+    assert code != 2 or "same file" not in err  # two inputs may be one file
+    code, _, err = _run(["dedupe", "--in", data, "--against", tmp_path / "b.csv", "--out", tmp_path / "b.csv"], capsys)
+    _assert_usage_error(code, err, "file not found")
+    (tmp_path / "b.csv").write_bytes(data.read_bytes())
+    code, _, err = _run(["dedupe", "--in", data, "--against", tmp_path / "b.csv", "--out", tmp_path / "b.csv"], capsys)
+    _assert_usage_error(code, err, "--against and --out are the same file")
+    code, _, err = _run(["score", "--in", link, "--out", data, "--framework", "moscow", "--cutoffs", "3,2,1"], capsys)
+    _assert_usage_error(code, err, "same file")
+    assert pd.read_csv(data)["id"].tolist() == ["a", "b"] and inside.read_bytes() == data.read_bytes()
+
+
+def test_nul_bytes_and_odd_paths_are_usage_errors(tmp_path, capsys):
+    code, _, err = _run(["score", "--in", "a\x00b.csv", "--out", tmp_path / "s.csv"], capsys)
+    _assert_usage_error(code, err, "--in")

@@ -226,8 +226,8 @@ def _ui(args: argparse.Namespace) -> _UI:
 def check_paths(inputs: dict[str, str | None], outputs: dict[str, str | None], folders: Sequence[str] = ()) -> None:
     """Refuse before any work when two of the paths are one file (symlinks, relative paths and hard links
     included), or when an output cannot be written. ``folders`` names the keys of outputs that are folders."""
-    clashes = distinct_paths(**inputs, **outputs)
-    if clashes:
+    clashes = [(a, b) for a, b in distinct_paths(**inputs, **outputs) if a in outputs or b in outputs]
+    if clashes:  # two inputs may well be one file; an output may never be another path's file
         a, b = clashes[0]
         given = {**inputs, **outputs}
         raise UsageError(f"{a} and {b} are the same file ({given[a]} and {given[b]}); "
