@@ -271,3 +271,50 @@ def test_outputs_that_would_overwrite_an_input_are_refused(tmp_path, data, capsy
 def test_nul_bytes_and_odd_paths_are_usage_errors(tmp_path, capsys):
     code, _, err = _run(["score", "--in", "a\x00b.csv", "--out", tmp_path / "s.csv"], capsys)
     _assert_usage_error(code, err, "--in")
+
+
+def test_a_model_never_replaces_a_folder_that_is_not_a_model(tmp_path, data, capsys):
+    precious = tmp_path / "projects"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    code, _, err = _run(["train", "--data", data, "--out", precious], capsys)
+    assert code == 1 and "not a saved model" in err and str(precious) in err
+    assert (precious / "thesis.tex").read_text() == "years of work"
+    themes_out = tmp_path / "th"
+    (themes_out / "model").mkdir(parents=True)
+    (themes_out / "model" / "notes.txt").write_text("mine")
+    code, _, err = _run(["themes", "--in", data, "--out", themes_out], capsys)
+    assert code == 1 and "not a saved model" in err and (themes_out / "model" / "notes.txt").exists()
+
+
+def test_output_set_keeps_nothing_on_failure_and_replaces_a_saved_folder_whole(tmp_path):
+    from feedback_nlp._atomic import OutputSet
+
+    target = tmp_path / "m"
+    target.mkdir()
+    (target / "config.json").write_text("{}")
+    (target / "old.bin").write_text("old")
+    with pytest.raises(RuntimeError, match="half-way"), OutputSet() as outs:
+        (outs.folder(target) / "config.json").write_text('{"new": 1}')
+        (outs.file(tmp_path / "deep" / "er" / "a.csv")).write_text("x")
+        raise RuntimeError("failed half-way")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"] and (target / "old.bin").exists()
+    with OutputSet() as outs:
+        (outs.folder(target) / "config.json").write_text('{"new": 1}')
+    assert sorted(p.name for p in target.iterdir()) == ["config.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temp or old folder left
+
+
+def test_devices_are_neither_read_nor_replaced(tmp_path, data, capsys):
+    import stat
+
+    code, _, err = _run(["score", "--in", "/dev/zero", "--out", tmp_path / "s.csv"], capsys)
+    _assert_usage_error(code, err, "not a regular file")
+    code, _, err = _run(["score", "--in", data, "--out", "/dev/null", "--framework", "moscow", "--cutoffs", "3,2,1"],
+                        capsys)
+    assert code in (1, 2) and err.count("error:") == 1 and "Traceback" not in err
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    fifo = tmp_path / "out.csv"
+    os.mkfifo(fifo)
+    code, _, err = _run(["score", "--in", data, "--out", fifo, "--framework", "moscow", "--cutoffs", "3,2,1"], capsys)
+    assert code == 1 and "not a regular file" in err and stat.S_ISFIFO(os.stat(fifo).st_mode)

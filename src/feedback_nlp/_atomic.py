@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["OutputSet", "atomic_file", "distinct_paths", "writable_folder", "writable_target"]
+__all__ = ["OutputSet", "atomic_file", "distinct_paths", "replaceable_folder", "writable_folder", "writable_target"]
 
 
 def _umask() -> int:
@@ -47,7 +47,21 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def replaceable_folder(path: str | os.PathLike) -> None:
+    """Raise unless ``path`` may be replaced whole by a saved artefact: it does not exist, is empty, or is
+    itself a saved feedback_nlp folder. ``--out ~/projects`` must never move a user's folder away."""
+    final = Path(path)
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        raise FileExistsError(17, "exists and is not a folder that a saved model may replace", str(final))
+    if final.is_dir() and any(final.iterdir()) and not ((final / "manifest.json").is_file()
+                                                        or (final / "config.json").is_file()):
+        raise FileExistsError(17, "folder exists, is not empty and is not a saved model; choose a new or empty "
+                                  "folder", str(final))
+
+
 def _replace(tmp: Path, final: Path) -> None:
+    if tmp.is_dir() and final.exists():
+        replaceable_folder(final)
     if tmp.is_dir() and final.is_dir() and not final.is_symlink():
         # a folder cannot replace a non-empty folder in one rename: move the old one aside first
         old = Path(tempfile.mkdtemp(prefix=".old-", suffix="-" + final.name, dir=final.parent))
@@ -149,6 +163,8 @@ def writable_target(path: str | os.PathLike) -> None:
     final = Path(path)
     if final.is_dir():
         raise IsADirectoryError(21, "is a folder, expected a file path", str(final))
+    if final.exists() and not final.is_file():  # renaming onto /dev/null would replace the device itself
+        raise FileExistsError(17, "exists and is not a regular file (a device, pipe or socket)", str(final))
     parent = final.parent
     while not parent.exists():
         parent = parent.parent

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._atomic import OutputSet, distinct_paths, writable_folder, writable_target
+from ._atomic import OutputSet, distinct_paths, replaceable_folder, writable_folder, writable_target
 from ._config import DEFAULTS
 from .backends import BACKENDS
 from .errors import ColumnError, FeedbackNLPError, ModelNotFoundError, UsageError
@@ -171,8 +171,11 @@ def period(text: str) -> str:
 
 
 def input_file(text: str) -> str:
-    if not Path(text).exists():
+    path = Path(text)
+    if not path.exists():
         raise argparse.ArgumentTypeError(f"file not found: {text}")
+    if not (path.is_file() or path.is_dir()):  # /dev/zero or a pipe would be read forever
+        raise argparse.ArgumentTypeError(f"{text} is not a regular file (a device or pipe)")
     return text  # its format (by extension and content) is the reader's to judge
 
 
@@ -374,6 +377,7 @@ def _check_train(args: argparse.Namespace) -> None:
     if args.self_train and not args.zero_shot:
         raise UsageError("--self-train learns from unlabelled rows: use it with --zero-shot and --taxonomy")
     check_paths({"--data": args.data}, {"--out": args.out}, folders=["--out"])
+    replaceable_folder(args.out)
     columns = {"--text-col": args.text_col} if args.zero_shot else {"--text-col": args.text_col, "--label-col": args.label_col}
     require_columns(args.data, columns, args)
 
@@ -577,6 +581,7 @@ def _check_themes(args: argparse.Namespace) -> None:
     out = Path(args.out)
     check_paths({"--in": args.input}, {"--out": args.out, **{f: str(out / f) for f in THEME_FILES}},
                 folders=["--out", "model"])
+    replaceable_folder(out / "model")
     require_columns(args.input, {"--text-col": args.text_col, "--id-col": args.id_col}, args)
 
 
