@@ -2,7 +2,9 @@
 concurrent clients, then an optional soak at moderate load with the server's memory over time.
 
 The script starts its own server (a temporary SQLite folder, a fresh API key) on a free loopback port, measures
-offline ``Embedder.encode`` throughput of the same backend first (server not yet running), and stops by itself:
+offline ``Embedder.encode`` throughput of the same backend before the server starts and after the levels (the
+mean is the baseline), reads the server's own embedder counters per level (texts per pass, the model's items/s
+without client overhead) and stops by itself:
 every level runs for a fixed duration with a bounded number of clients. Reports p50/p95/p99 latency, requests/s,
 items/s, errors and the server's peak RSS per level; the soak records RSS every few seconds.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -61,14 +64,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data: Path, port: int, backend: str | None, max_batch: int) -> tuple[subprocess.Popen, str]:
+def start_server(data: Path, port: int, backend: str | None, max_batch: int,
+                 extra: list[str]) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     if backend:
         env["FEEDBACK_NLP_BACKEND"] = backend
     key = subprocess.run([sys.executable, "-m", "feedback_nlp.cli", "keys", "create", "--data", str(data), "--name",
-                          "bench", "--scope", "tag"], env=env, capture_output=True, text=True, check=True).stdout.strip()
+                          "bench", "--scope", "admin"], env=env, capture_output=True, text=True, check=True).stdout.strip()
     proc = subprocess.Popen([sys.executable, "-m", "feedback_nlp.cli", "serve", "--data", str(data), "--port", str(port),
-                             "--max-batch", str(max_batch)], env=env, stdout=subprocess.DEVNULL,
+                             "--max-batch", str(max_batch), *extra], env=env, stdout=subprocess.DEVNULL,
                             stderr=open(data / "serve.log", "wb"))  # noqa: SIM115 - lives as long as the server
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -83,6 +87,58 @@ def start_server(data: Path, port: int, backend: str | None, max_batch: int) -> 
     raise SystemExit("server not ready after 600 s")
 
 
+def embed_counters(base: str, key: str) -> dict[str, float]:
+    """The server's embedder counters from /metrics: texts, passes and seconds spent in the model."""
+    text = httpx.get(base + "/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=30).text
+    out = {}
+    for line in text.splitlines():
+        for name in ("feedback_nlp_embed_batch_texts_sum", "feedback_nlp_embed_batch_texts_count",
+                     "feedback_nlp_embed_seconds_sum"):
+            if line.startswith(name + " "):
+                out[name] = float(line.split()[1])
+    return out
+
+
+def server_side(before: dict[str, float], after: dict[str, float]) -> dict[str, float | None]:
+    """Mean texts per embedder pass and the model's own items/s during a level (client overhead excluded)."""
+    texts = after["feedback_nlp_embed_batch_texts_sum"] - before["feedback_nlp_embed_batch_texts_sum"]
+    passes = after["feedback_nlp_embed_batch_texts_count"] - before["feedback_nlp_embed_batch_texts_count"]
+    seconds = after["feedback_nlp_embed_seconds_sum"] - before["feedback_nlp_embed_seconds_sum"]
+    return {"mean_texts_per_pass": round(texts / passes, 1) if passes else None,
+            "model_items_per_s": round(texts / seconds, 1) if seconds else None}
+
+
+class Connection:
+    """A minimal keep-alive HTTP/1.1 client connection. httpx's pool costs grow with concurrency (at 32+ clients
+    in one process the client, not the server, set the pace), so the load generator speaks HTTP itself."""
+
+    def __init__(self, host: str, port: int, key: str) -> None:
+        self.host, self.port, self.key = host, port, key
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAuthorization: Bearer {self.key}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        self.writer.write(head + body)
+        await self.writer.drain()
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+        payload = await self.reader.readexactly(int(headers.get("content-length", 0)))
+        if headers.get("connection", "").lower() == "close":
+            await self.close()
+        return status, payload
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
 async def run_level(base: str, key: str, texts: list[str], clients: int, duration: float, proc: psutil.Process,
                     rate_per_client: float | None = None, rss_every: float = 0.5) -> dict:
     """``clients`` loops posting one item each for ``duration`` seconds (optionally paced); RSS sampled."""
@@ -90,34 +146,38 @@ async def run_level(base: str, key: str, texts: list[str], clients: int, duratio
     errors: dict[str, int] = {}
     rss: list[tuple[float, float]] = []
     stop_at = time.monotonic() + duration
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, limits=limits,
-                                 timeout=60) as client:
-        async def worker(w: int) -> None:
-            i = w
+    host, port = base.removeprefix("http://").split(":")
+
+    async def worker(w: int) -> None:
+        conn, i = Connection(host, int(port), key), w
+        try:
             while time.monotonic() < stop_at:
+                body = json.dumps({"items": [{"id": str(i), "text": texts[i % len(texts)]}]}).encode()
                 t0 = time.perf_counter()
                 try:
-                    r = await client.post("/v1/tag", json={"items": [{"id": str(i), "text": texts[i % len(texts)]}]})
-                    if r.status_code == 200:
+                    status, _ = await conn.post("/v1/tag", body)
+                    if status == 200:
                         latencies.append(time.perf_counter() - t0)
                     else:
-                        errors[str(r.status_code)] = errors.get(str(r.status_code), 0) + 1
-                except httpx.HTTPError as exc:
+                        errors[str(status)] = errors.get(str(status), 0) + 1
+                except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                     errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                    await conn.close()
                 i += clients
                 if rate_per_client:
                     await asyncio.sleep(max(0.0, 1.0 / rate_per_client - (time.perf_counter() - t0)))
+        finally:
+            await conn.close()
 
-        async def sample_rss() -> None:
-            t0 = time.monotonic()
-            while time.monotonic() < stop_at:
-                rss.append((round(time.monotonic() - t0, 1), round(proc.memory_info().rss / 2**20, 1)))
-                await asyncio.sleep(rss_every)
+    async def sample_rss() -> None:
+        t0 = time.monotonic()
+        while time.monotonic() < stop_at:
+            rss.append((round(time.monotonic() - t0, 1), round(proc.memory_info().rss / 2**20, 1)))
+            await asyncio.sleep(rss_every)
 
-        t0 = time.perf_counter()
-        await asyncio.gather(sample_rss(), *(worker(w) for w in range(clients)))
-        elapsed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    await asyncio.gather(sample_rss(), *(worker(w) for w in range(clients)))
+    elapsed = time.perf_counter() - t0
     lat = np.array(latencies) * 1000 if latencies else np.array([np.nan])
     return {"clients": clients, "seconds": round(elapsed, 1), "requests": len(latencies),
             "rps": round(len(latencies) / elapsed, 1), "items_per_s": round(len(latencies) / elapsed, 1),
@@ -137,6 +197,7 @@ def main() -> None:
     ap.add_argument("--offline-items", type=int, default=1024)
     ap.add_argument("--max-batch", type=int, default=64)
     ap.add_argument("--backend", default=os.environ.get("FEEDBACK_NLP_BACKEND"), help="embedding backend (default: auto)")
+    ap.add_argument("--server-args", default="", help="extra `serve` options, e.g. '--max-wait-ms 5'")
     ap.add_argument("--out", default="serve")
     args = ap.parse_args()
 
@@ -146,18 +207,22 @@ def main() -> None:
     print(f"offline Embedder.encode ({offline['backend']}): {offline['items_per_s']} items/s", flush=True)
     with tempfile.TemporaryDirectory(prefix="fnlp-bench-") as tmp:
         port = free_port()
-        server, key = start_server(Path(tmp), port, args.backend or offline["backend"], args.max_batch)
+        server, key = start_server(Path(tmp), port, args.backend or offline["backend"], args.max_batch,
+                                   args.server_args.split())
         base = f"http://127.0.0.1:{port}"
         proc = psutil.Process(server.pid)
         levels = []
         try:
             for clients in [int(c) for c in args.clients.split(",")]:
                 asyncio.run(run_level(base, key, texts, clients, args.warmup, proc))
+                before = embed_counters(base, key)
                 level = asyncio.run(run_level(base, key, texts, clients, args.duration, proc))
+                level.update(server_side(before, embed_counters(base, key)))
                 level.pop("rss")
                 levels.append(level)
                 print(f"{clients:>4} clients: p50 {level['p50_ms']} ms  p95 {level['p95_ms']} ms  p99 {level['p99_ms']} "
-                      f"ms  {level['rps']} req/s  errors {level['errors']}  peak RSS {level['peak_rss_mb']} MB",
+                      f"ms  {level['rps']} req/s  errors {level['errors']}  peak RSS {level['peak_rss_mb']} MB  "
+                      f"{level['mean_texts_per_pass']} texts/pass, model {level['model_items_per_s']} items/s",
                       flush=True)
             soak = None
             if args.soak_minutes > 0:
@@ -173,6 +238,11 @@ def main() -> None:
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(120)
+    # measured again after the levels: with other work on the machine, one measurement could flatter either side
+    offline_after = offline_throughput(texts[:args.offline_items], offline["backend"], 32)
+    offline["items_per_s_before"] = offline["items_per_s"]
+    offline["items_per_s_after"] = offline_after["items_per_s"]
+    offline["items_per_s"] = round((offline["items_per_s_before"] + offline_after["items_per_s"]) / 2, 1)
     by_clients = {lv["clients"]: lv for lv in levels}
     load_after = os.getloadavg()
     contaminated = load_before[0] > 1.0  # the run itself puts ~2 on the load average; anything before it is others'
