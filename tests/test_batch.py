@@ -471,3 +471,36 @@ def test_write_table_neutralises_every_formula_start_and_headers(tmp_path):
     assert pd.read_csv(tmp_path / "raw.csv", dtype=str)["=evil"].iloc[0] == "=1+1"
     write_table(df, tmp_path / "a.parquet")  # other formats keep the values as they are
     assert pd.read_parquet(tmp_path / "a.parquet")["=evil"].iloc[0] == "=1+1"
+
+
+def test_tag_cli_json_quiet_and_interrupt(job, tmp_path, capsys, monkeypatch):
+    import json
+
+    from feedback_nlp.cli import main
+
+    inp = _backlog(tmp_path / "in.csv", n=120)
+    out = tmp_path / "t.parquet"
+    assert main(["tag", "--model", str(job.folder), "--in", str(inp), "--out", str(out), "--chunk-size", "50",
+                 "--no-cache", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["status"] == "ok" and summary["command"] == "tag"
+    assert (summary["rows_in"], summary["rows_out"], summary["rows_rejected"], summary["chunks"]) == (120, 120, 0, 3)
+    assert summary["outputs"] == {"output": str(out), "errors": str(tmp_path / "t.errors.parquet")}
+    assert summary["model"] == str(job.folder) and summary["embedding_model"] == "hash-test@1"
+    assert main(["tag", "--model", str(job.folder), "--in", str(inp), "--out", str(tmp_path / "q.csv"),
+                 "--no-cache", "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "")
+
+    def interrupted(index):
+        raise KeyboardInterrupt
+
+    real = batch.tag_file
+    monkeypatch.setattr(batch, "tag_file", lambda *a, **k: real(*a, **{**k, "chunk_hook": interrupted}))
+    code = main(["tag", "--model", str(job.folder), "--in", str(inp), "--out", str(tmp_path / "k.csv"), "--no-cache"])
+    err = capsys.readouterr().err
+    assert code == 130 and err.strip() == "error: interrupted; run again with --resume to continue"
+    assert (tmp_path / "k.csv.parts").is_dir() and not (tmp_path / "k.csv.lock").exists()
+    monkeypatch.setattr(batch, "tag_file", real)
+    assert main(["tag", "--model", str(job.folder), "--in", str(inp), "--out", str(tmp_path / "k.csv"), "--no-cache",
+                 "--resume"]) == 0
+    assert "rows in: 120 = tagged: 120 + errors: 0 (1 chunks, 1 reused" in capsys.readouterr().out

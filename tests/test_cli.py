@@ -95,6 +95,11 @@ def test_dedupe_streams_and_reports_rejects(tmp_path, capsys):
     pd.DataFrame({"id": ["a", "b", "c", "d"], "text": ["Export to CSV fails", "", "export to csv is failing", "x\x00\x01\x02\x03"]}).to_csv(src, index=False)
     assert main(["dedupe", "--in", str(src), "--out", str(tmp_path / "g.csv"), "--threshold", "0.7", "--chunk-size", "2"]) == 0
     assert "rows in: 4 = used: 2 + errors: 2" in capsys.readouterr().out
+    assert main(["dedupe", "--in", str(src), "--out", str(tmp_path / "j.csv"), "--threshold", "0.7", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["rows_in"], summary["rows_out"], summary["rows_rejected"]) == (4, 2, 2)
+    assert summary["outputs"] == {"output": str(tmp_path / "j.csv"), "errors": str(tmp_path / "j.errors.csv")}
+    assert summary["embedding_model"].startswith("all-MiniLM-L6-v2@")
     errors = pd.read_csv(tmp_path / "g.errors.csv")
     assert sorted(errors["id"]) == ["b", "d"]
     groups = pd.read_csv(tmp_path / "g.csv")

@@ -164,7 +164,7 @@ def test_manifest_that_is_not_json_or_not_a_manifest(model_dir):
         _load(model_dir)
 
 
-def test_dedupe_artefacts_store_redacted_text_and_theme_configs_are_covered(tmp_path):
+def test_theme_and_dedupe_artefacts_are_covered_and_store_redacted_text(tmp_path):
     emb = HashEmbedder()
     texts = [f"please call me at +44 20 7946 09{i:02d} about the csv export" for i in range(12)]
     records = pd.DataFrame({"id": [str(i) for i in range(12)], "text": texts})
@@ -175,6 +175,7 @@ def test_dedupe_artefacts_store_redacted_text_and_theme_configs_are_covered(tmp_
     Deduper.load(tmp_path / "d", embedder=emb)
     tm = ThemeModel(emb, min_theme_size=3).fit(texts * 3)
     tm.save(tmp_path / "t")
+    assert "7946" not in (tmp_path / "t" / "items.json").read_text()
     cfg = json.loads((tmp_path / "t" / "config.json").read_text())
     cfg["assign_threshold_"] = -1.0
     (tmp_path / "t" / "config.json").write_text(json.dumps(cfg))

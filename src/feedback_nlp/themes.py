@@ -30,6 +30,7 @@ import pandas as pd
 
 from ._optional import require
 from ._persist import check_embedder, read_config, write_config
+from .cleaning import redact_pii
 from .embedding import BaseEmbedder, Embedder
 from .errors import InvalidInputError, ModelMismatchError, NotFittedError
 
@@ -558,7 +559,9 @@ class ThemeModel:
         if self.timestamps_ is not None:
             arrays["timestamps"] = pd.to_datetime(pd.Series(self.timestamps_), utc=True).dt.tz_convert(None).to_numpy().astype("datetime64[ns]")
         np.savez(path / "themes.npz", **arrays)
-        items = {"texts": self.texts_, "accounts": None if self.accounts_ is None else [None if a is None else str(a) for a in self.accounts_],
+        # saved artefacts hold redacted text only, whatever the caller fitted on
+        texts = [redact_pii(t) if isinstance(t, str) else t for t in self.texts_]
+        items = {"texts": texts, "accounts": None if self.accounts_ is None else [None if a is None else str(a) for a in self.accounts_],
                  "custom_labels": {str(k): v for k, v in self.custom_labels_.items()}}
         (path / "items.json").write_text(json.dumps(items, ensure_ascii=False))
         params = {k: getattr(self, k) for k in ("min_theme_size", "assign_threshold", "max_outlier_share",
