@@ -35,7 +35,7 @@ SETS = {
 def _split(folder: str, split: str, label_col: str, per_label: int) -> pd.DataFrame:
     df = pd.read_csv(data_dir() / folder / f"{split}.csv", keep_default_na=False)
     if per_label:
-        df = df.groupby(label_col, group_keys=False).apply(lambda g: g.sample(min(per_label, len(g)), random_state=0))
+        df = df.groupby(label_col).sample(n=per_label, random_state=0)
     return df.reset_index(drop=True)
 
 

@@ -16,6 +16,7 @@ from .backends import calibrate_backends
 from .batch import tag_file
 from .cache import EmbeddingCache
 from .cleaning import clean_text, redact_pii
+from .dask import tag_dataframe
 from .datasets import load_sample
 from .dedupe import Deduper, calibrate_threshold
 from .embedding import BaseEmbedder, Embedder
@@ -64,6 +65,7 @@ __all__ = [
     "moscow",
     "rice",
     "tag_file",
+    "tag_dataframe",
     "theme_scores",
     "CacheError",
     "ColumnError",
