@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 from ._auto import (
+    BUSY_LIMIT,
     FIDELITY_GATE,
     MIN_SPEEDUP,
     NOISE_LIMIT,
@@ -38,7 +39,7 @@ from ._cpu import cpu_has_bf16_instructions, cpu_has_int8_dot, cpu_has_native_bf
 from ._onnx import OnnxInt8
 from ._torch import TorchBF16, TorchFP32, TorchInt8, quantize_int8
 
-__all__ = ["BACKENDS", "FIDELITY_GATE", "MIN_SPEEDUP", "NOISE_LIMIT", "RETRIEVAL_GATE", "Backend", "Calibration",
+__all__ = ["BACKENDS", "BUSY_LIMIT", "FIDELITY_GATE", "MIN_SPEEDUP", "NOISE_LIMIT", "RETRIEVAL_GATE", "Backend", "Calibration",
            "CalibrationRow", "Encoder", "calibrate_backends", "choose", "cpu_has_bf16_instructions",
            "cpu_has_int8_dot", "cpu_has_native_bf16", "get_backend", "plan_batches", "quantize_int8", "register",
            "registered", "rule_choice", "select_backend", "topk_agreement"]

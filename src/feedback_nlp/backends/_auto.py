@@ -16,8 +16,9 @@ The measurement embeds sample sentences with every backend worth trying here and
 then times every backend in interleaved rounds (each round runs each backend once, so a burst of load
 from another process hits all of them alike) and compares each with fp32 *within* a round. A backend wins
 only if it is at least 10% faster than fp32 in every round. When the rounds disagree too much to tell
-(a busy machine), nothing is stored and the message says so: a slower backend, such as bf16 without AMX
-(0.6x fp32 here), can therefore never be stored as faster.
+(a noisy machine), or when the process got less than :data:`BUSY_LIMIT` of its CPUs while timing (a busy
+machine, whose rounds can agree and still mislead), nothing is stored and the message says so. bf16 is only
+tried where AMX exists: without it, it ran at 0.6x fp32 on the idle machine.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from ..errors import InvalidInputError
 from . import _cpu
 from ._base import Encoder, cpu_threads, get_backend, plan_batches, registered
 
-__all__ = ["FIDELITY_GATE", "MIN_SPEEDUP", "NOISE_LIMIT", "RETRIEVAL_GATE", "Calibration", "CalibrationRow",
+__all__ = ["BUSY_LIMIT", "FIDELITY_GATE", "MIN_SPEEDUP", "NOISE_LIMIT", "RETRIEVAL_GATE", "Calibration", "CalibrationRow",
            "calibrate_backends", "choose", "rule_choice", "select_backend", "topk_agreement"]
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,10 @@ RETRIEVAL_GATE = 0.98
 TOP_K = 5
 MIN_SPEEDUP = 1.10  # leave exact fp32 only for a gain larger than timing noise, in every round
 NOISE_LIMIT = 0.25  # a backend's speed ratio to fp32 varying more than 25% across rounds: too noisy to tell
+# Share of its CPUs the process must get while timing. Under steady contention the rounds agree with each
+# other and still mislead: with ~9 runnable processes per core here, bf16 timed 2.4x fp32 in every round,
+# while on the idle machine it runs at 0.6x. Too little CPU time per wall second is how a busy machine shows.
+BUSY_LIMIT = 0.75
 MIN_ROUNDS = 3
 _CALIBRATION_VERSION = 4  # bump when what is measured or how it is decided changes
 _N_TEXTS = 512  # fidelity and neighbours on 512 sentences; speed on the first 256
@@ -92,19 +97,20 @@ class Calibration:
     rows: list[CalibrationRow]
     key: str
     seconds: float
-    decided: bool = True  # False: the machine was too noisy to tell; nothing was stored
+    decided: bool = True  # False: the machine was too noisy or busy to tell; nothing was stored
     note: str = ""
+    cpu_share: float = 1.0  # CPU seconds per wall second per thread while timing (1.0: nothing competed)
 
     def to_dict(self) -> dict[str, Any]:
         return {"choice": self.choice, "key": self.key, "seconds": self.seconds, "decided": self.decided,
-                "note": self.note, "rows": [dataclasses.asdict(r) for r in self.rows],
+                "note": self.note, "cpu_share": self.cpu_share, "rows": [dataclasses.asdict(r) for r in self.rows],
                 "version": _CALIBRATION_VERSION}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibration:
         return cls(choice=data["choice"], key=data["key"], seconds=float(data["seconds"]),
                    rows=[CalibrationRow(**r) for r in data["rows"]], decided=bool(data.get("decided", True)),
-                   note=str(data.get("note", "")))
+                   note=str(data.get("note", "")), cpu_share=float(data.get("cpu_share", 1.0)))
 
     def summary(self) -> str:
         parts = [f"{r.backend} {r.sentences_s:.0f}/s ({r.speedup_min:.2f}-{r.speedup_max:.2f}x fp32) "
@@ -290,12 +296,15 @@ def calibrate_backends(model: str | os.PathLike | None = None, *, texts: Sequenc
             continue
         load_s[name] = time.perf_counter() - t
     times: dict[str, list[float]] = {name: [] for name in encoders}
+    shares: list[float] = []
+    threads = max(1, min(_torch_threads(), cpu_threads()))
     order = list(encoders)
     for r in range(repeats):
         for name in order[r % len(order):] + order[:r % len(order)]:  # rotate: no backend always runs first
-            t = time.perf_counter()
+            cpu, t = time.process_time(), time.perf_counter()
             embed_with(encoders[name], timed, get_backend(name).default_batch)
             times[name].append(time.perf_counter() - t)
+            shares.append((time.process_time() - cpu) / max(times[name][-1] * threads, 1e-9))
     reference = vectors["torch"]
     rows = []
     for name in encoders:
@@ -306,9 +315,14 @@ def calibrate_backends(model: str | os.PathLike | None = None, *, texts: Sequenc
                                    min(ratios), max(ratios), float(cos.mean()), float(cos.min()), agree,
                                    load_s[name], bool(cos.mean() >= FIDELITY_GATE and agree >= RETRIEVAL_GATE)))
     choice, decided, note = choose(rows)
+    share = statistics.median(shares)
+    if decided and len(rows) > 1 and share < BUSY_LIMIT:
+        choice, decided, note = rule_choice()[0], False, (
+            f"machine too busy to tell: this process got {share:.0%} of its {threads} CPU(s) while timing "
+            "(other processes compete for them); rerun when it is idle")
     if decided and repeats < MIN_ROUNDS and len(rows) > 1:
         choice, decided, note = rule_choice()[0], False, f"{repeats} timing round(s) cannot show noise; use >= {MIN_ROUNDS}"
-    result = Calibration(choice, rows, machine_key(weights), time.perf_counter() - start, decided, note)
+    result = Calibration(choice, rows, machine_key(weights), time.perf_counter() - start, decided, note, share)
     if save and decided:
         _store(result)
     return result
