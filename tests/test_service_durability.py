@@ -168,3 +168,20 @@ def test_sigkill_durability_and_two_processes_on_postgresql(tmp_path):
             assert ca.get("/v1/backlog/shared").status_code == 404
     finally:
         assert a.stop() == 0 and b.stop() == 0
+
+
+def test_a_model_that_cannot_load_ends_the_process_with_one_error_line(tmp_path):
+    server = Server(tmp_path / "data", args=("--model", str(tmp_path / "no-such-model")))
+    server.start(wait=False)
+    saw_not_ready = False
+    while server.proc.poll() is None:
+        try:
+            r = httpx.get(server.base + "/readyz", timeout=2)
+            saw_not_ready |= r.status_code == 503 and r.json()["ready"] is False
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    log = server.log_text()
+    assert server.stop() == 2
+    assert "error: ModelNotFoundError" in log and "no-such-model" in log and "Traceback" not in log
+    assert saw_not_ready
