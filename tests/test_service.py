@@ -154,6 +154,21 @@ def test_tag_batches_concurrent_requests_without_mixing_them_up(svc):
     assert alone[0]["tags"] == ["bug"] and alone[1]["tags"] == ["feature_request"]
 
 
+def test_sentiment_matches_the_bundled_model(svc, embedder):
+    texts = ["I love the new dashboard, great work!", "The app keeps crashing and support never answers.",
+             "The export button is in the settings menu."]
+    with svc.client(svc.keys["tag"]) as c:
+        r = c.post("/v1/sentiment", json={"items": [{"id": str(i), "text": t} for i, t in enumerate(texts)]})
+    assert r.status_code == 200, r.text
+    expected = fb.TagClassifier.load("sentiment", embedder=embedder).tag(texts)
+    got = r.json()["results"]
+    assert [g["id"] for g in got] == ["0", "1", "2"] and r.json()["model"] == "sentiment"
+    for g, (tags, conf) in zip(got, zip(expected["tags"], expected["confidence"])):
+        assert g["sentiment"] == (tags[0] if tags else None)
+        assert g["confidence"] == pytest.approx(float(conf), abs=1e-3)
+    assert got[0]["sentiment"] == "positive" and got[1]["sentiment"] == "negative"
+
+
 def test_backlog_add_update_search_delete(svc):
     items = [{"id": "bl-1", "text": f"Please add a dark mode to the mobile app, call me at +1 415 555 0100 or {EMAIL}",
               "metadata": {"account": "acme", "votes": 3}},
@@ -229,18 +244,18 @@ def test_docs_curl_examples_run(svc):
     import re
 
     blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "docs" / "serve.md").read_text(encoding="utf-8"), flags=re.S)
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     outputs = []
     for block in blocks:
         res = subprocess.run(["bash", "-c", "set -euo pipefail\n" + block.replace("http://127.0.0.1:8080", svc.base)],
                              capture_output=True, text=True, timeout=120, env={**os.environ, "KEY": svc.keys["write"]})
         assert res.returncode == 0, block + res.stdout + res.stderr
         outputs.append(res.stdout)
-    assert '"id":"T-1","tags":["bug"]' in outputs[0]
-    assert '"text":"Dark mode for the mobile app, reply to <EMAIL>"' in outputs[1]
-    assert '"matches":[{"id":"B-2"' in outputs[1]
-    assert '"framework":"rice","results":[{"id":"dark-mode","score":160.0' in outputs[2]
-    assert '"loc":"body.items[0].text"' in outputs[3]
+    assert '"id":"T-1","tags":["bug"]' in outputs[0] and '"id":"T-4","sentiment":"negative"' in outputs[1]
+    assert '"text":"Dark mode for the mobile app, reply to <EMAIL>"' in outputs[2]
+    assert '"matches":[{"id":"B-2"' in outputs[2]
+    assert '"framework":"rice","results":[{"id":"dark-mode","score":160.0' in outputs[3]
+    assert '"loc":"body.items[0].text"' in outputs[4]
 
 
 def test_cors_is_off_by_default(svc):

@@ -38,6 +38,8 @@ from ._models import (
     MoscowRequest,
     RiceRequest,
     ScoreResponse,
+    SentimentRequest,
+    SentimentResponse,
     TagRequest,
     TagResponse,
     ThemeAssignRequest,
@@ -285,6 +287,22 @@ def _tag_routes(router: APIRouter) -> None:
         # built in the worker thread already: returned as is, without a second validation pass (the hot path)
         return JSONResponse({"model": served.name,
                              "results": [{"id": it.id, **rec} for it, rec in zip(req.items, records)]})
+
+    @router.post("/v1/sentiment", response_model=SentimentResponse, responses=_ERRORS, tags=["tagging"],
+                 summary="sentiment (positive / neutral / negative) of a batch of items",
+                 dependencies=[Depends(require_scope("tag"))])
+    async def sentiment(req: SentimentRequest, state: ServiceState = Depends(get_state)) -> JSONResponse:
+        if state.sentiment is None:
+            raise ApiError(404, "no_sentiment_model", "this service has no sentiment model (--sentiment DIR)")
+        state.check_items(len(req.items))
+        served = state.sentiment
+        state.metrics.items.labels("/v1/sentiment").inc(len(req.items))
+        records = await served.batcher.submit([it.text for it in req.items], prepare=state.prepare,
+                                              rows=served.records)
+        return JSONResponse({"model": served.name, "results": [
+            {"id": it.id, "sentiment": rec["tags"][0] if rec["tags"] else None,
+             **{k: rec[k] for k in ("probabilities", "confidence", "needs_review")}}
+            for it, rec in zip(req.items, records)]})
 
     @router.get("/v1/models", tags=["tagging"], summary="the served tag models",
                 dependencies=[Depends(require_scope("tag"))])

@@ -49,6 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = ServiceConfig(
         data_dir=args.data, store=args.store, models=_models(args.model), themes=args.themes,
+        sentiment=None if args.sentiment in ("", "none") else args.sentiment,
         embedding_model=args.embedding_model, backend=args.backend, max_body_bytes=args.max_body_bytes,
         max_items=args.max_items, max_text_chars=args.max_text_chars, max_k=args.max_k, max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms, cors_origins=tuple(args.cors_origin or ()))
@@ -117,6 +118,8 @@ def add_parsers(sub: Any) -> None:
                    help="tag model folder or bundled name, repeatable; the first is the default "
                         "(default: the bundled request-type model)")
     p.add_argument("--themes", default=None, metavar="DIR", help="a saved ThemeModel for /v1/themes")
+    p.add_argument("--sentiment", default="sentiment", metavar="DIR",
+                   help="model of /v1/sentiment (default: the bundled one; 'none' turns it off)")
     _store_args(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8080)

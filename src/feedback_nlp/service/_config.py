@@ -31,6 +31,8 @@ class ServiceConfig:
         models: tag models by name; a value is a saved model folder or a bundled name. The first is the
             default of ``/v1/tag``. Empty: the bundled ``request-type`` model.
         themes: a saved :class:`~feedback_nlp.ThemeModel` folder for ``/v1/themes``, or ``None``.
+        sentiment: the model of ``/v1/sentiment`` (a folder or a bundled name; default: the bundled
+            ``sentiment`` model when this install has it), or ``None`` for no sentiment endpoint.
         embedding_model, backend: the embedder of the backlog (see :class:`~feedback_nlp.Embedder`).
         max_body_bytes: largest request body (413 above it).
         max_items: most items in one request (413 above it).
@@ -47,6 +49,7 @@ class ServiceConfig:
     store: str | None = None
     models: dict[str, str] = field(default_factory=dict)
     themes: str | None = None
+    sentiment: str | None = "sentiment"
     embedding_model: str | None = None
     backend: str | None = None
     max_body_bytes: int = 1 << 20

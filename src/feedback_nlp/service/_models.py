@@ -55,6 +55,23 @@ class TagResponse(BaseModel):
     results: list[TagResult]
 
 
+class SentimentRequest(_Strict):
+    items: list[Item] = Field(min_length=1)
+
+
+class SentimentResult(BaseModel):
+    id: str
+    sentiment: str | None = Field(description="positive, neutral or negative; null when needs_review")
+    probabilities: dict[str, float]
+    confidence: float
+    needs_review: bool
+
+
+class SentimentResponse(BaseModel):
+    model: str
+    results: list[SentimentResult]
+
+
 class DuplicatesRequest(_Strict):
     items: list[QueryItem] = Field(min_length=1)
     k: int = Field(default=5, ge=1)

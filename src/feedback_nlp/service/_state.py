@@ -16,7 +16,7 @@ from ..cleaning import clean_text, text_problem
 from ..dedupe import Deduper
 from ..embedding import BaseEmbedder, Embedder
 from ..errors import ModelMismatchError
-from ..tagging import TagClassifier
+from ..tagging import TagClassifier, bundled_models
 from ..themes import ThemeModel
 from ._batcher import Batcher
 from ._config import ServiceConfig
@@ -40,7 +40,7 @@ class ServedModel:
 
     def records(self, vectors: np.ndarray) -> list[dict[str, Any]]:
         frame = self.classifier.tag(vectors)
-        return [{"tags": list(tags), "probabilities": json.loads(probs), "confidence": float(conf),
+        return [{"tags": list(tags), "probabilities": json.loads(probs), "confidence": round(float(conf), 4),
                  "needs_review": bool(review)}
                 for tags, probs, conf, review in zip(frame["tags"], frame["probabilities"], frame["confidence"],
                                                      frame["needs_review"])]
@@ -62,6 +62,7 @@ class ServiceState:
         self.keys: KeyCache | None = None
         self.models: dict[str, ServedModel] = {}
         self.themes: ThemeModel | None = None
+        self.sentiment: ServedModel | None = None
         self.batcher: Batcher | None = None
         self.ready = False
         self.load_error: str | None = None
@@ -80,6 +81,14 @@ class ServiceState:
             self._batchers[embedder.model_id] = batcher
         return self._batchers[embedder.model_id]
 
+    def _serve(self, name: str, path: str) -> ServedModel:
+        try:
+            clf = TagClassifier.load(path, embedder=self.embedder)
+        except ModelMismatchError:  # a fine-tuned model brings its own encoder
+            clf = TagClassifier.load(path, backend=self.config.backend)
+            clf.embedder_.encode(["warm up the model"])
+        return ServedModel(name, clf, self._batcher_for(clf.embedder_))
+
     def load(self) -> None:
         """Open the store, load the embedder and the models (blocking; minutes on a cold machine)."""
         cfg = self.config
@@ -94,18 +103,16 @@ class ServiceState:
         self.metrics.backlog_size.set(self.store.count())
         self.batcher = self._batcher_for(self.embedder)
         for name, path in cfg.models.items():
-            try:
-                clf = TagClassifier.load(path, embedder=self.embedder)
-            except ModelMismatchError:  # a fine-tuned model brings its own encoder
-                clf = TagClassifier.load(path, backend=cfg.backend)
-                clf.embedder_.encode(["warm up the model"])
-            self.models[name] = ServedModel(name, clf, self._batcher_for(clf.embedder_))
+            self.models[name] = self._serve(name, path)
+        if cfg.sentiment and (cfg.sentiment != "sentiment" or "sentiment" in bundled_models()):
+            self.sentiment = self._serve("sentiment", cfg.sentiment)
         if cfg.themes:
             self.themes = ThemeModel.load(cfg.themes, embedder=self.embedder)
         self.ready = True
         self.metrics.ready.set(1)
-        log.info("ready: %d tag models, themes %s, backlog store %s", len(self.models),
-                 "loaded" if self.themes is not None else "off", self.store.kind)
+        log.info("ready: %d tag models, sentiment %s, themes %s, backlog store %s", len(self.models),
+                 "on" if self.sentiment is not None else "off", "on" if self.themes is not None else "off",
+                 self.store.kind)
 
     async def start(self, on_failure: Callable[[], None] | None = None) -> None:
         """Load in a thread (``/healthz`` answers meanwhile), then start the background tasks."""
