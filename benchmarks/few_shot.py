@@ -29,7 +29,8 @@ def main() -> None:
     tr = pd.read_csv(data_dir() / "banking77" / "train.csv")
     te = pd.read_csv(data_dir() / "banking77" / "test.csv")
     emb = Embedder(cache=None, backend="torch")
-    rows = []
+    rows: list[dict] = []
+    name = f"few_shot-{args.heads.replace(',', '-')}-{args.first_draw}-{args.draws}"
     for head in args.heads.split(","):
         for draw in range(args.first_draw, args.first_draw + args.draws):
             sub = tr.groupby("label", group_keys=False).sample(args.shots, random_state=draw)
@@ -41,13 +42,13 @@ def main() -> None:
                    "train_s": round(seconds, 1)}
             print(row, flush=True)
             rows.append(row)
+            save(name, {"rows": rows, "note": "partial: written after every draw"})  # a stopped run keeps its draws
     summary = (pd.DataFrame(rows).groupby("head", sort=False)
                .agg(accuracy=("accuracy", "mean"), std=("accuracy", "std"), draws=("draw", "count"),
                     train_s=("train_s", "mean")).reset_index())
     print(summary.to_markdown(index=False, floatfmt=".4f"))
-    save(f"few_shot-{args.heads.replace(',', '-')}-{args.first_draw}-{args.draws}",
-         {"rows": rows, "summary": summary.to_dict("records"),
-          "note": "train_s measured under load (2 shared cores)", "goal": "banking77 8-shot >= 0.87, mean of 5 draws"})
+    save(name, {"rows": rows, "summary": summary.to_dict("records"),
+                "note": "train_s measured under load (2 shared cores)", "goal": "banking77 8-shot >= 0.87, mean of 5 draws"})
 
 
 if __name__ == "__main__":
