@@ -178,13 +178,23 @@ class EmbeddingCache:
                 chunk = list(set(keys[i:i + _CHUNK]))
                 q = (f"SELECT key, dim, vec, digest FROM vectors WHERE model_id = ? AND key IN "
                      f"({','.join('?' * len(chunk))})")
-                bad = []
+                intact, bad = [], []
                 for key, dim, blob, digest in conn.execute(q, [model_id, *chunk]).fetchall():
-                    vec = self._verified(model_id, key, dim, blob, digest)
-                    if vec is None:
-                        bad.append(key)
+                    (intact if self._intact(model_id, key, dim, blob, digest) else bad).append((key, blob))
+                if intact:  # one finiteness check for the whole batch (rows of one model share a dimension)
+                    width = len(intact[0][1])
+                    if all(len(blob) == width for _, blob in intact):
+                        vecs = np.frombuffer(b"".join(blob for _, blob in intact), dtype="<f4").reshape(len(intact), -1)
+                        finite = np.isfinite(vecs).all(axis=1)
                     else:
-                        found[key] = vec
+                        vecs = [np.frombuffer(blob, dtype="<f4") for _, blob in intact]
+                        finite = [bool(np.isfinite(v).all()) for v in vecs]
+                    for (key, _), vec, ok in zip(intact, vecs, finite):
+                        if ok:
+                            found[key] = vec
+                        else:
+                            bad.append((key, b""))
+                bad = [key for key, _ in bad]
                 if bad:
                     self._discard(conn, model_id, bad)
         except sqlite3.DatabaseError as exc:
@@ -220,13 +230,10 @@ class EmbeddingCache:
             raise CacheError(f"could not write to {self.path} ({exc})") from exc
 
     @staticmethod
-    def _verified(model_id: str, key: bytes, dim: Any, blob: Any, digest: Any) -> np.ndarray | None:
-        """The row's vector, or None when any byte of it disagrees with its checksum or it is not finite."""
-        if not (isinstance(dim, int) and dim > 0 and isinstance(blob, bytes) and len(blob) == 4 * dim
-                and isinstance(digest, bytes) and digest == _row_digest(model_id, key, dim, blob)):
-            return None
-        vec = np.frombuffer(blob, dtype="<f4")
-        return vec if np.isfinite(vec).all() else None
+    def _intact(model_id: str, key: bytes, dim: Any, blob: Any, digest: Any) -> bool:
+        """Whether every byte of a row agrees with its checksum (its values are checked for finiteness after)."""
+        return (isinstance(dim, int) and dim > 0 and isinstance(blob, bytes) and len(blob) == 4 * dim
+                and isinstance(digest, bytes) and digest == _row_digest(model_id, key, dim, blob))
 
     def __len__(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
