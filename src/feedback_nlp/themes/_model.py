@@ -1,197 +1,43 @@
-"""Themes: cluster feedback into named, stable themes and track them over time.
-
-The pipeline is made of swappable parts, each behind a tiny base class:
-embedder (:class:`~feedback_nlp.embedding.BaseEmbedder`) → reducer (:class:`BaseReducer`, PCA by default,
-UMAP with the ``umap`` extra) → clusterer (:class:`BaseClusterer`, HDBSCAN) → labeller (:class:`BaseLabeller`,
-class-based TF-IDF keywords).
-
-Unlike BERTopic, there is one assignment path: clustering only *discovers* themes (their centres); every
-item's theme — at fit, ``transform`` or ``update`` — is the most similar centre if that similarity reaches
-``assign_threshold_``, else outlier (-1). So ``fit(X).transform(X)`` equals ``fit_transform(X)`` by
-construction, ``transform`` never invents ids, and ``max_outlier_share`` bounds the unassigned share.
-
-Example:
-    >>> tm = ThemeModel(min_theme_size=15).fit(texts, timestamps=dates)    # doctest: +SKIP
-    >>> tm.themes_[["id", "label", "size"]].head()                         # doctest: +SKIP
-"""
+"""The ThemeModel: discover themes, assign items through one path, describe and track them."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, clone
 
-from ._optional import require
-from ._persist import check_embedder, read_config, write_config
-from .cleaning import redact_pii
-from .embedding import BaseEmbedder, Embedder
-from .errors import InvalidInputError, ModelMismatchError, NotFittedError
+from .._params import HasMethods, Interval, ParamsMixin
+from .._persist import check_embedder, read_config, write_config
+from ..cleaning import redact_pii
+from ..embedding import BaseEmbedder, Embedder
+from ..errors import InvalidInputError, ModelMismatchError, NotFittedError
+from ._labels import BaseLabeller, CTFIDFLabeller, central_title
+from ._parts import BaseClusterer, BaseReducer, GraphClusterer, HDBSCANClusterer
 
-__all__ = [
-    "BaseClusterer",
-    "BaseLabeller",
-    "BaseReducer",
-    "CTFIDFLabeller",
-    "HDBSCANClusterer",
-    "PCAReducer",
-    "ThemeModel",
-    "UMAPReducer",
-]
+__all__ = ["ThemeModel"]
 
 OUTLIER = -1
 
 
-# --- swappable parts --------------------------------------------------------------------------------
-
-class BaseReducer(ABC):
-    """Reduces embeddings before clustering: ``fit_transform(X)`` then ``transform(X)``."""
-
-    @abstractmethod
-    def fit_transform(self, X: np.ndarray) -> np.ndarray: ...
-
-    @abstractmethod
-    def transform(self, X: np.ndarray) -> np.ndarray: ...
-
-
-class PCAReducer(BaseReducer):
-    """PCA to ``n_components`` dimensions (deterministic with ``random_state``), then re-normalised."""
-
-    def __init__(self, n_components: int = 16, random_state: int = 0) -> None:
-        self.n_components = n_components
-        self.random_state = random_state
-
-    def fit_transform(self, X: np.ndarray) -> np.ndarray:
-        from sklearn.decomposition import PCA
-
-        k = max(2, min(self.n_components, X.shape[1], len(X) - 1))
-        self.pca_ = PCA(n_components=k, svd_solver="randomized" if len(X) > 5000 else "full",
-                        random_state=self.random_state).fit(X)
-        return self.transform(X)
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        Z = self.pca_.transform(X).astype(np.float32)
-        return Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
-
-
-class UMAPReducer(BaseReducer):
-    """UMAP (the ``feedback-nlp[umap]`` extra), as BERTopic uses by default."""
-
-    def __init__(self, n_components: int = 5, n_neighbors: int = 15, random_state: int = 0) -> None:
-        self.n_components = n_components
-        self.n_neighbors = n_neighbors
-        self.random_state = random_state
-
-    def fit_transform(self, X: np.ndarray) -> np.ndarray:
-        umap = require("umap", "umap", "UMAPReducer")
-        self.umap_ = umap.UMAP(n_components=self.n_components, n_neighbors=self.n_neighbors, metric="cosine",
-                               random_state=self.random_state)
-        return self.umap_.fit_transform(X)
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        return self.umap_.transform(X)
-
-
-class BaseClusterer(ABC):
-    """Finds clusters: ``fit_predict(X)`` returns a label per row, -1 for noise."""
-
-    @abstractmethod
-    def fit_predict(self, X: np.ndarray) -> np.ndarray: ...
-
-
-class HDBSCANClusterer(BaseClusterer):
-    """HDBSCAN (the ``hdbscan`` package); ``min_cluster_size`` defaults to the model's ``min_theme_size``."""
-
-    def __init__(self, min_cluster_size: int | None = None, min_samples: int | None = None,
-                 cluster_selection_method: str = "eom", cluster_selection_epsilon: float = 0.0) -> None:
-        self.min_cluster_size = min_cluster_size
-        self.min_samples = min_samples
-        self.cluster_selection_method = cluster_selection_method
-        self.cluster_selection_epsilon = cluster_selection_epsilon
-
-    def fit_predict(self, X: np.ndarray) -> np.ndarray:
-        import hdbscan
-
-        size = self.min_cluster_size or 10
-        model = hdbscan.HDBSCAN(min_cluster_size=size, min_samples=self.min_samples or max(2, size // 3),
-                                cluster_selection_method=self.cluster_selection_method,
-                                cluster_selection_epsilon=self.cluster_selection_epsilon, core_dist_n_jobs=1)
-        return model.fit_predict(X.astype(np.float64))
-
-
-class BaseLabeller(ABC):
-    """Names themes: ``keywords(docs_by_theme)`` returns ranked keywords for each theme."""
-
-    @abstractmethod
-    def keywords(self, docs_by_theme: dict[int, list[str]], top_n: int = 10) -> dict[int, list[str]]: ...
-
-
-_PLACEHOLDER = re.compile(r"<[A-Z_]+>")
-
-
-class CTFIDFLabeller(BaseLabeller):
-    """Class-based TF-IDF (as in BERTopic): words frequent in one theme and rare in the others, with
-    English stop words removed, uni- and bi-grams, and redaction placeholders ignored."""
-
-    def __init__(self, ngram_range: tuple[int, int] = (1, 2), stop_words: str | list[str] | None = "english",
-                 min_df: int = 2, extra_stop_words: Sequence[str] = ("hi", "hello", "thanks", "thank", "team",
-                                                                       "please", "hey", "update", "fyi", "ugh")) -> None:
-        self.ngram_range = ngram_range
-        self.stop_words = stop_words
-        self.min_df = min_df
-        self.extra_stop_words = extra_stop_words
-
-    def keywords(self, docs_by_theme: dict[int, list[str]], top_n: int = 10) -> dict[int, list[str]]:
-        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
-
-        ids = sorted(docs_by_theme)
-        if not ids:
-            return {}
-        stops = set(ENGLISH_STOP_WORDS) if self.stop_words == "english" else set(self.stop_words or [])
-        stops |= set(self.extra_stop_words)
-        docs = [_PLACEHOLDER.sub(" ", " ".join(docs_by_theme[i])) for i in ids]
-        vec = CountVectorizer(ngram_range=self.ngram_range, stop_words=sorted(stops), min_df=1,
-                              token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.-]*[a-zA-Z0-9+#]\b")
-        try:
-            tf = vec.fit_transform(docs).astype(np.float64)
-        except ValueError:  # only stop words
-            return {i: [] for i in ids}
-        tf = tf.toarray()
-        words = vec.get_feature_names_out()
-        freq = tf.sum(axis=0)
-        keep = freq >= self.min_df
-        avg = tf.sum() / len(ids)
-        idf = np.log(1 + avg / np.maximum(freq, 1))
-        scores = (tf / np.maximum(tf.sum(axis=1, keepdims=True), 1)) * idf * keep
-        out = {}
-        for row, i in enumerate(ids):
-            ranked = [words[j] for j in np.argsort(-scores[row], kind="stable") if scores[row, j] > 0]
-            picked: list[str] = []
-            for w in ranked:  # a bigram supersedes the unigrams it contains, and vice versa
-                if any(w in p.split() or p in w.split() for p in picked):
-                    continue
-                picked.append(w)
-                if len(picked) == top_n:
-                    break
-            out[i] = picked
-        return out
-
-
 # --- the model ---------------------------------------------------------------------------------------
 
-class ThemeModel:
+class ThemeModel(ParamsMixin, BaseEstimator):
     """Clusters feedback into named themes that stay stable over time.
+
+    A scikit-learn estimator: ``get_params``/``set_params``/``clone`` work, parameters are checked in
+    ``fit`` against ``_parameter_constraints``, and ``save``/``load`` store exactly ``get_params()``.
 
     Args:
         embedder: any :class:`BaseEmbedder` (default :class:`Embedder`).
         min_theme_size: the smallest group that counts as a theme.
-        reducer, clusterer, labeller: swappable parts (defaults: PCA(16), HDBSCAN, class-based TF-IDF).
+        reducer, clusterer, labeller: swappable parts (defaults: no reduction, :class:`GraphClusterer` —
+            Leiden communities of the cosine k-NN graph —, class-based TF-IDF keywords).
         assign_threshold: cosine similarity to a theme centre from which an item joins the theme.
         max_outlier_share: upper bound of the unassigned share; the threshold is lowered (to no less than
             ``min_assign_threshold``) until at most this share of the fitted items is left out.
@@ -202,10 +48,28 @@ class ThemeModel:
         random_state: seed of the sample, the reducer and tie-breaking; same input → identical themes.
     """
 
+    _parameter_constraints = {
+        "embedder": [HasMethods("encode"), None],
+        "min_theme_size": [Interval(int, 2, None)],
+        "reducer": [BaseReducer, None],
+        "clusterer": [BaseClusterer, None],
+        "labeller": [BaseLabeller, None],
+        "assign_threshold": [Interval(float, -1, 1)],
+        "max_outlier_share": [Interval(float, 0, 1)],
+        "min_assign_threshold": [Interval(float, -1, 1)],
+        "max_fit_size": [Interval(int, 10, None)],
+        "merge_threshold": [Interval(float, -1, 1)],
+        "n_keywords": [Interval(int, 1, None)],
+        "n_representatives": [Interval(int, 1, None)],
+        "random_state": [Interval(int, 0, None)],
+    }
+    # parts are objects, not JSON: save() records only whether a custom one was used
+    _PARTS = ("embedder", "reducer", "clusterer", "labeller")
+
     def __init__(self, embedder: BaseEmbedder | None = None, min_theme_size: int = 10, *,
                  reducer: BaseReducer | None = None, clusterer: BaseClusterer | None = None,
-                 labeller: BaseLabeller | None = None, assign_threshold: float = 0.6,
-                 max_outlier_share: float = 0.15, min_assign_threshold: float = 0.35,
+                 labeller: BaseLabeller | None = None, assign_threshold: float = 0.5,
+                 max_outlier_share: float = 0.05, min_assign_threshold: float = 0.35,
                  max_fit_size: int = 20_000, merge_threshold: float = 0.92, n_keywords: int = 8,
                  n_representatives: int = 3, random_state: int = 0) -> None:
         self.embedder = embedder
@@ -245,6 +109,9 @@ class ThemeModel:
         texts = list(texts)
         if emb.ndim != 2 or len(emb) != len(texts):
             raise InvalidInputError(f"embeddings must have shape ({len(texts)}, dim), got {emb.shape}")
+        bad = np.flatnonzero(~np.isfinite(emb).all(axis=1)) if emb.ndim == 2 else []
+        if len(bad):
+            raise InvalidInputError(f"embeddings are not finite (NaN or inf) at rows {bad[:10].tolist()}")
         if hasattr(self, "centroids_") and emb.shape[1] != self.centroids_.shape[1]:
             raise ModelMismatchError(f"embeddings have {emb.shape[1]} dimensions; the themes were fitted on "
                                      f"{self.centroids_.shape[1]} ({self.model_id_})")
@@ -289,17 +156,21 @@ class ThemeModel:
         if len(emb) > self.max_fit_size:
             idx = np.sort(rng.choice(len(emb), self.max_fit_size, replace=False))
         X = emb[idx]
-        reducer = self.reducer if self.reducer is not None else PCAReducer(random_state=self.random_state)
-        clusterer = self.clusterer if self.clusterer is not None else HDBSCANClusterer()
+        clusterer = clone(self.clusterer) if self.clusterer is not None else GraphClusterer(random_state=self.random_state)
         if isinstance(clusterer, HDBSCANClusterer) and clusterer.min_cluster_size is None:
-            clusterer = HDBSCANClusterer(self.min_theme_size, clusterer.min_samples, clusterer.cluster_selection_method,
-                                         clusterer.cluster_selection_epsilon)
-        labels = np.asarray(clusterer.fit_predict(reducer.fit_transform(X)))
-        centres = []
-        for c in sorted(set(labels.tolist()) - {OUTLIER}):
-            m = X[labels == c].mean(axis=0)
-            centres.append(m / max(np.linalg.norm(m), 1e-12))
-        return self._merge_close(centres, [int((labels == c).sum()) for c in sorted(set(labels.tolist()) - {OUTLIER})])
+            clusterer.set_params(min_cluster_size=self.min_theme_size)
+        Z = clone(self.reducer).fit_transform(X) if self.reducer is not None else X
+        labels = np.asarray(clusterer.fit_predict(Z))
+        # a theme of min_theme_size items in the whole corpus has this many in the clustering sample
+        smallest = max(2, int(np.ceil(self.min_theme_size * len(idx) / len(emb))))
+        ids, sizes = np.unique(labels[labels != OUTLIER], return_counts=True)
+        centres, kept = [], []
+        for c, size in zip(ids.tolist(), sizes.tolist()):
+            if size >= smallest:
+                m = X[labels == c].mean(axis=0)
+                centres.append(m / max(np.linalg.norm(m), 1e-12))
+                kept.append(size)
+        return self._merge_close(centres, kept)
 
     def _merge_close(self, centres: list[np.ndarray], sizes: list[int]) -> list[np.ndarray]:
         """Merge near-identical centres (HDBSCAN can split one request over two dense blobs)."""
@@ -344,10 +215,7 @@ class ThemeModel:
         Raises:
             InvalidInputError: empty corpus, mismatched lengths, unparseable timestamps.
         """
-        if self.min_theme_size < 2:
-            raise InvalidInputError(f"min_theme_size must be >= 2, got {self.min_theme_size}")
-        if not 0 <= self.max_outlier_share <= 1:
-            raise InvalidInputError(f"max_outlier_share must be in [0, 1], got {self.max_outlier_share}")
+        self._validate_params()
         for attr in ("embedder_",):
             self.__dict__.pop(attr, None)
         texts, emb = self._embed(texts, embeddings)
@@ -476,7 +344,11 @@ class ThemeModel:
                     if len(reps) == self.n_representatives:
                         break
             words = kw.get(tid, [])
-            row = {"id": tid, "label": self.custom_labels_.get(tid) or (", ".join(words[:3]) if words else f"theme {tid}"),
+            title = ""
+            if len(members):
+                title = central_title([self.texts_[i] for i in members], self.embeddings_[members] @ self.centroids_[k])
+            title = title or (", ".join(words[:3]) if words else f"theme {tid}")
+            row = {"id": tid, "label": self.custom_labels_.get(tid) or title, "title": title,
                    "keywords": words, "size": len(members), "share": len(members) / n if n else 0.0,
                    "representatives": reps}
             if self.timestamps_ is not None:
@@ -486,7 +358,7 @@ class ThemeModel:
                 row["unique_accounts"] = len({a for a in self.accounts_[members] if a is not None and a == a})
             rows.append(row)
         self.themes_ = pd.DataFrame(rows).sort_values(["size", "id"], ascending=[False, True], kind="stable").reset_index(drop=True) \
-            if rows else pd.DataFrame(columns=["id", "label", "keywords", "size", "share", "representatives"])
+            if rows else pd.DataFrame(columns=["id", "label", "title", "keywords", "size", "share", "representatives"])
         self.outlier_share_ = float((self.labels_ == OUTLIER).mean()) if n else 0.0
 
     def assignments(self, ids: Sequence[Any] | None = None) -> pd.DataFrame:
@@ -564,10 +436,10 @@ class ThemeModel:
         items = {"texts": texts, "accounts": None if self.accounts_ is None else [None if a is None else str(a) for a in self.accounts_],
                  "custom_labels": {str(k): v for k, v in self.custom_labels_.items()}}
         (path / "items.json").write_text(json.dumps(items, ensure_ascii=False))
-        params = {k: getattr(self, k) for k in ("min_theme_size", "assign_threshold", "max_outlier_share",
-                                                "min_assign_threshold", "max_fit_size", "merge_threshold",
-                                                "n_keywords", "n_representatives", "random_state")}
-        write_config(path, "feedback_nlp.ThemeModel", ("themes.npz", "items.json"), params=params,
+        params = self.get_params(deep=False)
+        custom = [k for k in self._PARTS if k != "embedder" and params[k] is not None]
+        params = {k: v for k, v in params.items() if k not in self._PARTS}
+        write_config(path, "feedback_nlp.ThemeModel", ("themes.npz", "items.json"), params=params, custom_parts=custom,
                      assign_threshold_=self.assign_threshold_, model_id=self.model_id_)
         return path
 
@@ -577,6 +449,9 @@ class ThemeModel:
         path = Path(path)
         config = read_config(path, "feedback_nlp.ThemeModel")
         check_embedder(config["model_id"], embedder, "the theme model")
+        unknown = sorted(set(config["params"]) - set(cls._parameter_constraints))
+        if unknown:
+            raise ModelMismatchError(f"{path} was saved with parameters this version does not know: {unknown}")
         tm = cls(embedder, **config["params"])
         with np.load(path / "themes.npz", allow_pickle=False) as data:
             tm.centroids_, tm.theme_ids_ = data["centroids"], data["theme_ids"]

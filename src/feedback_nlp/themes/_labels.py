@@ -1,0 +1,129 @@
+"""Naming themes: class-based TF-IDF keywords and a readable title (the most central short example)."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from .._params import Interval, ParamsMixin
+
+__all__ = ["BaseLabeller", "CTFIDFLabeller", "central_title", "clean_title"]
+
+_PLACEHOLDER = re.compile(r"<[A-Z_]+>")
+_SPACE = re.compile(r"\s+")
+# Lead-ins that say who wrote or where, not what: "Discovery call: ...", "QBR notes - ...", "Ugh, ...", "Team, ..."
+_LEAD_IN = re.compile(r"^(?:[A-Z][\w /&-]{0,30}(?::| -| –| —)\s+)?", re.UNICODE)
+_INTERJECTION = re.compile(r"^(?:(?:hi|hello|hey|ugh|fyi|team|so|ok|okay|well|also|btw|folks|guys|all)\b[\s,.!:;-]*)+",
+                           re.IGNORECASE)
+_TRAILING_SYMBOLS = re.compile(r"(?:\s+[^\w\s]+)+$", re.UNICODE)  # ":(", "🙏", "!!" left at the end
+
+
+class BaseLabeller(ParamsMixin, BaseEstimator, ABC):
+    """Names themes: ``keywords(docs_by_theme)`` returns ranked keywords for each theme."""
+
+    @abstractmethod
+    def keywords(self, docs_by_theme: dict[int, list[str]], top_n: int = 10) -> dict[int, list[str]]: ...
+
+
+class CTFIDFLabeller(BaseLabeller):
+    """Class-based TF-IDF (as in BERTopic): words frequent in one theme and rare in the others, with
+    English stop words removed, uni- and bi-grams, and redaction placeholders ignored.
+
+    >>> CTFIDFLabeller(min_df=1).keywords({0: ["card lost", "lost my card"], 1: ["refund late", "late refund"]}, 2)
+    {0: ['lost', 'card'], 1: ['late', 'refund']}
+    """
+
+    _parameter_constraints = {"ngram_range": [tuple], "stop_words": [str, list, None],
+                              "min_df": [Interval(int, 1, None)], "extra_stop_words": [tuple, list]}
+
+    def __init__(self, ngram_range: tuple[int, int] = (1, 2), stop_words: str | list[str] | None = "english",
+                 min_df: int = 2, extra_stop_words: Sequence[str] = ("hi", "hello", "thanks", "thank", "team",
+                                                                       "please", "hey", "update", "fyi", "ugh")) -> None:
+        self.ngram_range = ngram_range
+        self.stop_words = stop_words
+        self.min_df = min_df
+        self.extra_stop_words = extra_stop_words
+
+    def keywords(self, docs_by_theme: dict[int, list[str]], top_n: int = 10) -> dict[int, list[str]]:
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+        ids = sorted(docs_by_theme)
+        if not ids:
+            return {}
+        stops = set(ENGLISH_STOP_WORDS) if self.stop_words == "english" else set(self.stop_words or [])
+        stops |= set(self.extra_stop_words)
+        docs = [_PLACEHOLDER.sub(" ", " ".join(docs_by_theme[i])) for i in ids]
+        vec = CountVectorizer(ngram_range=tuple(self.ngram_range), stop_words=sorted(stops), min_df=1,
+                              token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.-]*[a-zA-Z0-9+#]\b")
+        try:
+            tf = vec.fit_transform(docs).astype(np.float64)
+        except ValueError:  # only stop words
+            return {i: [] for i in ids}
+        tf = tf.toarray()
+        words = vec.get_feature_names_out()
+        freq = tf.sum(axis=0)
+        keep = freq >= self.min_df
+        avg = tf.sum() / len(ids)
+        idf = np.log(1 + avg / np.maximum(freq, 1))
+        scores = (tf / np.maximum(tf.sum(axis=1, keepdims=True), 1)) * idf * keep
+        out = {}
+        for row, i in enumerate(ids):
+            ranked = [words[j] for j in np.argsort(-scores[row], kind="stable") if scores[row, j] > 0]
+            picked: list[str] = []
+            for w in ranked:  # a bigram supersedes the unigrams it contains, and vice versa
+                if any(w in p.split() or p in w.split() for p in picked):
+                    continue
+                picked.append(w)
+                if len(picked) == top_n:
+                    break
+            out[i] = picked
+        return out
+
+
+def clean_title(text: str, max_chars: int = 80) -> str:
+    """A member text made into a title: placeholders and lead-ins dropped, one sentence, at most
+    ``max_chars`` characters cut at a word, first letter upper-case.
+
+    >>> clean_title("Discovery call: hi, the <EMAIL> export to CSV fails on long rows. Also dark mode?")
+    'The export to CSV fails on long rows'
+    """
+    t = _SPACE.sub(" ", _PLACEHOLDER.sub(" ", text)).strip()
+    t = _INTERJECTION.sub("", _LEAD_IN.sub("", t, count=1).strip(" ,;:-")).strip(" ,;:-")
+    first = re.split(r"(?<=[.!?])\s+", t, maxsplit=1)[0]
+    t = (first if len(first) >= 12 else t).strip()
+    if len(t) > max_chars:
+        cut = t[:max_chars].rsplit(" ", 1)[0]
+        t = (cut if len(cut) >= max_chars // 2 else t[:max_chars]).rstrip(" ,;:-") + "…"
+    t = _TRAILING_SYMBOLS.sub("", t).rstrip(" .!,;:-")
+    return t[:1].upper() + t[1:] if t else t
+
+
+def central_title(texts: Sequence[str], similarities: np.ndarray, max_chars: int = 80, pool: int = 10) -> str:
+    """A readable title for a theme: among its ``pool`` most central members (highest ``similarities`` to
+    the centre), the one that reads best as a title — short, but long enough to say something — cleaned.
+
+    Central members say what the theme is about; among those, a short one is a title rather than a
+    paragraph. Each candidate scores its similarity minus 0.1 per 100 characters beyond 60.
+
+    >>> central_title(["The CSV export cuts off long rows, see attached, thanks", "CSV export truncates"],
+    ...               np.array([0.9, 0.88]))
+    'CSV export truncates'
+    """
+    sims = np.asarray(similarities, dtype=np.float64)
+    if len(texts) == 0:
+        return ""
+    order = np.argsort(-sims, kind="stable")[:pool]
+    best, best_score = "", -np.inf
+    for i in order:
+        title = clean_title(str(texts[i]), max_chars)
+        n = len(str(texts[i]))
+        if len(title) < 8:
+            continue
+        score = sims[i] - 0.1 * max(0, n - 60) / 100 - (0.05 if n < 15 else 0.0)
+        if score > best_score:
+            best, best_score = title, score
+    return best or clean_title(str(texts[order[0]]), max_chars)
