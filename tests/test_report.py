@@ -32,6 +32,15 @@ def test_report_files_and_content(report):
     assert report.items == 3000 and report.themes >= 10
 
 
+def test_praise_themes_are_shown_not_ranked(report):
+    ranked = pd.read_csv(report.tables["themes"])
+    praise = pd.read_csv(report.tables["praise_themes"])
+    assert len(praise) >= 1 and not set(ranked["theme"]) & set(praise["theme"])
+    assert praise["label"].str.contains("fantastic|love|great|thank|friendly", case=False).any()
+    assert not ranked["label"].str.contains("fantastic|loves", case=False).any()  # praise never competes
+    assert 'id="praise"' in report.html.read_text()
+
+
 def test_report_rejects_empty_input(tmp_path, embedder):
     from feedback_nlp import InvalidInputError
 

@@ -277,3 +277,18 @@ def test_moscow_distinct_scores_split_20_30_30_20(scores):
     n = len(scores)
     for cat, share in (("must", 0.2), ("should", 0.3), ("could", 0.3), ("won't", 0.2)):
         assert abs(counts.get(cat, 0) - share * n) <= 1
+
+
+def test_non_ask_themes_keep_praise_out_of_the_ranking():
+    from feedback_nlp.scoring import non_ask_themes
+
+    items = pd.DataFrame({"theme": [0, 0, 0, 1, 1, 2, -1, -1],
+                          "tags": [["praise"], ["praise"], ["bug"], "praise_or_experience", "question", None,
+                                   ["praise"], ["praise"]]})
+    assert non_ask_themes(items) == [0, 1]  # 2/3 and 1/2 praise; the outliers are never a theme
+    assert non_ask_themes(items, min_share=0.6) == [0]
+    assert non_ask_themes(items, non_ask_tags={"question"}) == [1]
+    with pytest.raises(ColumnError, match="tags"):
+        non_ask_themes(items.drop(columns="tags"))
+    with pytest.raises(InvalidInputError, match="min_share"):
+        non_ask_themes(items, min_share=0)

@@ -28,7 +28,7 @@ from .dedupe import Deduper
 from .embedding import BaseEmbedder, Embedder
 from .records import read_feedback, write_table
 from .report_status import has_status, status_section
-from .scoring import theme_scores
+from .scoring import non_ask_themes, theme_scores
 from .tagging import TagClassifier
 from .taxonomy import Taxonomy
 from .themes import ThemeModel
@@ -36,8 +36,9 @@ from .themes import ThemeModel
 __all__ = ["REPORT_FILES", "ReportSummary", "build_report", "redact_frame"]
 
 REPORT_FILES = ("report.html", "themes.csv", "items.csv", "duplicate_groups.csv", "needs_review.csv", "rejected.csv",
-                "trends.csv", "tags_by_channel.csv", "status_by_theme.csv", "asked_vs_delivered.csv")
-SECTIONS = ("top-themes", "theme-trends", "tags-by-channel", "duplicates", "needs-review")
+                "trends.csv", "tags_by_channel.csv", "status_by_theme.csv", "asked_vs_delivered.csv",
+                "praise_themes.csv")
+SECTIONS = ("top-themes", "praise", "theme-trends", "tags-by-channel", "duplicates", "needs-review")
 
 
 @dataclass
@@ -141,9 +142,14 @@ def build_report(
     items["theme"] = tm.labels_
     items["theme_label"] = [names.get(int(t), "outlier") for t in tm.labels_]
     has_time = "created_at" in records
-    scores = theme_scores(items, account_col="account_id" if "account_id" in items else None,
-                          revenue_col="account_revenue" if "account_revenue" in items and "account_id" in items else None,
-                          time_col="created_at" if has_time else None)
+    score_args = dict(account_col="account_id" if "account_id" in items else None,
+                      revenue_col="account_revenue" if "account_revenue" in items and "account_id" in items else None,
+                      time_col="created_at" if has_time else None)
+    # praise and thanks ask for nothing: shown on their own, not ranked against bugs and requests
+    praise = non_ask_themes(items)
+    scores = theme_scores(items[~items["theme"].isin(praise)], **score_args)
+    praise_scores = theme_scores(items[items["theme"].isin(praise)], **score_args)
+    praise_scores.insert(1, "label", praise_scores["theme"].map(names))
     info = tm.themes_.set_index("id")
     scores.insert(1, "label", scores["theme"].map(names))
     scores["examples"] = scores["theme"].map(lambda t: " | ".join(info.loc[t, "representatives"][:2]))
@@ -157,6 +163,7 @@ def build_report(
         "items": (items.drop(columns=["raw_text"], errors="ignore"), "items.csv"),
         "duplicate_groups": (groups, "duplicate_groups.csv"),
         "needs_review": (review[["id", "text", "tags", "confidence"]], "needs_review.csv"),
+        "praise_themes": (praise_scores, "praise_themes.csv"),
         "rejected": (fb.rejected, "rejected.csv"),  # redacted by the reader, and again by redact_frame
     }
     charts: dict[str, str] = {}
@@ -204,6 +211,9 @@ def build_report(
     body = [
         section("top-themes", "Top themes by priority",
                 f'<img alt="top themes chart" src="{charts["top-themes"]}">' + _table(scores[top_cols].round(2), 15)),
+        section("praise", f"Praise and thanks, not ranked ({len(praise_scores)} themes)",
+                _table(praise_scores[[c for c in ["theme", "label", "volume", "unique_accounts"] if c in praise_scores]], 10)
+                if len(praise_scores) else "<p>None.</p>"),
         section("theme-trends", "Theme volume over time",
                 (f'<img alt="theme trends chart" src="{charts["theme-trends"]}">' if "theme-trends" in charts else
                  "<p>No timestamps in the input.</p>")

@@ -40,6 +40,7 @@ __all__ = [
     "demand_scores",
     "ice",
     "moscow",
+    "non_ask_themes",
     "rice",
     "theme_scores",
 ]
@@ -392,3 +393,38 @@ def theme_scores(
 def demand_scores(df: pd.DataFrame, by: str, **kwargs: Any) -> pd.DataFrame:
     """:func:`theme_scores` grouped by any column (a tag column, a product area, a channel)."""
     return theme_scores(df, theme_col=by, **kwargs)
+
+
+# Tags that mark feedback which asks for nothing: such themes are shown, not ranked against asks
+NON_ASK_TAGS = frozenset({"praise", "praise_or_experience", "thanks", "compliment", "positive_feedback"})
+
+
+def non_ask_themes(items: pd.DataFrame, *, theme_col: str = "theme", tag_col: str = "tags",
+                   non_ask_tags: Sequence[str] | frozenset[str] = NON_ASK_TAGS, min_share: float = 0.5) -> list[Any]:
+    """Themes that are not asks: at least ``min_share`` of their items carry a non-ask tag (praise, thanks).
+
+    A praise theme ("the new board view is fantastic") ranked 9th by priority in the sample report, among
+    bugs and requests; keep such themes out of :func:`theme_scores` and show them on their own. Tags may be
+    one string per row or a list (multi-label). Outliers (-1) are never returned.
+
+    >>> items = pd.DataFrame({"theme": [0, 0, 1, 1], "tags": [["praise"], ["praise"], ["bug"], ["praise"]]})
+    >>> non_ask_themes(items)
+    [0, 1]
+    >>> non_ask_themes(items, min_share=0.6)
+    [0]
+    """
+    for col in (theme_col, tag_col):
+        if col not in items.columns:
+            raise ColumnError(f"column {col!r} not found; available columns: {list(map(str, items.columns))}")
+    if not 0 < min_share <= 1:
+        raise InvalidInputError(f"min_share must be in (0, 1], got {min_share}")
+    wanted = set(non_ask_tags)
+
+    def is_non_ask(tags: Any) -> bool:
+        values = tags if isinstance(tags, (list, tuple, set, np.ndarray)) else [tags]
+        return any(isinstance(t, str) and t in wanted for t in values)
+
+    flags = items[tag_col].map(is_non_ask)
+    share = flags.groupby(items[theme_col]).mean()
+    return [t for t, v in share.items() if v >= min_share and t not in (-1, "-1", "outlier")]
+

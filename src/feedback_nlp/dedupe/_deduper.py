@@ -207,11 +207,16 @@ class Deduper(ParamsMixin, BaseEstimator):
         return scores, pos
 
     def find(self, texts: Any = None, k: int = 5, min_score: float | None = None, *,
-             embeddings: np.ndarray | None = None, exclude_self: bool = False) -> pd.DataFrame:
+             embeddings: np.ndarray | None = None, exclude_self: bool = False,
+             exclude_ids: Sequence[Any] | None = None) -> pd.DataFrame:
         """Top-``k`` matches of each query: a DataFrame with ``query`` (position), ``rank``, ``id``,
         ``score`` (cosine similarity) and ``text``, keeping matches with score ≥ ``min_score`` (default: no
         floor). With texts on both sides the order fuses the vector and the BM25 rankings (see
-        ``lexical_weight``), so a lower cosine score can rank above a higher one."""
+        ``lexical_weight``), so a lower cosine score can rank above a higher one.
+
+        Queries that are themselves in the index: pass their ids as ``exclude_ids`` (one per query) to leave
+        exactly those out. ``exclude_self`` instead drops the first match scoring ≥ 0.9999, which is the
+        query itself *or* an identical copy of it."""
         self._check_fitted()
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")
@@ -220,7 +225,14 @@ class Deduper(ParamsMixin, BaseEstimator):
         qtexts, _, q = self._inputs(texts, None, embeddings)
         if q.shape[1] != self.dim_:
             raise ModelMismatchError(f"queries have {q.shape[1]} dimensions, the index has {self.dim_}")
-        kk = min(k + int(exclude_self), len(self.ids_))
+        skip_pos = None
+        if exclude_ids is not None:
+            exclude_ids = list(exclude_ids)
+            if len(exclude_ids) != len(q):
+                raise InvalidInputError(f"{len(exclude_ids)} exclude_ids for {len(q)} queries")
+            where = {str(i): p for p, i in enumerate(self.ids_)}
+            skip_pos = [where.get(str(i), -2) for i in exclude_ids]
+        kk = min(k + int(exclude_self or skip_pos is not None), len(self.ids_))
         lexical = self._bm25 is not None and any(isinstance(t, str) and t for t in qtexts)
         if lexical:
             scores, pos = self._fused(q, qtexts, kk)
@@ -232,6 +244,8 @@ class Deduper(ParamsMixin, BaseEstimator):
             for s, p in zip(scores[i].tolist(), pos[i].tolist()):
                 if p < 0 or rank >= k:
                     break
+                if skip_pos is not None and p == skip_pos[i]:
+                    continue
                 if not skipped and s >= 0.9999:  # the query itself is in the index
                     skipped = True
                     continue

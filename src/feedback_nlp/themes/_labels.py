@@ -34,7 +34,7 @@ class CTFIDFLabeller(BaseLabeller):
     English stop words removed, uni- and bi-grams, and redaction placeholders ignored.
 
     >>> CTFIDFLabeller(min_df=1).keywords({0: ["card lost", "lost my card"], 1: ["refund late", "late refund"]}, 2)
-    {0: ['lost', 'card'], 1: ['late', 'refund']}
+    {0: ['card', 'lost'], 1: ['late', 'refund']}
     """
 
     _parameter_constraints = {"ngram_range": [tuple], "stop_words": [str, list, None],
@@ -109,9 +109,9 @@ def central_title(texts: Sequence[str], similarities: np.ndarray, max_chars: int
     Central members say what the theme is about; among those, a short one is a title rather than a
     paragraph. Each candidate scores its similarity minus 0.1 per 100 characters beyond 60.
 
-    >>> central_title(["The CSV export cuts off long rows, see attached, thanks", "CSV export truncates"],
-    ...               np.array([0.9, 0.88]))
-    'CSV export truncates'
+    >>> central_title(["Hi, the CSV export cuts off rows longer than 500 characters, see the attached file, thanks",
+    ...                "CSV export truncates long rows"], np.array([0.9, 0.88]))
+    'CSV export truncates long rows'
     """
     sims = np.asarray(similarities, dtype=np.float64)
     if len(texts) == 0:
