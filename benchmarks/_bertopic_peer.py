@@ -4,7 +4,7 @@ Standalone (no feedback_nlp import): BERTopic pins its own dependencies, so the 
 separate venv (``python3 -m venv venv-bertopic && venv-bertopic/bin/pip install torch==2.13.0 bertopic``)
 and read its JSON answer. Input: a folder with ``<name>.npy`` (embeddings), ``<name>.json`` (texts) and,
 optionally, ``<name>.ours.npy`` (our theme labels, to name them with BERTopic's c-TF-IDF too).
-Usage: python _bertopic_peer.py FOLDER NAME [NAME ...]   → prints one JSON object
+Usage: python _bertopic_peer.py FOLDER NAME [NAME ...] [--min-topic-size N]   → prints one JSON object
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 
-def run(folder: Path, name: str) -> dict:
+def run(folder: Path, name: str, min_topic_size: int = 10) -> dict:
     from bertopic import BERTopic
     from umap import UMAP
 
@@ -27,7 +27,7 @@ def run(folder: Path, name: str) -> dict:
     # BERTopic's defaults (UMAP 15 neighbours, 5 components, min_dist 0, cosine; HDBSCAN min_topic_size 10)
     # with UMAP seeded so the run repeats
     model = BERTopic(umap_model=UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=42),
-                     min_topic_size=10, calculate_probabilities=False)
+                     min_topic_size=min_topic_size, calculate_probabilities=False)
     topics = np.asarray(model.fit_transform(texts, embeddings=X)[0])
     seconds = time.perf_counter() - t
     info = model.get_topic_info()
@@ -41,10 +41,21 @@ def run(folder: Path, name: str) -> dict:
         y = np.load(ours)
         named = BERTopic(umap_model=BaseDimensionalityReduction(), hdbscan_model=BaseCluster(),
                          calculate_probabilities=False).fit(texts, embeddings=X, y=y)
-        out["names_on_ours"] = {int(t): [w for w, _ in named.get_topic(int(t))][:3] for t in set(y.tolist())}
+        # BERTopic renumbers topics by size: map each of our clusters to the topic its items received
+        got = np.asarray(named.topics_)
+        out["names_on_ours"] = {}
+        for t in set(y.tolist()):
+            topic = int(np.bincount(got[y == t] - got.min()).argmax() + got.min())
+            out["names_on_ours"][int(t)] = [w for w, _ in named.get_topic(topic)][:3]
     return out
 
 
 if __name__ == "__main__":
-    folder = Path(sys.argv[1])
-    print(json.dumps({name: run(folder, name) for name in sys.argv[2:]}))
+    args = sys.argv[1:]
+    size = 10
+    if "--min-topic-size" in args:
+        i = args.index("--min-topic-size")
+        size = int(args[i + 1])
+        del args[i:i + 2]
+    folder = Path(args[0])
+    print(json.dumps({name: run(folder, name, size) for name in args[1:]}))

@@ -50,7 +50,7 @@ def test_best_f1_threshold_cases():
 
 def test_dedupe_and_multilabel_tagging_share_the_rule(monkeypatch):
     import feedback_nlp._heads as heads
-    import feedback_nlp.dedupe as dedupe
+    import feedback_nlp.dedupe._deduper as dedupe
 
     rng = np.random.default_rng(0)
     s, y = rng.random(200), (rng.random(200) > 0.6).astype(int)
