@@ -96,10 +96,11 @@ def test_batcher_rows_function_runs_once_per_pass_and_splits_its_table():
 
     head = Head()
 
-    gate = threading.Event()
+    gate, entered = threading.Event(), threading.Event()
 
     def encode(texts):
-        gate.wait(5)  # hold the first pass so that the others queue up behind it
+        entered.set()
+        gate.wait(10)  # hold the first pass so that the others queue up behind it
         return np.array([[len(t), 0] for t in texts], dtype=np.float32)
 
     b = Batcher(encode, max_batch=64, max_wait_ms=50)
@@ -107,9 +108,10 @@ def test_batcher_rows_function_runs_once_per_pass_and_splits_its_table():
 
     async def main():
         first = asyncio.ensure_future(b.submit(["x"], rows=head.tag))
-        await asyncio.sleep(0.05)
+        await asyncio.to_thread(entered.wait, 10)
         rest = [asyncio.ensure_future(b.submit(["y" * n] * n, rows=head.tag)) for n in (2, 3, 4)]
-        await asyncio.sleep(0.05)
+        while b.depth < 3:
+            await asyncio.sleep(0.01)
         gate.set()
         return await first, await asyncio.gather(*rest)
 
@@ -213,16 +215,16 @@ def test_store_queue_dedupes_leases_retries_and_completes(store):
     store.enqueue("hooks", {"post": 2}, dedupe_key="evt-2")
     store.enqueue("other", {"post": 3})
     assert store.queue_depth("hooks") == 2
-    jobs = store.claim("hooks", limit=10, lease_s=0.3)
+    jobs = store.claim("hooks", limit=10, lease_s=1.5)
     assert [j.payload for j in jobs] == [{"post": 1}, {"post": 2}] and jobs[0].attempts == 1
     assert store.claim("hooks") == []  # leased
-    time.sleep(0.4)
+    time.sleep(1.6)
     again = store.claim("hooks", lease_s=30)  # the lease ran out (a worker died): handed out again
     assert [j.job_id for j in again] == [j.job_id for j in jobs] and again[0].attempts == 2
     store.complete(again[0].job_id)
-    store.fail(again[1].job_id, "quackback 503", retry_in_s=0.2)
+    store.fail(again[1].job_id, "quackback 503", retry_in_s=1.0)
     assert store.claim("hooks") == []
-    time.sleep(0.3)
+    time.sleep(1.1)
     retry = store.claim("hooks")
     assert [j.payload for j in retry] == [{"post": 2}] and retry[0].attempts == 3
     store.fail(retry[0].job_id, "gave up", retry_in_s=None)
