@@ -1,6 +1,10 @@
 """Few-shot tagging: banking77 with 8 labelled examples per intent, the same draws for every head.
 
-Usage: python benchmarks/few_shot.py [--heads logreg,finetune,contrastive] [--draws 5] [--shots 8]
+Usage: python benchmarks/few_shot.py [--heads logreg,finetune,contrastive,self-train] [--draws 5] [--shots 8]
+       [--vectors DIR]
+``self-train``: the frozen head plus the rest of the train split as an unlabelled backlog
+(``TagClassifier(self_train=True).fit(X, y, unlabelled=backlog)``). ``--vectors DIR`` takes the frozen
+embeddings of the splits from DIR/banking77_{train,test}.npy when there (frozen heads only).
 Draw d takes ``shots`` examples per intent from the train split with ``random_state=d`` (as
 benchmarks/tagging.py does); accuracy is on the full test split. Seconds include fine-tuning and embedding the
 training texts, measured under load when other jobs share the 2 cores. Writes
@@ -11,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from _common import data_dir, save
 
@@ -25,19 +31,37 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=5)
     ap.add_argument("--first-draw", type=int, default=0)
     ap.add_argument("--shots", type=int, default=8)
+    ap.add_argument("--vectors", default=None, help="folder with banking77_train.npy / banking77_test.npy")
     args = ap.parse_args()
     tr = pd.read_csv(data_dir() / "banking77" / "train.csv")
     te = pd.read_csv(data_dir() / "banking77" / "test.csv")
     emb = Embedder(cache=None, backend="torch")
+    frozen = {"train": tr["text"].tolist(), "test": te["text"].tolist()}
+    if args.vectors:  # precomputed frozen embeddings, row-aligned with the splits
+        for split in frozen:
+            path = Path(args.vectors) / f"banking77_{split}.npy"
+            if path.exists() and len(v := np.load(path)) == len(frozen[split]):
+                frozen[split] = v
     rows: list[dict] = []
     name = f"few_shot-{args.heads.replace(',', '-')}-{args.first_draw}-{args.draws}"
     for head in args.heads.split(","):
         for draw in range(args.first_draw, args.first_draw + args.draws):
             sub = tr.groupby("label", group_keys=False).sample(args.shots, random_state=draw)
             t = time.perf_counter()
-            clf = TagClassifier(emb, head=head, random_state=0).fit(sub["text"].tolist(), sub["label"].tolist())
+            if head in ("logreg", "self-train"):
+                X = frozen["train"]
+                take = sub.index.to_numpy()
+                rest = np.setdiff1d(np.arange(len(tr)), take)
+                pick = (lambda a, i: a[i]) if isinstance(X, np.ndarray) else (lambda a, i: [a[j] for j in i])
+                clf = TagClassifier(emb, random_state=0, self_train=head == "self-train")
+                clf.fit(pick(X, take), sub["label"].tolist(),
+                        unlabelled=pick(X, rest) if head == "self-train" else None)
+                test_x = frozen["test"]
+            else:
+                clf = TagClassifier(emb, head=head, random_state=0).fit(sub["text"].tolist(), sub["label"].tolist())
+                test_x = te["text"].tolist()
             seconds = time.perf_counter() - t
-            acc = clf.score(te["text"].tolist(), te["label"].tolist())
+            acc = clf.score(test_x, te["label"].tolist())
             row = {"dataset": f"banking77 {args.shots}-shot", "head": head, "draw": draw, "accuracy": round(acc, 4),
                    "train_s": round(seconds, 1)}
             print(row, flush=True)

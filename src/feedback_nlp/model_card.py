@@ -89,7 +89,9 @@ def render_model_card(config: dict[str, Any]) -> str:
         if zero and config.get("self_trained_rows") else "zero-shot similarity to tag descriptions" if zero else (
             "fine-tuned embedding model + logistic regression" if p.get("head") == "finetune" else
             "embedding model fine-tuned with a supervised contrastive loss + logistic regression"
-            if p.get("head") == "contrastive" else "logistic regression on frozen embeddings"),
+            if p.get("head") == "contrastive" else "logistic regression on frozen embeddings")
+        + (f", self-trained on {config.get('self_trained_rows')} unlabelled rows (pseudo-labels)"
+           if not zero and config.get("self_trained_rows") else ""),
         model_id=config["embedder"]["model_id"], dim=config["embedder"]["dim"],
         fine_tuned=", fine-tuned, stored in `encoder/`" if config["embedder"].get("fine_tuned") else "",
         n_tags=len(tags), tags=", ".join(f"`{t}`" for t in tags[:40]) + (" …" if len(tags) > 40 else ""),

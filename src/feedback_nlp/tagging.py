@@ -312,7 +312,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             rows the description similarity is surest of become pseudo-labels, a head is trained on them
             and the backlog is re-labelled, four rounds (see :func:`~feedback_nlp.training.self_train_head`:
             +6 and +10 points on banking77 and hwu64 over the descriptions alone; it follows the backlog's
-            clusters, so tags the embedding does not cluster by, such as bug vs question, can lose).
+            clusters, so tags the embedding does not cluster by, such as bug vs question, can lose). With
+            labels, ``fit(X, y, unlabelled=backlog)`` extends them with pseudo-labels the same way
+            (multi-class; banking77 with 8 labels per intent: 0.839 → 0.854).
         cv: folds for the out-of-fold calibration and threshold tuning.
         finetune_epochs, finetune_batch_size, finetune_learning_rate, finetune_max_seq_length: the
             ``head="finetune"`` training settings; ``finetune_epochs=None`` picks the epochs that stay
@@ -438,13 +440,15 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         return self.embedder if self.embedder is not None else Embedder(show_progress=self.show_progress)
 
     # --- fitting ----------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None, *, sep: str | None = None, holdout: float | None = None) -> TagClassifier:
+    def fit(self, X: Any, y: Any = None, *, sep: str | None = None, holdout: float | None = None,
+            unlabelled: Any = None) -> TagClassifier:
         """Train on texts ``X`` (or precomputed embeddings) and labels ``y``.
 
         ``y`` holds one tag per row (multi-class: strings, integers or booleans) or a list of tags per row
         (multi-label); with ``sep``, strings such as ``"billing|export"`` are split. With ``zero_shot=True``,
         ``y`` may be omitted (and ``X`` may be ``None``; with ``self_train=True``, ``X`` is the unlabelled
-        backlog to learn from). With ``holdout`` (e.g. 0.2), a stratified share is held out first: a copy is
+        backlog to learn from). With ``self_train=True`` and labels (multi-class), ``unlabelled`` is the
+        backlog the few labels are extended from (:func:`~feedback_nlp.training.pseudo_labels`). With ``holdout`` (e.g. 0.2), a stratified share is held out first: a copy is
         trained on the rest and evaluated there (``holdout_report_``, ``metrics_``, shown on the model card
         by :meth:`save`), then the model is trained on every row.
 
@@ -454,8 +458,13 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                 example, non-finite embeddings, a bad parameter…
         """
         self._validate_params()
-        if self.self_train and not self.zero_shot:
-            raise InvalidInputError("self_train=True needs zero_shot=True (it learns from unlabelled rows)")
+        if unlabelled is not None and (not self.self_train or self.zero_shot):
+            raise InvalidInputError("unlabelled rows are used with self_train=True and labels; zero-shot "
+                                    "self-training takes the backlog as X" if self.zero_shot else
+                                    "unlabelled rows are used only with self_train=True")
+        if self.self_train and not self.zero_shot and unlabelled is None:
+            raise InvalidInputError("self_train=True learns from unlabelled rows: fit(X, y, unlabelled=backlog), "
+                                    "or zero_shot=True with fit(backlog)")
         if holdout is not None and not (isinstance(holdout, numbers.Real) and 0 < holdout < 1):
             raise InvalidInputError(f"holdout must be a share in (0, 1), got {holdout!r}")
         for attr in ("head_", "classes_", "multi_label_", "n_features_in_", "embedder_", "taxonomy_",
@@ -474,6 +483,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         n = len(numeric) if numeric is not None else len(_texts(X))
         if n != len(targets.rows):
             raise InvalidInputError(f"X has {n} rows but y has {len(targets.rows)}")
+        if unlabelled is not None and targets.multi_label:
+            raise InvalidInputError("self-training with labels supports multi-class tags only")
         if self.taxonomy is not None:
             if targets.classes.dtype != object or not all(isinstance(t, str) for t in targets.classes):
                 raise InvalidInputError("with a taxonomy, labels must be tag ids (strings)")
@@ -481,7 +492,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         targets.require_two_per_tag()
         report = None
         if holdout is not None:
-            report = self._holdout_report(X, targets, float(holdout))
+            report = self._holdout_report(X, targets, float(holdout), unlabelled)
         self.multi_label_ = targets.multi_label
         self.classes_ = targets.classes
         self.taxonomy_ = self.taxonomy
@@ -492,8 +503,16 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         emb = self._embed(X, embedder)
         self.embedder_ = embedder
         self.n_features_in_ = emb.shape[1]
+        Y = targets.Y
+        if unlabelled is not None:
+            from .training import pseudo_labels
+
+            backlog = self._embed(unlabelled, embedder)
+            rows, pseudo = pseudo_labels(emb, Y, backlog, C=self.C, random_state=self.random_state)
+            emb, Y = np.vstack([emb, backlog[rows]]), np.r_[Y, pseudo]
+            self.self_trained_rows_ = len(backlog)
         head: Head = MultiLabelHead() if targets.multi_label else MultiClassHead()
-        self.head_ = head.fit(emb, targets.Y, self._settings())
+        self.head_ = head.fit(emb, Y, self._settings())
         self.holdout_report_ = report
         self.metrics_: dict[str, Any] = {} if report is None else {
             **{k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
@@ -502,10 +521,11 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         }
         return self
 
-    def _holdout_report(self, X: Any, targets: _Targets, share: float) -> EvaluationReport:
+    def _holdout_report(self, X: Any, targets: _Targets, share: float, unlabelled: Any = None) -> EvaluationReport:
         train, test = _holdout_split(targets.primary, share, int(self.random_state))
         rows = targets.rows
-        held = clone(self).fit(_take(X, train), [rows[i] if targets.multi_label else rows[i][0] for i in train])
+        held = clone(self).fit(_take(X, train), [rows[i] if targets.multi_label else rows[i][0] for i in train],
+                               unlabelled=unlabelled)
         return held.evaluate(_take(X, test), [rows[i] if targets.multi_label else rows[i][0] for i in test])
 
     def _fit_zero_shot(self, embedder: BaseEmbedder, X: Any = None) -> TagClassifier:
@@ -777,7 +797,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                 shutil.copytree(self.embedder_.location, encoder_dir)
             files += [str(f.relative_to(path)) for f in sorted(encoder_dir.rglob("*")) if f.is_file()]
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in ("embedder", "taxonomy")}
-        self_trained = "self_trained_rows_" in self.__dict__
+        self_trained = "bias_" in self.head_.__dict__
         config = write_config(
             # a self-trained head has a bias older versions would ignore: they must refuse the folder instead
             path, "feedback_nlp.TagClassifier", files, format_version=FORMAT_VERSION if self_trained else 1,
