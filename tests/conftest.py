@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
@@ -14,6 +17,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # the themes of the sample shifted with int8 numerics on a CI run, so results would depend on CPU load.
 # The backends themselves, and `auto`, are tested explicitly (test_backends.py, test_embedding.py).
 os.environ.setdefault("FEEDBACK_NLP_BACKEND", "torch")
+# Hermetic: the tests never read or write the developer's ~/.cache/feedback_nlp (a cache or backend measurement
+# left there by another version made a CLI test fail); one throw-away home per run, as on a fresh CI machine.
+if "FEEDBACK_NLP_HOME" not in os.environ:
+    _home = tempfile.mkdtemp(prefix="feedback_nlp_test_home_")
+    atexit.register(shutil.rmtree, _home, ignore_errors=True)
+    os.environ["FEEDBACK_NLP_HOME"] = _home
 
 from feedback_nlp import BaseEmbedder, Embedder, read_feedback  # noqa: E402
 from feedback_nlp.datasets import benchmark_data_dir, load_sample  # noqa: E402

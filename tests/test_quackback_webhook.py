@@ -77,7 +77,9 @@ def bad_deliveries(body: bytes, now: int) -> dict[str, dict[str, str]]:
     drop = lambda name: {k: v for k, v in good.items() if k != name}  # noqa: E731
     return {
         "wrong secret": signed_headers("other", body, timestamp=now),
-        "tampered signature": {**good, "X-Quackback-Signature": good["X-Quackback-Signature"][:-1] + "0"},
+        # flip the last hex digit (always a change: replacing it by a fixed digit was a no-op 1 time in 16)
+        "tampered signature": {**good, "X-Quackback-Signature": good["X-Quackback-Signature"][:-1]
+                               + ("1" if good["X-Quackback-Signature"].endswith("0") else "0")},
         "no sha256= prefix": {**good, "X-Quackback-Signature": good["X-Quackback-Signature"][7:]},
         "signature of another timestamp": {**good, "X-Quackback-Timestamp": str(now - 1)},
         "stale timestamp": signed_headers(SECRET, body, timestamp=now - 301),
