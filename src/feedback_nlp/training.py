@@ -122,7 +122,7 @@ def class_balanced_batches(labels: Sequence[int], batch_size: int, per_class: in
     classes, counts = np.unique(labels, return_counts=True)
     pools = {c: rng.permutation(np.flatnonzero(labels == c)) for c in classes}
     cursor = dict.fromkeys(classes, 0)
-    n_classes = min(len(classes), max(2, batch_size // per_class))
+    n_classes = min(len(classes), max(1, batch_size // per_class))
     batches = []
     for _ in range(max(1, int(np.ceil(len(labels) / (n_classes * per_class))))):
         rows = []
@@ -213,7 +213,7 @@ def finetune_encoder(
     tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in sentence-transformers 6
     lengths = [len(ids) for ids in model.tokenizer(list(texts), truncation=True, max_length=max_seq_length)["input_ids"]]
     contrastive = contrastive and not multi_label
-    per_class = 4 if batch_size >= 8 else 2
+    per_class = max(1, min(4, batch_size // 2))  # 4 rows of each of 8 classes in a batch of 32
 
     def epoch_of_batches() -> list[np.ndarray]:
         if contrastive:
