@@ -3,9 +3,9 @@
 :class:`BaseEmbedder` is the small contract every component accepts (``encode``, ``model_id``, ``dim``);
 :class:`Embedder` is the default implementation over sentence-transformers. Texts are cleaned (HTML, quoted
 replies, PII) before they are embedded or cached, each distinct text is encoded once per call, and batches
-are sorted by length so that padding is minimal. Texts longer than the model window are split into
-overlapping windows whose vectors are averaged (``long_text="chunk"``, the default) or cut at the window
-(``"truncate"``).
+are sorted by length so that padding is minimal. Texts longer than the model window are cut at the
+window and counted (``long_text="truncate"``, the default) or split into overlapping windows whose vectors
+are averaged (``"chunk"``).
 
 Example:
     >>> emb = Embedder()                                  # doctest: +SKIP
@@ -96,8 +96,10 @@ class Embedder(BaseEmbedder):
         device: torch device (``"cpu"`` by default).
         max_batch_tokens: token budget of one batch (estimated from characters); long texts run in smaller
             batches so that peak memory does not depend on how long the longest feedback is.
-        long_text: texts longer than the model window: ``"chunk"`` (default; env ``FEEDBACK_NLP_LONG_TEXT``)
-            embeds overlapping windows and averages them, ``"truncate"`` keeps the first window only. Both
+        long_text: texts longer than the model window: ``"truncate"`` (default; env
+            ``FEEDBACK_NLP_LONG_TEXT``) keeps the first window and logs how many texts were cut, ``"chunk"``
+            embeds overlapping windows and averages them (measured: better where the end of a text matters,
+            worse for tagging GitHub issues by type, whose title and first lines carry the label). Both
             count what they did in :attr:`long_text_counts`; the mode is part of :attr:`model_id`.
 
     Example:

@@ -31,7 +31,7 @@ class SentenceTransformerEncoder:
         self.model = model
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
-        self.max_seq_length = int(model.max_seq_length)
+        self.max_seq_length = int(model.max_seq_length or 512)  # a model without a stated window: BERT's 512
 
     def encode(self, texts: list[str]) -> np.ndarray:
         import torch
