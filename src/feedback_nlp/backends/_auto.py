@@ -339,7 +339,8 @@ def select_backend(requested: str | None, location: str | os.PathLike | None = N
     if name != "auto":
         return get_backend(name).name
     if _config.auto_mode() == "measured" and weights is not None:
-        stored = read_store().get(machine_key(weights))
+        store = read_store()  # no store (a fresh home): skip the key, which imports torch to count its threads
+        stored = store.get(machine_key(weights)) if store else None
         if stored and stored.get("decided", True) and stored.get("choice") in registered():
             log.info("feedback_nlp: backend 'auto' uses the stored measurement: %s", stored.get("note", ""))
             return str(stored["choice"])
