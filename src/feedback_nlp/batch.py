@@ -231,7 +231,7 @@ def _atomic_parquet(df: pd.DataFrame, path: Path, kind: str, digest: str | None 
     import pyarrow.parquet as pq
 
     if kind == "tagged":
-        df = df.assign(probabilities=[list(p.items()) for p in df["probabilities"]])
+        df = df.assign(probabilities=pd.Series([list(p.items()) for p in df["probabilities"]], index=df.index))
     table = pa.Table.from_pandas(df, schema=_schema(kind), preserve_index=False)
     if digest is not None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), _HASH_KEY: digest.encode()})
@@ -252,7 +252,8 @@ def _part_digest(path: Path) -> str | None:
 
 def _for_output(df: pd.DataFrame, fmt: str, raw_csv: bool = False) -> pd.DataFrame:
     if "probabilities" in df.columns:  # a Parquet map reads back as (key, value) pairs
-        df = df.assign(probabilities=[dict(p) if p is not None else {} for p in df["probabilities"]])
+        df = df.assign(probabilities=pd.Series([dict(p) if p is not None else {} for p in df["probabilities"]],
+                                               index=df.index))
     if fmt in ("csv", "tsv"):
         return csv_ready(df, raw_csv=raw_csv)
     return df

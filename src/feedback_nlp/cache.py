@@ -178,7 +178,9 @@ class EmbeddingCache:
                 chunk = list(set(keys[i:i + _CHUNK]))
                 q = (f"SELECT key, dim, vec, digest FROM vectors WHERE model_id = ? AND key IN "
                      f"({','.join('?' * len(chunk))})")
-                intact, bad = [], []
+                intact: list[tuple[bytes, bytes]] = []
+                bad: list[tuple[bytes, bytes]] = []
+                vecs: Any
                 for key, dim, blob, digest in conn.execute(q, [model_id, *chunk]).fetchall():
                     (intact if self._intact(model_id, key, dim, blob, digest) else bad).append((key, blob))
                 if intact:  # one finiteness check for the whole batch (rows of one model share a dimension)
@@ -194,9 +196,9 @@ class EmbeddingCache:
                             found[key] = vec
                         else:
                             bad.append((key, b""))
-                bad = [key for key, _ in bad]
-                if bad:
-                    self._discard(conn, model_id, bad)
+                bad_keys = [key for key, _ in bad]
+                if bad_keys:
+                    self._discard(conn, model_id, bad_keys)
         except sqlite3.DatabaseError as exc:
             raise CacheError(f"{self.path} is corrupt ({exc}); delete it to rebuild the cache") from exc
         hits: dict[int, np.ndarray] = {}

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import numpy as np
 import pandas as pd
@@ -176,9 +176,10 @@ def _csv_cell(v: object) -> object:
     if isinstance(v, dict):
         return json.dumps(v, ensure_ascii=False, default=str)
     if _is_listlike(v):
-        if len(v) and all(isinstance(x, tuple) and len(x) == 2 for x in v):  # a Parquet map read back
-            return json.dumps(dict(v), ensure_ascii=False, default=str)
-        return "|".join(map(str, v))
+        items = list(cast(Iterable[Any], v))
+        if items and all(isinstance(x, tuple) and len(x) == 2 for x in items):  # a Parquet map read back
+            return json.dumps(dict(items), ensure_ascii=False, default=str)
+        return "|".join(map(str, items))
     return v
 
 
@@ -280,7 +281,7 @@ def parse_timestamp(value: Any) -> pd.Timestamp | None:
             if not math.isfinite(x):
                 raise ValueError("not a finite number")
             unit = "s" if abs(x) < 1e11 else "ms" if abs(x) < 1e14 else "us" if abs(x) < 1e17 else "ns"
-            ts = pd.Timestamp(int(x), unit="ns", tz="UTC") if unit == "ns" else pd.to_datetime(x, unit=unit, utc=True)
+            ts = pd.Timestamp(int(x), unit="ns", tz="UTC") if unit == "ns" else pd.Timestamp(x, unit=unit, tz="UTC")
             if unit == "s" and "." in text:  # keep Slack's microseconds exactly (a float loses them)
                 whole, frac = text.split(".")
                 ts = pd.Timestamp(int(whole), unit="s", tz="UTC") + pd.Timedelta(microseconds=int((frac + "000000")[:6]))
@@ -478,13 +479,15 @@ class RowValidator:
         """
         df = chunk.rename(columns=self.columns) if self.columns else chunk
         n = len(df)
+        rows: np.ndarray
         if "_row" in df.columns:
             rows = df["_row"].to_numpy(dtype=np.int64)
         else:  # a DataFrame: 1-based positions, continuing across calls
             rows = np.arange(self._rows_seen + 1, self._rows_seen + n + 1, dtype=np.int64)
         self._rows_seen += n
         # parse errors and raw lines are strings or missing (None or NaN, as pandas stores it)
-        errors = [e if isinstance(e, str) else None for e in df["_error"]] if "_error" in df.columns else [None] * n
+        errors: list[str | None] = ([e if isinstance(e, str) else None for e in df["_error"]] if "_error" in df.columns
+                                    else [None] * n)
         raws = [r if isinstance(r, str) else None for r in df["_raw"]] if "_raw" in df.columns else [None] * n
         data_columns = [c for c in df.columns if c not in _INTERNAL]
         if self._cols is None and (n > 0 and all(e is not None for e in errors) or n == 0 and not data_columns):
@@ -513,11 +516,11 @@ class RowValidator:
                 out[role] = [self._optional(v) for v in values]
         revenue = column("account_revenue")
         if revenue is not None:
-            out["account_revenue"] = self._revenues(revenue, cols["account_revenue"], reasons)
+            out["account_revenue"] = self._revenues(revenue, str(cols["account_revenue"]), reasons)
         for role in ("created_at", "status_changed_at"):
             values = column(role)
             if values is not None:
-                out[role] = self._times(values, cols[role], reasons)
+                out[role] = self._times(values, str(cols[role]), reasons)
         out["row"] = rows
         if any(d is not None for d in details) or cols.get("source_detail"):
             out["source_detail"] = details
@@ -533,7 +536,7 @@ class RowValidator:
         bad = np.array([r is not None for r in reasons], dtype=bool)
         # the id of a row that did not parse comes from fields that may be misaligned: redact it, and
         # for a broken JSON line read it from the raw text when the parser could not
-        rej_ids = [ids[i] if errors[i] is None else self._broken_id(raw_ids and ids[i], raws[i], self.given["id"] or "id")
+        rej_ids = [ids[i] if errors[i] is None else self._broken_id(ids[i] if raw_ids else None, raws[i], self.given["id"] or "id")
                    for i in range(n)]
         rejected = self._rejected(rows[bad], [x for x, b in zip(rej_ids, bad) if b], [r for r in reasons if r is not None],
                                   [t for t, b in zip(texts, bad) if b], [r for r, b in zip(raws, bad) if b])
@@ -611,7 +614,7 @@ class RowValidator:
                 if ids[i] in self._seen:
                     reasons[i] = "duplicate id"
                 else:
-                    self._seen.add(ids[i])
+                    self._seen.add(cast(str, ids[i]))
 
     @staticmethod
     def _broken_id(value: str | None, raw: str | None, id_col: str | None) -> str | None:
@@ -621,7 +624,7 @@ class RowValidator:
         return None if value is None else redact_pii(value)
 
     @staticmethod
-    def _rejected(rows: Sequence[int], ids: list[str | None], reasons: list[str | None], texts: list[Any],
+    def _rejected(rows: Sequence[int] | np.ndarray, ids: list[str | None], reasons: list[str | None], texts: list[Any],
                   raws: list[Any]) -> pd.DataFrame:
         return pd.DataFrame({
             "row": np.asarray(rows, dtype=np.int64),
@@ -722,7 +725,7 @@ def read_feedback(
                              default_source=default_source, unknown_source=unknown_source,
                              placeholders=placeholders, keep_columns=keep_columns, clean=clean, max_chars=max_chars)
     many = isinstance(source, (list, tuple))
-    sources = list(source) if many else [source]
+    sources = list(cast(Sequence[Any], source)) if many else [source]
     if many and not sources:
         raise InvalidInputError("read_feedback was given an empty list of sources")
     records, rejected = [], []

@@ -142,7 +142,7 @@ def build_report(
     items["theme"] = tm.labels_
     items["theme_label"] = [names.get(int(t), "outlier") for t in tm.labels_]
     has_time = "created_at" in records
-    score_args = dict(account_col="account_id" if "account_id" in items else None,
+    score_args: dict[str, Any] = dict(account_col="account_id" if "account_id" in items else None,
                       revenue_col="account_revenue" if "account_revenue" in items and "account_id" in items else None,
                       time_col="created_at" if has_time else None)
     # praise and thanks ask for nothing: shown on their own, not ranked against bugs and requests

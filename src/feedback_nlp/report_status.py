@@ -50,7 +50,7 @@ class StatusSection:
 
 def has_status(items: pd.DataFrame) -> bool:
     """True when the items carry at least one status value."""
-    return "status" in items and items["status"].map(status_stage).notna().any()
+    return bool("status" in items and items["status"].map(status_stage).notna().any())
 
 
 def _stages(items: pd.DataFrame) -> pd.Series:

@@ -85,7 +85,7 @@ def remove_with(owner: object, path: str | os.PathLike) -> None:
     weakref.finalize(owner, shutil.rmtree, str(path), True)
 
 
-def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+def bucketed_batches(lengths: Sequence[int] | np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """One epoch of batches: shuffle, sort within buckets of ~50 batches by length, shuffle the batches.
 
     Random batches pad every row to the longest of 32 random texts; on app reviews (median 17, p95 78
@@ -103,7 +103,7 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Gen
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def class_balanced_batches(labels: Sequence[int], batch_size: int, per_class: int,
+def class_balanced_batches(labels: Sequence[int] | np.ndarray, batch_size: int, per_class: int,
                            rng: np.random.Generator) -> list[np.ndarray]:
     """One epoch (about ``len(labels) / batch_size`` batches) of batches holding ``per_class`` rows of each of
     ``batch_size // per_class`` random classes, so every row has in-batch positives for a contrastive loss.
@@ -157,7 +157,7 @@ def supervised_contrastive_loss(emb: Any, labels: Any, temperature: float = 0.1)
     return per_row[has_pos].mean()
 
 
-def padded_tokens(batches: Sequence[np.ndarray], lengths: Sequence[int]) -> int:
+def padded_tokens(batches: Sequence[np.ndarray], lengths: Sequence[int] | np.ndarray) -> int:
     """Tokens one epoch of these batches computes, padding included."""
     lengths = np.asarray(lengths)
     return int(sum(len(b) * lengths[b].max() for b in batches))
@@ -206,7 +206,7 @@ def finetune_encoder(
     model = SentenceTransformer(str(location), device="cpu", local_files_only=True)
     model.max_seq_length = max_seq_length
     get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    dim = int(get_dim())
+    dim = int(get_dim() or 0)  # sentence-transformers returns None only for models without a pooling layer
     k = targets.shape[1] if multi_label else int(targets.max()) + 1
     weight = torch.nn.Parameter(torch.randn(k, dim, generator=torch.Generator().manual_seed(random_state)) * 0.01)
     bias = torch.nn.Parameter(torch.zeros(k))

@@ -29,7 +29,7 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,7 @@ def table_format(path: str | os.PathLike) -> str | None:
 
 
 def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if str(path).lower().endswith(".gz") else open(path, "rb")
+    return cast(IO[bytes], gzip.open(path, "rb")) if str(path).lower().endswith(".gz") else open(path, "rb")
 
 
 def _check_file(path: Path) -> None:
@@ -193,11 +193,11 @@ def _text_lines(path: Path, encoding: str | None) -> Iterator[str]:
     with _open(path) as raw:
         first = True
         for line in raw:
-            text = line.decode(codec, errors="surrogateescape")
+            decoded = line.decode(codec, errors="surrogateescape")
             if first:
-                text = text.removeprefix("\ufeff")
+                decoded = decoded.removeprefix("\ufeff")
                 first = False
-            yield text
+            yield decoded
 
 
 def _bad_bytes_reason(texts: Iterable[str], codec: str) -> str | None:
@@ -300,7 +300,7 @@ def _sniff_delimiter(header: str, default: str) -> str:
     if default != ",":
         return default
     counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
-    return max(counts, key=counts.get) if counts[","] == 0 and max(counts.values()) > 0 else default
+    return max(counts, key=lambda d: counts[d]) if counts[","] == 0 and max(counts.values()) > 0 else default
 
 
 def _iter_csv(path: Path, delimiter: str, encoding: str | None, chunk_size: int) -> Iterator[pd.DataFrame]:

@@ -49,7 +49,7 @@ def _conversations(path: Path, encoding: str | None) -> list[tuple[int, Any, str
 
 
 def _author(part: dict[str, Any]) -> tuple[str, Any]:
-    author = part.get("author") if isinstance(part.get("author"), dict) else {}
+    author: dict[str, Any] = part["author"] if isinstance(part.get("author"), dict) else {}
     return str(author.get("type") or ""), author.get("name") or author.get("id")
 
 

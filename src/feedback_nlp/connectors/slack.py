@@ -172,7 +172,7 @@ _COLUMNS = ["_row", "_error", "_raw", "id", "text", "source", "source_detail", "
 def _skip_reason(msg: dict[str, Any], bots: set[str]) -> str | None:
     subtype = msg.get("subtype")
     if subtype not in _HUMAN_SUBTYPES:
-        return _SKIP_NAMES.get(subtype, f"{subtype} event")
+        return _SKIP_NAMES.get(str(subtype), f"{subtype} event")
     if msg.get("bot_id") or msg.get("user") in bots:
         return "bot message"
     if not (msg.get("text") or "").strip() and msg.get("files"):
@@ -192,7 +192,7 @@ def _row(msg: dict[str, Any], number: int, cid: str, detail: str, file: str, use
         "id": f"{cid}-{ts}" if ts else None,
         "text": slack_to_text(text, users, channels) if isinstance(text, str) else text,
         "source": "slack", "source_detail": detail, "created_at": ts,
-        "author": users.get(user) or (msg.get("user_profile") or {}).get("real_name") or user,
+        "author": users.get(str(user)) or (msg.get("user_profile") or {}).get("real_name") or user,
         "thread_id": f"{cid}-{thread}" if thread else None,
         "edited_at": edited.get("ts") if isinstance(edited, dict) else None,
         "reply_count": msg.get("reply_count"),

@@ -121,7 +121,7 @@ def read_survey(path: str | os.PathLike, *, questions: Sequence[str] | None = No
     raws = frame["_raw"] if "_raw" in frame.columns else pd.Series([None] * len(frame))
     rows: list[dict[str, Any]] = []
     skipped: Counter[str] = Counter()
-    for i, record in frame.iterrows():
+    for i, (_, record) in enumerate(frame.iterrows()):  # positions: errors and raws are read with iloc
         line = int(record["_row"])
         respondent = record[id_col] if id_col and isinstance(record[id_col], str) and record[id_col].strip() else str(line)
         base = {"source": "survey", "created_at": record[time_col] if time_col else None,

@@ -51,8 +51,8 @@ def _name(index: dict[str, dict[str, Any]], ident: Any) -> Any:
 
 
 def _ticket_row(t: dict[str, Any], users: dict[str, dict[str, Any]], orgs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    via = t.get("via") if isinstance(t.get("via"), dict) else {}
-    requester = t.get("requester") if isinstance(t.get("requester"), dict) else {}
+    via: dict[str, Any] = t["via"] if isinstance(t.get("via"), dict) else {}
+    requester: dict[str, Any] = t["requester"] if isinstance(t.get("requester"), dict) else {}
     url = t.get("url")
     m = _API_URL.match(url) if isinstance(url, str) else None
     row: dict[str, Any] = {

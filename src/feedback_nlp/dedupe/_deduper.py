@@ -112,7 +112,7 @@ class Deduper(ParamsMixin, BaseEstimator):
             raise InvalidInputError("give texts or precomputed embeddings")
         if texts is not None:
             texts = [texts] if isinstance(texts, str) else list(texts)
-        n = len(texts) if texts is not None else len(embeddings)
+        n = len(texts) if texts is not None else len(embeddings) if embeddings is not None else 0
         if embeddings is None:
             embeddings = self._embedder().encode(texts)
         else:
@@ -266,6 +266,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         out_p = np.full((len(q), kk), -1, dtype=np.int64)
         block = max(1, min(512, 20_000_000 // max(n, 1)))  # dense BM25 block of block x n float32 (~80 MB)
         for s in range(0, len(q), block):
+            assert self._bm25 is not None  # lexical implies a fitted BM25
             lex = self._bm25.scores([t if isinstance(t, str) else "" for t in qtexts[s:s + block]])
             for r in range(len(lex)):
                 i = s + r
@@ -312,9 +313,9 @@ class Deduper(ParamsMixin, BaseEstimator):
             a_list, b_list, s_list = [a[first]], [b[first]], [sc[keep][first]]
         a = np.concatenate(a_list) if a_list else np.empty(0, np.int64)
         b = np.concatenate(b_list) if b_list else np.empty(0, np.int64)
-        s = np.concatenate(s_list) if s_list else np.empty(0, np.float32)
-        order = np.lexsort((b, a, -s))
-        return a[order], b[order], s[order]
+        sims = np.concatenate(s_list) if s_list else np.empty(0, np.float32)
+        order = np.lexsort((b, a, -sims))
+        return a[order], b[order], sims[order]
 
     def pairs(self, threshold: float | None = None) -> pd.DataFrame:
         """All near-duplicate pairs with similarity ≥ ``threshold``: ``id_a``, ``id_b``, ``score``, best first.
@@ -401,7 +402,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         d.embeddings_ = np.load(path / "embeddings.npy", allow_pickle=False)
         d.dim_ = d.embeddings_.shape[1]
         d.model_id_ = config["model_id"]
-        d.embedder_ = embedder
+        d.embedder_ = embedder  # type: ignore[assignment]  # None: a loaded index that takes vectors only
         d._build_index()
         d._build_lexical()
         return d

@@ -8,9 +8,9 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import anyio
 import numpy as np
@@ -53,6 +53,15 @@ from ._store import ApiKey, scope_allows
 __all__ = ["create_app", "get_state", "require_scope"]
 
 log = logging.getLogger("feedback_nlp.service")
+T = TypeVar("T")
+
+
+def loaded(part: T | None) -> T:
+    """A part of the state that exists once the models are loaded (503 before, like the readiness check)."""
+    if part is None:
+        raise ApiError(503, "not_ready", "the service is still loading its models; retry shortly",
+                       headers={"Retry-After": "2"})
+    return part
 Extension = Callable[[FastAPI, ServiceState], None]
 _bearer = HTTPBearer(auto_error=False, description="an API key from `feedback-nlp keys create`")
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -78,9 +87,10 @@ def require_scope(scope: str) -> Callable[..., Any]:
         if cred is None or not cred.credentials:
             raise ApiError(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>'",
                            headers={"WWW-Authenticate": "Bearer"})
-        hit, key = state.keys.cached(cred.credentials)
+        keys = loaded(state.keys)
+        hit, key = keys.cached(cred.credentials)
         if not hit:
-            key = await anyio.to_thread.run_sync(state.keys.lookup, cred.credentials)
+            key = await anyio.to_thread.run_sync(keys.lookup, cred.credentials)
         if key is None:
             raise ApiError(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
         if not scope_allows(key.scope, scope):
@@ -88,7 +98,7 @@ def require_scope(scope: str) -> Callable[..., Any]:
         request.scope.setdefault("state", {})["key_id"] = key.key_id
         return key
 
-    check.scope = scope  # marks the routes that need a key (see _unauthenticated)
+    check.scope = scope  # type: ignore[attr-defined]  # marks the routes that need a key (see _unauthenticated)
     return check
 
 
@@ -270,7 +280,7 @@ def _health_routes(router: APIRouter) -> None:
     @router.get("/metrics", tags=["health"], summary="Prometheus metrics (admin scope)",
                 dependencies=[Depends(require_scope("admin"))], response_class=Response)
     async def metrics(state: ServiceState = Depends(get_state)) -> Response:
-        state.metrics.backlog_size.set(await anyio.to_thread.run_sync(state.store.count))
+        state.metrics.backlog_size.set(await anyio.to_thread.run_sync(loaded(state.store).count))
         return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
 
@@ -319,13 +329,13 @@ def _backlog_routes(router: APIRouter) -> None:
     async def add(req: BacklogRequest, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
         state.metrics.items.labels("/v1/backlog").inc(len(req.items))
         created, updated = await state.upsert_items(req.items)
-        size = await anyio.to_thread.run_sync(state.store.count)
+        size = await anyio.to_thread.run_sync(loaded(state.store).count)
         return {"created": created, "updated": updated, "backlog_size": size}
 
     @router.get("/v1/backlog/{item_id:path}", response_model=BacklogItemOut, responses=_ERRORS, tags=["backlog"],
                 summary="a stored item (its redacted text and metadata)", dependencies=[Depends(require_scope("tag"))])
     async def get(item_id: str, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
-        item = await anyio.to_thread.run_sync(state.store.get, item_id)
+        item = await anyio.to_thread.run_sync(loaded(state.store).get, item_id)
         if item is None:
             raise ApiError(404, "not_found", "no backlog item with this id")
         return {"id": item.id, "text": item.text, "metadata": item.metadata, "updated_at": item.updated_at}
@@ -347,7 +357,7 @@ def _backlog_routes(router: APIRouter) -> None:
         state.metrics.items.labels("/v1/duplicates").inc(len(req.items))
         vectors = await state.embed([it.text for it in req.items])
         # one more neighbour than asked, so that an item's own backlog entry can be dropped from its matches
-        hits = await anyio.to_thread.run_sync(state.store.search, vectors, req.k + 1)
+        hits = await anyio.to_thread.run_sync(loaded(state.store).search, vectors, req.k + 1)
         results = []
         for it, row in zip(req.items, hits):
             matches = [{"id": i, "score": round(s, 4), "duplicate": s >= state.threshold} for i, s in row
@@ -403,7 +413,7 @@ def _score_routes(router: APIRouter) -> None:
                  dependencies=deps)
     async def moscow(req: MoscowRequest, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
         state.check_items(len(req.items))
-        cats = scoring.moscow(column(req.items, "score"), cutoffs=req.cutoffs, quantiles=req.quantiles,
+        cats = scoring.moscow(column(req.items, "score"), cutoffs=cast("Mapping[str, float] | None", req.cutoffs), quantiles=req.quantiles,
                               commitment=np.array([it.commitment for it in req.items]),
                               deadline=np.array([it.deadline for it in req.items]))
         return {"framework": "moscow", "results": [{"id": it.id, "category": str(c)} for it, c in zip(req.items, cats)]}
@@ -423,7 +433,8 @@ def _score_routes(router: APIRouter) -> None:
                            details=[{"loc": "body.items", "msg": "not an ISO 8601 time", "type": "datetime"}]) from None
         table = scoring.theme_scores(df, theme_col="theme", account_col="account_id",
                                      revenue_col="account_revenue", time_col="created_at" if has_time else None,
-                                     weights=req.weights, now=now, window=req.window)
+                                     weights=cast("Mapping[str, float] | None", req.weights), now=now,
+                                     window=req.window)
         rows = [{"theme": str(r["theme"]), "volume": int(r["volume"]), "unique_accounts": int(r["unique_accounts"]),
                  "revenue": float(r["revenue"]), "growth": float(r.get("growth", 0.0) or 0.0),
                  "priority": float(r["priority"])} for r in table.to_dict("records")]

@@ -174,8 +174,10 @@ class Batcher:
             else:
                 self._finish(job, parts[i])
         for members in shared.values():
+            rows = jobs[members[0]].rows
+            assert rows is not None  # grouped by a non-None rows function above
             try:
-                table = jobs[members[0]].rows(np.vstack([parts[i] for i in members]))
+                table = rows(np.vstack([parts[i] for i in members]))
             except Exception:  # noqa: BLE001 - retried request by request, so the error reaches its owner
                 for i in members:
                     self._finish(jobs[i], parts[i])

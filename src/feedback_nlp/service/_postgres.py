@@ -103,14 +103,14 @@ class PostgresStore(Store):
         with self._conn() as conn, conn.transaction():
             for it in items:
                 if np.asarray(it.vector).shape != (self.dim,):
-                    raise InvalidInputError(f"item {it.id!r}: vector of shape {np.shape(it.vector)}, the store "
+                    raise InvalidInputError(f"item {it.id!r}: vector of shape {np.shape(np.asarray(it.vector))}, the store "
                                             f"holds {self.dim}")
                 # xmax = 0 only for a freshly inserted row: tells insert from update in one statement
                 row = conn.execute(
                     "INSERT INTO fnlp_items (id, text, metadata, embedding) VALUES (%s, %s, %s, %s::vector) "
                     "ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, metadata = EXCLUDED.metadata, "
                     "embedding = EXCLUDED.embedding, updated_at = now() RETURNING (xmax = 0)",
-                    (it.id, it.text, json.dumps(it.metadata, ensure_ascii=False), _vec(it.vector))).fetchone()
+                    (it.id, it.text, json.dumps(it.metadata, ensure_ascii=False), _vec(np.asarray(it.vector)))).fetchone()
                 created.append(bool(row[0]))
         return created
 
@@ -149,12 +149,12 @@ class PostgresStore(Store):
     def key_by_hash(self, key_hash: str) -> ApiKey | None:
         with self._conn() as conn:
             row = conn.execute("SELECT * FROM fnlp_api_keys WHERE key_hash = %s", (key_hash,)).fetchone()
-        return ApiKey(*row[:5], bool(row[5])) if row else None
+        return ApiKey(row[0], row[1], row[2], row[3], row[4], bool(row[5])) if row else None
 
     def list_keys(self) -> list[ApiKey]:
         with self._conn() as conn:
             rows = conn.execute("SELECT * FROM fnlp_api_keys ORDER BY created_at, key_id").fetchall()
-        return [ApiKey(*r[:5], bool(r[5])) for r in rows]
+        return [ApiKey(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
 
     def revoke_key(self, key_id: str) -> bool:
         with self._conn() as conn:

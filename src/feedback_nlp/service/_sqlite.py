@@ -121,7 +121,7 @@ class SQLiteStore(Store):
                 self.index = AnnIndex.build(dim, self._chunks())
 
     def _rebuild_if_stale(self) -> None:
-        if self.index is not None and self.index.stale_share > 0.5 and len(self.index) > 1000:
+        if self.index is not None and self.dim is not None and self.index.stale_share > 0.5 and len(self.index) > 1000:
             self.index = AnnIndex.build(self.dim, self._chunks())
 
     def upsert(self, items: Sequence[BacklogItem]) -> list[bool]:
@@ -142,7 +142,8 @@ class SQLiteStore(Store):
                 keys.append(key)
             self._bump(db)
             # the index follows inside the same lock, so searches never see an item the store lacks
-            self.index.upsert(np.array(keys, dtype=np.int64), np.stack([it.vector for it in items]))
+            assert self.index is not None, "bind_embedder() opens the index"
+            self.index.upsert(np.array(keys, dtype=np.int64), np.stack([np.asarray(it.vector) for it in items]))
         return created
 
     def delete(self, item_id: str) -> bool:
@@ -151,6 +152,7 @@ class SQLiteStore(Store):
             if row is None:
                 return False
             self._bump(db)
+            assert self.index is not None, "bind_embedder() opens the index"
             self.index.delete(int(row[0]))
             self._rebuild_if_stale()
         return True
@@ -169,6 +171,7 @@ class SQLiteStore(Store):
 
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         with self._mutex:
+            assert self.index is not None, "bind_embedder() opens the index"
             hits = self.index.search(np.asarray(queries, dtype=np.float32), k)
             wanted = sorted({key for row in hits for key, _ in row})
             ids: dict[int, str] = {}

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import anyio
@@ -28,7 +28,7 @@ from ._store import BacklogItem, Store, open_store
 __all__ = ["ServiceState"]
 
 log = logging.getLogger("feedback_nlp.service")
-Background = Callable[["ServiceState"], Awaitable[None]]
+Background = Callable[["ServiceState"], Coroutine[Any, Any, None]]
 
 
 class ServedModel:
@@ -166,6 +166,7 @@ class ServiceState:
 
     async def embed(self, texts: Sequence[str], then: Callable[[np.ndarray, list[str]], Any] | None = None) -> Any:
         """Cleaned, checked and embedded with the backlog's embedder, micro-batched with other requests."""
+        assert self.batcher is not None, "load() creates the batcher before routes are served"
         return await self.batcher.submit(list(texts), prepare=self.prepare, then=then)
 
     async def upsert_items(self, items: Sequence[Any]) -> tuple[list[str], list[str]]:
@@ -187,12 +188,14 @@ class ServiceState:
                     for it, text, vec in zip(items, cleaned, vectors)]
 
         rows = await self.embed([it.text for it in items], then=records)
+        assert self.store is not None, "load() opens the store before routes are served"
         created = await anyio.to_thread.run_sync(self.store.upsert, rows)
         self.metrics.backlog_size.inc(sum(created))
         return ([r.id for r, c in zip(rows, created) if c], [r.id for r, c in zip(rows, created) if not c])
 
     async def delete_item(self, item_id: str) -> bool:
         """Remove a backlog item; ``False`` when there was none."""
+        assert self.store is not None, "load() opens the store before routes are served"
         removed = await anyio.to_thread.run_sync(self.store.delete, item_id)
         if removed:
             self.metrics.backlog_size.dec()

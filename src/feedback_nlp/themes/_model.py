@@ -109,7 +109,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         texts = list(texts)
         if emb.ndim != 2 or len(emb) != len(texts):
             raise InvalidInputError(f"embeddings must have shape ({len(texts)}, dim), got {emb.shape}")
-        bad = np.flatnonzero(~np.isfinite(emb).all(axis=1)) if emb.ndim == 2 else []
+        bad = np.flatnonzero(~np.isfinite(emb).all(axis=1)) if emb.ndim == 2 else np.empty(0, dtype=np.intp)
         if len(bad):
             raise InvalidInputError(f"embeddings are not finite (NaN or inf) at rows {bad[:10].tolist()}")
         if hasattr(self, "centroids_") and emb.shape[1] != self.centroids_.shape[1]:
@@ -427,7 +427,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        arrays = {"centroids": self.centroids_, "theme_ids": self.theme_ids_, "labels": self.labels_, "embeddings": self.embeddings_}
+        arrays: dict[str, Any] = {"centroids": self.centroids_, "theme_ids": self.theme_ids_, "labels": self.labels_, "embeddings": self.embeddings_}
         if self.timestamps_ is not None:
             arrays["timestamps"] = pd.to_datetime(pd.Series(self.timestamps_), utc=True).dt.tz_convert(None).to_numpy().astype("datetime64[ns]")
         np.savez(path / "themes.npz", **arrays)

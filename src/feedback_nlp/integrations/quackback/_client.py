@@ -25,6 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from email.message import Message
 from typing import Any
 
 from ._errors import QuackbackAPIError, QuackbackAuthError, QuackbackError
@@ -95,7 +96,7 @@ class QuackbackClient:
         return f"QuackbackClient({self.base_url!r})"
 
     # --- transport ------------------------------------------------------------------------------
-    def _once(self, method: str, url: str, body: bytes | None) -> tuple[int, Mapping[str, str], bytes]:
+    def _once(self, method: str, url: str, body: bytes | None) -> tuple[int, Message, bytes]:
         req = urllib.request.Request(url, data=body, method=method, headers={
             "Authorization": f"Bearer {self._key.reveal()}", "Accept": "application/json",
             "User-Agent": _USER_AGENT, **({"Content-Type": "application/json"} if body is not None else {})})

@@ -258,7 +258,7 @@ class Processor:
 
     # --- handlers -------------------------------------------------------------------------------
     def _post_text(self, event: WebhookEvent) -> dict[str, Any]:
-        post_id, post = event.post_id, event.post
+        post_id, post = _post_id(event), event.post
         raw = event.text
         if "content" not in post:  # an update may carry only a reference: read the post, or keep what we have
             if self.client is not None:
@@ -281,7 +281,7 @@ class Processor:
         sentiment = None
         if self.sentiment is not None:
             s = self.sentiment.predict([text])[0].tags
-            sentiment = max(s, key=s.get) if s else None
+            sentiment = max(s, key=lambda t: s[t]) if s else None
             out["sentiment"] = sentiment
         candidates: list[tuple[str, float]] = []
         if self.backlog is not None:
@@ -324,7 +324,8 @@ class Processor:
                     return out
                 self.store.mark_merged(post_id, best_id)
                 self.store.upsert_post(post_id, canonical_post_id=best_id, deleted=1)
-                self.backlog.delete(post_id)  # type: ignore[union-attr]  (candidates imply a backlog)
+                if self.backlog is not None:  # always: candidates imply a backlog
+                    self.backlog.delete(post_id)
                 out["merged_into"] = best_id
         out["ms"] = clock.laps
         return out
@@ -333,7 +334,7 @@ class Processor:
         new = event.data.get("newStatus")
         new = new if isinstance(new, str) else None
         changed = event.created_at
-        known = self.store.post(event.post_id) or {}
+        known = self.store.post(_post_id(event)) or {}
         fields: dict[str, Any] = {"status": new, "status_stage": status_stage(new), "status_changed_at": changed}
         if not known.get("first_status_change_at"):
             fields["first_status_change_at"] = changed
@@ -341,14 +342,14 @@ class Processor:
             fields["text"] = event.text  # title only: enough for the report until a pull fills the content
         if "boardSlug" in event.post:
             fields["board"] = event.post["boardSlug"]
-        self.store.upsert_post(event.post_id, **fields)
+        self.store.upsert_post(_post_id(event), **fields)
         return {"action": "status", "status": new, "stage": fields["status_stage"],
                 "previous": event.data.get("previousStatus")}
 
     def _deleted(self, event: WebhookEvent) -> dict[str, Any]:
         if self.backlog is not None:
-            self.backlog.delete(event.post_id)
-        self.store.upsert_post(event.post_id, deleted=1)
+            self.backlog.delete(_post_id(event))
+        self.store.upsert_post(_post_id(event), deleted=1)
         return {"action": "deleted"}
 
     def _merged(self, event: WebhookEvent) -> dict[str, Any]:
@@ -356,15 +357,22 @@ class Processor:
         canonical = data.get("canonicalPostId") or (data.get("canonicalPost") or {}).get("id") \
             or event.post.get("canonicalPostId")
         if self.backlog is not None:
-            self.backlog.delete(event.post_id)  # the duplicate's demand now counts on the canonical post
-        self.store.upsert_post(event.post_id, deleted=1, canonical_post_id=canonical if isinstance(canonical, str) else None)
+            self.backlog.delete(_post_id(event))  # the duplicate's demand now counts on the canonical post
+        self.store.upsert_post(_post_id(event), deleted=1, canonical_post_id=canonical if isinstance(canonical, str) else None)
         return {"action": "merged", "canonical": canonical}
 
     def _voted(self, event: WebhookEvent) -> dict[str, Any]:
         votes = event.post.get("voteCount")
-        if isinstance(votes, int) and self.store.post(event.post_id):
-            self.store.upsert_post(event.post_id, votes=votes)
+        if isinstance(votes, int) and self.store.post(_post_id(event)):
+            self.store.upsert_post(_post_id(event), votes=votes)
         return {"action": "votes", "votes": votes}
+
+
+def _post_id(event: WebhookEvent) -> str:
+    """The post id of a post event (``parse_event`` refuses post events without one)."""
+    if event.post_id is None:
+        raise QuackbackError(f"a {event.type} event needs data.post.id")
+    return event.post_id
 
 
 class _Clock:
