@@ -118,7 +118,7 @@ class HDBSCANClusterer(BaseClusterer):
 
 
 def knn_graph(X: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Undirected k-nearest-neighbour graph by cosine similarity, exact and blocked (memory ~2048 x n).
+    """Undirected k-nearest-neighbour graph by cosine similarity, exact and blocked (memory ~2**23 scores).
 
     Returns ``(a, b, weight)`` with ``a < b``: each edge once, its weight the sum of the similarities of the
     directed edges it came from (a mutual neighbour counts twice), negative similarities clipped to 0.
@@ -131,8 +131,10 @@ def knn_graph(X: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray, 
     n = len(X)
     k = min(n_neighbors, n - 1)
     rows, cols, sims = [], [], []
-    for s in range(0, n, _BLOCK):
-        S = X[s:s + _BLOCK] @ X.T
+    # rows per block: the scores, their negation and argpartition's int64 indices stay ~100 MB whatever n
+    block = max(64, min(_BLOCK, 2**23 // max(n, 1)))
+    for s in range(0, n, block):
+        S = X[s:s + block] @ X.T
         S[np.arange(len(S)), np.arange(s, s + len(S))] = -np.inf  # never one's own neighbour
         idx = np.argpartition(-S, k - 1, axis=1)[:, :k]
         rows.append(np.repeat(np.arange(s, s + len(S)), k))
