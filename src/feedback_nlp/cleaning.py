@@ -294,7 +294,11 @@ def redact_pii(text: str) -> str:
 # --- normalisation --------------------------------------------------------------------------------
 
 _DIGIT = re.compile(r"\d")
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# zero-width characters, and the bidirectional embedding/override/isolate controls: invisible in any
+# output, they can hide or reorder text ("Trojan Source") in the report, a spreadsheet or a terminal
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u202a\u202b\u202c\u202d\u202e"
+                                    "\u2066\u2067\u2068\u2069"), None)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _WS = re.compile(r"\s+")
@@ -336,6 +340,8 @@ def text_problem(raw: object, cleaned: str | None = None, *, max_chars: int = MA
         return "binary or non-text content"
     if not isinstance(raw, str):
         return f"text is {type(raw).__name__}, not str"
+    if not raw.isascii() and _SURROGATE.search(raw):  # not Unicode text: nothing downstream can encode it
+        return "invalid characters (lone surrogates; bytes decoded with the wrong encoding?)"
     head = raw[:2000]
     if "\x00" in raw or len(_CONTROL.findall(head)) + head.count("\ufffd") > 0.1 * min(len(raw), 2000):
         return "binary or non-text content"

@@ -27,7 +27,7 @@ from . import _config
 from ._model import DEFAULT_MODEL_NAME, resolve_model, weights_hash
 from .backends import BACKENDS, Encoder, get_backend, plan_batches, select_backend
 from .cache import EmbeddingCache
-from .cleaning import clean_text
+from .cleaning import _SURROGATE, clean_text
 from .errors import CacheError, InvalidInputError
 
 __all__ = ["BACKENDS", "DEFAULT_MODEL_NAME", "BaseEmbedder", "Embedder", "resolve_model"]
@@ -73,6 +73,10 @@ def _as_text_list(texts: Sequence[str] | str) -> list[str]:
     if bad:
         raise InvalidInputError(f"texts must be strings; positions {bad[:10]} hold "
                                 f"{sorted({type(texts[i]).__name__ for i in bad})}")
+    broken = [i for i, t in enumerate(texts) if not t.isascii() and _SURROGATE.search(t)]
+    if broken:  # the tokenizer and the cache cannot encode them: say which rows, not a TypeError deep inside
+        raise InvalidInputError(f"texts at positions {broken[:10]} hold lone surrogates (not valid Unicode; "
+                                "bytes decoded with the wrong encoding?)")
     return texts
 
 

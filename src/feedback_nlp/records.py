@@ -31,7 +31,7 @@ from typing import Any, Union, cast
 import numpy as np
 import pandas as pd
 
-from .cleaning import MAX_TEXT_CHARS, clean_text, redact_pii, text_problem
+from .cleaning import _SURROGATE, MAX_TEXT_CHARS, clean_text, redact_pii, text_problem
 from .connectors import VENDOR_FORMATS, iter_table, read_export, sniff_format
 from .errors import ColumnError, InvalidInputError
 
@@ -321,7 +321,7 @@ def _parse_revenue(value: Any) -> float:
     x = float(value) if isinstance(value, (int, float, np.integer, np.floating)) else float(_MONEY.sub("", str(value)))
     if not math.isfinite(x) or x < 0:
         raise ValueError("negative or not finite")
-    return x
+    return x + 0.0  # "-0" is zero, not a negative zero printed as "-0.0"
 
 
 def _as_text(value: Any) -> Any:
@@ -507,6 +507,10 @@ class RowValidator:
         raw_ids = column("id")
         ids = [self._id(v) for v in raw_ids] if raw_ids is not None else [str(r) for r in rows]
         reasons: list[str | None] = list(errors)
+        if raw_ids is not None:  # a list or object where an id belongs is not a missing id: say what it is
+            for i, v in enumerate(raw_ids):
+                if reasons[i] is None and ids[i] is None and isinstance(v, (list, tuple, dict, np.ndarray)):
+                    reasons[i] = f"id is a {type(v).__name__} ({_preview(v, 30)}), not a single value"
         cleaned = self._check_texts(ids, texts, reasons)
         out: dict[str, Any] = {"id": ids, "text": cleaned if self.clean else texts}
         out["source"], details = self._map_sources(column("source"), column("source_detail"), reasons, n)
@@ -530,9 +534,10 @@ class RowValidator:
         records = pd.DataFrame(out)
         if self.keep_columns:
             used = {self.text_col, *(c for c in cols.values() if c)}
-            for col in data_columns:
-                if col not in used and col not in records.columns:
-                    records[col] = df[col].to_numpy()
+            extra = [c for c in data_columns if c not in used and c not in records.columns]
+            if extra:  # one concat: a column at a time is quadratic on wide exports (thousands of columns)
+                kept = pd.DataFrame({c: df[c].to_numpy() for c in extra}, columns=extra)
+                records = pd.concat([records, kept], axis=1)
         bad = np.array([r is not None for r in reasons], dtype=bool)
         # the id of a row that did not parse comes from fields that may be misaligned: redact it, and
         # for a broken JSON line read it from the raw text when the parser could not
@@ -559,7 +564,11 @@ class RowValidator:
             problem = text_problem(t, c, max_chars=self.max_chars)
             if problem is None and c is not None and c.casefold() in self.placeholders:
                 problem = f"placeholder text {c!r}"  # e.g. "<p>N/A</p>"
-            reasons[i], cleaned[i] = problem, c
+            reasons[i], cleaned[i] = problem, (c if problem is None else None)
+            if problem is not None and isinstance(t, str) and not t.isascii():
+                # a rejected text with lone surrogates cannot go into a string column (pyarrow refuses to
+                # encode it): the errors file shows U+FFFD where the undecodable characters were
+                texts[i] = _SURROGATE.sub("\ufffd", t)
         return cleaned
 
     def _map_sources(self, values: list[Any] | None, details: list[Any] | None, reasons: list[str | None],
@@ -645,12 +654,30 @@ def _slices(frame: pd.DataFrame, chunk_size: int) -> Iterator[pd.DataFrame]:
         yield frame.iloc[start:start + chunk_size].reset_index(drop=True)
 
 
+def _unique_labels(labels: Iterable[Any]) -> list[Any]:
+    """Repeated column labels renamed ``text``, ``text.1``, … as a CSV header's are: a frame with two
+    ``text`` columns reads like the same CSV file, instead of failing on an ambiguous column.
+
+    >>> _unique_labels(["id", "text", "text", "text"])
+    ['id', 'text', 'text.1', 'text.2']
+    """
+    names: list[Any] = []
+    for label in labels:
+        name, k = label, 1
+        while name in names:
+            name, k = f"{label}.{k}", k + 1
+        names.append(name)
+    return names
+
+
 def _raw_chunks(source: PathLike | pd.DataFrame, format: str, encoding: str | None, chunk_size: int,
                 skipped: dict[str, int]) -> Iterator[pd.DataFrame]:
     if format not in FORMATS:
         raise InvalidInputError(f"unknown format {format!r}; expected one of {FORMATS}")
     if isinstance(source, pd.DataFrame):
         frame = source
+        if frame.columns.has_duplicates:
+            frame = frame.set_axis(_unique_labels(frame.columns), axis=1)
         if "_row" in frame.columns and not pd.api.types.is_integer_dtype(frame["_row"]):
             frame = frame.drop(columns="_row")
         yield from _slices(frame.reset_index(drop=True), chunk_size)

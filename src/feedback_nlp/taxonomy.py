@@ -21,9 +21,48 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import TaxonomyError, UnknownTagError
+from .errors import InputNotFoundError, TaxonomyError, UnknownTagError
 
 __all__ = ["Tag", "Taxonomy"]
+
+
+_MAX_FILE_BYTES = 16 << 20
+_MAX_NODES = 1_000_000  # values in the loaded document, aliases counted each time they are used
+
+
+def _loader() -> type:
+    """A YAML SafeLoader that reads every plain scalar as text, except ``null``/``~``/empty.
+
+    A taxonomy holds only texts, and YAML 1.1 turns ``yes``/``no``/``on``/``off`` into booleans, ``0x10``
+    into 16 and ``1.0`` into a float: a tag ``id: no`` became ``"False"``. Quoted or not, ids stay as written.
+    """
+    import yaml
+
+    class _TextLoader(yaml.SafeLoader):
+        pass
+
+    _TextLoader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag == "tag:yaml.org,2002:null"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return _TextLoader
+
+
+def _check_size(data: Any, path: Path) -> None:
+    """Refuse alias bombs ("billion laughs") and self-referencing aliases before anything walks the data:
+    aliases are shared references, so a 1 KB file can stand for a billion values."""
+    budget = _MAX_NODES
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise TaxonomyError(f"{path} expands to more than {_MAX_NODES} values (YAML aliases nested in "
+                                "each other or referring to themselves?)")
+        if isinstance(value, Mapping):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 @dataclass(frozen=True)
@@ -49,6 +88,8 @@ class Taxonomy:
     """
 
     def __init__(self, tags: Iterable[Tag | Mapping[str, Any]], name: str = "taxonomy") -> None:
+        if isinstance(tags, (str, bytes, Mapping)) or not isinstance(tags, Iterable):
+            raise TaxonomyError(f"the tags must be a list of mappings with 'id' and 'name', got {type(tags).__name__}")
         parsed: list[Tag] = []
         for i, t in enumerate(tags):
             if isinstance(t, Tag):
@@ -59,12 +100,21 @@ class Taxonomy:
             unknown = set(t) - {"id", "name", "description", "parent", "examples"}
             if unknown:
                 raise TaxonomyError(f"tag #{i} ({t.get('id')!r}) has unknown field(s) {sorted(unknown)}")
+            for key in ("id", "name", "description", "parent"):
+                if isinstance(t.get(key), (bool, list, tuple, dict, set)):
+                    # a JSON true or a list where a name belongs: str() would silently invent "True"
+                    raise TaxonomyError(f"tag #{i} has a {type(t[key]).__name__} as its {key} ({t[key]!r}); "
+                                        "write it as text (quote it in YAML)")
             tid = str(t.get("id", "")).strip() if t.get("id") is not None else ""
+            if any(ord(c) < 32 or c == "\x7f" for c in tid):
+                raise TaxonomyError(f"tag id {tid!r} holds a control character (newline, tab…)")
             examples = t.get("examples") or ()
             if isinstance(examples, str):
                 examples = (examples,)
+            if not isinstance(examples, (list, tuple)) or not all(isinstance(e, (str, int, float)) for e in examples):
+                raise TaxonomyError(f"tag #{i} ({tid!r}): examples must be a list of texts, got {examples!r:.80}")
             parsed.append(Tag(id=tid, name=str(t.get("name") or "").strip(), description=str(t.get("description") or ""),
-                              parent=(str(t["parent"]) if t.get("parent") not in (None, "") else None),
+                              parent=(str(t["parent"]).strip() if t.get("parent") not in (None, "") else None),
                               examples=tuple(str(e) for e in examples)))
         self.name = name
         self._tags: dict[str, Tag] = {}
@@ -79,14 +129,16 @@ class Taxonomy:
         for t in self._tags.values():
             if t.parent is not None and t.parent not in self._tags:
                 raise TaxonomyError(f"tag {t.id!r} has unknown parent {t.parent!r}")
+        acyclic: set[str] = set()  # tags whose chain of parents is known to end: each chain is walked once
         for t in self._tags.values():
-            seen = [t.id]
+            seen = {t.id: None}  # insertion-ordered, O(1) membership (a list made deep chains cubic)
             cur = t.parent
-            while cur is not None:
+            while cur is not None and cur not in acyclic:
                 if cur in seen:
-                    raise TaxonomyError(f"tag {t.id!r} is in a parent cycle: {' -> '.join(seen + [cur])}")
-                seen.append(cur)
+                    raise TaxonomyError(f"tag {t.id!r} is in a parent cycle: {' -> '.join([*seen, cur])}")
+                seen[cur] = None
                 cur = self._tags[cur].parent
+            acyclic.update(seen)
         if not self._tags:
             raise TaxonomyError("the taxonomy has no tags")
 
@@ -98,6 +150,10 @@ class Taxonomy:
             if "tags" not in data:
                 raise TaxonomyError("taxonomy mapping needs a 'tags' list")
             return cls(data["tags"], name=str(data.get("name", "taxonomy")))
+        if data is None:
+            raise TaxonomyError("the taxonomy is empty: expected {'tags': [...]} or a list of tags")
+        if not isinstance(data, Sequence) or isinstance(data, (str, bytes)):
+            raise TaxonomyError(f"a taxonomy is {{'tags': [...]}} or a list of tags, got {type(data).__name__}")
         return cls(data)
 
     @classmethod
@@ -105,19 +161,28 @@ class Taxonomy:
         """Load a taxonomy from a YAML (``.yaml``/``.yml``) or JSON file."""
         path = Path(path)
         if not path.exists():
-            raise FileNotFoundError(f"taxonomy file not found: {path}")
-        text = path.read_text(encoding="utf-8")
+            raise InputNotFoundError(f"taxonomy file not found: {path}")
+        if not path.is_file():
+            raise TaxonomyError(f"{path} is not a regular file (a folder, pipe or device)")
+        if path.stat().st_size > _MAX_FILE_BYTES:
+            raise TaxonomyError(f"{path} is {path.stat().st_size} bytes: a taxonomy file is at most {_MAX_FILE_BYTES}")
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise TaxonomyError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02X} at offset "
+                                f"{exc.start}): save it as UTF-8") from None
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
 
             try:
-                data = yaml.safe_load(text)
+                data = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass (see _loader)
             except yaml.YAMLError as exc:
                 raise TaxonomyError(f"{path} is not valid YAML: {exc}") from exc
+            _check_size(data, path)
         else:
             try:
                 data = json.loads(text)
-            except json.JSONDecodeError as exc:
+            except (json.JSONDecodeError, RecursionError) as exc:
                 raise TaxonomyError(f"{path} is not valid JSON: {exc}") from exc
         return cls.from_dict(data)
 

@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import zipfile
@@ -17,7 +16,15 @@ from pathlib import Path
 
 from ..errors import InputNotFoundError, InvalidInputError
 from ._export import Export
-from ._tables import TABLE_FORMATS, iter_table, resolve_encoding, sniff_table_format, table_format
+from ._tables import (
+    TABLE_FORMATS,
+    check_regular,
+    iter_table,
+    json_loads,
+    resolve_encoding,
+    sniff_table_format,
+    table_format,
+)
 
 __all__ = ["TABLE_FORMATS", "VENDOR_FORMATS", "Export", "iter_table", "read_export", "resolve_encoding",
            "sniff_format", "table_format"]
@@ -34,6 +41,7 @@ def sniff_format(path: str | os.PathLike) -> str:
         if (path / "channels.json").exists() or (path / "users.json").exists():
             return "slack"
         return sniff_table_format(path)  # raises: a folder is not a table
+    check_regular(path)
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
             if any(n.rsplit("/", 1)[-1] == "channels.json" for n in zf.namelist()):
@@ -57,7 +65,7 @@ def _vendor_json(path: Path, fmt: str) -> str | None:
             return "zendesk"
         return "intercom" if _INTERCOM_DOC.search(head[:2000]) else None
     try:
-        first = json.loads(head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace"))
+        first = json_loads(head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace"))
     except ValueError:
         return None
     if isinstance(first, dict):

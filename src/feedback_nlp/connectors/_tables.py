@@ -36,7 +36,8 @@ import pandas as pd
 
 from ..errors import EncodingError, InputFileError, InputNotFoundError, InvalidInputError
 
-__all__ = ["TABLE_FORMATS", "iter_table", "resolve_encoding", "sniff_table_format", "table_format"]
+__all__ = ["TABLE_FORMATS", "check_regular", "iter_table", "json_loads", "resolve_encoding", "sniff_table_format",
+           "table_format"]
 
 TABLE_FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
 _EXTENSIONS = ((".csv", "csv"), (".tsv", "tsv"), (".tab", "tsv"), (".parquet", "parquet"), (".pq", "parquet"),
@@ -66,6 +67,25 @@ def _check_file(path: Path) -> None:
         raise InputNotFoundError(f"input file not found: {path}")
     if path.is_dir():
         raise InputFileError(f"{path} is a folder, not a file (only a Slack export may be given as a folder)")
+    check_regular(path)
+
+
+def check_regular(path: Path) -> None:
+    """Refuse a pipe, socket or device: every reader opens its input more than once (format sniffing,
+    encoding check, the read itself), so a FIFO would lose its data or block for ever, and ``/dev/zero``
+    would never end."""
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise InputFileError(f"{path} is not a regular file (a pipe, socket or device); save the data to a "
+                             "file first and pass that file")
+
+
+def json_loads(text: str | bytes, **kwargs: Any) -> Any:
+    """``json.loads`` whose only failure is ``ValueError``: absurdly nested documents (``[[[[…``) raise
+    ``ValueError("nested too deeply")`` instead of a ``RecursionError`` that would sink the whole job."""
+    try:
+        return json.loads(text, **kwargs)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def sniff_table_format(path: str | os.PathLike) -> str:
@@ -95,10 +115,12 @@ def sniff_table_format(path: str | os.PathLike) -> str:
     if stripped.startswith(b"{"):
         first, _, rest = stripped.partition(b"\n")
         try:  # one complete object on the first line, and more after it: JSON lines
-            json.loads(first)
+            json_loads(first)
             return "jsonl" if rest.strip() or by_name == "jsonl" else ("json" if by_name == "json" else "jsonl")
         except ValueError:
-            return "json"
+            # a pretty-printed object; but a .jsonl file whose first line is broken is still JSON lines (that
+            # line is rejected, the rest read), not one document that fails as a whole
+            return "jsonl" if by_name == "jsonl" else "json"
     return by_name or "csv"
 
 
@@ -144,6 +166,9 @@ def _check_utf8(path: Path) -> None:
     offset, lines = 0, 1
     with _open(path) as fh:
         head = fh.read(4096)
+        if head.startswith(b"\x1f\x8b"):  # compressed data named like plain text
+            raise EncodingError(f"{path} is gzip-compressed: name it with a .gz ending (e.g. {path.name}.gz) "
+                                "or decompress it first")
         if head.count(b"\x00") > len(head) // 4:  # ASCII text in UTF-16 without a BOM is half NUL bytes
             raise EncodingError(f"{path} looks like UTF-16 without a byte-order mark: pass encoding='utf-16-le' "
                                 "(or utf-16-be) / --encoding utf-16-le")
@@ -366,7 +391,7 @@ def _finish(df: pd.DataFrame) -> pd.DataFrame:
 def _loads(text: str) -> Any:
     # Numbers stay as written ("1", "1.0", "007" is invalid JSON anyway): ids never change type, and
     # revenue/time parsing happens once, in the validator.
-    return json.loads(text, parse_int=str, parse_float=str, parse_constant=str)
+    return json_loads(text, parse_int=str, parse_float=str, parse_constant=str)
 
 
 def _scalar(v: Any) -> Any:

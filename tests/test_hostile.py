@@ -1,0 +1,182 @@
+"""Hostile and unusual inputs found by a red-team pass: each case crashed, hung or silently misbehaved.
+
+Every test here failed before its fix. They use the hash embedder (tests/conftest.py) wherever a real
+model is not the point, and stay fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import threading
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import feedback_nlp as fb
+from feedback_nlp.errors import EncodingError, InputFileError, InputNotFoundError, TaxonomyError
+
+# --- ingest -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, body", [
+    ("deep.json", b"[" * 100_000 + b"]" * 100_000),
+    ("deep.jsonl", b'{"id": "1", "text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"),
+])
+def test_absurdly_nested_json_is_an_error_not_a_recursion_crash(tmp_path, name, body):
+    path = tmp_path / name
+    path.write_bytes(body)
+    if name.endswith(".jsonl"):  # one bad line: rejected by line, the rest of the file would read on
+        path.write_bytes(body + b'{"id": "2", "text": "export fails"}\n')
+        data = fb.read_feedback(path)
+        assert data.records["id"].tolist() == ["2"]
+        assert data.rejected[["row", "reason"]].values.tolist() == [[1, "malformed JSON line (nested too deeply)"]]
+    else:
+        with pytest.raises(InputFileError, match="nested too deeply"):
+            fb.read_feedback(path)
+
+
+def test_a_pipe_or_device_is_refused_instead_of_hanging(tmp_path):
+    fifo = tmp_path / "in.csv"
+    os.mkfifo(fifo)
+    done = threading.Event()
+
+    def release_readers() -> None:  # a reader that did open the FIFO gets end-of-file: the test cannot hang
+        while not done.wait(0.2):
+            with contextlib.suppress(OSError):  # nobody reading: nothing to release
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    threading.Thread(target=release_readers, daemon=True).start()
+    try:
+        with pytest.raises(InputFileError, match="not a regular file"):
+            fb.read_feedback(fifo)
+        with pytest.raises(InputFileError, match="not a regular file"):
+            fb.read_feedback("/dev/zero", format="csv")
+    finally:
+        done.set()
+
+
+def test_gzip_data_without_a_gz_name_says_so(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(gzip.compress(b"id,text\n1,export fails\n"))
+    with pytest.raises(EncodingError, match="gzip-compressed"):
+        fb.read_feedback(path)
+
+
+def test_a_dataframe_with_two_text_columns_reads_like_the_same_csv(tmp_path):
+    frame = pd.DataFrame([["1", "first text", "second text"]], columns=["id", "text", "text"])
+    csv = tmp_path / "two.csv"
+    csv.write_text("id,text,text\n1,first text,second text\n")
+    from_frame, from_csv = fb.read_feedback(frame), fb.read_feedback(csv)
+    assert from_frame.records["text"].tolist() == from_csv.records["text"].tolist() == ["first text"]
+    assert from_frame.records["text.1"].tolist() == from_csv.records["text.1"].tolist() == ["second text"]
+
+
+def test_thousands_of_extra_columns_read_in_one_step_without_warnings(tmp_path):
+    n = 5000
+    path = tmp_path / "wide.csv"
+    header = ",".join(f"q{i}" for i in range(n)) + ",text\n"
+    path.write_text(header + ",".join("x" for _ in range(n)) + ",hello there\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pandas' PerformanceWarning per inserted column, before the fix
+        data = fb.read_feedback(path)
+        assert data.records.shape[1] >= n + 2 and data.records["q4999"].tolist() == ["x"]
+        path.write_text(header)  # header only: the columns are still checked and kept
+        assert fb.read_feedback(path).records.shape == (0, data.records.shape[1])
+
+
+@pytest.mark.parametrize("line, reason", [
+    (b'{"id": [1], "text": "a b"}\n', "id is a list"),
+    (b'{"id": {"x": 1}, "text": "a b"}\n', "id is a dict"),
+    (b'{"id": null, "text": "a b"}\n', "missing id"),
+])
+def test_a_list_or_object_id_is_not_reported_as_missing(tmp_path, line, reason):
+    path = tmp_path / "ids.jsonl"
+    path.write_bytes(line)
+    assert fb.read_feedback(path).rejected["reason"].iloc[0].startswith(reason)
+
+
+def test_negative_zero_revenue_is_zero():
+    data = fb.read_feedback(pd.DataFrame({"id": ["1"], "text": ["a b"], "account_revenue": ["-0"]}))
+    assert np.signbit(data.records["account_revenue"].iloc[0]) == np.False_
+
+
+# --- taxonomy files -----------------------------------------------------------------------------------
+
+def _yaml(tmp_path, text: str, name: str = "tax.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_yaml_booleans_and_numbers_stay_as_written(tmp_path):
+    tax = fb.Taxonomy.load(_yaml(tmp_path, "tags:\n - {id: yes, name: Yes}\n - {id: no, name: no}\n"
+                                           " - {id: 0x10, name: on}\n - {id: 1.0, name: off, parent: 0x10}\n"))
+    assert tax.ids == ["yes", "no", "0x10", "1.0"]
+    assert [tax[t].name for t in tax.ids] == ["Yes", "no", "on", "off"]
+    assert tax.ancestors("1.0") == ["0x10"]
+
+
+@pytest.mark.parametrize("text", [
+    # billion laughs: 9**9 values from a few hundred bytes
+    "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+    + "tags:\n - {id: x, name: x, examples: *i}\n",
+    "tags: &t\n - {id: a, name: A, examples: *t}\n",  # an alias inside itself
+])
+def test_yaml_alias_bombs_are_refused(tmp_path, text):
+    with pytest.raises(TaxonomyError):
+        fb.Taxonomy.load(_yaml(tmp_path, text))
+
+
+@pytest.mark.parametrize("text, match", [
+    ("", "empty"),
+    ("tags: 5\n", "list of mappings"),
+    ("hello\n", "got str"),
+    ("tags:\n - {id: a, name: A, examples: {a: 1}}\n", "examples must be a list"),
+    ("tags:\n - {id: a, name: [A, B]}\n", "list as its name"),
+    ('tags:\n - {id: "a\\nb", name: A}\n', "control character"),
+])
+def test_malformed_taxonomy_files_are_taxonomy_errors(tmp_path, text, match):
+    with pytest.raises(TaxonomyError, match=match):
+        fb.Taxonomy.load(_yaml(tmp_path, text))
+
+
+def test_taxonomy_json_true_id_is_refused():
+    with pytest.raises(TaxonomyError, match="bool as its id"):
+        fb.Taxonomy([{"id": True, "name": "Yes"}])
+
+
+def test_unreadable_taxonomy_paths_are_feedback_nlp_errors(tmp_path):
+    with pytest.raises(InputNotFoundError):
+        fb.Taxonomy.load(tmp_path / "missing.yaml")
+    with pytest.raises(TaxonomyError, match="not a regular file"):
+        fb.Taxonomy.load(tmp_path)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("tags:\n - {id: caf\xe9, name: c}\n".encode("latin-1"))
+    with pytest.raises(TaxonomyError, match="not UTF-8"):
+        fb.Taxonomy.load(latin)
+
+
+def test_a_deep_parent_chain_is_checked_in_linear_time():
+    tags = [{"id": f"t{i}", "name": f"T{i}", "parent": f"t{i - 1}" if i else None} for i in range(5000)]
+    assert fb.Taxonomy(tags).depth("t4999") == 4999  # cubic before: minutes for 3000 levels
+
+
+# --- text content -------------------------------------------------------------------------------------
+
+def test_bidi_override_controls_are_removed_like_zero_width_characters():
+    # "Trojan Source": U+202E shows "gnp.exe" as "exe.png" in the report, a spreadsheet or a terminal
+    assert fb.clean_text("invoice \u202egnp.exe\u202c and \u2066x\u2069") == "invoice gnp.exe and x"
+    assert fb.clean_text("\u0645\u0631\u062d\u0628\u0627 world") == "\u0645\u0631\u062d\u0628\u0627 world"  # RTL text kept
+
+
+def test_lone_surrogates_are_a_reject_and_an_input_error_not_a_tokenizer_crash():
+    frame = pd.DataFrame({"id": ["1", "2"], "text": ["caf\udce9 broken", "export fails"]}, dtype=object)
+    data = fb.read_feedback(frame)
+    assert data.records["id"].tolist() == ["2"]
+    assert data.rejected["reason"].iloc[0].startswith("invalid characters (lone surrogates")
+    with pytest.raises(fb.InvalidInputError, match="lone surrogates"):
+        fb.Embedder(cache=False).prepare(["ok", "caf\udce9"])
