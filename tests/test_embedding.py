@@ -246,3 +246,30 @@ def test_long_text_mode_is_validated(monkeypatch):
     monkeypatch.setenv("FEEDBACK_NLP_LONG_TEXT", "truncate")
     assert Embedder(cache=None, backend="torch").long_text == "truncate"
     assert Embedder(cache=None, backend="torch", long_text="chunk").long_text == "chunk"
+
+
+def test_plain_mean_pooling_models_skip_sentence_transformers_with_identical_vectors(tmp_path):
+    """The light loader (transformers only: a faster first call) gives sentence-transformers' vectors; models
+    with any other head fall back to sentence-transformers."""
+    import json
+    import shutil
+
+    from feedback_nlp.backends._torch import (
+        MeanPoolingEncoder,
+        SentenceTransformerEncoder,
+        load_encoder,
+        load_sentence_transformer,
+    )
+
+    bundled = model_mod.bundled_model_dir()
+    texts = ["Export to CSV fails", "dark mode please " * 100, "x"]
+    light = load_encoder(bundled)
+    assert isinstance(light, MeanPoolingEncoder) and light.max_seq_length == 256
+    reference = SentenceTransformerEncoder(load_sentence_transformer(bundled)).encode(texts)
+    np.testing.assert_allclose(light.encode(texts), reference, atol=1e-6)
+    other = tmp_path / "cls-pooling"
+    shutil.copytree(bundled, other)
+    cfg = json.loads((other / "1_Pooling" / "config.json").read_text())
+    cfg.update(pooling_mode_cls_token=True, pooling_mode_mean_tokens=False)
+    (other / "1_Pooling" / "config.json").write_text(json.dumps(cfg))
+    assert isinstance(load_encoder(other), SentenceTransformerEncoder)

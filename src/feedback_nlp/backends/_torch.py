@@ -11,6 +11,7 @@ No export, no extra dependency; quantising at load takes under a second.
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,75 @@ class SentenceTransformerEncoder:
         return vec.float().cpu().numpy()
 
 
+_MEAN_POOLING = {"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False, "pooling_mode_max_tokens": False,
+                 "pooling_mode_mean_sqrt_len_tokens": False}
+
+
+def _plain_mean_pooling(folder: Path) -> tuple[int, bool] | None:
+    """``(max_seq_length, normalize)`` when the folder is a Transformer → mean Pooling (→ Normalize) model
+    (all-MiniLM and most sentence encoders), else ``None``: such a model runs on transformers alone."""
+    try:
+        modules = [m.get("type", "").rsplit(".", 1)[-1] for m in json.loads((folder / "modules.json").read_text())]
+        pooling_dir = json.loads((folder / "modules.json").read_text())[1].get("path", "1_Pooling")
+        pooling = json.loads((folder / pooling_dir / "config.json").read_text())
+        sbert = json.loads((folder / "sentence_bert_config.json").read_text())
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    if modules not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+        return None
+    if any(bool(pooling.get(k, False)) != v for k, v in _MEAN_POOLING.items()) or sbert.get("do_lower_case"):
+        return None
+    if any(k.startswith("pooling_mode_") and k not in _MEAN_POOLING and v for k, v in pooling.items()):
+        return None
+    return int(sbert.get("max_seq_length") or 512), modules[-1] == "Normalize"
+
+
+class MeanPoolingEncoder:
+    """Transformer → mean pooling (→ normalise) with transformers alone, as sentence-transformers computes it.
+
+    Why: importing sentence-transformers took 4.1 s of a first call (``benchmarks/first_call.py``); this path
+    needs only transformers, and its vectors match sentence-transformers' (cosine 1.0, a test checks it).
+    """
+
+    def __init__(self, folder: Path, max_seq_length: int, normalize: bool, device: str = "cpu", **kwargs: Any) -> None:
+        import transformers
+        from transformers import AutoModel, AutoTokenizer
+
+        transformers.utils.logging.disable_progress_bar()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            self.model = AutoModel.from_pretrained(str(folder), local_files_only=True, **kwargs).to(device).eval()
+        except OSError as exc:
+            raise ModelNotFoundError(f"could not load embedding model {folder!s}: {exc}") from exc
+        self.device, self.normalize = device, normalize
+        self.max_seq_length = max_seq_length
+        self.dim = int(self.model.config.hidden_size)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        enc = self.tokenizer(texts, padding=True, truncation="longest_first", max_length=self.max_seq_length,
+                             return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            hidden = self.model(**enc)[0]
+            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            if self.normalize:
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return pooled.float().cpu().numpy()
+
+
+def load_encoder(location: Path | str, device: str = "cpu", **kwargs: Any) -> Any:
+    """The lightest encoder for the model: :class:`MeanPoolingEncoder` for plain mean-pooling models in a local
+    folder, else the sentence-transformers model behind :class:`SentenceTransformerEncoder`."""
+    folder = Path(location)
+    plain = _plain_mean_pooling(folder) if folder.is_dir() else None
+    if plain is not None:
+        return MeanPoolingEncoder(folder, *plain, device=device, **kwargs)
+    st_kwargs = {"model_kwargs": kwargs} if kwargs else {}
+    return SentenceTransformerEncoder(load_sentence_transformer(location, device, **st_kwargs))
+
+
 def load_sentence_transformer(location: Path | str, device: str = "cpu", **kwargs: Any) -> Any:
     """Load from the local folder or local Hugging Face cache only (``local_files_only``: never the network)."""
     import transformers
@@ -60,8 +130,8 @@ class TorchFP32(Backend):
 
     name = "torch"
 
-    def load(self, location: Path | str, weights_hash: str, device: str = "cpu") -> SentenceTransformerEncoder:
-        return SentenceTransformerEncoder(load_sentence_transformer(location, device))
+    def load(self, location: Path | str, weights_hash: str, device: str = "cpu") -> Any:
+        return load_encoder(location, device)
 
 
 class TorchBF16(Backend):
@@ -75,11 +145,10 @@ class TorchBF16(Backend):
         # so a measurement there could only ever store it by mistake.
         return cpu_has_native_bf16()
 
-    def load(self, location: Path | str, weights_hash: str, device: str = "cpu") -> SentenceTransformerEncoder:
+    def load(self, location: Path | str, weights_hash: str, device: str = "cpu") -> Any:
         import torch
 
-        return SentenceTransformerEncoder(load_sentence_transformer(location, device,
-                                                                    model_kwargs={"dtype": torch.bfloat16}))
+        return load_encoder(location, device, dtype=torch.bfloat16)
 
 
 class TorchInt8(Backend):
@@ -92,9 +161,10 @@ class TorchInt8(Backend):
 
         return any(e in torch.backends.quantized.supported_engines for e in ("fbgemm", "x86"))
 
-    def load(self, location: Path | str, weights_hash: str, device: str = "cpu") -> SentenceTransformerEncoder:
-        model = load_sentence_transformer(location, device)
-        return SentenceTransformerEncoder(quantize_int8(model, full_range=cpu_has_int8_dot(), inplace=True))
+    def load(self, location: Path | str, weights_hash: str, device: str = "cpu") -> Any:
+        encoder = load_encoder(location, device)
+        encoder.model = quantize_int8(encoder.model, full_range=cpu_has_int8_dot(), inplace=True)
+        return encoder
 
 
 def quantize_int8(model: Any, full_range: bool, inplace: bool = False) -> Any:
