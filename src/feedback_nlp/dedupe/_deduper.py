@@ -60,7 +60,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         lexical_weight: weight of the BM25 ranking against the vector ranking (weight 1) in ``find``'s
             reciprocal-rank fusion; 0 ranks by cosine similarity alone. Used when both the index and the
             queries have texts. Measured on bugdup_hadoop (recall@5 of a marked duplicate): plain
-            cosine 0.612 → 0.721 at 1.0 with the default chunked long texts (0.651 → 0.752 truncated).
+            cosine 0.651 → 0.752 at 1.0 (long texts truncated, the default; 0.612 → 0.721 chunked).
         rrf_k: the constant of reciprocal-rank fusion, ``weight / (rrf_k + rank)`` (60, as in Cormack et al.).
         candidates: how many items each ranking contributes to the fusion (at least ``k``).
         index: ``"auto"`` (exact up to ``exact_max`` items, HNSW above), ``"exact"`` or ``"hnsw"``.
