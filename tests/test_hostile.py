@@ -180,3 +180,78 @@ def test_lone_surrogates_are_a_reject_and_an_input_error_not_a_tokenizer_crash()
     assert data.rejected["reason"].iloc[0].startswith("invalid characters (lone surrogates")
     with pytest.raises(fb.InvalidInputError, match="lone surrogates"):
         fb.Embedder(cache=False).prepare(["ok", "caf\udce9"])
+
+
+# --- estimators and saved artefacts -----------------------------------------------------------------------
+
+_X = ["the app crashes on upload", "crash when saving", "please add dark mode", "add export to csv",
+      "billing charged twice", "refund my payment"] * 3
+_Y = ["bug", "bug", "feature", "feature", "billing", "billing"] * 3
+
+
+def test_an_embedder_of_another_size_is_a_model_mismatch_not_a_matmul_error(tmp_path, hash_embedder):
+    from conftest import HashEmbedder
+
+    clf = fb.TagClassifier(embedder=hash_embedder).fit(_X, _Y)
+    clf.save(tmp_path / "m")
+    loaded = fb.TagClassifier.load(tmp_path / "m", embedder=HashEmbedder(dim=32))  # same model id, 32 dims
+    with pytest.raises(fb.ModelMismatchError, match="32-dimensional"):
+        loaded.predict(["the app crashes"])
+
+
+@pytest.mark.parametrize("make", [
+    lambda e: fb.TagClassifier(embedder=e).fit(_X, _Y),
+    lambda e: fb.Deduper(embedder=e).fit(_X),
+    lambda e: fb.ThemeModel(embedder=e, min_theme_size=3).fit(_X),
+])
+def test_saving_into_a_file_or_a_foreign_folder_is_refused(tmp_path, hash_embedder, make):
+    model = make(hash_embedder)
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine")
+    with pytest.raises(fb.InvalidInputError, match="it is a file"):
+        model.save(afile)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "data.csv").write_text("id,text\n")
+    with pytest.raises(fb.InvalidInputError, match="holds other files"):
+        model.save(project)  # the manifest would have adopted the project's files
+    assert sorted(p.name for p in project.iterdir()) == ["data.csv"]
+    model.save(tmp_path / "m")
+    model.save(tmp_path / "m")  # replacing an earlier save is fine
+    assert type(model).load(tmp_path / "m", embedder=hash_embedder) is not None
+
+
+@pytest.mark.parametrize("threshold", [0, -1, 2, float("nan"), True])
+def test_deduper_per_call_threshold_follows_the_constructor_rule(hash_embedder, threshold):
+    dd = fb.Deduper(embedder=hash_embedder).fit(_X)
+    with pytest.raises(fb.InvalidInputError, match="threshold must be in"):
+        dd.pairs(threshold=threshold)  # 0 or below listed every pair: n² rows
+    with pytest.raises(fb.InvalidInputError, match="threshold must be in"):
+        dd.groups(threshold=threshold)
+
+
+def test_deduper_groups_min_size_below_one_is_refused(hash_embedder):
+    with pytest.raises(fb.InvalidInputError, match="min_size"):
+        fb.Deduper(embedder=hash_embedder).fit(_X).groups(min_size=0)
+
+
+def test_theme_trends_bad_freq_and_undated_items_are_input_errors(hash_embedder):
+    tm = fb.ThemeModel(embedder=hash_embedder, min_theme_size=3)
+    tm.fit(_X, timestamps=pd.date_range("2024-01-01", periods=len(_X), freq="D"))
+    with pytest.raises(fb.InvalidInputError, match="freq must be a period"):
+        tm.trends(freq="XYZ")
+    with pytest.raises(fb.InvalidInputError, match="recent_periods"):
+        tm.trends(recent_periods=0)
+    undated = fb.ThemeModel(embedder=hash_embedder, min_theme_size=3).fit(_X, timestamps=[pd.NaT] * len(_X))
+    with pytest.raises(fb.InvalidInputError, match="none of this model's items has a date"):
+        undated.trends()
+
+
+def test_a_report_on_a_handful_of_items_prints_no_matplotlib_warning(tmp_path, hash_embedder):
+    frame = pd.DataFrame({"id": ["1", "2", "3"], "text": ["export fails", "dark mode please", "login loops"],
+                          "created_at": ["2024-01-01", "2024-01-08", "2024-01-15"]})
+    tax = fb.Taxonomy([{"id": "bug", "name": "Bug"}, {"id": "feature", "name": "Feature request"}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # "No artists with labels found to put in legend"
+        fb.build_report(frame, tmp_path / "r", taxonomy=tax, embedder=hash_embedder, min_theme_size=2)
+    assert (tmp_path / "r" / "report.html").exists()

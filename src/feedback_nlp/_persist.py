@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import _config
-from .errors import IntegrityError, ModelMismatchError
+from .errors import IntegrityError, InvalidInputError, ModelMismatchError
 
 
 def feedback_home() -> Path:
@@ -140,6 +140,24 @@ def manifest_digest(folder: str | os.PathLike) -> str | None:
     """SHA-256 of a saved folder's manifest: changes whenever any file of the folder changes."""
     path = Path(folder) / MANIFEST
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def prepare_folder(path: str | os.PathLike) -> Path:
+    """The folder to save an artefact into, created if needed.
+
+    Refuses a path that is a file, and a folder that already holds other things than a saved artefact: the
+    manifest covers every file of the folder, so ``save(".")`` in a project would have adopted (and hashed)
+    the whole project, and the folder would no longer load once any of those files changed.
+    """
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInputError(f"cannot save into {folder}: it is a file, not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / MANIFEST).exists() \
+            and not (folder / "config.json").exists():
+        raise InvalidInputError(f"cannot save into {folder}: the folder holds other files; give a new or empty "
+                                "folder (or a folder saved before, to replace it)")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def write_config(folder: Path, fmt: str, files: Iterable[str] = (), **fields: Any) -> dict[str, Any]:

@@ -186,16 +186,18 @@ def build_report(
                     label=f"#{t} {names.get(t, '')[:30]}" + (" (emerging)" if t in emerging else ""))
         ax.set_ylabel(f"items per period ({freq})")
         ax.set_title("Theme volume over time")
-        ax.legend(fontsize=7, loc="upper left")
+        if show:  # no theme at all (a small input): no legend, and no matplotlib warning on stderr
+            ax.legend(fontsize=7, loc="upper left")
         fig.autofmt_xdate()
         charts["theme-trends"] = _png(fig)
     by_channel = items.explode("tags").dropna(subset=["tags"]).groupby(["source", "tags"]).size().unstack(fill_value=0)
     frames["tags_by_channel"] = (by_channel.reset_index(), "tags_by_channel.csv")
     fig, ax = plt.subplots(figsize=(8, 4))
-    by_channel.plot(kind="bar", stacked=True, ax=ax, colormap="tab20")
+    if by_channel.size:  # pandas cannot plot an empty frame (no item got a tag): an empty chart instead
+        by_channel.plot(kind="bar", stacked=True, ax=ax, colormap="tab20")
+        ax.legend(fontsize=7, ncol=2)
     ax.set_ylabel("items")
     ax.set_title("Tag distribution by channel")
-    ax.legend(fontsize=7, ncol=2)
     charts["tags-by-channel"] = _png(fig)
 
     status = None

@@ -45,7 +45,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from ._heads import FitSettings, Head, MultiClassHead, MultiLabelHead, ZeroShotHead, head_from_arrays
 from ._params import HasMethods, Interval, Options, ParamsMixin
-from ._persist import check_embedder, read_config, write_config, write_manifest
+from ._persist import check_embedder, prepare_folder, read_config, write_config, write_manifest
 from .embedding import BaseEmbedder, Embedder
 from .errors import (
     IntegrityError,
@@ -433,6 +433,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         emb = np.asarray(embedder.encode(texts))
         if emb.ndim != 2 or len(emb) != len(texts):
             raise InvalidInputError(f"the embedder returned shape {emb.shape} for {len(texts)} texts")
+        expected = self.__dict__.get("n_features_in_")
+        if expected is not None and emb.shape[1] != expected:  # same model id, another size: not a matmul error
+            raise ModelMismatchError(f"the embedder {embedder.model_id} gives {emb.shape[1]}-dimensional vectors; "
+                                     f"this model was trained on {expected} dimensions")
         _check_finite(emb, "the embedder's vectors")
         return emb.astype(np.float32, copy=False)
 
@@ -783,8 +787,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         ``fit(..., holdout=...)`` or from the folder it was loaded from), else it says none were recorded.
         """
         self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        path = prepare_folder(path)
         arrays = dict(self.head_.arrays())
         arrays["classes_"] = self.classes_.astype(str)
         np.savez(path / "weights.npz", **arrays)  # type: ignore[arg-type]  # numpy's stub reads ** as allow_pickle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from sklearn.base import BaseEstimator
 from .._config import DEFAULTS
 from .._optional import require
 from .._params import HasMethods, Interval, Options, ParamsMixin
-from .._persist import check_embedder, read_config, write_config
+from .._persist import check_embedder, prepare_folder, read_config, write_config
 from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError
@@ -317,6 +318,14 @@ class Deduper(ParamsMixin, BaseEstimator):
         order = np.lexsort((b, a, -sims))
         return a[order], b[order], sims[order]
 
+    def _threshold(self, threshold: float | None) -> float:
+        """The constructor's rule for a per-call threshold too: 0 or below would list every pair (n² rows)."""
+        if threshold is None:
+            return self.threshold
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 < threshold <= 1:
+            raise InvalidInputError(f"threshold must be in (0, 1], got {threshold!r}")
+        return float(threshold)
+
     def pairs(self, threshold: float | None = None) -> pd.DataFrame:
         """All near-duplicate pairs with similarity ≥ ``threshold``: ``id_a``, ``id_b``, ``score``, best first.
 
@@ -324,7 +333,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         nearest neighbours.
         """
         self._check_fitted()
-        thr = self.threshold if threshold is None else threshold
+        thr = self._threshold(threshold)
         a, b, s = self._pairs_positions(thr)
         return pd.DataFrame({"id_a": [self.ids_[i] for i in a], "id_b": [self.ids_[i] for i in b], "score": s.astype(float)})
 
@@ -337,7 +346,9 @@ class Deduper(ParamsMixin, BaseEstimator):
         A~B~C chain never merges two different requests through a middle item.
         """
         self._check_fitted()
-        thr = self.threshold if threshold is None else threshold
+        thr = self._threshold(threshold)
+        if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 1:
+            raise InvalidInputError(f"min_size must be an integer >= 1, got {min_size!r}")
         a, b, s = self._pairs_positions(thr)
         n = len(self.ids_)
         neigh: dict[int, list[tuple[int, float]]] = {}
@@ -373,8 +384,7 @@ class Deduper(ParamsMixin, BaseEstimator):
     def save(self, path: str | os.PathLike) -> Path:
         """Save ids, texts and vectors (plain arrays + JSON, no pickle); the index is rebuilt on load."""
         self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        path = prepare_folder(path)
         np.save(path / "embeddings.npy", self.embeddings_, allow_pickle=False)
         # saved artefacts hold redacted text only, whatever the caller fitted on
         texts = [redact_pii(t) if isinstance(t, str) else t for t in self.texts_]

@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from .._params import HasMethods, Interval, ParamsMixin
-from .._persist import check_embedder, read_config, write_config
+from .._persist import check_embedder, prepare_folder, read_config, write_config
 from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError
@@ -384,9 +384,18 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         self._check_fitted()
         if self.timestamps_ is None:
             raise InvalidInputError("trends need timestamps: pass timestamps= to fit()")
+        for name, value, low in (("recent_periods", recent_periods, 1), ("min_recent", min_recent, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise InvalidInputError(f"{name} must be an integer >= {low}, got {value!r}")
         ts = pd.to_datetime(pd.Series(self.timestamps_), utc=True)
+        if not ts.notna().any():
+            raise InvalidInputError("trends need timestamps, but none of this model's items has a date")
         ok = (self.labels_ != OUTLIER) & ts.notna().to_numpy()
-        periods = ts.dt.tz_convert(None).dt.to_period(freq)
+        try:  # the API's freq gets the CLI's check: a period pandas can cut time into (D, W, M, Q, Y…)
+            periods = ts.dt.tz_convert(None).dt.to_period(freq)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise InvalidInputError(f"freq must be a period such as D, W, M, Q or Y (pandas frequency); "
+                                    f"got {freq!r} ({exc})") from None
         all_periods = pd.period_range(periods[ts.notna()].min(), periods[ts.notna()].max(), freq=freq)
         counts = (pd.crosstab(pd.Series(self.labels_[ok], name="theme"), periods[ok].to_numpy())
                   .reindex(columns=all_periods, fill_value=0).reindex(self.theme_ids_, fill_value=0))
@@ -425,8 +434,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
     def save(self, path: str | os.PathLike) -> Path:
         """Save as plain arrays + JSON (no pickle): centres, ids, labels, item texts and vectors."""
         self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        path = prepare_folder(path)
         arrays: dict[str, Any] = {"centroids": self.centroids_, "theme_ids": self.theme_ids_, "labels": self.labels_, "embeddings": self.embeddings_}
         if self.timestamps_ is not None:
             arrays["timestamps"] = pd.to_datetime(pd.Series(self.timestamps_), utc=True).dt.tz_convert(None).to_numpy().astype("datetime64[ns]")
