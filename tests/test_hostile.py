@@ -255,3 +255,19 @@ def test_a_report_on_a_handful_of_items_prints_no_matplotlib_warning(tmp_path, h
         warnings.simplefilter("error", UserWarning)  # "No artists with labels found to put in legend"
         fb.build_report(frame, tmp_path / "r", taxonomy=tax, embedder=hash_embedder, min_theme_size=2)
     assert (tmp_path / "r" / "report.html").exists()
+
+
+def test_tag_file_with_a_fitted_classifier_or_a_missing_input_says_what_to_do(tmp_path, hash_embedder):
+    clf = fb.TagClassifier(embedder=hash_embedder).fit(_X, _Y)
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,export fails\n")
+    with pytest.raises(fb.InvalidInputError, match="save it first"):
+        fb.tag_file(clf, src, tmp_path / "out.csv")  # was: TypeError from Path()
+    with pytest.raises(InputNotFoundError):
+        fb.tag_file("request-type", tmp_path / "missing.csv", tmp_path / "out.csv")
+
+
+@pytest.mark.parametrize("scores, got", [([], "got 0"), ([5.0], "got 1"), (5.0, "got a scalar")])
+def test_moscow_without_enough_scores_says_so(scores, got):
+    with pytest.raises(fb.InvalidInputError, match=f"at least 2 scores \\({got}\\)"):
+        fb.moscow(scores)  # an empty list was told it was "a single score"

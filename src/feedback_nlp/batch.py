@@ -39,7 +39,7 @@ from ._lock import JobLock
 from .cleaning import MAX_TEXT_CHARS
 from .connectors import sniff_format
 from .connectors import table_format as _input_table_format
-from .errors import InvalidInputError, UsageError
+from .errors import InputNotFoundError, InvalidInputError, UsageError
 from .records import CSV_LINE_END, REJECT_COLUMNS, RowValidator, csv_ready, iter_feedback, table_format
 
 __all__ = ["BatchSummary", "ProgressReporter", "chunk_digest", "default_errors_path", "embed_file", "load_model_cached",
@@ -375,9 +375,12 @@ def tag_file(
         or the job changed since.
     """
     t0 = time.monotonic()
+    if not isinstance(model, (str, os.PathLike)):  # e.g. a fitted TagClassifier: say what to pass instead
+        raise UsageError(f"model must be a saved tag-model folder or a bundled model name, got a "
+                         f"{type(model).__name__}; save it first (clf.save(folder)) or call clf.tag(texts)")
     inp, out = Path(input_path), Path(output_path)
     if not inp.exists():
-        raise FileNotFoundError(f"input file not found: {inp}")
+        raise InputNotFoundError(f"input file not found: {inp}")
     sniff_format(inp) if format == "auto" else None, table_format(out)  # fail early on unknown formats
     if chunk_size < 1:
         raise UsageError(f"chunk_size must be >= 1, got {chunk_size}")

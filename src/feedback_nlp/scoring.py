@@ -226,7 +226,8 @@ def moscow(
     n = len(s)
     if cutoffs is None:
         if a.scalar or n < 2:
-            raise InvalidInputError("moscow needs explicit cutoffs={'must':..,'should':..,'could':..} for a single score")
+            raise InvalidInputError(f"moscow splits by rank, which needs at least 2 scores (got {'a scalar' if a.scalar else n}); "
+                                    "pass explicit cutoffs={'must':..,'should':..,'could':..}")
         q = list(quantiles)
         if len(q) != 3 or not all(0 <= x <= 1 for x in q) or not q[0] >= q[1] >= q[2]:
             raise InvalidInputError(f"quantiles must be 3 decreasing fractions, got {quantiles}")
