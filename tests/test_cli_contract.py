@@ -80,7 +80,7 @@ def bad_arguments(tmp_path, data):
         "dedupe k 0": (["dedupe", "--in", data, "--out", out / "g.csv", "--k", "0"], "--k"),
         "themes freq XYZ": (["themes", "--in", data, "--out", out, "--freq", "XYZ"], "'XYZ'"),
         "themes outlier share 3": (["themes", "--in", data, "--out", out, "--max-outlier-share", "3"], "[0, 1]"),
-        "report min theme size 0": (["report", "--in", data, "--out", out, "--min-theme-size", "0"], ">= 1"),
+        "report min theme size 0": (["report", "--in", data, "--out", out, "--min-theme-size", "0"], ">= 2"),
         "score cutoffs 1,2": (["score", "--in", data, "--out", out / "s.csv", "--framework", "moscow",
                                "--cutoffs", "1,2"], "MUST,SHOULD,COULD"),
         "score cutoffs increasing": (["score", "--in", data, "--out", out / "s.csv", "--framework", "moscow",

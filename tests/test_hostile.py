@@ -271,3 +271,15 @@ def test_tag_file_with_a_fitted_classifier_or_a_missing_input_says_what_to_do(tm
 def test_moscow_without_enough_scores_says_so(scores, got):
     with pytest.raises(fb.InvalidInputError, match=f"at least 2 scores \\({got}\\)"):
         fb.moscow(scores)  # an empty list was told it was "a single score"
+
+
+@pytest.mark.parametrize("command", ["themes", "report"])
+def test_min_theme_size_one_is_a_usage_error_before_any_work(tmp_path, capsys, command):
+    from feedback_nlp.cli import main
+
+    data = tmp_path / "in.csv"
+    data.write_text("id,text\n1,export fails\n")
+    assert main([command, "--in", str(data), "--out", str(tmp_path / "out"), "--min-theme-size", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and ">= 2" in err[0]  # was exit 1 after reading
+    assert not (tmp_path / "out").exists()

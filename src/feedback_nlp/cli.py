@@ -107,6 +107,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def theme_size(text: str) -> int:
+    """A theme has at least 2 items (ThemeModel's rule), checked with the other arguments: exit 2, not 1."""
+    value = _number(text, int)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be >= 2 (a theme groups at least two items), got {value}")
+    return value
+
+
 def non_negative_int(text: str) -> int:
     value = _number(text, int)
     if value < 0:
@@ -627,7 +635,7 @@ def _themes_parser(sub: SubParsers) -> None:
                      "feedback-nlp themes --in b.parquet --out t --min-theme-size 20 --freq M"])
     p.add_argument("--in", dest="input", required=True, type=input_file, help="feedback CSV/TSV/Parquet/JSONL file")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--min-theme-size", type=positive_int, default=10, help="smallest cluster that becomes a theme")
+    p.add_argument("--min-theme-size", type=theme_size, default=10, help="smallest cluster that becomes a theme")
     p.add_argument("--max-outlier-share", type=unit_interval, default=0.15,
                    help="share of items allowed to stay unassigned")
     p.add_argument("--freq", type=period, default="W", help="trend period: D, W, M, Q or Y (pandas frequency)")
@@ -677,7 +685,7 @@ def _report_parser(sub: SubParsers) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--model", default=None, help="tag model folder or bundled name (default: request-type)")
     p.add_argument("--taxonomy", default=None, type=input_path, help="zero-shot tagging with this taxonomy when no --model")
-    p.add_argument("--min-theme-size", type=positive_int, default=10, help="smallest cluster that becomes a theme")
+    p.add_argument("--min-theme-size", type=theme_size, default=10, help="smallest cluster that becomes a theme")
     p.add_argument("--text-col", default="text", help="column holding the feedback text")
     p.add_argument("--id-col", default=None, help="column holding a unique id per row (default: id if present)")
     _add_input_args(p)
