@@ -283,3 +283,20 @@ def test_min_theme_size_one_is_a_usage_error_before_any_work(tmp_path, capsys, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and ">= 2" in err[0]  # was exit 1 after reading
     assert not (tmp_path / "out").exists()
+
+
+def test_columns_mapping_two_inputs_onto_one_name_is_a_column_error():
+    frame = pd.DataFrame({"id": ["1"], "body": ["aa bb"], "msg": ["cc dd"]})
+    with pytest.raises(fb.ColumnError, match="several input columns"):
+        fb.read_feedback(frame, columns={"body": "text", "msg": "text"})  # was AttributeError
+    with pytest.raises(fb.ColumnError, match="two columns named"):
+        fb.read_feedback(frame.assign(text="ee"), columns={"body": "text"})
+    with pytest.raises(fb.ColumnError, match="reserved"):
+        fb.read_feedback(frame, columns={"msg": "_row", "body": "text"})  # was ValueError from int()
+
+
+@pytest.mark.parametrize("name", ["_error", "_raw"])
+def test_a_user_column_with_a_reserved_name_is_refused_not_taken_as_parse_errors(name):
+    frame = pd.DataFrame({"id": ["1"], "text": ["export fails"], name: ["whatever"]})
+    with pytest.raises(fb.ColumnError, match="reserves"):
+        fb.read_feedback(frame)  # an "_error" column rejected every row, its value as the reason

@@ -415,6 +415,12 @@ class RowValidator:
         self.given = {"id": id_col, "source": source_col, "account_id": account_col,
                       "account_revenue": revenue_col, "created_at": time_col}
         self.columns = dict(columns or {})
+        targets = list(self.columns.values())
+        twice = sorted({t for t in targets if targets.count(t) > 1})
+        if twice:  # two input columns renamed onto one name: which one is the text? (was an AttributeError)
+            raise ColumnError(f"columns= maps several input columns onto {twice}: map one column to each name")
+        if set(targets) & set(_INTERNAL):
+            raise ColumnError(f"columns= may not map onto the reserved names {list(_INTERNAL)}")
         self.default_source, self.unknown_source = default_source, unknown_source
         self.placeholders = frozenset(p.strip().casefold() for p in (PLACEHOLDERS if placeholders is None else placeholders))
         self._longest = max((len(p) for p in self.placeholders), default=0) + 20  # cheap test before strip()
@@ -478,6 +484,10 @@ class RowValidator:
         source/revenue/date, then duplicate id (last, so that only an otherwise valid row claims an id).
         """
         df = chunk.rename(columns=self.columns) if self.columns else chunk
+        if self.columns and df.columns.has_duplicates:
+            twice = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+            raise ColumnError(f"after renaming with columns=, the input has two columns named {twice}: drop or "
+                              "rename the one you do not mean")
         n = len(df)
         rows: np.ndarray
         if "_row" in df.columns:
@@ -678,6 +688,9 @@ def _raw_chunks(source: PathLike | pd.DataFrame, format: str, encoding: str | No
         frame = source
         if frame.columns.has_duplicates:
             frame = frame.set_axis(_unique_labels(frame.columns), axis=1)
+        reserved = [c for c in ("_error", "_raw") if c in frame.columns]
+        if reserved:  # the reader's own columns: a user's "_error" column rejected every row with its value
+            raise ColumnError(f"column(s) {reserved} use names feedback_nlp reserves for parse errors; rename them")
         if "_row" in frame.columns and not pd.api.types.is_integer_dtype(frame["_row"]):
             frame = frame.drop(columns="_row")
         yield from _slices(frame.reset_index(drop=True), chunk_size)
