@@ -300,3 +300,11 @@ def test_a_user_column_with_a_reserved_name_is_refused_not_taken_as_parse_errors
     frame = pd.DataFrame({"id": ["1"], "text": ["export fails"], name: ["whatever"]})
     with pytest.raises(fb.ColumnError, match="reserves"):
         fb.read_feedback(frame)  # an "_error" column rejected every row, its value as the reason
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
+def test_a_utf8_bom_file_declared_latin1_is_refused_not_read_with_row_numbers_as_ids(tmp_path, encoding):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbfid,text\nT-1,export fails\n")
+    with pytest.raises(EncodingError, match="UTF-8 byte-order mark"):
+        fb.read_feedback(path, encoding=encoding)  # was: id column "ï»¿id" not found, ids became "2"

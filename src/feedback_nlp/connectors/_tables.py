@@ -144,6 +144,11 @@ def resolve_encoding(path: Path, encoding: str | None) -> tuple[str, bool]:
         raise InvalidInputError(f"unknown encoding {encoding!r} (try utf-8, cp1252, latin-1 or utf-16)") from exc
     if name == "utf-8" and head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig", True
+    if head.startswith(codecs.BOM_UTF8) and name in ("latin-1", "iso8859-1", "cp1252", "cp1250", "iso8859-15"):
+        # the mark says UTF-8: read as latin-1 it becomes "ï»¿" glued to the first column's name, the id
+        # column is not found and every id silently becomes a row number
+        raise EncodingError(f"{path} starts with a UTF-8 byte-order mark but encoding {encoding!r} was declared: "
+                            "it is UTF-8; drop the encoding option")
     return name, True
 
 
