@@ -308,3 +308,10 @@ def test_a_utf8_bom_file_declared_latin1_is_refused_not_read_with_row_numbers_as
     path.write_bytes(b"\xef\xbb\xbfid,text\nT-1,export fails\n")
     with pytest.raises(EncodingError, match="UTF-8 byte-order mark"):
         fb.read_feedback(path, encoding=encoding)  # was: id column "ï»¿id" not found, ids became "2"
+
+
+def test_tag_with_repeated_ids_is_refused(hash_embedder):
+    clf = fb.TagClassifier(embedder=hash_embedder).fit(_X, _Y)
+    with pytest.raises(fb.InvalidInputError, match="ids must be unique"):
+        clf.tag(_X[:3], ids=["a", "b", "a"])  # joined back, row "a" would get two different results
+    assert clf.tag(_X[:2], ids=["a", "b"])["id"].tolist() == ["a", "b"]

@@ -653,6 +653,11 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         picks, conf, review = self._decide(P)
         if ids is not None and len(ids) != len(P):
             raise InvalidInputError(f"ids has {len(ids)} values for {len(P)} rows")
+        if ids is not None:  # as in Deduper and read_feedback: a repeated id cannot be joined back to one row
+            seen: set[Any] = set()
+            twice = [i for i in ids if i in seen or seen.add(i)]
+            if twice:
+                raise InvalidInputError(f"ids must be unique; repeated: {list(dict.fromkeys(twice))[:5]}")
         out = pd.DataFrame({
             "tags": [self._with_ancestors(self._names(p)) for p in picks],
             "probabilities": [json.dumps({str(t): round(float(P[i, c]), 4) for t, c in zip(self._names(p), p)})
