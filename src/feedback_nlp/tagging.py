@@ -655,7 +655,11 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             raise InvalidInputError(f"ids has {len(ids)} values for {len(P)} rows")
         if ids is not None:  # as in Deduper and read_feedback: a repeated id cannot be joined back to one row
             seen: set[Any] = set()
-            twice = [i for i in ids if i in seen or seen.add(i)]
+            twice = []
+            for i in ids:
+                if i in seen:
+                    twice.append(i)
+                seen.add(i)
             if twice:
                 raise InvalidInputError(f"ids must be unique; repeated: {list(dict.fromkeys(twice))[:5]}")
         out = pd.DataFrame({
