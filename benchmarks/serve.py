@@ -48,7 +48,9 @@ def offline_throughput(texts: list[str], backend: str | None, batch: int) -> dic
     """Items/s of ``Embedder.encode`` on the same texts and backend, in batches like the server's."""
     from feedback_nlp import Embedder
 
-    emb = Embedder(backend=backend, clean=False)
+    # clean=True: the server cleans every text before embedding it (and pays for it), so the baseline embeds the
+    # same cleaned texts; with raw texts (quoted replies, signatures) the baseline was ~2.6x slower than the server.
+    emb = Embedder(backend=backend)
     emb.encode(texts[:64])  # load and warm up
     start = time.perf_counter()
     for s in range(0, len(texts), batch):
