@@ -14,3 +14,16 @@ class Export:
 
     frame: pd.DataFrame
     skipped: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_rows(cls, rows: list[dict], skipped: dict[str, int] | None = None) -> Export:
+        """The export of ``rows`` (dicts with ``_row`` and, for broken records, ``_error``/``_raw``): values kept
+        as objects (ids as written), ``_row`` as int64, the error columns dropped when no record is broken."""
+        frame = pd.DataFrame(rows)
+        if frame.empty:
+            frame = pd.DataFrame(columns=["_row", "id", "text", "source"])
+        frame = frame.astype({c: object for c in frame.columns if c != "_row"})
+        frame["_row"] = frame["_row"].astype("int64")
+        if "_error" in frame and frame["_error"].isna().all():
+            frame = frame.drop(columns=["_error", "_raw"])
+        return cls(frame, dict(skipped or {}))

@@ -20,8 +20,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from ..errors import InputFileError
 from ._export import Export
 from ._tables import _check_file, iter_json_lines, load_json, sniff_table_format
@@ -108,11 +106,4 @@ def read_intercom(path: str | os.PathLike, *, encoding: str | None = None) -> Ex
                 skipped[_SKIPPED.get(kind, f"{kind or 'unknown'} author")] += 1
             else:
                 rows.append(_customer_row(part, name, conv, source, opening, tags, number))
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        frame = pd.DataFrame(columns=["_row", "id", "text", "source"])
-    frame = frame.astype({c: object for c in frame.columns if c != "_row"})
-    frame["_row"] = frame["_row"].astype("int64")
-    if "_error" in frame and frame["_error"].isna().all():
-        frame = frame.drop(columns=["_error", "_raw"])
-    return Export(frame, dict(skipped))
+    return Export.from_rows(rows, skipped)

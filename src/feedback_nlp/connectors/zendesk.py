@@ -19,8 +19,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from ..errors import InputFileError
 from ._export import Export
 from ._tables import _check_file, iter_json_lines, load_json, sniff_table_format
@@ -113,11 +111,4 @@ def read_zendesk(path: str | os.PathLike, *, encoding: str | None = None) -> Exp
             rows.append({"_row": number, "_error": error, "_raw": raw, "source": "support"})
             continue
         rows.append({"_row": number, "_error": None, "_raw": None, **_ticket_row(ticket, users, orgs)})
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        frame = pd.DataFrame(columns=["_row", "id", "text", "source"])
-    frame = frame.astype({c: object for c in frame.columns if c != "_row"})
-    frame["_row"] = frame["_row"].astype("int64")
-    if "_error" in frame and frame["_error"].isna().all():
-        frame = frame.drop(columns=["_error", "_raw"])
-    return Export(frame)
+    return Export.from_rows(rows)
