@@ -225,9 +225,9 @@ def test_finetune_head_small(tmp_path):
     labels = labels * 2
     clf = TagClassifier(Embedder(cache=None, backend="torch"), head="finetune", finetune_epochs=1, cv=2).fit(texts, labels)
     path = clf.save(tmp_path / "ft")
-    assert (path / "encoder" / "model.safetensors").exists()
+    assert (path / "adapter.npz").exists() and not (path / "encoder").exists()  # LoRA: no 90 MB encoder
     assert TagClassifier.load(path).embedder_.base_model_id.startswith("encoder@")  # the fine-tuned encoder
-    loaded = TagClassifier.load(path, embedder=Embedder(path / "encoder", cache=None, backend="torch"))
+    loaded = TagClassifier.load(path, embedder=Embedder(cache=None, backend="torch"))  # merged over this base
     assert loaded.embedder_.model_id != Embedder(cache=None, backend="torch").model_id
     np.testing.assert_allclose(loaded.predict_proba(texts).to_numpy(), clf.predict_proba(texts).to_numpy(), atol=1e-5)
 

@@ -184,7 +184,8 @@ def test_contrastive_head_trains_saves_and_reloads(tmp_path):
     info = json.loads((Path(clf.embedder_.location) / "training.json").read_text())
     assert info["contrastive"] is True and info["epochs"] == 1
     clf.save(tmp_path / "m")
-    assert (tmp_path / "m" / "encoder" / "training.json").exists()
+    adapter = json.loads((tmp_path / "m" / "config.json").read_text())["embedder"]["adapter"]
+    assert adapter["training"]["contrastive"] is True and adapter["training"]["epochs"] == 1
     assert "supervised contrastive" in (tmp_path / "m" / "README.md").read_text()
     again = TagClassifier.load(tmp_path / "m", backend="torch")
     np.testing.assert_allclose(again.predict_proba(texts).to_numpy(), clf.predict_proba(texts).to_numpy(), atol=1e-5)

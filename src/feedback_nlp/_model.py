@@ -17,7 +17,7 @@ from pathlib import Path
 from . import _config
 from .errors import ModelNotFoundError
 
-__all__ = ["DEFAULT_MODEL_NAME", "bundled_model_dir", "resolve_model", "weights_hash"]
+__all__ = ["DEFAULT_MODEL_NAME", "bundled_model_dir", "resolve_model", "weight_file_digests", "weights_hash"]
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
@@ -77,13 +77,18 @@ def local_folder(location: Path | str) -> Path:
         ) from exc
 
 
-def weights_hash(location: Path | str) -> str:
-    """A content hash of the weight files (memoised by size and mtime), so ids change with the weights."""
+def weight_file_digests(location: Path | str) -> dict[str, str]:
+    """The full SHA-256 of each weight file of the model at ``location`` (memoised by size and mtime), by file
+    name; what an adapter records to name the exact base model it was trained over.
+
+    Raises:
+        ModelNotFoundError: no weight file there.
+    """
     folder = local_folder(location)
     files = [folder / f for f in _WEIGHT_FILES if (folder / f).exists()]
     if not files:
         raise ModelNotFoundError(f"no weight file ({', '.join(_WEIGHT_FILES)}) in {folder}")
-    digest = hashlib.sha256()
+    out = {}
     for f in files:
         st = f.stat()
         memo_key = (str(f), st.st_size, st.st_mtime_ns)
@@ -93,5 +98,13 @@ def weights_hash(location: Path | str) -> str:
                 for block in iter(lambda: fh.read(1 << 22), b""):
                     h.update(block)
             _HASH_MEMO[memo_key] = h.hexdigest()
-        digest.update(_HASH_MEMO[memo_key].encode())
+        out[f.name] = _HASH_MEMO[memo_key]
+    return out
+
+
+def weights_hash(location: Path | str) -> str:
+    """A content hash of the weight files (memoised by size and mtime), so ids change with the weights."""
+    digest = hashlib.sha256()
+    for h in weight_file_digests(location).values():
+        digest.update(h.encode())
     return digest.hexdigest()[:12]

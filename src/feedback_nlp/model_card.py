@@ -72,6 +72,15 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _fine_tuned(embedder: dict[str, Any]) -> str:
+    adapter = embedder.get("adapter")
+    if adapter:
+        base = ", ".join(f"`{f}` SHA-256 `{h}`" for f, h in sorted(adapter.get("base_weights_sha256", {}).items()))
+        return (f", fine-tuned as a rank-{adapter.get('rank')} LoRA adapter ({adapter.get('parameters')} parameters, "
+                f"`adapter.npz`) over {adapter.get('base_model')}, whose weights must match: {base}")
+    return ", fine-tuned, stored in `encoder/`" if embedder.get("fine_tuned") else ""
+
+
 def render_model_card(config: dict[str, Any]) -> str:
     """The README.md of a saved tag model."""
     p = config["params"]
@@ -93,7 +102,7 @@ def render_model_card(config: dict[str, Any]) -> str:
         + (f", self-trained on {config.get('self_trained_rows')} unlabelled rows (pseudo-labels)"
            if not zero and config.get("self_trained_rows") else ""),
         model_id=config["embedder"]["model_id"], dim=config["embedder"]["dim"],
-        fine_tuned=", fine-tuned, stored in `encoder/`" if config["embedder"].get("fine_tuned") else "",
+        fine_tuned=_fine_tuned(config["embedder"]),
         n_tags=len(tags), tags=", ".join(f"`{t}`" for t in tags[:40]) + (" …" if len(tags) > 40 else ""),
         calibration=("softmax over the self-trained head's logits per facet" if config.get("self_trained_rows")
                      else "softmax over cosine similarities per facet") if zero else (
@@ -104,5 +113,7 @@ def render_model_card(config: dict[str, Any]) -> str:
         created_at=config["created_at"], library_version=config["library_version"],
         training_data=config.get("training_data") or "Not recorded.",
         metrics=_metrics_table(config.get("metrics") or {}),
-        encoder_file=", `encoder/` (the fine-tuned sentence-transformers model)" if config["embedder"].get("fine_tuned") else "",
+        encoder_file=(", `adapter.npz` (the LoRA updates of the embedding model, merged over its base on load)"
+                      if config["embedder"].get("adapter") else ", `encoder/` (the fine-tuned sentence-transformers model)"
+                      if config["embedder"].get("fine_tuned") else ""),
     )

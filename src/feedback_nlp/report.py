@@ -130,7 +130,8 @@ def build_report(
         clf = TagClassifier(embedder, tax, zero_shot=True, min_confidence=0.0).fit(None)
     else:
         clf = TagClassifier.load("request-type", embedder=embedder)
-    tags = clf.tag(vectors, ids=records["id"])
+    # a fine-tuned model (LoRA adapter) embeds with its own encoder: the base vectors would be wrong for it
+    tags = clf.tag(vectors if clf.embedder_ is embedder else records["text"], ids=records["id"])
     leaf = set(map(str, clf.classes_))
     tags["tags"] = tags["tags"].map(lambda ts: [t for t in ts if t in leaf])
     items = records.assign(tags=tags["tags"].to_numpy(), confidence=tags["confidence"].to_numpy(),

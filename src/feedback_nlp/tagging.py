@@ -316,8 +316,14 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             labels, ``fit(X, y, unlabelled=backlog)`` extends them with pseudo-labels the same way
             (multi-class; banking77 with 8 labels per intent: 0.839 → 0.854).
         cv: folds for the out-of-fold calibration and threshold tuning.
+        adapter: how ``"finetune"`` and ``"contrastive"`` train the embedding model: ``"lora"`` (default)
+            trains low-rank updates of its linear layers and a saved model stores only those (``adapter.npz``,
+            about 1.3 MB) plus the SHA-256 of the base model's weights, which loading checks; ``None`` trains
+            every weight and a saved model carries the whole encoder (``encoder/``, ~90 MB). See
+            docs/benchmarks.md ("Adapters") for accuracy and seconds of both.
         finetune_epochs, finetune_batch_size, finetune_learning_rate, finetune_max_seq_length: the
-            ``head="finetune"`` training settings; ``finetune_epochs=None`` picks the epochs that stay
+            ``head="finetune"`` training settings; ``finetune_learning_rate=None`` is 1e-3 with LoRA and 5e-5
+            for full fine-tuning; ``finetune_epochs=None`` picks the epochs that stay
             within about 30k row passes and 600k padded tokens, clipped to 1–10 (3 epochs for 10k short
             rows, 10 for a few hundred, fewer for long reviews), which keeps training within minutes on a
             2-core CPU; batches are bucketed by length so padding costs little.
@@ -340,7 +346,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         "cv": [Interval(int, 2, None, closed="left")],
         "finetune_epochs": [Interval(int, 1, None, closed="left"), None],
         "finetune_batch_size": [Interval(int, 1, None, closed="left")],
-        "finetune_learning_rate": [Interval(float, 0, None, closed="neither")],
+        "finetune_learning_rate": [Interval(float, 0, None, closed="neither"), None],
+        "adapter": [Options({"lora"}), None],
         "finetune_max_seq_length": [Interval(int, 8, None, closed="left")],
         "random_state": [Interval(int, 0, 2**32 - 1, closed="both")],
         "show_progress": ["boolean"],
@@ -360,8 +367,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         cv: int = 5,
         finetune_epochs: int | None = None,
         finetune_batch_size: int = 32,
-        finetune_learning_rate: float = 5e-5,
+        finetune_learning_rate: float | None = None,
         finetune_max_seq_length: int = 128,
+        adapter: str | None = "lora",
         random_state: int = 0,
         show_progress: bool = False,
     ) -> None:
@@ -378,6 +386,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         self.finetune_batch_size = finetune_batch_size
         self.finetune_learning_rate = finetune_learning_rate
         self.finetune_max_seq_length = finetune_max_seq_length
+        self.adapter = adapter
         self.random_state = random_state
         self.show_progress = show_progress
 
@@ -586,7 +595,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                                     multi_label=targets.multi_label, epochs=self.finetune_epochs,
                                     batch_size=self.finetune_batch_size, learning_rate=self.finetune_learning_rate,
                                     max_seq_length=self.finetune_max_seq_length, random_state=self.random_state,
-                                    contrastive=self.head == "contrastive", show_progress=self.show_progress)
+                                    contrastive=self.head == "contrastive", adapter=self.adapter,
+                                    show_progress=self.show_progress, device=embedder.device)
             tuned = Embedder(path, cache=embedder.cache, backend=embedder.backend, batch_size=embedder.batch_size,
                              show_progress=self.show_progress, long_text=embedder.long_text)
         except BaseException:  # interrupted or failed: nothing stays behind
@@ -790,7 +800,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
              description: str = "", training_data: str = "") -> Path:
         """Save to a folder: ``config.json`` (parameters, classes, embedder id), ``manifest.json`` (SHA-256 of every file),
         ``weights.npz`` (plain arrays), ``README.md`` (the model card) and, for fine-tuned models,
-        ``encoder/`` (the fine-tuned embedding model). No pickle: loading never executes code.
+        ``adapter.npz`` (LoRA updates over the base model, whose weights' SHA-256 the config records) or, with
+        ``adapter=None``, ``encoder/`` (the whole fine-tuned embedding model). No pickle: loading never
+        executes code.
 
         The card's metrics are ``metrics`` when given, else the model's own ``metrics_`` (from
         ``fit(..., holdout=...)`` or from the folder it was loaded from), else it says none were recorded.
@@ -801,13 +813,21 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         arrays["classes_"] = self.classes_.astype(str)
         np.savez(path / "weights.npz", **arrays)  # type: ignore[arg-type]  # numpy's stub reads ** as allow_pickle
         files = ["weights.npz"]
-        encoder_dir = None
+        encoder_dir, adapter = None, None
         if self.head in _FINE_TUNED and isinstance(self.embedder_, Embedder):
-            encoder_dir = path / "encoder"
-            if Path(self.embedder_.location).resolve() != encoder_dir.resolve():
-                shutil.rmtree(encoder_dir, ignore_errors=True)
-                shutil.copytree(self.embedder_.location, encoder_dir)
-            files += [str(f.relative_to(path)) for f in sorted(encoder_dir.rglob("*")) if f.is_file()]
+            from ._adapters import read_adapter
+
+            adapter = read_adapter(self.embedder_.location)
+            if Path(self.embedder_.location).resolve() != (path / "encoder").resolve():
+                shutil.rmtree(path / "encoder", ignore_errors=True)  # a full encoder saved here before
+                (path / "adapter.npz").unlink(missing_ok=True)
+            if adapter is not None:
+                files.append(adapter.save(path))
+            else:
+                encoder_dir = path / "encoder"
+                if Path(self.embedder_.location).resolve() != encoder_dir.resolve():
+                    shutil.copytree(self.embedder_.location, encoder_dir)
+                files += [str(f.relative_to(path)) for f in sorted(encoder_dir.rglob("*")) if f.is_file()]
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in ("embedder", "taxonomy")}
         self_trained = "bias_" in self.head_.__dict__
         config = write_config(
@@ -819,7 +839,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             temperature=self.head_.temperature(), classes=list(map(str, self.classes_)),
             classes_dtype=self.classes_.dtype.name if self.classes_.dtype != object else "str",
             embedder={"model_id": self.embedder_.model_id, "base_model_id": self.embedder_.base_model_id,
-                      "dim": int(self.n_features_in_), "fine_tuned": encoder_dir is not None},
+                      "dim": int(self.n_features_in_), "fine_tuned": encoder_dir is not None or adapter is not None,
+                      **({"adapter": adapter.meta()} if adapter is not None else {})},
             taxonomy=self.taxonomy_.to_dict() if self.taxonomy_ is not None else None,
             metrics=metrics if metrics is not None else dict(self.__dict__.get("metrics_") or {}),
             description=description, training_data=training_data,
@@ -841,7 +862,13 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         Raises:
             ModelNotFoundError: no such folder or bundled name.
             IntegrityError: a file was modified after saving (checksum mismatch) or is missing.
-            ModelMismatchError: ``embedder`` is not the embedding model the tags were trained with.
+            ModelMismatchError: ``embedder`` is not the embedding model the tags were trained with, or (an adapter
+                model) the base model found is not the one whose weights' SHA-256 the adapter records.
+
+        An adapter model (``adapter="lora"``, the default of the fine-tuned heads) is merged over ``embedder``'s
+        model when one is given, else over the default model, after its weights' hash is checked; the merged
+        encoder lives in a temporary folder removed with the classifier. The classifier then embeds texts with
+        its own ``embedder_``: pass it texts, not vectors of the base ``embedder``.
         """
         folder = Path(path)
         if not (folder / "config.json").exists():
@@ -854,7 +881,11 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if config.get("format_version", 0) > FORMAT_VERSION:
             raise IntegrityError(f"{folder} was saved by a newer feedback_nlp (format {config['format_version']})")
         info = config["embedder"]
-        if embedder is None:
+        if info.get("adapter"):  # LoRA updates over a base model checked by its weights' SHA-256
+            from ._adapters import adapted_embedder
+
+            embedder = adapted_embedder(folder, info["adapter"], embedder, backend)
+        elif embedder is None:
             embedder = Embedder(folder / "encoder" if info.get("fine_tuned") else None, backend=backend)
         check_embedder(info["base_model_id"], embedder, "the tag model")
         params = dict(config["params"])

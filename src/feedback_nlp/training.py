@@ -21,6 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from ._adapters import LORA_ALPHA, LORA_LEARNING_RATE, LORA_RANK, adapter_from, add_lora, write_adapter
+from ._model import local_folder
+
 __all__ = ["bucketed_batches", "class_balanced_batches", "default_epochs", "pseudo_labels", "finetune_encoder", "remove_with", "scratch_dir", "self_train_head",
            "sweep_scratch_dirs"]
 
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 ROW_BUDGET = 30_000  # training passes over rows: 3 epochs at 10k rows, 10 for a few hundred
 TOKEN_BUDGET = 600_000  # padded tokens: keeps long-text sets (reviews, tickets) within minutes on 2 cores
 _BUCKET_BATCHES = 50  # batches per length bucket: similar lengths pad little, order stays random
+FULL_LEARNING_RATE = 5e-5  # full fine-tuning; LoRA's default is LORA_LEARNING_RATE
 SCRATCH_PREFIX = "feedback_nlp_ft_"  # + "<pid>_": the owning process, so leftovers of dead ones can be swept
 
 
@@ -179,12 +183,15 @@ def finetune_encoder(
     multi_label: bool = False,
     epochs: int | None = None,
     batch_size: int = 32,
-    learning_rate: float = 5e-5,
+    learning_rate: float | None = None,
     max_seq_length: int = 128,
     scale: float = 20.0,
     contrastive: bool = False,
+    adapter: str | None = "lora",
+    lora_rank: int = LORA_RANK,
     random_state: int = 0,
     show_progress: bool = False,
+    device: str = "cpu",
 ) -> Path:
     """Fine-tune the model at ``location`` on (texts, targets) and save it to ``out_dir``.
 
@@ -193,6 +200,10 @@ def finetune_encoder(
     ``contrastive=True`` (multi-class only) trains on class-balanced batches (4 rows of each of 8 classes
     for batches of 32) with a supervised contrastive loss added to the classification loss: SetFit's idea of
     learning from which examples belong together, in one pass per row instead of one per pair.
+    ``adapter="lora"`` (default) freezes the model and trains rank-``lora_rank`` updates of its linear layers
+    (:mod:`feedback_nlp._adapters`); ``out_dir`` then holds the merged encoder plus ``adapter.json`` and
+    ``adapter.npz``, the few MB a saved tag model keeps. ``adapter=None`` trains every weight (full
+    fine-tuning). ``learning_rate=None``: 1e-3 for LoRA, 5e-5 for full fine-tuning.
     Returns ``out_dir``; the epochs used are logged and written to ``out_dir/training.json``.
     """
     import torch
@@ -203,13 +214,20 @@ def finetune_encoder(
     transformers.utils.logging.disable_progress_bar()
     torch.manual_seed(random_state)
     rng = np.random.default_rng(random_state)
-    model = SentenceTransformer(str(location), device="cpu", local_files_only=True)
+    model = SentenceTransformer(str(location), device=device, local_files_only=True)
     model.max_seq_length = max_seq_length
+    if adapter not in ("lora", None):
+        raise ValueError(f"adapter must be 'lora' or None, got {adapter!r}")
+    if learning_rate is None:
+        learning_rate = LORA_LEARNING_RATE if adapter == "lora" else FULL_LEARNING_RATE
+    wrapped = add_lora(model[0].auto_model, lora_rank, LORA_ALPHA, seed=random_state) if adapter == "lora" else {}
+    model.to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
     get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     dim = int(get_dim() or 0)  # sentence-transformers returns None only for models without a pooling layer
     k = targets.shape[1] if multi_label else int(targets.max()) + 1
-    weight = torch.nn.Parameter(torch.randn(k, dim, generator=torch.Generator().manual_seed(random_state)) * 0.01)
-    bias = torch.nn.Parameter(torch.zeros(k))
+    weight = torch.nn.Parameter((torch.randn(k, dim, generator=torch.Generator().manual_seed(random_state)) * 0.01).to(device))
+    bias = torch.nn.Parameter(torch.zeros(k, device=device))
     tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in sentence-transformers 6
     lengths = [len(ids) for ids in model.tokenizer(list(texts), truncation=True, max_length=max_seq_length)["input_ids"]]
     contrastive = contrastive and not multi_label
@@ -226,11 +244,11 @@ def finetune_encoder(
         epochs = default_epochs(len(texts), tokens_per_epoch)
     log.info("fine-tuning %d rows for %d epochs (%d padded tokens per epoch)", len(texts), epochs, tokens_per_epoch)
     steps = epochs * len(epoch_batches[0])
-    opt = torch.optim.AdamW([{"params": model.parameters(), "lr": learning_rate, "weight_decay": 0.01},
+    opt = torch.optim.AdamW([{"params": trainable, "lr": learning_rate, "weight_decay": 0.01},
                              {"params": [weight, bias], "lr": 1e-2, "weight_decay": 0.0}])
     warmup = max(1, int(0.1 * steps))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (steps - s) / max(1, steps - warmup)))
-    y = torch.as_tensor(targets, dtype=torch.float32 if multi_label else torch.long)
+    y = torch.as_tensor(targets, dtype=torch.float32 if multi_label else torch.long).to(device)
     model.train()
     bar = None
     if show_progress:
@@ -241,17 +259,17 @@ def finetune_encoder(
         batches = epoch_batches[0] if epoch == 0 else epoch_of_batches()
         total = 0.0
         for idx in batches:
-            features = tokenize([texts[i] for i in idx])
+            features = {k: v.to(device) if hasattr(v, "to") else v for k, v in tokenize([texts[i] for i in idx]).items()}
             emb = model(features)["sentence_embedding"]
             logits = scale * F.normalize(emb, dim=-1) @ F.normalize(weight, dim=-1).T + bias
-            target = y[idx]
+            target = y[torch.as_tensor(idx, device=device)]
             loss = (F.binary_cross_entropy_with_logits(logits, target) if multi_label
                     else F.cross_entropy(logits, target))
             if contrastive:
                 loss = loss + supervised_contrastive_loss(emb, target)
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(idx)
@@ -263,11 +281,19 @@ def finetune_encoder(
     model.eval()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model.save(str(out))
-    (out / "training.json").write_text(json.dumps({"rows": len(texts), "epochs": epochs, "batch_size": batch_size,
-                                                   "padded_tokens_per_epoch": tokens_per_epoch,
-                                                   "contrastive": contrastive,
-                                                   "learning_rate": learning_rate, "random_state": random_state}))
+    info = {"rows": len(texts), "epochs": epochs, "batch_size": batch_size, "padded_tokens_per_epoch": tokens_per_epoch,
+            "contrastive": contrastive, "adapter": adapter, "trainable_parameters": int(sum(p.numel() for p in trainable)),
+            "learning_rate": learning_rate, "max_seq_length": max_seq_length, "random_state": random_state}
+    if wrapped:
+        # the in-process encoder is merged from the saved arrays exactly as a later load merges them, so a
+        # fitted model and the same model saved and loaded give identical vectors
+        lora = adapter_from(wrapped, lora_rank, LORA_ALPHA, location)
+        lora.training = info
+        lora.merge(local_folder(location), out)
+        write_adapter(lora, out)
+    else:
+        model.save(str(out))
+    (out / "training.json").write_text(json.dumps(info))
     return out
 
 
