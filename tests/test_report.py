@@ -23,7 +23,7 @@ def test_report_files_and_content(report):
     html = report.html.read_text()
     for sid in SECTIONS:
         assert f'id="{sid}"' in html
-    assert html.count('src="data:image/png;base64,') == 3  # three real charts, embedded
+    assert html.count('src="data:image/png;base64,') == 5  # five real charts (two of sentiment), embedded
     assert "http://" not in html and "https://" not in html  # nothing to fetch
     assert {"themes", "items", "duplicate_groups", "needs_review", "trends", "tags_by_channel"} <= set(report.tables)
     themes = pd.read_csv(report.tables["themes"])
@@ -71,7 +71,7 @@ def test_report_in_headless_browser(report, tmp_path):
         for sid in SECTIONS:
             assert driver.find_element(By.ID, sid).is_displayed()
         images = driver.find_elements(By.TAG_NAME, "img")
-        assert len(images) == 3
+        assert len(images) == 5
         assert all(driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 100", i) for i in images)
         errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert errors == []

@@ -661,13 +661,14 @@ def cmd_report(args: argparse.Namespace) -> dict:
     emb = _embedder(args)
     summary = build_report(args.input, args.out, model=args.model, taxonomy=args.taxonomy, embedder=emb,
                            min_theme_size=args.min_theme_size, text_col=args.text_col, id_col=args.id_col,
-                           raw_csv=args.raw_csv, format=args.format, encoding=args.encoding)
+                           raw_csv=args.raw_csv, format=args.format, encoding=args.encoding, freq=args.freq,
+                           sentiment=None if args.sentiment_model in ("", "none") else args.sentiment_model)
     shown = [c for c in ("theme", "label", "volume", "unique_accounts", "priority") if c in summary.top_themes]
     ui.table(summary.top_themes[shown], 10)  # no account column in the input: no unique_accounts
     ui.say(f"\n{summary.items} items, {summary.themes} themes, emerging: {', '.join(summary.emerging) or 'none'}",
            f"report: {summary.html}")
     return {"rows_in": summary.items + summary.rejected, "rows_out": summary.items, "rows_rejected": summary.rejected,
-            "themes": summary.themes, "emerging": list(summary.emerging),
+            "themes": summary.themes, "emerging": list(summary.emerging), "sentiment": summary.sentiment,
             "outputs": {"html": str(summary.html), **{k: str(v) for k, v in summary.tables.items()}},
             "model": str(args.model or ("zero-shot" if args.taxonomy else "request-type")),
             "embedding_model": _model_id(emb)}
@@ -686,6 +687,10 @@ def _report_parser(sub: SubParsers) -> None:
     p.add_argument("--model", default=None, help="tag model folder or bundled name (default: request-type)")
     p.add_argument("--taxonomy", default=None, type=input_path, help="zero-shot tagging with this taxonomy when no --model")
     p.add_argument("--min-theme-size", type=theme_size, default=10, help="smallest cluster that becomes a theme")
+    p.add_argument("--sentiment-model", default="sentiment", metavar="DIR",
+                   help="sentiment model for items without a sentiment column value (default: the bundled one; "
+                        "'none': the input's sentiment column only)")
+    p.add_argument("--freq", type=period, default="W", help="trend period: D, W, M, Q or Y (pandas frequency)")
     p.add_argument("--text-col", default="text", help="column holding the feedback text")
     p.add_argument("--id-col", default=None, help="column holding a unique id per row (default: id if present)")
     _add_input_args(p)

@@ -1,8 +1,9 @@
 """``feedback-nlp report``: the leadership view of a backlog as one self-contained HTML page + its tables.
 
 Pipeline: read and clean → embed (cached) → tag (a given model, zero-shot from a taxonomy, or the bundled
-``request-type`` model) → duplicate groups → themes → demand scores → charts (matplotlib, embedded as PNG
-data URIs) → ``report.html`` that opens from disk with no network, plus the CSV tables behind it.
+``request-type`` model) → duplicate groups → themes → demand scores → sentiment per theme and over time
+(:mod:`~feedback_nlp.report_sentiment`) → charts (matplotlib, embedded as PNG data URIs) → ``report.html``
+that opens from disk with no network, plus the CSV tables behind it.
 
 Example:
     >>> summary = build_report("backlog.csv", "report_out")       # doctest: +SKIP
@@ -27,6 +28,7 @@ from .cleaning import redact_pii
 from .dedupe import Deduper
 from .embedding import BaseEmbedder, Embedder
 from .records import read_feedback, write_table
+from .report_sentiment import SENTIMENTS, score_sentiment, sentiment_section
 from .report_status import has_status, status_section
 from .scoring import non_ask_themes, theme_scores
 from .tagging import TagClassifier
@@ -37,8 +39,8 @@ __all__ = ["REPORT_FILES", "ReportSummary", "build_report", "redact_frame"]
 
 REPORT_FILES = ("report.html", "themes.csv", "items.csv", "duplicate_groups.csv", "needs_review.csv", "rejected.csv",
                 "trends.csv", "tags_by_channel.csv", "status_by_theme.csv", "asked_vs_delivered.csv",
-                "praise_themes.csv")
-SECTIONS = ("top-themes", "praise", "theme-trends", "tags-by-channel", "duplicates", "needs-review")
+                "praise_themes.csv", "sentiment_by_theme.csv", "sentiment_over_time.csv")
+SECTIONS = ("top-themes", "praise", "theme-trends", "sentiment", "tags-by-channel", "duplicates", "needs-review")
 
 
 @dataclass
@@ -52,6 +54,7 @@ class ReportSummary:
     themes: int
     emerging: list[str]
     top_themes: pd.DataFrame
+    sentiment: dict[str, int]  # items per sentiment (positive, neutral, negative); unscored items not counted
 
 
 def _png(fig: Any) -> str:
@@ -101,11 +104,15 @@ def build_report(
     freq: str = "W",
     title: str = "Customer feedback report",
     raw_csv: bool = False,
+    sentiment: str | os.PathLike | None = "sentiment",
     **read_kwargs: Any,
 ) -> ReportSummary:
     """Build ``report.html`` and its tables from a backlog file or DataFrame.
 
     Tagging uses ``model`` if given, else zero-shot with ``taxonomy``, else the bundled ``request-type``.
+    Sentiment (per theme and over time) comes from the input's ``sentiment`` column where it has one, else
+    from the ``sentiment`` tag model (default: the bundled one; ``None``: the input column only); see
+    :mod:`feedback_nlp.report_sentiment`.
     Every text cell of every output is PII-redacted as the cleaner would (rejected rows included), CSV
     formulas are neutralised unless ``raw_csv``, and the outputs appear together or not at all.
     """
@@ -142,6 +149,10 @@ def build_report(
     names = dict(zip(tm.themes_["id"], tm.themes_["label"]))
     items["theme"] = tm.labels_
     items["theme_label"] = [names.get(int(t), "outlier") for t in tm.labels_]
+    scored = score_sentiment(items, vectors, sentiment, embedder)
+    if "sentiment" in items:  # the input's own column stays as it was, beside the sentiment the report used
+        items["sentiment_input"] = items["sentiment"]
+    items["sentiment"], items["sentiment_source"] = scored.sentiment, scored.source
     has_time = "created_at" in records
     score_args: dict[str, Any] = dict(account_col="account_id" if "account_id" in items else None,
                       revenue_col="account_revenue" if "account_revenue" in items and "account_id" in items else None,
@@ -201,6 +212,13 @@ def build_report(
     ax.set_title("Tag distribution by channel")
     charts["tags-by-channel"] = _png(fig)
 
+    senti = sentiment_section(items, freq=freq, png=_png, table=_table,
+                              note=scored.note + (f" The {len(fb.rejected)} rejected rows (rejected.csv) are not "
+                                                  "scored." if len(fb.rejected) else ""))
+    frames["sentiment_by_theme"] = (senti.by_theme, "sentiment_by_theme.csv")
+    if len(senti.over_time):
+        frames["sentiment_over_time"] = (senti.over_time, "sentiment_over_time.csv")
+
     status = None
     if has_status(items):  # the team's response, when the items carry a status (Quackback, a help desk, a column)
         status = status_section(items, scores.set_index("theme")["priority"], freq=freq, png=_png, table=_table)
@@ -221,6 +239,7 @@ def build_report(
                 (f'<img alt="theme trends chart" src="{charts["theme-trends"]}">' if "theme-trends" in charts else
                  "<p>No timestamps in the input.</p>")
                 + ("<p>Emerging: " + html.escape(", ".join(f"#{t} {names.get(t, '')}" for t in emerging) or "none") + "</p>")),
+        senti.html,
         section("tags-by-channel", "Tags by channel",
                 f'<img alt="tags by channel chart" src="{charts["tags-by-channel"]}">' + _table(by_channel.reset_index(), 10)),
         section("duplicates", f"Duplicate groups ({groups['group'].nunique() if len(groups) else 0})",
@@ -253,6 +272,7 @@ table.t th{{background:#f1f3f5}}
             write_table(redact_frame(df), outs.file(out / fname), raw_csv=raw_csv)
         outs.file(out / "report.html").write_text(page, encoding="utf-8")
     return ReportSummary(out / "report.html", tables, len(records), len(fb.rejected), len(tm.themes_),
-                         [names.get(t, str(t)) for t in emerging], scores[top_cols].head(10))
+                         [names.get(t, str(t)) for t in emerging], scores[top_cols].head(10),
+                         items["sentiment"].value_counts().reindex(list(SENTIMENTS), fill_value=0).to_dict())
 
 

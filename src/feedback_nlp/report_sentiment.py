@@ -1,0 +1,250 @@
+"""The report's "Sentiment" section: positive / neutral / negative per theme and over time.
+
+Each item's sentiment comes from a ``sentiment`` column the input already has (a Quackback pull, a survey
+tool's score: ``positive``/``neutral``/``negative``, ``pos``/``neu``/``neg`` or -1/0/1), and for items without
+one from a sentiment tag model (by default the bundled ``sentiment`` model). Per theme: ``n`` and the share of
+each sentiment; per period: how many items were negative / positive and their shares.
+
+Example:
+    >>> import pandas as pd
+    >>> items = pd.DataFrame({"theme": [0, 0, 0, 1], "theme_label": ["export", "export", "export", "sso"],
+    ...     "sentiment": ["negative", "negative", "positive", "neutral"],
+    ...     "created_at": pd.to_datetime(["2026-01-05", "2026-01-06", "2026-01-14", "2026-01-14"], utc=True)})
+    >>> sentiment_by_theme(items)[["theme", "n", "positive", "neutral", "negative"]].to_dict("records")[0]
+    {'theme': 0, 'n': 3, 'positive': 0.3333, 'neutral': 0.0, 'negative': 0.6667}
+    >>> sentiment_over_time(items, "W")[["period", "n", "negative", "positive"]].to_dict("records")[1]
+    {'period': Timestamp('2026-01-12 00:00:00'), 'n': 2, 'negative': 0, 'positive': 1}
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .embedding import BaseEmbedder
+from .errors import InvalidInputError, ModelNotFoundError
+
+__all__ = ["SENTIMENTS", "SENTIMENT_SECTION", "SentimentScores", "SentimentSection", "given_sentiment",
+           "score_sentiment", "sentiment_by_theme", "sentiment_over_time", "sentiment_section"]
+
+SENTIMENTS = ("positive", "neutral", "negative")
+SENTIMENT_SECTION = "sentiment"
+_ALIASES = {"positive": "positive", "pos": "positive", "neutral": "neutral", "neu": "neutral",
+            "negative": "negative", "neg": "negative", "1": "positive", "0": "neutral", "-1": "negative",
+            "1.0": "positive", "0.0": "neutral", "-1.0": "negative"}
+_COLORS = {"positive": "#2b8a3e", "neutral": "#adb5bd", "negative": "#c92a2a"}
+
+
+def given_sentiment(values: pd.Series) -> pd.Series:
+    """The sentiment an input column states, per item: one of :data:`SENTIMENTS`, or missing where the
+    cell is empty or says something else (``"mixed"``, a star rating, free text).
+
+    >>> given_sentiment(pd.Series(["Positive", " neg", -1, "mixed", None])).tolist()
+    ['positive', 'negative', 'negative', nan, nan]
+    """
+    def one(v: Any) -> Any:
+        if isinstance(v, bool) or v is None or (isinstance(v, float) and np.isnan(v)):
+            return np.nan  # True/False say nothing about which sentiment
+        return _ALIASES.get(str(v).strip().lower(), np.nan)
+
+    return values.map(one).astype(object)
+
+
+@dataclass
+class SentimentScores:
+    """Per item: ``sentiment`` (missing where nothing could score it) and ``source`` (``input``/``model``),
+    plus ``note``: one sentence for the page on where the sentiments came from, or why there are none."""
+
+    sentiment: pd.Series
+    source: pd.Series
+    note: str
+
+
+def _sentiment_model(model: str | os.PathLike, embedder: BaseEmbedder) -> Any:
+    from .tagging import TagClassifier
+
+    clf = TagClassifier.load(model, embedder=embedder)
+    classes = {str(c) for c in clf.classes_}
+    if classes != set(SENTIMENTS) or clf.multi_label_:
+        raise InvalidInputError(f"the sentiment model {str(model)!r} must be single-label with exactly the tags "
+                                f"{', '.join(SENTIMENTS)}; it has {', '.join(sorted(classes))}"
+                                + (" (multi-label)" if clf.multi_label_ else ""))
+    return clf
+
+
+def score_sentiment(items: pd.DataFrame, vectors: np.ndarray, model: str | os.PathLike | None,
+                    embedder: BaseEmbedder) -> SentimentScores:
+    """Each item's sentiment: the input's ``sentiment`` column where it states one, else ``model``'s
+    prediction from the item's ``vectors`` (embedded by ``embedder``).
+
+    ``model`` is a tag model folder or bundled name, or ``None`` for the input column only. The default
+    bundled ``"sentiment"`` may be missing from an install: then the note says so and items without a
+    given sentiment stay unscored. A model the user named that does not exist raises
+    :class:`~feedback_nlp.errors.ModelNotFoundError`; one whose tags are not positive/neutral/negative,
+    :class:`~feedback_nlp.errors.InvalidInputError`.
+    """
+    given = given_sentiment(items["sentiment"]) if "sentiment" in items else pd.Series(np.nan, index=items.index, dtype=object)
+    source = pd.Series(None, index=items.index, dtype=object).where(given.isna(), "input")
+    missing = given.isna().to_numpy()
+    n_given = int((~missing).sum())
+    from_input = f"{n_given} of {len(items)} items carry a sentiment in the input's sentiment column"
+    if not missing.any():
+        return SentimentScores(given, source, from_input + ".")
+    if model is None:
+        return SentimentScores(given, source, (from_input if n_given else "No sentiment column in the input")
+                               + "; no sentiment model was asked for, so the others are not scored.")
+    from .tagging import bundled_models
+
+    if str(model) == "sentiment" and "sentiment" not in bundled_models() and not os.path.isdir(model):
+        return SentimentScores(given, source, (from_input + "; the others" if n_given else "Items")
+                               + " are not scored: this install has no bundled sentiment model (pass a sentiment "
+                               "model folder, or add a sentiment column to the input).")
+    try:
+        clf = _sentiment_model(model, embedder)
+    except ModelNotFoundError as exc:
+        raise ModelNotFoundError(f"sentiment model: {exc}") from None
+    predicted = pd.Series(clf.predict(vectors[missing]), index=items.index[missing]).astype(str)
+    sentiment = given.copy()
+    sentiment[missing] = predicted
+    source[missing] = "model"
+    name = os.path.basename(os.path.normpath(str(model)))
+    return SentimentScores(sentiment, source, (f"{from_input}; the other {int(missing.sum())} are scored by "
+                                               f"the {name} model." if n_given else
+                                               f"Scored by the {name} model (no sentiment column in the input)."))
+
+
+def sentiment_by_theme(items: pd.DataFrame, *, theme_col: str = "theme", label_col: str = "theme_label") -> pd.DataFrame:
+    """Per theme: ``n`` (items with a sentiment), the share ``positive``/``neutral``/``negative`` (4 decimals,
+    summing to 1) and ``net`` (positive minus negative share); most items first, unscored items left out."""
+    df = pd.DataFrame({"theme": items[theme_col].to_numpy(),
+                       "label": items[label_col].to_numpy() if label_col in items else items[theme_col].astype(str).to_numpy(),
+                       "sentiment": items["sentiment"].to_numpy()})
+    df = df[df["sentiment"].isin(SENTIMENTS)]
+    cols = ["theme", "label", "n", *SENTIMENTS, "net"]
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    counts = pd.crosstab([df["theme"], df["label"]], df["sentiment"]).reindex(columns=list(SENTIMENTS), fill_value=0)
+    n = counts.sum(axis=1)
+    out = counts.div(n, axis=0).round(4)
+    out.insert(0, "n", n)
+    out["net"] = (out["positive"] - out["negative"]).round(4)
+    out = out.reset_index()
+    out.columns.name = None
+    return out[cols].sort_values(["n", "theme"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def sentiment_over_time(items: pd.DataFrame, freq: str = "W") -> pd.DataFrame:
+    """Per period (pandas frequency ``freq``: D, W, M, Q, Y) from the first dated item to the last: ``n``,
+    the counts ``negative``/``neutral``/``positive`` and ``share_negative``/``share_positive`` (empty for a
+    period without items). Items without a date or a sentiment are left out; no dated items: an empty frame."""
+    cols = ["period", "n", "negative", "neutral", "positive", "share_negative", "share_positive"]
+    if "created_at" not in items:
+        return pd.DataFrame(columns=cols)
+    ts = pd.to_datetime(items["created_at"], utc=True, errors="coerce", format="mixed")
+    ok = ts.notna() & items["sentiment"].isin(SENTIMENTS)
+    if not ok.any():
+        return pd.DataFrame(columns=cols)
+    try:
+        periods = ts[ok].dt.tz_convert(None).dt.to_period(freq)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise InvalidInputError(f"freq must be a period such as D, W, M, Q or Y (pandas frequency); got {freq!r} "
+                                f"({exc})") from None
+    counts = (pd.crosstab(periods.to_numpy(), items["sentiment"][ok].to_numpy())
+              .reindex(columns=["negative", "neutral", "positive"], fill_value=0))
+    full = pd.period_range(periods.min(), periods.max(), freq=freq)
+    counts = counts.reindex(full, fill_value=0)
+    n = counts.sum(axis=1)
+    out = counts.assign(n=n, share_negative=(counts["negative"] / n.where(n > 0)).round(4),
+                        share_positive=(counts["positive"] / n.where(n > 0)).round(4))
+    out.index = out.index.to_timestamp()
+    return out.rename_axis("period").reset_index()[cols]
+
+
+@dataclass
+class SentimentSection:
+    """The section's HTML, its two tables and its charts (PNG data URIs; a chart is absent when there is
+    nothing to draw)."""
+
+    html: str
+    by_theme: pd.DataFrame
+    over_time: pd.DataFrame
+    charts: dict[str, str]
+
+
+def _theme_chart(by_theme: pd.DataFrame, png: Callable[[Any], str]) -> str:
+    import matplotlib.pyplot as plt
+
+    top = by_theme.head(12).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(top) + 1.5))
+    names = [f"#{t} {str(lbl)[:36]} (n={n})" for t, lbl, n in zip(top["theme"], top["label"], top["n"])]
+    left = np.zeros(len(top))
+    for s in SENTIMENTS:
+        ax.barh(names, top[s], left=left, color=_COLORS[s], label=s)
+        left += top[s].to_numpy(dtype=float)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of the theme's items")
+    ax.set_title("Sentiment per theme (largest themes)", pad=22)
+    ax.legend(fontsize=7, ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    return png(fig)
+
+
+def _time_chart(over_time: pd.DataFrame, freq: str, png: Callable[[Any], str]) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    for col, s in (("share_negative", "negative"), ("share_positive", "positive")):
+        # markers: a single period (or periods between gaps) would otherwise draw nothing
+        ax.plot(over_time["period"], over_time[col], lw=2, marker="o", color=_COLORS[s], label=f"share {s}")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(f"share of the period's items ({freq})")
+    ax.set_title("Sentiment over time")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.autofmt_xdate()
+    return png(fig)
+
+
+def sentiment_section(items: pd.DataFrame, *, note: str, freq: str = "W", png: Callable[[Any], str],
+                      table: Callable[[pd.DataFrame, int], str]) -> SentimentSection:
+    """Build the section from items with ``theme``, ``theme_label``, ``sentiment`` (and ``created_at`` for the
+    trend); ``note`` says where the sentiments came from (see :func:`score_sentiment`)."""
+    by_theme = sentiment_by_theme(items)
+    over_time = sentiment_over_time(items, freq)
+    scored = items["sentiment"].isin(SENTIMENTS)
+    charts: dict[str, str] = {}
+    parts = [f"<p>{html.escape(note)}</p>"]
+    if scored.any():
+        shares = items.loc[scored, "sentiment"].value_counts(normalize=True)
+        parts.append(f"<p>{int(scored.sum())} items with a sentiment: "
+                     + ", ".join(f"{shares.get(s, 0):.0%} {s}" for s in SENTIMENTS) + ".</p>")
+        charts["sentiment-by-theme"] = _theme_chart(by_theme, png)
+        parts.append(f'<img alt="sentiment per theme chart" src="{charts["sentiment-by-theme"]}">')
+        shown = by_theme.assign(**{s: by_theme[s].map("{:.0%}".format) for s in SENTIMENTS},
+                                net=by_theme["net"].map("{:+.0%}".format))
+        parts.append("<h3>Sentiment per theme</h3>" + table(shown, 20)
+                     + "<p>Shares of a theme with few items (small n) move a lot with one item.</p>")
+        parts.append("<h3>Sentiment over time</h3>")
+        if len(over_time):
+            charts["sentiment-over-time"] = _time_chart(over_time, freq, png)
+            undated = int(scored.sum() - over_time["n"].sum())
+            parts.append(f'<img alt="sentiment over time chart" src="{charts["sentiment-over-time"]}">'
+                         + table(over_time.assign(period=over_time["period"].dt.strftime("%Y-%m-%d"),
+                                                  share_negative=over_time["share_negative"].map(_pct),
+                                                  share_positive=over_time["share_positive"].map(_pct)), 60)
+                         + (f"<p>{undated} items without a date are left out of the trend.</p>" if undated else "")
+                         + ("<p>One period only: a trend needs items from more than one period.</p>"
+                            if len(over_time) == 1 else ""))
+        else:
+            parts.append("<p>No timestamps in the input (a created_at column): no trend over time.</p>")
+    body = "".join(parts)
+    section = f'<section id="{SENTIMENT_SECTION}"><h2>Sentiment</h2>{body}</section>'
+    return SentimentSection(section, by_theme, over_time, charts)
+
+
+def _pct(v: float) -> str:
+    return "" if pd.isna(v) else f"{v:.0%}"
