@@ -81,7 +81,8 @@ def _sentiment_model(model: str | os.PathLike, embedder: BaseEmbedder) -> Any:
 def score_sentiment(items: pd.DataFrame, vectors: np.ndarray, model: str | os.PathLike | None,
                     embedder: BaseEmbedder) -> SentimentScores:
     """Each item's sentiment: the input's ``sentiment`` column where it states one, else ``model``'s
-    prediction from the item's ``vectors`` (embedded by ``embedder``).
+    prediction from the item's ``vectors`` (embedded by ``embedder``), or from its ``text`` when the model is
+    fine-tuned (it embeds with its own encoder).
 
     ``model`` is a tag model folder or bundled name, or ``None`` for the input column only. The default
     bundled ``"sentiment"`` may be missing from an install: then the note says so and items without a
@@ -109,7 +110,9 @@ def score_sentiment(items: pd.DataFrame, vectors: np.ndarray, model: str | os.Pa
         clf = _sentiment_model(model, embedder)
     except ModelNotFoundError as exc:
         raise ModelNotFoundError(f"sentiment model: {exc}") from None
-    predicted = pd.Series(clf.predict(vectors[missing]), index=items.index[missing]).astype(str)
+    # a fine-tuned model (LoRA adapter) embeds with its own encoder: the base vectors would be wrong for it
+    X = vectors[missing] if clf.embedder_ is embedder else items["text"][missing].tolist()
+    predicted = pd.Series(clf.predict(X), index=items.index[missing]).astype(str)
     sentiment = given.copy()
     sentiment[missing] = predicted
     source[missing] = "model"
