@@ -315,3 +315,39 @@ def test_tag_with_repeated_ids_is_refused(hash_embedder):
     with pytest.raises(fb.InvalidInputError, match="ids must be unique"):
         clf.tag(_X[:3], ids=["a", "b", "a"])  # joined back, row "a" would get two different results
     assert clf.tag(_X[:2], ids=["a", "b"])["id"].tolist() == ["a", "b"]
+
+
+# --- JSON objects that name a key twice: json keeps the last value silently, we reject the record ---------
+
+def test_duplicate_json_keys_reject_the_record(tmp_path):
+    from feedback_nlp import read_feedback
+
+    lines = tmp_path / "dup.jsonl"
+    lines.write_text('{"id": "1", "text": "first text"}\n'
+                     '{"id": "2", "text": "the real text", "text": "which one?"}\n'
+                     '{"id": "3", "id": "4", "text": "two ids"}\n'
+                     '{"id": "5", "text": "nested duplicates are metadata", "meta": {"a": 1, "a": 2}}\n')
+    records, rejected = read_feedback(lines)
+    assert records["id"].tolist() == ["1", "5"]
+    assert rejected["row"].tolist() == [2, 3]
+    assert rejected["reason"].tolist() == ["JSON object names the key(s) 'text' twice",
+                                           "JSON object names the key(s) 'id' twice"]
+    whole = tmp_path / "dup.json"
+    whole.write_text('[{"id": "1", "text": "ok"}, {"id": "2", "text": "a", "text": "b"}]')
+    records, rejected = read_feedback(whole)
+    assert records["id"].tolist() == ["1"]
+    assert rejected["reason"].tolist() == ["JSON object names the key(s) 'text' twice"]
+
+
+@pytest.mark.parametrize("flag", ["--in", "--out"])
+def test_dash_for_stdin_or_stdout_is_a_clear_usage_error(tmp_path, capsys, flag):
+    from feedback_nlp.cli import main
+
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,hello world\n")
+    args = {"--in": str(src), "--out": str(tmp_path / "out.csv")}
+    args[flag] = "-"
+    assert main(["tag", "--model", "request-type", *[x for kv in args.items() for x in kv]]) == 2
+    err = capsys.readouterr().err
+    assert "not supported" in err and ("standard input" in err if flag == "--in" else "standard output" in err)
+    assert "Traceback" not in err

@@ -178,7 +178,13 @@ def period(text: str) -> str:
     return text
 
 
+_NO_STDIO = ("'-' (standard {0}) is not supported: a job fingerprints its input to resume after a crash and writes its "
+             "output atomically, so save the data to a file and pass its path")
+
+
 def input_file(text: str) -> str:
+    if text == "-":
+        raise argparse.ArgumentTypeError(_NO_STDIO.format("input"))
     path = Path(text)
     if not path.exists():
         raise argparse.ArgumentTypeError(f"file not found: {text}")
@@ -193,6 +199,8 @@ input_path = input_file
 def output_file(text: str) -> str:
     from .records import table_format
 
+    if text == "-":
+        raise argparse.ArgumentTypeError(_NO_STDIO.format("output"))
     try:
         table_format(text)
     except FeedbackNLPError as exc:

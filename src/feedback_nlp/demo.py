@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._atomic import OutputSet
 from .datasets import load_sample, sample_taxonomy_path
 from .dedupe import Deduper
 from .embedding import BaseEmbedder
@@ -27,8 +28,16 @@ def _show(df: pd.DataFrame, n: int = 10) -> None:
 
 
 def run(out_dir: Path, embedder: BaseEmbedder, n_examples: int = 3) -> dict:
-    """Run the demo, print what it finds and write its tables under ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Run the demo, print what it finds and write its tables under ``out_dir``.
+
+    Every table is staged beside its target and renamed into place only after the report is written, so a
+    demo that fails (or is interrupted) half-way leaves ``out_dir`` as it was.
+    """
+    with OutputSet() as outs:
+        return _run(out_dir, embedder, n_examples, outs)
+
+
+def _run(out_dir: Path, embedder: BaseEmbedder, n_examples: int, outs: OutputSet) -> dict:
     records, rejected = read_feedback(load_sample())
     _section("1. Sample: read, validate, clean (HTML, quoted replies, PII)")
     print(f"{len(records)} feedback items from {records['source'].nunique()} channels, "
@@ -63,7 +72,7 @@ def run(out_dir: Path, embedder: BaseEmbedder, n_examples: int = 3) -> dict:
     tagged = pd.concat([records[["id", "text"]].reset_index(drop=True),
                         clf.tag(vectors).drop(columns="probabilities").add_prefix("type_"),
                         areas.tag(vectors)[["tags"]].rename(columns={"tags": "areas"})], axis=1)
-    write_table(tagged, out_dir / "tagged.csv")
+    write_table(tagged, outs.file(out_dir / "tagged.csv"))
     _show(tagged.iloc[test[:5]][["id", "text", "type_tags", "type_confidence", "areas"]])
     if "request-type" in bundled_models():
         bundled = TagClassifier.load("request-type", embedder=embedder)
@@ -76,7 +85,7 @@ def run(out_dir: Path, embedder: BaseEmbedder, n_examples: int = 3) -> dict:
     print(f"{groups['group'].nunique()} duplicate groups (similarity >= {dd.threshold}) covering {len(groups)} items; largest:")
     top = groups[groups["group"] == 0]
     _show(top[["id", "is_representative", "score", "text"]], 4)
-    write_table(groups, out_dir / "duplicate_groups.csv")
+    write_table(groups, outs.file(out_dir / "duplicate_groups.csv"))
 
     _section("5. Themes")
     tm = ThemeModel(embedder, min_theme_size=15).fit(records["text"], timestamps=records["created_at"],
@@ -88,7 +97,7 @@ def run(out_dir: Path, embedder: BaseEmbedder, n_examples: int = 3) -> dict:
     print("emerging themes (weekly volume rising clearly above their history): "
           + (", ".join(f"#{i} {labels[i]}" for i in emerging) or "none"))
     write_table(tm.themes_.assign(keywords=tm.themes_["keywords"].map(", ".join),
-                                  representatives=tm.themes_["representatives"].map(" || ".join)), out_dir / "themes.csv")
+                                  representatives=tm.themes_["representatives"].map(" || ".join)), outs.file(out_dir / "themes.csv"))
 
     _section("6. Priorities: demand score of each theme")
     items = records.assign(theme=tm.labels_)
@@ -96,7 +105,7 @@ def run(out_dir: Path, embedder: BaseEmbedder, n_examples: int = 3) -> dict:
     scores.insert(1, "label", scores["theme"].map(labels))
     scores["rice"] = rice(scores["unique_accounts"], 1, 0.8, 2)  # RICE reach = unique requesting accounts
     _show(scores[["theme", "label", "volume", "unique_accounts", "revenue", "growth", "priority", "rice"]].round(2), 10)
-    write_table(scores, out_dir / "theme_scores.csv")
+    write_table(scores, outs.file(out_dir / "theme_scores.csv"))
     print(f"\nwrote tagged.csv, duplicate_groups.csv, themes.csv and theme_scores.csv to {out_dir}/")
 
     _section("7. Report for leadership")

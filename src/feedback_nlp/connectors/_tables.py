@@ -393,10 +393,37 @@ def _finish(df: pd.DataFrame) -> pd.DataFrame:
 
 # --- JSON lines and JSON --------------------------------------------------------------------------
 
+class _DuplicateKeys(dict):
+    """A JSON object that named a key twice: ``json`` keeps the last value silently, so the record is
+    rejected instead (which of the two texts or ids was meant cannot be known)."""
+
+    duplicates: list[str]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    dups: list[str] = []
+    for key, value in pairs:
+        if key in out and key not in dups:
+            dups.append(key)
+        out[key] = value
+    if not dups:
+        return out
+    marked = _DuplicateKeys(out)
+    marked.duplicates = dups
+    return marked
+
+
+def _duplicate_keys_reason(value: Any) -> str | None:
+    if isinstance(value, _DuplicateKeys):
+        return "JSON object names the key(s) " + ", ".join(map(repr, value.duplicates[:3])) + " twice"
+    return None
+
+
 def _loads(text: str) -> Any:
     # Numbers stay as written ("1", "1.0", "007" is invalid JSON anyway): ids never change type, and
     # revenue/time parsing happens once, in the validator.
-    return json_loads(text, parse_int=str, parse_float=str, parse_constant=str)
+    return json_loads(text, parse_int=str, parse_float=str, parse_constant=str, object_pairs_hook=_object)
 
 
 def _scalar(v: Any) -> Any:
@@ -431,7 +458,7 @@ def iter_json_lines(path: Path, encoding: str | None) -> Iterator[tuple[int, dic
                 error = f"malformed JSON line ({str(exc).split(':')[0]})"
             else:
                 if isinstance(value, dict):
-                    record = value
+                    record, error = value, _duplicate_keys_reason(value)
                 else:
                     error = f"JSON line is {type(value).__name__ if not isinstance(value, str) else 'a string'}, not an object"
         yield number, record, error, None if error is None else _printable(line.rstrip("\r\n"))
@@ -497,8 +524,9 @@ def _iter_json(path: Path, encoding: str | None, chunk_size: int) -> Iterator[pd
     for start in range(0, len(items), chunk_size):
         part = items[start:start + chunk_size]
         rows = [v if isinstance(v, dict) else {} for v in part]
-        errors = [None if isinstance(v, dict) else f"JSON record is {type(v).__name__}, not an object" for v in part]
-        raws = [None if isinstance(v, dict) else _printable(json.dumps(v, ensure_ascii=False)) for v in part]
+        errors = [_duplicate_keys_reason(v) if isinstance(v, dict) else f"JSON record is {type(v).__name__}, not an object"
+                  for v in part]
+        raws = [None if e is None else _printable(json.dumps(v, ensure_ascii=False)) for v, e in zip(part, errors)]
         yield _records_frame(rows, list(range(start + 1, start + 1 + len(part))), errors, raws)
 
 
