@@ -25,6 +25,11 @@ from feedback_nlp import Embedder
 from feedback_nlp.tagging import TagClassifier
 
 
+def draw_examples(train: pd.DataFrame, shots: int, draw: int) -> pd.DataFrame:
+    """Draw ``draw``: ``shots`` rows per label of ``train`` (benchmarks/setfit_peer.py uses the same draws)."""
+    return train.groupby("label", group_keys=False).sample(shots, random_state=draw)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--heads", default="logreg,finetune,contrastive")
@@ -46,7 +51,7 @@ def main() -> None:
     name = f"few_shot-{args.heads.replace(',', '-')}-{args.first_draw}-{args.draws}"
     for head in args.heads.split(","):
         for draw in range(args.first_draw, args.first_draw + args.draws):
-            sub = tr.groupby("label", group_keys=False).sample(args.shots, random_state=draw)
+            sub = draw_examples(tr, args.shots, draw)
             t = time.perf_counter()
             if head in ("logreg", "self-train"):
                 X = frozen["train"]
