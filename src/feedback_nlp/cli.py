@@ -136,6 +136,22 @@ def similarity(text: str) -> float:
     return value
 
 
+_DURATION_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600}
+
+
+def duration(text: str) -> float:
+    """Seconds from ``600``, ``90s``, ``10m`` or ``1.5h``: positive, finite and at most a week."""
+    t = text.strip().lower()
+    unit = next((u for u in sorted(_DURATION_UNITS, key=len, reverse=True) if t.endswith(u)), "")
+    try:
+        value = float(t[: len(t) - len(unit)]) * _DURATION_UNITS.get(unit, 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 600, 90s, 10m or 1.5h; got {text!r}") from None
+    if not math.isfinite(value) or not 0 < value <= 7 * 24 * 3600:
+        raise argparse.ArgumentTypeError(f"must be a duration above 0 and at most a week (such as 10m), got {text!r}")
+    return value
+
+
 def holdout_share(text: str) -> float:
     value = _number(text)
     if value != 0 and not 0.0 < value < 1.0:
@@ -366,9 +382,9 @@ def cmd_train(args: argparse.Namespace) -> dict:
     emb = _embedder(args)
 
     def make() -> TagClassifier:
-        return TagClassifier(emb, taxonomy, multi_label=True if args.multi_label else None, head=args.head,
+        return TagClassifier(emb, taxonomy, multi_label=True if args.multi_label else None, head=_train_head(args),
                              min_confidence=args.min_confidence, zero_shot=args.zero_shot,
-                             self_train=args.self_train,
+                             self_train=args.self_train, time_budget=args.time_budget or 600.0,
                              random_state=args.random_state, show_progress=ui.progress)
 
     holdout = args.holdout if args.holdout > 0 and not args.zero_shot else None
@@ -379,6 +395,11 @@ def cmd_train(args: argparse.Namespace) -> dict:
     clf = make().fit(texts if args.self_train or not args.zero_shot else None, labels, holdout=holdout)
     if clf.holdout_report_ is not None:
         ui.say(clf.holdout_report_.to_markdown(max_tags=15))
+    selection = clf.__dict__.get("head_selection_")
+    if selection:
+        ui.say(f"head=auto chose {selection['chosen']} in {selection['total_s']} s (budget {selection['budget_s']:g} s): "
+               + "; ".join(f"{r['head']} {r['status']}" + (f" {r['cv_macro_f1']:.3f}" if r["cv_macro_f1"] is not None else "")
+                           for r in selection["candidates"]))
     metrics = dict(clf.metrics_)
     with OutputSet() as outs:
         clf.save(outs.folder(args.out), metrics=metrics, description=args.description or "",
@@ -386,12 +407,21 @@ def cmd_train(args: argparse.Namespace) -> dict:
                                f"label column `{args.label_col}`)")
     ui.say(f"saved model to {args.out} ({len(clf.classes_)} tags, {'multi-label' if clf.multi_label_ else 'multi-class'})")
     return {"rows_in": len(texts), "outputs": {"model": str(args.out)}, "tags": len(clf.classes_),
-            "metrics": metrics, "embedding_model": _model_id(emb)}
+            "metrics": metrics, "embedding_model": _model_id(emb),
+            **({"head_selection": selection} if selection else {})}
+
+
+def _train_head(args: argparse.Namespace) -> str:
+    """--time-budget alone means --head auto; no --head at all means logreg."""
+    return args.head or ("auto" if args.time_budget is not None else "logreg")
 
 
 def _check_train(args: argparse.Namespace) -> None:
     if args.self_train and not args.zero_shot:
         raise UsageError("--self-train learns from unlabelled rows: use it with --zero-shot and --taxonomy")
+    if args.time_budget is not None and (args.zero_shot or args.head not in (None, "auto")):
+        raise UsageError("--time-budget is the budget of --head auto (which measures the heads and picks one); "
+                         "drop it or use --head auto" + (" without --zero-shot" if args.zero_shot else ""))
     check_paths({"--data": args.data}, {"--out": args.out}, folders=["--out"])
     replaceable_folder(args.out)
     columns = {"--text-col": args.text_col} if args.zero_shot else {"--text-col": args.text_col, "--label-col": args.label_col}
@@ -404,7 +434,8 @@ def _train_parser(sub: SubParsers) -> None:
                     "Trains a tag model on a labelled file, measures it on a held-out share first (the figures "
                     "go into the model card, README.md) and saves it to the --out folder.",
                     ["feedback-nlp train --data labelled.csv --label-col request_type --out my-model",
-                     "feedback-nlp train --data l.csv --label-col areas --multi-label --sep '|' --holdout 0.25 --out m"])
+                     "feedback-nlp train --data l.csv --label-col areas --multi-label --sep '|' --holdout 0.25 --out m",
+                     "feedback-nlp train --data labelled.csv --label-col request_type --head auto --time-budget 10m --out m"])
     p.add_argument("--data", required=True, type=input_file, help="labelled CSV/TSV/Parquet/JSONL file")
     p.add_argument("--text-col", default="text", help="column holding the text")
     p.add_argument("--label-col", default="label", help="column holding the tag (or tags, with --multi-label)")
@@ -414,9 +445,13 @@ def _train_parser(sub: SubParsers) -> None:
     p.add_argument("--zero-shot", action="store_true", help="no labels: tag by similarity to the taxonomy")
     p.add_argument("--self-train", action="store_true",
                    help="with --zero-shot: learn from the --data rows as an unlabelled backlog (pseudo-labels)")
-    p.add_argument("--head", choices=["logreg", "finetune", "contrastive"], default="logreg",
-                   help="logreg: a classifier on frozen embeddings; finetune: also tune the encoder (slower); "
-                        "contrastive: tune it with a supervised contrastive loss too (few labels per tag)")
+    p.add_argument("--head", choices=["logreg", "finetune", "contrastive", "auto"], default=None,
+                   help="logreg (default): a classifier on frozen embeddings; finetune: also tune the encoder "
+                        "(slower); contrastive: tune it with a supervised contrastive loss too (few labels per tag); "
+                        "auto: measure them by cross-validation within --time-budget and keep the best")
+    p.add_argument("--time-budget", type=duration, default=None, metavar="DURATION",
+                   help="wall-clock budget of --head auto for measuring and training, e.g. 600, 90s, 10m, 1h "
+                        "(default 10m; given alone, it implies --head auto). The comparison goes into the model card")
     p.add_argument("--min-confidence", type=unit_interval, default=0.0,
                    help="below this confidence an item gets needs_review")
     p.add_argument("--holdout", type=holdout_share, default=0.2,

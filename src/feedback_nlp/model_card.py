@@ -32,7 +32,7 @@ clf.tag(["The export to Excel fails every time"])
 | random_state | {random_state} |
 | saved | {created_at} with feedback_nlp {library_version} |
 
-## Training data
+{selection}## Training data
 
 {training_data}
 
@@ -81,9 +81,55 @@ def _fine_tuned(embedder: dict[str, Any]) -> str:
     return ", fine-tuned, stored in `encoder/`" if embedder.get("fine_tuned") else ""
 
 
+_HEAD_NAMES = {"finetune": "fine-tuned embedding model + logistic regression",
+               "contrastive": "embedding model fine-tuned with a supervised contrastive loss + logistic regression",
+               "logreg": "logistic regression on frozen embeddings"}
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.4f}" if isinstance(v, float) else str(v).replace("|", "/")
+
+
+def _selection_section(sel: dict[str, Any] | None) -> str:
+    """The ``head="auto"`` comparison: every candidate's cross-validated score and seconds, or why it was
+    skipped."""
+    if not sel:
+        return ""
+    lines = ["## Head selection", "",
+             f"`head=\"auto\"` measured the candidate heads by {sel.get('metric', 'cross-validation')} "
+             f"({sel.get('folds')} folds) within a time budget of {sel.get('budget_s'):g} s on the machine that "
+             f"trained it, and chose **{sel.get('chosen')}**. Selection took {sel.get('selection_s')} s; the whole "
+             f"fit {sel.get('total_s')} s ({'within' if sel.get('within_budget') else 'over'} the budget). Seconds "
+             "depend on the machine and its load; which heads fit the budget can differ elsewhere.", "",
+             "| head | CV macro-F1 | CV accuracy | folds | seconds | estimated s | outcome |",
+             "|---|---|---|---|---|---|---|"]
+    for r in sel.get("candidates", []):
+        outcome = r.get("status", "")
+        if r.get("reason"):
+            outcome += f": {r['reason']}"
+        lines.append(f"| {_cell(r.get('head'))} | {_cell(r.get('cv_macro_f1'))} | {_cell(r.get('cv_accuracy'))} | "
+                     f"{_cell(r.get('folds'))} | {_cell(r.get('seconds'))} | {_cell(r.get('estimated_s'))} | "
+                     f"{_cell(outcome)} |")
+    return "\n".join(lines) + "\n\n"
+
+
+def _head_text(config: dict[str, Any], trained: str, zero: bool) -> str:
+    rows = config.get("self_trained_rows")
+    if zero:
+        text = (f"zero-shot, self-trained on {rows} unlabelled backlog rows (pseudo-labels from similarity to tag "
+                "descriptions, logistic regression, 4 rounds)" if rows else "zero-shot similarity to tag descriptions")
+    else:
+        text = _HEAD_NAMES.get(trained, _HEAD_NAMES["logreg"])
+        text += f", self-trained on {rows} unlabelled rows (pseudo-labels)" if rows else ""
+    return ("chosen by `head=\"auto\"` (see Head selection): " if config.get("head_selection") else "") + text
+
+
 def render_model_card(config: dict[str, Any]) -> str:
     """The README.md of a saved tag model."""
     p = config["params"]
+    trained = config.get("selected_head") or p.get("head")
     multi = config["multi_label"]
     zero = config["zero_shot"]
     tags = config["classes"]
@@ -93,14 +139,7 @@ def render_model_card(config: dict[str, Any]) -> str:
         kind="zero-shot" if zero else ("multi-label" if multi else "multi-class"),
         load_name="path/to/this/folder",
         task="multi-label tagging" if multi else "multi-class tagging",
-        head=(f"zero-shot, self-trained on {config.get('self_trained_rows')} unlabelled backlog rows "
-              "(pseudo-labels from similarity to tag descriptions, logistic regression, 4 rounds)")
-        if zero and config.get("self_trained_rows") else "zero-shot similarity to tag descriptions" if zero else (
-            "fine-tuned embedding model + logistic regression" if p.get("head") == "finetune" else
-            "embedding model fine-tuned with a supervised contrastive loss + logistic regression"
-            if p.get("head") == "contrastive" else "logistic regression on frozen embeddings")
-        + (f", self-trained on {config.get('self_trained_rows')} unlabelled rows (pseudo-labels)"
-           if not zero and config.get("self_trained_rows") else ""),
+        head=_head_text(config, str(trained), zero),
         model_id=config["embedder"]["model_id"], dim=config["embedder"]["dim"],
         fine_tuned=_fine_tuned(config["embedder"]),
         n_tags=len(tags), tags=", ".join(f"`{t}`" for t in tags[:40]) + (" …" if len(tags) > 40 else ""),
@@ -113,6 +152,7 @@ def render_model_card(config: dict[str, Any]) -> str:
         created_at=config["created_at"], library_version=config["library_version"],
         training_data=config.get("training_data") or "Not recorded.",
         metrics=_metrics_table(config.get("metrics") or {}),
+        selection=_selection_section(config.get("head_selection")),
         encoder_file=(", `adapter.npz` (the LoRA updates of the embedding model, merged over its base on load)"
                       if config["embedder"].get("adapter") else ", `encoder/` (the fine-tuned sentence-transformers model)"
                       if config["embedder"].get("fine_tuned") else ""),

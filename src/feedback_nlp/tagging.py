@@ -61,7 +61,7 @@ __all__ = ["FORMAT_VERSION", "ProbaFrame", "TagClassifier", "bundled_models"]
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 2  # 2: self-trained zero-shot heads (a bias array); other models are still written as 1
-_HEADS = ("logreg", "finetune", "contrastive")
+_HEADS = ("logreg", "finetune", "contrastive", "auto")  # auto: measured, see _head_select
 _FINE_TUNED = ("finetune", "contrastive")  # heads that train the embedding model itself
 _BUNDLED_DIRS = (Path(__file__).resolve().parent / "_bundled" / "models",
                  Path(__file__).resolve().parent.parent.parent / "models")
@@ -304,7 +304,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         multi_label: ``None`` infers it from the labels (lists → multi-label), or force True/False.
         head: ``"logreg"`` (fast default), ``"finetune"`` (fine-tunes the embedding model first) or
             ``"contrastive"`` (fine-tunes with class-balanced batches and a supervised contrastive loss added,
-            for few labels per tag; multi-label falls back to ``"finetune"``).
+            for few labels per tag; multi-label falls back to ``"finetune"``) or ``"auto"`` (measures the
+            heads by cross-validation within ``time_budget`` and trains the best; see ``head_selection_``).
         C: inverse regularisation strength of the logistic regression (10 suits normalised embeddings).
         min_confidence: rows whose best probability is below it are flagged ``needs_review`` and get no tag.
         zero_shot: tag by similarity to tag descriptions/examples; needs a taxonomy, no labels.
@@ -327,6 +328,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             within about 30k row passes and 600k padded tokens, clipped to 1–10 (3 epochs for 10k short
             rows, 10 for a few hundred, fewer for long reviews), which keeps training within minutes on a
             2-core CPU; batches are bucketed by length so padding costs little.
+        time_budget: seconds ``head="auto"`` may spend in ``fit`` — measuring the heads *and* training the
+            winner (default 600); ``None`` measures every candidate whatever it costs. Ignored by the other heads.
         random_state: seed for folds and fine-tuning; same data and seed → identical model.
         show_progress: progress bars for embedding and fine-tuning.
 
@@ -349,6 +352,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         "finetune_learning_rate": [Interval(float, 0, None, closed="neither"), None],
         "adapter": [Options({"lora"}), None],
         "finetune_max_seq_length": [Interval(int, 8, None, closed="left")],
+        "time_budget": [Interval(float, 0, 7 * 24 * 3600, closed="right"), None],  # no NaN, inf or 0
         "random_state": [Interval(int, 0, 2**32 - 1, closed="both")],
         "show_progress": ["boolean"],
     }
@@ -370,6 +374,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         finetune_learning_rate: float | None = None,
         finetune_max_seq_length: int = 128,
         adapter: str | None = "lora",
+        time_budget: float | None = 600.0,
         random_state: int = 0,
         show_progress: bool = False,
     ) -> None:
@@ -387,6 +392,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         self.finetune_learning_rate = finetune_learning_rate
         self.finetune_max_seq_length = finetune_max_seq_length
         self.adapter = adapter
+        self.time_budget = time_budget
         self.random_state = random_state
         self.show_progress = show_progress
 
@@ -481,7 +487,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if holdout is not None and not (isinstance(holdout, numbers.Real) and 0 < holdout < 1):
             raise InvalidInputError(f"holdout must be a share in (0, 1), got {holdout!r}")
         for attr in ("head_", "classes_", "multi_label_", "n_features_in_", "embedder_", "taxonomy_",
-                     "metrics_", "holdout_report_", "self_trained_rows_"):
+                     "metrics_", "holdout_report_", "self_trained_rows_", "head_selection_", "selected_head_"):
             self.__dict__.pop(attr, None)  # a re-fit starts clean (e.g. zero-shot, then supervised)
         embedder = self._default_embedder()
         if self.zero_shot:
@@ -503,6 +509,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                 raise InvalidInputError("with a taxonomy, labels must be tag ids (strings)")
             self.taxonomy.validate_labels(targets.rows)
         targets.require_two_per_tag()
+        if self.head == "auto":
+            return self._fit_auto(X, targets, holdout, unlabelled)
         report = None
         if holdout is not None:
             report = self._holdout_report(X, targets, float(holdout), unlabelled)
@@ -532,6 +540,35 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             "evaluation": f"held-out stratified {holdout:.0%} ({report.n} rows), trained on the rest; the saved "
                           "model was then trained on every row",
         }
+        return self
+
+    def _fit_auto(self, X: Any, targets: _Targets, holdout: float | None, unlabelled: Any) -> TagClassifier:
+        """``head="auto"``: measure the candidate heads within the budget, then train the chosen one on every
+        row (a clone does the training; its fitted state becomes this estimator's)."""
+        import time
+
+        from ._head_select import select_head
+
+        start = time.monotonic()
+        budget = float("inf") if self.time_budget is None else float(self.time_budget)
+        sel = select_head(self, X, targets, unlabelled=unlabelled, holdout=holdout, budget=budget)
+        c = sel.chosen
+        inner = clone(self).set_params(embedder=sel.embedder, head=c.head, self_train=c.self_train,
+                                       zero_shot=c.zero_shot, multi_label=None if c.zero_shot else targets.multi_label)
+        y = [r if targets.multi_label else r[0] for r in targets.rows]
+        backlog = sel.backlog if sel.backlog is not None else unlabelled
+        if c.zero_shot:
+            inner.fit(backlog if c.self_train else None)
+        elif c.fine_tuned:  # the encoder is trained on the texts
+            inner.fit(X, y, holdout=holdout, unlabelled=unlabelled if c.self_train else None)
+        else:  # frozen: the embeddings the selection computed are reused
+            inner.fit(sel.embeddings, y, holdout=holdout, unlabelled=backlog if c.self_train else None)
+        self.__dict__.update({k: v for k, v in inner.__dict__.items() if k.endswith("_") and not k.startswith("_")})
+        self.selected_head_ = c.head
+        total = time.monotonic() - start
+        self.head_selection_ = {**sel.summary(), "total_s": round(total, 1), "within_budget": total <= budget}
+        if total > budget:
+            log.warning("head='auto' took %.0f s, over its time_budget of %.0f s", total, budget)
         return self
 
     def _holdout_report(self, X: Any, targets: _Targets, share: float, unlabelled: Any = None) -> EvaluationReport:
@@ -814,7 +851,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         np.savez(path / "weights.npz", **arrays)  # type: ignore[arg-type]  # numpy's stub reads ** as allow_pickle
         files = ["weights.npz"]
         encoder_dir, adapter = None, None
-        if self.head in _FINE_TUNED and isinstance(self.embedder_, Embedder):
+        if self.__dict__.get("selected_head_", self.head) in _FINE_TUNED and isinstance(self.embedder_, Embedder):
             from ._adapters import read_adapter
 
             adapter = read_adapter(self.embedder_.location)
@@ -844,6 +881,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             taxonomy=self.taxonomy_.to_dict() if self.taxonomy_ is not None else None,
             metrics=metrics if metrics is not None else dict(self.__dict__.get("metrics_") or {}),
             description=description, training_data=training_data,
+            selected_head=self.__dict__.get("selected_head_"), head_selection=self.__dict__.get("head_selection_"),
         )
         from .model_card import render_model_card
 
@@ -905,6 +943,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         clf.holdout_report_ = None
         if config.get("self_trained_rows") is not None:
             clf.self_trained_rows_ = int(config["self_trained_rows"])
+        if config.get("head_selection"):  # head="auto": what was measured, and which head it chose
+            clf.head_selection_ = config["head_selection"]
+            clf.selected_head_ = str(config.get("selected_head") or "logreg")
         return clf
 
 
