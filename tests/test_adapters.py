@@ -217,3 +217,55 @@ def test_adapter_merge_is_the_lora_formula():
     expected = x.numpy() @ merged.T + layer.bias.detach().numpy()
     assert np.allclose(w(x).detach().numpy(), expected, atol=1e-5)
     assert not layer.weight.requires_grad and w.lora_A.requires_grad and w.lora_B.requires_grad
+
+
+def test_cli_and_batch_tag_with_an_adapter_model(saved, tmp_path, capsys):
+    import pandas as pd
+
+    from feedback_nlp import tag_file
+    from feedback_nlp.cli import main
+
+    clf, folder = saved
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"id": [f"r{i}" for i in range(len(PROBE))], "text": PROBE}).to_csv(src, index=False)
+    expected = list(clf.predict(PROBE))
+    assert main(["tag", "--model", str(folder), "--in", str(src), "--out", str(tmp_path / "cli.csv")]) == 0
+    assert pd.read_csv(tmp_path / "cli.csv")["tags"].tolist() == expected
+    tag_file(folder, src, tmp_path / "batch.csv")
+    assert pd.read_csv(tmp_path / "batch.csv")["tags"].tolist() == expected
+
+
+def test_cli_names_the_base_it_needs(saved, tmp_path, monkeypatch, capsys):
+    from feedback_nlp.cli import main
+
+    folder = _copy(saved[1], tmp_path / "model")  # a path no earlier test loaded (batch keeps loaded models)
+    expected = weight_file_digests(resolve_model()[1])["model.safetensors"]
+    empty = tmp_path / "elsewhere"
+    shutil.copytree(resolve_model()[1], empty, ignore=shutil.ignore_patterns("model.safetensors"))
+    monkeypatch.setenv("FEEDBACK_NLP_MODEL", str(empty))
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,it crashes\n")
+    code = main(["tag", "--model", str(folder), "--in", str(src), "--out", str(tmp_path / "o.csv")])
+    err = capsys.readouterr().err
+    assert code != 0 and expected in err and str(empty) in err and "Traceback" not in err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_unknown_adapter_kind_is_refused(saved, tmp_path):
+    _, folder = saved
+    bad = _copy(folder, tmp_path / "peft")
+    config = json.loads((bad / "config.json").read_text())
+    config["embedder"]["adapter"]["method"] = "prefix-tuning"
+    (bad / "config.json").write_text(json.dumps(config))
+    write_manifest(bad)
+    with pytest.raises(IntegrityError, match="unknown adapter"):
+        TagClassifier.load(bad)
+
+
+def test_adapter_keeps_its_training_window(saved):
+    clf, folder = saved
+    meta = json.loads((folder / "config.json").read_text())["embedder"]["adapter"]
+    assert meta["max_seq_length"] == 16  # the fixture trains with finetune_max_seq_length=16
+    loaded = TagClassifier.load(folder)
+    settings = json.loads((Path(loaded.embedder_.location) / "sentence_bert_config.json").read_text())
+    assert settings["max_seq_length"] == 16 and loaded.embedder_.window == clf.embedder_.window

@@ -46,7 +46,7 @@ LORA_RANK = 8
 LORA_ALPHA = 16.0  # scale alpha / r = 2, as in the LoRA paper's and peft's usual settings
 # LoRA's B starts at zero and its few parameters need larger steps than full fine-tuning's 5e-5:
 # measured on banking77 (docs/benchmarks.md, "Adapters")
-LORA_LEARNING_RATE = 1e-3
+LORA_LEARNING_RATE = 2e-3
 _WEIGHTS = "model.safetensors"
 _SKIP = {"model.safetensors", "pytorch_model.bin", "model.onnx", "onnx", "openvino", ".cache", ".git", "README.md",
          "adapter.json", ADAPTER_FILE}
@@ -64,6 +64,7 @@ class Adapter:
     base_weights: dict[str, str]  # weight file name -> SHA-256 of the base model it was trained over
     method: str = field(default="lora")
     training: dict[str, Any] = field(default_factory=dict)  # how it was trained (epochs, rows, learning rate)
+    max_seq_length: int | None = None  # the window it was trained with; the merged encoder reads as much
 
     @property
     def modules(self) -> list[str]:
@@ -84,7 +85,7 @@ class Adapter:
         return {"method": self.method, "rank": self.rank, "alpha": self.alpha, "file": ADAPTER_FILE,
                 "modules": len(self.modules), "parameters": self.n_parameters,
                 "base_model": self.base_name, "base_weights_sha256": dict(self.base_weights),
-                "training": dict(self.training)}
+                "training": dict(self.training), "max_seq_length": self.max_seq_length}
 
     def save(self, folder: str | os.PathLike) -> str:
         """Write ``adapter.npz`` into ``folder``; returns the file name (the caller's manifest covers it)."""
@@ -105,9 +106,12 @@ class Adapter:
                 tensors = {k: data[k] for k in data.files}
         except (KeyError, TypeError, ValueError, OSError) as exc:
             raise IntegrityError(f"{folder}: the adapter cannot be read ({exc})") from exc
-        training = meta.get("training")
+        training, window = meta.get("training"), meta.get("max_seq_length")
+        if window is not None and (not isinstance(window, int) or isinstance(window, bool) or not 8 <= window <= 8192):
+            raise IntegrityError(f"{folder}: the adapter's max_seq_length {window!r} is not a token count")
         adapter = cls(rank=rank, alpha=alpha, tensors=tensors, base_name=str(meta.get("base_model", "")),
-                      base_weights=base, training=dict(training) if isinstance(training, dict) else {})
+                      base_weights=base, training=dict(training) if isinstance(training, dict) else {},
+                      max_seq_length=window)
         for m in adapter.modules:
             a, b = tensors[f"{m}.lora_A"], tensors.get(f"{m}.lora_B")
             if b is None or a.ndim != 2 or b.ndim != 2 or a.shape[0] != rank or b.shape[1] != rank:
@@ -154,6 +158,12 @@ class Adapter:
                                          f"does not have in that shape ({None if w is None else w.shape})")
             weights[key] = (w.astype(np.float64) + d).astype(w.dtype)
         save_file(weights, str(out / _WEIGHTS), metadata={"format": "pt"})
+        st_config = out / "sentence_bert_config.json"
+        if self.max_seq_length is not None and st_config.is_file():
+            # read as much of a text as training did, as a fully fine-tuned encoder saved after training does
+            settings = json.loads(st_config.read_text(encoding="utf-8"))
+            st_config.write_text(json.dumps({**settings, "max_seq_length": self.max_seq_length}, indent=2),
+                                 encoding="utf-8")
         return out
 
 
@@ -227,7 +237,8 @@ def add_lora(transformer: Any, rank: int = LORA_RANK, alpha: float = LORA_ALPHA,
     return wrapped
 
 
-def adapter_from(wrapped: dict[str, Any], rank: int, alpha: float, base_location: Path | str) -> Adapter:
+def adapter_from(wrapped: dict[str, Any], rank: int, alpha: float, base_location: Path | str,
+                 max_seq_length: int | None = None) -> Adapter:
     """The trained LoRA matrices of :func:`add_lora`'s wrappers as an :class:`Adapter` over the base at
     ``base_location`` (its weight files' SHA-256 and folder name are recorded)."""
     tensors: dict[str, np.ndarray] = {}
@@ -236,7 +247,7 @@ def adapter_from(wrapped: dict[str, Any], rank: int, alpha: float, base_location
         tensors[f"{name}.lora_B"] = w.lora_B.detach().cpu().numpy().astype(np.float32)
     folder = local_folder(base_location)
     return Adapter(rank=rank, alpha=alpha, tensors=tensors, base_name=_base_name(folder),
-                   base_weights=weight_file_digests(folder))
+                   base_weights=weight_file_digests(folder), max_seq_length=max_seq_length)
 
 
 def _base_name(folder: Path) -> str:

@@ -323,7 +323,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             every weight and a saved model carries the whole encoder (``encoder/``, ~90 MB). See
             docs/benchmarks.md ("Adapters") for accuracy and seconds of both.
         finetune_epochs, finetune_batch_size, finetune_learning_rate, finetune_max_seq_length: the
-            ``head="finetune"`` training settings; ``finetune_learning_rate=None`` is 1e-3 with LoRA and 5e-5
+            ``head="finetune"`` training settings; ``finetune_learning_rate=None`` is 2e-3 with LoRA and 5e-5
             for full fine-tuning; ``finetune_epochs=None`` picks the epochs that stay
             within about 30k row passes and 600k padded tokens, clipped to 1–10 (3 epochs for 10k short
             rows, 10 for a few hundred, fewer for long reviews), which keeps training within minutes on a

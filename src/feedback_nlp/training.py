@@ -203,7 +203,7 @@ def finetune_encoder(
     ``adapter="lora"`` (default) freezes the model and trains rank-``lora_rank`` updates of its linear layers
     (:mod:`feedback_nlp._adapters`); ``out_dir`` then holds the merged encoder plus ``adapter.json`` and
     ``adapter.npz``, the few MB a saved tag model keeps. ``adapter=None`` trains every weight (full
-    fine-tuning). ``learning_rate=None``: 1e-3 for LoRA, 5e-5 for full fine-tuning.
+    fine-tuning). ``learning_rate=None``: 2e-3 for LoRA, 5e-5 for full fine-tuning.
     Returns ``out_dir``; the epochs used are logged and written to ``out_dir/training.json``.
     """
     import torch
@@ -287,7 +287,7 @@ def finetune_encoder(
     if wrapped:
         # the in-process encoder is merged from the saved arrays exactly as a later load merges them, so a
         # fitted model and the same model saved and loaded give identical vectors
-        lora = adapter_from(wrapped, lora_rank, LORA_ALPHA, location)
+        lora = adapter_from(wrapped, lora_rank, LORA_ALPHA, location, max_seq_length)
         lora.training = info
         lora.merge(local_folder(location), out)
         write_adapter(lora, out)
