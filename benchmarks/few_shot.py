@@ -21,13 +21,28 @@ import numpy as np
 import pandas as pd
 from _common import data_dir, save
 
-from feedback_nlp import Embedder
+from feedback_nlp import Embedder, Taxonomy
 from feedback_nlp.tagging import TagClassifier
 
 
 def draw_examples(train: pd.DataFrame, shots: int, draw: int) -> pd.DataFrame:
     """Draw ``draw``: ``shots`` rows per label of ``train`` (benchmarks/setfit_peer.py uses the same draws)."""
     return train.groupby("label", group_keys=False).sample(shots, random_state=draw)
+
+
+OPTIONS = ("self-train", "names")
+
+
+def parse_head(spec: str) -> tuple[str, set[str]]:
+    """``"contrastive+self-train+names"`` -> ("contrastive", {"self-train", "names"}); ``"self-train"`` alone
+    is the frozen head with self-training (as in earlier results)."""
+    parts = spec.split("+")
+    if parts[0] in OPTIONS:
+        parts.insert(0, "logreg")
+    head, options = parts[0], set(parts[1:])
+    if head not in ("logreg", "finetune", "contrastive") or not options <= set(OPTIONS):
+        raise SystemExit(f"unknown head {spec!r}: HEAD[+self-train][+names], HEAD one of logreg, finetune, contrastive")
+    return head, options
 
 
 def main() -> None:
@@ -48,26 +63,27 @@ def main() -> None:
             if path.exists() and len(v := np.load(path)) == len(frozen[split]):
                 frozen[split] = v
     rows: list[dict] = []
-    name = f"few_shot-{args.heads.replace(',', '-')}-{args.first_draw}-{args.draws}"
-    for head in args.heads.split(","):
+    name = f"few_shot-{args.heads.replace(',', '-').replace('+', '_')}-{args.first_draw}-{args.draws}"
+    labels = sorted(tr["label"].unique())
+    # the team's tag names: the data set's label names, written as words ("card_arrival" -> "card arrival")
+    names = Taxonomy.from_dict({"tags": [{"id": lab, "name": lab.replace("_", " ")} for lab in labels]})
+    for spec in args.heads.split(","):
+        head, options = parse_head(spec)
         for draw in range(args.first_draw, args.first_draw + args.draws):
             sub = draw_examples(tr, args.shots, draw)
+            take = sub.index.to_numpy()
+            rest = np.setdiff1d(np.arange(len(tr)), take)
+            frozen_head = head == "logreg"
+            X = frozen["train"] if frozen_head else tr["text"].tolist()
+            pick = (lambda a, i: a[i]) if isinstance(X, np.ndarray) else (lambda a, i: [a[j] for j in i])
             t = time.perf_counter()
-            if head in ("logreg", "self-train"):
-                X = frozen["train"]
-                take = sub.index.to_numpy()
-                rest = np.setdiff1d(np.arange(len(tr)), take)
-                pick = (lambda a, i: a[i]) if isinstance(X, np.ndarray) else (lambda a, i: [a[j] for j in i])
-                clf = TagClassifier(emb, random_state=0, self_train=head == "self-train")
-                clf.fit(pick(X, take), sub["label"].tolist(),
-                        unlabelled=pick(X, rest) if head == "self-train" else None)
-                test_x = frozen["test"]
-            else:
-                clf = TagClassifier(emb, head=head, random_state=0).fit(sub["text"].tolist(), sub["label"].tolist())
-                test_x = te["text"].tolist()
+            clf = TagClassifier(emb, names if "names" in options else None, head=head, random_state=0,
+                                self_train="self-train" in options, taxonomy_examples="names" in options)
+            clf.fit(pick(X, take), sub["label"].tolist(), unlabelled=pick(X, rest) if "self-train" in options else None)
+            test_x = frozen["test"] if frozen_head else te["text"].tolist()
             seconds = time.perf_counter() - t
             acc = clf.score(test_x, te["label"].tolist())
-            row = {"dataset": f"banking77 {args.shots}-shot", "head": head, "draw": draw, "accuracy": round(acc, 4),
+            row = {"dataset": f"banking77 {args.shots}-shot", "head": spec, "draw": draw, "accuracy": round(acc, 4),
                    "train_s": round(seconds, 1)}
             print(row, flush=True)
             rows.append(row)

@@ -316,6 +316,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             clusters, so tags the embedding does not cluster by, such as bug vs question, can lose). With
             labels, ``fit(X, y, unlabelled=backlog)`` extends them with pseudo-labels the same way
             (multi-class; banking77 with 8 labels per intent: 0.839 → 0.854).
+        taxonomy_examples: with a taxonomy and multi-class labels, each tag's own words — its name (and
+            description) and the taxonomy's example texts — become extra labelled rows of the head (and of the
+            backlog's pseudo-labelling). Most useful with few labels: banking77 with 8 labels per intent and
+            label names as tag names, 0.839 → 0.849 (frozen), 0.854 → 0.861 with self-training.
         cv: folds for the out-of-fold calibration and threshold tuning.
         adapter: how ``"finetune"`` and ``"contrastive"`` train the embedding model: ``"lora"`` (default)
             trains low-rank updates of its linear layers and a saved model stores only those (``adapter.npz``,
@@ -346,6 +350,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         "min_confidence": [Interval(float, 0, 1, closed="both")],
         "zero_shot": ["boolean"],
         "self_train": ["boolean"],
+        "taxonomy_examples": ["boolean"],
         "cv": [Interval(int, 2, None, closed="left")],
         "finetune_epochs": [Interval(int, 1, None, closed="left"), None],
         "finetune_batch_size": [Interval(int, 1, None, closed="left")],
@@ -368,6 +373,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         min_confidence: float = 0.0,
         zero_shot: bool = False,
         self_train: bool = False,
+        taxonomy_examples: bool = False,
         cv: int = 5,
         finetune_epochs: int | None = None,
         finetune_batch_size: int = 32,
@@ -386,6 +392,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         self.min_confidence = min_confidence
         self.zero_shot = zero_shot
         self.self_train = self_train
+        self.taxonomy_examples = taxonomy_examples
         self.cv = cv
         self.finetune_epochs = finetune_epochs
         self.finetune_batch_size = finetune_batch_size
@@ -504,6 +511,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             raise InvalidInputError(f"X has {n} rows but y has {len(targets.rows)}")
         if unlabelled is not None and targets.multi_label:
             raise InvalidInputError("self-training with labels supports multi-class tags only")
+        if self.taxonomy_examples and (self.taxonomy is None or targets.multi_label):
+            raise InvalidInputError("taxonomy_examples=True learns from the taxonomy's tag names and examples: it "
+                                    "needs a taxonomy and multi-class labels" if self.taxonomy is None else
+                                    "taxonomy_examples=True supports multi-class labels only")
         if self.taxonomy is not None:
             if targets.classes.dtype != object or not all(isinstance(t, str) for t in targets.classes):
                 raise InvalidInputError("with a taxonomy, labels must be tag ids (strings)")
@@ -525,6 +536,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         self.embedder_ = embedder
         self.n_features_in_ = emb.shape[1]
         Y = targets.Y
+        if self.taxonomy_examples:
+            texts, extra = self._taxonomy_rows(targets)
+            emb, Y = np.vstack([emb, self._embed(texts, embedder)]), np.r_[Y, extra]
         if unlabelled is not None:
             from .training import pseudo_labels
 
@@ -570,6 +584,17 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if total > budget:
             log.warning("head='auto' took %.0f s, over its time_budget of %.0f s", total, budget)
         return self
+
+    def _taxonomy_rows(self, targets: _Targets) -> tuple[list[str], np.ndarray]:
+        """Each trained tag's name (with its description) and its taxonomy examples, as labelled texts."""
+        assert self.taxonomy is not None
+        texts, labels = [], []
+        for j, tag_id in enumerate(targets.classes.tolist()):
+            tag = self.taxonomy[tag_id]
+            for text in dict.fromkeys([tag.prompt(), *tag.examples]):
+                texts.append(text)
+                labels.append(j)
+        return texts, np.asarray(labels, dtype=targets.Y.dtype)
 
     def _holdout_report(self, X: Any, targets: _Targets, share: float, unlabelled: Any = None) -> EvaluationReport:
         train, test = _holdout_split(targets.primary, share, int(self.random_state))

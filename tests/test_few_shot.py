@@ -1,0 +1,48 @@
+"""Few labels per tag: the taxonomy's own words as extra training rows (``taxonomy_examples``, issue #16)."""
+
+from __future__ import annotations
+
+import pytest
+
+from feedback_nlp import Taxonomy
+from feedback_nlp.errors import InvalidInputError
+from feedback_nlp.tagging import TagClassifier
+
+_TAX = Taxonomy.from_dict({"tags": [
+    {"id": "billing", "name": "invoice refund", "examples": ["charged twice on my card"]},
+    {"id": "login", "name": "password reset", "description": "cannot sign in"},
+    {"id": "export", "name": "csv download"},
+]})
+_TEXTS = ["alpha one", "alpha two", "beta one", "beta two", "gamma one", "gamma two"]
+_LABELS = ["billing", "billing", "login", "login", "export", "export"]
+
+
+def _proba(clf, text, tag):
+    return float(clf.predict_proba([text])[tag].iloc[0])
+
+
+def test_tag_names_and_examples_teach_the_head(hash_embedder):
+    plain = TagClassifier(hash_embedder, _TAX, cv=2).fit(_TEXTS, _LABELS)
+    named = TagClassifier(hash_embedder, _TAX, cv=2, taxonomy_examples=True).fit(_TEXTS, _LABELS)
+    # words the labelled rows never use, only the taxonomy: its name, its description, its example
+    for text, tag in [("invoice refund", "billing"), ("cannot sign in", "login"), ("charged twice on my card", "billing"),
+                      ("csv download", "export")]:
+        assert named.predict([text])[0] == tag, text
+        assert _proba(plain, text, tag) < 0.34 < _proba(named, text, tag), text  # without: no idea (1/3 each)
+    assert named.get_params()["taxonomy_examples"] is True
+
+
+def test_with_self_training_and_holdout(hash_embedder):
+    backlog = ["invoice refund please", "password reset link", "csv download broken"] * 3
+    clf = TagClassifier(hash_embedder, _TAX, cv=2, self_train=True, taxonomy_examples=True)
+    clf.fit(_TEXTS * 2, _LABELS * 2, unlabelled=backlog, holdout=0.25)
+    assert clf.self_trained_rows_ == 9 and clf.predict(["refund my invoice"])[0] == "billing"
+
+
+def test_needs_a_taxonomy_and_multi_class(hash_embedder):
+    with pytest.raises(InvalidInputError, match="needs a taxonomy"):
+        TagClassifier(hash_embedder, taxonomy_examples=True).fit(_TEXTS, _LABELS)
+    with pytest.raises(InvalidInputError, match="multi-class labels only"):
+        TagClassifier(hash_embedder, _TAX, taxonomy_examples=True).fit(_TEXTS, [[x] for x in _LABELS])
+    with pytest.raises(InvalidInputError, match="taxonomy_examples"):
+        TagClassifier(hash_embedder, _TAX, taxonomy_examples="yes").fit(_TEXTS, _LABELS)
