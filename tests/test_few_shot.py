@@ -46,3 +46,24 @@ def test_needs_a_taxonomy_and_multi_class(hash_embedder):
         TagClassifier(hash_embedder, _TAX, taxonomy_examples=True).fit(_TEXTS, [[x] for x in _LABELS])
     with pytest.raises(InvalidInputError, match="taxonomy_examples"):
         TagClassifier(hash_embedder, _TAX, taxonomy_examples="yes").fit(_TEXTS, _LABELS)
+
+
+def test_cli_taxonomy_examples(tmp_path, monkeypatch):
+    import json
+
+    import pandas as pd
+
+    from conftest import HashEmbedder
+    from feedback_nlp import cli
+    from feedback_nlp.cli import main
+
+    data, tax = tmp_path / "l.csv", tmp_path / "tax.json"
+    pd.DataFrame({"text": _TEXTS * 2, "label": _LABELS * 2}).to_csv(data, index=False)
+    tax.write_text(json.dumps(_TAX.to_dict()))
+    out = str(tmp_path / "m")
+    assert main(["train", "--data", str(data), "--taxonomy-examples", "--out", out]) == 2  # no --taxonomy
+    monkeypatch.setattr(cli, "_embedder", lambda args: HashEmbedder())
+    assert main(["train", "--data", str(data), "--taxonomy", str(tax), "--taxonomy-examples", "--holdout", "0",
+                 "--out", out]) == 0
+    clf = TagClassifier.load(out, embedder=HashEmbedder())
+    assert clf.taxonomy_examples is True and clf.predict(["csv download"])[0] == "export"

@@ -385,6 +385,7 @@ def cmd_train(args: argparse.Namespace) -> dict:
         return TagClassifier(emb, taxonomy, multi_label=True if args.multi_label else None, head=_train_head(args),
                              min_confidence=args.min_confidence, zero_shot=args.zero_shot,
                              self_train=args.self_train, time_budget=args.time_budget or 600.0,
+                             taxonomy_examples=args.taxonomy_examples,
                              random_state=args.random_state, show_progress=ui.progress)
 
     holdout = args.holdout if args.holdout > 0 and not args.zero_shot else None
@@ -419,6 +420,9 @@ def _train_head(args: argparse.Namespace) -> str:
 def _check_train(args: argparse.Namespace) -> None:
     if args.self_train and not args.zero_shot:
         raise UsageError("--self-train learns from unlabelled rows: use it with --zero-shot and --taxonomy")
+    if args.taxonomy_examples and (not args.taxonomy or args.zero_shot or args.multi_label):
+        raise UsageError("--taxonomy-examples learns from the --taxonomy's tag names and examples: it needs "
+                         "--taxonomy and labels (not --zero-shot), multi-class (not --multi-label)")
     if args.time_budget is not None and (args.zero_shot or args.head not in (None, "auto")):
         raise UsageError("--time-budget is the budget of --head auto (which measures the heads and picks one); "
                          "drop it or use --head auto" + (" without --zero-shot" if args.zero_shot else ""))
@@ -443,6 +447,9 @@ def _train_parser(sub: SubParsers) -> None:
     p.add_argument("--sep", default="|", type=non_empty, help="separator of tags with --multi-label")
     p.add_argument("--taxonomy", default=None, type=input_path, help="taxonomy YAML/JSON (labels are checked against it)")
     p.add_argument("--zero-shot", action="store_true", help="no labels: tag by similarity to the taxonomy")
+    p.add_argument("--taxonomy-examples", action="store_true",
+                   help="with --taxonomy: its tag names, descriptions and examples become extra labelled rows "
+                        "(helps with few labels per tag; multi-class)")
     p.add_argument("--self-train", action="store_true",
                    help="with --zero-shot: learn from the --data rows as an unlabelled backlog (pseudo-labels)")
     p.add_argument("--head", choices=["logreg", "finetune", "contrastive", "auto"], default=None,
