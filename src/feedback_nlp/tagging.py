@@ -660,7 +660,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                                     contrastive=self.head == "contrastive", adapter=self.adapter,
                                     show_progress=self.show_progress, device=embedder.device)
             tuned = Embedder(path, cache=embedder.cache, backend=embedder.backend, batch_size=embedder.batch_size,
-                             show_progress=self.show_progress, long_text=embedder.long_text)
+                             show_progress=self.show_progress, long_text=embedder.long_text, device=embedder.device)
         except BaseException:  # interrupted or failed: nothing stays behind
             shutil.rmtree(scratch, ignore_errors=True)
             raise
