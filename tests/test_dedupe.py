@@ -116,6 +116,22 @@ def test_save_load(deduper, tmp_path, embedder, hash_embedder):
         Deduper.load(path)
 
 
+def test_folder_saved_with_rank_fusion_still_loads(deduper, tmp_path, embedder):
+    """Folders saved while find() used reciprocal-rank fusion hold an ``rrf_k`` parameter: it is dropped."""
+    import json
+
+    from feedback_nlp._persist import write_manifest
+
+    path = deduper.save(tmp_path / "old")
+    config = json.loads((path / "config.json").read_text())
+    config["params"] = {**config["params"], "rrf_k": 60, "lexical_weight": 1.0}
+    (path / "config.json").write_text(json.dumps(config))
+    write_manifest(path)
+    loaded = Deduper.load(path, embedder=embedder)
+    assert loaded.lexical_weight == 1.0 and "rrf_k" not in loaded.get_params()
+    assert len(loaded.find("dark mode please", k=3)) == 3
+
+
 def test_threshold_is_exact_at_float32_boundaries(hash_embedder):
     """Scores are float32; a threshold a hair above one of them must exclude it (it was compared in float32)."""
     rng = np.random.default_rng(0)
@@ -131,8 +147,8 @@ def test_threshold_is_exact_at_float32_boundaries(hash_embedder):
     assert len(p) == (everything["score"] > s).sum()
 
 
-def _bug_corpus():
-    """A query whose duplicate shares an identifier but, by vector, sits behind two distractors."""
+def _bug_corpus(dup_cosine=0.8):
+    """A query whose duplicate shares an identifier but, by vector, sits behind two distractors (0.9, 0.85)."""
     texts = ["NullPointerException in S3AFileSystem.getFileStatus when the bucket is empty",
              "Upload to the object store is slow for big files",
              "Listing a directory on the object store is slow",
@@ -140,7 +156,8 @@ def _bug_corpus():
     rng = np.random.default_rng(0)
     q = rng.normal(size=16).astype(np.float32)
     q /= np.linalg.norm(q)
-    emb = np.vstack([0.6 * q + 0.8 * _orth(q, rng), 0.9 * q + 0.436 * _orth(q, rng),
+    off = float(np.sqrt(1 - dup_cosine ** 2))
+    emb = np.vstack([dup_cosine * q + off * _orth(q, rng), 0.9 * q + 0.436 * _orth(q, rng),
                      0.85 * q + 0.527 * _orth(q, rng), _orth(q, rng)]).astype(np.float32)
     return texts, emb, q[None, :], "S3AFileSystem.getFileStatus throws NullPointerException"
 
@@ -162,6 +179,22 @@ def test_hybrid_ranks_a_shared_identifier_first():
     assert Deduper().fit(texts, embeddings=emb).find(k=3, embeddings=q)["id"].tolist() == vector_only["id"].tolist()
 
 
+def test_lexical_bonus_is_bounded_and_ignores_common_words():
+    # a duplicate 0.3 behind by cosine (0.6 vs 0.9): the default bonus (at most 0.3) never overtakes it ...
+    texts, emb, q, query = _bug_corpus(dup_cosine=0.6)
+    assert Deduper().fit(texts, embeddings=emb).find([query], k=3, embeddings=q)["id"].tolist()[0] == 1
+    # ... a larger, faster-saturating bonus does
+    assert Deduper(lexical_weight=0.5, lexical_scale=1.0).fit(texts, embeddings=emb).find([query], k=3, embeddings=q)["id"].tolist()[0] == 0
+    # words that many indexed items share (here "export" and "csv" in 8 of 12) are not evidence: vector order holds
+    rng = np.random.default_rng(1)
+    many = [f"csv export of board {i} is slow" for i in range(8)] + ["dark mode", "sso login", "gantt chart", "mobile app"]
+    X = rng.normal(size=(12, 8)).astype(np.float32)
+    query_vec = X[9:10] + 0.01  # the vector says: "sso login"
+    plain = Deduper(lexical_weight=0.0).fit(many, embeddings=X).find(["csv export"], k=3, embeddings=query_vec)
+    hybrid = Deduper().fit(many, embeddings=X).find(["csv export"], k=3, embeddings=query_vec)
+    assert hybrid["id"].tolist() == plain["id"].tolist() and hybrid["id"].tolist()[0] == 9
+
+
 def test_hybrid_follows_incremental_add_and_odd_queries():
     texts, emb, q, query = _bug_corpus()
     d = Deduper().fit(texts[1:], ids=["b", "c", "d"], embeddings=emb[1:])
@@ -174,9 +207,10 @@ def test_hybrid_follows_incremental_add_and_odd_queries():
 def test_is_a_sklearn_estimator(tmp_path, sample_vectors, sample):
     from sklearn.base import clone
 
-    d = Deduper(threshold=0.8, lexical_weight=0.5, rrf_k=20)
+    d = Deduper(threshold=0.8, lexical_weight=0.5, lexical_scale=10.0)
     c = clone(d)
-    assert c.get_params()["lexical_weight"] == 0.5 and c.set_params(rrf_k=5).rrf_k == 5 and d.rrf_k == 20
+    assert c.get_params()["lexical_weight"] == 0.5 and c.set_params(lexical_scale=5.0).lexical_scale == 5.0
+    assert d.lexical_scale == 10.0
     fitted = d.fit(sample.head(300), embeddings=sample_vectors[:300])
     loaded = Deduper.load(fitted.save(tmp_path / "d"))
     assert {k: v for k, v in loaded.get_params().items() if k != "embedder"} == \
@@ -184,7 +218,8 @@ def test_is_a_sklearn_estimator(tmp_path, sample_vectors, sample):
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"lexical_weight": -1.0}, "lexical_weight"), ({"rrf_k": 0}, "rrf_k"), ({"index": "faiss"}, "index"),
+    ({"lexical_weight": -1.0}, "lexical_weight"), ({"lexical_scale": 0.0}, "lexical_scale"),
+    ({"lexical_max_df": 1.5}, "lexical_max_df"), ({"index": "faiss"}, "index"),
     ({"candidates": 2.5}, "candidates"), ({"threshold": 0}, "threshold"),
 ])
 def test_bad_parameters_name_themselves(params, message, sample_vectors):

@@ -1,7 +1,7 @@
 """Near-duplicate search: match new feedback to the backlog, list duplicate pairs, group duplicates.
 
-:meth:`Deduper.find` ranks by a hybrid of vector similarity and BM25 over the text (reciprocal-rank
-fusion), which finds duplicate bug reports that share identifiers and error strings; ``pairs`` and ``groups``
+:meth:`Deduper.find` ranks by vector similarity plus a bounded bonus for shared specific words (BM25 over
+the terms few items hold), which finds duplicate bug reports that share identifiers and error strings; ``pairs`` and ``groups``
 threshold the cosine similarity. Exact blocked inner-product search below ``exact_max`` items, an HNSW index
 (hnswlib, the ``feedback-nlp[ann]`` extra) above it.
 
