@@ -138,7 +138,7 @@ def test_tampered_adapter_is_refused_by_the_manifest(saved, tmp_path):
         TagClassifier.load(bad)
 
 
-@pytest.mark.parametrize("edit", ["drop_b", "wrong_rank", "pickle"])
+@pytest.mark.parametrize("edit", ["drop_b", "wrong_rank", "pickle", "nan", "strings"])
 def test_malformed_adapter_arrays_are_refused(saved, tmp_path, edit):
     """Even with a matching manifest (a hostile folder rewrites it), the arrays must form LoRA pairs."""
     _, folder = saved
@@ -151,6 +151,12 @@ def test_malformed_adapter_arrays_are_refused(saved, tmp_path, edit):
         np.savez(bad / "adapter.npz", **arrays)
     elif edit == "wrong_rank":
         arrays[b_key] = arrays[b_key][:, :3]
+        np.savez(bad / "adapter.npz", **arrays)
+    elif edit == "nan":
+        arrays[b_key] = np.full_like(arrays[b_key], np.nan)
+        np.savez(bad / "adapter.npz", **arrays)
+    elif edit == "strings":
+        arrays[b_key] = np.full(arrays[b_key].shape, "x")
         np.savez(bad / "adapter.npz", **arrays)
     else:
         np.savez(bad / "adapter.npz", **arrays, evil=np.array([object()], dtype=object))
@@ -251,6 +257,23 @@ def test_cli_names_the_base_it_needs(saved, tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "o.csv").exists()
 
 
+@pytest.mark.parametrize("field,value", [("rank", 0), ("file", "../../outside.npz"), ("max_seq_length", True),
+                                         ("base_weights_sha256", {})])
+def test_hostile_adapter_config_is_refused(saved, tmp_path, field, value):
+    _, folder = saved
+    bad = _copy(folder, tmp_path / "hostile")
+    np.savez(tmp_path / "outside.npz", x=np.zeros(1))  # must never be read
+    config = json.loads((bad / "config.json").read_text())
+    config["embedder"]["adapter"][field] = value
+    (bad / "config.json").write_text(json.dumps(config))
+    write_manifest(bad)
+    if field == "file":  # the name in the config is ignored: adapter.npz is read, and it is intact
+        assert np.array_equal(TagClassifier.load(bad).predict(PROBE), saved[0].predict(PROBE))
+        return
+    with pytest.raises(IntegrityError):
+        TagClassifier.load(bad)
+
+
 def test_unknown_adapter_kind_is_refused(saved, tmp_path):
     _, folder = saved
     bad = _copy(folder, tmp_path / "peft")
@@ -269,3 +292,13 @@ def test_adapter_keeps_its_training_window(saved):
     loaded = TagClassifier.load(folder)
     settings = json.loads((Path(loaded.embedder_.location) / "sentence_bert_config.json").read_text())
     assert settings["max_seq_length"] == 16 and loaded.embedder_.window == clf.embedder_.window
+
+
+def test_base_without_safetensors_is_refused_before_training(tmp_path):
+    from feedback_nlp.errors import InvalidInputError
+
+    base = tmp_path / "bin-only"
+    shutil.copytree(resolve_model()[1], base, ignore=shutil.ignore_patterns("model.safetensors"))
+    (base / "pytorch_model.bin").write_bytes(b"not loaded: refused before training")
+    with pytest.raises(InvalidInputError, match="adapter=None"):
+        TagClassifier(Embedder(base, backend="torch", cache=None), head="finetune").fit(TEXTS, LABELS)

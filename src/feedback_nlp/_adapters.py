@@ -102,10 +102,13 @@ class Adapter:
         try:
             rank, alpha = int(meta["rank"]), float(meta["alpha"])
             base = {str(k): str(v) for k, v in dict(meta["base_weights_sha256"]).items()}
-            with np.load(folder / meta.get("file", ADAPTER_FILE), allow_pickle=False) as data:
+            # always adapter.npz: a file name taken from the config could point outside the folder
+            with np.load(folder / ADAPTER_FILE, allow_pickle=False) as data:
                 tensors = {k: data[k] for k in data.files}
         except (KeyError, TypeError, ValueError, OSError) as exc:
             raise IntegrityError(f"{folder}: the adapter cannot be read ({exc})") from exc
+        if rank < 1 or not np.isfinite(alpha):
+            raise IntegrityError(f"{folder}: the adapter's rank {rank} / alpha {alpha} are not a LoRA scale")
         training, window = meta.get("training"), meta.get("max_seq_length")
         if window is not None and (not isinstance(window, int) or isinstance(window, bool) or not 8 <= window <= 8192):
             raise IntegrityError(f"{folder}: the adapter's max_seq_length {window!r} is not a token count")
@@ -114,7 +117,8 @@ class Adapter:
                       max_seq_length=window)
         for m in adapter.modules:
             a, b = tensors[f"{m}.lora_A"], tensors.get(f"{m}.lora_B")
-            if b is None or a.ndim != 2 or b.ndim != 2 or a.shape[0] != rank or b.shape[1] != rank:
+            if (b is None or a.ndim != 2 or b.ndim != 2 or a.shape[0] != rank or b.shape[1] != rank
+                    or a.dtype.kind != "f" or b.dtype.kind != "f" or not (np.isfinite(a).all() and np.isfinite(b).all())):
                 raise IntegrityError(f"{folder}: adapter arrays of {m} are not a rank-{rank} LoRA pair")
         if not adapter.modules or len(tensors) != 2 * len(adapter.modules) or not base:
             raise IntegrityError(f"{folder}: the adapter holds no LoRA pairs or no base hash")

@@ -206,6 +206,13 @@ def finetune_encoder(
     fine-tuning). ``learning_rate=None``: 2e-3 for LoRA, 5e-5 for full fine-tuning.
     Returns ``out_dir``; the epochs used are logged and written to ``out_dir/training.json``.
     """
+    if adapter == "lora" and not (local_folder(location) / "model.safetensors").is_file():
+        from .errors import InvalidInputError  # checked before the minutes of training, not after
+
+        raise InvalidInputError(f"LoRA adapters are merged into the base model's model.safetensors, and "
+                                f"{local_folder(location)} has none; convert the model to safetensors or fine-tune "
+                                "every weight with adapter=None")
+
     import torch
     import torch.nn.functional as F
     import transformers

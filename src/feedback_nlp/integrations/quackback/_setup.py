@@ -101,12 +101,21 @@ def processing_options(args: argparse.Namespace, *, embedder: Any = None) -> dic
 def integration_from_args(args: argparse.Namespace, data_dir: str | Path) -> Any:
     """The webhook-only server's integration: the ``--model`` classifier as tagger and an in-process
     :class:`VectorBacklog` rebuilt from the posts the integration has stored."""
+    from ...embedding import Embedder
+    from ...errors import ModelMismatchError
     from ...tagging import TagClassifier
     from ._processor import ClassifierTagger, VectorBacklog
 
     secret, client = read_connection(args)
-    clf = TagClassifier.load(getattr(args, "model", None) or "request-type")
-    tagger, embedder = ClassifierTagger(clf), clf.embedder_
+    model = getattr(args, "model", None) or "request-type"
+    # Duplicates (and a sentiment model) compare posts on the base model's vectors: a fine-tuned tag model's
+    # encoder is trained to separate its tags, not to find the same request said twice.
+    embedder = Embedder()
+    try:
+        clf = TagClassifier.load(model, embedder=embedder)  # a LoRA adapter merges over this base
+    except ModelMismatchError:  # a fully fine-tuned model brings its own encoder
+        clf = TagClassifier.load(model)
+    tagger = ClassifierTagger(clf)
     integration = build_integration(data_dir, secret, tagger=tagger, client=client,
                                     **processing_options(args, embedder=embedder))
     posts = integration.store.posts_frame()
