@@ -182,3 +182,20 @@ def test_cli_report_sentiment_flags(tmp_path, sample_raw, cache_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: sentiment model: no tag model at") and "Traceback" not in err
     assert not (tmp_path / "r2").exists()
+
+
+def test_tex_in_theme_names_is_drawn_literally(tmp_path, sample_raw, embedder, monkeypatch):
+    # "$...$" is TeX math to matplotlib: an unknown command in a theme name made every chart, so the report, fail
+    from feedback_nlp.themes import ThemeModel
+
+    fit = ThemeModel.fit
+
+    def named_from_hostile_feedback(self, *args, **kwargs):
+        fit(self, *args, **kwargs)
+        self.themes_["label"] = [f"refund $\\notacommand{{x}}$ fee {i}" for i in range(len(self.themes_))]
+        return self
+
+    monkeypatch.setattr(ThemeModel, "fit", named_from_hostile_feedback)
+    summary = build_report(sample_raw.head(60), tmp_path / "r", embedder=embedder, min_theme_size=5)
+    assert pd.read_csv(tmp_path / "r" / "themes.csv")["label"].str.contains("notacommand", regex=False).all()
+    assert summary.html.read_text().count('src="data:image/png;base64,') == 5

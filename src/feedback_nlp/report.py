@@ -28,7 +28,7 @@ from .cleaning import redact_pii
 from .dedupe import Deduper
 from .embedding import BaseEmbedder, Embedder
 from .records import read_feedback, write_table
-from .report_sentiment import SENTIMENTS, score_sentiment, sentiment_section
+from .report_sentiment import SENTIMENTS, chart_text, score_sentiment, sentiment_section
 from .report_status import has_status, status_section
 from .scoring import non_ask_themes, theme_scores
 from .tagging import TagClassifier
@@ -181,7 +181,7 @@ def build_report(
     charts: dict[str, str] = {}
     top = scores.head(12).iloc[::-1]
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(top) + 1))
-    ax.barh([f"#{t} {lbl[:40]}" for t, lbl in zip(top["theme"], top["label"])], top["priority"],
+    ax.barh([chart_text(f"#{t} {lbl[:40]}") for t, lbl in zip(top["theme"], top["label"])], top["priority"],
             color=["#d9480f" if e else "#1c7ed6" for e in top["emerging"]])
     ax.set_xlabel("priority score (0-100)")
     ax.set_title("Top themes by priority (orange: emerging)")
@@ -195,7 +195,7 @@ def build_report(
         for t in show:
             series = trends[trends["theme"] == t]
             ax.plot(series["period"], series["count"], lw=3 if t in emerging else 1.2,
-                    label=f"#{t} {names.get(t, '')[:30]}" + (" (emerging)" if t in emerging else ""))
+                    label=chart_text(f"#{t} {names.get(t, '')[:30]}" + (" (emerging)" if t in emerging else "")))
         ax.set_ylabel(f"items per period ({freq})")
         ax.set_title("Theme volume over time")
         if show:  # no theme at all (a small input): no legend, and no matplotlib warning on stderr
@@ -206,7 +206,7 @@ def build_report(
     frames["tags_by_channel"] = (by_channel.reset_index(), "tags_by_channel.csv")
     fig, ax = plt.subplots(figsize=(8, 4))
     if by_channel.size:  # pandas cannot plot an empty frame (no item got a tag): an empty chart instead
-        by_channel.plot(kind="bar", stacked=True, ax=ax, colormap="tab20")
+        by_channel.rename(columns=chart_text, index=chart_text).plot(kind="bar", stacked=True, ax=ax, colormap="tab20")
         ax.legend(fontsize=7, ncol=2)
     ax.set_ylabel("items")
     ax.set_title("Tag distribution by channel")

@@ -30,7 +30,7 @@ import pandas as pd
 from .embedding import BaseEmbedder
 from .errors import InvalidInputError, ModelNotFoundError
 
-__all__ = ["SENTIMENTS", "SENTIMENT_SECTION", "SentimentScores", "SentimentSection", "given_sentiment",
+__all__ = ["SENTIMENTS", "SENTIMENT_SECTION", "SentimentScores", "SentimentSection", "chart_text", "given_sentiment",
            "score_sentiment", "sentiment_by_theme", "sentiment_over_time", "sentiment_section"]
 
 SENTIMENTS = ("positive", "neutral", "negative")
@@ -39,6 +39,16 @@ _ALIASES = {"positive": "positive", "pos": "positive", "neutral": "neutral", "ne
             "negative": "negative", "neg": "negative", "1": "positive", "0": "neutral", "-1": "negative",
             "1.0": "positive", "0.0": "neutral", "-1.0": "negative"}
 _COLORS = {"positive": "#2b8a3e", "neutral": "#adb5bd", "negative": "#c92a2a"}
+
+
+def chart_text(text: Any) -> str:
+    r"""``text`` as matplotlib shows it literally: ``$`` starts TeX math there, and a theme named from
+    feedback such as ``refund $\x$`` made the whole report fail.
+
+    >>> print(chart_text("costs $5 or $10"))
+    costs \$5 or \$10
+    """
+    return str(text).replace("$", r"\$")
 
 
 def given_sentiment(values: pd.Series) -> pd.Series:
@@ -185,7 +195,7 @@ def _theme_chart(by_theme: pd.DataFrame, png: Callable[[Any], str]) -> str:
 
     top = by_theme.head(12).iloc[::-1]
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(top) + 1.5))
-    names = [f"#{t} {str(lbl)[:36]} (n={n})" for t, lbl, n in zip(top["theme"], top["label"], top["n"])]
+    names = [chart_text(f"#{t} {str(lbl)[:36]} (n={n})") for t, lbl, n in zip(top["theme"], top["label"], top["n"])]
     left = np.zeros(len(top))
     for s in SENTIMENTS:
         ax.barh(names, top[s], left=left, color=_COLORS[s], label=s)
