@@ -351,3 +351,18 @@ def test_dash_for_stdin_or_stdout_is_a_clear_usage_error(tmp_path, capsys, flag)
     err = capsys.readouterr().err
     assert "not supported" in err and ("standard input" in err if flag == "--in" else "standard output" in err)
     assert "Traceback" not in err
+
+
+def test_a_report_with_a_teams_own_embedder_uses_the_bundled_models_with_their_own(tmp_path, hash_embedder):
+    # the bundled request-type and sentiment models were built on all-MiniLM-L6-v2: with another embedder
+    # (hash_embedder stands for a team's own model) they embed the texts themselves instead of failing
+    frame = pd.DataFrame({"id": ["1", "2", "3", "4"],
+                          "text": ["The export crashes every time, terrible", "Please add dark mode",
+                                   "Love the new dashboard, great work", "How do I reset my password?"],
+                          "created_at": ["2024-01-01", "2024-01-08", "2024-01-15", "2024-01-22"]})
+    summary = fb.build_report(frame, tmp_path / "r", embedder=hash_embedder, min_theme_size=2)
+    items = pd.read_csv(tmp_path / "r" / "items.csv")
+    assert items["sentiment_source"].eq("model").all()
+    assert items.set_index("id").loc[3, "sentiment"] == "positive"
+    assert set(items["tags"].map(str)) - {"[]"}  # request types were predicted
+    assert summary.html.exists()

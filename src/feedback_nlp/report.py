@@ -28,7 +28,7 @@ from .cleaning import redact_pii
 from .dedupe import Deduper
 from .embedding import BaseEmbedder, Embedder
 from .records import read_feedback, write_table
-from .report_sentiment import SENTIMENTS, chart_text, score_sentiment, sentiment_section
+from .report_sentiment import SENTIMENTS, chart_text, load_tag_model, score_sentiment, sentiment_section
 from .report_status import has_status, status_section
 from .scoring import non_ask_themes, theme_scores
 from .tagging import TagClassifier
@@ -136,7 +136,7 @@ def build_report(
         tax = taxonomy if isinstance(taxonomy, Taxonomy) else Taxonomy.load(taxonomy)
         clf = TagClassifier(embedder, tax, zero_shot=True, min_confidence=0.0).fit(None)
     else:
-        clf = TagClassifier.load("request-type", embedder=embedder)
+        clf = load_tag_model("request-type", embedder)
     # a fine-tuned model (LoRA adapter) embeds with its own encoder: the base vectors would be wrong for it
     tags = clf.tag(vectors if clf.embedder_ is embedder else records["text"], ids=records["id"])
     leaf = set(map(str, clf.classes_))

@@ -28,9 +28,10 @@ import numpy as np
 import pandas as pd
 
 from .embedding import BaseEmbedder
-from .errors import InvalidInputError, ModelNotFoundError
+from .errors import InvalidInputError, ModelMismatchError, ModelNotFoundError
 
 __all__ = ["SENTIMENTS", "SENTIMENT_SECTION", "SentimentScores", "SentimentSection", "chart_text", "given_sentiment",
+           "load_tag_model",
            "score_sentiment", "sentiment_by_theme", "sentiment_over_time", "sentiment_section"]
 
 SENTIMENTS = ("positive", "neutral", "negative")
@@ -76,10 +77,22 @@ class SentimentScores:
     note: str
 
 
-def _sentiment_model(model: str | os.PathLike, embedder: BaseEmbedder) -> Any:
-    from .tagging import TagClassifier
+def load_tag_model(model: str | os.PathLike, embedder: BaseEmbedder) -> Any:
+    """``TagClassifier.load(model, embedder=embedder)``; but a *bundled* model (``request-type``,
+    ``sentiment``) built on another embedding model than ``embedder`` (a team's own model) is loaded with
+    its own embedding model, and embeds the texts itself. A model folder the user named must match."""
+    from .tagging import TagClassifier, bundled_models
 
-    clf = TagClassifier.load(model, embedder=embedder)
+    try:
+        return TagClassifier.load(model, embedder=embedder)
+    except ModelMismatchError:
+        if str(model) not in bundled_models() or os.path.isdir(model):
+            raise
+        return TagClassifier.load(model)
+
+
+def _sentiment_model(model: str | os.PathLike, embedder: BaseEmbedder) -> Any:
+    clf = load_tag_model(model, embedder)
     classes = {str(c) for c in clf.classes_}
     if classes != set(SENTIMENTS) or clf.multi_label_:
         raise InvalidInputError(f"the sentiment model {str(model)!r} must be single-label with exactly the tags "
