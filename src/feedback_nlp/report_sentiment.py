@@ -31,8 +31,7 @@ from .embedding import BaseEmbedder
 from .errors import InvalidInputError, ModelMismatchError, ModelNotFoundError
 
 __all__ = ["SENTIMENTS", "SENTIMENT_SECTION", "SentimentScores", "SentimentSection", "chart_text", "given_sentiment",
-           "load_tag_model",
-           "score_sentiment", "sentiment_by_theme", "sentiment_over_time", "sentiment_section"]
+           "load_tag_model", "score_sentiment", "sentiment_by_theme", "sentiment_over_time", "sentiment_section"]
 
 SENTIMENTS = ("positive", "neutral", "negative")
 SENTIMENT_SECTION = "sentiment"
