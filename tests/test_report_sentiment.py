@@ -65,6 +65,9 @@ def test_given_sentiment_reads_common_spellings_only():
     values = pd.Series(["Positive", " NEG ", "neu", -1, 1.0, 0, "mixed", "5 stars", True, None, np.nan, ""])
     assert given_sentiment(values).tolist()[:6] == ["positive", "negative", "neutral", "negative", "positive", "neutral"]
     assert given_sentiment(values).iloc[6:].isna().all()  # not guessed: these go to the model
+    stars = pd.Series([1, 5, 3, "1", "positive", float("inf")])  # a 1-5 star rating: its 1 is not "positive"
+    assert given_sentiment(stars).iloc[:4].isna().all()
+    assert given_sentiment(stars).iloc[4] == "positive"
 
 
 def test_section_with_no_dates_one_theme_and_all_neutral(items):
@@ -105,6 +108,10 @@ def test_the_input_column_wins_and_the_model_fills_the_rest(embedder):
 
     s = score_sentiment(df, vectors, None, embedder)
     assert s.sentiment.isna().sum() == 2 and "no sentiment model was asked for" in s.note
+
+    capitalised = df.drop(columns="sentiment").assign(Sentiment=["neg", "pos", "neu"])  # as a survey export names it
+    s = score_sentiment(capitalised, vectors, "/no/such/model", embedder)
+    assert s.sentiment.tolist() == ["negative", "positive", "neutral"]
 
 
 def test_missing_or_wrong_sentiment_models(embedder, monkeypatch, tmp_path):

@@ -150,7 +150,7 @@ def build_report(
     items["theme"] = tm.labels_
     items["theme_label"] = [names.get(int(t), "outlier") for t in tm.labels_]
     scored = score_sentiment(items, vectors, sentiment, embedder)
-    if "sentiment" in items:  # the input's own column stays as it was, beside the sentiment the report used
+    if "sentiment" in items:  # the input's own column (lower case) stays as it was, beside the sentiment used
         items["sentiment_input"] = items["sentiment"]
     items["sentiment"], items["sentiment_source"] = scored.sentiment, scored.source
     has_time = "created_at" in records

@@ -31,13 +31,13 @@ from .embedding import BaseEmbedder
 from .errors import InvalidInputError, ModelMismatchError, ModelNotFoundError
 
 __all__ = ["SENTIMENTS", "SENTIMENT_SECTION", "SentimentScores", "SentimentSection", "chart_text", "given_sentiment",
-           "load_tag_model", "score_sentiment", "sentiment_by_theme", "sentiment_over_time", "sentiment_section"]
+           "load_tag_model", "score_sentiment", "sentiment_by_theme", "sentiment_column", "sentiment_over_time",
+           "sentiment_section"]
 
 SENTIMENTS = ("positive", "neutral", "negative")
 SENTIMENT_SECTION = "sentiment"
 _ALIASES = {"positive": "positive", "pos": "positive", "neutral": "neutral", "neu": "neutral",
-            "negative": "negative", "neg": "negative", "1": "positive", "0": "neutral", "-1": "negative",
-            "1.0": "positive", "0.0": "neutral", "-1.0": "negative"}
+            "negative": "negative", "neg": "negative", "1": "positive", "0": "neutral", "-1": "negative"}
 _COLORS = {"positive": "#2b8a3e", "neutral": "#adb5bd", "negative": "#c92a2a"}
 
 
@@ -53,17 +53,41 @@ def chart_text(text: Any) -> str:
 
 def given_sentiment(values: pd.Series) -> pd.Series:
     """The sentiment an input column states, per item: one of :data:`SENTIMENTS`, or missing where the
-    cell is empty or says something else (``"mixed"``, a star rating, free text).
+    cell is empty or says something else (``"mixed"``, free text).
+
+    Numbers count only when every number in the column is -1, 0 or 1: a 1–5 star rating is not a sentiment
+    code (its 1 is the worst score), so such a column's numbers are left to the model.
 
     >>> given_sentiment(pd.Series(["Positive", " neg", -1, "mixed", None])).tolist()
     ['positive', 'negative', 'negative', nan, nan]
+    >>> given_sentiment(pd.Series([1, 5, 3, "neutral"])).tolist()
+    [nan, nan, nan, 'neutral']
     """
+    def number(v: Any) -> float | None:
+        if isinstance(v, bool) or v is None:
+            return None
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return None
+
+    numbers = {x for x in map(number, values) if x is not None and not np.isnan(x)}
+    codes_ok = numbers <= {-1.0, 0.0, 1.0}
+
     def one(v: Any) -> Any:
-        if isinstance(v, bool) or v is None or (isinstance(v, float) and np.isnan(v)):
+        if isinstance(v, bool) or v is None:
             return np.nan  # True/False say nothing about which sentiment
-        return _ALIASES.get(str(v).strip().lower(), np.nan)
+        x = number(v)
+        if x is None:
+            return _ALIASES.get(str(v).strip().lower(), np.nan)
+        return _ALIASES[str(int(x))] if codes_ok and not np.isnan(x) else np.nan
 
     return values.map(one).astype(object)
+
+
+def sentiment_column(items: pd.DataFrame) -> str | None:
+    """The input's sentiment column: the one named ``sentiment`` in any case (``Sentiment``), else ``None``."""
+    return next((c for c in items.columns if str(c).strip().lower() == "sentiment"), None)
 
 
 @dataclass
@@ -112,7 +136,8 @@ def score_sentiment(items: pd.DataFrame, vectors: np.ndarray, model: str | os.Pa
     :class:`~feedback_nlp.errors.ModelNotFoundError`; one whose tags are not positive/neutral/negative,
     :class:`~feedback_nlp.errors.InvalidInputError`.
     """
-    given = given_sentiment(items["sentiment"]) if "sentiment" in items else pd.Series(np.nan, index=items.index, dtype=object)
+    column = sentiment_column(items)
+    given = given_sentiment(items[column]) if column is not None else pd.Series(np.nan, index=items.index, dtype=object)
     source = pd.Series(None, index=items.index, dtype=object).where(given.isna(), "input")
     missing = given.isna().to_numpy()
     n_given = int((~missing).sum())
