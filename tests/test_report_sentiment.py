@@ -189,6 +189,9 @@ def test_cli_report_sentiment_flags(tmp_path, sample_raw, cache_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: sentiment model: no tag model at") and "Traceback" not in err
     assert not (tmp_path / "r2").exists()
+    assert main(["report", "--in", str(data), "--out", str(tmp_path / "r3"), "--sentiment-model", "none",
+                 "--min-theme-size", "5", "--cache", str(cache_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sentiment"] == {"positive": 0, "neutral": 0, "negative": 0}
 
 
 def test_tex_in_theme_names_is_drawn_literally(tmp_path, sample_raw, embedder, monkeypatch):
