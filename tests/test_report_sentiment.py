@@ -100,7 +100,7 @@ def test_the_input_column_wins_and_the_model_fills_the_rest(embedder):
     assert s.sentiment.iloc[0] == "negative"  # stated in the input, kept even though the text reads positive
     assert s.sentiment.iloc[1:].tolist() == list(model.predict(vectors[1:]))
     assert s.source.tolist() == ["input", "model", "model"]
-    assert "1 of 3 items carry a sentiment" in s.note and "other 2 are scored by the sentiment model" in s.note
+    assert "1 of 3 items carry a sentiment" in s.note and "the other 2 items are scored by the sentiment model" in s.note
 
     full = df.assign(sentiment=["pos", "neg", "neu"])  # all given: no model is loaded, even a missing one
     s = score_sentiment(full, vectors, "/no/such/model", embedder)
@@ -111,7 +111,9 @@ def test_the_input_column_wins_and_the_model_fills_the_rest(embedder):
 
     capitalised = df.drop(columns="sentiment").assign(Sentiment=["neg", "pos", "neu"])  # as a survey export names it
     s = score_sentiment(capitalised, vectors, "/no/such/model", embedder)
-    assert s.sentiment.tolist() == ["negative", "positive", "neutral"]
+    assert s.sentiment.tolist() == ["negative", "positive", "neutral"] and "input's Sentiment column" in s.note
+    s = score_sentiment(df.assign(sentiment="mixed"), vectors, None, embedder)
+    assert s.note.startswith("The input's sentiment column names no sentiment") and s.sentiment.isna().all()
 
 
 def test_missing_or_wrong_sentiment_models(embedder, monkeypatch, tmp_path):

@@ -141,18 +141,22 @@ def score_sentiment(items: pd.DataFrame, vectors: np.ndarray, model: str | os.Pa
     source = pd.Series(None, index=items.index, dtype=object).where(given.isna(), "input")
     missing = given.isna().to_numpy()
     n_given = int((~missing).sum())
-    from_input = f"{n_given} of {len(items)} items carry a sentiment in the input's sentiment column"
+    if column is None:
+        origin = "No sentiment column in the input"
+    elif n_given == 0:
+        origin = f"The input's {column} column names no sentiment (positive, neutral or negative)"
+    else:
+        origin = f"{n_given} of {len(items)} items carry a sentiment in the input's {column} column"
+    rest = "the others" if n_given else "items"
     if not missing.any():
-        return SentimentScores(given, source, from_input + ".")
+        return SentimentScores(given, source, origin + ".")
     if model is None:
-        return SentimentScores(given, source, (from_input if n_given else "No sentiment column in the input")
-                               + "; no sentiment model was asked for, so the others are not scored.")
+        return SentimentScores(given, source, f"{origin}; no sentiment model was asked for, so {rest} are not scored.")
     from .tagging import bundled_models
 
     if str(model) == "sentiment" and "sentiment" not in bundled_models() and not os.path.isdir(model):
-        return SentimentScores(given, source, (from_input + "; the others" if n_given else "Items")
-                               + " are not scored: this install has no bundled sentiment model (pass a sentiment "
-                               "model folder, or add a sentiment column to the input).")
+        return SentimentScores(given, source, f"{origin}; {rest} are not scored: this install has no bundled "
+                               "sentiment model (pass a sentiment model folder, or add a sentiment column).")
     try:
         clf = _sentiment_model(model, embedder)
     except ModelNotFoundError as exc:
@@ -164,9 +168,8 @@ def score_sentiment(items: pd.DataFrame, vectors: np.ndarray, model: str | os.Pa
     sentiment[missing] = predicted
     source[missing] = "model"
     name = os.path.basename(os.path.normpath(str(model)))
-    return SentimentScores(sentiment, source, (f"{from_input}; the other {int(missing.sum())} are scored by "
-                                               f"the {name} model." if n_given else
-                                               f"Scored by the {name} model (no sentiment column in the input)."))
+    return SentimentScores(sentiment, source, f"{origin}; {'the other ' if n_given else ''}{int(missing.sum())} "
+                                              f"items are scored by the {name} model.")
 
 
 def sentiment_by_theme(items: pd.DataFrame, *, theme_col: str = "theme", label_col: str = "theme_label") -> pd.DataFrame:
