@@ -12,6 +12,7 @@ and BERTopic's c-TF-IDF names of the same clusters.
 
 BERTopic runs from its own venv (``--bertopic-python venv-bertopic/bin/python``, see _bertopic_peer.py).
 Usage: python benchmarks/themes_quality.py [--sets banking77,hwu64,...] [--candidates] [--bertopic-python PY]
+       [--name RESULTS_FILE_NAME]
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def main() -> None:
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--candidates", action="store_true")
     ap.add_argument("--bertopic-python", default=None, help="python of a venv with bertopic installed")
+    ap.add_argument("--name", default="themes_quality", help="results file name (benchmarks/results/NAME.json)")
     args = ap.parse_args()
     emb = Embedder(cache=True, backend="torch")  # exact fp32 vectors: the same input for every tool
     results: dict = {"measured_under_load": True, "sets": {}, "candidates": {}}
@@ -160,7 +162,7 @@ def main() -> None:
             res["readability"]["BERTopic c-TF-IDF names, our clusters"] = readability(
                 y, ours, {int(t): " ".join(w) for t, w in peer[name]["names_on_ours"].items()})
             print(name, "BERTopic", res["BERTopic default (UMAP + HDBSCAN, min_topic_size 10)"], flush=True)
-    print(save("themes_quality", results))
+    print(save(args.name, results))
 
 
 if __name__ == "__main__":

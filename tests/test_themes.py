@@ -54,6 +54,25 @@ def test_titles_are_readable(fitted):
         assert any(all(w in m for w in words) for m in members), row["title"]
 
 
+def test_keywords_are_phrases_of_the_text_and_plurals_merge():
+    from feedback_nlp.themes import CTFIDFLabeller
+
+    docs = {0: ["Does not matter to me", "it does not matter", "doesn't matter at all", "no matter"],
+            1: ["Mute email notifications", "<div>mute emails</div>", "email digest please", "mute email"],
+            2: ["Export to CSV fails", "csv export fails again", "the export fails", "export csv"]}
+    kw = CTFIDFLabeller(min_df=1).keywords(docs, top_n=10)
+    every = {w for words in kw.values() for w in words}
+    # a stop word ("not"), an item boundary or markup ends a phrase: no bigram bridges them
+    assert "does matter" not in every and "matter mute" not in every and "div mute" not in every
+    assert "matter" in kw[0] and {"mute", "email"} <= set(kw[1])
+    # "emails" counts as "email": one keyword, not two
+    assert "emails" not in every and "email" in kw[1]
+    # bigrams that do stand in the text are counted ("csv export" twice, across two items)
+    from feedback_nlp.themes._labels import _terms
+
+    assert _terms("csv export fails again", set(), (1, 2)).count("csv export") == 1
+
+
 @pytest.mark.parametrize(("raw", "title"), [
     ("QBR notes - please add offline mode to the mobile app", "Please add offline mode to the mobile app"),
     ("Ugh, fyi: the <EMAIL> export fails. Also dark mode?", "The export fails"),

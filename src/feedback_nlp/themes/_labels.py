@@ -20,6 +20,10 @@ _LEAD_IN = re.compile(r"^(?:[A-Z][\w /&-]{0,30}(?::| -| –| —)\s+)?", re.UNIC
 _INTERJECTION = re.compile(r"^(?:(?:hi|hello|hey|ugh|fyi|team|so|ok|okay|well|also|btw|folks|guys|all)\b[\s,.!:;-]*)+",
                            re.IGNORECASE)
 _TRAILING_SYMBOLS = re.compile(r"(?:\s+[^\w\s]+)+$", re.UNICODE)  # ":(", "🙏", "!!" left at the end
+_KEYWORD_TOKEN = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+#.-]*[a-zA-Z0-9+#]\b")
+# where a phrase ends: sentence and clause punctuation, brackets, quotes, markup, dashes, line breaks (items
+# are joined by them)
+_PHRASE_BREAK = re.compile(r"[.!?,;:()\[\]{}\"“”\n]+(?:\s|$)|[()\[\]{}\"“”\n;,!?<>|/*=~`—–]")
 
 
 class BaseLabeller(ParamsMixin, BaseEstimator, ABC):
@@ -56,9 +60,9 @@ class CTFIDFLabeller(BaseLabeller):
             return {}
         stops = set(ENGLISH_STOP_WORDS) if self.stop_words == "english" else set(self.stop_words or [])
         stops |= set(self.extra_stop_words)
-        docs = [_PLACEHOLDER.sub(" ", " ".join(docs_by_theme[i])) for i in ids]
-        vec = CountVectorizer(ngram_range=tuple(self.ngram_range), stop_words=sorted(stops), min_df=1,
-                              token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.-]*[a-zA-Z0-9+#]\b")
+        docs = [_PLACEHOLDER.sub(" ", "\n".join(docs_by_theme[i])) for i in ids]
+        singular = _singulars({t for d in docs for t in _KEYWORD_TOKEN.findall(d.lower())})
+        vec = CountVectorizer(analyzer=lambda doc: _terms(doc, stops, tuple(self.ngram_range), singular))
         try:
             tf = vec.fit_transform(docs).astype(np.float64)
         except ValueError:  # only stop words
@@ -82,6 +86,41 @@ class CTFIDFLabeller(BaseLabeller):
                     break
             out[i] = picked
         return out
+
+
+def _singulars(vocabulary: set[str]) -> dict[str, str]:
+    """Plural → singular for words whose singular is in ``vocabulary`` too ("emails" → "email"), so one
+    keyword does not take two places and its counts add up. Words ending in ss/us/is/ws ("news") are kept.
+
+    >>> _singulars({"email", "emails", "news", "new", "atms", "atm", "lights"})
+    {'atms': 'atm', 'emails': 'email'}
+    """
+    return {w: w[:-1] for w in sorted(vocabulary)
+            if len(w) >= 4 and w.endswith("s") and not w.endswith(("ss", "us", "is", "ws")) and w[:-1] in vocabulary}
+
+
+def _terms(doc: str, stops: set[str], ngram_range: tuple[int, int], singular: dict[str, str] | None = None) -> list[str]:
+    """The unigrams and n-grams of ``doc``: n-grams only of words that stand next to each other in one phrase.
+
+    A stop word or a punctuation mark ends a phrase, so "does not matter" gives no "does matter" and two
+    joined items give no n-gram across them.
+
+    >>> _terms("Does not matter. Turn lights off", {"not", "off"}, (1, 2))
+    ['does', 'matter', 'turn', 'lights', 'turn lights']
+    >>> _terms("<div>CSV export</div>", set(), (1, 2))
+    ['div', 'csv', 'export', 'csv export', 'div']
+    """
+    lo, hi = ngram_range
+    out: list[str] = []
+    for phrase in _PHRASE_BREAK.split(doc.lower()):
+        run: list[str] = []
+        for tok in _KEYWORD_TOKEN.findall(phrase) + [""]:  # "" flushes the last run
+            if tok and tok not in stops:
+                run.append((singular or {}).get(tok, tok))
+                continue
+            out.extend(" ".join(run[i:i + n]) for n in range(lo, hi + 1) for i in range(len(run) - n + 1))
+            run = []
+    return out
 
 
 def clean_title(text: str, max_chars: int = 80) -> str:
