@@ -595,7 +595,8 @@ def cmd_dedupe(args: argparse.Namespace) -> dict:
     if args.against:
         backlog, bvec, _ = _stream(args.against, args, emb)
         d = Deduper(emb, threshold=args.threshold).fit(backlog, embeddings=bvec)
-        res = d.find(embeddings=vectors, k=min(args.k, len(backlog)), min_score=args.threshold)
+        # the texts too: find() then adds its bonus for shared specific words (identifiers, error strings)
+        res = d.find(records["text"].tolist(), embeddings=vectors, k=min(args.k, len(backlog)), min_score=args.threshold)
         res.insert(0, "query_id", records["id"].to_numpy()[res["query"].to_numpy()] if len(res) else [])
         out = res.drop(columns="query").rename(columns={"id": "match_id", "text": "match_text"})
     else:
