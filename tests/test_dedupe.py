@@ -117,7 +117,8 @@ def test_save_load(deduper, tmp_path, embedder, hash_embedder):
 
 
 def test_folder_saved_with_rank_fusion_still_loads(deduper, tmp_path, embedder):
-    """Folders saved while find() used reciprocal-rank fusion hold an ``rrf_k`` parameter: it is dropped."""
+    """Folders saved while find() used reciprocal-rank fusion hold an ``rrf_k`` parameter: it is dropped, and
+    their lexical_weight (a rank weight then) gives way to today's default unless it was 0 (vectors only)."""
     import json
 
     from feedback_nlp._persist import write_manifest
@@ -128,8 +129,12 @@ def test_folder_saved_with_rank_fusion_still_loads(deduper, tmp_path, embedder):
     (path / "config.json").write_text(json.dumps(config))
     write_manifest(path)
     loaded = Deduper.load(path, embedder=embedder)
-    assert loaded.lexical_weight == 1.0 and "rrf_k" not in loaded.get_params()
+    assert loaded.lexical_weight == Deduper().lexical_weight and "rrf_k" not in loaded.get_params()
     assert len(loaded.find("dark mode please", k=3)) == 3
+    config["params"]["lexical_weight"] = 0.0
+    (path / "config.json").write_text(json.dumps(config))
+    write_manifest(path)
+    assert Deduper.load(path, embedder=embedder).lexical_weight == 0.0
 
 
 def test_threshold_is_exact_at_float32_boundaries(hash_embedder):

@@ -410,7 +410,8 @@ class Deduper(ParamsMixin, BaseEstimator):
         # folders saved before parameters were grouped under "params" keep them at the top level
         params = config.get("params") or {k: config[k] for k in ("threshold", "index", "exact_max", "hnsw_m",
                                                                  "hnsw_ef", "random_state") if k in config}
-        params = {k: v for k, v in params.items() if k != "rrf_k"}  # saved before the bonus replaced rank fusion
+        if "rrf_k" in params:  # saved while find() fused ranks: its lexical_weight meant a rank weight then
+            params = {k: v for k, v in params.items() if k != "rrf_k" and (k != "lexical_weight" or v == 0)}
         unknown = sorted(set(params) - set(cls._parameter_constraints))
         if unknown:
             raise ModelMismatchError(f"{path} was saved with parameters this version does not know: {unknown}")
