@@ -41,7 +41,7 @@ def report(tmp_path_factory, sample_raw, embedder, sample_vectors):
 def test_status_section_figures(report, sample_raw):
     html = report.html.read_text()
     assert f'id="{STATUS_SECTION}"' in html and all(f'id="{s}"' in html for s in SECTIONS)
-    assert html.count('src="data:image/png;base64,') == 4 and "asked vs delivered chart" in html
+    assert html.count('src="data:image/png;base64,') == 6 and "asked vs delivered chart" in html
     items = pd.read_csv(report.tables["items"])
     by_theme = pd.read_csv(report.tables["status_by_theme"])
     stages = ["open", "planned", "in_progress", "shipped", "declined"]
@@ -112,7 +112,7 @@ def test_status_section_in_headless_browser(report, tmp_path):
         assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 100", chart)
         assert len(section.find_elements(By.CSS_SELECTOR, "table.t")) == 2
         images = driver.find_elements(By.TAG_NAME, "img")
-        assert len(images) == 4
+        assert len(images) == 6  # top themes, trends, tags by channel, status, two sentiment charts
         assert [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []
         requests = [json.loads(e["message"])["message"] for e in driver.get_log("performance")]
         urls = [m["params"]["request"]["url"] for m in requests if m["method"] == "Network.requestWillBeSent"]
