@@ -43,6 +43,7 @@ SAFETY = 1.3  # estimates are scaled up: overestimating skips a candidate, under
 MAX_FOLDS = 3
 PILOT_ROWS = 32  # one batch of the default fine-tuning batch size
 MODEL_IO_S = 3.0  # assumed load + save time of an encoder, for the pilot's own estimate only
+IO_ROWS = 1000  # an encoder's load + save costs about as much as embedding this many rows
 STEP_FORWARDS = 3.0  # a training step costs about three forward passes (forward, backward, update)
 
 
@@ -269,8 +270,11 @@ class _Selector:
         return np.sort([i for p in pairs[:PILOT_ROWS // 2] for i in p])
 
     def pilot_estimate(self) -> float:
-        """What the two fine-tuning pilots should cost, from the embedding rate (4 batches in all)."""
-        return SAFETY * (2 * MODEL_IO_S + 4 * PILOT_ROWS * STEP_FORWARDS * self.embed_per_row)
+        """What the two fine-tuning pilots should cost, from the embedding rate (4 batches in all). Each loads
+        and saves an encoder: at least MODEL_IO_S, more on a slow or busy machine (about the time of embedding
+        1,000 rows: 1.5 s where 600 rows/s embed, 26 s was seen under a load average of 12 on 2 cores)."""
+        io = max(MODEL_IO_S, IO_ROWS * self.embed_per_row)
+        return SAFETY * (2 * io + 4 * PILOT_ROWS * STEP_FORWARDS * self.embed_per_row)
 
     # --- cost model --------------------------------------------------------------------------------
     def fit_cost(self, c: Candidate, rows: np.ndarray, emb: np.ndarray) -> float:
