@@ -5,7 +5,9 @@ Usage: python benchmarks/few_shot.py [--heads logreg,finetune,contrastive,self-t
 A head is ``HEAD[+self-train][+names]``: ``+self-train`` adds the rest of the train split as an unlabelled
 backlog (``TagClassifier(self_train=True).fit(X, y, unlabelled=backlog)``; ``self-train`` alone is
 ``logreg+self-train``); ``+names`` passes the label names as a taxonomy's tag names with
-``taxonomy_examples=True`` (``card_arrival`` -> "card arrival"), one extra labelled row per intent. ``--vectors DIR`` takes the frozen
+``taxonomy_examples=True`` (``card_arrival`` -> "card arrival"), one extra labelled row per intent.
+``auto`` is ``head="auto"`` within ``--time-budget`` seconds (default 600; texts, so the fine-tuned heads are
+candidates; the row keeps its ``head_selection``). ``--vectors DIR`` takes the frozen
 embeddings of the splits from DIR/banking77_{train,test}.npy when there (frozen heads only).
 Draw d takes ``shots`` examples per intent from the train split with ``random_state=d`` (as
 benchmarks/tagging.py does); accuracy is on the full test split. Seconds include fine-tuning and embedding the
@@ -42,8 +44,9 @@ def parse_head(spec: str) -> tuple[str, set[str]]:
     if parts[0] in OPTIONS:
         parts.insert(0, "logreg")
     head, options = parts[0], set(parts[1:])
-    if head not in ("logreg", "finetune", "contrastive") or not options <= set(OPTIONS):
-        raise SystemExit(f"unknown head {spec!r}: HEAD[+self-train][+names], HEAD one of logreg, finetune, contrastive")
+    if head not in ("logreg", "finetune", "contrastive", "auto") or not options <= set(OPTIONS):
+        raise SystemExit(f"unknown head {spec!r}: HEAD[+self-train][+names], HEAD one of logreg, finetune, "
+                         "contrastive, auto")
     return head, options
 
 
@@ -54,6 +57,7 @@ def main() -> None:
     ap.add_argument("--first-draw", type=int, default=0)
     ap.add_argument("--shots", type=int, default=8)
     ap.add_argument("--vectors", default=None, help="folder with banking77_train.npy / banking77_test.npy")
+    ap.add_argument("--time-budget", type=float, default=600.0, help="seconds of head=auto (its whole fit)")
     ap.add_argument("--device", default="cpu", help="torch device of embedding and fine-tuning (accuracy checks "
                                                     "on a GPU; the time budget is the CPU's)")
     args = ap.parse_args()
@@ -82,13 +86,16 @@ def main() -> None:
             pick = (lambda a, i: a[i]) if isinstance(X, np.ndarray) else (lambda a, i: [a[j] for j in i])
             t = time.perf_counter()
             clf = TagClassifier(emb, names if "names" in options else None, head=head, random_state=0,
-                                self_train="self-train" in options, taxonomy_examples="names" in options)
+                                self_train="self-train" in options, taxonomy_examples="names" in options,
+                                time_budget=args.time_budget)
             clf.fit(pick(X, take), sub["label"].tolist(), unlabelled=pick(X, rest) if "self-train" in options else None)
             test_x = frozen["test"] if frozen_head else te["text"].tolist()
             seconds = time.perf_counter() - t
             acc = clf.score(test_x, te["label"].tolist())
             row = {"dataset": f"banking77 {args.shots}-shot", "head": spec, "draw": draw, "accuracy": round(acc, 4),
                    "train_s": round(seconds, 1)}
+            if head == "auto":  # what it measured, chose and skipped, within the budget
+                row["head_selection"] = clf.head_selection_
             print(row, flush=True)
             rows.append(row)
             save(name, {"rows": rows, "note": "partial: written after every draw"})  # a stopped run keeps its draws
