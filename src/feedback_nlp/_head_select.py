@@ -17,8 +17,8 @@ Which candidates run depends on the machine's speed; among those that ran, the c
 (``random_state`` fixes the folds and every head's training).
 
 Example:
-    >>> [c.name for c in candidates(multi_label=False, texts=True, taxonomy=False, backlog=False)]
-    ['logreg', 'finetune', 'contrastive']
+    >>> [c.name for c in candidates(multi_label=False, texts=True, taxonomy=True, backlog=False)]
+    ['logreg', 'zero-shot', 'finetune', 'contrastive']
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ SAFETY = 1.3  # estimates are scaled up: overestimating skips a candidate, under
 MAX_FOLDS = 3
 PILOT_ROWS = 32  # one batch of the default fine-tuning batch size
 MODEL_IO_S = 3.0  # assumed load + save time of an encoder, for the pilot's own estimate only
+SCALE_POWER = 1.2  # frozen head cost ~ rows ** 1.2
 IO_ROWS = 1000  # an encoder's load + save costs about as much as embedding this many rows
 STEP_FORWARDS = 3.0  # a training step costs about three forward passes (forward, backward, update)
 
@@ -62,14 +63,13 @@ class Candidate:
 
 
 def candidates(*, multi_label: bool, texts: bool, taxonomy: bool, backlog: bool) -> list[Candidate]:
-    """The heads worth measuring for this task, cheapest first. ``texts``: the rows are texts and the embedder
+    """The heads worth measuring for this task, the frozen baseline first. ``texts``: the rows are texts and the embedder
     can be fine-tuned; ``taxonomy``: one with a single facet (zero-shot gives one tag per facet)."""
-    out = []
+    out = [Candidate("logreg")]  # the floor: measured first, trained when nothing else fits
     if taxonomy and not multi_label:
         out.append(Candidate("zero-shot", zero_shot=True))
         if backlog:
             out.append(Candidate("zero-shot+self-train", zero_shot=True, self_train=True))
-    out.append(Candidate("logreg"))
     if backlog and not multi_label:
         out.append(Candidate("logreg+self-train", self_train=True))
     if texts:
@@ -158,7 +158,7 @@ class _Selector:
         self.rng = np.random.default_rng(int(clf.random_state))
         self.embed_per_row = 0.0
         self.backlog: np.ndarray | None = None
-        self.logreg_rate: tuple[float, float] | None = None  # one frozen head fit: fixed s, s per row
+        self.logreg_fold: tuple[float, int] | None = None  # the frozen baseline: seconds of a fold, its rows
         self.ft_rate: tuple[float, float] | None = None  # fine-tuning: (fixed seconds, seconds per token)
         self.lengths: np.ndarray | None = None
 
@@ -198,36 +198,14 @@ class _Selector:
         numeric = _numeric_rows(self.unlabelled)
         return len(numeric) if numeric is not None else len(_texts(self.unlabelled))
 
-    def measure_logreg(self, emb: np.ndarray) -> tuple[float, float]:
-        """(fixed seconds, seconds per row) of one frozen head fit, from timed pilots on up to 4 and up to 16
-        rows per tag (a line through the two: small fits are mostly fixed cost)."""
-        if self.logreg_rate is None:
-            per_tag: dict[int, list[int]] = {}
-            for i in self.rng.permutation(self.n):
-                per_tag.setdefault(int(self.targets.primary[i]), []).append(int(i))
-            def timed_fit(rows: np.ndarray) -> float:
-                return _timed(lambda: self._inner(Candidate("logreg")).fit(emb[rows], [self.y[i] for i in rows]))[1]
-
-            points = []
-            for size in (4, 16):
-                rows = np.sort([i for idx in per_tag.values() for i in idx[:size]])
-                try:
-                    seconds = timed_fit(rows)
-                except FeedbackNLPError:  # a multi-label tag with one row in the slice: time every row instead
-                    rows = np.arange(self.n)
-                    seconds = timed_fit(rows)
-                points.append((len(rows), seconds))
-                if len(rows) == self.n:
-                    break
-            (m1, t1), (m2, t2) = points[0], points[-1]
-            per_row = (t2 - t1) / (m2 - m1) if m2 > m1 else t1 / m1
-            per_row = max(per_row, t2 / m2 / 4)  # timing noise must not make rows free
-            self.logreg_rate = (max(t1 - per_row * m1, 0.0), per_row)
-        return self.logreg_rate
-
     def logreg_cost(self, emb: np.ndarray, rows: int) -> float:
-        fixed, per_row = self.measure_logreg(emb)
-        return fixed + per_row * rows
+        """Seconds of one frozen head fit on ``rows`` rows, scaled from the baseline's measured folds (it runs
+        first). Slightly superlinear: lbfgs takes more iterations on more rows (a straight line from a small
+        pilot missed the cost of self-training on a 10k-row backlog by 2x on banking77)."""
+        if self.logreg_fold is None:
+            raise InvalidInputError("the frozen head was not measured")
+        seconds, fold_rows = self.logreg_fold
+        return seconds * (rows / fold_rows) ** SCALE_POWER
 
     def token_lengths(self) -> np.ndarray:
         if self.lengths is None:
@@ -308,6 +286,19 @@ class _Selector:
             rest = every[: int(round(self.n * (1 - self.holdout)))]
             cost += self.fit_cost(c, rest, emb) + self.eval_cost(c, self.n - len(rest))
         return cost
+
+    def measured_final(self, c: Candidate, seconds: float, done: int, k: int) -> float:
+        """The final training's cost from ``done`` measured folds that took ``seconds`` in all: a fold trains on
+        (k-1)/k of the labelled rows (plus the whole backlog), the final fit on all of them, twice with a
+        holdout. A zero-shot model was fit once, then only scored."""
+        if c.zero_shot:
+            return SAFETY * seconds
+        b = self.backlog_rows() if c.self_train else 0
+        fold_rows = self.n * (k - 1) / k + b
+        scale = (self.n + b) / fold_rows
+        if self.holdout:
+            scale += (self.n * (1 - self.holdout) + b) / fold_rows
+        return SAFETY * seconds / done * scale
 
     # --- running -----------------------------------------------------------------------------------
     def _inner(self, c: Candidate) -> TagClassifier:
@@ -404,10 +395,13 @@ def select_head(clf: TagClassifier, X: Any, targets: _Targets, *, unlabelled: An
                 if need > s.clock.left():
                     t.reason = f"skipped: embedding the backlog needs about {need:.0f} s, {s.clock.left():.0f} s were left"
                     continue
-            fold_cost = s.fit_cost(c, folds[0][0], emb) + s.eval_cost(c, len(folds[0][1]))
-            if c.zero_shot:
-                fold_cost = s.fit_cost(c, folds[0][0], emb)  # one model, scored on every fold
-            t.final_estimate_s = s.final_cost(c, emb)
+            if t is baseline:  # the floor: measured, not estimated; its folds stop early if the budget runs out
+                fold_cost, t.final_estimate_s = 0.0, 0.0
+            else:
+                fold_cost = s.fit_cost(c, folds[0][0], emb) + s.eval_cost(c, len(folds[0][1]))
+                if c.zero_shot:
+                    fold_cost = s.fit_cost(c, folds[0][0], emb)  # one model, scored on every fold
+                t.final_estimate_s = s.final_cost(c, emb)
         except FeedbackNLPError as exc:
             t.status, t.reason = "failed", f"could not be estimated: {exc}"
             continue
@@ -423,7 +417,10 @@ def select_head(clf: TagClassifier, X: Any, targets: _Targets, *, unlabelled: An
         try:
             zero = s.zero_shot_model(c) if c.zero_shot else None
             for i, (train, test) in enumerate(folds[:planned]):
-                if i and (time.perf_counter() - start) / i + reserve > s.clock.left():
+                spent = time.perf_counter() - start
+                if t is baseline and i:  # its own final training is the reserve: it is the fallback
+                    reserve = s.measured_final(c, spent, i, len(folds))
+                if i and spent / i + reserve > s.clock.left():
                     t.reason = f"stopped after {i} of {len(folds)} folds for the budget"
                     break
                 f1, acc = s.run_fold(c, train, test, emb, zero)
@@ -437,10 +434,11 @@ def select_head(clf: TagClassifier, X: Any, targets: _Targets, *, unlabelled: An
             t.status = "measured"
             if planned < len(folds) and not t.reason:
                 t.reason = f"{planned} of {len(folds)} folds fit the budget"
-            if c.fine_tuned:  # the folds measured this head's real speed: use it for its final training
-                per_fold = t.seconds / len(t.macro_f1)
-                t.final_estimate_s = min(t.final_estimate_s, SAFETY * per_fold * len(folds) / (len(folds) - 1) *
-                                         (2 if holdout else 1))
+            # the folds measured this head's real speed here: that, not the pilots' model, prices its final
+            # training (on banking77 the pilots' straight line missed the slower convergence on 10k backlog rows)
+            t.final_estimate_s = s.measured_final(c, t.seconds, len(t.macro_f1), len(folds))
+            if t is baseline:
+                s.logreg_fold = (t.seconds / len(t.macro_f1), len(folds[0][0]))
             if best is None or _better(t, best):
                 best = t
     if best is None:
@@ -449,6 +447,8 @@ def select_head(clf: TagClassifier, X: Any, targets: _Targets, *, unlabelled: An
         best.reason = (f"scored best, but training it on every row needs about {best.final_estimate_s:.0f} s and "
                        f"{s.clock.left():.0f} s were left")
         best = baseline
+    if best is baseline and not baseline.macro_f1:
+        baseline.reason = "the floor: trained without a measurement, " + (baseline.reason or "no head could be measured")
     for t in trials:
         if t is best and not t.reason and t.macro_f1:
             t.reason = "best cross-validated macro-F1" if len([x for x in trials if x.macro_f1]) > 1 else \
