@@ -93,7 +93,7 @@ class _Trial:
 
     def row(self, chosen: bool) -> dict[str, Any]:
         return {"head": self.candidate.name, "cv_macro_f1": _mean(self.macro_f1), "cv_accuracy": _mean(self.accuracy),
-                "folds": len(self.macro_f1), "seconds": round(self.seconds, 1),
+                "folds": len(self.macro_f1), "seconds": round(self.seconds, 2),
                 "estimated_s": None if self.estimate_s is None else round(self.estimate_s, 1),
                 "status": "chosen" if chosen else self.status, "reason": self.reason}
 
