@@ -241,7 +241,7 @@ def add_lora(transformer: Any, rank: int = LORA_RANK, alpha: float = LORA_ALPHA,
     return wrapped
 
 
-def adapter_from(wrapped: dict[str, Any], rank: int, alpha: float, base_location: Path | str,
+def adapter_from(wrapped: dict[str, Any], rank: int, alpha: float, base_location: str | os.PathLike,
                  max_seq_length: int | None = None) -> Adapter:
     """The trained LoRA matrices of :func:`add_lora`'s wrappers as an :class:`Adapter` over the base at
     ``base_location`` (its weight files' SHA-256 and folder name are recorded)."""

@@ -61,7 +61,7 @@ def resolve_model(model: str | os.PathLike | None = None) -> tuple[str, Path | s
     return str(chosen), str(chosen)
 
 
-def local_folder(location: Path | str) -> Path:
+def local_folder(location: str | os.PathLike) -> Path:
     """The folder holding the model files: ``location`` itself, or its snapshot in the local HF cache."""
     folder = Path(location)
     if folder.is_dir():

@@ -96,5 +96,5 @@ class BM25:
         """
         q = self._query_matrix(queries)
         if max_df is not None:
-            q = q @ sp.diags((self.df_ <= max_df).astype(np.float32))
+            q = sp.csr_matrix(q @ sp.diags((self.df_ <= max_df).astype(np.float32)))
         return (q @ self.weights_).toarray()

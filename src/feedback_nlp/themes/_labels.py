@@ -62,7 +62,8 @@ class CTFIDFLabeller(BaseLabeller):
         stops |= set(self.extra_stop_words)
         docs = [_PLACEHOLDER.sub(" ", "\n".join(docs_by_theme[i])) for i in ids]
         singular = _singulars({t for d in docs for t in _KEYWORD_TOKEN.findall(d.lower())})
-        vec = CountVectorizer(analyzer=lambda doc: _terms(doc, stops, tuple(self.ngram_range), singular))
+        low, high = self.ngram_range
+        vec = CountVectorizer(analyzer=lambda doc: _terms(doc, stops, (low, high), singular))
         try:
             tf = vec.fit_transform(docs).astype(np.float64)
         except ValueError:  # only stop words
