@@ -302,3 +302,12 @@ def test_base_without_safetensors_is_refused_before_training(tmp_path):
     (base / "pytorch_model.bin").write_bytes(b"not loaded: refused before training")
     with pytest.raises(InvalidInputError, match="adapter=None"):
         TagClassifier(Embedder(base, backend="torch", cache=None), head="finetune").fit(TEXTS, LABELS)
+
+
+def test_bundled_models_stay_small():
+    from feedback_nlp.tagging import bundled_models
+
+    for name, folder in bundled_models().items():
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        assert sum(p.stat().st_size for p in files) < 5_000_000, name  # an encoder would be ~90 MB
+        assert not (folder / "encoder").exists(), name
