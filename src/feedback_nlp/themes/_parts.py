@@ -18,7 +18,7 @@ from .._params import Interval, Options, ParamsMixin
 __all__ = ["BaseClusterer", "BaseReducer", "GraphClusterer", "HDBSCANClusterer", "PCAReducer", "UMAPReducer",
            "knn_graph"]
 
-_BLOCK = 2048  # query rows per similarity block: 2048 x n float32 stays small (n = 20k: 160 MB)
+_BLOCK = 2048  # at most this many query rows per similarity block
 
 
 def _unit(X: np.ndarray) -> np.ndarray:
@@ -131,15 +131,16 @@ def knn_graph(X: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray, 
     n = len(X)
     k = min(n_neighbors, n - 1)
     rows, cols, sims = [], [], []
-    # rows per block: the scores, their negation and argpartition's int64 indices stay ~100 MB whatever n
-    block = max(64, min(_BLOCK, 2**23 // max(n, 1)))
+    # rows per block: the scores (negated in place) and argpartition's int64 indices stay ~50 MB whatever n
+    block = max(64, min(_BLOCK, 2**22 // max(n, 1)))
     for s in range(0, n, block):
         S = X[s:s + block] @ X.T
         S[np.arange(len(S)), np.arange(s, s + len(S))] = -np.inf  # never one's own neighbour
-        idx = np.argpartition(-S, k - 1, axis=1)[:, :k]
+        np.negative(S, out=S)  # the k smallest of -S are the k nearest, with no second copy of the block
+        idx = np.argpartition(S, k - 1, axis=1)[:, :k]
         rows.append(np.repeat(np.arange(s, s + len(S)), k))
         cols.append(idx.ravel())
-        sims.append(np.take_along_axis(S, idx, axis=1).ravel())
+        sims.append(-np.take_along_axis(S, idx, axis=1).ravel())
     r, c, w = np.concatenate(rows), np.concatenate(cols), np.clip(np.concatenate(sims), 0, None)
     a, b = np.minimum(r, c).astype(np.int64), np.maximum(r, c).astype(np.int64)
     key, inv = np.unique(a * n + b, return_inverse=True)
