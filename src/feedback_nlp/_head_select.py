@@ -387,13 +387,13 @@ def select_head(clf: TagClassifier, X: Any, targets: _Targets, *, unlabelled: An
                     continue
                 need = s.pilot_estimate()
                 if need > s.clock.left():
-                    t.reason = pilot_failed = (f"skipped: timing a fine-tuning pilot needs about {need:.0f} s, "
+                    t.reason = pilot_failed = (f"timing a fine-tuning pilot needs about {need:.0f} s, "
                                                f"{max(s.clock.left(), 0):.0f} s were left")
                     continue
             if c.self_train and not c.fine_tuned and s.backlog is None:
                 need = SAFETY * s.embed_per_row * s.backlog_rows()
                 if need > s.clock.left():
-                    t.reason = f"skipped: embedding the backlog needs about {need:.0f} s, {s.clock.left():.0f} s were left"
+                    t.reason = f"embedding the backlog needs about {need:.0f} s, {s.clock.left():.0f} s were left"
                     continue
             if t is baseline:  # the floor: measured, not estimated; its folds stop early if the budget runs out
                 fold_cost, t.final_estimate_s = 0.0, 0.0
@@ -427,7 +427,7 @@ def select_head(clf: TagClassifier, X: Any, targets: _Targets, *, unlabelled: An
                 t.macro_f1.append(f1)
                 t.accuracy.append(acc)
         except FeedbackNLPError as exc:
-            t.status, t.reason = "failed", f"failed: {exc}"
+            t.status, t.reason = "failed", str(exc)
             t.macro_f1, t.accuracy = [], []
         t.seconds = time.perf_counter() - start
         if t.macro_f1:

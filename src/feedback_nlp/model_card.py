@@ -92,6 +92,10 @@ def _cell(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v).replace("|", "/")
 
 
+def _seconds(v: Any) -> str:
+    return "–" if v is None else f"{float(v):.1f}"
+
+
 def _selection_section(sel: dict[str, Any] | None) -> str:
     """The ``head="auto"`` comparison: every candidate's cross-validated score and seconds, or why it was
     skipped."""
@@ -110,7 +114,7 @@ def _selection_section(sel: dict[str, Any] | None) -> str:
         if r.get("reason"):
             outcome += f": {r['reason']}"
         lines.append(f"| {_cell(r.get('head'))} | {_cell(r.get('cv_macro_f1'))} | {_cell(r.get('cv_accuracy'))} | "
-                     f"{_cell(r.get('folds'))} | {_cell(r.get('seconds'))} | {_cell(r.get('estimated_s'))} | "
+                     f"{_cell(r.get('folds'))} | {_seconds(r.get('seconds'))} | {_seconds(r.get('estimated_s'))} | "
                      f"{_cell(outcome)} |")
     return "\n".join(lines) + "\n\n"
 
