@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=2)
     ap.add_argument("--lora-lr", default="", help="comma list of LoRA learning rates (default: the library's)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--repos", default="", help="comma list: only these nlbse24 repositories")
+    ap.add_argument("--repos", default="", help="comma list: only these nlbse24 repositories (owner/name)")
     ap.add_argument("--first-draw", type=int, default=0)
     ap.add_argument("--name", default="cpu")
     args = ap.parse_args()
@@ -107,6 +107,9 @@ def main() -> None:
             for repo in [r for r in sorted(tr.repo.unique()) if not args.repos or r in args.repos.split(",")]:
                 row = run(f"nlbse24 {repo}", mode, lr, tr[tr.repo == repo], te[te.repo == repo], emb, "macro_f1")
                 record({**row, "repo": repo})
+    if not rows:
+        raise SystemExit(f"nothing ran: --runs {args.runs!r} / --repos {args.repos!r} matched no run "
+                         "(nlbse24 repositories are named owner/name, e.g. facebook/react)")
     df = pd.DataFrame(rows)
     df["dataset"] = df["run"].where(~df["run"].str.startswith("nlbse24 "), "nlbse24 per-repo")
     summary = (df.groupby(["dataset", "mode", "learning_rate"], sort=False)
