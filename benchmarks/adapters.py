@@ -29,7 +29,9 @@ import pandas as pd
 from _common import data_dir, save
 
 from feedback_nlp import Embedder
+from feedback_nlp._adapters import LORA_LEARNING_RATE
 from feedback_nlp.tagging import TagClassifier
+from feedback_nlp.training import FULL_LEARNING_RATE
 
 
 def folder_bytes(folder: Path) -> int:
@@ -52,7 +54,7 @@ def run(name: str, mode: str, lr: float | None, train: pd.DataFrame, test: pd.Da
         probe = test["text"].tolist()[:64]
         same = bool(np.array_equal(loaded.predict(probe), clf.predict(probe)))
         del loaded
-    row = {"run": name, "mode": mode, "learning_rate": f"{lr:g}" if lr is not None else ("0.002" if mode == "lora" else "5e-05"),
+    row = {"run": name, "mode": mode, "learning_rate": f"{lr if lr is not None else (LORA_LEARNING_RATE if mode == 'lora' else FULL_LEARNING_RATE):g}",
            "n_train": len(train), "accuracy": round(report.accuracy, 4), "macro_f1": round(report.macro_f1, 4),
            "metric": metric, "train_s": round(train_s, 1), "saved_bytes": size, "load_s": round(load_s, 2),
            "reload_same_predictions": same, "load_average": round(os.getloadavg()[0], 2)}
