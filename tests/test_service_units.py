@@ -90,8 +90,9 @@ def test_batcher_rows_function_runs_once_per_pass_and_splits_its_table():
     calls = []
 
     class Head:  # a classifier: each request passes its own bound method `head.tag`
-        def tag(self, vectors):
+        def tag(self, vectors, texts):
             calls.append(len(vectors))
+            assert [len(t) for t in texts] == vectors[:, 0].astype(int).tolist()  # the texts of those rows, in order
             return pd.DataFrame({"len": vectors[:, 0].astype(int)})
 
     head = Head()

@@ -93,8 +93,12 @@ class Head(ABC):
         """Calibrated log-scale scores, shape (n, classes)."""
 
     @abstractmethod
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Probabilities from (calibrated, possibly fused) logits, shape (n, classes)."""
+
     def scores(self, emb: np.ndarray) -> np.ndarray:
         """Calibrated probabilities, shape (n, classes)."""
+        return self.probabilities(self.logits(emb))
 
     @abstractmethod
     def decide(self, P: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
@@ -131,6 +135,8 @@ class MultiClassHead(Head):
             seen_fold = True
         if seen_fold:
             self.temperature_ = _fit_temperature(oof, y)
+        # calibrated out-of-fold logits, for fusing another channel (the lexical one); not saved
+        self.oof_ = oof / self.temperature_ if seen_fold else None
         model = settings.logreg().fit(emb, y)
         coef, intercept = model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
         if coef.shape[0] == 1:  # binary: sklearn stores one row; expand to two symmetric logits
@@ -142,8 +148,8 @@ class MultiClassHead(Head):
     def logits(self, emb: np.ndarray) -> np.ndarray:
         return (emb @ self.coef_.T + self.intercept_) / self.temperature_
 
-    def scores(self, emb: np.ndarray) -> np.ndarray:
-        return softmax(self.logits(emb))
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        return softmax(logits)
 
     def decide(self, P: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
         best = P.argmax(axis=1)
@@ -175,10 +181,13 @@ class MultiLabelHead(Head):
         intercept = np.zeros(k, dtype=np.float32)
         platt = np.tile(np.array([1.0, 0.0], dtype=np.float32), (k, 1))
         thresholds = np.full(k, 0.5, dtype=np.float32)
+        calibrated = np.zeros(Y.shape)  # out-of-fold Platt-scaled logits, for fusing the lexical channel
+        all_folds = True
         for j in range(k):
             yj = Y[:, j]
             if yj.min() == yj.max():  # a tag on every row: always predict it
                 intercept[j], platt[j] = 50.0, (1.0, 0.0)
+                calibrated[:, j] = 50.0
                 continue
             oof = np.zeros(len(yj))
             seen_fold = False
@@ -188,18 +197,21 @@ class MultiLabelHead(Head):
             if seen_fold:
                 cal = LogisticRegression(C=1e4).fit(oof[:, None], yj)
                 platt[j] = (cal.coef_[0, 0], cal.intercept_[0])
-                cut, _ = best_f1_threshold(sigmoid(platt[j, 0] * oof + platt[j, 1]), yj)
+                calibrated[:, j] = platt[j, 0] * oof + platt[j, 1]
+                cut, _ = best_f1_threshold(sigmoid(calibrated[:, j]), yj)
                 thresholds[j] = np.clip(cut, 0.02, 0.98)
+            all_folds = all_folds and seen_fold
             m = settings.logreg().fit(emb, yj)
             coef[j], intercept[j] = m.coef_[0], m.intercept_[0]
         self.coef_, self.intercept_, self.platt_, self.thresholds_ = coef, intercept, platt, thresholds
+        self.oof_ = calibrated if all_folds else None  # not saved
         return self
 
     def logits(self, emb: np.ndarray) -> np.ndarray:
         return self.platt_[:, 0] * (emb @ self.coef_.T + self.intercept_) + self.platt_[:, 1]
 
-    def scores(self, emb: np.ndarray) -> np.ndarray:
-        return sigmoid(self.logits(emb))
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        return sigmoid(logits)
 
     def decide(self, P: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
         chosen, conf = [], np.zeros(len(P))
@@ -256,8 +268,8 @@ class ZeroShotHead(Head):
         bias = self.__dict__.get("bias_")
         return emb @ self.prototypes_.T / self.temperature_ + (0.0 if bias is None else bias)
 
-    def scores(self, emb: np.ndarray) -> np.ndarray:
-        sims = self.logits(emb)
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        sims = logits
         out = np.zeros_like(sims)
         for cols in self._facets():
             out[:, cols] = softmax(sims[:, cols])

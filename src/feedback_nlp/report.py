@@ -138,7 +138,9 @@ def build_report(
     else:
         clf = load_tag_model("request-type", embedder)
     # a fine-tuned model (LoRA adapter) embeds with its own encoder: the base vectors would be wrong for it
-    tags = clf.tag(vectors if clf.embedder_ is embedder else records["text"], ids=records["id"])
+    # (the texts go with the vectors: a model with a lexical channel reads the words too)
+    tags = (clf.tag(vectors, ids=records["id"], texts=records["text"]) if clf.embedder_ is embedder else
+            clf.tag(records["text"], ids=records["id"]))
     leaf = set(map(str, clf.classes_))
     tags["tags"] = tags["tags"].map(lambda ts: [t for t in ts if t in leaf])
     items = records.assign(tags=tags["tags"].to_numpy(), confidence=tags["confidence"].to_numpy(),

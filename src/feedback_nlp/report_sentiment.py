@@ -162,8 +162,9 @@ def score_sentiment(items: pd.DataFrame, vectors: np.ndarray, model: str | os.Pa
     except ModelNotFoundError as exc:
         raise ModelNotFoundError(f"sentiment model: {exc}") from None
     # a fine-tuned model (LoRA adapter) embeds with its own encoder: the base vectors would be wrong for it
-    X = vectors[missing] if clf.embedder_ is embedder else items["text"][missing].tolist()
-    predicted = pd.Series(clf.predict(X), index=items.index[missing]).astype(str)
+    texts = items["text"][missing].tolist()
+    predicted = pd.Series(clf.predict(vectors[missing], texts=texts) if clf.embedder_ is embedder else
+                          clf.predict(texts), index=items.index[missing]).astype(str)
     sentiment = given.copy()
     sentiment[missing] = predicted
     source[missing] = "model"

@@ -34,7 +34,7 @@ import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -57,10 +57,13 @@ from .errors import (
 from .evaluation import EvaluationReport, evaluate_predictions
 from .taxonomy import Taxonomy
 
+if TYPE_CHECKING:
+    from ._lexical import LexicalModel
+
 __all__ = ["FORMAT_VERSION", "ProbaFrame", "TagClassifier", "bundled_models"]
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 2  # 2: self-trained zero-shot heads (a bias array); other models are still written as 1
+FORMAT_VERSION = 3  # 2: self-trained zero-shot heads (a bias array); 3: a lexical channel; others are written as 1
 _HEADS = ("logreg", "finetune", "contrastive", "auto")  # auto: measured, see _head_select
 _FINE_TUNED = ("finetune", "contrastive")  # heads that train the embedding model itself
 _BUNDLED_DIRS = (Path(__file__).resolve().parent / "_bundled" / "models",
@@ -320,6 +323,13 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             description) and the taxonomy's example texts — become extra labelled rows of the head (and of the
             backlog's pseudo-labelling). Most useful with few labels: banking77 with 8 labels per intent and
             label names as tag names, 0.839 → 0.849 (frozen), 0.854 → 0.861 with self-training.
+        lexical: also read the words (default True): a word TF-IDF + logistic regression over the whole text
+            (the embedding reads a window of 128-256 tokens and blurs rare, exact words), whose logits are
+            added to the head's with a weight fitted on out-of-fold predictions of the training rows, kept
+            only when it lowers their log-loss (``lexical_fusion_``; ``lexical_`` is ``None`` otherwise).
+            nlbse24 GitHub issues, 300 per repository: 0.711 → 0.765 macro-F1 (frozen head). Needs texts in
+            ``fit``; a model that kept it needs the texts to predict too (``tag(vectors, texts=texts)``).
+            See docs/benchmarks.md ("Lexical channel").
         cv: folds for the out-of-fold calibration and threshold tuning.
         adapter: how ``"finetune"`` and ``"contrastive"`` train the embedding model: ``"lora"`` (default)
             trains low-rank updates of its linear layers and a saved model stores only those (``adapter.npz``,
@@ -351,6 +361,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         "zero_shot": ["boolean"],
         "self_train": ["boolean"],
         "taxonomy_examples": ["boolean"],
+        "lexical": ["boolean"],
         "cv": [Interval(int, 2, None, closed="left")],
         "finetune_epochs": [Interval(int, 1, None, closed="left"), None],
         "finetune_batch_size": [Interval(int, 1, None, closed="left")],
@@ -374,6 +385,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         zero_shot: bool = False,
         self_train: bool = False,
         taxonomy_examples: bool = False,
+        lexical: bool = True,
         cv: int = 5,
         finetune_epochs: int | None = None,
         finetune_batch_size: int = 32,
@@ -393,6 +405,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         self.zero_shot = zero_shot
         self.self_train = self_train
         self.taxonomy_examples = taxonomy_examples
+        self.lexical = lexical
         self.cv = cv
         self.finetune_epochs = finetune_epochs
         self.finetune_batch_size = finetune_batch_size
@@ -467,7 +480,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
     # --- fitting ----------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, *, sep: str | None = None, holdout: float | None = None,
-            unlabelled: Any = None) -> TagClassifier:
+            unlabelled: Any = None, texts: Any = None) -> TagClassifier:
         """Train on texts ``X`` (or precomputed embeddings) and labels ``y``.
 
         ``y`` holds one tag per row (multi-class: strings, integers or booleans) or a list of tags per row
@@ -476,7 +489,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         backlog to learn from). With ``self_train=True`` and labels (multi-class), ``unlabelled`` is the
         backlog the few labels are extended from (:func:`~feedback_nlp.training.pseudo_labels`). With ``holdout`` (e.g. 0.2), a stratified share is held out first: a copy is
         trained on the rest and evaluated there (``holdout_report_``, ``metrics_``, shown on the model card
-        by :meth:`save`), then the model is trained on every row.
+        by :meth:`save`), then the model is trained on every row. With precomputed embeddings as ``X``,
+        ``texts`` (the texts they came from) lets the lexical channel learn their words too.
 
         Raises:
             UnknownTagError: a label is not in the taxonomy (message lists labels and rows).
@@ -494,7 +508,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if holdout is not None and not (isinstance(holdout, numbers.Real) and 0 < holdout < 1):
             raise InvalidInputError(f"holdout must be a share in (0, 1), got {holdout!r}")
         for attr in ("head_", "classes_", "multi_label_", "n_features_in_", "embedder_", "taxonomy_",
-                     "metrics_", "holdout_report_", "self_trained_rows_", "head_selection_", "selected_head_"):
+                     "metrics_", "holdout_report_", "self_trained_rows_", "head_selection_", "selected_head_",
+                     "lexical_", "lexical_fusion_"):
             self.__dict__.pop(attr, None)  # a re-fit starts clean (e.g. zero-shot, then supervised)
         embedder = self._default_embedder()
         if self.zero_shot:
@@ -524,7 +539,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             return self._fit_auto(X, targets, holdout, unlabelled)
         report = None
         if holdout is not None:
-            report = self._holdout_report(X, targets, float(holdout), unlabelled)
+            report = self._holdout_report(X, targets, float(holdout), unlabelled, texts)
         self.multi_label_ = targets.multi_label
         self.classes_ = targets.classes
         self.taxonomy_ = self.taxonomy
@@ -536,9 +551,14 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         self.embedder_ = embedder
         self.n_features_in_ = emb.shape[1]
         Y = targets.Y
+        # the words of every row the head learns from, for the lexical channel (None: it cannot be fitted)
+        words = None
+        if self.lexical:
+            words = self._words_of(X, texts, embedder, len(emb))
         if self.taxonomy_examples:
             texts, extra = self._taxonomy_rows(targets)
             emb, Y = np.vstack([emb, self._embed(texts, embedder)]), np.r_[Y, extra]
+            words = None if words is None else words + self._prepared(embedder, texts)
         if unlabelled is not None:
             from .training import pseudo_labels
 
@@ -546,8 +566,17 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             rows, pseudo = pseudo_labels(emb, Y, backlog, C=self.C, random_state=self.random_state)
             emb, Y = np.vstack([emb, backlog[rows]]), np.r_[Y, pseudo]
             self.self_trained_rows_ = len(backlog)
+            if words is not None and _numeric_rows(unlabelled) is None:
+                backlog_words = self._prepared(embedder, _texts(unlabelled))
+                words += [backlog_words[i] for i in rows]
+            else:
+                words = None
         head: Head = MultiLabelHead() if targets.multi_label else MultiClassHead()
         self.head_ = head.fit(emb, Y, self._settings())
+        self.lexical_: LexicalModel | None = None
+        self.lexical_fusion_: np.ndarray | None = None
+        if words is not None:
+            self._fit_lexical(words, Y, targets.multi_label)
         self.holdout_report_ = report
         self.metrics_: dict[str, Any] = {} if report is None else {
             **{k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
@@ -555,6 +584,38 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                           "model was then trained on every row",
         }
         return self
+
+    @staticmethod
+    def _prepared(embedder: BaseEmbedder, texts: list[str]) -> list[str]:
+        """Texts as the embedder reads them (cleaned), so the words match what prediction will see."""
+        prepare = getattr(embedder, "prepare", None)
+        return list(prepare(texts)) if callable(prepare) else list(texts)
+
+    def _fit_lexical(self, words: list[str], Y: np.ndarray, multi_label: bool) -> None:
+        """Fit the lexical channel and its fusion with the head on out-of-fold logits; keep it only where
+        it helps out of fold."""
+        from ._lexical import LexicalModel, fuse_multi_label, fuse_weight
+
+        head_oof = getattr(self.head_, "oof_", None)
+        if head_oof is None:  # too few rows per tag for out-of-fold logits: nothing to weigh the words by
+            return
+        lex = LexicalModel().fit(words, Y, self._settings(), multi_label=multi_label)
+        if lex.oof_ is None or not lex.vocabulary_:
+            return
+        if multi_label:
+            platt, thresholds = fuse_multi_label(head_oof, lex.oof_, Y)
+            if not (platt[:, 1] > 0).any():
+                return
+            fusion = platt
+            assert isinstance(self.head_, MultiLabelHead)
+            self.head_.thresholds_ = thresholds  # decisions are taken on the fused probabilities
+        else:
+            a, b, gain = fuse_weight(head_oof, lex.oof_, Y)
+            if b <= 0:
+                return
+            fusion = np.array([a, b], dtype=np.float32)
+            log.debug("lexical channel kept: %.3f x head + %.3f x words (out-of-fold log-loss -%.4f)", a, b, gain)
+        self.lexical_, self.lexical_fusion_ = lex, fusion.astype(np.float32)
 
     def _fit_auto(self, X: Any, targets: _Targets, holdout: float | None, unlabelled: Any) -> TagClassifier:
         """``head="auto"``: measure the candidate heads within the budget, then train the chosen one on every
@@ -575,8 +636,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             inner.fit(backlog if c.self_train else None)
         elif c.fine_tuned:  # the encoder is trained on the texts
             inner.fit(X, y, holdout=holdout, unlabelled=unlabelled if c.self_train else None)
-        else:  # frozen: the embeddings the selection computed are reused
-            inner.fit(sel.embeddings, y, holdout=holdout, unlabelled=backlog if c.self_train else None)
+        else:  # frozen: the embeddings the selection computed are reused (the texts give the lexical channel)
+            inner.fit(sel.embeddings, y, holdout=holdout, unlabelled=backlog if c.self_train else None,
+                      texts=X if _numeric_rows(X) is None else None)
         self.__dict__.update({k: v for k, v in inner.__dict__.items() if k.endswith("_") and not k.startswith("_")})
         self.selected_head_ = c.head
         total = time.monotonic() - start
@@ -596,12 +658,15 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                 labels.append(j)
         return texts, np.asarray(labels, dtype=targets.Y.dtype)
 
-    def _holdout_report(self, X: Any, targets: _Targets, share: float, unlabelled: Any = None) -> EvaluationReport:
+    def _holdout_report(self, X: Any, targets: _Targets, share: float, unlabelled: Any = None,
+                        texts: Any = None) -> EvaluationReport:
         train, test = _holdout_split(targets.primary, share, int(self.random_state))
         rows = targets.rows
+        words = None if texts is None else _texts(texts)
         held = clone(self).fit(_take(X, train), [rows[i] if targets.multi_label else rows[i][0] for i in train],
-                               unlabelled=unlabelled)
-        return held.evaluate(_take(X, test), [rows[i] if targets.multi_label else rows[i][0] for i in test])
+                               unlabelled=unlabelled, texts=None if words is None else [words[i] for i in train])
+        return held.evaluate(_take(X, test), [rows[i] if targets.multi_label else rows[i][0] for i in test],
+                             texts=None if words is None else [words[i] for i in test])
 
     def _fit_zero_shot(self, embedder: BaseEmbedder, X: Any = None) -> TagClassifier:
         if self.taxonomy is None:
@@ -632,6 +697,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         group_of = {leaf: root for root, ls in facets.items() for leaf in ls}
         groups = np.array([group_of.get(t, "") for t in leaves], dtype=object)
         self.head_ = ZeroShotHead(groups).fit(np.vstack(protos), None, self._settings())
+        self.lexical_, self.lexical_fusion_ = None, None  # no labels: no words to learn
         if backlog is not None:
             self.head_.self_train(backlog, self._settings())
             self.self_trained_rows_ = len(backlog)
@@ -669,20 +735,58 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         return tuned
 
     # --- prediction -------------------------------------------------------------------------------
-    def _proba(self, X: Any) -> np.ndarray:
-        return self.head_.scores(self._embed(X, self.embedder_))
+    def _logits(self, X: Any, texts: Any = None) -> np.ndarray:
+        """The head's calibrated logits, fused with the lexical channel's when the model kept it."""
+        z = self.head_.logits(self._embed(X, self.embedder_))
+        lex = self.__dict__.get("lexical_")
+        if lex is None:
+            if texts is not None and _numeric_rows(X) is None:
+                raise InvalidInputError("texts= is for precomputed embeddings as X; X is already texts")
+            return z
+        fusion = self.lexical_fusion_
+        assert fusion is not None  # kept together with lexical_
+        zl = lex.logits(self._words(X, texts, len(z)))
+        if self.multi_label_:
+            return fusion[:, 0] * z + fusion[:, 1] * zl + fusion[:, 2]
+        return fusion[0] * z + fusion[1] * zl
 
-    def predict_proba(self, X: Any) -> ProbaFrame:
+    def _words(self, X: Any, texts: Any, n: int) -> list[str]:
+        """The texts the lexical channel reads at prediction: X, or ``texts`` with precomputed vectors."""
+        words = self._words_of(X, texts, self.embedder_, n)
+        if words is None:
+            raise InvalidInputError("this model also reads the words of each text (its lexical channel, "
+                                    "lexical_fusion_): pass the texts — tag(texts), or tag(vectors, texts=texts)")
+        return words
+
+    def _words_of(self, X: Any, texts: Any, embedder: BaseEmbedder, n: int) -> list[str] | None:
+        """X's texts as the embedder reads them; ``texts`` when X is precomputed vectors; None if neither."""
+        if _numeric_rows(X) is None:
+            if texts is not None:
+                raise InvalidInputError("texts= is for precomputed embeddings as X; X is already texts")
+            return self._prepared(embedder, _texts(X))
+        if texts is None:
+            return None
+        words = _texts(texts)
+        if len(words) != n:
+            raise InvalidInputError(f"texts has {len(words)} rows but X has {n}")
+        return self._prepared(embedder, words)
+
+    def _proba(self, X: Any, texts: Any = None) -> np.ndarray:
+        return self.head_.probabilities(self._logits(X, texts))
+
+    def predict_proba(self, X: Any, *, texts: Any = None) -> ProbaFrame:
         """Calibrated probabilities, one column per tag (``classes_``), one row per input (a Series or
-        DataFrame input's index is kept); a :class:`ProbaFrame`, so ``P[:, j]`` works as on an array."""
+        DataFrame input's index is kept); a :class:`ProbaFrame`, so ``P[:, j]`` works as on an array.
+        ``texts``: with precomputed embeddings as ``X``, the texts they came from (models with a lexical
+        channel read the words too)."""
         self._check_fitted()
-        return ProbaFrame(self._proba(X), columns=list(self.classes_), index=_index_of(X))
+        return ProbaFrame(self._proba(X, texts), columns=list(self.classes_), index=_index_of(X))
 
-    def decision_function(self, X: Any) -> np.ndarray:
+    def decision_function(self, X: Any, *, texts: Any = None) -> np.ndarray:
         """Calibrated log-scale scores: (n, classes), or (n,) for two classes as scikit-learn expects
         (positive means ``classes_[1]``). ``CalibratedClassifierCV`` and ranking metrics use it."""
         self._check_fitted()
-        z = self.head_.logits(self._embed(X, self.embedder_))
+        z = self._logits(X, texts)
         if isinstance(self.head_, MultiClassHead) and z.shape[1] == 2:
             return z[:, 1] - z[:, 0]
         return z
@@ -696,12 +800,12 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         return [self.classes_[c].item() if isinstance(self.classes_[c], np.generic) else self.classes_[c]
                 for c in picks]
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any, *, texts: Any = None) -> np.ndarray:
         """Predicted tags: one label per row in ``classes_``'s type (multi-class), or a list of tags per row
         (multi-label, with the taxonomy's ancestors). With ``min_confidence`` > 0 the array is of objects
         and rows that abstain (``needs_review``) get ``None`` / an empty list."""
         self._check_fitted()
-        picks, _, review = self._decide(self._proba(X))
+        picks, _, review = self._decide(self._proba(X, texts))
         if self.multi_label_:
             out = np.empty(len(picks), dtype=object)
             out[:] = [self._with_ancestors(self._names(p)) for p in picks]
@@ -716,12 +820,12 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         extra = [a for a in self.taxonomy_.with_ancestors(tags) if a not in tags]
         return list(tags) + extra
 
-    def tag(self, X: Any, ids: Sequence[Any] | None = None) -> pd.DataFrame:
+    def tag(self, X: Any, ids: Sequence[Any] | None = None, *, texts: Any = None) -> pd.DataFrame:
         """The batch-friendly output: ``tags`` (with ancestors), ``probabilities`` (JSON of the predicted
         tags' probabilities), ``confidence`` and ``needs_review``; with ``ids``, an ``id`` column first.
         A Series or DataFrame input's index is kept."""
         self._check_fitted()
-        P = self._proba(X)
+        P = self._proba(X, texts)
         picks, conf, review = self._decide(P)
         if ids is not None and len(ids) != len(P):
             raise InvalidInputError(f"ids has {len(ids)} values for {len(P)} rows")
@@ -755,7 +859,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         return self.evaluate(X, y).accuracy
 
     # --- evaluation and label quality -------------------------------------------------------------
-    def evaluate(self, X: Any, y: Any, *, sep: str | None = None) -> EvaluationReport:
+    def evaluate(self, X: Any, y: Any, *, sep: str | None = None, texts: Any = None) -> EvaluationReport:
         """Accuracy, micro/macro F1, per-tag P/R/F1/support, most confused pairs and abstain rate.
 
         With a hierarchical taxonomy, ``per_level`` reports accuracy and F1 at each depth.
@@ -768,7 +872,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             raise InvalidInputError("y is empty: nothing to evaluate")
         if self.taxonomy_ is not None:
             self.taxonomy_.validate_labels(rows)
-        P = self._proba(X)
+        P = self._proba(X, texts)
         if len(rows) != len(P):
             raise InvalidInputError(f"X has {len(P)} rows but y has {len(rows)}")
         picks, _, review = self._decide(P)
@@ -873,6 +977,11 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         path = prepare_folder(path)
         arrays = dict(self.head_.arrays())
         arrays["classes_"] = self.classes_.astype(str)
+        lexical = self.__dict__.get("lexical_")
+        if lexical is not None:  # the vocabulary as a string array: loads without pickle
+            arrays.update(lexical.arrays())
+            arrays["lexical_fusion_"] = np.asarray(self.lexical_fusion_, dtype=np.float32)
+            arrays["lexical_vocabulary_"] = np.array(lexical.vocabulary_, dtype=str)
         np.savez(path / "weights.npz", **arrays)  # type: ignore[arg-type]  # numpy's stub reads ** as allow_pickle
         files = ["weights.npz"]
         encoder_dir, adapter = None, None
@@ -892,9 +1001,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                 files += [str(f.relative_to(path)) for f in sorted(encoder_dir.rglob("*")) if f.is_file()]
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in ("embedder", "taxonomy")}
         self_trained = "bias_" in self.head_.__dict__
+        # arrays older versions would ignore (a self-trained bias, the lexical channel): they must refuse the folder
+        version = 3 if lexical is not None else 2 if self_trained else 1
         config = write_config(
-            # a self-trained head has a bias older versions would ignore: they must refuse the folder instead
-            path, "feedback_nlp.TagClassifier", files, format_version=FORMAT_VERSION if self_trained else 1,
+            path, "feedback_nlp.TagClassifier", files, format_version=version,
             self_trained_rows=self.__dict__.get("self_trained_rows_"),
             library_version=_library_version(), created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             params=params, multi_label=bool(self.multi_label_), zero_shot=isinstance(self.head_, ZeroShotHead),
@@ -960,6 +1070,13 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         clf.classes_ = arrays["classes_"].astype(object if dtype == "str" else dtype)
         clf.head_ = head_from_arrays(arrays, multi_label=bool(config["multi_label"]),
                                      zero_shot=bool(config["zero_shot"]), temperature=float(config["temperature"]))
+        clf.lexical_, clf.lexical_fusion_ = None, None
+        if "lexical_fusion_" in arrays:
+            from ._lexical import LexicalModel
+
+            clf.lexical_ = LexicalModel.from_arrays(arrays, arrays["lexical_vocabulary_"].tolist(),
+                                                    multi_label=bool(config["multi_label"]))
+            clf.lexical_fusion_ = np.asarray(arrays["lexical_fusion_"], dtype=np.float32)
         clf.embedder_ = embedder
         clf.taxonomy_ = clf.taxonomy
         clf.multi_label_ = bool(config["multi_label"])

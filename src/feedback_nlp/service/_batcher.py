@@ -39,7 +39,7 @@ class _Job:
     texts: Sequence[str]
     prepare: Callable[[list[str]], list[str]] | None
     then: Callable[[np.ndarray, list[str]], Any] | None
-    rows: Callable[[np.ndarray], Any] | None
+    rows: Callable[[np.ndarray, list[str]], Any] | None
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
 
@@ -90,8 +90,9 @@ class Batcher:
 
     async def submit(self, texts: Sequence[str], *, prepare: Callable[[list[str]], list[str]] | None = None,
                      then: Callable[[np.ndarray, list[str]], Any] | None = None,
-                     rows: Callable[[np.ndarray], Any] | None = None) -> Any:
-        """Embed ``texts`` and return ``then(vectors, prepared_texts)``, ``rows(vectors)`` or the vectors.
+                     rows: Callable[[np.ndarray, list[str]], Any] | None = None) -> Any:
+        """Embed ``texts`` and return ``then(vectors, prepared_texts)``, ``rows(vectors, prepared_texts)`` or the
+        vectors.
 
         ``prepare`` (cleaning, validation; it may raise to reject the request) and ``then`` run in the worker
         thread, so neither blocks the event loop; an exception from either reaches the caller. ``rows`` is a
@@ -167,7 +168,7 @@ class Batcher:
     def _finish_pass(self, jobs: list[_Job], parts: list[np.ndarray]) -> None:
         # keyed by the callable itself: two bound methods of one classifier are equal (same __self__ and
         # __func__) though they are distinct objects
-        shared: dict[Callable[[np.ndarray], Any], list[int]] = {}
+        shared: dict[Callable[[np.ndarray, list[str]], Any], list[int]] = {}
         for i, job in enumerate(jobs):
             if job.rows is not None:
                 shared.setdefault(job.rows, []).append(i)
@@ -177,7 +178,7 @@ class Batcher:
             rows = jobs[members[0]].rows
             assert rows is not None  # grouped by a non-None rows function above
             try:
-                table = rows(np.vstack([parts[i] for i in members]))
+                table = rows(np.vstack([parts[i] for i in members]), [t for i in members for t in jobs[i].texts])
             except Exception:  # noqa: BLE001 - retried request by request, so the error reaches its owner
                 for i in members:
                     self._finish(jobs[i], parts[i])
@@ -192,7 +193,7 @@ class Batcher:
     def _finish(self, job: _Job, vectors: np.ndarray) -> None:
         try:
             if job.rows is not None:
-                result = job.rows(vectors)
+                result = job.rows(vectors, list(job.texts))
             elif job.then is not None:
                 result = job.then(vectors, list(job.texts))
             else:

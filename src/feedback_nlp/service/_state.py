@@ -32,14 +32,15 @@ Background = Callable[["ServiceState"], Coroutine[Any, Any, None]]
 
 
 class ServedModel:
-    """A tag model as served: ``records(vectors)`` gives one JSON-ready dict per row, in one call for a whole
-    embedder pass (the batcher shares it between the requests of a pass)."""
+    """A tag model as served: ``records(vectors, texts)`` gives one JSON-ready dict per row, in one call for a
+    whole embedder pass (the batcher shares it between the requests of a pass); the texts feed a model's
+    lexical channel."""
 
     def __init__(self, name: str, classifier: TagClassifier, batcher: Batcher) -> None:
         self.name, self.classifier, self.batcher = name, classifier, batcher
 
-    def records(self, vectors: np.ndarray) -> list[dict[str, Any]]:
-        frame = self.classifier.tag(vectors)
+    def records(self, vectors: np.ndarray, texts: list[str]) -> list[dict[str, Any]]:
+        frame = self.classifier.tag(vectors, texts=texts)
         return [{"tags": list(tags), "probabilities": json.loads(probs), "confidence": round(float(conf), 4),
                  "needs_review": bool(review)}
                 for tags, probs, conf, review in zip(frame["tags"], frame["probabilities"], frame["confidence"],

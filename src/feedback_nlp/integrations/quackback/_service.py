@@ -43,7 +43,7 @@ class ServiceTagger:
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         served = self.state.model(self.name)
         frame = _from_thread(served.batcher.submit, list(texts), prepare=self.state.prepare,
-                             then=lambda vectors, _: served.classifier.tag(vectors))
+                             then=lambda vectors, texts: served.classifier.tag(vectors, texts=texts))
         return ClassifierTagger.from_tag_frame(frame["tags"], frame["probabilities"], frame["needs_review"])
 
 
