@@ -144,3 +144,16 @@ def test_every_backend_is_accepted_by_the_cli(tmp_path):
         assert args.backend == backend
         args = build_parser().parse_args(["tag", "--model", "m", "--in", str(src), "--out", "o.csv", "--backend", backend])
         assert args.backend == backend
+
+
+def test_train_no_lexical_flag(small, tmp_path):
+    with_words, without = tmp_path / "w", tmp_path / "n"
+    assert main(["train", "--data", str(small), "--label-col", "request_type", "--holdout", "0",
+                 "--out", str(with_words)]) == 0
+    assert main(["train", "--data", str(small), "--label-col", "request_type", "--holdout", "0", "--no-lexical",
+                 "--out", str(without)]) == 0
+    on = json.loads((with_words / "config.json").read_text())
+    off = json.loads((without / "config.json").read_text())
+    assert on["params"]["lexical"] is True and off["params"]["lexical"] is False
+    with __import__("numpy").load(without / "weights.npz") as z:
+        assert not any(k.startswith("lexical_") for k in z.files)

@@ -180,3 +180,14 @@ def test_sklearn_contract(data):
     assert grid.best_params_ == {"lexical": True}
     with pytest.raises(InvalidInputError):
         TagClassifier(emb, lexical="yes").fit(xtr, ytr)
+
+
+def test_model_card_says_what_the_words_do(data, tmp_path):
+    (xtr, ytr), _ = data
+    emb = WindowEmbedder()
+    card = (TagClassifier(emb).fit(xtr, ytr).save(tmp_path / "a") / "README.md").read_text()
+    assert "word TF-IDF channel" in card and "× words" in card
+    texts = [f"{lab} {t}" for t, lab in zip(*_long_texts(90, 2))]
+    labels = _long_texts(90, 2)[1]
+    dropped = TagClassifier(WindowEmbedder(window=1, dim=64)).fit(texts, labels).save(tmp_path / "b")
+    assert "fitted and dropped" in (dropped / "README.md").read_text()

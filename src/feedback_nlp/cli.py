@@ -385,7 +385,7 @@ def cmd_train(args: argparse.Namespace) -> dict:
         return TagClassifier(emb, taxonomy, multi_label=True if args.multi_label else None, head=_train_head(args),
                              min_confidence=args.min_confidence, zero_shot=args.zero_shot,
                              self_train=args.self_train, time_budget=args.time_budget or 600.0,
-                             taxonomy_examples=args.taxonomy_examples,
+                             taxonomy_examples=args.taxonomy_examples, lexical=not args.no_lexical,
                              random_state=args.random_state, show_progress=ui.progress)
 
     holdout = args.holdout if args.holdout > 0 and not args.zero_shot else None
@@ -452,6 +452,9 @@ def _train_parser(sub: SubParsers) -> None:
                         "(helps with few labels per tag; multi-class)")
     p.add_argument("--self-train", action="store_true",
                    help="with --zero-shot: learn from the --data rows as an unlabelled backlog (pseudo-labels)")
+    p.add_argument("--no-lexical", action="store_true",
+                   help="embeddings only: no word TF-IDF channel beside the head (by default it is fitted and "
+                        "kept only where it helps out of fold)")
     p.add_argument("--head", choices=["logreg", "finetune", "contrastive", "auto"], default=None,
                    help="logreg (default): a classifier on frozen embeddings; finetune: also tune the encoder "
                         "(slower); contrastive: tune it with a supervised contrastive loss too (few labels per tag); "

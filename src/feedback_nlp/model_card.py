@@ -127,6 +127,13 @@ def _head_text(config: dict[str, Any], trained: str, zero: bool) -> str:
     else:
         text = _HEAD_NAMES.get(trained, _HEAD_NAMES["logreg"])
         text += f", self-trained on {rows} unlabelled rows (pseudo-labels)" if rows else ""
+    lexical = config.get("lexical")
+    if lexical:  # the word channel the fit kept (see TagClassifier's lexical)
+        text += (f"; plus a word TF-IDF channel ({lexical['terms']} terms, logistic regression) fused with it on "
+                 + ("per-tag out-of-fold Platt scaling" if config["multi_label"] else
+                    "out-of-fold logits: {:.3g} × head + {:.3g} × words".format(*lexical["fusion"][:2])))
+    elif not zero and config["params"].get("lexical", False):
+        text += "; the word TF-IDF channel was fitted and dropped (it did not help out of fold)"
     return ("chosen by `head=\"auto\"` (see Head selection): " if config.get("head_selection") else "") + text
 
 

@@ -1017,6 +1017,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             metrics=metrics if metrics is not None else dict(self.__dict__.get("metrics_") or {}),
             description=description, training_data=training_data,
             selected_head=self.__dict__.get("selected_head_"), head_selection=self.__dict__.get("head_selection_"),
+            lexical=None if lexical is None else {"terms": len(lexical.vocabulary_),
+                                                  "fusion": np.round(np.asarray(self.lexical_fusion_), 4).tolist()},
         )
         from .model_card import render_model_card
 
