@@ -1,14 +1,16 @@
 """Few-shot tagging: banking77 with 8 labelled examples per intent, the same draws for every head.
 
 Usage: python benchmarks/few_shot.py [--heads logreg,finetune,contrastive,self-train] [--draws 5] [--shots 8]
-       [--vectors DIR] [--device cpu]
+       [--vectors DIR] [--cache FILE] [--no-lexical] [--device cpu]
 A head is ``HEAD[+self-train][+names]``: ``+self-train`` adds the rest of the train split as an unlabelled
 backlog (``TagClassifier(self_train=True).fit(X, y, unlabelled=backlog)``; ``self-train`` alone is
 ``logreg+self-train``); ``+names`` passes the label names as a taxonomy's tag names with
 ``taxonomy_examples=True`` (``card_arrival`` -> "card arrival"), one extra labelled row per intent.
 ``auto`` is ``head="auto"`` within ``--time-budget`` seconds (default 600; texts, so the fine-tuned heads are
 candidates; the row keeps its ``head_selection``). ``--vectors DIR`` takes the frozen
-embeddings of the splits from DIR/banking77_{train,test}.npy when there (frozen heads only).
+embeddings of the splits from DIR/banking77_{train,test}.npy when there (frozen heads only; their texts go
+along for the lexical channel, and with it a self-training backlog is passed as texts: ``--cache FILE`` keeps
+its vectors between draws). ``--no-lexical`` trains ``TagClassifier(lexical=False)``.
 Draw d takes ``shots`` examples per intent from the train split with ``random_state=d`` (as
 benchmarks/tagging.py does); accuracy is on the full test split. Seconds include fine-tuning and embedding the
 training texts, measured under load when other jobs share the 2 cores. Writes
@@ -57,13 +59,16 @@ def main() -> None:
     ap.add_argument("--first-draw", type=int, default=0)
     ap.add_argument("--shots", type=int, default=8)
     ap.add_argument("--vectors", default=None, help="folder with banking77_train.npy / banking77_test.npy")
+    ap.add_argument("--cache", default=None, help="embedding cache file (sqlite): draws after the first reuse the "
+                                                  "frozen vectors of the texts (the fine-tuned heads embed anew)")
+    ap.add_argument("--no-lexical", action="store_true", help="TagClassifier(lexical=False): embeddings only")
     ap.add_argument("--time-budget", type=float, default=600.0, help="seconds of head=auto (its whole fit)")
     ap.add_argument("--device", default="cpu", help="torch device of embedding and fine-tuning (accuracy checks "
                                                     "on a GPU; the time budget is the CPU's)")
     args = ap.parse_args()
     tr = pd.read_csv(data_dir() / "banking77" / "train.csv")
     te = pd.read_csv(data_dir() / "banking77" / "test.csv")
-    emb = Embedder(cache=None, backend="torch", device=args.device)
+    emb = Embedder(cache=args.cache, backend="torch", device=args.device)
     frozen = {"train": tr["text"].tolist(), "test": te["text"].tolist()}
     if args.vectors:  # precomputed frozen embeddings, row-aligned with the splits
         for split in frozen:
@@ -71,7 +76,8 @@ def main() -> None:
             if path.exists() and len(v := np.load(path)) == len(frozen[split]):
                 frozen[split] = v
     rows: list[dict] = []
-    name = f"few_shot-{args.heads.replace(',', '-').replace('+', '_')}-{args.first_draw}-{args.draws}"
+    name = (f"few_shot-{args.heads.replace(',', '-').replace('+', '_')}-{args.first_draw}-{args.draws}"
+            + ("-nolex" if args.no_lexical else ""))
     labels = sorted(tr["label"].unique())
     # the team's tag names: the data set's label names, written as words ("card_arrival" -> "card arrival")
     names = Taxonomy.from_dict({"tags": [{"id": lab, "name": lab.replace("_", " ")} for lab in labels]})
@@ -87,13 +93,19 @@ def main() -> None:
             t = time.perf_counter()
             clf = TagClassifier(emb, names if "names" in options else None, head=head, random_state=0,
                                 self_train="self-train" in options, taxonomy_examples="names" in options,
-                                time_budget=args.time_budget)
-            clf.fit(pick(X, take), sub["label"].tolist(), unlabelled=pick(X, rest) if "self-train" in options else None)
+                                time_budget=args.time_budget, lexical=not args.no_lexical)
+            vectors = isinstance(X, np.ndarray)  # --vectors: their texts go along for the lexical channel
+            words = [tr["text"][i] for i in take] if vectors else None
+            # a backlog of vectors cannot give the lexical channel its words: with the channel, pass its texts
+            backlog = pick(X, rest) if not vectors or args.no_lexical else [tr["text"][i] for i in rest]
+            clf.fit(pick(X, take), sub["label"].tolist(), texts=words,
+                    unlabelled=backlog if "self-train" in options else None)
             test_x = frozen["test"] if frozen_head else te["text"].tolist()
             seconds = time.perf_counter() - t
-            acc = clf.score(test_x, te["label"].tolist())
+            acc = clf.evaluate(test_x, te["label"].tolist(), texts=te["text"].tolist() if vectors else None).accuracy
             row = {"dataset": f"banking77 {args.shots}-shot", "head": spec, "draw": draw, "accuracy": round(acc, 4),
-                   "train_s": round(seconds, 1)}
+                   "train_s": round(seconds, 1), "lexical": not args.no_lexical,
+                   "lexical_kept": clf.__dict__.get("lexical_") is not None}
             if head == "auto":  # what it measured, chose and skipped, within the budget
                 row["head_selection"] = clf.head_selection_
             print(row, flush=True)
