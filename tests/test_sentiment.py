@@ -35,7 +35,8 @@ def test_clear_cases_and_probabilities(sentiment):
     proba = sentiment.predict_proba(texts)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
     assert proba.loc[0, "positive"] > 0.6 and proba.loc[2, "negative"] > 0.6
-    assert proba.loc[2, "negative"] > proba.loc[3, "negative"] > proba.loc[1, "negative"]
+    # both complaints are confidently negative (the adapter puts both at ~0.99), the praise is not
+    assert min(proba.loc[2, "negative"], proba.loc[3, "negative"]) > 0.9 > 0.1 > proba.loc[1, "negative"]
 
 
 def test_card_states_training_data_and_per_data_set_figures():
@@ -55,13 +56,13 @@ def test_card_states_training_data_and_per_data_set_figures():
 
 @pytest.mark.slow
 def test_unseen_software_feedback_floor(sentiment, shared_data):
-    """The card's held-out figure is what the model scores, and it beats the GoEmotions-only model (0.541)."""
+    """The card's held-out figure is what the model scores, and it beats the frozen head it replaced (0.592)."""
     labels = pd.read_csv(HAND_LABELS)
     reviews = pd.read_csv(shared_data / "app_reviews_maalej" / "test.csv")
     report = sentiment.evaluate(reviews["text"].iloc[labels["row"]].tolist(), labels["sentiment"].tolist())
     card = json.loads((bundled_models()["sentiment"] / "config.json").read_text())["metrics"]
     assert report.macro_f1 == pytest.approx(card["app reviews (software, unseen) macro_f1"], abs=2e-3)
-    assert report.macro_f1 >= 0.58 and report.accuracy >= 0.72  # measured 0.592 / 0.743
+    assert report.macro_f1 >= 0.61 and report.accuracy >= 0.76  # measured 0.622 / 0.771 (frozen head 0.592 / 0.743)
 
 
 def test_cli_tags_with_the_sentiment_model(tmp_path, cache_path):
