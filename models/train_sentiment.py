@@ -32,6 +32,7 @@ train review once (the frozen recipe's 3-fold repetition is a weight a fine-tuni
 and ``--issue-rows`` GitHub issues drawn at random (default 200). The weak labels come from the same
 GoEmotions-only frozen head as above. 1,000 per class and 750 issues took 1,385 s to train under load and
 scored lower on the dev reviews (macro-F1 0.661 vs 0.693). ``--head logreg`` is the frozen recipe above.
+The shipped model has no lexical channel (it was trained before the library had one); ``--lexical`` adds it.
 
 Usage: python models/train_sentiment.py [--head logreg|finetune] [--vectors DIR] [--out DIR]
 (DIR: cached frozen embeddings, .npy; logreg trains in seconds on them, finetune in minutes)
@@ -167,6 +168,8 @@ def main() -> int:
     ap.add_argument("--vectors", default=None, help="folder of cached frozen embeddings (.npy), e.g. /tmp/vectors")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--results", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--lexical", action=argparse.BooleanOptionalAction, default=False,
+                    help="finetune: the word channel beside the head; the shipped model was trained before it existed")
     ap.add_argument("--per-class", type=int, default=FT_PER_CLASS, help="finetune: GoEmotions comments per class")
     ap.add_argument("--issue-rows", type=int, default=FT_ISSUES, help="finetune: GitHub issues drawn at random")
     ap.add_argument("--epochs", type=int, default=FT_EPOCHS, help="finetune: epochs")
@@ -186,13 +189,13 @@ def main() -> int:
     xiss = encode(emb, issue_texts, cache, "nlbse24_train_400")
     y = train["sentiment"].to_numpy()
     rows = balanced_rows(y)
-    base = TagClassifier(emb, TAXONOMY, random_state=0).fit(xtr[rows], y[rows].tolist())  # GoEmotions only
+    base = TagClassifier(emb, TAXONOMY, lexical=False, random_state=0).fit(xtr[rows], y[rows].tolist())  # GoEmotions only
     rest = np.setdiff1d(np.arange(len(apps)), dev["row"].to_numpy())  # the dev reviews stay out of training
     weak = weak_labels(apps["labels"].iloc[rest].reset_index(drop=True), base.predict_proba(xapp[rest]))
     labels = y[rows].tolist() + weak.tolist() * APP_WEIGHT + issues["label"].map(ISSUE_SENTIMENT).tolist()
     t = time.perf_counter()
     if args.head == "logreg":
-        clf = TagClassifier(emb, TAXONOMY, random_state=0).fit(np.vstack([xtr[rows], *[xapp[rest]] * APP_WEIGHT, xiss]),
+        clf = TagClassifier(emb, TAXONOMY, lexical=False, random_state=0).fit(np.vstack([xtr[rows], *[xapp[rest]] * APP_WEIGHT, xiss]),
                                                                labels)
         as_input = {"goemotions test": encode(emb, test["text"].tolist(), cache, "goemotions_test"),
                     "app reviews dev": xapp[dev["row"].to_numpy()]}
@@ -203,7 +206,7 @@ def main() -> int:
         texts = train["text"].iloc[sub].tolist() + apps["text"].iloc[rest].tolist() + [issue_texts[i] for i in picked]
         labels = (y[sub].tolist() + weak.tolist()
                   + issues["label"].iloc[picked].map(ISSUE_SENTIMENT).tolist())
-        clf = TagClassifier(emb, TAXONOMY, head="finetune", finetune_epochs=args.epochs,
+        clf = TagClassifier(emb, TAXONOMY, head="finetune", finetune_epochs=args.epochs, lexical=args.lexical,
                             finetune_max_seq_length=args.max_seq_length, random_state=0).fit(texts, labels)
         as_input = {"goemotions test": test["text"].tolist(), "app reviews dev": dev["text"].tolist()}
         recipe = (f"LoRA adapter fine-tuned {args.epochs} epoch(s) with a {args.max_seq_length}-token window on "
