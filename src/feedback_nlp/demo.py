@@ -64,14 +64,17 @@ def _run(out_dir: Path, embedder: BaseEmbedder, n_examples: int, outs: OutputSet
     print(f"zero-shot from the taxonomy's descriptions (no labels): tag micro-F1 {zs_report.per_level[1]['micro_f1']:.3f}")
     late = pd.to_datetime(records["created_at"]) >= pd.Timestamp("2026-07-01", tz="UTC")
     train, test = np.flatnonzero(~late), np.flatnonzero(late)
-    clf = TagClassifier(embedder, taxonomy, min_confidence=0.5).fit(vectors[train], records["request_type"].to_numpy()[train])
-    report = clf.evaluate(vectors[test], records["request_type"].to_numpy()[test])
+    texts = records["text"].to_numpy()  # beside the vectors: the tag models read the words too (lexical channel)
+    clf = TagClassifier(embedder, taxonomy, min_confidence=0.5).fit(vectors[train], records["request_type"].to_numpy()[train],
+                                                                     texts=texts[train])
+    report = clf.evaluate(vectors[test], records["request_type"].to_numpy()[test], texts=texts[test])
     print(f"request type, trained on items before July, tested on the {len(test)} after: accuracy "
           f"{report.accuracy:.3f}, macro-F1 {report.macro_f1:.3f}, needs_review {report.abstain_rate:.1%}")
-    areas = TagClassifier(embedder, taxonomy).fit(vectors[train], records["product_area"].to_numpy()[train], sep="|")
+    areas = TagClassifier(embedder, taxonomy).fit(vectors[train], records["product_area"].to_numpy()[train], sep="|",
+                                                  texts=texts[train])
     tagged = pd.concat([records[["id", "text"]].reset_index(drop=True),
-                        clf.tag(vectors).drop(columns="probabilities").add_prefix("type_"),
-                        areas.tag(vectors)[["tags"]].rename(columns={"tags": "areas"})], axis=1)
+                        clf.tag(vectors, texts=texts).drop(columns="probabilities").add_prefix("type_"),
+                        areas.tag(vectors, texts=texts)[["tags"]].rename(columns={"tags": "areas"})], axis=1)
     write_table(tagged, outs.file(out_dir / "tagged.csv"))
     _show(tagged.iloc[test[:5]][["id", "text", "type_tags", "type_confidence", "areas"]])
     if "request-type" in bundled_models():
