@@ -85,9 +85,28 @@ def test_save_load_round_trip_and_format(data, tmp_path):
     back = TagClassifier.load(folder, embedder=emb)
     np.testing.assert_allclose(back.predict_proba(xte).to_numpy(), clf.predict_proba(xte).to_numpy(), atol=1e-4)
     assert back.lexical_.vocabulary_ == clf.lexical_.vocabulary_
-    # loading never unpickles: the vocabulary is a plain string array
+    # loading never unpickles: the vocabulary is UTF-8 bytes (not a fixed-width string array padded to the longest term)
     with np.load(folder / "weights.npz", allow_pickle=False) as z:
-        assert z["lexical_vocabulary_"].dtype.kind == "U"
+        stored = z["lexical_vocabulary_"]
+        assert stored.dtype == np.uint8 and stored.nbytes == len("\n".join(clf.lexical_.vocabulary_).encode())
+
+
+def test_vocabulary_saved_as_a_string_array_still_loads(data, tmp_path):
+    from feedback_nlp._persist import write_manifest
+    from feedback_nlp.tagging import _vocabulary
+
+    (xtr, ytr), (xte, _) = data
+    emb = WindowEmbedder()
+    clf = TagClassifier(emb).fit([t + " café" for t in xtr], ytr)
+    folder = clf.save(tmp_path / "m")
+    with np.load(folder / "weights.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    assert "café" in _vocabulary(arrays["lexical_vocabulary_"])
+    arrays["lexical_vocabulary_"] = np.array(clf.lexical_.vocabulary_, dtype=str)  # as first written
+    np.savez(folder / "weights.npz", **arrays)
+    write_manifest(folder)
+    back = TagClassifier.load(folder, embedder=emb)
+    np.testing.assert_allclose(back.predict_proba(xte).to_numpy(), clf.predict_proba(xte).to_numpy(), atol=1e-6)
 
 
 def test_model_without_words_stays_format_1(tmp_path):

@@ -8,7 +8,7 @@ linear model on word unigrams and bigrams reads every token at once. Its logits 
 with a weight chosen on out-of-fold predictions of the training rows (``0`` when the words add nothing),
 so it can only help where the training data says it does.
 
-Nothing is pickled: the vocabulary is saved as a JSON list, the idf and coefficients as arrays.
+Nothing is pickled: the vocabulary is saved as UTF-8 bytes, the idf and coefficients (float16) as arrays.
 
 Example:
     >>> import numpy as np
@@ -130,7 +130,7 @@ class LexicalModel:
         return np.asarray(self.transform(texts) @ self.coef_.T.astype(np.float32)) + self.intercept_
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """What ``weights.npz`` keeps (prefixed ``lexical_``); the vocabulary goes to ``config.json``."""
+        """What ``weights.npz`` keeps (prefixed ``lexical_``); the classifier adds the vocabulary beside them."""
         return {"lexical_idf_": self.idf_, "lexical_coef_": self.coef_.astype(np.float16),
                 "lexical_intercept_": self.intercept_}
 
