@@ -67,6 +67,32 @@ def _class_logits(model: LogisticRegression, X: np.ndarray) -> np.ndarray:
     return np.column_stack([-z / 2, z / 2]) if z.ndim == 1 else z
 
 
+def out_of_fold_logits(X: Any, y: np.ndarray, settings: FitSettings) -> np.ndarray | None:
+    """Multi-class logits of each row from a logistic regression fitted without its fold, one column per class
+    (-1e3 where a fold's training part lacked the class); None when no fold can be drawn. ``X`` may be sparse."""
+    k = int(y.max()) + 1
+    oof = np.zeros((len(y), k))
+    seen_fold = False
+    for tr, te in settings.folds(y, X):
+        m = settings.logreg().fit(X[tr], y[tr])
+        oof[np.ix_(te, m.classes_)] = _class_logits(m, X[te])
+        missing = np.setdiff1d(np.arange(k), m.classes_)
+        oof[np.ix_(te, missing)] = -1e3  # a class absent from a fold's training part is impossible there
+        seen_fold = True
+    return oof if seen_fold else None
+
+
+def out_of_fold_scores(X: Any, y: np.ndarray, settings: FitSettings) -> np.ndarray | None:
+    """Binary (one tag) decision values of each row from a logistic regression fitted without its fold; None
+    when no fold can be drawn. ``X`` may be sparse."""
+    oof = np.zeros(len(y))
+    seen_fold = False
+    for tr, te in settings.folds(y, X):
+        oof[te] = settings.logreg().fit(X[tr], y[tr]).decision_function(X[te])
+        seen_fold = True
+    return oof if seen_fold else None
+
+
 def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """Temperature that minimises the out-of-fold negative log-likelihood."""
     from scipy.optimize import minimize_scalar
@@ -123,20 +149,12 @@ class MultiClassHead(Head):
         if targets is None:
             raise InvalidInputError("a multi-class head needs targets")
         y = targets
-        k = int(y.max()) + 1
         self.temperature_ = 1.0
-        oof = np.zeros((len(y), k))
-        seen_fold = False
-        for tr, te in settings.folds(y, emb):
-            m = settings.logreg().fit(emb[tr], y[tr])
-            oof[np.ix_(te, m.classes_)] = _class_logits(m, emb[te])
-            missing = np.setdiff1d(np.arange(k), m.classes_)
-            oof[np.ix_(te, missing)] = -1e3  # a class absent from a fold's training part is impossible there
-            seen_fold = True
-        if seen_fold:
+        oof = out_of_fold_logits(emb, y, settings)
+        if oof is not None:
             self.temperature_ = _fit_temperature(oof, y)
         # calibrated out-of-fold logits, for fusing another channel (the lexical one); not saved
-        self.oof_ = oof / self.temperature_ if seen_fold else None
+        self.oof_ = None if oof is None else oof / self.temperature_
         model = settings.logreg().fit(emb, y)
         coef, intercept = model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
         if coef.shape[0] == 1:  # binary: sklearn stores one row; expand to two symmetric logits
@@ -189,18 +207,14 @@ class MultiLabelHead(Head):
                 intercept[j], platt[j] = 50.0, (1.0, 0.0)
                 calibrated[:, j] = 50.0
                 continue
-            oof = np.zeros(len(yj))
-            seen_fold = False
-            for tr, te in settings.folds(yj, emb):
-                oof[te] = settings.logreg().fit(emb[tr], yj[tr]).decision_function(emb[te])
-                seen_fold = True
-            if seen_fold:
+            oof = out_of_fold_scores(emb, yj, settings)
+            if oof is not None:
                 cal = LogisticRegression(C=1e4).fit(oof[:, None], yj)
                 platt[j] = (cal.coef_[0, 0], cal.intercept_[0])
                 calibrated[:, j] = platt[j, 0] * oof + platt[j, 1]
                 cut, _ = best_f1_threshold(sigmoid(calibrated[:, j]), yj)
                 thresholds[j] = np.clip(cut, 0.02, 0.98)
-            all_folds = all_folds and seen_fold
+            all_folds = all_folds and oof is not None
             m = settings.logreg().fit(emb, yj)
             coef[j], intercept[j] = m.coef_[0], m.intercept_[0]
         self.coef_, self.intercept_, self.platt_, self.thresholds_ = coef, intercept, platt, thresholds

@@ -28,7 +28,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from ._heads import FitSettings, _class_logits, sigmoid
+from ._heads import FitSettings, out_of_fold_logits, out_of_fold_scores, sigmoid
 from .evaluation import best_f1_threshold
 
 __all__ = ["LexicalModel", "fuse_weight", "fuse_multi_label"]
@@ -78,15 +78,7 @@ class LexicalModel:
         return self
 
     def _fit_multi_class(self, M: sparse.csr_matrix, y: np.ndarray, settings: FitSettings) -> None:
-        k = int(y.max()) + 1
-        oof = np.zeros((len(y), k))
-        seen = False
-        for tr, te in settings.folds(y, np.zeros(len(y))):
-            m = settings.logreg().fit(M[tr], y[tr])
-            oof[np.ix_(te, m.classes_)] = _class_logits(m, M[te])
-            oof[np.ix_(te, np.setdiff1d(np.arange(k), m.classes_))] = -1e3
-            seen = True
-        self.oof_ = oof if seen else None
+        self.oof_ = out_of_fold_logits(M, y, settings)
         m = settings.logreg().fit(M, y)
         coef, intercept = m.coef_, m.intercept_
         if coef.shape[0] == 1:  # binary: two symmetric logits, as the embedding head stores them
@@ -106,11 +98,11 @@ class LexicalModel:
                 intercept[j] = 50.0 if yj[0] else -50.0
                 oof[:, j] = intercept[j]
                 continue
-            folds = list(settings.folds(yj, np.zeros(len(yj))))
-            seen = seen and bool(folds)
-            for tr, te in folds:
-                oof[te, j] = LogisticRegression(C=settings.C, max_iter=3000).fit(M[tr], yj[tr]).decision_function(M[te])
-            m = LogisticRegression(C=settings.C, max_iter=3000).fit(M, yj)
+            scores = out_of_fold_scores(M, yj, settings)
+            seen = seen and scores is not None
+            if scores is not None:
+                oof[:, j] = scores
+            m = settings.logreg().fit(M, yj)
             coef[j], intercept[j] = m.coef_[0], m.intercept_[0]
         self.oof_ = oof if seen else None
         self.coef_, self.intercept_ = coef.astype(np.float16).astype(np.float32), intercept
