@@ -33,6 +33,8 @@ import pandas as pd
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _results import write_results  # noqa: E402  (models/_results.py, beside this script)
+
 from feedback_nlp import Embedder  # noqa: E402
 from feedback_nlp.datasets import benchmark_data_dir  # noqa: E402
 from feedback_nlp.tagging import TagClassifier  # noqa: E402
@@ -74,16 +76,6 @@ def measure(clf: TagClassifier, test: pd.DataFrame, prefix: str = "") -> dict:
         metrics[f"{prefix}{name} macro_f1"] = r.macro_f1
     print(prefix or "fine-tuned", report.to_markdown())
     return metrics
-
-
-def write_results(path: str, args: argparse.Namespace, metrics: dict) -> None:
-    """The run's settings and figures as JSON (benchmarks/results/), with the load it ran under."""
-    import platform
-
-    out = {"command": "python " + " ".join(sys.argv), "settings": {k: v for k, v in vars(args).items() if k != "results"},
-           "metrics": metrics, "load_average_at_end": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count(),
-           "machine": platform.machine(), "timing": "measured under load: other jobs shared the 2 cores"}
-    Path(path).write_text(json.dumps(out, indent=2) + "\n")
 
 
 def main() -> int:

@@ -52,6 +52,8 @@ import pandas as pd
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _results import write_results  # noqa: E402  (models/_results.py, beside this script)
+
 from feedback_nlp import Embedder  # noqa: E402
 from feedback_nlp.datasets import benchmark_data_dir  # noqa: E402
 from feedback_nlp.tagging import TagClassifier  # noqa: E402
@@ -148,17 +150,6 @@ def balanced_rows(y: np.ndarray, seed: int = 0, per_class: int | None = None) ->
 def evaluate(clf: TagClassifier, X: np.ndarray | list[str], y: list[str], prefix: str) -> dict:
     r = clf.evaluate(X, y)
     return {f"{prefix} accuracy": r.accuracy, f"{prefix} macro_f1": r.macro_f1}
-
-
-def write_results(path: str, args: argparse.Namespace, metrics: dict) -> None:
-    """The run's settings and figures as JSON (benchmarks/results/), with the load it ran under."""
-    import json
-    import platform
-
-    out = {"command": "python " + " ".join(sys.argv), "settings": {k: v for k, v in vars(args).items() if k != "results"},
-           "metrics": metrics, "load_average_at_end": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count(),
-           "machine": platform.machine(), "timing": "measured under load: other jobs shared the 2 cores"}
-    Path(path).write_text(json.dumps(out, indent=2) + "\n")
 
 
 def main() -> int:
