@@ -20,25 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import data_dir, save
+from _common import cached_vectors, data_dir, save
 
 from feedback_nlp import Embedder
 from feedback_nlp.tagging import TagClassifier
 
 SETS = ("banking77", "banking77-8shot", "hwu64", "nlbse24", "app_reviews", "goemotions")
-
-
-def vectors_of(name: str, split: str, texts: list[str], emb: Embedder, folder: Path | None, write: bool) -> np.ndarray:
-    path = folder / f"{name}_{split}.npy" if folder else None
-    if path is not None and path.exists():
-        v = np.load(path)
-        if len(v) == len(texts):
-            return v
-    v = emb.encode(texts)
-    if path is not None and write:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, v)
-    return v
 
 
 def fit_eval(name: str, lexical: bool, xa: np.ndarray, ta: list[str], ya: list, xb: np.ndarray, tb: list[str],
@@ -77,8 +64,8 @@ def main() -> None:
     def load(name: str, folder_name: str, label: str) -> tuple:
         tr, te = pd.read_csv(d / folder_name / "train.csv"), pd.read_csv(d / folder_name / "test.csv")
         ta, tb = tr["text"].tolist(), te["text"].tolist()
-        xa = vectors_of(name, "train", ta, emb, folder, args.write_vectors)
-        xb = vectors_of(name, "test", tb, emb, folder, args.write_vectors)
+        xa = cached_vectors(emb, ta, folder, f"{name}_train", write=args.write_vectors)
+        xb = cached_vectors(emb, tb, folder, f"{name}_test", write=args.write_vectors)
         return tr, te, ta, tb, xa, xb
 
     for name in only:
@@ -108,8 +95,8 @@ def main() -> None:
             tr = pd.read_csv(d / "nlbse24_issues/train_with_repo.csv")
             te = pd.read_csv(d / "nlbse24_issues/test_with_repo.csv")
             ta, tb = tr["text"].tolist(), te["text"].tolist()
-            xa = vectors_of(name, "train", ta, emb, folder, args.write_vectors)
-            xb = vectors_of(name, "test", tb, emb, folder, args.write_vectors)
+            xa = cached_vectors(emb, ta, folder, f"{name}_train", write=args.write_vectors)
+            xb = cached_vectors(emb, tb, folder, f"{name}_test", write=args.write_vectors)
             for lexical in (False, True):
                 repos = []
                 for repo in sorted(tr.repo.unique()):

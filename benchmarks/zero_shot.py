@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import data_dir, save
+from _common import cached_vectors, data_dir, save
 from sklearn.metrics import f1_score
 from zero_shot_tags import TAGS, name_of
 
@@ -25,19 +25,6 @@ from feedback_nlp.tagging import TagClassifier
 from feedback_nlp.taxonomy import Taxonomy
 
 FOLDERS = {"banking77": "banking77", "hwu64": "hwu64", "app_reviews": "app_reviews_maalej"}
-
-
-def vectors(emb: Embedder, texts: list[str], cache: Path | None, key: str) -> np.ndarray:
-    path = cache / f"{key}.npy" if cache else None
-    if path is not None and path.exists():
-        v = np.load(path)
-        if len(v) == len(texts):
-            return v
-    v = emb.encode(texts)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, v)
-    return v
 
 
 def scores(pred: list[str], truth: list[list[str]]) -> dict:
@@ -64,8 +51,8 @@ def main() -> None:
         te = pd.read_csv(data_dir() / folder / "test.csv")
         col = "label" if "label" in te else "labels"
         truth = [str(v).split("|") for v in te[col]]
-        backlog = vectors(emb, tr["text"].tolist(), cache, f"{folder}_train")
-        held = vectors(emb, te["text"].tolist(), cache, f"{folder}_test")
+        backlog = cached_vectors(emb, tr["text"].tolist(), cache, f"{folder}_train")
+        held = cached_vectors(emb, te["text"].tolist(), cache, f"{folder}_test")
         tags = TAGS[ds]
         classes = list(tags)
 
