@@ -1,6 +1,6 @@
 """LoRA adapter vs full fine-tuning: accuracy, training seconds and saved size, on the same data and seeds.
 
-Usage: python benchmarks/adapters.py [--runs banking77-8shot,banking77-full,nlbse24-repo] [--modes lora,full]
+Usage: python benchmarks/adapters.py [--runs banking77-8shot,banking77-full,nlbse24-repo] [--modes lora,full,lora+base]
        [--draws 2] [--lora-lr 1e-3] [--device cpu] [--name NAME]
 - ``banking77-8shot``: draw d takes 8 examples per intent from the train split with ``random_state=d`` (the
   draws of benchmarks/few_shot.py); accuracy on the full test split.
@@ -9,7 +9,8 @@ Usage: python benchmarks/adapters.py [--runs banking77-8shot,banking77-full,nlbs
   that repository's test issues, mean of the 5 (the protocol of benchmarks/tagging.py; SetFit's published
   figure 0.827).
 Both modes are ``TagClassifier(head="finetune", random_state=0)`` with default settings; ``full`` passes
-``adapter=None``. Every model is saved, its folder measured, loaded back and checked to give the same
+``adapter=None``; ``lora+base`` / ``full+base`` add ``keep_base=True`` (the head also reads the frozen base
+model's vectors). Every model is saved, its folder measured, loaded back and checked to give the same
 predictions. ``--lora-lr`` takes a comma list to compare learning rates. Seconds are wall-clock training
 (fine-tuning + embedding the training texts + the calibrated head); the JSON records the device and the load
 average, since timings on the shared 2-core machine are taken under load. Writes
@@ -41,20 +42,20 @@ def folder_bytes(folder: Path) -> int:
 def run(name: str, mode: str, lr: float | None, train: pd.DataFrame, test: pd.DataFrame, emb: Embedder,
         metric: str) -> dict:
     t = time.perf_counter()
-    clf = TagClassifier(emb, head="finetune", adapter="lora" if mode == "lora" else None,
-                        finetune_learning_rate=lr, random_state=0).fit(train["text"].tolist(), train["label"].tolist())
+    clf = TagClassifier(emb, head="finetune", adapter="lora" if mode.startswith("lora") else None,
+                        keep_base=mode.endswith("+base"), finetune_learning_rate=lr, random_state=0).fit(train["text"].tolist(), train["label"].tolist())
     train_s = time.perf_counter() - t
     report = clf.evaluate(test["text"].tolist(), test["label"].tolist())
     with tempfile.TemporaryDirectory(prefix="adapters_bench_") as tmp:
         folder = clf.save(Path(tmp) / "model")
         size = folder_bytes(folder)
         t = time.perf_counter()
-        loaded = TagClassifier.load(folder, embedder=emb if mode == "lora" else None)
+        loaded = TagClassifier.load(folder, embedder=emb if mode.startswith("lora") else None)
         load_s = time.perf_counter() - t
         probe = test["text"].tolist()[:64]
         same = bool(np.array_equal(loaded.predict(probe), clf.predict(probe)))
         del loaded
-    row = {"run": name, "mode": mode, "learning_rate": f"{lr if lr is not None else (LORA_LEARNING_RATE if mode == 'lora' else FULL_LEARNING_RATE):g}",
+    row = {"run": name, "mode": mode, "learning_rate": f"{lr if lr is not None else (LORA_LEARNING_RATE if mode.startswith('lora') else FULL_LEARNING_RATE):g}",
            "n_train": len(train), "accuracy": round(report.accuracy, 4), "macro_f1": round(report.macro_f1, 4),
            "metric": metric, "train_s": round(train_s, 1), "saved_bytes": size, "load_s": round(load_s, 2),
            "reload_same_predictions": same, "load_average": round(os.getloadavg()[0], 2)}
@@ -76,7 +77,7 @@ def main() -> None:
     d = data_dir()
     emb = Embedder(cache=None, backend="torch", device=args.device)
     lrs = [float(x) for x in args.lora_lr.split(",") if x] or [None]
-    configs = [(m, lr) for m in args.modes.split(",") for lr in (lrs if m == "lora" else [None])]
+    configs = [(m, lr) for m in args.modes.split(",") for lr in (lrs if m.startswith("lora") else [None])]
     rows: list[dict] = []
     device = args.device
     if device != "cpu":

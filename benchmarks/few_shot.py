@@ -5,7 +5,8 @@ Usage: python benchmarks/few_shot.py [--heads logreg,finetune,contrastive,self-t
 A head is ``HEAD[+self-train][+names]``: ``+self-train`` adds the rest of the train split as an unlabelled
 backlog (``TagClassifier(self_train=True).fit(X, y, unlabelled=backlog)``; ``self-train`` alone is
 ``logreg+self-train``); ``+names`` passes the label names as a taxonomy's tag names with
-``taxonomy_examples=True`` (``card_arrival`` -> "card arrival"), one extra labelled row per intent.
+``taxonomy_examples=True`` (``card_arrival`` -> "card arrival"), one extra labelled row per intent;
+``+base`` is ``keep_base=True`` (a fine-tuned head reads the frozen base model's vectors too).
 ``auto`` is ``head="auto"`` within ``--time-budget`` seconds (default 600; texts, so the fine-tuned heads are
 candidates; the row keeps its ``head_selection``). ``--vectors DIR`` takes the frozen
 embeddings of the splits from DIR/banking77_{train,test}.npy when there (frozen heads only; their texts go
@@ -36,7 +37,7 @@ def draw_examples(train: pd.DataFrame, shots: int, draw: int) -> pd.DataFrame:
     return train.groupby("label", group_keys=False).sample(shots, random_state=draw)
 
 
-OPTIONS = ("self-train", "names")
+OPTIONS = ("self-train", "names", "base")
 
 
 def parse_head(spec: str) -> tuple[str, set[str]]:
@@ -47,7 +48,7 @@ def parse_head(spec: str) -> tuple[str, set[str]]:
         parts.insert(0, "logreg")
     head, options = parts[0], set(parts[1:])
     if head not in ("logreg", "finetune", "contrastive", "auto") or not options <= set(OPTIONS):
-        raise SystemExit(f"unknown head {spec!r}: HEAD[+self-train][+names], HEAD one of logreg, finetune, "
+        raise SystemExit(f"unknown head {spec!r}: HEAD[+self-train][+names][+base], HEAD one of logreg, finetune, "
                          "contrastive, auto")
     return head, options
 
@@ -93,7 +94,8 @@ def main() -> None:
             t = time.perf_counter()
             clf = TagClassifier(emb, names if "names" in options else None, head=head, random_state=0,
                                 self_train="self-train" in options, taxonomy_examples="names" in options,
-                                time_budget=args.time_budget, lexical=not args.no_lexical)
+                                time_budget=args.time_budget, lexical=not args.no_lexical,
+                                keep_base="base" in options)
             vectors = isinstance(X, np.ndarray)  # --vectors: their texts go along for the lexical channel
             words = [tr["text"][i] for i in take] if vectors else None
             # a backlog of vectors cannot give the lexical channel its words: with the channel, pass its texts

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -179,6 +179,16 @@ class MultiClassHead(Head):
                 "thresholds_": np.zeros(len(self.coef_), dtype=np.float32)}
 
 
+def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[tuple[float, float], float, np.ndarray]:
+    """One tag's Platt scaling ``a * score + c`` fitted on out-of-fold scores, the F1-optimal threshold of
+    the calibrated probability, and the calibrated scores."""
+    cal = LogisticRegression(C=1e4).fit(scores[:, None], y)
+    a, c = float(cal.coef_[0, 0]), float(cal.intercept_[0])
+    calibrated = a * scores + c
+    cut, _ = best_f1_threshold(sigmoid(calibrated), y)
+    return (a, c), float(np.clip(cut, 0.02, 0.98)), calibrated
+
+
 class MultiLabelHead(Head):
     """One logistic regression per tag, Platt-calibrated out of fold, with a per-tag F1-optimal threshold.
 
@@ -209,11 +219,7 @@ class MultiLabelHead(Head):
                 continue
             oof = out_of_fold_scores(emb, yj, settings)
             if oof is not None:
-                cal = LogisticRegression(C=1e4).fit(oof[:, None], yj)
-                platt[j] = (cal.coef_[0, 0], cal.intercept_[0])
-                calibrated[:, j] = platt[j, 0] * oof + platt[j, 1]
-                cut, _ = best_f1_threshold(sigmoid(calibrated[:, j]), yj)
-                thresholds[j] = np.clip(cut, 0.02, 0.98)
+                platt[j], thresholds[j], calibrated[:, j] = _platt(oof, yj)
             all_folds = all_folds and oof is not None
             m = settings.logreg().fit(emb, yj)
             coef[j], intercept[j] = m.coef_[0], m.intercept_[0]
@@ -323,3 +329,49 @@ def head_from_arrays(arrays: dict[str, Any], *, multi_label: bool, zero_shot: bo
         head.temperature_ = temperature
     head.coef_, head.intercept_ = arrays["coef_"], arrays["intercept_"]
     return head
+
+
+def fit_averaged(head: Head, parts: Sequence[tuple[np.ndarray, np.ndarray]], settings: FitSettings,
+                 shared: int) -> Head:
+    """``keep_base``: one head of ``head``'s kind per ``(emb, targets)`` part — the fine-tuned encoder's
+    vectors and the frozen base model's, each with its own training rows, of which the first ``shared`` are
+    the same rows in both — whose calibrated logits are averaged with equal weights, returned as one head of
+    that kind over the two blocks side by side (an average of linear maps is linear), re-calibrated on the
+    averaged out-of-fold logits of the shared rows.
+
+    Equal weights, not fitted ones: the tuned encoder separates the rows it was tuned on, so any weight
+    measured on them favours it — one logistic regression over both blocks leans on the tuned block
+    (banking77, 8 labels per intent, 2 draws: 0.8744 vs 0.8758 for the tuned encoder alone).
+    """
+    if not isinstance(head, (MultiClassHead, MultiLabelHead)) or len(parts) != 2:
+        raise TypeError(f"cannot average {type(head).__name__} over {len(parts)} parts")
+    fitted = [type(head)().fit(e, t, settings) for e, t in parts]
+    oofs = [getattr(p, "oof_", None) for p in fitted]
+    oof = None if oofs[0] is None or oofs[1] is None else (oofs[0][:shared] + oofs[1][:shared]) / 2
+    targets = parts[0][1][:shared]
+    if isinstance(head, MultiClassHead):
+        mc = [p for p in fitted if isinstance(p, MultiClassHead)]
+        out = MultiClassHead()
+        out.coef_ = np.hstack([p.coef_ / (2 * p.temperature_) for p in mc]).astype(np.float32)
+        out.intercept_ = (mc[0].intercept_ / (2 * mc[0].temperature_)
+                          + mc[1].intercept_ / (2 * mc[1].temperature_)).astype(np.float32)
+        out.temperature_ = 1.0 if oof is None else _fit_temperature(oof, targets)
+        out.oof_ = None if oof is None else oof / out.temperature_
+        return out
+    ml = [p for p in fitted if isinstance(p, MultiLabelHead)]
+    k = targets.shape[1]
+    multi = MultiLabelHead()
+    # each part's calibrated logit a * (w.e + b) + c, averaged: one linear map, then a fresh Platt scaling
+    multi.coef_ = np.hstack([p.coef_ * p.platt_[:, :1] / 2 for p in ml]).astype(np.float32)
+    multi.intercept_ = sum(((p.platt_[:, 0] * p.intercept_ + p.platt_[:, 1]) / 2 for p in ml),
+                           np.zeros(k)).astype(np.float32)
+    multi.platt_ = np.tile(np.array([1.0, 0.0], dtype=np.float32), (k, 1))
+    multi.thresholds_ = np.full(k, 0.5, dtype=np.float32)
+    multi.oof_ = None
+    if oof is not None:
+        calibrated = oof.copy()
+        for j in range(k):
+            if targets[:, j].min() != targets[:, j].max():
+                multi.platt_[j], multi.thresholds_[j], calibrated[:, j] = _platt(oof[:, j], targets[:, j])
+        multi.oof_ = calibrated
+    return multi

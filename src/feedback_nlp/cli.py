@@ -386,6 +386,7 @@ def cmd_train(args: argparse.Namespace) -> dict:
                              min_confidence=args.min_confidence, zero_shot=args.zero_shot,
                              self_train=args.self_train, time_budget=args.time_budget or 600.0,
                              taxonomy_examples=args.taxonomy_examples, lexical=not args.no_lexical,
+                             keep_base=args.keep_base,
                              random_state=args.random_state, show_progress=ui.progress)
 
     holdout = args.holdout if args.holdout > 0 and not args.zero_shot else None
@@ -459,6 +460,9 @@ def _train_parser(sub: SubParsers) -> None:
                    help="logreg (default): a classifier on frozen embeddings; finetune: also tune the encoder "
                         "(slower); contrastive: tune it with a supervised contrastive loss too (few labels per tag); "
                         "auto: measure them by cross-validation within --time-budget and keep the best")
+    p.add_argument("--keep-base", action="store_true",
+                   help="with --head finetune/contrastive: the head also reads the frozen base model's vectors "
+                        "(a little more accurate with few labels; predictions embed each text twice)")
     p.add_argument("--time-budget", type=duration, default=None, metavar="DURATION",
                    help="wall-clock budget of --head auto for measuring and training, e.g. 600, 90s, 10m, 1h "
                         "(default 10m; given alone, it implies --head auto). The comparison goes into the model card")

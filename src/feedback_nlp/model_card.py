@@ -127,6 +127,8 @@ def _head_text(config: dict[str, Any], trained: str, zero: bool) -> str:
     else:
         text = _HEAD_NAMES.get(trained, _HEAD_NAMES["logreg"])
         text += f", self-trained on {rows} unlabelled rows (pseudo-labels)" if rows else ""
+    if config.get("embedder", {}).get("keep_base"):
+        text += "; the head reads the fine-tuned encoder's vectors beside the frozen base model's (`keep_base`)"
     lexical = config.get("lexical")
     if lexical:  # the word channel the fit kept (see TagClassifier's lexical)
         text += (f"; plus a word TF-IDF channel ({lexical['terms']} terms, logistic regression) fused with it on "
