@@ -171,3 +171,13 @@ def test_self_training_pseudo_labels_each_block_on_its_own(base, monkeypatch):
     assert calls == [(base.dim, base.dim), (base.dim, base.dim)]  # the tuned block, then the base block
     assert clf.self_trained_rows_ == len(backlog) and clf.coef_.shape == (2, 2 * base.dim)
     assert list(clf.predict(PROBE)) == ["bug", "feature", "bug", "feature"]
+
+
+def test_full_fine_tuning_keeps_the_base_too(base, tmp_path):
+    clf = TagClassifier(base, head="finetune", adapter=None, keep_base=True, lexical=False, **SETTINGS)
+    clf.fit(TEXTS, LABELS)
+    folder = clf.save(tmp_path / "full")
+    assert (folder / "encoder").is_dir() and not (folder / "adapter.npz").exists()
+    loaded = TagClassifier.load(folder)
+    assert loaded.base_embedder_.base_model_id == base.base_model_id
+    assert np.allclose(loaded.predict_proba(PROBE).to_numpy(), clf.predict_proba(PROBE).to_numpy(), atol=1e-6)
