@@ -62,7 +62,7 @@ def test_unseen_software_feedback_floor(sentiment, shared_data):
     report = sentiment.evaluate(reviews["text"].iloc[labels["row"]].tolist(), labels["sentiment"].tolist())
     card = json.loads((bundled_models()["sentiment"] / "config.json").read_text())["metrics"]
     assert report.macro_f1 == pytest.approx(card["app reviews (software, unseen) macro_f1"], abs=2e-3)
-    assert report.macro_f1 >= 0.61 and report.accuracy >= 0.76  # measured 0.622 / 0.771 (frozen head 0.592 / 0.743)
+    assert report.macro_f1 >= 0.61 and report.accuracy >= 0.76  # measured 0.620 / 0.771 (frozen head 0.592 / 0.743)
 
 
 def test_cli_tags_with_the_sentiment_model(tmp_path, cache_path):
