@@ -183,10 +183,10 @@ def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[tuple[float, float], floa
     """One tag's Platt scaling ``a * score + c`` fitted on out-of-fold scores, the F1-optimal threshold of
     the calibrated probability, and the calibrated scores."""
     cal = LogisticRegression(C=1e4).fit(scores[:, None], y)
-    a, c = float(cal.coef_[0, 0]), float(cal.intercept_[0])
+    a, c = np.float32(cal.coef_[0, 0]), np.float32(cal.intercept_[0])  # as stored: the same scores at prediction
     calibrated = a * scores + c
     cut, _ = best_f1_threshold(sigmoid(calibrated), y)
-    return (a, c), float(np.clip(cut, 0.02, 0.98)), calibrated
+    return (float(a), float(c)), float(np.clip(cut, 0.02, 0.98)), calibrated
 
 
 class MultiLabelHead(Head):
