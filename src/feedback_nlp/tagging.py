@@ -601,20 +601,19 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         head: Head = MultiLabelHead() if targets.multi_label else MultiClassHead()
         if split is not None:  # keep_base: one head per encoder, averaged (see fit_averaged)
             self.head_ = self._fit_averaged(head, emb, Y, split, unlabelled, features)
-        elif unlabelled is not None:
-            from .training import pseudo_labels
-
-            backlog = self._embed(unlabelled, features)
-            rows, pseudo = pseudo_labels(emb, Y, backlog, C=self.C, random_state=self.random_state)
-            emb, Y = np.vstack([emb, backlog[rows]]), np.r_[Y, pseudo]
-            self.self_trained_rows_ = len(backlog)
-            if words is not None and _numeric_rows(unlabelled) is None:
-                backlog_words = self._prepared(embedder, _texts(unlabelled))
-                words += [backlog_words[i] for i in rows]
-            else:
-                words = None
-            self.head_ = head.fit(emb, Y, self._settings())
         else:
+            if unlabelled is not None:
+                from .training import pseudo_labels
+
+                backlog = self._embed(unlabelled, embedder)
+                rows, pseudo = pseudo_labels(emb, Y, backlog, C=self.C, random_state=self.random_state)
+                emb, Y = np.vstack([emb, backlog[rows]]), np.r_[Y, pseudo]
+                self.self_trained_rows_ = len(backlog)
+                if words is not None and _numeric_rows(unlabelled) is None:
+                    backlog_words = self._prepared(embedder, _texts(unlabelled))
+                    words += [backlog_words[i] for i in rows]
+                else:
+                    words = None
             self.head_ = head.fit(emb, Y, self._settings())
         self.lexical_: LexicalModel | None = None
         self.lexical_fusion_: np.ndarray | None = None
