@@ -353,8 +353,8 @@ def fit_averaged(head: Head, parts: Sequence[tuple[np.ndarray, np.ndarray]], set
         mc = [p for p in fitted if isinstance(p, MultiClassHead)]
         out = MultiClassHead()
         out.coef_ = np.hstack([p.coef_ / (2 * p.temperature_) for p in mc]).astype(np.float32)
-        out.intercept_ = (mc[0].intercept_ / (2 * mc[0].temperature_)
-                          + mc[1].intercept_ / (2 * mc[1].temperature_)).astype(np.float32)
+        out.intercept_ = sum((p.intercept_ / (2 * p.temperature_) for p in mc),
+                             np.zeros(len(mc[0].intercept_))).astype(np.float32)
         out.temperature_ = 1.0 if oof is None else _fit_temperature(oof, targets)
         out.oof_ = None if oof is None else oof / out.temperature_
         return out

@@ -984,15 +984,16 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         emb = self._features(X)
         texts = _texts(X) if _numeric_rows(X) is None else [None] * len(emb)
         P = self.head_.scores(emb)
-        emb = emb / np.linalg.norm(emb, axis=1, keepdims=True).clip(1e-12)  # cosine distances (keep_base: 2 blocks)
         if isinstance(self.head_, MultiLabelHead):
             uncertainty = 1 - np.abs(P - self.thresholds_).min(axis=1) * 2
         else:
             top2 = np.sort(P, axis=1)[:, -2:]
             uncertainty = 1 - (top2[:, 1] - top2[:, 0])
         pool = np.argsort(-uncertainty, kind="stable")[: max(n * 5, n)]
+        V = emb[pool]  # the candidates, unit length once: cosine distances (a keep_base row is two unit blocks)
+        V = V / np.linalg.norm(V, axis=1, keepdims=True).clip(1e-12)
         chosen = [int(pool[0])]
-        dist = 1 - emb[pool] @ emb[pool[0]]
+        dist = 1 - V @ V[0]
         taken = np.zeros(len(pool), dtype=bool)
         taken[0] = True
         while len(chosen) < min(n, len(pool)):
@@ -1001,7 +1002,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             pick = int(np.argmax(np.where(taken, -np.inf, dist * uncertainty[pool])))
             taken[pick] = True
             chosen.append(int(pool[pick]))
-            dist = np.minimum(dist, 1 - emb[pool] @ emb[pool[pick]])
+            dist = np.minimum(dist, 1 - V @ V[pick])
         top = P[chosen].argmax(axis=1)
         return pd.DataFrame({"index": chosen, "text": [texts[i] for i in chosen],
                              "uncertainty": uncertainty[chosen].round(4),
