@@ -80,7 +80,7 @@ def test_save_load_round_trip_and_format(data, tmp_path):
     clf = TagClassifier(emb).fit(xtr, ytr)
     folder = clf.save(tmp_path / "m")
     config = json.loads((folder / "config.json").read_text())
-    assert config["format_version"] == 3 and FORMAT_VERSION == 4  # 4: keep_base models only
+    assert config["format_version"] == 3 and FORMAT_VERSION == 5  # 4: keep_base, 5: in-sample calibration
     assert config["params"]["lexical"] is True
     back = TagClassifier.load(folder, embedder=emb)
     np.testing.assert_allclose(back.predict_proba(xte).to_numpy(), clf.predict_proba(xte).to_numpy(), atol=1e-4)

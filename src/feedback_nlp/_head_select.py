@@ -276,12 +276,20 @@ class _Selector:
         epochs = self.clf.finetune_epochs or default_epochs(m, tokens)
         return SAFETY * (fixed + per_token * epochs * tokens + self.embed_per_row * m + head)
 
+    def calibration_cost(self, c: Candidate, emb: np.ndarray) -> float:
+        """``finetune_calibration="crossfit"``: two more fine-tunings, each on half of the rows."""
+        if not c.fine_tuned or self.clf.finetune_calibration != "crossfit":
+            return 0.0
+        plain = Candidate(c.head, head=c.head)  # the halves skip self-training
+        half = np.arange(self.n // 2)
+        return 2 * (self.fit_cost(plain, half, emb) + self.eval_cost(plain, self.n - len(half)))
+
     def eval_cost(self, c: Candidate, m: int) -> float:
         return SAFETY * self.embed_per_row * m if c.fine_tuned else 0.0
 
     def final_cost(self, c: Candidate, emb: np.ndarray) -> float:
         every = np.arange(self.n)
-        cost = self.fit_cost(c, every, emb)
+        cost = self.fit_cost(c, every, emb) + self.calibration_cost(c, emb)
         if self.holdout and not c.zero_shot:  # fit(holdout=...) first trains a copy on the rest
             rest = every[: int(round(self.n * (1 - self.holdout)))]
             cost += self.fit_cost(c, rest, emb) + self.eval_cost(c, self.n - len(rest))
@@ -298,6 +306,8 @@ class _Selector:
         scale = (self.n + b) / fold_rows
         if self.holdout:
             scale += (self.n * (1 - self.holdout) + b) / fold_rows
+        if c.fine_tuned and self.clf.finetune_calibration == "crossfit":  # two fits on half of the rows each
+            scale *= 1 + self.n / (self.n + b)
         return SAFETY * seconds / done * scale
 
     # --- running -----------------------------------------------------------------------------------
@@ -313,8 +323,8 @@ class _Selector:
             model = zero_shot_model
         else:
             inner = self._inner(c)
-            if c.fine_tuned:
-                model = inner.fit(_take(self.X, train), [self.y[i] for i in train],
+            if c.fine_tuned:  # a fold is scored on its accuracy: the held-out calibration would double its cost
+                model = inner.set_params(finetune_calibration="in_sample").fit(_take(self.X, train), [self.y[i] for i in train],
                                   unlabelled=self.unlabelled if c.self_train else None)
             else:
                 model = inner.fit(emb[train], [self.y[i] for i in train],
