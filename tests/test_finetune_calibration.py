@@ -6,11 +6,13 @@ import json
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone
 
 from feedback_nlp import Embedder
 from feedback_nlp._heads import _fit_temperature, _platt
+from feedback_nlp.cli import main
 from feedback_nlp.errors import InvalidInputError
 from feedback_nlp.tagging import TagClassifier, _crossfit_halves, _Targets
 
@@ -124,3 +126,18 @@ def test_frozen_heads_ignore_it(base):
 def test_a_bad_value_is_refused(base, value):
     with pytest.raises((InvalidInputError, ValueError), match="finetune_calibration"):
         TagClassifier(base, head="finetune", finetune_calibration=value, **SETTINGS).fit(TEXTS, LABELS)
+
+
+def test_cli_flag(tmp_path, capsys):
+    data = tmp_path / "labelled.csv"
+    pd.DataFrame({"text": TEXTS, "label": LABELS}).to_csv(data, index=False)
+    for value, params_have_it in (("in_sample", True), ("crossfit", False)):
+        out = tmp_path / value
+        assert main(["train", "--data", str(data), "--head", "finetune", "--calibration", value, "--holdout", "0",
+                     "--no-lexical", "--out", str(out), "--quiet"]) == 0
+        config = json.loads((out / "config.json").read_text())
+        assert ("finetune_calibration" in config["params"]) is params_have_it
+        assert ("cross-fitted" in config["calibration"]) is (value == "crossfit")
+    assert main(["train", "--data", str(data), "--head", "finetune", "--calibration", "sometimes", "--out",
+                 str(tmp_path / "x"), "--quiet"]) == 2
+    assert "argument --calibration: invalid choice: 'sometimes'" in capsys.readouterr().err

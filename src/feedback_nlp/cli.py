@@ -386,7 +386,7 @@ def cmd_train(args: argparse.Namespace) -> dict:
                              min_confidence=args.min_confidence, zero_shot=args.zero_shot,
                              self_train=args.self_train, time_budget=args.time_budget or 600.0,
                              taxonomy_examples=args.taxonomy_examples, lexical=not args.no_lexical,
-                             keep_base=args.keep_base,
+                             keep_base=args.keep_base, finetune_calibration=args.calibration,
                              random_state=args.random_state, show_progress=ui.progress)
 
     holdout = args.holdout if args.holdout > 0 and not args.zero_shot else None
@@ -463,6 +463,10 @@ def _train_parser(sub: SubParsers) -> None:
     p.add_argument("--keep-base", action="store_true",
                    help="with --head finetune/contrastive: the head also reads the frozen base model's vectors "
                         "(a little more accurate with few labels; predictions embed each text twice)")
+    p.add_argument("--calibration", choices=["crossfit", "in_sample"], default="crossfit",
+                   help="with --head finetune/contrastive: crossfit (default) calibrates the probabilities on rows "
+                        "scored by two more encoders, each tuned on the other half of the rows (about twice the "
+                        "training time); in_sample skips them (faster, over-confident probabilities)")
     p.add_argument("--time-budget", type=duration, default=None, metavar="DURATION",
                    help="wall-clock budget of --head auto for measuring and training, e.g. 600, 90s, 10m, 1h "
                         "(default 10m; given alone, it implies --head auto). The comparison goes into the model card")
