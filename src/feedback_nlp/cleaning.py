@@ -269,6 +269,8 @@ def redact_pii(text: str) -> str:
     >>> redact_pii("key sk-proj-4f9XbQ2mT7LpZs81aK3vWcY0 from 10.0.0.12, app v2.4.1.0, order 4155552671")
     'key <SECRET> from <IP>, app v2.4.1.0, order 4155552671'
     """
+    if not isinstance(text, str):  # as clean_text: not "argument of type 'NoneType' is not iterable"
+        raise TypeError(f"redact_pii expects str, got {type(text).__name__}")
     if "://" in text:
         text = _URL.sub(_redact_url, text)
     if "@" in text:

@@ -26,7 +26,9 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -40,7 +42,7 @@ from .errors import ColumnError, FeedbackNLPError, ModelNotFoundError, UsageErro
 
 __all__ = ["add_command", "build_parser", "command", "main"]
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 PROG = "feedback-nlp"
 
 # --- the command registry -------------------------------------------------------------------------
@@ -119,6 +121,14 @@ def non_negative_int(text: str) -> int:
     value = _number(text, int)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A random seed numpy accepts: 0 to 2**32 - 1 (a larger one failed only after the held-out run)."""
+    value = non_negative_int(text)
+    if value > 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"must be at most {2**32 - 1}, got {value}")
     return value
 
 
@@ -360,15 +370,49 @@ def _demo_parser(sub: SubParsers) -> None:
 
 def _labelled(path: str, text_col: str, label_col: str | None, sep: str | None,
               args: argparse.Namespace | None = None) -> tuple[list[str], Any]:
-    from .records import read_table
+    from .records import read_table, sniff_format
 
-    df = read_table(path, format=getattr(args, "format", "auto"), encoding=getattr(args, "encoding", None))
+    fmt = getattr(args, "format", "auto")
+    df = read_table(path, format=fmt, encoding=getattr(args, "encoding", None))
+    # A missing cell would become the text "nan" or "None" and be trained on (or, as a true label, be scored
+    # as a wrong prediction): refuse the file naming its lines, not positions in a list the user never saw.
+    where = _Where(path, df, sniff_format(path) if fmt == "auto" else fmt)
+    where.refuse([i for i, v in enumerate(df[text_col]) if _blank(v)], f"no text in column {text_col!r}")
+    texts = df[text_col].astype(str).tolist()
     if label_col is None:  # zero-shot: the rows are an unlabelled backlog
-        return df[text_col].astype(str).tolist(), None
+        return texts, None
+    where.refuse([i for i, v in enumerate(df[label_col]) if _blank(v)], f"no label in column {label_col!r}")
     labels = df[label_col].tolist()
     if sep:
         labels = [[x.strip() for x in str(v).split(sep) if x.strip()] for v in labels]
-    return df[text_col].astype(str).tolist(), labels
+        where.refuse([i for i, v in enumerate(labels) if not v], f"no tag in column {label_col!r} (only {sep!r})")
+    return texts, labels
+
+
+def _blank(value: Any) -> bool:
+    """A missing or blank cell (None, NaN, "", spaces); lists and other values are the reader's to judge."""
+    if value is None or isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+class _Where:
+    """Names rows of a read table by their line (CSV/JSONL) or record number (Parquet/JSON/exports)."""
+
+    def __init__(self, path: str, df: Any, fmt: str) -> None:
+        self.path, self.fmt = path, fmt
+        self.rows = df["_row"].tolist() if "_row" in df.columns else list(range(1, len(df) + 1))
+
+    def refuse(self, positions: list[int], what: str) -> None:
+        if not positions:
+            return
+        from .errors import InvalidInputError
+
+        kind = "line" if self.fmt in ("csv", "tsv", "jsonl") else "record"
+        kind += "s" if len(positions) > 1 else ""
+        more = f" and {len(positions) - 10} more" if len(positions) > 10 else ""
+        raise InvalidInputError(f"{self.path}: {what} at {kind} {', '.join(str(self.rows[i]) for i in positions[:10])}"
+                                f"{more}; fill or remove these rows")
 
 
 def cmd_train(args: argparse.Namespace) -> dict:
@@ -427,6 +471,8 @@ def _check_train(args: argparse.Namespace) -> None:
     if args.time_budget is not None and (args.zero_shot or args.head not in (None, "auto")):
         raise UsageError("--time-budget is the budget of --head auto (which measures the heads and picks one); "
                          "drop it or use --head auto" + (" without --zero-shot" if args.zero_shot else ""))
+    if not args.zero_shot and args.text_col == args.label_col:  # the model would learn to echo its input
+        raise UsageError(f"--text-col and --label-col are both {args.text_col!r}: the labels must be another column")
     check_paths({"--data": args.data}, {"--out": args.out}, folders=["--out"])
     replaceable_folder(args.out)
     columns = {"--text-col": args.text_col} if args.zero_shot else {"--text-col": args.text_col, "--label-col": args.label_col}
@@ -474,7 +520,7 @@ def _train_parser(sub: SubParsers) -> None:
                    help="below this confidence an item gets needs_review")
     p.add_argument("--holdout", type=holdout_share, default=0.2,
                    help="share in (0, 1) held out to measure the card's metrics (0: none)")
-    p.add_argument("--random-state", type=non_negative_int, default=0, help="seed of the split and the training")
+    p.add_argument("--random-state", type=seed, default=0, help="seed of the split and the training")
     p.add_argument("--description", default="", help="one line for the model card")
     p.add_argument("--out", required=True, help="model folder (written whole, or not at all)")
     _add_input_args(p)
@@ -908,7 +954,8 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = _Parser(prog=PROG, description="Embed, tag, dedupe, theme and score customer feedback.",
-                     epilog="exit codes: 0 success, 1 the data or the run failed, 2 usage error, 130 interrupted. "
+                     epilog="exit codes: 0 success, 1 the data or the run failed, 2 usage error, 130 interrupted, "
+                                   "143 terminated (SIGTERM). "
                             f"See '{PROG} COMMAND --help'.", parents=[_common_flags(suppress=False)])
     parser.add_argument("--version", action="version", version=__version__, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
@@ -961,7 +1008,7 @@ def _fail(code: int, message: str, as_json: bool, command: str | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0, 1, 2 or 130) instead of raising."""
+    """Run the command line; returns the exit code (0, 1, 2, 130 or 143) instead of raising."""
     from . import __version__
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -975,6 +1022,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
     as_json = bool(args.json)
+    previous = _on_sigterm_interrupt(args.command)
+    try:
+        return _run(args, as_json, __version__)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or ``kill`` stopping the run), raised where Ctrl-C would be."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+def _on_sigterm_interrupt(command: str) -> Any:
+    """Make SIGTERM stop a command like Ctrl-C: its clean-up runs (temp files removed, the job's lock released)
+    and it exits 143 with one line, instead of dying at once. The server keeps its own signal handling.
+    Returns the handler to put back, or None where none was installed."""
+    if command == "serve" or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _run(args: argparse.Namespace, as_json: bool, version: str) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(message)s")
     t0 = time.monotonic()
     try:
@@ -985,12 +1058,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(summary, int):  # a command that returns an exit code rather than a summary
             return summary
         if as_json:
-            _emit_json({"command": args.command, "status": "ok", "version": __version__,
+            _emit_json({"command": args.command, "status": "ok", "version": version,
                         "seconds": round(time.monotonic() - t0, 3), **summary})
         sys.stdout.flush()
         return EXIT_OK
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         hint = "; run again with --resume to continue" if getattr(args, "command", None) == "tag" else ""
+        if isinstance(exc, _Terminated):
+            return _fail(EXIT_TERMINATED, f"terminated (SIGTERM){hint}", as_json, args.command)
         return _fail(EXIT_INTERRUPTED, f"interrupted{hint}", as_json, args.command)
     except Exception as exc:
         if args.debug:

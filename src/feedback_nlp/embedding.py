@@ -68,6 +68,13 @@ def _as_text_list(texts: Sequence[str] | str) -> list[str]:
         return [texts]
     if hasattr(texts, "tolist") and not isinstance(texts, list):
         texts = texts.tolist()
+    if isinstance(texts, str):  # a 0-d array
+        return [texts]
+    if isinstance(texts, (bytes, dict)) or not isinstance(texts, Iterable):  # 5, None, NaN: not a list of texts
+        raise InvalidInputError(f"texts must be a string or a sequence of strings, got {type(texts).__name__}")
+    if hasattr(texts, "columns"):  # list(DataFrame) is its column names, which would be embedded silently
+        raise InvalidInputError("texts must be a sequence of strings, got a DataFrame: pass its text column, "
+                                "e.g. df['text']")
     texts = list(texts)
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:

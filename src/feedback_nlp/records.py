@@ -772,6 +772,10 @@ def read_feedback(
     skipped: dict[str, int] = {}
     for item in sources:
         item, item_format = item if isinstance(item, tuple) else (item, format)
+        if not isinstance(item, (str, os.PathLike, pd.DataFrame)):  # None, a number, a dict of one record
+            raise InvalidInputError(f"read_feedback reads a file path, a DataFrame or a list of them; got "
+                                    f"{type(item).__name__}" + (" (records as dicts: pass pd.DataFrame(records))"
+                                                                if isinstance(item, dict) else ""))
         validator._cols = None  # each source has its own columns; ids stay shared
         validator._rows_seen = 0
         name = "DataFrame" if isinstance(item, pd.DataFrame) else str(item)

@@ -216,9 +216,10 @@ def _text_lines(path: Path, encoding: str | None) -> Iterator[str]:
             text = io.TextIOWrapper(raw, encoding=codec, errors="strict", newline="")
             try:
                 yield from text
-            except UnicodeDecodeError as exc:
-                raise EncodingError(f"{path} is not valid {codec}: {exc.reason} at byte {exc.start}; "
-                                    "check the --encoding") from None
+            except UnicodeError as exc:  # also the utf-16 codec's "stream does not start with BOM"
+                where = f"{exc.reason} at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else str(exc)
+                hint = " (without a byte-order mark: utf-16-le or utf-16-be)" if codec == "utf-16" else ""
+                raise EncodingError(f"{path} is not valid {codec}: {where}; check the --encoding{hint}") from None
         return
     with _open(path) as raw:
         first = True

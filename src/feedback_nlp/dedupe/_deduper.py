@@ -18,7 +18,7 @@ from .._optional import require
 from .._params import HasMethods, Interval, Options, ParamsMixin
 from .._persist import check_embedder, prepare_folder, read_config, write_config
 from ..cleaning import redact_pii
-from ..embedding import BaseEmbedder, Embedder
+from ..embedding import BaseEmbedder, Embedder, _as_text_list
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError
 from ..evaluation import best_f1_threshold
 from ._bm25 import BM25
@@ -121,8 +121,8 @@ class Deduper(ParamsMixin, BaseEstimator):
             texts = texts["text"].tolist()
         if texts is None and embeddings is None:
             raise InvalidInputError("give texts or precomputed embeddings")
-        if texts is not None:
-            texts = [texts] if isinstance(texts, str) else list(texts)
+        if texts is not None:  # strings only, also beside precomputed embeddings (the lexical channel reads them)
+            texts = _as_text_list(texts)
         n = len(texts) if texts is not None else len(embeddings) if embeddings is not None else 0
         if embeddings is None:
             embeddings = self._embedder().encode(texts)

@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, clone
 from .._params import HasMethods, Interval, ParamsMixin
 from .._persist import check_embedder, prepare_folder, read_config, write_config
 from ..cleaning import redact_pii
-from ..embedding import BaseEmbedder, Embedder
+from ..embedding import BaseEmbedder, Embedder, _as_text_list
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError
 from ._labels import BaseLabeller, CTFIDFLabeller, central_title
 from ._parts import BaseClusterer, BaseReducer, GraphClusterer, HDBSCANClusterer
@@ -94,12 +94,11 @@ class ThemeModel(ParamsMixin, BaseEstimator):
     def _embed(self, texts: Any, embeddings: np.ndarray | None) -> tuple[list[str], np.ndarray]:
         if isinstance(texts, pd.Series):
             texts = texts.tolist()
-        if isinstance(texts, str):
-            texts = [texts]
+        if texts is not None:  # strings only, also beside precomputed embeddings (the labeller reads them)
+            texts = _as_text_list(texts)
         if embeddings is None:
             if texts is None:
                 raise InvalidInputError("give texts or embeddings")
-            texts = list(texts)
             if getattr(self, "embedder_", None) is None:
                 self.embedder_ = self.embedder if self.embedder is not None else Embedder()
             embeddings = self.embedder_.encode(texts)
@@ -163,6 +162,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         labels = np.asarray(clusterer.fit_predict(Z))
         # a theme of min_theme_size items in the whole corpus has this many in the clustering sample
         smallest = max(2, int(np.ceil(self.min_theme_size * len(idx) / len(emb))))
+        labels = self._join_fragments(X, labels, smallest)
         ids, sizes = np.unique(labels[labels != OUTLIER], return_counts=True)
         centres, kept = [], []
         for c, size in zip(ids.tolist(), sizes.tolist()):
@@ -171,6 +171,40 @@ class ThemeModel(ParamsMixin, BaseEstimator):
                 centres.append(m / max(np.linalg.norm(m), 1e-12))
                 kept.append(size)
         return self._merge_close(centres, kept)
+
+    def _join_fragments(self, X: np.ndarray, labels: np.ndarray, smallest: int) -> np.ndarray:
+        """Give near-identical clusters smaller than ``smallest`` one label, before the size filter drops them.
+
+        Modularity at a high resolution cuts a blob of exact copies (a bot's or a template's message, a
+        corpus of few distinct texts) into single items, each too small to be a theme: 200 copies of two
+        messages gave no theme at all. Fragments whose centres are at least ``merge_threshold`` similar join
+        the first such fragment (one pass; real data has few fragments, copies join one leader each).
+        """
+        ids, sizes = np.unique(labels[labels != OUTLIER], return_counts=True)
+        small = ids[sizes < smallest]
+        if len(small) < 2:
+            return labels
+        pos = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
+        pos[small] = np.arange(len(small))
+        member = np.where(labels != OUTLIER, pos[np.maximum(labels, 0)], -1)
+        inside = member >= 0
+        centres = np.zeros((len(small), X.shape[1]), dtype=np.float64)
+        np.add.at(centres, member[inside], X[inside])
+        centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+        leaders: list[int] = []
+        target = np.empty(len(small), dtype=np.int64)
+        for i, c in enumerate(centres):
+            if leaders:
+                sims = centres[leaders] @ c
+                j = int(np.argmax(sims))
+                if sims[j] >= self.merge_threshold:
+                    target[i] = leaders[j]
+                    continue
+            leaders.append(i)
+            target[i] = i
+        out = labels.copy()
+        out[inside] = small[target[member[inside]]]
+        return out
 
     def _merge_close(self, centres: list[np.ndarray], sizes: list[int]) -> list[np.ndarray]:
         """Merge near-identical centres (HDBSCAN can split one request over two dense blobs)."""

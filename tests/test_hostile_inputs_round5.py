@@ -1,0 +1,188 @@
+"""Hostile and merely unusual inputs found by the fifth audit round: each test failed before its fix."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import feedback_nlp as fb
+from conftest import HashEmbedder
+from feedback_nlp import EncodingError, InvalidInputError
+from feedback_nlp.cli import main
+
+# --- encodings ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["t.csv", "t.jsonl"])
+def test_utf16_declared_for_a_file_without_a_byte_order_mark_is_an_encoding_error(tmp_path, name):
+    path = tmp_path / name
+    body = b"id,text\n1,export fails\n" if name.endswith(".csv") else b'{"id": "1", "text": "export fails"}\n'
+    path.write_bytes(body)  # UTF-8: the utf-16 codec wants a BOM and raised a bare UnicodeError
+    with pytest.raises(EncodingError, match="not valid utf-16.*utf-16-le or utf-16-be"):
+        fb.read_feedback(path, encoding="utf-16")
+
+
+def test_utf16_declared_in_the_cli_is_one_line_not_an_unexpected_error(tmp_path, capsys):
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"id,text\n1,export fails\n")
+    code = main(["dedupe", "--in", str(path), "--out", str(tmp_path / "d.csv"), "--encoding", "utf-16"])
+    err = capsys.readouterr().err
+    assert code == 1 and "not valid utf-16" in err and "unexpected" not in err
+
+
+# --- texts beside precomputed embeddings ------------------------------------------------------------
+
+_X = np.random.default_rng(0).random((30, 8)).astype(np.float32)
+_TEXTS = [f"w{i % 5} word{i % 3} export" for i in range(30)]
+
+
+@pytest.mark.parametrize("call", [
+    lambda: fb.ThemeModel(min_theme_size=2).fit([None, *_TEXTS[1:]], embeddings=_X),
+    lambda: fb.ThemeModel(min_theme_size=2).fit([5, *_TEXTS[1:]], embeddings=_X),
+    lambda: fb.ThemeModel(min_theme_size=2).fit(_TEXTS, embeddings=_X).update([None], embeddings=_X[:1]),
+    lambda: fb.ThemeModel(min_theme_size=2).fit(_TEXTS, embeddings=_X).transform([None], embeddings=_X[:1]),
+    lambda: fb.Deduper().fit([None, *_TEXTS[1:]], embeddings=_X),
+    lambda: fb.Deduper().fit(_TEXTS, embeddings=_X).find(5, embeddings=_X[:1], k=2),
+    lambda: fb.Deduper().fit(_TEXTS, embeddings=_X).find([None], embeddings=_X[:1], k=2),
+], ids=["themes-none", "themes-int", "themes-update", "themes-transform", "dedupe-none", "find-int", "find-none"])
+def test_non_text_items_beside_embeddings_are_input_errors(call):
+    # were a TypeError/AttributeError deep in the labeller, or a None silently kept as a duplicate's text
+    with pytest.raises(InvalidInputError, match="texts must be"):
+        call()
+
+
+@pytest.mark.parametrize("texts, match", [
+    (5, "got int"), (float("nan"), "got float"), (None, "got NoneType"), ({"a": 1}, "got dict"),
+    (pd.DataFrame({"text": ["export fails"]}), "DataFrame: pass its text column"),
+])
+def test_an_embedder_given_something_that_is_not_a_list_of_texts_says_so(texts, match):
+    from feedback_nlp.embedding import _as_text_list
+
+    with pytest.raises(InvalidInputError, match=match):  # list(DataFrame) would embed its column names
+        _as_text_list(texts)
+    assert _as_text_list(np.array("one text")) == ["one text"]  # a 0-d array is one text, not its characters
+
+
+# --- train / eval: missing cells are named by their line ----------------------------------------------
+
+def _write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("body, match", [
+    ("text,label\n,bug\n   ,bug\nexport fails,bug\ndark mode,feature\n", r"no text in column 'text' at lines 2, 3;"),
+    ("text,label\nexport fails,\nexport broken,bug\ndark mode,feature\n", r"no label in column 'label' at line 2;"),
+])
+def test_train_refuses_blank_texts_and_labels_naming_their_lines(tmp_path, capsys, body, match):
+    # were trained on as the text "nan", or refused as "rows [0] have no label" (positions, not lines)
+    code = main(["train", "--data", _write(tmp_path / "l.csv", body), "--out", str(tmp_path / "m"), "--holdout", "0"])
+    assert code == 1
+    assert re.search(match, capsys.readouterr().err)
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_multi_label_row_of_only_separators_is_named(tmp_path, capsys):
+    data = _write(tmp_path / "l.csv", "text,areas\nexport fails,bug|\ndark mode,|\nlogin,auth\n")
+    code = main(["train", "--data", data, "--label-col", "areas", "--multi-label", "--out", str(tmp_path / "m")])
+    assert code == 1 and "no tag in column 'areas' (only '|') at line 3;" in capsys.readouterr().err
+
+
+def test_train_parquet_missing_text_is_named_by_record(tmp_path, capsys):
+    path = tmp_path / "l.parquet"
+    pd.DataFrame({"text": ["export fails", None, "dark mode"], "label": ["bug", "bug", "feature"]}).to_parquet(path)
+    code = main(["train", "--data", str(path), "--out", str(tmp_path / "m"), "--holdout", "0"])
+    assert code == 1 and "no text in column 'text' at record 2;" in capsys.readouterr().err
+
+
+def test_eval_refuses_rows_without_a_true_label_instead_of_scoring_them_wrong(tmp_path, capsys, monkeypatch):
+    clf = fb.TagClassifier(HashEmbedder()).fit(["export fails", "export broken", "dark mode", "add dark mode"],
+                                               ["bug", "bug", "feature", "feature"])
+    monkeypatch.setattr(fb.TagClassifier, "load", classmethod(lambda cls, *a, **k: clf))
+    data = _write(tmp_path / "l.csv", "text,label\nexport fails,bug\ndark mode,\n")
+    assert main(["eval", "--model", "m", "--data", data]) == 1  # was accuracy 0.5 on a row that has no answer
+    assert "no label in column 'label' at line 3;" in capsys.readouterr().err
+    data = _write(tmp_path / "ok.csv", "text,label\nexport fails,bug\ndark mode,feature\n")
+    assert main(["eval", "--model", "m", "--data", data, "--json"]) == 0
+
+
+def test_train_with_the_text_as_its_own_label_is_a_usage_error(tmp_path, capsys):
+    data = _write(tmp_path / "l.csv", "text,label\nexport fails,bug\n")
+    assert main(["train", "--data", data, "--label-col", "text", "--out", str(tmp_path / "m")]) == 2
+    assert "--text-col and --label-col are both 'text'" in capsys.readouterr().err
+
+
+def test_train_seed_beyond_numpy_range_is_refused_before_any_work(tmp_path, capsys):
+    data = _write(tmp_path / "l.csv", "text,label\nexport fails,bug\n")
+    code = main(["train", "--data", data, "--out", str(tmp_path / "m"), "--random-state", str(2**32)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--random-state: must be at most 4294967295" in err and "evaluating" not in err
+
+
+# --- SIGTERM --------------------------------------------------------------------------------------
+
+def test_sigterm_stops_a_command_like_ctrl_c_and_the_handler_is_put_back(tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+    import time
+
+    import feedback_nlp.scoring as scoring
+
+    def killed(*a, **k):  # a scheduler stopping the job mid-run: Python died at once, leaving its temp files
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    def guard(signum, frame):  # without the fix, SIGTERM would kill the test run itself
+        raise RuntimeError("the command installed no SIGTERM handler")
+
+    monkeypatch.setattr(scoring, "moscow", killed)
+    data = _write(tmp_path / "s.csv", "theme,score\na,3\nb,1\n")
+    before = signal.signal(signal.SIGTERM, guard)
+    try:
+        code = main(["score", "--in", data, "--out", str(tmp_path / "o.csv"), "--framework", "moscow",
+                     "--cutoffs", "3,2,1"])
+        assert signal.getsignal(signal.SIGTERM) is guard  # put back after the command
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert code == 143 and capsys.readouterr().err == "error: terminated (SIGTERM)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv"]
+
+
+# --- public functions given the wrong kind of argument ---------------------------------------------
+
+@pytest.mark.parametrize("source, match", [
+    (None, "got NoneType"), (123, "got int"),
+    ([{"id": "1", "text": "export fails"}], r"got dict \(records as dicts: pass pd.DataFrame\(records\)\)"),
+])
+def test_read_feedback_of_something_that_is_no_file_or_frame_says_what_it_reads(source, match):
+    with pytest.raises(InvalidInputError, match=match):  # was a TypeError from os.fspath
+        fb.read_feedback(source)
+
+
+@pytest.mark.parametrize("value", [None, float("nan"), b"bytes"])
+def test_redact_pii_of_a_non_string_names_the_type_like_clean_text(value):
+    with pytest.raises(TypeError, match=f"redact_pii expects str, got {type(value).__name__}"):
+        fb.redact_pii(value)
+
+
+# --- themes of exact copies ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [3, 40])
+def test_groups_of_exact_copies_become_themes(n):
+    # the graph clusterer cut each blob of copies into single items, all below min_theme_size: no theme at all
+    texts = ["export fails"] * n + ["dark mode please"] * n
+    model = fb.ThemeModel(HashEmbedder(), min_theme_size=min(n, 5)).fit(texts)
+    assert sorted(model.themes_["size"].tolist()) == [n, n]
+    assert (model.labels_[:n] == model.labels_[0]).all() and (model.labels_[n:] == model.labels_[n]).all()
+    assert model.labels_[0] != model.labels_[n] and (model.labels_ >= 0).all()
+
+
+def test_copies_among_ordinary_items_join_one_theme_without_swallowing_the_rest(hash_embedder):
+    rng = np.random.default_rng(0)
+    words = ["export", "csv", "fails", "dark", "mode", "invoice", "login", "sso", "slow", "board", "api", "sync"]
+    other = [" ".join(rng.choice(words, 4)) for _ in range(60)]
+    model = fb.ThemeModel(hash_embedder, min_theme_size=5).fit(other + ["the mobile app crashes on start"] * 12)
+    copies = model.labels_[-12:]
+    assert copies[0] >= 0 and (copies == copies[0]).all()
+    assert (model.labels_[:-12] != copies[0]).all()  # nothing else was pulled into the copies' theme
