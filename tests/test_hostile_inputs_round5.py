@@ -1,5 +1,6 @@
 """Hostile and merely unusual inputs found by the fifth audit round: each test failed before its fix."""
 
+import json
 import re
 
 import numpy as np
@@ -186,3 +187,49 @@ def test_copies_among_ordinary_items_join_one_theme_without_swallowing_the_rest(
     copies = model.labels_[-12:]
     assert copies[0] >= 0 and (copies == copies[0]).all()
     assert (model.labels_[:-12] != copies[0]).all()  # nothing else was pulled into the copies' theme
+
+
+# --- outputs that would break a saved model; dedupe against a backlog --------------------------------
+
+@pytest.mark.parametrize("command", [
+    ["themes", "--in", "{data}", "--out", "{model}"],
+    ["report", "--in", "{data}", "--out", "{model}"],
+    ["demo", "--out", "{model}"],
+])
+def test_a_folder_output_inside_a_saved_model_is_refused(tmp_path, capsys, command):
+    # themes.csv, assignments.csv, … written into the model folder made it fail its manifest at the next load
+    model = fb.TagClassifier(HashEmbedder()).fit(["export fails", "export broken", "dark mode", "add dark mode"],
+                                                 ["bug", "bug", "feature", "feature"]).save(tmp_path / "model")
+    listing = sorted(p.name for p in model.iterdir())
+    data = _write(tmp_path / "in.csv", "id,text\n1,export fails\n2,dark mode\n")
+    argv = [a.format(data=data, model=model) for a in command]
+    assert main(argv) == 1
+    assert "is a saved feedback_nlp model folder" in capsys.readouterr().err
+    assert sorted(p.name for p in model.iterdir()) == listing
+
+
+@pytest.fixture
+def hashed_cli(monkeypatch):
+    import feedback_nlp.cli as cli
+
+    monkeypatch.setattr(cli, "_embedder", lambda args: HashEmbedder())
+
+
+def test_dedupe_of_a_file_against_itself_never_matches_an_item_to_itself(tmp_path, hashed_cli):
+    data = _write(tmp_path / "in.csv", "id,text\n1,export fails now\n2,export fails now please\n3,dark mode\n")
+    out = tmp_path / "m.csv"
+    assert main(["dedupe", "--in", data, "--against", data, "--out", str(out), "--k", "2", "--threshold", "0.5"]) == 0
+    matches = pd.read_csv(out)  # each item was its own best duplicate, score 1.0
+    assert sorted(zip(matches["query_id"], matches["match_id"])) == [(1, 2), (2, 1)]
+
+
+def test_dedupe_against_a_backlog_reports_the_backlogs_rejected_rows(tmp_path, capsys, hashed_cli):
+    new = _write(tmp_path / "new.csv", "id,text\n1,export fails\n2,\n")
+    backlog = _write(tmp_path / "backlog.csv", "id,text\nb1,export fails\nb2,N/A\nb3,   \n")
+    out = tmp_path / "m.csv"
+    assert main(["dedupe", "--in", new, "--against", backlog, "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["rows_in"], summary["rows_rejected"]) == (2, 1)  # the --in file's own accounting is unchanged
+    assert (summary["backlog_rows_in"], summary["backlog_rows_rejected"]) == (3, 2)
+    errors = pd.read_csv(tmp_path / "m.errors.csv", dtype=str)  # the backlog's rejects were silently dropped
+    assert sorted(zip(errors["id"], errors["source_file"])) == [("2", new), ("b2", backlog), ("b3", backlog)]

@@ -174,6 +174,14 @@ def writable_target(path: str | os.PathLike) -> None:
         raise PermissionError(13, "permission denied (folder not writable)", str(parent))
 
 
+def not_a_saved_folder(path: str | os.PathLike) -> None:
+    """Raise when ``path`` is a saved feedback_nlp folder (it holds ``manifest.json``): files written into it
+    would fail its checksum at the next load (``themes --out my-model`` broke the tag model)."""
+    if (Path(path) / "manifest.json").is_file():
+        raise FileExistsError(17, "is a saved feedback_nlp model folder; files written into it would break its "
+                                  "manifest: choose another output folder", str(path))
+
+
 def writable_folder(path: str | os.PathLike) -> None:
     """Like :func:`writable_target` for an output folder: it may exist (as a folder) or be created."""
     final = Path(path)

@@ -35,7 +35,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._atomic import OutputSet, distinct_paths, replaceable_folder, writable_folder, writable_target
+from ._atomic import (
+    OutputSet,
+    distinct_paths,
+    not_a_saved_folder,
+    replaceable_folder,
+    writable_folder,
+    writable_target,
+)
 from ._config import DEFAULTS
 from .backends import BACKENDS
 from .errors import ColumnError, FeedbackNLPError, ModelNotFoundError, UsageError
@@ -363,7 +370,8 @@ def _demo_parser(sub: SubParsers) -> None:
     p.add_argument("--out", default="demo_out", help="folder for the demo outputs")
     p.add_argument("--examples", type=non_negative_int, default=4, help="items whose nearest neighbours are shown")
     _add_embedding_args(p)
-    p.set_defaults(func=cmd_demo, check=lambda a: check_paths({}, {"--out": a.out}, folders=["--out"]))
+    p.set_defaults(func=cmd_demo, check=lambda a: (not_a_saved_folder(a.out),
+                                                    check_paths({}, {"--out": a.out}, folders=["--out"])))
 
 
 # --- train / eval / tag ---------------------------------------------------------------------------
@@ -643,33 +651,47 @@ def _check_dedupe(args: argparse.Namespace) -> None:
 
 
 def cmd_dedupe(args: argparse.Namespace) -> dict:
+    import pandas as pd
+
     from .dedupe import Deduper
     from .records import write_table
 
     ui = _ui(args)
     emb = _embedder(args)
     records, vectors, rejected = _stream(args.input, args, emb)
+    errors, backlog_counts = rejected, {}
     if args.against:
-        backlog, bvec, _ = _stream(args.against, args, emb)
+        # the same file on both sides: read it once, and leave each item out of its own matches (it would be
+        # its own best duplicate, score 1.0)
+        same = os.path.samefile(args.input, args.against)
+        backlog, bvec, brejected = (records, vectors, rejected.iloc[:0]) if same else _stream(args.against, args, emb)
         d = Deduper(emb, threshold=args.threshold).fit(backlog, embeddings=bvec)
         # the texts too: find() then adds its bonus for shared specific words (identifiers, error strings)
-        res = d.find(records["text"].tolist(), embeddings=vectors, k=min(args.k, len(backlog)), min_score=args.threshold)
+        res = d.find(records["text"].tolist(), embeddings=vectors, k=min(args.k, len(backlog)), min_score=args.threshold,
+                     exclude_ids=records["id"].tolist() if same else None)
         res.insert(0, "query_id", records["id"].to_numpy()[res["query"].to_numpy()] if len(res) else [])
         out = res.drop(columns="query").rename(columns={"id": "match_id", "text": "match_text"})
+        if not same:  # the backlog's rejects go to the errors file too (they were dropped), marked by file
+            backlog_counts = {"backlog_rows_in": len(backlog) + len(brejected), "backlog_rows_rejected": len(brejected)}
+            if len(brejected):
+                errors = pd.concat([rejected.assign(source_file=str(args.input)),
+                                    brejected.assign(source_file=str(args.against))], ignore_index=True)
     else:
         out = Deduper(emb, threshold=args.threshold).fit(records, embeddings=vectors).groups()
     errors_path = _dedupe_errors_path(args)
     with OutputSet() as outs:
         write_table(out, outs.file(args.out), raw_csv=args.raw_csv)
-        if len(rejected):
-            write_table(rejected, outs.file(errors_path), raw_csv=args.raw_csv)
+        if len(errors):
+            write_table(errors, outs.file(errors_path), raw_csv=args.raw_csv)
     ui.table(out)
     what = "matches" if args.against else f"members in {out['group'].nunique() if len(out) else 0} duplicate groups"
+    backlog_line = (f"; backlog: {backlog_counts['backlog_rows_in']} = used: {len(backlog)} + errors: "
+                    f"{backlog_counts['backlog_rows_rejected']}" if backlog_counts else "")
     ui.say(f"\nwrote {len(out)} {what} to {args.out}; rows in: {len(records) + len(rejected)} = "
-           f"used: {len(records)} + errors: {len(rejected)}")
-    outputs = {"output": str(args.out), **({"errors": errors_path} if len(rejected) else {})}
+           f"used: {len(records)} + errors: {len(rejected)}{backlog_line}")
+    outputs = {"output": str(args.out), **({"errors": errors_path} if len(errors) else {})}
     return {"rows_in": len(records) + len(rejected), "rows_out": len(out), "rows_rejected": len(rejected),
-            "outputs": outputs, "embedding_model": _model_id(emb)}
+            **backlog_counts, "outputs": outputs, "embedding_model": _model_id(emb)}
 
 
 @command
@@ -695,6 +717,7 @@ THEME_FILES = ("themes.csv", "assignments.csv", "trends.csv", "errors.csv", "mod
 
 def _check_themes(args: argparse.Namespace) -> None:
     out = Path(args.out)
+    not_a_saved_folder(out)
     check_paths({"--in": args.input}, {"--out": args.out, **{f: str(out / f) for f in THEME_FILES}},
                 folders=["--out", "model"])
     replaceable_folder(out / "model")
@@ -758,6 +781,7 @@ def _check_report(args: argparse.Namespace) -> None:
     from .report import REPORT_FILES
 
     out = Path(args.out)
+    not_a_saved_folder(out)
     check_paths({"--in": args.input}, {"--out": args.out, **{f: str(out / f) for f in REPORT_FILES}}, folders=["--out"])
     require_columns(args.input, {"--text-col": args.text_col, "--id-col": args.id_col}, args)
 
