@@ -370,8 +370,12 @@ def _demo_parser(sub: SubParsers) -> None:
     p.add_argument("--out", default="demo_out", help="folder for the demo outputs")
     p.add_argument("--examples", type=non_negative_int, default=4, help="items whose nearest neighbours are shown")
     _add_embedding_args(p)
-    p.set_defaults(func=cmd_demo, check=lambda a: (not_a_saved_folder(a.out),
-                                                    check_paths({}, {"--out": a.out}, folders=["--out"])))
+    p.set_defaults(func=cmd_demo, check=_check_demo)
+
+
+def _check_demo(args: argparse.Namespace) -> None:
+    not_a_saved_folder(args.out)
+    check_paths({}, {"--out": args.out}, folders=["--out"])
 
 
 # --- train / eval / tag ---------------------------------------------------------------------------
