@@ -233,3 +233,59 @@ def test_dedupe_against_a_backlog_reports_the_backlogs_rejected_rows(tmp_path, c
     assert (summary["backlog_rows_in"], summary["backlog_rows_rejected"]) == (3, 2)
     errors = pd.read_csv(tmp_path / "m.errors.csv", dtype=str)  # the backlog's rejects were silently dropped
     assert sorted(zip(errors["id"], errors["source_file"])) == [("2", new), ("b2", backlog), ("b3", backlog)]
+
+
+# --- saved folders whose manifest was recomputed after an edit ---------------------------------------
+
+def _rehash(folder):
+    """What an attacker (or a careless script) does after editing a file: recompute the checksums."""
+    import hashlib
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for name in manifest["files"]:
+        manifest["files"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _theme_edits():
+    def arrays(edit):
+        def apply(folder):
+            with np.load(folder / "themes.npz") as data:
+                saved = {k: data[k] for k in data.files}
+            edit(saved)
+            np.savez(folder / "themes.npz", **saved)
+        return apply
+
+    return {
+        "garbage-npz": lambda f: (f / "themes.npz").write_bytes(b"garbage"),
+        "centroids-of-another-width": arrays(lambda a: a.update(centroids=a["centroids"][:, :3])),
+        "labels-cut-short": arrays(lambda a: a.update(labels=a["labels"][:2])),
+        "array-missing": arrays(lambda a: a.pop("theme_ids")),
+        "items-not-json": lambda f: (f / "items.json").write_text('{"texts": '),
+        "items-without-texts": lambda f: (f / "items.json").write_text('{"ids": []}'),
+        "config-without-params": lambda f: (f / "config.json").write_text(json.dumps(
+            {k: v for k, v in json.loads((f / "config.json").read_text()).items() if k != "params"})),
+    }
+
+
+@pytest.mark.parametrize("edit", list(_theme_edits()))
+def test_a_theme_model_with_forged_checksums_is_an_integrity_error(tmp_path, hash_embedder, edit):
+    texts = ["export fails"] * 6 + ["dark mode please"] * 6
+    folder = fb.ThemeModel(hash_embedder, min_theme_size=3).fit(texts).save(tmp_path / "themes")
+    _theme_edits()[edit](folder)
+    _rehash(folder)  # was a KeyError, a numpy ValueError, a JSONDecodeError, or a model that loaded and misbehaved
+    with pytest.raises(fb.IntegrityError, match="pass manifest.json but not what a save writes"):
+        fb.ThemeModel.load(folder, embedder=hash_embedder)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda f: (f / "embeddings.npy").write_bytes(b"garbage"),
+    lambda f: np.save(f / "embeddings.npy", np.ones((1, 64), dtype=np.float32)),
+    lambda f: (f / "items.json").write_text("[]"),
+], ids=["garbage-npy", "fewer-vectors-than-ids", "items-a-list"])
+def test_a_duplicate_index_with_forged_checksums_is_an_integrity_error(tmp_path, hash_embedder, edit):
+    folder = fb.Deduper(hash_embedder).fit(["export fails", "dark mode", "login loops"]).save(tmp_path / "index")
+    edit(folder)
+    _rehash(folder)
+    with pytest.raises(fb.IntegrityError, match="pass manifest.json but not what a save writes"):
+        fb.Deduper.load(folder, embedder=hash_embedder)

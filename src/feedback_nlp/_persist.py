@@ -22,12 +22,13 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import _config
-from .errors import IntegrityError, InvalidInputError, ModelMismatchError
+from .errors import FeedbackNLPError, IntegrityError, InvalidInputError, ModelMismatchError
 
 
 def feedback_home() -> Path:
@@ -190,6 +191,26 @@ def read_config(folder: Path, fmt: str) -> dict[str, Any]:
     if not isinstance(config, dict) or config.get("format") != fmt:
         raise IntegrityError(f"{folder} is not a saved {fmt}")
     return config
+
+
+@contextmanager
+def loading(folder: str | os.PathLike) -> Iterator[None]:
+    """Turn a saved folder whose files pass the manifest but do not hold what a save writes (the manifest
+    was recomputed after an edit, or a save of a buggy version) into one IntegrityError naming the folder,
+    instead of a KeyError, a numpy or a JSON error from deep inside a load.
+
+    >>> with loading("m"):  # doctest: +ELLIPSIS
+    ...     {}["weights"]
+    Traceback (most recent call last):
+    feedback_nlp.errors.IntegrityError: m holds files that pass manifest.json but not what a save writes (KeyError: 'weights'); ...
+    """
+    try:
+        yield
+    except FeedbackNLPError:
+        raise
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        raise IntegrityError(f"{folder} holds files that pass manifest.json but not what a save writes "
+                             f"({type(exc).__name__}: {exc}); save it again") from exc
 
 
 def check_embedder(saved_model_id: str | None, embedder: Any, what: str) -> None:

@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 from .._config import DEFAULTS
 from .._optional import require
 from .._params import HasMethods, Interval, Options, ParamsMixin
-from .._persist import check_embedder, prepare_folder, read_config, write_config
+from .._persist import check_embedder, loading, prepare_folder, read_config, write_config
 from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_text_list
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError
@@ -415,13 +415,18 @@ class Deduper(ParamsMixin, BaseEstimator):
         unknown = sorted(set(params) - set(cls._parameter_constraints))
         if unknown:
             raise ModelMismatchError(f"{path} was saved with parameters this version does not know: {unknown}")
-        d = cls(embedder, **params)
-        items = json.loads((path / "items.json").read_text())
-        d.ids_, d.texts_ = items["ids"], items["texts"]
-        d.embeddings_ = np.load(path / "embeddings.npy", allow_pickle=False)
-        d.dim_ = d.embeddings_.shape[1]
-        d.model_id_ = config["model_id"]
-        d.embedder_ = embedder  # type: ignore[assignment]  # None: a loaded index that takes vectors only
-        d._build_index()
-        d._build_lexical()
+        with loading(path):
+            d = cls(embedder, **params)
+            d._validate_params()
+            items = json.loads((path / "items.json").read_text())
+            d.ids_, d.texts_ = list(items["ids"]), list(items["texts"])
+            d.embeddings_ = np.load(path / "embeddings.npy", allow_pickle=False)
+            if d.embeddings_.ndim != 2 or len(d.embeddings_) != len(d.ids_) or len(d.texts_) != len(d.ids_):
+                raise ValueError(f"embeddings of shape {d.embeddings_.shape} for {len(d.ids_)} ids and "
+                                 f"{len(d.texts_)} texts")
+            d.dim_ = d.embeddings_.shape[1]
+            d.model_id_ = config["model_id"]
+            d.embedder_ = embedder  # type: ignore[assignment]  # None: a loaded index that takes vectors only
+            d._build_index()
+            d._build_lexical()
         return d

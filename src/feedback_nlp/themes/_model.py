@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from .._params import HasMethods, Interval, ParamsMixin
-from .._persist import check_embedder, prepare_folder, read_config, write_config
+from .._persist import check_embedder, loading, prepare_folder, read_config, write_config
 from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_text_list
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError
@@ -490,22 +490,30 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         """Load a saved ThemeModel (custom parts are not saved: pass them again if you used any)."""
         path = Path(path)
         config = read_config(path, "feedback_nlp.ThemeModel")
-        check_embedder(config["model_id"], embedder, "the theme model")
-        unknown = sorted(set(config["params"]) - set(cls._parameter_constraints))
-        if unknown:
-            raise ModelMismatchError(f"{path} was saved with parameters this version does not know: {unknown}")
-        tm = cls(embedder, **config["params"])
-        with np.load(path / "themes.npz", allow_pickle=False) as data:
-            tm.centroids_, tm.theme_ids_ = data["centroids"], data["theme_ids"]
-            tm.labels_, tm.embeddings_ = data["labels"], data["embeddings"]
-            tm.timestamps_ = pd.to_datetime(data["timestamps"], utc=True).to_numpy() if "timestamps" in data.files else None
-        items = json.loads((path / "items.json").read_text())
-        tm.texts_ = items["texts"]
-        tm.accounts_ = None if items["accounts"] is None else np.array(items["accounts"], dtype=object)
-        tm.custom_labels_ = {int(k): v for k, v in items["custom_labels"].items()}
-        tm.assign_threshold_ = config["assign_threshold_"]
-        tm.model_id_ = config["model_id"]
-        if embedder is not None:
-            tm.embedder_ = embedder
-        tm._describe()
+        with loading(path):
+            check_embedder(config["model_id"], embedder, "the theme model")
+            unknown = sorted(set(config["params"]) - set(cls._parameter_constraints))
+            if unknown:
+                raise ModelMismatchError(f"{path} was saved with parameters this version does not know: {unknown}")
+            tm = cls(embedder, **config["params"])
+            tm._validate_params()
+            with np.load(path / "themes.npz", allow_pickle=False) as data:
+                tm.centroids_, tm.theme_ids_ = data["centroids"], data["theme_ids"]
+                tm.labels_, tm.embeddings_ = data["labels"], data["embeddings"]
+                tm.timestamps_ = pd.to_datetime(data["timestamps"], utc=True).to_numpy() if "timestamps" in data.files else None
+            items = json.loads((path / "items.json").read_text())
+            tm.texts_ = items["texts"]
+            tm.accounts_ = None if items["accounts"] is None else np.array(items["accounts"], dtype=object)
+            tm.custom_labels_ = {int(k): v for k, v in items["custom_labels"].items()}
+            tm.assign_threshold_ = float(config["assign_threshold_"])
+            tm.model_id_ = config["model_id"]
+            n, dim = tm.embeddings_.shape
+            if (tm.centroids_.ndim != 2 or tm.centroids_.shape[1] != dim or len(tm.theme_ids_) != len(tm.centroids_)
+                    or len(tm.labels_) != n or len(tm.texts_) != n):
+                raise ValueError(f"arrays of inconsistent shapes: centroids {tm.centroids_.shape}, theme ids "
+                                 f"{tm.theme_ids_.shape}, labels {tm.labels_.shape}, embeddings {(n, dim)}, "
+                                 f"{len(tm.texts_)} texts")
+            if embedder is not None:
+                tm.embedder_ = embedder
+            tm._describe()
         return tm
