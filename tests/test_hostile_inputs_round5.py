@@ -289,3 +289,19 @@ def test_a_duplicate_index_with_forged_checksums_is_an_integrity_error(tmp_path,
     _rehash(folder)
     with pytest.raises(fb.IntegrityError, match="pass manifest.json but not what a save writes"):
         fb.Deduper.load(folder, embedder=hash_embedder)
+
+
+# --- score names lines, not 0-based positions ---------------------------------------------------------
+
+@pytest.mark.parametrize("body, framework, message", [
+    ('theme,reach,impact,confidence,effort\na,100,1,0.5,1\n"two\nlines",200,2,0.8,1\nc,,1,0.5,1\n', "rice",
+     "reach has NaN or infinite values at line 5"),  # was "at positions 2"
+    ("theme,reach,impact,confidence,effort\na,100,1,0.5,1\nb,200,2,0.8,0\n", "rice",
+     r"effort must be > 0 \(person-months\) at line 3"),
+    ("theme,reach,impact,confidence,effort\na,x,1,0.5,1\n", "rice",
+     "column 'reach' has non-numeric values at line 2 \\(e.g. 'x'\\)"),  # was "in rows [0]"
+])
+def test_score_errors_name_the_lines_of_the_file(tmp_path, capsys, body, framework, message):
+    data = _write(tmp_path / "s.csv", body)
+    assert main(["score", "--in", data, "--out", str(tmp_path / "o.csv"), "--framework", framework]) == 1
+    assert re.search(message, capsys.readouterr().err)

@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -45,7 +46,7 @@ from ._atomic import (
 )
 from ._config import DEFAULTS
 from .backends import BACKENDS
-from .errors import ColumnError, FeedbackNLPError, ModelNotFoundError, UsageError
+from .errors import ColumnError, FeedbackNLPError, InvalidInputError, ModelNotFoundError, UsageError
 
 __all__ = ["add_command", "build_parser", "command", "main"]
 
@@ -415,16 +416,16 @@ class _Where:
         self.path, self.fmt = path, fmt
         self.rows = df["_row"].tolist() if "_row" in df.columns else list(range(1, len(df) + 1))
 
-    def refuse(self, positions: list[int], what: str) -> None:
-        if not positions:
-            return
-        from .errors import InvalidInputError
-
+    def name(self, positions: list[int]) -> str:
+        """``lines 2, 5`` (CSV/JSONL) or ``record 3`` (Parquet/JSON) for 0-based positions in the table."""
         kind = "line" if self.fmt in ("csv", "tsv", "jsonl") else "record"
         kind += "s" if len(positions) > 1 else ""
         more = f" and {len(positions) - 10} more" if len(positions) > 10 else ""
-        raise InvalidInputError(f"{self.path}: {what} at {kind} {', '.join(str(self.rows[i]) for i in positions[:10])}"
-                                f"{more}; fill or remove these rows")
+        return f"{kind} {', '.join(str(self.rows[i]) for i in positions[:10] if 0 <= i < len(self.rows))}{more}"
+
+    def refuse(self, positions: list[int], what: str) -> None:
+        if positions:
+            raise InvalidInputError(f"{self.path}: {what} at {self.name(positions)}; fill or remove these rows")
 
 
 def cmd_train(args: argparse.Namespace) -> dict:
@@ -853,13 +854,15 @@ def _check_score(args: argparse.Namespace) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> dict:
+    import numpy as np
     import pandas as pd
 
-    from . import scoring
-    from .records import read_table, write_table
+    from .records import read_table, sniff_format, write_table
 
     ui = _ui(args)
-    df = read_table(args.input, format=args.format, encoding=args.encoding).drop(columns="_row", errors="ignore")
+    df = read_table(args.input, format=args.format, encoding=args.encoding)
+    where = _Where(args.input, df, sniff_format(args.input) if args.format == "auto" else args.format)
+    df = df.drop(columns="_row", errors="ignore")
 
     def col(name: str) -> Any:
         values = df[name]
@@ -867,11 +870,25 @@ def cmd_score(args: argparse.Namespace) -> dict:
             numbers = pd.to_numeric(values, errors="coerce")
             bad = numbers.isna() & values.astype(str).str.strip().ne("")
             if bad.any():
-                rows = list(values.index[bad][:10])
-                raise ColumnError(f"column {name!r} has non-numeric values in rows {rows} "
-                                  f"(e.g. {values[bad].iloc[0]!r})")
+                raise ColumnError(f"{args.input}: column {name!r} has non-numeric values at "
+                                  f"{where.name(list(np.flatnonzero(bad.to_numpy())))} (e.g. {values[bad].iloc[0]!r})")
             return numbers
         return values
+
+    try:
+        out = _score(args, df, col)
+    except InvalidInputError as exc:  # the scoring functions count positions from 0; a user reads lines
+        raise type(exc)(re.sub(r"at positions ([\d, ]+)", lambda m: "at " + where.name(
+            [int(i) for i in m.group(1).replace(" ", "").split(",") if i]), str(exc))) from exc
+    with OutputSet() as outs:
+        write_table(out, outs.file(args.out), raw_csv=args.raw_csv)
+    ui.table(out)
+    ui.say(f"\nwrote {len(out)} rows to {args.out}")
+    return {"rows_in": len(df), "rows_out": len(out), "framework": args.framework, "outputs": {"output": str(args.out)}}
+
+
+def _score(args: argparse.Namespace, df: Any, col: Callable[[str], Any]) -> Any:
+    from . import scoring
 
     if args.framework == "rice":
         out = df.assign(rice=scoring.rice(col(args.reach_col), col(args.impact_col), col(args.confidence_col),
@@ -887,11 +904,7 @@ def cmd_score(args: argparse.Namespace) -> dict:
         out = scoring.theme_scores(df, theme_col=args.group_col, account_col=args.account_col or None,
                                    revenue_col=args.revenue_col or None, time_col=args.time_col or None,
                                    window=args.window)
-    with OutputSet() as outs:
-        write_table(out, outs.file(args.out), raw_csv=args.raw_csv)
-    ui.table(out)
-    ui.say(f"\nwrote {len(out)} rows to {args.out}")
-    return {"rows_in": len(df), "rows_out": len(out), "framework": args.framework, "outputs": {"output": str(args.out)}}
+    return out
 
 
 @command
