@@ -305,3 +305,13 @@ def test_score_errors_name_the_lines_of_the_file(tmp_path, capsys, body, framewo
     data = _write(tmp_path / "s.csv", body)
     assert main(["score", "--in", data, "--out", str(tmp_path / "o.csv"), "--framework", framework]) == 1
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_a_jsonl_file_whose_first_record_lacks_the_text_field_is_read_not_refused(tmp_path, hashed_cli):
+    # JSON records need not carry every field: the CLI looked at the first record only and refused the file
+    data = _write(tmp_path / "in.jsonl", '{"id": "1", "body": "deleted"}\n{"id": "2", "text": "export fails"}\n')
+    assert main(["dedupe", "--in", data, "--out", str(tmp_path / "d.csv")]) == 0
+    errors = pd.read_csv(tmp_path / "d.errors.csv", dtype=str)
+    assert errors[["row", "id", "reason"]].values.tolist() == [["1", "1", "missing text"]]
+    data = _write(tmp_path / "typo.jsonl", '{"id": "1", "body": "export fails"}\n')
+    assert main(["dedupe", "--in", data, "--out", str(tmp_path / "d2.csv")]) == 2  # a real typo is still caught

@@ -293,18 +293,24 @@ def check_paths(inputs: dict[str, str | None], outputs: dict[str, str | None], f
 def require_columns(path: str, columns: dict[str, str | None], args: argparse.Namespace | None = None) -> None:
     """Refuse before any work when a column named by an option is not in the file's header (the
     vendor export formats map their own columns, so they are not checked here)."""
-    from .records import VENDOR_FORMATS, iter_table_chunks
+    from .records import VENDOR_FORMATS, iter_table_chunks, sniff_format
 
     fmt, encoding = getattr(args, "format", "auto"), getattr(args, "encoding", None)
     if fmt in VENDOR_FORMATS:
         return
-    first = next(iter(iter_table_chunks(path, 1, format=fmt, encoding=encoding)), None)
+    # JSON records need not all carry every field: a first record without "text" (a deleted message) is a
+    # rejected row, not a missing column. Look where the reader looks, its first chunk (the union of its keys).
+    json_like = (sniff_format(path) if fmt == "auto" else fmt) in ("jsonl", "json")
+    n = (getattr(args, "chunk_size", None) or 10_000) if json_like else 1
+    first = next(iter(iter_table_chunks(path, n, format=fmt, encoding=encoding)), None)
     if first is None or ("_error" in first.columns and first["_error"].notna().all()):
         return  # an empty file, or a broken first record: the reader reports it as a rejected row
     have = [c for c in first.columns if c not in ("_row", "_error", "_raw")]
     for option, name in columns.items():
         if name is not None and name not in have:
-            raise UsageError(f"column {name!r} (given by {option}) not found in {path}; available: {have}")
+            where = (f"the first {len(first)} record{'s' if len(first) > 1 else ''} of {path}" if json_like
+                     else path)
+            raise UsageError(f"column {name!r} (given by {option}) not found in {where}; available: {have}")
 
 
 def _embedder(args: argparse.Namespace) -> Any:
