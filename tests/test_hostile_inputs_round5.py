@@ -315,3 +315,9 @@ def test_a_jsonl_file_whose_first_record_lacks_the_text_field_is_read_not_refuse
     assert errors[["row", "id", "reason"]].values.tolist() == [["1", "1", "missing text"]]
     data = _write(tmp_path / "typo.jsonl", '{"id": "1", "body": "export fails"}\n')
     assert main(["dedupe", "--in", data, "--out", str(tmp_path / "d2.csv")]) == 2  # a real typo is still caught
+
+
+@pytest.mark.parametrize("scores", [["a", "b"], ["high", 0.5], [{"x": 1}, 0.5]])
+def test_calibrate_threshold_of_non_numeric_scores_is_an_input_error(scores):
+    with pytest.raises(InvalidInputError, match="scores must be numbers"):  # was numpy's ValueError/TypeError
+        fb.calibrate_threshold(scores, [1, 0])

@@ -87,7 +87,10 @@ def best_f1_threshold(scores: Sequence[float] | np.ndarray, labels: Sequence[int
     >>> best_f1_threshold([0.95, 0.9, 0.6, 0.5], [1, 1, 0, 0])[0]
     0.75
     """
-    s = np.asarray(scores, dtype=float)
+    try:
+        s = np.asarray(scores, dtype=float)
+    except (TypeError, ValueError):  # "0.9" parses; "high" or None does not: say so, not numpy's ValueError
+        raise InvalidInputError("scores must be numbers (similarities)") from None
     y = np.asarray(labels)
     if s.shape != y.shape or s.ndim != 1 or len(s) == 0:
         raise InvalidInputError(f"scores and labels must be 1-D of equal length, got {s.shape} and {y.shape}")
