@@ -321,3 +321,26 @@ def test_a_jsonl_file_whose_first_record_lacks_the_text_field_is_read_not_refuse
 def test_calibrate_threshold_of_non_numeric_scores_is_an_input_error(scores):
     with pytest.raises(InvalidInputError, match="scores must be numbers"):  # was numpy's ValueError/TypeError
         fb.calibrate_threshold(scores, [1, 0])
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "shift_jis"])
+@pytest.mark.parametrize("name", ["t.csv", "t.jsonl", "t.json"])
+def test_a_utf8_file_declared_in_a_single_byte_code_page_is_refused_not_garbled(tmp_path, encoding, name):
+    rows = [("1", "Café crème menu is broken"), ("2", "Export fails")]
+    body = ("id,text\n" + "".join(f"{i},{t}\n" for i, t in rows) if name.endswith(".csv") else
+            "".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in rows) if name.endswith(".jsonl")
+            else json.dumps([{"id": i, "text": t} for i, t in rows], ensure_ascii=False))
+    path = tmp_path / name
+    path.write_bytes(body.encode("utf-8"))  # read as latin-1 without a single error: 'CafÃ© crÃ¨me' in the output
+    with pytest.raises(EncodingError, match=f"is UTF-8 .* encoding '{encoding}' was declared"):
+        fb.read_feedback(path, encoding=encoding)
+    assert fb.read_feedback(path).records["text"].tolist()[0] == "Café crème menu is broken"
+
+
+def test_declared_code_pages_still_read_their_own_files_and_plain_ascii(tmp_path):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("id,text\n1,Café crème\n".encode("cp1252"))
+    assert fb.read_feedback(latin, encoding="cp1252").records["text"].tolist() == ["Café crème"]
+    ascii_only = tmp_path / "ascii.csv"
+    ascii_only.write_bytes(b"id,text\n1,Export fails\n")  # valid in both: nothing to garble, nothing refused
+    assert fb.read_feedback(ascii_only, encoding="latin-1").records["text"].tolist() == ["Export fails"]

@@ -201,6 +201,36 @@ def _check_utf8(path: Path) -> None:
                                 "declare its encoding with encoding= / --encoding") from None
 
 
+def _utf8_with_non_ascii(path: Path) -> bool:
+    """Whether the whole file is valid UTF-8 and holds at least one multi-byte character (one streaming pass)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    non_ascii = False
+    with _open(path) as fh:
+        while block := fh.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError:
+                return False
+            non_ascii = non_ascii or not block.isascii()
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return non_ascii
+
+
+def _refuse_utf8_declared_otherwise(path: Path, codec: str, declared: str) -> None:
+    """A UTF-8 file read as latin-1, cp1252, … decodes without a single error into mojibake ("café" becomes
+    "cafÃ©") in every row that has an accent: refuse it. Text really written in a single-byte code page
+    almost never forms valid multi-byte UTF-8 sequences throughout."""
+    if codecs.lookup(codec).name in ("utf-8", "utf-8-sig") or not _ascii_compatible(codec):
+        return
+    if _utf8_with_non_ascii(path):
+        raise EncodingError(f"{path} is UTF-8 (all its non-ASCII bytes form UTF-8 characters) but encoding "
+                            f"{declared!r} was declared, which would garble every accented character (as 'café' "
+                            "read as latin-1 becomes 'cafÃ©'): drop the encoding option")
+
+
 def _ascii_compatible(codec: str) -> bool:
     return codecs.lookup(codec).name not in ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be")
 
@@ -211,6 +241,8 @@ def _text_lines(path: Path, encoding: str | None) -> Iterator[str]:
     codec, declared = resolve_encoding(path, encoding)
     if not declared:
         _check_utf8(path)
+    elif encoding is not None:  # declared by the caller, not by a byte-order mark
+        _refuse_utf8_declared_otherwise(path, codec, encoding)
     if not _ascii_compatible(codec):
         with _open(path) as raw:
             text = io.TextIOWrapper(raw, encoding=codec, errors="strict", newline="")
