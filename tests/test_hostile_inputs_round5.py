@@ -344,3 +344,32 @@ def test_declared_code_pages_still_read_their_own_files_and_plain_ascii(tmp_path
     ascii_only = tmp_path / "ascii.csv"
     ascii_only.write_bytes(b"id,text\n1,Export fails\n")  # valid in both: nothing to garble, nothing refused
     assert fb.read_feedback(ascii_only, encoding="latin-1").records["text"].tolist() == ["Export fails"]
+
+
+# --- commands that need rows, when every row is rejected -----------------------------------------------
+
+@pytest.mark.parametrize("command", [
+    ["dedupe", "--in", "{bad}", "--out", "{tmp}/d.csv"],
+    ["dedupe", "--in", "{good}", "--against", "{bad}", "--out", "{tmp}/d.csv"],
+    ["themes", "--in", "{bad}", "--out", "{tmp}/themes"],
+])
+def test_when_every_row_is_rejected_the_error_says_why(tmp_path, capsys, hashed_cli, command):
+    # was "cannot fit … on an empty corpus" after a warning pointing at an errors file that is never written
+    bad = _write(tmp_path / "bad.csv", "id,text\n1,\n2,N/A\n3,   \n")
+    good = _write(tmp_path / "good.csv", "id,text\n1,export fails\n")
+    assert main([a.format(bad=bad, good=good, tmp=tmp_path) for a in command]) == 1
+    err = capsys.readouterr().err
+    assert (f"{bad} has no usable feedback rows: all 3 were rejected (2 × empty text after cleaning; "
+            "1 × placeholder text 'N/A')") in err and "see the errors file" not in err
+
+
+def test_a_header_only_file_says_it_has_no_rows(tmp_path, capsys, hashed_cli):
+    data = _write(tmp_path / "h.csv", "id,text\n")
+    assert main(["themes", "--in", data, "--out", str(tmp_path / "t")]) == 1
+    assert f"{data} has no rows" in capsys.readouterr().err
+
+
+def test_report_of_a_file_whose_rows_are_all_rejected_says_why(tmp_path, hash_embedder):
+    data = _write(tmp_path / "bad.csv", "id,text\n1,\n2,N/A\n")
+    with pytest.raises(InvalidInputError, match=r"has no usable feedback rows: all 2 were rejected \(1 × empty text"):
+        fb.build_report(data, out_dir=tmp_path / "r", embedder=hash_embedder)

@@ -635,14 +635,19 @@ def _tag_parser(sub: SubParsers) -> None:
 
 # --- dedupe / themes ------------------------------------------------------------------------------
 
-def _stream(path: str, args: argparse.Namespace, emb: Any) -> tuple[Any, Any, Any]:
-    """Validate, clean and embed a file chunk by chunk (the batch path), reporting rejected rows."""
+def _stream(path: str, args: argparse.Namespace, emb: Any, needed: bool = True) -> tuple[Any, Any, Any]:
+    """Validate, clean and embed a file chunk by chunk (the batch path), reporting rejected rows; ``needed``:
+    the command cannot work without at least one usable row."""
     from .batch import embed_file
 
     ui = _ui(args)
     records, vectors, rejected = embed_file(path, emb, text_col=args.text_col, id_col=args.id_col,
                                             chunk_size=args.chunk_size, progress=ui.progress,
                                             format=args.format, encoding=args.encoding)
+    if needed and len(records) == 0:  # the command fails and writes no errors file: say why here
+        from .records import no_usable_rows
+
+        raise no_usable_rows(path, rejected)
     if len(rejected):
         ui.warn(f"{len(rejected)} rows of {path} rejected (see the errors file)")
     return records, vectors, rejected
@@ -669,7 +674,7 @@ def cmd_dedupe(args: argparse.Namespace) -> dict:
 
     ui = _ui(args)
     emb = _embedder(args)
-    records, vectors, rejected = _stream(args.input, args, emb)
+    records, vectors, rejected = _stream(args.input, args, emb, needed=not args.against)  # matches of none: none
     errors, backlog_counts = rejected, {}
     if args.against:
         # the same file on both sides: read it once, and leave each item out of its own matches (it would be

@@ -104,6 +104,21 @@ class FeedbackData:
         return len(self.records) + len(self.rejected)
 
 
+def no_usable_rows(source: object, rejected: pd.DataFrame) -> InvalidInputError:
+    """The error of a command that needs rows when none is left: says whether the file had none or why each
+    was rejected (the errors file is not written when the command fails).
+
+    >>> str(no_usable_rows("t.csv", pd.DataFrame({"reason": ["missing text", "missing text", "duplicate id"]})))
+    't.csv has no usable feedback rows: all 3 were rejected (2 × missing text; 1 × duplicate id)'
+    """
+    if len(rejected) == 0:
+        return InvalidInputError(f"{source} has no rows (only a header, or nothing)")
+    counts = rejected["reason"].astype(str).value_counts()
+    why = "; ".join(f"{n} × {reason}" for reason, n in counts.head(3).items())
+    more = f"; {len(counts) - 3} other reasons" if len(counts) > 3 else ""
+    return InvalidInputError(f"{source} has no usable feedback rows: all {len(rejected)} were rejected ({why}{more})")
+
+
 def table_format(path: PathLike) -> str:
     """The table format implied by a file name: ``csv``, ``parquet`` or ``jsonl``."""
     name = str(path).lower()

@@ -124,9 +124,9 @@ def build_report(
     fb = read_feedback(source, unknown_source=read_kwargs.pop("unknown_source", "other"), **read_kwargs)
     records = fb.records.reset_index(drop=True)
     if len(records) == 0:
-        from .errors import InvalidInputError
+        from .records import no_usable_rows
 
-        raise InvalidInputError("no usable feedback rows to report on (all rows were rejected)")
+        raise no_usable_rows(source if isinstance(source, (str, os.PathLike)) else "the input", fb.rejected)
     embedder = embedder or Embedder(cache=True)
     vectors = embedder.encode(records["text"].tolist())
 
