@@ -460,6 +460,23 @@ def test_parts_reused_only_when_every_chunk_matches(job, tmp_path):
     assert summary.chunks_reused == 4 and full.chunks_reused == 0
 
 
+def test_a_part_edited_between_runs_is_an_integrity_error_and_nothing_is_written(job, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from feedback_nlp import IntegrityError
+
+    inp = _backlog(tmp_path / "in.csv")
+    out = tmp_path / "t.csv"
+    with pytest.raises(KeyboardInterrupt):
+        job.run(inp, out, chunk_hook=_stop_after(1))
+    part = tmp_path / "t.csv.parts" / "part-000000.parquet"
+    table = pq.read_table(part)  # half its rows gone, its metadata (the input chunk's digest) kept
+    pq.write_table(table.slice(0, table.num_rows // 2), part)
+    with pytest.raises(IntegrityError, match=r"do not add up: 400 rows in, 375 tagged \+ 0 errors"):
+        job.run(inp, out, resume=True)  # was "RuntimeError: row accounting failed" (an 'unexpected' error)
+    assert not out.exists() and (tmp_path / "t.csv.parts").is_dir()
+
+
 def test_write_table_neutralises_every_formula_start_and_headers(tmp_path):
     df = pd.DataFrame({"=evil": ["=1+1", "+1", "-1+1", "@a", "\tx", "\rx", "-12.5", "1e3", "fine", None],
                        "n": range(10)})

@@ -39,7 +39,7 @@ from ._lock import JobLock
 from .cleaning import MAX_TEXT_CHARS
 from .connectors import sniff_format
 from .connectors import table_format as _input_table_format
-from .errors import InputNotFoundError, InvalidInputError, UsageError
+from .errors import InputNotFoundError, IntegrityError, InvalidInputError, UsageError
 from .records import CSV_LINE_END, REJECT_COLUMNS, RowValidator, csv_ready, iter_feedback, table_format
 
 __all__ = ["BatchSummary", "ProgressReporter", "chunk_digest", "default_errors_path", "embed_file", "load_model_cached",
@@ -488,14 +488,16 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
     parts = [parts_dir / f"part-{i:06d}.parquet" for i in range(n_chunks)]
     err_parts = [parts_dir / f"errors-{i:06d}.parquet" for i in range(n_chunks)]
     missing = [p.name for p in parts + err_parts if not p.exists()]
-    if missing:
-        raise RuntimeError(f"batch job incomplete: {missing[:5]} missing; run again with resume=True")
+    if missing:  # removed while the job ran: not a bug to report, a folder to start over
+        raise IntegrityError(f"parts {missing[:5]} of {parts_dir} disappeared during the run; run again with "
+                             "--resume (resume=True) to redo them")
     with OutputSet() as outs:
         rows_out = _merge_parts(parts, outs.file(out), _chunks.TAG_COLUMNS, table_format(out), raw_csv)
         rows_err = _merge_parts(err_parts, outs.file(err), ERROR_COLUMNS, table_format(err), raw_csv)
-        if rows_out + rows_err != rows_in:
-            raise RuntimeError(f"row accounting failed: {rows_in} in, {rows_out} out, {rows_err} errors; "
-                               f"parts kept in {parts_dir}")
+        if rows_out + rows_err != rows_in:  # a part edited or damaged between runs: never a silent loss
+            raise IntegrityError(f"the parts in {parts_dir} do not add up: {rows_in} rows in, {rows_out} tagged + "
+                                 f"{rows_err} errors (a part was edited or damaged?); nothing was written: delete "
+                                 f"{parts_dir} and run again")
     summary = BatchSummary(rows_in, rows_out, rows_err, n_chunks, len(done & set(range(n_chunks))),
                            round(time.monotonic() - t0, 2), str(out), str(err), getattr(clf.embedder_, "model_id", None))
     if not keep_parts:
