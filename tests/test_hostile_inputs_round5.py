@@ -373,3 +373,28 @@ def test_report_of_a_file_whose_rows_are_all_rejected_says_why(tmp_path, hash_em
     data = _write(tmp_path / "bad.csv", "id,text\n1,\n2,N/A\n")
     with pytest.raises(InvalidInputError, match=r"has no usable feedback rows: all 2 were rejected \(1 × empty text"):
         fb.build_report(data, out_dir=tmp_path / "r", embedder=hash_embedder)
+
+
+# --- trend periods --------------------------------------------------------------------------------
+
+def test_a_trend_period_of_a_second_is_refused_instead_of_filling_memory(hash_embedder):
+    # themes --freq 1s over three months of items grew to 20 GB before the run was killed
+    times = pd.date_range("2026-01-01", periods=12, freq="7D", tz="UTC")
+    model = fb.ThemeModel(hash_embedder, min_theme_size=3).fit(["export fails"] * 6 + ["dark mode"] * 6,
+                                                                timestamps=times)
+    with pytest.raises(InvalidInputError, match=r"freq 's' cuts the 77 days .* into about 6,\d{3},\d{3} periods"):
+        model.trends("s")
+    assert len(model.trends("W")) > 0
+
+
+def test_report_sections_refuse_too_many_periods_too():
+    from feedback_nlp.report_sentiment import sentiment_over_time
+    from feedback_nlp.report_status import asked_vs_delivered
+
+    items = pd.DataFrame({"created_at": ["2026-01-01T00:00:00Z", "2026-03-01T00:00:00Z"],
+                          "sentiment": ["positive", "negative"], "status": ["open", "open"]})
+    with pytest.raises(InvalidInputError, match="periods .at most 10,000."):
+        sentiment_over_time(items, "min")
+    with pytest.raises(InvalidInputError, match="periods .at most 10,000."):
+        asked_vs_delivered(items, "min")
+    assert len(sentiment_over_time(items, "W")) == 9

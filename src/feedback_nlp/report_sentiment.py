@@ -29,6 +29,7 @@ import pandas as pd
 
 from .embedding import BaseEmbedder
 from .errors import InvalidInputError, ModelMismatchError, ModelNotFoundError
+from .themes._model import bounded_period_range
 
 __all__ = ["SENTIMENTS", "SENTIMENT_SECTION", "SentimentScores", "SentimentSection", "chart_text", "given_sentiment",
            "load_tag_model", "score_sentiment", "sentiment_by_theme", "sentiment_column", "sentiment_over_time",
@@ -211,7 +212,7 @@ def sentiment_over_time(items: pd.DataFrame, freq: str = "W") -> pd.DataFrame:
                                 f"({exc})") from None
     counts = (pd.crosstab(periods.to_numpy(), items["sentiment"][ok].to_numpy())
               .reindex(columns=["negative", "neutral", "positive"], fill_value=0))
-    full = pd.period_range(periods.min(), periods.max(), freq=freq)
+    full = bounded_period_range(periods.min(), periods.max(), freq)
     counts = counts.reindex(full, fill_value=0)
     n = counts.sum(axis=1)
     out = counts.assign(n=n, share_negative=(counts["negative"] / n.where(n > 0)).round(4),

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from .integrations.quackback._status import STAGES, status_stage
+from .themes._model import bounded_period_range
 
 __all__ = ["STATUS_SECTION", "StatusSection", "asked_vs_delivered", "delivery_times", "has_status", "status_by_theme",
            "status_section", "unanswered_themes"]
@@ -124,7 +125,7 @@ def asked_vs_delivered(items: pd.DataFrame, freq: str = "W") -> pd.DataFrame:
         frames[name] = t.dt.tz_localize(None).dt.to_period(freq).value_counts() if len(t) else pd.Series(dtype=int)
     out = pd.DataFrame(frames).fillna(0).astype(int).sort_index()
     if len(out):
-        full = pd.period_range(out.index.min(), out.index.max(), freq=out.index.freq)
+        full = bounded_period_range(out.index.min(), out.index.max(), freq)
         out = out.reindex(full, fill_value=0)
     out["asked_total"] = out["asked"].cumsum()
     out["delivered_total"] = out["delivered"].cumsum()

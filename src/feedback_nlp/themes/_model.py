@@ -27,6 +27,27 @@ OUTLIER = -1
 
 # --- the model ---------------------------------------------------------------------------------------
 
+#: The most periods a trend table may have: ``freq="s"`` over three months of items is ~8 million periods
+#: per theme, which filled 20 GB of memory before anything was written.
+MAX_PERIODS = 10_000
+
+
+def bounded_period_range(first: pd.Period, last: pd.Period, freq: str) -> pd.PeriodIndex:
+    """``pd.period_range(first, last, freq)``, refused with InvalidInputError beyond :data:`MAX_PERIODS`.
+
+    >>> len(bounded_period_range(pd.Period("2026-01", "M"), pd.Period("2026-12", "M"), "M"))
+    12
+    """
+    width = first.end_time - first.start_time + pd.Timedelta(1, "ns")
+    n = (last.end_time - first.start_time) / width
+    if n > MAX_PERIODS:
+        span = (last.end_time - first.start_time).ceil("s")
+        raise InvalidInputError(f"freq {freq!r} cuts the {span} between the first and the "
+                                f"last item into about {int(n):,} periods (at most {MAX_PERIODS:,}); choose a longer "
+                                "period such as D, W or M")
+    return pd.period_range(first, last, freq=freq)
+
+
 class ThemeModel(ParamsMixin, BaseEstimator):
     """Clusters feedback into named themes that stay stable over time.
 
@@ -430,7 +451,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         except (ValueError, TypeError, AttributeError) as exc:
             raise InvalidInputError(f"freq must be a period such as D, W, M, Q or Y (pandas frequency); "
                                     f"got {freq!r} ({exc})") from None
-        all_periods = pd.period_range(periods[ts.notna()].min(), periods[ts.notna()].max(), freq=freq)
+        all_periods = bounded_period_range(periods[ts.notna()].min(), periods[ts.notna()].max(), freq)
         counts = (pd.crosstab(pd.Series(self.labels_[ok], name="theme"), periods[ok].to_numpy())
                   .reindex(columns=all_periods, fill_value=0).reindex(self.theme_ids_, fill_value=0))
         names = dict(zip(self.themes_["id"], self.themes_["label"]))
