@@ -398,3 +398,12 @@ def test_report_sections_refuse_too_many_periods_too():
     with pytest.raises(InvalidInputError, match="periods .at most 10,000."):
         asked_vs_delivered(items, "min")
     assert len(sentiment_over_time(items, "W")) == 9
+
+
+def test_a_huge_chunk_size_reads_parquet_as_it_reads_csv(tmp_path):
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"id": ["1", "2"], "text": ["export fails", "dark mode"]}).to_parquet(path)
+    from feedback_nlp.records import iter_table_chunks
+
+    chunks = list(iter_table_chunks(path, 10**20))  # was an OverflowError from Arrow ("unexpected" in the CLI)
+    assert [len(c) for c in chunks] == [2]

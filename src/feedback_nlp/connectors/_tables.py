@@ -575,7 +575,7 @@ def _iter_parquet(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
         size = path.stat().st_size
         raise InputFileError(f"{path} is not a readable Parquet file (truncated or corrupt? {size} bytes): {exc}") from None
     start = 1
-    batches = pf.iter_batches(batch_size=chunk_size)
+    batches = pf.iter_batches(batch_size=min(chunk_size, 1 << 30))  # Arrow takes a C long, not 10**20
     while True:
         try:
             batch = next(batches)
