@@ -407,3 +407,25 @@ def test_a_huge_chunk_size_reads_parquet_as_it_reads_csv(tmp_path):
 
     chunks = list(iter_table_chunks(path, 10**20))  # was an OverflowError from Arrow ("unexpected" in the CLI)
     assert [len(c) for c in chunks] == [2]
+
+
+# --- train options that cannot work together, and labels outside the taxonomy -------------------------
+
+@pytest.mark.parametrize("extra, message", [
+    (["--zero-shot"], "--zero-shot tags by the taxonomy's tag names and descriptions: give --taxonomy FILE"),
+    (["--keep-base"], "--keep-base adds the frozen base model's vectors"),  # was accepted and silently ignored
+    (["--keep-base", "--head", "logreg"], "use it with --head finetune, contrastive or auto"),
+])
+def test_train_option_combinations_that_cannot_work_are_usage_errors(tmp_path, capsys, extra, message):
+    data = _write(tmp_path / "l.csv", "text,label\nexport fails,bug\n")
+    assert main(["train", "--data", data, "--out", str(tmp_path / "m"), *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_train_labels_outside_the_taxonomy_are_named_by_line(tmp_path, capsys, hashed_cli):
+    taxonomy = _write(tmp_path / "t.yaml", "tags:\n - {id: bug, name: Bug}\n - {id: feature, name: Feature}\n")
+    data = _write(tmp_path / "l.csv", 'text,label\nexport fails,bug\n"dark\nmode",feature\nhow do I,question\n'
+                                      "login loops,bug\nadd sso,feature\n")
+    code = main(["train", "--data", data, "--taxonomy", taxonomy, "--out", str(tmp_path / "m"), "--holdout", "0"])
+    assert code == 1  # was "in rows [2]": a position in a list, where the file has the row on line 5
+    assert "labels not in taxonomy 'taxonomy': 'question' at line 5" in capsys.readouterr().err

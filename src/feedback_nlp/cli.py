@@ -46,7 +46,14 @@ from ._atomic import (
 )
 from ._config import DEFAULTS
 from .backends import BACKENDS
-from .errors import ColumnError, FeedbackNLPError, InvalidInputError, ModelNotFoundError, UsageError
+from .errors import (
+    ColumnError,
+    FeedbackNLPError,
+    InvalidInputError,
+    ModelNotFoundError,
+    UnknownTagError,
+    UsageError,
+)
 
 __all__ = ["add_command", "build_parser", "command", "main"]
 
@@ -388,7 +395,8 @@ def _check_demo(args: argparse.Namespace) -> None:
 # --- train / eval / tag ---------------------------------------------------------------------------
 
 def _labelled(path: str, text_col: str, label_col: str | None, sep: str | None,
-              args: argparse.Namespace | None = None) -> tuple[list[str], Any]:
+              args: argparse.Namespace | None = None) -> tuple[list[str], Any, _Where]:
+    """The texts and labels (None for zero-shot) of a labelled file, and how to name its rows."""
     from .records import read_table, sniff_format
 
     fmt = getattr(args, "format", "auto")
@@ -399,13 +407,13 @@ def _labelled(path: str, text_col: str, label_col: str | None, sep: str | None,
     where.refuse([i for i, v in enumerate(df[text_col]) if _blank(v)], f"no text in column {text_col!r}")
     texts = df[text_col].astype(str).tolist()
     if label_col is None:  # zero-shot: the rows are an unlabelled backlog
-        return texts, None
+        return texts, None, where
     where.refuse([i for i, v in enumerate(df[label_col]) if _blank(v)], f"no label in column {label_col!r}")
     labels = df[label_col].tolist()
     if sep:
         labels = [[x.strip() for x in str(v).split(sep) if x.strip()] for v in labels]
         where.refuse([i for i, v in enumerate(labels) if not v], f"no tag in column {label_col!r} (only {sep!r})")
-    return texts, labels
+    return texts, labels, where
 
 
 def _blank(value: Any) -> bool:
@@ -441,7 +449,7 @@ def cmd_train(args: argparse.Namespace) -> dict:
     ui = _ui(args)
     sep = args.sep if args.multi_label else None
     taxonomy = Taxonomy.load(args.taxonomy) if args.taxonomy else None
-    texts, labels = _labelled(args.data, args.text_col, None if args.zero_shot else args.label_col, sep, args)
+    texts, labels, where = _labelled(args.data, args.text_col, None if args.zero_shot else args.label_col, sep, args)
     emb = _embedder(args)
 
     def make() -> TagClassifier:
@@ -457,7 +465,11 @@ def cmd_train(args: argparse.Namespace) -> dict:
         print(f"evaluating on a held-out {holdout:.0%} before training on everything…", file=sys.stderr)
     # fit(holdout=...) trains a copy on the rest, evaluates it on the stratified held-out share (the card's
     # metrics_), then trains on every row: the same figures a model saved from Python gets.
-    clf = make().fit(texts if args.self_train or not args.zero_shot else None, labels, holdout=holdout)
+    try:
+        clf = make().fit(texts if args.self_train or not args.zero_shot else None, labels, holdout=holdout)
+    except UnknownTagError as exc:  # "in rows [2, 4]" counts from 0 in the list of texts: name the file's lines
+        raise UnknownTagError(re.sub(r"in rows \[([\d, ]+)\]", lambda m: "at " + where.name(
+            [int(i) for i in m.group(1).split(",") if i.strip()]), str(exc))) from exc
     if clf.holdout_report_ is not None:
         ui.say(clf.holdout_report_.to_markdown(max_tags=15))
     selection = clf.__dict__.get("head_selection_")
@@ -490,6 +502,11 @@ def _check_train(args: argparse.Namespace) -> None:
     if args.time_budget is not None and (args.zero_shot or args.head not in (None, "auto")):
         raise UsageError("--time-budget is the budget of --head auto (which measures the heads and picks one); "
                          "drop it or use --head auto" + (" without --zero-shot" if args.zero_shot else ""))
+    if args.zero_shot and not args.taxonomy:  # was found only after reading the data, and exited 1
+        raise UsageError("--zero-shot tags by the taxonomy's tag names and descriptions: give --taxonomy FILE")
+    if args.keep_base and _train_head(args) == "logreg":  # a frozen head reads the base vectors already
+        raise UsageError("--keep-base adds the frozen base model's vectors beside a tuned encoder's: use it with "
+                         "--head finetune, contrastive or auto")
     if not args.zero_shot and args.text_col == args.label_col:  # the model would learn to echo its input
         raise UsageError(f"--text-col and --label-col are both {args.text_col!r}: the labels must be another column")
     check_paths({"--data": args.data}, {"--out": args.out}, folders=["--out"])
@@ -553,7 +570,7 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     clf = TagClassifier.load(args.model)
     require_columns(args.data, {"--text-col": args.text_col, "--label-col": args.label_col}, args)
     sep = args.sep if clf.multi_label_ else None
-    texts, labels = _labelled(args.data, args.text_col, args.label_col, sep, args)
+    texts, labels, _ = _labelled(args.data, args.text_col, args.label_col, sep, args)
     report = clf.evaluate(texts, labels)
     _ui(args).say(report.to_markdown())
     return {**report.to_dict(), "rows_in": len(texts), "model": str(args.model),
