@@ -9,7 +9,8 @@ Usage: python benchmarks/adapters.py [--runs banking77-8shot,banking77-full,nlbs
   that repository's test issues, mean of the 5 (the protocol of benchmarks/tagging.py; SetFit's published
   figure 0.827).
 Both modes are ``TagClassifier(head="finetune", random_state=0)`` with default settings (``--head contrastive``
-and ``--seed N`` change them); ``full`` passes
+and ``--seed N`` change them; since this round the default ``finetune_calibration="crossfit"`` fine-tunes two more
+encoders on halves of the rows for the calibration, which the seconds include); ``full`` passes
 ``adapter=None``; ``lora+base`` / ``full+base`` add ``keep_base=True`` (the head also reads the frozen base
 model's vectors). Every model is saved, its folder measured, loaded back and checked to give the same
 predictions. ``--lora-lr`` takes a comma list to compare learning rates. Seconds are wall-clock training
