@@ -65,3 +65,50 @@ def test_dedupe_and_multilabel_tagging_share_the_rule(monkeypatch):
     Y[10:, 1] = 1
     head = heads.MultiLabelHead().fit(emb, Y, heads.FitSettings(cv=2))
     assert calls == [40, 40] and np.allclose(head.thresholds_, 0.3)
+
+
+def test_calibration_of_the_probabilities():
+    from feedback_nlp.evaluation import calibration
+
+    # multi-class: right 3 times of 4 at a top probability of 0.75 each: calibrated
+    P = np.array([[0.75, 0.25]] * 4)
+    conf, ece = calibration(P, np.array([0, 0, 0, 1]), multi_label=False)
+    assert conf == pytest.approx(0.75) and ece == pytest.approx(0.0)
+    # always sure, right half of the time: off by 0.5
+    conf, ece = calibration(np.array([[1.0, 0.0]] * 4), np.array([0, 1, 0, 1]), multi_label=False)
+    assert conf == 1.0 and ece == pytest.approx(0.5)
+    # a label the model does not know (-1) is never right
+    assert calibration(np.array([[0.6, 0.4]]), np.array([-1]), multi_label=False)[1] == pytest.approx(0.6)
+    # multi-label: every tag probability against whether the row has the tag
+    Y = np.array([[1, 0], [0, 1]])
+    assert calibration(np.array([[0.9, 0.1], [0.1, 0.9]]), Y, multi_label=True) == pytest.approx((0.5, 0.1))
+    assert calibration(np.array([[0.0, 1.0], [1.0, 0.0]]), Y, multi_label=True)[1] == pytest.approx(1.0)
+
+
+def test_report_carries_calibration_only_with_probabilities():
+    rows = [["a"], ["b"], ["b"], ["a"]]
+    plain = evaluate_predictions(rows, [["a"], ["a"], ["b"], ["a"]], classes=["a", "b"])
+    assert np.isnan(plain.calibration_error) and plain.to_dict()["calibration_error"] is None
+    assert "calibration error" not in plain.to_markdown()
+    P = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.7, 0.3]])
+    r = evaluate_predictions(rows, [["a"], ["a"], ["b"], ["a"]], classes=["a", "b"], probabilities=P)
+    assert r.mean_confidence == pytest.approx(0.75) and r.to_dict()["mean_confidence"] == pytest.approx(0.75)
+    assert r.calibration_error == pytest.approx((0.1 + 0.6 + 0.2 + 0.3) / 4)
+    assert "| calibration error (ECE, 10 bins) | 0.3000 |" in r.to_markdown()
+    with pytest.raises(InvalidInputError, match="probabilities have shape"):
+        evaluate_predictions(rows, rows, classes=["a", "b"], probabilities=P[:3])
+
+
+def test_classifier_evaluate_reports_calibration(hash_embedder):
+    from feedback_nlp.tagging import TagClassifier
+
+    texts = ["crash now", "crash again", "it crashes", "add dark mode", "add export", "add a button"]
+    labels = ["bug", "bug", "bug", "feature", "feature", "feature"]
+    clf = TagClassifier(hash_embedder, cv=2).fit(texts, labels)
+    report = clf.evaluate(texts, labels)
+    P = clf.predict_proba(texts).to_numpy()
+    assert report.mean_confidence == pytest.approx(P.max(axis=1).mean())
+    assert 0.0 <= report.calibration_error <= 1.0
+    multi = TagClassifier(hash_embedder, cv=2).fit(texts, [[lab] for lab in labels])
+    r = multi.evaluate(texts, [[lab] for lab in labels])
+    assert r.mean_confidence == pytest.approx(multi.predict_proba(texts).to_numpy().mean())

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .errors import InvalidInputError
 
-__all__ = ["EvaluationReport", "best_f1_threshold", "evaluate_predictions"]
+__all__ = ["EvaluationReport", "best_f1_threshold", "calibration", "evaluate_predictions"]
 
 
 @dataclass
@@ -39,6 +39,9 @@ class EvaluationReport:
     per_tag: pd.DataFrame
     confused_pairs: pd.DataFrame
     per_level: dict[int, dict[str, float]] = field(default_factory=dict)
+    # from the probabilities, when the report had them (NaN otherwise): see calibration()
+    mean_confidence: float = float("nan")
+    calibration_error: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +52,8 @@ class EvaluationReport:
                         for r in self.per_tag.to_dict("records")},
             "confused_pairs": self.confused_pairs.to_dict("records"),
             "per_level": {str(k): v for k, v in self.per_level.items()},
+            "mean_confidence": None if np.isnan(self.mean_confidence) else self.mean_confidence,
+            "calibration_error": None if np.isnan(self.calibration_error) else self.calibration_error,
         }
 
     def to_markdown(self, max_tags: int = 30) -> str:
@@ -60,6 +65,10 @@ class EvaluationReport:
             f"| abstain rate (needs_review) | {self.abstain_rate:.4f} |",
             f"| accuracy on covered rows | {self.accuracy_covered:.4f} |",
         ]
+        if not np.isnan(self.calibration_error):
+            what = "mean probability of a tag" if self.multi_label else "mean top probability"
+            lines += [f"| {what} | {self.mean_confidence:.4f} |",
+                      f"| calibration error (ECE, 10 bins) | {self.calibration_error:.4f} |"]
         for level, m in sorted(self.per_level.items()):
             lines.append(f"| level {level} accuracy / macro F1 | {m['accuracy']:.4f} / {m['macro_f1']:.4f} |")
         lines += ["", "| tag | precision | recall | F1 | support |", "|---|---|---|---|---|"]
@@ -116,6 +125,31 @@ def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
 
+def calibration(P: np.ndarray, truth: np.ndarray, *, multi_label: bool, bins: int = 10) -> tuple[float, float]:
+    """How far the probabilities are from the frequencies they claim: ``(mean confidence, ECE)``.
+
+    Multi-class (``truth``: the true class index per row, -1 for a label the model does not know): the mean
+    top probability, and the expected calibration error of the top probability against being right, over
+    ``bins`` equal-width bins. Multi-label (``truth``: 0/1, rows × tags): every tag probability against whether
+    the row has the tag. A model that says 0.9 and is right 9 times in 10 has an ECE near 0.
+
+    >>> P = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    >>> conf, ece = calibration(P, np.array([0, 1, 1, 0]), multi_label=False)
+    >>> round(conf, 3), round(ece, 3)
+    (0.75, 0.4)
+    """
+    P = np.asarray(P, dtype=float)
+    if multi_label:
+        conf, hit = P.ravel(), np.asarray(truth, dtype=float).ravel()
+    else:
+        conf, hit = P.max(axis=1), (P.argmax(axis=1) == np.asarray(truth)).astype(float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, bins - 1)  # (lo, hi] bins; 0 in the first
+    ece = sum(abs(hit[which == b].mean() - conf[which == b].mean()) * np.mean(which == b)
+              for b in range(bins) if (which == b).any())
+    return float(conf.mean()), float(ece)
+
+
 def evaluate_predictions(
     y_true: Sequence[Sequence[Any]],
     y_pred: Sequence[Sequence[Any]],
@@ -125,8 +159,11 @@ def evaluate_predictions(
     abstained: Sequence[bool] | np.ndarray | None = None,
     levels: dict[int, tuple[list[list[Any]], list[list[Any]]]] | None = None,
     top_confusions: int = 10,
+    probabilities: np.ndarray | None = None,
 ) -> EvaluationReport:
     """Score predicted tag sets against true tag sets (lists of tags per row, one tag each for multi-class).
+
+    With ``probabilities`` (rows × ``classes``), the report also gives their :func:`calibration`.
 
     Raises:
         InvalidInputError: no rows (an empty evaluation has no accuracy), or y_true and y_pred differ in length.
@@ -170,11 +207,24 @@ def evaluate_predictions(
         sub = evaluate_predictions(lt, lp, classes=sorted({x for row in lt for x in row}), multi_label=multi_label,
                                    abstained=abst)
         per_level[level] = {"accuracy": sub.accuracy, "macro_f1": sub.macro_f1, "micro_f1": sub.micro_f1}
+    conf = ece = float("nan")
+    if probabilities is not None:
+        P = np.asarray(probabilities, dtype=float)
+        if P.shape != (n, len(classes)):
+            raise InvalidInputError(f"probabilities have shape {P.shape}, expected {(n, len(classes))}")
+        index = {c: j for j, c in enumerate(classes)}
+        if multi_label:
+            truth = np.zeros(P.shape)
+            for i, t in enumerate(true_sets):
+                truth[i, [index[c] for c in t if c in index]] = 1
+        else:
+            truth = np.array([index.get(next(iter(t)), -1) if t else -1 for t in true_sets])
+        conf, ece = calibration(P, truth, multi_label=multi_label)
     return EvaluationReport(
         n=n, multi_label=multi_label, accuracy=float(exact.mean()) if n else 0.0,
         micro_f1=_f1(micro_p, micro_r), macro_f1=float(supported["f1"].mean()) if len(supported) else 0.0,
         abstain_rate=float(abst.mean()) if n else 0.0, coverage=float(covered.mean()) if n else 0.0,
         accuracy_covered=float(exact[covered].mean()) if covered.any() else 0.0,
         per_tag=per_tag.sort_values("support", ascending=False, kind="stable").reset_index(drop=True),
-        confused_pairs=confused, per_level=per_level,
+        confused_pairs=confused, per_level=per_level, mean_confidence=conf, calibration_error=ece,
     )

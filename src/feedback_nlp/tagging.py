@@ -1012,7 +1012,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
     # --- evaluation and label quality -------------------------------------------------------------
     def evaluate(self, X: Any, y: Any, *, sep: str | None = None, texts: Any = None) -> EvaluationReport:
-        """Accuracy, micro/macro F1, per-tag P/R/F1/support, most confused pairs and abstain rate.
+        """Accuracy, micro/macro F1, per-tag P/R/F1/support, most confused pairs, abstain rate, and how well
+        the probabilities are calibrated (``mean_confidence``, ``calibration_error``).
 
         With a hierarchical taxonomy, ``per_level`` reports accuracy and F1 at each depth.
         """
@@ -1037,7 +1038,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                 lp = [sorted({a for t in r if (a := self.taxonomy_.at_level(t, level))}) for r in pred]
                 levels[level] = (lt, lp)
         return evaluate_predictions(rows, pred, classes=self._names(list(range(len(self.classes_)))),
-                                    multi_label=bool(self.multi_label_), abstained=review, levels=levels)
+                                    multi_label=bool(self.multi_label_), abstained=review, levels=levels,
+                                    probabilities=P)
 
     def suggest_for_labeling(self, X: Any, n: int = 20) -> pd.DataFrame:
         """The ``n`` items most worth labelling next: uncertain for the model and diverse among themselves.
