@@ -429,3 +429,20 @@ def test_train_labels_outside_the_taxonomy_are_named_by_line(tmp_path, capsys, h
     code = main(["train", "--data", data, "--taxonomy", taxonomy, "--out", str(tmp_path / "m"), "--holdout", "0"])
     assert code == 1  # was "in rows [2]": a position in a list, where the file has the row on line 5
     assert "labels not in taxonomy 'taxonomy': 'question' at line 5" in capsys.readouterr().err
+
+
+# --- secrets ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("source", ["/dev/zero", "big"])
+def test_a_key_file_that_never_ends_is_refused_not_read_into_memory(tmp_path, source):
+    from feedback_nlp.integrations.quackback import QuackbackError
+    from feedback_nlp.integrations.quackback._secrets import read_secret
+
+    if source == "big":
+        source = tmp_path / "key.txt"
+        source.write_text("k" * 100_000)
+    with pytest.raises(QuackbackError, match="is over 64 KB: not a key file"):  # /dev/zero ran out of memory
+        read_secret(source, what="API key")
+    ok = tmp_path / "ok.txt"
+    ok.write_text("qb_live_123\n")
+    assert read_secret(ok).reveal() == "qb_live_123"

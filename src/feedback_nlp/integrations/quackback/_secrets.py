@@ -48,6 +48,9 @@ class Secret:
         return hash(self._value)
 
 
+_MAX_SECRET_BYTES = 64 * 1024  # a key or signing secret is a line of text
+
+
 def read_secret(file: str | os.PathLike | None = None, env: str | None = None, *, what: str = "secret") -> Secret:
     """The secret from ``file`` (first line, surrounding whitespace removed) or else from ``$env``.
 
@@ -56,8 +59,12 @@ def read_secret(file: str | os.PathLike | None = None, env: str | None = None, *
     """
     if file is not None:
         path = Path(file)
-        try:
-            raw = path.read_text(encoding="utf-8")
+        try:  # at most 64 KB: /dev/zero was read until memory ran out (a pipe such as <(echo key) still works)
+            with open(path, "rb") as fh:
+                data = fh.read(_MAX_SECRET_BYTES + 1)
+            if len(data) > _MAX_SECRET_BYTES:
+                raise QuackbackError(f"the {what} file {path} is over {_MAX_SECRET_BYTES // 1024} KB: not a key file")
+            raw = data.decode("utf-8")
         except FileNotFoundError:
             raise QuackbackError(f"{what} file not found: {path}") from None
         except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
