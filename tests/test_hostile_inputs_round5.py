@@ -446,3 +446,33 @@ def test_a_key_file_that_never_ends_is_refused_not_read_into_memory(tmp_path, so
     ok = tmp_path / "ok.txt"
     ok.write_text("qb_live_123\n")
     assert read_secret(ok).reveal() == "qb_live_123"
+
+
+# --- serve options ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--port", "70000"], "--port: must be a TCP port in 0-65535, got 70000"),  # was an 'unexpected OverflowError'
+    (["--port", "-1"], "--port: must be a TCP port in 0-65535, got -1"),
+    (["--graceful-timeout", "nan"], "--graceful-timeout: must be a finite number >= 0"),
+])
+def test_serve_options_out_of_range_are_usage_errors(capsys, argv, message):
+    assert main(["serve", *argv]) == 2 and message in capsys.readouterr().err
+
+
+def test_serve_max_wait_nan_is_refused():
+    pytest.importorskip("fastapi")
+    from feedback_nlp.service import ServiceConfig
+
+    with pytest.raises(InvalidInputError, match="max_wait_ms must be a finite number >= 0, got nan"):
+        ServiceConfig(max_wait_ms=float("nan"))  # NaN passed "< 0" and the server ran with it
+
+
+def test_an_extension_that_fails_is_named_as_the_failure(tmp_path):
+    pytest.importorskip("fastapi")
+    from feedback_nlp.service import ServiceConfig, create_app
+
+    def broken(app, state):
+        raise TypeError("takes 1 argument")
+
+    with pytest.raises(fb.FeedbackNLPError, match=r"extension .*broken failed while installing: TypeError"):
+        create_app(ServiceConfig(data_dir=str(tmp_path / "data")), extensions=[broken])

@@ -474,7 +474,13 @@ def create_app(config: ServiceConfig, *, extensions: Sequence[Extension] = (), s
         add(router)
     app.include_router(router)
     for ext in extensions:
-        ext(app, state)
+        try:
+            ext(app, state)
+        except FeedbackNLPError:
+            raise
+        except Exception as exc:  # the extension's own failure, named as such (not "please report it" to us)
+            name = f"{getattr(ext, '__module__', '?')}:{getattr(ext, '__qualname__', ext)}"
+            raise FeedbackNLPError(f"extension {name} failed while installing: {type(exc).__name__}: {exc}") from exc
     if config.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

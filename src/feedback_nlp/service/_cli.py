@@ -30,6 +30,28 @@ def _models(values: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _port(text: str) -> int:
+    """A TCP port for argparse (70000 failed as an 'unexpected OverflowError' from bind())."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port in 0-65535, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A finite, non-negative number of seconds for argparse (``nan`` and ``-1`` were accepted)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
 def _extension(spec: str) -> Any:
     module, sep, attr = spec.partition(":")
     if not sep:
@@ -122,7 +144,7 @@ def add_parsers(sub: Any) -> None:
                    help="model of /v1/sentiment (default: the bundled one; 'none' turns it off)")
     _store_args(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=_port, default=8080, help="TCP port, 0-65535 (0: any free port) (default: 8080)")
     p.add_argument("--embedding-model", default=None, help="embedding model folder or name (default: bundled MiniLM)")
     p.add_argument("--backend", default=None, choices=list(BACKENDS), help="embedding backend (default: auto)")
     for name in ("max_body_bytes", "max_items", "max_text_chars", "max_k", "max_batch"):
@@ -133,7 +155,7 @@ def add_parsers(sub: Any) -> None:
                    "(repeatable; default: no CORS)")
     p.add_argument("--extension", action="append", metavar="MODULE:FUNCTION",
                    help="call FUNCTION(app, state) at start-up to mount an integration's routes")
-    p.add_argument("--graceful-timeout", type=float, default=30.0,
+    p.add_argument("--graceful-timeout", type=_seconds, default=30.0,
                    help="seconds in-flight requests get to finish on SIGTERM (default: %(default)s)")
     from ..integrations.quackback._setup import add_quackback_options
 

@@ -66,8 +66,8 @@ class ServiceConfig:
         for name in ("max_body_bytes", "max_items", "max_text_chars", "max_k", "max_batch"):
             if int(getattr(self, name)) < 1:
                 raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_wait_ms < 0:
-            raise InvalidInputError(f"max_wait_ms must be >= 0, got {self.max_wait_ms}")
+        if not self.max_wait_ms >= 0 or self.max_wait_ms == float("inf"):  # NaN passed "< 0" and ran the server
+            raise InvalidInputError(f"max_wait_ms must be a finite number >= 0, got {self.max_wait_ms}")
         if "*" in self.cors_origins:
             raise InvalidInputError("CORS origin '*' is refused: list the origins that may call the API")
         self.data_dir = Path(self.data_dir)
