@@ -455,7 +455,8 @@ def test_a_key_file_that_never_ends_is_refused_not_read_into_memory(tmp_path, so
     (["--port", "-1"], "--port: must be a TCP port in 0-65535, got -1"),
     (["--graceful-timeout", "nan"], "--graceful-timeout: must be a finite number >= 0"),
 ])
-def test_serve_options_out_of_range_are_usage_errors(capsys, argv, message):
+def test_serve_options_out_of_range_are_usage_errors(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)  # had the option passed, the server would have made its data folder here
     assert main(["serve", *argv]) == 2 and message in capsys.readouterr().err
 
 
