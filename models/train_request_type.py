@@ -94,8 +94,12 @@ def main() -> int:
     train, test = load("train"), load("test")
     emb = Embedder(cache=True)
     t = time.perf_counter()
+    # calibrated in sample, as shipped: 1 epoch over 3,776 rows leaves the head little to over-fit (held-out
+    # nlbse24 test: mean top probability 0.781 at 0.775 accuracy, ECE 0.023), so the held-out calibration's
+    # two extra fine-tunings (about 150 s) would buy little here
     tuned = TagClassifier(emb, TAXONOMY, head="finetune", finetune_epochs=args.epochs, lexical=args.lexical,
-                          finetune_max_seq_length=args.max_seq_length, random_state=0).fit(train["text"], train["label"])
+                          finetune_max_seq_length=args.max_seq_length, finetune_calibration="in_sample",
+                          random_state=0).fit(train["text"], train["label"])
     tuned_s = time.perf_counter() - t
     epochs = json.loads((Path(tuned.embedder_.location) / "training.json").read_text())["epochs"]  # the epochs used
     tuned_m = measure(tuned, test)
