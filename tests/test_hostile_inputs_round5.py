@@ -477,3 +477,24 @@ def test_an_extension_that_fails_is_named_as_the_failure(tmp_path):
 
     with pytest.raises(fb.FeedbackNLPError, match=r"extension .*broken failed while installing: TypeError"):
         create_app(ServiceConfig(data_dir=str(tmp_path / "data")), extensions=[broken])
+
+
+# --- cleaning in linear time --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["\n" * 60_000, "\n \n" * 20_000, "\r\n" * 30_000, "\n\t" * 30_000])
+def test_a_text_of_blank_lines_is_cleaned_in_linear_time(text):
+    import time
+
+    start = time.monotonic()
+    assert fb.clean_text(text) == ""  # 20,000 newlines took minutes (line-anchored \s* crossed newlines)
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize("text, cleaned", [
+    ("Export broken\n\n\nOn Mon, Bob wrote:\r\n> old stuff", "Export broken"),
+    ("\n\n  On Mon, Bob wrote:\nplease fix export", "On Mon, Bob wrote: please fix export"),  # a forward: kept
+    ("Export broken\n\n-- \nBob\nCEO", "Export broken"),
+    ("Export broken\nSent from my iPhone\u00a0", "Export broken"),
+])
+def test_replies_and_signatures_are_stripped_as_before(text, cleaned):
+    assert fb.clean_text(text) == cleaned

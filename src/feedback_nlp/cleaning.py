@@ -87,14 +87,16 @@ def html_to_text(text: str) -> str:
 
 # --- quoted replies and signatures ----------------------------------------------------------------
 
+# Line-anchored patterns pad with [^\S\n]* (whitespace but newlines), never \s*: \s crosses newlines, so from every
+# line start of a text of blank lines it ran to the end and back (20,000 newlines took minutes: a denial of service).
 _REPLY_HEADER = re.compile(
-    r"^\s*(?:On\s.{0,200}?\bwrote:|Am\s.{0,200}?\bschrieb.{0,40}:|Le\s.{0,200}?\ba écrit\s?:"
-    r"|-{2,}\s*Original Message\s*-{2,}|_{5,}|From:\s.+|-{2,}\s*Forwarded message\s*-{2,})\s*$",
+    r"^[^\S\n]*(?:On\s.{0,200}?\bwrote:|Am\s.{0,200}?\bschrieb.{0,40}:|Le\s.{0,200}?\ba écrit\s?:"
+    r"|-{2,}\s*Original Message\s*-{2,}|_{5,}|From:\s.+|-{2,}\s*Forwarded message\s*-{2,})[^\S\n]*$",
     re.I | re.M,
 )
 _QUOTE_LINE = re.compile(r"^\s*>(?:[ >\t]|$)")  # "> text" or ">> text"; not ">:(" emoticons
-_SIG_DELIM = re.compile(r"^(?:--|—|__)\s*$", re.M)
-_MOBILE_SIG = re.compile(r"^\s*(?:Sent from my \w[\w ]{0,30}|Get Outlook for \w+)\s*$", re.I | re.M)
+_SIG_DELIM = re.compile(r"^(?:--|—|__)[^\S\n]*$", re.M)
+_MOBILE_SIG = re.compile(r"^[^\S\n]*(?:Sent from my \w[\w ]{0,30}|Get Outlook for \w+)[^\S\n]*$", re.I | re.M)
 _SIGNOFF = re.compile(
     r"^\s*(?:best(?: regards| wishes)?|kind regards|regards|warm regards|many thanks|thanks(?: again)?"
     r"|thank you|cheers|sincerely|yours(?: truly)?|br)\s*[,!.]?\s*$",
@@ -107,7 +109,7 @@ def strip_quoted_reply(text: str) -> str:
     if "\n" not in text:  # one line: a header there starts the text and a lone ">" line is kept anyway
         return text
     m = _REPLY_HEADER.search(text)
-    if m and m.start() > 0:  # a header on the first line means the whole message is a forward: keep it
+    if m and text[: m.start()].strip():  # a header on the first (non-blank) line: the message is a forward, keep it
         text = text[: m.start()]
     kept = [line for line in text.split("\n") if not _QUOTE_LINE.match(line)]
     # A text made only of ">" lines is not a reply (e.g. "> sign missing in terminal"): keep it whole.
