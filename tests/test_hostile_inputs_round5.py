@@ -498,3 +498,26 @@ def test_a_text_of_blank_lines_is_cleaned_in_linear_time(text):
 ])
 def test_replies_and_signatures_are_stripped_as_before(text, cleaned):
     assert fb.clean_text(text) == cleaned
+
+
+# --- export zips ------------------------------------------------------------------------------------
+
+def test_a_slack_zip_member_that_unpacks_beyond_the_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    import zipfile
+    from pathlib import Path
+
+    import feedback_nlp.connectors.slack as slack
+
+    folder = Path(__file__).parent / "fixtures" / "ingest" / "slack_export"
+    bomb = tmp_path / "export.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(folder.rglob("*.json")):
+            zf.write(p, p.relative_to(folder).as_posix())
+        zf.writestr("product-feedback/2026-03-03.json", "[" + " " * 3_000_000 + "]")  # 3 MB from a few KB
+    assert bomb.stat().st_size < 100_000
+    monkeypatch.setattr(slack, "MAX_MEMBER_BYTES", 1 << 20)  # the real limit is 512 MB: a bomb of GBs
+    data = fb.read_feedback(bomb, format="slack")  # that file is one rejected row; the other files are read
+    assert data.rejected["reason"].tolist()[-1] == ("product-feedback/2026-03-03.json in the Slack export "
+                                                    f"{bomb} unpacks to 3,000,002 bytes (over 1 MB): not a Slack day file")
+    monkeypatch.setattr(slack, "MAX_MEMBER_BYTES", 8 << 20)
+    assert len(fb.read_feedback(bomb, format="slack").records) == len(data.records) > 0

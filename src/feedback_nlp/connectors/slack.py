@@ -59,6 +59,10 @@ def slack_to_text(text: str, users: dict[str, str] | None = None, channels: dict
     return html.unescape(text)  # Slack escapes only &, < and >
 
 
+#: The largest file of an export zip that is unpacked (Slack writes one file per channel and day).
+MAX_MEMBER_BYTES = 512 << 20
+
+
 class _Tree:
     """Read files from an export folder or zip alike (a zip may wrap everything in one top folder)."""
 
@@ -73,6 +77,11 @@ class _Tree:
     def read(self, name: str) -> Any:
         if self.zip is None and not (self.path / self.root / name).is_file():
             return None
+        if self.zip is not None and self.root + name in self.zip.NameToInfo:
+            size = self.zip.getinfo(self.root + name).file_size  # the unpacked size, which reading never exceeds
+            if size > MAX_MEMBER_BYTES:  # a zip bomb: a few MB that unpack to many GB in memory
+                raise InputFileError(f"{name} in the Slack export {self.path} unpacks to {size:,} bytes (over "
+                                     f"{MAX_MEMBER_BYTES >> 20} MB): not a Slack day file")
         try:
             raw = self.zip.read(self.root + name) if self.zip else (self.path / self.root / name).read_bytes()
         except KeyError:
@@ -143,9 +152,10 @@ def _read(tree: _Tree, path: Path) -> Export:
         for name in (n for n in tree.names if PurePosixPath(n).parent.as_posix() == cname):
             try:
                 messages = tree.read(name)
-            except ValueError as exc:
+            except ValueError as exc:  # not JSON, or too large to unpack (InputFileError): that file is one reject
                 number += 1
-                rows.append({"_row": number, "_error": f"malformed JSON in the Slack day file {name} ({exc})",
+                reason = str(exc) if isinstance(exc, InputFileError) else f"malformed JSON in the Slack day file {name} ({exc})"
+                rows.append({"_row": number, "_error": reason,
                              "_raw": None, "source": "slack", "source_detail": detail, "export_file": name})
                 continue
             for msg in messages if isinstance(messages, list) else []:
