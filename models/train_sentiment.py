@@ -165,6 +165,10 @@ def main() -> int:
     ap.add_argument("--issue-rows", type=int, default=FT_ISSUES, help="finetune: GitHub issues drawn at random")
     ap.add_argument("--epochs", type=int, default=FT_EPOCHS, help="finetune: epochs")
     ap.add_argument("--max-seq-length", type=int, default=FT_MAX_SEQ_LENGTH, help="finetune: window in tokens")
+    # the shipped model was calibrated in sample (held-out app reviews: mean top probability 0.836 at 0.771
+    # accuracy, ECE 0.065); "crossfit" is the library's default for new models
+    ap.add_argument("--calibration", default="in_sample", choices=["in_sample", "crossfit"],
+                    help="finetune: TagClassifier(finetune_calibration=...)")
     args = ap.parse_args()
     start = time.perf_counter()
     cache = Path(args.vectors) if args.vectors else None
@@ -198,7 +202,8 @@ def main() -> int:
         labels = (y[sub].tolist() + weak.tolist()
                   + issues["label"].iloc[picked].map(ISSUE_SENTIMENT).tolist())
         clf = TagClassifier(emb, TAXONOMY, head="finetune", finetune_epochs=args.epochs, lexical=args.lexical,
-                            finetune_max_seq_length=args.max_seq_length, random_state=0).fit(texts, labels)
+                            finetune_max_seq_length=args.max_seq_length, finetune_calibration=args.calibration,
+                            random_state=0).fit(texts, labels)
         as_input = {"goemotions test": test["text"].tolist(), "app reviews dev": dev["text"].tolist()}
         recipe = (f"LoRA adapter fine-tuned {args.epochs} epoch(s) with a {args.max_seq_length}-token window on "
                   f"{len(texts)} rows: {len(sub)} GoEmotions train comments ({len(sub) // 3} per class), the "
