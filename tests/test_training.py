@@ -62,13 +62,17 @@ _FIT_AND_EXIT = """
 import sys
 from feedback_nlp import Embedder
 from feedback_nlp.tagging import TagClassifier
-texts = ["the app crashes on start", "please add dark mode", "crash when I open a file", "add an export button"]
+import gc, tempfile, pathlib
+texts = ["the app crashes on start", "please add dark mode", "crash when I open a file", "add an export button",
+         "it freezes when I save", "I would love a calendar view", "error 500 on login", "support markdown please"]
 clf = TagClassifier(Embedder(backend="torch"), head="finetune", finetune_epochs=1, finetune_batch_size=4, cv=2)
-clf.fit(texts, ["bug", "feature", "bug", "feature"])
+clf.fit(texts, ["bug", "feature"] * 4)
+assert clf.calibration_.startswith("cross-fitted")  # two more encoders were tuned on halves of the rows
 assert clf.predict(["it crashes"])[0] in ("bug", "feature")
+gc.collect()
+print("LIVE", len(list(pathlib.Path(tempfile.gettempdir()).glob("feedback_nlp_ft_*"))))
 mode = sys.argv[1]
 if mode == "del":  # the classifier goes away while the process lives on
-    import gc, tempfile, pathlib
     del clf
     gc.collect()
     left = list(pathlib.Path(tempfile.gettempdir()).glob("feedback_nlp_ft_*"))
@@ -88,6 +92,8 @@ def test_unsaved_finetune_leaves_no_encoder_behind(tmp_path, mode):
     res = subprocess.run([sys.executable, "-c", _FIT_AND_EXIT, mode], env=env, capture_output=True, text=True,
                          timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
+    # while the model lives only its own encoder's folder does: the calibration halves' went with them
+    assert "LIVE 1" in res.stdout
     if mode == "del":
         assert "LEFT 0" in res.stdout  # removed as soon as the model is collected, not only at exit
     assert list(tmp.glob("feedback_nlp_ft_*")) == []
