@@ -521,3 +521,22 @@ def test_a_slack_zip_member_that_unpacks_beyond_the_limit_is_refused_before_it_i
                                                     f"{bomb} unpacks to 3,000,002 bytes (over 1 MB): not a Slack day file")
     monkeypatch.setattr(slack, "MAX_MEMBER_BYTES", 8 << 20)
     assert len(fb.read_feedback(bomb, format="slack").records) == len(data.records) > 0
+
+
+@pytest.mark.parametrize("name, encoding", [("t.csv.gz", None), ("t.jsonl", None), ("t.csv", "utf-16")])
+def test_a_line_without_end_is_refused_before_it_fills_memory(tmp_path, monkeypatch, name, encoding):
+    import gzip
+
+    import feedback_nlp.connectors._tables as tables
+
+    monkeypatch.setattr(tables, "MAX_LINE", 10_000)  # 64 MB in use: a gzip of 100 KB held a 100 MB line
+    body = "id,text\n1,export fails\n2," + "a" * 20_000 + "\n3,dark mode\n"
+    if name.endswith(".jsonl"):
+        body = '{"id": "1", "text": "export fails"}\n{"id": "2", "text": "' + "a" * 20_000 + '"}\n'
+    data = body.encode(encoding or "utf-8")
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with pytest.raises(fb.InputFileError, match=r"line \d is longer than 0 MB \(no line breaks\?\)"):
+        fb.read_feedback(path, encoding=encoding)
+    monkeypatch.setattr(tables, "MAX_LINE", 1 << 20)
+    assert len(fb.read_feedback(path, encoding=encoding)) >= 2  # under the limit: read (the long row rejected)

@@ -235,6 +235,21 @@ def _ascii_compatible(codec: str) -> bool:
     return codecs.lookup(codec).name not in ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be")
 
 
+MAX_LINE = 64 << 20  # bytes (or characters) of one physical line: far above any record, and held in memory
+
+
+def _bounded_lines(fh: Any, path: Path) -> Iterator[Any]:
+    """The lines of a binary or text stream, refusing the file at a line longer than :data:`MAX_LINE`: iterating
+    a file reads a whole line into memory, and a gzip of a few MB without a line break unpacks to gigabytes."""
+    number = 0
+    while line := fh.readline(MAX_LINE + 1):
+        number += 1
+        if len(line) > MAX_LINE:
+            raise InputFileError(f"{path}: line {number} is longer than {MAX_LINE >> 20} MB (no line breaks?): not "
+                                 "a table of feedback records (a file with classic-Mac CR line ends: convert them)")
+        yield line
+
+
 def _text_lines(path: Path, encoding: str | None) -> Iterator[str]:
     """The file's lines as text (line endings kept). Bytes invalid in the codec become lone surrogates
     (``surrogateescape``) so the record holding them can be rejected by line; the rest reads on."""
@@ -247,7 +262,7 @@ def _text_lines(path: Path, encoding: str | None) -> Iterator[str]:
         with _open(path) as raw:
             text = io.TextIOWrapper(raw, encoding=codec, errors="strict", newline="")
             try:
-                yield from text
+                yield from _bounded_lines(text, path)
             except UnicodeError as exc:  # also the utf-16 codec's "stream does not start with BOM"
                 where = f"{exc.reason} at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else str(exc)
                 hint = " (without a byte-order mark: utf-16-le or utf-16-be)" if codec == "utf-16" else ""
@@ -255,7 +270,7 @@ def _text_lines(path: Path, encoding: str | None) -> Iterator[str]:
         return
     with _open(path) as raw:
         first = True
-        for line in raw:
+        for line in _bounded_lines(raw, path):
             decoded = line.decode(codec, errors="surrogateescape")
             if first:
                 decoded = decoded.removeprefix("\ufeff")
