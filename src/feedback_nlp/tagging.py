@@ -53,7 +53,7 @@ from ._heads import (
     head_from_arrays,
 )
 from ._params import HasMethods, Interval, Options, ParamsMixin
-from ._persist import check_embedder, prepare_folder, read_config, write_config, write_manifest
+from ._persist import check_embedder, loading, prepare_folder, read_config, write_config, write_manifest
 from .embedding import BaseEmbedder, Embedder
 from .errors import (
     IntegrityError,
@@ -266,6 +266,9 @@ def _texts(X: Any) -> list[str]:
     if isinstance(X, np.ndarray) and X.ndim != 1:
         raise InvalidInputError(f"X must be texts (1-D) or embeddings (2-D numbers), got a {X.ndim}-D "
                                 f"{X.dtype} array")
+    if X is None or not isinstance(X, (pd.Series, np.ndarray, list, tuple)) and not hasattr(X, "__iter__"):
+        raise InvalidInputError(f"X must be texts (a string, a list or Series of strings) or embeddings, got "
+                                f"{type(X).__name__}")
     values = X.tolist() if isinstance(X, (pd.Series, np.ndarray)) else list(X)
     bad = [i for i, t in enumerate(values) if not isinstance(t, str)]
     if bad:
@@ -1216,6 +1219,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         its own ``embedder_``: pass it texts, not vectors of the base ``embedder``. A ``keep_base`` model keeps
         ``embedder`` (else the default model), checked against the saved base model id, as ``base_embedder_``.
         """
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidInputError(f"path must be a model folder or a bundled model's name, got {type(path).__name__}")
         folder = Path(path)
         if not (folder / "config.json").exists():
             named = bundled_models().get(str(path))
@@ -1226,6 +1231,12 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         config = read_config(folder, "feedback_nlp.TagClassifier")
         if config.get("format_version", 0) > FORMAT_VERSION:
             raise IntegrityError(f"{folder} was saved by a newer feedback_nlp (format {config['format_version']})")
+        with loading(folder):  # files that pass the manifest but are not what a save writes: one IntegrityError
+            return cls._from_folder(folder, config, embedder, backend)
+
+    @classmethod
+    def _from_folder(cls, folder: Path, config: dict[str, Any], embedder: BaseEmbedder | None,
+                     backend: str | None) -> TagClassifier:
         info = config["embedder"]
         base = None
         if info.get("keep_base"):  # the head reads the frozen base model's vectors too: keep that model
@@ -1242,6 +1253,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         params = dict(config["params"])
         clf = cls(embedder=embedder, taxonomy=Taxonomy.from_dict(config["taxonomy"]) if config["taxonomy"] else None,
                   **params)
+        try:
+            clf._validate_params()  # a config edited to min_confidence=7 would send every item to review
+        except InvalidInputError as exc:
+            raise ValueError(f"config.json: {exc}") from None  # the folder's fault: an IntegrityError
         with np.load(folder / "weights.npz", allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         dtype = config.get("classes_dtype", "str")  # models saved before labels kept their type: strings
@@ -1268,7 +1283,33 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if config.get("head_selection"):  # head="auto": what was measured, and which head it chose
             clf.head_selection_ = config["head_selection"]
             clf.selected_head_ = str(config.get("selected_head") or "logreg")
+        _check_loaded(clf)
         return clf
+
+
+def _check_loaded(clf: TagClassifier) -> None:
+    """ValueError (an IntegrityError inside ``loading``) when the loaded arrays cannot be the model's: shapes
+    that disagree with the classes and the embedding width, or values that are not finite."""
+    k, dim, head = len(clf.classes_), int(clf.n_features_in_), clf.head_
+    expected = {"coef_": (k, dim), "intercept_": (k,), "platt_": (k, 2), "thresholds_": (k,), "prototypes_": (k, dim),
+                "groups_": (k,), "bias_": (k,)}
+    for name, shape in expected.items():
+        value = head.__dict__.get(name)
+        if value is None:
+            continue
+        value = np.asarray(value)
+        if value.shape != shape:
+            raise ValueError(f"{name} has shape {value.shape}, expected {shape} ({k} tags, {dim} features)")
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ValueError(f"{name} holds values that are not finite")
+    if not (np.isfinite(head.temperature()) and head.temperature() > 0):
+        raise ValueError(f"the temperature {head.temperature()!r} is not a positive number")
+    lexical = clf.__dict__.get("lexical_")
+    if lexical is not None:
+        fusion = np.asarray(clf.lexical_fusion_)
+        if lexical.coef_.shape[0] != k or fusion.shape not in ((2,), (k, 3)) or not np.isfinite(fusion).all():
+            raise ValueError(f"the lexical channel has {lexical.coef_.shape[0]} rows of weights and a fusion of shape "
+                             f"{fusion.shape} for {k} tags")
 
 
 def _vocabulary(stored: np.ndarray) -> list[str]:
