@@ -165,9 +165,9 @@ def main() -> int:
     ap.add_argument("--issue-rows", type=int, default=FT_ISSUES, help="finetune: GitHub issues drawn at random")
     ap.add_argument("--epochs", type=int, default=FT_EPOCHS, help="finetune: epochs")
     ap.add_argument("--max-seq-length", type=int, default=FT_MAX_SEQ_LENGTH, help="finetune: window in tokens")
-    # the shipped model was calibrated in sample (held-out app reviews: mean top probability 0.836 at 0.771
-    # accuracy, ECE 0.065); "crossfit" is the library's default for new models
-    ap.add_argument("--calibration", default="in_sample", choices=["in_sample", "crossfit"],
+    # held-out calibration (the library's default): on the 292 held-out app reviews the shipped model's mean top
+    # probability is 0.797 at 0.771 accuracy (ECE 0.033); in sample it said 0.836 (ECE 0.065), same tags
+    ap.add_argument("--calibration", default="crossfit", choices=["crossfit", "in_sample"],
                     help="finetune: TagClassifier(finetune_calibration=...)")
     args = ap.parse_args()
     start = time.perf_counter()

@@ -139,6 +139,13 @@ def _head_text(config: dict[str, Any], trained: str, zero: bool) -> str:
     return ("chosen by `head=\"auto\"` (see Head selection): " if config.get("head_selection") else "") + text
 
 
+def _calibration_text(config: dict[str, Any], multi: bool) -> str:
+    """How the probabilities were calibrated; a fine-tuned model's config says on which scores."""
+    how = "Platt scaling per tag" if multi else f"temperature scaling (T = {config['temperature']:.3f})"
+    on = config.get("calibration") or ("on out-of-fold scores" if multi else "on out-of-fold logits")
+    return f"{how}, {on}" if config.get("calibration") else f"{how} {on}"
+
+
 def render_model_card(config: dict[str, Any]) -> str:
     """The README.md of a saved tag model."""
     p = config["params"]
@@ -158,8 +165,7 @@ def render_model_card(config: dict[str, Any]) -> str:
         n_tags=len(tags), tags=", ".join(f"`{t}`" for t in tags[:40]) + (" …" if len(tags) > 40 else ""),
         calibration=("softmax over the self-trained head's logits per facet" if config.get("self_trained_rows")
                      else "softmax over cosine similarities per facet") if zero else (
-            "Platt scaling per tag on out-of-fold scores" if multi else f"temperature scaling on out-of-fold logits (T = {config['temperature']:.3f})")
-            + (f"; {config['calibration']}" if config.get("calibration") else ""),
+            _calibration_text(config, multi)),
         decision=("per-tag thresholds tuned for out-of-fold F1; the most probable tag if none passes" if multi and not zero
                   else "one tag per facet" if zero else "most probable tag"),
         min_conf=p.get("min_confidence", 0.0), random_state=p.get("random_state"),

@@ -719,7 +719,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         was calibrated (``calibration_``)."""
         from ._heads import recalibrate
 
-        in_sample = "out-of-fold on the fine-tuned encoder's vectors (the encoder saw every row: over-confident)"
+        in_sample = "out-of-fold on the fine-tuned encoder's vectors, which saw every row (it can be over-confident)"
         if self.finetune_calibration != "crossfit":
             return in_sample
         counts = targets.Y.sum(axis=0) if targets.multi_label else np.bincount(targets.primary)
