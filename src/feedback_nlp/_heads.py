@@ -392,8 +392,9 @@ def fit_averaged(head: Head, parts: Sequence[tuple[np.ndarray, np.ndarray]], set
         out.coef_ = np.hstack([p.coef_ / (2 * p.temperature_) for p in mc]).astype(np.float32)
         out.intercept_ = sum((p.intercept_ / (2 * p.temperature_) for p in mc),
                              np.zeros(len(mc[0].intercept_))).astype(np.float32)
-        out.temperature_ = 1.0 if oof is None else _fit_temperature(oof, targets)
-        out.oof_ = None if oof is None else oof / out.temperature_
+        out.temperature_, out.oof_ = 1.0, None
+        if oof is not None:
+            recalibrate(out, oof, targets)
         return out
     ml = [p for p in fitted if isinstance(p, MultiLabelHead)]
     k = targets.shape[1]
@@ -406,9 +407,5 @@ def fit_averaged(head: Head, parts: Sequence[tuple[np.ndarray, np.ndarray]], set
     multi.thresholds_ = np.full(k, 0.5, dtype=np.float32)
     multi.oof_ = None
     if oof is not None:
-        calibrated = oof.copy()
-        for j in range(k):
-            if targets[:, j].min() != targets[:, j].max():
-                multi.platt_[j], multi.thresholds_[j], calibrated[:, j] = _platt(oof[:, j], targets[:, j])
-        multi.oof_ = calibrated
+        recalibrate(multi, oof, targets)
     return multi

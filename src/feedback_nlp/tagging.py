@@ -266,7 +266,7 @@ def _texts(X: Any) -> list[str]:
     if isinstance(X, np.ndarray) and X.ndim != 1:
         raise InvalidInputError(f"X must be texts (1-D) or embeddings (2-D numbers), got a {X.ndim}-D "
                                 f"{X.dtype} array")
-    if X is None or not isinstance(X, (pd.Series, np.ndarray, list, tuple)) and not hasattr(X, "__iter__"):
+    if not hasattr(X, "__iter__"):  # None, a number, an object
         raise InvalidInputError(f"X must be texts (a string, a list or Series of strings) or embeddings, got "
                                 f"{type(X).__name__}")
     values = X.tolist() if isinstance(X, (pd.Series, np.ndarray)) else list(X)
