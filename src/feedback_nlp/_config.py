@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, quoted
 
 __all__ = ["DEFAULTS", "VARIABLES", "Defaults", "auto_mode", "backend", "cache_path", "data_dir", "env", "home",
            "long_text", "model"]
@@ -87,7 +87,7 @@ def _choice(name: str, allowed: tuple[str, ...], aliases: dict[str, str] | None 
         value = raw.strip().lower()
         value = (aliases or {}).get(value, value)
         if value not in allowed:
-            raise InvalidInputError(f"{name}={raw!r} is not valid; choose one of {list(allowed)}")
+            raise InvalidInputError(f"{name}={quoted(raw)} is not valid; choose one of {list(allowed)}")
         return value
     return parse
 

@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import _config
-from .errors import FeedbackNLPError, IntegrityError, InvalidInputError, ModelMismatchError
+from .errors import FeedbackNLPError, IntegrityError, InvalidInputError, ModelMismatchError, quoted
 
 
 def feedback_home() -> Path:
@@ -57,11 +57,11 @@ def _safe_key(folder: Path, key: object) -> Path:
     """The file a manifest key names, if the key is a plain relative path to a regular file inside
     ``folder`` (no ``..``, no absolute path, no drive, no backslash, no symlink anywhere on the way)."""
     if not isinstance(key, str) or not key or "\\" in key or "\x00" in key or ":" in key:
-        raise IntegrityError(f"{folder / MANIFEST} lists an unsafe path {key!r}: only plain relative paths inside "
+        raise IntegrityError(f"{folder / MANIFEST} lists an unsafe path {quoted(key)}: only plain relative paths inside "
                              "the folder are allowed")
     parts = PurePosixPath(key).parts
     if PurePosixPath(key).is_absolute() or any(p in ("..", ".", "") for p in parts) or key != "/".join(parts):
-        raise IntegrityError(f"{folder / MANIFEST} lists an unsafe path {key!r}: only plain relative paths inside "
+        raise IntegrityError(f"{folder / MANIFEST} lists an unsafe path {quoted(key)}: only plain relative paths inside "
                              "the folder are allowed")
     path = folder
     for i, part in enumerate(parts):

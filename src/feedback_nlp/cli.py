@@ -53,6 +53,8 @@ from .errors import (
     ModelNotFoundError,
     UnknownTagError,
     UsageError,
+    quoted,
+    quoted_list,
 )
 
 __all__ = ["add_command", "build_parser", "command", "main"]
@@ -111,9 +113,9 @@ def _number(text: str, kind: type = float) -> Any:
     try:
         value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {quoted(text)}") from None
     if kind is float and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {quoted(text)}")
     return value
 
 
@@ -171,9 +173,9 @@ def duration(text: str) -> float:
     try:
         value = float(t[: len(t) - len(unit)]) * _DURATION_UNITS.get(unit, 1)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a duration such as 600, 90s, 10m or 1.5h; got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a duration such as 600, 90s, 10m or 1.5h; got {quoted(text)}") from None
     if not math.isfinite(value) or not 0 < value <= 7 * 24 * 3600:
-        raise argparse.ArgumentTypeError(f"must be a duration above 0 and at most a week (such as 10m), got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a duration above 0 and at most a week (such as 10m), got {quoted(text)}")
     return value
 
 
@@ -191,9 +193,9 @@ def cutoffs(text: str) -> dict[str, float]:
     except ValueError:
         values = []
     if len(values) != 3 or not all(math.isfinite(v) for v in values):
-        raise argparse.ArgumentTypeError(f"expected three numbers MUST,SHOULD,COULD such as 8,4,2; got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected three numbers MUST,SHOULD,COULD such as 8,4,2; got {quoted(text)}")
     if not values[0] >= values[1] >= values[2]:
-        raise argparse.ArgumentTypeError(f"cutoffs must decrease: MUST >= SHOULD >= COULD; got {text!r}")
+        raise argparse.ArgumentTypeError(f"cutoffs must decrease: MUST >= SHOULD >= COULD; got {quoted(text)}")
     return dict(zip(("must", "should", "could"), values))
 
 
@@ -203,9 +205,9 @@ def time_window(text: str) -> str:
     try:
         value = pd.Timedelta(text)
     except (ValueError, TypeError):
-        raise argparse.ArgumentTypeError(f"expected a duration such as 28D, 4W or 12h; got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a duration such as 28D, 4W or 12h; got {quoted(text)}") from None
     if pd.isna(value) or value <= pd.Timedelta(0):
-        raise argparse.ArgumentTypeError(f"must be a positive duration such as 28D; got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a positive duration such as 28D; got {quoted(text)}")
     return text
 
 
@@ -215,7 +217,7 @@ def period(text: str) -> str:
     try:  # the trend code calls to_period(freq): a frequency must work there, not only parse
         pd.Series(pd.to_datetime(["2024-01-01"])).dt.to_period(text)
     except (ValueError, TypeError, AttributeError):
-        raise argparse.ArgumentTypeError(f"expected a period such as D, W, M, Q or Y (pandas frequency); got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a period such as D, W, M, Q or Y (pandas frequency); got {quoted(text)}") from None
     return text
 
 
@@ -317,7 +319,38 @@ def require_columns(path: str, columns: dict[str, str | None], args: argparse.Na
         if name is not None and name not in have:
             where = (f"the first {len(first)} record{'s' if len(first) > 1 else ''} of {path}" if json_like
                      else path)
-            raise UsageError(f"column {name!r} (given by {option}) not found in {where}; available: {have}")
+            raise UsageError(f"column {quoted(name)} (given by {option}) not found in {where}; available: {quoted_list(have)}")
+
+
+def require_period_fits(path: str, freq: str, args: argparse.Namespace,
+                        columns: tuple[str, ...] = ("created_at",)) -> None:
+    """Refuse a ``--freq`` that cuts the input's dates into more periods than the trend tables allow, before any
+    embedding: the trend code refuses it too, but only after the minutes of work that come first.
+
+    Only periods shorter than the span a record of dates could plausibly cover in :data:`MAX_PERIODS` periods
+    are checked (``min``, ``h``, ``D``…): the check reads the date columns of the whole file once.
+    """
+    import pandas as pd
+
+    from .records import iter_table_chunks
+    from .themes._model import MAX_PERIODS, bounded_period_range
+
+    one = pd.Period("2024-01-01", freq)
+    if (one.end_time - one.start_time) * MAX_PERIODS > pd.Timedelta(days=365 * 150):
+        return  # weeks, months… : 10,000 of them span centuries
+    low = high = None
+    for chunk in iter_table_chunks(path, 50_000, format=getattr(args, "format", "auto"),
+                                   encoding=getattr(args, "encoding", None)):
+        for col in (c for c in columns if c in chunk.columns):
+            ts = pd.to_datetime(chunk[col], errors="coerce", utc=True, format="mixed").dropna()
+            if len(ts):
+                low = ts.min() if low is None else min(low, ts.min())
+                high = ts.max() if high is None else max(high, ts.max())
+    if low is not None and high is not None:
+        try:
+            bounded_period_range(low.tz_convert(None).to_period(freq), high.tz_convert(None).to_period(freq), freq)
+        except InvalidInputError as exc:
+            raise UsageError(f"--freq: {exc}") from None
 
 
 def _embedder(args: argparse.Namespace) -> Any:
@@ -404,15 +437,15 @@ def _labelled(path: str, text_col: str, label_col: str | None, sep: str | None,
     # A missing cell would become the text "nan" or "None" and be trained on (or, as a true label, be scored
     # as a wrong prediction): refuse the file naming its lines, not positions in a list the user never saw.
     where = _Where(path, df, sniff_format(path) if fmt == "auto" else fmt)
-    where.refuse([i for i, v in enumerate(df[text_col]) if _blank(v)], f"no text in column {text_col!r}")
+    where.refuse([i for i, v in enumerate(df[text_col]) if _blank(v)], f"no text in column {quoted(text_col)}")
     texts = df[text_col].astype(str).tolist()
     if label_col is None:  # zero-shot: the rows are an unlabelled backlog
         return texts, None, where
-    where.refuse([i for i, v in enumerate(df[label_col]) if _blank(v)], f"no label in column {label_col!r}")
+    where.refuse([i for i, v in enumerate(df[label_col]) if _blank(v)], f"no label in column {quoted(label_col)}")
     labels = df[label_col].tolist()
     if sep:
         labels = [[x.strip() for x in str(v).split(sep) if x.strip()] for v in labels]
-        where.refuse([i for i, v in enumerate(labels) if not v], f"no tag in column {label_col!r} (only {sep!r})")
+        where.refuse([i for i, v in enumerate(labels) if not v], f"no tag in column {quoted(label_col)} (only {quoted(sep)})")
     return texts, labels, where
 
 
@@ -755,6 +788,7 @@ def _check_themes(args: argparse.Namespace) -> None:
                 folders=["--out", "model"])
     replaceable_folder(out / "model")
     require_columns(args.input, {"--text-col": args.text_col, "--id-col": args.id_col}, args)
+    require_period_fits(args.input, args.freq, args)
 
 
 def cmd_themes(args: argparse.Namespace) -> dict:
@@ -801,7 +835,10 @@ def _themes_parser(sub: SubParsers) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--min-theme-size", type=theme_size, default=10, help="smallest cluster that becomes a theme")
     p.add_argument("--max-outlier-share", type=unit_interval, default=0.15,
-                   help="share of items allowed to stay unassigned")
+                   help="lower the similarity an item needs to join a theme until at most this share of the "
+                        "file's items is unassigned, but never below the floor of 0.35 cosine (items further "
+                        "from every theme stay unassigned, so the share can end higher; with no theme found, "
+                        "all are)")
     p.add_argument("--freq", type=period, default="W", help="trend period: D, W, M, Q or Y (pandas frequency)")
     _add_stream_args(p)
     _add_raw_csv(p)
@@ -817,6 +854,7 @@ def _check_report(args: argparse.Namespace) -> None:
     not_a_saved_folder(out)
     check_paths({"--in": args.input}, {"--out": args.out, **{f: str(out / f) for f in REPORT_FILES}}, folders=["--out"])
     require_columns(args.input, {"--text-col": args.text_col, "--id-col": args.id_col}, args)
+    require_period_fits(args.input, args.freq, args, ("created_at", "status_changed_at"))
 
 
 def cmd_report(args: argparse.Namespace) -> dict:
@@ -899,7 +937,7 @@ def cmd_score(args: argparse.Namespace) -> dict:
             bad = numbers.isna() & values.astype(str).str.strip().ne("")
             if bad.any():
                 raise ColumnError(f"{args.input}: column {name!r} has non-numeric values at "
-                                  f"{where.name(list(np.flatnonzero(bad.to_numpy())))} (e.g. {values[bad].iloc[0]!r})")
+                                  f"{where.name(list(np.flatnonzero(bad.to_numpy())))} (e.g. {quoted(values[bad].iloc[0])})")
             return numbers
         return values
 

@@ -80,6 +80,29 @@ class MissingDependencyError(FeedbackNLPError, ImportError):
     """An optional dependency is not installed; the message says which extra to install."""
 
 
+def quoted(value: object, limit: int = 80) -> str:
+    """``repr`` of user data quoted in an error message, cut to ``limit`` characters: a cell, label or column
+    name can hold megabytes, and one message must stay one readable line.
+
+    >>> quoted("export fails"), quoted("x" * 200)[-4:]
+    ("'export fails'", "xx…'")
+    """
+    text = value if isinstance(value, str) else str(value)
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def quoted_list(values: object, limit: int = 20) -> str:
+    """A list of user values (column names, labels) for an error message: each :func:`quoted`, at most ``limit``.
+
+    >>> quoted_list(["id", "text"]), quoted_list(range(30), limit=2)
+    ("['id', 'text']", "['0', '1', … 28 more]")
+    """
+    items = list(values) if not isinstance(values, (str, bytes)) else [values]  # type: ignore[call-overload]
+    shown = ", ".join(quoted(v) for v in items[:limit])
+    more = f", … {len(items) - limit} more" if len(items) > limit else ""
+    return f"[{shown}{more}]"
+
+
 __all__ = [
     "CacheError",
     "ColumnError",

@@ -33,7 +33,7 @@ import pandas as pd
 
 from .cleaning import _SURROGATE, MAX_TEXT_CHARS, clean_text, redact_pii, text_problem
 from .connectors import VENDOR_FORMATS, iter_table, read_export, sniff_format
-from .errors import ColumnError, InvalidInputError
+from .errors import ColumnError, InvalidInputError, quoted, quoted_list
 
 __all__ = [
     "CANONICAL_COLUMNS",
@@ -306,7 +306,7 @@ def parse_timestamp(value: Any) -> pd.Timestamp | None:
     elif isinstance(value, str):
         text = value.strip()
         if not any(ch.isdigit() for ch in text):  # "now", "today", "yesterday" are not times of an event
-            raise ValueError(f"no date in {text!r}")
+            raise ValueError(f"no date in {quoted(text)}")
         ts = pd.Timestamp(text)
     else:
         raise ValueError(f"a {type(value).__name__} is not a time")
@@ -421,7 +421,7 @@ class RowValidator:
                  unknown_source: str = "other", placeholders: Iterable[str] | None = None,
                  keep_columns: bool = True, clean: bool = True, max_chars: int = MAX_TEXT_CHARS) -> None:
         if default_source not in SOURCES:
-            raise InvalidInputError(f"default_source {default_source!r} is not one of {SOURCES}")
+            raise InvalidInputError(f"default_source {quoted(default_source)} is not one of {SOURCES}")
         if unknown_source not in ("other", "error"):
             raise InvalidInputError(f"unknown_source must be 'other' or 'error', got {unknown_source!r}")
         if max_chars < 1:
@@ -452,11 +452,12 @@ class RowValidator:
         data = [c for c in df.columns if c not in ("_row", "_error", "_raw")]
         if self._cols is None:
             if self.text_col not in df.columns:
-                raise ColumnError(f"text column {self.text_col!r} not found; available columns: {data}")
+                raise ColumnError(f"text column {quoted(self.text_col)} not found; available columns: {quoted_list(data)}")
             for role in _ROLES:
                 given = self.given.get(role)
                 if given is not None and given not in df.columns:
-                    raise ColumnError(f"{role.replace('_', ' ')} column {given!r} not found; available columns: {data}")
+                    raise ColumnError(f"{role.replace('_', ' ')} column {quoted(given)} not found; "
+                                      f"available columns: {quoted_list(data)}")
             generated = self.given["id"] is None and ("id" not in df.columns or self.text_col == "id")
             self._cols = {"id": None if generated else (self.given["id"] or "id")}
         cols = dict(self._cols)
@@ -583,12 +584,12 @@ class RowValidator:
                 continue
             t = texts[i] = _as_text(texts[i])
             if self._is_placeholder(t):
-                reasons[i] = f"placeholder text {t.strip()!r}"
+                reasons[i] = f"placeholder text {quoted(t.strip())}"
                 continue
             c = clean_text(t) if isinstance(t, str) and "\x00" not in t else None
             problem = text_problem(t, c, max_chars=self.max_chars)
             if problem is None and c is not None and c.casefold() in self.placeholders:
-                problem = f"placeholder text {c!r}"  # e.g. "<p>N/A</p>"
+                problem = f"placeholder text {quoted(c)}"  # e.g. "<p>N/A</p>"
             reasons[i], cleaned[i] = problem, (c if problem is None else None)
             if problem is not None and isinstance(t, str) and not t.isascii():
                 # a rejected text with lone surrogates cannot go into a string column (pyarrow refuses to
@@ -626,7 +627,7 @@ class RowValidator:
             except (ValueError, TypeError):
                 parsed.append(np.nan)
                 if reasons[i] is None:
-                    reasons[i] = f"revenue {_preview(v)} in column {name!r} is not a non-negative number"
+                    reasons[i] = f"revenue {_preview(v)} in column {quoted(name)} is not a non-negative number"
         return parsed
 
     def _times(self, values: list[Any], name: str, reasons: list[str | None]) -> pd.Series:
@@ -639,7 +640,7 @@ class RowValidator:
                 parsed[i] = pd.NaT if ts is None else ts
             except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime):
                 if reasons[i] is None:
-                    reasons[i] = f"unparseable date {_preview(v)} in column {name!r}"
+                    reasons[i] = f"unparseable date {_preview(v)} in column {quoted(name)}"
         return pd.to_datetime(pd.Series(parsed, dtype=object), utc=True).reset_index(drop=True)
 
     def _claim_ids(self, ids: list[str | None], reasons: list[str | None]) -> None:
@@ -698,7 +699,7 @@ def _unique_labels(labels: Iterable[Any]) -> list[Any]:
 def _raw_chunks(source: PathLike | pd.DataFrame, format: str, encoding: str | None, chunk_size: int,
                 skipped: dict[str, int]) -> Iterator[pd.DataFrame]:
     if format not in FORMATS:
-        raise InvalidInputError(f"unknown format {format!r}; expected one of {FORMATS}")
+        raise InvalidInputError(f"unknown format {quoted(format)}; expected one of {FORMATS}")
     if isinstance(source, pd.DataFrame):
         frame = source
         if frame.columns.has_duplicates:

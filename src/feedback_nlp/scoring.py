@@ -31,7 +31,7 @@ from typing import Any, Union
 import numpy as np
 import pandas as pd
 
-from .errors import ColumnError, InvalidInputError
+from .errors import ColumnError, InvalidInputError, quoted, quoted_list
 
 __all__ = [
     "DEFAULT_DEMAND_WEIGHTS",
@@ -254,13 +254,13 @@ def moscow(
     for key, value in (overrides or {}).items():
         category, reason = value if isinstance(value, tuple) else (value, "manual override")
         if category not in MOSCOW_CATEGORIES:
-            raise InvalidInputError(f"override for {key!r} is {category!r}; expected one of {MOSCOW_CATEGORIES}")
+            raise InvalidInputError(f"override for {quoted(key)} is {quoted(category)}; expected one of {MOSCOW_CATEGORIES}")
         if a.index is not None and key in a.index:
             pos = a.index.get_loc(key)
         elif isinstance(key, (int, np.integer)) and 0 <= key < n:
             pos = int(key)
         else:
-            raise InvalidInputError(f"override key {key!r} matches no score")
+            raise InvalidInputError(f"override key {quoted(key)} matches no score")
         cat[pos], rule[pos], overridden[pos] = category, f"override: {reason}", True
     if explain:
         return pd.DataFrame({"score": s, "moscow": cat, "rule": rule, "overridden": overridden},
@@ -323,9 +323,9 @@ def theme_scores(
         raise InvalidInputError(f"theme_scores expects a DataFrame, got {type(df).__name__}")
     for col, role in ((theme_col, "theme"), (account_col, "account"), (revenue_col, "revenue"), (time_col, "time")):
         if col is not None and col not in df.columns:
-            raise ColumnError(f"{role} column {col!r} not found; available columns: {list(map(str, df.columns))} "
+            raise ColumnError(f"{role} column {quoted(col)} not found; available columns: {quoted_list(df.columns)} "
                               f"(pass {role}_col=None to score without it)" if role != "theme" else
-                              f"theme column {col!r} not found; available columns: {list(map(str, df.columns))}")
+                              f"theme column {quoted(col)} not found; available columns: {quoted_list(df.columns)}")
     w = dict(DEFAULT_DEMAND_WEIGHTS if weights is None else weights)
     unknown = set(w) - set(DEFAULT_DEMAND_WEIGHTS)
     if unknown:
@@ -347,8 +347,8 @@ def theme_scores(
         rev = pd.to_numeric(data[revenue_col], errors="coerce")
         bad = (rev.isna() & data[revenue_col].notna()) | (rev < 0) | np.isinf(rev)
         if bad.any():
-            raise ColumnError(f"revenue column {revenue_col!r} has non-numeric, infinite or negative values in rows "
-                              f"{list(data.index[bad][:10])} (e.g. {data[revenue_col][bad].iloc[0]!r})")
+            raise ColumnError(f"revenue column {quoted(revenue_col)} has non-numeric, infinite or negative values in rows "
+                              f"{list(data.index[bad][:10])} (e.g. {quoted(data[revenue_col][bad].iloc[0])})")
         data[revenue_col] = rev
     groups = data.groupby(theme_col, sort=False, dropna=True)
     out = pd.DataFrame({"volume": groups.size()})
@@ -364,7 +364,7 @@ def theme_scores(
         ts = pd.to_datetime(data[time_col], utc=True, errors="coerce", format="mixed")
         bad = ts.isna() & data[time_col].notna()
         if bad.any():
-            raise ColumnError(f"time column {time_col!r} has unparseable dates in rows {list(data.index[bad][:10])}")
+            raise ColumnError(f"time column {quoted(time_col)} has unparseable dates in rows {list(data.index[bad][:10])}")
         ref = ts.max() if now is None else pd.Timestamp(now)
         ref = ref.tz_localize("UTC") if ref.tzinfo is None else ref
         win = pd.Timedelta(window)
@@ -416,7 +416,7 @@ def non_ask_themes(items: pd.DataFrame, *, theme_col: str = "theme", tag_col: st
     """
     for col in (theme_col, tag_col):
         if col not in items.columns:
-            raise ColumnError(f"column {col!r} not found; available columns: {list(map(str, items.columns))}")
+            raise ColumnError(f"column {quoted(col)} not found; available columns: {quoted_list(items.columns)}")
     if not 0 < min_share <= 1:
         raise InvalidInputError(f"min_share must be in (0, 1], got {min_share}")
     wanted = set(non_ask_tags)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputNotFoundError, TaxonomyError, UnknownTagError
+from .errors import InputNotFoundError, TaxonomyError, UnknownTagError, quoted, quoted_list
 
 __all__ = ["Tag", "Taxonomy"]
 
@@ -99,20 +99,20 @@ class Taxonomy:
                 raise TaxonomyError(f"tag #{i} must be a mapping with 'id' and 'name', got {type(t).__name__}")
             unknown = set(t) - {"id", "name", "description", "parent", "examples"}
             if unknown:
-                raise TaxonomyError(f"tag #{i} ({t.get('id')!r}) has unknown field(s) {sorted(unknown)}")
+                raise TaxonomyError(f"tag #{i} ({quoted(t.get('id'))}) has unknown field(s) {quoted_list(sorted(map(str, unknown)))}")
             for key in ("id", "name", "description", "parent"):
                 if isinstance(t.get(key), (bool, list, tuple, dict, set)):
                     # a JSON true or a list where a name belongs: str() would silently invent "True"
-                    raise TaxonomyError(f"tag #{i} has a {type(t[key]).__name__} as its {key} ({t[key]!r}); "
+                    raise TaxonomyError(f"tag #{i} has a {type(t[key]).__name__} as its {key} ({t[key]!r:.80}); "
                                         "write it as text (quote it in YAML)")
             tid = str(t.get("id", "")).strip() if t.get("id") is not None else ""
             if any(ord(c) < 32 or c == "\x7f" for c in tid):
-                raise TaxonomyError(f"tag id {tid!r} holds a control character (newline, tab…)")
+                raise TaxonomyError(f"tag id {quoted(tid)} holds a control character (newline, tab…)")
             examples = t.get("examples") or ()
             if isinstance(examples, str):
                 examples = (examples,)
             if not isinstance(examples, (list, tuple)) or not all(isinstance(e, (str, int, float)) for e in examples):
-                raise TaxonomyError(f"tag #{i} ({tid!r}): examples must be a list of texts, got {examples!r:.80}")
+                raise TaxonomyError(f"tag #{i} ({quoted(tid)}): examples must be a list of texts, got {examples!r:.80}")
             parsed.append(Tag(id=tid, name=str(t.get("name") or "").strip(), description=str(t.get("description") or ""),
                               parent=(str(t["parent"]).strip() if t.get("parent") not in (None, "") else None),
                               examples=tuple(str(e) for e in examples)))
@@ -122,20 +122,20 @@ class Taxonomy:
             if not t.id:
                 raise TaxonomyError(f"tag #{i} has an empty id")
             if not t.name:
-                raise TaxonomyError(f"tag {t.id!r} has an empty name")
+                raise TaxonomyError(f"tag {quoted(t.id)} has an empty name")
             if t.id in self._tags:
-                raise TaxonomyError(f"duplicate tag id {t.id!r}")
+                raise TaxonomyError(f"duplicate tag id {quoted(t.id)}")
             self._tags[t.id] = t
         for t in self._tags.values():
             if t.parent is not None and t.parent not in self._tags:
-                raise TaxonomyError(f"tag {t.id!r} has unknown parent {t.parent!r}")
+                raise TaxonomyError(f"tag {quoted(t.id)} has unknown parent {quoted(t.parent)}")
         acyclic: set[str] = set()  # tags whose chain of parents is known to end: each chain is walked once
         for t in self._tags.values():
             seen = {t.id: None}  # insertion-ordered, O(1) membership (a list made deep chains cubic)
             cur = t.parent
             while cur is not None and cur not in acyclic:
                 if cur in seen:
-                    raise TaxonomyError(f"tag {t.id!r} is in a parent cycle: {' -> '.join([*seen, cur])}")
+                    raise TaxonomyError(f"tag {quoted(t.id)} is in a parent cycle: {' -> '.join(quoted(x, 40) for x in [*seen, cur][:10])}")
                 seen[cur] = None
                 cur = self._tags[cur].parent
             acyclic.update(seen)
@@ -213,7 +213,7 @@ class Taxonomy:
         try:
             return self._tags[tag_id]
         except KeyError:
-            raise UnknownTagError(f"unknown tag {tag_id!r}; known tags: {sorted(self._tags)[:20]}") from None
+            raise UnknownTagError(f"unknown tag {quoted(tag_id)}; known tags: {quoted_list(sorted(self._tags))}") from None
 
     def __iter__(self):
         return iter(self._tags.values())
@@ -280,5 +280,5 @@ class Taxonomy:
                 if t not in self._tags:
                     bad.setdefault(t, []).append(i)
         if bad:
-            detail = "; ".join(f"{t!r} in rows {rows[:5]}" for t, rows in list(bad.items())[:5])
+            detail = "; ".join(f"{quoted(t)} in rows {rows[:5]}" for t, rows in list(bad.items())[:5])
             raise UnknownTagError(f"labels not in taxonomy {self.name!r}: {detail}")

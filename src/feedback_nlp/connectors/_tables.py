@@ -34,7 +34,7 @@ from typing import IO, Any, cast
 import numpy as np
 import pandas as pd
 
-from ..errors import EncodingError, InputFileError, InputNotFoundError, InvalidInputError
+from ..errors import EncodingError, InputFileError, InputNotFoundError, InvalidInputError, quoted
 
 __all__ = ["TABLE_FORMATS", "check_regular", "iter_table", "json_loads", "resolve_encoding", "sniff_table_format",
            "table_format"]
@@ -157,12 +157,20 @@ def _guess_encoding(sample: bytes) -> str | None:
         from charset_normalizer import from_bytes
     except ImportError:
         return None
-    best = from_bytes(sample).best()
+    matches = from_bytes(sample)
+    best = matches.best()
     if best is None:
         return None
     # Spreadsheets saved on Windows are cp1252 far more often than the Baltic or Central European code
-    # pages that decode the same bytes: prefer it whenever it fits.
-    return "cp1252" if "cp1252" in (best.could_be_from_charset or []) else best.encoding
+    # pages that decode the same bytes: prefer it whenever it scores as well. A few accents ("Café crème")
+    # are no evidence for cp1250, which charset_normalizer ranks first on a tie; only text that reads
+    # better in another code page (Czech "Příliš žluťoučký", where cp1252 is not even a candidate) is.
+    western = {"cp1252", "latin_1", "iso8859_15"}
+    for match in matches:
+        names = {match.encoding, *(match.could_be_from_charset or [])}
+        if names & western and match.chaos <= best.chaos + 0.01 and match.coherence >= best.coherence - 0.01:
+            return "cp1252"
+    return best.encoding
 
 
 def _check_utf8(path: Path) -> None:
@@ -235,6 +243,37 @@ def _ascii_compatible(codec: str) -> bool:
     return codecs.lookup(codec).name not in ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be")
 
 
+def _single_byte(codec: str) -> bool:
+    """Whether ``codec`` is a one-byte-per-character code page (latin-1, cp1252, cp1250, koi8-r, …)."""
+    name = codecs.lookup(codec).name
+    return (name not in ("utf-8", "utf-8-sig") and _ascii_compatible(codec)
+            and len(bytes(range(128, 256)).decode(name, errors="replace")) == 128)
+
+
+def _is_utf8_text(line: bytes) -> bool:
+    """Whether a non-ASCII line is valid UTF-8 (so every accent in it is a multi-byte UTF-8 character)."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _utf8_reason(text: str, codec: str) -> str | None:
+    """The reason of a line that was UTF-8 in a file declared in a single-byte code page (see _text_lines)."""
+    if not _SURROGATE.search(text):
+        return None
+    try:
+        original = text.encode("ascii", errors="surrogateescape").decode("utf-8")
+    except (UnicodeError, ValueError):
+        return None
+    accented = next((ch for ch in original if not ch.isascii()), "")
+    garbled = accented.encode("utf-8").decode(codec, errors="replace")
+    return (f"UTF-8 text ({quoted(accented)} would read as {quoted(garbled)}) in a file declared {codec}: "
+            "the file mixes encodings; re-save this line in the declared encoding, or the whole file as UTF-8")
+
+
+
 MAX_LINE = 64 << 20  # bytes (or characters) of one physical line: far above any record, and held in memory
 
 
@@ -268,10 +307,17 @@ def _text_lines(path: Path, encoding: str | None) -> Iterator[str]:
                 hint = " (without a byte-order mark: utf-16-le or utf-16-be)" if codec == "utf-16" else ""
                 raise EncodingError(f"{path} is not valid {codec}: {where}; check the --encoding{hint}") from None
         return
+    # Declared in a single-byte code page, a line that is valid UTF-8 with accents is a UTF-8 line in a
+    # file that mixes encodings: read as cp1252 it would become mojibake ("café" → "cafÃ©") without a
+    # single error. Keep its bytes escaped instead, so that its record is rejected by line.
+    mixed = encoding is not None and _single_byte(codec)
     with _open(path) as raw:
         first = True
         for line in _bounded_lines(raw, path):
-            decoded = line.decode(codec, errors="surrogateescape")
+            if mixed and not line.isascii() and _is_utf8_text(line):
+                decoded = line.decode("ascii", errors="surrogateescape")
+            else:
+                decoded = line.decode(codec, errors="surrogateescape")
             if first:
                 decoded = decoded.removeprefix("\ufeff")
                 first = False
@@ -282,11 +328,17 @@ def _bad_bytes_reason(texts: Iterable[str], codec: str) -> str | None:
     for t in texts:
         m = _SURROGATE.search(t) if isinstance(t, str) else None
         if m:
-            return f"bytes not valid in {codec} (first: 0x{ord(m.group(0)) - 0xDC00:02X}); check --encoding"
+            mixed = _utf8_reason(t, codec) if _single_byte(codec) else None
+            return mixed or f"bytes not valid in {codec} (first: 0x{ord(m.group(0)) - 0xDC00:02X}); check --encoding"
     return None
 
 
 def _printable(text: str) -> str:
+    if _SURROGATE.search(text):
+        try:  # a UTF-8 line in a file declared in a code page (see _text_lines): shown as it was written
+            return text.encode("ascii", errors="surrogateescape").decode("utf-8")[:_RAW_LIMIT]
+        except UnicodeError:
+            pass
     return _SURROGATE.sub("\ufffd", text)[:_RAW_LIMIT]
 
 
@@ -393,6 +445,10 @@ def _iter_csv(path: Path, delimiter: str, encoding: str | None, chunk_size: int)
     for _start, fields, taken, error in records:
         if fields is None:
             raise InputFileError(f"{path}: the header line {taken[0][0]} is not valid CSV ({error})")
+        mixed = _utf8_reason("".join(t for _, t in taken), codec) if _single_byte(codec) else None
+        if mixed:  # column names garbled (or cut to U+FFFD) would not match --text-col / --id-col
+            raise EncodingError(f"{path}: the header line {taken[0][0]} holds {mixed.split(' in a file')[0]}, "
+                                f"but encoding {codec!r} was declared; drop the encoding option or re-save the file")
         header = _header(fields)
         break
     else:
@@ -464,7 +520,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _duplicate_keys_reason(value: Any) -> str | None:
     if isinstance(value, _DuplicateKeys):
-        return "JSON object names the key(s) " + ", ".join(map(repr, value.duplicates[:3])) + " twice"
+        return "JSON object names the key(s) " + ", ".join(map(quoted, value.duplicates[:3])) + " twice"
     return None
 
 

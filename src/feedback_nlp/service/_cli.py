@@ -7,13 +7,15 @@ import importlib
 import logging
 import signal
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, quoted
 
 __all__ = ["add_parsers"]
 
 log = logging.getLogger("feedback_nlp.service")
+T = TypeVar("T")
 
 
 def _models(values: list[str] | None) -> dict[str, str]:
@@ -23,43 +25,45 @@ def _models(values: list[str] | None) -> dict[str, str]:
         if not sep:
             name, path = value.rstrip("/").rsplit("/", 1)[-1], value
         if not name or not path:
-            raise InvalidInputError(f"--model takes DIR or NAME=DIR, got {value!r}")
+            raise InvalidInputError(f"--model takes DIR or NAME=DIR, got {quoted(value)}")
         if name in out:
-            raise InvalidInputError(f"two models named {name!r}; name them with NAME=DIR")
+            raise InvalidInputError(f"two models named {quoted(name)}; name them with NAME=DIR")
         out[name] = path
     return out
 
 
-def _port(text: str) -> int:
-    """A TCP port for argparse (70000 failed as an 'unexpected OverflowError' from bind())."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a TCP port in 0-65535, got {value}")
-    return value
+def _argument(kind: Callable[[str], T], noun: str, accept: Callable[[T], bool], rule: str) -> Callable[[str], T]:
+    """An argparse type: ``kind(text)`` ("expected NOUN" when it fails to parse), kept when ``accept`` holds, else
+    ``rule`` formatted with the parsed ``value`` and the quoted ``text``.
+
+    >>> _argument(int, "an integer", lambda v: v > 0, "must be > 0, got {value}")("7")
+    7
+    """
+    def parse(text: str) -> T:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {quoted(text)}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(rule.format(value=value, text=quoted(text)))
+        return value
+    return parse
 
 
-def _seconds(text: str) -> float:
-    """A finite, non-negative number of seconds for argparse (``nan`` and ``-1`` were accepted)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
+#: A TCP port (70000 failed as an 'unexpected OverflowError' from bind()).
+_port = _argument(int, "an integer", lambda v: 0 <= v <= 65535, "must be a TCP port in 0-65535, got {value}")
+#: A finite, non-negative number of seconds (``nan`` and ``-1`` were accepted).
+_seconds = _argument(float, "a number", lambda v: 0 <= v < float("inf"), "must be a finite number >= 0, got {text}")
 
 
 def _extension(spec: str) -> Any:
     module, sep, attr = spec.partition(":")
     if not sep:
-        raise InvalidInputError(f"--extension takes MODULE:FUNCTION, got {spec!r}")
+        raise InvalidInputError(f"--extension takes MODULE:FUNCTION, got {quoted(spec)}")
     try:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
-        raise InvalidInputError(f"cannot load extension {spec!r}: {type(exc).__name__}: {exc}") from None
+        raise InvalidInputError(f"cannot load extension {quoted(spec)}: {type(exc).__name__}: {exc}") from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -116,7 +120,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             for k in store.list_keys():
                 print(f"{k.key_id}\t{k.scope}\t{'revoked' if k.revoked else 'active'}\t{k.created_at}\t{k.name}")
         elif not store.revoke_key(args.key_id):
-            raise InvalidInputError(f"no key {args.key_id!r}")
+            raise InvalidInputError(f"no key {quoted(args.key_id)}")
         else:
             print(f"revoked {args.key_id}", file=sys.stderr)
     finally:

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, quoted
 from ._store import SCOPES, ApiKey, Store, hash_key, utcnow
 
 __all__ = ["KeyCache", "create_key"]
@@ -24,7 +24,7 @@ TOKEN_PREFIX = "fnlp_"
 def create_key(store: Store, name: str, scope: str = "tag") -> tuple[str, ApiKey]:
     """Create a key: returns the token (give it to the client, it cannot be recovered) and its record."""
     if scope not in SCOPES:
-        raise InvalidInputError(f"scope must be one of {list(SCOPES)}, got {scope!r}")
+        raise InvalidInputError(f"scope must be one of {list(SCOPES)}, got {quoted(scope)}")
     if not name or not name.strip() or len(name) > 100:
         raise InvalidInputError("a key needs a name of 1-100 characters (who or what uses it)")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._optional import require
-from ..errors import FeedbackNLPError, InvalidInputError, ModelMismatchError
+from ..errors import FeedbackNLPError, InvalidInputError, ModelMismatchError, quoted
 from ._store import ApiKey, BacklogItem, Job, Store
 
 __all__ = ["PostgresStore"]
@@ -103,7 +103,7 @@ class PostgresStore(Store):
         with self._conn() as conn, conn.transaction():
             for it in items:
                 if np.asarray(it.vector).shape != (self.dim,):
-                    raise InvalidInputError(f"item {it.id!r}: vector of shape {np.shape(np.asarray(it.vector))}, the store "
+                    raise InvalidInputError(f"item {quoted(it.id)}: vector of shape {np.shape(np.asarray(it.vector))}, the store "
                                             f"holds {self.dim}")
                 # xmax = 0 only for a freshly inserted row: tells insert from update in one statement
                 row = conn.execute(

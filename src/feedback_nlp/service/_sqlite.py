@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError, ModelMismatchError
+from ..errors import InvalidInputError, ModelMismatchError, quoted
 from ._index import AnnIndex
 from ._store import ApiKey, BacklogItem, Job, Store, utcnow
 
@@ -131,7 +131,7 @@ class SQLiteStore(Store):
             for it in items:
                 vec = np.ascontiguousarray(it.vector, dtype=np.float32)
                 if vec.shape != (self.dim,):
-                    raise InvalidInputError(f"item {it.id!r}: vector of shape {vec.shape}, the store holds {self.dim}")
+                    raise InvalidInputError(f"item {quoted(it.id)}: vector of shape {vec.shape}, the store holds {self.dim}")
                 existed = db.execute("SELECT 1 FROM items WHERE id = ?", (it.id,)).fetchone() is not None
                 key = db.execute(
                     "INSERT INTO items (id, text, metadata, vector, updated_at) VALUES (?, ?, ?, ?, ?) "

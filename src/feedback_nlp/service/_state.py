@@ -15,7 +15,7 @@ import numpy as np
 from ..cleaning import clean_text, text_problem
 from ..dedupe import Deduper
 from ..embedding import BaseEmbedder, Embedder
-from ..errors import ModelMismatchError
+from ..errors import ModelMismatchError, quoted
 from ..tagging import TagClassifier, bundled_models
 from ..themes import ThemeModel
 from ._batcher import Batcher
@@ -206,7 +206,7 @@ class ServiceState:
         if name is None:
             return next(iter(self.models.values()))
         if name not in self.models:
-            raise ApiError(404, "unknown_model", f"no model {name!r} is served; served: {sorted(self.models)}")
+            raise ApiError(404, "unknown_model", f"no model {quoted(name)} is served; served: {sorted(self.models)}")
         return self.models[name]
 
 

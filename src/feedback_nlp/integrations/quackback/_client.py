@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from email.message import Message
 from typing import Any
 
+from ...errors import quoted
 from ._errors import QuackbackAPIError, QuackbackAuthError, QuackbackError
 from ._secrets import Secret
 
@@ -72,7 +73,7 @@ class QuackbackClient:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         parts = urllib.parse.urlsplit(url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise QuackbackError(f"Quackback URL must be http(s)://host[:port], got {url!r}")
+            raise QuackbackError(f"Quackback URL must be http(s)://host[:port], got {quoted(url)}")
         if parts.scheme == "http" and parts.hostname not in _LOOPBACK and not allow_insecure:
             raise QuackbackError(f"refusing to send the API key in clear to {parts.hostname}: use https:// "
                                  "(or allow_insecure=True on a trusted network)")
@@ -210,7 +211,7 @@ class QuackbackClient:
 
     def create_tag(self, name: str, color: str = "#6b7280", description: str | None = None) -> dict[str, Any]:
         if not 1 <= len(name) <= 50:
-            raise QuackbackError(f"a Quackback tag name has 1 to 50 characters: {name!r}")
+            raise QuackbackError(f"a Quackback tag name has 1 to 50 characters: {quoted(name)}")
         body = {"name": name, "color": color, **({"description": description[:200]} if description else {})}
         return self.request("POST", "/tags", json_body=body)["data"]
 
@@ -221,5 +222,5 @@ class QuackbackClient:
 def _segment(value: str) -> str:
     """An id as one safe path segment (ids come from webhook bodies: ``../`` must not change the route)."""
     if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise QuackbackError(f"invalid Quackback id: {value!r}")
+        raise QuackbackError(f"invalid Quackback id: {quoted(value)}")
     return value
