@@ -1,12 +1,14 @@
 """Hostile and merely unusual inputs found by the sixth audit round: each test failed before its fix."""
 
 
+import json
+
 import pandas as pd
 import pytest
 
 import feedback_nlp as fb
 from conftest import HashEmbedder
-from feedback_nlp import ColumnError, EncodingError
+from feedback_nlp import ColumnError, EncodingError, InputFileError
 from feedback_nlp.cli import main
 
 
@@ -159,3 +161,104 @@ def test_serve_argument_types_keep_their_messages(parse, text, message):
     with pytest.raises(argparse.ArgumentTypeError, match=message):
         getattr(_cli, parse)(text)
     assert _cli._port("0") == 0 and _cli._seconds("2.5") == 2.5
+
+
+# --- JSON documents are read a record at a time ---------------------------------------------------
+
+def _records(n, text="Export to CSV fails"):
+    return [{"id": str(i), "text": f"{text} {i}", "n": i * 1.5, "ok": i % 2 == 0, "none": None,
+             "nested": {"a": [1, 2, {"b": "\\u00e9 \"q\""}]}} for i in range(n)]
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 1 << 20])
+@pytest.mark.parametrize("shape", ["array", "object", "pretty"])
+def test_a_json_document_read_in_small_blocks_gives_the_records_json_loads_gives(tmp_path, monkeypatch, block, shape):
+    from feedback_nlp.connectors import _json
+
+    monkeypatch.setattr(_json, "_BLOCK", block)  # every value, number and escape cut at a block boundary somewhere
+    records = _records(40, "Café “quoted” 😀")
+    doc = {"count": 40, "meta": [1, 2], "records": records, "next": None} if shape == "object" else records
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(doc, indent=2 if shape == "pretty" else None, ensure_ascii=False))
+    got = pd.concat(list(fb.connectors.iter_table(path, "json", chunk_size=16)), ignore_index=True)
+    assert got["_row"].tolist() == list(range(1, 41))
+    assert got["text"].tolist() == [r["text"] for r in records]
+    assert got["n"].tolist() == [str(r["n"]) for r in records]  # numbers kept as written
+    assert "_error" not in got.columns
+
+
+def test_a_minified_json_array_longer_than_the_line_limit_is_read(tmp_path, monkeypatch):
+    from feedback_nlp.connectors import _tables
+
+    monkeypatch.setattr(_tables, "MAX_LINE", 4096)  # 64 MB in production: a minified export is one line
+    path = tmp_path / "one_line.json"
+    path.write_text(json.dumps(_records(200)))
+    data = fb.read_feedback(path)
+    assert len(data.records) == 200 and len(data.rejected) == 0  # was "line 1 is longer than ..."
+
+
+def test_reading_a_json_array_holds_a_chunk_not_the_file(tmp_path):
+    import tracemalloc
+
+    def peak(n):
+        path = tmp_path / f"big{n}.json"
+        path.write_text(json.dumps(_records(n, "The export to CSV cuts off long descriptions " * 3)))
+        tracemalloc.start()
+        rows = sum(len(c) for c in fb.connectors.iter_table(path, "json", chunk_size=1000))
+        high = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert rows == n
+        return high, path.stat().st_size
+
+    (small, size), (large, _) = peak(8_000), peak(24_000)
+    # the whole text and every parsed record were held: ~10 × the file, growing with it
+    assert large < 1.3 * small, (small, large, size)
+
+
+@pytest.mark.parametrize("body, match", [
+    ('[{"id": "1", "text": "a"},\n{"id": "2", "text": "b"}\n{"id": "3"}]', r"expected ',' or '\]' after record 2 of the array \(line 3\)"),
+    ('[{"id": "1", "text": "a"},\n{"id": "2", "text": }]', r"Expecting value in record 2 of the array .*line 2"),
+    ('{"data": [{"id": "1", "text": "a"}], "x": [1]}\n{"data": []}', "extra data .*format='jsonl'"),
+    ('{"data": [{"id": "1"}], "data": [{"id": "2"}]}', "the key 'data' is named twice"),
+    ('{"a": [{"id": "1"}], "b": [{"id": "2"}]}', "holds several arrays"),
+    ('"just a string"', "holds a JSON str, not an array of records"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+])
+def test_broken_json_documents_name_the_record_and_line(tmp_path, body, match):
+    path = tmp_path / "bad.json"
+    path.write_text(body)
+    with pytest.raises(InputFileError, match=match):
+        fb.read_feedback(path, format="json")
+
+
+def test_a_json_record_with_a_utf8_line_in_a_latin1_document_is_rejected_alone(tmp_path):
+    path = tmp_path / "mixed.json"
+    path.write_bytes(b'[\n{"id": "1", "text": "' + _LATIN + b'"},\n{"id": "2", "text": "' + _UTF8 + b'"}\n]\n')
+    data = fb.read_feedback(path, encoding="latin-1")  # the whole file was refused, or garbled
+    assert data.records["text"].tolist() == ["Café crème is cold"]
+    assert data.rejected["row"].tolist() == [2] and "UTF-8 text" in data.rejected["reason"].iloc[0]
+
+
+def test_vendor_json_exports_are_streamed_with_their_side_loads(tmp_path, monkeypatch):
+    from feedback_nlp.connectors import _json
+    from feedback_nlp.connectors.intercom import read_intercom
+    from feedback_nlp.connectors.zendesk import read_zendesk
+
+    monkeypatch.setattr(_json, "_BLOCK", 5)
+    tickets = [{"id": i, "subject": f"Export {i}", "description": "fails", "requester_id": 7, "organization_id": 9,
+                "via": {"channel": "email"}} for i in range(3)]
+    zd = tmp_path / "zd.json"  # side-loads after the tickets: the whole document had to be read first
+    zd.write_text(json.dumps({"tickets": tickets, "users": [{"id": 7, "name": "Ann"}],
+                              "organizations": [{"id": 9, "name": "Acme"}], "count": 3}))
+    frame = read_zendesk(zd).frame
+    assert frame[["id", "author", "account_id"]].values.tolist() == [[str(i), "Ann", "Acme"] for i in range(3)]
+    conv = {"type": "conversation", "id": "c1", "state": "open", "created_at": 1,
+            "source": {"id": "s1", "body": "<p>Export fails</p>", "author": {"type": "user", "name": "Bo"}},
+            "conversation_parts": {"conversation_parts": [
+                {"id": "p1", "part_type": "comment", "body": "still broken", "author": {"type": "user"}}]}}
+    ic = tmp_path / "ic.json"
+    ic.write_text(json.dumps({"type": "conversation.list", "pages": {"next": None}, "conversations": [conv, conv]}))
+    assert read_intercom(ic).frame["id"].tolist() == ["s1", "p1", "s1", "p1"]
+    single = tmp_path / "one.json"
+    single.write_text(json.dumps(conv))
+    assert read_intercom(single).frame["id"].tolist() == ["s1", "p1"]

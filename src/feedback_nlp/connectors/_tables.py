@@ -314,14 +314,19 @@ def _text_lines(path: Path, encoding: str | None) -> Iterator[str]:
     with _open(path) as raw:
         first = True
         for line in _bounded_lines(raw, path):
-            if mixed and not line.isascii() and _is_utf8_text(line):
-                decoded = line.decode("ascii", errors="surrogateescape")
-            else:
-                decoded = line.decode(codec, errors="surrogateescape")
+            decoded = _decode_line(line, codec, mixed)
             if first:
                 decoded = decoded.removeprefix("\ufeff")
                 first = False
             yield decoded
+
+
+def _decode_line(line: bytes, codec: str, mixed: bool) -> str:
+    """One line as text; bytes invalid in ``codec`` become lone surrogates. With ``mixed`` (a single-byte code
+    page declared by the caller), a line that is valid UTF-8 keeps all its non-ASCII bytes escaped."""
+    if mixed and not line.isascii() and _is_utf8_text(line):
+        return line.decode("ascii", errors="surrogateescape")
+    return line.decode(codec, errors="surrogateescape")
 
 
 def _bad_bytes_reason(texts: Iterable[str], codec: str) -> str | None:
@@ -585,53 +590,39 @@ def _iter_jsonl(path: Path, encoding: str | None, chunk_size: int) -> Iterator[p
         yield _records_frame(rows, numbers, errors, raws)
 
 
-_ARRAY_KEYS = ("records", "data", "items", "results", "rows", "feedback", "tickets", "conversations",
-               "messages", "responses", "entries")
-
-
-def load_json(path: Path, encoding: str | None) -> Any:
-    """A whole JSON document (numbers kept as written), or :class:`InputFileError` naming the problem."""
-    text = "".join(_text_lines(path, encoding))
-    if not text.strip():
-        raise InputFileError(f"{path} is empty: no JSON records")
-    if _SURROGATE.search(text):
-        raise EncodingError(f"{path} holds bytes not valid in {resolve_encoding(path, encoding)[0]}: check --encoding")
-    try:
-        value = _loads(text)
-    except ValueError as exc:
-        lines = text.count("\n") + 1
-        extra = " (one object per line? use format='jsonl')" if "Extra data" in str(exc) else ""
-        raise InputFileError(f"{path} is not valid JSON: {exc} ({lines} lines in the file){extra}") from None
-    return value
-
-
-def load_json_records(path: Path, encoding: str | None) -> list[Any]:
-    """The array of records in a JSON file: the top-level array, or the one array an object holds."""
-    value = load_json(path, encoding)
-    if isinstance(value, list):
-        return value
-    if isinstance(value, dict):
-        arrays = {k: v for k, v in value.items() if isinstance(v, list)}
-        if len(arrays) == 1:
-            return next(iter(arrays.values()))
-        for key in _ARRAY_KEYS:
-            if key in arrays:
-                return arrays[key]
-        if not arrays:
-            return [value]  # a single record
-        raise InputFileError(f"{path} holds several arrays ({sorted(arrays)[:6]}): cannot tell which are the records")
-    raise InputFileError(f"{path} holds a JSON {type(value).__name__}, not an array of records")
-
-
 def _iter_json(path: Path, encoding: str | None, chunk_size: int) -> Iterator[pd.DataFrame]:
-    items = load_json_records(path, encoding)
-    for start in range(0, len(items), chunk_size):
-        part = items[start:start + chunk_size]
-        rows = [v if isinstance(v, dict) else {} for v in part]
-        errors = [_duplicate_keys_reason(v) if isinstance(v, dict) else f"JSON record is {type(v).__name__}, not an object"
-                  for v in part]
-        raws = [None if e is None else _printable(json.dumps(v, ensure_ascii=False)) for v, e in zip(part, errors)]
-        yield _records_frame(rows, list(range(start + 1, start + 1 + len(part))), errors, raws)
+    """The records of a JSON document (a top-level array, the one array an object holds, or a single object),
+    parsed one at a time: memory holds one chunk of records, never the whole file (see :mod:`._json`)."""
+    from ._json import JsonFile
+
+    doc = JsonFile(path, encoding)
+    kind = doc.kind()
+    if kind == "value":
+        raise InputFileError(f"{path} holds a JSON {type(doc.load()).__name__}, not an array of records")
+    key = doc.records_key()
+    if kind == "object" and key is None:  # no array at all: the object is a single record
+        value = doc.load()
+        items: Iterable[tuple[int, Any, str | None, str | None]] = [(1, value, _duplicate_keys_reason(value), None)]
+    else:
+        items = doc.items(key)
+    rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    errors: list[str | None] = []
+    raws: list[str | None] = []
+    for number, value, error, raw in items:
+        if error is None and not isinstance(value, dict):
+            error = f"JSON record is {type(value).__name__}, not an object"
+        if error is not None and raw is None:
+            raw = _printable(json.dumps(value, ensure_ascii=False))
+        rows.append(value if isinstance(value, dict) else {})
+        numbers.append(number)
+        errors.append(error)
+        raws.append(raw)
+        if len(rows) >= chunk_size:
+            yield _records_frame(rows, numbers, errors, raws)
+            rows, numbers, errors, raws = [], [], [], []
+    if rows:
+        yield _records_frame(rows, numbers, errors, raws)
 
 
 # --- Parquet --------------------------------------------------------------------------------------

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputFileError
 from ._export import Export
-from ._tables import _check_file, iter_json_lines, load_json, sniff_table_format
+from ._json import JsonFile
+from ._tables import _check_file, iter_json_lines, sniff_table_format
 
 __all__ = ["read_intercom"]
 
@@ -30,20 +32,25 @@ _CUSTOMER = {"user", "lead", "contact"}
 _SKIPPED = {"admin": "agent reply", "bot": "bot message", "team": "agent reply", "operator": "bot message"}
 
 
-def _conversations(path: Path, encoding: str | None) -> list[tuple[int, Any, str | None, str | None]]:
+def _conversations(path: Path, encoding: str | None) -> Iterator[tuple[int, Any, str | None, str | None]]:
+    """(number, conversation, reason it is rejected, its text) per conversation, one at a time."""
     if sniff_table_format(path) == "jsonl":
-        return list(iter_json_lines(path, encoding))
-    doc = load_json(path, encoding)
-    if isinstance(doc, dict) and doc.get("type") == "conversation":
-        convs: Any = [doc]
-    elif isinstance(doc, dict):
-        convs = doc.get("conversations", doc.get("data"))
-    else:
-        convs = doc
-    if not isinstance(convs, list):
+        yield from iter_json_lines(path, encoding)
+        return
+    doc = JsonFile(path, encoding)
+    kind = doc.kind()
+    if kind == "array":
+        yield from doc.items()
+        return
+    keys = doc.keys() if kind == "object" else {}
+    if keys.get("type") == "conversation":  # one conversation
+        yield 1, doc.load(), None, None
+        return
+    key = "conversations" if "conversations" in keys else "data"
+    if kind != "object" or key not in doc.arrays():
         raise InputFileError(f"{path} is not an Intercom conversations export: expected "
                              "{\"conversations\": [...]}, a list of conversations or one per line")
-    return [(i, c, None, None) for i, c in enumerate(convs, start=1)]
+    yield from doc.items(key)
 
 
 def _author(part: dict[str, Any]) -> tuple[str, Any]:

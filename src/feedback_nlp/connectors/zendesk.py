@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputFileError
 from ._export import Export
-from ._tables import _check_file, iter_json_lines, load_json, sniff_table_format
+from ._json import JsonFile
+from ._tables import _check_file, iter_json_lines, sniff_table_format
 
 __all__ = ["read_zendesk"]
 
@@ -90,19 +92,26 @@ def read_zendesk(path: str | os.PathLike, *, encoding: str | None = None) -> Exp
     _check_file(path)
     users: dict[str, dict[str, Any]] = {}
     orgs: dict[str, dict[str, Any]] = {}
+    items: Iterable[tuple[int, Any, str | None, str | None]]
     if sniff_table_format(path) == "jsonl":
-        items = list(iter_json_lines(path, encoding))
-    else:
-        doc = load_json(path, encoding)
-        if isinstance(doc, dict):
-            users, orgs = _index(doc.get("users")), _index(doc.get("organizations"))
-            tickets = doc.get("tickets", doc.get("results", [doc["ticket"]] if "ticket" in doc else None))
+        items = iter_json_lines(path, encoding)
+    else:  # read a record at a time: exports of a whole help desk run to gigabytes
+        doc = JsonFile(path, encoding)
+        kind = doc.kind()
+        keys = doc.keys() if kind == "object" else {}
+        arrays = doc.arrays() if kind == "object" else []
+        users = _index(v for _, v, _, _ in doc.items("users")) if "users" in arrays else {}
+        orgs = _index(v for _, v, _, _ in doc.items("organizations")) if "organizations" in arrays else {}
+        key = "tickets" if "tickets" in keys else "results" if "results" in keys else None
+        if kind == "array":
+            items = doc.items()
+        elif key is not None and key in arrays:
+            items = doc.items(key)
+        elif key is None and "ticket" in keys:
+            items = [(1, keys["ticket"], None, None)]
         else:
-            tickets = doc
-        if not isinstance(tickets, list):
             raise InputFileError(f"{path} is not a Zendesk tickets export: expected {{\"tickets\": [...]}}, a list of "
                                  "tickets or one ticket per line")
-        items = [(i, t, None, None) for i, t in enumerate(tickets, start=1)]
     rows = []
     for number, ticket, error, raw in items:
         if error is None and not isinstance(ticket, dict):
