@@ -8,7 +8,7 @@ import pytest
 
 import feedback_nlp as fb
 from conftest import HashEmbedder
-from feedback_nlp import ColumnError, EncodingError, InputFileError
+from feedback_nlp import ColumnError, EncodingError, InputFileError, InvalidInputError
 from feedback_nlp.cli import main
 
 
@@ -262,3 +262,282 @@ def test_vendor_json_exports_are_streamed_with_their_side_loads(tmp_path, monkey
     single = tmp_path / "one.json"
     single.write_text(json.dumps(conv))
     assert read_intercom(single).frame["id"].tolist() == ["s1", "p1"]
+
+
+# --- the HTTP service ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from feedback_nlp.service import ServiceConfig, create_app
+    from feedback_nlp.service._state import ServiceState
+
+    tmp = tmp_path_factory.mktemp("svc")
+    emb = HashEmbedder()
+    texts = ["export fails", "csv export broken", "dark mode please", "add a dark theme", "login loops", "cannot log in"]
+    fb.TagClassifier(emb).fit(texts * 3, ["bug", "bug", "feature", "feature", "bug", "bug"] * 3).save(tmp / "m")
+    config = ServiceConfig(data_dir=tmp / "data", models={"t": str(tmp / "m")}, sentiment=None, auth=False)
+    state = ServiceState(config, embedder=emb)
+    with TestClient(create_app(config, state=state), raise_server_exceptions=False) as client:
+        deadline = time.monotonic() + 60
+        while not state.ready and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield client
+
+
+def _post(api, path, raw):
+    return api.post(path, content=raw if isinstance(raw, bytes) else json.dumps(raw).encode(),
+                    headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize("raw, loc, message", [
+    (b'{"items": [{"id": "m1", "text": "export fails", "metadata": {"a": "\\ud800"}}]}', "metadata",
+     "value of 'a' holds U+D800"),  # was a 500 (UnicodeEncodeError in the SQLite insert)
+    (b'{"items": [{"id": "m2", "text": "export fails", "metadata": {"\\udc80": 1}}]}', "metadata", "key"),
+    (b'{"items": [{"id": "m3", "text": "export fails", "metadata": {"a": "x\\u0000y"}}]}', "metadata", "U+0000"),
+    (b'{"items": [{"id": "m4", "text": "export fails", "metadata": {"a": NaN}}]}', "metadata", "is nan"),
+    (b'{"items": [{"id": "m5", "text": "export fails", "metadata": {"a": 1e999}}]}', "metadata", "is inf"),
+    (b'{"items": [{"id": "a\\u0000b", "text": "export fails"}]}', "id", "U+0000"),  # stored as given
+    (b'{"items": [{"id": "ticket\\n42", "text": "export fails"}]}', "id", "U+000A"),
+    (b'{"items": [{"id": "abc\\u202edef", "text": "export fails"}]}', "id", "U+202E"),  # shown as "abcfed"
+])
+def test_backlog_items_with_unstorable_ids_or_metadata_are_422_not_500_or_altered(api, raw, loc, message):
+    r = _post(api, "/v1/backlog", raw)  # NaN and inf metadata were stored as null
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_request" and loc in error["message"] and message in error["message"]
+
+
+@pytest.mark.parametrize("path, item", [
+    ("/v1/score/rice", {"reach": "NaN", "impact": 1, "confidence": 1, "effort": 1}),
+    ("/v1/score/rice", {"reach": True, "impact": 1, "confidence": 1, "effort": 1}),  # was scored as reach 1
+    ("/v1/score/rice", {"reach": "10", "impact": 1, "confidence": 1, "effort": 1}),
+    ("/v1/score/ice", {"impact": 1, "confidence": "Infinity", "ease": 1}),
+    ("/v1/score/demand", {"theme": "a", "account_id": "x", "account_revenue": "NaN"}),  # was revenue 0
+])
+def test_score_requests_with_nan_booleans_or_strings_are_refused_by_field(api, path, item):
+    body = json.dumps({"items": [{"id": "1", **item}]})
+    body = body.replace('"NaN"', "NaN").replace('"Infinity"', "Infinity")  # Python's JSON parser reads them
+    r = _post(api, path, body.encode())
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", r.text
+    assert r.json()["error"]["details"][0]["loc"].startswith("body.items[0].")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"window": "abc"}, "window must be a duration such as 28D"),  # ignored without dates: 200
+    ({"window": "-5D"}, "window must be a positive duration"),  # counted nothing: growth 0
+    ({"window": "0D"}, "window must be a positive duration"),
+])
+def test_demand_with_an_unusable_window_is_refused(api, extra, message):
+    items = [{"id": "1", "theme": "a", "created_at": "2026-01-01T00:00:00Z"}]
+    r = _post(api, "/v1/score/demand", {"items": items, **extra})
+    assert r.status_code == 422 and message in r.json()["error"]["message"]
+    with pytest.raises(InvalidInputError, match=message):
+        fb.theme_scores(pd.DataFrame({"theme": ["a"]}), account_col=None, revenue_col=None, time_col=None, **extra)
+
+
+def test_theme_scores_with_an_unreadable_now_is_an_input_error():
+    df = pd.DataFrame({"theme": ["a"], "created_at": ["2026-01-01"]})
+    with pytest.raises(InvalidInputError, match="now must be a time"):  # was pandas' DateParseError
+        fb.theme_scores(df, account_col=None, revenue_col=None, now="yesterday")
+
+
+def test_a_content_length_that_is_not_a_number_is_a_bad_request_not_too_large(api):
+    r = api.post("/v1/tag", content=b"{}", headers={"content-length": "12abc", "content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"  # was 413 "body over 1 MB"
+
+
+@pytest.mark.parametrize("raw, status", [
+    (b'{"items": [{"id": "1", "text": "export \\ud800 fails"}]}', 422),
+    (b'{"items": [{"id": "1", "text": "\\u200b\\u200b"}]}', 422),
+    (b'{"items": []}', 422),
+    (b'{"items": [', 422),
+    (b"[" * 50_000 + b"]" * 50_000, 400),
+])
+def test_odd_tag_bodies_are_client_errors_not_crashes(api, raw, status):
+    assert _post(api, "/v1/tag", raw).status_code == status  # guards: each was a clear error before, too
+
+
+def test_ids_and_metadata_that_are_plain_still_round_trip(api):
+    item = {"id": "ZD-42 / https://x.io/t?q=1 é", "text": "export fails", "metadata": {"plan": "pro", "seats": 12.5}}
+    assert _post(api, "/v1/backlog", {"items": [item]}).status_code == 200
+    from urllib.parse import quote
+
+    got = api.get("/v1/backlog/" + quote(item["id"])).json()
+    assert got["id"] == item["id"] and got["metadata"] == item["metadata"]
+
+
+# --- the Quackback webhook receiver ------------------------------------------------------------------
+
+class _Tagger:
+    def predict(self, texts):
+        from feedback_nlp.integrations.quackback._processor import Prediction
+
+        return [Prediction({"bug": 0.9}) for _ in texts]
+
+
+class _Backlog:
+    def __init__(self):
+        self.items = {}
+
+    def search(self, text, k):
+        return [(i, 0.95) for i in self.items][:k]
+
+    def upsert(self, item_id, text, metadata):
+        self.items[item_id] = text
+
+    def delete(self, item_id):
+        self.items.pop(item_id, None)
+
+
+@pytest.fixture
+def hook(tmp_path):
+    from feedback_nlp.integrations.quackback._secrets import Secret
+    from feedback_nlp.integrations.quackback._setup import build_integration
+    from feedback_nlp.integrations.quackback._signature import signed_headers
+
+    backlog = _Backlog()
+    integration = build_integration(tmp_path, Secret("whsec"), tagger=_Tagger(), backlog=backlog)
+
+    def send(body):
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        status, payload = integration.receive(signed_headers("whsec", raw), raw)
+        integration.drain()
+        return status, payload
+
+    send.integration, send.backlog = integration, backlog
+    return send
+
+
+def _event(event_id, kind, post, at="2026-01-01T00:00:00Z", **data):
+    return {"id": event_id, "type": kind, "createdAt": at, "data": {"post": post, **data}}
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b'{"id": "e\\ud800", "type": "post.created", "data": {"post": {"id": "p", "title": "x"}}}', "lone surrogate"),
+    (b'{"id": "e2", "type": "post.created", "data": {"post": {"id": "p\\udc80", "title": "x"}}}', "lone surrogate"),
+    (b'{"id": "e3", "type": "post.created", "data": {"post": {"id": "p", "boardSlug": "\\ud800"}}}', "lone surrogate"),
+    (b'{"id": "e\\u0000", "type": "post.created", "data": {"post": {"id": "p", "title": "x"}}}', "usable 'id'"),
+    (b'{"id": "e5", "type": "post.created", "data": {"post": {"id": "p\\nq", "title": "x"}}}', "control characters"),
+])
+def test_signed_events_with_unstorable_ids_are_refused_with_400(hook, raw, reason):
+    status, payload = hook(raw)  # the first was a 500 (which Quackback retries for ever), the rest failed later
+    assert status == 400 and reason in payload["error"]
+    assert hook.integration.store.counts()["failed"] == 0
+
+
+def test_a_late_update_of_a_deleted_post_does_not_bring_it_back(hook):
+    hook(_event("e1", "post.created", {"id": "p1", "title": "Export fails", "content": "csv"}))
+    hook(_event("e2", "post.deleted", {"id": "p1"}, at="2026-01-03T00:00:00Z"))
+    hook(_event("e3", "post.updated", {"id": "p1", "title": "Export fails", "content": "csv!"}, at="2026-01-02T00:00:00Z"))
+    post = hook.integration.store.post("p1")
+    assert post["deleted"] == 1 and "p1" not in hook.backlog.items  # was undeleted and suggested as a duplicate
+    assert hook.integration.store.event("e3")["result"]["action"] == "skipped"
+    hook(_event("e4", "post.updated", {"id": "p1", "title": "Export fails", "content": "back"}, at="2026-01-04T00:00:00Z"))
+    assert hook.integration.store.post("p1")["deleted"] == 0  # a change after the deletion still counts
+
+
+def test_an_older_status_change_arriving_late_does_not_undo_a_newer_one(hook):
+    hook(_event("e1", "post.status_changed", {"id": "p9", "title": "Dark mode"}, at="2026-01-05T00:00:00Z",
+                newStatus="Complete", previousStatus="Planned"))
+    hook(_event("e2", "post.status_changed", {"id": "p9", "title": "Dark mode"}, at="2026-01-03T00:00:00Z",
+                newStatus="Planned", previousStatus="Open"))
+    post = hook.integration.store.post("p9")
+    assert (post["status"], post["status_changed_at"]) == ("Complete", "2026-01-05T00:00:00Z")  # was Planned
+
+
+@pytest.mark.parametrize("votes", [1.5, True, 10**30, {"n": 1}, -3])
+def test_vote_counts_that_are_not_counts_are_not_stored(hook, votes):
+    hook(_event("e1", "post.created", {"id": "p1", "title": "Export fails", "content": "csv", "voteCount": 2,
+                                       "boardSlug": {"a": 1}}))
+    hook(_event("e2", "post.voted", {"id": "p1", "voteCount": votes}))
+    post = hook.integration.store.post("p1")
+    assert post["votes"] == 2 and post["board"] is None  # 10**30 failed the event; the others were stored
+    assert hook.integration.store.counts()["failed"] == 0
+
+
+def test_quackback_suggestions_refuse_a_min_score_that_is_not_finite(hook):
+    pytest.importorskip("starlette")
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from feedback_nlp.integrations.quackback._asgi import PREFIX, quackback_routes
+
+    client = TestClient(Starlette(routes=quackback_routes(hook.integration)))
+    assert client.get(f"{PREFIX}/suggestions?min_score=nan").status_code == 422  # was 200 with nothing
+    assert client.get(f"{PREFIX}/suggestions?min_score=0.5").status_code == 200
+
+
+# --- CSV dialects -------------------------------------------------------------------------------------
+
+def test_excels_sep_line_names_the_delimiter_and_keeps_line_numbers(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"sep=;\r\nid;text\r\n1;export fails, again\r\n2;\r\n")
+    data = fb.read_feedback(path)  # was: text column 'text' not found; available columns: ['sep=', 'Unnamed: 1']
+    assert data.records[["id", "text", "row"]].values.tolist() == [["1", "export fails, again", 3]]
+    assert data.rejected["row"].tolist() == [4]
+
+
+@pytest.mark.parametrize("header", ["id,\u200btext", "\u2060id,text\u200d", "id,\ufefftext"])
+def test_invisible_characters_around_a_column_name_are_dropped(tmp_path, header):
+    path = tmp_path / "z.csv"
+    path.write_text(f"{header}\n1,export fails\n")
+    assert fb.read_feedback(path).records["text"].tolist() == ["export fails"]  # 'text' was not found
+
+
+def test_a_column_named_in_another_case_is_pointed_out(tmp_path, capsys):
+    data = _write(tmp_path / "c.csv", "ID,Text\n1,export fails\n")
+    with pytest.raises(ColumnError, match="'Text' differs only in case: pass text_col='Text'"):
+        fb.read_feedback(data)
+    assert main(["dedupe", "--in", data, "--out", str(tmp_path / "o.csv")]) == 2
+    assert "differs only in case: pass --text-col Text" in capsys.readouterr().err
+
+
+# --- score: absurd numbers and CLI wording --------------------------------------------------------------
+
+def test_a_rice_score_that_overflows_is_refused_not_written_as_inf(tmp_path, capsys):
+    with pytest.raises(InvalidInputError, match="infinite score"):
+        fb.rice(1e308, 3, 1, 0.001)
+    data = _write(tmp_path / "r.csv", "theme,reach,impact,confidence,effort\na,10,1,1,1\nb,1e308,3,1,0.001\n")
+    assert main(["score", "--in", data, "--out", str(tmp_path / "o.csv"), "--framework", "rice"]) == 1
+    err = capsys.readouterr().err
+    assert "gives an infinite score" in err and "at line 3" in err
+    assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("body, extra, message", [
+    ("theme,account_id,account_revenue\na,x,10\nb,y,-5\n", ["--time-col", ""], "negative values at line 3"),
+    ("theme,account_id,created_at\na,x,2026-01-01\nb,y,never\n", ["--revenue-col", ""], "unparseable dates at line 3"),
+])
+def test_demand_score_errors_name_lines_not_rows_from_zero(tmp_path, capsys, body, extra, message):
+    data = _write(tmp_path / "d.csv", body)  # said "in rows [1]": a 0-based position
+    assert main(["score", "--in", data, "--out", str(tmp_path / "o.csv"), *extra]) == 1
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("body, framework, advice", [
+    ("theme,score\na,1\n", "moscow", "pass --cutoffs MUST,SHOULD,COULD"),  # was "cutoffs={'must':..}"
+    ("theme,reach,impact,confidence,effort\na,10,1,80,1\n", "rice", "or pass --confidence-scale percent"),
+])
+def test_score_errors_give_the_commands_options_not_the_apis(tmp_path, capsys, body, framework, advice):
+    data = _write(tmp_path / "s.csv", body)
+    assert main(["score", "--in", data, "--out", str(tmp_path / "o.csv"), "--framework", framework]) == 1
+    err = capsys.readouterr().err
+    assert advice in err and "=" not in err.split("error:")[1].split(advice)[0][-40:]
+
+
+# --- API keys -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["ci\nkey_0123\tadmin\tactive", "tab\there", "evil\u202eadmin", "bytes\udcff"])
+def test_a_key_name_that_would_forge_a_line_of_keys_list_is_refused(tmp_path, capsys, name):
+    pytest.importorskip("fastapi")
+    code = main(["keys", "create", "--data", str(tmp_path / "d"), "--name", name])
+    err = capsys.readouterr().err
+    assert code != 0 and "may not hold control" in err  # was stored, and printed as two rows by `keys list`
+    assert main(["keys", "list", "--data", str(tmp_path / "d")]) == 0
+    assert capsys.readouterr().out == ""

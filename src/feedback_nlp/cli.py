@@ -319,7 +319,10 @@ def require_columns(path: str, columns: dict[str, str | None], args: argparse.Na
         if name is not None and name not in have:
             where = (f"the first {len(first)} record{'s' if len(first) > 1 else ''} of {path}" if json_like
                      else path)
-            raise UsageError(f"column {quoted(name)} (given by {option}) not found in {where}; available: {quoted_list(have)}")
+            same = [c for c in have if str(c).casefold() == name.casefold()]  # "Text" for "text": say so
+            hint = f"; {quoted(same[0])} differs only in case: pass {option} {same[0]}" if same else ""
+            raise UsageError(f"column {quoted(name)} (given by {option}) not found in {where}; "
+                             f"available: {quoted_list(have)}{hint}")
 
 
 def require_period_fits(path: str, freq: str, args: argparse.Namespace,
@@ -943,9 +946,14 @@ def cmd_score(args: argparse.Namespace) -> dict:
 
     try:
         out = _score(args, df, col)
-    except InvalidInputError as exc:  # the scoring functions count positions from 0; a user reads lines
-        raise type(exc)(re.sub(r"at positions ([\d, ]+)", lambda m: "at " + where.name(
-            [int(i) for i in m.group(1).replace(" ", "").split(",") if i]), str(exc))) from exc
+    except InvalidInputError as exc:  # the scoring functions count positions (or rows) from 0; a user reads lines
+        message = re.sub(r"at positions ([\d, ]+)|in rows \[([\d, ]+)\]", lambda m: "at " + where.name(
+            [int(i) for i in (m.group(1) or m.group(2)).replace(" ", "").split(",") if i]), str(exc))
+        # the API's advice, in the words of this command
+        message = message.replace("pass explicit cutoffs={'must':..,'should':..,'could':..}",
+                                  "pass --cutoffs MUST,SHOULD,COULD (such as 8,4,2)")
+        message = message.replace("confidence_scale='percent'", "--confidence-scale percent")
+        raise type(exc)(message) from exc
     with OutputSet() as outs:
         write_table(out, outs.file(args.out), raw_csv=args.raw_csv)
     ui.table(out)

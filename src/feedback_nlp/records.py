@@ -380,6 +380,13 @@ def _redacted(raw: Any, limit: int = 500) -> str | None:
     return text
 
 
+def _case_hint(name: str, columns: Sequence[Any], option: str) -> str:
+    """``; 'Text' differs only in case: pass text_col='Text'`` when a column is the name in another case (a
+    spreadsheet's "Text" header is not silently taken for "text": both may exist)."""
+    same = [c for c in columns if isinstance(c, str) and c.casefold() == str(name).casefold()]
+    return f"; {quoted(same[0])} differs only in case: pass {option}={quoted(same[0])}" if same else ""
+
+
 # --- the validator --------------------------------------------------------------------------------
 
 _INTERNAL = ("_row", "_error", "_raw")
@@ -452,12 +459,13 @@ class RowValidator:
         data = [c for c in df.columns if c not in ("_row", "_error", "_raw")]
         if self._cols is None:
             if self.text_col not in df.columns:
-                raise ColumnError(f"text column {quoted(self.text_col)} not found; available columns: {quoted_list(data)}")
+                raise ColumnError(f"text column {quoted(self.text_col)} not found; available columns: "
+                                  f"{quoted_list(data)}{_case_hint(self.text_col, data, 'text_col')}")
             for role in _ROLES:
                 given = self.given.get(role)
                 if given is not None and given not in df.columns:
                     raise ColumnError(f"{role.replace('_', ' ')} column {quoted(given)} not found; "
-                                      f"available columns: {quoted_list(data)}")
+                                      f"available columns: {quoted_list(data)}{_case_hint(given, data, role + '_col')}")
             generated = self.given["id"] is None and ("id" not in df.columns or self.text_col == "id")
             self._cols = {"id": None if generated else (self.given["id"] or "id")}
         cols = dict(self._cols)

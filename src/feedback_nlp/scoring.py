@@ -101,7 +101,7 @@ class _Args:
         nan = np.isnan(arr.reshape(-1)) | np.isinf(arr.reshape(-1))
         if nan.any():
             where = "" if arr.ndim == 0 else f" at positions {_positions(nan)}"
-            raise InvalidInputError(f"{name} has NaN or infinite values{where}")
+            raise InvalidInputError(f"{name} has NaN or infinite values{where} (a missing value is NaN)")
         return arr
 
     def check(self, name: str, bad: np.ndarray, what: str) -> None:
@@ -151,7 +151,11 @@ def rice(reach: ArrayLike, impact: ArrayLike, confidence: ArrayLike, effort: Arr
         conf = conf / 100.0
     else:
         raise InvalidInputError(f"confidence_scale must be 'fraction' or 'percent', got {confidence_scale!r}")
-    return a.shape(v["reach"] * v["impact"] * conf / v["effort"])
+    with np.errstate(over="ignore"):
+        score = v["reach"] * v["impact"] * conf / v["effort"]
+    # 1e308 people, or an effort of 1e-320 months, gave a score of inf, written to the output as it was
+    a.check("reach", np.isinf(score), "gives an infinite score (reach / effort beyond a float's range)")
+    return a.shape(score)
 
 
 def ice(impact: ArrayLike, confidence: ArrayLike, ease: ArrayLike, *, method: str = "product") -> Any:
@@ -326,6 +330,7 @@ def theme_scores(
             raise ColumnError(f"{role} column {quoted(col)} not found; available columns: {quoted_list(df.columns)} "
                               f"(pass {role}_col=None to score without it)" if role != "theme" else
                               f"theme column {quoted(col)} not found; available columns: {quoted_list(df.columns)}")
+    win, ref_now = _window(window), _now(now)  # checked even when there is no time column to use them on
     w = dict(DEFAULT_DEMAND_WEIGHTS if weights is None else weights)
     unknown = set(w) - set(DEFAULT_DEMAND_WEIGHTS)
     if unknown:
@@ -365,9 +370,8 @@ def theme_scores(
         bad = ts.isna() & data[time_col].notna()
         if bad.any():
             raise ColumnError(f"time column {quoted(time_col)} has unparseable dates in rows {list(data.index[bad][:10])}")
-        ref = ts.max() if now is None else pd.Timestamp(now)
+        ref = ts.max() if ref_now is None else ref_now
         ref = ref.tz_localize("UTC") if ref.tzinfo is None else ref
-        win = pd.Timedelta(window)
         recent = (ts > ref - win) & (ts <= ref)
         previous = (ts > ref - 2 * win) & (ts <= ref - win)
         out["recent"] = recent.groupby(data[theme_col]).sum().reindex(out.index).fillna(0).astype(int)
@@ -389,6 +393,29 @@ def theme_scores(
     out["priority"] = 100 * sum(v * norm(k) for k, v in used.items()) / total if total > 0 else 0.0
     out = out.reset_index().rename(columns={"index": theme_col})
     return out.sort_values(["priority", "volume"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _window(window: Any) -> pd.Timedelta:
+    """``window`` as a positive duration ("abc" was ignored without a time column; "-5D" counted nothing)."""
+    try:
+        win = pd.Timedelta(window)
+    except (ValueError, TypeError):
+        raise InvalidInputError(f"window must be a duration such as 28D or 4W, got {quoted(window)}") from None
+    if pd.isna(win) or win <= pd.Timedelta(0):
+        raise InvalidInputError(f"window must be a positive duration such as 28D, got {quoted(window)}")
+    return win
+
+
+def _now(now: Any) -> pd.Timestamp | None:
+    if now is None:
+        return None
+    try:
+        ts = pd.Timestamp(now)
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidInputError(f"now must be a time such as 2026-01-31T00:00:00Z, got {quoted(now)}") from None
+    if pd.isna(ts):
+        raise InvalidInputError(f"now must be a time, got {quoted(now)}")
+    return ts
 
 
 def demand_scores(df: pd.DataFrame, by: str, **kwargs: Any) -> pd.DataFrame:

@@ -407,10 +407,15 @@ def _loose_fields(line: str, delimiter: str) -> list[str]:
         return line.split(delimiter)
 
 
+_EXCEL_SEP = re.compile(r"\ufeff?sep=([,;\t|])")
+# Invisible characters around a column name: "\u200btext" is not found as "text" and looks just like it.
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+
+
 def _header(fields: list[str]) -> list[str]:
     names: list[str] = []
     for i, f in enumerate(fields):
-        name = _SURROGATE.sub("\ufffd", f).strip() or f"Unnamed: {i}"
+        name = _SURROGATE.sub("\ufffd", f).strip().strip(_INVISIBLE).strip() or f"Unnamed: {i}"
         base, k = name, 1
         while name in names:  # duplicate column names: "text", "text.1" (as pandas does)
             name, k = f"{base}.{k}", k + 1
@@ -444,8 +449,14 @@ def _iter_csv(path: Path, delimiter: str, encoding: str | None, chunk_size: int)
     first = next(text_lines, None)
     if first is None:
         raise InputFileError(f"{path} is empty: no header line with column names")
-    delimiter = _sniff_delimiter(first, delimiter)
-    lines = _Lines(itertools.chain([first], text_lines))
+    excel = _EXCEL_SEP.fullmatch(first.rstrip("\r\n"))
+    if excel:  # Excel's "sep=;" hint line: it names the delimiter and is not the header (it was read as one)
+        delimiter = excel.group(1)
+        lines = _Lines(text_lines)
+        lines.number = 1  # the hint is line 1: rows keep the line numbers an editor shows
+    else:
+        delimiter = _sniff_delimiter(first, delimiter)
+        lines = _Lines(itertools.chain([first], text_lines))
     records = _csv_records(lines, delimiter)
     for _start, fields, taken, error in records:
         if fields is None:

@@ -152,7 +152,12 @@ class _Guard:
         try:
             length = dict(scope["headers"]).get(b"content-length")
             too_big = {"limit": "max_body_bytes", "max": limit}
-            if length is not None and (not length.isdigit() or int(length) > limit):
+            if length is not None and not length.isdigit():  # not "too large": a client or proxy is broken
+                status["code"] = 400
+                await self._reply(send, 400, error_body("bad_request", "the Content-Length header is not a number",
+                                                        rid), rid)
+                return
+            if length is not None and int(length) > limit:
                 status["code"] = 413
                 await self._reply(send, 413, error_body("body_too_large", f"request body over {limit} bytes", rid,
                                                         **too_big), rid)

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -19,14 +20,18 @@ from ._store import SCOPES, ApiKey, Store, hash_key, utcnow
 __all__ = ["KeyCache", "create_key"]
 
 TOKEN_PREFIX = "fnlp_"
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def create_key(store: Store, name: str, scope: str = "tag") -> tuple[str, ApiKey]:
     """Create a key: returns the token (give it to the client, it cannot be recovered) and its record."""
     if scope not in SCOPES:
         raise InvalidInputError(f"scope must be one of {list(SCOPES)}, got {quoted(scope)}")
-    if not name or not name.strip() or len(name) > 100:
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
         raise InvalidInputError("a key needs a name of 1-100 characters (who or what uses it)")
+    if m := _UNPRINTABLE.search(name):  # "ci\nkey_0\tadmin\tactive" forged a line of `keys list`
+        raise InvalidInputError(f"a key name may not hold control, bidirectional-override or undecodable "
+                                f"characters (U+{ord(m.group()):04X})")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ApiKey("key_" + uuid.uuid4().hex[:12], name.strip(), scope, hash_key(token), utcnow().isoformat())
     store.add_key(record)

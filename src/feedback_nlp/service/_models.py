@@ -4,21 +4,58 @@ which answer 413/422 naming the limit; fixed shapes (an id of 1-256 characters, 
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
 __all__ = [
     "BacklogAck", "BacklogItemOut", "BacklogRequest", "DuplicateMatch", "DuplicatesRequest", "DuplicatesResponse",
     "DuplicatesResult", "ErrorBody", "Item", "QueryItem", "TagRequest", "TagResponse", "TagResult",
 ]
 
-ItemId = Annotated[str, Field(min_length=1, max_length=256, description="your id of the item (ticket id, URL, ...)")]
+# Control characters (NUL, newlines), bidirectional overrides and lone surrogates: an id holding one is stored
+# as given (PostgreSQL refuses NUL and a surrogate failed the SQLite insert with a 500) or shows another id in a
+# dashboard ("abc\u202edef" displays as "abcfed").
+_BAD_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _plain_id(value: str) -> str:
+    if m := _BAD_CHARS.search(value):
+        raise ValueError(f"an id may not hold control, bidirectional-override or surrogate characters "
+                         f"(U+{ord(m.group()):04X})")
+    return value
+
+
+def _flat_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """Metadata the stores keep as given: no NaN or infinity (JSON has none: they were stored as null), no NUL or
+    lone surrogate in a key or a text (a surrogate failed the insert with a 500)."""
+    for key, value in meta.items():
+        for what, text in (("key", key), ("value of", value)):
+            if isinstance(text, str) and (m := re.search("[\x00\ud800-\udfff]", text)):
+                raise ValueError(f"metadata {what} {key[:40]!r} holds U+{ord(m.group()):04X} (NUL or a lone surrogate)")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"metadata value of {key[:40]!r} is {value}: only finite numbers")
+    return meta
+
+
+ItemId = Annotated[str, Field(min_length=1, max_length=256, description="your id of the item (ticket id, URL, ...)"),
+                   AfterValidator(_plain_id)]
 MetaValue = Union[str, int, float, bool, None]
+# A score's inputs: finite numbers, never true/false or a numeric string ("reach": true was scored as 1).
+Number = Annotated[float, Strict()]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _Finite(_Strict):
+    """Bodies of the scoring endpoints: NaN and Infinity (which Python's JSON parser accepts) are refused by
+    name instead of being read as a missing value or failing deep in the scorer."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Item(_Strict):
@@ -26,8 +63,8 @@ class Item(_Strict):
 
     id: ItemId
     text: str = Field(description="raw text; HTML, quoted replies and signatures are removed, PII redacted")
-    metadata: dict[str, MetaValue] = Field(default_factory=dict, max_length=64,
-                                           description="flat key/value metadata kept with backlog items")
+    metadata: Annotated[dict[str, MetaValue], AfterValidator(_flat_metadata)] = Field(
+        default_factory=dict, max_length=64, description="flat key/value metadata kept with backlog items")
 
 
 class QueryItem(_Strict):
@@ -137,53 +174,53 @@ class ThemesResponse(BaseModel):
     themes: list[ThemeOut]
 
 
-class RiceItem(_Strict):
+class RiceItem(_Finite):
     id: ItemId
-    reach: float
-    impact: float
-    confidence: float
-    effort: float
+    reach: Number
+    impact: Number
+    confidence: Number
+    effort: Number
 
 
-class RiceRequest(_Strict):
+class RiceRequest(_Finite):
     items: list[RiceItem] = Field(min_length=1)
     confidence_scale: Literal["fraction", "percent"] = "fraction"
 
 
-class IceItem(_Strict):
+class IceItem(_Finite):
     id: ItemId
-    impact: float
-    confidence: float
-    ease: float
+    impact: Number
+    confidence: Number
+    ease: Number
 
 
-class IceRequest(_Strict):
+class IceRequest(_Finite):
     items: list[IceItem] = Field(min_length=1)
     method: Literal["product", "mean"] = "product"
 
 
-class MoscowItem(_Strict):
+class MoscowItem(_Finite):
     id: ItemId
-    score: float
+    score: Number
     commitment: bool = False
     deadline: bool = False
 
 
-class MoscowRequest(_Strict):
+class MoscowRequest(_Finite):
     items: list[MoscowItem] = Field(min_length=1)
     cutoffs: dict[Literal["must", "should", "could"], float] | None = None
     quantiles: tuple[float, float, float] = (0.8, 0.5, 0.2)
 
 
-class DemandItem(_Strict):
+class DemandItem(_Finite):
     id: ItemId
     theme: str
     account_id: str | None = None
-    account_revenue: float | None = None
+    account_revenue: Number | None = None
     created_at: str | None = Field(default=None, description="ISO 8601 time of the feedback")
 
 
-class DemandRequest(_Strict):
+class DemandRequest(_Finite):
     items: list[DemandItem] = Field(min_length=1)
     weights: dict[Literal["volume", "unique_accounts", "revenue", "growth"], float] | None = None
     window: str = Field(default="28D", max_length=16)

@@ -12,6 +12,7 @@ Quackback sends none, its signature is the authentication.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..._optional import require
@@ -50,6 +51,8 @@ def quackback_endpoints(integration: QuackbackIntegration, *, respond_within: fl
             limit = int(request.query_params.get("limit", 100))
         except ValueError:
             return JSONResponse({"error": "min_score must be a number and limit an integer"}, status_code=422)
+        if not math.isfinite(min_score):  # NaN matched nothing and answered an empty list
+            return JSONResponse({"error": "min_score must be a finite number"}, status_code=422)
         if not 1 <= limit <= 1000:
             return JSONResponse({"error": "limit must lie in 1..1000", "limit": "limit"}, status_code=422)
         rows = await run_in_threadpool(integration.store.suggestions, min_score=min_score, limit=limit)

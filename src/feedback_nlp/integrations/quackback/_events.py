@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ __all__ = ["POST_EVENTS", "WebhookEvent", "parse_event"]
 POST_EVENTS = ("post.created", "post.updated", "post.status_changed", "post.deleted", "post.merged",
                "post.voted", "comment.created")
 MAX_ID_CHARS = 200
+_CONTROL = re.compile("[\x00-\x1f\x7f]")  # NUL, newlines…: no Quackback id holds one (PostgreSQL refuses NUL)
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,14 @@ def parse_event(body: bytes) -> WebhookEvent:
         raise EventError("the webhook body is not JSON") from None
     if not isinstance(doc, dict):
         raise EventError("the webhook body is not a JSON object")
+    try:  # "\ud800" is valid JSON but no text: storing it failed with a 500, which Quackback retries for ever
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise EventError("the webhook body holds a lone surrogate (\\udXXX): not valid Unicode text") from None
+    except RecursionError:
+        raise EventError("the webhook body is nested too deeply") from None
     event_id, event_type, data = doc.get("id"), doc.get("type"), doc.get("data", {})
-    if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_CHARS:
+    if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_CHARS or _CONTROL.search(event_id):
         raise EventError("the event has no usable 'id'")
     if not isinstance(event_type, str) or not event_type or len(event_type) > 100:
         raise EventError("the event has no usable 'type'")
@@ -65,6 +73,6 @@ def parse_event(body: bytes) -> WebhookEvent:
     created = doc.get("createdAt", doc.get("timestamp"))
     if event_type.startswith("post.") or event_type == "comment.created":
         post_id = data.get("post", {}).get("id") if isinstance(data.get("post"), dict) else None
-        if not isinstance(post_id, str) or not post_id:
-            raise EventError(f"a {event_type} event needs data.post.id")
+        if not isinstance(post_id, str) or not post_id or len(post_id) > MAX_ID_CHARS or _CONTROL.search(post_id):
+            raise EventError(f"a {event_type} event needs data.post.id (text without control characters)")
     return WebhookEvent(event_id, event_type, created if isinstance(created, str) else None, data)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 
 from ...cleaning import clean_text, text_problem
 from ._client import QuackbackClient
@@ -259,6 +260,11 @@ class Processor:
     # --- handlers -------------------------------------------------------------------------------
     def _post_text(self, event: WebhookEvent) -> dict[str, Any]:
         post_id, post = _post_id(event), event.post
+        known = self.store.post(post_id)
+        if known and known.get("deleted") and _before(event.created_at, known.get("deleted_at")):
+            # a retried post.created/updated that arrives after the post was deleted or merged: it would put
+            # the post back in the backlog (and suggest it as a duplicate) for good
+            return {"action": "skipped", "reason": "the post was deleted or merged after this event"}
         raw = event.text
         if "content" not in post:  # an update may carry only a reference: read the post, or keep what we have
             if self.client is not None:
@@ -295,9 +301,10 @@ class Processor:
             clock.lap("duplicates")
         out["duplicates"] = [{"id": i, "score": s} for i, s in candidates]
         fields: dict[str, Any] = {"text": text, "predicted": out["predicted"], "deleted": 0}
-        for key, col in (("boardSlug", "board"), ("voteCount", "votes")):
-            if key in post:
-                fields[col] = post[key]
+        if isinstance(post.get("boardSlug"), str):  # a dict or a number was stored as the board's name
+            fields["board"] = post["boardSlug"]
+        if _count(post.get("voteCount")) is not None:
+            fields["votes"] = post["voteCount"]
         if event.type == "post.created":
             fields["created_at"] = post.get("createdAt") or event.created_at
         if sentiment is not None:
@@ -335,12 +342,16 @@ class Processor:
         new = new if isinstance(new, str) else None
         changed = event.created_at
         known = self.store.post(_post_id(event)) or {}
+        if known.get("status_changed_at") and _before(changed, known["status_changed_at"], strict=True):
+            # deliveries are retried out of order: an older change arriving late must not undo a newer one
+            return {"action": "skipped", "reason": "a newer status change is already recorded",
+                    "status": new, "current": known.get("status")}
         fields: dict[str, Any] = {"status": new, "status_stage": status_stage(new), "status_changed_at": changed}
         if not known.get("first_status_change_at"):
             fields["first_status_change_at"] = changed
         if not known.get("text"):
             fields["text"] = event.text  # title only: enough for the report until a pull fills the content
-        if "boardSlug" in event.post:
+        if isinstance(event.post.get("boardSlug"), str):
             fields["board"] = event.post["boardSlug"]
         self.store.upsert_post(_post_id(event), **fields)
         return {"action": "status", "status": new, "stage": fields["status_stage"],
@@ -349,7 +360,7 @@ class Processor:
     def _deleted(self, event: WebhookEvent) -> dict[str, Any]:
         if self.backlog is not None:
             self.backlog.delete(_post_id(event))
-        self.store.upsert_post(_post_id(event), deleted=1)
+        self.store.upsert_post(_post_id(event), deleted=1, deleted_at=event.created_at)
         return {"action": "deleted"}
 
     def _merged(self, event: WebhookEvent) -> dict[str, Any]:
@@ -358,14 +369,39 @@ class Processor:
             or event.post.get("canonicalPostId")
         if self.backlog is not None:
             self.backlog.delete(_post_id(event))  # the duplicate's demand now counts on the canonical post
-        self.store.upsert_post(_post_id(event), deleted=1, canonical_post_id=canonical if isinstance(canonical, str) else None)
+        self.store.upsert_post(_post_id(event), deleted=1, deleted_at=event.created_at,
+                               canonical_post_id=canonical if isinstance(canonical, str) else None)
         return {"action": "merged", "canonical": canonical}
 
     def _voted(self, event: WebhookEvent) -> dict[str, Any]:
-        votes = event.post.get("voteCount")
-        if isinstance(votes, int) and self.store.post(_post_id(event)):
+        votes = _count(event.post.get("voteCount"))
+        if votes is not None and self.store.post(_post_id(event)):
             self.store.upsert_post(_post_id(event), votes=votes)
         return {"action": "votes", "votes": votes}
+
+
+def _count(value: Any) -> int | None:
+    """A vote count as Quackback sends it (a non-negative integer), else None: 1.5, true, NaN or 10**30 were
+    stored as they came (or failed the event with an OverflowError)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else None
+
+
+def _before(event_time: str | None, recorded: str | None, *, strict: bool = False) -> bool:
+    """Whether an event happened before a recorded time (ISO strings); unknown or unreadable times: ``not
+    strict`` says before (an event of unknown age does not undo a deletion), ``strict`` says not."""
+    if event_time is None or recorded is None:
+        return not strict
+    try:
+        a, b = pd.Timestamp(event_time), pd.Timestamp(recorded)
+        if a.tzinfo is None:
+            a = a.tz_localize("UTC")
+        if b.tzinfo is None:
+            b = b.tz_localize("UTC")
+    except (ValueError, TypeError, OverflowError):
+        return not strict
+    if pd.isna(a) or pd.isna(b):
+        return not strict
+    return bool(a < b)
 
 
 def _post_id(event: WebhookEvent) -> str:
