@@ -3,6 +3,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -541,3 +542,43 @@ def test_a_key_name_that_would_forge_a_line_of_keys_list_is_refused(tmp_path, ca
     assert code != 0 and "may not hold control" in err  # was stored, and printed as two rows by `keys list`
     assert main(["keys", "list", "--data", str(tmp_path / "d")]) == 0
     assert capsys.readouterr().out == ""
+
+
+# --- dedupe / themes with degenerate embeddings -------------------------------------------------------------
+
+_E = np.random.default_rng(0).random((12, 8)).astype(np.float32)
+_T = [f"export item {i}" for i in range(12)]
+_NAN = _E.copy()
+_NAN[3, 2] = np.nan
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: fb.Deduper().fit(_T, embeddings=_NAN), r"not finite \(NaN or inf\) at rows \[3\]"),  # grouped with NaN
+    (lambda: fb.Deduper().fit(_T, embeddings=_E).find("x", embeddings=_NAN[3:4], k=2), "not finite"),  # NaN scores
+    (lambda: fb.Deduper().fit(_T, embeddings=np.full((12, 8), "a")), "embeddings must be numbers"),
+    (lambda: fb.ThemeModel(min_theme_size=2).fit(_T, embeddings=np.full((12, 8), "a")), "embeddings must be numbers"),
+    (lambda: fb.ThemeModel(min_theme_size=2).fit(_T, embeddings=np.zeros((12, 0))), r"dim >= 1, got \(12, 0\)"),
+])
+def test_unusable_precomputed_embeddings_are_input_errors(call, match):
+    with pytest.raises(InvalidInputError, match=match):  # were silent NaN scores, a raw ValueError, all outliers
+        call()
+
+
+def test_a_window_beyond_pandas_range_says_so():
+    with pytest.raises(InvalidInputError, match="at most 292 years"):
+        fb.theme_scores(pd.DataFrame({"theme": ["a"]}), account_col=None, revenue_col=None, time_col=None,
+                        window="300000D")
+
+
+def test_a_jsonl_file_with_classic_mac_line_ends_reads_every_record(tmp_path):
+    path = tmp_path / "mac.jsonl"
+    path.write_bytes(b'{"id": "1", "text": "export fails"}\r{"id": "2", "text": "dark mode"}\r')
+    data = fb.read_feedback(path)  # was one line rejected whole: "malformed JSON line (Extra data)"
+    assert data.records[["id", "row"]].values.tolist() == [["1", 1], ["2", 2]] and len(data.rejected) == 0
+
+
+@pytest.mark.parametrize("headers", [{"content-type": "text/plain"}, {}])
+def test_a_json_body_sent_without_a_json_content_type_says_so(api, headers):
+    r = api.post("/v1/tag", content=b'{"items": [{"id": "1", "text": "export fails"}]}', headers=headers)
+    assert r.status_code == 422  # said "Input should be a valid dictionary or object to extract fields from"
+    assert "Content-Type: application/json" in r.json()["error"]["message"]

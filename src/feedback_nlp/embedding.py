@@ -87,6 +87,27 @@ def _as_text_list(texts: Sequence[str] | str) -> list[str]:
     return texts
 
 
+def _as_embeddings(embeddings: Any, n: int) -> np.ndarray:
+    """Precomputed embeddings as a float32 ``(n, dim)`` array, or :class:`InvalidInputError` naming the problem:
+    text or objects (a raw ValueError from numpy), the wrong shape, no dimensions, NaN or infinity (which gave
+    duplicate scores of NaN without a word).
+
+    >>> _as_embeddings([[1, 0], [0, 1]], 2).dtype
+    dtype('float32')
+    """
+    try:
+        emb = np.asarray(embeddings, dtype=np.float32)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(f"embeddings must be numbers (a float array), not {type(embeddings).__name__} "
+                                f"({str(exc)[:80]})") from None
+    if emb.ndim != 2 or len(emb) != n or (n and emb.shape[1] == 0):
+        raise InvalidInputError(f"embeddings must have shape ({n}, dim) with dim >= 1, got {emb.shape}")
+    bad = np.flatnonzero(~np.isfinite(emb).all(axis=1))
+    if len(bad):
+        raise InvalidInputError(f"embeddings are not finite (NaN or inf) at rows {bad[:10].tolist()}")
+    return emb
+
+
 class Embedder(BaseEmbedder):
     """Sentence-transformers embeddings, offline, cached, cleaned and length-batched.
 

@@ -399,8 +399,9 @@ def _window(window: Any) -> pd.Timedelta:
     """``window`` as a positive duration ("abc" was ignored without a time column; "-5D" counted nothing)."""
     try:
         win = pd.Timedelta(window)
-    except (ValueError, TypeError):
-        raise InvalidInputError(f"window must be a duration such as 28D or 4W, got {quoted(window)}") from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        longest = " of at most 292 years" if "OutOfBounds" in type(exc).__name__ or "overflow" in str(exc) else ""
+        raise InvalidInputError(f"window must be a duration{longest} such as 28D or 4W, got {quoted(window)}") from None
     if pd.isna(win) or win <= pd.Timedelta(0):
         raise InvalidInputError(f"window must be a positive duration such as 28D, got {quoted(window)}")
     return win

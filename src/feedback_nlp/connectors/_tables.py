@@ -567,7 +567,9 @@ def _records_frame(rows: list[dict[str, Any]], numbers: list[int], errors: list[
 def iter_json_lines(path: Path, encoding: str | None) -> Iterator[tuple[int, dict[str, Any], str | None, str | None]]:
     """(line number, object, parse error, raw line of a broken record) per non-blank line of a JSONL file."""
     codec = resolve_encoding(path, encoding)[0]
-    for number, line in enumerate(_text_lines(path, encoding), start=1):
+    # A JSON text holds no raw CR (strings escape it), so a bare CR ends a line: a classic-Mac JSONL file was
+    # one "line" rejected whole as malformed, every record in it lost.
+    for number, line in enumerate(_split_old_mac(_text_lines(path, encoding)), start=1):
         if not line.strip():
             continue  # blank lines are not records
         record, error = {}, _bad_bytes_reason([line], codec)

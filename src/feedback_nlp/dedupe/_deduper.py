@@ -18,7 +18,7 @@ from .._optional import require
 from .._params import HasMethods, Interval, Options, ParamsMixin
 from .._persist import check_embedder, loading, prepare_folder, read_config, write_config
 from ..cleaning import redact_pii
-from ..embedding import BaseEmbedder, Embedder, _as_text_list
+from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError
 from ..evaluation import best_f1_threshold
 from ._bm25 import BM25
@@ -127,9 +127,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         if embeddings is None:
             embeddings = self._embedder().encode(texts)
         else:
-            embeddings = np.asarray(embeddings, dtype=np.float32)
-            if embeddings.ndim != 2 or len(embeddings) != n:
-                raise InvalidInputError(f"embeddings must have shape ({n}, dim), got {embeddings.shape}")
+            embeddings = _as_embeddings(embeddings, n)
             if self.embedder is not None and embeddings.shape[1] != self.embedder.dim:
                 raise ModelMismatchError(f"embeddings have {embeddings.shape[1]} dimensions, the embedder gives {self.embedder.dim}")
         ids = list(range(n)) if ids is None else list(ids)

@@ -240,6 +240,12 @@ def _install_error_handlers(app: FastAPI) -> None:
             msg = "malformed JSON body" if kind == "json_invalid" else err.get("msg", "invalid value")
             details.append({"loc": loc_path(err.get("loc", ())), "msg": msg, "type": kind})  # no 'input': it may be PII
         first = details[0] if details else {"loc": "body", "msg": "invalid request"}
+        ctype = request.headers.get("content-type", "")
+        if first["loc"] == "body" and first["type"] == "model_attributes_type" and "json" not in ctype.lower():
+            # FastAPI reads only a JSON content type as JSON: the body was seen as bytes, "not a dictionary"
+            first = {**first, "msg": f"send the body as JSON with 'Content-Type: application/json' (got "
+                                     f"{ctype.split(';')[0][:60] or 'no content type'!r})"}
+            details[0] = first
         return JSONResponse(error_body("invalid_request", f"{first['loc']}: {first['msg']}", _rid(request),
                                        details=details), 422)
 

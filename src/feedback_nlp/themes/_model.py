@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, clone
 from .._params import HasMethods, Interval, ParamsMixin
 from .._persist import check_embedder, loading, prepare_folder, read_config, write_config
 from ..cleaning import redact_pii
-from ..embedding import BaseEmbedder, Embedder, _as_text_list
+from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError
 from ._labels import BaseLabeller, CTFIDFLabeller, central_title
 from ._parts import BaseClusterer, BaseReducer, GraphClusterer, HDBSCANClusterer
@@ -123,15 +123,9 @@ class ThemeModel(ParamsMixin, BaseEstimator):
             if getattr(self, "embedder_", None) is None:
                 self.embedder_ = self.embedder if self.embedder is not None else Embedder()
             embeddings = self.embedder_.encode(texts)
-        emb = np.asarray(embeddings, dtype=np.float32)
-        if texts is None:
-            texts = [""] * len(emb)
-        texts = list(texts)
-        if emb.ndim != 2 or len(emb) != len(texts):
-            raise InvalidInputError(f"embeddings must have shape ({len(texts)}, dim), got {emb.shape}")
-        bad = np.flatnonzero(~np.isfinite(emb).all(axis=1)) if emb.ndim == 2 else np.empty(0, dtype=np.intp)
-        if len(bad):
-            raise InvalidInputError(f"embeddings are not finite (NaN or inf) at rows {bad[:10].tolist()}")
+        n = len(texts) if texts is not None else len(embeddings) if hasattr(embeddings, "__len__") else -1
+        emb = _as_embeddings(embeddings, n)
+        texts = [""] * len(emb) if texts is None else list(texts)
         if hasattr(self, "centroids_") and emb.shape[1] != self.centroids_.shape[1]:
             raise ModelMismatchError(f"embeddings have {emb.shape[1]} dimensions; the themes were fitted on "
                                      f"{self.centroids_.shape[1]} ({self.model_id_})")
