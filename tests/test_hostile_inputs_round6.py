@@ -582,3 +582,32 @@ def test_a_json_body_sent_without_a_json_content_type_says_so(api, headers):
     r = api.post("/v1/tag", content=b'{"items": [{"id": "1", "text": "export fails"}]}', headers=headers)
     assert r.status_code == 422  # said "Input should be a valid dictionary or object to extract fields from"
     assert "Content-Type: application/json" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("field", [
+    {"voteCount": "abc"}, {"voteCount": {"n": 1}}, {"voteCount": float("nan")}, {"commentCount": "x"},
+    {"statusId": ["a"]}, {"tags": [{"id": "t1", "name": None}]}, {"createdAt": 12345}, {"boardSlug": {"x": 1}},
+])
+def test_quackback_pull_keeps_reading_posts_with_fields_of_the_wrong_type(field):
+    from feedback_nlp.integrations.quackback import posts_to_records
+
+    good = {"id": "p0", "title": "Dark mode", "content": "please", "voteCount": 3, "boardSlug": "ideas",
+            "tags": [{"id": "t1", "name": "ui"}], "createdAt": "2026-01-02T00:00:00Z"}
+    df = posts_to_records([good, {**good, "id": "p1", **field}])  # a ValueError/TypeError stopped the pull
+    bad = df.iloc[1]
+    assert len(df) == 2 and df.iloc[0]["votes"] == 3
+    assert "None" not in bad["tags"] and not isinstance(bad["source"], dict)  # a tag named "None", a dict as board
+    assert pd.isna(bad["created_at"]) or bad["created_at"].year == 2026  # 12345 was read as nanoseconds in 1970
+
+
+@pytest.mark.parametrize("encoding", ["rot13", "hex", "base64", "zlib", "idna", "punycode", "undefined",
+                                      "unicode_escape", "utf-7"])
+@pytest.mark.parametrize("name", ["t.csv", "t.jsonl", "t.json"])
+def test_an_encoding_that_is_no_text_file_encoding_is_refused(tmp_path, capsys, encoding, name):
+    path = tmp_path / name
+    path.write_text({"t.csv": "id,text\n1,C:\\new+folder fails\n", "t.jsonl": '{"id": "1", "text": "a+b"}\n',
+                     "t.json": '[{"id": "1", "text": "a+b"}]'}[name])
+    with pytest.raises(InvalidInputError, match="is not an encoding of text files"):
+        fb.read_feedback(path, encoding=encoding)  # unexpected LookupError/UnicodeError, or "C:\new" altered
+    assert main(["dedupe", "--in", str(path), "--out", str(tmp_path / "o.csv"), "--encoding", encoding]) == 1
+    assert "unexpected" not in capsys.readouterr().err

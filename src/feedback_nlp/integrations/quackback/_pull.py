@@ -50,33 +50,46 @@ def post_text(title: object, content: object) -> str:
     return "\n\n".join(parts)
 
 
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _number(value: Any) -> int:
+    """A count (votes, comments): a non-negative integer, else 0 (1.7, "abc", NaN, true and {} are no counts)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
 def posts_to_records(posts: Iterable[Mapping[str, Any]],
                      statuses: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
     """Quackback post objects to record rows; ``statuses`` maps status ids to ``{name, category}``."""
     statuses = statuses or {}
     rows = []
     for p in posts:
-        tags = [t for t in (p.get("tags") or []) if isinstance(t, Mapping)]
-        status_id = p.get("statusId")
+        # Fields of the wrong type (a server bug, a proxy's error page): left empty, never a crash halfway
+        # through a portal ("abc" votes, a list as status id) or a made-up value (a tag named "None").
+        raw_tags = p.get("tags")
+        tags = [t for t in raw_tags if isinstance(t, Mapping)] if isinstance(raw_tags, list) else []
+        status_id = _str(p.get("statusId"))
         info = statuses.get(status_id, {}) if status_id else {}
-        name = info.get("name") or p.get("status") or status_id
+        name = _str(info.get("name")) or _str(p.get("status")) or status_id
+        board = _str(p.get("boardSlug")) or _str(p.get("boardName"))
         rows.append({
             "id": str(p["id"]),
             "text": post_text(p.get("title"), p.get("content")),
-            "source": p.get("boardSlug") or p.get("boardName") or p.get("boardId") or "other",
-            "created_at": p.get("createdAt"),
-            "votes": int(p.get("voteCount") or 0),
-            "tags": [str(t.get("name")) for t in tags],
+            "source": board or _str(p.get("boardId")) or "other",
+            "created_at": _str(p.get("createdAt")),  # ISO text; a bare number was read as nanoseconds in 1970
+            "votes": _number(p.get("voteCount")),
+            "tags": [t["name"] for t in tags if _str(t.get("name"))],
             "status": name,
-            "status_stage": status_stage(name, info.get("category")),
-            "board": p.get("boardSlug") or p.get("boardName"),
-            "board_id": p.get("boardId"),
-            "tag_ids": [str(t.get("id")) for t in tags],
+            "status_stage": status_stage(name, _str(info.get("category"))),
+            "board": board,
+            "board_id": _str(p.get("boardId")),
+            "tag_ids": [str(t["id"]) for t in tags if isinstance(t.get("id"), (str, int)) and t.get("id") != ""],
             "status_id": status_id,
-            "comments": int(p.get("commentCount") or 0),
-            "author": p.get("authorName"),
-            "canonical_post_id": p.get("canonicalPostId"),
-            "updated_at": p.get("updatedAt"),
+            "comments": _number(p.get("commentCount")),
+            "author": _str(p.get("authorName")),
+            "canonical_post_id": _str(p.get("canonicalPostId")),
+            "updated_at": _str(p.get("updatedAt")),
         })
     out = pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
     for col in ("created_at", "updated_at"):
