@@ -611,3 +611,28 @@ def test_an_encoding_that_is_no_text_file_encoding_is_refused(tmp_path, capsys, 
         fb.read_feedback(path, encoding=encoding)  # unexpected LookupError/UnicodeError, or "C:\new" altered
     assert main(["dedupe", "--in", str(path), "--out", str(tmp_path / "o.csv"), "--encoding", encoding]) == 1
     assert "unexpected" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["s.jsonl", "s.json"])
+def test_escaped_lone_surrogates_in_json_reject_their_record_only(tmp_path, name):
+    lines = ['{"id": "a\\ud800", "text": "export fails"}', '{"id": "2", "text": "dark mode", "author": "x\\udc80"}',
+             '{"id": "3", "text": "emoji \\ud83d\\ude00 ok"}']  # a pair is one character: kept
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n" if name.endswith("l") else "[" + ",\n".join(lines) + "]")
+    data = fb.read_feedback(path)  # was an unexpected UnicodeEncodeError from pandas for the whole file
+    assert data.records[["id", "text"]].values.tolist() == [["3", "emoji 😀 ok"]]
+    assert data.rejected["row"].tolist() == [1, 2]
+    assert data.rejected["reason"].str.contains("escaped lone surrogate").all()
+
+
+def test_a_slack_message_with_an_escaped_lone_surrogate_is_rejected_alone(tmp_path):
+    export = tmp_path / "slack"
+    (export / "general").mkdir(parents=True)
+    (export / "channels.json").write_text('[{"id": "C1", "name": "general"}]')
+    (export / "users.json").write_text('[{"id": "U1", "name": "ann\\ud800"}]')  # a broken name: the id is shown
+    (export / "general" / "2026-01-05.json").write_text(
+        '[{"type": "message", "user": "U1", "text": "export fails", "ts": "1767607320.000200"},'
+        ' {"type": "message", "user": "U2", "text": "bad \\udc80 text", "ts": "1767607321.000200"}]')
+    data = fb.read_feedback(export)  # was an unexpected UnicodeEncodeError for the whole export
+    assert data.records[["text", "author"]].values.tolist() == [["export fails", "U1"]]
+    assert data.rejected["row"].tolist() == [2] and "lone surrogate" in data.rejected["reason"].iloc[0]

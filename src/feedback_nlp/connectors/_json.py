@@ -30,8 +30,8 @@ from ._tables import (
     _ascii_compatible,
     _bad_bytes_reason,
     _check_utf8,
+    _checked_record,
     _decode_line,
-    _duplicate_keys_reason,
     _object,
     _open,
     _printable,
@@ -326,5 +326,5 @@ class JsonFile:
             if reason is not None:  # its strings hold escaped bytes: the record is known by its text only
                 yield number, {}, reason, _printable(raw)
                 continue
-            reason = _duplicate_keys_reason(value)
+            value, reason = _checked_record(value, raw)
             yield number, value, reason, None if reason is None else _printable(raw)

@@ -549,6 +549,22 @@ def _duplicate_keys_reason(value: Any) -> str | None:
     return None
 
 
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _checked_record(value: Any, raw: str) -> tuple[Any, str | None]:
+    """A parsed JSON record and why it is rejected (None: it is not): a key named twice (the record is kept
+    for its id), or a string holding an escaped lone surrogate ("\\ud800" is valid JSON but no text: the id
+    or field holding it failed the whole read with a UnicodeEncodeError; the record is known by its text
+    only). Pairs ("\\ud83d\\ude00", an emoji) are one character and pass."""
+    if _ESCAPED_SURROGATE.search(raw):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return {}, "JSON string holds an escaped lone surrogate (\\udXXX): not valid Unicode text"
+    return value, _duplicate_keys_reason(value)
+
+
 def _loads(text: str) -> Any:
     # Numbers stay as written ("1", "1.0", "007" is invalid JSON anyway): ids never change type, and
     # revenue/time parsing happens once, in the validator.
@@ -581,7 +597,8 @@ def iter_json_lines(path: Path, encoding: str | None) -> Iterator[tuple[int, dic
     for number, line in enumerate(_split_old_mac(_text_lines(path, encoding)), start=1):
         if not line.strip():
             continue  # blank lines are not records
-        record, error = {}, _bad_bytes_reason([line], codec)
+        record: dict[str, Any] = {}
+        error = _bad_bytes_reason([line], codec)
         if error is None:
             try:
                 value = _loads(line)
@@ -589,7 +606,7 @@ def iter_json_lines(path: Path, encoding: str | None) -> Iterator[tuple[int, dic
                 error = f"malformed JSON line ({str(exc).split(':')[0]})"
             else:
                 if isinstance(value, dict):
-                    record, error = value, _duplicate_keys_reason(value)
+                    record, error = _checked_record(value, line)
                 else:
                     error = f"JSON line is {type(value).__name__ if not isinstance(value, str) else 'a string'}, not an object"
         yield number, record, error, None if error is None else _printable(line.rstrip("\r\n"))

@@ -138,6 +138,8 @@ def _read(tree: _Tree, path: Path) -> Export:
                 if isinstance(c, dict) and (c.get("name") or c.get("id")):
                     channels.append({**c, "name": c.get("name") or c["id"], "_dm": listing == "dms.json"})
         users, bots = _user_names(tree.read("users.json"))
+        # a name that is no text ("\ud800" in users.json) is left out: its messages show the user id instead
+        users = {k: v for k, v in users.items() if not (isinstance(v, str) and _LONE_SURROGATE.search(v))}
     except ValueError as exc:
         raise InputFileError(f"{path}: channels.json, groups.json or users.json is not valid JSON: {exc}") from None
     if not channels:
@@ -167,12 +169,26 @@ def _read(tree: _Tree, path: Path) -> Export:
                 if kind:
                     skipped[kind] += 1
                     continue
-                rows.append(_row(msg, number, cid, detail, name, users, channel_names))
+                row = _row(msg, number, cid, detail, name, users, channel_names)
+                if any(isinstance(v, str) and _LONE_SURROGATE.search(v) for v in row.values()):
+                    # "\ud800" in the JSON: no text; the message (or its channel's name) failed the
+                    # whole export with a UnicodeEncodeError. Rejected alone, its text shown escaped.
+                    row = {"_row": number, "_error": "an escaped lone surrogate (\\udXXX) in the message or its "
+                           "channel's name: not valid Unicode text", "_raw": _escaped(msg.get("text")),
+                           "source": "slack", "source_detail": _escaped(detail), "export_file": name}
+                rows.append(row)
     frame = pd.DataFrame(rows, columns=_COLUMNS).astype({c: object for c in _COLUMNS if c != "_row"})
     frame["_row"] = frame["_row"].astype("int64")
     if frame["_error"].isna().all():
         frame = frame.drop(columns=["_error", "_raw"])
     return Export(frame, dict(skipped))
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escaped(value: Any) -> str | None:
+    return value.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(value, str) else None
 
 
 _COLUMNS = ["_row", "_error", "_raw", "id", "text", "source", "source_detail", "created_at", "author", "thread_id",
