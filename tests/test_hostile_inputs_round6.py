@@ -636,3 +636,16 @@ def test_a_slack_message_with_an_escaped_lone_surrogate_is_rejected_alone(tmp_pa
     data = fb.read_feedback(export)  # was an unexpected UnicodeEncodeError for the whole export
     assert data.records[["text", "author"]].values.tolist() == [["export fails", "U1"]]
     assert data.rejected["row"].tolist() == [2] and "lone surrogate" in data.rejected["reason"].iloc[0]
+
+
+@pytest.mark.parametrize("freq", ["300Y", "1000Y"])
+def test_a_period_beyond_pandas_time_range_is_a_usage_error_not_an_overflow(tmp_path, capsys, monkeypatch, freq):
+    import feedback_nlp.cli as cli
+
+    monkeypatch.setattr(cli, "_embedder", lambda args: pytest.fail("embedded before the options were checked"))
+    data = _write(tmp_path / "d.csv", "id,text,created_at\n1,export fails,2026-01-01\n2,dark mode,2026-02-01\n")
+    assert main(["themes", "--in", data, "--out", str(tmp_path / "t"), "--freq", freq]) == 2  # unexpected OutOfBounds
+    assert "--freq: expected a period" in capsys.readouterr().err
+    tm = fb.ThemeModel(min_theme_size=2).fit(_T, timestamps=["2026-01-01"] * 12, embeddings=_E)
+    with pytest.raises(InvalidInputError, match="longer than the ~292 years"):
+        tm.trends(freq)

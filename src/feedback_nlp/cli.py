@@ -215,8 +215,9 @@ def period(text: str) -> str:
     import pandas as pd
 
     try:  # the trend code calls to_period(freq): a frequency must work there, not only parse
-        pd.Series(pd.to_datetime(["2024-01-01"])).dt.to_period(text)
-    except (ValueError, TypeError, AttributeError):
+        one = pd.Series(pd.to_datetime(["2024-01-01"])).dt.to_period(text).iloc[0]
+        _ = one.end_time - one.start_time + pd.Timedelta(1, "ns")  # "300Y": beyond pandas' ~292 years in ns
+    except (ValueError, TypeError, AttributeError, OverflowError):
         raise argparse.ArgumentTypeError(f"expected a period such as D, W, M, Q or Y (pandas frequency); got {quoted(text)}") from None
     return text
 
@@ -339,8 +340,11 @@ def require_period_fits(path: str, freq: str, args: argparse.Namespace,
     from .themes._model import MAX_PERIODS, bounded_period_range
 
     one = pd.Period("2024-01-01", freq)
-    if (one.end_time - one.start_time) * MAX_PERIODS > pd.Timedelta(days=365 * 150):
-        return  # weeks, months… : 10,000 of them span centuries
+    try:
+        if (one.end_time - one.start_time) * MAX_PERIODS > pd.Timedelta(days=365 * 150):
+            return  # weeks, months… : 10,000 of them span centuries
+    except (OverflowError, ValueError):  # "1000Y": 10,000 of them overflow pandas' time range
+        return
     low = high = None
     for chunk in iter_table_chunks(path, 50_000, format=getattr(args, "format", "auto"),
                                    encoding=getattr(args, "encoding", None)):

@@ -16,7 +16,7 @@ from .._params import HasMethods, Interval, ParamsMixin
 from .._persist import check_embedder, loading, prepare_folder, read_config, write_config
 from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list
-from ..errors import InvalidInputError, ModelMismatchError, NotFittedError
+from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted
 from ._labels import BaseLabeller, CTFIDFLabeller, central_title
 from ._parts import BaseClusterer, BaseReducer, GraphClusterer, HDBSCANClusterer
 
@@ -38,8 +38,12 @@ def bounded_period_range(first: pd.Period, last: pd.Period, freq: str) -> pd.Per
     >>> len(bounded_period_range(pd.Period("2026-01", "M"), pd.Period("2026-12", "M"), "M"))
     12
     """
-    width = first.end_time - first.start_time + pd.Timedelta(1, "ns")
-    n = (last.end_time - first.start_time) / width
+    try:
+        width = first.end_time - first.start_time + pd.Timedelta(1, "ns")
+        n = (last.end_time - first.start_time) / width
+    except (OverflowError, ValueError):  # OutOfBoundsTimedelta: a period ("300Y") beyond pandas' ~292 years
+        raise InvalidInputError(f"freq {quoted(freq)} is longer than the ~292 years pandas can measure; choose a "
+                                "period such as D, W, M, Q or Y") from None
     if n > MAX_PERIODS:
         span = (last.end_time - first.start_time).ceil("s")
         raise InvalidInputError(f"freq {freq!r} cuts the {span} between the first and the "
