@@ -649,3 +649,25 @@ def test_a_period_beyond_pandas_time_range_is_a_usage_error_not_an_overflow(tmp_
     tm = fb.ThemeModel(min_theme_size=2).fit(_T, timestamps=["2026-01-01"] * 12, embeddings=_E)
     with pytest.raises(InvalidInputError, match="longer than the ~292 years"):
         tm.trends(freq)
+
+
+def test_an_unclosed_string_in_a_json_document_stops_at_the_record_limit(tmp_path, monkeypatch):
+    from feedback_nlp.connectors import _json
+
+    monkeypatch.setattr(_json, "_BLOCK", 64)
+    monkeypatch.setattr(_json, "MAX_RECORD", 4096)  # 64 MB in production
+    path = tmp_path / "open.json"
+    path.write_text('[{"id": "1", "text": "a"}, {"id": "2", "text": "never closed ' + "x" * 20_000 + "\n" * 10 + "]")
+    with pytest.raises(InputFileError, match="record 2 of the array is longer than 0 MB"):
+        list(fb.connectors.iter_table(path, "json"))  # read the rest of the file, however large, into memory
+
+
+def test_a_json_record_larger_than_a_block_is_parsed_whole(tmp_path, monkeypatch):
+    from feedback_nlp.connectors import _json
+
+    monkeypatch.setattr(_json, "_BLOCK", 7)
+    text = "é" * 50_000 + ' "quoted" \\ end'
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps([{"id": "1", "text": text}, {"id": "2", "text": "short"}]))
+    got = pd.concat(list(fb.connectors.iter_table(path, "json")))
+    assert got["text"].tolist() == [text, "short"]

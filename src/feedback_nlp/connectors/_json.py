@@ -40,12 +40,13 @@ from ._tables import (
     resolve_encoding,
 )
 
-__all__ = ["ARRAY_KEYS", "JsonFile"]
+__all__ = ["ARRAY_KEYS", "MAX_RECORD", "JsonFile"]
 
 #: Keys of an object's record array, in order of preference when the object holds several arrays.
 ARRAY_KEYS = ("records", "data", "items", "results", "rows", "feedback", "tickets", "conversations",
               "messages", "responses", "entries")
 _BLOCK = 1 << 20  # characters read at a time
+MAX_RECORD = 64 << 20  # characters of one record: far above any feedback item, and held in memory
 _MARGIN = 64  # a value ending this close to the end of the text read so far may be cut short (a number)
 _WHITESPACE = " \t\n\r"
 _ARRAY = object()  # marks the keys of an object whose values are arrays (not kept in memory)
@@ -117,14 +118,15 @@ class _Scanner:
         if self.eof:
             return False
         self._count()
-        self.buf, self._counted, self.pos = self.buf[self.pos:], 0, 0
-        got = 0
-        for block in self._blocks:
-            self.buf += block
+        parts, got = [self.buf[self.pos:]], 0
+        for block in self._blocks:  # joined once: "+=" on an attribute copies the whole text each time
+            parts.append(block)
             got += len(block)
             if got >= at_least:
-                return True
-        self.eof = True
+                break
+        else:
+            self.eof = True
+        self.buf, self._counted, self.pos = "".join(parts), 0, 0
         return got > 0
 
     def _count(self) -> None:
@@ -158,6 +160,8 @@ class _Scanner:
             except json.JSONDecodeError as exc:
                 cut = exc.msg.startswith("Unterminated string") or exc.pos + _MARGIN > len(self.buf)
                 if cut and not self.eof:  # read on and parse again (_more moves the text: never reuse offsets)
+                    if len(self.buf) - self.pos > MAX_RECORD:  # an unclosed string would read the whole file
+                        self.fail(f"{what} is longer than {MAX_RECORD >> 20} MB (an unclosed string?)")
                     self._more(max(_BLOCK, len(self.buf) - self.pos))
                     continue
                 self.fail(f"{exc.msg} in {what}", exc.pos)
@@ -179,7 +183,7 @@ class JsonFile:
     """A JSON document on disk, read in bounded memory (see the module doc).
 
     ``kind()`` is ``"array"``, ``"object"`` or ``"value"``; ``keys()`` the top-level object's keys with their
-    values (arrays stand as :data:`ARRAY`, never held); ``items(key)`` streams the records of the top-level
+    values (arrays stand as a marker, never held; :meth:`arrays` lists their keys); ``items(key)`` streams the records of the top-level
     array (``key=None``) or of the array at ``key``; ``load()`` parses the whole document (for small ones).
     """
 
