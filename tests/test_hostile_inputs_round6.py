@@ -95,7 +95,10 @@ _LONG = "x" * 5000
     lambda: fb.Taxonomy([{"id": "a", "name": "A", "parent": _LONG}]),
     lambda: fb.theme_scores(pd.DataFrame({"theme": [1], "revenue": [_LONG]}), revenue_col="revenue",
                             account_col=None, time_col=None),
-], ids=["column", "text-col", "label", "tag", "parent", "revenue"])
+    lambda: fb.Deduper().fit(pd.DataFrame({_LONG: ["a"]})),
+    lambda: fb.theme_scores(pd.DataFrame({"theme": [1]}), account_col=None, revenue_col=None, time_col=None,
+                            weights={_LONG: 1}),
+], ids=["column", "text-col", "label", "tag", "parent", "revenue", "dedupe-frame", "weight"])
 def test_errors_quote_at_most_80_characters_of_a_value(call):
     with pytest.raises(fb.FeedbackNLPError) as info:
         call()
@@ -671,3 +674,11 @@ def test_a_json_record_larger_than_a_block_is_parsed_whole(tmp_path, monkeypatch
     path.write_text(json.dumps([{"id": "1", "text": text}, {"id": "2", "text": "short"}]))
     got = pd.concat(list(fb.connectors.iter_table(path, "json")))
     assert got["text"].tolist() == [text, "short"]
+
+
+def test_a_survey_error_lists_its_long_question_names_cut(tmp_path):
+    path = tmp_path / "survey.csv"
+    path.write_text(",".join(f"{'q' * 300}{i}" for i in range(40)) + "\n" + ",".join(["1"] * 40) + "\n")
+    with pytest.raises(InputFileError, match="no free-text question") as info:
+        fb.read_feedback(path, format="survey")
+    assert len(str(info.value)) < 3000 and "… 20 more" in str(info.value)  # listed 40 names of 300 characters

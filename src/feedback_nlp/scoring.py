@@ -334,7 +334,7 @@ def theme_scores(
     w = dict(DEFAULT_DEMAND_WEIGHTS if weights is None else weights)
     unknown = set(w) - set(DEFAULT_DEMAND_WEIGHTS)
     if unknown:
-        raise InvalidInputError(f"unknown weight(s) {sorted(unknown)}; allowed: {sorted(DEFAULT_DEMAND_WEIGHTS)}")
+        raise InvalidInputError(f"unknown weight(s) {quoted_list(sorted(map(str, unknown)), 5)}; allowed: {sorted(DEFAULT_DEMAND_WEIGHTS)}")
     bad_w = [k for k, x in w.items() if isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x) or x < 0]
     if bad_w:
         raise InvalidInputError(f"weight {bad_w[0]!r} must be a finite number >= 0, got {w[bad_w[0]]!r}")

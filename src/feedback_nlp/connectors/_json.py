@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import EncodingError, InputFileError, quoted
+from ..errors import EncodingError, InputFileError, quoted, quoted_list
 from ._tables import (
     _ascii_compatible,
     _bad_bytes_reason,
@@ -247,7 +247,7 @@ class JsonFile:
             return arrays[0]
         found = next((k for k in ARRAY_KEYS if k in arrays), None)
         if found is None and arrays:
-            raise InputFileError(f"{self.path} holds several arrays ({sorted(arrays)[:6]}): cannot tell which "
+            raise InputFileError(f"{self.path} holds several arrays ({quoted_list(sorted(arrays), 6)}): cannot tell which "
                                  "are the records")
         return found
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import ColumnError, InputFileError
+from ..errors import ColumnError, InputFileError, quoted_list
 from ._export import Export
 from ._tables import iter_table, sniff_table_format
 
@@ -107,12 +107,14 @@ def read_survey(path: str | os.PathLike, *, questions: Sequence[str] | None = No
     if questions is None:
         questions = free_text_questions(frame)
         if not questions:
-            raise InputFileError(f"{path}: no free-text question found among {[c for c in frame.columns if not c.startswith('_')]}; "
+            raise InputFileError(f"{path}: no free-text question found among "
+                                 f"{quoted_list(c for c in frame.columns if not c.startswith('_'))}; "
                                  "name them with read_survey(path, questions=[...])")
     else:
         missing = [q for q in questions if q not in frame.columns]
         if missing:
-            raise ColumnError(f"questions {missing} not found in {path}; columns: {[c for c in frame.columns if not c.startswith('_')]}")
+            raise ColumnError(f"questions {quoted_list(missing)} not found in {path}; columns: "
+                              f"{quoted_list(c for c in frame.columns if not c.startswith('_'))}")
     columns = [c for c in frame.columns if not c.startswith("_")]
     id_col, time_col = _find(columns, _ID_COLUMNS), _find(columns, _TIME_COLUMNS)
     account_col = _find(columns, _ACCOUNT_COLUMNS)

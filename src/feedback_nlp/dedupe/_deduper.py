@@ -19,7 +19,7 @@ from .._params import HasMethods, Interval, Options, ParamsMixin
 from .._persist import check_embedder, loading, prepare_folder, read_config, write_config
 from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list
-from ..errors import InvalidInputError, ModelMismatchError, NotFittedError
+from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted_list
 from ..evaluation import best_f1_threshold
 from ._bm25 import BM25
 
@@ -116,7 +116,7 @@ class Deduper(ParamsMixin, BaseEstimator):
     def _inputs(self, texts: Any, ids: Sequence[Any] | None, embeddings: np.ndarray | None) -> tuple[list, list, np.ndarray]:
         if isinstance(texts, pd.DataFrame):
             if "text" not in texts.columns:
-                raise InvalidInputError(f"DataFrame needs a 'text' column; has {list(texts.columns)}")
+                raise InvalidInputError(f"DataFrame needs a 'text' column; has {quoted_list(texts.columns)}")
             ids = texts["id"].tolist() if ids is None and "id" in texts.columns else ids
             texts = texts["text"].tolist()
         if texts is None and embeddings is None:
@@ -179,7 +179,7 @@ class Deduper(ParamsMixin, BaseEstimator):
             ids = list(range(len(self.ids_), len(self.ids_) + len(emb)))
         clash = set(map(str, ids)) & set(map(str, self.ids_))
         if clash:
-            raise InvalidInputError(f"ids already in the index: {sorted(clash)[:5]}")
+            raise InvalidInputError(f"ids already in the index: {quoted_list(sorted(map(str, clash)), 5)}")
         if emb.shape[1] != self.dim_:
             raise ModelMismatchError(f"new embeddings have {emb.shape[1]} dimensions, the index has {self.dim_}")
         start = len(self.ids_)
