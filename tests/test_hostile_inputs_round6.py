@@ -682,3 +682,16 @@ def test_a_survey_error_lists_its_long_question_names_cut(tmp_path):
     with pytest.raises(InputFileError, match="no free-text question") as info:
         fb.read_feedback(path, format="survey")
     assert len(str(info.value)) < 3000 and "… 20 more" in str(info.value)  # listed 40 names of 300 characters
+
+
+@pytest.mark.parametrize("name", ["zd.json.gz", "zd.jsonl.gz"])
+def test_a_gzipped_vendor_export_is_recognised_like_the_plain_file(tmp_path, name):
+    import gzip
+
+    ticket = {"id": 1, "subject": "CSV export cuts text", "description": "fails", "requester_id": 7,
+              "via": {"channel": "email"}}
+    doc = json.dumps({"tickets": [ticket], "users": [{"id": 7, "name": "Ann"}]}) if "jsonl" not in name \
+        else json.dumps(ticket) + "\n"
+    (tmp_path / name).write_bytes(gzip.compress(doc.encode()))
+    data = fb.read_feedback(tmp_path / name)  # was: text column 'text' not found (read as a generic table)
+    assert data.records[["id", "text"]].values.tolist() == [["1", "CSV export cuts text fails"]]

@@ -18,6 +18,7 @@ from ..errors import InputNotFoundError, InvalidInputError
 from ._export import Export
 from ._tables import (
     TABLE_FORMATS,
+    _open,
     check_regular,
     iter_table,
     json_loads,
@@ -58,7 +59,7 @@ _INTERCOM_DOC = re.compile(rb'"type"\s*:\s*"conversation(?:\.list)?"')
 
 def _vendor_json(path: Path, fmt: str) -> str | None:
     """Recognise Zendesk and Intercom exports among JSON files by their first bytes or first record."""
-    with open(path, "rb") as fh:
+    with _open(path) as fh:  # a .json.gz export is recognised like the plain file (its gzip bytes were read)
         head = fh.read(1 << 16)
     if fmt == "json":
         if _ZENDESK_DOC.search(head):
