@@ -695,3 +695,13 @@ def test_a_gzipped_vendor_export_is_recognised_like_the_plain_file(tmp_path, nam
     (tmp_path / name).write_bytes(gzip.compress(doc.encode()))
     data = fb.read_feedback(tmp_path / name)  # was: text column 'text' not found (read as a generic table)
     assert data.records[["id", "text"]].values.tolist() == [["1", "CSV export cuts text fails"]]
+
+
+def test_decimal_and_fraction_numbers_are_scored_like_floats():
+    from decimal import Decimal
+    from fractions import Fraction
+
+    reach = pd.Series([Decimal("10"), Decimal("2.5")])  # a NUMERIC column read with pandas.read_sql
+    assert fb.rice(reach, 1, Fraction(1, 2), 1).tolist() == [5.0, 1.25]  # "reach must be numeric"
+    with pytest.raises(InvalidInputError, match="must be numeric"):
+        fb.rice([1 + 2j], 1, 1, 1)

@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
@@ -91,8 +92,9 @@ class _Args:
             self.scalar = False
         if arr.dtype == object or arr.dtype.kind in "bUSM":
             flat = arr.reshape(-1)
-            bad = np.array([isinstance(v, (bool, np.bool_, str, bytes)) or not isinstance(v, (int, float, np.number))
-                            for v in flat], dtype=bool)
+            # Decimal (SQL NUMERIC columns through pandas.read_sql) and Fraction are numbers too; complex is not
+            bad = np.array([isinstance(v, (bool, np.bool_, str, bytes, complex, np.complexfloating))
+                            or not isinstance(v, (numbers.Number, np.number)) for v in flat], dtype=bool)
             if bad.any():
                 where = "" if arr.ndim == 0 else f" at positions {_positions(bad)}"
                 raise InvalidInputError(f"{name} must be numeric; non-numeric values{where}")
