@@ -705,3 +705,28 @@ def test_decimal_and_fraction_numbers_are_scored_like_floats():
     assert fb.rice(reach, 1, Fraction(1, 2), 1).tolist() == [5.0, 1.25]  # "reach must be numeric"
     with pytest.raises(InvalidInputError, match="must be numeric"):
         fb.rice([1 + 2j], 1, 1, 1)
+
+
+@pytest.mark.parametrize("written, amount", [
+    ("1,5", 1.5), ("12,34", 12.34), ("1.200,50", 1200.5), ("1.234.567", 1234567.0),  # 15, 1234, 1.2005, rejected
+    ("$1,200.50", 1200.5), ("1 200", 1200.0), ("1'200.50", 1200.5), ("+3", 3.0), ("€ 250", 250.0),
+    ("1,200", 1200.0), ("1.5", 1.5),  # the readings that were right stay
+])
+def test_revenue_amounts_in_european_and_us_notation_are_read_not_garbled(written, amount):
+    df = pd.DataFrame({"id": ["a"], "text": ["export fails"], "account_id": ["x"], "account_revenue": [written]})
+    assert fb.read_feedback(df).records["account_revenue"].tolist() == [amount]
+
+
+@pytest.mark.parametrize("written", ["1,2345", "1,000,00", "1,200.5.3", "(100)", "100k"])
+def test_revenue_amounts_whose_separators_cannot_be_told_apart_are_rejected(written):
+    df = pd.DataFrame({"id": ["a"], "text": ["export fails"], "account_id": ["x"], "account_revenue": [written]})
+    data = fb.read_feedback(df)  # "1,2345" was read as 12345
+    assert len(data.records) == 0 and "is not a non-negative number" in data.rejected["reason"].iloc[0]
+
+
+def test_a_decimal_revenue_is_a_number():
+    from decimal import Decimal
+
+    df = pd.DataFrame({"id": ["a"], "text": ["export fails"], "account_id": ["x"],
+                       "account_revenue": pd.Series([Decimal("10.50")], dtype=object)})
+    assert fb.read_feedback(df).records["account_revenue"].tolist() == [10.5]

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Union, cast
 
@@ -265,7 +267,36 @@ def write_table(df: pd.DataFrame, path: PathLike, *, raw_csv: bool = False) -> P
 # --- values ---------------------------------------------------------------------------------------
 
 _NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
-_MONEY = re.compile(r"[,\s$€£¥_]|\b(?:usd|eur|gbp)\b", re.I)
+_MONEY = re.compile(r"[\s$€£¥_']|\b(?:usd|eur|gbp|chf)\b", re.I)  # currency marks and digit-group spaces
+_GROUPED = re.compile(r"\d{1,3}(?:([,.])\d{3})(?:\1\d{3})*")  # 1,234,567 or 1.234.567: thousands only
+
+
+def _amount(text: str) -> float:
+    """An amount as written in a spreadsheet, US or European: ``$1,200.50``, ``1.200,50 €``, ``1 200``,
+    ``1,5`` (one and a half). Separators that cannot be told apart (``1,2345``) are refused, never guessed:
+    stripping every comma read "1,5" as 15 and "1.200,50" as 1.2005.
+
+    >>> [_amount(t) for t in ("$1,200.50", "1.200,50 €", "1,5", "1.234.567", "12.5", "+3")]
+    [1200.5, 1200.5, 1.5, 1234567.0, 12.5, 3.0]
+    """
+    body = _MONEY.sub("", text)
+    sign, digits = (body[0].replace("+", ""), body[1:]) if body.startswith(("-", "+")) else ("", body)
+    if "," in digits and "." in digits:  # the last one is the decimal mark, the other groups thousands
+        point = "," if digits.rfind(",") > digits.rfind(".") else "."
+        whole, _, frac = digits.rpartition(point)
+        if not _GROUPED.fullmatch(whole) and not whole.isdigit() or not frac.isdigit():
+            raise ValueError("mixed separators")
+        return float(f"{sign}{whole.replace(',', '').replace('.', '')}.{frac}")
+    # "1,200", "1.234.567": thousands. The two forms that read both ways keep the US (and machine) reading:
+    # "1,200" is 1200 and a lone "1.200" is 1.2 (below).
+    if _GROUPED.fullmatch(digits) and digits.count(".") != 1:
+        return float(sign + digits.replace(",", "").replace(".", ""))
+    if digits.count(",") == 1:
+        whole, frac = digits.split(",")
+        if whole.isdigit() and frac.isdigit() and len(frac) <= 2:  # "1,5", "12,34": a decimal comma
+            return float(f"{sign}{whole}.{frac}")
+        raise ValueError("a comma that is neither a decimal mark nor a thousands separator")
+    return float(sign + digits)
 
 
 def _missing(value: Any) -> bool:
@@ -333,7 +364,8 @@ def _fast_iso(values: list[Any]) -> list[Any]:
 def _parse_revenue(value: Any) -> float:
     if isinstance(value, (bool, np.bool_)):
         raise ValueError("a boolean is not an amount")
-    x = float(value) if isinstance(value, (int, float, np.integer, np.floating)) else float(_MONEY.sub("", str(value)))
+    # Decimal (a NUMERIC column from a database) is a number like int and float; complex is not
+    x = float(value) if isinstance(value, (numbers.Real, Decimal, np.number)) else _amount(str(value))
     if not math.isfinite(x) or x < 0:
         raise ValueError("negative or not finite")
     return x + 0.0  # "-0" is zero, not a negative zero printed as "-0.0"
