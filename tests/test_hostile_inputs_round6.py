@@ -730,3 +730,19 @@ def test_a_decimal_revenue_is_a_number():
     df = pd.DataFrame({"id": ["a"], "text": ["export fails"], "account_id": ["x"],
                        "account_revenue": pd.Series([Decimal("10.50")], dtype=object)})
     assert fb.read_feedback(df).records["account_revenue"].tolist() == [10.5]
+
+
+@pytest.mark.parametrize("command", ["report", "themes"])
+@pytest.mark.parametrize("last, message", [
+    ("9999-12-31", "more than the ~292 years"),  # a placeholder for "never": was an OutOfBounds error after embedding
+    ("2226-01-01", "between the first and the last item into about 10,4"),  # a typo: 10,436 weeks
+])
+def test_a_placeholder_date_is_named_before_any_embedding(tmp_path, capsys, monkeypatch, command, last, message):
+    import feedback_nlp.cli as cli
+
+    monkeypatch.setattr(cli, "_embedder", lambda args: pytest.fail("embedded before the dates were checked"))
+    data = _write(tmp_path / "d.csv", f"id,text,created_at\n1,export fails,2026-01-01\n2,dark mode,{last}\n"
+                                      "3,login,1767607320\n")
+    assert main([command, "--in", data, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("placeholder date") == 1

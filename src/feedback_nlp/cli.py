@@ -329,27 +329,25 @@ def require_columns(path: str, columns: dict[str, str | None], args: argparse.Na
 def require_period_fits(path: str, freq: str, args: argparse.Namespace,
                         columns: tuple[str, ...] = ("created_at",)) -> None:
     """Refuse a ``--freq`` that cuts the input's dates into more periods than the trend tables allow, before any
-    embedding: the trend code refuses it too, but only after the minutes of work that come first.
-
-    Only periods shorter than the span a record of dates could plausibly cover in :data:`MAX_PERIODS` periods
-    are checked (``min``, ``h``, ``D``…): the check reads the date columns of the whole file once.
+    embedding: the trend code refuses it too, but only after the minutes of work that come first. Fine periods
+    (``min``, ``h``) are one cause; a single typo or placeholder date (``9999-12-31``, ``0202-01-01``) under the
+    default weeks is the other, so the date columns of the whole file are read once (no text is cleaned).
     """
     import pandas as pd
 
-    from .records import iter_table_chunks
-    from .themes._model import MAX_PERIODS, bounded_period_range
+    from .records import iter_table_chunks, parse_timestamp
+    from .themes._model import bounded_period_range
 
-    one = pd.Period("2024-01-01", freq)
-    try:
-        if (one.end_time - one.start_time) * MAX_PERIODS > pd.Timedelta(days=365 * 150):
-            return  # weeks, months… : 10,000 of them span centuries
-    except (OverflowError, ValueError):  # "1000Y": 10,000 of them overflow pandas' time range
-        return
     low = high = None
     for chunk in iter_table_chunks(path, 50_000, format=getattr(args, "format", "auto"),
                                    encoding=getattr(args, "encoding", None)):
         for col in (c for c in columns if c in chunk.columns):
-            ts = pd.to_datetime(chunk[col], errors="coerce", utc=True, format="mixed").dropna()
+            values = chunk[col]
+            ts = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+            rest = values[ts.isna() & values.notna()]  # epochs, dates in other notations: as the reader reads them
+            others = pd.to_datetime(pd.Series([_parsed_or_none(parse_timestamp, v) for v in rest], dtype=object),
+                                    utc=True)
+            ts = pd.concat([ts.dropna(), others.dropna()])
             if len(ts):
                 low = ts.min() if low is None else min(low, ts.min())
                 high = ts.max() if high is None else max(high, ts.max())
@@ -357,7 +355,16 @@ def require_period_fits(path: str, freq: str, args: argparse.Namespace,
         try:
             bounded_period_range(low.tz_convert(None).to_period(freq), high.tz_convert(None).to_period(freq), freq)
         except InvalidInputError as exc:
-            raise UsageError(f"--freq: {exc}") from None
+            odd = high - low > pd.Timedelta(days=365 * 100)  # feedback spans years, not a century
+            where = f" (the dates of {path} run from {low.date()} to {high.date()}: a typo or a placeholder date?)"
+            raise UsageError(f"--freq {freq}: {exc}{where if odd and 'placeholder' not in str(exc) else ''}") from None
+
+
+def _parsed_or_none(parse: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return parse(value)
+    except (ValueError, TypeError, OverflowError):
+        return None
 
 
 def _embedder(args: argparse.Namespace) -> Any:

@@ -40,10 +40,14 @@ def bounded_period_range(first: pd.Period, last: pd.Period, freq: str) -> pd.Per
     """
     try:
         width = first.end_time - first.start_time + pd.Timedelta(1, "ns")
-        n = (last.end_time - first.start_time) / width
     except (OverflowError, ValueError):  # OutOfBoundsTimedelta: a period ("300Y") beyond pandas' ~292 years
         raise InvalidInputError(f"freq {quoted(freq)} is longer than the ~292 years pandas can measure; choose a "
                                 "period such as D, W, M, Q or Y") from None
+    try:
+        n = (last.end_time - first.start_time) / width
+    except (OverflowError, ValueError):
+        raise InvalidInputError(f"the items' dates run from {first} to {last}, more than the ~292 years pandas can "
+                                "measure (a typo or a placeholder date such as 9999-12-31?)") from None
     if n > MAX_PERIODS:
         span = (last.end_time - first.start_time).ceil("s")
         raise InvalidInputError(f"freq {freq!r} cuts the {span} between the first and the "
