@@ -746,3 +746,11 @@ def test_a_placeholder_date_is_named_before_any_embedding(tmp_path, capsys, monk
     assert main([command, "--in", data, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("placeholder date") == 1
+
+
+def test_a_repeated_header_line_from_joined_files_is_rejected_not_read_as_an_item(tmp_path):
+    path = tmp_path / "joined.csv"  # cat january.csv february.csv > joined.csv
+    path.write_text("ticket,body,channel\n1,export fails,email\n ticket , body ,channel\n2,dark mode,chat\n")
+    data = fb.read_feedback(path, text_col="body", id_col="ticket", source_col="channel")
+    assert data.records["id"].tolist() == ["1", "2"]  # an item "body" with the id "ticket" was read
+    assert data.rejected[["row", "reason"]].values.tolist() == [[3, "the header line repeated (files joined together?)"]]

@@ -475,6 +475,7 @@ def _iter_csv(path: Path, delimiter: str, encoding: str | None, chunk_size: int)
             raise EncodingError(f"{path}: the header line {taken[0][0]} holds {mixed.split(' in a file')[0]}, "
                                 f"but encoding {codec!r} was declared; drop the encoding option or re-save the file")
         header = _header(fields)
+        names = [f.strip() for f in fields]
         break
     else:
         raise InputFileError(f"{path} is empty: no header line with column names")
@@ -496,6 +497,9 @@ def _iter_csv(path: Path, delimiter: str, encoding: str | None, chunk_size: int)
             fields = _loose_fields(raw, delimiter)
         if error is None and not raw.isascii():  # only non-ASCII lines can hold escaped bad bytes
             error = _bad_bytes_reason([raw], codec)
+        if error is None and fields is not None and [f.strip() for f in fields] == names and width > 1:
+            # "cat a.csv b.csv": the second header became an item with the text "text" and the id "id"
+            error = "the header line repeated (files joined together?)"
         values = (fields + [None] * width)[:width]
         if error is not None:  # a broken row's fields are unreliable: keep them for its id, never as data
             values = [_SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for v in values]
