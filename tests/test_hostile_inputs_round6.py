@@ -754,3 +754,14 @@ def test_a_repeated_header_line_from_joined_files_is_rejected_not_read_as_an_ite
     data = fb.read_feedback(path, text_col="body", id_col="ticket", source_col="channel")
     assert data.records["id"].tolist() == ["1", "2"]  # an item "body" with the id "ticket" was read
     assert data.rejected[["row", "reason"]].values.tolist() == [[3, "the header line repeated (files joined together?)"]]
+
+
+@pytest.mark.parametrize("body, reason", [
+    ('{"id": "1", "text": "export fails", "id": "2"}', "names the key(s) 'id' twice"),
+    ('{"id": "1", "text": "a \\ud800 b"}', "escaped lone surrogate"),
+])
+def test_a_json_file_of_one_record_rejects_that_record_like_an_array_would(tmp_path, body, reason):
+    path = tmp_path / "one.json"
+    path.write_text(body)
+    data = fb.read_feedback(path, format="json")
+    assert len(data.records) == 0 and reason in data.rejected["reason"].iloc[0]

@@ -220,7 +220,9 @@ class JsonFile:
             scan.fail("extra data after the document (one object per line? use format='jsonl')")
 
     def keys(self) -> dict[str, Any]:
-        """The top-level object's keys in order: arrays as :data:`ARRAY`, other values parsed (one pass)."""
+        """The top-level object's keys in order: arrays as a marker, other values parsed (one pass). An array
+        named twice is refused (which one holds the records?); other keys named twice are left to the record
+        they make, which is rejected for it."""
         if self._keys is None:
             self._keys = {}
             for key, scan in self._walk(lambda _key: True):
@@ -230,7 +232,7 @@ class JsonFile:
                     value: Any = _ARRAY
                 else:
                     value = scan.value(f"the value of {quoted(key)}")[0]
-                if key in self._keys:
+                if key in self._keys and _ARRAY in (value, self._keys[key]):
                     scan.fail(f"the key {quoted(key)} is named twice at the top level")
                 self._keys[key] = value
         return self._keys

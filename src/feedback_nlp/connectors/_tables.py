@@ -561,7 +561,7 @@ def _checked_record(value: Any, raw: str) -> tuple[Any, str | None]:
     for its id), or a string holding an escaped lone surrogate ("\\ud800" is valid JSON but no text: the id
     or field holding it failed the whole read with a UnicodeEncodeError; the record is known by its text
     only). Pairs ("\\ud83d\\ude00", an emoji) are one character and pass."""
-    if _ESCAPED_SURROGATE.search(raw):
+    if not raw or _ESCAPED_SURROGATE.search(raw):  # no text given: check the value itself
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
@@ -616,12 +616,13 @@ def iter_json_lines(path: Path, encoding: str | None) -> Iterator[tuple[int, dic
         yield number, record, error, None if error is None else _printable(line.rstrip("\r\n"))
 
 
-def _iter_jsonl(path: Path, encoding: str | None, chunk_size: int) -> Iterator[pd.DataFrame]:
+def _record_chunks(items: Iterable[tuple[int, Any, str | None, str | None]], chunk_size: int) -> Iterator[pd.DataFrame]:
+    """Frames of at most ``chunk_size`` parsed records: (number, record, why it is rejected, its text)."""
     rows: list[dict[str, Any]] = []
     numbers: list[int] = []
     errors: list[str | None] = []
     raws: list[str | None] = []
-    for number, record, error, raw in iter_json_lines(path, encoding):
+    for number, record, error, raw in items:
         rows.append(record)
         numbers.append(number)
         errors.append(error)
@@ -631,6 +632,10 @@ def _iter_jsonl(path: Path, encoding: str | None, chunk_size: int) -> Iterator[p
             rows, numbers, errors, raws = [], [], [], []
     if rows:
         yield _records_frame(rows, numbers, errors, raws)
+
+
+def _iter_jsonl(path: Path, encoding: str | None, chunk_size: int) -> Iterator[pd.DataFrame]:
+    yield from _record_chunks(iter_json_lines(path, encoding), chunk_size)
 
 
 def _iter_json(path: Path, encoding: str | None, chunk_size: int) -> Iterator[pd.DataFrame]:
@@ -644,28 +649,23 @@ def _iter_json(path: Path, encoding: str | None, chunk_size: int) -> Iterator[pd
         raise InputFileError(f"{path} holds a JSON {type(doc.load()).__name__}, not an array of records")
     key = doc.records_key()
     if kind == "object" and key is None:  # no array at all: the object is a single record
-        value = doc.load()
-        items: Iterable[tuple[int, Any, str | None, str | None]] = [(1, value, _duplicate_keys_reason(value), None)]
+        whole = doc.load()
+        value, error = _checked_record(whole, "")
+        raw = None if error is None else _printable(json.dumps(whole))  # escaped, as written
+        items: Iterable[tuple[int, Any, str | None, str | None]] = [(1, value, error, raw)]
     else:
         items = doc.items(key)
-    rows: list[dict[str, Any]] = []
-    numbers: list[int] = []
-    errors: list[str | None] = []
-    raws: list[str | None] = []
-    for number, value, error, raw in items:
-        if error is None and not isinstance(value, dict):
-            error = f"JSON record is {type(value).__name__}, not an object"
-        if error is not None and raw is None:
-            raw = _printable(json.dumps(value, ensure_ascii=False))
-        rows.append(value if isinstance(value, dict) else {})
-        numbers.append(number)
-        errors.append(error)
-        raws.append(raw)
-        if len(rows) >= chunk_size:
-            yield _records_frame(rows, numbers, errors, raws)
-            rows, numbers, errors, raws = [], [], [], []
-    if rows:
-        yield _records_frame(rows, numbers, errors, raws)
+    yield from _record_chunks(((number, *_as_record(value, error, raw)) for number, value, error, raw in items),
+                              chunk_size)
+
+
+def _as_record(value: Any, error: str | None, raw: str | None) -> tuple[dict[str, Any], str | None, str | None]:
+    """An element of a JSON array as a record: an object, else ``{}`` rejected with what it is."""
+    if error is None and not isinstance(value, dict):
+        error = f"JSON record is {type(value).__name__}, not an object"
+    if error is not None and raw is None:
+        raw = _printable(json.dumps(value, ensure_ascii=False))
+    return (value if isinstance(value, dict) else {}), error, raw
 
 
 # --- Parquet --------------------------------------------------------------------------------------
