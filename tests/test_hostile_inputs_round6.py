@@ -765,3 +765,14 @@ def test_a_json_file_of_one_record_rejects_that_record_like_an_array_would(tmp_p
     path.write_text(body)
     data = fb.read_feedback(path, format="json")
     assert len(data.records) == 0 and reason in data.rejected["reason"].iloc[0]
+
+
+@pytest.mark.parametrize("origin", ["null", "https://app.acme.com/", "app.acme.com", "https://app.acme.com/path",
+                                    "javascript:alert(1)"])
+def test_cors_origins_that_are_unsafe_or_never_match_are_refused(origin):
+    pytest.importorskip("fastapi")
+    from feedback_nlp.service import ServiceConfig
+
+    with pytest.raises(InvalidInputError, match="is not scheme://host"):  # 'null' let any sandboxed page call
+        ServiceConfig(cors_origins=(origin,))
+    assert ServiceConfig(cors_origins=("https://app.acme.com", "http://localhost:3000")).cors_origins

@@ -12,13 +12,17 @@ Example:
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cleaning import MAX_TEXT_CHARS
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, quoted
 
 __all__ = ["ServiceConfig"]
+
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
 
 
 @dataclass
@@ -70,6 +74,12 @@ class ServiceConfig:
             raise InvalidInputError(f"max_wait_ms must be a finite number >= 0, got {self.max_wait_ms}")
         if "*" in self.cors_origins:
             raise InvalidInputError("CORS origin '*' is refused: list the origins that may call the API")
+        for origin in self.cors_origins:
+            # "null" is the origin of sandboxed frames and file:// pages: allowing it lets any page call the API;
+            # "https://app.acme.com/" (a slash, a path) never equals the Origin a browser sends, so calls fail
+            if not _ORIGIN.fullmatch(origin):
+                raise InvalidInputError(f"CORS origin {quoted(origin)} is not scheme://host[:port] (no path, no "
+                                        "trailing slash; 'null' is refused)")
         self.data_dir = Path(self.data_dir)
         if not self.models:
             self.models = {"request-type": "request-type"}
