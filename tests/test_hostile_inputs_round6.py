@@ -776,3 +776,10 @@ def test_cors_origins_that_are_unsafe_or_never_match_are_refused(origin):
     with pytest.raises(InvalidInputError, match="is not scheme://host"):  # 'null' let any sandboxed page call
         ServiceConfig(cors_origins=(origin,))
     assert ServiceConfig(cors_origins=("https://app.acme.com", "http://localhost:3000")).cors_origins
+
+
+def test_updating_themes_with_no_new_items_returns_no_labels():
+    tm = fb.ThemeModel(min_theme_size=2).fit(_T, embeddings=_E)
+    before = tm.labels_.copy()
+    assert tm.update([], embeddings=np.zeros((0, 8), np.float32)).tolist() == []  # was the 12 old items' labels
+    assert len(tm.labels_) == len(before)

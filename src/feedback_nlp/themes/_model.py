@@ -347,7 +347,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
             labels[pool] = np.where(new_labels >= next_id, new_labels, OUTLIER)
         self.labels_ = labels
         self._describe()
-        return labels[-len(texts):].copy()
+        return labels[len(labels) - len(texts):].copy()  # labels[-0:] was every item's label
 
     # --- editing ----------------------------------------------------------------------------------
     def merge_themes(self, ids: Sequence[int], label: str | None = None) -> int:
