@@ -1,7 +1,7 @@
 """Few-shot tagging: banking77 with 8 labelled examples per intent, the same draws for every head.
 
 Usage: python benchmarks/few_shot.py [--heads logreg,finetune,contrastive,self-train] [--draws 5] [--shots 8]
-       [--vectors DIR] [--cache FILE] [--no-lexical] [--device cpu]
+       [--vectors DIR] [--cache FILE] [--no-lexical] [--calibration crossfit|in_sample] [--device cpu]
 A head is ``HEAD[+self-train][+names]``: ``+self-train`` adds the rest of the train split as an unlabelled
 backlog (``TagClassifier(self_train=True).fit(X, y, unlabelled=backlog)``; ``self-train`` alone is
 ``logreg+self-train``); ``+names`` passes the label names as a taxonomy's tag names with
@@ -64,6 +64,9 @@ def main() -> None:
                                                   "frozen vectors of the texts (the fine-tuned heads embed anew)")
     ap.add_argument("--no-lexical", action="store_true", help="TagClassifier(lexical=False): embeddings only")
     ap.add_argument("--time-budget", type=float, default=600.0, help="seconds of head=auto (its whole fit)")
+    ap.add_argument("--calibration", choices=("crossfit", "in_sample"), default=None,
+                    help="finetune_calibration of the fine-tuned heads (default: the library's, crossfit); the "
+                         "results file name says which when given")
     ap.add_argument("--device", default="cpu", help="torch device of embedding and fine-tuning (accuracy checks "
                                                     "on a GPU; the time budget is the CPU's)")
     args = ap.parse_args()
@@ -78,7 +81,7 @@ def main() -> None:
                 frozen[split] = v
     rows: list[dict] = []
     name = (f"few_shot-{args.heads.replace(',', '-').replace('+', '_')}-{args.first_draw}-{args.draws}"
-            + ("-nolex" if args.no_lexical else ""))
+            + ("-nolex" if args.no_lexical else "") + (f"-{args.calibration}" if args.calibration else ""))
     labels = sorted(tr["label"].unique())
     # the team's tag names: the data set's label names, written as words ("card_arrival" -> "card arrival")
     names = Taxonomy.from_dict({"tags": [{"id": lab, "name": lab.replace("_", " ")} for lab in labels]})
@@ -95,7 +98,8 @@ def main() -> None:
             clf = TagClassifier(emb, names if "names" in options else None, head=head, random_state=0,
                                 self_train="self-train" in options, taxonomy_examples="names" in options,
                                 time_budget=args.time_budget, lexical=not args.no_lexical,
-                                keep_base="base" in options)
+                                keep_base="base" in options,
+                                **({"finetune_calibration": args.calibration} if args.calibration else {}))
             vectors = isinstance(X, np.ndarray)  # --vectors: their texts go along for the lexical channel
             words = [tr["text"][i] for i in take] if vectors else None
             # a backlog of vectors cannot give the lexical channel its words: with the channel, pass its texts
@@ -104,8 +108,13 @@ def main() -> None:
                     unlabelled=backlog if "self-train" in options else None)
             test_x = frozen["test"] if frozen_head else te["text"].tolist()
             seconds = time.perf_counter() - t
-            acc = clf.evaluate(test_x, te["label"].tolist(), texts=te["text"].tolist() if vectors else None).accuracy
-            row = {"dataset": f"banking77 {args.shots}-shot", "head": spec, "draw": draw, "accuracy": round(acc, 4),
+            report = clf.evaluate(test_x, te["label"].tolist(), texts=te["text"].tolist() if vectors else None)
+            figures = report.to_dict()  # held-out honesty of the probabilities beside the accuracy
+            row = {"dataset": f"banking77 {args.shots}-shot", "head": spec, "draw": draw,
+                   "accuracy": round(report.accuracy, 4),
+                   **{k: None if figures.get(k) is None else round(figures[k], 4)
+                      for k in ("mean_confidence", "calibration_error")},
+                   "calibration": clf.__dict__.get("calibration_"),
                    "train_s": round(seconds, 1), "lexical": not args.no_lexical,
                    "lexical_kept": clf.__dict__.get("lexical_") is not None}
             if head == "auto":  # what it measured, chose and skipped, within the budget

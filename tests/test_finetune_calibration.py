@@ -35,13 +35,14 @@ def crossfit(base):
     return TagClassifier(base, head="finetune", **SETTINGS).fit(TEXTS, LABELS)
 
 
-def _held_out_decisions(clf: TagClassifier, texts: list[str], labels: list) -> np.ndarray:
+def _held_out_decisions(clf: TagClassifier, texts: list[str], labels: list, backlog: list[str] | None = None,
+                        ) -> np.ndarray:
     """What the cross-fit should compute, rebuilt by hand: each half scored by a model fit on the other."""
     targets = _Targets(labels, None, None)
     out = np.zeros((len(texts), len(clf.classes_)))
     for train, test in _crossfit_halves(targets, int(clf.random_state)):
-        sub = clone(clf).set_params(finetune_calibration="in_sample", lexical=False)
-        sub.fit([texts[i] for i in train], [labels[i] for i in train])
+        sub = clone(clf).set_params(finetune_calibration="in_sample", lexical=False, self_train=backlog is not None)
+        sub.fit([texts[i] for i in train], [labels[i] for i in train], unlabelled=backlog)
         out[test] = sub.head_.decision(sub._features([texts[i] for i in test]))
     return out
 
@@ -51,6 +52,21 @@ def test_temperature_comes_from_encoders_that_never_saw_the_row(crossfit):
     y = np.searchsorted(crossfit.classes_, LABELS)
     expected = _fit_temperature(_held_out_decisions(crossfit, TEXTS, LABELS), y)
     assert crossfit.head_.temperature_ == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_self_trained_model_is_calibrated_on_self_trained_halves(base):
+    # a head that also learned from pseudo-labelled rows is sharper than one trained on the labels alone: its
+    # temperature must come from halves that self-trained on the same backlog
+    backlog = ["crashes after the update", "add a widget to the home screen", "it fails when I save",
+               "please support tags", "blank screen on launch", "an option to export csv", "error on sign in",
+               "a setting for the font size"]
+    clf = TagClassifier(base, head="finetune", self_train=True, **SETTINGS).fit(TEXTS, LABELS, unlabelled=backlog)
+    assert clf.calibration_.endswith("self-trained on the same backlog")
+    y = np.searchsorted(clf.classes_, LABELS)
+    expected = _fit_temperature(_held_out_decisions(clf, TEXTS, LABELS, backlog), y)
+    plain = _fit_temperature(_held_out_decisions(clf, TEXTS, LABELS), y)
+    assert clf.head_.temperature_ == pytest.approx(expected, rel=1e-5)
+    assert expected != pytest.approx(plain, rel=1e-3)  # the halves' self-training is what made the difference
 
 
 def test_only_the_calibration_changes(crossfit):

@@ -42,6 +42,8 @@ class EvaluationReport:
     # from the probabilities, when the report had them (NaN otherwise): see calibration()
     mean_confidence: float = float("nan")
     calibration_error: float = float("nan")
+    # tags in the data that are not among ``classes`` (a model cannot predict them): scored as missed, listed here
+    unknown_tags: list[Any] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,7 @@ class EvaluationReport:
             "per_level": {str(k): v for k, v in self.per_level.items()},
             "mean_confidence": None if np.isnan(self.mean_confidence) else self.mean_confidence,
             "calibration_error": None if np.isnan(self.calibration_error) else self.calibration_error,
+            "unknown_tags": list(self.unknown_tags),
         }
 
     def to_markdown(self, max_tags: int = 30) -> str:
@@ -69,6 +72,10 @@ class EvaluationReport:
             what = "mean probability of a tag" if self.multi_label else "mean top probability"
             lines += [f"| {what} | {self.mean_confidence:.4f} |",
                       f"| calibration error (ECE, 10 bins) | {self.calibration_error:.4f} |"]
+        if self.unknown_tags:
+            shown = ", ".join(str(t) for t in self.unknown_tags[:10])
+            more = f" and {len(self.unknown_tags) - 10} more" if len(self.unknown_tags) > 10 else ""
+            lines.append(f"| tags the model does not know (scored as missed) | {shown}{more} |")
         for level, m in sorted(self.per_level.items()):
             lines.append(f"| level {level} accuracy / macro F1 | {m['accuracy']:.4f} / {m['macro_f1']:.4f} |")
         lines += ["", "| tag | precision | recall | F1 | support |", "|---|---|---|---|---|"]
@@ -163,7 +170,9 @@ def evaluate_predictions(
 ) -> EvaluationReport:
     """Score predicted tag sets against true tag sets (lists of tags per row, one tag each for multi-class).
 
-    With ``probabilities`` (rows × ``classes``), the report also gives their :func:`calibration`.
+    With ``probabilities`` (rows × ``classes``), the report also gives their :func:`calibration`. Tags of the
+    data that are not in ``classes`` get a per-tag row of their own and count in the micro and macro figures
+    (as scikit-learn's reports do over the labels present), and the report lists them in ``unknown_tags``.
 
     Raises:
         InvalidInputError: no rows (an empty evaluation has no accuracy), or y_true and y_pred differ in length.
@@ -180,7 +189,9 @@ def evaluate_predictions(
     exact = np.array([t == p for t, p in zip(true_sets, pred_sets)], dtype=bool) & ~abst
     rows = []
     tp_all = fp_all = fn_all = 0
-    for c in classes:
+    known = set(classes)
+    unknown = sorted({t for s in (*true_sets, *pred_sets) for t in s if t not in known}, key=str)
+    for c in [*classes, *unknown]:
         tp = sum(1 for t, p in zip(true_sets, pred_sets) if c in t and c in p)
         fp = sum(1 for t, p in zip(true_sets, pred_sets) if c not in t and c in p)
         fn = sum(1 for t, p in zip(true_sets, pred_sets) if c in t and c not in p)
@@ -227,4 +238,5 @@ def evaluate_predictions(
         accuracy_covered=float(exact[covered].mean()) if covered.any() else 0.0,
         per_tag=per_tag.sort_values("support", ascending=False, kind="stable").reset_index(drop=True),
         confused_pairs=confused, per_level=per_level, mean_confidence=conf, calibration_error=ece,
+        unknown_tags=unknown,
     )
