@@ -3,9 +3,11 @@ blank texts with an embedder that would embed them, long label values in message
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from feedback_nlp.errors import InvalidInputError
@@ -87,3 +89,23 @@ def test_single_example_message_cuts_long_tag_names(hash_embedder):
     with pytest.raises(InvalidInputError, match="single example") as caught:
         TagClassifier(hash_embedder, cv=2).fit(TEXTS + ["lonely"], LABELS + [long_tag])
     assert len(str(caught.value)) < 400 and "…" in str(caught.value)
+
+
+def test_cli_eval_reports_and_warns_about_unknown_tags(tmp_path, capsys):
+    from feedback_nlp.cli import main
+
+    train = tmp_path / "train.csv"
+    pd.DataFrame({"text": TEXTS + ["crash on start", "add a calendar"], "label": LABELS + ["bug", "feature"]}
+                 ).to_csv(train, index=False)
+    assert main(["train", "--data", str(train), "--out", str(tmp_path / "model"), "--json"]) == 0
+    data = tmp_path / "labelled.csv"
+    pd.DataFrame({"text": ["The app crashes when I save", "Please add a dark mode", "How do I export my data?"],
+                  "label": ["bug", "feature", "billing"]}).to_csv(data, index=False)
+    capsys.readouterr()
+    assert main(["eval", "--model", str(tmp_path / "model"), "--data", str(data), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["unknown_tags"] == ["billing"]
+    # one line, not Python's file:line and source
+    assert ("feedback-nlp: warning: 1 of 3 rows have tags this model was not trained on ('billing')"
+            in captured.err)
+    assert "UserWarning" not in captured.err and ".py:" not in captured.err

@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -1173,9 +1174,23 @@ def _on_sigterm_interrupt(command: str) -> Any:
     return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """Warnings as one line on stderr ("feedback-nlp: warning: ..."), not Python's file:line and source."""
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
 def _run(args: argparse.Namespace, as_json: bool, version: str) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(message)s")
     t0 = time.monotonic()
+    shown, warnings.showwarning = warnings.showwarning, _show_warning
+    try:
+        return _run_command(args, as_json, version, t0)
+    finally:
+        warnings.showwarning = shown
+
+
+def _run_command(args: argparse.Namespace, as_json: bool, version: str, t0: float) -> int:
     try:
         check = getattr(args, "check", None)
         if check is not None:

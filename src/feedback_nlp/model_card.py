@@ -142,8 +142,8 @@ def _head_text(config: dict[str, Any], trained: str, zero: bool) -> str:
 def _calibration_text(config: dict[str, Any], multi: bool) -> str:
     """How the probabilities were calibrated; a fine-tuned model's config says on which scores."""
     how = "Platt scaling per tag" if multi else f"temperature scaling (T = {config['temperature']:.3f})"
-    on = config.get("calibration") or ("on out-of-fold scores" if multi else "on out-of-fold logits")
-    return f"{how}, {on}" if config.get("calibration") else f"{how} {on}"
+    said = config.get("calibration")
+    return f"{how}, {said}" if said else f"{how} on out-of-fold {'scores' if multi else 'logits'}"
 
 
 def render_model_card(config: dict[str, Any]) -> str:
