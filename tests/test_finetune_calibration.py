@@ -54,19 +54,17 @@ def test_temperature_comes_from_encoders_that_never_saw_the_row(crossfit):
     assert crossfit.head_.temperature_ == pytest.approx(expected, rel=1e-5)
 
 
-def test_a_self_trained_model_is_calibrated_on_self_trained_halves(base):
-    # a head that also learned from pseudo-labelled rows is sharper than one trained on the labels alone: its
-    # temperature must come from halves that self-trained on the same backlog
+def test_a_self_trained_model_is_calibrated_on_plain_halves_and_says_so(base):
+    # self-trained halves cost 5x the training (benchmarks: banking77 8-shot); the halves learn from the labels
+    # alone, and calibration_ warns that the self-trained model's probabilities may be over-confident
     backlog = ["crashes after the update", "add a widget to the home screen", "it fails when I save",
                "please support tags", "blank screen on launch", "an option to export csv", "error on sign in",
                "a setting for the font size"]
     clf = TagClassifier(base, head="finetune", self_train=True, **SETTINGS).fit(TEXTS, LABELS, unlabelled=backlog)
-    assert clf.calibration_.endswith("self-trained on the same backlog")
+    assert clf.calibration_.startswith("cross-fitted") and "may be over-confident" in clf.calibration_
     y = np.searchsorted(clf.classes_, LABELS)
-    expected = _fit_temperature(_held_out_decisions(clf, TEXTS, LABELS, backlog), y)
-    plain = _fit_temperature(_held_out_decisions(clf, TEXTS, LABELS), y)
+    expected = _fit_temperature(_held_out_decisions(clf, TEXTS, LABELS), y)
     assert clf.head_.temperature_ == pytest.approx(expected, rel=1e-5)
-    assert expected != pytest.approx(plain, rel=1e-3)  # the halves' self-training is what made the difference
 
 
 def test_only_the_calibration_changes(crossfit):

@@ -277,12 +277,12 @@ class _Selector:
         return SAFETY * (fixed + per_token * epochs * tokens + self.embed_per_row * m + head)
 
     def calibration_cost(self, c: Candidate, emb: np.ndarray) -> float:
-        """``finetune_calibration="crossfit"``: two more fine-tunings, each on half of the rows (self-trained on
-        the whole backlog when the candidate is)."""
+        """``finetune_calibration="crossfit"``: two more fine-tunings, each on half of the rows."""
         if not c.fine_tuned or self.clf.finetune_calibration != "crossfit":
             return 0.0
+        plain = Candidate(c.head, head=c.head)  # the halves skip self-training
         half = np.arange(self.n // 2)
-        return 2 * (self.fit_cost(c, half, emb) + self.eval_cost(c, self.n - len(half)))
+        return 2 * (self.fit_cost(plain, half, emb) + self.eval_cost(plain, self.n - len(half)))
 
     def eval_cost(self, c: Candidate, m: int) -> float:
         return SAFETY * self.embed_per_row * m if c.fine_tuned else 0.0
@@ -306,8 +306,8 @@ class _Selector:
         scale = (self.n + b) / fold_rows
         if self.holdout:
             scale += (self.n * (1 - self.holdout) + b) / fold_rows
-        if c.fine_tuned and self.clf.finetune_calibration == "crossfit":  # two fits on half of the rows each,
-            scale *= 1 + (self.n + 2 * b) / (self.n + b)              # each with the whole backlog
+        if c.fine_tuned and self.clf.finetune_calibration == "crossfit":  # two fits on half of the rows each
+            scale *= 1 + self.n / (self.n + b)
         return SAFETY * seconds / done * scale
 
     # --- running -----------------------------------------------------------------------------------
