@@ -783,3 +783,63 @@ def test_updating_themes_with_no_new_items_returns_no_labels():
     before = tm.labels_.copy()
     assert tm.update([], embeddings=np.zeros((0, 8), np.float32)).tolist() == []  # was the 12 old items' labels
     assert len(tm.labels_) == len(before)
+
+
+def test_the_quackback_client_never_follows_a_redirect_to_another_origin_with_the_key():
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from feedback_nlp.integrations.quackback import QuackbackClient
+    from feedback_nlp.integrations.quackback._errors import QuackbackAPIError
+    from feedback_nlp.integrations.quackback._secrets import Secret
+
+    seen = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            seen.append(self.headers.get("Authorization"))
+            self._answer(200, b'{"data": []}')
+
+        def _answer(self, code, body, location=None):
+            self.send_response(code)
+            if location:
+                self.send_header("Location", location)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    other = HTTPServer(("127.0.0.1", 0), Elsewhere)
+
+    class Portal(Elsewhere):
+        def do_GET(self):  # noqa: N802
+            if self.path.startswith("/api/v1/tags"):
+                self._answer(302, b"", f"http://127.0.0.1:{other.server_port}/steal")
+            else:
+                self._answer(302, b"", "/api/v1/tags/")  # same origin: followed
+
+    portal = HTTPServer(("127.0.0.1", 0), Portal)
+    for server in (other, portal):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = QuackbackClient(f"http://127.0.0.1:{portal.server_port}", Secret("qb_live_secret"), max_retries=0)
+        with pytest.raises(QuackbackAPIError, match="redirected .* to another origin"):
+            client.request("GET", "/moved")
+        assert seen == []  # the key went to the other host with the redirect
+    finally:
+        portal.shutdown()
+        other.shutdown()
+
+
+def test_the_quackback_client_stops_reading_an_endless_answer(monkeypatch):
+    import io
+
+    from feedback_nlp.integrations.quackback import _client
+    from feedback_nlp.integrations.quackback._errors import QuackbackAPIError
+
+    monkeypatch.setattr(_client, "MAX_RESPONSE_BYTES", 1024)  # 64 MB in production
+    with pytest.raises(QuackbackAPIError, match="longer than 0 MB: not the Quackback API"):
+        _client._bounded_read(io.BytesIO(b"x" * 5000), "GET", "https://q.example/api/v1/posts")  # read it all
+    assert _client._bounded_read(io.BytesIO(b'{"data": []}'), "GET", "https://q.example/x") == b'{"data": []}'

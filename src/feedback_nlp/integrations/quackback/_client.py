@@ -56,6 +56,36 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+#: The largest response body read: a page of 100 posts is well under a megabyte.
+MAX_RESPONSE_BYTES = 64 << 20
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only within the portal's origin: urllib copies the Authorization header to wherever a
+    redirect points, so a portal (or anyone on its path) answering 302 to another host, or to plain http,
+    received the API key."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
+            raise QuackbackAPIError(f"Quackback redirected {urllib.parse.urlunsplit(old[:3] + ('', ''))} to another "
+                                    f"origin ({new.scheme}://{new.hostname}); the API key is not sent there: use the "
+                                    "address it moved to as the portal URL, if you trust it", status=code)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects)
+
+
+def _bounded_read(resp: Any, method: str, url: str) -> bytes:
+    body = resp.read(MAX_RESPONSE_BYTES + 1)
+    if len(body) > MAX_RESPONSE_BYTES:
+        raise QuackbackAPIError(f"{method} {urllib.parse.urlsplit(url).path}: the answer is longer than "
+                                f"{MAX_RESPONSE_BYTES >> 20} MB: not the Quackback API", status=getattr(resp, "status", 0))
+    return body
+
+
 class QuackbackClient:
     """Client of one Quackback portal's REST API v1.
 
@@ -103,10 +133,10 @@ class QuackbackClient:
             "User-Agent": _USER_AGENT, **({"Content-Type": "application/json"} if body is not None else {})})
         self.requests_made += 1
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (scheme checked)
-                return resp.status, resp.headers, resp.read()
+            with _OPENER.open(req, timeout=self.timeout) as resp:  # scheme checked in __init__
+                return resp.status, resp.headers, _bounded_read(resp, method, url)
         except urllib.error.HTTPError as err:
-            return err.code, err.headers, err.read()
+            return err.code, err.headers, _bounded_read(err, method, url)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
