@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import gzip
 import io
 import itertools
@@ -252,6 +253,7 @@ def _ascii_compatible(codec: str) -> bool:
     return codecs.lookup(codec).name not in ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be")
 
 
+@functools.lru_cache(maxsize=64)
 def _single_byte(codec: str) -> bool:
     """Whether ``codec`` is a one-byte-per-character code page (latin-1, cp1252, cp1250, koi8-r, …)."""
     name = codecs.lookup(codec).name
@@ -280,7 +282,6 @@ def _utf8_reason(text: str, codec: str) -> str | None:
     garbled = accented.encode("utf-8").decode(codec, errors="replace")
     return (f"UTF-8 text ({quoted(accented)} would read as {quoted(garbled)}) in a file declared {codec}: "
             "the file mixes encodings; re-save this line in the declared encoding, or the whole file as UTF-8")
-
 
 
 MAX_LINE = 64 << 20  # bytes (or characters) of one physical line: far above any record, and held in memory
