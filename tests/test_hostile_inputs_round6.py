@@ -843,3 +843,14 @@ def test_the_quackback_client_stops_reading_an_endless_answer(monkeypatch):
     with pytest.raises(QuackbackAPIError, match="longer than 0 MB: not the Quackback API"):
         _client._bounded_read(io.BytesIO(b"x" * 5000), "GET", "https://q.example/api/v1/posts")  # read it all
     assert _client._bounded_read(io.BytesIO(b'{"data": []}'), "GET", "https://q.example/x") == b'{"data": []}'
+
+
+def test_demand_scores_of_a_tagged_csv_count_each_tag_of_a_multi_label_cell(tmp_path):
+    data = _write(tmp_path / "tagged.csv", "id,text,tags\n1,a,bug|export\n2,b,bug\n3,c,export | ui\n")
+    out = tmp_path / "scores.csv"
+    base = ["score", "--in", data, "--out", str(out), "--group-col", "tags", "--account-col", "", "--revenue-col", "",
+            "--time-col", ""]
+    assert main(base) == 0  # "bug|export" was a group of its own, beside "bug" and "export"
+    assert dict(pd.read_csv(out)[["tags", "volume"]].values.tolist()) == {"bug": 2, "export": 2, "ui": 1}
+    assert main([*base, "--group-sep", ""]) == 0
+    assert sorted(pd.read_csv(out)["tags"]) == ["bug", "bug|export", "export | ui"]

@@ -987,6 +987,10 @@ def _score(args: argparse.Namespace, df: Any, col: Callable[[str], Any]) -> Any:
         ex = scoring.moscow(col(args.score_col), cutoffs=args.cutoffs, explain=True)
         out = df.assign(moscow=ex["moscow"].to_numpy(), moscow_rule=ex["rule"].to_numpy())
     else:
+        if args.group_sep:  # "bug|export" from a tagged CSV was a group of its own, not one item for each tag
+            df = df.assign(**{args.group_col: df[args.group_col].map(
+                lambda v: [t.strip() for t in v.split(args.group_sep) if t.strip()] if isinstance(v, str)
+                and args.group_sep in v else v)})
         out = scoring.theme_scores(df, theme_col=args.group_col, account_col=args.account_col or None,
                                    revenue_col=args.revenue_col or None, time_col=args.time_col or None,
                                    window=args.window)
@@ -1016,6 +1020,8 @@ def _score_parser(sub: SubParsers) -> None:
     p.add_argument("--cutoffs", type=cutoffs, default=None,
                    help="moscow: cutoffs MUST,SHOULD,COULD, decreasing (default: 80th/50th/20th percentiles)")
     p.add_argument("--group-col", default="theme", help="demand: the theme or tag column")
+    p.add_argument("--group-sep", default="|", help="demand: a --group-col cell holding several tags joined by this "
+                   "(as `tag` writes them to CSV) counts once for each tag; '' keeps cells whole")
     p.add_argument("--account-col", default="account_id", help="demand: account column ('' for none)")
     p.add_argument("--revenue-col", default="account_revenue", help="demand: revenue column ('' for none)")
     p.add_argument("--time-col", default="created_at", help="demand: timestamp column ('' for none)")
