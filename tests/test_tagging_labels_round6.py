@@ -45,7 +45,7 @@ def test_known_tags_only_report_lists_none():
 
 
 def test_evaluate_warns_about_tags_the_model_was_not_trained_on(fitted):
-    with pytest.warns(UserWarning, match=r"1 of 3 rows have tags this model was not trained on \('question'\)"):
+    with pytest.warns(UserWarning, match=r"1 of 3 rows have tags this model was not trained on \['question'\]"):
         r = fitted.evaluate(["crash now", "add export", "how do I log in"], ["bug", "feature", "question"])
     assert r.unknown_tags == ["question"]
     assert r.macro_f1 < 1.0  # a perfect model on the known tags still loses the unknown one
@@ -64,7 +64,7 @@ def test_tags_differing_only_in_case_or_spacing_warn(hash_embedder):
     with pytest.warns(UserWarning, match="differ only in case or spacing") as caught:
         clf = TagClassifier(hash_embedder, cv=2).fit(texts, labels)
     message = str(caught[0].message)
-    assert "'Bug', 'bug'" in message and "'Feature request'" in message
+    assert "['Bug', 'bug']" in message and "'Feature request'" in message
     # not merged behind the user's back: the classes are what they wrote
     assert sorted(clf.classes_) == sorted({"Bug", "bug", "feature  request", "Feature request", "feature request"})
 
@@ -106,6 +106,6 @@ def test_cli_eval_reports_and_warns_about_unknown_tags(tmp_path, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["unknown_tags"] == ["billing"]
     # one line, not Python's file:line and source
-    assert ("feedback-nlp: warning: 1 of 3 rows have tags this model was not trained on ('billing')"
+    assert ("feedback-nlp: warning: 1 of 3 rows have tags this model was not trained on ['billing']"
             in captured.err)
     assert "UserWarning" not in captured.err and ".py:" not in captured.err

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, quoted_list
 
 __all__ = ["EvaluationReport", "best_f1_threshold", "calibration", "evaluate_predictions"]
 
@@ -73,9 +73,7 @@ class EvaluationReport:
             lines += [f"| {what} | {self.mean_confidence:.4f} |",
                       f"| calibration error (ECE, 10 bins) | {self.calibration_error:.4f} |"]
         if self.unknown_tags:
-            shown = ", ".join(str(t) for t in self.unknown_tags[:10])
-            more = f" and {len(self.unknown_tags) - 10} more" if len(self.unknown_tags) > 10 else ""
-            lines.append(f"| tags the model does not know (scored as missed) | {shown}{more} |")
+            lines.append(f"| tags the model does not know (scored as missed) | {quoted_list(self.unknown_tags, 10)} |")
         for level, m in sorted(self.per_level.items()):
             lines.append(f"| level {level} accuracy / macro F1 | {m['accuracy']:.4f} / {m['macro_f1']:.4f} |")
         lines += ["", "| tag | precision | recall | F1 | support |", "|---|---|---|---|---|"]

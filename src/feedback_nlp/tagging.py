@@ -61,6 +61,8 @@ from .errors import (
     ModelMismatchError,
     ModelNotFoundError,
     NotFittedError,
+    quoted,
+    quoted_list,
 )
 from .evaluation import EvaluationReport, evaluate_predictions
 from .taxonomy import Taxonomy
@@ -129,11 +131,11 @@ def _label_rows(labels: Any, sep: str | None) -> tuple[list[list[Any]], bool]:
         elif _is_missing(v):
             row = []
         elif isinstance(v, (complex, np.complexfloating)):
-            raise InvalidInputError(f"Complex data not supported: label {v!r}")
+            raise InvalidInputError(f"Complex data not supported: label {quoted(v)}")
         elif isinstance(v, (bool, np.bool_, numbers.Number)):
             row = [v.item() if isinstance(v, np.generic) else v]
         else:
-            raise InvalidInputError(f"label {v!r} of type {type(v).__name__} is not a tag; use strings, "
+            raise InvalidInputError(f"label {quoted(v)} of type {type(v).__name__} is not a tag; use strings, "
                                     "integers, booleans or lists of tags")
         rows.append(list(dict.fromkeys(row)))
     return rows, any_list
@@ -165,12 +167,6 @@ def _classes_array(rows: list[list[Any]]) -> np.ndarray:
     return arr if arr.dtype.kind in "if" else arr.astype(object)
 
 
-def _quote_list(values: Sequence[Any], limit: int = 10, width: int = 60) -> str:
-    """``'a', 'b' and 3 more``: user values quoted for a message, each cut to ``width`` characters."""
-    shown = [repr(v if not isinstance(v, str) or len(v) <= width else v[:width] + "…") for v in values[:limit]]
-    return ", ".join(shown) + (f" and {len(values) - limit} more" if len(values) > limit else "")
-
-
 def _warn_case_variants(classes: list[Any]) -> None:
     """Warn when tags differ only in case or spacing ("Bug" and "bug "): almost always one tag typed two ways,
     which the model would learn as two competing tags. Not merged silently: the labels are the user's."""
@@ -180,7 +176,7 @@ def _warn_case_variants(classes: list[Any]) -> None:
             groups.setdefault(" ".join(c.casefold().split()), []).append(c)
     clashes = [g for g in groups.values() if len(g) > 1]
     if clashes:
-        shown = "; ".join(_quote_list(g, limit=4) for g in clashes[:5])
+        shown = "; ".join(quoted_list(g, limit=4) for g in clashes[:5])
         more = f" (and {len(clashes) - 5} more groups)" if len(clashes) > 5 else ""
         warnings.warn(f"tags that differ only in case or spacing are trained as separate tags: {shown}{more}; "
                       "write each tag one way if they are the same", UserWarning, stacklevel=4)
@@ -223,7 +219,7 @@ class _Targets:
         counts = self.Y.sum(axis=0) if self.multi_label else np.bincount(self.Y, minlength=len(self.classes))
         single = [self.classes[j] for j in np.flatnonzero(counts < 2)]
         if single:
-            raise InvalidInputError(f"tags {_quote_list(single)} have a single example; each tag needs at "
+            raise InvalidInputError(f"tags {quoted_list(single, limit=10)} have a single example; each tag needs at "
                                     "least 2 to train and calibrate (add examples or drop the tag)")
 
 
@@ -1081,7 +1077,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if report.unknown_tags:  # e.g. a renamed tag: every such row is an error the model could not avoid
             n_rows = sum(1 for r in rows if any(t in report.unknown_tags for t in r))
             warnings.warn(f"{n_rows} of {len(rows)} rows have tags this model was not trained on "
-                          f"({_quote_list(report.unknown_tags)}): they are scored as missed", UserWarning,
+                          f"{quoted_list(report.unknown_tags, limit=10)}: they are scored as missed", UserWarning,
                           stacklevel=2)
         return report
 
