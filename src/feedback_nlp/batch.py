@@ -40,7 +40,16 @@ from .cleaning import MAX_TEXT_CHARS
 from .connectors import sniff_format
 from .connectors import table_format as _input_table_format
 from .errors import InputNotFoundError, IntegrityError, InvalidInputError, UsageError
-from .records import CSV_LINE_END, REJECT_COLUMNS, RowValidator, csv_ready, iter_feedback, table_format
+from .records import (
+    CSV_LINE_END,
+    REJECT_COLUMNS,
+    RowValidator,
+    csv_ready,
+    iter_feedback,
+    open_text_output,
+    table_format,
+    write_json_array,
+)
 
 __all__ = ["BatchSummary", "ProgressReporter", "chunk_digest", "default_errors_path", "embed_file", "load_model_cached",
            "lock_path", "parts_path", "process_chunk", "read_chunks", "tag_file"]
@@ -281,8 +290,11 @@ def _merge_parts(parts: list[Path], target: Path, columns: list[str], fmt: str, 
                 import pyarrow as pa
 
                 pq.write_table(pa.Table.from_pandas(pd.DataFrame(columns=columns)), target)
+        elif fmt == "json":  # one array, written a part at a time: memory holds one part, not the output
+            with open_text_output(target) as fh:
+                n = write_json_array((_for_output(pd.read_parquet(p), fmt) for p in parts), fh)
         else:
-            with open(target, "w", encoding="utf-8", newline="") as fh:
+            with open_text_output(target) as fh:  # gzip when the name ends in .gz, as write_table does
                 first = True
                 for p in parts:
                     df = _for_output(pd.read_parquet(p), fmt, raw_csv)

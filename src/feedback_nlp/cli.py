@@ -681,7 +681,7 @@ def _tag_parser(sub: SubParsers) -> None:
                      "feedback-nlp tag --model my-model --in b.jsonl --out t.csv --errors rejected.csv --json"])
     p.add_argument("--model", required=True, help="model folder or bundled name (e.g. request-type)")
     p.add_argument("--in", dest="input", required=True, type=input_file, help="backlog CSV/TSV/Parquet/JSONL file")
-    p.add_argument("--out", required=True, type=output_file, help="tagged output (.csv, .parquet or .jsonl)")
+    p.add_argument("--out", required=True, type=output_file, help="tagged output (.csv, .tsv, .parquet, .jsonl or .json: one JSON array)")
     p.add_argument("--errors", default=None, type=output_file, help="rejected rows (default: <out>.errors.<ext>)")
     p.add_argument("--chunk-size", type=positive_int, default=DEFAULTS.chunk_size, help="rows per chunk (bounds memory)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted run of the same job, reusing its chunks")
@@ -785,7 +785,7 @@ def _dedupe_parser(sub: SubParsers) -> None:
                      "feedback-nlp dedupe --in new.csv --against backlog.parquet --out matches.csv --k 3"])
     p.add_argument("--in", dest="input", required=True, type=input_file, help="feedback CSV/TSV/Parquet/JSONL file")
     p.add_argument("--against", default=None, type=input_file, help="backlog to match against")
-    p.add_argument("--out", required=True, type=output_file, help="output file (.csv, .parquet or .jsonl)")
+    p.add_argument("--out", required=True, type=output_file, help="output file (.csv, .tsv, .parquet, .jsonl or .json: one JSON array)")
     p.add_argument("--threshold", type=similarity, default=DEFAULTS.dedupe_threshold, help="cosine similarity that counts as a duplicate")
     p.add_argument("--k", type=positive_int, default=5, help="matches per item with --against")
     _add_stream_args(p)
@@ -1006,7 +1006,7 @@ def _score_parser(sub: SubParsers) -> None:
                      "feedback-nlp score --in items.csv --out demand.csv --group-col theme_label --window 14D",
                      "feedback-nlp score --in scored.csv --out moscow.csv --framework moscow --cutoffs 8,4,2"])
     p.add_argument("--in", dest="input", required=True, type=input_file, help="CSV, TSV, Parquet or JSONL file")
-    p.add_argument("--out", required=True, type=output_file, help="output file (.csv, .parquet or .jsonl)")
+    p.add_argument("--out", required=True, type=output_file, help="output file (.csv, .tsv, .parquet, .jsonl or .json: one JSON array)")
     p.add_argument("--framework", choices=["rice", "ice", "moscow", "demand"], default="demand",
                    help="the scoring framework")
     p.add_argument("--reach-col", default="reach", help="rice: people reached per period")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Union, cast
+from typing import Any, TextIO, Union, cast
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,8 @@ __all__ = [
     "csv_ready",
     "neutralise_formula",
     "write_table",
+    "write_json_array",
+    "open_text_output",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -122,13 +124,59 @@ def no_usable_rows(source: object, rejected: pd.DataFrame) -> InvalidInputError:
 
 
 def table_format(path: PathLike) -> str:
-    """The table format implied by a file name: ``csv``, ``parquet`` or ``jsonl``."""
+    """The format an output file name asks for: ``csv``, ``tsv``, ``parquet``, ``jsonl`` (``.jsonl``,
+    ``.ndjson``) or ``json`` (one JSON array); text formats may end in ``.gz``. A name that says none of them is
+    refused before any work (``x.txt`` would otherwise get whatever format was the default).
+
+    >>> table_format("tagged.json"), table_format("t.ndjson.gz"), table_format("t.pq")
+    ('json', 'jsonl', 'parquet')
+    """
     name = str(path).lower()
-    for suffix, fmt in ((".csv", "csv"), (".tsv", "tsv"), (".parquet", "parquet"), (".pq", "parquet"),
-                        (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl")):
-        if name.endswith(suffix) or name.endswith(suffix + ".gz"):
+    for suffix, fmt in _OUTPUT_SUFFIXES:
+        # Parquet compresses inside the file: a gzipped Parquet file is read by nothing, so .parquet.gz is refused
+        if name.endswith(suffix) or (fmt != "parquet" and name.endswith(suffix + ".gz")):
             return fmt
-    raise InvalidInputError(f"cannot tell the format of {path!s}: use a .csv, .tsv, .parquet or .jsonl file")
+    raise InvalidInputError(f"cannot tell the output format of {quoted(str(path))}: use a .csv, .tsv, .parquet, "
+                            ".jsonl (or .ndjson: JSON lines) or .json (one JSON array) file; text formats may "
+                            "end in .gz")
+
+
+_OUTPUT_SUFFIXES = ((".csv", "csv"), (".tsv", "tsv"), (".parquet", "parquet"), (".pq", "parquet"),
+                    (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"))
+
+
+def open_text_output(path: PathLike) -> TextIO:
+    """A text file to write, gzip-compressed when the name ends in ``.gz`` (UTF-8, no newline translation)."""
+    if str(path).lower().endswith(".gz"):
+        import gzip
+
+        return gzip.open(path, "wt", encoding="utf-8", newline="")
+    return open(path, "w", encoding="utf-8", newline="")
+
+
+def write_json_array(frames: Iterable[pd.DataFrame], fh: TextIO) -> int:
+    """Write frames as one JSON array, a record per line, one frame at a time (memory: one frame, whatever
+    the total); returns the number of records.
+
+    >>> import io
+    >>> buf = io.StringIO()
+    >>> write_json_array([pd.DataFrame({"id": ["a"]}), pd.DataFrame({"id": ["b"]})], buf), buf.getvalue()
+    (2, '[\\n{"id":"a"},\\n{"id":"b"}\\n]\\n')
+    """
+    n = 0
+    fh.write("[")
+    for df in frames:
+        if not len(df):
+            continue
+        # JSON escapes every newline inside a string, so each newline of the JSON-lines text ends a record
+        text = df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
+        fh.write(("," if n else "") + "\n" + ",\n".join(text.rstrip("\n").split("\n")))
+        n += len(df)
+    fh.write("\n]\n")
+    return n
+
+
+_JSON_FRAME_ROWS = 10_000  # rows converted to JSON text at a time by write_table
 
 
 def read_table(path: PathLike, *, format: str = "auto", encoding: str | None = None) -> pd.DataFrame:
@@ -228,7 +276,7 @@ def _map_columns(df: pd.DataFrame) -> dict[str, object]:
 
 
 def write_table(df: pd.DataFrame, path: PathLike, *, raw_csv: bool = False) -> Path:
-    """Write a DataFrame as CSV, Parquet or JSONL (by the file name), atomically: a temp file beside
+    """Write a DataFrame as CSV, TSV, Parquet, JSON lines or a JSON array (by the file name), atomically: a temp file beside
     ``path`` is renamed onto it once complete.
 
     List columns survive Parquet and JSONL as lists and CSV as ``|``-joined strings; ``{tag: probability}``
@@ -258,6 +306,9 @@ def write_table(df: pd.DataFrame, path: PathLike, *, raw_csv: bool = False) -> P
                 df.to_parquet(tmp, index=False)
         elif fmt == "jsonl":
             df.to_json(tmp, orient="records", lines=True, date_format="iso", force_ascii=False)
+        elif fmt == "json":
+            with open_text_output(tmp) as fh:
+                write_json_array((df.iloc[i:i + _JSON_FRAME_ROWS] for i in range(0, len(df), _JSON_FRAME_ROWS)), fh)
         else:
             csv_ready(df, raw_csv=raw_csv).to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",",
                                                   lineterminator=CSV_LINE_END)

@@ -14,6 +14,18 @@ __all__ = ["add_quackback_parser"]
 from ._setup import KEY_ENV, STORE_FILE, add_quackback_options
 
 
+def _output_file(text: str) -> str:
+    """An output path whose name says its format: checked before the pull (which may take many requests)."""
+    from ...errors import FeedbackNLPError
+    from ...records import table_format
+
+    try:
+        table_format(text)
+    except FeedbackNLPError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _say(args: argparse.Namespace, line: str) -> None:
     """Human output, unless the main CLI was asked for --json (one JSON object) or --quiet."""
     if not (getattr(args, "json", False) or getattr(args, "quiet", False)):
@@ -107,7 +119,7 @@ def add_quackback_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
     q = qsub.add_parser("pull", help="every post of a Quackback portal into a records file", parents=common)
     q.add_argument("--url", required=True, help="the portal's address, e.g. https://feedback.acme.com")
     q.add_argument("--key-file", default=None, help=f"file holding the API key (default: ${KEY_ENV})")
-    q.add_argument("--out", required=True, help="output .csv, .parquet or .jsonl")
+    q.add_argument("--out", required=True, type=_output_file, help="output .csv, .tsv, .parquet, .jsonl or .json")
     q.add_argument("--board-id", default=None, help="only this board")
     q.add_argument("--status", default=None, help="only posts with this status slug")
     q.add_argument("--since", default=None, help="only posts created on or after this date (ISO)")
@@ -118,7 +130,7 @@ def add_quackback_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
 
     q = qsub.add_parser("export", help="posts, statuses and predictions the webhook has stored, as records", parents=common)
     q.add_argument("--data", required=True, help="the --data folder of `feedback-nlp serve`")
-    q.add_argument("--out", required=True, help="output .csv, .parquet or .jsonl")
+    q.add_argument("--out", required=True, type=_output_file, help="output .csv, .tsv, .parquet, .jsonl or .json")
     q.add_argument("--include-deleted", action="store_true", help="keep deleted and merged posts")
     q.set_defaults(func=cmd_export)
 

@@ -1,0 +1,136 @@
+"""Hostile and merely unusual inputs, round 6 (part b): each test failed before its fix."""
+
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import feedback_nlp as fb
+from conftest import HashEmbedder
+from feedback_nlp.cli import main
+from feedback_nlp.records import read_table, write_table
+
+
+@pytest.fixture
+def hashed_cli(monkeypatch):
+    import feedback_nlp.cli as cli
+
+    monkeypatch.setattr(cli, "_embedder", lambda args: HashEmbedder())
+
+
+def _write(path, text, encoding="utf-8"):
+    path.write_bytes(text if isinstance(text, bytes) else text.encode(encoding))
+    return str(path)
+
+
+# --- outputs are what their extension says ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, sample, sample_vectors, embedder):
+    clf = fb.TagClassifier(embedder).fit(sample_vectors, sample["request_type"])
+    return clf.save(tmp_path_factory.mktemp("model") / "request-type")
+
+
+_BACKLOG = ("id,text\n1,Export to CSV fails on long rows\n2,\n3,Please add dark mode\n4,Login page is slow\n"
+            "5,=HYPERLINK(\"http://x\")\n")
+
+
+def test_a_json_output_is_one_json_array_and_so_is_its_errors_file(model_dir, tmp_path, cache_path):
+    data = _write(tmp_path / "in.csv", _BACKLOG)
+    out = tmp_path / "tagged.json"
+    summary = fb.tag_file(model_dir, data, out, chunk_size=2, cache=cache_path, progress=False)
+    rows = json.loads(out.read_text())  # was JSON lines: json.loads failed on the second line
+    assert isinstance(rows, list) and [r["id"] for r in rows] == ["1", "3", "4", "5"]
+    assert rows[3]["id"] == "5" and isinstance(rows[0]["tags"], list) and isinstance(rows[0]["probabilities"], dict)
+    errors = json.loads(Path(summary.errors).read_text())
+    assert summary.errors.endswith("tagged.errors.json") and [e["id"] for e in errors] == ["2"]
+
+
+def test_a_json_output_of_no_rows_is_an_empty_array(model_dir, tmp_path, cache_path):
+    data = _write(tmp_path / "in.csv", "id,text\n1,Export fails\n")
+    out = tmp_path / "t.jsonl"
+    errors = tmp_path / "e.json"
+    fb.tag_file(model_dir, data, out, errors_path=errors, cache=cache_path, progress=False)
+    assert json.loads(errors.read_text()) == [] and len(out.read_text().splitlines()) == 1
+
+
+def test_resuming_a_tag_job_into_a_json_array_gives_one_array(model_dir, tmp_path, cache_path):
+    data = _write(tmp_path / "in.csv", _BACKLOG)
+    out = tmp_path / "tagged.json"
+
+    def crash(index):
+        if index == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fb.tag_file(model_dir, data, out, chunk_size=2, cache=cache_path, progress=False, chunk_hook=crash)
+    assert not out.exists()
+    summary = fb.tag_file(model_dir, data, out, chunk_size=2, cache=cache_path, progress=False, resume=True)
+    assert summary.chunks_reused == 2  # the hook runs once a chunk is on disk
+    assert [r["id"] for r in json.loads(out.read_text())] == ["1", "3", "4", "5"]
+
+
+@pytest.mark.parametrize("name", ["tagged.csv.gz", "tagged.jsonl.gz", "tagged.json.gz"])
+def test_a_gz_tag_output_is_gzip_compressed(model_dir, tmp_path, cache_path, name):
+    data = _write(tmp_path / "in.csv", _BACKLOG)
+    out = tmp_path / name
+    fb.tag_file(model_dir, data, out, cache=cache_path, progress=False)
+    with gzip.open(out, "rt", encoding="utf-8") as fh:  # was plain text named .gz: BadGzipFile
+        text = fh.read()
+    assert "Export" not in text and "3" in text  # tag outputs carry ids, not texts
+    assert read_table(out)["id"].astype(str).tolist() == ["1", "3", "4", "5"]
+
+
+@pytest.mark.parametrize("name, parse", [
+    ("o.json", lambda p: json.loads(p.read_text())),
+    ("o.json.gz", lambda p: json.loads(gzip.decompress(p.read_bytes()))),
+    ("o.ndjson", lambda p: [json.loads(line) for line in p.read_text(encoding="utf-8").rstrip("\n").split("\n")]),
+    ("o.jsonl", lambda p: [json.loads(line) for line in p.read_text(encoding="utf-8").rstrip("\n").split("\n")]),
+])
+def test_write_table_writes_what_the_extension_says(tmp_path, name, parse, monkeypatch):
+    import feedback_nlp.records as records
+
+    monkeypatch.setattr(records, "_JSON_FRAME_ROWS", 2)  # several frames into one array
+    df = pd.DataFrame({"id": ["a", "b", "c"], "text": ["line\nbreak \u2028 sep", "é", '"q"'],
+                       "tags": [["x", "y"], [], ["z"]]})
+    path = write_table(df, tmp_path / name)
+    assert parse(path) == [{"id": "a", "text": "line\nbreak \u2028 sep", "tags": ["x", "y"]},
+                           {"id": "b", "text": "é", "tags": []}, {"id": "c", "text": '"q"', "tags": ["z"]}]
+    assert read_table(path)["text"].tolist() == df["text"].tolist()  # and it reads back
+
+
+@pytest.mark.parametrize("name", ["o.txt", "o.xlsx", "o.parquet.gz", "o", "o.json.zip"])
+def test_an_output_name_that_says_no_format_is_a_usage_error_before_any_work(tmp_path, capsys, monkeypatch, name):
+    import feedback_nlp.cli as cli
+
+    monkeypatch.setattr(cli, "_embedder", lambda args: (_ for _ in ()).throw(AssertionError("embedded first")))
+    data = _write(tmp_path / "in.csv", "id,text,theme\n1,a,x\n")
+    for argv in (["score", "--in", data, "--out", str(tmp_path / name)],
+                 ["dedupe", "--in", data, "--out", str(tmp_path / name)],
+                 ["tag", "--model", "request-type", "--in", data, "--out", str(tmp_path / "t.csv"),
+                  "--errors", str(tmp_path / name)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "cannot tell the output format" in err and ".json (one JSON array)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_score_and_dedupe_write_a_json_array(tmp_path, hashed_cli):
+    data = _write(tmp_path / "in.csv", "id,text,theme\n1,Export fails,a\n2,Export fails,a\n3,Dark mode,b\n")
+    assert main(["score", "--in", data, "--out", str(tmp_path / "s.json"), "--account-col", "",
+                 "--revenue-col", "", "--time-col", ""]) == 0
+    assert sorted(r["theme"] for r in json.loads((tmp_path / "s.json").read_text())) == ["a", "b"]
+    assert main(["dedupe", "--in", data, "--out", str(tmp_path / "d.json")]) == 0
+    groups = json.loads((tmp_path / "d.json").read_text())
+    assert sorted(r["id"] for r in groups) == ["1", "2"]
+
+
+def test_quackback_pull_refuses_an_unknown_output_format_before_any_request(tmp_path, capsys):
+    key = _write(tmp_path / "key", "qb_secret")
+    code = main(["quackback", "pull", "--url", "http://127.0.0.1:9", "--key-file", key,
+                 "--out", str(tmp_path / "posts.txt")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot tell the output format" in err  # was a connection error, or the pull then a crash
