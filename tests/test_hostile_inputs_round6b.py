@@ -3,6 +3,7 @@
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,9 @@ import pytest
 
 import feedback_nlp as fb
 from conftest import HashEmbedder
+from feedback_nlp import InvalidInputError
 from feedback_nlp.cli import main
+from feedback_nlp.errors import UsageError
 from feedback_nlp.records import read_table, write_table
 
 
@@ -134,3 +137,47 @@ def test_quackback_pull_refuses_an_unknown_output_format_before_any_request(tmp_
                  "--out", str(tmp_path / "posts.txt")])
     err = capsys.readouterr().err
     assert code == 2 and "cannot tell the output format" in err  # was a connection error, or the pull then a crash
+
+
+# --- a tag holding the separator of tags in CSV cells ------------------------------------------------------
+
+def test_a_taxonomy_tag_id_holding_the_csv_tag_separator_is_refused_by_name():
+    with pytest.raises(fb.TaxonomyError, match=r"tag id 'bug\|crash' holds '\|'"):
+        fb.Taxonomy([{"id": "bug|crash", "name": "Bug or crash"}, {"id": "feature", "name": "Feature"}])
+
+
+@pytest.mark.parametrize("labels, extra, message", [
+    (["bug|crash", "feature"] * 4, [], r"the tag 'bug\|crash' holds '\|'.*or --multi-label.* at lines 2, 4, 6, 8"),
+    (["bug|crash;ui", "feature"] * 4, ["--multi-label", "--sep", ";"], r"the tag 'bug\|crash' holds '\|'"),
+])
+def test_training_on_a_tag_holding_the_separator_is_refused_before_any_work(tmp_path, capsys, monkeypatch,
+                                                                            labels, extra, message):
+    import feedback_nlp.cli as cli
+
+    monkeypatch.setattr(cli, "_embedder", lambda args: (_ for _ in ()).throw(AssertionError("embedded first")))
+    rows = "".join(f"{i},text number {i},{label}\n" for i, label in enumerate(labels))
+    data = _write(tmp_path / "l.csv", "id,text,label\n" + rows)
+    assert main(["train", "--data", data, "--out", str(tmp_path / "m"), *extra]) == 1
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_model_with_a_separator_tag_cannot_write_csv_but_can_write_json(tmp_path, cache_path, embedder):
+    texts = ["app crashes on start", "crash when saving", "please add dark mode", "add an export button"] * 3
+    labels = ["bug|crash", "bug|crash", "feature", "feature"] * 3
+    folder = fb.TagClassifier(embedder).fit(embedder.encode(texts), labels).save(tmp_path / "m")
+    data = _write(tmp_path / "in.csv", "id,text\n1,the app crashes\n")
+    with pytest.raises(UsageError, match=r"tag 'bug\|crash' holds '\|'.*write .jsonl"):
+        fb.tag_file(folder, data, tmp_path / "t.csv", cache=cache_path, progress=False)
+    assert not (tmp_path / "t.csv.parts").exists()
+    fb.tag_file(folder, data, tmp_path / "t.json", cache=cache_path, progress=False)
+    assert json.loads((tmp_path / "t.json").read_text())[0]["tags"] == ["bug|crash"]  # kept whole
+
+
+def test_a_list_cell_that_would_be_ambiguous_in_csv_is_refused_not_written(tmp_path):
+    df = pd.DataFrame({"id": ["1"], "tags": [["bug|crash", "ui"]]})
+    with pytest.raises(InvalidInputError, match=r"column 'tags': the value 'bug\|crash' holds '\|'"):
+        write_table(df, tmp_path / "o.csv")  # was "bug|crash|ui": three tags
+    assert list(tmp_path.iterdir()) == []
+    write_table(df, tmp_path / "o.parquet")
+    assert read_table(tmp_path / "o.parquet")["tags"].map(list).tolist() == [["bug|crash", "ui"]]

@@ -39,7 +39,7 @@ from ._lock import JobLock
 from .cleaning import MAX_TEXT_CHARS
 from .connectors import sniff_format
 from .connectors import table_format as _input_table_format
-from .errors import InputNotFoundError, IntegrityError, InvalidInputError, UsageError
+from .errors import InputNotFoundError, IntegrityError, InvalidInputError, UsageError, quoted
 from .records import (
     CSV_LINE_END,
     REJECT_COLUMNS,
@@ -315,6 +315,17 @@ def _merge_parts(parts: list[Path], target: Path, columns: list[str], fmt: str, 
     return n
 
 
+def _refuse_ambiguous_tags(clf: Any, out: Path) -> None:
+    """A model (trained in Python) whose tag holds '|' cannot write CSV: its cells join a row's tags with '|'.
+    Refused before any work, not after the last chunk."""
+    if table_format(out) not in ("csv", "tsv"):
+        return
+    bad = next((str(t) for t in getattr(clf, "classes_", []) if "|" in str(t)), None)
+    if bad is not None:
+        raise UsageError(f"the model's tag {quoted(bad)} holds '|', the separator of a row's tags in CSV outputs, "
+                         f"so {out.name} would be ambiguous; write .jsonl, .json or .parquet instead")
+
+
 def _check_job_paths(inp: Path, out: Path, err: Path) -> None:
     """Refuse, before anything is written, paths that name one file (symlinks, relative paths and hard links
     included), and outputs that cannot be written."""
@@ -402,6 +413,7 @@ def tag_file(
     _check_job_paths(inp, out, err)
     parts_dir = parts_path(out)
     clf = load_model_cached(model, cache, backend)  # resolves `auto` once, on the driver
+    _refuse_ambiguous_tags(clf, out)
     with JobLock(lock_path(out), what=f"a job writing {out}") as lock:
         if lock.took_over is not None:
             log.warning("took over the lock of an earlier run that ended without releasing it (%s)", lock.took_over)

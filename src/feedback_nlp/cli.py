@@ -490,6 +490,20 @@ class _Where:
             raise InvalidInputError(f"{self.path}: {what} at {self.name(positions)}; fill or remove these rows")
 
 
+def _refuse_separator_in_tags(labels: list[Any], where: _Where, args: argparse.Namespace) -> None:
+    """A tag holding '|' would be ambiguous in every CSV output (a row's tags are joined with '|'): refused
+    before any training, naming the tag and its lines."""
+    def tags(v: Any) -> list[str]:
+        return [str(x) for x in v] if isinstance(v, list) else [str(v)]
+
+    bad = [i for i, v in enumerate(labels) if any("|" in t for t in tags(v))]
+    if bad:
+        tag = next(t for t in tags(labels[bad[0]]) if "|" in t)
+        hint = " (or --multi-label if the cell holds several tags joined by '|')" if not args.multi_label else ""
+        where.refuse(bad, f"the tag {quoted(tag)} holds '|', the separator of a row's tags in CSV outputs, so "
+                          f"its rows would read back as other tags; rename the tag{hint}")
+
+
 def cmd_train(args: argparse.Namespace) -> dict:
     from .tagging import TagClassifier
     from .taxonomy import Taxonomy
@@ -498,6 +512,8 @@ def cmd_train(args: argparse.Namespace) -> dict:
     sep = args.sep if args.multi_label else None
     taxonomy = Taxonomy.load(args.taxonomy) if args.taxonomy else None
     texts, labels, where = _labelled(args.data, args.text_col, None if args.zero_shot else args.label_col, sep, args)
+    if labels is not None:
+        _refuse_separator_in_tags(labels, where, args)
     emb = _embedder(args)
 
     def make() -> TagClassifier:

@@ -236,6 +236,9 @@ def _is_listlike(v: object) -> bool:
     return isinstance(v, (list, tuple, np.ndarray))
 
 
+LIST_SEP = "|"  # joins a list (a row's tags) into one CSV cell; a tag id may not hold it
+
+
 def _csv_cell(v: object) -> object:
     """Lists become ``|``-joined strings, maps a JSON object (CSV has no nested values)."""
     if isinstance(v, dict):
@@ -244,7 +247,13 @@ def _csv_cell(v: object) -> object:
         items = list(cast(Iterable[Any], v))
         if items and all(isinstance(x, tuple) and len(x) == 2 for x in items):  # a Parquet map read back
             return json.dumps(dict(items), ensure_ascii=False, default=str)
-        return "|".join(map(str, items))
+        values = list(map(str, items))
+        ambiguous = next((x for x in values if LIST_SEP in x), None)
+        if ambiguous is not None:  # "a|b" joined with "c" reads back as three values: refuse, never guess
+            raise InvalidInputError(f"the value {quoted(ambiguous)} holds {LIST_SEP!r}, the separator that joins a "
+                                    "list into one CSV cell, so the cell would read back as other values; write "
+                                    ".jsonl, .json or .parquet, which keep lists as lists")
+        return LIST_SEP.join(values)
     return v
 
 
@@ -254,7 +263,10 @@ def csv_ready(df: pd.DataFrame, *, raw_csv: bool = False) -> pd.DataFrame:
     out = df.copy()
     for col in out.columns:
         if out[col].dtype == object or str(out[col].dtype) in ("str", "string"):
-            out[col] = out[col].map(_csv_cell)
+            try:
+                out[col] = out[col].map(_csv_cell)
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"column {quoted(str(col))}: {exc}") from None
             if not raw_csv:
                 out[col] = out[col].map(neutralise_formula)
     if not raw_csv:

@@ -108,6 +108,9 @@ class Taxonomy:
             tid = str(t.get("id", "")).strip() if t.get("id") is not None else ""
             if any(ord(c) < 32 or c == "\x7f" for c in tid):
                 raise TaxonomyError(f"tag id {quoted(tid)} holds a control character (newline, tab…)")
+            if "|" in tid:  # CSV outputs join a row's tags with "|": "a|b" would read back as two tags
+                raise TaxonomyError(f"tag id {quoted(tid)} holds '|', the separator of tags in CSV outputs and "
+                                    "multi-label columns; name the tag without it (e.g. with '/' or '-')")
             examples = t.get("examples") or ()
             if isinstance(examples, str):
                 examples = (examples,)
