@@ -181,3 +181,115 @@ def test_a_list_cell_that_would_be_ambiguous_in_csv_is_refused_not_written(tmp_p
     assert list(tmp_path.iterdir()) == []
     write_table(df, tmp_path / "o.parquet")
     assert read_table(tmp_path / "o.parquet")["tags"].map(list).tolist() == [["bug|crash", "ui"]]
+
+
+# --- the HTTP service: a key named twice, HEAD ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from feedback_nlp.service import ServiceConfig, create_app
+    from feedback_nlp.service._state import ServiceState
+
+    tmp = tmp_path_factory.mktemp("svc")
+    emb = HashEmbedder()
+    texts = ["export fails", "csv export broken", "dark mode please", "add a dark theme"]
+    fb.TagClassifier(emb).fit(texts * 3, ["bug", "bug", "feature", "feature"] * 3).save(tmp / "m")
+    config = ServiceConfig(data_dir=tmp / "data", models={"t": str(tmp / "m")}, sentiment=None, auth=False)
+    state = ServiceState(config, embedder=emb)
+    with TestClient(create_app(config, state=state), raise_server_exceptions=False) as client:
+        deadline = time.monotonic() + 60
+        while not state.ready and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield client
+
+
+def _post(api, path, raw):
+    return api.post(path, content=raw, headers={"content-type": "application/json"})
+
+
+class _Tagger:
+    def predict(self, texts):
+        from feedback_nlp.integrations.quackback._processor import Prediction
+
+        return [Prediction({"bug": 0.9}) for _ in texts]
+
+
+class _Backlog:
+    def __init__(self):
+        self.items = {}
+
+    def search(self, text, k):
+        return [(i, 0.95) for i in self.items][:k]
+
+    def upsert(self, item_id, text, metadata):
+        self.items[item_id] = text
+
+    def delete(self, item_id):
+        self.items.pop(item_id, None)
+
+
+@pytest.fixture
+def hook(tmp_path):
+    from feedback_nlp.integrations.quackback._secrets import Secret
+    from feedback_nlp.integrations.quackback._setup import build_integration
+    from feedback_nlp.integrations.quackback._signature import signed_headers
+
+    integration = build_integration(tmp_path, Secret("whsec"), tagger=_Tagger(), backlog=_Backlog())
+
+    def send(body):
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        status, payload = integration.receive(signed_headers("whsec", raw), raw)
+        integration.drain()
+        return status, payload
+
+    send.integration = integration
+    return send
+
+
+def _event(event_id, kind, post, at="2026-01-01T00:00:00Z", **data):
+    return {"id": event_id, "type": kind, "createdAt": at, "data": {"post": post, **data}}
+
+
+@pytest.mark.parametrize("raw, key", [
+    (b'{"model": "t", "items": [{"id": "1", "text": "export fails", "text": "dark mode"}]}', "text"),
+    (b'{"items": [{"id": "1", "text": "export fails"}], "items": []}', "items"),
+    (b'{"id": "a", "id": "b", "text": "export fails"}', "id"),
+])
+def test_a_key_named_twice_in_a_request_body_is_refused_by_name(api, raw, key):
+    for path in ("/v1/tag", "/v1/backlog"):
+        r = _post(api, path, raw)  # was 200: the last "text" was tagged, the first silently dropped
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert error["code"] == "invalid_request" and f"the key '{key}' is named twice" in error["message"]
+        assert error["details"][0]["type"] == "duplicate_key"
+
+
+def test_the_same_key_in_two_objects_is_not_a_repeat(api):
+    r = _post(api, "/v1/tag", b'{"items": [{"id": "1", "text": "export fails"}, {"id": "2", "text": "dark mode"}]}')
+    assert r.status_code == 200 and [t["id"] for t in r.json()["results"]] == ["1", "2"]
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_head_on_a_health_check_answers_like_get_without_a_body(api, path):
+    get, head = api.get(path), api.head(path)
+    assert head.status_code == get.status_code == 200  # was 405
+    assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["content-length"] == str(len(get.content))
+
+
+def test_head_on_a_post_only_route_is_still_405(api):
+    assert api.head("/v1/tag").status_code == 405
+
+
+def test_a_signed_webhook_body_naming_a_key_twice_is_refused(hook):
+    raw = (b'{"id": "e1", "type": "post.created", "data": {"post": {"id": "p1", "title": "Export fails", '
+           b'"title": "Dark mode"}}}')
+    status, payload = hook(raw)  # was accepted: the post was stored as "Dark mode"
+    assert status == 400 and "names the key 'title' twice" in payload["error"]
+    assert hook.integration.store.counts()["failed"] == 0

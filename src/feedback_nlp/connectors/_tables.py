@@ -80,6 +80,31 @@ def check_regular(path: Path) -> None:
                              "file first and pass that file")
 
 
+class RepeatedKeyError(ValueError):
+    """A JSON object names ``key`` twice: ``json`` would keep the last value silently, and which one was meant
+    cannot be known."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the key {quoted(key)} is named twice in one object")
+        self.key = key
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` that raises :class:`RepeatedKeyError` on a key named twice.
+
+    >>> json.loads('{"text": "a", "text": "b"}', object_pairs_hook=unique_keys)
+    Traceback (most recent call last):
+    ...
+    feedback_nlp.connectors._tables.RepeatedKeyError: the key 'text' is named twice in one object
+    """
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise RepeatedKeyError(key)
+        out[key] = value
+    return out
+
+
 def json_loads(text: str | bytes, **kwargs: Any) -> Any:
     """``json.loads`` whose only failure is ``ValueError``: absurdly nested documents (``[[[[…``) raise
     ``ValueError("nested too deeply")`` instead of a ``RecursionError`` that would sink the whole job."""

@@ -22,7 +22,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import scoring
-from ..errors import FeedbackNLPError
+from ..connectors._tables import RepeatedKeyError, unique_keys
+from ..errors import FeedbackNLPError, quoted
 from ._config import ServiceConfig
 from ._errors import ApiError, TextRejected, loc_path, log_unexpected
 from ._models import (
@@ -138,6 +139,9 @@ class _Guard:
             return
         rid = uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = rid
+        method = scope["method"]
+        if method == "HEAD":  # HTTP: HEAD is GET without the body (load balancers probe /healthz with it)
+            scope = {**scope, "method": "GET"}
         start = time.perf_counter()
         status = {"code": 500, "started": False}
         limit = self.state.config.max_body_bytes
@@ -147,6 +151,8 @@ class _Guard:
                 status["code"], status["started"] = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            elif message["type"] == "http.response.body" and method == "HEAD":  # the GET's headers, no body
+                message = {**message, "body": b""}
             await send(message)
 
         try:
@@ -168,6 +174,15 @@ class _Guard:
                     status["code"] = 413
                     await self._reply(send, 413, error_body("body_too_large", f"request body over {limit} bytes",
                                                             rid, **too_big), rid)
+                    return
+                repeated = _repeated_key(body)
+                if repeated is not None:
+                    status["code"] = 422
+                    await self._reply(send, 422, error_body(
+                        "invalid_request", f"body: the key {quoted(repeated)} is named twice in one object (JSON "
+                        "keeps only the last value, so which one was meant cannot be known); send it once", rid,
+                        details=[{"loc": "body", "msg": f"key {quoted(repeated)} named twice",
+                                  "type": "duplicate_key"}]), rid)
                     return
                 replayed = False
 
@@ -193,13 +208,31 @@ class _Guard:
                 route = scope["path"] if status["code"] < 400 else "unmatched"
             elapsed = time.perf_counter() - start
             metrics = self.state.metrics
-            metrics.requests.labels(scope["method"], route, str(status["code"])).inc()
+            metrics.requests.labels(method, route, str(status["code"])).inc()
             metrics.latency.labels(route).observe(elapsed)
             if self.state.batcher is not None:
                 metrics.queue_depth.set(self.state.batcher.depth)
             # ids and counts only: never a text, a query string or a header
-            log.info("%s %s %d %.1fms rid=%s key=%s", scope["method"], route, status["code"], elapsed * 1000, rid,
+            log.info("%s %s %d %.1fms rid=%s key=%s", method, route, status["code"], elapsed * 1000, rid,
                      scope["state"].get("key_id", "-"))
+
+
+def _repeated_key(body: bytes) -> str | None:
+    """The first key that a JSON body names twice in one object (``{"text": "a", "text": "b"}``: JSON
+    parsers keep the last silently), else None. Bodies that are not JSON are left to the route's parser.
+
+    >>> _repeated_key(b'{"items": [{"id": "1", "text": "a", "text": "b"}]}'), _repeated_key(b'{"a": {"a": 1}}')
+    ('text', None)
+    """
+    if not body or body.lstrip()[:1] not in (b"{", b"["):
+        return None
+    try:
+        json.loads(body, object_pairs_hook=unique_keys)
+    except RepeatedKeyError as exc:
+        return exc.key
+    except (ValueError, RecursionError):  # malformed or absurdly deep: the route's own parser says so
+        return None
+    return None
 
 
 def _rid(request: Request) -> str:

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ...connectors._tables import RepeatedKeyError, unique_keys
+from ...errors import quoted
 from ._errors import EventError
 from ._pull import post_text
 
@@ -52,7 +54,9 @@ class WebhookEvent:
 def parse_event(body: bytes) -> WebhookEvent:
     """Parse a (verified) delivery body; raise :class:`EventError` if it is not a Quackback event."""
     try:
-        doc = json.loads(body)
+        doc = json.loads(body, object_pairs_hook=unique_keys)
+    except RepeatedKeyError as exc:  # json keeps the last value silently: which text or id was meant is unknown
+        raise EventError(f"the webhook body names the key {quoted(exc.key)} twice in one object") from None
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         raise EventError("the webhook body is not JSON") from None
     if not isinstance(doc, dict):
