@@ -293,3 +293,74 @@ def test_a_signed_webhook_body_naming_a_key_twice_is_refused(hook):
     status, payload = hook(raw)  # was accepted: the post was stored as "Dark mode"
     assert status == 400 and "names the key 'title' twice" in payload["error"]
     assert hook.integration.store.counts()["failed"] == 0
+
+
+# --- Quackback: events delivered out of order -------------------------------------------------------------
+
+def _text(hook, post_id):
+    return hook.integration.store.post(post_id)["text"]
+
+
+def test_an_older_post_update_arriving_late_does_not_overwrite_a_newer_text(hook):
+    hook(_event("e1", "post.created", {"id": "p1", "title": "Export", "content": "csv fails"}, at="2026-01-01T00:00:00Z"))
+    hook(_event("e3", "post.updated", {"id": "p1", "title": "Export", "content": "csv fails on long rows"},
+                at="2026-01-03T00:00:00Z"))
+    status, _ = hook(_event("e2", "post.updated", {"id": "p1", "title": "Export", "content": "csv is slow"},
+                            at="2026-01-02T00:00:00Z"))  # retried, delivered last
+    assert status == 202 and "long rows" in _text(hook, "p1")  # was "csv is slow"
+    assert hook.integration.store.event("e2")["result"]["action"] == "skipped"
+    hook(_event("e4", "post.updated", {"id": "p1", "title": "Export", "content": "csv fixed?"}, at="2026-01-04T00:00:00Z"))
+    assert "fixed" in _text(hook, "p1")  # a newer one still applies
+
+
+def test_a_stale_vote_count_does_not_replace_a_newer_one(hook):
+    post = {"id": "p1", "title": "Dark mode", "content": "please"}
+    hook(_event("e1", "post.created", {**post, "voteCount": 1}, at="2026-01-01T00:00:00Z"))
+    hook(_event("e3", "post.voted", {"id": "p1", "voteCount": 7}, at="2026-01-03T00:00:00Z"))
+    hook(_event("e2", "post.voted", {"id": "p1", "voteCount": 4}, at="2026-01-02T00:00:00Z"))
+    assert hook.integration.store.post("p1")["votes"] == 7  # was 4
+    # an update older than the last vote carries an older count: its text applies, its count does not
+    hook(_event("e2b", "post.updated", {**post, "content": "please, dark mode", "voteCount": 5}, at="2026-01-02T12:00:00Z"))
+    assert hook.integration.store.post("p1")["votes"] == 7 and "dark mode" in _text(hook, "p1")
+
+
+def test_a_post_updated_at_orders_updates_before_the_events_own_time(hook):
+    hook(_event("e1", "post.created", {"id": "p1", "title": "A", "content": "new text",
+                                       "updatedAt": "2026-01-05T00:00:00Z"}, at="2026-01-05T00:00:01Z"))
+    hook(_event("e2", "post.updated", {"id": "p1", "title": "A", "content": "old text",
+                                       "updatedAt": "2026-01-04T00:00:00Z"}, at="2026-01-06T00:00:00Z"))
+    assert _text(hook, "p1").endswith("new text")
+
+
+def test_an_event_dated_far_ahead_does_not_freeze_the_post(hook):
+    hook(_event("e1", "post.created", {"id": "p1", "title": "A", "content": "first"}, at="9999-01-01T00:00:00Z"))
+    hook(_event("e2", "post.updated", {"id": "p1", "title": "A", "content": "second"}, at="2026-01-02T00:00:00Z"))
+    assert _text(hook, "p1").endswith("second")  # a forged or skewed 9999 would have won every comparison
+    hook(_event("e3", "post.status_changed", {"id": "p1", "title": "A"}, at="9999-01-01T00:00:00Z", newStatus="planned"))
+    hook(_event("e4", "post.status_changed", {"id": "p1", "title": "A"}, at="2026-01-03T00:00:00Z", newStatus="done"))
+    assert hook.integration.store.post("p1")["status"] == "done"
+
+
+def test_events_without_a_usable_time_apply_in_arrival_order(hook):
+    hook(_event("e1", "post.created", {"id": "p1", "title": "A", "content": "first"}, at="2026-01-02T00:00:00Z"))
+    hook(_event("e2", "post.updated", {"id": "p1", "title": "A", "content": "second"}, at="not a time"))
+    assert _text(hook, "p1").endswith("second")
+    assert hook.integration.store.post("p1")["text_at"] == "2026-01-02T00:00:00Z"  # still dated by e1
+
+
+def test_an_old_store_gains_the_new_date_columns(tmp_path):
+    import sqlite3
+
+    from feedback_nlp.integrations.quackback._store import IntegrationStore
+
+    db = sqlite3.connect(tmp_path / "q.sqlite")
+    db.execute("CREATE TABLE posts (id TEXT PRIMARY KEY, text TEXT, board TEXT, created_at TEXT, votes INTEGER, "
+               "status TEXT, status_stage TEXT, status_changed_at TEXT, first_status_change_at TEXT, "
+               "canonical_post_id TEXT, deleted INTEGER NOT NULL DEFAULT 0, predicted TEXT, written TEXT, "
+               "sentiment TEXT, updated_at REAL)")
+    db.execute("INSERT INTO posts (id, text) VALUES ('p1', 'kept')")
+    db.commit()
+    db.close()
+    store = IntegrationStore(tmp_path / "q.sqlite")
+    store.upsert_post("p1", votes=3, votes_at="2026-01-01T00:00:00Z")
+    assert store.post("p1")["text"] == "kept" and store.post("p1")["votes_at"] == "2026-01-01T00:00:00Z"

@@ -265,11 +265,16 @@ class Processor:
             # a retried post.created/updated that arrives after the post was deleted or merged: it would put
             # the post back in the backlog (and suggest it as a duplicate) for good
             return {"action": "skipped", "reason": "the post was deleted or merged after this event"}
+        at = _event_time(event)
+        if known and _before(at, known.get("text_at"), strict=True):
+            # retries deliver out of order: an older post.updated arriving late must not replace a newer text
+            return {"action": "skipped", "reason": "a newer text of this post is already recorded"}
         raw = event.text
         if "content" not in post:  # an update may carry only a reference: read the post, or keep what we have
             if self.client is not None:
                 full = self.client.get_post(post_id)
                 raw = post_text(full.get("title"), full.get("content"))
+                at = _time(full.get("updatedAt")) or at  # the post as it is now
             elif (known := self.store.post(post_id)) and known.get("text"):
                 raw = known["text"]
         # Cleaned and PII-redacted once, here: what is tagged, searched and stored is never the raw post.
@@ -301,10 +306,14 @@ class Processor:
             clock.lap("duplicates")
         out["duplicates"] = [{"id": i, "score": s} for i, s in candidates]
         fields: dict[str, Any] = {"text": text, "predicted": out["predicted"], "deleted": 0}
+        if at is not None:
+            fields["text_at"] = at
         if isinstance(post.get("boardSlug"), str):  # a dict or a number was stored as the board's name
             fields["board"] = post["boardSlug"]
-        if _count(post.get("voteCount")) is not None:
+        if _count(post.get("voteCount")) is not None and not (known and _before(at, known.get("votes_at"), strict=True)):
             fields["votes"] = post["voteCount"]
+            if at is not None:
+                fields["votes_at"] = at
         if event.type == "post.created":
             fields["created_at"] = post.get("createdAt") or event.created_at
         if sentiment is not None:
@@ -340,7 +349,7 @@ class Processor:
     def _status(self, event: WebhookEvent) -> dict[str, Any]:
         new = event.data.get("newStatus")
         new = new if isinstance(new, str) else None
-        changed = event.created_at
+        changed = _time(event.created_at)  # None: no usable time (applied in arrival order, see _event_time)
         known = self.store.post(_post_id(event)) or {}
         if known.get("status_changed_at") and _before(changed, known["status_changed_at"], strict=True):
             # deliveries are retried out of order: an older change arriving late must not undo a newer one
@@ -374,9 +383,13 @@ class Processor:
         return {"action": "merged", "canonical": canonical}
 
     def _voted(self, event: WebhookEvent) -> dict[str, Any]:
-        votes = _count(event.post.get("voteCount"))
-        if votes is not None and self.store.post(_post_id(event)):
-            self.store.upsert_post(_post_id(event), votes=votes)
+        votes, at = _count(event.post.get("voteCount")), _event_time(event)
+        known = self.store.post(_post_id(event))
+        if votes is not None and known:
+            if _before(at, known.get("votes_at"), strict=True):  # a count older than the one held: stale
+                return {"action": "skipped", "reason": "a newer vote count is already recorded", "votes": votes,
+                        "current": known.get("votes")}
+            self.store.upsert_post(_post_id(event), votes=votes, **({"votes_at": at} if at is not None else {}))
         return {"action": "votes", "votes": votes}
 
 
@@ -384,6 +397,33 @@ def _count(value: Any) -> int | None:
     """A vote count as Quackback sends it (a non-negative integer), else None: 1.5, true, NaN or 10**30 were
     stored as they came (or failed the event with an OverflowError)."""
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else None
+
+
+# An event dated further ahead than this is not trusted to order anything: a clock that ran ahead (or a
+# forged createdAt of 9999) would otherwise freeze the post's text or votes against every later event.
+_MAX_AHEAD = pd.Timedelta(hours=1)
+
+
+def _time(value: Any) -> str | None:
+    """``value`` if it is a readable ISO time no later than an hour from now, else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        t = pd.Timestamp(value)
+        t = t.tz_localize("UTC") if t.tzinfo is None else t
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if pd.isna(t) or t > pd.Timestamp.now(tz="UTC") + _MAX_AHEAD:
+        return None
+    return value
+
+
+def _event_time(event: WebhookEvent) -> str | None:
+    """When the state an event carries was current: the post's ``updatedAt`` where the event carries one (the
+    REST shape of a post), else the event's own ``createdAt`` (every Quackback delivery has one). None when
+    neither is a usable time: such an event is applied in arrival order, the only order there is, and dates
+    nothing (a later dated event is compared with the last dated state)."""
+    return _time(event.post.get("updatedAt")) or _time(event.created_at)
 
 
 def _before(event_time: str | None, recorded: str | None, *, strict: bool = False) -> bool:

@@ -5,7 +5,8 @@
   committed before the webhook answers 2xx, so a crash after the answer loses nothing: on start, events left
   ``processing`` by a crash go back to ``pending``.
 - ``posts``: what the integration knows of each post (text, board, status and when it first changed), for
-  the backlog and for the report's status section.
+  the backlog and for the report's status section; ``text_at``, ``votes_at``, ``status_changed_at`` and
+  ``deleted_at`` date what is held, so that an older event delivered late never overwrites it.
 - ``suggestions``: duplicate candidates found for new posts (and whether they were merged).
 
 Example:
@@ -42,14 +43,14 @@ CREATE INDEX IF NOT EXISTS events_queue ON events(state, next_at, received_at);
 CREATE TABLE IF NOT EXISTS posts (
     id TEXT PRIMARY KEY, text TEXT, board TEXT, created_at TEXT, votes INTEGER, status TEXT, status_stage TEXT,
     status_changed_at TEXT, first_status_change_at TEXT, canonical_post_id TEXT, deleted INTEGER NOT NULL DEFAULT 0,
-    predicted TEXT, written TEXT, sentiment TEXT, updated_at REAL, deleted_at TEXT);
+    predicted TEXT, written TEXT, sentiment TEXT, updated_at REAL, deleted_at TEXT, text_at TEXT, votes_at TEXT);
 CREATE TABLE IF NOT EXISTS suggestions (
     post_id TEXT NOT NULL, candidate_id TEXT NOT NULL, score REAL NOT NULL, event_id TEXT, created_at REAL,
     merged INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (post_id, candidate_id));
 """
 _POST_FIELDS = ("text", "board", "created_at", "votes", "status", "status_stage", "status_changed_at",
                 "first_status_change_at", "canonical_post_id", "deleted", "predicted", "written", "sentiment",
-                "deleted_at")
+                "deleted_at", "text_at", "votes_at")
 
 
 class IntegrationStore:
@@ -65,8 +66,10 @@ class IntegrationStore:
         self._db.execute("PRAGMA synchronous=FULL")  # the 2xx promises durability: fsync each commit
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(posts)")}
-        if "deleted_at" not in columns:  # a store written before deletions were dated
-            self._db.execute("ALTER TABLE posts ADD COLUMN deleted_at TEXT")
+        # a store written before deletions, texts and vote counts were dated
+        for column in ("deleted_at", "text_at", "votes_at"):
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE posts ADD COLUMN {column} TEXT")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
