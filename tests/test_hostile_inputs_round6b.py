@@ -364,3 +364,89 @@ def test_an_old_store_gains_the_new_date_columns(tmp_path):
     store = IntegrationStore(tmp_path / "q.sqlite")
     store.upsert_post("p1", votes=3, votes_at="2026-01-01T00:00:00Z")
     assert store.post("p1")["text"] == "kept" and store.post("p1")["votes_at"] == "2026-01-01T00:00:00Z"
+
+
+# --- vendor exports read a chunk at a time -----------------------------------------------------------------
+
+def _zendesk(path, n):
+    tickets = [{"id": i, "subject": f"Export {i}", "description": "The CSV export cuts off long descriptions " * 3,
+                "requester_id": 7, "organization_id": 9, "via": {"channel": "email"}, "custom_fields":
+                [{"id": 5, "value": f"v{i}"}]} for i in range(n)]
+    path.write_text(json.dumps({"tickets": tickets, "users": [{"id": 7, "name": "Ann"}], "count": n}))
+    return path
+
+
+def _intercom(path, n):
+    conv = {"type": "conversation", "id": "c", "state": "open", "created_at": 1,
+            "source": {"id": "s", "body": "<p>The CSV export cuts off long descriptions</p>" * 3,
+                       "author": {"type": "user", "name": "Bo"}},
+            "conversation_parts": {"conversation_parts": [
+                {"id": "n", "part_type": "note", "body": "internal", "author": {"type": "admin"}}]}}
+    path.write_text(json.dumps({"type": "conversation.list",
+                                "conversations": [{**conv, "id": f"c{i}", "source": {**conv["source"], "id": f"s{i}"}}
+                                                  for i in range(n)]}))
+    return path
+
+
+def _survey(path, n):
+    rows = "".join(f"r{i},2026-01-0{1 + i % 9},{i % 10},The export to CSV cuts off long descriptions {i} times\n"
+                   for i in range(n))
+    path.write_text("Respondent ID,Submitted At,How likely (0-10)?,What should we improve?\n" + rows)
+    return path
+
+
+@pytest.mark.parametrize("make, fmt", [(_zendesk, "zendesk"), (_intercom, "intercom"), (_survey, "survey")])
+def test_a_vendor_export_is_read_a_chunk_at_a_time(tmp_path, monkeypatch, make, fmt):
+    import tracemalloc
+
+    from feedback_nlp.connectors import survey
+    from feedback_nlp.records import iter_table_chunks
+
+    monkeypatch.setattr(survey, "SAMPLE_RESPONSES", 1_000)  # questions chosen on these, then a chunk at a time
+
+    def peak(n):
+        path = make(tmp_path / f"{fmt}{n}.{'csv' if fmt == 'survey' else 'json'}", n)
+        tracemalloc.start()
+        rows = sum(len(c) for c in iter_table_chunks(path, 500, format=fmt))
+        high = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert rows == n
+        return high
+
+    small, large = peak(4_000), peak(16_000)
+    assert large < 1.5 * small, (small, large)  # the whole export became one table: ~4x for 4x the tickets
+
+
+def test_streamed_vendor_rows_and_skips_match_the_whole_read(tmp_path):
+    from feedback_nlp.connectors import iter_export
+    from feedback_nlp.connectors.intercom import read_intercom
+    from feedback_nlp.connectors.zendesk import read_zendesk
+
+    zd = _zendesk(tmp_path / "zd.json", 25)
+    chunks = list(iter_export(zd, "zendesk", chunk_size=10))
+    assert [len(c) for c in chunks] == [10, 10, 5]
+    whole = read_zendesk(zd).frame
+    assert pd.concat(chunks, ignore_index=True)[list(whole.columns)].equals(whole)
+    ic = _intercom(tmp_path / "ic.json", 7)
+    skipped = {}
+    streamed = pd.concat(iter_export(ic, "intercom", chunk_size=3, skipped=skipped), ignore_index=True)
+    export = read_intercom(ic)
+    assert streamed["id"].tolist() == export.frame["id"].tolist() == [f"s{i}" for i in range(7)]
+    assert skipped == export.skipped == {"internal note": 7}
+    data = fb.read_feedback(ic, format="intercom")
+    assert len(data.records) == 7 and data.skipped == {"internal note": 7}
+
+
+def test_survey_questions_are_chosen_on_the_first_responses(tmp_path, monkeypatch):
+    from feedback_nlp.connectors import survey
+
+    rows = "".join(f"r{i},{i % 10},The export to CSV cuts off long descriptions {i} times,"
+                   f"{'' if i < 10 else f'Comments arrive late in this survey as answer {i}'}\n" for i in range(50))
+    path = _write(tmp_path / "s.csv", "Respondent ID,Score,What should we improve?,Anything else?\n" + rows)
+    monkeypatch.setattr(survey, "SAMPLE_RESPONSES", 10)
+    export = survey.read_survey(path)  # chosen on 10 responses, read through all 50
+    assert export.frame["source_detail"].unique().tolist() == ["What should we improve?"]
+    assert export.frame["id"].tolist() == [f"r{i}-q3" for i in range(50)]
+    # a question answered only after the sample must be named (the documented limit of reading in chunks)
+    named = survey.read_survey(path, questions=["What should we improve?", "Anything else?"]).frame
+    assert len(named) == 90

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .cleaning import _SURROGATE, MAX_TEXT_CHARS, clean_text, redact_pii, text_problem
-from .connectors import VENDOR_FORMATS, iter_table, read_export, sniff_format
+from .connectors import VENDOR_FORMATS, iter_export, iter_table, sniff_format
 from .errors import ColumnError, InvalidInputError, quoted, quoted_list
 
 __all__ = [
@@ -208,7 +208,7 @@ def iter_table_chunks(path: PathLike, chunk_size: int = 10_000, *, format: str =
     """
     fmt = sniff_format(path) if format == "auto" else format
     if fmt in VENDOR_FORMATS:
-        yield from _slices(read_export(path, fmt, encoding=encoding).frame, chunk_size)
+        yield from iter_export(path, fmt, encoding=encoding, chunk_size=chunk_size)
     else:
         yield from iter_table(path, fmt, encoding=encoding, chunk_size=chunk_size)
 
@@ -815,11 +815,8 @@ def _raw_chunks(source: PathLike | pd.DataFrame, format: str, encoding: str | No
         yield from _slices(frame.reset_index(drop=True), chunk_size)
         return
     fmt = sniff_format(source) if format == "auto" else format
-    if fmt in VENDOR_FORMATS:
-        export = read_export(source, fmt, encoding=encoding)
-        for reason, count in export.skipped.items():
-            skipped[reason] = skipped.get(reason, 0) + count
-        yield from _slices(export.frame, chunk_size)
+    if fmt in VENDOR_FORMATS:  # a chunk at a time, as the table readers: memory is the chunk, not the export
+        yield from iter_export(source, fmt, encoding=encoding, chunk_size=chunk_size, skipped=skipped)
     else:
         yield from iter_table(source, fmt, encoding=encoding, chunk_size=chunk_size)
 

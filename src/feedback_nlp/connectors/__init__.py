@@ -12,10 +12,13 @@ from __future__ import annotations
 import os
 import re
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
+
 from ..errors import InputNotFoundError, InvalidInputError
-from ._export import Export
+from ._export import Export, row_chunks
 from ._tables import (
     TABLE_FORMATS,
     _open,
@@ -27,7 +30,7 @@ from ._tables import (
     table_format,
 )
 
-__all__ = ["TABLE_FORMATS", "VENDOR_FORMATS", "Export", "iter_table", "read_export", "resolve_encoding",
+__all__ = ["TABLE_FORMATS", "VENDOR_FORMATS", "Export", "iter_export", "iter_table", "read_export", "resolve_encoding",
            "sniff_format", "table_format"]
 
 VENDOR_FORMATS = ("slack", "zendesk", "intercom", "survey")
@@ -75,6 +78,36 @@ def _vendor_json(path: Path, fmt: str) -> str | None:
         if {"via", "requester_id", "subject"} <= first.keys():
             return "zendesk"
     return None
+
+
+def iter_export(path: str | os.PathLike, fmt: str, *, encoding: str | None = None, chunk_size: int = 10_000,
+                skipped: dict[str, int] | None = None) -> Iterator[pd.DataFrame]:
+    """A vendor export as raw frames of at most ``chunk_size`` rows, as the table readers give them: Zendesk
+    and Intercom a record at a time, surveys a response at a time (their questions are chosen on the first
+    responses, see :func:`~feedback_nlp.connectors.survey.iter_survey`), so memory is bounded by the chunk,
+    not the export. Slack exports (a zip of day files) are read whole. ``skipped`` gains what was left out."""
+    if chunk_size < 1:
+        raise InvalidInputError(f"chunk_size must be >= 1, got {chunk_size}")
+    skipped = skipped if skipped is not None else {}
+    if fmt == "zendesk":
+        from .zendesk import iter_zendesk
+
+        yield from row_chunks(iter_zendesk(path, encoding=encoding), chunk_size)
+    elif fmt == "intercom":
+        from .intercom import iter_intercom
+
+        yield from row_chunks(iter_intercom(path, encoding=encoding, skipped=skipped), chunk_size)
+    elif fmt == "survey":
+        from .survey import iter_survey
+
+        yield from row_chunks(iter_survey(path, encoding=encoding, skipped=skipped), chunk_size)
+    else:
+        export = read_export(path, fmt, encoding=encoding)
+        for reason, count in export.skipped.items():
+            skipped[reason] = skipped.get(reason, 0) + count
+        frame = export.frame
+        for start in range(0, max(len(frame), 1), chunk_size):
+            yield frame.iloc[start:start + chunk_size].reset_index(drop=True)
 
 
 def read_export(path: str | os.PathLike, fmt: str, *, encoding: str | None = None) -> Export:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -16,14 +17,34 @@ class Export:
     skipped: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def from_rows(cls, rows: list[dict], skipped: dict[str, int] | None = None) -> Export:
+    def from_rows(cls, rows: Iterable[dict], skipped: dict[str, int] | None = None) -> Export:
         """The export of ``rows`` (dicts with ``_row`` and, for broken records, ``_error``/``_raw``): values kept
         as objects (ids as written), ``_row`` as int64, the error columns dropped when no record is broken."""
-        frame = pd.DataFrame(rows)
-        if frame.empty:
-            frame = pd.DataFrame(columns=["_row", "id", "text", "source"])
-        frame = frame.astype({c: object for c in frame.columns if c != "_row"})
-        frame["_row"] = frame["_row"].astype("int64")
-        if "_error" in frame and frame["_error"].isna().all():
-            frame = frame.drop(columns=["_error", "_raw"])
-        return cls(frame, dict(skipped or {}))
+        return cls(rows_frame(list(rows)), dict(skipped or {}))
+
+
+def rows_frame(rows: list[dict]) -> pd.DataFrame:
+    """Raw rows as a frame: values kept as objects (ids as written), ``_row`` as int64, the error columns
+    dropped when no record is broken."""
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        frame = pd.DataFrame(columns=["_row", "id", "text", "source"])
+    frame = frame.astype({c: object for c in frame.columns if c != "_row"})
+    frame["_row"] = frame["_row"].astype("int64")
+    if "_error" in frame and frame["_error"].isna().all():
+        frame = frame.drop(columns=["_error", "_raw"])
+    return frame
+
+
+def row_chunks(rows: Iterable[dict], chunk_size: int) -> Iterator[pd.DataFrame]:
+    """Frames of at most ``chunk_size`` raw rows, built as the rows come (memory: one chunk, not the export);
+    an export without rows gives one empty frame, as a table reader does."""
+    chunk: list[dict] = []
+    sent = False
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= chunk_size:
+            yield rows_frame(chunk)
+            chunk, sent = [], True
+    if chunk or not sent:
+        yield rows_frame(chunk)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from ._export import Export
 from ._json import JsonFile
 from ._tables import _check_file, iter_json_lines, sniff_table_format
 
-__all__ = ["read_intercom"]
+__all__ = ["iter_intercom", "read_intercom"]
 
 _CUSTOMER = {"user", "lead", "contact"}
 _SKIPPED = {"admin": "agent reply", "bot": "bot message", "team": "agent reply", "operator": "bot message"}
@@ -80,19 +80,31 @@ def read_intercom(path: str | os.PathLike, *, encoding: str | None = None) -> Ex
     ``conversation_id``, ``part_type``, ``author``, ``created_at`` (epoch seconds), ``status`` (the
     conversation's state) and ``page_url`` (where the customer wrote from). ``_row`` numbers every part
     of the export in order, skipped ones included; a conversation that is not an object, or a malformed
-    JSON line, becomes one rejected row.
+    JSON line, becomes one rejected row. :func:`iter_intercom` gives the same rows one at a time.
     """
+    skipped: Counter[str] = Counter()
+    rows = list(iter_intercom(path, encoding=encoding, skipped=skipped))
+    return Export.from_rows(rows, skipped)
+
+
+def iter_intercom(path: str | os.PathLike, *, encoding: str | None = None,
+                  skipped: MutableMapping[str, int] | None = None) -> Iterator[dict[str, Any]]:
+    """The raw rows of :func:`read_intercom`, a conversation at a time (memory: one conversation, never the
+    export); ``skipped`` counts the parts left out (notes, agent replies, bots, workflow events)."""
     path = Path(path)
     _check_file(path)
-    rows: list[dict[str, Any]] = []
-    skipped: Counter[str] = Counter()
+    skipped = skipped if skipped is not None else {}
+
+    def skip(reason: str) -> None:
+        skipped[reason] = skipped.get(reason, 0) + 1
+
     number = 0
     for _line, conv, error, raw in _conversations(path, encoding):
         if error is None and not isinstance(conv, dict):
             error, raw = f"conversation is a {type(conv).__name__}, not an object", str(conv)
         if error is not None:
             number += 1
-            rows.append({"_row": number, "_error": error, "_raw": raw, "source": "support"})
+            yield {"_row": number, "_error": error, "_raw": raw, "source": "support"}
             continue
         source = conv.get("source") if isinstance(conv.get("source"), dict) else {}
         parts_obj = conv.get("conversation_parts")
@@ -102,15 +114,14 @@ def read_intercom(path: str | os.PathLike, *, encoding: str | None = None) -> Ex
         for part in ([opening] if opening else []) + list(parts):
             number += 1
             if not isinstance(part, dict):
-                skipped["not a conversation part"] += 1
+                skip("not a conversation part")
                 continue
             kind, name = _author(part)
             if part.get("part_type") == "note":
-                skipped["internal note"] += 1
+                skip("internal note")
             elif part.get("part_type") not in ("opening", "comment", "open", "conversation_rating_changed"):
-                skipped["workflow event"] += 1  # assignment, close, snooze, attribute changes...
+                skip("workflow event")  # assignment, close, snooze, attribute changes...
             elif kind not in _CUSTOMER:
-                skipped[_SKIPPED.get(kind, f"{kind or 'unknown'} author")] += 1
+                skip(_SKIPPED.get(kind, f"{kind or 'unknown'} author"))
             else:
-                rows.append(_customer_row(part, name, conv, source, opening, tags, number))
-    return Export.from_rows(rows, skipped)
+                yield _customer_row(part, name, conv, source, opening, tags, number)

@@ -14,10 +14,11 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from ..errors import ColumnError, InputFileError, quoted_list
 from ._export import Export
 from ._tables import iter_table, sniff_table_format
 
-__all__ = ["free_text_questions", "read_survey"]
+__all__ = ["SAMPLE_RESPONSES", "free_text_questions", "iter_survey", "read_survey"]
 
 _META = re.compile(
     r"^(?:#|id|respondent ?id|response ?id|collector ?id|token|network ?id|submission ?id|ip(?: address)?|"
@@ -71,21 +72,28 @@ def _find(columns: Sequence[str], names: Sequence[str]) -> str | None:
     return next((lower[n] for n in names if n in lower), None)
 
 
-def _fold_subheader(frame: pd.DataFrame) -> pd.DataFrame:
-    """SurveyMonkey puts answer labels in a second header row; fold it into the question names."""
+def _subheader_names(frame: pd.DataFrame) -> dict[str, str] | None:
+    """SurveyMonkey puts answer labels in a second header row: the question names with it folded in, or None
+    when the first row is an answer."""
     if frame.empty or "_error" in frame.columns and isinstance(frame["_error"].iloc[0], str):
-        return frame
+        return None
     first = frame.iloc[0]
     data = [c for c in frame.columns if not c.startswith("_")]
     labels = [str(first[c]).strip().lower() if isinstance(first[c], str) else "" for c in data]
     if not any(lab in ("response", "open-ended response") for lab in labels):
-        return frame
+        return None
     names, last = {}, ""
     for c, lab, raw in zip(data, labels, (first[c] for c in data)):
         base = last if c.startswith("Unnamed: ") else c
         last = base
         names[c] = base if lab in ("", "response", "open-ended response") else f"{base} / {str(raw).strip()}"
-    return frame.iloc[1:].rename(columns=names).reset_index(drop=True)
+    return names
+
+
+# Free-text questions are chosen on the first responses (as many as this), so that an export of any size is
+# read a chunk at a time: a survey whose free-text answers begin only after them needs questions=[...].
+SAMPLE_RESPONSES = 20_000
+_COLUMNS = ("_row", "_error", "_raw", "id", "text", "source", "source_detail", "created_at", "account_id")
 
 
 def read_survey(path: str | os.PathLike, *, questions: Sequence[str] | None = None,
@@ -96,56 +104,72 @@ def read_survey(path: str | os.PathLike, *, questions: Sequence[str] | None = No
     respondent id), ``text``, ``source="survey"``, ``source_detail`` (the question), ``created_at``
     (the submit time when the export has one), ``account_id`` (a company/account column, if any) and
     ``_row`` (the response's line in the file). Empty answers are skipped and counted; a response row
-    that does not parse (ragged, bad bytes) becomes one rejected row.
+    that does not parse (ragged, bad bytes) becomes one rejected row. :func:`iter_survey` gives the same
+    rows a response at a time.
     """
+    skipped: Counter[str] = Counter()
+    return Export.from_rows(iter_survey(path, questions=questions, encoding=encoding, skipped=skipped), skipped)
+
+
+def iter_survey(path: str | os.PathLike, *, questions: Sequence[str] | None = None, encoding: str | None = None,
+                skipped: MutableMapping[str, int] | None = None,
+                sample: int | None = None) -> Iterator[dict[str, Any]]:
+    """The raw rows of :func:`read_survey`, a response at a time: the free-text questions are chosen on the
+    first ``sample`` responses (default :data:`SAMPLE_RESPONSES`; unless ``questions`` names them), then the export is read a chunk at a time,
+    so memory holds the sample and one chunk, never the export."""
     path = Path(path)
-    fmt = sniff_table_format(path)
-    chunks = list(iter_table(path, fmt, encoding=encoding, chunk_size=1_000_000))
-    frame = _fold_subheader(pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame())
+    sample = sample or SAMPLE_RESPONSES
+    counts = skipped if skipped is not None else {}
+    chunks = iter_table(path, sniff_table_format(path), encoding=encoding, chunk_size=min(sample, 10_000))
+    head: list[pd.DataFrame] = []
+    for chunk in chunks:
+        head.append(chunk)
+        if sum(map(len, head)) >= sample:
+            break
+    frame = pd.concat(head, ignore_index=True) if head else pd.DataFrame()
+    names = _subheader_names(frame)
+    if names is not None:
+        frame = frame.iloc[1:].rename(columns=names).reset_index(drop=True)
     if frame.empty:
         raise InputFileError(f"{path} holds no survey responses")
+    columns = [c for c in frame.columns if not c.startswith("_")]
     if questions is None:
         questions = free_text_questions(frame)
         if not questions:
-            raise InputFileError(f"{path}: no free-text question found among "
-                                 f"{quoted_list(c for c in frame.columns if not c.startswith('_'))}; "
+            raise InputFileError(f"{path}: no free-text question found among {quoted_list(columns)}; "
                                  "name them with read_survey(path, questions=[...])")
     else:
         missing = [q for q in questions if q not in frame.columns]
         if missing:
-            raise ColumnError(f"questions {quoted_list(missing)} not found in {path}; columns: "
-                              f"{quoted_list(c for c in frame.columns if not c.startswith('_'))}")
-    columns = [c for c in frame.columns if not c.startswith("_")]
+            raise ColumnError(f"questions {quoted_list(missing)} not found in {path}; columns: {quoted_list(columns)}")
     id_col, time_col = _find(columns, _ID_COLUMNS), _find(columns, _TIME_COLUMNS)
     account_col = _find(columns, _ACCOUNT_COLUMNS)
     position = {c: i + 1 for i, c in enumerate(columns)}
-    errors = frame["_error"] if "_error" in frame.columns else pd.Series([None] * len(frame))
-    raws = frame["_raw"] if "_raw" in frame.columns else pd.Series([None] * len(frame))
-    rows: list[dict[str, Any]] = []
-    skipped: Counter[str] = Counter()
-    for i, (_, record) in enumerate(frame.iterrows()):  # positions: errors and raws are read with iloc
-        line = int(record["_row"])
-        respondent = record[id_col] if id_col and isinstance(record[id_col], str) and record[id_col].strip() else str(line)
-        base = {"source": "survey", "created_at": record[time_col] if time_col else None,
-                "account_id": record[account_col] if account_col else None}
-        if isinstance(errors.iloc[i], str):
-            rows.append({"_row": line, "_error": errors.iloc[i], "_raw": raws.iloc[i], "id": respondent.strip(), **base})
+    keep = [c for c in _COLUMNS if (c != "created_at" or time_col) and (c != "account_id" or account_col)]
+    rest = (c.rename(columns=names) if names is not None else c for c in chunks)
+    for part in itertools.chain([frame], rest):  # the sample first, then the rest of the export as it is read
+        for record in part.to_dict("records"):
+            for row in _answer_rows(record, questions, id_col, time_col, account_col, position, counts):
+                yield {c: row.get(c) for c in keep}
+
+
+def _answer_rows(record: Mapping[Any, Any], questions: Sequence[str], id_col: str | None, time_col: str | None,
+                 account_col: str | None, position: dict[str, int],
+                 skipped: MutableMapping[str, int]) -> Iterator[dict[str, Any]]:
+    """The rows of one response: one per non-empty free-text answer, or one rejected row if it did not parse."""
+    line = int(record["_row"])
+    ident = record.get(id_col) if id_col else None
+    respondent = ident.strip() if isinstance(ident, str) and ident.strip() else str(line)
+    base = {"source": "survey", "created_at": record.get(time_col) if time_col else None,
+            "account_id": record.get(account_col) if account_col else None}
+    error = record.get("_error")
+    if isinstance(error, str):
+        yield {"_row": line, "_error": error, "_raw": record.get("_raw"), "id": respondent, **base}
+        return
+    for q in questions:
+        answer = record.get(q)
+        if not isinstance(answer, str) or not answer.strip():
+            skipped["empty answer"] = skipped.get("empty answer", 0) + 1
             continue
-        for q in questions:
-            answer = record[q]
-            if not isinstance(answer, str) or not answer.strip():
-                skipped["empty answer"] += 1
-                continue
-            rows.append({"_row": line, "_error": None, "_raw": None, "id": f"{respondent.strip()}-q{position[q]}",
-                         "text": answer, "source_detail": q, **base})
-    out = pd.DataFrame(rows, columns=["_row", "_error", "_raw", "id", "text", "source", "source_detail", "created_at",
-                                      "account_id"])
-    out = out.astype({c: object for c in out.columns if c != "_row"})
-    out["_row"] = out["_row"].astype("int64")
-    if account_col is None:
-        out = out.drop(columns="account_id")
-    if time_col is None:
-        out = out.drop(columns="created_at")
-    if out["_error"].isna().all():
-        out = out.drop(columns=["_error", "_raw"])
-    return Export(out, dict(skipped))
+        yield {"_row": line, "_error": None, "_raw": None, "id": f"{respondent}-q{position[q]}", "text": answer,
+               "source_detail": q, **base}
