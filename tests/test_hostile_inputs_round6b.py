@@ -4,6 +4,7 @@
 import gzip
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
@@ -450,3 +451,47 @@ def test_survey_questions_are_chosen_on_the_first_responses(tmp_path, monkeypatc
     # a question answered only after the sample must be named (the documented limit of reading in chunks)
     named = survey.read_survey(path, questions=["What should we improve?", "Anything else?"]).frame
     assert len(named) == 90
+
+
+# --- more found by this round's audit -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw", [
+    b"\xef\xbb\xbf" + b'{"items": [{"id": "1", "text": "export fails", "text": "dark mode"}]}',  # a BOM first
+    '{"items": [{"id": "1", "text": "export fails", "text": "dark mode"}]}'.encode("utf-16"),
+    b'{"items": [{"id": "1", "text": "export fails", "\\u0074ext": "dark mode"}]}',  # an escaped spelling
+])
+def test_a_repeated_key_cannot_hide_behind_a_bom_utf16_or_an_escape(api, raw):
+    r = _post(api, "/v1/tag", raw)  # the BOM and UTF-16 bodies were tagged: FastAPI reads them, the check did not
+    assert r.status_code == 422 and "the key 'text' is named twice" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("name", ["o.json", "o.jsonl", "o.parquet", "o.csv"])
+def test_a_frame_with_a_column_named_twice_is_refused_by_name(tmp_path, name):
+    df = pd.DataFrame([["1", "a", "b"]], columns=["id", "text", "text"])
+    with pytest.raises(InvalidInputError, match=r"column\(s\) \['text'\] appear twice"):
+        write_table(df, tmp_path / name)  # was pandas' ValueError, pyarrow's error or an AttributeError (CSV)
+    assert list(tmp_path.iterdir()) == []
+
+
+_NFC, _NFD = "caf\u00e9", "cafe\u0301"
+
+
+def test_tag_ids_that_differ_only_in_unicode_form_are_refused():
+    assert _NFC != _NFD and unicodedata.normalize("NFC", _NFD) == _NFC
+    with pytest.raises(fb.TaxonomyError, match="differ only in their Unicode form"):
+        fb.Taxonomy([{"id": _NFC, "name": "Coffee"}, {"id": _NFD, "name": "Coffee too"}])
+
+
+@pytest.mark.parametrize("taxonomy_form", [None, _NFD])
+def test_training_labels_in_two_unicode_forms_are_one_tag(tmp_path, capsys, hashed_cli, taxonomy_form):
+    labels = [_NFC, _NFD, "bug", "bug"] * 4
+    rows = "".join(f"{i},{'coffee is cold' if 'caf' in lab else 'app crashes'} {i},{lab}\n" for i, lab in enumerate(labels))
+    data = _write(tmp_path / "l.csv", "id,text,label\n" + rows)
+    extra = []
+    if taxonomy_form:
+        tax = fb.Taxonomy([{"id": taxonomy_form, "name": "Coffee"}, {"id": "bug", "name": "Bug"}]).save(tmp_path / "t.yaml")
+        extra = ["--taxonomy", str(tax)]
+    assert main(["train", "--data", data, "--out", str(tmp_path / "m"), "--holdout", "0", "--json", *extra]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["tags"] == 2  # was 3 ("café" twice), or an unknown-tag error naming "café"
+    assert "differ from the same tag elsewhere only in their Unicode form" in out.err

@@ -504,6 +504,32 @@ def _refuse_separator_in_tags(labels: list[Any], where: _Where, args: argparse.N
                           f"its rows would read back as other tags; rename the tag{hint}")
 
 
+def _one_unicode_form(labels: list[Any], taxonomy: Any, ui: _UI) -> list[Any]:
+    """Labels in one Unicode form: "café" typed with a composed é (NFC) and pasted from a Mac with e + accent
+    (NFD) look the same but were two tags. Each label is read in the taxonomy's form of it, else NFC; a
+    warning says how many were rewritten."""
+    import unicodedata
+
+    known = {unicodedata.normalize("NFC", t): t for t in (taxonomy.ids if taxonomy is not None else [])}
+    changed = 0
+
+    def one(tag: Any) -> Any:
+        nonlocal changed
+        if not isinstance(tag, str):
+            return tag
+        nfc = unicodedata.normalize("NFC", tag)
+        form = known.get(nfc, nfc)
+        changed += form != tag
+        return form
+
+    out = [[one(t) for t in v] if isinstance(v, list) else one(v) for v in labels]
+    if changed:
+        ui.warn(f"{changed} labels differ from the same tag elsewhere only in their Unicode form (composed vs "
+                "decomposed accents); they are read as " + ("the taxonomy writes the tag" if taxonomy is not None
+                                                            else "composed (NFC)") + ", as one tag")
+    return out
+
+
 def cmd_train(args: argparse.Namespace) -> dict:
     from .tagging import TagClassifier
     from .taxonomy import Taxonomy
@@ -514,6 +540,7 @@ def cmd_train(args: argparse.Namespace) -> dict:
     texts, labels, where = _labelled(args.data, args.text_col, None if args.zero_shot else args.label_col, sep, args)
     if labels is not None:
         _refuse_separator_in_tags(labels, where, args)
+        labels = _one_unicode_form(labels, taxonomy, ui)
     emb = _embedder(args)
 
     def make() -> TagClassifier:

@@ -300,6 +300,10 @@ def write_table(df: pd.DataFrame, path: PathLike, *, raw_csv: bool = False) -> P
 
     path = Path(path)
     fmt = table_format(path)
+    if df.columns.has_duplicates:  # JSON objects and Parquet cannot hold them, and a CSV would not read back
+        dups = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+        raise InvalidInputError(f"column(s) {quoted_list(dups)} appear twice: an output needs unique column names; "
+                                "rename them")
     with atomic_file(path) as tmp:
         if fmt == "parquet":
             import pyarrow as pa

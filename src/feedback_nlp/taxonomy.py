@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -121,6 +122,7 @@ class Taxonomy:
                               examples=tuple(str(e) for e in examples)))
         self.name = name
         self._tags: dict[str, Tag] = {}
+        forms: dict[str, str] = {}
         for i, t in enumerate(parsed):
             if not t.id:
                 raise TaxonomyError(f"tag #{i} has an empty id")
@@ -128,6 +130,12 @@ class Taxonomy:
                 raise TaxonomyError(f"tag {quoted(t.id)} has an empty name")
             if t.id in self._tags:
                 raise TaxonomyError(f"duplicate tag id {quoted(t.id)}")
+            twin = forms.get(unicodedata.normalize("NFC", t.id))
+            if twin is not None:  # "é" composed (NFC) and decomposed (NFD): one word on screen, two tags
+                raise TaxonomyError(f"tag ids {quoted(twin)} and {quoted(t.id)} differ only in their Unicode form "
+                                    "(composed vs decomposed accents): they look the same but would be two tags; "
+                                    "write one form (NFC)")
+            forms[unicodedata.normalize("NFC", t.id)] = t.id
             self._tags[t.id] = t
         for t in self._tags.values():
             if t.parent is not None and t.parent not in self._tags:

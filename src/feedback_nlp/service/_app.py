@@ -224,9 +224,9 @@ def _repeated_key(body: bytes) -> str | None:
     >>> _repeated_key(b'{"items": [{"id": "1", "text": "a", "text": "b"}]}'), _repeated_key(b'{"a": {"a": 1}}')
     ('text', None)
     """
-    if not body or body.lstrip()[:1] not in (b"{", b"["):
+    if not body:
         return None
-    try:
+    try:  # json.loads reads bytes as FastAPI does (a BOM, UTF-16): a first-byte check let those through
         json.loads(body, object_pairs_hook=unique_keys)
     except RepeatedKeyError as exc:
         return exc.key
