@@ -495,3 +495,40 @@ def test_training_labels_in_two_unicode_forms_are_one_tag(tmp_path, capsys, hash
     out = capsys.readouterr()
     assert json.loads(out.out)["tags"] == 2  # was 3 ("café" twice), or an unknown-tag error naming "café"
     assert "differ from the same tag elsewhere only in their Unicode form" in out.err
+
+
+def test_ctrl_c_while_outputs_are_renamed_into_place_leaves_the_whole_new_set(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from feedback_nlp import _atomic
+
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / name).write_text("old")
+    real = _atomic._replace
+
+    def interrupted(tmp, final):
+        if final.name == "a.csv":
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C right after the first rename starts
+        real(tmp, final)
+
+    monkeypatch.setattr(_atomic, "_replace", interrupted)
+    with pytest.raises(KeyboardInterrupt), _atomic.OutputSet() as outs:
+        for name in ("a.csv", "b.csv"):
+            outs.file(tmp_path / name).write_text("new")
+    # was a.csv new and b.csv old (its temp file removed): a set that never existed
+    assert [(tmp_path / n).read_text() for n in ("a.csv", "b.csv")] == ["new", "new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("where", ["folder", "under-a-file"])
+def test_quackback_pull_refuses_an_unwritable_output_before_any_request(tmp_path, capsys, where):
+    key = _write(tmp_path / "key", "qb_secret")
+    (tmp_path / "posts.csv").mkdir()
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / ("posts.csv" if where == "folder" else "file/posts.csv")
+    code = main(["quackback", "pull", "--url", "http://127.0.0.1:9", "--key-file", key, "--out", str(out)])
+    err = capsys.readouterr().err
+    # was a connection error here; with a reachable portal, the whole pull and then a failed write
+    assert code != 0 and ("is a folder" in err or "not a folder" in err), err

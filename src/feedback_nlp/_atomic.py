@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,6 +81,23 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
         yield outs.file(path)
 
 
+@contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) until the block ends, then deliver it: the renames that commit a set of outputs
+    take milliseconds, and cut between two of them they leave some outputs new and some old."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread receives signals
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            signal.raise_signal(signal.SIGINT)  # to the handler that was there: KeyboardInterrupt by default
+
+
 class OutputSet:
     """Several outputs committed together: each is written to a temp path, all are renamed at the end.
 
@@ -111,9 +130,10 @@ class OutputSet:
         return tmp
 
     def commit(self) -> None:
-        for tmp, final in self._staged:
-            _replace(tmp, final)
-        self._staged.clear()
+        with _interrupt_deferred():  # a Ctrl-C between two renames left a set of new and old outputs
+            for tmp, final in self._staged:
+                _replace(tmp, final)
+            self._staged.clear()
 
     def abort(self) -> None:
         for tmp, _ in self._staged:

@@ -33,11 +33,13 @@ def _say(args: argparse.Namespace, line: str) -> None:
 
 
 def cmd_pull(args: argparse.Namespace) -> dict:
+    from ..._atomic import writable_target
     from ...records import write_table
     from ._client import QuackbackClient
     from ._pull import pull_posts
     from ._secrets import read_secret
 
+    writable_target(args.out)  # before the pull, which may take thousands of requests, not after it
     client = QuackbackClient(args.url, read_secret(args.key_file, KEY_ENV, what="API key"), allow_insecure=args.insecure)
     filters = {"boardId": args.board_id, "status": args.status, "dateFrom": args.since, "sort": "oldest"}
     res = pull_posts(client, limit=args.limit, **{k: v for k, v in filters.items() if v is not None})
@@ -56,7 +58,10 @@ def cmd_pull(args: argparse.Namespace) -> dict:
 
 
 def cmd_export(args: argparse.Namespace) -> dict:
+    from ..._atomic import writable_target
     from ...records import write_table
+
+    writable_target(args.out)
 
     store = _open_store(args.data)
     try:
