@@ -532,3 +532,18 @@ def test_quackback_pull_refuses_an_unwritable_output_before_any_request(tmp_path
     err = capsys.readouterr().err
     # was a connection error here; with a reachable portal, the whole pull and then a failed write
     assert code != 0 and ("is a folder" in err or "not a folder" in err), err
+
+
+def test_a_post_created_arriving_after_its_update_keeps_the_newer_text_and_gives_its_date(hook):
+    hook(_event("e2", "post.updated", {"id": "p1", "title": "A", "content": "edited"}, at="2026-01-02T00:00:00Z"))
+    hook(_event("e1", "post.created", {"id": "p1", "title": "A", "content": "first draft"}, at="2026-01-01T00:00:00Z"))
+    post = hook.integration.store.post("p1")
+    assert post["text"].endswith("edited") and post["created_at"] == "2026-01-01T00:00:00Z"
+
+
+def test_a_training_label_holding_a_newline_or_tab_is_refused_like_a_taxonomy_id(tmp_path, capsys, hashed_cli):
+    rows = "".join(f'{i},text {i},"{lab}"\n' for i, lab in enumerate(["bug\nfix", "feature", "a\tb", "feature"] * 3))
+    data = _write(tmp_path / "l.csv", "id,text,label\n" + rows)
+    assert main(["train", "--data", data, "--out", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err  # was a model with a tag "bug\nfix", which splits every line-based output
+    assert "holds a control character" in err and "at lines 2, 5, 7, 10, 12, 15" in err  # a cell spans 2 lines

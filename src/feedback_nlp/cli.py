@@ -490,6 +490,9 @@ class _Where:
             raise InvalidInputError(f"{self.path}: {what} at {self.name(positions)}; fill or remove these rows")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _refuse_separator_in_tags(labels: list[Any], where: _Where, args: argparse.Namespace) -> None:
     """A tag holding '|' would be ambiguous in every CSV output (a row's tags are joined with '|'): refused
     before any training, naming the tag and its lines."""
@@ -502,6 +505,11 @@ def _refuse_separator_in_tags(labels: list[Any], where: _Where, args: argparse.N
         hint = " (or --multi-label if the cell holds several tags joined by '|')" if not args.multi_label else ""
         where.refuse(bad, f"the tag {quoted(tag)} holds '|', the separator of a row's tags in CSV outputs, so "
                           f"its rows would read back as other tags; rename the tag{hint}")
+    # as a taxonomy's tag ids: a newline or tab in a tag (a quoted CSV cell) breaks every line-based output
+    bad = [i for i, v in enumerate(labels) if any(_CONTROL.search(t) for t in tags(v))]
+    if bad:
+        tag = next(t for t in tags(labels[bad[0]]) if _CONTROL.search(t))
+        where.refuse(bad, f"the tag {quoted(tag)} holds a control character (newline, tab…)")
 
 
 def _one_unicode_form(labels: list[Any], taxonomy: Any, ui: _UI) -> list[Any]:

@@ -267,7 +267,10 @@ class Processor:
             return {"action": "skipped", "reason": "the post was deleted or merged after this event"}
         at = _event_time(event)
         if known and _before(at, known.get("text_at"), strict=True):
-            # retries deliver out of order: an older post.updated arriving late must not replace a newer text
+            # retries deliver out of order: an older post.updated arriving late must not replace a newer text;
+            # a late post.created still gives what only it carries (when the post was created)
+            if event.type == "post.created" and not known.get("created_at"):
+                self.store.upsert_post(post_id, created_at=post.get("createdAt") or event.created_at)
             return {"action": "skipped", "reason": "a newer text of this post is already recorded"}
         raw = event.text
         if "content" not in post:  # an update may carry only a reference: read the post, or keep what we have
