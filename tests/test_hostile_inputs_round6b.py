@@ -547,3 +547,20 @@ def test_a_training_label_holding_a_newline_or_tab_is_refused_like_a_taxonomy_id
     assert main(["train", "--data", data, "--out", str(tmp_path / "m")]) == 1
     err = capsys.readouterr().err  # was a model with a tag "bug\nfix", which splits every line-based output
     assert "holds a control character" in err and "at lines 2, 5, 7, 10, 12, 15" in err  # a cell spans 2 lines
+
+
+@pytest.mark.parametrize("name, errors", [(".json", ".errors.json"), ("run.v2.json", "run.v2.errors.json"),
+                                          ("t.CSV.gz", "t.errors.CSV.gz"), ("tagged.parquet", "tagged.errors.parquet")])
+def test_the_default_errors_file_keeps_the_outputs_format(model_dir, tmp_path, cache_path, name, errors):
+    data = _write(tmp_path / "in.csv", _BACKLOG)
+    summary = fb.tag_file(model_dir, data, tmp_path / name, cache=cache_path, progress=False)
+    # ".json" gave ".errors", a name with no format: the job ran every chunk, then failed to write it
+    assert summary.errors == str(tmp_path / errors) and read_table(summary.errors)["id"].tolist() == ["2"]
+
+
+def test_an_errors_path_with_no_format_is_refused_before_any_chunk(model_dir, tmp_path, cache_path):
+    data = _write(tmp_path / "in.csv", _BACKLOG)
+    with pytest.raises(InvalidInputError, match="cannot tell the output format of '.*rejected.txt'"):
+        fb.tag_file(model_dir, data, tmp_path / "t.csv", errors_path=tmp_path / "rejected.txt", cache=cache_path,
+                    progress=False, chunk_hook=lambda i: (_ for _ in ()).throw(AssertionError("a chunk ran")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]

@@ -42,6 +42,7 @@ from .connectors import table_format as _input_table_format
 from .errors import InputNotFoundError, IntegrityError, InvalidInputError, UsageError, quoted
 from .records import (
     CSV_LINE_END,
+    OUTPUT_SUFFIXES,
     REJECT_COLUMNS,
     RowValidator,
     csv_ready,
@@ -180,8 +181,15 @@ _WHAT = {
 
 
 def default_errors_path(out: Path) -> Path:
-    """``tagged.parquet`` -> ``tagged.errors.parquet``: where rejected rows go unless told otherwise."""
-    return out.with_name(out.name.split(".")[0] + ".errors" + "".join(out.suffixes))
+    """``tagged.parquet`` -> ``tagged.errors.parquet``: where rejected rows go unless told otherwise; the
+    format's extension is kept whole (``t.csv.gz`` -> ``t.errors.csv.gz``, ``run.v2.json`` ->
+    ``run.v2.errors.json``, ``.json`` -> ``.errors.json``, which had no extension left)."""
+    name = out.name
+    for suffix, _ in OUTPUT_SUFFIXES:
+        for ext in (suffix + ".gz", suffix):
+            if name.lower().endswith(ext):
+                return out.with_name(name[:len(name) - len(ext)] + ".errors" + name[len(name) - len(ext):])
+    return out.with_name(name + ".errors")  # no format: refused by table_format before any work
 
 
 def parts_path(out: Path) -> Path:
@@ -410,6 +418,7 @@ def tag_file(
     if engine not in ("local", "dask"):
         raise UsageError(f"engine must be 'local' or 'dask', got {engine!r}")
     err = Path(errors_path) if errors_path else default_errors_path(out)
+    table_format(err)  # an errors path with no format failed after the last chunk
     _check_job_paths(inp, out, err)
     parts_dir = parts_path(out)
     clf = load_model_cached(model, cache, backend)  # resolves `auto` once, on the driver

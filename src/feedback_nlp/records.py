@@ -132,7 +132,7 @@ def table_format(path: PathLike) -> str:
     ('json', 'jsonl', 'parquet')
     """
     name = str(path).lower()
-    for suffix, fmt in _OUTPUT_SUFFIXES:
+    for suffix, fmt in OUTPUT_SUFFIXES:
         # Parquet compresses inside the file: a gzipped Parquet file is read by nothing, so .parquet.gz is refused
         if name.endswith(suffix) or (fmt != "parquet" and name.endswith(suffix + ".gz")):
             return fmt
@@ -141,7 +141,7 @@ def table_format(path: PathLike) -> str:
                             "end in .gz")
 
 
-_OUTPUT_SUFFIXES = ((".csv", "csv"), (".tsv", "tsv"), (".parquet", "parquet"), (".pq", "parquet"),
+OUTPUT_SUFFIXES = ((".csv", "csv"), (".tsv", "tsv"), (".parquet", "parquet"), (".pq", "parquet"),
                     (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"))
 
 
