@@ -418,8 +418,8 @@ def tag_file(
     if engine not in ("local", "dask"):
         raise UsageError(f"engine must be 'local' or 'dask', got {engine!r}")
     err = Path(errors_path) if errors_path else default_errors_path(out)
-    table_format(err)  # an errors path with no format failed after the last chunk
     _check_job_paths(inp, out, err)
+    table_format(err)  # an errors path with no format failed after the last chunk
     parts_dir = parts_path(out)
     clf = load_model_cached(model, cache, backend)  # resolves `auto` once, on the driver
     _refuse_ambiguous_tags(clf, out)
