@@ -564,3 +564,16 @@ def test_an_errors_path_with_no_format_is_refused_before_any_chunk(model_dir, tm
         fb.tag_file(model_dir, data, tmp_path / "t.csv", errors_path=tmp_path / "rejected.txt", cache=cache_path,
                     progress=False, chunk_hook=lambda i: (_ for _ in ()).throw(AssertionError("a chunk ran")))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_values_json_and_parquet_have_no_type_for_are_written_as_text_or_refused_by_column(tmp_path):
+    from fractions import Fraction
+
+    df = pd.DataFrame({"theme": ["a", "b"], "share": [Fraction(1, 3), Fraction(2, 3)], "big": [10**30, 1]})
+    for name in ("o.json", "o.jsonl"):  # was "Unable to serialize object to JSON"
+        assert read_table(write_table(df, tmp_path / name))["share"].tolist() == ["1/3", "2/3"]
+    with pytest.raises(InvalidInputError, match=r"column 'share' holds values Parquet cannot store \(Fraction"):
+        write_table(df, tmp_path / "o.parquet")  # was pyarrow's ArrowInvalid
+    with pytest.raises(InvalidInputError, match=r"column 'big' holds values Parquet cannot store \(int"):
+        write_table(df.drop(columns="share"), tmp_path / "o.parquet")  # was an OverflowError
+    assert not (tmp_path / "o.parquet").exists()

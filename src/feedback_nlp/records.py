@@ -169,7 +169,7 @@ def write_json_array(frames: Iterable[pd.DataFrame], fh: TextIO) -> int:
         if not len(df):
             continue
         # JSON escapes every newline inside a string, so each newline of the JSON-lines text ends a record
-        text = df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
+        text = df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso", default_handler=str)
         fh.write(("," if n else "") + "\n" + ",\n".join(text.rstrip("\n").split("\n")))
         n += len(df)
     fh.write("\n]\n")
@@ -319,9 +319,13 @@ def write_table(df: pd.DataFrame, path: PathLike, *, raw_csv: bool = False) -> P
 
                 pq.write_table(table, tmp)
             else:
-                df.to_parquet(tmp, index=False)
+                try:
+                    df.to_parquet(tmp, index=False)
+                except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
+                    raise _unstorable(df, exc) from None
         elif fmt == "jsonl":
-            df.to_json(tmp, orient="records", lines=True, date_format="iso", force_ascii=False)
+            # values JSON has no type for (a Fraction) are written as their text, as CSV writes them
+            df.to_json(tmp, orient="records", lines=True, date_format="iso", force_ascii=False, default_handler=str)
         elif fmt == "json":
             with open_text_output(tmp) as fh:
                 write_json_array((df.iloc[i:i + _JSON_FRAME_ROWS] for i in range(0, len(df), _JSON_FRAME_ROWS)), fh)
@@ -329,6 +333,20 @@ def write_table(df: pd.DataFrame, path: PathLike, *, raw_csv: bool = False) -> P
             csv_ready(df, raw_csv=raw_csv).to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",",
                                                   lineterminator=CSV_LINE_END)
     return path
+
+
+def _unstorable(df: pd.DataFrame, exc: BaseException) -> InvalidInputError:
+    """The error of a frame that Parquet cannot store, naming the first column that fails on its own."""
+    import pyarrow as pa
+
+    for col in df.columns:
+        try:
+            pa.array(df[col], from_pandas=True)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):
+            kinds = sorted({type(v).__name__ for v in df[col] if v is not None})
+            return InvalidInputError(f"column {quoted(str(col))} holds values Parquet cannot store ({', '.join(kinds[:5])}: "
+                                     f"{str(exc)[:120]}); convert them, or write .csv or .json")
+    return InvalidInputError(f"Parquet cannot store this table: {str(exc)[:200]}")
 
 
 # --- values ---------------------------------------------------------------------------------------
