@@ -577,3 +577,15 @@ def test_values_json_and_parquet_have_no_type_for_are_written_as_text_or_refused
     with pytest.raises(InvalidInputError, match=r"column 'big' holds values Parquet cannot store \(int"):
         write_table(df.drop(columns="share"), tmp_path / "o.parquet")  # was an OverflowError
     assert not (tmp_path / "o.parquet").exists()
+
+
+def test_an_output_that_is_a_symlink_is_replaced_not_written_through(tmp_path, hashed_cli):
+    # a link planted in a shared folder (tagged.csv -> ~/.bashrc) must not make a run overwrite its target
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("precious")
+    (tmp_path / "s.csv").symlink_to(target)
+    data = _write(tmp_path / "in.csv", "id,text,theme\n1,Export fails,a\n")
+    assert main(["score", "--in", data, "--out", str(tmp_path / "s.csv"), "--account-col", "", "--revenue-col", "",
+                 "--time-col", ""]) == 0
+    assert target.read_text() == "precious" and not (tmp_path / "s.csv").is_symlink()
+    assert read_table(tmp_path / "s.csv")["theme"].tolist() == ["a"]
