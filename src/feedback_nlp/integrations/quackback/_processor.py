@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -405,11 +406,13 @@ def _count(value: Any) -> int | None:
 # An event dated further ahead than this is not trusted to order anything: a clock that ran ahead (or a
 # forged createdAt of 9999) would otherwise freeze the post's text or votes against every later event.
 _MAX_AHEAD = pd.Timedelta(hours=1)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _time(value: Any) -> str | None:
-    """``value`` if it is a readable ISO time no later than an hour from now, else None."""
-    if not isinstance(value, str):
+    """``value`` if it is a readable ISO time no later than an hour from now, else None ("now" and "today",
+    which pandas reads as the moment of processing, would make a late retry the newest event)."""
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
         return None
     try:
         t = pd.Timestamp(value)
