@@ -591,3 +591,10 @@ def test_an_output_that_is_a_symlink_is_replaced_not_written_through(tmp_path, h
                  "--time-col", ""]) == 0
     assert target.read_text() == "precious" and not (tmp_path / "s.csv").is_symlink()
     assert read_table(tmp_path / "s.csv")["theme"].tolist() == ["a"]
+
+
+def test_quackback_pull_refuses_to_write_over_its_own_key_file(tmp_path, capsys):
+    key = _write(tmp_path / "qb.csv", "qb_secret")
+    code = main(["quackback", "pull", "--url", "http://127.0.0.1:9", "--key-file", key, "--out", key])
+    assert code == 2 and "is the --key-file" in capsys.readouterr().err  # the pull would have replaced the key
+    assert (tmp_path / "qb.csv").read_text() == "qb_secret"

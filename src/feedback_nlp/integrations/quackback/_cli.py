@@ -33,13 +33,16 @@ def _say(args: argparse.Namespace, line: str) -> None:
 
 
 def cmd_pull(args: argparse.Namespace) -> dict:
-    from ..._atomic import writable_target
+    from ..._atomic import distinct_paths, writable_target
+    from ...errors import UsageError
     from ...records import write_table
     from ._client import QuackbackClient
     from ._pull import pull_posts
     from ._secrets import read_secret
 
     writable_target(args.out)  # before the pull, which may take thousands of requests, not after it
+    if args.key_file and distinct_paths(key_file=args.key_file, out=args.out):  # the posts would replace the key
+        raise UsageError(f"--out ({args.out}) is the --key-file; choose another output path")
     client = QuackbackClient(args.url, read_secret(args.key_file, KEY_ENV, what="API key"), allow_insecure=args.insecure)
     filters = {"boardId": args.board_id, "status": args.status, "dateFrom": args.since, "sort": "oldest"}
     res = pull_posts(client, limit=args.limit, **{k: v for k, v in filters.items() if v is not None})
