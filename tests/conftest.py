@@ -72,6 +72,14 @@ def hash_embedder():
     return HashEmbedder()
 
 
+@pytest.fixture
+def hashed_cli(monkeypatch):
+    """The CLI embeds with the HashEmbedder (no model load): for tests of inputs, not of tagging quality."""
+    import feedback_nlp.cli as cli
+
+    monkeypatch.setattr(cli, "_embedder", lambda args: HashEmbedder())
+
+
 @pytest.fixture(scope="session")
 def sample_raw():
     return load_sample()

@@ -208,13 +208,6 @@ def test_a_folder_output_inside_a_saved_model_is_refused(tmp_path, capsys, comma
     assert sorted(p.name for p in model.iterdir()) == listing
 
 
-@pytest.fixture
-def hashed_cli(monkeypatch):
-    import feedback_nlp.cli as cli
-
-    monkeypatch.setattr(cli, "_embedder", lambda args: HashEmbedder())
-
-
 def test_dedupe_of_a_file_against_itself_never_matches_an_item_to_itself(tmp_path, hashed_cli):
     data = _write(tmp_path / "in.csv", "id,text\n1,export fails now\n2,export fails now please\n3,dark mode\n")
     out = tmp_path / "m.csv"

@@ -8,22 +8,9 @@ import pandas as pd
 import pytest
 
 import feedback_nlp as fb
-from conftest import HashEmbedder
+from _hostile_support import event, make_hook, service_client, write_file
 from feedback_nlp import ColumnError, EncodingError, InputFileError, InvalidInputError
 from feedback_nlp.cli import main
-
-
-@pytest.fixture
-def hashed_cli(monkeypatch):
-    import feedback_nlp.cli as cli
-
-    monkeypatch.setattr(cli, "_embedder", lambda args: HashEmbedder())
-
-
-def _write(path, text, encoding="utf-8"):
-    path.write_bytes(text if isinstance(text, bytes) else text.encode(encoding))
-    return str(path)
-
 
 # --- a file mixing UTF-8 and latin-1 lines, declared in a code page -----------------------------------
 
@@ -107,7 +94,7 @@ def test_errors_quote_at_most_80_characters_of_a_value(call):
 
 
 def test_the_cli_cuts_a_long_cell_in_a_score_error(tmp_path, capsys):
-    data = _write(tmp_path / "s.csv", f"theme,reach,impact,confidence,effort\na,{_LONG},1,1,1\n")
+    data = write_file(tmp_path / "s.csv", f"theme,reach,impact,confidence,effort\na,{_LONG},1,1,1\n")
     assert main(["score", "--in", data, "--out", str(tmp_path / "o.csv"), "--framework", "rice"]) == 1
     err = capsys.readouterr().err
     assert "x" * 80 + "…" in err and "x" * 81 not in err
@@ -138,7 +125,7 @@ def test_a_too_fine_freq_is_refused_before_any_embedding(tmp_path, capsys, monke
 
     monkeypatch.setattr(cli, "_embedder", no_embedding)
     rows = "".join(f"{i},export fails {i},2026-0{1 + i % 3}-01\n" for i in range(30))
-    data = _write(tmp_path / "in.csv", "id,text,created_at\n" + rows)
+    data = write_file(tmp_path / "in.csv", "id,text,created_at\n" + rows)
     code = main([command, "--in", data, "--out", str(tmp_path / "out"), "--freq", "min"])
     err = capsys.readouterr().err
     assert code == 2 and "--freq" in err and "periods (at most 10,000)" in err
@@ -146,7 +133,7 @@ def test_a_too_fine_freq_is_refused_before_any_embedding(tmp_path, capsys, monke
 
 def test_a_fine_freq_over_a_short_span_still_runs(tmp_path, hashed_cli):
     rows = "".join(f"{i},export fails {i % 3} {'x' * (i % 3)},2026-01-01T0{i % 8}:00:00\n" for i in range(30))
-    data = _write(tmp_path / "in.csv", "id,text,created_at\n" + rows)
+    data = write_file(tmp_path / "in.csv", "id,text,created_at\n" + rows)
     assert main(["themes", "--in", data, "--out", str(tmp_path / "out"), "--freq", "h", "--min-theme-size", "5"]) == 0
 
 
@@ -274,23 +261,9 @@ def test_vendor_json_exports_are_streamed_with_their_side_loads(tmp_path, monkey
 def api(tmp_path_factory):
     pytest.importorskip("fastapi")
     pytest.importorskip("httpx")
-    import time
-
-    from fastapi.testclient import TestClient
-
-    from feedback_nlp.service import ServiceConfig, create_app
-    from feedback_nlp.service._state import ServiceState
-
-    tmp = tmp_path_factory.mktemp("svc")
-    emb = HashEmbedder()
     texts = ["export fails", "csv export broken", "dark mode please", "add a dark theme", "login loops", "cannot log in"]
-    fb.TagClassifier(emb).fit(texts * 3, ["bug", "bug", "feature", "feature", "bug", "bug"] * 3).save(tmp / "m")
-    config = ServiceConfig(data_dir=tmp / "data", models={"t": str(tmp / "m")}, sentiment=None, auth=False)
-    state = ServiceState(config, embedder=emb)
-    with TestClient(create_app(config, state=state), raise_server_exceptions=False) as client:
-        deadline = time.monotonic() + 60
-        while not state.ready and time.monotonic() < deadline:
-            time.sleep(0.05)
+    labels = ["bug", "bug", "feature", "feature", "bug", "bug"]
+    with service_client(tmp_path_factory.mktemp("svc"), texts * 3, labels * 3) as client:
         yield client
 
 
@@ -378,48 +351,9 @@ def test_ids_and_metadata_that_are_plain_still_round_trip(api):
 
 # --- the Quackback webhook receiver ------------------------------------------------------------------
 
-class _Tagger:
-    def predict(self, texts):
-        from feedback_nlp.integrations.quackback._processor import Prediction
-
-        return [Prediction({"bug": 0.9}) for _ in texts]
-
-
-class _Backlog:
-    def __init__(self):
-        self.items = {}
-
-    def search(self, text, k):
-        return [(i, 0.95) for i in self.items][:k]
-
-    def upsert(self, item_id, text, metadata):
-        self.items[item_id] = text
-
-    def delete(self, item_id):
-        self.items.pop(item_id, None)
-
-
 @pytest.fixture
 def hook(tmp_path):
-    from feedback_nlp.integrations.quackback._secrets import Secret
-    from feedback_nlp.integrations.quackback._setup import build_integration
-    from feedback_nlp.integrations.quackback._signature import signed_headers
-
-    backlog = _Backlog()
-    integration = build_integration(tmp_path, Secret("whsec"), tagger=_Tagger(), backlog=backlog)
-
-    def send(body):
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        status, payload = integration.receive(signed_headers("whsec", raw), raw)
-        integration.drain()
-        return status, payload
-
-    send.integration, send.backlog = integration, backlog
-    return send
-
-
-def _event(event_id, kind, post, at="2026-01-01T00:00:00Z", **data):
-    return {"id": event_id, "type": kind, "createdAt": at, "data": {"post": post, **data}}
+    return make_hook(tmp_path)
 
 
 @pytest.mark.parametrize("raw, reason", [
@@ -436,20 +370,20 @@ def test_signed_events_with_unstorable_ids_are_refused_with_400(hook, raw, reaso
 
 
 def test_a_late_update_of_a_deleted_post_does_not_bring_it_back(hook):
-    hook(_event("e1", "post.created", {"id": "p1", "title": "Export fails", "content": "csv"}))
-    hook(_event("e2", "post.deleted", {"id": "p1"}, at="2026-01-03T00:00:00Z"))
-    hook(_event("e3", "post.updated", {"id": "p1", "title": "Export fails", "content": "csv!"}, at="2026-01-02T00:00:00Z"))
+    hook(event("e1", "post.created", {"id": "p1", "title": "Export fails", "content": "csv"}))
+    hook(event("e2", "post.deleted", {"id": "p1"}, at="2026-01-03T00:00:00Z"))
+    hook(event("e3", "post.updated", {"id": "p1", "title": "Export fails", "content": "csv!"}, at="2026-01-02T00:00:00Z"))
     post = hook.integration.store.post("p1")
     assert post["deleted"] == 1 and "p1" not in hook.backlog.items  # was undeleted and suggested as a duplicate
     assert hook.integration.store.event("e3")["result"]["action"] == "skipped"
-    hook(_event("e4", "post.updated", {"id": "p1", "title": "Export fails", "content": "back"}, at="2026-01-04T00:00:00Z"))
+    hook(event("e4", "post.updated", {"id": "p1", "title": "Export fails", "content": "back"}, at="2026-01-04T00:00:00Z"))
     assert hook.integration.store.post("p1")["deleted"] == 0  # a change after the deletion still counts
 
 
 def test_an_older_status_change_arriving_late_does_not_undo_a_newer_one(hook):
-    hook(_event("e1", "post.status_changed", {"id": "p9", "title": "Dark mode"}, at="2026-01-05T00:00:00Z",
+    hook(event("e1", "post.status_changed", {"id": "p9", "title": "Dark mode"}, at="2026-01-05T00:00:00Z",
                 newStatus="Complete", previousStatus="Planned"))
-    hook(_event("e2", "post.status_changed", {"id": "p9", "title": "Dark mode"}, at="2026-01-03T00:00:00Z",
+    hook(event("e2", "post.status_changed", {"id": "p9", "title": "Dark mode"}, at="2026-01-03T00:00:00Z",
                 newStatus="Planned", previousStatus="Open"))
     post = hook.integration.store.post("p9")
     assert (post["status"], post["status_changed_at"]) == ("Complete", "2026-01-05T00:00:00Z")  # was Planned
@@ -457,9 +391,9 @@ def test_an_older_status_change_arriving_late_does_not_undo_a_newer_one(hook):
 
 @pytest.mark.parametrize("votes", [1.5, True, 10**30, {"n": 1}, -3])
 def test_vote_counts_that_are_not_counts_are_not_stored(hook, votes):
-    hook(_event("e1", "post.created", {"id": "p1", "title": "Export fails", "content": "csv", "voteCount": 2,
+    hook(event("e1", "post.created", {"id": "p1", "title": "Export fails", "content": "csv", "voteCount": 2,
                                        "boardSlug": {"a": 1}}))
-    hook(_event("e2", "post.voted", {"id": "p1", "voteCount": votes}))
+    hook(event("e2", "post.voted", {"id": "p1", "voteCount": votes}))
     post = hook.integration.store.post("p1")
     assert post["votes"] == 2 and post["board"] is None  # 10**30 failed the event; the others were stored
     assert hook.integration.store.counts()["failed"] == 0
@@ -495,7 +429,7 @@ def test_invisible_characters_around_a_column_name_are_dropped(tmp_path, header)
 
 
 def test_a_column_named_in_another_case_is_pointed_out(tmp_path, capsys):
-    data = _write(tmp_path / "c.csv", "ID,Text\n1,export fails\n")
+    data = write_file(tmp_path / "c.csv", "ID,Text\n1,export fails\n")
     with pytest.raises(ColumnError, match="'Text' differs only in case: pass text_col='Text'"):
         fb.read_feedback(data)
     assert main(["dedupe", "--in", data, "--out", str(tmp_path / "o.csv")]) == 2
@@ -507,7 +441,7 @@ def test_a_column_named_in_another_case_is_pointed_out(tmp_path, capsys):
 def test_a_rice_score_that_overflows_is_refused_not_written_as_inf(tmp_path, capsys):
     with pytest.raises(InvalidInputError, match="infinite score"):
         fb.rice(1e308, 3, 1, 0.001)
-    data = _write(tmp_path / "r.csv", "theme,reach,impact,confidence,effort\na,10,1,1,1\nb,1e308,3,1,0.001\n")
+    data = write_file(tmp_path / "r.csv", "theme,reach,impact,confidence,effort\na,10,1,1,1\nb,1e308,3,1,0.001\n")
     assert main(["score", "--in", data, "--out", str(tmp_path / "o.csv"), "--framework", "rice"]) == 1
     err = capsys.readouterr().err
     assert "gives an infinite score" in err and "at line 3" in err
@@ -519,7 +453,7 @@ def test_a_rice_score_that_overflows_is_refused_not_written_as_inf(tmp_path, cap
     ("theme,account_id,created_at\na,x,2026-01-01\nb,y,never\n", ["--revenue-col", ""], "unparseable dates at line 3"),
 ])
 def test_demand_score_errors_name_lines_not_rows_from_zero(tmp_path, capsys, body, extra, message):
-    data = _write(tmp_path / "d.csv", body)  # said "in rows [1]": a 0-based position
+    data = write_file(tmp_path / "d.csv", body)  # said "in rows [1]": a 0-based position
     assert main(["score", "--in", data, "--out", str(tmp_path / "o.csv"), *extra]) == 1
     assert message in capsys.readouterr().err
 
@@ -529,7 +463,7 @@ def test_demand_score_errors_name_lines_not_rows_from_zero(tmp_path, capsys, bod
     ("theme,reach,impact,confidence,effort\na,10,1,80,1\n", "rice", "or pass --confidence-scale percent"),
 ])
 def test_score_errors_give_the_commands_options_not_the_apis(tmp_path, capsys, body, framework, advice):
-    data = _write(tmp_path / "s.csv", body)
+    data = write_file(tmp_path / "s.csv", body)
     assert main(["score", "--in", data, "--out", str(tmp_path / "o.csv"), "--framework", framework]) == 1
     err = capsys.readouterr().err
     assert advice in err and "=" not in err.split("error:")[1].split(advice)[0][-40:]
@@ -646,7 +580,7 @@ def test_a_period_beyond_pandas_time_range_is_a_usage_error_not_an_overflow(tmp_
     import feedback_nlp.cli as cli
 
     monkeypatch.setattr(cli, "_embedder", lambda args: pytest.fail("embedded before the options were checked"))
-    data = _write(tmp_path / "d.csv", "id,text,created_at\n1,export fails,2026-01-01\n2,dark mode,2026-02-01\n")
+    data = write_file(tmp_path / "d.csv", "id,text,created_at\n1,export fails,2026-01-01\n2,dark mode,2026-02-01\n")
     assert main(["themes", "--in", data, "--out", str(tmp_path / "t"), "--freq", freq]) == 2  # unexpected OutOfBounds
     assert "--freq: expected a period" in capsys.readouterr().err
     tm = fb.ThemeModel(min_theme_size=2).fit(_T, timestamps=["2026-01-01"] * 12, embeddings=_E)
@@ -741,7 +675,7 @@ def test_a_placeholder_date_is_named_before_any_embedding(tmp_path, capsys, monk
     import feedback_nlp.cli as cli
 
     monkeypatch.setattr(cli, "_embedder", lambda args: pytest.fail("embedded before the dates were checked"))
-    data = _write(tmp_path / "d.csv", f"id,text,created_at\n1,export fails,2026-01-01\n2,dark mode,{last}\n"
+    data = write_file(tmp_path / "d.csv", f"id,text,created_at\n1,export fails,2026-01-01\n2,dark mode,{last}\n"
                                       "3,login,1767607320\n")
     assert main([command, "--in", data, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
@@ -846,7 +780,7 @@ def test_the_quackback_client_stops_reading_an_endless_answer(monkeypatch):
 
 
 def test_demand_scores_of_a_tagged_csv_count_each_tag_of_a_multi_label_cell(tmp_path):
-    data = _write(tmp_path / "tagged.csv", "id,text,tags\n1,a,bug|export\n2,b,bug\n3,c,export | ui\n")
+    data = write_file(tmp_path / "tagged.csv", "id,text,tags\n1,a,bug|export\n2,b,bug\n3,c,export | ui\n")
     out = tmp_path / "scores.csv"
     base = ["score", "--in", data, "--out", str(out), "--group-col", "tags", "--account-col", "", "--revenue-col", "",
             "--time-col", ""]

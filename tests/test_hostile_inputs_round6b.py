@@ -11,24 +11,11 @@ import pandas as pd
 import pytest
 
 import feedback_nlp as fb
-from conftest import HashEmbedder
+from _hostile_support import event, make_hook, service_client, write_file
 from feedback_nlp import InvalidInputError
 from feedback_nlp.cli import main
 from feedback_nlp.errors import UsageError
 from feedback_nlp.records import read_table, write_table
-
-
-@pytest.fixture
-def hashed_cli(monkeypatch):
-    import feedback_nlp.cli as cli
-
-    monkeypatch.setattr(cli, "_embedder", lambda args: HashEmbedder())
-
-
-def _write(path, text, encoding="utf-8"):
-    path.write_bytes(text if isinstance(text, bytes) else text.encode(encoding))
-    return str(path)
-
 
 # --- outputs are what their extension says ------------------------------------------------------------
 
@@ -43,7 +30,7 @@ _BACKLOG = ("id,text\n1,Export to CSV fails on long rows\n2,\n3,Please add dark 
 
 
 def test_a_json_output_is_one_json_array_and_so_is_its_errors_file(model_dir, tmp_path, cache_path):
-    data = _write(tmp_path / "in.csv", _BACKLOG)
+    data = write_file(tmp_path / "in.csv", _BACKLOG)
     out = tmp_path / "tagged.json"
     summary = fb.tag_file(model_dir, data, out, chunk_size=2, cache=cache_path, progress=False)
     rows = json.loads(out.read_text())  # was JSON lines: json.loads failed on the second line
@@ -54,7 +41,7 @@ def test_a_json_output_is_one_json_array_and_so_is_its_errors_file(model_dir, tm
 
 
 def test_a_json_output_of_no_rows_is_an_empty_array(model_dir, tmp_path, cache_path):
-    data = _write(tmp_path / "in.csv", "id,text\n1,Export fails\n")
+    data = write_file(tmp_path / "in.csv", "id,text\n1,Export fails\n")
     out = tmp_path / "t.jsonl"
     errors = tmp_path / "e.json"
     fb.tag_file(model_dir, data, out, errors_path=errors, cache=cache_path, progress=False)
@@ -62,7 +49,7 @@ def test_a_json_output_of_no_rows_is_an_empty_array(model_dir, tmp_path, cache_p
 
 
 def test_resuming_a_tag_job_into_a_json_array_gives_one_array(model_dir, tmp_path, cache_path):
-    data = _write(tmp_path / "in.csv", _BACKLOG)
+    data = write_file(tmp_path / "in.csv", _BACKLOG)
     out = tmp_path / "tagged.json"
 
     def crash(index):
@@ -79,7 +66,7 @@ def test_resuming_a_tag_job_into_a_json_array_gives_one_array(model_dir, tmp_pat
 
 @pytest.mark.parametrize("name", ["tagged.csv.gz", "tagged.jsonl.gz", "tagged.json.gz"])
 def test_a_gz_tag_output_is_gzip_compressed(model_dir, tmp_path, cache_path, name):
-    data = _write(tmp_path / "in.csv", _BACKLOG)
+    data = write_file(tmp_path / "in.csv", _BACKLOG)
     out = tmp_path / name
     fb.tag_file(model_dir, data, out, cache=cache_path, progress=False)
     with gzip.open(out, "rt", encoding="utf-8") as fh:  # was plain text named .gz: BadGzipFile
@@ -111,7 +98,7 @@ def test_an_output_name_that_says_no_format_is_a_usage_error_before_any_work(tmp
     import feedback_nlp.cli as cli
 
     monkeypatch.setattr(cli, "_embedder", lambda args: (_ for _ in ()).throw(AssertionError("embedded first")))
-    data = _write(tmp_path / "in.csv", "id,text,theme\n1,a,x\n")
+    data = write_file(tmp_path / "in.csv", "id,text,theme\n1,a,x\n")
     for argv in (["score", "--in", data, "--out", str(tmp_path / name)],
                  ["dedupe", "--in", data, "--out", str(tmp_path / name)],
                  ["tag", "--model", "request-type", "--in", data, "--out", str(tmp_path / "t.csv"),
@@ -123,7 +110,7 @@ def test_an_output_name_that_says_no_format_is_a_usage_error_before_any_work(tmp
 
 
 def test_score_and_dedupe_write_a_json_array(tmp_path, hashed_cli):
-    data = _write(tmp_path / "in.csv", "id,text,theme\n1,Export fails,a\n2,Export fails,a\n3,Dark mode,b\n")
+    data = write_file(tmp_path / "in.csv", "id,text,theme\n1,Export fails,a\n2,Export fails,a\n3,Dark mode,b\n")
     assert main(["score", "--in", data, "--out", str(tmp_path / "s.json"), "--account-col", "",
                  "--revenue-col", "", "--time-col", ""]) == 0
     assert sorted(r["theme"] for r in json.loads((tmp_path / "s.json").read_text())) == ["a", "b"]
@@ -133,7 +120,7 @@ def test_score_and_dedupe_write_a_json_array(tmp_path, hashed_cli):
 
 
 def test_quackback_pull_refuses_an_unknown_output_format_before_any_request(tmp_path, capsys):
-    key = _write(tmp_path / "key", "qb_secret")
+    key = write_file(tmp_path / "key", "qb_secret")
     code = main(["quackback", "pull", "--url", "http://127.0.0.1:9", "--key-file", key,
                  "--out", str(tmp_path / "posts.txt")])
     err = capsys.readouterr().err
@@ -157,7 +144,7 @@ def test_training_on_a_tag_holding_the_separator_is_refused_before_any_work(tmp_
 
     monkeypatch.setattr(cli, "_embedder", lambda args: (_ for _ in ()).throw(AssertionError("embedded first")))
     rows = "".join(f"{i},text number {i},{label}\n" for i, label in enumerate(labels))
-    data = _write(tmp_path / "l.csv", "id,text,label\n" + rows)
+    data = write_file(tmp_path / "l.csv", "id,text,label\n" + rows)
     assert main(["train", "--data", data, "--out", str(tmp_path / "m"), *extra]) == 1
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "m").exists()
@@ -167,7 +154,7 @@ def test_a_model_with_a_separator_tag_cannot_write_csv_but_can_write_json(tmp_pa
     texts = ["app crashes on start", "crash when saving", "please add dark mode", "add an export button"] * 3
     labels = ["bug|crash", "bug|crash", "feature", "feature"] * 3
     folder = fb.TagClassifier(embedder).fit(embedder.encode(texts), labels).save(tmp_path / "m")
-    data = _write(tmp_path / "in.csv", "id,text\n1,the app crashes\n")
+    data = write_file(tmp_path / "in.csv", "id,text\n1,the app crashes\n")
     with pytest.raises(UsageError, match=r"tag 'bug\|crash' holds '\|'.*write .jsonl"):
         fb.tag_file(folder, data, tmp_path / "t.csv", cache=cache_path, progress=False)
     assert not (tmp_path / "t.csv.parts").exists()
@@ -190,23 +177,8 @@ def test_a_list_cell_that_would_be_ambiguous_in_csv_is_refused_not_written(tmp_p
 def api(tmp_path_factory):
     pytest.importorskip("fastapi")
     pytest.importorskip("httpx")
-    import time
-
-    from fastapi.testclient import TestClient
-
-    from feedback_nlp.service import ServiceConfig, create_app
-    from feedback_nlp.service._state import ServiceState
-
-    tmp = tmp_path_factory.mktemp("svc")
-    emb = HashEmbedder()
     texts = ["export fails", "csv export broken", "dark mode please", "add a dark theme"]
-    fb.TagClassifier(emb).fit(texts * 3, ["bug", "bug", "feature", "feature"] * 3).save(tmp / "m")
-    config = ServiceConfig(data_dir=tmp / "data", models={"t": str(tmp / "m")}, sentiment=None, auth=False)
-    state = ServiceState(config, embedder=emb)
-    with TestClient(create_app(config, state=state), raise_server_exceptions=False) as client:
-        deadline = time.monotonic() + 60
-        while not state.ready and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with service_client(tmp_path_factory.mktemp("svc"), texts * 3, ["bug", "bug", "feature", "feature"] * 3) as client:
         yield client
 
 
@@ -214,47 +186,9 @@ def _post(api, path, raw):
     return api.post(path, content=raw, headers={"content-type": "application/json"})
 
 
-class _Tagger:
-    def predict(self, texts):
-        from feedback_nlp.integrations.quackback._processor import Prediction
-
-        return [Prediction({"bug": 0.9}) for _ in texts]
-
-
-class _Backlog:
-    def __init__(self):
-        self.items = {}
-
-    def search(self, text, k):
-        return [(i, 0.95) for i in self.items][:k]
-
-    def upsert(self, item_id, text, metadata):
-        self.items[item_id] = text
-
-    def delete(self, item_id):
-        self.items.pop(item_id, None)
-
-
 @pytest.fixture
 def hook(tmp_path):
-    from feedback_nlp.integrations.quackback._secrets import Secret
-    from feedback_nlp.integrations.quackback._setup import build_integration
-    from feedback_nlp.integrations.quackback._signature import signed_headers
-
-    integration = build_integration(tmp_path, Secret("whsec"), tagger=_Tagger(), backlog=_Backlog())
-
-    def send(body):
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        status, payload = integration.receive(signed_headers("whsec", raw), raw)
-        integration.drain()
-        return status, payload
-
-    send.integration = integration
-    return send
-
-
-def _event(event_id, kind, post, at="2026-01-01T00:00:00Z", **data):
-    return {"id": event_id, "type": kind, "createdAt": at, "data": {"post": post, **data}}
+    return make_hook(tmp_path)
 
 
 @pytest.mark.parametrize("raw, key", [
@@ -303,49 +237,49 @@ def _text(hook, post_id):
 
 
 def test_an_older_post_update_arriving_late_does_not_overwrite_a_newer_text(hook):
-    hook(_event("e1", "post.created", {"id": "p1", "title": "Export", "content": "csv fails"}, at="2026-01-01T00:00:00Z"))
-    hook(_event("e3", "post.updated", {"id": "p1", "title": "Export", "content": "csv fails on long rows"},
+    hook(event("e1", "post.created", {"id": "p1", "title": "Export", "content": "csv fails"}, at="2026-01-01T00:00:00Z"))
+    hook(event("e3", "post.updated", {"id": "p1", "title": "Export", "content": "csv fails on long rows"},
                 at="2026-01-03T00:00:00Z"))
-    status, _ = hook(_event("e2", "post.updated", {"id": "p1", "title": "Export", "content": "csv is slow"},
+    status, _ = hook(event("e2", "post.updated", {"id": "p1", "title": "Export", "content": "csv is slow"},
                             at="2026-01-02T00:00:00Z"))  # retried, delivered last
     assert status == 202 and "long rows" in _text(hook, "p1")  # was "csv is slow"
     assert hook.integration.store.event("e2")["result"]["action"] == "skipped"
-    hook(_event("e4", "post.updated", {"id": "p1", "title": "Export", "content": "csv fixed?"}, at="2026-01-04T00:00:00Z"))
+    hook(event("e4", "post.updated", {"id": "p1", "title": "Export", "content": "csv fixed?"}, at="2026-01-04T00:00:00Z"))
     assert "fixed" in _text(hook, "p1")  # a newer one still applies
 
 
 def test_a_stale_vote_count_does_not_replace_a_newer_one(hook):
     post = {"id": "p1", "title": "Dark mode", "content": "please"}
-    hook(_event("e1", "post.created", {**post, "voteCount": 1}, at="2026-01-01T00:00:00Z"))
-    hook(_event("e3", "post.voted", {"id": "p1", "voteCount": 7}, at="2026-01-03T00:00:00Z"))
-    hook(_event("e2", "post.voted", {"id": "p1", "voteCount": 4}, at="2026-01-02T00:00:00Z"))
+    hook(event("e1", "post.created", {**post, "voteCount": 1}, at="2026-01-01T00:00:00Z"))
+    hook(event("e3", "post.voted", {"id": "p1", "voteCount": 7}, at="2026-01-03T00:00:00Z"))
+    hook(event("e2", "post.voted", {"id": "p1", "voteCount": 4}, at="2026-01-02T00:00:00Z"))
     assert hook.integration.store.post("p1")["votes"] == 7  # was 4
     # an update older than the last vote carries an older count: its text applies, its count does not
-    hook(_event("e2b", "post.updated", {**post, "content": "please, dark mode", "voteCount": 5}, at="2026-01-02T12:00:00Z"))
+    hook(event("e2b", "post.updated", {**post, "content": "please, dark mode", "voteCount": 5}, at="2026-01-02T12:00:00Z"))
     assert hook.integration.store.post("p1")["votes"] == 7 and "dark mode" in _text(hook, "p1")
 
 
 def test_a_post_updated_at_orders_updates_before_the_events_own_time(hook):
-    hook(_event("e1", "post.created", {"id": "p1", "title": "A", "content": "new text",
+    hook(event("e1", "post.created", {"id": "p1", "title": "A", "content": "new text",
                                        "updatedAt": "2026-01-05T00:00:00Z"}, at="2026-01-05T00:00:01Z"))
-    hook(_event("e2", "post.updated", {"id": "p1", "title": "A", "content": "old text",
+    hook(event("e2", "post.updated", {"id": "p1", "title": "A", "content": "old text",
                                        "updatedAt": "2026-01-04T00:00:00Z"}, at="2026-01-06T00:00:00Z"))
     assert _text(hook, "p1").endswith("new text")
 
 
 def test_an_event_dated_far_ahead_does_not_freeze_the_post(hook):
-    hook(_event("e1", "post.created", {"id": "p1", "title": "A", "content": "first"}, at="9999-01-01T00:00:00Z"))
-    hook(_event("e2", "post.updated", {"id": "p1", "title": "A", "content": "second"}, at="2026-01-02T00:00:00Z"))
+    hook(event("e1", "post.created", {"id": "p1", "title": "A", "content": "first"}, at="9999-01-01T00:00:00Z"))
+    hook(event("e2", "post.updated", {"id": "p1", "title": "A", "content": "second"}, at="2026-01-02T00:00:00Z"))
     assert _text(hook, "p1").endswith("second")  # a forged or skewed 9999 would have won every comparison
-    hook(_event("e3", "post.status_changed", {"id": "p1", "title": "A"}, at="9999-01-01T00:00:00Z", newStatus="planned"))
-    hook(_event("e4", "post.status_changed", {"id": "p1", "title": "A"}, at="2026-01-03T00:00:00Z", newStatus="done"))
+    hook(event("e3", "post.status_changed", {"id": "p1", "title": "A"}, at="9999-01-01T00:00:00Z", newStatus="planned"))
+    hook(event("e4", "post.status_changed", {"id": "p1", "title": "A"}, at="2026-01-03T00:00:00Z", newStatus="done"))
     assert hook.integration.store.post("p1")["status"] == "done"
 
 
 @pytest.mark.parametrize("when", ["not a time", "now", "today", None, 1767225600])
 def test_events_without_a_usable_time_apply_in_arrival_order(hook, when):
-    hook(_event("e1", "post.created", {"id": "p1", "title": "A", "content": "first"}, at="2026-01-02T00:00:00Z"))
-    hook(_event("e2", "post.updated", {"id": "p1", "title": "A", "content": "second"}, at=when))
+    hook(event("e1", "post.created", {"id": "p1", "title": "A", "content": "first"}, at="2026-01-02T00:00:00Z"))
+    hook(event("e2", "post.updated", {"id": "p1", "title": "A", "content": "second"}, at=when))
     assert _text(hook, "p1").endswith("second")
     # still dated by e1 ("now" was read as the moment of processing: any later retry lost to it)
     assert hook.integration.store.post("p1")["text_at"] == "2026-01-02T00:00:00Z"
@@ -445,7 +379,7 @@ def test_survey_questions_are_chosen_on_the_first_responses(tmp_path, monkeypatc
 
     rows = "".join(f"r{i},{i % 10},The export to CSV cuts off long descriptions {i} times,"
                    f"{'' if i < 10 else f'Comments arrive late in this survey as answer {i}'}\n" for i in range(50))
-    path = _write(tmp_path / "s.csv", "Respondent ID,Score,What should we improve?,Anything else?\n" + rows)
+    path = write_file(tmp_path / "s.csv", "Respondent ID,Score,What should we improve?,Anything else?\n" + rows)
     monkeypatch.setattr(survey, "SAMPLE_RESPONSES", 10)
     export = survey.read_survey(path)  # chosen on 10 responses, read through all 50
     assert export.frame["source_detail"].unique().tolist() == ["What should we improve?"]
@@ -488,7 +422,7 @@ def test_tag_ids_that_differ_only_in_unicode_form_are_refused():
 def test_training_labels_in_two_unicode_forms_are_one_tag(tmp_path, capsys, hashed_cli, taxonomy_form):
     labels = [_NFC, _NFD, "bug", "bug"] * 4
     rows = "".join(f"{i},{'coffee is cold' if 'caf' in lab else 'app crashes'} {i},{lab}\n" for i, lab in enumerate(labels))
-    data = _write(tmp_path / "l.csv", "id,text,label\n" + rows)
+    data = write_file(tmp_path / "l.csv", "id,text,label\n" + rows)
     extra = []
     if taxonomy_form:
         tax = fb.Taxonomy([{"id": taxonomy_form, "name": "Coffee"}, {"id": "bug", "name": "Bug"}]).save(tmp_path / "t.yaml")
@@ -526,7 +460,7 @@ def test_ctrl_c_while_outputs_are_renamed_into_place_leaves_the_whole_new_set(tm
 
 @pytest.mark.parametrize("where", ["folder", "under-a-file"])
 def test_quackback_pull_refuses_an_unwritable_output_before_any_request(tmp_path, capsys, where):
-    key = _write(tmp_path / "key", "qb_secret")
+    key = write_file(tmp_path / "key", "qb_secret")
     (tmp_path / "posts.csv").mkdir()
     (tmp_path / "file").write_text("x")
     out = tmp_path / ("posts.csv" if where == "folder" else "file/posts.csv")
@@ -537,15 +471,15 @@ def test_quackback_pull_refuses_an_unwritable_output_before_any_request(tmp_path
 
 
 def test_a_post_created_arriving_after_its_update_keeps_the_newer_text_and_gives_its_date(hook):
-    hook(_event("e2", "post.updated", {"id": "p1", "title": "A", "content": "edited"}, at="2026-01-02T00:00:00Z"))
-    hook(_event("e1", "post.created", {"id": "p1", "title": "A", "content": "first draft"}, at="2026-01-01T00:00:00Z"))
+    hook(event("e2", "post.updated", {"id": "p1", "title": "A", "content": "edited"}, at="2026-01-02T00:00:00Z"))
+    hook(event("e1", "post.created", {"id": "p1", "title": "A", "content": "first draft"}, at="2026-01-01T00:00:00Z"))
     post = hook.integration.store.post("p1")
     assert post["text"].endswith("edited") and post["created_at"] == "2026-01-01T00:00:00Z"
 
 
 def test_a_training_label_holding_a_newline_or_tab_is_refused_like_a_taxonomy_id(tmp_path, capsys, hashed_cli):
     rows = "".join(f'{i},text {i},"{lab}"\n' for i, lab in enumerate(["bug\nfix", "feature", "a\tb", "feature"] * 3))
-    data = _write(tmp_path / "l.csv", "id,text,label\n" + rows)
+    data = write_file(tmp_path / "l.csv", "id,text,label\n" + rows)
     assert main(["train", "--data", data, "--out", str(tmp_path / "m")]) == 1
     err = capsys.readouterr().err  # was a model with a tag "bug\nfix", which splits every line-based output
     assert "holds a control character" in err and "at lines 2, 5, 7, 10, 12, 15" in err  # a cell spans 2 lines
@@ -554,14 +488,14 @@ def test_a_training_label_holding_a_newline_or_tab_is_refused_like_a_taxonomy_id
 @pytest.mark.parametrize("name, errors", [(".json", ".errors.json"), ("run.v2.json", "run.v2.errors.json"),
                                           ("t.CSV.gz", "t.errors.CSV.gz"), ("tagged.parquet", "tagged.errors.parquet")])
 def test_the_default_errors_file_keeps_the_outputs_format(model_dir, tmp_path, cache_path, name, errors):
-    data = _write(tmp_path / "in.csv", _BACKLOG)
+    data = write_file(tmp_path / "in.csv", _BACKLOG)
     summary = fb.tag_file(model_dir, data, tmp_path / name, cache=cache_path, progress=False)
     # ".json" gave ".errors", a name with no format: the job ran every chunk, then failed to write it
     assert summary.errors == str(tmp_path / errors) and read_table(summary.errors)["id"].tolist() == ["2"]
 
 
 def test_an_errors_path_with_no_format_is_refused_before_any_chunk(model_dir, tmp_path, cache_path):
-    data = _write(tmp_path / "in.csv", _BACKLOG)
+    data = write_file(tmp_path / "in.csv", _BACKLOG)
     with pytest.raises(InvalidInputError, match="cannot tell the output format of '.*rejected.txt'"):
         fb.tag_file(model_dir, data, tmp_path / "t.csv", errors_path=tmp_path / "rejected.txt", cache=cache_path,
                     progress=False, chunk_hook=lambda i: (_ for _ in ()).throw(AssertionError("a chunk ran")))
@@ -586,7 +520,7 @@ def test_an_output_that_is_a_symlink_is_replaced_not_written_through(tmp_path, h
     target = tmp_path / "elsewhere.txt"
     target.write_text("precious")
     (tmp_path / "s.csv").symlink_to(target)
-    data = _write(tmp_path / "in.csv", "id,text,theme\n1,Export fails,a\n")
+    data = write_file(tmp_path / "in.csv", "id,text,theme\n1,Export fails,a\n")
     assert main(["score", "--in", data, "--out", str(tmp_path / "s.csv"), "--account-col", "", "--revenue-col", "",
                  "--time-col", ""]) == 0
     assert target.read_text() == "precious" and not (tmp_path / "s.csv").is_symlink()
@@ -594,7 +528,7 @@ def test_an_output_that_is_a_symlink_is_replaced_not_written_through(tmp_path, h
 
 
 def test_quackback_pull_refuses_to_write_over_its_own_key_file(tmp_path, capsys):
-    key = _write(tmp_path / "qb.csv", "qb_secret")
+    key = write_file(tmp_path / "qb.csv", "qb_secret")
     code = main(["quackback", "pull", "--url", "http://127.0.0.1:9", "--key-file", key, "--out", key])
     assert code == 2 and "is the --key-file" in capsys.readouterr().err  # the pull would have replaced the key
     assert (tmp_path / "qb.csv").read_text() == "qb_secret"

@@ -1,0 +1,93 @@
+"""What the hostile-input tests send their inputs to: an in-process Quackback webhook receiver (a fixed
+tagger, a backlog that remembers what it was given, ``send(body)`` delivering one signed event and draining the
+queue) and a test client of the HTTP service serving one small model.
+
+Shared by tests/test_hostile_inputs_round6.py and tests/test_hostile_inputs_round6b.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def write_file(path: Path, text: str | bytes, encoding: str = "utf-8") -> str:
+    """Write ``text`` (bytes as they are, text in ``encoding``) to ``path``; returns the path as a string."""
+    path.write_bytes(text if isinstance(text, bytes) else text.encode(encoding))
+    return str(path)
+
+
+class FixedTagger:
+    """Tags every text ``bug`` at 0.9."""
+
+    def predict(self, texts):
+        from feedback_nlp.integrations.quackback._processor import Prediction
+
+        return [Prediction({"bug": 0.9}) for _ in texts]
+
+
+class MemoryBacklog:
+    """A backlog of ``id -> text`` whose search finds every item at 0.95."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, str] = {}
+
+    def search(self, text, k):
+        return [(i, 0.95) for i in self.items][:k]
+
+    def upsert(self, item_id, text, metadata):
+        self.items[item_id] = text
+
+    def delete(self, item_id):
+        self.items.pop(item_id, None)
+
+
+def make_hook(folder: Path) -> Any:
+    """``send(body) -> (status, payload)``: signs and delivers one event (a dict, or raw bytes as they are),
+    then processes the queue; ``send.integration`` and ``send.backlog`` are the receiver's parts."""
+    from feedback_nlp.integrations.quackback._secrets import Secret
+    from feedback_nlp.integrations.quackback._setup import build_integration
+    from feedback_nlp.integrations.quackback._signature import signed_headers
+
+    backlog = MemoryBacklog()
+    integration = build_integration(folder, Secret("whsec"), tagger=FixedTagger(), backlog=backlog)
+
+    def send(body):
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        status, payload = integration.receive(signed_headers("whsec", raw), raw)
+        integration.drain()
+        return status, payload
+
+    send.integration, send.backlog = integration, backlog  # type: ignore[attr-defined]
+    return send
+
+
+def event(event_id: str, kind: str, post: dict, at: str = "2026-01-01T00:00:00Z", **data: Any) -> dict:
+    """A webhook event as the contract shapes it."""
+    return {"id": event_id, "type": kind, "createdAt": at, "data": {"post": post, **data}}
+
+
+@contextlib.contextmanager
+def service_client(folder: Path, texts: list[str], labels: list[str]) -> Iterator[Any]:
+    """A TestClient of the service (no auth) serving one tag model ``t`` trained on ``texts``/``labels`` with
+    the tests' HashEmbedder, once the service says it is ready."""
+    from fastapi.testclient import TestClient
+
+    import feedback_nlp as fb
+    from conftest import HashEmbedder
+    from feedback_nlp.service import ServiceConfig, create_app
+    from feedback_nlp.service._state import ServiceState
+
+    emb = HashEmbedder()
+    fb.TagClassifier(emb).fit(texts, labels).save(folder / "m")
+    config = ServiceConfig(data_dir=folder / "data", models={"t": str(folder / "m")}, sentiment=None, auth=False)
+    state = ServiceState(config, embedder=emb)
+    with TestClient(create_app(config, state=state), raise_server_exceptions=False) as client:
+        deadline = time.monotonic() + 60
+        while not state.ready and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield client
