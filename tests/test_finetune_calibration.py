@@ -35,14 +35,13 @@ def crossfit(base):
     return TagClassifier(base, head="finetune", **SETTINGS).fit(TEXTS, LABELS)
 
 
-def _held_out_decisions(clf: TagClassifier, texts: list[str], labels: list, backlog: list[str] | None = None,
-                        ) -> np.ndarray:
+def _held_out_decisions(clf: TagClassifier, texts: list[str], labels: list) -> np.ndarray:
     """What the cross-fit should compute, rebuilt by hand: each half scored by a model fit on the other."""
     targets = _Targets(labels, None, None)
     out = np.zeros((len(texts), len(clf.classes_)))
     for train, test in _crossfit_halves(targets, int(clf.random_state)):
-        sub = clone(clf).set_params(finetune_calibration="in_sample", lexical=False, self_train=backlog is not None)
-        sub.fit([texts[i] for i in train], [labels[i] for i in train], unlabelled=backlog)
+        sub = clone(clf).set_params(finetune_calibration="in_sample", lexical=False)
+        sub.fit([texts[i] for i in train], [labels[i] for i in train])
         out[test] = sub.head_.decision(sub._features([texts[i] for i in test]))
     return out
 
@@ -54,17 +53,16 @@ def test_temperature_comes_from_encoders_that_never_saw_the_row(crossfit):
     assert crossfit.head_.temperature_ == pytest.approx(expected, rel=1e-5)
 
 
-def test_a_self_trained_model_is_calibrated_on_plain_halves_and_says_so(base):
-    # self-trained halves cost 5x the training (benchmarks: banking77 8-shot); the halves learn from the labels
-    # alone, and calibration_ warns that the self-trained model's probabilities may be over-confident
+def test_a_self_trained_model_keeps_the_in_sample_calibration_and_says_why(base):
+    # halves trained on the labels alone calibrated a self-trained model worse than in sample (banking77 8-shot)
     backlog = ["crashes after the update", "add a widget to the home screen", "it fails when I save",
                "please support tags", "blank screen on launch", "an option to export csv", "error on sign in",
                "a setting for the font size"]
     clf = TagClassifier(base, head="finetune", self_train=True, **SETTINGS).fit(TEXTS, LABELS, unlabelled=backlog)
-    assert clf.calibration_.startswith("cross-fitted") and "may be over-confident" in clf.calibration_
-    y = np.searchsorted(clf.classes_, LABELS)
-    expected = _fit_temperature(_held_out_decisions(clf, TEXTS, LABELS), y)
-    assert clf.head_.temperature_ == pytest.approx(expected, rel=1e-5)
+    assert "self-trained, so not cross-fitted" in clf.calibration_
+    in_sample = clone(clf).set_params(finetune_calibration="in_sample").fit(TEXTS, LABELS, unlabelled=backlog)
+    assert clf.head_.temperature_ == pytest.approx(in_sample.head_.temperature_, rel=1e-6)
+    assert np.array_equal(clf.coef_, in_sample.coef_)
 
 
 def test_only_the_calibration_changes(crossfit):

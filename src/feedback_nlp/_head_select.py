@@ -277,8 +277,9 @@ class _Selector:
         return SAFETY * (fixed + per_token * epochs * tokens + self.embed_per_row * m + head)
 
     def calibration_cost(self, c: Candidate, emb: np.ndarray) -> float:
-        """``finetune_calibration="crossfit"``: two more fine-tunings, each on half of the rows."""
-        if not c.fine_tuned or self.clf.finetune_calibration != "crossfit":
+        """``finetune_calibration="crossfit"``: two more fine-tunings, each on half of the rows (not for a
+        self-trained candidate, which is calibrated in sample)."""
+        if not c.fine_tuned or c.self_train or self.clf.finetune_calibration != "crossfit":
             return 0.0
         plain = Candidate(c.head, head=c.head)  # the halves skip self-training
         half = np.arange(self.n // 2)
@@ -306,7 +307,7 @@ class _Selector:
         scale = (self.n + b) / fold_rows
         if self.holdout:
             scale += (self.n * (1 - self.holdout) + b) / fold_rows
-        if c.fine_tuned and self.clf.finetune_calibration == "crossfit":  # two fits on half of the rows each
+        if c.fine_tuned and not c.self_train and self.clf.finetune_calibration == "crossfit":  # 2 fits on halves
             scale *= 1 + self.n / (self.n + b)
         return SAFETY * seconds / done * scale
 
