@@ -281,9 +281,8 @@ class _Selector:
         self-trained candidate, which is calibrated in sample)."""
         if not c.fine_tuned or c.self_train or self.clf.finetune_calibration != "crossfit":
             return 0.0
-        plain = Candidate(c.head, head=c.head)  # the halves skip self-training
         half = np.arange(self.n // 2)
-        return 2 * (self.fit_cost(plain, half, emb) + self.eval_cost(plain, self.n - len(half)))
+        return 2 * (self.fit_cost(c, half, emb) + self.eval_cost(c, self.n - len(half)))
 
     def eval_cost(self, c: Candidate, m: int) -> float:
         return SAFETY * self.embed_per_row * m if c.fine_tuned else 0.0

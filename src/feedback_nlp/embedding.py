@@ -63,6 +63,18 @@ class BaseEmbedder(ABC):
         return self.encode(texts)
 
 
+def _refuse_empty(texts: Sequence[str]) -> None:
+    """InvalidInputError naming the positions of texts that are empty or only whitespace: nothing to embed.
+
+    >>> _refuse_empty(["export fails", "dark mode"])
+    """
+    empty = [i for i, t in enumerate(texts) if not t.strip()]
+    if empty:
+        raise InvalidInputError(f"empty text at positions {empty[:10]}"
+                                + (f" (and {len(empty) - 10} more)" if len(empty) > 10 else "")
+                                + "; remove or fill these rows before embedding")
+
+
 def _as_text_list(texts: Sequence[str] | str) -> list[str]:
     if isinstance(texts, str):
         return [texts]
@@ -290,11 +302,7 @@ class Embedder(BaseEmbedder):
         """The texts as they will be embedded (cleaned unless ``clean=False``); empty ones raise."""
         texts = _as_text_list(texts)
         prepared = [clean_text(t) for t in texts] if self.clean else [t.strip() for t in texts]
-        empty = [i for i, t in enumerate(prepared) if not t]
-        if empty:
-            raise InvalidInputError(f"empty text at positions {empty[:10]}"
-                                    + (f" (and {len(empty) - 10} more)" if len(empty) > 10 else "")
-                                    + "; remove or fill these rows before embedding")
+        _refuse_empty(prepared)
         return prepared
 
     def encode(self, texts: Sequence[str] | str) -> np.ndarray:

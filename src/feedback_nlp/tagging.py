@@ -54,7 +54,7 @@ from ._heads import (
 )
 from ._params import HasMethods, Interval, Options, ParamsMixin
 from ._persist import check_embedder, loading, prepare_folder, read_config, write_config, write_manifest
-from .embedding import BaseEmbedder, Embedder
+from .embedding import BaseEmbedder, Embedder, _refuse_empty
 from .errors import (
     IntegrityError,
     InvalidInputError,
@@ -546,12 +546,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         texts = _texts(X)
         if not texts:
             raise InvalidInputError("X is empty: no texts")
-        # whatever the embedder accepts, a blank text carries nothing to tag or learn from
-        blank = [i for i, t in enumerate(texts) if not t.strip()]
-        if blank:
-            raise InvalidInputError(f"empty text at positions {blank[:10]}"
-                                    + (f" (and {len(blank) - 10} more)" if len(blank) > 10 else "")
-                                    + "; remove or fill these rows")
+        _refuse_empty(texts)  # whatever the embedder accepts, a blank text carries nothing to tag or learn from
         emb = np.asarray(embedder.encode(texts))
         if emb.ndim != 2 or len(emb) != len(texts):
             raise InvalidInputError(f"the embedder returned shape {emb.shape} for {len(texts)} texts")
@@ -671,7 +666,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             self.head_ = head.fit(emb, Y, self._settings())
         self.calibration_: str | None = None
         if self.head in _FINE_TUNED:
-            self.calibration_ = self._calibrate_held_out(X, targets, unlabelled)
+            self.calibration_ = self._calibrate_held_out(X, targets, self_trained=unlabelled is not None)
         self.lexical_: LexicalModel | None = None
         self.lexical_fusion_: np.ndarray | None = None
         if words is not None:
@@ -737,7 +732,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             log.debug("lexical channel kept: %.3f x head + %.3f x words (out-of-fold log-loss -%.4f)", a, b, gain)
         self.lexical_, self.lexical_fusion_ = lex, fusion.astype(np.float32)
 
-    def _calibrate_held_out(self, X: Any, targets: _Targets, unlabelled: Any = None) -> str:
+    def _calibrate_held_out(self, X: Any, targets: _Targets, *, self_trained: bool = False) -> str:
         """``finetune_calibration="crossfit"``: refit the fine-tuned head's calibration on held-out scores of
         every labelled row, each from a model fine-tuned on the other half of the rows; returns how the model
         was calibrated (``calibration_``).
@@ -753,7 +748,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         in_sample = "out-of-fold on the fine-tuned encoder's vectors, which saw every row (it can be over-confident)"
         if self.finetune_calibration != "crossfit":
             return in_sample
-        if unlabelled is not None:
+        if self_trained:
             return in_sample + "; self-trained, so not cross-fitted (halves without the backlog calibrate it worse)"
         counts = targets.Y.sum(axis=0) if targets.multi_label else np.bincount(targets.primary)
         if counts.min() < 4:  # each half must train every tag on 2 rows and score 2 more
@@ -1077,7 +1072,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                                       multi_label=bool(self.multi_label_), abstained=review, levels=levels,
                                       probabilities=P)
         if report.unknown_tags:  # e.g. a renamed tag: every such row is an error the model could not avoid
-            n_rows = sum(1 for r in rows if any(t in report.unknown_tags for t in r))
+            unknown = set(report.unknown_tags)
+            n_rows = sum(1 for r in rows if unknown.intersection(r))
             warnings.warn(f"{n_rows} of {len(rows)} rows have tags this model was not trained on "
                           f"{quoted_list(report.unknown_tags, limit=10)}: they are scored as missed", UserWarning,
                           stacklevel=2)
