@@ -2,7 +2,8 @@
 tagger, a backlog that remembers what it was given, ``send(body)`` delivering one signed event and draining the
 queue) and a test client of the HTTP service serving one small model.
 
-Shared by tests/test_hostile_inputs_round6.py and tests/test_hostile_inputs_round6b.py.
+Shared by tests/test_hostile_inputs_round6.py, tests/test_hostile_inputs_round6b.py and
+tests/test_hostile_inputs_round7.py (the service client itself is the ``api`` fixture of conftest.py).
 """
 
 from __future__ import annotations
@@ -64,6 +65,12 @@ def make_hook(folder: Path) -> Any:
 
     send.integration, send.backlog = integration, backlog  # type: ignore[attr-defined]
     return send
+
+
+def post_json(api: Any, path: str, raw: bytes | dict) -> Any:
+    """POST ``raw`` (bytes as they are, a dict as JSON) to the service with a JSON content type."""
+    return api.post(path, content=raw if isinstance(raw, bytes) else json.dumps(raw).encode(),
+                    headers={"content-type": "application/json"})
 
 
 def event(event_id: str, kind: str, post: dict, at: str = "2026-01-01T00:00:00Z", **data: Any) -> dict:

@@ -103,3 +103,16 @@ def shared_data():
     if not path.exists():
         pytest.skip(f"benchmark data not found at {path}; set FEEDBACK_NLP_DATA")
     return path
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    """A test client of the HTTP service serving one small tag model (see ``_hostile_support.service_client``)."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from _hostile_support import service_client
+
+    texts = ["export fails", "csv export broken", "dark mode please", "add a dark theme", "login loops", "cannot log in"]
+    labels = ["bug", "bug", "feature", "feature", "bug", "bug"]
+    with service_client(tmp_path_factory.mktemp("svc"), texts * 3, labels * 3) as client:
+        yield client

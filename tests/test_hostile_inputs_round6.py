@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import feedback_nlp as fb
-from _hostile_support import event, make_hook, service_client, write_file
+from _hostile_support import event, make_hook, post_json, write_file
 from feedback_nlp import ColumnError, EncodingError, InputFileError, InvalidInputError
 from feedback_nlp.cli import main
 
@@ -257,21 +257,6 @@ def test_vendor_json_exports_are_streamed_with_their_side_loads(tmp_path, monkey
 
 # --- the HTTP service ---------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    pytest.importorskip("fastapi")
-    pytest.importorskip("httpx")
-    texts = ["export fails", "csv export broken", "dark mode please", "add a dark theme", "login loops", "cannot log in"]
-    labels = ["bug", "bug", "feature", "feature", "bug", "bug"]
-    with service_client(tmp_path_factory.mktemp("svc"), texts * 3, labels * 3) as client:
-        yield client
-
-
-def _post(api, path, raw):
-    return api.post(path, content=raw if isinstance(raw, bytes) else json.dumps(raw).encode(),
-                    headers={"content-type": "application/json"})
-
-
 @pytest.mark.parametrize("raw, loc, message", [
     (b'{"items": [{"id": "m1", "text": "export fails", "metadata": {"a": "\\ud800"}}]}', "metadata",
      "value of 'a' holds U+D800"),  # was a 500 (UnicodeEncodeError in the SQLite insert)
@@ -284,7 +269,7 @@ def _post(api, path, raw):
     (b'{"items": [{"id": "abc\\u202edef", "text": "export fails"}]}', "id", "U+202E"),  # shown as "abcfed"
 ])
 def test_backlog_items_with_unstorable_ids_or_metadata_are_422_not_500_or_altered(api, raw, loc, message):
-    r = _post(api, "/v1/backlog", raw)  # NaN and inf metadata were stored as null
+    r = post_json(api, "/v1/backlog", raw)  # NaN and inf metadata were stored as null
     assert r.status_code == 422, r.text
     error = r.json()["error"]
     assert error["code"] == "invalid_request" and loc in error["message"] and message in error["message"]
@@ -300,7 +285,7 @@ def test_backlog_items_with_unstorable_ids_or_metadata_are_422_not_500_or_altere
 def test_score_requests_with_nan_booleans_or_strings_are_refused_by_field(api, path, item):
     body = json.dumps({"items": [{"id": "1", **item}]})
     body = body.replace('"NaN"', "NaN").replace('"Infinity"', "Infinity")  # Python's JSON parser reads them
-    r = _post(api, path, body.encode())
+    r = post_json(api, path, body.encode())
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", r.text
     assert r.json()["error"]["details"][0]["loc"].startswith("body.items[0].")
 
@@ -312,7 +297,7 @@ def test_score_requests_with_nan_booleans_or_strings_are_refused_by_field(api, p
 ])
 def test_demand_with_an_unusable_window_is_refused(api, extra, message):
     items = [{"id": "1", "theme": "a", "created_at": "2026-01-01T00:00:00Z"}]
-    r = _post(api, "/v1/score/demand", {"items": items, **extra})
+    r = post_json(api, "/v1/score/demand", {"items": items, **extra})
     assert r.status_code == 422 and message in r.json()["error"]["message"]
     with pytest.raises(InvalidInputError, match=message):
         fb.theme_scores(pd.DataFrame({"theme": ["a"]}), account_col=None, revenue_col=None, time_col=None, **extra)
@@ -337,12 +322,12 @@ def test_a_content_length_that_is_not_a_number_is_a_bad_request_not_too_large(ap
     (b"[" * 50_000 + b"]" * 50_000, 400),
 ])
 def test_odd_tag_bodies_are_client_errors_not_crashes(api, raw, status):
-    assert _post(api, "/v1/tag", raw).status_code == status  # guards: each was a clear error before, too
+    assert post_json(api, "/v1/tag", raw).status_code == status  # guards: each was a clear error before, too
 
 
 def test_ids_and_metadata_that_are_plain_still_round_trip(api):
     item = {"id": "ZD-42 / https://x.io/t?q=1 é", "text": "export fails", "metadata": {"plan": "pro", "seats": 12.5}}
-    assert _post(api, "/v1/backlog", {"items": [item]}).status_code == 200
+    assert post_json(api, "/v1/backlog", {"items": [item]}).status_code == 200
     from urllib.parse import quote
 
     got = api.get("/v1/backlog/" + quote(item["id"])).json()

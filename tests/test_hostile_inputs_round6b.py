@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import feedback_nlp as fb
-from _hostile_support import event, make_hook, service_client, write_file
+from _hostile_support import event, make_hook, post_json, write_file
 from feedback_nlp import InvalidInputError
 from feedback_nlp.cli import main
 from feedback_nlp.errors import UsageError
@@ -173,19 +173,6 @@ def test_a_list_cell_that_would_be_ambiguous_in_csv_is_refused_not_written(tmp_p
 
 # --- the HTTP service: a key named twice, HEAD ----------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    pytest.importorskip("fastapi")
-    pytest.importorskip("httpx")
-    texts = ["export fails", "csv export broken", "dark mode please", "add a dark theme"]
-    with service_client(tmp_path_factory.mktemp("svc"), texts * 3, ["bug", "bug", "feature", "feature"] * 3) as client:
-        yield client
-
-
-def _post(api, path, raw):
-    return api.post(path, content=raw, headers={"content-type": "application/json"})
-
-
 @pytest.fixture
 def hook(tmp_path):
     return make_hook(tmp_path)
@@ -198,7 +185,7 @@ def hook(tmp_path):
 ])
 def test_a_key_named_twice_in_a_request_body_is_refused_by_name(api, raw, key):
     for path in ("/v1/tag", "/v1/backlog"):
-        r = _post(api, path, raw)  # was 200: the last "text" was tagged, the first silently dropped
+        r = post_json(api, path, raw)  # was 200: the last "text" was tagged, the first silently dropped
         assert r.status_code == 422, r.text
         error = r.json()["error"]
         assert error["code"] == "invalid_request" and f"the key '{key}' is named twice" in error["message"]
@@ -206,7 +193,7 @@ def test_a_key_named_twice_in_a_request_body_is_refused_by_name(api, raw, key):
 
 
 def test_the_same_key_in_two_objects_is_not_a_repeat(api):
-    r = _post(api, "/v1/tag", b'{"items": [{"id": "1", "text": "export fails"}, {"id": "2", "text": "dark mode"}]}')
+    r = post_json(api, "/v1/tag", b'{"items": [{"id": "1", "text": "export fails"}, {"id": "2", "text": "dark mode"}]}')
     assert r.status_code == 200 and [t["id"] for t in r.json()["results"]] == ["1", "2"]
 
 
@@ -397,7 +384,7 @@ def test_survey_questions_are_chosen_on_the_first_responses(tmp_path, monkeypatc
     b'{"items": [{"id": "1", "text": "export fails", "\\u0074ext": "dark mode"}]}',  # an escaped spelling
 ])
 def test_a_repeated_key_cannot_hide_behind_a_bom_utf16_or_an_escape(api, raw):
-    r = _post(api, "/v1/tag", raw)  # the BOM and UTF-16 bodies were tagged: FastAPI reads them, the check did not
+    r = post_json(api, "/v1/tag", raw)  # the BOM and UTF-16 bodies were tagged: FastAPI reads them, the check did not
     assert r.status_code == 422 and "the key 'text' is named twice" in r.json()["error"]["message"]
 
 

@@ -197,7 +197,7 @@ def test_cli_pull_writes_records_and_reads_the_key_from_a_file(qb, tmp_path, cap
     out = tmp_path / "posts.csv"
     assert main(["quackback", "pull", "--url", qb.url, "--key-file", str(key), "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["posts"] == 120 and summary["requests"] == 3  # statuses + 2 pages
+    assert summary["posts"] == 120 and summary["requests"] == 4  # tags (a CSV cell joins them with "|"), statuses, 2 pages
     records, rejected = read_feedback(out)
     assert len(records) == 120 and len(rejected) == 0
     assert set(records["status"]) == {"Planned", "Complete"} and set(records["board"]) == {"ideas"}

@@ -8,7 +8,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 
@@ -18,6 +18,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -175,7 +176,9 @@ class _Guard:
                     await self._reply(send, 413, error_body("body_too_large", f"request body over {limit} bytes",
                                                             rid, **too_big), rid)
                     return
-                repeated = _repeated_key(body)
+                doc, repeated = _parse_body(body)
+                if doc is not _UNPARSED:  # the route reads this instead of parsing the body again
+                    scope["state"][_PARSED_BODY] = doc
                 if repeated is not None:
                     status["code"] = 422
                     await self._reply(send, 422, error_body(
@@ -217,22 +220,49 @@ class _Guard:
                      scope["state"].get("key_id", "-"))
 
 
-def _repeated_key(body: bytes) -> str | None:
-    """The first key that a JSON body names twice in one object (``{"text": "a", "text": "b"}``: JSON
-    parsers keep the last silently), else None. Bodies that are not JSON are left to the route's parser.
+_UNPARSED = object()
+_PARSED_BODY = "feedback_nlp.json_body"  # where the guard leaves the parsed body in the request's state
 
-    >>> _repeated_key(b'{"items": [{"id": "1", "text": "a", "text": "b"}]}'), _repeated_key(b'{"a": {"a": 1}}')
-    ('text', None)
+
+def _parse_body(body: bytes) -> tuple[Any, str | None]:
+    """A JSON body parsed once, and the first key it names twice in one object (``{"text": "a", "text": "b"}``:
+    JSON parsers keep the last silently), else None. A body that is not JSON gives ``_UNPARSED``; the route's
+    own parser then says what is wrong with it.
+
+    >>> _parse_body(b'{"items": [{"id": "1", "text": "a", "text": "b"}]}')[1], _parse_body(b'{"a": {"a": 1}}')
+    ('text', ({'a': {'a': 1}}, None))
     """
     if not body:
-        return None
+        return _UNPARSED, None
     try:  # json.loads reads bytes as FastAPI does (a BOM, UTF-16): a first-byte check let those through
-        json.loads(body, object_pairs_hook=unique_keys)
+        return json.loads(body, object_pairs_hook=unique_keys), None
     except RepeatedKeyError as exc:
-        return exc.key
+        return _UNPARSED, exc.key
     except (ValueError, RecursionError):  # malformed or absurdly deep: the route's own parser says so
-        return None
-    return None
+        return _UNPARSED, None
+
+
+class _ParsedBodyRequest(Request):
+    """A request whose JSON body the guard already parsed (while looking for keys named twice): FastAPI's
+    ``await request.json()`` gets that document instead of parsing the body a second time."""
+
+    async def json(self) -> Any:
+        state = self.scope.get("state", {})
+        if _PARSED_BODY in state:
+            return state[_PARSED_BODY]
+        return await super().json()
+
+
+class _ParsedBodyRoute(APIRoute):
+    """The service's routes: their handlers receive a :class:`_ParsedBodyRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            return await handler(_ParsedBodyRequest(request.scope, request.receive))
+
+        return run
 
 
 def _rid(request: Request) -> str:
@@ -513,7 +543,7 @@ def create_app(config: ServiceConfig, *, extensions: Sequence[Extension] = (), s
                               "/healthz and /readyz needs `Authorization: Bearer <API key>`.")
     app.state.service = state
     _install_error_handlers(app)
-    router = APIRouter()
+    router = APIRouter(route_class=_ParsedBodyRoute)
     for add in (_health_routes, _tag_routes, _backlog_routes, _theme_routes, _score_routes):
         add(router)
     app.include_router(router)

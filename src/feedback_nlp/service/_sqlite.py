@@ -60,6 +60,13 @@ class SQLiteStore(Store):
             self._db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, not only a killed process
             self._db.execute("PRAGMA busy_timeout=10000")
             self._db.executescript(_SCHEMA)
+            # the items' count, kept beside them in each write's transaction: POST /v1/backlog reports it per call,
+            # and COUNT(*) reads the whole table. Counted once here (a store written by an older version, or
+            # changed by hand, is counted afresh at each start).
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT INTO meta VALUES ('items', (SELECT COUNT(*) FROM items)) "
+                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            self._db.execute("COMMIT")
         self.index: AnnIndex | None = None
         self.dim: int | None = None
 
@@ -91,6 +98,10 @@ class SQLiteStore(Store):
     def _bump(self, db: sqlite3.Connection) -> None:
         db.execute("INSERT INTO meta VALUES ('seq', '1') ON CONFLICT(key) DO UPDATE SET value = "
                    "CAST(CAST(value AS INTEGER) + 1 AS TEXT)")
+
+    def _add_items(self, db: sqlite3.Connection, n: int) -> None:
+        if n:
+            db.execute("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + ? AS TEXT) WHERE key = 'items'", (n,))
 
     def _chunks(self, size: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         last = -1
@@ -141,6 +152,7 @@ class SQLiteStore(Store):
                 created.append(not existed)
                 keys.append(key)
             self._bump(db)
+            self._add_items(db, sum(created))
             # the index follows inside the same lock, so searches never see an item the store lacks
             assert self.index is not None, "bind_embedder() opens the index"
             self.index.upsert(np.array(keys, dtype=np.int64), np.stack([np.asarray(it.vector) for it in items]))
@@ -152,6 +164,7 @@ class SQLiteStore(Store):
             if row is None:
                 return False
             self._bump(db)
+            self._add_items(db, -1)
             assert self.index is not None, "bind_embedder() opens the index"
             self.index.delete(int(row[0]))
             self._rebuild_if_stale()
@@ -166,8 +179,9 @@ class SQLiteStore(Store):
         return BacklogItem(row[0], row[1], json.loads(row[2]), np.frombuffer(row[3], dtype=np.float32), row[4])
 
     def count(self) -> int:
+        """The number of items (kept in ``meta`` by every write: no table scan)."""
         with self._mutex:
-            return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+            return int(self._meta("items") or 0)
 
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         with self._mutex:

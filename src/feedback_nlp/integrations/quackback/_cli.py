@@ -44,6 +44,7 @@ def cmd_pull(args: argparse.Namespace) -> dict:
     if args.key_file and distinct_paths(key_file=args.key_file, out=args.out):  # the posts would replace the key
         raise UsageError(f"--out ({args.out}) is the --key-file; choose another output path")
     client = QuackbackClient(args.url, read_secret(args.key_file, KEY_ENV, what="API key"), allow_insecure=args.insecure)
+    _check_tag_names(client, args.out)
     filters = {"boardId": args.board_id, "status": args.status, "dateFrom": args.since, "sort": "oldest"}
     res = pull_posts(client, limit=args.limit, **{k: v for k, v in filters.items() if v is not None})
     records, untagged = res.records, 0
@@ -58,6 +59,31 @@ def cmd_pull(args: argparse.Namespace) -> dict:
     return {"posts": len(records), "skipped_deleted": res.skipped_deleted, "skipped_untagged": untagged,
             "skipped_malformed": res.skipped_malformed,
             "requests": res.requests, "outputs": {"records": str(args.out)}}
+
+
+def _check_tag_names(client, out: str) -> None:
+    """A CSV or TSV cell holds a post's tags joined by '|': a tag name holding '|' could not be written. Its
+    tags are listed (one request) before the pull, which may take thousands, instead of failing at the write."""
+    from collections.abc import Mapping
+
+    from ...errors import UsageError, quoted_list
+    from ...records import LIST_SEP, table_format
+    from ._errors import QuackbackAPIError
+
+    if table_format(out) not in ("csv", "tsv"):
+        return
+    try:
+        tags = client.list_tags()
+    except QuackbackAPIError as exc:
+        if exc.retryable:
+            raise
+        return  # a key that may not list tags: the write still refuses such a name, by name
+    bad = sorted({t["name"] for t in tags if isinstance(t, Mapping) and isinstance(t.get("name"), str)
+                  and LIST_SEP in t["name"]})
+    if bad:
+        raise UsageError(f"the Quackback tag(s) {quoted_list(bad)} hold {LIST_SEP!r}, the separator of a post's tags "
+                         f"in one CSV cell, so {out} could not hold them; write --out as .jsonl, .json or .parquet, "
+                         "which keep tags as lists")
 
 
 def cmd_export(args: argparse.Namespace) -> dict:

@@ -262,24 +262,22 @@ class Processor:
     def _post_text(self, event: WebhookEvent) -> dict[str, Any]:
         post_id, post = _post_id(event), event.post
         known = self.store.post(post_id)
-        if known and known.get("deleted") and _before(event.created_at, known.get("deleted_at")):
-            # a retried post.created/updated that arrives after the post was deleted or merged: it would put
-            # the post back in the backlog (and suggest it as a duplicate) for good
-            return {"action": "skipped", "reason": "the post was deleted or merged after this event"}
         at = _event_time(event)
-        if known and _before(at, known.get("text_at"), strict=True):
-            # retries deliver out of order: an older post.updated arriving late must not replace a newer text;
+        stale = _text_stale(known, event, at)
+        if stale:
             # a late post.created still gives what only it carries (when the post was created)
-            if event.type == "post.created" and not known.get("created_at"):
-                self.store.upsert_post(post_id, created_at=post.get("createdAt") or event.created_at)
-            return {"action": "skipped", "reason": "a newer text of this post is already recorded"}
+            if event.type == "post.created" and stale == _NEWER_TEXT:
+                created = post.get("createdAt") or event.created_at
+                self.store.update_post(post_id, lambda now: None if now and now.get("created_at")
+                                       else {"created_at": created})
+            return {"action": "skipped", "reason": stale}
         raw = event.text
         if "content" not in post:  # an update may carry only a reference: read the post, or keep what we have
             if self.client is not None:
                 full = self.client.get_post(post_id)
                 raw = post_text(full.get("title"), full.get("content"))
                 at = _time(full.get("updatedAt")) or at  # the post as it is now
-            elif (known := self.store.post(post_id)) and known.get("text"):
+            elif known and known.get("text"):
                 raw = known["text"]
         # Cleaned and PII-redacted once, here: what is tagged, searched and stored is never the raw post.
         text = clean_text(raw) if isinstance(raw, str) else ""
@@ -302,27 +300,40 @@ class Processor:
         if self.backlog is not None:
             candidates = [(i, round(s, 4)) for i, s in self.backlog.search(text, self.k + 1)
                           if i != post_id and s >= self.duplicate_threshold][: self.k]
-            if candidates:
-                self.store.add_suggestions(post_id, candidates, event.id)
-                logger.info("quackback %s: %d duplicate candidate(s), best %s at %.3f", post_id, len(candidates),
-                            candidates[0][0], candidates[0][1])
-            self.backlog.upsert(post_id, text, {"source": post.get("boardSlug"), "quackback": True})
-            clock.lap("duplicates")
-        out["duplicates"] = [{"id": i, "score": s} for i, s in candidates]
         fields: dict[str, Any] = {"text": text, "predicted": out["predicted"], "deleted": 0}
         if at is not None:
             fields["text_at"] = at
         if isinstance(post.get("boardSlug"), str):  # a dict or a number was stored as the board's name
             fields["board"] = post["boardSlug"]
-        if _count(post.get("voteCount")) is not None and not (known and _before(at, known.get("votes_at"), strict=True)):
-            fields["votes"] = post["voteCount"]
-            if at is not None:
-                fields["votes_at"] = at
         if event.type == "post.created":
             fields["created_at"] = post.get("createdAt") or event.created_at
         if sentiment is not None:
             fields["sentiment"] = sentiment
-        self.store.upsert_post(post_id, **fields)
+
+        def write(now: dict[str, Any] | None) -> dict[str, Any] | None:
+            # Checked again inside the write's transaction: another worker may have deleted the post or stored
+            # a newer text while this one was tagging (seconds), and the first check is stale by then.
+            if _text_stale(now, event, at):
+                return None
+            votes_newer = now and _before(at, now.get("votes_at"), strict=True)
+            if _count(post.get("voteCount")) is not None and not votes_newer:
+                return {**fields, "votes": post["voteCount"], **({"votes_at": at} if at is not None else {})}
+            return fields
+
+        if self.store.update_post(post_id, write) is None:
+            return {"action": "skipped", "reason": _text_stale(self.store.post(post_id), event, at) or _NEWER_TEXT}
+        if self.backlog is not None:
+            if candidates:
+                self.store.add_suggestions(post_id, candidates, event.id)
+                logger.info("quackback %s: %d duplicate candidate(s), best %s at %.3f", post_id, len(candidates),
+                            candidates[0][0], candidates[0][1])
+            self.backlog.upsert(post_id, text, {"source": post.get("boardSlug"), "quackback": True})
+            if (self.store.post(post_id) or {}).get("deleted"):
+                # deleted by another worker after the write above: a deletion marks the store before it clears
+                # the backlog, so either that clearing comes after this upsert or this check sees the mark
+                self.backlog.delete(post_id)
+            clock.lap("duplicates")
+        out["duplicates"] = [{"id": i, "score": s} for i, s in candidates]
         if self.write_back is not None and confident:
             result = self.write_back.apply(post_id, confident)
             out["written"] = result["added"]
@@ -354,47 +365,85 @@ class Processor:
         new = event.data.get("newStatus")
         new = new if isinstance(new, str) else None
         changed = _time(event.created_at)  # None: no usable time (applied in arrival order, see _event_time)
-        known = self.store.post(_post_id(event)) or {}
-        if known.get("status_changed_at") and _before(changed, known["status_changed_at"], strict=True):
-            # deliveries are retried out of order: an older change arriving late must not undo a newer one
+        seen: dict[str, Any] = {}
+
+        def write(known: dict[str, Any] | None) -> dict[str, Any] | None:
+            known = known or {}
+            seen.update(known)
+            if known.get("status_changed_at") and _before(changed, known["status_changed_at"], strict=True):
+                return None  # deliveries are retried out of order: an older change must not undo a newer one
+            fields: dict[str, Any] = {"status": new, "status_stage": status_stage(new), "status_changed_at": changed}
+            if not known.get("first_status_change_at"):
+                fields["first_status_change_at"] = changed
+            if not known.get("text"):
+                fields["text"] = event.text  # title only: enough for the report until a pull fills the content
+            if isinstance(event.post.get("boardSlug"), str):
+                fields["board"] = event.post["boardSlug"]
+            return fields
+
+        fields = self.store.update_post(_post_id(event), write)
+        if fields is None:
             return {"action": "skipped", "reason": "a newer status change is already recorded",
-                    "status": new, "current": known.get("status")}
-        fields: dict[str, Any] = {"status": new, "status_stage": status_stage(new), "status_changed_at": changed}
-        if not known.get("first_status_change_at"):
-            fields["first_status_change_at"] = changed
-        if not known.get("text"):
-            fields["text"] = event.text  # title only: enough for the report until a pull fills the content
-        if isinstance(event.post.get("boardSlug"), str):
-            fields["board"] = event.post["boardSlug"]
-        self.store.upsert_post(_post_id(event), **fields)
+                    "status": new, "current": seen.get("status")}
         return {"action": "status", "status": new, "stage": fields["status_stage"],
                 "previous": event.data.get("previousStatus")}
 
     def _deleted(self, event: WebhookEvent) -> dict[str, Any]:
+        # the store is marked before the backlog is cleared: a worker storing this post's text meanwhile checks
+        # the mark after its own backlog upsert (see _post_text), so the post cannot stay searchable
+        self.store.upsert_post(_post_id(event), deleted=1, deleted_at=event.created_at)
         if self.backlog is not None:
             self.backlog.delete(_post_id(event))
-        self.store.upsert_post(_post_id(event), deleted=1, deleted_at=event.created_at)
         return {"action": "deleted"}
 
     def _merged(self, event: WebhookEvent) -> dict[str, Any]:
         data = event.data
         canonical = data.get("canonicalPostId") or (data.get("canonicalPost") or {}).get("id") \
             or event.post.get("canonicalPostId")
-        if self.backlog is not None:
-            self.backlog.delete(_post_id(event))  # the duplicate's demand now counts on the canonical post
         self.store.upsert_post(_post_id(event), deleted=1, deleted_at=event.created_at,
                                canonical_post_id=canonical if isinstance(canonical, str) else None)
+        if self.backlog is not None:
+            self.backlog.delete(_post_id(event))  # the duplicate's demand now counts on the canonical post
         return {"action": "merged", "canonical": canonical}
 
     def _voted(self, event: WebhookEvent) -> dict[str, Any]:
         votes, at = _count(event.post.get("voteCount")), _event_time(event)
-        known = self.store.post(_post_id(event))
-        if votes is not None and known:
-            if _before(at, known.get("votes_at"), strict=True):  # a count older than the one held: stale
-                return {"action": "skipped", "reason": "a newer vote count is already recorded", "votes": votes,
-                        "current": known.get("votes")}
-            self.store.upsert_post(_post_id(event), votes=votes, **({"votes_at": at} if at is not None else {}))
-        return {"action": "votes", "votes": votes}
+        if votes is None:
+            return {"action": "skipped", "reason": "the event carries no vote count (a non-negative integer)",
+                    "votes": None}
+        seen: dict[str, Any] = {}
+
+        def write(known: dict[str, Any] | None) -> dict[str, Any] | None:
+            seen["known"] = known
+            if known and _before(at, known.get("votes_at"), strict=True):  # older than the count held: stale
+                return None
+            return {"votes": votes, **({"votes_at": at} if at is not None else {})}
+
+        if self.store.update_post(_post_id(event), write) is None:
+            return {"action": "skipped", "reason": "a newer vote count is already recorded", "votes": votes,
+                    "current": (seen["known"] or {}).get("votes")}
+        out: dict[str, Any] = {"action": "votes", "votes": votes}
+        if not seen["known"] or seen["known"].get("text") is None:
+            # a vote may be delivered before the post.created it follows (retries reorder deliveries): the count
+            # is kept on the post's row, and the post's text, when it comes, keeps the newer of the two counts
+            out["note"] = "the post itself is not known yet; its vote count is kept for it"
+        return out
+
+
+_NEWER_TEXT = "a newer text of this post is already recorded"
+
+
+def _text_stale(known: dict[str, Any] | None, event: WebhookEvent, at: str | None) -> str | None:
+    """Why an event's text must not be stored over what is known of the post, or None: the post was deleted or
+    merged after the event (a late retry would put it back in the backlog for good), or a newer text is held
+    (retries deliver out of order)."""
+    if not known:
+        return None
+    if known.get("deleted") and _before(event.created_at, known.get("deleted_at")):
+        return "the post was deleted or merged after this event"
+    if _before(at, known.get("text_at"), strict=True):
+        return _NEWER_TEXT
+    return None
 
 
 def _count(value: Any) -> int | None:

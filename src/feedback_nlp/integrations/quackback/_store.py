@@ -25,7 +25,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -154,6 +154,33 @@ class IntegrationStore:
     # --- posts and suggestions ------------------------------------------------------------------
     def upsert_post(self, post_id: str, **fields: Any) -> None:
         """Create or update a post's row with the given fields (others keep their values)."""
+        with self._tx() as db:
+            self._upsert(db, post_id, fields)
+
+    def update_post(self, post_id: str,
+                    decide: Callable[[dict[str, Any] | None], dict[str, Any] | None]) -> dict[str, Any] | None:
+        """Read the post's row (None when unknown) and write the fields ``decide(row)`` returns, in one
+        transaction: ``BEGIN IMMEDIATE`` holds the database's write lock from the read to the write, so no other
+        worker, thread or process, stores a newer state in between (two workers checking, then writing, could
+        each overwrite the other's newer text or vote count). Returns the fields written, or None when
+        ``decide`` returned None (nothing written).
+
+        >>> import tempfile, os
+        >>> store = IntegrationStore(os.path.join(tempfile.mkdtemp(), "q.sqlite"))
+        >>> store.update_post("p1", lambda row: {"votes": 3} if row is None else None)
+        {'votes': 3}
+        >>> store.update_post("p1", lambda row: {"votes": 2} if row["votes"] < 2 else None) is None
+        True
+        """
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM posts WHERE id=?", (post_id,)).fetchone()
+            fields = decide(dict(row) if row else None)
+            if fields is not None:
+                self._upsert(db, post_id, fields)
+            return fields
+
+    @staticmethod
+    def _upsert(db: sqlite3.Connection, post_id: str, fields: dict[str, Any]) -> None:
         unknown = set(fields) - set(_POST_FIELDS)
         if unknown:
             raise ValueError(f"unknown post fields {sorted(unknown)}")
@@ -161,9 +188,8 @@ class IntegrationStore:
         cols = ", ".join(["id", *values, "updated_at"])
         marks = ", ".join("?" * (len(values) + 2))
         update = ", ".join([*(f"{k}=excluded.{k}" for k in values), "updated_at=excluded.updated_at"])
-        with self._tx() as db:
-            db.execute(f"INSERT INTO posts ({cols}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {update}",
-                       (post_id, *values.values(), time.time()))
+        db.execute(f"INSERT INTO posts ({cols}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {update}",
+                   (post_id, *values.values(), time.time()))
 
     def post(self, post_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -171,9 +197,13 @@ class IntegrationStore:
         return dict(row) if row else None
 
     def posts_frame(self, *, include_deleted: bool = False) -> pd.DataFrame:
-        """The posts as records (``id, text, source, created_at, votes, status, status_changed_at, …``)."""
+        """The posts as records (``id, text, source, created_at, votes, status, status_changed_at, …``).
+
+        A post known only by a vote (delivered before its ``post.created``) has no text yet: it is left out of
+        the live posts until its text comes (``include_deleted`` lists every row)."""
         with self._lock:
-            df = pd.read_sql_query("SELECT * FROM posts" + ("" if include_deleted else " WHERE deleted=0"), self._db)
+            df = pd.read_sql_query("SELECT * FROM posts" + ("" if include_deleted else
+                                                            " WHERE deleted=0 AND text IS NOT NULL"), self._db)
         df = df.rename(columns={"board": "source"})
         for col in ("created_at", "status_changed_at", "first_status_change_at"):
             df[col] = pd.to_datetime(df[col], utc=True, errors="coerce", format="mixed")

@@ -1,0 +1,124 @@
+"""Hostile and merely unusual inputs, round 7: each test failed before its fix."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from _hostile_support import event, make_hook, post_json, write_file
+
+# --- Quackback: votes before their post, and two workers on one post --------------------------------------
+
+
+@pytest.fixture
+def hook(tmp_path):
+    return make_hook(tmp_path)
+
+
+def test_a_vote_delivered_before_its_post_is_kept_for_it(hook):
+    hook(event("e1", "post.voted", {"id": "p1", "voteCount": 9}, at="2026-01-03T00:00:00Z"))
+    result = hook.integration.store.event("e1")["result"]
+    assert result["votes"] == 9 and "not known yet" in result["note"]  # was dropped without a word
+    assert hook.integration.store.posts_frame().empty  # no text yet: not a live post for exports and the backlog
+    hook(event("e0", "post.created", {"id": "p1", "title": "Dark mode", "content": "please", "voteCount": 0},
+               at="2026-01-01T00:00:00Z"))  # the older post.created, retried, arrives last
+    post = hook.integration.store.post("p1")
+    assert post["votes"] == 9 and post["text"].startswith("Dark mode")  # the newer count stands
+    assert hook.integration.store.posts_frame()["id"].tolist() == ["p1"]
+
+
+class _GatedTagger:
+    """Tags like FixedTagger, but holds a text containing ``hold`` until ``release`` is set (a slow model)."""
+
+    def __init__(self) -> None:
+        self.holding, self.release = threading.Event(), threading.Event()
+
+    def predict(self, texts):
+        from feedback_nlp.integrations.quackback._processor import Prediction
+
+        if any("hold" in t for t in texts):
+            self.holding.set()
+            assert self.release.wait(10)
+        return [Prediction({"bug": 0.9}) for _ in texts]
+
+
+def _two_workers(hook, slow: dict, fast: dict) -> None:
+    """Process ``slow`` in a thread whose tagging waits until ``fast`` was processed in this one (two workers
+    on one post, the slow one checked the post's state before the fast one changed it)."""
+    from feedback_nlp.integrations.quackback._events import parse_event
+
+    processor = hook.integration.processor
+    tagger = processor.tagger = _GatedTagger()
+    worker = threading.Thread(target=processor.process, args=(parse_event(json.dumps(slow).encode()),))
+    worker.start()
+    assert tagger.holding.wait(10)
+    processor.process(parse_event(json.dumps(fast).encode()))
+    tagger.release.set()
+    worker.join(10)
+
+
+def test_an_older_update_tagged_while_a_newer_one_is_stored_does_not_replace_it(hook):
+    post = {"id": "p1", "title": "Export"}
+    _two_workers(hook, event("e1", "post.updated", {**post, "content": "hold: csv is slow"}, at="2026-01-02T00:00:00Z"),
+                 event("e2", "post.updated", {**post, "content": "csv fails on long rows"}, at="2026-01-03T00:00:00Z"))
+    assert "long rows" in hook.integration.store.post("p1")["text"]  # was "csv is slow": checked, then written
+
+
+def test_a_post_deleted_while_its_creation_is_tagged_stays_deleted(hook):
+    _two_workers(hook, event("e1", "post.created", {"id": "p1", "title": "Export", "content": "hold: csv fails"},
+                             at="2026-01-01T00:00:00Z"),
+                 event("e2", "post.deleted", {"id": "p1"}, at="2026-01-02T00:00:00Z"))
+    assert hook.integration.store.post("p1")["deleted"] == 1  # was 0: the deletion was undone
+    assert "p1" not in hook.backlog.items  # and the deleted post stayed searchable as a duplicate
+
+
+# --- the HTTP service: one parse per body, a kept count -------------------------------------------------------
+
+
+def test_a_request_body_is_parsed_once(api, monkeypatch):
+    body = json.dumps({"items": [{"id": "1", "text": "export fails"}]}).encode()
+    seen = []
+    real = json.loads
+    monkeypatch.setattr(json, "loads", lambda s, *a, **k: (seen.append(s == body), real(s, *a, **k))[1])
+    r = post_json(api, "/v1/tag", body)
+    assert r.status_code == 200 and r.json()["results"][0]["id"] == "1"
+    assert seen.count(True) == 1  # was 2: the duplicate-key check, then FastAPI
+
+
+def test_the_backlog_size_is_kept_not_counted_per_request(api):
+    store = api.app.state.service.store
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    try:
+        before = post_json(api, "/v1/backlog", {"items": [{"id": "r7-a", "text": "export fails"}]}).json()
+        after = post_json(api, "/v1/backlog", {"items": [{"id": "r7-a", "text": "export still fails"},
+                                                          {"id": "r7-b", "text": "dark mode please"}]}).json()
+        assert api.delete("/v1/backlog/r7-a").status_code == 204
+    finally:
+        store._db.set_trace_callback(None)
+    assert after == {"created": ["r7-b"], "updated": ["r7-a"], "backlog_size": before["backlog_size"] + 1}
+    assert not [s for s in statements if "COUNT(" in s.upper()]  # was SELECT COUNT(*) FROM items per call
+    counted = store._db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+    assert store.count() == before["backlog_size"] == counted  # after the delete
+    assert type(store)(store.folder).count() == counted  # counted afresh when a store opens
+
+
+# --- quackback pull: a tag name holding '|' ------------------------------------------------------------------
+
+
+def test_a_csv_pull_refuses_a_tag_name_holding_the_separator_before_reading_posts(tmp_path, capsys):
+    from _fake_quackback import API_KEY, FakeQuackback
+    from feedback_nlp.cli import main
+
+    key = write_file(tmp_path / "key", API_KEY)
+    with FakeQuackback() as qb:
+        qb.add_post("Export fails", "csv", tags=("bug|export",))
+        code = main(["quackback", "pull", "--url", qb.url, "--key-file", key, "--out", str(tmp_path / "p.csv")])
+        err = capsys.readouterr().err
+        assert code == 2 and "'bug|export'" in err and ".jsonl" in err, err
+        assert not [r for r in qb.received if r.path.endswith("/posts")]  # was the whole pull, then the write failed
+        assert main(["quackback", "pull", "--url", qb.url, "--key-file", key, "--out", str(tmp_path / "p.jsonl")]) == 0
+    assert not (tmp_path / "p.csv").exists()
+    assert json.loads((tmp_path / "p.jsonl").read_text())["tags"] == ["bug|export"]
