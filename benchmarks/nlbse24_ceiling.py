@@ -1,0 +1,147 @@
+"""nlbse24: how far can all-MiniLM-L6-v2 go? An upper bound from models already trained.
+
+Usage: python benchmarks/nlbse24_ceiling.py [--raw benchmarks/results/nlbse24_sweep-h200-raw] [--cache FILE]
+       [--name NAME]
+
+No training of encoders: it reads the test probabilities that ``benchmarks/nlbse24_sweep.py`` saved for every
+(config, seed, repository) it ran (26 fine-tuned models per repository on the H200) and scores
+
+- each model alone and the mean log-probability of *all* of them (an ensemble no training budget allows:
+  26 × 3–7 minutes per repository on this CPU);
+- a frozen-encoder logistic regression on three views of each issue — the whole text, the text with code
+  fences, links, images, HTML comments and hex ids compacted (``compact``), and the title alone (the text up to
+  the dataset's ``title + ". "`` join) — alone and added to those ensembles with weight 0.5, 1 or 2.
+
+The weight is picked *on the test issues*, so the best figure is an optimistic upper bound, not a method: if it
+stays under the goal (0.83, SetFit with all-mpnet-base-v2), no recipe built from these parts reaches it.
+Writes ``benchmarks/results/nlbse24_ceiling-NAME.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from _common import RESULTS, data_dir, save
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+
+_IMG = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]*)\]\((?:https?://)[^)]*\)")
+_URL = re.compile(r"https?://([^/\s)]+)[^\s)]*")
+_FENCE = re.compile(r"```.*?(```|$)", re.S)
+_COMMENT = re.compile(r"<!--.*?(-->|$)", re.S)
+_HEX = re.compile(r"\b[0-9a-f]{8,}\b|\b0x[0-9a-fA-F]+\b")
+
+
+def compact(text: str) -> str:
+    """Code fences, images, links, HTML comments and hex ids shrunk to short markers."""
+    t = _COMMENT.sub(" ", text)
+    t = _FENCE.sub(" [code] ", t)
+    t = _IMG.sub(" [image] ", t)
+    t = _LINK.sub(r"\1", t)
+    t = _URL.sub(lambda m: f"[{m.group(1)} link]", t)
+    t = _HEX.sub(" ", t)
+    return re.sub(r"\s+", " ", t).strip() or "empty"
+
+
+def title(text: str) -> str:
+    """The dataset joins ``title + ". " + body``: the part before the first ". " (or the first 200 chars)."""
+    i = text.find(". ")
+    return text[:i] if 0 < i < 300 else text[:200]
+
+
+def _load_raw(folder: Path) -> dict[str, dict[tuple[str, int], dict[str, Any]]]:
+    raw: dict[str, dict[tuple[str, int], dict[str, Any]]] = collections.defaultdict(dict)
+    for path in sorted(glob.glob(str(folder / "*.jsonl"))):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                if not r["half"]:  # self-trained runs score half the issues: not comparable
+                    raw[r["repo"]][(r["config"], int(r["seed"]))] = r
+    return raw
+
+
+def _macro_f1(labels: list[str], classes: list[str], logp: np.ndarray) -> float:
+    return float(f1_score(labels, [classes[i] for i in logp.argmax(1)], average="macro"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw", default=str(RESULTS / "nlbse24_sweep-h200-raw"))
+    ap.add_argument("--cache", default=None, help="embedding cache (sqlite) for the frozen views")
+    ap.add_argument("--name", default="h200-raw")
+    a = ap.parse_args()
+
+    from feedback_nlp import Embedder
+
+    folder = data_dir() / "nlbse24_issues"
+    tr = pd.read_csv(folder / "train_with_repo.csv")
+    te = pd.read_csv(folder / "test_with_repo.csv")
+    raw = _load_raw(Path(a.raw))
+    repos = sorted(raw)
+    keys = sorted(set.intersection(*[set(raw[r]) for r in repos]))
+
+    t0 = time.perf_counter()
+    emb = Embedder(cache=a.cache) if a.cache else Embedder()
+    texts = tr.text.tolist() + te.text.tolist()
+    views = {"full": emb.encode(texts), "compact": emb.encode([compact(t) for t in texts]),
+             "title": emb.encode([title(t) for t in texts])}
+    embed_s = round(time.perf_counter() - t0, 1)
+    n = len(tr)
+
+    def frozen(names: list[str]) -> dict[str, np.ndarray]:
+        x = np.hstack([views[v] for v in names])
+        out = {}
+        for repo in repos:
+            a_ = np.where(tr.repo.values == repo)[0]
+            b_ = n + np.where(te.repo.values == repo)[0]
+            clf = LogisticRegression(C=1.0, max_iter=3000).fit(x[a_], tr.label.values[a_])
+            assert list(clf.classes_) == raw[repo][keys[0]]["classes"]
+            assert list(te.label.values[b_ - n]) == list(raw[repo][keys[0]]["labels"]), repo
+            out[repo] = np.log(np.clip(clf.predict_proba(x[b_]), 1e-9, 1))
+        return out
+
+    def score(models: list[tuple[str, int]], extra: dict[str, np.ndarray] | None = None, w: float = 0.0) -> dict:
+        per = {}
+        for repo in repos:
+            rs = [raw[repo][k] for k in models]
+            logp = np.zeros((len(rs[0]["labels"]) if rs else 300, 3))
+            if rs:
+                logp = np.mean([np.log(np.clip(np.array(r["proba"]), 1e-9, 1)) for r in rs], axis=0)
+            if extra is not None:
+                logp = logp + w * extra[repo]
+            ref = raw[repo][keys[0]]
+            per[repo] = round(_macro_f1(ref["labels"], ref["classes"], logp), 4)
+        return {"mean": round(float(np.mean(list(per.values()))), 4), "per_repo": per}
+
+    contrastive = [k for k in keys if k[0].startswith("con")]
+    rows: dict[str, Any] = {f"{c}/seed{s}": score([(c, s)]) for c, s in keys}
+    rows["ensemble: all fine-tuned"] = score(keys)
+    rows["ensemble: all contrastive"] = score(contrastive)
+    mv = frozen(["full", "compact", "title"])
+    for names in (["full"], ["compact"], ["title"], ["full", "title"], ["full", "compact", "title"]):
+        rows["frozen LR: " + "+".join(names)] = score([], frozen(names), 1.0)
+    for w in (0.5, 1.0, 2.0):
+        rows[f"all fine-tuned + frozen 3 views, w={w}"] = score(keys, mv, w)
+        rows[f"all contrastive + frozen 3 views, w={w}"] = score(contrastive, mv, w)
+        rows[f"con256/seed0 + frozen 3 views, w={w}"] = score([("con256", 0)], mv, w)
+    best = max(rows, key=lambda k: rows[k]["mean"])
+    for k, v in rows.items():
+        print(f"{k:45s} {v['mean']:.4f}  " + " ".join(f"{x:.3f}" for x in v["per_repo"].values()))
+    print(f"best (weight picked on the test issues: an upper bound): {best} {rows[best]['mean']:.4f}")
+    save(f"nlbse24_ceiling-{a.name}", {"raw": a.raw, "models_per_repo": len(keys), "embed_s": embed_s,
+                                       "rows": rows, "best": {"row": best, **rows[best]},
+                                       "goal": 0.83})
+
+
+if __name__ == "__main__":
+    main()
