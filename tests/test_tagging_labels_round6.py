@@ -4,6 +4,7 @@ blank texts with an embedder that would embed them, long label values in message
 from __future__ import annotations
 
 import json
+import unicodedata
 import warnings
 
 import numpy as np
@@ -61,12 +62,30 @@ def test_tags_differing_only_in_case_or_spacing_warn(hash_embedder):
     texts = TEXTS + ["crash crash", "add more"] + ["crash here", "crash there", "add it", "add that"]
     labels = ["Bug", "Bug", "bug", "feature  request", "feature  request", "Feature request", "bug",
               "Feature request", "Bug", "bug", "feature request", "feature request"]
-    with pytest.warns(UserWarning, match="differ only in case or spacing") as caught:
+    with pytest.warns(UserWarning, match="differ only in case, spacing or Unicode form") as caught:
         clf = TagClassifier(hash_embedder, cv=2).fit(texts, labels)
     message = str(caught[0].message)
     assert "['Bug', 'bug']" in message and "'Feature request'" in message
     # not merged behind the user's back: the classes are what they wrote
     assert sorted(clf.classes_) == sorted({"Bug", "bug", "feature  request", "Feature request", "feature request"})
+
+
+def test_tags_differing_only_in_unicode_form_warn(hash_embedder):
+    # the CLI merges these when it reads a file; the API keeps the user's labels but must say they look alike
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    assert composed != decomposed and unicodedata.normalize("NFC", decomposed) == composed
+    labels = [composed, decomposed] * 3 + ["bug"] * 2
+    texts = [f"coffee machine {i}" for i in range(6)] + ["crash here", "crash there"]
+    with pytest.warns(UserWarning, match="Unicode form") as caught:
+        clf = TagClassifier(hash_embedder, cv=2).fit(texts, labels)
+    assert "composed vs decomposed accents" in str(caught[0].message)
+    assert sorted(clf.classes_) == sorted({composed, decomposed, "bug"})
+
+
+def test_case_variants_alone_do_not_mention_accents(hash_embedder):
+    with pytest.warns(UserWarning) as caught:
+        TagClassifier(hash_embedder, cv=2).fit(TEXTS + ["crash again", "crash more"], LABELS + ["Bug", "Bug"])
+    assert "accents" not in str(caught[0].message)
 
 
 def test_distinct_tags_do_not_warn(hash_embedder):

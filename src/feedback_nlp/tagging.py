@@ -31,6 +31,7 @@ import logging
 import numbers
 import os
 import shutil
+import unicodedata
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -168,18 +169,25 @@ def _classes_array(rows: list[list[Any]]) -> np.ndarray:
 
 
 def _warn_case_variants(classes: list[Any]) -> None:
-    """Warn when tags differ only in case or spacing ("Bug" and "bug "): almost always one tag typed two ways,
-    which the model would learn as two competing tags. Not merged silently: the labels are the user's."""
+    """Warn when tags differ only in case, spacing or Unicode form ("Bug" and "bug "; "café" with a composed é
+    and pasted from a Mac as e + accent): almost always one tag typed two ways, which the model would learn as
+    two competing tags. Not merged silently: the labels are the user's (the CLI's ``train`` merges Unicode
+    forms, with a warning, because it reads them from files)."""
     groups: dict[str, list[str]] = {}
     for c in classes:
         if isinstance(c, str):
-            groups.setdefault(" ".join(c.casefold().split()), []).append(c)
+            groups.setdefault(" ".join(unicodedata.normalize("NFC", c).casefold().split()), []).append(c)
     clashes = [g for g in groups.values() if len(g) > 1]
     if clashes:
         shown = "; ".join(quoted_list(g, limit=4) for g in clashes[:5])
         more = f" (and {len(clashes) - 5} more groups)" if len(clashes) > 5 else ""
-        warnings.warn(f"tags that differ only in case or spacing are trained as separate tags: {shown}{more}; "
-                      "write each tag one way if they are the same", UserWarning, stacklevel=4)
+        # an NFC/NFD pair prints the same: say so, or the warning shows one word twice
+        forms = any(len({unicodedata.normalize("NFC", t) for t in g}) < len(g) for g in clashes)
+        hint = " (some look identical: they differ in composed vs decomposed accents; normalise to NFC)" \
+            if forms else ""
+        warnings.warn(f"tags that differ only in case, spacing or Unicode form are trained as separate tags: "
+                      f"{shown}{more}{hint}; write each tag one way if they are the same", UserWarning,
+                      stacklevel=4)
 
 
 class _Targets:
