@@ -1,4 +1,5 @@
-"""Peak memory of reading a large JSON array and a Zendesk export: this tree against an earlier revision.
+"""Peak memory of reading a large JSON array, a Zendesk export and a Slack export: this tree against an earlier
+revision.
 
 Writes a JSON array of feedback records (``--mb``, default 200 MB) and a Zendesk tickets export of the same size
 (a record per line; the JSON array also minified, on one line) to a temporary folder, then reads each in a fresh Python process (``iter_table_chunks``: what every command
@@ -6,7 +7,11 @@ reads, 10,000 rows at a time, for the array and the export; ``read_zendesk``: th
 for the API that returns it) and reports that process's peak resident memory and time. ``--before REV`` runs the same reads with the library as it was at git revision REV
 (default: the revision before JSON documents were streamed), so the two figures come from one machine.
 
-Run: ``python benchmarks/json_memory.py [--mb 200] [--before REV] [--kinds zendesk,zendesk-whole]`` (writes ``benchmarks/results/json_memory.json``).
+``--kinds slack`` writes a Slack workspace export zip of the same unpacked size (channels of one JSON array of
+messages per day, as Slack's export has them) and reads it as every command does.
+
+Run: ``python benchmarks/json_memory.py [--mb 200] [--before REV] [--kinds zendesk,zendesk-whole]`` (writes ``benchmarks/results/json_memory.json``);
+``python benchmarks/json_memory.py --mb 200 --kinds slack --before 5df49d7 --name slack_memory`` for Slack.
 Memory figures do not depend on the machine's load; timings do (``--under-load`` labels them).
 """
 
@@ -35,8 +40,8 @@ base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
 if sys.argv[2] == "zendesk-whole":
     rows = len(read_zendesk(sys.argv[3]).frame)
-elif sys.argv[2] == "zendesk":  # what every command does: the export's rows a chunk at a time
-    rows = sum(len(c) for c in iter_table_chunks(sys.argv[3], 10_000, format="zendesk"))
+elif sys.argv[2] in ("zendesk", "slack"):  # what every command does: the export's rows a chunk at a time
+    rows = sum(len(c) for c in iter_table_chunks(sys.argv[3], 10_000, format=sys.argv[2]))
 else:
     rows = sum(len(c) for c in iter_table_chunks(sys.argv[3], 10_000, format="json"))
 print(json.dumps({"rows": rows, "seconds": round(time.perf_counter() - t, 1),
@@ -71,6 +76,46 @@ def _write_array(path: Path, mb: int, ticket: bool = False, minified: bool = Fal
     return n
 
 
+def _write_slack(path: Path, mb: int, per_day: int = 400) -> int:
+    """A Slack export zip of about ``mb`` unpacked megabytes: 20 channels, day files of ``per_day`` messages
+    (a few replies, joins and bot messages among them, as real exports have), written a day file at a time."""
+    import zipfile
+
+    channels = [{"id": f"C{c:08d}", "name": f"feedback-{c}"} for c in range(20)]
+    users = [{"id": f"U{u:08d}", "name": f"user{u}", "profile": {"real_name": f"User {u}"}} for u in range(500)]
+    n, written, day = 0, 0, 0
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        zf.writestr("channels.json", json.dumps(channels))
+        zf.writestr("users.json", json.dumps(users))
+        while written < mb << 20:
+            channel = channels[day % len(channels)]["name"]
+            messages = []
+            for _ in range(per_day):
+                ts = f"{1767225600 + n}.{n % 1000000:06d}"
+                msg = {"type": "message", "ts": ts, "user": f"U{n % 500:08d}",
+                       "text": f"<@U{(n + 1) % 500:08d}> the CSV export cuts off long descriptions after 255 "
+                               f"characters (report {n}); customers on the Pro plan ask for a fix, see "
+                               "<https://acme.example/ticket|the ticket>"}
+                if n % 50 == 0:
+                    msg = {"type": "message", "subtype": "channel_join", "ts": ts, "user": msg["user"], "text": "joined"}
+                elif n % 7 == 0:
+                    msg["thread_ts"] = f"{1767225600 + n - 3}.{(n - 3) % 1000000:06d}"
+                messages.append(msg)
+                n += 1
+            raw = json.dumps(messages, indent=4)  # Slack writes its day files indented
+            zf.writestr(f"{channel}/2026-{1 + day // 560 % 12:02d}-{1 + day // 20 % 28:02d}-{day}.json", raw)
+            written += len(raw)
+            day += 1
+    return n
+
+
+def _unpacked(path: Path) -> int:
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        return sum(info.file_size for info in zf.infolist())
+
+
 def _source(rev: str, folder: Path) -> Path:
     """The ``src`` folder of the library at git revision ``rev``, unpacked under ``folder``."""
     archive = folder / "src.tar"
@@ -102,22 +147,26 @@ def main() -> int:
         folder = Path(tmp)
         kinds = [k for k in args.kinds.split(",") if k]
         paths = {"json": folder / "array.json", "json-minified": folder / "minified.json",
-                 "zendesk": folder / "zendesk.json", "zendesk-whole": folder / "zendesk.json"}
+                 "zendesk": folder / "zendesk.json", "zendesk-whole": folder / "zendesk.json",
+                 "slack": folder / "slack_export.zip"}
         writers = {"json": lambda p: _write_array(p, args.mb),
                    "json-minified": lambda p: _write_array(p, args.mb, minified=True),
                    "zendesk": lambda p: _write_array(p, args.mb, ticket=True),
-                   "zendesk-whole": lambda p: _write_array(p, args.mb, ticket=True)}
+                   "zendesk-whole": lambda p: _write_array(p, args.mb, ticket=True),
+                   "slack": lambda p: _write_slack(p, args.mb)}
         files, rows = {}, {}
         for kind in kinds:
             if paths[kind] not in files.values():
                 rows[kind] = writers[kind](paths[kind])
             files[kind] = paths[kind]
         trees = {"before": _source(args.before, folder), "after": ROOT / "src"}
-        reader = {"json": "json", "json-minified": "json", "zendesk": "zendesk", "zendesk-whole": "zendesk-whole"}
+        reader = {"json": "json", "json-minified": "json", "zendesk": "zendesk", "zendesk-whole": "zendesk-whole",
+                  "slack": "slack"}
         runs = {f"{kind}/{when}": _run(src, reader[kind], files[kind]) for kind in files
                 for when, src in trees.items()}
         sizes = {k: round(p.stat().st_size / 2**20) for k, p in files.items()}
-    result = {"file_mb": sizes, "records": rows, "before": args.before, "measured_under_load": args.under_load,
+        unpacked = {k: round(_unpacked(p) / 2**20) for k, p in files.items() if p.suffix == ".zip"}
+    result = {"file_mb": sizes, "unpacked_mb": unpacked, "records": rows, "before": args.before, "measured_under_load": args.under_load,
               "runs": runs}
     path = save(args.name, result)
     for name, r in runs.items():

@@ -122,3 +122,36 @@ def test_a_csv_pull_refuses_a_tag_name_holding_the_separator_before_reading_post
         assert main(["quackback", "pull", "--url", qb.url, "--key-file", key, "--out", str(tmp_path / "p.jsonl")]) == 0
     assert not (tmp_path / "p.csv").exists()
     assert json.loads((tmp_path / "p.jsonl").read_text())["tags"] == ["bug|export"]
+
+
+# --- Slack exports in bounded memory --------------------------------------------------------------------------
+
+
+def _slack_export(folder, days: int, per_day: int):
+    folder.mkdir()
+    (folder / "channels.json").write_text(json.dumps([{"id": "C1", "name": "feedback"}]))
+    (folder / "users.json").write_text(json.dumps([{"id": "U1", "name": "ann"}]))
+    (folder / "feedback").mkdir()
+    for d in range(days):
+        messages = [{"type": "message", "ts": f"{1767225600 + d * 100 + i}.000100", "user": "U1",
+                     "text": f"export fails on day {d}, report {i}"} for i in range(per_day)]
+        (folder / "feedback" / f"2026-01-{d + 1:02d}.json").write_text(json.dumps(messages))
+    return folder
+
+
+def test_a_slack_export_is_read_a_day_file_at_a_time(tmp_path, monkeypatch):
+    from feedback_nlp.connectors import slack
+    from feedback_nlp.records import iter_table_chunks
+
+    export = _slack_export(tmp_path / "export", days=30, per_day=10)
+    reads = []
+    real = slack._Tree.read
+    monkeypatch.setattr(slack._Tree, "read", lambda self, name: (reads.append(name), real(self, name))[1])
+    chunks = iter_table_chunks(export, 10, format="slack")
+    first = next(chunks)
+    assert len(first) == 10 and first["id"].iloc[0] == "C1-1767225600.000100"
+    assert len([n for n in reads if n.startswith("feedback/")]) <= 2  # was all 30 before the first chunk
+    rest = list(chunks)
+    assert sum(map(len, rest)) == 290 and len(reads) == 30 + 5  # each day file once, and the 5 listings
+    whole = slack.read_slack(export).frame
+    assert whole["id"].tolist() == [i for c in [first, *rest] for i in c["id"]]  # the same rows, in order

@@ -84,8 +84,8 @@ def iter_export(path: str | os.PathLike, fmt: str, *, encoding: str | None = Non
                 skipped: dict[str, int] | None = None) -> Iterator[pd.DataFrame]:
     """A vendor export as raw frames of at most ``chunk_size`` rows, as the table readers give them: Zendesk
     and Intercom a record at a time, surveys a response at a time (their questions are chosen on the first
-    responses, see :func:`~feedback_nlp.connectors.survey.iter_survey`), so memory is bounded by the chunk,
-    not the export. Slack exports (a zip of day files) are read whole. ``skipped`` gains what was left out."""
+    responses, see :func:`~feedback_nlp.connectors.survey.iter_survey`), Slack a day file at a time, so memory is
+    bounded by the chunk, not the export. ``skipped`` gains what was left out."""
     if chunk_size < 1:
         raise InvalidInputError(f"chunk_size must be >= 1, got {chunk_size}")
     skipped = skipped if skipped is not None else {}
@@ -101,6 +101,10 @@ def iter_export(path: str | os.PathLike, fmt: str, *, encoding: str | None = Non
         from .survey import iter_survey
 
         yield from row_chunks(iter_survey(path, encoding=encoding, skipped=skipped), chunk_size)
+    elif fmt == "slack":
+        from .slack import iter_slack
+
+        yield from row_chunks(iter_slack(path, skipped=skipped), chunk_size)
     else:
         export = read_export(path, fmt, encoding=encoding)
         for reason, count in export.skipped.items():

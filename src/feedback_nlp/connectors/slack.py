@@ -21,7 +21,7 @@ import html
 import os
 import re
 import zipfile
-from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -31,7 +31,7 @@ from ..errors import InputFileError, InputNotFoundError
 from ._export import Export
 from ._tables import _loads
 
-__all__ = ["read_slack", "slack_to_text"]
+__all__ = ["iter_slack", "read_slack", "slack_to_text"]
 
 # Subtypes that are a person writing; every other subtype is a system event or an integration.
 _HUMAN_SUBTYPES = {None, "", "thread_broadcast", "file_share", "me_message", "reply_broadcast"}
@@ -114,7 +114,25 @@ def read_slack(path: str | os.PathLike) -> Export:
     (``#channel``), ``created_at`` (``ts``), ``author``, ``thread_id`` (the parent's id for a reply,
     the message's own id for a thread parent), ``edited_at``, ``export_file`` and ``_row`` (the
     message's number in the export, in channel, day and file order). A day file that is not valid JSON
-    becomes one rejected row naming it.
+    becomes one rejected row naming it. The whole export as one table: :func:`iter_slack` gives the same rows
+    a day file at a time, in bounded memory.
+    """
+    skipped: dict[str, int] = {}
+    frame = pd.DataFrame(list(iter_slack(path, skipped=skipped)), columns=_COLUMNS)
+    frame = frame.astype({c: object for c in _COLUMNS if c != "_row"})
+    frame["_row"] = frame["_row"].astype("int64")
+    if frame["_error"].isna().all():
+        frame = frame.drop(columns=["_error", "_raw"])
+    return Export(frame, skipped)
+
+
+def iter_slack(path: str | os.PathLike, *, skipped: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
+    """The raw rows of :func:`read_slack`, one day file read at a time: memory holds the largest day file, not
+    the export (a workspace's export is gigabytes; each day file of a channel is small). ``skipped`` gains
+    what was left out (``{"bot message": 3}``) as the rows are read.
+
+    >>> [r["id"] for r in iter_slack("tests/fixtures/ingest/slack_export")][:1]
+    ['C07FEEDB4CK-1767607320.000200']
     """
     path = Path(path)
     if not path.exists():
@@ -124,12 +142,12 @@ def read_slack(path: str | os.PathLike) -> Export:
     except zipfile.BadZipFile as exc:
         raise InputFileError(f"{path} is not a readable zip file (truncated?): {exc}") from None
     try:
-        return _read(tree, path)
+        yield from _rows(tree, path, skipped if skipped is not None else {})
     finally:
         tree.close()
 
 
-def _read(tree: _Tree, path: Path) -> Export:
+def _rows(tree: _Tree, path: Path, skipped: dict[str, int]) -> Iterator[dict[str, Any]]:
     try:
         channels = []
         # public channels, private channels, group DMs and DMs (whose folder is the DM's id: no name)
@@ -145,43 +163,47 @@ def _read(tree: _Tree, path: Path) -> Export:
     if not channels:
         raise InputFileError(f"{path} is not a Slack export: no channels in channels.json")
     channel_names = {c.get("id", ""): c["name"] for c in channels}
-    rows: list[dict[str, Any]] = []
-    skipped: Counter[str] = Counter()
+    files: dict[str, list[str]] = {}  # each channel's day files, found in one pass over the export's names
+    for name in tree.names:
+        files.setdefault(PurePosixPath(name).parent.as_posix(), []).append(name)
+
+    def skip(kind: str) -> None:
+        skipped[kind] = skipped.get(kind, 0) + 1
+
     number = 0
     for channel in sorted(channels, key=lambda c: c["name"]):
         cid, cname = channel.get("id") or channel["name"], channel["name"]
         detail = f"dm {cname}" if channel["_dm"] else f"#{cname}"
-        for name in (n for n in tree.names if PurePosixPath(n).parent.as_posix() == cname):
+        for name in files.get(cname, []):
             try:
                 messages = tree.read(name)
             except ValueError as exc:  # not JSON, or too large to unpack (InputFileError): that file is one reject
                 number += 1
                 reason = str(exc) if isinstance(exc, InputFileError) else f"malformed JSON in the Slack day file {name} ({exc})"
-                rows.append({"_row": number, "_error": reason,
-                             "_raw": None, "source": "slack", "source_detail": detail, "export_file": name})
+                yield _reject(number, reason, None, detail, name)
                 continue
             for msg in messages if isinstance(messages, list) else []:
                 number += 1
                 if not isinstance(msg, dict):
-                    skipped["not a message"] += 1
+                    skip("not a message")
                     continue
                 kind = _skip_reason(msg, bots)
                 if kind:
-                    skipped[kind] += 1
+                    skip(kind)
                     continue
                 row = _row(msg, number, cid, detail, name, users, channel_names)
                 if any(isinstance(v, str) and _LONE_SURROGATE.search(v) for v in row.values()):
                     # "\ud800" in the JSON: no text; the message (or its channel's name) failed the
                     # whole export with a UnicodeEncodeError. Rejected alone, its text shown escaped.
-                    row = {"_row": number, "_error": "an escaped lone surrogate (\\udXXX) in the message or its "
-                           "channel's name: not valid Unicode text", "_raw": _escaped(msg.get("text")),
-                           "source": "slack", "source_detail": _escaped(detail), "export_file": name}
-                rows.append(row)
-    frame = pd.DataFrame(rows, columns=_COLUMNS).astype({c: object for c in _COLUMNS if c != "_row"})
-    frame["_row"] = frame["_row"].astype("int64")
-    if frame["_error"].isna().all():
-        frame = frame.drop(columns=["_error", "_raw"])
-    return Export(frame, dict(skipped))
+                    row = _reject(number, "an escaped lone surrogate (\\udXXX) in the message or its channel's "
+                                  "name: not valid Unicode text", _escaped(msg.get("text")), _escaped(detail), name)
+                yield row
+
+
+def _reject(number: int, reason: str, raw: str | None, detail: str | None, file: str) -> dict[str, Any]:
+    """A rejected row with every column of an accepted one (a chunk of rows has the same columns either way)."""
+    return {**dict.fromkeys(_COLUMNS), "_row": number, "_error": reason, "_raw": raw, "source": "slack",
+            "source_detail": detail, "export_file": file}
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
