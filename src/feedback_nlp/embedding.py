@@ -84,6 +84,9 @@ def _as_text_list(texts: Sequence[str] | str) -> list[str]:
         return [texts]
     if isinstance(texts, (bytes, dict)) or not isinstance(texts, Iterable):  # 5, None, NaN: not a list of texts
         raise InvalidInputError(f"texts must be a string or a sequence of strings, got {type(texts).__name__}")
+    if isinstance(texts, (set, frozenset)):  # no order the caller can match the vectors back to
+        raise InvalidInputError(f"texts must be an ordered sequence of strings, got a {type(texts).__name__}: "
+                                "its vectors could not be matched back to its texts; pass a list")
     if hasattr(texts, "columns"):  # list(DataFrame) is its column names, which would be embedded silently
         raise InvalidInputError("texts must be a sequence of strings, got a DataFrame: pass its text column, "
                                 "e.g. df['text']")

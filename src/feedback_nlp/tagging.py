@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import logging
 import numbers
@@ -33,9 +34,9 @@ import os
 import shutil
 import unicodedata
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -97,7 +98,18 @@ def bundled_models() -> dict[str, Path]:
 # --- labels ---------------------------------------------------------------------------------------
 
 def _is_missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v))
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v))
+
+
+def _refuse_unordered(values: Any, name: str) -> None:
+    """A set has no row order the caller can rely on, and a dict's rows are keys or values, not both: either
+    would be matched to the wrong labels (or outputs) without a word."""
+    if isinstance(values, (set, frozenset)):
+        raise InvalidInputError(f"{name} is a {type(values).__name__}, which has no order: its rows cannot be "
+                                "matched to the other rows (labels, texts, outputs); pass a list or Series")
+    if isinstance(values, Mapping):
+        raise InvalidInputError(f"{name} is a {type(values).__name__}: pass its texts or labels as a list or "
+                                "Series (e.g. list(d.values())), in the same order as the other rows")
 
 
 def _label_rows(labels: Any, sep: str | None) -> tuple[list[list[Any]], bool]:
@@ -121,6 +133,9 @@ def _label_rows(labels: Any, sep: str | None) -> tuple[list[list[Any]], bool]:
         labels = labels.tolist()  # numpy scalars → Python ones (np.int64 → int, np.bool_ → bool)
     elif isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
         raise InvalidInputError(f"y must be a sequence of labels, got {type(labels).__name__}")
+    _refuse_unordered(labels, "y")
+    if sep is not None and (not isinstance(sep, str) or not sep):
+        raise InvalidInputError(f"sep must be a non-empty string (the character between a row's tags), got {sep!r}")
     rows: list[list[Any]] = []
     any_list = False
     for v in labels:
@@ -256,6 +271,25 @@ def _index_of(X: Any) -> pd.Index | None:
     return X.index if isinstance(X, (pd.Series, pd.DataFrame)) else None
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _materialised(method: _F) -> _F:
+    """Read one-shot iterators (a generator, ``map``, an open file) passed as X, y, ``texts`` or ``unlabelled``
+    into lists once: each method reads its inputs several times (counting rows, embedding, the word channel),
+    and a second pass over a spent generator sees nothing ("X is empty") or fewer rows than the first."""
+
+    def once(value: Any) -> Any:
+        return list(value) if isinstance(value, Iterator) else value
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return method(self, *(once(a) for a in args),
+                      **{k: once(v) if k in ("y", "texts", "unlabelled") else v for k, v in kwargs.items()})
+
+    return cast(_F, wrapper)
+
+
 def _numeric_rows(X: Any) -> np.ndarray | None:
     """X as a 2-D float array when it holds precomputed embeddings (numbers), else None (texts)."""
     if isinstance(X, pd.DataFrame):
@@ -295,6 +329,7 @@ def _texts(X: Any) -> list[str]:
     if not hasattr(X, "__iter__"):  # None, a number, an object
         raise InvalidInputError(f"X must be texts (a string, a list or Series of strings) or embeddings, got "
                                 f"{type(X).__name__}")
+    _refuse_unordered(X, "X")
     values = X.tolist() if isinstance(X, (pd.Series, np.ndarray)) else list(X)
     bad = [i for i, t in enumerate(values) if not isinstance(t, str)]
     if bad:
@@ -569,6 +604,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         return self.embedder if self.embedder is not None else Embedder(show_progress=self.show_progress)
 
     # --- fitting ----------------------------------------------------------------------------------
+    @_materialised
     def fit(self, X: Any, y: Any = None, *, sep: str | None = None, holdout: float | None = None,
             unlabelled: Any = None, texts: Any = None) -> TagClassifier:
         """Train on texts ``X`` (or precomputed embeddings) and labels ``y``.
@@ -965,6 +1001,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
     def _proba(self, X: Any, texts: Any = None) -> np.ndarray:
         return self.head_.probabilities(self._logits(X, texts))
 
+    @_materialised
     def predict_proba(self, X: Any, *, texts: Any = None) -> ProbaFrame:
         """Calibrated probabilities, one column per tag (``classes_``), one row per input (a Series or
         DataFrame input's index is kept); a :class:`ProbaFrame`, so ``P[:, j]`` works as on an array.
@@ -973,6 +1010,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         self._check_fitted()
         return ProbaFrame(self._proba(X, texts), columns=list(self.classes_), index=_index_of(X))
 
+    @_materialised
     def decision_function(self, X: Any, *, texts: Any = None) -> np.ndarray:
         """Calibrated log-scale scores: (n, classes), or (n,) for two classes as scikit-learn expects
         (positive means ``classes_[1]``). ``CalibratedClassifierCV`` and ranking metrics use it."""
@@ -991,6 +1029,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         return [self.classes_[c].item() if isinstance(self.classes_[c], np.generic) else self.classes_[c]
                 for c in picks]
 
+    @_materialised
     def predict(self, X: Any, *, texts: Any = None) -> np.ndarray:
         """Predicted tags: one label per row in ``classes_``'s type (multi-class), or a list of tags per row
         (multi-label, with the taxonomy's ancestors). With ``min_confidence`` > 0 the array is of objects
@@ -1011,6 +1050,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         extra = [a for a in self.taxonomy_.with_ancestors(tags) if a not in tags]
         return list(tags) + extra
 
+    @_materialised
     def tag(self, X: Any, ids: Sequence[Any] | None = None, *, texts: Any = None) -> pd.DataFrame:
         """The batch-friendly output: ``tags`` (with ancestors), ``probabilities`` (JSON of the predicted
         tags' probabilities), ``confidence`` and ``needs_review``; with ``ids``, an ``id`` column first.
@@ -1021,6 +1061,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if ids is not None and len(ids) != len(P):
             raise InvalidInputError(f"ids has {len(ids)} values for {len(P)} rows")
         if ids is not None:  # as in Deduper and read_feedback: a repeated id cannot be joined back to one row
+            missing = [i for i, v in enumerate(ids) if _is_missing(v)]
+            if missing:  # pandas would turn them into NaN and every int id beside them into a float
+                raise InvalidInputError(f"ids at positions {missing[:10]} are missing (None or NaN); every row "
+                                        "needs an id to be joined back")
             seen: set[Any] = set()
             twice = []
             for i in ids:
@@ -1040,9 +1084,11 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             out.insert(0, "id", list(ids))
         return out
 
+    @_materialised
     def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
         return self.fit(X, y, **kwargs).predict(X)
 
+    @_materialised
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy (subset accuracy for multi-label); abstained rows count as wrong."""
         if sample_weight is not None:
@@ -1050,6 +1096,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         return self.evaluate(X, y).accuracy
 
     # --- evaluation and label quality -------------------------------------------------------------
+    @_materialised
     def evaluate(self, X: Any, y: Any, *, sep: str | None = None, texts: Any = None) -> EvaluationReport:
         """Accuracy, micro/macro F1, per-tag P/R/F1/support, most confused pairs, abstain rate, and how well
         the probabilities are calibrated (``mean_confidence``, ``calibration_error``).
@@ -1087,6 +1134,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                           stacklevel=2)
         return report
 
+    @_materialised
     def suggest_for_labeling(self, X: Any, n: int = 20) -> pd.DataFrame:
         """The ``n`` items most worth labelling next: uncertain for the model and diverse among themselves.
 
@@ -1094,8 +1142,14 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         thresholds for multi-label; among the 5n most uncertain, a farthest-point pass picks diverse ones.
         """
         self._check_fitted()
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+            raise InvalidInputError(f"n must be a whole number of items, 0 or more, got {n!r}")
+        n = int(n)
         emb = self._features(X)
         texts = _texts(X) if _numeric_rows(X) is None else [None] * len(emb)
+        if n == 0:
+            return pd.DataFrame({"index": pd.Series(dtype=np.int64), "text": pd.Series(dtype=object),
+                                 "uncertainty": pd.Series(dtype=np.float64), "predicted": pd.Series(dtype=object)})
         P = self.head_.scores(emb)
         if isinstance(self.head_, MultiLabelHead):
             uncertainty = 1 - np.abs(P - self.thresholds_).min(axis=1) * 2
@@ -1121,6 +1175,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                              "uncertainty": uncertainty[chosen].round(4),
                              "predicted": self._names(top.tolist())}, index=None)
 
+    @_materialised
     def find_label_issues(self, X: Any, y: Any, *, sep: str | None = None, cv: int | None = None,
                           method: str = "auto") -> pd.DataFrame:
         """Training rows that cross-validated predictions say are probably mislabelled.
@@ -1134,6 +1189,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         from ._label_issues import label_issue_mask
 
         self._validate_params()
+        if cv is not None and (isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 2):
+            raise InvalidInputError(f"cv must be a whole number of folds, 2 or more (or None for the model's cv), "
+                                    f"got {cv!r}")
         targets = _Targets(y, self.multi_label, sep)
         targets.require_two_per_tag()
         embedder = self._default_embedder()

@@ -1,0 +1,92 @@
+"""Odd inputs to the tag model's Python API (seventh round): one-shot iterators, unordered containers, bad
+``n`` / ``cv`` / ``sep`` values and missing ids. Each case failed (or silently misbehaved) before its fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from feedback_nlp import Embedder
+from feedback_nlp.errors import InvalidInputError
+from feedback_nlp.tagging import TagClassifier
+
+TEXTS = ["crash now", "crash again", "it crashes", "app crashed", "add dark mode", "add export", "add a button",
+         "add sso", "how do i log in", "where is settings", "how to export", "what is sso"]
+LABELS = ["bug"] * 4 + ["feature"] * 4 + ["question"] * 4
+
+
+@pytest.fixture
+def fitted(hash_embedder):
+    return TagClassifier(hash_embedder, cv=2).fit(TEXTS, LABELS)
+
+
+def test_generators_are_read_once_not_seen_as_empty(hash_embedder, fitted):
+    # was: "X is empty: no texts" — the row count consumed the generator before the embedder saw it
+    model = TagClassifier(hash_embedder, cv=2).fit((t for t in TEXTS), (label for label in LABELS))
+    assert list(model.predict(TEXTS)) == list(fitted.predict(TEXTS))
+    assert list(fitted.predict(iter(TEXTS))) == list(fitted.predict(TEXTS))
+    assert fitted.tag(t for t in TEXTS[:3])["tags"].tolist() == fitted.tag(TEXTS[:3])["tags"].tolist()
+    assert fitted.evaluate(iter(TEXTS), iter(LABELS)).accuracy == fitted.evaluate(TEXTS, LABELS).accuracy
+    vectors = hash_embedder.encode(TEXTS)
+    assert np.allclose(fitted.predict_proba(iter(vectors), texts=iter(TEXTS)).to_numpy(),
+                       fitted.predict_proba(vectors, texts=TEXTS).to_numpy())
+    assert len(fitted.suggest_for_labeling(map(str.upper, TEXTS), n=3)) == 3
+
+
+@pytest.mark.parametrize("container", [set, frozenset, dict.fromkeys])
+def test_unordered_texts_are_refused(hash_embedder, fitted, container):
+    # was: a set of texts trained against a list of labels, rows paired at random
+    with pytest.raises(InvalidInputError, match="X is a"):
+        TagClassifier(hash_embedder, cv=2).fit(container(TEXTS), LABELS)
+    with pytest.raises(InvalidInputError, match="X is a"):
+        fitted.predict(container(TEXTS))
+
+
+def test_unordered_labels_are_refused(hash_embedder):
+    with pytest.raises(InvalidInputError, match="y is a set, which has no order"):
+        TagClassifier(hash_embedder, cv=2).fit(TEXTS, set(LABELS))
+    with pytest.raises(InvalidInputError, match="y is a dict"):
+        TagClassifier(hash_embedder, cv=2).fit(TEXTS, dict(enumerate(LABELS)))
+
+
+@pytest.mark.parametrize("texts", [{"a", "b"}, frozenset({"a"})])
+def test_embedder_refuses_unordered_texts(texts):
+    with pytest.raises(InvalidInputError, match="ordered sequence"):
+        Embedder().encode(texts)  # refused before the model loads
+
+
+@pytest.mark.parametrize("n", [-1, 1.5, True, "3", None])
+def test_suggest_for_labeling_checks_n(fitted, n):
+    # was: IndexError for 0, TypeError for 1.5, one row for -1 and for True
+    with pytest.raises(InvalidInputError, match="n must be a whole number"):
+        fitted.suggest_for_labeling(TEXTS, n=n)
+
+
+def test_suggest_for_labeling_zero_is_an_empty_table(fitted):
+    out = fitted.suggest_for_labeling(TEXTS, n=0)
+    assert out.empty and list(out.columns) == ["index", "text", "uncertainty", "predicted"]
+    assert len(fitted.suggest_for_labeling(TEXTS, n=np.int64(2))) == 2
+
+
+@pytest.mark.parametrize("cv", [0, 1, -3, 2.5, True])
+def test_find_label_issues_checks_cv(fitted, cv):
+    # was: scikit-learn's ValueError for 1, and 0 silently meant "the model's cv"
+    with pytest.raises(InvalidInputError, match="cv must be a whole number of folds"):
+        fitted.find_label_issues(TEXTS, LABELS, cv=cv)
+
+
+@pytest.mark.parametrize("sep", ["", 5])
+def test_empty_separator_is_refused(hash_embedder, sep):
+    # was: "tags ['bug|question', ...] have a single example" — an empty sep split nothing
+    labels = ["bug|question" if i % 4 == 0 else label for i, label in enumerate(LABELS)]
+    with pytest.raises(InvalidInputError, match="sep must be a non-empty string"):
+        TagClassifier(hash_embedder, cv=2).fit(TEXTS, labels, sep=sep)
+
+
+@pytest.mark.parametrize("missing", [None, float("nan"), pd.NA])
+def test_missing_ids_are_refused_not_turned_into_nan(fitted, missing):
+    # was: ids [None, 2] came back as [nan, 2.0] — every integer id beside a missing one became a float
+    with pytest.raises(InvalidInputError, match=r"ids at positions \[0\] are missing"):
+        fitted.tag(TEXTS[:2], ids=[missing, 2])
+    assert fitted.tag(TEXTS[:2], ids=[1, 2])["id"].tolist() == [1, 2]
