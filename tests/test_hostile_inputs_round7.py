@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import threading
 
+import pandas as pd
 import pytest
 
+import feedback_nlp as fb
 from _hostile_support import event, make_hook, post_json, write_file
+from conftest import HashEmbedder
+from feedback_nlp._atomic import writable_target
+from feedback_nlp.records import write_table
 
 # --- Quackback: votes before their post, and two workers on one post --------------------------------------
 
@@ -155,3 +160,75 @@ def test_a_slack_export_is_read_a_day_file_at_a_time(tmp_path, monkeypatch):
     assert sum(map(len, rest)) == 290 and len(reads) == 30 + 5  # each day file once, and the 5 listings
     whole = slack.read_slack(export).frame
     assert whole["id"].tolist() == [i for c in [first, *rest] for i in c["id"]]  # the same rows, in order
+
+
+# --- ingest: ids, joined files, dates --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw_id, char", [
+    ("\u202eabc", "U+202E"),  # a right-to-left override: shows as "cba"
+    ("ab\u200bc", "U+200B"),  # a zero-width space: shows as "abc", is not "abc"
+    ('"a\nb"', "U+000A"),  # a newline inside a quoted id
+    ("x\u2066y", "U+2066"),
+])
+def test_an_id_holding_an_invisible_or_control_character_is_rejected_not_kept(tmp_path, raw_id, char):
+    data = write_file(tmp_path / "in.csv", f"id,text\n{raw_id},export fails\nabc,dark mode\n")
+    fb_data = fb.read_feedback(data)
+    assert fb_data.records["id"].tolist() == ["abc"]  # was kept as an id that reads as another one
+    assert char in fb_data.rejected["reason"].iloc[0] and fb_data.rejected["row"].iloc[0] == 2
+
+
+def test_an_emoji_id_keeps_its_zero_width_joiner():
+    family = "\U0001F468\u200d\U0001F469"
+    assert fb.read_feedback(pd.DataFrame({"id": [family], "text": ["export fails"]})).records["id"].tolist() == [family]
+
+
+def test_a_repeated_header_line_with_a_byte_order_mark_is_rejected_as_a_header(tmp_path):
+    # `cat a.csv b.csv`, b.csv saved by Excel: its byte-order mark starts the second header line
+    data = write_file(tmp_path / "joined.csv", b"id,text\n1,export fails\n\xef\xbb\xbfid,text\n2,dark mode\n")
+    got = fb.read_feedback(data)
+    assert got.records["id"].tolist() == ["1", "2"]  # was an item "\ufeffid" with the text "text"
+    assert got.rejected["reason"].tolist() == ["the header line repeated (files joined together?)"]
+
+
+def test_numeric_dates_are_read_in_one_order_per_separator(tmp_path):
+    data = write_file(tmp_path / "d.csv", "id,text,created_at\n1,a b,01/02/2026\n2,c d,13/01/2026\n"
+                                          "3,e f,01.02.2026\n4,g h,31.12.2026 10:00\n5,i j,12.31.2026\n")
+    got = fb.read_feedback(data)
+    dates = dict(zip(got.records["id"], got.records["created_at"].dt.strftime("%Y-%m-%d %H:%M")))
+    assert dates == {"1": "2026-01-02 00:00", "3": "2026-02-01 00:00", "4": "2026-12-31 10:00"}  # 3 was 2 January
+    reasons = dict(zip(got.rejected["id"], got.rejected["reason"]))
+    assert set(reasons) == {"2", "5"}  # 2 was read day first, unlike its neighbour 1, without a word
+    assert "is not a month/day/year date" in reasons["2"] and "is not a day.month.year date" in reasons["5"]
+
+
+# --- outputs ------------------------------------------------------------------------------------------------------
+
+
+def test_a_tag_output_inside_the_saved_model_folder_is_refused_before_any_work(tmp_path, capsys):
+    from feedback_nlp.cli import main
+
+    model = fb.TagClassifier(HashEmbedder()).fit(["export fails", "dark mode please"] * 3, ["bug", "feature"] * 3)
+    folder = model.save(tmp_path / "m")
+    data = write_file(tmp_path / "in.csv", "id,text\n1,export fails\n")
+    code = main(["tag", "--model", str(folder), "--in", data, "--out", str(folder / "tagged.csv")])
+    assert code == 1 and "inside the saved feedback_nlp folder" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in (tmp_path / "m").iterdir())
+    fb.TagClassifier.load(folder, embedder=HashEmbedder())  # was "tagged.csv is not covered by manifest.json"
+    # another tool's manifest.json (a web app's) says nothing about a folder
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "manifest.json").write_text('{"name": "my app"}')
+    writable_target(tmp_path / "app" / "out.csv")
+
+
+def test_a_full_disk_names_the_output_it_was_writing(tmp_path, monkeypatch):
+    import errno
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")  # as write() raises it: no file name
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    with pytest.raises(OSError, match="No space left on device") as caught:
+        write_table(pd.DataFrame({"id": ["1"]}), tmp_path / "out.csv")
+    assert caught.value.filename == str(tmp_path / "out.csv")  # was None: the CLI said only "No space left"
+    assert list(tmp_path.iterdir()) == []

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import signal
@@ -154,7 +155,14 @@ class OutputSet:
                 self.abort()
                 raise
         else:
+            finals = [str(final) for _, final in self._staged]
             self.abort()
+            if isinstance(exc, OSError) and exc.filename is None and exc.errno in _FULL and finals:
+                # a failed write() names no file: "No space left on device" alone does not say which output
+                raise OSError(exc.errno, exc.strerror, ", ".join(finals)) from exc
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -179,10 +187,16 @@ def distinct_paths(**paths: str | os.PathLike | None) -> list[tuple[str, str]]:
 
 def writable_target(path: str | os.PathLike) -> None:
     """Raise the ``OSError`` that writing ``path`` would raise, before any work: the nearest existing folder
-    above it must be a writable folder, and ``path`` itself, if it exists, must not be a folder."""
+    above it must be a writable folder, ``path`` itself, if it exists, must not be a folder, and it must not lie
+    inside a folder feedback_nlp saved (a model), whose manifest it would break."""
     final = Path(path)
     if final.is_dir():
         raise IsADirectoryError(21, "is a folder, expected a file path", str(final))
+    _writable(final)
+    _outside_saved_folders(final)
+
+
+def _writable(final: Path) -> None:
     if final.exists() and not final.is_file():  # renaming onto /dev/null would replace the device itself
         raise FileExistsError(17, "exists and is not a regular file (a device, pipe or socket)", str(final))
     parent = final.parent
@@ -192,6 +206,27 @@ def writable_target(path: str | os.PathLike) -> None:
         raise NotADirectoryError(20, "not a folder", str(parent))
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(13, "permission denied (folder not writable)", str(parent))
+
+
+def _outside_saved_folders(final: Path) -> None:
+    saved = _saved_folder_above(final)
+    if saved is not None:  # `tag --out my-model/tagged.csv` wrote there, and my-model no longer loaded
+        raise FileExistsError(17, f"is inside the saved feedback_nlp folder {saved}; a file written there fails "
+                                  "its manifest at the next load: choose an output path outside it", str(final))
+
+
+def _saved_folder_above(path: Path) -> Path | None:
+    """The nearest folder above ``path`` that feedback_nlp saved (its ``manifest.json`` is ours; another tool's
+    manifest.json, a web app's, says nothing), or None."""
+    for folder in Path(os.path.abspath(path)).parents:
+        manifest = folder / "manifest.json"
+        try:
+            if manifest.is_file() and manifest.stat().st_size < 1 << 24 and \
+                    '"feedback_nlp.manifest"' in manifest.read_text(encoding="utf-8", errors="replace"):
+                return folder
+        except OSError:  # unreadable: not a folder we can tell anything about
+            continue
+    return None
 
 
 def not_a_saved_folder(path: str | os.PathLike) -> None:
@@ -207,4 +242,5 @@ def writable_folder(path: str | os.PathLike) -> None:
     final = Path(path)
     if final.exists() and not final.is_dir():
         raise NotADirectoryError(20, "exists and is not a folder", str(final))
-    writable_target(final / "x")
+    _writable(final / "x")
+    _outside_saved_folders(final)  # the folder itself may be a saved model that a new one replaces

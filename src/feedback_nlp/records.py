@@ -23,6 +23,7 @@ import math
 import numbers
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -423,12 +424,40 @@ def parse_timestamp(value: Any) -> pd.Timestamp | None:
         text = value.strip()
         if not any(ch.isdigit() for ch in text):  # "now", "today", "yesterday" are not times of an event
             raise ValueError(f"no date in {quoted(text)}")
+        if (m := _NUMERIC_DATE.match(text)) is not None:
+            text = _month_first(text, m)
         ts = pd.Timestamp(text)
     else:
         raise ValueError(f"a {type(value).__name__} is not a time")
     if ts is pd.NaT:
         return None
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+# pandas reads "01/02/2026" month first but "13/01/2026" day first (the only reading left), so one column could
+# mix both orders without a word; and it read the European "01.02.2026" as 2 January. Slash dates are read
+# month first (US) and dotted dates day first (Germany and most of Europe), always; a date only the other order
+# can read is rejected, never read differently from its neighbours.
+_NUMERIC_DATE = re.compile(r"(\d{1,2})([/.])(\d{1,2})\2(\d{4}|\d{2})(?=$|[ T])")
+
+
+class DateOrderError(ValueError):
+    """A numeric date that only the other day/month order can read (``13/01/2026`` read month first)."""
+
+
+def _month_first(text: str, m: re.Match[str]) -> str:
+    """``text`` with its numeric date written month first (the order pandas reads), checked.
+
+    >>> _month_first("31.12.2026 10:00", _NUMERIC_DATE.match("31.12.2026 10:00"))
+    '12/31/2026 10:00'
+    """
+    a, sep, b, year = int(m[1]), m[2], int(m[3]), m[4]
+    month, day = (a, b) if sep == "/" else (b, a)
+    if not 1 <= month <= 12 and 1 <= day <= 12:
+        order = "month/day/year" if sep == "/" else "day.month.year"
+        raise DateOrderError(f"{quoted(text)} is not a {order} date (slash dates are read month first, dotted "
+                             "dates day first): write dates as YYYY-MM-DD")
+    return f"{month:02d}/{day:02d}/{year}{text[m.end():]}"
 
 
 _ISO_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?$")
@@ -470,6 +499,43 @@ def _as_text(value: Any) -> Any:
     if isinstance(value, (float, np.floating)) and math.isfinite(value):
         return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(float(value))
     return value
+
+
+# Control, zero-width and direction-changing characters: an id holding one is another id than it shows (in a
+# spreadsheet "abc\u202edef" reads "abcfed"; "a\u200bb" reads "ab"), the HTTP service refuses such ids, and a
+# byte-order mark inside a file is what `cat` leaves of a second file's first bytes. Ids are never altered, so
+# such a row is rejected with the character named.
+_HIDDEN_IN_ID = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def _hidden_in_id(value: str) -> str | None:
+    """The first character of ``_HIDDEN_IN_ID`` in an id, else None; a zero-width joiner between two symbols
+    is part of an emoji (👨\u200d👩 shows one family), not hidden.
+
+    >>> _hidden_in_id("A-17"), _hidden_in_id("\U0001F468\u200d\U0001F469"), _hidden_in_id("a\u200db")
+    (None, None, '\u200d')
+    """
+    for m in _HIDDEN_IN_ID.finditer(value):
+        i = m.start()
+        if m.group() == "\u200d" and 0 < i < len(value) - 1 and _symbol(value[i - 1]) and _symbol(value[i + 1]):
+            continue
+        return m.group()
+    return None
+
+
+def _symbol(char: str) -> bool:
+    return unicodedata.category(char) in ("So", "Sk") or char == "\ufe0f"
+
+
+def _hidden_id_reason(value: str, char: str) -> str:
+    """Why an id holding ``char`` (see ``_HIDDEN_IN_ID``) is rejected.
+
+    >>> print(_hidden_id_reason("\ufeff42", "\ufeff"))
+    id '\\ufeff42' holds U+FEFF, a byte-order mark (files joined together?): an id must read as it is
+    """
+    what = ("a byte-order mark (files joined together?)" if char == "\ufeff" else
+            "a control character" if unicodedata.category(char) == "Cc" else "an invisible or direction-changing character")
+    return f"id {quoted(value)} holds U+{ord(char):04X}, {what}: an id must read as it is"
 
 
 def _preview(value: Any, limit: int = 60) -> str:
@@ -707,6 +773,9 @@ class RowValidator:
             if ids[i] is None:
                 reasons[i] = "missing id"
                 continue
+            if (hidden := _hidden_in_id(cast(str, ids[i]))) is not None:
+                reasons[i] = _hidden_id_reason(cast(str, ids[i]), hidden)
+                continue
             t = texts[i] = _as_text(texts[i])
             if self._is_placeholder(t):
                 reasons[i] = f"placeholder text {quoted(t.strip())}"
@@ -763,6 +832,9 @@ class RowValidator:
             try:
                 ts = parse_timestamp(v)
                 parsed[i] = pd.NaT if ts is None else ts
+            except DateOrderError as exc:
+                if reasons[i] is None:
+                    reasons[i] = f"date in column {quoted(name)}: {exc}"
             except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime):
                 if reasons[i] is None:
                     reasons[i] = f"unparseable date {_preview(v)} in column {quoted(name)}"

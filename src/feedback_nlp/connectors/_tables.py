@@ -447,6 +447,11 @@ _EXCEL_SEP = re.compile(r"\ufeff?sep=([,;\t|])")
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 
 
+def _bare(field: str) -> str:
+    """A header cell as compared with another: without surrounding spaces and invisible characters."""
+    return field.strip().strip(_INVISIBLE).strip()
+
+
 def _header(fields: list[str]) -> list[str]:
     names: list[str] = []
     for i, f in enumerate(fields):
@@ -501,7 +506,7 @@ def _iter_csv(path: Path, delimiter: str, encoding: str | None, chunk_size: int)
             raise EncodingError(f"{path}: the header line {taken[0][0]} holds {mixed.split(' in a file')[0]}, "
                                 f"but encoding {codec!r} was declared; drop the encoding option or re-save the file")
         header = _header(fields)
-        names = [f.strip() for f in fields]
+        names = [_bare(f) for f in fields]
         break
     else:
         raise InputFileError(f"{path} is empty: no header line with column names")
@@ -523,8 +528,10 @@ def _iter_csv(path: Path, delimiter: str, encoding: str | None, chunk_size: int)
             fields = _loose_fields(raw, delimiter)
         if error is None and not raw.isascii():  # only non-ASCII lines can hold escaped bad bytes
             error = _bad_bytes_reason([raw], codec)
-        if error is None and fields is not None and [f.strip() for f in fields] == names and width > 1:
-            # "cat a.csv b.csv": the second header became an item with the text "text" and the id "id"
+        if error is None and fields is not None and width > 1 and _bare(fields[0]) == names[0] \
+                and [_bare(f) for f in fields] == names:
+            # "cat a.csv b.csv": the second header became an item with the text "text" and the id "id" (the
+            # second file's byte-order mark, which Excel writes, is inside the joined file: "\ufeffid")
             error = "the header line repeated (files joined together?)"
         values = (fields + [None] * width)[:width]
         if error is not None:  # a broken row's fields are unreliable: keep them for its id, never as data
