@@ -90,3 +90,44 @@ def test_missing_ids_are_refused_not_turned_into_nan(fitted, missing):
     with pytest.raises(InvalidInputError, match=r"ids at positions \[0\] are missing"):
         fitted.tag(TEXTS[:2], ids=[missing, 2])
     assert fitted.tag(TEXTS[:2], ids=[1, 2])["id"].tolist() == [1, 2]
+
+
+def test_save_and_load_expand_the_home_folder(fitted, hash_embedder, tmp_path, monkeypatch):
+    # was: save("~/models/x") made a folder literally named "~" in the working directory
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    saved = fitted.save("~/models/tags")
+    assert saved == tmp_path / "home" / "models" / "tags" and not (tmp_path / "~").exists()
+    assert list(TagClassifier.load("~/models/tags", embedder=hash_embedder).predict(TEXTS)) == list(fitted.predict(TEXTS))
+
+
+def test_deduper_save_and_load_expand_the_home_folder(hash_embedder, tmp_path, monkeypatch):
+    from feedback_nlp import Deduper
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    d = Deduper(hash_embedder).fit(TEXTS, ids=list(range(len(TEXTS))))
+    d.save("~/idx")
+    assert (tmp_path / "home" / "idx").is_dir() and not (tmp_path / "~").exists()
+    assert Deduper.load("~/idx", embedder=hash_embedder).ids_ == d.ids_
+
+
+@pytest.mark.parametrize(("y_true", "y_pred", "accuracy", "macro_f1"), [
+    (["bug", "feature"], ["bug", "bug"], 0.5, 1 / 3),        # was: scored letter by letter ({'b', 'u', 'g'})
+    (["bug", "feature"], ["bug", None], 0.5, 0.5),           # an abstention (predict's None): was a TypeError
+    ([["bug"], ["feature"]], [["bug"], ["bug"]], 0.5, 1 / 3),  # lists of tags: as before
+    ([1, 2], [1, 1], 0.5, 1 / 3),
+])
+def test_evaluate_predictions_reads_plain_labels_as_one_tag(y_true, y_pred, accuracy, macro_f1):
+    from feedback_nlp.evaluation import evaluate_predictions
+
+    classes = sorted({t for row in y_true for t in (row if isinstance(row, list) else [row])})
+    r = evaluate_predictions(y_true, y_pred, classes=classes)
+    assert r.accuracy == pytest.approx(accuracy) and r.macro_f1 == pytest.approx(macro_f1)
+    assert sorted(r.per_tag["tag"]) == classes
+
+
+def test_an_empty_backlog_is_named_as_such(hash_embedder):
+    # was: "X is empty: no texts", though X held twelve
+    with pytest.raises(InvalidInputError, match="unlabelled is empty"):
+        TagClassifier(hash_embedder, cv=2, self_train=True).fit(TEXTS, LABELS, unlabelled=[])

@@ -150,7 +150,7 @@ def prepare_folder(path: str | os.PathLike) -> Path:
     manifest covers every file of the folder, so ``save(".")`` in a project would have adopted (and hashed)
     the whole project, and the folder would no longer load once any of those files changed.
     """
-    folder = Path(path)
+    folder = Path(path).expanduser()  # "~/models/x" is the home folder, not a folder named "~" here
     if folder.exists() and not folder.is_dir():
         raise InvalidInputError(f"cannot save into {folder}: it is a file, not a folder")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / MANIFEST).exists() \

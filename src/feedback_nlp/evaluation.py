@@ -11,8 +11,9 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +156,18 @@ def calibration(P: np.ndarray, truth: np.ndarray, *, multi_label: bool, bins: in
     return float(conf.mean()), float(ece)
 
 
+def _tag_set(row: Any) -> set[Any]:
+    """One row's tags as a set: a list of tags, or one tag ("bug", 3, True); None or NaN (an abstention, as
+    ``TagClassifier.predict`` returns it) is no tag. ``set("bug")`` would be the letters {"b", "u", "g"}."""
+    if row is None or (isinstance(row, float) and np.isnan(row)) or row is pd.NA:
+        return set()
+    if isinstance(row, (str, bytes, numbers.Number)):
+        return {row}
+    if isinstance(row, Mapping) or not isinstance(row, Iterable):
+        raise InvalidInputError(f"a row's tags must be one tag or a list of tags, got {type(row).__name__}")
+    return {t for t in row if not (t is None or (isinstance(t, float) and np.isnan(t)) or t is pd.NA)}
+
+
 def evaluate_predictions(
     y_true: Sequence[Sequence[Any]],
     y_pred: Sequence[Sequence[Any]],
@@ -181,8 +194,8 @@ def evaluate_predictions(
     if len(y_pred) != n or (abstained is not None and len(abstained) != n):
         raise InvalidInputError(f"y_true has {n} rows but y_pred has {len(y_pred)}"
                                 + ("" if abstained is None else f" and abstained {len(abstained)}"))
-    true_sets = [set(t) for t in y_true]
-    pred_sets = [set(p) for p in y_pred]
+    true_sets = [_tag_set(t) for t in y_true]
+    pred_sets = [_tag_set(p) for p in y_pred]
     abst = np.zeros(n, dtype=bool) if abstained is None else np.asarray(abstained, dtype=bool)
     exact = np.array([t == p for t, p in zip(true_sets, pred_sets)], dtype=bool) & ~abst
     rows = []

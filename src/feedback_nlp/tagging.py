@@ -628,6 +628,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             raise InvalidInputError("unlabelled rows are used with self_train=True and labels; zero-shot "
                                     "self-training takes the backlog as X" if self.zero_shot else
                                     "unlabelled rows are used only with self_train=True")
+        if unlabelled is not None and hasattr(unlabelled, "__len__") and not isinstance(unlabelled, str) \
+                and len(unlabelled) == 0:
+            raise InvalidInputError("unlabelled is empty: self-training learns from a backlog of unlabelled texts "
+                                    "(or pass unlabelled=None and self_train=False)")
         if self.self_train and not self.zero_shot and unlabelled is None:
             raise InvalidInputError("self_train=True learns from unlabelled rows: fit(X, y, unlabelled=backlog), "
                                     "or zero_shot=True with fit(backlog)")
@@ -1322,7 +1326,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         """
         if not isinstance(path, (str, os.PathLike)):
             raise InvalidInputError(f"path must be a model folder or a bundled model's name, got {type(path).__name__}")
-        folder = Path(path)
+        folder = Path(path).expanduser()
         if not (folder / "config.json").exists():
             named = bundled_models().get(str(path))
             if named is None:

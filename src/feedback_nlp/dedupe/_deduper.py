@@ -402,7 +402,7 @@ class Deduper(ParamsMixin, BaseEstimator):
     @classmethod
     def load(cls, path: str | os.PathLike, *, embedder: BaseEmbedder | None = None) -> Deduper:
         """Load a saved Deduper; ``embedder`` must be the one its vectors were made with."""
-        path = Path(path)
+        path = Path(path).expanduser()
         config = read_config(path, "feedback_nlp.Deduper")
         check_embedder(config["model_id"], embedder, "the duplicate index")
         # folders saved before parameters were grouped under "params" keep them at the top level

@@ -511,7 +511,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
     @classmethod
     def load(cls, path: str | os.PathLike, *, embedder: BaseEmbedder | None = None) -> ThemeModel:
         """Load a saved ThemeModel (custom parts are not saved: pass them again if you used any)."""
-        path = Path(path)
+        path = Path(path).expanduser()
         config = read_config(path, "feedback_nlp.ThemeModel")
         with loading(path):
             check_embedder(config["model_id"], embedder, "the theme model")
