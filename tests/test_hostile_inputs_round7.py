@@ -232,3 +232,47 @@ def test_a_full_disk_names_the_output_it_was_writing(tmp_path, monkeypatch):
         write_table(pd.DataFrame({"id": ["1"]}), tmp_path / "out.csv")
     assert caught.value.filename == str(tmp_path / "out.csv")  # was None: the CLI said only "No space left"
     assert list(tmp_path.iterdir()) == []
+
+
+# --- ids in another Unicode form, and the service's other ids, numbers and bodies ----------------------------------
+
+_NFC, _NFD = "caf\u00e9", "cafe\u0301"
+
+
+def test_ids_differing_only_in_unicode_form_are_one_id_in_a_file(tmp_path):
+    got = fb.read_feedback(write_file(tmp_path / "in.csv", f"id,text\n{_NFC},export fails\n{_NFD},dark mode\n"))
+    assert got.records["id"].tolist() == [_NFC]  # was two rows whose ids print the same
+    assert got.rejected["reason"].tolist() == [f"duplicate id: {_NFC!r} in another Unicode form (composed vs "
+                                               "decomposed accents)"]
+
+
+def test_ids_differing_only_in_unicode_form_are_one_id_in_a_request(api):
+    r = post_json(api, "/v1/backlog", {"items": [{"id": _NFC, "text": "export fails"}, {"id": _NFD, "text": "dark"}]})
+    assert r.status_code == 422 and "another Unicode form" in r.json()["error"]["message"]  # both were created
+
+
+@pytest.mark.parametrize("item_id, message", [
+    ("a\u200bb", "U+200B"),  # was stored: shows as "ab"
+    ("\ufeff17", "U+FEFF"),
+    ("  x  ", "white space"),  # a file's "  x  " is the id "x": the same item would have two ids
+])
+def test_service_ids_follow_the_files_rules(api, item_id, message):
+    r = post_json(api, "/v1/backlog", {"items": [{"id": item_id, "text": "export fails"}]})
+    assert r.status_code == 422 and message in r.json()["error"]["message"], r.text
+
+
+def test_k_true_is_not_read_as_one(api):
+    r = post_json(api, "/v1/duplicates", {"k": True, "items": [{"id": "1", "text": "export fails"}]})
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["loc"] == "body.k"  # was 200 with k=1
+
+
+def test_a_json_body_that_is_not_utf8_says_so(api):
+    body = '{"items": [{"id": "1", "text": "caf\u00e9 export"}]}'.encode("latin-1")
+    r = api.post("/v1/tag", content=body, headers={"content-type": "application/json; charset=latin-1"})
+    assert r.status_code == 422 and "not UTF-8" in r.json()["error"]["message"]  # was 400 "error parsing the body"
+
+
+def test_a_demand_score_whose_revenue_overflows_is_refused_not_null(api):
+    items = [{"id": str(i), "theme": "a", "account_id": str(i), "account_revenue": 1e308} for i in range(2)]
+    r = post_json(api, "/v1/score/demand", {"items": items})
+    assert r.status_code == 422 and "beyond a float's range" in r.json()["error"]["message"]  # was 200, priority null

@@ -632,6 +632,7 @@ class RowValidator:
         self.keep_columns, self.clean, self.max_chars = keep_columns, clean, max_chars
         self._cols: dict[str, str | None] | None = None
         self._seen: set[str] = set()
+        self._composed: dict[str, str] = {}  # NFC form -> the first non-ASCII id that had it
         self._rows_seen = 0
         self._sources: dict[str, tuple[str | None, str | None]] = {}
 
@@ -843,10 +844,17 @@ class RowValidator:
     def _claim_ids(self, ids: list[str | None], reasons: list[str | None]) -> None:
         for i, reason in enumerate(reasons):
             if reason is None:
-                if ids[i] in self._seen:
+                value = cast(str, ids[i])
+                if value in self._seen:
                     reasons[i] = "duplicate id"
-                else:
-                    self._seen.add(cast(str, ids[i]))
+                    continue
+                if not value.isascii():
+                    # "café" composed and decomposed: one id to anyone reading the output, two to a dict
+                    first = self._composed.setdefault(unicodedata.normalize("NFC", value), value)
+                    if first != value:
+                        reasons[i] = f"duplicate id: {quoted(first)} in another Unicode form (composed vs decomposed accents)"
+                        continue
+                self._seen.add(value)
 
     @staticmethod
     def _broken_id(value: str | None, raw: str | None, id_col: str | None) -> str | None:

@@ -363,7 +363,12 @@ def theme_scores(
         out["unique_accounts"] = groups[account_col].nunique()
         if revenue_col is not None:
             per_account = data.groupby([theme_col, account_col], sort=False)[revenue_col].max()
-            out["revenue"] = per_account.groupby(level=0).sum(min_count=0).reindex(out.index).fillna(0.0)
+            with np.errstate(over="ignore"):  # an overflow is refused just below, by name
+                out["revenue"] = per_account.groupby(level=0).sum(min_count=0).reindex(out.index).fillna(0.0)
+            if not np.isfinite(out["revenue"]).all():  # finite amounts whose sum overflows: priority was NaN
+                theme = out.index[~np.isfinite(out["revenue"])][0]
+                raise InvalidInputError(f"the revenue of theme {quoted(str(theme))} sums beyond a float's range "
+                                        "(amounts near 1e308): check the revenue column's unit")
             out["accounts_without_revenue"] = per_account.isna().groupby(level=0).sum().reindex(out.index).fillna(0).astype(int)
     elif revenue_col is not None:
         raise InvalidInputError("revenue needs account_col: revenue is counted once per account")

@@ -238,8 +238,21 @@ def _parse_body(body: bytes) -> tuple[Any, str | None]:
         return json.loads(body, object_pairs_hook=unique_keys), None
     except RepeatedKeyError as exc:
         return _UNPARSED, exc.key
+    except UnicodeDecodeError as exc:  # FastAPI answered "400 There was an error parsing the body"
+        return _NotUtf8(exc.start), None
     except (ValueError, RecursionError):  # malformed or absurdly deep: the route's own parser says so
         return _UNPARSED, None
+
+
+class _NotUtf8:
+    """The parse of a body whose bytes are no UTF-8 (or UTF-16/32) text: latin-1 sent as JSON."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+
+class _BodyRefused(StarletteHTTPException):
+    """A JSON body refused before validation, answered 422 ``invalid_request`` like a malformed one."""
 
 
 class _ParsedBodyRequest(Request):
@@ -249,7 +262,11 @@ class _ParsedBodyRequest(Request):
     async def json(self) -> Any:
         state = self.scope.get("state", {})
         if _PARSED_BODY in state:
-            return state[_PARSED_BODY]
+            doc = state[_PARSED_BODY]
+            if isinstance(doc, _NotUtf8):
+                raise _BodyRefused(422, f"body: not UTF-8 text (byte {doc.at}); send JSON as UTF-8, whatever "
+                                        "charset the Content-Type names")
+            return doc
         return await super().json()
 
 
@@ -329,6 +346,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, _BodyRefused):
+            denied = await _unauthenticated(request)
+            return denied or JSONResponse(error_body("invalid_request", str(exc.detail), _rid(request), details=[
+                {"loc": "body", "msg": str(exc.detail), "type": "encoding"}]), 422)
         codes = {404: "not_found", 405: "method_not_allowed"}
         return JSONResponse(error_body(codes.get(exc.status_code, "http_error"), str(exc.detail), _rid(request)),
                             exc.status_code, headers=getattr(exc, "headers", None))

@@ -10,21 +10,26 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
+from ..records import _hidden_in_id
+
 __all__ = [
     "BacklogAck", "BacklogItemOut", "BacklogRequest", "DuplicateMatch", "DuplicatesRequest", "DuplicatesResponse",
     "DuplicatesResult", "ErrorBody", "Item", "QueryItem", "TagRequest", "TagResponse", "TagResult",
 ]
 
-# Control characters (NUL, newlines), bidirectional overrides and lone surrogates: an id holding one is stored
-# as given (PostgreSQL refuses NUL and a surrogate failed the SQLite insert with a 500) or shows another id in a
-# dashboard ("abc\u202edef" displays as "abcfed").
-_BAD_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# Control, zero-width and direction-changing characters (the rule files follow, records._hidden_in_id) and lone
+# surrogates: an id holding one is stored as given (PostgreSQL refuses NUL and a surrogate failed the SQLite
+# insert with a 500) or shows another id in a dashboard ("abc\u202edef" displays as "abcfed", "a\u200bb" as "ab").
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def _plain_id(value: str) -> str:
-    if m := _BAD_CHARS.search(value):
-        raise ValueError(f"an id may not hold control, bidirectional-override or surrogate characters "
-                         f"(U+{ord(m.group()):04X})")
+    bad = _hidden_in_id(value) or (m.group() if (m := _SURROGATES.search(value)) else None)
+    if bad is not None:
+        raise ValueError(f"an id may not hold control, invisible, direction-changing or surrogate characters "
+                         f"(U+{ord(bad):04X})")
+    if value != value.strip():  # a file's ids are read without them: one item would have two ids
+        raise ValueError("an id may not start or end with white space")
     return value
 
 
@@ -111,7 +116,7 @@ class SentimentResponse(BaseModel):
 
 class DuplicatesRequest(_Strict):
     items: list[QueryItem] = Field(min_length=1)
-    k: int = Field(default=5, ge=1)
+    k: int = Field(default=5, ge=1, strict=True)  # true was read as k=1
     min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
 
 

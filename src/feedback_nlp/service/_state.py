@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import unicodedata
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
@@ -178,11 +179,15 @@ class ServiceState:
         self.check_items(len(items))
         seen: dict[str, int] = {}
         for i, it in enumerate(items):
-            if it.id in seen:
-                raise ApiError(422, "duplicate_id", f"id at items[{i}] repeats items[{seen[it.id]}]",
+            # "café" composed and decomposed are one id to anyone reading it, and two keys to the store
+            key = unicodedata.normalize("NFC", it.id)
+            if key in seen:
+                j = seen[key]
+                form = "" if items[j].id == it.id else " in another Unicode form (composed vs decomposed accents)"
+                raise ApiError(422, "duplicate_id", f"id at items[{i}] repeats items[{j}]{form}",
                                details=[{"loc": f"body.items[{i}].id", "msg": "duplicate id in one request",
                                          "type": "duplicate_id"}])
-            seen[it.id] = i
+            seen[key] = i
 
         def records(vectors: np.ndarray, cleaned: list[str]) -> list[BacklogItem]:
             return [BacklogItem(it.id, text, dict(it.metadata or {}), vec)
