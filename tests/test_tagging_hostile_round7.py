@@ -131,3 +131,13 @@ def test_an_empty_backlog_is_named_as_such(hash_embedder):
     # was: "X is empty: no texts", though X held twelve
     with pytest.raises(InvalidInputError, match="unlabelled is empty"):
         TagClassifier(hash_embedder, cv=2, self_train=True).fit(TEXTS, LABELS, unlabelled=[])
+
+
+def test_confidence_is_written_as_rounded(fitted, tmp_path):
+    # was: float32 confidences, which a CSV output printed as 0.9713000059127808 beside "0.9713" in probabilities
+    out = fitted.tag(TEXTS)
+    assert out["confidence"].dtype == np.float64
+    path = tmp_path / "t.csv"
+    out.to_csv(path, index=False)
+    written = pd.read_csv(path, dtype=str)["confidence"]
+    assert all(len(v.split(".")[-1]) <= 4 for v in written), written.tolist()

@@ -1081,7 +1081,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             "tags": [self._with_ancestors(self._names(p)) for p in picks],
             "probabilities": [json.dumps({str(t): round(float(P[i, c]), 4) for t, c in zip(self._names(p), p)})
                               for i, p in enumerate(picks)],
-            "confidence": conf.round(4),
+            "confidence": conf.astype(np.float64).round(4),  # float32 0.9713 prints as 0.9713000059127808
             "needs_review": review,
         }, index=_index_of(X))
         if ids is not None:
