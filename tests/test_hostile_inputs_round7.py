@@ -276,3 +276,25 @@ def test_a_demand_score_whose_revenue_overflows_is_refused_not_null(api):
     items = [{"id": str(i), "theme": "a", "account_id": str(i), "account_revenue": 1e308} for i in range(2)]
     r = post_json(api, "/v1/score/demand", {"items": items})
     assert r.status_code == 422 and "beyond a float's range" in r.json()["error"]["message"]  # was 200, priority null
+
+
+# --- demand scores: empty cells, dates in two orders, undated items ---------------------------------------------
+
+
+def test_demand_scores_read_empty_cells_as_missing_and_dates_by_the_records_rules():
+    df = pd.DataFrame({"theme": ["x", "x", "y", "y"], "account_id": ["a", "b", "a", "c"],
+                       "account_revenue": ["10", "", "5", " "],  # a CSV's empty cells: were "non-numeric"
+                       "created_at": ["01/02/2026", "", "2026-01-03", "13/01/2026"]})
+    with pytest.raises(fb.InvalidInputError, match="unparseable dates in rows \\[3\\]"):
+        fb.theme_scores(df, now="2026-01-20")  # 13/01/2026 was read day first beside month-first 01/02/2026
+    out = fb.theme_scores(df.drop(index=3), now="2026-01-20").set_index("theme")
+    assert out.loc["x", "revenue"] == 10.0 and out.loc["x", "accounts_without_revenue"] == 1
+    assert str(out.loc["x", "first_seen"].date()) == "2026-01-02"
+
+
+def test_a_demand_request_with_some_undated_items_keeps_the_dates_it_has(api):
+    items = [{"id": "1", "theme": "a", "created_at": "2026-01-01T00:00:00Z"}, {"id": "2", "theme": "a"},
+             {"id": "3", "theme": "b", "created_at": "2025-06-01T00:00:00Z"}]
+    r = post_json(api, "/v1/score/demand", {"items": items, "now": "2026-01-10T00:00:00Z", "window": "30D"})
+    growth = {row["theme"]: row["growth"] for row in r.json()["results"]}
+    assert r.status_code == 200 and growth["a"] > growth["b"], r.text  # were both 0: every date was dropped

@@ -291,6 +291,29 @@ def _moscow_by_rank(s: np.ndarray, q: Sequence[float]) -> tuple[np.ndarray, np.n
     return cat, rule
 
 
+def _blank(value: Any) -> bool:
+    return isinstance(value, str) and not value.strip()
+
+
+def _times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """UTC times of a column read by the records' rules (ISO, epochs; slash dates month first, dotted dates day
+    first: pandas' "mixed" read 13/01/2026 day first beside month-first 01/02/2026), and where a value given
+    does not parse. Empty cells are missing times."""
+    from .records import parse_timestamp
+
+    fast = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    out, bad = list(fast), [False] * len(values)
+    for i, (value, parsed) in enumerate(zip(values, fast)):
+        if pd.isna(parsed) and not _blank(value) and not pd.isna(value):
+            try:
+                ts = parse_timestamp(value)
+                out[i] = pd.NaT if ts is None else ts
+            except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime):
+                bad[i] = True
+    return (pd.to_datetime(pd.Series(out, index=values.index, dtype=object), utc=True),
+            pd.Series(bad, index=values.index, dtype=bool))
+
+
 def theme_scores(
     df: pd.DataFrame,
     *,
@@ -351,8 +374,9 @@ def theme_scores(
         keep &= data[theme_col].notna()
     data = data[keep]
     if revenue_col is not None:
-        rev = pd.to_numeric(data[revenue_col], errors="coerce")
-        bad = (rev.isna() & data[revenue_col].notna()) | (rev < 0) | np.isinf(rev)
+        given = data[revenue_col].where(~data[revenue_col].map(_blank))  # an empty CSV cell is a missing amount
+        rev = pd.to_numeric(given, errors="coerce")
+        bad = (rev.isna() & given.notna()) | (rev < 0) | np.isinf(rev)
         if bad.any():
             raise ColumnError(f"revenue column {quoted(revenue_col)} has non-numeric, infinite or negative values in rows "
                               f"{list(data.index[bad][:10])} (e.g. {quoted(data[revenue_col][bad].iloc[0])})")
@@ -373,8 +397,7 @@ def theme_scores(
     elif revenue_col is not None:
         raise InvalidInputError("revenue needs account_col: revenue is counted once per account")
     if time_col is not None:
-        ts = pd.to_datetime(data[time_col], utc=True, errors="coerce", format="mixed")
-        bad = ts.isna() & data[time_col].notna()
+        ts, bad = _times(data[time_col])
         if bad.any():
             raise ColumnError(f"time column {quoted(time_col)} has unparseable dates in rows {list(data.index[bad][:10])}")
         ref = ts.max() if ref_now is None else ref_now

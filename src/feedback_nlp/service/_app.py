@@ -518,7 +518,7 @@ def _score_routes(router: APIRouter) -> None:
     async def demand(req: DemandRequest, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
         state.check_items(len(req.items))
         df = pd.DataFrame([it.model_dump() for it in req.items])
-        has_time = df["created_at"].notna().all()
+        has_time = df["created_at"].notna().any()  # with all(), one undated item dropped every item's time
         try:
             if has_time:
                 df["created_at"] = pd.to_datetime(df["created_at"], utc=True, format="ISO8601")
