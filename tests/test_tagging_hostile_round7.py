@@ -141,3 +141,68 @@ def test_confidence_is_written_as_rounded(fitted, tmp_path):
     out.to_csv(path, index=False)
     written = pd.read_csv(path, dtype=str)["confidence"]
     assert all(len(v.split(".")[-1]) <= 4 for v in written), written.tolist()
+
+
+# --- honest held-out figures when texts repeat --------------------------------------------------------------
+
+def test_holdout_split_keeps_the_copies_of_a_text_on_one_side():
+    from feedback_nlp.tagging import _holdout_split
+
+    rng = np.random.default_rng(0)
+    primary = np.repeat([0, 1, 2], 40)
+    groups = rng.integers(0, 30, size=len(primary)) + 100 * primary  # many repeats within each tag
+    groups[5] = groups[50]  # and one text labelled with two tags
+    train, test = _holdout_split(primary, 0.25, 0, groups)
+    assert not set(groups[train]) & set(groups[test])
+    assert sorted([*train, *test]) == list(range(len(primary)))
+    assert all(np.sum(primary[train] == c) >= 2 for c in range(3)) and len(test) > 0
+
+
+def test_holdout_split_without_repeats_is_the_plain_stratified_split():
+    from feedback_nlp.tagging import _holdout_split
+
+    primary = np.repeat([0, 1, 2, 3], [5, 9, 13, 30])
+    plain = _holdout_split(primary, 0.2, 7)
+    grouped = _holdout_split(primary, 0.2, 7, np.arange(len(primary)))
+    assert all(np.array_equal(a, b) for a, b in zip(plain, grouped))
+
+
+def test_repeated_texts_do_not_leak_into_the_held_out_figures(hash_embedder):
+    # was: every row twice gave a perfect held-out score (each held-out text had its copy in training)
+    texts = [f"{w} {i}" for w in ("crash", "add", "how") for i in range(6)] * 2
+    labels = [t.split()[0] for t in texts]
+    model = TagClassifier(hash_embedder, cv=2).fit(texts, labels, holdout=0.25)
+    assert "copies of a repeated text kept on one side" in model.metrics_["evaluation"]
+    from feedback_nlp.tagging import _holdout_split, _repeat_groups
+
+    groups = _repeat_groups(texts)
+    primary = np.unique(labels, return_inverse=True)[1]
+    train, test = _holdout_split(primary, 0.25, 0, groups)
+    assert not {texts[i] for i in train} & {texts[i] for i in test}
+    assert "copies" not in TagClassifier(hash_embedder, cv=2).fit(TEXTS, LABELS, holdout=0.25).metrics_["evaluation"]
+
+
+def test_repeat_groups_read_case_spacing_and_vectors():
+    from feedback_nlp.tagging import _repeat_groups
+
+    g = _repeat_groups(["Crash  now", "crash now", "other"])
+    assert g is not None and g[0] == g[1] != g[2]
+    assert _repeat_groups(["a", "b"]) is None
+    v = np.eye(3)[[0, 1, 0]]
+    g = _repeat_groups(v)
+    assert g is not None and g[0] == g[2] != g[1]
+
+
+def test_one_text_with_two_tags_warns_once(hash_embedder):
+    texts, labels = [*TEXTS, TEXTS[0]], [*LABELS, "feature"]
+    with pytest.warns(UserWarning, match="1 text") as caught:
+        TagClassifier(hash_embedder, cv=2).fit(texts, labels, holdout=0.25)
+    assert sum("different tags" in str(w.message) for w in caught) == 1  # not again by the held-out copy
+
+
+def test_repeats_with_the_same_tag_do_not_warn(hash_embedder):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TagClassifier(hash_embedder, cv=2).fit([*TEXTS, *TEXTS], [*LABELS, *LABELS])

@@ -25,6 +25,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as _dt
 import functools
 import json
@@ -188,6 +190,8 @@ def _warn_case_variants(classes: list[Any]) -> None:
     and pasted from a Mac as e + accent): almost always one tag typed two ways, which the model would learn as
     two competing tags. Not merged silently: the labels are the user's (the CLI's ``train`` merges Unicode
     forms, with a warning, because it reads them from files)."""
+    if _LABELS_WARNED.get():
+        return
     groups: dict[str, list[str]] = {}
     for c in classes:
         if isinstance(c, str):
@@ -372,15 +376,82 @@ class _Joined(BaseEmbedder):
                           np.asarray(self.base.encode(texts), dtype=np.float32)])
 
 
-def _holdout_split(primary: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified train/held-out positions; every class keeps at least 2 training rows."""
+# Set while fit trains copies of itself (the held-out copy, calibration halves, head="auto"'s candidates): the
+# warnings about the labels were given once by the fit the user called, not again by each copy.
+_LABELS_WARNED: contextvars.ContextVar[bool] = contextvars.ContextVar("feedback_nlp_labels_warned", default=False)
+
+
+@contextlib.contextmanager
+def _labels_checked() -> Iterator[None]:
+    token = _LABELS_WARNED.set(True)
+    try:
+        yield
+    finally:
+        _LABELS_WARNED.reset(token)
+
+
+def _repeat_groups(X: Any, texts: Any = None) -> np.ndarray | None:
+    """One group number per row, shared by rows with the same text (case and spacing aside) — or the same
+    vector when only embeddings are given; None when no row repeats another."""
+    words = texts if texts is not None else (None if _numeric_rows(X) is not None else X)
+    if words is not None:
+        keys: list[Any] = [" ".join(t.casefold().split()) for t in _texts(words)]
+    else:
+        numeric = _numeric_rows(X)
+        if numeric is None:
+            return None
+        keys = [row.tobytes() for row in np.round(numeric, 6)]
+    _, groups = np.unique(np.array(keys, dtype=object), return_inverse=True)
+    return groups.ravel() if len(set(keys)) < len(keys) else None
+
+
+def _warn_conflicting_labels(groups: np.ndarray | None, rows: list[list[Any]]) -> None:
+    """Warn when one text carries different tags in different rows: the model cannot learn both, and such
+    rows are usually labelling slips (``find_label_issues`` lists the likely ones)."""
+    if groups is None or _LABELS_WARNED.get():
+        return
+    tags: dict[int, set[tuple[str, ...]]] = {}
+    for g, r in zip(groups.tolist(), rows):
+        tags.setdefault(g, set()).add(tuple(sorted(map(str, r))))
+    clashes = sum(1 for v in tags.values() if len(v) > 1)
+    if clashes:
+        warnings.warn(f"{clashes} text(s) appear more than once with different tags; the model cannot follow "
+                      "both (find_label_issues lists the rows most likely mislabelled)", UserWarning, stacklevel=4)
+
+
+def _holdout_split(primary: np.ndarray, share: float, seed: int,
+                   groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified train/held-out positions; every class keeps at least 2 training rows.
+
+    With ``groups`` (see :func:`_repeat_groups`), the copies of a repeated text go to the same side: a copy in
+    training would otherwise answer its twin in the held-out set, and the model card would report the
+    model's memory, not how it does on new feedback. Without repeats the split is the plain stratified one.
+    """
     rng = np.random.default_rng(seed)
     train, test = [], []
-    for c in np.unique(primary):
-        rows = rng.permutation(np.flatnonzero(primary == c))
-        n_test = min(int(round(share * len(rows))), len(rows) - 2)
-        test += rows[:max(n_test, 0)].tolist()
-        train += rows[max(n_test, 0):].tolist()
+    if groups is None:
+        for c in np.unique(primary):
+            rows = rng.permutation(np.flatnonzero(primary == c))
+            n_test = min(int(round(share * len(rows))), len(rows) - 2)
+            test += rows[:max(n_test, 0)].tolist()
+            train += rows[max(n_test, 0):].tolist()
+    else:
+        side = np.full(len(primary), -1)  # -1 open, 0 training, 1 held out
+        members = {g: np.flatnonzero(groups == g) for g in np.unique(groups)}
+        counts = np.bincount(primary)
+        for c in np.unique(primary):
+            rows = rng.permutation(np.flatnonzero(primary == c))
+            n_test = min(int(round(share * len(rows))), len(rows) - 2)
+            for r in rows:
+                if side[r] != -1:
+                    continue
+                group = members[groups[r]]
+                held = np.bincount(primary[side == 1], minlength=len(counts))
+                extra = np.bincount(primary[group], minlength=len(counts))
+                # held out only while this tag wants more and every tag of the group keeps 2 training rows
+                fits = held[c] < n_test and bool(np.all(counts - held - extra >= np.where(extra > 0, 2, 0)))
+                side[group] = 1 if fits else 0
+        test, train = np.flatnonzero(side == 1).tolist(), np.flatnonzero(side == 0).tolist()
     if not test:
         raise InvalidInputError(f"holdout={share} leaves no row to evaluate on: a tag needs 3 or more rows to hold "
                                 "one out and keep 2 for training; label more rows or train without a holdout")
@@ -665,6 +736,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                 raise InvalidInputError("with a taxonomy, labels must be tag ids (strings)")
             self.taxonomy.validate_labels(targets.rows)
         targets.require_two_per_tag()
+        _warn_conflicting_labels(_repeat_groups(X, texts), targets.rows)
         if self.head == "auto":
             return self._fit_auto(X, targets, holdout, unlabelled)
         report = None
@@ -722,8 +794,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         self.holdout_report_ = report
         self.metrics_: dict[str, Any] = {} if report is None else {
             **{k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
-            "evaluation": f"held-out stratified {holdout:.0%} ({report.n} rows), trained on the rest; the saved "
-                          "model was then trained on every row",
+            "evaluation": f"held-out stratified {holdout:.0%} ({report.n} rows), trained on the rest"
+                          + ("; copies of a repeated text kept on one side" if _repeat_groups(X, texts) is not None
+                             else "") + "; the saved model was then trained on every row",
         }
         return self
 
@@ -814,7 +887,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             # the same recipe on half the rows (no words: only the head's scores are used)
             sub = clone(self).set_params(finetune_calibration="in_sample", lexical=False, self_train=False,
                                          show_progress=False)
-            sub.fit(_take(X, train), [rows[i] if targets.multi_label else rows[i][0] for i in train])
+            with _labels_checked():
+                sub.fit(_take(X, train), [rows[i] if targets.multi_label else rows[i][0] for i in train])
             head = sub.head_
             if not isinstance(head, (MultiClassHead, MultiLabelHead)) or list(sub.classes_) != list(self.classes_):
                 return in_sample + "; a half did not learn every tag"
@@ -831,19 +905,21 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
         start = time.monotonic()
         budget = float("inf") if self.time_budget is None else float(self.time_budget)
-        sel = select_head(self, X, targets, unlabelled=unlabelled, holdout=holdout, budget=budget)
+        with _labels_checked():
+            sel = select_head(self, X, targets, unlabelled=unlabelled, holdout=holdout, budget=budget)
         c = sel.chosen
         inner = clone(self).set_params(embedder=sel.embedder, head=c.head, self_train=c.self_train,
                                        zero_shot=c.zero_shot, multi_label=None if c.zero_shot else targets.multi_label)
         y = [r if targets.multi_label else r[0] for r in targets.rows]
         backlog = sel.backlog if sel.backlog is not None else unlabelled
-        if c.zero_shot:
-            inner.fit(backlog if c.self_train else None)
-        elif c.fine_tuned:  # the encoder is trained on the texts
-            inner.fit(X, y, holdout=holdout, unlabelled=unlabelled if c.self_train else None)
-        else:  # frozen: the embeddings the selection computed are reused (the texts give the lexical channel)
-            inner.fit(sel.embeddings, y, holdout=holdout, unlabelled=backlog if c.self_train else None,
-                      texts=X if _numeric_rows(X) is None else None)
+        with _labels_checked():
+            if c.zero_shot:
+                inner.fit(backlog if c.self_train else None)
+            elif c.fine_tuned:  # the encoder is trained on the texts
+                inner.fit(X, y, holdout=holdout, unlabelled=unlabelled if c.self_train else None)
+            else:  # frozen: the embeddings the selection computed are reused (the texts give the lexical channel)
+                inner.fit(sel.embeddings, y, holdout=holdout, unlabelled=backlog if c.self_train else None,
+                          texts=X if _numeric_rows(X) is None else None)
         self.__dict__.update({k: v for k, v in inner.__dict__.items() if k.endswith("_") and not k.startswith("_")})
         self.selected_head_ = c.head
         total = time.monotonic() - start
@@ -865,11 +941,12 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
     def _holdout_report(self, X: Any, targets: _Targets, share: float, unlabelled: Any = None,
                         texts: Any = None) -> EvaluationReport:
-        train, test = _holdout_split(targets.primary, share, int(self.random_state))
+        train, test = _holdout_split(targets.primary, share, int(self.random_state), _repeat_groups(X, texts))
         rows = targets.rows
         words = None if texts is None else _texts(texts)
-        held = clone(self).fit(_take(X, train), [rows[i] if targets.multi_label else rows[i][0] for i in train],
-                               unlabelled=unlabelled, texts=None if words is None else [words[i] for i in train])
+        with _labels_checked():
+            held = clone(self).fit(_take(X, train), [rows[i] if targets.multi_label else rows[i][0] for i in train],
+                                   unlabelled=unlabelled, texts=None if words is None else [words[i] for i in train])
         return held.evaluate(_take(X, test), [rows[i] if targets.multi_label else rows[i][0] for i in test],
                              texts=None if words is None else [words[i] for i in test])
 
