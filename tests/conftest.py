@@ -6,6 +6,7 @@ import atexit
 import hashlib
 import os
 import shutil
+import signal
 import tempfile
 
 import numpy as np
@@ -55,6 +56,31 @@ class HashEmbedder(BaseEmbedder):
                 out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _python_sigint_handler():
+    """Python's own Ctrl-C handler for the whole run. A test runner started in the background (``cmd &`` in a
+    script, ``nohup``, some CI runners) inherits SIGINT *ignored*, and Python then installs no handler: a
+    Ctrl-C sent by a test went nowhere, and the test of Ctrl-C during the output renames failed in the full
+    suite (no test leaks a handler: ``_no_sigint_handler_left_behind`` checks each one)."""
+    inherited = signal.getsignal(signal.SIGINT)
+    if inherited == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, inherited)
+
+
+@pytest.fixture(autouse=True)
+def _no_sigint_handler_left_behind():
+    """A test that leaves another SIGINT handler installed fails here (and the handler is put back), so the
+    next test of Ctrl-C still sees Python's own."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    after = signal.getsignal(signal.SIGINT)
+    if after is not before:
+        signal.signal(signal.SIGINT, before)
+        pytest.fail(f"the test left the SIGINT handler {after!r} installed (was {before!r})")
 
 
 @pytest.fixture(scope="session")
