@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as _dt
-import functools
 import json
 import logging
 import numbers
@@ -36,9 +35,9 @@ import os
 import shutil
 import unicodedata
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -275,23 +274,11 @@ def _index_of(X: Any) -> pd.Index | None:
     return X.index if isinstance(X, (pd.Series, pd.DataFrame)) else None
 
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _materialised(method: _F) -> _F:
-    """Read one-shot iterators (a generator, ``map``, an open file) passed as X, y, ``texts`` or ``unlabelled``
-    into lists once: each method reads its inputs several times (counting rows, embedding, the word channel),
-    and a second pass over a spent generator sees nothing ("X is empty") or fewer rows than the first."""
-
-    def once(value: Any) -> Any:
-        return list(value) if isinstance(value, Iterator) else value
-
-    @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return method(self, *(once(a) for a in args),
-                      **{k: once(v) if k in ("y", "texts", "unlabelled") else v for k, v in kwargs.items()})
-
-    return cast(_F, wrapper)
+def _once(value: Any) -> Any:
+    """A one-shot iterator (a generator, ``map``, an open file) read into a list, anything else as it is: each
+    method reads its inputs several times (counting rows, embedding, the word channel), and a second pass over
+    a spent generator sees nothing ("X is empty") or fewer rows than the first."""
+    return list(value) if isinstance(value, Iterator) else value
 
 
 def _numeric_rows(X: Any) -> np.ndarray | None:
@@ -675,7 +662,6 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         return self.embedder if self.embedder is not None else Embedder(show_progress=self.show_progress)
 
     # --- fitting ----------------------------------------------------------------------------------
-    @_materialised
     def fit(self, X: Any, y: Any = None, *, sep: str | None = None, holdout: float | None = None,
             unlabelled: Any = None, texts: Any = None) -> TagClassifier:
         """Train on texts ``X`` (or precomputed embeddings) and labels ``y``.
@@ -694,6 +680,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             InvalidInputError: empty input, rows without labels, mismatched lengths, a tag with a single
                 example, non-finite embeddings, a bad parameter…
         """
+        X, y, texts, unlabelled = _once(X), _once(y), _once(texts), _once(unlabelled)
         self._validate_params()
         if unlabelled is not None and (not self.self_train or self.zero_shot):
             raise InvalidInputError("unlabelled rows are used with self_train=True and labels; zero-shot "
@@ -1082,19 +1069,19 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
     def _proba(self, X: Any, texts: Any = None) -> np.ndarray:
         return self.head_.probabilities(self._logits(X, texts))
 
-    @_materialised
     def predict_proba(self, X: Any, *, texts: Any = None) -> ProbaFrame:
         """Calibrated probabilities, one column per tag (``classes_``), one row per input (a Series or
         DataFrame input's index is kept); a :class:`ProbaFrame`, so ``P[:, j]`` works as on an array.
         ``texts``: with precomputed embeddings as ``X``, the texts they came from (models with a lexical
         channel read the words too)."""
+        X, texts = _once(X), _once(texts)
         self._check_fitted()
         return ProbaFrame(self._proba(X, texts), columns=list(self.classes_), index=_index_of(X))
 
-    @_materialised
     def decision_function(self, X: Any, *, texts: Any = None) -> np.ndarray:
         """Calibrated log-scale scores: (n, classes), or (n,) for two classes as scikit-learn expects
         (positive means ``classes_[1]``). ``CalibratedClassifierCV`` and ranking metrics use it."""
+        X, texts = _once(X), _once(texts)
         self._check_fitted()
         z = self._logits(X, texts)
         if isinstance(self.head_, MultiClassHead) and z.shape[1] == 2:
@@ -1110,11 +1097,11 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         return [self.classes_[c].item() if isinstance(self.classes_[c], np.generic) else self.classes_[c]
                 for c in picks]
 
-    @_materialised
     def predict(self, X: Any, *, texts: Any = None) -> np.ndarray:
         """Predicted tags: one label per row in ``classes_``'s type (multi-class), or a list of tags per row
         (multi-label, with the taxonomy's ancestors). With ``min_confidence`` > 0 the array is of objects
         and rows that abstain (``needs_review``) get ``None`` / an empty list."""
+        X, texts = _once(X), _once(texts)
         self._check_fitted()
         picks, _, review = self._decide(self._proba(X, texts))
         if self.multi_label_:
@@ -1131,11 +1118,11 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         extra = [a for a in self.taxonomy_.with_ancestors(tags) if a not in tags]
         return list(tags) + extra
 
-    @_materialised
     def tag(self, X: Any, ids: Sequence[Any] | None = None, *, texts: Any = None) -> pd.DataFrame:
         """The batch-friendly output: ``tags`` (with ancestors), ``probabilities`` (JSON of the predicted
         tags' probabilities), ``confidence`` and ``needs_review``; with ``ids``, an ``id`` column first.
         A Series or DataFrame input's index is kept."""
+        X, texts = _once(X), _once(texts)
         self._check_fitted()
         P = self._proba(X, texts)
         picks, conf, review = self._decide(P)
@@ -1165,25 +1152,25 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             out.insert(0, "id", list(ids))
         return out
 
-    @_materialised
     def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
+        X, y = _once(X), _once(y)
         return self.fit(X, y, **kwargs).predict(X)
 
-    @_materialised
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy (subset accuracy for multi-label); abstained rows count as wrong."""
+        X, y = _once(X), _once(y)
         if sample_weight is not None:
             raise InvalidInputError("score does not support sample_weight")
         return self.evaluate(X, y).accuracy
 
     # --- evaluation and label quality -------------------------------------------------------------
-    @_materialised
     def evaluate(self, X: Any, y: Any, *, sep: str | None = None, texts: Any = None) -> EvaluationReport:
         """Accuracy, micro/macro F1, per-tag P/R/F1/support, most confused pairs, abstain rate, and how well
         the probabilities are calibrated (``mean_confidence``, ``calibration_error``).
 
         With a hierarchical taxonomy, ``per_level`` reports accuracy and F1 at each depth.
         """
+        X, y, texts = _once(X), _once(y), _once(texts)
         self._check_fitted()
         rows, _ = _label_rows(y, sep)
         if self.multi_label_ and not all(isinstance(t, str) for r in rows for t in r):
@@ -1215,13 +1202,13 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                           stacklevel=2)
         return report
 
-    @_materialised
     def suggest_for_labeling(self, X: Any, n: int = 20) -> pd.DataFrame:
         """The ``n`` items most worth labelling next: uncertain for the model and diverse among themselves.
 
         Uncertainty is 1 − (top probability − runner-up) for multi-class, and closeness to the tag
         thresholds for multi-label; among the 5n most uncertain, a farthest-point pass picks diverse ones.
         """
+        X = _once(X)
         self._check_fitted()
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             raise InvalidInputError(f"n must be a whole number of items, 0 or more, got {n!r}")
@@ -1256,7 +1243,6 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                              "uncertainty": uncertainty[chosen].round(4),
                              "predicted": self._names(top.tolist())}, index=None)
 
-    @_materialised
     def find_label_issues(self, X: Any, y: Any, *, sep: str | None = None, cv: int | None = None,
                           method: str = "auto") -> pd.DataFrame:
         """Training rows that cross-validated predictions say are probably mislabelled.
@@ -1267,6 +1253,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         and docs/benchmarks.md for the recall of both. Multi-label rows are judged on their first tag. Sorted
         by how much more likely the suggested tag is; ``method`` says which implementation ran.
         """
+        X, y = _once(X), _once(y)
         from ._label_issues import label_issue_mask
 
         self._validate_params()
