@@ -298,3 +298,29 @@ def test_a_demand_request_with_some_undated_items_keeps_the_dates_it_has(api):
     r = post_json(api, "/v1/score/demand", {"items": items, "now": "2026-01-10T00:00:00Z", "window": "30D"})
     growth = {row["theme"]: row["growth"] for row in r.json()["results"]}
     assert r.status_code == 200 and growth["a"] > growth["b"], r.text  # were both 0: every date was dropped
+
+
+# --- Quackback: key files and URLs -----------------------------------------------------------------------------
+
+
+def test_a_key_file_of_several_lines_is_refused_not_read_as_its_first(tmp_path):
+    from feedback_nlp.integrations.quackback._errors import QuackbackError
+    from feedback_nlp.integrations.quackback._secrets import read_secret
+
+    env = write_file(tmp_path / ".env", "DB_PASSWORD=hunter2\nQUACKBACK_KEY=qb_abc\n")
+    with pytest.raises(QuackbackError, match="holds 2 lines"):
+        read_secret(env, what="API key")  # was Secret("DB_PASSWORD=hunter2"), sent to the portal as the key
+    assert read_secret(write_file(tmp_path / "key", "\n  qb_abc  \n\n")).reveal() == "qb_abc"
+
+
+@pytest.mark.parametrize("url, message", [
+    ("https://feedback.acme.com\r\nX-Evil: 1", "control character"),
+    ("https://user:pw@feedback.acme.com", "user name or password"),
+])
+def test_a_quackback_url_with_credentials_or_control_characters_is_refused(url, message):
+    from feedback_nlp.integrations.quackback._client import QuackbackClient
+    from feedback_nlp.integrations.quackback._errors import QuackbackError
+    from feedback_nlp.integrations.quackback._secrets import Secret
+
+    with pytest.raises(QuackbackError, match=message):  # both were looked up as a host name
+        QuackbackClient(url, Secret("qb_abc"))

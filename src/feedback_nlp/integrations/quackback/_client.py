@@ -104,6 +104,12 @@ class QuackbackClient:
         parts = urllib.parse.urlsplit(url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise QuackbackError(f"Quackback URL must be http(s)://host[:port], got {quoted(url)}")
+        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url.strip()):
+            # "https://host\r\nX: 1" was looked up as a host name ("Name or service not known")
+            raise QuackbackError(f"the Quackback URL holds white space or a control character: {quoted(url)}")
+        if parts.username is not None or parts.password is not None:  # was looked up with them as the host name
+            raise QuackbackError("the Quackback URL holds a user name or password: give the portal's address "
+                                 "alone; the API key comes from --key-file")
         if parts.scheme == "http" and parts.hostname not in _LOOPBACK and not allow_insecure:
             raise QuackbackError(f"refusing to send the API key in clear to {parts.hostname}: use https:// "
                                  "(or allow_insecure=True on a trusted network)")

@@ -52,7 +52,7 @@ _MAX_SECRET_BYTES = 64 * 1024  # a key or signing secret is a line of text
 
 
 def read_secret(file: str | os.PathLike | None = None, env: str | None = None, *, what: str = "secret") -> Secret:
-    """The secret from ``file`` (first line, surrounding whitespace removed) or else from ``$env``.
+    """The secret from ``file`` (its one line, surrounding whitespace removed) or else from ``$env``.
 
     Raises :class:`QuackbackError` naming the file or variable (never the value) when neither gives one.
     A file readable by other users is accepted with a warning, as ssh does for keys.
@@ -69,10 +69,13 @@ def read_secret(file: str | os.PathLike | None = None, env: str | None = None, *
             raise QuackbackError(f"{what} file not found: {path}") from None
         except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
             raise QuackbackError(f"cannot read the {what} file {path}: {type(exc).__name__}") from None
-        lines = raw.strip().splitlines()
+        lines = [line for line in raw.strip().splitlines() if line.strip()]
         value = lines[0].strip() if lines else ""
         if not value:
             raise QuackbackError(f"the {what} file {path} is empty")
+        if len(lines) > 1:  # a .env or config file given by mistake: its first line would be sent as the key
+            raise QuackbackError(f"the {what} file {path} holds {len(lines)} lines; a {what} file holds the "
+                                 f"{what} alone, on one line")
         if path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH):
             logger.warning("the %s file %s is readable by other users; chmod 600 it", what, path)
         return Secret(value)
