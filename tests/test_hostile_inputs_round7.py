@@ -324,3 +324,22 @@ def test_a_quackback_url_with_credentials_or_control_characters_is_refused(url, 
 
     with pytest.raises(QuackbackError, match=message):  # both were looked up as a host name
         QuackbackClient(url, Secret("qb_abc"))
+
+
+def test_themes_and_scoring_read_times_by_the_records_rules(hash_embedder):
+    texts = [f"export fails {i % 3}" for i in range(12)]
+    with pytest.raises(fb.InvalidInputError, match="timestamps do not parse at positions \\[11\\]"):
+        fb.ThemeModel(hash_embedder, min_theme_size=2).fit(texts, timestamps=["01/02/2026"] * 11 + ["13/01/2026"])
+    with pytest.raises(fb.InvalidInputError, match="now must be a time"):  # both were read day first, silently
+        fb.theme_scores(pd.DataFrame({"theme": ["a"], "created_at": ["2026-01-01"]}), account_col=None,
+                        revenue_col=None, now="13/01/2026")
+
+
+def test_blank_texts_are_refused_by_dedupe_and_themes_whatever_the_embedder_accepts(hash_embedder):
+    texts = [f"export fails {i % 3}" for i in range(12)]
+    dedupe = fb.Deduper(hash_embedder).fit(pd.DataFrame({"id": [str(i) for i in range(12)], "text": texts}))
+    with pytest.raises(fb.InvalidInputError, match="empty text at positions \\[0\\]"):
+        dedupe.find("   ", k=3)  # was three "matches" of nothing, at score 0
+    themes = fb.ThemeModel(hash_embedder, min_theme_size=2).fit(texts)
+    with pytest.raises(fb.InvalidInputError, match="empty text at positions \\[1\\]"):
+        themes.transform(["export fails", ""])  # was assigned a theme

@@ -49,6 +49,7 @@ __all__ = [
     "iter_feedback",
     "iter_table_chunks",
     "parse_timestamp",
+    "to_utc_times",
     "read_feedback",
     "read_table",
     "table_format",
@@ -458,6 +459,33 @@ def _month_first(text: str, m: re.Match[str]) -> str:
         raise DateOrderError(f"{quoted(text)} is not a {order} date (slash dates are read month first, dotted "
                              "dates day first): write dates as YYYY-MM-DD")
     return f"{month:02d}/{day:02d}/{year}{text[m.end():]}"
+
+
+def to_utc_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """A column's UTC times by :func:`parse_timestamp`'s rules (ISO, epochs; slash dates month first, dotted
+    dates day first), and where a value given does not parse; empty cells are missing times. Scoring, themes
+    and the report read times with it: pandas' ``format="mixed"`` read 13/01/2026 day first beside month-first
+    01/02/2026, and "now" as the moment of reading.
+
+    >>> ts, bad = to_utc_times(pd.Series(["2026-01-02", "01/03/2026", "", "13/01/2026", None]))
+    >>> ts.dt.strftime("%m-%d").tolist(), bad.tolist()
+    (['01-02', '01-03', nan, nan, nan], [False, False, False, True, False])
+    """
+    fast = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    out: list[Any] = list(fast)
+    bad = [False] * len(values)
+    raw = values.tolist()
+    for i in np.flatnonzero(pd.isna(fast).to_numpy()):
+        value = raw[i]
+        if _missing(value) or (isinstance(value, str) and not value.strip()):
+            continue
+        try:
+            ts = parse_timestamp(value)
+            out[i] = pd.NaT if ts is None else ts
+        except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime):
+            bad[i] = True
+    return (pd.to_datetime(pd.Series(out, index=values.index, dtype=object), utc=True),
+            pd.Series(bad, index=values.index, dtype=bool))
 
 
 _ISO_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?$")

@@ -29,6 +29,7 @@ import pandas as pd
 
 from .embedding import BaseEmbedder
 from .errors import InvalidInputError, ModelMismatchError, ModelNotFoundError
+from .records import to_utc_times
 from .themes._model import bounded_period_range
 
 __all__ = ["SENTIMENTS", "SENTIMENT_SECTION", "SentimentScores", "SentimentSection", "chart_text", "given_sentiment",
@@ -201,7 +202,7 @@ def sentiment_over_time(items: pd.DataFrame, freq: str = "W") -> pd.DataFrame:
     cols = ["period", "n", "negative", "neutral", "positive", "share_negative", "share_positive"]
     if "created_at" not in items:
         return pd.DataFrame(columns=cols)
-    ts = pd.to_datetime(items["created_at"], utc=True, errors="coerce", format="mixed")
+    ts = to_utc_times(items["created_at"])[0]  # unparseable: left out, like undated items
     ok = ts.notna() & items["sentiment"].isin(SENTIMENTS)
     if not ok.any():
         return pd.DataFrame(columns=cols)

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from .integrations.quackback._status import STAGES, status_stage
+from .records import to_utc_times
 from .themes._model import bounded_period_range
 
 __all__ = ["STATUS_SECTION", "StatusSection", "asked_vs_delivered", "delivery_times", "has_status", "status_by_theme",
@@ -64,7 +65,7 @@ def _stages(items: pd.DataFrame) -> pd.Series:
 def _times(items: pd.DataFrame, col: str) -> pd.Series:
     if col not in items:
         return pd.Series(pd.NaT, index=items.index, dtype="datetime64[ns, UTC]")
-    return pd.to_datetime(items[col], utc=True, errors="coerce", format="mixed")
+    return to_utc_times(items[col])[0]
 
 
 def status_by_theme(items: pd.DataFrame, *, theme_col: str = "theme", label_col: str = "theme_label") -> pd.DataFrame:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ColumnError, InvalidInputError, quoted, quoted_list
+from .records import parse_timestamp, to_utc_times
 
 __all__ = [
     "DEFAULT_DEMAND_WEIGHTS",
@@ -295,25 +296,6 @@ def _blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def _times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """UTC times of a column read by the records' rules (ISO, epochs; slash dates month first, dotted dates day
-    first: pandas' "mixed" read 13/01/2026 day first beside month-first 01/02/2026), and where a value given
-    does not parse. Empty cells are missing times."""
-    from .records import parse_timestamp
-
-    fast = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
-    out, bad = list(fast), [False] * len(values)
-    for i, (value, parsed) in enumerate(zip(values, fast)):
-        if pd.isna(parsed) and not _blank(value) and not pd.isna(value):
-            try:
-                ts = parse_timestamp(value)
-                out[i] = pd.NaT if ts is None else ts
-            except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime):
-                bad[i] = True
-    return (pd.to_datetime(pd.Series(out, index=values.index, dtype=object), utc=True),
-            pd.Series(bad, index=values.index, dtype=bool))
-
-
 def theme_scores(
     df: pd.DataFrame,
     *,
@@ -397,7 +379,7 @@ def theme_scores(
     elif revenue_col is not None:
         raise InvalidInputError("revenue needs account_col: revenue is counted once per account")
     if time_col is not None:
-        ts, bad = _times(data[time_col])
+        ts, bad = to_utc_times(data[time_col])
         if bad.any():
             raise ColumnError(f"time column {quoted(time_col)} has unparseable dates in rows {list(data.index[bad][:10])}")
         ref = ts.max() if ref_now is None else ref_now
@@ -440,11 +422,11 @@ def _window(window: Any) -> pd.Timedelta:
 def _now(now: Any) -> pd.Timestamp | None:
     if now is None:
         return None
-    try:
-        ts = pd.Timestamp(now)
-    except (ValueError, TypeError, OverflowError):
+    try:  # the records' rules: pandas read "13/01/2026" day first and "now" as the moment of the call
+        ts = parse_timestamp(now)
+    except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime):
         raise InvalidInputError(f"now must be a time such as 2026-01-31T00:00:00Z, got {quoted(now)}") from None
-    if pd.isna(ts):
+    if ts is None or pd.isna(ts):
         raise InvalidInputError(f"now must be a time, got {quoted(now)}")
     return ts
 

@@ -18,7 +18,7 @@ from .._optional import require
 from .._params import HasMethods, Interval, Options, ParamsMixin
 from .._persist import check_embedder, loading, prepare_folder, read_config, write_config
 from ..cleaning import redact_pii
-from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list
+from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted_list
 from ..evaluation import best_f1_threshold
 from ._bm25 import BM25
@@ -125,6 +125,7 @@ class Deduper(ParamsMixin, BaseEstimator):
             texts = _as_text_list(texts)
         n = len(texts) if texts is not None else len(embeddings) if embeddings is not None else 0
         if embeddings is None:
+            _refuse_empty(texts)  # whatever the embedder accepts: a custom one embedded "" and matched it
             embeddings = self._embedder().encode(texts)
         else:
             embeddings = _as_embeddings(embeddings, n)

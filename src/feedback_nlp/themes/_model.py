@@ -15,8 +15,9 @@ from sklearn.base import BaseEstimator, clone
 from .._params import HasMethods, Interval, ParamsMixin
 from .._persist import check_embedder, loading, prepare_folder, read_config, write_config
 from ..cleaning import redact_pii
-from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list
+from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted
+from ..records import to_utc_times
 from ._labels import BaseLabeller, CTFIDFLabeller, central_title
 from ._parts import BaseClusterer, BaseReducer, GraphClusterer, HDBSCANClusterer
 
@@ -130,6 +131,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
                 raise InvalidInputError("give texts or embeddings")
             if getattr(self, "embedder_", None) is None:
                 self.embedder_ = self.embedder if self.embedder is not None else Embedder()
+            _refuse_empty(texts)  # whatever the embedder accepts (a custom one embedded "" into a theme)
             embeddings = self.embedder_.encode(texts)
         n = len(texts) if texts is not None else len(embeddings) if hasattr(embeddings, "__len__") else -1
         emb = _as_embeddings(embeddings, n)
@@ -147,10 +149,9 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         if len(arr) != n:
             raise InvalidInputError(f"{name} has {len(arr)} values for {n} texts")
         if name == "timestamps":
-            ts = pd.to_datetime(arr, utc=True, errors="coerce", format="mixed")
-            bad = ts.isna() & arr.notna()
+            ts, bad = to_utc_times(arr)  # the records' rules: slash dates month first, dotted ones day first
             if bad.any():
-                raise InvalidInputError(f"timestamps do not parse at positions {list(np.flatnonzero(bad))[:10]}")
+                raise InvalidInputError(f"timestamps do not parse at positions {np.flatnonzero(bad)[:10].tolist()}")
             return ts.to_numpy()
         return arr.to_numpy(dtype=object)
 
