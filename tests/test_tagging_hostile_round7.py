@@ -206,3 +206,37 @@ def test_repeats_with_the_same_tag_do_not_warn(hash_embedder):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         TagClassifier(hash_embedder, cv=2).fit([*TEXTS, *TEXTS], [*LABELS, *LABELS])
+
+
+# --- the embedder's settings --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"batch_size": 1.5}, "batch_size must be a whole number"),       # was: accepted
+    ({"batch_size": True}, "batch_size must be a whole number"),
+    ({"max_batch_tokens": 2.5}, "max_batch_tokens must be a whole number"),
+    ({"normalize": "no"}, "normalize must be True or False"),         # was: "no" read as True
+    ({"clean": "false"}, "clean must be True or False"),
+    ({"show_progress": 1}, "show_progress must be True or False"),
+    ({"device": "cuda"}, "not available on this machine"),            # was: torch's bare AssertionError
+    ({"device": "tpu-ish"}, "not a device name"),
+    ({"device": ""}, "device must be a name"),
+])
+def test_embedder_settings_are_checked(kwargs, message):
+    import torch
+
+    if kwargs.get("device") == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(InvalidInputError, match=message):
+        Embedder(**kwargs)
+
+
+def test_an_empty_model_name_is_not_the_working_directory(monkeypatch):
+    from feedback_nlp.errors import ModelNotFoundError
+
+    # was: "no weight file ... in /current/dir": Path("") is the working directory
+    with pytest.raises(ModelNotFoundError, match="empty name"):
+        Embedder(model="")
+    with pytest.raises(ModelNotFoundError, match="empty name"):
+        Embedder(model="   ")
+    monkeypatch.setenv("FEEDBACK_NLP_MODEL", "  ")  # a blank variable is unset: the bundled model
+    assert Embedder().name == "all-MiniLM-L6-v2"

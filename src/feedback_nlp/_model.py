@@ -43,6 +43,11 @@ def resolve_model(model: str | os.PathLike | None = None) -> tuple[str, Path | s
     where location is a folder or a hub name to load from the local Hugging Face cache only.
     """
     chosen = _config.model(model)
+    if chosen is not None and not isinstance(chosen, (str, os.PathLike)):
+        raise ModelNotFoundError(f"the embedding model must be a folder or a model name, got {type(chosen).__name__}")
+    if chosen is not None and not str(chosen).strip():  # Path("") is the working directory: never meant
+        raise ModelNotFoundError("the embedding model is an empty name: pass a folder or a model name, or leave it "
+                                 "unset for the bundled all-MiniLM-L6-v2")
     bundled = bundled_model_dir()
     if chosen is None:
         if bundled is None:

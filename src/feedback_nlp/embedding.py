@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -73,6 +74,27 @@ def _refuse_empty(texts: Sequence[str]) -> None:
         raise InvalidInputError(f"empty text at positions {empty[:10]}"
                                 + (f" (and {len(empty) - 10} more)" if len(empty) > 10 else "")
                                 + "; remove or fill these rows before embedding")
+
+
+def _check_device(device: Any) -> None:
+    """A device torch can use here, checked now: an unavailable one failed later with torch's bare
+    ``AssertionError: Torch not compiled with CUDA enabled``."""
+    if not isinstance(device, str) or not device.strip():
+        raise InvalidInputError(f"device must be a name such as 'cpu' or 'cuda', got {device!r}")
+    if device == "cpu":
+        return
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        raise InvalidInputError(f"device {device!r} is not a device name torch knows ('cpu', 'cuda', 'cuda:1', "
+                                "'mps'…)") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())}
+    if not available.get(kind, False):
+        raise InvalidInputError(f"device {device!r} is not available on this machine (torch {torch.__version__} "
+                                "sees no such accelerator); use device='cpu'")
 
 
 def _as_text_list(texts: Sequence[str] | str) -> list[str]:
@@ -170,10 +192,13 @@ class Embedder(BaseEmbedder):
         max_batch_tokens: int | None = None,
         long_text: str | None = None,
     ) -> None:
-        if batch_size is not None and batch_size < 1:
-            raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
-        if max_batch_tokens is not None and max_batch_tokens < 1:
-            raise InvalidInputError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
+        for name, value in (("batch_size", batch_size), ("max_batch_tokens", max_batch_tokens)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+                raise InvalidInputError(f"{name} must be a whole number >= 1, got {value!r}")
+        for name, flag in (("normalize", normalize), ("show_progress", show_progress), ("clean", clean)):
+            if not isinstance(flag, (bool, np.bool_)):  # "no" or "false" would read as True
+                raise InvalidInputError(f"{name} must be True or False, got {flag!r}")
+        _check_device(device)
         self.name, self.location = resolve_model(model)
         self.weights_hash = weights_hash(self.location)
         self.backend = select_backend(backend, self.location, self.weights_hash)
