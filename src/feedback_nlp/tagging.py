@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as _dt
+import hashlib
 import json
 import logging
 import numbers
@@ -387,7 +388,8 @@ def _repeat_groups(X: Any, texts: Any = None) -> np.ndarray | None:
         numeric = _numeric_rows(X)
         if numeric is None:
             return None
-        keys = [row.tobytes() for row in np.round(numeric, 6)]
+        # one text embeds to the same bits every time; a 16-byte digest keeps the keys small for 100k rows
+        keys = [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in np.ascontiguousarray(numeric)]
     _, groups = np.unique(np.array(keys, dtype=object), return_inverse=True)
     return groups.ravel() if len(set(keys)) < len(keys) else None
 
@@ -723,12 +725,13 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                 raise InvalidInputError("with a taxonomy, labels must be tag ids (strings)")
             self.taxonomy.validate_labels(targets.rows)
         targets.require_two_per_tag()
-        _warn_conflicting_labels(_repeat_groups(X, texts), targets.rows)
+        repeats = _repeat_groups(X, texts)
+        _warn_conflicting_labels(repeats, targets.rows)
         if self.head == "auto":
             return self._fit_auto(X, targets, holdout, unlabelled)
         report = None
         if holdout is not None:
-            report = self._holdout_report(X, targets, float(holdout), unlabelled, texts)
+            report = self._holdout_report(X, targets, float(holdout), unlabelled, texts, repeats)
         self.multi_label_ = targets.multi_label
         self.classes_ = targets.classes
         self.taxonomy_ = self.taxonomy
@@ -782,8 +785,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         self.metrics_: dict[str, Any] = {} if report is None else {
             **{k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
             "evaluation": f"held-out stratified {holdout:.0%} ({report.n} rows), trained on the rest"
-                          + ("; copies of a repeated text kept on one side" if _repeat_groups(X, texts) is not None
-                             else "") + "; the saved model was then trained on every row",
+                          + ("; copies of a repeated text kept on one side" if repeats is not None else "")
+                          + "; the saved model was then trained on every row",
         }
         return self
 
@@ -927,8 +930,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         return texts, np.asarray(labels, dtype=targets.Y.dtype)
 
     def _holdout_report(self, X: Any, targets: _Targets, share: float, unlabelled: Any = None,
-                        texts: Any = None) -> EvaluationReport:
-        train, test = _holdout_split(targets.primary, share, int(self.random_state), _repeat_groups(X, texts))
+                        texts: Any = None, repeats: np.ndarray | None = None) -> EvaluationReport:
+        train, test = _holdout_split(targets.primary, share, int(self.random_state), repeats)
         rows = targets.rows
         words = None if texts is None else _texts(texts)
         with _labels_checked():
