@@ -343,3 +343,10 @@ def test_blank_texts_are_refused_by_dedupe_and_themes_whatever_the_embedder_acce
     themes = fb.ThemeModel(hash_embedder, min_theme_size=2).fit(texts)
     with pytest.raises(fb.InvalidInputError, match="empty text at positions \\[1\\]"):
         themes.transform(["export fails", ""])  # was assigned a theme
+
+
+def test_an_id_stored_in_another_unicode_form_is_not_stored_twice(api):
+    assert post_json(api, "/v1/backlog", {"items": [{"id": "r7-" + _NFC, "text": "export fails"}]}).status_code == 200
+    r = post_json(api, "/v1/backlog", {"items": [{"id": "r7-" + _NFD, "text": "dark mode"}]})
+    assert r.status_code == 422 and repr("r7-" + _NFC) in r.json()["error"]["message"]  # was a second item
+    assert post_json(api, "/v1/backlog", {"items": [{"id": "r7-" + _NFC, "text": "export fails"}]}).status_code == 200

@@ -188,6 +188,14 @@ class ServiceState:
                                details=[{"loc": f"body.items[{i}].id", "msg": "duplicate id in one request",
                                          "type": "duplicate_id"}])
             seen[key] = i
+        assert self.store is not None, "load() opens the store before routes are served"
+        stored = await anyio.to_thread.run_sync(self._stored_in_another_form, items)
+        if stored is not None:
+            i, other = stored
+            raise ApiError(422, "duplicate_id", f"id at items[{i}] is stored as {quoted(other)}, the same id in "
+                           "another Unicode form (composed vs decomposed accents); send it as stored",
+                           details=[{"loc": f"body.items[{i}].id", "msg": "stored in another Unicode form",
+                                     "type": "duplicate_id"}])
 
         def records(vectors: np.ndarray, cleaned: list[str]) -> list[BacklogItem]:
             return [BacklogItem(it.id, text, dict(it.metadata or {}), vec)
@@ -198,6 +206,19 @@ class ServiceState:
         created = await anyio.to_thread.run_sync(self.store.upsert, rows)
         self.metrics.backlog_size.inc(sum(created))
         return ([r.id for r, c in zip(rows, created) if c], [r.id for r, c in zip(rows, created) if not c])
+
+    def _stored_in_another_form(self, items: Sequence[Any]) -> tuple[int, str] | None:
+        """(position, stored id) of the first item whose id the store holds composed where it is decomposed,
+        or the other way round (two items that print the same), else None. ASCII ids need no look-up."""
+        assert self.store is not None, "load() opens the store before routes are served"
+        for i, it in enumerate(items):
+            if it.id.isascii():
+                continue
+            for form in ("NFC", "NFD"):
+                other = unicodedata.normalize(form, it.id)
+                if other != it.id and self.store.get(other) is not None:
+                    return i, other
+        return None
 
     async def delete_item(self, item_id: str) -> bool:
         """Remove a backlog item; ``False`` when there was none."""
