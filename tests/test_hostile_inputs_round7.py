@@ -350,3 +350,41 @@ def test_an_id_stored_in_another_unicode_form_is_not_stored_twice(api):
     r = post_json(api, "/v1/backlog", {"items": [{"id": "r7-" + _NFD, "text": "dark mode"}]})
     assert r.status_code == 422 and repr("r7-" + _NFC) in r.json()["error"]["message"]  # was a second item
     assert post_json(api, "/v1/backlog", {"items": [{"id": "r7-" + _NFC, "text": "export fails"}]}).status_code == 200
+
+
+# --- ingest: empty files, typed ids, vertical tabs, headers --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["empty.parquet", "empty.json", "blank.jsonl"])
+def test_a_file_without_rows_reads_as_no_rows_not_a_pandas_error(tmp_path, name):
+    path = tmp_path / name
+    if name.endswith(".parquet"):
+        pd.DataFrame({"id": pd.Series([], dtype=str), "text": pd.Series([], dtype=str)}).to_parquet(path)
+    else:
+        path.write_text("[]" if name.endswith(".json") else "\n  \n\n")
+    got = fb.read_feedback(path)  # was ValueError: No objects to concatenate
+    assert len(got.records) == 0 and len(got.rejected) == 0
+
+
+def test_typed_ids_are_read_as_written_or_rejected_by_type(tmp_path):
+    from decimal import Decimal
+
+    got = fb.read_feedback(pd.DataFrame({"id": [Decimal("12.50"), Decimal("NaN"), pd.Timestamp("2026-01-01")],
+                                         "text": ["export fails", "dark mode", "login loops"]}))
+    assert got.records["id"].tolist() == ["12.50"]  # was "missing id"
+    assert got.rejected["reason"].tolist() == ["missing id", "id is a Timestamp ('2026-01-01 00:00:00'), not a text "
+                                               "or a number"]  # was "missing id": the column was there
+
+
+def test_a_vertical_tab_line_break_is_text_not_binary(tmp_path):
+    # FileMaker and Excel for Mac write \x0b for a line break inside a cell
+    got = fb.read_feedback(write_file(tmp_path / "in.csv", 'id,text\n1,"dark\x0bmode"\n2,a\x1cb c\n3,"\x01\x02x"\n'))
+    assert got.records["text"].tolist() == ["dark mode", "a b c"]  # were "binary or non-text content"
+    assert got.rejected["reason"].tolist() == ["binary or non-text content"]
+
+
+def test_a_repeated_header_in_capitals_is_a_header_and_a_full_width_column_is_pointed_out(tmp_path):
+    got = fb.read_feedback(write_file(tmp_path / "in.csv", "id,text\nID,TEXT\n1,export fails\n"))
+    assert got.records["id"].tolist() == ["1"] and got.rejected["row"].tolist() == [2]  # was an item "ID"
+    with pytest.raises(fb.ColumnError, match="'ｔｅｘｔ' differs only in character width"):
+        fb.read_feedback(write_file(tmp_path / "wide.csv", "ｉｄ,ｔｅｘｔ\n1,export fails\n"))

@@ -304,6 +304,10 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u202a\
                                     "\u2066\u2067\u2068\u2069"), None)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters that say "binary": the vertical tab, form feed and the information separators (\x1c-\x1f)
+# are line breaks to Python, and FileMaker and Excel for Mac write \x0b for a line break inside a cell (a short
+# text with one was rejected as binary)
+_BINARY = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _WS = re.compile(r"\s+")
 
@@ -347,7 +351,7 @@ def text_problem(raw: object, cleaned: str | None = None, *, max_chars: int = MA
     if not raw.isascii() and _SURROGATE.search(raw):  # not Unicode text: nothing downstream can encode it
         return "invalid characters (lone surrogates; bytes decoded with the wrong encoding?)"
     head = raw[:2000]
-    if "\x00" in raw or len(_CONTROL.findall(head)) + head.count("\ufffd") > 0.1 * min(len(raw), 2000):
+    if "\x00" in raw or len(_BINARY.findall(head)) + head.count("\ufffd") > 0.1 * min(len(raw), 2000):
         return "binary or non-text content"
     cleaned = clean_text(raw) if cleaned is None else cleaned
     if not cleaned:

@@ -526,6 +526,8 @@ def _as_text(value: Any) -> Any:
         return str(value)
     if isinstance(value, (float, np.floating)) and math.isfinite(value):
         return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(float(value))
+    if isinstance(value, Decimal):  # a database's NUMERIC column: as written ("12.50"); NaN is missing
+        return str(value) if value.is_finite() else None
     return value
 
 
@@ -594,8 +596,14 @@ def _redacted(raw: Any, limit: int = 500) -> str | None:
 def _case_hint(name: str, columns: Sequence[Any], option: str) -> str:
     """``; 'Text' differs only in case: pass text_col='Text'`` when a column is the name in another case (a
     spreadsheet's "Text" header is not silently taken for "text": both may exist)."""
-    same = [c for c in columns if isinstance(c, str) and c.casefold() == str(name).casefold()]
-    return f"; {quoted(same[0])} differs only in case: pass {option}={quoted(same[0])}" if same else ""
+    def key(text: str) -> str:  # "ｔｅｘｔ" (full width, from a CJK spreadsheet) is "text" in another width
+        return unicodedata.normalize("NFKC", text).casefold()
+
+    same = [c for c in columns if isinstance(c, str) and key(c) == key(str(name))]
+    if not same:
+        return ""
+    how = "case" if same[0].casefold() == str(name).casefold() else "character width (or case)"
+    return f"; {quoted(same[0])} differs only in {how}: pass {option}={quoted(same[0])}"
 
 
 # --- the validator --------------------------------------------------------------------------------
@@ -757,6 +765,10 @@ class RowValidator:
             for i, v in enumerate(raw_ids):
                 if reasons[i] is None and ids[i] is None and isinstance(v, (list, tuple, dict, np.ndarray)):
                     reasons[i] = f"id is a {type(v).__name__} ({_preview(v, 30)}), not a single value"
+                elif reasons[i] is None and ids[i] is None and not _missing(t := _as_text(v)) and \
+                        not isinstance(t, (str, bytes)):
+                    # a datetime column chosen as the id (Parquet) was reported as "missing id"
+                    reasons[i] = f"id is a {type(v).__name__} ({_preview(v, 30)}), not a text or a number"
         cleaned = self._check_texts(ids, texts, reasons)
         out: dict[str, Any] = {"id": ids, "text": cleaned if self.clean else texts}
         out["source"], details = self._map_sources(column("source"), column("source_detail"), reasons, n)

@@ -506,7 +506,7 @@ def _iter_csv(path: Path, delimiter: str, encoding: str | None, chunk_size: int)
             raise EncodingError(f"{path}: the header line {taken[0][0]} holds {mixed.split(' in a file')[0]}, "
                                 f"but encoding {codec!r} was declared; drop the encoding option or re-save the file")
         header = _header(fields)
-        names = [_bare(f) for f in fields]
+        names = [_bare(f).casefold() for f in fields]
         break
     else:
         raise InputFileError(f"{path} is empty: no header line with column names")
@@ -528,10 +528,11 @@ def _iter_csv(path: Path, delimiter: str, encoding: str | None, chunk_size: int)
             fields = _loose_fields(raw, delimiter)
         if error is None and not raw.isascii():  # only non-ASCII lines can hold escaped bad bytes
             error = _bad_bytes_reason([raw], codec)
-        if error is None and fields is not None and width > 1 and _bare(fields[0]) == names[0] \
-                and [_bare(f) for f in fields] == names:
+        if error is None and fields is not None and width > 1 and _bare(fields[0]).casefold() == names[0] \
+                and [_bare(f).casefold() for f in fields] == names:
             # "cat a.csv b.csv": the second header became an item with the text "text" and the id "id" (the
-            # second file's byte-order mark, which Excel writes, is inside the joined file: "\ufeffid")
+            # second file's byte-order mark, which Excel writes, is inside the joined file: "\ufeffid"; a
+            # tool that writes its header in capitals: "ID,TEXT")
             error = "the header line repeated (files joined together?)"
         values = (fields + [None] * width)[:width]
         if error is not None:  # a broken row's fields are unreliable: keep them for its id, never as data
@@ -718,6 +719,11 @@ def _iter_parquet(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
         try:
             batch = next(batches)
         except StopIteration:
+            if start == 1:  # no rows: one empty chunk with the columns, as a header-only CSV gives (no chunk at
+                # all failed read_feedback with pandas' "No objects to concatenate")
+                empty = pf.schema_arrow.empty_table().to_pandas()
+                empty.insert(0, "_row", np.array([], dtype=np.int64))
+                yield empty
             return
         except (pa.ArrowException, OSError) as exc:
             raise InputFileError(f"{path}: Parquet data unreadable after row {start - 1} (truncated or corrupt): {exc}") from None
@@ -741,13 +747,20 @@ def iter_table(path: str | os.PathLike, fmt: str = "auto", *, encoding: str | No
         raise InputFileError(f"{path} is empty (0 bytes): no header and no records")
     try:
         if fmt in ("csv", "tsv"):
-            yield from _iter_csv(path, "\t" if fmt == "tsv" else ",", encoding, chunk_size)
+            chunks = _iter_csv(path, "\t" if fmt == "tsv" else ",", encoding, chunk_size)
         elif fmt == "jsonl":
-            yield from _iter_jsonl(path, encoding, chunk_size)
+            chunks = _iter_jsonl(path, encoding, chunk_size)
         elif fmt == "json":
-            yield from _iter_json(path, encoding, chunk_size)
+            chunks = _iter_json(path, encoding, chunk_size)
         else:
-            yield from _iter_parquet(path, chunk_size)
+            chunks = _iter_parquet(path, chunk_size)
+        given = False
+        for chunk in chunks:
+            given = True
+            yield chunk
+        if not given:  # "[]", blank lines: one empty chunk, as a header-only CSV gives (none at all failed
+            # read_feedback with pandas' "No objects to concatenate")
+            yield pd.DataFrame({"_row": np.array([], dtype=np.int64)})
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise InputFileError(f"{path} is truncated or not valid gzip: {exc}") from None
     except PermissionError as exc:
