@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -388,3 +389,25 @@ def test_a_repeated_header_in_capitals_is_a_header_and_a_full_width_column_is_po
     assert got.records["id"].tolist() == ["1"] and got.rejected["row"].tolist() == [2]  # was an item "ID"
     with pytest.raises(fb.ColumnError, match="'ｔｅｘｔ' differs only in character width"):
         fb.read_feedback(write_file(tmp_path / "wide.csv", "ｉｄ,ｔｅｘｔ\n1,export fails\n"))
+
+
+def test_a_full_or_read_only_cache_does_not_stop_the_embedding(tmp_path, monkeypatch, caplog):
+    import sqlite3
+
+    from feedback_nlp.cache import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+
+    class Full:
+        in_transaction = False
+
+        def execute(self, sql, *args):
+            if sql.startswith("INSERT") or sql == "COMMIT":
+                raise sqlite3.OperationalError("database or disk is full")
+
+        def executemany(self, sql, rows):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(cache, "_conn", lambda: Full())
+    cache.put("m@1", ["export fails", "dark mode"], np.ones((2, 4), dtype=np.float32))  # was a CacheError
+    assert cache.unwritable == 2 and "going on without caching them" in caplog.text

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ _MAGIC = "feedback_nlp.embedding_cache"
 _SCHEMA_VERSION = "3"  # 2 and 3: a checksum per row (3: one BLAKE2b pass per row)
 _UNVERIFIABLE = ("1", "2")  # older schemas whose rows this version cannot check: emptied once on open
 # Keys per SELECT: SQLite >= 3.32 allows 32,766 host parameters; older builds 999 (measured: 5,000 keys a query is 1.5x faster than 500).
+_UNWRITABLE = re.compile(r"disk is full|readonly database|read-only", re.IGNORECASE)
 _CHUNK = 5000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 900
 
 
@@ -75,6 +77,7 @@ class EmbeddingCache:
         self.path = Path(path) if path is not None else default_cache_path()
         self.timeout = timeout
         self.corrupted = 0  # rows found corrupt, discarded and left to be recomputed
+        self.unwritable = 0  # vectors not stored: the disk was full or the cache read-only
         self._local = threading.local()
         self._conn()  # validate eagerly so a bad file fails at construction, not mid-job
 
@@ -86,7 +89,7 @@ class EmbeddingCache:
 
     def __setstate__(self, state: dict) -> None:
         self.path, self.timeout = state["path"], state["timeout"]
-        self.corrupted = 0
+        self.corrupted = self.unwritable = 0
         self._local = threading.local()
 
     def _conn(self) -> sqlite3.Connection:
@@ -229,6 +232,13 @@ class EmbeddingCache:
         except sqlite3.DatabaseError as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and _UNWRITABLE.search(str(exc)):
+                # The vectors are computed and returned either way: a full disk or a read-only cache (a shared
+                # one on a read-only mount) stopped a whole tagging job for what only saves time.
+                if not self.unwritable:
+                    log.warning("%s: cannot store vectors (%s); going on without caching them", self.path, exc)
+                self.unwritable += len(rows)
+                return
             raise CacheError(f"could not write to {self.path} ({exc})") from exc
 
     @staticmethod
