@@ -240,3 +240,18 @@ def test_an_empty_model_name_is_not_the_working_directory(monkeypatch):
         Embedder(model="   ")
     monkeypatch.setenv("FEEDBACK_NLP_MODEL", "  ")  # a blank variable is unset: the bundled model
     assert Embedder().name == "all-MiniLM-L6-v2"
+
+
+def test_cli_train_reads_a_trailing_tab_in_a_label_as_the_model_does(tmp_path, hashed_cli, hash_embedder):
+    # was: refused as "a control character", while the model strips white space around every tag
+    from feedback_nlp.cli import main
+
+    data = tmp_path / "l.csv"
+    pd.DataFrame({"text": TEXTS * 2, "label": [f"{t}\t" if i % 3 == 0 else t for i, t in enumerate(LABELS * 2)]}
+                 ).to_csv(data, index=False)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m"), "-q"]) == 0
+    assert sorted(TagClassifier.load(tmp_path / "m", embedder=hash_embedder).classes_) == ["bug", "feature", "question"]
+    inner = tmp_path / "inner.csv"
+    pd.DataFrame({"text": TEXTS * 2, "label": ["ques\ttion" if t == "question" else t for t in LABELS * 2]}
+                 ).to_csv(inner, index=False)
+    assert main(["train", "--data", str(inner), "--out", str(tmp_path / "m2"), "-q"]) != 0  # inside: still refused

@@ -496,8 +496,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def _refuse_separator_in_tags(labels: list[Any], where: _Where, args: argparse.Namespace) -> None:
     """A tag holding '|' would be ambiguous in every CSV output (a row's tags are joined with '|'): refused
     before any training, naming the tag and its lines."""
-    def tags(v: Any) -> list[str]:
-        return [str(x) for x in v] if isinstance(v, list) else [str(v)]
+    def tags(v: Any) -> list[str]:  # as the model reads them: stripped ("bug\t" from a pasted cell is "bug")
+        return [str(x).strip() for x in v] if isinstance(v, list) else [str(v).strip()]
 
     bad = [i for i, v in enumerate(labels) if any("|" in t for t in tags(v))]
     if bad:
