@@ -203,6 +203,31 @@ def test_numeric_dates_are_read_in_one_order_per_separator(tmp_path):
     assert "is not a month/day/year date" in reasons["2"] and "is not a day.month.year date" in reasons["5"]
 
 
+def test_a_day_first_file_is_read_with_feedback_nlp_date_order(tmp_path, monkeypatch):
+    # a UK export: month-first reading rejects 25/03 (naming the way out) and reads 05/03 as 3 May
+    data = write_file(tmp_path / "uk.csv", "id,text,created_at\n1,a b,25/03/2026\n2,c d,05/03/2026 09:30\n"
+                                           "3,e f,05.03.2026\n")
+    got = fb.read_feedback(data)
+    assert list(got.rejected["id"]) == ["1"] and "FEEDBACK_NLP_DATE_ORDER=dmy" in got.rejected["reason"].iloc[0]
+    monkeypatch.setenv("FEEDBACK_NLP_DATE_ORDER", "dmy")
+    got = fb.read_feedback(data)
+    dates = dict(zip(got.records["id"], got.records["created_at"].dt.strftime("%Y-%m-%d %H:%M")))
+    assert dates == {"1": "2026-03-25 00:00", "2": "2026-03-05 09:30", "3": "2026-03-05 00:00"}
+    assert got.rejected.empty
+    us = write_file(tmp_path / "us.csv", "id,text,created_at\n1,a b,03/25/2026\n")
+    got = fb.read_feedback(us)  # under dmy a month-first date is refused, and the reason names mdy
+    assert "FEEDBACK_NLP_DATE_ORDER=mdy" in got.rejected["reason"].iloc[0]
+    times, bad = fb.records.to_utc_times(pd.Series(["05/03/2026"]))  # scoring, themes and the report agree
+    assert times.dt.month.tolist() == [3] and not bad.any()
+
+
+def test_a_bad_date_order_setting_stops_the_run_not_each_row(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEEDBACK_NLP_DATE_ORDER", "ymd")
+    data = write_file(tmp_path / "d.csv", "id,text,created_at\n1,a b,05/03/2026\n")
+    with pytest.raises(fb.errors.InvalidInputError, match="FEEDBACK_NLP_DATE_ORDER"):
+        fb.read_feedback(data)
+
+
 # --- outputs ------------------------------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ variable set after import still counts.
 | ``FEEDBACK_NLP_AUTO`` | how ``auto`` decides: ``measured`` (a stored measurement, else rules) or ``rules`` | ``measured`` |
 | ``FEEDBACK_NLP_LONG_TEXT`` | texts longer than the model window: ``truncate`` or ``chunk`` | ``truncate`` |
 | ``FEEDBACK_NLP_DATA`` | folder of the public benchmark data sets | ``../shared/datasets`` beside the repository |
+| ``FEEDBACK_NLP_DATE_ORDER`` | how slash dates such as ``05/03/2026`` are read: ``mdy`` (US) or ``dmy`` (UK, most of the world) | ``mdy`` |
 
 Example:
     >>> from feedback_nlp import _config
@@ -32,8 +33,8 @@ from typing import TypeVar
 
 from .errors import InvalidInputError, quoted
 
-__all__ = ["DEFAULTS", "VARIABLES", "Defaults", "auto_mode", "backend", "cache_path", "data_dir", "env", "home",
-           "long_text", "model"]
+__all__ = ["DEFAULTS", "VARIABLES", "Defaults", "auto_mode", "backend", "cache_path", "data_dir", "date_order", "env",
+           "home", "long_text", "model"]
 
 T = TypeVar("T")
 
@@ -50,6 +51,7 @@ class Defaults:
     chunk_size: int = 5000  # rows per chunk of the streaming commands
     dedupe_threshold: float = 0.85  # cosine from which two items are duplicates (API, CLI, report, demo)
     max_batch_tokens: int = 4096  # token budget of one embedding batch
+    date_order: str = "mdy"  # slash dates month first, as pandas and US exports (Zendesk, Intercom) write them
 
 
 DEFAULTS = Defaults()
@@ -62,6 +64,7 @@ VARIABLES: dict[str, str] = {
     "FEEDBACK_NLP_AUTO": "how backend 'auto' decides: measured or rules",
     "FEEDBACK_NLP_LONG_TEXT": "texts longer than the model window: chunk or truncate",
     "FEEDBACK_NLP_DATA": "folder of the public benchmark data sets",
+    "FEEDBACK_NLP_DATE_ORDER": "how slash dates are read: mdy (05/03/2026 is 3 May) or dmy (5 March)",
 }
 
 _REPO = Path(__file__).resolve().parent.parent.parent
@@ -128,6 +131,14 @@ def long_text(argument: str | None = None) -> str:
     """What the embedder does with texts longer than the model window: ``chunk`` or ``truncate``."""
     parse = _choice("long_text (FEEDBACK_NLP_LONG_TEXT)", ("chunk", "truncate"))
     return parse(_pick(argument, "FEEDBACK_NLP_LONG_TEXT", DEFAULTS.long_text, str))
+
+
+def date_order(argument: str | None = None) -> str:
+    """How a slash date such as ``05/03/2026`` is read: ``mdy`` (3 May, the default) or ``dmy`` (5 March).
+    Dotted dates (``05.03.2026``) are always day first."""
+    parse = _choice("date_order (FEEDBACK_NLP_DATE_ORDER)", ("mdy", "dmy"),
+                    {"us": "mdy", "month-first": "mdy", "uk": "dmy", "eu": "dmy", "day-first": "dmy"})
+    return parse(_pick(argument, "FEEDBACK_NLP_DATE_ORDER", DEFAULTS.date_order, str))
 
 
 def data_dir(argument: str | os.PathLike[str] | None = None) -> Path:

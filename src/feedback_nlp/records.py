@@ -34,6 +34,7 @@ from typing import Any, TextIO, Union, cast
 import numpy as np
 import pandas as pd
 
+from . import _config
 from .cleaning import _SURROGATE, MAX_TEXT_CHARS, clean_text, redact_pii, text_problem
 from .connectors import VENDOR_FORMATS, iter_export, iter_table, sniff_format
 from .errors import ColumnError, InvalidInputError, quoted, quoted_list
@@ -453,11 +454,17 @@ def _month_first(text: str, m: re.Match[str]) -> str:
     '12/31/2026 10:00'
     """
     a, sep, b, year = int(m[1]), m[2], int(m[3]), m[4]
-    month, day = (a, b) if sep == "/" else (b, a)
+    day_first = sep == "." or _config.date_order() == "dmy"
+    month, day = (b, a) if day_first else (a, b)
     if not 1 <= month <= 12 and 1 <= day <= 12:
-        order = "month/day/year" if sep == "/" else "day.month.year"
-        raise DateOrderError(f"{quoted(text)} is not a {order} date (slash dates are read month first, dotted "
-                             "dates day first): write dates as YYYY-MM-DD")
+        if sep == ".":
+            raise DateOrderError(f"{quoted(text)} is not a day.month.year date (dotted dates are read day first): "
+                                 "write dates as YYYY-MM-DD")
+        other = "mdy" if day_first else "dmy"
+        raise DateOrderError(f"{quoted(text)} is not a {'day/month' if day_first else 'month/day'}/year date (slash "
+                             f"dates are read {'day' if day_first else 'month'} first): write dates as YYYY-MM-DD, "
+                             f"or set FEEDBACK_NLP_DATE_ORDER={other} if the whole file writes them "
+                             f"{'month' if day_first else 'day'} first")
     return f"{month:02d}/{day:02d}/{year}{text[m.end():]}"
 
 
@@ -471,6 +478,7 @@ def to_utc_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     >>> ts.dt.strftime("%m-%d").tolist(), bad.tolist()
     (['01-02', '01-03', nan, nan, nan], [False, False, False, True, False])
     """
+    _config.date_order()  # a bad FEEDBACK_NLP_DATE_ORDER is an error of the run, not of each value
     fast = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
     out: list[Any] = list(fast)
     bad = [False] * len(values)
@@ -866,6 +874,7 @@ class RowValidator:
         return parsed
 
     def _times(self, values: list[Any], name: str, reasons: list[str | None]) -> pd.Series:
+        _config.date_order()  # a bad FEEDBACK_NLP_DATE_ORDER stops the run here, not as a reason on every row
         parsed = _fast_iso(values)  # most exports write ISO 8601: one vectorised call
         for i, v in enumerate(values):
             if parsed[i] is not pd.NaT or self._blank(v):
