@@ -1,9 +1,10 @@
 """What the hostile-input tests send their inputs to: an in-process Quackback webhook receiver (a fixed
 tagger, a backlog that remembers what it was given, ``send(body)`` delivering one signed event and draining the
-queue) and a test client of the HTTP service serving one small model.
+queue), a test client of the HTTP service serving one small model, and a small tag model for batch jobs.
 
-Shared by tests/test_hostile_inputs_round6.py, tests/test_hostile_inputs_round6b.py and
-tests/test_hostile_inputs_round7.py (the service client itself is the ``api`` fixture of conftest.py).
+Shared by tests/test_hostile_inputs_round6.py, tests/test_hostile_inputs_round6b.py,
+tests/test_hostile_inputs_round7.py and tests/test_hostile_inputs_round7b.py (the service client itself is
+the ``api`` fixture of conftest.py).
 """
 
 from __future__ import annotations
@@ -98,3 +99,17 @@ def service_client(folder: Path, texts: list[str], labels: list[str]) -> Iterato
         while not state.ready and time.monotonic() < deadline:
             time.sleep(0.05)
         yield client
+
+
+def hashed_tag_model(folder: Path, monkeypatch: Any) -> Path:
+    """A small tag model (bug / request) saved under ``folder`` with the tests' HashEmbedder, and put where
+    ``tag_file(model, ..., cache=False)`` finds it already loaded (no real embedder is loaded)."""
+    import feedback_nlp as fb
+    from conftest import HashEmbedder
+    from feedback_nlp import _chunks
+
+    clf = fb.TagClassifier(HashEmbedder()).fit(["export fails", "csv export broken", "add dark mode", "please add sso"],
+                                               ["bug", "bug", "request", "request"])
+    path = clf.save(folder)
+    monkeypatch.setitem(_chunks._MODELS, f"{path}|False|None", clf)
+    return path

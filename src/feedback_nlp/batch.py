@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -348,6 +349,38 @@ def _check_job_paths(inp: Path, out: Path, err: Path) -> None:
         writable_target(target)
 
 
+_PART_NAME = re.compile(r"part-(\d{6})\.parquet")
+
+
+def _finished_chunks(parts_dir: Path) -> set[int]:
+    """The chunks an interrupted run finished: both its parts are on disk and readable, with the digest a
+    resume compares. Any other chunk is done again (its parts rewritten), so a resume always completes:
+    a part cut short by a full disk or a crash of the machine was pyarrow's bare ArrowInvalid, and a missing
+    errors part was refused at the end of every resume as 'disappeared during the run'. Other files in the
+    folder (``part-x.parquet``, a copy) are ignored; they were a ValueError from int()."""
+    done = set()
+    for path in parts_dir.iterdir():
+        match = _PART_NAME.fullmatch(path.name)
+        if match is None:
+            continue
+        index = int(match.group(1))
+        errors = parts_dir / f"errors-{index:06d}.parquet"
+        try:
+            readable = _part_digest(path) is not None and _part_rows(errors) >= 0
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a damaged file; redo the chunk
+            log.warning("redoing chunk %d: its parts in %s cannot be read (%s)", index, parts_dir, exc)
+            readable = False
+        if readable:
+            done.add(index)
+    return done
+
+
+def _part_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
 def _refuse_changed(parts_dir: Path, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
     if old is None:
         raise InvalidInputError(f"{parts_dir} has no readable manifest.json: it is not the parts folder of a "
@@ -413,8 +446,9 @@ def tag_file(
     if not inp.exists():
         raise InputNotFoundError(f"input file not found: {inp}")
     sniff_format(inp) if format == "auto" else None, table_format(out)  # fail early on unknown formats
-    if chunk_size < 1:
-        raise UsageError(f"chunk_size must be >= 1, got {chunk_size}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        # 2.5 ran with chunks of 2.5 rows asked for, "3" was a TypeError from a comparison
+        raise UsageError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}")
     if engine not in ("local", "dask"):
         raise UsageError(f"engine must be 'local' or 'dask', got {engine!r}")
     err = Path(errors_path) if errors_path else default_errors_path(out)
@@ -450,10 +484,10 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
             old = json.loads(manifest.read_text())
         except (OSError, ValueError):
             old = None
-        _refuse_changed(parts_dir, old, fingerprint)
+        _refuse_changed(parts_dir, old if isinstance(old, dict) else None, fingerprint)
         for stale in parts_dir.glob("*.tmp"):
             stale.unlink()
-        done = {int(p.stem.split("-")[1]) for p in parts_dir.glob("part-*.parquet")}
+        done = _finished_chunks(parts_dir)
 
     def start_parts() -> None:
         # created only once the first chunk was read and validated: a failed start leaves nothing behind

@@ -1010,7 +1010,7 @@ def cmd_score(args: argparse.Namespace) -> dict:
     try:
         out = _score(args, df, col)
     except InvalidInputError as exc:  # the scoring functions count positions (or rows) from 0; a user reads lines
-        message = re.sub(r"at positions ([\d, ]+)|in rows \[([\d, ]+)\]", lambda m: "at " + where.name(
+        message = re.sub(r"at positions (\d[\d, ]*\d|\d)|in rows \[([\d, ]+)\]", lambda m: "at " + where.name(
             [int(i) for i in (m.group(1) or m.group(2)).replace(" ", "").split(",") if i]), str(exc))
         # the API's advice, in the words of this command
         message = message.replace("pass explicit cutoffs={'must':..,'should':..,'could':..}",

@@ -25,6 +25,7 @@ import pandas as pd
 from ._chunks import load_model_cached, process_chunk
 from ._optional import require
 from .cleaning import MAX_TEXT_CHARS
+from .errors import UsageError, quoted
 
 __all__ = ["run_chunks", "tag_dataframe", "tag_partition"]
 
@@ -75,6 +76,25 @@ def _remote_chunk(chunk: pd.DataFrame, model: str, cache: Any, text_col: str, id
     return process_chunk(chunk, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
 
 
+def _connect(distributed: Any, scheduler: str) -> Any:
+    """A client of the scheduler at ``scheduler``, or UsageError naming the address and what went wrong.
+
+    Dask's own errors read as a bug of the command: "missing port number" (a ValueError), "unknown address
+    scheme 'http'", and a server that is no Dask scheduler (the dashboard's port, a proxy) answered with bytes
+    read as a message length: a MemoryError for 3 EiB, reported as "out of memory". An address that does not
+    answer fails after Dask's connect timeout (``distributed.comm.timeouts.connect``, 30 s by default).
+    """
+    try:
+        return distributed.Client(scheduler)
+    except ValueError as exc:
+        raise UsageError(f"--scheduler {quoted(scheduler)} is not a Dask scheduler address such as "
+                         f"tcp://host:8786 ({exc})") from None
+    except (OSError, TimeoutError, MemoryError) as exc:
+        why = "it answered, but not as a Dask scheduler" if isinstance(exc, MemoryError) else str(exc)
+        raise UsageError(f"cannot connect to the Dask scheduler at {quoted(scheduler)}: {why}; check the address "
+                         "and that the scheduler is running (without --scheduler a local cluster is started)") from None
+
+
 def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
                on_done: Callable[[int, pd.DataFrame, pd.DataFrame], None], *, model: str, cache: Any = True,
                text_col: str = "text", id_col: str = "id", max_chars: int = MAX_TEXT_CHARS,
@@ -86,7 +106,7 @@ def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
     distributed = require("dask.distributed", "dask", "the Dask engine")
     own = scheduler is None
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) if own else None
-    client = distributed.Client(cluster if own else scheduler)
+    client = distributed.Client(cluster) if scheduler is None else _connect(distributed, scheduler)
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         limit = max_in_flight or 2 * workers

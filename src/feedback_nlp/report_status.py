@@ -63,9 +63,12 @@ def _stages(items: pd.DataFrame) -> pd.Series:
 
 
 def _times(items: pd.DataFrame, col: str) -> pd.Series:
+    # in seconds, whatever unit the column was read in: a date past 2262 (a placeholder such as 2999-12-31)
+    # is held in a coarser unit than nanoseconds, and subtracting a nanosecond column from it overflowed
+    # (pandas' bare OutOfBoundsDatetime stopped the report)
     if col not in items:
-        return pd.Series(pd.NaT, index=items.index, dtype="datetime64[ns, UTC]")
-    return to_utc_times(items[col])[0]
+        return pd.Series(pd.NaT, index=items.index, dtype="datetime64[s, UTC]")
+    return to_utc_times(items[col])[0].dt.as_unit("s")
 
 
 def status_by_theme(items: pd.DataFrame, *, theme_col: str = "theme", label_col: str = "theme_label") -> pd.DataFrame:

@@ -323,7 +323,8 @@ def theme_scores(
       Weights default to :data:`DEFAULT_DEMAND_WEIGHTS`.
 
     A column holding lists (multi-label tags) counts the row once for each of its values. Rows whose
-    theme is in ``exclude`` (outliers) are left out.
+    theme is in ``exclude`` (outliers; ``None`` there stands for a missing theme, empty cells included) are
+    left out.
 
     >>> df = pd.DataFrame({"theme": ["sso", "sso", "export"], "account_id": ["a", "a", "b"],
     ...                    "account_revenue": [100.0, 100.0, 50.0]})
@@ -352,8 +353,8 @@ def theme_scores(
     if data[theme_col].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
         data = data.explode(theme_col)
     keep = ~data[theme_col].isin([x for x in exclude if x is not None])
-    if None in exclude:
-        keep &= data[theme_col].notna()
+    if None in exclude:  # a missing theme: None, NaN, or an empty cell of a CSV (was ranked as a theme named '')
+        keep &= data[theme_col].notna() & ~data[theme_col].map(_blank)
     data = data[keep]
     if revenue_col is not None:
         given = data[revenue_col].where(~data[revenue_col].map(_blank))  # an empty CSV cell is a missing amount

@@ -131,7 +131,8 @@ class Deduper(ParamsMixin, BaseEstimator):
             embeddings = _as_embeddings(embeddings, n)
             if self.embedder is not None and embeddings.shape[1] != self.embedder.dim:
                 raise ModelMismatchError(f"embeddings have {embeddings.shape[1]} dimensions, the embedder gives {self.embedder.dim}")
-        ids = list(range(n)) if ids is None else list(ids)
+        # numpy scalars as the Python numbers they hold: save() wrote np.int64(5) as the string "5"
+        ids = list(range(n)) if ids is None else [i.item() if isinstance(i, np.generic) else i for i in ids]
         if len(ids) != n:
             raise InvalidInputError(f"{len(ids)} ids for {n} items")
         return (texts if texts is not None else [None] * n), ids, _normalise(embeddings)
@@ -175,9 +176,12 @@ class Deduper(ParamsMixin, BaseEstimator):
     def add(self, texts: Any = None, ids: Sequence[Any] | None = None, *, embeddings: np.ndarray | None = None) -> Deduper:
         """Add items to the index incrementally (ids default to continuing positions)."""
         self._check_fitted()
-        texts, ids, emb = self._inputs(texts, ids if ids is not None else None, embeddings)
-        if ids == list(range(len(emb))):
+        given = ids is not None
+        texts, ids, emb = self._inputs(texts, ids, embeddings)
+        if not given:  # only ids left out continue the positions: ids=[0] given for one item stay 0
             ids = list(range(len(self.ids_), len(self.ids_) + len(emb)))
+        if len(set(map(str, ids))) != len(ids):  # fit's rule: one id named twice in the batch was stored twice
+            raise InvalidInputError("ids must be unique")
         clash = set(map(str, ids)) & set(map(str, self.ids_))
         if clash:
             raise InvalidInputError(f"ids already in the index: {quoted_list(sorted(map(str, clash)), 5)}")
@@ -233,6 +237,9 @@ class Deduper(ParamsMixin, BaseEstimator):
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")
         if k > len(self.ids_):
             raise InvalidInputError(f"k={k} is larger than the index ({len(self.ids_)} items)")
+        if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, numbers.Real)
+                                      or not np.isfinite(min_score)):  # NaN kept every match, "0.5" a TypeError
+            raise InvalidInputError(f"min_score must be a finite number or None, got {min_score!r}")
         qtexts, _, q = self._inputs(texts, None, embeddings)
         if q.shape[1] != self.dim_:
             raise ModelMismatchError(f"queries have {q.shape[1]} dimensions, the index has {self.dim_}")
@@ -381,8 +388,12 @@ class Deduper(ParamsMixin, BaseEstimator):
 
     def score_pairs(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:
         """Cosine similarity of each (a, b) pair — the input of :func:`calibrate_threshold`."""
+        # fit's rules for texts: a string was scored letter by letter, a blank text matched another at 0.0
+        texts_a, texts_b = _as_text_list(texts_a), _as_text_list(texts_b)
         if len(texts_a) != len(texts_b):
             raise InvalidInputError(f"{len(texts_a)} texts_a for {len(texts_b)} texts_b")
+        _refuse_empty(texts_a)
+        _refuse_empty(texts_b)
         emb = self._embedder()
         return (_normalise(emb.encode(list(texts_a))) * _normalise(emb.encode(list(texts_b)))).sum(axis=1)
 

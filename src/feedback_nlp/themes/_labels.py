@@ -20,7 +20,10 @@ _LEAD_IN = re.compile(r"^(?:[A-Z][\w /&-]{0,30}(?::| -| –| —)\s+)?", re.UNIC
 _INTERJECTION = re.compile(r"^(?:(?:hi|hello|hey|ugh|fyi|team|so|ok|okay|well|also|btw|folks|guys|all)\b[\s,.!:;-]*)+",
                            re.IGNORECASE)
 _TRAILING_SYMBOLS = re.compile(r"(?:\s+[^\w\s]+)+$", re.UNICODE)  # ":(", "🙏", "!!" left at the end
-_KEYWORD_TOKEN = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+#.-]*[a-zA-Z0-9+#]\b")
+# A word starts with a letter of any script: [a-zA-Z] left every word with an accent out of the keywords
+# ("paramètres", "größe") and gave themes in Russian, Greek, Arabic or Chinese none at all. On ASCII text the
+# tokens are those of the former pattern ([^\W_] is [a-zA-Z0-9] there).
+_KEYWORD_TOKEN = re.compile(r"\b[^\W\d_](?:[^\W_]|[+#.-])*(?:[^\W_]|[+#])\b")
 # where a phrase ends: sentence and clause punctuation, brackets, quotes, markup, dashes, line breaks (items
 # are joined by them)
 _PHRASE_BREAK = re.compile(r"[.!?,;:()\[\]{}\"“”\n]+(?:\s|$)|[()\[\]{}\"“”\n;,!?<>|/*=~`—–]")

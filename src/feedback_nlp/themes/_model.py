@@ -351,13 +351,25 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         return labels[len(labels) - len(texts):].copy()  # labels[-0:] was every item's label
 
     # --- editing ----------------------------------------------------------------------------------
+    @staticmethod
+    def _theme_id(value: Any) -> int:
+        """A theme id as given: a whole number (int("x") was a bare ValueError, and 0.7 became theme 0)."""
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, str)):
+            raise InvalidInputError(f"theme ids are whole numbers, got {quoted(value)} ({type(value).__name__})")
+        try:
+            return int(value)
+        except ValueError:
+            raise InvalidInputError(f"theme ids are whole numbers, got {quoted(value)}") from None
+
     def merge_themes(self, ids: Sequence[int], label: str | None = None) -> int:
         """Merge themes into the first id given; returns the id kept."""
         self._check_fitted()
-        ids = [int(i) for i in ids]
+        ids = [self._theme_id(i) for i in ids]
         unknown = [i for i in ids if i not in set(self.theme_ids_.tolist())]
         if unknown or len(ids) < 2:
             raise InvalidInputError(f"merge_themes needs at least 2 existing theme ids; unknown: {unknown}")
+        if len(set(ids)) != len(ids):  # [3, 3] deleted theme 3's centre while its items kept the id
+            raise InvalidInputError(f"merge_themes got a theme id twice: {ids}")
         keep = ids[0]
         pos = [int(np.flatnonzero(self.theme_ids_ == i)[0]) for i in ids]
         sizes = np.array([max(1, int((self.labels_ == i).sum())) for i in ids], dtype=np.float32)
@@ -377,9 +389,11 @@ class ThemeModel(ParamsMixin, BaseEstimator):
     def rename_theme(self, theme_id: int, label: str) -> None:
         """Give a theme a human label; it survives :meth:`update`."""
         self._check_fitted()
-        if int(theme_id) not in set(self.theme_ids_.tolist()):
+        if self._theme_id(theme_id) not in set(self.theme_ids_.tolist()):
             raise InvalidInputError(f"unknown theme id {theme_id}; known: {self.theme_ids_.tolist()}")
-        if not label or not label.strip():
+        if not isinstance(label, str):
+            raise InvalidInputError(f"a theme label must be a string, got {type(label).__name__}")
+        if not label.strip():
             raise InvalidInputError("a theme label cannot be empty")
         self.custom_labels_[int(theme_id)] = label.strip()
         self._describe()
@@ -424,8 +438,12 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         self._check_fitted()
         best, sim = self._similarities(self.embeddings_) if len(self.centroids_) else (None, np.zeros(len(self.labels_)))
         names = dict(zip(self.themes_["id"], self.themes_["label"])) if len(self.themes_) else {}
+        if ids is not None:
+            ids = list(ids)
+            if len(ids) != len(self.labels_):  # was pandas' "All arrays must be of the same length"
+                raise InvalidInputError(f"{len(ids)} ids for the {len(self.labels_)} items of this model")
         return pd.DataFrame({
-            "id": list(ids) if ids is not None else np.arange(len(self.labels_)),
+            "id": ids if ids is not None else np.arange(len(self.labels_)),
             "theme": self.labels_, "theme_label": [names.get(int(t), "outlier") for t in self.labels_],
             "similarity": np.round(sim, 4),
         })
