@@ -68,6 +68,14 @@ def test_theme_keywords_keep_words_with_accents_and_in_other_scripts(hash_embedd
     assert CTFIDFLabeller(min_df=1).keywords({0: ["node.js export fails", "c++ export"]}, 5) == {0: ["export", "fails", "node.js"]}
 
 
+def test_update_refuses_accounts_a_model_fitted_without_them_would_drop(hash_embedder):
+    """update(texts, accounts=[...]) on a model fitted without accounts dropped them without a word."""
+    tm = fb.ThemeModel(hash_embedder, min_theme_size=2).fit(_THEMES)
+    with pytest.raises(InvalidInputError, match="fitted without accounts"):
+        tm.update(["export to csv fails"], accounts=["acme"])
+    assert len(tm.labels_) == len(_THEMES)
+
+
 # --- duplicates -----------------------------------------------------------------------------------------
 
 def test_deduper_add_keeps_the_ids_it_is_given(hash_embedder):
@@ -123,6 +131,18 @@ def test_a_blank_theme_cell_is_a_missing_theme_not_a_theme_named_empty(tmp_path,
     assert pd.read_csv(out)["theme"].tolist() == ["a"]
 
 
+def test_scoring_options_of_the_wrong_kind_are_named_and_numpy_numbers_are_numbers():
+    """A weight of np.float32(0.5) was refused as 'not a finite number >= 0'; cutoffs={'must': 'x'} was
+    float()'s bare ValueError; an override keyed True overrode the score at position 1."""
+    df = pd.DataFrame({"theme": ["a", "b", "b"], "account_id": ["x", "y", "z"]})
+    scores = fb.theme_scores(df, revenue_col=None, time_col=None, weights={"volume": np.float32(0.5)})
+    assert scores["theme"].tolist() == ["b", "a"]
+    with pytest.raises(InvalidInputError, match="cutoffs must be numbers"):
+        fb.moscow([1, 2, 3], cutoffs={"must": "x", "should": 2, "could": 1})
+    with pytest.raises(InvalidInputError, match="matches no score"):
+        fb.moscow([1, 2, 3], overrides={True: "must"})
+
+
 def test_a_score_error_keeps_the_space_before_its_note(tmp_path, capsys):
     """'confidence has NaN or infinite values at line 3(a missing value is NaN)': the line number took the
     space with it."""
@@ -152,6 +172,26 @@ def test_a_report_with_far_future_dates_and_a_status_escapes_every_user_string(t
     assert "team-response" in page and "&lt;script&gt;" in page
     for raw in ("<script", "<img src=x", "<svg", "<i>", "<b onmouseover"):
         assert raw not in page
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"title": None}, InvalidInputError, "title must be a string"),   # AttributeError after all the work
+    ({"out_file": True}, UsageError, "is a file"),                    # FileExistsError after all the work
+])
+def test_report_arguments_that_cannot_work_are_refused_before_any_work(tmp_path, kwargs, error, message):
+    out = tmp_path / "r"
+    if kwargs.pop("out_file", False):
+        out.write_text("not a folder")
+
+    class NoEmbedding(fb.BaseEmbedder):
+        model_id, dim = "none@1", 8
+
+        def encode(self, texts):
+            raise AssertionError("the report embedded before refusing its arguments")
+
+    frame = pd.DataFrame({"id": ["1", "2"], "text": ["export fails", "dark mode"]})
+    with pytest.raises(error, match=message):
+        fb.build_report(frame, out, embedder=NoEmbedding(), sentiment=None, **kwargs)
 
 
 # --- batch jobs -----------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from ._optional import require
 from .cleaning import redact_pii
 from .dedupe import Deduper
 from .embedding import BaseEmbedder, Embedder
+from .errors import InvalidInputError, UsageError
 from .records import read_feedback, write_table
 from .report_sentiment import SENTIMENTS, chart_text, load_tag_model, score_sentiment, sentiment_section
 from .report_status import has_status, status_section
@@ -121,6 +122,10 @@ def build_report(
     import matplotlib.pyplot as plt
 
     out = Path(out_dir)
+    if not isinstance(title, str):  # None was an AttributeError after all the work
+        raise InvalidInputError(f"title must be a string, got {type(title).__name__}")
+    if out.exists() and not out.is_dir():  # was FileExistsError once every table and chart was made
+        raise UsageError(f"{out} is a file; the report needs a folder for report.html and its tables")
     fb = read_feedback(source, unknown_source=read_kwargs.pop("unknown_source", "other"), **read_kwargs)
     records = fb.records.reset_index(drop=True)
     if len(records) == 0:

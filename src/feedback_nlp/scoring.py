@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Union
 
 import numpy as np
@@ -243,7 +244,10 @@ def moscow(
         missing = {"must", "should", "could"} - set(cutoffs)
         if missing:
             raise InvalidInputError(f"cutoffs is missing {sorted(missing)}")
-        cut = {k: float(cutoffs[k]) for k in ("must", "should", "could")}
+        given = {k: cutoffs[k] for k in ("must", "should", "could")}
+        if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, Decimal)) for v in given.values()):
+            raise InvalidInputError(f"cutoffs must be numbers, got {given}")  # float('x') was a bare ValueError
+        cut = {k: float(v) for k, v in given.items()}
         if not all(np.isfinite(v) for v in cut.values()):
             raise InvalidInputError(f"cutoffs must be finite numbers, got {cut}")
         if not cut["must"] >= cut["should"] >= cut["could"]:
@@ -264,7 +268,7 @@ def moscow(
             raise InvalidInputError(f"override for {quoted(key)} is {quoted(category)}; expected one of {MOSCOW_CATEGORIES}")
         if a.index is not None and key in a.index:
             pos = a.index.get_loc(key)
-        elif isinstance(key, (int, np.integer)) and 0 <= key < n:
+        elif isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)) and 0 <= key < n:  # True: 1
             pos = int(key)
         else:
             raise InvalidInputError(f"override key {quoted(key)} matches no score")
@@ -343,7 +347,9 @@ def theme_scores(
     unknown = set(w) - set(DEFAULT_DEMAND_WEIGHTS)
     if unknown:
         raise InvalidInputError(f"unknown weight(s) {quoted_list(sorted(map(str, unknown)), 5)}; allowed: {sorted(DEFAULT_DEMAND_WEIGHTS)}")
-    bad_w = [k for k, x in w.items() if isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x) or x < 0]
+    # numbers.Real: a weight read from a numpy array (np.float32(0.5)) was refused as "not a finite number >= 0"
+    bad_w = [k for k, x in w.items() if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real)
+             or not np.isfinite(x) or x < 0]
     if bad_w:
         raise InvalidInputError(f"weight {bad_w[0]!r} must be a finite number >= 0, got {w[bad_w[0]]!r}")
     if sum(w.values()) <= 0:

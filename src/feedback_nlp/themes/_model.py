@@ -325,6 +325,9 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         acc = self._meta(accounts, len(texts), "accounts")
         if (ts is None) != (self.timestamps_ is None):
             raise InvalidInputError("give timestamps to update() exactly when fit() had them")
+        if acc is not None and self.accounts_ is None:  # they were dropped without a word
+            raise InvalidInputError("this model was fitted without accounts, so update() cannot keep the new items' "
+                                    "accounts; fit again with accounts= to count accounts per theme")
         self.texts_ = self.texts_ + texts
         self.embeddings_ = np.vstack([self.embeddings_, emb])
         if ts is not None:
