@@ -33,6 +33,22 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
+def _exact_copies(emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, node)``: the position of the first of each set of identical rows, in order, and each row's set.
+
+    >>> _exact_copies(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32))
+    (array([0, 1]), array([0, 1, 0]))
+    """
+    if len(emb) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rows = np.ascontiguousarray(emb).view(np.dtype((np.void, emb.dtype.itemsize * emb.shape[1]))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return first[order].astype(np.int64), rank[np.ravel(inverse)].astype(np.int64)
+
+
 def calibrate_threshold(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray,
                         *, return_report: bool = False) -> float | tuple[float, dict[str, float]]:
     """The similarity threshold that maximises F1 on labelled pairs (1 = duplicate, 0 = not).
@@ -163,15 +179,17 @@ class Deduper(ParamsMixin, BaseEstimator):
         return self.index == "hnsw" or (self.index == "auto" and len(self.ids_) > self.exact_max)
 
     def _build_index(self) -> None:
-        self._hnsw = None
-        if self._use_hnsw():
-            hnswlib = require("hnswlib", "ann", "approximate nearest-neighbour search")
-            idx = hnswlib.Index(space="ip", dim=self.dim_)
-            idx.init_index(max_elements=max(len(self.ids_), 16), ef_construction=max(self.hnsw_ef, 100), M=self.hnsw_m,
-                           random_seed=self.random_state, allow_replace_deleted=False)
-            idx.add_items(self.embeddings_, np.arange(len(self.ids_)))
-            idx.set_ef(self.hnsw_ef)
-            self._hnsw = idx
+        self._hnsw = self._new_hnsw(self.embeddings_) if self._use_hnsw() else None
+
+    def _new_hnsw(self, emb: np.ndarray) -> Any:
+        """An HNSW index of the rows of ``emb`` (labels are their positions)."""
+        hnswlib = require("hnswlib", "ann", "approximate nearest-neighbour search")
+        idx = hnswlib.Index(space="ip", dim=emb.shape[1])
+        idx.init_index(max_elements=max(len(emb), 16), ef_construction=max(self.hnsw_ef, 100), M=self.hnsw_m,
+                       random_seed=self.random_state, allow_replace_deleted=False)
+        idx.add_items(emb, np.arange(len(emb)))
+        idx.set_ef(self.hnsw_ef)
+        return idx
 
     def add(self, texts: Any = None, ids: Sequence[Any] | None = None, *, embeddings: np.ndarray | None = None) -> Deduper:
         """Add items to the index incrementally (ids default to continuing positions)."""
@@ -302,15 +320,22 @@ class Deduper(ParamsMixin, BaseEstimator):
                 out_s[i, :len(order)] = cos[order]
         return out_s, out_p
 
-    def _pairs_positions(self, threshold: float, k: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _pairs_positions(self, threshold: float, k: int = 100, emb: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs (a < b) of rows of ``emb`` (default: the index) at least ``threshold`` similar, best first."""
         # compare in float64: against a Python float, numpy compares float32 scores in float32, so a score of
         # 0.94999999 passed a 0.95 threshold and was reported (as float64) below it
         threshold = np.float64(threshold)
-        n = len(self.ids_)
+        index = self._hnsw
+        if emb is None:
+            emb = self.embeddings_
+        elif index is not None:  # other rows than the index's (the distinct ones): an index of their own
+            index = self._new_hnsw(emb) if len(emb) > self.exact_max or self.index == "hnsw" else None
+        n = len(emb)
         a_list, b_list, s_list = [], [], []
-        if self._hnsw is None:
+        if index is None:
             for s in range(0, n, _BLOCK):
-                sim = self.embeddings_[s:s + _BLOCK] @ self.embeddings_.T
+                sim = emb[s:s + _BLOCK] @ emb.T
                 r, c = np.nonzero(sim >= threshold)
                 r = r + s
                 keep = c > r
@@ -318,7 +343,9 @@ class Deduper(ParamsMixin, BaseEstimator):
                 b_list.append(c[keep])
                 s_list.append(sim[r[keep] - s, c[keep]])
         else:
-            scores, pos = self._knn(self.embeddings_, min(k, n))
+            index.set_ef(max(self.hnsw_ef, min(k, n) + 1))
+            pos, dist = index.knn_query(emb, k=min(k, n))
+            scores, pos = 1.0 - dist, pos.astype(np.int64)
             r = np.repeat(np.arange(n), scores.shape[1])
             c, sc = pos.ravel(), scores.ravel()
             keep = (sc >= threshold) & (c != r) & (c >= 0)
@@ -362,26 +389,46 @@ class Deduper(ParamsMixin, BaseEstimator):
         thr = self._threshold(threshold)
         if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 1:
             raise InvalidInputError(f"min_size must be an integer >= 1, got {min_size!r}")
-        a, b, s = self._pairs_positions(thr)
-        n = len(self.ids_)
-        neigh: dict[int, list[tuple[int, float]]] = {}
+        # Exact copies (a bot's or a template's message posted thousands of times) are one node with a count:
+        # every pair of copies was listed, so 3,000 copies took 4 s and 1.4 GB and 10,000 about 15 GB. Counted
+        # with their multiplicity, the centres, members and order are those of the item-by-item rule.
+        first, node_of = _exact_copies(self.embeddings_)
+        collapsed = len(first) < len(node_of)
+        size = np.bincount(node_of, minlength=len(first))
+        # the positions of each node's copies, first copy first (only when there are copies: no array per item)
+        copies = np.split(np.argsort(node_of, kind="stable"), np.cumsum(size)[:-1]) if collapsed else None
+
+        def items(u: int) -> Any:
+            return copies[u] if copies is not None else (u,)
+
+        a, b, s = self._pairs_positions(thr, emb=self.embeddings_[first] if collapsed else None)
+        own = (self.embeddings_[first] * self.embeddings_[first]).sum(axis=1)  # a copy's score: its self-similarity
+        neigh: dict[int, list[tuple[int, float]]] = {int(u): [] for u in np.flatnonzero(size > 1)}
         for x, y, sc in zip(a.tolist(), b.tolist(), s.tolist()):
             neigh.setdefault(x, []).append((y, sc))
             neigh.setdefault(y, []).append((x, sc))
-        order = sorted(neigh, key=lambda i: (-len(neigh[i]), -sum(sc for _, sc in neigh[i]), i))
-        assigned = np.full(n, -1)
+
+        def weight(u: int) -> tuple[int, float]:  # duplicates of u and the sum of their scores
+            return (int(size[u] - 1 + sum(size[v] for v, _ in neigh[u])),
+                    float((size[u] - 1) * own[u]) + sum(size[v] * sc for v, sc in neigh[u]))
+
+        keys = {u: weight(u) for u in neigh}
+        order = sorted(neigh, key=lambda u: (-keys[u][0], -keys[u][1], u))
+        assigned = np.full(len(first), -1)
         rows = []
         gid = 0
         for centre in order:
             if assigned[centre] >= 0:
                 continue
-            members = [(m, sc) for m, sc in neigh[centre] if assigned[m] < 0]
+            members = [(int(p), float(own[centre])) for p in items(centre)[1:]]
+            members += [(int(p), sc) for v, sc in neigh[centre] if assigned[v] < 0 for p in items(v)]
             if len(members) + 1 < min_size:
                 continue
             assigned[centre] = gid
-            rows.append({"group": gid, "id": self.ids_[centre], "is_representative": True, "score": 1.0, "text": self.texts_[centre]})
+            assigned[[v for v, _ in neigh[centre] if assigned[v] < 0]] = gid
+            rep = int(items(centre)[0])
+            rows.append({"group": gid, "id": self.ids_[rep], "is_representative": True, "score": 1.0, "text": self.texts_[rep]})
             for m, sc in sorted(members, key=lambda t: -t[1]):
-                assigned[m] = gid
                 rows.append({"group": gid, "id": self.ids_[m], "is_representative": False, "score": float(sc), "text": self.texts_[m]})
             gid += 1
         return pd.DataFrame(rows, columns=["group", "id", "is_representative", "score", "text"])
