@@ -291,6 +291,28 @@ def test_a_resume_with_a_manifest_that_is_no_object_says_so(job):
         fb.tag_file(model, data, out, chunk_size=3, cache=False, progress=False, resume=True)
 
 
+def test_an_errors_file_inside_the_parts_folder_is_refused_not_deleted_with_it(job, tmp_path):
+    """--errors out.csv.parts/rejected.csv was written, then deleted with the parts folder at the end of the
+    job: every rejected row lost."""
+    model, data, out = job
+    err = tmp_path / "out.csv.parts" / "rejected.csv"
+    with pytest.raises(UsageError, match="inside the parts folder"):
+        fb.tag_file(model, data, out, errors_path=err, cache=False, progress=False)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("what, make, message", [
+    ("lock", lambda p: p.mkdir(), "lock file .* is a folder"),            # IsADirectoryError of os.open
+    ("parts", lambda p: p.write_text("x"), "parts folder .* is a file"),  # 'the parts of an interrupted run'
+])
+def test_a_lock_folder_or_a_parts_file_is_named(job, what, make, message):
+    model, data, out = job
+    make(out.with_name(f"{out.name}.{what}"))
+    for resume in (False, True):
+        with pytest.raises(UsageError, match=message):
+            fb.tag_file(model, data, out, cache=False, progress=False, resume=resume)
+
+
 @pytest.mark.parametrize("size", [2.5, "3", True])
 def test_a_chunk_size_that_is_no_whole_number_is_a_usage_error(job, size):
     """2.5 ran (chunks of '2.5 rows'), True ran with chunks of 1 row, '3' was a TypeError."""

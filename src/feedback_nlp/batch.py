@@ -345,6 +345,15 @@ def _check_job_paths(inp: Path, out: Path, err: Path) -> None:
         a, b = clashes[0]
         raise UsageError(f"the {a} ({paths[a]}) and the {b} ({paths[b]}) are the same file; choose another "
                          "output path so that nothing is overwritten")
+    parts, lock = paths["parts folder"], paths["lock file"]
+    for name in ("output", "errors file"):  # the parts folder is deleted when the job ends, with what it holds
+        if parts.resolve() in paths[name].resolve().parents:
+            raise UsageError(f"the {name} ({paths[name]}) is inside the parts folder {parts}, which is deleted "
+                             "when the job ends; choose a path outside it")
+    if lock.is_dir():  # was the bare IsADirectoryError of os.open, naming no lock
+        raise UsageError(f"the job's lock file {lock} is a folder; remove it (a run holds a file there, not a folder)")
+    if parts.exists() and not parts.is_dir():  # was 'holds the parts of an interrupted run'
+        raise UsageError(f"the job's parts folder {parts} is a file; remove or rename it")
     for target in (out, err):
         writable_target(target)
 
