@@ -243,6 +243,31 @@ def test_report_arguments_that_cannot_work_are_refused_before_any_work(tmp_path,
         fb.build_report(frame, out, embedder=NoEmbedding(), sentiment=None, **kwargs)
 
 
+def test_a_rerun_into_the_same_folder_leaves_no_table_of_the_earlier_run(tmp_path, hash_embedder, hashed_cli):
+    """A second run into the same --out folder, on an input without dates (or statuses), left the first run's
+    trends.csv (status_by_theme.csv, asked_vs_delivered.csv) beside its own tables, as if they were its own."""
+    rows = [("export to csv fails", "2026-01-05", "shipped"), ("dark mode please", "2026-01-12", "open")] * 6
+    dated = pd.DataFrame({"id": [str(i) for i in range(12)], "text": [r[0] for r in rows],
+                          "created_at": [r[1] for r in rows], "status": [r[2] for r in rows]})
+    data = tmp_path / "in.csv"
+    dated.to_csv(data, index=False)
+    out = tmp_path / "themes"
+    assert main(["themes", "--in", str(data), "--out", str(out), "--min-theme-size", "2", "-q"]) == 0
+    assert (out / "trends.csv").exists()
+    dated[["id", "text"]].to_csv(data, index=False)
+    assert main(["themes", "--in", str(data), "--out", str(out), "--min-theme-size", "2", "-q"]) == 0
+    assert not (out / "trends.csv").exists() and (out / "themes.csv").exists()
+
+    tax = fb.Taxonomy([{"id": "bug", "name": "Bug"}, {"id": "feature", "name": "Feature"}])
+    first = fb.build_report(dated, tmp_path / "r", taxonomy=tax, embedder=hash_embedder, min_theme_size=2, sentiment=None)
+    assert {"trends", "status_by_theme", "asked_vs_delivered"} <= set(first.tables)
+    second = fb.build_report(dated[["id", "text"]], tmp_path / "r", taxonomy=tax, embedder=hash_embedder,
+                             min_theme_size=2, sentiment=None)
+    left = {p.name for p in (tmp_path / "r").iterdir()}
+    assert left == {"report.html", *(p.name for p in second.tables.values())}
+    assert not {"trends.csv", "status_by_theme.csv", "asked_vs_delivered.csv"} & left
+
+
 # --- batch jobs -----------------------------------------------------------------------------------------
 
 class _Stop(Exception):

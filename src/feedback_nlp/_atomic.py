@@ -109,6 +109,7 @@ class OutputSet:
     def __init__(self) -> None:
         self._staged: list[tuple[Path, Path]] = []
         self._created: list[Path] = []
+        self._stale: list[Path] = []
 
     def _parent(self, final: Path) -> None:
         missing = [p for p in [final.parent, *final.parent.parents] if not p.exists()]
@@ -130,11 +131,21 @@ class OutputSet:
         self._staged.append((tmp, final))
         return tmp
 
+    def stale(self, path: str | os.PathLike) -> None:
+        """Remove the file ``path`` with the commit: an output of an earlier run that this one does not write
+        (a trends.csv of a run whose input had dates, beside the themes of one without) would pass for part of
+        the new set. Nothing happens on failure, and a folder at ``path`` is left alone."""
+        self._stale.append(Path(path))
+
     def commit(self) -> None:
         with _interrupt_deferred():  # a Ctrl-C between two renames left a set of new and old outputs
             for tmp, final in self._staged:
                 _replace(tmp, final)
             self._staged.clear()
+            for path in self._stale:
+                if path.is_file() or path.is_symlink():
+                    path.unlink()
+            self._stale.clear()
 
     def abort(self) -> None:
         for tmp, _ in self._staged:

@@ -878,6 +878,8 @@ def cmd_themes(args: argparse.Namespace) -> dict:
         if trends is not None:
             written["trends"] = out / "trends.csv"
             write_table(trends, outs.file(written["trends"]), raw_csv=args.raw_csv)
+        else:  # an earlier run's trends would pass for these themes' trends
+            outs.stale(out / "trends.csv")
         written["errors"] = out / "errors.csv"
         write_table(rejected, outs.file(written["errors"]), raw_csv=args.raw_csv)
         written["model"] = out / "model"

@@ -278,6 +278,10 @@ table.t th{{background:#f1f3f5}}
         for df, fname in frames.values():
             write_table(redact_frame(df), outs.file(out / fname), raw_csv=raw_csv)
         outs.file(out / "report.html").write_text(page, encoding="utf-8")
+        written = {fname for _, fname in frames.values()}
+        for fname in REPORT_FILES[1:]:  # an earlier report's trends or status tables would pass for this one's
+            if fname not in written:
+                outs.stale(out / fname)
     return ReportSummary(out / "report.html", tables, len(records), len(fb.rejected), len(tm.themes_),
                          [names.get(t, str(t)) for t in emerging], scores[top_cols].head(10),
                          items["sentiment"].value_counts().reindex(list(SENTIMENTS), fill_value=0).to_dict())
