@@ -255,3 +255,32 @@ def test_cli_train_reads_a_trailing_tab_in_a_label_as_the_model_does(tmp_path, h
     pd.DataFrame({"text": TEXTS * 2, "label": ["ques\ttion" if t == "question" else t for t in LABELS * 2]}
                  ).to_csv(inner, index=False)
     assert main(["train", "--data", str(inner), "--out", str(tmp_path / "m2"), "-q"]) != 0  # inside: still refused
+
+
+@pytest.mark.parametrize("as_sparse", [False, True])
+def test_out_of_fold_scores_do_not_see_a_copy_of_the_row(as_sparse):
+    # random labels: an honest out-of-fold score cannot beat chance; with each row twice it used to be ~perfect,
+    # because the copy sat in the training folds (and the temperature fitted on it trusted the model too much)
+    from scipy import sparse
+
+    from feedback_nlp._heads import FitSettings, out_of_fold_logits
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 300))  # more dimensions than rows: a linear model memorises what it trains on
+    y = rng.integers(0, 2, size=60)
+    X2, y2 = np.vstack([X, X]), np.r_[y, y]
+    oof = out_of_fold_logits(sparse.csr_matrix(X2) if as_sparse else X2, y2, FitSettings(C=10.0, cv=5))
+    assert oof is not None
+    assert (oof.argmax(axis=1) == y2).mean() < 0.7  # was 0.90
+
+
+def test_out_of_fold_splits_without_repeats_are_unchanged():
+    from sklearn.model_selection import StratifiedKFold
+
+    from feedback_nlp._heads import FitSettings
+
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(60, 5)), np.repeat([0, 1, 2], 20)
+    got = list(FitSettings(cv=4, random_state=3).folds(y, X))
+    want = list(StratifiedKFold(n_splits=4, shuffle=True, random_state=3).split(X, y))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(got, want))

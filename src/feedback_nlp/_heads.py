@@ -53,12 +53,47 @@ class FitSettings:
         return LogisticRegression(C=self.C, max_iter=3000, random_state=self.random_state)
 
     def folds(self, y: np.ndarray, X: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Stratified out-of-fold splits; none when a class has fewer than 2 rows or cv < 2."""
+        """Stratified out-of-fold splits; none when a class has fewer than 2 rows or cv < 2.
+
+        Rows of ``X`` that are identical (one text twice: the same vector, the same words) share a fold: a copy
+        on the training side would answer its twin, and the temperature, thresholds and word weights fitted on
+        those scores would trust the model more than new feedback warrants. Without repeats the splits are the
+        plain stratified ones.
+        """
         counts = np.bincount(y)
         k = min(self.cv, int(counts[counts > 0].min()))
         if k < 2:
             return iter(())
+        groups = _repeated_rows(X)
+        if groups is not None:
+            # as many folds as the tag with the fewest distinct rows allows; when a tag is one row repeated
+            # (or its vectors cannot tell its texts apart), grouping would empty whole tags from the training
+            # folds, and the plain split is the only one left
+            distinct = min(len(np.unique(groups[y == c])) for c in np.flatnonzero(counts))
+            if min(k, distinct) >= 2:
+                from sklearn.model_selection import StratifiedGroupKFold
+
+                return StratifiedGroupKFold(n_splits=min(k, distinct), shuffle=True,
+                                            random_state=self.random_state).split(X, y, groups)
         return StratifiedKFold(n_splits=k, shuffle=True, random_state=self.random_state).split(X, y)
+
+
+def _repeated_rows(X: Any) -> np.ndarray | None:
+    """A group number per row of a dense or sparse matrix, shared by identical rows; None when all differ."""
+    import hashlib
+
+    from scipy import sparse
+
+    if sparse.issparse(X):
+        csr: Any = sparse.csr_matrix(X, copy=True)  # type: ignore[call-overload]
+        csr.sort_indices()
+        rows = (csr.indices[a:b].tobytes() + csr.data[a:b].tobytes() for a, b in zip(csr.indptr[:-1], csr.indptr[1:]))
+    else:
+        rows = (r.tobytes() for r in np.ascontiguousarray(X))
+    keys = [hashlib.blake2b(r, digest_size=16).digest() for r in rows]
+    if len(set(keys)) == len(keys):
+        return None
+    return np.unique(np.array(keys, dtype=object), return_inverse=True)[1].ravel()
 
 
 def _class_logits(model: LogisticRegression, X: np.ndarray) -> np.ndarray:
