@@ -168,6 +168,35 @@ def test_exact_copies_are_grouped_without_listing_every_pair_of_them(hash_embedd
     assert set(hnsw["id"]) == set(groups["id"])  # the HNSW path groups the distinct rows the same way
 
 
+def test_a_model_loaded_without_its_embedder_refuses_to_embed_with_another(tmp_path, monkeypatch):
+    """A Deduper or ThemeModel saved with one embedding model and loaded without an embedder embedded new texts
+    with the default model: vectors of the same size from another space, mixed without a word (find() gave
+    matches at random, add() stored them, transform() and update() assigned themes)."""
+    import feedback_nlp.dedupe._deduper as deduper_module
+    import feedback_nlp.themes._model as themes_module
+    from conftest import HashEmbedder
+
+    team = HashEmbedder(model_id="team-model@1")
+    fb.Deduper(team).fit(["export fails", "dark mode please"]).save(tmp_path / "d")
+    fb.ThemeModel(team, min_theme_size=2).fit(_THEMES).save(tmp_path / "t")
+    for module in (deduper_module, themes_module):  # the default embedder, without loading the real model
+        monkeypatch.setattr(module, "Embedder", lambda: HashEmbedder(model_id="default-model@1"))
+    d, tm = fb.Deduper.load(tmp_path / "d"), fb.ThemeModel.load(tmp_path / "t")
+    for call in (lambda: d.find(["export fails"], k=1), lambda: d.add(["export broken"]),
+                 lambda: tm.transform(["export fails"]), lambda: tm.update(["export fails"])):
+        with pytest.raises(fb.ModelMismatchError, match="team-model"):
+            call()
+    assert len(d.ids_) == 2 and len(tm.labels_) == len(_THEMES)
+    assert d.find(embeddings=team.encode(["export fails"]), k=1)["id"].tolist() == [0]  # vectors still work
+    # a refit with another embedder uses it (the theme model compared it with the first fit's centres; the
+    # Deduper kept embedding with the first one)
+    refit = fb.ThemeModel(team, min_theme_size=2).fit(_THEMES)
+    refit.set_params(embedder=HashEmbedder(dim=32)).fit(_THEMES)
+    again = fb.Deduper(team).fit(["export fails", "dark mode please"])
+    again.set_params(embedder=HashEmbedder(dim=32)).fit(["export fails", "dark mode please"])
+    assert refit.centroids_.shape[1] == again.embeddings_.shape[1] == 32
+
+
 # --- scoring --------------------------------------------------------------------------------------------
 
 def test_a_blank_theme_cell_is_a_missing_theme_not_a_theme_named_empty(tmp_path, capsys):

@@ -126,7 +126,11 @@ class Deduper(ParamsMixin, BaseEstimator):
     # --- building ---------------------------------------------------------------------------------
     def _embedder(self) -> BaseEmbedder:
         if getattr(self, "embedder_", None) is None:
-            self.embedder_ = self.embedder if self.embedder is not None else Embedder()
+            embedder = self.embedder if self.embedder is not None else Embedder()
+            # an index loaded without its embedder embedded new texts with the default model, whatever model its
+            # vectors came from: same size, other space, and add()/find() mixed them without a word
+            check_embedder(getattr(self, "model_id_", None), embedder, "the duplicate index")
+            self.embedder_ = embedder
         return self.embedder_
 
     def _inputs(self, texts: Any, ids: Sequence[Any] | None, embeddings: np.ndarray | None) -> tuple[list, list, np.ndarray]:
@@ -156,6 +160,8 @@ class Deduper(ParamsMixin, BaseEstimator):
     def fit(self, texts: Any = None, ids: Sequence[Any] | None = None, *, embeddings: np.ndarray | None = None) -> Deduper:
         """Index a backlog: texts (or a DataFrame with ``id``/``text``), or precomputed ``embeddings``."""
         self._validate_params()
+        for attr in ("embedder_", "model_id_"):  # a refit embeds with the embedder it is given now
+            self.__dict__.pop(attr, None)
         texts, ids, emb = self._inputs(texts, ids, embeddings)
         if len(emb) == 0:
             raise InvalidInputError("cannot fit a Deduper on an empty corpus")

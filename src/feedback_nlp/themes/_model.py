@@ -130,7 +130,10 @@ class ThemeModel(ParamsMixin, BaseEstimator):
             if texts is None:
                 raise InvalidInputError("give texts or embeddings")
             if getattr(self, "embedder_", None) is None:
-                self.embedder_ = self.embedder if self.embedder is not None else Embedder()
+                embedder = self.embedder if self.embedder is not None else Embedder()
+                # a model loaded without its embedder took the default one, whatever its themes were fitted on
+                check_embedder(getattr(self, "model_id_", None), embedder, "the theme model")
+                self.embedder_ = embedder
             _refuse_empty(texts)  # whatever the embedder accepts (a custom one embedded "" into a theme)
             embeddings = self.embedder_.encode(texts)
         n = len(texts) if texts is not None else len(embeddings) if hasattr(embeddings, "__len__") else -1
@@ -274,7 +277,9 @@ class ThemeModel(ParamsMixin, BaseEstimator):
             InvalidInputError: empty corpus, mismatched lengths, unparseable timestamps.
         """
         self._validate_params()
-        for attr in ("embedder_",):
+        # a refit embeds with the embedder it is given now (its vectors were compared with the last fit's
+        # centres: set_params(embedder=a smaller model) then fit() was a ModelMismatchError)
+        for attr in ("embedder_", "model_id_", "centroids_"):
             self.__dict__.pop(attr, None)
         texts, emb = self._embed(texts, embeddings)
         if len(emb) == 0:
