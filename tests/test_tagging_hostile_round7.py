@@ -284,3 +284,23 @@ def test_out_of_fold_splits_without_repeats_are_unchanged():
     got = list(FitSettings(cv=4, random_state=3).folds(y, X))
     want = list(StratifiedKFold(n_splits=4, shuffle=True, random_state=3).split(X, y))
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(got, want))
+
+
+def test_cli_eval_takes_the_multi_label_flag_train_took(tmp_path, hashed_cli, hash_embedder, capsys, monkeypatch):
+    # was: "unrecognized arguments: --multi-label" for the flag the same user had just given to train
+    from feedback_nlp.cli import main
+
+    load = TagClassifier.load.__func__  # eval loads with the default embedder; these models were hashed
+    monkeypatch.setattr(TagClassifier, "load", classmethod(lambda cls, path, **kw: load(cls, path,
+                                                                                         embedder=hash_embedder)))
+
+    data = tmp_path / "ml.csv"
+    pd.DataFrame({"text": TEXTS * 2, "label": [f"{t}|{t}x" if t == "bug" else t for t in LABELS * 2]}
+                 ).to_csv(data, index=False)
+    assert main(["train", "--data", str(data), "--multi-label", "--out", str(tmp_path / "ml"), "-q"]) == 0
+    assert main(["eval", "--model", str(tmp_path / "ml"), "--data", str(data), "--multi-label", "-q"]) == 0
+    single = tmp_path / "one.csv"
+    pd.DataFrame({"text": TEXTS * 2, "label": LABELS * 2}).to_csv(single, index=False)
+    assert main(["train", "--data", str(single), "--out", str(tmp_path / "mc"), "-q"]) == 0
+    assert main(["eval", "--model", str(tmp_path / "mc"), "--data", str(single), "--multi-label"]) == 2
+    assert "is multi-class" in capsys.readouterr().err

@@ -667,6 +667,8 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     from .tagging import TagClassifier
 
     clf = TagClassifier.load(args.model)
+    if args.multi_label and not clf.multi_label_:  # the flag train took: welcome here, but it must agree
+        raise UsageError(f"--multi-label: the model {args.model} is multi-class (one tag per row); drop the flag")
     require_columns(args.data, {"--text-col": args.text_col, "--label-col": args.label_col}, args)
     sep = args.sep if clf.multi_label_ else None
     texts, labels, _ = _labelled(args.data, args.text_col, args.label_col, sep, args)
@@ -688,6 +690,9 @@ def _eval_parser(sub: SubParsers) -> None:
     p.add_argument("--text-col", default="text", help="column holding the text")
     p.add_argument("--label-col", default="label", help="column holding the true tag(s)")
     p.add_argument("--sep", default="|", type=non_empty, help="separator of tags for a multi-label model")
+    p.add_argument("--multi-label", action="store_true",
+                   help="labels hold several tags joined by --sep; the model decides this, so the flag (as given "
+                        "to train) is only checked against it")
     _add_input_args(p)
     p.set_defaults(func=cmd_eval)
 
