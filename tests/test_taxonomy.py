@@ -24,6 +24,7 @@ def test_sample_taxonomy_loads():
         ([{"id": "a", "name": "A", "parent": "zzz"}], "tag 'a' has unknown parent 'zzz'"),
         ([{"id": "a", "name": "A", "parent": "b"}, {"id": "b", "name": "B", "parent": "a"}], "tag 'a' is in a parent cycle"),
         ([{"id": "a", "name": ""}], "tag 'a' has an empty name"),
+        ([{"id": "feature_request"}], "has an empty name: give it a 'name'.*'Feature request'"),
         ([{"id": "", "name": "A"}], "tag #0 has an empty id"),
         ([{"id": "a", "name": "A", "colour": "red"}], r"unknown field\(s\) \['colour'\]"),
         ([], "no tags"),

@@ -127,7 +127,9 @@ class Taxonomy:
             if not t.id:
                 raise TaxonomyError(f"tag #{i} has an empty id")
             if not t.name:
-                raise TaxonomyError(f"tag {quoted(t.id)} has an empty name")
+                example = t.id.replace("_", " ").capitalize()
+                raise TaxonomyError(f"tag {quoted(t.id)} has an empty name: give it a 'name' (the words zero-shot "
+                                    f"matches and reports show), e.g. name: {quoted(example)}")
             if t.id in self._tags:
                 raise TaxonomyError(f"duplicate tag id {quoted(t.id)}")
             twin = forms.get(unicodedata.normalize("NFC", t.id))
