@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as _dt
-import hashlib
 import json
 import logging
 import numbers
@@ -53,6 +52,7 @@ from ._heads import (
     MultiClassHead,
     MultiLabelHead,
     ZeroShotHead,
+    _repeated_rows,
     fit_averaged,
     head_from_arrays,
 )
@@ -381,17 +381,14 @@ def _labels_checked() -> Iterator[None]:
 def _repeat_groups(X: Any, texts: Any = None) -> np.ndarray | None:
     """One group number per row, shared by rows with the same text (case and spacing aside) — or the same
     vector when only embeddings are given; None when no row repeats another."""
-    words = texts if texts is not None else (None if _numeric_rows(X) is not None else X)
-    if words is not None:
-        keys: list[Any] = [" ".join(t.casefold().split()) for t in _texts(words)]
-    else:
-        numeric = _numeric_rows(X)
-        if numeric is None:
-            return None
-        # one text embeds to the same bits every time; a 16-byte digest keeps the keys small for 100k rows
-        keys = [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in np.ascontiguousarray(numeric)]
-    _, groups = np.unique(np.array(keys, dtype=object), return_inverse=True)
-    return groups.ravel() if len(set(keys)) < len(keys) else None
+    numeric = _numeric_rows(X)
+    words = texts if texts is not None else (None if numeric is not None else X)
+    if words is None:
+        return None if numeric is None else _repeated_rows(numeric)  # one text embeds to the same bits
+    keys = [" ".join(t.casefold().split()) for t in _texts(words)]
+    if len(set(keys)) == len(keys):
+        return None
+    return np.unique(np.array(keys, dtype=object), return_inverse=True)[1].ravel()
 
 
 def _warn_conflicting_labels(groups: np.ndarray | None, rows: list[list[Any]]) -> None:
