@@ -7,6 +7,7 @@ The tests' HashEmbedder stands in for the real model everywhere: none of them is
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import threading
@@ -365,6 +366,21 @@ def test_a_lock_folder_or_a_parts_file_is_named(job, what, make, message):
     for resume in (False, True):
         with pytest.raises(UsageError, match=message):
             fb.tag_file(model, data, out, cache=False, progress=False, resume=resume)
+
+
+def test_a_link_planted_at_the_lock_path_never_has_its_target_overwritten(job, tmp_path):
+    """A symbolic link at <out>.lock (a shared folder, another user) had the file it points to truncated and
+    overwritten with the lock's pid line; a hard link the same."""
+    model, data, out = job
+    precious = tmp_path / "precious.txt"
+    precious.write_text("notes that must survive\n")
+    out.with_name(out.name + ".lock").symlink_to(precious)
+    summary = fb.tag_file(model, data, out, cache=False, progress=False)
+    assert summary.rows_out == 10 and precious.read_text() == "notes that must survive\n"
+    os.link(precious, tmp_path / "other.csv.lock")
+    with pytest.raises(UsageError, match="hard link"):
+        fb.tag_file(model, data, tmp_path / "other.csv", cache=False, progress=False)
+    assert precious.read_text() == "notes that must survive\n"
 
 
 @pytest.mark.parametrize("size", [2.5, "3", True])

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import json
 import os
 import socket
 from pathlib import Path
 from typing import Any
 
-from .errors import JobLockedError
+from .errors import JobLockedError, UsageError
 
 __all__ = ["JobLock", "JobLockedError"]
 
@@ -63,7 +64,16 @@ class JobLock:
     def __enter__(self) -> JobLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(10):  # retry when the file was replaced between open and lock
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:  # never through a link: a symlink planted at the lock's path had its target overwritten
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP and self.path.is_symlink():
+                    self.path.unlink()  # the link only: the file it points to is left as it was
+                    continue
+                raise
+            if os.fstat(fd).st_nlink > 1:  # a hard link to another file: writing the lock would overwrite it
+                os.close(fd)
+                raise UsageError(f"the lock file {self.path} is a hard link to another file; remove it and run again")
             try:
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
