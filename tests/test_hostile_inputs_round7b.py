@@ -298,6 +298,20 @@ def test_a_rerun_into_the_same_folder_leaves_no_table_of_the_earlier_run(tmp_pat
     assert not {"trends.csv", "status_by_theme.csv", "asked_vs_delivered.csv"} & left
 
 
+def test_a_date_column_without_a_date_is_no_time_line_not_an_error(tmp_path, hash_embedder, hashed_cli):
+    """An empty created_at column (an export's unused column) stopped themes and the report, after all the
+    work, with 'trends need timestamps, but none of this model's items has a date'."""
+    data = write_file(tmp_path / "in.csv", "id,text,created_at\n" + "".join(
+        f"{i},{'export to csv fails' if i % 2 else 'dark mode please'},\n" for i in range(12)))
+    assert main(["themes", "--in", data, "--out", str(tmp_path / "t"), "--min-theme-size", "2", "-q"]) == 0
+    assert (tmp_path / "t" / "themes.csv").exists() and not (tmp_path / "t" / "trends.csv").exists()
+    tax = fb.Taxonomy([{"id": "bug", "name": "Bug"}, {"id": "feature", "name": "Feature"}])
+    summary = fb.build_report(data, tmp_path / "r", taxonomy=tax, embedder=hash_embedder, min_theme_size=2,
+                              sentiment=None)
+    assert summary.items == 12 and "trends" not in summary.tables
+    assert "No timestamps in the input" in summary.html.read_text()
+
+
 # --- batch jobs -----------------------------------------------------------------------------------------
 
 class _Stop(Exception):

@@ -875,7 +875,8 @@ def cmd_themes(args: argparse.Namespace) -> dict:
     themes = tm.themes_.assign(keywords=tm.themes_["keywords"].map(", ".join),
                                representatives=tm.themes_["representatives"].map(" || ".join))
     assignments = tm.assignments(ids=r["id"])
-    trends = tm.trends(args.freq) if "created_at" in r else None  # computed before anything is written
+    # computed before anything is written; a created_at column without a date in it gives none (was an error)
+    trends = tm.trends(args.freq) if "created_at" in r and r["created_at"].notna().any() else None
     written = {"themes": out / "themes.csv", "assignments": out / "assignments.csv"}
     with OutputSet() as outs:
         write_table(themes, outs.file(written["themes"]), raw_csv=args.raw_csv)

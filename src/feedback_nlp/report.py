@@ -160,7 +160,9 @@ def build_report(
     if "sentiment" in items:  # the input's own column (lower case) stays as it was, beside the sentiment used
         items["sentiment_input"] = items["sentiment"]
     items["sentiment"], items["sentiment_source"] = scored.sentiment, scored.source
-    has_time = "created_at" in records
+    # a created_at column with no date in it (an empty export column) is no time line: its trends stopped
+    # the report with "none of this model's items has a date"
+    has_time = "created_at" in records and bool(records["created_at"].notna().any())
     score_args: dict[str, Any] = dict(account_col="account_id" if "account_id" in items else None,
                       revenue_col="account_revenue" if "account_revenue" in items and "account_id" in items else None,
                       time_col="created_at" if has_time else None)
