@@ -25,6 +25,7 @@ from ._bm25 import BM25
 
 __all__ = ["Deduper", "calibrate_threshold"]
 
+_IDENTICAL = 1 - 1e-6  # the similarity from which two unit vectors are the same vector, float32 rounding aside
 _BLOCK = 2048  # rows per matmul block: 2048 x n float32 scores stay small even for n = 1M
 
 
@@ -274,6 +275,7 @@ class Deduper(ParamsMixin, BaseEstimator):
                 raise InvalidInputError(f"{len(exclude_ids)} exclude_ids for {len(q)} queries")
             where = {str(i): p for p, i in enumerate(self.ids_)}
             skip_pos = [where.get(str(i), -2) for i in exclude_ids]
+        floor = None if min_score is None else min(float(min_score), _IDENTICAL)  # 1.0: copies, float rounding aside
         kk = min(k + int(exclude_self or skip_pos is not None), len(self.ids_))
         lexical = self._bm25 is not None and any(isinstance(t, str) and t for t in qtexts)
         if lexical:
@@ -291,7 +293,7 @@ class Deduper(ParamsMixin, BaseEstimator):
                 if not skipped and s >= 0.9999:  # the query itself is in the index
                     skipped = True
                     continue
-                if min_score is not None and s < min_score:
+                if floor is not None and s < floor:
                     continue
                 rank += 1
                 rows.append({"query": i, "rank": rank, "id": self.ids_[p], "score": s, "text": self.texts_[p]})
@@ -331,7 +333,9 @@ class Deduper(ParamsMixin, BaseEstimator):
         """Pairs (a < b) of rows of ``emb`` (default: the index) at least ``threshold`` similar, best first."""
         # compare in float64: against a Python float, numpy compares float32 scores in float32, so a score of
         # 0.94999999 passed a 0.95 threshold and was reported (as float64) below it
-        threshold = np.float64(threshold)
+        # 1.0 means identical vectors: a float32 vector times its own copy gives 0.9999994 to 1.0000005, so
+        # threshold=1.0 (--threshold 1) missed 38% of the exact copies of 2,000 random vectors
+        threshold = np.float64(min(threshold, _IDENTICAL))
         index = self._hnsw
         if emb is None:
             emb = self.embeddings_
