@@ -235,6 +235,34 @@ def test_scoring_options_of_the_wrong_kind_are_named_and_numpy_numbers_are_numbe
         fb.moscow([1, 2, 3], overrides={True: "must"})
 
 
+def test_an_account_that_is_a_list_is_rejected_by_row_or_named_not_a_crash(tmp_path, capsys, hash_embedder, hashed_cli):
+    """A JSON list or object as account_id stopped themes (after all the embedding) and demand scores with
+    'unexpected TypeError: unhashable type: list'."""
+    rows = [("1", "export fails", '["acme"]'), ("2", "export fails", '"acme"'), ("3", "dark mode please", '{"n": 1}'),
+            ("4", "dark mode please", '"beta"')] * 3
+    data = write_file(tmp_path / "in.jsonl", "".join(
+        f'{{"id": "{i}{k}", "text": "{t}", "account_id": {a}}}\n' for k, (i, t, a) in enumerate(rows)))
+    records, rejected = fb.read_feedback(data)
+    assert len(records) == 6 and set(records["account_id"]) == {"acme", "beta"}
+    assert rejected["reason"].str.contains("account_id is a (?:list|dict)", regex=True).all() and len(rejected) == 6
+    assert main(["themes", "--in", data, "--out", str(tmp_path / "t"), "--min-theme-size", "2", "-q"]) == 0
+    with pytest.raises(InvalidInputError, match="accounts must hold one value"):
+        fb.ThemeModel(hash_embedder, min_theme_size=2).fit(_THEMES, accounts=[["a"]] * len(_THEMES))
+    with pytest.raises(fb.ColumnError, match="lists or objects"):
+        fb.theme_scores(pd.DataFrame({"theme": ["a", "a"], "account_id": [["x"], "y"]}), revenue_col=None, time_col=None)
+
+
+def test_an_outlier_id_written_as_a_float_is_still_an_outlier(tmp_path):
+    """A theme column pandas wrote as floats (a join left a gap) has '-1.0' for outliers: it was ranked as a
+    theme of its own."""
+    data = write_file(tmp_path / "a.csv", "id,theme,account_id\n1,-1.0,a\n2,3.0,b\n3,3.0,c\n4,-1,d\n")
+    out = tmp_path / "s.csv"
+    assert main(["score", "--in", data, "--out", str(out), "--revenue-col", "", "--time-col", "", "-q"]) == 0
+    assert pd.read_csv(out)["theme"].tolist() == [3.0]
+    df = pd.DataFrame({"theme": [-1.0, 3.0, np.float32(-1)], "account_id": ["a", "b", "c"]})
+    assert fb.theme_scores(df, revenue_col=None, time_col=None)["theme"].tolist() == [3.0]
+
+
 def test_a_score_error_keeps_the_space_before_its_note(tmp_path, capsys):
     """'confidence has NaN or infinite values at line 3(a missing value is NaN)': the line number took the
     space with it."""

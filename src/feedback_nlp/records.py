@@ -784,6 +784,12 @@ class RowValidator:
             values = column(role)
             if values is not None:
                 out[role] = [self._optional(v) for v in values]
+        accounts = column("account_id")
+        for i, v in enumerate(accounts if accounts is not None else ()):
+            if reasons[i] is None and isinstance(v, (list, tuple, dict, set, np.ndarray)):
+                # a JSON list or object as the account: themes and demand scores count accounts, and one that
+                # cannot be counted stopped them after all the embedding ("unhashable type: 'list'")
+                reasons[i] = f"account_id is a {type(v).__name__} ({_preview(v, 30)}), not a single value"
         revenue = column("account_revenue")
         if revenue is not None:
             out["account_revenue"] = self._revenues(revenue, str(cols["account_revenue"]), reasons)

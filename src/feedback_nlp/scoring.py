@@ -300,6 +300,18 @@ def _blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
+def _number(value: Any) -> float | None:
+    """``value`` as a float when it is a number or a text that reads as one (``"-1.0"``), else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (numbers.Real, str)):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def theme_scores(
     df: pd.DataFrame,
     *,
@@ -359,6 +371,9 @@ def theme_scores(
     if data[theme_col].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
         data = data.explode(theme_col)
     keep = ~data[theme_col].isin([x for x in exclude if x is not None])
+    numbers_out = {float(x) for x in exclude if isinstance(x, numbers.Real) and not isinstance(x, bool)}
+    if numbers_out:  # "-1.0", the outlier id of a column pandas wrote as floats, was ranked as a theme
+        keep &= ~data[theme_col].map(lambda v: _number(v) in numbers_out)
     if None in exclude:  # a missing theme: None, NaN, or an empty cell of a CSV (was ranked as a theme named '')
         keep &= data[theme_col].notna() & ~data[theme_col].map(_blank)
     data = data[keep]
@@ -370,6 +385,12 @@ def theme_scores(
             raise ColumnError(f"revenue column {quoted(revenue_col)} has non-numeric, infinite or negative values in rows "
                               f"{list(data.index[bad][:10])} (e.g. {quoted(data[revenue_col][bad].iloc[0])})")
         data[revenue_col] = rev
+    if account_col is not None:
+        bad = data[account_col].map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray)))
+        if bad.any():  # was "unhashable type: 'list'" from the count of unique accounts
+            raise ColumnError(f"account column {quoted(account_col)} holds lists or objects in rows "
+                              f"{list(data.index[bad][:10])} (e.g. {quoted(data[account_col][bad].iloc[0])}); "
+                              "give one account id per row")
     groups = data.groupby(theme_col, sort=False, dropna=True)
     out = pd.DataFrame({"volume": groups.size()})
     if account_col is not None:

@@ -156,6 +156,10 @@ class ThemeModel(ParamsMixin, BaseEstimator):
             if bad.any():
                 raise InvalidInputError(f"timestamps do not parse at positions {np.flatnonzero(bad)[:10].tolist()}")
             return ts.to_numpy()
+        bad = arr.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray))).to_numpy()
+        if bad.any():  # accounts are counted per theme: a list was "unhashable type" after all the clustering
+            raise InvalidInputError(f"{name} must hold one value per item; positions "
+                                    f"{np.flatnonzero(bad)[:10].tolist()} hold lists or objects")
         return arr.to_numpy(dtype=object)
 
     def _similarities(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
