@@ -263,6 +263,13 @@ def test_an_outlier_id_written_as_a_float_is_still_an_outlier(tmp_path):
     assert fb.theme_scores(df, revenue_col=None, time_col=None)["theme"].tolist() == [3.0]
 
 
+@pytest.mark.parametrize("effort", [pd.Series(pd.to_timedelta([14, 3], "D")), np.array([14, 3], dtype="timedelta64[D]")])
+def test_a_duration_is_no_effort_in_person_months(effort):
+    """An effort of 2 weeks as a timedelta was scored as 1.2e15 nanoseconds (a RICE score near 0, written)."""
+    with pytest.raises(InvalidInputError, match="effort must be numeric"):
+        fb.rice([100, 100], 1, 0.5, effort)
+
+
 def test_a_score_error_keeps_the_space_before_its_note(tmp_path, capsys):
     """'confidence has NaN or infinite values at line 3(a missing value is NaN)': the line number took the
     space with it."""

@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime
 import numbers
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -92,10 +93,12 @@ class _Args:
             raise InvalidInputError(f"{name} must be a scalar or 1-D, got shape {arr.shape}")
         if arr.ndim == 1:
             self.scalar = False
-        if arr.dtype == object or arr.dtype.kind in "bUSM":
+        if arr.dtype == object or arr.dtype.kind in "bUSMm":
             flat = arr.reshape(-1)
-            # Decimal (SQL NUMERIC columns through pandas.read_sql) and Fraction are numbers too; complex is not
-            bad = np.array([isinstance(v, (bool, np.bool_, str, bytes, complex, np.complexfloating))
+            # Decimal (SQL NUMERIC columns through pandas.read_sql) and Fraction are numbers too; complex is not,
+            # nor a duration (an effort of "2 weeks" was scored as 1.2e15 nanoseconds)
+            bad = np.array([isinstance(v, (bool, np.bool_, str, bytes, complex, np.complexfloating, np.timedelta64,
+                                           datetime.timedelta))
                             or not isinstance(v, (numbers.Number, np.number)) for v in flat], dtype=bool)
             if bad.any():
                 where = "" if arr.ndim == 0 else f" at positions {_positions(bad)}"
