@@ -167,6 +167,8 @@ def test_exact_copies_are_grouped_without_listing_every_pair_of_them(hash_embedd
     assert len(groups) == len(texts) - 1 and groups["id"].is_unique  # everything but the billing item
     hnsw = fb.Deduper(hash_embedder, threshold=0.8, index="hnsw").fit(texts, ids=d.ids_).groups()
     assert set(hnsw["id"]) == set(groups["id"])  # the HNSW path groups the distinct rows the same way
+    # copies of a zero vector (an embedder's answer to a text it cannot read) are similar to nothing
+    assert fb.Deduper().fit(embeddings=np.zeros((3, 8))).groups().empty
 
 
 def test_a_model_loaded_without_its_embedder_refuses_to_embed_with_another(tmp_path, monkeypatch):

@@ -413,14 +413,17 @@ class Deduper(ParamsMixin, BaseEstimator):
 
         a, b, s = self._pairs_positions(thr, emb=self.embeddings_[first] if collapsed else None)
         own = (self.embeddings_[first] * self.embeddings_[first]).sum(axis=1)  # a copy's score: its self-similarity
-        neigh: dict[int, list[tuple[int, float]]] = {int(u): [] for u in np.flatnonzero(size > 1)}
+        # copies are duplicates of each other only as the threshold says: zero vectors (a custom embedder's
+        # answer to a text it cannot read) are similar to nothing, not even to each other
+        twins = np.where(own >= min(thr, _IDENTICAL), size - 1, 0)
+        neigh: dict[int, list[tuple[int, float]]] = {int(u): [] for u in np.flatnonzero(twins > 0)}
         for x, y, sc in zip(a.tolist(), b.tolist(), s.tolist()):
             neigh.setdefault(x, []).append((y, sc))
             neigh.setdefault(y, []).append((x, sc))
 
         def weight(u: int) -> tuple[int, float]:  # duplicates of u and the sum of their scores
-            return (int(size[u] - 1 + sum(size[v] for v, _ in neigh[u])),
-                    float((size[u] - 1) * own[u]) + sum(size[v] * sc for v, sc in neigh[u]))
+            return (int(twins[u] + sum(size[v] for v, _ in neigh[u])),
+                    float(twins[u] * own[u]) + sum(size[v] * sc for v, sc in neigh[u]))
 
         keys = {u: weight(u) for u in neigh}
         order = sorted(neigh, key=lambda u: (-keys[u][0], -keys[u][1], u))
@@ -430,7 +433,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         for centre in order:
             if assigned[centre] >= 0:
                 continue
-            members = [(int(p), float(own[centre])) for p in items(centre)[1:]]
+            members = [(int(p), float(own[centre])) for p in items(centre)[1:]] if twins[centre] else []
             members += [(int(p), sc) for v, sc in neigh[centre] if assigned[v] < 0 for p in items(v)]
             if len(members) + 1 < min_size:
                 continue
