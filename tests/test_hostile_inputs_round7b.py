@@ -306,6 +306,9 @@ def test_a_report_with_far_future_dates_and_a_status_escapes_every_user_string(t
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"title": None}, InvalidInputError, "title must be a string"),   # AttributeError after all the work
     ({"out_file": True}, UsageError, "is a file"),                    # FileExistsError after all the work
+    ({"freq": "bogus"}, InvalidInputError, "freq must be a period"),    # all below: the same errors, after it
+    ({"min_theme_size": 1}, InvalidInputError, "min_theme_size"),
+    ({"dedupe_threshold": 0}, InvalidInputError, "threshold"),
 ])
 def test_report_arguments_that_cannot_work_are_refused_before_any_work(tmp_path, kwargs, error, message):
     out = tmp_path / "r"

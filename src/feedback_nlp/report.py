@@ -35,6 +35,7 @@ from .scoring import non_ask_themes, theme_scores
 from .tagging import TagClassifier
 from .taxonomy import Taxonomy
 from .themes import ThemeModel
+from .themes._model import check_freq
 
 __all__ = ["REPORT_FILES", "ReportSummary", "build_report", "redact_frame"]
 
@@ -126,6 +127,10 @@ def build_report(
         raise InvalidInputError(f"title must be a string, got {type(title).__name__}")
     if out.exists() and not out.is_dir():  # was FileExistsError once every table and chart was made
         raise UsageError(f"{out} is a file; the report needs a folder for report.html and its tables")
+    # the settings used at the end are checked before the reading, embedding and tagging (they failed after)
+    check_freq(freq)
+    ThemeModel(embedder, min_theme_size=min_theme_size)._validate_params()
+    Deduper(embedder, threshold=dedupe_threshold)._validate_params()
     fb = read_feedback(source, unknown_source=read_kwargs.pop("unknown_source", "other"), **read_kwargs)
     records = fb.records.reset_index(drop=True)
     if len(records) == 0:

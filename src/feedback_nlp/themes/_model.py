@@ -57,6 +57,22 @@ def bounded_period_range(first: pd.Period, last: pd.Period, freq: str) -> pd.Per
     return pd.period_range(first, last, freq=freq)
 
 
+def check_freq(freq: Any) -> str:
+    """``freq`` if time can be cut into periods of it (what :meth:`ThemeModel.trends` does), else
+    InvalidInputError: for callers that check it before the work whose end needs it.
+
+    >>> check_freq("W")
+    'W'
+    """
+    try:
+        one = pd.Series(pd.to_datetime(["2024-01-01"])).dt.to_period(freq).iloc[0]
+        _ = one.end_time - one.start_time + pd.Timedelta(1, "ns")  # "300Y": beyond pandas' ~292 years in ns
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        raise InvalidInputError(f"freq must be a period such as D, W, M, Q or Y (pandas frequency); got "
+                                f"{quoted(freq)} ({exc})") from None
+    return freq
+
+
 class ThemeModel(ParamsMixin, BaseEstimator):
     """Clusters feedback into named themes that stay stable over time.
 
