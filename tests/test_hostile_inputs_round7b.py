@@ -450,6 +450,34 @@ def test_a_link_planted_at_the_lock_path_never_has_its_target_overwritten(job, t
     assert precious.read_text() == "notes that must survive\n"
 
 
+def test_a_resume_names_the_same_model_folder_another_way(job, monkeypatch):
+    """The model folder given as an absolute path after a run with a relative one (or './m', or a copy of
+    it) refused the resume as '--model changed' and told the user to delete the finished chunks."""
+    from feedback_nlp import _chunks
+
+    model, data, out = job
+    monkeypatch.chdir(model.parent)
+    monkeypatch.setitem(_chunks._MODELS, f"{model.name}|False|None", _chunks._MODELS[f"{model}|False|None"])
+    _interrupted(model.name, data, out)
+    summary = fb.tag_file(model, data, out, chunk_size=3, cache=False, progress=False, resume=True)
+    assert summary.chunks_reused == 2 and summary.rows_out == 10
+
+
+def test_a_resume_with_another_model_is_still_refused(job, tmp_path, monkeypatch):
+    from conftest import HashEmbedder
+    from feedback_nlp import _chunks
+
+    model, data, out = job
+    _interrupted(model, data, out)
+    clf = fb.TagClassifier(HashEmbedder()).fit(["export fails", "slow page", "add dark mode", "add sso",
+                                                "love it", "great app"], ["bug", "bug", "request", "request",
+                                                                          "praise", "praise"])
+    other = clf.save(tmp_path / "other")
+    monkeypatch.setitem(_chunks._MODELS, f"{other}|False|None", clf)
+    with pytest.raises(InvalidInputError, match="cannot resume"):
+        fb.tag_file(other, data, out, chunk_size=3, cache=False, progress=False, resume=True)
+
+
 @pytest.mark.parametrize("size", [2.5, "3", True])
 def test_a_chunk_size_that_is_no_whole_number_is_a_usage_error(job, size):
     """2.5 ran (chunks of '2.5 rows'), True ran with chunks of 1 row, '3' was a TypeError."""

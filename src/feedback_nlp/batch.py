@@ -394,7 +394,10 @@ def _refuse_changed(parts_dir: Path, old: dict[str, Any] | None, new: dict[str, 
     if old is None:
         raise InvalidInputError(f"{parts_dir} has no readable manifest.json: it is not the parts folder of a "
                                 "feedback_nlp job; delete it to start over")
-    changed = [k for k in new if old.get(k) != new.get(k)]
+    same_files = new.get("model_manifest") is not None and old.get("model_manifest") == new.get("model_manifest")
+    # a model folder named another way (m, ./m, /abs/m, a copy) with the same files is the same model: its
+    # path alone refused the resume and told the user to delete the finished chunks
+    changed = [k for k in new if old.get(k) != new.get(k) and not (k == "model" and same_files)]
     if changed:
         what = "; ".join(f"{_WHAT.get(k, k)} ({old.get(k)!r} -> {new.get(k)!r})" if k not in ("model_manifest",)
                          else _WHAT[k] for k in changed)
