@@ -365,6 +365,29 @@ def test_a_date_column_without_a_date_is_no_time_line_not_an_error(tmp_path, has
     assert "No timestamps in the input" in summary.html.read_text()
 
 
+@pytest.mark.slow
+def test_the_demo_with_a_teams_own_embedder_shows_the_bundled_model(tmp_path, monkeypatch, capsys):
+    """feedback-nlp demo --embedding-model <another model> stopped at step 3 with a ModelMismatchError (the
+    bundled request-type model loaded with the team's embedder), after the embedding and the tagging. The
+    report (step 7, tested elsewhere with its own embedder) is left out here: it needs the real model."""
+    from conftest import HashEmbedder
+
+    import feedback_nlp.report as report
+    from feedback_nlp import demo
+
+    class Reached(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Reached
+
+    monkeypatch.setattr(report, "build_report", stop)
+    with pytest.raises(Reached):
+        demo.run(tmp_path / "d", HashEmbedder(dim=384), n_examples=1)
+    shown = capsys.readouterr().out
+    assert "bundled 'request-type' model" in shown and "== 6. Priorities" in shown
+
+
 # --- batch jobs -----------------------------------------------------------------------------------------
 
 class _Stop(Exception):

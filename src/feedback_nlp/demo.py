@@ -12,6 +12,7 @@ from .datasets import load_sample, sample_taxonomy_path
 from .dedupe import Deduper
 from .embedding import BaseEmbedder
 from .records import read_feedback, write_table
+from .report_sentiment import load_tag_model
 from .scoring import rice, theme_scores
 from .tagging import TagClassifier, bundled_models
 from .taxonomy import Taxonomy
@@ -78,7 +79,9 @@ def _run(out_dir: Path, embedder: BaseEmbedder, n_examples: int, outs: OutputSet
     write_table(tagged, outs.file(out_dir / "tagged.csv"))
     _show(tagged.iloc[test[:5]][["id", "text", "type_tags", "type_confidence", "areas"]])
     if "request-type" in bundled_models():
-        bundled = TagClassifier.load("request-type", embedder=embedder)
+        # with its own embedding model when the demo's is another (--embedding-model): the bundled model was
+        # a ModelMismatchError there, after the embedding and tagging (the report already loads it this way)
+        bundled = load_tag_model("request-type", embedder)
         print("\nbundled 'request-type' model (trained on public GitHub issues and app reviews):")
         _show(bundled.tag(records["text"][:3].tolist(), ids=records["id"][:3].tolist())[["id", "tags", "confidence"]])
 
