@@ -370,9 +370,8 @@ def test_the_demo_with_a_teams_own_embedder_shows_the_bundled_model(tmp_path, mo
     """feedback-nlp demo --embedding-model <another model> stopped at step 3 with a ModelMismatchError (the
     bundled request-type model loaded with the team's embedder), after the embedding and the tagging. The
     report (step 7, tested elsewhere with its own embedder) is left out here: it needs the real model."""
-    from conftest import HashEmbedder
-
     import feedback_nlp.report as report
+    from conftest import HashEmbedder
     from feedback_nlp import demo
 
     class Reached(Exception):
