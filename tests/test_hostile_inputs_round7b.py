@@ -77,6 +77,18 @@ def test_update_refuses_accounts_a_model_fitted_without_them_would_drop(hash_emb
     assert len(tm.labels_) == len(_THEMES)
 
 
+def test_number_accounts_keep_their_type_through_save_and_load(tmp_path, hash_embedder):
+    """Accounts were saved as text: account 1 came back as '1', and an update() naming account 1 counted a
+    second account (unique_accounts 6 instead of 5)."""
+    texts = ["export fails"] * 5 + ["dark mode please"] * 5
+    tm = fb.ThemeModel(hash_embedder, min_theme_size=2).fit(texts, accounts=np.array([1, 2, 3, 4, 5] * 2))
+    loaded = fb.ThemeModel.load(tm.save(tmp_path / "t"), embedder=hash_embedder)
+    assert loaded.accounts_.tolist() == tm.accounts_.tolist()
+    for model in (tm, loaded):
+        model.update(["export fails"], accounts=[1])
+    assert loaded.themes_["unique_accounts"].tolist() == tm.themes_["unique_accounts"].tolist() == [5, 5]
+
+
 # --- duplicates -----------------------------------------------------------------------------------------
 
 def test_deduper_add_keeps_the_ids_it_is_given(hash_embedder):

@@ -57,6 +57,16 @@ def bounded_period_range(first: pd.Period, last: pd.Period, freq: str) -> pd.Per
     return pd.period_range(first, last, freq=freq)
 
 
+def _json_account(value: Any) -> Any:
+    """An account as JSON keeps its type where JSON has it: saved as text, account 1 came back as '1' and an
+    update() naming it 1 counted a second account."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, str)) or (isinstance(value, (int, float)) and np.isfinite(value)):
+        return value
+    return None if isinstance(value, float) else str(value)  # NaN: no account
+
+
 def check_freq(freq: Any) -> str:
     """``freq`` if time can be cut into periods of it (what :meth:`ThemeModel.trends` does), else
     InvalidInputError: for callers that check it before the work whose end needs it.
@@ -545,7 +555,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         np.savez(path / "themes.npz", **arrays)
         # saved artefacts hold redacted text only, whatever the caller fitted on
         texts = [redact_pii(t) if isinstance(t, str) else t for t in self.texts_]
-        items = {"texts": texts, "accounts": None if self.accounts_ is None else [None if a is None else str(a) for a in self.accounts_],
+        items = {"texts": texts, "accounts": None if self.accounts_ is None else [_json_account(a) for a in self.accounts_],
                  "custom_labels": {str(k): v for k, v in self.custom_labels_.items()}}
         (path / "items.json").write_text(json.dumps(items, ensure_ascii=False))
         params = self.get_params(deep=False)
