@@ -561,9 +561,12 @@ def test_a_bad_dask_scheduler_is_a_usage_error_not_a_hang_or_a_crash(job, not_da
 
     model, data, out = job
     started = time.monotonic()
+    before = dask.config.get("scheduler", None)
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}), pytest.raises(UsageError, match=message):
         fb.tag_file(model, data, out, cache=False, progress=False, engine="dask", scheduler=address or not_dask)
     assert time.monotonic() - started < 30 and not out.exists()
+    # the failed Client had made itself the process's scheduler: later dask work said "no Client active"
+    assert dask.config.get("scheduler", None) == before
 
 
 def test_the_cli_names_a_bad_scheduler_as_a_usage_error(job, capsys):

@@ -77,6 +77,24 @@ def _remote_chunk(chunk: pd.DataFrame, model: str, cache: Any, text_col: str, id
 
 
 def _connect(distributed: Any, scheduler: str) -> Any:
+    """A client of the scheduler at ``scheduler``; on failure Dask's own error, with the process's scheduler
+    setting as it was."""
+    import dask
+
+    before = dask.config.get("scheduler", None)
+    try:
+        return distributed.Client(scheduler)
+    except (ValueError, OSError, TimeoutError, MemoryError):
+        # a Client that fails to start has already made itself the process's scheduler: every later dask
+        # computation (a dask.dataframe in the same notebook) failed with "no Client active"
+        if before is None:
+            dask.config.config.pop("scheduler", None)
+        else:
+            dask.config.set(scheduler=before)
+        raise
+
+
+def _client(distributed: Any, scheduler: str) -> Any:
     """A client of the scheduler at ``scheduler``, or UsageError naming the address and what went wrong.
 
     Dask's own errors read as a bug of the command: "missing port number" (a ValueError), "unknown address
@@ -85,7 +103,7 @@ def _connect(distributed: Any, scheduler: str) -> Any:
     answer fails after Dask's connect timeout (``distributed.comm.timeouts.connect``, 30 s by default).
     """
     try:
-        return distributed.Client(scheduler)
+        return _connect(distributed, scheduler)
     except ValueError as exc:
         raise UsageError(f"--scheduler {quoted(scheduler)} is not a Dask scheduler address such as "
                          f"tcp://host:8786 ({exc})") from None
@@ -106,7 +124,7 @@ def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
     distributed = require("dask.distributed", "dask", "the Dask engine")
     own = scheduler is None
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) if own else None
-    client = distributed.Client(cluster) if scheduler is None else _connect(distributed, scheduler)
+    client = distributed.Client(cluster) if scheduler is None else _client(distributed, scheduler)
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         limit = max_in_flight or 2 * workers
