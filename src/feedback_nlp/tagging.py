@@ -425,6 +425,7 @@ def _holdout_split(primary: np.ndarray, share: float, seed: int,
         side = np.full(len(primary), -1)  # -1 open, 0 training, 1 held out
         members = {g: np.flatnonzero(groups == g) for g in np.unique(groups)}
         counts = np.bincount(primary)
+        held = np.zeros(len(counts), dtype=np.int64)  # rows of each tag held out so far
         for c in np.unique(primary):
             rows = rng.permutation(np.flatnonzero(primary == c))
             n_test = min(int(round(share * len(rows))), len(rows) - 2)
@@ -432,11 +433,12 @@ def _holdout_split(primary: np.ndarray, share: float, seed: int,
                 if side[r] != -1:
                     continue
                 group = members[groups[r]]
-                held = np.bincount(primary[side == 1], minlength=len(counts))
                 extra = np.bincount(primary[group], minlength=len(counts))
                 # held out only while this tag wants more and every tag of the group keeps 2 training rows
                 fits = held[c] < n_test and bool(np.all(counts - held - extra >= np.where(extra > 0, 2, 0)))
                 side[group] = 1 if fits else 0
+                if fits:
+                    held += extra
         test, train = np.flatnonzero(side == 1).tolist(), np.flatnonzero(side == 0).tolist()
     if not test:
         raise InvalidInputError(f"holdout={share} leaves no row to evaluate on: a tag needs 3 or more rows to hold "
