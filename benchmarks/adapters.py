@@ -1,7 +1,7 @@
 """LoRA adapter vs full fine-tuning: accuracy, training seconds and saved size, on the same data and seeds.
 
 Usage: python benchmarks/adapters.py [--runs banking77-8shot,banking77-full,nlbse24-repo] [--modes lora,full,lora+base]
-       [--draws 2] [--lora-lr 1e-3] [--device cpu] [--name NAME]
+       [--draws 2] [--lora-lr 1e-3] [--device cpu] [--calibration crossfit|in_sample] [--name NAME]
 - ``banking77-8shot``: draw d takes 8 examples per intent from the train split with ``random_state=d`` (the
   draws of benchmarks/few_shot.py); accuracy on the full test split.
 - ``banking77-full``: the whole train split (10,003 rows), accuracy on the test split.
@@ -9,14 +9,15 @@ Usage: python benchmarks/adapters.py [--runs banking77-8shot,banking77-full,nlbs
   that repository's test issues, mean of the 5 (the protocol of benchmarks/tagging.py; SetFit's published
   figure 0.827).
 Both modes are ``TagClassifier(head="finetune", random_state=0)`` with default settings (``--head contrastive``
-and ``--seed N`` change them; since this round the default ``finetune_calibration="crossfit"`` fine-tunes two more
+and ``--seed N`` change them, ``--calibration in_sample`` skips the two calibration encoders; since this round the default ``finetune_calibration="crossfit"`` fine-tunes two more
 encoders on halves of the rows for the calibration, which the seconds include); ``full`` passes
 ``adapter=None``; ``lora+base`` / ``full+base`` add ``keep_base=True`` (the head also reads the frozen base
 model's vectors). Every model is saved, its folder measured, loaded back and checked to give the same
 predictions. ``--lora-lr`` takes a comma list to compare learning rates. Seconds are wall-clock training
 (fine-tuning + embedding the training texts + the calibrated head); the JSON records the device and the load
-average, since timings on the shared 2-core machine are taken under load. Writes
-benchmarks/results/adapters-NAME.json.
+average, since timings on the shared 2-core machine are taken under load. The encoder is the library's default
+(``FEEDBACK_NLP_MODEL`` picks another, e.g. all-mpnet-base-v2 from benchmarks/get_mpnet.py; the JSON records it).
+Writes benchmarks/results/adapters-NAME.json.
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ def folder_bytes(folder: Path) -> int:
 
 
 def run(name: str, mode: str, lr: float | None, train: pd.DataFrame, test: pd.DataFrame, emb: Embedder,
-        metric: str, head: str = "finetune", seed: int = 0) -> dict:
+        metric: str, head: str = "finetune", seed: int = 0, calibration: str = "crossfit") -> dict:
     t = time.perf_counter()
     clf = TagClassifier(emb, head=head, adapter="lora" if mode.startswith("lora") else None,
-                        keep_base=mode.endswith("+base"), finetune_learning_rate=lr, random_state=seed).fit(train["text"].tolist(), train["label"].tolist())
+                        keep_base=mode.endswith("+base"), finetune_learning_rate=lr,
+                        finetune_calibration=calibration, random_state=seed).fit(train["text"].tolist(), train["label"].tolist())
     train_s = time.perf_counter() - t
     report = clf.evaluate(test["text"].tolist(), test["label"].tolist())
     with tempfile.TemporaryDirectory(prefix="adapters_bench_") as tmp:
@@ -57,7 +59,7 @@ def run(name: str, mode: str, lr: float | None, train: pd.DataFrame, test: pd.Da
         probe = test["text"].tolist()[:64]
         same = bool(np.array_equal(loaded.predict(probe), clf.predict(probe)))
         del loaded
-    row = {"run": name, "head": head, "seed": seed, "mode": mode, "learning_rate": f"{lr if lr is not None else (LORA_LEARNING_RATE if mode.startswith('lora') else FULL_LEARNING_RATE):g}",
+    row = {"run": name, "head": head, "seed": seed, "calibration": calibration, "mode": mode, "learning_rate": f"{lr if lr is not None else (LORA_LEARNING_RATE if mode.startswith('lora') else FULL_LEARNING_RATE):g}",
            "n_train": len(train), "accuracy": round(report.accuracy, 4), "macro_f1": round(report.macro_f1, 4),
            "metric": metric, "train_s": round(train_s, 1), "saved_bytes": size, "load_s": round(load_s, 2),
            "reload_same_predictions": same, "load_average": round(os.getloadavg()[0], 2)}
@@ -76,6 +78,8 @@ def main() -> None:
     ap.add_argument("--first-draw", type=int, default=0)
     ap.add_argument("--head", default="finetune", choices=["finetune", "contrastive"])
     ap.add_argument("--seed", type=int, default=0, help="random_state of every model")
+    ap.add_argument("--calibration", default="crossfit", choices=["crossfit", "in_sample"],
+                    help="finetune_calibration of every model")
     ap.add_argument("--name", default="cpu")
     args = ap.parse_args()
     d = data_dir()
@@ -88,7 +92,7 @@ def main() -> None:
         import torch
 
         device = f"{args.device} ({torch.cuda.get_device_name(0)})"
-    meta = {"device": device, "torch_threads": __import__("torch").get_num_threads(),
+    meta = {"device": device, "encoder": emb.model_id, "torch_threads": __import__("torch").get_num_threads(),
             "note": "train_s on the shared 2-core CPU is measured under load (see load_average per row)"
             if args.device == "cpu" else "train_s on a GPU: not comparable with the CPU budget"}
 
@@ -103,25 +107,26 @@ def main() -> None:
             for draw in range(args.first_draw, args.first_draw + args.draws):
                 sub = tr.groupby("label", group_keys=False).sample(8, random_state=draw)
                 for mode, lr in configs:
-                    record({**run("banking77 8-shot", mode, lr, sub, te, emb, "accuracy", args.head, args.seed),
-                            "draw": draw})
+                    record({**run("banking77 8-shot", mode, lr, sub, te, emb, "accuracy", args.head, args.seed,
+                                        args.calibration), "draw": draw})
         if "banking77-full" in runs:
             for mode, lr in configs:
-                record(run("banking77 full", mode, lr, tr, te, emb, "accuracy", args.head, args.seed))
+                record(run("banking77 full", mode, lr, tr, te, emb, "accuracy", args.head, args.seed,
+                           args.calibration))
     if "nlbse24-repo" in runs:
         tr = pd.read_csv(d / "nlbse24_issues/train_with_repo.csv")
         te = pd.read_csv(d / "nlbse24_issues/test_with_repo.csv")
         for mode, lr in configs:
             for repo in [r for r in sorted(tr.repo.unique()) if not args.repos or r in args.repos.split(",")]:
                 row = run(f"nlbse24 {repo}", mode, lr, tr[tr.repo == repo], te[te.repo == repo], emb, "macro_f1",
-                      args.head, args.seed)
+                      args.head, args.seed, args.calibration)
                 record({**row, "repo": repo})
     if not rows:
         raise SystemExit(f"nothing ran: --runs {args.runs!r} / --repos {args.repos!r} matched no run "
                          "(nlbse24 repositories are named owner/name, e.g. facebook/react)")
     df = pd.DataFrame(rows)
     df["dataset"] = df["run"].where(~df["run"].str.startswith("nlbse24 "), "nlbse24 per-repo")
-    summary = (df.groupby(["dataset", "head", "mode", "learning_rate"], sort=False)
+    summary = (df.groupby(["dataset", "head", "calibration", "mode", "learning_rate"], sort=False)
                .agg(accuracy=("accuracy", "mean"), macro_f1=("macro_f1", "mean"), runs=("run", "count"),
                     train_s=("train_s", "mean"), saved_mb=("saved_bytes", lambda b: b.mean() / 1e6))
                .reset_index())
