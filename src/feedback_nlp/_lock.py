@@ -55,9 +55,11 @@ class JobLock:
     Raises :class:`JobLockedError` at entry when another process holds it.
     """
 
-    def __init__(self, path: str | os.PathLike, *, what: str = "a job") -> None:
+    def __init__(self, path: str | os.PathLike, *, what: str = "a job",
+                 then: str = "run again with --resume") -> None:
         self.path = Path(path)
         self.what = what
+        self.then = then
         self.took_over: str | None = None
         self._fd: int | None = None
 
@@ -81,7 +83,7 @@ class JobLock:
                 info = _holder(self._read(fd))
                 os.close(fd)
                 raise JobLockedError(f"another run is already {self.what} ({_describe(info)}; lock file {self.path}); "
-                                     "wait for it to finish or stop it, then run again with --resume") from None
+                                     f"wait for it to finish or stop it, then {self.then}") from None
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError:

@@ -22,6 +22,7 @@ with :func:`command`; nothing else changes::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -33,7 +34,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -804,8 +805,10 @@ def cmd_dedupe(args: argparse.Namespace) -> dict:
         backlog, bvec, brejected = (records, vectors, rejected.iloc[:0]) if same else _stream(args.against, args, emb)
         d = Deduper(emb, threshold=args.threshold).fit(backlog, embeddings=bvec)
         # the texts too: find() then adds its bonus for shared specific words (identifiers, error strings)
+        # an item whose id is also in the backlog (a new export overlapping the last one) is that backlog item:
+        # matching itself at 1.0 pushed a real duplicate out of its k
         res = d.find(records["text"].tolist(), embeddings=vectors, k=min(args.k, len(backlog)), min_score=args.threshold,
-                     exclude_ids=records["id"].tolist() if same else None)
+                     exclude_ids=records["id"].tolist())
         res.insert(0, "query_id", records["id"].to_numpy()[res["query"].to_numpy()] if len(res) else [])
         out = res.drop(columns="query").rename(columns={"id": "match_id", "text": "match_text"})
         if not same:  # the backlog's rejects go to the errors file too (they were dropped), marked by file
@@ -820,6 +823,8 @@ def cmd_dedupe(args: argparse.Namespace) -> dict:
         write_table(out, outs.file(args.out), raw_csv=args.raw_csv)
         if len(errors):
             write_table(errors, outs.file(errors_path), raw_csv=args.raw_csv)
+        else:  # an earlier run's errors would pass for this run's
+            outs.stale(errors_path)
     ui.table(out)
     what = "matches" if args.against else f"members in {out['group'].nunique() if len(out) else 0} duplicate groups"
     backlog_line = (f"; backlog: {backlog_counts['backlog_rows_in']} = used: {len(backlog)} + errors: "
@@ -835,7 +840,8 @@ def cmd_dedupe(args: argparse.Namespace) -> dict:
 def _dedupe_parser(sub: SubParsers) -> None:
     p = add_command(sub, "dedupe", "duplicate groups in a file, or matches of a file against a backlog",
                     "Without --against: groups of near-duplicates inside --in (one representative each). With "
-                    "--against: the closest backlog items of every new item. Rejected rows go to "
+                    "--against: the closest backlog items of every new item (an item whose id is also in the "
+                    "backlog is not matched with itself). Rejected rows go to "
                     "<out>.errors.csv.",
                     ["feedback-nlp dedupe --in backlog.csv --out groups.csv --threshold 0.9",
                      "feedback-nlp dedupe --in new.csv --against backlog.parquet --out matches.csv --k 3"])
@@ -1255,12 +1261,42 @@ def _run(args: argparse.Namespace, as_json: bool, version: str) -> int:
         warnings.showwarning = shown
 
 
+def _output_lock(args: argparse.Namespace) -> Any:
+    """One run per output: two runs writing one file or folder at once (a themes folder, a dedupe file)
+    committed their renames interleaved, leaving one run's themes.csv beside the other's assignments. ``tag``
+    takes the same lock itself (its library entry point, ``tag_file``, is locked for every caller)."""
+    out = getattr(args, "out", None)
+    if not isinstance(out, str) or args.command == "tag":
+        return contextlib.nullcontext()
+    from ._lock import JobLock
+    from .batch import lock_path
+
+    path = lock_path(Path(out))
+    inputs = {f"--{k}": v for k in ("in", "against", "data", "taxonomy", "model")
+              if isinstance(v := getattr(args, "input" if k == "in" else k, None), str)}
+    clash = [b for a, b in distinct_paths(**{"lock file": str(path)}, **inputs) if a == "lock file"]
+    if clash or path.is_dir():  # the lock is written: an input there would be overwritten
+        raise UsageError(f"this run's lock file {path} is " + (f"the {clash[0]} file" if clash else "a folder")
+                         + "; choose another --out (the lock is <out>.lock)")
+    lock = JobLock(path, what=f"writing {out}", then="run again")
+
+    @contextlib.contextmanager
+    def held() -> Iterator[None]:
+        with lock:
+            if lock.took_over is not None:
+                logging.getLogger(__name__).warning("took over the lock of an earlier run that ended without releasing it (%s)", lock.took_over)
+            yield
+
+    return held()
+
+
 def _run_command(args: argparse.Namespace, as_json: bool, version: str, t0: float) -> int:
     try:
         check = getattr(args, "check", None)
         if check is not None:
             check(args)  # arguments, paths and columns: before any work or output
-        summary = args.func(args) or {}
+        with _output_lock(args):
+            summary = args.func(args) or {}
         if isinstance(summary, int):  # a command that returns an exit code rather than a summary
             return summary
         if as_json:

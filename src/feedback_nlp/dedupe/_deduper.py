@@ -26,6 +26,13 @@ from ._bm25 import BM25
 __all__ = ["Deduper", "calibrate_threshold"]
 
 _IDENTICAL = 1 - 1e-6  # the similarity from which two unit vectors are the same vector, float32 rounding aside
+
+
+def _cosine(x: Any) -> Any:
+    """A cosine similarity as reported (a number or an array): float32 sums of unit vectors gave 1.0000001
+    for a copy."""
+    clipped = np.clip(np.asarray(x, dtype=float), -1.0, 1.0)
+    return float(clipped) if clipped.ndim == 0 else clipped
 _BLOCK = 2048  # rows per matmul block: 2048 x n float32 scores stay small even for n = 1M
 
 
@@ -296,7 +303,7 @@ class Deduper(ParamsMixin, BaseEstimator):
                 if floor is not None and s < floor:
                     continue
                 rank += 1
-                rows.append({"query": i, "rank": rank, "id": self.ids_[p], "score": s, "text": self.texts_[p]})
+                rows.append({"query": i, "rank": rank, "id": self.ids_[p], "score": _cosine(s), "text": self.texts_[p]})
         return pd.DataFrame(rows, columns=["query", "rank", "id", "score", "text"])
 
     def _fused(self, q: np.ndarray, qtexts: list, kk: int) -> tuple[np.ndarray, np.ndarray]:
@@ -385,7 +392,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         self._check_fitted()
         thr = self._threshold(threshold)
         a, b, s = self._pairs_positions(thr)
-        return pd.DataFrame({"id_a": [self.ids_[i] for i in a], "id_b": [self.ids_[i] for i in b], "score": s.astype(float)})
+        return pd.DataFrame({"id_a": [self.ids_[i] for i in a], "id_b": [self.ids_[i] for i in b], "score": _cosine(s)})
 
     def groups(self, threshold: float | None = None, min_size: int = 2) -> pd.DataFrame:
         """Duplicate groups: one row per member with ``group``, ``id``, ``is_representative``, ``score``
@@ -442,7 +449,7 @@ class Deduper(ParamsMixin, BaseEstimator):
             rep = int(items(centre)[0])
             rows.append({"group": gid, "id": self.ids_[rep], "is_representative": True, "score": 1.0, "text": self.texts_[rep]})
             for m, sc in sorted(members, key=lambda t: -t[1]):
-                rows.append({"group": gid, "id": self.ids_[m], "is_representative": False, "score": float(sc), "text": self.texts_[m]})
+                rows.append({"group": gid, "id": self.ids_[m], "is_representative": False, "score": _cosine(sc), "text": self.texts_[m]})
             gid += 1
         return pd.DataFrame(rows, columns=["group", "id", "is_representative", "score", "text"])
 
@@ -455,7 +462,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         _refuse_empty(texts_a)
         _refuse_empty(texts_b)
         emb = self._embedder()
-        return (_normalise(emb.encode(list(texts_a))) * _normalise(emb.encode(list(texts_b)))).sum(axis=1)
+        return _cosine((_normalise(emb.encode(list(texts_a))) * _normalise(emb.encode(list(texts_b)))).sum(axis=1))
 
     # --- persistence ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:

@@ -1,0 +1,93 @@
+"""Odd input and careless use found in the eighth round; each test fails without its fix."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from feedback_nlp import Deduper
+from feedback_nlp._lock import JobLock
+from feedback_nlp.cli import main
+
+
+def _opps(path):
+    pd.DataFrame({"id": ["a", "b"], "reach": [100, 300], "impact": [2, 1], "confidence": [0.8, 0.5],
+                  "effort": [2, 1]}).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("command", ["score", "dedupe"])
+def test_a_second_run_on_one_output_is_refused(tmp_path, capsys, hashed_cli, command):
+    # two runs writing one output interleaved their renames (one run's themes.csv beside the other's
+    # assignments.csv); tag was the only command that locked its output
+    src = _opps(tmp_path / "in.csv")
+    pd.read_csv(src).assign(text=["export fails", "login is slow"]).to_csv(src, index=False)
+    out = tmp_path / "out.csv"
+    args = {"score": ["score", "--in", str(src), "--out", str(out), "--framework", "rice"],
+            "dedupe": ["dedupe", "--in", str(src), "--out", str(out)]}[command]
+    with JobLock(tmp_path / "out.csv.lock"):
+        assert main(args) != 0
+    err = capsys.readouterr().err
+    assert f"another run is already writing {out}" in err and "then run again" in err and "--resume" not in err
+    assert not out.exists()
+    assert main(args) == 0  # released: the same command runs, and leaves no lock behind
+    assert out.exists() and not (tmp_path / "out.csv.lock").exists()
+
+
+def test_a_folder_output_is_locked_too(tmp_path, capsys, hashed_cli):
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"id": range(30), "text": [f"export to csv fails {i % 3}" for i in range(30)]}).to_csv(src, index=False)
+    with JobLock(tmp_path / "themes_out.lock"):
+        assert main(["themes", "--in", str(src), "--out", str(tmp_path / "themes_out"), "--min-theme-size", "5"]) != 0
+    assert "another run is already writing" in capsys.readouterr().err
+    assert not (tmp_path / "themes_out").exists()
+
+
+def test_the_lock_never_overwrites_an_input(tmp_path, capsys):
+    # the lock file is written (its holder's pid): an input at <out>.lock would have been replaced by it
+    src = _opps(tmp_path / "opps.csv.lock")
+    before = src.read_bytes()
+    assert main(["score", "--in", str(src), "--format", "csv", "--out", str(tmp_path / "opps.csv"),
+                 "--framework", "rice"]) != 0
+    err = capsys.readouterr().err
+    assert "lock file" in err and "the --in file" in err
+    assert src.read_bytes() == before
+
+
+def test_dedupe_rerun_without_rejects_removes_the_old_errors_file(tmp_path, capsys, hashed_cli):
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"id": ["a", "b", "c"], "text": ["export fails", "", "export is failing"]}).to_csv(src, index=False)
+    out = tmp_path / "g.csv"
+    assert main(["dedupe", "--in", str(src), "--out", str(out)]) == 0
+    assert (tmp_path / "g.errors.csv").exists()
+    pd.DataFrame({"id": ["a", "c"], "text": ["export fails", "export is failing"]}).to_csv(src, index=False)
+    assert main(["dedupe", "--in", str(src), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "errors" not in summary["outputs"]
+    assert not (tmp_path / "g.errors.csv").exists()  # it listed row b, which this run never saw
+
+
+def test_dedupe_against_an_overlapping_backlog_does_not_match_an_item_with_itself(tmp_path, hashed_cli):
+    backlog = tmp_path / "backlog.csv"
+    pd.DataFrame({"id": ["1", "2", "3"], "text": ["export to csv fails", "dark mode please",
+                                                  "export to csv is failing"]}).to_csv(backlog, index=False)
+    new = tmp_path / "new.csv"  # this week's export repeats item 1 and brings item 9
+    pd.DataFrame({"id": ["1", "9"], "text": ["export to csv fails", "dark mode please add it"]}).to_csv(new, index=False)
+    out = tmp_path / "m.csv"
+    assert main(["dedupe", "--in", str(new), "--against", str(backlog), "--out", str(out), "--k", "1",
+                 "--threshold", "0.01"]) == 0
+    m = pd.read_csv(out, dtype=str)
+    assert not (m["query_id"] == m["match_id"]).any()
+    assert m.set_index("query_id")["match_id"].to_dict() == {"1": "3", "9": "2"}
+
+
+def test_scores_of_copies_never_exceed_one(hash_embedder):
+    texts = ["export to csv fails"] * 3 + ["dark mode please", "the login page is slow"]
+    d = Deduper(hash_embedder, threshold=0.5).fit(texts, ids=list(range(5)))
+    found = d.find(texts[:1], k=3)
+    assert found["score"].max() <= 1.0
+    assert d.pairs()["score"].max() <= 1.0 and d.groups()["score"].max() <= 1.0
+    assert np.all(d.score_pairs(texts, texts) <= 1.0)
