@@ -336,6 +336,26 @@ def test_resume_refuses_changed_options_naming_them(job, tmp_path):
         job.run(inp, out, resume=True)
 
 
+def test_resume_reads_format_auto_and_the_format_it_found_as_one_job(job, tmp_path):
+    # the format was fingerprinted as named: --format auto, then --format csv on the same CSV, was refused
+    # as "--format changed" and the user told to delete the finished chunks
+    inp = _backlog(tmp_path / "in.csv")
+    out = tmp_path / "t.csv"
+    with pytest.raises(KeyboardInterrupt):
+        job.run(inp, out, chunk_hook=_stop_after(1))
+    summary = job.run(inp, out, resume=True, format="csv")
+    assert summary.chunks_reused == 2 and summary.rows_in == 400 == summary.rows_out
+    with pytest.raises(KeyboardInterrupt):
+        job.run(inp, tmp_path / "u.csv", chunk_hook=_stop_after(1), format="csv")
+    manifest = tmp_path / "u.csv.parts" / "manifest.json"  # parts written by a version that kept "auto"
+    manifest.write_text(manifest.read_text().replace('"input_format": "csv"', '"input_format": "auto"'))
+    assert job.run(inp, tmp_path / "u.csv", resume=True).chunks_reused == 2
+    with pytest.raises(KeyboardInterrupt):
+        job.run(inp, tmp_path / "v.csv", chunk_hook=_stop_after(1))
+    with pytest.raises(InvalidInputError, match="--format"):  # another format still is another job
+        job.run(inp, tmp_path / "v.csv", resume=True, format="tsv")
+
+
 def test_a_second_run_on_the_same_output_is_refused_naming_pid_and_host(job, tmp_path):
     import socket
 

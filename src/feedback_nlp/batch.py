@@ -483,7 +483,9 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
              progress: bool, keep_parts: bool, max_chars: int, chunk_hook: Callable[[int], None] | None,
              format: str, encoding: str | None, raw_csv: bool) -> BatchSummary:
     # the embedder's id (weights and backend) and the model folder's manifest are part of the job
-    fingerprint = _fingerprint(inp, model, getattr(clf.embedder_, "model_id", None), input_format=format,
+    # the format as read, not as named: --format auto then --format csv on a CSV file is one job (was refused)
+    resolved = sniff_format(inp) if format == "auto" else format
+    fingerprint = _fingerprint(inp, model, getattr(clf.embedder_, "model_id", None), input_format=resolved,
                                encoding=encoding, chunk_size=chunk_size, text_col=text_col, id_col=id_col,
                                max_chars=max_chars)
     manifest = parts_dir / "manifest.json"
@@ -496,6 +498,8 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
             old = json.loads(manifest.read_text())
         except (OSError, ValueError):
             old = None
+        if isinstance(old, dict) and old.get("input_format") == "auto":  # parts of a version that kept "auto"
+            old["input_format"] = sniff_format(inp)
         _refuse_changed(parts_dir, old if isinstance(old, dict) else None, fingerprint)
         for stale in parts_dir.glob("*.tmp"):
             stale.unlink()
