@@ -91,3 +91,30 @@ def test_scores_of_copies_never_exceed_one(hash_embedder):
     assert found["score"].max() <= 1.0
     assert d.pairs()["score"].max() <= 1.0 and d.groups()["score"].max() <= 1.0
     assert np.all(d.score_pairs(texts, texts) <= 1.0)
+
+
+@pytest.mark.parametrize("bad", [None, float("nan"), pd.NA])
+def test_deduper_refuses_missing_ids_by_position(hash_embedder, bad):
+    # a match with id None or NaN named no item (and NaN is unequal to itself: exclude_ids never found it)
+    from feedback_nlp.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=r"ids are missing at positions \[1\]"):
+        Deduper(hash_embedder).fit(["export fails", "dark mode", "slow login"], ids=["a", bad, "c"])
+    d = Deduper(hash_embedder).fit(["export fails"], ids=["a"])
+    with pytest.raises(InvalidInputError, match=r"positions \[0\]"):
+        d.add(["dark mode"], ids=[bad])
+    assert d.ids_ == ["a"]
+
+
+@pytest.mark.parametrize("ids", [[pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-02")], [b"a", b"b"], [(1, 2), (3, 4)]])
+def test_deduper_save_refuses_ids_that_would_load_as_other_ids(hash_embedder, tmp_path, ids):
+    # saved as JSON with default=str: Timestamp ids came back as strings, tuples as lists, bytes as "b'a'"
+    from feedback_nlp.errors import InvalidInputError
+
+    d = Deduper(hash_embedder).fit(["export fails", "dark mode"], ids=ids)
+    assert d.find(["export fails"], k=1)["id"].tolist() == [ids[0]]  # in memory they work
+    with pytest.raises(InvalidInputError, match=f"is a {type(ids[0]).__name__}.*ids converted to str"):
+        d.save(tmp_path / "d")
+    assert not (tmp_path / "d").exists()
+    d = Deduper(hash_embedder).fit(["export fails", "dark mode"], ids=[str(i) for i in ids])
+    assert Deduper.load(d.save(tmp_path / "d"), embedder=hash_embedder).ids_ == [str(i) for i in ids]

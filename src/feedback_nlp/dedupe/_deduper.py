@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 from collections.abc import Sequence
@@ -163,6 +164,10 @@ class Deduper(ParamsMixin, BaseEstimator):
         ids = list(range(n)) if ids is None else [i.item() if isinstance(i, np.generic) else i for i in ids]
         if len(ids) != n:
             raise InvalidInputError(f"{len(ids)} ids for {n} items")
+        missing = [p for p, i in enumerate(ids) if i is None or (isinstance(i, float) and math.isnan(i)) or i is pd.NA]
+        if missing:  # a match with id None (or NaN, which equals nothing) names no item
+            raise InvalidInputError(f"ids are missing at positions {missing[:10]}: every item needs an id "
+                                    "(pass ids=None to number the items)")
         return (texts if texts is not None else [None] * n), ids, _normalise(embeddings)
 
     def fit(self, texts: Any = None, ids: Sequence[Any] | None = None, *, embeddings: np.ndarray | None = None) -> Deduper:
@@ -468,6 +473,11 @@ class Deduper(ParamsMixin, BaseEstimator):
     def save(self, path: str | os.PathLike) -> Path:
         """Save ids, texts and vectors (plain arrays + JSON, no pickle); the index is rebuilt on load."""
         self._check_fitted()
+        odd = next(((p, i) for p, i in enumerate(self.ids_) if not isinstance(i, (str, int, float))), None)
+        if odd is not None:  # JSON keeps these; a Timestamp, bytes or tuple id came back as another value
+            raise InvalidInputError(f"id {odd[1]!r} (position {odd[0]}) is a {type(odd[1]).__name__}: a saved Deduper "
+                                    "keeps ids as strings or numbers, so it would load as another id; fit with "
+                                    "ids converted to str")
         path = prepare_folder(path)
         np.save(path / "embeddings.npy", self.embeddings_, allow_pickle=False)
         # saved artefacts hold redacted text only, whatever the caller fitted on
