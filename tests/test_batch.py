@@ -541,3 +541,28 @@ def test_tag_cli_json_quiet_and_interrupt(job, tmp_path, capsys, monkeypatch):
     assert main(["tag", "--model", str(job.folder), "--in", str(inp), "--out", str(tmp_path / "k.csv"), "--no-cache",
                  "--resume"]) == 0
     assert "rows in: 120 = tagged: 120 + errors: 0 (1 chunks, 1 reused" in capsys.readouterr().out
+
+
+def test_tag_partition_numbers_rows_as_tag_dataframe_does(job, monkeypatch):
+    # without a _row column, tag_partition numbered rows from 1 and tag_dataframe (the same rows) from 0
+    import feedback_nlp.dask as fdask
+
+    monkeypatch.setattr(fdask, "load_model_cached", lambda model, cache=True, backend=None: job.clf)
+    pdf = pd.DataFrame({"id": ["a", "b", "c"], "text": ["export csv fails", "", "dark mode please"]})
+    out = fdask.tag_partition(pdf, str(job.folder))
+    assert out["row"].tolist() == [0, 1, 2] and out["id"].tolist() == ["a", "b", "c"]
+    assert out["error"].notna().tolist() == [False, True, False]
+    kept = fdask.tag_partition(pdf.assign(_row=[10, 11, 12]), str(job.folder))
+    assert kept["row"].tolist() == [10, 11, 12]
+
+
+@pytest.mark.parametrize(("out", "errors"), [("g.csv", "g.errors.csv"), ("run.v2.csv", "run.v2.errors.csv"),
+                                             ("g.parquet", "g.errors.csv"), ("g.json", "g.errors.csv")])
+def test_dedupe_errors_file_keeps_the_output_stem(tmp_path, hashed_cli, out, errors):
+    # run.v1.csv and run.v2.csv both wrote run.errors.csv: each run's errors over the other's
+    from feedback_nlp.cli import main
+
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"id": ["a", "b", "c"], "text": ["export fails", "", "export is failing"]}).to_csv(src, index=False)
+    assert main(["dedupe", "--in", str(src), "--out", str(tmp_path / out)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.csv", out, errors])

@@ -776,8 +776,12 @@ def _stream(path: str, args: argparse.Namespace, emb: Any, needed: bool = True) 
 
 
 def _dedupe_errors_path(args: argparse.Namespace) -> str:
-    out = Path(args.out)
-    return str(out.with_name(out.name.split(".")[0] + ".errors.csv"))
+    """``groups.csv`` -> ``groups.errors.csv``, always CSV; the whole stem is kept (``run.v1.csv`` and
+    ``run.v2.csv`` wrote one ``run.errors.csv``, each run's errors over the other's)."""
+    from .batch import default_errors_path
+
+    errors = default_errors_path(Path(args.out)).name  # run.v2.parquet -> run.v2.errors.parquet
+    return str(Path(args.out).with_name(errors[:errors.rindex(".errors")] + ".errors.csv"))
 
 
 def _check_dedupe(args: argparse.Namespace) -> None:

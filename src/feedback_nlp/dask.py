@@ -35,8 +35,11 @@ OUTPUT_COLUMNS = ["row", "id", "tags", "probabilities", "confidence", "needs_rev
 def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_col: str = "id",
                   cache: Any = True, max_chars: int = MAX_TEXT_CHARS, backend: str | None = None) -> pd.DataFrame:
     """Tag one pandas partition. Rejected rows stay in the output with ``error`` set (and no tags), so a
-    partition never loses a row; filter on ``error.isna()`` to split them."""
+    partition never loses a row; filter on ``error.isna()`` to split them. ``row`` is the partition's own
+    ``_row`` column when it has one, else the position inside the partition (from 0, as in ``tag_dataframe``)."""
     clf = load_model_cached(model, cache, backend)
+    if "_row" not in pdf.columns:
+        pdf = pdf.assign(_row=range(len(pdf)))
     tagged, rejected = process_chunk(pdf, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
     tagged = tagged.assign(error=None)
     rejected = rejected.rename(columns={"reason": "error"}).assign(tags=[[] for _ in range(len(rejected))],
@@ -63,8 +66,6 @@ def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str =
                          "needs_review": pd.Series(dtype=bool), "error": pd.Series(dtype=object)})
 
     def _one(pdf: pd.DataFrame) -> pd.DataFrame:
-        if "_row" not in pdf.columns:
-            pdf = pdf.assign(_row=range(len(pdf)))
         return tag_partition(pdf, model, text_col=text_col, id_col=id_col, cache=cache, backend=backend)
 
     return ddf.map_partitions(_one, meta=meta)
