@@ -118,3 +118,31 @@ def test_deduper_save_refuses_ids_that_would_load_as_other_ids(hash_embedder, tm
     assert not (tmp_path / "d").exists()
     d = Deduper(hash_embedder).fit(["export fails", "dark mode"], ids=[str(i) for i in ids])
     assert Deduper.load(d.save(tmp_path / "d"), embedder=hash_embedder).ids_ == [str(i) for i in ids]
+
+
+def test_theme_keywords_of_non_english_items_leave_out_their_function_words():
+    # scikit-learn's English list only: German and French themes were named "die, und, ich" / "le, est, pas"
+    from feedback_nlp.themes import CTFIDFLabeller
+
+    docs = {0: ["Die App stürzt beim Start ab und ich kann nicht arbeiten",
+                "Nach dem Update stürzt die App beim Start immer ab",
+                "Die App stürzt ab, wenn ich sie starte"],
+            1: ["Le paiement ne passe pas avec ma carte",
+                "Je ne peux pas payer avec la carte, le paiement échoue",
+                "Paiement refusé pour la carte de crédit"],
+            2: ["Export to CSV fails on long rows", "The CSV export fails again", "CSV export is broken"]}
+    kw = CTFIDFLabeller(min_df=1).keywords(docs, 3)
+    assert kw[0][:2] == ["app stürzt", "start"] or set(kw[0][:2]) <= {"app stürzt", "stürzt", "app", "start"}
+    assert set(kw[1][:2]) <= {"paiement", "carte"}
+    assert not {"die", "und", "ich", "beim"} & set(CTFIDFLabeller(min_df=1).keywords(docs, 10)[0])
+    assert not {"le", "la", "ne", "pas", "avec"} & set(CTFIDFLabeller(min_df=1).keywords(docs, 10)[1])
+    assert kw[2] == CTFIDFLabeller(min_df=1, stop_words="english").keywords(docs, 3)[2]  # English items as before
+    with pytest.raises(ValueError, match="stop_words"):  # a language name was read as a set of letters
+        CTFIDFLabeller(stop_words="german").keywords(docs, 3)
+
+
+def test_an_english_item_keeps_words_that_are_function_words_elsewhere():
+    from feedback_nlp.themes._stopwords import item_stop_words
+
+    assert item_stop_words("My car app: the son of the owner says the map is wrong") == frozenset()
+    assert "car" in item_stop_words("Je ne peux pas ouvrir l'app car elle plante")

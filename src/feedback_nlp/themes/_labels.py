@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .._params import Interval, ParamsMixin
+from .._params import Interval, Options, ParamsMixin
+from ._stopwords import item_stop_words
 
 __all__ = ["BaseLabeller", "CTFIDFLabeller", "central_title", "clean_title"]
 
@@ -38,16 +39,19 @@ class BaseLabeller(ParamsMixin, BaseEstimator, ABC):
 
 class CTFIDFLabeller(BaseLabeller):
     """Class-based TF-IDF (as in BERTopic): words frequent in one theme and rare in the others, with
-    English stop words removed, uni- and bi-grams, and redaction placeholders ignored.
+    stop words removed, uni- and bi-grams, and redaction placeholders ignored. ``stop_words="auto"`` (the
+    default) removes English function words everywhere and, from an item written in German, French, Spanish,
+    Portuguese, Italian or Dutch, that language's too; ``"english"`` the English ones only; a list exactly
+    those words.
 
     >>> CTFIDFLabeller(min_df=1).keywords({0: ["card lost", "lost my card"], 1: ["refund late", "late refund"]}, 2)
     {0: ['card', 'lost'], 1: ['late', 'refund']}
     """
 
-    _parameter_constraints = {"ngram_range": [tuple], "stop_words": [str, list, None],
+    _parameter_constraints = {"ngram_range": [tuple], "stop_words": [Options({"auto", "english"}), list, None],
                               "min_df": [Interval(int, 1, None)], "extra_stop_words": [tuple, list]}
 
-    def __init__(self, ngram_range: tuple[int, int] = (1, 2), stop_words: str | list[str] | None = "english",
+    def __init__(self, ngram_range: tuple[int, int] = (1, 2), stop_words: str | list[str] | None = "auto",
                  min_df: int = 2, extra_stop_words: Sequence[str] = ("hi", "hello", "thanks", "thank", "team",
                                                                        "please", "hey", "update", "fyi", "ugh")) -> None:
         self.ngram_range = ngram_range
@@ -61,14 +65,26 @@ class CTFIDFLabeller(BaseLabeller):
         ids = sorted(docs_by_theme)
         if not ids:
             return {}
-        stops = set(ENGLISH_STOP_WORDS) if self.stop_words == "english" else set(self.stop_words or [])
+        self._validate_params()
+        auto = self.stop_words == "auto"
+        stops = set(ENGLISH_STOP_WORDS) if self.stop_words in ("auto", "english") else set(self.stop_words or [])
         stops |= set(self.extra_stop_words)
-        docs = [_PLACEHOLDER.sub(" ", "\n".join(docs_by_theme[i])) for i in ids]
-        singular = _singulars({t for d in docs for t in _KEYWORD_TOKEN.findall(d.lower())})
+        items = [[_PLACEHOLDER.sub(" ", t) for t in docs_by_theme[i]] for i in ids]
+        singular = _singulars({t for its in items for d in its for t in _KEYWORD_TOKEN.findall(d.lower())})
         low, high = self.ngram_range
-        vec = CountVectorizer(analyzer=lambda doc: _terms(doc, stops, (low, high), singular))
+
+        unions: dict[frozenset[str], set[str]] = {frozenset(): stops}
+
+        def terms(its: list[str]) -> list[str]:  # item by item: each item's own language's function words
+            out = []
+            for t in its:
+                extra = item_stop_words(t) if auto else frozenset()
+                out += _terms(t, unions.get(extra) or unions.setdefault(extra, stops | extra), (low, high), singular)
+            return out
+
+        vec = CountVectorizer(analyzer=terms)
         try:
-            tf = vec.fit_transform(docs).astype(np.float64)
+            tf = vec.fit_transform(items).astype(np.float64)
         except ValueError:  # only stop words
             return {i: [] for i in ids}
         tf = tf.toarray()
