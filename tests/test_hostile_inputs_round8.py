@@ -146,3 +146,15 @@ def test_an_english_item_keeps_words_that_are_function_words_elsewhere():
 
     assert item_stop_words("My car app: the son of the owner says the map is wrong") == frozenset()
     assert "car" in item_stop_words("Je ne peux pas ouvrir l'app car elle plante")
+
+
+def test_a_failed_run_into_new_folders_leaves_none_behind(tmp_path, capsys):
+    # the lock file sits beside the output: its folders were created for it and left when the run failed
+    src = tmp_path / "bad.csv"
+    pd.DataFrame({"reach": [1], "impact": [1], "confidence": [0.5], "effort": [0]}).to_csv(src, index=False)
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["score", "--in", str(src), "--out", str(tmp_path / "a" / "b" / "r.csv"), "--framework", "rice"]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing
+    _opps(src)
+    assert main(["score", "--in", str(src), "--out", str(tmp_path / "a" / "b" / "r.csv"), "--framework", "rice"]) == 0
+    assert sorted(p.name for p in (tmp_path / "a" / "b").iterdir()) == ["r.csv"]

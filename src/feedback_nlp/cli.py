@@ -1284,12 +1284,20 @@ def _output_lock(args: argparse.Namespace) -> Any:
                          + "; choose another --out (the lock is <out>.lock)")
     lock = JobLock(path, what=f"writing {out}", then="run again")
 
+    created = [d for d in [path.parent, *path.parent.parents] if not d.exists()]  # deepest first
+
     @contextlib.contextmanager
     def held() -> Iterator[None]:
-        with lock:
-            if lock.took_over is not None:
-                logging.getLogger(__name__).warning("took over the lock of an earlier run that ended without releasing it (%s)", lock.took_over)
-            yield
+        try:
+            with lock:
+                if lock.took_over is not None:
+                    logging.getLogger(__name__).warning("took over the lock of an earlier run that ended without "
+                                                        "releasing it (%s)", lock.took_over)
+                yield
+        finally:  # the folders the lock made for itself, when the run failed and left nothing in them
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
     return held()
 
