@@ -479,7 +479,14 @@ def to_utc_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     (['01-02', '01-03', nan, nan, nan], [False, False, False, True, False])
     """
     _config.date_order()  # a bad FEEDBACK_NLP_DATE_ORDER is an error of the run, not of each value
-    fast = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    # numbers are epochs, read by parse_timestamp: given to format="ISO8601" they printed pandas' deprecation
+    # warning ("will be interpreted as epochs via 'unit'") on every call of theme_scores, themes and the report
+    if values.dtype.kind in "iufb":
+        fast = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    else:
+        number = values.map(lambda v: isinstance(v, (numbers.Number, np.number))) if values.dtype == object else None
+        given = values.where(~number) if number is not None and number.any() else values
+        fast = pd.to_datetime(given, utc=True, errors="coerce", format="ISO8601")
     out: list[Any] = list(fast)
     bad = [False] * len(values)
     raw = values.tolist()

@@ -126,7 +126,10 @@ def asked_vs_delivered(items: pd.DataFrame, freq: str = "W") -> pd.DataFrame:
     frames = {}
     for name, t in (("asked", asked), ("delivered", delivered)):
         t = t.dropna()
-        frames[name] = t.dt.tz_localize(None).dt.to_period(freq).value_counts() if len(t) else pd.Series(dtype=int)
+        # no time at all (nothing shipped yet): an empty count over periods; an empty *integer* index beside the
+        # asked periods printed pandas' "Passing integer data to PeriodArray is deprecated" on every such report
+        frames[name] = (t.dt.tz_localize(None).dt.to_period(freq).value_counts() if len(t) else
+                        pd.Series(dtype=int, index=pd.PeriodIndex([], freq=freq)))
     out = pd.DataFrame(frames).fillna(0).astype(int).sort_index()
     if len(out):
         full = bounded_period_range(out.index.min(), out.index.max(), freq)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Union
 
@@ -184,16 +184,30 @@ def ice(impact: ArrayLike, confidence: ArrayLike, ease: ArrayLike, *, method: st
     raise InvalidInputError(f"method must be 'product' or 'mean', got {method!r}")
 
 
-def _flags(name: str, value: Any, n: int | None) -> np.ndarray:
+def _is_flag(x: Any) -> bool:
+    """True/False, or the numbers 0 and 1; a missing value (None, NaN, pd.NA) is none: ``pd.NA in (0, 1)`` was
+    "boolean value of NA is ambiguous" for a nullable boolean column."""
+    if isinstance(x, (bool, np.bool_)):
+        return True
+    return isinstance(x, (numbers.Number, np.number)) and bool(x == 0 or x == 1)  # NaN equals neither
+
+
+def _flags(name: str, value: Any, n: int, index: pd.Index | None) -> np.ndarray:
     if value is None:
-        return np.zeros(n or 1, dtype=bool)
-    arr = np.atleast_1d(np.asarray(value.to_numpy() if isinstance(value, pd.Series) else value, dtype=object))
-    bad = np.array([not isinstance(x, (bool, np.bool_)) and x not in (0, 1) for x in arr], dtype=bool)
+        return np.zeros(n, dtype=bool)  # n or 1: no scores got one flag, and the empty input an IndexError
+    if isinstance(value, pd.Series):
+        # a flag column of another frame (or re-sorted) was applied by position to the wrong scores
+        if index is not None and len(value) == n and not value.index.equals(index):
+            raise InvalidInputError(f"{name} has a different index than scores (align it with .reindex, "
+                                    "or pass its values)")
+        value = value.to_numpy(dtype=object)
+    arr = np.atleast_1d(np.asarray(value, dtype=object))
+    bad = np.array([not _is_flag(x) for x in arr.reshape(-1)], dtype=bool)
     if bad.any():
         raise InvalidInputError(f"{name} must be booleans; other values at positions {_positions(bad)}")
-    if n is not None and len(arr) not in (1, n):
+    if arr.ndim != 1 or len(arr) not in (1, n):
         raise InvalidInputError(f"{name} has {len(arr)} values, scores have {n}")
-    return np.broadcast_to(arr.astype(bool), (n or 1,))
+    return np.broadcast_to(arr.astype(bool), (n,))
 
 
 def moscow(
@@ -239,8 +253,10 @@ def moscow(
         if a.scalar or n < 2:
             raise InvalidInputError(f"moscow splits by rank, which needs at least 2 scores (got {'a scalar' if a.scalar else n}); "
                                     "pass explicit cutoffs={'must':..,'should':..,'could':..}")
-        q = list(quantiles)
-        if len(q) != 3 or not all(0 <= x <= 1 for x in q) or not q[0] >= q[1] >= q[2]:
+        q = list(quantiles) if isinstance(quantiles, (Sequence, np.ndarray)) and not isinstance(quantiles, str) else []
+        # "abc" or None was a TypeError from the comparison below
+        if (len(q) != 3 or not all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in q)
+                or not all(0 <= x <= 1 for x in q) or not q[0] >= q[1] >= q[2]):
             raise InvalidInputError(f"quantiles must be 3 decreasing fractions, got {quantiles}")
         cat, rule = _moscow_by_rank(s, q)
     else:
@@ -259,13 +275,16 @@ def moscow(
                                                           np.where(s >= cut["could"], "could", "won't"))).astype(object)
         rule = np.array([f"score {x:g} >= {c} cutoff {cut[c]:g}" if c != "won't" else
                          f"score {x:g} < could cutoff {cut['could']:g}" for x, c in zip(s, cat)], dtype=object)
-    com = _flags("commitment", commitment, n)
-    dl = _flags("deadline", deadline, n)
+    com = _flags("commitment", commitment, n, a.index)
+    dl = _flags("deadline", deadline, n, a.index)
     lift = dl & np.isin(cat, ["could", "won't"])
     cat[lift], rule[lift] = "should", "deadline"
     cat[com], rule[com] = "must", "commitment"
     overridden = np.zeros(n, dtype=bool)
     for key, value in (overrides or {}).items():
+        if isinstance(value, tuple) and len(value) != 2:  # was "too many values to unpack"
+            raise InvalidInputError(f"override for {quoted(key)} must be a category or a (category, reason) pair, "
+                                    f"got {quoted(value)}")
         category, reason = value if isinstance(value, tuple) else (value, "manual override")
         if category not in MOSCOW_CATEGORIES:
             raise InvalidInputError(f"override for {quoted(key)} is {quoted(category)}; expected one of {MOSCOW_CATEGORIES}")
@@ -352,12 +371,20 @@ def theme_scores(
     """
     if not isinstance(df, pd.DataFrame):
         raise InvalidInputError(f"theme_scores expects a DataFrame, got {type(df).__name__}")
+    _check_columns(df, {"theme": theme_col, "account": account_col, "revenue": revenue_col, "time": time_col})
     for col, role in ((theme_col, "theme"), (account_col, "account"), (revenue_col, "revenue"), (time_col, "time")):
         if col is not None and col not in df.columns:
             raise ColumnError(f"{role} column {quoted(col)} not found; available columns: {quoted_list(df.columns)} "
                               f"(pass {role}_col=None to score without it)" if role != "theme" else
                               f"theme column {quoted(col)} not found; available columns: {quoted_list(df.columns)}")
     win, ref_now = _window(window), _now(now)  # checked even when there is no time column to use them on
+    if weights is not None and not isinstance(weights, Mapping):  # a list was "cannot convert dictionary update"
+        raise InvalidInputError(f"weights must be a mapping such as {{'volume': 0.2, 'revenue': 0.5}}, got "
+                                f"{type(weights).__name__}")
+    if isinstance(exclude, (str, bytes, Mapping)) or not isinstance(exclude, Iterable):  # None, "a": TypeErrors
+        raise InvalidInputError(f"exclude must be a list of theme values such as [-1, 'outlier', None] (an empty "
+                                f"list to exclude nothing), got {quoted(exclude)}")
+    exclude = list(exclude)
     w = dict(DEFAULT_DEMAND_WEIGHTS if weights is None else weights)
     unknown = set(w) - set(DEFAULT_DEMAND_WEIGHTS)
     if unknown:
@@ -371,8 +398,14 @@ def theme_scores(
         raise InvalidInputError(f"weights must have a positive sum, got {w}")
 
     data = df.copy()
+    if isinstance(data[theme_col].dtype, pd.CategoricalDtype):  # of numbers, -1 included: the outlier filter
+        data[theme_col] = data[theme_col].astype(object)         # failed with "bad operand type for unary ~"
     if data[theme_col].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
         data = data.explode(theme_col)
+    unhashable = data[theme_col].map(lambda v: not isinstance(v, Hashable))
+    if unhashable.any():  # a dict or set theme was "unhashable type" from the grouping
+        raise ColumnError(f"theme column {quoted(theme_col)} holds objects in rows {list(data.index[unhashable][:10])} "
+                          f"(e.g. {quoted(data[theme_col][unhashable].iloc[0])}); give a theme or a list of themes")
     keep = ~data[theme_col].isin([x for x in exclude if x is not None])
     numbers_out = {float(x) for x in exclude if isinstance(x, numbers.Real) and not isinstance(x, bool)}
     if numbers_out:  # "-1.0", the outlier id of a column pandas wrote as floats, was ranked as a theme
@@ -381,6 +414,7 @@ def theme_scores(
         keep &= data[theme_col].notna() & ~data[theme_col].map(_blank)
     data = data[keep]
     if revenue_col is not None:
+        _refuse_non_amounts(data, revenue_col)
         given = data[revenue_col].where(~data[revenue_col].map(_blank))  # an empty CSV cell is a missing amount
         rev = pd.to_numeric(given, errors="coerce")
         bad = (rev.isna() & given.notna()) | (rev < 0) | np.isinf(rev)
@@ -394,6 +428,9 @@ def theme_scores(
             raise ColumnError(f"account column {quoted(account_col)} holds lists or objects in rows "
                               f"{list(data.index[bad][:10])} (e.g. {quoted(data[account_col][bad].iloc[0])}); "
                               "give one account id per row")
+        # a blank account (an empty CSV cell read as text) is no account, as a blank theme is no theme: all the
+        # blank rows were one account "", counted once with the largest of their customers' revenues
+        data[account_col] = data[account_col].where(~data[account_col].map(_blank))
     groups = data.groupby(theme_col, sort=False, dropna=True)
     out = pd.DataFrame({"volume": groups.size()})
     if account_col is not None:
@@ -415,8 +452,12 @@ def theme_scores(
             raise ColumnError(f"time column {quoted(time_col)} has unparseable dates in rows {list(data.index[bad][:10])}")
         ref = ts.max() if ref_now is None else ref_now
         ref = ref.tz_localize("UTC") if ref.tzinfo is None else ref
-        recent = (ts > ref - win) & (ts <= ref)
-        previous = (ts > ref - 2 * win) & (ts <= ref - win)
+        # compared in microseconds: two windows of ~200 years before a nanosecond column's last date reach
+        # before 1677, where nanoseconds end (pandas' OutOfBoundsTimedelta)
+        near = ts.dt.as_unit("us") if ts.dt.unit == "ns" else ts
+        ref = ref.as_unit("us") if isinstance(ref, pd.Timestamp) and ref.unit == "ns" else ref
+        recent = (near > ref - win) & (near <= ref)
+        previous = (near > ref - 2 * win) & (near <= ref - win)
         out["recent"] = recent.groupby(data[theme_col]).sum().reindex(out.index).fillna(0).astype(int)
         out["previous"] = previous.groupby(data[theme_col]).sum().reindex(out.index).fillna(0).astype(int)
         out["growth"] = (out["recent"] - out["previous"]) / out["previous"].clip(lower=1)
@@ -438,6 +479,47 @@ def theme_scores(
     return out.sort_values(["priority", "volume"], ascending=False, kind="stable").reset_index(drop=True)
 
 
+#: The columns :func:`theme_scores` adds: a theme column of one of these names cannot sit beside them.
+_SCORE_COLUMNS = ("volume", "unique_accounts", "revenue", "accounts_without_revenue", "recent", "previous", "growth",
+                  "first_seen", "last_seen", "priority")
+
+
+def _check_columns(df: pd.DataFrame, cols: Mapping[str, Any]) -> None:
+    """The column arguments name one column each of a frame with one level of column names (a list was
+    "unhashable type", a column named twice "truth value of a Series is ambiguous", a theme column named
+    "volume" pandas' "cannot insert volume, already exists" after all the work)."""
+    if isinstance(df.columns, pd.MultiIndex):
+        raise ColumnError("theme_scores needs one level of column names, this frame has a MultiIndex of columns; "
+                          "flatten it first, e.g. df.columns = ['_'.join(map(str, c)) for c in df.columns]")
+    for role, col in cols.items():
+        if col is None:
+            continue
+        if not isinstance(col, Hashable):
+            raise ColumnError(f"{role}_col must be one column name, got {quoted(col)}")
+        if col in df.columns and int((df.columns == col).sum()) > 1:
+            raise ColumnError(f"the {role} column {quoted(col)} is named {int((df.columns == col).sum())} times in "
+                              "the frame; rename or drop the copies")
+    if cols["theme"] in _SCORE_COLUMNS:
+        raise ColumnError(f"the theme column is named {quoted(cols['theme'])}, like a column of the scores; rename "
+                          f"it, e.g. df.rename(columns={{{cols['theme']!r}: 'group'}})")
+
+
+def _refuse_non_amounts(data: pd.DataFrame, col: Any) -> None:
+    """Refuse revenue cells that are no amount of money: true/false, dates, durations and complex numbers were
+    summed as 1/0 or as nanoseconds (a duration of 3 days was a revenue of 259,200,000,000,000), or failed
+    with pandas' "No matching signature found"."""
+    values = data[col]
+    if values.dtype.kind in "bMmc":
+        bad = values.notna()
+    else:
+        bad = values.map(lambda v: isinstance(v, (bool, np.bool_, datetime.date, datetime.timedelta, np.datetime64,
+                                                  np.timedelta64, complex, np.complexfloating)))
+    if bad.any():
+        example = values[bad].iloc[0]
+        raise ColumnError(f"revenue column {quoted(col)} holds {type(example).__name__} values, not amounts, in rows "
+                          f"{list(data.index[bad][:10])} (e.g. {quoted(example)}); give revenue as numbers")
+
+
 def _window(window: Any) -> pd.Timedelta:
     """``window`` as a positive duration ("abc" was ignored without a time column; "-5D" counted nothing)."""
     try:
@@ -447,6 +529,11 @@ def _window(window: Any) -> pd.Timedelta:
         raise InvalidInputError(f"window must be a duration{longest} such as 28D or 4W, got {quoted(window)}") from None
     if pd.isna(win) or win <= pd.Timedelta(0):
         raise InvalidInputError(f"window must be a positive duration such as 28D, got {quoted(window)}")
+    try:  # the previous window ends two windows back: pd.Timedelta.max passed and overflowed there
+        _ = 2 * win
+    except (ValueError, OverflowError):
+        raise InvalidInputError(f"window must be a duration of at most 146 years (two windows are compared), "
+                                f"got {quoted(window)}") from None
     return win
 
 
@@ -485,11 +572,19 @@ def non_ask_themes(items: pd.DataFrame, *, theme_col: str = "theme", tag_col: st
     >>> non_ask_themes(items, min_share=0.6)
     [0]
     """
+    if not isinstance(items, pd.DataFrame):  # a list was "'list' object has no attribute 'columns'"
+        raise InvalidInputError(f"non_ask_themes expects a DataFrame, got {type(items).__name__}")
     for col in (theme_col, tag_col):
-        if col not in items.columns:
+        if not isinstance(col, Hashable) or col not in items.columns:
             raise ColumnError(f"column {quoted(col)} not found; available columns: {quoted_list(items.columns)}")
-    if not 0 < min_share <= 1:
-        raise InvalidInputError(f"min_share must be in (0, 1], got {min_share}")
+    if (isinstance(min_share, (bool, np.bool_)) or not isinstance(min_share, numbers.Real)
+            or not 0 < min_share <= 1):  # "0.5" was a TypeError from the comparison
+        raise InvalidInputError(f"min_share must be a number in (0, 1], got {min_share!r}")
+    themes = items[theme_col]
+    unhashable = themes.map(lambda v: not isinstance(v, Hashable))
+    if unhashable.any():
+        raise ColumnError(f"theme column {quoted(theme_col)} holds lists or objects in rows "
+                          f"{list(items.index[unhashable][:10])}; give one theme per row")
     wanted = set(non_ask_tags)
 
     def is_non_ask(tags: Any) -> bool:
@@ -497,6 +592,6 @@ def non_ask_themes(items: pd.DataFrame, *, theme_col: str = "theme", tag_col: st
         return any(isinstance(t, str) and t in wanted for t in values)
 
     flags = items[tag_col].map(is_non_ask)
-    share = flags.groupby(items[theme_col]).mean()
+    share = flags.groupby(themes.where(~themes.map(_blank))).mean()  # a blank theme is no theme (theme_scores)
     return [t for t, v in share.items() if v >= min_share and t not in (-1, "-1", "outlier")]
 

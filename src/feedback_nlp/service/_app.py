@@ -240,7 +240,9 @@ def _parse_body(body: bytes) -> tuple[Any, str | None]:
         return _UNPARSED, exc.key
     except UnicodeDecodeError as exc:  # FastAPI answered "400 There was an error parsing the body"
         return _NotUtf8(exc.start), None
-    except (ValueError, RecursionError):  # malformed or absurdly deep: the route's own parser says so
+    except RecursionError:  # FastAPI's own parse fails the same way: "400 There was an error parsing the body"
+        return _TOO_DEEP, None
+    except ValueError:  # malformed: the route's own parser says where
         return _UNPARSED, None
 
 
@@ -251,8 +253,16 @@ class _NotUtf8:
         self.at = at
 
 
+_TOO_DEEP = object()  # the parse of a body nested deeper than Python's parser goes ([[[[...]]]] 50,000 deep)
+
+
 class _BodyRefused(StarletteHTTPException):
-    """A JSON body refused before validation, answered 422 ``invalid_request`` like a malformed one."""
+    """A JSON body refused before validation, answered 422 ``invalid_request`` like a malformed one; ``kind`` is
+    the detail's type (``encoding``, ``too_deep``)."""
+
+    def __init__(self, detail: str, kind: str) -> None:
+        super().__init__(422, detail)
+        self.kind = kind
 
 
 class _ParsedBodyRequest(Request):
@@ -264,8 +274,11 @@ class _ParsedBodyRequest(Request):
         if _PARSED_BODY in state:
             doc = state[_PARSED_BODY]
             if isinstance(doc, _NotUtf8):
-                raise _BodyRefused(422, f"body: not UTF-8 text (byte {doc.at}); send JSON as UTF-8, whatever "
-                                        "charset the Content-Type names")
+                raise _BodyRefused(f"body: not UTF-8 text (byte {doc.at}); send JSON as UTF-8, whatever "
+                                   "charset the Content-Type names", "encoding")
+            if doc is _TOO_DEEP:  # was "400 There was an error parsing the body", code http_error
+                raise _BodyRefused("body: JSON nested too deeply to read; the API's bodies are objects of items "
+                                   "with flat metadata", "too_deep")
             return doc
         return await super().json()
 
@@ -349,7 +362,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, _BodyRefused):
             denied = await _unauthenticated(request)
             return denied or JSONResponse(error_body("invalid_request", str(exc.detail), _rid(request), details=[
-                {"loc": "body", "msg": str(exc.detail), "type": "encoding"}]), 422)
+                {"loc": "body", "msg": str(exc.detail), "type": exc.kind}]), 422)
         codes = {404: "not_found", 405: "method_not_allowed"}
         return JSONResponse(error_body(codes.get(exc.status_code, "http_error"), str(exc.detail), _rid(request)),
                             exc.status_code, headers=getattr(exc, "headers", None))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +174,12 @@ class ThemeModel(ParamsMixin, BaseEstimator):
     def _meta(values: Any, n: int, name: str) -> np.ndarray | None:
         if values is None:
             return None
-        arr = pd.Series(list(values))
+        # a string was read as its characters ("has 10 values for 18 texts"), a number was "'int' object is not
+        # iterable": both are one value where one per item is needed
+        if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+            raise InvalidInputError(f"{name} must hold one value per item (a list or a column), got "
+                                    f"{type(values).__name__} {quoted(values)}")
+        arr = pd.Series(list(values), dtype=None if name == "timestamps" else object)
         if len(arr) != n:
             raise InvalidInputError(f"{name} has {len(arr)} values for {n} texts")
         if name == "timestamps":
@@ -186,7 +191,9 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         if bad.any():  # accounts are counted per theme: a list was "unhashable type" after all the clustering
             raise InvalidInputError(f"{name} must hold one value per item; positions "
                                     f"{np.flatnonzero(bad)[:10].tolist()} hold lists or objects")
-        return arr.to_numpy(dtype=object)
+        # every missing account is None: pd.NA (a nullable Int64 column) failed the count of accounts with
+        # "boolean value of NA is ambiguous", and would have been saved as the account '<NA>'
+        return arr.map(lambda v: None if pd.isna(v) else v).to_numpy(dtype=object)
 
     def _similarities(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Best theme (position in centroids_) and its similarity, in chunks to bound memory."""
@@ -465,7 +472,9 @@ class ThemeModel(ParamsMixin, BaseEstimator):
                 ts = pd.to_datetime(self.timestamps_[members], utc=True)
                 row["first_seen"], row["last_seen"] = (ts.min(), ts.max()) if len(members) else (pd.NaT, pd.NaT)
             if self.accounts_ is not None:
-                row["unique_accounts"] = len({a for a in self.accounts_[members] if a is not None and a == a})
+                # a blank account (an empty cell read as text) is no account, as in theme_scores
+                row["unique_accounts"] = len({a for a in self.accounts_[members]
+                                              if a is not None and a == a and not (isinstance(a, str) and not a.strip())})
             rows.append(row)
         self.themes_ = pd.DataFrame(rows).sort_values(["size", "id"], ascending=[False, True], kind="stable").reset_index(drop=True) \
             if rows else pd.DataFrame(columns=["id", "label", "title", "keywords", "size", "share", "representatives"])
@@ -551,7 +560,9 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         path = prepare_folder(path)
         arrays: dict[str, Any] = {"centroids": self.centroids_, "theme_ids": self.theme_ids_, "labels": self.labels_, "embeddings": self.embeddings_}
         if self.timestamps_ is not None:
-            arrays["timestamps"] = pd.to_datetime(pd.Series(self.timestamps_), utc=True).dt.tz_convert(None).to_numpy().astype("datetime64[ns]")
+            # in the unit pandas holds them in: a cast to nanoseconds wrapped dates outside 1677-2262 around
+            # silently (1500-01-01 came back as 2084-07-20)
+            arrays["timestamps"] = pd.to_datetime(pd.Series(self.timestamps_), utc=True).dt.tz_convert(None).to_numpy()
         np.savez(path / "themes.npz", **arrays)
         # saved artefacts hold redacted text only, whatever the caller fitted on
         texts = [redact_pii(t) if isinstance(t, str) else t for t in self.texts_]

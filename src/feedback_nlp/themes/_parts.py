@@ -179,7 +179,8 @@ class GraphClusterer(BaseClusterer):
         a, b, w = knn_graph(X, self.n_neighbors)
         graph = ig.Graph(n=len(X), edges=np.column_stack([a, b]).tolist())
         # igraph draws from a module-level generator: seed our own and put the default back afterwards
-        ig.set_random_number_generator(random.Random(self.random_state))
+        # int(): random.Random refuses numpy integers (random_state=np.int64(3) was a TypeError mid-fit)
+        ig.set_random_number_generator(random.Random(int(self.random_state)))
         try:
             part = graph.community_leiden(objective_function="modularity", weights=w.tolist(),
                                           resolution=float(self.resolution), n_iterations=-1)
