@@ -223,3 +223,20 @@ def test_json_nested_too_deep_is_a_named_422_not_a_vague_400(api, raw):
     # was 400 "There was an error parsing the body" with code http_error
     assert r.status_code == 422 and error["code"] == "invalid_request" and "nested too deeply" in error["message"]
     assert error["details"][0]["type"] == "too_deep"
+
+
+@pytest.mark.parametrize("where, value", [("created_at", "now"), ("created_at", "today"), ("now", "now"),
+                                          ("now", "today"), ("now", "12:00")])
+def test_a_demand_request_with_a_word_for_a_time_is_refused_not_read_as_the_clock(api, where, value):
+    item = {"id": "1", "theme": "a", "created_at": value if where == "created_at" else "2026-01-01T00:00:00Z"}
+    body = {"items": [item], **({"now": value} if where == "now" else {})}
+    r = post_json(api, "/v1/score/demand", body)  # was 200: the time of the request (theme_scores refuses them)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_time", r.text
+    assert post_json(api, "/v1/score/demand", {"items": [{**item, "created_at": "2026-01-01"}],
+                                               "now": "2026-01-02T00:00:00"}).status_code == 200
+
+
+def test_an_account_number_beyond_64_bits_is_saved_as_the_number(tmp_path):
+    model = fb.ThemeModel(_hash(), min_theme_size=2).fit(TEXTS, accounts=[10**30, 7] * 9)
+    loaded = fb.ThemeModel.load(model.save(tmp_path / "m"), embedder=_hash())  # save() was a TypeError (isfinite)
+    assert loaded.accounts_[:2].tolist() == [10**30, 7]

@@ -533,9 +533,13 @@ def _score_routes(router: APIRouter) -> None:
         df = pd.DataFrame([it.model_dump() for it in req.items])
         has_time = df["created_at"].notna().any()  # with all(), one undated item dropped every item's time
         try:
+            # pandas reads "now" and "today" (pd.Timestamp also "12:00") as times of this request: a placeholder
+            # date was scored as the newest item, and "now" as the clock; an ISO 8601 time starts with its year
+            if any(not v.strip()[:1].isdigit() for v in [*df["created_at"].dropna(), *([req.now] if req.now else [])]):
+                raise ValueError("a word, not a time")
             if has_time:
                 df["created_at"] = pd.to_datetime(df["created_at"], utc=True, format="ISO8601")
-            now = pd.Timestamp(req.now) if req.now else None
+            now = pd.to_datetime(pd.Series([req.now]), utc=True, format="ISO8601").iloc[0] if req.now else None
         except (ValueError, TypeError) as exc:
             raise ApiError(422, "invalid_time", f"created_at and now must be ISO 8601 times ({type(exc).__name__})",
                            details=[{"loc": "body.items", "msg": "not an ISO 8601 time", "type": "datetime"}]) from None

@@ -62,7 +62,8 @@ def _json_account(value: Any) -> Any:
     update() naming it 1 counted a second account."""
     if isinstance(value, np.generic):
         value = value.item()
-    if value is None or isinstance(value, (bool, str)) or (isinstance(value, (int, float)) and np.isfinite(value)):
+    # an int of any size is JSON (np.isfinite(10**30) was a TypeError that stopped save())
+    if value is None or isinstance(value, (bool, str, int)) or (isinstance(value, float) and np.isfinite(value)):
         return value
     return None if isinstance(value, float) else str(value)  # NaN: no account
 
