@@ -240,3 +240,44 @@ def test_an_account_number_beyond_64_bits_is_saved_as_the_number(tmp_path):
     model = fb.ThemeModel(_hash(), min_theme_size=2).fit(TEXTS, accounts=[10**30, 7] * 9)
     loaded = fb.ThemeModel.load(model.save(tmp_path / "m"), embedder=_hash())  # save() was a TypeError (isfinite)
     assert loaded.accounts_[:2].tolist() == [10**30, 7]
+
+
+def test_an_integer_key_on_an_integer_index_is_a_label_never_a_position():
+    scores = pd.Series([1.0, 2.0, 3.0], index=[10, 11, 12])  # label 0 was filtered out of the frame
+    cut = {"must": 9, "should": 5, "could": 2}
+    with pytest.raises(InvalidInputError, match="override key '0' matches no score"):
+        moscow(scores, cutoffs=cut, overrides={0: "must"})  # was item 10 (position 0) made a must, silently
+    assert moscow(scores, cutoffs=cut, overrides={12: "must"}).tolist() == ["won't", "could", "must"]
+    named = pd.Series([1.0, 2.0], index=["a", "b"])  # positions still work where no label can be an integer
+    assert moscow(named, cutoffs=cut, overrides={1: "must"}).tolist() == ["won't", "must"]
+
+
+def test_weights_only_for_what_a_call_cannot_score_are_refused():
+    with pytest.raises(InvalidInputError, match="growth needs time_col"):
+        theme_scores(_frame(), time_col=None, weights={"growth": 1})  # was priority 0 for every theme
+
+
+@pytest.mark.parametrize("window", [28, 2.5, np.int64(7)])
+def test_a_window_given_as_a_bare_number_is_refused_not_read_as_nanoseconds(window):
+    with pytest.raises(InvalidInputError, match="a duration with its unit"):
+        theme_scores(_frame(), window=window)  # was 28 ns: nothing recent, every growth 0
+    got = theme_scores(_frame(), window=np.timedelta64(2, "D"), now="2026-01-03T00:00:00Z")
+    assert got.set_index("theme")["recent"].to_dict() == {"a": 1, "b": 1}
+
+
+@pytest.mark.parametrize("value", [10**400, "sNaN"])
+def test_a_number_a_float_cannot_hold_is_an_input_error(value):
+    from decimal import Decimal
+
+    given = Decimal(value) if isinstance(value, str) else value
+    with pytest.raises(InvalidInputError, match="reach has numbers a float cannot hold at positions 1"):
+        fb.rice([1, given], 1, 1, 1)  # was OverflowError / ValueError from astype(float)
+
+
+@pytest.mark.parametrize("date", ["0000-01-01", "0000-01-01T00:00:00Z"])
+def test_year_zero_is_rejected_not_turned_into_1972(date):
+    got = fb.read_feedback(pd.DataFrame({"text": ["export fails", "dark mode"], "created_at": [date, "2026-01-01"]}))
+    assert got.records["created_at"].tolist() == [pd.Timestamp("2026-01-01", tz="UTC")]  # was 1972-01-01 too
+    assert "unparseable date" in got.rejected["reason"].iloc[0]
+    with pytest.raises(ColumnError, match="unparseable dates in rows \\[0\\]"):
+        theme_scores(_frame(created_at=[date, "2026-01-02", "2026-01-03"]))  # first_seen was 1972-01-01

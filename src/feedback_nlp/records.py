@@ -419,7 +419,7 @@ def parse_timestamp(value: Any) -> pd.Timestamp | None:
             if unit == "s" and "." in text:  # keep Slack's microseconds exactly (a float loses them)
                 whole, frac = text.split(".")
                 ts = pd.Timestamp(int(whole), unit="s", tz="UTC") + pd.Timedelta(microseconds=int((frac + "000000")[:6]))
-        return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        return _in_utc(ts)
     if isinstance(value, (pd.Timestamp, datetime, date, np.datetime64)):
         ts = pd.Timestamp(value)
     elif isinstance(value, str):
@@ -433,6 +433,14 @@ def parse_timestamp(value: Any) -> pd.Timestamp | None:
         raise ValueError(f"a {type(value).__name__} is not a time")
     if ts is pd.NaT:
         return None
+    return _in_utc(ts)
+
+
+def _in_utc(ts: pd.Timestamp) -> pd.Timestamp:
+    # year 0 ("0000-01-01", a placeholder) lies before Python's dates: pandas parsed it, then turned it into
+    # 1972-01-01 when the column was built
+    if ts.year < 1:
+        raise ValueError(f"year {ts.year} is no date (a placeholder such as 0000-01-01?)")
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
@@ -487,6 +495,7 @@ def to_utc_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         number = values.map(lambda v: isinstance(v, (numbers.Number, np.number))) if values.dtype == object else None
         given = values.where(~number) if number is not None and number.any() else values
         fast = pd.to_datetime(given, utc=True, errors="coerce", format="ISO8601")
+        fast = fast.where(~(fast.dt.year < 1))  # year 0 ("0000-01-01"): parse_timestamp refuses it by name
     out: list[Any] = list(fast)
     bad = [False] * len(values)
     raw = values.tolist()
@@ -514,7 +523,7 @@ def _fast_iso(values: list[Any]) -> list[Any]:
     if idx:
         parsed = pd.to_datetime([values[i] for i in idx], utc=True, format="ISO8601", errors="coerce")
         for i, ts in zip(idx, parsed):
-            out[i] = ts
+            out[i] = ts if ts is pd.NaT or ts.year >= 1 else pd.NaT  # year 0: parse_timestamp says why not
     return out
 
 

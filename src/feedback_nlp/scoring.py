@@ -62,6 +62,14 @@ def _positions(mask: np.ndarray, limit: int = 10) -> str:
     return out + (f" … ({len(idx)} in all)" if len(idx) > limit else "")
 
 
+def _floatable(value: Any) -> bool:
+    try:
+        float(value)
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
 class _Args:
     """Validates and broadcasts the numeric arguments of one call; remembers how to shape the result."""
 
@@ -103,6 +111,10 @@ class _Args:
             if bad.any():
                 where = "" if arr.ndim == 0 else f" at positions {_positions(bad)}"
                 raise InvalidInputError(f"{name} must be numeric; non-numeric values{where}")
+            beyond = np.array([not _floatable(v) for v in flat], dtype=bool)
+            if beyond.any():  # 10**400 (a Python int) or Decimal("sNaN"): astype(float) raised OverflowError
+                where = "" if arr.ndim == 0 else f" at positions {_positions(beyond)}"
+                raise InvalidInputError(f"{name} has numbers a float cannot hold{where}")
             arr = arr.astype(float)
         arr = arr.astype(float)
         nan = np.isnan(arr.reshape(-1)) | np.isinf(arr.reshape(-1))
@@ -225,7 +237,7 @@ def moscow(
     The rule, applied in this order:
 
     1. a manual override (``overrides={key: category}`` or ``{key: (category, reason)}``, keys are Series
-       index labels or positions) wins;
+       index labels, or positions where the index holds no integers) wins;
     2. ``commitment`` (contractual, legal or regulatory commitment) → must;
     3. score ≥ ``cutoffs["must"]`` → must, ≥ ``cutoffs["should"]`` → should, ≥ ``cutoffs["could"]`` → could,
        else won't;
@@ -288,9 +300,13 @@ def moscow(
         category, reason = value if isinstance(value, tuple) else (value, "manual override")
         if category not in MOSCOW_CATEGORIES:
             raise InvalidInputError(f"override for {quoted(key)} is {quoted(category)}; expected one of {MOSCOW_CATEGORIES}")
+        # a position only where no label could be meant: with an integer index, {0: ...} for a label 0 that was
+        # filtered out overrode the item at position 0, another item, without a word
+        labels_are_ints = a.index is not None and a.index.inferred_type == "integer"
         if a.index is not None and key in a.index:
             pos = a.index.get_loc(key)
-        elif isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)) and 0 <= key < n:  # True: 1
+        elif (isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)) and 0 <= key < n  # True: 1
+              and not labels_are_ints):
             pos = int(key)
         else:
             raise InvalidInputError(f"override key {quoted(key)} matches no score")
@@ -474,6 +490,10 @@ def theme_scores(
 
     used = {k: v for k, v in w.items() if k in out.columns}
     total = sum(used.values())
+    if total <= 0 and len(out):  # weights={"growth": 1} without a time column: every priority was 0, unranked
+        raise InvalidInputError(f"the weights {w} give no weight to what this call can score ("
+                                f"{', '.join(k for k in DEFAULT_DEMAND_WEIGHTS if k in out.columns)}): growth needs "
+                                "time_col, revenue needs revenue_col and account_col, unique_accounts account_col")
     out["priority"] = 100 * sum(v * norm(k) for k, v in used.items()) / total if total > 0 else 0.0
     out = out.reset_index().rename(columns={"index": theme_col})
     return out.sort_values(["priority", "volume"], ascending=False, kind="stable").reset_index(drop=True)
@@ -522,6 +542,10 @@ def _refuse_non_amounts(data: pd.DataFrame, col: Any) -> None:
 
 def _window(window: Any) -> pd.Timedelta:
     """``window`` as a positive duration ("abc" was ignored without a time column; "-5D" counted nothing)."""
+    # pandas reads a bare 28 as 28 nanoseconds, and every growth was 0 (np.timedelta64 is a numpy integer too)
+    if isinstance(window, (numbers.Number, np.number)) and not isinstance(window, np.timedelta64):
+        raise InvalidInputError(f"window must be a duration with its unit such as '28D' or pd.Timedelta(days=28), "
+                                f"got the number {window!r} (pandas would read it as nanoseconds)")
     try:
         win = pd.Timedelta(window)
     except (ValueError, TypeError, OverflowError) as exc:
