@@ -1265,13 +1265,15 @@ def _run(args: argparse.Namespace, as_json: bool, version: str) -> int:
         warnings.showwarning = shown
 
 
-def _output_lock(args: argparse.Namespace) -> Any:
+@contextlib.contextmanager
+def _output_lock(args: argparse.Namespace) -> Iterator[None]:
     """One run per output: two runs writing one file or folder at once (a themes folder, a dedupe file)
     committed their renames interleaved, leaving one run's themes.csv beside the other's assignments. ``tag``
     takes the same lock itself (its library entry point, ``tag_file``, is locked for every caller)."""
     out = getattr(args, "out", None)
     if not isinstance(out, str) or args.command == "tag":
-        return contextlib.nullcontext()
+        yield
+        return
     from ._lock import JobLock
     from .batch import lock_path
 
@@ -1282,24 +1284,17 @@ def _output_lock(args: argparse.Namespace) -> Any:
     if clash or path.is_dir():  # the lock is written: an input there would be overwritten
         raise UsageError(f"this run's lock file {path} is " + (f"the {clash[0]} file" if clash else "a folder")
                          + "; choose another --out (the lock is <out>.lock)")
-    lock = JobLock(path, what=f"writing {out}", then="run again")
-
     created = [d for d in [path.parent, *path.parent.parents] if not d.exists()]  # deepest first
-
-    @contextlib.contextmanager
-    def held() -> Iterator[None]:
-        try:
-            with lock:
-                if lock.took_over is not None:
-                    logging.getLogger(__name__).warning("took over the lock of an earlier run that ended without "
-                                                        "releasing it (%s)", lock.took_over)
-                yield
-        finally:  # the folders the lock made for itself, when the run failed and left nothing in them
-            for folder in created:
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-
-    return held()
+    try:
+        with JobLock(path, what=f"writing {out}", then="run again") as lock:
+            if lock.took_over is not None:
+                logging.getLogger(__name__).warning("took over the lock of an earlier run that ended without "
+                                                    "releasing it (%s)", lock.took_over)
+            yield
+    finally:  # the folders the lock made for itself, when the run failed and left nothing in them
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _run_command(args: argparse.Namespace, as_json: bool, version: str, t0: float) -> int:
