@@ -281,3 +281,22 @@ def test_year_zero_is_rejected_not_turned_into_1972(date):
     assert "unparseable date" in got.rejected["reason"].iloc[0]
     with pytest.raises(ColumnError, match="unparseable dates in rows \\[0\\]"):
         theme_scores(_frame(created_at=[date, "2026-01-02", "2026-01-03"]))  # first_seen was 1972-01-01
+
+
+def test_concurrent_requests_for_one_id_in_two_unicode_forms_store_it_once(api):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    for n in range(5):  # each round was both stored: each request checked while the other was embedding
+        ids = [f"r8b-{n}-caf\u00e9", f"r8b-{n}-cafe\u0301"]
+        barrier = threading.Barrier(2)
+
+        def put(i, ids=ids, barrier=barrier):
+            barrier.wait()
+            return post_json(api, "/v1/backlog", {"items": [{"id": ids[i], "text": f"export fails {i}"}]})
+
+        with ThreadPoolExecutor(2) as pool:
+            replies = list(pool.map(put, [0, 1]))
+        assert sorted(r.status_code for r in replies) == [200, 422], [r.text for r in replies]
+        refused = next(r for r in replies if r.status_code == 422).json()["error"]
+        assert refused["code"] == "duplicate_id" and "another Unicode form" in refused["message"]

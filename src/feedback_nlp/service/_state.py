@@ -72,6 +72,7 @@ class ServiceState:
         self._background: list[Background] = []
         self._tasks: list[asyncio.Task] = []
         self._batchers: dict[str, Batcher] = {}
+        self._forms_lock: anyio.Lock | None = None  # see upsert_items; made on the event loop that uses it
 
     # --- loading ----------------------------------------------------------------------------------
     def _batcher_for(self, embedder: BaseEmbedder) -> Batcher:
@@ -189,13 +190,7 @@ class ServiceState:
                                          "type": "duplicate_id"}])
             seen[key] = i
         assert self.store is not None, "load() opens the store before routes are served"
-        stored = await anyio.to_thread.run_sync(self._stored_in_another_form, items)
-        if stored is not None:
-            i, other = stored
-            raise ApiError(422, "duplicate_id", f"id at items[{i}] is stored as {quoted(other)}, the same id in "
-                           "another Unicode form (composed vs decomposed accents); send it as stored",
-                           details=[{"loc": f"body.items[{i}].id", "msg": "stored in another Unicode form",
-                                     "type": "duplicate_id"}])
+        await self._refuse_other_forms(items)  # before the embedding: a refused request costs no model time
 
         def records(vectors: np.ndarray, cleaned: list[str]) -> list[BacklogItem]:
             return [BacklogItem(it.id, text, dict(it.metadata or {}), vec)
@@ -203,9 +198,26 @@ class ServiceState:
 
         rows = await self.embed([it.text for it in items], then=records)
         assert self.store is not None, "load() opens the store before routes are served"
-        created = await anyio.to_thread.run_sync(self.store.upsert, rows)
+        if all(it.id.isascii() for it in items):  # an ASCII id has no other Unicode form
+            created = await anyio.to_thread.run_sync(self.store.upsert, rows)
+        else:
+            # checked again with the write, one request at a time: two concurrent requests for "café" composed
+            # and decomposed both passed the check above while the other was embedding, and both were stored
+            self._forms_lock = self._forms_lock or anyio.Lock()
+            async with self._forms_lock:
+                await self._refuse_other_forms(items)
+                created = await anyio.to_thread.run_sync(self.store.upsert, rows)
         self.metrics.backlog_size.inc(sum(created))
         return ([r.id for r, c in zip(rows, created) if c], [r.id for r, c in zip(rows, created) if not c])
+
+    async def _refuse_other_forms(self, items: Sequence[Any]) -> None:
+        stored = await anyio.to_thread.run_sync(self._stored_in_another_form, items)
+        if stored is not None:
+            i, other = stored
+            raise ApiError(422, "duplicate_id", f"id at items[{i}] is stored as {quoted(other)}, the same id in "
+                           "another Unicode form (composed vs decomposed accents); send it as stored",
+                           details=[{"loc": f"body.items[{i}].id", "msg": "stored in another Unicode form",
+                                     "type": "duplicate_id"}])
 
     def _stored_in_another_form(self, items: Sequence[Any]) -> tuple[int, str] | None:
         """(position, stored id) of the first item whose id the store holds composed where it is decomposed,
