@@ -213,6 +213,31 @@ def test_a_report_whose_items_have_a_status_but_nothing_shipped_warns_nothing(tm
     assert flow["asked_total"].iloc[-1] == 18 and flow["delivered_total"].iloc[-1] == 0
 
 
+def test_a_report_without_an_output_folder_says_so_before_any_work(tmp_path):
+    class NoEmbedding(fb.BaseEmbedder):
+        model_id = "none@1"
+
+        def encode(self, texts):
+            raise AssertionError("the report embedded before refusing its arguments")
+
+    with pytest.raises(InvalidInputError, match="out_dir must be a folder path, got NoneType"):
+        fb.build_report(pd.DataFrame({"text": TEXTS}), None, embedder=NoEmbedding(), sentiment=None)  # TypeError
+
+
+def test_a_status_set_before_an_item_was_asked_is_an_answer_at_once_not_negative_days():
+    from feedback_nlp.report_status import status_by_theme
+
+    items = pd.DataFrame({"theme": [0, 0, 0], "theme_label": ["sso"] * 3, "status": ["Planned", "Planned", "Open"],
+                          "created_at": pd.to_datetime(["2026-02-01", "2026-01-01", "2026-01-05"], utc=True),
+                          "status_changed_at": pd.to_datetime(["2026-01-11", "2026-01-11", None], utc=True)})
+    row = status_by_theme(items).iloc[0]
+    # the item asked on 1 February joined a post planned on 11 January: was -21 days, and a median of -5.5
+    assert row["median_days_to_status_change"] == 5.0 and row["days_first_ask_to_first_response"] == 10.0
+    late = items.iloc[[0]]
+    assert status_by_theme(late).iloc[0][["median_days_to_status_change", "days_first_ask_to_first_response"]].tolist() \
+        == [0.0, 0.0]
+
+
 # --- service -------------------------------------------------------------------------------------------------------
 
 

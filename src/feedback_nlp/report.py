@@ -122,6 +122,8 @@ def build_report(
     mpl.use("Agg")
     import matplotlib.pyplot as plt
 
+    if not isinstance(out_dir, (str, os.PathLike)):  # None was pathlib's TypeError
+        raise InvalidInputError(f"out_dir must be a folder path, got {type(out_dir).__name__}")
     out = Path(out_dir)
     if not isinstance(title, str):  # None was an AttributeError after all the work
         raise InvalidInputError(f"title must be a string, got {type(title).__name__}")

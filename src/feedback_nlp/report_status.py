@@ -81,7 +81,9 @@ def status_by_theme(items: pd.DataFrame, *, theme_col: str = "theme", label_col:
                        "asked": _times(items, "created_at").reset_index(drop=True),
                        "changed": _times(items, "status_changed_at").reset_index(drop=True)})
     df = df[df["stage"].notna()]
-    df["wait"] = (df["changed"] - df["asked"]) / _DAY
+    # an item asked after its status was set (a request joining a post already planned) was answered as it was
+    # asked: 0 days, not the -31 "days to status change" the report showed
+    df["wait"] = ((df["changed"] - df["asked"]) / _DAY).clip(lower=0)
     rows = []
     for (theme, label), g in df.groupby(["theme", "label"], sort=False):
         shares = g["stage"].value_counts(normalize=True)
@@ -92,7 +94,7 @@ def status_by_theme(items: pd.DataFrame, *, theme_col: str = "theme", label_col:
                      "responded": round(float(responded.mean()), 4),
                      "median_days_to_status_change": round(float(g["wait"].median()), 2) if g["wait"].notna().any() else None,
                      "days_first_ask_to_first_response":
-                         round(float((first_change - g["asked"].min()) / _DAY), 2)
+                         round(max(0.0, float((first_change - g["asked"].min()) / _DAY)), 2)
                          if pd.notna(first_change) and pd.notna(g["asked"].min()) else None})
     cols = ["theme", "label", "items", *STAGES, "responded", "median_days_to_status_change",
             "days_first_ask_to_first_response"]
