@@ -520,8 +520,8 @@ def _check_columns(df: pd.DataFrame, cols: Mapping[str, Any]) -> None:
             raise ColumnError(f"the {role} column {quoted(col)} is named {int((df.columns == col).sum())} times in "
                               "the frame; rename or drop the copies")
     if cols["theme"] in _SCORE_COLUMNS:
-        raise ColumnError(f"the theme column is named {quoted(cols['theme'])}, like a column of the scores; rename "
-                          f"it, e.g. df.rename(columns={{{cols['theme']!r}: 'group'}})")
+        raise ColumnError(f"the theme column is named {quoted(cols['theme'])}, like a column of the scores "
+                          f"({', '.join(_SCORE_COLUMNS)}); rename that column")
 
 
 def _refuse_non_amounts(data: pd.DataFrame, col: Any) -> None:
