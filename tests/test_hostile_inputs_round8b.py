@@ -224,6 +224,20 @@ def test_a_report_without_an_output_folder_says_so_before_any_work(tmp_path):
         fb.build_report(pd.DataFrame({"text": TEXTS}), None, embedder=NoEmbedding(), sentiment=None)  # TypeError
 
 
+def test_the_reports_tables_cut_very_long_texts_and_its_csv_keeps_them(tmp_path, hash_embedder):
+    import re
+
+    long = ("the export to csv fails when the file is big " * 400)[:19_000]
+    frame = pd.DataFrame({"text": [f"{long} case {i}" for i in range(8)] + ["dark mode please add"] * 8})
+    tax = fb.Taxonomy([{"id": "bug", "name": "Bug"}, {"id": "feature", "name": "Feature"}])
+    summary = fb.build_report(frame, tmp_path / "r", taxonomy=tax, embedder=hash_embedder, min_theme_size=2,
+                              sentiment=None)
+    cells = re.findall(r"<td>([^<]*)</td>", summary.html.read_text())
+    assert max(map(len, cells)) <= 301 and any(c.endswith("…") for c in cells)  # was a 36,015-character cell
+    items = pd.read_csv(summary.tables["items"])
+    assert items["text"].str.len().max() > 18_000
+
+
 def test_a_status_set_before_an_item_was_asked_is_an_answer_at_once_not_negative_days():
     from feedback_nlp.report_status import status_by_theme
 

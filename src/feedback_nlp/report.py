@@ -90,8 +90,21 @@ def _redact_cell(v: Any) -> Any:
     return v
 
 
+#: The longest text a cell of the page's tables shows (the CSV tables keep every text whole): a theme of
+#: 19,000-character items put a 36,000-character "examples" cell in the top-themes table.
+HTML_CELL_CHARS = 300
+
+
+def _cut(value: Any) -> Any:
+    return value[:HTML_CELL_CHARS] + "…" if isinstance(value, str) and len(value) > HTML_CELL_CHARS else value
+
+
 def _table(df: pd.DataFrame, max_rows: int = 15) -> str:
-    return redact_frame(df.head(max_rows)).to_html(index=False, escape=True, border=0, classes="t", na_rep="")
+    shown = redact_frame(df.head(max_rows))
+    for col in shown.columns:
+        if shown[col].dtype == object or str(shown[col].dtype) in ("str", "string"):
+            shown[col] = shown[col].map(_cut)
+    return shown.to_html(index=False, escape=True, border=0, classes="t", na_rep="")
 
 
 def build_report(
