@@ -177,6 +177,14 @@ def test_dates_outside_the_nanosecond_range_survive_save_and_load(tmp_path, date
     assert loaded.themes_.equals(model.themes_)
 
 
+@pytest.mark.parametrize("freq, first, advice", [("W", "1800-01-01", "such as M"), ("s", "2026-01-01", "such as D"),
+                                                  ("D", "1980-01-01", "such as W")])
+def test_a_too_fine_trend_period_is_told_a_period_that_fits(freq, first, advice):
+    model = fb.ThemeModel(_hash(), min_theme_size=2).fit(TEXTS, timestamps=[first] + ["2026-03-01"] * 17)
+    with pytest.raises(InvalidInputError, match=f"periods \\(at most 10,000\\); choose a longer period, {advice}$"):
+        model.trends(freq)  # the advice was "such as D, W or M" for a week that was too fine
+
+
 @pytest.mark.parametrize("name, value", [("timestamps", "2026-01-01"), ("timestamps", 5), ("accounts", "acme")])
 def test_one_value_for_every_item_is_refused_as_such(name, value):
     with pytest.raises(InvalidInputError, match=f"{name} must hold one value per item"):

@@ -51,9 +51,14 @@ def bounded_period_range(first: pd.Period, last: pd.Period, freq: str) -> pd.Per
                                 "measure (a typo or a placeholder date such as 9999-12-31?)") from None
     if n > MAX_PERIODS:
         span = (last.end_time - first.start_time).ceil("s")
+        # the shortest usual period that fits: "such as D, W or M" advised a day to a week that was too fine
+        days = span / pd.Timedelta(days=1)
+        fits = next((f for f, d in (("D", 1), ("W", 7), ("M", 30.44), ("Q", 91.31), ("Y", 365.25))
+                     if days / d <= MAX_PERIODS), None)
+        advice = (f"choose a longer period, such as {fits}" if fits else
+                  "the dates span too long a time (a typo or a placeholder date?)")
         raise InvalidInputError(f"freq {freq!r} cuts the {span} between the first and the "
-                                f"last item into about {int(n):,} periods (at most {MAX_PERIODS:,}); choose a longer "
-                                "period such as D, W or M")
+                                f"last item into about {int(n):,} periods (at most {MAX_PERIODS:,}); {advice}")
     return pd.period_range(first, last, freq=freq)
 
 
