@@ -1285,6 +1285,9 @@ def _output_lock(args: argparse.Namespace) -> Iterator[None]:
         raise UsageError(f"this run's lock file {path} is " + (f"the {clash[0]} file" if clash else "a folder")
                          + "; choose another --out (the lock is <out>.lock)")
     created = [d for d in [path.parent, *path.parent.parents] if not d.exists()]  # deepest first
+    if not (created[-1].parent if created else path.parent).is_dir():  # under a file: the command says so
+        yield
+        return
     try:
         with JobLock(path, what=f"writing {out}", then="run again") as lock:
             if lock.took_over is not None:
