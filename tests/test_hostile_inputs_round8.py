@@ -158,3 +158,46 @@ def test_a_failed_run_into_new_folders_leaves_none_behind(tmp_path, capsys):
     _opps(src)
     assert main(["score", "--in", str(src), "--out", str(tmp_path / "a" / "b" / "r.csv"), "--framework", "rice"]) == 0
     assert sorted(p.name for p in (tmp_path / "a" / "b").iterdir()) == ["r.csv"]
+
+
+@pytest.mark.parametrize("item_id", [".", "..", "a/../b", "tickets/./7"])
+def test_service_ids_with_dot_segments_are_refused(api, item_id):
+    # stored, but GET /v1/backlog/a/../b reaches b: HTTP clients resolve dot segments before sending
+    from _hostile_support import post_json
+
+    r = post_json(api, "/v1/backlog", {"items": [{"id": item_id, "text": "export fails"}]})
+    assert r.status_code == 422 and "path segment" in r.text
+
+
+def test_a_backlog_item_is_fetched_and_deleted_by_its_id_in_either_unicode_form(api):
+    import unicodedata
+
+    from _hostile_support import post_json
+
+    nfc, nfd = unicodedata.normalize("NFC", "café-r8"), unicodedata.normalize("NFD", "café-r8")
+    assert post_json(api, "/v1/backlog", {"items": [{"id": nfd, "text": "export fails"}]}).status_code == 200
+    got = api.get(f"/v1/backlog/{nfc}")
+    assert got.status_code == 200 and got.json()["id"] == nfd  # as stored
+    assert api.delete(f"/v1/backlog/{nfc}").status_code == 204
+    assert api.get(f"/v1/backlog/{nfd}").status_code == 404
+
+
+@pytest.mark.parametrize("given", ["w", "m", " q", "2m", "y"])
+def test_trend_periods_are_read_in_either_case(tmp_path, hash_embedder, given):
+    # "w" passed with pandas' deprecation warning and trended weekly; "m" was refused by the CLI (minutes to
+    # pandas) and "q"/"y" too
+    import argparse
+    import warnings
+
+    from feedback_nlp import ThemeModel
+    from feedback_nlp.cli import period
+
+    assert period(given) == given.strip().upper()
+    texts = [f"export to csv fails {i % 3}" for i in range(12)] + [f"dark mode please {i % 3}" for i in range(12)]
+    when = pd.date_range("2026-01-01", periods=24, freq="5D")
+    tm = ThemeModel(hash_embedder, min_theme_size=3).fit(texts, timestamps=when)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pd.testing.assert_frame_equal(tm.trends(given), tm.trends(given.strip().upper()))
+    with pytest.raises(argparse.ArgumentTypeError):
+        period("x")

@@ -214,14 +214,12 @@ def time_window(text: str) -> str:
 
 
 def period(text: str) -> str:
-    import pandas as pd
+    from .themes._model import check_freq
 
-    try:  # the trend code calls to_period(freq): a frequency must work there, not only parse
-        one = pd.Series(pd.to_datetime(["2024-01-01"])).dt.to_period(text).iloc[0]
-        _ = one.end_time - one.start_time + pd.Timedelta(1, "ns")  # "300Y": beyond pandas' ~292 years in ns
-    except (ValueError, TypeError, AttributeError, OverflowError):
+    try:
+        return check_freq(text)
+    except FeedbackNLPError:
         raise argparse.ArgumentTypeError(f"expected a period such as D, W, M, Q or Y (pandas frequency); got {quoted(text)}") from None
-    return text
 
 
 _NO_STDIO = ("'-' (standard {0}) is not supported: a job fingerprints its input to resume after a crash and writes its "

@@ -143,7 +143,7 @@ def build_report(
     if out.exists() and not out.is_dir():  # was FileExistsError once every table and chart was made
         raise UsageError(f"{out} is a file; the report needs a folder for report.html and its tables")
     # the settings used at the end are checked before the reading, embedding and tagging (they failed after)
-    check_freq(freq)
+    freq = check_freq(freq)
     ThemeModel(embedder, min_theme_size=min_theme_size)._validate_params()
     Deduper(embedder, threshold=dedupe_threshold)._validate_params()
     fb = read_feedback(source, unknown_source=read_kwargs.pop("unknown_source", "other"), **read_kwargs)

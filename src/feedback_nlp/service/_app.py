@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -253,6 +254,12 @@ class _NotUtf8:
         self.at = at
 
 
+def _unicode_forms(item_id: str) -> list[str]:
+    """The id as sent, then composed and decomposed: a backlog stores an id once, in the form first sent
+    (a GET in the other form of "café" was a 404)."""
+    return list(dict.fromkeys([item_id, unicodedata.normalize("NFC", item_id), unicodedata.normalize("NFD", item_id)]))
+
+
 _TOO_DEEP = object()  # the parse of a body nested deeper than Python's parser goes ([[[[...]]]] 50,000 deep)
 
 
@@ -443,7 +450,10 @@ def _backlog_routes(router: APIRouter) -> None:
     @router.get("/v1/backlog/{item_id:path}", response_model=BacklogItemOut, responses=_ERRORS, tags=["backlog"],
                 summary="a stored item (its redacted text and metadata)", dependencies=[Depends(require_scope("tag"))])
     async def get(item_id: str, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
-        item = await anyio.to_thread.run_sync(loaded(state.store).get, item_id)
+        item = None
+        for form in _unicode_forms(item_id):  # an id is one id in either Unicode form, as when it was stored
+            if (item := await anyio.to_thread.run_sync(loaded(state.store).get, form)) is not None:
+                break
         if item is None:
             raise ApiError(404, "not_found", "no backlog item with this id")
         return {"id": item.id, "text": item.text, "metadata": item.metadata, "updated_at": item.updated_at}
@@ -451,7 +461,7 @@ def _backlog_routes(router: APIRouter) -> None:
     @router.delete("/v1/backlog/{item_id:path}", status_code=204, responses=_ERRORS, tags=["backlog"],
                    summary="remove a backlog item", dependencies=[Depends(require_scope("write"))])
     async def delete(item_id: str, state: ServiceState = Depends(get_state)) -> Response:
-        if not await state.delete_item(item_id):
+        if not any([await state.delete_item(form) for form in _unicode_forms(item_id)]):
             raise ApiError(404, "not_found", "no backlog item with this id")
         return Response(status_code=204)
 

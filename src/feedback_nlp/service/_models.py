@@ -30,6 +30,8 @@ def _plain_id(value: str) -> str:
                          f"(U+{ord(bad):04X})")
     if value != value.strip():  # a file's ids are read without them: one item would have two ids
         raise ValueError("an id may not start or end with white space")
+    if {".", ".."} & set(value.split("/")):  # GET /v1/backlog/a/../b reaches b: clients resolve dot segments
+        raise ValueError("an id may not have '.' or '..' as a path segment (a URL cannot address it)")
     return value
 
 

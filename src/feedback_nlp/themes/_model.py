@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,15 +78,20 @@ def check_freq(freq: Any) -> str:
     """``freq`` if time can be cut into periods of it (what :meth:`ThemeModel.trends` does), else
     InvalidInputError: for callers that check it before the work whose end needs it.
 
-    >>> check_freq("W")
-    'W'
+    The usual periods are read in either case (``"m"`` is a month here, minutes to pandas; ``"w"`` printed
+    pandas' deprecation warning): the checked period is returned.
+
+    >>> check_freq("W"), check_freq("2m")
+    ('W', '2M')
     """
+    if isinstance(freq, str) and re.fullmatch(r"\s*\d*[dwmqy]\s*", freq, re.IGNORECASE):
+        freq = freq.strip().upper()
     try:
         one = pd.Series(pd.to_datetime(["2024-01-01"])).dt.to_period(freq).iloc[0]
-        _ = one.end_time - one.start_time + pd.Timedelta(1, "ns")  # "300Y": beyond pandas' ~292 years in ns
     except (ValueError, TypeError, AttributeError, OverflowError) as exc:
         raise InvalidInputError(f"freq must be a period such as D, W, M, Q or Y (pandas frequency); got "
                                 f"{quoted(freq)} ({exc})") from None
+    bounded_period_range(one, one, freq)  # "300Y": beyond pandas' ~292 years in ns, said so
     return freq
 
 
@@ -520,6 +526,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         if not ts.notna().any():
             raise InvalidInputError("trends need timestamps, but none of this model's items has a date")
         ok = (self.labels_ != OUTLIER) & ts.notna().to_numpy()
+        freq = check_freq(freq)
         try:  # the API's freq gets the CLI's check: a period pandas can cut time into (D, W, M, Q, Y…)
             periods = ts.dt.tz_convert(None).dt.to_period(freq)
         except (ValueError, TypeError, AttributeError) as exc:
