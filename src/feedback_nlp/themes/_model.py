@@ -526,12 +526,8 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         if not ts.notna().any():
             raise InvalidInputError("trends need timestamps, but none of this model's items has a date")
         ok = (self.labels_ != OUTLIER) & ts.notna().to_numpy()
-        freq = check_freq(freq)
-        try:  # the API's freq gets the CLI's check: a period pandas can cut time into (D, W, M, Q, Y…)
-            periods = ts.dt.tz_convert(None).dt.to_period(freq)
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise InvalidInputError(f"freq must be a period such as D, W, M, Q or Y (pandas frequency); "
-                                    f"got {freq!r} ({exc})") from None
+        freq = check_freq(freq)  # the CLI's check: a period pandas can cut time into (D, W, M, Q, Y…)
+        periods = ts.dt.tz_convert(None).dt.to_period(freq)
         all_periods = bounded_period_range(periods[ts.notna()].min(), periods[ts.notna()].max(), freq)
         counts = (pd.crosstab(pd.Series(self.labels_[ok], name="theme"), periods[ok].to_numpy())
                   .reindex(columns=all_periods, fill_value=0).reindex(self.theme_ids_, fill_value=0))
