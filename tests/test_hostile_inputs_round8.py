@@ -201,3 +201,16 @@ def test_trend_periods_are_read_in_either_case(tmp_path, hash_embedder, given):
         pd.testing.assert_frame_equal(tm.trends(given), tm.trends(given.strip().upper()))
     with pytest.raises(argparse.ArgumentTypeError):
         period("x")
+
+
+def test_an_id_cell_holding_a_placeholder_is_named_in_the_reason(tmp_path):
+    # "NA", "null", "N/A" ids are no ids (records.PLACEHOLDERS); the bare "missing id" left a user looking at a
+    # cell that holds something
+    from feedback_nlp import read_feedback
+
+    src = tmp_path / "ids.csv"
+    src.write_text("id,text\nNA,export fails\nnull,dark mode\n,login is slow\n")
+    reasons = read_feedback(src).rejected["reason"].tolist()
+    assert reasons == ["missing id (the cell 'NA' is a placeholder for no value)",
+                       "missing id (the cell 'null' is a placeholder for no value)", "missing id"]
+    assert read_feedback(src, placeholders=()).records["id"].tolist() == ["NA", "null"]

@@ -793,6 +793,9 @@ class RowValidator:
                         not isinstance(t, (str, bytes)):
                     # a datetime column chosen as the id (Parquet) was reported as "missing id"
                     reasons[i] = f"id is a {type(v).__name__} ({_preview(v, 30)}), not a text or a number"
+                elif reasons[i] is None and ids[i] is None and isinstance(v, str) and v.strip():
+                    # "NA", "null", "-": the bare "missing id" left a user looking at a cell that holds something
+                    reasons[i] = f"missing id (the cell {v.strip()[:30]!r} is a placeholder for no value)"
         cleaned = self._check_texts(ids, texts, reasons)
         out: dict[str, Any] = {"id": ids, "text": cleaned if self.clean else texts}
         out["source"], details = self._map_sources(column("source"), column("source_detail"), reasons, n)
