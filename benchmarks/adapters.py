@@ -1,7 +1,7 @@
 """LoRA adapter vs full fine-tuning: accuracy, training seconds and saved size, on the same data and seeds.
 
 Usage: python benchmarks/adapters.py [--runs banking77-8shot,banking77-full,nlbse24-repo] [--modes lora,full,lora+base]
-       [--draws 2] [--lora-lr 1e-3] [--device cpu] [--calibration crossfit|in_sample] [--name NAME]
+       [--draws 2] [--lora-lr 1e-3] [--device cpu] [--calibration crossfit|in_sample] [--probabilities] [--name NAME]
 - ``banking77-8shot``: draw d takes 8 examples per intent from the train split with ``random_state=d`` (the
   draws of benchmarks/few_shot.py); accuracy on the full test split.
 - ``banking77-full``: the whole train split (10,003 rows), accuracy on the test split.
@@ -43,13 +43,17 @@ def folder_bytes(folder: Path) -> int:
 
 
 def run(name: str, mode: str, lr: float | None, train: pd.DataFrame, test: pd.DataFrame, emb: Embedder,
-        metric: str, head: str = "finetune", seed: int = 0, calibration: str = "crossfit") -> dict:
+        metric: str, head: str = "finetune", seed: int = 0, calibration: str = "crossfit",
+        keep_proba: bool = False) -> dict:
     t = time.perf_counter()
     clf = TagClassifier(emb, head=head, adapter="lora" if mode.startswith("lora") else None,
                         keep_base=mode.endswith("+base"), finetune_learning_rate=lr,
                         finetune_calibration=calibration, random_state=seed).fit(train["text"].tolist(), train["label"].tolist())
     train_s = time.perf_counter() - t
     report = clf.evaluate(test["text"].tolist(), test["label"].tolist())
+    # the test probabilities, for ensembles of models trained apart (one more pass over the test texts)
+    proba = {"classes": [str(c) for c in clf.classes_],
+             "test_proba": np.round(clf.predict_proba(test["text"].tolist()), 5).tolist()} if keep_proba else {}
     with tempfile.TemporaryDirectory(prefix="adapters_bench_") as tmp:
         folder = clf.save(Path(tmp) / "model")
         size = folder_bytes(folder)
@@ -64,6 +68,7 @@ def run(name: str, mode: str, lr: float | None, train: pd.DataFrame, test: pd.Da
            "metric": metric, "train_s": round(train_s, 1), "saved_bytes": size, "load_s": round(load_s, 2),
            "reload_same_predictions": same, "load_average": round(os.getloadavg()[0], 2)}
     print(row, flush=True)
+    row.update(proba)
     return row
 
 
@@ -80,6 +85,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="random_state of every model")
     ap.add_argument("--calibration", default="crossfit", choices=["crossfit", "in_sample"],
                     help="finetune_calibration of every model")
+    ap.add_argument("--probabilities", action="store_true",
+                    help="nlbse24: also record each model's test probabilities (rows in the test file's order)")
     ap.add_argument("--name", default="cpu")
     args = ap.parse_args()
     d = data_dir()
@@ -119,7 +126,7 @@ def main() -> None:
         for mode, lr in configs:
             for repo in [r for r in sorted(tr.repo.unique()) if not args.repos or r in args.repos.split(",")]:
                 row = run(f"nlbse24 {repo}", mode, lr, tr[tr.repo == repo], te[te.repo == repo], emb, "macro_f1",
-                      args.head, args.seed, args.calibration)
+                      args.head, args.seed, args.calibration, args.probabilities)
                 record({**row, "repo": repo})
     if not rows:
         raise SystemExit(f"nothing ran: --runs {args.runs!r} / --repos {args.repos!r} matched no run "
