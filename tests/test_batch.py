@@ -356,6 +356,24 @@ def test_resume_reads_format_auto_and_the_format_it_found_as_one_job(job, tmp_pa
         job.run(inp, tmp_path / "v.csv", resume=True, format="tsv")
 
 
+def test_resume_reads_encoding_unset_and_utf8_as_one_job(job, tmp_path):
+    # --encoding unset, then --encoding utf-8 (or UTF8) on the same UTF-8 file was refused as a changed job
+    inp = _backlog(tmp_path / "in.csv")
+    out = tmp_path / "t.csv"
+    with pytest.raises(KeyboardInterrupt):
+        job.run(inp, out, chunk_hook=_stop_after(1))
+    assert job.run(inp, out, resume=True, encoding="UTF8").chunks_reused == 2
+    with pytest.raises(KeyboardInterrupt):
+        job.run(inp, tmp_path / "u.csv", chunk_hook=_stop_after(1), encoding="utf-8")
+    manifest = tmp_path / "u.csv.parts" / "manifest.json"  # parts written by a version that kept None
+    manifest.write_text(manifest.read_text().replace('"encoding": "utf-8"', '"encoding": null'))
+    assert job.run(inp, tmp_path / "u.csv", resume=True).chunks_reused == 2
+    with pytest.raises(KeyboardInterrupt):
+        job.run(inp, tmp_path / "v.csv", chunk_hook=_stop_after(1))
+    with pytest.raises(InvalidInputError, match="--encoding"):  # another codec still is another job
+        job.run(inp, tmp_path / "v.csv", resume=True, encoding="cp1252")
+
+
 def test_a_second_run_on_the_same_output_is_refused_naming_pid_and_host(job, tmp_path):
     import socket
 

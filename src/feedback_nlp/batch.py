@@ -38,7 +38,7 @@ from ._chunks import _pack, load_model_cached, process_chunk
 from ._config import DEFAULTS
 from ._lock import JobLock
 from .cleaning import MAX_TEXT_CHARS
-from .connectors import sniff_format
+from .connectors import resolve_encoding, sniff_format
 from .connectors import table_format as _input_table_format
 from .errors import InputNotFoundError, IntegrityError, InvalidInputError, UsageError, quoted
 from .records import (
@@ -485,8 +485,12 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
     # the embedder's id (weights and backend) and the model folder's manifest are part of the job
     # the format as read, not as named: --format auto then --format csv on a CSV file is one job (was refused)
     resolved = sniff_format(inp) if format == "auto" else format
+    # and the codec read with: --encoding unset and --encoding utf-8 (or UTF8) on a UTF-8 file are one job too
+    def codec(declared: str | None) -> str | None:
+        return resolve_encoding(inp, declared)[0] if inp.is_file() else declared
+
     fingerprint = _fingerprint(inp, model, getattr(clf.embedder_, "model_id", None), input_format=resolved,
-                               encoding=encoding, chunk_size=chunk_size, text_col=text_col, id_col=id_col,
+                               encoding=codec(encoding), chunk_size=chunk_size, text_col=text_col, id_col=id_col,
                                max_chars=max_chars)
     manifest = parts_dir / "manifest.json"
     done: set[int] = set()
@@ -500,6 +504,8 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
             old = None
         if isinstance(old, dict) and old.get("input_format") == "auto":  # parts of a version that kept "auto"
             old["input_format"] = sniff_format(inp)
+        if isinstance(old, dict) and "encoding" in old and old["encoding"] is None:  # ... and kept no codec
+            old["encoding"] = codec(None)
         _refuse_changed(parts_dir, old if isinstance(old, dict) else None, fingerprint)
         for stale in parts_dir.glob("*.tmp"):
             stale.unlink()
