@@ -336,42 +336,31 @@ def test_resume_refuses_changed_options_naming_them(job, tmp_path):
         job.run(inp, out, resume=True)
 
 
-def test_resume_reads_format_auto_and_the_format_it_found_as_one_job(job, tmp_path):
-    # the format was fingerprinted as named: --format auto, then --format csv on the same CSV, was refused
-    # as "--format changed" and the user told to delete the finished chunks
+@pytest.mark.parametrize(("option", "same", "explicit", "recorded", "older", "other"), [
+    # --format auto, then --format csv on the same CSV; --encoding unset, then utf-8 (or UTF8) on a UTF-8 file
+    ("format", "csv", "csv", '"input_format": "csv"', '"input_format": "auto"', "tsv"),
+    ("encoding", "UTF8", "utf-8", '"encoding": "utf-8"', '"encoding": null', "cp1252"),
+])
+def test_resume_reads_an_option_left_to_detection_and_what_it_found_as_one_job(job, tmp_path, option, same,
+                                                                               explicit, recorded, older, other):
+    # the option was fingerprinted as named: the resume was refused as a changed job and the user told to
+    # delete the finished chunks
     inp = _backlog(tmp_path / "in.csv")
     out = tmp_path / "t.csv"
     with pytest.raises(KeyboardInterrupt):
         job.run(inp, out, chunk_hook=_stop_after(1))
-    summary = job.run(inp, out, resume=True, format="csv")
+    summary = job.run(inp, out, resume=True, **{option: same})
     assert summary.chunks_reused == 2 and summary.rows_in == 400 == summary.rows_out
     with pytest.raises(KeyboardInterrupt):
-        job.run(inp, tmp_path / "u.csv", chunk_hook=_stop_after(1), format="csv")
-    manifest = tmp_path / "u.csv.parts" / "manifest.json"  # parts written by a version that kept "auto"
-    manifest.write_text(manifest.read_text().replace('"input_format": "csv"', '"input_format": "auto"'))
+        job.run(inp, tmp_path / "u.csv", chunk_hook=_stop_after(1), **{option: explicit})
+    manifest = tmp_path / "u.csv.parts" / "manifest.json"  # parts written by a version that kept "auto" / None
+    assert recorded in manifest.read_text()
+    manifest.write_text(manifest.read_text().replace(recorded, older))
     assert job.run(inp, tmp_path / "u.csv", resume=True).chunks_reused == 2
     with pytest.raises(KeyboardInterrupt):
         job.run(inp, tmp_path / "v.csv", chunk_hook=_stop_after(1))
-    with pytest.raises(InvalidInputError, match="--format"):  # another format still is another job
-        job.run(inp, tmp_path / "v.csv", resume=True, format="tsv")
-
-
-def test_resume_reads_encoding_unset_and_utf8_as_one_job(job, tmp_path):
-    # --encoding unset, then --encoding utf-8 (or UTF8) on the same UTF-8 file was refused as a changed job
-    inp = _backlog(tmp_path / "in.csv")
-    out = tmp_path / "t.csv"
-    with pytest.raises(KeyboardInterrupt):
-        job.run(inp, out, chunk_hook=_stop_after(1))
-    assert job.run(inp, out, resume=True, encoding="UTF8").chunks_reused == 2
-    with pytest.raises(KeyboardInterrupt):
-        job.run(inp, tmp_path / "u.csv", chunk_hook=_stop_after(1), encoding="utf-8")
-    manifest = tmp_path / "u.csv.parts" / "manifest.json"  # parts written by a version that kept None
-    manifest.write_text(manifest.read_text().replace('"encoding": "utf-8"', '"encoding": null'))
-    assert job.run(inp, tmp_path / "u.csv", resume=True).chunks_reused == 2
-    with pytest.raises(KeyboardInterrupt):
-        job.run(inp, tmp_path / "v.csv", chunk_hook=_stop_after(1))
-    with pytest.raises(InvalidInputError, match="--encoding"):  # another codec still is another job
-        job.run(inp, tmp_path / "v.csv", resume=True, encoding="cp1252")
+    with pytest.raises(InvalidInputError, match=f"--{option}"):  # another format or codec still is another job
+        job.run(inp, tmp_path / "v.csv", resume=True, **{option: other})
 
 
 def test_a_second_run_on_the_same_output_is_refused_naming_pid_and_host(job, tmp_path):
