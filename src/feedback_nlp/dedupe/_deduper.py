@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import numbers
 import os
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted_list
 from ..evaluation import best_f1_threshold
+from ..records import _missing
 from ._bm25 import BM25
 
 __all__ = ["Deduper", "calibrate_threshold"]
@@ -164,7 +164,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         ids = list(range(n)) if ids is None else [i.item() if isinstance(i, np.generic) else i for i in ids]
         if len(ids) != n:
             raise InvalidInputError(f"{len(ids)} ids for {n} items")
-        missing = [p for p, i in enumerate(ids) if i is None or (isinstance(i, float) and math.isnan(i)) or i is pd.NA]
+        missing = [p for p, i in enumerate(ids) if _missing(i)]
         if missing:  # a match with id None (or NaN, which equals nothing) names no item
             raise InvalidInputError(f"ids are missing at positions {missing[:10]}: every item needs an id "
                                     "(pass ids=None to number the items)")
