@@ -1,7 +1,7 @@
 """nlbse24: how far can all-MiniLM-L6-v2 go? An upper bound from models already trained.
 
 Usage: python benchmarks/nlbse24_ceiling.py [--raw benchmarks/results/nlbse24_sweep-h200-raw] [--cache FILE]
-       [--encoder DIR [--encoder-cache FILE]] [--name NAME]
+       [--encoder DIR [--encoder-cache FILE]] [--finetuned FILE] [--name NAME]
 
 No training of encoders: it reads the test probabilities that ``benchmarks/nlbse24_sweep.py`` saved for every
 (config, seed, repository) it ran (26 fine-tuned models per repository on the H200) and scores
@@ -18,6 +18,10 @@ stays under the goal (0.83, SetFit with all-mpnet-base-v2), no recipe built from
 With ``--encoder DIR`` (e.g. all-mpnet-base-v2 from ``benchmarks/get_mpnet.py``), the library's default frozen
 head (logistic regression + words) on that encoder is scored per repository too, alone and beside the saved
 models (weight 1: nothing picked on the test issues).
+
+With ``--finetuned FILE`` (the JSON of ``benchmarks/adapters.py --probabilities``, e.g. all-mpnet-base-v2
+fine-tuned on the CPU), those models' test probabilities are scored alone and averaged with the MiniLM models
+(weight 1 each: an ensemble of two encoders trained apart, nothing picked on the test issues).
 Writes ``benchmarks/results/nlbse24_ceiling-NAME.json``.
 """
 
@@ -84,6 +88,7 @@ def main() -> None:
     ap.add_argument("--cache", default=None, help="embedding cache (sqlite) for the frozen views")
     ap.add_argument("--encoder", default=None, help="another sentence-transformers folder for a frozen head")
     ap.add_argument("--encoder-cache", default=None, help="embedding cache (sqlite) for --encoder")
+    ap.add_argument("--finetuned", default=None, help="adapters.py --probabilities JSON of other fine-tuned models")
     ap.add_argument("--name", default="h200-raw")
     a = ap.parse_args()
 
@@ -162,6 +167,23 @@ def main() -> None:
         for label, models in (("con128x/seed0 (the defaults)", [("con128x", 0)]), ("con256/seed0", [("con256", 0)]),
                               ("all 11 contrastive", contrastive)):
             rows[f"{label} + frozen {name}, w=1"] = score(models, logp, 1.0)
+    if a.finetuned:
+        saved = json.loads(Path(a.finetuned).read_text(encoding="utf-8"))
+        name = Path(saved["encoder"]).name
+        tuned = {}
+        for r in saved["rows"]:
+            ref = raw[r["repo"]][keys[0]]
+            assert r["classes"] == ref["classes"] and len(r["test_proba"]) == len(ref["labels"]), r["repo"]
+            tuned[r["repo"]] = np.log(np.clip(np.array(r["test_proba"]), 1e-9, 1))
+        assert sorted(tuned) == repos, f"{a.finetuned} lacks repositories: {sorted(set(repos) - set(tuned))}"
+        other["finetuned"] = {"file": a.finetuned, "encoder": saved["encoder"],
+                              "train_s": {r["repo"]: r["train_s"] for r in saved["rows"]}}
+        rows[f"fine-tuned {name}"] = score([], tuned, 1.0)
+        for label, models in (("con128x/seed0 (the defaults)", [("con128x", 0)]), ("con256/seed0", [("con256", 0)]),
+                              ("all 11 contrastive", contrastive)):
+            rows[f"{label} + fine-tuned {name}, w=1"] = score(models, tuned, 1.0)
+        rows[f"con128x/seed0 + fine-tuned {name} + frozen 3 views, w=1"] = score(
+            [("con128x", 0)], {r: tuned[r] + mv[r] for r in repos}, 1.0)
     best = max(rows, key=lambda k: rows[k]["mean"])
     for k, v in rows.items():
         print(f"{k:45s} {v['mean']:.4f}  " + " ".join(f"{x:.3f}" for x in v["per_repo"].values()))

@@ -135,6 +135,17 @@ def test_help_and_version_exit_0(capsys):
     assert "examples:" in text and "--cutoffs" in text and "(default:" in text and "28D" in text
 
 
+def test_python_dash_m_runs_the_cli(tmp_path):
+    # `python -m feedback_nlp` where the console script is not on PATH (a venv not activated, a notebook)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-m", "feedback_nlp", "--version"], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == feedback_nlp.__version__, done.stderr
+    bad = subprocess.run([sys.executable, "-m", "feedback_nlp", "tag", "--no-such-option"], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
 def test_data_errors_exit_1(tmp_path, capsys):
     src = tmp_path / "opps.csv"
     pd.DataFrame({"reach": [1, 2], "impact": [1, 1], "confidence": [0.5, 0.5], "effort": [1, float("inf")]}).to_csv(src, index=False)
