@@ -55,7 +55,7 @@ def test_evaluate_warns_about_tags_the_model_was_not_trained_on(fitted):
 def test_evaluate_with_known_tags_does_not_warn(fitted):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fitted.evaluate(["crash now", "add export"], ["bug", "feature"])
+        fitted.evaluate(["it crashed today", "add a dark theme"], ["bug", "feature"])  # rows it was not trained on
 
 
 def test_tags_differing_only_in_case_or_spacing_warn(hash_embedder):

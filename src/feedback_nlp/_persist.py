@@ -150,9 +150,19 @@ def prepare_folder(path: str | os.PathLike) -> Path:
     manifest covers every file of the folder, so ``save(".")`` in a project would have adopted (and hashed)
     the whole project, and the folder would no longer load once any of those files changed.
     """
+    if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes) or not str(path).strip():
+        raise InvalidInputError(f"the folder to save into must be a path (a str or Path), got {path!r:.80}")
     folder = Path(path).expanduser()  # "~/models/x" is the home folder, not a folder named "~" here
+    if folder.is_symlink() and not folder.exists():
+        raise InvalidInputError(f"cannot save into {folder}: it is a symbolic link to {os.readlink(folder)}, which "
+                                "does not exist; create that folder or give another path")
     if folder.exists() and not folder.is_dir():
         raise InvalidInputError(f"cannot save into {folder}: it is a file, not a folder")
+    for parent in folder.resolve().parents:  # a save inside another saved folder breaks that one's manifest
+        if (parent / MANIFEST).is_file() and (parent / "config.json").is_file():
+            raise InvalidInputError(f"cannot save into {folder}: it is inside the saved folder {parent}, whose "
+                                    f"{MANIFEST} would no longer cover its files (it would stop loading); choose a "
+                                    "folder outside it")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / MANIFEST).exists() \
             and not (folder / "config.json").exists():
         raise InvalidInputError(f"cannot save into {folder}: the folder holds other files; give a new or empty "

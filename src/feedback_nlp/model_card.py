@@ -63,13 +63,26 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     for k, v in metrics.items():
         if k == "evaluation" and isinstance(v, str):
             continue
+        name = _text(k)
         if isinstance(v, bool):
-            lines.append(f"| {k} | {v} |")
+            lines.append(f"| {name} | {v} |")
         elif isinstance(v, (int, float)):
-            lines.append(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |")
+            lines.append(f"| {name} | {v:.4f} |" if isinstance(v, float) else f"| {name} | {v} |")
         elif isinstance(v, str):
-            lines.append(f"| {k} | {v} |")
+            lines.append(f"| {name} | {_text(v)} |")
     return "\n".join(lines)
+
+
+def _text(v: Any) -> str:
+    """A value as one table cell: a ``|`` or a line break inside would end the cell or the row."""
+    return " ".join(str(v).split()).replace("|", "\\|")
+
+
+def _code(tag: Any) -> str:
+    """A tag as inline code in a table cell, whatever backticks or pipes it holds."""
+    text = _text(tag)
+    fence = "``" if "`" in text else "`"
+    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
 
 
 def _fine_tuned(embedder: dict[str, Any]) -> str:
@@ -162,7 +175,7 @@ def render_model_card(config: dict[str, Any]) -> str:
         head=_head_text(config, str(trained), zero),
         model_id=config["embedder"]["model_id"], dim=config["embedder"]["dim"],
         fine_tuned=_fine_tuned(config["embedder"]),
-        n_tags=len(tags), tags=", ".join(f"`{t}`" for t in tags[:40]) + (" …" if len(tags) > 40 else ""),
+        n_tags=len(tags), tags=", ".join(_code(t) for t in tags[:40]) + (" …" if len(tags) > 40 else ""),
         calibration=("softmax over the self-trained head's logits per facet" if config.get("self_trained_rows")
                      else "softmax over cosine similarities per facet") if zero else (
             _calibration_text(config, multi)),

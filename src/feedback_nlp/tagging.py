@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as _dt
+import hashlib
 import json
 import logging
 import numbers
@@ -36,6 +37,7 @@ import shutil
 import unicodedata
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +85,7 @@ _HEADS = ("logreg", "finetune", "contrastive", "auto")  # auto: measured, see _h
 _FINE_TUNED = ("finetune", "contrastive")  # heads that train the embedding model itself
 _BUNDLED_DIRS = (Path(__file__).resolve().parent / "_bundled" / "models",
                  Path(__file__).resolve().parent.parent.parent / "models")
+_PREDICTION_PARAMS = ("min_confidence", "show_progress")  # read by predict/tag, not by fit
 _HEAD_ATTRS = frozenset({"coef_", "intercept_", "thresholds_", "platt_", "prototypes_", "groups_", "temperature_"})
 
 
@@ -100,7 +103,20 @@ def bundled_models() -> dict[str, Path]:
 # --- labels ---------------------------------------------------------------------------------------
 
 def _is_missing(v: Any) -> bool:
-    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v))
+    # NaN of any float type: a float32 NaN from a NumPy column is no label, not a "continuous" one
+    return (v is None or v is pd.NA or v is pd.NaT or (isinstance(v, (float, np.floating)) and np.isnan(v))
+            or (isinstance(v, Decimal) and v.is_nan()))
+
+
+def _plain_number(v: Any) -> Any:
+    """A numeric label as the Python int or float it stands for: ``Decimal("2")`` and ``Fraction(4, 2)`` are the
+    tag 2 (kept as a Decimal they saved as the string "2" and came back as another type), ``Decimal("1.5")``
+    is the float 1.5 (then refused as continuous)."""
+    v = v.item() if isinstance(v, np.generic) else v
+    if isinstance(v, (bool, int, float)):
+        return v
+    f = float(v)
+    return int(v) if np.isfinite(f) and f == int(f) else f
 
 
 def _refuse_unordered(values: Any, name: str) -> None:
@@ -151,7 +167,7 @@ def _label_rows(labels: Any, sep: str | None) -> tuple[list[list[Any]], bool]:
         elif isinstance(v, (complex, np.complexfloating)):
             raise InvalidInputError(f"Complex data not supported: label {quoted(v)}")
         elif isinstance(v, (bool, np.bool_, numbers.Number)):
-            row = [v.item() if isinstance(v, np.generic) else v]
+            row = [_plain_number(v)]
         else:
             raise InvalidInputError(f"label {quoted(v)} of type {type(v).__name__} is not a tag; use strings, "
                                     "integers, booleans or lists of tags")
@@ -182,7 +198,10 @@ def _classes_array(rows: list[list[Any]]) -> np.ndarray:
         raise InvalidInputError("labels look continuous (non-integer numbers): TagClassifier is a classifier, "
                                 "not a regressor")
     arr = np.array(sorted(values))
-    return arr if arr.dtype.kind in "if" else arr.astype(object)
+    if arr.dtype.kind not in "iuf":  # integers beyond 64 bits: saved as text, they would load as strings
+        raise InvalidInputError(f"integer labels beyond 64 bits ({quoted(max(values, key=abs))}) cannot be kept as "
+                                "numbers; write them as strings")
+    return arr
 
 
 def _warn_case_variants(classes: list[Any]) -> None:
@@ -263,6 +282,15 @@ class ProbaFrame(pd.DataFrame):
     def _constructor(self) -> type[ProbaFrame]:
         return ProbaFrame
 
+    @property
+    def dtype(self) -> np.dtype:
+        """The probabilities' one dtype, as an array has: scikit-learn's ``cross_val_predict`` reads it to pad
+        the columns of a class a fold did not train on."""
+        try:
+            return np.result_type(*self.dtypes) if len(self.columns) else np.dtype(np.float64)
+        except TypeError:  # a column of a pandas-only dtype (strings) added by the user
+            return np.dtype(object)
+
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, tuple) and not isinstance(self.columns, pd.MultiIndex):
             return self.to_numpy()[key]  # (rows, columns) positions, as on an array
@@ -273,6 +301,33 @@ class ProbaFrame(pd.DataFrame):
 
 def _index_of(X: Any) -> pd.Index | None:
     return X.index if isinstance(X, (pd.Series, pd.DataFrame)) else None
+
+
+def _refuse_shuffled(X: Any, y: Any) -> None:
+    """Rows are paired by position, as in scikit-learn. When X and y are pandas objects whose indexes hold the
+    same labels in another order (one of them was sorted or shuffled), that pairs texts with other rows'
+    labels without a word: refused, naming the fix."""
+    xi, yi = _index_of(X), _index_of(y)
+    if xi is None or yi is None or len(xi) != len(yi) or xi.equals(yi) or xi.has_duplicates:
+        return
+    if yi.isin(xi).all():
+        raise InvalidInputError("X and y have the same index labels in another order: rows are paired by position "
+                                "(as in scikit-learn), which would give texts the labels of other rows; align them "
+                                "first (y = y.loc[X.index]) or reset both indexes")
+
+
+def _row_keys(X: Any, texts: Any = None) -> np.ndarray:
+    """A 64-bit fingerprint of each row: its text (case and spacing aside, as :func:`_repeat_groups` reads
+    copies) or, for embeddings without texts, its vector's bytes. Kept from training, they let ``evaluate``
+    see test rows that are copies of training rows."""
+    numeric = _numeric_rows(X)
+    if numeric is None or texts is not None:
+        raw = [" ".join(t.casefold().split()).encode("utf-8", "surrogatepass")
+               for t in _texts(texts if texts is not None else X)]
+    else:
+        raw = [r.tobytes() for r in np.ascontiguousarray(numeric, dtype=np.float32)]
+    return np.array([int.from_bytes(hashlib.blake2b(b, digest_size=8).digest(), "little") for b in raw],
+                    dtype=np.uint64)
 
 
 def _once(value: Any) -> Any:
@@ -312,6 +367,8 @@ def _texts(X: Any) -> list[str]:
             raise InvalidInputError(f"X is a DataFrame with {X.shape[1]} columns; pass the text column (a Series) "
                                     "or precomputed embeddings (numeric columns)")
         X = X.iloc[:, 0]
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == 1 and X.dtype.kind in "OU":
+        X = X[:, 0]  # one column of texts, as a one-column DataFrame (what ColumnTransformer and Bagging pass)
     if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "fiub":
         raise InvalidInputError("X is a 1-D array of numbers: pass texts, or embeddings as a 2-D array "
                                 "(Reshape your data with X.reshape(1, -1) for a single embedding)")
@@ -613,6 +670,37 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         shared = {k: params.pop(k) for k in ("embedder", "taxonomy")}
         return type(self)(**shared, **{k: clone(v, safe=False) for k, v in params.items()})
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A fine-tuned encoder lives in a scratch folder deleted with the embedder that read it: a copy (pickle,
+        # joblib, deepcopy, a result sent back from a worker process) would point at a folder that is gone once
+        # the original is collected or its process ends. The copy carries the encoder's files instead.
+        state = super().__getstate__()
+        embedder = state.get("embedder_")
+        if isinstance(embedder, Embedder):
+            from .training import scratch_of
+
+            if scratch_of(embedder) is not None:
+                location = Path(embedder.location)
+                state["_encoder_files"] = {f.relative_to(location).as_posix(): f.read_bytes()
+                                           for f in sorted(location.rglob("*")) if f.is_file()}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        files = state.pop("_encoder_files", None)
+        super().__setstate__(state)
+        if files is not None:  # a copy of a fine-tuned model: its own scratch folder, removed with its embedder
+            from .training import remove_with, scratch_dir
+
+            scratch = scratch_dir()
+            encoder = scratch / "encoder"
+            for name, data in files.items():
+                (encoder / name).parent.mkdir(parents=True, exist_ok=True)
+                (encoder / name).write_bytes(data)
+            embedder = self.embedder_
+            assert isinstance(embedder, Embedder)  # only an Embedder's files were packed (see __getstate__)
+            embedder.location = encoder
+            remove_with(embedder, scratch)
+
     def __getattr__(self, name: str) -> Any:
         # The learned arrays live on the head; expose them as the classifier's own (coef_, thresholds_, …).
         if name in _HEAD_ATTRS:
@@ -682,6 +770,18 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                 example, non-finite embeddings, a bad parameter…
         """
         X, y, texts, unlabelled = _once(X), _once(y), _once(texts), _once(unlabelled)
+        # the settings the weights come from: save() writes these, not what a set_params after fit changed
+        trained = {k: v for k, v in self.get_params(deep=False).items() if k not in ("embedder", "taxonomy")}
+        for attr in ("_trained_params_", "_train_keys_"):
+            self.__dict__.pop(attr, None)
+        self._fit(X, y, sep=sep, holdout=holdout, unlabelled=unlabelled, texts=texts)
+        self._trained_params_ = trained
+        if y is not None and not self.zero_shot:  # fingerprints of the training rows (never saved: see evaluate)
+            self._train_keys_ = np.unique(_row_keys(X, texts))
+        return self
+
+    def _fit(self, X: Any, y: Any, *, sep: str | None, holdout: float | None, unlabelled: Any,
+             texts: Any) -> TagClassifier:
         self._validate_params()
         if unlabelled is not None and (not self.self_train or self.zero_shot):
             raise InvalidInputError("unlabelled rows are used with self_train=True and labels; zero-shot "
@@ -709,6 +809,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             raise InvalidInputError("TagClassifier requires y to be passed, but the target y is None (labels are "
                                     "needed unless zero_shot=True with a taxonomy)")
         targets = _Targets(y, self.multi_label, sep)
+        _refuse_shuffled(X, y)
         numeric = _numeric_rows(X)
         n = len(numeric) if numeric is not None else len(_texts(X))
         if n != len(targets.rows):
@@ -946,6 +1047,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         leaves = [t for t in self.taxonomy.leaves() if t not in facets]
         if len(leaves) < 2:
             raise InvalidInputError("zero-shot needs at least 2 leaf tags in the taxonomy")
+        _refuse_indistinct_tags(self.taxonomy, leaves, facets)
         backlog = None
         if self.self_train:
             n = 0 if X is None else 1 if isinstance(X, str) else len(X)
@@ -1080,6 +1182,13 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         self._check_fitted()
         return ProbaFrame(self._proba(X, texts), columns=list(self.classes_), index=_index_of(X))
 
+    def predict_log_proba(self, X: Any, *, texts: Any = None) -> ProbaFrame:
+        """The natural log of :meth:`predict_proba` (``-inf`` where a probability is 0), as scikit-learn's
+        classifiers offer it (``cross_val_predict(method="predict_log_proba")``)."""
+        P = self.predict_proba(X, texts=texts)
+        with np.errstate(divide="ignore"):
+            return ProbaFrame(np.log(P.to_numpy()), columns=P.columns, index=P.index)
+
     def decision_function(self, X: Any, *, texts: Any = None) -> np.ndarray:
         """Calibrated log-scale scores: (n, classes), or (n,) for two classes as scikit-learn expects
         (positive means ``classes_[1]``). ``CalibratedClassifierCV`` and ranking metrics use it."""
@@ -1163,7 +1272,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         X, y = _once(X), _once(y)
         if sample_weight is not None:
             raise InvalidInputError("score does not support sample_weight")
-        return self.evaluate(X, y).accuracy
+        # no warning about copies of training rows: scikit-learn scores the training rows on purpose
+        # (learning_curve, return_train_score)
+        return self._evaluate(X, y, None, None, stacklevel=3).accuracy
 
     # --- evaluation and label quality -------------------------------------------------------------
     def evaluate(self, X: Any, y: Any, *, sep: str | None = None, texts: Any = None) -> EvaluationReport:
@@ -1171,14 +1282,36 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         the probabilities are calibrated (``mean_confidence``, ``calibration_error``).
 
         With a hierarchical taxonomy, ``per_level`` reports accuracy and F1 at each depth.
+
+        Warns when tags of ``y`` are unknown to the model (scored as missed), and when rows of ``X`` are copies of
+        rows this model was fitted on in this session (their figures overstate how it does on new feedback).
+
+        Raises:
+            InvalidInputError: a row of ``y`` without a label, several tags in a row for a multi-class model, or
+                ``X`` and ``y`` with one pandas index in two orders (rows are paired by position).
         """
         X, y, texts = _once(X), _once(y), _once(texts)
+        report = self._evaluate(X, y, sep, texts, stacklevel=3)
+        self._warn_copies_of_training_rows(X, texts)
+        return report
+
+    def _evaluate(self, X: Any, y: Any, sep: str | None, texts: Any, *, stacklevel: int) -> EvaluationReport:
         self._check_fitted()
+        _refuse_shuffled(X, y)
         rows, _ = _label_rows(y, sep)
         if self.multi_label_ and not all(isinstance(t, str) for r in rows for t in r):
             rows = [[str(t) for t in r] for r in rows]
         if not rows:
             raise InvalidInputError("y is empty: nothing to evaluate")
+        empty = [i for i, r in enumerate(rows) if not r]
+        if empty:  # scored as wrong, such a row lowers the figures by a miss that is no one's error
+            raise InvalidInputError(f"y rows {empty[:10]} have no label: every evaluation row needs its true tag "
+                                    "(label them or leave them out)")
+        several = [i for i, r in enumerate(rows) if len(r) > 1]
+        if several and not self.multi_label_:
+            raise InvalidInputError(f"this model is multi-class (one tag a row) but y rows {several[:10]} have "
+                                    "several tags: it can never get them right; evaluate a multi-label model, or "
+                                    "give one tag a row")
         if self.taxonomy_ is not None:
             self.taxonomy_.validate_labels(rows)
         P = self._proba(X, texts)
@@ -1200,9 +1333,42 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             unknown = set(report.unknown_tags)
             n_rows = sum(1 for r in rows if unknown.intersection(r))
             warnings.warn(f"{n_rows} of {len(rows)} rows have tags this model was not trained on "
-                          f"{quoted_list(report.unknown_tags, limit=10)}: they are scored as missed", UserWarning,
-                          stacklevel=2)
+                          f"{quoted_list(report.unknown_tags, limit=10)}: they are scored as missed"
+                          f"{self._unknown_hint(report.unknown_tags, sep)}", UserWarning, stacklevel=stacklevel)
         return report
+
+    def _unknown_hint(self, unknown: list[Any], sep: str | None) -> str:
+        """Why tags look unknown when they are not: another type (``"0"`` for the tag ``0``) or several tags
+        joined by a separator that ``sep`` was not given."""
+        known = self._names(list(range(len(self.classes_))))
+        by_text = {str(c): c for c in known}
+        twins = [u for u in unknown if str(u) in by_text]
+        if twins:
+            u = twins[0]
+            return (f" ({quoted(u)} is a {type(u).__name__}; the model's tag is the {type(by_text[str(u)]).__name__} "
+                    f"{by_text[str(u)]!r}: pass labels of the type it was trained on)")
+        if sep is None and self.multi_label_:  # a multi-class model could not take the tags split either
+            for u in unknown:
+                for mark in "|,;/":
+                    parts = [p.strip() for p in str(u).split(mark)]
+                    if len(parts) > 1 and all(p in by_text for p in parts):
+                        return f" ({quoted(u)} looks like several tags: pass sep={mark!r})"
+        return ""
+
+    def _warn_copies_of_training_rows(self, X: Any, texts: Any) -> None:
+        """Warn when evaluation rows are copies of training rows (same text, case and spacing aside): the model
+        has seen their answers, and the figures overstate how it does on new feedback. Only a model fitted in
+        this session knows its training rows: their fingerprints are not saved (they could confirm whether a
+        given text was in the training data)."""
+        keys = self.__dict__.get("_train_keys_")
+        if keys is None or len(keys) == 0:
+            return
+        rows = _row_keys(X, texts)
+        copies = int(np.isin(rows, keys).sum())
+        if copies:
+            warnings.warn(f"{copies} of {len(rows)} evaluation rows are copies of training rows (the same text, case and "
+                          "spacing aside): the model has seen their answers, so the figures overstate how it does on "
+                          "new feedback; evaluate on rows it was not trained on", UserWarning, stacklevel=3)
 
     def suggest_for_labeling(self, X: Any, n: int = 20) -> pd.DataFrame:
         """The ``n`` items most worth labelling next: uncertain for the model and diverse among themselves.
@@ -1263,6 +1429,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             raise InvalidInputError(f"cv must be a whole number of folds, 2 or more (or None for the model's cv), "
                                     f"got {cv!r}")
         targets = _Targets(y, self.multi_label, sep)
+        _refuse_shuffled(X, y)
         targets.require_two_per_tag()
         embedder = self._default_embedder()
         emb = self._embed(X, embedder)
@@ -1306,8 +1473,16 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
         The card's metrics are ``metrics`` when given, else the model's own ``metrics_`` (from
         ``fit(..., holdout=...)`` or from the folder it was loaded from), else it says none were recorded.
+        The card and ``config.json`` give the parameters the model was trained with: a ``set_params`` after
+        ``fit`` changes them only for what prediction reads (``min_confidence``, ``show_progress``).
         """
         self._check_fitted()
+        if metrics is not None and not isinstance(metrics, Mapping):
+            raise InvalidInputError(f"metrics must be a mapping of names to figures, got {type(metrics).__name__}")
+        # NumPy figures (what scikit-learn's metrics return) as plain numbers: JSON would write np.float32 as a
+        # string, and the card would leave it out
+        metrics = None if metrics is None else {str(k): v.item() if isinstance(v, np.generic) else v
+                                                for k, v in metrics.items()}
         path = prepare_folder(path)
         arrays = dict(self.head_.arrays())
         arrays["classes_"] = self.classes_.astype(str)
@@ -1336,6 +1511,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                     shutil.copytree(self.embedder_.location, encoder_dir)
                 files += [str(f.relative_to(path)) for f in sorted(encoder_dir.rglob("*")) if f.is_file()]
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in ("embedder", "taxonomy")}
+        trained = self.__dict__.get("_trained_params_")
+        if trained is not None:  # how the weights were trained, whatever set_params changed since; the settings
+            # prediction reads (abstaining, progress bars) as they are now, since they apply to the saved model
+            params = {**trained, **{k: params[k] for k in _PREDICTION_PARAMS}}
         if params.get("finetune_calibration") == "crossfit":
             # a parameter older versions do not take (their loader passes every saved one to the constructor):
             # written only when it is not the default, which a load restores
@@ -1428,6 +1607,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             clf._validate_params()  # a config edited to min_confidence=7 would send every item to review
         except InvalidInputError as exc:
             raise ValueError(f"config.json: {exc}") from None  # the folder's fault: an IntegrityError
+        clf._trained_params_ = {k: v for k, v in clf.get_params(deep=False).items() if k not in ("embedder", "taxonomy")}
         with np.load(folder / "weights.npz", allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         dtype = config.get("classes_dtype", "str")  # models saved before labels kept their type: strings
@@ -1493,6 +1673,22 @@ def _vocabulary(stored: np.ndarray) -> list[str]:
     except UnicodeDecodeError as exc:
         raise IntegrityError(f"the lexical vocabulary is not UTF-8: {exc}") from None
     return text.split("\n") if text else []
+
+
+def _refuse_indistinct_tags(taxonomy: Taxonomy, leaves: list[str], facets: dict[str, list[str]]) -> None:
+    """Zero-shot tells tags apart by their words only: two tags of one facet with the same name, description
+    and examples (case and spacing aside) get the same prototype, and the second could never be chosen."""
+    facet_of = {leaf: root for root, ls in facets.items() for leaf in ls}
+    seen: dict[tuple[Any, ...], str] = {}
+    for t in leaves:
+        tag = taxonomy[t]
+        words = tuple(" ".join(w.casefold().split()) for w in (tag.name, tag.description, *tag.examples))
+        key = (facet_of.get(t, ""), *words)
+        if key in seen:
+            raise InvalidInputError(f"tags {quoted(seen[key])} and {quoted(t)} have the same name, description and "
+                                    "examples (case and spacing aside): zero-shot could never tell them apart and "
+                                    "would always pick the first; give each its own description or examples")
+        seen[key] = t
 
 
 def _tag_phrasings(tag: Any) -> list[str]:

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputNotFoundError, TaxonomyError, UnknownTagError, quoted, quoted_list
+from .records import _hidden_in_id
 
 __all__ = ["Tag", "Taxonomy"]
 
@@ -109,17 +111,26 @@ class Taxonomy:
             tid = str(t.get("id", "")).strip() if t.get("id") is not None else ""
             if any(ord(c) < 32 or c == "\x7f" for c in tid):
                 raise TaxonomyError(f"tag id {quoted(tid)} holds a control character (newline, tab…)")
+            hidden = _hidden_in_id(tid)
+            if hidden is not None:  # "bug\u200b" shows as "bug": two tags that look like one
+                raise TaxonomyError(f"tag id {quoted(tid)} holds the invisible character U+{ord(hidden):04X}: it would "
+                                    "look like another id; remove it")
             if "|" in tid:  # CSV outputs join a row's tags with "|": "a|b" would read back as two tags
                 raise TaxonomyError(f"tag id {quoted(tid)} holds '|', the separator of tags in CSV outputs and "
                                     "multi-label columns; name the tag without it (e.g. with '/' or '-')")
             examples = t.get("examples") or ()
             if isinstance(examples, str):
                 examples = (examples,)
-            if not isinstance(examples, (list, tuple)) or not all(isinstance(e, (str, int, float)) for e in examples):
+            if not isinstance(examples, (list, tuple)) or not all(
+                    isinstance(e, str) or (isinstance(e, (int, float)) and not isinstance(e, bool) and math.isfinite(e))
+                    for e in examples):  # true or NaN would become the example texts "True" and "nan"
                 raise TaxonomyError(f"tag #{i} ({quoted(tid)}): examples must be a list of texts, got {examples!r:.80}")
-            parsed.append(Tag(id=tid, name=str(t.get("name") or "").strip(), description=str(t.get("description") or ""),
-                              parent=(str(t["parent"]).strip() if t.get("parent") not in (None, "") else None),
-                              examples=tuple(str(e) for e in examples)))
+            if any(not str(e).strip() for e in examples):  # nothing to embed: an example of nothing
+                raise TaxonomyError(f"tag #{i} ({quoted(tid)}) has a blank example; remove it")
+            parent = str(t["parent"]).strip() if t.get("parent") is not None else ""
+            parsed.append(Tag(id=tid, name=str(t.get("name") or "").strip(),
+                              description=str(t.get("description") or "").strip(),  # blank: no description
+                              parent=parent or None, examples=tuple(str(e) for e in examples)))
         self.name = name
         self._tags: dict[str, Tag] = {}
         forms: dict[str, str] = {}

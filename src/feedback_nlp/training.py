@@ -86,7 +86,31 @@ def remove_with(owner: object, path: str | os.PathLike) -> None:
         >>> remove_with(o, d); del o; _ = gc.collect(); d.exists()
         False
     """
-    weakref.finalize(owner, shutil.rmtree, str(path), True)
+    key = id(owner)
+    _SCRATCH_OF[key] = Path(path)
+    weakref.finalize(owner, _remove_scratch, key, str(path))
+
+
+# The scratch folder each live owner reads (by the owner's id; its finalizer drops the entry): a copy of the
+# owner (pickle, deepcopy, a joblib worker's result) does not own the folder and must carry its files.
+_SCRATCH_OF: dict[int, Path] = {}
+
+
+def _remove_scratch(key: int, path: str) -> None:
+    _SCRATCH_OF.pop(key, None)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def scratch_of(owner: object) -> Path | None:
+    """The folder :func:`remove_with` will delete with ``owner``, or None when it owns none.
+
+    >>> import tempfile; from pathlib import Path
+    >>> class Owner: pass
+    >>> o, d = Owner(), Path(tempfile.mkdtemp())
+    >>> remove_with(o, d); scratch_of(o) == d, scratch_of(Owner())
+    (True, None)
+    """
+    return _SCRATCH_OF.get(id(owner))
 
 
 def bucketed_batches(lengths: Sequence[int] | np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:

@@ -1,0 +1,363 @@
+"""The data scientist's workflow under odd and hostile use (ninth round, helper a): scikit-learn's machinery
+around TagClassifier, honest evaluation, labels of odd types, zero-shot taxonomies, the model card and saving.
+Each test failed (or showed the silent misbehaviour it names) before its fix."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import math
+import os
+import pickle
+import shutil
+import warnings
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import BaggingClassifier
+from sklearn.model_selection import KFold, cross_val_predict, learning_curve
+
+from feedback_nlp.errors import InvalidInputError, TaxonomyError
+from feedback_nlp.tagging import TagClassifier
+from feedback_nlp.taxonomy import Taxonomy
+
+TEXTS = ["crash now", "crash again", "it crashes", "app crashed", "crash on save", "crash at login",
+         "add dark mode", "add export", "add a button", "add sso", "add a theme", "add more filters",
+         "how do i log in", "where is settings", "how to export", "what is sso", "how to reset", "where is help"]
+LABELS = ["bug"] * 6 + ["feature"] * 6 + ["question"] * 6
+NEW = ["the app crashed twice", "please add a calendar", "how can i pay"]  # rows no model here trained on
+
+
+@pytest.fixture
+def fitted(hash_embedder):
+    return TagClassifier(hash_embedder, cv=2).fit(TEXTS, LABELS)
+
+
+# --- scikit-learn's machinery -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["predict_proba", "predict_log_proba"])
+def test_cross_val_predict_pads_the_class_a_fold_did_not_train_on(hash_embedder, method):
+    # was: AttributeError 'ProbaFrame' object has no attribute 'dtype' (predict_proba), and no predict_log_proba
+    folds = KFold(3)  # the rows are sorted by tag: each training fold lacks one tag
+    with pytest.warns(RuntimeWarning, match="Number of classes in training fold"):
+        out = cross_val_predict(TagClassifier(hash_embedder, cv=2), np.array(TEXTS, dtype=object), LABELS, cv=folds,
+                                method=method)
+    assert out.shape == (18, 3)
+    unseen = {0: 0, 6: 1, 12: 2}  # the first row of each test fold, and the tag its training fold lacked
+    for row, col in unseen.items():
+        assert out[row, col] == (0 if method == "predict_proba" else np.finfo(out.dtype).min)
+
+
+def test_predict_log_proba_is_the_log_of_predict_proba(fitted):
+    P = fitted.predict_proba(NEW)
+    logP = fitted.predict_log_proba(pd.Series(NEW, index=[7, 8, 9]))
+    assert list(logP.columns) == list(fitted.classes_) and list(logP.index) == [7, 8, 9]
+    assert np.allclose(np.exp(logP.to_numpy()), P.to_numpy())
+
+
+def test_a_proba_frame_with_a_column_of_text_still_has_a_dtype(fitted):
+    assert fitted.predict_proba(NEW).dtype == np.float32
+    assert fitted.predict_proba(NEW).assign(note="x").dtype == object  # was: TypeError from np.result_type
+
+
+@pytest.mark.parametrize("dtype", [object, str])
+def test_a_column_of_texts_as_a_2d_array_reads_like_a_one_column_frame(hash_embedder, fitted, dtype):
+    # was: "X must be texts (1-D) or embeddings (2-D numbers), got a 2-D object array" while a one-column
+    # DataFrame of the same texts was read; BaggingClassifier and ColumnTransformer hand on such 2-D arrays
+    column = np.array(TEXTS, dtype=dtype).reshape(-1, 1)
+    model = TagClassifier(hash_embedder, cv=2).fit(column, LABELS)
+    assert np.allclose(model.predict_proba(column[:5]).to_numpy(), fitted.predict_proba(TEXTS[:5]).to_numpy())
+    bagged = BaggingClassifier(TagClassifier(hash_embedder, cv=2), n_estimators=2, random_state=0).fit(column, LABELS)
+    assert set(bagged.predict(column)) <= set(LABELS)
+
+
+def test_a_2d_array_of_several_text_columns_is_still_refused(fitted):
+    with pytest.raises(InvalidInputError, match="2-D object array"):
+        fitted.predict(np.array([NEW, NEW], dtype=object).T)
+
+
+def test_x_and_y_with_one_index_in_two_orders_are_refused_not_paired_by_position(hash_embedder, fitted):
+    # was: fitted (and scored) texts against the labels of other rows, without a word
+    X = pd.Series(TEXTS, index=range(100, 118))
+    shuffled = pd.Series(LABELS, index=range(100, 118)).sample(frac=1, random_state=0)
+    for call in (lambda: TagClassifier(hash_embedder, cv=2).fit(X, shuffled),
+                 lambda: fitted.evaluate(X, shuffled), lambda: fitted.score(X, shuffled),
+                 lambda: TagClassifier(hash_embedder, cv=2).find_label_issues(X, shuffled)):
+        with pytest.raises(InvalidInputError, match=r"same index labels in another order.*y\.loc\[X\.index\]"):
+            call()
+    aligned = shuffled.loc[X.index]
+    assert TagClassifier(hash_embedder, cv=2).fit(X, aligned).predict(NEW).tolist() == fitted.predict(NEW).tolist()
+    # another index altogether (X reset, y not): position is the only reading, as in scikit-learn
+    other = pd.Series(LABELS, index=range(500, 518))
+    assert TagClassifier(hash_embedder, cv=2).fit(X.reset_index(drop=True), other).classes_.tolist() == [
+        "bug", "feature", "question"]
+
+
+def test_score_in_learning_curves_does_not_warn_about_training_rows(hash_embedder):
+    # scikit-learn scores the training rows on purpose; the warning about copies is evaluate()'s
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        learning_curve(TagClassifier(hash_embedder, cv=2), np.array(TEXTS, dtype=object), LABELS,
+                       cv=3, train_sizes=[1.0])
+
+
+# --- a fine-tuned model copied (pickle, joblib, deepcopy) ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A 1-layer, 16-dimensional BERT with the bundled model's tokenizer: fine-tunes in about a second."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from feedback_nlp._model import resolve_model
+
+    source, folder = Path(resolve_model()[1]), tmp_path_factory.mktemp("tiny") / "model"
+    folder.mkdir()
+    for name in ("modules.json", "sentence_bert_config.json", "special_tokens_map.json", "tokenizer.json",
+                 "tokenizer_config.json", "vocab.txt"):
+        shutil.copy(source / name, folder / name)
+    (folder / "1_Pooling").mkdir()
+    pooling = json.loads((source / "1_Pooling" / "config.json").read_text())
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({**pooling, "word_embedding_dimension": 16}))
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32, max_position_embeddings=64)).save_pretrained(folder)
+    return folder
+
+
+def test_a_copy_of_a_fine_tuned_model_carries_its_encoder(tiny_model, tmp_path):
+    # was: the copy pointed at the original's scratch folder, deleted with the original (or its process):
+    # ModelNotFoundError on predict, a raw FileNotFoundError on save, a joblib file that never loads elsewhere
+    from feedback_nlp import Embedder
+
+    clf = TagClassifier(Embedder(tiny_model, backend="torch", cache=None), head="finetune", finetune_epochs=1,
+                        finetune_batch_size=4, finetune_max_seq_length=16, cv=2, lexical=False,
+                        finetune_calibration="in_sample").fit(TEXTS, LABELS)
+    expected = clf.predict_proba(NEW).to_numpy()
+    pickled, deep = pickle.dumps(clf), copy.deepcopy(clf)
+    scratch = Path(clf.embedder_.location)
+    del clf
+    gc.collect()
+    assert not scratch.exists()  # the original's folder went with it
+    unpickled = pickle.loads(pickled)
+    for copied in (unpickled, deep):
+        assert Path(copied.embedder_.location).is_dir()
+        assert np.allclose(copied.predict_proba(NEW).to_numpy(), expected, atol=1e-6)
+    folder = unpickled.save(tmp_path / "m")
+    assert np.allclose(TagClassifier.load(folder, embedder=Embedder(tiny_model, backend="torch", cache=None))
+                       .predict_proba(NEW).to_numpy(), expected, atol=1e-6)
+    own = Path(unpickled.embedder_.location).parent
+    del unpickled
+    gc.collect()
+    assert not own.exists()  # each copy's folder goes with that copy
+
+
+def test_a_copy_of_a_frozen_model_carries_no_files(fitted):
+    assert "_encoder_files" not in fitted.__getstate__()
+    assert pickle.loads(pickle.dumps(fitted)).predict(NEW).tolist() == fitted.predict(NEW).tolist()
+
+
+# --- honest evaluation --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("missing", [None, np.nan, "", " ", pd.NA, np.float32("nan")])
+def test_evaluate_refuses_rows_without_a_true_label(fitted, missing):
+    # was: scored as a wrong prediction (accuracy 0.5 on two rows), while the CLI's eval refused such rows
+    with pytest.raises(InvalidInputError, match=r"y rows \[1\] have no label"):
+        fitted.evaluate(NEW[:2], ["bug", missing])
+
+
+def test_evaluate_refuses_several_tags_for_a_multi_class_model(fitted):
+    # was: accuracy 0.5 and micro F1 0.8 on rows the model could never get right
+    for y, sep in (([["bug", "feature"], ["feature"]], None), (["bug|feature", "feature"], "|")):
+        with pytest.raises(InvalidInputError, match=r"multi-class \(one tag a row\) but y rows \[0\] have several"):
+            fitted.evaluate(NEW[:2], y, sep=sep)
+
+
+def test_the_unknown_tag_warning_says_when_the_tag_is_known_as_another_type(hash_embedder):
+    # was: "tags this model was not trained on ['0']" for a model whose tags are 0, 1, 2
+    ints = TagClassifier(hash_embedder, cv=2).fit(TEXTS, [0] * 6 + [1] * 6 + [2] * 6)
+    with pytest.warns(UserWarning, match=r"'0' is a str; the model's tag is the int 0"):
+        ints.evaluate(NEW, ["0", "1", "2"])
+    flags = TagClassifier(hash_embedder, cv=2).fit(TEXTS[:12], [True] * 6 + [False] * 6)
+    with pytest.warns(UserWarning, match=r"'False' is a str; the model's tag is the bool False"):
+        flags.evaluate(NEW[:2], ["True", "False"])
+
+
+def test_the_unknown_tag_warning_suggests_the_separator(hash_embedder):
+    multi = TagClassifier(hash_embedder, cv=2).fit(TEXTS, [[lab] for lab in LABELS[:-2]] + [["question", "bug"]] * 2)
+    with pytest.warns(UserWarning, match=r"'bug\|feature' looks like several tags: pass sep='\|'"):
+        multi.evaluate(NEW[:2], ["bug|feature", "feature"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        multi.evaluate(NEW[:2], ["bug|feature", "feature"], sep="|")  # with sep: known tags, no warning
+
+
+def test_evaluate_warns_when_test_rows_are_copies_of_training_rows(hash_embedder, fitted, tmp_path):
+    # was: a perfect score on the training rows, with nothing to say the model had seen their answers
+    with pytest.warns(UserWarning, match=r"2 of 3 evaluation rows are copies of training rows"):
+        fitted.evaluate(["Crash   NOW", "add export", NEW[2]], ["bug", "feature", "question"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted.evaluate(NEW, ["bug", "feature", "question"])  # new rows: no warning
+        fitted.score(TEXTS, LABELS)  # score is what scikit-learn's train scores call: no warning
+    vectors = hash_embedder.encode(TEXTS)
+    on_vectors = TagClassifier(hash_embedder, cv=2, lexical=False).fit(vectors, LABELS)
+    with pytest.warns(UserWarning, match=r"3 of 3 evaluation rows are copies"):
+        on_vectors.evaluate(vectors[:3], LABELS[:3])
+    # the fingerprints are never saved: they could confirm whether a text was in the training data
+    loaded = TagClassifier.load(fitted.save(tmp_path / "m"), embedder=hash_embedder)
+    with np.load(tmp_path / "m" / "weights.npz") as saved:
+        assert not any("key" in name for name in saved.files)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded.evaluate(TEXTS[:3], LABELS[:3])
+
+
+# --- labels of odd types ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("missing", [np.float32("nan"), np.float64("nan"), Decimal("NaN")])
+def test_a_nan_label_of_any_float_type_is_no_label(hash_embedder, missing):
+    # was: "labels look continuous" (np.float32 NaN) and a raw decimal.InvalidOperation (Decimal NaN)
+    with pytest.raises(InvalidInputError, match=r"rows \[17\] have no label"):
+        TagClassifier(hash_embedder, cv=2).fit(TEXTS, [1.0] * 6 + [2.0] * 6 + [3.0] * 5 + [missing])
+
+
+@pytest.mark.parametrize("kind", [Decimal, lambda v: Fraction(v, 1)])
+def test_decimal_and_fraction_labels_are_the_integers_they_stand_for(hash_embedder, tmp_path, kind):
+    # was: kept as Decimal/Fraction objects, saved as strings and loaded back as the strings '1', '2', '3'
+    clf = TagClassifier(hash_embedder, cv=2).fit(TEXTS, [kind(v) for v in [1] * 6 + [2] * 6 + [3] * 6])
+    assert clf.classes_.dtype.kind == "i" and clf.classes_.tolist() == [1, 2, 3]
+    loaded = TagClassifier.load(clf.save(tmp_path / "m"), embedder=hash_embedder)
+    assert loaded.classes_.tolist() == [1, 2, 3] and loaded.predict(NEW).tolist() == clf.predict(NEW).tolist()
+
+
+def test_non_integer_decimal_labels_are_continuous_and_huge_integers_are_refused(hash_embedder):
+    with pytest.raises(InvalidInputError, match="labels look continuous"):
+        TagClassifier(hash_embedder, cv=2).fit(TEXTS, [Decimal("1.5")] * 9 + [Decimal(2)] * 9)
+    # was: accepted, saved as text and loaded as the strings '1', '2', '1000…'
+    with pytest.raises(InvalidInputError, match="integer labels beyond 64 bits"):
+        TagClassifier(hash_embedder, cv=2).fit(TEXTS, [10**30] * 6 + [1] * 6 + [2] * 6)
+
+
+# --- zero-shot taxonomies -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("second", ["Crash", "  crash  ", "CRASH"])
+def test_zero_shot_refuses_tags_it_could_never_tell_apart(hash_embedder, second):
+    # was: both tags got one prototype and the second was never predicted, without a word
+    tax = Taxonomy.from_dict({"tags": [{"id": "a", "name": "Crash"}, {"id": "b", "name": second},
+                                       {"id": "c", "name": "Add"}]})
+    with pytest.raises(InvalidInputError, match="tags 'a' and 'b' have the same name, description and examples"):
+        TagClassifier(hash_embedder, tax, zero_shot=True).fit(None)
+
+
+def test_zero_shot_takes_same_named_tags_in_different_facets_or_with_own_examples(hash_embedder):
+    facets = Taxonomy.from_dict({"tags": [
+        {"id": "area", "name": "Area"}, {"id": "kind", "name": "Kind"},
+        {"id": "a1", "name": "Other", "parent": "area"}, {"id": "a2", "name": "Billing", "parent": "area"},
+        {"id": "k1", "name": "Other", "parent": "kind"}, {"id": "k2", "name": "Bug", "parent": "kind"}]})
+    assert len(TagClassifier(hash_embedder, facets, zero_shot=True).fit(None).classes_) == 4
+    examples = Taxonomy.from_dict({"tags": [{"id": "a", "name": "Crash", "examples": ["it crashes"]},
+                                            {"id": "b", "name": "Crash", "examples": ["it freezes"]}]})
+    assert TagClassifier(hash_embedder, examples, zero_shot=True).fit(None).classes_.tolist() == ["a", "b"]
+
+
+def test_a_blank_description_is_no_description(hash_embedder):
+    # was: "empty text at positions [2]; remove or fill these rows" from zero-shot, naming no tag
+    tax = Taxonomy.from_dict({"tags": [{"id": "a", "name": "Crash", "description": "   "}, {"id": "b", "name": "Add"}]})
+    assert tax["a"].description == "" and "description" not in tax.to_dict()["tags"][0]
+    assert TagClassifier(hash_embedder, tax, zero_shot=True).fit(None).predict(["crash"]).tolist() == ["a"]
+
+
+@pytest.mark.parametrize(("examples", "message"), [
+    ([""], "has a blank example"), (["ok", "  "], "has a blank example"),
+    ([True], "examples must be a list of texts"), ([float("nan")], "examples must be a list of texts"),
+    ([math.inf], "examples must be a list of texts"),
+])
+def test_taxonomy_examples_that_are_no_text_are_refused_by_tag(examples, message):
+    # was: "" broke zero-shot with a message about row positions; true and NaN became the texts "True", "nan"
+    with pytest.raises(TaxonomyError, match=rf"tag #0 \('a'\).*{message}"):
+        Taxonomy.from_dict({"tags": [{"id": "a", "name": "A", "examples": examples}]})
+
+
+@pytest.mark.parametrize("char", ["\u200b", "\u202e", "\ufeff", "\u00ad", "\u2060"])
+def test_a_tag_id_with_an_invisible_character_is_refused(char):
+    # was: "bug\u200b" and "bug" were two tags that print the same
+    with pytest.raises(TaxonomyError, match=f"invisible character U\\+{ord(char):04X}"):
+        Taxonomy.from_dict({"tags": [{"id": f"bug{char}", "name": "x"}, {"id": "bug", "name": "y"}]})
+
+
+def test_a_blank_parent_is_no_parent():
+    # was: "tag 'a' has unknown parent ''"
+    tax = Taxonomy.from_dict({"tags": [{"id": "a", "name": "A", "parent": "  "}]})
+    assert tax["a"].parent is None
+
+
+# --- saving and the model card ------------------------------------------------------------------------
+
+def test_save_inside_a_saved_folder_is_refused(fitted, tmp_path):
+    # was: saved; the outer model then failed to load ("inner/README.md is not covered by manifest.json")
+    outer = fitted.save(tmp_path / "outer")
+    with pytest.raises(InvalidInputError, match="is inside the saved folder"):
+        fitted.save(outer / "inner")
+    with pytest.raises(InvalidInputError, match="is inside the saved folder"):
+        fitted.save(outer / "deeper" / "still")
+    assert not (outer / "inner").exists() and not (outer / "deeper").exists()
+    assert TagClassifier.load(outer, embedder=fitted.embedder_).classes_.tolist() == ["bug", "feature", "question"]
+    assert fitted.save(outer).samefile(outer)  # the folder itself is replaced, as before
+
+
+def test_save_to_a_dangling_link_or_no_path_is_an_input_error(fitted, tmp_path):
+    os.symlink(tmp_path / "nowhere", tmp_path / "link")
+    with pytest.raises(InvalidInputError, match="symbolic link to .*nowhere, which does not exist"):
+        fitted.save(tmp_path / "link")  # was: a raw FileExistsError
+    for path in (None, b"/tmp/x", 3, ""):
+        with pytest.raises(InvalidInputError, match="the folder to save into must be a path"):
+            fitted.save(path)  # was: a raw TypeError (and "" the working directory)
+
+
+def test_the_card_shows_numpy_metrics_and_keeps_its_tables_whole(hash_embedder, tmp_path):
+    labels = LABELS[:-2] + ["a|b", "a|b"]
+    labels[:2] = ["x`y", "x`y"]
+    clf = TagClassifier(hash_embedder, cv=2).fit(TEXTS, labels)
+    folder = clf.save(tmp_path / "m", metrics={"macro_f1": np.float32(0.875), "rows": np.int64(40),
+                                                "note|odd": "two\nlines | here"})
+    card = (folder / "README.md").read_text()
+    # was: the NumPy figures left out of the card (and written to config.json as the strings "0.875", "40")
+    assert "| macro_f1 | 0.8750 |" in card and "| rows | 40 |" in card
+    assert json.loads((folder / "config.json").read_text())["metrics"]["rows"] == 40
+    assert r"| note\|odd | two lines \| here |" in card  # was: a row broken over two lines and extra cells
+    assert r"`a\|b`" in card and "`` x`y ``" in card  # tags in code spans that survive a | or a `
+    with pytest.raises(InvalidInputError, match="metrics must be a mapping"):
+        clf.save(tmp_path / "n", metrics=[("f1", 0.5)])
+
+
+def test_the_card_shows_the_settings_the_model_was_trained_with(hash_embedder, tmp_path):
+    # was: set_params after fit rewrote the card and config: a logistic-regression model "fine-tuned", C and
+    # the seed it was never trained with — and a load of that folder came back as head="finetune"
+    clf = TagClassifier(hash_embedder, cv=2).fit(TEXTS, LABELS)
+    clf.set_params(C=0.01, head="finetune", random_state=7, min_confidence=0.5)
+    folder = clf.save(tmp_path / "m")
+    params = json.loads((folder / "config.json").read_text())["params"]
+    assert (params["C"], params["head"], params["random_state"]) == (10.0, "logreg", 0)
+    assert params["min_confidence"] == 0.5  # read at prediction: the saved model abstains as this one does
+    card = (folder / "README.md").read_text()
+    assert "| head | logistic regression on frozen embeddings" in card and "| random_state | 0 |" in card
+    loaded = TagClassifier.load(folder, embedder=hash_embedder)
+    assert loaded.get_params()["head"] == "logreg" and loaded.min_confidence == 0.5
+    loaded.set_params(C=1.0)  # a loaded model saved again keeps what it was trained with
+    assert json.loads((loaded.save(tmp_path / "again") / "config.json").read_text())["params"]["C"] == 10.0
+
+
+def test_head_auto_with_repeated_texts_does_not_warn_about_its_own_folds(hash_embedder):
+    # the selection's folds are scored by the library, not the user: no warning about copies from inside fit
+    texts = [*TEXTS, "crash now", "add export", "how to reset"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf = TagClassifier(hash_embedder, cv=3, head="auto", time_budget=None).fit(texts, [*LABELS, "bug", "feature",
+                                                                                            "question"])
+    assert clf.selected_head_ == "logreg"
