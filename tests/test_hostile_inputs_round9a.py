@@ -361,3 +361,27 @@ def test_head_auto_with_repeated_texts_does_not_warn_about_its_own_folds(hash_em
         clf = TagClassifier(hash_embedder, cv=3, head="auto", time_budget=None).fit(texts, [*LABELS, "bug", "feature",
                                                                                             "question"])
     assert clf.selected_head_ == "logreg"
+
+
+def test_label_issues_and_suggestions_keep_the_inputs_index_labels(hash_embedder, fitted):
+    # was: a frame indexed 0…n-1 and an "index" column of positions: train.loc[issues["index"]] took other rows
+    X = pd.Series(TEXTS, index=range(100, 118))
+    labels = LABELS[:-1] + ["bug"]  # "where is help" labelled bug
+    issues = TagClassifier(hash_embedder, cv=2).find_label_issues(X, labels)
+    assert len(issues) and (X.loc[issues.index] == issues["text"]).all()
+    assert (X.iloc[issues["index"]].to_numpy() == issues["text"].to_numpy()).all()  # "index" stays the position
+    assert 117 in issues.index
+    suggested = fitted.suggest_for_labeling(pd.Series(TEXTS, index=list("abcdefghijklmnopqr")), n=3)
+    assert (pd.Series(TEXTS, index=list("abcdefghijklmnopqr")).loc[suggested.index] == suggested["text"]).all()
+    # a list keeps the positions 0…n-1 as the frame's index, as before
+    plain = TagClassifier(hash_embedder, cv=2).find_label_issues(TEXTS, labels)
+    assert plain.index.tolist() == list(range(len(plain)))
+
+
+def test_set_params_names_an_unknown_or_unsettable_parameter(fitted):
+    # was: scikit-learn's "Invalid parameter" ValueError, and a raw AttributeError for embedder__dim
+    with pytest.raises(InvalidInputError, match=r"no parameter 'min_confidense' \(did you mean 'min_confidence'\?\)"):
+        fitted.set_params(min_confidense=0.5)
+    with pytest.raises(InvalidInputError, match=r"embedder__dim: the embedder \(HashEmbedder\) has no parameters"):
+        fitted.set_params(embedder__dim=3)
+    assert fitted.set_params(C=1.0).C == 1.0  # a valid one still sets

@@ -303,6 +303,13 @@ def _index_of(X: Any) -> pd.Index | None:
     return X.index if isinstance(X, (pd.Series, pd.DataFrame)) else None
 
 
+def _labels_at(X: Any, positions: list[int]) -> pd.Index:
+    """The index labels of rows at ``positions`` of a Series/DataFrame X (a frame output keeps its input's
+    index, beside an ``index`` column of positions), or a plain RangeIndex for other inputs."""
+    index = _index_of(X)
+    return pd.RangeIndex(len(positions)) if index is None else index[list(positions)]
+
+
 def _refuse_shuffled(X: Any, y: Any) -> None:
     """Rows are paired by position, as in scikit-learn. When X and y are pandas objects whose indexes hold the
     same labels in another order (one of them was sorted or shuffled), that pairs texts with other rows'
@@ -669,6 +676,30 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         params = self.get_params(deep=False)
         shared = {k: params.pop(k) for k in ("embedder", "taxonomy")}
         return type(self)(**shared, **{k: clone(v, safe=False) for k, v in params.items()})
+
+    def set_params(self, **params: Any) -> TagClassifier:
+        """scikit-learn's ``set_params``, with a :class:`~feedback_nlp.errors.InvalidInputError` (a ValueError,
+        as scikit-learn raises) naming the problem: an unknown name (with the closest valid one), or a nested
+        ``embedder__…`` key for an embedder that is not a scikit-learn estimator.
+
+        >>> TagClassifier().set_params(min_confidense=0.5)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        feedback_nlp.errors.InvalidInputError: TagClassifier has no parameter 'min_confidense' (did you mean 'min_confidence'?)...
+        """
+        import difflib
+
+        valid = self.get_params(deep=False)
+        for key in params:
+            name, nested, _ = key.partition("__")
+            if name not in valid:
+                close = difflib.get_close_matches(name, list(valid), n=1)
+                hint = f" (did you mean {quoted(close[0])}?)" if close else ""
+                raise InvalidInputError(f"TagClassifier has no parameter {quoted(name)}{hint}; valid: "
+                                        f"{', '.join(sorted(valid))}")
+            if nested and not hasattr(valid[name], "set_params"):
+                raise InvalidInputError(f"{key}: the {name} ({type(valid[name]).__name__}) has no parameters to set "
+                                        f"this way; pass a new one instead, e.g. set_params({name}=...)")
+        return super().set_params(**params)
 
     def __getstate__(self) -> dict[str, Any]:
         # A fine-tuned encoder lives in a scratch folder deleted with the embedder that read it: a copy (pickle,
@@ -1375,6 +1406,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
         Uncertainty is 1 − (top probability − runner-up) for multi-class, and closeness to the tag
         thresholds for multi-label; among the 5n most uncertain, a farthest-point pass picks diverse ones.
+        ``index`` is the row's position in ``X``; a Series or DataFrame ``X`` lends its index labels to the frame.
         """
         X = _once(X)
         self._check_fitted()
@@ -1409,7 +1441,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         top = P[chosen].argmax(axis=1)
         return pd.DataFrame({"index": chosen, "text": [texts[i] for i in chosen],
                              "uncertainty": uncertainty[chosen].round(4),
-                             "predicted": self._names(top.tolist())}, index=None)
+                             "predicted": self._names(top.tolist())}, index=_labels_at(X, chosen))
 
     def find_label_issues(self, X: Any, y: Any, *, sep: str | None = None, cv: int | None = None,
                           method: str = "auto") -> pd.DataFrame:
@@ -1419,7 +1451,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         ``find_label_issues`` when cleanlab is installed (``method="auto"``, the ``cleanlab`` extra), else a
         built-in implementation of the same rule (``method="builtin"``); see :mod:`feedback_nlp._label_issues`
         and docs/benchmarks.md for the recall of both. Multi-label rows are judged on their first tag. Sorted
-        by how much more likely the suggested tag is; ``method`` says which implementation ran.
+        by how much more likely the suggested tag is; ``method`` says which implementation ran. The column
+        ``index`` is the row's position in ``X``; the frame's own index is ``X``'s index labels when ``X`` is a
+        Series or DataFrame (``train.loc[issues.index]`` gives the rows), else the positions 0…n-1.
         """
         X, y = _once(X), _once(y)
         from ._label_issues import label_issue_mask
@@ -1458,7 +1492,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if len(df):
             df = df.assign(_m=df["p_suggested"] - df["p_given"]).sort_values("_m", ascending=False, kind="stable")
             df = df.drop(columns="_m")
-        df = df.reset_index(drop=True)
+        df.index = _labels_at(X, df["index"].tolist())  # X's own labels: df.loc[issues.index] is the right row
         df.attrs["method"] = used
         return df
 
