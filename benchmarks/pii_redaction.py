@@ -1,7 +1,8 @@
 """PII redaction measured on spans: recall per kind of PII and false positives per kind of look-alike.
 
-The corpus (``tests/fixtures/pii_spans.jsonl``) was written by hand before the redaction rules it measures were
-changed: each line holds a feedback-shaped ``text``, the ``pii`` spans that must disappear (``[kind, value]``)
+The corpus (``tests/fixtures/pii_spans.jsonl``) is hand-written. Its ``dev`` texts were written before the rules
+were widened and the rules were then fixed kind by kind on them; its ``heldout`` texts were written after the rules
+were frozen and never tuned on, so their figures are the honest estimate. Each line holds a feedback-shaped ``text``, the ``pii`` spans that must disappear (``[kind, value]``)
 and the ``keep`` spans that must survive verbatim (``[kind, value]``: versions, dates, times, prices, order and
 ticket numbers, hashes, UUIDs, build ids, line:col, percentages, HTTP codes, ISBNs, ...). Card and IBAN labels
 are checked to be valid (Luhn, mod-97) so a miss is the redactor's and not the corpus's.
@@ -95,26 +96,38 @@ def evaluate(cases: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def evaluate_splits(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`evaluate` on the ``dev`` cases, the ``heldout`` cases and all of them."""
+    return {split: evaluate([c for c in cases if split == "all" or c.get("split") == split])
+            for split in ("dev", "heldout", "all")}
+
+
+def _print(name: str, result: dict[str, Any], show: bool) -> None:
+    print(f"\n== {name}: {result['cases']} texts\n{'PII kind':10} {'spans':>5} {'recall':>7} {'typed':>6}")
+    for kind, row in result["recall"].items():
+        print(f"{kind:10} {row['spans']:>5} {row['recall']:>7.3f} {row['typed']:>6.3f}")
+    print(f"{'look-alike':10} {'spans':>5} {'altered':>7} {'FP rate':>7}")
+    for kind, row in result["false_positives"].items():
+        print(f"{kind:10} {row['spans']:>5} {row['altered']:>7} {row['rate']:>7.3f}")
+    o = result["overall"]
+    print(f"overall recall {o['recall']:.3f} of {o['pii_spans']} spans; false-positive rate "
+          f"{o['false_positive_rate']:.3f} of {o['lookalike_spans']} look-alikes")
+    if show:
+        for f in result["failures"]:
+            print(f"  {f['error']}: {f['value']!r} in {f['text']!r} -> {f['output']!r}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", default="pii_redaction", help="result file name under benchmarks/results")
     parser.add_argument("--show", action="store_true", help="print every miss and false positive")
     args = parser.parse_args(argv)
-    result = evaluate(load_corpus())
-    print(f"{'PII kind':10} {'spans':>5} {'recall':>7} {'typed':>6}")
-    for kind, row in result["recall"].items():
-        print(f"{kind:10} {row['spans']:>5} {row['recall']:>7.3f} {row['typed']:>6.3f}")
-    print(f"\n{'look-alike':10} {'spans':>5} {'altered':>7} {'FP rate':>7}")
-    for kind, row in result["false_positives"].items():
-        print(f"{kind:10} {row['spans']:>5} {row['altered']:>7} {row['rate']:>7.3f}")
-    o = result["overall"]
-    print(f"\noverall recall {o['recall']:.3f} of {o['pii_spans']} spans; false-positive rate "
-          f"{o['false_positive_rate']:.3f} of {o['lookalike_spans']} look-alikes")
-    if args.show:
-        for f in result["failures"]:
-            print(f"  {f['error']}: {f['value']!r} in {f['text']!r} -> {f['output']!r}")
+    result = evaluate_splits(load_corpus())
+    for split, res in result.items():
+        _print(split, res, args.show and split != "all")
+    # only when run as a script: the tests import evaluate() without benchmarks/ on the path
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _common import save  # only when run as a script: tests import evaluate() without benchmarks/ on the path
+    from _common import save
 
     print(f"wrote {save(args.name, result)}")
     return 0

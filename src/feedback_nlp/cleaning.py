@@ -136,22 +136,53 @@ def strip_signature(text: str) -> str:
 
 _SECRET_PARAM = (r"(?:access_?token|api_?key|apikey|auth|token|secret|password|passwd|pwd|sig|signature"
                  r"|session(?:_?id)?|sid|key|code|jwt|credential)")
-_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"']+", re.I)
-_URL_SECRET = re.compile(rf"[?&#;]{_SECRET_PARAM}=[^&\s]+|//[^/\s:@]+:[^/\s@]+@", re.I)
-_EMAIL = re.compile(r"(?<![\w.+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")  # \w: Unicode names too
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b")
+# Any scheme, not only http(s)/ftp: connection strings (postgres://, mongodb+srv://, redis://, amqp://) carry
+# passwords as often as links do.
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s<>\"']+")
+# A credential in a URL: a query/fragment parameter whose name holds a secret word (token=, id_token=,
+# X-Amz-Signature=, X-Amz-Credential=), a user:password@ (the user may be empty: redis://:pw@host), or a
+# webhook whose path is itself the credential (Slack, Discord).
+_URL_SECRET = re.compile(rf"[?&#;](?:[\w.-]{{0,30}}[_-])?{_SECRET_PARAM}=[^&\s]+|//[^/\s:@]*:[^/\s@]+@"
+                         r"|//hooks\.slack\.com/(?:services|workflows)/|//(?:\w+\.)?discord(?:app)?\.com/api/webhooks/",
+                         re.I)
+# A path segment or parameter value that is itself a token: 20+ characters mixing upper case, lower case and digits
+# (base64url; magic-link and share tokens, Google Docs ids), or 16+ characters after a reset/verify/invite-like
+# segment (hex reset tokens). Commit hashes (lower-case hex) and readable slugs stay.
+_URL_TOKEN = re.compile(r"[/=](?=[A-Za-z0-9_-]{0,200}[A-Z])(?=[A-Za-z0-9_-]{0,200}[a-z])(?=[A-Za-z0-9_-]{0,200}\d)"
+                        r"[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])")
+_URL_RESET_TOKEN = re.compile(r"/[\w-]{0,30}(?:reset|verify|verification|confirm|activate|invite|invitation|magic"
+                              r"|token|unsubscribe|login|auth|password|passwd)[\w-]{0,30}/[A-Za-z0-9_-]{16,}", re.I)
+_EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+(?:@|%40)[\w-]+(?:\.[\w-]+)*\.(?:[^\W\d_]{2,}|xn--[a-z0-9-]{2,})\b")  # \w: Unicode names too
+# Not addresses: retina assets ("icon@2x.png") and SSH remotes ("git@github.com:org/repo.git").
+_NOT_EMAIL = re.compile(r"@[1-4]x\.[a-z]{2,4}$|^git@", re.I)
+# Obfuscated addresses: "name [at] example [dot] com", "name(at)example(dot)com", "name AT example DOT org",
+# "name at example dot com" (lower case only before a common top-level domain) and "john . smith @ gmail . com".
+_EMAIL_OBFUSCATED = re.compile(
+    r"(?<![\w.+-])[\w.+-]{1,64}[ ]?[\[({<][ ]?(?:at|@)[ ]?[\])}>][ ]?[\w-]{1,63}"
+    r"(?:[ ]?(?:[\[({<][ ]?(?:dot|\.)[ ]?[\])}>]|\.)[ ]?[\w-]{1,63}){1,4}\b"
+    r"|(?<![\w.+-])[\w.+-]{1,64} AT [\w-]{1,63}(?: DOT [\w-]{1,63}){1,4}\b"
+    r"|(?<![\w.+-])[\w.+-]{1,64} at [\w-]{1,63}(?: dot [\w-]{1,63}){0,3} dot (?:com|org|net|edu|gov|io|co|uk|de|fr"
+    r"|es|it|nl|in|br|jp|ca|au|ch|at|be|se|no|dk|fi|pl|ru|info|biz|me|dev|app|ai)\b"
+    r"|(?<![\w.+-])\w{1,64}(?: \. \w{1,64}){0,3} @ [\w-]{1,63}(?: \. [\w-]{1,63}){1,4}\b")
+_IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]{4}){2,7}(?:[ ]?[A-Za-z0-9]{1,3})?\b")
 _CARD = re.compile(r"(?<![\d.-])(?:\d[ .-]?){12,18}\d(?![\d-]|\.\d)")
-# Phones: an international +CC number, or a grouped national number like (555) 123-4567 / 020 7946 0958 /
-# 01 23 45 67 89 (FR) / 030 12345678 (DE) / 07700 900123 (UK mobile).
+# Phones: an international number (+CC, or 00CC with separators), or a grouped national number: US (555) 123-4567,
+# 1-800-555-0199; a trunk-0 number in one separator style throughout (UK 020 7946 0958, 07700 900123, (020) 7946 0958;
+# FR 01 23 45 67 89, 06.12.34.56.78; DE 030/12345678, 089 12 34 56 78; JP 03-1234-5678, 0120-123-456; IN 098765 43210;
+# NL 06-12345678; AU 0412 345 678); BR (11) 91234-5678. An extension (ext. 204, x12) goes with its number.
 _PHONE = re.compile(
-    r"(?<![\w+])(?<!\d[ .-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"
-    r"|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}"
+    r"(?<![\w+])(?<!\d[ .-])(?:(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"
+    r"|\b00[1-9]\d{0,2}[ .-](?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]\d{2,8}){1,4}"
+    r"|\(0?\d{2,4}\)[ .-]?\d{3,5}[ .-]?\d{4}"
+    r"|\b1[ .-]\d{3}[ .-]\d{3}[ .-]\d{4}|\b1[ .-]?\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"
     r"|\b\d{3}[.-]\d{3}[.-]\d{4}"
     r"|\b0\d{2,4}[ ]\d{3,4}[ ]\d{3,4}"
     r"|\b0\d(?:[ .]\d{2}){4}"
-    r"|\b0\d{2,4}[ /-]\d{5,8}"
-    r"|\b0\d{4}[ ]\d{6})(?![\w])(?![ .-]\d)"
+    r"|\b0\d{1,5}([ ./-])\d{2,8}(?:\1\d{2,8}){0,3}"
+    r"|\b0\d{4}[ ]\d{6})(?![\w])(?![ .-]\d)(?:[ ]?(?:ext\.?|x|\#)[ ]?\d{1,5}\b)?)",
+    re.I,
 )
+_PHONE_EXT = re.compile(r"(?:ext|x|#)", re.I)
 # A bare run of 10-11 digits is a phone only when it starts with a national trunk 0 (07700900123) or a
 # phone word comes just before it ("call me on 4155552671"); never after order/invoice/ticket words, so
 # order and tracking numbers stay.
@@ -172,21 +203,55 @@ _SECRET = re.compile(
     r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"
     r"|(?:AKIA|ASIA)[0-9A-Z]{16}"
     r"|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}"
-    r"|xox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|xox[abposre]-[A-Za-z0-9-]{10,}|xapp-[A-Za-z0-9-]{10,}"
     r"|AIza[0-9A-Za-z_-]{35}"
     r"|glpat-[A-Za-z0-9_-]{20,}"
+    r"|npm_[A-Za-z0-9]{36}|hf_[A-Za-z0-9]{30,}|pypi-AgE[A-Za-z0-9_-]{50,}"
+    r"|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"
+    r"|whsec_[A-Za-z0-9+/=]{24,}|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}|dop_v1_[a-f0-9]{64}"
     r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"
     r"|(?<=Bearer )[A-Za-z0-9._~+/-]{16,}=*|(?<=bearer )[A-Za-z0-9._~+/-]{16,}=*"
 )
-# A long opaque value right after a credential word ("api key is 3f8a…", "password: …").
-_CUED_SECRET = re.compile(r"(\b(?:api[ _-]?key|apikey|secret|token|password|passwd|pwd|access[ _-]?key|private[ _-]?key)"
+# The credential of an HTTP Authorization header, whatever its scheme (Basic base64 user:password, Token, Digest).
+_AUTH_HEADER = re.compile(r"(\bAuthorization\s*[:=]\s*(?:Basic|Token|Digest|Bearer)\s+)([^\s'\"]{8,})", re.I)
+# A PEM/OpenSSH/PGP private key block, to its END line or, when cut short, to the end of the text.
+_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[^-]|-(?!----END))*"
+                          r"(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----)?")
+# A long opaque value right after a credential word, alone or inside an identifier ("api key is 3f8a…",
+# "aws_secret_access_key = …", "CLIENT_SECRET: …").
+_CUED_SECRET = re.compile(r"(\b(?:[A-Za-z0-9]{1,20}_){0,3}(?:api[ _-]?key|apikey|secret|token|access[ _-]?key"
+                          r"|private[ _-]?key|client[ _-]?secret)(?:_[A-Za-z0-9]{1,20}){0,3}"
                           r"\s*(?:is|=|:)\s*['\"]?)([A-Za-z0-9._~+/=-]{12,})", re.I)
+# A password after its word: short values count ("pwd: hunter2"), but only with a digit or a symbol, so
+# "password is wrong" and "password: required" stay.
+_CUED_PASSWORD = re.compile(r"(\b(?:password|passwd|passwort|pwd|passcode|mot de passe|contraseña|senha)"
+                            r"\s*(?:is|was|=|:)\s*['\"]?)([^\s'\"]{6,64})", re.I)
+_CUED_PIN = re.compile(r"(\bpin(?: code| number)?\s*(?:is|was|=|:)\s*)(\d{4,8})\b", re.I)
+# Street addresses: a house number and one to three capitalised words before a street type (US/UK:
+# "221B Baker Street", "1600 Amphitheatre Parkway", "7 Elm St."), a German street and number ("Musterstraße 12")
+# and a French number and street ("12 rue de la Paix"). A postcode alone is kept: it names an area, not a person.
+_ADDRESS = re.compile(
+    r"\b\d{1,5}[A-Za-z]?,?[ ](?:[A-Z][a-z]+[ ]){0,2}[A-Z][a-z]+[ ](?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr"
+    r"|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Parkway|Pkwy|Terrace|Close|Crescent|Square|Sq|Highway|Hwy|Gardens|Grove"
+    r"|Mews|Row)\b\.?"
+    r"|\b[A-ZÄÖÜ][a-zäöüß]{1,30}(?:straße|strasse|str\.|weg|gasse|platz|allee)[ ]\d{1,4}[a-z]?\b"
+    r"|\b\d{1,4}(?:[ ]?(?:bis|ter))?,?[ ](?:rue|avenue|boulevard|bd|place|chemin|allée|impasse|quai)[ ]"
+    r"(?:de[ ]la[ ]|de[ ]l'|des[ ]|du[ ]|de[ ]|d')?[A-ZÉÈ][\w'-]{1,30}"
+)
 _IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
                    r"(?:/\d{1,2})?(?![\w]|\.\d)")
 _VERSION_CUE = re.compile(r"(?:\b(?:v|ver|version|release|build|firmware|fw|app|ios|android|macos|windows|chrome"
                           r"|firefox|safari|edge|sdk|api|python|node|java)\s*[:=]?\s*v?|\bv)$", re.I)
+# A dotted quad after a section word or an upgrade ("see section 4.2.1.3", "upgraded from 10.4.2.1 to 10.5.0.0").
+_VERSION_CONTEXT = re.compile(r"(?:\b(?:section|chapter|clause|paragraph|oid)|§|\b(?:upgrad|updat|downgrad|migrat)\w*"
+                              r"[ ](?:from[ ](?:v?\d{1,5}(?:\.\d{1,5}){1,3}[ ]to[ ])?|to[ ]))[ ]?v?$", re.I)
 # a run of hex digits and colons with at least two colons; ipaddress decides whether it is an address
 _IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+
+
+# A dash between digits (hyphen, non-breaking hyphen, figure/en/em dash, minus sign, small and full-width
+# hyphen-minus) is read as "-" so a card, phone or SSN typed with one is still found.
+_DIGIT_DASH = re.compile(r"(?<=\d)[\u2010-\u2015\u2212\ufe58\ufe63\uff0d](?=[ ]?\d)")
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -210,17 +275,38 @@ def _iban_ok(candidate: str) -> bool:
         return False
 
 
+def _redact_iban(m: re.Match) -> str:
+    # The candidate may have swallowed a following word ("NL91ABNA0417164300 is"): drop space-separated groups
+    # from the end until the check passes.
+    candidate, tail = m.group(0), ""
+    while True:
+        if _iban_ok(candidate):
+            return "<IBAN>" + tail
+        head, sep, last = candidate.rpartition(" ")
+        if not sep:
+            return m.group(0)
+        candidate, tail = head, sep + last + tail
+
+
 def _redact_url(m: re.Match) -> str:
-    return "<URL>" if _URL_SECRET.search(m.group(0)) else m.group(0)
+    url = m.group(0)
+    secret = _URL_SECRET.search(url) or _URL_TOKEN.search(url) or _URL_RESET_TOKEN.search(url)
+    return "<URL>" if secret else url
+
+
+def _redact_email(m: re.Match) -> str:
+    return m.group(0) if _NOT_EMAIL.search(m.group(0)) else "<EMAIL>"
 
 
 def _redact_card(m: re.Match) -> str:
     digits = re.sub(r"\D", "", m.group(0))
-    return "<CARD>" if 13 <= len(digits) <= 19 and _luhn_ok(digits) else m.group(0)
+    # Payment networks issue from 2-6 (Mastercard 2/5, Amex/JCB/Diners 3, Visa 4, Discover/UnionPay/Maestro 6); a
+    # Luhn-valid number from 0, 1, 7, 8 or 9 is an ISBN/EAN (978..., 979...), a national or an internal id.
+    return "<CARD>" if 13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn_ok(digits) else m.group(0)
 
 
 def _redact_phone(m: re.Match) -> str:
-    n = sum(ch.isdigit() for ch in m.group(0))
+    n = sum(ch.isdigit() for ch in _PHONE_EXT.split(m.group(0), maxsplit=1)[0])  # the extension is not counted
     return "<PHONE>" if 9 <= n <= 15 else m.group(0)
 
 
@@ -234,14 +320,21 @@ def _redact_bare_digits(m: re.Match) -> str:
     return m.group(0)
 
 
+def _redact_password(m: re.Match) -> str:
+    value = m.group(2)
+    if value.startswith("<") or not any(ch.isdigit() or not ch.isalpha() for ch in value.rstrip(".,;:!?)")):
+        return m.group(0)  # a placeholder already, or a word ("password is wrong", "password: required")
+    return m.group(1) + "<SECRET>"
+
+
 def _redact_ssn(m: re.Match) -> str:
     before = m.string[max(0, m.start() - 30): m.start()]
     return m.group(0) if _ID_CUE.search(before) and not _SSN_CUE.search(before) else "<SSN>"
 
 
 def _redact_ipv4(m: re.Match) -> str:
-    before = m.string[max(0, m.start() - 12): m.start()]
-    return m.group(0) if _VERSION_CUE.search(before) else "<IP>"
+    before = m.string[max(0, m.start() - 40): m.start()]
+    return m.group(0) if _VERSION_CUE.search(before[-12:]) or _VERSION_CONTEXT.search(before) else "<IP>"
 
 
 def _redact_ipv6(m: re.Match) -> str:
@@ -273,18 +366,27 @@ def redact_pii(text: str) -> str:
     """
     if not isinstance(text, str):  # as clean_text: not "argument of type 'NoneType' is not iterable"
         raise TypeError(f"redact_pii expects str, got {type(text).__name__}")
+    if not text.isascii():  # "4111–1111–1111–1111": word processors and phones turn hyphens into dashes
+        text = _DIGIT_DASH.sub("-", text)
+    if "PRIVATE KEY" in text:
+        text = _PRIVATE_KEY.sub("<SECRET>", text)
     if "://" in text:
         text = _URL.sub(_redact_url, text)
-    if "@" in text:
-        text = _EMAIL.sub("<EMAIL>", text).replace("<<EMAIL>>", "<EMAIL>")
+    if "@" in text or "%40" in text:
+        text = _EMAIL.sub(_redact_email, text).replace("<<EMAIL>>", "<EMAIL>")
+    text = _EMAIL_OBFUSCATED.sub("<EMAIL>", text)
     text = _SECRET.sub("<SECRET>", text)  # before digits: tokens hold digit runs that look like phones
+    text = _AUTH_HEADER.sub(lambda m: m.group(1) + "<SECRET>", text)
     text = _CUED_SECRET.sub(lambda m: m.group(1) + ("<SECRET>" if any(ch.isdigit() for ch in m.group(2)) else m.group(2)),
                             text)
+    text = _CUED_PASSWORD.sub(_redact_password, text)
+    text = _CUED_PIN.sub(lambda m: m.group(1) + "<SECRET>", text)
+    text = _ADDRESS.sub("<ADDRESS>", text)
     if ":" in text:
         text = _IPV6.sub(_redact_ipv6, text)
     if not _DIGIT.search(text):  # cards, IBANs, SSNs, IPs and phones all need digits
         return text
-    text = _IBAN.sub(lambda m: "<IBAN>" if _iban_ok(m.group(0)) else m.group(0), text)
+    text = _IBAN.sub(_redact_iban, text)
     text = _CARD.sub(_redact_card, text)
     if "." in text:
         text = _IPV4.sub(_redact_ipv4, text)

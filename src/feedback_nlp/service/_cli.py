@@ -78,7 +78,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sentiment=None if args.sentiment in ("", "none") else args.sentiment,
         embedding_model=args.embedding_model, backend=args.backend, max_body_bytes=args.max_body_bytes,
         max_items=args.max_items, max_text_chars=args.max_text_chars, max_k=args.max_k, max_batch=args.max_batch,
-        max_wait_ms=args.max_wait_ms, cors_origins=tuple(args.cors_origin or ()))
+        max_wait_ms=args.max_wait_ms, cors_origins=tuple(args.cors_origin or ()),
+        keep_metadata=tuple(args.keep_metadata or ()))
     if not is_loopback(args.host):
         log.warning("listening on %s: reachable from other machines; API keys are the only protection, use TLS "
                     "in front of it", args.host)
@@ -157,6 +158,8 @@ def add_parsers(sub: Any) -> None:
                    help="batching window under concurrent load (default: %(default)s)")
     p.add_argument("--cors-origin", action="append", metavar="ORIGIN", help="allow browser calls from ORIGIN "
                    "(repeatable; default: no CORS)")
+    p.add_argument("--keep-metadata", action="append", metavar="FIELD",
+                   help="a backlog metadata field stored as sent (repeatable); other string values are PII-redacted")
     p.add_argument("--extension", action="append", metavar="MODULE:FUNCTION",
                    help="call FUNCTION(app, state) at start-up to mount an integration's routes")
     p.add_argument("--graceful-timeout", type=_seconds, default=30.0,

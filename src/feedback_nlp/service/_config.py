@@ -46,6 +46,9 @@ class ServiceConfig:
         max_wait_ms: how long the batcher waits for more requests once it has seen concurrent traffic.
         cors_origins: origins allowed by CORS; empty (default) sends no CORS headers at all.
         duplicate_threshold: score from which a match is flagged ``duplicate`` (default: Deduper's).
+        keep_metadata: metadata fields whose string values are stored as given. Every other string value of a
+            backlog item's metadata is PII-redacted like its text (``{"email": "ann@example.com"}`` is stored
+            and returned as ``{"email": "<EMAIL>"}``); numbers, booleans and keys are stored as given.
         auth: ``False`` only for in-process tests; the CLI always enforces API keys.
     """
 
@@ -64,6 +67,7 @@ class ServiceConfig:
     max_wait_ms: float = 2.0
     cors_origins: tuple[str, ...] = ()
     duplicate_threshold: float | None = None
+    keep_metadata: tuple[str, ...] = ()
     auth: bool = True
 
     def __post_init__(self) -> None:
@@ -80,6 +84,9 @@ class ServiceConfig:
             if not _ORIGIN.fullmatch(origin):
                 raise InvalidInputError(f"CORS origin {quoted(origin)} is not scheme://host[:port] (no path, no "
                                         "trailing slash; 'null' is refused)")
+        if isinstance(self.keep_metadata, str):  # ("email") is a string: one field, not five letters
+            self.keep_metadata = (self.keep_metadata,)
+        self.keep_metadata = tuple(self.keep_metadata)
         self.data_dir = Path(self.data_dir)
         if not self.models:
             self.models = {"request-type": "request-type"}

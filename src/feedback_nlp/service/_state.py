@@ -7,13 +7,13 @@ import contextlib
 import json
 import logging
 import unicodedata
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import anyio
 import numpy as np
 
-from ..cleaning import clean_text, text_problem
+from ..cleaning import clean_text, redact_pii, text_problem
 from ..dedupe import Deduper
 from ..embedding import BaseEmbedder, Embedder
 from ..errors import ModelMismatchError, quoted
@@ -162,6 +162,18 @@ class ServiceState:
             raise TextRejected(problems, self.config.max_text_chars)
         return cleaned
 
+    def redact_metadata(self, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``metadata`` as the backlog stores it: string values PII-redacted, but for the fields named in
+        ``config.keep_metadata`` (a customer's e-mail in ``{"reporter": "ann@example.com"}`` was stored and
+        returned as sent, while the text beside it was redacted).
+
+        >>> ServiceState(ServiceConfig(keep_metadata=("owner",))).redact_metadata(
+        ...     {"reporter": "ann@example.com", "owner": "bo@acme.io", "votes": 3})
+        {'reporter': '<EMAIL>', 'owner': 'bo@acme.io', 'votes': 3}
+        """
+        keep = self.config.keep_metadata
+        return {k: redact_pii(v) if isinstance(v, str) and k not in keep else v for k, v in (metadata or {}).items()}
+
     def check_items(self, n: int) -> None:
         if n > self.config.max_items:
             raise ApiError(413, "too_many_items", f"{n} items in one request; the limit is {self.config.max_items}",
@@ -193,7 +205,7 @@ class ServiceState:
         await self._refuse_other_forms(items)  # before the embedding: a refused request costs no model time
 
         def records(vectors: np.ndarray, cleaned: list[str]) -> list[BacklogItem]:
-            return [BacklogItem(it.id, text, dict(it.metadata or {}), vec)
+            return [BacklogItem(it.id, text, self.redact_metadata(it.metadata), vec)
                     for it, text, vec in zip(items, cleaned, vectors)]
 
         rows = await self.embed([it.text for it in items], then=records)
