@@ -22,7 +22,7 @@ import pytest
 from sklearn.ensemble import BaggingClassifier
 from sklearn.model_selection import KFold, cross_val_predict, learning_curve
 
-from feedback_nlp.errors import InvalidInputError, TaxonomyError
+from feedback_nlp.errors import IntegrityError, InvalidInputError, TaxonomyError
 from feedback_nlp.tagging import TagClassifier
 from feedback_nlp.taxonomy import Taxonomy
 
@@ -385,3 +385,58 @@ def test_set_params_names_an_unknown_or_unsettable_parameter(fitted):
     with pytest.raises(InvalidInputError, match=r"embedder__dim: the embedder \(HashEmbedder\) has no parameters"):
         fitted.set_params(embedder__dim=3)
     assert fitted.set_params(C=1.0).C == 1.0  # a valid one still sets
+
+
+@pytest.fixture(scope="module")
+def full_model(tiny_model, tmp_path_factory) -> Path:
+    """A tag model whose whole fine-tuned encoder is saved in ``encoder/`` (``adapter=None``)."""
+    from feedback_nlp import Embedder
+
+    clf = TagClassifier(Embedder(tiny_model, backend="torch", cache=None), head="finetune", adapter=None,
+                        finetune_epochs=1, finetune_batch_size=4, finetune_max_seq_length=16, cv=2, lexical=False,
+                        finetune_calibration="in_sample").fit(TEXTS, LABELS)
+    return clf.save(tmp_path_factory.mktemp("full") / "model")
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > pwned.txt",))
+
+
+def _plant_pickle(encoder: Path) -> None:
+    (encoder / "model.safetensors").unlink()
+    (encoder / "pytorch_model.bin").write_bytes(pickle.dumps(_RunsCode()))
+
+
+def _plant_module(encoder: Path) -> None:
+    modules = json.loads((encoder / "modules.json").read_text())
+    modules[0]["type"] = "subprocess.Popen"
+    (encoder / "modules.json").write_text(json.dumps(modules))
+
+
+def _plant_auto_map(encoder: Path) -> None:
+    config = json.loads((encoder / "config.json").read_text())
+    (encoder / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModel": "evil.Model"}}))
+    (encoder / "evil.json").write_text("{}")  # the code itself would be evil.py, refused as a file too
+
+
+@pytest.mark.parametrize(("plant", "message"), [
+    (_plant_pickle, r"pytorch_model\.bin is not a file a saved model holds"),
+    (lambda enc: (enc / "evil.py").write_text("import os\n"), r"evil\.py is not a file a saved model holds"),
+    (_plant_module, r"names the module 'subprocess\.Popen', which is not part of sentence-transformers"),
+    (_plant_auto_map, r"names custom model code \(auto_map\)"),
+])
+def test_a_saved_encoder_that_would_run_code_is_refused_at_load(full_model, tmp_path, monkeypatch, plant, message):
+    # was: loaded; the predict then reached torch's or sentence-transformers' own refusal (a raw UnpicklingError or
+    # ValueError) — or, for auto_map, ran with whatever the config named; the manifest was recomputed, as an
+    # attacker would
+    from feedback_nlp._persist import write_manifest
+
+    monkeypatch.chdir(tmp_path)
+    folder = shutil.copytree(full_model, tmp_path / "model")
+    plant(folder / "encoder")
+    write_manifest(folder)
+    with pytest.raises(IntegrityError, match=message):
+        TagClassifier.load(folder)
+    assert not (tmp_path / "pwned.txt").exists()
+    assert TagClassifier.load(full_model).predict(NEW).tolist()  # the untouched folder still loads

@@ -1632,6 +1632,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
             embedder = adapted_embedder(folder, info["adapter"], embedder, backend)
         elif embedder is None:
+            if info.get("fine_tuned"):
+                _check_encoder_folder(folder / "encoder")
             embedder = Embedder(folder / "encoder" if info.get("fine_tuned") else None, backend=backend)
         check_embedder(info["base_model_id"], embedder, "the tag model")
         params = dict(config["params"])
@@ -1695,6 +1697,34 @@ def _check_loaded(clf: TagClassifier) -> None:
         if lexical.coef_.shape[0] != k or fusion.shape not in ((2,), (k, 3)) or not np.isfinite(fusion).all():
             raise ValueError(f"the lexical channel has {lexical.coef_.shape[0]} rows of weights and a fusion of shape "
                              f"{fusion.shape} for {k} tags")
+
+
+# What a saved encoder/ may not hold: weights in pickle formats (loading them runs the pickle's code unless the
+# loader refuses it) and Python files. A save writes safetensors, JSON and tokenizer files only.
+_UNSAFE_ENCODER_FILES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".py", ".pyc", ".so")
+
+
+def _check_encoder_folder(encoder: Path) -> None:
+    """IntegrityError when a saved fine-tuned encoder holds what a save never writes and what would run code on
+    load: pickle-format weights or Python files, a module of ``modules.json`` outside sentence-transformers, or
+    custom model code named by ``auto_map``. The manifest proves only that the folder is unchanged since its
+    manifest was written, not who wrote it; these checks do not lean on the loaders' own defaults."""
+    for f in sorted(encoder.rglob("*")):
+        if f.suffix.lower() in _UNSAFE_ENCODER_FILES:
+            raise IntegrityError(f"{f} is not a file a saved model holds (pickle weights or code run on load); "
+                                 "refusing to load it")
+    try:
+        modules = json.loads((encoder / "modules.json").read_text(encoding="utf-8"))
+        config = json.loads((encoder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"{encoder} is not a sentence-transformers folder: {exc}") from None
+    types = [m.get("type") if isinstance(m, dict) else m for m in modules] if isinstance(modules, list) else [modules]
+    foreign = [t for t in types if not (isinstance(t, str) and t.startswith("sentence_transformers."))]
+    if foreign:
+        raise IntegrityError(f"{encoder / 'modules.json'} names the module {quoted(foreign[0])}, which is not part of "
+                             "sentence-transformers (importing it would run its code); refusing to load it")
+    if not isinstance(config, dict) or "auto_map" in config:
+        raise IntegrityError(f"{encoder / 'config.json'} names custom model code (auto_map); refusing to load it")
 
 
 def _vocabulary(stored: np.ndarray) -> list[str]:
