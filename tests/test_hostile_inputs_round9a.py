@@ -440,3 +440,28 @@ def test_a_saved_encoder_that_would_run_code_is_refused_at_load(full_model, tmp_
         TagClassifier.load(folder)
     assert not (tmp_path / "pwned.txt").exists()
     assert TagClassifier.load(full_model).predict(NEW).tolist()  # the untouched folder still loads
+
+
+def test_label_issues_list_copies_of_a_text_under_different_tags(hash_embedder):
+    # was: none listed when the copies were split evenly (out-of-fold 0.5 / 0.5 is no "confident" error), while
+    # fit's warning about such copies points the user to find_label_issues
+    texts = TEXTS + ["same words here"] * 4
+    labels = LABELS + ["bug", "bug", "feature", "feature"]
+    issues = TagClassifier(hash_embedder, cv=2).find_label_issues(texts, labels)
+    tied = issues[issues["text"] == "same words here"]
+    assert sorted(tied["index"]) == [18, 19, 20, 21]
+    assert (tied["suggested"] != tied["given"]).all() and set(tied["suggested"]) == {"bug", "feature"}
+    # three to one: the lone copy is the suspect, suggested the tag of the three
+    labels = LABELS + ["bug", "bug", "bug", "question"]
+    issues = TagClassifier(hash_embedder, cv=2).find_label_issues(texts, labels)
+    copies = issues[issues["text"] == "same words here"]
+    assert copies["index"].tolist() == [21] and copies["suggested"].tolist() == ["bug"]
+
+
+def test_accuracy_on_covered_rows_is_no_figure_when_every_row_abstained(hash_embedder):
+    # was: 0.0, a score for rows the model never answered (and printed as "0.0000" in the report)
+    clf = TagClassifier(hash_embedder, cv=2, min_confidence=1.0).fit(TEXTS, LABELS)
+    report = clf.evaluate(["zzz", "qqq www", "lorem ipsum"], ["bug", "feature", "question"])  # words it never saw
+    assert report.coverage == 0.0 and report.accuracy == 0.0 and math.isnan(report.accuracy_covered)
+    assert report.to_dict()["accuracy_covered"] is None and json.dumps(report.to_dict(), allow_nan=False)
+    assert "| accuracy on covered rows | – (every row abstained) |" in report.to_markdown()

@@ -36,7 +36,7 @@ class EvaluationReport:
     macro_f1: float
     abstain_rate: float
     coverage: float
-    accuracy_covered: float
+    accuracy_covered: float  # NaN when every row abstained (no covered row to be right or wrong on)
     per_tag: pd.DataFrame
     confused_pairs: pd.DataFrame
     per_level: dict[int, dict[str, float]] = field(default_factory=dict)
@@ -50,7 +50,8 @@ class EvaluationReport:
         return {
             "n": self.n, "multi_label": self.multi_label, "accuracy": self.accuracy, "micro_f1": self.micro_f1,
             "macro_f1": self.macro_f1, "abstain_rate": self.abstain_rate, "coverage": self.coverage,
-            "accuracy_covered": self.accuracy_covered,
+            # None when every row abstained: no accuracy to give (JSON has no NaN)
+            "accuracy_covered": None if np.isnan(self.accuracy_covered) else self.accuracy_covered,
             "per_tag": {r["tag"]: {k: (float(r[k]) if k != "support" else int(r[k])) for k in ("precision", "recall", "f1", "support")}
                         for r in self.per_tag.to_dict("records")},
             "confused_pairs": self.confused_pairs.to_dict("records"),
@@ -67,7 +68,8 @@ class EvaluationReport:
             f"| {'subset accuracy' if self.multi_label else 'accuracy'} | {self.accuracy:.4f} |",
             f"| micro F1 | {self.micro_f1:.4f} |", f"| macro F1 | {self.macro_f1:.4f} |",
             f"| abstain rate (needs_review) | {self.abstain_rate:.4f} |",
-            f"| accuracy on covered rows | {self.accuracy_covered:.4f} |",
+            f"| accuracy on covered rows | "
+            f"{'– (every row abstained)' if np.isnan(self.accuracy_covered) else f'{self.accuracy_covered:.4f}'} |",
         ]
         if not np.isnan(self.calibration_error):
             what = "mean probability of a tag" if self.multi_label else "mean top probability"
@@ -246,7 +248,7 @@ def evaluate_predictions(
         n=n, multi_label=multi_label, accuracy=float(exact.mean()) if n else 0.0,
         micro_f1=_f1(micro_p, micro_r), macro_f1=float(supported["f1"].mean()) if len(supported) else 0.0,
         abstain_rate=float(abst.mean()) if n else 0.0, coverage=float(covered.mean()) if n else 0.0,
-        accuracy_covered=float(exact[covered].mean()) if covered.any() else 0.0,
+        accuracy_covered=float(exact[covered].mean()) if covered.any() else float("nan"),  # 0.0 would be a score
         per_tag=per_tag.sort_values("support", ascending=False, kind="stable").reset_index(drop=True),
         confused_pairs=confused, per_level=per_level, mean_confidence=conf, calibration_error=ece,
         unknown_tags=unknown,

@@ -469,6 +469,32 @@ def _warn_conflicting_labels(groups: np.ndarray | None, rows: list[list[Any]]) -
                       "both (find_label_issues lists the rows most likely mislabelled)", UserWarning, stacklevel=4)
 
 
+def _conflicting_copies(groups: np.ndarray | None, primary: np.ndarray) -> dict[int, int]:
+    """Rows whose text repeats under another tag (``groups`` from :func:`_repeat_groups`), each with the tag its
+    copies carry most: the rows not carrying their group's most common tag, and every row of a tie.
+
+    >>> _conflicting_copies(np.array([0, 0, 0, 1, 2, 2]), np.array([1, 1, 0, 0, 0, 1]))
+    {2: 1, 4: 1, 5: 0}
+    """
+    if groups is None:
+        return {}
+    members: dict[int, list[int]] = {}
+    for row, g in enumerate(groups.tolist()):
+        members.setdefault(g, []).append(row)
+    out: dict[int, int] = {}
+    for rows in members.values():
+        counts = np.bincount(primary[rows])
+        if np.count_nonzero(counts) < 2:
+            continue
+        tie = np.count_nonzero(counts == counts.max()) > 1
+        for r in rows:
+            if tie or counts[primary[r]] < counts.max():
+                others = counts.copy()
+                others[primary[r]] = 0
+                out[r] = int(np.argmax(others))
+    return out
+
+
 def _holdout_split(primary: np.ndarray, share: float, seed: int,
                    groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Stratified train/held-out positions; every class keeps at least 2 training rows.
@@ -1451,7 +1477,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         ``find_label_issues`` when cleanlab is installed (``method="auto"``, the ``cleanlab`` extra), else a
         built-in implementation of the same rule (``method="builtin"``); see :mod:`feedback_nlp._label_issues`
         and docs/benchmarks.md for the recall of both. Multi-label rows are judged on their first tag. Sorted
-        by how much more likely the suggested tag is; ``method`` says which implementation ran. The column
+        by how much more likely the suggested tag is; ``method`` says which implementation ran. A text that repeats
+        under different tags (multi-class; case and spacing aside) is listed too: each copy that does not carry the
+        tag most of its copies carry, and every copy of a tie, with the other copies' tag suggested. The column
         ``index`` is the row's position in ``X``; the frame's own index is ``X``'s index labels when ``X`` is a
         Series or DataFrame (``train.loc[issues.index]`` gives the rows), else the positions 0…n-1.
         """
@@ -1483,6 +1511,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         best = oof.argmax(axis=1)
         if targets.multi_label:  # a row is not mislabelled when the suggested tag is one of its tags
             mask &= targets.Y[np.arange(len(best)), best] == 0
+        else:  # copies of one text under different tags: at least one is wrong, whatever the model leans to
+            for row, other in _conflicting_copies(_repeat_groups(X), primary).items():
+                if not mask[row]:
+                    mask[row], best[row] = True, other
         names = targets.classes.tolist()
         out = [{"index": int(i), "text": texts[i],
                 "given": "|".join(map(str, targets.rows[i])) if targets.multi_label else targets.rows[i][0],
