@@ -149,6 +149,9 @@ def test_look_alikes_that_were_redacted_survive(text):
     "the password reset email never arrives", "my password is wrong apparently", "api key: not shown",
     "postcode SW1A 1AA and zip 94043", "I have 3 Apple Watch straps", "version 2 Road map review",
     "broken since 01.05.2026 10:30 and 05/01/2026", "Amazon order 112-3456789-1234567", "sold 0412 units",
+    "https://stackoverflow.com/questions/12345/How-To-Parse-JSON-in-Python3",  # a slug, not a token
+    "https://blog.acme.io/2024/05/Release-Notes-For-Version-3-Of-The-App",
+    "Step 3 Click Place Order fails", "I have 2 Google Drive accounts", "2 Hard Drive failures", "press step 4 Close",
 ])
 def test_new_rules_leave_look_alikes_alone(text):
     """Guards of this round's wider rules (URL tokens, passwords, addresses, trunk-0 phones)."""

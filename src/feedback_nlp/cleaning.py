@@ -227,13 +227,16 @@ _CUED_SECRET = re.compile(r"(\b(?:[A-Za-z0-9]{1,20}_){0,3}(?:api[ _-]?key|apikey
 _CUED_PASSWORD = re.compile(r"(\b(?:password|passwd|passwort|pwd|passcode|mot de passe|contraseña|senha)"
                             r"\s*(?:is|was|=|:)\s*['\"]?)([^\s'\"]{6,64})", re.I)
 _CUED_PIN = re.compile(r"(\bpin(?: code| number)?\s*(?:is|was|=|:)\s*)(\d{4,8})\b", re.I)
+# Street types that are also UI words ("Place Order", "Close", "Row", "Square") are left out; "Google Drive",
+# "Hard Drive"... are products, not streets.
+_NOT_STREET = frozenset({"Google", "Hard", "Flash", "Thumb", "Disk", "Shared", "Network", "Cloud", "External", "Test",
+                         "Fast", "Slow", "Express", "Memory", "Silk", "Milky", "One"})
 # Street addresses: a house number and one to three capitalised words before a street type (US/UK:
 # "221B Baker Street", "1600 Amphitheatre Parkway", "7 Elm St."), a German street and number ("Musterstraße 12")
 # and a French number and street ("12 rue de la Paix"). A postcode alone is kept: it names an area, not a person.
 _ADDRESS = re.compile(
-    r"\b\d{1,5}[A-Za-z]?,?[ ](?:[A-Z][a-z]+[ ]){0,2}[A-Z][a-z]+[ ](?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr"
-    r"|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Parkway|Pkwy|Terrace|Close|Crescent|Square|Sq|Highway|Hwy|Gardens|Grove"
-    r"|Mews|Row)\b\.?"
+    r"\b\d{1,5}[A-Za-z]?,?[ ](?:[A-Z][a-z]+[ ]){0,2}([A-Z][a-z]+)[ ](?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln"
+    r"|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Parkway|Pkwy|Terrace|Crescent|Highway|Hwy|Gardens|Grove|Mews)\b\.?"
     r"|\b[A-ZÄÖÜ][a-zäöüß]{1,30}(?:straße|strasse|str\.|weg|gasse|platz|allee)[ ]\d{1,4}[a-z]?\b"
     r"|\b\d{1,4}(?:[ ]?(?:bis|ter))?,?[ ](?:rue|avenue|boulevard|bd|place|chemin|allée|impasse|quai)[ ]"
     r"(?:de[ ]la[ ]|de[ ]l'|des[ ]|du[ ]|de[ ]|d')?[A-ZÉÈ][\w'-]{1,30}"
@@ -288,9 +291,26 @@ def _redact_iban(m: re.Match) -> str:
         candidate, tail = head, sep + last + tail
 
 
+def _random_looking(token: str) -> bool:
+    """True for a random token (base64url: the character class changes at ~62% of steps), False for a readable
+    slug such as ``How-To-Parse-JSON-in-Python3`` (changes only at word starts; steps across ``-``/``_`` are not
+    counted). 0.4 keeps hyphenated slugs out and ~98% of 20-character tokens in.
+
+    >>> _random_looking("Q2hhbmdlTWVQbGVhc2UxMjM0"), _random_looking("How-To-Parse-JSON-in-Python3")
+    (True, False)
+    """
+    steps = changes = 0
+    for part in re.split(r"[-_]+", token):
+        kinds = ["u" if ch.isupper() else "l" if ch.islower() else "d" for ch in part]
+        steps += max(len(kinds) - 1, 0)
+        changes += sum(a != b for a, b in zip(kinds, kinds[1:]))
+    return steps > 0 and changes / steps >= 0.4
+
+
 def _redact_url(m: re.Match) -> str:
     url = m.group(0)
-    secret = _URL_SECRET.search(url) or _URL_TOKEN.search(url) or _URL_RESET_TOKEN.search(url)
+    secret = (_URL_SECRET.search(url) or _URL_RESET_TOKEN.search(url)
+              or any(_random_looking(t.group(0)[1:]) for t in _URL_TOKEN.finditer(url)))
     return "<URL>" if secret else url
 
 
@@ -381,7 +401,7 @@ def redact_pii(text: str) -> str:
                             text)
     text = _CUED_PASSWORD.sub(_redact_password, text)
     text = _CUED_PIN.sub(lambda m: m.group(1) + "<SECRET>", text)
-    text = _ADDRESS.sub("<ADDRESS>", text)
+    text = _ADDRESS.sub(lambda m: m.group(0) if m.group(1) in _NOT_STREET else "<ADDRESS>", text)
     if ":" in text:
         text = _IPV6.sub(_redact_ipv6, text)
     if not _DIGIT.search(text):  # cards, IBANs, SSNs, IPs and phones all need digits
