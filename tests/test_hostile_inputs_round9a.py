@@ -465,3 +465,23 @@ def test_accuracy_on_covered_rows_is_no_figure_when_every_row_abstained(hash_emb
     assert report.coverage == 0.0 and report.accuracy == 0.0 and math.isnan(report.accuracy_covered)
     assert report.to_dict()["accuracy_covered"] is None and json.dumps(report.to_dict(), allow_nan=False)
     assert "| accuracy on covered rows | – (every row abstained) |" in report.to_markdown()
+
+
+def test_a_folder_saved_before_the_word_channel_existed_is_not_carded_with_one(hash_embedder, tmp_path):
+    # was: loaded with today's default lexical=True, so a save of it said "the word TF-IDF channel was fitted and
+    # dropped" of a model that never had one (and a refit would have trained one)
+    from feedback_nlp._persist import write_manifest
+
+    original = TagClassifier(hash_embedder, cv=2, lexical=False).fit(TEXTS, LABELS)
+    folder = original.save(tmp_path / "old")
+    config = json.loads((folder / "config.json").read_text())
+    for name in ("lexical", "keep_base", "taxonomy_examples", "adapter", "time_budget", "self_train"):
+        del config["params"][name]  # parameters format 1 did not have
+    for name in ("classes_dtype", "calibration", "lexical"):
+        config.pop(name, None)
+    (folder / "config.json").write_text(json.dumps({**config, "format_version": 1}))
+    write_manifest(folder)
+    old = TagClassifier.load(folder, embedder=hash_embedder)
+    assert old.lexical is False and old.predict(NEW).tolist() == original.predict(NEW).tolist()
+    card = (old.save(tmp_path / "again") / "README.md").read_text()
+    assert "fitted and dropped" not in card and "| head | logistic regression on frozen embeddings |" in card

@@ -1669,6 +1669,11 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             embedder = Embedder(folder / "encoder" if info.get("fine_tuned") else None, backend=backend)
         check_embedder(info["base_model_id"], embedder, "the tag model")
         params = dict(config["params"])
+        # parameters a folder predates say what its model did, not today's defaults (a save writes every one):
+        # no word channel, and a fine-tuned encoder saved whole
+        params.setdefault("lexical", False)
+        if info.get("fine_tuned") and not info.get("adapter"):
+            params.setdefault("adapter", None)
         clf = cls(embedder=embedder, taxonomy=Taxonomy.from_dict(config["taxonomy"]) if config["taxonomy"] else None,
                   **params)
         try:
