@@ -16,6 +16,14 @@ comparison ends up in ``TagClassifier.head_selection_`` and in the model card.
 Which candidates run depends on the machine's speed; among those that ran, the choice is deterministic
 (``random_state`` fixes the folds and every head's training).
 
+``keep_base`` is not a candidate of its own: the fine-tuned candidates use the estimator's setting (set
+``keep_base=True`` and they are measured, and the winner trained, with it). Measured on the full protocols
+(docs/benchmarks.md), it moved macro-F1 by -0.1 (nlbse24, seed 0: contrastive 0.7935 with it vs 0.7942
+without; finetune at 256 tokens 0.7727 vs 0.7734) to +0.4 points (banking77 8-shot, 5 draws: 0.8672 ->
+0.8714): less than one seed moves the same recipe (nlbse24 contrastive, seeds 0-2: 0.7935-0.8041), so a
+selection between the two would follow noise, while every prediction embeds each text twice, a cost the
+training-time budget does not see.
+
 Example:
     >>> [c.name for c in candidates(multi_label=False, texts=True, taxonomy=True, backlog=False)]
     ['logreg', 'zero-shot', 'finetune', 'contrastive']
