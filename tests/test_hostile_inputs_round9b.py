@@ -203,3 +203,48 @@ def test_service_config_keep_metadata_takes_one_name_as_a_string():
     from feedback_nlp.service import ServiceConfig
 
     assert ServiceConfig(keep_metadata="email").keep_metadata == ("email",)
+
+
+# --- error messages quote cells: redacted -----------------------------------------------------------
+
+def test_score_errors_do_not_quote_pii(tmp_path, capsys):
+    from feedback_nlp.cli import main
+
+    rice = tmp_path / "rice.csv"
+    rice.write_text("id,reach,impact,confidence,effort\n1,jane.doe@acme.io,2,0.8,3\n", encoding="utf-8")
+    demand = tmp_path / "demand.csv"
+    demand.write_text("id,theme,account,revenue\n1,a,x,10\n2,a,y,paid by 4111 1111 1111 1111\n", encoding="utf-8")
+    assert main(["score", "--framework", "rice", "--in", str(rice), "--out", str(tmp_path / "r.csv")]) == 1
+    assert main(["score", "--framework", "demand", "--group-col", "theme", "--account-col", "account",
+                 "--revenue-col", "revenue", "--time-col", "", "--in", str(demand), "--out", str(tmp_path / "d.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "(e.g. '<EMAIL>')" in err and "(e.g. 'paid by <CARD>')" in err, err
+    assert "jane.doe" not in err and "4111" not in err
+
+
+def test_theme_scores_errors_do_not_quote_pii():
+    import pandas as pd
+
+    from feedback_nlp.errors import ColumnError
+    from feedback_nlp.scoring import theme_scores
+
+    df = pd.DataFrame({"theme": ["a", "b"], "account_id": [["jane@acme.io"], "x"], "revenue": [1, "jane@acme.io"]})
+    for kwargs in (dict(account_col="account_id", revenue_col=None), dict(account_col=None, revenue_col="revenue")):
+        with pytest.raises(ColumnError, match="<EMAIL>") as info:
+            theme_scores(df, theme_col="theme", time_col=None, **kwargs)
+        assert "jane@" not in str(info.value)
+    with pytest.raises(ColumnError, match="<EMAIL>"):
+        theme_scores(df.assign(theme=[{"k": "jane@acme.io"}, "b"]), theme_col="theme", time_col=None,
+                     account_col=None, revenue_col=None)
+
+
+def test_quoted_cell_cuts_at_a_space_before_redacting():
+    from feedback_nlp.errors import quoted_cell
+
+    # six long addresses shrink to placeholders, so the 320-character cut lands inside the display: cut there, it
+    # left "jane.doe@acme", which no rule finds, in the message
+    text = "alexander.hamilton.the.first@example-company.com " * 6 + "abcdefghijkl jane.doe@acme.io tail"
+    assert text.index("jane") < 320 < text.index("jane") + len("jane.doe@acme.io")
+    shown = quoted_cell(text)
+    assert "jane" not in shown and shown.startswith("'<EMAIL> <EMAIL>"), shown
+    assert quoted_cell(4111111111111111) == "'<CARD>'"

@@ -56,6 +56,7 @@ from .errors import (
     UnknownTagError,
     UsageError,
     quoted,
+    quoted_cell,
     quoted_list,
 )
 
@@ -1019,7 +1020,7 @@ def cmd_score(args: argparse.Namespace) -> dict:
             bad = numbers.isna() & values.astype(str).str.strip().ne("")
             if bad.any():
                 raise ColumnError(f"{args.input}: column {name!r} has non-numeric values at "
-                                  f"{where.name(list(np.flatnonzero(bad.to_numpy())))} (e.g. {quoted(values[bad].iloc[0])})")
+                                  f"{where.name(list(np.flatnonzero(bad.to_numpy())))} (e.g. {quoted_cell(values[bad].iloc[0])})")
             return numbers
         return values
 

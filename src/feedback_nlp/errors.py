@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
+from .cleaning import redact_pii  # cleaning imports nothing of the package: no import cycle
+
 
 class FeedbackNLPError(Exception):
     """Base class of every error raised on purpose by feedback_nlp."""
@@ -89,6 +91,20 @@ def quoted(value: object, limit: int = 80) -> str:
     """
     text = value if isinstance(value, str) else str(value)
     return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def quoted_cell(value: object, limit: int = 80) -> str:
+    """:func:`quoted` for a cell of the user's data: PII-redacted first, because error messages reach consoles,
+    CI logs and tickets ("revenue ... (e.g. 'x jane@acme.io')" showed the address).
+
+    >>> quoted_cell("paid by jane@acme.io")
+    "'paid by <EMAIL>'"
+    """
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > 4 * limit:  # cut at a space, so that the cut never splits an address the redactor then misses
+        cut = text.rfind(" ", 0, 4 * limit)
+        text = text[: cut if cut > 0 else 4 * limit]
+    return quoted(redact_pii(text), limit)
 
 
 def quoted_list(values: object, limit: int = 20) -> str:

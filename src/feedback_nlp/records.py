@@ -37,7 +37,7 @@ import pandas as pd
 from . import _config
 from .cleaning import _SURROGATE, MAX_TEXT_CHARS, clean_text, redact_pii, text_problem
 from .connectors import VENDOR_FORMATS, iter_export, iter_table, sniff_format
-from .errors import ColumnError, InvalidInputError, quoted, quoted_list
+from .errors import ColumnError, InvalidInputError, quoted, quoted_cell, quoted_list
 
 __all__ = [
     "CANONICAL_COLUMNS",
@@ -425,7 +425,7 @@ def parse_timestamp(value: Any) -> pd.Timestamp | None:
     elif isinstance(value, str):
         text = value.strip()
         if not any(ch.isdigit() for ch in text):  # "now", "today", "yesterday" are not times of an event
-            raise ValueError(f"no date in {quoted(text)}")
+            raise ValueError(f"no date in {quoted_cell(text)}")
         if (m := _NUMERIC_DATE.match(text)) is not None:
             text = _month_first(text, m)
         ts = pd.Timestamp(text)

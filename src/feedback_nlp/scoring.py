@@ -34,7 +34,7 @@ from typing import Any, Union
 import numpy as np
 import pandas as pd
 
-from .errors import ColumnError, InvalidInputError, quoted, quoted_list
+from .errors import ColumnError, InvalidInputError, quoted, quoted_cell, quoted_list
 from .records import parse_timestamp, to_utc_times
 
 __all__ = [
@@ -421,7 +421,7 @@ def theme_scores(
     unhashable = data[theme_col].map(lambda v: not isinstance(v, Hashable))
     if unhashable.any():  # a dict or set theme was "unhashable type" from the grouping
         raise ColumnError(f"theme column {quoted(theme_col)} holds objects in rows {list(data.index[unhashable][:10])} "
-                          f"(e.g. {quoted(data[theme_col][unhashable].iloc[0])}); give a theme or a list of themes")
+                          f"(e.g. {quoted_cell(data[theme_col][unhashable].iloc[0])}); give a theme or a list of themes")
     keep = ~data[theme_col].isin([x for x in exclude if x is not None])
     numbers_out = {float(x) for x in exclude if isinstance(x, numbers.Real) and not isinstance(x, bool)}
     if numbers_out:  # "-1.0", the outlier id of a column pandas wrote as floats, was ranked as a theme
@@ -436,13 +436,13 @@ def theme_scores(
         bad = (rev.isna() & given.notna()) | (rev < 0) | np.isinf(rev)
         if bad.any():
             raise ColumnError(f"revenue column {quoted(revenue_col)} has non-numeric, infinite or negative values in rows "
-                              f"{list(data.index[bad][:10])} (e.g. {quoted(data[revenue_col][bad].iloc[0])})")
+                              f"{list(data.index[bad][:10])} (e.g. {quoted_cell(data[revenue_col][bad].iloc[0])})")
         data[revenue_col] = rev
     if account_col is not None:
         bad = data[account_col].map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray)))
         if bad.any():  # was "unhashable type: 'list'" from the count of unique accounts
             raise ColumnError(f"account column {quoted(account_col)} holds lists or objects in rows "
-                              f"{list(data.index[bad][:10])} (e.g. {quoted(data[account_col][bad].iloc[0])}); "
+                              f"{list(data.index[bad][:10])} (e.g. {quoted_cell(data[account_col][bad].iloc[0])}); "
                               "give one account id per row")
         # a blank account (an empty CSV cell read as text) is no account, as a blank theme is no theme: all the
         # blank rows were one account "", counted once with the largest of their customers' revenues
@@ -537,7 +537,7 @@ def _refuse_non_amounts(data: pd.DataFrame, col: Any) -> None:
     if bad.any():
         example = values[bad].iloc[0]
         raise ColumnError(f"revenue column {quoted(col)} holds {type(example).__name__} values, not amounts, in rows "
-                          f"{list(data.index[bad][:10])} (e.g. {quoted(example)}); give revenue as numbers")
+                          f"{list(data.index[bad][:10])} (e.g. {quoted_cell(example)}); give revenue as numbers")
 
 
 def _window(window: Any) -> pd.Timedelta:
