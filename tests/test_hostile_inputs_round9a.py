@@ -485,3 +485,31 @@ def test_a_folder_saved_before_the_word_channel_existed_is_not_carded_with_one(h
     assert old.lexical is False and old.predict(NEW).tolist() == original.predict(NEW).tolist()
     card = (old.save(tmp_path / "again") / "README.md").read_text()
     assert "fitted and dropped" not in card and "| head | logistic regression on frozen embeddings |" in card
+
+
+def test_embedding_rows_of_different_lengths_are_named(hash_embedder):
+    # was: numpy's "setting an array element with a sequence… inhomogeneous shape"
+    clf = TagClassifier(hash_embedder, cv=2, lexical=False).fit(hash_embedder.encode(TEXTS), LABELS)
+    with pytest.raises(InvalidInputError, match=r"embedding rows have different lengths \(63, 64\)"):
+        clf.predict([[0.1] * 64, [0.2] * 63])
+
+
+@pytest.mark.parametrize(("ids", "message"), [
+    ({"a", "b", "c"}, "ids is a set, which has no order"),  # was: ids given to rows in the set's own order
+    ({0: "a", 1: "b", 2: "c"}, "ids is a dict"),  # was: the keys taken as ids
+    ("abc", "ids must be a sequence of one id per row"),  # was: the letters taken as ids
+    (7, "ids must be a sequence of one id per row"),  # was: a raw TypeError
+    ((i for i in [1, 2]), "ids has 2 values for 3 rows"),  # a generator is read once; was a raw TypeError
+    ([[1], [2], [3]], r"ids at positions \[0, 1, 2\] are lists"),  # was: a raw "unhashable type" TypeError
+    (pd.Series(["a", "b", "c"], index=[12, 11, 10]), r"X and ids have the same index labels in another order"),
+])
+def test_tag_ids_that_cannot_be_matched_to_rows_are_refused(fitted, ids, message):
+    with pytest.raises(InvalidInputError, match=message):
+        fitted.tag(pd.Series(NEW, index=[10, 11, 12]), ids=ids)
+
+
+def test_tag_ids_from_a_generator_or_series_are_kept_in_order(fitted):
+    out = fitted.tag(pd.Series(NEW, index=[10, 11, 12]), ids=(f"id{i}" for i in range(3)))
+    assert out["id"].tolist() == ["id0", "id1", "id2"] and out.index.tolist() == [10, 11, 12]
+    out = fitted.tag(NEW, ids=pd.Series([5, 6, 7], index=["x", "y", "z"]))  # X has no index: by position
+    assert out["id"].tolist() == [5, 6, 7]

@@ -36,7 +36,7 @@ import os
 import shutil
 import unicodedata
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -310,7 +310,24 @@ def _labels_at(X: Any, positions: list[int]) -> pd.Index:
     return pd.RangeIndex(len(positions)) if index is None else index[list(positions)]
 
 
-def _refuse_shuffled(X: Any, y: Any) -> None:
+def _checked_ids(X: Any, ids: Any) -> list[Any]:
+    """``tag``'s ids as a list, one per row of X, in X's order: InvalidInputError for a string (its letters are not
+    ids), something that is no sequence, an unordered container, an index in another order than X's, or ids that
+    cannot be told apart (lists, dicts: unhashable)."""
+    if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__") or isinstance(ids, pd.DataFrame):
+        raise InvalidInputError(f"ids must be a sequence of one id per row (a list, array or Series), got "
+                                f"{type(ids).__name__}")
+    _refuse_unordered(ids, "ids")
+    _refuse_shuffled(X, ids, "ids")
+    values = ids.tolist() if isinstance(ids, (pd.Series, np.ndarray)) else list(ids)
+    bad = [i for i, v in enumerate(values) if not isinstance(v, Hashable)]
+    if bad:
+        raise InvalidInputError(f"ids at positions {bad[:10]} are {type(values[bad[0]]).__name__}s, which cannot be "
+                                "told apart as ids; an id is a string or a number")
+    return values
+
+
+def _refuse_shuffled(X: Any, y: Any, name: str = "y") -> None:
     """Rows are paired by position, as in scikit-learn. When X and y are pandas objects whose indexes hold the
     same labels in another order (one of them was sorted or shuffled), that pairs texts with other rows'
     labels without a word: refused, naming the fix."""
@@ -318,9 +335,9 @@ def _refuse_shuffled(X: Any, y: Any) -> None:
     if xi is None or yi is None or len(xi) != len(yi) or xi.equals(yi) or xi.has_duplicates:
         return
     if yi.isin(xi).all():
-        raise InvalidInputError("X and y have the same index labels in another order: rows are paired by position "
-                                "(as in scikit-learn), which would give texts the labels of other rows; align them "
-                                "first (y = y.loc[X.index]) or reset both indexes")
+        raise InvalidInputError(f"X and {name} have the same index labels in another order: rows are paired by position "
+                                f"(as in scikit-learn), which would give texts the {'labels' if name == 'y' else name} of other rows; align them "
+                                f"first ({name} = {name}.loc[X.index]) or reset both indexes")
 
 
 def _row_keys(X: Any, texts: Any = None) -> np.ndarray:
@@ -361,6 +378,10 @@ def _numeric_rows(X: Any) -> np.ndarray | None:
         return X.astype(np.float64, copy=False)
     if isinstance(X, (list, tuple)) and X and all(
             isinstance(r, (list, tuple, np.ndarray)) and all(isinstance(v, numbers.Real) for v in r) for r in X):
+        widths = sorted({len(r) for r in X})
+        if len(widths) > 1:  # numpy's "inhomogeneous shape" says nothing of embeddings
+            raise InvalidInputError(f"X's embedding rows have different lengths ({', '.join(map(str, widths[:5]))}); "
+                                    "every vector must have the embedder's dimensions")
         return np.asarray(X, dtype=np.float64)  # a list of number rows: embeddings
     return None
 
@@ -1290,8 +1311,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         """The batch-friendly output: ``tags`` (with ancestors), ``probabilities`` (JSON of the predicted
         tags' probabilities), ``confidence`` and ``needs_review``; with ``ids``, an ``id`` column first.
         A Series or DataFrame input's index is kept."""
-        X, texts = _once(X), _once(texts)
+        X, texts, ids = _once(X), _once(texts), _once(ids)
         self._check_fitted()
+        if ids is not None:
+            ids = _checked_ids(X, ids)
         P = self._proba(X, texts)
         picks, conf, review = self._decide(P)
         if ids is not None and len(ids) != len(P):
