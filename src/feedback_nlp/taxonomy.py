@@ -289,7 +289,10 @@ class Taxonomy:
         for t in tags:
             wanted.add(t)
             wanted.update(self.ancestors(t))
-        return [t for t in self._tags if t in wanted]
+        order = self.__dict__.get("_order")
+        if order is None:  # positions once: sorting a row's few tags, not a pass over every tag per row
+            order = self._order = {t: i for i, t in enumerate(self._tags)}
+        return sorted(wanted, key=order.__getitem__)
 
     def at_level(self, tag_id: str, level: int) -> str | None:
         """The ancestor-or-self of ``tag_id`` at depth ``level`` (None if the tag is shallower)."""
