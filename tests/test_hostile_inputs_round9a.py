@@ -544,3 +544,14 @@ def test_ancestors_of_a_tag_come_in_taxonomy_order_in_a_large_taxonomy():
                                                                   for i in range(2000)]
                              + [{"id": "leaf", "name": "Leaf", "parent": "t1999"}, {"id": "a", "name": "A"}]})
     assert tax.with_ancestors(["a", "leaf", "t5"]) == ["z", "t5", "t1999", "leaf", "a"]
+
+
+def test_a_fine_tuning_window_longer_than_the_model_reads_is_named(tiny_model):
+    # was: torch's "The size of tensor a (128) must match the size of tensor b (64)" after loading the model
+    from feedback_nlp import Embedder
+
+    clf = TagClassifier(Embedder(tiny_model, backend="torch", cache=None), head="finetune", finetune_epochs=1,
+                        finetune_batch_size=4, finetune_max_seq_length=65, cv=2, lexical=False)
+    with pytest.raises(InvalidInputError, match=r"finetune_max_seq_length=65 is longer than the model can read "
+                                                r"\(64 tokens\)"):
+        clf.fit(TEXTS, LABELS)

@@ -9,6 +9,7 @@ the same for both heads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ import numpy as np
 
 from ._adapters import LORA_ALPHA, LORA_LEARNING_RATE, LORA_RANK, adapter_from, add_lora, write_adapter
 from ._model import local_folder
+from .errors import InvalidInputError
 
 __all__ = ["bucketed_batches", "class_balanced_batches", "default_epochs", "pseudo_labels", "finetune_encoder", "remove_with", "scratch_dir", "self_train_head",
            "sweep_scratch_dirs"]
@@ -111,6 +113,17 @@ def scratch_of(owner: object) -> Path | None:
     (True, None)
     """
     return _SCRATCH_OF.get(id(owner))
+
+
+def _token_limit(model: Any) -> int | None:
+    """The most tokens the transformer of a sentence-transformers model reads at once: the smaller of its
+    tokenizer's ``model_max_length`` (512 for RoBERTa-style models, whose 514 positions include an offset) and
+    its position embeddings, each where it states a real limit; None when neither does."""
+    limits = [getattr(getattr(model, "tokenizer", None), "model_max_length", None)]
+    with contextlib.suppress(AttributeError, IndexError, TypeError, KeyError):  # not a transformer first module
+        limits.append(model[0].auto_model.config.max_position_embeddings)
+    real = [int(v) for v in limits if isinstance(v, int) and 0 < v < 100_000]  # tokenizers say 1e30 for "none"
+    return min(real) if real else None
 
 
 def bucketed_batches(lengths: Sequence[int] | np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -231,8 +244,7 @@ def finetune_encoder(
     Returns ``out_dir``; the epochs used are logged and written to ``out_dir/training.json``.
     """
     if adapter == "lora" and not (local_folder(location) / "model.safetensors").is_file():
-        from .errors import InvalidInputError  # checked before the minutes of training, not after
-
+        # checked before the minutes of training, not after
         raise InvalidInputError(f"LoRA adapters are merged into the base model's model.safetensors, and "
                                 f"{local_folder(location)} has none; convert the model to safetensors or fine-tune "
                                 "every weight with adapter=None")
@@ -246,6 +258,10 @@ def finetune_encoder(
     torch.manual_seed(random_state)
     rng = np.random.default_rng(random_state)
     model = SentenceTransformer(str(location), device=device, local_files_only=True)
+    limit = _token_limit(model)
+    if limit is not None and max_seq_length > limit:  # torch's own error names tensor sizes, not the setting
+        raise InvalidInputError(f"finetune_max_seq_length={max_seq_length} is longer than the model can read "
+                                f"({limit} tokens); use {limit} or less")
     model.max_seq_length = max_seq_length
     if adapter not in ("lora", None):
         raise ValueError(f"adapter must be 'lora' or None, got {adapter!r}")
