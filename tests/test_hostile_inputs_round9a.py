@@ -555,3 +555,14 @@ def test_a_fine_tuning_window_longer_than_the_model_reads_is_named(tiny_model):
     with pytest.raises(InvalidInputError, match=r"finetune_max_seq_length=65 is longer than the model can read "
                                                 r"\(64 tokens\)"):
         clf.fit(TEXTS, LABELS)
+
+
+def test_fine_tuning_that_diverges_says_so(tiny_model):
+    # was: "the embedder's vectors contain NaN or infinity in rows [0, 1, …]", which blamed the embedder
+    from feedback_nlp import Embedder
+
+    clf = TagClassifier(Embedder(tiny_model, backend="torch", cache=None), head="finetune", finetune_epochs=1,
+                        finetune_batch_size=4, finetune_max_seq_length=16, finetune_learning_rate=1e6, cv=2,
+                        lexical=False, finetune_calibration="in_sample")
+    with pytest.raises(InvalidInputError, match=r"fine-tuning diverged .*lower finetune_learning_rate \(it was 1e\+06\)"):
+        clf.fit(TEXTS, LABELS)

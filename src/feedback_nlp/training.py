@@ -323,6 +323,11 @@ def finetune_encoder(
             if bar is not None:
                 bar.update(1)
         log.info("fine-tuning epoch %d/%d: loss %.4f", epoch + 1, epochs, total / len(texts))
+        if not np.isfinite(total):  # diverged: the encoder's weights are NaN, and so would be every vector
+            if bar is not None:
+                bar.close()
+            raise InvalidInputError(f"fine-tuning diverged (the loss became {total} in epoch {epoch + 1}); lower "
+                                    f"finetune_learning_rate (it was {learning_rate:g})")
     if bar is not None:
         bar.close()
     model.eval()
