@@ -289,3 +289,35 @@ def test_quoted_cell_cuts_at_a_space_before_redacting():
     shown = quoted_cell(text)
     assert "jane" not in shown and shown.startswith("'<EMAIL> <EMAIL>"), shown
     assert quoted_cell(4111111111111111) == "'<CARD>'"
+
+
+# --- ingest: the url and author columns are redacted like the text ------------------------------
+
+def test_url_and_author_columns_are_redacted_at_ingest(tmp_path):
+    from feedback_nlp import read_feedback
+
+    path = tmp_path / "in.csv"
+    path.write_text("id,text,author,url\n"
+                    "1,Export fails,jane.doe@acme.io,https://app.acme.io/reset?token=9a8b7c6d5e4f\n"
+                    "2,Dark mode,Ana Souza,https://app.acme.io/reports\n", encoding="utf-8")
+    records = read_feedback(path).records
+    assert records["author"].tolist() == ["<EMAIL>", "Ana Souza"]  # a name stays: it is provenance
+    assert records["url"].tolist() == ["<URL>", "https://app.acme.io/reports"]
+    raw = read_feedback(path, clean=False).records  # asked for raw: raw
+    assert raw.loc[0, "author"] == "jane.doe@acme.io"
+
+
+def test_intercom_page_url_is_redacted(tmp_path):
+    import json
+
+    from feedback_nlp import read_feedback
+
+    conv = {"id": "1", "created_at": 1700000000, "state": "open",
+            "source": {"type": "conversation", "id": "9", "body": "<p>Export fails</p>",
+                       "author": {"type": "user", "id": "u1", "name": "Jane"},
+                       "url": "https://app.acme.io/unsubscribe?email=jane.doe%40acme.io"},
+            "conversation_parts": {"conversation_parts": []}}
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps({"conversations": [conv]}), encoding="utf-8")
+    records = read_feedback(path, format="intercom").records
+    assert "jane" not in str(records["page_url"].tolist()) and records["text"].tolist() == ["Export fails"]

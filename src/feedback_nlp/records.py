@@ -803,6 +803,10 @@ class RowValidator:
             values = column(role)
             if values is not None:
                 out[role] = [self._optional(v) for v in values]
+                if self.clean and role in ("url", "author"):
+                    # redacted like the text: a page URL carries reset tokens and e-mails in its query, and an
+                    # author is often an address ("jane@acme.io") when the source has no name; names stay
+                    out[role] = [redact_pii(v) if isinstance(v, str) else v for v in out[role]]
         accounts = column("account_id")
         for i, v in enumerate(accounts if accounts is not None else ()):
             if reasons[i] is None and isinstance(v, (list, tuple, dict, set, np.ndarray)):

@@ -21,6 +21,7 @@ from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from ..cleaning import redact_pii
 from ..errors import InputFileError
 from ._export import Export
 from ._json import JsonFile
@@ -68,7 +69,8 @@ def _customer_row(part: dict[str, Any], name: Any, conv: dict[str, Any], source:
         "created_at": part.get("created_at"), "author": name, "status": conv.get("state"),
         "conversation_id": conv.get("id"), "part_type": part.get("part_type"),
         "subject": (source.get("subject") or None) if first else None,
-        "page_url": source.get("url") if first else None,
+        # where the customer wrote from: a page URL can carry a reset token or an e-mail in its query
+        "page_url": (redact_pii(url) if isinstance(url := source.get("url"), str) else url) if first else None,
         "intercom_tags": "|".join(t.get("name", "") for t in tags if isinstance(t, dict)) or None,
     }
 
