@@ -205,7 +205,8 @@ _UNITS = ["a", "1", "1 ", "1.", "1-", "a@", "a.", "@a.", ":", "1:", "+1 ", "0 ",
           "a at b dot ", "/Aa1", "=Aa1", "/reset/", "a_secret_", "password: ", "1 Aa ", "Aastraße ", "1 rue de ",
           "00 1-", "0 1 ", "01.", "(0) ", "1 (", "ext ", "%40", "a%40", "%40a.", "-----BEGIN PRIVATE KEY-----",
           "AA00", "aa00 ", "a+b://", "upgraded from 1.1.1.1 to ", "1–", "section 1.1.1.1 ", "dob 1", "born on 1 ", "Jan 1 ",
-          "AB 12 ", "12345678", "X1234567 ", "cpf ", "123.456.789-", "2345 ", "passport ", "driver's license 1-"]
+          "AB 12 ", "12345678", "X1234567 ", "cpf ", "123.456.789-", "2345 ", "passport ", "driver's license 1-",
+          "pin is 1", "aws_secret_key=", "Authorization: Basic a", "a at b dot c ", "http://a/reset/Aa1", "Aa-"]
 
 
 def test_redaction_stays_linear_on_adversarial_input():
