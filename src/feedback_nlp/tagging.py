@@ -335,9 +335,10 @@ def _refuse_shuffled(X: Any, y: Any, name: str = "y") -> None:
     if xi is None or yi is None or len(xi) != len(yi) or xi.equals(yi) or xi.has_duplicates:
         return
     if yi.isin(xi).all():
-        raise InvalidInputError(f"X and {name} have the same index labels in another order: rows are paired by position "
-                                f"(as in scikit-learn), which would give texts the {'labels' if name == 'y' else name} of other rows; align them "
-                                f"first ({name} = {name}.loc[X.index]) or reset both indexes")
+        what = "labels" if name == "y" else name
+        raise InvalidInputError(f"X and {name} have the same index labels in another order: rows are paired by "
+                                f"position (as in scikit-learn), which would give texts the {what} of other rows; "
+                                f"align them first ({name} = {name}.loc[X.index]) or reset both indexes")
 
 
 def _row_keys(X: Any, texts: Any = None) -> np.ndarray:
@@ -731,7 +732,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
         >>> TagClassifier().set_params(min_confidense=0.5)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        feedback_nlp.errors.InvalidInputError: TagClassifier has no parameter 'min_confidense' (did you mean 'min_confidence'?)...
+        feedback_nlp.errors.InvalidInputError: TagClassifier has no parameter 'min_confidense' (did you mean ...
         """
         import difflib
 
@@ -1446,9 +1447,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         rows = _row_keys(X, texts)
         copies = int(np.isin(rows, keys).sum())
         if copies:
-            warnings.warn(f"{copies} of {len(rows)} evaluation rows are copies of training rows (the same text, case and "
-                          "spacing aside): the model has seen their answers, so the figures overstate how it does on "
-                          "new feedback; evaluate on rows it was not trained on", UserWarning, stacklevel=3)
+            warnings.warn(f"{copies} of {len(rows)} evaluation rows are copies of training rows (the same text, "
+                          "case and spacing aside): the model has seen their answers, so the figures overstate how "
+                          "it does on new feedback; evaluate on rows it was not trained on", UserWarning, stacklevel=3)
 
     def suggest_for_labeling(self, X: Any, n: int = 20) -> pd.DataFrame:
         """The ``n`` items most worth labelling next: uncertain for the model and diverse among themselves.
@@ -1703,7 +1704,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             clf._validate_params()  # a config edited to min_confidence=7 would send every item to review
         except InvalidInputError as exc:
             raise ValueError(f"config.json: {exc}") from None  # the folder's fault: an IntegrityError
-        clf._trained_params_ = {k: v for k, v in clf.get_params(deep=False).items() if k not in ("embedder", "taxonomy")}
+        clf._trained_params_ = {k: v for k, v in clf.get_params(deep=False).items()
+                                if k not in ("embedder", "taxonomy")}
         with np.load(folder / "weights.npz", allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         dtype = config.get("classes_dtype", "str")  # models saved before labels kept their type: strings

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -259,9 +260,10 @@ def finetune_encoder(
     rng = np.random.default_rng(random_state)
     model = SentenceTransformer(str(location), device=device, local_files_only=True)
     limit = _token_limit(model)
-    if limit is not None and max_seq_length > limit:  # torch's own error names tensor sizes, not the setting
-        raise InvalidInputError(f"finetune_max_seq_length={max_seq_length} is longer than the model can read "
-                                f"({limit} tokens); use {limit} or less")
+    if limit is not None and max_seq_length > limit:  # past it, torch fails on the first long text (tensor sizes)
+        warnings.warn(f"finetune_max_seq_length={max_seq_length} is longer than the model can read; fine-tuning "
+                      f"reads {limit} tokens", UserWarning, stacklevel=3)
+        max_seq_length = limit
     model.max_seq_length = max_seq_length
     if adapter not in ("lora", None):
         raise ValueError(f"adapter must be 'lora' or None, got {adapter!r}")
