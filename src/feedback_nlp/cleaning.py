@@ -139,10 +139,11 @@ _SECRET_PARAM = (r"(?:access_?token|api_?key|apikey|auth|token|secret|password|p
 # Any scheme, not only http(s)/ftp: connection strings (postgres://, mongodb+srv://, redis://, amqp://) carry
 # passwords as often as links do.
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s<>\"']+")
-# A credential in a URL: a query/fragment parameter whose name holds a secret word (token=, id_token=,
-# X-Amz-Signature=, X-Amz-Credential=), a user:password@ (the user may be empty: redis://:pw@host), or a
-# webhook whose path is itself the credential (Slack, Discord).
-_URL_SECRET = re.compile(rf"[?&#;](?:[\w.-]{{0,30}}[_-])?{_SECRET_PARAM}=[^&\s]+|//[^/\s:@]*:[^/\s@]+@"
+# A credential in a URL: a query/fragment parameter named like a secret (token=, code=), or ending in a secret word
+# (id_token=, X-Amz-Signature=, X-Amz-Credential=, client_secret=; not zip_code= or sort_key=), a user:password@
+# (the user may be empty: redis://:pw@host), or a webhook whose path is itself the credential (Slack, Discord).
+_URL_SECRET = re.compile(rf"[?&#;](?:{_SECRET_PARAM}|[\w.-]{{0,30}}[_-](?:token|secret|signature|credentials?|password"
+                         r"|passwd|jwt|api_?key|access_?key|secret_?key|private_?key))=[^&\s]+|//[^/\s:@]*:[^/\s@]+@"
                          r"|//hooks\.slack\.com/(?:services|workflows)/|//(?:\w+\.)?discord(?:app)?\.com/api/webhooks/",
                          re.I)
 # A path segment or parameter value that is itself a token: 20+ characters mixing upper case, lower case and digits
@@ -485,17 +486,21 @@ def _redact_ipv6(m: re.Match) -> str:
 
 
 def redact_pii(text: str) -> str:
-    """Replace e-mails, phones, payment cards (Luhn-checked), IBANs (mod-97 checked), US SSNs, API keys and
-    tokens, IP addresses and URLs that carry credentials with ``<EMAIL>``, ``<PHONE>``, ``<CARD>``,
-    ``<IBAN>``, ``<SSN>``, ``<SECRET>``, ``<IP>`` and ``<URL>``.
+    """Replace e-mails (obfuscated ones too), phones, payment cards (Luhn-checked), IBANs (mod-97 checked), US
+    SSNs, API keys, tokens, passwords and private keys, IP addresses, URLs that carry credentials, street
+    addresses, dates of birth and government ids (each with its check) with ``<EMAIL>``, ``<PHONE>``,
+    ``<CARD>``, ``<IBAN>``, ``<SSN>``, ``<SECRET>``, ``<IP>``, ``<URL>``, ``<ADDRESS>``, ``<DOB>`` and
+    ``<NATIONAL_ID>``.
 
-    Validation and context keep order numbers, dates and version strings intact (see docs/ingest.md for
-    the rules and docs/benchmarks.md for precision and recall per kind).
+    Validation and context keep order numbers, dates, versions, hashes and ISBNs intact (see docs/ingest.md for
+    the rules and docs/benchmarks.md for recall and false positives per kind).
 
     >>> redact_pii("mail jane.doe@acme.io or call +44 20 7946 0958")
     'mail <EMAIL> or call <PHONE>'
     >>> redact_pii("key sk-proj-4f9XbQ2mT7LpZs81aK3vWcY0 from 10.0.0.12, app v2.4.1.0, order 4155552671")
     'key <SECRET> from <IP>, app v2.4.1.0, order 4155552671'
+    >>> redact_pii("write to ann [at] example [dot] com, ship to 221B Baker Street, DOB 12/03/1985")
+    'write to <EMAIL>, ship to <ADDRESS>, DOB <DOB>'
     """
     if not isinstance(text, str):  # as clean_text: not "argument of type 'NoneType' is not iterable"
         raise TypeError(f"redact_pii expects str, got {type(text).__name__}")
