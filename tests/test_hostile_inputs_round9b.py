@@ -323,3 +323,11 @@ def test_intercom_page_url_is_redacted(tmp_path):
     path.write_text(json.dumps({"conversations": [conv]}), encoding="utf-8")
     records = read_feedback(path, format="intercom").records
     assert "jane" not in str(records["page_url"].tolist()) and records["text"].tolist() == ["Export fails"]
+
+
+def test_serve_keep_metadata_option_is_parsed():
+    from feedback_nlp.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--keep-metadata", "owner", "--keep-metadata", "link"])
+    assert args.keep_metadata == ["owner", "link"]
+    assert build_parser().parse_args(["serve"]).keep_metadata is None  # none kept: every string value redacted
