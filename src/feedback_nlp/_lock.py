@@ -20,11 +20,15 @@ import contextlib
 import datetime as _dt
 import errno
 import json
+import logging
 import os
 import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ._atomic import distinct_paths
 from .errors import JobLockedError, UsageError
 
 __all__ = ["JobLock", "JobLockedError"]
@@ -120,3 +124,59 @@ class JobLock:
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, json.dumps(info).encode())
         os.fsync(fd)
+
+
+_HELD: set[tuple[str, int]] = set()  # output locks this process holds, by path and thread
+
+
+def lock_path(out: Path) -> Path:
+    """The lock file of a job writing ``out``: ``tagged.parquet.lock``."""
+    return out.with_name(out.name + ".lock")
+
+
+@contextlib.contextmanager
+def output_lock(out: str | os.PathLike, inputs: dict[str, Any] | None = None, *,
+                name: str = "--out", then: str = "run again") -> Iterator[None]:
+    """One run per output file or folder: two runs writing one ``--out`` at once (a themes folder, a report)
+    committed their renames interleaved, leaving one run's ``themes.csv`` beside the other's assignments.
+
+    ``inputs`` (``{"--in": path, ...}``) are the run's input paths: a lock over one of them is refused, since
+    writing the lock would overwrite it. Folders made for the lock are removed when the run leaves nothing in
+    them; an ``out`` under a file is left to the caller's own message (no lock is taken there). ``name`` is
+    what the caller calls the output in messages (``--out``, ``out_dir``).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "themes"
+        >>> with output_lock(out):
+        ...     (out.parent / "themes.lock").exists()
+        True
+    """
+    path = lock_path(Path(out))
+    key = (os.path.abspath(path), threading.get_ident())
+    if key in _HELD:  # the CLI's lock around build_report's own: one run, already holding it
+        yield
+        return
+    named = {k: v for k, v in (inputs or {}).items() if isinstance(v, (str, os.PathLike))}
+    clash = [b for a, b in distinct_paths(**{"lock file": str(path)}, **named) if a == "lock file"]
+    if clash or path.is_dir():
+        raise UsageError(f"this run's lock file {path} is " + (f"the {clash[0]} file" if clash else "a folder")
+                         + f"; choose another {name} (the lock is <out>.lock)")
+    created = [d for d in [path.parent, *path.parent.parents] if not d.exists()]  # deepest first
+    if not (created[-1].parent if created else path.parent).is_dir():
+        yield
+        return
+    try:
+        with JobLock(path, what=f"writing {out}", then=then) as lock:
+            if lock.took_over is not None:
+                logging.getLogger(__name__).warning("took over the lock of an earlier run that ended without "
+                                                    "releasing it (%s)", lock.took_over)
+            _HELD.add(key)
+            try:
+                yield
+            finally:
+                _HELD.discard(key)
+    finally:  # the folders the lock made for itself, when the run failed and left nothing in them
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()

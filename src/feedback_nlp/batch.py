@@ -36,7 +36,7 @@ from . import _chunks
 from ._atomic import OutputSet, distinct_paths, writable_target
 from ._chunks import _pack, load_model_cached, process_chunk
 from ._config import DEFAULTS
-from ._lock import JobLock
+from ._lock import JobLock, lock_path
 from .cleaning import MAX_TEXT_CHARS
 from .connectors import resolve_encoding, sniff_format
 from .connectors import table_format as _input_table_format
@@ -196,11 +196,6 @@ def default_errors_path(out: Path) -> Path:
 def parts_path(out: Path) -> Path:
     """The folder of finished chunks of a job writing ``out``: ``tagged.parquet.parts``."""
     return out.with_name(out.name + ".parts")
-
-
-def lock_path(out: Path) -> Path:
-    """The lock file of a job writing ``out``: ``tagged.parquet.lock``."""
-    return out.with_name(out.name + ".lock")
 
 
 def chunk_digest(chunk: pd.DataFrame) -> str:

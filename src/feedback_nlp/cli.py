@@ -1266,37 +1266,19 @@ def _run(args: argparse.Namespace, as_json: bool, version: str) -> int:
 
 @contextlib.contextmanager
 def _output_lock(args: argparse.Namespace) -> Iterator[None]:
-    """One run per output: two runs writing one file or folder at once (a themes folder, a dedupe file)
-    committed their renames interleaved, leaving one run's themes.csv beside the other's assignments. ``tag``
-    takes the same lock itself (its library entry point, ``tag_file``, is locked for every caller)."""
+    """One run per output (see :func:`_lock.output_lock`). ``tag`` takes the same lock itself (its library
+    entry point, ``tag_file``, is locked for every caller); ``build_report`` is locked for every caller too,
+    and inside this lock its own is a no-op."""
     out = getattr(args, "out", None)
     if not isinstance(out, str) or args.command == "tag":
         yield
         return
-    from ._lock import JobLock
-    from .batch import lock_path
+    from ._lock import output_lock
 
-    path = lock_path(Path(out))
     inputs = {f"--{k}": v for k in ("in", "against", "data", "taxonomy", "model")
               if isinstance(v := getattr(args, "input" if k == "in" else k, None), str)}
-    clash = [b for a, b in distinct_paths(**{"lock file": str(path)}, **inputs) if a == "lock file"]
-    if clash or path.is_dir():  # the lock is written: an input there would be overwritten
-        raise UsageError(f"this run's lock file {path} is " + (f"the {clash[0]} file" if clash else "a folder")
-                         + "; choose another --out (the lock is <out>.lock)")
-    created = [d for d in [path.parent, *path.parent.parents] if not d.exists()]  # deepest first
-    if not (created[-1].parent if created else path.parent).is_dir():  # under a file: the command says so
+    with output_lock(out, inputs):
         yield
-        return
-    try:
-        with JobLock(path, what=f"writing {out}", then="run again") as lock:
-            if lock.took_over is not None:
-                logging.getLogger(__name__).warning("took over the lock of an earlier run that ended without "
-                                                    "releasing it (%s)", lock.took_over)
-            yield
-    finally:  # the folders the lock made for itself, when the run failed and left nothing in them
-        for folder in created:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
 
 
 def _run_command(args: argparse.Namespace, as_json: bool, version: str, t0: float) -> int:

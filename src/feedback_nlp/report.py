@@ -23,6 +23,7 @@ import pandas as pd
 
 from ._atomic import OutputSet
 from ._config import DEFAULTS
+from ._lock import output_lock
 from ._optional import require
 from .cleaning import redact_pii
 from .dedupe import Deduper
@@ -146,6 +147,19 @@ def build_report(
     freq = check_freq(freq)
     ThemeModel(embedder, min_theme_size=min_theme_size)._validate_params()
     Deduper(embedder, threshold=dedupe_threshold)._validate_params()
+    # one run per report folder: two runs' renames interleaved left one run's tables beside the other's page
+    inputs = {"source": None if isinstance(source, pd.DataFrame) else source, "model": model,
+              "taxonomy": None if isinstance(taxonomy, Taxonomy) else taxonomy}
+    with output_lock(out, inputs, name="report folder"):
+        return _build_report(source, out, model=model, taxonomy=taxonomy, embedder=embedder,
+                             min_theme_size=min_theme_size, dedupe_threshold=dedupe_threshold, freq=freq, title=title,
+                             raw_csv=raw_csv, sentiment=sentiment, plt=plt, read_kwargs=read_kwargs)
+
+
+def _build_report(source: str | os.PathLike | pd.DataFrame, out: Path, *, model: str | os.PathLike | None,
+                  taxonomy: str | os.PathLike | Taxonomy | None, embedder: BaseEmbedder | None, min_theme_size: int,
+                  dedupe_threshold: float, freq: str, title: str, raw_csv: bool,
+                  sentiment: str | os.PathLike | None, plt: Any, read_kwargs: dict[str, Any]) -> ReportSummary:
     fb = read_feedback(source, unknown_source=read_kwargs.pop("unknown_source", "other"), **read_kwargs)
     records = fb.records.reset_index(drop=True)
     if len(records) == 0:
