@@ -569,3 +569,35 @@ def test_fine_tuning_that_diverges_says_so(tiny_model):
                         lexical=False, finetune_calibration="in_sample")
     with pytest.raises(InvalidInputError, match=r"fine-tuning diverged .*lower finetune_learning_rate \(it was 1e\+06\)"):
         clf.fit(TEXTS, LABELS)
+
+
+@pytest.mark.parametrize(("labels", "P"), [
+    ([0, 0, 1, 5], None),  # was: numpy's "operands could not be broadcast together"
+    ([0, 0, 1, -1], None),  # was: "'list' argument must have no negative elements"
+    ([0.5, 0, 1, 1], None),  # was: 0.5 read as class 0
+    (["a", "b", "a", "b"], None),  # was: int()'s "invalid literal"
+    ([0, 0, 1, 1], "negative"),  # was: flags computed from negative "probabilities"
+])
+def test_label_issue_mask_refuses_labels_and_probabilities_it_cannot_read(labels, P):
+    from feedback_nlp._label_issues import label_issue_mask
+
+    probs = np.array([[.9, .1], [.8, .2], [.1, .9], [.2, .8]])
+    with pytest.raises(InvalidInputError, match="labels must be class indices|values in \\[0, 1\\]"):
+        label_issue_mask(np.array(labels), -probs if P == "negative" else probs, method="builtin")
+    assert label_issue_mask(np.array([0, 0, 1, 1]), probs.tolist(), method="builtin")[0].tolist() == [False] * 4
+
+
+def test_evaluate_predictions_refuses_what_it_would_misread():
+    from feedback_nlp.evaluation import calibration, evaluate_predictions
+
+    # was: the strings read as True (every row abstained), a NaN calibration error, a raw TypeError
+    with pytest.raises(InvalidInputError, match="abstained must hold True or False"):
+        evaluate_predictions([["a"], ["a"]], [["a"], ["a"]], classes=["a"], abstained=["no", "no"])
+    with pytest.raises(InvalidInputError, match="probabilities hold NaN"):
+        evaluate_predictions([["a"]], [["a"]], classes=["a", "b"], probabilities=np.array([[np.nan, 0.5]]))
+    assert evaluate_predictions((r for r in [["a"], ["b"]]), iter([["a"], ["a"]]), classes=["a", "b"]).accuracy == 0.5
+    # was: an ECE of 0.0 for no bins, and (nan, 0.0) with numpy's warnings for no rows
+    with pytest.raises(InvalidInputError, match="bins must be a whole number >= 1"):
+        calibration(np.array([[0.9, 0.1]]), np.array([0]), multi_label=False, bins=0)
+    with pytest.raises(InvalidInputError, match="at least one row"):
+        calibration(np.zeros((0, 2)), np.array([], dtype=int), multi_label=False)

@@ -94,9 +94,15 @@ def label_issue_mask(labels: np.ndarray, P: np.ndarray, *, method: str = "auto")
     """
     if method not in ("auto", "cleanlab", "builtin"):
         raise InvalidInputError(f"method must be 'auto', 'cleanlab' or 'builtin', got {method!r}")
-    labels = np.asarray(labels, dtype=int)
-    if P.ndim != 2 or len(P) != len(labels) or not np.isfinite(P).all():
-        raise InvalidInputError("probabilities must be a finite (rows, classes) array with one row per label")
+    P = np.asarray(P, dtype=float)
+    if P.ndim != 2 or len(P) != len(labels) or not np.isfinite(P).all() or (P < -1e-6).any() or (P > 1 + 1e-6).any():
+        raise InvalidInputError("probabilities must be a finite (rows, classes) array of values in [0, 1] with one "
+                                "row per label")
+    raw = np.asarray(labels)
+    if raw.size and (raw.dtype.kind not in "iu" or raw.min() < 0 or raw.max() >= P.shape[1]):
+        # a float 0.5 was cut to 0 and a string raised int()'s error; an index past the columns, numpy's
+        raise InvalidInputError(f"labels must be class indices 0..{P.shape[1] - 1} (one column of P each)")
+    labels = raw.astype(int)
     has_cleanlab = importlib.util.find_spec("cleanlab") is not None
     if method == "cleanlab" and not has_cleanlab:
         raise MissingDependencyError("method='cleanlab' needs cleanlab: pip install 'feedback_nlp[cleanlab]'")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numbers
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,7 +146,11 @@ def calibration(P: np.ndarray, truth: np.ndarray, *, multi_label: bool, bins: in
     >>> round(conf, 3), round(ece, 3)
     (0.75, 0.4)
     """
+    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 1:
+        raise InvalidInputError(f"bins must be a whole number >= 1, got {bins!r}")  # 0 bins gave an ECE of 0
     P = np.asarray(P, dtype=float)
+    if P.ndim != 2 or len(P) == 0:
+        raise InvalidInputError(f"P must be a (rows, tags) array with at least one row, got shape {P.shape}")
     if multi_label:
         conf, hit = P.ravel(), np.asarray(truth, dtype=float).ravel()
     else:
@@ -190,6 +194,9 @@ def evaluate_predictions(
     Raises:
         InvalidInputError: no rows (an empty evaluation has no accuracy), or y_true and y_pred differ in length.
     """
+    # one-shot iterators are read once (a generator has no len)
+    y_true = list(y_true) if isinstance(y_true, Iterator) else y_true
+    y_pred = list(y_pred) if isinstance(y_pred, Iterator) else y_pred
     n = len(y_true)
     if n == 0:
         raise InvalidInputError("nothing to evaluate: no rows (an empty set has no accuracy)")
@@ -198,6 +205,9 @@ def evaluate_predictions(
                                 + ("" if abstained is None else f" and abstained {len(abstained)}"))
     true_sets = [_tag_set(t) for t in y_true]
     pred_sets = [_tag_set(p) for p in y_pred]
+    if abstained is not None and not all(isinstance(a, (bool, np.bool_)) for a in abstained):
+        # the string "no" would be read as True: every row abstaining
+        raise InvalidInputError("abstained must hold True or False for each row")
     abst = np.zeros(n, dtype=bool) if abstained is None else np.asarray(abstained, dtype=bool)
     exact = np.array([t == p for t, p in zip(true_sets, pred_sets)], dtype=bool) & ~abst
     rows = []
@@ -242,6 +252,8 @@ def evaluate_predictions(
         P = np.asarray(probabilities, dtype=float)
         if P.shape != (n, len(classes)):
             raise InvalidInputError(f"probabilities have shape {P.shape}, expected {(n, len(classes))}")
+        if not np.isfinite(P).all():  # a NaN made the calibration error NaN, without a word
+            raise InvalidInputError("probabilities hold NaN or infinity")
         index = {c: j for j, c in enumerate(classes)}
         if multi_label:
             truth = np.zeros(P.shape)
