@@ -26,12 +26,14 @@ def _benchmark():
 
 def test_pii_span_corpus_holds_its_floor():
     """docs/benchmarks.md reports these figures; a change that loses recall or eats look-alikes fails here.
-    Before this round: dev recall 0.674 / false positives 0.048, held-out 0.608 / 0.093."""
+    Before this round: dev recall 0.603 / false positives 0.043, held-out 0.608 / 0.093, held-out 2 0.667 / 0.038."""
     bench = _benchmark()
     result = bench.evaluate_splits(bench.load_corpus())
-    dev, heldout, all_ = result["dev"]["overall"], result["heldout"]["overall"], result["all"]
+    dev, all_ = result["dev"]["overall"], result["all"]
     assert dev["recall"] >= 0.98 and dev["false_positive_rate"] <= 0.02, dev
-    assert heldout["recall"] >= 0.9 and heldout["false_positive_rate"] <= 0.1, heldout
+    for split in ("heldout", "heldout2"):
+        heldout = result[split]["overall"]
+        assert heldout["recall"] >= 0.9 and heldout["false_positive_rate"] <= 0.1, (split, heldout)
     weak = {k: r["recall"] for k, r in all_["recall"].items() if r["recall"] < 0.9}
     assert not weak, f"kinds under 0.9 recall: {weak}"
 
