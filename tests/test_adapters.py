@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -36,7 +37,8 @@ def saved(tmp_path_factory):
 
 
 def _scratch_dirs() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("feedback_nlp_ft_*"))
+    # this process's only (named after its pid): other test runs on the machine make and sweep their own
+    return set(Path(tempfile.gettempdir()).glob(f"feedback_nlp_ft_{os.getpid()}_*"))
 
 
 def _copy(folder: Path, dest: Path) -> Path:
