@@ -53,7 +53,7 @@ def run(name: str, mode: str, lr: float | None, train: pd.DataFrame, test: pd.Da
     report = clf.evaluate(test["text"].tolist(), test["label"].tolist())
     # the test probabilities, for ensembles of models trained apart (one more pass over the test texts)
     proba = {"classes": [str(c) for c in clf.classes_],
-             "test_proba": np.round(clf.predict_proba(test["text"].tolist()), 5).tolist()} if keep_proba else {}
+             "test_proba": np.round(clf.predict_proba(test["text"].tolist()).to_numpy(), 5).tolist()} if keep_proba else {}
     with tempfile.TemporaryDirectory(prefix="adapters_bench_") as tmp:
         folder = clf.save(Path(tmp) / "model")
         size = folder_bytes(folder)
@@ -90,7 +90,10 @@ def main() -> None:
     ap.add_argument("--name", default="cpu")
     args = ap.parse_args()
     d = data_dir()
-    emb = Embedder(cache=None, backend="torch", device=args.device)
+    # --probabilities scores the test texts twice (evaluate, then predict_proba): a fresh cache makes the second
+    # pass a lookup; the training texts are embedded once either way, so train_s is not helped by it
+    scratch = tempfile.mkdtemp(prefix="adapters_cache_") if args.probabilities else None
+    emb = Embedder(cache=f"{scratch}/cache.sqlite" if scratch else None, backend="torch", device=args.device)
     lrs = [float(x) for x in args.lora_lr.split(",") if x] or [None]
     configs = [(m, lr) for m in args.modes.split(",") for lr in (lrs if m.startswith("lora") else [None])]
     rows: list[dict] = []
