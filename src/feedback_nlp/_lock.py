@@ -136,7 +136,7 @@ def lock_path(out: Path) -> Path:
 
 @contextlib.contextmanager
 def output_lock(out: str | os.PathLike, inputs: dict[str, Any] | None = None, *,
-                name: str = "--out", then: str = "run again") -> Iterator[None]:
+                name: str = "--out") -> Iterator[None]:
     """One run per output file or folder: two runs writing one ``--out`` at once (a themes folder, a report)
     committed their renames interleaved, leaving one run's ``themes.csv`` beside the other's assignments.
 
@@ -167,7 +167,7 @@ def output_lock(out: str | os.PathLike, inputs: dict[str, Any] | None = None, *,
         yield
         return
     try:
-        with JobLock(path, what=f"writing {out}", then=then) as lock:
+        with JobLock(path, what=f"writing {out}", then="run again") as lock:
             if lock.took_over is not None:
                 logging.getLogger(__name__).warning("took over the lock of an earlier run that ended without "
                                                     "releasing it (%s)", lock.took_over)

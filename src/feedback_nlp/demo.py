@@ -14,7 +14,7 @@ from .embedding import BaseEmbedder
 from .records import read_feedback, write_table
 from .report_sentiment import load_tag_model
 from .scoring import rice, theme_scores
-from .tagging import TagClassifier, bundled_models
+from .tagging import TagClassifier, _copy_key, bundled_models
 from .taxonomy import Taxonomy
 from .themes import ThemeModel
 
@@ -68,8 +68,8 @@ def _run(out_dir: Path, embedder: BaseEmbedder, n_examples: int, outs: OutputSet
     texts = records["text"].to_numpy()  # beside the vectors: the tag models read the words too (lexical channel)
     # later items that repeat an earlier text (case and spacing aside) are left out of the test: the model has
     # seen their answers (evaluate would warn), and the sample has such copies
-    seen = {" ".join(t.casefold().split()) for t in texts[train]}
-    fresh = np.array([" ".join(texts[i].casefold().split()) not in seen for i in test], dtype=bool)
+    seen = {_copy_key(t) for t in texts[train]}
+    fresh = np.array([_copy_key(texts[i]) not in seen for i in test], dtype=bool)
     test, copies = test[fresh], int((~fresh).sum())
     clf = TagClassifier(embedder, taxonomy, min_confidence=0.5).fit(vectors[train], records["request_type"].to_numpy()[train],
                                                                      texts=texts[train])

@@ -347,7 +347,7 @@ def _row_keys(X: Any, texts: Any = None) -> np.ndarray:
     see test rows that are copies of training rows."""
     numeric = _numeric_rows(X)
     if numeric is None or texts is not None:
-        raw = [" ".join(t.casefold().split()).encode("utf-8", "surrogatepass")
+        raw = [_copy_key(t).encode("utf-8", "surrogatepass")
                for t in _texts(texts if texts is not None else X)]
     else:
         raw = [r.tobytes() for r in np.ascontiguousarray(numeric, dtype=np.float32)]
@@ -464,6 +464,16 @@ def _labels_checked() -> Iterator[None]:
         _LABELS_WARNED.reset(token)
 
 
+def _copy_key(text: str) -> str:
+    """What makes two texts copies of one another here: the same words, case and spacing aside (the one rule for
+    repeated training rows, leakage from training into evaluation and look-alike zero-shot tags).
+
+    >>> _copy_key("  Export   FAILS ") == _copy_key("export fails")
+    True
+    """
+    return " ".join(text.casefold().split())
+
+
 def _repeat_groups(X: Any, texts: Any = None) -> np.ndarray | None:
     """One group number per row, shared by rows with the same text (case and spacing aside) — or the same
     vector when only embeddings are given; None when no row repeats another."""
@@ -471,7 +481,7 @@ def _repeat_groups(X: Any, texts: Any = None) -> np.ndarray | None:
     words = texts if texts is not None else (None if numeric is not None else X)
     if words is None:
         return None if numeric is None else _repeated_rows(numeric)  # one text embeds to the same bits
-    keys = [" ".join(t.casefold().split()) for t in _texts(words)]
+    keys = [_copy_key(t) for t in _texts(words)]
     if len(set(keys)) == len(keys):
         return None
     return np.unique(np.array(keys, dtype=object), return_inverse=True)[1].ravel()
@@ -1808,7 +1818,7 @@ def _refuse_indistinct_tags(taxonomy: Taxonomy, leaves: list[str], facets: dict[
     seen: dict[tuple[Any, ...], str] = {}
     for t in leaves:
         tag = taxonomy[t]
-        words = tuple(" ".join(w.casefold().split()) for w in (tag.name, tag.description, *tag.examples))
+        words = tuple(_copy_key(w) for w in (tag.name, tag.description, *tag.examples))
         key = (facet_of.get(t, ""), *words)
         if key in seen:
             raise InvalidInputError(f"tags {quoted(seen[key])} and {quoted(t)} have the same name, description and "
