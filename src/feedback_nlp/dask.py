@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -106,12 +107,17 @@ def _client(distributed: Any, scheduler: str) -> Any:
     try:
         return _connect(distributed, scheduler)
     except ValueError as exc:
-        raise UsageError(f"--scheduler {quoted(scheduler)} is not a Dask scheduler address such as "
-                         f"tcp://host:8786 ({exc})") from None
+        error = UsageError(f"--scheduler {quoted(scheduler)} is not a Dask scheduler address such as "
+                           f"tcp://host:8786 ({exc})")
     except (OSError, TimeoutError, MemoryError) as exc:
         why = "it answered, but not as a Dask scheduler" if isinstance(exc, MemoryError) else str(exc)
-        raise UsageError(f"cannot connect to the Dask scheduler at {quoted(scheduler)}: {why}; check the address "
-                         "and that the scheduler is running (without --scheduler a local cluster is started)") from None
+        error = UsageError(f"cannot connect to the Dask scheduler at {quoted(scheduler)}: {why}; check the address "
+                           "and that the scheduler is running (without --scheduler a local cluster is started)")
+    # The Client that failed to start is left in a reference cycle (through the error's traceback). Whenever the
+    # garbage collector ran its __del__ later, inside the next Client's start, it waited on the loop lock that
+    # start holds: the next dask run hung for ever (distributed 2026.8). Collected here, it closes at once.
+    gc.collect()
+    raise error
 
 
 def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
