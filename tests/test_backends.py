@@ -17,6 +17,7 @@ from feedback_nlp.backends import (
     CalibrationRow,
     calibrate_backends,
     choose,
+    cpu_has_int8_dot,
     get_backend,
     plan_batches,
     select_backend,
@@ -276,7 +277,9 @@ def test_real_calibration_measures_speed_and_both_gates(sample, tmp_path, monkey
     by = {r.backend: r for r in result.rows}
     assert list(by) == ["torch", "torch-int8"]
     assert by["torch"].cos_mean == pytest.approx(1.0, abs=1e-5) and by["torch"].topk_agreement == 1.0
-    assert 0.98 <= by["torch-int8"].cos_mean < 0.99999 and by["torch-int8"].topk_agreement < 1.0
+    # 8-bit activations where the CPU has VNNI (cosine ~0.98+); 7-bit elsewhere (AVX2 only: ~0.974 measured)
+    floor = 0.98 if cpu_has_int8_dot() else 0.95
+    assert floor <= by["torch-int8"].cos_mean < 0.99999 and by["torch-int8"].topk_agreement < 1.0
     assert all(r.sentences_s > 0 and np.isfinite(r.sentences_s) for r in result.rows)
     assert 0 < result.cpu_share <= 1.5
     if result.decided:  # an idle machine: the pure decision on the rows

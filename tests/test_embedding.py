@@ -9,6 +9,7 @@ import pytest
 
 import feedback_nlp._model as model_mod
 from feedback_nlp import Embedder, InvalidInputError, ModelNotFoundError
+from feedback_nlp.backends import cpu_has_int8_dot
 from feedback_nlp.embedding import resolve_model
 
 
@@ -142,6 +143,11 @@ def test_backend_fidelity_on_real_sentences(fidelity_texts, backend, mean_gate, 
         pytest.importorskip("onnxruntime")
     fp32 = Embedder(cache=None, backend="torch").encode(fidelity_texts)
     other = Embedder(cache=None, backend=backend)
+    if backend == "torch-int8" and not cpu_has_int8_dot():
+        # 7-bit activations without VNNI (an AVX2-only CPU): measured 0.974 mean, said at load
+        mean_gate, min_gate = 0.95, 0.90
+        with pytest.warns(UserWarning, match="without VNNI"):
+            other.model  # noqa: B018 - loads it
     cos = (fp32 * other.encode(fidelity_texts)).sum(1)
     print(f"{backend}: cosine to fp32 mean {cos.mean():.5f}, min {cos.min():.5f}")
     assert cos.mean() >= mean_gate and cos.min() >= min_gate

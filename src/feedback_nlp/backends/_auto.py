@@ -31,6 +31,7 @@ import logging
 import os
 import statistics
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -286,7 +287,9 @@ def calibrate_backends(model: str | os.PathLike | None = None, *, texts: Sequenc
     for name in names:
         t = time.perf_counter()
         try:
-            encoders[name] = get_backend(name).load(location, weights)
+            with warnings.catch_warnings():  # the measurement below says how far its vectors move
+                warnings.filterwarnings("ignore", message="torch-int8 on a CPU without VNNI")
+                encoders[name] = get_backend(name).load(location, weights)
             vectors[name] = embed_with(encoders[name], texts, get_backend(name).default_batch)
         except Exception as exc:  # a backend that cannot run here simply loses
             if name == "torch":
