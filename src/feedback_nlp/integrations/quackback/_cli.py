@@ -55,9 +55,10 @@ def cmd_pull(args: argparse.Namespace) -> dict:
     _say(args, f"wrote {len(records)} posts to {args.out} ({res.skipped_deleted} deleted posts skipped"
                + (f", {untagged} untagged posts left out" if args.tagged_only else "")
                + (f", {res.skipped_malformed} malformed entries left out" if res.skipped_malformed else "")
+               + (f", {res.skipped_repeated} repeated posts kept once" if res.skipped_repeated else "")
                + f", {res.requests} API requests)")
     return {"posts": len(records), "skipped_deleted": res.skipped_deleted, "skipped_untagged": untagged,
-            "skipped_malformed": res.skipped_malformed,
+            "skipped_malformed": res.skipped_malformed, "skipped_repeated": res.skipped_repeated,
             "requests": res.requests, "outputs": {"records": str(args.out)}}
 
 

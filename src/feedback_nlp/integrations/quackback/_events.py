@@ -75,6 +75,10 @@ def parse_event(body: bytes) -> WebhookEvent:
     if not isinstance(data, dict):
         raise EventError("the event's 'data' is not an object")
     created = doc.get("createdAt", doc.get("timestamp"))
+    if event_type == "post.merged" and "post" not in data and isinstance(data.get("duplicatePost"), dict):
+        # Quackback's post.merged names the merged post `duplicatePost` (beside `canonicalPost`), not `post`:
+        # such a delivery was refused with a 400, which Quackback does not retry, so no merge was ever recorded
+        data = {**data, "post": data["duplicatePost"]}
     if event_type.startswith("post.") or event_type == "comment.created":
         post_id = data.get("post", {}).get("id") if isinstance(data.get("post"), dict) else None
         if not isinstance(post_id, str) or not post_id or len(post_id) > MAX_ID_CHARS or _CONTROL.search(post_id):

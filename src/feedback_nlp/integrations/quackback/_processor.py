@@ -163,8 +163,10 @@ class WriteBack:
         self._lock = threading.Lock()
 
     def _refresh(self) -> dict[str, str]:
-        self._tags = {str(t["name"]).casefold(): str(t["id"]) for t in self.client.list_tags()
-                      if isinstance(t, Mapping) and "id" in t and "name" in t}
+        # a tag without a name (null) was known as "none", and an object as id was sent as its repr
+        self._tags = {t["name"].casefold(): str(t["id"]) for t in self.client.list_tags()
+                      if isinstance(t, Mapping) and isinstance(t.get("name"), str) and t["name"]
+                      and isinstance(t.get("id"), (str, int)) and not isinstance(t["id"], bool) and t["id"] != ""}
         return self._tags
 
     def tag_ids(self, names: Sequence[str]) -> tuple[dict[str, str], list[str]]:
@@ -241,6 +243,8 @@ class Processor:
     k: int = 5
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.duplicate_threshold <= 1.0:  # NaN matched nothing: duplicates were never reported
+            raise QuackbackError("duplicate_threshold must lie in [0, 1]")
         if self.auto_merge_above is not None and not self.duplicate_threshold <= self.auto_merge_above <= 1.0:
             raise QuackbackError("auto_merge_above must lie between the duplicate threshold and 1")
         if self.auto_merge_above is not None and self.client is None:
@@ -267,7 +271,7 @@ class Processor:
         if stale:
             # a late post.created still gives what only it carries (when the post was created)
             if event.type == "post.created" and stale == _NEWER_TEXT:
-                created = post.get("createdAt") or event.created_at
+                created = _created_at(event)
                 self.store.update_post(post_id, lambda now: None if now and now.get("created_at")
                                        else {"created_at": created})
             return {"action": "skipped", "reason": stale}
@@ -306,7 +310,7 @@ class Processor:
         if isinstance(post.get("boardSlug"), str):  # a dict or a number was stored as the board's name
             fields["board"] = post["boardSlug"]
         if event.type == "post.created":
-            fields["created_at"] = post.get("createdAt") or event.created_at
+            fields["created_at"] = _created_at(event)
         if sentiment is not None:
             fields["sentiment"] = sentiment
 
@@ -398,10 +402,13 @@ class Processor:
 
     def _merged(self, event: WebhookEvent) -> dict[str, Any]:
         data = event.data
-        canonical = data.get("canonicalPostId") or (data.get("canonicalPost") or {}).get("id") \
-            or event.post.get("canonicalPostId")
-        self.store.upsert_post(_post_id(event), deleted=1, deleted_at=event.created_at,
-                               canonical_post_id=canonical if isinstance(canonical, str) else None)
+        nested = data.get("canonicalPost")
+        # the first id that is text: a string as canonicalPost failed the event for good with an AttributeError,
+        # and a list as canonicalPostId was reported as the canonical post while None was stored
+        found = (data.get("canonicalPostId"), nested.get("id") if isinstance(nested, dict) else None,
+                 event.post.get("canonicalPostId"))
+        canonical = next((c for c in found if isinstance(c, str) and c), None)
+        self.store.upsert_post(_post_id(event), deleted=1, deleted_at=event.created_at, canonical_post_id=canonical)
         if self.backlog is not None:
             self.backlog.delete(_post_id(event))  # the duplicate's demand now counts on the canonical post
         return {"action": "merged", "canonical": canonical}
@@ -471,6 +478,12 @@ def _time(value: Any) -> str | None:
     if pd.isna(t) or t > pd.Timestamp.now(tz="UTC") + _MAX_AHEAD:
         return None
     return value
+
+
+def _created_at(event: WebhookEvent) -> str | None:
+    """When the post was created: its ``createdAt``, else the delivery's, whichever is a readable time first (an
+    object there was stored as its JSON text, "yesterday" as it came)."""
+    return _time(event.post.get("createdAt")) or _time(event.created_at)
 
 
 def _event_time(event: WebhookEvent) -> str | None:
