@@ -1,0 +1,259 @@
+"""Hostile and careless inputs, round 10b (the Quackback integration and the service): each test failed before
+its fix. Everything runs against the fake portal (tests/_fake_quackback.py) or in process; no network."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+
+from _fake_quackback import API_KEY, FakeQuackback
+from _hostile_support import event, make_hook
+from feedback_nlp.integrations.quackback import (
+    QuackbackAPIError,
+    QuackbackClient,
+    QuackbackError,
+    Secret,
+    WriteBack,
+    pull_posts,
+    read_secret,
+    signed_headers,
+)
+from feedback_nlp.integrations.quackback._setup import build_integration
+
+
+def _client(fake: FakeQuackback, key: str = API_KEY) -> QuackbackClient:
+    return QuackbackClient(fake.url, Secret(key), sleep=lambda s: None, timeout=5)
+
+
+def _page(posts: list, cursor: object = None, more: bool = False) -> tuple[int, dict, dict]:
+    return 200, {"data": posts, "meta": {"pagination": {"cursor": cursor, "hasMore": more}}}, {}
+
+
+# --- the API client against a misbehaving portal ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("retry_after", ["²", "¹²³"])
+def test_a_retry_after_of_non_ascii_digits_is_ignored_not_a_crash(retry_after):
+    with FakeQuackback() as qb:
+        qb.add_tag("Billing")
+        qb.fail_next("GET", "/api/v1/tags", 429, retry_after=retry_after)
+        sleeps: list[float] = []
+        client = QuackbackClient(qb.url, Secret(API_KEY), sleep=sleeps.append, backoff=0.01)
+        assert [t["name"] for t in client.list_tags()] == ["Billing"]  # was a ValueError from float("²")
+        assert len(sleeps) == 1 and sleeps[0] < 1  # the client's own backoff
+
+
+@pytest.mark.parametrize("url, message", [
+    ("https://feedback.acme.com:abc", "port"),        # was http.client.InvalidURL at the first request
+    ("https://feedback.acme.com:99999", "port"),      # was a DNS error, "Name or service not known"
+    ("https://feedback.acme.com:0", "port"),
+    ("https://[::1", "http(s)://host"),                # was a bare ValueError ("Invalid IPv6 URL")
+    ("https://feedback.acme.com/?team=acme", "query"),  # the query was dropped without a word
+    ("https://feedback.acme.com/#admin", "fragment"),
+])
+def test_a_portal_url_with_a_bad_port_or_a_query_is_refused_by_name(url, message):
+    with pytest.raises(QuackbackError, match="URL") as err:
+        QuackbackClient(url, Secret("qb_x"))
+    assert message in str(err.value)
+    QuackbackClient("https://[::1]:8443/", Secret("qb_x"))  # an IPv6 portal with a port is fine
+
+
+@pytest.mark.parametrize("key", ["\ufeffqb_key", "“qb_key”", "qb key", "qb_key\u00a0"])
+def test_an_api_key_an_http_header_cannot_carry_is_refused_without_showing_it(key):
+    with pytest.raises(QuackbackError, match="printable ASCII") as err:  # was a UnicodeEncodeError per request
+        QuackbackClient("https://feedback.acme.com", Secret(key))
+    assert "qb_key" not in str(err.value)
+
+
+def test_a_key_or_secret_file_saved_with_a_byte_order_mark_reads_the_value_alone(tmp_path):
+    path = tmp_path / "quackback.secret"
+    path.write_bytes(b"\xef\xbb\xbfwhsec_abc\r\n")  # Notepad's UTF-8
+    path.chmod(0o600)
+    assert read_secret(path).reveal() == "whsec_abc"  # the BOM made every signature a mismatch
+
+
+def test_an_api_key_echoed_in_an_error_message_is_masked(caplog):
+    with FakeQuackback() as qb:
+        qb._route = lambda *a: (401, {"error": {"code": "UNAUTHORIZED", "message": f"invalid key Bearer {API_KEY}x"
+                                                + "!" * 300}}, {})
+        with caplog.at_level(logging.DEBUG), pytest.raises(QuackbackAPIError) as err:
+            _client(qb).list_tags()
+    assert API_KEY not in str(err.value) and API_KEY[:12] not in str(err.value)  # was the key, verbatim
+    assert "***" in str(err.value) and API_KEY not in caplog.text
+
+
+def test_pages_that_never_end_stop_with_an_error():
+    calls = {"n": 0}
+
+    def endless(method, path, query, body, authorized):
+        calls["n"] += 1
+        return _page([], cursor=f"c{calls['n']}", more=True)  # empty pages, a new cursor each time
+
+    with FakeQuackback() as qb:
+        qb._route = endless
+        with pytest.raises(QuackbackAPIError, match="does not advance"):
+            list(_client(qb).iter_posts())
+    assert calls["n"] <= 5  # was paged for ever
+
+
+def test_pages_that_repeat_their_posts_under_new_cursors_stop_with_an_error():
+    calls = {"n": 0}
+
+    def repeating(method, path, query, body, authorized):
+        calls["n"] += 1
+        return _page([{"id": "post_1", "title": "A"}], cursor=f"c{calls['n']}", more=True)
+
+    with FakeQuackback() as qb:
+        qb._route = repeating
+        with pytest.raises(QuackbackAPIError, match="does not advance"):
+            list(_client(qb).iter_posts())
+    assert calls["n"] <= 5
+
+
+def test_a_post_served_again_on_a_later_page_is_one_row():
+    def shifting(method, path, query, body, authorized):
+        if path.endswith("/statuses"):
+            return 200, {"data": []}, {}
+        if "cursor" not in query:  # offset paging while a post is added: the second page starts one post early
+            return _page([{"id": "post_1", "title": "A"}, {"id": "post_2", "title": "B"}], cursor="c1", more=True)
+        return _page([{"id": "post_2", "title": "B"}, {"id": "post_3", "title": "C"}])
+
+    with FakeQuackback() as qb:
+        qb._route = shifting
+        res = pull_posts(_client(qb))
+    assert res.records["id"].tolist() == ["post_1", "post_2", "post_3"]  # post_2 was two rows
+    assert res.skipped_repeated == 1
+
+
+@pytest.mark.parametrize("pagination", [{"cursor": {"a": 1}, "hasMore": True}, "next", [1]])
+def test_pagination_of_the_wrong_shape_is_an_api_error_or_the_end(pagination):
+    with FakeQuackback() as qb:
+        qb._route = lambda *a: (200, {"data": [{"id": "post_1"}], "meta": {"pagination": pagination}}, {})
+        try:
+            posts = list(_client(qb).iter_posts())  # was a TypeError (unhashable) or an AttributeError
+        except QuackbackAPIError as exc:
+            assert "cursor" in str(exc)
+        else:
+            assert posts == [{"id": "post_1"}]
+
+
+@pytest.mark.parametrize("statuses", [None, [{"id": ["x"], "name": "Open"}]])
+def test_a_statuses_answer_of_the_wrong_shape_leaves_status_ids_as_they_are(statuses):
+    def route(method, path, query, body, authorized):
+        if path.endswith("/statuses"):
+            return 200, {"data": statuses}, {}
+        return _page([{"id": "post_1", "title": "A", "statusId": "status_open"}])
+
+    with FakeQuackback() as qb:
+        qb._route = route
+        res = pull_posts(_client(qb))  # the list was an "unhashable type" TypeError
+    assert res.records["status"].tolist() == ["status_open"]
+
+
+@pytest.mark.parametrize("tags", [None, {"id": "t1", "name": "Billing"}, "Billing"])
+def test_a_tags_answer_that_is_not_a_list_is_an_api_error(tags):
+    with FakeQuackback() as qb:
+        qb._route = lambda *a: (200, {"data": tags}, {})
+        with pytest.raises(QuackbackAPIError, match="not a list") as err:
+            WriteBack(_client(qb)).tag_ids(["Billing"])  # None was a TypeError
+    assert not err.value.retryable  # a 2xx of the wrong shape does not pass by retrying
+
+
+def test_tags_without_a_name_or_with_an_object_as_id_are_not_matched():
+    with FakeQuackback() as qb:
+        qb._route = lambda *a: (200, {"data": [{"id": "t1", "name": None}, {"id": {"x": 1}, "name": "Billing"},
+                                               {"id": "t3", "name": "UI"}]}, {})
+        found, missing = WriteBack(_client(qb)).tag_ids(["None", "Billing", "ui"])
+    assert found == {"ui": "t3"} and missing == ["None", "Billing"]  # was {"None": "t1", "Billing": "{'x': 1}"}
+
+
+def test_a_deeply_nested_answer_is_an_api_error():
+    deep = ("[" * 100_000 + "]" * 100_000).encode()
+    with pytest.raises(QuackbackAPIError, match="not JSON"):  # was a RecursionError
+        QuackbackClient._decode("GET", "/tags", 200, deep)
+
+
+# --- the webhook receiver ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("window", [float("nan"), float("inf"), 0.0, -5.0])
+def test_a_replay_window_that_is_not_a_positive_finite_number_is_refused(tmp_path, window):
+    with pytest.raises(QuackbackError, match="replay window"):  # NaN and inf accepted a timestamp from 1970
+        build_integration(tmp_path, Secret("whsec"), replay_window=window)
+
+
+def test_verify_signature_with_a_nan_window_refuses_rather_than_accepts():
+    from feedback_nlp.integrations.quackback import SignatureError, verify_signature
+
+    body = b"{}"
+    with pytest.raises(SignatureError):
+        verify_signature("whsec", signed_headers("whsec", body, timestamp=1000), body, tolerance_s=float("nan"))
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--quackback-replay-window", "nan"), ("--quackback-replay-window", "inf"), ("--quackback-replay-window", "0"),
+    ("--quackback-respond-within", "inf"), ("--quackback-respond-within", "-1"),
+    ("--quackback-duplicate-threshold", "nan"), ("--quackback-duplicate-threshold", "1.5"),
+    ("--quackback-min-confidence", "nan"), ("--auto-merge-above", "nan"),
+])
+def test_quackback_options_refuse_nan_inf_and_out_of_range_numbers(option, value, capsys):
+    import argparse
+
+    from feedback_nlp.integrations.quackback._setup import add_quackback_options
+
+    parser = argparse.ArgumentParser()
+    add_quackback_options(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args([option, value])
+    assert option in capsys.readouterr().err
+    assert parser.parse_args([option, "0.5"])  # a plain value still parses
+
+
+def test_a_nan_duplicate_threshold_is_refused_by_the_processor(tmp_path):
+    with pytest.raises(QuackbackError, match="duplicate_threshold"):  # matched nothing: no duplicate ever reported
+        build_integration(tmp_path, Secret("whsec"), duplicate_threshold=float("nan"))
+
+
+def test_quackbacks_post_merged_shape_is_recorded(tmp_path):
+    hook = make_hook(tmp_path)
+    hook(event("e1", "post.created", {"id": "post_dup", "title": "Export fails", "content": "csv"}))
+    ref = {"title": "Export fails", "boardId": "board_1", "boardSlug": "bugs"}
+    merged = {"id": "e2", "type": "post.merged", "createdAt": "2026-01-02T00:00:00Z",
+              "data": {"duplicatePost": {"id": "post_dup", **ref}, "canonicalPost": {"id": "post_main", **ref}}}
+    status, _ = hook(merged)
+    assert status == 202  # was 400: "a post.merged event needs data.post.id", which Quackback never retries
+    post = hook.integration.store.post("post_dup")
+    assert post["deleted"] == 1 and post["canonical_post_id"] == "post_main"
+    assert "post_dup" not in hook.backlog.items
+
+
+@pytest.mark.parametrize("data, canonical", [
+    ({"canonicalPost": "post_main"}, None),                              # was an AttributeError: failed for good
+    ({"canonicalPostId": ["post_main"], "canonicalPost": {"id": "post_b"}}, "post_b"),  # a list was reported
+])
+def test_a_merge_with_a_canonical_post_of_the_wrong_shape_is_still_recorded(tmp_path, data, canonical):
+    hook = make_hook(tmp_path)
+    hook(event("e1", "post.merged", {"id": "post_dup", "title": "x"}, **data))
+    row = hook.integration.store.event("e1")
+    assert row["state"] == "done" and row["result"]["canonical"] == canonical
+    assert hook.integration.store.post("post_dup")["canonical_post_id"] == canonical
+
+
+@pytest.mark.parametrize("created", ["yesterday", {"a": 1}, 1700000000, "9999-01-01T00:00:00Z"])
+def test_a_post_created_at_that_is_no_time_falls_back_to_the_deliverys(tmp_path, created):
+    hook = make_hook(tmp_path)
+    hook(event("e1", "post.created", {"id": "p1", "title": "Export fails", "content": "csv", "createdAt": created},
+               at="2026-01-05T00:00:00Z"))
+    assert hook.integration.store.post("p1")["created_at"] == "2026-01-05T00:00:00Z"  # was stored as it came
+
+
+def test_a_damaged_integration_store_is_named_not_an_unexpected_error(tmp_path, capsys):
+    from feedback_nlp.cli import main
+
+    (tmp_path / "quackback.sqlite").write_bytes(b"not a database, just text" * 100)
+    code = main(["quackback", "export", "--data", str(tmp_path), "--out", str(tmp_path / "out.csv")])
+    err = capsys.readouterr().err
+    assert code != 0 and "quackback.sqlite" in err and "unexpected" not in err  # was "unexpected DatabaseError"
