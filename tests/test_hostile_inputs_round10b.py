@@ -3,9 +3,7 @@ its fix. Everything runs against the fake portal (tests/_fake_quackback.py) or i
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 
 import pytest
 
