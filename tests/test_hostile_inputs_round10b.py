@@ -255,3 +255,26 @@ def test_a_damaged_integration_store_is_named_not_an_unexpected_error(tmp_path, 
     code = main(["quackback", "export", "--data", str(tmp_path), "--out", str(tmp_path / "out.csv")])
     err = capsys.readouterr().err
     assert code != 0 and "quackback.sqlite" in err and "unexpected" not in err  # was "unexpected DatabaseError"
+
+
+@pytest.mark.parametrize("shape", [["post_tag_0001"], "post_tag_0001", None, "missing", [{"name": "Escalated"}]])
+def test_write_back_never_replaces_tags_it_cannot_read(shape):
+    with FakeQuackback() as qb:
+        qb.add_tag("Escalated")
+        qb.add_tag("Billing")
+        qb.add_post("Refund", id="post_a", tags=("Escalated",))
+        route = qb._route
+
+        def odd_tags(method, path, query, body, authorized):
+            status, payload, headers = route(method, path, query, body, authorized)
+            if method == "GET" and path.endswith("/posts/post_a"):
+                post = {k: v for k, v in payload["data"].items() if k != "tags"}
+                payload = {"data": post if shape == "missing" else {**post, "tags": shape}}
+            return status, payload, headers
+
+        qb._route = odd_tags
+        with pytest.raises(QuackbackAPIError, match="current tags") as err:
+            WriteBack(_client(qb)).apply("post_a", ["Billing"])
+        assert not err.value.retryable
+        assert qb.requests("PATCH") == []  # the PATCH replaced the person's tag by the predicted one
+        assert [t["name"] for t in qb.posts["post_a"]["tags"]] == ["Escalated"]

@@ -206,12 +206,26 @@ class WriteBack:
         found, missing = self.tag_ids(list(dict.fromkeys(names)))
         # Read the current tags right before replacing them: PATCH replaces the set, so the union must include
         # whatever a person set, up to this moment.
-        current = [str(t["id"]) for t in (self.client.get_post(post_id).get("tags") or []) if isinstance(t, Mapping)]
+        current = _current_tag_ids(post_id, self.client.get_post(post_id))
         added = [tid for tid in found.values() if tid not in current]
         if added:
             self.client.set_post_tags(post_id, current + added)
         names_by_id = {v: k for k, v in found.items()}
         return {"added": [names_by_id[t] for t in added], "kept": current, "missing_tags": missing}
+
+
+def _current_tag_ids(post_id: str, post: Any) -> list[str]:
+    """The ids of a post's tags as ``GET /posts/{id}`` gives them. Anything else than a list of tags with ids (no
+    ``tags`` at all, null, ids alone, a tag without an id) raises: the union computed from it is sent as the post's whole
+    tag set, and the tags a person set were replaced by the predicted ones."""
+    tags = post.get("tags") if isinstance(post, Mapping) else None  # Quackback lists [] for a post without tags
+    if not isinstance(tags, list) or not all(
+            isinstance(t, Mapping) and isinstance(t.get("id"), (str, int)) and not isinstance(t["id"], bool)
+            and t["id"] != "" for t in tags):
+        raise QuackbackAPIError(f"GET /posts/{post_id}: the post's current tags are not a list of tags with ids, so "
+                                "their union with the predicted ones cannot be computed; its tags are left as they are",
+                                status=200)
+    return [str(t["id"]) for t in tags]
 
 
 @dataclass
