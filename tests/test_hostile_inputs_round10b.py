@@ -278,3 +278,37 @@ def test_write_back_never_replaces_tags_it_cannot_read(shape):
         assert not err.value.retryable
         assert qb.requests("PATCH") == []  # the PATCH replaced the person's tag by the predicted one
         assert [t["name"] for t in qb.posts["post_a"]["tags"]] == ["Escalated"]
+
+
+def _raw_portal(reply: bytes, connections: int = 5) -> str:
+    """A loopback 'portal' answering every request with ``reply`` as it is (not necessarily HTTP)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def answer() -> None:
+        with server:
+            for _ in range(connections):
+                conn, _ = server.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(reply)
+
+    threading.Thread(target=answer, daemon=True).start()
+    return f"http://127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("reply", [
+    b"SSH-2.0-OpenSSH_9.6\r\n",                                                          # BadStatusLine
+    b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"data\": [",                          # cut: "not JSON"
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",                 # IncompleteRead
+    b"HTTP/1.1 200 OK\r\n" + b"".join(b"X%d: 1\r\n" % i for i in range(200)) + b"\r\n",  # too many headers
+])
+def test_an_answer_that_is_not_http_is_retried_then_an_api_error(reply):
+    client = QuackbackClient(_raw_portal(reply), Secret(API_KEY), sleep=lambda s: None, timeout=5, max_retries=1)
+    with pytest.raises(QuackbackAPIError, match="no answer") as err:  # was http.client's own exception
+        client.list_tags()
+    assert err.value.retryable and client.requests_made == 2

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import logging
 import random
@@ -86,6 +87,10 @@ def _bounded_read(resp: Any, method: str, url: str) -> bytes:
     if len(body) > MAX_RESPONSE_BYTES:
         raise QuackbackAPIError(f"{method} {urllib.parse.urlsplit(url).path}: the answer is longer than "
                                 f"{MAX_RESPONSE_BYTES >> 20} MB: not the Quackback API", status=getattr(resp, "status", 0))
+    length = (getattr(resp, "headers", None) or {}).get("Content-Length", "")
+    if length.isascii() and length.isdigit() and len(body) < int(length):
+        # read(n) returns what came before the connection dropped: a cut answer was "not JSON" and failed for good
+        raise http.client.IncompleteRead(body, int(length) - len(body))
     return body
 
 
@@ -180,8 +185,12 @@ class QuackbackClient:
         for attempt in range(self.max_retries + 1):
             try:
                 status, headers, raw = self._once(method, url, body)
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, http.client.HTTPException) as exc:
+                # HTTPException: an answer that is not HTTP (BadStatusLine from a port that speaks another protocol,
+                # a cut chunked body, endless headers) escaped as itself, and the event failed for good
                 reason = getattr(exc, "reason", exc)
+                if isinstance(exc, http.client.HTTPException):  # its text is whatever the server sent: cut short
+                    reason = f"{type(exc).__name__}: {str(exc).strip()[:80]!r}"
                 if not idempotent or attempt == self.max_retries:
                     raise QuackbackAPIError(f"{method} {path}: no answer from Quackback ({reason})",
                                             attempts=attempt + 1) from None
