@@ -312,3 +312,16 @@ def test_an_answer_that_is_not_http_is_retried_then_an_api_error(reply):
     with pytest.raises(QuackbackAPIError, match="no answer") as err:  # was http.client's own exception
         client.list_tags()
     assert err.value.retryable and client.requests_made == 2
+
+
+@pytest.mark.parametrize("new_status", [{"name": "Planned"}, None, 3, "  "])
+def test_a_status_change_without_a_status_name_does_not_erase_the_recorded_one(tmp_path, new_status):
+    hook = make_hook(tmp_path)
+    hook(event("e1", "post.status_changed", {"id": "p1", "title": "Dark mode"}, at="2026-01-02T00:00:00Z",
+               newStatus="Planned", previousStatus="Open"))
+    hook(event("e2", "post.status_changed", {"id": "p1", "title": "Dark mode"}, at="2026-01-03T00:00:00Z",
+               newStatus=new_status, previousStatus="Planned"))
+    post = hook.integration.store.post("p1")
+    assert (post["status"], post["status_stage"]) == ("Planned", "planned")  # was None, None
+    assert post["status_changed_at"] == "2026-01-02T00:00:00Z"
+    assert hook.integration.store.event("e2")["result"]["action"] == "skipped"

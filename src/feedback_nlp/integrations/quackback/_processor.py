@@ -381,7 +381,10 @@ class Processor:
 
     def _status(self, event: WebhookEvent) -> dict[str, Any]:
         new = event.data.get("newStatus")
-        new = new if isinstance(new, str) else None
+        if not isinstance(new, str) or not new.strip():
+            # an object, a number or nothing as the new status erased the post's recorded status (and dated the
+            # erasure, so that the real change, retried later, counted as the older one)
+            return {"action": "skipped", "reason": "the event carries no new status (a name)", "status": None}
         changed = _time(event.created_at)  # None: no usable time (applied in arrival order, see _event_time)
         seen: dict[str, Any] = {}
 
