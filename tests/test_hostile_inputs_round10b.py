@@ -325,3 +325,30 @@ def test_a_status_change_without_a_status_name_does_not_erase_the_recorded_one(t
     assert (post["status"], post["status_stage"]) == ("Planned", "planned")  # was None, None
     assert post["status_changed_at"] == "2026-01-02T00:00:00Z"
     assert hook.integration.store.event("e2")["result"]["action"] == "skipped"
+
+
+# --- the service ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["postgresql://ann:S3cret Pw@127.0.0.1/feedback",   # libpq quotes the password
+                                 "postgresql://ann:S3cretPw@127.0.0.1/feedback?sslmod=require"])  # a typo'd option
+def test_a_postgres_url_libpq_cannot_parse_is_a_clear_error_without_its_password(url):
+    pytest.importorskip("psycopg")
+    from feedback_nlp.errors import FeedbackNLPError
+    from feedback_nlp.service._store import open_store
+
+    with pytest.raises(FeedbackNLPError, match="cannot connect to the PostgreSQL store") as err:
+        open_store(None, url)  # was an unexpected psycopg.ProgrammingError quoting "S3cret Pw"
+    assert "S3cret" not in str(err.value)
+
+
+def test_a_store_url_holding_a_password_is_warned_about_without_showing_it(caplog):
+    from feedback_nlp.cli import build_parser
+
+    with caplog.at_level(logging.WARNING):
+        args = build_parser().parse_args(["keys", "list", "--store", "postgresql://ann:S3cretPw@db.internal/fb"])
+    assert args.store.endswith("@db.internal/fb")
+    assert "PGPASSWORD" in caplog.text and "S3cretPw" not in caplog.text  # nothing said a password was visible
+    caplog.clear()
+    build_parser().parse_args(["keys", "list", "--store", "postgresql://ann@db.internal/fb"])
+    assert "PGPASSWORD" not in caplog.text
