@@ -3,6 +3,7 @@ its fix. Everything runs against the fake portal (tests/_fake_quackback.py) or i
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -352,3 +353,29 @@ def test_a_store_url_holding_a_password_is_warned_about_without_showing_it(caplo
     caplog.clear()
     build_parser().parse_args(["keys", "list", "--store", "postgresql://ann@db.internal/fb"])
     assert "PGPASSWORD" not in caplog.text
+
+
+def test_a_quackback_post_with_an_object_as_board_stays_readable_in_the_service(api, tmp_path):
+    import anyio
+
+    from _hostile_support import FixedTagger
+    from feedback_nlp.integrations.quackback import IntegrationStore, Processor, parse_event
+    from feedback_nlp.integrations.quackback._service import ServiceBacklog
+
+    processor = Processor(IntegrationStore(tmp_path / "q.sqlite"), tagger=FixedTagger(),
+                          backlog=ServiceBacklog(api.app.state.service))
+    raw = json.dumps(event("e1", "post.created", {"id": "post_board", "title": "Export fails", "content": "csv",
+                                                   "boardSlug": {"slug": "bugs"}})).encode()
+    result = api.portal.call(anyio.to_thread.run_sync, processor.process, parse_event(raw))
+    assert result["action"] == "tagged"
+    got = api.get("/v1/backlog/post_board")
+    assert got.status_code == 200, got.text  # was a 500: the object was stored as the item's metadata
+    assert got.json()["metadata"] == {"source": None, "quackback": True}
+
+
+@pytest.mark.parametrize("post_id", [" post_1", "post_1 ", "a/../b", "./post_1", "post\u200b1", "post_1\u202e"])
+def test_post_ids_the_service_could_not_address_are_refused_with_400(tmp_path, post_id):
+    hook = make_hook(tmp_path)
+    status, payload = hook(event("e1", "post.created", {"id": post_id, "title": "Export fails", "content": "csv"}))
+    assert status == 400 and "data.post.id" in payload["error"]  # was stored, and found by every duplicate search
+    assert hook.backlog.items == {}

@@ -345,7 +345,10 @@ class Processor:
                 self.store.add_suggestions(post_id, candidates, event.id)
                 logger.info("quackback %s: %d duplicate candidate(s), best %s at %.3f", post_id, len(candidates),
                             candidates[0][0], candidates[0][1])
-            self.backlog.upsert(post_id, text, {"source": post.get("boardSlug"), "quackback": True})
+            # the board as metadata only when it is text: an object there made the service's GET /v1/backlog/{id}
+            # of the post fail with a 500 (its metadata is flat)
+            board = post.get("boardSlug") if isinstance(post.get("boardSlug"), str) else None
+            self.backlog.upsert(post_id, text, {"source": board, "quackback": True})
             if (self.store.post(post_id) or {}).get("deleted"):
                 # deleted by another worker after the write above: a deletion marks the store before it clears
                 # the backlog, so either that clearing comes after this upsert or this check sees the mark
