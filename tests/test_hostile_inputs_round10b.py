@@ -379,3 +379,14 @@ def test_post_ids_the_service_could_not_address_are_refused_with_400(tmp_path, p
     status, payload = hook(event("e1", "post.created", {"id": post_id, "title": "Export fails", "content": "csv"}))
     assert status == 400 and "data.post.id" in payload["error"]  # was stored, and found by every duplicate search
     assert hook.backlog.items == {}
+
+
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_quackback_serve_refuses_a_port_out_of_range_before_loading_a_model(tmp_path, port, capsys):
+    from feedback_nlp.cli import main
+
+    try:  # 70000 failed after the model had loaded, as an unexpected OverflowError
+        code = main(["quackback", "serve", "--data", str(tmp_path), "--port", port])
+    except SystemExit as exc:
+        code = exc.code
+    assert code != 0 and "--port" in capsys.readouterr().err

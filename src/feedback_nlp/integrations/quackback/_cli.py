@@ -26,6 +26,17 @@ def _output_file(text: str) -> str:
     return text
 
 
+def _port(text: str) -> int:
+    """``--port``: checked before the model loads (70000 failed after it, as an 'unexpected OverflowError')."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port in 0-65535, got {port}")
+    return port
+
+
 def _say(args: argparse.Namespace, line: str) -> None:
     """Human output, unless the main CLI was asked for --json (one JSON object) or --quiet."""
     if not (getattr(args, "json", False) or getattr(args, "quiet", False)):
@@ -179,7 +190,7 @@ def add_quackback_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
     q.add_argument("--data", required=True, help="folder of the integration's store (events, posts, suggestions)")
     q.add_argument("--model", default=None, help="tag model folder or bundled name (default: request-type)")
     q.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    q.add_argument("--port", type=int, default=8080)
+    q.add_argument("--port", type=_port, default=8080, help="TCP port, 0-65535 (default: 8080)")
     add_quackback_options(q, standalone=True)
     q.set_defaults(func=cmd_serve)
     return p
