@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 
@@ -390,3 +391,42 @@ def test_quackback_serve_refuses_a_port_out_of_range_before_loading_a_model(tmp_
     except SystemExit as exc:
         code = exc.code
     assert code != 0 and "--port" in capsys.readouterr().err
+
+
+def test_a_post_longer_than_the_services_text_limit_is_skipped_not_failed(tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    import feedback_nlp as fb
+    from conftest import HashEmbedder
+    from feedback_nlp.cli import build_parser
+    from feedback_nlp.integrations.quackback._service import quackback_extension
+    from feedback_nlp.service import ServiceConfig, create_app
+    from feedback_nlp.service._state import ServiceState
+
+    emb = HashEmbedder()
+    fb.TagClassifier(emb).fit(["export fails", "csv broken", "dark mode", "add a theme"] * 3,
+                              ["bug", "bug", "feature", "feature"] * 3).save(tmp_path / "m")
+    secret = tmp_path / "secret"
+    secret.write_text("whsec\n")
+    secret.chmod(0o600)
+    args = build_parser().parse_args(["serve", "--data", str(tmp_path / "data"), "--quackback-secret-file", str(secret),
+                                      "--quackback-respond-within", "10"])
+    config = ServiceConfig(data_dir=tmp_path / "data", models={"t": str(tmp_path / "m")}, sentiment=None, auth=False,
+                           max_text_chars=40)
+    state = ServiceState(config, embedder=emb)
+    raw = json.dumps(event("e1", "post.created", {"id": "post_long", "title": "Export fails", "content": "csv " * 30},
+                           at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))).encode()
+    with TestClient(create_app(config, extensions=[quackback_extension(args)], state=state)) as client:
+        deadline = time.monotonic() + 60
+        while not state.ready and time.monotonic() < deadline:
+            time.sleep(0.05)
+        answer = client.post("/v1/integrations/quackback/webhook", content=raw, headers=signed_headers("whsec", raw))
+        assert answer.status_code in (200, 202)
+        while time.monotonic() < deadline:
+            row = client.get("/v1/integrations/quackback/events/e1").json()
+            if row.get("state") in ("done", "failed"):
+                break
+            time.sleep(0.05)
+    assert row["state"] == "done", row  # was failed: "TextRejected: 1 unusable texts", the raw post kept on disk
+    assert row["result"]["action"] == "skipped" and "too long" in row["result"]["reason"]

@@ -243,6 +243,8 @@ class Processor:
         duplicate_threshold: similarity from which a backlog item is reported as a duplicate candidate.
         auto_merge_above: merge the new post into its best candidate above this score (None: never merge).
         k: candidates looked at per post.
+        max_text_chars: longest cleaned text processed (None: the cleaning default); a longer post is skipped
+            with its reason. Inside ``feedback-nlp serve``, the service's ``--max-text-chars``.
     """
 
     store: IntegrationStore
@@ -255,6 +257,7 @@ class Processor:
     duplicate_threshold: float = 0.9
     auto_merge_above: float | None = None
     k: int = 5
+    max_text_chars: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.duplicate_threshold <= 1.0:  # NaN matched nothing: duplicates were never reported
@@ -299,7 +302,7 @@ class Processor:
                 raw = known["text"]
         # Cleaned and PII-redacted once, here: what is tagged, searched and stored is never the raw post.
         text = clean_text(raw) if isinstance(raw, str) else ""
-        problem = text_problem(raw, text)
+        problem = text_problem(raw, text, **({"max_chars": self.max_text_chars} if self.max_text_chars else {}))
         if problem:
             return {"action": "skipped", "reason": problem}
         out: dict[str, Any] = {"action": "tagged" if self.tagger else "stored"}
