@@ -430,3 +430,11 @@ def test_a_post_longer_than_the_services_text_limit_is_skipped_not_failed(tmp_pa
             time.sleep(0.05)
     assert row["state"] == "done", row  # was failed: "TextRejected: 1 unusable texts", the raw post kept on disk
     assert row["result"]["action"] == "skipped" and "too long" in row["result"]["reason"]
+
+
+def test_an_event_type_with_a_line_break_is_refused(tmp_path, caplog):
+    hook = make_hook(tmp_path)
+    with caplog.at_level(logging.INFO):
+        status, _ = hook({"id": "e1", "type": "comment.created\nquackback event e2 accepted", "data": {}})
+    assert status == 400  # was stored, and wrote a forged line into the service log
+    assert "e2 accepted" not in caplog.text

@@ -79,7 +79,7 @@ def parse_event(body: bytes) -> WebhookEvent:
     event_id, event_type, data = doc.get("id"), doc.get("type"), doc.get("data", {})
     if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_CHARS or _CONTROL.search(event_id):
         raise EventError("the event has no usable 'id'")
-    if not isinstance(event_type, str) or not event_type or len(event_type) > 100:
+    if not isinstance(event_type, str) or not event_type or len(event_type) > 100 or _CONTROL.search(event_type):
         raise EventError("the event has no usable 'type'")
     if not isinstance(data, dict):
         raise EventError("the event's 'data' is not an object")
