@@ -438,3 +438,24 @@ def test_an_event_type_with_a_line_break_is_refused(tmp_path, caplog):
         status, _ = hook({"id": "e1", "type": "comment.created\nquackback event e2 accepted", "data": {}})
     assert status == 400  # was stored, and wrote a forged line into the service log
     assert "e2 accepted" not in caplog.text
+
+
+@pytest.mark.parametrize("portal, location, followed", [
+    ("https://feedback.acme.com:443", "https://feedback.acme.com/api/v1/tags/", True),  # was refused
+    ("https://feedback.acme.com", "https://feedback.acme.com:443/api/v1/tags/", True),
+    ("https://feedback.acme.com", "https://feedback.acme.com:8443/api/v1/tags/", False),
+    ("https://feedback.acme.com", "http://feedback.acme.com/api/v1/tags/", False),
+    ("https://feedback.acme.com", "https://feedback.acme.com:x/api/v1/tags/", False),
+    ("https://feedback.acme.com", "https://evil.example/api/v1/tags/", False),
+])
+def test_a_redirect_is_followed_only_within_the_origin_default_ports_included(portal, location, followed):
+    import urllib.request
+
+    from feedback_nlp.integrations.quackback._client import _SameOriginRedirects
+
+    req = urllib.request.Request(portal + "/api/v1/tags", headers={"Authorization": "Bearer qb_x"})
+    try:
+        new = _SameOriginRedirects().redirect_request(req, None, 302, "Found", {}, location)
+    except QuackbackAPIError:
+        new = None
+    assert (new is not None) == followed

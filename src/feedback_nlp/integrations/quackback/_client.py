@@ -64,6 +64,16 @@ _MAX_STALLED_PAGES = 3
 MAX_RESPONSE_BYTES = 64 << 20
 
 
+def _origin(url: urllib.parse.SplitResult) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port, the port made explicit: a portal given as ``https://host:443`` that redirected to
+    ``https://host/…`` (the same origin) was refused as another one."""
+    try:
+        port = url.port
+    except ValueError:  # a Location with a port that is no number: no origin of ours
+        port = -1
+    return url.scheme, url.hostname, port if port is not None else {"http": 80, "https": 443}.get(url.scheme)
+
+
 class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
     """Follow a redirect only within the portal's origin: urllib copies the Authorization header to wherever a
     redirect points, so a portal (or anyone on its path) answering 302 to another host, or to plain http,
@@ -72,7 +82,7 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
                          newurl: str) -> urllib.request.Request | None:
         old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
-        if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
+        if _origin(old) != _origin(new):
             raise QuackbackAPIError(f"Quackback redirected {urllib.parse.urlunsplit(old[:3] + ('', ''))} to another "
                                     f"origin ({new.scheme}://{new.hostname}); the API key is not sent there: use the "
                                     "address it moved to as the portal URL, if you trust it", status=code)
