@@ -459,3 +459,23 @@ def test_a_redirect_is_followed_only_within_the_origin_default_ports_included(po
     except QuackbackAPIError:
         new = None
     assert (new is not None) == followed
+
+
+@pytest.mark.parametrize("host, warned", [("0.0.0.0", True), ("192.168.1.5", True), ("127.0.0.1", False)])
+def test_quackback_serve_warns_when_its_unauthenticated_read_endpoints_are_reachable(tmp_path, monkeypatch, caplog,
+                                                                                     host, warned):
+    pytest.importorskip("uvicorn")
+    import types
+
+    import uvicorn
+
+    from feedback_nlp.cli import main
+    from feedback_nlp.integrations.quackback import _setup
+
+    stub = types.SimpleNamespace(store=types.SimpleNamespace(path=tmp_path / "quackback.sqlite"))
+    monkeypatch.setattr(_setup, "integration_from_args", lambda args, data: stub)
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    monkeypatch.setattr("feedback_nlp.integrations.quackback._asgi.create_app", lambda *a, **k: None)
+    with caplog.at_level(logging.WARNING):
+        assert main(["quackback", "serve", "--data", str(tmp_path), "--host", host]) == 0
+    assert ("no API key" in caplog.text) == warned  # nothing said the results were readable by anyone

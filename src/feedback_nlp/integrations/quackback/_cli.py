@@ -8,6 +8,7 @@ never from a command-line value (``ps`` shows arguments to every user).
 from __future__ import annotations
 
 import argparse
+import logging
 
 __all__ = ["add_quackback_parser"]
 
@@ -145,6 +146,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ._setup import integration_from_args
 
     uvicorn = require("uvicorn", "serve", "the Quackback webhook server")
+    from ...service._config import is_loopback
+
+    if not is_loopback(args.host):  # said nowhere but in the docs: anyone reaching the port read every result
+        logging.getLogger(__name__).warning(
+            "listening on %s: reachable from other machines, and the suggestions, status and events endpoints have "
+            "no API key here; expose only /v1/integrations/quackback/webhook (a reverse proxy), or use "
+            "`feedback-nlp serve`, whose read endpoints need one", args.host)
     integration = integration_from_args(args, args.data)
     app = create_app(integration, respond_within=args.quackback_respond_within)
     print(f"Quackback webhook on http://{args.host}:{args.port}/v1/integrations/quackback/webhook "
