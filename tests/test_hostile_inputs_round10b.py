@@ -479,3 +479,10 @@ def test_quackback_serve_warns_when_its_unauthenticated_read_endpoints_are_reach
     with caplog.at_level(logging.WARNING):
         assert main(["quackback", "serve", "--data", str(tmp_path), "--host", host]) == 0
     assert ("no API key" in caplog.text) == warned  # nothing said the results were readable by anyone
+
+
+@pytest.mark.parametrize("option", [{"timeout": -1}, {"timeout": float("nan")}, {"timeout": 0},
+                                    {"backoff": float("nan")}, {"max_backoff": float("inf")}])
+def test_client_timings_that_are_no_durations_are_refused_at_once(option):
+    with pytest.raises(QuackbackError, match="finite"):  # -1 failed every request with a ValueError
+        QuackbackClient("https://feedback.acme.com", Secret("qb_x"), **option)

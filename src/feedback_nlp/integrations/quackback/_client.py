@@ -19,6 +19,7 @@ import email.utils
 import http.client
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -150,8 +151,10 @@ class QuackbackClient:
             # (or was sent as a broken header); the value itself is never shown
             raise QuackbackError("the API key holds a character other than printable ASCII (quotes pasted with it, "
                                  "a space, a byte-order mark?): an HTTP header cannot carry it")
-        if max_retries < 0 or backoff < 0 or max_backoff < 0:
-            raise QuackbackError("max_retries, backoff and max_backoff must be >= 0")
+        if max_retries < 0 or not 0 <= backoff < math.inf or not 0 <= max_backoff < math.inf:  # NaN: sleep(nan)
+            raise QuackbackError("max_retries, backoff and max_backoff must be finite numbers >= 0")
+        if not 0 < timeout < math.inf:  # -1 failed each request with a ValueError; NaN and 0 never waited
+            raise QuackbackError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
         path = parts.path.rstrip("/")
         if not path.endswith("/api/v1"):
             path += "/api/v1"
