@@ -53,6 +53,7 @@ def test_a_retry_after_of_non_ascii_digits_is_ignored_not_a_crash(retry_after):
     ("https://[::1", "http(s)://host"),                # was a bare ValueError ("Invalid IPv6 URL")
     ("https://feedback.acme.com/?team=acme", "query"),  # the query was dropped without a word
     ("https://feedback.acme.com/#admin", "fragment"),
+    ("https://feedback.acme.com/api/v1/posts", "endpoint"),  # every call went to .../posts/api/v1/...: a 404
 ])
 def test_a_portal_url_with_a_bad_port_or_a_query_is_refused_by_name(url, message):
     with pytest.raises(QuackbackError, match="URL") as err:

@@ -156,6 +156,9 @@ class QuackbackClient:
         if not 0 < timeout < math.inf:  # -1 failed each request with a ValueError; NaN and 0 never waited
             raise QuackbackError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
         path = parts.path.rstrip("/")
+        if "/api/v1/" in path + "/" and not path.endswith("/api/v1"):
+            # ".../api/v1/posts" became ".../api/v1/posts/api/v1", and every call a 404
+            raise QuackbackError(f"the Quackback URL names an API endpoint: give the portal's address (or its /api/v1), got {quoted(url)}")
         if not path.endswith("/api/v1"):
             path += "/api/v1"
         self.base_url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
