@@ -158,7 +158,8 @@ class QuackbackClient:
         path = parts.path.rstrip("/")
         if "/api/v1/" in path + "/" and not path.endswith("/api/v1"):
             # ".../api/v1/posts" became ".../api/v1/posts/api/v1", and every call a 404
-            raise QuackbackError(f"the Quackback URL names an API endpoint: give the portal's address (or its /api/v1), got {quoted(url)}")
+            raise QuackbackError(f"the Quackback URL names an API endpoint: give the portal's address (or its "
+                                 f"/api/v1), got {quoted(url)}")
         if not path.endswith("/api/v1"):
             path += "/api/v1"
         self.base_url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
