@@ -74,6 +74,8 @@ class IntegrationStore:
                 if column not in columns:
                     self._db.execute(f"ALTER TABLE posts ADD COLUMN {column} TEXT")
         except sqlite3.DatabaseError as exc:
+            if hasattr(self, "_db"):
+                self._db.close()
             raise QuackbackError(f"cannot open the Quackback integration store {self.path}: {exc} (a damaged "
                                  "file, or not the store of `feedback-nlp serve`?)") from None
 
