@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ...cleaning import clean_text, text_problem
+from ...errors import quoted
+from ...records import _hidden_in_id
 from ._client import QuackbackClient
 from ._errors import QuackbackAPIError, QuackbackError
 from ._events import WebhookEvent
@@ -282,6 +284,11 @@ class Processor:
     # --- handlers -------------------------------------------------------------------------------
     def _post_text(self, event: WebhookEvent) -> dict[str, Any]:
         post_id, post = _post_id(event), event.post
+        if not _addressable(post_id):
+            # it becomes a backlog item, which the service's API refuses and could not address (GET
+            # /v1/backlog/a/../b reaches b; " post_1" prints as "post_1"), while every duplicate search returned it
+            raise QuackbackError(f"invalid Quackback id: {quoted(post_id)} (white space around it, an invisible "
+                                 "character or a '.'/'..' path segment; Quackback's ids are post_…)")
         known = self.store.post(post_id)
         at = _event_time(event)
         stale = _text_stale(known, event, at)
@@ -474,6 +481,12 @@ def _text_stale(known: dict[str, Any] | None, event: WebhookEvent, at: str | Non
     if _before(at, known.get("text_at"), strict=True):
         return _NEWER_TEXT
     return None
+
+
+def _addressable(post_id: str) -> bool:
+    """Whether a post id can be a backlog item: no surrounding white space, invisible character or '.'/'..' path
+    segment (the rules of the service's item ids)."""
+    return _hidden_in_id(post_id) is None and post_id == post_id.strip() and not {".", ".."} & set(post_id.split("/"))
 
 
 def _count(value: Any) -> int | None:
