@@ -218,8 +218,8 @@ class WriteBack:
 
 def _current_tag_ids(post_id: str, post: Any) -> list[str]:
     """The ids of a post's tags as ``GET /posts/{id}`` gives them. Anything else than a list of tags with ids (no
-    ``tags`` at all, null, ids alone, a tag without an id) raises: the union computed from it is sent as the post's whole
-    tag set, and the tags a person set were replaced by the predicted ones."""
+    ``tags`` at all, null, ids alone, a tag without an id) raises: the union computed from it is sent as the post's
+    whole tag set, and the tags a person set were replaced by the predicted ones."""
     tags = post.get("tags") if isinstance(post, Mapping) else None  # Quackback lists [] for a post without tags
     if not isinstance(tags, list) or not all(
             isinstance(t, Mapping) and isinstance(t.get("id"), (str, int)) and not isinstance(t["id"], bool)
