@@ -488,3 +488,43 @@ def test_quackback_serve_warns_when_its_unauthenticated_read_endpoints_are_reach
 def test_client_timings_that_are_no_durations_are_refused_at_once(option):
     with pytest.raises(QuackbackError, match="finite"):  # -1 failed every request with a ValueError
         QuackbackClient("https://feedback.acme.com", Secret("qb_x"), **option)
+
+
+def _ref(post_id: str) -> dict:
+    return {"id": post_id, "title": "Export fails", "boardId": "board_1", "boardSlug": "bugs"}
+
+
+def test_a_restored_post_is_live_and_searchable_again(tmp_path):
+    hook = make_hook(tmp_path)
+    hook(event("e1", "post.created", {"id": "p1", "title": "Export fails", "content": "csv"}, at="2026-01-01T00:00:00Z"))
+    hook(event("e2", "post.deleted", _ref("p1"), at="2026-01-02T00:00:00Z"))
+    assert "p1" not in hook.backlog.items
+    hook(event("e3", "post.restored", _ref("p1"), at="2026-01-03T00:00:00Z"))
+    assert hook.integration.store.event("e3")["result"]["action"] == "restored"  # was "ignored": it stayed deleted
+    assert hook.integration.store.post("p1")["deleted"] == 0 and "p1" in hook.backlog.items
+    assert hook.integration.store.posts_frame()["id"].tolist() == ["p1"]
+    # the deletion, retried late, does not undo the restore; a deletion after it does
+    hook(event("e2-retry", "post.deleted", _ref("p1"), at="2026-01-02T00:00:00Z"))
+    assert hook.integration.store.post("p1")["deleted"] == 0 and "p1" in hook.backlog.items
+    hook(event("e4", "post.deleted", _ref("p1"), at="2026-01-04T00:00:00Z"))
+    assert hook.integration.store.post("p1")["deleted"] == 1 and "p1" not in hook.backlog.items
+
+
+def test_a_restore_older_than_the_deletion_held_is_skipped(tmp_path):
+    hook = make_hook(tmp_path)
+    hook(event("e1", "post.created", {"id": "p1", "title": "Export fails", "content": "csv"}, at="2026-01-01T00:00:00Z"))
+    hook(event("e3", "post.deleted", _ref("p1"), at="2026-01-05T00:00:00Z"))
+    hook(event("e2", "post.restored", _ref("p1"), at="2026-01-03T00:00:00Z"))  # an earlier restore, retried late
+    assert hook.integration.store.post("p1")["deleted"] == 1 and "p1" not in hook.backlog.items
+    assert hook.integration.store.event("e2")["result"]["action"] == "skipped"
+
+
+def test_an_unmerged_post_is_its_own_again(tmp_path):
+    hook = make_hook(tmp_path)
+    hook(event("e1", "post.created", {"id": "p1", "title": "Export fails", "content": "csv"}, at="2026-01-01T00:00:00Z"))
+    hook({"id": "e2", "type": "post.merged", "createdAt": "2026-01-02T00:00:00Z",
+          "data": {"duplicatePost": _ref("p1"), "canonicalPost": _ref("p0")}})
+    assert hook.integration.store.post("p1")["canonical_post_id"] == "p0"
+    hook(event("e3", "post.unmerged", _ref("p1"), at="2026-01-03T00:00:00Z", formerCanonicalPost=_ref("p0")))
+    post = hook.integration.store.post("p1")
+    assert (post["deleted"], post["canonical_post_id"]) == (0, None) and "p1" in hook.backlog.items

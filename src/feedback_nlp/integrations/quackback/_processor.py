@@ -275,7 +275,7 @@ class Processor:
         handler = {
             "post.created": self._post_text, "post.updated": self._post_text,
             "post.status_changed": self._status, "post.deleted": self._deleted, "post.merged": self._merged,
-            "post.voted": self._voted,
+            "post.voted": self._voted, "post.restored": self._restored, "post.unmerged": self._restored,
         }.get(event.type)
         if handler is None:
             return {"event": event.id, "type": event.type, "action": "ignored"}
@@ -425,10 +425,39 @@ class Processor:
     def _deleted(self, event: WebhookEvent) -> dict[str, Any]:
         # the store is marked before the backlog is cleared: a worker storing this post's text meanwhile checks
         # the mark after its own backlog upsert (see _post_text), so the post cannot stay searchable
-        self.store.upsert_post(_post_id(event), deleted=1, deleted_at=event.created_at)
+        fields = self.store.update_post(_post_id(event), lambda known: None if _restored_since(known, event)
+                                        else {"deleted": 1, "deleted_at": event.created_at})
+        if fields is None:
+            return {"action": "skipped", "reason": _RESTORED_SINCE}
         if self.backlog is not None:
             self.backlog.delete(_post_id(event))
         return {"action": "deleted"}
+
+    def _restored(self, event: WebhookEvent) -> dict[str, Any]:
+        """``post.restored`` and ``post.unmerged``: the post is live again (it stayed deleted, out of the backlog and
+        of the report, until a later update happened to bring it back)."""
+        post_id, at = _post_id(event), _time(event.created_at)
+        seen: dict[str, Any] = {}
+
+        def write(known: dict[str, Any] | None) -> dict[str, Any] | None:
+            seen["known"] = known
+            if not known or not known.get("deleted"):
+                return None
+            if _before(at, known.get("deleted_at"), strict=True):  # the deletion held is newer: it stands
+                return None
+            # deleted_at now dates the restore, so that an older deletion retried late does not undo it
+            return {"deleted": 0, "deleted_at": at, **({"canonical_post_id": None}
+                                                       if event.type == "post.unmerged" else {})}
+
+        if self.store.update_post(post_id, write) is None:
+            known = seen["known"]
+            reason = ("the post is not known or not deleted" if not known or not known.get("deleted")
+                      else "a newer deletion or merge is recorded")
+            return {"action": "skipped", "reason": reason}
+        known = seen["known"] or {}
+        if self.backlog is not None and known.get("text"):
+            self.backlog.upsert(post_id, known["text"], {"source": known.get("board"), "quackback": True})
+        return {"action": "restored"}
 
     def _merged(self, event: WebhookEvent) -> dict[str, Any]:
         data = event.data
@@ -438,7 +467,9 @@ class Processor:
         found = (data.get("canonicalPostId"), nested.get("id") if isinstance(nested, dict) else None,
                  event.post.get("canonicalPostId"))
         canonical = next((c for c in found if isinstance(c, str) and c), None)
-        self.store.upsert_post(_post_id(event), deleted=1, deleted_at=event.created_at, canonical_post_id=canonical)
+        if self.store.update_post(_post_id(event), lambda known: None if _restored_since(known, event) else
+                                  {"deleted": 1, "deleted_at": event.created_at, "canonical_post_id": canonical}) is None:
+            return {"action": "skipped", "reason": _RESTORED_SINCE, "canonical": canonical}
         if self.backlog is not None:
             self.backlog.delete(_post_id(event))  # the duplicate's demand now counts on the canonical post
         return {"action": "merged", "canonical": canonical}
@@ -468,6 +499,14 @@ class Processor:
 
 
 _NEWER_TEXT = "a newer text of this post is already recorded"
+_RESTORED_SINCE = "the post was restored (or unmerged) after this event"
+
+
+def _restored_since(known: dict[str, Any] | None, event: WebhookEvent) -> bool:
+    """Whether a live post was restored after ``event``, a deletion or merge retried late (its ``deleted_at`` then
+    dates the restore: only a restore sets it on a live post)."""
+    return bool(known and not known.get("deleted") and known.get("deleted_at")
+                and _before(_time(event.created_at), known["deleted_at"], strict=True))
 
 
 def _text_stale(known: dict[str, Any] | None, event: WebhookEvent, at: str | None) -> str | None:
