@@ -528,3 +528,19 @@ def test_an_unmerged_post_is_its_own_again(tmp_path):
     hook(event("e3", "post.unmerged", _ref("p1"), at="2026-01-03T00:00:00Z", formerCanonicalPost=_ref("p0")))
     post = hook.integration.store.post("p1")
     assert (post["deleted"], post["canonical_post_id"]) == (0, None) and "p1" in hook.backlog.items
+
+
+def test_a_tag_created_meanwhile_by_someone_else_is_used_not_a_failure():
+    with FakeQuackback() as qb:
+        qb.add_post("Refund", id="post_a")
+        route = qb._route
+
+        def created_meanwhile(method, path, query, body, authorized):
+            if method == "POST" and path.endswith("/tags") and not any(t["name"] == "Billing" for t in qb.tags):
+                qb.add_tag("billing")  # a person creates it between the look-up and the create: 409 CONFLICT
+            return route(method, path, query, body, authorized)
+
+        qb._route = created_meanwhile
+        result = WriteBack(_client(qb), create_tags=True).apply("post_a", ["Billing"])
+        assert result["added"] == ["Billing"]  # was QuackbackAPIError 409: the event failed for good
+        assert [t["name"] for t in qb.posts["post_a"]["tags"]] == ["billing"]

@@ -182,11 +182,30 @@ class WriteBack:
                 if name.casefold() in known:
                     found[name] = known[name.casefold()]
                 elif self.create_tags and 1 <= len(name) <= 50:
-                    created = self.client.create_tag(name, self.tag_color, "created by feedback_nlp")
-                    known[name.casefold()] = found[name] = str(created["id"])
+                    tag_id = self._create(name)
+                    if tag_id is None:
+                        missing.append(name)
+                    else:
+                        known[name.casefold()] = found[name] = tag_id
                 else:
                     missing.append(name)
             return found, missing
+
+    def _create(self, name: str) -> str | None:
+        """Create the tag ``name``; its id, or None when Quackback answered that it exists but the tags listed again
+        do not show it. A 409 (a person or another worker created it since the last look) failed the whole event
+        for good; the tag is looked up again instead."""
+        try:
+            created = self.client.create_tag(name, self.tag_color, "created by feedback_nlp")
+        except QuackbackAPIError as exc:
+            if exc.status != 409:
+                raise
+            return self._refresh().get(name.casefold())
+        tag_id = created.get("id") if isinstance(created, Mapping) else None
+        if not isinstance(tag_id, (str, int)) or isinstance(tag_id, bool) or tag_id == "":
+            raise QuackbackAPIError(f"POST /tags: the tag {quoted(name)} was created without an id in the answer",
+                                    status=200)
+        return str(tag_id)
 
     def apply(self, post_id: str, names: Sequence[str]) -> dict[str, Any]:
         """Add ``names`` to the post's tags; returns what was added and what was skipped.
