@@ -129,9 +129,20 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_url(text: str) -> str:
+    """``--store``: the URL as given, with a warning when it holds a password, which every user of the machine
+    reads in the process list (``ps``); libpq takes it from ``$PGPASSWORD`` or ``~/.pgpass`` instead."""
+    userinfo = text.partition("://")[2].rpartition("@")[0]
+    if userinfo.partition(":")[2]:
+        log.warning("the --store URL holds a password, which any user of this machine can read with ps: leave it "
+                    "out of the URL and give it in $PGPASSWORD or ~/.pgpass")
+    return text
+
+
 def _store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="feedback-nlp-data", help="folder of the SQLite store (default: %(default)s)")
-    p.add_argument("--store", default=None, help="postgresql://... URL instead of SQLite (pgvector)")
+    p.add_argument("--store", default=None, type=_store_url,
+                   help="postgresql://... URL instead of SQLite (pgvector); the password in $PGPASSWORD or ~/.pgpass")
 
 
 def add_parsers(sub: Any) -> None:

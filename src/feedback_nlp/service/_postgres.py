@@ -7,6 +7,7 @@ import contextlib
 import json
 import queue
 import threading
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -30,6 +31,19 @@ CREATE TABLE IF NOT EXISTS fnlp_jobs (job_id BIGSERIAL PRIMARY KEY, queue TEXT N
 CREATE UNIQUE INDEX IF NOT EXISTS fnlp_jobs_dedupe ON fnlp_jobs (queue, dedupe_key) WHERE dedupe_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS fnlp_jobs_due ON fnlp_jobs (queue, state, due);
 """
+
+
+def _masked(message: str, url: str) -> str:
+    """``message`` with the password of ``url`` (as written and percent-decoded) replaced by ``***``.
+
+    >>> _masked('unexpected spaces found in "pa ss"', "postgresql://ann:pa ss@db/x")
+    'unexpected spaces found in "***"'
+    """
+    userinfo = url.partition("://")[2].rpartition("@")[0]  # the last "@": a careless password may hold one
+    password = userinfo.partition(":")[2]
+    for secret in sorted({password, urllib.parse.unquote(password)} - {""}, key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
 
 
 def _vec(v: np.ndarray) -> str:
@@ -76,10 +90,14 @@ class PostgresStore(Store):
     def _connect(self) -> Any:
         try:
             return self._psycopg.connect(self.url, autocommit=True)
-        except self._psycopg.OperationalError as exc:
+        except (self._psycopg.OperationalError, self._psycopg.ProgrammingError) as exc:
+            # ProgrammingError: libpq could not parse the URL ("unexpected spaces found in "<password>"", an unknown
+            # query parameter), which escaped as an unexpected error quoting the password
             with self._made_lock:
                 self._made -= 1
-            raise FeedbackNLPError(f"cannot connect to the PostgreSQL store: {str(exc).splitlines()[0]}") from None
+            raise FeedbackNLPError("cannot connect to the PostgreSQL store: "
+                                   + _masked(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                                             self.url)) from None
 
     # --- items ------------------------------------------------------------------------------------
     def bind_embedder(self, model_id: str, dim: int) -> None:

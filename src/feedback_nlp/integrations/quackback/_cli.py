@@ -8,6 +8,7 @@ never from a command-line value (``ps`` shows arguments to every user).
 from __future__ import annotations
 
 import argparse
+import logging
 
 __all__ = ["add_quackback_parser"]
 
@@ -24,6 +25,17 @@ def _output_file(text: str) -> str:
     except FeedbackNLPError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _port(text: str) -> int:
+    """``--port``: checked before the model loads (70000 failed after it, as an 'unexpected OverflowError')."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port in 0-65535, got {port}")
+    return port
 
 
 def _say(args: argparse.Namespace, line: str) -> None:
@@ -55,9 +67,10 @@ def cmd_pull(args: argparse.Namespace) -> dict:
     _say(args, f"wrote {len(records)} posts to {args.out} ({res.skipped_deleted} deleted posts skipped"
                + (f", {untagged} untagged posts left out" if args.tagged_only else "")
                + (f", {res.skipped_malformed} malformed entries left out" if res.skipped_malformed else "")
+               + (f", {res.skipped_repeated} repeated posts kept once" if res.skipped_repeated else "")
                + f", {res.requests} API requests)")
     return {"posts": len(records), "skipped_deleted": res.skipped_deleted, "skipped_untagged": untagged,
-            "skipped_malformed": res.skipped_malformed,
+            "skipped_malformed": res.skipped_malformed, "skipped_repeated": res.skipped_repeated,
             "requests": res.requests, "outputs": {"records": str(args.out)}}
 
 
@@ -133,6 +146,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ._setup import integration_from_args
 
     uvicorn = require("uvicorn", "serve", "the Quackback webhook server")
+    from ...service._config import is_loopback
+
+    if not is_loopback(args.host):  # said nowhere but in the docs: anyone reaching the port read every result
+        logging.getLogger(__name__).warning(
+            "listening on %s: reachable from other machines, and the suggestions, status and events endpoints have "
+            "no API key here; expose only /v1/integrations/quackback/webhook (a reverse proxy), or use "
+            "`feedback-nlp serve`, whose read endpoints need one", args.host)
     integration = integration_from_args(args, args.data)
     app = create_app(integration, respond_within=args.quackback_respond_within)
     print(f"Quackback webhook on http://{args.host}:{args.port}/v1/integrations/quackback/webhook "
@@ -178,7 +198,7 @@ def add_quackback_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
     q.add_argument("--data", required=True, help="folder of the integration's store (events, posts, suggestions)")
     q.add_argument("--model", default=None, help="tag model folder or bundled name (default: request-type)")
     q.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    q.add_argument("--port", type=int, default=8080)
+    q.add_argument("--port", type=_port, default=8080, help="TCP port, 0-65535 (default: 8080)")
     add_quackback_options(q, standalone=True)
     q.set_defaults(func=cmd_serve)
     return p

@@ -16,8 +16,10 @@ Example:
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -47,7 +49,7 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit holds for "²" too, which float() refuses
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -56,8 +58,21 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+#: Pages in a row that bring no new post, while the answer says more are coming, before a pull gives up.
+_MAX_STALLED_PAGES = 3
+
 #: The largest response body read: a page of 100 posts is well under a megabyte.
 MAX_RESPONSE_BYTES = 64 << 20
+
+
+def _origin(url: urllib.parse.SplitResult) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port, the port made explicit: a portal given as ``https://host:443`` that redirected to
+    ``https://host/…`` (the same origin) was refused as another one."""
+    try:
+        port = url.port
+    except ValueError:  # a Location with a port that is no number: no origin of ours
+        port = -1
+    return url.scheme, url.hostname, port if port is not None else {"http": 80, "https": 443}.get(url.scheme)
 
 
 class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
@@ -68,7 +83,7 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
                          newurl: str) -> urllib.request.Request | None:
         old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
-        if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
+        if _origin(old) != _origin(new):
             raise QuackbackAPIError(f"Quackback redirected {urllib.parse.urlunsplit(old[:3] + ('', ''))} to another "
                                     f"origin ({new.scheme}://{new.hostname}); the API key is not sent there: use the "
                                     "address it moved to as the portal URL, if you trust it", status=code)
@@ -83,6 +98,10 @@ def _bounded_read(resp: Any, method: str, url: str) -> bytes:
     if len(body) > MAX_RESPONSE_BYTES:
         raise QuackbackAPIError(f"{method} {urllib.parse.urlsplit(url).path}: the answer is longer than "
                                 f"{MAX_RESPONSE_BYTES >> 20} MB: not the Quackback API", status=getattr(resp, "status", 0))
+    length = (getattr(resp, "headers", None) or {}).get("Content-Length", "")
+    if length.isascii() and length.isdigit() and len(body) < int(length):
+        # read(n) returns what came before the connection dropped: a cut answer was "not JSON" and failed for good
+        raise http.client.IncompleteRead(body, int(length) - len(body))
     return body
 
 
@@ -101,12 +120,24 @@ class QuackbackClient:
     def __init__(self, url: str, api_key: Secret, *, timeout: float = 10.0, max_retries: int = 4,
                  backoff: float = 0.5, max_backoff: float = 30.0, allow_insecure: bool = False,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        parts = urllib.parse.urlsplit(url.strip())
+        try:
+            parts = urllib.parse.urlsplit(url.strip())
+        except ValueError:  # "https://[::1" ("Invalid IPv6 URL") escaped as a bare ValueError
+            raise QuackbackError(f"Quackback URL must be http(s)://host[:port], got {quoted(url)}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise QuackbackError(f"Quackback URL must be http(s)://host[:port], got {quoted(url)}")
         if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url.strip()):
             # "https://host\r\nX: 1" was looked up as a host name ("Name or service not known")
             raise QuackbackError(f"the Quackback URL holds white space or a control character: {quoted(url)}")
+        try:  # "host:abc" failed at the first request as an http.client.InvalidURL; "host:99999" as a DNS error
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port == 0 and ":" in parts.netloc.rpartition("]")[2]:
+            raise QuackbackError(f"the Quackback URL's port is not a number in 1-65535: {quoted(url)}")
+        if parts.query or parts.fragment or url.strip().endswith(("?", "#")):  # dropped without a word
+            raise QuackbackError(f"the Quackback URL holds a query or fragment: give the portal's address alone, "
+                                 f"got {quoted(url)}")
         if parts.username is not None or parts.password is not None:  # was looked up with them as the host name
             raise QuackbackError("the Quackback URL holds a user name or password: give the portal's address "
                                  "alone; the API key comes from --key-file")
@@ -115,9 +146,20 @@ class QuackbackClient:
                                  "(or allow_insecure=True on a trusted network)")
         if not isinstance(api_key, Secret):
             raise QuackbackError("api_key must be a Secret (read it with read_secret(file=...))")
-        if max_retries < 0 or backoff < 0 or max_backoff < 0:
-            raise QuackbackError("max_retries, backoff and max_backoff must be >= 0")
+        if not all(33 <= ord(ch) <= 126 for ch in api_key.reveal()):
+            # a key pasted with curly quotes, a BOM or an inner space failed each request with a UnicodeEncodeError
+            # (or was sent as a broken header); the value itself is never shown
+            raise QuackbackError("the API key holds a character other than printable ASCII (quotes pasted with it, "
+                                 "a space, a byte-order mark?): an HTTP header cannot carry it")
+        if max_retries < 0 or not 0 <= backoff < math.inf or not 0 <= max_backoff < math.inf:  # NaN: sleep(nan)
+            raise QuackbackError("max_retries, backoff and max_backoff must be finite numbers >= 0")
+        if not 0 < timeout < math.inf:  # -1 failed each request with a ValueError; NaN and 0 never waited
+            raise QuackbackError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
         path = parts.path.rstrip("/")
+        if "/api/v1/" in path + "/" and not path.endswith("/api/v1"):
+            # ".../api/v1/posts" became ".../api/v1/posts/api/v1", and every call a 404
+            raise QuackbackError(f"the Quackback URL names an API endpoint: give the portal's address (or its "
+                                 f"/api/v1), got {quoted(url)}")
         if not path.endswith("/api/v1"):
             path += "/api/v1"
         self.base_url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
@@ -160,8 +202,12 @@ class QuackbackClient:
         for attempt in range(self.max_retries + 1):
             try:
                 status, headers, raw = self._once(method, url, body)
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, http.client.HTTPException) as exc:
+                # HTTPException: an answer that is not HTTP (BadStatusLine from a port that speaks another protocol,
+                # a cut chunked body, endless headers) escaped as itself, and the event failed for good
                 reason = getattr(exc, "reason", exc)
+                if isinstance(exc, http.client.HTTPException):  # its text is whatever the server sent: cut short
+                    reason = f"{type(exc).__name__}: {str(exc).strip()[:80]!r}"
                 if not idempotent or attempt == self.max_retries:
                     raise QuackbackAPIError(f"{method} {path}: no answer from Quackback ({reason})",
                                             attempts=attempt + 1) from None
@@ -186,20 +232,24 @@ class QuackbackClient:
             return {"data": None}
         try:
             doc = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise QuackbackAPIError(f"{method} {path}: HTTP {status} but the body is not JSON", status=status) from None
         if not isinstance(doc, dict) or "data" not in doc:
             raise QuackbackAPIError(f"{method} {path}: HTTP {status} without a 'data' envelope", status=status)
         return doc
 
-    @staticmethod
-    def _error(method: str, path: str, status: int, raw: bytes, attempts: int) -> QuackbackAPIError:
+    def _error(self, method: str, path: str, status: int, raw: bytes, attempts: int) -> QuackbackAPIError:
         code, message = "", ""
         try:
             err = json.loads(raw).get("error") or {}
-            code, message = str(err.get("code", "")), str(err.get("message", ""))[:200]
-        except (ValueError, AttributeError):
+            code, message = str(err.get("code", ""))[:50], str(err.get("message", ""))
+        except (ValueError, AttributeError, RecursionError):
             pass
+        # A server (or a proxy before it) that echoes the Authorization header in its error message put the key in
+        # the exception, hence in the log and in the failed event's stored error: it is masked before the cut,
+        # so that no prefix of it survives either.
+        key = self._key.reveal()
+        code, message = code.replace(key, "***"), message.replace(key, "***")[:200]
         text = f"{method} {path}: HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
         if attempts > 1:
             text += f" (after {attempts} attempts)"
@@ -211,25 +261,39 @@ class QuackbackClient:
     # --- endpoints ------------------------------------------------------------------------------
     def iter_posts(self, *, limit: int = 100, **filters: Any) -> Iterator[dict[str, Any]]:
         """Every post matching ``filters`` (``boardId``, ``status``, ``tagIds``, ``search``, ``dateFrom``,
-        ``dateTo``, ``sort``), fetched ``limit`` per page by cursor."""
+        ``dateTo``, ``sort``), fetched ``limit`` per page by cursor.
+
+        Pages that bring no post not seen before while ``hasMore`` says more are coming (empty pages, or the same
+        posts under ever new cursors) end the loop with :class:`QuackbackAPIError` after a few: such a server
+        was paged for ever."""
         if not 1 <= limit <= 100:
             raise QuackbackError(f"limit must be in 1..100, got {limit}")
         if isinstance(filters.get("tagIds"), (list, tuple)):
             filters["tagIds"] = ",".join(filters["tagIds"])
-        cursor, seen = None, set()
+        cursor: str | None = None
+        cursors: set[str] = set()
+        ids: set[str] = set()
+        stalled = 0
         while True:
             doc = self.request("GET", "/posts", params={**filters, "limit": limit, "cursor": cursor})
             page = doc.get("data")
             if not isinstance(page, list):
                 raise QuackbackAPIError("GET /posts: 'data' is not a list")
+            new = {p["id"] for p in page if isinstance(p, Mapping) and isinstance(p.get("id"), str)} - ids
+            ids |= new
             yield from page
-            pagination = (doc.get("meta") or {}).get("pagination") or {}
-            if not pagination.get("hasMore"):
+            meta = doc.get("meta")
+            pagination = meta.get("pagination") if isinstance(meta, Mapping) else None
+            if not isinstance(pagination, Mapping) or not pagination.get("hasMore"):
                 return
             cursor = pagination.get("cursor")
-            if not cursor or cursor in seen:  # a server bug must not turn into an endless loop
+            if not isinstance(cursor, str) or not cursor or cursor in cursors:  # a server bug must not loop for ever
                 raise QuackbackAPIError(f"GET /posts: hasMore is true but the cursor did not advance ({cursor!r})")
-            seen.add(cursor)
+            cursors.add(cursor)
+            stalled = 0 if new else stalled + 1
+            if stalled >= _MAX_STALLED_PAGES:
+                raise QuackbackAPIError(f"GET /posts: {stalled} pages in a row brought no post not seen before, yet "
+                                        "hasMore is true: the portal's pagination does not advance")
 
     def get_post(self, post_id: str) -> dict[str, Any]:
         return self.request("GET", f"/posts/{_segment(post_id)}")["data"]
@@ -242,8 +306,15 @@ class QuackbackClient:
         return self.request("POST", f"/posts/{_segment(post_id)}/merge",
                             json_body={"canonicalPostId": canonical_post_id})["data"]
 
+    def _list(self, path: str) -> list[dict[str, Any]]:
+        data = self.request("GET", path)["data"]
+        if not isinstance(data, list):  # None or an object failed later, far from the answer, as a TypeError
+            # a 2xx (status 200): not retried, and a pull goes on without the statuses it could not read
+            raise QuackbackAPIError(f"GET {path}: 'data' is not a list", status=200)
+        return data
+
     def list_tags(self) -> list[dict[str, Any]]:
-        return self.request("GET", "/tags")["data"]
+        return self._list("/tags")
 
     def create_tag(self, name: str, color: str = "#6b7280", description: str | None = None) -> dict[str, Any]:
         if not 1 <= len(name) <= 50:
@@ -252,7 +323,7 @@ class QuackbackClient:
         return self.request("POST", "/tags", json_body=body)["data"]
 
     def list_statuses(self) -> list[dict[str, Any]]:
-        return self.request("GET", "/statuses")["data"]
+        return self._list("/statuses")
 
 
 def _segment(value: str) -> str:

@@ -70,11 +70,15 @@ def parse_event(body: bytes) -> WebhookEvent:
     event_id, event_type, data = doc.get("id"), doc.get("type"), doc.get("data", {})
     if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_CHARS or _CONTROL.search(event_id):
         raise EventError("the event has no usable 'id'")
-    if not isinstance(event_type, str) or not event_type or len(event_type) > 100:
+    if not isinstance(event_type, str) or not event_type or len(event_type) > 100 or _CONTROL.search(event_type):
         raise EventError("the event has no usable 'type'")
     if not isinstance(data, dict):
         raise EventError("the event's 'data' is not an object")
     created = doc.get("createdAt", doc.get("timestamp"))
+    if event_type == "post.merged" and "post" not in data and isinstance(data.get("duplicatePost"), dict):
+        # Quackback's post.merged names the merged post `duplicatePost` (beside `canonicalPost`), not `post`:
+        # such a delivery was refused with a 400, which Quackback does not retry, so no merge was ever recorded
+        data = {**data, "post": data["duplicatePost"]}
     if event_type.startswith("post.") or event_type == "comment.created":
         post_id = data.get("post", {}).get("id") if isinstance(data.get("post"), dict) else None
         if not isinstance(post_id, str) or not post_id or len(post_id) > MAX_ID_CHARS or _CONTROL.search(post_id):

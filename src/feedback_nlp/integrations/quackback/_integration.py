@@ -10,12 +10,13 @@ delay, up to ``max_attempts``, then stay ``failed`` with the error recorded.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from ._errors import EventError, SignatureError
+from ._errors import EventError, QuackbackError, SignatureError
 from ._events import parse_event
 from ._processor import Processor, is_retryable
 from ._secrets import Secret
@@ -45,6 +46,8 @@ class QuackbackIntegration:
                  max_attempts: int = 5, retry_delay_s: float = 30.0, max_body_bytes: int = 1 << 20) -> None:
         if not isinstance(secret, Secret):
             raise TypeError("secret must be a Secret (read it with read_secret)")
+        if not 0 < tolerance_s < math.inf:  # NaN or inf accepted any timestamp: no replay protection at all
+            raise QuackbackError(f"the replay window must be a finite number of seconds > 0, got {tolerance_s!r}")
         self.processor = processor
         self.store: IntegrationStore = processor.store
         self._secret = secret

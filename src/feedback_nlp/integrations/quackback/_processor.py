@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ...cleaning import clean_text, text_problem
+from ...errors import quoted
+from ...records import _hidden_in_id
 from ._client import QuackbackClient
 from ._errors import QuackbackAPIError, QuackbackError
 from ._events import WebhookEvent
@@ -163,8 +165,10 @@ class WriteBack:
         self._lock = threading.Lock()
 
     def _refresh(self) -> dict[str, str]:
-        self._tags = {str(t["name"]).casefold(): str(t["id"]) for t in self.client.list_tags()
-                      if isinstance(t, Mapping) and "id" in t and "name" in t}
+        # a tag without a name (null) was known as "none", and an object as id was sent as its repr
+        self._tags = {t["name"].casefold(): str(t["id"]) for t in self.client.list_tags()
+                      if isinstance(t, Mapping) and isinstance(t.get("name"), str) and t["name"]
+                      and isinstance(t.get("id"), (str, int)) and not isinstance(t["id"], bool) and t["id"] != ""}
         return self._tags
 
     def tag_ids(self, names: Sequence[str]) -> tuple[dict[str, str], list[str]]:
@@ -178,11 +182,30 @@ class WriteBack:
                 if name.casefold() in known:
                     found[name] = known[name.casefold()]
                 elif self.create_tags and 1 <= len(name) <= 50:
-                    created = self.client.create_tag(name, self.tag_color, "created by feedback_nlp")
-                    known[name.casefold()] = found[name] = str(created["id"])
+                    tag_id = self._create(name)
+                    if tag_id is None:
+                        missing.append(name)
+                    else:
+                        known[name.casefold()] = found[name] = tag_id
                 else:
                     missing.append(name)
             return found, missing
+
+    def _create(self, name: str) -> str | None:
+        """Create the tag ``name``; its id, or None when Quackback answered that it exists but the tags listed again
+        do not show it. A 409 (a person or another worker created it since the last look) failed the whole event
+        for good; the tag is looked up again instead."""
+        try:
+            created = self.client.create_tag(name, self.tag_color, "created by feedback_nlp")
+        except QuackbackAPIError as exc:
+            if exc.status != 409:
+                raise
+            return self._refresh().get(name.casefold())
+        tag_id = created.get("id") if isinstance(created, Mapping) else None
+        if not isinstance(tag_id, (str, int)) or isinstance(tag_id, bool) or tag_id == "":
+            raise QuackbackAPIError(f"POST /tags: the tag {quoted(name)} was created without an id in the answer",
+                                    status=200)
+        return str(tag_id)
 
     def apply(self, post_id: str, names: Sequence[str]) -> dict[str, Any]:
         """Add ``names`` to the post's tags; returns what was added and what was skipped.
@@ -204,12 +227,26 @@ class WriteBack:
         found, missing = self.tag_ids(list(dict.fromkeys(names)))
         # Read the current tags right before replacing them: PATCH replaces the set, so the union must include
         # whatever a person set, up to this moment.
-        current = [str(t["id"]) for t in (self.client.get_post(post_id).get("tags") or []) if isinstance(t, Mapping)]
+        current = _current_tag_ids(post_id, self.client.get_post(post_id))
         added = [tid for tid in found.values() if tid not in current]
         if added:
             self.client.set_post_tags(post_id, current + added)
         names_by_id = {v: k for k, v in found.items()}
         return {"added": [names_by_id[t] for t in added], "kept": current, "missing_tags": missing}
+
+
+def _current_tag_ids(post_id: str, post: Any) -> list[str]:
+    """The ids of a post's tags as ``GET /posts/{id}`` gives them. Anything else than a list of tags with ids (no
+    ``tags`` at all, null, ids alone, a tag without an id) raises: the union computed from it is sent as the post's
+    whole tag set, and the tags a person set were replaced by the predicted ones."""
+    tags = post.get("tags") if isinstance(post, Mapping) else None  # Quackback lists [] for a post without tags
+    if not isinstance(tags, list) or not all(
+            isinstance(t, Mapping) and isinstance(t.get("id"), (str, int)) and not isinstance(t["id"], bool)
+            and t["id"] != "" for t in tags):
+        raise QuackbackAPIError(f"GET /posts/{post_id}: the post's current tags are not a list of tags with ids, so "
+                                "their union with the predicted ones cannot be computed; its tags are left as they are",
+                                status=200)
+    return [str(t["id"]) for t in tags]
 
 
 @dataclass
@@ -227,6 +264,8 @@ class Processor:
         duplicate_threshold: similarity from which a backlog item is reported as a duplicate candidate.
         auto_merge_above: merge the new post into its best candidate above this score (None: never merge).
         k: candidates looked at per post.
+        max_text_chars: longest cleaned text processed (None: the cleaning default); a longer post is skipped
+            with its reason. Inside ``feedback-nlp serve``, the service's ``--max-text-chars``.
     """
 
     store: IntegrationStore
@@ -239,8 +278,11 @@ class Processor:
     duplicate_threshold: float = 0.9
     auto_merge_above: float | None = None
     k: int = 5
+    max_text_chars: int | None = None
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.duplicate_threshold <= 1.0:  # NaN matched nothing: duplicates were never reported
+            raise QuackbackError("duplicate_threshold must lie in [0, 1]")
         if self.auto_merge_above is not None and not self.duplicate_threshold <= self.auto_merge_above <= 1.0:
             raise QuackbackError("auto_merge_above must lie between the duplicate threshold and 1")
         if self.auto_merge_above is not None and self.client is None:
@@ -252,7 +294,7 @@ class Processor:
         handler = {
             "post.created": self._post_text, "post.updated": self._post_text,
             "post.status_changed": self._status, "post.deleted": self._deleted, "post.merged": self._merged,
-            "post.voted": self._voted,
+            "post.voted": self._voted, "post.restored": self._restored, "post.unmerged": self._restored,
         }.get(event.type)
         if handler is None:
             return {"event": event.id, "type": event.type, "action": "ignored"}
@@ -261,13 +303,18 @@ class Processor:
     # --- handlers -------------------------------------------------------------------------------
     def _post_text(self, event: WebhookEvent) -> dict[str, Any]:
         post_id, post = _post_id(event), event.post
+        if not _addressable(post_id):
+            # it becomes a backlog item, which the service's API refuses and could not address (GET
+            # /v1/backlog/a/../b reaches b; " post_1" prints as "post_1"), while every duplicate search returned it
+            raise QuackbackError(f"invalid Quackback id: {quoted(post_id)} (white space around it, an invisible "
+                                 "character or a '.'/'..' path segment; Quackback's ids are post_…)")
         known = self.store.post(post_id)
         at = _event_time(event)
         stale = _text_stale(known, event, at)
         if stale:
             # a late post.created still gives what only it carries (when the post was created)
             if event.type == "post.created" and stale == _NEWER_TEXT:
-                created = post.get("createdAt") or event.created_at
+                created = _created_at(event)
                 self.store.update_post(post_id, lambda now: None if now and now.get("created_at")
                                        else {"created_at": created})
             return {"action": "skipped", "reason": stale}
@@ -281,7 +328,7 @@ class Processor:
                 raw = known["text"]
         # Cleaned and PII-redacted once, here: what is tagged, searched and stored is never the raw post.
         text = clean_text(raw) if isinstance(raw, str) else ""
-        problem = text_problem(raw, text)
+        problem = text_problem(raw, text, **({"max_chars": self.max_text_chars} if self.max_text_chars else {}))
         if problem:
             return {"action": "skipped", "reason": problem}
         out: dict[str, Any] = {"action": "tagged" if self.tagger else "stored"}
@@ -306,7 +353,7 @@ class Processor:
         if isinstance(post.get("boardSlug"), str):  # a dict or a number was stored as the board's name
             fields["board"] = post["boardSlug"]
         if event.type == "post.created":
-            fields["created_at"] = post.get("createdAt") or event.created_at
+            fields["created_at"] = _created_at(event)
         if sentiment is not None:
             fields["sentiment"] = sentiment
 
@@ -327,7 +374,10 @@ class Processor:
                 self.store.add_suggestions(post_id, candidates, event.id)
                 logger.info("quackback %s: %d duplicate candidate(s), best %s at %.3f", post_id, len(candidates),
                             candidates[0][0], candidates[0][1])
-            self.backlog.upsert(post_id, text, {"source": post.get("boardSlug"), "quackback": True})
+            # the board as metadata only when it is text: an object there made the service's GET /v1/backlog/{id}
+            # of the post fail with a 500 (its metadata is flat)
+            board = post.get("boardSlug") if isinstance(post.get("boardSlug"), str) else None
+            self.backlog.upsert(post_id, text, {"source": board, "quackback": True})
             if (self.store.post(post_id) or {}).get("deleted"):
                 # deleted by another worker after the write above: a deletion marks the store before it clears
                 # the backlog, so either that clearing comes after this upsert or this check sees the mark
@@ -363,7 +413,10 @@ class Processor:
 
     def _status(self, event: WebhookEvent) -> dict[str, Any]:
         new = event.data.get("newStatus")
-        new = new if isinstance(new, str) else None
+        if not isinstance(new, str) or not new.strip():
+            # an object, a number or nothing as the new status erased the post's recorded status (and dated the
+            # erasure, so that the real change, retried later, counted as the older one)
+            return {"action": "skipped", "reason": "the event carries no new status (a name)", "status": None}
         changed = _time(event.created_at)  # None: no usable time (applied in arrival order, see _event_time)
         seen: dict[str, Any] = {}
 
@@ -391,17 +444,51 @@ class Processor:
     def _deleted(self, event: WebhookEvent) -> dict[str, Any]:
         # the store is marked before the backlog is cleared: a worker storing this post's text meanwhile checks
         # the mark after its own backlog upsert (see _post_text), so the post cannot stay searchable
-        self.store.upsert_post(_post_id(event), deleted=1, deleted_at=event.created_at)
+        fields = self.store.update_post(_post_id(event), lambda known: None if _restored_since(known, event)
+                                        else {"deleted": 1, "deleted_at": event.created_at})
+        if fields is None:
+            return {"action": "skipped", "reason": _RESTORED_SINCE}
         if self.backlog is not None:
             self.backlog.delete(_post_id(event))
         return {"action": "deleted"}
 
+    def _restored(self, event: WebhookEvent) -> dict[str, Any]:
+        """``post.restored`` and ``post.unmerged``: the post is live again (it stayed deleted, out of the backlog and
+        of the report, until a later update happened to bring it back)."""
+        post_id, at = _post_id(event), _time(event.created_at)
+        seen: dict[str, Any] = {}
+
+        def write(known: dict[str, Any] | None) -> dict[str, Any] | None:
+            seen["known"] = known
+            if not known or not known.get("deleted"):
+                return None
+            if _before(at, known.get("deleted_at"), strict=True):  # the deletion held is newer: it stands
+                return None
+            # deleted_at now dates the restore, so that an older deletion retried late does not undo it
+            return {"deleted": 0, "deleted_at": at, **({"canonical_post_id": None}
+                                                       if event.type == "post.unmerged" else {})}
+
+        if self.store.update_post(post_id, write) is None:
+            known = seen["known"]
+            reason = ("the post is not known or not deleted" if not known or not known.get("deleted")
+                      else "a newer deletion or merge is recorded")
+            return {"action": "skipped", "reason": reason}
+        known = seen["known"] or {}
+        if self.backlog is not None and known.get("text"):
+            self.backlog.upsert(post_id, known["text"], {"source": known.get("board"), "quackback": True})
+        return {"action": "restored"}
+
     def _merged(self, event: WebhookEvent) -> dict[str, Any]:
         data = event.data
-        canonical = data.get("canonicalPostId") or (data.get("canonicalPost") or {}).get("id") \
-            or event.post.get("canonicalPostId")
-        self.store.upsert_post(_post_id(event), deleted=1, deleted_at=event.created_at,
-                               canonical_post_id=canonical if isinstance(canonical, str) else None)
+        nested = data.get("canonicalPost")
+        # the first id that is text: a string as canonicalPost failed the event for good with an AttributeError,
+        # and a list as canonicalPostId was reported as the canonical post while None was stored
+        found = (data.get("canonicalPostId"), nested.get("id") if isinstance(nested, dict) else None,
+                 event.post.get("canonicalPostId"))
+        canonical = next((c for c in found if isinstance(c, str) and c), None)
+        if self.store.update_post(_post_id(event), lambda known: None if _restored_since(known, event) else
+                                  {"deleted": 1, "deleted_at": event.created_at, "canonical_post_id": canonical}) is None:
+            return {"action": "skipped", "reason": _RESTORED_SINCE, "canonical": canonical}
         if self.backlog is not None:
             self.backlog.delete(_post_id(event))  # the duplicate's demand now counts on the canonical post
         return {"action": "merged", "canonical": canonical}
@@ -431,6 +518,14 @@ class Processor:
 
 
 _NEWER_TEXT = "a newer text of this post is already recorded"
+_RESTORED_SINCE = "the post was restored (or unmerged) after this event"
+
+
+def _restored_since(known: dict[str, Any] | None, event: WebhookEvent) -> bool:
+    """Whether a live post was restored after ``event``, a deletion or merge retried late (its ``deleted_at`` then
+    dates the restore: only a restore sets it on a live post)."""
+    return bool(known and not known.get("deleted") and known.get("deleted_at")
+                and _before(_time(event.created_at), known["deleted_at"], strict=True))
 
 
 def _text_stale(known: dict[str, Any] | None, event: WebhookEvent, at: str | None) -> str | None:
@@ -444,6 +539,12 @@ def _text_stale(known: dict[str, Any] | None, event: WebhookEvent, at: str | Non
     if _before(at, known.get("text_at"), strict=True):
         return _NEWER_TEXT
     return None
+
+
+def _addressable(post_id: str) -> bool:
+    """Whether a post id can be a backlog item: no surrounding white space, invisible character or '.'/'..' path
+    segment (the rules of the service's item ids)."""
+    return _hidden_in_id(post_id) is None and post_id == post_id.strip() and not {".", ".."} & set(post_id.split("/"))
 
 
 def _count(value: Any) -> int | None:
@@ -471,6 +572,12 @@ def _time(value: Any) -> str | None:
     if pd.isna(t) or t > pd.Timestamp.now(tz="UTC") + _MAX_AHEAD:
         return None
     return value
+
+
+def _created_at(event: WebhookEvent) -> str | None:
+    """When the post was created: its ``createdAt``, else the delivery's, whichever is a readable time first (an
+    object there was stored as its JSON text, "yesterday" as it came)."""
+    return _time(event.post.get("createdAt")) or _time(event.created_at)
 
 
 def _event_time(event: WebhookEvent) -> str | None:

@@ -35,13 +35,14 @@ RECORD_COLUMNS = ("id", "text", "source", "created_at", "votes", "tags", "status
 
 @dataclass
 class PullResult:
-    """What :func:`pull_posts` fetched: ``records`` in the record schema, the deleted posts skipped and the
-    entries that were not posts at all."""
+    """What :func:`pull_posts` fetched: ``records`` in the record schema, the deleted posts skipped, the
+    entries that were not posts at all, and the posts that came again on a later page (kept once)."""
 
     records: pd.DataFrame
     skipped_deleted: int
     requests: int
     skipped_malformed: int = 0
+    skipped_repeated: int = 0
 
 
 def post_text(title: object, content: object) -> str:
@@ -103,21 +104,29 @@ def pull_posts(client: QuackbackClient, *, limit: int = 100, **filters: Any) -> 
     Status names come from ``GET /statuses`` when the key may read them; otherwise the status id is kept.
     """
     try:
-        statuses = {s["id"]: s for s in client.list_statuses() if isinstance(s, Mapping) and "id" in s}
+        # a list as id failed the pull with "unhashable type"
+        statuses = {s["id"]: s for s in client.list_statuses() if isinstance(s, Mapping) and _str(s.get("id"))}
     except QuackbackAPIError as exc:
         if exc.retryable:
             raise
         logger.warning("could not read Quackback statuses (%s); status ids are kept as they are", exc)
         statuses = {}
-    posts, deleted, malformed = [], 0, 0
+    posts, deleted, malformed, repeated = [], 0, 0, 0
+    seen: set[str] = set()
     for post in client.iter_posts(limit=limit, **filters):
         if not isinstance(post, Mapping) or not isinstance(post.get("id"), str) or not post["id"]:
             malformed += 1  # counted and reported, never a crash halfway through a portal
             continue
+        if post["id"] in seen:  # a page served twice (under another cursor) gave each of its posts two rows
+            repeated += 1
+            continue
+        seen.add(post["id"])
         if post.get("deletedAt"):
             deleted += 1
             continue
         posts.append(post)
     if malformed:
         logger.warning("%d entries of GET /posts were not posts with an id; left out", malformed)
-    return PullResult(posts_to_records(posts, statuses), deleted, client.requests_made, malformed)
+    if repeated:
+        logger.warning("%d posts of GET /posts came again on a later page; each is kept once (its first copy)", repeated)
+    return PullResult(posts_to_records(posts, statuses), deleted, client.requests_made, malformed, repeated)

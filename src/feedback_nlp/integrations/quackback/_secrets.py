@@ -64,7 +64,9 @@ def read_secret(file: str | os.PathLike | None = None, env: str | None = None, *
                 data = fh.read(_MAX_SECRET_BYTES + 1)
             if len(data) > _MAX_SECRET_BYTES:
                 raise QuackbackError(f"the {what} file {path} is over {_MAX_SECRET_BYTES // 1024} KB: not a key file")
-            raw = data.decode("utf-8")
+            # utf-8-sig: Notepad's byte-order mark was kept as part of the value, so every webhook signature was
+            # refused as a mismatch and the API key could not be sent
+            raw = data.decode("utf-8-sig")
         except FileNotFoundError:
             raise QuackbackError(f"{what} file not found: {path}") from None
         except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:

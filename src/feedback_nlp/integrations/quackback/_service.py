@@ -82,6 +82,9 @@ def quackback_extension(args: argparse.Namespace) -> Callable[[Any, Any], None]:
                            "this instance; point Quackback's webhook at one instance", state.config.data_dir)
         integration = build_integration(state.config.data_dir, secret, tagger=ServiceTagger(state),
                                         backlog=ServiceBacklog(state), **options)
+        # the service's own limit: a longer post failed for good in the tagger ("TextRejected: 1 unusable texts"),
+        # its raw body kept on disk, and `quackback retry` failed it again
+        integration.processor.max_text_chars = state.config.max_text_chars
         ep = quackback_endpoints(integration, respond_within=respond_within)
         router = APIRouter(tags=["quackback"])
         router.add_api_route(f"{PREFIX}/webhook", ep["webhook"], methods=["POST"],

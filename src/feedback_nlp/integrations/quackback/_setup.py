@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ...errors import quoted
 from ._errors import QuackbackError
 
 __all__ = ["STORE_FILE", "add_quackback_options", "build_integration", "integration_from_args", "processing_options",
@@ -22,6 +25,25 @@ logger = logging.getLogger(__name__)
 KEY_ENV = "QUACKBACK_API_KEY"
 SECRET_ENV = "QUACKBACK_WEBHOOK_SECRET"
 STORE_FILE = "quackback.sqlite"
+
+
+def _number(rule: str, accept: Callable[[float], bool]) -> Callable[[str], float]:
+    """An argparse type for a number held to ``rule`` (``nan`` passed every ``float`` option: a NaN replay window
+    accepted any timestamp, a NaN duplicate threshold matched nothing, ``inf`` made the webhook wait for ever)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {quoted(text)}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {quoted(text)}")
+        return value
+    return parse
+
+
+_window = _number("a finite number of seconds > 0", lambda v: 0 < v < math.inf)
+_wait = _number("a finite number of seconds >= 0", lambda v: 0 <= v < math.inf)
+_share = _number("a number in [0, 1]", lambda v: 0 <= v <= 1)
 
 
 def add_quackback_options(p: argparse.ArgumentParser, *, standalone: bool = False) -> None:
@@ -36,14 +58,14 @@ def add_quackback_options(p: argparse.ArgumentParser, *, standalone: bool = Fals
     g.add_argument("--quackback-key-file", default=None, help=f"file holding a Quackback API key (default: ${KEY_ENV})")
     g.add_argument("--write-back", action="store_true", help="add confident predicted tags to the posts in Quackback")
     g.add_argument("--create-tags", action="store_true", help="with --write-back: create tags Quackback does not have")
-    g.add_argument("--auto-merge-above", type=float, default=None, metavar="SCORE",
+    g.add_argument("--auto-merge-above", type=_share, default=None, metavar="SCORE",
                    help="merge a new post into its best duplicate candidate above SCORE (default: never merge)")
-    g.add_argument("--quackback-min-confidence", type=float, default=0.5, help="probability a tag needs to be written")
-    g.add_argument("--quackback-duplicate-threshold", type=float, default=0.9,
+    g.add_argument("--quackback-min-confidence", type=_share, default=0.5, help="probability a tag needs to be written")
+    g.add_argument("--quackback-duplicate-threshold", type=_share, default=0.9,
                    help="similarity from which a backlog post is reported as a duplicate candidate")
     g.add_argument("--quackback-sentiment-model", default=None, help="a tag model whose best tag is the sentiment")
-    g.add_argument("--quackback-replay-window", type=float, default=300.0, help="seconds a delivery's timestamp may be off")
-    g.add_argument("--quackback-respond-within", type=float, default=2.0,
+    g.add_argument("--quackback-replay-window", type=_window, default=300.0, help="seconds a delivery's timestamp may be off")
+    g.add_argument("--quackback-respond-within", type=_wait, default=2.0,
                    help="seconds the webhook waits for the result before answering 202 (Quackback times out at 5)")
 
 

@@ -68,7 +68,7 @@ def verify_signature(secret: str | Secret, headers: Mapping[str, str], body: byt
         raise SignatureError("malformed timestamp header")
     ts = int(ts_text)
     now = time.time() if now is None else now
-    if abs(now - ts) > tolerance_s:
+    if not abs(now - ts) <= tolerance_s:  # written so that a NaN window refuses rather than accepts every time
         raise SignatureError(f"timestamp outside the {tolerance_s:g} s replay window")
     expected = sign(secret, ts_text, body)
     # compare_digest on bytes of equal-or-not length is constant-time in the contents.

@@ -32,6 +32,8 @@ from typing import Any
 
 import pandas as pd
 
+from ._errors import QuackbackError
+
 __all__ = ["IntegrationStore"]
 
 _SCHEMA = """
@@ -60,16 +62,22 @@ class IntegrationStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # the 2xx promises durability: fsync each commit
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(posts)")}
-        # a store written before deletions, texts and vote counts were dated
-        for column in ("deleted_at", "text_at", "votes_at"):
-            if column not in columns:
-                self._db.execute(f"ALTER TABLE posts ADD COLUMN {column} TEXT")
+        try:  # a damaged file or a folder in its place ended `quackback export` as an "unexpected DatabaseError"
+            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # the 2xx promises durability: fsync each commit
+            self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(posts)")}
+            # a store written before deletions, texts and vote counts were dated
+            for column in ("deleted_at", "text_at", "votes_at"):
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE posts ADD COLUMN {column} TEXT")
+        except sqlite3.DatabaseError as exc:
+            if hasattr(self, "_db"):
+                self._db.close()
+            raise QuackbackError(f"cannot open the Quackback integration store {self.path}: {exc} (a damaged "
+                                 "file, or not the store of `feedback-nlp serve`?)") from None
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
