@@ -31,10 +31,6 @@ from .errors import UsageError, quoted
 
 __all__ = ["run_chunks", "tag_dataframe", "tag_partition"]
 
-# Dask raises asyncio's TimeoutError (a Client that does not start in time): on Python 3.10 that is not the
-# builtin TimeoutError (one class from 3.11 on), so both are caught.
-_TIMEOUTS: tuple[type[BaseException], ...] = (TimeoutError, asyncio.TimeoutError)
-
 OUTPUT_COLUMNS = ["row", "id", "tags", "probabilities", "confidence", "needs_review", "error"]
 
 
@@ -91,7 +87,9 @@ def _connect(distributed: Any, scheduler: str) -> Any:
     before = dask.config.get("scheduler", None)
     try:
         return distributed.Client(scheduler)
-    except (ValueError, OSError, MemoryError, *_TIMEOUTS):
+    except (ValueError, OSError, MemoryError, TimeoutError, asyncio.TimeoutError):
+        # asyncio.TimeoutError: Dask's own, for a Client that does not start in time (on Python 3.10 it is not
+        # the builtin TimeoutError; one class from 3.11 on)
         # a Client that fails to start has already made itself the process's scheduler: every later dask
         # computation (a dask.dataframe in the same notebook) failed with "no Client active"
         if before is None:
@@ -114,7 +112,7 @@ def _client(distributed: Any, scheduler: str) -> Any:
     except ValueError as exc:
         error = UsageError(f"--scheduler {quoted(scheduler)} is not a Dask scheduler address such as "
                            f"tcp://host:8786 ({exc})")
-    except (OSError, MemoryError, *_TIMEOUTS) as exc:
+    except (OSError, MemoryError, TimeoutError, asyncio.TimeoutError) as exc:
         why = "it answered, but not as a Dask scheduler" if isinstance(exc, MemoryError) else str(exc)
         error = UsageError(f"cannot connect to the Dask scheduler at {quoted(scheduler)}: {why}; check the address "
                            "and that the scheduler is running (without --scheduler a local cluster is started)")

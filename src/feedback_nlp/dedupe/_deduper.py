@@ -354,7 +354,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         """Pairs (a < b) of rows of ``emb`` (default: the index) at least ``threshold`` similar, best first."""
         # 1.0 means identical vectors: a float32 vector times its own copy gives 0.9999994 to 1.0000005, so
         # threshold=1.0 (--threshold 1) missed 38% of the exact copies of 2,000 random vectors
-        threshold = _float32_at_least(min(threshold, _IDENTICAL))
+        limit = _float32_at_least(min(threshold, _IDENTICAL))
         index = self._hnsw
         if emb is None:
             emb = self.embeddings_
@@ -365,7 +365,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         if index is None:
             for s in range(0, n, _BLOCK):
                 sim = emb[s:s + _BLOCK] @ emb.T
-                r, c = np.nonzero(sim >= threshold)
+                r, c = np.nonzero(sim >= limit)
                 r = r + s
                 keep = c > r
                 a_list.append(r[keep])
@@ -377,7 +377,7 @@ class Deduper(ParamsMixin, BaseEstimator):
             scores, pos = 1.0 - dist, pos.astype(np.int64)
             r = np.repeat(np.arange(n), scores.shape[1])
             c, sc = pos.ravel(), scores.ravel()
-            keep = (sc >= threshold) & (c != r) & (c >= 0)
+            keep = (sc >= limit) & (c != r) & (c >= 0)
             a, b = np.minimum(r[keep], c[keep]), np.maximum(r[keep], c[keep])
             uniq, first = np.unique(a.astype(np.int64) * n + b, return_index=True)
             a_list, b_list, s_list = [a[first]], [b[first]], [sc[keep][first]]
