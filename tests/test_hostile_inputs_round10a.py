@@ -67,3 +67,17 @@ def test_dask_timeout_from_asyncio_is_a_usage_error():
 
     with pytest.raises(UsageError, match="cannot connect to the Dask scheduler"):
         _client(types.SimpleNamespace(Client=client), "tcp://127.0.0.1:1")
+
+
+def test_backlog_metadata_keeps_true_as_true_in_json():
+    # pydantic 2.5 serialised True as 1 for the first-listed int of Union[str, int, float, bool, None]: a stored
+    # {"quackback": true} came back from GET /v1/backlog/{id} as 1
+    pytest.importorskip("pydantic")
+    import json
+
+    from feedback_nlp.service._models import BacklogItemOut
+
+    meta = {"t": True, "f": False, "one": 1, "zero": 0, "half": 0.5, "s": "true", "none": None}
+    out = json.loads(BacklogItemOut(id="x", text="y", metadata=meta, updated_at=None).model_dump_json())
+    assert out["metadata"] == meta
+    assert [type(v) for v in out["metadata"].values()] == [type(v) for v in meta.values()]
