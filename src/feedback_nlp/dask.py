@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -86,7 +87,9 @@ def _connect(distributed: Any, scheduler: str) -> Any:
     before = dask.config.get("scheduler", None)
     try:
         return distributed.Client(scheduler)
-    except (ValueError, OSError, TimeoutError, MemoryError):
+    except (ValueError, OSError, MemoryError, TimeoutError, asyncio.TimeoutError):
+        # asyncio.TimeoutError: Dask's own, for a Client that does not start in time (on Python 3.10 it is not
+        # the builtin TimeoutError; one class from 3.11 on)
         # a Client that fails to start has already made itself the process's scheduler: every later dask
         # computation (a dask.dataframe in the same notebook) failed with "no Client active"
         if before is None:
@@ -109,7 +112,7 @@ def _client(distributed: Any, scheduler: str) -> Any:
     except ValueError as exc:
         error = UsageError(f"--scheduler {quoted(scheduler)} is not a Dask scheduler address such as "
                            f"tcp://host:8786 ({exc})")
-    except (OSError, TimeoutError, MemoryError) as exc:
+    except (OSError, MemoryError, TimeoutError, asyncio.TimeoutError) as exc:
         why = "it answered, but not as a Dask scheduler" if isinstance(exc, MemoryError) else str(exc)
         error = UsageError(f"cannot connect to the Dask scheduler at {quoted(scheduler)}: {why}; check the address "
                            "and that the scheduler is running (without --scheduler a local cluster is started)")

@@ -105,11 +105,27 @@ def load_encoder(location: Path | str, device: str = "cpu", **kwargs: Any) -> An
     """The lightest encoder for the model: :class:`MeanPoolingEncoder` for plain mean-pooling models in a local
     folder, else the sentence-transformers model behind :class:`SentenceTransformerEncoder`."""
     folder = Path(location)
+    kwargs = _from_pretrained_kwargs(kwargs)
     plain = _plain_mean_pooling(folder) if folder.is_dir() else None
     if plain is not None:
         return MeanPoolingEncoder(folder, *plain, device=device, **kwargs)
     st_kwargs = {"model_kwargs": kwargs} if kwargs else {}
     return SentenceTransformerEncoder(load_sentence_transformer(location, device, **st_kwargs))
+
+
+def _from_pretrained_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``from_pretrained`` keywords for the installed transformers: 4.56 renamed ``torch_dtype`` to ``dtype``
+    (5.x dropped the old name), and before 4.56 ``dtype`` reached the model's constructor, a TypeError."""
+    if "dtype" not in kwargs:
+        return kwargs
+    import transformers
+
+    major, minor = (int(p) if p.isdigit() else 0 for p in transformers.__version__.split(".")[:2])
+    if (major, minor) >= (4, 56):
+        return kwargs
+    renamed = {k: v for k, v in kwargs.items() if k != "dtype"}
+    renamed["torch_dtype"] = kwargs["dtype"]
+    return renamed
 
 
 def load_sentence_transformer(location: Path | str, device: str = "cpu", **kwargs: Any) -> Any:

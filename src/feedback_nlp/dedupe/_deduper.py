@@ -37,6 +37,15 @@ def _cosine(x: Any) -> Any:
 _BLOCK = 2048  # rows per matmul block: 2048 x n float32 scores stay small even for n = 1M
 
 
+def _float32_at_least(threshold: float) -> np.float32:
+    """The smallest float32 at or above ``threshold``: float32 scores compared with it (in float32) pass exactly
+    when they are ``>= threshold`` in float64. Comparing with the threshold itself is not exact: a Python float
+    (and, before NumPy 2, a float64 scalar too) is rounded to float32 first, so a score of 0.94999999 passed a
+    0.95 threshold and was reported (as float64) below it."""
+    t = np.float32(threshold)
+    return t if float(t) >= threshold else np.nextafter(t, np.float32(np.inf))
+
+
 def _normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
@@ -343,11 +352,9 @@ class Deduper(ParamsMixin, BaseEstimator):
     def _pairs_positions(self, threshold: float, k: int = 100, emb: np.ndarray | None = None
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pairs (a < b) of rows of ``emb`` (default: the index) at least ``threshold`` similar, best first."""
-        # compare in float64: against a Python float, numpy compares float32 scores in float32, so a score of
-        # 0.94999999 passed a 0.95 threshold and was reported (as float64) below it
         # 1.0 means identical vectors: a float32 vector times its own copy gives 0.9999994 to 1.0000005, so
         # threshold=1.0 (--threshold 1) missed 38% of the exact copies of 2,000 random vectors
-        threshold = np.float64(min(threshold, _IDENTICAL))
+        limit = _float32_at_least(min(threshold, _IDENTICAL))
         index = self._hnsw
         if emb is None:
             emb = self.embeddings_
@@ -358,7 +365,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         if index is None:
             for s in range(0, n, _BLOCK):
                 sim = emb[s:s + _BLOCK] @ emb.T
-                r, c = np.nonzero(sim >= threshold)
+                r, c = np.nonzero(sim >= limit)
                 r = r + s
                 keep = c > r
                 a_list.append(r[keep])
@@ -370,7 +377,7 @@ class Deduper(ParamsMixin, BaseEstimator):
             scores, pos = 1.0 - dist, pos.astype(np.int64)
             r = np.repeat(np.arange(n), scores.shape[1])
             c, sc = pos.ravel(), scores.ravel()
-            keep = (sc >= threshold) & (c != r) & (c >= 0)
+            keep = (sc >= limit) & (c != r) & (c >= 0)
             a, b = np.minimum(r[keep], c[keep]), np.maximum(r[keep], c[keep])
             uniq, first = np.unique(a.astype(np.int64) * n + b, return_index=True)
             a_list, b_list, s_list = [a[first]], [b[first]], [sc[keep][first]]
@@ -427,7 +434,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         own = (self.embeddings_[first] * self.embeddings_[first]).sum(axis=1)  # a copy's score: its self-similarity
         # copies are duplicates of each other only as the threshold says: zero vectors (a custom embedder's
         # answer to a text it cannot read) are similar to nothing, not even to each other
-        twins = np.where(own >= min(thr, _IDENTICAL), size - 1, 0)
+        twins = np.where(own >= _float32_at_least(min(thr, _IDENTICAL)), size - 1, 0)
         neigh: dict[int, list[tuple[int, float]]] = {int(u): [] for u in np.flatnonzero(twins > 0)}
         for x, y, sc in zip(a.tolist(), b.tolist(), s.tolist()):
             neigh.setdefault(x, []).append((y, sc))

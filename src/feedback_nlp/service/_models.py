@@ -49,7 +49,9 @@ def _flat_metadata(meta: dict[str, Any]) -> dict[str, Any]:
 
 ItemId = Annotated[str, Field(min_length=1, max_length=256, description="your id of the item (ticket id, URL, ...)"),
                    AfterValidator(_plain_id)]
-MetaValue = Union[str, int, float, bool, None]
+# bool before int: pydantic 2.5 (the lowest allowed) wrote the first member whose type the value is an instance of, so a
+# stored {"quackback": true} came back from GET /v1/backlog as 1 (bool is a subclass of int)
+MetaValue = Union[str, bool, int, float, None]
 # A score's inputs: finite numbers, never true/false or a numeric string ("reach": true was scored as 1).
 Number = Annotated[float, Strict()]
 
