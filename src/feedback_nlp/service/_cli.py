@@ -7,15 +7,14 @@ import importlib
 import logging
 import signal
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
+from .._argtypes import port, seconds
 from ..errors import InvalidInputError, quoted
 
 __all__ = ["add_parsers"]
 
 log = logging.getLogger("feedback_nlp.service")
-T = TypeVar("T")
 
 
 def _models(values: list[str] | None) -> dict[str, str]:
@@ -32,28 +31,7 @@ def _models(values: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _argument(kind: Callable[[str], T], noun: str, accept: Callable[[T], bool], rule: str) -> Callable[[str], T]:
-    """An argparse type: ``kind(text)`` ("expected NOUN" when it fails to parse), kept when ``accept`` holds, else
-    ``rule`` formatted with the parsed ``value`` and the quoted ``text``.
-
-    >>> _argument(int, "an integer", lambda v: v > 0, "must be > 0, got {value}")("7")
-    7
-    """
-    def parse(text: str) -> T:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {noun}, got {quoted(text)}") from None
-        if not accept(value):
-            raise argparse.ArgumentTypeError(rule.format(value=value, text=quoted(text)))
-        return value
-    return parse
-
-
-#: A TCP port (70000 failed as an 'unexpected OverflowError' from bind()).
-_port = _argument(int, "an integer", lambda v: 0 <= v <= 65535, "must be a TCP port in 0-65535, got {value}")
-#: A finite, non-negative number of seconds (``nan`` and ``-1`` were accepted).
-_seconds = _argument(float, "a number", lambda v: 0 <= v < float("inf"), "must be a finite number >= 0, got {text}")
+_port, _seconds = port, seconds
 
 
 def _extension(spec: str) -> Any:

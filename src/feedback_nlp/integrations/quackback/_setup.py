@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ...errors import quoted
+from ..._argtypes import positive_seconds, seconds, share
 from ._errors import QuackbackError
 
 __all__ = ["STORE_FILE", "add_quackback_options", "build_integration", "integration_from_args", "processing_options",
@@ -27,23 +25,7 @@ SECRET_ENV = "QUACKBACK_WEBHOOK_SECRET"
 STORE_FILE = "quackback.sqlite"
 
 
-def _number(rule: str, accept: Callable[[float], bool]) -> Callable[[str], float]:
-    """An argparse type for a number held to ``rule`` (``nan`` passed every ``float`` option: a NaN replay window
-    accepted any timestamp, a NaN duplicate threshold matched nothing, ``inf`` made the webhook wait for ever)."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {quoted(text)}") from None
-        if not accept(value):
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {quoted(text)}")
-        return value
-    return parse
-
-
-_window = _number("a finite number of seconds > 0", lambda v: 0 < v < math.inf)
-_wait = _number("a finite number of seconds >= 0", lambda v: 0 <= v < math.inf)
-_share = _number("a number in [0, 1]", lambda v: 0 <= v <= 1)
+_window, _wait, _share = positive_seconds, seconds, share
 
 
 def add_quackback_options(p: argparse.ArgumentParser, *, standalone: bool = False) -> None:
