@@ -1038,7 +1038,14 @@ def cmd_score(args: argparse.Namespace) -> dict:
         write_table(out, outs.file(args.out), raw_csv=args.raw_csv)
     ui.table(out)
     ui.say(f"\nwrote {len(out)} rows to {args.out}")
-    return {"rows_in": len(df), "rows_out": len(out), "framework": args.framework, "outputs": {"output": str(args.out)}}
+    result = {"rows_in": len(df), "rows_out": len(out), "framework": args.framework,
+              "outputs": {"output": str(args.out)}}
+    if args.framework == "demand":  # rows without a group are left out by design: say how many, never silently
+        result["rows_without_group"] = missing = int(out.attrs.get("rows_without_theme", 0))
+        if missing:
+            ui.say(f"{missing} of {len(df)} rows have no {args.group_col} (blank, missing or an outlier) and are "
+                   "not counted")
+    return result
 
 
 def _score(args: argparse.Namespace, df: Any, col: Callable[[str], Any]) -> Any:

@@ -334,6 +334,9 @@ def _moscow_by_rank(s: np.ndarray, q: Sequence[float]) -> tuple[np.ndarray, np.n
     return cat, rule
 
 
+_POSITION = "__feedback_nlp_position__"
+
+
 def _blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
@@ -378,7 +381,7 @@ def theme_scores(
 
     A column holding lists (multi-label tags) counts the row once for each of its values. Rows whose
     theme is in ``exclude`` (outliers; ``None`` there stands for a missing theme, empty cells included) are
-    left out.
+    left out; how many input rows that left uncounted is in ``result.attrs["rows_without_theme"]``.
 
     >>> df = pd.DataFrame({"theme": ["sso", "sso", "export"], "account_id": ["a", "a", "b"],
     ...                    "account_revenue": [100.0, 100.0, 50.0]})
@@ -416,8 +419,11 @@ def theme_scores(
     data = df.copy()
     if isinstance(data[theme_col].dtype, pd.CategoricalDtype):  # of numbers, -1 included: the outlier filter
         data[theme_col] = data[theme_col].astype(object)         # failed with "bad operand type for unary ~"
+    # each input row's position, carried through the explode below: what counts the rows no theme kept
+    position = pd.Series(np.arange(len(data)), index=data.index)
     if data[theme_col].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
-        data = data.explode(theme_col)
+        data = data.assign(**{_POSITION: position.to_numpy()}).explode(theme_col)
+        position = data.pop(_POSITION)
     unhashable = data[theme_col].map(lambda v: not isinstance(v, Hashable))
     if unhashable.any():  # a dict or set theme was "unhashable type" from the grouping
         raise ColumnError(f"theme column {quoted(theme_col)} holds objects in rows {list(data.index[unhashable][:10])} "
@@ -429,6 +435,7 @@ def theme_scores(
     if None in exclude:  # a missing theme: None, NaN, or an empty cell of a CSV (was ranked as a theme named '')
         keep &= data[theme_col].notna() & ~data[theme_col].map(_blank)
     data = data[keep]
+    counted = int(pd.unique(position.to_numpy()[keep.to_numpy()]).size)
     if revenue_col is not None:
         _refuse_non_amounts(data, revenue_col)
         given = data[revenue_col].where(~data[revenue_col].map(_blank))  # an empty CSV cell is a missing amount
@@ -496,7 +503,10 @@ def theme_scores(
                                 "time_col, revenue needs revenue_col and account_col, unique_accounts account_col")
     out["priority"] = 100 * sum(v * norm(k) for k, v in used.items()) / total if total > 0 else 0.0
     out = out.reset_index().rename(columns={"index": theme_col})
-    return out.sort_values(["priority", "volume"], ascending=False, kind="stable").reset_index(drop=True)
+    out = out.sort_values(["priority", "volume"], ascending=False, kind="stable").reset_index(drop=True)
+    # rows with no theme (blank, missing, an outlier) are left out on purpose; how many is not silent
+    out.attrs["rows_without_theme"] = len(df) - counted
+    return out
 
 
 #: The columns :func:`theme_scores` adds: a theme column of one of these names cannot sit beside them.
