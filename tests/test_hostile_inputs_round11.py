@@ -29,3 +29,22 @@ def test_the_score_command_says_how_many_rows_had_no_group(tmp_path, capsys):
     assert summary["rows_in"] == 4 and summary["rows_without_group"] == 2
     assert main(["score", "--in", str(src), "--out", str(out), "--revenue-col", "", "--time-col", ""]) == 0
     assert "2 of 4 rows have no theme (blank, missing or an outlier) and are not counted" in capsys.readouterr().out
+
+
+def test_quackback_retry_of_an_unknown_or_unfailed_event_is_an_error(tmp_path, capsys):
+    # a mistyped --event said "0 failed event(s) queued again" and exited 0: the user believed it retried
+    from feedback_nlp.integrations.quackback._store import IntegrationStore
+
+    store = IntegrationStore(tmp_path / "quackback.sqlite")
+    store.accept("evt_failed", "post.created", b"{}")
+    store.accept("evt_done", "post.created", b"{}")
+    store.fail("evt_failed", "401 from the portal", retry_in=None)
+    store.complete("evt_done", {})
+    store.close()
+    base = ["quackback", "retry", "--data", str(tmp_path)]
+    assert main([*base, "--event", "evt_typo"]) == 1
+    assert "no event 'evt_typo'" in capsys.readouterr().err
+    assert main([*base, "--event", "evt_done"]) == 1
+    assert "event 'evt_done' is done, not failed" in capsys.readouterr().err
+    assert main([*base, "--event", "evt_failed"]) == 0
+    assert "1 failed event(s) queued again" in capsys.readouterr().out

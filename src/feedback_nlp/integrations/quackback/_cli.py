@@ -131,9 +131,18 @@ def _open_store(data: str):
 
 
 def cmd_retry(args: argparse.Namespace) -> dict:
+    from ...errors import InvalidInputError, quoted
+
     store = _open_store(args.data)
     try:
         n = store.requeue_failed(args.event)
+        if args.event is not None and not n:  # a mistyped id said "0 failed event(s) queued again" and exit 0
+            event = store.event(args.event)
+            if event is None:
+                raise InvalidInputError(f"no event {quoted(args.event)} in {args.data}/{STORE_FILE} (the ids are in "
+                                        "`quackback export` and GET /v1/integrations/quackback/events/ID)")
+            raise InvalidInputError(f"event {quoted(args.event)} is {event['state']}, not failed: only failed "
+                                    "events are queued again")
     finally:
         store.close()
     _say(args, f"{n} failed event(s) queued again; the running service processes them within a second")
