@@ -48,3 +48,23 @@ def test_quackback_retry_of_an_unknown_or_unfailed_event_is_an_error(tmp_path, c
     assert "event 'evt_done' is done, not failed" in capsys.readouterr().err
     assert main([*base, "--event", "evt_failed"]) == 0
     assert "1 failed event(s) queued again" in capsys.readouterr().out
+
+
+def test_refused_webhook_deliveries_cannot_flood_the_log(tmp_path, caplog):
+    # each refused (unsigned) delivery logged a warning: anyone who found the port could fill the log at line rate
+    import logging
+
+    from feedback_nlp.integrations.quackback import Secret
+    from feedback_nlp.integrations.quackback._setup import build_integration
+
+    integ = build_integration(tmp_path, Secret("whsec"))
+    with caplog.at_level(logging.WARNING, logger="feedback_nlp.integrations.quackback"):
+        for _ in range(500):
+            assert integ.receive({}, b"{}")[0] == 401
+        assert integ.rejected == 500
+        refused = [r for r in caplog.records if "webhook refused" in r.getMessage()]
+        assert len(refused) == 1
+        integ._refusal_logged_at -= 61  # a minute later: one line, with the count of what it did not log
+        integ.receive({}, b"{}")
+    last = [r.getMessage() for r in caplog.records if "webhook refused" in r.getMessage()][-1]
+    assert "(499 more refused since the last message)" in last

@@ -28,6 +28,7 @@ __all__ = ["QuackbackIntegration"]
 logger = logging.getLogger(__name__)
 
 UNAUTHORIZED = {"error": "unauthorized"}  # the same body for every verification failure
+REFUSAL_LOG_INTERVAL_S = 60.0  # the shortest time between two log lines about refused deliveries
 
 
 class QuackbackIntegration:
@@ -60,6 +61,10 @@ class QuackbackIntegration:
         self._done = threading.Condition()
         self._thread: threading.Thread | None = None
         self.rejected = 0
+        # refusals are logged at most once a minute, with the count since: unsigned requests from anyone who
+        # finds the port could otherwise fill the operator's log at line rate
+        self._refusal_logged_at = -math.inf
+        self._refusals_unlogged = 0
 
     def __repr__(self) -> str:
         return f"QuackbackIntegration(store={str(self.store.path)!r}, counts={self.store.counts()})"
@@ -73,7 +78,7 @@ class QuackbackIntegration:
             verify_signature(self._secret, headers, body, tolerance_s=self.tolerance_s, now=now)
         except SignatureError as exc:
             self.rejected += 1
-            logger.warning("quackback webhook refused: %s", exc.reason)  # for the operator only
+            self._log_refusal(exc.reason)
             return 401, UNAUTHORIZED
         try:
             event = parse_event(body)
@@ -85,6 +90,15 @@ class QuackbackIntegration:
         if new:
             self._wake.set()
         return 202, {"accepted": True, "event": event.id, "duplicate": not new}
+
+    def _log_refusal(self, reason: str) -> None:
+        now = time.monotonic()
+        if now - self._refusal_logged_at < REFUSAL_LOG_INTERVAL_S:
+            self._refusals_unlogged += 1
+            return
+        more = f" ({self._refusals_unlogged} more refused since the last message)" if self._refusals_unlogged else ""
+        logger.warning("quackback webhook refused: %s%s", reason, more)  # for the operator only
+        self._refusal_logged_at, self._refusals_unlogged = now, 0
 
     def wait(self, event_id: str, timeout: float) -> dict[str, Any] | None:
         """The stored event once it is done or failed, or None if still queued after ``timeout`` seconds."""
