@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from feedback_nlp.cli import main
 from feedback_nlp.scoring import theme_scores
@@ -68,3 +69,44 @@ def test_refused_webhook_deliveries_cannot_flood_the_log(tmp_path, caplog):
         integ.receive({}, b"{}")
     last = [r.getMessage() for r in caplog.records if "webhook refused" in r.getMessage()][-1]
     assert "(499 more refused since the last message)" in last
+
+
+def test_a_portal_that_drips_its_answer_is_cut_off_at_the_timeout():
+    # the timeout bounded each socket read only: a byte every 0.2 s held one request for as long as the portal liked
+    import socket
+    import threading
+    import time
+
+    from feedback_nlp.integrations.quackback import QuackbackAPIError, QuackbackClient, Secret
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n")
+            for _ in range(200):
+                if stop.is_set():
+                    return
+                try:
+                    conn.sendall(b" ")
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    client = QuackbackClient(f"http://127.0.0.1:{server.getsockname()[1]}", Secret("qb_x"), timeout=1.0,
+                             max_retries=0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(QuackbackAPIError, match="took longer than the 1 s timeout"):
+            client.request("GET", "/tags")
+    finally:
+        stop.set()
+        server.close()
+    assert time.monotonic() - started < 10  # was 40 s: 200 bytes, one every 0.2 s

@@ -93,8 +93,21 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_SameOriginRedirects)
 
 
-def _bounded_read(resp: Any, method: str, url: str) -> bytes:
-    body = resp.read(MAX_RESPONSE_BYTES + 1)
+def _bounded_read(resp: Any, method: str, url: str, deadline: float | None = None, timeout: float = 0.0) -> bytes:
+    # read1: at most one read from the socket a call, so the deadline is checked between reads. The socket's
+    # timeout bounds each read only: a portal that sent a byte every few seconds held one request for hours.
+    read = getattr(resp, "read1", None) or resp.read
+    parts: list[bytes] = []
+    size = 0
+    while size <= MAX_RESPONSE_BYTES:
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"the answer took longer than the {timeout:g} s timeout")
+        chunk = read(min(1 << 16, MAX_RESPONSE_BYTES + 1 - size))
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    body = b"".join(parts)
     if len(body) > MAX_RESPONSE_BYTES:
         raise QuackbackAPIError(f"{method} {urllib.parse.urlsplit(url).path}: the answer is longer than "
                                 f"{MAX_RESPONSE_BYTES >> 20} MB: not the Quackback API", status=getattr(resp, "status", 0))
@@ -111,7 +124,7 @@ class QuackbackClient:
     Args:
         url: the portal's address (``https://feedback.acme.com``); ``/api/v1`` is appended unless present.
         api_key: the API key as a :class:`Secret` (see :func:`read_secret`).
-        timeout: seconds per request.
+        timeout: seconds per request, for the whole answer (a portal that sends it byte by byte is cut off).
         max_retries: retries after the first attempt for 429/5xx/lost connections (0 disables them).
         backoff: first backoff in seconds; doubled at each retry, with jitter, capped by ``max_backoff``.
         allow_insecure: allow plain ``http://`` to a host other than loopback (the key would travel in clear).
@@ -180,11 +193,12 @@ class QuackbackClient:
             "Authorization": f"Bearer {self._key.reveal()}", "Accept": "application/json",
             "User-Agent": _USER_AGENT, **({"Content-Type": "application/json"} if body is not None else {})})
         self.requests_made += 1
+        deadline = time.monotonic() + self.timeout  # for the whole answer, not each read of it
         try:
             with _OPENER.open(req, timeout=self.timeout) as resp:  # scheme checked in __init__
-                return resp.status, resp.headers, _bounded_read(resp, method, url)
+                return resp.status, resp.headers, _bounded_read(resp, method, url, deadline, self.timeout)
         except urllib.error.HTTPError as err:
-            return err.code, err.headers, _bounded_read(err, method, url)
+            return err.code, err.headers, _bounded_read(err, method, url, deadline, self.timeout)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
