@@ -4,12 +4,17 @@ HashEmbedder test double of conftest.py; nothing loads the real model."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from feedback_nlp import ColumnError, demand_scores, theme_scores
+from conftest import HashEmbedder
+from feedback_nlp import ColumnError, Deduper, IntegrityError, ThemeModel, demand_scores, theme_scores
+from feedback_nlp._persist import write_manifest
 
 _NOW = pd.Timestamp("2024-02-01", tz="UTC")
 
@@ -42,3 +47,82 @@ def test_a_tag_named_twice_in_one_cell_counts_its_item_once():
     out = theme_scores(df, now=_NOW).set_index("theme")
     assert out.loc["sso", "volume"] == 3 and out.loc["export", "volume"] == 1  # was 4 and 2
     assert out.loc["sso", "recent"] == 3
+
+
+# --- save/load: a folder edited with its manifest recomputed ---------------------------------------------------
+
+_THEME_TEXTS = [f"export csv fails {i % 3}" for i in range(30)] + [f"dark mode please {i % 3}" for i in range(30)]
+
+
+@pytest.fixture(scope="module")
+def saved_index(tmp_path_factory):
+    texts = ["export fails", "csv export broken", "dark mode please", "add a dark theme"]
+    return Deduper(HashEmbedder()).fit(texts, ids=["a", "b", "c", "d"]).save(tmp_path_factory.mktemp("dd") / "index")
+
+
+@pytest.fixture(scope="module")
+def saved_themes(tmp_path_factory):
+    model = ThemeModel(HashEmbedder(), min_theme_size=5).fit(_THEME_TEXTS, timestamps=["2024-01-01"] * 60)
+    assert len(model.theme_ids_) >= 2
+    return model.save(tmp_path_factory.mktemp("tm") / "themes")
+
+
+def _edited(saved, tmp_path, *, config=None, items=None, arrays=None):
+    """A copy of ``saved`` with config.json / items.json edited in place by the callables, or the named arrays
+    of its .npy/.npz file replaced, and the manifest recomputed (as an attacker or a careless edit would)."""
+    folder = tmp_path / "edited"
+    shutil.copytree(saved, folder)
+    for name, edit in (("config.json", config), ("items.json", items)):
+        if edit is not None:
+            data = json.loads((folder / name).read_text())
+            edit(data)
+            (folder / name).write_text(json.dumps(data))
+    if arrays is not None and (folder / "embeddings.npy").exists():
+        np.save(folder / "embeddings.npy", arrays["embeddings"])
+    elif arrays is not None:
+        with np.load(folder / "themes.npz") as data:
+            stored = {k: data[k] for k in data.files}
+        np.savez(folder / "themes.npz", **{**stored, **arrays})
+    write_manifest(folder)
+    return folder
+
+
+@pytest.mark.parametrize("change", [
+    {"config": lambda c: c.pop("model_id")},                                          # was KeyError
+    {"config": lambda c: c.__setitem__("params", [1])},
+    {"arrays": {"embeddings": np.full((4, 64), np.nan, dtype=np.float32)}},           # every score NaN
+    {"arrays": {"embeddings": np.full((4, 64), "x")}},                                # numpy's matmul error
+    {"arrays": {"embeddings": np.ones((4, 64), dtype=np.int64)}},
+    {"items": lambda c: c.__setitem__("ids", ["a", "a", "b", "c"])},                  # found as two matches
+    {"items": lambda c: c.__setitem__("ids", [None, "b", "c", "d"])},
+    {"items": lambda c: c.__setitem__("ids", [{"x": 1}, "b", "c", "d"])},
+    {"items": lambda c: c.__setitem__("texts", [1, 2, 3, 4])},
+])
+def test_a_duplicate_index_edited_with_its_manifest_recomputed_is_an_integrity_error(saved_index, tmp_path, change):
+    folder = _edited(saved_index, tmp_path, **change)
+    with pytest.raises(IntegrityError, match="holds files that pass manifest.json but not what a save writes"):
+        Deduper.load(folder, embedder=HashEmbedder())
+
+
+@pytest.mark.parametrize("change", [
+    {"config": lambda c: c.__setitem__("assign_threshold_", float("nan"))},          # every item an outlier
+    {"config": lambda c: c.__setitem__("assign_threshold_", 5.0)},
+    {"arrays": lambda n: {"centroids": np.full((n, 64), np.nan, dtype=np.float32)}},
+    {"arrays": lambda n: {"labels": np.full(60, 7)}},                                 # a theme it does not have
+    {"arrays": lambda n: {"theme_ids": np.zeros(n, dtype=np.int64)}},
+    {"items": lambda c: c.__setitem__("custom_labels", {"9": "a theme it does not have"})},
+])
+def test_a_theme_model_edited_with_its_manifest_recomputed_is_an_integrity_error(saved_themes, tmp_path, change):
+    if "arrays" in change:  # arrays of as many themes as the saved model has
+        with np.load(saved_themes / "themes.npz") as data:
+            change = {"arrays": change["arrays"](len(data["theme_ids"]))}
+    folder = _edited(saved_themes, tmp_path, **change)
+    with pytest.raises(IntegrityError, match="holds files that pass manifest.json but not what a save writes"):
+        ThemeModel.load(folder, embedder=HashEmbedder())
+
+
+def test_untouched_index_and_theme_folders_still_load(saved_index, saved_themes, tmp_path):
+    index = Deduper.load(_edited(saved_index, tmp_path / "dd"), embedder=HashEmbedder())
+    assert index.find(["export fails"], k=1)["id"].tolist() == ["a"]
+    themes = ThemeModel.load(_edited(saved_themes, tmp_path / "tm"), embedder=HashEmbedder())
+    assert themes.transform(["export csv fails 1"])[0] >= 0

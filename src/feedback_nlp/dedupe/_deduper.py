@@ -46,6 +46,25 @@ def _float32_at_least(threshold: float) -> np.float32:
     return t if float(t) >= threshold else np.nextafter(t, np.float32(np.inf))
 
 
+def _check_saved_items(ids: list[Any], texts: list[Any], emb: np.ndarray) -> None:
+    """ValueError unless a loaded index holds what ``save`` writes: unique string or number ids (as ``fit``
+    wants them), texts or None, finite float vectors. A folder edited with its manifest recomputed loaded NaN
+    vectors (every score NaN), text vectors (numpy's error at the first ``find``), and ids that ``fit`` refuses
+    (None, a repeated id, an object), which ``find`` and ``pairs`` then returned as matches."""
+    odd = [p for p, i in enumerate(ids) if not isinstance(i, (str, int, float)) or _missing(i)]
+    if odd:
+        raise ValueError(f"ids at positions {odd[:10]} are no ids (null, NaN or an object)")
+    if len(set(map(str, ids))) != len(ids):
+        raise ValueError("ids are repeated; each item has its own id")
+    odd = [p for p, t in enumerate(texts) if t is not None and not isinstance(t, str)]
+    if odd:
+        raise ValueError(f"texts at positions {odd[:10]} are neither text nor null")
+    if emb.dtype.kind != "f":
+        raise ValueError(f"embeddings are {emb.dtype}, not floating-point vectors")
+    if not np.isfinite(emb).all():
+        raise ValueError("embeddings hold NaN or infinity")
+
+
 def _normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
@@ -500,10 +519,15 @@ class Deduper(ParamsMixin, BaseEstimator):
         """Load a saved Deduper; ``embedder`` must be the one its vectors were made with."""
         path = Path(path).expanduser()
         config = read_config(path, "feedback_nlp.Deduper")
-        check_embedder(config["model_id"], embedder, "the duplicate index")
-        # folders saved before parameters were grouped under "params" keep them at the top level
-        params = config.get("params") or {k: config[k] for k in ("threshold", "index", "exact_max", "hnsw_m",
-                                                                 "hnsw_ef", "random_state") if k in config}
+        with loading(path):  # a config without model_id or params was a bare KeyError
+            if not isinstance(config["model_id"], (str, type(None))):
+                raise ValueError(f"model_id {config['model_id']!r} is not a model name")
+            check_embedder(config["model_id"], embedder, "the duplicate index")
+            # folders saved before parameters were grouped under "params" keep them at the top level
+            params = config.get("params") or {k: config[k] for k in ("threshold", "index", "exact_max", "hnsw_m",
+                                                                     "hnsw_ef", "random_state") if k in config}
+            if not isinstance(params, dict):
+                raise ValueError(f"params is a {type(params).__name__}, not an object of parameters")
         if "rrf_k" in params:  # saved while find() fused ranks: its lexical_weight meant a rank weight then
             params = {k: v for k, v in params.items() if k != "rrf_k" and (k != "lexical_weight" or v == 0)}
         unknown = sorted(set(params) - set(cls._parameter_constraints))
@@ -518,6 +542,7 @@ class Deduper(ParamsMixin, BaseEstimator):
             if d.embeddings_.ndim != 2 or len(d.embeddings_) != len(d.ids_) or len(d.texts_) != len(d.ids_):
                 raise ValueError(f"embeddings of shape {d.embeddings_.shape} for {len(d.ids_)} ids and "
                                  f"{len(d.texts_)} texts")
+            _check_saved_items(d.ids_, d.texts_, d.embeddings_)
             d.dim_ = d.embeddings_.shape[1]
             d.model_id_ = config["model_id"]
             d.embedder_ = embedder  # type: ignore[assignment]  # None: a loaded index that takes vectors only

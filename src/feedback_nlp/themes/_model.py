@@ -95,6 +95,35 @@ def check_freq(freq: Any) -> str:
     return freq
 
 
+def _check_saved_state(tm: ThemeModel) -> None:
+    """ValueError unless a loaded model holds what ``save`` writes. A folder edited with its manifest recomputed
+    loaded a NaN threshold (every item an outlier, without a word), NaN centres, items labelled with themes
+    the model does not have, names of unknown themes, and texts that are numbers."""
+    if not np.isfinite(tm.assign_threshold_) or not -1 <= tm.assign_threshold_ <= 1:
+        raise ValueError(f"assign_threshold_ {tm.assign_threshold_} is not a similarity in [-1, 1]")
+    for name in ("centroids_", "embeddings_"):
+        values = getattr(tm, name)
+        if values.dtype.kind != "f" or not np.isfinite(values).all():
+            raise ValueError(f"{name.rstrip('_')} are not finite floating-point vectors")
+    for name in ("theme_ids_", "labels_"):
+        if getattr(tm, name).dtype.kind not in "iu":
+            raise ValueError(f"{name.rstrip('_')} are {getattr(tm, name).dtype}, not whole numbers")
+    known = set(tm.theme_ids_.tolist())
+    if len(known) != len(tm.theme_ids_) or OUTLIER in known:
+        raise ValueError(f"theme ids {tm.theme_ids_.tolist()[:20]} are repeated or hold the outlier id {OUTLIER}")
+    strays = sorted(set(tm.labels_.tolist()) - known - {OUTLIER})
+    if strays:
+        raise ValueError(f"items are labelled with themes the model does not have: {strays[:10]}")
+    if not set(tm.custom_labels_) <= known or not all(isinstance(v, str) for v in tm.custom_labels_.values()):
+        raise ValueError("custom_labels name themes the model does not have, or are not text")
+    odd = [p for p, t in enumerate(tm.texts_) if not isinstance(t, str)]
+    if odd:
+        raise ValueError(f"texts at positions {odd[:10]} are not text")
+    for name in ("timestamps_", "accounts_"):
+        if getattr(tm, name) is not None and len(getattr(tm, name)) != len(tm.labels_):
+            raise ValueError(f"{len(getattr(tm, name))} {name.rstrip('_')} for {len(tm.labels_)} items")
+
+
 class ThemeModel(ParamsMixin, BaseEstimator):
     """Clusters feedback into named themes that stay stable over time.
 
@@ -613,6 +642,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
                 raise ValueError(f"arrays of inconsistent shapes: centroids {tm.centroids_.shape}, theme ids "
                                  f"{tm.theme_ids_.shape}, labels {tm.labels_.shape}, embeddings {(n, dim)}, "
                                  f"{len(tm.texts_)} texts")
+            _check_saved_state(tm)
             if embedder is not None:
                 tm.embedder_ = embedder
             tm._describe()
