@@ -13,7 +13,20 @@ import pandas as pd
 import pytest
 
 from conftest import HashEmbedder
-from feedback_nlp import ColumnError, Deduper, IntegrityError, ThemeModel, demand_scores, theme_scores
+from feedback_nlp import (
+    ColumnError,
+    Deduper,
+    IntegrityError,
+    InvalidInputError,
+    Tag,
+    TagClassifier,
+    Taxonomy,
+    TaxonomyError,
+    ThemeModel,
+    UnknownTagError,
+    demand_scores,
+    theme_scores,
+)
 from feedback_nlp._persist import write_manifest
 
 _NOW = pd.Timestamp("2024-02-01", tz="UTC")
@@ -47,6 +60,46 @@ def test_a_tag_named_twice_in_one_cell_counts_its_item_once():
     out = theme_scores(df, now=_NOW).set_index("theme")
     assert out.loc["sso", "volume"] == 3 and out.loc["export", "volume"] == 1  # was 4 and 2
     assert out.loc["sso", "recent"] == 3
+
+
+# --- tagging and the taxonomy ---------------------------------------------------------------------------------
+
+_TEXTS = ["export fails", "csv export broken", "dark mode please", "add a dark theme", "login loops", "cannot log in",
+          "love it", "great app thanks"] * 3
+
+
+def test_label_issues_of_a_multi_label_tag_that_is_never_a_rows_first_tag_are_found():
+    y = [["bug"], ["bug", "export"], ["feature"], ["feature"], ["bug"], ["bug"], ["praise"], ["praise"]] * 3
+    clf = TagClassifier(HashEmbedder()).fit(_TEXTS, y)
+    issues = clf.find_label_issues(_TEXTS, y, method="builtin")  # was scikit-learn's "n_splits=0" ValueError
+    assert list(issues.columns) == ["index", "text", "given", "suggested", "p_given", "p_suggested"]
+
+
+@pytest.mark.parametrize("tag, message", [
+    (Tag("a|b", "A or B"), "holds '|'"),                        # would read back from a CSV as two tags
+    (Tag("bug\u200b", "Bug"), "invisible character"),
+    (Tag("b\tug", "Bug"), "control character"),
+    (Tag("bug", ["Bug"]), "has a list as its name"),
+])
+def test_tag_objects_are_checked_like_tag_mappings(tag, message):
+    with pytest.raises(TaxonomyError, match=message):
+        Taxonomy([tag, Tag("feature", "Feature")])
+
+
+def test_examples_given_to_a_tag_object_as_one_string_are_one_example_not_its_letters():
+    assert Taxonomy([Tag("bug", "Bug", examples="the app crashes")])["bug"].examples == ("the app crashes",)
+
+
+def test_taxonomy_helpers_read_one_tag_as_a_tag_and_refuse_what_is_no_depth_or_tag():
+    tax = Taxonomy([Tag("area", "Area"), Tag("billing", "Billing", parent="area"), Tag("bug", "Bug")])
+    assert tax.with_ancestors("billing") == ["area", "billing"]  # was "unknown tag 'b'"
+    tax.validate_labels(["bug", "billing"])                       # a flat list of labels, one a row
+    with pytest.raises(UnknownTagError, match="'zzz' in rows \\[1\\]"):
+        tax.validate_labels(["bug", "zzz"])
+    with pytest.raises(InvalidInputError, match="level must be a depth"):
+        tax.at_level("billing", -1)                               # was the tag itself, counted from the end
+    with pytest.raises(UnknownTagError, match="unknown tag 'nope'"):
+        tax.children("nope")                                      # was [], like a leaf
 
 
 # --- save/load: a folder edited with its manifest recomputed ---------------------------------------------------

@@ -1534,10 +1534,17 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         texts = _texts(X) if _numeric_rows(X) is None else [None] * len(emb)
         primary = targets.primary
         k = len(targets.classes)
-        folds = StratifiedKFold(n_splits=min(cv or int(self.cv), int(np.bincount(primary, minlength=k).min())),
+        # folds stratified by the rows' first tags: a multi-label tag that is never a row's first tag has no
+        # row to stratify (the fewest rows of a tag was 0 folds, scikit-learn's ValueError), one that is first
+        # once has one
+        counts = np.bincount(primary, minlength=k)
+        folds = StratifiedKFold(n_splits=max(2, min(cv or int(self.cv), int(counts[counts > 0].min()))),
                                 shuffle=True, random_state=self.random_state)
         oof = np.zeros((len(primary), k))
-        for tr, te in folds.split(emb, primary):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+            splits = list(folds.split(emb, primary))
+        for tr, te in splits:
             m = self._settings().logreg().fit(emb[tr], primary[tr])
             oof[np.ix_(te, m.classes_)] = m.predict_proba(emb[te])
         mask, used = label_issue_mask(primary, oof, method=method)
