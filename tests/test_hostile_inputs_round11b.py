@@ -5,6 +5,7 @@ HashEmbedder test double of conftest.py; nothing loads the real model."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import warnings
 
@@ -100,6 +101,20 @@ def test_taxonomy_helpers_read_one_tag_as_a_tag_and_refuse_what_is_no_depth_or_t
         tax.at_level("billing", -1)                               # was the tag itself, counted from the end
     with pytest.raises(UnknownTagError, match="unknown tag 'nope'"):
         tax.children("nope")                                      # was [], like a leaf
+
+
+@pytest.mark.filterwarnings("ignore:.*copies of training rows")
+def test_an_evaluation_of_tags_holding_a_pipe_or_a_line_break_keeps_its_markdown_tables_whole():
+    y = ["a|b", "a|b", "c\nd", "c\nd", "a|b", "a|b", "e", "e"] * 3
+    clf = TagClassifier(HashEmbedder()).fit(_TEXTS, y)
+    report = clf.evaluate(_TEXTS, ["e"] + y[1:])  # one miss: a confused pair too
+    assert len(report.confused_pairs)
+    tables = [line for line in report.to_markdown().splitlines() if line.startswith("|")]
+    cells = [len(re.findall(r"(?<!\\)\|", line)) for line in tables]
+    assert set(cells) <= {3, 4, 6}  # 2-, 3- and 5-column tables: a tag never adds a column or a row
+    assert all(line.endswith("|") for line in report.to_markdown().splitlines() if line)
+    with pytest.raises(InvalidInputError, match="max_tags must be"):
+        report.to_markdown(max_tags=-1)
 
 
 # --- save/load: a folder edited with its manifest recomputed ---------------------------------------------------
