@@ -117,6 +117,16 @@ def test_an_evaluation_of_tags_holding_a_pipe_or_a_line_break_keeps_its_markdown
         report.to_markdown(max_tags=-1)
 
 
+# --- duplicates -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("min_score", [85, 1.5, -2])
+def test_a_min_score_outside_the_cosine_range_is_refused_not_read_as_exact_copies_only(min_score):
+    index = Deduper(HashEmbedder()).fit(["export fails", "export fails now", "dark mode"])
+    with pytest.raises(InvalidInputError, match="between -1 and 1"):
+        index.find(["export fails"], k=2, min_score=min_score)  # 85 kept the exact copy alone, without a word
+
+
 # --- save/load: a folder edited with its manifest recomputed ---------------------------------------------------
 
 _THEME_TEXTS = [f"export csv fails {i % 3}" for i in range(30)] + [f"dark mode please {i % 3}" for i in range(30)]

@@ -305,6 +305,8 @@ class Deduper(ParamsMixin, BaseEstimator):
         if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, numbers.Real)
                                       or not np.isfinite(min_score)):  # NaN kept every match, "0.5" a TypeError
             raise InvalidInputError(f"min_score must be a finite number or None, got {min_score!r}")
+        if min_score is not None and not -1 <= min_score <= 1:  # 85 (a percentage) kept exact copies alone
+            raise InvalidInputError(f"min_score is a cosine similarity, between -1 and 1 (0.85, not 85), got {min_score!r}")
         qtexts, _, q = self._inputs(texts, None, embeddings)
         if q.shape[1] != self.dim_:
             raise ModelMismatchError(f"queries have {q.shape[1]} dimensions, the index has {self.dim_}")
