@@ -76,6 +76,17 @@ def test_label_issues_of_a_multi_label_tag_that_is_never_a_rows_first_tag_are_fo
     assert list(issues.columns) == ["index", "text", "given", "suggested", "p_given", "p_suggested"]
 
 
+def test_a_zero_shot_model_refuses_a_multi_label_setting_its_taxonomy_cannot_give():
+    flat = Taxonomy([Tag("bug", "Bug", "something broken"), Tag("feature", "Feature", "a request")])
+    with pytest.raises(InvalidInputError, match="multi_label=True cannot apply to zero-shot"):
+        TagClassifier(HashEmbedder(), flat, zero_shot=True, multi_label=True).fit(_TEXTS)  # was one tag a row
+    faceted = Taxonomy([Tag("area", "Area"), Tag("billing", "Billing", parent="area"), Tag("export", "Export", parent="area"),
+                        Tag("kind", "Kind"), Tag("bug", "Bug", parent="kind"), Tag("ask", "Request", parent="kind")])
+    with pytest.raises(InvalidInputError, match="multi_label=False cannot apply to zero-shot"):
+        TagClassifier(HashEmbedder(), faceted, zero_shot=True, multi_label=False).fit(_TEXTS)
+    assert TagClassifier(HashEmbedder(), flat, zero_shot=True).fit(_TEXTS).multi_label_ is False
+
+
 @pytest.mark.parametrize("tag, message", [
     (Tag("a|b", "A or B"), "holds '|'"),                        # would read back from a CSV as two tags
     (Tag("bug\u200b", "Bug"), "invisible character"),
@@ -115,6 +126,20 @@ def test_an_evaluation_of_tags_holding_a_pipe_or_a_line_break_keeps_its_markdown
     assert all(line.endswith("|") for line in report.to_markdown().splitlines() if line)
     with pytest.raises(InvalidInputError, match="max_tags must be"):
         report.to_markdown(max_tags=-1)
+
+
+# --- scikit-learn conventions --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("estimator, key, message", [
+    (lambda: Deduper(HashEmbedder()), "treshold", "Deduper has no parameter 'treshold' \\(did you mean 'threshold'"),
+    (lambda: ThemeModel(HashEmbedder()), "min_theme", "ThemeModel has no parameter 'min_theme' \\(did you mean"),
+    (lambda: Deduper(HashEmbedder()), "embedder__dim", "the embedder \\(HashEmbedder\\) has no parameters"),  # was
+    (lambda: ThemeModel(HashEmbedder()), "clusterer__resolution", "the clusterer \\(NoneType\\)"),  # AttributeError
+])
+def test_set_params_of_the_index_and_the_themes_names_an_unknown_or_unsettable_parameter(estimator, key, message):
+    with pytest.raises(InvalidInputError, match=message):
+        estimator().set_params(**{key: 1})
 
 
 # --- duplicates -----------------------------------------------------------------------------------------------

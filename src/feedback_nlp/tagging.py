@@ -744,19 +744,6 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         Traceback (most recent call last):
         feedback_nlp.errors.InvalidInputError: TagClassifier has no parameter 'min_confidense' (did you mean ...
         """
-        import difflib
-
-        valid = self.get_params(deep=False)
-        for key in params:
-            name, nested, _ = key.partition("__")
-            if name not in valid:
-                close = difflib.get_close_matches(name, list(valid), n=1)
-                hint = f" (did you mean {quoted(close[0])}?)" if close else ""
-                raise InvalidInputError(f"TagClassifier has no parameter {quoted(name)}{hint}; valid: "
-                                        f"{', '.join(sorted(valid))}")
-            if nested and not hasattr(valid[name], "set_params"):
-                raise InvalidInputError(f"{key}: the {name} ({type(valid[name]).__name__}) has no parameters to set "
-                                        f"this way; pass a new one instead, e.g. set_params({name}=...)")
         return super().set_params(**params)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -1158,6 +1145,12 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         # One choice per facet; tags outside any facet form one group together.
         group_of = {leaf: root for root, ls in facets.items() for leaf in ls}
         groups = np.array([group_of.get(t, "") for t in leaves], dtype=object)
+        several = len(set(groups.tolist())) > 1
+        if self.multi_label is not None and bool(self.multi_label) != several:
+            # was ignored without a word: multi_label=True on a flat taxonomy still gave one tag a row
+            shape = "several facets (one tag each: multi-label)" if several else "one group of tags (multi-class)"
+            raise InvalidInputError(f"multi_label={self.multi_label} cannot apply to zero-shot, which picks one tag "
+                                    f"per facet of the taxonomy; this one has {shape}: leave multi_label=None")
         self.head_ = ZeroShotHead(groups).fit(np.vstack(protos), None, self._settings())
         self.lexical_, self.lexical_fusion_ = None, None  # no labels: no words to learn
         if backlog is not None:
