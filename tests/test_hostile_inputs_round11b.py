@@ -5,6 +5,7 @@ HashEmbedder test double of conftest.py; nothing loads the real model."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import warnings
@@ -17,6 +18,7 @@ from conftest import HashEmbedder
 from feedback_nlp import (
     ColumnError,
     Deduper,
+    EmbeddingCache,
     IntegrityError,
     InvalidInputError,
     Tag,
@@ -26,6 +28,8 @@ from feedback_nlp import (
     ThemeModel,
     UnknownTagError,
     demand_scores,
+    moscow,
+    rice,
     theme_scores,
 )
 from feedback_nlp._persist import write_manifest
@@ -61,6 +65,14 @@ def test_a_tag_named_twice_in_one_cell_counts_its_item_once():
     out = theme_scores(df, now=_NOW).set_index("theme")
     assert out.loc["sso", "volume"] == 3 and out.loc["export", "volume"] == 1  # was 4 and 2
     assert out.loc["sso", "recent"] == 3
+
+
+def test_scoring_reads_a_generator_of_numbers_and_names_a_set_or_dict():
+    assert rice((r for r in [100, 200]), 1, 0.5, 1).tolist() == [50.0, 100.0]  # was "reach must be numeric"
+    assert moscow(s for s in [1, 2, 3]).tolist() == ["won't", "should", "must"]
+    for value in ({100, 200}, {"a": 100}):
+        with pytest.raises(InvalidInputError, match="reach is a (set|dict): pass its numbers as a list"):
+            rice(value, 1, 0.5, 1)
 
 
 # --- tagging and the taxonomy ---------------------------------------------------------------------------------
@@ -126,6 +138,28 @@ def test_an_evaluation_of_tags_holding_a_pipe_or_a_line_break_keeps_its_markdown
     assert all(line.endswith("|") for line in report.to_markdown().splitlines() if line)
     with pytest.raises(InvalidInputError, match="max_tags must be"):
         report.to_markdown(max_tags=-1)
+
+
+# --- the embedding cache --------------------------------------------------------------------------------------
+
+
+def test_the_embedding_cache_reads_one_text_as_a_text_and_names_what_it_cannot_store(tmp_path, caplog):
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    cache.put("m", ["a", "b"], np.eye(2, 4, dtype=np.float32))
+    with pytest.raises(InvalidInputError, match="expected 1 vectors"):
+        cache.put("m", "ab", np.ones((2, 4), dtype=np.float32))  # stored over "a" and "b", letter by letter
+    assert cache.get("m", "a")[0][0].tolist() == [1.0, 0.0, 0.0, 0.0]
+    for call in (lambda: cache.put("m", [None], np.ones((1, 4), dtype=np.float32)),  # AttributeError
+                 lambda: cache.get(None, ["a"]),                                       # AttributeError
+                 lambda: cache.put("m", ["a"], np.ones(4, dtype=np.float32))):         # bare ValueError
+        with pytest.raises(InvalidInputError):
+            call()
+    cache.put("m", ["\ud800 lone"], np.ones((1, 4), dtype=np.float32))  # was a UnicodeEncodeError
+    assert cache.get("m", ["\ud800 lone"])[1] == []
+    cache.put("m", ["nan"], np.full((1, 4), np.nan, dtype=np.float32))
+    with caplog.at_level(logging.WARNING):
+        assert cache.get("m", ["nan"]) == ({}, [0])
+    assert "checksum" not in caplog.text  # the NaN row was stored, then reported as a damaged one
 
 
 # --- scikit-learn conventions --------------------------------------------------------------------------------

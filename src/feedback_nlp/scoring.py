@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime
 import numbers
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Union
 
@@ -96,6 +96,11 @@ class _Args:
             value = value.to_numpy()
         if isinstance(value, (bool, np.bool_, str)):
             raise InvalidInputError(f"{name} must be numeric, got {type(value).__name__}")
+        if isinstance(value, (set, frozenset, Mapping)):  # "non-numeric values" for a set of numbers
+            raise InvalidInputError(f"{name} is a {type(value).__name__}: pass its numbers as a list, an array or a "
+                                    "Series, in the order of the other arguments")
+        if isinstance(value, Iterator):  # a generator of numbers was one object: "must be numeric"
+            value = list(value)
         arr = np.asarray(value, dtype=object if not isinstance(value, np.ndarray) else None)
         if arr.ndim > 1:
             raise InvalidInputError(f"{name} must be a scalar or 1-D, got shape {arr.shape}")
