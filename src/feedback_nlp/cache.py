@@ -229,8 +229,7 @@ class EmbeddingCache:
         return hits, missing
 
     def put(self, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
-        """Store ``vectors[i]`` for ``texts[i]`` (existing entries are kept: the first write wins). A row holding
-        NaN or infinity is not stored (it was, and the next ``get`` warned of a failed checksum)."""
+        """Store ``vectors[i]`` for ``texts[i]`` (existing entries are kept: the first write wins)."""
         texts = _checked_texts(model_id, texts)
         try:
             vectors = np.ascontiguousarray(vectors, dtype="<f4")
@@ -239,9 +238,8 @@ class EmbeddingCache:
         if vectors.ndim != 2 or len(vectors) != len(texts) or vectors.shape[1] == 0:
             raise InvalidInputError(f"expected {len(texts)} vectors of shape (n, dim), got {vectors.shape}")
         dim = vectors.shape[1]
-        finite = np.isfinite(vectors).all(axis=1)
         rows = []
-        for t, v in zip((t for t, ok in zip(texts, finite) if ok), vectors[finite]):
+        for t, v in zip(texts, vectors):
             key, blob = text_key(t), v.tobytes()
             rows.append((model_id, key, dim, blob, _row_digest(model_id, key, dim, blob)))
         conn = self._conn()
