@@ -192,6 +192,22 @@ def test_a_min_score_outside_the_cosine_range_is_refused_not_read_as_exact_copie
         index.find(["export fails"], k=2, min_score=min_score)  # 85 kept the exact copy alone, without a word
 
 
+def test_ids_dates_and_accounts_sorted_apart_from_their_texts_are_refused_not_paired_by_position():
+    texts = pd.Series(_THEME_TEXTS, index=range(60))
+    backwards = range(59, -1, -1)
+    dates = pd.Series(pd.date_range("2024-01-01", periods=60, freq="D"), index=backwards)
+    accounts = pd.Series([f"acct{i}" for i in range(60)], index=backwards)
+    # each was paired by position: item 0 (label 0) got the date and account of label 59
+    with pytest.raises(InvalidInputError, match="texts and timestamps have the same index labels in another order"):
+        ThemeModel(HashEmbedder(), min_theme_size=5).fit(texts, timestamps=dates)
+    with pytest.raises(InvalidInputError, match="texts and accounts have the same index labels"):
+        ThemeModel(HashEmbedder(), min_theme_size=5).fit(texts, accounts=accounts)
+    with pytest.raises(InvalidInputError, match="texts and ids have the same index labels"):
+        Deduper(HashEmbedder()).fit(texts, ids=pd.Series([f"i{i}" for i in range(60)], index=backwards))
+    aligned = ThemeModel(HashEmbedder(), min_theme_size=5).fit(texts, timestamps=dates.loc[texts.index])
+    assert aligned.timestamps_[0] == dates.loc[0].tz_localize("UTC")  # label 0: the last date
+
+
 # --- save/load: a folder edited with its manifest recomputed ---------------------------------------------------
 
 _THEME_TEXTS = [f"export csv fails {i % 3}" for i in range(30)] + [f"dark mode please {i % 3}" for i in range(30)]

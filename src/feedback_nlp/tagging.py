@@ -71,6 +71,7 @@ from .errors import (
     quoted_list,
 )
 from .evaluation import EvaluationReport, evaluate_predictions
+from .records import _refuse_shuffled
 from .taxonomy import Taxonomy
 
 if TYPE_CHECKING:
@@ -325,20 +326,6 @@ def _checked_ids(X: Any, ids: Any) -> list[Any]:
         raise InvalidInputError(f"ids at positions {bad[:10]} are {type(values[bad[0]]).__name__}s, which cannot be "
                                 "told apart as ids; an id is a string or a number")
     return values
-
-
-def _refuse_shuffled(X: Any, y: Any, name: str = "y") -> None:
-    """Rows are paired by position, as in scikit-learn. When X and y are pandas objects whose indexes hold the
-    same labels in another order (one of them was sorted or shuffled), that pairs texts with other rows'
-    labels without a word: refused, naming the fix."""
-    xi, yi = _index_of(X), _index_of(y)
-    if xi is None or yi is None or len(xi) != len(yi) or xi.equals(yi) or xi.has_duplicates:
-        return
-    if yi.isin(xi).all():
-        what = "labels" if name == "y" else name
-        raise InvalidInputError(f"X and {name} have the same index labels in another order: rows are paired by "
-                                f"position (as in scikit-learn), which would give texts the {what} of other rows; "
-                                f"align them first ({name} = {name}.loc[X.index]) or reset both indexes")
 
 
 def _row_keys(X: Any, texts: Any = None) -> np.ndarray:

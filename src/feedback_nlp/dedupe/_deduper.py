@@ -21,7 +21,7 @@ from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted_list
 from ..evaluation import best_f1_threshold
-from ..records import _missing
+from ..records import _missing, _refuse_shuffled
 from ._bm25 import BM25
 
 __all__ = ["Deduper", "calibrate_threshold"]
@@ -178,6 +178,8 @@ class Deduper(ParamsMixin, BaseEstimator):
             texts = texts["text"].tolist()
         if texts is None and embeddings is None:
             raise InvalidInputError("give texts or precomputed embeddings")
+        if ids is not None:  # a Series of ids sorted apart from the texts named other items' ids
+            _refuse_shuffled(texts, ids, "ids", "texts")
         if texts is not None:  # strings only, also beside precomputed embeddings (the lexical channel reads them)
             texts = _as_text_list(texts)
         n = len(texts) if texts is not None else len(embeddings) if embeddings is not None else 0

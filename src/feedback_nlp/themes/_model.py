@@ -18,7 +18,7 @@ from .._persist import check_embedder, loading, prepare_folder, read_config, wri
 from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted
-from ..records import to_utc_times
+from ..records import _refuse_shuffled, to_utc_times
 from ._labels import BaseLabeller, CTFIDFLabeller, central_title
 from ._parts import BaseClusterer, BaseReducer, GraphClusterer, HDBSCANClusterer
 
@@ -93,6 +93,14 @@ def check_freq(freq: Any) -> str:
                                 f"{quoted(freq)} ({exc})") from None
     bounded_period_range(one, one, freq)  # "300Y": beyond pandas' ~292 years in ns, said so
     return freq
+
+
+def _refuse_shuffled_meta(texts: Any, timestamps: Any, accounts: Any) -> None:
+    """Timestamps or accounts as a Series whose index holds the texts' labels in another order are refused: they
+    were paired by position, each item dated and credited with another item's values."""
+    for name, values in (("timestamps", timestamps), ("accounts", accounts)):
+        if values is not None:
+            _refuse_shuffled(texts, values, name, "texts")
 
 
 def _check_saved_state(tm: ThemeModel) -> None:
@@ -355,6 +363,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
             InvalidInputError: empty corpus, mismatched lengths, unparseable timestamps.
         """
         self._validate_params()
+        _refuse_shuffled_meta(texts, timestamps, accounts)
         # a refit embeds with the embedder it is given now (its vectors were compared with the last fit's
         # centres: set_params(embedder=a smaller model) then fit() was a ModelMismatchError)
         for attr in ("embedder_", "model_id_", "centroids_"):
@@ -403,6 +412,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         items that fit none (old outliers included). Existing theme ids never change. Returns the new
         items' labels."""
         self._check_fitted()
+        _refuse_shuffled_meta(texts, timestamps, accounts)
         texts, emb = self._embed(texts, embeddings)
         ts = self._meta(timestamps, len(texts), "timestamps")
         acc = self._meta(accounts, len(texts), "accounts")
