@@ -208,6 +208,12 @@ def test_ids_dates_and_accounts_sorted_apart_from_their_texts_are_refused_not_pa
     assert aligned.timestamps_[0] == dates.loc[0].tz_localize("UTC")  # label 0: the last date
 
 
+def test_repeated_ids_of_an_index_are_named():
+    frame = pd.DataFrame({"id": ["a", "b", "a", "c"], "text": ["export fails", "dark mode", "sso", "slow"]})
+    with pytest.raises(InvalidInputError, match="repeated: \\['a'\\]"):  # was "ids must be unique" alone
+        Deduper(HashEmbedder()).fit(frame)
+
+
 # --- save/load: a folder edited with its manifest recomputed ---------------------------------------------------
 
 _THEME_TEXTS = [f"export csv fails {i % 3}" for i in range(30)] + [f"dark mode please {i % 3}" for i in range(30)]

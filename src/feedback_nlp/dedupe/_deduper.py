@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,14 @@ def _float32_at_least(threshold: float) -> np.float32:
     0.95 threshold and was reported (as float64) below it."""
     t = np.float32(threshold)
     return t if float(t) >= threshold else np.nextafter(t, np.float32(np.inf))
+
+
+def _refuse_repeated_ids(ids: list[Any]) -> None:
+    """InvalidInputError naming the ids given more than once (as text: 1 and "1" are one id once saved)."""
+    counts = Counter(map(str, ids))
+    repeated = [i for i, c in counts.items() if c > 1]
+    if repeated:
+        raise InvalidInputError(f"ids must be unique; repeated: {quoted_list(repeated, 5)}")
 
 
 def _check_saved_items(ids: list[Any], texts: list[Any], emb: np.ndarray) -> None:
@@ -208,8 +217,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         texts, ids, emb = self._inputs(texts, ids, embeddings)
         if len(emb) == 0:
             raise InvalidInputError("cannot fit a Deduper on an empty corpus")
-        if len(set(map(str, ids))) != len(ids):
-            raise InvalidInputError("ids must be unique")
+        _refuse_repeated_ids(ids)
         self.ids_, self.texts_, self.embeddings_ = list(ids), list(texts), emb
         self.dim_ = emb.shape[1]
         self.model_id_ = self.embedder_.model_id if getattr(self, "embedder_", None) is not None else (
@@ -247,8 +255,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         texts, ids, emb = self._inputs(texts, ids, embeddings)
         if not given:  # only ids left out continue the positions: ids=[0] given for one item stay 0
             ids = list(range(len(self.ids_), len(self.ids_) + len(emb)))
-        if len(set(map(str, ids))) != len(ids):  # fit's rule: one id named twice in the batch was stored twice
-            raise InvalidInputError("ids must be unique")
+        _refuse_repeated_ids(ids)  # fit's rule: one id named twice in the batch was stored twice
         clash = set(map(str, ids)) & set(map(str, self.ids_))
         if clash:
             raise InvalidInputError(f"ids already in the index: {quoted_list(sorted(map(str, clash)), 5)}")
