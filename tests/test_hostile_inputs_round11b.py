@@ -214,6 +214,14 @@ def test_repeated_ids_of_an_index_are_named():
         Deduper(HashEmbedder()).fit(frame)
 
 
+@pytest.mark.parametrize("label, message", [(3, "must be a string"), ("  ", "cannot be empty")])
+def test_a_merged_theme_label_is_checked_like_a_renamed_one(label, message):
+    model = ThemeModel(HashEmbedder(), min_theme_size=5).fit(_THEME_TEXTS)
+    with pytest.raises(InvalidInputError, match=message):  # 3 was kept, and the model then saved a number
+        model.merge_themes(model.theme_ids_[:2].tolist(), label=label)
+    assert len(model.theme_ids_) >= 2  # nothing merged
+
+
 # --- save/load: a folder edited with its manifest recomputed ---------------------------------------------------
 
 _THEME_TEXTS = [f"export csv fails {i % 3}" for i in range(30)] + [f"dark mode please {i % 3}" for i in range(30)]

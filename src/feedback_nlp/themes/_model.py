@@ -95,6 +95,15 @@ def check_freq(freq: Any) -> str:
     return freq
 
 
+def _checked_label(label: Any) -> str:
+    """A theme label given by a person: a non-blank string, stripped."""
+    if not isinstance(label, str):
+        raise InvalidInputError(f"a theme label must be a string, got {type(label).__name__}")
+    if not label.strip():
+        raise InvalidInputError("a theme label cannot be empty")
+    return label.strip()
+
+
 def _refuse_shuffled_meta(texts: Any, timestamps: Any, accounts: Any) -> None:
     """Timestamps or accounts as a Series whose index holds the texts' labels in another order are refused: they
     were paired by position, each item dated and credited with another item's values."""
@@ -460,6 +469,8 @@ class ThemeModel(ParamsMixin, BaseEstimator):
     def merge_themes(self, ids: Sequence[int], label: str | None = None) -> int:
         """Merge themes into the first id given; returns the id kept."""
         self._check_fitted()
+        if label is not None:  # checked as rename_theme checks it, before the themes change: 3 or "" was kept
+            label = _checked_label(label)
         ids = [self._theme_id(i) for i in ids]
         unknown = [i for i in ids if i not in set(self.theme_ids_.tolist())]
         if unknown or len(ids) < 2:
@@ -487,11 +498,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         self._check_fitted()
         if self._theme_id(theme_id) not in set(self.theme_ids_.tolist()):
             raise InvalidInputError(f"unknown theme id {theme_id}; known: {self.theme_ids_.tolist()}")
-        if not isinstance(label, str):
-            raise InvalidInputError(f"a theme label must be a string, got {type(label).__name__}")
-        if not label.strip():
-            raise InvalidInputError("a theme label cannot be empty")
-        self.custom_labels_[int(theme_id)] = label.strip()
+        self.custom_labels_[int(theme_id)] = _checked_label(label)
         self._describe()
 
     # --- description ------------------------------------------------------------------------------
