@@ -73,8 +73,12 @@ class FitSettings:
             if min(k, distinct) >= 2:
                 from sklearn.model_selection import StratifiedGroupKFold
 
-                return StratifiedGroupKFold(n_splits=min(k, distinct), shuffle=True,
-                                            random_state=self.random_state).split(X, y, groups)
+                splits = list(StratifiedGroupKFold(n_splits=min(k, distinct), shuffle=True,
+                                                   random_state=self.random_state).split(X, y, groups))
+                # a text repeated under two tags is one group holding both: a fold could then train on one tag
+                # alone (scikit-learn's "needs samples of at least 2 classes", a crash of fit)
+                if all(len(np.unique(y[tr])) >= 2 for tr, _ in splits):
+                    return iter(splits)
         return StratifiedKFold(n_splits=k, shuffle=True, random_state=self.random_state).split(X, y)
 
 

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, quoted
 
 __all__ = ["HasMethods", "Interval", "Options", "ParamsMixin", "validate_params"]
 
@@ -174,3 +174,23 @@ class ParamsMixin:
     def _validate_params(self) -> None:
         params = self.get_params(deep=False)  # type: ignore[attr-defined]
         validate_params(type(self)._parameter_constraints, params, type(self).__name__)
+
+    def set_params(self, **params: Any) -> Any:
+        """scikit-learn's ``set_params``, with an :class:`~feedback_nlp.errors.InvalidInputError` (a ValueError,
+        as scikit-learn raises) naming the problem: an unknown name (with the closest valid one), or a nested
+        ``embedder__…`` key for a part that is not a scikit-learn estimator (was an AttributeError)."""
+        import difflib
+
+        name_of = type(self).__name__
+        valid = self.get_params(deep=False)  # type: ignore[attr-defined]
+        for key in params:
+            name, nested, _ = key.partition("__")
+            if name not in valid:
+                close = difflib.get_close_matches(name, list(valid), n=1)
+                hint = f" (did you mean {quoted(close[0])}?)" if close else ""
+                raise InvalidInputError(f"{name_of} has no parameter {quoted(name)}{hint}; valid: "
+                                        f"{', '.join(sorted(valid))}")
+            if nested and not hasattr(valid[name], "set_params"):
+                raise InvalidInputError(f"{key}: the {name} ({type(valid[name]).__name__}) has no parameters to set "
+                                        f"this way; pass a new one instead, e.g. set_params({name}=...)")
+        return super().set_params(**params)  # type: ignore[misc]

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from . import _config
-from .errors import CacheError
+from .errors import CacheError, InvalidInputError
 
 __all__ = ["EmbeddingCache", "default_cache_path", "text_key"]
 
@@ -61,8 +61,22 @@ def _row_digest(model_id: str, key: bytes, dim: int, blob: bytes) -> bytes:
 
 
 def text_key(text: str) -> bytes:
-    """The cache key of a (cleaned) text: its SHA-256 digest."""
-    return hashlib.sha256(text.encode("utf-8")).digest()
+    """The cache key of a (cleaned) text: its SHA-256 digest (a lone surrogate kept as its code point: it was a
+    UnicodeEncodeError)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def _checked_texts(model_id: Any, texts: Any) -> list[str]:
+    """``texts`` as a list of strings (one string is one text: ``put("m", "ab", ...)`` stored "a" and "b"), with
+    an InvalidInputError for a model id or a text that is no string (None was an AttributeError)."""
+    if not isinstance(model_id, str) or not model_id:
+        raise InvalidInputError(f"model_id must be the embedding model's id (a non-empty string), got {model_id!r:.80}")
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    odd = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if odd:
+        raise InvalidInputError(f"texts must be strings; positions {odd[:10]} hold "
+                                f"{sorted({type(texts[i]).__name__ for i in odd})}")
+    return texts
 
 
 class EmbeddingCache:
@@ -173,7 +187,7 @@ class EmbeddingCache:
 
         A stored row that fails its checksum or holds a non-finite value counts as missing (and is deleted).
         """
-        keys = [text_key(t) for t in texts]
+        keys = [text_key(t) for t in _checked_texts(model_id, texts)]
         found: dict[bytes, np.ndarray] = {}
         conn = self._conn()
         try:
@@ -216,9 +230,13 @@ class EmbeddingCache:
 
     def put(self, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
         """Store ``vectors[i]`` for ``texts[i]`` (existing entries are kept: the first write wins)."""
-        vectors = np.ascontiguousarray(vectors, dtype="<f4")
-        if vectors.ndim != 2 or len(vectors) != len(texts):
-            raise ValueError(f"expected {len(texts)} vectors of shape (n, dim), got {vectors.shape}")
+        texts = _checked_texts(model_id, texts)
+        try:
+            vectors = np.ascontiguousarray(vectors, dtype="<f4")
+        except (TypeError, ValueError):
+            raise InvalidInputError("vectors must be a numeric array of shape (texts, dim)") from None
+        if vectors.ndim != 2 or len(vectors) != len(texts) or vectors.shape[1] == 0:
+            raise InvalidInputError(f"expected {len(texts)} vectors of shape (n, dim), got {vectors.shape}")
         dim = vectors.shape[1]
         rows = []
         for t, v in zip(texts, vectors):

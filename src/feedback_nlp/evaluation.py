@@ -62,6 +62,10 @@ class EvaluationReport:
         }
 
     def to_markdown(self, max_tags: int = 30) -> str:
+        """The metrics, the first ``max_tags`` tags and the confused pairs as Markdown tables."""
+        if isinstance(max_tags, bool) or not isinstance(max_tags, numbers.Integral) or max_tags < 0:
+            # -1 listed every tag but the last, then "… 31 more tags"
+            raise InvalidInputError(f"max_tags must be a whole number of tags, 0 or more, got {max_tags!r}")
         lines = [
             "| metric | value |", "|---|---|",
             f"| rows | {self.n} |",
@@ -76,21 +80,32 @@ class EvaluationReport:
             lines += [f"| {what} | {self.mean_confidence:.4f} |",
                       f"| calibration error (ECE, 10 bins) | {self.calibration_error:.4f} |"]
         if self.unknown_tags:
-            lines.append(f"| tags the model does not know (scored as missed) | {quoted_list(self.unknown_tags, 10)} |")
+            lines.append(f"| tags the model does not know (scored as missed) | {_cell(quoted_list(self.unknown_tags, 10))} |")
         for level, m in sorted(self.per_level.items()):
             lines.append(f"| level {level} accuracy / macro F1 | {m['accuracy']:.4f} / {m['macro_f1']:.4f} |")
         lines += ["", "| tag | precision | recall | F1 | support |", "|---|---|---|---|---|"]
         for r in self.per_tag.head(max_tags).to_dict("records"):
-            lines.append(f"| {r['tag']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |")
+            lines.append(f"| {_cell(r['tag'])} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |")
         if len(self.per_tag) > max_tags:
             lines.append(f"| … {len(self.per_tag) - max_tags} more tags | | | | |")
         if len(self.confused_pairs):
             lines += ["", "| true tag | predicted as | count |", "|---|---|---|"]
-            lines += [f"| {r['true']} | {r['predicted']} | {r['count']} |" for r in self.confused_pairs.to_dict("records")]
+            lines += [f"| {_cell(r['true'])} | {_cell(r['predicted'])} | {r['count']} |"
+                      for r in self.confused_pairs.to_dict("records")]
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.to_markdown()
+
+
+def _cell(value: Any) -> str:
+    r"""A value as one Markdown table cell: a tag ``a|b`` (allowed in Python) split its row into more columns,
+    and a line break ended the table.
+
+    >>> print(_cell("a|b\nc"))
+    a\|b c
+    """
+    return " ".join(str(value).split()).replace("|", "\\|")
 
 
 def best_f1_threshold(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray,

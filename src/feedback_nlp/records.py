@@ -387,6 +387,22 @@ def _amount(text: str) -> float:
     return float(sign + digits)
 
 
+def _refuse_shuffled(X: Any, y: Any, name: str = "y", x_name: str = "X") -> None:
+    """Rows are paired by position, as in scikit-learn. When X and y are pandas objects whose indexes hold the
+    same labels in another order (one of them was sorted or shuffled), that pairs texts with other rows'
+    labels (ids, dates, accounts) without a word: refused, naming the fix. Shared by tagging, duplicates and
+    themes."""
+    xi = X.index if isinstance(X, (pd.Series, pd.DataFrame)) else None
+    yi = y.index if isinstance(y, (pd.Series, pd.DataFrame)) else None
+    if xi is None or yi is None or len(xi) != len(yi) or xi.equals(yi) or xi.has_duplicates:
+        return
+    if yi.isin(xi).all():
+        what = "labels" if name == "y" else name
+        raise InvalidInputError(f"{x_name} and {name} have the same index labels in another order: rows are paired "
+                                f"by position (as in scikit-learn), which would give texts the {what} of other rows; "
+                                f"align them first ({name} = {name}.loc[{x_name}.index]) or reset both indexes")
+
+
 def _missing(value: Any) -> bool:
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
 

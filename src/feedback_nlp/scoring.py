@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime
 import numbers
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Union
 
@@ -96,6 +96,11 @@ class _Args:
             value = value.to_numpy()
         if isinstance(value, (bool, np.bool_, str)):
             raise InvalidInputError(f"{name} must be numeric, got {type(value).__name__}")
+        if isinstance(value, (set, frozenset, Mapping)):  # "non-numeric values" for a set of numbers
+            raise InvalidInputError(f"{name} is a {type(value).__name__}: pass its numbers as a list, an array or a "
+                                    "Series, in the order of the other arguments")
+        if isinstance(value, Iterator):  # a generator of numbers was one object: "must be numeric"
+            value = list(value)
         arr = np.asarray(value, dtype=object if not isinstance(value, np.ndarray) else None)
         if arr.ndim > 1:
             raise InvalidInputError(f"{name} must be a scalar or 1-D, got shape {arr.shape}")
@@ -337,6 +342,24 @@ def _moscow_by_rank(s: np.ndarray, q: Sequence[float]) -> tuple[np.ndarray, np.n
 _POSITION = "__feedback_nlp_position__"
 
 
+def _mask(values: pd.Series, test: Callable[[Any], bool]) -> pd.Series:
+    """``test`` of each value as a boolean Series: ``map`` of an empty text column keeps the text dtype, and
+    combining that with ``&`` is a pandas deprecation warning (an error in pandas 4) for a frame of no rows."""
+    return values.map(test).astype(bool)
+
+
+def _distinct_values(value: Any) -> Any:
+    """A list cell without its repeated values, in order; other cells (and lists of unhashable values) as given.
+
+    >>> _distinct_values(["sso", "export", "sso"])
+    ['sso', 'export']
+    """
+    if not isinstance(value, (list, tuple, np.ndarray)) or not all(isinstance(v, Hashable) for v in value):
+        return value
+    distinct = list(dict.fromkeys(value))
+    return distinct if len(distinct) < len(value) else value
+
+
 def _blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
@@ -422,18 +445,20 @@ def theme_scores(
     # each input row's position, carried through the explode below: what counts the rows no theme kept
     position = pd.Series(np.arange(len(data)), index=data.index)
     if data[theme_col].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+        # a tag named twice in one cell (["sso", "sso"]) is still one item: it counted twice in volume and recent
+        data[theme_col] = data[theme_col].map(_distinct_values)
         data = data.assign(**{_POSITION: position.to_numpy()}).explode(theme_col)
         position = data.pop(_POSITION)
-    unhashable = data[theme_col].map(lambda v: not isinstance(v, Hashable))
+    unhashable = _mask(data[theme_col], lambda v: not isinstance(v, Hashable))
     if unhashable.any():  # a dict or set theme was "unhashable type" from the grouping
         raise ColumnError(f"theme column {quoted(theme_col)} holds objects in rows {list(data.index[unhashable][:10])} "
                           f"(e.g. {quoted_cell(data[theme_col][unhashable].iloc[0])}); give a theme or a list of themes")
     keep = ~data[theme_col].isin([x for x in exclude if x is not None])
     numbers_out = {float(x) for x in exclude if isinstance(x, numbers.Real) and not isinstance(x, bool)}
     if numbers_out:  # "-1.0", the outlier id of a column pandas wrote as floats, was ranked as a theme
-        keep &= ~data[theme_col].map(lambda v: _number(v) in numbers_out)
+        keep &= ~_mask(data[theme_col], lambda v: _number(v) in numbers_out)
     if None in exclude:  # a missing theme: None, NaN, or an empty cell of a CSV (was ranked as a theme named '')
-        keep &= data[theme_col].notna() & ~data[theme_col].map(_blank)
+        keep &= data[theme_col].notna() & ~_mask(data[theme_col], _blank)
     data = data[keep]
     counted = int(pd.unique(position.to_numpy()[keep.to_numpy()]).size)
     if revenue_col is not None:
@@ -521,6 +546,8 @@ def _check_columns(df: pd.DataFrame, cols: Mapping[str, Any]) -> None:
     if isinstance(df.columns, pd.MultiIndex):
         raise ColumnError("theme_scores needs one level of column names, this frame has a MultiIndex of columns; "
                           "flatten it first, e.g. df.columns = ['_'.join(map(str, c)) for c in df.columns]")
+    if cols["theme"] is None:  # demand_scores(df, by=None) was pandas' bare KeyError: None
+        raise ColumnError("the theme column must be named (theme_col=, or by= of demand_scores); got None")
     for role, col in cols.items():
         if col is None:
             continue

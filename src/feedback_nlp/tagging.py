@@ -71,6 +71,7 @@ from .errors import (
     quoted_list,
 )
 from .evaluation import EvaluationReport, evaluate_predictions
+from .records import _refuse_shuffled
 from .taxonomy import Taxonomy
 
 if TYPE_CHECKING:
@@ -325,20 +326,6 @@ def _checked_ids(X: Any, ids: Any) -> list[Any]:
         raise InvalidInputError(f"ids at positions {bad[:10]} are {type(values[bad[0]]).__name__}s, which cannot be "
                                 "told apart as ids; an id is a string or a number")
     return values
-
-
-def _refuse_shuffled(X: Any, y: Any, name: str = "y") -> None:
-    """Rows are paired by position, as in scikit-learn. When X and y are pandas objects whose indexes hold the
-    same labels in another order (one of them was sorted or shuffled), that pairs texts with other rows'
-    labels without a word: refused, naming the fix."""
-    xi, yi = _index_of(X), _index_of(y)
-    if xi is None or yi is None or len(xi) != len(yi) or xi.equals(yi) or xi.has_duplicates:
-        return
-    if yi.isin(xi).all():
-        what = "labels" if name == "y" else name
-        raise InvalidInputError(f"X and {name} have the same index labels in another order: rows are paired by "
-                                f"position (as in scikit-learn), which would give texts the {what} of other rows; "
-                                f"align them first ({name} = {name}.loc[X.index]) or reset both indexes")
 
 
 def _row_keys(X: Any, texts: Any = None) -> np.ndarray:
@@ -744,19 +731,6 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         Traceback (most recent call last):
         feedback_nlp.errors.InvalidInputError: TagClassifier has no parameter 'min_confidense' (did you mean ...
         """
-        import difflib
-
-        valid = self.get_params(deep=False)
-        for key in params:
-            name, nested, _ = key.partition("__")
-            if name not in valid:
-                close = difflib.get_close_matches(name, list(valid), n=1)
-                hint = f" (did you mean {quoted(close[0])}?)" if close else ""
-                raise InvalidInputError(f"TagClassifier has no parameter {quoted(name)}{hint}; valid: "
-                                        f"{', '.join(sorted(valid))}")
-            if nested and not hasattr(valid[name], "set_params"):
-                raise InvalidInputError(f"{key}: the {name} ({type(valid[name]).__name__}) has no parameters to set "
-                                        f"this way; pass a new one instead, e.g. set_params({name}=...)")
         return super().set_params(**params)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -1158,6 +1132,12 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         # One choice per facet; tags outside any facet form one group together.
         group_of = {leaf: root for root, ls in facets.items() for leaf in ls}
         groups = np.array([group_of.get(t, "") for t in leaves], dtype=object)
+        several = len(set(groups.tolist())) > 1
+        if self.multi_label is not None and bool(self.multi_label) != several:
+            # was ignored without a word: multi_label=True on a flat taxonomy still gave one tag a row
+            shape = "several facets (one tag each: multi-label)" if several else "one group of tags (multi-class)"
+            raise InvalidInputError(f"multi_label={self.multi_label} cannot apply to zero-shot, which picks one tag "
+                                    f"per facet of the taxonomy; this one has {shape}: leave multi_label=None")
         self.head_ = ZeroShotHead(groups).fit(np.vstack(protos), None, self._settings())
         self.lexical_, self.lexical_fusion_ = None, None  # no labels: no words to learn
         if backlog is not None:
@@ -1534,10 +1514,17 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         texts = _texts(X) if _numeric_rows(X) is None else [None] * len(emb)
         primary = targets.primary
         k = len(targets.classes)
-        folds = StratifiedKFold(n_splits=min(cv or int(self.cv), int(np.bincount(primary, minlength=k).min())),
+        # folds stratified by the rows' first tags: a multi-label tag that is never a row's first tag has no
+        # row to stratify (the fewest rows of a tag was 0 folds, scikit-learn's ValueError), one that is first
+        # once has one
+        counts = np.bincount(primary, minlength=k)
+        folds = StratifiedKFold(n_splits=max(2, min(cv or int(self.cv), int(counts[counts > 0].min()))),
                                 shuffle=True, random_state=self.random_state)
         oof = np.zeros((len(primary), k))
-        for tr, te in folds.split(emb, primary):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+            splits = list(folds.split(emb, primary))
+        for tr, te in splits:
             m = self._settings().logreg().fit(emb[tr], primary[tr])
             oof[np.ix_(te, m.classes_)] = m.predict_proba(emb[te])
         mask, used = label_issue_mask(primary, oof, method=method)

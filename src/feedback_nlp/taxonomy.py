@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputNotFoundError, TaxonomyError, UnknownTagError, quoted, quoted_list
+from .errors import InputNotFoundError, InvalidInputError, TaxonomyError, UnknownTagError, quoted, quoted_list
 from .records import _hidden_in_id
 
 __all__ = ["Tag", "Taxonomy"]
@@ -95,9 +96,8 @@ class Taxonomy:
             raise TaxonomyError(f"the tags must be a list of mappings with 'id' and 'name', got {type(tags).__name__}")
         parsed: list[Tag] = []
         for i, t in enumerate(tags):
-            if isinstance(t, Tag):
-                parsed.append(t)
-                continue
+            if isinstance(t, Tag):  # checked like a mapping: Tag("a|b", ...) or examples="text" (read letter by
+                t = asdict(t)       # letter as examples) passed unchecked
             if not isinstance(t, Mapping):
                 raise TaxonomyError(f"tag #{i} must be a mapping with 'id' and 'name', got {type(t).__name__}")
             unknown = set(t) - {"id", "name", "description", "parent", "examples"}
@@ -264,6 +264,10 @@ class Taxonomy:
         return out
 
     def children(self, tag_id: str | None) -> list[str]:
+        """The tags whose parent is ``tag_id`` (``None``: the top-level tags); an unknown tag is an
+        :class:`UnknownTagError`, as in :meth:`ancestors` (it was an empty list, like a leaf's)."""
+        if tag_id is not None:
+            self[tag_id]
         return [t.id for t in self._tags.values() if t.parent == tag_id]
 
     def depth(self, tag_id: str) -> int:
@@ -283,8 +287,11 @@ class Taxonomy:
                 out.setdefault(chain[-1], []).append(leaf)
         return out
 
-    def with_ancestors(self, tags: Iterable[str]) -> list[str]:
-        """The tags plus all their ancestors, deduplicated, in taxonomy order."""
+    def with_ancestors(self, tags: Iterable[str] | str) -> list[str]:
+        """The tags plus all their ancestors, deduplicated, in taxonomy order (a string is one tag: it was read
+        letter by letter, "unknown tag 'b'" for ``with_ancestors("bug")``)."""
+        if isinstance(tags, str):
+            tags = [tags]
         wanted = set()
         for t in tags:
             wanted.add(t)
@@ -296,14 +303,23 @@ class Taxonomy:
 
     def at_level(self, tag_id: str, level: int) -> str | None:
         """The ancestor-or-self of ``tag_id`` at depth ``level`` (None if the tag is shallower)."""
+        if isinstance(level, bool) or not isinstance(level, numbers.Integral) or level < 0:
+            # -1 counted from the tag's end (the tag itself), 1.5 was a bare TypeError
+            raise InvalidInputError(f"level must be a depth, 0 (top level) or more, got {level!r}")
         chain = [tag_id, *self.ancestors(tag_id)][::-1]
         return chain[level] if level < len(chain) else None
 
-    def validate_labels(self, labels: Iterable[Iterable[str]]) -> None:
-        """Raise :class:`UnknownTagError` listing labels that are not in the taxonomy and their rows."""
+    def validate_labels(self, labels: Iterable[Iterable[str] | str]) -> None:
+        """Raise :class:`UnknownTagError` listing labels that are not in the taxonomy and their rows.
+
+        Each row is a list of tags, or one tag as a string (a flat list of labels was read letter by letter:
+        ``validate_labels(["bug"])`` said "'b' in rows [0]").
+        """
+        if isinstance(labels, str):
+            raise InvalidInputError("labels must be one row of tags per item (a list), got a string")
         bad: dict[str, list[int]] = {}
         for i, row in enumerate(labels):
-            for t in row:
+            for t in [row] if isinstance(row, str) else row:
                 if t not in self._tags:
                     bad.setdefault(t, []).append(i)
         if bad:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted_list
 from ..evaluation import best_f1_threshold
-from ..records import _missing
+from ..records import _missing, _refuse_shuffled
 from ._bm25 import BM25
 
 __all__ = ["Deduper", "calibrate_threshold"]
@@ -44,6 +45,33 @@ def _float32_at_least(threshold: float) -> np.float32:
     0.95 threshold and was reported (as float64) below it."""
     t = np.float32(threshold)
     return t if float(t) >= threshold else np.nextafter(t, np.float32(np.inf))
+
+
+def _refuse_repeated_ids(ids: list[Any]) -> None:
+    """InvalidInputError naming the ids given more than once (as text: 1 and "1" are one id once saved)."""
+    counts = Counter(map(str, ids))
+    repeated = [i for i, c in counts.items() if c > 1]
+    if repeated:
+        raise InvalidInputError(f"ids must be unique; repeated: {quoted_list(repeated, 5)}")
+
+
+def _check_saved_items(ids: list[Any], texts: list[Any], emb: np.ndarray) -> None:
+    """ValueError unless a loaded index holds what ``save`` writes: unique string or number ids (as ``fit``
+    wants them), texts or None, finite float vectors. A folder edited with its manifest recomputed loaded NaN
+    vectors (every score NaN), text vectors (numpy's error at the first ``find``), and ids that ``fit`` refuses
+    (None, a repeated id, an object), which ``find`` and ``pairs`` then returned as matches."""
+    odd = [p for p, i in enumerate(ids) if not isinstance(i, (str, int, float)) or _missing(i)]
+    if odd:
+        raise ValueError(f"ids at positions {odd[:10]} are no ids (null, NaN or an object)")
+    if len(set(map(str, ids))) != len(ids):
+        raise ValueError("ids are repeated; each item has its own id")
+    odd = [p for p, t in enumerate(texts) if t is not None and not isinstance(t, str)]
+    if odd:
+        raise ValueError(f"texts at positions {odd[:10]} are neither text nor null")
+    if emb.dtype.kind != "f":
+        raise ValueError(f"embeddings are {emb.dtype}, not floating-point vectors")
+    if not np.isfinite(emb).all():
+        raise ValueError("embeddings hold NaN or infinity")
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -159,6 +187,8 @@ class Deduper(ParamsMixin, BaseEstimator):
             texts = texts["text"].tolist()
         if texts is None and embeddings is None:
             raise InvalidInputError("give texts or precomputed embeddings")
+        if ids is not None:  # a Series of ids sorted apart from the texts named other items' ids
+            _refuse_shuffled(texts, ids, "ids", "texts")
         if texts is not None:  # strings only, also beside precomputed embeddings (the lexical channel reads them)
             texts = _as_text_list(texts)
         n = len(texts) if texts is not None else len(embeddings) if embeddings is not None else 0
@@ -187,8 +217,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         texts, ids, emb = self._inputs(texts, ids, embeddings)
         if len(emb) == 0:
             raise InvalidInputError("cannot fit a Deduper on an empty corpus")
-        if len(set(map(str, ids))) != len(ids):
-            raise InvalidInputError("ids must be unique")
+        _refuse_repeated_ids(ids)
         self.ids_, self.texts_, self.embeddings_ = list(ids), list(texts), emb
         self.dim_ = emb.shape[1]
         self.model_id_ = self.embedder_.model_id if getattr(self, "embedder_", None) is not None else (
@@ -226,8 +255,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         texts, ids, emb = self._inputs(texts, ids, embeddings)
         if not given:  # only ids left out continue the positions: ids=[0] given for one item stay 0
             ids = list(range(len(self.ids_), len(self.ids_) + len(emb)))
-        if len(set(map(str, ids))) != len(ids):  # fit's rule: one id named twice in the batch was stored twice
-            raise InvalidInputError("ids must be unique")
+        _refuse_repeated_ids(ids)  # fit's rule: one id named twice in the batch was stored twice
         clash = set(map(str, ids)) & set(map(str, self.ids_))
         if clash:
             raise InvalidInputError(f"ids already in the index: {quoted_list(sorted(map(str, clash)), 5)}")
@@ -286,6 +314,8 @@ class Deduper(ParamsMixin, BaseEstimator):
         if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, numbers.Real)
                                       or not np.isfinite(min_score)):  # NaN kept every match, "0.5" a TypeError
             raise InvalidInputError(f"min_score must be a finite number or None, got {min_score!r}")
+        if min_score is not None and not -1 <= min_score <= 1:  # 85 (a percentage) kept exact copies alone
+            raise InvalidInputError(f"min_score is a cosine similarity, between -1 and 1 (0.85, not 85), got {min_score!r}")
         qtexts, _, q = self._inputs(texts, None, embeddings)
         if q.shape[1] != self.dim_:
             raise ModelMismatchError(f"queries have {q.shape[1]} dimensions, the index has {self.dim_}")
@@ -500,10 +530,15 @@ class Deduper(ParamsMixin, BaseEstimator):
         """Load a saved Deduper; ``embedder`` must be the one its vectors were made with."""
         path = Path(path).expanduser()
         config = read_config(path, "feedback_nlp.Deduper")
-        check_embedder(config["model_id"], embedder, "the duplicate index")
-        # folders saved before parameters were grouped under "params" keep them at the top level
-        params = config.get("params") or {k: config[k] for k in ("threshold", "index", "exact_max", "hnsw_m",
-                                                                 "hnsw_ef", "random_state") if k in config}
+        with loading(path):  # a config without model_id or params was a bare KeyError
+            if not isinstance(config["model_id"], (str, type(None))):
+                raise ValueError(f"model_id {config['model_id']!r} is not a model name")
+            check_embedder(config["model_id"], embedder, "the duplicate index")
+            # folders saved before parameters were grouped under "params" keep them at the top level
+            params = config.get("params") or {k: config[k] for k in ("threshold", "index", "exact_max", "hnsw_m",
+                                                                     "hnsw_ef", "random_state") if k in config}
+            if not isinstance(params, dict):
+                raise ValueError(f"params is a {type(params).__name__}, not an object of parameters")
         if "rrf_k" in params:  # saved while find() fused ranks: its lexical_weight meant a rank weight then
             params = {k: v for k, v in params.items() if k != "rrf_k" and (k != "lexical_weight" or v == 0)}
         unknown = sorted(set(params) - set(cls._parameter_constraints))
@@ -518,6 +553,7 @@ class Deduper(ParamsMixin, BaseEstimator):
             if d.embeddings_.ndim != 2 or len(d.embeddings_) != len(d.ids_) or len(d.texts_) != len(d.ids_):
                 raise ValueError(f"embeddings of shape {d.embeddings_.shape} for {len(d.ids_)} ids and "
                                  f"{len(d.texts_)} texts")
+            _check_saved_items(d.ids_, d.texts_, d.embeddings_)
             d.dim_ = d.embeddings_.shape[1]
             d.model_id_ = config["model_id"]
             d.embedder_ = embedder  # type: ignore[assignment]  # None: a loaded index that takes vectors only

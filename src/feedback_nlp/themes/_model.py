@@ -18,7 +18,7 @@ from .._persist import check_embedder, loading, prepare_folder, read_config, wri
 from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted
-from ..records import to_utc_times
+from ..records import _refuse_shuffled, to_utc_times
 from ._labels import BaseLabeller, CTFIDFLabeller, central_title
 from ._parts import BaseClusterer, BaseReducer, GraphClusterer, HDBSCANClusterer
 
@@ -93,6 +93,52 @@ def check_freq(freq: Any) -> str:
                                 f"{quoted(freq)} ({exc})") from None
     bounded_period_range(one, one, freq)  # "300Y": beyond pandas' ~292 years in ns, said so
     return freq
+
+
+def _checked_label(label: Any) -> str:
+    """A theme label given by a person: a non-blank string, stripped."""
+    if not isinstance(label, str):
+        raise InvalidInputError(f"a theme label must be a string, got {type(label).__name__}")
+    if not label.strip():
+        raise InvalidInputError("a theme label cannot be empty")
+    return label.strip()
+
+
+def _refuse_shuffled_meta(texts: Any, timestamps: Any, accounts: Any) -> None:
+    """Timestamps or accounts as a Series whose index holds the texts' labels in another order are refused: they
+    were paired by position, each item dated and credited with another item's values."""
+    for name, values in (("timestamps", timestamps), ("accounts", accounts)):
+        if values is not None:
+            _refuse_shuffled(texts, values, name, "texts")
+
+
+def _check_saved_state(tm: ThemeModel) -> None:
+    """ValueError unless a loaded model holds what ``save`` writes. A folder edited with its manifest recomputed
+    loaded a NaN threshold (every item an outlier, without a word), NaN centres, items labelled with themes
+    the model does not have, names of unknown themes, and texts that are numbers."""
+    if not np.isfinite(tm.assign_threshold_) or not -1 <= tm.assign_threshold_ <= 1:
+        raise ValueError(f"assign_threshold_ {tm.assign_threshold_} is not a similarity in [-1, 1]")
+    for name in ("centroids_", "embeddings_"):
+        values = getattr(tm, name)
+        if values.dtype.kind != "f" or not np.isfinite(values).all():
+            raise ValueError(f"{name.rstrip('_')} are not finite floating-point vectors")
+    for name in ("theme_ids_", "labels_"):
+        if getattr(tm, name).dtype.kind not in "iu":
+            raise ValueError(f"{name.rstrip('_')} are {getattr(tm, name).dtype}, not whole numbers")
+    known = set(tm.theme_ids_.tolist())
+    if len(known) != len(tm.theme_ids_) or OUTLIER in known:
+        raise ValueError(f"theme ids {tm.theme_ids_.tolist()[:20]} are repeated or hold the outlier id {OUTLIER}")
+    strays = sorted(set(tm.labels_.tolist()) - known - {OUTLIER})
+    if strays:
+        raise ValueError(f"items are labelled with themes the model does not have: {strays[:10]}")
+    if not set(tm.custom_labels_) <= known or not all(isinstance(v, str) for v in tm.custom_labels_.values()):
+        raise ValueError("custom_labels name themes the model does not have, or are not text")
+    odd = [p for p, t in enumerate(tm.texts_) if not isinstance(t, str)]
+    if odd:
+        raise ValueError(f"texts at positions {odd[:10]} are not text")
+    for name in ("timestamps_", "accounts_"):
+        if getattr(tm, name) is not None and len(getattr(tm, name)) != len(tm.labels_):
+            raise ValueError(f"{len(getattr(tm, name))} {name.rstrip('_')} for {len(tm.labels_)} items")
 
 
 class ThemeModel(ParamsMixin, BaseEstimator):
@@ -326,6 +372,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
             InvalidInputError: empty corpus, mismatched lengths, unparseable timestamps.
         """
         self._validate_params()
+        _refuse_shuffled_meta(texts, timestamps, accounts)
         # a refit embeds with the embedder it is given now (its vectors were compared with the last fit's
         # centres: set_params(embedder=a smaller model) then fit() was a ModelMismatchError)
         for attr in ("embedder_", "model_id_", "centroids_"):
@@ -374,6 +421,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         items that fit none (old outliers included). Existing theme ids never change. Returns the new
         items' labels."""
         self._check_fitted()
+        _refuse_shuffled_meta(texts, timestamps, accounts)
         texts, emb = self._embed(texts, embeddings)
         ts = self._meta(timestamps, len(texts), "timestamps")
         acc = self._meta(accounts, len(texts), "accounts")
@@ -421,6 +469,8 @@ class ThemeModel(ParamsMixin, BaseEstimator):
     def merge_themes(self, ids: Sequence[int], label: str | None = None) -> int:
         """Merge themes into the first id given; returns the id kept."""
         self._check_fitted()
+        if label is not None:  # checked as rename_theme checks it, before the themes change: 3 or "" was kept
+            label = _checked_label(label)
         ids = [self._theme_id(i) for i in ids]
         unknown = [i for i in ids if i not in set(self.theme_ids_.tolist())]
         if unknown or len(ids) < 2:
@@ -448,11 +498,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         self._check_fitted()
         if self._theme_id(theme_id) not in set(self.theme_ids_.tolist()):
             raise InvalidInputError(f"unknown theme id {theme_id}; known: {self.theme_ids_.tolist()}")
-        if not isinstance(label, str):
-            raise InvalidInputError(f"a theme label must be a string, got {type(label).__name__}")
-        if not label.strip():
-            raise InvalidInputError("a theme label cannot be empty")
-        self.custom_labels_[int(theme_id)] = label.strip()
+        self.custom_labels_[int(theme_id)] = _checked_label(label)
         self._describe()
 
     # --- description ------------------------------------------------------------------------------
@@ -613,6 +659,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
                 raise ValueError(f"arrays of inconsistent shapes: centroids {tm.centroids_.shape}, theme ids "
                                  f"{tm.theme_ids_.shape}, labels {tm.labels_.shape}, embeddings {(n, dim)}, "
                                  f"{len(tm.texts_)} texts")
+            _check_saved_state(tm)
             if embedder is not None:
                 tm.embedder_ = embedder
             tm._describe()
