@@ -110,3 +110,33 @@ def test_a_portal_that_drips_its_answer_is_cut_off_at_the_timeout():
         stop.set()
         server.close()
     assert time.monotonic() - started < 10  # was 40 s: 200 bytes, one every 0.2 s
+
+
+def test_head_auto_measures_copies_of_a_text_in_one_fold(hash_embedder, monkeypatch):
+    # head="auto"'s cross-validation split copies of one text between training and test folds, where the
+    # holdout and the calibration keep them together: a head that memorises (fine-tuning) won unfairly
+    import numpy as np
+
+    from feedback_nlp import TagClassifier, _head_select
+    from feedback_nlp.tagging import _repeat_groups
+
+    texts = [f"{kind} {word} number {i}" for kind in ("crash", "export", "question") for word in ("a", "b")
+             for i in range(4)]
+    labels = ["bug"] * 8 + ["feature"] * 8 + ["question"] * 8
+    texts, labels = texts + texts[::3], labels + labels[::3]  # 8 texts twice
+    groups = _repeat_groups(texts)
+    seen = []
+    folds = _head_select._folds
+
+    def spy(primary, cv, random_state, groups=None):
+        seen.append(folds(primary, cv, random_state, groups))
+        return seen[-1]
+
+    monkeypatch.setattr(_head_select, "_folds", spy)
+    TagClassifier(hash_embedder, cv=3, head="auto", time_budget=None).fit(texts, labels)
+    assert seen and seen[0]
+    for train, test in seen[0]:
+        assert not set(groups[train]) & set(groups[test])
+    # too few distinct texts in a tag to keep copies apart: the plain stratified split, not a crash
+    primary = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1])
+    assert len(folds(primary, 3, 0, np.array([0, 0, 0, 1, 2, 3, 4, 5, 6]))) == 3

@@ -354,15 +354,30 @@ class _Selector:
         return model
 
 
-def _folds(primary: np.ndarray, cv: int, random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified folds in which every tag keeps two training rows; none when the smallest tag is too small."""
+def _folds(primary: np.ndarray, cv: int, random_state: int,
+           groups: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds in which every tag keeps two training rows; none when the smallest tag is too small.
+
+    Rows of one ``groups`` value (copies of one text) share a fold, as in the calibration's folds: a copy on the
+    training side answers its twin, and a head that memorises (fine-tuning) then wins the comparison unfairly.
+    """
     counts = np.bincount(primary)
     smallest = int(counts[counts > 0].min())
     k = min(MAX_FOLDS, cv)
     if smallest < 3 or (k == 2 and smallest < 4):  # a fold's training part needs 2 rows of every tag
         return []
-    skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=random_state)
-    return list(skf.split(np.zeros(len(primary)), primary))
+    X = np.zeros(len(primary))
+    if groups is not None:
+        from sklearn.model_selection import StratifiedGroupKFold
+
+        present = np.flatnonzero(counts)
+        if min(len(np.unique(groups[primary == c])) for c in present) >= k:
+            splits = list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=random_state)
+                          .split(X, primary, groups))
+            if all(np.bincount(primary[tr], minlength=len(counts))[present].min() >= 2 for tr, _ in splits):
+                return splits
+        # too few distinct texts in some tag to keep copies together: the plain split, as the calibration does
+    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=random_state).split(X, primary))
 
 
 def _better(a: _Trial, b: _Trial) -> bool:
@@ -387,7 +402,9 @@ def select_head(clf: TagClassifier, X: Any, targets: _Targets, *, unlabelled: An
     cands = candidates(multi_label=targets.multi_label, texts=s.texts is not None and isinstance(s.embedder, Embedder),
                        taxonomy=one_facet, backlog=unlabelled is not None)
     trials = [_Trial(c) for c in cands]
-    folds = _folds(targets.primary, int(clf.cv), int(clf.random_state))
+    from .tagging import _repeat_groups
+
+    folds = _folds(targets.primary, int(clf.cv), int(clf.random_state), _repeat_groups(X, s.texts))
     best: _Trial | None = None
     baseline = next(t for t in trials if t.candidate.name == "logreg")
     if not folds:
