@@ -140,3 +140,18 @@ def test_head_auto_measures_copies_of_a_text_in_one_fold(hash_embedder, monkeypa
     # too few distinct texts in a tag to keep copies apart: the plain stratified split, not a crash
     primary = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1])
     assert len(folds(primary, 3, 0, np.array([0, 0, 0, 1, 2, 3, 4, 5, 6]))) == 3
+
+
+def test_a_saved_model_config_is_strict_json_even_with_nan_metrics(hash_embedder, tmp_path):
+    # save(metrics={"f1": nan}) wrote NaN into config.json: JavaScript's, Go's and jq's JSON readers refuse it
+    import math
+
+    from feedback_nlp import TagClassifier
+
+    texts = ["crash now", "crash again", "app crashed", "add export", "export please", "export to csv"]
+    clf = TagClassifier(hash_embedder, cv=2).fit(texts, ["bug"] * 3 + ["feature"] * 3)
+    folder = clf.save(tmp_path / "m", metrics={"f1": math.nan, "runs": [0.5, math.inf]})
+    config = json.loads((folder / "config.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in config"))
+    assert json.dumps(config, allow_nan=False)
+    loaded = TagClassifier.load(folder, embedder=hash_embedder)
+    assert loaded.predict(["crash"]).tolist() == clf.predict(["crash"]).tolist()
