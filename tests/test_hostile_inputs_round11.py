@@ -155,3 +155,11 @@ def test_a_saved_model_config_is_strict_json_even_with_nan_metrics(hash_embedder
     assert json.dumps(config, allow_nan=False)
     loaded = TagClassifier.load(folder, embedder=hash_embedder)
     assert loaded.predict(["crash"]).tolist() == clf.predict(["crash"]).tolist()
+
+
+def test_the_json_summary_of_a_command_writes_a_nan_figure_as_null(capsys):
+    # allow_nan=False alone turned a NaN figure in a command's summary into "unexpected ValueError" after the work
+    from feedback_nlp.cli import _emit_json
+
+    _emit_json({"command": "eval", "macro_f1": float("nan"), "per_tag": {"x": {"f1": float("inf")}}})
+    assert json.loads(capsys.readouterr().out) == {"command": "eval", "macro_f1": None, "per_tag": {"x": {"f1": None}}}

@@ -172,19 +172,19 @@ def prepare_folder(path: str | os.PathLike) -> Path:
     return folder
 
 
-def _finite(value: Any) -> Any:
+def finite_json(value: Any) -> Any:
     """``value`` with every NaN or infinite float as None: json wrote them as ``NaN``/``Infinity``, which is not
     JSON, and strict readers (JavaScript, Go, jq) refused the whole config.
 
-    >>> _finite({"f1": float("nan"), "runs": [1.0, float("inf")]})
+    >>> finite_json({"f1": float("nan"), "runs": [1.0, float("inf")]})
     {'f1': None, 'runs': [1.0, None]}
     """
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     return value
 
 
@@ -197,7 +197,7 @@ def write_config(folder: Path, fmt: str, files: Iterable[str] = (), **fields: An
     for name in files:
         _safe_key(folder, name)
     config = {"format": fmt, **fields}
-    text = json.dumps(_finite(config), indent=2, ensure_ascii=False, default=str, allow_nan=False)
+    text = json.dumps(finite_json(config), indent=2, ensure_ascii=False, default=str, allow_nan=False)
     (folder / "config.json").write_text(text, encoding="utf-8")
     write_manifest(folder)
     return config
