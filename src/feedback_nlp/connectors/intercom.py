@@ -113,6 +113,9 @@ def iter_intercom(path: str | os.PathLike, *, encoding: str | None = None,
         parts = parts_obj.get("conversation_parts", []) if isinstance(parts_obj, dict) else parts_obj or []
         opening = {**source, "part_type": "opening", "created_at": conv.get("created_at")} if source else None
         tags = conv.get("tags", {}).get("tags", []) if isinstance(conv.get("tags"), dict) else []
+        if not opening and not parts:  # counted: a conversation left out without a word looked like a lost row
+            skip("conversation without messages")
+            continue
         for part in ([opening] if opening else []) + list(parts):
             number += 1
             if not isinstance(part, dict):

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import zipfile
@@ -88,11 +89,25 @@ class _Tree:
             return None
         except OSError as exc:
             raise InputFileError(f"cannot read {name} in the Slack export {self.path}: {exc}") from exc
-        return _loads(raw.decode("utf-8-sig", errors="replace"))
+        # bytes not valid in UTF-8 stay as lone surrogates, so that the message holding them is rejected alone;
+        # errors="replace" turned them into U+FFFD and the message was kept, silently altered
+        text = raw.decode("utf-8-sig", errors="surrogateescape")
+        self.bad_byte = _first_bad_byte(raw)
+        return _loads(text)
+
+    bad_byte: str | None = None  # the first byte not valid in UTF-8 of the file read last ("0xE9"), if any
 
     def close(self) -> None:
         if self.zip:
             self.zip.close()
+
+
+def _first_bad_byte(raw: bytes) -> str | None:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"0x{raw[exc.start]:02X}"
+    return None
 
 
 def _user_names(users: Any) -> tuple[dict[str, str], set[str]]:
@@ -182,7 +197,12 @@ def _rows(tree: _Tree, path: Path, skipped: dict[str, int]) -> Iterator[dict[str
                 reason = str(exc) if isinstance(exc, InputFileError) else f"malformed JSON in the Slack day file {name} ({exc})"
                 yield _reject(number, reason, None, detail, name)
                 continue
-            for msg in messages if isinstance(messages, list) else []:
+            if not isinstance(messages, list):  # "{}" or "null": a day file of no messages was left out unsaid
+                number += 1
+                yield _reject(number, f"the Slack day file {name} holds {_json_kind(messages)}, not a list of "
+                              "messages", _printable_json(messages), detail, name)
+                continue
+            for msg in messages:
                 number += 1
                 if not isinstance(msg, dict):
                     skip("not a message")
@@ -195,9 +215,19 @@ def _rows(tree: _Tree, path: Path, skipped: dict[str, int]) -> Iterator[dict[str
                 if any(isinstance(v, str) and _LONE_SURROGATE.search(v) for v in row.values()):
                     # "\ud800" in the JSON: no text; the message (or its channel's name) failed the
                     # whole export with a UnicodeEncodeError. Rejected alone, its text shown escaped.
-                    row = _reject(number, "an escaped lone surrogate (\\udXXX) in the message or its channel's "
-                                  "name: not valid Unicode text", _escaped(msg.get("text")), _escaped(detail), name)
+                    reason = (f"bytes not valid in UTF-8 (first: {tree.bad_byte}) in the message" if tree.bad_byte
+                              else "an escaped lone surrogate (\\udXXX) in the message or its channel's name: not "
+                              "valid Unicode text")
+                    row = _reject(number, reason, _escaped(msg.get("text")), _escaped(detail), name)
                 yield row
+
+
+def _json_kind(value: Any) -> str:
+    return "null" if value is None else "an object" if isinstance(value, dict) else f"a {type(value).__name__}"
+
+
+def _printable_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)[:500]
 
 
 def _reject(number: int, reason: str, raw: str | None, detail: str | None, file: str) -> dict[str, Any]:
@@ -221,9 +251,13 @@ def _skip_reason(msg: dict[str, Any], bots: set[str]) -> str | None:
     subtype = msg.get("subtype")
     if subtype not in _HUMAN_SUBTYPES:
         return _SKIP_NAMES.get(str(subtype), f"{subtype} event")
-    if msg.get("bot_id") or msg.get("user") in bots:
+    user, text = msg.get("user"), msg.get("text")
+    # a user or text of another JSON type (an object, a list, a number) is the validator's to reject by row:
+    # here it was a TypeError ("unhashable type: 'dict'") or an AttributeError ('dict' has no 'strip') that
+    # stopped the whole export
+    if msg.get("bot_id") or (isinstance(user, str) and user in bots):
         return "bot message"
-    if not (msg.get("text") or "").strip() and msg.get("files"):
+    if not (text.strip() if isinstance(text, str) else text) and msg.get("files"):
         return "file without text"
     return None
 
@@ -240,7 +274,8 @@ def _row(msg: dict[str, Any], number: int, cid: str, detail: str, file: str, use
         "id": f"{cid}-{ts}" if ts else None,
         "text": slack_to_text(text, users, channels) if isinstance(text, str) else text,
         "source": "slack", "source_detail": detail, "created_at": ts,
-        "author": users.get(str(user)) or (msg.get("user_profile") or {}).get("real_name") or user,
+        "author": users.get(str(user)) or (profile.get("real_name") if isinstance(profile := msg.get("user_profile"), dict)
+                                           else None) or user,
         "thread_id": f"{cid}-{thread}" if thread else None,
         "edited_at": edited.get("ts") if isinstance(edited, dict) else None,
         "reply_count": msg.get("reply_count"),

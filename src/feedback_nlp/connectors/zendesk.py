@@ -30,13 +30,16 @@ __all__ = ["iter_zendesk", "read_zendesk"]
 _API_URL = re.compile(r"^(https://[^/]+)/api/v2/tickets/(\d+)\.json$")
 
 
-def _text(ticket: dict[str, Any]) -> str | None:
+def _text(ticket: dict[str, Any]) -> Any:
     subject = ticket.get("subject") or ticket.get("raw_subject") or ""
     body = ticket.get("description")
     if not body:  # exports with comments side-loaded: the first comment is the request
         comments = ticket.get("comments") or []
         first = comments[0] if comments and isinstance(comments[0], dict) else {}
         body = first.get("html_body") or first.get("body") or first.get("plain_body") or ""
+    for value in (subject, body):
+        if isinstance(value, (dict, list)):  # str() made "{'a': 1}" the text of the ticket: the validator rejects it
+            return value
     subject, body = str(subject).strip(), str(body).strip()
     if not subject and not body:
         return None

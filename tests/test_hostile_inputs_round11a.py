@@ -1,0 +1,94 @@
+"""Round 11a of hostile and unusual inputs: the reading path (vendor exports, files) and batch jobs.
+
+Each test failed before the fix it guards (the case, what it was and what it is now are in each docstring).
+The tests' HashEmbedder stands in for the real model everywhere: none of them is about embedding quality.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import feedback_nlp as fb
+
+
+def _slack_export(folder: Path, days: dict[str, bytes]) -> Path:
+    (folder / "general").mkdir(parents=True)
+    (folder / "channels.json").write_text(json.dumps([{"id": "C1", "name": "general"}]))
+    (folder / "users.json").write_text(json.dumps([{"id": "U1", "name": "ann", "is_bot": False}]))
+    for day, raw in days.items():
+        (folder / "general" / f"{day}.json").write_bytes(raw)
+    return folder
+
+
+def _message(ts: str, text: object, **extra: object) -> dict:
+    return {"type": "message", "user": "U1", "ts": ts, "text": text, **extra}
+
+
+def test_a_slack_message_whose_text_or_user_is_no_string_is_rejected_alone(tmp_path):
+    """``"text": {...}`` or a number stopped the whole export with an AttributeError ('dict' object has no
+    attribute 'strip'), and ``"user": {...}`` with a TypeError (unhashable type); a ``user_profile`` that is no
+    object with an AttributeError. Now each such message is a rejected row and the others are read."""
+    messages = [_message("1767607200.000100", "Export to CSV fails"),
+                _message("1767607201.000100", {"blocks": ["x"]}),
+                _message("1767607202.000100", 5),
+                _message("1767607203.000100", "Dark mode please", user={"id": "U1"}),
+                _message("1767607204.000100", "SSO please", user="U9", user_profile=["not", "an", "object"])]
+    export = _slack_export(tmp_path / "export", {"2026-01-05": json.dumps(messages).encode()})
+    fb_data = fb.read_feedback(export)
+    assert fb_data.records["text"].tolist() == ["Export to CSV fails", "5", "Dark mode please", "SSO please"]
+    assert fb_data.rejected["reason"].tolist() == ["text is dict, not str"]
+    assert len(fb_data.records) + len(fb_data.rejected) == len(messages)
+
+
+def test_a_slack_day_file_that_is_no_list_of_messages_is_a_rejected_row(tmp_path):
+    """A day file holding ``{}`` or ``null`` (a tool that wrote an object, a file emptied by hand) was left
+    out without a word: no row, no reject, no skip count. Now it is one rejected row naming the file."""
+    ok = json.dumps([_message("1767607200.000100", "Export to CSV fails")]).encode()
+    export = _slack_export(tmp_path / "export", {"2026-01-05": ok, "2026-01-06": b'{"messages": []}',
+                                                 "2026-01-07": b"null"})
+    fb_data = fb.read_feedback(export)
+    assert fb_data.records["text"].tolist() == ["Export to CSV fails"]
+    assert fb_data.rejected["reason"].tolist() == [
+        "the Slack day file general/2026-01-06.json holds an object, not a list of messages",
+        "the Slack day file general/2026-01-07.json holds null, not a list of messages"]
+
+
+def test_a_slack_message_with_bytes_not_valid_in_utf8_is_rejected_not_garbled(tmp_path):
+    """A day file holding a Latin-1 byte (``caf\\xe9``) was decoded with errors="replace": the message was
+    kept as ``caf\ufffd``, silently altered. Now that message is rejected naming the byte, the rest of the
+    day file is read."""
+    raw = (b'[{"type": "message", "user": "U1", "ts": "1767607200.000100", "text": "caf\xe9 cr\xe8me is cold"},'
+           b' {"type": "message", "user": "U1", "ts": "1767607201.000100", "text": "Export to CSV fails"}]')
+    fb_data = fb.read_feedback(_slack_export(tmp_path / "export", {"2026-01-05": raw}))
+    assert fb_data.records["text"].tolist() == ["Export to CSV fails"]
+    assert fb_data.rejected["reason"].tolist() == ["bytes not valid in UTF-8 (first: 0xE9) in the message"]
+    assert "\ufffd" not in "".join(fb_data.records["text"])
+
+
+def test_an_intercom_conversation_without_messages_is_counted_not_lost(tmp_path):
+    """A conversation without ``source`` and parts (deleted, or exported without its parts) gave no row, no
+    reject and no skip count. Now it is counted in ``skipped``."""
+    conversations = [{"type": "conversation", "id": "c1"},
+                     {"type": "conversation", "id": "c2", "source": None, "conversation_parts": None},
+                     {"type": "conversation", "id": "c3", "created_at": 1767607200,
+                      "source": {"id": "s3", "body": "<p>Export fails</p>", "author": {"type": "user", "id": "u"}}}]
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps({"type": "conversation.list", "conversations": conversations}))
+    fb_data = fb.read_feedback(path, format="intercom")
+    assert fb_data.records["id"].tolist() == ["s3"]
+    assert fb_data.skipped == {"conversation without messages": 2}
+
+
+def test_a_zendesk_subject_or_description_that_is_an_object_is_rejected_not_its_repr(tmp_path):
+    """``"subject": {"a": 1}`` became the text ``{'a': 1} ...`` (Python's repr, then tagged and embedded); a JSON
+    file's text that is an object is rejected. Now the ticket is rejected the same way."""
+    tickets = [{"id": 1, "subject": "CSV export broken", "description": "fails"},
+               {"id": 2, "subject": {"a": 1}, "description": "Dark mode please"},
+               {"id": 3, "subject": "SSO", "description": ["login", "broken"]}]
+    path = tmp_path / "tickets.json"
+    path.write_text(json.dumps({"tickets": tickets}))
+    fb_data = fb.read_feedback(path, format="zendesk")
+    assert fb_data.records["id"].tolist() == ["1"]
+    assert fb_data.rejected[["id", "reason"]].values.tolist() == [["2", "text is dict, not str"],
+                                                                   ["3", "text is list, not str"]]
