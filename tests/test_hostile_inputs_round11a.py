@@ -92,3 +92,29 @@ def test_a_zendesk_subject_or_description_that_is_an_object_is_rejected_not_its_
     assert fb_data.records["id"].tolist() == ["1"]
     assert fb_data.rejected[["id", "reason"]].values.tolist() == [["2", "text is dict, not str"],
                                                                    ["3", "text is list, not str"]]
+
+
+def test_vendor_export_fields_of_another_json_type_never_stop_the_export(tmp_path):
+    """Fields of another JSON type than the vendor writes were TypeErrors or AttributeErrors that stopped the
+    whole export: Zendesk ``"tags": true``, Intercom ``"tags": {"tags": null}`` and a tag ``name`` that is an
+    object, Slack ``channels.json`` holding ``true``-like entries with a list as ``id``, a user whose ``profile``
+    is a string or whose ``real_name`` is a list (when a mention of them was shown). Now each reads."""
+    path = tmp_path / "tickets.json"
+    path.write_text(json.dumps({"tickets": [{"id": 1, "description": "Export fails", "tags": True,
+                                             "custom_fields": 5}]}))
+    assert fb.read_feedback(path, format="zendesk").records["id"].tolist() == ["1"]
+
+    source = {"id": "s1", "body": "Export fails", "author": {"type": "user", "id": "u"}}
+    path = tmp_path / "conversations.json"
+    for tags in ({"tags": None}, {"tags": [{"name": {"a": 1}}, {"name": "vip"}]}):
+        path.write_text(json.dumps([{"type": "conversation", "id": "c1", "source": source, "tags": tags,
+                                     "conversation_parts": {"conversation_parts": 5}}]))
+        fb_data = fb.read_feedback(path, format="intercom")
+        assert fb_data.records["id"].tolist() == ["s1"] and fb_data.skipped == {"not a conversation part": 1}
+
+    export = _slack_export(tmp_path / "export", {"2026-01-05": json.dumps([
+        _message("1767607200.000100", "<@U1> says export fails"), _message("1767607201.000100", "<@U2> too")]).encode()})
+    (export / "channels.json").write_text(json.dumps([{"id": "C1", "name": "general"}, {"id": [1], "name": None}]))
+    (export / "users.json").write_text(json.dumps([{"id": "U1", "name": "ann", "profile": "x"},
+                                                   {"id": "U2", "name": "bob", "real_name": ["Bob"]}]))
+    assert fb.read_feedback(export).records["text"].tolist() == ["@ann says export fails", "@bob too"]

@@ -113,10 +113,12 @@ def _first_bad_byte(raw: bytes) -> str | None:
 def _user_names(users: Any) -> tuple[dict[str, str], set[str]]:
     names, bots = {}, set()
     for u in users if isinstance(users, list) else []:
-        if not isinstance(u, dict) or "id" not in u:
+        if not isinstance(u, dict) or not isinstance(u.get("id"), str):
             continue
-        profile = u.get("profile") or {}
-        names[u["id"]] = profile.get("real_name") or u.get("real_name") or profile.get("display_name") or u.get("name") or u["id"]
+        profile = u["profile"] if isinstance(u.get("profile"), dict) else {}
+        # the first name that is text: a name of another JSON type stopped the export when a mention was shown
+        names[u["id"]] = next((n for n in (profile.get("real_name"), u.get("real_name"), profile.get("display_name"),
+                                           u.get("name")) if isinstance(n, str) and n), u["id"])
         if u.get("is_bot") or u.get("id") == "USLACKBOT":
             bots.add(u["id"])
     return names, bots
@@ -167,9 +169,13 @@ def _rows(tree: _Tree, path: Path, skipped: dict[str, int]) -> Iterator[dict[str
         channels = []
         # public channels, private channels, group DMs and DMs (whose folder is the DM's id: no name)
         for listing in ("channels.json", "groups.json", "mpims.json", "dms.json"):
-            for c in tree.read(listing) or []:
-                if isinstance(c, dict) and (c.get("name") or c.get("id")):
-                    channels.append({**c, "name": c.get("name") or c["id"], "_dm": listing == "dms.json"})
+            listed = tree.read(listing)
+            for c in listed if isinstance(listed, list) else []:
+                # an id or name of another JSON type is no channel (it was a TypeError, unhashable type)
+                ident, name = (v if isinstance(v, str) else None for v in (c.get("id"), c.get("name"))) \
+                    if isinstance(c, dict) else (None, None)
+                if name or ident:
+                    channels.append({**c, "id": ident, "name": name or ident, "_dm": listing == "dms.json"})
         users, bots = _user_names(tree.read("users.json"))
         # a name that is no text ("\ud800" in users.json) is left out: its messages show the user id instead
         users = {k: v for k, v in users.items() if not (isinstance(v, str) and _LONE_SURROGATE.search(v))}
