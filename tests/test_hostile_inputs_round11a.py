@@ -9,7 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+import pytest
+
 import feedback_nlp as fb
+from _hostile_support import hashed_tag_model, write_file
+from feedback_nlp.cli import main
 
 
 def _slack_export(folder: Path, days: dict[str, bytes]) -> Path:
@@ -118,3 +123,40 @@ def test_vendor_export_fields_of_another_json_type_never_stop_the_export(tmp_pat
     (export / "users.json").write_text(json.dumps([{"id": "U1", "name": "ann", "profile": "x"},
                                                    {"id": "U2", "name": "bob", "real_name": ["Bob"]}]))
     assert fb.read_feedback(export).records["text"].tolist() == ["@ann says export fails", "@bob too"]
+
+
+@pytest.mark.parametrize("name", ["_row", "_error", "_raw"])
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_file_column_named_like_the_readers_own_is_refused_by_name(tmp_path, name, fmt):
+    """A CSV or Parquet column named ``_error`` rejected every row with its value as the reason (Parquet) or
+    failed with pandas' "truth value of a Series is ambiguous" (CSV); ``_row`` with "invalid literal for int()"
+    or "cannot insert _row"; ``_raw`` was dropped without a word. A DataFrame with such a column was already
+    refused by name; now a file is too."""
+    frame = pd.DataFrame({"id": ["1", "2"], "text": ["Export fails", "Dark mode please"], name: ["boom", None]})
+    path = tmp_path / f"in.{fmt}"
+    frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path)
+    with pytest.raises(fb.ColumnError, match=rf"\['{name}'\] use names feedback_nlp reserves"):
+        fb.read_feedback(path)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_a_json_record_with_a_key_named_like_the_readers_own_is_rejected_alone(tmp_path, fmt):
+    """``{"id": 1, "text": "...", "_error": "boom"}`` failed the whole read (the truth value of a Series is
+    ambiguous) and ``"_row": "x"`` too (invalid literal for int()). Now that record is rejected, naming the key."""
+    records = [{"id": 1, "text": "Export fails", "_error": "boom"}, {"id": 2, "text": "Dark mode please"},
+               {"id": 3, "text": "SSO please", "_row": "x"}]
+    path = tmp_path / f"in.{fmt}"
+    path.write_text("\n".join(map(json.dumps, records)) if fmt == "jsonl" else json.dumps(records))
+    fb_data = fb.read_feedback(path)
+    assert fb_data.records["id"].tolist() == ["2"]
+    assert fb_data.rejected[["row", "id"]].values.tolist() == [[1, "1"], [3, "3"]]
+    assert fb_data.rejected["reason"].str.contains("names feedback_nlp reserves").all()
+
+
+def test_tag_with_a_reserved_column_is_one_error_line(tmp_path, monkeypatch, capsys):
+    model = hashed_tag_model(tmp_path / "m", monkeypatch)
+    data = write_file(tmp_path / "in.csv", "id,text,_error\n1,Export fails,boom\n")
+    assert main(["tag", "--model", str(model), "--in", data, "--out", str(tmp_path / "t.csv"), "--no-cache"]) == 1
+    assert capsys.readouterr().err == (f"error: {data}: column(s) ['_error'] use names feedback_nlp reserves for "
+                                       "row numbers and parse errors; rename them\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "m"]

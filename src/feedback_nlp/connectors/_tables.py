@@ -35,7 +35,7 @@ from typing import IO, Any, cast
 import numpy as np
 import pandas as pd
 
-from ..errors import EncodingError, InputFileError, InputNotFoundError, InvalidInputError, quoted
+from ..errors import ColumnError, EncodingError, InputFileError, InputNotFoundError, InvalidInputError, quoted
 
 __all__ = ["TABLE_FORMATS", "check_regular", "iter_table", "json_loads", "resolve_encoding", "sniff_table_format",
            "table_format"]
@@ -506,6 +506,7 @@ def _iter_csv(path: Path, delimiter: str, encoding: str | None, chunk_size: int)
             raise EncodingError(f"{path}: the header line {taken[0][0]} holds {mixed.split(' in a file')[0]}, "
                                 f"but encoding {codec!r} was declared; drop the encoding option or re-save the file")
         header = _header(fields)
+        _refuse_reserved(header, path)
         names = [_bare(f).casefold() for f in fields]
         break
     else:
@@ -590,6 +591,19 @@ def _duplicate_keys_reason(value: Any) -> str | None:
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
+#: The columns every reader adds to a chunk (line number, parse error, raw text of a broken row): a column of
+#: the input with one of these names was taken for them (a CSV or Parquet "_error" column rejected every row
+#: with its value as the reason; "_row" failed the read with a pandas error).
+RESERVED_COLUMNS = ("_row", "_error", "_raw")
+
+
+def _refuse_reserved(names: Iterable[Any], path: Path) -> None:
+    reserved = [str(n) for n in names if n in RESERVED_COLUMNS]
+    if reserved:
+        raise ColumnError(f"{path}: column(s) {reserved} use names feedback_nlp reserves for row numbers and parse "
+                          "errors; rename them")
+
+
 def _checked_record(value: Any, raw: str) -> tuple[Any, str | None]:
     """A parsed JSON record and why it is rejected (None: it is not): a key named twice (the record is kept
     for its id), or a string holding an escaped lone surrogate ("\\ud800" is valid JSON but no text: the id
@@ -600,6 +614,10 @@ def _checked_record(value: Any, raw: str) -> tuple[Any, str | None]:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             return {}, "JSON string holds an escaped lone surrogate (\\udXXX): not valid Unicode text"
+    reserved = [k for k in RESERVED_COLUMNS if isinstance(value, dict) and k in value]
+    if reserved:  # the record is kept for its id, without the keys that would be taken for the reader's own
+        return ({k: v for k, v in value.items() if k not in RESERVED_COLUMNS},
+                f"JSON object holds the key(s) {reserved}, names feedback_nlp reserves for row numbers and parse errors")
     return value, _duplicate_keys_reason(value)
 
 
@@ -713,6 +731,7 @@ def _iter_parquet(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
     except (pa.ArrowException, OSError) as exc:
         size = path.stat().st_size
         raise InputFileError(f"{path} is not a readable Parquet file (truncated or corrupt? {size} bytes): {exc}") from None
+    _refuse_reserved(pf.schema_arrow.names, path)
     start = 1
     batches = pf.iter_batches(batch_size=min(chunk_size, 1 << 30))  # Arrow takes a C long, not 10**20
     while True:

@@ -130,8 +130,9 @@ def read_slack(path: str | os.PathLike) -> Export:
     Rows carry ``id`` (``<channel id>-<ts>``), ``text``, ``source="slack"``, ``source_detail``
     (``#channel``), ``created_at`` (``ts``), ``author``, ``thread_id`` (the parent's id for a reply,
     the message's own id for a thread parent), ``edited_at``, ``export_file`` and ``_row`` (the
-    message's number in the export, in channel, day and file order). A day file that is not valid JSON
-    becomes one rejected row naming it. The whole export as one table: :func:`iter_slack` gives the same rows
+    message's number in the export, in channel, day and file order). A day file that is not valid JSON, or
+    not a list of messages, becomes one rejected row naming it; a message holding bytes not valid in UTF-8 is
+    rejected alone. The whole export as one table: :func:`iter_slack` gives the same rows
     a day file at a time, in bounded memory.
     """
     skipped: dict[str, int] = {}
