@@ -160,3 +160,37 @@ def test_tag_with_a_reserved_column_is_one_error_line(tmp_path, monkeypatch, cap
     assert capsys.readouterr().err == (f"error: {data}: column(s) ['_error'] use names feedback_nlp reserves for "
                                        "row numbers and parse errors; rename them\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "m"]
+
+
+class _Stop(Exception):
+    pass
+
+
+def _interrupted(model, data, out):
+    """A tag job of 10 rows in chunks of 3, stopped after its second chunk (as a kill would leave it)."""
+    def stop(index):
+        if index == 1:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        fb.tag_file(model, data, out, chunk_size=3, cache=False, progress=False, chunk_hook=stop)
+    return out.with_name(out.name + ".parts")
+
+
+def test_a_resume_under_another_date_order_is_refused_naming_it(tmp_path, monkeypatch):
+    """The date order decides which rows are rejected (``13/01/2026`` is no month-first date). A resume after
+    FEEDBACK_NLP_DATE_ORDER changed went on silently when the finished chunks held no date only one order reads
+    (the rest of the file was judged by the other order: row 8 accepted here, rejected had the job run
+    through), and was refused saying "the input file changed" (it had not) when they did. Now it names the
+    setting."""
+    model = hashed_tag_model(tmp_path / "m", monkeypatch)
+    data = write_file(tmp_path / "in.csv", "id,text,created_at\n" + "".join(
+        f"{i},item {i} export fails,{'13/01/2026' if i == 8 else '05/01/2026'}\n" for i in range(10)))
+    out = tmp_path / "out.csv"
+    _interrupted(model, data, out)
+    monkeypatch.setenv("FEEDBACK_NLP_DATE_ORDER", "dmy")
+    with pytest.raises(fb.InvalidInputError, match=r"FEEDBACK_NLP_DATE_ORDER .*\('mdy' -> 'dmy'\) changed"):
+        fb.tag_file(model, data, out, chunk_size=3, cache=False, progress=False, resume=True)
+    monkeypatch.delenv("FEEDBACK_NLP_DATE_ORDER")
+    summary = fb.tag_file(model, data, out, chunk_size=3, cache=False, progress=False, resume=True)
+    assert (summary.rows_in, summary.rows_error, summary.chunks_reused) == (10, 1, 2)

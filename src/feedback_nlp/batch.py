@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import _chunks
+from . import _chunks, _config
 from ._atomic import OutputSet, distinct_paths, writable_target
 from ._chunks import _pack, load_model_cached, process_chunk
 from ._config import DEFAULTS
@@ -178,6 +178,7 @@ _WHAT = {
     "model": "--model",
     "model_manifest": "the model folder's files (retrained or replaced)",
     "embedding": "the embedding model or backend",
+    "date_order": "FEEDBACK_NLP_DATE_ORDER (how slash dates are read, so which rows are rejected)",
 }
 
 
@@ -486,7 +487,7 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
 
     fingerprint = _fingerprint(inp, model, getattr(clf.embedder_, "model_id", None), input_format=resolved,
                                encoding=codec(encoding), chunk_size=chunk_size, text_col=text_col, id_col=id_col,
-                               max_chars=max_chars)
+                               max_chars=max_chars, date_order=_config.date_order())
     manifest = parts_dir / "manifest.json"
     done: set[int] = set()
     if parts_dir.exists():
@@ -501,6 +502,8 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
             old["input_format"] = sniff_format(inp)
         if isinstance(old, dict) and "encoding" in old and old["encoding"] is None:  # ... and kept no codec
             old["encoding"] = codec(None)
+        if isinstance(old, dict) and "date_order" not in old:  # ... nor the date order: the chunks' hashes judge
+            old["date_order"] = fingerprint["date_order"]
         _refuse_changed(parts_dir, old if isinstance(old, dict) else None, fingerprint)
         for stale in parts_dir.glob("*.tmp"):
             stale.unlink()
