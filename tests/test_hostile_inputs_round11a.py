@@ -194,3 +194,15 @@ def test_a_resume_under_another_date_order_is_refused_naming_it(tmp_path, monkey
     monkeypatch.delenv("FEEDBACK_NLP_DATE_ORDER")
     summary = fb.tag_file(model, data, out, chunk_size=3, cache=False, progress=False, resume=True)
     assert (summary.rows_in, summary.rows_error, summary.chunks_reused) == (10, 1, 2)
+
+
+def test_a_json_document_with_two_arrays_of_records_is_refused_and_an_empty_one_is_passed_over(tmp_path):
+    """``{"records": [...], "items": [...]}`` read ``records`` and left the ``items`` out without a word, and
+    ``{"records": [], "data": [...]}`` read the empty array: no rows, none rejected. Now two filled arrays are
+    refused naming them, and an empty one is passed over for the one that holds records."""
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps({"records": [{"id": 1, "text": "Export fails"}], "items": [{"id": 2, "text": "SSO"}]}))
+    with pytest.raises(fb.InputFileError, match=r"several arrays of records \(\['records', 'items'\]\)"):
+        fb.read_feedback(path)
+    path.write_text(json.dumps({"records": [], "data": [{"id": 2, "text": "Dark mode please"}], "messages": []}))
+    assert fb.read_feedback(path).records["id"].tolist() == ["2"]
