@@ -206,3 +206,30 @@ def test_a_json_document_with_two_arrays_of_records_is_refused_and_an_empty_one_
         fb.read_feedback(path)
     path.write_text(json.dumps({"records": [], "data": [{"id": 2, "text": "Dark mode please"}], "messages": []}))
     assert fb.read_feedback(path).records["id"].tolist() == ["2"]
+
+
+def test_a_parquet_file_saved_with_its_ids_as_the_index_keeps_them(tmp_path):
+    """``df.set_index("id").to_parquet(...)`` (a common pandas habit): pandas' metadata made the ids the
+    chunk's index, which was dropped, and every row was given its row number as id, silently. Now the index is
+    read as the column it names; an unnamed index pandas wrote (``__index_level_0__``) is no data."""
+    frame = pd.DataFrame({"id": ["a-7", "b-9"], "text": ["Export fails", "Dark mode please"]})
+    frame.set_index("id").to_parquet(tmp_path / "named.parquet")
+    assert fb.read_feedback(tmp_path / "named.parquet").records["id"].tolist() == ["a-7", "b-9"]
+    frame.set_axis([5, 9]).to_parquet(tmp_path / "unnamed.parquet")
+    got = fb.read_feedback(tmp_path / "unnamed.parquet").records
+    assert got["id"].tolist() == ["a-7", "b-9"] and not any(c.startswith("__index") for c in got.columns)
+
+
+def test_a_parquet_column_named_twice_reads_like_the_same_csv_and_a_binary_id_says_what_it_is(tmp_path):
+    """Arrow allows two columns of one name: such a file failed with an AttributeError ('DataFrame' object has
+    no attribute 'tolist'). Now it reads as the CSV does ("text", "text.1"). A binary id that is no UTF-8 was
+    rejected as "missing id"; now the reason says what it is."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_arrays([pa.array([b"1", b"\xff"]), pa.array(["Export fails", "Dark mode"]),
+                                  pa.array(["second", "texts"])], names=["id", "text", "text"])
+    pq.write_table(table, tmp_path / "twice.parquet")
+    got = fb.read_feedback(tmp_path / "twice.parquet")
+    assert got.records[["id", "text", "text.1"]].values.tolist() == [["1", "Export fails", "second"]]
+    assert got.rejected["reason"].tolist() == ["id is bytes not valid in UTF-8 (\"b'\\\\xff'\")"]

@@ -793,6 +793,9 @@ class RowValidator:
                         not isinstance(t, (str, bytes)):
                     # a datetime column chosen as the id (Parquet) was reported as "missing id"
                     reasons[i] = f"id is a {type(v).__name__} ({_preview(v, 30)}), not a text or a number"
+                elif reasons[i] is None and ids[i] is None and isinstance(v, bytes) and v:
+                    # a binary Parquet id that is no UTF-8 was reported as "missing id"
+                    reasons[i] = f"id is bytes not valid in UTF-8 ({_preview(v, 30)})"
                 elif reasons[i] is None and ids[i] is None and isinstance(v, str) and v.strip():
                     # "NA", "null", "-": the bare "missing id" left a user looking at a cell that holds something
                     reasons[i] = f"missing id (the cell {v.strip()[:30]!r} is a placeholder for no value)"

@@ -722,6 +722,14 @@ def _as_record(value: Any, error: str | None, raw: str | None) -> tuple[dict[str
 
 # --- Parquet --------------------------------------------------------------------------------------
 
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+
+
+def _data_frame(batch: Any, data: list[int], names: list[str]) -> pd.DataFrame:
+    """The columns ``data`` of an Arrow batch or table as a frame with the column names ``names``."""
+    return batch.to_pandas(ignore_metadata=True).iloc[:, data].set_axis(names, axis=1)
+
+
 def _iter_parquet(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -731,7 +739,14 @@ def _iter_parquet(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
     except (pa.ArrowException, OSError) as exc:
         size = path.stat().st_size
         raise InputFileError(f"{path} is not a readable Parquet file (truncated or corrupt? {size} bytes): {exc}") from None
-    _refuse_reserved(pf.schema_arrow.names, path)
+    # Every column as a column: pandas' metadata made a DataFrame's index ("id" after df.set_index("id")) the
+    # chunk's index, which was dropped, and the rows were given generated ids. An unnamed index pandas wrote
+    # ("__index_level_0__") is no data. Names as a CSV header's: a name given twice (Arrow allows it) is
+    # "text", "text.1"; it was an AttributeError deep in the validator.
+    fields = [str(n) for n in pf.schema_arrow.names]
+    data = [i for i, n in enumerate(fields) if not _PANDAS_INDEX.fullmatch(n)]
+    names = _header([fields[i] for i in data])
+    _refuse_reserved(names, path)
     start = 1
     batches = pf.iter_batches(batch_size=min(chunk_size, 1 << 30))  # Arrow takes a C long, not 10**20
     while True:
@@ -740,13 +755,13 @@ def _iter_parquet(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
         except StopIteration:
             if start == 1:  # no rows: one empty chunk with the columns, as a header-only CSV gives (no chunk at
                 # all failed read_feedback with pandas' "No objects to concatenate")
-                empty = pf.schema_arrow.empty_table().to_pandas()
+                empty = _data_frame(pf.schema_arrow.empty_table(), data, names)
                 empty.insert(0, "_row", np.array([], dtype=np.int64))
                 yield empty
             return
         except (pa.ArrowException, OSError) as exc:
             raise InputFileError(f"{path}: Parquet data unreadable after row {start - 1} (truncated or corrupt): {exc}") from None
-        chunk = batch.to_pandas()
+        chunk = _data_frame(batch, data, names)
         chunk.insert(0, "_row", np.arange(start, start + len(chunk), dtype=np.int64))
         start += len(chunk)
         yield chunk
