@@ -210,14 +210,16 @@ def test_a_json_document_with_two_arrays_of_records_is_refused_and_an_empty_one_
 
 def test_a_parquet_file_saved_with_its_ids_as_the_index_keeps_them(tmp_path):
     """``df.set_index("id").to_parquet(...)`` (a common pandas habit): pandas' metadata made the ids the
-    chunk's index, which was dropped, and every row was given its row number as id, silently. Now the index is
-    read as the column it names; an unnamed index pandas wrote (``__index_level_0__``) is no data."""
+    chunk's index, which was dropped, and every row was given its row number as id, silently (and so did
+    ``read_feedback(df.set_index("id"))``). Now a named index is read as the column it names; an unnamed index
+    pandas wrote (``__index_level_0__``) is no data."""
     frame = pd.DataFrame({"id": ["a-7", "b-9"], "text": ["Export fails", "Dark mode please"]})
     frame.set_index("id").to_parquet(tmp_path / "named.parquet")
     assert fb.read_feedback(tmp_path / "named.parquet").records["id"].tolist() == ["a-7", "b-9"]
     frame.set_axis([5, 9]).to_parquet(tmp_path / "unnamed.parquet")
     got = fb.read_feedback(tmp_path / "unnamed.parquet").records
     assert got["id"].tolist() == ["a-7", "b-9"] and not any(c.startswith("__index") for c in got.columns)
+    assert fb.read_feedback(frame.set_index("id")).records["id"].tolist() == ["a-7", "b-9"]  # the frame too
 
 
 def test_a_parquet_column_named_twice_reads_like_the_same_csv_and_a_binary_id_says_what_it_is(tmp_path):

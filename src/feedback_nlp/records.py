@@ -988,6 +988,9 @@ def _raw_chunks(source: PathLike | pd.DataFrame, format: str, encoding: str | No
         raise InvalidInputError(f"unknown format {quoted(format)}; expected one of {FORMATS}")
     if isinstance(source, pd.DataFrame):
         frame = source
+        named = [n for n in frame.index.names if isinstance(n, str) and n not in frame.columns]
+        if named:  # df.set_index("id"): the ids were dropped with the index and rows given generated ids
+            frame = frame.reset_index(level=named)
         if frame.columns.has_duplicates:
             frame = frame.set_axis(_unique_labels(frame.columns), axis=1)
         reserved = [c for c in ("_error", "_raw") if c in frame.columns]
