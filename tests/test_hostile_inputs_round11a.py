@@ -235,3 +235,13 @@ def test_a_parquet_column_named_twice_reads_like_the_same_csv_and_a_binary_id_sa
     got = fb.read_feedback(tmp_path / "twice.parquet")
     assert got.records[["id", "text", "text.1"]].values.tolist() == [["1", "Export fails", "second"]]
     assert got.rejected["reason"].tolist() == ["id is bytes not valid in UTF-8 (\"b'\\\\xff'\")"]
+
+
+def test_a_source_with_its_format_reads_alone_and_a_tuple_of_one_is_named(tmp_path):
+    """``read_feedback(("notes.txt", "csv"))`` was read as two paths ("input file not found: csv"), and
+    ``[("a.csv",)]`` was a ValueError (not enough values to unpack). Now the pair reads as it does inside a
+    list, and a tuple that is no pair is an input error saying what a pair is."""
+    path = write_file(tmp_path / "notes.txt", "id,text\n1,Export fails\n")
+    assert fb.read_feedback((path, "csv")).records["id"].tolist() == ["1"]
+    with pytest.raises(fb.InvalidInputError, match=r"a source given as a tuple is a \(path, format\) pair"):
+        fb.read_feedback([(path,)])

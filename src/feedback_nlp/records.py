@@ -1020,6 +1020,13 @@ def iter_feedback(source: PathLike | pd.DataFrame, *, format: str = "auto", enco
         yield validator.validate(raw)
 
 
+def _is_pair(source: Any) -> bool:
+    """``(path or DataFrame, format)``: a source with its format (a format name that is also a file there is
+    a second path)."""
+    return (isinstance(source, tuple) and len(source) == 2 and isinstance(source[1], str)
+            and source[1] in FORMATS and not os.path.exists(source[1]))
+
+
 def read_feedback(
     source: PathLike | pd.DataFrame | Sequence[PathLike | pd.DataFrame | tuple[PathLike, str]],
     *,
@@ -1066,13 +1073,17 @@ def read_feedback(
                              revenue_col=revenue_col, time_col=time_col, columns=columns,
                              default_source=default_source, unknown_source=unknown_source,
                              placeholders=placeholders, keep_columns=keep_columns, clean=clean, max_chars=max_chars)
-    many = isinstance(source, (list, tuple))
+    # read_feedback(("export.zip", "slack")): one source and its format, as in a list (it was read as two paths)
+    many = isinstance(source, (list, tuple)) and not _is_pair(source)
     sources = list(cast(Sequence[Any], source)) if many else [source]
     if many and not sources:
         raise InvalidInputError("read_feedback was given an empty list of sources")
     records, rejected = [], []
     skipped: dict[str, int] = {}
     for item in sources:
+        if isinstance(item, tuple) and len(item) != 2:  # ("a.csv",) was a ValueError (values to unpack)
+            raise InvalidInputError(f"a source given as a tuple is a (path, format) pair, such as ('export.zip', "
+                                    f"'slack'); got {_preview(item)}")
         item, item_format = item if isinstance(item, tuple) else (item, format)
         if not isinstance(item, (str, os.PathLike, pd.DataFrame)):  # None, a number, a dict of one record
             raise InvalidInputError(f"read_feedback reads a file path, a DataFrame or a list of them; got "
