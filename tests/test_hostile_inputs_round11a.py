@@ -245,3 +245,18 @@ def test_a_source_with_its_format_reads_alone_and_a_tuple_of_one_is_named(tmp_pa
     assert fb.read_feedback((path, "csv")).records["id"].tolist() == ["1"]
     with pytest.raises(fb.InvalidInputError, match=r"a source given as a tuple is a \(path, format\) pair"):
         fb.read_feedback([(path,)])
+
+
+def test_a_tag_job_writing_inside_the_slack_export_it_reads_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    """``tag --in export/ --out export/tagged.csv``: the export's size (which --resume compares) counted the
+    job's own parts, so an interrupted run could never be resumed ("the input file (its size) changed"), and
+    an output in a channel's folder would be read as a day file by the next run. Now it is a usage error."""
+    model = hashed_tag_model(tmp_path / "m", monkeypatch)
+    export = _slack_export(tmp_path / "export", {"2026-01-05": json.dumps(
+        [_message(f"17676072{i:02d}.000100", f"item {i} export fails") for i in range(4)]).encode()})
+    before = sorted(export.rglob("*"))
+    code = main(["tag", "--model", str(model), "--in", str(export), "--out", str(export / "tagged.csv"), "--no-cache"])
+    assert code == 2 and "is inside the input folder" in capsys.readouterr().err
+    assert sorted(export.rglob("*")) == before
+    summary = fb.tag_file(model, export, tmp_path / "tagged.csv", cache=False, progress=False)
+    assert summary.rows_out == 4

@@ -342,6 +342,14 @@ def _check_job_paths(inp: Path, out: Path, err: Path) -> None:
         raise UsageError(f"the {a} ({paths[a]}) and the {b} ({paths[b]}) are the same file; choose another "
                          "output path so that nothing is overwritten")
     parts, lock = paths["parts folder"], paths["lock file"]
+    if inp.is_dir():  # a Slack export folder: the job's own files would be part of it
+        inside = next((name for name in ("output", "errors file", "parts folder", "lock file")
+                       if inp.resolve() in paths[name].resolve().parents), None)
+        if inside is not None:
+            # its size (which a resume compares) grew with every part written, so --resume was always refused,
+            # and an output in a channel's folder would be read as a day file by the next run
+            raise UsageError(f"the {inside} ({paths[inside]}) is inside the input folder {inp}: the job's own "
+                             "files would become part of the export it reads; choose a path outside it")
     for name in ("output", "errors file"):  # the parts folder is deleted when the job ends, with what it holds
         if parts.resolve() in paths[name].resolve().parents:
             raise UsageError(f"the {name} ({paths[name]}) is inside the parts folder {parts}, which is deleted "
