@@ -7,6 +7,7 @@ The tests' HashEmbedder stands in for the real model everywhere: none of them is
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -260,3 +261,14 @@ def test_a_tag_job_writing_inside_the_slack_export_it_reads_is_refused_before_an
     assert sorted(export.rglob("*")) == before
     summary = fb.tag_file(model, export, tmp_path / "tagged.csv", cache=False, progress=False)
     assert summary.rows_out == 4
+
+
+def test_a_named_pipe_at_the_lock_path_is_named_not_an_illegal_seek(tmp_path, monkeypatch, capsys):
+    """A named pipe planted at ``<out>.lock`` made the job fail with the bare "error: Illegal seek". Now the
+    lock file is named and what to do is said, before any work; the pipe is left as it is."""
+    model = hashed_tag_model(tmp_path / "m", monkeypatch)
+    data = write_file(tmp_path / "in.csv", "id,text\n1,Export fails\n")
+    os.mkfifo(tmp_path / "t.csv.lock")
+    assert main(["tag", "--model", str(model), "--in", data, "--out", str(tmp_path / "t.csv"), "--no-cache"]) == 2
+    assert "the lock file" in (err := capsys.readouterr().err) and "is not a regular file (a pipe" in err
+    assert (tmp_path / "t.csv.lock").is_fifo() and not (tmp_path / "t.csv").exists()
