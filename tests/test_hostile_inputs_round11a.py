@@ -16,6 +16,7 @@ import pytest
 import feedback_nlp as fb
 from _hostile_support import hashed_tag_model, write_file
 from feedback_nlp.cli import main
+from feedback_nlp.errors import JobLockedError
 
 
 def _slack_export(folder: Path, days: dict[str, bytes]) -> Path:
@@ -272,3 +273,26 @@ def test_a_named_pipe_at_the_lock_path_is_named_not_an_illegal_seek(tmp_path, mo
     assert main(["tag", "--model", str(model), "--in", data, "--out", str(tmp_path / "t.csv"), "--no-cache"]) == 2
     assert "the lock file" in (err := capsys.readouterr().err) and "is not a regular file (a pipe" in err
     assert (tmp_path / "t.csv.lock").is_fifo() and not (tmp_path / "t.csv").exists()
+
+
+def test_two_jobs_given_one_errors_file_do_not_lose_each_others_rejected_rows(tmp_path, monkeypatch):
+    """Two tag jobs with their own outputs but one ``--errors`` file both ran: the lock covered the output
+    only, each wrote the errors file whole, and the first job's rejected rows were lost while both reported
+    success. Now the errors file is locked too: the second job is refused while the first runs."""
+    model = hashed_tag_model(tmp_path / "m", monkeypatch)
+    a = write_file(tmp_path / "a.csv", "id,text\n1,Export fails\na2,N/A\n")
+    b = write_file(tmp_path / "b.csv", "id,text\n1,Dark mode please\nb2,N/A\n")
+    errors = tmp_path / "errors.csv"
+    refused = []
+
+    def second_job(index):
+        try:
+            fb.tag_file(model, b, tmp_path / "b_out.csv", errors_path=errors, cache=False, progress=False)
+        except JobLockedError as exc:
+            refused.append(str(exc))
+
+    summary = fb.tag_file(model, a, tmp_path / "a_out.csv", errors_path=errors, cache=False, progress=False,
+                          chunk_hook=second_job)
+    assert summary.rows_error == 1 and len(refused) == 1 and f"lock file {errors}.lock" in refused[0]
+    assert pd.read_csv(errors)["id"].tolist() == ["a2"]
+    assert not (tmp_path / "b_out.csv").exists() and not (tmp_path / "errors.csv.lock").exists()

@@ -335,7 +335,7 @@ def _check_job_paths(inp: Path, out: Path, err: Path) -> None:
     """Refuse, before anything is written, paths that name one file (symlinks, relative paths and hard links
     included), and outputs that cannot be written."""
     paths = {"input": inp, "output": out, "errors file": err, "parts folder": parts_path(out),
-             "lock file": lock_path(out)}
+             "lock file": lock_path(out), "errors file's lock": lock_path(err)}
     clashes = distinct_paths(**paths)
     if clashes:
         a, b = clashes[0]
@@ -473,7 +473,10 @@ def tag_file(
     parts_dir = parts_path(out)
     clf = load_model_cached(model, cache, backend)  # resolves `auto` once, on the driver
     _refuse_ambiguous_tags(clf, out)
-    with JobLock(lock_path(out), what=f"a job writing {out}") as lock:
+    # the errors file is an output too: two jobs given one --errors each wrote it whole, and the first's rejected
+    # rows were lost while both reported success
+    with JobLock(lock_path(out), what=f"a job writing {out}") as lock, \
+            JobLock(lock_path(err), what=f"a job writing {err}"):
         if lock.took_over is not None:
             log.warning("took over the lock of an earlier run that ended without releasing it (%s)", lock.took_over)
         return _run_job(clf, model, inp, out, err, parts_dir, t0, chunk_size=chunk_size, resume=resume,
