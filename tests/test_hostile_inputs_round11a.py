@@ -296,3 +296,19 @@ def test_two_jobs_given_one_errors_file_do_not_lose_each_others_rejected_rows(tm
     assert summary.rows_error == 1 and len(refused) == 1 and f"lock file {errors}.lock" in refused[0]
     assert pd.read_csv(errors)["id"].tolist() == ["a2"]
     assert not (tmp_path / "b_out.csv").exists() and not (tmp_path / "errors.csv.lock").exists()
+
+
+@pytest.mark.parametrize("cache", ["t.csv", "t.errors.csv", "in.csv", "m/cache.sqlite"])
+def test_a_cache_that_is_one_of_the_commands_files_is_refused_before_any_work(tmp_path, monkeypatch, capsys, cache):
+    """``tag --cache t.csv --out t.csv``: the cache was created there, the output renamed over it, and the next
+    run stopped at "t.csv is not a usable feedback_nlp embedding cache ... delete it" (the output). A cache
+    inside the saved model folder broke its manifest. Now each is refused before any work."""
+    model = hashed_tag_model(tmp_path / "m", monkeypatch)
+    data = write_file(tmp_path / "in.csv", "id,text\n1,Export fails\n")
+    monkeypatch.chdir(tmp_path)
+    code = main(["tag", "--model", str(model), "--in", data, "--out", "t.csv", "--cache", cache])
+    err = capsys.readouterr().err
+    assert code in (1, 2) and err.startswith("error: ") and ("same file" in err or "saved feedback_nlp folder" in err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "m"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["README.md", "config.json", "manifest.json",
+                                                                  "weights.npz"]

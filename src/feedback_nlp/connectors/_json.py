@@ -252,7 +252,7 @@ class JsonFile:
         if len(filled) > 1:  # {"records": [...], "items": [...]}: the second array's records were left out unsaid
             raise InputFileError(f"{self.path} holds several arrays of records ({quoted_list(filled, 6)}): cannot tell "
                                  "which are the records; keep one")
-        found = (filled or known or [None])[0]  # {"records": [], "data": [...]} read the empty one
+        found = next(iter(filled or known), None)  # {"records": [], "data": [...]} read the empty one
         if found is None and arrays:
             raise InputFileError(f"{self.path} holds several arrays ({quoted_list(sorted(arrays), 6)}): cannot tell which "
                                  "are the records")
