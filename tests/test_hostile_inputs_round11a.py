@@ -312,3 +312,19 @@ def test_a_cache_that_is_one_of_the_commands_files_is_refused_before_any_work(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "m"]
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["README.md", "config.json", "manifest.json",
                                                                   "weights.npz"]
+
+
+@pytest.mark.parametrize(("data", "declared", "told"), [
+    ("utf-16", "latin-1", "a UTF-16 byte-order mark but encoding 'latin-1' was declared: it is UTF-16-LE"),
+    ("utf-16", "utf-16-be", "a UTF-16 byte-order mark but encoding 'utf-16-be' was declared: it is UTF-16-LE"),
+    ("utf-32", "utf-16", "a UTF-32 byte-order mark but encoding 'utf-16' was declared: it is UTF-32-LE"),
+])
+def test_a_byte_order_mark_that_contradicts_the_declared_encoding_is_named(tmp_path, data, declared, told):
+    """Excel's "Unicode text" (UTF-16 with its mark) read with ``--encoding latin-1`` failed as "text column
+    'text' not found; available columns: ['ÿþi\\x00d\\x00', ...]"; the UTF-8 mark was already named. Now every
+    byte-order mark that contradicts the declared encoding is, and the file reads once the option is dropped."""
+    path = tmp_path / "unicode.csv"
+    path.write_bytes("id,text\n1,Café crème\n".encode(data))
+    with pytest.raises(fb.EncodingError, match=told):
+        fb.read_feedback(path, encoding=declared)
+    assert fb.read_feedback(path).records["text"].tolist() == ["Café crème"]

@@ -45,6 +45,10 @@ _EXTENSIONS = ((".csv", "csv"), (".tsv", "tsv"), (".tab", "tsv"), (".parquet", "
                (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"))
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+# the codecs that read a file starting with each UTF-16/32 byte-order mark (UTF-32 first: FF FE 00 00 begins
+# with UTF-16's FF FE)
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, ("utf-32", "utf-32-le")), (codecs.BOM_UTF32_BE, ("utf-32", "utf-32-be")),
+              (codecs.BOM_UTF16_LE, ("utf-16", "utf-16-le")), (codecs.BOM_UTF16_BE, ("utf-16", "utf-16-be")))
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _RAW_LIMIT = 2000  # characters of a broken record kept for the (redacted) errors file
 
@@ -184,6 +188,12 @@ def resolve_encoding(path: Path, encoding: str | None) -> tuple[str, bool]:
         # column is not found and every id silently becomes a row number
         raise EncodingError(f"{path} starts with a UTF-8 byte-order mark but encoding {encoding!r} was declared: "
                             "it is UTF-8; drop the encoding option")
+    marked = next((codecs for bom, codecs in _WIDE_BOMS if head.startswith(bom)), None)
+    if marked is not None and name not in marked:
+        # a UTF-16 file declared latin-1 (or UTF-16 of the other byte order) read as NUL-strewn garbage: the
+        # columns were not found, named as "ÿþi\x00d\x00"
+        raise EncodingError(f"{path} starts with a {marked[0].upper()} byte-order mark but encoding {encoding!r} was "
+                            f"declared: it is {marked[1].upper()}; drop the encoding option")
     return name, True
 
 
