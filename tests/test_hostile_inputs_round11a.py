@@ -328,3 +328,15 @@ def test_a_byte_order_mark_that_contradicts_the_declared_encoding_is_named(tmp_p
     with pytest.raises(fb.EncodingError, match=told):
         fb.read_feedback(path, encoding=declared)
     assert fb.read_feedback(path).records["text"].tolist() == ["Café crème"]
+
+
+@pytest.mark.parametrize("column", ["id", "author", "account_id", "ticket_ref"])
+def test_a_lone_surrogate_in_any_column_of_a_frame_rejects_its_row_not_the_read(column):
+    """A DataFrame built from text decoded with ``errors="surrogateescape"`` (or a JSON ``"\\ud800"``) whose id,
+    author or any other column held a lone surrogate failed the whole read with a UnicodeEncodeError (only the
+    text was checked). Now that row is rejected naming the column, and the others are read."""
+    rows = [{"id": "1", "text": "Export fails"}, {"id": "2", "text": "Dark mode please"}]
+    rows[0][column] = "caf\udce9"
+    got = fb.read_feedback(pd.DataFrame(rows, dtype=object))
+    assert got.records["id"].tolist() == ["2"]
+    assert got.rejected["reason"].tolist() == [f"a lone surrogate (\\udXXX) in column '{column}': not valid Unicode text"]

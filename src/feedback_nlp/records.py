@@ -767,6 +767,8 @@ class RowValidator:
         errors: list[str | None] = ([e if isinstance(e, str) else None for e in df["_error"]] if "_error" in df.columns
                                     else [None] * n)
         raws = [r if isinstance(r, str) else None for r in df["_raw"]] if "_raw" in df.columns else [None] * n
+        if "_row" not in df.columns:  # a DataFrame: files cannot hold lone surrogates (their readers reject them)
+            df = _reject_surrogates(df, errors, skip=self.text_col)
         data_columns = [c for c in df.columns if c not in _INTERNAL]
         if self._cols is None and (n > 0 and all(e is not None for e in errors) or n == 0 and not data_columns):
             # nothing parsed yet (every row broken, or no rows): reject what there is, decide columns later
@@ -956,6 +958,37 @@ class RowValidator:
 
 
 # --- reading --------------------------------------------------------------------------------------
+
+def _encodes(values: list[Any]) -> bool:
+    """Whether the strings among ``values`` are valid Unicode (one encode for the column: the usual case)."""
+    try:
+        "".join(v for v in values if isinstance(v, str)).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _reject_surrogates(df: pd.DataFrame, errors: list[str | None], skip: str) -> pd.DataFrame:
+    """A frame given in Python whose cells hold a lone surrogate (text decoded with errors="surrogateescape",
+    a JSON "\\ud800"): each such row gets a parse error naming the column, and the cells are shown escaped.
+    Building the chunk with one failed the whole read with a UnicodeEncodeError (an id, an author: any column
+    but the text ``skip``, which is checked as a text)."""
+    hit: dict[Any, np.ndarray] = {}
+    for c in df.columns:
+        if df[c].dtype == object and c != skip and not _encodes(df[c].tolist()):
+            found = df[c].map(lambda v: isinstance(v, str) and _SURROGATE.search(v) is not None).to_numpy(dtype=bool)
+            if found.any():
+                hit[c] = found
+    if not hit:
+        return df
+    df = df.copy()
+    for c, found in hit.items():
+        for i in np.flatnonzero(found):
+            if errors[i] is None:
+                errors[i] = f"a lone surrogate (\\udXXX) in column {quoted(str(c))}: not valid Unicode text"
+        df[c] = [v.encode("utf-8", "backslashreplace").decode("utf-8") if f else v for v, f in zip(df[c], found)]
+    return df
+
 
 def _slices(frame: pd.DataFrame, chunk_size: int) -> Iterator[pd.DataFrame]:
     if chunk_size < 1:
