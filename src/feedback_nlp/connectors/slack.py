@@ -89,10 +89,12 @@ class _Tree:
             return None
         except OSError as exc:
             raise InputFileError(f"cannot read {name} in the Slack export {self.path}: {exc}") from exc
-        # bytes not valid in UTF-8 stay as lone surrogates, so that the message holding them is rejected alone;
-        # errors="replace" turned them into U+FFFD and the message was kept, silently altered
-        text = raw.decode("utf-8-sig", errors="surrogateescape")
-        self.bad_byte = _first_bad_byte(raw)
+        # in a day file, bytes not valid in UTF-8 stay as lone surrogates, so that the message holding them is
+        # rejected alone (errors="replace" turned them into U+FFFD and the message was kept, silently altered);
+        # in a listing (channels.json, users.json) a name shown as U+FFFD is only a name
+        listing = "/" not in name
+        text = raw.decode("utf-8-sig", errors="replace" if listing else "surrogateescape")
+        self.bad_byte = None if listing else _first_bad_byte(raw)
         return _loads(text)
 
     bad_byte: str | None = None  # the first byte not valid in UTF-8 of the file read last ("0xE9"), if any
