@@ -26,7 +26,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["OutputSet", "atomic_file", "distinct_paths", "replaceable_folder", "writable_folder", "writable_target"]
+__all__ = ["OutputSet", "atomic_file", "distinct_paths", "outside_saved_folders", "replaceable_folder", "writable_folder",
+           "writable_target"]
 
 
 def _umask() -> int:
@@ -204,7 +205,7 @@ def writable_target(path: str | os.PathLike) -> None:
     if final.is_dir():
         raise IsADirectoryError(21, "is a folder, expected a file path", str(final))
     _writable(final)
-    _outside_saved_folders(final)
+    outside_saved_folders(final)
 
 
 def _writable(final: Path) -> None:
@@ -219,7 +220,8 @@ def _writable(final: Path) -> None:
         raise PermissionError(13, "permission denied (folder not writable)", str(parent))
 
 
-def _outside_saved_folders(final: Path) -> None:
+def outside_saved_folders(final: Path) -> None:
+    """Raise ``FileExistsError`` when ``final`` lies inside a folder feedback_nlp saved (a model)."""
     saved = _saved_folder_above(final)
     if saved is not None:  # `tag --out my-model/tagged.csv` wrote there, and my-model no longer loaded
         raise FileExistsError(17, f"is inside the saved feedback_nlp folder {saved}; a file written there fails "
@@ -254,4 +256,4 @@ def writable_folder(path: str | os.PathLike) -> None:
     if final.exists() and not final.is_dir():
         raise NotADirectoryError(20, "exists and is not a folder", str(final))
     _writable(final / "x")
-    _outside_saved_folders(final)  # the folder itself may be a saved model that a new one replaces
+    outside_saved_folders(final)  # the folder itself may be a saved model that a new one replaces

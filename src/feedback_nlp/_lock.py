@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,9 +78,14 @@ class JobLock:
                     self.path.unlink()  # the link only: the file it points to is left as it was
                     continue
                 raise
-            if os.fstat(fd).st_nlink > 1:  # a hard link to another file: writing the lock would overwrite it
+            st = os.fstat(fd)
+            if st.st_nlink > 1:  # a hard link to another file: writing the lock would overwrite it
                 os.close(fd)
                 raise UsageError(f"the lock file {self.path} is a hard link to another file; remove it and run again")
+            if not stat.S_ISREG(st.st_mode):  # a named pipe there was the bare "Illegal seek" of the lock's read
+                os.close(fd)
+                raise UsageError(f"the lock file {self.path} is not a regular file (a pipe, socket or device); "
+                                 "remove it and run again")
             try:
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

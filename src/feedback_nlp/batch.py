@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import _chunks
+from . import _chunks, _config
 from ._atomic import OutputSet, distinct_paths, writable_target
 from ._chunks import _pack, load_model_cached, process_chunk
 from ._config import DEFAULTS
@@ -178,6 +178,7 @@ _WHAT = {
     "model": "--model",
     "model_manifest": "the model folder's files (retrained or replaced)",
     "embedding": "the embedding model or backend",
+    "date_order": "FEEDBACK_NLP_DATE_ORDER (how slash dates are read, so which rows are rejected)",
 }
 
 
@@ -334,13 +335,21 @@ def _check_job_paths(inp: Path, out: Path, err: Path) -> None:
     """Refuse, before anything is written, paths that name one file (symlinks, relative paths and hard links
     included), and outputs that cannot be written."""
     paths = {"input": inp, "output": out, "errors file": err, "parts folder": parts_path(out),
-             "lock file": lock_path(out)}
+             "lock file": lock_path(out), "errors file's lock": lock_path(err)}
     clashes = distinct_paths(**paths)
     if clashes:
         a, b = clashes[0]
         raise UsageError(f"the {a} ({paths[a]}) and the {b} ({paths[b]}) are the same file; choose another "
                          "output path so that nothing is overwritten")
     parts, lock = paths["parts folder"], paths["lock file"]
+    if inp.is_dir():  # a Slack export folder: the job's own files would be part of it
+        inside = next((name for name in ("output", "errors file", "parts folder", "lock file")
+                       if inp.resolve() in paths[name].resolve().parents), None)
+        if inside is not None:
+            # its size (which a resume compares) grew with every part written, so --resume was always refused,
+            # and an output in a channel's folder would be read as a day file by the next run
+            raise UsageError(f"the {inside} ({paths[inside]}) is inside the input folder {inp}: the job's own "
+                             "files would become part of the export it reads; choose a path outside it")
     for name in ("output", "errors file"):  # the parts folder is deleted when the job ends, with what it holds
         if parts.resolve() in paths[name].resolve().parents:
             raise UsageError(f"the {name} ({paths[name]}) is inside the parts folder {parts}, which is deleted "
@@ -464,7 +473,10 @@ def tag_file(
     parts_dir = parts_path(out)
     clf = load_model_cached(model, cache, backend)  # resolves `auto` once, on the driver
     _refuse_ambiguous_tags(clf, out)
-    with JobLock(lock_path(out), what=f"a job writing {out}") as lock:
+    # the errors file is an output too: two jobs given one --errors each wrote it whole, and the first's rejected
+    # rows were lost while both reported success
+    with JobLock(lock_path(out), what=f"a job writing {out}") as lock, \
+            JobLock(lock_path(err), what=f"a job writing {err}"):
         if lock.took_over is not None:
             log.warning("took over the lock of an earlier run that ended without releasing it (%s)", lock.took_over)
         return _run_job(clf, model, inp, out, err, parts_dir, t0, chunk_size=chunk_size, resume=resume,
@@ -486,7 +498,7 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
 
     fingerprint = _fingerprint(inp, model, getattr(clf.embedder_, "model_id", None), input_format=resolved,
                                encoding=codec(encoding), chunk_size=chunk_size, text_col=text_col, id_col=id_col,
-                               max_chars=max_chars)
+                               max_chars=max_chars, date_order=_config.date_order())
     manifest = parts_dir / "manifest.json"
     done: set[int] = set()
     if parts_dir.exists():
@@ -501,6 +513,8 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
             old["input_format"] = sniff_format(inp)
         if isinstance(old, dict) and "encoding" in old and old["encoding"] is None:  # ... and kept no codec
             old["encoding"] = codec(None)
+        if isinstance(old, dict) and "date_order" not in old:  # ... nor the date order: the chunks' hashes judge
+            old["date_order"] = fingerprint["date_order"]
         _refuse_changed(parts_dir, old if isinstance(old, dict) else None, fingerprint)
         for stale in parts_dir.glob("*.tmp"):
             stale.unlink()

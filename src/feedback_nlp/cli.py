@@ -42,6 +42,7 @@ from ._atomic import (
     OutputSet,
     distinct_paths,
     not_a_saved_folder,
+    outside_saved_folders,
     replaceable_folder,
     writable_folder,
     writable_target,
@@ -1291,11 +1292,30 @@ def _output_lock(args: argparse.Namespace) -> Iterator[None]:
         yield
 
 
+def _check_cache(args: argparse.Namespace) -> None:
+    """``--cache`` is a SQLite database written while the command runs: it may be none of the command's files
+    (``--cache tagged.csv``: the output renamed over it, and the next run found a CSV where its cache was,
+    refused as "not a usable cache"), nor inside a saved model folder, whose manifest it would break."""
+    cache = getattr(args, "cache", None)
+    if not cache or getattr(args, "no_cache", False):
+        return
+    files = {f"--{k}": v for k in ("in", "against", "data", "taxonomy", "out", "errors")
+             if isinstance(v := getattr(args, "input" if k == "in" else k, None), str)}
+    if args.func is cmd_tag:
+        files["the errors file"] = _tag_errors_path(args)
+    clash = next((a for a, b in distinct_paths(**files, cache=cache) if b == "cache"), None)
+    if clash is not None:
+        raise UsageError(f"--cache and {clash} are the same file ({cache}); the cache is a database written while the "
+                         "command runs: give it a path of its own")
+    outside_saved_folders(Path(cache))
+
+
 def _run_command(args: argparse.Namespace, as_json: bool, version: str, t0: float) -> int:
     try:
         check = getattr(args, "check", None)
         if check is not None:
             check(args)  # arguments, paths and columns: before any work or output
+        _check_cache(args)
         with _output_lock(args):
             summary = args.func(args) or {}
         if isinstance(summary, int):  # a command that returns an exit code rather than a summary

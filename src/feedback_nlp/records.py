@@ -783,6 +783,8 @@ class RowValidator:
         errors: list[str | None] = ([e if isinstance(e, str) else None for e in df["_error"]] if "_error" in df.columns
                                     else [None] * n)
         raws = [r if isinstance(r, str) else None for r in df["_raw"]] if "_raw" in df.columns else [None] * n
+        if "_row" not in df.columns:  # a DataFrame: files cannot hold lone surrogates (their readers reject them)
+            df = _reject_surrogates(df, errors, skip=self.text_col)
         data_columns = [c for c in df.columns if c not in _INTERNAL]
         if self._cols is None and (n > 0 and all(e is not None for e in errors) or n == 0 and not data_columns):
             # nothing parsed yet (every row broken, or no rows): reject what there is, decide columns later
@@ -809,6 +811,9 @@ class RowValidator:
                         not isinstance(t, (str, bytes)):
                     # a datetime column chosen as the id (Parquet) was reported as "missing id"
                     reasons[i] = f"id is a {type(v).__name__} ({_preview(v, 30)}), not a text or a number"
+                elif reasons[i] is None and ids[i] is None and isinstance(v, bytes) and v:
+                    # a binary Parquet id that is no UTF-8 was reported as "missing id"
+                    reasons[i] = f"id is bytes not valid in UTF-8 ({_preview(v, 30)})"
                 elif reasons[i] is None and ids[i] is None and isinstance(v, str) and v.strip():
                     # "NA", "null", "-": the bare "missing id" left a user looking at a cell that holds something
                     reasons[i] = f"missing id (the cell {v.strip()[:30]!r} is a placeholder for no value)"
@@ -970,6 +975,37 @@ class RowValidator:
 
 # --- reading --------------------------------------------------------------------------------------
 
+def _encodes(values: list[Any]) -> bool:
+    """Whether the strings among ``values`` are valid Unicode (one encode for the column: the usual case)."""
+    try:
+        "".join(v for v in values if isinstance(v, str)).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _reject_surrogates(df: pd.DataFrame, errors: list[str | None], skip: str) -> pd.DataFrame:
+    """A frame given in Python whose cells hold a lone surrogate (text decoded with errors="surrogateescape",
+    a JSON "\\ud800"): each such row gets a parse error naming the column, and the cells are shown escaped.
+    Building the chunk with one failed the whole read with a UnicodeEncodeError (an id, an author: any column
+    but the text ``skip``, which is checked as a text)."""
+    hit: dict[Any, np.ndarray] = {}
+    for c in df.columns:
+        if df[c].dtype == object and c != skip and not _encodes(df[c].tolist()):
+            found = df[c].map(lambda v: isinstance(v, str) and _SURROGATE.search(v) is not None).to_numpy(dtype=bool)
+            if found.any():
+                hit[c] = found
+    if not hit:
+        return df
+    df = df.copy()
+    for c, found in hit.items():
+        for i in np.flatnonzero(found):
+            if errors[i] is None:
+                errors[i] = f"a lone surrogate (\\udXXX) in column {quoted(str(c))}: not valid Unicode text"
+        df[c] = [v.encode("utf-8", "backslashreplace").decode("utf-8") if f else v for v, f in zip(df[c], found)]
+    return df
+
+
 def _slices(frame: pd.DataFrame, chunk_size: int) -> Iterator[pd.DataFrame]:
     if chunk_size < 1:
         raise InvalidInputError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -1001,6 +1037,9 @@ def _raw_chunks(source: PathLike | pd.DataFrame, format: str, encoding: str | No
         raise InvalidInputError(f"unknown format {quoted(format)}; expected one of {FORMATS}")
     if isinstance(source, pd.DataFrame):
         frame = source
+        named = [n for n in frame.index.names if isinstance(n, str) and n not in frame.columns]
+        if named:  # df.set_index("id"): the ids were dropped with the index and rows given generated ids
+            frame = frame.reset_index(level=named)
         if frame.columns.has_duplicates:
             frame = frame.set_axis(_unique_labels(frame.columns), axis=1)
         reserved = [c for c in ("_error", "_raw") if c in frame.columns]
@@ -1028,6 +1067,13 @@ def iter_feedback(source: PathLike | pd.DataFrame, *, format: str = "auto", enco
     validator = validator or RowValidator(**options)
     for raw in _raw_chunks(source, format, encoding, chunk_size, skipped if skipped is not None else {}):
         yield validator.validate(raw)
+
+
+def _is_pair(source: Any) -> bool:
+    """``(path or DataFrame, format)``: a source with its format (a format name that is also a file there is
+    a second path)."""
+    return (isinstance(source, tuple) and len(source) == 2 and isinstance(source[1], str)
+            and source[1] in FORMATS and not os.path.exists(source[1]))
 
 
 def read_feedback(
@@ -1076,13 +1122,17 @@ def read_feedback(
                              revenue_col=revenue_col, time_col=time_col, columns=columns,
                              default_source=default_source, unknown_source=unknown_source,
                              placeholders=placeholders, keep_columns=keep_columns, clean=clean, max_chars=max_chars)
-    many = isinstance(source, (list, tuple))
+    # read_feedback(("export.zip", "slack")): one source and its format, as in a list (it was read as two paths)
+    many = isinstance(source, (list, tuple)) and not _is_pair(source)
     sources = list(cast(Sequence[Any], source)) if many else [source]
     if many and not sources:
         raise InvalidInputError("read_feedback was given an empty list of sources")
     records, rejected = [], []
     skipped: dict[str, int] = {}
     for item in sources:
+        if isinstance(item, tuple) and len(item) != 2:  # ("a.csv",) was a ValueError (values to unpack)
+            raise InvalidInputError(f"a source given as a tuple is a (path, format) pair, such as ('export.zip', "
+                                    f"'slack'); got {_preview(item)}")
         item, item_format = item if isinstance(item, tuple) else (item, format)
         if not isinstance(item, (str, os.PathLike, pd.DataFrame)):  # None, a number, a dict of one record
             raise InvalidInputError(f"read_feedback reads a file path, a DataFrame or a list of them; got "

@@ -190,6 +190,7 @@ class JsonFile:
     def __init__(self, path: str | Path, encoding: str | None) -> None:
         self.path, self.encoding = Path(path), encoding
         self._keys: dict[str, Any] | None = None
+        self._sizes: dict[str, int] = {}  # elements of each top-level array
         self._checked_encoding = False
 
     def _scanner(self) -> _Scanner:
@@ -227,8 +228,7 @@ class JsonFile:
             self._keys = {}
             for key, scan in self._walk(lambda _key: True):
                 if scan.peek() == "[":
-                    for _ in self._elements(scan, key):
-                        pass
+                    self._sizes[key] = sum(1 for _ in self._elements(scan, key))
                     value: Any = _ARRAY
                 else:
                     value = scan.value(f"the value of {quoted(key)}")[0]
@@ -247,7 +247,12 @@ class JsonFile:
         arrays = self.arrays()
         if len(arrays) == 1:
             return arrays[0]
-        found = next((k for k in ARRAY_KEYS if k in arrays), None)
+        known = [k for k in ARRAY_KEYS if k in arrays]
+        filled = [k for k in known if self._sizes.get(k)]
+        if len(filled) > 1:  # {"records": [...], "items": [...]}: the second array's records were left out unsaid
+            raise InputFileError(f"{self.path} holds several arrays of records ({quoted_list(filled, 6)}): cannot tell "
+                                 "which are the records; keep one")
+        found = next(iter(filled or known), None)  # {"records": [], "data": [...]} read the empty one
         if found is None and arrays:
             raise InputFileError(f"{self.path} holds several arrays ({quoted_list(sorted(arrays), 6)}): cannot tell which "
                                  "are the records")

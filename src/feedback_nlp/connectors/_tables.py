@@ -35,7 +35,7 @@ from typing import IO, Any, cast
 import numpy as np
 import pandas as pd
 
-from ..errors import EncodingError, InputFileError, InputNotFoundError, InvalidInputError, quoted
+from ..errors import ColumnError, EncodingError, InputFileError, InputNotFoundError, InvalidInputError, quoted
 
 __all__ = ["TABLE_FORMATS", "check_regular", "iter_table", "json_loads", "resolve_encoding", "sniff_table_format",
            "table_format"]
@@ -45,6 +45,10 @@ _EXTENSIONS = ((".csv", "csv"), (".tsv", "tsv"), (".tab", "tsv"), (".parquet", "
                (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"))
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+# the codecs that read a file starting with each UTF-16/32 byte-order mark (UTF-32 first: FF FE 00 00 begins
+# with UTF-16's FF FE)
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, ("utf-32", "utf-32-le")), (codecs.BOM_UTF32_BE, ("utf-32", "utf-32-be")),
+              (codecs.BOM_UTF16_LE, ("utf-16", "utf-16-le")), (codecs.BOM_UTF16_BE, ("utf-16", "utf-16-be")))
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _RAW_LIMIT = 2000  # characters of a broken record kept for the (redacted) errors file
 
@@ -184,6 +188,12 @@ def resolve_encoding(path: Path, encoding: str | None) -> tuple[str, bool]:
         # column is not found and every id silently becomes a row number
         raise EncodingError(f"{path} starts with a UTF-8 byte-order mark but encoding {encoding!r} was declared: "
                             "it is UTF-8; drop the encoding option")
+    marked = next((codecs for bom, codecs in _WIDE_BOMS if head.startswith(bom)), None)
+    if marked is not None and name not in marked:
+        # a UTF-16 file declared latin-1 (or UTF-16 of the other byte order) read as NUL-strewn garbage: the
+        # columns were not found, named as "ÿþi\x00d\x00"
+        raise EncodingError(f"{path} starts with a {marked[0].upper()} byte-order mark but encoding {encoding!r} was "
+                            f"declared: it is {marked[1].upper()}; drop the encoding option")
     return name, True
 
 
@@ -506,6 +516,7 @@ def _iter_csv(path: Path, delimiter: str, encoding: str | None, chunk_size: int)
             raise EncodingError(f"{path}: the header line {taken[0][0]} holds {mixed.split(' in a file')[0]}, "
                                 f"but encoding {codec!r} was declared; drop the encoding option or re-save the file")
         header = _header(fields)
+        _refuse_reserved(header, path)
         names = [_bare(f).casefold() for f in fields]
         break
     else:
@@ -590,6 +601,19 @@ def _duplicate_keys_reason(value: Any) -> str | None:
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
+#: The columns every reader adds to a chunk (line number, parse error, raw text of a broken row): a column of
+#: the input with one of these names was taken for them (a CSV or Parquet "_error" column rejected every row
+#: with its value as the reason; "_row" failed the read with a pandas error).
+RESERVED_COLUMNS = ("_row", "_error", "_raw")
+
+
+def _refuse_reserved(names: Iterable[Any], path: Path) -> None:
+    reserved = [str(n) for n in names if n in RESERVED_COLUMNS]
+    if reserved:
+        raise ColumnError(f"{path}: column(s) {reserved} use names feedback_nlp reserves for row numbers and parse "
+                          "errors; rename them")
+
+
 def _checked_record(value: Any, raw: str) -> tuple[Any, str | None]:
     """A parsed JSON record and why it is rejected (None: it is not): a key named twice (the record is kept
     for its id), or a string holding an escaped lone surrogate ("\\ud800" is valid JSON but no text: the id
@@ -600,6 +624,10 @@ def _checked_record(value: Any, raw: str) -> tuple[Any, str | None]:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             return {}, "JSON string holds an escaped lone surrogate (\\udXXX): not valid Unicode text"
+    reserved = [k for k in RESERVED_COLUMNS if isinstance(value, dict) and k in value]
+    if reserved:  # the record is kept for its id, without the keys that would be taken for the reader's own
+        return ({k: v for k, v in value.items() if k not in RESERVED_COLUMNS},
+                f"JSON object holds the key(s) {reserved}, names feedback_nlp reserves for row numbers and parse errors")
     return value, _duplicate_keys_reason(value)
 
 
@@ -704,6 +732,14 @@ def _as_record(value: Any, error: str | None, raw: str | None) -> tuple[dict[str
 
 # --- Parquet --------------------------------------------------------------------------------------
 
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+
+
+def _data_frame(batch: Any, data: list[int], names: list[str]) -> pd.DataFrame:
+    """The columns ``data`` of an Arrow batch or table as a frame with the column names ``names``."""
+    return batch.to_pandas(ignore_metadata=True).iloc[:, data].set_axis(names, axis=1)
+
+
 def _iter_parquet(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -713,6 +749,14 @@ def _iter_parquet(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
     except (pa.ArrowException, OSError) as exc:
         size = path.stat().st_size
         raise InputFileError(f"{path} is not a readable Parquet file (truncated or corrupt? {size} bytes): {exc}") from None
+    # Every column as a column: pandas' metadata made a DataFrame's index ("id" after df.set_index("id")) the
+    # chunk's index, which was dropped, and the rows were given generated ids. An unnamed index pandas wrote
+    # ("__index_level_0__") is no data. Names as a CSV header's: a name given twice (Arrow allows it) is
+    # "text", "text.1"; it was an AttributeError deep in the validator.
+    fields = [str(n) for n in pf.schema_arrow.names]
+    data = [i for i, n in enumerate(fields) if not _PANDAS_INDEX.fullmatch(n)]
+    names = _header([fields[i] for i in data])
+    _refuse_reserved(names, path)
     start = 1
     batches = pf.iter_batches(batch_size=min(chunk_size, 1 << 30))  # Arrow takes a C long, not 10**20
     while True:
@@ -721,13 +765,13 @@ def _iter_parquet(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
         except StopIteration:
             if start == 1:  # no rows: one empty chunk with the columns, as a header-only CSV gives (no chunk at
                 # all failed read_feedback with pandas' "No objects to concatenate")
-                empty = pf.schema_arrow.empty_table().to_pandas()
+                empty = _data_frame(pf.schema_arrow.empty_table(), data, names)
                 empty.insert(0, "_row", np.array([], dtype=np.int64))
                 yield empty
             return
         except (pa.ArrowException, OSError) as exc:
             raise InputFileError(f"{path}: Parquet data unreadable after row {start - 1} (truncated or corrupt): {exc}") from None
-        chunk = batch.to_pandas()
+        chunk = _data_frame(batch, data, names)
         chunk.insert(0, "_row", np.arange(start, start + len(chunk), dtype=np.int64))
         start += len(chunk)
         yield chunk

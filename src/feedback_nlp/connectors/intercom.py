@@ -71,7 +71,8 @@ def _customer_row(part: dict[str, Any], name: Any, conv: dict[str, Any], source:
         "subject": (source.get("subject") or None) if first else None,
         # where the customer wrote from: a page URL can carry a reset token or an e-mail in its query
         "page_url": (redact_pii(url) if isinstance(url := source.get("url"), str) else url) if first else None,
-        "intercom_tags": "|".join(t.get("name", "") for t in tags if isinstance(t, dict)) or None,
+        "intercom_tags": "|".join(str(t["name"]) for t in tags if isinstance(t, dict) and isinstance(t.get("name"), (str, int)))
+        or None,
     }
 
 
@@ -111,8 +112,13 @@ def iter_intercom(path: str | os.PathLike, *, encoding: str | None = None,
         source = conv.get("source") if isinstance(conv.get("source"), dict) else {}
         parts_obj = conv.get("conversation_parts")
         parts = parts_obj.get("conversation_parts", []) if isinstance(parts_obj, dict) else parts_obj or []
+        parts = parts if isinstance(parts, list) else [parts]  # one part that is no list: "not a conversation part"
         opening = {**source, "part_type": "opening", "created_at": conv.get("created_at")} if source else None
-        tags = conv.get("tags", {}).get("tags", []) if isinstance(conv.get("tags"), dict) else []
+        tags = conv["tags"].get("tags") if isinstance(conv.get("tags"), dict) else None
+        tags = tags if isinstance(tags, list) else []
+        if not opening and not parts:  # counted: a conversation left out without a word looked like a lost row
+            skip("conversation without messages")
+            continue
         for part in ([opening] if opening else []) + list(parts):
             number += 1
             if not isinstance(part, dict):

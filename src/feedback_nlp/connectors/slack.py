@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import zipfile
@@ -88,20 +89,38 @@ class _Tree:
             return None
         except OSError as exc:
             raise InputFileError(f"cannot read {name} in the Slack export {self.path}: {exc}") from exc
-        return _loads(raw.decode("utf-8-sig", errors="replace"))
+        # in a day file, bytes not valid in UTF-8 stay as lone surrogates, so that the message holding them is
+        # rejected alone (errors="replace" turned them into U+FFFD and the message was kept, silently altered);
+        # in a listing (channels.json, users.json) a name shown as U+FFFD is only a name
+        listing = "/" not in name
+        text = raw.decode("utf-8-sig", errors="replace" if listing else "surrogateescape")
+        self.bad_byte = None if listing else _first_bad_byte(raw)
+        return _loads(text)
+
+    bad_byte: str | None = None  # the first byte not valid in UTF-8 of the file read last ("0xE9"), if any
 
     def close(self) -> None:
         if self.zip:
             self.zip.close()
 
 
+def _first_bad_byte(raw: bytes) -> str | None:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"0x{raw[exc.start]:02X}"
+    return None
+
+
 def _user_names(users: Any) -> tuple[dict[str, str], set[str]]:
     names, bots = {}, set()
     for u in users if isinstance(users, list) else []:
-        if not isinstance(u, dict) or "id" not in u:
+        if not isinstance(u, dict) or not isinstance(u.get("id"), str):
             continue
-        profile = u.get("profile") or {}
-        names[u["id"]] = profile.get("real_name") or u.get("real_name") or profile.get("display_name") or u.get("name") or u["id"]
+        profile = u["profile"] if isinstance(u.get("profile"), dict) else {}
+        # the first name that is text: a name of another JSON type stopped the export when a mention was shown
+        names[u["id"]] = next((n for n in (profile.get("real_name"), u.get("real_name"), profile.get("display_name"),
+                                           u.get("name")) if isinstance(n, str) and n), u["id"])
         if u.get("is_bot") or u.get("id") == "USLACKBOT":
             bots.add(u["id"])
     return names, bots
@@ -113,8 +132,9 @@ def read_slack(path: str | os.PathLike) -> Export:
     Rows carry ``id`` (``<channel id>-<ts>``), ``text``, ``source="slack"``, ``source_detail``
     (``#channel``), ``created_at`` (``ts``), ``author``, ``thread_id`` (the parent's id for a reply,
     the message's own id for a thread parent), ``edited_at``, ``export_file`` and ``_row`` (the
-    message's number in the export, in channel, day and file order). A day file that is not valid JSON
-    becomes one rejected row naming it. The whole export as one table: :func:`iter_slack` gives the same rows
+    message's number in the export, in channel, day and file order). A day file that is not valid JSON, or
+    not a list of messages, becomes one rejected row naming it; a message holding bytes not valid in UTF-8 is
+    rejected alone. The whole export as one table: :func:`iter_slack` gives the same rows
     a day file at a time, in bounded memory.
     """
     skipped: dict[str, int] = {}
@@ -152,9 +172,13 @@ def _rows(tree: _Tree, path: Path, skipped: dict[str, int]) -> Iterator[dict[str
         channels = []
         # public channels, private channels, group DMs and DMs (whose folder is the DM's id: no name)
         for listing in ("channels.json", "groups.json", "mpims.json", "dms.json"):
-            for c in tree.read(listing) or []:
-                if isinstance(c, dict) and (c.get("name") or c.get("id")):
-                    channels.append({**c, "name": c.get("name") or c["id"], "_dm": listing == "dms.json"})
+            listed = tree.read(listing)
+            for c in listed if isinstance(listed, list) else []:
+                # an id or name of another JSON type is no channel (it was a TypeError, unhashable type)
+                ident, name = (v if isinstance(v, str) else None for v in (c.get("id"), c.get("name"))) \
+                    if isinstance(c, dict) else (None, None)
+                if name or ident:
+                    channels.append({**c, "id": ident, "name": name or ident, "_dm": listing == "dms.json"})
         users, bots = _user_names(tree.read("users.json"))
         # a name that is no text ("\ud800" in users.json) is left out: its messages show the user id instead
         users = {k: v for k, v in users.items() if not (isinstance(v, str) and _LONE_SURROGATE.search(v))}
@@ -182,7 +206,12 @@ def _rows(tree: _Tree, path: Path, skipped: dict[str, int]) -> Iterator[dict[str
                 reason = str(exc) if isinstance(exc, InputFileError) else f"malformed JSON in the Slack day file {name} ({exc})"
                 yield _reject(number, reason, None, detail, name)
                 continue
-            for msg in messages if isinstance(messages, list) else []:
+            if not isinstance(messages, list):  # "{}" or "null": a day file of no messages was left out unsaid
+                number += 1
+                yield _reject(number, f"the Slack day file {name} holds {_json_kind(messages)}, not a list of "
+                              "messages", _printable_json(messages), detail, name)
+                continue
+            for msg in messages:
                 number += 1
                 if not isinstance(msg, dict):
                     skip("not a message")
@@ -195,9 +224,19 @@ def _rows(tree: _Tree, path: Path, skipped: dict[str, int]) -> Iterator[dict[str
                 if any(isinstance(v, str) and _LONE_SURROGATE.search(v) for v in row.values()):
                     # "\ud800" in the JSON: no text; the message (or its channel's name) failed the
                     # whole export with a UnicodeEncodeError. Rejected alone, its text shown escaped.
-                    row = _reject(number, "an escaped lone surrogate (\\udXXX) in the message or its channel's "
-                                  "name: not valid Unicode text", _escaped(msg.get("text")), _escaped(detail), name)
+                    reason = (f"bytes not valid in UTF-8 (first: {tree.bad_byte}) in the message" if tree.bad_byte
+                              else "an escaped lone surrogate (\\udXXX) in the message or its channel's name: not "
+                              "valid Unicode text")
+                    row = _reject(number, reason, _escaped(msg.get("text")), _escaped(detail), name)
                 yield row
+
+
+def _json_kind(value: Any) -> str:
+    return "null" if value is None else "an object" if isinstance(value, dict) else f"a {type(value).__name__}"
+
+
+def _printable_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)[:500]
 
 
 def _reject(number: int, reason: str, raw: str | None, detail: str | None, file: str) -> dict[str, Any]:
@@ -221,9 +260,13 @@ def _skip_reason(msg: dict[str, Any], bots: set[str]) -> str | None:
     subtype = msg.get("subtype")
     if subtype not in _HUMAN_SUBTYPES:
         return _SKIP_NAMES.get(str(subtype), f"{subtype} event")
-    if msg.get("bot_id") or msg.get("user") in bots:
+    user, text = msg.get("user"), msg.get("text")
+    # a user or text of another JSON type (an object, a list, a number) is the validator's to reject by row:
+    # here it was a TypeError ("unhashable type: 'dict'") or an AttributeError ('dict' has no 'strip') that
+    # stopped the whole export
+    if msg.get("bot_id") or (isinstance(user, str) and user in bots):
         return "bot message"
-    if not (msg.get("text") or "").strip() and msg.get("files"):
+    if not (text.strip() if isinstance(text, str) else text) and msg.get("files"):
         return "file without text"
     return None
 
@@ -240,7 +283,8 @@ def _row(msg: dict[str, Any], number: int, cid: str, detail: str, file: str, use
         "id": f"{cid}-{ts}" if ts else None,
         "text": slack_to_text(text, users, channels) if isinstance(text, str) else text,
         "source": "slack", "source_detail": detail, "created_at": ts,
-        "author": users.get(str(user)) or (msg.get("user_profile") or {}).get("real_name") or user,
+        "author": users.get(str(user)) or (profile.get("real_name") if isinstance(profile := msg.get("user_profile"), dict)
+                                           else None) or user,
         "thread_id": f"{cid}-{thread}" if thread else None,
         "edited_at": edited.get("ts") if isinstance(edited, dict) else None,
         "reply_count": msg.get("reply_count"),

@@ -30,19 +30,29 @@ __all__ = ["iter_zendesk", "read_zendesk"]
 _API_URL = re.compile(r"^(https://[^/]+)/api/v2/tickets/(\d+)\.json$")
 
 
-def _text(ticket: dict[str, Any]) -> str | None:
+def _text(ticket: dict[str, Any]) -> Any:
     subject = ticket.get("subject") or ticket.get("raw_subject") or ""
     body = ticket.get("description")
     if not body:  # exports with comments side-loaded: the first comment is the request
         comments = ticket.get("comments") or []
         first = comments[0] if comments and isinstance(comments[0], dict) else {}
         body = first.get("html_body") or first.get("body") or first.get("plain_body") or ""
+    for value in (subject, body):
+        if isinstance(value, (dict, list)):  # str() made "{'a': 1}" the text of the ticket: the validator rejects it
+            return value
     subject, body = str(subject).strip(), str(body).strip()
     if not subject and not body:
         return None
     if not subject or body.lower().startswith(subject.lower()):
         return body
     return f"{subject}\n\n{body}" if body else subject
+
+
+def _tags(tags: Any) -> str | None:
+    """Tags as one ``a|b`` cell; ``"tags": true`` (or another value that is no list) was a TypeError."""
+    if isinstance(tags, list):
+        return "|".join(map(str, tags)) or None
+    return tags or None if isinstance(tags, str) else None
 
 
 def _name(index: dict[str, dict[str, Any]], ident: Any) -> Any:
@@ -67,11 +77,12 @@ def _ticket_row(t: dict[str, Any], users: dict[str, dict[str, Any]], orgs: dict[
         "url": f"{m.group(1)}/agent/tickets/{m.group(2)}" if m else url,
         "priority": t.get("priority"),
         "ticket_type": t.get("type"),
-        "zendesk_tags": "|".join(map(str, t.get("tags") or [])) or None,
+        "zendesk_tags": _tags(t.get("tags")),
         "satisfaction": (t.get("satisfaction_rating") or {}).get("score") if isinstance(t.get("satisfaction_rating"), dict) else None,
         "updated_at": t.get("updated_at"),
     }
-    for field in t.get("custom_fields") or t.get("fields") or []:
+    fields = t.get("custom_fields") or t.get("fields")
+    for field in fields if isinstance(fields, list) else []:
         if isinstance(field, dict) and "id" in field:
             value = field.get("value")
             row[f"custom_{field['id']}"] = "|".join(map(str, value)) if isinstance(value, list) else value
