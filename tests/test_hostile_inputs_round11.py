@@ -163,3 +163,14 @@ def test_the_json_summary_of_a_command_writes_a_nan_figure_as_null(capsys):
 
     _emit_json({"command": "eval", "macro_f1": float("nan"), "per_tag": {"x": {"f1": float("inf")}}})
     assert json.loads(capsys.readouterr().out) == {"command": "eval", "macro_f1": None, "per_tag": {"x": {"f1": None}}}
+
+
+def test_find_on_a_backlog_smaller_than_the_default_k_returns_every_item(hash_embedder):
+    # a new team's backlog of 3 items: Deduper().fit(...).find(text) failed "k=5 is larger than the index (3 items)"
+    from feedback_nlp import Deduper
+
+    d = Deduper(hash_embedder).fit(["dark mode please", "export to csv", "login fails"], ids=["a", "b", "c"])
+    found = d.find("dark mode")
+    assert sorted(found["id"]) == ["a", "b", "c"] and found.iloc[0]["id"] == "a"
+    with pytest.raises(Exception, match="k=5 is larger than the index"):  # a k given explicitly is still checked
+        d.find("dark mode", k=5)

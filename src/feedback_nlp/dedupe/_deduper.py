@@ -35,7 +35,10 @@ def _cosine(x: Any) -> Any:
     for a copy."""
     clipped = np.clip(np.asarray(x, dtype=float), -1.0, 1.0)
     return float(clipped) if clipped.ndim == 0 else clipped
+
+
 _BLOCK = 2048  # rows per matmul block: 2048 x n float32 scores stay small even for n = 1M
+DEFAULT_K = 5  # matches per query of Deduper.find when k is not given
 
 
 def _float32_at_least(threshold: float) -> np.float32:
@@ -295,10 +298,11 @@ class Deduper(ParamsMixin, BaseEstimator):
             scores[s:s + _BLOCK] = np.take_along_axis(part_scores, order, axis=1)
         return scores, pos
 
-    def find(self, texts: Any = None, k: int = 5, min_score: float | None = None, *,
+    def find(self, texts: Any = None, k: int | None = None, min_score: float | None = None, *,
              embeddings: np.ndarray | None = None, exclude_self: bool = False,
              exclude_ids: Sequence[Any] | None = None) -> pd.DataFrame:
-        """Top-``k`` matches of each query: a DataFrame with ``query`` (position), ``rank``, ``id``,
+        """Top-``k`` matches of each query (default: 5, or every item of a smaller index; a ``k`` given larger than
+        the index is an error): a DataFrame with ``query`` (position), ``rank``, ``id``,
         ``score`` (cosine similarity) and ``text``, keeping matches with score ≥ ``min_score`` (default: no
         floor). With texts on both sides the order adds a bounded bonus for shared specific words (see
         ``lexical_weight``), so a lower cosine score can rank above a higher one.
@@ -307,6 +311,8 @@ class Deduper(ParamsMixin, BaseEstimator):
         exactly those out. ``exclude_self`` instead drops the first match scoring ≥ 0.9999, which is the
         query itself *or* an identical copy of it."""
         self._check_fitted()
+        if k is None:  # the default: a new team's backlog of 3 items failed "k=5 is larger than the index"
+            k = min(DEFAULT_K, len(self.ids_))
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")
         if k > len(self.ids_):
