@@ -113,3 +113,22 @@ def hashed_tag_model(folder: Path, monkeypatch: Any) -> Path:
     path = clf.save(folder)
     monkeypatch.setitem(_chunks._MODELS, f"{path}|False|None", clf)
     return path
+
+
+class StopJob(Exception):
+    """Raised from a tag job's chunk hook: the job stops there, as a kill would leave it."""
+
+
+def interrupted_tag_job(model: Any, data: Any, out: Path) -> Path:
+    """A tag job of 10 rows in chunks of 3, stopped after its second chunk; returns its parts folder."""
+    import pytest
+
+    import feedback_nlp as fb
+
+    def stop(index: int) -> None:
+        if index == 1:
+            raise StopJob
+
+    with pytest.raises(StopJob):
+        fb.tag_file(model, data, out, chunk_size=3, cache=False, progress=False, chunk_hook=stop)
+    return out.with_name(out.name + ".parts")

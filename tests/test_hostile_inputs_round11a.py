@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import feedback_nlp as fb
-from _hostile_support import hashed_tag_model, write_file
+from _hostile_support import hashed_tag_model, interrupted_tag_job, write_file
 from feedback_nlp.cli import main
 from feedback_nlp.errors import JobLockedError
 
@@ -164,19 +164,6 @@ def test_tag_with_a_reserved_column_is_one_error_line(tmp_path, monkeypatch, cap
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "m"]
 
 
-class _Stop(Exception):
-    pass
-
-
-def _interrupted(model, data, out):
-    """A tag job of 10 rows in chunks of 3, stopped after its second chunk (as a kill would leave it)."""
-    def stop(index):
-        if index == 1:
-            raise _Stop
-
-    with pytest.raises(_Stop):
-        fb.tag_file(model, data, out, chunk_size=3, cache=False, progress=False, chunk_hook=stop)
-    return out.with_name(out.name + ".parts")
 
 
 def test_a_resume_under_another_date_order_is_refused_naming_it(tmp_path, monkeypatch):
@@ -189,7 +176,7 @@ def test_a_resume_under_another_date_order_is_refused_naming_it(tmp_path, monkey
     data = write_file(tmp_path / "in.csv", "id,text,created_at\n" + "".join(
         f"{i},item {i} export fails,{'13/01/2026' if i == 8 else '05/01/2026'}\n" for i in range(10)))
     out = tmp_path / "out.csv"
-    _interrupted(model, data, out)
+    interrupted_tag_job(model, data, out)
     monkeypatch.setenv("FEEDBACK_NLP_DATE_ORDER", "dmy")
     with pytest.raises(fb.InvalidInputError, match=r"FEEDBACK_NLP_DATE_ORDER .*\('mdy' -> 'dmy'\) changed"):
         fb.tag_file(model, data, out, chunk_size=3, cache=False, progress=False, resume=True)

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import feedback_nlp as fb
-from _hostile_support import hashed_tag_model, write_file
+from _hostile_support import hashed_tag_model, interrupted_tag_job, write_file
 from feedback_nlp.cli import main
 from feedback_nlp.errors import InvalidInputError, UsageError
 from feedback_nlp.themes import CTFIDFLabeller
@@ -401,19 +401,6 @@ def test_the_demo_with_a_teams_own_embedder_shows_the_bundled_model(tmp_path, mo
 
 # --- batch jobs -----------------------------------------------------------------------------------------
 
-class _Stop(Exception):
-    pass
-
-
-def _interrupted(model, data, out):
-    """A tag job of 10 rows in chunks of 3, stopped after its second chunk (as a kill would leave it)."""
-    def stop(index):
-        if index == 1:
-            raise _Stop
-
-    with pytest.raises(_Stop):
-        fb.tag_file(model, data, out, chunk_size=3, cache=False, progress=False, chunk_hook=stop)
-    return out.with_name(out.name + ".parts")
 
 
 @pytest.fixture
@@ -431,7 +418,7 @@ def job(tmp_path, monkeypatch):
 ])
 def test_a_resume_redoes_a_damaged_chunk_and_loses_or_repeats_no_row(job, damage):
     model, data, out = job
-    damage(_interrupted(model, data, out))
+    damage(interrupted_tag_job(model, data, out))
     summary = fb.tag_file(model, data, out, chunk_size=3, cache=False, progress=False, resume=True)
     ids = pd.read_csv(out, dtype={"id": str})["id"].tolist()
     assert summary.rows_in == 10 == summary.rows_out + summary.rows_error
@@ -441,7 +428,7 @@ def test_a_resume_redoes_a_damaged_chunk_and_loses_or_repeats_no_row(job, damage
 def test_a_resume_with_a_manifest_that_is_no_object_says_so(job):
     """A manifest.json holding a list was an AttributeError ('list' object has no attribute 'get')."""
     model, data, out = job
-    parts = _interrupted(model, data, out)
+    parts = interrupted_tag_job(model, data, out)
     (parts / "manifest.json").write_text("[1, 2]")
     with pytest.raises(InvalidInputError, match="no readable manifest"):
         fb.tag_file(model, data, out, chunk_size=3, cache=False, progress=False, resume=True)
@@ -492,7 +479,7 @@ def test_a_resume_names_the_same_model_folder_another_way(job, monkeypatch):
     model, data, out = job
     monkeypatch.chdir(model.parent)
     monkeypatch.setitem(_chunks._MODELS, f"{model.name}|False|None", _chunks._MODELS[f"{model}|False|None"])
-    _interrupted(model.name, data, out)
+    interrupted_tag_job(model.name, data, out)
     summary = fb.tag_file(model, data, out, chunk_size=3, cache=False, progress=False, resume=True)
     assert summary.chunks_reused == 2 and summary.rows_out == 10
 
@@ -502,7 +489,7 @@ def test_a_resume_with_another_model_is_still_refused(job, tmp_path, monkeypatch
     from feedback_nlp import _chunks
 
     model, data, out = job
-    _interrupted(model, data, out)
+    interrupted_tag_job(model, data, out)
     clf = fb.TagClassifier(HashEmbedder()).fit(["export fails", "slow page", "add dark mode", "add sso",
                                                 "love it", "great app"], ["bug", "bug", "request", "request",
                                                                           "praise", "praise"])
