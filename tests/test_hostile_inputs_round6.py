@@ -140,9 +140,9 @@ def test_a_fine_freq_over_a_short_span_still_runs(tmp_path, hashed_cli):
 # --- serve's argument types ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("parse, text, message", [
-    ("_port", "http", "expected an integer, got 'http'"), ("_port", "65536", "0-65535, got 65536"),
-    ("_seconds", "soon", "expected a number, got 'soon'"), ("_seconds", "inf", ">= 0, got 'inf'"),
-    ("_seconds", "-1", ">= 0, got '-1'"),
+    ("port", "http", "expected an integer, got 'http'"), ("port", "65536", "0-65535, got 65536"),
+    ("seconds", "soon", "expected a number, got 'soon'"), ("seconds", "inf", ">= 0, got 'inf'"),
+    ("seconds", "-1", ">= 0, got '-1'"),
 ])
 def test_serve_argument_types_keep_their_messages(parse, text, message):
     import argparse
@@ -151,7 +151,7 @@ def test_serve_argument_types_keep_their_messages(parse, text, message):
 
     with pytest.raises(argparse.ArgumentTypeError, match=message):
         getattr(_cli, parse)(text)
-    assert _cli._port("0") == 0 and _cli._seconds("2.5") == 2.5
+    assert _cli.port("0") == 0 and _cli.seconds("2.5") == 2.5
 
 
 # --- JSON documents are read a record at a time ---------------------------------------------------

@@ -339,9 +339,6 @@ def _moscow_by_rank(s: np.ndarray, q: Sequence[float]) -> tuple[np.ndarray, np.n
     return cat, rule
 
 
-_POSITION = "__feedback_nlp_position__"
-
-
 def _mask(values: pd.Series, test: Callable[[Any], bool]) -> pd.Series:
     """``test`` of each value as a boolean Series: ``map`` of an empty text column keeps the text dtype, and
     combining that with ``&`` is a pandas deprecation warning (an error in pandas 4) for a frame of no rows."""
@@ -443,12 +440,14 @@ def theme_scores(
     if isinstance(data[theme_col].dtype, pd.CategoricalDtype):  # of numbers, -1 included: the outlier filter
         data[theme_col] = data[theme_col].astype(object)         # failed with "bad operand type for unary ~"
     # each input row's position, carried through the explode below: what counts the rows no theme kept
-    position = pd.Series(np.arange(len(data)), index=data.index)
+    position = np.arange(len(data))
     if data[theme_col].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
         # a tag named twice in one cell (["sso", "sso"]) is still one item: it counted twice in volume and recent
         data[theme_col] = data[theme_col].map(_distinct_values)
-        data = data.assign(**{_POSITION: position.to_numpy()}).explode(theme_col)
-        position = data.pop(_POSITION)
+        # explode makes a row of each value of a list, and one row of an empty list or a single theme
+        position = np.repeat(position, [max(len(v), 1) if isinstance(v, (list, tuple, np.ndarray)) else 1
+                                        for v in data[theme_col]])
+        data = data.explode(theme_col)
     unhashable = _mask(data[theme_col], lambda v: not isinstance(v, Hashable))
     if unhashable.any():  # a dict or set theme was "unhashable type" from the grouping
         raise ColumnError(f"theme column {quoted(theme_col)} holds objects in rows {list(data.index[unhashable][:10])} "
@@ -460,7 +459,7 @@ def theme_scores(
     if None in exclude:  # a missing theme: None, NaN, or an empty cell of a CSV (was ranked as a theme named '')
         keep &= data[theme_col].notna() & ~_mask(data[theme_col], _blank)
     data = data[keep]
-    counted = int(pd.unique(position.to_numpy()[keep.to_numpy()]).size)
+    counted = int(np.unique(position[keep.to_numpy()]).size)
     if revenue_col is not None:
         _refuse_non_amounts(data, revenue_col)
         given = data[revenue_col].where(~data[revenue_col].map(_blank))  # an empty CSV cell is a missing amount

@@ -31,9 +31,6 @@ def _models(values: list[str] | None) -> dict[str, str]:
     return out
 
 
-_port, _seconds = port, seconds
-
-
 def _extension(spec: str) -> Any:
     module, sep, attr = spec.partition(":")
     if not sep:
@@ -138,7 +135,7 @@ def add_parsers(sub: Any) -> None:
                    help="model of /v1/sentiment (default: the bundled one; 'none' turns it off)")
     _store_args(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    p.add_argument("--port", type=_port, default=8080, help="TCP port, 0-65535 (0: any free port) (default: 8080)")
+    p.add_argument("--port", type=port, default=8080, help="TCP port, 0-65535 (0: any free port) (default: 8080)")
     p.add_argument("--embedding-model", default=None, help="embedding model folder or name (default: bundled MiniLM)")
     p.add_argument("--backend", default=None, choices=list(BACKENDS), help="embedding backend (default: auto)")
     for name in ("max_body_bytes", "max_items", "max_text_chars", "max_k", "max_batch"):
@@ -151,7 +148,7 @@ def add_parsers(sub: Any) -> None:
                    help="a backlog metadata field stored as sent (repeatable); other string values are PII-redacted")
     p.add_argument("--extension", action="append", metavar="MODULE:FUNCTION",
                    help="call FUNCTION(app, state) at start-up to mount an integration's routes")
-    p.add_argument("--graceful-timeout", type=_seconds, default=30.0,
+    p.add_argument("--graceful-timeout", type=seconds, default=30.0,
                    help="seconds in-flight requests get to finish on SIGTERM (default: %(default)s)")
     from ..integrations.quackback._setup import add_quackback_options
 

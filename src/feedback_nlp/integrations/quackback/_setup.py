@@ -25,9 +25,6 @@ SECRET_ENV = "QUACKBACK_WEBHOOK_SECRET"
 STORE_FILE = "quackback.sqlite"
 
 
-_window, _wait, _share = positive_seconds, seconds, share
-
-
 def add_quackback_options(p: argparse.ArgumentParser, *, standalone: bool = False) -> None:
     """Add the ``--quackback-*`` options (and ``--write-back``, ``--create-tags``, ``--auto-merge-above``)."""
     g = p.add_argument_group("Quackback webhook (POST /v1/integrations/quackback/webhook)")
@@ -40,14 +37,14 @@ def add_quackback_options(p: argparse.ArgumentParser, *, standalone: bool = Fals
     g.add_argument("--quackback-key-file", default=None, help=f"file holding a Quackback API key (default: ${KEY_ENV})")
     g.add_argument("--write-back", action="store_true", help="add confident predicted tags to the posts in Quackback")
     g.add_argument("--create-tags", action="store_true", help="with --write-back: create tags Quackback does not have")
-    g.add_argument("--auto-merge-above", type=_share, default=None, metavar="SCORE",
+    g.add_argument("--auto-merge-above", type=share, default=None, metavar="SCORE",
                    help="merge a new post into its best duplicate candidate above SCORE (default: never merge)")
-    g.add_argument("--quackback-min-confidence", type=_share, default=0.5, help="probability a tag needs to be written")
-    g.add_argument("--quackback-duplicate-threshold", type=_share, default=0.9,
+    g.add_argument("--quackback-min-confidence", type=share, default=0.5, help="probability a tag needs to be written")
+    g.add_argument("--quackback-duplicate-threshold", type=share, default=0.9,
                    help="similarity from which a backlog post is reported as a duplicate candidate")
     g.add_argument("--quackback-sentiment-model", default=None, help="a tag model whose best tag is the sentiment")
-    g.add_argument("--quackback-replay-window", type=_window, default=300.0, help="seconds a delivery's timestamp may be off")
-    g.add_argument("--quackback-respond-within", type=_wait, default=2.0,
+    g.add_argument("--quackback-replay-window", type=positive_seconds, default=300.0, help="seconds a delivery's timestamp may be off")
+    g.add_argument("--quackback-respond-within", type=seconds, default=2.0,
                    help="seconds the webhook waits for the result before answering 202 (Quackback times out at 5)")
 
 
