@@ -50,10 +50,14 @@ def _float32_at_least(threshold: float) -> np.float32:
     return t if float(t) >= threshold else np.nextafter(t, np.float32(np.inf))
 
 
+def _repeated_ids(ids: list[Any]) -> list[str]:
+    """The ids given more than once, as text (1 and "1" are one id once saved)."""
+    return [i for i, c in Counter(map(str, ids)).items() if c > 1]
+
+
 def _refuse_repeated_ids(ids: list[Any]) -> None:
-    """InvalidInputError naming the ids given more than once (as text: 1 and "1" are one id once saved)."""
-    counts = Counter(map(str, ids))
-    repeated = [i for i, c in counts.items() if c > 1]
+    """InvalidInputError naming the ids given more than once."""
+    repeated = _repeated_ids(ids)
     if repeated:
         raise InvalidInputError(f"ids must be unique; repeated: {quoted_list(repeated, 5)}")
 
@@ -66,7 +70,7 @@ def _check_saved_items(ids: list[Any], texts: list[Any], emb: np.ndarray) -> Non
     odd = [p for p, i in enumerate(ids) if not isinstance(i, (str, int, float)) or _missing(i)]
     if odd:
         raise ValueError(f"ids at positions {odd[:10]} are no ids (null, NaN or an object)")
-    if len(set(map(str, ids))) != len(ids):
+    if _repeated_ids(ids):
         raise ValueError("ids are repeated; each item has its own id")
     odd = [p for p, t in enumerate(texts) if t is not None and not isinstance(t, str)]
     if odd:
