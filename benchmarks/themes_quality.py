@@ -11,7 +11,9 @@ contain a word of the dominant intent's name (banking77, hwu64), for our titles,
 and BERTopic's c-TF-IDF names of the same clusters.
 
 BERTopic runs from its own venv (``--bertopic-python venv-bertopic/bin/python``, see _bertopic_peer.py).
-Usage: python benchmarks/themes_quality.py [--sets banking77,hwu64,...] [--candidates] [--bertopic-python PY]
+``--small`` adds small backlogs drawn from banking77 and hwu64 (K classes x s items, 5 draws each).
+
+Usage: python benchmarks/themes_quality.py [--sets banking77,hwu64,...] [--candidates] [--small] [--bertopic-python PY]
        [--name RESULTS_FILE_NAME]
 """
 
@@ -112,10 +114,40 @@ def candidates(X: np.ndarray, texts: list[str], y: np.ndarray) -> list[dict]:
     return rows
 
 
+SMALL = ((1, 35), (1, 60), (3, 15), (5, 12), (8, 25), (20, 20))
+
+
+def small_backlogs(X: np.ndarray, y: np.ndarray, draws: int = 5) -> list[dict]:
+    """Small backlogs drawn from one labelled set: K classes x s items each, ``draws`` draws per shape.
+
+    The default ThemeModel (min_theme_size 10) is fitted on each; reported: the share of items in a theme,
+    NMI (for K > 1) and the number of themes per draw. A backlog of one request (K = 1) should be one theme.
+    """
+    rng = np.random.default_rng(0)
+    classes = np.unique(y)
+    rows = []
+    for k, s in SMALL:
+        themed, nmis, counts = [], [], []
+        for _ in range(draws):
+            picked = rng.choice(classes, k, replace=False)
+            idx = np.concatenate([rng.choice(np.flatnonzero(y == c), min(s, int((y == c).sum())), replace=False)
+                                  for c in picked])
+            labels = ThemeModel().fit(embeddings=X[idx]).labels_
+            themed.append(float((labels >= 0).mean()))
+            counts.append(int(len(set(labels[labels >= 0].tolist()))))
+            if k > 1:
+                nmis.append(normalized_mutual_info_score(y[idx], labels))
+        rows.append({"classes": k, "items_per_class": s, "in_a_theme": round(float(np.mean(themed)), 3),
+                     "nmi": round(float(np.mean(nmis)), 3) if nmis else None, "themes_per_draw": counts})
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--candidates", action="store_true")
+    ap.add_argument("--small", action="store_true", help="also small backlogs drawn from banking77 and hwu64")
     ap.add_argument("--bertopic-python", default=None, help="python of a venv with bertopic installed")
     ap.add_argument("--name", default="themes_quality", help="results file name (benchmarks/results/NAME.json)")
     args = ap.parse_args()
@@ -142,6 +174,8 @@ def main() -> None:
                               "our title + keywords": readability(y, tm.labels_, {t: titles[t] + " " + keywords[t] for t in titles})}
         res["examples"] = tm.themes_[["title", "keywords", "size"]].head(5).assign(
             keywords=lambda d: d["keywords"].map(lambda k: ", ".join(k[:3]))).to_dict("records")
+        if args.small and name in ("banking77", "hwu64"):
+            results.setdefault("small_backlogs", {})[name] = small_backlogs(X, y)
         if args.candidates and name in ("banking77", "hwu64"):
             results["candidates"][name] = candidates(X, texts, y)
         results["sets"][name] = res

@@ -271,7 +271,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
 
     def _discover(self, emb: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
         """Cluster (a sample of) ``emb``; returns the normalised centres of the clusters found."""
-        if len(emb) < max(2 * self.min_theme_size, 5):
+        if len(emb) < max(self.min_theme_size, 5):
             return []
         idx = np.arange(len(emb))
         if len(emb) > self.max_fit_size:
@@ -285,6 +285,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         # a theme of min_theme_size items in the whole corpus has this many in the clustering sample
         smallest = max(2, int(np.ceil(self.min_theme_size * len(idx) / len(emb))))
         labels = self._join_fragments(X, labels, smallest)
+        labels = self._gather_fragments(X, labels, smallest, rng)
         ids, sizes = np.unique(labels[labels != OUTLIER], return_counts=True)
         centres, kept = [], []
         for c, size in zip(ids.tolist(), sizes.tolist()):
@@ -326,6 +327,31 @@ class ThemeModel(ParamsMixin, BaseEstimator):
             target[i] = i
         out = labels.copy()
         out[inside] = small[target[member[inside]]]
+        return out
+
+    def _gather_fragments(self, X: np.ndarray, labels: np.ndarray, smallest: int,
+                          rng: np.random.Generator) -> np.ndarray:
+        """Regroup the items of clusters smaller than ``smallest`` by average linkage, before the size filter.
+
+        Modularity splits any blob, however even: 35 paraphrases of one login complaint came out as 23
+        communities of 1-5 items, too small to be themes, so a backlog dominated by one request had no theme
+        at all. Their items are clustered again, average linkage on cosine, and a group is kept together
+        while the mean similarity of its pairs is at least ``assign_threshold`` (the similarity from which
+        an item joins a theme); groups that reach ``smallest`` then count as themes. Large communities are
+        left as they are (banking77 and hwu64 unchanged); at most 3,000 leftover items are regrouped.
+        """
+        from sklearn.cluster import AgglomerativeClustering
+
+        ids, sizes = np.unique(labels[labels != OUTLIER], return_counts=True)
+        left = np.flatnonzero(np.isin(labels, ids[sizes < smallest]))
+        if len(left) < smallest:
+            return labels
+        if len(left) > 3000:  # average linkage holds a square matrix of the items
+            left = np.sort(rng.choice(left, 3000, replace=False))
+        groups = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
+                                         distance_threshold=1.0 - self.assign_threshold).fit_predict(X[left])
+        out = labels.copy()
+        out[left] = int(labels.max()) + 1 + groups
         return out
 
     def _merge_close(self, centres: list[np.ndarray], sizes: list[int]) -> list[np.ndarray]:
