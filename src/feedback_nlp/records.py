@@ -457,6 +457,10 @@ def _in_utc(ts: pd.Timestamp) -> pd.Timestamp:
     # 1972-01-01 when the column was built
     if ts.year < 1:
         raise ValueError(f"year {ts.year} is no date (a placeholder such as 0000-01-01?)")
+    # a Parquet or DataFrame time past year 9999 (microseconds reach year 294,000) came out of the column
+    # wrapped around: 34089-12-30 was stored as 1970-12-30 without a word
+    if ts.year > 9999:
+        raise ValueError(f"year {ts.year} lies beyond 9999, the last year a date can have here")
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
@@ -529,6 +533,15 @@ def to_utc_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 _ISO_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?$")
+
+
+def _free_name(name: str, *taken: Iterable[Any]) -> str:
+    """``name.1`` (or ``.2``, …): the first such name no column in ``taken`` has."""
+    used = {str(c) for cols in taken for c in cols}
+    k = 1
+    while f"{name}.{k}" in used:
+        k += 1
+    return f"{name}.{k}"
 
 
 def _fast_iso(values: list[Any]) -> list[Any]:
@@ -850,9 +863,12 @@ class RowValidator:
         records = pd.DataFrame(out)
         if self.keep_columns:
             used = {self.text_col, *(c for c in cols.values() if c)}
-            extra = [c for c in data_columns if c not in used and c not in records.columns]
+            extra = [c for c in data_columns if c not in used]
             if extra:  # one concat: a column at a time is quadratic on wide exports (thousands of columns)
-                kept = pd.DataFrame({c: df[c].to_numpy() for c in extra}, columns=extra)
+                # an input column named like one the reader adds (row, raw_text, source_detail) was dropped
+                # without a word; it is kept as "row.1", as pandas names the second of two equal headers
+                names = [_free_name(c, records.columns, data_columns) if c in records.columns else c for c in extra]
+                kept = pd.DataFrame({n: df[c].to_numpy() for c, n in zip(extra, names)}, columns=names)
                 records = pd.concat([records, kept], axis=1)
         bad = np.array([r is not None for r in reasons], dtype=bool)
         # the id of a row that did not parse comes from fields that may be misaligned: redact it, and

@@ -1,0 +1,51 @@
+"""Round 12 (lead): what the last round left alone, and odd use found this round. Each test fails without its
+fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import feedback_nlp as fn
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us"])
+def test_a_time_past_year_9999_is_rejected_not_wrapped_into_1970(tmp_path, unit) -> None:
+    """Was: a Parquet timestamp (or a DataFrame's datetime64[us]) in year 34089 was stored as 1970-12-30,
+    without a word, because pandas wraps such a time when it builds the column. Now the row is rejected."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000}[unit]
+    far = 253_402_300_800 * 4 * per_second  # 4 x the first second of year 10000
+    table = pa.table({"id": ["a", "b"], "text": ["checkout fails", "export is slow"],
+                      "created_at": pa.array([1_700_000_000 * per_second, far], pa.timestamp(unit))})
+    path = tmp_path / "far.parquet"
+    pq.write_table(table, path)
+    got = fn.read_feedback(path)
+    assert got.records["id"].tolist() == ["a"]
+    assert got.records["created_at"].dt.year.tolist() == [2023]
+    assert got.rejected["id"].tolist() == ["b"] and "34089" in got.rejected["reason"].iloc[0]
+    frame = pd.DataFrame({"id": ["a", "b"], "text": ["checkout fails", "export is slow"],
+                          "created_at": pd.Series(np.array([1_700_000_000 * 10**6, 253_402_300_800 * 4 * 10**6],
+                                                           dtype="datetime64[us]"))})
+    got = fn.read_feedback(frame)
+    assert got.records["created_at"].dt.year.tolist() == [2023] and got.rejected["id"].tolist() == ["b"]
+
+
+def test_year_9999_itself_is_still_a_date() -> None:
+    got = fn.read_feedback(pd.DataFrame({"id": ["a"], "text": ["never"], "created_at": ["9999-12-31"]}))
+    assert got.records["created_at"].dt.year.tolist() == [9999]
+
+
+def test_input_columns_named_like_the_readers_own_are_kept_not_dropped(tmp_path) -> None:
+    """Was: an input column named ``row`` or ``raw_text`` was replaced by the reader's own
+    column of that name, and the user's values were gone without a word. Now it is kept as ``row.1``, …"""
+    path = tmp_path / "in.csv"
+    path.write_text("id,text,row,raw_text,source_detail,row.1\n1,hello there,A7,orig,ticket 9,x\n", encoding="utf-8")
+    rec = fn.read_feedback(path).records
+    assert rec.loc[0, "row"] == 2 and rec.loc[0, "raw_text"] == "hello there"
+    assert rec.loc[0, "row.2"] == "A7" and rec.loc[0, "raw_text.1"] == "orig" and rec.loc[0, "row.1"] == "x"
+    assert rec.loc[0, "source_detail"] == "ticket 9"  # an input source_detail is read as the provenance
+    assert fn.read_feedback(path, keep_columns=False).records.columns.tolist() == [
+        "id", "text", "source", "row", "source_detail", "raw_text"]
