@@ -104,9 +104,28 @@ def test_corrupt_rows_are_never_served_but_discarded_and_reported(tmp_path, capl
 
 
 def test_non_finite_rows_are_not_served_even_with_a_valid_checksum(tmp_path):
-    c = EmbeddingCache(tmp_path / "c.sqlite")
-    c.put("m@1", ["a"], np.array([[1.0, np.nan, 0.0]], dtype=np.float32))
+    from feedback_nlp.cache import _row_digest, text_key
+
+    path = tmp_path / "c.sqlite"
+    c = EmbeddingCache(path)
+    c.put("m@1", ["b"], np.ones((1, 3), dtype=np.float32))  # creates the schema
+    # put() no longer stores such a row, so it is written as another writer (or an old version) could have
+    key, blob = text_key("a"), np.array([1.0, np.nan, 0.0], dtype="<f4").tobytes()
+    con = sqlite3.connect(path)
+    con.execute("INSERT INTO vectors VALUES (?, ?, ?, ?, ?)", ("m@1", key, 3, blob, _row_digest("m@1", key, 3, blob)))
+    con.commit()
+    con.close()
     assert c.get("m@1", ["a"]) == ({}, [0]) and c.corrupted == 1
+
+
+def test_put_does_not_store_non_finite_vectors(tmp_path, caplog):
+    """Was: put() stored a NaN vector, and every get() discarded it again with "failed their checksum"."""
+    c = EmbeddingCache(tmp_path / "c.sqlite")
+    c.put("m@1", ["a", "b"], np.array([[1.0, np.nan, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32))
+    assert len(c) == 1
+    with caplog.at_level("WARNING", logger="feedback_nlp.cache"):
+        hits, missing = c.get("m@1", ["a", "b"])
+    assert missing == [0] and list(hits) == [1] and c.corrupted == 0 and "checksum" not in caplog.text
 
 
 def test_a_schema_1_cache_is_emptied_once_and_upgraded(tmp_path, caplog):

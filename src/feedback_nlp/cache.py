@@ -172,8 +172,8 @@ class EmbeddingCache:
     def _discard(self, conn: sqlite3.Connection, model_id: str, keys: list[bytes]) -> None:
         """Delete corrupt rows so that the recomputed vectors can take their place, and report them."""
         self.corrupted += len(keys)
-        log.warning("%s: %d cached vector(s) of %s failed their checksum and were discarded; they are "
-                    "recomputed", self.path, len(keys), model_id)
+        log.warning("%s: %d cached vector(s) of %s failed their checksum or held a non-finite value and were "
+                    "discarded; they are recomputed", self.path, len(keys), model_id)
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany("DELETE FROM vectors WHERE model_id = ? AND key = ?", [(model_id, k) for k in keys])
@@ -229,7 +229,11 @@ class EmbeddingCache:
         return hits, missing
 
     def put(self, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
-        """Store ``vectors[i]`` for ``texts[i]`` (existing entries are kept: the first write wins)."""
+        """Store ``vectors[i]`` for ``texts[i]`` (existing entries are kept: the first write wins).
+
+        A vector holding NaN or an infinity is not stored: ``get`` would never serve it (it counts as missing),
+        and each read would discard it again with a warning.
+        """
         texts = _checked_texts(model_id, texts)
         try:
             vectors = np.ascontiguousarray(vectors, dtype="<f4")
@@ -239,7 +243,10 @@ class EmbeddingCache:
             raise InvalidInputError(f"expected {len(texts)} vectors of shape (n, dim), got {vectors.shape}")
         dim = vectors.shape[1]
         rows = []
-        for t, v in zip(texts, vectors):
+        finite = np.isfinite(vectors).all(axis=1)
+        for t, v, ok in zip(texts, vectors, finite):
+            if not ok:
+                continue
             key, blob = text_key(t), v.tobytes()
             rows.append((model_id, key, dim, blob, _row_digest(model_id, key, dim, blob)))
         conn = self._conn()
