@@ -49,3 +49,17 @@ def test_input_columns_named_like_the_readers_own_are_kept_not_dropped(tmp_path)
     assert rec.loc[0, "source_detail"] == "ticket 9"  # an input source_detail is read as the provenance
     assert fn.read_feedback(path, keep_columns=False).records.columns.tolist() == [
         "id", "text", "source", "row", "source_detail", "raw_text"]
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200b\u200d \ufeff", "\u202e\u2066", " \u00ad\u2060 "])
+def test_a_text_of_only_invisible_characters_is_empty_with_any_embedder(hash_embedder, invisible) -> None:
+    """Was: with a custom embedder (the real one cleans them away and refuses the rest), a text of only
+    zero-width or direction characters was embedded, and became a theme member, a duplicate match or a tag
+    prediction of nothing. Now it is refused as empty text, naming its position."""
+    texts = ["checkout fails on mobile", invisible, "export to CSV is slow"] * 4
+    with pytest.raises(fn.InvalidInputError, match=r"empty text at positions \[1, 4"):
+        fn.ThemeModel(hash_embedder, min_theme_size=2).fit(texts)
+    with pytest.raises(fn.InvalidInputError, match="empty text at positions"):
+        fn.Deduper(hash_embedder).fit(texts, ids=[str(i) for i in range(len(texts))])
+    # visible text that happens to hold such characters is still text
+    fn.Deduper(hash_embedder).fit(["dark\u200bmode please", "\u202eexport fails"], ids=["a", "b"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import numbers
 import os
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -64,12 +65,23 @@ class BaseEmbedder(ABC):
         return self.encode(texts)
 
 
+def _blank(text: str) -> bool:
+    """Empty, or only whitespace, control and format (Cf) characters; printable text is decided at once."""
+    if not text.strip():
+        return True
+    return not text.isprintable() and all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
+
+
 def _refuse_empty(texts: Sequence[str]) -> None:
     """InvalidInputError naming the positions of texts that are empty or only whitespace: nothing to embed.
 
+    Invisible format characters (zero-width spaces and joiners, a byte-order mark, direction marks) count as
+    whitespace here: the default embedder's cleaning removes them and refuses what is left, and a custom
+    embedder embedded "\u200b" as if it said something.
+
     >>> _refuse_empty(["export fails", "dark mode"])
     """
-    empty = [i for i, t in enumerate(texts) if not t.strip()]
+    empty = [i for i, t in enumerate(texts) if _blank(t)]
     if empty:
         raise InvalidInputError(f"empty text at positions {empty[:10]}"
                                 + (f" (and {len(empty) - 10} more)" if len(empty) > 10 else "")
