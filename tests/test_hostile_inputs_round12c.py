@@ -63,3 +63,92 @@ def test_cjk_text_without_pii_keeps_every_character(text):
     out = redact_pii(text)
     assert out == text or out == "我的邮箱是 <EMAIL> 谢谢"
     assert "\ufdd0" not in out
+
+
+def test_a_password_cue_in_japanese_or_chinese_before_words_redacts_nothing():
+    # "the password is correct." / "the password is wrong, please reset": words, not a password
+    for text in ("パスワードは正しいです。", "密码是错误的,请重置"):
+        assert redact_pii(text) == text
+    assert redact_pii("密码是hunter22谢谢") == "密码是<SECRET>谢谢"
+
+
+# --- invisible characters: what is removed, and what is part of the text ---------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "ชำระเงินไม่สำเร็จ น้ำ ทำ",  # Thai SARA AM: NFKC split it into two code points
+    "ຄຳ ນ້ຳ",  # Lao
+    "\U0001F468\u200d\U0001F469\u200d\U0001F467 family plan",  # one family, not three people
+    "\U0001F3F3\ufe0f\u200d\U0001F308 pride theme",  # the rainbow flag, not a white flag and a rainbow
+    "می\u200cخواهم خروجی بگیرم",  # Persian: the non-joiner is part of the spelling
+    "क्\u200dष",  # Devanagari half form
+    "flag \U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F ok",  # England's flag
+])
+def test_cleaning_keeps_the_characters_a_script_or_an_emoji_is_written_with(text):
+    assert clean_text(text) == text
+
+
+@pytest.mark.parametrize(("text", "cleaned"), [
+    ("Great app\U000E0049\U000E0047\U000E004E\U000E004F\U000E0052\U000E0045", "Great app"),  # invisible "IGNORE"
+    ("pass\u200cword a\u200db", "password ab"),  # joiners that only hide a split
+    ("x\u2062y", "xy"),  # an invisible operator
+    ("\u200d\u200c", ""),
+])
+def test_cleaning_removes_invisible_characters_that_hide_text(text, cleaned):
+    assert clean_text(text) == cleaned
+
+
+# --- theme keywords and titles, duplicate-search words -------------------------------------------------------
+
+
+_ZH = {0: ["导出CSV文件失败,请尽快修复。", "每次导出报表都会卡住", "导出功能太慢了,等了十分钟", "无法导出数据到Excel"],
+       1: ["登录时一直提示密码错误", "手机号无法登录账户", "登录页面打不开", "用微信登录失败了"]}
+
+
+def test_themes_of_chinese_and_japanese_feedback_get_keywords():
+    from feedback_nlp.themes import CTFIDFLabeller
+
+    kw = CTFIDFLabeller().keywords(_ZH, 3)
+    assert kw[0][0] == "导出" and kw[1][0] == "登录"  # were [] and []: a clause was one word, shared by no item
+    ja = {0: ["ログインできません。", "ログイン画面が真っ白になる", "スマホからログインできない"],
+          1: ["通知が届かない", "通知が多すぎてうるさい", "プッシュ通知が遅れて来る"]}
+    assert CTFIDFLabeller().keywords(ja, 3) == {0: ["ログイン"], 1: ["通知"]}
+
+
+def test_keywords_keep_words_with_vowel_signs_and_diacritics_whole():
+    from feedback_nlp.themes import CTFIDFLabeller
+
+    docs = {0: ["लॉगिन नहीं हो रहा है", "मैं लॉगिन नहीं कर पा रहा", "लॉगिन पेज बहुत धीमा है"],
+            1: ["الدَّفع فشل", "فشل الدَّفع بالبطاقة", "الدَّفع بطيء"]}
+    kw = CTFIDFLabeller().keywords(docs, 3)
+    assert "लॉगिन" in kw[0] and "नहीं" in kw[0]  # were fragments: "नह", "रह"
+    assert kw[1][0] == "الدَّفع"  # was "الد فع": the vowel marks split the word
+    words = {w for items in docs.values() for t in items for w in t.split()}
+    assert all(part in words for k in kw[0] + kw[1] for part in k.split())
+
+
+def test_a_chinese_title_ends_at_the_chinese_full_stop():
+    from feedback_nlp.themes import clean_title
+
+    assert clean_title("导出CSV文件失败,请尽快修复。我的账户是专业版。") == "导出CSV文件失败,请尽快修复"
+
+
+def test_duplicate_search_words_match_across_unicode_forms_and_keep_indic_words_whole():
+    from feedback_nlp.dedupe._bm25 import tokenize
+
+    assert tokenize("Cafe\u0301 STRASSE ＣＳＶ") == tokenize("Café straße CSV") == ["café", "strasse", "csv"]
+    assert tokenize("भुगतान नहीं") == ["भुगतान", "नहीं"]  # was ['भ', 'गत', 'न', 'नह']
+
+
+def test_theme_model_and_deduper_run_on_mixed_scripts():
+    from conftest import HashEmbedder
+    from feedback_nlp import Deduper, ThemeModel
+
+    texts = ([t for ts in _ZH.values() for t in ts] + ["लॉगिन नहीं हो रहा है"] * 3 + ["🔥🔥🔥", "!!!!!!!!", "ชำระเงิน ไม่สำเร็จ"]
+             + ["\U0001F468\u200d\U0001F469\u200d\U0001F467", "Cafe\u0301 menu", "Café menu"])
+    tm = ThemeModel(HashEmbedder(), min_theme_size=2).fit(texts)
+    assert len(tm.labels_) == len(texts)
+    assert all(isinstance(lbl, str) and lbl for lbl in tm.themes_["label"])
+    d = Deduper(HashEmbedder(), threshold=0.99).fit(texts, ids=[str(i) for i in range(len(texts))])
+    found = d.find(["Café menu"], k=3)
+    assert set(found["id"]) >= {"15", "16"}  # the decomposed copy is found

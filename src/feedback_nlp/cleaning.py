@@ -233,7 +233,7 @@ _CUED_SECRET = re.compile(r"(\b(?:[A-Za-z0-9]{1,20}_){0,3}(?:api[ _-]?key|apikey
 # "password is wrong" and "password: required" stay.
 _CUED_PASSWORD = re.compile(r"((?:\b(?:password|passwd|passwort|pwd|passcode|mot de passe|contraseña|senha|пароль)"
                             r"|密码|密碼|パスワード|비밀번호)"
-                            r"\s*(?:is|was|=|:|是|は|는|은)\s*['\"]?)([^\s'\"]{6,64})", re.I)
+                            r"\s*(?:is|was|=|:|是|は|는|은)\s*\ufdd0?['\"]?)([^\s'\"\ufdd0]{6,64})", re.I)
 _CUED_PIN = re.compile(r"(\bpin(?: code| number)?\s*(?:is|was|=|:)\s*)(\d{4,8})\b", re.I)
 # Street types that are also UI words ("Place Order", "Close", "Row", "Square") are left out; "Google Drive",
 # "Hard Drive"... are products, not streets.
@@ -471,8 +471,10 @@ def _redact_cued_number_id(m: re.Match) -> str:
 
 def _redact_password(m: re.Match) -> str:
     value = m.group(2)
-    if value.startswith("<") or not any(ch.isdigit() or not ch.isalpha() for ch in value.rstrip(".,;:!?)")):
+    if value.startswith("<") or not any(ch.isdigit() or not ch.isalpha() for ch in value.rstrip(".,;:!?)。")):
         return m.group(0)  # a placeholder already, or a word ("password is wrong", "password: required")
+    if _UNSPACED.search(value):  # words: "パスワードは正しいです。", "密码是错误的,请重置" ("the password is wrong, reset it")
+        return m.group(0)
     if value.startswith(("/", "~/", "$", "%")) or re.match(r"[A-Za-z]:\\", value):
         return m.group(0)  # a path or a variable: "PWD=/home/ci/build" is the working directory of a build log
     return m.group(1) + "<SECRET>"
@@ -588,10 +590,70 @@ def _redact(text: str) -> str:
 # --- normalisation --------------------------------------------------------------------------------
 
 _DIGIT = re.compile(r"\d")
+
+
+def _combining_marks() -> str:
+    """The combining marks (Unicode categories Mn, Mc, Me) of the blocks of the Basic Multilingual Plane that
+    hold them, as the body of a regex character class.
+
+    Python's ``\\w`` leaves them out, so a word of Hindi (नहीं), Thai, Tamil, Bengali, vowelled Arabic or Hebrew,
+    or a decomposed "café", fell apart at each vowel sign or accent: theme keywords and duplicate-search tokens were
+    fragments ("नह", "रह"). Word patterns that add this class keep such words whole; on ASCII text they are unchanged.
+    (A scan of the blocks, about 10,000 code points, takes milliseconds; of all of Unicode, half a second.)
+    """
+    import unicodedata as ud
+
+    blocks = ((0x0300, 0x1DFF), (0x20D0, 0x20FF), (0x2CEF, 0x2DFF), (0x302A, 0x309A), (0xA66F, 0xABFF),
+              (0xFB1E, 0xFB1E), (0xFE00, 0xFE2F))
+    marks = [chr(cp) for lo, hi in blocks for cp in range(lo, hi + 1) if ud.category(chr(cp)).startswith("M")]
+    return "".join(re.escape(ch) for ch in marks)
+
+
+#: The combining marks, for word patterns (see :func:`_combining_marks`).
+_WORD_MARKS = _combining_marks()
 # zero-width characters, and the bidirectional embedding/override/isolate controls: invisible in any
 # output, they can hide or reorder text ("Trojan Source") in the report, a spreadsheet or a terminal
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u202a\u202b\u202c\u202d\u202e"
-                                    "\u2066\u2067\u2068\u2069"), None)
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u202a\u202b\u202c\u202d"
+                                    "\u202e\u2066\u2067\u2068\u2069"), None)
+# The joiners are removed too, except where they are part of what the text says: a zero-width joiner inside an
+# emoji sequence (👨‍👩‍👧 is one family and 🏳️‍🌈 the rainbow flag; without it, three people and a white flag) and
+# either joiner between two letters of the scripts that spell words with them (Persian and Urdu می‌خواهم, Hindi,
+# Bengali, Malayalam, Sinhala): removing them changed how those words are written. Between ASCII letters, or
+# around spaces, they only hide a split ("pass\u200cword") and go.
+_JOINER = re.compile("[\u200c\u200d]")
+_TAG_CHARS = re.compile("(\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F)|[\U000E0000-\U000E007F]+")
+# NFKC splits Thai and Lao SARA AM (ำ, ຳ) into NIKHAHIT + SARA AA: every "ทำ", "น้ำ" of a text changed its code points
+_SARA_AM = {"\u0e4d\u0e32": "\u0e33", "\u0ecd\u0eb2": "\u0eb3"}
+
+
+def _keep_joiner(text: str, i: int) -> bool:
+    """Whether the joiner at ``text[i]`` joins what it stands between (see ``_JOINER``)."""
+    if i == 0 or i == len(text) - 1:
+        return False
+    before, after = text[i - 1], text[i + 1]
+    if text[i] == "\u200d" and _emoji_part(before) and _emoji_part(after):
+        return True
+    return _joined_script(before) and _joined_script(after)
+
+
+def _emoji_part(char: str) -> bool:
+    return unicodedata.category(char) in ("So", "Sk") or char == "\ufe0f"
+
+
+def _joined_script(char: str) -> bool:
+    # Arabic to Sinhala: the scripts whose spelling uses the joiners; letters and their vowel signs
+    return "\u0600" <= char <= "\u0dff" and unicodedata.category(char)[0] in "LM"
+
+
+def _strip_invisible(text: str) -> str:
+    text = text.translate(_INVISIBLE)
+    if "\u200c" in text or "\u200d" in text:
+        text = _JOINER.sub(lambda m: m.group() if _keep_joiner(m.string, m.start()) else "", text)
+    if text and max(text) >= "\U000e0000" and _TAG_CHARS.search(text):
+        # tag characters: invisible letters (U+E0041 is an invisible "A") that smuggle text past a reader;
+        # only a subdivision flag (🏴 + tags, as England's) is made of them
+        text = _TAG_CHARS.sub(lambda m: m.group(1) or "", text)
+    return text
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Control characters that say "binary": the vertical tab, form feed and the information separators (\x1c-\x1f)
@@ -604,7 +666,9 @@ _WS = re.compile(r"\s+")
 
 def _normalise_unicode(text: str) -> str:
     if not text.isascii():  # NFKC and invisible characters only matter outside ASCII
-        text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+        text = _strip_invisible(unicodedata.normalize("NFKC", text))
+        if "\u0e4d" in text or "\u0ecd" in text:
+            text = re.sub("\u0e4d\u0e32|\u0ecd\u0eb2", lambda m: _SARA_AM[m.group()], text)
     if "\r" not in text and not _CONTROL.search(text):
         return text
     return _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))

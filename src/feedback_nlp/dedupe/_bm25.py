@@ -9,15 +9,19 @@ such token whole *and* adds its parts (split at dots, dashes, slashes and camelC
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from ..cleaning import _WORD_MARKS
+
 __all__ = ["BM25", "tokenize"]
 
-_TOKEN = re.compile(r"[^\W_][\w.$#:/-]*[^\W_]|[^\W_]", re.UNICODE)
+# combining marks are part of a word (\w leaves them out: Hindi "नहीं" gave "नह"; a decomposed "café" gave "cafe")
+_TOKEN = re.compile(rf"[^\W_][\w{_WORD_MARKS}.$#:/-]*(?:[^\W_]|[{_WORD_MARKS}])|[^\W_]", re.UNICODE)
 _PARTS = re.compile(r"[._:/#$-]+|(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _STOP = frozenset(ENGLISH_STOP_WORDS)
 
@@ -29,11 +33,14 @@ def tokenize(text: str) -> list[str]:
     ['npe', 's3afilesystem.getfilestatus', 's3a', 'file', 'file', 'status', 'hadoop-3.3', 'hadoop', '3', '3']
     """
     out: list[str] = []
-    for tok in _TOKEN.findall(text or ""):
-        low = tok.lower()
+    text = text or ""
+    if not text.isascii():  # one form for one word: "café" composed or decomposed, "ＣＳＶ" full-width
+        text = unicodedata.normalize("NFKC", text)
+    for tok in _TOKEN.findall(text):
+        low = tok.casefold()  # "STRASSE" and "straße" are one word (lower() is casefold() on ASCII)
         if low not in _STOP:
             out.append(low)
-        parts = [p.lower() for p in _PARTS.split(tok) if p]
+        parts = [p.casefold() for p in _PARTS.split(tok) if p]
         if len(parts) > 1:
             out.extend(p for p in parts if p not in _STOP)
     return out

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from .._params import Interval, Options, ParamsMixin
+from ..cleaning import _WORD_MARKS
 from ._stopwords import item_stop_words
 
 __all__ = ["BaseLabeller", "CTFIDFLabeller", "central_title", "clean_title"]
@@ -20,11 +21,15 @@ _SPACE = re.compile(r"\s+")
 _LEAD_IN = re.compile(r"^(?:[A-Z][\w /&-]{0,30}(?::| -| –| —)\s+)?", re.UNICODE)
 _INTERJECTION = re.compile(r"^(?:(?:hi|hello|hey|ugh|fyi|team|so|ok|okay|well|also|btw|folks|guys|all)\b[\s,.!:;-]*)+",
                            re.IGNORECASE)
+# a sentence ends at . ! ? and a space, or at Chinese and Japanese 。！？, which no space follows
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
 _TRAILING_SYMBOLS = re.compile(r"(?:\s+[^\w\s]+)+$", re.UNICODE)  # ":(", "🙏", "!!" left at the end
 # A word starts with a letter of any script: [a-zA-Z] left every word with an accent out of the keywords
 # ("paramètres", "größe") and gave themes in Russian, Greek, Arabic or Chinese none at all. On ASCII text the
 # tokens are those of the former pattern ([^\W_] is [a-zA-Z0-9] there).
-_KEYWORD_TOKEN = re.compile(r"\b[^\W\d_](?:[^\W_]|[+#.-])*(?:[^\W_]|[+#])\b")
+# A word's combining marks are part of it (Python's \w leaves them out: Hindi "नहीं" gave the keyword "नह"), also as
+# its last character.
+_KEYWORD_TOKEN = re.compile(rf"\b[^\W\d_](?:[^\W_]|[{_WORD_MARKS}+#.-])*(?:(?:[^\W_]|[+#])\b|[{_WORD_MARKS}](?![\w{_WORD_MARKS}]))")
 # where a phrase ends: sentence and clause punctuation, brackets, quotes, markup, dashes, line breaks (items
 # are joined by them)
 _PHRASE_BREAK = re.compile(r"[.!?,;:()\[\]{}\"“”\n]+(?:\s|$)|[()\[\]{}\"“”\n;,!?<>|/*=~`—–]")
@@ -135,11 +140,41 @@ def _terms(doc: str, stops: set[str], ngram_range: tuple[int, int], singular: di
     for phrase in _PHRASE_BREAK.split(doc.lower()):
         run: list[str] = []
         for tok in _KEYWORD_TOKEN.findall(phrase) + [""]:  # "" flushes the last run
-            if tok and tok not in stops:
+            if tok and tok not in stops and not _CJK.search(tok):
                 run.append((singular or {}).get(tok, tok))
                 continue
             out.extend(" ".join(run[i:i + n]) for n in range(lo, hi + 1) for i in range(len(run) - n + 1))
             run = []
+            if tok and _CJK.search(tok):  # its words, one by one: no n-grams of overlapping pairs
+                out.extend(w for w in _cjk_words(tok) if w not in stops)
+    return out
+
+
+# Chinese and Japanese are written without spaces, so a clause was one "word": no two items shared one, and a theme
+# of Chinese or Japanese feedback had no keywords at all. Without a dictionary, a run of Han characters is read as
+# its overlapping pairs (most Chinese words are two characters: 导出文件 → 导出, 出文, 文件; the pairs that are
+# words recur across a theme's items, the others do not), a katakana run as one word (ログイン, パスワード), and
+# hiragana, which mostly spells particles and endings (が, できません), is left out, as English function words are.
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_CJK = re.compile(f"[{_HAN}\u3040-\u30ff\u31f0-\u31ff]")
+_CJK_PIECE = re.compile(f"([{_HAN}]+)|([\u30a0-\u30ff\u31f0-\u31ff]+)|[\u3040-\u309f]+|([^{_HAN}\u3040-\u30ff\u31f0-\u31ff]+)")
+
+
+def _cjk_words(token: str) -> list[str]:
+    """The keyword candidates of a token holding Chinese or Japanese: Han pairs, katakana words, other words.
+
+    >>> _cjk_words("导出csv文件失败"), _cjk_words("ログインできません")
+    (['导出', 'csv', '文件', '件失', '失败'], ['ログイン'])
+    """
+    out: list[str] = []
+    for m in _CJK_PIECE.finditer(token):
+        han, kana, other = m.groups()
+        if han:
+            out += [han] if len(han) <= 2 else [han[i:i + 2] for i in range(len(han) - 1)]
+        elif kana and len(kana) >= 2:
+            out.append(kana)
+        elif other:
+            out += _KEYWORD_TOKEN.findall(other)
     return out
 
 
@@ -152,12 +187,12 @@ def clean_title(text: str, max_chars: int = 80) -> str:
     """
     t = _SPACE.sub(" ", _PLACEHOLDER.sub(" ", text)).strip()
     t = _INTERJECTION.sub("", _LEAD_IN.sub("", t, count=1).strip(" ,;:-")).strip(" ,;:-")
-    first = re.split(r"(?<=[.!?])\s+", t, maxsplit=1)[0]
+    first = _SENTENCE_END.split(t, maxsplit=1)[0]
     t = (first if len(first) >= 12 else t).strip()
     if len(t) > max_chars:
         cut = t[:max_chars].rsplit(" ", 1)[0]
         t = (cut if len(cut) >= max_chars // 2 else t[:max_chars]).rstrip(" ,;:-") + "…"
-    t = _TRAILING_SYMBOLS.sub("", t).rstrip(" .!,;:-")
+    t = _TRAILING_SYMBOLS.sub("", t).rstrip(" .!,;:-。")
     return t[:1].upper() + t[1:] if t else t
 
 
