@@ -152,3 +152,38 @@ def test_theme_model_and_deduper_run_on_mixed_scripts():
     d = Deduper(HashEmbedder(), threshold=0.99).fit(texts, ids=[str(i) for i in range(len(texts))])
     found = d.find(["Café menu"], k=3)
     assert set(found["id"]) >= {"15", "16"}  # the decomposed copy is found
+
+
+# --- the report -----------------------------------------------------------------------------------------------
+
+
+def test_chart_labels_never_draw_reversed_or_missing_glyphs():
+    from feedback_nlp.report_sentiment import chart_text
+
+    assert chart_text("#3 تسجيل الدخول (n=4)") == "#3 … (n=4)"  # was drawn left to right: reversed, unjoined
+    assert chart_text("#1 cafe\u0301 ΑΒΓ Привет $5") == "#1 cafe\u0301 ΑΒΓ Привет \\$5"  # the font draws these
+    if 0x5BFC not in __import__("feedback_nlp.report_sentiment", fromlist=["x"])._chart_glyphs():
+        assert chart_text("#1 导出CSV文件失败,请尽快修复") == "#1 …CSV…"  # were empty boxes and one warning each
+
+
+def test_a_report_of_non_latin_feedback_has_no_glyph_warnings_and_no_direction_controls(tmp_path, hash_embedder):
+    import re
+    import warnings
+
+    import pandas as pd
+
+    import feedback_nlp as fb
+
+    texts = (["导出CSV文件失败,请尽快修复。", "无法导出数据到Excel", "导出功能太慢了"] * 2
+             + ["تسجيل الدُّخول لا يعمل"] * 3 + ["लॉगिन नहीं हो रहा है"] * 3 + ["🔥🔥🔥 love it", "Refund please"])
+    frame = pd.DataFrame({"id": [f"id{i}" for i in range(len(texts))], "text": texts, "source": "support"})
+    tax = fb.Taxonomy([{"id": "bug", "name": "错误"}, {"id": "feature", "name": "功能"}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # was 160 "Glyph ... missing from font(s) DejaVu Sans" warnings
+        summary = fb.build_report(frame, tmp_path / "r", taxonomy=tax, embedder=hash_embedder, min_theme_size=2,
+                                  sentiment=None, title="Report \u202eevil\u202c 报告", clean=False)
+    page = summary.html.read_text(encoding="utf-8")
+    assert "<h1>Report evil 报告</h1>" in page  # the override reversed the heading: "Report live 报告"
+    assert not re.search("[\u202a-\u202e\u2066-\u2069]", page)
+    assert "unicode-bidi:plaintext" in page and '<meta charset="utf-8">' in page
+    assert "تسجيل الدُّخول لا يعمل" in page and "导出" in page
