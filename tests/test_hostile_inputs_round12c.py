@@ -187,3 +187,22 @@ def test_a_report_of_non_latin_feedback_has_no_glyph_warnings_and_no_direction_c
     assert not re.search("[\u202a-\u202e\u2066-\u2069]", page)
     assert "unicode-bidi:plaintext" in page and '<meta charset="utf-8">' in page
     assert "تسجيل الدُّخول لا يعمل" in page and "导出" in page
+
+
+def test_duplicate_search_reads_chinese_and_japanese_as_words_and_keeps_identifiers_written_against_them():
+    from feedback_nlp.dedupe._bm25 import BM25, tokenize
+
+    assert tokenize("修复NullPointerException错误") == ["修复", "nullpointerexception", "null", "pointer", "exception",
+                                                      "错误"]  # was one token: the whole clause
+    corpus = ["导出CSV文件失败", "登录页面打不开", "修复NullPointerException错误", "通知が届かない"]
+    queries = ["CSV导出一直失败", "打不开登录页面", "又出现NullPointerException", "通知が来ない"]
+    scores = BM25().fit(corpus).scores(queries)
+    assert scores.argmax(axis=1).tolist() == [0, 1, 2, 3] and (scores.max(axis=1) > 0).all()  # were all 0
+
+
+def test_turkish_dotted_capital_i_is_one_letter_in_keywords_and_search_words():
+    from feedback_nlp.dedupe._bm25 import tokenize
+    from feedback_nlp.themes._labels import _terms
+
+    assert _terms("İstanbul office", set(), (1, 1)) == ["istanbul", "office"]  # was "stanbul"
+    assert tokenize("İstanbul") == tokenize("istanbul") == ["istanbul"]

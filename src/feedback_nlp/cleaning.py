@@ -592,25 +592,6 @@ def _redact(text: str) -> str:
 _DIGIT = re.compile(r"\d")
 
 
-def _combining_marks() -> str:
-    """The combining marks (Unicode categories Mn, Mc, Me) of the blocks of the Basic Multilingual Plane that
-    hold them, as the body of a regex character class.
-
-    Python's ``\\w`` leaves them out, so a word of Hindi (नहीं), Thai, Tamil, Bengali, vowelled Arabic or Hebrew,
-    or a decomposed "café", fell apart at each vowel sign or accent: theme keywords and duplicate-search tokens were
-    fragments ("नह", "रह"). Word patterns that add this class keep such words whole; on ASCII text they are unchanged.
-    (A scan of the blocks, about 10,000 code points, takes milliseconds; of all of Unicode, half a second.)
-    """
-    import unicodedata as ud
-
-    blocks = ((0x0300, 0x1DFF), (0x20D0, 0x20FF), (0x2CEF, 0x2DFF), (0x302A, 0x309A), (0xA66F, 0xABFF),
-              (0xFB1E, 0xFB1E), (0xFE00, 0xFE2F))
-    marks = [chr(cp) for lo, hi in blocks for cp in range(lo, hi + 1) if ud.category(chr(cp)).startswith("M")]
-    return "".join(re.escape(ch) for ch in marks)
-
-
-#: The combining marks, for word patterns (see :func:`_combining_marks`).
-_WORD_MARKS = _combining_marks()
 # zero-width characters, and the bidirectional embedding/override/isolate controls: invisible in any
 # output, they can hide or reorder text ("Trojan Source") in the report, a spreadsheet or a terminal
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u202a\u202b\u202c\u202d"

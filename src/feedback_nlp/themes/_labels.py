@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from .._params import Interval, Options, ParamsMixin
-from ..cleaning import _WORD_MARKS
+from .._scripts import CJK, WORD_MARKS, cjk_words
 from ._stopwords import item_stop_words
 
 __all__ = ["BaseLabeller", "CTFIDFLabeller", "central_title", "clean_title"]
@@ -29,7 +29,7 @@ _TRAILING_SYMBOLS = re.compile(r"(?:\s+[^\w\s]+)+$", re.UNICODE)  # ":(", "🙏"
 # tokens are those of the former pattern ([^\W_] is [a-zA-Z0-9] there).
 # A word's combining marks are part of it (Python's \w leaves them out: Hindi "नहीं" gave the keyword "नह"), also as
 # its last character.
-_KEYWORD_TOKEN = re.compile(rf"\b[^\W\d_](?:[^\W_]|[{_WORD_MARKS}+#.-])*(?:(?:[^\W_]|[+#])\b|[{_WORD_MARKS}](?![\w{_WORD_MARKS}]))")
+_KEYWORD_TOKEN = re.compile(rf"\b[^\W\d_](?:[^\W_]|[{WORD_MARKS}+#.-])*(?:(?:[^\W_]|[+#])\b|[{WORD_MARKS}](?![\w{WORD_MARKS}]))")
 # where a phrase ends: sentence and clause punctuation, brackets, quotes, markup, dashes, line breaks (items
 # are joined by them)
 _PHRASE_BREAK = re.compile(r"[.!?,;:()\[\]{}\"“”\n]+(?:\s|$)|[()\[\]{}\"“”\n;,!?<>|/*=~`—–]")
@@ -75,7 +75,7 @@ class CTFIDFLabeller(BaseLabeller):
         stops = set(ENGLISH_STOP_WORDS) if self.stop_words in ("auto", "english") else set(self.stop_words or [])
         stops |= set(self.extra_stop_words)
         items = [[_PLACEHOLDER.sub(" ", t) for t in docs_by_theme[i]] for i in ids]
-        singular = _singulars({t for its in items for d in its for t in _KEYWORD_TOKEN.findall(d.lower())})
+        singular = _singulars({t for its in items for d in its for t in _KEYWORD_TOKEN.findall(_lower(d))})
         low, high = self.ngram_range
 
         unions: dict[frozenset[str], set[str]] = {frozenset(): stops}
@@ -113,6 +113,12 @@ class CTFIDFLabeller(BaseLabeller):
         return out
 
 
+def _lower(text: str) -> str:
+    """``text`` in lower case; Turkish "İ" as "i" (``str.lower`` gives "i" and a combining dot: "İstanbul" was the
+    keyword "i̇stanbul", and before words kept their marks, "stanbul")."""
+    return text.lower() if text.isascii() else text.replace("İ", "i").lower()
+
+
 def _singulars(vocabulary: set[str]) -> dict[str, str]:
     """Plural → singular for words whose singular is in ``vocabulary`` too ("emails" → "email"), so one
     keyword does not take two places and its counts add up. Words ending in ss/us/is/ws ("news") are kept.
@@ -137,44 +143,16 @@ def _terms(doc: str, stops: set[str], ngram_range: tuple[int, int], singular: di
     """
     lo, hi = ngram_range
     out: list[str] = []
-    for phrase in _PHRASE_BREAK.split(doc.lower()):
+    for phrase in _PHRASE_BREAK.split(_lower(doc)):
         run: list[str] = []
         for tok in _KEYWORD_TOKEN.findall(phrase) + [""]:  # "" flushes the last run
-            if tok and tok not in stops and not _CJK.search(tok):
+            if tok and tok not in stops and not CJK.search(tok):
                 run.append((singular or {}).get(tok, tok))
                 continue
             out.extend(" ".join(run[i:i + n]) for n in range(lo, hi + 1) for i in range(len(run) - n + 1))
             run = []
-            if tok and _CJK.search(tok):  # its words, one by one: no n-grams of overlapping pairs
-                out.extend(w for w in _cjk_words(tok) if w not in stops)
-    return out
-
-
-# Chinese and Japanese are written without spaces, so a clause was one "word": no two items shared one, and a theme
-# of Chinese or Japanese feedback had no keywords at all. Without a dictionary, a run of Han characters is read as
-# its overlapping pairs (most Chinese words are two characters: 导出文件 → 导出, 出文, 文件; the pairs that are
-# words recur across a theme's items, the others do not), a katakana run as one word (ログイン, パスワード), and
-# hiragana, which mostly spells particles and endings (が, できません), is left out, as English function words are.
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
-_CJK = re.compile(f"[{_HAN}\u3040-\u30ff\u31f0-\u31ff]")
-_CJK_PIECE = re.compile(f"([{_HAN}]+)|([\u30a0-\u30ff\u31f0-\u31ff]+)|[\u3040-\u309f]+|([^{_HAN}\u3040-\u30ff\u31f0-\u31ff]+)")
-
-
-def _cjk_words(token: str) -> list[str]:
-    """The keyword candidates of a token holding Chinese or Japanese: Han pairs, katakana words, other words.
-
-    >>> _cjk_words("导出csv文件失败"), _cjk_words("ログインできません")
-    (['导出', 'csv', '文件', '件失', '失败'], ['ログイン'])
-    """
-    out: list[str] = []
-    for m in _CJK_PIECE.finditer(token):
-        han, kana, other = m.groups()
-        if han:
-            out += [han] if len(han) <= 2 else [han[i:i + 2] for i in range(len(han) - 1)]
-        elif kana and len(kana) >= 2:
-            out.append(kana)
-        elif other:
-            out += _KEYWORD_TOKEN.findall(other)
+            if tok and CJK.search(tok):  # its words, one by one: no n-grams of overlapping pairs
+                out.extend(w for w in cjk_words(tok, _KEYWORD_TOKEN) if w not in stops)
     return out
 
 
