@@ -206,3 +206,16 @@ def test_turkish_dotted_capital_i_is_one_letter_in_keywords_and_search_words():
 
     assert _terms("İstanbul office", set(), (1, 1)) == ["istanbul", "office"]  # was "stanbul"
     assert tokenize("İstanbul") == tokenize("istanbul") == ["istanbul"]
+
+
+@pytest.mark.parametrize(("text", "redacted"), [
+    ("call me ٠٧٧٠٠ ٩٠٠١٢٣", "call me <PHONE>"),  # the UK mobile 07700 900123 in Arabic-Indic digits
+    ("رقم ٠٥٠ ١٢٣ ٤٥٦٧ شكرا", "رقم <PHONE> شكرا"),
+    ("DOB ١٢/٠٣/١٩٨٥ ok", "DOB <DOB> ok"),
+    ("SSN ١٢٣-٤٥-٦٧٨٩", "SSN <SSN>"),
+    ("IP ١٠.٠.٠.١٢", "IP <IP>"),
+    ("order ١٢٣٤٥٦٧٨٩٠ and ١٢٣ items", "order ١٢٣٤٥٦٧٨٩٠ and ١٢٣ items"),  # kept, in its own digits
+    ("version ١.٢.٣.٤", "version ١.٢.٣.٤"),
+])
+def test_the_digit_rules_read_arabic_indic_digits_as_they_read_ascii_ones(text, redacted):
+    assert redact_pii(text) == redacted

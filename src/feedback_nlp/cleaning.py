@@ -12,8 +12,10 @@ Example:
 from __future__ import annotations
 
 import html
+import os
 import re
 import unicodedata
+from collections.abc import Callable
 from html.parser import HTMLParser
 
 __all__ = [
@@ -298,6 +300,33 @@ def _ascii_digits(text: str) -> str:
     return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
 
 
+def _sub(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str], text: str) -> str:
+    return pattern.sub(repl, text)
+
+
+def _sub_folded(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str], text: str) -> str:
+    """``pattern.sub(repl, text)`` with the matching done on ``text``'s digits as ASCII (the same length, so the
+    same places): a phone written ``٠٥٠ ١٢٣ ٤٥٦٧`` is found as ``050 123 4567`` is. What is not redacted keeps its
+    own digits.
+
+    >>> _sub_folded(re.compile(r"\\b0\\d{2} \\d{3}"), lambda m: "<PHONE>", "call ٠٥٠ ١٢٣ or ١٢٣")
+    'call <PHONE> or ١٢٣'
+    """
+    folded = _ascii_digits(text)
+    out, last = [], 0
+    for m in pattern.finditer(folded):
+        new, found = repl(m), m.group(0)
+        if new == found:
+            continue
+        original = text[m.start():m.end()]
+        # the replacement keeps a head and a tail of the match ("DOB " + "<DOB>"): those come from the original
+        head = len(os.path.commonprefix([new, found]))
+        tail = min(len(os.path.commonprefix([new[::-1], found[::-1]])), len(new) - head, len(found) - head)
+        out += [text[last:m.start()], original[:head], new[head:len(new) - tail], original[len(original) - tail:]]
+        last = m.end()
+    return "".join(out) + text[last:]
+
+
 def _luhn_ok(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -572,19 +601,21 @@ def _redact(text: str) -> str:
         text = _IPV6.sub(_redact_ipv6, text)
     if not _DIGIT.search(text):  # cards, IBANs, SSNs, ids, addresses, dates of birth, IPs, phones: all need digits
         return text
-    text = _ADDRESS.sub(lambda m: m.group(0) if m.group(1) in _NOT_STREET else "<ADDRESS>", text)
+    # digits of other scripts (Arabic-Indic ٠٥٠, Persian, Devanagari): the rules read them as ASCII
+    sub = _sub_folded if not text.isascii() and _ascii_digits(text) != text else _sub
+    text = sub(_ADDRESS, lambda m: m.group(0) if m.group(1) in _NOT_STREET else "<ADDRESS>", text)
     if any(hint in low for hint in _DOB_HINTS):
-        text = _DOB.sub(lambda m: m.group(1) + "<DOB>", text)
-    text = _IBAN.sub(_redact_iban, text)
-    text = _CARD.sub(_redact_card, text)
+        text = sub(_DOB, lambda m: m.group(1) + "<DOB>", text)
+    text = sub(_IBAN, _redact_iban, text)
+    text = sub(_CARD, _redact_card, text)
     text = _redact_national_ids(text)  # after cards: a card's digits hold 4-4-4 groups that may pass Verhoeff
     if "." in text:
-        text = _IPV4.sub(_redact_ipv4, text)
+        text = sub(_IPV4, _redact_ipv4, text)
     if "-" in text:
-        text = _SSN.sub(_redact_ssn, text)
-    text = _SSN_CUED.sub(lambda m: m.group(1) + "<SSN>", text)
-    text = _PHONE.sub(_redact_phone, text)
-    return _BARE_DIGITS.sub(_redact_bare_digits, text)
+        text = sub(_SSN, _redact_ssn, text)
+    text = sub(_SSN_CUED, lambda m: m.group(1) + "<SSN>", text)
+    text = sub(_PHONE, _redact_phone, text)
+    return sub(_BARE_DIGITS, _redact_bare_digits, text)
 
 
 # --- normalisation --------------------------------------------------------------------------------
