@@ -295,9 +295,12 @@ def _ascii_digits(text: str) -> str:
     >>> _ascii_digits("٠٥٠ ۱۲ ४२")
     '050 12 42'
     """
-    if text.isascii():
+    if text.isascii() or not _OTHER_DIGIT.search(text):
         return text
     return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
+
+
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # a decimal digit of another script than ASCII
 
 
 def _sub(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str], text: str) -> str:
@@ -602,7 +605,7 @@ def _redact(text: str) -> str:
     if not _DIGIT.search(text):  # cards, IBANs, SSNs, ids, addresses, dates of birth, IPs, phones: all need digits
         return text
     # digits of other scripts (Arabic-Indic ٠٥٠, Persian, Devanagari): the rules read them as ASCII
-    sub = _sub_folded if not text.isascii() and _ascii_digits(text) != text else _sub
+    sub = _sub_folded if not text.isascii() and _OTHER_DIGIT.search(text) else _sub
     text = sub(_ADDRESS, lambda m: m.group(0) if m.group(1) in _NOT_STREET else "<ADDRESS>", text)
     if any(hint in low for hint in _DOB_HINTS):
         text = sub(_DOB, lambda m: m.group(1) + "<DOB>", text)
