@@ -219,3 +219,14 @@ def test_turkish_dotted_capital_i_is_one_letter_in_keywords_and_search_words():
 ])
 def test_the_digit_rules_read_arabic_indic_digits_as_they_read_ascii_ones(text, redacted):
     assert redact_pii(text) == redacted
+
+
+def test_a_chinese_or_japanese_title_is_measured_in_columns_not_characters():
+    import numpy as np
+
+    from feedback_nlp.themes import central_title, clean_title
+
+    long = "我们团队每天都需要把客户反馈导出到电子表格里面进行分析但是导出功能经常失败而且速度非常慢希望你们能够尽快修复这个问题"
+    assert len(clean_title(long)) == 41  # 40 characters (80 columns) and "…": were 72 characters, twice as wide
+    # the most central item, 7 characters (14 columns), was passed over as "shorter than 8"
+    assert central_title(["通知が届かない", "通知が多すぎてうるさい"], np.array([0.9, 0.8])) == "通知が届かない"

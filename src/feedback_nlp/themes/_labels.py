@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -166,12 +167,35 @@ def clean_title(text: str, max_chars: int = 80) -> str:
     t = _SPACE.sub(" ", _PLACEHOLDER.sub(" ", text)).strip()
     t = _INTERJECTION.sub("", _LEAD_IN.sub("", t, count=1).strip(" ,;:-")).strip(" ,;:-")
     first = _SENTENCE_END.split(t, maxsplit=1)[0]
-    t = (first if len(first) >= 12 else t).strip()
-    if len(t) > max_chars:
-        cut = t[:max_chars].rsplit(" ", 1)[0]
-        t = (cut if len(cut) >= max_chars // 2 else t[:max_chars]).rstrip(" ,;:-") + "…"
+    t = (first if _width(first) >= 12 else t).strip()
+    if _width(t) > max_chars:
+        head = t[:_fitting(t, max_chars)]
+        cut = head.rsplit(" ", 1)[0]
+        t = (cut if _width(cut) >= max_chars // 2 else head).rstrip(" ,;:-") + "…"
     t = _TRAILING_SYMBOLS.sub("", t).rstrip(" .!,;:-。")
     return t[:1].upper() + t[1:] if t else t
+
+
+def _width(text: str) -> int:
+    """The columns ``text`` takes: a Chinese, Japanese or Korean character (East Asian wide) takes two, so a title
+    of them is as long on the page as a Latin one (80 Chinese characters were a title twice as wide).
+
+    >>> _width("export"), _width("导出失败")
+    (6, 8)
+    """
+    return len(text) if text.isascii() else len(text) + sum(unicodedata.east_asian_width(c) in "WF" for c in text)
+
+
+def _fitting(text: str, columns: int) -> int:
+    """How many of ``text``'s first characters fit in ``columns`` (see :func:`_width`)."""
+    if text.isascii():
+        return columns
+    used = 0
+    for i, c in enumerate(text):
+        used += 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        if used > columns:
+            return i
+    return len(text)
 
 
 def central_title(texts: Sequence[str], similarities: np.ndarray, max_chars: int = 80, pool: int = 10) -> str:
@@ -192,8 +216,8 @@ def central_title(texts: Sequence[str], similarities: np.ndarray, max_chars: int
     best, best_score = "", -np.inf
     for i in order:
         title = clean_title(str(texts[i]), max_chars)
-        n = len(str(texts[i]))
-        if len(title) < 8:
+        n = _width(str(texts[i]))
+        if _width(title) < 8:
             continue
         score = sims[i] - 0.1 * max(0, n - 60) / 100 - (0.05 if n < 15 else 0.0)
         if score > best_score:
