@@ -12,8 +12,10 @@ Example:
 from __future__ import annotations
 
 import html
+import os
 import re
 import unicodedata
+from collections.abc import Callable
 from html.parser import HTMLParser
 
 __all__ = [
@@ -138,7 +140,7 @@ _SECRET_PARAM = (r"(?:access_?token|api_?key|apikey|auth|token|secret|password|p
                  r"|session(?:_?id)?|sid|key|code|jwt|credential)")
 # Any scheme, not only http(s)/ftp: connection strings (postgres://, mongodb+srv://, redis://, amqp://) carry
 # passwords as often as links do.
-_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s<>\"']+")
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s<>\"'\ufdd0]+")
 # A credential in a URL: a query/fragment parameter named like a secret (token=, code=), or ending in a secret word
 # (id_token=, X-Amz-Signature=, X-Amz-Credential=, client_secret=; not zip_code= or sort_key=), a user:password@
 # (the user may be empty: redis://:pw@host), or a webhook whose path is itself the credential (Slack, Discord).
@@ -187,11 +189,17 @@ _PHONE_EXT = re.compile(r"(?:ext|x|#)", re.I)
 # A bare run of 10-11 digits is a phone only when it starts with a national trunk 0 (07700900123) or a
 # phone word comes just before it ("call me on 4155552671"); never after order/invoice/ticket words, so
 # order and tracking numbers stay.
-_BARE_DIGITS = re.compile(r"(?<![\w.+/-])(?:\d{10,11}|\d{3} \d{3} \d{4})(?![\w.-]|\.\d| \d)")
-_PHONE_CUE = re.compile(r"\b(?:call|phone|tel|telephone|mobile|cell|cellphone|whats?app|sms|text me|ring|reach me"
-                        r"|contact me|number|handy|portable|téléphone|telefon|móvil)\b[^\d\n]{0,20}$", re.I)
+_BARE_DIGITS = re.compile(r"(?<![\w.+/-])(?:\d{10,11}|\d{3} \d{3} \d{4}|\d{5} \d{5}|\d{3}([ -])\d{4}\1\d{4})(?![\w.-]|\.\d| \d)")
+_PHONE_CUE = re.compile(r"(?:\b(?:call|phone|tel|telephone|mobile|cell|cellphone|whats?app|sms|text me|ring|reach me"
+                        r"|contact me|number|handy|portable|téléphone|telefon|móvil|teléfono|telefone|celular|telefono"
+                        r"|cellulare|телефон|тел|мобильный|τηλέφωνο|κινητό|هاتف|هاتفي|الهاتف|جوال|الجوال|موبايل"
+                        r"|טלפון|नंबर|फोन|मोबाइल)\b"
+                        # the words of scripts written without spaces run into their neighbours: no \b around them
+                        r"|电话|電話|手机|手機|号码|號碼|联系方式|携帯|でんわ|전화|연락처|휴대폰|핸드폰|โทร|เบอร์)"
+                        r"[^\d\n]{0,20}$", re.I)
 _ID_CUE = re.compile(r"(?:\b(?:order|invoice|ticket|case|ref|reference|tracking|account|acct|id|sku|build|po"
-                     r"|transaction|txn|confirmation|booking|serial|version)\b|#)[^\d\n]{0,12}$", re.I)
+                     r"|transaction|txn|confirmation|booking|serial|version)\b|#|订单|訂單|单号|單號|工单|发票|注文|주문)"
+                     r"[^\d\n]{0,12}$", re.I)
 # US Social Security numbers: dashed, with the SSA's impossible areas/groups/serials excluded; spaced or
 # bare only after an SSN cue.
 _SSN = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])")
@@ -225,8 +233,9 @@ _CUED_SECRET = re.compile(r"(\b(?:[A-Za-z0-9]{1,20}_){0,3}(?:api[ _-]?key|apikey
                           r"\s*(?:is|=|:)\s*['\"]?)([A-Za-z0-9._~+/=-]{12,})", re.I)
 # A password after its word: short values count ("pwd: hunter2"), but only with a digit or a symbol, so
 # "password is wrong" and "password: required" stay.
-_CUED_PASSWORD = re.compile(r"(\b(?:password|passwd|passwort|pwd|passcode|mot de passe|contraseña|senha)"
-                            r"\s*(?:is|was|=|:)\s*['\"]?)([^\s'\"]{6,64})", re.I)
+_CUED_PASSWORD = re.compile(r"((?:\b(?:password|passwd|passwort|pwd|passcode|mot de passe|contraseña|senha|пароль)"
+                            r"|密码|密碼|パスワード|비밀번호)"
+                            r"\s*(?:is|was|=|:|是|は|는|은)\s*\ufdd0?['\"]?)([^\s'\"\ufdd0]{6,64})", re.I)
 _CUED_PIN = re.compile(r"(\bpin(?: code| number)?\s*(?:is|was|=|:)\s*)(\d{4,8})\b", re.I)
 # Street types that are also UI words ("Place Order", "Close", "Row", "Square") are left out; "Google Drive",
 # "Hard Drive"... are products, not streets.
@@ -246,7 +255,8 @@ _IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25
                    r"(?:/\d{1,2})?(?![\w]|\.\d)")
 _VERSION_CUE = re.compile(r"(?:\b(?:v|ver|version|release|build|firmware|fw|app|ios|android|macos|windows|chrome"
                           r"|firefox|safari|edge|sdk|api|python|node|java|v8|cuda|cudnn|gcc|clang|llvm|kernel|openssl"
-                          r"|driver)\s*[:=]?\s*[\"']?v?|\bv)$", re.I)
+                          r"|driver|версия|versión|versão)\s*[:=]?\s*[\"']?v?|\bv|(?:版本|版本号|バージョン|버전)\s*[:=]?\s*\ufdd0?v?)$",
+                          re.I)
 # Dates of birth: a date right after a birth cue ("DOB 12/03/1985", "born on 3 March 1979", "Geburtsdatum 01.02.1988").
 _DATE_TEXT = (r"(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}"
               r"|\d{1,2}(?:st|nd|rd|th)?[ ](?:of[ ])?[A-Za-z]{3,9}\.?,?[ ]\d{4}"
@@ -276,6 +286,48 @@ _IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w
 # A dash between digits (hyphen, non-breaking hyphen, figure/en/em dash, minus sign, small and full-width
 # hyphen-minus) is read as "-" so a card, phone or SSN typed with one is still found.
 _DIGIT_DASH = re.compile(r"(?<=\d)[\u2010-\u2015\u2212\ufe58\ufe63\uff0d](?=[ ]?\d)")
+
+
+def _ascii_digits(text: str) -> str:
+    """``text`` with every decimal digit as its ASCII one: the rules' ``\\d`` finds Arabic-Indic (٤١١١), Persian and
+    Devanagari digits too, and their checks (Luhn, the card networks' first digit, a phone's trunk 0) read ASCII.
+
+    >>> _ascii_digits("٠٥٠ ۱۲ ४२")
+    '050 12 42'
+    """
+    if text.isascii() or not _OTHER_DIGIT.search(text):
+        return text
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
+
+
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # a decimal digit of another script than ASCII
+
+
+def _sub(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str], text: str) -> str:
+    return pattern.sub(repl, text)
+
+
+def _sub_folded(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str], text: str) -> str:
+    """``pattern.sub(repl, text)`` with the matching done on ``text``'s digits as ASCII (the same length, so the
+    same places): a phone written ``٠٥٠ ١٢٣ ٤٥٦٧`` is found as ``050 123 4567`` is. What is not redacted keeps its
+    own digits.
+
+    >>> _sub_folded(re.compile(r"\\b0\\d{2} \\d{3}"), lambda m: "<PHONE>", "call ٠٥٠ ١٢٣ or ١٢٣")
+    'call <PHONE> or ١٢٣'
+    """
+    folded = _ascii_digits(text)
+    out, last = [], 0
+    for m in pattern.finditer(folded):
+        new, found = repl(m), m.group(0)
+        if new == found:
+            continue
+        original = text[m.start():m.end()]
+        # the replacement keeps a head and a tail of the match ("DOB " + "<DOB>"): those come from the original
+        head = len(os.path.commonprefix([new, found]))
+        tail = min(len(os.path.commonprefix([new[::-1], found[::-1]])), len(new) - head, len(found) - head)
+        out += [text[last:m.start()], original[:head], new[head:len(new) - tail], original[len(original) - tail:]]
+        last = m.end()
+    return "".join(out) + text[last:]
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -350,7 +402,7 @@ def _redact_email(m: re.Match) -> str:
 
 
 def _redact_card(m: re.Match) -> str:
-    digits = re.sub(r"\D", "", m.group(0))
+    digits = _ascii_digits(re.sub(r"\D", "", m.group(0)))
     # Payment networks issue from 2-6 (Mastercard 2/5, Amex/JCB/Diners 3, Visa 4, Discover/UnionPay/Maestro 6); a
     # Luhn-valid number from 0, 1, 7, 8 or 9 is an ISBN/EAN (978..., 979...), a national or an internal id.
     ok = 13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn_ok(digits) and _card_grouped(m.group(0))
@@ -382,7 +434,7 @@ def _redact_bare_digits(m: re.Match) -> str:
     before = m.string[max(0, m.start() - 30): m.start()]
     if _ID_CUE.search(before):
         return m.group(0)
-    digits = m.group(0)
+    digits = _ascii_digits(m.group(0))
     if (digits.startswith("0") and " " not in digits) or _PHONE_CUE.search(before):
         return "<PHONE>"
     return m.group(0)
@@ -421,7 +473,7 @@ def _verhoeff_ok(digits: str) -> bool:
 
 # Substrings (of the lower-cased text) without which a cue-led rule cannot match.
 _OBFUSCATED_HINTS = ("at)", "at]", "at}", "at>", "@)", "@]", "@}", "@>", "at )", "at ]", "at }", "at >", " @ ")
-_PASSWORD_HINTS = ("pass", "pwd", "contraseña", "senha")
+_PASSWORD_HINTS = ("pass", "pwd", "contraseña", "senha", "пароль", "密码", "密碼", "パスワード", "비밀번호")
 _DOB_HINTS = ("birth", "dob", "d.o.b", "born", "geb", "naissance", "nacimiento", "nascimento", "né", "ne le", "nee le")
 _ID_HINTS = ("pass", "pasaporte", "licen", "hrerschein", "permis de conduire")
 
@@ -451,8 +503,10 @@ def _redact_cued_number_id(m: re.Match) -> str:
 
 def _redact_password(m: re.Match) -> str:
     value = m.group(2)
-    if value.startswith("<") or not any(ch.isdigit() or not ch.isalpha() for ch in value.rstrip(".,;:!?)")):
+    if value.startswith("<") or not any(ch.isdigit() or not ch.isalpha() for ch in value.rstrip(".,;:!?)。")):
         return m.group(0)  # a placeholder already, or a word ("password is wrong", "password: required")
+    if _UNSPACED.search(value):  # words: "パスワードは正しいです。", "密码是错误的,请重置" ("the password is wrong, reset it")
+        return m.group(0)
     if value.startswith(("/", "~/", "$", "%")) or re.match(r"[A-Za-z]:\\", value):
         return m.group(0)  # a path or a variable: "PWD=/home/ci/build" is the working directory of a build log
     return m.group(1) + "<SECRET>"
@@ -506,6 +560,25 @@ def redact_pii(text: str) -> str:
         raise TypeError(f"redact_pii expects str, got {type(text).__name__}")
     if not text.isascii():  # "4111–1111–1111–1111": word processors and phones turn hyphens into dashes
         text = _DIGIT_DASH.sub("-", text)
+        if _UNSPACED.search(text) and _MARK not in text:
+            return _redact(_UNSPACED_EDGE.sub(_MARK, text)).replace(_MARK, "")
+    return _redact(text)
+
+
+# Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Myanmar) and Korean, whose
+# particles join the word before them: their letters are \w, so an address or a number written against them
+# ("我的邮箱是zhang@example.com谢谢", "电话+8613812345678") had no word boundary. The e-mail rule took the whole
+# sentence for the address (the text became "<EMAIL>") and the phone, IBAN, IP and secret rules found nothing.
+# redact_pii marks each edge between such a letter and a Latin letter, digit or "+" with a noncharacter (Unicode
+# keeps U+FDD0 for a program's internal use, never in text), redacts, and takes the marks out again.
+_UNSPACED_LETTERS = ("\u0e00-\u0eff\u1000-\u109f\u1100-\u11ff\u1780-\u17ff\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff"
+                     "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f")
+_UNSPACED = re.compile(f"[{_UNSPACED_LETTERS}]")
+_UNSPACED_EDGE = re.compile(f"(?<=[{_UNSPACED_LETTERS}])(?=[A-Za-z0-9+])|(?<=[A-Za-z0-9])(?=[{_UNSPACED_LETTERS}])")
+_MARK = "\ufdd0"
+
+
+def _redact(text: str) -> str:
     if "PRIVATE KEY" in text:
         text = _PRIVATE_KEY.sub("<SECRET>", text)
     if "://" in text:
@@ -531,28 +604,71 @@ def redact_pii(text: str) -> str:
         text = _IPV6.sub(_redact_ipv6, text)
     if not _DIGIT.search(text):  # cards, IBANs, SSNs, ids, addresses, dates of birth, IPs, phones: all need digits
         return text
-    text = _ADDRESS.sub(lambda m: m.group(0) if m.group(1) in _NOT_STREET else "<ADDRESS>", text)
+    # digits of other scripts (Arabic-Indic ٠٥٠, Persian, Devanagari): the rules read them as ASCII
+    sub = _sub_folded if not text.isascii() and _OTHER_DIGIT.search(text) else _sub
+    text = sub(_ADDRESS, lambda m: m.group(0) if m.group(1) in _NOT_STREET else "<ADDRESS>", text)
     if any(hint in low for hint in _DOB_HINTS):
-        text = _DOB.sub(lambda m: m.group(1) + "<DOB>", text)
-    text = _IBAN.sub(_redact_iban, text)
-    text = _CARD.sub(_redact_card, text)
+        text = sub(_DOB, lambda m: m.group(1) + "<DOB>", text)
+    text = sub(_IBAN, _redact_iban, text)
+    text = sub(_CARD, _redact_card, text)
     text = _redact_national_ids(text)  # after cards: a card's digits hold 4-4-4 groups that may pass Verhoeff
     if "." in text:
-        text = _IPV4.sub(_redact_ipv4, text)
+        text = sub(_IPV4, _redact_ipv4, text)
     if "-" in text:
-        text = _SSN.sub(_redact_ssn, text)
-    text = _SSN_CUED.sub(lambda m: m.group(1) + "<SSN>", text)
-    text = _PHONE.sub(_redact_phone, text)
-    return _BARE_DIGITS.sub(_redact_bare_digits, text)
+        text = sub(_SSN, _redact_ssn, text)
+    text = sub(_SSN_CUED, lambda m: m.group(1) + "<SSN>", text)
+    text = sub(_PHONE, _redact_phone, text)
+    return sub(_BARE_DIGITS, _redact_bare_digits, text)
 
 
 # --- normalisation --------------------------------------------------------------------------------
 
 _DIGIT = re.compile(r"\d")
+
+
 # zero-width characters, and the bidirectional embedding/override/isolate controls: invisible in any
 # output, they can hide or reorder text ("Trojan Source") in the report, a spreadsheet or a terminal
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u202a\u202b\u202c\u202d\u202e"
-                                    "\u2066\u2067\u2068\u2069"), None)
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u202a\u202b\u202c\u202d"
+                                    "\u202e\u2066\u2067\u2068\u2069"), None)
+# The joiners are removed too, except where they are part of what the text says: a zero-width joiner inside an
+# emoji sequence (👨‍👩‍👧 is one family and 🏳️‍🌈 the rainbow flag; without it, three people and a white flag) and
+# either joiner between two letters of the scripts that spell words with them (Persian and Urdu می‌خواهم, Hindi,
+# Bengali, Malayalam, Sinhala): removing them changed how those words are written. Between ASCII letters, or
+# around spaces, they only hide a split ("pass\u200cword") and go.
+_JOINER = re.compile("[\u200c\u200d]")
+_TAG_CHARS = re.compile("(\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F)|[\U000E0000-\U000E007F]+")
+# NFKC splits Thai and Lao SARA AM (ำ, ຳ) into NIKHAHIT + SARA AA: every "ทำ", "น้ำ" of a text changed its code points
+_SARA_AM = {"\u0e4d\u0e32": "\u0e33", "\u0ecd\u0eb2": "\u0eb3"}
+
+
+def _keep_joiner(text: str, i: int) -> bool:
+    """Whether the joiner at ``text[i]`` joins what it stands between (see ``_JOINER``)."""
+    if i == 0 or i == len(text) - 1:
+        return False
+    before, after = text[i - 1], text[i + 1]
+    if text[i] == "\u200d" and _emoji_part(before) and _emoji_part(after):
+        return True
+    return _joined_script(before) and _joined_script(after)
+
+
+def _emoji_part(char: str) -> bool:
+    return unicodedata.category(char) in ("So", "Sk") or char == "\ufe0f"
+
+
+def _joined_script(char: str) -> bool:
+    # Arabic to Sinhala: the scripts whose spelling uses the joiners; letters and their vowel signs
+    return "\u0600" <= char <= "\u0dff" and unicodedata.category(char)[0] in "LM"
+
+
+def _strip_invisible(text: str) -> str:
+    text = text.translate(_INVISIBLE)
+    if "\u200c" in text or "\u200d" in text:
+        text = _JOINER.sub(lambda m: m.group() if _keep_joiner(m.string, m.start()) else "", text)
+    if text and max(text) >= "\U000e0000" and _TAG_CHARS.search(text):
+        # tag characters: invisible letters (U+E0041 is an invisible "A") that smuggle text past a reader;
+        # only a subdivision flag (🏴 + tags, as England's) is made of them
+        text = _TAG_CHARS.sub(lambda m: m.group(1) or "", text)
+    return text
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Control characters that say "binary": the vertical tab, form feed and the information separators (\x1c-\x1f)
@@ -565,7 +681,9 @@ _WS = re.compile(r"\s+")
 
 def _normalise_unicode(text: str) -> str:
     if not text.isascii():  # NFKC and invisible characters only matter outside ASCII
-        text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+        text = _strip_invisible(unicodedata.normalize("NFKC", text))
+        if "\u0e4d" in text or "\u0ecd" in text:
+            text = re.sub("\u0e4d\u0e32|\u0ecd\u0eb2", lambda m: _SARA_AM[m.group()], text)
     if "\r" not in text and not _CONTROL.search(text):
         return text
     return _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))

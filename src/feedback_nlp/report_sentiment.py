@@ -18,8 +18,10 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import html
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,8 +51,34 @@ def chart_text(text: Any) -> str:
 
     >>> print(chart_text("costs $5 or $10"))
     costs \$5 or \$10
+
+    Characters the chart cannot draw become "…" (the page's tables beside the chart show the text itself): those
+    of the chart font's missing glyphs (Chinese in DejaVu Sans drew empty boxes, with one warning per character on
+    stderr), and those of scripts matplotlib draws wrongly, as it lays text out left to right one glyph per
+    character without shaping (Arabic and Hebrew came out reversed and unjoined: a label that lied).
+
+    >>> print(chart_text("#3 تسجيل الدخول (n=4)"))
+    #3 … (n=4)
     """
-    return str(text).replace("$", r"\$")
+    out = str(text).replace("$", r"\$")
+    if out.isascii():
+        return out
+    drawable = _chart_glyphs()
+    out = "".join(ch if ch.isspace() or (ord(ch) in drawable and not _UNSHAPED.match(ch)) else "\x00" for ch in out)
+    return re.sub(r"\x00(?:\W*\x00)?", "…", out)
+
+
+# Scripts that need right-to-left layout or shaping (Hebrew, Arabic, Syriac, Thaana, the Indic scripts, Thai, Lao,
+# Tibetan, Myanmar, Khmer, Arabic presentation forms), which matplotlib's text layout does not do.
+_UNSHAPED = re.compile("[\u0590-\u08ff\u0900-\u0eff\u0f00-\u109f\u1780-\u17ff\ufb1d-\ufdff\ufe70-\ufeff]")
+
+
+@functools.cache
+def _chart_glyphs() -> frozenset[int]:
+    """The code points the chart font (matplotlib's default text font) has glyphs for."""
+    from matplotlib import font_manager
+
+    return frozenset(font_manager.get_font(font_manager.findfont(font_manager.FontProperties())).get_charmap())
 
 
 def given_sentiment(values: pd.Series) -> pd.Series:

@@ -9,34 +9,54 @@ such token whole *and* adds its parts (split at dots, dashes, slashes and camelC
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from .._scripts import CJK, WORD_MARKS, cjk_words
+
 __all__ = ["BM25", "tokenize"]
 
-_TOKEN = re.compile(r"[^\W_][\w.$#:/-]*[^\W_]|[^\W_]", re.UNICODE)
+# combining marks are part of a word (\w leaves them out: Hindi "नहीं" gave "नह"; a decomposed "café" gave "cafe")
+_TOKEN = re.compile(rf"[^\W_][\w{WORD_MARKS}.$#:/-]*(?:[^\W_]|[{WORD_MARKS}])|[^\W_]", re.UNICODE)
 _PARTS = re.compile(r"[._:/#$-]+|(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _STOP = frozenset(ENGLISH_STOP_WORDS)
 
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased tokens of ``text``: words, identifiers whole and in parts; English stop words dropped.
+    Chinese and Japanese are read as Han pairs and katakana words, with an identifier written against them
+    apart (``导出NullPointerException错误`` → ``导出``, ``nullpointerexception``, ``null``…, ``错误``).
 
     >>> tokenize("NPE in S3AFileSystem.getFileStatus on hadoop-3.3")
     ['npe', 's3afilesystem.getfilestatus', 's3a', 'file', 'file', 'status', 'hadoop-3.3', 'hadoop', '3', '3']
     """
     out: list[str] = []
-    for tok in _TOKEN.findall(text or ""):
-        low = tok.lower()
-        if low not in _STOP:
-            out.append(low)
-        parts = [p.lower() for p in _PARTS.split(tok) if p]
-        if len(parts) > 1:
-            out.extend(p for p in parts if p not in _STOP)
+    text = text or ""
+    if not text.isascii():  # one form for one word: "café" composed or decomposed, "ＣＳＶ" full-width
+        text = unicodedata.normalize("NFKC", text).replace("İ", "i")  # Turkish İ: lower() gave "i" + a dot mark
+    for tok in _TOKEN.findall(text):
+        if not tok.isascii() and CJK.search(tok):  # a clause without spaces was one token, shared by no other text
+            for word in cjk_words(tok, _TOKEN):
+                if CJK.search(word):
+                    out.append(word)
+                else:
+                    _add_token(word, out)
+        else:
+            _add_token(tok, out)
     return out
+
+
+def _add_token(tok: str, out: list[str]) -> None:
+    low = tok.casefold()  # "STRASSE" and "straße" are one word (lower() is casefold() on ASCII)
+    if low not in _STOP:
+        out.append(low)
+    parts = [p.casefold() for p in _PARTS.split(tok) if p]
+    if len(parts) > 1:
+        out.extend(p for p in parts if p not in _STOP)
 
 
 class BM25:

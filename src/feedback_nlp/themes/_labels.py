@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -10,6 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from .._params import Interval, Options, ParamsMixin
+from .._scripts import CJK, WORD_MARKS, cjk_words
 from ._stopwords import item_stop_words
 
 __all__ = ["BaseLabeller", "CTFIDFLabeller", "central_title", "clean_title"]
@@ -20,11 +22,15 @@ _SPACE = re.compile(r"\s+")
 _LEAD_IN = re.compile(r"^(?:[A-Z][\w /&-]{0,30}(?::| -| –| —)\s+)?", re.UNICODE)
 _INTERJECTION = re.compile(r"^(?:(?:hi|hello|hey|ugh|fyi|team|so|ok|okay|well|also|btw|folks|guys|all)\b[\s,.!:;-]*)+",
                            re.IGNORECASE)
+# a sentence ends at . ! ? and a space, or at Chinese and Japanese 。！？, which no space follows
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
 _TRAILING_SYMBOLS = re.compile(r"(?:\s+[^\w\s]+)+$", re.UNICODE)  # ":(", "🙏", "!!" left at the end
 # A word starts with a letter of any script: [a-zA-Z] left every word with an accent out of the keywords
 # ("paramètres", "größe") and gave themes in Russian, Greek, Arabic or Chinese none at all. On ASCII text the
 # tokens are those of the former pattern ([^\W_] is [a-zA-Z0-9] there).
-_KEYWORD_TOKEN = re.compile(r"\b[^\W\d_](?:[^\W_]|[+#.-])*(?:[^\W_]|[+#])\b")
+# A word's combining marks are part of it (Python's \w leaves them out: Hindi "नहीं" gave the keyword "नह"), also as
+# its last character.
+_KEYWORD_TOKEN = re.compile(rf"\b[^\W\d_](?:[^\W_]|[{WORD_MARKS}+#.-])*(?:(?:[^\W_]|[+#])\b|[{WORD_MARKS}](?![\w{WORD_MARKS}]))")
 # where a phrase ends: sentence and clause punctuation, brackets, quotes, markup, dashes, line breaks (items
 # are joined by them)
 _PHRASE_BREAK = re.compile(r"[.!?,;:()\[\]{}\"“”\n]+(?:\s|$)|[()\[\]{}\"“”\n;,!?<>|/*=~`—–]")
@@ -70,7 +76,7 @@ class CTFIDFLabeller(BaseLabeller):
         stops = set(ENGLISH_STOP_WORDS) if self.stop_words in ("auto", "english") else set(self.stop_words or [])
         stops |= set(self.extra_stop_words)
         items = [[_PLACEHOLDER.sub(" ", t) for t in docs_by_theme[i]] for i in ids]
-        singular = _singulars({t for its in items for d in its for t in _KEYWORD_TOKEN.findall(d.lower())})
+        singular = _singulars({t for its in items for d in its for t in _KEYWORD_TOKEN.findall(_lower(d))})
         low, high = self.ngram_range
 
         unions: dict[frozenset[str], set[str]] = {frozenset(): stops}
@@ -108,6 +114,12 @@ class CTFIDFLabeller(BaseLabeller):
         return out
 
 
+def _lower(text: str) -> str:
+    """``text`` in lower case; Turkish "İ" as "i" (``str.lower`` gives "i" and a combining dot: "İstanbul" was the
+    keyword "i̇stanbul", and before words kept their marks, "stanbul")."""
+    return text.lower() if text.isascii() else text.replace("İ", "i").lower()
+
+
 def _singulars(vocabulary: set[str]) -> dict[str, str]:
     """Plural → singular for words whose singular is in ``vocabulary`` too ("emails" → "email"), so one
     keyword does not take two places and its counts add up. Words ending in ss/us/is/ws ("news") are kept.
@@ -132,14 +144,16 @@ def _terms(doc: str, stops: set[str], ngram_range: tuple[int, int], singular: di
     """
     lo, hi = ngram_range
     out: list[str] = []
-    for phrase in _PHRASE_BREAK.split(doc.lower()):
+    for phrase in _PHRASE_BREAK.split(_lower(doc)):
         run: list[str] = []
         for tok in _KEYWORD_TOKEN.findall(phrase) + [""]:  # "" flushes the last run
-            if tok and tok not in stops:
+            if tok and tok not in stops and not CJK.search(tok):
                 run.append((singular or {}).get(tok, tok))
                 continue
             out.extend(" ".join(run[i:i + n]) for n in range(lo, hi + 1) for i in range(len(run) - n + 1))
             run = []
+            if tok and CJK.search(tok):  # its words, one by one: no n-grams of overlapping pairs
+                out.extend(w for w in cjk_words(tok, _KEYWORD_TOKEN) if w not in stops)
     return out
 
 
@@ -152,13 +166,36 @@ def clean_title(text: str, max_chars: int = 80) -> str:
     """
     t = _SPACE.sub(" ", _PLACEHOLDER.sub(" ", text)).strip()
     t = _INTERJECTION.sub("", _LEAD_IN.sub("", t, count=1).strip(" ,;:-")).strip(" ,;:-")
-    first = re.split(r"(?<=[.!?])\s+", t, maxsplit=1)[0]
-    t = (first if len(first) >= 12 else t).strip()
-    if len(t) > max_chars:
-        cut = t[:max_chars].rsplit(" ", 1)[0]
-        t = (cut if len(cut) >= max_chars // 2 else t[:max_chars]).rstrip(" ,;:-") + "…"
-    t = _TRAILING_SYMBOLS.sub("", t).rstrip(" .!,;:-")
+    first = _SENTENCE_END.split(t, maxsplit=1)[0]
+    t = (first if _width(first) >= 12 else t).strip()
+    if _width(t) > max_chars:
+        head = t[:_fitting(t, max_chars)]
+        cut = head.rsplit(" ", 1)[0]
+        t = (cut if _width(cut) >= max_chars // 2 else head).rstrip(" ,;:-") + "…"
+    t = _TRAILING_SYMBOLS.sub("", t).rstrip(" .!,;:-。")
     return t[:1].upper() + t[1:] if t else t
+
+
+def _width(text: str) -> int:
+    """The columns ``text`` takes: a Chinese, Japanese or Korean character (East Asian wide) takes two, so a title
+    of them is as long on the page as a Latin one (80 Chinese characters were a title twice as wide).
+
+    >>> _width("export"), _width("导出失败")
+    (6, 8)
+    """
+    return len(text) if text.isascii() else len(text) + sum(unicodedata.east_asian_width(c) in "WF" for c in text)
+
+
+def _fitting(text: str, columns: int) -> int:
+    """How many of ``text``'s first characters fit in ``columns`` (see :func:`_width`)."""
+    if text.isascii():
+        return columns
+    used = 0
+    for i, c in enumerate(text):
+        used += 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        if used > columns:
+            return i
+    return len(text)
 
 
 def central_title(texts: Sequence[str], similarities: np.ndarray, max_chars: int = 80, pool: int = 10) -> str:
@@ -179,8 +216,8 @@ def central_title(texts: Sequence[str], similarities: np.ndarray, max_chars: int
     best, best_score = "", -np.inf
     for i in order:
         title = clean_title(str(texts[i]), max_chars)
-        n = len(str(texts[i]))
-        if len(title) < 8:
+        n = _width(str(texts[i]))
+        if _width(title) < 8:
             continue
         score = sims[i] - 0.1 * max(0, n - 60) / 100 - (0.05 if n < 15 else 0.0)
         if score > best_score:
