@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from _hostile_support import write_file
 from feedback_nlp.cli import main
 
@@ -29,3 +31,63 @@ def test_an_output_folder_holding_a_subfolder_named_x_is_writable(tmp_path, hash
     assert main(["themes", "--in", data, "--out", str(out), "--min-theme-size", "2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "ok"
     assert (out / "themes.csv").is_file() and (out / "x").is_dir()
+
+
+def _hashed_model(folder: Path) -> Path:
+    import feedback_nlp as fb
+    from conftest import HashEmbedder
+
+    return fb.TagClassifier(HashEmbedder()).fit(["export fails", "csv export broken", "add dark mode", "please add sso"],
+                                                ["bug", "bug", "request", "request"]).save(folder)
+
+
+def test_keys_never_write_their_store_into_a_saved_model_folder(tmp_path, capsys):
+    """``keys list --data my-model`` (a careless ``--data``) created ``backlog.sqlite`` inside the model folder and
+    exited 0: the model then failed its manifest at every load ("backlog.sqlite is not covered by
+    manifest.json"). Now the store is refused there (and in a folder inside it), and the model still loads."""
+    pytest.importorskip("fastapi")
+    import feedback_nlp as fb
+    from conftest import HashEmbedder
+
+    model = _hashed_model(tmp_path / "m")
+    before = sorted(p.name for p in model.iterdir())
+    assert main(["keys", "create", "--data", str(model), "--name", "ci"]) == 1
+    assert main(["keys", "create", "--data", str(model / "keys"), "--name", "ci"]) == 1
+    assert "saved feedback_nlp" in capsys.readouterr().err
+    assert sorted(p.name for p in model.iterdir()) == before
+    fb.TagClassifier.load(model, embedder=HashEmbedder())
+
+
+def test_keys_list_on_a_mistyped_data_folder_is_refused_not_created(tmp_path, capsys):
+    """``keys list --data feedbak-data`` (a typo) created the folder and an empty store, listed nothing and
+    exited 0; ``keys revoke`` said only "no key". Now both are usage errors naming the folder, which is not
+    created; ``--data`` naming a file said "File exists: keys.csv" and now says it is not a folder."""
+    pytest.importorskip("fastapi")
+    missing = tmp_path / "feedbak-data"
+    assert main(["keys", "list", "--data", str(missing)]) == 2
+    assert main(["keys", "revoke", "key_0123", "--data", str(missing)]) == 2
+    assert "no key store there" in capsys.readouterr().err and not missing.exists()
+    assert main(["keys", "create", "--data", write_file(tmp_path / "keys.csv", "a\n"), "--name", "ci"]) == 1
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_keys_take_json_and_quiet_after_their_name_and_print_one_object(tmp_path, capsys):
+    """``keys create ... --json`` was "unrecognized arguments: --json" (every other command takes the flags
+    after its name), and ``--json keys list`` printed the key lines and then a JSON object without the keys on
+    stdout. Now stdout holds exactly one JSON object with the key, the list or the revoked id; ``-q`` drops
+    the note on stderr but still prints the new key (it is shown only once)."""
+    pytest.importorskip("fastapi")
+    data = str(tmp_path / "d")
+    assert main(["keys", "create", "--data", data, "--name", "ci", "--json"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    assert created["key"].startswith("fnlp_") and created["name"] == "ci" and created["status"] == "ok"
+    assert main(["keys", "create", "--data", data, "--name", "bot", "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("fnlp_") and err == ""
+    for argv in (["keys", "list", "--data", data, "--json"], ["--json", "keys", "list", "--data", data]):
+        assert main(argv) == 0
+        listed = json.loads(capsys.readouterr().out)
+        assert [k["name"] for k in listed["keys"]] == ["ci", "bot"]
+        assert all(k["status"] == "active" and created["key"] not in json.dumps(k) for k in listed["keys"])
+    assert main(["keys", "revoke", created["key_id"], "--data", data, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["revoked"] == created["key_id"]

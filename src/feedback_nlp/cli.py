@@ -1154,7 +1154,7 @@ def _quackback_parser(sub: SubParsers) -> None:
 def _service_parsers(sub: SubParsers) -> None:
     from .service._cli import add_parsers as add_service_parsers
 
-    add_service_parsers(sub)  # serve, keys
+    add_service_parsers(sub, [_common_flags(suppress=True)])  # serve, keys
 
 
 # --- main -----------------------------------------------------------------------------------------
