@@ -91,3 +91,18 @@ def test_keys_take_json_and_quiet_after_their_name_and_print_one_object(tmp_path
         assert all(k["status"] == "active" and created["key"] not in json.dumps(k) for k in listed["keys"])
     assert main(["keys", "revoke", created["key_id"], "--data", data, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["revoked"] == created["key_id"]
+
+
+def test_a_usage_error_of_a_command_names_the_command_in_its_json_object(tmp_path, capsys):
+    """``score ... --cutoffs 1,2 --json`` printed ``"command": null``: a script collecting the error objects of
+    its runs could not tell which command failed (the contract names it). Now the command whose options were
+    wrong is named; a wrong command name still gives null."""
+    data = write_file(tmp_path / "s.csv", "id,score\na,1\nb,2\n")
+    out = str(tmp_path / "o.csv")
+    for argv in (["score", "--in", data, "--out", out, "--cutoffs", "1,2", "--json"],
+                 ["score", "--in", data, "--out", out, "--bogus", "--json"], ["--json", "score"]):
+        assert main(argv) == 2
+        error = json.loads(capsys.readouterr().out)
+        assert error["status"] == "error" and error["exit_code"] == 2 and error["command"] == "score"
+    assert main(["--json", "scor"]) == 2
+    assert json.loads(capsys.readouterr().out)["command"] is None

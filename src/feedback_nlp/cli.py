@@ -83,12 +83,18 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
 
 
 class _UsageExit(Exception):
-    """argparse found a usage error; main() turns it into one ``error:`` line and exit code 2."""
+    """argparse found a usage error; main() turns it into one ``error:`` line and exit code 2. ``command``: the
+    command whose parser found it (None for the top level), for the ``--json`` error object."""
+
+    def __init__(self, message: str, command: str | None = None) -> None:
+        super().__init__(message)
+        self.command = command
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would print the usage block and exit
-        raise _UsageExit(f"{message} (see '{self.prog} --help')")
+        words = self.prog.split()  # "feedback-nlp score", "feedback-nlp keys list"
+        raise _UsageExit(f"{message} (see '{self.prog} --help')", words[1] if len(words) > 1 else None)
 
 
 def _common_flags(suppress: bool) -> argparse.ArgumentParser:
@@ -1228,9 +1234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args, extra = build_parser().parse_known_args(argv)
         if extra:  # reported by the command's own parser, so that the hint names its --help
-            raise _UsageExit(f"unrecognized arguments: {' '.join(extra)} (see '{PROG} {args.command} --help')")
+            raise _UsageExit(f"unrecognized arguments: {' '.join(extra)} (see '{PROG} {args.command} --help')",
+                             args.command)
     except _UsageExit as exc:
-        return _fail(EXIT_USAGE, str(exc), as_json, None)
+        return _fail(EXIT_USAGE, str(exc), as_json, exc.command)
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
     as_json = bool(args.json)
