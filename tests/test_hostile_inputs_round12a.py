@@ -106,3 +106,38 @@ def test_a_usage_error_of_a_command_names_the_command_in_its_json_object(tmp_pat
         assert error["status"] == "error" and error["exit_code"] == 2 and error["command"] == "score"
     assert main(["--json", "scor"]) == 2
     assert json.loads(capsys.readouterr().out)["command"] is None
+
+
+def test_train_and_eval_on_a_header_only_file_name_the_file(tmp_path, hashed_cli, capsys):
+    """A labelled file with a header and no rows said "y is empty: nothing to train on" (the library's name for
+    the labels, a word the file never held). Now the file is named and said to have no rows."""
+    data = write_file(tmp_path / "labelled.csv", "text,label\n")
+    assert main(["train", "--data", data, "--out", str(tmp_path / "m"), "--json"]) == 1
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error.startswith(f"{data} has no rows") and "y is empty" not in error and not (tmp_path / "m").exists()
+
+
+def test_eval_with_the_text_column_as_its_labels_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    """``eval --label-col text`` (the default --text-col) took every text as its own true tag: accuracy 0 and
+    exit 0, after loading the model. ``train`` refused the same mistake; now ``eval`` does too, before it loads
+    anything."""
+    import feedback_nlp as fb
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(fb.TagClassifier, "load", classmethod(no_load))
+    data = write_file(tmp_path / "l.csv", "text,label\nexport fails,bug\ndark mode,request\n")
+    assert main(["eval", "--model", "m", "--data", data, "--label-col", "text"]) == 2
+    assert "--text-col and --label-col are both 'text'" in capsys.readouterr().err
+
+
+def test_report_with_both_a_model_and_a_taxonomy_is_a_usage_error(tmp_path, hashed_cli, capsys):
+    """``report --model m --taxonomy t.yaml`` tagged with the model and ignored the taxonomy without a word (a
+    user who meant zero-shot got another model's tags). Now it is a usage error before any work."""
+    model = _hashed_model(tmp_path / "m")
+    tax = write_file(tmp_path / "t.json", json.dumps({"tags": [{"id": "bug"}, {"id": "request"}]}))
+    out = tmp_path / "rep"
+    assert main(["report", "--in", _feedback(tmp_path), "--out", str(out), "--model", str(model), "--taxonomy", tax,
+                 "--sentiment-model", "none"]) == 2
+    assert "--model and --taxonomy" in capsys.readouterr().err and not out.exists()

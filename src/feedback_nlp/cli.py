@@ -459,6 +459,9 @@ def _labelled(path: str, text_col: str, label_col: str | None, sep: str | None,
     # A missing cell would become the text "nan" or "None" and be trained on (or, as a true label, be scored
     # as a wrong prediction): refuse the file naming its lines, not positions in a list the user never saw.
     where = _Where(path, df, sniff_format(path) if fmt == "auto" else fmt)
+    if label_col is not None and len(df) == 0:  # was "y is empty", the library's word for the labels
+        raise InvalidInputError(f"{path} has no rows (only a header, or nothing): no labelled rows to learn from or "
+                                "to measure against")
     where.refuse([i for i, v in enumerate(df[text_col]) if _blank(v)], f"no text in column {quoted(text_col)}")
     texts = df[text_col].astype(str).tolist()
     if label_col is None:  # zero-shot: the rows are an unlabelled backlog
@@ -676,13 +679,18 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     clf = TagClassifier.load(args.model)
     if args.multi_label and not clf.multi_label_:  # the flag train took: welcome here, but it must agree
         raise UsageError(f"--multi-label: the model {args.model} is multi-class (one tag per row); drop the flag")
-    require_columns(args.data, {"--text-col": args.text_col, "--label-col": args.label_col}, args)
     sep = args.sep if clf.multi_label_ else None
     texts, labels, _ = _labelled(args.data, args.text_col, args.label_col, sep, args)
     report = clf.evaluate(texts, labels)
     _ui(args).say(report.to_markdown())
     return {**report.to_dict(), "rows_in": len(texts), "model": str(args.model),
             "embedding_model": _model_id(clf.embedder_)}
+
+
+def _check_eval(args: argparse.Namespace) -> None:
+    if args.text_col == args.label_col:  # each text was its own "true tag": every row a miss, and exit 0
+        raise UsageError(f"--text-col and --label-col are both {args.text_col!r}: the true tags must be another column")
+    require_columns(args.data, {"--text-col": args.text_col, "--label-col": args.label_col}, args)
 
 
 @command
@@ -701,7 +709,7 @@ def _eval_parser(sub: SubParsers) -> None:
                    help="labels hold several tags joined by --sep; the model decides this, so the flag (as given "
                         "to train) is only checked against it")
     _add_input_args(p)
-    p.set_defaults(func=cmd_eval)
+    p.set_defaults(func=cmd_eval, check=_check_eval)
 
 
 def _tag_errors_path(args: argparse.Namespace) -> str:
@@ -940,6 +948,9 @@ def _themes_parser(sub: SubParsers) -> None:
 def _check_report(args: argparse.Namespace) -> None:
     from .report import REPORT_FILES
 
+    if args.model and args.taxonomy:  # the taxonomy was ignored without a word: the report tagged with --model
+        raise UsageError("--model and --taxonomy both tag the items (--taxonomy tags zero-shot, without a trained "
+                         "model): give one of them")
     out = Path(args.out)
     not_a_saved_folder(out)
     check_paths({"--in": args.input}, {"--out": args.out, **{f: str(out / f) for f in REPORT_FILES}}, folders=["--out"])
