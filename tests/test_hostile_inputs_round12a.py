@@ -141,3 +141,22 @@ def test_report_with_both_a_model_and_a_taxonomy_is_a_usage_error(tmp_path, hash
     assert main(["report", "--in", _feedback(tmp_path), "--out", str(out), "--model", str(model), "--taxonomy", tax,
                  "--sentiment-model", "none"]) == 2
     assert "--model and --taxonomy" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".jsonl.gz", ".json.gz"])
+def test_a_gzipped_output_holds_no_temp_name_and_no_clock(tmp_path, suffix):
+    """A ``.gz`` output's gzip header held the hidden temp file's name (``.tmp-k2j8-.tmp-scores.csv.gz``: ``gunzip
+    -N`` restored the data under it) and the time of the run, so two runs of the same job never gave the same
+    bytes. Now the header holds neither, and reruns are byte-identical."""
+    import gzip
+
+    data = write_file(tmp_path / "r.csv", "id,reach,impact,confidence,effort\na,1000,2,0.8,1\nb,100,1,0.5,2\n")
+    out = tmp_path / f"scores{suffix}"
+    written = []
+    for _ in range(2):
+        assert main(["score", "--in", data, "--out", str(out), "--framework", "rice", "-q"]) == 0
+        written.append(out.read_bytes())
+    raw = written[0]
+    assert raw[3] & 0x08 == 0 and raw[4:8] == b"\0\0\0\0"  # FNAME flag unset, MTIME 0
+    assert b".tmp" not in raw[:64] and written[0] == written[1]
+    assert "1600" in gzip.decompress(raw).decode()
