@@ -160,3 +160,28 @@ def test_a_gzipped_output_holds_no_temp_name_and_no_clock(tmp_path, suffix):
     assert raw[3] & 0x08 == 0 and raw[4:8] == b"\0\0\0\0"  # FNAME flag unset, MTIME 0
     assert b".tmp" not in raw[:64] and written[0] == written[1]
     assert "1600" in gzip.decompress(raw).decode()
+
+
+@pytest.mark.parametrize("flag", ["--json", "-q"])
+def test_demo_with_json_or_quiet_prints_no_story_on_stdout(tmp_path, hashed_cli, monkeypatch, capsys, flag):
+    """``demo --json`` printed its whole story (sections, tables) on stdout before the JSON object, so
+    ``json.loads`` of its stdout failed; ``demo -q`` printed it too. Now stdout holds only the JSON object
+    (``--json``) or nothing (``-q``). (The demo itself is stood in for: a real one takes half a minute.)"""
+    from feedback_nlp import demo
+
+    def story(out_dir, embedder, n_examples):
+        print("== 1. Sample: read, validate, clean ==")
+        out_dir.mkdir()
+        (out_dir / "tagged.csv").write_text("id,tags\n")
+
+    monkeypatch.setattr(demo, "run", story)
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), flag]) == 0
+    stdout = capsys.readouterr().out
+    if flag == "--json":
+        assert json.loads(stdout)["outputs"] == {"folder": str(out)}
+    else:
+        assert stdout == ""
+    assert (out / "tagged.csv").is_file()
+    assert main(["demo", "--out", str(tmp_path / "shown")]) == 0  # without the flags the story is shown
+    assert capsys.readouterr().out.startswith("== 1. Sample")

@@ -423,10 +423,16 @@ def _add_raw_csv(p: argparse.ArgumentParser) -> None:
 # --- demo -----------------------------------------------------------------------------------------
 
 def cmd_demo(args: argparse.Namespace) -> dict:
+    import io
+
     from . import demo
 
+    ui = _ui(args)
     emb = _embedder(args)
-    demo.run(out_dir=Path(args.out), embedder=emb, n_examples=args.examples)
+    # the demo tells its story on stdout; under --json or --quiet it is not shown, like every command's tables
+    # (it was printed before the JSON object, which no reader of stdout could then parse)
+    with contextlib.redirect_stdout(io.StringIO()) if ui.quiet or ui.json else contextlib.nullcontext():
+        demo.run(out_dir=Path(args.out), embedder=emb, n_examples=args.examples)
     return {"outputs": {"folder": str(args.out)}, "embedding_model": _model_id(emb)}
 
 
