@@ -185,3 +185,37 @@ def test_demo_with_json_or_quiet_prints_no_story_on_stdout(tmp_path, hashed_cli,
     assert (out / "tagged.csv").is_file()
     assert main(["demo", "--out", str(tmp_path / "shown")]) == 0  # without the flags the story is shown
     assert capsys.readouterr().out.startswith("== 1. Sample")
+
+
+def test_train_refuses_labelled_data_inside_the_model_folder_it_replaces(tmp_path, hashed_cli, capsys):
+    """``train --data m/labelled.csv --out m`` (the labelled file kept beside the model) retrained, replaced the
+    folder ``m`` whole and so deleted ``m/labelled.csv``, exit 0. Now an input (or ``--cache``) inside a folder
+    the command replaces is a usage error before any work, and the file is kept; the same holds for the
+    ``model`` folder ``themes`` replaces."""
+    labelled = "text,label\nexport fails,bug\ncsv broken,bug\nadd dark mode,request\nplease sso,request\n"
+    model = tmp_path / "m"
+    assert main(["train", "--data", write_file(tmp_path / "l.csv", labelled), "--out", str(model),
+                 "--holdout", "0", "-q"]) == 0
+    inside = write_file(model / "labelled.csv", labelled)
+    assert main(["train", "--data", inside, "--out", str(model), "--holdout", "0"]) == 2
+    assert "lies inside the model folder --out" in capsys.readouterr().err
+    assert (model / "labelled.csv").read_text() == labelled
+    assert main(["train", "--data", inside, "--out", str(tmp_path / "n"), "--cache", str(tmp_path / "n" / "e.sqlite"),
+                 "--holdout", "0"]) == 2
+    assert main(["themes", "--in", _feedback(tmp_path), "--out", str(tmp_path / "t"), "--min-theme-size", "2",
+                 "-q"]) == 0
+    kept = write_file(tmp_path / "t" / "model" / "feedback.csv", Path(_feedback(tmp_path)).read_text())
+    assert main(["themes", "--in", kept, "--out", str(tmp_path / "t"), "--min-theme-size", "2"]) == 2
+    assert Path(kept).is_file()
+
+
+@pytest.mark.parametrize("command", ["train", "themes", "report", "demo"])
+@pytest.mark.parametrize("out", ["", "-"])
+def test_an_empty_or_dash_output_folder_is_a_usage_error(tmp_path, hashed_cli, monkeypatch, capsys, command, out):
+    """``--out "$OUT"`` with the variable unset wrote the tables (or tried to write the model) into the current
+    folder; ``--out -`` made a folder named ``-``. Now both are usage errors naming --out."""
+    monkeypatch.chdir(tmp_path)  # without the fix, what the command writes lands here
+    data = write_file(tmp_path / "l.csv", "id,text,label\n1,export fails,bug\n")
+    inputs = {"train": ["--data", data], "themes": ["--in", data], "report": ["--in", data], "demo": []}[command]
+    assert main([command, *inputs, "--out", out]) == 2
+    assert capsys.readouterr().err.startswith("error: argument --out: ")

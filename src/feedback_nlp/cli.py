@@ -260,6 +260,17 @@ def output_file(text: str) -> str:
     return text
 
 
+def output_folder(text: str) -> str:
+    """An output folder: ``--out ""`` (an unset variable in a script) wrote into the current folder, and
+    ``--out -`` made a folder named ``-``."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty (it would write into the current folder)")
+    if text == "-":
+        raise argparse.ArgumentTypeError("'-' (standard output) is not supported: this command writes a folder of "
+                                         "files; give the folder's path")
+    return text
+
+
 def non_empty(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
@@ -306,6 +317,17 @@ def check_paths(inputs: dict[str, str | None], outputs: dict[str, str | None], f
     for role, path in outputs.items():
         if path is not None:
             (writable_folder if role in folders else writable_target)(path)
+
+
+def outside_replaced_folder(folder: str | os.PathLike, paths: dict[str, str | None], what: str) -> None:
+    """Refuse a path (an input, the cache) inside a folder the command replaces whole, such as a model folder: the
+    old folder is deleted with everything in it (``train --data m/labelled.csv --out m`` deleted the labelled
+    file, exit 0), and a file created there during the run stops the replacement at the very end."""
+    root = Path(folder).resolve()
+    for option, path in paths.items():
+        if path and root in Path(path).resolve().parents:
+            raise UsageError(f"{option} {path} lies inside {what} {folder}, which this command replaces whole (the "
+                             "old folder is deleted with everything in it): move the file out of it first")
 
 
 def require_columns(path: str, columns: dict[str, str | None], args: argparse.Namespace | None = None) -> None:
@@ -442,7 +464,7 @@ def _demo_parser(sub: SubParsers) -> None:
                     "Cleans, embeds, tags, dedupes, themes and scores the bundled sample (3,000 items) and "
                     "writes its tables and report under --out.",
                     ["feedback-nlp demo", "feedback-nlp demo --out /tmp/demo --examples 2"])
-    p.add_argument("--out", default="demo_out", help="folder for the demo outputs")
+    p.add_argument("--out", type=output_folder, default="demo_out", help="folder for the demo outputs")
     p.add_argument("--examples", type=non_negative_int, default=4, help="items whose nearest neighbours are shown")
     _add_embedding_args(p)
     p.set_defaults(func=cmd_demo, check=_check_demo)
@@ -626,6 +648,8 @@ def _check_train(args: argparse.Namespace) -> None:
         raise UsageError(f"--text-col and --label-col are both {args.text_col!r}: the labels must be another column")
     check_paths({"--data": args.data}, {"--out": args.out}, folders=["--out"])
     replaceable_folder(args.out)
+    outside_replaced_folder(args.out, {"--data": args.data, "--taxonomy": args.taxonomy,
+                                       "--cache": None if args.no_cache else args.cache}, "the model folder --out")
     columns = {"--text-col": args.text_col} if args.zero_shot else {"--text-col": args.text_col, "--label-col": args.label_col}
     require_columns(args.data, columns, args)
 
@@ -673,7 +697,7 @@ def _train_parser(sub: SubParsers) -> None:
                    help="share in (0, 1) held out to measure the card's metrics (0: none)")
     p.add_argument("--random-state", type=seed, default=0, help="seed of the split and the training")
     p.add_argument("--description", default="", help="one line for the model card")
-    p.add_argument("--out", required=True, help="model folder (written whole, or not at all)")
+    p.add_argument("--out", type=output_folder, required=True, help="model folder (written whole, or not at all)")
     _add_input_args(p)
     _add_embedding_args(p)
     p.set_defaults(func=cmd_train, check=_check_train)
@@ -888,6 +912,8 @@ def _check_themes(args: argparse.Namespace) -> None:
     check_paths({"--in": args.input}, {"--out": args.out, **{f: str(out / f) for f in THEME_FILES}},
                 folders=["--out", "model"])
     replaceable_folder(out / "model")
+    outside_replaced_folder(out / "model", {"--in": args.input, "--cache": None if args.no_cache else args.cache},
+                            "the theme model folder")
     require_columns(args.input, {"--text-col": args.text_col, "--id-col": args.id_col}, args)
     require_period_fits(args.input, args.freq, args)
 
@@ -936,7 +962,7 @@ def _themes_parser(sub: SubParsers) -> None:
                     ["feedback-nlp themes --in backlog.csv --out themes_out",
                      "feedback-nlp themes --in b.parquet --out t --min-theme-size 20 --freq M"])
     p.add_argument("--in", dest="input", required=True, type=input_file, help="feedback CSV/TSV/Parquet/JSONL file")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", type=output_folder, required=True, help="output folder")
     p.add_argument("--min-theme-size", type=theme_size, default=10, help="smallest cluster that becomes a theme")
     p.add_argument("--max-outlier-share", type=unit_interval, default=0.15,
                    help="lower the similarity an item needs to join a theme until at most this share of the "
@@ -993,7 +1019,7 @@ def _report_parser(sub: SubParsers) -> None:
                     ["feedback-nlp report --in backlog.csv --out report_out",
                      "feedback-nlp report --in b.csv --taxonomy taxonomy.yaml --out r --min-theme-size 20"])
     p.add_argument("--in", dest="input", required=True, type=input_file, help="feedback CSV/TSV/Parquet/JSONL file")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", type=output_folder, required=True, help="output folder")
     p.add_argument("--model", default=None, help="tag model folder or bundled name (default: request-type)")
     p.add_argument("--taxonomy", default=None, type=input_path, help="zero-shot tagging with this taxonomy when no --model")
     p.add_argument("--min-theme-size", type=theme_size, default=10, help="smallest cluster that becomes a theme")
