@@ -219,3 +219,36 @@ def test_an_empty_or_dash_output_folder_is_a_usage_error(tmp_path, hashed_cli, m
     inputs = {"train": ["--data", data], "themes": ["--in", data], "report": ["--in", data], "demo": []}[command]
     assert main([command, *inputs, "--out", out]) == 2
     assert capsys.readouterr().err.startswith("error: argument --out: ")
+
+
+def test_quiet_hides_the_library_warnings_too(tmp_path, hashed_cli, capsys):
+    """``train -q`` printed "feedback-nlp: warning: tags that differ only in case …" (and ``eval -q`` its
+    unknown-tags warning): the contract of ``--quiet`` is nothing but errors. Now a quiet run prints nothing on
+    stderr; without ``-q`` the warning is still shown."""
+    data = write_file(tmp_path / "l.csv", "text,label\nexport fails,Bug\ncsv broken,bug\nadd dark mode,request\n"
+                                          "please sso,request\nmore,bug\ncrash,Bug\n")
+    assert main(["train", "--data", data, "--out", str(tmp_path / "m"), "--holdout", "0", "-q"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["train", "--data", data, "--out", str(tmp_path / "m"), "--holdout", "0"]) == 0
+    assert "warning: tags that differ only in case" in capsys.readouterr().err
+
+
+def test_multi_label_tags_may_be_separated_by_spaces_and_eval_advises_in_cli_words(tmp_path, hashed_cli, capsys,
+                                                                                   monkeypatch):
+    """``--sep ' '`` (tags written "bug crash") was refused as "must not be empty"; ``eval``'s hint for joined
+    tags said "pass sep=';'", a Python argument. Now a space separates tags, and the hint says ``--sep ';'``."""
+    import feedback_nlp as fb
+    from conftest import HashEmbedder
+
+    load = fb.TagClassifier.load.__func__  # eval loads with the default embedder; this model was hashed
+    monkeypatch.setattr(fb.TagClassifier, "load", classmethod(lambda cls, path, **kw: load(cls, path,
+                                                                                         embedder=HashEmbedder())))
+    spaced = write_file(tmp_path / "l.csv", "text,label\nexport fails,bug crash\ncsv broken,bug\nadd dark mode,"
+                                            "request\nplease sso,request crash\nmore,bug\n")
+    model = str(tmp_path / "m")
+    assert main(["train", "--data", spaced, "--out", model, "--holdout", "0", "--multi-label", "--sep", " ",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tags"] == 3  # bug, crash, request
+    joined = write_file(tmp_path / "j.csv", "text,label\nexport fails,bug;crash\nadd dark mode,request\n")
+    assert main(["eval", "--model", model, "--data", joined]) == 0
+    assert "looks like several tags: pass --sep ';'" in capsys.readouterr().err
