@@ -252,3 +252,19 @@ def test_multi_label_tags_may_be_separated_by_spaces_and_eval_advises_in_cli_wor
     joined = write_file(tmp_path / "j.csv", "text,label\nexport fails,bug;crash\nadd dark mode,request\n")
     assert main(["eval", "--model", model, "--data", joined]) == 0
     assert "looks like several tags: pass --sep ';'" in capsys.readouterr().err
+
+
+def test_report_keeps_the_inputs_own_tags_and_theme_columns(tmp_path, hashed_cli, capsys):
+    """An input with its own ``tags`` / ``theme`` / ``confidence`` columns (a file another tool had tagged) had
+    them overwritten in items.csv by the report's, without a word: the user's values were gone. Now they are
+    kept as ``tags_input``, ``theme_input``, …, as the input's sentiment already was (``sentiment_input``)."""
+    import pandas as pd
+
+    rows = "".join(f"{i},export {['csv', 'pdf', 'xls'][i % 3]} fails,USER_TAG,USER_THEME,0.99\n" for i in range(12))
+    data = write_file(tmp_path / "tagged.csv", "id,text,tags,theme,confidence\n" + rows)
+    out = tmp_path / "rep"
+    assert main(["report", "--in", data, "--out", str(out), "--model", str(_hashed_model(tmp_path / "m")),
+                 "--min-theme-size", "2", "--sentiment-model", "none", "-q"]) == 0
+    items = pd.read_csv(out / "items.csv", dtype=str)
+    assert set(items["tags_input"]) == {"USER_TAG"} and set(items["theme_input"]) == {"USER_THEME"}
+    assert set(items["confidence_input"]) == {"0.99"} and "USER_TAG" not in set(items["tags"])
