@@ -211,7 +211,11 @@ def writable_target(path: str | os.PathLike) -> None:
 def _writable(final: Path) -> None:
     if final.exists() and not final.is_file():  # renaming onto /dev/null would replace the device itself
         raise FileExistsError(17, "exists and is not a regular file (a device, pipe or socket)", str(final))
-    parent = final.parent
+    _writable_folder_at(final.parent)
+
+
+def _writable_folder_at(parent: Path) -> None:
+    """Raise unless the nearest existing folder at or above ``parent`` is a folder this process may write."""
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
@@ -255,5 +259,7 @@ def writable_folder(path: str | os.PathLike) -> None:
     final = Path(path)
     if final.exists() and not final.is_dir():
         raise NotADirectoryError(20, "exists and is not a folder", str(final))
-    _writable(final / "x")
+    # the folder itself (or the nearest one above it that exists) must take new files: probing a file name
+    # inside it failed on whatever the folder held under that name (a subfolder "x" refused the whole run)
+    _writable_folder_at(final)
     outside_saved_folders(final)  # the folder itself may be a saved model that a new one replaces

@@ -83,12 +83,18 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
 
 
 class _UsageExit(Exception):
-    """argparse found a usage error; main() turns it into one ``error:`` line and exit code 2."""
+    """argparse found a usage error; main() turns it into one ``error:`` line and exit code 2. ``command``: the
+    command whose parser found it (None for the top level), for the ``--json`` error object."""
+
+    def __init__(self, message: str, command: str | None = None) -> None:
+        super().__init__(message)
+        self.command = command
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would print the usage block and exit
-        raise _UsageExit(f"{message} (see '{self.prog} --help')")
+        words = self.prog.split()  # "feedback-nlp score", "feedback-nlp keys list"
+        raise _UsageExit(f"{message} (see '{self.prog} --help')", words[1] if len(words) > 1 else None)
 
 
 def _common_flags(suppress: bool) -> argparse.ArgumentParser:
@@ -254,8 +260,21 @@ def output_file(text: str) -> str:
     return text
 
 
-def non_empty(text: str) -> str:
+def output_folder(text: str) -> str:
+    """An output folder: ``--out ""`` (an unset variable in a script) wrote into the current folder, and
+    ``--out -`` made a folder named ``-``."""
     if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty (it would write into the current folder)")
+    if text == "-":
+        raise argparse.ArgumentTypeError("'-' (standard output) is not supported: this command writes a folder of "
+                                         "files; give the folder's path")
+    return text
+
+
+def separator(text: str) -> str:
+    """A tag separator: any text but the empty one (``--sep ' '`` for tags written "bug crash" was refused as
+    "must not be empty")."""
+    if not text:
         raise argparse.ArgumentTypeError("must not be empty")
     return text
 
@@ -300,6 +319,17 @@ def check_paths(inputs: dict[str, str | None], outputs: dict[str, str | None], f
     for role, path in outputs.items():
         if path is not None:
             (writable_folder if role in folders else writable_target)(path)
+
+
+def outside_replaced_folder(folder: str | os.PathLike, paths: dict[str, str | None], what: str) -> None:
+    """Refuse a path (an input, the cache) inside a folder the command replaces whole, such as a model folder: the
+    old folder is deleted with everything in it (``train --data m/labelled.csv --out m`` deleted the labelled
+    file, exit 0), and a file created there during the run stops the replacement at the very end."""
+    root = Path(folder).resolve()
+    for option, path in paths.items():
+        if path and root in Path(path).resolve().parents:
+            raise UsageError(f"{option} {path} lies inside {what} {folder}, which this command replaces whole (the "
+                             "old folder is deleted with everything in it): move the file out of it first")
 
 
 def require_columns(path: str, columns: dict[str, str | None], args: argparse.Namespace | None = None) -> None:
@@ -417,10 +447,16 @@ def _add_raw_csv(p: argparse.ArgumentParser) -> None:
 # --- demo -----------------------------------------------------------------------------------------
 
 def cmd_demo(args: argparse.Namespace) -> dict:
+    import io
+
     from . import demo
 
+    ui = _ui(args)
     emb = _embedder(args)
-    demo.run(out_dir=Path(args.out), embedder=emb, n_examples=args.examples)
+    # the demo tells its story on stdout; under --json or --quiet it is not shown, like every command's tables
+    # (it was printed before the JSON object, which no reader of stdout could then parse)
+    with contextlib.redirect_stdout(io.StringIO()) if ui.quiet or ui.json else contextlib.nullcontext():
+        demo.run(out_dir=Path(args.out), embedder=emb, n_examples=args.examples)
     return {"outputs": {"folder": str(args.out)}, "embedding_model": _model_id(emb)}
 
 
@@ -430,7 +466,7 @@ def _demo_parser(sub: SubParsers) -> None:
                     "Cleans, embeds, tags, dedupes, themes and scores the bundled sample (3,000 items) and "
                     "writes its tables and report under --out.",
                     ["feedback-nlp demo", "feedback-nlp demo --out /tmp/demo --examples 2"])
-    p.add_argument("--out", default="demo_out", help="folder for the demo outputs")
+    p.add_argument("--out", type=output_folder, default="demo_out", help="folder for the demo outputs")
     p.add_argument("--examples", type=non_negative_int, default=4, help="items whose nearest neighbours are shown")
     _add_embedding_args(p)
     p.set_defaults(func=cmd_demo, check=_check_demo)
@@ -453,6 +489,9 @@ def _labelled(path: str, text_col: str, label_col: str | None, sep: str | None,
     # A missing cell would become the text "nan" or "None" and be trained on (or, as a true label, be scored
     # as a wrong prediction): refuse the file naming its lines, not positions in a list the user never saw.
     where = _Where(path, df, sniff_format(path) if fmt == "auto" else fmt)
+    if label_col is not None and len(df) == 0:  # was "y is empty", the library's word for the labels
+        raise InvalidInputError(f"{path} has no rows (only a header, or nothing): no labelled rows to learn from or "
+                                "to measure against")
     where.refuse([i for i, v in enumerate(df[text_col]) if _blank(v)], f"no text in column {quoted(text_col)}")
     texts = df[text_col].astype(str).tolist()
     if label_col is None:  # zero-shot: the rows are an unlabelled backlog
@@ -611,6 +650,8 @@ def _check_train(args: argparse.Namespace) -> None:
         raise UsageError(f"--text-col and --label-col are both {args.text_col!r}: the labels must be another column")
     check_paths({"--data": args.data}, {"--out": args.out}, folders=["--out"])
     replaceable_folder(args.out)
+    outside_replaced_folder(args.out, {"--data": args.data, "--taxonomy": args.taxonomy,
+                                       "--cache": None if args.no_cache else args.cache}, "the model folder --out")
     columns = {"--text-col": args.text_col} if args.zero_shot else {"--text-col": args.text_col, "--label-col": args.label_col}
     require_columns(args.data, columns, args)
 
@@ -627,7 +668,7 @@ def _train_parser(sub: SubParsers) -> None:
     p.add_argument("--text-col", default="text", help="column holding the text")
     p.add_argument("--label-col", default="label", help="column holding the tag (or tags, with --multi-label)")
     p.add_argument("--multi-label", action="store_true", help="labels hold several tags joined by --sep")
-    p.add_argument("--sep", default="|", type=non_empty, help="separator of tags with --multi-label")
+    p.add_argument("--sep", default="|", type=separator, help="separator of tags with --multi-label")
     p.add_argument("--taxonomy", default=None, type=input_path, help="taxonomy YAML/JSON (labels are checked against it)")
     p.add_argument("--zero-shot", action="store_true", help="no labels: tag by similarity to the taxonomy")
     p.add_argument("--taxonomy-examples", action="store_true",
@@ -658,7 +699,7 @@ def _train_parser(sub: SubParsers) -> None:
                    help="share in (0, 1) held out to measure the card's metrics (0: none)")
     p.add_argument("--random-state", type=seed, default=0, help="seed of the split and the training")
     p.add_argument("--description", default="", help="one line for the model card")
-    p.add_argument("--out", required=True, help="model folder (written whole, or not at all)")
+    p.add_argument("--out", type=output_folder, required=True, help="model folder (written whole, or not at all)")
     _add_input_args(p)
     _add_embedding_args(p)
     p.set_defaults(func=cmd_train, check=_check_train)
@@ -670,13 +711,22 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     clf = TagClassifier.load(args.model)
     if args.multi_label and not clf.multi_label_:  # the flag train took: welcome here, but it must agree
         raise UsageError(f"--multi-label: the model {args.model} is multi-class (one tag per row); drop the flag")
-    require_columns(args.data, {"--text-col": args.text_col, "--label-col": args.label_col}, args)
     sep = args.sep if clf.multi_label_ else None
     texts, labels, _ = _labelled(args.data, args.text_col, args.label_col, sep, args)
-    report = clf.evaluate(texts, labels)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = clf.evaluate(texts, labels)
+    for w in caught:  # the library's advice in this command's words: "pass sep=';'" is --sep here
+        warnings.warn(re.sub(r"pass sep=('[^']*')", r"pass --sep \1", str(w.message)), w.category, stacklevel=1)
     _ui(args).say(report.to_markdown())
     return {**report.to_dict(), "rows_in": len(texts), "model": str(args.model),
             "embedding_model": _model_id(clf.embedder_)}
+
+
+def _check_eval(args: argparse.Namespace) -> None:
+    if args.text_col == args.label_col:  # each text was its own "true tag": every row a miss, and exit 0
+        raise UsageError(f"--text-col and --label-col are both {args.text_col!r}: the true tags must be another column")
+    require_columns(args.data, {"--text-col": args.text_col, "--label-col": args.label_col}, args)
 
 
 @command
@@ -690,12 +740,12 @@ def _eval_parser(sub: SubParsers) -> None:
     p.add_argument("--data", required=True, type=input_file, help="labelled CSV/TSV/Parquet/JSONL file")
     p.add_argument("--text-col", default="text", help="column holding the text")
     p.add_argument("--label-col", default="label", help="column holding the true tag(s)")
-    p.add_argument("--sep", default="|", type=non_empty, help="separator of tags for a multi-label model")
+    p.add_argument("--sep", default="|", type=separator, help="separator of tags for a multi-label model")
     p.add_argument("--multi-label", action="store_true",
                    help="labels hold several tags joined by --sep; the model decides this, so the flag (as given "
                         "to train) is only checked against it")
     _add_input_args(p)
-    p.set_defaults(func=cmd_eval)
+    p.set_defaults(func=cmd_eval, check=_check_eval)
 
 
 def _tag_errors_path(args: argparse.Namespace) -> str:
@@ -868,6 +918,8 @@ def _check_themes(args: argparse.Namespace) -> None:
     check_paths({"--in": args.input}, {"--out": args.out, **{f: str(out / f) for f in THEME_FILES}},
                 folders=["--out", "model"])
     replaceable_folder(out / "model")
+    outside_replaced_folder(out / "model", {"--in": args.input, "--cache": None if args.no_cache else args.cache},
+                            "the theme model folder")
     require_columns(args.input, {"--text-col": args.text_col, "--id-col": args.id_col}, args)
     require_period_fits(args.input, args.freq, args)
 
@@ -916,7 +968,7 @@ def _themes_parser(sub: SubParsers) -> None:
                     ["feedback-nlp themes --in backlog.csv --out themes_out",
                      "feedback-nlp themes --in b.parquet --out t --min-theme-size 20 --freq M"])
     p.add_argument("--in", dest="input", required=True, type=input_file, help="feedback CSV/TSV/Parquet/JSONL file")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", type=output_folder, required=True, help="output folder")
     p.add_argument("--min-theme-size", type=theme_size, default=10, help="smallest cluster that becomes a theme")
     p.add_argument("--max-outlier-share", type=unit_interval, default=0.15,
                    help="lower the similarity an item needs to join a theme until at most this share of the "
@@ -934,6 +986,9 @@ def _themes_parser(sub: SubParsers) -> None:
 def _check_report(args: argparse.Namespace) -> None:
     from .report import REPORT_FILES
 
+    if args.model and args.taxonomy:  # the taxonomy was ignored without a word: the report tagged with --model
+        raise UsageError("--model and --taxonomy both tag the items (--taxonomy tags zero-shot, without a trained "
+                         "model): give one of them")
     out = Path(args.out)
     not_a_saved_folder(out)
     check_paths({"--in": args.input}, {"--out": args.out, **{f: str(out / f) for f in REPORT_FILES}}, folders=["--out"])
@@ -970,7 +1025,7 @@ def _report_parser(sub: SubParsers) -> None:
                     ["feedback-nlp report --in backlog.csv --out report_out",
                      "feedback-nlp report --in b.csv --taxonomy taxonomy.yaml --out r --min-theme-size 20"])
     p.add_argument("--in", dest="input", required=True, type=input_file, help="feedback CSV/TSV/Parquet/JSONL file")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", type=output_folder, required=True, help="output folder")
     p.add_argument("--model", default=None, help="tag model folder or bundled name (default: request-type)")
     p.add_argument("--taxonomy", default=None, type=input_path, help="zero-shot tagging with this taxonomy when no --model")
     p.add_argument("--min-theme-size", type=theme_size, default=10, help="smallest cluster that becomes a theme")
@@ -1154,7 +1209,7 @@ def _quackback_parser(sub: SubParsers) -> None:
 def _service_parsers(sub: SubParsers) -> None:
     from .service._cli import add_parsers as add_service_parsers
 
-    add_service_parsers(sub)  # serve, keys
+    add_service_parsers(sub, [_common_flags(suppress=True)])  # serve, keys
 
 
 # --- main -----------------------------------------------------------------------------------------
@@ -1228,9 +1283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args, extra = build_parser().parse_known_args(argv)
         if extra:  # reported by the command's own parser, so that the hint names its --help
-            raise _UsageExit(f"unrecognized arguments: {' '.join(extra)} (see '{PROG} {args.command} --help')")
+            raise _UsageExit(f"unrecognized arguments: {' '.join(extra)} (see '{PROG} {args.command} --help')",
+                             args.command)
     except _UsageExit as exc:
-        return _fail(EXIT_USAGE, str(exc), as_json, None)
+        return _fail(EXIT_USAGE, str(exc), as_json, exc.command)
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
     as_json = bool(args.json)
@@ -1265,10 +1321,17 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
+def _drop_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """Warnings under --quiet: not shown."""
+
+
 def _run(args: argparse.Namespace, as_json: bool, version: str) -> int:
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(message)s")
+    quiet = bool(getattr(args, "quiet", False))  # nothing but errors: the library's warnings were printed
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR if quiet else logging.WARNING,
+                        format="%(asctime)s %(message)s")
     t0 = time.monotonic()
-    shown, warnings.showwarning = warnings.showwarning, _show_warning
+    shown, warnings.showwarning = warnings.showwarning, _drop_warning if quiet else _show_warning
     try:
         return _run_command(args, as_json, version, t0)
     finally:

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import numbers
@@ -149,12 +150,35 @@ OUTPUT_SUFFIXES = ((".csv", "csv"), (".tsv", "tsv"), (".parquet", "parquet"), ("
 
 
 def open_text_output(path: PathLike) -> TextIO:
-    """A text file to write, gzip-compressed when the name ends in ``.gz`` (UTF-8, no newline translation)."""
+    """A text file to write, gzip-compressed when the name ends in ``.gz`` (UTF-8, no newline translation).
+
+    The gzip header holds no file name and no time: ``gzip.open`` stored the hidden temp file's name (which
+    ``gunzip -N`` restored the data under) and the clock, so two runs of one job never gave the same bytes.
+    """
     if str(path).lower().endswith(".gz"):
         import gzip
 
-        return gzip.open(path, "wt", encoding="utf-8", newline="")
+        raw = open(path, "wb")  # noqa: SIM115 - closed with the text stream (_ClosingText)
+        try:
+            return _ClosingText(gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0), raw)
+        except BaseException:
+            raw.close()
+            raise
     return open(path, "w", encoding="utf-8", newline="")
+
+
+class _ClosingText(io.TextIOWrapper):
+    """UTF-8 text over a gzip stream that also closes the file under it (GzipFile leaves a given file open)."""
+
+    def __init__(self, gz: Any, raw: Any) -> None:
+        super().__init__(gz, encoding="utf-8", newline="")
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
 
 
 def write_json_array(frames: Iterable[pd.DataFrame], fh: TextIO) -> int:
@@ -328,13 +352,16 @@ def write_table(df: pd.DataFrame, path: PathLike, *, raw_csv: bool = False) -> P
                     raise _unstorable(df, exc) from None
         elif fmt == "jsonl":
             # values JSON has no type for (a Fraction) are written as their text, as CSV writes them
-            df.to_json(tmp, orient="records", lines=True, date_format="iso", force_ascii=False, default_handler=str)
+            with open_text_output(tmp) as fh:  # not pandas' own gzip: it stores the temp name and the time
+                df.to_json(fh, orient="records", lines=True, date_format="iso", force_ascii=False,
+                           default_handler=str)
         elif fmt == "json":
             with open_text_output(tmp) as fh:
                 write_json_array((df.iloc[i:i + _JSON_FRAME_ROWS] for i in range(0, len(df), _JSON_FRAME_ROWS)), fh)
         else:
-            csv_ready(df, raw_csv=raw_csv).to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",",
-                                                  lineterminator=CSV_LINE_END)
+            with open_text_output(tmp) as fh:
+                csv_ready(df, raw_csv=raw_csv).to_csv(fh, index=False, sep="\t" if fmt == "tsv" else ",",
+                                                      lineterminator=CSV_LINE_END)
     return path
 
 

@@ -210,8 +210,12 @@ def _build_report(source: str | os.PathLike | pd.DataFrame, out: Path, *, model:
             clf.tag(records["text"], ids=records["id"]))
     leaf = set(map(str, clf.classes_))
     tags["tags"] = tags["tags"].map(lambda ts: [t for t in ts if t in leaf])
-    items = records.assign(tags=tags["tags"].to_numpy(), confidence=tags["confidence"].to_numpy(),
-                           needs_review=tags["needs_review"].to_numpy())
+    # the input's own columns of these names (a tags column from another tool) were overwritten without a word:
+    # they stay, as <name>_input, like the input's sentiment
+    own = {c: f"{c}_input" for c in ("tags", "confidence", "needs_review", "theme", "theme_label", "sentiment_source")
+           if c in records.columns and f"{c}_input" not in records.columns}
+    items = records.rename(columns=own).assign(tags=tags["tags"].to_numpy(), confidence=tags["confidence"].to_numpy(),
+                                               needs_review=tags["needs_review"].to_numpy())
 
     tm = ThemeModel(embedder, min_theme_size=min_theme_size).fit(
         records["text"], timestamps=records.get("created_at"), accounts=records.get("account_id"), embeddings=vectors)

@@ -7,10 +7,11 @@ import importlib
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from .._argtypes import port, seconds
-from ..errors import InvalidInputError, quoted
+from ..errors import InvalidInputError, UsageError, quoted
 
 __all__ = ["add_parsers"]
 
@@ -82,26 +83,52 @@ def _open(args: argparse.Namespace):
     return open_store(args.data, args.store)
 
 
-def cmd_keys(args: argparse.Namespace) -> int:
+def cmd_keys(args: argparse.Namespace) -> dict:
+    """Create, list or revoke a key. The key and the list go to stdout (with ``--json``: inside the one JSON
+    object, which the CLI prints); the notes go to stderr, none with ``--quiet`` (a new key is printed even then:
+    it is shown only once)."""
     from ._keys import create_key
+
+    _check_key_store(args)
+    as_json, quiet = getattr(args, "json", False), getattr(args, "quiet", False)
+
+    def note(text: str) -> None:
+        if not quiet:
+            print(text, file=sys.stderr)
 
     store = _open(args)
     try:
         if args.keys_command == "create":
             token, record = create_key(store, args.name, args.scope)
-            print(token)
-            print(f"created {record.key_id} ({record.scope}) for {record.name}; the key is shown only once",
-                  file=sys.stderr)
-        elif args.keys_command == "list":
-            for k in store.list_keys():
-                print(f"{k.key_id}\t{k.scope}\t{'revoked' if k.revoked else 'active'}\t{k.created_at}\t{k.name}")
-        elif not store.revoke_key(args.key_id):
+            if not as_json:
+                print(token)
+            note(f"created {record.key_id} ({record.scope}) for {record.name}; the key is shown only once")
+            return {"key": token, "key_id": record.key_id, "scope": record.scope, "name": record.name}
+        if args.keys_command == "list":
+            keys = store.list_keys()
+            if not as_json:
+                for k in keys:
+                    print(f"{k.key_id}\t{k.scope}\t{'revoked' if k.revoked else 'active'}\t{k.created_at}\t{k.name}")
+            return {"keys": [{"key_id": k.key_id, "scope": k.scope, "status": "revoked" if k.revoked else "active",
+                              "created_at": k.created_at, "name": k.name} for k in keys]}
+        if not store.revoke_key(args.key_id):
             raise InvalidInputError(f"no key {quoted(args.key_id)}")
-        else:
-            print(f"revoked {args.key_id}", file=sys.stderr)
+        note(f"revoked {args.key_id}")
+        return {"revoked": args.key_id}
     finally:
         store.close()
-    return 0
+
+
+def _check_key_store(args: argparse.Namespace) -> None:
+    """``keys list`` / ``revoke`` read a store that must be there: a mistyped ``--data`` created an empty store
+    in a new folder and listed nothing, exit 0 (``keys create`` and ``serve`` make the store)."""
+    if args.store or args.keys_command == "create":
+        return
+    from ._sqlite import SQLiteStore
+
+    if not (Path(args.data) / SQLiteStore.filename).is_file():
+        raise UsageError(f"--data {args.data}: no key store there (no {SQLiteStore.filename}); check the folder "
+                         "(`keys create` and `serve` make the store)")
 
 
 def _store_url(text: str) -> str:
@@ -120,8 +147,9 @@ def _store_args(p: argparse.ArgumentParser) -> None:
                    help="postgresql://... URL instead of SQLite (pgvector); the password in $PGPASSWORD or ~/.pgpass")
 
 
-def add_parsers(sub: Any) -> None:
-    """Register ``serve`` and ``keys`` on the CLI's sub-parsers (fastapi/uvicorn are imported only when run)."""
+def add_parsers(sub: Any, common: list[argparse.ArgumentParser] | None = None) -> None:
+    """Register ``serve`` and ``keys`` on the CLI's sub-parsers (fastapi/uvicorn are imported only when run);
+    ``common``: parent parsers of the CLI's flags (``--json``, ``-q``, ...) that ``keys`` takes after its name."""
     from ..backends import BACKENDS
     from ._config import ServiceConfig
 
@@ -157,16 +185,16 @@ def add_parsers(sub: Any) -> None:
 
     k = sub.add_parser("keys", help="create, list or revoke the API keys of `serve`")
     ksub = k.add_subparsers(dest="keys_command", required=True)
-    c = ksub.add_parser("create", help="create a key and print it (once)")
+    c = ksub.add_parser("create", help="create a key and print it (once)", parents=common or [])
     c.add_argument("--name", required=True, help="who or what uses the key")
     c.add_argument("--scope", default="tag", choices=["tag", "write", "admin"],
                    help="tag: read endpoints; write: also the backlog; admin: also /metrics (default: tag)")
     _store_args(c)
     c.set_defaults(func=cmd_keys)
-    ls = ksub.add_parser("list", help="key ids, scopes and names (never the keys)")
+    ls = ksub.add_parser("list", help="key ids, scopes and names (never the keys)", parents=common or [])
     _store_args(ls)
     ls.set_defaults(func=cmd_keys)
-    r = ksub.add_parser("revoke", help="revoke a key by its id")
+    r = ksub.add_parser("revoke", help="revoke a key by its id", parents=common or [])
     r.add_argument("key_id")
     _store_args(r)
     r.set_defaults(func=cmd_keys)

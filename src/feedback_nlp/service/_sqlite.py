@@ -39,6 +39,7 @@ class SQLiteStore(Store):
     """The embedded store: ``DIR/backlog.sqlite`` and the index cache ``DIR/backlog.hnsw``."""
 
     kind = "sqlite"
+    filename = "backlog.sqlite"
 
     def __init__(self, folder: Path, *, lock: bool = False) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -53,7 +54,7 @@ class SQLiteStore(Store):
                 raise InvalidInputError(f"another feedback-nlp serve already uses {folder}; one process per SQLite "
                                         "folder (use --store postgresql://... for several)") from None
         # one connection shared by the worker threads, serialised by a lock: SQLite has one writer anyway
-        self._db = sqlite3.connect(folder / "backlog.sqlite", check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(folder / self.filename, check_same_thread=False, isolation_level=None)
         self._mutex = threading.RLock()
         with self._mutex:
             self._db.execute("PRAGMA journal_mode=WAL")

@@ -186,6 +186,14 @@ def open_store(data_dir: str | Path | None = None, url: str | None = None, *, lo
         return PostgresStore(url)
     if data_dir is None:
         raise InvalidInputError("give a data folder (--data) or a PostgreSQL URL (--store)")
+    from .._atomic import not_a_saved_folder, outside_saved_folders
     from ._sqlite import SQLiteStore
 
-    return SQLiteStore(Path(data_dir), lock=lock)
+    folder = Path(data_dir)
+    if folder.exists() and not folder.is_dir():  # was "File exists: keys.csv"
+        raise InvalidInputError(f"{data_dir} is a file, not a folder: the store's data folder (--data) must be a folder")
+    # the store's database in a saved model folder is a file its manifest does not cover: the model no longer
+    # loaded after `keys list --data my-model`
+    not_a_saved_folder(folder)
+    outside_saved_folders(folder)
+    return SQLiteStore(folder, lock=lock)
