@@ -121,7 +121,8 @@ class SentimentResponse(BaseModel):
 class DuplicatesRequest(_Strict):
     items: list[QueryItem] = Field(min_length=1)
     k: int = Field(default=5, ge=1, strict=True)  # true was read as k=1
-    min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
+    # strict and finite: true was read as 1.0, "0.5" as 0.5, and NaN was refused as "not <= 1"
+    min_score: float | None = Field(default=None, ge=-1.0, le=1.0, strict=True, allow_inf_nan=False)
 
 
 class DuplicateMatch(BaseModel):
@@ -259,6 +260,8 @@ class DemandRow(BaseModel):
 class DemandResponse(BaseModel):
     framework: Literal["demand"] = "demand"
     results: list[DemandRow]
+    items_without_theme: int = Field(default=0, description="items left uncounted: their theme is empty, "
+                                     "'-1' or 'outlier' (no theme)")
 
 
 class ErrorDetail(BaseModel):

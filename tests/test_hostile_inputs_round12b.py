@@ -1,0 +1,132 @@
+"""Hostile and careless inputs, round 12b: the HTTP service as apps and an attacker on the network call it.
+Each test failed before its fix. Everything runs in process (the tests' HashEmbedder, no model, no network).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from _hostile_support import post_json
+from feedback_nlp.cli import main
+from feedback_nlp.errors import IntegrityError
+from feedback_nlp.scoring import theme_scores
+
+pytest.importorskip("fastapi")
+_NFC, _NFD = "caf\u00e9", "cafe\u0301"
+
+
+def _state(api):
+    return api.app.state.service
+
+
+# --- duplicates ----------------------------------------------------------------------------------------------
+
+
+def test_an_item_is_never_its_own_duplicate_whichever_unicode_form_it_is_asked_in(api):
+    r = post_json(api, "/v1/backlog", {"items": [{"id": _NFC, "text": "the csv export of reports fails"}]})
+    assert r.status_code == 200, r.text
+    r = post_json(api, "/v1/duplicates", {"items": [{"id": _NFD, "text": "the csv export of reports fails"}], "k": 5})
+    assert r.status_code == 200, r.text
+    matches = [m["id"] for m in r.json()["results"][0]["matches"]]
+    assert _NFC not in matches  # was its own match, score 1.0, "duplicate": true
+
+
+@pytest.mark.parametrize("raw, kind", [
+    (b'{"items": [{"text": "export fails"}], "min_score": true}', "float_type"),  # was read as 1.0
+    (b'{"items": [{"text": "export fails"}], "min_score": "0.5"}', "float_type"),  # was read as 0.5
+    (b'{"items": [{"text": "export fails"}], "min_score": NaN}', "finite_number"),  # was "less than or equal to 1"
+])
+def test_a_min_score_of_true_a_string_or_nan_is_refused_by_name(api, raw, kind):
+    r = post_json(api, "/v1/duplicates", raw)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"][0] == {"loc": "body.min_score", "msg": r.json()["error"]["details"][0]["msg"],
+                                               "type": kind}
+    assert post_json(api, "/v1/duplicates", {"items": [{"text": "export fails"}], "min_score": 1}).status_code == 200
+
+
+# --- the body parser -----------------------------------------------------------------------------------------
+
+
+def test_an_integer_too_long_to_read_is_a_named_422_not_a_bare_400(api):
+    raw = b'{"items": [{"id": "a", "reach": 1' + b"0" * 5000 + b', "impact": 1, "confidence": 1, "effort": 1}]}'
+    r = post_json(api, "/v1/score/rice", raw)
+    assert r.status_code == 422, r.text  # was 400 http_error "There was an error parsing the body"
+    err = r.json()["error"]
+    assert err["code"] == "invalid_request" and err["details"][0]["type"] == "number_too_long"
+    assert "4300 digits" in err["message"]
+
+
+# --- the store -----------------------------------------------------------------------------------------------
+
+
+def test_a_store_locked_by_another_process_is_503_store_busy_and_nothing_is_written(api):
+    store = _state(api).store
+    store._db.execute("PRAGMA busy_timeout=50")  # the service waits 10 s; the test need not
+    other = sqlite3.connect(store.folder / "backlog.sqlite", isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")  # an operator's sqlite3 shell holding a transaction
+        r = post_json(api, "/v1/backlog", {"items": [{"id": "locked-1", "text": "dark mode please"}]})
+        assert r.status_code == 503, r.text  # was 500 internal_error "unexpected error"
+        assert r.json()["error"]["code"] == "store_busy" and r.headers["retry-after"] == "5"
+        assert str(store.folder) not in r.text
+        assert api.delete("/v1/backlog/locked-1").status_code in (404, 503)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        store._db.execute("PRAGMA busy_timeout=10000")
+    assert api.get("/v1/backlog/locked-1").status_code == 404
+    assert post_json(api, "/v1/backlog", {"items": [{"id": "locked-1", "text": "dark mode"}]}).status_code == 200
+
+
+def test_a_damaged_store_file_is_named_and_leaves_the_folder_unlocked(tmp_path, capsys):
+    from feedback_nlp.service import open_store
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "backlog.sqlite").write_bytes(b"not a database, a copy went wrong" * 200)
+    assert main(["keys", "list", "--data", str(data)]) == 1
+    err = capsys.readouterr().err
+    assert "backlog.sqlite is not a readable SQLite store" in err and "unexpected" not in err  # was "unexpected
+    with pytest.raises(IntegrityError, match="move it aside"):                                  # DatabaseError"
+        open_store(data, lock=True)
+    (data / "backlog.sqlite").unlink()
+    open_store(data, lock=True).close()  # the failed open gave the instance lock back
+
+
+# --- scores --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path, items", [
+    ("/v1/score/demand", [{"id": "a", "theme": "sso"}, {"id": "a", "theme": "sso"}, {"id": "b", "theme": "csv"}]),
+    ("/v1/score/demand", [{"id": _NFC, "theme": "sso"}, {"id": _NFD, "theme": "sso"}]),
+    ("/v1/score/moscow", [{"id": "a", "score": 9}, {"id": "a", "score": 9}, {"id": "b", "score": 1}]),
+])
+def test_an_item_sent_twice_in_a_demand_or_moscow_request_is_refused(api, path, items):
+    r = post_json(api, path, {"items": items})
+    assert r.status_code == 422, r.text  # demand counted it twice in its theme's volume; moscow moved the ranks
+    assert r.json()["error"]["code"] == "duplicate_id" and r.json()["error"]["details"][0]["loc"] == "body.items[1].id"
+
+
+def test_demand_weights_near_the_float_limit_rank_themes_instead_of_null_priorities(api):
+    frame = pd.DataFrame({"theme": ["x", "y", "y"], "account_id": ["1", "1", "2"]})
+    for weights in ({"volume": 1.7e308, "unique_accounts": 1.7e308}, {"volume": 1.7e308, "unique_accounts": 1e-300}):
+        got = theme_scores(frame, time_col=None, revenue_col=None, weights=weights)
+        assert got[["theme", "priority"]].values.tolist() == [["y", 100.0], ["x", 50.0]]  # was NaN / inf
+    items = [{"id": "a", "theme": "x", "account_id": "1"}, {"id": "b", "theme": "y", "account_id": "1"},
+             {"id": "c", "theme": "y", "account_id": "2"}]
+    r = post_json(api, "/v1/score/demand", {"items": items, "weights": {"volume": 1.7e308, "unique_accounts": 1.7e308}})
+    assert r.status_code == 200 and [row["priority"] for row in r.json()["results"]] == [100.0, 50.0]  # was null
+
+
+def test_demand_says_how_many_items_it_left_without_a_theme(api):
+    items = [{"id": "a", "theme": "sso"}, {"id": "b", "theme": ""}, {"id": "c", "theme": "outlier"}]
+    r = post_json(api, "/v1/score/demand", {"items": items})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [row["theme"] for row in body["results"]] == ["sso"]
+    assert body["items_without_theme"] == 2  # two items vanished without a word
+    schema = api.get("/openapi.json").json()["components"]["schemas"]["DemandResponse"]
+    assert "items_without_theme" in schema["properties"]
