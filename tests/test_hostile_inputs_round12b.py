@@ -160,3 +160,27 @@ def test_html_is_flattened_as_before_and_stray_angle_brackets_are_kept(html, tex
     import feedback_nlp as fb
 
     assert fb.clean_text(html) == text
+
+
+@pytest.mark.parametrize("value, kind", [({"b": 1}, "an object"), ([1, 2], "a list")])
+def test_nested_metadata_is_refused_once_by_name(api, value, kind):
+    r = post_json(api, "/v1/backlog", {"items": [{"id": "nested", "text": "export fails", "metadata": {"a": value}}]})
+    assert r.status_code == 422, r.text
+    details = r.json()["error"]["details"]
+    # was four details, "metadata.a.str: Input should be a valid string", then .bool, .int, .float
+    assert len(details) == 1 and details[0]["loc"] == "body.items[0].metadata" and kind in details[0]["msg"]
+
+
+def test_loading_the_saved_index_prints_nothing_and_finds_what_was_saved(tmp_path, capfd):
+    import numpy as np
+
+    from feedback_nlp.service._index import AnnIndex
+
+    vectors = np.eye(4, dtype=np.float32)
+    index = AnnIndex.build(4, [(np.arange(4, dtype=np.int64), vectors)])
+    index.save(tmp_path / "backlog.hnsw", seq=7)
+    capfd.readouterr()
+    loaded = AnnIndex.load(tmp_path / "backlog.hnsw", 7, 4, range(4))
+    assert loaded is not None and loaded.search(vectors[2:3], 1)[0][0][0] == 2
+    printed = capfd.readouterr()
+    assert "Warning" not in printed.out + printed.err  # hnswlib's "Calling load_index for an already inited index"

@@ -8,7 +8,7 @@ import math
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from ..records import _hidden_in_id
 
@@ -33,6 +33,17 @@ def _plain_id(value: str) -> str:
     if {".", ".."} & set(value.split("/")):  # GET /v1/backlog/a/../b reaches b: clients resolve dot segments
         raise ValueError("an id may not have '.' or '..' as a path segment (a URL cannot address it)")
     return value
+
+
+def _scalar_values(meta: Any) -> Any:
+    """Metadata whose values are no objects or lists, checked before the value types: a nested value was
+    refused four times over, as "metadata.a.str: Input should be a valid string" and so on for each type."""
+    if isinstance(meta, dict):
+        for key, value in meta.items():
+            if isinstance(value, (dict, list)):
+                raise ValueError(f"metadata value of {str(key)[:40]!r} is {'an object' if isinstance(value, dict) else 'a list'}; "
+                                 "metadata is flat: a string, number, true/false or null per key")
+    return meta
 
 
 def _flat_metadata(meta: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +83,7 @@ class Item(_Strict):
 
     id: ItemId
     text: str = Field(description="raw text; HTML, quoted replies and signatures are removed, PII redacted")
-    metadata: Annotated[dict[str, MetaValue], AfterValidator(_flat_metadata)] = Field(
+    metadata: Annotated[dict[str, MetaValue], BeforeValidator(_scalar_values), AfterValidator(_flat_metadata)] = Field(
         default_factory=dict, max_length=64, description="flat key/value metadata kept with backlog items")
 
 
