@@ -184,3 +184,15 @@ def test_loading_the_saved_index_prints_nothing_and_finds_what_was_saved(tmp_pat
     assert loaded is not None and loaded.search(vectors[2:3], 1)[0][0][0] == 2
     printed = capfd.readouterr()
     assert "Warning" not in printed.out + printed.err  # hnswlib's "Calling load_index for an already inited index"
+
+
+@pytest.mark.parametrize("raw, loc", [
+    (b'{"items": [{"id": "a", "theme": "\\ud800"}]}', "body.items[0].theme"),
+    (b'{"items": [{"id": "a", "theme": "x", "account_id": "\\udc00"}]}', "body.items[0].account_id"),
+    (b'{"items": [{"id": "a", "theme": "x", "created_at": "2026-01-01\\ud800"}]}', "body.items[0].created_at"),
+    (b'{"items": [{"id": "a", "theme": "x", "created_at": "2026-01-01"}], "now": "2\\ud800"}', "body.now"),
+])
+def test_a_lone_surrogate_in_a_demand_request_is_a_422_naming_the_field(api, raw, loc):
+    r = post_json(api, "/v1/score/demand", raw)
+    assert r.status_code == 422, r.text  # was 500 internal_error (pandas' Arrow strings cannot hold one)
+    assert r.json()["error"]["details"][0]["loc"] == loc and "surrogate" in r.json()["error"]["message"]

@@ -35,6 +35,16 @@ def _plain_id(value: str) -> str:
     return value
 
 
+def _no_surrogates(value: str) -> str:
+    if m := _SURROGATES.search(value):  # pandas' Arrow strings cannot hold one: the demand score failed with a 500
+        raise ValueError(f"holds a lone surrogate (U+{ord(m.group()):04X}); send text as UTF-8")
+    return value
+
+
+# A string a score's table holds: no lone surrogate.
+CellText = Annotated[str, AfterValidator(_no_surrogates)]
+
+
 def _scalar_values(meta: Any) -> Any:
     """Metadata whose values are no objects or lists, checked before the value types: a nested value was
     refused four times over, as "metadata.a.str: Input should be a valid string" and so on for each type."""
@@ -235,17 +245,17 @@ class MoscowRequest(_Finite):
 
 class DemandItem(_Finite):
     id: ItemId
-    theme: str
-    account_id: str | None = None
+    theme: CellText
+    account_id: CellText | None = None
     account_revenue: Number | None = None
-    created_at: str | None = Field(default=None, description="ISO 8601 time of the feedback")
+    created_at: CellText | None = Field(default=None, description="ISO 8601 time of the feedback")
 
 
 class DemandRequest(_Finite):
     items: list[DemandItem] = Field(min_length=1)
     weights: dict[Literal["volume", "unique_accounts", "revenue", "growth"], float] | None = None
     window: str = Field(default="28D", max_length=16)
-    now: str | None = None
+    now: CellText | None = None
 
 
 class ScoreResult(BaseModel):
