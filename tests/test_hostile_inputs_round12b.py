@@ -196,3 +196,14 @@ def test_a_lone_surrogate_in_a_demand_request_is_a_422_naming_the_field(api, raw
     r = post_json(api, "/v1/score/demand", raw)
     assert r.status_code == 422, r.text  # was 500 internal_error (pandas' Arrow strings cannot hold one)
     assert r.json()["error"]["details"][0]["loc"] == loc and "surrogate" in r.json()["error"]["message"]
+
+
+# --- metrics -------------------------------------------------------------------------------------------------
+
+
+def test_made_up_http_methods_share_one_metrics_label(api):
+    for i in range(5):
+        assert api.request(f"ZZMETHOD{i}", "/healthz").status_code == 405
+    scrape = api.get("/metrics").text
+    assert "ZZMETHOD" not in scrape  # was one series per made-up method, without a key: memory without bound
+    assert 'method="other",route="/healthz",status="405"} 5.0' in scrape

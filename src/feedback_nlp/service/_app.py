@@ -141,7 +141,9 @@ class _Guard:
             return
         rid = uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = rid
-        method = scope["method"]
+        # any token is a method to the HTTP server: as a metrics label, "ZZ1", "ZZ2", ... made one series each,
+        # without a key (memory and scrape size without bound)
+        method = scope["method"] if scope["method"] in _METHODS else "other"
         if method == "HEAD":  # HTTP: HEAD is GET without the body (load balancers probe /healthz with it)
             scope = {**scope, "method": "GET"}
         start = time.perf_counter()
@@ -221,6 +223,7 @@ class _Guard:
                      scope["state"].get("key_id", "-"))
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _UNPARSED = object()
 _PARSED_BODY = "feedback_nlp.json_body"  # where the guard leaves the parsed body in the request's state
 
