@@ -521,6 +521,10 @@ def theme_scores(
 
     used = {k: v for k, v in w.items() if k in out.columns}
     total = sum(used.values())
+    if not total < 1e300:  # weights near 1e308: their sum (or 100 × it) overflowed and every priority was NaN
+        top = max(used.values())
+        used = {k: v / top for k, v in used.items()}
+        total = sum(used.values())
     if total <= 0 and len(out):  # weights={"growth": 1} without a time column: every priority was 0, unranked
         raise InvalidInputError(f"the weights {w} give no weight to what this call can score ("
                                 f"{', '.join(k for k in DEFAULT_DEMAND_WEIGHTS if k in out.columns)}): growth needs "

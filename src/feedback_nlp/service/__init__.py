@@ -52,7 +52,8 @@ from typing import Any
 _EXPORTS = {
     "create_app": "_app", "get_state": "_app", "require_scope": "_app", "Batcher": "_batcher",
     "ServiceConfig": "_config", "create_key": "_keys", "ServiceState": "_state", "SCOPES": "_store",
-    "ApiKey": "_store", "BacklogItem": "_store", "Job": "_store", "Store": "_store", "open_store": "_store",
+    "ApiKey": "_store", "BacklogItem": "_store", "Job": "_store", "Store": "_store", "StoreBusyError": "_store",
+    "open_store": "_store",
 }
 __all__ = sorted(_EXPORTS)
 

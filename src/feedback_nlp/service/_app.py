@@ -50,8 +50,8 @@ from ._models import (
     ThemesResponse,
     error_body,
 )
-from ._state import ServiceState
-from ._store import ApiKey, scope_allows
+from ._state import ServiceState, refuse_repeated_ids
+from ._store import ApiKey, StoreBusyError, scope_allows
 
 __all__ = ["create_app", "get_state", "require_scope"]
 
@@ -141,7 +141,9 @@ class _Guard:
             return
         rid = uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = rid
-        method = scope["method"]
+        # any token is a method to the HTTP server: as a metrics label, "ZZ1", "ZZ2", ... made one series each,
+        # without a key (memory and scrape size without bound)
+        method = scope["method"] if scope["method"] in _METHODS else "other"
         if method == "HEAD":  # HTTP: HEAD is GET without the body (load balancers probe /healthz with it)
             scope = {**scope, "method": "GET"}
         start = time.perf_counter()
@@ -221,6 +223,7 @@ class _Guard:
                      scope["state"].get("key_id", "-"))
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _UNPARSED = object()
 _PARSED_BODY = "feedback_nlp.json_body"  # where the guard leaves the parsed body in the request's state
 
@@ -243,8 +246,10 @@ def _parse_body(body: bytes) -> tuple[Any, str | None]:
         return _NotUtf8(exc.start), None
     except RecursionError:  # FastAPI's own parse fails the same way: "400 There was an error parsing the body"
         return _TOO_DEEP, None
-    except ValueError:  # malformed: the route's own parser says where
+    except json.JSONDecodeError:  # malformed: the route's own parser says where
         return _UNPARSED, None
+    except ValueError:  # an integer of over 4,300 digits (Python's limit): was "400 error parsing the body"
+        return _NUMBER_TOO_LONG, None
 
 
 class _NotUtf8:
@@ -261,6 +266,7 @@ def _unicode_forms(item_id: str) -> list[str]:
 
 
 _TOO_DEEP = object()  # the parse of a body nested deeper than Python's parser goes ([[[[...]]]] 50,000 deep)
+_NUMBER_TOO_LONG = object()  # the parse of a body holding an integer longer than Python reads (4,300 digits)
 
 
 class _BodyRefused(StarletteHTTPException):
@@ -286,6 +292,9 @@ class _ParsedBodyRequest(Request):
             if doc is _TOO_DEEP:  # was "400 There was an error parsing the body", code http_error
                 raise _BodyRefused("body: JSON nested too deeply to read; the API's bodies are objects of items "
                                    "with flat metadata", "too_deep")
+            if doc is _NUMBER_TOO_LONG:
+                raise _BodyRefused("body: a number of more than 4300 digits, too long to read; send numbers as "
+                                   "floats or short integers", "number_too_long")
             return doc
         return await super().json()
 
@@ -359,6 +368,11 @@ def _install_error_handlers(app: FastAPI) -> None:
             extra.update(limit="max_text_chars", max=exc.max_chars)
         return JSONResponse(error_body("invalid_text", f"{details[0]['loc']}: {details[0]['msg']}", _rid(request),
                                        **extra), 422)
+
+    @app.exception_handler(StoreBusyError)
+    async def store_busy(request: Request, exc: StoreBusyError) -> JSONResponse:
+        log.warning("request %s: the backlog store is locked by another process", _rid(request))
+        return JSONResponse(error_body("store_busy", str(exc), _rid(request)), 503, headers={"Retry-After": "5"})
 
     @app.exception_handler(FeedbackNLPError)
     async def library_error(request: Request, exc: FeedbackNLPError) -> JSONResponse:
@@ -478,8 +492,10 @@ def _backlog_routes(router: APIRouter) -> None:
         hits = await anyio.to_thread.run_sync(loaded(state.store).search, vectors, req.k + 1)
         results = []
         for it, row in zip(req.items, hits):
+            # its own entry in either Unicode form: "café" sent decomposed matched itself, stored composed, at 1.0
+            own = None if it.id is None else unicodedata.normalize("NFC", it.id)
             matches = [{"id": i, "score": round(s, 4), "duplicate": s >= state.threshold} for i, s in row
-                       if i != it.id and (req.min_score is None or s >= req.min_score)]
+                       if unicodedata.normalize("NFC", i) != own and (req.min_score is None or s >= req.min_score)]
             results.append({"id": it.id, "matches": matches[:req.k]})
         return {"threshold": state.threshold, "results": results}
 
@@ -531,6 +547,7 @@ def _score_routes(router: APIRouter) -> None:
                  dependencies=deps)
     async def moscow(req: MoscowRequest, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
         state.check_items(len(req.items))
+        refuse_repeated_ids(req.items)  # an item sent twice moved the rank cutoffs of every other item
         cats = scoring.moscow(column(req.items, "score"), cutoffs=cast("Mapping[str, float] | None", req.cutoffs), quantiles=req.quantiles,
                               commitment=np.array([it.commitment for it in req.items]),
                               deadline=np.array([it.deadline for it in req.items]))
@@ -540,6 +557,7 @@ def _score_routes(router: APIRouter) -> None:
                  dependencies=deps)
     async def demand(req: DemandRequest, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
         state.check_items(len(req.items))
+        refuse_repeated_ids(req.items)  # an item sent twice was counted twice in its theme's volume
         df = pd.DataFrame([it.model_dump() for it in req.items])
         has_time = df["created_at"].notna().any()  # with all(), one undated item dropped every item's time
         try:
@@ -560,7 +578,9 @@ def _score_routes(router: APIRouter) -> None:
         rows = [{"theme": str(r["theme"]), "volume": int(r["volume"]), "unique_accounts": int(r["unique_accounts"]),
                  "revenue": float(r["revenue"]), "growth": float(r.get("growth", 0.0) or 0.0),
                  "priority": float(r["priority"])} for r in table.to_dict("records")]
-        return {"framework": "demand", "results": rows}
+        # an item whose theme is empty, "-1" or "outlier" is left out: say so (it vanished without a word)
+        return {"framework": "demand", "results": rows,
+                "items_without_theme": int(table.attrs.get("rows_without_theme", 0))}
 
 
 def create_app(config: ServiceConfig, *, extensions: Sequence[Extension] = (), state: ServiceState | None = None,

@@ -120,6 +120,9 @@ class AnnIndex:
             if meta["seq"] != seq or meta["dim"] != dim or sha256_file(path) != meta["sha256"]:
                 return None
             index = cls(dim, m=int(meta["m"]))
+            # into a fresh, uninitialised index: loading over the one __init__ made printed hnswlib's "Warning:
+            # Calling load_index for an already inited index" on stdout at every start
+            index._index = require("hnswlib", "serve", "the backlog index").Index(space="ip", dim=dim)
             index._index.load_index(str(path), max_elements=max(int(meta["count"]) + int(meta["deleted"]), 1024))
             index._index.set_ef(index.ef)
             index._live = set(int(k) for k in live_keys)

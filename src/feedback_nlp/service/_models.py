@@ -8,7 +8,7 @@ import math
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from ..records import _hidden_in_id
 
@@ -33,6 +33,27 @@ def _plain_id(value: str) -> str:
     if {".", ".."} & set(value.split("/")):  # GET /v1/backlog/a/../b reaches b: clients resolve dot segments
         raise ValueError("an id may not have '.' or '..' as a path segment (a URL cannot address it)")
     return value
+
+
+def _no_surrogates(value: str) -> str:
+    if m := _SURROGATES.search(value):  # pandas' Arrow strings cannot hold one: the demand score failed with a 500
+        raise ValueError(f"holds a lone surrogate (U+{ord(m.group()):04X}); send text as UTF-8")
+    return value
+
+
+# A string a score's table holds: no lone surrogate.
+CellText = Annotated[str, AfterValidator(_no_surrogates)]
+
+
+def _scalar_values(meta: Any) -> Any:
+    """Metadata whose values are no objects or lists, checked before the value types: a nested value was
+    refused four times over, as "metadata.a.str: Input should be a valid string" and so on for each type."""
+    if isinstance(meta, dict):
+        for key, value in meta.items():
+            if isinstance(value, (dict, list)):
+                raise ValueError(f"metadata value of {str(key)[:40]!r} is {'an object' if isinstance(value, dict) else 'a list'}; "
+                                 "metadata is flat: a string, number, true/false or null per key")
+    return meta
 
 
 def _flat_metadata(meta: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +93,7 @@ class Item(_Strict):
 
     id: ItemId
     text: str = Field(description="raw text; HTML, quoted replies and signatures are removed, PII redacted")
-    metadata: Annotated[dict[str, MetaValue], AfterValidator(_flat_metadata)] = Field(
+    metadata: Annotated[dict[str, MetaValue], BeforeValidator(_scalar_values), AfterValidator(_flat_metadata)] = Field(
         default_factory=dict, max_length=64, description="flat key/value metadata kept with backlog items")
 
 
@@ -121,7 +142,8 @@ class SentimentResponse(BaseModel):
 class DuplicatesRequest(_Strict):
     items: list[QueryItem] = Field(min_length=1)
     k: int = Field(default=5, ge=1, strict=True)  # true was read as k=1
-    min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
+    # strict and finite: true was read as 1.0, "0.5" as 0.5, and NaN was refused as "not <= 1"
+    min_score: float | None = Field(default=None, ge=-1.0, le=1.0, strict=True, allow_inf_nan=False)
 
 
 class DuplicateMatch(BaseModel):
@@ -223,17 +245,17 @@ class MoscowRequest(_Finite):
 
 class DemandItem(_Finite):
     id: ItemId
-    theme: str
-    account_id: str | None = None
+    theme: CellText
+    account_id: CellText | None = None
     account_revenue: Number | None = None
-    created_at: str | None = Field(default=None, description="ISO 8601 time of the feedback")
+    created_at: CellText | None = Field(default=None, description="ISO 8601 time of the feedback")
 
 
 class DemandRequest(_Finite):
     items: list[DemandItem] = Field(min_length=1)
     weights: dict[Literal["volume", "unique_accounts", "revenue", "growth"], float] | None = None
     window: str = Field(default="28D", max_length=16)
-    now: str | None = None
+    now: CellText | None = None
 
 
 class ScoreResult(BaseModel):
@@ -259,6 +281,8 @@ class DemandRow(BaseModel):
 class DemandResponse(BaseModel):
     framework: Literal["demand"] = "demand"
     results: list[DemandRow]
+    items_without_theme: int = Field(default=0, description="items left uncounted: their theme is empty, "
+                                     "'-1' or 'outlier' (no theme)")
 
 
 class ErrorDetail(BaseModel):

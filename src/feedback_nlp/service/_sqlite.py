@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError, ModelMismatchError, quoted
+from ..errors import IntegrityError, InvalidInputError, ModelMismatchError, quoted
 from ._index import AnnIndex
-from ._store import ApiKey, BacklogItem, Job, Store, utcnow
+from ._store import ApiKey, BacklogItem, Job, Store, StoreBusyError, utcnow
 
 __all__ = ["SQLiteStore"]
 
@@ -56,18 +56,25 @@ class SQLiteStore(Store):
         # one connection shared by the worker threads, serialised by a lock: SQLite has one writer anyway
         self._db = sqlite3.connect(folder / self.filename, check_same_thread=False, isolation_level=None)
         self._mutex = threading.RLock()
-        with self._mutex:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, not only a killed process
-            self._db.execute("PRAGMA busy_timeout=10000")
-            self._db.executescript(_SCHEMA)
-            # the items' count, kept beside them in each write's transaction: POST /v1/backlog reports it per call,
-            # and COUNT(*) reads the whole table. Counted once here (a store written by an older version, or
-            # changed by hand, is counted afresh at each start).
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("INSERT INTO meta VALUES ('items', (SELECT COUNT(*) FROM items)) "
-                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            self._db.execute("COMMIT")
+        try:
+            with self._mutex:
+                self._db.execute("PRAGMA busy_timeout=10000")
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, not only a killed process
+                self._db.executescript(_SCHEMA)
+                # the items' count, kept beside them in each write's transaction: POST /v1/backlog reports it per
+                # call, and COUNT(*) reads the whole table. Counted once here (a store written by an older version,
+                # or changed by hand, is counted afresh at each start).
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("INSERT INTO meta VALUES ('items', (SELECT COUNT(*) FROM items)) "
+                                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+                self._db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:  # was "unexpected DatabaseError: file is not a database", no file named
+            self._close_connection()
+            if _busy(exc):
+                raise _store_busy() from None
+            raise IntegrityError(f"{folder / 'backlog.sqlite'} is not a readable SQLite store ({exc}): restore it "
+                                 "from a backup, or move it aside to start an empty backlog") from None
         self.index: AnnIndex | None = None
         self.dim: int | None = None
 
@@ -78,7 +85,13 @@ class SQLiteStore(Store):
         class _Tx:
             def __enter__(self_inner):
                 store._mutex.acquire()
-                store._db.execute("BEGIN IMMEDIATE")
+                try:
+                    store._db.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    store._mutex.release()
+                    if _busy(exc):  # was a 500 "unexpected error" after the 10 s wait
+                        raise _store_busy() from None
+                    raise
                 return store._db
 
             def __exit__(self_inner, exc_type, *_):
@@ -255,6 +268,14 @@ class SQLiteStore(Store):
             return int(self._db.execute("SELECT COUNT(*) FROM jobs WHERE queue = ? AND state IN ('pending', 'running')",
                                         (queue,)).fetchone()[0])
 
+    def _close_connection(self) -> None:
+        """Close the database and give up the folder's instance lock, without saving the index."""
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
     def close(self) -> None:
         with self._mutex:
             if self.index is not None:
@@ -265,3 +286,13 @@ class SQLiteStore(Store):
             self._lock_fh.close()
             self._lock_fh = None
 
+
+
+def _busy(exc: sqlite3.DatabaseError) -> bool:
+    """True for SQLite's "database is locked" / "database is busy": another connection holds the write lock."""
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
+def _store_busy() -> StoreBusyError:
+    return StoreBusyError("the backlog store is locked by another process (an open sqlite3 shell or a backup "
+                          "holding a transaction); nothing was written, retry shortly")

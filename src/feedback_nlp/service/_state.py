@@ -26,10 +26,25 @@ from ._keys import KeyCache
 from ._metrics import Metrics
 from ._store import BacklogItem, Store, open_store
 
-__all__ = ["ServiceState"]
+__all__ = ["ServiceState", "refuse_repeated_ids"]
 
 log = logging.getLogger("feedback_nlp.service")
 Background = Callable[["ServiceState"], Coroutine[Any, Any, None]]
+
+
+def refuse_repeated_ids(items: Sequence[Any]) -> None:
+    """422 ``duplicate_id`` when two items of one request have one id, in the same or another Unicode form
+    ("café" composed and decomposed are one id to anyone reading it, and two keys to a store)."""
+    seen: dict[str, int] = {}
+    for i, it in enumerate(items):
+        key = unicodedata.normalize("NFC", it.id)
+        if key in seen:
+            j = seen[key]
+            form = "" if items[j].id == it.id else " in another Unicode form (composed vs decomposed accents)"
+            raise ApiError(422, "duplicate_id", f"id at items[{i}] repeats items[{j}]{form}",
+                           details=[{"loc": f"body.items[{i}].id", "msg": "duplicate id in one request",
+                                     "type": "duplicate_id"}])
+        seen[key] = i
 
 
 class ServedModel:
@@ -190,17 +205,7 @@ class ServiceState:
         Returns ``(created_ids, updated_ids)``.
         """
         self.check_items(len(items))
-        seen: dict[str, int] = {}
-        for i, it in enumerate(items):
-            # "café" composed and decomposed are one id to anyone reading it, and two keys to the store
-            key = unicodedata.normalize("NFC", it.id)
-            if key in seen:
-                j = seen[key]
-                form = "" if items[j].id == it.id else " in another Unicode form (composed vs decomposed accents)"
-                raise ApiError(422, "duplicate_id", f"id at items[{i}] repeats items[{j}]{form}",
-                               details=[{"loc": f"body.items[{i}].id", "msg": "duplicate id in one request",
-                                         "type": "duplicate_id"}])
-            seen[key] = i
+        refuse_repeated_ids(items)
         assert self.store is not None, "load() opens the store before routes are served"
         await self._refuse_other_forms(items)  # before the embedding: a refused request costs no model time
 

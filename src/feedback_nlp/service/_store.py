@@ -28,9 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError
+from ..errors import FeedbackNLPError, InvalidInputError
 
-__all__ = ["SCOPES", "ApiKey", "BacklogItem", "Job", "Store", "hash_key", "open_store", "scope_allows"]
+__all__ = ["SCOPES", "ApiKey", "BacklogItem", "Job", "Store", "StoreBusyError", "hash_key", "open_store",
+           "scope_allows"]
+
+
+class StoreBusyError(FeedbackNLPError):
+    """The store stayed locked by another process longer than a write waits (an ``sqlite3`` shell holding a
+    transaction, a backup tool): nothing was written; retry shortly. The service answers it 503 ``store_busy``."""
 
 #: Scopes from least to most privileged; a key may do what its scope and every lower scope allow.
 SCOPES = ("tag", "write", "admin")
