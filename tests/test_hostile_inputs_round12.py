@@ -63,3 +63,32 @@ def test_a_text_of_only_invisible_characters_is_empty_with_any_embedder(hash_emb
         fn.Deduper(hash_embedder).fit(texts, ids=[str(i) for i in range(len(texts))])
     # visible text that happens to hold such characters is still text
     fn.Deduper(hash_embedder).fit(["dark\u200bmode please", "\u202eexport fails"], ids=["a", "b"])
+
+
+def test_a_webhook_event_that_met_a_busy_store_is_retried_not_failed_for_good(tmp_path, monkeypatch) -> None:
+    """Was: the Quackback worker retried only the portal's own errors, so an event whose processing met the
+    service's store locked by another process (``StoreBusyError``, nothing written) failed for good on its
+    first attempt. Now it is retried like a portal that is down."""
+    from _fake_quackback import FakeQuackback
+    from feedback_nlp.integrations.quackback._processor import is_retryable
+    from feedback_nlp.service import StoreBusyError
+    from test_quackback_webhook import deliver, event, make
+
+    assert is_retryable(StoreBusyError("locked")) and not is_retryable(ValueError("bad"))
+    with FakeQuackback() as qb:
+        qb.add_tag("Billing")
+        qb.add_post("Refund", id="post_a")
+        integ = make(qb, tmp_path, max_attempts=3)
+        real, calls = integ.processor.process, []
+
+        def busy_once(ev):
+            calls.append(ev)
+            if len(calls) == 1:
+                raise StoreBusyError("the backlog store is locked by another process")
+            return real(ev)
+
+        monkeypatch.setattr(integ.processor, "process", busy_once)
+        deliver(integ, event("evt_1", id="post_a"))
+        assert integ.drain() == 2
+        row = integ.store.event("evt_1")
+        assert row["state"] == "done" and row["attempts"] == 2 and len(calls) == 2

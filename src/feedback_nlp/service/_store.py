@@ -38,6 +38,9 @@ class StoreBusyError(FeedbackNLPError):
     """The store stayed locked by another process longer than a write waits (an ``sqlite3`` shell holding a
     transaction, a backup tool): nothing was written; retry shortly. The service answers it 503 ``store_busy``."""
 
+    #: integrations retry an event that failed with it (see ``quackback._processor.is_retryable``)
+    retryable = True
+
 #: Scopes from least to most privileged; a key may do what its scope and every lower scope allow.
 SCOPES = ("tag", "write", "admin")
 

@@ -627,5 +627,9 @@ class _Clock:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Failures that may pass later (rate limits, Quackback down) as opposed to ones that never will."""
-    return isinstance(exc, QuackbackAPIError) and exc.retryable
+    """Failures that may pass later (rate limits, Quackback down, the service's store locked by another
+    process) as opposed to ones that never will. An error says so with a true ``retryable`` attribute: a
+    ``StoreBusyError`` failed its event for good, though nothing had been written."""
+    if isinstance(exc, QuackbackAPIError):
+        return exc.retryable
+    return getattr(type(exc), "retryable", False) is True
