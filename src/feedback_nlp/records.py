@@ -892,7 +892,7 @@ class RowValidator:
             used = {self.text_col, *(c for c in cols.values() if c)}
             extra = [c for c in data_columns if c not in used]
             if extra:  # one concat: a column at a time is quadratic on wide exports (thousands of columns)
-                # an input column named like one the reader adds (row, raw_text, source_detail) was dropped
+                # an input column named like one the reader adds (row, raw_text) was dropped
                 # without a word; it is kept as "row.1", as pandas names the second of two equal headers
                 names = [_free_name(c, records.columns, data_columns) if c in records.columns else c for c in extra]
                 kept = pd.DataFrame({n: df[c].to_numpy() for c, n in zip(extra, names)}, columns=names)
