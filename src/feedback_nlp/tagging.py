@@ -205,6 +205,20 @@ def _classes_array(rows: list[list[Any]]) -> np.ndarray:
     return arr
 
 
+def _saved_classes(saved: np.ndarray, dtype: str) -> np.ndarray:
+    """The classes a saved model wrote as strings, back in their own type. Booleans are read by name:
+    numpy's ``astype(bool)`` makes every non-empty string ``True``, so ``"False"`` came back ``True``."""
+    if dtype == "str":
+        return saved.astype(object)
+    if dtype == "bool":
+        names = {"True": True, "False": False}
+        odd = [str(v) for v in saved if str(v) not in names]
+        if odd:
+            raise ValueError(f"weights.npz: classes {odd[:5]} are not booleans (classes_dtype bool)")
+        return np.array([names[str(v)] for v in saved], dtype=bool)
+    return saved.astype(dtype)
+
+
 def _warn_case_variants(classes: list[Any]) -> None:
     """Warn when tags differ only in case, spacing or Unicode form ("Bug" and "bug "; "café" with a composed é
     and pasted from a Mac as e + accent): almost always one tag typed two ways, which the model would learn as
@@ -1706,7 +1720,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         with np.load(folder / "weights.npz", allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         dtype = config.get("classes_dtype", "str")  # models saved before labels kept their type: strings
-        clf.classes_ = arrays["classes_"].astype(object if dtype == "str" else dtype)
+        clf.classes_ = _saved_classes(arrays["classes_"], dtype)
         clf.head_ = head_from_arrays(arrays, multi_label=bool(config["multi_label"]),
                                      zero_shot=bool(config["zero_shot"]), temperature=float(config["temperature"]))
         clf.lexical_, clf.lexical_fusion_ = None, None

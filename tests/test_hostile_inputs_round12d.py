@@ -1,0 +1,33 @@
+"""The data scientist retraining tag models with scikit-learn conventions (twelfth round, helper d): label
+types through save and load, scikit-learn's machinery, honest evaluation and label issues.
+Each test failed (or showed the silent misbehaviour it names) before its fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from feedback_nlp.tagging import TagClassifier
+
+TEXTS = ["crash now", "crash again", "it crashes", "app crashed", "crash on save", "crash at login",
+         "add dark mode", "add export", "add a button", "add sso", "add a theme", "add more filters",
+         "how do i log in", "where is settings", "how to export", "what is sso", "how to reset", "where is help"]
+LABELS = ["bug"] * 6 + ["feature"] * 6 + ["question"] * 6
+
+
+def test_boolean_classes_load_back_as_false_and_true(hash_embedder, tmp_path):
+    # was: classes_ loaded as [True, True] (numpy reads every non-empty string, "False" included, as True)
+    clf = TagClassifier(hash_embedder, cv=2).fit(TEXTS[:12], [True] * 6 + [False] * 6)
+    clf.save(tmp_path / "m")
+    loaded = TagClassifier.load(tmp_path / "m", embedder=hash_embedder)
+    assert loaded.classes_.dtype == bool and loaded.classes_.tolist() == [False, True]
+    assert loaded.predict(TEXTS[:12]).tolist() == clf.predict(TEXTS[:12]).tolist()
+    assert loaded.predict_proba(TEXTS[:2]).columns.tolist() == [False, True]
+
+
+def test_saved_boolean_classes_that_are_no_booleans_are_refused():
+    from feedback_nlp.tagging import _saved_classes
+
+    assert _saved_classes(np.array(["False", "True"]), "bool").tolist() == [False, True]
+    with pytest.raises(ValueError, match="not booleans"):  # inside load: the folder's fault, an IntegrityError
+        _saved_classes(np.array(["no", "yes"]), "bool")
