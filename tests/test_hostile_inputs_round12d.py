@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from feedback_nlp.errors import InvalidInputError
 from feedback_nlp.tagging import TagClassifier
 
 TEXTS = ["crash now", "crash again", "it crashes", "app crashed", "crash on save", "crash at login",
@@ -31,3 +32,16 @@ def test_saved_boolean_classes_that_are_no_booleans_are_refused():
     assert _saved_classes(np.array(["False", "True"]), "bool").tolist() == [False, True]
     with pytest.raises(ValueError, match="not booleans"):  # inside load: the folder's fault, an IntegrityError
         _saved_classes(np.array(["no", "yes"]), "bool")
+
+
+def test_multi_class_calibration_refuses_a_true_row_with_several_tags():
+    from feedback_nlp.evaluation import evaluate_predictions
+
+    # was: the calibration scored one of the row's two tags, chosen by set order (it changed with the hash seed)
+    P = np.array([[0.9, 0.1], [0.2, 0.8]])
+    with pytest.raises(InvalidInputError, match=r"rows \[0\] have several tags but multi_label=False"):
+        evaluate_predictions([["a", "b"], ["b"]], [["a"], ["b"]], classes=["a", "b"], probabilities=P)
+    report = evaluate_predictions([["a", "b"], ["b"]], [["a"], ["b"]], classes=["a", "b"], probabilities=P,
+                                  multi_label=True)
+    assert report.accuracy == 0.5 and np.isfinite(report.calibration_error)
+    assert evaluate_predictions([["a", "b"], ["b"]], [["a"], ["b"]], classes=["a", "b"]).accuracy == 0.5
