@@ -45,3 +45,16 @@ def test_multi_class_calibration_refuses_a_true_row_with_several_tags():
                                   multi_label=True)
     assert report.accuracy == 0.5 and np.isfinite(report.calibration_error)
     assert evaluate_predictions([["a", "b"], ["b"]], [["a"], ["b"]], classes=["a", "b"]).accuracy == 0.5
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_mislabelled_text_that_repeats_is_listed_every_time(hash_embedder, seed):
+    # was: the copies were split across folds, each answered by its twin's wrong tag with confidence, and with
+    # random_state=0 neither copy was listed
+    X = TEXTS * 2 + ["crash app crashed again"] * 2
+    y = LABELS * 2 + ["feature"] * 2
+    issues = TagClassifier(hash_embedder, cv=3, random_state=seed).find_label_issues(X, y, method="builtin")
+    listed = issues.set_index("index")
+    assert {36, 37} <= set(listed.index)
+    assert listed.loc[[36, 37], "suggested"].tolist() == ["bug", "bug"]
+    assert (listed.loc[[36, 37], "p_given"] < 0.1).all()

@@ -488,6 +488,27 @@ def _repeat_groups(X: Any, texts: Any = None) -> np.ndarray | None:
     return np.unique(np.array(keys, dtype=object), return_inverse=True)[1].ravel()
 
 
+def _copies_together(primary: np.ndarray, groups: np.ndarray | None, cv: int,
+                     seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds in which the copies of one text (``groups``) share a fold and every training part keeps
+    every tag; none when no text repeats or the tags have too few distinct texts for that (the caller then
+    splits the plain way). Copies split across folds answer each other: a mislabelled text that repeats was
+    predicted with its own wrong tag, confidently, and not listed as a label issue."""
+    if groups is None:
+        return []
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    present = np.flatnonzero(np.bincount(primary))
+    n_folds = min(cv, min(len(np.unique(groups[primary == c])) for c in present))
+    if n_folds < 2:
+        return []
+    splits = list(StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(primary, primary,
+                                                                                               groups))
+    if all(len(np.unique(primary[tr])) == len(present) for tr, _ in splits):
+        return splits
+    return []
+
+
 def _warn_conflicting_labels(groups: np.ndarray | None, rows: list[list[Any]]) -> None:
     """Warn when one text carries different tags in different rows: the model cannot learn both, and such
     rows are usually labelling slips (``find_label_issues`` lists the likely ones)."""
@@ -1505,7 +1526,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         ``find_label_issues`` when cleanlab is installed (``method="auto"``, the ``cleanlab`` extra), else a
         built-in implementation of the same rule (``method="builtin"``); see :mod:`feedback_nlp._label_issues`
         and docs/benchmarks.md for the recall of both. Multi-label rows are judged on their first tag. Sorted
-        by how much more likely the suggested tag is; ``method`` says which implementation ran. A text that repeats
+        by how much more likely the suggested tag is; ``method`` says which implementation ran. The copies of a text
+        (case and spacing aside) share a fold, so a mislabelled text that repeats is not vouched for by its own
+        copies. A text that repeats
         under different tags (multi-class; case and spacing aside) is listed too: each copy that does not carry the
         tag most of its copies carry, and every copy of a tie, with the other copies' tag suggested. The column
         ``index`` is the row's position in ``X``; the frame's own index is ``X``'s index labels when ``X`` is a
@@ -1532,12 +1555,15 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         # row to stratify (the fewest rows of a tag was 0 folds, scikit-learn's ValueError), one that is first
         # once has one
         counts = np.bincount(primary, minlength=k)
-        folds = StratifiedKFold(n_splits=max(2, min(cv or int(self.cv), int(counts[counts > 0].min()))),
-                                shuffle=True, random_state=self.random_state)
+        groups = _repeat_groups(X)
+        splits = _copies_together(primary, groups, cv or int(self.cv), int(self.random_state))
+        if not splits:
+            folds = StratifiedKFold(n_splits=max(2, min(cv or int(self.cv), int(counts[counts > 0].min()))),
+                                    shuffle=True, random_state=self.random_state)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+                splits = list(folds.split(emb, primary))
         oof = np.zeros((len(primary), k))
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-            splits = list(folds.split(emb, primary))
         for tr, te in splits:
             m = self._settings().logreg().fit(emb[tr], primary[tr])
             oof[np.ix_(te, m.classes_)] = m.predict_proba(emb[te])
@@ -1547,7 +1573,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if targets.multi_label:  # a row is not mislabelled when the suggested tag is one of its tags
             mask &= targets.Y[np.arange(len(best)), best] == 0
         else:  # copies of one text under different tags: at least one is wrong, whatever the model leans to
-            for row, other in _conflicting_copies(_repeat_groups(X), primary).items():
+            for row, other in _conflicting_copies(groups, primary).items():
                 if not mask[row]:
                     mask[row], best[row] = True, other
         names = targets.classes.tolist()
