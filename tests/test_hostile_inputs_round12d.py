@@ -58,3 +58,21 @@ def test_a_mislabelled_text_that_repeats_is_listed_every_time(hash_embedder, see
     assert {36, 37} <= set(listed.index)
     assert listed.loc[[36, 37], "suggested"].tolist() == ["bug", "bug"]
     assert (listed.loc[[36, 37], "p_given"] < 0.1).all()
+
+
+@pytest.mark.parametrize("scoring", ["accuracy", "f1_macro"])
+def test_integer_labels_with_min_confidence_are_scored_by_scikit_learn(hash_embedder, scoring):
+    from sklearn.metrics import get_scorer
+
+    # was: predict returned an array of objects whenever min_confidence > 0, even with no row abstaining, and
+    # scikit-learn's metrics read integers in it as an "unknown" target: every scorer (and GridSearchCV) failed
+    y = [0] * 6 + [1] * 6 + [2] * 6
+    clf = TagClassifier(hash_embedder, cv=2, min_confidence=0.5).fit(TEXTS, y)
+    pred = clf.predict(TEXTS)
+    assert pred.dtype == clf.classes_.dtype and pred.tolist() == y
+    assert get_scorer(scoring)(clf, TEXTS, y) == 1.0
+    # a row that abstains still reads None, in an array of objects
+    strict = TagClassifier(hash_embedder, cv=2, min_confidence=0.95).fit(TEXTS, y)
+    mixed = "crash now add export how to"  # best probability 0.90
+    out = strict.predict([mixed, "crash now"])
+    assert out.dtype == object and out.tolist() == [None, 0]

@@ -1314,8 +1314,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any, *, texts: Any = None) -> np.ndarray:
         """Predicted tags: one label per row in ``classes_``'s type (multi-class), or a list of tags per row
-        (multi-label, with the taxonomy's ancestors). With ``min_confidence`` > 0 the array is of objects
-        and rows that abstain (``needs_review``) get ``None`` / an empty list."""
+        (multi-label, with the taxonomy's ancestors). Rows that abstain (``needs_review``, with
+        ``min_confidence`` > 0) get ``None`` / an empty list; when one does, a multi-class array is of objects.
+        When none does, the array keeps ``classes_``'s type (integer or boolean labels in an array of objects
+        are an "unknown" target to scikit-learn's metrics: every scorer failed)."""
         X, texts = _once(X), _once(texts)
         self._check_fitted()
         picks, _, review = self._decide(self._proba(X, texts))
@@ -1323,7 +1325,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             out = np.empty(len(picks), dtype=object)
             out[:] = [self._with_ancestors(self._names(p)) for p in picks]
             return out
-        if self.min_confidence > 0:
+        if not all(picks):
             return np.array([self._names(p)[0] if p else None for p in picks], dtype=object)
         return self.classes_[[p[0] for p in picks]]
 
