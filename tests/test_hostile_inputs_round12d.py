@@ -76,3 +76,14 @@ def test_integer_labels_with_min_confidence_are_scored_by_scikit_learn(hash_embe
     mixed = "crash now add export how to"  # best probability 0.90
     out = strict.predict([mixed, "crash now"])
     assert out.dtype == object and out.tolist() == [None, 0]
+
+
+def test_the_card_of_an_auto_head_says_the_held_out_rows_helped_choose_it(hash_embedder, tmp_path):
+    # was: "held-out … trained on the rest" while head="auto" had picked the head by cross-validation on every
+    # row, the held-out ones included: the figures were called unseen-row figures without that caveat
+    clf = TagClassifier(hash_embedder, cv=2, head="auto").fit(TEXTS, LABELS, holdout=0.34)
+    assert "held-out ones included" in clf.metrics_["evaluation"]
+    clf.save(tmp_path / "m")
+    assert "held-out ones included" in (tmp_path / "m" / "README.md").read_text(encoding="utf-8")
+    plain = TagClassifier(hash_embedder, cv=2).fit(TEXTS, LABELS, holdout=0.34)
+    assert "head='auto'" not in plain.metrics_["evaluation"]

@@ -1110,6 +1110,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                           texts=X if _numeric_rows(X) is None else None)
         self.__dict__.update({k: v for k, v in inner.__dict__.items() if k.endswith("_") and not k.startswith("_")})
         self.selected_head_ = c.head
+        if isinstance(self.metrics_.get("evaluation"), str):  # the card must not claim rows unseen that chose
+            self.metrics_["evaluation"] += ("; the head was chosen (head='auto') by cross-validation on every row, "
+                                            "the held-out ones included")
         total = time.monotonic() - start
         self.head_selection_ = {**sel.summary(), "total_s": round(total, 1), "within_budget": total <= budget}
         if total > budget:
