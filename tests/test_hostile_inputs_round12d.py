@@ -87,3 +87,14 @@ def test_the_card_of_an_auto_head_says_the_held_out_rows_helped_choose_it(hash_e
     assert "held-out ones included" in (tmp_path / "m" / "README.md").read_text(encoding="utf-8")
     plain = TagClassifier(hash_embedder, cv=2).fit(TEXTS, LABELS, holdout=0.34)
     assert "head='auto'" not in plain.metrics_["evaluation"]
+
+
+def test_a_backlog_row_that_is_no_text_is_named_as_the_backlogs(hash_embedder):
+    import pandas as pd
+
+    # was: "X rows [6] are not text" — the training texts were fine; the row was the backlog's (unlabelled)
+    backlog = pd.Series(["crash today", "add a calendar", "how to pay"] * 2 + [None])
+    with pytest.raises(InvalidInputError, match=r"^unlabelled rows \[6\] are not text"):
+        TagClassifier(hash_embedder, cv=2, self_train=True).fit(TEXTS, LABELS, unlabelled=backlog)
+    with pytest.raises(InvalidInputError, match=r"^X rows \[1\] are not text"):
+        TagClassifier(hash_embedder, cv=2).fit([TEXTS[0], None, *TEXTS[2:]], LABELS)

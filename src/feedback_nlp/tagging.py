@@ -388,32 +388,32 @@ def _numeric_rows(X: Any) -> np.ndarray | None:
     return None
 
 
-def _texts(X: Any) -> list[str]:
-    """X as a list of texts; InvalidInputError naming the rows that are not text."""
+def _texts(X: Any, name: str = "X") -> list[str]:
+    """X as a list of texts; InvalidInputError naming the rows that are not text (and the argument, ``name``)."""
     if isinstance(X, str):
         return [X]
     if isinstance(X, pd.DataFrame):
         if X.shape[1] != 1:
-            raise InvalidInputError(f"X is a DataFrame with {X.shape[1]} columns; pass the text column (a Series) "
+            raise InvalidInputError(f"{name} is a DataFrame with {X.shape[1]} columns; pass the text column (a Series) "
                                     "or precomputed embeddings (numeric columns)")
         X = X.iloc[:, 0]
     if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == 1 and X.dtype.kind in "OU":
         X = X[:, 0]  # one column of texts, as a one-column DataFrame (what ColumnTransformer and Bagging pass)
     if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "fiub":
-        raise InvalidInputError("X is a 1-D array of numbers: pass texts, or embeddings as a 2-D array "
+        raise InvalidInputError(f"{name} is a 1-D array of numbers: pass texts, or embeddings as a 2-D array "
                                 "(Reshape your data with X.reshape(1, -1) for a single embedding)")
     if isinstance(X, np.ndarray) and X.ndim != 1:
-        raise InvalidInputError(f"X must be texts (1-D) or embeddings (2-D numbers), got a {X.ndim}-D "
+        raise InvalidInputError(f"{name} must be texts (1-D) or embeddings (2-D numbers), got a {X.ndim}-D "
                                 f"{X.dtype} array")
     if not hasattr(X, "__iter__"):  # None, a number, an object
-        raise InvalidInputError(f"X must be texts (a string, a list or Series of strings) or embeddings, got "
+        raise InvalidInputError(f"{name} must be texts (a string, a list or Series of strings) or embeddings, got "
                                 f"{type(X).__name__}")
-    _refuse_unordered(X, "X")
+    _refuse_unordered(X, name)
     values = X.tolist() if isinstance(X, (pd.Series, np.ndarray)) else list(X)
     bad = [i for i, t in enumerate(values) if not isinstance(t, str)]
     if bad:
         kinds = sorted({type(values[i]).__name__ for i in bad})
-        raise InvalidInputError(f"X rows {bad[:10]} are not text ({', '.join(kinds)}); pass strings, or "
+        raise InvalidInputError(f"{name} rows {bad[:10]} are not text ({', '.join(kinds)}); pass strings, or "
                                 "precomputed embeddings as a 2-D numeric array")
     return values
 
@@ -815,12 +815,13 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
     def _settings(self) -> FitSettings:
         return FitSettings(C=float(self.C), cv=int(self.cv), random_state=int(self.random_state))
 
-    def _embed(self, X: Any, embedder: BaseEmbedder) -> np.ndarray:
-        """Embeddings of X (texts are embedded; numeric arrays are taken as embeddings), checked."""
+    def _embed(self, X: Any, embedder: BaseEmbedder, name: str = "X") -> np.ndarray:
+        """Embeddings of X (texts are embedded; numeric arrays are taken as embeddings), checked; errors name the
+        argument as ``name``."""
         numeric = _numeric_rows(X)
         if numeric is not None:
             if len(numeric) == 0:
-                raise InvalidInputError("X is empty: no rows")
+                raise InvalidInputError(f"{name} is empty: no rows")
             expected = self.__dict__.get("n_features_in_")
             dim = getattr(embedder, "dim", None)
             if dim is not None and numeric.shape[1] != dim:
@@ -831,9 +832,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                                         f"{expected} features as input")
             _check_finite(numeric, "precomputed embeddings")
             return numeric.astype(np.float32)
-        texts = _texts(X)
+        texts = _texts(X, name)
         if not texts:
-            raise InvalidInputError("X is empty: no texts")
+            raise InvalidInputError(f"{name} is empty: no texts")
         _refuse_empty(texts)  # whatever the embedder accepts, a blank text carries nothing to tag or learn from
         emb = np.asarray(embedder.encode(texts))
         if emb.ndim != 2 or len(emb) != len(texts):
@@ -962,7 +963,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             if unlabelled is not None:
                 from .training import pseudo_labels
 
-                backlog = self._embed(unlabelled, embedder)
+                backlog = self._embed(unlabelled, embedder, "unlabelled")
                 rows, pseudo = pseudo_labels(emb, Y, backlog, C=self.C, random_state=self.random_state)
                 emb, Y = np.vstack([emb, backlog[rows]]), np.r_[Y, pseudo]
                 self.self_trained_rows_ = len(backlog)
@@ -999,7 +1000,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if unlabelled is not None:
             from .training import pseudo_labels
 
-            backlog = self._embed(unlabelled, features)
+            backlog = self._embed(unlabelled, features, "unlabelled")
             parts = []
             for b in blocks:
                 rows, pseudo = pseudo_labels(emb[:, b], Y, backlog[:, b], C=self.C, random_state=self.random_state)
