@@ -207,7 +207,8 @@ def evaluate_predictions(
     (as scikit-learn's reports do over the labels present), and the report lists them in ``unknown_tags``.
 
     Raises:
-        InvalidInputError: no rows (an empty evaluation has no accuracy), or y_true and y_pred differ in length.
+        InvalidInputError: no rows (an empty evaluation has no accuracy), y_true and y_pred differ in length,
+            or (with ``probabilities``) a row of y_true has several tags but ``multi_label`` is False.
     """
     # one-shot iterators are read once (a generator has no len)
     y_true = list(y_true) if isinstance(y_true, Iterator) else y_true
@@ -275,6 +276,10 @@ def evaluate_predictions(
             for i, t in enumerate(true_sets):
                 truth[i, [index[c] for c in t if c in index]] = 1
         else:
+            several = [i for i, t in enumerate(true_sets) if len(t) > 1]
+            if several:  # the calibration would score one of the row's tags, picked by set order (hash seed)
+                raise InvalidInputError(f"y_true rows {several[:10]} have several tags but multi_label=False: pass "
+                                        "multi_label=True, or one tag a row")
             truth = np.array([index.get(next(iter(t)), -1) if t else -1 for t in true_sets])
         conf, ece = calibration(P, truth, multi_label=multi_label)
     return EvaluationReport(

@@ -205,6 +205,20 @@ def _classes_array(rows: list[list[Any]]) -> np.ndarray:
     return arr
 
 
+def _saved_classes(saved: np.ndarray, dtype: str) -> np.ndarray:
+    """The classes a saved model wrote as strings, back in their own type. Booleans are read by name:
+    numpy's ``astype(bool)`` makes every non-empty string ``True``, so ``"False"`` came back ``True``."""
+    if dtype == "str":
+        return saved.astype(object)
+    if dtype == "bool":
+        names = {"True": True, "False": False}
+        odd = [str(v) for v in saved if str(v) not in names]
+        if odd:
+            raise ValueError(f"weights.npz: classes {odd[:5]} are not booleans (classes_dtype bool)")
+        return np.array([names[str(v)] for v in saved], dtype=bool)
+    return saved.astype(dtype)
+
+
 def _warn_case_variants(classes: list[Any]) -> None:
     """Warn when tags differ only in case, spacing or Unicode form ("Bug" and "bug "; "café" with a composed é
     and pasted from a Mac as e + accent): almost always one tag typed two ways, which the model would learn as
@@ -374,32 +388,32 @@ def _numeric_rows(X: Any) -> np.ndarray | None:
     return None
 
 
-def _texts(X: Any) -> list[str]:
-    """X as a list of texts; InvalidInputError naming the rows that are not text."""
+def _texts(X: Any, name: str = "X") -> list[str]:
+    """X as a list of texts; InvalidInputError naming the rows that are not text (and the argument, ``name``)."""
     if isinstance(X, str):
         return [X]
     if isinstance(X, pd.DataFrame):
         if X.shape[1] != 1:
-            raise InvalidInputError(f"X is a DataFrame with {X.shape[1]} columns; pass the text column (a Series) "
+            raise InvalidInputError(f"{name} is a DataFrame with {X.shape[1]} columns; pass the text column (a Series) "
                                     "or precomputed embeddings (numeric columns)")
         X = X.iloc[:, 0]
     if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == 1 and X.dtype.kind in "OU":
         X = X[:, 0]  # one column of texts, as a one-column DataFrame (what ColumnTransformer and Bagging pass)
     if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "fiub":
-        raise InvalidInputError("X is a 1-D array of numbers: pass texts, or embeddings as a 2-D array "
+        raise InvalidInputError(f"{name} is a 1-D array of numbers: pass texts, or embeddings as a 2-D array "
                                 "(Reshape your data with X.reshape(1, -1) for a single embedding)")
     if isinstance(X, np.ndarray) and X.ndim != 1:
-        raise InvalidInputError(f"X must be texts (1-D) or embeddings (2-D numbers), got a {X.ndim}-D "
+        raise InvalidInputError(f"{name} must be texts (1-D) or embeddings (2-D numbers), got a {X.ndim}-D "
                                 f"{X.dtype} array")
     if not hasattr(X, "__iter__"):  # None, a number, an object
-        raise InvalidInputError(f"X must be texts (a string, a list or Series of strings) or embeddings, got "
+        raise InvalidInputError(f"{name} must be texts (a string, a list or Series of strings) or embeddings, got "
                                 f"{type(X).__name__}")
-    _refuse_unordered(X, "X")
+    _refuse_unordered(X, name)
     values = X.tolist() if isinstance(X, (pd.Series, np.ndarray)) else list(X)
     bad = [i for i, t in enumerate(values) if not isinstance(t, str)]
     if bad:
         kinds = sorted({type(values[i]).__name__ for i in bad})
-        raise InvalidInputError(f"X rows {bad[:10]} are not text ({', '.join(kinds)}); pass strings, or "
+        raise InvalidInputError(f"{name} rows {bad[:10]} are not text ({', '.join(kinds)}); pass strings, or "
                                 "precomputed embeddings as a 2-D numeric array")
     return values
 
@@ -472,6 +486,27 @@ def _repeat_groups(X: Any, texts: Any = None) -> np.ndarray | None:
     if len(set(keys)) == len(keys):
         return None
     return np.unique(np.array(keys, dtype=object), return_inverse=True)[1].ravel()
+
+
+def _copies_together(primary: np.ndarray, groups: np.ndarray | None, cv: int,
+                     seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds in which the copies of one text (``groups``) share a fold and every training part keeps
+    every tag; none when no text repeats or the tags have too few distinct texts for that (the caller then
+    splits the plain way). Copies split across folds answer each other: a mislabelled text that repeats was
+    predicted with its own wrong tag, confidently, and not listed as a label issue."""
+    if groups is None:
+        return []
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    present = np.flatnonzero(np.bincount(primary))
+    n_folds = min(cv, min(len(np.unique(groups[primary == c])) for c in present))
+    if n_folds < 2:
+        return []
+    splits = list(StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(primary, primary,
+                                                                                               groups))
+    if all(len(np.unique(primary[tr])) == len(present) for tr, _ in splits):
+        return splits
+    return []
 
 
 def _warn_conflicting_labels(groups: np.ndarray | None, rows: list[list[Any]]) -> None:
@@ -780,12 +815,13 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
     def _settings(self) -> FitSettings:
         return FitSettings(C=float(self.C), cv=int(self.cv), random_state=int(self.random_state))
 
-    def _embed(self, X: Any, embedder: BaseEmbedder) -> np.ndarray:
-        """Embeddings of X (texts are embedded; numeric arrays are taken as embeddings), checked."""
+    def _embed(self, X: Any, embedder: BaseEmbedder, name: str = "X") -> np.ndarray:
+        """Embeddings of X (texts are embedded; numeric arrays are taken as embeddings), checked; errors name the
+        argument as ``name``."""
         numeric = _numeric_rows(X)
         if numeric is not None:
             if len(numeric) == 0:
-                raise InvalidInputError("X is empty: no rows")
+                raise InvalidInputError(f"{name} is empty: no rows")
             expected = self.__dict__.get("n_features_in_")
             dim = getattr(embedder, "dim", None)
             if dim is not None and numeric.shape[1] != dim:
@@ -796,9 +832,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                                         f"{expected} features as input")
             _check_finite(numeric, "precomputed embeddings")
             return numeric.astype(np.float32)
-        texts = _texts(X)
+        texts = _texts(X, name)
         if not texts:
-            raise InvalidInputError("X is empty: no texts")
+            raise InvalidInputError(f"{name} is empty: no texts")
         _refuse_empty(texts)  # whatever the embedder accepts, a blank text carries nothing to tag or learn from
         emb = np.asarray(embedder.encode(texts))
         if emb.ndim != 2 or len(emb) != len(texts):
@@ -927,7 +963,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             if unlabelled is not None:
                 from .training import pseudo_labels
 
-                backlog = self._embed(unlabelled, embedder)
+                backlog = self._embed(unlabelled, embedder, "unlabelled")
                 rows, pseudo = pseudo_labels(emb, Y, backlog, C=self.C, random_state=self.random_state)
                 emb, Y = np.vstack([emb, backlog[rows]]), np.r_[Y, pseudo]
                 self.self_trained_rows_ = len(backlog)
@@ -964,7 +1000,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if unlabelled is not None:
             from .training import pseudo_labels
 
-            backlog = self._embed(unlabelled, features)
+            backlog = self._embed(unlabelled, features, "unlabelled")
             parts = []
             for b in blocks:
                 rows, pseudo = pseudo_labels(emb[:, b], Y, backlog[:, b], C=self.C, random_state=self.random_state)
@@ -1075,6 +1111,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                           texts=X if _numeric_rows(X) is None else None)
         self.__dict__.update({k: v for k, v in inner.__dict__.items() if k.endswith("_") and not k.startswith("_")})
         self.selected_head_ = c.head
+        if isinstance(self.metrics_.get("evaluation"), str):  # the card must not claim rows unseen that chose
+            self.metrics_["evaluation"] += ("; the head was chosen (head='auto') by cross-validation on every row, "
+                                            "the held-out ones included")
         total = time.monotonic() - start
         self.head_selection_ = {**sel.summary(), "total_s": round(total, 1), "within_budget": total <= budget}
         if total > budget:
@@ -1279,8 +1318,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any, *, texts: Any = None) -> np.ndarray:
         """Predicted tags: one label per row in ``classes_``'s type (multi-class), or a list of tags per row
-        (multi-label, with the taxonomy's ancestors). With ``min_confidence`` > 0 the array is of objects
-        and rows that abstain (``needs_review``) get ``None`` / an empty list."""
+        (multi-label, with the taxonomy's ancestors). Rows that abstain (``needs_review``, with
+        ``min_confidence`` > 0) get ``None`` / an empty list; when one does, a multi-class array is of objects.
+        When none does, the array keeps ``classes_``'s type (integer or boolean labels in an array of objects
+        are an "unknown" target to scikit-learn's metrics: every scorer failed)."""
         X, texts = _once(X), _once(texts)
         self._check_fitted()
         picks, _, review = self._decide(self._proba(X, texts))
@@ -1288,7 +1329,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             out = np.empty(len(picks), dtype=object)
             out[:] = [self._with_ancestors(self._names(p)) for p in picks]
             return out
-        if self.min_confidence > 0:
+        if not all(picks):
             return np.array([self._names(p)[0] if p else None for p in picks], dtype=object)
         return self.classes_[[p[0] for p in picks]]
 
@@ -1491,7 +1532,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         ``find_label_issues`` when cleanlab is installed (``method="auto"``, the ``cleanlab`` extra), else a
         built-in implementation of the same rule (``method="builtin"``); see :mod:`feedback_nlp._label_issues`
         and docs/benchmarks.md for the recall of both. Multi-label rows are judged on their first tag. Sorted
-        by how much more likely the suggested tag is; ``method`` says which implementation ran. A text that repeats
+        by how much more likely the suggested tag is; ``method`` says which implementation ran. The copies of a text
+        (case and spacing aside) share a fold, so a mislabelled text that repeats is not vouched for by its own
+        copies. A text that repeats
         under different tags (multi-class; case and spacing aside) is listed too: each copy that does not carry the
         tag most of its copies carry, and every copy of a tie, with the other copies' tag suggested. The column
         ``index`` is the row's position in ``X``; the frame's own index is ``X``'s index labels when ``X`` is a
@@ -1518,12 +1561,15 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         # row to stratify (the fewest rows of a tag was 0 folds, scikit-learn's ValueError), one that is first
         # once has one
         counts = np.bincount(primary, minlength=k)
-        folds = StratifiedKFold(n_splits=max(2, min(cv or int(self.cv), int(counts[counts > 0].min()))),
-                                shuffle=True, random_state=self.random_state)
+        groups = _repeat_groups(X)
+        splits = _copies_together(primary, groups, cv or int(self.cv), int(self.random_state))
+        if not splits:
+            folds = StratifiedKFold(n_splits=max(2, min(cv or int(self.cv), int(counts[counts > 0].min()))),
+                                    shuffle=True, random_state=self.random_state)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+                splits = list(folds.split(emb, primary))
         oof = np.zeros((len(primary), k))
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-            splits = list(folds.split(emb, primary))
         for tr, te in splits:
             m = self._settings().logreg().fit(emb[tr], primary[tr])
             oof[np.ix_(te, m.classes_)] = m.predict_proba(emb[te])
@@ -1533,7 +1579,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if targets.multi_label:  # a row is not mislabelled when the suggested tag is one of its tags
             mask &= targets.Y[np.arange(len(best)), best] == 0
         else:  # copies of one text under different tags: at least one is wrong, whatever the model leans to
-            for row, other in _conflicting_copies(_repeat_groups(X), primary).items():
+            for row, other in _conflicting_copies(groups, primary).items():
                 if not mask[row]:
                     mask[row], best[row] = True, other
         names = targets.classes.tolist()
@@ -1706,7 +1752,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         with np.load(folder / "weights.npz", allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         dtype = config.get("classes_dtype", "str")  # models saved before labels kept their type: strings
-        clf.classes_ = arrays["classes_"].astype(object if dtype == "str" else dtype)
+        clf.classes_ = _saved_classes(arrays["classes_"], dtype)
         clf.head_ = head_from_arrays(arrays, multi_label=bool(config["multi_label"]),
                                      zero_shot=bool(config["zero_shot"]), temperature=float(config["temperature"]))
         clf.lexical_, clf.lexical_fusion_ = None, None
