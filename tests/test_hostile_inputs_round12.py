@@ -92,3 +92,19 @@ def test_a_webhook_event_that_met_a_busy_store_is_retried_not_failed_for_good(tm
         assert integ.drain() == 2
         row = integ.store.event("evt_1")
         assert row["state"] == "done" and row["attempts"] == 2 and len(calls) == 2
+
+
+def test_a_sentiment_model_that_abstains_leaves_items_unscored_not_none(tmp_path, hash_embedder) -> None:
+    """Was: a sentiment model saved with min_confidence > 0 abstains with None, and the report turned that into
+    the sentiment "None" (``.astype(str)``), scored "by the model". Now such items stay unscored, and the note
+    says how many the model abstained on (helper 12d's note)."""
+    from feedback_nlp.report_sentiment import score_sentiment
+
+    texts = ["love it, great work", "this is awful and broken", "it is okay I guess"] * 6
+    labels = ["positive", "negative", "neutral"] * 6
+    fn.TagClassifier(hash_embedder, min_confidence=0.999).fit(texts, labels).save(tmp_path / "senti")
+    items = pd.DataFrame({"id": ["a", "b"], "text": ["zzz qqq", "love it, great work"]})
+    scores = score_sentiment(items, hash_embedder.encode(items["text"].tolist()), str(tmp_path / "senti"), hash_embedder)
+    assert "None" not in scores.sentiment.astype(str).tolist()
+    assert scores.sentiment.isna().sum() == (scores.source != "model").sum() >= 1
+    assert "abstained on" in scores.note

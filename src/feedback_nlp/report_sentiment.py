@@ -193,14 +193,18 @@ def score_sentiment(items: pd.DataFrame, vectors: np.ndarray, model: str | os.Pa
         raise ModelNotFoundError(f"sentiment model: {exc}") from None
     # a fine-tuned model (LoRA adapter) embeds with its own encoder: the base vectors would be wrong for it
     texts = items["text"][missing].tolist()
-    predicted = pd.Series(clf.predict(vectors[missing], texts=texts) if clf.embedder_ is embedder else
-                          clf.predict(texts), index=items.index[missing]).astype(str)
+    raw = pd.Series(clf.predict(vectors[missing], texts=texts) if clf.embedder_ is embedder else
+                    clf.predict(texts), index=items.index[missing], dtype=object)
+    # a model saved with min_confidence > 0 abstains with None: .astype(str) made that the sentiment "None"
+    abstained = raw.isna()
+    predicted = raw.map(lambda v: None if v is None or v is np.nan else str(v))
     sentiment = given.copy()
     sentiment[missing] = predicted
-    source[missing] = "model"
+    source[missing] = ["model" if not a else None for a in abstained]
     name = os.path.basename(os.path.normpath(str(model)))
+    unsure = f"; it abstained on {int(abstained.sum())}, which stay unscored" if abstained.any() else ""
     return SentimentScores(sentiment, source, f"{origin}; {'the other ' if n_given else ''}{int(missing.sum())} "
-                                              f"items are scored by the {name} model.")
+                                              f"items are scored by the {name} model{unsure}.")
 
 
 def sentiment_by_theme(items: pd.DataFrame, *, theme_col: str = "theme", label_col: str = "theme_label") -> pd.DataFrame:
