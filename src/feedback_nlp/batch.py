@@ -388,6 +388,28 @@ def _finished_chunks(parts_dir: Path) -> set[int]:
     return done
 
 
+def _holds_nothing(parts_dir: Path) -> bool:
+    """No manifest and nothing but temp files: the folder of a run killed before its first part was in place
+    (or after its cleanup removed every part)."""
+    return all(p.is_file() and p.name.endswith(".tmp") for p in parts_dir.iterdir())
+
+
+def _remove_parts(parts_dir: Path) -> None:
+    """Delete the parts folder, its manifest last: a run killed during the deletion leaves either a manifest
+    (``--resume`` redoes the deleted chunks) or nothing to reuse, never parts without the manifest that
+    vouches for them (refused by every later run until the user deleted the folder by hand)."""
+    manifest = parts_dir / "manifest.json"
+    for path in parts_dir.iterdir():
+        if path == manifest:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    manifest.unlink(missing_ok=True)
+    parts_dir.rmdir()
+
+
 def _part_rows(path: Path) -> int:
     import pyarrow.parquet as pq
 
@@ -501,6 +523,10 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
                                max_chars=max_chars, date_order=_config.date_order())
     manifest = parts_dir / "manifest.json"
     done: set[int] = set()
+    if parts_dir.is_dir() and _holds_nothing(parts_dir):
+        # a run killed after creating the folder but before its manifest was in place, or while deleting the
+        # folder at its end: no chunk to reuse, so start over (was 'no readable manifest.json: delete it')
+        _remove_parts(parts_dir)
     if parts_dir.exists():
         if not resume:
             raise InvalidInputError(f"{parts_dir} holds the parts of an interrupted run: pass --resume (resume=True) "
@@ -599,6 +625,6 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
     summary = BatchSummary(rows_in, rows_out, rows_err, n_chunks, len(done & set(range(n_chunks))),
                            round(time.monotonic() - t0, 2), str(out), str(err), getattr(clf.embedder_, "model_id", None))
     if not keep_parts:
-        shutil.rmtree(parts_dir)
+        _remove_parts(parts_dir)
     log.info("batch summary: %s", asdict(summary))
     return summary
