@@ -72,3 +72,52 @@ def test_a_run_killed_while_deleting_its_parts_resumes_to_the_same_output(job, m
     assert out.read_bytes() == first
     assert _rows(out) == ([str(i) for i in range(10)], ["10"])
     assert not out.with_name("out.csv.parts").exists()
+
+
+def test_a_resume_removes_the_temp_outputs_a_killed_run_left_beside_them(job):
+    """A SIGKILL (or a crash of the machine) while the parts were merged left ``.tmp-xxxxxxxx-out.csv`` (and the
+    errors file's) beside the outputs for good: no later run removed them. Now the next run, holding the
+    outputs' locks, removes them; a file of the user's of another shape is left alone."""
+    model, data, out = job
+    stale = [out.with_name(".tmp-ab12_xyz-out.csv"), out.with_name(".tmp-0a1b2c3d-out.errors.csv")]
+    for path in stale:
+        path.write_text("id,tags\n1,half a merge")
+    mine = out.with_name(".tmp-notes-out.csv")
+    mine.write_text("keep me")
+    summary = _run(job)
+    assert summary.rows_in == 11
+    assert not any(path.exists() for path in stale)
+    assert mine.read_text() == "keep me"
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted(
+        ["m", "in.csv", "out.csv", "out.errors.csv", ".tmp-notes-out.csv"])
+
+
+def test_sigterm_while_outputs_are_renamed_into_place_leaves_the_whole_new_set(tmp_path, monkeypatch):
+    """Only Ctrl-C was held during the renames that commit a set of outputs: a SIGTERM (which the CLI raises like
+    Ctrl-C) between the output's rename and the errors file's left a new ``tagged.csv`` beside the errors of the
+    run before (its temp file removed), a pair that never existed. Now SIGTERM is held too, then delivered."""
+    import signal
+
+    from feedback_nlp import _atomic
+    from feedback_nlp.cli import _raise_terminated, _Terminated
+
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / name).write_text("old")
+    real = _atomic._replace
+
+    def terminated(tmp, final):
+        if final.name == "a.csv":
+            os.kill(os.getpid(), signal.SIGTERM)  # a scheduler stops the job right as the first rename starts
+        real(tmp, final)
+
+    monkeypatch.setattr(_atomic, "_replace", terminated)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        with pytest.raises(_Terminated), _atomic.OutputSet() as outs:
+            for name in ("a.csv", "b.csv"):
+                outs.file(tmp_path / name).write_text("new")
+        assert signal.getsignal(signal.SIGTERM) is _raise_terminated
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert [(tmp_path / n).read_text() for n in ("a.csv", "b.csv")] == ["new", "new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv"]

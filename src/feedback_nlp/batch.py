@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import _chunks, _config
-from ._atomic import OutputSet, distinct_paths, writable_target
+from ._atomic import OutputSet, distinct_paths, remove_stale_temps, writable_target
 from ._chunks import _pack, load_model_cached, process_chunk
 from ._config import DEFAULTS
 from ._lock import JobLock, lock_path
@@ -501,6 +501,8 @@ def tag_file(
             JobLock(lock_path(err), what=f"a job writing {err}"):
         if lock.took_over is not None:
             log.warning("took over the lock of an earlier run that ended without releasing it (%s)", lock.took_over)
+        for stale in remove_stale_temps(out) + remove_stale_temps(err):  # a run killed while writing them
+            log.warning("removed %s, left by a run killed while writing its outputs", stale)
         return _run_job(clf, model, inp, out, err, parts_dir, t0, chunk_size=chunk_size, resume=resume,
                         text_col=text_col, id_col=id_col, cache=cache, engine=engine, scheduler=scheduler,
                         progress=progress, keep_parts=keep_parts, max_chars=max_chars, chunk_hook=chunk_hook,
