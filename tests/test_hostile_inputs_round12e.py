@@ -121,3 +121,31 @@ def test_sigterm_while_outputs_are_renamed_into_place_leaves_the_whole_new_set(t
         signal.signal(signal.SIGTERM, previous)
     assert [(tmp_path / n).read_text() for n in ("a.csv", "b.csv")] == ["new", "new"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv"]
+
+
+def test_a_full_disk_while_a_part_is_written_names_the_part_and_the_way_on(job, monkeypatch):
+    """pyarrow's own error was all the user saw: 'Error writing bytes to file. Detail: [errno 28] No space left
+    on device', naming no file (the parts folder, not the output, filled the disk) and no way on. Now it is an
+    OSError with errno ENOSPC naming the part and --resume, its temp file removed; the resume then finishes."""
+    import errno
+
+    import pyarrow.parquet as pq
+
+    real = pq.write_table
+
+    def full(table, where, *args, **kwargs):
+        if "part-000002" in str(where):
+            open(where, "wb").write(b"PAR1 cut short")
+            raise OSError("Error writing bytes to file. Detail: [errno 28] No space left on device")
+        return real(table, where, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", full)
+    with pytest.raises(OSError, match=r"No space left on device \(.*--resume\)") as caught:
+        _run(job)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename.endswith("part-000002.parquet")
+    parts = job[2].with_name("out.csv.parts")
+    assert not list(parts.glob("*.tmp"))
+    monkeypatch.setattr(pq, "write_table", real)
+    summary = _run(job, resume=True)
+    assert (summary.rows_in, summary.rows_out, summary.rows_error, summary.chunks_reused) == (11, 10, 1, 2)
+    assert _rows(job[2]) == ([str(i) for i in range(10)], ["10"])

@@ -250,9 +250,20 @@ def _atomic_parquet(df: pd.DataFrame, path: Path, kind: str, digest: str | None 
     if digest is not None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), _HASH_KEY: digest.encode()})
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
+    try:
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is not None:
+            raise
+        # pyarrow's 'Error writing bytes to file. Detail: [errno 28] No space left on device' named no file
+        # and no way on: name the part, and how to finish the job once there is room
+        code = exc.errno or next((int(n) for n in re.findall(r"\[errno (\d+)\]", str(exc))), None)
+        reason = os.strerror(code) if code else str(exc)
+        raise OSError(code, f"{reason} (writing a part of the job; make room, then run again with --resume)",
+                      str(path)) from exc
     os.replace(tmp, path)
 
 
