@@ -7,6 +7,7 @@ The tests' HashEmbedder stands in for the real model everywhere: none of them is
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -135,7 +136,7 @@ def test_a_full_disk_while_a_part_is_written_names_the_part_and_the_way_on(job, 
 
     def full(table, where, *args, **kwargs):
         if "part-000002" in str(where):
-            open(where, "wb").write(b"PAR1 cut short")
+            Path(where).write_bytes(b"PAR1 cut short")
             raise OSError("Error writing bytes to file. Detail: [errno 28] No space left on device")
         return real(table, where, *args, **kwargs)
 

@@ -116,8 +116,8 @@ def _interrupt_deferred() -> Iterator[None]:
     finally:
         for sig in held:
             signal.signal(sig, previous[sig])
-        for sig in dict.fromkeys(received):  # to the handler that was there: KeyboardInterrupt by default for SIGINT
-            signal.raise_signal(sig)
+        for signum in dict.fromkeys(received):  # to the handler that was there: KeyboardInterrupt by default for SIGINT
+            signal.raise_signal(signum)
 
 
 class OutputSet:
