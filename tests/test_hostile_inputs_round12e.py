@@ -7,13 +7,14 @@ The tests' HashEmbedder stands in for the real model everywhere: none of them is
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import feedback_nlp as fb
-from _hostile_support import hashed_tag_model, write_file
+from _hostile_support import hashed_tag_model, interrupted_tag_job, write_file
 
 
 @pytest.fixture
@@ -150,3 +151,18 @@ def test_a_full_disk_while_a_part_is_written_names_the_part_and_the_way_on(job, 
     summary = _run(job, resume=True)
     assert (summary.rows_in, summary.rows_out, summary.rows_error, summary.chunks_reused) == (11, 10, 1, 2)
     assert _rows(job[2]) == ([str(i) for i in range(10)], ["10"])
+
+
+def test_an_errors_part_of_another_chunk_is_redone_not_merged(tmp_path, monkeypatch):
+    """Only the tagged part carried the digest of its input chunk: an errors part copied from another chunk with
+    as many rejected rows passed the resume's checks and the row count, so one chunk's rejected row was lost and
+    the other's written twice, silently. Now both parts carry it and such a chunk is done again."""
+    model = hashed_tag_model(tmp_path / "m", monkeypatch)
+    data = write_file(tmp_path / "in.csv", "id,text\n0,export fails\n1,\n2,add sso\n3,dark mode\n4,N/A\n5,csv broken\n"
+                      "6,more\n")
+    out = tmp_path / "out.csv"
+    stop = interrupted_tag_job(model, data, out)  # chunks of 3: rows 0-2 and 3-5 done, each with one rejected row
+    shutil.copy(stop / "errors-000001.parquet", stop / "errors-000000.parquet")
+    summary = fb.tag_file(model, data, out, chunk_size=3, cache=False, progress=False, resume=True)
+    assert (summary.rows_in, summary.rows_out, summary.rows_error) == (7, 5, 2)
+    assert sorted(pd.read_csv(out.with_name("out.errors.csv"), dtype={"id": str})["id"]) == ["1", "4"]

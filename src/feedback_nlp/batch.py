@@ -390,7 +390,13 @@ def _finished_chunks(parts_dir: Path) -> set[int]:
         index = int(match.group(1))
         errors = parts_dir / f"errors-{index:06d}.parquet"
         try:
-            readable = _part_digest(path) is not None and _part_rows(errors) >= 0
+            digest = _part_digest(path)
+            readable = digest is not None and _part_rows(errors) >= 0
+            # an errors part of another chunk (a copy; as many rows) was merged as this one's: its rejected rows
+            # were lost and the other's written twice. Parts of an earlier version carry no digest there.
+            if readable and _part_digest(errors) not in (None, digest):
+                log.warning("redoing chunk %d: its errors part in %s belongs to another chunk", index, parts_dir)
+                readable = False
         except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a damaged file; redo the chunk
             log.warning("redoing chunk %d: its parts in %s cannot be read (%s)", index, parts_dir, exc)
             readable = False
@@ -575,8 +581,9 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
     def finish(index: int, tagged: pd.DataFrame, rejected: pd.DataFrame) -> None:
         start_parts()
         # errors first, then the part: a chunk counts as done only once both are on disk
-        _atomic_parquet(rejected, parts_dir / f"errors-{index:06d}.parquet", "errors")
-        _atomic_parquet(tagged, parts_dir / f"part-{index:06d}.parquet", "tagged", digests.pop(index))
+        digest = digests.pop(index)  # in both parts: an errors part of another chunk is never taken for this one's
+        _atomic_parquet(rejected, parts_dir / f"errors-{index:06d}.parquet", "errors", digest)
+        _atomic_parquet(tagged, parts_dir / f"part-{index:06d}.parquet", "tagged", digest)
         if chunk_hook is not None:
             chunk_hook(index)
 
