@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -26,8 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["OutputSet", "atomic_file", "distinct_paths", "outside_saved_folders", "replaceable_folder", "writable_folder",
-           "writable_target"]
+__all__ = ["OutputSet", "atomic_file", "distinct_paths", "outside_saved_folders", "remove_stale_temps",
+           "replaceable_folder", "writable_folder", "writable_target"]
 
 
 def _umask() -> int:
@@ -42,6 +43,21 @@ def _temp_name(final: Path) -> Path:
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
     return Path(tmp)
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove the temp files that a killed run (SIGKILL, a crash of the machine: nothing ran its clean-up) left
+    beside the output ``path``, named as :func:`_temp_name` names them; returns them. Call it only while holding
+    the output's lock, so that no living run is writing one of them."""
+    final = Path(path)
+    names = re.compile(r"\.tmp-[a-z0-9_]{8}-" + re.escape(final.name))
+    try:
+        found = [p for p in final.parent.iterdir() if names.fullmatch(p.name) and p.is_file() and not p.is_symlink()]
+    except OSError:  # no folder yet: nothing left there
+        return []
+    for stale in found:
+        stale.unlink(missing_ok=True)
+    return found
 
 
 def _remove(path: Path) -> None:
@@ -85,19 +101,23 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextmanager
 def _interrupt_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) until the block ends, then deliver it: the renames that commit a set of outputs
-    take milliseconds, and cut between two of them they leave some outputs new and some old."""
+    """Hold a Ctrl-C (SIGINT) or a SIGTERM until the block ends, then deliver it: the renames that commit a set of
+    outputs take milliseconds, and cut between two of them they leave some outputs new and some old (the CLI
+    turns SIGTERM into an exception like Ctrl-C's: a ``tag`` job stopped so had a new output beside the errors
+    file of the run before)."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread receives signals
         yield
         return
     received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in held}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-        if received:
-            signal.raise_signal(signal.SIGINT)  # to the handler that was there: KeyboardInterrupt by default
+        for sig in held:
+            signal.signal(sig, previous[sig])
+        for signum in dict.fromkeys(received):  # to the handler that was there: KeyboardInterrupt by default for SIGINT
+            signal.raise_signal(signum)
 
 
 class OutputSet:

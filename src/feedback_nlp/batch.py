@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import _chunks, _config
-from ._atomic import OutputSet, distinct_paths, writable_target
+from ._atomic import OutputSet, distinct_paths, remove_stale_temps, writable_target
 from ._chunks import _pack, load_model_cached, process_chunk
 from ._config import DEFAULTS
 from ._lock import JobLock, lock_path
@@ -250,9 +250,20 @@ def _atomic_parquet(df: pd.DataFrame, path: Path, kind: str, digest: str | None 
     if digest is not None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), _HASH_KEY: digest.encode()})
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
+    try:
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is not None:
+            raise
+        # pyarrow's 'Error writing bytes to file. Detail: [errno 28] No space left on device' named no file
+        # and no way on: name the part, and how to finish the job once there is room
+        code = exc.errno or next((int(n) for n in re.findall(r"\[errno (\d+)\]", str(exc))), None)
+        reason = os.strerror(code) if code else str(exc)
+        raise OSError(code, f"{reason} (writing a part of the job; make room, then run again with --resume)",
+                      str(path)) from exc
     os.replace(tmp, path)
 
 
@@ -379,13 +390,41 @@ def _finished_chunks(parts_dir: Path) -> set[int]:
         index = int(match.group(1))
         errors = parts_dir / f"errors-{index:06d}.parquet"
         try:
-            readable = _part_digest(path) is not None and _part_rows(errors) >= 0
+            digest = _part_digest(path)
+            readable = digest is not None and _part_rows(errors) >= 0
+            # an errors part of another chunk (a copy; as many rows) was merged as this one's: its rejected rows
+            # were lost and the other's written twice. Parts of an earlier version carry no digest there.
+            if readable and _part_digest(errors) not in (None, digest):
+                log.warning("redoing chunk %d: its errors part in %s belongs to another chunk", index, parts_dir)
+                readable = False
         except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a damaged file; redo the chunk
             log.warning("redoing chunk %d: its parts in %s cannot be read (%s)", index, parts_dir, exc)
             readable = False
         if readable:
             done.add(index)
     return done
+
+
+def _holds_nothing(parts_dir: Path) -> bool:
+    """No manifest and nothing but temp files: the folder of a run killed before its first part was in place
+    (or after its cleanup removed every part)."""
+    return all(p.is_file() and p.name.endswith(".tmp") for p in parts_dir.iterdir())
+
+
+def _remove_parts(parts_dir: Path) -> None:
+    """Delete the parts folder, its manifest last: a run killed during the deletion leaves either a manifest
+    (``--resume`` redoes the deleted chunks) or nothing to reuse, never parts without the manifest that
+    vouches for them (refused by every later run until the user deleted the folder by hand)."""
+    manifest = parts_dir / "manifest.json"
+    for path in parts_dir.iterdir():
+        if path == manifest:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    manifest.unlink(missing_ok=True)
+    parts_dir.rmdir()
 
 
 def _part_rows(path: Path) -> int:
@@ -479,6 +518,8 @@ def tag_file(
             JobLock(lock_path(err), what=f"a job writing {err}"):
         if lock.took_over is not None:
             log.warning("took over the lock of an earlier run that ended without releasing it (%s)", lock.took_over)
+        for stale in remove_stale_temps(out) + remove_stale_temps(err):  # a run killed while writing them
+            log.warning("removed %s, left by a run killed while writing its outputs", stale)
         return _run_job(clf, model, inp, out, err, parts_dir, t0, chunk_size=chunk_size, resume=resume,
                         text_col=text_col, id_col=id_col, cache=cache, engine=engine, scheduler=scheduler,
                         progress=progress, keep_parts=keep_parts, max_chars=max_chars, chunk_hook=chunk_hook,
@@ -501,6 +542,10 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
                                max_chars=max_chars, date_order=_config.date_order())
     manifest = parts_dir / "manifest.json"
     done: set[int] = set()
+    if parts_dir.is_dir() and _holds_nothing(parts_dir):
+        # a run killed after creating the folder but before its manifest was in place, or while deleting the
+        # folder at its end: no chunk to reuse, so start over (was 'no readable manifest.json: delete it')
+        _remove_parts(parts_dir)
     if parts_dir.exists():
         if not resume:
             raise InvalidInputError(f"{parts_dir} holds the parts of an interrupted run: pass --resume (resume=True) "
@@ -536,8 +581,9 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
     def finish(index: int, tagged: pd.DataFrame, rejected: pd.DataFrame) -> None:
         start_parts()
         # errors first, then the part: a chunk counts as done only once both are on disk
-        _atomic_parquet(rejected, parts_dir / f"errors-{index:06d}.parquet", "errors")
-        _atomic_parquet(tagged, parts_dir / f"part-{index:06d}.parquet", "tagged", digests.pop(index))
+        digest = digests.pop(index)  # in both parts: an errors part of another chunk is never taken for this one's
+        _atomic_parquet(rejected, parts_dir / f"errors-{index:06d}.parquet", "errors", digest)
+        _atomic_parquet(tagged, parts_dir / f"part-{index:06d}.parquet", "tagged", digest)
         if chunk_hook is not None:
             chunk_hook(index)
 
@@ -599,6 +645,6 @@ def _run_job(clf: Any, model: str | os.PathLike, inp: Path, out: Path, err: Path
     summary = BatchSummary(rows_in, rows_out, rows_err, n_chunks, len(done & set(range(n_chunks))),
                            round(time.monotonic() - t0, 2), str(out), str(err), getattr(clf.embedder_, "model_id", None))
     if not keep_parts:
-        shutil.rmtree(parts_dir)
+        _remove_parts(parts_dir)
     log.info("batch summary: %s", asdict(summary))
     return summary
