@@ -670,6 +670,8 @@ def _joined_script(char: str) -> bool:
 
 
 def _strip_invisible(text: str) -> str:
+    if text.isascii():  # every character it removes lies outside ASCII
+        return text
     text = text.translate(_INVISIBLE)
     if "\u200c" in text or "\u200d" in text:
         text = _JOINER.sub(lambda m: m.group() if _keep_joiner(m.string, m.start()) else "", text)

@@ -15,6 +15,7 @@ import base64
 import html
 import io
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,14 +100,14 @@ HTML_CELL_CHARS = 300
 def _cut(value: Any) -> Any:
     if not isinstance(value, str):
         return value
-    value = _strip_invisible(value) if not value.isascii() else value  # see _page_text
+    value = _strip_invisible(value)  # see _page_text
     return value[:HTML_CELL_CHARS] + "…" if len(value) > HTML_CELL_CHARS else value
 
 
 def _page_text(text: str) -> str:
     """``text`` escaped for the page, without the direction controls and zero-width characters that would make it
     read as another text (a title or a raw cell holding "\u202e" showed "Report \u202eevil" as "Report live")."""
-    return html.escape(_strip_invisible(text) if not text.isascii() else text)
+    return html.escape(_strip_invisible(text))
 
 
 def _chart_names(labels: Any) -> list[str]:
@@ -117,7 +118,7 @@ def _chart_names(labels: Any) -> list[str]:
     ['bug', '… (1)', '… (2)']
     """
     names = [chart_text(lbl) for lbl in labels]
-    seen = {n: names.count(n) for n in names}
+    seen = Counter(names)
     count: dict[str, int] = {}
     out = []
     for n in names:

@@ -197,7 +197,7 @@ def score_sentiment(items: pd.DataFrame, vectors: np.ndarray, model: str | os.Pa
                     clf.predict(texts), index=items.index[missing], dtype=object)
     # a model saved with min_confidence > 0 abstains with None: .astype(str) made that the sentiment "None"
     abstained = raw.isna()
-    predicted = raw.map(lambda v: None if v is None or v is np.nan else str(v))
+    predicted = raw.map(str).where(~abstained)
     sentiment = given.copy()
     sentiment[missing] = predicted
     source[missing] = ["model" if not a else None for a in abstained]
