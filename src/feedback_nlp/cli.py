@@ -79,7 +79,14 @@ def command(builder: Callable[[SubParsers], None]) -> Callable[[SubParsers], Non
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Descriptions and examples keep their line breaks; every option's help shows its default."""
+    """Descriptions and examples keep their line breaks; every option's help shows its default once."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        # a help that names its own default says it better ("default: the bundled one"); None means "not given"
+        if "default" in text.lower() or action.default is None or action.required:
+            return text
+        return super()._get_help_string(action)
 
 
 class _UsageExit(Exception):
