@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import re
+import time
+
+import numpy as np
+import pytest
 
 from feedback_nlp.cli import build_parser
+from feedback_nlp.themes import central_title, clean_title
 
 
 def _parsers(parser: argparse.ArgumentParser, name: str = "feedback-nlp"):
@@ -29,3 +34,39 @@ def test_every_option_states_its_default_once_and_never_as_none() -> None:
             assert "(default: None)" not in flat, f"{name}: {flat}"
         seen += 1
     assert seen > 10
+
+
+@pytest.mark.parametrize(("text", "title"), [
+    (">:( The app closes everytime i take a picture", "The app closes everytime i take a picture"),
+    (":D love this app so much", "Love this app so much"),
+    ("- Export fails on long rows", "Export fails on long rows"),
+    ("> quoted reply about billing", "Quoted reply about billing"),
+    ("Love it XD", "Love it"),
+    ("Works great :P", "Works great"),
+    ("Sync broken :-( XD", "Sync broken"),
+    ("<3 this app", "<3 this app"),  # the heart is the verb
+    ("#1 issue: sync is slow", "#1 issue: sync is slow"),
+    ("C++ SDK crashes", "C++ SDK crashes"),
+])
+def test_a_theme_title_drops_emoticons_and_bullets_at_its_ends(text, title) -> None:
+    """App reviews gave the theme title '>:( The app closes everytime i take a picture': symbols and emoticons at
+    the start were kept, and emoticons with a letter (':D', 'XD', ':P') at either end too."""
+    assert clean_title(text) == title
+
+
+def test_emoticons_do_not_make_a_title_backtrack_exponentially() -> None:
+    """A pattern for emoticons that two alternatives could match took 6 s on 22 ':(' and doubled with each one
+    more; 60 of them must be instant."""
+    text = "a " + ":( :D " * 30 + "b"
+    t = time.perf_counter()
+    clean_title(text)
+    assert time.perf_counter() - t < 5
+
+
+def test_a_title_that_continues_a_thought_is_passed_over() -> None:
+    """'Then you have to go back to search, and zoom in …' was a theme's title: a member that opens with a
+    conjunction reads as the middle of a review. Another central member is preferred; it is still taken when it
+    is the only one."""
+    texts = ["Then you have to go back to search and zoom in again", "Search loses the map zoom every time"]
+    assert central_title(texts, np.array([0.90, 0.86])) == "Search loses the map zoom every time"
+    assert central_title(texts[:1], np.array([0.9])) == "Then you have to go back to search and zoom in again"

@@ -24,7 +24,17 @@ _INTERJECTION = re.compile(r"^(?:(?:hi|hello|hey|ugh|fyi|team|so|ok|okay|well|al
                            re.IGNORECASE)
 # a sentence ends at . ! ? and a space, or at Chinese and Japanese 。！？, which no space follows
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
-_TRAILING_SYMBOLS = re.compile(r"(?:\s+[^\w\s]+)+$", re.UNICODE)  # ":(", "🙏", "!!" left at the end
+# Western emoticons, also those with a letter (":D", ":P", "XD"), which a run of symbols does not cover
+# (only those holding a letter or digit: ":(" is a run of symbols already, and an emoticon two alternatives could
+# match made the patterns below backtrack exponentially on ":( :( :( … b")
+_EMOTICON = r"(?:[:;=][-'^]?[DPpOo3]+|8[-'^]?[^\w\s]+|[xX][dD]+)"
+_TRAILING_SYMBOLS = re.compile(rf"(?:\s+(?:[^\w\s]+|{_EMOTICON}|<3+))+$", re.UNICODE)  # ":(", ":D", "🙏", "!!" at the end
+# ... and at the start: ">:( The app closes", "- Export fails", "> quoted reply", ":D love it" (not "<3 this
+# app", where the heart is the verb)
+_LEADING_SYMBOLS = re.compile(rf"^(?:(?:[^\w\s]+|{_EMOTICON})\s+)+", re.UNICODE)
+# A candidate that opens with a conjunction continues a thought it does not state ("Then you have to go back to
+# search ..."); it is kept only when no other central member reads as a title.
+_CONTINUATION = re.compile(r"^(?:and|but|or|then|because|plus|although|though|otherwise|nor)\b", re.IGNORECASE)
 # A word starts with a letter of any script: [a-zA-Z] left every word with an accent out of the keywords
 # ("paramètres", "größe") and gave themes in Russian, Greek, Arabic or Chinese none at all. On ASCII text the
 # tokens are those of the former pattern ([^\W_] is [a-zA-Z0-9] there).
@@ -164,7 +174,7 @@ def clean_title(text: str, max_chars: int = 80) -> str:
     >>> clean_title("Discovery call: hi, the <EMAIL> export to CSV fails on long rows. Also dark mode?")
     'The export to CSV fails on long rows'
     """
-    t = _SPACE.sub(" ", _PLACEHOLDER.sub(" ", text)).strip()
+    t = _LEADING_SYMBOLS.sub("", _SPACE.sub(" ", _PLACEHOLDER.sub(" ", text)).strip())
     t = _INTERJECTION.sub("", _LEAD_IN.sub("", t, count=1).strip(" ,;:-")).strip(" ,;:-")
     first = _SENTENCE_END.split(t, maxsplit=1)[0]
     t = (first if _width(first) >= 12 else t).strip()
@@ -219,7 +229,7 @@ def central_title(texts: Sequence[str], similarities: np.ndarray, max_chars: int
         n = _width(str(texts[i]))
         if _width(title) < 8:
             continue
-        score = sims[i] - 0.1 * max(0, n - 60) / 100 - (0.05 if n < 15 else 0.0)
+        score = sims[i] - 0.1 * max(0, n - 60) / 100 - (0.05 if n < 15 else 0.0) - (0.1 if _CONTINUATION.match(title) else 0.0)
         if score > best_score:
             best, best_score = title, score
     return best or clean_title(str(texts[order[0]]), max_chars)
