@@ -79,7 +79,18 @@ def command(builder: Callable[[SubParsers], None]) -> Callable[[SubParsers], Non
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Descriptions and examples keep their line breaks; every option's help shows its default."""
+    """Descriptions and examples keep their line breaks; every option's help shows its default.
+
+    The default is added only where the help does not already say it and there is one to show: argparse
+    alone wrote ``--model ... (default: request-type) (default: None)`` and ``--head ... logreg (default) ...
+    (default: None)``, a help that contradicted itself, and ``(default: None)`` beside every required option."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        nothing = action.default is None or action.default is False or action.default in ("", argparse.SUPPRESS)
+        if "default" in text or nothing or action.required:  # identity: 0 and 0.0 are defaults worth showing
+            return action.help
+        return super()._get_help_string(action)
 
 
 class _UsageExit(Exception):
