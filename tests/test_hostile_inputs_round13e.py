@@ -280,3 +280,18 @@ def test_sentiment_rebuild_time_in_tagging_md_is_the_shipped_models():
     text = " ".join((ROOT / "docs" / "tagging.md").read_text(encoding="utf-8").split())
     said = re.search(r"`models/train_sentiment.py`, (\d+) s for the whole rebuild", text)
     assert said and int(said.group(1)) == seconds
+
+
+def test_score_demand_without_a_revenue_column_says_how_to_go_without(tmp_path, capsys):
+    """`score --help` says `--revenue-col` takes '' for none, and docs/cli.md that an error says what to do;
+    a file without `account_revenue` (an optional column, docs/ingest.md) got only "column 'account_revenue'
+    (given by --revenue-col) not found". The error now names the way out, which works."""
+    from feedback_nlp.cli import main
+
+    src = tmp_path / "themes.csv"
+    src.write_text("id,theme,account_id,created_at\n1,sso,a,2026-01-01\n2,sso,b,2026-01-02\n", encoding="utf-8")
+    out = tmp_path / "demand.csv"
+    assert main(["score", "--in", str(src), "--out", str(out), "--framework", "demand"]) == 2
+    assert "pass --revenue-col '' to go without it" in capsys.readouterr().err and not out.exists()
+    assert main(["score", "--in", str(src), "--out", str(out), "--framework", "demand", "--revenue-col", ""]) == 0
+    assert out.exists()

@@ -343,9 +343,11 @@ def outside_replaced_folder(folder: str | os.PathLike, paths: dict[str, str | No
                              "old folder is deleted with everything in it): move the file out of it first")
 
 
-def require_columns(path: str, columns: dict[str, str | None], args: argparse.Namespace | None = None) -> None:
+def require_columns(path: str, columns: dict[str, str | None], args: argparse.Namespace | None = None,
+                    optional: Sequence[str] = ()) -> None:
     """Refuse before any work when a column named by an option is not in the file's header (the
-    vendor export formats map their own columns, so they are not checked here)."""
+    vendor export formats map their own columns, so they are not checked here). The error for an option of
+    ``optional`` (one that ``''`` turns off) says so."""
     from .records import VENDOR_FORMATS, iter_table_chunks, sniff_format
 
     fmt, encoding = getattr(args, "format", "auto"), getattr(args, "encoding", None)
@@ -365,6 +367,8 @@ def require_columns(path: str, columns: dict[str, str | None], args: argparse.Na
                      else path)
             same = [c for c in have if str(c).casefold() == name.casefold()]  # "Text" for "text": say so
             hint = f"; {quoted(same[0])} differs only in case: pass {option} {same[0]}" if same else ""
+            if option in optional and not same:  # score demand's revenue: the file has none, which is allowed
+                hint = f"; pass {option} '' to go without it"
             raise UsageError(f"column {quoted(name)} (given by {option}) not found in {where}; "
                              f"available: {quoted_list(have)}{hint}")
 
@@ -1066,7 +1070,7 @@ def _score_columns(args: argparse.Namespace) -> dict[str, str | None]:
 
 def _check_score(args: argparse.Namespace) -> None:
     check_paths({"--in": args.input}, {"--out": args.out})
-    require_columns(args.input, _score_columns(args), args)
+    require_columns(args.input, _score_columns(args), args, optional=("--account-col", "--revenue-col", "--time-col"))
 
 
 def cmd_score(args: argparse.Namespace) -> dict:
