@@ -295,3 +295,30 @@ def test_score_demand_without_a_revenue_column_says_how_to_go_without(tmp_path, 
     assert "pass --revenue-col '' to go without it" in capsys.readouterr().err and not out.exists()
     assert main(["score", "--in", str(src), "--out", str(out), "--framework", "demand", "--revenue-col", ""]) == 0
     assert out.exists()
+
+
+def test_the_outputs_the_pages_show_are_what_their_code_prints(tmp_path, monkeypatch):
+    """A Python block followed by a plain block shows what it prints (docs/ingest.md's tables of accepted and
+    rejected rows): tests/test_docs.py runs the code but never compared the shown output."""
+    import contextlib
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    shown = 0
+    for page in USER_PAGES:
+        text = page.read_text(encoding="utf-8")
+        blocks = list(re.finditer(r"```python\n(.*?)```", text, flags=re.S))
+        if not any(re.match(r"\n\n?```\n", text[b.end():]) for b in blocks):
+            continue
+        namespace: dict = {"__name__": "__doc__"}
+        for block in blocks:
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                exec(compile(block.group(1), page.name, "exec"), namespace)
+            after = re.match(r"\n\n?```\n(.*?)```", text[block.end():], flags=re.S)
+            if after:
+                shown += 1
+                line = text[:block.start()].count("\n") + 1
+                assert [s.rstrip() for s in printed.getvalue().strip().splitlines()] == [
+                    s.rstrip() for s in after.group(1).strip().splitlines()], f"{page.name}:{line}"
+    assert shown >= 8
