@@ -322,3 +322,25 @@ def test_the_outputs_the_pages_show_are_what_their_code_prints(tmp_path, monkeyp
                 assert [s.rstrip() for s in printed.getvalue().strip().splitlines()] == [
                     s.rstrip() for s in after.group(1).strip().splitlines()], f"{page.name}:{line}"
     assert shown >= 8
+
+
+def test_every_pii_placeholder_is_listed():
+    """docs/embedding.md listed nine placeholders PII is redacted to; `redact_pii` writes eleven (`<DOB>` and
+    `<NATIONAL_ID>` were missing). docs/ingest.md's table has a row for each."""
+    source = (ROOT / "src" / "feedback_nlp" / "cleaning.py").read_text(encoding="utf-8")
+    tokens = set(re.findall(r"[\"'](<[A-Z_]+>)[\"']", source))
+    assert len(tokens) >= 11
+    embedding = " ".join((ROOT / "docs" / "embedding.md").read_text(encoding="utf-8").split())
+    listed = re.search(r"PII redacted to (.*?): see", embedding).group(1)
+    assert set(re.findall(r"`(<[A-Z_]+>)`", listed)) == tokens
+    ingest = (ROOT / "docs" / "ingest.md").read_text(encoding="utf-8")
+    assert set(re.findall(r"^\| `(<[A-Z_]+>)`", ingest, flags=re.M)) == tokens
+
+
+def test_onnx_export_folder_is_where_embedding_md_says(monkeypatch, tmp_path):
+    from feedback_nlp.backends import _onnx
+
+    text = " ".join((ROOT / "docs" / "embedding.md").read_text(encoding="utf-8").split())
+    assert "cached under `$FEEDBACK_NLP_HOME/onnx` (by default `~/.cache/feedback_nlp/onnx`)" in text
+    monkeypatch.setenv("FEEDBACK_NLP_HOME", str(tmp_path))
+    assert _onnx.onnx_cache_dir() == tmp_path / "onnx"
