@@ -8,6 +8,7 @@ a fix failed before it (the docstring says what was false). No model is loaded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -300,7 +301,6 @@ def test_score_demand_without_a_revenue_column_says_how_to_go_without(tmp_path, 
 def test_the_outputs_the_pages_show_are_what_their_code_prints(tmp_path, monkeypatch):
     """A Python block followed by a plain block shows what it prints (docs/ingest.md's tables of accepted and
     rejected rows): tests/test_docs.py runs the code but never compared the shown output."""
-    import contextlib
     import io
 
     monkeypatch.chdir(tmp_path)
@@ -344,3 +344,37 @@ def test_onnx_export_folder_is_where_embedding_md_says(monkeypatch, tmp_path):
     assert "cached under `$FEEDBACK_NLP_HOME/onnx` (by default `~/.cache/feedback_nlp/onnx`)" in text
     monkeypatch.setenv("FEEDBACK_NLP_HOME", str(tmp_path))
     assert _onnx.onnx_cache_dir() == tmp_path / "onnx"
+
+
+def test_every_keyword_the_prose_names_is_a_parameter():
+    """A `name=value` in the prose (`keep_base=True`, `placeholders=()`, `finetune_calibration="crossfit"`) is a
+    parameter of some function or class of the package (code blocks are run by tests/test_docs.py already)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    params: set[str] = set()
+
+    def add(obj) -> None:
+        with contextlib.suppress(TypeError, ValueError):
+            params.update(inspect.signature(obj).parameters)
+
+    for info in pkgutil.walk_packages(fb.__path__, "feedback_nlp."):
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:  # an optional extra that is not installed
+            continue
+        for obj in vars(module).values():
+            if callable(obj):
+                add(obj)
+            if inspect.isclass(obj):
+                for member in vars(obj).values():
+                    add(getattr(member, "__func__", member))
+    outside = {"local_files_only", "id_token", "synchronous"}  # transformers, a URL's query, an SQLite pragma
+    unknown = []
+    for page in USER_PAGES:
+        prose = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+        for span in re.findall(r"`([^`\n]*)`", prose):
+            unknown += [f"{page.name}: {k} in `{span}`" for k in re.findall(r"(?<![\w.\-])([a-z_][a-z0-9_]*)=(?!=)", span)
+                        if k not in params | outside]
+    assert len(params) > 200 and not unknown, unknown
