@@ -378,3 +378,17 @@ def test_every_keyword_the_prose_names_is_a_parameter():
             unknown += [f"{page.name}: {k} in `{span}`" for k in re.findall(r"(?<![\w.\-])([a-z_][a-z0-9_]*)=(?!=)", span)
                         if k not in params | outside]
     assert len(params) > 200 and not unknown, unknown
+
+
+def test_scoring_md_defaults_are_the_codes():
+    import inspect
+
+    from feedback_nlp.scoring import DEFAULT_DEMAND_WEIGHTS
+
+    text = " ".join((ROOT / "docs" / "scoring.md").read_text(encoding="utf-8").split())
+    said = re.search(r"Default weights: (.*?)\.(?!\d)", text).group(1)
+    assert {k: float(v) for k, v in re.findall(r"(\w+) ([\d.]+)", said)} == DEFAULT_DEMAND_WEIGHTS
+    assert "must when `p ≥ 0.8`, should when `p ≥ 0.5`, could when `p ≥ 0.2`" in text
+    assert inspect.signature(fb.moscow).parameters["quantiles"].default == (0.8, 0.5, 0.2)
+    assert _parsers()["score"].get_default("window") == inspect.signature(fb.theme_scores).parameters[
+        "window"].default
