@@ -392,3 +392,24 @@ def test_scoring_md_defaults_are_the_codes():
     assert inspect.signature(fb.moscow).parameters["quantiles"].default == (0.8, 0.5, 0.2)
     assert _parsers()["score"].get_default("window") == inspect.signature(fb.theme_scores).parameters[
         "window"].default
+
+
+def test_tag_output_and_errors_columns_are_the_ones_batch_md_names(tmp_path, monkeypatch):
+    """docs/batch.md: the output has `row`, `id`, `tags`, `probabilities`, `confidence`, `needs_review`; the
+    errors file (default `<out>.errors.<ext>`) `row`, `id`, `reason` and the redacted `text`."""
+    import pandas as pd
+
+    from _hostile_support import hashed_tag_model, write_file
+
+    text = " ".join((ROOT / "docs" / "batch.md").read_text(encoding="utf-8").split())
+    assert "with `row`, `id`, `tags`, `probabilities`" in text and "`confidence`, `needs_review`" in text
+    assert "(`--errors`, default `<out>.errors.<ext>`) with `row` (the line in the input), `id`, `reason` and the " \
+           "redacted `text`" in text
+    model = hashed_tag_model(tmp_path / "m", monkeypatch)
+    data = write_file(tmp_path / "in.csv", "id,text\n1,export fails\n2,N/A\n3,mail ann@example.com please add sso\n")
+    summary = fb.tag_file(model, data, tmp_path / "out.parquet", cache=False, progress=False)
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    errors = pd.read_parquet(tmp_path / "out.errors.parquet")
+    assert list(out.columns) == ["row", "id", "tags", "probabilities", "confidence", "needs_review"]
+    assert list(errors.columns) == ["row", "id", "reason", "text"] and errors["row"].tolist() == [3]
+    assert (summary.rows_in, summary.rows_out, summary.rows_error) == (3, 2, 1)
