@@ -413,3 +413,11 @@ def test_tag_output_and_errors_columns_are_the_ones_batch_md_names(tmp_path, mon
     assert list(out.columns) == ["row", "id", "tags", "probabilities", "confidence", "needs_review"]
     assert list(errors.columns) == ["row", "id", "reason", "text"] and errors["row"].tolist() == [3]
     assert (summary.rows_in, summary.rows_out, summary.rows_error) == (3, 2, 1)
+
+
+def test_every_file_the_report_writes_is_in_report_md():
+    """docs/report.md's table of files left out `praise_themes.csv`, which `report` writes (REPORT_FILES)."""
+    from feedback_nlp.report import REPORT_FILES
+
+    text = (ROOT / "docs" / "report.md").read_text(encoding="utf-8")
+    assert not [name for name in REPORT_FILES if f"`{name}`" not in text]
