@@ -3,7 +3,7 @@
 Each sub-command is a thin shell over the Python API, with one contract (see docs/cli.md):
 
 - exit codes: 0 success, 1 the data or the run failed, 2 usage error (bad option, missing file, paths that
-  collide), 130 interrupted;
+  collide), 130 interrupted, 143 terminated (SIGTERM);
 - an error is one ``error: ...`` line on stderr, never a traceback (unless ``--debug``);
 - ``--json`` prints one JSON object on stdout (counts, outputs, timings, model), ``--quiet`` prints nothing
   but errors, ``--version`` prints the version;
