@@ -3,7 +3,7 @@
 Each sub-command is a thin shell over the Python API, with one contract (see docs/cli.md):
 
 - exit codes: 0 success, 1 the data or the run failed, 2 usage error (bad option, missing file, paths that
-  collide), 130 interrupted;
+  collide), 130 interrupted, 143 terminated (SIGTERM);
 - an error is one ``error: ...`` line on stderr, never a traceback (unless ``--debug``);
 - ``--json`` prints one JSON object on stdout (counts, outputs, timings, model), ``--quiet`` prints nothing
   but errors, ``--version`` prints the version;
@@ -79,13 +79,17 @@ def command(builder: Callable[[SubParsers], None]) -> Callable[[SubParsers], Non
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Descriptions and examples keep their line breaks; every option's help shows its default once."""
+    """Descriptions and examples keep their line breaks; every option's help shows its default.
+
+    The default is added only where the help does not already say it and there is one to show: argparse
+    alone wrote ``--model ... (default: request-type) (default: None)`` and ``--head ... logreg (default) ...
+    (default: None)``, a help that contradicted itself, and ``(default: None)`` beside every required option."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        # a help that names its own default says it better ("default: the bundled one"); None means "not given"
-        if "default" in text.lower() or action.default is None or action.required:
-            return text
+        nothing = action.default is None or action.default is False or action.default in ("", argparse.SUPPRESS)
+        if "default" in text or nothing or action.required:  # identity: 0 and 0.0 are defaults worth showing
+            return action.help
         return super()._get_help_string(action)
 
 
@@ -339,9 +343,11 @@ def outside_replaced_folder(folder: str | os.PathLike, paths: dict[str, str | No
                              "old folder is deleted with everything in it): move the file out of it first")
 
 
-def require_columns(path: str, columns: dict[str, str | None], args: argparse.Namespace | None = None) -> None:
+def require_columns(path: str, columns: dict[str, str | None], args: argparse.Namespace | None = None,
+                    optional: Sequence[str] = ()) -> None:
     """Refuse before any work when a column named by an option is not in the file's header (the
-    vendor export formats map their own columns, so they are not checked here)."""
+    vendor export formats map their own columns, so they are not checked here). The error for an option of
+    ``optional`` (one that ``''`` turns off) says so."""
     from .records import VENDOR_FORMATS, iter_table_chunks, sniff_format
 
     fmt, encoding = getattr(args, "format", "auto"), getattr(args, "encoding", None)
@@ -361,6 +367,8 @@ def require_columns(path: str, columns: dict[str, str | None], args: argparse.Na
                      else path)
             same = [c for c in have if str(c).casefold() == name.casefold()]  # "Text" for "text": say so
             hint = f"; {quoted(same[0])} differs only in case: pass {option} {same[0]}" if same else ""
+            if option in optional and not same:  # score demand's revenue: the file has none, which is allowed
+                hint = f"; pass {option} '' to go without it"
             raise UsageError(f"column {quoted(name)} (given by {option}) not found in {where}; "
                              f"available: {quoted_list(have)}{hint}")
 
@@ -1062,7 +1070,7 @@ def _score_columns(args: argparse.Namespace) -> dict[str, str | None]:
 
 def _check_score(args: argparse.Namespace) -> None:
     check_paths({"--in": args.input}, {"--out": args.out})
-    require_columns(args.input, _score_columns(args), args)
+    require_columns(args.input, _score_columns(args), args, optional=("--account-col", "--revenue-col", "--time-col"))
 
 
 def cmd_score(args: argparse.Namespace) -> dict:

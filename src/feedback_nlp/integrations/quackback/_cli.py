@@ -186,7 +186,7 @@ def add_quackback_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
     q.add_argument("--board-id", default=None, help="only this board")
     q.add_argument("--status", default=None, help="only posts with this status slug")
     q.add_argument("--since", default=None, help="only posts created on or after this date (ISO)")
-    q.add_argument("--limit", type=int, default=100, help="posts per page (1-100)")
+    q.add_argument("--limit", type=int, default=100, help="posts per page (1-100) (default: %(default)s)")
     q.add_argument("--tagged-only", action="store_true", help="leave out posts without tags (to train a tag model)")
     q.add_argument("--insecure", action="store_true", help="allow http:// to a host other than loopback")
     q.set_defaults(func=cmd_pull)

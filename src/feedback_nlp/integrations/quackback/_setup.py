@@ -39,13 +39,17 @@ def add_quackback_options(p: argparse.ArgumentParser, *, standalone: bool = Fals
     g.add_argument("--create-tags", action="store_true", help="with --write-back: create tags Quackback does not have")
     g.add_argument("--auto-merge-above", type=share, default=None, metavar="SCORE",
                    help="merge a new post into its best duplicate candidate above SCORE (default: never merge)")
-    g.add_argument("--quackback-min-confidence", type=share, default=0.5, help="probability a tag needs to be written")
+    g.add_argument("--quackback-min-confidence", type=share, default=0.5,
+                   help="probability a tag needs to be written (default: %(default)s)")
     g.add_argument("--quackback-duplicate-threshold", type=share, default=0.9,
-                   help="similarity from which a backlog post is reported as a duplicate candidate")
+                   help="similarity from which a backlog post is reported as a duplicate candidate "
+                        "(default: %(default)s)")
     g.add_argument("--quackback-sentiment-model", default=None, help="a tag model whose best tag is the sentiment")
-    g.add_argument("--quackback-replay-window", type=positive_seconds, default=300.0, help="seconds a delivery's timestamp may be off")
+    g.add_argument("--quackback-replay-window", type=positive_seconds, default=300.0,
+                   help="seconds a delivery's timestamp may be off (default: %(default)s)")
     g.add_argument("--quackback-respond-within", type=seconds, default=2.0,
-                   help="seconds the webhook waits for the result before answering 202 (Quackback times out at 5)")
+                   help="seconds the webhook waits for the result before answering 202 (Quackback times out at 5) "
+                        "(default: %(default)s)")
 
 
 def quackback_enabled(args: argparse.Namespace) -> bool:
