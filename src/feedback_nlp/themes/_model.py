@@ -584,7 +584,8 @@ class ThemeModel(ParamsMixin, BaseEstimator):
 
         ``growth`` compares a period with the mean of the 4 before it: (count − mean) / max(mean, 1).
         A theme is ``emerging`` when its mean over the last ``recent_periods`` periods is at least twice its
-        earlier mean and above that mean plus two standard deviations, with ≥ ``min_recent`` items. The
+        earlier mean and above that mean plus two standard deviations, with ≥ ``min_recent`` items; with no
+        period before the recent ones (too short a span for ``freq``), no theme is emerging. The
         last period, usually cut short by the data, is judged by its rate (``partial`` marks it) and left
         out of the test when less than half of it is covered.
         """
@@ -619,7 +620,9 @@ class ThemeModel(ParamsMixin, BaseEstimator):
             recent, history = judged[-recent_periods:], judged[:-recent_periods]
             hist_mean = history.mean() if len(history) else 0.0
             hist_std = history.std() if len(history) else 0.0
-            emerging = bool(recent.sum() >= min_recent and recent.mean() >= 2 * hist_mean
+            # no earlier period, nothing to have grown from: a first week (or two months at freq="M") of items
+            # flagged every theme of five items emerging
+            emerging = bool(len(history) and recent.sum() >= min_recent and recent.mean() >= 2 * hist_mean
                             and recent.mean() > hist_mean + 2 * hist_std)
             for k, (period, count) in enumerate(zip(all_periods, values)):
                 prev = values[max(0, k - 4):k]
