@@ -46,3 +46,58 @@ def test_a_theme_that_appears_after_quiet_weeks_is_still_emerging(hash_embedder)
     tm = ThemeModel(hash_embedder, min_theme_size=5).fit(texts, timestamps=ts)
     export = set(tm.labels_[:20].tolist()) - {-1}
     assert export and export <= set(tm.emerging_themes("W"))
+
+
+# --- an id once given is never given to another theme ------------------------------------------------------
+
+
+def test_a_merged_away_theme_id_is_not_given_to_a_new_theme(hash_embedder, tmp_path):
+    """merge_themes([0, 8]) then update() with a new request: the new theme took id 8, the id the team's
+    notes and dashboards knew as the merged-away theme; also after save and load."""
+    texts = _texts()
+    tm = ThemeModel(hash_embedder, min_theme_size=5).fit(texts[:60])
+    retired = int(tm.theme_ids_.max())
+    tm.merge_themes([0, retired])
+    loaded = ThemeModel.load(tm.save(tmp_path / "m"), embedder=hash_embedder)
+    for model in (tm, loaded):
+        model.update(texts[60:])  # the billing complaints: a new theme
+        assert retired not in model.theme_ids_.tolist()
+        assert int(model.theme_ids_.max()) > retired
+    assert loaded.theme_ids_.tolist() == tm.theme_ids_.tolist()
+    again = ThemeModel.load(loaded.save(tmp_path / "m2"), embedder=hash_embedder)
+    assert again.next_theme_id_ == loaded.next_theme_id_ > retired
+
+
+# --- trend periods ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("freq", ["B", "2B", "C"])
+def test_business_day_periods_are_refused_by_name(hash_embedder, freq):
+    """pandas deprecates periods of business days: ``--freq B`` ran, printing its FutureWarning 27 times."""
+    from feedback_nlp import InvalidInputError
+
+    texts = _texts(10)
+    tm = ThemeModel(hash_embedder, min_theme_size=5).fit(texts, timestamps=["2026-01-05"] * len(texts))
+    with pytest.raises(InvalidInputError, match="business days"):
+        tm.trends(freq)
+
+
+def test_an_anchored_week_in_lower_case_is_read_without_warnings(hash_embedder, recwarn):
+    """"w-mon" worked with a pandas deprecation warning on each call (plain "w" was already read as "W")."""
+    texts = _texts(10)
+    start = pd.Timestamp("2026-01-05", tz="UTC")
+    tm = ThemeModel(hash_embedder, min_theme_size=5).fit(
+        texts, timestamps=[start + pd.Timedelta(days=i % 21) for i in range(len(texts))])
+    recwarn.clear()
+    assert tm.trends("w-mon").equals(tm.trends("W-MON"))
+    assert not [w for w in recwarn if issubclass(w.category, (FutureWarning, DeprecationWarning))]
+
+
+def test_the_cli_refuses_business_day_periods_before_any_work(tmp_path, hashed_cli, capsys):
+    from feedback_nlp.cli import main
+
+    src = tmp_path / "b.csv"
+    pd.DataFrame({"text": _texts(5), "created_at": "2026-01-05"}).to_csv(src, index=False)
+    assert main(["themes", "--in", str(src), "--out", str(tmp_path / "o"), "--freq", "B"]) == 2
+    err = capsys.readouterr().err
+    assert "--freq" in err and "warning" not in err.lower() and not (tmp_path / "o").exists()

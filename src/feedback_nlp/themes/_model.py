@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
 from sklearn.base import BaseEstimator, clone
 
 from .._params import HasMethods, Interval, ParamsMixin
@@ -81,11 +82,19 @@ def check_freq(freq: Any) -> str:
     The usual periods are read in either case (``"m"`` is a month here, minutes to pandas; ``"w"`` printed
     pandas' deprecation warning): the checked period is returned.
 
-    >>> check_freq("W"), check_freq("2m")
-    ('W', '2M')
+    >>> check_freq("W"), check_freq("2m"), check_freq("w-mon")
+    ('W', '2M', 'W-MON')
     """
-    if isinstance(freq, str) and re.fullmatch(r"\s*\d*[dwmqy]\s*", freq, re.IGNORECASE):
+    # "w-mon" too: pandas read it, with a deprecation warning per call
+    if isinstance(freq, str) and re.fullmatch(r"\s*\d*[dwmqy](-[a-z]{3})?\s*", freq, re.IGNORECASE):
         freq = freq.strip().upper()
+    try:
+        business = isinstance(to_offset(freq), pd.offsets.BusinessDay)
+    except (ValueError, TypeError):
+        business = False  # said below, with pandas' reason
+    if business:  # periods of business days are deprecated by pandas: "B" printed its warning 27 times a run
+        raise InvalidInputError(f"freq {quoted(freq)} (business days) is not a period pandas keeps supporting; "
+                                "use D or W")
     try:
         one = pd.Series(pd.to_datetime(["2024-01-01"])).dt.to_period(freq).iloc[0]
     except (ValueError, TypeError, AttributeError, OverflowError) as exc:
@@ -128,6 +137,9 @@ def _check_saved_state(tm: ThemeModel) -> None:
     known = set(tm.theme_ids_.tolist())
     if len(known) != len(tm.theme_ids_) or OUTLIER in known:
         raise ValueError(f"theme ids {tm.theme_ids_.tolist()[:20]} are repeated or hold the outlier id {OUTLIER}")
+    nxt = tm.next_theme_id_
+    if isinstance(nxt, bool) or not isinstance(nxt, int) or nxt <= max(known, default=-1):
+        raise ValueError(f"next_theme_id_ {nxt!r} is not a whole number above every theme id")
     strays = sorted(set(tm.labels_.tolist()) - known - {OUTLIER})
     if strays:
         raise ValueError(f"items are labelled with themes the model does not have: {strays[:10]}")
@@ -411,6 +423,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         centres = self._discover(emb, rng)
         self.centroids_ = np.vstack(centres).astype(np.float32) if centres else np.zeros((0, emb.shape[1]), np.float32)
         self.theme_ids_ = np.arange(len(centres), dtype=np.int64)
+        self.next_theme_id_ = len(centres)
         self.assign_threshold_ = self.assign_threshold
         if len(centres):
             self.assign_threshold_ = self._calibrate_threshold(emb)
@@ -466,7 +479,9 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         pool = np.flatnonzero(labels == OUTLIER)
         rng = np.random.default_rng(self.random_state + len(self.theme_ids_))
         fresh = self._discover(self.embeddings_[pool], rng) if len(pool) else []
-        next_id = int(self.theme_ids_.max()) + 1 if len(self.theme_ids_) else 0
+        # an id once given is never given again: after merge_themes([0, 9]), a new theme took the id 9 that the
+        # team's dashboards and notes knew as the merged-away theme
+        next_id = max(self.next_theme_id_, int(self.theme_ids_.max()) + 1 if len(self.theme_ids_) else 0)
         kept = []
         for c in fresh:  # a "new" centre that is an existing theme in disguise is not a new theme
             if len(self.centroids_) == 0 or float((self.centroids_ @ c).max()) < self.merge_threshold:
@@ -474,6 +489,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         if kept:
             self.centroids_ = np.vstack([self.centroids_, np.vstack(kept).astype(np.float32)])
             self.theme_ids_ = np.concatenate([self.theme_ids_, np.arange(next_id, next_id + len(kept))])
+            self.next_theme_id_ = next_id + len(kept)
             new_labels = self._assign(self.embeddings_[pool])
             # only outliers may move, and only into the new themes: existing memberships are stable
             labels[pool] = np.where(new_labels >= next_id, new_labels, OUTLIER)
@@ -657,7 +673,8 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         custom = [k for k in self._PARTS if k != "embedder" and params[k] is not None]
         params = {k: v for k, v in params.items() if k not in self._PARTS}
         write_config(path, "feedback_nlp.ThemeModel", ("themes.npz", "items.json"), params=params, custom_parts=custom,
-                     assign_threshold_=self.assign_threshold_, model_id=self.model_id_)
+                     assign_threshold_=self.assign_threshold_, next_theme_id_=int(self.next_theme_id_),
+                     model_id=self.model_id_)
         return path
 
     @classmethod
@@ -681,6 +698,8 @@ class ThemeModel(ParamsMixin, BaseEstimator):
             tm.accounts_ = None if items["accounts"] is None else np.array(items["accounts"], dtype=object)
             tm.custom_labels_ = {int(k): v for k, v in items["custom_labels"].items()}
             tm.assign_threshold_ = float(config["assign_threshold_"])
+            # folders saved before the counter was kept: the ids in use are all that is known
+            tm.next_theme_id_ = config.get("next_theme_id_", int(tm.theme_ids_.max()) + 1 if len(tm.theme_ids_) else 0)
             tm.model_id_ = config["model_id"]
             n, dim = tm.embeddings_.shape
             if (tm.centroids_.ndim != 2 or tm.centroids_.shape[1] != dim or len(tm.theme_ids_) != len(tm.centroids_)
