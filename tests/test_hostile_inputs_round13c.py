@@ -101,3 +101,20 @@ def test_the_cli_refuses_business_day_periods_before_any_work(tmp_path, hashed_c
     assert main(["themes", "--in", str(src), "--out", str(tmp_path / "o"), "--freq", "B"]) == 2
     err = capsys.readouterr().err
     assert "--freq" in err and "warning" not in err.lower() and not (tmp_path / "o").exists()
+
+
+def test_min_recent_counts_items_not_the_rate_of_a_partial_last_week(hash_embedder):
+    """The last week, 55% covered, is judged by its rate: 3 new items there counted as 5.5, so a theme of 3
+    items was emerging under min_recent=5 ("with at least min_recent items")."""
+    texts = _texts()
+    start = pd.Timestamp("2026-01-05", tz="UTC")  # a Monday
+    last = start + pd.Timedelta(days=59, hours=20)  # Thursday evening of week 9
+    keep = [i for i in range(len(texts)) if not 43 <= i < 60]  # three dark-mode requests only, all new
+    ts = [last - pd.Timedelta(hours=i) if 40 <= i < 43 else start + pd.Timedelta(hours=(i * 37) % (24 * 56))
+          for i in keep]
+    tm = ThemeModel(hash_embedder, min_theme_size=3).fit([texts[i] for i in keep] + ["unrelated zz qq ww"],
+                                                          timestamps=ts + [last])
+    new = set(tm.labels_[[keep.index(i) for i in (40, 41, 42)]].tolist())
+    assert len(new) == 1 and -1 not in new
+    assert not new & set(tm.emerging_themes("W", min_recent=5))
+    assert new <= set(tm.emerging_themes("W", min_recent=3))  # the flag itself still works

@@ -634,11 +634,14 @@ class ThemeModel(ParamsMixin, BaseEstimator):
             elif covered < 1.0:
                 judged[-1] = judged[-1] / covered
             recent, history = judged[-recent_periods:], judged[:-recent_periods]
+            # min_recent counts items, not the rate a partial last period is judged by: 3 items in the first
+            # 55% of a week were 5.5 and made a theme emerging
+            recent_items = values[:len(judged)][-recent_periods:].sum()
             hist_mean = history.mean() if len(history) else 0.0
             hist_std = history.std() if len(history) else 0.0
             # no earlier period, nothing to have grown from: a first week (or two months at freq="M") of items
             # flagged every theme of five items emerging
-            emerging = bool(len(history) and recent.sum() >= min_recent and recent.mean() >= 2 * hist_mean
+            emerging = bool(len(history) and recent_items >= min_recent and recent.mean() >= 2 * hist_mean
                             and recent.mean() > hist_mean + 2 * hist_std)
             for k, (period, count) in enumerate(zip(all_periods, values)):
                 prev = values[max(0, k - 4):k]
