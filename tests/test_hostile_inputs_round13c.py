@@ -118,3 +118,76 @@ def test_min_recent_counts_items_not_the_rate_of_a_partial_last_week(hash_embedd
     assert len(new) == 1 and -1 not in new
     assert not new & set(tm.emerging_themes("W", min_recent=5))
     assert new <= set(tm.emerging_themes("W", min_recent=3))  # the flag itself still works
+
+
+# --- an update that fails or is interrupted changes nothing ----------------------------------------------------
+
+
+class _Interrupted(Exception):
+    """Stands for Ctrl-C in the middle of the clustering (KeyboardInterrupt would stop pytest itself)."""
+
+
+def _stoppable_clusterer():
+    from feedback_nlp.themes import GraphClusterer
+
+    class Stoppable(GraphClusterer):
+        armed = False
+
+        def fit_predict(self, X):
+            if Stoppable.armed:
+                raise _Interrupted
+            return super().fit_predict(X)
+
+    return Stoppable
+
+
+def test_an_interrupted_update_leaves_the_model_as_it_was(hash_embedder, tmp_path):
+    """Ctrl-C while update() clustered left 80 texts beside 60 labels: trends() and assignments() failed,
+    save() wrote a folder load() refused, and the update run again paired later items with other themes."""
+    texts = _texts()
+    stoppable = _stoppable_clusterer()
+    tm = ThemeModel(hash_embedder, min_theme_size=5, clusterer=stoppable()).fit(
+        texts[:60], timestamps=["2026-01-05"] * 60, accounts=["a"] * 60)
+    before = (tm.labels_.copy(), list(tm.texts_), tm.trends("W"), tm.themes_.copy())
+    stoppable.armed = True
+    with pytest.raises(_Interrupted):
+        tm.update(texts[60:], timestamps=["2026-02-05"] * 20, accounts=["b"] * 20)
+    assert tm.labels_.tolist() == before[0].tolist() and tm.texts_ == before[1]
+    assert len(tm.embeddings_) == len(tm.timestamps_) == len(tm.accounts_) == 60
+    assert tm.trends("W").equals(before[2]) and tm.themes_.equals(before[3])
+    stoppable.armed = False
+    ThemeModel.load(tm.save(tmp_path / "m"), embedder=hash_embedder)
+    assert len(tm.update(texts[60:], timestamps=["2026-02-05"] * 20)) == 20 and len(tm.labels_) == len(tm.texts_) == 80
+
+
+def test_a_refit_that_fails_keeps_the_model_fitted_before(hash_embedder):
+    texts = _texts()
+    stoppable = _stoppable_clusterer()
+    tm = ThemeModel(hash_embedder, min_theme_size=5, clusterer=stoppable()).fit(texts, timestamps=["2026-01-05"] * 80)
+    labels, ids = tm.labels_.copy(), tm.theme_ids_.copy()
+    stoppable.armed = True
+    with pytest.raises(_Interrupted):
+        tm.fit(texts[:40] * 2)
+    assert tm.labels_.tolist() == labels.tolist() and tm.theme_ids_.tolist() == ids.tolist()
+    assert len(tm.texts_) == len(tm.labels_) == len(tm.timestamps_) == 80 and len(tm.trends("W"))
+
+
+# --- the report's trend section ------------------------------------------------------------------------------
+
+
+def test_the_report_says_when_its_theme_trend_has_one_period(tmp_path, hash_embedder):
+    """A backlog of one week drew the theme-volume chart as lines through single points: an empty chart beside
+    its legend, without the note the sentiment trend gives for the same case; and every theme was emerging."""
+    import feedback_nlp as fb
+
+    texts = _texts(10)
+    frame = pd.DataFrame({"id": [f"i{i}" for i in range(len(texts))], "text": texts,
+                          "created_at": [f"2026-01-{5 + i % 5:02d}T10:00:00Z" for i in range(len(texts))],
+                          "sentiment": ["negative", "positive"] * (len(texts) // 2)})
+    tax = fb.Taxonomy([{"id": "bug", "name": "bug crash error"}, {"id": "feature", "name": "feature request"}])
+    summary = fb.build_report(frame, tmp_path / "r", taxonomy=tax, embedder=hash_embedder, min_theme_size=5,
+                              sentiment=None)
+    page = summary.html.read_text(encoding="utf-8")
+    trend = page[page.index('<section id="theme-trends"'):page.index("</section>", page.index('id="theme-trends"'))]
+    assert "One period only" in trend and "Emerging: none" in trend
+    assert summary.themes >= 2 and summary.emerging == []

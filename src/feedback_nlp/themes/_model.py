@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +214,19 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         self.random_state = random_state
 
     # --- helpers ----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _all_or_nothing(self) -> Iterator[None]:
+        """Put the model back as it was if the block fails or is interrupted. Ctrl-C during an update's
+        clustering left 80 texts beside 60 labels: trends and assignments failed, save() wrote a folder that
+        load() refused, and a second update() paired every later item with another item's theme."""
+        before = {k: dict(v) if isinstance(v, dict) else v for k, v in self.__dict__.items()}
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "centroids_"):
             raise NotFittedError("this ThemeModel is not fitted yet; call fit() first")
@@ -409,6 +423,10 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         Raises:
             InvalidInputError: empty corpus, mismatched lengths, unparseable timestamps.
         """
+        with self._all_or_nothing():  # a refit that fails keeps the model fitted before
+            return self._fit(texts, timestamps, accounts, embeddings)
+
+    def _fit(self, texts: Any, timestamps: Any, accounts: Any, embeddings: np.ndarray | None) -> ThemeModel:
         self._validate_params()
         _refuse_shuffled_meta(texts, timestamps, accounts)
         # a refit embeds with the embedder it is given now (its vectors were compared with the last fit's
@@ -458,8 +476,12 @@ class ThemeModel(ParamsMixin, BaseEstimator):
                embeddings: np.ndarray | None = None) -> np.ndarray:
         """Add new items: they join existing themes where they fit; new themes are discovered among the
         items that fit none (old outliers included). Existing theme ids never change. Returns the new
-        items' labels."""
+        items' labels; an update that fails or is interrupted leaves the model as it was."""
         self._check_fitted()
+        with self._all_or_nothing():
+            return self._update(texts, timestamps, accounts, embeddings)
+
+    def _update(self, texts: Any, timestamps: Any, accounts: Any, embeddings: np.ndarray | None) -> np.ndarray:
         _refuse_shuffled_meta(texts, timestamps, accounts)
         texts, emb = self._embed(texts, embeddings)
         ts = self._meta(timestamps, len(texts), "timestamps")
@@ -523,16 +545,18 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         pos = [int(np.flatnonzero(self.theme_ids_ == i)[0]) for i in ids]
         sizes = np.array([max(1, int((self.labels_ == i).sum())) for i in ids], dtype=np.float32)
         m = (self.centroids_[pos] * sizes[:, None]).sum(axis=0)
-        self.centroids_[pos[0]] = m / max(np.linalg.norm(m), 1e-12)
+        centroids = self.centroids_.copy()  # not written in place: a failure below puts the model back
+        centroids[pos[0]] = m / max(np.linalg.norm(m), 1e-12)
         drop = pos[1:]
-        self.centroids_ = np.delete(self.centroids_, drop, axis=0)
-        self.theme_ids_ = np.delete(self.theme_ids_, drop)
-        self.labels_ = np.where(np.isin(self.labels_, ids), keep, self.labels_)
-        for i in ids[1:]:
-            self.custom_labels_.pop(i, None)
-        if label is not None:
-            self.custom_labels_[keep] = label
-        self._describe()
+        with self._all_or_nothing():
+            self.centroids_ = np.delete(centroids, drop, axis=0)
+            self.theme_ids_ = np.delete(self.theme_ids_, drop)
+            self.labels_ = np.where(np.isin(self.labels_, ids), keep, self.labels_)
+            for i in ids[1:]:
+                self.custom_labels_.pop(i, None)
+            if label is not None:
+                self.custom_labels_[keep] = label
+            self._describe()
         return keep
 
     def rename_theme(self, theme_id: int, label: str) -> None:
@@ -540,8 +564,10 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         self._check_fitted()
         if self._theme_id(theme_id) not in set(self.theme_ids_.tolist()):
             raise InvalidInputError(f"unknown theme id {theme_id}; known: {self.theme_ids_.tolist()}")
-        self.custom_labels_[int(theme_id)] = _checked_label(label)
-        self._describe()
+        label = _checked_label(label)
+        with self._all_or_nothing():
+            self.custom_labels_[int(theme_id)] = label
+            self._describe()
 
     # --- description ------------------------------------------------------------------------------
     def _describe(self) -> None:
