@@ -503,7 +503,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         fresh = self._discover(self.embeddings_[pool], rng) if len(pool) else []
         # an id once given is never given again: after merge_themes([0, 9]), a new theme took the id 9 that the
         # team's dashboards and notes knew as the merged-away theme
-        next_id = max(self.next_theme_id_, int(self.theme_ids_.max()) + 1 if len(self.theme_ids_) else 0)
+        next_id = max(getattr(self, "next_theme_id_", 0), int(self.theme_ids_.max()) + 1 if len(self.theme_ids_) else 0)
         kept = []
         for c in fresh:  # a "new" centre that is an existing theme in disguise is not a new theme
             if len(self.centroids_) == 0 or float((self.centroids_ @ c).max()) < self.merge_threshold:
