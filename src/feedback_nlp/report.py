@@ -267,10 +267,12 @@ def _build_report(source: str | os.PathLike | pd.DataFrame, out: Path, *, model:
         trends = tm.trends(freq)
         frames["trends"] = (trends, "trends.csv")
         show = list(dict.fromkeys(list(emerging) + scores["theme"].head(6).tolist()))[:8]
+        one_period = trends["period"].nunique() == 1
         fig, ax = plt.subplots(figsize=(9, 4))
         for t in show:
             series = trends[trends["theme"] == t]
-            ax.plot(series["period"], series["count"], lw=3 if t in emerging else 1.2,
+            # a marker for one period: a line through a single point drew nothing, beside a legend
+            ax.plot(series["period"], series["count"], lw=3 if t in emerging else 1.2, marker="o" if one_period else None,
                     label=chart_text(f"#{t} {names.get(t, '')[:30]}" + (" (emerging)" if t in emerging else "")))
         ax.set_ylabel(f"items per period ({freq})")
         ax.set_title("Theme volume over time")
@@ -315,6 +317,8 @@ def _build_report(source: str | os.PathLike | pd.DataFrame, out: Path, *, model:
         section("theme-trends", "Theme volume over time",
                 (f'<img alt="theme trends chart" src="{charts["theme-trends"]}">' if "theme-trends" in charts else
                  "<p>No timestamps in the input.</p>")
+                + ("<p>One period only: a trend needs items from more than one period.</p>"
+                   if trends is not None and trends["period"].nunique() == 1 else "")
                 + ("<p>Emerging: " + _page_text(", ".join(f"#{t} {names.get(t, '')}" for t in emerging) or "none") + "</p>")),
         senti.html,
         section("tags-by-channel", "Tags by channel",

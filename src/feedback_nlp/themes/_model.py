@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
 from sklearn.base import BaseEstimator, clone
 
 from .._params import HasMethods, Interval, ParamsMixin
@@ -81,11 +83,19 @@ def check_freq(freq: Any) -> str:
     The usual periods are read in either case (``"m"`` is a month here, minutes to pandas; ``"w"`` printed
     pandas' deprecation warning): the checked period is returned.
 
-    >>> check_freq("W"), check_freq("2m")
-    ('W', '2M')
+    >>> check_freq("W"), check_freq("2m"), check_freq("w-mon")
+    ('W', '2M', 'W-MON')
     """
-    if isinstance(freq, str) and re.fullmatch(r"\s*\d*[dwmqy]\s*", freq, re.IGNORECASE):
+    # "w-mon" too: pandas read it, with a deprecation warning per call
+    if isinstance(freq, str) and re.fullmatch(r"\s*\d*[dwmqy](-[a-z]{3})?\s*", freq, re.IGNORECASE):
         freq = freq.strip().upper()
+    try:
+        business = isinstance(to_offset(freq), pd.offsets.BusinessDay)
+    except (ValueError, TypeError):
+        business = False  # said below, with pandas' reason
+    if business:  # periods of business days are deprecated by pandas: "B" printed its warning 27 times a run
+        raise InvalidInputError(f"freq {quoted(freq)} (business days) is not a period pandas keeps supporting; "
+                                "use D or W")
     try:
         one = pd.Series(pd.to_datetime(["2024-01-01"])).dt.to_period(freq).iloc[0]
     except (ValueError, TypeError, AttributeError, OverflowError) as exc:
@@ -128,6 +138,9 @@ def _check_saved_state(tm: ThemeModel) -> None:
     known = set(tm.theme_ids_.tolist())
     if len(known) != len(tm.theme_ids_) or OUTLIER in known:
         raise ValueError(f"theme ids {tm.theme_ids_.tolist()[:20]} are repeated or hold the outlier id {OUTLIER}")
+    nxt = tm.next_theme_id_
+    if isinstance(nxt, bool) or not isinstance(nxt, int) or nxt <= max(known, default=-1):
+        raise ValueError(f"next_theme_id_ {nxt!r} is not a whole number above every theme id")
     strays = sorted(set(tm.labels_.tolist()) - known - {OUTLIER})
     if strays:
         raise ValueError(f"items are labelled with themes the model does not have: {strays[:10]}")
@@ -201,6 +214,19 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         self.random_state = random_state
 
     # --- helpers ----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _all_or_nothing(self) -> Iterator[None]:
+        """Put the model back as it was if the block fails or is interrupted. Ctrl-C during an update's
+        clustering left 80 texts beside 60 labels: trends and assignments failed, save() wrote a folder that
+        load() refused, and a second update() paired every later item with another item's theme."""
+        before = {k: dict(v) if isinstance(v, dict) else v for k, v in self.__dict__.items()}
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "centroids_"):
             raise NotFittedError("this ThemeModel is not fitted yet; call fit() first")
@@ -397,6 +423,10 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         Raises:
             InvalidInputError: empty corpus, mismatched lengths, unparseable timestamps.
         """
+        with self._all_or_nothing():  # a refit that fails keeps the model fitted before
+            return self._fit(texts, timestamps, accounts, embeddings)
+
+    def _fit(self, texts: Any, timestamps: Any, accounts: Any, embeddings: np.ndarray | None) -> ThemeModel:
         self._validate_params()
         _refuse_shuffled_meta(texts, timestamps, accounts)
         # a refit embeds with the embedder it is given now (its vectors were compared with the last fit's
@@ -411,6 +441,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         centres = self._discover(emb, rng)
         self.centroids_ = np.vstack(centres).astype(np.float32) if centres else np.zeros((0, emb.shape[1]), np.float32)
         self.theme_ids_ = np.arange(len(centres), dtype=np.int64)
+        self.next_theme_id_ = len(centres)
         self.assign_threshold_ = self.assign_threshold
         if len(centres):
             self.assign_threshold_ = self._calibrate_threshold(emb)
@@ -445,8 +476,12 @@ class ThemeModel(ParamsMixin, BaseEstimator):
                embeddings: np.ndarray | None = None) -> np.ndarray:
         """Add new items: they join existing themes where they fit; new themes are discovered among the
         items that fit none (old outliers included). Existing theme ids never change. Returns the new
-        items' labels."""
+        items' labels; an update that fails or is interrupted leaves the model as it was."""
         self._check_fitted()
+        with self._all_or_nothing():
+            return self._update(texts, timestamps, accounts, embeddings)
+
+    def _update(self, texts: Any, timestamps: Any, accounts: Any, embeddings: np.ndarray | None) -> np.ndarray:
         _refuse_shuffled_meta(texts, timestamps, accounts)
         texts, emb = self._embed(texts, embeddings)
         ts = self._meta(timestamps, len(texts), "timestamps")
@@ -466,7 +501,9 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         pool = np.flatnonzero(labels == OUTLIER)
         rng = np.random.default_rng(self.random_state + len(self.theme_ids_))
         fresh = self._discover(self.embeddings_[pool], rng) if len(pool) else []
-        next_id = int(self.theme_ids_.max()) + 1 if len(self.theme_ids_) else 0
+        # an id once given is never given again: after merge_themes([0, 9]), a new theme took the id 9 that the
+        # team's dashboards and notes knew as the merged-away theme
+        next_id = max(getattr(self, "next_theme_id_", 0), int(self.theme_ids_.max()) + 1 if len(self.theme_ids_) else 0)
         kept = []
         for c in fresh:  # a "new" centre that is an existing theme in disguise is not a new theme
             if len(self.centroids_) == 0 or float((self.centroids_ @ c).max()) < self.merge_threshold:
@@ -474,6 +511,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         if kept:
             self.centroids_ = np.vstack([self.centroids_, np.vstack(kept).astype(np.float32)])
             self.theme_ids_ = np.concatenate([self.theme_ids_, np.arange(next_id, next_id + len(kept))])
+            self.next_theme_id_ = next_id + len(kept)
             new_labels = self._assign(self.embeddings_[pool])
             # only outliers may move, and only into the new themes: existing memberships are stable
             labels[pool] = np.where(new_labels >= next_id, new_labels, OUTLIER)
@@ -507,16 +545,18 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         pos = [int(np.flatnonzero(self.theme_ids_ == i)[0]) for i in ids]
         sizes = np.array([max(1, int((self.labels_ == i).sum())) for i in ids], dtype=np.float32)
         m = (self.centroids_[pos] * sizes[:, None]).sum(axis=0)
-        self.centroids_[pos[0]] = m / max(np.linalg.norm(m), 1e-12)
+        centroids = self.centroids_.copy()  # not written in place: a failure below puts the model back
+        centroids[pos[0]] = m / max(np.linalg.norm(m), 1e-12)
         drop = pos[1:]
-        self.centroids_ = np.delete(self.centroids_, drop, axis=0)
-        self.theme_ids_ = np.delete(self.theme_ids_, drop)
-        self.labels_ = np.where(np.isin(self.labels_, ids), keep, self.labels_)
-        for i in ids[1:]:
-            self.custom_labels_.pop(i, None)
-        if label is not None:
-            self.custom_labels_[keep] = label
-        self._describe()
+        with self._all_or_nothing():
+            self.centroids_ = np.delete(centroids, drop, axis=0)
+            self.theme_ids_ = np.delete(self.theme_ids_, drop)
+            self.labels_ = np.where(np.isin(self.labels_, ids), keep, self.labels_)
+            for i in ids[1:]:
+                self.custom_labels_.pop(i, None)
+            if label is not None:
+                self.custom_labels_[keep] = label
+            self._describe()
         return keep
 
     def rename_theme(self, theme_id: int, label: str) -> None:
@@ -524,8 +564,10 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         self._check_fitted()
         if self._theme_id(theme_id) not in set(self.theme_ids_.tolist()):
             raise InvalidInputError(f"unknown theme id {theme_id}; known: {self.theme_ids_.tolist()}")
-        self.custom_labels_[int(theme_id)] = _checked_label(label)
-        self._describe()
+        label = _checked_label(label)
+        with self._all_or_nothing():
+            self.custom_labels_[int(theme_id)] = label
+            self._describe()
 
     # --- description ------------------------------------------------------------------------------
     def _describe(self) -> None:
@@ -584,7 +626,8 @@ class ThemeModel(ParamsMixin, BaseEstimator):
 
         ``growth`` compares a period with the mean of the 4 before it: (count − mean) / max(mean, 1).
         A theme is ``emerging`` when its mean over the last ``recent_periods`` periods is at least twice its
-        earlier mean and above that mean plus two standard deviations, with ≥ ``min_recent`` items. The
+        earlier mean and above that mean plus two standard deviations, with ≥ ``min_recent`` items; with no
+        period before the recent ones (too short a span for ``freq``), no theme is emerging. The
         last period, usually cut short by the data, is judged by its rate (``partial`` marks it) and left
         out of the test when less than half of it is covered.
         """
@@ -617,9 +660,14 @@ class ThemeModel(ParamsMixin, BaseEstimator):
             elif covered < 1.0:
                 judged[-1] = judged[-1] / covered
             recent, history = judged[-recent_periods:], judged[:-recent_periods]
+            # min_recent counts items, not the rate a partial last period is judged by: 3 items in the first
+            # 55% of a week were 5.5 and made a theme emerging
+            recent_items = values[:len(judged)][-recent_periods:].sum()
             hist_mean = history.mean() if len(history) else 0.0
             hist_std = history.std() if len(history) else 0.0
-            emerging = bool(recent.sum() >= min_recent and recent.mean() >= 2 * hist_mean
+            # no earlier period, nothing to have grown from: a first week (or two months at freq="M") of items
+            # flagged every theme of five items emerging
+            emerging = bool(len(history) and recent_items >= min_recent and recent.mean() >= 2 * hist_mean
                             and recent.mean() > hist_mean + 2 * hist_std)
             for k, (period, count) in enumerate(zip(all_periods, values)):
                 prev = values[max(0, k - 4):k]
@@ -654,7 +702,8 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         custom = [k for k in self._PARTS if k != "embedder" and params[k] is not None]
         params = {k: v for k, v in params.items() if k not in self._PARTS}
         write_config(path, "feedback_nlp.ThemeModel", ("themes.npz", "items.json"), params=params, custom_parts=custom,
-                     assign_threshold_=self.assign_threshold_, model_id=self.model_id_)
+                     assign_threshold_=self.assign_threshold_, next_theme_id_=int(self.next_theme_id_),
+                     model_id=self.model_id_)
         return path
 
     @classmethod
@@ -678,6 +727,8 @@ class ThemeModel(ParamsMixin, BaseEstimator):
             tm.accounts_ = None if items["accounts"] is None else np.array(items["accounts"], dtype=object)
             tm.custom_labels_ = {int(k): v for k, v in items["custom_labels"].items()}
             tm.assign_threshold_ = float(config["assign_threshold_"])
+            # folders saved before the counter was kept: the ids in use are all that is known
+            tm.next_theme_id_ = config.get("next_theme_id_", int(tm.theme_ids_.max()) + 1 if len(tm.theme_ids_) else 0)
             tm.model_id_ = config["model_id"]
             n, dim = tm.embeddings_.shape
             if (tm.centroids_.ndim != 2 or tm.centroids_.shape[1] != dim or len(tm.theme_ids_) != len(tm.centroids_)
