@@ -630,7 +630,7 @@ def _refuse_unweighted_tags(targets: _Targets, w: np.ndarray) -> None:
     one of ``classes_``."""
     per_tag = w @ targets.Y if targets.multi_label else np.bincount(targets.primary, weights=w,
                                                                      minlength=len(targets.classes))
-    empty = [_plain_number(targets.classes[j]) for j in np.flatnonzero(per_tag <= 0)]
+    empty = [v.item() if isinstance(v := targets.classes[j], np.generic) else v for j in np.flatnonzero(per_tag <= 0)]
     if empty:
         raise InvalidInputError(f"every row of tag(s) {quoted_list(empty, limit=5)} has sample_weight 0: such a "
                                 "class cannot be learned (yet would be one of classes_); drop its rows or give them "

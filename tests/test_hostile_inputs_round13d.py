@@ -1,0 +1,214 @@
+"""Round 13d: the data scientist's scikit-learn habits (``fit(..., sample_weight=...)`` routed by Pipeline,
+GridSearchCV and cross_val_score, metadata routing) and label issues attacked as a user would."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from feedback_nlp import InvalidInputError
+from feedback_nlp.tagging import TagClassifier
+
+from conftest import HashEmbedder
+
+WORDS = {"bug": "crash error broken fails freeze", "feature": "please add feature wish would",
+         "question": "how do i where question"}
+
+
+def _data(per_tag: int = 12, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X, y = [], []
+    for tag, words in WORDS.items():
+        pool = words.split()
+        for i in range(per_tag):
+            X.append(" ".join(rng.choice(pool, 3)) + f" r{i} {tag}x{i % 4}")
+            y.append(tag)
+    return X, y
+
+
+@pytest.fixture
+def data():
+    X, y = _data()
+    w = np.random.default_rng(1).integers(0, 4, len(X)).astype(float)
+    w[[0, 12, 24]] = 2.0  # every tag keeps some weight
+    return X, y, w
+
+
+# --- sample_weight ------------------------------------------------------------------------------------
+
+
+def test_integer_weights_equal_repeated_rows(data):
+    X, y, w = data
+    emb = HashEmbedder()
+    weighted = TagClassifier(emb).fit(X, y, sample_weight=w)
+    rep = np.repeat(np.arange(len(X)), w.astype(int))
+    repeated = TagClassifier(emb).fit([X[i] for i in rep], [y[i] for i in rep])
+    np.testing.assert_allclose(weighted.head_.coef_, repeated.head_.coef_, atol=1e-4)
+    np.testing.assert_allclose(weighted.head_.intercept_, repeated.head_.intercept_, atol=1e-4)
+    plain = TagClassifier(emb).fit(X, y)
+    assert np.abs(plain.head_.coef_ - weighted.head_.coef_).max() > 0.05  # the weights were not ignored
+    # a weight of 0 is a row left out
+    keep = w > 0
+    dropped = TagClassifier(emb, lexical=False).fit([x for x, k in zip(X, keep) if k], [t for t, k in zip(y, keep) if k],
+                                                    sample_weight=w[keep])
+    zeroed = TagClassifier(emb, lexical=False).fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(zeroed.head_.coef_, dropped.head_.coef_, atol=1e-4)
+
+
+def test_weights_reach_the_calibration_and_the_words(monkeypatch, data):
+    import feedback_nlp._heads as heads
+    import feedback_nlp._lexical as lexical
+
+    X, y, w = data
+    seen = {}
+    real_temperature, real_fuse = heads._fit_temperature, lexical.fuse_weight
+
+    def temperature(logits, yy, sample_weight=None):
+        seen["temperature"] = sample_weight
+        return real_temperature(logits, yy, sample_weight)
+
+    def fuse(h, lx, yy, sample_weight=None):
+        seen["fusion"] = sample_weight
+        return real_fuse(h, lx, yy, sample_weight)
+
+    monkeypatch.setattr(heads, "_fit_temperature", temperature)
+    monkeypatch.setattr(lexical, "fuse_weight", fuse)
+    TagClassifier(HashEmbedder()).fit(X, y, sample_weight=w)
+    np.testing.assert_array_equal(seen["temperature"], w)
+    np.testing.assert_array_equal(seen["fusion"], w)
+
+
+def test_multi_label_weights_reach_platt_and_thresholds(monkeypatch, data):
+    import feedback_nlp._heads as heads
+
+    X, y, w = data
+    Y = [[t] + (["urgent"] if i % 3 == 0 else []) for i, t in enumerate(y)]
+    calls = []
+    real = heads._platt
+    monkeypatch.setattr(heads, "_platt", lambda s, t, sw=None: calls.append(sw) or real(s, t, sw))
+    clf = TagClassifier(HashEmbedder(), lexical=False).fit(X, Y, sample_weight=w)
+    assert calls and all(c is not None and np.array_equal(c, w) for c in calls)
+    assert clf.multi_label_
+
+
+def test_weighted_best_f1_threshold_counts_rows():
+    from feedback_nlp.evaluation import best_f1_threshold
+
+    s, t = np.array([0.9, 0.8, 0.7, 0.6, 0.5]), np.array([1, 0, 1, 0, 1])
+    w = np.array([2, 1, 0, 3, 1])
+    rep = np.repeat(np.arange(5), w)
+    assert best_f1_threshold(s, t, sample_weight=w)[1]["f1"] == pytest.approx(best_f1_threshold(s[rep], t[rep])[1]["f1"])
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([1.0, 2.0], "has 2 values but X has 36 rows"),
+    ("heavy", "one number per row"),
+    ({"a": 1}, "one number per row"),
+    (np.ones((36, 1)), "1-D"),
+    (["x"] * 36, "must hold numbers"),
+    ([-1.0] + [1.0] * 35, "row 0 is -1.0"),
+    ([1.0] * 35 + [float("nan")], "row 35 is nan"),
+    ([1.0] * 35 + [float("inf")], "row 35 is inf"),
+    ([0] * 36, "zero for every row"),
+    ([True] * 36, "booleans"),
+    (-1, "non-negative"),
+])
+def test_sample_weight_is_validated(data, bad, message):
+    X, y, _ = data
+    with pytest.raises(InvalidInputError, match=message):
+        TagClassifier(HashEmbedder()).fit(X, y, sample_weight=bad)
+
+
+def test_a_tag_weighted_zero_everywhere_is_refused(data):
+    X, y, _ = data
+    w = np.ones(len(X))
+    w[12:24] = 0  # every "feature" row
+    with pytest.raises(InvalidInputError, match="'feature'.*sample_weight 0.*class"):
+        TagClassifier(HashEmbedder()).fit(X, y, sample_weight=w)
+
+
+def test_a_weight_series_in_another_order_is_refused(data):
+    X, y, w = data
+    Xs = pd.Series(X, index=range(100, 136))
+    with pytest.raises(InvalidInputError, match="sample_weight"):
+        TagClassifier(HashEmbedder()).fit(Xs, y, sample_weight=pd.Series(w, index=Xs.index[::-1]))
+    clf = TagClassifier(HashEmbedder(), lexical=False).fit(Xs, y, sample_weight=pd.Series(w, index=Xs.index))
+    assert clf._sample_weight_["rows"] == 36
+
+
+@pytest.mark.parametrize("params, named", [
+    ({"head": "finetune"}, "head='finetune'"),
+    ({"head": "contrastive"}, "head='contrastive'"),
+    ({"head": "auto"}, "head='auto'"),
+    ({"zero_shot": True}, "zero_shot=True"),
+    ({"self_train": True}, "self_train=True"),
+])
+def test_heads_that_cannot_weigh_rows_refuse_weights(data, params, named):
+    X, y, w = data
+    with pytest.raises(InvalidInputError, match=f"sample_weight is not supported with {named}"):
+        TagClassifier(HashEmbedder(), **params).fit(X, y, sample_weight=w)
+
+
+def test_weights_are_routed_by_pipeline_grid_search_and_cross_val_score(data):
+    X, y, w = data
+    emb = HashEmbedder()
+    grid = GridSearchCV(TagClassifier(emb, cv=2, lexical=False), {"C": [1.0, 10.0]}, cv=3).fit(X, y, sample_weight=w)
+    assert grid.best_estimator_._sample_weight_["total"] == pytest.approx(w.sum())
+    pipe = Pipeline([("same", FunctionTransformer(lambda v: v)), ("clf", TagClassifier(emb, lexical=False))])
+    pipe.fit(X, y, clf__sample_weight=w)
+    assert pipe[-1]._sample_weight_["rows"] == len(X)
+    assert len(cross_val_score(TagClassifier(emb, cv=2, lexical=False), X, y, cv=3, params={"sample_weight": w})) == 3
+
+
+def test_metadata_routing_requests_the_weights(data):
+    X, y, w = data
+    emb = HashEmbedder()
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = TagClassifier(emb, cv=2, lexical=False).set_fit_request(sample_weight=True)
+        est = est.set_score_request(sample_weight=True)
+        scores = cross_val_score(est, X, y, cv=3, params={"sample_weight": w})
+        assert len(scores) == 3
+        grid = GridSearchCV(est, {"C": [1.0, 10.0]}, cv=3).fit(X, y, sample_weight=w)
+        assert grid.best_estimator_._sample_weight_ is not None
+
+
+def test_weighted_score_is_weighted_accuracy(data):
+    X, y, w = data
+    clf = TagClassifier(HashEmbedder(), lexical=False).fit(X, y)
+    truth = ["bug"] * 36  # right on the bug rows only
+    right = np.array([t == "bug" for t in clf.predict(X)])
+    assert clf.score(X, truth) == pytest.approx(right.mean())
+    assert clf.score(X, truth, sample_weight=w) == pytest.approx(np.average(right, weights=w))
+    with pytest.raises(InvalidInputError, match="non-negative"):
+        clf.score(X, truth, sample_weight=-w)
+
+
+def test_weighted_model_saves_loads_clones_and_says_so(tmp_path, data):
+    X, y, w = data
+    emb = HashEmbedder()
+    clf = TagClassifier(emb).fit(X, y, sample_weight=w, holdout=0.25)
+    assert "sample_weight" not in clf.get_params()
+    fresh = clone(clf)
+    assert "_sample_weight_" not in fresh.__dict__ and fresh.get_params() == clf.get_params()
+    folder = clf.save(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["sample_weight"]["total"] == pytest.approx(w.sum())
+    assert config["sample_weight"]["zero_rows"] == int((w == 0).sum())
+    card = (folder / "README.md").read_text()
+    assert "Trained with sample weights" in card and f"{int((w == 0).sum())} rows weighted 0" in card
+    loaded = TagClassifier.load(folder, embedder=emb)
+    np.testing.assert_allclose(loaded.predict_proba(X).to_numpy(), clf.predict_proba(X).to_numpy(), atol=1e-5)
+    assert loaded._sample_weight_ == clf._sample_weight_
+    # a refit without weights forgets them, and its card says nothing of weights
+    clf.fit(X, y)
+    assert "_sample_weight_" not in clf.__dict__
+    assert "sample weights" not in (clf.save(tmp_path / "plain") / "README.md").read_text()
