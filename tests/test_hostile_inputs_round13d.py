@@ -4,7 +4,6 @@ GridSearchCV and cross_val_score, metadata routing) and label issues attacked as
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,10 +14,9 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from conftest import HashEmbedder
 from feedback_nlp import InvalidInputError
 from feedback_nlp.tagging import TagClassifier
-
-from conftest import HashEmbedder
 
 WORDS = {"bug": "crash error broken fails freeze", "feature": "please add feature wish would",
          "question": "how do i where question"}
