@@ -210,3 +210,27 @@ def test_weighted_model_saves_loads_clones_and_says_so(tmp_path, data):
     clf.fit(X, y)
     assert "_sample_weight_" not in clf.__dict__
     assert "sample weights" not in (clf.save(tmp_path / "plain") / "README.md").read_text()
+
+
+# --- EvaluationReport.to_markdown -----------------------------------------------------------------------
+
+
+def test_markdown_report_shows_tags_as_text_not_markup():
+    MarkdownIt = pytest.importorskip("markdown_it").MarkdownIt
+
+    from feedback_nlp.evaluation import evaluate_predictions
+
+    tags = ["<img src=x onerror=alert(1)>", "*urgent*", "[docs](http://evil)", "feature_request", "__init__", "a|b",
+            "&lt;b&gt;", "~~gone~~"]
+    truth = tags * 2
+    pred = tags + tags[1:] + tags[:1]  # confusions too
+    md = evaluate_predictions(truth, pred, classes=tags).to_markdown()
+    html = MarkdownIt("commonmark").enable("table").enable("strikethrough").render(md)
+    assert "<img" not in html and "<em>" not in html and "<strong>" not in html and "<a " not in html
+    assert "<s>" not in html and "<del>" not in html
+    import html as entities
+    import re
+
+    cells = {entities.unescape(c) for c in re.findall(r"<td>(.*?)</td>", html)}
+    assert set(tags) <= cells  # every tag reads back as the text it is
+    assert "| feature_request |" in md  # an underscore inside a word stays unescaped

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import numbers
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,14 +101,22 @@ class EvaluationReport:
         return self.to_markdown()
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>~|&])|(?<![^\W_])_|_(?![^\W_])")
+
+
 def _cell(value: Any) -> str:
-    r"""A value as one Markdown table cell: a tag ``a|b`` (allowed in Python) split its row into more columns,
-    and a line break ended the table.
+    r"""A value as one Markdown table cell, shown as the text it is: a tag ``a|b`` (allowed in Python) split
+    its row into more columns, a line break ended the table, and ``<b>x</b>``, ``*x*``, ``[x](url)`` or
+    ``<img onerror=…>`` rendered as markup (an HTML tag, emphasis, a link) where the report is shown. Markdown
+    characters are backslash-escaped; an underscore inside a word (``feature_request``) is left as it is.
 
     >>> print(_cell("a|b\nc"))
     a\|b c
+    >>> print(_cell("<b>x</b> *y* feature_request _z_"))
+    \<b\>x\</b\> \*y\* feature_request \_z\_
     """
-    return " ".join(str(value).split()).replace("|", "\\|")
+    text = " ".join(str(value).split())
+    return _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
 
 
 def best_f1_threshold(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray, *,
