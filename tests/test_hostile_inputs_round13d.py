@@ -234,3 +234,46 @@ def test_markdown_report_shows_tags_as_text_not_markup():
     cells = {entities.unescape(c) for c in re.findall(r"<td>(.*?)</td>", html)}
     assert set(tags) <= cells  # every tag reads back as the text it is
     assert "| feature_request |" in md  # an underscore inside a word stays unescaped
+
+
+# --- find_label_issues ----------------------------------------------------------------------------------
+
+_BAD_COPIES = ["app crashes error broken"] * 3  # a bug report, labelled feature three times
+
+
+@pytest.mark.parametrize("method", ["builtin", "cleanlab"])
+def test_a_tag_of_one_text_no_longer_lets_mislabelled_copies_vouch_for_each_other(method):
+    if method == "cleanlab":
+        pytest.importorskip("cleanlab")
+    X, y = _data(10)
+    X, y = X + _BAD_COPIES + ["great app love it"] * 2, y + ["feature"] * 3 + ["praise"] * 2
+    with pytest.warns(UserWarning, match="'praise'.*fewer than 2 distinct texts"):
+        issues = TagClassifier(HashEmbedder()).find_label_issues(X, y, method=method)
+    # was []: the one-text tag "praise" dropped the grouping of copies for every tag, so the three copies
+    # shared folds and each was predicted "feature" by the others
+    assert {30, 31, 32} <= set(issues["index"])
+    assert not {33, 34} & set(issues["index"])  # the unjudged tag's rows are not listed
+
+
+def test_a_tag_with_a_single_example_does_not_stop_the_search():
+    X, y = _data(10)
+    X, y = X + _BAD_COPIES + ["typo tag row"], y + ["feature"] * 3 + ["bgu"]
+    with pytest.warns(UserWarning, match="'bgu'"):  # was InvalidInputError: a single example
+        issues = TagClassifier(HashEmbedder()).find_label_issues(X, y, method="builtin")
+    assert {30, 31, 32} <= set(issues["index"]) and 33 not in set(issues["index"])
+    with pytest.raises(InvalidInputError, match="at least 2 tags with 2 or more distinct texts"):
+        TagClassifier(HashEmbedder()).find_label_issues(X[:10] + ["x y", "x y"], y[:10] + ["other", "other"])
+
+
+def test_label_issues_are_out_of_fold_and_deterministic():
+    X, y = _data(10)
+    y = list(y)
+    y[0] = "feature"  # a bug report labelled feature
+    clf = TagClassifier(HashEmbedder())
+    a = clf.find_label_issues(X, y, method="builtin")
+    b = TagClassifier(HashEmbedder()).find_label_issues(list(X), list(y), method="builtin")
+    pd.testing.assert_frame_equal(a, b)
+    assert a["index"].tolist()[0] == 0 and a["suggested"].iloc[0] == "bug"
+    # in sample, the model that trained on the wrong label would give it far more weight
+    inside = TagClassifier(HashEmbedder(), lexical=False).fit(X, y).predict_proba(X[:1])["feature"].iloc[0]
+    assert a["p_given"].iloc[0] < inside

@@ -498,15 +498,27 @@ def _copies_together(primary: np.ndarray, groups: np.ndarray | None, cv: int,
         return []
     from sklearn.model_selection import StratifiedGroupKFold
 
+    # a tag of one distinct text (one row, or copies of one text) cannot be in a training part and a test part
+    # at once; counting it (1 fold) threw the grouping away for every tag, and the copies of a mislabelled
+    # text elsewhere vouched for each other again. Its rows are tested unseen (the caller does not list them).
     present = np.flatnonzero(np.bincount(primary))
-    n_folds = min(cv, min(len(np.unique(groups[primary == c])) for c in present))
-    if n_folds < 2:
+    distinct = {int(c): len(np.unique(groups[primary == c])) for c in present}
+    judged = [c for c in distinct if distinct[c] >= 2]
+    if len(judged) < 2:
         return []
+    n_folds = min(cv, min(distinct[c] for c in judged))
     splits = list(StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(primary, primary,
                                                                                                groups))
-    if all(len(np.unique(primary[tr])) == len(present) for tr, _ in splits):
+    if all(set(judged) <= set(np.unique(primary[tr]).tolist()) for tr, _ in splits):
         return splits
     return []
+
+
+def _unjudged_tags(primary: np.ndarray, groups: np.ndarray | None, k: int) -> list[int]:
+    """Tags (class indices) some row has first but that hold fewer than 2 distinct texts (``groups``; every row
+    its own text when None): out of fold, such a tag is never both trained on and tested."""
+    keys = np.arange(len(primary)) if groups is None else groups
+    return [j for j in range(k) if (primary == j).any() and len(np.unique(keys[primary == j])) < 2]
 
 
 def _warn_conflicting_labels(groups: np.ndarray | None, rows: list[list[Any]]) -> None:
@@ -1620,7 +1632,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         (case and spacing aside) share a fold, so a mislabelled text that repeats is not vouched for by its own
         copies. A text that repeats
         under different tags (multi-class; case and spacing aside) is listed too: each copy that does not carry the
-        tag most of its copies carry, and every copy of a tie, with the other copies' tag suggested. The column
+        tag most of its copies carry, and every copy of a tie, with the other copies' tag suggested. A tag with
+        fewer than 2 distinct texts (one row, or copies of one text) cannot be judged out of fold — no fold can
+        both train on it and test it — so its rows are not listed (save a conflict between copies), and a
+        warning names it; at least 2 tags need 2 distinct texts each. The column
         ``index`` is the row's position in ``X``; the frame's own index is ``X``'s index labels when ``X`` is a
         Series or DataFrame (``train.loc[issues.index]`` gives the rows), else the positions 0…n-1.
         """
@@ -1633,7 +1648,6 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                                     f"got {cv!r}")
         targets = _Targets(y, self.multi_label, sep)
         _refuse_shuffled(X, y)
-        targets.require_two_per_tag()
         embedder = self._default_embedder()
         emb = self._embed(X, embedder)
         if len(emb) != len(targets.rows):
@@ -1646,9 +1660,20 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         # once has one
         counts = np.bincount(primary, minlength=k)
         groups = _repeat_groups(X)
+        unjudged = _unjudged_tags(primary, groups, k)
+        if np.count_nonzero(counts) - len(unjudged) < 2:
+            raise InvalidInputError("find_label_issues cross-validates: it needs at least 2 tags with 2 or more "
+                                    "distinct texts each; tags with fewer: "
+                                    f"{quoted_list([targets.classes[j] for j in unjudged], limit=10)}")
+        if unjudged:
+            warnings.warn(f"tags {quoted_list([targets.classes[j] for j in unjudged], limit=10)} have fewer than 2 "
+                          "distinct texts (one row, or copies of one text): no fold can train on them and test them, "
+                          "so their rows are not judged (fit refuses a tag with a single example)", UserWarning,
+                          stacklevel=2)
         splits = _copies_together(primary, groups, cv or int(self.cv), int(self.random_state))
         if not splits:
-            folds = StratifiedKFold(n_splits=max(2, min(cv or int(self.cv), int(counts[counts > 0].min()))),
+            judged = np.setdiff1d(np.flatnonzero(counts), unjudged)  # a one-row tag would cut every tag to 2 folds
+            folds = StratifiedKFold(n_splits=max(2, min(cv or int(self.cv), int(counts[judged].min()))),
                                     shuffle=True, random_state=self.random_state)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
@@ -1658,6 +1683,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             m = self._settings().logreg().fit(emb[tr], primary[tr])
             oof[np.ix_(te, m.classes_)] = m.predict_proba(emb[te])
         mask, used = label_issue_mask(primary, oof, method=method)
+        mask[np.isin(primary, unjudged)] = False  # tested on folds that never saw their tag: no judgement
         given_p = oof[np.arange(len(primary)), primary]
         best = oof.argmax(axis=1)
         if targets.multi_label:  # a row is not mislabelled when the suggested tag is one of its tags
