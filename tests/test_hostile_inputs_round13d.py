@@ -119,6 +119,8 @@ def test_weighted_best_f1_threshold_counts_rows():
     ([0] * 36, "zero for every row"),
     ([True] * 36, "booleans"),
     (-1, "non-negative"),
+    ([1e-300] * 36, "float32's range"),  # was scikit-learn's "at least one non-zero number" from a fold
+    ([1.0] * 35 + [1e300], "row 35 is 1e\\+300"),  # was scikit-learn's "infinity or a value too large"
 ])
 def test_sample_weight_is_validated(data, bad, message):
     X, y, _ = data

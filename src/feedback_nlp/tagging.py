@@ -607,7 +607,7 @@ def _checked_sample_weight(sample_weight: Any, X: Any, n: int) -> np.ndarray:
     (a number is every row's weight), with errors that name the problem: a length that is not the rows', a
     value that is not a finite non-negative number (row given), booleans (a mask selects rows, it does not
     weigh them), or weights that are all 0."""
-    if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, (bool, np.bool_)):
+    if isinstance(sample_weight, (numbers.Real, Decimal)) and not isinstance(sample_weight, (bool, np.bool_)):
         w = np.full(n, float(sample_weight))
     else:
         if isinstance(sample_weight, (str, bytes, Mapping)) or not (hasattr(sample_weight, "__len__")
@@ -634,6 +634,13 @@ def _checked_sample_weight(sample_weight: Any, X: Any, n: int) -> np.ndarray:
                                 + (f" ({len(bad)} such rows)" if len(bad) > 1 else ""))
     if not w.sum() > 0:
         raise InvalidInputError("sample_weight is zero for every row: nothing would be learned")
+    # scikit-learn weighs float32 embeddings in float32: 1e-300 became 0 and 1e300 infinity (its ValueError)
+    f32 = np.finfo(np.float32)
+    out = np.flatnonzero(((w > 0) & (w < f32.tiny)) | (w * len(w) > f32.max))
+    if len(out):
+        raise InvalidInputError(f"sample_weight must lie within float32's range (the embeddings' precision), "
+                                f"about 1e-38 to {f32.max / len(w):.1e} for {len(w)} rows: row {int(out[0])} is "
+                                f"{float(w[out[0]])}; rescale the weights (e.g. to a mean of 1)")
     return w
 
 
