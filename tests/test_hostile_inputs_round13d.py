@@ -279,3 +279,18 @@ def test_label_issues_are_out_of_fold_and_deterministic():
     # in sample, the model that trained on the wrong label would give it far more weight
     inside = TagClassifier(HashEmbedder(), lexical=False).fit(X, y).predict_proba(X[:1])["feature"].iloc[0]
     assert a["p_given"].iloc[0] < inside
+
+
+def test_calibration_folds_keep_copies_together_beside_a_tag_of_one_text():
+    from feedback_nlp._heads import FitSettings
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 8)).astype(np.float32)
+    y = np.array([0] * 18 + [1] * 18 + [2] * 4)
+    X[36:40] = X[36]  # tag 2 is one text, four times
+    X[[1, 2, 3]] = X[0]  # a tag-0 text repeated
+    splits = list(FitSettings(cv=3).folds(y, X))
+    assert len(splits) == 3
+    # was the plain split for every tag: the copies of row 0 answered each other in the out-of-fold logits
+    assert any({0, 1, 2, 3} <= set(te) for _, te in splits)
+    assert all(set(np.unique(y[tr])) == {0, 1, 2} for tr, _ in splits)  # the one-text tag is still trained on

@@ -66,9 +66,14 @@ class FitSettings:
             return iter(())
         groups = _repeated_rows(X)
         if groups is not None:
-            # as many folds as the tag with the fewest distinct rows allows; when a tag is one row repeated
-            # (or its vectors cannot tell its texts apart), grouping would empty whole tags from the training
-            # folds, and the plain split is the only one left
+            # a tag that is one row repeated (or whose vectors cannot tell its texts apart) would leave the
+            # training folds if its copies were grouped: its copies alone are split, and the other tags' copies
+            # still share a fold (one such tag sent every tag back to the plain split)
+            one_text = np.isin(y, [c for c in np.flatnonzero(counts) if len(np.unique(groups[y == c])) < 2])
+            if one_text.any():
+                groups = groups.copy()
+                groups[one_text] = groups.max() + 1 + np.arange(int(one_text.sum()))
+            # as many folds as the tag with the fewest distinct rows allows
             distinct = min(len(np.unique(groups[y == c])) for c in np.flatnonzero(counts))
             if min(k, distinct) >= 2:
                 from sklearn.model_selection import StratifiedGroupKFold
