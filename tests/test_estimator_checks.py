@@ -33,6 +33,9 @@ NOT_APPLICABLE = {
     "check_dtype_object": "a 2-D object array is not embeddings here; object values are texts (1-D), and the "
                           "check wants scikit-learn's float-conversion message for a dict in a cell",
     "check_array_api_input": "embeddings are NumPy float32 arrays; array-API namespaces are not supported",
+    "check_sample_weight_equivalence_on_dense_data": "sets cv to a list of explicit splits; cv is a number of folds "
+                                                     "here (the folds keep a text's copies together). Weights equal "
+                                                     "to repeated rows are checked in test_hostile_inputs_round13d",
 }
 
 

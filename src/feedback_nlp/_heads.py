@@ -66,9 +66,14 @@ class FitSettings:
             return iter(())
         groups = _repeated_rows(X)
         if groups is not None:
-            # as many folds as the tag with the fewest distinct rows allows; when a tag is one row repeated
-            # (or its vectors cannot tell its texts apart), grouping would empty whole tags from the training
-            # folds, and the plain split is the only one left
+            # a tag that is one row repeated (or whose vectors cannot tell its texts apart) would leave the
+            # training folds if its copies were grouped: its copies alone are split, and the other tags' copies
+            # still share a fold (one such tag sent every tag back to the plain split)
+            one_text = np.isin(y, [c for c in np.flatnonzero(counts) if len(np.unique(groups[y == c])) < 2])
+            if one_text.any():
+                groups = groups.copy()
+                groups[one_text] = groups.max() + 1 + np.arange(int(one_text.sum()))
+            # as many folds as the tag with the fewest distinct rows allows
             distinct = min(len(np.unique(groups[y == c])) for c in np.flatnonzero(counts))
             if min(k, distinct) >= 2:
                 from sklearn.model_selection import StratifiedGroupKFold
@@ -106,14 +111,20 @@ def _class_logits(model: LogisticRegression, X: np.ndarray) -> np.ndarray:
     return np.column_stack([-z / 2, z / 2]) if z.ndim == 1 else z
 
 
-def out_of_fold_logits(X: Any, y: np.ndarray, settings: FitSettings) -> np.ndarray | None:
+def _part(sample_weight: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if sample_weight is None else sample_weight[rows]
+
+
+def out_of_fold_logits(X: Any, y: np.ndarray, settings: FitSettings,
+                       sample_weight: np.ndarray | None = None) -> np.ndarray | None:
     """Multi-class logits of each row from a logistic regression fitted without its fold, one column per class
-    (-1e3 where a fold's training part lacked the class); None when no fold can be drawn. ``X`` may be sparse."""
+    (-1e3 where a fold's training part lacked the class); None when no fold can be drawn. ``X`` may be sparse;
+    ``sample_weight`` weighs the training rows of each fold."""
     k = int(y.max()) + 1
     oof = np.zeros((len(y), k))
     seen_fold = False
     for tr, te in settings.folds(y, X):
-        m = settings.logreg().fit(X[tr], y[tr])
+        m = settings.logreg().fit(X[tr], y[tr], sample_weight=_part(sample_weight, tr))
         oof[np.ix_(te, m.classes_)] = _class_logits(m, X[te])
         missing = np.setdiff1d(np.arange(k), m.classes_)
         oof[np.ix_(te, missing)] = -1e3  # a class absent from a fold's training part is impossible there
@@ -121,24 +132,25 @@ def out_of_fold_logits(X: Any, y: np.ndarray, settings: FitSettings) -> np.ndarr
     return oof if seen_fold else None
 
 
-def out_of_fold_scores(X: Any, y: np.ndarray, settings: FitSettings) -> np.ndarray | None:
+def out_of_fold_scores(X: Any, y: np.ndarray, settings: FitSettings,
+                       sample_weight: np.ndarray | None = None) -> np.ndarray | None:
     """Binary (one tag) decision values of each row from a logistic regression fitted without its fold; None
     when no fold can be drawn. ``X`` may be sparse."""
     oof = np.zeros(len(y))
     seen_fold = False
     for tr, te in settings.folds(y, X):
-        oof[te] = settings.logreg().fit(X[tr], y[tr]).decision_function(X[te])
+        oof[te] = settings.logreg().fit(X[tr], y[tr], sample_weight=_part(sample_weight, tr)).decision_function(X[te])
         seen_fold = True
     return oof if seen_fold else None
 
 
-def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """Temperature that minimises the out-of-fold negative log-likelihood."""
+def _fit_temperature(logits: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """Temperature that minimises the out-of-fold negative log-likelihood (weighted by ``sample_weight``)."""
     from scipy.optimize import minimize_scalar
 
     def nll(t: float) -> float:
         p = softmax(logits / t)
-        return -float(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean())
+        return -float(np.average(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)), weights=sample_weight))
 
     return float(minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded").x)
 
@@ -150,8 +162,9 @@ class Head(ABC):
     multi_label: bool
 
     @abstractmethod
-    def fit(self, emb: np.ndarray, targets: np.ndarray | None, settings: FitSettings) -> Head:
-        """Learn from embeddings and encoded targets; returns self."""
+    def fit(self, emb: np.ndarray, targets: np.ndarray | None, settings: FitSettings,
+            sample_weight: np.ndarray | None = None) -> Head:
+        """Learn from embeddings and encoded targets (rows weighted by ``sample_weight``); returns self."""
 
     @abstractmethod
     def logits(self, emb: np.ndarray) -> np.ndarray:
@@ -183,18 +196,20 @@ class MultiClassHead(Head):
     kind = "multi_class"
     multi_label = False
 
-    def fit(self, emb: np.ndarray, targets: np.ndarray | None, settings: FitSettings) -> MultiClassHead:
-        """``targets``: one class index per row."""
+    def fit(self, emb: np.ndarray, targets: np.ndarray | None, settings: FitSettings,
+            sample_weight: np.ndarray | None = None) -> MultiClassHead:
+        """``targets``: one class index per row; ``sample_weight`` weighs the logistic regression, its
+        out-of-fold logits and the temperature."""
         if targets is None:
             raise InvalidInputError("a multi-class head needs targets")
         y = targets
         self.temperature_ = 1.0
-        oof = out_of_fold_logits(emb, y, settings)
+        oof = out_of_fold_logits(emb, y, settings, sample_weight)
         if oof is not None:
-            self.temperature_ = _fit_temperature(oof, y)
+            self.temperature_ = _fit_temperature(oof, y, sample_weight)
         # calibrated out-of-fold logits, for fusing another channel (the lexical one); not saved
         self.oof_ = None if oof is None else oof / self.temperature_
-        model = settings.logreg().fit(emb, y)
+        model = settings.logreg().fit(emb, y, sample_weight=sample_weight)
         coef, intercept = model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
         if coef.shape[0] == 1:  # binary: sklearn stores one row; expand to two symmetric logits
             coef = np.vstack([-coef / 2, coef / 2])
@@ -222,13 +237,15 @@ class MultiClassHead(Head):
                 "thresholds_": np.zeros(len(self.coef_), dtype=np.float32)}
 
 
-def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[tuple[float, float], float, np.ndarray]:
+def _platt(scores: np.ndarray, y: np.ndarray,
+           sample_weight: np.ndarray | None = None) -> tuple[tuple[float, float], float, np.ndarray]:
     """One tag's Platt scaling ``a * score + c`` fitted on out-of-fold scores, the F1-optimal threshold of
-    the calibrated probability, and the calibrated scores."""
-    cal = LogisticRegression(C=1e4).fit(scores[:, None], y)
+    the calibrated probability, and the calibrated scores (both weighted by ``sample_weight``)."""
+    cal = LogisticRegression(C=1e4).fit(scores[:, None], y, sample_weight=sample_weight)
     a, c = np.float32(cal.coef_[0, 0]), np.float32(cal.intercept_[0])  # as stored: the same scores at prediction
     calibrated = a * scores + c
-    cut, _ = best_f1_threshold(sigmoid(calibrated), y)
+    weighted = {} if sample_weight is None else {"sample_weight": sample_weight}
+    cut, _ = best_f1_threshold(sigmoid(calibrated), y, **weighted)
     return (float(a), float(c)), float(np.clip(cut, 0.02, 0.98)), calibrated
 
 
@@ -242,8 +259,10 @@ class MultiLabelHead(Head):
     kind = "multi_label"
     multi_label = True
 
-    def fit(self, emb: np.ndarray, targets: np.ndarray | None, settings: FitSettings) -> MultiLabelHead:
-        """``targets``: a 0/1 matrix, one column per tag."""
+    def fit(self, emb: np.ndarray, targets: np.ndarray | None, settings: FitSettings,
+            sample_weight: np.ndarray | None = None) -> MultiLabelHead:
+        """``targets``: a 0/1 matrix, one column per tag; ``sample_weight`` weighs each tag's regression, its
+        Platt scaling and its threshold."""
         if targets is None:
             raise InvalidInputError("a multi-label head needs targets")
         Y = targets
@@ -260,11 +279,11 @@ class MultiLabelHead(Head):
                 intercept[j], platt[j] = 50.0, (1.0, 0.0)
                 calibrated[:, j] = 50.0
                 continue
-            oof = out_of_fold_scores(emb, yj, settings)
+            oof = out_of_fold_scores(emb, yj, settings, sample_weight)
             if oof is not None:
-                platt[j], thresholds[j], calibrated[:, j] = _platt(oof, yj)
+                platt[j], thresholds[j], calibrated[:, j] = _platt(oof, yj, sample_weight)
             all_folds = all_folds and oof is not None
-            m = settings.logreg().fit(emb, yj)
+            m = settings.logreg().fit(emb, yj, sample_weight=sample_weight)
             coef[j], intercept[j] = m.coef_[0], m.intercept_[0]
         self.coef_, self.intercept_, self.platt_, self.thresholds_ = coef, intercept, platt, thresholds
         self.oof_ = calibrated if all_folds else None  # not saved
@@ -308,7 +327,8 @@ class ZeroShotHead(Head):
         self.temperature_ = temperature
         self.multi_label = len(set(self.groups_)) > 1
 
-    def fit(self, emb: np.ndarray, targets: np.ndarray | None, settings: FitSettings) -> ZeroShotHead:
+    def fit(self, emb: np.ndarray, targets: np.ndarray | None, settings: FitSettings,
+            sample_weight: np.ndarray | None = None) -> ZeroShotHead:
         """``emb`` holds one prototype per tag (its description and examples embedded); no targets."""
         norms = np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         self.prototypes_ = (emb / norms).astype(np.float32)

@@ -49,7 +49,10 @@ class LexicalModel:
     tag (multi-label), with the same ``C`` as the embedding head. ``oof_`` holds out-of-fold logits of the
     training rows after :meth:`fit` (not saved)."""
 
-    def fit(self, texts: list[str], targets: np.ndarray, settings: FitSettings, *, multi_label: bool) -> LexicalModel:
+    def fit(self, texts: list[str], targets: np.ndarray, settings: FitSettings, *, multi_label: bool,
+            sample_weight: np.ndarray | None = None) -> LexicalModel:
+        """Learn the vocabulary (unweighted: which words exist) and the regressions (rows weighted by
+        ``sample_weight``)."""
         # words in one document only are names, ids and typos: they cannot generalise, and they fill the
         # vocabulary of a large training set; small sets keep them (8 examples per tag have few repeats)
         self.oof_: np.ndarray | None = None
@@ -72,21 +75,23 @@ class LexicalModel:
         self.idf_ = vec.idf_.astype(np.float32)
         self._vec = vec
         if multi_label:
-            self._fit_multi_label(M, targets, settings)
+            self._fit_multi_label(M, targets, settings, sample_weight)
         else:
-            self._fit_multi_class(M, targets, settings)
+            self._fit_multi_class(M, targets, settings, sample_weight)
         return self
 
-    def _fit_multi_class(self, M: sparse.csr_matrix, y: np.ndarray, settings: FitSettings) -> None:
-        self.oof_ = out_of_fold_logits(M, y, settings)
-        m = settings.logreg().fit(M, y)
+    def _fit_multi_class(self, M: sparse.csr_matrix, y: np.ndarray, settings: FitSettings,
+                         sample_weight: np.ndarray | None) -> None:
+        self.oof_ = out_of_fold_logits(M, y, settings, sample_weight)
+        m = settings.logreg().fit(M, y, sample_weight=sample_weight)
         coef, intercept = m.coef_, m.intercept_
         if coef.shape[0] == 1:  # binary: two symmetric logits, as the embedding head stores them
             coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
         # float16 as saved, so a model predicts the same before and after save/load
         self.coef_, self.intercept_ = coef.astype(np.float16).astype(np.float32), intercept.astype(np.float32)
 
-    def _fit_multi_label(self, M: sparse.csr_matrix, Y: np.ndarray, settings: FitSettings) -> None:
+    def _fit_multi_label(self, M: sparse.csr_matrix, Y: np.ndarray, settings: FitSettings,
+                         sample_weight: np.ndarray | None) -> None:
         k = Y.shape[1]
         coef = np.zeros((k, M.shape[1]), dtype=np.float32)
         intercept = np.zeros(k, dtype=np.float32)
@@ -98,11 +103,11 @@ class LexicalModel:
                 intercept[j] = 50.0 if yj[0] else -50.0
                 oof[:, j] = intercept[j]
                 continue
-            scores = out_of_fold_scores(M, yj, settings)
+            scores = out_of_fold_scores(M, yj, settings, sample_weight)
             seen = seen and scores is not None
             if scores is not None:
                 oof[:, j] = scores
-            m = settings.logreg().fit(M, yj)
+            m = settings.logreg().fit(M, yj, sample_weight=sample_weight)
             coef[j], intercept[j] = m.coef_[0], m.intercept_[0]
         self.oof_ = oof if seen else None
         self.coef_, self.intercept_ = coef.astype(np.float16).astype(np.float32), intercept
@@ -143,11 +148,12 @@ class LexicalModel:
         return lex
 
 
-def fuse_weight(head_oof: np.ndarray, lex_oof: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+def fuse_weight(head_oof: np.ndarray, lex_oof: np.ndarray, y: np.ndarray,
+                sample_weight: np.ndarray | None = None) -> tuple[float, float, float]:
     """Multi-class: the scales ``a`` (head) and ``b`` (lexical, >= 0) whose fused logits ``a*head + b*lexical``
     have the lowest out-of-fold log-loss — a temperature scaling with two inputs. Returns ``(a, b, gain)``,
     ``gain`` the log-loss it saves over the head alone (temperature-rescaled); ``b`` is 0 when the words do
-    not lower it by :data:`MIN_GAIN`."""
+    not lower it by :data:`MIN_GAIN`. With ``sample_weight`` the log-loss is the weighted mean."""
     from scipy.optimize import minimize
 
     rows = np.arange(len(y))
@@ -155,7 +161,7 @@ def fuse_weight(head_oof: np.ndarray, lex_oof: np.ndarray, y: np.ndarray) -> tup
     def nll(ab: np.ndarray) -> float:
         z = ab[0] * head_oof + ab[1] * lex_oof
         z = z - z.max(axis=1, keepdims=True)
-        return float((np.log(np.exp(z).sum(axis=1)) - z[rows, y]).mean())
+        return float(np.average(np.log(np.exp(z).sum(axis=1)) - z[rows, y], weights=sample_weight))
 
     def nll_alone(a: np.ndarray) -> float:
         return nll(np.array([a[0], 0.0]))
@@ -169,10 +175,11 @@ def fuse_weight(head_oof: np.ndarray, lex_oof: np.ndarray, y: np.ndarray) -> tup
     return float(both.x[0]), float(both.x[1]), gain
 
 
-def fuse_multi_label(head_oof: np.ndarray, lex_oof: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fuse_multi_label(head_oof: np.ndarray, lex_oof: np.ndarray, Y: np.ndarray,
+                     sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Multi-label: per tag, a two-input Platt scaling of (head logit, lexical logit) fitted on out-of-fold
     logits — the lexical input's coefficient is that tag's weight — and the F1-optimal threshold of the
-    fused probability. Returns ``(platt (k, 3): a, b, c of a*head + b*lexical + c, thresholds (k,))``."""
+    fused probability (all weighted by ``sample_weight``). Returns ``(platt (k, 3): a, b, c of a*head + b*lexical + c, thresholds (k,))``."""
     k = Y.shape[1]
     platt = np.tile(np.array([1.0, 0.0, 0.0], dtype=np.float32), (k, 1))
     thresholds = np.full(k, 0.5, dtype=np.float32)
@@ -181,12 +188,12 @@ def fuse_multi_label(head_oof: np.ndarray, lex_oof: np.ndarray, Y: np.ndarray) -
         if yj.min() == yj.max():
             continue
         Z = np.column_stack([head_oof[:, j], lex_oof[:, j]])
-        cal = LogisticRegression(C=1e4).fit(Z, yj)
+        cal = LogisticRegression(C=1e4).fit(Z, yj, sample_weight=sample_weight)
         a, b = cal.coef_[0]
         if b < 0:  # the words point the wrong way out of fold: keep the head alone for this tag
-            cal = LogisticRegression(C=1e4).fit(Z[:, :1], yj)
+            cal = LogisticRegression(C=1e4).fit(Z[:, :1], yj, sample_weight=sample_weight)
             a, b = cal.coef_[0, 0], 0.0
         platt[j] = (a, b, cal.intercept_[0])
-        cut, _ = best_f1_threshold(sigmoid(Z @ np.array([a, b]) + cal.intercept_[0]), yj)
+        cut, _ = best_f1_threshold(sigmoid(Z @ np.array([a, b]) + cal.intercept_[0]), yj, sample_weight=sample_weight)
         thresholds[j] = np.clip(cut, 0.02, 0.98)
     return platt, thresholds

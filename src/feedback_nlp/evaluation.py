@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import numbers
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ class EvaluationReport:
     calibration_error: float = float("nan")
     # tags in the data that are not among ``classes`` (a model cannot predict them): scored as missed, listed here
     unknown_tags: list[Any] = field(default_factory=list)
+    # each row's being right (all its tags, no abstention): what ``accuracy`` averages, and a weighted score
+    correct: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,23 +101,32 @@ class EvaluationReport:
         return self.to_markdown()
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>~|&])|(?<![^\W_])_|_(?![^\W_])")
+
+
 def _cell(value: Any) -> str:
-    r"""A value as one Markdown table cell: a tag ``a|b`` (allowed in Python) split its row into more columns,
-    and a line break ended the table.
+    r"""A value as one Markdown table cell, shown as the text it is: a tag ``a|b`` (allowed in Python) split
+    its row into more columns, a line break ended the table, and ``<b>x</b>``, ``*x*``, ``[x](url)`` or
+    ``<img onerror=…>`` rendered as markup (an HTML tag, emphasis, a link) where the report is shown. Markdown
+    characters are backslash-escaped; an underscore inside a word (``feature_request``) is left as it is.
 
     >>> print(_cell("a|b\nc"))
     a\|b c
+    >>> print(_cell("<b>x</b> *y* feature_request _z_"))
+    \<b\>x\</b\> \*y\* feature_request \_z\_
     """
-    return " ".join(str(value).split()).replace("|", "\\|")
+    text = " ".join(str(value).split())
+    return _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
 
 
-def best_f1_threshold(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray,
-                      ) -> tuple[float, dict[str, float]]:
+def best_f1_threshold(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray, *,
+                      sample_weight: np.ndarray | None = None) -> tuple[float, dict[str, float]]:
     """The score cut that maximises F1 when ``score >= cut`` predicts positive, with its F1/precision/recall.
 
     The cut lies halfway between the best-scoring example's score and the next lower distinct score (the
     lowest score itself when every example is best called positive); among equal F1s the higher, more
     precise cut wins. Serves the per-tag thresholds of multi-label tagging and the dedupe threshold.
+    ``sample_weight`` (non-negative, one per example) counts each example that many times.
 
     >>> best_f1_threshold([0.95, 0.9, 0.6, 0.5], [1, 1, 0, 0])[0]
     0.75
@@ -131,17 +143,19 @@ def best_f1_threshold(scores: Sequence[float] | np.ndarray, labels: Sequence[int
     if not np.isin(y, [0, 1]).all():
         raise InvalidInputError("labels must be 0 or 1")
     y = y.astype(int)
-    if y.sum() == 0:
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    positives = float((w * y).sum())
+    if positives <= 0:
         raise InvalidInputError("labels have no positive example; cannot calibrate a threshold")
     order = np.argsort(-s, kind="stable")
-    ss, yy = s[order], y[order]
-    tp, fp = np.cumsum(yy), np.cumsum(1 - yy)
-    f1 = 2 * tp / (tp + fp + y.sum())
+    ss, yy, ww = s[order], y[order], w[order]
+    tp, fp = np.cumsum(ww * yy), np.cumsum(ww * (1 - yy))
+    f1 = 2 * tp / (tp + fp + positives)
     f1 = np.where(np.r_[ss[1:] != ss[:-1], True], f1, -1)  # only cut between distinct scores
     i = int(np.argmax(f1))
     cut = float((ss[i] + ss[i + 1]) / 2) if i + 1 < len(ss) else float(ss[i])
-    return cut, {"threshold": cut, "f1": float(f1[i]), "precision": float(tp[i] / (tp[i] + fp[i])),
-                 "recall": float(tp[i] / y.sum())}
+    return cut, {"threshold": cut, "f1": float(f1[i]), "precision": float(tp[i] / max(tp[i] + fp[i], 1e-300)),
+                 "recall": float(tp[i] / positives)}
 
 
 def _f1(p: float, r: float) -> float:
@@ -289,5 +303,5 @@ def evaluate_predictions(
         accuracy_covered=float(exact[covered].mean()) if covered.any() else float("nan"),  # 0.0 would be a score
         per_tag=per_tag.sort_values("support", ascending=False, kind="stable").reset_index(drop=True),
         confused_pairs=confused, per_level=per_level, mean_confidence=conf, calibration_error=ece,
-        unknown_tags=unknown,
+        unknown_tags=unknown, correct=exact,
     )

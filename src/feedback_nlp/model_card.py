@@ -34,7 +34,7 @@ clf.tag(["The export to Excel fails every time"])
 
 {selection}## Training data
 
-{training_data}
+{training_data}{weights}
 
 ## Evaluation
 
@@ -159,6 +159,16 @@ def _calibration_text(config: dict[str, Any], multi: bool) -> str:
     return f"{how}, {said}" if said else f"{how} on out-of-fold {'scores' if multi else 'logits'}"
 
 
+def _weights_text(summary: Any) -> str:
+    """The sentence saying a model was trained with ``fit(..., sample_weight=...)``; empty when it was not."""
+    if not isinstance(summary, dict):
+        return ""
+    zero = summary.get("zero_rows") or 0
+    return (f"\n\nTrained with sample weights (`fit(..., sample_weight=...)`): {summary.get('rows')} rows, total "
+            f"weight {summary.get('total')}, from {summary.get('min')} to {summary.get('max')}"
+            + (f", {zero} rows weighted 0" if zero else "") + ". The weights themselves are not saved.")
+
+
 def render_model_card(config: dict[str, Any]) -> str:
     """The README.md of a saved tag model."""
     p = config["params"]
@@ -184,6 +194,7 @@ def render_model_card(config: dict[str, Any]) -> str:
         min_conf=p.get("min_confidence", 0.0), random_state=p.get("random_state"),
         created_at=config["created_at"], library_version=config["library_version"],
         training_data=config.get("training_data") or "Not recorded.",
+        weights=_weights_text(config.get("sample_weight")),
         metrics=_metrics_table(config.get("metrics") or {}),
         selection=_selection_section(config.get("head_selection")),
         encoder_file=(", `adapter.npz` (the LoRA updates of the embedding model, merged over its base on load)"

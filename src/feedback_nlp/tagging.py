@@ -498,15 +498,27 @@ def _copies_together(primary: np.ndarray, groups: np.ndarray | None, cv: int,
         return []
     from sklearn.model_selection import StratifiedGroupKFold
 
+    # a tag of one distinct text (one row, or copies of one text) cannot be in a training part and a test part
+    # at once; counting it (1 fold) threw the grouping away for every tag, and the copies of a mislabelled
+    # text elsewhere vouched for each other again. Its rows are tested unseen (the caller does not list them).
     present = np.flatnonzero(np.bincount(primary))
-    n_folds = min(cv, min(len(np.unique(groups[primary == c])) for c in present))
-    if n_folds < 2:
+    distinct = {int(c): len(np.unique(groups[primary == c])) for c in present}
+    judged = [c for c in distinct if distinct[c] >= 2]
+    if len(judged) < 2:
         return []
+    n_folds = min(cv, min(distinct[c] for c in judged))
     splits = list(StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(primary, primary,
                                                                                                groups))
-    if all(len(np.unique(primary[tr])) == len(present) for tr, _ in splits):
+    if all(set(judged) <= set(np.unique(primary[tr]).tolist()) for tr, _ in splits):
         return splits
     return []
+
+
+def _unjudged_tags(primary: np.ndarray, groups: np.ndarray | None, k: int) -> list[int]:
+    """Tags (class indices) some row has first but that hold fewer than 2 distinct texts (``groups``; every row
+    its own text when None): out of fold, such a tag is never both trained on and tested."""
+    keys = np.arange(len(primary)) if groups is None else groups
+    return [j for j in range(k) if (primary == j).any() and len(np.unique(keys[primary == j])) < 2]
 
 
 def _warn_conflicting_labels(groups: np.ndarray | None, rows: list[list[Any]]) -> None:
@@ -588,6 +600,66 @@ def _holdout_split(primary: np.ndarray, share: float, seed: int,
         raise InvalidInputError(f"holdout={share} leaves no row to evaluate on: a tag needs 3 or more rows to hold "
                                 "one out and keep 2 for training; label more rows or train without a holdout")
     return np.sort(train), np.sort(test)
+
+
+def _checked_sample_weight(sample_weight: Any, X: Any, n: int) -> np.ndarray:
+    """``fit``'s ``sample_weight`` as float64, one per row, as scikit-learn's ``_check_sample_weight`` accepts it
+    (a number is every row's weight), with errors that name the problem: a length that is not the rows', a
+    value that is not a finite non-negative number (row given), booleans (a mask selects rows, it does not
+    weigh them), or weights that are all 0."""
+    if isinstance(sample_weight, (numbers.Real, Decimal)) and not isinstance(sample_weight, (bool, np.bool_)):
+        w = np.full(n, float(sample_weight))
+    else:
+        if isinstance(sample_weight, (str, bytes, Mapping)) or not (hasattr(sample_weight, "__len__")
+                                                                    or hasattr(sample_weight, "__array__")):
+            raise InvalidInputError(f"sample_weight must be one number per row (a list, array or Series), got "
+                                    f"{type(sample_weight).__name__}")
+        _refuse_shuffled(X, sample_weight, "sample_weight")
+        raw = np.asarray(sample_weight.to_numpy() if isinstance(sample_weight, pd.Series) else sample_weight,
+                         dtype=None if hasattr(sample_weight, "__array__") else object)
+        if raw.dtype.kind == "b" or any(isinstance(v, (bool, np.bool_)) for v in raw.ravel()):
+            raise InvalidInputError("sample_weight holds booleans: weights are numbers (to leave rows out, select "
+                                    "the rows; to keep them without influence, weigh them 0.0)")
+        try:
+            w = raw.astype(np.float64)
+        except (TypeError, ValueError):
+            raise InvalidInputError("sample_weight must hold numbers (one weight per row)") from None
+        if w.ndim != 1:
+            raise InvalidInputError(f"sample_weight must be 1-D (one weight per row), got shape {w.shape}")
+        if len(w) != n:
+            raise InvalidInputError(f"sample_weight has {len(w)} values but X has {n} rows")
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if len(bad):
+        raise InvalidInputError(f"sample_weight must be finite and non-negative: row {int(bad[0])} is {float(w[bad[0]])}"
+                                + (f" ({len(bad)} such rows)" if len(bad) > 1 else ""))
+    if not w.sum() > 0:
+        raise InvalidInputError("sample_weight is zero for every row: nothing would be learned")
+    # scikit-learn weighs float32 embeddings in float32: 1e-300 became 0 and 1e300 infinity (its ValueError)
+    f32 = np.finfo(np.float32)
+    out = np.flatnonzero(((w > 0) & (w < f32.tiny)) | (w * len(w) > f32.max))
+    if len(out):
+        raise InvalidInputError(f"sample_weight must lie within float32's range (the embeddings' precision), "
+                                f"about 1e-38 to {f32.max / len(w):.1e} for {len(w)} rows: row {int(out[0])} is "
+                                f"{float(w[out[0]])}; rescale the weights (e.g. to a mean of 1)")
+    return w
+
+
+def _refuse_unweighted_tags(targets: _Targets, w: np.ndarray) -> None:
+    """Every tag must carry some weight: a tag whose rows all weigh 0 cannot be learned, but would still be
+    one of ``classes_``."""
+    per_tag = w @ targets.Y if targets.multi_label else np.bincount(targets.primary, weights=w,
+                                                                     minlength=len(targets.classes))
+    empty = [v.item() if isinstance(v := targets.classes[j], np.generic) else v for j in np.flatnonzero(per_tag <= 0)]
+    if empty:
+        raise InvalidInputError(f"every row of tag(s) {quoted_list(empty, limit=5)} has sample_weight 0: such a "
+                                "class cannot be learned (yet would be one of classes_); drop its rows or give them "
+                                "weight")
+
+
+def _weight_summary(w: np.ndarray) -> dict[str, Any]:
+    """What ``config.json`` and the model card say of a weighted fit (the weights themselves are not saved)."""
+    return {"rows": len(w), "total": round(float(w.sum()), 6), "min": round(float(w.min()), 6),
+            "max": round(float(w.max()), 6), "zero_rows": int((w == 0).sum())}
 
 
 def _crossfit_halves(targets: _Targets, seed: int) -> list[tuple[np.ndarray, np.ndarray]] | None:
@@ -851,7 +923,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
     # --- fitting ----------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, *, sep: str | None = None, holdout: float | None = None,
-            unlabelled: Any = None, texts: Any = None) -> TagClassifier:
+            unlabelled: Any = None, texts: Any = None, sample_weight: Any = None) -> TagClassifier:
         """Train on texts ``X`` (or precomputed embeddings) and labels ``y``.
 
         ``y`` holds one tag per row (multi-class: strings, integers or booleans) or a list of tags per row
@@ -863,25 +935,43 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         by :meth:`save`), then the model is trained on every row. With precomputed embeddings as ``X``,
         ``texts`` (the texts they came from) lets the lexical channel learn their words too.
 
+        ``sample_weight`` (one non-negative number per row, as in scikit-learn) weighs the rows in everything
+        ``head="logreg"`` fits: the logistic regression and its out-of-fold calibration (temperature, or each
+        tag's Platt scaling and threshold), the lexical channel and its fusion weight, and, with ``holdout``,
+        the copy evaluated on the held-out rows (the evaluation itself counts every row once). An integer
+        weight counts a row that many times. The fine-tuned heads, ``"auto"``, zero-shot, self-training and
+        ``taxonomy_examples`` refuse it (their pair sampling, pseudo-labels or extra rows have no weights).
+        The model records that it was weighted (``config.json`` and the model card), not the weights.
+
         Raises:
             UnknownTagError: a label is not in the taxonomy (message lists labels and rows).
             InvalidInputError: empty input, rows without labels, mismatched lengths, a tag with a single
                 example, non-finite embeddings, a bad parameter…
         """
-        X, y, texts, unlabelled = _once(X), _once(y), _once(texts), _once(unlabelled)
+        X, y, texts, unlabelled, sample_weight = _once(X), _once(y), _once(texts), _once(unlabelled), _once(sample_weight)
         # the settings the weights come from: save() writes these, not what a set_params after fit changed
         trained = {k: v for k, v in self.get_params(deep=False).items() if k not in ("embedder", "taxonomy")}
-        for attr in ("_trained_params_", "_train_keys_"):
+        for attr in ("_trained_params_", "_train_keys_", "_sample_weight_"):
             self.__dict__.pop(attr, None)
-        self._fit(X, y, sep=sep, holdout=holdout, unlabelled=unlabelled, texts=texts)
+        self._fit(X, y, sep=sep, holdout=holdout, unlabelled=unlabelled, texts=texts, sample_weight=sample_weight)
         self._trained_params_ = trained
         if y is not None and not self.zero_shot:  # fingerprints of the training rows (never saved: see evaluate)
             self._train_keys_ = np.unique(_row_keys(X, texts))
         return self
 
     def _fit(self, X: Any, y: Any, *, sep: str | None, holdout: float | None, unlabelled: Any,
-             texts: Any) -> TagClassifier:
+             texts: Any, sample_weight: Any = None) -> TagClassifier:
         self._validate_params()
+        if sample_weight is not None:
+            refused = ("zero_shot=True (no labelled rows to weigh)" if self.zero_shot else
+                       f"head={self.head!r} (its fine-tuning samples pairs and batches without weights)"
+                       if self.head in _FINE_TUNED else
+                       "head='auto' (its candidates include heads that cannot weigh rows)" if self.head == "auto" else
+                       "self_train=True (pseudo-labelled rows have no weight)" if self.self_train else
+                       "taxonomy_examples=True (the taxonomy's rows have no weight)" if self.taxonomy_examples else None)
+            if refused is not None:
+                raise InvalidInputError(f"sample_weight is not supported with {refused}; use head='logreg', or "
+                                        "repeat rows instead of weighing them")
         if unlabelled is not None and (not self.self_train or self.zero_shot):
             raise InvalidInputError("unlabelled rows are used with self_train=True and labels; zero-shot "
                                     "self-training takes the backlog as X" if self.zero_shot else
@@ -913,6 +1003,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         n = len(numeric) if numeric is not None else len(_texts(X))
         if n != len(targets.rows):
             raise InvalidInputError(f"X has {n} rows but y has {len(targets.rows)}")
+        weights = None if sample_weight is None else _checked_sample_weight(sample_weight, X, n)
         if unlabelled is not None and targets.multi_label:
             raise InvalidInputError("self-training with labels supports multi-class tags only")
         if self.taxonomy_examples and (self.taxonomy is None or targets.multi_label):
@@ -924,13 +1015,15 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                 raise InvalidInputError("with a taxonomy, labels must be tag ids (strings)")
             self.taxonomy.validate_labels(targets.rows)
         targets.require_two_per_tag()
+        if weights is not None:
+            _refuse_unweighted_tags(targets, weights)
         repeats = _repeat_groups(X, texts)
         _warn_conflicting_labels(repeats, targets.rows)
         if self.head == "auto":
             return self._fit_auto(X, targets, holdout, unlabelled)
         report = None
         if holdout is not None:
-            report = self._holdout_report(X, targets, float(holdout), unlabelled, texts, repeats)
+            report = self._holdout_report(X, targets, float(holdout), unlabelled, texts, repeats, weights)
         self.multi_label_ = targets.multi_label
         self.classes_ = targets.classes
         self.taxonomy_ = self.taxonomy
@@ -972,14 +1065,16 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                     words += [backlog_words[i] for i in rows]
                 else:
                     words = None
-            self.head_ = head.fit(emb, Y, self._settings())
+            self.head_ = head.fit(emb, Y, self._settings(), weights)
         self.calibration_: str | None = None
         if self.head in _FINE_TUNED:
             self.calibration_ = self._calibrate_held_out(X, targets, self_trained=unlabelled is not None)
         self.lexical_: LexicalModel | None = None
         self.lexical_fusion_: np.ndarray | None = None
         if words is not None:
-            self._fit_lexical(words, Y, targets.multi_label)
+            self._fit_lexical(words, Y, targets.multi_label, weights)
+        if weights is not None:
+            self._sample_weight_ = _weight_summary(weights)
         self.holdout_report_ = report
         self.metrics_: dict[str, Any] = {} if report is None else {
             **{k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
@@ -1014,7 +1109,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         prepare = getattr(embedder, "prepare", None)
         return list(prepare(texts)) if callable(prepare) else list(texts)
 
-    def _fit_lexical(self, words: list[str], Y: np.ndarray, multi_label: bool) -> None:
+    def _fit_lexical(self, words: list[str], Y: np.ndarray, multi_label: bool,
+                     weights: np.ndarray | None = None) -> None:
         """Fit the lexical channel and its fusion with the head on out-of-fold logits; keep it only where
         it helps out of fold."""
         from ._lexical import LexicalModel, fuse_multi_label, fuse_weight
@@ -1022,20 +1118,21 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         head_oof = getattr(self.head_, "oof_", None)
         if head_oof is None:  # too few rows per tag for out-of-fold logits: nothing to weigh the words by
             return
-        lex = LexicalModel().fit(words, Y, self._settings(), multi_label=multi_label)
+        lex = LexicalModel().fit(words, Y, self._settings(), multi_label=multi_label, sample_weight=weights)
         if lex.oof_ is None or not lex.vocabulary_:
             return
         # the head's held-out logits may cover only the labelled rows, which come first (see recalibrate)
         lex_oof, Y = lex.oof_[:len(head_oof)], Y[:len(head_oof)]
+        weights = None if weights is None else weights[:len(head_oof)]
         if multi_label:
-            platt, thresholds = fuse_multi_label(head_oof, lex_oof, Y)
+            platt, thresholds = fuse_multi_label(head_oof, lex_oof, Y, weights)
             if not (platt[:, 1] > 0).any():
                 return
             fusion = platt
             assert isinstance(self.head_, MultiLabelHead)
             self.head_.thresholds_ = thresholds  # decisions are taken on the fused probabilities
         else:
-            a, b, gain = fuse_weight(head_oof, lex_oof, Y)
+            a, b, gain = fuse_weight(head_oof, lex_oof, Y, weights)
             if b <= 0:
                 return
             fusion = np.array([a, b], dtype=np.float32)
@@ -1132,13 +1229,15 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         return texts, np.asarray(labels, dtype=targets.Y.dtype)
 
     def _holdout_report(self, X: Any, targets: _Targets, share: float, unlabelled: Any = None,
-                        texts: Any = None, repeats: np.ndarray | None = None) -> EvaluationReport:
+                        texts: Any = None, repeats: np.ndarray | None = None,
+                        weights: np.ndarray | None = None) -> EvaluationReport:
         train, test = _holdout_split(targets.primary, share, int(self.random_state), repeats)
         rows = targets.rows
         words = None if texts is None else _texts(texts)
         with _labels_checked():
             held = clone(self).fit(_take(X, train), [rows[i] if targets.multi_label else rows[i][0] for i in train],
-                                   unlabelled=unlabelled, texts=None if words is None else [words[i] for i in train])
+                                   unlabelled=unlabelled, texts=None if words is None else [words[i] for i in train],
+                                   sample_weight=None if weights is None else weights[train])
         return held.evaluate(_take(X, test), [rows[i] if targets.multi_label else rows[i][0] for i in test],
                              texts=None if words is None else [words[i] for i in test])
 
@@ -1380,13 +1479,17 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         return self.fit(X, y, **kwargs).predict(X)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Accuracy (subset accuracy for multi-label); abstained rows count as wrong."""
-        X, y = _once(X), _once(y)
-        if sample_weight is not None:
-            raise InvalidInputError("score does not support sample_weight")
+        """Accuracy (subset accuracy for multi-label); abstained rows count as wrong. With ``sample_weight``
+        (checked as :meth:`fit` checks it), the weighted mean of the rows' being right, as scikit-learn's
+        ``accuracy_score`` weighs them."""
+        X, y, sample_weight = _once(X), _once(y), _once(sample_weight)
         # no warning about copies of training rows: scikit-learn scores the training rows on purpose
         # (learning_curve, return_train_score)
-        return self._evaluate(X, y, None, None, stacklevel=3).accuracy
+        report = self._evaluate(X, y, None, None, stacklevel=3)
+        if sample_weight is None:
+            return report.accuracy
+        w = _checked_sample_weight(sample_weight, X, report.n)
+        return float(np.average(report.correct, weights=w))
 
     # --- evaluation and label quality -------------------------------------------------------------
     def evaluate(self, X: Any, y: Any, *, sep: str | None = None, texts: Any = None) -> EvaluationReport:
@@ -1536,7 +1639,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         (case and spacing aside) share a fold, so a mislabelled text that repeats is not vouched for by its own
         copies. A text that repeats
         under different tags (multi-class; case and spacing aside) is listed too: each copy that does not carry the
-        tag most of its copies carry, and every copy of a tie, with the other copies' tag suggested. The column
+        tag most of its copies carry, and every copy of a tie, with the other copies' tag suggested. A tag with
+        fewer than 2 distinct texts (one row, or copies of one text) cannot be judged out of fold — no fold can
+        both train on it and test it — so its rows are not listed (save a conflict between copies), and a
+        warning names it; at least 2 tags need 2 distinct texts each. The column
         ``index`` is the row's position in ``X``; the frame's own index is ``X``'s index labels when ``X`` is a
         Series or DataFrame (``train.loc[issues.index]`` gives the rows), else the positions 0…n-1.
         """
@@ -1549,7 +1655,6 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                                     f"got {cv!r}")
         targets = _Targets(y, self.multi_label, sep)
         _refuse_shuffled(X, y)
-        targets.require_two_per_tag()
         embedder = self._default_embedder()
         emb = self._embed(X, embedder)
         if len(emb) != len(targets.rows):
@@ -1562,9 +1667,20 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         # once has one
         counts = np.bincount(primary, minlength=k)
         groups = _repeat_groups(X)
+        unjudged = _unjudged_tags(primary, groups, k)
+        if np.count_nonzero(counts) - len(unjudged) < 2:
+            raise InvalidInputError("find_label_issues cross-validates: it needs at least 2 tags with 2 or more "
+                                    "distinct texts each; tags with fewer: "
+                                    f"{quoted_list([targets.classes[j] for j in unjudged], limit=10)}")
+        if unjudged:
+            warnings.warn(f"tags {quoted_list([targets.classes[j] for j in unjudged], limit=10)} have fewer than 2 "
+                          "distinct texts (one row, or copies of one text): no fold can train on them and test them, "
+                          "so their rows are not judged (fit refuses a tag with a single example)", UserWarning,
+                          stacklevel=2)
         splits = _copies_together(primary, groups, cv or int(self.cv), int(self.random_state))
         if not splits:
-            folds = StratifiedKFold(n_splits=max(2, min(cv or int(self.cv), int(counts[counts > 0].min()))),
+            judged = np.setdiff1d(np.flatnonzero(counts), unjudged)  # a one-row tag would cut every tag to 2 folds
+            folds = StratifiedKFold(n_splits=max(2, min(cv or int(self.cv), int(counts[judged].min()))),
                                     shuffle=True, random_state=self.random_state)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
@@ -1574,6 +1690,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             m = self._settings().logreg().fit(emb[tr], primary[tr])
             oof[np.ix_(te, m.classes_)] = m.predict_proba(emb[te])
         mask, used = label_issue_mask(primary, oof, method=method)
+        mask[np.isin(primary, unjudged)] = False  # tested on folds that never saw their tag: no judgement
         given_p = oof[np.arange(len(primary)), primary]
         best = oof.argmax(axis=1)
         if targets.multi_label:  # a row is not mislabelled when the suggested tag is one of its tags
@@ -1673,6 +1790,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             description=description, training_data=training_data,
             selected_head=self.__dict__.get("selected_head_"), head_selection=self.__dict__.get("head_selection_"),
             calibration=self.__dict__.get("calibration_"),
+            sample_weight=self.__dict__.get("_sample_weight_"),
             lexical=None if lexical is None else {"terms": len(lexical.vocabulary_),
                                                   "fusion": np.round(np.asarray(self.lexical_fusion_), 4).tolist()},
         )
@@ -1770,6 +1888,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         clf.metrics_ = config.get("metrics", {})
         clf.holdout_report_ = None
         clf.calibration_ = config.get("calibration")
+        if isinstance(config.get("sample_weight"), dict):  # trained with weights: the card says so again
+            clf._sample_weight_ = config["sample_weight"]
         if config.get("self_trained_rows") is not None:
             clf.self_trained_rows_ = int(config["self_trained_rows"])
         if config.get("head_selection"):  # head="auto": what was measured, and which head it chose
