@@ -12,14 +12,17 @@ Only the model *path* travels with a task; each worker process loads the model o
 Example:
     >>> import dask.dataframe as dd                                        # doctest: +SKIP
     >>> ddf = dd.read_parquet("backlog/*.parquet")                         # doctest: +SKIP
-    >>> tag_dataframe(ddf, "models/request-type").to_parquet("tagged/")    # doctest: +SKIP
+    >>> tagged = tag_dataframe(ddf, "models/request-type")                  # doctest: +SKIP
+    >>> tagged.to_parquet("tagged/", schema=tag_dataframe_schema())          # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import os
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -27,11 +30,37 @@ import pandas as pd
 from ._chunks import load_model_cached, process_chunk
 from ._optional import require
 from .cleaning import MAX_TEXT_CHARS
-from .errors import UsageError, quoted
+from .errors import FeedbackNLPError, UsageError, quoted
 
-__all__ = ["run_chunks", "tag_dataframe", "tag_partition"]
+__all__ = ["run_chunks", "tag_dataframe", "tag_dataframe_schema", "tag_partition"]
 
 OUTPUT_COLUMNS = ["row", "id", "tags", "probabilities", "confidence", "needs_review", "error"]
+
+
+def tag_dataframe_schema() -> Any:
+    """The Arrow schema of :func:`tag_dataframe`'s output, for ``.to_parquet(folder, schema=tag_dataframe_schema())``.
+
+    Dask infers a Parquet schema from the output's (object) columns and cannot: ``to_parquet`` without it failed
+    with ``ArrowInvalid: Could not convert <object object ...>``. ``tags`` is a list of strings and
+    ``probabilities`` a ``map<string,double>``, as in the files of ``feedback-nlp tag``.
+    """
+    import pyarrow as pa
+
+    return pa.schema([("row", pa.int64()), ("id", pa.string()), ("tags", pa.list_(pa.string())),
+                      ("probabilities", pa.map_(pa.string(), pa.float64())), ("confidence", pa.float64()),
+                      ("needs_review", pa.bool_()), ("error", pa.string())])
+
+
+def _for_workers(model: str | os.PathLike) -> str:
+    """The model as a worker must name it: a model folder here by its absolute path (a worker resolves a relative
+    path against its own working directory, another folder or machine), a bundled model's name as it is."""
+    folder = Path(model)
+    return str(folder.absolute()) if (folder / "config.json").is_file() else str(model)
+
+
+def _cache_for_workers(cache: Any) -> Any:
+    """A cache file named by a relative path, by its absolute one (for the reason of :func:`_for_workers`)."""
+    return str(Path(cache).absolute()) if isinstance(cache, (str, os.PathLike)) else cache
 
 
 def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_col: str = "id",
@@ -62,6 +91,7 @@ def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str =
     that one, so workers on different CPUs never mix backends.
     """
     require("dask.dataframe", "dask", "tag_dataframe")
+    model, cache = _for_workers(model), _cache_for_workers(cache)
     backend = getattr(load_model_cached(model, False, backend).embedder_, "backend", backend)
     meta = pd.DataFrame({"row": pd.Series(dtype="int64"), "id": pd.Series(dtype=object), "tags": pd.Series(dtype=object),
                          "probabilities": pd.Series(dtype=object), "confidence": pd.Series(dtype=float),
@@ -123,6 +153,25 @@ def _client(distributed: Any, scheduler: str) -> Any:
     raise error
 
 
+def _result(distributed: Any, fut: Any, index: int) -> Any:
+    """A chunk's result, or FeedbackNLPError saying that the cluster lost it and that ``--resume`` finishes the job.
+
+    Dask's own errors read as a bug of the command ("unexpected FutureCancelledError ... please report it"): a
+    scheduler that went away or was restarted cancels every chunk in flight, and a chunk whose workers died
+    each time it ran (out of memory) is a KilledWorker. The chunks finished before are kept as parts.
+    """
+    from concurrent.futures import CancelledError
+
+    try:
+        return fut.result()
+    except (CancelledError, distributed.KilledWorker) as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = "; if its workers ran out of memory, use a smaller --chunk-size" \
+            if isinstance(exc, distributed.KilledWorker) else ""
+        raise FeedbackNLPError(f"the Dask cluster lost chunk {index} ({why}){hint}; the chunks finished so far are "
+                               "kept: run the same command again with --resume to finish the job") from exc
+
+
 def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
                on_done: Callable[[int, pd.DataFrame, pd.DataFrame], None], *, model: str, cache: Any = True,
                text_col: str = "text", id_col: str = "id", max_chars: int = MAX_TEXT_CHARS,
@@ -132,6 +181,7 @@ def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
     ``scheduler`` is an address such as ``tcp://10.0.0.5:8786``; ``None`` starts a LocalCluster.
     """
     distributed = require("dask.distributed", "dask", "the Dask engine")
+    model, cache = _for_workers(model), _cache_for_workers(cache)
     own = scheduler is None
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) if own else None
     client = distributed.Client(cluster) if scheduler is None else _client(distributed, scheduler)
@@ -145,7 +195,7 @@ def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
             while len(in_flight) > block_until:
                 fut = next(pending)
                 index = in_flight.pop(fut)
-                tagged, rejected = fut.result()
+                tagged, rejected = _result(distributed, fut, index)
                 on_done(index, tagged, rejected)
                 fut.release()
 
