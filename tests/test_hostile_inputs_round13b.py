@@ -8,7 +8,7 @@ threads): none of them is about embedding quality or about Dask's own process ha
 from __future__ import annotations
 
 import json
-
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -160,3 +160,37 @@ def test_a_chunk_that_killed_its_workers_is_a_clear_error(model, tmp_path, monke
     error = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["error"]
     assert code == 1 and "unexpected" not in error
     assert "lost chunk 0" in error and "--chunk-size" in error and "--resume" in error
+
+
+def test_a_worker_with_another_copy_of_the_model_folder_is_refused(model, tmp_path, monkeypatch):
+    """Without a shared file system each machine holds its own copy of the model folder: a worker whose copy was
+    stale (another training at the same path) tagged its partitions with that model, silently, and the output
+    mixed two models. Workers now compare the folder's manifest with the client's and refuse."""
+    monkeypatch.setattr(fdask, "load_model_cached", _from_disk)
+    pdf = pd.DataFrame({"id": ["1", "2"], "text": ["export fails", "add dark mode"]})
+    lazy = fdask.tag_dataframe(dd.from_pandas(pdf, npartitions=2, sort=False), str(model), cache=False)
+    from conftest import HashEmbedder
+
+    other = fb.TagClassifier(HashEmbedder()).fit(["export fails", "csv export broken", "add dark mode", "sso please"],
+                                                 ["request", "request", "bug", "bug"])
+    shutil.rmtree(model)
+    other.save(model)  # what the workers find at that path
+    with pytest.raises(fb.ModelMismatchError, match="on a Dask worker is not the one the client read"):
+        lazy.compute(scheduler="sync")
+
+
+def test_a_worker_with_another_feedback_nlp_is_refused(model):
+    """A worker with another feedback_nlp version (cleaning and tagging differ between versions) tagged its chunks
+    without a word; one without feedback_nlp failed with 'unexpected ModuleNotFoundError ... please report it'."""
+    chunk = pd.DataFrame({"id": ["1"], "text": ["export fails"]})
+    with pytest.raises(fb.FeedbackNLPError, match="runs feedback_nlp .* the client 0.0.1: install the same version"):
+        fdask._remote_chunk(chunk, str(model), False, "text", "id", 20000, None, ("0.0.1", None))
+
+    class Missing:
+        def result(self):
+            raise ModuleNotFoundError("No module named 'feedback_nlp'")
+
+    import distributed
+
+    with pytest.raises(fb.FeedbackNLPError, match="cannot run chunk 4 .*install feedback-nlp"):
+        fdask._result(distributed, Missing(), 4)

@@ -30,7 +30,7 @@ import pandas as pd
 from ._chunks import load_model_cached, process_chunk
 from ._optional import require
 from .cleaning import MAX_TEXT_CHARS
-from .errors import FeedbackNLPError, UsageError, quoted
+from .errors import FeedbackNLPError, ModelMismatchError, UsageError, quoted
 
 __all__ = ["run_chunks", "tag_dataframe", "tag_dataframe_schema", "tag_partition"]
 
@@ -61,6 +61,36 @@ def _for_workers(model: str | os.PathLike) -> str:
 def _cache_for_workers(cache: Any) -> Any:
     """A cache file named by a relative path, by its absolute one (for the reason of :func:`_for_workers`)."""
     return str(Path(cache).absolute()) if isinstance(cache, (str, os.PathLike)) else cache
+
+
+def _this_install(model: str) -> tuple[str, str | None]:
+    """(feedback_nlp version, SHA-256 of the model folder's manifest) as this process sees them."""
+    import feedback_nlp
+
+    from ._persist import manifest_digest
+
+    folder = Path(model)
+    return feedback_nlp.__version__, manifest_digest(folder) if (folder / "config.json").is_file() else None
+
+
+_SAME_AS_CLIENT: set[tuple[str, tuple[str, str | None]]] = set()
+
+
+def _check_worker(model: str, client_install: tuple[str, str | None]) -> None:
+    """Refuse to tag on a worker whose feedback_nlp version or model folder differs from the client's: each machine
+    of a cluster without a shared file system holds its own copy of the model, and a stale copy (or another
+    version, which cleans and tags differently) silently gave some chunks other tags than the rest."""
+    if (model, client_install) in _SAME_AS_CLIENT:
+        return
+    version, manifest = _this_install(model)
+    if version != client_install[0]:
+        raise FeedbackNLPError(f"a Dask worker runs feedback_nlp {version}, the client {client_install[0]}: install "
+                               "the same version on every worker (rows would be cleaned and tagged differently)")
+    if manifest != client_install[1]:
+        raise ModelMismatchError(f"the model folder {quoted(model)} on a Dask worker is not the one the client read "
+                                 "(its files differ, or it is missing there): give every worker the same copy (a "
+                                 "shared file system, or the same files at the same path on each machine)")
+    _SAME_AS_CLIENT.add((model, client_install))
 
 
 def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_col: str = "id",
@@ -97,14 +127,20 @@ def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str =
                          "probabilities": pd.Series(dtype=object), "confidence": pd.Series(dtype=float),
                          "needs_review": pd.Series(dtype=bool), "error": pd.Series(dtype=object)})
 
+    client_install = _this_install(model)
+
     def _one(pdf: pd.DataFrame) -> pd.DataFrame:
+        _check_worker(model, client_install)
         return tag_partition(pdf, model, text_col=text_col, id_col=id_col, cache=cache, backend=backend)
 
     return ddf.map_partitions(_one, meta=meta)
 
 
 def _remote_chunk(chunk: pd.DataFrame, model: str, cache: Any, text_col: str, id_col: str,
-                  max_chars: int, backend: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  max_chars: int, backend: str | None = None,
+                  client_install: tuple[str, str | None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if client_install is not None:
+        _check_worker(model, client_install)
     clf = load_model_cached(model, cache, backend)
     return process_chunk(chunk, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
 
@@ -170,6 +206,12 @@ def _result(distributed: Any, fut: Any, index: int) -> Any:
             if isinstance(exc, distributed.KilledWorker) else ""
         raise FeedbackNLPError(f"the Dask cluster lost chunk {index} ({why}){hint}; the chunks finished so far are "
                                "kept: run the same command again with --resume to finish the job") from exc
+    except ImportError as exc:
+        if isinstance(exc, FeedbackNLPError):  # a missing extra, named by feedback_nlp itself
+            raise
+        # a worker without feedback_nlp cannot even read the task: "unexpected ModuleNotFoundError"
+        raise FeedbackNLPError(f"a Dask worker cannot run chunk {index} ({exc}): install feedback-nlp[dask], the "
+                               "client's version, on every worker") from exc
 
 
 def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
@@ -186,6 +228,7 @@ def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) if own else None
     client = distributed.Client(cluster) if scheduler is None else _client(distributed, scheduler)
     try:
+        client_install = _this_install(model)
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         limit = max_in_flight or 2 * workers
         in_flight: dict[Any, int] = {}
@@ -202,7 +245,8 @@ def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
         for index, chunk in chunks:
             if index in done:
                 continue
-            fut = client.submit(_remote_chunk, chunk, model, cache, text_col, id_col, max_chars, backend, pure=False)
+            fut = client.submit(_remote_chunk, chunk, model, cache, text_col, id_col, max_chars, backend, client_install,
+                                pure=False)
             in_flight[fut] = index
             pending.add(fut)
             drain(limit - 1)
