@@ -194,3 +194,17 @@ def test_a_worker_with_another_feedback_nlp_is_refused(model):
 
     with pytest.raises(fb.FeedbackNLPError, match="cannot run chunk 4 .*install feedback-nlp"):
         fdask._result(distributed, Missing(), 4)
+
+
+@pytest.mark.parametrize("text", ["object", "str", "string[pyarrow]", "category"])
+def test_every_partition_has_the_dtypes_of_the_meta(model, text):
+    """The output's ``id`` was ``str`` in partitions holding a rejected row and object elsewhere (the meta says
+    object): the dtype of one column depended on how the rows fell into partitions. Every partition, empty or not,
+    now has the meta's dtypes."""
+    pdf = pd.DataFrame({"id": ["1", "2", "3", "4", "5"], "text": ["export fails", None, "add dark mode", "", "sso"]})
+    pdf = pdf.astype({"id": "str", "text": text})
+    lazy = fdask.tag_dataframe(dd.from_pandas(pdf, npartitions=3, sort=False), str(model), cache=False)
+    meta = lazy._meta.dtypes.to_dict()
+    for part in [pdf.iloc[:0], pdf.iloc[:1], pdf.iloc[1:2], pdf]:
+        assert fdask.tag_partition(part, str(model), cache=False).dtypes.to_dict() == meta
+    assert lazy.compute(scheduler="sync").dtypes.to_dict() == meta

@@ -108,7 +108,9 @@ def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_c
     out = pd.concat([tagged, rejected[OUTPUT_COLUMNS]], ignore_index=True).sort_values("row", kind="stable")
     out["confidence"] = out["confidence"].astype(float)
     out["needs_review"] = out["needs_review"].astype(bool)
-    out["error"] = out["error"].astype(object)
+    # object, as the meta of tag_dataframe says: ids and reasons read from a "str" column came back as "str" in
+    # the partitions holding a rejected row and as object in the others
+    out["id"], out["error"] = out["id"].astype(object), out["error"].astype(object)
     return out[OUTPUT_COLUMNS].reset_index(drop=True)
 
 
