@@ -82,13 +82,21 @@ def test_tag_dataframe_sends_workers_the_model_folder_by_its_absolute_path(model
     working directory is another one (another machine, a notebook that changed directory) looked for the model
     there and failed with 'not found'. The client checks the folder and sends its absolute path."""
     monkeypatch.chdir(model.parent)
-    monkeypatch.setattr(fdask, "load_model_cached", _from_disk)
+    caches = []
+
+    def worker_load(model, cache=True, backend=None):
+        caches.append(cache)
+        return _from_disk(model)
+
+    monkeypatch.setattr(fdask, "load_model_cached", worker_load)
     pdf = pd.DataFrame({"id": ["1", "2"], "text": ["export fails", "add dark mode"]})
-    lazy = fdask.tag_dataframe(dd.from_pandas(pdf, npartitions=2, sort=False), model.name, cache=False)
+    lazy = fdask.tag_dataframe(dd.from_pandas(pdf, npartitions=2, sort=False), model.name, cache="emb.sqlite")
     elsewhere = tmp_path / "worker-cwd"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # where the workers run
     assert lazy.compute(scheduler="sync")["tags"].tolist() == [["bug"], ["request"]]
+    # and the cache file too: the workers' embeddings went to emb.sqlite in each worker's own directory
+    assert set(caches) - {False} == {str(model.parent / "emb.sqlite")}  # False: the client's probe
 
 
 def test_a_dask_job_sends_workers_the_model_folder_by_its_absolute_path(model, tmp_path, monkeypatch):
