@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -216,3 +217,20 @@ def test_every_partition_has_the_dtypes_of_the_meta(model, text):
     for part in [pdf.iloc[:0], pdf.iloc[:1], pdf.iloc[1:2], pdf]:
         assert fdask.tag_partition(part, str(model), cache=False).dtypes.to_dict() == meta
     assert lazy.compute(scheduler="sync").dtypes.to_dict() == meta
+
+
+def test_a_scheduler_without_workers_says_why_the_job_waits(model, tmp_path, caplog):
+    """A scheduler whose workers had not started (or had all gone) left the job silent, with no row moving and no
+    word why, until workers joined. It still waits (an adaptive cluster starts workers on demand), and says so."""
+    data = _data(tmp_path)
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        timer = threading.Timer(1.0, cluster.scale, args=(1,))
+        timer.start()
+        try:
+            with caplog.at_level("WARNING", logger="feedback_nlp.dask"):
+                summary = fb.tag_file(model, data, tmp_path / "o.csv", chunk_size=3, cache=False, progress=False,
+                                      engine="dask", scheduler=cluster.scheduler_address)
+        finally:
+            timer.join()
+    assert (summary.rows_in, summary.rows_out, summary.rows_error) == (11, 10, 1)
+    assert f"the Dask scheduler at {cluster.scheduler_address} has no workers" in caplog.text

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -33,6 +34,8 @@ from .cleaning import MAX_TEXT_CHARS
 from .errors import FeedbackNLPError, ModelMismatchError, UsageError, quoted
 
 __all__ = ["run_chunks", "tag_dataframe", "tag_dataframe_schema", "tag_partition"]
+
+log = logging.getLogger(__name__)
 
 OUTPUT_COLUMNS = ["row", "id", "tags", "probabilities", "confidence", "needs_review", "error"]
 
@@ -231,7 +234,11 @@ def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
     client = distributed.Client(cluster) if scheduler is None else _client(distributed, scheduler)
     try:
         client_install = _this_install(model)
-        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        workers = len(client.scheduler_info().get("workers", {}))
+        if not workers:  # an adaptive cluster starts workers on demand: wait, but say why nothing moves
+            log.warning("the Dask scheduler at %s has no workers: the chunks wait until a worker joins",
+                        client.scheduler.address)
+        workers = max(1, workers)
         limit = max_in_flight or 2 * workers
         in_flight: dict[Any, int] = {}
         pending = distributed.as_completed()
