@@ -19,6 +19,7 @@ import pytest
 
 import feedback_nlp as fb
 from _hostile_support import hashed_tag_model, write_file
+from feedback_nlp.errors import UsageError
 
 pytest.importorskip("dask.distributed")
 import dask.dataframe as dd  # noqa: E402
@@ -234,3 +235,13 @@ def test_a_scheduler_without_workers_says_why_the_job_waits(model, tmp_path, cap
             timer.join()
     assert (summary.rows_in, summary.rows_out, summary.rows_error) == (11, 10, 1)
     assert f"the Dask scheduler at {cluster.scheduler_address} has no workers" in caplog.text
+
+
+@pytest.mark.parametrize("rows", [[1.0, np.nan, 3.0], ["a", "b", "c"], [1, 2.5, 3], [1, None, 3]])
+def test_a_partition_row_column_that_is_no_row_numbers_is_a_usage_error(model, rows):
+    """``tag_partition`` takes the partition's ``_row`` column (the Spark recipe makes one): a missing number came
+    out as row -9223372036854775808, sorted first, without a word; text was a bare ValueError from int()."""
+    pdf = pd.DataFrame({"id": ["1", "2", "3"], "text": ["export fails", "add dark mode", "csv broken"], "_row": rows})
+    with pytest.raises(UsageError, match="column '_row' must hold a whole row number"):
+        fdask.tag_partition(pdf, str(model), cache=False)
+    assert fdask.tag_partition(pdf.assign(_row=[7.0, 8.0, 9.0]), str(model), cache=False)["row"].tolist() == [7, 8, 9]

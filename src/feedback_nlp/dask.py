@@ -96,14 +96,23 @@ def _check_worker(model: str, client_install: tuple[str, str | None]) -> None:
     _SAME_AS_CLIENT.add((model, client_install))
 
 
+def _row_numbers(rows: pd.Series) -> pd.Series:
+    """A partition's own ``_row`` column as int64, or UsageError: a missing number became -9223372036854775808 in
+    ``row`` (and that row moved first), and text was a bare ValueError."""
+    numbers = pd.to_numeric(rows, errors="coerce")
+    bad = numbers.isna() | (numbers != numbers.round())
+    if bad.any():
+        raise UsageError(f"column '_row' must hold a whole row number in every row; found {quoted(rows[bad].iloc[0])}")
+    return numbers.astype("int64")
+
+
 def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_col: str = "id",
                   cache: Any = True, max_chars: int = MAX_TEXT_CHARS, backend: str | None = None) -> pd.DataFrame:
     """Tag one pandas partition. Rejected rows stay in the output with ``error`` set (and no tags), so a
     partition never loses a row; filter on ``error.isna()`` to split them. ``row`` is the partition's own
     ``_row`` column when it has one, else the position inside the partition (from 0, as in ``tag_dataframe``)."""
     clf = load_model_cached(model, cache, backend)
-    if "_row" not in pdf.columns:
-        pdf = pdf.assign(_row=range(len(pdf)))
+    pdf = pdf.assign(_row=_row_numbers(pdf["_row"]) if "_row" in pdf.columns else range(len(pdf)))
     tagged, rejected = process_chunk(pdf, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
     tagged = tagged.assign(error=None)
     rejected = rejected.rename(columns={"reason": "error"}).assign(tags=[[] for _ in range(len(rejected))],
