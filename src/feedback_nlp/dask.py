@@ -110,7 +110,8 @@ def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_c
                   cache: Any = True, max_chars: int = MAX_TEXT_CHARS, backend: str | None = None) -> pd.DataFrame:
     """Tag one pandas partition. Rejected rows stay in the output with ``error`` set (and no tags), so a
     partition never loses a row; filter on ``error.isna()`` to split them. ``row`` is the partition's own
-    ``_row`` column when it has one, else the position inside the partition (from 0, as in ``tag_dataframe``)."""
+    ``_row`` column when it has one (whole numbers in every row, else UsageError), else the position inside the
+    partition (from 0, as in ``tag_dataframe``)."""
     clf = load_model_cached(model, cache, backend)
     pdf = pdf.assign(_row=_row_numbers(pdf["_row"]) if "_row" in pdf.columns else range(len(pdf)))
     tagged, rejected = process_chunk(pdf, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
