@@ -16,7 +16,7 @@ from .backends import calibrate_backends
 from .batch import tag_file
 from .cache import EmbeddingCache
 from .cleaning import clean_text, redact_pii
-from .dask import tag_dataframe
+from .dask import tag_dataframe, tag_dataframe_schema
 from .datasets import load_sample
 from .dedupe import Deduper, calibrate_threshold
 from .embedding import BaseEmbedder, Embedder
@@ -66,6 +66,7 @@ __all__ = [
     "rice",
     "tag_file",
     "tag_dataframe",
+    "tag_dataframe_schema",
     "theme_scores",
     "CacheError",
     "ColumnError",

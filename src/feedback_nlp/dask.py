@@ -12,14 +12,18 @@ Only the model *path* travels with a task; each worker process loads the model o
 Example:
     >>> import dask.dataframe as dd                                        # doctest: +SKIP
     >>> ddf = dd.read_parquet("backlog/*.parquet")                         # doctest: +SKIP
-    >>> tag_dataframe(ddf, "models/request-type").to_parquet("tagged/")    # doctest: +SKIP
+    >>> tagged = tag_dataframe(ddf, "models/request-type")                  # doctest: +SKIP
+    >>> tagged.to_parquet("tagged/", schema=tag_dataframe_schema())          # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import logging
+import os
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -27,21 +31,89 @@ import pandas as pd
 from ._chunks import load_model_cached, process_chunk
 from ._optional import require
 from .cleaning import MAX_TEXT_CHARS
-from .errors import UsageError, quoted
+from .errors import FeedbackNLPError, ModelMismatchError, UsageError, quoted
 
-__all__ = ["run_chunks", "tag_dataframe", "tag_partition"]
+__all__ = ["run_chunks", "tag_dataframe", "tag_dataframe_schema", "tag_partition"]
+
+log = logging.getLogger(__name__)
 
 OUTPUT_COLUMNS = ["row", "id", "tags", "probabilities", "confidence", "needs_review", "error"]
+
+
+def tag_dataframe_schema() -> Any:
+    """The Arrow schema of :func:`tag_dataframe`'s output, for ``.to_parquet(folder, schema=tag_dataframe_schema())``.
+
+    Dask infers a Parquet schema from the output's (object) columns and cannot: ``to_parquet`` without it failed
+    with ``ArrowInvalid: Could not convert <object object ...>``. ``tags`` is a list of strings and
+    ``probabilities`` a ``map<string,double>``, as in the files of ``feedback-nlp tag``.
+    """
+    import pyarrow as pa
+
+    return pa.schema([("row", pa.int64()), ("id", pa.string()), ("tags", pa.list_(pa.string())),
+                      ("probabilities", pa.map_(pa.string(), pa.float64())), ("confidence", pa.float64()),
+                      ("needs_review", pa.bool_()), ("error", pa.string())])
+
+
+def _for_workers(model: str | os.PathLike) -> str:
+    """The model as a worker must name it: a model folder here by its absolute path (a worker resolves a relative
+    path against its own working directory, another folder or machine), a bundled model's name as it is."""
+    folder = Path(model)
+    return str(folder.absolute()) if (folder / "config.json").is_file() else str(model)
+
+
+def _cache_for_workers(cache: Any) -> Any:
+    """A cache file named by a relative path, by its absolute one (for the reason of :func:`_for_workers`)."""
+    return str(Path(cache).absolute()) if isinstance(cache, (str, os.PathLike)) else cache
+
+
+def _this_install(model: str) -> tuple[str, str | None]:
+    """(feedback_nlp version, SHA-256 of the model folder's manifest) as this process sees them."""
+    import feedback_nlp
+
+    from ._persist import manifest_digest
+
+    folder = Path(model)
+    return feedback_nlp.__version__, manifest_digest(folder) if (folder / "config.json").is_file() else None
+
+
+_SAME_AS_CLIENT: set[tuple[str, tuple[str, str | None]]] = set()
+
+
+def _check_worker(model: str, client_install: tuple[str, str | None]) -> None:
+    """Refuse to tag on a worker whose feedback_nlp version or model folder differs from the client's: each machine
+    of a cluster without a shared file system holds its own copy of the model, and a stale copy (or another
+    version, which cleans and tags differently) silently gave some chunks other tags than the rest."""
+    if (model, client_install) in _SAME_AS_CLIENT:
+        return
+    version, manifest = _this_install(model)
+    if version != client_install[0]:
+        raise FeedbackNLPError(f"a Dask worker runs feedback_nlp {version}, the client {client_install[0]}: install "
+                               "the same version on every worker (rows would be cleaned and tagged differently)")
+    if manifest != client_install[1]:
+        raise ModelMismatchError(f"the model folder {quoted(model)} on a Dask worker is not the one the client read "
+                                 "(its files differ, or it is missing there): give every worker the same copy (a "
+                                 "shared file system, or the same files at the same path on each machine)")
+    _SAME_AS_CLIENT.add((model, client_install))
+
+
+def _row_numbers(rows: pd.Series) -> pd.Series:
+    """A partition's own ``_row`` column as int64, or UsageError: a missing number became -9223372036854775808 in
+    ``row`` (and that row moved first), and text was a bare ValueError."""
+    numbers = pd.to_numeric(rows, errors="coerce")
+    bad = numbers.isna() | (numbers != numbers.round())
+    if bad.any():
+        raise UsageError(f"column '_row' must hold a whole row number in every row; found {quoted(rows[bad].iloc[0])}")
+    return numbers.astype("int64")
 
 
 def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_col: str = "id",
                   cache: Any = True, max_chars: int = MAX_TEXT_CHARS, backend: str | None = None) -> pd.DataFrame:
     """Tag one pandas partition. Rejected rows stay in the output with ``error`` set (and no tags), so a
     partition never loses a row; filter on ``error.isna()`` to split them. ``row`` is the partition's own
-    ``_row`` column when it has one, else the position inside the partition (from 0, as in ``tag_dataframe``)."""
+    ``_row`` column when it has one (whole numbers in every row, else UsageError), else the position inside the
+    partition (from 0, as in ``tag_dataframe``)."""
     clf = load_model_cached(model, cache, backend)
-    if "_row" not in pdf.columns:
-        pdf = pdf.assign(_row=range(len(pdf)))
+    pdf = pdf.assign(_row=_row_numbers(pdf["_row"]) if "_row" in pdf.columns else range(len(pdf)))
     tagged, rejected = process_chunk(pdf, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
     tagged = tagged.assign(error=None)
     rejected = rejected.rename(columns={"reason": "error"}).assign(tags=[[] for _ in range(len(rejected))],
@@ -49,7 +121,9 @@ def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_c
     out = pd.concat([tagged, rejected[OUTPUT_COLUMNS]], ignore_index=True).sort_values("row", kind="stable")
     out["confidence"] = out["confidence"].astype(float)
     out["needs_review"] = out["needs_review"].astype(bool)
-    out["error"] = out["error"].astype(object)
+    # object, as the meta of tag_dataframe says: ids and reasons read from a "str" column came back as "str" in
+    # the partitions holding a rejected row and as object in the others
+    out["id"], out["error"] = out["id"].astype(object), out["error"].astype(object)
     return out[OUTPUT_COLUMNS].reset_index(drop=True)
 
 
@@ -62,19 +136,26 @@ def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str =
     that one, so workers on different CPUs never mix backends.
     """
     require("dask.dataframe", "dask", "tag_dataframe")
+    model, cache = _for_workers(model), _cache_for_workers(cache)
     backend = getattr(load_model_cached(model, False, backend).embedder_, "backend", backend)
     meta = pd.DataFrame({"row": pd.Series(dtype="int64"), "id": pd.Series(dtype=object), "tags": pd.Series(dtype=object),
                          "probabilities": pd.Series(dtype=object), "confidence": pd.Series(dtype=float),
                          "needs_review": pd.Series(dtype=bool), "error": pd.Series(dtype=object)})
 
+    client_install = _this_install(model)
+
     def _one(pdf: pd.DataFrame) -> pd.DataFrame:
+        _check_worker(model, client_install)
         return tag_partition(pdf, model, text_col=text_col, id_col=id_col, cache=cache, backend=backend)
 
     return ddf.map_partitions(_one, meta=meta)
 
 
 def _remote_chunk(chunk: pd.DataFrame, model: str, cache: Any, text_col: str, id_col: str,
-                  max_chars: int, backend: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  max_chars: int, backend: str | None = None,
+                  client_install: tuple[str, str | None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if client_install is not None:
+        _check_worker(model, client_install)
     clf = load_model_cached(model, cache, backend)
     return process_chunk(chunk, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
 
@@ -123,6 +204,31 @@ def _client(distributed: Any, scheduler: str) -> Any:
     raise error
 
 
+def _result(distributed: Any, fut: Any, index: int) -> Any:
+    """A chunk's result, or FeedbackNLPError saying that the cluster lost it and that ``--resume`` finishes the job.
+
+    Dask's own errors read as a bug of the command ("unexpected FutureCancelledError ... please report it"): a
+    scheduler that went away or was restarted cancels every chunk in flight, and a chunk whose workers died
+    each time it ran (out of memory) is a KilledWorker. The chunks finished before are kept as parts.
+    """
+    from concurrent.futures import CancelledError
+
+    try:
+        return fut.result()
+    except (CancelledError, distributed.KilledWorker) as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = "; if its workers ran out of memory, use a smaller --chunk-size" \
+            if isinstance(exc, distributed.KilledWorker) else ""
+        raise FeedbackNLPError(f"the Dask cluster lost chunk {index} ({why}){hint}; the chunks finished so far are "
+                               "kept: run the same command again with --resume to finish the job") from exc
+    except ImportError as exc:
+        if isinstance(exc, FeedbackNLPError):  # a missing extra, named by feedback_nlp itself
+            raise
+        # a worker without feedback_nlp cannot even read the task: "unexpected ModuleNotFoundError"
+        raise FeedbackNLPError(f"a Dask worker cannot run chunk {index} ({exc}): install feedback-nlp[dask], the "
+                               "client's version, on every worker") from exc
+
+
 def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
                on_done: Callable[[int, pd.DataFrame, pd.DataFrame], None], *, model: str, cache: Any = True,
                text_col: str = "text", id_col: str = "id", max_chars: int = MAX_TEXT_CHARS,
@@ -132,11 +238,17 @@ def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
     ``scheduler`` is an address such as ``tcp://10.0.0.5:8786``; ``None`` starts a LocalCluster.
     """
     distributed = require("dask.distributed", "dask", "the Dask engine")
+    model, cache = _for_workers(model), _cache_for_workers(cache)
     own = scheduler is None
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) if own else None
     client = distributed.Client(cluster) if scheduler is None else _client(distributed, scheduler)
     try:
-        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        client_install = _this_install(model)
+        workers = len(client.scheduler_info().get("workers", {}))
+        if not workers:  # an adaptive cluster starts workers on demand: wait, but say why nothing moves
+            log.warning("the Dask scheduler at %s has no workers: the chunks wait until a worker joins",
+                        client.scheduler.address)
+        workers = max(1, workers)
         limit = max_in_flight or 2 * workers
         in_flight: dict[Any, int] = {}
         pending = distributed.as_completed()
@@ -145,14 +257,15 @@ def run_chunks(chunks: Iterable[tuple[int, pd.DataFrame]], done: set[int],
             while len(in_flight) > block_until:
                 fut = next(pending)
                 index = in_flight.pop(fut)
-                tagged, rejected = fut.result()
+                tagged, rejected = _result(distributed, fut, index)
                 on_done(index, tagged, rejected)
                 fut.release()
 
         for index, chunk in chunks:
             if index in done:
                 continue
-            fut = client.submit(_remote_chunk, chunk, model, cache, text_col, id_col, max_chars, backend, pure=False)
+            fut = client.submit(_remote_chunk, chunk, model, cache, text_col, id_col, max_chars, backend, client_install,
+                                pure=False)
             in_flight[fut] = index
             pending.add(fut)
             drain(limit - 1)

@@ -595,6 +595,10 @@ def _parse_revenue(value: Any) -> float:
 
 def _as_text(value: Any) -> Any:
     """Cells of a typed column (Parquet, DataFrame) as their text; other kinds are left for text_problem."""
+    if value is pd.NA or value is pd.NaT:
+        # the missing value of a "string" column (every text column of a dask DataFrame, which converts object
+        # columns to string[pyarrow]): was rejected as "text is NAType, not str", where NaN said "missing text"
+        return None
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     if isinstance(value, bytes):  # a binary Parquet column: text if it decodes, else left for text_problem
