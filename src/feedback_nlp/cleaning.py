@@ -269,8 +269,8 @@ _CUED_PASSWORD = re.compile(r"((?:\b(?:password|passwd|passwort|kennwort|pwd|pas
                             r"|contraseña|clave|senha|пароль|wachtwoord|hasło|haslo|lösenord|losenord|passord"
                             r"|adgangskode|salasana|şifre|sifre|parola|heslo|jelszó|κωδικός)"
                             r"\s*(?:is|was|is now|(?:(?:was|is|been|got)[ ])?(?:reset|changed|set)[ ]to|=|:|ist|lautet|war|est|était|es|era|é|è|to|jest|är|er|on|это|είναι|-)"
-                            r"|\b(?:pw|pass)\s*[:=]|密码|密碼|パスワード|비밀번호)"
-                            r"\s*(?:是|は|는|은)?\s*\ufdd0?['\"]?)([^\s'\"\ufdd0]{6,64})", re.I)
+                            r"|\b(?:pw|pass)\s*[:=]|(?:密码|密碼|パスワード|비밀번호)\s*(?:is|was|=|:|是|は|는|은))"
+                            r"\s*\ufdd0?['\"]?)([^\s'\"\ufdd0]{6,64})", re.I)
 _HYPHENATED_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+[.,;:!?]?")
 _CUED_PIN = re.compile(r"(\bpin(?: code| number)?\s*(?:is|was|=|:)\s*)(\d{4,8})\b", re.I)
 # A card's security code and a one-time code after their word ("CVV 123", "my OTP is 483921", "2FA code: 123456"):
