@@ -103,7 +103,7 @@ def evaluate(cases: list[dict[str, Any]]) -> dict[str, Any]:
 def evaluate_splits(cases: list[dict[str, Any]]) -> dict[str, Any]:
     """:func:`evaluate` on the ``dev``, ``heldout``, ``heldout2`` and ``round13`` cases and on all of them."""
     return {split: evaluate([c for c in cases if split == "all" or c.get("split") == split])
-            for split in ("dev", "heldout", "heldout2", "round13", "all")}
+            for split in ("dev", "heldout", "heldout2", "round13", "heldout3", "all")}
 
 
 def _print(name: str, result: dict[str, Any], show: bool) -> None:

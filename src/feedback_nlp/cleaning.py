@@ -373,7 +373,7 @@ _NAME_RULES = (
       "зовут"), _INTRODUCED),
     (("i'm", "i’m", "im ", "i am"), _I_AM),
     (("this is", "it's", "it’s", "it is"), _THIS_IS),
-    (("agent", "rep ", "advis", "operator", "specialist", "supervisor", "consultant", "colleague", "worker", "teammate",
+    (("agent", "rep ", "representative", "advis", "operator", "specialist", "supervisor", "consultant", "colleague", "worker", "teammate",
       "technician", "csr"), _AGENT),
     (("spok", "speaking", "talk", "chat"), _SPOKEN_TO),
     (("named", "called"), _NAMED),
@@ -385,7 +385,7 @@ team all everyone everybody anyone anybody someone somebody there guys gals folk
 madam mam maam ma'am ma’am support customer customers service services user users developer developers dev devs
 admin admins administrator staff world again hello hi hey dear thanks thank thx mods mod moderators moderator
 community sales billing everyone y'all yall you your yours all sirs gentlemen ladies colleagues crew gang fam
-reddit redditors internet
+reddit redditors internet mom mum dad mommy mummy daddy mother father bro sis buddy dude man honey babe darling baby
 i im me my mine we our ours us he she it its they their them this that these those here the a an and but or so if
 then than is are was were be been being do does did done can could would should will shall may might must have has
 had having how what why when where who whom which whose please pls plz ok okay yes yeah yep no nope not just also
