@@ -268,12 +268,14 @@ _CUED_SECRET = re.compile(r"(\b(?:[A-Za-z0-9]{1,20}_){0,3}(?:api[ _-]?key|apikey
                           r"(?:_[A-Za-z0-9]{1,20}){0,3}"
                           r"\s*(?:is|=|:)\s*['\"]?)([A-Za-z0-9._~+/=-]{12,})", re.I)
 # A password after its word: short values count ("pwd: hunter2"), but only with a digit or a symbol, so
-# "password is wrong" and "password: required" stay.
+# "password is wrong" and "password: required" stay. The word and its "is" in other languages too ("Passwort ist",
+# "mot de passe est", "contraseña es", "senha é", "hasło jest"); "pw:" and "pass:" only so written ("PASS: test/unit" is
+# a test log, "ngraph::pass::" C++).
 _CUED_PASSWORD = re.compile(r"((?:\b(?:password|passwd|passwort|kennwort|pwd|passcode|passphrase|mot de passe|mdp"
                             r"|contraseña|clave|senha|пароль|wachtwoord|hasło|haslo|lösenord|losenord|passord"
                             r"|adgangskode|salasana|şifre|sifre|parola|heslo|jelszó|κωδικός)"
-                            r"\s*(?:is|was|is now|(?:(?:was|is|been|got)[ ])?(?:reset|changed|set)[ ]to|=|:|ist|lautet|war|est|était|es|era|é|è|to|jest|är|er|on|это|είναι|-)"
-                            r"|\b(?:pw|pass)\s*[:=]|(?:密码|密碼|パスワード|비밀번호)\s*(?:is|was|=|:|是|は|는|은))"
+                            r"\s*(?:is|was|is now|(?:(?:was|is|been|got)[ ])?(?:reset|changed|set)[ ]to|=|:|ist|lautet|war|est|était|es|era|é|è|to|jest|är|er|это|είναι)"
+                            r"|(?-i:\b(?:pw|PW|pass|Pass)\s*[:=](?![:=]))|(?:密码|密碼|パスワード|비밀번호)\s*(?:is|was|=|:|是|は|는|은))"
                             r"\s*\ufdd0?['\"]?)([^\s'\"\ufdd0]{6,64})", re.I)
 _HYPHENATED_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+[.,;:!?]?")
 _CUED_PIN = re.compile(r"(\bpin(?: code| number)?\s*(?:is|was|=|:)\s*)(\d{4,8})\b", re.I)
