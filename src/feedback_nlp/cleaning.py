@@ -748,10 +748,11 @@ def _redact_ipv6(m: re.Match) -> str:
 
 def redact_pii(text: str) -> str:
     """Replace e-mails (obfuscated ones too), phones, payment cards (Luhn-checked), IBANs (mod-97 checked), US
-    SSNs, API keys, tokens, passwords and private keys, IP addresses, URLs that carry credentials, street
-    addresses, dates of birth and government ids (each with its check) with ``<EMAIL>``, ``<PHONE>``,
-    ``<CARD>``, ``<IBAN>``, ``<SSN>``, ``<SECRET>``, ``<IP>``, ``<URL>``, ``<ADDRESS>``, ``<DOB>`` and
-    ``<NATIONAL_ID>``.
+    SSNs, API keys, tokens, passwords, card and one-time codes and private keys, IP addresses, URLs that carry
+    credentials or share a file, street addresses, dates of birth, government ids (each with its check) and person
+    names where a name is nearly certain (greetings, sign-offs, introductions, form labels, the agent a ticket
+    speaks of) with ``<EMAIL>``, ``<PHONE>``, ``<CARD>``, ``<IBAN>``, ``<SSN>``, ``<SECRET>``, ``<IP>``, ``<URL>``,
+    ``<ADDRESS>``, ``<DOB>``, ``<NATIONAL_ID>`` and ``<NAME>``.
 
     Validation and context keep order numbers, dates, versions, hashes and ISBNs intact (see docs/ingest.md for
     the rules and docs/benchmarks.md for recall and false positives per kind).
@@ -762,6 +763,8 @@ def redact_pii(text: str) -> str:
     'key <SECRET> from <IP>, app v2.4.1.0, order 4155552671'
     >>> redact_pii("write to ann [at] example [dot] com, ship to 221B Baker Street, DOB 12/03/1985")
     'write to <EMAIL>, ship to <ADDRESS>, DOB <DOB>'
+    >>> redact_pii("Hi team, Agent Mike said it is fixed. Thanks, Maria")
+    'Hi team, Agent <NAME> said it is fixed. Thanks, <NAME>'
     """
     if not isinstance(text, str):  # as clean_text: not "argument of type 'NoneType' is not iterable"
         raise TypeError(f"redact_pii expects str, got {type(text).__name__}")
