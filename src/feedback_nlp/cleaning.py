@@ -408,7 +408,11 @@ _NOT_NAME = frozenset(_NOT_NAME_WORDS.split())
 
 
 def _redact_names(m: re.Match) -> str:
+    """The match of a name rule with its name (the rule's one named group) redacted, or unchanged when the name
+    fails the rule's own check."""
     kind = m.lastgroup
+    if kind is None:  # every alternative of a name rule ends in its named group
+        return m.group(0)
     start, end = m.span(kind)
     if kind == "agent" and m.string[max(0, m.start() - 7):m.start()].lower().endswith(("user ", "travel ", "secret ")):
         return m.group(0)  # "user agent", "Travel Agent App", "Secret Agent"
