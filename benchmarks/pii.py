@@ -22,7 +22,7 @@ from _common import save
 from feedback_nlp.cleaning import redact_pii
 
 CASES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "ingest" / "pii_labelled.jsonl"
-KINDS = ("EMAIL", "PHONE", "CARD", "IBAN", "SSN", "SECRET", "IP", "URL")
+KINDS = ("EMAIL", "PHONE", "CARD", "IBAN", "SSN", "SECRET", "IP", "URL", "NAME")
 
 
 def evaluate(cases: list[dict]) -> dict:
