@@ -70,3 +70,27 @@ def test_a_title_that_continues_a_thought_is_passed_over() -> None:
     texts = ["Then you have to go back to search and zoom in again", "Search loses the map zoom every time"]
     assert central_title(texts, np.array([0.90, 0.86])) == "Search loses the map zoom every time"
     assert central_title(texts[:1], np.array([0.9])) == "Then you have to go back to search and zoom in again"
+
+
+def test_score_writes_the_numbers_it_scored_as_numbers_in_typed_outputs(tmp_path) -> None:
+    """`score` read the file as text (so that ids like "007" stay), and Parquet and JSON outputs then held
+    "reach": "1" as a string. The columns the framework scored are numbers there now; other columns and any CSV
+    output keep the cells as written."""
+    import json
+
+    import pandas as pd
+
+    from feedback_nlp.cli import main
+
+    src = tmp_path / "opps.csv"
+    src.write_text("id,name,reach,impact,confidence,effort\n007,export,100,2,0.8,1.50\n008,sso,40,3,0.5,2\n")
+    assert main(["score", "--in", str(src), "--out", str(tmp_path / "r.parquet"), "--framework", "rice", "-q"]) == 0
+    got = pd.read_parquet(tmp_path / "r.parquet")
+    assert got["reach"].dtype.kind in "if" and got["effort"].dtype.kind == "f"
+    assert got["id"].tolist() == ["007", "008"] and got["rice"].tolist() == pytest.approx([100 * 2 * 0.8 / 1.5, 30.0])
+    assert main(["score", "--in", str(src), "--out", str(tmp_path / "r.jsonl"), "--framework", "ice", "-q",
+                 "--confidence-col", "impact", "--ease-col", "impact"]) == 0
+    first = json.loads((tmp_path / "r.jsonl").read_text().splitlines()[0])
+    assert first["impact"] == 3 and first["id"] == "008" and first["reach"] == "40"  # reach is not an ICE input
+    assert main(["score", "--in", str(src), "--out", str(tmp_path / "r.csv"), "--framework", "rice", "-q"]) == 0
+    assert "007,export,100,2,0.8,1.50," in (tmp_path / "r.csv").read_text()

@@ -1077,7 +1077,7 @@ def cmd_score(args: argparse.Namespace) -> dict:
     import numpy as np
     import pandas as pd
 
-    from .records import read_table, sniff_format, write_table
+    from .records import read_table, sniff_format, table_format, write_table
 
     ui = _ui(args)
     df = read_table(args.input, format=args.format, encoding=args.encoding)
@@ -1105,6 +1105,10 @@ def cmd_score(args: argparse.Namespace) -> dict:
                                   "pass --cutoffs MUST,SHOULD,COULD (such as 8,4,2)")
         message = message.replace("confidence_scale='percent'", "--confidence-scale percent")
         raise type(exc)(message) from exc
+    if args.framework != "demand" and table_format(args.out) not in ("csv", "tsv"):
+        # A typed output holds the numbers the score was computed from: the file is read as text (ids such as
+        # "007" stay), so "reach": "1" reached Parquet and JSON as a string. A CSV keeps the cell as written.
+        out = out.assign(**{c: col(c) for c in _score_columns(args).values() if c})
     with OutputSet() as outs:
         write_table(out, outs.file(args.out), raw_csv=args.raw_csv)
     ui.table(out)
