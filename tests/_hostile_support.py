@@ -132,3 +132,19 @@ def interrupted_tag_job(model: Any, data: Any, out: Path) -> Path:
     with pytest.raises(StopJob):
         fb.tag_file(model, data, out, chunk_size=3, cache=False, progress=False, chunk_hook=stop)
     return out.with_name(out.name + ".parts")
+
+
+def slow_redaction(units: list[str], size: int = 50_000, limit: float = 3.0) -> dict[str, float]:
+    """The units whose ``size`` characters of repetition take ``redact_pii`` over ``limit`` seconds (generous: the
+    machine may be loaded); a linear pattern takes well under 0.1 s."""
+    from feedback_nlp.cleaning import redact_pii
+
+    slow = {}
+    for unit in units:
+        text = (unit * (size // len(unit) + 1))[:size]
+        start = time.perf_counter()
+        redact_pii(text)
+        took = time.perf_counter() - start
+        if took > limit:
+            slow[unit] = round(took, 2)
+    return slow

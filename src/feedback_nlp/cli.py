@@ -1084,7 +1084,11 @@ def cmd_score(args: argparse.Namespace) -> dict:
     where = _Where(args.input, df, sniff_format(args.input) if args.format == "auto" else args.format)
     df = df.drop(columns="_row", errors="ignore")
 
+    parsed: dict[str, Any] = {}  # each column parsed once: the score and a typed output both use its numbers
+
     def col(name: str) -> Any:
+        if name in parsed:
+            return parsed[name]
         values = df[name]
         if values.dtype == object or str(values.dtype) == "str":
             numbers = pd.to_numeric(values, errors="coerce")
@@ -1092,7 +1096,8 @@ def cmd_score(args: argparse.Namespace) -> dict:
             if bad.any():
                 raise ColumnError(f"{args.input}: column {name!r} has non-numeric values at "
                                   f"{where.name(list(np.flatnonzero(bad.to_numpy())))} (e.g. {quoted_cell(values[bad].iloc[0])})")
-            return numbers
+            values = numbers
+        parsed[name] = values
         return values
 
     try:
