@@ -362,6 +362,10 @@ class Embedder(BaseEmbedder):
             vectors = {unique[i]: v for i, v in hits.items()}
             missing = [unique[i] for i in miss_idx]
         if missing:
+            # batches are cut from texts sorted by length; among equal lengths the input order decided which texts
+            # shared a batch, and a batch's shape moves float sums: the same backlog shuffled got vectors ~1e-7
+            # apart, enough to change a theme clustering. Sorted, the same texts always form the same batches.
+            missing = sorted(missing)
             new = self._encode_uncached(missing)
             if self.cache is not None:
                 self.cache.put(self.model_id, missing, new)
