@@ -1,5 +1,5 @@
-"""Readers for every export a product team has: table files and the exports of Slack, Zendesk, Intercom
-and survey tools. Each returns raw rows in the canonical column names with ``_row`` (the line or record
+"""Readers for every export a product team has: table files and the exports of Slack, Zendesk, Intercom,
+survey tools, Google Play and App Store reviews and GitHub issues. Each returns raw rows in the canonical column names with ``_row`` (the line or record
 number in the source); :mod:`feedback_nlp.records` validates them all with one validator.
 
 Example:
@@ -9,17 +9,21 @@ Example:
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from ..errors import InputNotFoundError, InvalidInputError
 from ._export import Export, row_chunks
 from ._tables import (
+    _BOMS,
     TABLE_FORMATS,
     _open,
     check_regular,
@@ -29,11 +33,12 @@ from ._tables import (
     sniff_table_format,
     table_format,
 )
+from .github import is_issue
 
 __all__ = ["TABLE_FORMATS", "VENDOR_FORMATS", "Export", "iter_export", "iter_table", "read_export", "resolve_encoding",
            "sniff_format", "table_format"]
 
-VENDOR_FORMATS = ("slack", "zendesk", "intercom", "survey")
+VENDOR_FORMATS = ("slack", "zendesk", "intercom", "survey", "google_play", "github", "app_store")
 
 
 def sniff_format(path: str | os.PathLike) -> str:
@@ -53,7 +58,26 @@ def sniff_format(path: str | os.PathLike) -> str:
         raise InvalidInputError(f"{path} is a zip file but not a Slack export (no channels.json inside); "
                                "save spreadsheets as CSV")
     fmt = sniff_table_format(path)
+    if fmt in ("csv", "tsv"):
+        return _vendor_csv(path) or fmt
     return _vendor_json(path, fmt) or fmt if fmt in ("json", "jsonl") else fmt
+
+
+def _vendor_csv(path: Path) -> str | None:
+    """Recognise a Google Play reviews report among CSV files by its header (UTF-16 as Google writes it)."""
+    from .google_play import is_play_header
+
+    with _open(path) as fh:
+        head = fh.read(1 << 13)
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            text = head[len(bom):].decode(codec.replace("-sig", ""), errors="ignore")
+            break
+    else:
+        text = head.decode("utf-8", errors="ignore")
+    first = text.split("\n", 1)[0]
+    names = next(csv.reader([first], delimiter="\t" if first.count("\t") > first.count(",") else ","), [])
+    return "google_play" if is_play_header(names) else None
 
 
 _ZENDESK_DOC = re.compile(rb'^\s*\{[^\[]{0,2000}?"tickets"\s*:\s*\[|^\s*\{\s*"ticket"\s*:\s*\{')
@@ -67,7 +91,11 @@ def _vendor_json(path: Path, fmt: str) -> str | None:
     if fmt == "json":
         if _ZENDESK_DOC.search(head):
             return "zendesk"
-        return "intercom" if _INTERCOM_DOC.search(head[:2000]) else None
+        if _INTERCOM_DOC.search(head[:2000]):
+            return "intercom"
+        if _APP_STORE_DOC.search(head[:4000]):
+            return "app_store"
+        return "github" if is_issue(_first_record(head)) else None
     try:
         first = json_loads(head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace"))
     except ValueError:
@@ -77,7 +105,29 @@ def _vendor_json(path: Path, fmt: str) -> str | None:
             return "intercom"
         if {"via", "requester_id", "subject"} <= first.keys():
             return "zendesk"
-    return None
+        if first.get("type") == "customerReviews" and isinstance(first.get("attributes"), dict):
+            return "app_store"
+    return "github" if is_issue(first) else None
+
+
+_APP_STORE_DOC = re.compile(rb'"type"\s*:\s*"customerReviews"')
+_FIRST_DECODER = json.JSONDecoder()
+
+
+def _first_record(head: bytes) -> Any:
+    """The first record of a JSON array (the first of its first page, for a list of pages), when the file's first
+    64 KB hold it whole; None otherwise."""
+    text = head.decode("utf-8-sig", errors="replace").lstrip()
+    for _ in range(2):
+        if not text.startswith("["):
+            return None
+        text = text[1:].lstrip()
+        if not text.startswith("["):
+            break
+    try:
+        return _FIRST_DECODER.raw_decode(text)[0]
+    except (ValueError, RecursionError):
+        return None
 
 
 def iter_export(path: str | os.PathLike, fmt: str, *, encoding: str | None = None, chunk_size: int = 10_000,
@@ -105,6 +155,18 @@ def iter_export(path: str | os.PathLike, fmt: str, *, encoding: str | None = Non
         from .slack import iter_slack
 
         yield from row_chunks(iter_slack(path, skipped=skipped), chunk_size)
+    elif fmt == "google_play":
+        from .google_play import iter_google_play
+
+        yield from row_chunks(iter_google_play(path, encoding=encoding, skipped=skipped), chunk_size)
+    elif fmt == "github":
+        from .github import iter_github
+
+        yield from row_chunks(iter_github(path, encoding=encoding, skipped=skipped), chunk_size)
+    elif fmt == "app_store":
+        from .app_store import iter_app_store
+
+        yield from row_chunks(iter_app_store(path, encoding=encoding, skipped=skipped), chunk_size)
     else:
         export = read_export(path, fmt, encoding=encoding)
         for reason, count in export.skipped.items():
@@ -115,7 +177,7 @@ def iter_export(path: str | os.PathLike, fmt: str, *, encoding: str | None = Non
 
 
 def read_export(path: str | os.PathLike, fmt: str, *, encoding: str | None = None) -> Export:
-    """Read a vendor export (``slack``, ``zendesk``, ``intercom``, ``survey``) into raw canonical rows."""
+    """Read a vendor export (one of :data:`VENDOR_FORMATS`) into raw canonical rows."""
     if fmt == "slack":
         from .slack import read_slack
 
@@ -132,4 +194,16 @@ def read_export(path: str | os.PathLike, fmt: str, *, encoding: str | None = Non
         from .survey import read_survey
 
         return read_survey(path, encoding=encoding)
+    if fmt == "google_play":
+        from .google_play import read_google_play
+
+        return read_google_play(path, encoding=encoding)
+    if fmt == "github":
+        from .github import read_github
+
+        return read_github(path, encoding=encoding)
+    if fmt == "app_store":
+        from .app_store import read_app_store
+
+        return read_app_store(path, encoding=encoding)
     raise InvalidInputError(f"unknown export format {fmt!r}; expected one of {VENDOR_FORMATS}")
