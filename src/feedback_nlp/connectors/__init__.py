@@ -71,7 +71,7 @@ def _vendor_csv(path: Path) -> str | None:
         head = fh.read(1 << 13)
     for bom, codec in _BOMS:
         if head.startswith(bom):
-            text = head[len(bom):].decode(codec.replace("-sig", ""), errors="ignore")
+            text = head.decode(codec, errors="ignore").removeprefix("\ufeff")  # the mark says the byte order
             break
     else:
         text = head.decode("utf-8", errors="ignore")
@@ -112,12 +112,15 @@ def _vendor_json(path: Path, fmt: str) -> str | None:
 
 _APP_STORE_DOC = re.compile(rb'"type"\s*:\s*"customerReviews"')
 _FIRST_DECODER = json.JSONDecoder()
+_SEARCH_DOC = re.compile(r'\{\s*"total_count"\s*:\s*\d+\s*,\s*"incomplete_results"\s*:\s*(?:true|false)\s*,\s*"items"\s*:\s*\[')
 
 
 def _first_record(head: bytes) -> Any:
     """The first record of a JSON array (the first of its first page, for a list of pages), when the file's first
     64 KB hold it whole; None otherwise."""
     text = head.decode("utf-8-sig", errors="replace").lstrip()
+    search = _SEARCH_DOC.match(text)  # the search API: {"total_count": 3, "incomplete_results": false, "items": [
+    text = "[" + text[search.end():] if search else text
     for _ in range(2):
         if not text.startswith("["):
             return None

@@ -22,7 +22,7 @@ from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputFileError, quoted
+from ..errors import InputFileError, quoted, quoted_list
 from ._export import Export, title_and_body
 from ._json import JsonFile
 from ._tables import _check_file, iter_json_lines, sniff_table_format
@@ -46,6 +46,10 @@ def _resources(path: Path, encoding: str | None) -> Iterator[tuple[int, Any, str
             items = doc.items("data")
         elif kind == "object" and isinstance(doc.keys().get("data"), dict):  # GET /v1/customerReviews/{id}
             items = iter([(1, doc.keys()["data"], None, None)])
+        elif kind == "object" and "errors" in doc.arrays():  # the API's error answer saved instead of the reviews
+            first = next((v for _, v, _, _ in doc.items("errors") if isinstance(v, dict)), {})
+            raise InputFileError(f"{path} holds an App Store Connect API error, not reviews: "
+                                 f"{quoted(first.get('detail') or first.get('title') or first.get('code'))}")
         else:
             raise InputFileError(f"{path} {_NOT_AN_EXPORT}")
     number = 0
@@ -90,7 +94,15 @@ def iter_app_store(path: str | os.PathLike, *, encoding: str | None = None,
     """The raw rows of :func:`read_app_store`, a review at a time (memory: one page, never the export)."""
     path = Path(path)
     _check_file(path)
+    first = True
     for number, resource, error, raw in _resources(path, encoding):
+        if first and error is None and not (isinstance(resource, dict) and resource.get("type") == "customerReviews"):
+            what = (f"of type {quoted(resource.get('type'))}" if isinstance(resource, dict) and "type" in resource
+                    else f"an object with the keys {quoted_list(list(resource), 6)}" if isinstance(resource, dict)
+                    else f"a {type(resource).__name__}")
+            raise InputFileError(f"{path} {_NOT_AN_EXPORT}; its first record is {what}, not a customerReviews "
+                                 "resource")
+        first = False
         if error is None and not isinstance(resource, dict):
             error, raw = f"review is a {type(resource).__name__}, not an object", str(resource)
         elif error is None and resource.get("type") != "customerReviews":

@@ -24,7 +24,7 @@ from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputFileError
+from ..errors import InputFileError, quoted, quoted_list
 from ._export import Export, title_and_body
 from ._json import JsonFile
 from ._tables import _check_file, iter_json_lines, sniff_table_format
@@ -56,12 +56,14 @@ def _issues(path: Path, encoding: str | None) -> Iterator[tuple[int, Any, str | 
             items = doc.items("items")
         elif kind == "object" and "number" in keys and "title" in keys:  # one issue (GET .../issues/12)
             items = iter([(1, doc.load(), None, None)])
+        elif kind == "object" and isinstance(keys.get("message"), str):  # an error saved instead of the issues
+            raise InputFileError(f"{path} holds a GitHub API error, not issues: {quoted(keys['message'])}")
         else:
             raise InputFileError(f"{path} is not a GitHub issues export: expected a list of issues (GET "
                                  "/repos/{owner}/{repo}/issues, gh issue list --json ...), {\"items\": [...]} or one "
                                  "issue per line")
     number = 0
-    for _line, value, error, raw in items:
+    for _line, value, error, raw in _paged(items, path):
         if error is None and isinstance(value, list):  # gh api --paginate --slurp: a list of pages
             for issue in value:
                 number += 1
@@ -69,6 +71,20 @@ def _issues(path: Path, encoding: str | None) -> Iterator[tuple[int, Any, str | 
             continue
         number += 1
         yield number, value, error, raw
+
+
+def _paged(items: Iterator[tuple[int, Any, str | None, str | None]], path: Path,
+           ) -> Iterator[tuple[int, Any, str | None, str | None]]:
+    """The items, with ``gh api --paginate``'s output (one array per page, written one after the other) refused
+    naming the options that make it one document."""
+    try:
+        yield from items
+    except InputFileError as exc:
+        if "extra data after the document" not in str(exc):
+            raise
+        raise InputFileError(f"{path} holds several JSON documents one after the other (gh api --paginate writes one "
+                             "array per page): add --slurp (one array of pages) or --jq '.[]' (one issue per "
+                             "line)") from None
 
 
 def _login(person: Any) -> Any:
@@ -125,6 +141,12 @@ def _issue_row(issue: dict[str, Any], number: int) -> dict[str, Any]:
     }
 
 
+def _describe(record: Any) -> str:
+    if isinstance(record, dict):
+        return f"an object with the keys {quoted_list(list(record), 6)}"
+    return f"a {type(record).__name__}"
+
+
 def read_github(path: str | os.PathLike, *, encoding: str | None = None) -> Export:
     """Read GitHub issues (REST API or ``gh`` JSON) into one raw row per issue (see module doc).
 
@@ -143,7 +165,12 @@ def iter_github(path: str | os.PathLike, *, encoding: str | None = None,
     path = Path(path)
     _check_file(path)
     counts = skipped if skipped is not None else {}
+    first = True
     for number, issue, error, raw in _issues(path, encoding):
+        if first and error is None and not (isinstance(issue, dict) and ("number" in issue or "title" in issue)):
+            raise InputFileError(f"{path} is not a GitHub issues export: its first record is "
+                                 f"{_describe(issue)}, not an issue (with a 'number' and a 'title')")
+        first = False
         if error is None and not isinstance(issue, dict):
             error, raw = f"issue is a {type(issue).__name__}, not an object", str(issue)
         elif error is None and not ("number" in issue or "title" in issue):
