@@ -275,3 +275,23 @@ def test_new_readers_leave_other_formats_alone():
     assert sniff_format(FIX / "zendesk_tickets.json") == "zendesk"
     assert sniff_format(FIX / "intercom_conversations.json") == "intercom"
     assert [sniff_format(FIX / "messy" / f) for f in ("messy.csv", "messy.json", "messy.jsonl")] == ["csv", "json", "jsonl"]
+
+
+def test_play_report_without_its_byte_order_mark(tmp_path):
+    """A report re-saved as UTF-16 without the mark: refused naming the encoding, then read as a Play report once it
+    is declared (sniffing read its header as UTF-8, so the declared read looked for a 'text' column)."""
+    path = tmp_path / "r.csv"
+    path.write_bytes(PLAY.read_bytes()[2:])
+    with pytest.raises(EncodingError, match="UTF-16 without a byte-order mark"):
+        read_feedback(path)
+    assert sniff_format(path) == "google_play"
+    assert len(read_feedback(path, encoding="utf-16-le").records) == 4
+
+
+def test_github_format_refuses_gitlab_issues(tmp_path):
+    gitlab = tmp_path / "gitlab.json"  # GitLab's issues API: "iid" and "web_url", no "number"
+    gitlab.write_text(json.dumps([{"id": 91, "iid": 12, "title": "Crash on start", "description": "Android 14",
+                                   "web_url": "https://gitlab.com/acme/notes/-/issues/12"}]))
+    assert sniff_format(gitlab) == "json"
+    with pytest.raises(InputFileError, match="not a GitHub issues export: its first record"):
+        read_feedback(gitlab, format="github")

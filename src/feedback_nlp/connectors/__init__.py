@@ -73,8 +73,11 @@ def _vendor_csv(path: Path) -> str | None:
         if head.startswith(bom):
             text = head.decode(codec, errors="ignore").removeprefix("\ufeff")  # the mark says the byte order
             break
-    else:
-        text = head.decode("utf-8", errors="ignore")
+    else:  # a report re-saved as UTF-16 without the mark (read with encoding='utf-16-le'): every other byte is 0
+        sample = head[:512]
+        wide = len(sample) >= 4 and (sample[1::2].count(0) > len(sample) // 4 or sample[0::2].count(0) > len(sample) // 4)
+        codec = ("utf-16-le" if sample[1::2].count(0) >= sample[0::2].count(0) else "utf-16-be") if wide else "utf-8"
+        text = head.decode(codec, errors="ignore")
     first = text.split("\n", 1)[0]
     names = next(csv.reader([first], delimiter="\t" if first.count("\t") > first.count(",") else ","), [])
     return "google_play" if is_play_header(names) else None

@@ -167,7 +167,7 @@ def iter_github(path: str | os.PathLike, *, encoding: str | None = None,
     counts = skipped if skipped is not None else {}
     first = True
     for number, issue, error, raw in _issues(path, encoding):
-        if first and error is None and not (isinstance(issue, dict) and ("number" in issue or "title" in issue)):
+        if first and error is None and not (isinstance(issue, dict) and "number" in issue and "title" in issue):
             raise InputFileError(f"{path} is not a GitHub issues export: its first record is "
                                  f"{_describe(issue)}, not an issue (with a 'number' and a 'title')")
         first = False
