@@ -295,3 +295,12 @@ def test_github_format_refuses_gitlab_issues(tmp_path):
     assert sniff_format(gitlab) == "json"
     with pytest.raises(InputFileError, match="not a GitHub issues export: its first record"):
         read_feedback(gitlab, format="github")
+
+
+@pytest.mark.parametrize(("src", "ok", "bad"), [(PLAY, 4, 1), (GITHUB, 3, 0), (GH, 2, 0), (ASC, 3, 1)])
+def test_new_exports_through_the_commands(tmp_path, hashed_cli, capsys, src, ok, bad):
+    from feedback_nlp.cli import main
+
+    out = tmp_path / "dupes.csv"
+    assert main(["dedupe", "--in", str(src), "--out", str(out)]) == 0, capsys.readouterr().err
+    assert f"rows in: {ok + bad} = used: {ok} + errors: {bad}" in capsys.readouterr().out
