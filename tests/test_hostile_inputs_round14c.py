@@ -35,7 +35,8 @@ def _play(tmp_path: Path, *rows: str, name: str = "reviews_reviews_com.x_202602.
 def _review(rid: str, text: str, rating: int = 3, when: str = "2026-02-01T10:00:00Z", millis: str = "1769940000000",
             link: str | None = None) -> str:
     link = LINK.format(rid) if link is None else link
-    return f"com.x,7,1.0,en,a52q,{when},{millis},{when},{millis},{rating},,{json.dumps(text)},,,,{link}"
+    quoted = '"' + text.replace('"', '""') + '"'
+    return f"com.x,7,1.0,en,a52q,{when},{millis},{when},{millis},{rating},,{quoted},,,,{link}"
 
 
 # --- Google Play --------------------------------------------------------------------------------------
@@ -304,3 +305,25 @@ def test_new_exports_through_the_commands(tmp_path, hashed_cli, capsys, src, ok,
     out = tmp_path / "dupes.csv"
     assert main(["dedupe", "--in", str(src), "--out", str(out)]) == 0, capsys.readouterr().err
     assert f"rows in: {ok + bad} = used: {ok} + errors: {bad}" in capsys.readouterr().out
+
+
+def test_github_pull_requests_from_gh_pr_list_are_skipped(tmp_path):
+    """gh pr list --json number,title,url has no pull_request key: the PRs were read as issues (feedback)."""
+    prs = tmp_path / "prs.json"
+    prs.write_text(json.dumps([{"number": 12, "title": "Fix sync", "url": "https://github.com/acme/notes/pull/12"},
+                               {"number": 13, "title": "Sync fails", "url": "https://github.com/acme/notes/issues/13"}]))
+    fb = read_feedback(prs)
+    assert fb.records["id"].tolist() == ["acme/notes#13"] and fb.skipped == {"pull request": 1}
+
+
+def test_play_reports_joined_with_cat_and_crlf(tmp_path):
+    jan = _play(tmp_path, _review("gp:A1", "Sync fails"), name="a.csv").read_bytes()
+    feb = _play(tmp_path, _review("gp:A2", "Crash\r\non start"), name="b.csv").read_bytes()
+    joined = tmp_path / "joined.csv"  # cat a.csv b.csv: b's byte-order mark and header sit inside the file
+    joined.write_bytes(jan + feb)
+    fb = read_feedback(joined)
+    assert fb.records["id"].tolist() == ["gp:A1", "gp:A2"] and fb.records["text"].tolist()[1] == "Crash on start"
+    assert fb.rejected[["row", "reason"]].values.tolist() == [[3, "the header line repeated (files joined together?)"]]
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(("\r\n".join([PLAY_HEADER, _review("gp:A1", "Sync fails")]) + "\r\n").encode("utf-16"))
+    assert read_feedback(crlf).records[["id", "text", "rating"]].values.tolist() == [["gp:A1", "Sync fails", "3"]]

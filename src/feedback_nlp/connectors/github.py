@@ -6,7 +6,8 @@ Each issue becomes one row: title and body (Markdown) joined as ``text``; ``<own
 (the repository read from the issue's URL; the number alone when no URL was exported); ``source="other"`` with
 ``source_detail`` = ``github/<owner>/<repo>``; ``created_at``; the opener's login as ``author`` (REST ``user``, gh
 ``author``); ``state`` as ``status``; the web URL as ``url``; label names as ``github_labels`` (``bug|ui``). Pull
-requests (the REST list returns them among issues, with a ``pull_request`` key) and issues opened by bots
+requests (the REST list returns them among issues, with a ``pull_request`` key; ``gh pr list`` by their
+``/pull/`` URL) and issues opened by bots
 (Dependabot, Renovate's dashboard) are not feedback: they are skipped and counted.
 
 Example:
@@ -85,6 +86,12 @@ def _paged(items: Iterator[tuple[int, Any, str | None, str | None]], path: Path,
         raise InputFileError(f"{path} holds several JSON documents one after the other (gh api --paginate writes one "
                              "array per page): add --slurp (one array of pages) or --jq '.[]' (one issue per "
                              "line)") from None
+
+
+def _is_pull_url(issue: dict[str, Any]) -> bool:
+    """``gh pr list --json number,title,url`` gives pull requests without a ``pull_request`` key: their URL says so."""
+    m = _ISSUE_URL.match(_web_url(issue)[0] or "")
+    return m is not None and "/pull/" in m.group(0)
 
 
 def _login(person: Any) -> Any:
@@ -178,7 +185,7 @@ def iter_github(path: str | os.PathLike, *, encoding: str | None = None,
         if error is not None:
             yield {"_row": number, "_error": error, "_raw": raw, "source": "other"}
             continue
-        if issue.get("pull_request") is not None or issue.get("isPullRequest") is True:
+        if issue.get("pull_request") is not None or issue.get("isPullRequest") is True or _is_pull_url(issue):
             reason = "pull request"
         elif _is_bot(issue):
             reason = "bot issue"
