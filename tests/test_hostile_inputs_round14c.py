@@ -327,3 +327,14 @@ def test_play_reports_joined_with_cat_and_crlf(tmp_path):
     crlf = tmp_path / "crlf.csv"
     crlf.write_bytes(("\r\n".join([PLAY_HEADER, _review("gp:A1", "Sync fails")]) + "\r\n").encode("utf-16"))
     assert read_feedback(crlf).records[["id", "text", "rating"]].values.tolist() == [["gp:A1", "Sync fails", "3"]]
+
+
+def test_play_review_link_keeps_its_app_id():
+    """The Play Console's app ids are 19 digits from 4; one that passes Luhn (AntennaPod's) made every review link of
+    the app '.../app/<CARD>/user-feedback/...'."""
+    from feedback_nlp.cleaning import redact_pii
+
+    link = ("https://play.google.com/console/u/0/developers/8008695526664634386/app/4974638472012894302/user-feedback/"
+            "review-details?reviewId=gp:AOqpTOF0Hj5dChzt&corpus=PUBLIC_REVIEWS")
+    assert redact_pii(link) == link
+    assert redact_pii("card 4974638472012894302 declined") == "card <CARD> declined"  # the number itself is one
