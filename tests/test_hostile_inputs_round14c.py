@@ -312,7 +312,7 @@ def test_github_pull_requests_from_gh_pr_list_are_skipped(tmp_path):
     prs = tmp_path / "prs.json"
     prs.write_text(json.dumps([{"number": 12, "title": "Fix sync", "url": "https://github.com/acme/notes/pull/12"},
                                {"number": 13, "title": "Sync fails", "url": "https://github.com/acme/notes/issues/13"}]))
-    fb = read_feedback(prs)
+    fb = read_feedback(prs, format="github")
     assert fb.records["id"].tolist() == ["acme/notes#13"] and fb.skipped == {"pull request": 1}
 
 
@@ -338,3 +338,20 @@ def test_play_review_link_keeps_its_app_id():
             "review-details?reviewId=gp:AOqpTOF0Hj5dChzt&corpus=PUBLIC_REVIEWS")
     assert redact_pii(link) == link
     assert redact_pii("card 4974638472012894302 declined") == "card <CARD> declined"  # the number itself is one
+
+
+def test_prepared_tables_are_not_taken_for_exports(tmp_path):
+    """A table someone prepared from an export, with a text column of its own, is read as a table: auto must not
+    swap its text for the issue's title or the review's text."""
+    prepared = tmp_path / "triaged.json"
+    prepared.write_text(json.dumps([{"number": 1, "title": "Sync", "url": "https://github.com/acme/notes/issues/1",
+                                     "text": "Sync fails on the tablet (summary by support)"}]))
+    assert sniff_format(prepared) == "json"
+    assert read_feedback(prepared).records["text"].tolist() == ["Sync fails on the tablet (summary by support)"]
+    no_body = tmp_path / "links.json"  # number, title and URL only: a list of links, not an issues export
+    no_body.write_text(json.dumps([{"number": 1, "title": "Sync", "url": "https://github.com/acme/notes/issues/1"}]))
+    assert sniff_format(no_body) == "json"
+    play = _play(tmp_path, _review("gp:A1", "Sync fails"))
+    play.write_bytes(play.read_bytes().decode("utf-16").replace("Review Link\n", "Review Link,text\n", 1)
+                     .replace("PUBLIC_REVIEWS\n", "PUBLIC_REVIEWS,Sync (summary)\n").encode("utf-16"))
+    assert sniff_format(play) == "csv"

@@ -37,8 +37,12 @@ _ISSUE_URL = re.compile(r"^https?://[^/]+/(?:api/v3/)?(?:repos/)?([^/\s]+)/([^/\
 
 
 def is_issue(record: Any) -> bool:
-    """Whether a JSON record looks like a GitHub issue (a ``number``, a ``title`` and an issue or pull URL)."""
-    if not isinstance(record, dict) or "number" not in record or "title" not in record:
+    """Whether a JSON record looks like a GitHub issue: a ``number``, a ``title``, an issue or pull URL and a ``body``
+    or its opener (``user``/``author``); one with a ``text`` field of its own is a table someone prepared, read as
+    such."""
+    if not isinstance(record, dict) or "number" not in record or "title" not in record or "text" in record:
+        return False
+    if not {"body", "user", "author"} & record.keys():
         return False
     return any(isinstance(record.get(k), str) and _ISSUE_URL.match(record[k]) for k in ("html_url", "url"))
 

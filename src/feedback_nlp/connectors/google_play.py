@@ -49,9 +49,11 @@ _REVIEW_ID = re.compile(r"[?&#;]reviewid=([^&#\s]+)", re.I)
 
 
 def is_play_header(names: list[str]) -> bool:
-    """Whether a CSV header is a Play Console reviews report's (its required columns, case aside)."""
+    """Whether a CSV header is a Play Console reviews report's (its required columns and ``Review Link``, case
+    aside)."""
     have = {n.strip().strip('"').strip().casefold() for n in names}
-    return {c.casefold() for c in _REQUIRED} <= have and "review link" in have
+    # a "text" column of its own: a table someone prepared from a report, read as such
+    return {c.casefold() for c in _REQUIRED} <= have and "review link" in have and "text" not in have
 
 
 def _review_id(link: Any) -> str | None:
