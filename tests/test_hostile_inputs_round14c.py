@@ -355,3 +355,22 @@ def test_prepared_tables_are_not_taken_for_exports(tmp_path):
     play.write_bytes(play.read_bytes().decode("utf-16").replace("Review Link\n", "Review Link,text\n", 1)
                      .replace("PUBLIC_REVIEWS\n", "PUBLIC_REVIEWS,Sync (summary)\n").encode("utf-16"))
     assert sniff_format(play) == "csv"
+
+
+@pytest.mark.parametrize(("name", "fmt", "rows"), [
+    ("gh_issue_list.json", "github", 2), ("app_store_reviews.json", "app_store", 3),
+    ("zendesk_tickets.json", "zendesk", 4), ("intercom_conversations.json", "intercom", 4),
+    ("zendesk_tickets.jsonl", "zendesk", 3)])
+def test_json_exports_saved_as_utf16_are_recognised(tmp_path, name, fmt, rows):
+    """Windows PowerShell's '>' (gh issue list --json ... > issues.json) writes UTF-16 with a byte-order mark: auto
+    read its bytes as UTF-8, recognised no export, and the file failed with "text column 'text' not found"."""
+    path = tmp_path / name
+    path.write_bytes((FIX / name).read_text(encoding="utf-8").encode("utf-16"))
+    assert sniff_format(path) == fmt
+    assert len(read_feedback(path).records) == rows
+
+
+def test_github_url_that_is_no_string_is_dropped(tmp_path):
+    path = tmp_path / "issues.json"
+    path.write_text(json.dumps([{"number": 10, "title": "Crash", "body": "on start", "html_url": ["x"], "url": None}]))
+    assert read_feedback(path, format="github").records[["id", "url"]].values.tolist() == [["10", None]]

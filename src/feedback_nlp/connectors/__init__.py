@@ -88,9 +88,14 @@ _INTERCOM_DOC = re.compile(rb'"type"\s*:\s*"conversation(?:\.list)?"')
 
 
 def _vendor_json(path: Path, fmt: str) -> str | None:
-    """Recognise Zendesk and Intercom exports among JSON files by their first bytes or first record."""
+    """Recognise Zendesk, Intercom, App Store and GitHub exports among JSON files by their first bytes or first
+    record."""
     with _open(path) as fh:  # a .json.gz export is recognised like the plain file (its gzip bytes were read)
         head = fh.read(1 << 16)
+    for bom, codec in _BOMS:  # UTF-16 as Windows PowerShell's ">" writes it (gh ... > issues.json): read as UTF-8 bytes
+        if head.startswith(bom) and codec != "utf-8-sig":
+            head = head.decode(codec, errors="ignore").removeprefix("\ufeff").encode("utf-8")
+            break
     if fmt == "json":
         if _ZENDESK_DOC.search(head):
             return "zendesk"

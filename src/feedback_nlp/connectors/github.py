@@ -146,7 +146,7 @@ def _issue_row(issue: dict[str, Any], number: int) -> dict[str, Any]:
         "created_at": issue.get("created_at") or issue.get("createdAt"),
         "author": _login(issue.get("user") if "user" in issue else issue.get("author")),
         "status": issue.get("state"),
-        "url": web if web else issue.get("html_url") or issue.get("url"),
+        "url": web or next((issue[k] for k in ("html_url", "url") if isinstance(issue.get(k), str)), None),
         "github_labels": _labels(issue.get("labels")),
         "closed_at": issue.get("closed_at") or issue.get("closedAt"),
     }
