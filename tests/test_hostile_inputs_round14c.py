@@ -374,3 +374,27 @@ def test_github_url_that_is_no_string_is_dropped(tmp_path):
     path = tmp_path / "issues.json"
     path.write_text(json.dumps([{"number": 10, "title": "Crash", "body": "on start", "html_url": ["x"], "url": None}]))
     assert read_feedback(path, format="github").records[["id", "url"]].values.tolist() == [["10", None]]
+
+
+def test_other_real_shapes(tmp_path):
+    ghe = tmp_path / "ghe.json"  # GitHub Enterprise: the API under /api/v3, the web URL on the host
+    ghe.write_text(json.dumps([{"number": 5, "title": "Slow", "body": "Search takes 10 s", "user": {"login": "a"},
+                                "url": "https://ghe.acme.com/api/v3/repos/o/r/issues/5",
+                                "html_url": "https://ghe.acme.com/o/r/issues/5"}]))
+    assert read_feedback(ghe).records[["id", "url", "source_detail"]].values.tolist() == [
+        ["o/r#5", "https://ghe.acme.com/o/r/issues/5", "github/o/r"]]
+    api = tmp_path / "api.json"  # only the API URL: the web page is built from it
+    api.write_text(json.dumps([{"number": 5, "title": "Slow", "body": "Search takes 10 s", "user": {"login": "a"},
+                                "url": "https://api.github.com/repos/o/r/issues/5"}]))
+    assert read_feedback(api).records["url"].tolist() == ["https://github.com/o/r/issues/5"]
+    page = json.loads(ASC.read_text())  # a page with the developer responses side-loaded
+    page["included"] = [{"type": "customerReviewResponses", "id": "r1", "attributes": {"responseBody": "Thanks!"}}]
+    included = tmp_path / "included.json"
+    included.write_text(json.dumps(page))
+    assert len(read_feedback(included).records) == 3
+    old = tmp_path / "old.csv"  # an older report without Review Link: named by format, ids from the submit time
+    old.write_bytes(("Package Name,Device,Review Submit Date and Time,Review Submit Millis Since Epoch,Star Rating,"
+                     "Review Title,Review Text\ncom.x,a52q,2016-06-08T19:04:33Z,1465412673276,2,,Era muito bom\n")
+                    .encode("utf-16"))
+    assert read_feedback(old, format="google_play").records[["id", "text"]].values.tolist() == [
+        ["com.x-1465412673276", "Era muito bom"]]
