@@ -604,6 +604,10 @@ def _redact_email(m: re.Match) -> str:
 
 
 def _redact_card(m: re.Match) -> str:
+    if m.string[m.start() - 1:m.start()] == "/" and m.string[m.end():m.end() + 1] == "/":
+        # a path segment of a link is an id: the Play Console's app ids are 19 digits from 4, one in ten passes
+        # Luhn (.../app/4974638472012894302/user-feedback/... became .../app/<CARD>/...)
+        return m.group(0)
     digits = _ascii_digits(re.sub(r"\D", "", m.group(0)))
     # Payment networks issue from 2-6 (Mastercard 2/5, Amex/JCB/Diners 3, Visa 4, Discover/UnionPay/Maestro 6); a
     # Luhn-valid number from 0, 1, 7, 8 or 9 is an ISBN/EAN (978..., 979...), a national or an internal id.

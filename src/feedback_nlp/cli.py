@@ -439,7 +439,7 @@ def _add_input_args(p: argparse.ArgumentParser) -> None:
     from .records import FORMATS
 
     p.add_argument("--format", default="auto", choices=list(FORMATS),
-                   help="input format (default: auto, by extension and content); slack/zendesk/intercom/survey read exports")
+                   help="input format (default: auto, by extension and content); slack/zendesk/intercom/survey/google_play/github/app_store read exports")
     p.add_argument("--encoding", default=None,
                    help="text encoding of a CSV/JSON input (default: UTF-8, BOM honoured; e.g. cp1252, latin-1, utf-16)")
 

@@ -1150,7 +1150,9 @@ def read_feedback(
             item may be a ``(path, format)`` pair.
         format: ``auto`` (by extension and content) or one of :data:`FORMATS`: ``slack`` (an export zip
             or folder), ``zendesk`` (tickets JSON/JSONL), ``intercom`` (conversations JSON),
-            ``survey`` (a wide survey CSV: one row per non-empty free-text answer).
+            ``survey`` (a wide survey CSV: one row per non-empty free-text answer), ``google_play`` (a Play
+            Console reviews report), ``github`` (issues JSON from the REST API or ``gh``), ``app_store`` (App Store
+            Connect customer reviews JSON).
         encoding: the text encoding of CSV/JSON files (default UTF-8; a BOM is honoured, UTF-16 with a
             BOM is detected). An undeclared file that is not UTF-8 is refused with the first bad byte
             and line; with a declared encoding, rows holding invalid bytes are rejected.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -48,3 +49,19 @@ def row_chunks(rows: Iterable[dict], chunk_size: int) -> Iterator[pd.DataFrame]:
             chunk, sent = [], True
     if chunk or not sent:
         yield rows_frame(chunk)
+
+
+def title_and_body(title: Any, body: Any) -> Any:
+    """The text of an item with a title and a body (a review, an issue): both joined by a blank line, the body
+    alone when it repeats the title, None when both are empty. A title or body that is a JSON object or list is
+    returned as it is, so that the validator rejects it (``text is dict``) instead of reading ``"{'a': 1}"``."""
+    for value in (title, body):
+        if isinstance(value, (dict, list)):
+            return value
+    title = "" if title is None or (isinstance(title, float) and title != title) else str(title).strip()
+    body = "" if body is None or (isinstance(body, float) and body != body) else str(body).strip()
+    if not title and not body:
+        return None
+    if not title or body.lower().startswith(title.lower()):
+        return body
+    return f"{title}\n\n{body}" if body else title
