@@ -75,3 +75,14 @@ def test_update_with_new_items_in_another_order_finds_the_same_new_themes() -> N
     np.testing.assert_array_equal(lb, la[perm])
     np.testing.assert_array_equal(a.centroids_, b.centroids_)
     assert a.themes_[["id", "title", "size"]].equals(b.themes_[["id", "title", "size"]])
+
+
+def test_a_card_number_in_a_link_path_is_still_redacted_outside_the_play_console_ids() -> None:
+    """Helper 14c kept a card-like number that is a whole path segment of a link (the Play Console's app ids pass
+    Luhn); any link then leaked a card: ``https://shop.example/pay/4111111111111111/confirm`` was kept."""
+    from feedback_nlp.cleaning import redact_pii
+
+    assert "4111111111111111" not in redact_pii("see https://shop.example/pay/4111111111111111/confirm")
+    assert "<CARD>" in redact_pii("paid with /4111111111111111/ yesterday")
+    link = "https://play.google.com/console/u/0/developers/8008695526664634386/app/4974638472012894302/user-feedback/x"
+    assert "4974638472012894302" in redact_pii(link)

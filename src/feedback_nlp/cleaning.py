@@ -604,9 +604,10 @@ def _redact_email(m: re.Match) -> str:
 
 
 def _redact_card(m: re.Match) -> str:
-    if m.string[m.start() - 1:m.start()] == "/" and m.string[m.end():m.end() + 1] == "/":
-        # a path segment of a link is an id: the Play Console's app ids are 19 digits from 4, one in ten passes
-        # Luhn (.../app/4974638472012894302/user-feedback/... became .../app/<CARD>/...)
+    if m.string[max(0, m.start() - 5):m.start()] in ("/app/", "pers/") and m.string[m.end():m.end() + 1] == "/":
+        # the Play Console's app and developer ids (.../developers/<id>/app/<id>/...) are 19 digits from 4, one
+        # in ten passes Luhn (.../app/4974638472012894302/user-feedback/... became .../app/<CARD>/...); any other
+        # path segment stays a card: a checkout link can carry one
         return m.group(0)
     digits = _ascii_digits(re.sub(r"\D", "", m.group(0)))
     # Payment networks issue from 2-6 (Mastercard 2/5, Amex/JCB/Diners 3, Visa 4, Discover/UnionPay/Maestro 6); a
