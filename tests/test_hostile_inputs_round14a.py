@@ -131,3 +131,37 @@ def test_an_indicator_column_no_training_row_has_is_kept_at_zero():
     assert clf.predict(texts).shape == Y.shape and not clf.predict(texts)[:, -1].any()
     assert list(clf.predict_proba(texts[:2]).columns) == list(Y.columns)
     assert (clf.predict_proba(texts[:2])["refund"] == 0).all()
+
+
+# --- the CLI: tags in a list column --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_cli_multi_label_reads_a_list_column_as_its_tags(tmp_path, hashed_cli, capsys, monkeypatch, suffix):
+    import json
+
+    import pandas as pd
+
+    import feedback_nlp as fb
+    from feedback_nlp.cli import main
+
+    load = fb.TagClassifier.load.__func__  # eval loads with the default embedder; this model was hashed
+    monkeypatch.setattr(fb.TagClassifier, "load", classmethod(lambda cls, path, **kw: load(cls, path,
+                                                                                         embedder=HashEmbedder())))
+    texts, tags = _multi_label_rows(40)
+    data = tmp_path / f"l{suffix}"
+    frame = pd.DataFrame({"text": texts, "tags": tags})
+    frame.to_parquet(data) if suffix == ".parquet" else frame.to_json(data, orient="records", lines=True)
+    model = str(tmp_path / "m")
+    # was: each list's text ("['billing' 'login']") split on --sep became one made-up tag: "tags [...] have a
+    # single example", or with enough rows a model of such tags; eval scored every row as an unknown tag
+    assert main(["train", "--data", str(data), "--label-col", "tags", "--multi-label", "--holdout", "0",
+                 "--out", model, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tags"] == 3
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["classes"] == sorted(_VOCAB)
+    assert main(["eval", "--model", model, "--data", str(data), "--label-col", "tags", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["unknown_tags"] == [] and report["micro_f1"] > 0.9
+    frame.loc[3, "tags"] = []
+    frame.to_parquet(data) if suffix == ".parquet" else frame.to_json(data, orient="records", lines=True)
+    assert main(["train", "--data", str(data), "--label-col", "tags", "--multi-label", "--out", model]) == 1
+    assert "no tag in column 'tags'" in capsys.readouterr().err
