@@ -165,3 +165,23 @@ def test_cli_multi_label_reads_a_list_column_as_its_tags(tmp_path, hashed_cli, c
     frame.to_parquet(data) if suffix == ".parquet" else frame.to_json(data, orient="records", lines=True)
     assert main(["train", "--data", str(data), "--label-col", "tags", "--multi-label", "--out", model]) == 1
     assert "no tag in column 'tags'" in capsys.readouterr().err
+
+
+# --- evaluation: macro F1 counts the tags a model wrongly predicts ---------------------------------------------
+
+def test_macro_f1_counts_a_tag_predicted_on_rows_that_never_hold_it():
+    from sklearn.metrics import f1_score
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    from feedback_nlp.evaluation import evaluate_predictions
+
+    truth, pred = [["a"], ["b"], ["a"], ["b"]], [["a", "c"], ["b", "c"], ["a", "c"], ["b", "c"]]
+    r = evaluate_predictions(truth, pred, classes=["a", "b", "c"], multi_label=True)
+    # was 1.0: every row carries a wrong extra tag "c", which no row of the data holds, so macro F1 left it out
+    assert r.accuracy == 0.0 and r.macro_f1 == pytest.approx(2 / 3)
+    mlb = MultiLabelBinarizer(classes=["a", "b", "c"])
+    assert r.macro_f1 == pytest.approx(f1_score(mlb.fit_transform(truth), mlb.transform(pred), average="macro"))
+    single = evaluate_predictions([["a"], ["a"], ["b"], ["b"]], [["a"], ["c"], ["b"], ["c"]], classes=["a", "b", "c"])
+    assert single.macro_f1 == pytest.approx(f1_score(list("aabb"), list("acbc"), average="macro"))  # was 2/3
+    # a tag neither held nor predicted still does not count (as in scikit-learn)
+    assert evaluate_predictions([["a"], ["b"]], [["a"], ["b"]], classes=["a", "b", "c"]).macro_f1 == 1.0
