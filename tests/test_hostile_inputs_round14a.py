@@ -185,3 +185,12 @@ def test_macro_f1_counts_a_tag_predicted_on_rows_that_never_hold_it():
     assert single.macro_f1 == pytest.approx(f1_score(list("aabb"), list("acbc"), average="macro"))  # was 2/3
     # a tag neither held nor predicted still does not count (as in scikit-learn)
     assert evaluate_predictions([["a"], ["b"]], [["a"], ["b"]], classes=["a", "b", "c"]).macro_f1 == 1.0
+
+
+def test_evaluate_says_when_an_unknown_tag_differs_from_a_known_one_only_in_case():
+    texts, tags = _multi_label_rows(40)
+    clf = TagClassifier(HashEmbedder(), cv=2).fit(texts, tags)
+    shouted = [[t.title() if i % 2 else t for t in row] for i, row in enumerate(tags)]
+    # was only "they are scored as missed": a model that looked bad for the way a column was typed
+    with pytest.warns(UserWarning, match=r"differs from the model's tag '\w+' only in case"):
+        clf.evaluate(texts, shouted)

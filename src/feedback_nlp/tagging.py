@@ -247,6 +247,11 @@ def _saved_classes(saved: np.ndarray, dtype: str) -> np.ndarray:
     return saved.astype(dtype)
 
 
+def _fold_tag(tag: str) -> str:
+    """A tag with case, spacing and Unicode form folded away: "Bug " and "bug" fold to one key."""
+    return " ".join(unicodedata.normalize("NFC", tag).casefold().split())
+
+
 def _warn_case_variants(classes: list[Any]) -> None:
     """Warn when tags differ only in case, spacing or Unicode form ("Bug" and "bug "; "café" with a composed é
     and pasted from a Mac as e + accent): almost always one tag typed two ways, which the model would learn as
@@ -257,7 +262,7 @@ def _warn_case_variants(classes: list[Any]) -> None:
     groups: dict[str, list[str]] = {}
     for c in classes:
         if isinstance(c, str):
-            groups.setdefault(" ".join(unicodedata.normalize("NFC", c).casefold().split()), []).append(c)
+            groups.setdefault(_fold_tag(c), []).append(c)
     clashes = [g for g in groups.values() if len(g) > 1]
     if clashes:
         shown = "; ".join(quoted_list(g, limit=4) for g in clashes[:5])
@@ -1710,6 +1715,11 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             u = twins[0]
             return (f" ({quoted(u)} is a {type(u).__name__}; the model's tag is the {type(by_text[str(u)]).__name__} "
                     f"{by_text[str(u)]!r}: pass labels of the type it was trained on)")
+        folded = {_fold_tag(c): c for c in known if isinstance(c, str)}
+        for u in unknown:  # "Billing" for the model's "billing": scored as missed, the user sees a bad model
+            if isinstance(u, str) and _fold_tag(u) in folded:
+                return (f" ({quoted(u)} differs from the model's tag {quoted(folded[_fold_tag(u)])} only in case, "
+                        "spacing or Unicode form: write the tags as the model was trained on them)")
         if sep is None and self.multi_label_:  # a multi-class model could not take the tags split either
             for u in unknown:
                 for mark in "|,;/":
