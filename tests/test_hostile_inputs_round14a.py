@@ -3,6 +3,7 @@ multi-label conventions."""
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import warnings
 
@@ -66,7 +67,13 @@ def test_multi_label_issue_mask_judges_each_tag_and_refuses_mismatched_shapes():
     mask, used = multi_label_issue_mask(Y, P, method="builtin")
     assert used == "builtin" and mask.nonzero()[0].tolist() == [6] and mask.nonzero()[1].tolist() == [0]
     on_every_row = np.column_stack([Y[:, 0], np.ones(len(Y), dtype=int)])
-    assert not multi_label_issue_mask(on_every_row, P, method="builtin")[0][:, 1].any()  # nothing to judge by
+    for method in ("builtin", "cleanlab") if importlib.util.find_spec("cleanlab") else ("builtin",):
+        # nothing to judge the tag by (cleanlab raised "Labels must contain at least 2 classes")
+        assert not multi_label_issue_mask(on_every_row, P, method=method)[0][:, 1].any()
+    texts, tags = _multi_label_rows()
+    everywhere = TagClassifier(HashEmbedder(), cv=3).find_label_issues(texts, [t + ["feedback"] for t in tags])
+    assert all(set(g.split("|")) ^ set(s.split("|")) <= set(_VOCAB)
+               for g, s in zip(everywhere["given"], everywhere["suggested"]))  # the tag on every row is never doubted
     from feedback_nlp.errors import InvalidInputError
 
     with pytest.raises(InvalidInputError, match="0/1"):

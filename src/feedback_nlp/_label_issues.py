@@ -137,7 +137,7 @@ def multi_label_issue_mask(Y: np.ndarray, P: np.ndarray, *, method: str = "auto"
     used = "builtin" if method == "builtin" else ("cleanlab" if method == "cleanlab" else "")
     for j in range(Y.shape[1]):
         yj = Y[:, j].astype(int)
-        if yj.min(initial=0) == yj.max(initial=0):
+        if len(np.unique(yj)) < 2:  # a tag on every row, or on none
             continue
         pj = P[:, j].clip(0.0, 1.0)
         mask[:, j], used = label_issue_mask(yj, np.column_stack([1.0 - pj, pj]), method=method)
