@@ -114,6 +114,10 @@ def test_an_indicator_fitted_model_answers_in_the_indicators_columns(tmp_path):
     pred = clf.predict(texts)
     assert pred.shape == Y.shape and set(np.unique(pred)) <= {0, 1} and (pred == Y.to_numpy()).mean() > 0.9
     assert clf.score(texts, Y) == clf.score(texts, [list(Y.columns[r == 1]) for r in Y.to_numpy()])
+    from scipy import sparse
+
+    as_sparse = TagClassifier(HashEmbedder(), cv=2).fit(texts, sparse.csr_matrix(Y.to_numpy()))
+    assert as_sparse.indicator_columns_ == ["0", "1", "2"] and (as_sparse.predict(texts) == pred).all()
     # 12 columns of a plain array: the tags are named "0".."11", which sort as "0", "1", "10", "11", "2", ...;
     # the probabilities keep the columns' order, so ranking scorers pair each column with y's
     rng = np.random.default_rng(0)

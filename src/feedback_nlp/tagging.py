@@ -136,7 +136,7 @@ def _indicator(labels: Any) -> tuple[np.ndarray, list[str]] | None:
     column per tag) as its 0/1 matrix and its tag names (a DataFrame's column names, else the column positions),
     or None for any other ``y``."""
     if sparse.issparse(labels):
-        labels = labels.toarray()
+        labels = np.asarray(labels.todense())  # type: ignore[attr-defined]  # any scipy sparse matrix or array
     if isinstance(labels, pd.DataFrame):
         names = [str(c) for c in labels.columns]
         if len(set(names)) != len(names):
@@ -1573,10 +1573,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         columns = self.__dict__.get("indicator_columns_")
         if self.multi_label_ and columns is not None:  # fitted on a 0/1 indicator: answer with one
             at = {name: j for j, name in enumerate(columns)}
-            out = np.zeros((len(picks), len(columns)), dtype=np.int64)
+            indicator = np.zeros((len(picks), len(columns)), dtype=np.int64)
             for i, p in enumerate(picks):
-                out[i, [at[str(t)] for t in self._names(p) if str(t) in at]] = 1
-            return out
+                indicator[i, [at[str(t)] for t in self._names(p) if str(t) in at]] = 1
+            return indicator
         if self.multi_label_:
             out = np.empty(len(picks), dtype=object)
             out[:] = [self._with_ancestors(self._names(p)) for p in picks]
