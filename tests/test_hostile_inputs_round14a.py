@@ -198,6 +198,7 @@ def test_macro_f1_counts_a_tag_predicted_on_rows_that_never_hold_it():
     assert evaluate_predictions([["a"], ["b"]], [["a"], ["b"]], classes=["a", "b", "c"]).macro_f1 == 1.0
 
 
+@pytest.mark.filterwarnings("ignore:.*copies of training rows")
 def test_evaluate_says_when_an_unknown_tag_differs_from_a_known_one_only_in_case():
     texts, tags = _multi_label_rows(40)
     clf = TagClassifier(HashEmbedder(), cv=2).fit(texts, tags)
