@@ -10,6 +10,11 @@ otherwise :func:`confident_learning_mask`, a built-in implementation of the same
 3. for every off-diagonal cell, prune the C[i, j] rows labelled i with the largest margin p_j - p_i;
 4. never flag a row whose given label is also the model's top prediction.
 
+Multi-label data (:func:`multi_label_issue_mask`) is judged one tag at a time, as cleanlab's
+``multilabel_classification.filter.find_label_issues`` does: each tag is a binary problem (has it / has it not)
+with the tag's own out-of-fold probability, so a wrong extra tag and a missing tag are found, not only a wrong
+first tag.
+
 Example:
     >>> import numpy as np
     >>> P = np.array([[.9, .1], [.8, .2], [.85, .15], [.1, .9], [.2, .8], [.15, .85], [.05, .95]])
@@ -25,7 +30,7 @@ import numpy as np
 
 from .errors import InvalidInputError, MissingDependencyError
 
-__all__ = ["confident_learning_mask", "label_issue_mask"]
+__all__ = ["confident_learning_mask", "label_issue_mask", "multi_label_issue_mask"]
 
 _EPS = 1e-6  # cleanlab's tolerance when comparing a probability with a threshold
 
@@ -111,3 +116,31 @@ def label_issue_mask(labels: np.ndarray, P: np.ndarray, *, method: str = "auto")
     from cleanlab.filter import find_label_issues
 
     return np.asarray(find_label_issues(labels, P, filter_by="prune_by_noise_rate"), dtype=bool), "cleanlab"
+
+
+def multi_label_issue_mask(Y: np.ndarray, P: np.ndarray, *, method: str = "auto") -> tuple[np.ndarray, str]:
+    """Doubted (row, tag) cells of multi-label data, and the method used: one binary confident-learning problem
+    per tag (cleanlab's one-vs-rest reduction), ``Y`` the 0/1 tag matrix and ``P`` each tag's independent
+    probability. A tag on every row, or on none, is not judged (no row shows what its absence looks like).
+
+    >>> Y = np.array([[1, 0], [1, 0], [1, 0], [0, 1], [0, 1], [0, 1], [1, 1]])
+    >>> P = np.array([[.9, .1], [.8, .2], [.85, .1], [.1, .9], [.2, .8], [.15, .85], [.05, .95]])
+    >>> multi_label_issue_mask(Y, P, method="builtin")[0].nonzero()
+    (array([6]), array([0]))
+    """
+    if method not in ("auto", "cleanlab", "builtin"):
+        raise InvalidInputError(f"method must be 'auto', 'cleanlab' or 'builtin', got {method!r}")
+    Y, P = np.asarray(Y), np.asarray(P, dtype=float)
+    if Y.ndim != 2 or Y.shape != P.shape or (Y.size and not np.isin(Y, (0, 1)).all()):
+        raise InvalidInputError("multi-label targets must be a 0/1 (rows, tags) matrix of the probabilities' shape")
+    mask = np.zeros(Y.shape, dtype=bool)
+    used = "builtin" if method == "builtin" else ("cleanlab" if method == "cleanlab" else "")
+    for j in range(Y.shape[1]):
+        yj = Y[:, j].astype(int)
+        if len(np.unique(yj)) < 2:  # a tag on every row, or on none
+            continue
+        pj = P[:, j].clip(0.0, 1.0)
+        mask[:, j], used = label_issue_mask(yj, np.column_stack([1.0 - pj, pj]), method=method)
+    if not used:  # nothing judged: say what would have run
+        used = "cleanlab" if importlib.util.find_spec("cleanlab") is not None else "builtin"
+    return mask, used

@@ -512,11 +512,22 @@ def _labelled(path: str, text_col: str, label_col: str | None, sep: str | None,
     if label_col is None:  # zero-shot: the rows are an unlabelled backlog
         return texts, None, where
     where.refuse([i for i, v in enumerate(df[label_col]) if _blank(v)], f"no label in column {quoted(label_col)}")
-    labels = df[label_col].tolist()
-    if sep:
-        labels = [[x.strip() for x in str(v).split(sep) if x.strip()] for v in labels]
+    # a list cell (Parquet, JSON) holds its tags already: as a plain list, each tag checked as a text cell's are
+    labels = [[str(x).strip() for x in v if not _blank(x) and str(x).strip()] if _is_list_cell(v) else v
+              for v in df[label_col].tolist()]
+    where.refuse([i for i, v in enumerate(labels) if v == []], f"no tag in column {quoted(label_col)} (an empty list)")
+    if sep:  # a cell of text holds tags joined by sep
+        labels = [v if isinstance(v, list) else [x.strip() for x in str(v).split(sep) if x.strip()] for v in labels]
         where.refuse([i for i, v in enumerate(labels) if not v], f"no tag in column {quoted(label_col)} (only {quoted(sep)})")
     return texts, labels, where
+
+
+def _is_list_cell(value: Any) -> bool:
+    """A cell that holds several values: a list of a Parquet or JSON column (NumPy array, list or tuple). Its
+    text ("['billing' 'login']") split on a separator was one made-up tag."""
+    import numpy as np
+
+    return isinstance(value, (list, tuple, np.ndarray))
 
 
 def _blank(value: Any) -> bool:

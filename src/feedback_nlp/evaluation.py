@@ -259,7 +259,9 @@ def evaluate_predictions(
         rec = tp / (tp + fn) if tp + fn else 0.0
         rows.append({"tag": c, "precision": prec, "recall": rec, "f1": _f1(prec, rec), "support": tp + fn})
     per_tag = pd.DataFrame(rows, columns=["tag", "precision", "recall", "f1", "support"])
-    supported = per_tag[per_tag["support"] > 0]
+    # macro F1 over the tags the data holds or the model predicted (scikit-learn's labels): a tag predicted on rows
+    # that never carry it has F1 0, and leaving it out let a model that adds a wrong tag to every row score 1.0
+    scored = per_tag[(per_tag["support"] > 0) | per_tag["tag"].map(lambda c: fps[c] + tps[c] > 0).astype(bool)]
     micro_p = tp_all / (tp_all + fp_all) if tp_all + fp_all else 0.0
     micro_r = tp_all / (tp_all + fn_all) if tp_all + fn_all else 0.0
     confusions: Counter = Counter()
@@ -298,7 +300,7 @@ def evaluate_predictions(
         conf, ece = calibration(P, truth, multi_label=multi_label)
     return EvaluationReport(
         n=n, multi_label=multi_label, accuracy=float(exact.mean()) if n else 0.0,
-        micro_f1=_f1(micro_p, micro_r), macro_f1=float(supported["f1"].mean()) if len(supported) else 0.0,
+        micro_f1=_f1(micro_p, micro_r), macro_f1=float(scored["f1"].mean()) if len(scored) else 0.0,
         abstain_rate=float(abst.mean()) if n else 0.0, coverage=float(covered.mean()) if n else 0.0,
         accuracy_covered=float(exact[covered].mean()) if covered.any() else float("nan"),  # 0.0 would be a score
         per_tag=per_tag.sort_values("support", ascending=False, kind="stable").reset_index(drop=True),

@@ -131,14 +131,42 @@ def _refuse_unordered(values: Any, name: str) -> None:
                                 "Series (e.g. list(d.values())), in the same order as the other rows")
 
 
+def _indicator(labels: Any) -> tuple[np.ndarray, list[str]] | None:
+    """A multi-label indicator (scikit-learn's representation: a 2-D 0/1 array, sparse matrix or DataFrame, one
+    column per tag) as its 0/1 matrix and its tag names (a DataFrame's column names, else the column positions),
+    or None for any other ``y``."""
+    if sparse.issparse(labels):
+        labels = np.asarray(labels.todense())  # type: ignore[attr-defined]  # any scipy sparse matrix or array
+    if isinstance(labels, pd.DataFrame):
+        names = [str(c) for c in labels.columns]
+        if len(set(names)) != len(names):
+            return None
+        labels = labels.to_numpy()
+    elif isinstance(labels, np.ndarray) and labels.ndim == 2:
+        names = [str(j) for j in range(labels.shape[1])]
+    else:
+        return None
+    if labels.ndim != 2 or labels.shape[1] < 2 or labels.dtype.kind not in "biuf" or labels.size == 0:
+        return None
+    M = labels.astype(float)
+    if not np.isin(M, (0.0, 1.0)).all():
+        return None
+    return M.astype(np.int64), names
+
+
 def _label_rows(labels: Any, sep: str | None) -> tuple[list[list[Any]], bool]:
     """Labels as a list of tag lists, and whether any row came as a list (which means multi-label).
 
     Strings are stripped (and split on ``sep``); numbers and booleans keep their type; tag lists become
     lists of strings.
     """
+    indicator = _indicator(labels)
+    if indicator is not None:  # scikit-learn's multi-label representation: one 0/1 column per tag
+        M, names = indicator
+        return [[names[j] for j in np.flatnonzero(r)] for r in M], True
     if isinstance(labels, pd.DataFrame):
-        raise InvalidInputError("y must be one column of labels (a list or Series), not a DataFrame")
+        raise InvalidInputError("y must be one column of labels (a list or Series), not a DataFrame (a DataFrame "
+                                "of 0/1 columns, one per tag, is read as a multi-label indicator)")
     if not isinstance(labels, (pd.Series, np.ndarray, list, tuple)) and hasattr(labels, "__array__"):
         labels = np.asarray(labels)  # array-likes (xarray, torch tensors, sklearn's test doubles)
     if isinstance(labels, np.ndarray) and labels.ndim == 2 and labels.shape[1] == 1:
@@ -147,7 +175,7 @@ def _label_rows(labels: Any, sep: str | None) -> tuple[list[list[Any]], bool]:
         labels = labels.ravel()
     if isinstance(labels, np.ndarray) and labels.ndim > 1:
         raise InvalidInputError(f"y must be 1-D (one label or one list of tags per row), got shape {labels.shape}; "
-                                "for multi-label, pass a list of tag lists")
+                                "for multi-label, pass a list of tag lists or a 0/1 indicator (one column per tag)")
     if isinstance(labels, (pd.Series, np.ndarray)):
         labels = labels.tolist()  # numpy scalars → Python ones (np.int64 → int, np.bool_ → bool)
     elif isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
@@ -219,6 +247,11 @@ def _saved_classes(saved: np.ndarray, dtype: str) -> np.ndarray:
     return saved.astype(dtype)
 
 
+def _fold_tag(tag: str) -> str:
+    """A tag with case, spacing and Unicode form folded away: "Bug " and "bug" fold to one key."""
+    return " ".join(unicodedata.normalize("NFC", tag).casefold().split())
+
+
 def _warn_case_variants(classes: list[Any]) -> None:
     """Warn when tags differ only in case, spacing or Unicode form ("Bug" and "bug "; "café" with a composed é
     and pasted from a Mac as e + accent): almost always one tag typed two ways, which the model would learn as
@@ -229,7 +262,7 @@ def _warn_case_variants(classes: list[Any]) -> None:
     groups: dict[str, list[str]] = {}
     for c in classes:
         if isinstance(c, str):
-            groups.setdefault(" ".join(unicodedata.normalize("NFC", c).casefold().split()), []).append(c)
+            groups.setdefault(_fold_tag(c), []).append(c)
     clashes = [g for g in groups.values() if len(g) > 1]
     if clashes:
         shown = "; ".join(quoted_list(g, limit=4) for g in clashes[:5])
@@ -310,6 +343,97 @@ class ProbaFrame(pd.DataFrame):
         if isinstance(key, tuple) and not isinstance(self.columns, pd.MultiIndex):
             return self.to_numpy()[key]  # (rows, columns) positions, as on an array
         return super().__getitem__(key)
+
+
+# --- label issues ---------------------------------------------------------------------------------
+
+def _issue_frame(X: Any, out: list[dict[str, Any]], used: str) -> pd.DataFrame:
+    """The label issues as a frame, the most doubted first, indexed by X's own index labels."""
+    df = pd.DataFrame(out, columns=["index", "text", "given", "suggested", "p_given", "p_suggested"])
+    df[["p_given", "p_suggested"]] = df[["p_given", "p_suggested"]].astype(float).round(4)
+    if len(df):
+        df = df.assign(_m=df["p_suggested"] - df["p_given"]).sort_values("_m", ascending=False, kind="stable")
+        df = df.drop(columns="_m")
+    df.index = _labels_at(X, df["index"].tolist())  # X's own labels: df.loc[issues.index] is the right row
+    df.attrs["method"] = used
+    return df
+
+
+def _multi_label_conflicts(groups: np.ndarray | None, Y: np.ndarray) -> np.ndarray:
+    """(row, tag) cells where copies of one text disagree on a tag: the copies not holding the state most of
+    them hold, and every copy of a tie."""
+    cells = np.zeros(Y.shape, dtype=bool)
+    if groups is None:
+        return cells
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        if len(rows) < 2:
+            continue
+        share = Y[rows].mean(axis=0)
+        mixed = (share > 0) & (share < 1)
+        majority = share > 0.5
+        cells[np.ix_(rows, np.flatnonzero(mixed))] = (
+            (Y[rows] != majority) | (share == 0.5))[:, mixed]
+    return cells
+
+
+def _multi_label_issues(clf: TagClassifier, X: Any, targets: _Targets, emb: np.ndarray, texts: list[Any],
+                        groups: np.ndarray | None, cv: int, method: str) -> pd.DataFrame:
+    """``find_label_issues`` for multi-label rows: out-of-fold probabilities of every tag (one logistic
+    regression per tag), then confident learning per tag (:func:`multi_label_issue_mask`)."""
+    from ._label_issues import multi_label_issue_mask
+
+    Y, names = targets.Y, targets.classes.tolist()
+    n, k = Y.shape
+    keys = np.arange(n) if groups is None else groups
+    distinct = np.array([len(np.unique(keys[Y[:, j] == 1])) for j in range(k)])
+    unjudged = np.flatnonzero(distinct < 2)
+    if k - len(unjudged) < 2:
+        raise InvalidInputError("find_label_issues cross-validates: it needs at least 2 tags with 2 or more "
+                                "distinct texts each; tags with fewer: "
+                                f"{quoted_list([names[j] for j in unjudged], limit=10)}")
+    if len(unjudged):
+        warnings.warn(f"tags {quoted_list([names[j] for j in unjudged], limit=10)} have fewer than 2 distinct texts "
+                      "(one row, or copies of one text): no fold can train on them and test them, so they are "
+                      "not judged (fit refuses a tag with a single example)", UserWarning, stacklevel=3)
+    # folds stratified by each row's rarest judged tag, so every tag's rows spread over the folds (a row's
+    # first tag left a tag that is never first to chance: all its rows in one fold, none to learn it from)
+    counts = np.where(distinct >= 2, Y.sum(axis=0), n + 1)
+    strata = np.where(Y == 1, counts, n + 2).argmin(axis=1)
+    splits = _copies_together(strata, groups, cv, int(clf.random_state))
+    if not splits:
+        present = np.bincount(strata, minlength=k)
+        folds = StratifiedKFold(n_splits=max(2, min(cv, int(distinct[distinct >= 2].min()))), shuffle=True,
+                                random_state=clf.random_state)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+            splits = list(folds.split(emb, strata if (present[present > 0] >= 2).all() else np.zeros(n)))
+    P = np.zeros((n, k))
+    judged = np.ones((n, k), dtype=bool)
+    judged[:, unjudged] = False
+    for tr, te in splits:
+        for j in np.flatnonzero(distinct >= 2):
+            ytr = Y[tr, j]
+            if ytr.min() == ytr.max():  # this fold's training part holds no row with (or without) the tag
+                P[te, j], judged[te, j] = float(ytr[0]), False
+                continue
+            P[te, j] = clf._settings().logreg().fit(emb[tr], ytr).predict_proba(emb[te])[:, 1]
+    mask, used = multi_label_issue_mask(Y, P, method=method)
+    mask &= judged
+    mask |= _multi_label_conflicts(groups, Y) & (distinct >= 2)  # copies that disagree: one of them is wrong
+    out = []
+    for i in np.flatnonzero(mask.any(axis=1)):
+        doubted = np.flatnonzero(mask[i])
+        removed = {names[j] for j in doubted if Y[i, j]}
+        kept = [t for t in targets.rows[i] if t not in removed]
+        added = [names[j] for j in sorted(doubted, key=lambda j: -P[i, j]) if not Y[i, j]]
+        if not kept and not added:  # every tag doubted and none missing: the likeliest other tag, as fit needs one
+            others = np.where(Y[i] == 1, -1.0, P[i])
+            added = [names[int(others.argmax())]]
+        p_given = float(np.min(np.where(Y[i, doubted] == 1, P[i, doubted], 1 - P[i, doubted])))
+        out.append({"index": int(i), "text": texts[i], "given": "|".join(map(str, targets.rows[i])),
+                    "suggested": "|".join(kept + added), "p_given": p_given, "p_suggested": 1 - p_given})
+    return _issue_frame(X, out, used)
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -953,7 +1077,11 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         trained = {k: v for k, v in self.get_params(deep=False).items() if k not in ("embedder", "taxonomy")}
         for attr in ("_trained_params_", "_train_keys_", "_sample_weight_"):
             self.__dict__.pop(attr, None)
+        self.__dict__.pop("indicator_columns_", None)
         self._fit(X, y, sep=sep, holdout=holdout, unlabelled=unlabelled, texts=texts, sample_weight=sample_weight)
+        indicator = None if y is None or self.zero_shot else _indicator(y)
+        if indicator is not None and self.multi_label_:  # predict answers in the same representation
+            self.indicator_columns_ = indicator[1]
         self._trained_params_ = trained
         if y is not None and not self.zero_shot:  # fingerprints of the training rows (never saved: see evaluate)
             self._train_keys_ = np.unique(_row_keys(X, texts))
@@ -1381,13 +1509,28 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         return self.head_.probabilities(self._logits(X, texts))
 
     def predict_proba(self, X: Any, *, texts: Any = None) -> ProbaFrame:
-        """Calibrated probabilities, one column per tag (``classes_``), one row per input (a Series or
+        """Calibrated probabilities, one column per tag (``classes_``; a model fitted on a 0/1 indicator: the
+        indicator's columns, in its order, 0 for a column no training row had), one row per input (a Series or
         DataFrame input's index is kept); a :class:`ProbaFrame`, so ``P[:, j]`` works as on an array.
         ``texts``: with precomputed embeddings as ``X``, the texts they came from (models with a lexical
         channel read the words too)."""
         X, texts = _once(X), _once(texts)
         self._check_fitted()
+        columns = self.__dict__.get("indicator_columns_")
+        if columns is not None:  # the indicator's columns, in its order (scorers pair them with y's columns)
+            return ProbaFrame(self._as_indicator(self._proba(X, texts), 0.0), columns=columns, index=_index_of(X))
         return ProbaFrame(self._proba(X, texts), columns=list(self.classes_), index=_index_of(X))
+
+    def _as_indicator(self, M: np.ndarray, absent: float) -> np.ndarray:
+        """Per-tag scores (columns in ``classes_`` order) laid out as the indicator ``y`` the model was fitted on:
+        its columns in its order, ``absent`` for a column no training row had (a fold of a rare tag)."""
+        columns = self.__dict__["indicator_columns_"]
+        at = {str(c): j for j, c in enumerate(self.classes_)}
+        out = np.full((len(M), len(columns)), absent, dtype=M.dtype)
+        for j, name in enumerate(columns):
+            if name in at:
+                out[:, j] = M[:, at[name]]
+        return out
 
     def predict_log_proba(self, X: Any, *, texts: Any = None) -> ProbaFrame:
         """The natural log of :meth:`predict_proba` (``-inf`` where a probability is 0), as scikit-learn's
@@ -1398,12 +1541,14 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X: Any, *, texts: Any = None) -> np.ndarray:
         """Calibrated log-scale scores: (n, classes), or (n,) for two classes as scikit-learn expects
-        (positive means ``classes_[1]``). ``CalibratedClassifierCV`` and ranking metrics use it."""
+        (positive means ``classes_[1]``); a model fitted on a 0/1 indicator lays them out as ``predict_proba``. ``CalibratedClassifierCV`` and ranking metrics use it."""
         X, texts = _once(X), _once(texts)
         self._check_fitted()
         z = self._logits(X, texts)
         if isinstance(self.head_, MultiClassHead) and z.shape[1] == 2:
             return z[:, 1] - z[:, 0]
+        if self.__dict__.get("indicator_columns_") is not None:
+            return self._as_indicator(z, -50.0)  # sigmoid(-50) is the 0 predict_proba gives such a column
         return z
 
     def _decide(self, P: np.ndarray) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
@@ -1417,13 +1562,21 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any, *, texts: Any = None) -> np.ndarray:
         """Predicted tags: one label per row in ``classes_``'s type (multi-class), or a list of tags per row
-        (multi-label, with the taxonomy's ancestors). Rows that abstain (``needs_review``, with
+        (multi-label, with the taxonomy's ancestors); a model fitted on a 0/1 indicator ``y`` (scikit-learn's
+        multi-label representation) answers with a 0/1 matrix of the same columns (``indicator_columns_``). Rows that abstain (``needs_review``, with
         ``min_confidence`` > 0) get ``None`` / an empty list; when one does, a multi-class array is of objects.
         When none does, the array keeps ``classes_``'s type (integer or boolean labels in an array of objects
         are an "unknown" target to scikit-learn's metrics: every scorer failed)."""
         X, texts = _once(X), _once(texts)
         self._check_fitted()
         picks, _, review = self._decide(self._proba(X, texts))
+        columns = self.__dict__.get("indicator_columns_")
+        if self.multi_label_ and columns is not None:  # fitted on a 0/1 indicator: answer with one
+            at = {name: j for j, name in enumerate(columns)}
+            indicator = np.zeros((len(picks), len(columns)), dtype=np.int64)
+            for i, p in enumerate(picks):
+                indicator[i, [at[str(t)] for t in self._names(p) if str(t) in at]] = 1
+            return indicator
         if self.multi_label_:
             out = np.empty(len(picks), dtype=object)
             out[:] = [self._with_ancestors(self._names(p)) for p in picks]
@@ -1562,6 +1715,11 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             u = twins[0]
             return (f" ({quoted(u)} is a {type(u).__name__}; the model's tag is the {type(by_text[str(u)]).__name__} "
                     f"{by_text[str(u)]!r}: pass labels of the type it was trained on)")
+        folded = {_fold_tag(c): c for c in known if isinstance(c, str)}
+        for u in unknown:  # "Billing" for the model's "billing": scored as missed, the user sees a bad model
+            if isinstance(u, str) and _fold_tag(u) in folded:
+                return (f" ({quoted(u)} differs from the model's tag {quoted(folded[_fold_tag(u)])} only in case, "
+                        "spacing or Unicode form: write the tags as the model was trained on them)")
         if sep is None and self.multi_label_:  # a multi-class model could not take the tags split either
             for u in unknown:
                 for mark in "|,;/":
@@ -1634,8 +1792,11 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         Out-of-fold probabilities from this classifier's settings feed confident learning: cleanlab's
         ``find_label_issues`` when cleanlab is installed (``method="auto"``, the ``cleanlab`` extra), else a
         built-in implementation of the same rule (``method="builtin"``); see :mod:`feedback_nlp._label_issues`
-        and docs/benchmarks.md for the recall of both. Multi-label rows are judged on their first tag. Sorted
-        by how much more likely the suggested tag is; ``method`` says which implementation ran. The copies of a text
+        and docs/benchmarks.md for the recall of both. Multi-label rows are judged on every tag, one tag at a
+        time (cleanlab's multi-label method): a wrong extra tag and a missing tag are found, ``suggested`` is the
+        row's tags with the doubted ones removed or added, and ``p_given`` / ``p_suggested`` are the
+        out-of-fold probabilities that the most doubted tag is as given / as suggested. Sorted
+        by how much more likely the suggestion is; ``method`` says which implementation ran. The copies of a text
         (case and spacing aside) share a fold, so a mislabelled text that repeats is not vouched for by its own
         copies. A text that repeats
         under different tags (multi-class; case and spacing aside) is listed too: each copy that does not carry the
@@ -1660,13 +1821,15 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if len(emb) != len(targets.rows):
             raise InvalidInputError(f"X has {len(emb)} rows but y has {len(targets.rows)}")
         texts = _texts(X) if _numeric_rows(X) is None else [None] * len(emb)
+        groups = _repeat_groups(X)
+        if targets.multi_label:
+            return _multi_label_issues(self, X, targets, emb, texts, groups, cv or int(self.cv), method)
         primary = targets.primary
         k = len(targets.classes)
         # folds stratified by the rows' first tags: a multi-label tag that is never a row's first tag has no
         # row to stratify (the fewest rows of a tag was 0 folds, scikit-learn's ValueError), one that is first
         # once has one
         counts = np.bincount(primary, minlength=k)
-        groups = _repeat_groups(X)
         unjudged = _unjudged_tags(primary, groups, k)
         if np.count_nonzero(counts) - len(unjudged) < 2:
             raise InvalidInputError("find_label_issues cross-validates: it needs at least 2 tags with 2 or more "
@@ -1693,24 +1856,14 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         mask[np.isin(primary, unjudged)] = False  # tested on folds that never saw their tag: no judgement
         given_p = oof[np.arange(len(primary)), primary]
         best = oof.argmax(axis=1)
-        if targets.multi_label:  # a row is not mislabelled when the suggested tag is one of its tags
-            mask &= targets.Y[np.arange(len(best)), best] == 0
-        else:  # copies of one text under different tags: at least one is wrong, whatever the model leans to
-            for row, other in _conflicting_copies(groups, primary).items():
-                if not mask[row]:
-                    mask[row], best[row] = True, other
+        # copies of one text under different tags: at least one is wrong, whatever the model leans to
+        for row, other in _conflicting_copies(groups, primary).items():
+            if not mask[row]:
+                mask[row], best[row] = True, other
         names = targets.classes.tolist()
-        out = [{"index": int(i), "text": texts[i],
-                "given": "|".join(map(str, targets.rows[i])) if targets.multi_label else targets.rows[i][0],
-                "suggested": names[best[i]], "p_given": round(float(given_p[i]), 4),
-                "p_suggested": round(float(oof[i, best[i]]), 4)} for i in np.flatnonzero(mask)]
-        df = pd.DataFrame(out, columns=["index", "text", "given", "suggested", "p_given", "p_suggested"])
-        if len(df):
-            df = df.assign(_m=df["p_suggested"] - df["p_given"]).sort_values("_m", ascending=False, kind="stable")
-            df = df.drop(columns="_m")
-        df.index = _labels_at(X, df["index"].tolist())  # X's own labels: df.loc[issues.index] is the right row
-        df.attrs["method"] = used
-        return df
+        out = [{"index": int(i), "text": texts[i], "given": targets.rows[i][0], "suggested": names[best[i]],
+                "p_given": float(given_p[i]), "p_suggested": float(oof[i, best[i]])} for i in np.flatnonzero(mask)]
+        return _issue_frame(X, out, used)
 
     # --- persistence ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, *, metrics: dict[str, Any] | None = None,
@@ -1791,6 +1944,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             selected_head=self.__dict__.get("selected_head_"), head_selection=self.__dict__.get("head_selection_"),
             calibration=self.__dict__.get("calibration_"),
             sample_weight=self.__dict__.get("_sample_weight_"),
+            indicator_columns=self.__dict__.get("indicator_columns_"),
             lexical=None if lexical is None else {"terms": len(lexical.vocabulary_),
                                                   "fusion": np.round(np.asarray(self.lexical_fusion_), 4).tolist()},
         )
@@ -1892,6 +2046,13 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             clf._sample_weight_ = config["sample_weight"]
         if config.get("self_trained_rows") is not None:
             clf.self_trained_rows_ = int(config["self_trained_rows"])
+        columns = config.get("indicator_columns")
+        if columns is not None:  # fitted on a 0/1 indicator: predict answers with one
+            if (not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)
+                    or len(set(columns)) != len(columns) or not set(map(str, clf.classes_)) <= set(columns)):
+                raise ValueError("indicator_columns must list the tag of every indicator column once, every "
+                                 "class among them")
+            clf.indicator_columns_ = columns
         if config.get("head_selection"):  # head="auto": what was measured, and which head it chose
             clf.head_selection_ = config["head_selection"]
             clf.selected_head_ = str(config.get("selected_head") or "logreg")
