@@ -84,5 +84,6 @@ def test_a_card_number_in_a_link_path_is_still_redacted_outside_the_play_console
 
     assert "4111111111111111" not in redact_pii("see https://shop.example/pay/4111111111111111/confirm")
     assert "<CARD>" in redact_pii("paid with /4111111111111111/ yesterday")
+    assert "<CARD>" in redact_pii("https://example.com/papers/4111111111111111/")
     link = "https://play.google.com/console/u/0/developers/8008695526664634386/app/4974638472012894302/user-feedback/x"
-    assert "4974638472012894302" in redact_pii(link)
+    assert "4974638472012894302" in redact_pii(link) and "8008695526664634386" in redact_pii(link)

@@ -604,7 +604,8 @@ def _redact_email(m: re.Match) -> str:
 
 
 def _redact_card(m: re.Match) -> str:
-    if m.string[max(0, m.start() - 5):m.start()] in ("/app/", "pers/") and m.string[m.end():m.end() + 1] == "/":
+    before = m.string[max(0, m.start() - 12):m.start()]
+    if (before.endswith("/app/") or before == "/developers/") and m.string[m.end():m.end() + 1] == "/":
         # the Play Console's app and developer ids (.../developers/<id>/app/<id>/...) are 19 digits from 4, one
         # in ten passes Luhn (.../app/4974638472012894302/user-feedback/... became .../app/<CARD>/...); any other
         # path segment stays a card: a checkout link can carry one
