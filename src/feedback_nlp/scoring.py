@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import numbers
+import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Union
@@ -101,6 +102,10 @@ class _Args:
                                     "Series, in the order of the other arguments")
         if isinstance(value, Iterator):  # a generator of numbers was one object: "must be numeric"
             value = list(value)
+        if isinstance(value, np.ma.MaskedArray):  # np.asarray dropped the mask: a masked (missing) value was scored
+            data = np.ma.getdata(value).astype(object)
+            data[np.ma.getmaskarray(value)] = np.nan
+            value = data
         arr = np.asarray(value, dtype=object if not isinstance(value, np.ndarray) else None)
         if arr.ndim > 1:
             raise InvalidInputError(f"{name} must be a scalar or 1-D, got shape {arr.shape}")
@@ -175,10 +180,14 @@ def rice(reach: ArrayLike, impact: ArrayLike, confidence: ArrayLike, effort: Arr
         conf = conf / 100.0
     else:
         raise InvalidInputError(f"confidence_scale must be 'fraction' or 'percent', got {confidence_scale!r}")
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         score = v["reach"] * v["impact"] * conf / v["effort"]
+        # a reach near 1e308 overflowed in reach × impact before the effort brought it back into range (a score of
+        # 3e307 was refused), and times a confidence of 0 it was NaN, sent by the service as null
+        score = np.where(np.isfinite(score), score, v["reach"] / v["effort"] * (v["impact"] * conf))
+    score = np.where((v["reach"] == 0) | (conf == 0), 0.0, score)  # 0 × anything is 0, not NaN
     # 1e308 people, or an effort of 1e-320 months, gave a score of inf, written to the output as it was
-    a.check("reach", np.isinf(score), "gives an infinite score (reach / effort beyond a float's range)")
+    a.check("reach", ~np.isfinite(score), "gives an infinite score (reach / effort beyond a float's range)")
     return a.shape(score)
 
 
@@ -298,6 +307,9 @@ def moscow(
     cat[lift], rule[lift] = "should", "deadline"
     cat[com], rule[com] = "must", "commitment"
     overridden = np.zeros(n, dtype=bool)
+    if overrides is not None and not isinstance(overrides, Mapping):  # a list of pairs was a bare AttributeError
+        raise InvalidInputError(f"overrides must be a mapping such as {{'sso': ('must', 'contract')}}, got "
+                                f"{type(overrides).__name__}")
     for key, value in (overrides or {}).items():
         if isinstance(value, tuple) and len(value) != 2:  # was "too many values to unpack"
             raise InvalidInputError(f"override for {quoted(key)} must be a category or a (category, reason) pair, "
@@ -580,12 +592,19 @@ def _refuse_non_amounts(data: pd.DataFrame, col: Any) -> None:
                           f"{list(data.index[bad][:10])} (e.g. {quoted_cell(example)}); give revenue as numbers")
 
 
+#: A duration written without its unit: pandas reads the text "28" as 28 nanoseconds, as it does the number.
+_UNITLESS = re.compile(r"\s*[+-]?\d+\s*")
+
+
 def _window(window: Any) -> pd.Timedelta:
     """``window`` as a positive duration ("abc" was ignored without a time column; "-5D" counted nothing)."""
     # pandas reads a bare 28 as 28 nanoseconds, and every growth was 0 (np.timedelta64 is a numpy integer too)
     if isinstance(window, (numbers.Number, np.number)) and not isinstance(window, np.timedelta64):
         raise InvalidInputError(f"window must be a duration with its unit such as '28D' or pd.Timedelta(days=28), "
                                 f"got the number {window!r} (pandas would read it as nanoseconds)")
+    if isinstance(window, str) and _UNITLESS.fullmatch(window):  # "28" from a form, a CLI or JSON: 28 nanoseconds
+        raise InvalidInputError(f"window {quoted(window)} has no unit (pandas would read it as nanoseconds); "
+                                f"give one such as '{window.strip()}D'")
     try:
         win = pd.Timedelta(window)
     except (ValueError, TypeError, OverflowError) as exc:

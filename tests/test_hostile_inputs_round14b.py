@@ -1,0 +1,106 @@
+"""Round 14b of hostile and careless inputs: scoring as other apps call it (RICE, ICE, MoSCoW and the demand
+score through the Python API, the ``score`` command and the HTTP service).
+
+Each test failed before the fix it guards (the case, what it was and what it is now are in each docstring).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from _hostile_support import post_json, write_file
+from feedback_nlp.cli import main
+from feedback_nlp.errors import InvalidInputError
+from feedback_nlp.scoring import moscow, rice, theme_scores
+
+# --- RICE near a float's range ----------------------------------------------------------------------------------
+
+
+def test_a_huge_reach_with_no_confidence_scores_zero_not_nan():
+    """reach 1e308 × impact 3 overflowed to inf before the confidence of 0 made it inf × 0 = NaN: the score was
+    NaN (``null`` from the service, an empty cell in the CLI's output) without a word. Now 0, as 0 × anything."""
+    assert rice(1e308, 3, 0, 1) == 0.0
+    assert rice([1e308, 10], 3, [0.0, 0.5], 1).tolist() == [0.0, 15.0]
+    assert rice(0, 3, 1, 1e-320) == 0.0  # no reach: 0, even when impact / effort alone is beyond range
+
+
+def test_a_huge_reach_whose_score_is_in_range_is_scored_not_refused():
+    """reach 1e308, impact 3, effort 10 is a score of 3e307, a float: reach × impact overflowed first and the
+    call was refused as "an infinite score". Scores that are truly beyond a float are still refused."""
+    assert rice(1e308, 3, 1, 10) == pytest.approx(3e307)
+    with pytest.raises(InvalidInputError, match="infinite score"):
+        rice(1e308, 3, 1, 1)
+    assert rice(400, 2, 0.8, 4) == 160.0  # ordinary scores keep their exact value
+
+
+def test_the_rice_command_writes_no_nan_score(tmp_path, capsys):
+    """``score --framework rice`` wrote ``"rice": null`` to JSONL for a row of reach 1e308 and confidence 0."""
+    data = write_file(tmp_path / "r.csv", "id,reach,impact,confidence,effort\na,1e308,3,0,1\nb,1,1,0.5,1\n")
+    out = tmp_path / "r.jsonl"
+    assert main(["score", "--in", data, "--out", str(out), "--framework", "rice", "-q"]) == 0
+    rows = {r["id"]: r["rice"] for r in map(json.loads, out.read_text().splitlines())}
+    assert rows == {"a": 0.0, "b": 0.5}
+
+
+def test_the_rice_endpoint_never_answers_a_null_score(api):
+    """POST /v1/score/rice answered ``"score": null`` (the NaN above) with a 200."""
+    r = post_json(api, "/v1/score/rice", {"items": [{"id": "a", "reach": 1e308, "impact": 3, "confidence": 0,
+                                                     "effort": 1}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["score"] == 0.0
+
+
+# --- a growth window without its unit ---------------------------------------------------------------------------
+
+
+def _dated() -> pd.DataFrame:
+    return pd.DataFrame({"theme": ["sso", "sso", "export"], "created_at": ["2026-02-20", "2026-02-27", "2026-02-28"]})
+
+
+@pytest.mark.parametrize("window", ["28", " 28 ", "+28"])
+def test_a_window_without_unit_is_refused_not_read_as_nanoseconds(window):
+    """``window="28"`` (a form field, a config value, JSON) was 28 nanoseconds to pandas: no item but the newest was
+    recent, and every growth was wrong, silently. The number 28 was refused already; the text is now too."""
+    with pytest.raises(InvalidInputError, match="no unit"):
+        theme_scores(_dated(), account_col=None, revenue_col=None, window=window)
+    scored = theme_scores(_dated(), account_col=None, revenue_col=None, window="28D").set_index("theme")
+    assert scored.loc["sso", "recent"] == 2  # with its unit, both sso items are in the last 28 days
+
+
+def test_the_score_command_refuses_a_window_without_unit(tmp_path, capsys):
+    """``score --window 28`` scored growth over 28 nanoseconds (sso's recent items: 0)."""
+    data = write_file(tmp_path / "d.csv", "theme,created_at\nsso,2026-02-20\nsso,2026-02-27\nexport,2026-02-28\n")
+    code = main(["score", "--in", data, "--out", str(tmp_path / "o.csv"), "--account-col", "", "--revenue-col", "",
+                 "--window", "28"])
+    assert code == 2 and "'28' has no unit" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_the_demand_endpoint_refuses_a_window_without_unit(api):
+    """POST /v1/score/demand with ``"window": "28"`` answered 200 with growth over 28 nanoseconds."""
+    items = [{"id": str(i), "theme": t, "created_at": c} for i, (t, c) in enumerate(
+        zip(["sso", "sso", "export"], ["2026-02-20", "2026-02-27", "2026-02-28"]))]
+    r = post_json(api, "/v1/score/demand", {"items": items, "window": "28"})
+    assert r.status_code == 422 and "no unit" in r.json()["error"]["message"]
+
+
+# --- MoSCoW and the arguments' containers -----------------------------------------------------------------------
+
+
+def test_moscow_overrides_given_as_a_list_are_a_named_error():
+    """``overrides=[(0, "must")]`` (pairs, as from a spreadsheet's rows) was a bare AttributeError."""
+    with pytest.raises(InvalidInputError, match="overrides must be a mapping"):
+        moscow([1, 2, 3], overrides=[(0, "must")])
+    assert moscow([1, 2, 3], overrides={0: "must"}).tolist()[0] == "must"
+
+
+def test_a_masked_value_is_missing_not_scored():
+    """A numpy masked array (how numpy marks missing values) lost its mask in ``np.asarray``: the value under the
+    mask was scored as if it were data. Now a masked value is a missing value, refused by position."""
+    with pytest.raises(InvalidInputError, match="reach has NaN .* at positions 1"):
+        rice(np.ma.array([10.0, 20.0], mask=[False, True]), 1, 0.5, 1)
+    assert rice(np.ma.array([10, 20]), 1, 0.5, 1).tolist() == [5.0, 10.0]
