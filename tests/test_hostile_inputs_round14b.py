@@ -104,3 +104,58 @@ def test_a_masked_value_is_missing_not_scored():
     with pytest.raises(InvalidInputError, match="reach has NaN .* at positions 1"):
         rice(np.ma.array([10.0, 20.0], mask=[False, True]), 1, 0.5, 1)
     assert rice(np.ma.array([10, 20]), 1, 0.5, 1).tolist() == [5.0, 10.0]
+
+
+# --- the demand score: ties and an account's revenue -----------------------------------------------------------
+
+
+def test_tied_themes_rank_the_same_whatever_the_order_of_the_rows():
+    """Themes tied in priority and volume came in the order they first appeared: the same items read in another
+    order (a query without ORDER BY, a shuffled export) ranked them differently. Ties now go by theme."""
+    rows = pd.DataFrame({"theme": ["b", "a", "c", "a", "b", "c"], "account_id": list("xyzxyz")})
+    ranked = [theme_scores(rows.iloc[order], revenue_col=None, time_col=None)["theme"].tolist()
+              for order in ([0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0], [2, 0, 1, 3, 5, 4])]
+    assert ranked == [["a", "b", "c"]] * 3  # c has one account, a and b two each
+    numbered = pd.DataFrame({"theme": [10, 2, 10, 2, 3, 3]})
+    assert theme_scores(numbered, account_col=None, revenue_col=None, time_col=None)["theme"].tolist() == [2, 3, 10]
+
+
+def test_the_demand_endpoint_ranks_tied_themes_the_same_in_any_item_order(api):
+    """POST /v1/score/demand answered tied themes in the order of the request's items."""
+    items = [{"id": str(i), "theme": t} for i, t in enumerate(["sso", "export"])]
+    first = post_json(api, "/v1/score/demand", {"items": items}).json()["results"]
+    second = post_json(api, "/v1/score/demand", {"items": items[::-1]}).json()["results"]
+    assert [r["theme"] for r in first] == [r["theme"] for r in second] == ["export", "sso"]
+
+
+def test_an_accounts_revenue_given_on_some_rows_counts_in_each_of_its_themes():
+    """Account x's revenue was on its "export" row only: in "sso" it counted as an account without revenue (0), and
+    a figure that varied between rows counted differently in each theme. Now an account has one revenue, its largest
+    figure on any row, in every theme it asks in."""
+    df = pd.DataFrame({"theme": ["sso", "export", "export", "sso"], "account_id": ["x", "x", "y", "y"],
+                       "account_revenue": [None, 1000.0, 50.0, 80.0]})
+    scored = theme_scores(df, time_col=None).set_index("theme")
+    assert scored.loc["sso", "revenue"] == scored.loc["export", "revenue"] == 1080.0
+    assert scored["accounts_without_revenue"].tolist() == [0, 0]
+
+
+# --- the service's scoring options: numbers, as its items' ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "body", "loc"), [
+    ("/v1/score/moscow", {"cutoffs": {"must": True, "should": False, "could": False}}, "body.cutoffs.must"),
+    ("/v1/score/moscow", {"cutoffs": {"must": "8", "should": "4", "could": "2"}}, "body.cutoffs.must"),
+    ("/v1/score/moscow", {"quantiles": [True, 0.5, False]}, "body.quantiles[0]"),
+    ("/v1/score/demand", {"weights": {"volume": True, "unique_accounts": False}}, "body.weights.volume"),
+    ("/v1/score/demand", {"weights": {"volume": "1"}}, "body.weights.volume"),
+])
+def test_scoring_options_of_true_false_or_text_are_refused_by_name(api, path, body, loc):
+    """The items' numbers were strict (``"reach": true`` was refused), but ``cutoffs``, ``quantiles`` and ``weights``
+    read true as 1, false as 0 and "8" as 8: cutoffs of true/false/false made every item a must, with a 200.
+    The library refuses both; the service now says which field."""
+    items = ([{"id": "a", "score": 1}, {"id": "b", "score": 5}] if "moscow" in path
+             else [{"id": "a", "theme": "x", "account_id": "q"}, {"id": "b", "theme": "y"}])
+    r = post_json(api, path, {"items": items, **body})
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["loc"] == loc, r.text
+    fine = {"cutoffs": {"must": 8, "should": 4, "could": 2}} if "moscow" in path else {"weights": {"volume": 1}}
+    assert post_json(api, path, {"items": items, **fine}).status_code == 200  # whole numbers stay numbers

@@ -385,6 +385,12 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _theme_order(theme: Any) -> tuple[int, float, str]:
+    """A sort key over themes of any type: numbers by value first, then everything else by its text."""
+    number = _number(theme) if isinstance(theme, numbers.Real) else None
+    return (0, number, "") if number is not None and not np.isnan(number) else (1, 0.0, str(theme))
+
+
 def theme_scores(
     df: pd.DataFrame,
     *,
@@ -399,12 +405,13 @@ def theme_scores(
 ) -> pd.DataFrame:
     """Demand score of each theme (or tag, or any grouping column) from the feedback that mentions it.
 
-    One row per theme, sorted by ``priority``:
+    One row per theme, sorted by ``priority`` (ties by ``volume``, then by theme, whatever the rows' order):
 
     - ``volume``: feedback items; ``unique_accounts``: distinct requesting accounts;
     - ``revenue``: summed revenue of the unique requesting accounts — each account counted **once per
-      theme**, with its largest revenue figure if it varies between rows; ``accounts_without_revenue``
-      counts accounts whose revenue is missing (they add nothing to ``revenue``);
+      theme**, with its largest revenue figure on any row (of any theme) if it varies between rows or is
+      given on some rows only; ``accounts_without_revenue`` counts accounts whose revenue is missing on
+      every row (they add nothing to ``revenue``);
     - ``recent`` / ``previous``: items in the last ``window`` before ``now`` and in the window before it;
       ``growth`` = (recent − previous) / max(previous, 1);
     - ``priority`` (0–100) = 100 × Σ wᵢ·cᵢ / Σ wᵢ over the components volume, unique_accounts and revenue
@@ -495,7 +502,11 @@ def theme_scores(
     if account_col is not None:
         out["unique_accounts"] = groups[account_col].nunique()
         if revenue_col is not None:
-            per_account = data.groupby([theme_col, account_col], sort=False)[revenue_col].max()
+            # an account's revenue is its largest figure on any row, not only on the rows of this theme: an account
+            # whose revenue was given on its rows of one theme was an "account without revenue" in its other themes
+            pairs = data.groupby([theme_col, account_col], sort=False).size().index
+            largest = data.groupby(account_col, sort=False)[revenue_col].max()
+            per_account = pd.Series(largest.reindex(pairs.get_level_values(1)).to_numpy(dtype=float), index=pairs)
             with np.errstate(over="ignore"):  # an overflow is refused just below, by name
                 out["revenue"] = per_account.groupby(level=0).sum(min_count=0).reindex(out.index).fillna(0.0)
             if not np.isfinite(out["revenue"]).all():  # finite amounts whose sum overflows: priority was NaN
@@ -543,6 +554,9 @@ def theme_scores(
                                 "time_col, revenue needs revenue_col and account_col, unique_accounts account_col")
     out["priority"] = 100 * sum(v * norm(k) for k, v in used.items()) / total if total > 0 else 0.0
     out = out.reset_index().rename(columns={"index": theme_col})
+    # ties in priority and volume in the order of their themes: they were in the order the themes first appeared,
+    # so the same items sent in another order (a query without ORDER BY) ranked tied themes differently
+    out = out.iloc[sorted(range(len(out)), key=lambda i: _theme_order(out[theme_col].iat[i]))]
     out = out.sort_values(["priority", "volume"], ascending=False, kind="stable").reset_index(drop=True)
     # rows with no theme (blank, missing, an outlier) are left out on purpose; how many is not silent
     out.attrs["rows_without_theme"] = len(df) - counted
