@@ -159,3 +159,26 @@ def test_scoring_options_of_true_false_or_text_are_refused_by_name(api, path, bo
     assert r.status_code == 422 and r.json()["error"]["details"][0]["loc"] == loc, r.text
     fine = {"cutoffs": {"must": 8, "should": 4, "could": 2}} if "moscow" in path else {"weights": {"volume": 1}}
     assert post_json(api, path, {"items": items, **fine}).status_code == 200  # whole numbers stay numbers
+
+
+# --- a revenue without an account -------------------------------------------------------------------------------
+
+
+def test_a_revenue_on_a_row_without_account_is_counted_as_left_out():
+    """Revenue counts once per account, so a row with an amount and no account adds nothing: that amount vanished
+    without a word (a theme of two such rows had revenue 0 and no "account without revenue"). The rows are now
+    counted in ``attrs["revenue_rows_without_account"]``, as rows without a theme are in ``rows_without_theme``."""
+    df = pd.DataFrame({"theme": [["sso", "export"], "sso", "export", -1], "account_id": [None, "x", " ", None],
+                       "account_revenue": pd.array([100, 5, 7, 9], dtype="Int64")})
+    scored = theme_scores(df, time_col=None)
+    assert scored.attrs["revenue_rows_without_account"] == 2  # rows 0 (two themes, one row) and 2; not the outlier
+    assert scored.set_index("theme")["revenue"].to_dict() == {"sso": 5.0, "export": 0.0}
+
+
+def test_the_score_command_and_the_service_say_how_many_revenues_had_no_account(tmp_path, capsys, api):
+    data = write_file(tmp_path / "d.csv", "theme,account_id,account_revenue\nsso,,500\nsso,x,5\n")
+    assert main(["score", "--in", data, "--out", str(tmp_path / "o.csv"), "--time-col", ""]) == 0
+    assert "1 rows have a revenue (account_revenue) but no account (account_id)" in capsys.readouterr().out
+    items = [{"id": "1", "theme": "sso", "account_revenue": 500}, {"id": "2", "theme": "sso", "account_id": "x"}]
+    r = post_json(api, "/v1/score/demand", {"items": items})
+    assert r.status_code == 200 and r.json()["revenue_items_without_account"] == 1, r.text

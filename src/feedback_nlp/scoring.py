@@ -420,7 +420,9 @@ def theme_scores(
 
     A column holding lists (multi-label tags) counts the row once for each of its values. Rows whose
     theme is in ``exclude`` (outliers; ``None`` there stands for a missing theme, empty cells included) are
-    left out; how many input rows that left uncounted is in ``result.attrs["rows_without_theme"]``.
+    left out; how many input rows that left uncounted is in ``result.attrs["rows_without_theme"]``. A revenue on a
+    row without an account adds nothing (it cannot be counted once per account); how many such rows there were
+    is in ``result.attrs["revenue_rows_without_account"]``.
 
     >>> df = pd.DataFrame({"theme": ["sso", "sso", "export"], "account_id": ["a", "a", "b"],
     ...                    "account_revenue": [100.0, 100.0, 50.0]})
@@ -497,6 +499,11 @@ def theme_scores(
         # a blank account (an empty CSV cell read as text) is no account, as a blank theme is no theme: all the
         # blank rows were one account "", counted once with the largest of their customers' revenues
         data[account_col] = data[account_col].where(~data[account_col].map(_blank))
+    unaccounted = 0
+    if account_col is not None and revenue_col is not None:
+        # revenue is counted once per account: a row's amount without an account cannot be, and it vanished silently
+        lost = ((data[revenue_col] > 0) & data[account_col].isna()).fillna(False).to_numpy(dtype=bool)  # Int64: NA
+        unaccounted = int(np.unique(position[keep.to_numpy()][lost]).size)
     groups = data.groupby(theme_col, sort=False, dropna=True)
     out = pd.DataFrame({"volume": groups.size()})
     if account_col is not None:
@@ -560,6 +567,7 @@ def theme_scores(
     out = out.sort_values(["priority", "volume"], ascending=False, kind="stable").reset_index(drop=True)
     # rows with no theme (blank, missing, an outlier) are left out on purpose; how many is not silent
     out.attrs["rows_without_theme"] = len(df) - counted
+    out.attrs["revenue_rows_without_account"] = unaccounted
     return out
 
 

@@ -285,6 +285,8 @@ class DemandResponse(BaseModel):
     results: list[DemandRow]
     items_without_theme: int = Field(default=0, description="items left uncounted: their theme is empty, "
                                      "'-1' or 'outlier' (no theme)")
+    revenue_items_without_account: int = Field(default=0, description="items with an account_revenue but no "
+                                               "account_id: revenue counts once per account, so theirs is not counted")
 
 
 class ErrorDetail(BaseModel):
