@@ -182,3 +182,20 @@ def test_the_score_command_and_the_service_say_how_many_revenues_had_no_account(
     items = [{"id": "1", "theme": "sso", "account_revenue": 500}, {"id": "2", "theme": "sso", "account_id": "x"}]
     r = post_json(api, "/v1/score/demand", {"items": items})
     assert r.status_code == 200 and r.json()["revenue_items_without_account"] == 1, r.text
+
+
+@pytest.mark.parametrize("category", [np.array(["must", "could"]), pd.NA])
+def test_an_override_that_is_no_label_is_a_named_error(category):
+    """``overrides={0: pd.NA}`` (an empty cell of a nullable column) was pandas' "boolean value of NA is ambiguous",
+    an array numpy's "truth value of an array ... is ambiguous", from the membership test of the category."""
+    with pytest.raises(InvalidInputError, match="override for '0' is"):
+        moscow([1, 2, 3], overrides={0: category})
+
+
+def test_an_override_label_in_another_case_or_with_a_curly_apostrophe_is_refused_with_the_spelling_to_use():
+    """A spreadsheet writes "Won’t" (a typographic apostrophe) and "Must": refused as before, since a label is not
+    guessed, but the message showed "won't" beside "won’t", which look the same; it now names the difference."""
+    with pytest.raises(InvalidInputError, match="write \\\"won't\\\": the categories are lower case, with a straight"):
+        moscow([1, 2, 3], overrides={0: "Won\u2019t"})
+    with pytest.raises(InvalidInputError, match="write 'must'"):
+        moscow([1, 2, 3], overrides={0: "MUST"})

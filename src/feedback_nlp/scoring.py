@@ -315,8 +315,10 @@ def moscow(
             raise InvalidInputError(f"override for {quoted(key)} must be a category or a (category, reason) pair, "
                                     f"got {quoted(value)}")
         category, reason = value if isinstance(value, tuple) else (value, "manual override")
-        if category not in MOSCOW_CATEGORIES:
-            raise InvalidInputError(f"override for {quoted(key)} is {quoted(category)}; expected one of {MOSCOW_CATEGORIES}")
+        # isinstance first: an array was "truth value ... is ambiguous" from `in`, pd.NA "boolean value of NA"
+        if not isinstance(category, str) or category not in MOSCOW_CATEGORIES:
+            raise InvalidInputError(f"override for {quoted(key)} is {quoted(category)}; expected one of "
+                                    f"{MOSCOW_CATEGORIES}{_category_hint(category)}")
         # a position only where no label could be meant: with an integer index, {0: ...} for a label 0 that was
         # filtered out overrode the item at position 0, another item, without a word
         labels_are_ints = a.index is not None and a.index.inferred_type == "integer"
@@ -336,6 +338,16 @@ def moscow(
     if a.index is not None:
         return pd.Series(pd.Categorical(cat, categories=list(MOSCOW_CATEGORIES), ordered=True), index=a.index)
     return cat.astype(str)
+
+
+def _category_hint(category: Any) -> str:
+    """A hint for a MoSCoW label in another case or with a typographic apostrophe (a spreadsheet's "Won’t")."""
+    if isinstance(category, str):
+        plain = category.strip().lower().replace("\u2019", "'").replace("\u2018", "'")
+        plain = {"wont": "won't", "won t": "won't"}.get(plain, plain)
+        if plain in MOSCOW_CATEGORIES:
+            return f" (write {plain!r}: the categories are lower case, with a straight apostrophe)"
+    return ""
 
 
 def _moscow_by_rank(s: np.ndarray, q: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
