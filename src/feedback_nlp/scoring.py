@@ -424,7 +424,8 @@ def theme_scores(
       theme**, with its largest revenue figure on any row (of any theme) if it varies between rows or is
       given on some rows only; ``accounts_without_revenue`` counts accounts whose revenue is missing on
       every row (they add nothing to ``revenue``);
-    - ``recent`` / ``previous``: items in the last ``window`` before ``now`` and in the window before it;
+    - ``recent`` / ``previous``: items in the last ``window`` before ``now`` (default: the newest item's time)
+      and in the window before it;
       ``growth`` = (recent − previous) / max(previous, 1);
     - ``priority`` (0–100) = 100 × Σ wᵢ·cᵢ / Σ wᵢ over the components volume, unique_accounts and revenue
       (each divided by its maximum over themes) and growth (clipped to [0, 2], divided by 2).
