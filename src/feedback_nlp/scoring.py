@@ -576,7 +576,8 @@ def theme_scores(
     out = out.reset_index().rename(columns={"index": theme_col})
     # ties in priority and volume in the order of their themes: they were in the order the themes first appeared,
     # so the same items sent in another order (a query without ORDER BY) ranked tied themes differently
-    out = out.iloc[sorted(range(len(out)), key=lambda i: _theme_order(out[theme_col].iat[i]))]
+    keys = [_theme_order(t) for t in out[theme_col].tolist()]
+    out = out.iloc[sorted(range(len(out)), key=keys.__getitem__)]
     out = out.sort_values(["priority", "volume"], ascending=False, kind="stable").reset_index(drop=True)
     # rows with no theme (blank, missing, an outlier) are left out on purpose; how many is not silent
     out.attrs["rows_without_theme"] = len(df) - counted
