@@ -227,6 +227,9 @@ def time_window(text: str) -> str:
         value = pd.Timedelta(text)
     except (ValueError, TypeError):
         raise argparse.ArgumentTypeError(f"expected a duration such as 28D, 4W or 12h; got {quoted(text)}") from None
+    if text.strip().lstrip("+-").isdigit():  # pandas read --window 28 as 28 nanoseconds: no item was recent
+        raise argparse.ArgumentTypeError(f"{quoted(text)} has no unit (pandas reads it as nanoseconds); give one "
+                                         f"such as {text.strip()}D")
     if pd.isna(value) or value <= pd.Timedelta(0):
         raise argparse.ArgumentTypeError(f"must be a positive duration such as 28D; got {quoted(text)}")
     return text
@@ -1136,6 +1139,9 @@ def cmd_score(args: argparse.Namespace) -> dict:
         if missing:
             ui.say(f"{missing} of {len(df)} rows have no {args.group_col} (blank, missing or an outlier) and are "
                    "not counted")
+        if unaccounted := int(out.attrs.get("revenue_rows_without_account", 0)):  # was dropped without a word
+            ui.say(f"{unaccounted} rows have a revenue ({args.revenue_col}) but no account ({args.account_col}): "
+                   "revenue counts once per account, so theirs is not counted")
     return result
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import numbers
+import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Union
@@ -101,6 +102,10 @@ class _Args:
                                     "Series, in the order of the other arguments")
         if isinstance(value, Iterator):  # a generator of numbers was one object: "must be numeric"
             value = list(value)
+        if isinstance(value, np.ma.MaskedArray):  # np.asarray dropped the mask: a masked (missing) value was scored
+            data = np.ma.getdata(value).astype(object)
+            data[np.ma.getmaskarray(value)] = np.nan
+            value = data
         arr = np.asarray(value, dtype=object if not isinstance(value, np.ndarray) else None)
         if arr.ndim > 1:
             raise InvalidInputError(f"{name} must be a scalar or 1-D, got shape {arr.shape}")
@@ -175,10 +180,14 @@ def rice(reach: ArrayLike, impact: ArrayLike, confidence: ArrayLike, effort: Arr
         conf = conf / 100.0
     else:
         raise InvalidInputError(f"confidence_scale must be 'fraction' or 'percent', got {confidence_scale!r}")
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         score = v["reach"] * v["impact"] * conf / v["effort"]
+        # a reach near 1e308 overflowed in reach × impact before the effort brought it back into range (a score of
+        # 3e307 was refused), and times a confidence of 0 it was NaN, sent by the service as null
+        score = np.where(np.isfinite(score), score, v["reach"] / v["effort"] * (v["impact"] * conf))
+    score = np.where((v["reach"] == 0) | (conf == 0), 0.0, score)  # 0 × anything is 0, not NaN
     # 1e308 people, or an effort of 1e-320 months, gave a score of inf, written to the output as it was
-    a.check("reach", np.isinf(score), "gives an infinite score (reach / effort beyond a float's range)")
+    a.check("reach", ~np.isfinite(score), "gives an infinite score (reach / effort beyond a float's range)")
     return a.shape(score)
 
 
@@ -298,13 +307,18 @@ def moscow(
     cat[lift], rule[lift] = "should", "deadline"
     cat[com], rule[com] = "must", "commitment"
     overridden = np.zeros(n, dtype=bool)
+    if overrides is not None and not isinstance(overrides, Mapping):  # a list of pairs was a bare AttributeError
+        raise InvalidInputError(f"overrides must be a mapping such as {{'sso': ('must', 'contract')}}, got "
+                                f"{type(overrides).__name__}")
     for key, value in (overrides or {}).items():
         if isinstance(value, tuple) and len(value) != 2:  # was "too many values to unpack"
             raise InvalidInputError(f"override for {quoted(key)} must be a category or a (category, reason) pair, "
                                     f"got {quoted(value)}")
         category, reason = value if isinstance(value, tuple) else (value, "manual override")
-        if category not in MOSCOW_CATEGORIES:
-            raise InvalidInputError(f"override for {quoted(key)} is {quoted(category)}; expected one of {MOSCOW_CATEGORIES}")
+        # isinstance first: an array was "truth value ... is ambiguous" from `in`, pd.NA "boolean value of NA"
+        if not isinstance(category, str) or category not in MOSCOW_CATEGORIES:
+            raise InvalidInputError(f"override for {quoted(key)} is {quoted(category)}; expected one of "
+                                    f"{MOSCOW_CATEGORIES}{_category_hint(category)}")
         # a position only where no label could be meant: with an integer index, {0: ...} for a label 0 that was
         # filtered out overrode the item at position 0, another item, without a word
         labels_are_ints = a.index is not None and a.index.inferred_type == "integer"
@@ -324,6 +338,16 @@ def moscow(
     if a.index is not None:
         return pd.Series(pd.Categorical(cat, categories=list(MOSCOW_CATEGORIES), ordered=True), index=a.index)
     return cat.astype(str)
+
+
+def _category_hint(category: Any) -> str:
+    """A hint for a MoSCoW label in another case or with a typographic apostrophe (a spreadsheet's "Won’t")."""
+    if isinstance(category, str):
+        plain = category.strip().lower().replace("\u2019", "'").replace("\u2018", "'")
+        plain = {"wont": "won't", "won t": "won't"}.get(plain, plain)
+        if plain in MOSCOW_CATEGORIES:
+            return f" (write {plain!r}: the categories are lower case, with a straight apostrophe)"
+    return ""
 
 
 def _moscow_by_rank(s: np.ndarray, q: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -373,6 +397,12 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _theme_order(theme: Any) -> tuple[int, float, str]:
+    """A sort key over themes of any type: numbers by value first, then everything else by its text."""
+    number = _number(theme) if isinstance(theme, numbers.Real) else None
+    return (0, number, "") if number is not None and not np.isnan(number) else (1, 0.0, str(theme))
+
+
 def theme_scores(
     df: pd.DataFrame,
     *,
@@ -387,13 +417,15 @@ def theme_scores(
 ) -> pd.DataFrame:
     """Demand score of each theme (or tag, or any grouping column) from the feedback that mentions it.
 
-    One row per theme, sorted by ``priority``:
+    One row per theme, sorted by ``priority`` (ties by ``volume``, then by theme, whatever the rows' order):
 
     - ``volume``: feedback items; ``unique_accounts``: distinct requesting accounts;
     - ``revenue``: summed revenue of the unique requesting accounts — each account counted **once per
-      theme**, with its largest revenue figure if it varies between rows; ``accounts_without_revenue``
-      counts accounts whose revenue is missing (they add nothing to ``revenue``);
-    - ``recent`` / ``previous``: items in the last ``window`` before ``now`` and in the window before it;
+      theme**, with its largest revenue figure on any row (of any theme) if it varies between rows or is
+      given on some rows only; ``accounts_without_revenue`` counts accounts whose revenue is missing on
+      every row (they add nothing to ``revenue``);
+    - ``recent`` / ``previous``: items in the last ``window`` before ``now`` (default: the newest item's time)
+      and in the window before it;
       ``growth`` = (recent − previous) / max(previous, 1);
     - ``priority`` (0–100) = 100 × Σ wᵢ·cᵢ / Σ wᵢ over the components volume, unique_accounts and revenue
       (each divided by its maximum over themes) and growth (clipped to [0, 2], divided by 2).
@@ -401,7 +433,9 @@ def theme_scores(
 
     A column holding lists (multi-label tags) counts the row once for each of its values. Rows whose
     theme is in ``exclude`` (outliers; ``None`` there stands for a missing theme, empty cells included) are
-    left out; how many input rows that left uncounted is in ``result.attrs["rows_without_theme"]``.
+    left out; how many input rows that left uncounted is in ``result.attrs["rows_without_theme"]``. A revenue on a
+    row without an account adds nothing (it cannot be counted once per account); how many such rows there were
+    is in ``result.attrs["revenue_rows_without_account"]``.
 
     >>> df = pd.DataFrame({"theme": ["sso", "sso", "export"], "account_id": ["a", "a", "b"],
     ...                    "account_revenue": [100.0, 100.0, 50.0]})
@@ -478,12 +512,21 @@ def theme_scores(
         # a blank account (an empty CSV cell read as text) is no account, as a blank theme is no theme: all the
         # blank rows were one account "", counted once with the largest of their customers' revenues
         data[account_col] = data[account_col].where(~data[account_col].map(_blank))
+    unaccounted = 0
+    if account_col is not None and revenue_col is not None:
+        # revenue is counted once per account: a row's amount without an account cannot be, and it vanished silently
+        lost = ((data[revenue_col] > 0) & data[account_col].isna()).fillna(False).to_numpy(dtype=bool)  # Int64: NA
+        unaccounted = int(np.unique(position[keep.to_numpy()][lost]).size)
     groups = data.groupby(theme_col, sort=False, dropna=True)
     out = pd.DataFrame({"volume": groups.size()})
     if account_col is not None:
         out["unique_accounts"] = groups[account_col].nunique()
         if revenue_col is not None:
-            per_account = data.groupby([theme_col, account_col], sort=False)[revenue_col].max()
+            # an account's revenue is its largest figure on any row, not only on the rows of this theme: an account
+            # whose revenue was given on its rows of one theme was an "account without revenue" in its other themes
+            pairs = data.groupby([theme_col, account_col], sort=False).size().index
+            largest = data.groupby(account_col, sort=False)[revenue_col].max()
+            per_account = pd.Series(largest.reindex(pairs.get_level_values(1)).to_numpy(dtype=float), index=pairs)
             with np.errstate(over="ignore"):  # an overflow is refused just below, by name
                 out["revenue"] = per_account.groupby(level=0).sum(min_count=0).reindex(out.index).fillna(0.0)
             if not np.isfinite(out["revenue"]).all():  # finite amounts whose sum overflows: priority was NaN
@@ -531,9 +574,14 @@ def theme_scores(
                                 "time_col, revenue needs revenue_col and account_col, unique_accounts account_col")
     out["priority"] = 100 * sum(v * norm(k) for k, v in used.items()) / total if total > 0 else 0.0
     out = out.reset_index().rename(columns={"index": theme_col})
+    # ties in priority and volume in the order of their themes: they were in the order the themes first appeared,
+    # so the same items sent in another order (a query without ORDER BY) ranked tied themes differently
+    keys = [_theme_order(t) for t in out[theme_col].tolist()]
+    out = out.iloc[sorted(range(len(out)), key=keys.__getitem__)]
     out = out.sort_values(["priority", "volume"], ascending=False, kind="stable").reset_index(drop=True)
     # rows with no theme (blank, missing, an outlier) are left out on purpose; how many is not silent
     out.attrs["rows_without_theme"] = len(df) - counted
+    out.attrs["revenue_rows_without_account"] = unaccounted
     return out
 
 
@@ -580,12 +628,19 @@ def _refuse_non_amounts(data: pd.DataFrame, col: Any) -> None:
                           f"{list(data.index[bad][:10])} (e.g. {quoted_cell(example)}); give revenue as numbers")
 
 
+#: A duration written without its unit: pandas reads the text "28" as 28 nanoseconds, as it does the number.
+_UNITLESS = re.compile(r"\s*[+-]?\d+\s*")
+
+
 def _window(window: Any) -> pd.Timedelta:
     """``window`` as a positive duration ("abc" was ignored without a time column; "-5D" counted nothing)."""
     # pandas reads a bare 28 as 28 nanoseconds, and every growth was 0 (np.timedelta64 is a numpy integer too)
     if isinstance(window, (numbers.Number, np.number)) and not isinstance(window, np.timedelta64):
         raise InvalidInputError(f"window must be a duration with its unit such as '28D' or pd.Timedelta(days=28), "
                                 f"got the number {window!r} (pandas would read it as nanoseconds)")
+    if isinstance(window, str) and _UNITLESS.fullmatch(window):  # "28" from a form, a CLI or JSON: 28 nanoseconds
+        raise InvalidInputError(f"window {quoted(window)} has no unit (pandas would read it as nanoseconds); "
+                                f"give one such as '{window.strip()}D'")
     try:
         win = pd.Timedelta(window)
     except (ValueError, TypeError, OverflowError) as exc:

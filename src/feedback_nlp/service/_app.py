@@ -580,7 +580,8 @@ def _score_routes(router: APIRouter) -> None:
                  "priority": float(r["priority"])} for r in table.to_dict("records")]
         # an item whose theme is empty, "-1" or "outlier" is left out: say so (it vanished without a word)
         return {"framework": "demand", "results": rows,
-                "items_without_theme": int(table.attrs.get("rows_without_theme", 0))}
+                "items_without_theme": int(table.attrs.get("rows_without_theme", 0)),
+                "revenue_items_without_account": int(table.attrs.get("revenue_rows_without_account", 0))}
 
 
 def create_app(config: ServiceConfig, *, extensions: Sequence[Extension] = (), state: ServiceState | None = None,

@@ -239,8 +239,10 @@ class MoscowItem(_Finite):
 
 class MoscowRequest(_Finite):
     items: list[MoscowItem] = Field(min_length=1)
-    cutoffs: dict[Literal["must", "should", "could"], float] | None = None
-    quantiles: tuple[float, float, float] = (0.8, 0.5, 0.2)
+    # Number, as the items' scores: "cutoffs": {"must": true, "should": false, ...} was read as 1, 0, 0 (every item a
+    # must), and "8" as 8, where the library refuses both
+    cutoffs: dict[Literal["must", "should", "could"], Number] | None = None
+    quantiles: tuple[Number, Number, Number] = (0.8, 0.5, 0.2)
 
 
 class DemandItem(_Finite):
@@ -253,7 +255,7 @@ class DemandItem(_Finite):
 
 class DemandRequest(_Finite):
     items: list[DemandItem] = Field(min_length=1)
-    weights: dict[Literal["volume", "unique_accounts", "revenue", "growth"], float] | None = None
+    weights: dict[Literal["volume", "unique_accounts", "revenue", "growth"], Number] | None = None  # true was 1
     window: str = Field(default="28D", max_length=16)
     now: CellText | None = None
 
@@ -283,6 +285,8 @@ class DemandResponse(BaseModel):
     results: list[DemandRow]
     items_without_theme: int = Field(default=0, description="items left uncounted: their theme is empty, "
                                      "'-1' or 'outlier' (no theme)")
+    revenue_items_without_account: int = Field(default=0, description="items with an account_revenue but no "
+                                               "account_id: revenue counts once per account, so theirs is not counted")
 
 
 class ErrorDetail(BaseModel):
