@@ -452,7 +452,9 @@ class Deduper(ParamsMixin, BaseEstimator):
 
         Groups are formed around centres, not by chaining: the item with most duplicates becomes a
         representative and takes its unassigned neighbours above the threshold, then the next — so an
-        A~B~C chain never merges two different requests through a middle item.
+        A~B~C chain never merges two different requests through a middle item. Only groups of at least
+        ``min_size`` items are listed; ``min_size=1`` lists every item, each in exactly one group (an item
+        without duplicates is a group of one, after the others, in index order).
         """
         self._check_fitted()
         thr = self._threshold(threshold)
@@ -487,6 +489,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         keys = {u: weight(u) for u in neigh}
         order = sorted(neigh, key=lambda u: (-keys[u][0], -keys[u][1], u))
         assigned = np.full(len(first), -1)
+        placed = np.zeros(len(self.ids_), dtype=bool)
         rows = []
         gid = 0
         for centre in order:
@@ -502,7 +505,12 @@ class Deduper(ParamsMixin, BaseEstimator):
             rows.append({"group": gid, "id": self.ids_[rep], "is_representative": True, "score": 1.0, "text": self.texts_[rep]})
             for m, sc in sorted(members, key=lambda t: -t[1]):
                 rows.append({"group": gid, "id": self.ids_[m], "is_representative": False, "score": _cosine(sc), "text": self.texts_[m]})
+            placed[[rep, *(m for m, _ in members)]] = True
             gid += 1
+        if min_size <= 1:  # groups of one: min_size=1 was accepted, yet an item without duplicates was in no group
+            for p in np.flatnonzero(~placed).tolist():
+                rows.append({"group": gid, "id": self.ids_[p], "is_representative": True, "score": 1.0, "text": self.texts_[p]})
+                gid += 1
         return pd.DataFrame(rows, columns=["group", "id", "is_representative", "score", "text"])
 
     def score_pairs(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:

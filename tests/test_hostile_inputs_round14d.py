@@ -1,0 +1,66 @@
+"""Round 14d: near-duplicate search as developers and product-ops call it (a new post arrives: which backlog
+items are the same request?) — tiny backlogs, copies, redacted personal data, groups, the CLI and the service."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import HashEmbedder
+from feedback_nlp import Deduper, read_feedback
+from feedback_nlp.cleaning import text_problem
+
+# --- redaction must not make unrelated items identical ---------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["jane@example.com", "bob@other.org, +1 415 555 0100", "https://user:pw@git.acme.io/x",
+                                 "jane@example.com!!!"])
+def test_a_text_of_personal_data_alone_is_rejected_not_matched(raw):
+    """"jane@example.com" and "bob@other.org" both became "<EMAIL>": identical texts, so each was the other's
+    duplicate at 1.0 (the service flagged them ``duplicate: true``, the CLI grouped them)."""
+    assert text_problem(raw) == "nothing but personal data (redacted)"
+    records, rejected = read_feedback(pd.DataFrame({"id": ["a", "b"], "text": [raw, "Contact: jane@example.com"]}))
+    assert records["text"].tolist() == ["Contact: <EMAIL>"]  # words beside the address: kept
+    assert rejected["reason"].tolist() == ["nothing but personal data (redacted)"]
+    assert "@" not in rejected["text"].iloc[0]  # the errors output shows the redacted text
+
+
+def test_the_cli_does_not_group_texts_that_were_only_an_email(tmp_path, hashed_cli):
+    from feedback_nlp.cli import main
+
+    src = tmp_path / "b.csv"
+    pd.DataFrame({"id": ["1", "2", "3", "4"],
+                  "text": ["jane@example.com", "bob@other.org", "export fails", "export fails again"]}).to_csv(src, index=False)
+    out = tmp_path / "groups.csv"
+    assert main(["dedupe", "--in", str(src), "--out", str(out), "--threshold", "0.5", "--quiet"]) == 0
+    groups = pd.read_csv(out, dtype={"id": str})
+    assert sorted(groups["id"]) == ["3", "4"]
+    errors = pd.read_csv(tmp_path / "groups.errors.csv", dtype={"id": str})
+    assert sorted(errors["id"]) == ["1", "2"] and set(errors["reason"]) == {"nothing but personal data (redacted)"}
+
+
+def test_the_service_refuses_a_text_of_personal_data_alone(tmp_path):
+    pytest.importorskip("fastapi")
+    from _hostile_support import service_client
+
+    with service_client(tmp_path, ["export fails", "csv broken", "add dark mode", "please add sso"],
+                        ["bug", "bug", "request", "request"]) as api:
+        r = api.post("/v1/backlog", json={"items": [{"id": "E1", "text": "jane@example.com"}]})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_text"
+        assert api.post("/v1/backlog", json={"items": [{"id": "E2", "text": "mail bob@other.org: export fails"}]}).status_code == 200
+        r = api.post("/v1/duplicates", json={"items": [{"text": "export fails"}]})
+        assert [m["id"] for m in r.json()["results"][0]["matches"]] == ["E2"]
+
+
+# --- groups ----------------------------------------------------------------------------------------------
+
+
+def test_groups_min_size_one_puts_every_item_in_exactly_one_group():
+    """min_size=1 was accepted, yet an item without duplicates was in no group: the output equalled min_size=2."""
+    d = Deduper(HashEmbedder(), threshold=0.8).fit(["export fails", "export fails", "dark mode please", "sso login"],
+                                                    ids=["A", "B", "C", "D"])
+    g = d.groups(min_size=1)
+    assert sorted(g["id"]) == ["A", "B", "C", "D"] and g["id"].is_unique
+    assert g.groupby("group")["is_representative"].sum().eq(1).all()
+    assert g[g["id"].isin(["C", "D"])]["group"].tolist() == [1, 2]  # after the real groups, in index order
+    assert d.groups(min_size=2)["id"].tolist() == ["A", "B"]
