@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import HashEmbedder
-from feedback_nlp import Deduper, read_feedback
+from feedback_nlp import Deduper, InvalidInputError, read_feedback
 from feedback_nlp.cleaning import text_problem
 
 # --- redaction must not make unrelated items identical ---------------------------------------------------
@@ -64,3 +64,27 @@ def test_groups_min_size_one_puts_every_item_in_exactly_one_group():
     assert g.groupby("group")["is_representative"].sum().eq(1).all()
     assert g[g["id"].isin(["C", "D"])]["group"].tolist() == [1, 2]  # after the real groups, in index order
     assert d.groups(min_size=2)["id"].tolist() == ["A", "B"]
+
+
+# --- parameters set after fit ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("param", "value"), [("threshold", 85), ("threshold", -1.0), ("threshold", float("nan")),
+                                              ("lexical_scale", 0.0), ("lexical_weight", -0.3)])
+def test_a_parameter_set_after_fit_is_checked_when_it_is_used(param, value):
+    """pairs() and groups() read self.threshold at the call: set_params(threshold=85) (a percentage) after fit
+    kept exact copies alone, -1 listed every pair; lexical_scale=0 made find()'s order NaN-sorted."""
+    d = Deduper(HashEmbedder()).fit(["export fails", "export fails", "dark mode"], ids=["A", "B", "C"])
+    d.set_params(**{param: value})
+    for call in (d.pairs, d.groups, lambda: d.find("export fails")):
+        with pytest.raises(InvalidInputError, match=param):
+            call()
+    d.set_params(threshold=0.9, lexical_scale=20.0, lexical_weight=0.3)  # a valid change needs no refit
+    assert d.pairs()[["id_a", "id_b"]].values.tolist() == [["A", "B"]]
+
+
+def test_add_without_ids_says_why_its_numbers_clash():
+    d = Deduper(HashEmbedder()).fit(["export fails", "dark mode"], ids=[2, 7])
+    with pytest.raises(InvalidInputError, match="pass ids="):
+        d.add(["sso login"])
+    assert d.add(["sso login"], ids=[8]).ids_ == [2, 7, 8]

@@ -264,8 +264,10 @@ class Deduper(ParamsMixin, BaseEstimator):
             ids = list(range(len(self.ids_), len(self.ids_) + len(emb)))
         _refuse_repeated_ids(ids)  # fit's rule: one id named twice in the batch was stored twice
         clash = set(map(str, ids)) & set(map(str, self.ids_))
-        if clash:
-            raise InvalidInputError(f"ids already in the index: {quoted_list(sorted(map(str, clash)), 5)}")
+        if clash:  # left out, the ids continue the positions, which may be ids fit() was given: say so
+            hint = "" if given else (f" (without ids=, the new items are numbered {ids[0]} to {ids[-1]}, after the "
+                                     f"{len(self.ids_)} indexed items; pass ids= for them)")
+            raise InvalidInputError(f"ids already in the index: {quoted_list(sorted(map(str, clash)), 5)}{hint}")
         if emb.shape[1] != self.dim_:
             raise ModelMismatchError(f"new embeddings have {emb.shape[1]} dimensions, the index has {self.dim_}")
         start = len(self.ids_)
@@ -283,6 +285,10 @@ class Deduper(ParamsMixin, BaseEstimator):
     def _check_fitted(self) -> None:
         if not hasattr(self, "ids_"):
             raise NotFittedError("this Deduper is not fitted yet; call fit() first")
+        # the parameters are read at each call (pairs() and groups() threshold with self.threshold), so a
+        # set_params() after fit is checked here: threshold=85 (a percentage) kept exact copies alone, -1 listed
+        # every pair (n² rows), lexical_scale=0 made every bonus NaN and the order arbitrary
+        self._validate_params()
 
     # --- search -----------------------------------------------------------------------------------
     def _knn(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
