@@ -3,6 +3,7 @@ items are the same request?) — tiny backlogs, copies, redacted personal data, 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -88,3 +89,31 @@ def test_add_without_ids_says_why_its_numbers_clash():
     with pytest.raises(InvalidInputError, match="pass ids="):
         d.add(["sso login"])
     assert d.add(["sso login"], ids=[8]).ids_ == [2, 7, 8]
+
+
+# --- the service's duplicate search ----------------------------------------------------------------------
+
+
+def test_the_service_finds_every_exact_copy_at_min_score_one(tmp_path):
+    """A float32 vector times its copy is 1 ± 6e-7: min_score=1.0 kept 36 of 60 exact copies."""
+    pytest.importorskip("fastapi")
+    from _hostile_support import service_client
+
+    words = [f"word{i}" for i in range(300)]
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(words, int(rng.integers(3, 15)))) for _ in range(60)]
+    with service_client(tmp_path, ["export fails", "csv broken", "add dark mode", "please add sso"],
+                        ["bug", "bug", "request", "request"]) as api:
+        assert api.post("/v1/backlog", json={"items": [{"id": f"B{i}", "text": t} for i, t in enumerate(texts)]}).status_code == 200
+        r = api.post("/v1/duplicates", json={"items": [{"text": t} for t in texts], "k": 1, "min_score": 1.0}).json()
+        assert [[m["id"] for m in x["matches"]] for x in r["results"]] == [[f"B{i}"] for i in range(60)]
+
+
+@pytest.mark.parametrize("value", [float("nan"), -1.0, 0.0, 85, True, "0.9"])
+def test_the_service_refuses_a_duplicate_threshold_that_is_no_similarity(tmp_path, value):
+    """NaN flagged no match as a duplicate, -1 every match, 85 (a percentage) none."""
+    from feedback_nlp.service import ServiceConfig
+
+    with pytest.raises(InvalidInputError, match="duplicate_threshold"):
+        ServiceConfig(data_dir=tmp_path, duplicate_threshold=value)
+    assert ServiceConfig(data_dir=tmp_path, duplicate_threshold=1.0).duplicate_threshold == 1.0
