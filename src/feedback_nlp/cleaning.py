@@ -913,6 +913,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BINARY = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _WS = re.compile(r"\s+")
+# the placeholders redact_pii writes: a text made of these alone says nothing of its own
+_REDACTED = re.compile(r"<(?:EMAIL|PHONE|CARD|IBAN|SSN|SECRET|IP|URL|ADDRESS|DOB|NATIONAL_ID|NAME)>")
 
 
 def _normalise_unicode(text: str) -> str:
@@ -965,4 +967,8 @@ def text_problem(raw: object, cleaned: str | None = None, *, max_chars: int = MA
         return f"text too long ({len(cleaned)} > {max_chars} characters)"
     if not any(ch.isalnum() for ch in cleaned):
         return "no letters or digits"
+    if "<" in cleaned and not any(ch.isalnum() for ch in _REDACTED.sub("", cleaned)):
+        # "jane@example.com" and "bob@other.org" both became "<EMAIL>": identical texts, so every such item was
+        # every other's duplicate at 1.0 (and tagged, themed and counted as feedback)
+        return "nothing but personal data (redacted)"
     return None

@@ -264,8 +264,10 @@ class Deduper(ParamsMixin, BaseEstimator):
             ids = list(range(len(self.ids_), len(self.ids_) + len(emb)))
         _refuse_repeated_ids(ids)  # fit's rule: one id named twice in the batch was stored twice
         clash = set(map(str, ids)) & set(map(str, self.ids_))
-        if clash:
-            raise InvalidInputError(f"ids already in the index: {quoted_list(sorted(map(str, clash)), 5)}")
+        if clash:  # left out, the ids continue the positions, which may be ids fit() was given: say so
+            hint = "" if given else (f" (without ids=, the new items are numbered {ids[0]} to {ids[-1]}, after the "
+                                     f"{len(self.ids_)} indexed items; pass ids= for them)")
+            raise InvalidInputError(f"ids already in the index: {quoted_list(sorted(map(str, clash)), 5)}{hint}")
         if emb.shape[1] != self.dim_:
             raise ModelMismatchError(f"new embeddings have {emb.shape[1]} dimensions, the index has {self.dim_}")
         start = len(self.ids_)
@@ -283,6 +285,10 @@ class Deduper(ParamsMixin, BaseEstimator):
     def _check_fitted(self) -> None:
         if not hasattr(self, "ids_"):
             raise NotFittedError("this Deduper is not fitted yet; call fit() first")
+        # the parameters are read at each call (pairs() and groups() threshold with self.threshold), so a
+        # set_params() after fit is checked here: threshold=85 (a percentage) kept exact copies alone, -1 listed
+        # every pair (n² rows), lexical_scale=0 made every bonus NaN and the order arbitrary
+        self._validate_params()
 
     # --- search -----------------------------------------------------------------------------------
     def _knn(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -452,7 +458,9 @@ class Deduper(ParamsMixin, BaseEstimator):
 
         Groups are formed around centres, not by chaining: the item with most duplicates becomes a
         representative and takes its unassigned neighbours above the threshold, then the next — so an
-        A~B~C chain never merges two different requests through a middle item.
+        A~B~C chain never merges two different requests through a middle item. Only groups of at least
+        ``min_size`` items are listed; ``min_size=1`` lists every item, each in exactly one group (an item
+        without duplicates is a group of one, after the others, in index order).
         """
         self._check_fitted()
         thr = self._threshold(threshold)
@@ -487,6 +495,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         keys = {u: weight(u) for u in neigh}
         order = sorted(neigh, key=lambda u: (-keys[u][0], -keys[u][1], u))
         assigned = np.full(len(first), -1)
+        placed = np.zeros(len(self.ids_), dtype=bool)
         rows = []
         gid = 0
         for centre in order:
@@ -502,7 +511,12 @@ class Deduper(ParamsMixin, BaseEstimator):
             rows.append({"group": gid, "id": self.ids_[rep], "is_representative": True, "score": 1.0, "text": self.texts_[rep]})
             for m, sc in sorted(members, key=lambda t: -t[1]):
                 rows.append({"group": gid, "id": self.ids_[m], "is_representative": False, "score": _cosine(sc), "text": self.texts_[m]})
+            placed[[rep, *(m for m, _ in members)]] = True
             gid += 1
+        if min_size <= 1:  # groups of one: min_size=1 was accepted, yet an item without duplicates was in no group
+            for p in np.flatnonzero(~placed).tolist():
+                rows.append({"group": gid, "id": self.ids_[p], "is_representative": True, "score": 1.0, "text": self.texts_[p]})
+                gid += 1
         return pd.DataFrame(rows, columns=["group", "id", "is_representative", "score", "text"])
 
     def score_pairs(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import scoring
 from ..connectors._tables import RepeatedKeyError, unique_keys
+from ..dedupe._deduper import _IDENTICAL
 from ..errors import FeedbackNLPError, quoted
 from ._config import ServiceConfig
 from ._errors import ApiError, TextRejected, loc_path, log_unexpected
@@ -490,12 +491,16 @@ def _backlog_routes(router: APIRouter) -> None:
         vectors = await state.embed([it.text for it in req.items])
         # one more neighbour than asked, so that an item's own backlog entry can be dropped from its matches
         hits = await anyio.to_thread.run_sync(loaded(state.store).search, vectors, req.k + 1)
+        # 1.0 means identical, as in Deduper: a float32 vector times its copy is 1 ± 6e-7, so min_score=1.0 kept
+        # 36 of 60 exact copies (and a threshold of 1.0 flagged as many)
+        flag = min(state.threshold, _IDENTICAL)
+        floor = None if req.min_score is None else min(req.min_score, _IDENTICAL)
         results = []
         for it, row in zip(req.items, hits):
             # its own entry in either Unicode form: "café" sent decomposed matched itself, stored composed, at 1.0
             own = None if it.id is None else unicodedata.normalize("NFC", it.id)
-            matches = [{"id": i, "score": round(s, 4), "duplicate": s >= state.threshold} for i, s in row
-                       if unicodedata.normalize("NFC", i) != own and (req.min_score is None or s >= req.min_score)]
+            matches = [{"id": i, "score": round(s, 4), "duplicate": s >= flag} for i, s in row
+                       if unicodedata.normalize("NFC", i) != own and (floor is None or s >= floor)]
             results.append({"id": it.id, "matches": matches[:req.k]})
         return {"threshold": state.threshold, "results": results}
 

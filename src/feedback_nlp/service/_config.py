@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import ipaddress
+import numbers
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,9 @@ class ServiceConfig:
                 raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.max_wait_ms >= 0 or self.max_wait_ms == float("inf"):  # NaN passed "< 0" and ran the server
             raise InvalidInputError(f"max_wait_ms must be a finite number >= 0, got {self.max_wait_ms}")
+        t = self.duplicate_threshold  # NaN flagged no match, -1 every match, 85 (a percentage) none
+        if t is not None and (isinstance(t, bool) or not isinstance(t, numbers.Real) or not 0 < t <= 1):
+            raise InvalidInputError(f"duplicate_threshold must be a cosine similarity in (0, 1], got {t!r}")
         if "*" in self.cors_origins:
             raise InvalidInputError("CORS origin '*' is refused: list the origins that may call the API")
         for origin in self.cors_origins:
