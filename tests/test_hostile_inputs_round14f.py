@@ -6,10 +6,11 @@ description of ``0`` must be refused or kept as written, never silently changed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from feedback_nlp import Taxonomy, TaxonomyError
+from feedback_nlp import InvalidInputError, TagClassifier, Taxonomy, TaxonomyError
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
@@ -93,3 +94,15 @@ def test_yaml_written_in_a_txt_file_says_it_was_read_as_json(tmp_path: Path) -> 
     path = _write(tmp_path, "taxonomy.txt", "tags:\n- {id: a, name: A}\n")
     with pytest.raises(TaxonomyError, match=r"read as JSON: name a YAML file \.yaml or \.yml"):
         Taxonomy.load(path)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ([{"id": "type", "name": "Type"}, {"id": "bug", "name": "Bug", "parent": "type"}], "facet 'type' has one tag only"),
+    ([{"id": "other", "name": "Other"}], "'other' is the only top-level tag outside the facets"),
+])
+def test_zero_shot_refuses_a_facet_of_one_tag(hash_embedder: Any, extra: list[dict[str, str]], message: str) -> None:
+    # was: every row got "bug" (or "other") with probability 1.0, whatever it said
+    tags = [{"id": "area", "name": "Area"}, {"id": "billing", "name": "Billing", "parent": "area"},
+            {"id": "export", "name": "Export", "parent": "area"}, *extra]
+    with pytest.raises(InvalidInputError, match=message):
+        TagClassifier(hash_embedder, Taxonomy.from_dict(tags), zero_shot=True).fit(None)
