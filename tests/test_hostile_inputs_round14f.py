@@ -106,3 +106,10 @@ def test_zero_shot_refuses_a_facet_of_one_tag(hash_embedder: Any, extra: list[di
             {"id": "export", "name": "Export", "parent": "area"}, *extra]
     with pytest.raises(InvalidInputError, match=message):
         TagClassifier(hash_embedder, Taxonomy.from_dict(tags), zero_shot=True).fit(None)
+
+
+def test_yaml_null_id_says_to_quote_it(tmp_path: Path) -> None:
+    # was: "tag #1 has an empty id" for a tag the user named null
+    path = _write(tmp_path, "t.yaml", "tags:\n- {id: a, name: A}\n- {id: null, name: Null}\n")
+    with pytest.raises(TaxonomyError, match=r"tag #1 has an empty id \(YAML reads null"):
+        Taxonomy.load(path)

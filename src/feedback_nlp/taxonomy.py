@@ -108,6 +108,7 @@ class Taxonomy:
         if isinstance(tags, (str, bytes, Mapping)) or not isinstance(tags, Iterable):
             raise TaxonomyError(f"the tags must be a list of mappings with 'id' and 'name', got {type(tags).__name__}")
         parsed: list[Tag] = []
+        null_ids: set[int] = set()  # "id: null" in YAML: an id the user meant as a word
         for i, t in enumerate(tags):
             if isinstance(t, Tag):  # checked like a mapping: Tag("a|b", ...) or examples="text" (read letter by
                 t = asdict(t)       # letter as examples) passed unchecked
@@ -125,6 +126,8 @@ class Taxonomy:
                     # JSON's NaN / YAML's !!binary became the texts "nan" and "b'…'"
                     raise TaxonomyError(f"tag #{i} has {t[key]!r:.80} as its {key}; write it as text")
             tid = str(t.get("id", "")).strip() if t.get("id") is not None else ""
+            if "id" in t and t["id"] is None:
+                null_ids.add(i)
             if any(ord(c) < 32 or c == "\x7f" for c in tid):
                 raise TaxonomyError(f"tag id {quoted(tid)} holds a control character (newline, tab…)")
             hidden = _hidden_in_id(tid)
@@ -153,7 +156,8 @@ class Taxonomy:
         forms: dict[str, str] = {}
         for i, t in enumerate(parsed):
             if not t.id:
-                raise TaxonomyError(f"tag #{i} has an empty id")
+                raise TaxonomyError(f"tag #{i} has an empty id" + (" (YAML reads null and ~ as no value: quote the id "
+                                    "if that is its name)" if i in null_ids else ""))
             if not t.name:
                 example = t.id.replace("_", " ").capitalize()
                 raise TaxonomyError(f"tag {quoted(t.id)} has an empty name: give it a 'name' (the words zero-shot "
