@@ -1377,6 +1377,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if len(leaves) < 2:
             raise InvalidInputError("zero-shot needs at least 2 leaf tags in the taxonomy")
         _refuse_indistinct_tags(self.taxonomy, leaves, facets)
+        _refuse_lone_choices(leaves, facets)
         backlog = None
         if self.self_train:
             n = 0 if X is None else 1 if isinstance(X, str) else len(X)
@@ -2139,6 +2140,21 @@ def _refuse_indistinct_tags(taxonomy: Taxonomy, leaves: list[str], facets: dict[
                                     "examples (case and spacing aside): zero-shot could never tell them apart and "
                                     "would always pick the first; give each its own description or examples")
         seen[key] = t
+
+
+def _refuse_lone_choices(leaves: list[str], facets: dict[str, list[str]]) -> None:
+    """Zero-shot picks one tag per facet (tags outside any facet form one group): a group of one tag has
+    nothing to choose from, and every row got that tag with probability 1.0."""
+    facet_of = {leaf: root for root, ls in facets.items() for leaf in ls}
+    groups: dict[str, list[str]] = {}
+    for t in leaves:
+        groups.setdefault(facet_of.get(t, ""), []).append(t)
+    for root, tags in groups.items():
+        if len(tags) == 1:
+            where = (f"facet {quoted(root)} has one tag only ({quoted(tags[0])})" if root else
+                     f"{quoted(tags[0])} is the only top-level tag outside the facets {quoted_list(sorted(facets))}")
+            raise InvalidInputError(f"{where}: zero-shot picks one tag per facet, so every row would get it with "
+                                    "probability 1.0; give it a sibling tag, or move it under a facet")
 
 
 def _tag_phrasings(tag: Any) -> list[str]:

@@ -43,7 +43,20 @@ def _loader() -> type:
     import yaml
 
     class _TextLoader(yaml.SafeLoader):
-        pass
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            """A key written twice is refused: PyYAML kept the last one, so a second ``tags:`` block
+            pasted at the end of the file silently dropped every tag of the first."""
+            mapping = super().construct_mapping(node, deep=deep)
+            if len(mapping) < len(node.value):
+                seen: set[Any] = set()
+                for key_node, _ in node.value:
+                    key = self.construct_object(key_node, deep=deep)
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"the key {quoted(str(key))} is written twice in one mapping (only "
+                            "the last would be kept): merge them or remove one", key_node.start_mark)
+                    seen.add(key)
+            return mapping
 
     _TextLoader.yaml_implicit_resolvers = {
         first: [(tag, rx) for tag, rx in resolvers if tag == "tag:yaml.org,2002:null"]
@@ -95,6 +108,7 @@ class Taxonomy:
         if isinstance(tags, (str, bytes, Mapping)) or not isinstance(tags, Iterable):
             raise TaxonomyError(f"the tags must be a list of mappings with 'id' and 'name', got {type(tags).__name__}")
         parsed: list[Tag] = []
+        null_ids: set[int] = set()  # "id: null" in YAML: an id the user meant as a word
         for i, t in enumerate(tags):
             if isinstance(t, Tag):  # checked like a mapping: Tag("a|b", ...) or examples="text" (read letter by
                 t = asdict(t)       # letter as examples) passed unchecked
@@ -108,7 +122,12 @@ class Taxonomy:
                     # a JSON true or a list where a name belongs: str() would silently invent "True"
                     raise TaxonomyError(f"tag #{i} has a {type(t[key]).__name__} as its {key} ({t[key]!r:.80}); "
                                         "write it as text (quote it in YAML)")
+                if isinstance(t.get(key), bytes) or (isinstance(t.get(key), float) and not math.isfinite(t[key])):
+                    # JSON's NaN / YAML's !!binary became the texts "nan" and "b'…'"
+                    raise TaxonomyError(f"tag #{i} has {t[key]!r:.80} as its {key}; write it as text")
             tid = str(t.get("id", "")).strip() if t.get("id") is not None else ""
+            if "id" in t and t["id"] is None:
+                null_ids.add(i)
             if any(ord(c) < 32 or c == "\x7f" for c in tid):
                 raise TaxonomyError(f"tag id {quoted(tid)} holds a control character (newline, tab…)")
             hidden = _hidden_in_id(tid)
@@ -128,15 +147,17 @@ class Taxonomy:
             if any(not str(e).strip() for e in examples):  # nothing to embed: an example of nothing
                 raise TaxonomyError(f"tag #{i} ({quoted(tid)}) has a blank example; remove it")
             parent = str(t["parent"]).strip() if t.get("parent") is not None else ""
-            parsed.append(Tag(id=tid, name=str(t.get("name") or "").strip(),
-                              description=str(t.get("description") or "").strip(),  # blank: no description
+            tname, tdesc = t.get("name"), t.get("description")  # 0 is a text "0", not a missing one
+            parsed.append(Tag(id=tid, name="" if tname is None else str(tname).strip(),
+                              description="" if tdesc is None else str(tdesc).strip(),  # blank: no description
                               parent=parent or None, examples=tuple(str(e) for e in examples)))
         self.name = name
         self._tags: dict[str, Tag] = {}
         forms: dict[str, str] = {}
         for i, t in enumerate(parsed):
             if not t.id:
-                raise TaxonomyError(f"tag #{i} has an empty id")
+                raise TaxonomyError(f"tag #{i} has an empty id" + (" (YAML reads null and ~ as no value: quote the id "
+                                    "if that is its name)" if i in null_ids else ""))
             if not t.name:
                 example = t.id.replace("_", " ").capitalize()
                 raise TaxonomyError(f"tag {quoted(t.id)} has an empty name: give it a 'name' (the words zero-shot "
@@ -173,7 +194,12 @@ class Taxonomy:
         if isinstance(data, Mapping):
             if "tags" not in data:
                 raise TaxonomyError("taxonomy mapping needs a 'tags' list")
-            return cls(data["tags"], name=str(data.get("name", "taxonomy")))
+            name = data.get("name")
+            if name is not None and (isinstance(name, (bool, bytes, Mapping, list, tuple, set))
+                                     or (isinstance(name, float) and not math.isfinite(name))):
+                raise TaxonomyError(f"the taxonomy's name must be a text, got {name!r:.80}")
+            # a blank "name:" was the taxonomy "None"
+            return cls(data["tags"], name="taxonomy" if name is None or not str(name).strip() else str(name).strip())
         if data is None:
             raise TaxonomyError("the taxonomy is empty: expected {'tags': [...]} or a list of tags")
         if not isinstance(data, Sequence) or isinstance(data, (str, bytes)):
@@ -202,12 +228,19 @@ class Taxonomy:
                 data = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass (see _loader)
             except yaml.YAMLError as exc:
                 raise TaxonomyError(f"{path} is not valid YAML: {exc}") from exc
+            except RecursionError:  # "[[[[…": a bare RecursionError escaped the CLI
+                raise TaxonomyError(f"{path} is not valid YAML: nested too deeply") from None
             _check_size(data, path)
         else:
+            from .connectors._tables import RepeatedKeyError, json_loads, unique_keys
+
+            read_as = "" if path.suffix.lower() == ".json" else " (read as JSON: name a YAML file .yaml or .yml)"
             try:
-                data = json.loads(text)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                raise TaxonomyError(f"{path} is not valid JSON: {exc}") from exc
+                data = json_loads(text, object_pairs_hook=unique_keys)
+            except RepeatedKeyError as exc:  # json kept the last: {"id": "a", "id": "b"} was tag "b"
+                raise TaxonomyError(f"{path}: {exc} (only the last would be kept): merge them or remove one") from None
+            except ValueError as exc:  # a 5,000-digit number was a bare ValueError
+                raise TaxonomyError(f"{path} is not valid JSON{read_as}: {exc}") from None
         return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
