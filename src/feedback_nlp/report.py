@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._atomic import OutputSet
+from ._atomic import OutputSet, distinct_paths
 from ._config import DEFAULTS
 from ._lock import output_lock
 from ._optional import require
@@ -98,6 +98,8 @@ HTML_CELL_CHARS = 300
 
 
 def _cut(value: Any) -> Any:
+    if value is None:  # a column of no values at all (no status change dated) showed "None" in every cell
+        return ""
     if not isinstance(value, str):
         return value
     value = _strip_invisible(value)  # see _page_text
@@ -130,11 +132,15 @@ def _chart_names(labels: Any) -> list[str]:
 
 
 def _table(df: pd.DataFrame, max_rows: int = 15) -> str:
+    """The first ``max_rows`` rows of ``df`` as an HTML table, redacted and escaped, saying so when rows are left
+    out (a page that listed 20 of 120 items needing review read as if those were all)."""
     shown = redact_frame(df.head(max_rows))
     for col in shown.columns:
         if shown[col].dtype == object or str(shown[col].dtype) in ("str", "string"):
             shown[col] = shown[col].map(_cut)
-    return shown.to_html(index=False, escape=True, border=0, classes="t", na_rep="")
+    shown.columns.name = None  # a crosstab's "col_0" or a pivot's "tags" was drawn as a header row of its own
+    note = f"<p>The first {max_rows} of {len(df)} rows; the CSV table holds them all.</p>" if len(df) > max_rows else ""
+    return shown.to_html(index=False, escape=True, border=0, classes="t", na_rep="") + note
 
 
 def build_report(
@@ -176,6 +182,7 @@ def build_report(
     freq = check_freq(freq)
     ThemeModel(embedder, min_theme_size=min_theme_size)._validate_params()
     Deduper(embedder, threshold=dedupe_threshold)._validate_params()
+    _refuse_inputs_among_outputs(out, source, taxonomy)
     # one run per report folder: two runs' renames interleaved left one run's tables beside the other's page
     inputs = {"source": None if isinstance(source, pd.DataFrame) else source, "model": model,
               "taxonomy": None if isinstance(taxonomy, Taxonomy) else taxonomy}
@@ -183,6 +190,22 @@ def build_report(
         return _build_report(source, out, model=model, taxonomy=taxonomy, embedder=embedder,
                              min_theme_size=min_theme_size, dedupe_threshold=dedupe_threshold, freq=freq, title=title,
                              raw_csv=raw_csv, sentiment=sentiment, plt=plt, read_kwargs=read_kwargs)
+
+
+def _refuse_inputs_among_outputs(out: Path, source: Any, taxonomy: Any) -> None:
+    """Refuse an input file that is one of the report's own files: ``build_report("r/items.csv", "r")`` replaced
+    the backlog with the report's items.csv, and an input named ``r/trends.csv`` was deleted as an earlier
+    report's stale table (the CLI's ``--in`` was checked, a call from Python was not)."""
+    given = source if isinstance(source, list) else [source]
+    inputs = {f"input {i + 1}" if len(given) > 1 else "input": s[0] if isinstance(s, tuple) else s
+              for i, s in enumerate(given)}
+    inputs["taxonomy"] = taxonomy
+    named = {k: v for k, v in inputs.items() if isinstance(v, (str, os.PathLike))}
+    outputs = {fname: out / fname for fname in REPORT_FILES}
+    clash = next(((a, b) for a, b in distinct_paths(**named, **outputs) if a in named and b in outputs), None)
+    if clash is not None:
+        raise UsageError(f"the {clash[0]} {named[clash[0]]} is the report's own {clash[1]} in {out}, which the "
+                         "report replaces or removes; choose another out_dir or move the input")
 
 
 def _build_report(source: str | os.PathLike | pd.DataFrame, out: Path, *, model: str | os.PathLike | None,
@@ -220,7 +243,10 @@ def _build_report(source: str | os.PathLike | pd.DataFrame, out: Path, *, model:
 
     tm = ThemeModel(embedder, min_theme_size=min_theme_size).fit(
         records["text"], timestamps=records.get("created_at"), accounts=records.get("account_id"), embeddings=vectors)
-    names = dict(zip(tm.themes_["id"], tm.themes_["label"]))
+    # redacted here, not only in the tables: the names are drawn into the charts, cut to 40 characters there (a
+    # cut e-mail address is no longer one), and listed as emerging; read with clean=False, a theme named from
+    # "mail jane.doe@acme.io" showed the address in the page's Emerging line and its charts
+    names = {i: redact_pii(str(label)) for i, label in zip(tm.themes_["id"], tm.themes_["label"])}
     items["theme"] = tm.labels_
     items["theme_label"] = [names.get(int(t), "outlier") for t in tm.labels_]
     scored = score_sentiment(items, vectors, sentiment, embedder)
@@ -240,7 +266,7 @@ def _build_report(source: str | os.PathLike | pd.DataFrame, out: Path, *, model:
     praise_scores.insert(1, "label", praise_scores["theme"].map(names))
     info = tm.themes_.set_index("id")
     scores.insert(1, "label", scores["theme"].map(names))
-    scores["examples"] = scores["theme"].map(lambda t: " | ".join(info.loc[t, "representatives"][:2]))
+    scores["examples"] = scores["theme"].map(lambda t: " | ".join(map(redact_pii, info.loc[t, "representatives"][:2])))
     emerging = tm.emerging_themes(freq) if has_time else []
     scores["emerging"] = scores["theme"].isin(emerging)
     groups = Deduper(embedder, threshold=dedupe_threshold).fit(records, embeddings=vectors).groups()
