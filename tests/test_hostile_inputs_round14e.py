@@ -175,3 +175,16 @@ def test_a_report_into_the_current_folder_takes_its_lock_beside_it(tmp_path, has
     summary = _report(_frame(12), out, hash_embedder)
     assert (here / "report.html").is_file() and summary.items == 12
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]  # the lock is gone again
+
+
+def test_items_csv_flags_the_same_items_for_review_as_the_page_and_needs_review_csv(tmp_path, hash_embedder):
+    """The page and needs_review.csv listed every item under 0.5 confidence, items.csv's needs_review said False
+    for each of them: "Items needing review (22)" on the page, none when filtering items.csv."""
+    tax = fb.Taxonomy([{"id": "bug", "name": "bug crash"}, {"id": "feature", "name": "feature request"},
+                       {"id": "billing", "name": "invoice refund"}])
+    summary = _report(_frame(30), tmp_path / "r", hash_embedder, taxonomy=tax)
+    items = pd.read_csv(summary.tables["items"])
+    review = pd.read_csv(summary.tables["needs_review"])
+    assert len(review) > 0 and f"Items needing review ({len(review)})" in summary.html.read_text(encoding="utf-8")
+    assert sorted(items.loc[items["needs_review"], "id"]) == sorted(review["id"])
+    assert (items["needs_review"] == (items["confidence"] < 0.5)).all()  # zero-shot: the tagger flags nothing itself
