@@ -188,3 +188,15 @@ def test_items_csv_flags_the_same_items_for_review_as_the_page_and_needs_review_
     assert len(review) > 0 and f"Items needing review ({len(review)})" in summary.html.read_text(encoding="utf-8")
     assert sorted(items.loc[items["needs_review"], "id"]) == sorted(review["id"])
     assert (items["needs_review"] == (items["confidence"] < 0.5)).all()  # zero-shot: the tagger flags nothing itself
+
+
+def test_a_folder_named_like_a_report_table_is_refused_before_any_output_is_replaced(tmp_path, hash_embedder):
+    """A folder out/trends.csv stopped the report at its last renames with IsADirectoryError, after items.csv and
+    five other tables of the new run had replaced the old ones (no report.html beside them)."""
+    out = tmp_path / "r"
+    (out / "trends.csv").mkdir(parents=True)
+    (out / "items.csv").write_text("old items\n")
+    with pytest.raises(UsageError, match="trends.csv is a folder"):
+        _report(_frame(20), out, hash_embedder)
+    assert (out / "items.csv").read_text() == "old items\n" and sorted(p.name for p in out.iterdir()) == [
+        "items.csv", "trends.csv"]

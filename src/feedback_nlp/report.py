@@ -185,7 +185,7 @@ def build_report(
     freq = check_freq(freq)
     ThemeModel(embedder, min_theme_size=min_theme_size)._validate_params()
     Deduper(embedder, threshold=dedupe_threshold)._validate_params()
-    _refuse_inputs_among_outputs(out, source, taxonomy)
+    _check_report_paths(out, source, taxonomy)
     # one run per report folder: two runs' renames interleaved left one run's tables beside the other's page
     inputs = {"source": None if isinstance(source, pd.DataFrame) else source, "model": model,
               "taxonomy": None if isinstance(taxonomy, Taxonomy) else taxonomy}
@@ -195,16 +195,20 @@ def build_report(
                              raw_csv=raw_csv, sentiment=sentiment, plt=plt, read_kwargs=read_kwargs)
 
 
-def _refuse_inputs_among_outputs(out: Path, source: Any, taxonomy: Any) -> None:
-    """Refuse an input file that is one of the report's own files: ``build_report("r/items.csv", "r")`` replaced
-    the backlog with the report's items.csv, and an input named ``r/trends.csv`` was deleted as an earlier
-    report's stale table (the CLI's ``--in`` was checked, a call from Python was not)."""
+def _check_report_paths(out: Path, source: Any, taxonomy: Any) -> None:
+    """Refuse, before any work, a folder in the place of one of the report's files and an input file that is one
+    of them: ``build_report("r/items.csv", "r")`` replaced the backlog with the report's items.csv, and an input
+    named ``r/trends.csv`` was deleted as an earlier report's stale table (the CLI's ``--in`` was checked, a call
+    from Python was not)."""
     given = source if isinstance(source, list) else [source]
     inputs = {f"input {i + 1}" if len(given) > 1 else "input": s[0] if isinstance(s, tuple) else s
               for i, s in enumerate(given)}
     inputs["taxonomy"] = taxonomy
     named = {k: v for k, v in inputs.items() if isinstance(v, (str, os.PathLike))}
     outputs = {fname: out / fname for fname in REPORT_FILES}
+    folder = next((path for path in outputs.values() if path.is_dir()), None)
+    if folder is not None:  # found at the last rename, after items.csv and five other tables were already replaced
+        raise UsageError(f"{folder} is a folder where the report writes a file; move or rename it")
     clash = next(((a, b) for a, b in distinct_paths(**named, **outputs) if a in named and b in outputs), None)
     if clash is not None:
         raise UsageError(f"the {clash[0]} {named[clash[0]]} is the report's own {clash[1]} in {out}, which the "
