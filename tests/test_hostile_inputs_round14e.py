@@ -200,3 +200,18 @@ def test_a_folder_named_like_a_report_table_is_refused_before_any_output_is_repl
         _report(_frame(20), out, hash_embedder)
     assert (out / "items.csv").read_text() == "old items\n" and sorted(p.name for p in out.iterdir()) == [
         "items.csv", "trends.csv"]
+
+
+def test_a_reports_items_csv_read_back_keeps_every_column_of_its_own(tmp_path, hash_embedder):
+    """An input with both tags and tags_input (a report's items.csv, reported on again) lost its tags column: the
+    report's tags replaced it, as tags_input was taken; its sentiment_input was overwritten the same way."""
+    first = _report(_frame(20, tags=["mine"] * 20, sentiment=["positive"] * 20), tmp_path / "r1", hash_embedder)
+    given = pd.read_csv(first.tables["items"])
+    assert {"tags_input", "sentiment_input"} <= set(given.columns)
+    given["sentiment_input"] = "negative"  # distinct from the sentiment column, to see which one is where
+    given.to_csv(tmp_path / "again.csv", index=False)
+    second = _report(str(tmp_path / "again.csv"), tmp_path / "r2", hash_embedder)
+    items = pd.read_csv(second.tables["items"])
+    assert (items["tags_input"] == "mine").all() and (items["tags_input_2"] == given["tags"]).all()
+    assert (items["sentiment_input"] == "negative").all() and (items["sentiment_input_2"] == "positive").all()
+    assert (items["theme_input"] == given["theme"]).all() and "confidence_input" in items

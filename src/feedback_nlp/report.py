@@ -195,6 +195,21 @@ def build_report(
                              raw_csv=raw_csv, sentiment=sentiment, plt=plt, read_kwargs=read_kwargs)
 
 
+def _kept_name(column: str, columns: Any) -> str:
+    """The name the input's own ``column`` is kept under beside the report's: ``<column>_input``, or
+    ``<column>_input_2`` ... where the input has that too (a report's items.csv read back: its ``tags`` were
+    overwritten, since ``tags_input`` was taken).
+
+    >>> _kept_name("tags", ["tags", "tags_input"])
+    'tags_input_2'
+    """
+    taken = set(map(str, columns))
+    name, n = f"{column}_input", 2
+    while name in taken:
+        name, n = f"{column}_input_{n}", n + 1
+    return name
+
+
 def _check_report_paths(out: Path, source: Any, taxonomy: Any) -> None:
     """Refuse, before any work, a folder in the place of one of the report's files and an input file that is one
     of them: ``build_report("r/items.csv", "r")`` replaced the backlog with the report's items.csv, and an input
@@ -243,8 +258,8 @@ def _build_report(source: str | os.PathLike | pd.DataFrame, out: Path, *, model:
     tags["tags"] = tags["tags"].map(lambda ts: [t for t in ts if t in leaf])
     # the input's own columns of these names (a tags column from another tool) were overwritten without a word:
     # they stay, as <name>_input, like the input's sentiment
-    own = {c: f"{c}_input" for c in ("tags", "confidence", "needs_review", "theme", "theme_label", "sentiment_source")
-           if c in records.columns and f"{c}_input" not in records.columns}
+    own = {c: _kept_name(c, records.columns) for c in ("tags", "confidence", "needs_review", "theme", "theme_label",
+                                                       "sentiment_source") if c in records.columns}
     items = records.rename(columns=own).assign(tags=tags["tags"].to_numpy(), confidence=tags["confidence"].to_numpy(),
                                                needs_review=tags["needs_review"].to_numpy())
 
@@ -258,7 +273,7 @@ def _build_report(source: str | os.PathLike | pd.DataFrame, out: Path, *, model:
     items["theme_label"] = [names.get(int(t), "outlier") for t in tm.labels_]
     scored = score_sentiment(items, vectors, sentiment, embedder)
     if "sentiment" in items:  # the input's own column (lower case) stays as it was, beside the sentiment used
-        items["sentiment_input"] = items["sentiment"]
+        items[_kept_name("sentiment", items.columns)] = items["sentiment"]
     items["sentiment"], items["sentiment_source"] = scored.sentiment, scored.source
     # a created_at column with no date in it (an empty export column) is no time line: its trends stopped
     # the report with "none of this model's items has a date"
