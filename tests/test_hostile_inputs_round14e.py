@@ -215,3 +215,14 @@ def test_a_reports_items_csv_read_back_keeps_every_column_of_its_own(tmp_path, h
     assert (items["tags_input"] == "mine").all() and (items["tags_input_2"] == given["tags"]).all()
     assert (items["sentiment_input"] == "negative").all() and (items["sentiment_input_2"] == "positive").all()
     assert (items["theme_input"] == given["theme"]).all() and "confidence_input" in items
+
+
+def test_the_page_says_when_an_item_is_dated_after_today(tmp_path, hash_embedder):
+    """One created_at typed 2036 for 2026 moved the end of every trend ten years on: every other theme had no
+    recent item (growth 0), trends.csv ran through 500 empty weeks, and the page said nothing of it."""
+    dates = [f"2026-01-{1 + i % 28:02d}T10:00:00Z" for i in range(40)]
+    summary = _report(_frame(40), tmp_path / "ok", hash_embedder)
+    assert "dated after today" not in summary.html.read_text(encoding="utf-8")
+    dates[5] = "2036-01-05T10:00:00Z"
+    page = _report(_frame(40, created_at=dates), tmp_path / "r", hash_embedder).html.read_text(encoding="utf-8")
+    assert "<strong>1 item is dated after today</strong> (the latest 2036-01-05)" in page

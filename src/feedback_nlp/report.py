@@ -30,7 +30,7 @@ from .cleaning import _strip_invisible, redact_pii
 from .dedupe import Deduper
 from .embedding import BaseEmbedder, Embedder
 from .errors import InvalidInputError, UsageError
-from .records import read_feedback, write_table
+from .records import read_feedback, to_utc_times, write_table
 from .report_sentiment import SENTIMENTS, chart_text, load_tag_model, score_sentiment, sentiment_section
 from .report_status import has_status, status_section
 from .scoring import non_ask_themes, theme_scores
@@ -193,6 +193,20 @@ def build_report(
         return _build_report(source, out, model=model, taxonomy=taxonomy, embedder=embedder,
                              min_theme_size=min_theme_size, dedupe_threshold=dedupe_threshold, freq=freq, title=title,
                              raw_csv=raw_csv, sentiment=sentiment, plt=plt, read_kwargs=read_kwargs)
+
+
+def _future_note(created: pd.Series) -> str:
+    """A paragraph for items dated after the run (a typo such as 2036 for 2026), or ``""``: the trends and the
+    recent/previous windows of the scores end at the latest date, so one such item left every other theme with no
+    recent items, and ten years of empty weeks in trends.csv, without a word."""
+    times = to_utc_times(created)[0]
+    future = times[times > pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)]  # a day: any time zone's today
+    if future.empty:
+        return ""
+    many = len(future) > 1
+    return (f"<p><strong>{len(future)} item{'s are' if many else ' is'} dated after today</strong> (the latest {future.max():%Y-%m-%d}): "
+            "the trends and the recent growth of every theme are measured up to that date. Check {'their' if many else 'its'} "
+            "created_at (items.csv lists them).</p>")
 
 
 def _kept_name(column: str, columns: Any) -> str:
@@ -384,7 +398,8 @@ def _build_report(source: str | os.PathLike | pd.DataFrame, out: Path, *, model:
         body.append(status.html)
     head = (f"<p>{len(records)} items ({len(fb.rejected)} rejected), {records['source'].nunique()} channels, "
             f"{len(tm.themes_)} themes ({tm.outlier_share_:.0%} unassigned). Tagging: {html.escape(type(clf).__name__)} "
-            f"over {len(leaf)} tags. Tables: {', '.join(f for _, f in frames.values())}.</p>")
+            f"over {len(leaf)} tags. Tables: {', '.join(f for _, f in frames.values())}.</p>"
+            + (_future_note(records["created_at"]) if has_time else ""))
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_page_text(title)}</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
