@@ -229,7 +229,8 @@ def _check_report_paths(out: Path, source: Any, taxonomy: Any) -> None:
     of them: ``build_report("r/items.csv", "r")`` replaced the backlog with the report's items.csv, and an input
     named ``r/trends.csv`` was deleted as an earlier report's stale table (the CLI's ``--in`` was checked, a call
     from Python was not)."""
-    given = source if isinstance(source, list) else [source]
+    # several inputs, each a path or a (path, format) pair (a format names no report file)
+    given = list(source) if isinstance(source, (list, tuple)) else [source]
     inputs = {f"input {i + 1}" if len(given) > 1 else "input": s[0] if isinstance(s, tuple) else s
               for i, s in enumerate(given)}
     inputs["taxonomy"] = taxonomy
