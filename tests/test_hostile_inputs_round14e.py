@@ -165,7 +165,7 @@ def test_odd_backlogs_give_a_page_whose_numbers_agree_with_its_tables(tmp_path, 
     _numbers_agree(_report(frame, tmp_path / "r", hash_embedder), len(frame))
 
 
-@pytest.mark.parametrize("out", [".", "./", "sub/.."])
+@pytest.mark.parametrize("out", [".", "./"])
 def test_a_report_into_the_current_folder_takes_its_lock_beside_it(tmp_path, hash_embedder, monkeypatch, out):
     """``report --out .`` (and build_report(df, ".")) stopped with pathlib's "unexpected ValueError: PosixPath('.')
     has an empty name": the lock file <out>.lock had no name to extend."""
