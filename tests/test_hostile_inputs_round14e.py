@@ -226,3 +226,4 @@ def test_the_page_says_when_an_item_is_dated_after_today(tmp_path, hash_embedder
     dates[5] = "2036-01-05T10:00:00Z"
     page = _report(_frame(40, created_at=dates), tmp_path / "r", hash_embedder).html.read_text(encoding="utf-8")
     assert "<strong>1 item is dated after today</strong> (the latest 2036-01-05)" in page
+    assert "Check its created_at" in page

@@ -204,9 +204,9 @@ def _future_note(created: pd.Series) -> str:
     if future.empty:
         return ""
     many = len(future) > 1
-    return (f"<p><strong>{len(future)} item{'s are' if many else ' is'} dated after today</strong> (the latest {future.max():%Y-%m-%d}): "
-            "the trends and the recent growth of every theme are measured up to that date. Check {'their' if many else 'its'} "
-            "created_at (items.csv lists them).</p>")
+    return (f"<p><strong>{len(future)} item{'s are' if many else ' is'} dated after today</strong> (the latest "
+            f"{future.max():%Y-%m-%d}): the trends and the recent growth of every theme are measured up to that date. "
+            f"Check {'their' if many else 'its'} created_at (items.csv lists them).</p>")
 
 
 def _kept_name(column: str, columns: Any) -> str:
@@ -272,7 +272,7 @@ def _build_report(source: str | os.PathLike | pd.DataFrame, out: Path, *, model:
     leaf = set(map(str, clf.classes_))
     tags["tags"] = tags["tags"].map(lambda ts: [t for t in ts if t in leaf])
     # the input's own columns of these names (a tags column from another tool) were overwritten without a word:
-    # they stay, as <name>_input, like the input's sentiment
+    # they stay, as <name>_input (<name>_input_2 where that is taken too), like the input's sentiment
     own = {c: _kept_name(c, records.columns) for c in ("tags", "confidence", "needs_review", "theme", "theme_label",
                                                        "sentiment_source") if c in records.columns}
     items = records.rename(columns=own).assign(tags=tags["tags"].to_numpy(), confidence=tags["confidence"].to_numpy(),
