@@ -136,7 +136,17 @@ _HELD: set[tuple[str, int]] = set()  # output locks this process holds, by path 
 
 
 def lock_path(out: Path) -> Path:
-    """The lock file of a job writing ``out``: ``tagged.parquet.lock``."""
+    """The lock file of a job writing ``out``: ``tagged.parquet.lock``; for ``.`` or ``..``, the folder's own name
+    (``report --out .`` stopped with pathlib's "PosixPath('.') has an empty name").
+
+    >>> lock_path(Path("/data/reports/q3/..")).as_posix()
+    '/data/reports.lock'
+    """
+    if out.name in ("", ".", ".."):
+        out = Path(os.path.abspath(out))
+        if not out.name:
+            raise UsageError(f"{out} has no folder above it for the run's lock file (<out>.lock); choose a folder "
+                             "inside it")
     return out.with_name(out.name + ".lock")
 
 

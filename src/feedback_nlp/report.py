@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._atomic import OutputSet
+from ._atomic import OutputSet, distinct_paths
 from ._config import DEFAULTS
 from ._lock import output_lock
 from ._optional import require
@@ -30,7 +30,7 @@ from .cleaning import _strip_invisible, redact_pii
 from .dedupe import Deduper
 from .embedding import BaseEmbedder, Embedder
 from .errors import InvalidInputError, UsageError
-from .records import read_feedback, write_table
+from .records import read_feedback, to_utc_times, write_table
 from .report_sentiment import SENTIMENTS, chart_text, load_tag_model, score_sentiment, sentiment_section
 from .report_status import has_status, status_section
 from .scoring import non_ask_themes, theme_scores
@@ -92,12 +92,17 @@ def _redact_cell(v: Any) -> Any:
     return v
 
 
+#: An item tagged with a lower confidence needs review, whatever the tag model's own threshold.
+REVIEW_BELOW = 0.5
+
 #: The longest text a cell of the page's tables shows (the CSV tables keep every text whole): a theme of
 #: 19,000-character items put a 36,000-character "examples" cell in the top-themes table.
 HTML_CELL_CHARS = 300
 
 
 def _cut(value: Any) -> Any:
+    if value is None:  # a column of no values at all (no status change dated) showed "None" in every cell
+        return ""
     if not isinstance(value, str):
         return value
     value = _strip_invisible(value)  # see _page_text
@@ -130,11 +135,15 @@ def _chart_names(labels: Any) -> list[str]:
 
 
 def _table(df: pd.DataFrame, max_rows: int = 15) -> str:
+    """The first ``max_rows`` rows of ``df`` as an HTML table, redacted and escaped, saying so when rows are left
+    out (a page that listed 20 of 120 items needing review read as if those were all)."""
     shown = redact_frame(df.head(max_rows))
     for col in shown.columns:
         if shown[col].dtype == object or str(shown[col].dtype) in ("str", "string"):
             shown[col] = shown[col].map(_cut)
-    return shown.to_html(index=False, escape=True, border=0, classes="t", na_rep="")
+    shown.columns.name = None  # a crosstab's "col_0" or a pivot's "tags" was drawn as a header row of its own
+    note = f"<p>The first {max_rows} of {len(df)} rows; the CSV table holds them all.</p>" if len(df) > max_rows else ""
+    return shown.to_html(index=False, escape=True, border=0, classes="t", na_rep="") + note
 
 
 def build_report(
@@ -176,6 +185,7 @@ def build_report(
     freq = check_freq(freq)
     ThemeModel(embedder, min_theme_size=min_theme_size)._validate_params()
     Deduper(embedder, threshold=dedupe_threshold)._validate_params()
+    _check_report_paths(out, source, taxonomy)
     # one run per report folder: two runs' renames interleaved left one run's tables beside the other's page
     inputs = {"source": None if isinstance(source, pd.DataFrame) else source, "model": model,
               "taxonomy": None if isinstance(taxonomy, Taxonomy) else taxonomy}
@@ -183,6 +193,56 @@ def build_report(
         return _build_report(source, out, model=model, taxonomy=taxonomy, embedder=embedder,
                              min_theme_size=min_theme_size, dedupe_threshold=dedupe_threshold, freq=freq, title=title,
                              raw_csv=raw_csv, sentiment=sentiment, plt=plt, read_kwargs=read_kwargs)
+
+
+def _future_note(created: pd.Series) -> str:
+    """A paragraph for items dated after the run (a typo such as 2036 for 2026), or ``""``: the trends and the
+    recent/previous windows of the scores end at the latest date, so one such item left every other theme with no
+    recent items, and ten years of empty weeks in trends.csv, without a word."""
+    times = to_utc_times(created)[0]
+    future = times[times > pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)]  # a day: any time zone's today
+    if future.empty:
+        return ""
+    many = len(future) > 1
+    return (f"<p><strong>{len(future)} item{'s are' if many else ' is'} dated after today</strong> (the latest "
+            f"{future.max():%Y-%m-%d}): the trends and the recent growth of every theme are measured up to that date. "
+            f"Check {'their' if many else 'its'} created_at (items.csv lists them).</p>")
+
+
+def _kept_name(column: str, columns: Any) -> str:
+    """The name the input's own ``column`` is kept under beside the report's: ``<column>_input``, or
+    ``<column>_input_2`` ... where the input has that too (a report's items.csv read back: its ``tags`` were
+    overwritten, since ``tags_input`` was taken).
+
+    >>> _kept_name("tags", ["tags", "tags_input"])
+    'tags_input_2'
+    """
+    taken = set(map(str, columns))
+    name, n = f"{column}_input", 2
+    while name in taken:
+        name, n = f"{column}_input_{n}", n + 1
+    return name
+
+
+def _check_report_paths(out: Path, source: Any, taxonomy: Any) -> None:
+    """Refuse, before any work, a folder in the place of one of the report's files and an input file that is one
+    of them: ``build_report("r/items.csv", "r")`` replaced the backlog with the report's items.csv, and an input
+    named ``r/trends.csv`` was deleted as an earlier report's stale table (the CLI's ``--in`` was checked, a call
+    from Python was not)."""
+    # several inputs, each a path or a (path, format) pair (a format names no report file)
+    given = list(source) if isinstance(source, (list, tuple)) else [source]
+    inputs = {f"input {i + 1}" if len(given) > 1 else "input": s[0] if isinstance(s, tuple) else s
+              for i, s in enumerate(given)}
+    inputs["taxonomy"] = taxonomy
+    named = {k: v for k, v in inputs.items() if isinstance(v, (str, os.PathLike))}
+    outputs = {fname: out / fname for fname in REPORT_FILES}
+    folder = next((path for path in outputs.values() if path.is_dir()), None)
+    if folder is not None:  # found at the last rename, after items.csv and five other tables were already replaced
+        raise UsageError(f"{folder} is a folder where the report writes a file; move or rename it")
+    clash = next(((a, b) for a, b in distinct_paths(**named, **outputs) if a in named and b in outputs), None)
+    if clash is not None:
+        raise UsageError(f"the {clash[0]} {named[clash[0]]} is the report's own {clash[1]} in {out}, which the "
+                         "report replaces or removes; choose another out_dir or move the input")
 
 
 def _build_report(source: str | os.PathLike | pd.DataFrame, out: Path, *, model: str | os.PathLike | None,
@@ -212,20 +272,23 @@ def _build_report(source: str | os.PathLike | pd.DataFrame, out: Path, *, model:
     leaf = set(map(str, clf.classes_))
     tags["tags"] = tags["tags"].map(lambda ts: [t for t in ts if t in leaf])
     # the input's own columns of these names (a tags column from another tool) were overwritten without a word:
-    # they stay, as <name>_input, like the input's sentiment
-    own = {c: f"{c}_input" for c in ("tags", "confidence", "needs_review", "theme", "theme_label", "sentiment_source")
-           if c in records.columns and f"{c}_input" not in records.columns}
+    # they stay, as <name>_input (<name>_input_2 where that is taken too), like the input's sentiment
+    own = {c: _kept_name(c, records.columns) for c in ("tags", "confidence", "needs_review", "theme", "theme_label",
+                                                       "sentiment_source") if c in records.columns}
     items = records.rename(columns=own).assign(tags=tags["tags"].to_numpy(), confidence=tags["confidence"].to_numpy(),
                                                needs_review=tags["needs_review"].to_numpy())
 
     tm = ThemeModel(embedder, min_theme_size=min_theme_size).fit(
         records["text"], timestamps=records.get("created_at"), accounts=records.get("account_id"), embeddings=vectors)
-    names = dict(zip(tm.themes_["id"], tm.themes_["label"]))
+    # redacted here, not only in the tables: the names are drawn into the charts, cut to 40 characters there (a
+    # cut e-mail address is no longer one), and listed as emerging; read with clean=False, a theme named from
+    # "mail jane.doe@acme.io" showed the address in the page's Emerging line and its charts
+    names = {i: redact_pii(str(label)) for i, label in zip(tm.themes_["id"], tm.themes_["label"])}
     items["theme"] = tm.labels_
     items["theme_label"] = [names.get(int(t), "outlier") for t in tm.labels_]
     scored = score_sentiment(items, vectors, sentiment, embedder)
     if "sentiment" in items:  # the input's own column (lower case) stays as it was, beside the sentiment used
-        items["sentiment_input"] = items["sentiment"]
+        items[_kept_name("sentiment", items.columns)] = items["sentiment"]
     items["sentiment"], items["sentiment_source"] = scored.sentiment, scored.source
     # a created_at column with no date in it (an empty export column) is no time line: its trends stopped
     # the report with "none of this model's items has a date"
@@ -240,11 +303,14 @@ def _build_report(source: str | os.PathLike | pd.DataFrame, out: Path, *, model:
     praise_scores.insert(1, "label", praise_scores["theme"].map(names))
     info = tm.themes_.set_index("id")
     scores.insert(1, "label", scores["theme"].map(names))
-    scores["examples"] = scores["theme"].map(lambda t: " | ".join(info.loc[t, "representatives"][:2]))
+    scores["examples"] = scores["theme"].map(lambda t: " | ".join(map(redact_pii, info.loc[t, "representatives"][:2])))
     emerging = tm.emerging_themes(freq) if has_time else []
     scores["emerging"] = scores["theme"].isin(emerging)
     groups = Deduper(embedder, threshold=dedupe_threshold).fit(records, embeddings=vectors).groups()
-    review = items[items["needs_review"] | (items["confidence"] < 0.5)].sort_values("confidence")
+    # the page and needs_review.csv list the tagger's flags and every item under 0.5 confidence: items.csv's column
+    # said False for those (22 items "needing review" on the page, none in items.csv)
+    items["needs_review"] = items["needs_review"] | (items["confidence"] < REVIEW_BELOW)
+    review = items[items["needs_review"]].sort_values("confidence")
 
     frames = {
         "themes": (scores, "themes.csv"),
@@ -333,7 +399,8 @@ def _build_report(source: str | os.PathLike | pd.DataFrame, out: Path, *, model:
         body.append(status.html)
     head = (f"<p>{len(records)} items ({len(fb.rejected)} rejected), {records['source'].nunique()} channels, "
             f"{len(tm.themes_)} themes ({tm.outlier_share_:.0%} unassigned). Tagging: {html.escape(type(clf).__name__)} "
-            f"over {len(leaf)} tags. Tables: {', '.join(f for _, f in frames.values())}.</p>")
+            f"over {len(leaf)} tags. Tables: {', '.join(f for _, f in frames.values())}.</p>"
+            + (_future_note(records["created_at"]) if has_time else ""))
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_page_text(title)}</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">

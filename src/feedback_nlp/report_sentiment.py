@@ -42,6 +42,7 @@ SENTIMENTS = ("positive", "neutral", "negative")
 SENTIMENT_SECTION = "sentiment"
 _ALIASES = {"positive": "positive", "pos": "positive", "neutral": "neutral", "neu": "neutral",
             "negative": "negative", "neg": "negative", "1": "positive", "0": "neutral", "-1": "negative"}
+_PERIODS_SHOWN = 60  # rows of the page's sentiment-over-time table (the chart and the CSV table have every period)
 _COLORS = {"positive": "#2b8a3e", "neutral": "#adb5bd", "negative": "#c92a2a"}
 
 
@@ -320,10 +321,14 @@ def sentiment_section(items: pd.DataFrame, *, note: str, freq: str = "W", png: C
         if len(over_time):
             charts["sentiment-over-time"] = _time_chart(over_time, freq, png)
             undated = int(scored.sum() - over_time["n"].sum())
+            # the latest periods: the first 60 of ten years of months hid the last five years
+            recent = over_time.tail(_PERIODS_SHOWN)
             parts.append(f'<img alt="sentiment over time chart" src="{charts["sentiment-over-time"]}">'
-                         + table(over_time.assign(period=over_time["period"].dt.strftime("%Y-%m-%d"),
-                                                  share_negative=over_time["share_negative"].map(_pct),
-                                                  share_positive=over_time["share_positive"].map(_pct)), 60)
+                         + table(recent.assign(period=recent["period"].dt.strftime("%Y-%m-%d"),
+                                               share_negative=recent["share_negative"].map(_pct),
+                                               share_positive=recent["share_positive"].map(_pct)), _PERIODS_SHOWN)
+                         + (f"<p>The last {_PERIODS_SHOWN} of {len(over_time)} periods; sentiment_over_time.csv holds "
+                            "them all.</p>" if len(over_time) > _PERIODS_SHOWN else "")
                          + (f"<p>{undated} items without a date are left out of the trend.</p>" if undated else "")
                          + ("<p>One period only: a trend needs items from more than one period.</p>"
                             if len(over_time) == 1 else ""))

@@ -121,6 +121,12 @@ def delivery_times(items: pd.DataFrame) -> tuple[pd.Series, int]:
     return changed.fillna(fallback), int(fallback.notna().sum())
 
 
+def _undated_shipped(items: pd.DataFrame) -> int:
+    """How many shipped items :func:`delivery_times` has no time for."""
+    times, _ = delivery_times(items)
+    return int(((_stages(items) == "shipped") & times.isna()).sum())
+
+
 def asked_vs_delivered(items: pd.DataFrame, freq: str = "W") -> pd.DataFrame:
     """Per period: items asked (created), items delivered (shipped, see :func:`delivery_times`), both cumulated."""
     asked = _times(items, "created_at")
@@ -166,7 +172,10 @@ def status_section(items: pd.DataFrame, demand: pd.Series, *, freq: str = "W",
             + (f". Median over themes of the median days from ask to first status change: {waits.median():.1f}."
                if len(waits) else ". No status changes with a date yet.")
             + (f" For {approx} shipped items without a recorded status change, the chart counts their last update "
-               "as the delivery." if (approx := delivery_times(items)[1]) else "") + "</p>")
+               "as the delivery." if (approx := delivery_times(items)[1]) else "")
+            # a backlog whose items say "Complete" but carry no dates drew "delivered: 0" beside "33% shipped"
+            + (f" {undated} shipped items have no date of delivery (no status_changed_at or updated_at) and are not "
+               "in the chart's delivered line." if (undated := _undated_shipped(items)) else "") + "</p>")
     shown = by_theme.assign(**{s: by_theme[s].map("{:.0%}".format) for s in (*STAGES, "responded")})
     body = (head + f'<img alt="asked vs delivered chart" src="{chart}">'
             + "<h3>Status by theme</h3>" + table(shown, 20)
