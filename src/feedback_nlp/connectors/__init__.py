@@ -78,8 +78,11 @@ def _vendor_csv(path: Path) -> str | None:
         wide = len(sample) >= 4 and (sample[1::2].count(0) > len(sample) // 4 or sample[0::2].count(0) > len(sample) // 4)
         codec = ("utf-16-le" if sample[1::2].count(0) >= sample[0::2].count(0) else "utf-16-be") if wide else "utf-8"
         text = head.decode(codec, errors="ignore")
-    first = text.split("\n", 1)[0]
-    names = next(csv.reader([first], delimiter="\t" if first.count("\t") > first.count(",") else ","), [])
+    first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]  # old Mac files end lines with \r alone
+    try:
+        names = next(csv.reader([first], delimiter="\t" if first.count("\t") > first.count(",") else ","), [])
+    except csv.Error:  # sniffing only recognises; the table reader reports what is wrong with the file
+        return None
     return "google_play" if is_play_header(names) else None
 
 
