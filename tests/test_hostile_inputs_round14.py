@@ -87,3 +87,21 @@ def test_a_card_number_in_a_link_path_is_still_redacted_outside_the_play_console
     assert "<CARD>" in redact_pii("https://example.com/papers/4111111111111111/")
     link = "https://play.google.com/console/u/0/developers/8008695526664634386/app/4974638472012894302/user-feedback/x"
     assert "4974638472012894302" in redact_pii(link) and "8008695526664634386" in redact_pii(link)
+
+
+def test_members_as_similar_as_each_other_give_the_same_title_in_any_order() -> None:
+    """Texts that differ in case or spacing only embed alike, so they tie as the most central member; the first
+    in input order became the title and the first example, and a shuffled backlog was titled differently."""
+    variants = ["Please add dark mode", "please add dark mode", "Please  add dark mode", "PLEASE add dark mode",
+                "Please add  dark mode", "please ADD dark mode"] * 3
+    other = [f"export to csv fails on report {i}" for i in range(18)]
+    texts = variants + other
+    X = HashEmbedder(dim=96).encode(texts)
+    seen = set()
+    for seed in range(6):
+        perm = np.random.default_rng(seed).permutation(len(texts))
+        tm = ThemeModel(min_theme_size=5, random_state=0).fit([texts[i] for i in perm], embeddings=X[perm])
+        row = tm.themes_[tm.themes_["title"].str.lower().str.contains("dark")]
+        assert len(row) == 1
+        seen.add((row["title"].iloc[0], row["representatives"].iloc[0][0]))
+    assert len(seen) == 1, seen

@@ -604,6 +604,9 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         rows = []
         for k, tid in enumerate(self.theme_ids_.tolist()):
             members = np.flatnonzero(self.labels_ == tid)
+            # by text, so that members as similar as each other (texts that differ in spacing only) give the same
+            # title and examples in any input order
+            members = members[np.argsort(np.array([self.texts_[i] for i in members], dtype=object), kind="stable")]
             reps: list[str] = []
             if len(members):
                 sims = self.embeddings_[members] @ self.centroids_[k]
