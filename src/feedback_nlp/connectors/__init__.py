@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import os
 import re
@@ -192,32 +193,8 @@ def iter_export(path: str | os.PathLike, fmt: str, *, encoding: str | None = Non
 
 def read_export(path: str | os.PathLike, fmt: str, *, encoding: str | None = None) -> Export:
     """Read a vendor export (one of :data:`VENDOR_FORMATS`) into raw canonical rows."""
-    if fmt == "slack":
-        from .slack import read_slack
-
-        return read_slack(path)
-    if fmt == "zendesk":
-        from .zendesk import read_zendesk
-
-        return read_zendesk(path, encoding=encoding)
-    if fmt == "intercom":
-        from .intercom import read_intercom
-
-        return read_intercom(path, encoding=encoding)
-    if fmt == "survey":
-        from .survey import read_survey
-
-        return read_survey(path, encoding=encoding)
-    if fmt == "google_play":
-        from .google_play import read_google_play
-
-        return read_google_play(path, encoding=encoding)
-    if fmt == "github":
-        from .github import read_github
-
-        return read_github(path, encoding=encoding)
-    if fmt == "app_store":
-        from .app_store import read_app_store
-
-        return read_app_store(path, encoding=encoding)
-    raise InvalidInputError(f"unknown export format {fmt!r}; expected one of {VENDOR_FORMATS}")
+    if fmt not in VENDOR_FORMATS:
+        raise InvalidInputError(f"unknown export format {fmt!r}; expected one of {VENDOR_FORMATS}")
+    # one module per vendor, named as its format and imported on first use
+    reader = getattr(importlib.import_module(f".{fmt}", __name__), f"read_{fmt}")
+    return reader(path) if fmt == "slack" else reader(path, encoding=encoding)
