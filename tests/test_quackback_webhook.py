@@ -242,6 +242,30 @@ def test_duplicates_reported_and_merged_only_when_asked(qb, tmp_path):
     assert row["state"] == "done" and "CONFLICT" in row["result"]["merge_error"]
 
 
+def test_a_duplicate_threshold_of_one_reports_exact_copies(qb, tmp_path):
+    """1.0 means identical, as in the service (helper 14d): a float32 vector times its own copy is 1 ± 6e-7, and
+    an exact copy scored 0.9999994 was not reported at duplicate_threshold=1.0 (nor merged at auto_merge_above=1.0)."""
+
+    class CopyBacklog:
+        def search(self, text, k):
+            return [("post_1", float(np.float32(0.9999994)))]
+
+        def upsert(self, post_id, text, meta=None):
+            pass
+
+        def delete(self, post_id):
+            pass
+
+    for pid in ("post_1", "post_2"):
+        qb.add_post("x", id=pid)
+    integ = make(qb, tmp_path, processor={"duplicate_threshold": 1.0, "auto_merge_above": 1.0})
+    integ.processor.backlog = CopyBacklog()
+    deliver(integ, event("evt_1", id="post_2", title="Export to CSV cuts long descriptions", content="csv"))
+    integ.drain()
+    assert integ.store.event("evt_1")["result"]["duplicates"] == [{"id": "post_1", "score": 1.0}]
+    assert integ.store.event("evt_1")["result"]["merged_into"] == "post_1"
+
+
 def test_status_delete_and_merge_events_keep_the_store_current(qb, tmp_path):
     qb.add_post("x", id="post_1")
     integ = make(qb, tmp_path)

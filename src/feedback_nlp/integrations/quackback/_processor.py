@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ...cleaning import clean_text, text_problem
+from ...dedupe._deduper import _IDENTICAL
 from ...errors import quoted
 from ...records import _hidden_in_id
 from ._client import QuackbackClient
@@ -345,8 +346,10 @@ class Processor:
             out["sentiment"] = sentiment
         candidates: list[tuple[str, float]] = []
         if self.backlog is not None:
+            # 1.0 means identical, as in Deduper and the service: a float32 vector times its copy is 1 ± 6e-7
+            floor = min(self.duplicate_threshold, _IDENTICAL)
             candidates = [(i, round(s, 4)) for i, s in self.backlog.search(text, self.k + 1)
-                          if i != post_id and s >= self.duplicate_threshold][: self.k]
+                          if i != post_id and s >= floor][: self.k]
         fields: dict[str, Any] = {"text": text, "predicted": out["predicted"], "deleted": 0}
         if at is not None:
             fields["text_at"] = at
