@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 
+from _hostile_support import hashed_tag_model, write_file
 from conftest import HashEmbedder
+from feedback_nlp.cli import main
 from feedback_nlp.datasets import load_sample
 from feedback_nlp.themes import ThemeModel
 
@@ -105,3 +110,22 @@ def test_members_as_similar_as_each_other_give_the_same_title_in_any_order() -> 
         assert len(row) == 1
         seen.add((row["title"].iloc[0], row["representatives"].iloc[0][0]))
     assert len(seen) == 1, seen
+
+
+def test_tag_fails_when_every_row_is_rejected_and_keeps_the_reasons(tmp_path, monkeypatch, capsys):
+    """``tag`` exited 0 when it tagged nothing (every text empty, a wrong --text-col's blank cells): a scheduled
+    pipeline went on with an empty output. It now exits 1 naming the errors file, which keeps each reason; a job
+    with one good row, or a file with no rows at all, still succeeds."""
+    model = hashed_tag_model(tmp_path / "m", monkeypatch)
+    bad = write_file(tmp_path / "bad.csv", "id,text\n1,\n2,N/A\n3,\n")
+    out = tmp_path / "t.csv"
+    assert main(["tag", "--model", str(model), "--in", bad, "--out", str(out), "--no-cache", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert "all 3 rows were rejected, none tagged" in captured.err
+    assert json.loads(captured.out)["status"] == "error"
+    errors = pd.read_csv(tmp_path / "t.errors.csv")
+    assert errors["id"].tolist() == [1, 2, 3] and errors["reason"].notna().all()
+    one_good = write_file(tmp_path / "mixed.csv", "id,text\n1,\n2,Export to CSV fails\n")
+    assert main(["tag", "--model", str(model), "--in", one_good, "--out", str(tmp_path / "u.csv"), "--no-cache"]) == 0
+    empty = write_file(tmp_path / "empty.csv", "id,text\n")
+    assert main(["tag", "--model", str(model), "--in", empty, "--out", str(tmp_path / "v.csv"), "--no-cache"]) == 0

@@ -800,6 +800,11 @@ def cmd_tag(args: argparse.Namespace) -> dict:
                        engine=args.engine, scheduler=args.scheduler, backend=args.backend,
                        progress=not ui.quiet, raw_csv=args.raw_csv, format=args.format, encoding=args.encoding)
     ui.say(str(summary), f"output: {summary.output}", f"errors: {summary.errors}")
+    if summary.rows_in and not summary.rows_out:
+        # a job that tagged nothing exited 0, and a scheduled pipeline went on with an empty output: every row
+        # rejected is a wrong column, encoding or export, as in report and themes. The files stay written.
+        raise InvalidInputError(f"{args.input}: all {summary.rows_in} rows were rejected, none tagged; "
+                                f"{summary.errors} gives each row's reason")
     return {"rows_in": summary.rows_in, "rows_out": summary.rows_out, "rows_rejected": summary.rows_error,
             "chunks": summary.chunks, "chunks_reused": summary.chunks_reused,
             "outputs": {"output": summary.output, "errors": summary.errors},
