@@ -237,7 +237,7 @@ def test_every_results_file_the_docs_cite_exists():
     """Every `benchmarks/results/...` or `results/...` file a page cites is there and is JSON (a name pattern
     such as `lexical-*.json` matches at least one file; `adapters-NAME.json` is a template)."""
     results = ROOT / "benchmarks" / "results"
-    cited = set(re.findall(r"(?<![\w/])(?:benchmarks/)?results/([\w.*/-]+\.json)", _text(PAGES))) - {"adapters-NAME.json"}
+    cited = set(re.findall(r"(?<![\w/])(?:benchmarks/)?results/([\w.*/-]+\.json)(?!\w)", _text(PAGES))) - {"adapters-NAME.json"}
     assert len(cited) > 30
     bare = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")  # files named alone in its tables
     cited |= set(re.findall(r"`([\w*-]+\.json)`", bare)) - {"backends.json"}  # backends.json: $FEEDBACK_NLP_HOME's
