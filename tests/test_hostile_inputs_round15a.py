@@ -1,0 +1,40 @@
+"""Round 15a: row fidelity of batch outputs. Every command that reads a table and writes one keeps every
+row, in order, with the values it was given: nothing lost, duplicated or silently altered."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from feedback_nlp.cli import main
+
+
+def _csv(path, text: str) -> str:
+    path.write_bytes(text.encode())
+    return str(path)
+
+
+# --- score: an input column the framework writes is never replaced silently -----------------------------------
+
+@pytest.mark.parametrize(("framework", "column"), [("rice", "rice"), ("ice", "ice"), ("moscow", "moscow"),
+                                                   ("moscow", "moscow_rule")])
+def test_score_refuses_an_input_column_it_would_overwrite(tmp_path, capsys, framework, column):
+    src = _csv(tmp_path / "in.csv", "id,reach,impact,confidence,effort,ease,score,"
+               f"{column}\r\na,1,1,1,1,1,5,keep\r\nb,2,1,1,1,1,1,me\r\n")
+    out = tmp_path / "out.csv"
+    code = main(["score", "--in", src, "--out", str(out), "--framework", framework])
+    # was: exit 0 and the input's column replaced by the score ("keep", "me" gone from the output)
+    assert code == 1 and not out.exists()
+    assert f"already has a column '{column}', which --framework {framework} writes" in capsys.readouterr().err
+
+
+def test_score_keeps_every_other_cell_as_written(tmp_path):
+    src = _csv(tmp_path / "in.csv", "id,reach,impact,confidence,effort,flag,date,price,big,score\r\n"
+               "007,1234,1,0.5,2,TRUE,01/02/2024,1.200,12345678901234567890,old\r\n"
+               "NA,3,0.5,0.5,1,NA,,nan,1e5,\r\n")
+    out = tmp_path / "out.csv"
+    assert main(["score", "--in", src, "--out", str(out), "--framework", "rice", "-q"]) == 0
+    got = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert got.drop(columns="rice").values.tolist() == [
+        ["007", "1234", "1", "0.5", "2", "TRUE", "01/02/2024", "1.200", "12345678901234567890", "old"],
+        ["NA", "3", "0.5", "0.5", "1", "NA", "", "nan", "1e5", ""]]
