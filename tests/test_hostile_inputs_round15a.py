@@ -38,3 +38,25 @@ def test_score_keeps_every_other_cell_as_written(tmp_path):
     assert got.drop(columns="rice").values.tolist() == [
         ["007", "1234", "1", "0.5", "2", "TRUE", "01/02/2024", "1.200", "12345678901234567890", "old"],
         ["NA", "3", "0.5", "0.5", "1", "NA", "", "nan", "1e5", ""]]
+
+
+# --- ids: a float id past 2**53 lost its last digits ------------------------------------------------------------
+
+def test_float_ids_past_two_to_the_53_are_rejected_not_merged(tmp_path, monkeypatch):
+    from _hostile_support import hashed_tag_model
+    from feedback_nlp import read_feedback, tag_file
+
+    # an integer id column with one missing value: pandas stores it as float64 (Twitter/Discord snowflake ids)
+    df = pd.DataFrame({"id": [1790000000000000001, 1790000000000000002, None, 9007199254740991],
+                       "text": ["export fails", "add dark mode", "csv export broken", "please add sso"]})
+    assert df["id"].dtype == "float64"
+    fb = read_feedback(df)
+    # was: both read "1.79e+18", the first tagged under an id it never had, the second a "duplicate id"
+    assert fb.records["id"].tolist() == ["9007199254740991"]
+    reasons = dict(zip(fb.rejected["row"], fb.rejected["reason"]))
+    assert reasons[3] == "missing id" and all("2**53" in reasons[r] and "digits are lost" in reasons[r] for r in (1, 2))
+    src, out = tmp_path / "in.parquet", tmp_path / "out.csv"
+    df.to_parquet(src)
+    summary = tag_file(hashed_tag_model(tmp_path / "m", monkeypatch), src, out, cache=False, progress=False)
+    assert (summary.rows_in, summary.rows_out, summary.rows_error) == (4, 1, 3)
+    assert pd.read_csv(out, dtype=str)["id"].tolist() == ["9007199254740991"]

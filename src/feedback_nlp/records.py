@@ -615,6 +615,12 @@ def _as_text(value: Any) -> Any:
     return value
 
 
+def _float_past_exact(value: Any) -> bool:
+    """A whole floating-point number of 2**53 or more: the integer it was made from is not known to the last
+    digit (2**53 + 1 is stored as 2**53)."""
+    return isinstance(value, (float, np.floating)) and math.isfinite(value) and abs(value) >= 2**53
+
+
 # Control, zero-width and direction-changing characters: an id holding one is another id than it shows (in a
 # spreadsheet "abc\u202edef" reads "abcfed"; "a\u200bb" reads "ab"), the HTTP service refuses such ids, and a
 # byte-order mark inside a file is what `cat` leaves of a second file's first bytes. Ids are never altered, so
@@ -858,6 +864,12 @@ class RowValidator:
                 elif reasons[i] is None and ids[i] is None and isinstance(v, bytes) and v:
                     # a binary Parquet id that is no UTF-8 was reported as "missing id"
                     reasons[i] = f"id is bytes not valid in UTF-8 ({_preview(v, 30)})"
+                elif reasons[i] is None and _float_past_exact(v):
+                    # an integer id column made float by one missing value (pandas): 1790000000000000001 and
+                    # ...002 both read 1.79e+18, one row tagged under an id it never had, the other a "duplicate"
+                    reasons[i] = (f"id {ids[i]} is a floating-point number of 2**53 or more, whose last digits are "
+                                  "lost (an integer id column made float by a missing value?): store ids as text "
+                                  "or as integers (pandas' Int64)")
                 elif reasons[i] is None and ids[i] is None and isinstance(v, str) and v.strip():
                     # "NA", "null", "-": the bare "missing id" left a user looking at a cell that holds something
                     reasons[i] = f"missing id (the cell {v.strip()[:30]!r} is a placeholder for no value)"
