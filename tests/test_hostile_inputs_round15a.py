@@ -3,6 +3,8 @@ row, in order, with the values it was given: nothing lost, duplicated or silentl
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -60,3 +62,44 @@ def test_float_ids_past_two_to_the_53_are_rejected_not_merged(tmp_path, monkeypa
     summary = tag_file(hashed_tag_model(tmp_path / "m", monkeypatch), src, out, cache=False, progress=False)
     assert (summary.rows_in, summary.rows_out, summary.rows_error) == (4, 1, 3)
     assert pd.read_csv(out, dtype=str)["id"].tolist() == ["9007199254740991"]
+
+
+# --- Parquet integer columns with a null stay integers --------------------------------------------------------
+
+def test_parquet_integer_ids_with_a_null_keep_every_digit(tmp_path, monkeypatch):
+    from _hostile_support import hashed_tag_model
+    from feedback_nlp import read_feedback, tag_file
+
+    big = [1790000000000000001, None, 1790000000000000002, 7]
+    src = tmp_path / "in.parquet"
+    pd.DataFrame({"id": pd.array(big, dtype="Int64"),  # the file holds exact int64 values and one null
+                  "text": ["export fails", "add dark mode", "csv export broken", "please add sso"]}).to_parquet(src)
+    want = ["1790000000000000001", "1790000000000000002", "7"]
+    # was: Arrow's pandas conversion made the column float64: both big ids read 1.79e+18 (one a false duplicate)
+    assert read_feedback(src).records["id"].tolist() == want
+    out = tmp_path / "out.jsonl"
+    summary = tag_file(hashed_tag_model(tmp_path / "m", monkeypatch), src, out, chunk_size=2, cache=False, progress=False)
+    assert (summary.rows_in, summary.rows_out, summary.rows_error) == (4, 3, 1)
+    assert pd.read_json(out, lines=True, dtype=str)["id"].tolist() == want
+
+
+@pytest.mark.parametrize("ext", ["csv", "tsv", "jsonl", "parquet"])
+def test_score_passes_a_parquet_integer_column_with_a_null_through_as_integers(tmp_path, ext):
+    src, out = tmp_path / "in.parquet", tmp_path / f"out.{ext}"
+    pd.DataFrame({"id": ["a", "b", "c"], "reach": [1, 2, 3], "impact": [1, 1, 1], "confidence": [1, 1, 1],
+                  "effort": [1, 1, 1], "votes": pd.array([7, None, 2**60 + 1], dtype="Int64")}).to_parquet(src)
+    assert main(["score", "--in", str(src), "--out", str(out), "--framework", "moscow", "--score-col", "reach",
+                 "-q"]) == 0
+    if ext == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(out)
+        assert str(table.schema.field("votes").type) == "int64"
+        votes = table.column("votes").to_pylist()
+    elif ext == "jsonl":
+        votes = [json.loads(line)["votes"] for line in out.read_text().splitlines()]
+    else:
+        votes = pd.read_csv(out, sep="," if ext == "csv" else "\t", dtype=str)["votes"].tolist()
+        votes = [None if isinstance(v, float) else int(v) for v in votes]
+    # was: "7.0" and 1152921504606846976 (float) in CSV, 7.0 in JSON lines, a double column in Parquet
+    assert votes == [7, None, 2**60 + 1]

@@ -25,7 +25,7 @@ import numbers
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -284,6 +284,12 @@ def _csv_cell(v: object) -> object:
     return v
 
 
+def _map_cells(values: pd.Series, fn: Callable[[Any], object]) -> pd.Series:
+    """``values.map(fn)`` without pandas' type inference: ``Series.map`` made integers beside a missing value
+    (a Parquet integer column with a null) float, so ``7`` was written ``7.0``."""
+    return pd.Series([fn(v) for v in values], index=values.index, dtype=object)
+
+
 def csv_ready(df: pd.DataFrame, *, raw_csv: bool = False) -> pd.DataFrame:
     """The frame as CSV cells: nested values flattened and, unless ``raw_csv``, formulas neutralised
     (column names included)."""
@@ -291,11 +297,11 @@ def csv_ready(df: pd.DataFrame, *, raw_csv: bool = False) -> pd.DataFrame:
     for col in out.columns:
         if out[col].dtype == object or str(out[col].dtype) in ("str", "string"):
             try:
-                out[col] = out[col].map(_csv_cell)
+                out[col] = _map_cells(out[col], _csv_cell)
             except InvalidInputError as exc:
                 raise InvalidInputError(f"column {quoted(str(col))}: {exc}") from None
             if not raw_csv:
-                out[col] = out[col].map(neutralise_formula)
+                out[col] = _map_cells(out[col], neutralise_formula)
     if not raw_csv:
         out.columns = [neutralise_formula(str(c)) for c in out.columns]
     return out

@@ -736,8 +736,11 @@ _PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 
 
 def _data_frame(batch: Any, data: list[int], names: list[str]) -> pd.DataFrame:
-    """The columns ``data`` of an Arrow batch or table as a frame with the column names ``names``."""
-    return batch.to_pandas(ignore_metadata=True).iloc[:, data].set_axis(names, axis=1)
+    """The columns ``data`` of an Arrow batch or table as a frame with the column names ``names``.
+
+    An integer column with a null keeps its integers (Python ints beside None): pandas' default made it float64,
+    so ``7`` was written back as ``7.0`` and an id of 2**53 or more lost its last digits."""
+    return batch.to_pandas(ignore_metadata=True, integer_object_nulls=True).iloc[:, data].set_axis(names, axis=1)
 
 
 def _iter_parquet(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
