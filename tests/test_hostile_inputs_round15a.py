@@ -103,3 +103,40 @@ def test_score_passes_a_parquet_integer_column_with_a_null_through_as_integers(t
         votes = [None if isinstance(v, float) else int(v) for v in votes]
     # was: "7.0" and 1152921504606846976 (float) in CSV, 7.0 in JSON lines, a double column in Parquet
     assert votes == [7, None, 2**60 + 1]
+
+
+# --- JSON: a number nested in an object or a list stays a number ---------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_score_passes_nested_json_values_through_unchanged(tmp_path, fmt):
+    records = [{"id": 1, "reach": 1, "impact": 1, "confidence": 1, "effort": 1,
+                "meta": {"votes": 3, "ratio": 0.25, "ok": True, "none": None, "deep": [{"n": 12345678901234567890}]},
+                "lst": [1, "a", False]}]
+    src, out = tmp_path / f"in.{fmt}", tmp_path / "out.jsonl"
+    src.write_text("\n".join(map(json.dumps, records)) if fmt == "jsonl" else json.dumps(records))
+    assert main(["score", "--in", str(src), "--out", str(out), "--framework", "rice", "-q"]) == 0
+    got = json.loads(out.read_text())
+    # was: {"votes": "3", "ratio": "0.25", ..., "deep": [{"n": "12345678901234567890"}]} and ["1", "a", false]
+    assert got["meta"] == records[0]["meta"] and got["lst"] == records[0]["lst"]
+    assert got["id"] == "1"  # a top-level value is read as the text it spells, as documented
+
+
+# --- CSV: a quoted cell keeps its line ends byte for byte -------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["\r0\r\n", "a\rb\r\nc", "first\rsecond\r\nthird\nfourth"])
+def test_csv_cell_with_a_bare_cr_and_a_crlf_is_read_as_written(tmp_path, text):
+    import csv
+
+    from feedback_nlp import read_feedback
+
+    path = tmp_path / "in.csv"
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([["id", "text", "note"], ["1", f"export fails {text}", text], ["2", "add sso", "x"]])
+    fb = read_feedback(path)
+    # was: the CRLF after a bare CR became an LF ("a\rb\nc"), in raw_text and in every pass-through column
+    assert fb.records["raw_text"].tolist() == [f"export fails {text}", "add sso"]
+    out = tmp_path / "out.csv"
+    assert main(["score", "--in", str(path), "--out", str(out), "--framework", "moscow", "--score-col", "id", "-q",
+                 "--raw-csv"]) == 0  # a cell starting with CR is otherwise prefixed with ' (documented)
+    with open(out, encoding="utf-8", newline="") as fh:
+        assert [row[2] for row in csv.reader(fh)][1:] == [text, "x"]
