@@ -1102,6 +1102,7 @@ def cmd_score(args: argparse.Namespace) -> dict:
     df = read_table(args.input, format=args.format, encoding=args.encoding)
     where = _Where(args.input, df, sniff_format(args.input) if args.format == "auto" else args.format)
     df = df.drop(columns="_row", errors="ignore")
+    _refuse_overwritten_columns(args, df)
 
     parsed: dict[str, Any] = {}  # each column parsed once: the score and a typed output both use its numbers
 
@@ -1148,6 +1149,21 @@ def cmd_score(args: argparse.Namespace) -> dict:
             ui.say(f"{unaccounted} rows have a revenue ({args.revenue_col}) but no account ({args.account_col}): "
                    "revenue counts once per account, so theirs is not counted")
     return result
+
+
+# The columns rice/ice/moscow add to every row of the input (demand writes a table of its own).
+_SCORE_OUTPUT_COLUMNS = {"rice": ("rice",), "ice": ("ice",), "moscow": ("moscow", "moscow_rule")}
+
+
+def _refuse_overwritten_columns(args: argparse.Namespace, df: Any) -> None:
+    """Refuse an input that already has a column the framework writes: it was replaced without a word (a
+    spreadsheet's own ``rice`` figures, or the ``moscow`` categories a team set by hand, lost in the output)."""
+    taken = [c for c in _SCORE_OUTPUT_COLUMNS.get(args.framework, ()) if c in df.columns]
+    if taken:
+        raise ColumnError(f"{args.input} already has {'a column' if len(taken) == 1 else 'columns'} "
+                          f"{' and '.join(map(quoted, taken))}, which --framework {args.framework} writes: rename or drop "
+                          f"{'it' if len(taken) == 1 else 'them'} in the input (an earlier score run's output?), "
+                          "so that no input column is replaced in the output")
 
 
 def _score(args: argparse.Namespace, df: Any, col: Callable[[str], Any]) -> Any:

@@ -25,7 +25,7 @@ import numbers
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -284,6 +284,12 @@ def _csv_cell(v: object) -> object:
     return v
 
 
+def _map_cells(values: pd.Series, fn: Callable[[Any], object]) -> pd.Series:
+    """``values.map(fn)`` without pandas' type inference: ``Series.map`` made integers beside a missing value
+    (a Parquet integer column with a null) float, so ``7`` was written ``7.0``."""
+    return pd.Series([fn(v) for v in values], index=values.index, dtype=object)
+
+
 def csv_ready(df: pd.DataFrame, *, raw_csv: bool = False) -> pd.DataFrame:
     """The frame as CSV cells: nested values flattened and, unless ``raw_csv``, formulas neutralised
     (column names included)."""
@@ -291,11 +297,11 @@ def csv_ready(df: pd.DataFrame, *, raw_csv: bool = False) -> pd.DataFrame:
     for col in out.columns:
         if out[col].dtype == object or str(out[col].dtype) in ("str", "string"):
             try:
-                out[col] = out[col].map(_csv_cell)
+                out[col] = _map_cells(out[col], _csv_cell)
             except InvalidInputError as exc:
                 raise InvalidInputError(f"column {quoted(str(col))}: {exc}") from None
             if not raw_csv:
-                out[col] = out[col].map(neutralise_formula)
+                out[col] = _map_cells(out[col], neutralise_formula)
     if not raw_csv:
         out.columns = [neutralise_formula(str(c)) for c in out.columns]
     return out
@@ -615,6 +621,12 @@ def _as_text(value: Any) -> Any:
     return value
 
 
+def _float_past_exact(value: Any) -> bool:
+    """A whole floating-point number of 2**53 or more: the integer it was made from is not known to the last
+    digit (2**53 + 1 is stored as 2**53)."""
+    return isinstance(value, (float, np.floating)) and math.isfinite(value) and abs(value) >= 2**53
+
+
 # Control, zero-width and direction-changing characters: an id holding one is another id than it shows (in a
 # spreadsheet "abc\u202edef" reads "abcfed"; "a\u200bb" reads "ab"), the HTTP service refuses such ids, and a
 # byte-order mark inside a file is what `cat` leaves of a second file's first bytes. Ids are never altered, so
@@ -858,6 +870,12 @@ class RowValidator:
                 elif reasons[i] is None and ids[i] is None and isinstance(v, bytes) and v:
                     # a binary Parquet id that is no UTF-8 was reported as "missing id"
                     reasons[i] = f"id is bytes not valid in UTF-8 ({_preview(v, 30)})"
+                elif reasons[i] is None and _float_past_exact(v):
+                    # an integer id column made float by one missing value (pandas): 1790000000000000001 and
+                    # ...002 both read 1.79e+18, one row tagged under an id it never had, the other a "duplicate"
+                    reasons[i] = (f"id {ids[i]} is a floating-point number of 2**53 or more, whose last digits are "
+                                  "lost (an integer id column made float by a missing value?): store ids as text "
+                                  "or as integers (pandas' Int64)")
                 elif reasons[i] is None and ids[i] is None and isinstance(v, str) and v.strip():
                     # "NA", "null", "-": the bare "missing id" left a user looking at a cell that holds something
                     reasons[i] = f"missing id (the cell {v.strip()[:30]!r} is a placeholder for no value)"

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..errors import EncodingError, InputFileError, quoted, quoted_list
 from ._tables import (
+    JsonNumber,
     _ascii_compatible,
     _bad_bytes_reason,
     _check_utf8,
@@ -52,7 +53,8 @@ _WHITESPACE = " \t\n\r"
 _ARRAY = object()  # marks the keys of an object whose values are arrays (not kept in memory)
 
 # Numbers stay as written ("1", "1.0"): ids never change type; revenue/time parsing happens in the validator.
-_DECODER = json.JSONDecoder(parse_int=str, parse_float=str, parse_constant=str, object_pairs_hook=_object)
+_DECODER = json.JSONDecoder(parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=JsonNumber,
+                            object_pairs_hook=_object)
 
 
 def _check_encoding(path: Path, encoding: str | None) -> None:

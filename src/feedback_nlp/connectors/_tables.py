@@ -25,6 +25,7 @@ import gzip
 import io
 import itertools
 import json
+import math
 import os
 import re
 import zlib
@@ -473,14 +474,15 @@ def _header(fields: list[str]) -> list[str]:
     return names
 
 
+_AFTER_BARE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+
 def _split_old_mac(lines: Iterator[str]) -> Iterator[str]:
-    """Lines ended by a bare CR (classic Mac, some exporters) become separate lines."""
+    """Lines ended by a bare CR (classic Mac, some exporters) become separate lines. A CRLF stays a CRLF: it was
+    made an LF, so a quoted cell holding a bare CR and a CRLF (CR, then CR LF) was read with an LF alone."""
     for line in lines:
         if "\r" in line.rstrip("\r\n"):
-            parts = line.replace("\r\n", "\n").split("\r")
-            yield from (p + "\r" for p in parts[:-1])
-            if parts[-1]:
-                yield parts[-1]
+            yield from (part for part in _AFTER_BARE_CR.split(line) if part)
         else:
             yield line
 
@@ -631,15 +633,45 @@ def _checked_record(value: Any, raw: str) -> tuple[Any, str | None]:
     return value, _duplicate_keys_reason(value)
 
 
+class JsonNumber(str):
+    """A JSON number as the text it was written with (``1.50`` is ``"1.50"``), marked so that a number nested in
+    an object or a list can be given back as a number (see :func:`_scalar`)."""
+
+    __slots__ = ()
+
+
 def _loads(text: str) -> Any:
     # Numbers stay as written ("1", "1.0", "007" is invalid JSON anyway): ids never change type, and
     # revenue/time parsing happens once, in the validator.
-    return json_loads(text, parse_int=str, parse_float=str, parse_constant=str, object_pairs_hook=_object)
+    return json_loads(text, parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=JsonNumber,
+                      object_pairs_hook=_object)
 
 
 def _scalar(v: Any) -> Any:
+    """A record's value as a cell: numbers and booleans as the text they spell (a CSV cannot tell them from text
+    either), a nested object or list as it was given."""
     if isinstance(v, bool):
         return "true" if v else "false"
+    if isinstance(v, JsonNumber):
+        return str(v)
+    if isinstance(v, (dict, list)):
+        return _nested(v)
+    return v
+
+
+def _nested(v: Any) -> Any:
+    """A value inside a record's object or list with its numbers as numbers: ``{"votes": 1}`` was passed on
+    (``score``'s output) as ``{"votes": "1"}``. A number no float holds (``1e400``, ``NaN``) stays text."""
+    if isinstance(v, JsonNumber):
+        try:
+            return int(v)
+        except ValueError:
+            number = float(v)
+            return number if math.isfinite(number) else str(v)
+    if isinstance(v, dict):
+        return {k: _nested(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_nested(x) for x in v]
     return v
 
 
@@ -736,8 +768,11 @@ _PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 
 
 def _data_frame(batch: Any, data: list[int], names: list[str]) -> pd.DataFrame:
-    """The columns ``data`` of an Arrow batch or table as a frame with the column names ``names``."""
-    return batch.to_pandas(ignore_metadata=True).iloc[:, data].set_axis(names, axis=1)
+    """The columns ``data`` of an Arrow batch or table as a frame with the column names ``names``.
+
+    An integer column with a null keeps its integers (Python ints beside None): pandas' default made it float64,
+    so ``7`` was written back as ``7.0`` and an id of 2**53 or more lost its last digits."""
+    return batch.to_pandas(ignore_metadata=True, integer_object_nulls=True).iloc[:, data].set_axis(names, axis=1)
 
 
 def _iter_parquet(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
