@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import _config
+from ._atomic import OutputSet
 from .errors import FeedbackNLPError, IntegrityError, InvalidInputError, ModelMismatchError, quoted
 
 
@@ -145,11 +146,11 @@ def manifest_digest(folder: str | os.PathLike) -> str | None:
 
 
 def prepare_folder(path: str | os.PathLike) -> Path:
-    """The folder to save an artefact into, created if needed.
+    """The folder to save an artefact into, checked but not created (:func:`saving` writes it whole).
 
-    Refuses a path that is a file, and a folder that already holds other things than a saved artefact: the
-    manifest covers every file of the folder, so ``save(".")`` in a project would have adopted (and hashed)
-    the whole project, and the folder would no longer load once any of those files changed.
+    Refuses a path that is a file, a folder inside another saved folder (whose manifest it would break), and a
+    folder that holds other things than an artefact feedback_nlp saved: a save replaces the folder whole, so
+    ``save(".")`` in a project would have removed the project. A link to a folder names that folder.
     """
     if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes) or not str(path).strip():
         raise InvalidInputError(f"the folder to save into must be a path (a str or Path), got {path!r:.80}")
@@ -159,17 +160,37 @@ def prepare_folder(path: str | os.PathLike) -> Path:
                                 "does not exist; create that folder or give another path")
     if folder.exists() and not folder.is_dir():
         raise InvalidInputError(f"cannot save into {folder}: it is a file, not a folder")
+    if folder.is_symlink():  # models/current -> models/v3: the save replaces v3, the link stays
+        folder = folder.resolve()
     for parent in folder.resolve().parents:  # a save inside another saved folder breaks that one's manifest
         if (parent / MANIFEST).is_file() and (parent / "config.json").is_file():
             raise InvalidInputError(f"cannot save into {folder}: it is inside the saved folder {parent}, whose "
                                     f"{MANIFEST} would no longer cover its files (it would stop loading); choose a "
                                     "folder outside it")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / MANIFEST).exists() \
-            and not (folder / "config.json").exists():
+    if folder.is_dir() and any(folder.iterdir()) and not _saved_by_us(folder):
         raise InvalidInputError(f"cannot save into {folder}: the folder holds other files; give a new or empty "
                                 "folder (or a folder saved before, to replace it)")
-    folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _saved_by_us(folder: Path) -> bool:
+    """Whether ``folder`` holds a ``manifest.json`` that feedback_nlp wrote (another tool's says nothing)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == _MANIFEST_FORMAT
+
+
+@contextmanager
+def saving(folder: Path) -> Iterator[Path]:
+    """Yield an empty temp folder beside ``folder`` (from :func:`prepare_folder`) to write a saved artefact into;
+    when the block ends, it replaces ``folder`` whole, in one rename. An exception (a crash, a Ctrl-C, a full
+    disk) removes it and leaves ``folder`` as it was: a save written into the folder itself, interrupted after
+    the weights, left a folder that loaded the new weights under the card of the model saved there before, and
+    a save over another model kept that one's files beside its own."""
+    with OutputSet() as outs:
+        yield outs.folder(folder)
 
 
 def finite_json(value: Any) -> Any:

@@ -59,7 +59,7 @@ from ._heads import (
     head_from_arrays,
 )
 from ._params import HasMethods, Interval, Options, ParamsMixin
-from ._persist import check_embedder, loading, prepare_folder, read_config, write_config, write_manifest
+from ._persist import check_embedder, loading, prepare_folder, read_config, saving, write_config, write_manifest
 from .embedding import BaseEmbedder, Embedder, _refuse_empty
 from .errors import (
     IntegrityError,
@@ -1887,7 +1887,14 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         # string, and the card would leave it out
         metrics = None if metrics is None else {str(k): v.item() if isinstance(v, np.generic) else v
                                                 for k, v in metrics.items()}
-        path = prepare_folder(path)
+        folder = prepare_folder(path)
+        with saving(folder) as staged:
+            self._write_folder(staged, metrics, description, training_data)
+        return folder
+
+    def _write_folder(self, path: Path, metrics: dict[str, Any] | None, description: str,
+                      training_data: str) -> None:
+        """Write the files of a saved model into the empty folder ``path`` (see :meth:`save`)."""
         arrays = dict(self.head_.arrays())
         arrays["classes_"] = self.classes_.astype(str)
         lexical = self.__dict__.get("lexical_")
@@ -1953,7 +1960,6 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
         (path / "README.md").write_text(render_model_card(config), encoding="utf-8")
         write_manifest(path)  # the card too: every file of the folder is covered
-        return path
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, embedder: BaseEmbedder | None = None,
