@@ -23,6 +23,7 @@ import json
 import math
 import os
 import stat
+import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -119,14 +120,17 @@ def verify_manifest(folder: str | os.PathLike) -> dict[str, str]:
         raise IntegrityError(f"{path} is not a regular file")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # [[[[... nested past the parser's depth
         raise IntegrityError(f"{path} is not valid JSON: {exc}") from exc
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if (not isinstance(manifest, dict) or manifest.get("format") != _MANIFEST_FORMAT
             or not isinstance(files, dict) or "config.json" not in files):
         raise IntegrityError(f"{path} is not a feedback_nlp manifest covering config.json")
-    if manifest.get("version", 0) > _MANIFEST_VERSION:
-        raise IntegrityError(f"{path} was written by a newer feedback_nlp (manifest version {manifest['version']})")
+    version = manifest.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):  # "2" or [1] was a bare TypeError
+        raise IntegrityError(f"{path} has the manifest version {quoted(version)}, not a whole number")
+    if version > _MANIFEST_VERSION:
+        raise IntegrityError(f"{path} was written by a newer feedback_nlp (manifest version {version})")
     checked = {name: _safe_key(folder, name) for name in files}  # every key is checked before any file is read
     extra = sorted(set(_folder_files(folder)) - set(files))
     if extra:
@@ -235,7 +239,7 @@ def read_config(folder: Path, fmt: str) -> dict[str, Any]:
     verify_manifest(folder)
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise IntegrityError(f"{folder / 'config.json'} is not valid JSON: {exc}") from exc
     if not isinstance(config, dict) or config.get("format") != fmt:
         raise IntegrityError(f"{folder} is not a saved {fmt}")
@@ -257,7 +261,8 @@ def loading(folder: str | os.PathLike) -> Iterator[None]:
         yield
     except FeedbackNLPError:
         raise
-    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError, RecursionError, EOFError,
+            zipfile.BadZipFile) as exc:  # the last three: JSON nested too deep, an empty or a cut .npz
         raise IntegrityError(f"{folder} holds files that pass manifest.json but not what a save writes "
                              f"({type(exc).__name__}: {exc}); save it again") from exc
 

@@ -1991,7 +1991,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                                          f"name; bundled: {sorted(bundled_models())}")
             folder = named
         config = read_config(folder, "feedback_nlp.TagClassifier")
-        if config.get("format_version", 0) > FORMAT_VERSION:
+        version = config.get("format_version", 0)
+        if not isinstance(version, int) or isinstance(version, bool):  # "9" or None was a bare TypeError
+            raise IntegrityError(f"{folder}/config.json has the format version {quoted(version)}, not a whole number")
+        if version > FORMAT_VERSION:
             raise IntegrityError(f"{folder} was saved by a newer feedback_nlp (format {config['format_version']})")
         with loading(folder):  # files that pass the manifest but are not what a save writes: one IntegrityError
             return cls._from_folder(folder, config, embedder, backend)
