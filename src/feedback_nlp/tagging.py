@@ -59,7 +59,15 @@ from ._heads import (
     head_from_arrays,
 )
 from ._params import HasMethods, Interval, Options, ParamsMixin
-from ._persist import check_embedder, loading, prepare_folder, read_config, saving, write_config, write_manifest
+from ._persist import (
+    check_embedder,
+    loading,
+    prepare_folder,
+    read_config,
+    saving,
+    write_config,
+    write_manifest,
+)
 from .embedding import BaseEmbedder, Embedder, _refuse_empty
 from .errors import (
     IntegrityError,

@@ -1,0 +1,266 @@
+"""Round 15b: saved tag, theme and duplicate models as folders that travel between people. A careless user
+saves over another model, is interrupted mid-save, saves into a project folder; an attacker hands over a folder
+with JSON nested past the parser's depth, a version that is not a number, a cut ``.npz``, a pickle, tag names
+that close the card's code spans. Loading is one IntegrityError naming the folder and never runs code; a save
+appears whole or not at all. Models embed with the HashEmbedder test double: nothing is downloaded or trained
+beyond a logistic regression."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import HashEmbedder
+from feedback_nlp._persist import write_manifest
+from feedback_nlp.dedupe import Deduper
+from feedback_nlp.errors import IntegrityError, InvalidInputError
+from feedback_nlp.tagging import TagClassifier
+from feedback_nlp.themes import ThemeModel
+
+TEXTS = ["crash now", "crash again", "it crashes", "add dark mode", "add export", "add a button"] * 3
+LABELS = ["bug", "bug", "bug", "feature", "feature", "feature"] * 3
+OTHER = ["crash", "crash", "crash", "ask", "ask", "ask"] * 3
+EMB = HashEmbedder()
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> dict[str, Path]:
+    """One saved folder of each kind: tag model, theme model, duplicate index."""
+    root = tmp_path_factory.mktemp("saved")
+    return {"tag": TagClassifier(EMB, cv=2).fit(TEXTS, LABELS).save(root / "tag"),
+            "theme": ThemeModel(EMB).fit(TEXTS * 2).save(root / "theme"),
+            "dedupe": Deduper(EMB).fit(TEXTS).save(root / "dedupe")}
+
+
+LOADERS = {"tag": TagClassifier.load, "theme": ThemeModel.load, "dedupe": Deduper.load}
+
+
+def _copy(saved: dict[str, Path], kind: str, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(saved[kind], tmp_path / kind))
+
+
+def _load(kind: str, folder: Path):
+    return LOADERS[kind](folder, embedder=EMB)
+
+
+# --- saving: whole or not at all ----------------------------------------------------------------
+
+def test_a_save_interrupted_over_a_model_leaves_that_model_whole(saved, tmp_path, monkeypatch):
+    # was: the new weights and config were written into the folder, the manifest recomputed, then the card: a save
+    # stopped before the card left a folder that loaded the new tags ['ask', 'crash'] under the card of the old
+    # model, which listed `bug` and `feature`
+    import feedback_nlp.model_card as model_card
+
+    folder = _copy(saved, "tag", tmp_path)
+    card = (folder / "README.md").read_text()
+    newer = TagClassifier(EMB, cv=2).fit(TEXTS, OTHER)
+
+    def stopped(config):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(model_card, "render_model_card", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        newer.save(folder)
+    assert _load("tag", folder).classes_.tolist() == ["bug", "feature"]
+    assert (folder / "README.md").read_text() == card
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tag"]  # no temp folder left beside it
+    monkeypatch.undo()
+    assert _load("tag", newer.save(folder)).classes_.tolist() == ["ask", "crash"]
+    assert "`crash`" in (folder / "README.md").read_text()
+
+
+@pytest.mark.parametrize(("first", "then"), [("tag", "theme"), ("theme", "tag"), ("tag", "dedupe"), ("dedupe", "tag")])
+def test_saving_over_another_kind_of_model_keeps_none_of_its_files(saved, tmp_path, first, then):
+    # was: a theme model saved over a tag model kept weights.npz and the tag model's README.md (a card describing
+    # a tag model, in a theme model's folder, covered by its manifest); a tag model over a theme model kept
+    # themes.npz and items.json
+    folder = _copy(saved, first, tmp_path)
+    model = _load(then, saved[then])
+    model.save(folder)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in saved[then].iterdir())
+    assert type(_load(then, folder)) is type(model)
+
+
+def test_a_folder_holding_a_config_json_that_feedback_nlp_did_not_write_is_not_replaced(saved, tmp_path):
+    # was: a folder with a config.json counted as a saved model: save overwrote the project's config.json and
+    # adopted every other file of the folder into the model's manifest
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "config.json").write_text('{"debug": true}')
+    (project / "app.py").write_text("print('hi')\n")
+    with pytest.raises(InvalidInputError, match="holds other files"):
+        _load("tag", saved["tag"]).save(project)
+    assert (project / "config.json").read_text() == '{"debug": true}'
+    assert sorted(p.name for p in project.iterdir()) == ["app.py", "config.json"]
+
+
+def test_save_back_into_the_folder_it_was_loaded_from_and_through_a_link(saved, tmp_path):
+    folder = _copy(saved, "tag", tmp_path)
+    clf = _load("tag", folder)
+    clf.set_params(min_confidence=0.4)
+    assert clf.save(folder) == folder
+    assert _load("tag", folder).min_confidence == 0.4
+    link = tmp_path / "current"
+    link.symlink_to(folder)
+    clf.set_params(min_confidence=0.2)
+    clf.save(link)
+    assert link.is_symlink() and _load("tag", link).min_confidence == 0.2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "tag"]
+
+
+def test_saving_into_a_read_only_place_leaves_nothing(saved, tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError):
+            _load("tag", saved["tag"]).save(ro / "model")
+        assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o700)
+
+
+# --- loading: hostile folders are one IntegrityError ----------------------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(("kind", "name"), [("tag", "manifest.json"), ("tag", "config.json"),
+                                            ("theme", "items.json"), ("dedupe", "items.json")])
+def test_json_nested_past_the_parsers_depth_is_an_integrity_error(saved, tmp_path, kind, name):
+    # was: a bare RecursionError from json
+    folder = _copy(saved, kind, tmp_path)
+    (folder / name).write_text(DEEP)
+    if name != "manifest.json":
+        write_manifest(folder)  # an attacker recomputes the checksums
+    with pytest.raises(IntegrityError, match=str(folder)):
+        _load(kind, folder)
+
+
+@pytest.mark.parametrize("version", ["2", [1], None, {"v": 1}, True])
+def test_a_manifest_version_that_is_not_a_number_is_an_integrity_error(saved, tmp_path, version):
+    # was: TypeError: '>' not supported between instances of 'str' and 'int'
+    folder = _copy(saved, "tag", tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "version": version}))
+    with pytest.raises(IntegrityError, match="manifest version"):
+        _load("tag", folder)
+
+
+@pytest.mark.parametrize("version", ["9", None, [1], 2.5])
+def test_a_format_version_that_is_not_a_number_is_an_integrity_error(saved, tmp_path, version):
+    # was: TypeError for "9", None or [1]; 2.5 loaded
+    folder = _copy(saved, "tag", tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "format_version": version}))
+    write_manifest(folder)
+    with pytest.raises(IntegrityError, match="format version"):
+        _load("tag", folder)
+
+
+def test_a_manifest_or_format_from_the_future_is_refused_and_the_past_loads(saved, tmp_path):
+    folder = _copy(saved, "tag", tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "version": 2}))
+    with pytest.raises(IntegrityError, match="newer feedback_nlp"):
+        _load("tag", folder)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "format_version": 99}))
+    write_manifest(folder)
+    with pytest.raises(IntegrityError, match=r"newer feedback_nlp \(format 99\)"):
+        _load("tag", folder)
+
+
+@pytest.mark.parametrize(("kind", "name"), [("tag", "weights.npz"), ("theme", "themes.npz")])
+@pytest.mark.parametrize("cut", [0, 100])
+def test_an_empty_or_cut_npz_with_recomputed_checksums_is_an_integrity_error(saved, tmp_path, kind, name, cut):
+    # was: a bare EOFError (empty) or zipfile.BadZipFile (cut)
+    folder = _copy(saved, kind, tmp_path)
+    (folder / name).write_bytes((folder / name).read_bytes()[:cut])
+    write_manifest(folder)
+    with pytest.raises(IntegrityError, match="not what a save writes"):
+        _load(kind, folder)
+
+
+@pytest.mark.parametrize(("kind", "name", "key"), [("tag", "weights.npz", "coef_"),
+                                                   ("theme", "themes.npz", "labels"),
+                                                   ("dedupe", "embeddings.npy", None)])
+def test_a_pickle_planted_in_a_saved_array_never_runs(saved, tmp_path, monkeypatch, kind, name, key):
+    """Proof that loading runs no code: an object array (stored as a pickle whose ``__reduce__`` writes a
+    file) replaces a saved array and the manifest is recomputed, as an attacker would."""
+    monkeypatch.chdir(tmp_path)
+    folder = _copy(saved, kind, tmp_path)
+    planted = np.array([_RunsCode()], dtype=object)
+    if key is None:
+        np.save(folder / name, planted, allow_pickle=True)
+    else:
+        with np.load(folder / name) as data:
+            arrays = {k: data[k] for k in data.files}
+        np.savez(folder / name, **{**arrays, key: planted})
+    with zipfile.ZipFile(folder / name) if key else open(folder / name, "rb") as f:  # the pickle is really there
+        assert b"pwned" in (f.read(f"{key}.npy") if key else f.read())  # type: ignore[call-arg]
+    write_manifest(folder)
+    with pytest.raises(IntegrityError):
+        _load(kind, folder)
+    assert not (tmp_path / "pwned.txt").exists()
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > pwned.txt",))
+
+
+def test_the_pickle_would_have_run_had_it_been_unpickled(tmp_path, monkeypatch):
+    # the planted object is live: the test above proves something only if unpickling it writes the file
+    monkeypatch.chdir(tmp_path)
+    pickle.loads(pickle.dumps(_RunsCode()))  # noqa: S301 - on purpose
+    assert (tmp_path / "pwned.txt").exists()
+
+
+@pytest.mark.parametrize(("kind", "other"), [("tag", "theme"), ("theme", "tag"), ("dedupe", "theme"),
+                                             ("tag", "dedupe")])
+def test_a_model_of_another_kind_is_named_as_such(saved, kind, other):
+    with pytest.raises(IntegrityError, match="is not a saved feedback_nlp"):
+        _load(kind, saved[other])
+
+
+def test_a_tag_model_name_that_is_neither_a_folder_nor_bundled_is_a_clear_error():
+    from feedback_nlp.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match=r"no bundled model of that name; bundled: \['request-type', "):
+        TagClassifier.load("no-such-model")
+    with pytest.raises(ModelNotFoundError):
+        TagClassifier.load("../../etc")
+
+
+# --- the model card --------------------------------------------------------------------------------
+
+HOSTILE_TAGS = ["a``<img src=x onerror=alert(1)>", "<b>bold</b>", "x|y", "`tick", "end``"]
+
+
+def test_the_card_renders_hostile_tag_and_metric_names_as_text(tmp_path):
+    # was: a tag holding two backticks closed the two-backtick code span early, and the rest of the name was HTML
+    # of the rendered card (<img src=x onerror=alert(1)>); metric names and the "Measured on" line went in as HTML
+    markdown_it = pytest.importorskip("markdown_it")
+    labels = [HOSTILE_TAGS[i % len(HOSTILE_TAGS)] for i in range(30)]
+    clf = TagClassifier(EMB, cv=2).fit([f"{t} {i}" for i, t in enumerate(TEXTS + TEXTS[:12])], labels)
+    folder = clf.save(tmp_path / "m", metrics={"<img src=y onerror=alert(2)>": 1.0,
+                                               "evaluation": "<script>alert(3)</script>"})
+    html = markdown_it.MarkdownIt("commonmark").enable("table").render((folder / "README.md").read_text())
+    for raw in ("<img", "<script", "<b>"):
+        assert raw not in html
+    row = next(line for line in html.split("<tr>") if "tags (5)" in line)
+    assert row.count("<code>") == 5  # each tag one code span, whole
+    for tag in HOSTILE_TAGS:
+        shown = tag.replace("<", "&lt;").replace(">", "&gt;")
+        assert f"<code>{shown}</code>" in row
