@@ -264,3 +264,22 @@ def test_the_card_renders_hostile_tag_and_metric_names_as_text(tmp_path):
     for tag in HOSTILE_TAGS:
         shown = tag.replace("<", "&lt;").replace(">", "&gt;")
         assert f"<code>{shown}</code>" in row
+
+
+@pytest.mark.parametrize("where", ["../../elsewhere", "/etc", "1_Pooling/../../..", "C:\\models\\x", 7])
+def test_a_saved_encoder_whose_modules_live_outside_it_is_refused(saved, tmp_path, where):
+    # was: accepted; sentence-transformers (or feedback_nlp's own mean-pooling loader, for the Pooling module's
+    # config) would read the module from wherever modules.json pointed, outside the checked folder
+    folder = _copy(saved, "tag", tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config["embedder"]["fine_tuned"] = True
+    (folder / "config.json").write_text(json.dumps(config))
+    encoder = folder / "encoder"
+    encoder.mkdir()
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": where, "type": "sentence_transformers.models.Pooling"}]
+    (encoder / "modules.json").write_text(json.dumps(modules))
+    (encoder / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    write_manifest(folder)
+    with pytest.raises(IntegrityError, match=r"names the module folder .* not a plain relative path inside"):
+        TagClassifier.load(folder)

@@ -38,7 +38,7 @@ import unicodedata
 import warnings
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -2127,8 +2127,21 @@ def _check_encoder_folder(encoder: Path) -> None:
     if foreign:
         raise IntegrityError(f"{encoder / 'modules.json'} names the module {quoted(foreign[0])}, which is not part of "
                              "sentence-transformers (importing it would run its code); refusing to load it")
+    outside = [m.get("path") for m in modules if isinstance(m, dict) and not _inside(m.get("path", ""))] \
+        if isinstance(modules, list) else []
+    if outside:  # "../../other-model" or "/abs": a module (its weights, its config) read from outside the folder
+        raise IntegrityError(f"{encoder / 'modules.json'} names the module folder {quoted(outside[0])}, which is not a "
+                             "plain relative path inside the encoder; refusing to load it")
     if not isinstance(config, dict) or "auto_map" in config:
         raise IntegrityError(f"{encoder / 'config.json'} names custom model code (auto_map); refusing to load it")
+
+
+def _inside(path: object) -> bool:
+    """Whether a module folder of ``modules.json`` is ``""`` (the encoder itself) or a plain relative path under it."""
+    if not isinstance(path, str) or "\\" in path or ":" in path or "\x00" in path:
+        return False
+    parts = PurePosixPath(path).parts
+    return not PurePosixPath(path).is_absolute() and ".." not in parts
 
 
 def _vocabulary(stored: np.ndarray) -> list[str]:
