@@ -283,3 +283,16 @@ def test_a_saved_encoder_whose_modules_live_outside_it_is_refused(saved, tmp_pat
     write_manifest(folder)
     with pytest.raises(IntegrityError, match=r"names the module folder .* not a plain relative path inside"):
         TagClassifier.load(folder)
+
+
+@pytest.mark.parametrize("kind", ["theme", "dedupe"])
+def test_a_theme_model_or_index_that_does_not_exist_is_model_not_found(tmp_path, kind):
+    # was: IntegrityError ("... is not a folder"), where TagClassifier.load says ModelNotFoundError (a
+    # FileNotFoundError): a caller handling a missing model had to catch both
+    from feedback_nlp.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="no such folder"):
+        _load(kind, tmp_path / "no-such-model")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(IntegrityError, match="is not a folder"):
+        _load(kind, tmp_path / "afile")

@@ -31,7 +31,14 @@ from typing import Any
 
 from . import _config
 from ._atomic import OutputSet
-from .errors import FeedbackNLPError, IntegrityError, InvalidInputError, ModelMismatchError, quoted
+from .errors import (
+    FeedbackNLPError,
+    IntegrityError,
+    InvalidInputError,
+    ModelMismatchError,
+    ModelNotFoundError,
+    quoted,
+)
 
 
 def feedback_home() -> Path:
@@ -230,8 +237,10 @@ def write_config(folder: Path, fmt: str, files: Iterable[str] = (), **fields: An
 
 def read_config(folder: Path, fmt: str) -> dict[str, Any]:
     """Verify the folder against its manifest, then read ``config.json`` and check its format name
-    (IntegrityError on any problem, naming the file)."""
+    (IntegrityError on any problem, naming the file; ModelNotFoundError when there is no such folder)."""
     folder = Path(folder)
+    if not folder.exists() and not folder.is_symlink():  # a name with a typo: not found, as TagClassifier.load says
+        raise ModelNotFoundError(f"no saved {fmt} at {folder}: no such folder")
     if not folder.is_dir():
         raise IntegrityError(f"{folder} is not a folder: not a saved {fmt}")
     if not (folder / "config.json").exists() and not (folder / MANIFEST).exists():
