@@ -296,3 +296,20 @@ def test_a_theme_model_or_index_that_does_not_exist_is_model_not_found(tmp_path,
     (tmp_path / "afile").write_text("x")
     with pytest.raises(IntegrityError, match="is not a folder"):
         _load(kind, tmp_path / "afile")
+
+
+def test_a_loaded_model_saved_again_keeps_what_its_card_said_until_a_refit(tmp_path):
+    # was: a model loaded, set_params(min_confidence=...) and saved again lost the card's description and
+    # training data ("Training data: Not recorded."), while its metrics were kept
+    folder = TagClassifier(EMB, cv=2).fit(TEXTS, LABELS, holdout=0.3).save(
+        tmp_path / "m", description="Tags Acme app reviews", training_data="2,400 reviews of 2025")
+    clf = _load("tag", folder).set_params(min_confidence=0.3)
+    card = (clf.save(tmp_path / "again") / "README.md").read_text()
+    assert "Tags Acme app reviews" in card and "2,400 reviews of 2025" in card and "Measured on" in card
+    config = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert (config["description"], config["params"]["min_confidence"]) == ("Tags Acme app reviews", 0.3)
+    assert "Acme" not in (clf.save(tmp_path / "cleared", description="") / "README.md").read_text()
+    clf.fit(TEXTS, OTHER)  # another training: neither its words nor its figures describe the new weights
+    card = (clf.save(tmp_path / "refit") / "README.md").read_text()
+    assert "Acme" not in card and "2,400" not in card and "Training data\n\nNot recorded." in card
+    assert "No evaluation was recorded" in card

@@ -1083,7 +1083,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         X, y, texts, unlabelled, sample_weight = _once(X), _once(y), _once(texts), _once(unlabelled), _once(sample_weight)
         # the settings the weights come from: save() writes these, not what a set_params after fit changed
         trained = {k: v for k, v in self.get_params(deep=False).items() if k not in ("embedder", "taxonomy")}
-        for attr in ("_trained_params_", "_train_keys_", "_sample_weight_"):
+        for attr in ("_trained_params_", "_train_keys_", "_sample_weight_", "_card_text_"):
             self.__dict__.pop(attr, None)
         self.__dict__.pop("indicator_columns_", None)
         self._fit(X, y, sep=sep, holdout=holdout, unlabelled=unlabelled, texts=texts, sample_weight=sample_weight)
@@ -1876,7 +1876,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
     # --- persistence ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, *, metrics: dict[str, Any] | None = None,
-             description: str = "", training_data: str = "") -> Path:
+             description: str | None = None, training_data: str | None = None) -> Path:
         """Save to a folder: ``config.json`` (parameters, classes, embedder id), ``manifest.json`` (SHA-256 of every file),
         ``weights.npz`` (plain arrays), ``README.md`` (the model card) and, for fine-tuned models,
         ``adapter.npz`` (LoRA updates over the base model, whose weights' SHA-256 the config records) or, with
@@ -1887,8 +1887,13 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         ``fit(..., holdout=...)`` or from the folder it was loaded from), else it says none were recorded.
         The card and ``config.json`` give the parameters the model was trained with: a ``set_params`` after
         ``fit`` changes them only for what prediction reads (``min_confidence``, ``show_progress``).
+        ``description`` and ``training_data`` (free text for the card) default to what the folder this model was
+        loaded from recorded; pass ``""`` to leave them out. A ``fit`` forgets them.
         """
         self._check_fitted()
+        recorded = self.__dict__.get("_card_text_") or {}
+        description = recorded.get("description", "") if description is None else description
+        training_data = recorded.get("training_data", "") if training_data is None else training_data
         if metrics is not None and not isinstance(metrics, Mapping):
             raise InvalidInputError(f"metrics must be a mapping of names to figures, got {type(metrics).__name__}")
         # NumPy figures (what scikit-learn's metrics return) as plain numbers: JSON would write np.float32 as a
@@ -2058,6 +2063,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         clf.multi_label_ = bool(config["multi_label"])
         clf.n_features_in_ = int(info["dim"])
         clf.metrics_ = config.get("metrics", {})
+        # what the card said of the model in words: a re-save (after a set_params) wrote "Not recorded"
+        clf._card_text_ = {k: config[k] for k in ("description", "training_data") if isinstance(config.get(k), str)}
         clf.holdout_report_ = None
         clf.calibration_ = config.get("calibration")
         if isinstance(config.get("sample_weight"), dict):  # trained with weights: the card says so again
