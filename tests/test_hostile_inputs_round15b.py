@@ -313,3 +313,18 @@ def test_a_loaded_model_saved_again_keeps_what_its_card_said_until_a_refit(tmp_p
     card = (clf.save(tmp_path / "refit") / "README.md").read_text()
     assert "Acme" not in card and "2,400" not in card and "Training data\n\nNot recorded." in card
     assert "No evaluation was recorded" in card
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "config.json"])
+def test_a_huge_manifest_or_config_is_refused_before_it_is_read(saved, tmp_path, name):
+    # was: read whole into memory and parsed before the load could say anything (a 2 GB config.json took 2 GB);
+    # now refused by its size. The padding is sparse: it takes no disk
+    folder = _copy(saved, "tag", tmp_path)
+    text = (folder / name).read_text()
+    with open(folder / name, "w") as f:
+        f.write(text)
+        f.truncate(40 << 20)
+    if name == "config.json":
+        write_manifest(folder)
+    with pytest.raises(IntegrityError, match=rf"{name} is 42 MB; a saved folder's {name} is at most 16 MiB"):
+        _load("tag", folder)

@@ -95,6 +95,19 @@ def _folder_files(folder: Path) -> list[str]:
                   if (p.is_file() or p.is_symlink()) and p.relative_to(folder).as_posix() != MANIFEST)
 
 
+# manifest.json and config.json are read whole before anything is checked: a manifest of a few thousand files
+# is ~100 kB, and the largest config (a taxonomy of 1,000 tags with examples) about 1 MB
+_MAX_JSON_BYTES = 16 << 20
+
+
+def _small_enough(path: Path, size: int) -> None:
+    """IntegrityError when ``path`` is larger than any manifest or config a save writes (a 2 GB config.json was
+    read into memory whole, and parsed, before the load could say anything)."""
+    if size > _MAX_JSON_BYTES:
+        raise IntegrityError(f"{path} is {size / 1e6:.0f} MB; a saved folder's {path.name} is at most "
+                             f"{_MAX_JSON_BYTES >> 20} MiB: not written by a save, refusing to read it")
+
+
 def write_manifest(folder: str | os.PathLike) -> dict[str, str]:
     """Write ``manifest.json``: the SHA-256 of every file in the folder, ``config.json`` included.
 
@@ -125,6 +138,7 @@ def verify_manifest(folder: str | os.PathLike) -> dict[str, str]:
                              "was removed; save the model again") from None
     if not stat.S_ISREG(st.st_mode):
         raise IntegrityError(f"{path} is not a regular file")
+    _small_enough(path, st.st_size)
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # [[[[... nested past the parser's depth
@@ -246,6 +260,7 @@ def read_config(folder: Path, fmt: str) -> dict[str, Any]:
     if not (folder / "config.json").exists() and not (folder / MANIFEST).exists():
         raise IntegrityError(f"{folder} has no config.json: not a saved {fmt}")
     verify_manifest(folder)
+    _small_enough(folder / "config.json", (folder / "config.json").stat().st_size)
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (ValueError, RecursionError) as exc:
