@@ -328,3 +328,17 @@ def test_a_huge_manifest_or_config_is_refused_before_it_is_read(saved, tmp_path,
         write_manifest(folder)
     with pytest.raises(IntegrityError, match=rf"{name} is 42 MB; a saved folder's {name} is at most 16 MiB"):
         _load("tag", folder)
+
+
+def test_saving_into_the_current_folder_is_refused_with_a_reason(saved, tmp_path, monkeypatch):
+    # a save replaces its folder whole: the current folder would be moved from under the process. Was (with the
+    # whole-folder save): "folder exists, is not empty and is not a saved model" about an empty folder
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    clf = _load("tag", saved["tag"])
+    for where in (".", empty, tmp_path):
+        with pytest.raises(InvalidInputError, match="it is the current folder"):
+            clf.save(where)
+    assert list(empty.iterdir()) == []
+    assert clf.save("model") == Path("model") and _load("tag", Path("model")).classes_.tolist() == ["bug", "feature"]

@@ -187,6 +187,10 @@ def prepare_folder(path: str | os.PathLike) -> Path:
         raise InvalidInputError(f"cannot save into {folder}: it is a file, not a folder")
     if folder.is_symlink():  # models/current -> models/v3: the save replaces v3, the link stays
         folder = folder.resolve()
+    where = Path(os.path.abspath(folder))  # "." has no parent to stage the new folder beside
+    if where == Path.cwd() or where in Path.cwd().parents:
+        raise InvalidInputError(f"cannot save into {where}: it is the current folder (or holds it), which a save "
+                                "replaces whole; give a folder below it, such as ./model")
     for parent in folder.resolve().parents:  # a save inside another saved folder breaks that one's manifest
         if (parent / MANIFEST).is_file() and (parent / "config.json").is_file():
             raise InvalidInputError(f"cannot save into {folder}: it is inside the saved folder {parent}, whose "
