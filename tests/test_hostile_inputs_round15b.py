@@ -342,3 +342,11 @@ def test_saving_into_the_current_folder_is_refused_with_a_reason(saved, tmp_path
             clf.save(where)
     assert list(empty.iterdir()) == []
     assert clf.save("model") == Path("model") and _load("tag", Path("model")).classes_.tolist() == ["bug", "feature"]
+
+
+@pytest.mark.parametrize("labels", [["a\ud800"] * 6 + ["b"] * 6, [["a", "x\udc80"]] * 6 + [["b"]] * 6])
+def test_a_tag_with_a_lone_surrogate_is_refused_by_fit_not_by_save(tmp_path, labels):
+    # was: fit trained on it; save then failed with a bare UnicodeEncodeError writing config.json (after writing
+    # weights.npz into the folder)
+    with pytest.raises(InvalidInputError, match="hold lone surrogates"):
+        TagClassifier(EMB, cv=2).fit(TEXTS[:12], labels)

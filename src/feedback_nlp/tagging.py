@@ -212,6 +212,14 @@ def _label_rows(labels: Any, sep: str | None) -> tuple[list[list[Any]], bool]:
     return rows, any_list
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _label_kind(v: Any) -> str:
     if isinstance(v, bool):
         return "bool"
@@ -228,6 +236,10 @@ def _classes_array(rows: list[list[Any]]) -> np.ndarray:
         raise InvalidInputError(f"labels mix types ({', '.join(sorted(kinds))}); use one type, e.g. all strings")
     kind = kinds.pop()
     if kind == "str":
+        broken = sorted(t for t in values if not _encodable(t))
+        if broken:  # fit took it, and save failed with a bare UnicodeEncodeError after the training
+            raise InvalidInputError(f"tags {quoted_list(broken, limit=5)} hold lone surrogates (not valid Unicode; bytes "
+                                    "decoded with the wrong encoding?): a model could not save them")
         return np.array(sorted(values), dtype=object)
     if kind == "bool":
         return np.array(sorted(values), dtype=bool)
