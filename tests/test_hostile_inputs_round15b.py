@@ -350,3 +350,11 @@ def test_a_tag_with_a_lone_surrogate_is_refused_by_fit_not_by_save(tmp_path, lab
     # weights.npz into the folder)
     with pytest.raises(InvalidInputError, match="hold lone surrogates"):
         TagClassifier(EMB, cv=2).fit(TEXTS[:12], labels)
+
+
+@pytest.mark.parametrize("field", ["description", "training_data"])
+def test_card_text_that_is_not_text_is_refused_before_anything_is_written(saved, tmp_path, field):
+    # was: ["a", "b"] went onto the card as "['a', 'b']" and into config.json as a list
+    with pytest.raises(InvalidInputError, match=f"{field} must be text"):
+        _load("tag", saved["tag"]).save(tmp_path / "m", **{field: ["a", "b"]})
+    assert not (tmp_path / "m").exists()

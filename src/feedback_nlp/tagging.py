@@ -1906,6 +1906,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         recorded = self.__dict__.get("_card_text_") or {}
         description = recorded.get("description", "") if description is None else description
         training_data = recorded.get("training_data", "") if training_data is None else training_data
+        for name, text in (("description", description), ("training_data", training_data)):
+            if not isinstance(text, str):  # a list or a number went onto the card as its repr
+                raise InvalidInputError(f"{name} must be text for the model card, got {type(text).__name__}")
         if metrics is not None and not isinstance(metrics, Mapping):
             raise InvalidInputError(f"metrics must be a mapping of names to figures, got {type(metrics).__name__}")
         # NumPy figures (what scikit-learn's metrics return) as plain numbers: JSON would write np.float32 as a
