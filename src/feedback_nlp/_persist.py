@@ -270,7 +270,10 @@ def read_config(folder: Path, fmt: str) -> dict[str, Any]:
     except (ValueError, RecursionError) as exc:
         raise IntegrityError(f"{folder / 'config.json'} is not valid JSON: {exc}") from exc
     if not isinstance(config, dict) or config.get("format") != fmt:
-        raise IntegrityError(f"{folder} is not a saved {fmt}")
+        found = config.get("format") if isinstance(config, dict) else None
+        kind = found.removeprefix("feedback_nlp.") if isinstance(found, str) else ""
+        hint = f": it holds a saved {kind}; load it with {kind}.load" if kind != found and kind.isidentifier() else ""
+        raise IntegrityError(f"{folder} is not a saved {fmt}{hint}")
     return config
 
 
