@@ -188,7 +188,7 @@ def test_an_empty_or_cut_npz_with_recomputed_checksums_is_an_integrity_error(sav
     folder = _copy(saved, kind, tmp_path)
     (folder / name).write_bytes((folder / name).read_bytes()[:cut])
     write_manifest(folder)
-    with pytest.raises(IntegrityError, match="not what a save writes"):
+    with pytest.raises(IntegrityError, match=rf"{name} is not a readable \.npz archive"):
         _load(kind, folder)
 
 
@@ -361,3 +361,55 @@ def test_card_text_that_is_not_text_is_refused_before_anything_is_written(saved,
     with pytest.raises(InvalidInputError, match=f"{field} must be text"):
         _load("tag", saved["tag"]).save(tmp_path / "m", **{field: ["a", "b"]})
     assert not (tmp_path / "m").exists()
+
+
+def _npy(shape, data: bytes = b"", dtype: str = "<f4") -> bytes:
+    import io
+
+    from numpy.lib import format as npy
+
+    out = io.BytesIO()
+    npy.write_array_header_1_0(out, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return out.getvalue() + data
+
+
+def _replace_member(path: Path, name: str, payload: bytes, compression: int = zipfile.ZIP_STORED) -> None:
+    with zipfile.ZipFile(path) as z:
+        members = {i.filename: z.read(i) for i in z.infolist()}
+    with zipfile.ZipFile(path, "w") as z:
+        for member, data in members.items():
+            z.writestr(member, payload if member == name else data,
+                       compress_type=compression if member == name else zipfile.ZIP_STORED)
+
+
+@pytest.mark.parametrize(("kind", "name", "member"), [("tag", "weights.npz", "coef_.npy"),
+                                                      ("theme", "themes.npz", "embeddings.npy")])
+def test_a_compressed_array_is_refused_before_it_is_expanded(saved, tmp_path, kind, name, member):
+    # was: expanded whole: 1 MB of deflated zeros became 1 GB of memory (31 s) before a shape check refused it
+    folder = _copy(saved, kind, tmp_path)
+    _replace_member(folder / name, member, _npy((8 << 20,), bytes(32 << 20)), zipfile.ZIP_DEFLATED)
+    assert (folder / name).stat().st_size < 1 << 20
+    write_manifest(folder)
+    with pytest.raises(IntegrityError, match=rf"{member} is compressed; a save stores arrays uncompressed"):
+        _load(kind, folder)
+
+
+@pytest.mark.parametrize(("kind", "name", "member"), [("tag", "weights.npz", "coef_.npy"),
+                                                      ("theme", "themes.npz", "centroids.npy"),
+                                                      ("dedupe", "embeddings.npy", None)])
+def test_an_array_header_declaring_more_than_its_bytes_is_refused(saved, tmp_path, kind, name, member):
+    # was: a bare MemoryError ("Unable to allocate 3.64 TiB") from a 100-byte array
+    folder = _copy(saved, kind, tmp_path)
+    payload = _npy((10**12,), bytes(16))
+    if member is None:
+        (folder / name).write_bytes(payload)
+    else:
+        _replace_member(folder / name, member, payload)
+    write_manifest(folder)
+    with pytest.raises(IntegrityError, match=r"declares 4000000000000 bytes of float32 \(1000000000000,\) but holds 16"):
+        _load(kind, folder)
+
+
+def test_the_bundled_models_still_load_through_the_checked_reader():
+    for name in ("request-type", "sentiment"):
+        assert len(TagClassifier.load(name).classes_) >= 3

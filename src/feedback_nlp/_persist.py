@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
+
 from . import _config
 from ._atomic import OutputSet
 from .errors import (
@@ -106,6 +108,59 @@ def _small_enough(path: Path, size: int) -> None:
     if size > _MAX_JSON_BYTES:
         raise IntegrityError(f"{path} is {size / 1e6:.0f} MB; a saved folder's {path.name} is at most "
                              f"{_MAX_JSON_BYTES >> 20} MiB: not written by a save, refusing to read it")
+
+
+def read_npz(path: Path) -> dict[str, Any]:
+    """The arrays of a saved ``.npz``, read without pickle (``allow_pickle=False``) once every member is checked
+    to be stored uncompressed, as ``np.savez`` writes it, and to hold exactly the bytes its header declares.
+
+    A deflated member of zeros made a 1 MB weights file into 1 GB of memory (a few such, a service killed for
+    memory), and a header declaring 10^12 floats was a bare MemoryError: now an IntegrityError naming the
+    member, so an array never takes more memory than its bytes on disk.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.compress_type != zipfile.ZIP_STORED:
+                    raise IntegrityError(f"{path}: {info.filename} is compressed; a save stores arrays uncompressed "
+                                         "(np.savez), refusing to expand it")
+                with archive.open(info) as member:
+                    _check_npy(member, info.file_size, f"{path}: {info.filename}")
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise IntegrityError(f"{path} is not a readable .npz archive ({type(exc).__name__}: {exc})") from exc
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """The array of a saved ``.npy``, without pickle, once its header is checked against its size (see
+    :func:`read_npz`)."""
+    with open(path, "rb") as fh:
+        _check_npy(fh, os.fstat(fh.fileno()).st_size, str(path))
+    return np.load(path, allow_pickle=False)
+
+
+def _check_npy(fh: Any, size: int, where: str) -> None:
+    """IntegrityError unless the ``.npy`` stream ``fh`` (``size`` bytes) is a plain array whose header declares
+    exactly the bytes that follow it."""
+    from numpy.lib import format as npy
+
+    try:
+        version = npy.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, _, dtype = npy.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"format version {version}")
+    except (ValueError, EOFError, SyntaxError) as exc:
+        raise IntegrityError(f"{where} is not an array a save writes ({exc})") from None
+    if dtype.hasobject:
+        raise IntegrityError(f"{where} holds Python objects (a pickle); refusing to read it")
+    declared = math.prod(shape) * dtype.itemsize
+    if fh.tell() + declared != size:
+        raise IntegrityError(f"{where} declares {declared} bytes of {dtype} {tuple(shape)} but holds "
+                             f"{size - fh.tell()}; refusing to read it")
 
 
 def write_manifest(folder: str | os.PathLike) -> dict[str, str]:

@@ -64,6 +64,7 @@ from ._persist import (
     loading,
     prepare_folder,
     read_config,
+    read_npz,
     saving,
     write_config,
     write_manifest,
@@ -2059,8 +2060,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"config.json: {exc}") from None  # the folder's fault: an IntegrityError
         clf._trained_params_ = {k: v for k, v in clf.get_params(deep=False).items()
                                 if k not in ("embedder", "taxonomy")}
-        with np.load(folder / "weights.npz", allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        arrays = read_npz(folder / "weights.npz")
         dtype = config.get("classes_dtype", "str")  # models saved before labels kept their type: strings
         clf.classes_ = _saved_classes(arrays["classes_"], dtype)
         clf.head_ = head_from_arrays(arrays, multi_label=bool(config["multi_label"]),

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator
 from .._config import DEFAULTS
 from .._optional import require
 from .._params import HasMethods, Interval, Options, ParamsMixin
-from .._persist import check_embedder, loading, prepare_folder, read_config, saving, write_config
+from .._persist import check_embedder, loading, prepare_folder, read_config, read_npy, saving, write_config
 from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted_list
@@ -578,7 +578,7 @@ class Deduper(ParamsMixin, BaseEstimator):
             d._validate_params()
             items = json.loads((path / "items.json").read_text())
             d.ids_, d.texts_ = list(items["ids"]), list(items["texts"])
-            d.embeddings_ = np.load(path / "embeddings.npy", allow_pickle=False)
+            d.embeddings_ = read_npy(path / "embeddings.npy")
             if d.embeddings_.ndim != 2 or len(d.embeddings_) != len(d.ids_) or len(d.texts_) != len(d.ids_):
                 raise ValueError(f"embeddings of shape {d.embeddings_.shape} for {len(d.ids_)} ids and "
                                  f"{len(d.texts_)} texts")

@@ -17,7 +17,7 @@ from pandas.tseries.frequencies import to_offset
 from sklearn.base import BaseEstimator, clone
 
 from .._params import HasMethods, Interval, ParamsMixin
-from .._persist import check_embedder, loading, prepare_folder, read_config, saving, write_config
+from .._persist import check_embedder, loading, prepare_folder, read_config, read_npz, saving, write_config
 from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted
@@ -752,10 +752,10 @@ class ThemeModel(ParamsMixin, BaseEstimator):
                 raise ModelMismatchError(f"{path} was saved with parameters this version does not know: {unknown}")
             tm = cls(embedder, **config["params"])
             tm._validate_params()
-            with np.load(path / "themes.npz", allow_pickle=False) as data:
-                tm.centroids_, tm.theme_ids_ = data["centroids"], data["theme_ids"]
-                tm.labels_, tm.embeddings_ = data["labels"], data["embeddings"]
-                tm.timestamps_ = pd.to_datetime(data["timestamps"], utc=True).to_numpy() if "timestamps" in data.files else None
+            data = read_npz(path / "themes.npz")
+            tm.centroids_, tm.theme_ids_ = data["centroids"], data["theme_ids"]
+            tm.labels_, tm.embeddings_ = data["labels"], data["embeddings"]
+            tm.timestamps_ = pd.to_datetime(data["timestamps"], utc=True).to_numpy() if "timestamps" in data else None
             items = json.loads((path / "items.json").read_text())
             tm.texts_ = items["texts"]
             tm.accounts_ = None if items["accounts"] is None else np.array(items["accounts"], dtype=object)
