@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ._model import local_folder, weight_file_digests
+from ._persist import read_npz
 from .errors import IntegrityError, ModelMismatchError, ModelNotFoundError
 
 __all__ = ["ADAPTER_FILE", "LORA_ALPHA", "LORA_LEARNING_RATE", "LORA_RANK", "Adapter", "adapter_from", "add_lora",
@@ -103,8 +104,7 @@ class Adapter:
             rank, alpha = int(meta["rank"]), float(meta["alpha"])
             base = {str(k): str(v) for k, v in dict(meta["base_weights_sha256"]).items()}
             # always adapter.npz: a file name taken from the config could point outside the folder
-            with np.load(folder / ADAPTER_FILE, allow_pickle=False) as data:
-                tensors = {k: data[k] for k in data.files}
+            tensors = read_npz(folder / ADAPTER_FILE)
         except (KeyError, TypeError, ValueError, OSError) as exc:
             raise IntegrityError(f"{folder}: the adapter cannot be read ({exc})") from exc
         if rank < 1 or not np.isfinite(alpha):

@@ -23,13 +23,24 @@ import json
 import math
 import os
 import stat
+import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
+
 from . import _config
-from .errors import FeedbackNLPError, IntegrityError, InvalidInputError, ModelMismatchError, quoted
+from ._atomic import OutputSet
+from .errors import (
+    FeedbackNLPError,
+    IntegrityError,
+    InvalidInputError,
+    ModelMismatchError,
+    ModelNotFoundError,
+    quoted,
+)
 
 
 def feedback_home() -> Path:
@@ -86,6 +97,72 @@ def _folder_files(folder: Path) -> list[str]:
                   if (p.is_file() or p.is_symlink()) and p.relative_to(folder).as_posix() != MANIFEST)
 
 
+# manifest.json and config.json are read whole before anything is checked: a manifest of a few thousand files
+# is ~100 kB, and the largest config (a taxonomy of 1,000 tags with examples) about 1 MB
+_MAX_JSON_BYTES = 16 << 20
+
+
+def _small_enough(path: Path, size: int) -> None:
+    """IntegrityError when ``path`` is larger than any manifest or config a save writes (a 2 GB config.json was
+    read into memory whole, and parsed, before the load could say anything)."""
+    if size > _MAX_JSON_BYTES:
+        raise IntegrityError(f"{path} is {size / 1e6:.0f} MB; a saved folder's {path.name} is at most "
+                             f"{_MAX_JSON_BYTES >> 20} MiB: not written by a save, refusing to read it")
+
+
+def read_npz(path: Path) -> dict[str, Any]:
+    """The arrays of a saved ``.npz``, read without pickle (``allow_pickle=False``) once every member is checked
+    to be stored uncompressed, as ``np.savez`` writes it, and to hold exactly the bytes its header declares.
+
+    A deflated member of zeros made a 1 MB weights file into 1 GB of memory (a few such, a service killed for
+    memory), and a header declaring 10^12 floats was a bare MemoryError: now an IntegrityError naming the
+    member, so an array never takes more memory than its bytes on disk.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.compress_type != zipfile.ZIP_STORED:
+                    raise IntegrityError(f"{path}: {info.filename} is compressed; a save stores arrays uncompressed "
+                                         "(np.savez), refusing to expand it")
+                with archive.open(info) as member:
+                    _check_npy(member, info.file_size, f"{path}: {info.filename}")
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise IntegrityError(f"{path} is not a readable .npz archive ({type(exc).__name__}: {exc})") from exc
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """The array of a saved ``.npy``, without pickle, once its header is checked against its size (see
+    :func:`read_npz`)."""
+    with open(path, "rb") as fh:
+        _check_npy(fh, os.fstat(fh.fileno()).st_size, str(path))
+    return np.load(path, allow_pickle=False)
+
+
+def _check_npy(fh: Any, size: int, where: str) -> None:
+    """IntegrityError unless the ``.npy`` stream ``fh`` (``size`` bytes) is a plain array whose header declares
+    exactly the bytes that follow it."""
+    from numpy.lib import format as npy
+
+    try:
+        version = npy.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, _, dtype = npy.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"format version {version}")
+    except (ValueError, EOFError, SyntaxError) as exc:
+        raise IntegrityError(f"{where} is not an array a save writes ({exc})") from None
+    if dtype.hasobject:
+        raise IntegrityError(f"{where} holds Python objects (a pickle); refusing to read it")
+    declared = math.prod(shape) * dtype.itemsize
+    if fh.tell() + declared != size:
+        raise IntegrityError(f"{where} declares {declared} bytes of {dtype} {tuple(shape)} but holds "
+                             f"{size - fh.tell()}; refusing to read it")
+
+
 def write_manifest(folder: str | os.PathLike) -> dict[str, str]:
     """Write ``manifest.json``: the SHA-256 of every file in the folder, ``config.json`` included.
 
@@ -116,16 +193,20 @@ def verify_manifest(folder: str | os.PathLike) -> dict[str, str]:
                              "was removed; save the model again") from None
     if not stat.S_ISREG(st.st_mode):
         raise IntegrityError(f"{path} is not a regular file")
+    _small_enough(path, st.st_size)
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # [[[[... nested past the parser's depth
         raise IntegrityError(f"{path} is not valid JSON: {exc}") from exc
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if (not isinstance(manifest, dict) or manifest.get("format") != _MANIFEST_FORMAT
             or not isinstance(files, dict) or "config.json" not in files):
         raise IntegrityError(f"{path} is not a feedback_nlp manifest covering config.json")
-    if manifest.get("version", 0) > _MANIFEST_VERSION:
-        raise IntegrityError(f"{path} was written by a newer feedback_nlp (manifest version {manifest['version']})")
+    version = manifest.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):  # "2" or [1] was a bare TypeError
+        raise IntegrityError(f"{path} has the manifest version {quoted(version)}, not a whole number")
+    if version > _MANIFEST_VERSION:
+        raise IntegrityError(f"{path} was written by a newer feedback_nlp (manifest version {version})")
     checked = {name: _safe_key(folder, name) for name in files}  # every key is checked before any file is read
     extra = sorted(set(_folder_files(folder)) - set(files))
     if extra:
@@ -145,11 +226,11 @@ def manifest_digest(folder: str | os.PathLike) -> str | None:
 
 
 def prepare_folder(path: str | os.PathLike) -> Path:
-    """The folder to save an artefact into, created if needed.
+    """The folder to save an artefact into, checked but not created (:func:`saving` writes it whole).
 
-    Refuses a path that is a file, and a folder that already holds other things than a saved artefact: the
-    manifest covers every file of the folder, so ``save(".")`` in a project would have adopted (and hashed)
-    the whole project, and the folder would no longer load once any of those files changed.
+    Refuses a path that is a file, a folder inside another saved folder (whose manifest it would break), and a
+    folder that holds other things than an artefact feedback_nlp saved: a save replaces the folder whole, so
+    ``save(".")`` in a project would have removed the project. A link to a folder names that folder.
     """
     if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes) or not str(path).strip():
         raise InvalidInputError(f"the folder to save into must be a path (a str or Path), got {path!r:.80}")
@@ -159,17 +240,41 @@ def prepare_folder(path: str | os.PathLike) -> Path:
                                 "does not exist; create that folder or give another path")
     if folder.exists() and not folder.is_dir():
         raise InvalidInputError(f"cannot save into {folder}: it is a file, not a folder")
+    if folder.is_symlink():  # models/current -> models/v3: the save replaces v3, the link stays
+        folder = folder.resolve()
+    where = Path(os.path.abspath(folder))  # "." has no parent to stage the new folder beside
+    if where == Path.cwd() or where in Path.cwd().parents:
+        raise InvalidInputError(f"cannot save into {where}: it is the current folder (or holds it), which a save "
+                                "replaces whole; give a folder below it, such as ./model")
     for parent in folder.resolve().parents:  # a save inside another saved folder breaks that one's manifest
         if (parent / MANIFEST).is_file() and (parent / "config.json").is_file():
             raise InvalidInputError(f"cannot save into {folder}: it is inside the saved folder {parent}, whose "
                                     f"{MANIFEST} would no longer cover its files (it would stop loading); choose a "
                                     "folder outside it")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / MANIFEST).exists() \
-            and not (folder / "config.json").exists():
+    if folder.is_dir() and any(folder.iterdir()) and not _saved_by_us(folder):
         raise InvalidInputError(f"cannot save into {folder}: the folder holds other files; give a new or empty "
                                 "folder (or a folder saved before, to replace it)")
-    folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _saved_by_us(folder: Path) -> bool:
+    """Whether ``folder`` holds a ``manifest.json`` that feedback_nlp wrote (another tool's says nothing)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == _MANIFEST_FORMAT
+
+
+@contextmanager
+def saving(folder: Path) -> Iterator[Path]:
+    """Yield an empty temp folder beside ``folder`` (from :func:`prepare_folder`) to write a saved artefact into;
+    when the block ends, it replaces ``folder`` whole, in one rename. An exception (a crash, a Ctrl-C, a full
+    disk) removes it and leaves ``folder`` as it was: a save written into the folder itself, interrupted after
+    the weights, left a folder that loaded the new weights under the card of the model saved there before, and
+    a save over another model kept that one's files beside its own."""
+    with OutputSet() as outs:
+        yield outs.folder(folder)
 
 
 def finite_json(value: Any) -> Any:
@@ -205,19 +310,25 @@ def write_config(folder: Path, fmt: str, files: Iterable[str] = (), **fields: An
 
 def read_config(folder: Path, fmt: str) -> dict[str, Any]:
     """Verify the folder against its manifest, then read ``config.json`` and check its format name
-    (IntegrityError on any problem, naming the file)."""
+    (IntegrityError on any problem, naming the file; ModelNotFoundError when there is no such folder)."""
     folder = Path(folder)
+    if not folder.exists() and not folder.is_symlink():  # a name with a typo: not found, as TagClassifier.load says
+        raise ModelNotFoundError(f"no saved {fmt} at {folder}: no such folder")
     if not folder.is_dir():
         raise IntegrityError(f"{folder} is not a folder: not a saved {fmt}")
     if not (folder / "config.json").exists() and not (folder / MANIFEST).exists():
         raise IntegrityError(f"{folder} has no config.json: not a saved {fmt}")
     verify_manifest(folder)
+    _small_enough(folder / "config.json", (folder / "config.json").stat().st_size)
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise IntegrityError(f"{folder / 'config.json'} is not valid JSON: {exc}") from exc
     if not isinstance(config, dict) or config.get("format") != fmt:
-        raise IntegrityError(f"{folder} is not a saved {fmt}")
+        found = config.get("format") if isinstance(config, dict) else None
+        kind = found.removeprefix("feedback_nlp.") if isinstance(found, str) else ""
+        hint = f": it holds a saved {kind}; load it with {kind}.load" if kind != found and kind.isidentifier() else ""
+        raise IntegrityError(f"{folder} is not a saved {fmt}{hint}")
     return config
 
 
@@ -236,7 +347,8 @@ def loading(folder: str | os.PathLike) -> Iterator[None]:
         yield
     except FeedbackNLPError:
         raise
-    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError, RecursionError, EOFError,
+            zipfile.BadZipFile) as exc:  # the last three: JSON nested too deep, an empty or a cut .npz
         raise IntegrityError(f"{folder} holds files that pass manifest.json but not what a save writes "
                              f"({type(exc).__name__}: {exc}); save it again") from exc
 

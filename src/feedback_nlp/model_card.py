@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = ["render_model_card"]
@@ -58,7 +59,7 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
         return ("No evaluation was recorded when this model was saved. Train with `fit(X, y, holdout=0.2)` (or "
                 "`feedback-nlp train --holdout 0.2`) to have the library measure one on held-out rows.")
     how = metrics.get("evaluation")
-    lines = [f"Measured on: {how}.", ""] if isinstance(how, str) else []
+    lines = [f"Measured on: {_text(how)}.", ""] if isinstance(how, str) else []
     lines += ["| metric | value |", "|---|---|"]
     for k, v in metrics.items():
         if k == "evaluation" and isinstance(v, str):
@@ -73,16 +74,25 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _text(v: Any) -> str:
+def _one_cell(v: Any) -> str:
     """A value as one table cell: a ``|`` or a line break inside would end the cell or the row."""
     return " ".join(str(v).split()).replace("|", "\\|")
 
 
+def _text(v: Any) -> str:
+    """A value as one table cell of plain text: ``<`` and ``&`` as entities, so that a metric named
+    ``<img src=x onerror=...>`` reads as those characters instead of being HTML where the card is rendered."""
+    return _one_cell(v).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _code(tag: Any) -> str:
-    """A tag as inline code in a table cell, whatever backticks or pipes it holds."""
-    text = _text(tag)
-    fence = "``" if "`" in text else "`"
-    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
+    """A tag as inline code in a table cell, whatever backticks or pipes it holds: the fence is one backtick
+    longer than the longest run inside, so no run closes the span early (a tag ``a``<img ...>`` ended a
+    two-backtick span after ``a`` and left the rest as HTML of the card)."""
+    text = _one_cell(tag)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}" if longest else f"`{text}`"
 
 
 def _fine_tuned(embedder: dict[str, Any]) -> str:

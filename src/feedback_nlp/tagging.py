@@ -38,7 +38,7 @@ import unicodedata
 import warnings
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,7 +59,16 @@ from ._heads import (
     head_from_arrays,
 )
 from ._params import HasMethods, Interval, Options, ParamsMixin
-from ._persist import check_embedder, loading, prepare_folder, read_config, write_config, write_manifest
+from ._persist import (
+    check_embedder,
+    loading,
+    prepare_folder,
+    read_config,
+    read_npz,
+    saving,
+    write_config,
+    write_manifest,
+)
 from .embedding import BaseEmbedder, Embedder, _refuse_empty
 from .errors import (
     IntegrityError,
@@ -204,6 +213,14 @@ def _label_rows(labels: Any, sep: str | None) -> tuple[list[list[Any]], bool]:
     return rows, any_list
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _label_kind(v: Any) -> str:
     if isinstance(v, bool):
         return "bool"
@@ -220,6 +237,10 @@ def _classes_array(rows: list[list[Any]]) -> np.ndarray:
         raise InvalidInputError(f"labels mix types ({', '.join(sorted(kinds))}); use one type, e.g. all strings")
     kind = kinds.pop()
     if kind == "str":
+        broken = sorted(t for t in values if not _encodable(t))
+        if broken:  # fit took it, and save failed with a bare UnicodeEncodeError after the training
+            raise InvalidInputError(f"tags {quoted_list(broken, limit=5)} hold lone surrogates (not valid Unicode; bytes "
+                                    "decoded with the wrong encoding?): a model could not save them")
         return np.array(sorted(values), dtype=object)
     if kind == "bool":
         return np.array(sorted(values), dtype=bool)
@@ -1075,7 +1096,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         X, y, texts, unlabelled, sample_weight = _once(X), _once(y), _once(texts), _once(unlabelled), _once(sample_weight)
         # the settings the weights come from: save() writes these, not what a set_params after fit changed
         trained = {k: v for k, v in self.get_params(deep=False).items() if k not in ("embedder", "taxonomy")}
-        for attr in ("_trained_params_", "_train_keys_", "_sample_weight_"):
+        for attr in ("_trained_params_", "_train_keys_", "_sample_weight_", "_card_text_"):
             self.__dict__.pop(attr, None)
         self.__dict__.pop("indicator_columns_", None)
         self._fit(X, y, sep=sep, holdout=holdout, unlabelled=unlabelled, texts=texts, sample_weight=sample_weight)
@@ -1868,7 +1889,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
     # --- persistence ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, *, metrics: dict[str, Any] | None = None,
-             description: str = "", training_data: str = "") -> Path:
+             description: str | None = None, training_data: str | None = None) -> Path:
         """Save to a folder: ``config.json`` (parameters, classes, embedder id), ``manifest.json`` (SHA-256 of every file),
         ``weights.npz`` (plain arrays), ``README.md`` (the model card) and, for fine-tuned models,
         ``adapter.npz`` (LoRA updates over the base model, whose weights' SHA-256 the config records) or, with
@@ -1879,15 +1900,30 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         ``fit(..., holdout=...)`` or from the folder it was loaded from), else it says none were recorded.
         The card and ``config.json`` give the parameters the model was trained with: a ``set_params`` after
         ``fit`` changes them only for what prediction reads (``min_confidence``, ``show_progress``).
+        ``description`` and ``training_data`` (free text for the card) default to what the folder this model was
+        loaded from recorded; pass ``""`` to leave them out. A ``fit`` forgets them.
         """
         self._check_fitted()
+        recorded = self.__dict__.get("_card_text_") or {}
+        description = recorded.get("description", "") if description is None else description
+        training_data = recorded.get("training_data", "") if training_data is None else training_data
+        for name, text in (("description", description), ("training_data", training_data)):
+            if not isinstance(text, str):  # a list or a number went onto the card as its repr
+                raise InvalidInputError(f"{name} must be text for the model card, got {type(text).__name__}")
         if metrics is not None and not isinstance(metrics, Mapping):
             raise InvalidInputError(f"metrics must be a mapping of names to figures, got {type(metrics).__name__}")
         # NumPy figures (what scikit-learn's metrics return) as plain numbers: JSON would write np.float32 as a
         # string, and the card would leave it out
         metrics = None if metrics is None else {str(k): v.item() if isinstance(v, np.generic) else v
                                                 for k, v in metrics.items()}
-        path = prepare_folder(path)
+        folder = prepare_folder(path)
+        with saving(folder) as staged:
+            self._write_folder(staged, metrics, description, training_data)
+        return folder
+
+    def _write_folder(self, path: Path, metrics: dict[str, Any] | None, description: str,
+                      training_data: str) -> None:
+        """Write the files of a saved model into the empty folder ``path`` (see :meth:`save`)."""
         arrays = dict(self.head_.arrays())
         arrays["classes_"] = self.classes_.astype(str)
         lexical = self.__dict__.get("lexical_")
@@ -1953,7 +1989,6 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
 
         (path / "README.md").write_text(render_model_card(config), encoding="utf-8")
         write_manifest(path)  # the card too: every file of the folder is covered
-        return path
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, embedder: BaseEmbedder | None = None,
@@ -1985,7 +2020,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                                          f"name; bundled: {sorted(bundled_models())}")
             folder = named
         config = read_config(folder, "feedback_nlp.TagClassifier")
-        if config.get("format_version", 0) > FORMAT_VERSION:
+        version = config.get("format_version", 0)
+        if not isinstance(version, int) or isinstance(version, bool):  # "9" or None was a bare TypeError
+            raise IntegrityError(f"{folder}/config.json has the format version {quoted(version)}, not a whole number")
+        if version > FORMAT_VERSION:
             raise IntegrityError(f"{folder} was saved by a newer feedback_nlp (format {config['format_version']})")
         with loading(folder):  # files that pass the manifest but are not what a save writes: one IntegrityError
             return cls._from_folder(folder, config, embedder, backend)
@@ -2022,8 +2060,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"config.json: {exc}") from None  # the folder's fault: an IntegrityError
         clf._trained_params_ = {k: v for k, v in clf.get_params(deep=False).items()
                                 if k not in ("embedder", "taxonomy")}
-        with np.load(folder / "weights.npz", allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        arrays = read_npz(folder / "weights.npz")
         dtype = config.get("classes_dtype", "str")  # models saved before labels kept their type: strings
         clf.classes_ = _saved_classes(arrays["classes_"], dtype)
         clf.head_ = head_from_arrays(arrays, multi_label=bool(config["multi_label"]),
@@ -2041,6 +2078,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         clf.multi_label_ = bool(config["multi_label"])
         clf.n_features_in_ = int(info["dim"])
         clf.metrics_ = config.get("metrics", {})
+        # what the card said of the model in words: a re-save (after a set_params) wrote "Not recorded"
+        clf._card_text_ = {k: config[k] for k in ("description", "training_data") if isinstance(config.get(k), str)}
         clf.holdout_report_ = None
         clf.calibration_ = config.get("calibration")
         if isinstance(config.get("sample_weight"), dict):  # trained with weights: the card says so again
@@ -2110,8 +2149,21 @@ def _check_encoder_folder(encoder: Path) -> None:
     if foreign:
         raise IntegrityError(f"{encoder / 'modules.json'} names the module {quoted(foreign[0])}, which is not part of "
                              "sentence-transformers (importing it would run its code); refusing to load it")
+    outside = [m.get("path") for m in modules if isinstance(m, dict) and not _inside(m.get("path", ""))] \
+        if isinstance(modules, list) else []
+    if outside:  # "../../other-model" or "/abs": a module (its weights, its config) read from outside the folder
+        raise IntegrityError(f"{encoder / 'modules.json'} names the module folder {quoted(outside[0])}, which is not a "
+                             "plain relative path inside the encoder; refusing to load it")
     if not isinstance(config, dict) or "auto_map" in config:
         raise IntegrityError(f"{encoder / 'config.json'} names custom model code (auto_map); refusing to load it")
+
+
+def _inside(path: object) -> bool:
+    """Whether a module folder of ``modules.json`` is ``""`` (the encoder itself) or a plain relative path under it."""
+    if not isinstance(path, str) or "\\" in path or ":" in path or "\x00" in path:
+        return False
+    parts = PurePosixPath(path).parts
+    return not PurePosixPath(path).is_absolute() and ".." not in parts
 
 
 def _vocabulary(stored: np.ndarray) -> list[str]:

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator
 from .._config import DEFAULTS
 from .._optional import require
 from .._params import HasMethods, Interval, Options, ParamsMixin
-from .._persist import check_embedder, loading, prepare_folder, read_config, write_config
+from .._persist import check_embedder, loading, prepare_folder, read_config, read_npy, saving, write_config
 from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted_list
@@ -539,7 +539,13 @@ class Deduper(ParamsMixin, BaseEstimator):
             raise InvalidInputError(f"id {odd[1]!r} (position {odd[0]}) is a {type(odd[1]).__name__}: a saved Deduper "
                                     "keeps ids as strings or numbers, so it would load as another id; fit with "
                                     "ids converted to str")
-        path = prepare_folder(path)
+        folder = prepare_folder(path)
+        with saving(folder) as staged:
+            self._write_folder(staged)
+        return folder
+
+    def _write_folder(self, path: Path) -> None:
+        """Write the files of a saved Deduper into the empty folder ``path`` (see :meth:`save`)."""
         np.save(path / "embeddings.npy", self.embeddings_, allow_pickle=False)
         # saved artefacts hold redacted text only, whatever the caller fitted on
         texts = [redact_pii(t) if isinstance(t, str) else t for t in self.texts_]
@@ -547,7 +553,6 @@ class Deduper(ParamsMixin, BaseEstimator):
         params = {k: v for k, v in self.get_params(deep=False).items() if k != "embedder"}
         write_config(path, "feedback_nlp.Deduper", ("embeddings.npy", "items.json"), params=params,
                      model_id=self.model_id_)
-        return path
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, embedder: BaseEmbedder | None = None) -> Deduper:
@@ -573,7 +578,7 @@ class Deduper(ParamsMixin, BaseEstimator):
             d._validate_params()
             items = json.loads((path / "items.json").read_text())
             d.ids_, d.texts_ = list(items["ids"]), list(items["texts"])
-            d.embeddings_ = np.load(path / "embeddings.npy", allow_pickle=False)
+            d.embeddings_ = read_npy(path / "embeddings.npy")
             if d.embeddings_.ndim != 2 or len(d.embeddings_) != len(d.ids_) or len(d.texts_) != len(d.ids_):
                 raise ValueError(f"embeddings of shape {d.embeddings_.shape} for {len(d.ids_)} ids and "
                                  f"{len(d.texts_)} texts")

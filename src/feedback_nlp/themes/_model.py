@@ -17,7 +17,7 @@ from pandas.tseries.frequencies import to_offset
 from sklearn.base import BaseEstimator, clone
 
 from .._params import HasMethods, Interval, ParamsMixin
-from .._persist import check_embedder, loading, prepare_folder, read_config, write_config
+from .._persist import check_embedder, loading, prepare_folder, read_config, read_npz, saving, write_config
 from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted
@@ -715,7 +715,13 @@ class ThemeModel(ParamsMixin, BaseEstimator):
     def save(self, path: str | os.PathLike) -> Path:
         """Save as plain arrays + JSON (no pickle): centres, ids, labels, item texts and vectors."""
         self._check_fitted()
-        path = prepare_folder(path)
+        folder = prepare_folder(path)
+        with saving(folder) as staged:
+            self._write_folder(staged)
+        return folder
+
+    def _write_folder(self, path: Path) -> None:
+        """Write the files of a saved theme model into the empty folder ``path`` (see :meth:`save`)."""
         arrays: dict[str, Any] = {"centroids": self.centroids_, "theme_ids": self.theme_ids_, "labels": self.labels_, "embeddings": self.embeddings_}
         if self.timestamps_ is not None:
             # in the unit pandas holds them in: a cast to nanoseconds wrapped dates outside 1677-2262 around
@@ -733,7 +739,6 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         write_config(path, "feedback_nlp.ThemeModel", ("themes.npz", "items.json"), params=params, custom_parts=custom,
                      assign_threshold_=self.assign_threshold_, next_theme_id_=int(self.next_theme_id_),
                      model_id=self.model_id_)
-        return path
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, embedder: BaseEmbedder | None = None) -> ThemeModel:
@@ -747,10 +752,10 @@ class ThemeModel(ParamsMixin, BaseEstimator):
                 raise ModelMismatchError(f"{path} was saved with parameters this version does not know: {unknown}")
             tm = cls(embedder, **config["params"])
             tm._validate_params()
-            with np.load(path / "themes.npz", allow_pickle=False) as data:
-                tm.centroids_, tm.theme_ids_ = data["centroids"], data["theme_ids"]
-                tm.labels_, tm.embeddings_ = data["labels"], data["embeddings"]
-                tm.timestamps_ = pd.to_datetime(data["timestamps"], utc=True).to_numpy() if "timestamps" in data.files else None
+            data = read_npz(path / "themes.npz")
+            tm.centroids_, tm.theme_ids_ = data["centroids"], data["theme_ids"]
+            tm.labels_, tm.embeddings_ = data["labels"], data["embeddings"]
+            tm.timestamps_ = pd.to_datetime(data["timestamps"], utc=True).to_numpy() if "timestamps" in data else None
             items = json.loads((path / "items.json").read_text())
             tm.texts_ = items["texts"]
             tm.accounts_ = None if items["accounts"] is None else np.array(items["accounts"], dtype=object)
