@@ -87,6 +87,8 @@ def _pick(argument: T | None, name: str, default: T, parse: Callable[[str], T]) 
 
 def _choice(name: str, allowed: tuple[str, ...], aliases: dict[str, str] | None = None) -> Callable[[str], str]:
     def parse(raw: str) -> str:
+        if not isinstance(raw, str):  # long_text=5 was an AttributeError ('int' object has no attribute 'strip')
+            raise InvalidInputError(f"{name}={raw!r} is not valid: choose one of {list(allowed)} (a string)")
         value = raw.strip().lower()
         value = (aliases or {}).get(value, value)
         if value not in allowed:

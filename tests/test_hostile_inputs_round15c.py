@@ -1,0 +1,138 @@
+"""Round 15c: configuration, environment and the embedding cache, as an ops person sets them up once.
+
+Model folders that share weights but not their window, cache paths with ``~``, blanks, folders or files in the
+way, cache arguments of the wrong kind, a tampered cache file. No model is loaded: an ``Embedder`` reads its
+folder and weights at construction and loads the network only on the first ``encode``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from feedback_nlp import Embedder, InvalidInputError
+from feedback_nlp._model import bundled_model_dir
+from feedback_nlp.cache import EmbeddingCache
+from feedback_nlp.cli import EXIT_USAGE, main
+from feedback_nlp.errors import CacheError
+
+pytestmark = pytest.mark.skipif(bundled_model_dir() is None, reason="the bundled model is not installed")
+
+
+def _model_copy(dest: Path, max_seq_length: int = 256) -> Path:
+    """A copy of the bundled model folder whose weights are a link to the original (no 90 MB copy)."""
+    src = bundled_model_dir()
+    assert src is not None
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("model.safetensors"))
+    (dest / "model.safetensors").symlink_to(src / "model.safetensors")
+    (dest / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length,
+                                                                  "do_lower_case": False}))
+    return dest
+
+
+def test_same_weights_another_window_never_share_cache_entries(tmp_path: Path) -> None:
+    # was: both folders were "mini@<weights hash>:torch:truncate", and the cache served the 256-token
+    # vectors to the 16-token model (cosine 0.76 to its own vectors of a long text)
+    wide = Embedder(_model_copy(tmp_path / "a" / "mini", 256), cache=tmp_path / "c.sqlite", backend="torch")
+    narrow = Embedder(_model_copy(tmp_path / "b" / "mini", 16), cache=tmp_path / "c.sqlite", backend="torch")
+    assert wide.model_id != narrow.model_id
+    assert wide.base_model_id == narrow.base_model_id  # saved tag models still accept either
+    wide.cache.put(wide.model_id, ["a long text"], np.ones((1, 384), dtype=np.float32))
+    assert narrow.cache.get(narrow.model_id, ["a long text"])[1] == [0]
+    # an unchanged copy of the same model keeps the same id: its cache entries stay shared
+    same = Embedder(_model_copy(tmp_path / "c" / "mini", 256), cache=None, backend="torch")
+    assert same.model_id == wide.model_id
+
+
+def test_another_pooling_is_another_model_id(tmp_path: Path) -> None:
+    mean = Embedder(_model_copy(tmp_path / "a" / "mini"), cache=None, backend="torch")
+    cls_folder = _model_copy(tmp_path / "b" / "mini")
+    pooling = cls_folder / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text())
+    config.update(pooling_mode_mean_tokens=False, pooling_mode_cls_token=True)
+    pooling.write_text(json.dumps(config))
+    assert Embedder(cls_folder, cache=None, backend="torch").model_id != mean.model_id
+
+
+def test_colon_in_model_folder_name_keeps_the_weights_hash_in_base_model_id(tmp_path: Path) -> None:
+    # was: "run:1@<hash>:torch..." had base_model_id "run", so any model in a folder "run:2" matched it
+    emb = Embedder(_model_copy(tmp_path / "run:1"), cache=None, backend="torch")
+    assert emb.weights_hash in emb.base_model_id
+
+
+@pytest.mark.parametrize("cache", [0, 1, 1.5, b"/tmp/x.sqlite", ["emb.sqlite"]])
+def test_embedder_refuses_a_cache_of_the_wrong_kind(cache: object) -> None:
+    # was: kept as the cache, then AttributeError ('int' object has no attribute 'get') at the first encode
+    with pytest.raises(InvalidInputError, match="cache must be"):
+        Embedder(cache=cache, backend="torch")
+
+
+def test_embedder_refuses_long_text_that_is_not_a_string() -> None:
+    # was: AttributeError: 'int' object has no attribute 'strip'
+    with pytest.raises(InvalidInputError, match="long_text"):
+        Embedder(cache=None, backend="torch", long_text=5)  # type: ignore[arg-type]
+
+
+def test_cache_path_with_tilde_is_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # was: a folder literally named "~" in the working directory (the env variable was expanded, this was not)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    cache = EmbeddingCache("~/caches/emb.sqlite")
+    assert cache.path == tmp_path / "home" / "caches" / "emb.sqlite" and cache.path.exists()
+    assert not (tmp_path / "~").exists()
+
+
+@pytest.mark.parametrize("path", ["", "   "])
+def test_blank_cache_path_is_refused(path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # was: "" opened "." ("not a usable cache ... delete it"), "   " made a file named "   "
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidInputError, match="cache path"):
+        EmbeddingCache(path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cache_under_a_file_is_a_cache_error(tmp_path: Path) -> None:
+    # was: a bare FileExistsError from mkdir
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CacheError, match="cannot create the folder"):
+        EmbeddingCache(tmp_path / "file" / "emb.sqlite")
+
+
+def test_cache_that_is_a_folder_says_so(tmp_path: Path) -> None:
+    # was: "unable to open database file; delete it or point FEEDBACK_NLP_CACHE elsewhere", for a folder
+    with pytest.raises(CacheError, match="is a folder; give a file path"):
+        EmbeddingCache(tmp_path)
+
+
+@pytest.mark.parametrize("timeout", [math.inf, math.nan, -1, "5", 1e12])
+def test_cache_timeout_must_be_seconds(timeout: object, tmp_path: Path) -> None:
+    # was: OverflowError (inf), ValueError (nan), TypeError ("5"); -1 and 1e12 accepted
+    with pytest.raises(InvalidInputError, match="timeout"):
+        EmbeddingCache(tmp_path / "emb.sqlite", timeout=timeout)  # type: ignore[arg-type]
+
+
+def test_cache_without_its_vectors_table_fails_at_open(tmp_path: Path) -> None:
+    # was: opened, then every get was a CacheError mid-job and len() a bare sqlite3.OperationalError
+    path = tmp_path / "emb.sqlite"
+    EmbeddingCache(path).close()
+    with sqlite3.connect(path) as con:
+        con.execute("DROP TABLE vectors")
+    con.close()
+    with pytest.raises(CacheError, match="without its vectors table"):
+        EmbeddingCache(path)
+
+
+def test_cli_empty_cache_option_is_a_usage_error(tmp_path: Path, hashed_cli: None) -> None:
+    # was: `--cache "$CACHE"` with the variable unset used the default cache without a word
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,export fails\n2,export is broken\n")
+    args = ["dedupe", "--in", str(src), "--out", str(tmp_path / "g.csv")]
+    assert main([*args, "--cache", ""]) == EXIT_USAGE
+    assert not (tmp_path / "g.csv").exists()
+    assert main([*args, "--cache", str(tmp_path / "emb.sqlite")]) == 0  # the same run with a cache file works
