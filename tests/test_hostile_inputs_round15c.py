@@ -136,3 +136,20 @@ def test_cli_empty_cache_option_is_a_usage_error(tmp_path: Path, hashed_cli: Non
     assert main([*args, "--cache", ""]) == EXIT_USAGE
     assert not (tmp_path / "g.csv").exists()
     assert main([*args, "--cache", str(tmp_path / "emb.sqlite")]) == 0  # the same run with a cache file works
+
+
+def test_a_file_that_is_no_sqlite_is_not_to_be_deleted(tmp_path: Path) -> None:
+    # was: "... is not a usable feedback_nlp embedding cache (file is not a database); delete it", said of
+    # FEEDBACK_NLP_CACHE pointing at someone's data file
+    data = tmp_path / "customers.csv"
+    data.write_text("id,email\n" + "1,a@example.com\n" * 200)
+    before = data.read_bytes()
+    with pytest.raises(CacheError, match="no SQLite file at all") as err:
+        EmbeddingCache(data)
+    assert "delete" not in str(err.value) and data.read_bytes() == before
+    # a damaged cache (a SQLite header, then garbage) still gets the advice to delete it
+    broken = tmp_path / "emb.sqlite"
+    EmbeddingCache(broken).close()
+    broken.write_bytes(broken.read_bytes()[:100] + b"\xff" * 4000)
+    with pytest.raises(CacheError, match="delete it"):
+        EmbeddingCache(broken)

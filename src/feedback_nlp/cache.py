@@ -79,6 +79,16 @@ def _checked_texts(model_id: Any, texts: Any) -> list[str]:
     return texts
 
 
+def _sqlite_or_empty(path: Path) -> bool:
+    """Whether ``path`` starts as a SQLite database does (or is empty, or unreadable: no telling)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return True
+    return not head or head == b"SQLite format 3\x00"
+
+
 def _checked_path(path: Any) -> Path:
     """``path`` as the cache file: ``~`` expanded (``FEEDBACK_NLP_CACHE`` expanded it, ``cache="~/emb.sqlite"``
     made a folder named ``~`` in the working directory), a blank or non-path value refused (``""`` opened ``.``)."""
@@ -139,6 +149,10 @@ class EmbeddingCache:
             conn.execute("PRAGMA busy_timeout = %d" % int(self.timeout * 1000))
             self._init_schema(conn)
         except sqlite3.DatabaseError as exc:
+            if not _sqlite_or_empty(self.path):  # someone's data file: "delete it" was the advice
+                raise CacheError(f"{self.path} is not a usable feedback_nlp embedding cache: it is no SQLite file at "
+                                 "all (another program's file?) and was left untouched; point FEEDBACK_NLP_CACHE "
+                                 "(or --cache) at another file") from exc
             raise CacheError(f"{self.path} is not a usable feedback_nlp embedding cache ({exc}); "
                              "delete it or point FEEDBACK_NLP_CACHE elsewhere") from exc
         self._local.conn, self._local.pid = conn, os.getpid()
