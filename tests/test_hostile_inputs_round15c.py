@@ -153,3 +153,15 @@ def test_a_file_that_is_no_sqlite_is_not_to_be_deleted(tmp_path: Path) -> None:
     broken.write_bytes(broken.read_bytes()[:100] + b"\xff" * 4000)
     with pytest.raises(CacheError, match="delete it"):
         EmbeddingCache(broken)
+
+
+def test_onnx_int8_refuses_a_model_it_would_pool_differently(tmp_path: Path) -> None:
+    # was: the exported graph mean-pools whatever the model's pooling says: a CLS model's vectors changed silently
+    from feedback_nlp.backends import get_backend
+
+    folder = _model_copy(tmp_path / "cls")
+    pooling = folder / "1_Pooling" / "config.json"
+    pooling.write_text(json.dumps({**json.loads(pooling.read_text()), "pooling_mode_mean_tokens": False,
+                                   "pooling_mode_cls_token": True}))
+    with pytest.raises(InvalidInputError, match="mean pooling models only"):
+        get_backend("onnx-int8").load(folder, "0" * 12)

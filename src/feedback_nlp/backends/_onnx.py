@@ -18,8 +18,9 @@ import numpy as np
 
 from .. import _config
 from .._optional import require
-from ..errors import ModelNotFoundError
+from ..errors import InvalidInputError, ModelNotFoundError
 from ._base import Backend, cpu_threads
+from ._torch import _plain_mean_pooling
 
 __all__ = ["OnnxInt8", "OnnxInt8Encoder", "export_int8", "onnx_cache_dir"]
 
@@ -133,5 +134,10 @@ class OnnxInt8(Backend):
     def load(self, location: Path | str, weights_hash: str, device: str = "cpu") -> OnnxInt8Encoder:
         if not Path(location).is_dir():
             raise ModelNotFoundError("the onnx-int8 backend needs a local model folder")
+        if _plain_mean_pooling(Path(location)) is None:
+            # the exported graph always mean-pools: a CLS-pooled or lower-casing model got other vectors than
+            # torch's, without a word (only a calibration's fidelity gate would have seen it)
+            raise InvalidInputError(f"the onnx-int8 backend runs Transformer -> mean pooling models only; {location} "
+                                    "pools otherwise (or lower-cases its input): use backend='torch'")
         return OnnxInt8Encoder(Path(location), weights_hash)
 
