@@ -165,3 +165,50 @@ def test_onnx_int8_refuses_a_model_it_would_pool_differently(tmp_path: Path) -> 
                                    "pooling_mode_cls_token": True}))
     with pytest.raises(InvalidInputError, match="mean pooling models only"):
         get_backend("onnx-int8").load(folder, "0" * 12)
+
+
+def _no_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container run with an arbitrary uid: HOME unset and no passwd entry, so ``Path.home()`` raises."""
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home(cls: type) -> Path:
+        raise RuntimeError("Could not determine home directory.")
+    monkeypatch.setattr(Path, "home", classmethod(no_home))
+
+
+def test_no_home_folder_with_feedback_nlp_home_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # was: RuntimeError from Path.home(), evaluated before FEEDBACK_NLP_HOME was even read
+    from feedback_nlp import _config
+
+    _no_home(monkeypatch)
+    monkeypatch.setenv("FEEDBACK_NLP_HOME", str(tmp_path / "fnlp"))
+    assert _config.home() == tmp_path / "fnlp"
+    assert _config.cache_path() == tmp_path / "fnlp" / "embeddings.sqlite"
+
+
+def test_no_home_folder_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    from feedback_nlp import _config
+    from feedback_nlp.backends import select_backend
+
+    _no_home(monkeypatch)
+    monkeypatch.delenv("FEEDBACK_NLP_HOME", raising=False)
+    monkeypatch.delenv("FEEDBACK_NLP_CACHE", raising=False)
+    with pytest.raises(InvalidInputError, match="set FEEDBACK_NLP_HOME"):
+        EmbeddingCache()
+    # backend "auto" has no stored measurement to read there: it falls back to its rules, no RuntimeError
+    assert select_backend("auto", weights="0" * 12) in ("torch", "torch-bf16")
+    assert _config.backend("torch") == "torch"
+
+
+def test_relative_xdg_cache_home_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # was: XDG_CACHE_HOME="~/cache" (not expanded by a unit file) made "./~/cache/feedback_nlp"
+    from feedback_nlp import _config
+
+    monkeypatch.delenv("FEEDBACK_NLP_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for xdg in ("~/cache", "relative/cache"):
+        monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+        assert _config.home() == tmp_path / ".cache" / "feedback_nlp"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert _config.home() == tmp_path / "xdg" / "feedback_nlp"
