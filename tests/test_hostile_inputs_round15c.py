@@ -212,3 +212,18 @@ def test_relative_xdg_cache_home_is_ignored(tmp_path: Path, monkeypatch: pytest.
         assert _config.home() == tmp_path / ".cache" / "feedback_nlp"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert _config.home() == tmp_path / "xdg" / "feedback_nlp"
+
+
+@pytest.mark.parametrize("window", ["abc", -5, 2.5, True])
+def test_model_window_that_is_no_whole_number_is_named(window: object, tmp_path: Path) -> None:
+    # was: ValueError (int("abc")) or OverflowError (-5) from deep inside the tokenizer
+    emb = Embedder(_model_copy(tmp_path / "mini", window), cache=None, backend="torch")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="max_seq_length must be a whole number"):
+        emb.model  # noqa: B018 - loading is the check
+
+
+def test_model_window_beyond_its_positions_is_refused_at_load(tmp_path: Path) -> None:
+    # was: RuntimeError "The size of tensor a (1502) must match the size of tensor b (512)" at the first long text
+    emb = Embedder(_model_copy(tmp_path / "mini", 4096), cache=None, backend="torch")
+    with pytest.raises(InvalidInputError, match="more than the model's 512 positions"):
+        emb.model  # noqa: B018 - loading is the check
