@@ -227,3 +227,31 @@ def test_model_window_beyond_its_positions_is_refused_at_load(tmp_path: Path) ->
     emb = Embedder(_model_copy(tmp_path / "mini", 4096), cache=None, backend="torch")
     with pytest.raises(InvalidInputError, match="more than the model's 512 positions"):
         emb.model  # noqa: B018 - loading is the check
+
+
+def _write_overlapping(path: str, worker: int) -> None:
+    cache = EmbeddingCache(path, timeout=30)
+    for batch in range(20):
+        texts = [f"text {i}" for i in range(batch * 5, batch * 5 + 20)]  # batches overlap, and so do workers
+        cache.put("m@1", texts, np.stack([np.full(4, float(t.split()[1]), np.float32) for t in texts]))
+        hits, _ = cache.get("m@1", texts)
+        assert all(v[0] == float(texts[i].split()[1]) for i, v in hits.items()), worker
+
+
+def test_processes_writing_one_cache_at_once(tmp_path: Path) -> None:
+    # behaved (recorded so it stays so): 3 processes creating and filling one new cache, overlapping keys
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    path = str(tmp_path / "shared" / "emb.sqlite")
+    procs = [ctx.Process(target=_write_overlapping, args=(path, w)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    cache = EmbeddingCache(path)
+    texts = [f"text {i}" for i in range(115)]
+    hits, missing = cache.get("m@1", texts)
+    assert missing == [] and len(cache) == 115 and cache.corrupted == 0
+    assert all(v.tolist() == [float(i)] * 4 for i, v in hits.items())
