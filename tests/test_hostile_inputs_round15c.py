@@ -255,3 +255,13 @@ def test_processes_writing_one_cache_at_once(tmp_path: Path) -> None:
     hits, missing = cache.get("m@1", texts)
     assert missing == [] and len(cache) == 115 and cache.corrupted == 0
     assert all(v.tolist() == [float(i)] * 4 for i, v in hits.items())
+
+
+def test_onnx_export_under_a_home_that_is_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # was: a bare FileExistsError (NotADirectoryError, PermissionError) after importing torch and transformers
+    from feedback_nlp.backends._onnx import export_int8
+
+    (tmp_path / "home").write_text("not a folder")
+    monkeypatch.setenv("FEEDBACK_NLP_HOME", str(tmp_path / "home"))
+    with pytest.raises(InvalidInputError, match="set FEEDBACK_NLP_HOME to a writable folder"):
+        export_int8(_model_copy(tmp_path / "mini"), "0" * 12)

@@ -43,6 +43,11 @@ def export_int8(location: Path, weights_hash: str) -> Path:
     target = onnx_cache_dir() / weights_hash / "model-int8-perchannel.onnx"
     if target.exists():
         return target
+    try:  # before the slow imports: a FEEDBACK_NLP_HOME that cannot hold the export was a bare OSError
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot keep the onnx-int8 export under {target.parent} ({exc.strerror or exc}); "
+                                "set FEEDBACK_NLP_HOME to a writable folder") from exc
     require("onnxruntime", "onnx", "the onnx-int8 backend")
     require("onnx", "onnx", "the onnx-int8 backend")
     import warnings
@@ -54,7 +59,6 @@ def export_int8(location: Path, weights_hash: str) -> Path:
 
     transformers.utils.logging.disable_progress_bar()
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     log.info("feedback_nlp: exporting %s to ONNX int8 (one time) -> %s", location, target)
 
     class Pooled(torch.nn.Module):
