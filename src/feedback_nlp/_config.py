@@ -87,6 +87,8 @@ def _pick(argument: T | None, name: str, default: T, parse: Callable[[str], T]) 
 
 def _choice(name: str, allowed: tuple[str, ...], aliases: dict[str, str] | None = None) -> Callable[[str], str]:
     def parse(raw: str) -> str:
+        if not isinstance(raw, str):  # long_text=5 was an AttributeError ('int' object has no attribute 'strip')
+            raise InvalidInputError(f"{name}={raw!r} is not valid: choose one of {list(allowed)} (a string)")
         value = raw.strip().lower()
         value = (aliases or {}).get(value, value)
         if value not in allowed:
@@ -101,9 +103,25 @@ def _path(argument: str | os.PathLike[str] | None, name: str) -> Path | None:
 
 
 def home(argument: str | os.PathLike[str] | None = None) -> Path:
-    """``FEEDBACK_NLP_HOME``, else ``$XDG_CACHE_HOME/feedback_nlp``, else ``~/.cache/feedback_nlp``."""
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return _path(argument, "FEEDBACK_NLP_HOME") or Path(xdg) / "feedback_nlp"
+    """``FEEDBACK_NLP_HOME``, else ``$XDG_CACHE_HOME/feedback_nlp``, else ``~/.cache/feedback_nlp``.
+
+    A relative ``XDG_CACHE_HOME`` is ignored, as the XDG spec says (``"~/cache"`` written in a unit file made a
+    folder named ``~`` in the working directory). Without a home folder (``HOME`` unset and a user that has
+    none, as in a container run with an arbitrary uid) the error says to set ``FEEDBACK_NLP_HOME``; it was a
+    bare ``RuntimeError``, raised even when ``FEEDBACK_NLP_HOME`` was set.
+    """
+    chosen = _path(argument, "FEEDBACK_NLP_HOME")
+    if chosen is not None:
+        return chosen
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "feedback_nlp"
+    try:
+        return Path.home() / ".cache" / "feedback_nlp"
+    except (RuntimeError, KeyError, OSError):
+        raise InvalidInputError("no home folder to keep feedback_nlp's per-machine files in (HOME is unset and "
+                                "this user has none): set FEEDBACK_NLP_HOME (and FEEDBACK_NLP_CACHE) to a writable "
+                                "folder") from None
 
 
 def cache_path(argument: str | os.PathLike[str] | None = None) -> Path:

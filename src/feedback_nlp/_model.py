@@ -11,18 +11,23 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
 from . import _config
 from .errors import ModelNotFoundError
 
-__all__ = ["DEFAULT_MODEL_NAME", "bundled_model_dir", "resolve_model", "weight_file_digests", "weights_hash"]
+__all__ = ["DEFAULT_MODEL_NAME", "bundled_model_dir", "resolve_model", "setup_hash", "weight_file_digests", "weights_hash"]
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx")
 _HASH_MEMO: dict[tuple[str, int, int], str] = {}
+# What besides the weights decides a model's vectors: its window (sentence_bert_config.json), pooling and
+# normalisation (modules.json and the modules' folders), tokenizer (tokenizer.json, vocab.txt, a sentencepiece
+# .model) and architecture (config.json). README and .gitattributes are neither, and so are not read.
+_SETUP_SUFFIXES = (".json", ".txt", ".model")
 
 
 def bundled_model_dir() -> Path | None:
@@ -113,3 +118,36 @@ def weights_hash(location: Path | str) -> str:
     for h in weight_file_digests(location).values():
         digest.update(h.encode())
     return digest.hexdigest()[:12]
+
+
+def _setup_files(folder: Path) -> list[Path]:
+    """The configuration files of the model folder and of the module folders its ``modules.json`` names."""
+    folders = [folder]
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+        folders += [folder / m["path"] for m in modules if isinstance(m, dict) and isinstance(m.get("path"), str)
+                    and m["path"].strip("./")]
+    except (OSError, ValueError, TypeError):
+        pass
+    return sorted(f for d in folders if d.is_dir() for f in d.iterdir()
+                  if f.is_file() and f.suffix in _SETUP_SUFFIXES and not f.name.startswith("."))
+
+
+def setup_hash(location: Path | str) -> str:
+    """8 hex digits of SHA-256 over the model's configuration files (window, pooling, normalisation, tokenizer).
+
+    Two folders with the same weights and another ``max_seq_length`` or pooling embed differently; the
+    weights hash alone gave them one :attr:`~feedback_nlp.Embedder.model_id`, and the cache served the
+    vectors of one to the other.
+    """
+    folder = local_folder(location)
+    digest = hashlib.sha256()
+    for f in _setup_files(folder):
+        name = f.relative_to(folder).as_posix().encode()
+        digest.update(len(name).to_bytes(4, "little") + name)
+        try:
+            data = f.read_bytes()
+        except OSError:  # unreadable here: the loader says so when it needs the file
+            data = b"\xff unreadable"
+        digest.update(len(data).to_bytes(8, "little") + data)
+    return digest.hexdigest()[:8]

@@ -79,6 +79,29 @@ def _checked_texts(model_id: Any, texts: Any) -> list[str]:
     return texts
 
 
+def _sqlite_or_empty(path: Path) -> bool:
+    """Whether ``path`` starts as a SQLite database does (or is empty, or unreadable: no telling)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return True
+    return not head or head == b"SQLite format 3\x00"
+
+
+def _checked_path(path: Any) -> Path:
+    """``path`` as the cache file: ``~`` expanded (``FEEDBACK_NLP_CACHE`` expanded it, ``cache="~/emb.sqlite"``
+    made a folder named ``~`` in the working directory), a blank or non-path value refused (``""`` opened ``.``)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidInputError(f"the cache path must be a file path, got {type(path).__name__} {path!r:.60}")
+    text = os.fspath(path)
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInputError(f"the cache path must name a file, got {text!r:.60}")
+    if "\x00" in text:
+        raise InvalidInputError(f"the cache path holds a NUL character: {text!r:.80}")
+    return Path(text).expanduser()
+
+
 class EmbeddingCache:
     """A process-safe SQLite store of embedding vectors.
 
@@ -88,7 +111,10 @@ class EmbeddingCache:
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, timeout: float = 60.0) -> None:
-        self.path = Path(path) if path is not None else default_cache_path()
+        self.path = _checked_path(path) if path is not None else default_cache_path()
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout < 1e6:
+            # inf and NaN were an OverflowError/ValueError from sqlite's busy timeout, a string a TypeError
+            raise InvalidInputError(f"timeout must be a number of seconds from 0 to 1e6, got {timeout!r}")
         self.timeout = timeout
         self.corrupted = 0  # rows found corrupt, discarded and left to be recomputed
         self.unwritable = 0  # vectors not stored: the disk was full or the cache read-only
@@ -110,12 +136,23 @@ class EmbeddingCache:
         conn = getattr(self._local, "conn", None)
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             return conn
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():  # "unable to open database file; delete it" was the advice for --cache /tmp
+            raise CacheError(f"the embedding cache {self.path} is a folder; give a file path, such as "
+                             f"{self.path / 'embeddings.sqlite'}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where a folder of the path should be, no permission: was a bare OSError
+            raise CacheError(f"cannot create the folder of the embedding cache {self.path} ({exc.strerror or exc}); "
+                             "point FEEDBACK_NLP_CACHE (or --cache) at a file in a writable folder") from exc
         try:
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = %d" % int(self.timeout * 1000))
             self._init_schema(conn)
         except sqlite3.DatabaseError as exc:
+            if not _sqlite_or_empty(self.path):  # someone's data file: "delete it" was the advice
+                raise CacheError(f"{self.path} is not a usable feedback_nlp embedding cache: it is no SQLite file at "
+                                 "all (another program's file?) and was left untouched; point FEEDBACK_NLP_CACHE "
+                                 "(or --cache) at another file") from exc
             raise CacheError(f"{self.path} is not a usable feedback_nlp embedding cache ({exc}); "
                              "delete it or point FEEDBACK_NLP_CACHE elsewhere") from exc
         self._local.conn, self._local.pid = conn, os.getpid()
@@ -145,6 +182,11 @@ class EmbeddingCache:
         if meta.get("magic") != _MAGIC:
             raise CacheError(f"{self.path} is a SQLite file but not a feedback_nlp embedding cache; "
                              "refusing to read or write it")
+        if meta.get("schema_version") == _SCHEMA_VERSION and conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='vectors'").fetchone() is None:
+            # opened fine, then every get was a CacheError and len() a bare OperationalError
+            raise CacheError(f"{self.path} is a feedback_nlp embedding cache without its vectors table; delete the "
+                             "file to rebuild it")
         if meta.get("schema_version") in _UNVERIFIABLE:
             self._upgrade(conn)
         elif meta.get("schema_version") != _SCHEMA_VERSION:
@@ -273,14 +315,20 @@ class EmbeddingCache:
                 and isinstance(digest, bytes) and digest == _row_digest(model_id, key, dim, blob))
 
     def __len__(self) -> int:
-        return self._conn().execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+        try:
+            return int(self._conn().execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(f"{self.path} is corrupt ({exc}); delete it to rebuild the cache") from exc
 
     def clear(self, model_id: str | None = None) -> None:
         """Delete all vectors, or only those of one model."""
-        if model_id is None:
-            self._conn().execute("DELETE FROM vectors")
-        else:
-            self._conn().execute("DELETE FROM vectors WHERE model_id = ?", (model_id,))
+        try:
+            if model_id is None:
+                self._conn().execute("DELETE FROM vectors")
+            else:
+                self._conn().execute("DELETE FROM vectors WHERE model_id = ?", (model_id,))
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(f"could not clear {self.path} ({exc})") from exc
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

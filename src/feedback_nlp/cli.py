@@ -1422,6 +1422,10 @@ def _check_cache(args: argparse.Namespace) -> None:
     (``--cache tagged.csv``: the output renamed over it, and the next run found a CSV where its cache was,
     refused as "not a usable cache"), nor inside a saved model folder, whose manifest it would break."""
     cache = getattr(args, "cache", None)
+    if isinstance(cache, str) and not cache.strip() and not getattr(args, "no_cache", False):
+        # `--cache "$CACHE"` with the variable unset used the default cache without a word
+        raise UsageError("--cache is empty: give the cache file, or --no-cache, or leave --cache out for the default "
+                         "($FEEDBACK_NLP_CACHE, else $FEEDBACK_NLP_HOME/embeddings.sqlite)")
     if not cache or getattr(args, "no_cache", False):
         return
     files = {f"--{k}": v for k in ("in", "against", "data", "taxonomy", "out", "errors")
@@ -1432,7 +1436,7 @@ def _check_cache(args: argparse.Namespace) -> None:
     if clash is not None:
         raise UsageError(f"--cache and {clash} are the same file ({cache}); the cache is a database written while the "
                          "command runs: give it a path of its own")
-    outside_saved_folders(Path(cache))
+    outside_saved_folders(Path(cache).expanduser())
 
 
 def _run_command(args: argparse.Namespace, as_json: bool, version: str, t0: float) -> int:

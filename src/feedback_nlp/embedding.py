@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import _config
-from ._model import DEFAULT_MODEL_NAME, resolve_model, weights_hash
+from ._model import DEFAULT_MODEL_NAME, resolve_model, setup_hash, weights_hash
 from .backends import BACKENDS, Encoder, get_backend, plan_batches, select_backend
 from .cache import EmbeddingCache
 from .cleaning import _SURROGATE, clean_text
@@ -211,6 +211,10 @@ class Embedder(BaseEmbedder):
             if not isinstance(flag, (bool, np.bool_)):  # "no" or "false" would read as True
                 raise InvalidInputError(f"{name} must be True or False, got {flag!r}")
         _check_device(device)
+        if cache is not None and not isinstance(cache, (EmbeddingCache, str, os.PathLike, bool)):
+            # cache=0 or cache=1 was kept as the cache itself and failed at the first encode (AttributeError)
+            raise InvalidInputError(f"cache must be an EmbeddingCache, a path to its file, True (the default path) "
+                                    f"or False/None (no cache), got {type(cache).__name__} {cache!r:.60}")
         self.name, self.location = resolve_model(model)
         self.weights_hash = weights_hash(self.location)
         self.backend = select_backend(backend, self.location, self.weights_hash)
@@ -222,7 +226,12 @@ class Embedder(BaseEmbedder):
         self.device = device
         self.batch_size = batch_size if batch_size is not None else self._backend.default_batch
         self.max_batch_tokens = max_batch_tokens if max_batch_tokens is not None else _config.DEFAULTS.max_batch_tokens
-        self.model_id = f"{self.name}@{self.weights_hash}:{self.backend}:{self.long_text}" + ("" if normalize else ":raw")
+        # the configuration hash keeps apart two folders of one set of weights that embed differently (another
+        # max_seq_length, pooling or tokenizer); it stays out of base_model_id, which saved tag models compare.
+        # A ':' in a folder name cut base_model_id before the weights hash: "run:1" and "run:2" compared equal.
+        base = f"{self.name.replace(':', '_')}@{self.weights_hash}"
+        self.model_id = (f"{base}:{self.backend}:cfg{setup_hash(self.location)}:{self.long_text}"
+                         + ("" if normalize else ":raw"))
         if cache is True:
             cache = EmbeddingCache()
         elif isinstance(cache, (str, os.PathLike)):

@@ -18,8 +18,9 @@ import numpy as np
 
 from .. import _config
 from .._optional import require
-from ..errors import ModelNotFoundError
+from ..errors import InvalidInputError, ModelNotFoundError
 from ._base import Backend, cpu_threads
+from ._torch import _plain_mean_pooling
 
 __all__ = ["OnnxInt8", "OnnxInt8Encoder", "export_int8", "onnx_cache_dir"]
 
@@ -42,6 +43,11 @@ def export_int8(location: Path, weights_hash: str) -> Path:
     target = onnx_cache_dir() / weights_hash / "model-int8-perchannel.onnx"
     if target.exists():
         return target
+    try:  # before the slow imports: a FEEDBACK_NLP_HOME that cannot hold the export was a bare OSError
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot keep the onnx-int8 export under {target.parent} ({exc.strerror or exc}); "
+                                "set FEEDBACK_NLP_HOME to a writable folder") from exc
     require("onnxruntime", "onnx", "the onnx-int8 backend")
     require("onnx", "onnx", "the onnx-int8 backend")
     import warnings
@@ -53,7 +59,6 @@ def export_int8(location: Path, weights_hash: str) -> Path:
 
     transformers.utils.logging.disable_progress_bar()
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     log.info("feedback_nlp: exporting %s to ONNX int8 (one time) -> %s", location, target)
 
     class Pooled(torch.nn.Module):
@@ -133,5 +138,10 @@ class OnnxInt8(Backend):
     def load(self, location: Path | str, weights_hash: str, device: str = "cpu") -> OnnxInt8Encoder:
         if not Path(location).is_dir():
             raise ModelNotFoundError("the onnx-int8 backend needs a local model folder")
+        if _plain_mean_pooling(Path(location)) is None:
+            # the exported graph always mean-pools: a CLS-pooled or lower-casing model got other vectors than
+            # torch's, without a word (only a calibration's fidelity gate would have seen it)
+            raise InvalidInputError(f"the onnx-int8 backend runs Transformer -> mean pooling models only; {location} "
+                                    "pools otherwise (or lower-cases its input): use backend='torch'")
         return OnnxInt8Encoder(Path(location), weights_hash)
 

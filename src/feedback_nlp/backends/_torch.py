@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingDependencyError, ModelNotFoundError
+from ..errors import InvalidInputError, MissingDependencyError, ModelNotFoundError
 from ._base import Backend
 from ._cpu import cpu_has_int8_dot, cpu_has_native_bf16
 
@@ -63,7 +63,28 @@ def _plain_mean_pooling(folder: Path) -> tuple[int, bool] | None:
         return None
     if any(k.startswith("pooling_mode_") and k not in _MEAN_POOLING and v for k, v in pooling.items()):
         return None
-    return int(sbert.get("max_seq_length") or 512), modules[-1] == "Normalize"
+    return _checked_window(folder, sbert.get("max_seq_length")), modules[-1] == "Normalize"
+
+
+def _checked_window(folder: Path, value: Any) -> int:
+    """``max_seq_length`` of ``sentence_bert_config.json`` as a window: a whole number >= 1 (unset or 0: BERT's
+    512), at most the model's ``max_position_embeddings``. "abc" was a bare ValueError and -5 an OverflowError
+    deep in the tokenizer, checked before the model loads."""
+    if value is None or value == 0:
+        return 512
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"{folder / 'sentence_bert_config.json'}: max_seq_length must be a whole number "
+                                f">= 1, got {value!r}")
+    try:
+        positions = json.loads((folder / "config.json").read_text()).get("max_position_embeddings")
+    except (OSError, ValueError, AttributeError):
+        positions = None
+    if isinstance(positions, int) and not isinstance(positions, bool) and value > positions > 0:
+        # was a RuntimeError ("size of tensor a (1502) must match ... (512)") at the first long text
+        raise InvalidInputError(f"{folder / 'sentence_bert_config.json'}: max_seq_length {value} is more than the "
+                                f"model's {positions} positions; set it to {positions} at most (long_text='chunk' "
+                                "embeds the rest of a long text)")
+    return value
 
 
 class MeanPoolingEncoder:
