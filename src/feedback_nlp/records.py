@@ -430,6 +430,45 @@ def _refuse_shuffled(X: Any, y: Any, name: str = "y", x_name: str = "X") -> None
                                 f"align them first ({name} = {name}.loc[{x_name}.index]) or reset both indexes")
 
 
+def _one_per_row(values: Any, name: str) -> list[Any]:
+    """``values``, one per row, as a list (a one-shot iterator read once). InvalidInputError for a string or bytes
+    (its letters were read as the rows: ``ids="abc"`` named three items a, b and c), a set (no order to match the
+    rows by), a mapping (keys or values?), a DataFrame or something that is no sequence, or a 2-D array.
+
+    >>> _one_per_row(iter(["a", "b"]), "ids")
+    ['a', 'b']
+    """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable) or isinstance(values, pd.DataFrame):
+        raise InvalidInputError(f"{name} must hold one value per row (a list, array or Series), got "
+                                f"{type(values).__name__} {quoted(values)}")
+    if isinstance(values, (set, frozenset, Mapping)):
+        raise InvalidInputError(f"{name} is a {type(values).__name__}, which has no row order: pass its values as a "
+                                "list or Series, in the order of the rows")
+    if isinstance(values, np.ndarray) and values.ndim != 1:
+        raise InvalidInputError(f"{name} must be 1-D (one value per row), got shape {values.shape}")
+    return list(values)  # not tolist(): a datetime64 array's tolist() is nanosecond integers
+
+
+def _placeholder_list(placeholders: Iterable[str] | None) -> list[str]:
+    """The placeholder cells, as strings: ``placeholders="N/A"`` made the letters n, a and "/" placeholders (the
+    ids "a" and "n" were rejected as missing, and "N/A" was kept as a text); ``[None]`` was an AttributeError.
+
+    >>> _placeholder_list(("N/A", "-"))
+    ['N/A', '-']
+    """
+    if placeholders is None:
+        return list(PLACEHOLDERS)
+    if isinstance(placeholders, (str, bytes)) or not isinstance(placeholders, Iterable):
+        raise InvalidInputError(f"placeholders must be a list of strings, such as ['N/A', '-'] (or () for none), got "
+                                f"{type(placeholders).__name__} {quoted(placeholders)}")
+    values = list(placeholders)
+    odd = [v for v in values if not isinstance(v, str)]
+    if odd:
+        raise InvalidInputError(f"placeholders must be strings (cells read as no value); got {quoted(odd[0])} "
+                                f"({type(odd[0]).__name__})")
+    return values
+
+
 def _missing(value: Any) -> bool:
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
 
@@ -747,7 +786,7 @@ class RowValidator:
         if set(targets) & set(_INTERNAL):
             raise ColumnError(f"columns= may not map onto the reserved names {list(_INTERNAL)}")
         self.default_source, self.unknown_source = default_source, unknown_source
-        self.placeholders = frozenset(p.strip().casefold() for p in (PLACEHOLDERS if placeholders is None else placeholders))
+        self.placeholders = frozenset(p.strip().casefold() for p in _placeholder_list(placeholders))
         self._longest = max((len(p) for p in self.placeholders), default=0) + 20  # cheap test before strip()
         self.keep_columns, self.clean, self.max_chars = keep_columns, clean, max_chars
         self._cols: dict[str, str | None] | None = None

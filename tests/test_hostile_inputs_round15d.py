@@ -1,0 +1,153 @@
+"""Round 15d: the public API fed with the containers developers actually pass (pandas Series with their own
+index and dtypes, generators, sets, a single string where a list belongs, nullable columns).
+
+Each test names what the call did before the fix: a string read letter by letter, a set's arbitrary order used as
+the rows' order, a nullable column's missing value failing as a TypeError, integers turned into floats.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import feedback_nlp as fb
+from conftest import HashEmbedder
+from feedback_nlp import InvalidInputError
+
+_BACKLOG = ["export to csv fails", "csv export broken again", "add dark mode", "please add sso"]
+_THEMES = [f"{t} {i}" for i in range(3) for t in (
+    "export to csv fails", "csv export broken again", "export crashes on csv", "cannot export csv file",
+    "please add dark mode", "dark mode would be great", "want a dark theme mode", "add dark mode option",
+    "login with sso please", "sso login support", "need sso login", "single sign on sso login")]
+
+
+@pytest.fixture(scope="module")
+def themes() -> fb.ThemeModel:
+    return fb.ThemeModel(HashEmbedder(), min_theme_size=3).fit(_THEMES)
+
+
+# --- Deduper ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ids, match", [
+    ("abcd", "ids must hold one value per row.*got str 'abcd'"),  # was the ids 'a', 'b', 'c', 'd'
+    ({1, 2, 3, 4}, "ids is a set, which has no row order"),        # was accepted in the set's order
+    (np.array([[1], [2], [3], [4]]), r"ids must be 1-D.*\(4, 1\)"),  # was four arrays as ids
+    ([[1], [2], [3], [4]], r"ids at positions \[0, 1, 2, 3\] are lists"),
+])
+def test_deduper_ids_that_are_no_list_of_ids_are_refused(ids, match):
+    with pytest.raises(InvalidInputError, match=match):
+        fb.Deduper(HashEmbedder()).fit(_BACKLOG, ids=ids)
+
+
+def test_deduper_add_refuses_a_string_of_ids():
+    dd = fb.Deduper(HashEmbedder()).fit(_BACKLOG[:2], ids=["a", "b"])
+    with pytest.raises(InvalidInputError, match="got str 'cd'"):  # was the items c and d
+        dd.add(_BACKLOG[2:], ids="cd")
+    assert dd.ids_ == ["a", "b"]
+    assert dd.add(_BACKLOG[2:], ids=iter(["c", "d"])).ids_ == ["a", "b", "c", "d"]  # a generator is read once
+
+
+@pytest.mark.parametrize("exclude, match", [
+    ("ab", "exclude_ids must hold one value per row.*got str 'ab'"),  # was: exclude 'a' for one query, 'b' for the other
+    ({"a", "c"}, "exclude_ids is a set"),
+    (pd.Series(["a", "c"], index=[0, 1]), "texts and exclude_ids have the same index labels in another order"),
+])
+def test_find_exclude_ids_as_no_list_in_query_order_is_refused(exclude, match):
+    dd = fb.Deduper(HashEmbedder()).fit(_BACKLOG, ids=list("abcd"))
+    queries = pd.Series(["export to csv fails", "add dark mode"], index=[1, 0])
+    with pytest.raises(InvalidInputError, match=match):
+        dd.find(queries, k=1, exclude_ids=exclude)
+    # the same ids as a list (or an aligned Series) leave out exactly the named item of each query
+    got = dd.find(queries, k=1, exclude_ids=pd.Series(["a", "c"], index=[1, 0]))
+    assert got["id"].tolist() == ["b", "d"]
+
+
+@pytest.mark.parametrize("labels, match", [
+    (pd.Series([True, True, False, pd.NA], dtype="boolean"), r"labels are missing at positions \[3\]"),  # TypeError
+    ([1, 1, 0, np.nan], r"labels are missing at positions \[3\]"),
+    (pd.Series([0, 0, 1, 1], index=[3, 2, 1, 0]), "same index labels in another order"),  # paired by position
+])
+def test_calibrate_threshold_refuses_missing_and_shuffled_labels(labels, match):
+    scores = pd.Series([0.9, 0.8, 0.3, 0.2])
+    with pytest.raises(InvalidInputError, match=match):
+        fb.calibrate_threshold(scores, labels)
+
+
+def test_calibrate_threshold_reads_generators_and_refuses_sets():
+    # a generator was "scores must be numbers (similarities)"
+    assert fb.calibrate_threshold((s for s in [0.9, 0.8, 0.3, 0.2]), iter([1, 1, 0, 0])) == 0.55
+    with pytest.raises(InvalidInputError, match="scores is a set"):
+        fb.calibrate_threshold({0.9, 0.8, 0.3, 0.2}, [1, 1, 0, 0])
+
+
+# --- ThemeModel ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("what", ["timestamps", "accounts"])
+def test_theme_metadata_as_a_set_is_refused(what):
+    values = set(pd.date_range("2026-01-01", periods=len(_THEMES), tz="UTC")) if what == "timestamps" \
+        else set(range(len(_THEMES)))
+    with pytest.raises(InvalidInputError, match=f"{what} is a set, which has no row order"):  # was accepted
+        fb.ThemeModel(HashEmbedder(), min_theme_size=3).fit(_THEMES, **{what: values})
+
+
+def test_theme_accounts_keep_their_integers_beside_a_missing_one():
+    # Series.map made them floats: 12345678901234567 and ...568 became one account, and 1 was saved as 1.0
+    big = [12345678901234567, 12345678901234568]
+    accounts = pd.Series([big[(i // 12) % 2] for i in range(len(_THEMES) - 1)] + [pd.NA], dtype="Int64")
+    tm = fb.ThemeModel(HashEmbedder(), min_theme_size=3).fit(_THEMES, accounts=accounts)
+    assert tm.accounts_[[0, 12]].tolist() == big and tm.accounts_[-1] is None
+    assert all(isinstance(a, (int, np.integer)) for a in tm.accounts_[:-1])
+    assert tm.themes_["unique_accounts"].max() == 2  # themes hold items of both accounts (were all 1)
+
+
+def test_theme_assignments_ids_as_a_string_or_set_are_refused(themes):
+    n = len(_THEMES)
+    letters = "".join(chr(ord("A") + i) for i in range(n))
+    with pytest.raises(InvalidInputError, match="ids must hold one value per row"):  # was one letter per item
+        themes.assignments(ids=letters)
+    with pytest.raises(InvalidInputError, match="ids is a set"):
+        themes.assignments(ids=set(range(n)))
+    assert themes.assignments(ids=(f"t{i}" for i in range(n)))["id"].tolist()[:2] == ["t0", "t1"]
+
+
+@pytest.mark.parametrize("ids, match", [("01", "got str '01'"), (0, "got int '0'"), ({0, 1}, "is a set")])
+def test_merge_themes_of_no_list_is_refused_and_changes_nothing(ids, match):
+    tm = fb.ThemeModel(HashEmbedder(), min_theme_size=3).fit(_THEMES)
+    before = tm.theme_ids_.tolist()
+    with pytest.raises(InvalidInputError, match=match):  # "01" merged themes 0 and 1; 0 was a TypeError
+        tm.merge_themes(ids)
+    assert tm.theme_ids_.tolist() == before
+
+
+# --- scoring ------------------------------------------------------------------------------------------
+
+def test_moscow_flags_from_a_generator_are_read_and_a_set_or_column_is_refused():
+    scores = [9.0, 6.0, 3.0, 1.0]
+    # a generator was one object: "commitment must be booleans; other values at positions 0"
+    assert fb.moscow(scores, commitment=(f for f in [False, False, False, True])).tolist() == \
+        ["must", "should", "could", "must"]
+    with pytest.raises(InvalidInputError, match="commitment is a set"):
+        fb.moscow(scores, commitment={True, False})
+    with pytest.raises(InvalidInputError, match=r"deadline must be one flag or one per score \(1-D\), got shape \(4, 1\)"):
+        fb.moscow(scores, deadline=np.zeros((4, 1), dtype=bool))  # was "deadline has 4 values, scores have 4"
+
+
+def test_rice_reads_a_dict_view():
+    reach = {"sso": 100, "export": 200}
+    assert fb.rice(reach.values(), 1, 0.5, 1).tolist() == [50.0, 100.0]  # was "reach must be numeric"
+
+
+# --- records ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("placeholders, match", [
+    ("N/A", "placeholders must be a list of strings.*got str 'N/A'"),  # its letters were placeholders
+    ([None], "placeholders must be strings"),                          # AttributeError
+    (5, "got int '5'"),
+])
+def test_read_feedback_placeholders_that_are_no_list_of_strings_are_refused(placeholders, match):
+    df = pd.DataFrame({"id": ["a", "n", "c"], "text": ["export fails", "dark mode please", "N/A"]})
+    with pytest.raises(InvalidInputError, match=match):
+        fb.read_feedback(df, placeholders=placeholders)
+    records, rejected = fb.read_feedback(df, placeholders=["N/A"])
+    assert records["id"].tolist() == ["a", "n"] and rejected["id"].tolist() == ["c"]
