@@ -151,3 +151,36 @@ def test_read_feedback_placeholders_that_are_no_list_of_strings_are_refused(plac
         fb.read_feedback(df, placeholders=placeholders)
     records, rejected = fb.read_feedback(df, placeholders=["N/A"])
     assert records["id"].tolist() == ["a", "n"] and rejected["id"].tolist() == ["c"]
+
+
+# --- TagClassifier ------------------------------------------------------------------------------------
+
+_TEXTS = ["export fails", "csv export broken", "crash on export", "add dark mode", "please add sso",
+          "want sso login"] * 2
+_LABELS = (["bug"] * 3 + ["req"] * 3) * 2
+
+
+@pytest.mark.parametrize("dtype", ["boolean", "Int64"])
+def test_a_nullable_indicator_frame_is_read_as_the_indicator_it_is(dtype):
+    # to numpy such columns are objects: the indicator was refused as "y must be one column ..., not a DataFrame"
+    y = pd.DataFrame({"bug": [t == "bug" for t in _LABELS], "req": [t == "req" for t in _LABELS]}).astype(dtype)
+    clf = fb.TagClassifier(HashEmbedder(), lexical=False).fit(_TEXTS, y)
+    assert clf.classes_.tolist() == ["bug", "req"]
+    assert clf.predict(_TEXTS[:1]).tolist() == [[1, 0]] and clf.score(_TEXTS, y) == 1.0
+    y.iloc[4, 1] = pd.NA
+    with pytest.raises(InvalidInputError, match=r"indicator columns have missing values in rows \[4\]"):
+        fb.TagClassifier(HashEmbedder(), lexical=False).fit(_TEXTS, y)
+
+
+def test_texts_beside_embeddings_are_named_and_held_to_the_rows_order():
+    emb = HashEmbedder()
+    X = pd.DataFrame(emb.encode(_TEXTS), index=range(100, 112))
+    with pytest.raises(InvalidInputError, match="texts is a set"):  # was "X is a set"
+        fb.TagClassifier(emb).fit(X, _LABELS, texts=set(_TEXTS))
+    shuffled = pd.Series(_TEXTS, index=range(100, 112)).sort_values()  # the lexical channel read other rows' words
+    with pytest.raises(InvalidInputError, match="X and texts have the same index labels in another order"):
+        fb.TagClassifier(emb).fit(X, _LABELS, texts=shuffled)
+    clf = fb.TagClassifier(emb).fit(X, _LABELS, texts=shuffled.loc[X.index])
+    with pytest.raises(InvalidInputError, match="X and texts have the same index labels in another order"):
+        clf.predict(X, texts=shuffled)
+    assert clf.predict(X, texts=shuffled.loc[X.index]).tolist() == _LABELS
