@@ -184,3 +184,16 @@ def test_texts_beside_embeddings_are_named_and_held_to_the_rows_order():
     with pytest.raises(InvalidInputError, match="X and texts have the same index labels in another order"):
         clf.predict(X, texts=shuffled)
     assert clf.predict(X, texts=shuffled.loc[X.index]).tolist() == _LABELS
+
+
+# --- dask ---------------------------------------------------------------------------------------------
+
+def test_tag_dataframe_of_a_pandas_frame_or_a_series_says_what_it_tags(tmp_path):
+    dd = pytest.importorskip("dask.dataframe")
+    pdf = pd.DataFrame({"id": ["a", "b"], "text": ["export fails", "dark mode"]})
+    # was AttributeError: 'DataFrame' object has no attribute 'map_partitions' (after loading the model)
+    with pytest.raises(InvalidInputError, match=r"tags a dask DataFrame .*got pandas\.DataFrame: pass "
+                                                r"dask\.dataframe\.from_pandas"):
+        fb.tag_dataframe(pdf, str(tmp_path / "no-model"))
+    with pytest.raises(InvalidInputError, match=r"got dask\.Series"):  # was lazy: it failed at compute()
+        fb.tag_dataframe(dd.from_pandas(pdf, npartitions=1)["text"], str(tmp_path / "no-model"))
