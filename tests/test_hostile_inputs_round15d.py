@@ -48,6 +48,13 @@ def test_deduper_add_refuses_a_string_of_ids():
     assert dd.add(_BACKLOG[2:], ids=iter(["c", "d"])).ids_ == ["a", "b", "c", "d"]  # a generator is read once
 
 
+def test_deduper_frame_with_ids_in_another_index_order_is_refused():
+    frame = pd.DataFrame({"text": _BACKLOG}, index=[5, 6, 7, 8])
+    with pytest.raises(InvalidInputError, match="texts and ids have the same index labels in another order"):
+        fb.Deduper(HashEmbedder()).fit(frame, ids=pd.Series(list("abcd"), index=[8, 7, 6, 5]))  # was paired by position
+    assert fb.Deduper(HashEmbedder()).fit(frame, ids=pd.Series(list("abcd"), index=[5, 6, 7, 8])).ids_ == list("abcd")
+
+
 @pytest.mark.parametrize("exclude, match", [
     ("ab", "exclude_ids must hold one value per row.*got str 'ab'"),  # was: exclude 'a' for one query, 'b' for the other
     ({"a", "c"}, "exclude_ids is a set"),

@@ -199,6 +199,8 @@ class Deduper(ParamsMixin, BaseEstimator):
         if isinstance(texts, pd.DataFrame):
             if "text" not in texts.columns:
                 raise InvalidInputError(f"DataFrame needs a 'text' column; has {quoted_list(texts.columns)}")
+            if ids is not None:  # checked against the frame's index before its rows become a list
+                _refuse_shuffled(texts, ids, "ids", "texts")
             ids = texts["id"].tolist() if ids is None and "id" in texts.columns else ids
             texts = texts["text"].tolist()
         if texts is None and embeddings is None:
