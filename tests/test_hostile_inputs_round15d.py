@@ -204,3 +204,23 @@ def test_tag_dataframe_of_a_pandas_frame_or_a_series_says_what_it_tags(tmp_path)
         fb.tag_dataframe(pdf, str(tmp_path / "no-model"))
     with pytest.raises(InvalidInputError, match=r"got dask\.Series"):  # was lazy: it failed at compute()
         fb.tag_dataframe(dd.from_pandas(pdf, npartitions=1)["text"], str(tmp_path / "no-model"))
+
+
+# --- Taxonomy -----------------------------------------------------------------------------------------
+
+def test_a_taxonomy_from_a_sheets_records_reads_empty_cells_as_no_parent_or_description():
+    sheet = pd.DataFrame({"id": ["bug", "crash"], "name": ["Bug", "Crash"],
+                          "description": ["Something broken", np.nan], "parent": [np.nan, "bug"]})
+    # read_csv's empty cells are NaN: was "tag #0 has nan as its parent; write it as text"
+    taxonomy = fb.Taxonomy.from_dict(sheet.to_dict("records"))
+    assert [(t.id, t.description, t.parent) for t in taxonomy] == [("bug", "Something broken", None),
+                                                                   ("crash", "", "bug")]
+    with pytest.raises(fb.TaxonomyError, match="nan as its id"):  # a required field stays required
+        fb.Taxonomy([{"id": np.nan, "name": "Bug"}])
+
+
+def test_validate_labels_skips_rows_without_a_label_and_names_other_values():
+    taxonomy = fb.Taxonomy([{"id": "bug", "name": "Bug"}, {"id": "request", "name": "Request"}])
+    taxonomy.validate_labels(pd.Series(["bug", None, np.nan, pd.NA], dtype=object))  # was TypeError: 'float' ...
+    with pytest.raises(fb.UnknownTagError, match=r"'1' in rows \[0\]"):  # was TypeError: 'int' object is not iterable
+        taxonomy.validate_labels([1, "bug"])
