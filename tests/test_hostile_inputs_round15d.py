@@ -224,3 +224,17 @@ def test_validate_labels_skips_rows_without_a_label_and_names_other_values():
     taxonomy.validate_labels(pd.Series(["bug", None, np.nan, pd.NA], dtype=object))  # was TypeError: 'float' ...
     with pytest.raises(fb.UnknownTagError, match=r"'1' in rows \[0\]"):  # was TypeError: 'int' object is not iterable
         taxonomy.validate_labels([1, "bug"])
+
+
+# --- EmbeddingCache -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("texts", [{"export fails", "dark mode"}, {"export fails": 0, "dark mode": 1}, None])
+def test_the_cache_refuses_texts_without_the_vectors_order(tmp_path, texts):
+    cache = fb.EmbeddingCache(tmp_path / "c.sqlite")
+    # a set stored each vector under the other text, for good; None was a TypeError from list()
+    with pytest.raises(InvalidInputError, match="texts must be a string or a list of strings in the order"):
+        cache.put("m", texts, np.eye(2, dtype=np.float32))
+    cache.put("m", pd.Series(["export fails", "dark mode"], index=[9, 4], dtype="string"), np.eye(2, dtype=np.float32))
+    hits, missing = cache.get("m", iter(["dark mode", "export fails", "sso"]))
+    assert hits[0].tolist() == [0.0, 1.0] and hits[1].tolist() == [1.0, 0.0] and missing == [2]
+    cache.close()
