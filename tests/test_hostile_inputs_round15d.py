@@ -70,6 +70,15 @@ def test_find_exclude_ids_as_no_list_in_query_order_is_refused(exclude, match):
     assert got["id"].tolist() == ["b", "d"]
 
 
+def test_score_pairs_of_two_columns_in_other_index_orders_is_refused():
+    a = pd.Series(["export to csv fails", "add dark mode"], index=[1, 0])
+    b = pd.Series(["csv export broken again", "please add sso"], index=[0, 1])
+    dd = fb.Deduper(HashEmbedder()).fit(_BACKLOG)
+    with pytest.raises(InvalidInputError, match="texts_a and texts_b have the same index labels in another order"):
+        dd.score_pairs(a, b)  # was: each text of a scored against the other row's text of b
+    assert dd.score_pairs(a, b.loc[a.index]).tolist() == dd.score_pairs(a.tolist(), b.loc[a.index].tolist()).tolist()
+
+
 @pytest.mark.parametrize("labels, match", [
     (pd.Series([True, True, False, pd.NA], dtype="boolean"), r"labels are missing at positions \[3\]"),  # TypeError
     ([1, 1, 0, np.nan], r"labels are missing at positions \[3\]"),

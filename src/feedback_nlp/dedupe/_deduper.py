@@ -540,6 +540,7 @@ class Deduper(ParamsMixin, BaseEstimator):
     def score_pairs(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:
         """Cosine similarity of each (a, b) pair — the input of :func:`calibrate_threshold`."""
         # fit's rules for texts: a string was scored letter by letter, a blank text matched another at 0.0
+        _refuse_shuffled(texts_a, texts_b, "texts_b", "texts_a")  # a re-sorted column scored other pairs
         texts_a, texts_b = _as_text_list(texts_a), _as_text_list(texts_b)
         if len(texts_a) != len(texts_b):
             raise InvalidInputError(f"{len(texts_a)} texts_a for {len(texts_b)} texts_b")
