@@ -30,8 +30,8 @@ def themes() -> fb.ThemeModel:
 # --- Deduper ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("ids, match", [
-    ("abcd", "ids must hold one value per row.*got str 'abcd'"),  # was the ids 'a', 'b', 'c', 'd'
-    ({1, 2, 3, 4}, "ids is a set, which has no row order"),        # was accepted in the set's order
+    ("abcd", "ids must hold one value per item.*got str 'abcd'"),  # was the ids 'a', 'b', 'c', 'd'
+    ({1, 2, 3, 4}, "ids is a set, which has no order"),        # was accepted in the set's order
     (np.array([[1], [2], [3], [4]]), r"ids must be 1-D.*\(4, 1\)"),  # was four arrays as ids
     ([[1], [2], [3], [4]], r"ids at positions \[0, 1, 2, 3\] are lists"),
 ])
@@ -56,7 +56,7 @@ def test_deduper_frame_with_ids_in_another_index_order_is_refused():
 
 
 @pytest.mark.parametrize("exclude, match", [
-    ("ab", "exclude_ids must hold one value per row.*got str 'ab'"),  # was: exclude 'a' for one query, 'b' for the other
+    ("ab", "exclude_ids must hold one value per item.*got str 'ab'"),  # was: exclude 'a' for one query, 'b' for the other
     ({"a", "c"}, "exclude_ids is a set"),
     (pd.Series(["a", "c"], index=[0, 1]), "texts and exclude_ids have the same index labels in another order"),
 ])
@@ -103,7 +103,7 @@ def test_calibrate_threshold_reads_generators_and_refuses_sets():
 def test_theme_metadata_as_a_set_is_refused(what):
     values = set(pd.date_range("2026-01-01", periods=len(_THEMES), tz="UTC")) if what == "timestamps" \
         else set(range(len(_THEMES)))
-    with pytest.raises(InvalidInputError, match=f"{what} is a set, which has no row order"):  # was accepted
+    with pytest.raises(InvalidInputError, match=f"{what} is a set, which has no order"):  # was accepted
         fb.ThemeModel(HashEmbedder(), min_theme_size=3).fit(_THEMES, **{what: values})
 
 
@@ -120,7 +120,7 @@ def test_theme_accounts_keep_their_integers_beside_a_missing_one():
 def test_theme_assignments_ids_as_a_string_or_set_are_refused(themes):
     n = len(_THEMES)
     letters = "".join(chr(ord("A") + i) for i in range(n))
-    with pytest.raises(InvalidInputError, match="ids must hold one value per row"):  # was one letter per item
+    with pytest.raises(InvalidInputError, match="ids must hold one value per item"):  # was one letter per item
         themes.assignments(ids=letters)
     with pytest.raises(InvalidInputError, match="ids is a set"):
         themes.assignments(ids=set(range(n)))
@@ -247,3 +247,13 @@ def test_the_cache_refuses_texts_without_the_vectors_order(tmp_path, texts):
     hits, missing = cache.get("m", iter(["dark mode", "export fails", "sso"]))
     assert hits[0].tolist() == [0.0, 1.0] and hits[1].tolist() == [1.0, 0.0] and missing == [2]
     cache.close()
+
+
+def test_rows_of_a_concatenated_frame_in_another_order_are_refused():
+    # pd.concat keeps both indexes (0, 1, 0, 1): a repeated label let any order through, paired by position
+    X = pd.concat([pd.Series(_TEXTS[:6]), pd.Series(_TEXTS[6:])])
+    y = pd.concat([pd.Series(_LABELS[:6]), pd.Series(_LABELS[6:])])
+    with pytest.raises(InvalidInputError, match="X and y have the same index labels in another order"):
+        fb.TagClassifier(HashEmbedder(), lexical=False).fit(X, y.sort_index(kind="stable"))
+    clf = fb.TagClassifier(HashEmbedder(), lexical=False).fit(X, y)
+    assert clf.predict(X).tolist() == _LABELS

@@ -25,6 +25,7 @@ import numbers
 import os
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -421,9 +422,12 @@ def _refuse_shuffled(X: Any, y: Any, name: str = "y", x_name: str = "X") -> None
     themes."""
     xi = X.index if isinstance(X, (pd.Series, pd.DataFrame)) else None
     yi = y.index if isinstance(y, (pd.Series, pd.DataFrame)) else None
-    if xi is None or yi is None or len(xi) != len(yi) or xi.equals(yi) or xi.has_duplicates:
+    if xi is None or yi is None or len(xi) != len(yi) or xi.equals(yi):
         return
-    if yi.isin(xi).all():
+    # a repeated label (pd.concat of two frames keeps both indexes): the same labels as many times each, in
+    # another order, is the same shuffle (it was let through, and paired rows with other rows' labels)
+    repeated = xi.has_duplicates or yi.has_duplicates
+    if (Counter(xi.tolist()) == Counter(yi.tolist())) if repeated else yi.isin(xi).all():
         what = "labels" if name == "y" else name
         raise InvalidInputError(f"{x_name} and {name} have the same index labels in another order: rows are paired "
                                 f"by position (as in scikit-learn), which would give texts the {what} of other rows; "
@@ -439,13 +443,13 @@ def _one_per_row(values: Any, name: str) -> list[Any]:
     ['a', 'b']
     """
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable) or isinstance(values, pd.DataFrame):
-        raise InvalidInputError(f"{name} must hold one value per row (a list, array or Series), got "
+        raise InvalidInputError(f"{name} must hold one value per item (a list, array or Series), got "
                                 f"{type(values).__name__} {quoted(values)}")
     if isinstance(values, (set, frozenset, Mapping)):
-        raise InvalidInputError(f"{name} is a {type(values).__name__}, which has no row order: pass its values as a "
-                                "list or Series, in the order of the rows")
+        raise InvalidInputError(f"{name} is a {type(values).__name__}, which has no order: pass its values as a "
+                                "list or Series, in the order of the items")
     if isinstance(values, np.ndarray) and values.ndim != 1:
-        raise InvalidInputError(f"{name} must be 1-D (one value per row), got shape {values.shape}")
+        raise InvalidInputError(f"{name} must be 1-D (one value per item), got shape {values.shape}")
     return list(values)  # not tolist(): a datetime64 array's tolist() is nanosecond integers
 
 
