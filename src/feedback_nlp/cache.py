@@ -26,7 +26,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,10 @@ def _checked_texts(model_id: Any, texts: Any) -> list[str]:
     an InvalidInputError for a model id or a text that is no string (None was an AttributeError)."""
     if not isinstance(model_id, str) or not model_id:
         raise InvalidInputError(f"model_id must be the embedding model's id (a non-empty string), got {model_id!r:.80}")
+    if isinstance(texts, (set, frozenset, Mapping)) or not isinstance(texts, Iterable):
+        # a set's order is not the vectors' order: put() stored each vector under another text, for good
+        raise InvalidInputError(f"texts must be a string or a list of strings in the order of the vectors, got "
+                                f"{type(texts).__name__}")
     texts = [texts] if isinstance(texts, str) else list(texts)
     odd = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if odd:

@@ -31,7 +31,7 @@ import pandas as pd
 from ._chunks import load_model_cached, process_chunk
 from ._optional import require
 from .cleaning import MAX_TEXT_CHARS
-from .errors import FeedbackNLPError, ModelMismatchError, UsageError, quoted
+from .errors import FeedbackNLPError, InvalidInputError, ModelMismatchError, UsageError, quoted
 
 __all__ = ["run_chunks", "tag_dataframe", "tag_dataframe_schema", "tag_partition"]
 
@@ -135,7 +135,12 @@ def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str =
     The embedding ``backend`` (default ``auto``) is resolved here, on the client, and every partition uses
     that one, so workers on different CPUs never mix backends.
     """
-    require("dask.dataframe", "dask", "tag_dataframe")
+    dd = require("dask.dataframe", "dask", "tag_dataframe")
+    if not isinstance(ddf, dd.DataFrame):  # a pandas frame was "'DataFrame' object has no attribute 'map_partitions'"
+        hint = (": pass dask.dataframe.from_pandas(df, npartitions=...), or tag a pandas frame in this process with "
+                "TagClassifier.load(model).tag(df[text_col])") if isinstance(ddf, pd.DataFrame) else ""
+        raise InvalidInputError(f"tag_dataframe tags a dask DataFrame (with a {text_col!r} column), got "
+                                f"{type(ddf).__module__.split('.')[0]}.{type(ddf).__name__}{hint}")
     model, cache = _for_workers(model), _cache_for_workers(cache)
     backend = getattr(load_model_cached(model, False, backend).embedder_, "backend", backend)
     meta = pd.DataFrame({"row": pd.Series(dtype="int64"), "id": pd.Series(dtype=object), "tags": pd.Series(dtype=object),

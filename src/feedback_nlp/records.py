@@ -25,6 +25,7 @@ import numbers
 import os
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -427,13 +428,55 @@ def _refuse_shuffled(X: Any, y: Any, name: str = "y", x_name: str = "X") -> None
     themes."""
     xi = X.index if isinstance(X, (pd.Series, pd.DataFrame)) else None
     yi = y.index if isinstance(y, (pd.Series, pd.DataFrame)) else None
-    if xi is None or yi is None or len(xi) != len(yi) or xi.equals(yi) or xi.has_duplicates:
+    if xi is None or yi is None or len(xi) != len(yi) or xi.equals(yi):
         return
-    if yi.isin(xi).all():
+    # a repeated label (pd.concat of two frames keeps both indexes): the same labels as many times each, in
+    # another order, is the same shuffle (it was let through, and paired rows with other rows' labels)
+    repeated = xi.has_duplicates or yi.has_duplicates
+    if (Counter(xi.tolist()) == Counter(yi.tolist())) if repeated else yi.isin(xi).all():
         what = "labels" if name == "y" else name
         raise InvalidInputError(f"{x_name} and {name} have the same index labels in another order: rows are paired "
                                 f"by position (as in scikit-learn), which would give texts the {what} of other rows; "
                                 f"align them first ({name} = {name}.loc[{x_name}.index]) or reset both indexes")
+
+
+def _one_per_row(values: Any, name: str) -> list[Any]:
+    """``values``, one per row, as a list (a one-shot iterator read once). InvalidInputError for a string or bytes
+    (its letters were read as the rows: ``ids="abc"`` named three items a, b and c), a set (no order to match the
+    rows by), a mapping (keys or values?), a DataFrame or something that is no sequence, or a 2-D array.
+
+    >>> _one_per_row(iter(["a", "b"]), "ids")
+    ['a', 'b']
+    """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable) or isinstance(values, pd.DataFrame):
+        raise InvalidInputError(f"{name} must hold one value per item (a list, array or Series), got "
+                                f"{type(values).__name__} {quoted(values)}")
+    if isinstance(values, (set, frozenset, Mapping)):
+        raise InvalidInputError(f"{name} is a {type(values).__name__}, which has no order: pass its values as a "
+                                "list or Series, in the order of the items")
+    if isinstance(values, np.ndarray) and values.ndim != 1:
+        raise InvalidInputError(f"{name} must be 1-D (one value per item), got shape {values.shape}")
+    return list(values)  # not tolist(): a datetime64 array's tolist() is nanosecond integers
+
+
+def _placeholder_list(placeholders: Iterable[str] | None) -> list[str]:
+    """The placeholder cells, as strings: ``placeholders="N/A"`` made the letters n, a and "/" placeholders (the
+    ids "a" and "n" were rejected as missing, and "N/A" was kept as a text); ``[None]`` was an AttributeError.
+
+    >>> _placeholder_list(("N/A", "-"))
+    ['N/A', '-']
+    """
+    if placeholders is None:
+        return list(PLACEHOLDERS)
+    if isinstance(placeholders, (str, bytes)) or not isinstance(placeholders, Iterable):
+        raise InvalidInputError(f"placeholders must be a list of strings, such as ['N/A', '-'] (or () for none), got "
+                                f"{type(placeholders).__name__} {quoted(placeholders)}")
+    values = list(placeholders)
+    odd = [v for v in values if not isinstance(v, str)]
+    if odd:
+        raise InvalidInputError(f"placeholders must be strings (cells read as no value); got {quoted(odd[0])} "
+                                f"({type(odd[0]).__name__})")
+    return values
 
 
 def _missing(value: Any) -> bool:
@@ -759,7 +802,7 @@ class RowValidator:
         if set(targets) & set(_INTERNAL):
             raise ColumnError(f"columns= may not map onto the reserved names {list(_INTERNAL)}")
         self.default_source, self.unknown_source = default_source, unknown_source
-        self.placeholders = frozenset(p.strip().casefold() for p in (PLACEHOLDERS if placeholders is None else placeholders))
+        self.placeholders = frozenset(p.strip().casefold() for p in _placeholder_list(placeholders))
         self._longest = max((len(p) for p in self.placeholders), default=0) + 20  # cheap test before strip()
         self.keep_columns, self.clean, self.max_chars = keep_columns, clean, max_chars
         self._cols: dict[str, str | None] | None = None

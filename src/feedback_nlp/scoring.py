@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime
 import numbers
 import re
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from decimal import Decimal
 from typing import Any, Union
 
@@ -100,7 +100,7 @@ class _Args:
         if isinstance(value, (set, frozenset, Mapping)):  # "non-numeric values" for a set of numbers
             raise InvalidInputError(f"{name} is a {type(value).__name__}: pass its numbers as a list, an array or a "
                                     "Series, in the order of the other arguments")
-        if isinstance(value, Iterator):  # a generator of numbers was one object: "must be numeric"
+        if isinstance(value, (Iterator, KeysView, ValuesView)):  # a generator of numbers was one object: "must be numeric"
             value = list(value)
         if isinstance(value, np.ma.MaskedArray):  # np.asarray dropped the mask: a masked (missing) value was scored
             data = np.ma.getdata(value).astype(object)
@@ -227,7 +227,14 @@ def _flags(name: str, value: Any, n: int, index: pd.Index | None) -> np.ndarray:
             raise InvalidInputError(f"{name} has a different index than scores (align it with .reindex, "
                                     "or pass its values)")
         value = value.to_numpy(dtype=object)
+    if isinstance(value, (set, frozenset, Mapping)):  # no order to match the scores by
+        raise InvalidInputError(f"{name} is a {type(value).__name__}: pass one flag per score as a list, an array "
+                                "or a Series, in the order of the scores")
+    if isinstance(value, (Iterator, KeysView, ValuesView)):  # a generator was one object: "must be booleans"
+        value = list(value)
     arr = np.atleast_1d(np.asarray(value, dtype=object))
+    if arr.ndim != 1:  # was "has 4 values, scores have 4" for a (4, 1) column
+        raise InvalidInputError(f"{name} must be one flag or one per score (1-D), got shape {arr.shape}")
     bad = np.array([not _is_flag(x) for x in arr.reshape(-1)], dtype=bool)
     if bad.any():
         raise InvalidInputError(f"{name} must be booleans; other values at positions {_positions(bad)}")

@@ -150,7 +150,17 @@ def _indicator(labels: Any) -> tuple[np.ndarray, list[str]] | None:
         names = [str(c) for c in labels.columns]
         if len(set(names)) != len(names):
             return None
-        labels = labels.to_numpy()
+        if len(names) and all(pd.api.types.is_bool_dtype(t) or pd.api.types.is_numeric_dtype(t) for t in labels.dtypes):
+            # nullable columns (boolean, Int64: what read_csv(dtype_backend=...) and convert_dtypes() give) were
+            # objects to numpy, so the indicator was refused as "not a DataFrame"
+            missing = labels.isna().any(axis=1).to_numpy()
+            if missing.any():
+                raise InvalidInputError(f"y's indicator columns have missing values in rows "
+                                        f"{np.flatnonzero(missing)[:10].tolist()}; each cell is 1 (the row has the "
+                                        "tag) or 0")
+            labels = labels.to_numpy(dtype=float)
+        else:
+            labels = labels.to_numpy()
     elif isinstance(labels, np.ndarray) and labels.ndim == 2:
         names = [str(j) for j in range(labels.shape[1])]
     else:
@@ -494,7 +504,7 @@ def _row_keys(X: Any, texts: Any = None) -> np.ndarray:
     numeric = _numeric_rows(X)
     if numeric is None or texts is not None:
         raw = [_copy_key(t).encode("utf-8", "surrogatepass")
-               for t in _texts(texts if texts is not None else X)]
+               for t in (_texts(X) if texts is None else _given_texts(X, texts))]
     else:
         raw = [r.tobytes() for r in np.ascontiguousarray(numeric, dtype=np.float32)]
     return np.array([int.from_bytes(hashlib.blake2b(b, digest_size=8).digest(), "little") for b in raw],
@@ -563,6 +573,14 @@ def _texts(X: Any, name: str = "X") -> list[str]:
     return values
 
 
+def _given_texts(X: Any, texts: Any) -> list[str]:
+    """``texts=``, the texts of precomputed embeddings ``X``, as a list: named ``texts`` in errors (a set was
+    "X is a set"), and refused when it is a Series whose index holds X's labels in another order (the lexical
+    channel read other rows' words)."""
+    _refuse_shuffled(X, texts, "texts")
+    return _texts(texts, "texts")
+
+
 def _check_finite(emb: np.ndarray, what: str) -> None:
     bad = np.flatnonzero(~np.isfinite(emb).all(axis=1))
     if len(bad):
@@ -627,7 +645,7 @@ def _repeat_groups(X: Any, texts: Any = None) -> np.ndarray | None:
     words = texts if texts is not None else (None if numeric is not None else X)
     if words is None:
         return None if numeric is None else _repeated_rows(numeric)  # one text embeds to the same bits
-    keys = [_copy_key(t) for t in _texts(words)]
+    keys = [_copy_key(t) for t in (_texts(X) if texts is None else _given_texts(X, texts))]
     if len(set(keys)) == len(keys):
         return None
     return np.unique(np.array(keys, dtype=object), return_inverse=True)[1].ravel()
@@ -1382,7 +1400,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                         weights: np.ndarray | None = None) -> EvaluationReport:
         train, test = _holdout_split(targets.primary, share, int(self.random_state), repeats)
         rows = targets.rows
-        words = None if texts is None else _texts(texts)
+        words = None if texts is None else _given_texts(X, texts)
         with _labels_checked():
             held = clone(self).fit(_take(X, train), [rows[i] if targets.multi_label else rows[i][0] for i in train],
                                    unlabelled=unlabelled, texts=None if words is None else [words[i] for i in train],
@@ -1492,7 +1510,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if texts is None:
             raise InvalidInputError("this model also reads its base model's embeddings (keep_base=True): pass the "
                                     "texts — tag(texts), or tag(vectors, texts=texts)")
-        words = _texts(texts)
+        words = _given_texts(X, texts)
         if len(words) != len(numeric):
             raise InvalidInputError(f"texts has {len(words)} rows but X has {len(numeric)}")
         tuned_dim = int(self.n_features_in_) - int(base.dim)
@@ -1522,7 +1540,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             return self._prepared(embedder, _texts(X))
         if texts is None:
             return None
-        words = _texts(texts)
+        words = _given_texts(X, texts)
         if len(words) != n:
             raise InvalidInputError(f"texts has {len(words)} rows but X has {n}")
         return self._prepared(embedder, words)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputNotFoundError, InvalidInputError, TaxonomyError, UnknownTagError, quoted, quoted_list
-from .records import _hidden_in_id
+from .records import _hidden_in_id, _missing
 
 __all__ = ["Tag", "Taxonomy"]
 
@@ -117,6 +117,11 @@ class Taxonomy:
             unknown = set(t) - {"id", "name", "description", "parent", "examples"}
             if unknown:
                 raise TaxonomyError(f"tag #{i} ({quoted(t.get('id'))}) has unknown field(s) {quoted_list(sorted(map(str, unknown)))}")
+            if any(isinstance(t.get(k), float) and math.isnan(t[k]) for k in ("description", "parent")):
+                # an empty cell of a sheet read with pandas (read_csv(...).to_dict("records")) is NaN: no parent, no
+                # description (it was refused as "nan as its parent; write it as text")
+                t = {k: v for k, v in t.items() if not (k in ("description", "parent") and isinstance(v, float)
+                                                        and math.isnan(v))}
             for key in ("id", "name", "description", "parent"):
                 if isinstance(t.get(key), (bool, list, tuple, dict, set)):
                     # a JSON true or a list where a name belongs: str() would silently invent "True"
@@ -352,7 +357,9 @@ class Taxonomy:
             raise InvalidInputError("labels must be one row of tags per item (a list), got a string")
         bad: dict[str, list[int]] = {}
         for i, row in enumerate(labels):
-            for t in [row] if isinstance(row, str) else row:
+            if _missing(row):
+                continue  # a row without a label has no tag to check (it was "'float' object is not iterable")
+            for t in row if isinstance(row, Iterable) and not isinstance(row, (str, bytes)) else [row]:
                 if t not in self._tags:
                     bad.setdefault(t, []).append(i)
         if bad:

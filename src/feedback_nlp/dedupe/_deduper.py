@@ -6,7 +6,7 @@ import json
 import numbers
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted_list
 from ..evaluation import best_f1_threshold
-from ..records import _missing, _refuse_shuffled
+from ..records import _missing, _one_per_row, _refuse_shuffled
 from ._bm25 import BM25
 
 __all__ = ["Deduper", "calibrate_threshold"]
@@ -113,6 +113,15 @@ def calibrate_threshold(scores: Sequence[float] | np.ndarray, labels: Sequence[i
     >>> calibrate_threshold([0.95, 0.9, 0.6, 0.5], [1, 1, 0, 0])
     0.75
     """
+    # rows are paired by position: a generator was "scores must be numbers", a set paired scores with other
+    # pairs' labels, and an empty cell of a nullable boolean column was a TypeError ("boolean value of NA")
+    _refuse_shuffled(scores, labels, "labels", "scores")
+    scores, labels = _one_per_row(scores, "scores"), _one_per_row(labels, "labels")
+    for name, values in (("scores", scores), ("labels", labels)):
+        missing = [p for p, v in enumerate(values) if _missing(v)]
+        if missing:
+            raise InvalidInputError(f"{name} are missing at positions {missing[:10]}: every pair needs a score and a "
+                                    "label, 1 (duplicate) or 0 (not)")
     thr, report = best_f1_threshold(scores, labels)
     return (thr, report) if return_report else thr
 
@@ -190,12 +199,15 @@ class Deduper(ParamsMixin, BaseEstimator):
         if isinstance(texts, pd.DataFrame):
             if "text" not in texts.columns:
                 raise InvalidInputError(f"DataFrame needs a 'text' column; has {quoted_list(texts.columns)}")
+            if ids is not None:  # checked against the frame's index before its rows become a list
+                _refuse_shuffled(texts, ids, "ids", "texts")
             ids = texts["id"].tolist() if ids is None and "id" in texts.columns else ids
             texts = texts["text"].tolist()
         if texts is None and embeddings is None:
             raise InvalidInputError("give texts or precomputed embeddings")
         if ids is not None:  # a Series of ids sorted apart from the texts named other items' ids
             _refuse_shuffled(texts, ids, "ids", "texts")
+            ids = _one_per_row(ids, "ids")  # ids="abc" named three items a, b and c; a set had no order
         if texts is not None:  # strings only, also beside precomputed embeddings (the lexical channel reads them)
             texts = _as_text_list(texts)
         n = len(texts) if texts is not None else len(embeddings) if embeddings is not None else 0
@@ -214,6 +226,10 @@ class Deduper(ParamsMixin, BaseEstimator):
         if missing:  # a match with id None (or NaN, which equals nothing) names no item
             raise InvalidInputError(f"ids are missing at positions {missing[:10]}: every item needs an id "
                                     "(pass ids=None to number the items)")
+        unhashable = [p for p, i in enumerate(ids) if not isinstance(i, Hashable)]
+        if unhashable:  # a list as an id was stored, and matched by its text "[1]"
+            raise InvalidInputError(f"ids at positions {unhashable[:10]} are {type(ids[unhashable[0]]).__name__}s; an "
+                                    "id is a string or a number")
         return (texts if texts is not None else [None] * n), ids, _normalise(embeddings)
 
     def fit(self, texts: Any = None, ids: Sequence[Any] | None = None, *, embeddings: np.ndarray | None = None) -> Deduper:
@@ -332,12 +348,14 @@ class Deduper(ParamsMixin, BaseEstimator):
             raise InvalidInputError(f"min_score must be a finite number or None, got {min_score!r}")
         if min_score is not None and not -1 <= min_score <= 1:  # 85 (a percentage) kept exact copies alone
             raise InvalidInputError(f"min_score is a cosine similarity, between -1 and 1 (0.85, not 85), got {min_score!r}")
+        if exclude_ids is not None:  # "ab" excluded the ids a and b, a set in no order, a re-sorted Series others
+            _refuse_shuffled(texts, exclude_ids, "exclude_ids", "texts")
+            exclude_ids = _one_per_row(exclude_ids, "exclude_ids")
         qtexts, _, q = self._inputs(texts, None, embeddings)
         if q.shape[1] != self.dim_:
             raise ModelMismatchError(f"queries have {q.shape[1]} dimensions, the index has {self.dim_}")
         skip_pos = None
         if exclude_ids is not None:
-            exclude_ids = list(exclude_ids)
             if len(exclude_ids) != len(q):
                 raise InvalidInputError(f"{len(exclude_ids)} exclude_ids for {len(q)} queries")
             where = {str(i): p for p, i in enumerate(self.ids_)}
@@ -522,6 +540,7 @@ class Deduper(ParamsMixin, BaseEstimator):
     def score_pairs(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:
         """Cosine similarity of each (a, b) pair — the input of :func:`calibrate_threshold`."""
         # fit's rules for texts: a string was scored letter by letter, a blank text matched another at 0.0
+        _refuse_shuffled(texts_a, texts_b, "texts_b", "texts_a")  # a re-sorted column scored other pairs
         texts_a, texts_b = _as_text_list(texts_a), _as_text_list(texts_b)
         if len(texts_a) != len(texts_b):
             raise InvalidInputError(f"{len(texts_a)} texts_a for {len(texts_b)} texts_b")

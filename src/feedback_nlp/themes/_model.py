@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from .._persist import check_embedder, loading, prepare_folder, read_config, rea
 from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted
-from ..records import _refuse_shuffled, to_utc_times
+from ..records import _one_per_row, _refuse_shuffled, to_utc_times
 from ._labels import BaseLabeller, CTFIDFLabeller, central_title
 from ._parts import BaseClusterer, BaseReducer, GraphClusterer, HDBSCANClusterer
 
@@ -280,11 +280,8 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         if values is None:
             return None
         # a string was read as its characters ("has 10 values for 18 texts"), a number was "'int' object is not
-        # iterable": both are one value where one per item is needed
-        if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
-            raise InvalidInputError(f"{name} must hold one value per item (a list or a column), got "
-                                    f"{type(values).__name__} {quoted(values)}")
-        arr = pd.Series(list(values), dtype=None if name == "timestamps" else object)
+        # iterable": both are one value where one per item is needed; a set has no order to match items by
+        arr = pd.Series(_one_per_row(values, name), dtype=None if name == "timestamps" else object)
         if len(arr) != n:
             raise InvalidInputError(f"{name} has {len(arr)} values for {n} texts")
         if name == "timestamps":
@@ -298,7 +295,11 @@ class ThemeModel(ParamsMixin, BaseEstimator):
                                     f"{np.flatnonzero(bad)[:10].tolist()} hold lists or objects")
         # every missing account is None: pd.NA (a nullable Int64 column) failed the count of accounts with
         # "boolean value of NA is ambiguous", and would have been saved as the account '<NA>'
-        return arr.map(lambda v: None if pd.isna(v) else v).to_numpy(dtype=object)
+        # (a list, not Series.map: map made a column of ints with a missing value floats, so the accounts
+        # 12345678901234567 and 12345678901234568 were one account, and 1 was saved as 1.0)
+        out = np.empty(len(arr), dtype=object)
+        out[:] = [None if pd.isna(v) else v for v in arr.tolist()]
+        return out
 
     def _similarities(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Best theme (position in centroids_) and its similarity, in chunks to bound memory."""
@@ -561,7 +562,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         self._check_fitted()
         if label is not None:  # checked as rename_theme checks it, before the themes change: 3 or "" was kept
             label = _checked_label(label)
-        ids = [self._theme_id(i) for i in ids]
+        ids = [self._theme_id(i) for i in _one_per_row(ids, "merge_themes(ids)")]  # "01" merged themes 0 and 1
         unknown = [i for i in ids if i not in set(self.theme_ids_.tolist())]
         if unknown or len(ids) < 2:
             raise InvalidInputError(f"merge_themes needs at least 2 existing theme ids; unknown: {unknown}")
@@ -641,7 +642,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         best, sim = self._similarities(self.embeddings_) if len(self.centroids_) else (None, np.zeros(len(self.labels_)))
         names = dict(zip(self.themes_["id"], self.themes_["label"])) if len(self.themes_) else {}
         if ids is not None:
-            ids = list(ids)
+            ids = _one_per_row(ids, "ids")  # ids="abc..." named the items by letter; a set in no order
             if len(ids) != len(self.labels_):  # was pandas' "All arrays must be of the same length"
                 raise InvalidInputError(f"{len(ids)} ids for the {len(self.labels_)} items of this model")
         return pd.DataFrame({
