@@ -85,7 +85,8 @@ class EvaluationReport:
         if self.unknown_tags:
             lines.append(f"| tags the model does not know (scored as missed) | {_cell(quoted_list(self.unknown_tags, 10))} |")
         for level, m in sorted(self.per_level.items()):
-            lines.append(f"| level {level} accuracy / macro F1 | {m['accuracy']:.4f} / {m['macro_f1']:.4f} |")
+            rows = f" ({m['n']} rows with a tag there)" if "n" in m else ""
+            lines.append(f"| level {level} accuracy / macro F1{rows} | {m['accuracy']:.4f} / {m['macro_f1']:.4f} |")
         lines += ["", "| tag | precision | recall | F1 | support |", "|---|---|---|---|---|"]
         for r in self.per_tag.head(max_tags).to_dict("records"):
             lines.append(f"| {_cell(r['tag'])} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |")
@@ -276,9 +277,15 @@ def evaluate_predictions(
     covered = ~abst
     per_level = {}
     for level, (lt, lp) in (levels or {}).items():
-        sub = evaluate_predictions(lt, lp, classes=sorted({x for row in lt for x in row}), multi_label=multi_label,
-                                   abstained=abst)
-        per_level[level] = {"accuracy": sub.accuracy, "macro_f1": sub.macro_f1, "micro_f1": sub.micro_f1}
+        # the rows with a tag at this depth, true or predicted: a row whose true and predicted tags both stop above
+        # it ("bug" predicted "praise", top-level tags) has nothing to be right about there, and counted as right
+        # it lifted a deeper level's accuracy to 1.0 on rows the model got wrong
+        at = [i for i, (t, p) in enumerate(zip(lt, lp)) if _tag_set(t) or _tag_set(p)]
+        if not at:
+            continue
+        sub = evaluate_predictions([lt[i] for i in at], [lp[i] for i in at], classes=sorted({x for i in at for x in lt[i]}),
+                                   multi_label=multi_label, abstained=abst[at])
+        per_level[level] = {"accuracy": sub.accuracy, "macro_f1": sub.macro_f1, "micro_f1": sub.micro_f1, "n": len(at)}
     conf = ece = float("nan")
     if probabilities is not None:
         P = np.asarray(probabilities, dtype=float)

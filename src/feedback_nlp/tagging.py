@@ -659,6 +659,21 @@ def _warn_conflicting_labels(groups: np.ndarray | None, rows: list[list[Any]]) -
                       "both (find_label_issues lists the rows most likely mislabelled)", UserWarning, stacklevel=4)
 
 
+def _unmeasured_tags(report: EvaluationReport, classes: list[Any]) -> str:
+    """``"; the held-out rows hold no row of …"`` (and a warning) when trained tags are missing from the held-out
+    share: a tag with too few rows keeps them all for training, and the card's macro-F1 of 1.0 for a three-tag
+    model came from held-out rows of one tag, without a word. Empty when every tag was measured."""
+    held = {t for t, n in zip(report.per_tag["tag"], report.per_tag["support"]) if n > 0}
+    missing = [c for c in classes if c not in held]
+    if not missing:
+        return ""
+    note = (f"; {len(missing)} of {len(classes)} tags have no held-out row (too few rows to hold one out) and are "
+            f"not measured by these figures: {quoted_list(missing, limit=10)}")
+    warnings.warn(f"held-out evaluation:{note[1:]}; label more rows of them, or evaluate on a labelled file of "
+                  "your own", UserWarning, stacklevel=4)
+    return note
+
+
 def _conflicting_copies(groups: np.ndarray | None, primary: np.ndarray) -> dict[int, int]:
     """Rows whose text repeats under another tag (``groups`` from :func:`_repeat_groups`), each with the tag its
     copies carry most: the rows not carrying their group's most common tag, and every row of a tie.
@@ -1208,7 +1223,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             **{k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
             "evaluation": f"held-out stratified {holdout:.0%} ({report.n} rows), trained on the rest"
                           + ("; copies of a repeated text kept on one side" if repeats is not None else "")
-                          + "; the saved model was then trained on every row",
+                          + "; the saved model was then trained on every row"
+                          + _unmeasured_tags(report, self._names(list(range(len(self.classes_))))),
         }
         return self
 
@@ -1650,7 +1666,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         """Accuracy, micro/macro F1, per-tag P/R/F1/support, most confused pairs, abstain rate, and how well
         the probabilities are calibrated (``mean_confidence``, ``calibration_error``).
 
-        With a hierarchical taxonomy, ``per_level`` reports accuracy and F1 at each depth.
+        With a hierarchical taxonomy, ``per_level`` reports accuracy and F1 at each depth, over the ``n`` rows with
+        a tag at that depth (true or predicted).
 
         Warns when tags of ``y`` are unknown to the model (scored as missed), and when rows of ``X`` are copies of
         rows this model was fitted on in this session (their figures overstate how it does on new feedback).
