@@ -6,8 +6,8 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from conftest import HashEmbedder
 
+from conftest import HashEmbedder
 from feedback_nlp.evaluation import evaluate_predictions
 from feedback_nlp.tagging import TagClassifier
 
