@@ -51,3 +51,38 @@ def test_per_level_accuracy_counts_only_rows_with_a_tag_at_that_depth():
     assert "| level 1 accuracy / macro F1 (1 rows with a tag there) | 0.0000 / 0.0000 |" in r.to_markdown()
     no_depth = evaluate_predictions([["bug"]], [["bug"]], classes=["bug"], levels={1: ([[]], [[]])})
     assert no_depth.per_level == {}  # no row reaches depth 1: no figure, rather than a perfect one
+
+
+def test_train_and_eval_name_the_line_of_a_text_that_cleans_to_nothing(tmp_path, capsys, monkeypatch):
+    """A cell holding only HTML (``<br>``) is not blank in the file, so the CLI took it, and the embedder's
+    cleaning refused it as "empty text at positions [12]": counted from 0 in a list the user never saw (in the
+    training part of the split, with a held-out share). Now train and eval name the file's line and why."""
+    import json
+
+    import feedback_nlp as fb
+    from _hostile_support import write_file
+    from feedback_nlp.cli import main
+    from feedback_nlp.embedding import Embedder
+
+    rows = [f"export to csv crashes {i},bug" for i in range(6)] + [f"please add dark mode {i},feature" for i in range(6)]
+    data = write_file(tmp_path / "l.csv", "text,label\n" + "\n".join([*rows[:3], "<p><br></p>,bug", *rows[3:]]) + "\n")
+    why = "no text left in column 'text' once cleaned (only HTML markup, a quoted reply or a signature)"
+    # the default embedder refuses the row while cleaning, before its model is loaded
+    assert main(["train", "--data", data, "--out", str(tmp_path / "m"), "--no-cache", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["error"] == f"{data}: {why} at line 5; fill or remove these rows"
+
+    class Cleaning(HashEmbedder):  # cleans as the default embedder does, and embeds fast
+        clean = True
+
+        def prepare(self, texts):
+            return Embedder.prepare(self, texts)
+
+        def encode(self, texts):
+            return super().encode(self.prepare(texts))
+
+    model = TagClassifier(Cleaning()).fit([r.split(",")[0] for r in rows], [r.split(",")[1] for r in rows])
+    model.save(tmp_path / "m")
+    load = fb.TagClassifier.load.__func__
+    monkeypatch.setattr(fb.TagClassifier, "load", classmethod(lambda cls, path, **kw: load(cls, path, embedder=Cleaning())))
+    assert main(["eval", "--model", str(tmp_path / "m"), "--data", data, "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["error"] == f"{data}: {why} at line 5; fill or remove these rows"
