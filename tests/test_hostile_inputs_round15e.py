@@ -86,3 +86,16 @@ def test_train_and_eval_name_the_line_of_a_text_that_cleans_to_nothing(tmp_path,
     monkeypatch.setattr(fb.TagClassifier, "load", classmethod(lambda cls, path, **kw: load(cls, path, embedder=Cleaning())))
     assert main(["eval", "--model", str(tmp_path / "m"), "--data", data, "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["error"] == f"{data}: {why} at line 5; fill or remove these rows"
+
+
+def test_head_auto_does_not_show_an_estimate_for_the_head_it_never_priced(tmp_path):
+    """The frozen baseline of ``head="auto"`` is measured, never estimated (its fold cost is set to 0 to say
+    so), and the card's comparison table showed it "estimated s 0.0": a figure nobody computed. Now "–"."""
+    labels = ["bug"] * 6 + ["feature"] * 6
+    clf = TagClassifier(HashEmbedder(), head="auto", time_budget=60, random_state=0).fit(_texts(labels), labels)
+    row = next(r for r in clf.head_selection_["candidates"] if r["head"] == "logreg")
+    assert row["status"] == "chosen" and row["folds"] == 3 and row["estimated_s"] is None
+    card = (clf.save(tmp_path / "m") / "README.md").read_text()
+    assert "| logreg | 1.0000 | 1.0000 | 3 |" in card
+    line = next(x for x in card.splitlines() if x.startswith("| logreg |"))
+    assert line.split(" | ")[5] == "–"  # the estimated-seconds column
