@@ -99,3 +99,28 @@ def test_head_auto_does_not_show_an_estimate_for_the_head_it_never_priced(tmp_pa
     assert "| logreg | 1.0000 | 1.0000 | 3 |" in card
     line = next(x for x in card.splitlines() if x.startswith("| logreg |"))
     assert line.split(" | ")[5] == "–"  # the estimated-seconds column
+
+
+def test_evaluate_reads_the_ancestors_predict_writes_as_implied():
+    """A multi-label model with a hierarchy predicts a row's tags with their ancestors (``area``, ``area.ui``);
+    labels written the same way (copied from the model's output, or a labelling tool that keeps the path) were
+    scored as tags "this model was not trained on": accuracy 0.0 on the model's own predictions. Now an ancestor
+    given beside its descendant is implied, as ``predict`` means it."""
+    from feedback_nlp.taxonomy import Taxonomy
+
+    def tag(i, parent=None):
+        return {"id": i, "name": i.replace(".", " "), **({"parent": parent} if parent else {})}
+
+    tax = Taxonomy.from_dict({"tags": [tag("area"), tag("area.ui", "area"), tag("area.api", "area"), tag("type"),
+                                       tag("type.bug", "type"), tag("type.req", "type")]})
+    labels = [["area.ui", "type.bug"]] * 4 + [["area.api", "type.req"]] * 4 + [["area.ui", "type.req"]] * 4
+    texts = [" ".join(row) + f" w{i}" for i, row in enumerate(labels)]
+    clf = TagClassifier(HashEmbedder(), tax, multi_label=True, random_state=0).fit(texts, labels)
+    new = [" ".join(row) + f" new{i}" for i, row in enumerate(labels)]
+    predicted = [list(p) for p in clf.predict(new)]
+    assert sorted(predicted[0]) == ["area", "area.ui", "type", "type.bug"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "tags this model was not trained on ['area', 'type']"
+        report = clf.evaluate(new, predicted)
+    assert report.accuracy == 1.0 and report.micro_f1 == 1.0 and report.unknown_tags == []
+    assert clf.evaluate(new, labels).to_dict() == report.to_dict()

@@ -1693,6 +1693,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if empty:  # scored as wrong, such a row lowers the figures by a miss that is no one's error
             raise InvalidInputError(f"y rows {empty[:10]} have no label: every evaluation row needs its true tag "
                                     "(label them or leave them out)")
+        rows = self._without_implied_ancestors(rows)
         several = [i for i, r in enumerate(rows) if len(r) > 1]
         if several and not self.multi_label_:
             raise InvalidInputError(f"this model is multi-class (one tag a row) but y rows {several[:10]} have "
@@ -1722,6 +1723,20 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                           f"{quoted_list(report.unknown_tags, limit=10)}: they are scored as missed"
                           f"{self._unknown_hint(report.unknown_tags, sep)}", UserWarning, stacklevel=stacklevel)
         return report
+
+    def _without_implied_ancestors(self, rows: list[list[Any]]) -> list[list[Any]]:
+        """True tags as the model scores them: an ancestor given beside its descendant (``area`` with
+        ``area.ui``, as ``predict`` and ``tag`` write a row's tags) is implied by it, and unless the model was
+        trained on it as a tag of its own it is dropped; it was scored as a tag the model does not know, and every
+        row of labels copied from the model's own output counted as wrong."""
+        if self.taxonomy_ is None:
+            return rows
+        known = set(self._names(list(range(len(self.classes_)))))
+        out = []
+        for r in rows:
+            implied = {a for t in r if isinstance(t, str) and t in self.taxonomy_ for a in self.taxonomy_.ancestors(t)}
+            out.append([t for t in r if t in known or t not in implied])
+        return out
 
     def _unknown_hint(self, unknown: list[Any], sep: str | None) -> str:
         """Why tags look unknown when they are not: another type (``"0"`` for the tag ``0``) or several tags
