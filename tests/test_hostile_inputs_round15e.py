@@ -124,3 +124,14 @@ def test_evaluate_reads_the_ancestors_predict_writes_as_implied():
         report = clf.evaluate(new, predicted)
     assert report.accuracy == 1.0 and report.micro_f1 == 1.0 and report.unknown_tags == []
     assert clf.evaluate(new, labels).to_dict() == report.to_dict()
+
+
+def test_evaluate_predictions_refuses_a_tag_listed_twice_in_classes():
+    """``classes=["a", "a", "b"]`` gave ``a`` two per-tag rows, counted twice in the macro figure (0.711 where
+    scikit-learn says 0.733) and, with probabilities, read the true tag's probability from the wrong column."""
+    from feedback_nlp.errors import InvalidInputError
+
+    truth, pred = [["a"], ["b"], ["b"], ["b"]], [["a"], ["a"], ["b"], ["b"]]
+    with pytest.raises(InvalidInputError, match=r"classes list the tags \['a'\] more than once"):
+        evaluate_predictions(truth, pred, classes=["a", "a", "b"])
+    assert evaluate_predictions(truth, pred, classes=["a", "b"]).macro_f1 == pytest.approx((2 / 3 + 0.8) / 2)

@@ -223,7 +223,8 @@ def evaluate_predictions(
 
     Raises:
         InvalidInputError: no rows (an empty evaluation has no accuracy), y_true and y_pred differ in length,
-            or (with ``probabilities``) a row of y_true has several tags but ``multi_label`` is False.
+            ``classes`` lists a tag twice, or (with ``probabilities``) a row of y_true has several tags but
+            ``multi_label`` is False.
     """
     # one-shot iterators are read once (a generator has no len)
     y_true = list(y_true) if isinstance(y_true, Iterator) else y_true
@@ -234,6 +235,11 @@ def evaluate_predictions(
     if len(y_pred) != n or (abstained is not None and len(abstained) != n):
         raise InvalidInputError(f"y_true has {n} rows but y_pred has {len(y_pred)}"
                                 + ("" if abstained is None else f" and abstained {len(abstained)}"))
+    classes = list(classes)
+    twice = [c for c, k in Counter(classes).items() if k > 1]
+    if twice:  # a tag listed twice was a per-tag row twice and counted twice in the micro and macro figures
+        raise InvalidInputError(f"classes list the tags {quoted_list(twice, 10)} more than once: give each tag once "
+                                "(one column of probabilities each)")
     true_sets = [_tag_set(t) for t in y_true]
     pred_sets = [_tag_set(p) for p in y_pred]
     if abstained is not None and not all(isinstance(a, (bool, np.bool_)) for a in abstained):
