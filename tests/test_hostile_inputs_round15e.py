@@ -135,3 +135,17 @@ def test_evaluate_predictions_refuses_a_tag_listed_twice_in_classes():
     with pytest.raises(InvalidInputError, match=r"classes list the tags \['a'\] more than once"):
         evaluate_predictions(truth, pred, classes=["a", "a", "b"])
     assert evaluate_predictions(truth, pred, classes=["a", "b"]).macro_f1 == pytest.approx((2 / 3 + 0.8) / 2)
+
+
+@pytest.mark.parametrize("weights", [[1, 1, -5, 1], [1, float("nan"), 1, 1], [1, 1]])
+def test_best_f1_threshold_refuses_weights_that_are_not_one_number_per_example(weights):
+    """A NaN weight gave an F1 of NaN (and a cut from it), a negative one "labels have no positive example" for
+    labels that have one, a short array numpy's broadcast ValueError."""
+    import numpy as np
+
+    from feedback_nlp.errors import InvalidInputError
+    from feedback_nlp.evaluation import best_f1_threshold
+
+    with pytest.raises(InvalidInputError, match="sample_weight must be one finite number >= 0 per example"):
+        best_f1_threshold([0.9, 0.8, 0.3, 0.2], [1, 0, 1, 0], sample_weight=np.array(weights, dtype=float))
+    assert best_f1_threshold([0.9, 0.8, 0.3, 0.2], [1, 0, 1, 0], sample_weight=np.ones(4))[0] == 0.25

@@ -145,6 +145,10 @@ def best_f1_threshold(scores: Sequence[float] | np.ndarray, labels: Sequence[int
         raise InvalidInputError("labels must be 0 or 1")
     y = y.astype(int)
     w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    if w.shape != y.shape or not np.isfinite(w).all() or (w < 0).any():
+        # a NaN weight made the F1 NaN, a negative one "no positive example", a short array numpy's broadcast error
+        raise InvalidInputError(f"sample_weight must be one finite number >= 0 per example ({len(y)}), got shape "
+                                f"{w.shape}" + ("" if w.shape != y.shape else " with NaN, infinity or a negative"))
     positives = float((w * y).sum())
     if positives <= 0:
         raise InvalidInputError("labels have no positive example; cannot calibrate a threshold")
