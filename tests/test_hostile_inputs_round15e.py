@@ -149,3 +149,27 @@ def test_best_f1_threshold_refuses_weights_that_are_not_one_number_per_example(w
     with pytest.raises(InvalidInputError, match="sample_weight must be one finite number >= 0 per example"):
         best_f1_threshold([0.9, 0.8, 0.3, 0.2], [1, 0, 1, 0], sample_weight=np.array(weights, dtype=float))
     assert best_f1_threshold([0.9, 0.8, 0.3, 0.2], [1, 0, 1, 0], sample_weight=np.ones(4))[0] == 0.25
+
+
+def test_eval_names_the_file_lines_of_tags_outside_the_models_taxonomy(tmp_path, capsys, monkeypatch):
+    """``eval --model request-type`` on a file labelled ``praise`` (the model's tag is ``praise_or_experience``)
+    said "'praise' in rows [4, 39, 61, 115]": positions counted from 0 in a list the user never saw. ``train``
+    named the file's lines already; now ``eval`` does too."""
+    import json
+
+    from _hostile_support import write_file
+
+    import feedback_nlp as fb
+    from feedback_nlp.cli import main
+    from feedback_nlp.taxonomy import Taxonomy
+
+    tax = Taxonomy.from_dict({"tags": [{"id": "bug", "name": "Bug"}, {"id": "feature", "name": "Feature"}]})
+    labels = ["bug"] * 4 + ["feature"] * 4
+    TagClassifier(HashEmbedder(), tax).fit(_texts(labels), labels).save(tmp_path / "m")
+    load = fb.TagClassifier.load.__func__
+    monkeypatch.setattr(fb.TagClassifier, "load", classmethod(lambda cls, path, **kw: load(cls, path,
+                                                                                         embedder=HashEmbedder())))
+    data = write_file(tmp_path / "e.csv", "text,label\nit crashes,bug\nlove it,praise\nadd sso,feature\nthanks,praise\n")
+    assert main(["eval", "--model", str(tmp_path / "m"), "--data", data, "--json"]) == 1
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert "'praise' at lines 3, 5" in error and "rows [" not in error

@@ -662,9 +662,8 @@ def cmd_train(args: argparse.Namespace) -> dict:
     try:
         with _empty_once_cleaned_named(texts, emb, where, args.text_col):
             clf = make().fit(texts if args.self_train or not args.zero_shot else None, labels, holdout=holdout)
-    except UnknownTagError as exc:  # "in rows [2, 4]" counts from 0 in the list of texts: name the file's lines
-        raise UnknownTagError(re.sub(r"in rows \[([\d, ]+)\]", lambda m: "at " + where.name(
-            [int(i) for i in m.group(1).split(",") if i.strip()]), str(exc))) from exc
+    except UnknownTagError as exc:
+        raise _unknown_tags_at_lines(exc, where) from exc
     if clf.holdout_report_ is not None:
         ui.say(clf.holdout_report_.to_markdown(max_tags=15))
     selection = clf.__dict__.get("head_selection_")
@@ -681,6 +680,12 @@ def cmd_train(args: argparse.Namespace) -> dict:
     return {"rows_in": len(texts), "outputs": {"model": str(args.out)}, "tags": len(clf.classes_),
             "metrics": metrics, "embedding_model": _model_id(emb),
             **({"head_selection": selection} if selection else {})}
+
+
+def _unknown_tags_at_lines(exc: UnknownTagError, where: _Where) -> UnknownTagError:
+    """The error with its rows named as the file's lines: "in rows [2, 4]" counts from 0 in the list of texts."""
+    return UnknownTagError(re.sub(r"in rows \[([\d, ]+)\]", lambda m: "at " + where.name(
+        [int(i) for i in m.group(1).split(",") if i.strip()]), str(exc)))
 
 
 def _train_head(args: argparse.Namespace) -> str:
@@ -772,7 +777,10 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     with warnings.catch_warnings(record=True) as caught, \
             _empty_once_cleaned_named(texts, clf.embedder_, where, args.text_col):
         warnings.simplefilter("always")
-        report = clf.evaluate(texts, labels)
+        try:
+            report = clf.evaluate(texts, labels)
+        except UnknownTagError as exc:  # a model with a taxonomy refuses tags outside it
+            raise _unknown_tags_at_lines(exc, where) from exc
     for w in caught:  # the library's advice in this command's words: "pass sep=';'" is --sep here
         warnings.warn(re.sub(r"pass sep=('[^']*')", r"pass --sep \1", str(w.message)), w.category, stacklevel=1)
     _ui(args).say(report.to_markdown())
