@@ -157,9 +157,8 @@ def test_eval_names_the_file_lines_of_tags_outside_the_models_taxonomy(tmp_path,
     named the file's lines already; now ``eval`` does too."""
     import json
 
-    from _hostile_support import write_file
-
     import feedback_nlp as fb
+    from _hostile_support import write_file
     from feedback_nlp.cli import main
     from feedback_nlp.taxonomy import Taxonomy
 
