@@ -172,3 +172,22 @@ def test_eval_names_the_file_lines_of_tags_outside_the_models_taxonomy(tmp_path,
     assert main(["eval", "--model", str(tmp_path / "m"), "--data", data, "--json"]) == 1
     error = json.loads(capsys.readouterr().out)["error"]
     assert "'praise' at lines 3, 5" in error and "rows [" not in error
+
+
+def test_a_budget_below_a_second_is_told_its_embedding_estimate_in_its_own_unit():
+    """``time_budget=0.6`` on rows that take about 0.8 s to embed said "embedding the 60 training rows alone
+    takes about 1 s" (and a budget of 0.004 s, "about 0 s", a refusal that contradicted itself): whole seconds
+    for a sub-second budget. Now the estimate keeps two significant digits below a second."""
+    import time
+
+    from feedback_nlp.errors import InvalidInputError
+
+    class Slow(HashEmbedder):  # 10 ms a row
+        def encode(self, texts):
+            out = super().encode(texts)
+            time.sleep(0.01 * len(out))
+            return out
+
+    labels = ["bug"] * 30 + ["feature"] * 30
+    with pytest.raises(InvalidInputError, match=r"embedding the 60 training rows alone takes about 0\.\d+ s"):
+        TagClassifier(Slow(), head="auto", time_budget=0.6).fit(_texts(labels), labels)

@@ -186,9 +186,10 @@ class _Selector:
                 f"time_budget={self.budget:g} s is too short: loading the embedding model alone took "
                 f"{self.clock.elapsed():.1f} s on this machine; give a larger budget or pick a head (head='logreg')")
         if estimate > self.clock.left():
+            about = f"{estimate:.0f}" if estimate >= 1 else f"{estimate:.2g}"  # 0.78 s was "about 1 s"
             raise InvalidInputError(
                 f"time_budget={self.budget:g} s is too short: embedding the {self.n} training rows alone takes about "
-                f"{estimate:.0f} s on this machine; give a larger budget or pick a head (head='logreg')")
+                f"{about} s on this machine; give a larger budget or pick a head (head='logreg')")
         emb, seconds = _timed(lambda: self.clf._embed(self.X, self.embedder))
         self.embed_per_row = max(seconds / self.n, 1e-6)
         return emb

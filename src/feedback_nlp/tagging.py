@@ -1358,7 +1358,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         total = time.monotonic() - start
         self.head_selection_ = {**sel.summary(), "total_s": round(total, 1), "within_budget": total <= budget}
         if total > budget:
-            log.warning("head='auto' took %.0f s, over its time_budget of %.0f s", total, budget)
+            log.warning("head='auto' took %.1f s, over its time_budget of %g s", total, budget)
         return self
 
     def _taxonomy_rows(self, targets: _Targets) -> tuple[list[str], np.ndarray]:
