@@ -186,9 +186,10 @@ class _Selector:
                 f"time_budget={self.budget:g} s is too short: loading the embedding model alone took "
                 f"{self.clock.elapsed():.1f} s on this machine; give a larger budget or pick a head (head='logreg')")
         if estimate > self.clock.left():
+            about = f"{estimate:.0f}" if estimate >= 1 else f"{estimate:.2g}"  # 0.78 s was "about 1 s"
             raise InvalidInputError(
                 f"time_budget={self.budget:g} s is too short: embedding the {self.n} training rows alone takes about "
-                f"{estimate:.0f} s on this machine; give a larger budget or pick a head (head='logreg')")
+                f"{about} s on this machine; give a larger budget or pick a head (head='logreg')")
         emb, seconds = _timed(lambda: self.clf._embed(self.X, self.embedder))
         self.embed_per_row = max(seconds / self.n, 1e-6)
         return emb
@@ -444,7 +445,8 @@ def select_head(clf: TagClassifier, X: Any, targets: _Targets, *, unlabelled: An
         reserve = max(t.final_estimate_s, best.final_estimate_s if best else 0.0)
         planned = next((f for f in range(len(folds), 0, -1)
                         if (0 if c.zero_shot else f - 1) * fold_cost + fold_cost + reserve <= s.clock.left()), 0)
-        t.estimate_s = fold_cost * (1 if c.zero_shot else len(folds))
+        # the floor is not priced (its fold_cost of 0 is "not estimated"): the card showed "estimated s 0.0"
+        t.estimate_s = None if t is baseline else fold_cost * (1 if c.zero_shot else len(folds))
         if planned == 0:
             t.reason = (f"skipped for the budget: about {fold_cost:.0f} s per fold and {t.final_estimate_s:.0f} s to "
                         f"train it on every row; {max(s.clock.left(), 0):.0f} s were left")

@@ -562,6 +562,32 @@ class _Where:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+@contextlib.contextmanager
+def _empty_once_cleaned_named(texts: list[str], embedder: Any, where: _Where, text_col: str) -> Iterator[None]:
+    """Name the file's lines of texts that are empty once cleaned (only HTML markup, a quoted reply or a
+    signature): the embedder refused them as "empty text at positions [2]", counted from 0 in a list the user
+    never saw (and, with a held-out share, in its training part), for a cell that is not empty in the file."""
+    try:
+        yield
+    except InvalidInputError as exc:
+        if not str(exc).startswith("empty text at positions"):
+            raise
+        from .embedding import _blank
+
+        prepare = getattr(embedder, "prepare", None)
+        empty = []
+        for i, text in enumerate(texts):  # one at a time: prepare refuses a list holding an empty one
+            try:
+                if prepare is None or _blank(prepare([text])[0]):
+                    empty.append(i)
+            except InvalidInputError:
+                empty.append(i)
+        if prepare is None or not empty:
+            raise
+        where.refuse(empty, f"no text left in column {quoted(text_col)} once cleaned (only HTML markup, a quoted "
+                            "reply or a signature)")
+
+
 def _refuse_separator_in_tags(labels: list[Any], where: _Where, args: argparse.Namespace) -> None:
     """A tag holding '|' would be ambiguous in every CSV output (a row's tags are joined with '|'): refused
     before any training, naming the tag and its lines."""
@@ -634,10 +660,10 @@ def cmd_train(args: argparse.Namespace) -> dict:
     # fit(holdout=...) trains a copy on the rest, evaluates it on the stratified held-out share (the card's
     # metrics_), then trains on every row: the same figures a model saved from Python gets.
     try:
-        clf = make().fit(texts if args.self_train or not args.zero_shot else None, labels, holdout=holdout)
-    except UnknownTagError as exc:  # "in rows [2, 4]" counts from 0 in the list of texts: name the file's lines
-        raise UnknownTagError(re.sub(r"in rows \[([\d, ]+)\]", lambda m: "at " + where.name(
-            [int(i) for i in m.group(1).split(",") if i.strip()]), str(exc))) from exc
+        with _empty_once_cleaned_named(texts, emb, where, args.text_col):
+            clf = make().fit(texts if args.self_train or not args.zero_shot else None, labels, holdout=holdout)
+    except UnknownTagError as exc:
+        raise _unknown_tags_at_lines(exc, where) from exc
     if clf.holdout_report_ is not None:
         ui.say(clf.holdout_report_.to_markdown(max_tags=15))
     selection = clf.__dict__.get("head_selection_")
@@ -654,6 +680,12 @@ def cmd_train(args: argparse.Namespace) -> dict:
     return {"rows_in": len(texts), "outputs": {"model": str(args.out)}, "tags": len(clf.classes_),
             "metrics": metrics, "embedding_model": _model_id(emb),
             **({"head_selection": selection} if selection else {})}
+
+
+def _unknown_tags_at_lines(exc: UnknownTagError, where: _Where) -> UnknownTagError:
+    """The error with its rows named as the file's lines: "in rows [2, 4]" counts from 0 in the list of texts."""
+    return UnknownTagError(re.sub(r"in rows \[([\d, ]+)\]", lambda m: "at " + where.name(
+        [int(i) for i in m.group(1).split(",") if i.strip()]), str(exc)))
 
 
 def _train_head(args: argparse.Namespace) -> str:
@@ -741,10 +773,14 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     if args.multi_label and not clf.multi_label_:  # the flag train took: welcome here, but it must agree
         raise UsageError(f"--multi-label: the model {args.model} is multi-class (one tag per row); drop the flag")
     sep = args.sep if clf.multi_label_ else None
-    texts, labels, _ = _labelled(args.data, args.text_col, args.label_col, sep, args)
-    with warnings.catch_warnings(record=True) as caught:
+    texts, labels, where = _labelled(args.data, args.text_col, args.label_col, sep, args)
+    with warnings.catch_warnings(record=True) as caught, \
+            _empty_once_cleaned_named(texts, clf.embedder_, where, args.text_col):
         warnings.simplefilter("always")
-        report = clf.evaluate(texts, labels)
+        try:
+            report = clf.evaluate(texts, labels)
+        except UnknownTagError as exc:  # a model with a taxonomy refuses tags outside it
+            raise _unknown_tags_at_lines(exc, where) from exc
     for w in caught:  # the library's advice in this command's words: "pass sep=';'" is --sep here
         warnings.warn(re.sub(r"pass sep=('[^']*')", r"pass --sep \1", str(w.message)), w.category, stacklevel=1)
     _ui(args).say(report.to_markdown())

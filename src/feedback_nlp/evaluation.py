@@ -85,7 +85,8 @@ class EvaluationReport:
         if self.unknown_tags:
             lines.append(f"| tags the model does not know (scored as missed) | {_cell(quoted_list(self.unknown_tags, 10))} |")
         for level, m in sorted(self.per_level.items()):
-            lines.append(f"| level {level} accuracy / macro F1 | {m['accuracy']:.4f} / {m['macro_f1']:.4f} |")
+            rows = f" ({m['n']} rows with a tag there)" if "n" in m else ""
+            lines.append(f"| level {level} accuracy / macro F1{rows} | {m['accuracy']:.4f} / {m['macro_f1']:.4f} |")
         lines += ["", "| tag | precision | recall | F1 | support |", "|---|---|---|---|---|"]
         for r in self.per_tag.head(max_tags).to_dict("records"):
             lines.append(f"| {_cell(r['tag'])} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |")
@@ -144,6 +145,10 @@ def best_f1_threshold(scores: Sequence[float] | np.ndarray, labels: Sequence[int
         raise InvalidInputError("labels must be 0 or 1")
     y = y.astype(int)
     w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    if w.shape != y.shape or not np.isfinite(w).all() or (w < 0).any():
+        # a NaN weight made the F1 NaN, a negative one "no positive example", a short array numpy's broadcast error
+        raise InvalidInputError(f"sample_weight must be one finite number >= 0 per example ({len(y)}), got shape "
+                                f"{w.shape}" + ("" if w.shape != y.shape else " with NaN, infinity or a negative"))
     positives = float((w * y).sum())
     if positives <= 0:
         raise InvalidInputError("labels have no positive example; cannot calibrate a threshold")
@@ -222,7 +227,8 @@ def evaluate_predictions(
 
     Raises:
         InvalidInputError: no rows (an empty evaluation has no accuracy), y_true and y_pred differ in length,
-            or (with ``probabilities``) a row of y_true has several tags but ``multi_label`` is False.
+            ``classes`` lists a tag twice, or (with ``probabilities``) a row of y_true has several tags but
+            ``multi_label`` is False.
     """
     # one-shot iterators are read once (a generator has no len)
     y_true = list(y_true) if isinstance(y_true, Iterator) else y_true
@@ -233,6 +239,11 @@ def evaluate_predictions(
     if len(y_pred) != n or (abstained is not None and len(abstained) != n):
         raise InvalidInputError(f"y_true has {n} rows but y_pred has {len(y_pred)}"
                                 + ("" if abstained is None else f" and abstained {len(abstained)}"))
+    classes = list(classes)
+    twice = [c for c, k in Counter(classes).items() if k > 1]
+    if twice:  # a tag listed twice was a per-tag row twice and counted twice in the micro and macro figures
+        raise InvalidInputError(f"classes list the tags {quoted_list(twice, 10)} more than once: give each tag once "
+                                "(one column of probabilities each)")
     true_sets = [_tag_set(t) for t in y_true]
     pred_sets = [_tag_set(p) for p in y_pred]
     if abstained is not None and not all(isinstance(a, (bool, np.bool_)) for a in abstained):
@@ -276,9 +287,15 @@ def evaluate_predictions(
     covered = ~abst
     per_level = {}
     for level, (lt, lp) in (levels or {}).items():
-        sub = evaluate_predictions(lt, lp, classes=sorted({x for row in lt for x in row}), multi_label=multi_label,
-                                   abstained=abst)
-        per_level[level] = {"accuracy": sub.accuracy, "macro_f1": sub.macro_f1, "micro_f1": sub.micro_f1}
+        # the rows with a tag at this depth, true or predicted: a row whose true and predicted tags both stop above
+        # it ("bug" predicted "praise", top-level tags) has nothing to be right about there, and counted as right
+        # it lifted a deeper level's accuracy to 1.0 on rows the model got wrong
+        at = [i for i, (t, p) in enumerate(zip(lt, lp)) if _tag_set(t) or _tag_set(p)]
+        if not at:
+            continue
+        sub = evaluate_predictions([lt[i] for i in at], [lp[i] for i in at], classes=sorted({x for i in at for x in lt[i]}),
+                                   multi_label=multi_label, abstained=abst[at])
+        per_level[level] = {"accuracy": sub.accuracy, "macro_f1": sub.macro_f1, "micro_f1": sub.micro_f1, "n": len(at)}
     conf = ece = float("nan")
     if probabilities is not None:
         P = np.asarray(probabilities, dtype=float)

@@ -698,6 +698,21 @@ def _warn_conflicting_labels(groups: np.ndarray | None, rows: list[list[Any]]) -
                       "both (find_label_issues lists the rows most likely mislabelled)", UserWarning, stacklevel=4)
 
 
+def _unmeasured_tags(report: EvaluationReport, classes: list[Any]) -> str:
+    """``"; the held-out rows hold no row of …"`` (and a warning) when trained tags are missing from the held-out
+    share: a tag with too few rows keeps them all for training, and the card's macro-F1 of 1.0 for a three-tag
+    model came from held-out rows of one tag, without a word. Empty when every tag was measured."""
+    held = {t for t, n in zip(report.per_tag["tag"], report.per_tag["support"]) if n > 0}
+    missing = [c for c in classes if c not in held]
+    if not missing:
+        return ""
+    note = (f"; {len(missing)} of {len(classes)} tags have no held-out row (too few rows to hold one out) and are "
+            f"not measured by these figures: {quoted_list(missing, limit=10)}")
+    warnings.warn(f"held-out evaluation:{note[1:]}; label more rows of them, or evaluate on a labelled file of "
+                  "your own", UserWarning, stacklevel=4)
+    return note
+
+
 def _conflicting_copies(groups: np.ndarray | None, primary: np.ndarray) -> dict[int, int]:
     """Rows whose text repeats under another tag (``groups`` from :func:`_repeat_groups`), each with the tag its
     copies carry most: the rows not carrying their group's most common tag, and every row of a tie.
@@ -1247,7 +1262,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             **{k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
             "evaluation": f"held-out stratified {holdout:.0%} ({report.n} rows), trained on the rest"
                           + ("; copies of a repeated text kept on one side" if repeats is not None else "")
-                          + "; the saved model was then trained on every row",
+                          + "; the saved model was then trained on every row"
+                          + _unmeasured_tags(report, self._names(list(range(len(self.classes_))))),
         }
         return self
 
@@ -1381,7 +1397,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         total = time.monotonic() - start
         self.head_selection_ = {**sel.summary(), "total_s": round(total, 1), "within_budget": total <= budget}
         if total > budget:
-            log.warning("head='auto' took %.0f s, over its time_budget of %.0f s", total, budget)
+            log.warning("head='auto' took %.1f s, over its time_budget of %g s", total, budget)
         return self
 
     def _taxonomy_rows(self, targets: _Targets) -> tuple[list[str], np.ndarray]:
@@ -1689,7 +1705,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         """Accuracy, micro/macro F1, per-tag P/R/F1/support, most confused pairs, abstain rate, and how well
         the probabilities are calibrated (``mean_confidence``, ``calibration_error``).
 
-        With a hierarchical taxonomy, ``per_level`` reports accuracy and F1 at each depth.
+        With a hierarchical taxonomy, ``per_level`` reports accuracy and F1 at each depth, over the ``n`` rows with
+        a tag at that depth (true or predicted).
 
         Warns when tags of ``y`` are unknown to the model (scored as missed), and when rows of ``X`` are copies of
         rows this model was fitted on in this session (their figures overstate how it does on new feedback).
@@ -1715,6 +1732,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if empty:  # scored as wrong, such a row lowers the figures by a miss that is no one's error
             raise InvalidInputError(f"y rows {empty[:10]} have no label: every evaluation row needs its true tag "
                                     "(label them or leave them out)")
+        rows = self._without_implied_ancestors(rows)
         several = [i for i, r in enumerate(rows) if len(r) > 1]
         if several and not self.multi_label_:
             raise InvalidInputError(f"this model is multi-class (one tag a row) but y rows {several[:10]} have "
@@ -1744,6 +1762,20 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                           f"{quoted_list(report.unknown_tags, limit=10)}: they are scored as missed"
                           f"{self._unknown_hint(report.unknown_tags, sep)}", UserWarning, stacklevel=stacklevel)
         return report
+
+    def _without_implied_ancestors(self, rows: list[list[Any]]) -> list[list[Any]]:
+        """True tags as the model scores them: an ancestor given beside its descendant (``area`` with
+        ``area.ui``, as ``predict`` and ``tag`` write a row's tags) is implied by it, and unless the model was
+        trained on it as a tag of its own it is dropped; it was scored as a tag the model does not know, and every
+        row of labels copied from the model's own output counted as wrong."""
+        if self.taxonomy_ is None:
+            return rows
+        known = set(self._names(list(range(len(self.classes_)))))
+        out = []
+        for r in rows:
+            implied = {a for t in r if isinstance(t, str) and t in self.taxonomy_ for a in self.taxonomy_.ancestors(t)}
+            out.append([t for t in r if t in known or t not in implied])
+        return out
 
     def _unknown_hint(self, unknown: list[Any], sep: str | None) -> str:
         """Why tags look unknown when they are not: another type (``"0"`` for the tag ``0``) or several tags
