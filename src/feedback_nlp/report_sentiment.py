@@ -208,6 +208,19 @@ def score_sentiment(items: pd.DataFrame, vectors: np.ndarray, model: str | os.Pa
                                               f"items are scored by the {name} model{unsure}.")
 
 
+def _shares_summing_to_one(counts: pd.DataFrame, n: pd.Series, places: int = 4) -> pd.DataFrame:
+    """Each row's counts as shares rounded to ``places`` decimals that still sum to exactly 1 (largest
+    remainder: rounding each share alone made three thirds 0.9999)."""
+    unit = 10 ** places
+    exact = counts.to_numpy(dtype=float) * unit / n.to_numpy(dtype=float)[:, None]
+    whole = np.floor(exact)
+    short = (unit - whole.sum(axis=1)).round().astype(int)
+    order = np.argsort(-(exact - whole), axis=1, kind="stable")  # ties: the column order
+    for i, k in enumerate(short):
+        whole[i, order[i, :k]] += 1
+    return pd.DataFrame(whole / unit, index=counts.index, columns=counts.columns)
+
+
 def sentiment_by_theme(items: pd.DataFrame, *, theme_col: str = "theme", label_col: str = "theme_label") -> pd.DataFrame:
     """Per theme: ``n`` (items with a sentiment), the share ``positive``/``neutral``/``negative`` (4 decimals,
     summing to 1) and ``net`` (positive minus negative share); most items first, unscored items left out."""
@@ -220,7 +233,7 @@ def sentiment_by_theme(items: pd.DataFrame, *, theme_col: str = "theme", label_c
         return pd.DataFrame(columns=cols)
     counts = pd.crosstab([df["theme"], df["label"]], df["sentiment"]).reindex(columns=list(SENTIMENTS), fill_value=0)
     n = counts.sum(axis=1)
-    out = counts.div(n, axis=0).round(4)
+    out = _shares_summing_to_one(counts, n)
     out.insert(0, "n", n)
     out["net"] = (out["positive"] - out["negative"]).round(4)
     out = out.reset_index()
