@@ -1,0 +1,41 @@
+"""Round 15f: the Quackback integration against a hostile network and a flaky portal."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from _fake_quackback import API_KEY, FakeQuackback
+from _hostile_support import event
+from feedback_nlp.integrations.quackback import QuackbackAPIError, QuackbackClient, Secret
+from feedback_nlp.integrations.quackback._events import parse_event
+from feedback_nlp.integrations.quackback._processor import Processor, is_retryable
+from feedback_nlp.integrations.quackback._store import IntegrationStore
+
+
+def _client(fake: FakeQuackback) -> QuackbackClient:
+    return QuackbackClient(fake.url, Secret(API_KEY), sleep=lambda s: None, timeout=5)
+
+
+def _answer_posts_with(qb: FakeQuackback, data: object) -> None:
+    """``GET /posts/{id}`` answers 200 with ``data`` as the envelope's data."""
+    route = qb._route
+
+    def odd(method, path, query, body, authorized):
+        if method == "GET" and "/posts/" in path:
+            return 200, {"data": data}, {}
+        return route(method, path, query, body, authorized)
+
+    qb._route = odd
+
+
+@pytest.mark.parametrize("data", [None, [], "post_x", 3])
+def test_a_post_read_back_that_is_no_object_is_an_api_error_not_an_attribute_error(tmp_path, data):
+    with FakeQuackback() as qb:
+        _answer_posts_with(qb, data)
+        proc = Processor(IntegrationStore(tmp_path / "q.sqlite"), client=_client(qb))
+        update = parse_event(json.dumps(event("u1", "post.updated", {"id": "post_x", "title": "T"})).encode())
+        with pytest.raises(QuackbackAPIError, match="not a post") as err:  # was AttributeError: 'NoneType'…
+            proc.process(update)
+        assert not is_retryable(err.value)
