@@ -39,3 +39,31 @@ def test_a_post_read_back_that_is_no_object_is_an_api_error_not_an_attribute_err
         with pytest.raises(QuackbackAPIError, match="not a post") as err:  # was AttributeError: 'NoneType'…
             proc.process(update)
         assert not is_retryable(err.value)
+
+
+def test_a_locked_store_does_not_kill_the_worker_and_lose_later_events(tmp_path):
+    import sqlite3
+
+    from _hostile_support import FixedTagger
+    from feedback_nlp.integrations.quackback._setup import build_integration
+    from feedback_nlp.integrations.quackback._signature import signed_headers
+
+    integration = build_integration(tmp_path, Secret("whsec"), tagger=FixedTagger())
+    claim, calls = integration.store.claim, []
+
+    def flaky_claim():
+        calls.append(1)
+        if len(calls) == 1:  # another process held the store past sqlite's timeout
+            raise sqlite3.OperationalError("database is locked")
+        return claim()
+
+    integration.store.claim = flaky_claim
+    integration.start()
+    try:
+        raw = json.dumps(event("e1", "post.created", {"id": "post_1", "title": "Refund", "content": "please"})).encode()
+        assert integration.receive(signed_headers("whsec", raw), raw)[0] == 202
+        row = integration.wait("e1", 5)
+        assert row is not None and row["state"] == "done"  # the worker thread had died: pending for ever
+        assert integration._thread is not None and integration._thread.is_alive()
+    finally:
+        integration.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Mapping
@@ -116,9 +117,25 @@ class QuackbackIntegration:
     # --- the processing side --------------------------------------------------------------------
     def process_next(self) -> bool:
         """Process one due event; False when the queue has none."""
-        job = self.store.claim()
+        try:
+            job = self.store.claim()
+        except sqlite3.Error as exc:
+            # "database is locked" (another process held the store past the timeout), a full disk: the worker
+            # thread died of it, and every event accepted later stayed pending, answered 202, until a restart
+            logger.error("quackback: cannot read the event queue (%s); trying again shortly", exc)
+            return False
         if job is None:
             return False
+        try:
+            self._process(job)
+        except sqlite3.Error as exc:  # the outcome could not be stored: the event stays claimed
+            logger.error("quackback event %s: cannot record its outcome (%s); it is queued again at the next start",
+                         job["id"], exc)
+        with self._done:
+            self._done.notify_all()
+        return True
+
+    def _process(self, job: dict[str, Any]) -> None:
         try:
             result = self.processor.process(parse_event(job["body"]))
         except Exception as exc:  # a failing event must not stop the worker
@@ -133,9 +150,6 @@ class QuackbackIntegration:
                 self.store.fail(job["id"], error, retry_in=None)
         else:
             self.store.complete(job["id"], result)
-        with self._done:
-            self._done.notify_all()
-        return True
 
     def drain(self) -> int:
         """Process every due event now (in the calling thread); returns how many."""
