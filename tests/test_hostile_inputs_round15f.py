@@ -67,3 +67,28 @@ def test_a_locked_store_does_not_kill_the_worker_and_lose_later_events(tmp_path)
         assert integration._thread is not None and integration._thread.is_alive()
     finally:
         integration.stop()
+
+
+def test_an_event_that_meets_a_locked_store_is_retried_not_failed_for_good(tmp_path):
+    import sqlite3
+
+    from _hostile_support import FixedTagger
+    from feedback_nlp.integrations.quackback._setup import build_integration
+    from feedback_nlp.integrations.quackback._signature import signed_headers
+
+    integration = build_integration(tmp_path, Secret("whsec"), tagger=FixedTagger())
+    integration.retry_delay_s = 0.0
+    update, calls = integration.store.update_post, []
+
+    def locked_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return update(*args, **kwargs)
+
+    integration.store.update_post = locked_once
+    raw = json.dumps(event("e1", "post.created", {"id": "post_1", "title": "Refund", "content": "please"})).encode()
+    assert integration.receive(signed_headers("whsec", raw), raw)[0] == 202
+    integration.drain()
+    row = integration.store.event("e1")
+    assert row["state"] == "done" and row["attempts"] == 2  # was failed for good after one attempt
