@@ -92,3 +92,16 @@ def test_an_event_that_meets_a_locked_store_is_retried_not_failed_for_good(tmp_p
     integration.drain()
     row = integration.store.event("e1")
     assert row["state"] == "done" and row["attempts"] == 2  # was failed for good after one attempt
+
+
+@pytest.mark.parametrize("secret", ["", "  "])
+def test_an_empty_signing_secret_is_refused_not_a_key_anyone_can_sign_with(tmp_path, secret):
+    from feedback_nlp.integrations.quackback import QuackbackError, SignatureError, verify_signature
+    from feedback_nlp.integrations.quackback._integration import QuackbackIntegration
+    from feedback_nlp.integrations.quackback._signature import signed_headers
+
+    with pytest.raises(QuackbackError, match="secret is empty"):  # forged deliveries were accepted
+        QuackbackIntegration(Processor(IntegrationStore(tmp_path / "q.sqlite")), Secret(secret))
+    body = json.dumps(event("e1", "post.deleted", {"id": "post_1"})).encode()
+    with pytest.raises(SignatureError, match="secret is empty"):
+        verify_signature(secret, signed_headers(secret, body), body)

@@ -48,6 +48,9 @@ class QuackbackIntegration:
                  max_attempts: int = 5, retry_delay_s: float = 30.0, max_body_bytes: int = 1 << 20) -> None:
         if not isinstance(secret, Secret):
             raise TypeError("secret must be a Secret (read it with read_secret)")
+        if not secret.reveal().strip():  # an HMAC under an empty key is one anybody can compute: no authentication
+            raise QuackbackError("the webhook's signing secret is empty: anyone could sign deliveries (read it "
+                                 "with read_secret from the file Quackback's webhook settings gave)")
         if not 0 < tolerance_s < math.inf:  # NaN or inf accepted any timestamp: no replay protection at all
             raise QuackbackError(f"the replay window must be a finite number of seconds > 0, got {tolerance_s!r}")
         self.processor = processor
