@@ -310,7 +310,10 @@ class QuackbackClient:
                                         "hasMore is true: the portal's pagination does not advance")
 
     def get_post(self, post_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/posts/{_segment(post_id)}")["data"]
+        data = self.request("GET", f"/posts/{_segment(post_id)}")["data"]
+        if not isinstance(data, Mapping):  # null or a list failed the event for good as an AttributeError
+            raise QuackbackAPIError(f"GET /posts/{post_id}: 'data' is not a post (an object)", status=200)
+        return dict(data)
 
     def set_post_tags(self, post_id: str, tag_ids: Sequence[str]) -> dict[str, Any]:
         """Replace the post's tags by ``tag_ids`` (callers pass a union; see :class:`WriteBack`)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Mapping
@@ -47,6 +48,9 @@ class QuackbackIntegration:
                  max_attempts: int = 5, retry_delay_s: float = 30.0, max_body_bytes: int = 1 << 20) -> None:
         if not isinstance(secret, Secret):
             raise TypeError("secret must be a Secret (read it with read_secret)")
+        if not secret.reveal().strip():  # an HMAC under an empty key is one anybody can compute: no authentication
+            raise QuackbackError("the webhook's signing secret is empty: anyone could sign deliveries (read it "
+                                 "with read_secret from the file Quackback's webhook settings gave)")
         if not 0 < tolerance_s < math.inf:  # NaN or inf accepted any timestamp: no replay protection at all
             raise QuackbackError(f"the replay window must be a finite number of seconds > 0, got {tolerance_s!r}")
         self.processor = processor
@@ -116,9 +120,25 @@ class QuackbackIntegration:
     # --- the processing side --------------------------------------------------------------------
     def process_next(self) -> bool:
         """Process one due event; False when the queue has none."""
-        job = self.store.claim()
+        try:
+            job = self.store.claim()
+        except sqlite3.Error as exc:
+            # "database is locked" (another process held the store past the timeout), a full disk: the worker
+            # thread died of it, and every event accepted later stayed pending, answered 202, until a restart
+            logger.error("quackback: cannot read the event queue (%s); trying again shortly", exc)
+            return False
         if job is None:
             return False
+        try:
+            self._process(job)
+        except sqlite3.Error as exc:  # the outcome could not be stored: the event stays claimed
+            logger.error("quackback event %s: cannot record its outcome (%s); it is queued again at the next start",
+                         job["id"], exc)
+        with self._done:
+            self._done.notify_all()
+        return True
+
+    def _process(self, job: dict[str, Any]) -> None:
         try:
             result = self.processor.process(parse_event(job["body"]))
         except Exception as exc:  # a failing event must not stop the worker
@@ -133,9 +153,6 @@ class QuackbackIntegration:
                 self.store.fail(job["id"], error, retry_in=None)
         else:
             self.store.complete(job["id"], result)
-        with self._done:
-            self._done.notify_all()
-        return True
 
     def drain(self) -> int:
         """Process every due event now (in the calling thread); returns how many."""

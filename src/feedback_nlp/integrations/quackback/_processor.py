@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -635,4 +636,7 @@ def is_retryable(exc: BaseException) -> bool:
     ``StoreBusyError`` failed its event for good, though nothing had been written."""
     if isinstance(exc, QuackbackAPIError):
         return exc.retryable
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+        # the integration's own store held by another process past its timeout: the event failed for good
+        return True
     return getattr(type(exc), "retryable", False) is True

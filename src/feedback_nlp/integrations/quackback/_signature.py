@@ -58,6 +58,8 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 def verify_signature(secret: str | Secret, headers: Mapping[str, str], body: bytes, *,
                      tolerance_s: float = DEFAULT_TOLERANCE_S, now: float | None = None) -> int:
     """Check a delivery's signature and timestamp; return the timestamp or raise :class:`SignatureError`."""
+    if not _key(secret).strip():  # anybody can compute an HMAC under an empty key: it authenticates no one
+        raise SignatureError("the signing secret is empty: every delivery is refused")
     sig = _header(headers, SIGNATURE_HEADER)
     ts_text = _header(headers, TIMESTAMP_HEADER)
     if not sig or not ts_text:
