@@ -1,0 +1,64 @@
+"""Hostile and careless inputs, round 15g: the service's state (backlog store, API keys) as an app developer and an
+attacker use it. Each test failed before its fix. Everything runs in process (the tests' HashEmbedder, no model)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    """A TestClient of the service with API keys required, and one key per scope."""
+    from fastapi.testclient import TestClient
+
+    import feedback_nlp as fb
+    from conftest import HashEmbedder
+    from feedback_nlp.service import ServiceConfig, create_app, create_key
+    from feedback_nlp.service._state import ServiceState
+
+    folder: Path = tmp_path_factory.mktemp("svc15g")
+    emb = HashEmbedder()
+    fb.TagClassifier(emb).fit(["export fails", "csv broken", "dark mode", "dark theme"] * 2,
+                              ["bug", "bug", "feature", "feature"] * 2).save(folder / "m")
+    config = ServiceConfig(data_dir=folder / "data", models={"t": str(folder / "m")}, sentiment=None)
+    state = ServiceState(config, embedder=emb)
+    with TestClient(create_app(config, state=state), raise_server_exceptions=False) as client:
+        deadline = time.monotonic() + 60
+        while not state.ready and time.monotonic() < deadline:
+            time.sleep(0.05)
+        keys = {scope: create_key(state.store, f"k-{scope}", scope)[0] for scope in ("tag", "write", "admin")}
+        yield client, state, keys
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "content-type": "application/json"}
+
+
+@pytest.mark.parametrize("body", [b'{"items": [', b"\xff\xfe not utf-8", b"[" * 50_000])
+def test_a_key_without_write_scope_gets_403_from_a_write_route_whatever_the_body(keyed, body):
+    client, state, keys = keyed
+    r = client.post("/v1/backlog", content=body, headers=_auth(keys["tag"]))
+    assert r.status_code == 403, r.text  # was 422 invalid_request: the write route parsed a tag key's body for it
+    assert r.json()["error"]["code"] == "forbidden"
+    r = client.post("/v1/backlog", content=body, headers=_auth(keys["write"]))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+    assert client.post("/v1/backlog", content=body, headers={"content-type": "application/json"}).status_code == 401
+
+
+def test_a_key_whose_stored_scope_no_version_knows_is_403_not_500(keyed):
+    from feedback_nlp.service import create_key
+
+    client, state, _ = keyed
+    token, record = create_key(state.store, "hand-edited", "admin")
+    with state.store._tx() as db:  # an operator's sqlite3 shell, or a store written by a later version
+        db.execute("UPDATE api_keys SET scope = 'superuser' WHERE key_id = ?", (record.key_id,))
+    for method, path in [("GET", "/v1/models"), ("GET", "/metrics"), ("DELETE", "/v1/backlog/x")]:
+        r = client.request(method, path, headers=_auth(token))
+        assert r.status_code == 403, r.text  # was 500 internal_error (ValueError in scope_allows)
+        assert r.json()["error"]["code"] == "forbidden"
