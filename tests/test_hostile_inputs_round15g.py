@@ -62,3 +62,20 @@ def test_a_key_whose_stored_scope_no_version_knows_is_403_not_500(keyed):
         r = client.request(method, path, headers=_auth(token))
         assert r.status_code == 403, r.text  # was 500 internal_error (ValueError in scope_allows)
         assert r.json()["error"]["code"] == "forbidden"
+
+
+def test_a_store_of_the_same_model_id_at_another_size_is_refused_naming_both_sizes(tmp_path):
+    from conftest import HashEmbedder
+    from feedback_nlp.errors import ModelMismatchError
+    from feedback_nlp.service import open_store
+
+    store = open_store(tmp_path / "data")
+    store.bind_embedder(HashEmbedder().model_id, 64)
+    store.close()
+    store = open_store(tmp_path / "data")
+    try:
+        with pytest.raises(ModelMismatchError, match=r"64 dimensions.*32 dimensions"):
+            # was "holds vectors of hash-test@1; this service embeds with hash-test@1": the same name twice
+            store.bind_embedder(HashEmbedder().model_id, 32)
+    finally:
+        store.close()

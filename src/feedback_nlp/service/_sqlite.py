@@ -134,9 +134,11 @@ class SQLiteStore(Store):
             saved = self._meta("embedder")
             if saved is None:
                 db.execute("INSERT INTO meta VALUES ('embedder', ?), ('dim', ?)", (model_id, str(dim)))
-            elif saved != model_id or int(self._meta("dim") or 0) != dim:
-                raise ModelMismatchError(f"the store at {self.folder} holds vectors of {saved}; this service embeds "
-                                         f"with {model_id}. Use the same --embedding-model or a new --data folder")
+            elif saved != model_id or (self._meta("dim") or "") != str(dim):
+                # the dimensions too: one model id at another size read "holds vectors of X; this service embeds with X"
+                raise ModelMismatchError(f"the store at {self.folder} holds vectors of {saved} ({self._meta('dim')} "
+                                         f"dimensions); this service embeds with {model_id} ({dim} dimensions). Use "
+                                         "the same --embedding-model or a new --data folder")
         self.dim = dim
         with self._mutex:
             path = self.folder / "backlog.hnsw"
