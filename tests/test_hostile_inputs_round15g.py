@@ -79,3 +79,31 @@ def test_a_store_of_the_same_model_id_at_another_size_is_refused_naming_both_siz
             store.bind_embedder(HashEmbedder().model_id, 32)
     finally:
         store.close()
+
+
+def test_a_store_with_items_but_no_recorded_model_is_refused_and_not_pinned_to_the_new_one(tmp_path):
+    import sqlite3
+
+    import numpy as np
+
+    from feedback_nlp.errors import IntegrityError
+    from feedback_nlp.service import open_store
+    from feedback_nlp.service._store import BacklogItem
+
+    store = open_store(tmp_path / "data")
+    store.bind_embedder("model-a@1", 4)
+    store.upsert([BacklogItem("A-1", "dark mode", {}, np.array([1, 0, 0, 0], dtype=np.float32))])
+    store.close()
+    db = sqlite3.connect(tmp_path / "data" / "backlog.sqlite")
+    db.execute("DELETE FROM meta WHERE key IN ('embedder', 'dim')")  # an operator's edit, a partial restore
+    db.commit()
+    db.close()
+    store = open_store(tmp_path / "data")
+    try:
+        # was accepted: model-b's vectors joined model-a's in one index (or, at another size, a RuntimeError from
+        # hnswlib after model-b had been pinned for good)
+        with pytest.raises(IntegrityError, match="records no embedding model"):
+            store.bind_embedder("model-b@1", 4)
+        assert store._meta("embedder") is None and store.get("A-1") is not None
+    finally:
+        store.close()

@@ -133,6 +133,12 @@ class SQLiteStore(Store):
         with self._tx() as db:
             saved = self._meta("embedder")
             if saved is None:
+                if db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is not None:
+                    # items whose model is unknown (meta changed by hand): binding them to this model mixed vectors
+                    # of two models in one index, or failed in hnswlib after pinning this model for good
+                    raise IntegrityError(f"the store at {self.folder} holds items but records no embedding model "
+                                         "(its meta table was changed); restore it from a backup, or start a new "
+                                         "--data folder")
                 db.execute("INSERT INTO meta VALUES ('embedder', ?), ('dim', ?)", (model_id, str(dim)))
             elif saved != model_id or (self._meta("dim") or "") != str(dim):
                 # the dimensions too: one model id at another size read "holds vectors of X; this service embeds with X"
