@@ -107,3 +107,47 @@ def test_a_store_with_items_but_no_recorded_model_is_refused_and_not_pinned_to_t
         assert store._meta("embedder") is None and store.get("A-1") is not None
     finally:
         store.close()
+
+
+
+def test_a_small_backlog_deleted_and_added_again_still_finds_its_duplicates(tmp_path):
+    import numpy as np
+
+    from feedback_nlp.service import open_store
+    from feedback_nlp.service._store import BacklogItem
+
+    store = open_store(tmp_path / "data")
+    store._db.execute("PRAGMA synchronous=OFF")  # the test's thousands of commits need not reach the disk
+    try:
+        store.bind_embedder("model-a@1", 4)
+        vectors = np.eye(4, dtype=np.float32)
+        items = [BacklogItem(f"A-{i}", f"item {i}", {}, vectors[i % 4]) for i in range(10)]
+        store.upsert(items)
+        for _ in range(50):  # a webhook deleting and creating the same ten posts again and again
+            for it in items:
+                store.delete(it.id)
+            store.upsert(items)
+        assert len(store.index) == 10 and store.index.deleted <= 10  # was 500 dead slots: never rebuilt under 1,000
+        # was ["A-4", "A-8", "A-2"]: A-0, identical to the query, was missed (and k=10 raised RuntimeError, a 500)
+        assert [i for i, _ in store.search(vectors[:1], 3)[0]] == ["A-0", "A-4", "A-8"]
+        assert len(store.search(vectors[:1], 10)[0]) == 10
+    finally:
+        store.close()
+
+
+def test_an_index_whose_live_items_deleted_nodes_cut_off_answers_exactly_instead_of_failing():
+    import numpy as np
+
+    from feedback_nlp.service._index import AnnIndex
+
+    index, vectors = AnnIndex(4), np.eye(4, dtype=np.float32)
+    keys = np.arange(10)
+    index.upsert(keys, vectors[keys % 4])
+    for _ in range(50):
+        for k in keys:
+            index.delete(int(k))
+        keys = keys + 10
+        index.upsert(keys, vectors[keys % 4])
+    hits = index.search(vectors[:2], 10)  # was RuntimeError "Cannot return the results in a contiguous 2D array"
+    assert [len(row) for row in hits] == [10, 10]
+    assert {key for key, score in hits[0] if score > 0.99} == {k for k in keys.tolist() if k % 4 == 0}
