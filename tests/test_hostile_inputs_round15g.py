@@ -151,3 +151,12 @@ def test_an_index_whose_live_items_deleted_nodes_cut_off_answers_exactly_instead
     hits = index.search(vectors[:2], 10)  # was RuntimeError "Cannot return the results in a contiguous 2D array"
     assert [len(row) for row in hits] == [10, 10]
     assert {key for key, score in hits[0] if score > 0.99} == {k for k in keys.tolist() if k % 4 == 0}
+
+
+def test_an_integration_route_with_a_scope_no_key_can_have_is_refused_when_installed():
+    from feedback_nlp.errors import InvalidInputError
+    from feedback_nlp.service import require_scope
+
+    with pytest.raises(InvalidInputError, match="'tag', 'write', 'admin'"):
+        require_scope("Write")  # was accepted, and each call of the route it guarded answered 500
+    assert require_scope("write").scope == "write"

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import scoring
 from ..connectors._tables import RepeatedKeyError, unique_keys
 from ..dedupe._deduper import _IDENTICAL
-from ..errors import FeedbackNLPError, quoted
+from ..errors import FeedbackNLPError, InvalidInputError, quoted
 from ._config import ServiceConfig
 from ._errors import ApiError, TextRejected, loc_path, log_unexpected
 from ._models import (
@@ -80,6 +80,8 @@ def get_state(request: Request) -> ServiceState:
 def require_scope(scope: str) -> Callable[..., Any]:
     """A dependency that admits a valid API key whose scope allows ``scope`` (``tag`` < ``write`` < ``admin``)
     once the service is ready, and answers 503/401/403 otherwise. Use it on an integration's routes."""
+    if scope not in SCOPES:  # was accepted here, then a 500 at each call of the route
+        raise InvalidInputError(f"require_scope: scope must be one of {list(SCOPES)}, got {quoted(scope)}")
 
     async def check(request: Request, cred: HTTPAuthorizationCredentials | None = Security(_bearer)) -> ApiKey:
         state = get_state(request)
