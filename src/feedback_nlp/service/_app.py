@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import scoring
 from ..connectors._tables import RepeatedKeyError, unique_keys
 from ..dedupe._deduper import _IDENTICAL
-from ..errors import FeedbackNLPError, quoted
+from ..errors import FeedbackNLPError, InvalidInputError, quoted
 from ._config import ServiceConfig
 from ._errors import ApiError, TextRejected, loc_path, log_unexpected
 from ._models import (
@@ -52,7 +52,7 @@ from ._models import (
     error_body,
 )
 from ._state import ServiceState, refuse_repeated_ids
-from ._store import ApiKey, StoreBusyError, scope_allows
+from ._store import SCOPES, ApiKey, StoreBusyError, scope_allows
 
 __all__ = ["create_app", "get_state", "require_scope"]
 
@@ -80,6 +80,8 @@ def get_state(request: Request) -> ServiceState:
 def require_scope(scope: str) -> Callable[..., Any]:
     """A dependency that admits a valid API key whose scope allows ``scope`` (``tag`` < ``write`` < ``admin``)
     once the service is ready, and answers 503/401/403 otherwise. Use it on an integration's routes."""
+    if scope not in SCOPES:  # was accepted here, then a 500 at each call of the route
+        raise InvalidInputError(f"require_scope: scope must be one of {list(SCOPES)}, got {quoted(scope)}")
 
     async def check(request: Request, cred: HTTPAuthorizationCredentials | None = Security(_bearer)) -> ApiKey:
         state = get_state(request)
@@ -317,17 +319,18 @@ def _rid(request: Request) -> str:
 
 
 async def _unauthenticated(request: Request) -> JSONResponse | None:
-    """A 401/503 reply when a protected route is called without a valid key, else ``None``."""
+    """A 401/403/503 reply when a protected route is called without a valid key of its scope, else ``None``."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
-    protected = dependant is not None and any(hasattr(d.call, "scope") for d in dependant.dependencies)
-    if not protected or "key_id" in request.scope.get("state", {}):
+    scopes = [d.call.scope for d in getattr(dependant, "dependencies", ()) if hasattr(d.call, "scope")]
+    if not scopes or "key_id" in request.scope.get("state", {}):
         return None
     try:
         cred = await _bearer(request)
-        await require_scope("tag")(request, cred)
+        # the route's own scope: a tag key's bad body to POST /v1/backlog was answered 422, not 403
+        await require_scope(max(scopes, key=SCOPES.index))(request, cred)
     except ApiError as err:
-        if err.status in (401, 503):
+        if err.status in (401, 403, 503):
             return JSONResponse(error_body(err.code, err.message, _rid(request)), err.status, headers=err.headers)
     return None
 

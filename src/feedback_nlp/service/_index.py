@@ -72,6 +72,11 @@ class AnnIndex:
                 self._deleted += 1
 
     @property
+    def deleted(self) -> int:
+        """Slots of deleted items still in the graph (hnswlib only marks them)."""
+        return self._deleted
+
+    @property
     def stale_share(self) -> float:
         """Share of deleted slots: above about a half, a rebuild makes searches faster and smaller."""
         total = len(self._live) + self._deleted
@@ -89,8 +94,18 @@ class AnnIndex:
             except RuntimeError:
                 # with many deleted nodes a narrow search can come back short: search the whole graph
                 self._index.set_ef(max(len(self._live) + self._deleted, k))
-                labels, dist = self._index.knn_query(queries, k=k)
+                try:
+                    labels, dist = self._index.knn_query(queries, k=k)
+                except RuntimeError:  # deleted nodes cut the live ones off the graph: compare with each of them
+                    return self._exact(np.asarray(queries, dtype=np.float32), k)
         return [[(int(lab), float(1.0 - d)) for lab, d in zip(row_l, row_d)] for row_l, row_d in zip(labels, dist)]
+
+    def _exact(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        """Exact top-``k`` by inner product over the live vectors (the lock held)."""
+        keys = np.array(sorted(self._live), dtype=np.int64)
+        scores = queries @ np.asarray(self._index.get_items(keys), dtype=np.float32).T
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return [[(int(keys[j]), float(row[j])) for j in top] for row, top in zip(scores, order)]
 
     @classmethod
     def build(cls, dim: int, chunks: Iterable[tuple[np.ndarray, np.ndarray]], **kwargs) -> AnnIndex:

@@ -112,8 +112,9 @@ class PostgresStore(Store):
                 conn.execute("CREATE INDEX IF NOT EXISTS fnlp_items_hnsw ON fnlp_items USING hnsw "
                              "(embedding vector_ip_ops)")
             elif rows.get("embedder") != model_id or int(rows.get("dim", 0)) != dim:
-                raise ModelMismatchError(f"the PostgreSQL store holds vectors of {rows.get('embedder')}; this "
-                                         f"service embeds with {model_id}. Use the same --embedding-model")
+                raise ModelMismatchError(f"the PostgreSQL store holds vectors of {rows.get('embedder')} "
+                                         f"({rows.get('dim')} dimensions); this service embeds with {model_id} "
+                                         f"({dim} dimensions). Use the same --embedding-model")
         self.dim = dim
 
     def upsert(self, items: Sequence[BacklogItem]) -> list[bool]:

@@ -133,10 +133,18 @@ class SQLiteStore(Store):
         with self._tx() as db:
             saved = self._meta("embedder")
             if saved is None:
+                if db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is not None:
+                    # items whose model is unknown (meta changed by hand): binding them to this model mixed vectors
+                    # of two models in one index, or failed in hnswlib after pinning this model for good
+                    raise IntegrityError(f"the store at {self.folder} holds items but records no embedding model "
+                                         "(its meta table was changed); restore it from a backup, or start a new "
+                                         "--data folder")
                 db.execute("INSERT INTO meta VALUES ('embedder', ?), ('dim', ?)", (model_id, str(dim)))
-            elif saved != model_id or int(self._meta("dim") or 0) != dim:
-                raise ModelMismatchError(f"the store at {self.folder} holds vectors of {saved}; this service embeds "
-                                         f"with {model_id}. Use the same --embedding-model or a new --data folder")
+            elif saved != model_id or (self._meta("dim") or "") != str(dim):
+                # the dimensions too: one model id at another size read "holds vectors of X; this service embeds with X"
+                raise ModelMismatchError(f"the store at {self.folder} holds vectors of {saved} ({self._meta('dim')} "
+                                         f"dimensions); this service embeds with {model_id} ({dim} dimensions). Use "
+                                         "the same --embedding-model or a new --data folder")
         self.dim = dim
         with self._mutex:
             path = self.folder / "backlog.hnsw"
@@ -146,7 +154,10 @@ class SQLiteStore(Store):
                 self.index = AnnIndex.build(dim, self._chunks())
 
     def _rebuild_if_stale(self) -> None:
-        if self.index is not None and self.dim is not None and self.index.stale_share > 0.5 and len(self.index) > 1000:
+        # whatever the backlog's size: ten items deleted and added again 50 times (a webhook's delete + create) left
+        # 500 dead slots that hnswlib's graph searched through, missing a live identical item and then failing (500 on
+        # /v1/duplicates). A rebuild costs the live items, fewer than the deleted ones it drops.
+        if self.index is not None and self.dim is not None and self.index.stale_share > 0.5:
             self.index = AnnIndex.build(self.dim, self._chunks())
 
     def upsert(self, items: Sequence[BacklogItem]) -> list[bool]:

@@ -48,10 +48,12 @@ SCOPES = ("tag", "write", "admin")
 def scope_allows(have: str, need: str) -> bool:
     """True when a key of scope ``have`` may call an endpoint that needs ``need``.
 
-    >>> scope_allows("write", "tag"), scope_allows("tag", "write")
-    (True, False)
+    A scope the store holds but no version knows (a record changed by hand) allows nothing; it was a 500.
+
+    >>> scope_allows("write", "tag"), scope_allows("tag", "write"), scope_allows("root", "tag")
+    (True, False, False)
     """
-    return SCOPES.index(have) >= SCOPES.index(need)
+    return have in SCOPES and SCOPES.index(have) >= SCOPES.index(need)
 
 
 def hash_key(token: str) -> str:
