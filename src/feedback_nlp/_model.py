@@ -28,6 +28,9 @@ _HASH_MEMO: dict[tuple[str, int, int], str] = {}
 # normalisation (modules.json and the modules' folders), tokenizer (tokenizer.json, vocab.txt, a sentencepiece
 # .model) and architecture (config.json). README and .gitattributes are neither, and so are not read.
 _SETUP_SUFFIXES = (".json", ".txt", ".model")
+# records of how a model was trained, not of how it embeds: a fine-tuned encoder has training.json in its
+# scratch folder and not once saved, and the same weights must keep one model_id (and their cache entries)
+_TRAINING_RECORDS = frozenset({"training.json", "data_config.json"})
 
 
 def bundled_model_dir() -> Path | None:
@@ -130,7 +133,8 @@ def _setup_files(folder: Path) -> list[Path]:
     except (OSError, ValueError, TypeError):
         pass
     return sorted(f for d in folders if d.is_dir() for f in d.iterdir()
-                  if f.is_file() and f.suffix in _SETUP_SUFFIXES and not f.name.startswith("."))
+                  if f.is_file() and f.suffix in _SETUP_SUFFIXES and not f.name.startswith(".")
+                  and f.name not in _TRAINING_RECORDS)
 
 
 def setup_hash(location: Path | str) -> str:
