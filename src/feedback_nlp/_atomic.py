@@ -21,14 +21,21 @@ import os
 import re
 import shutil
 import signal
+import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["OutputSet", "atomic_file", "distinct_paths", "outside_saved_folders", "remove_stale_temps",
-           "replaceable_folder", "writable_folder", "writable_target"]
+__all__ = ["OutputSet", "atomic_file", "distinct_paths", "outside_saved_folders", "remove_stale_folders",
+           "remove_stale_temps", "replaceable_folder", "writable_folder", "writable_target"]
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 
 def _umask() -> int:
@@ -60,6 +67,81 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     return found
 
 
+def _held_folder(path: Path) -> int | None:
+    """An open descriptor of the folder ``path`` holding its ``flock``, or None when another open file holds it
+    (a living save writing into it) or it is not a plain folder of ours. The kernel drops the lock of a process
+    that dies, SIGKILL included, so a folder whose lock can be taken has no living writer."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+            raise OSError  # another user's folder: never ours to remove
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        elif st.st_mtime > time.time() - _STALE_WITHOUT_LOCKS_S:  # pragma: no cover - no flock: go by age
+            raise OSError
+        if os.lstat(path).st_ino != st.st_ino:  # replaced between the open and the lock
+            raise OSError
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+_STALE_WITHOUT_LOCKS_S = 24 * 3600
+
+
+def _locked_temp_folder(final: Path, prefix: str) -> tuple[Path, int]:
+    """A new empty temp folder beside ``final`` and a descriptor holding its lock until the commit (or the
+    abort): :func:`remove_stale_folders` of another save, in this process or another, leaves it alone."""
+    for _ in range(10):
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix="-" + final.name, dir=final.parent))
+        fd = _held_folder(tmp)
+        if fd is not None:
+            return tmp, fd
+        # another save's clean-up took it between the mkdtemp and the lock (it removes it): take a new one
+    raise OSError(errno.EAGAIN, "could not lock a temp folder beside the output", str(final))
+
+
+def remove_stale_folders(path: str | os.PathLike) -> list[Path]:
+    """Clean up after a save of the folder ``path`` that was killed (SIGKILL, a crash of the machine): remove
+    the hidden temp folders it left beside ``path`` (``.tmp-XXXXXXXX-<name>``, the new folder half written, and
+    ``.old-XXXXXXXX-<name>``, the replaced folder moved aside), and when ``path`` itself is missing because the
+    save was killed between moving the old folder aside and renaming the new one in, put the old one back.
+
+    Only folders named exactly as a save names them, owned by this user, and not locked by a living save (each
+    save holds an ``flock`` on its temp folders until it ends) are touched; returns the folders removed."""
+    final = Path(path)
+    if not final.name or final.name in (".", ".."):
+        return []
+    names = re.compile(r"\.(tmp|old)-[a-z0-9_]{8}-" + re.escape(final.name))
+    try:
+        found = sorted((p for p in final.parent.iterdir() if names.fullmatch(p.name)),
+                       key=lambda p: not p.name.startswith(".old-"))  # the old folder first: it may be put back
+    except OSError:
+        return []
+    removed = []
+    for stale in found:
+        fd = _held_folder(stale)
+        if fd is None:
+            continue
+        try:
+            kept = stale / "x"
+            if stale.name.startswith(".old-") and not os.path.lexists(final) and kept.is_dir() \
+                    and not kept.is_symlink():
+                os.replace(kept, final)  # the save died between its two renames: the folder it replaced comes back
+            shutil.rmtree(stale, ignore_errors=True)
+            removed.append(stale)
+        except OSError:  # a read-only folder, a race with another clean-up: left for the next one
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -79,15 +161,36 @@ def replaceable_folder(path: str | os.PathLike) -> None:
                                   "folder", str(final))
 
 
+def _keep_mode(tmp: Path, final: Path) -> None:
+    """Give ``tmp`` the permissions of the ``final`` it replaces: a ``chmod 600`` output of customer texts, or a
+    model folder shared with a group, came back with the umask's defaults after every run."""
+    try:
+        st = os.lstat(final)
+    except OSError:
+        return
+    if stat.S_ISDIR(st.st_mode) == tmp.is_dir() and (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+        os.chmod(tmp, stat.S_IMODE(st.st_mode))
+
+
 def _replace(tmp: Path, final: Path) -> None:
     if tmp.is_dir() and final.exists():
         replaceable_folder(final)
+    _keep_mode(tmp, final)
     if tmp.is_dir() and final.is_dir() and not final.is_symlink():
-        # a folder cannot replace a non-empty folder in one rename: move the old one aside first
-        old = Path(tempfile.mkdtemp(prefix=".old-", suffix="-" + final.name, dir=final.parent))
-        os.replace(final, old / "x")
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
+        # a folder cannot replace a non-empty folder in one rename: move the old one aside first, into a folder
+        # locked like the temp ones, so that a save killed between the two renames gets the old one put back
+        # by the next save or load (remove_stale_folders) instead of leaving no folder at all
+        old, fd = _locked_temp_folder(final, ".old-")
+        try:
+            os.replace(final, old / "x")
+            try:
+                os.replace(tmp, final)
+            except BaseException:
+                os.replace(old / "x", final)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            os.close(fd)
     else:
         os.replace(tmp, final)
 
@@ -131,6 +234,7 @@ class OutputSet:
         self._staged: list[tuple[Path, Path]] = []
         self._created: list[Path] = []
         self._stale: list[Path] = []
+        self._locks: list[int] = []  # descriptors holding the temp folders' locks until the set ends
 
     def _parent(self, final: Path) -> None:
         missing = [p for p in [final.parent, *final.parent.parents] if not p.exists()]
@@ -147,7 +251,9 @@ class OutputSet:
     def folder(self, path: str | os.PathLike) -> Path:
         final = Path(path)
         self._parent(final)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", suffix="-" + final.name, dir=final.parent))
+        remove_stale_folders(final)  # what a save of the same folder, killed, left beside it
+        tmp, fd = _locked_temp_folder(final, ".tmp-")
+        self._locks.append(fd)
         os.chmod(tmp, 0o777 & ~_umask())
         self._staged.append((tmp, final))
         return tmp
@@ -167,11 +273,18 @@ class OutputSet:
                 if path.is_file() or path.is_symlink():
                     path.unlink()
             self._stale.clear()
+        self._release()
+
+    def _release(self) -> None:
+        for fd in self._locks:
+            os.close(fd)
+        self._locks.clear()
 
     def abort(self) -> None:
         for tmp, _ in self._staged:
             _remove(tmp)
         self._staged.clear()
+        self._release()
         for folder in self._created:
             with contextlib.suppress(OSError):  # only if still empty: never removes what the user put there
                 folder.rmdir()

@@ -25,14 +25,14 @@ import os
 import stat
 import zipfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
 from . import _config
-from ._atomic import OutputSet
+from ._atomic import OutputSet, remove_stale_folders
 from .errors import (
     FeedbackNLPError,
     IntegrityError,
@@ -312,6 +312,8 @@ def read_config(folder: Path, fmt: str) -> dict[str, Any]:
     """Verify the folder against its manifest, then read ``config.json`` and check its format name
     (IntegrityError on any problem, naming the file; ModelNotFoundError when there is no such folder)."""
     folder = Path(folder)
+    with suppress(OSError):  # a save of this folder killed half-way: its temp folders go, a folder it moved aside
+        remove_stale_folders(folder.resolve() if folder.is_symlink() else folder)  # and did not replace comes back (see _atomic.remove_stale_folders)
     if not folder.exists() and not folder.is_symlink():  # a name with a typo: not found, as TagClassifier.load says
         raise ModelNotFoundError(f"no saved {fmt} at {folder}: no such folder")
     if not folder.is_dir():

@@ -1,0 +1,207 @@
+"""Round 16a: durability of what feedback_nlp writes to disk. A save killed at any step leaves nothing the
+next save or load does not clean up (and never loses the model it was replacing); a replaced output keeps the
+permissions it had; the backlog's index follows the database only once a write is committed; the files that
+hold customer texts are created readable by their owner only."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import stat
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from feedback_nlp._atomic import OutputSet, remove_stale_folders
+from feedback_nlp._persist import prepare_folder, read_config, saving, write_config
+
+def _save(folder: Path, answer: int) -> None:
+    with saving(prepare_folder(folder)) as tmp:
+        (tmp / "w.txt").write_text(str(answer))
+        write_config(tmp, "demo", ["w.txt"], answer=answer)
+
+
+def _killed_save(folder: Path, kill_at: str, nth: int = 1) -> int:
+    """Run a save of ``folder`` in a forked child that SIGKILLs itself at the ``nth`` call of ``kill_at``
+    (``write``: inside the save; ``replace``: ``os.replace``, the manifest's then the commit's two renames;
+    ``rmtree``: the removal of the replaced folder); returns the child's wait status."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            import feedback_nlp._atomic as atomic
+
+            calls: list[int] = []
+
+            def die(real):
+                def wrapped(*a, **k):
+                    calls.append(1)
+                    if len(calls) == nth:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return real(*a, **k)
+                return wrapped
+
+            if kill_at == "replace":
+                atomic.os.replace = die(os.replace)
+            if kill_at == "rmtree":
+                atomic.shutil.rmtree = die(atomic.shutil.rmtree)
+            with saving(prepare_folder(folder)) as tmp:
+                (tmp / "w.txt").write_text("2")
+                if kill_at == "write":
+                    die(lambda: None)()
+                write_config(tmp, "demo", ["w.txt"], answer=2)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return status
+
+
+def _hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.parent.iterdir() if p.name.startswith("."))
+
+
+# --- 1. a save killed half-way ----------------------------------------------------------------------------------
+
+def test_a_save_killed_while_writing_leaves_a_temp_folder_that_the_next_save_removes(tmp_path):
+    model = tmp_path / "model"
+    _save(model, 1)
+    assert _killed_save(model, "write") == signal.SIGKILL
+    assert len(_hidden(model)) == 1 and read_config(model, "demo")["answer"] == 1  # the old model is intact
+    _save(model, 3)
+    # was: the killed save's .tmp-XXXXXXXX-model stayed there for ever, a full model's size each time
+    assert _hidden(model) == [] and read_config(model, "demo")["answer"] == 3
+
+
+def test_a_save_killed_while_writing_is_cleaned_up_by_the_next_load(tmp_path):
+    model = tmp_path / "model"
+    _save(model, 1)
+    assert _killed_save(model, "write") == signal.SIGKILL
+    assert read_config(model, "demo")["answer"] == 1
+    assert _hidden(model) == []
+
+
+def test_a_save_killed_between_its_two_renames_gets_the_old_model_back(tmp_path):
+    model = tmp_path / "model"
+    _save(model, 1)
+    # os.replace: the manifest's, then the old folder moved aside, then the new one renamed in
+    assert _killed_save(model, "replace", nth=3) == signal.SIGKILL
+    assert not model.exists()  # the killed save left no model at all
+    # was: ModelNotFoundError, the old model hidden in .old-XXXXXXXX-model/x
+    assert read_config(model, "demo")["answer"] == 1
+    assert _hidden(model) == []
+
+
+def test_a_save_killed_after_its_renames_leaves_the_new_model_and_nothing_else(tmp_path):
+    model = tmp_path / "model"
+    _save(model, 1)
+    assert _killed_save(model, "rmtree") == signal.SIGKILL
+    assert read_config(model, "demo")["answer"] == 2 and _hidden(model) == []  # the .old- folder goes at load
+    assert _killed_save(model, "rmtree") == signal.SIGKILL
+    _save(model, 4)
+    assert read_config(model, "demo")["answer"] == 4 and _hidden(model) == []
+
+
+def test_the_clean_up_leaves_a_living_save_alone(tmp_path):
+    model = tmp_path / "model"
+    _save(model, 1)
+    with saving(prepare_folder(model)) as tmp:
+        (tmp / "w.txt").write_text("5")
+        assert remove_stale_folders(model) == [] and tmp.is_dir()  # another save (thread or process) in progress
+        assert read_config(model, "demo")["answer"] == 1 and tmp.is_dir()
+        write_config(tmp, "demo", ["w.txt"], answer=5)
+    assert read_config(model, "demo")["answer"] == 5
+
+
+def test_the_clean_up_leaves_a_users_folders_alone(tmp_path):
+    model = tmp_path / "model"
+    _save(model, 1)
+    mine = [tmp_path / ".tmp-notes-model", tmp_path / ".tmp-abcdefgh-model2", tmp_path / ".tmp-abcdefgh-mode",
+            tmp_path / ".tmp-ABCDEFGH-model", tmp_path / "tmp-abcdefgh-model"]
+    for d in mine:
+        d.mkdir()
+        (d / "keep.txt").write_text("mine")
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    (tmp_path / ".tmp-abcdefgh-model").symlink_to(target)  # a link named like ours: not followed, not removed
+    (tmp_path / ".old-abcdefgh-model").write_text("a file named like ours")
+    _save(model, 2)
+    assert all((d / "keep.txt").read_text() == "mine" for d in [*mine, target])
+    assert (tmp_path / ".tmp-abcdefgh-model").is_symlink() and (tmp_path / ".old-abcdefgh-model").is_file()
+
+
+def test_concurrent_saves_of_one_folder_leave_one_whole_model(tmp_path):
+    model = tmp_path / "model"
+    _save(model, 0)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            for j in range(5):
+                _save(model, 10 * i + j)
+        except OSError as exc:  # two renames onto one folder at once may lose the race; never a broken model
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert read_config(model, "demo")["answer"] in {10 * i + j for i in range(4) for j in range(5)}
+    assert _hidden(model) == []
+
+
+# --- 2. a replaced output keeps its permissions -------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", [0o700, 0o750, 0o755])
+def test_replacing_a_saved_folder_keeps_its_permissions(tmp_path, mode):
+    model = tmp_path / "model"
+    _save(model, 1)
+    model.chmod(mode)
+    _save(model, 2)
+    # was: 0755 (the umask's default) whatever the replaced folder had
+    assert stat.S_IMODE(model.stat().st_mode) == mode and read_config(model, "demo")["answer"] == 2
+
+
+def test_replacing_an_output_file_keeps_its_permissions(tmp_path):
+    out = tmp_path / "tagged.csv"
+    out.write_text("old")
+    out.chmod(0o600)
+    with OutputSet() as outs:
+        outs.file(out).write_text("new")
+    # was: 0644, a file of customer texts the user had made private readable by everyone after the next run
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600 and out.read_text() == "new"
+
+
+def test_a_new_output_gets_the_umasks_permissions(tmp_path):
+    old = os.umask(0o027)
+    try:
+        _save(tmp_path / "model", 1)
+        with OutputSet() as outs:
+            outs.file(tmp_path / "new.csv").write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == 0o750
+    assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o640
+
+
+def test_a_disk_full_during_the_commit_keeps_the_old_model(tmp_path, monkeypatch):
+    model = tmp_path / "model"
+    _save(model, 1)
+    import feedback_nlp._atomic as atomic
+
+    real, calls = os.replace, []
+
+    def full(a, b):
+        calls.append(1)
+        if len(calls) == 2:  # the new folder's rename in
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(a, b)
+
+    monkeypatch.setattr(atomic.os, "replace", full)
+    with pytest.raises(OSError, match="No space left"):
+        _save(model, 2)
+    monkeypatch.undo()
+    assert read_config(model, "demo")["answer"] == 1 and _hidden(model) == []
