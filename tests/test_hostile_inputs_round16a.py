@@ -18,6 +18,7 @@ import pytest
 from feedback_nlp._atomic import OutputSet, remove_stale_folders
 from feedback_nlp._persist import prepare_folder, read_config, saving, write_config
 
+
 def _save(folder: Path, answer: int) -> None:
     with saving(prepare_folder(folder)) as tmp:
         (tmp / "w.txt").write_text(str(answer))
@@ -205,3 +206,72 @@ def test_a_disk_full_during_the_commit_keeps_the_old_model(tmp_path, monkeypatch
         _save(model, 2)
     monkeypatch.undo()
     assert read_config(model, "demo")["answer"] == 1 and _hidden(model) == []
+
+
+# --- 3. the backlog's index follows the database only once a write is committed -----------------------------
+
+class _FailingCommit:
+    """The store's connection, whose COMMIT fails as on a full disk (SQLITE_FULL) while ``full`` is set."""
+
+    def __init__(self, db) -> None:
+        self.db, self.full = db, False
+
+    def execute(self, sql, *args):
+        if self.full and sql == "COMMIT":
+            import sqlite3
+
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.db, name)
+
+
+def _store(tmp_path):
+    from feedback_nlp.service._store import open_store
+
+    store = open_store(data_dir=tmp_path / "data")
+    store.bind_embedder("fake", 4)
+    conn = _FailingCommit(store._db)
+    store._db = conn
+    return store, conn
+
+
+def _item(i: str, v):
+    from feedback_nlp.service._store import BacklogItem
+
+    return BacklogItem(i, "text " + i, {}, np.asarray(v, dtype=np.float32))
+
+
+def test_a_failed_commit_of_an_upsert_leaves_the_index_as_the_store(tmp_path):
+    import sqlite3
+
+    store, conn = _store(tmp_path)
+    store.upsert([_item("a", [1, 0, 0, 0])])
+    conn.full = True
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        store.upsert([_item("b", [0, 1, 0, 0])])
+    conn.full = False
+    # was: the index held "b"'s key (len 2) though the store rolled it back
+    assert len(store.index) == 1 and store.get("b") is None and store.count() == 1
+    # and the connection is usable again: was "cannot start a transaction within a transaction"
+    assert store.upsert([_item("c", [0, 0, 1, 0])]) == [True]
+    assert [hit[0] for hit in store.search(np.array([[0, 0, 1, 0]], dtype=np.float32), 1)[0]] == ["c"]
+    assert len(store.index) == 2 and store.count() == 2
+    store.close()
+
+
+def test_a_failed_commit_of_a_delete_keeps_the_item_findable(tmp_path):
+    import sqlite3
+
+    store, conn = _store(tmp_path)
+    store.upsert([_item("a", [1, 0, 0, 0]), _item("b", [0, 1, 0, 0])])
+    conn.full = True
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        store.delete("a")
+    conn.full = False
+    # was: "a" still stored, but gone from every search (marked deleted in the index) until a restart
+    assert store.get("a") is not None
+    assert store.search(np.array([[1, 0, 0, 0]], dtype=np.float32), 1)[0][0][0] == "a"
+    assert store.delete("a") and store.search(np.array([[1, 0, 0, 0]], dtype=np.float32), 2)[0][0][0] == "b"
+    store.close()

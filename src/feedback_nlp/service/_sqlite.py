@@ -96,7 +96,17 @@ class SQLiteStore(Store):
 
             def __exit__(self_inner, exc_type, *_):
                 try:
-                    store._db.execute("ROLLBACK" if exc_type else "COMMIT")
+                    if exc_type is not None:
+                        store._db.execute("ROLLBACK")
+                        return
+                    try:
+                        store._db.execute("COMMIT")
+                    except sqlite3.Error:
+                        # a COMMIT that fails (disk full) may leave the transaction open: every later BEGIN
+                        # failed with "cannot start a transaction within a transaction" until a restart
+                        with contextlib.suppress(sqlite3.Error):
+                            store._db.execute("ROLLBACK")
+                        raise
                 finally:
                     store._mutex.release()
 
@@ -163,33 +173,40 @@ class SQLiteStore(Store):
     def upsert(self, items: Sequence[BacklogItem]) -> list[bool]:
         now = utcnow().isoformat()
         created, keys = [], []
-        with self._tx() as db:
-            for it in items:
-                vec = np.ascontiguousarray(it.vector, dtype=np.float32)
-                if vec.shape != (self.dim,):
-                    raise InvalidInputError(f"item {quoted(it.id)}: vector of shape {vec.shape}, the store holds {self.dim}")
-                existed = db.execute("SELECT 1 FROM items WHERE id = ?", (it.id,)).fetchone() is not None
-                key = db.execute(
-                    "INSERT INTO items (id, text, metadata, vector, updated_at) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata, "
-                    "vector = excluded.vector, updated_at = excluded.updated_at RETURNING key",
-                    (it.id, it.text, json.dumps(it.metadata, ensure_ascii=False), vec.tobytes(), now)).fetchone()[0]
-                created.append(not existed)
-                keys.append(key)
-            self._bump(db)
-            self._add_items(db, sum(created))
-            # the index follows inside the same lock, so searches never see an item the store lacks
+        # the index follows the items only once their COMMIT succeeded (a disk full at COMMIT left it holding
+        # items the store lacked, and a failed delete's item out of every search, until a restart), inside the same
+        # lock, so that searches never see an item the store lacks
+        with self._mutex:
+            with self._tx() as db:
+                for it in items:
+                    vec = np.ascontiguousarray(it.vector, dtype=np.float32)
+                    if vec.shape != (self.dim,):
+                        raise InvalidInputError(f"item {quoted(it.id)}: vector of shape {vec.shape}, the store holds "
+                                                f"{self.dim}")
+                    existed = db.execute("SELECT 1 FROM items WHERE id = ?", (it.id,)).fetchone() is not None
+                    key = db.execute(
+                        "INSERT INTO items (id, text, metadata, vector, updated_at) VALUES (?, ?, ?, ?, ?) "
+                        "ON CONFLICT(id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata, "
+                        "vector = excluded.vector, updated_at = excluded.updated_at RETURNING key",
+                        (it.id, it.text, json.dumps(it.metadata, ensure_ascii=False), vec.tobytes(),
+                         now)).fetchone()[0]
+                    created.append(not existed)
+                    keys.append(key)
+                self._bump(db)
+                self._add_items(db, sum(created))
             assert self.index is not None, "bind_embedder() opens the index"
-            self.index.upsert(np.array(keys, dtype=np.int64), np.stack([np.asarray(it.vector) for it in items]))
+            if keys:
+                self.index.upsert(np.array(keys, dtype=np.int64), np.stack([np.asarray(it.vector) for it in items]))
         return created
 
     def delete(self, item_id: str) -> bool:
-        with self._tx() as db:
-            row = db.execute("DELETE FROM items WHERE id = ? RETURNING key", (item_id,)).fetchone()
-            if row is None:
-                return False
-            self._bump(db)
-            self._add_items(db, -1)
+        with self._mutex:  # the index after the COMMIT, as in upsert
+            with self._tx() as db:
+                row = db.execute("DELETE FROM items WHERE id = ? RETURNING key", (item_id,)).fetchone()
+                if row is None:
+                    return False
+                self._bump(db)
+                self._add_items(db, -1)
             assert self.index is not None, "bind_embedder() opens the index"
             self.index.delete(int(row[0]))
             self._rebuild_if_stale()
