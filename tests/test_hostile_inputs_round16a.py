@@ -275,3 +275,44 @@ def test_a_failed_commit_of_a_delete_keeps_the_item_findable(tmp_path):
     assert store.search(np.array([[1, 0, 0, 0]], dtype=np.float32), 1)[0][0][0] == "a"
     assert store.delete("a") and store.search(np.array([[1, 0, 0, 0]], dtype=np.float32), 2)[0][0][0] == "b"
     store.close()
+
+
+# --- 4. files of customer texts are created owner-only ------------------------------------------------------
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_backlog_store_and_its_index_are_created_owner_only(tmp_path):
+    store, _ = _store(tmp_path)
+    store.upsert([_item("a", [1, 0, 0, 0])])
+    data = tmp_path / "data"
+    # was: 0644, every customer text of the backlog readable by every user of the machine
+    assert _mode(data / "backlog.sqlite") == 0o600
+    assert all(_mode(p) == 0o600 for p in data.glob("backlog.sqlite-*"))  # the WAL and its index
+    store.close()
+    assert _mode(data / "backlog.hnsw") == 0o600
+
+
+def test_an_existing_store_keeps_its_mode(tmp_path):
+    from feedback_nlp.service._store import open_store
+
+    data = tmp_path / "data"
+    open_store(data_dir=data).close()
+    (data / "backlog.sqlite").chmod(0o640)  # shared with a backup group on purpose
+    store = open_store(data_dir=data)
+    store.close()
+    assert _mode(data / "backlog.sqlite") == 0o640
+
+
+def test_the_quackback_store_and_the_embedding_cache_are_created_owner_only(tmp_path):
+    from feedback_nlp.cache import EmbeddingCache
+    from feedback_nlp.integrations.quackback._store import IntegrationStore
+
+    store = IntegrationStore(tmp_path / "q" / "quackback.sqlite")
+    store.close()
+    cache = EmbeddingCache(tmp_path / "emb.sqlite")
+    cache.put("m", ["a"], np.ones((1, 4), dtype=np.float32))
+    cache.close()
+    assert _mode(tmp_path / "q" / "quackback.sqlite") == 0o600
+    assert _mode(tmp_path / "emb.sqlite") == 0o600

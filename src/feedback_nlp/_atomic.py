@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["OutputSet", "atomic_file", "distinct_paths", "outside_saved_folders", "remove_stale_folders",
+__all__ = ["OutputSet", "atomic_file", "create_private", "distinct_paths", "outside_saved_folders", "remove_stale_folders",
            "remove_stale_temps", "replaceable_folder", "writable_folder", "writable_target"]
 
 try:
@@ -140,6 +140,18 @@ def remove_stale_folders(path: str | os.PathLike) -> list[Path]:
         finally:
             os.close(fd)
     return removed
+
+
+def create_private(path: str | os.PathLike) -> None:
+    """Create the file ``path`` empty and readable by its owner only (0600), unless something is already there,
+    whose permissions are left as they are: for the SQLite files that hold customer texts or their vectors (the
+    backlog, the Quackback store, the embedding cache), which SQLite creates 0644, readable by every user of the
+    machine. SQLite gives the ``-wal`` and ``-shm`` files beside it the same permissions."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except FileExistsError:  # a file (or a link) already there: its mode is the user's choice
+        return
+    os.close(fd)
 
 
 def _remove(path: Path) -> None:

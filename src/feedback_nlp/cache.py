@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from . import _config
+from ._atomic import create_private
 from .errors import CacheError, InvalidInputError
 
 __all__ = ["EmbeddingCache", "default_cache_path", "text_key"]
@@ -149,6 +151,8 @@ class EmbeddingCache:
             raise CacheError(f"cannot create the folder of the embedding cache {self.path} ({exc.strerror or exc}); "
                              "point FEEDBACK_NLP_CACHE (or --cache) at a file in a writable folder") from exc
         try:
+            with contextlib.suppress(OSError):  # vectors of customer texts: owner only (0600) when created here
+                create_private(self.path)
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = %d" % int(self.timeout * 1000))
             self._init_schema(conn)

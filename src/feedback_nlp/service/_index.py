@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import create_private
 from .._optional import require
 from .._persist import sha256_file
 
@@ -120,6 +121,7 @@ class AnnIndex:
         """Write the index and its marker (store sequence + checksum); the marker goes last."""
         marker = path.with_name(path.name + ".json")
         marker.unlink(missing_ok=True)
+        create_private(path)  # the vectors of customer texts: owner only, as backlog.sqlite
         with self._lock:
             self._index.save_index(str(path))
             live = sorted(self._live)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import create_private
 from ..errors import IntegrityError, InvalidInputError, ModelMismatchError, quoted
 from ._index import AnnIndex
 from ._store import ApiKey, BacklogItem, Job, Store, StoreBusyError, utcnow
@@ -54,6 +55,8 @@ class SQLiteStore(Store):
                 raise InvalidInputError(f"another feedback-nlp serve already uses {folder}; one process per SQLite "
                                         "folder (use --store postgresql://... for several)") from None
         # one connection shared by the worker threads, serialised by a lock: SQLite has one writer anyway
+        with contextlib.suppress(OSError):  # customer texts: owner only (a folder in its place is sqlite's to name)
+            create_private(folder / self.filename)
         self._db = sqlite3.connect(folder / self.filename, check_same_thread=False, isolation_level=None)
         self._mutex = threading.RLock()
         try:
@@ -307,7 +310,7 @@ class SQLiteStore(Store):
     def close(self) -> None:
         with self._mutex:
             if self.index is not None:
-                with contextlib.suppress(OSError):  # the index is a cache: the next start rebuilds it
+                with contextlib.suppress(OSError, RuntimeError):  # a cache: the next start rebuilds it
                     self.index.save(self.folder / "backlog.hnsw", self._seq())
             self._db.close()
         if self._lock_fh is not None:

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -32,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..._atomic import create_private
 from ._errors import QuackbackError
 
 __all__ = ["IntegrationStore"]
@@ -63,6 +65,8 @@ class IntegrationStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:  # a damaged file or a folder in its place ended `quackback export` as an "unexpected DatabaseError"
+            with contextlib.suppress(OSError):  # customer posts: owner only (0600) when created here
+                create_private(self.path)
             self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
