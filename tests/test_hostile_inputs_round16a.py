@@ -316,3 +316,41 @@ def test_the_quackback_store_and_the_embedding_cache_are_created_owner_only(tmp_
     cache.close()
     assert _mode(tmp_path / "q" / "quackback.sqlite") == 0o600
     assert _mode(tmp_path / "emb.sqlite") == 0o600
+
+
+# --- more: very long names ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [242, 255])
+def test_a_save_and_an_output_with_a_name_of_up_to_255_bytes(tmp_path, n):
+    model = tmp_path / ("m" * n)
+    _save(model, 1)
+    # was: OSError "File name too long" on the temp folder .tmp-XXXXXXXX-<name>, not on the name given
+    assert read_config(model, "demo")["answer"] == 1
+    assert _killed_save(model, "write") == signal.SIGKILL
+    _save(model, 2)
+    assert read_config(model, "demo")["answer"] == 2 and _hidden(model) == []
+    out = tmp_path / ("t" * (n - 7) + ".csv.gz")
+    with OutputSet() as outs:
+        outs.file(out).write_bytes(b"x")
+    assert out.read_bytes() == b"x" and _hidden(out) == []
+
+
+def test_an_output_lock_beside_a_long_name(tmp_path):
+    from feedback_nlp._lock import lock_path, output_lock
+
+    out = tmp_path / ("o" * 252)
+    with output_lock(out):  # was: OSError "File name too long" on <out>.lock
+        assert lock_path(out).exists() and lock_path(out).name.endswith(".lock")
+    assert lock_path(out) != lock_path(tmp_path / ("o" * 251 + "p"))
+
+
+@pytest.mark.parametrize(("kill_at", "nth", "answer"), [("write", 1, 1), ("replace", 1, 1), ("replace", 2, 1),
+                                                        ("replace", 3, 1), ("rmtree", 1, 2)])
+def test_a_save_killed_at_every_step_loads_a_whole_model_and_leaves_nothing(tmp_path, kill_at, nth, answer):
+    model = tmp_path / "model"
+    _save(model, 1)
+    assert _killed_save(model, kill_at, nth) == signal.SIGKILL
+    assert read_config(model, "demo")["answer"] == answer and _hidden(model) == []
+    assert _killed_save(model, kill_at, nth) == signal.SIGKILL
+    _save(model, 3)
+    assert read_config(model, "demo")["answer"] == 3 and _hidden(model) == []

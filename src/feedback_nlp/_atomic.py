@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -29,8 +30,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["OutputSet", "atomic_file", "create_private", "distinct_paths", "outside_saved_folders", "remove_stale_folders",
-           "remove_stale_temps", "replaceable_folder", "writable_folder", "writable_target"]
+__all__ = ["OutputSet", "atomic_file", "create_private", "distinct_paths", "outside_saved_folders",
+           "remove_stale_folders", "remove_stale_temps", "replaceable_folder", "short_name", "writable_folder", "writable_target"]
 
 try:
     import fcntl
@@ -44,9 +45,35 @@ def _umask() -> int:
     return mask
 
 
+_NAME_MAX = 255  # bytes in one file name (ext4, xfs, btrfs, tmpfs, APFS)
+
+
+def short_name(name: str, extra: int) -> str:
+    """``name``, or when ``extra`` more bytes (a temp prefix, a ``.lock``) would make it longer than a file name
+    may be, a short stand-in that stays unique to it (a SHA-256 prefix) and keeps its extensions: a save to a
+    folder of 250 characters failed with "File name too long" on its temp folder, not on the name given.
+
+    >>> short_name("model", 14), short_name("x" * 250 + ".csv.gz", 14)
+    ('model', '~c63674d4f568a8ed.csv.gz')
+    """
+    if len(os.fsencode(name)) + extra <= _NAME_MAX:
+        return name
+    ext = "".join(Path(name).suffixes[-2:])
+    if len(os.fsencode(ext)) > 32 or not ext.isprintable():
+        ext = ""
+    return "~" + hashlib.sha256(os.fsencode(name)).hexdigest()[:16] + ext
+
+
+_TEMP_EXTRA = len(".tmp-12345678-")
+
+
+def _temp_tail(final: Path) -> str:
+    return "-" + short_name(final.name, _TEMP_EXTRA)
+
+
 def _temp_name(final: Path) -> Path:
     # the final name stays at the end so that the format implied by the extension (x.csv.gz) is kept
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + final.name, dir=final.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=_temp_tail(final), dir=final.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
     return Path(tmp)
@@ -57,7 +84,7 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     beside the output ``path``, named as :func:`_temp_name` names them; returns them. Call it only while holding
     the output's lock, so that no living run is writing one of them."""
     final = Path(path)
-    names = re.compile(r"\.tmp-[a-z0-9_]{8}-" + re.escape(final.name))
+    names = re.compile(r"\.tmp-[a-z0-9_]{8}" + re.escape(_temp_tail(final)))
     try:
         found = [p for p in final.parent.iterdir() if names.fullmatch(p.name) and p.is_file() and not p.is_symlink()]
     except OSError:  # no folder yet: nothing left there
@@ -98,7 +125,7 @@ def _locked_temp_folder(final: Path, prefix: str) -> tuple[Path, int]:
     """A new empty temp folder beside ``final`` and a descriptor holding its lock until the commit (or the
     abort): :func:`remove_stale_folders` of another save, in this process or another, leaves it alone."""
     for _ in range(10):
-        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix="-" + final.name, dir=final.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=_temp_tail(final), dir=final.parent))
         fd = _held_folder(tmp)
         if fd is not None:
             return tmp, fd
@@ -117,7 +144,7 @@ def remove_stale_folders(path: str | os.PathLike) -> list[Path]:
     final = Path(path)
     if not final.name or final.name in (".", ".."):
         return []
-    names = re.compile(r"\.(tmp|old)-[a-z0-9_]{8}-" + re.escape(final.name))
+    names = re.compile(r"\.(tmp|old)-[a-z0-9_]{8}" + re.escape(_temp_tail(final)))
     try:
         found = sorted((p for p in final.parent.iterdir() if names.fullmatch(p.name)),
                        key=lambda p: not p.name.startswith(".old-"))  # the old folder first: it may be put back

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ._atomic import distinct_paths
+from ._atomic import distinct_paths, short_name
 from .errors import JobLockedError, UsageError
 
 __all__ = ["JobLock", "JobLockedError"]
@@ -147,7 +147,7 @@ def lock_path(out: Path) -> Path:
         if not out.name:
             raise UsageError(f"{out} has no folder above it for the run's lock file (<out>.lock); choose a folder "
                              "inside it")
-    return out.with_name(out.name + ".lock")
+    return out.with_name(short_name(out.name, len(".lock")) + ".lock")  # a name of 252 bytes is a valid --out
 
 
 @contextlib.contextmanager
