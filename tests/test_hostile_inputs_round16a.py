@@ -188,7 +188,8 @@ def test_a_new_output_gets_the_umasks_permissions(tmp_path):
     assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o640
 
 
-def test_a_disk_full_during_the_commit_keeps_the_old_model(tmp_path, monkeypatch):
+@pytest.mark.parametrize("nth", [1, 2, 3])
+def test_a_disk_full_during_the_commit_keeps_the_old_model(tmp_path, monkeypatch, nth):
     model = tmp_path / "model"
     _save(model, 1)
     import feedback_nlp._atomic as atomic
@@ -197,7 +198,7 @@ def test_a_disk_full_during_the_commit_keeps_the_old_model(tmp_path, monkeypatch
 
     def full(a, b):
         calls.append(1)
-        if len(calls) == 2:  # the new folder's rename in
+        if len(calls) == nth:  # the manifest's rename, the old folder's move aside, the new one's rename in
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(a, b)
 
@@ -354,3 +355,20 @@ def test_a_save_killed_at_every_step_loads_a_whole_model_and_leaves_nothing(tmp_
     assert _killed_save(model, kill_at, nth) == signal.SIGKILL
     _save(model, 3)
     assert read_config(model, "demo")["answer"] == 3 and _hidden(model) == []
+
+
+def test_an_index_that_fails_to_follow_a_committed_write_is_rebuilt(tmp_path, monkeypatch):
+    from feedback_nlp.service._index import AnnIndex
+
+    store, _ = _store(tmp_path)
+    store.upsert([_item("a", [1, 0, 0, 0])])
+
+    def oom(self, keys, vectors):
+        raise MemoryError("hnswlib could not grow the index")
+
+    monkeypatch.setattr(store.index, "upsert", oom.__get__(store.index, AnnIndex))
+    assert store.upsert([_item("b", [0, 1, 0, 0])]) == [True]  # committed: the store has it
+    # was: "b" stored but never found as a duplicate until a restart
+    assert store.search(np.array([[0, 1, 0, 0]], dtype=np.float32), 1)[0][0][0] == "b"
+    assert len(store.index) == store.count() == 2
+    store.close()

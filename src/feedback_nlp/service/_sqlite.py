@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -21,6 +22,8 @@ from ._index import AnnIndex
 from ._store import ApiKey, BacklogItem, Job, Store, StoreBusyError, utcnow
 
 __all__ = ["SQLiteStore"]
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -197,10 +200,20 @@ class SQLiteStore(Store):
                     keys.append(key)
                 self._bump(db)
                 self._add_items(db, sum(created))
-            assert self.index is not None, "bind_embedder() opens the index"
             if keys:
-                self.index.upsert(np.array(keys, dtype=np.int64), np.stack([np.asarray(it.vector) for it in items]))
+                self._follow(lambda index: index.upsert(np.array(keys, dtype=np.int64),
+                                                        np.stack([np.asarray(it.vector) for it in items])))
         return created
+
+    def _follow(self, change: Any) -> None:
+        """Apply a committed write to the index; if that fails (hnswlib out of memory while growing), rebuild it
+        from the store, so that it never stays behind the items it was committed with."""
+        assert self.index is not None and self.dim is not None, "bind_embedder() opens the index"
+        try:
+            change(self.index)
+        except Exception:
+            log.warning("the ANN index failed to follow a committed write; rebuilding it from the store")
+            self.index = AnnIndex.build(self.dim, self._chunks())
 
     def delete(self, item_id: str) -> bool:
         with self._mutex:  # the index after the COMMIT, as in upsert
@@ -210,8 +223,7 @@ class SQLiteStore(Store):
                     return False
                 self._bump(db)
                 self._add_items(db, -1)
-            assert self.index is not None, "bind_embedder() opens the index"
-            self.index.delete(int(row[0]))
+            self._follow(lambda index: index.delete(int(row[0])))
             self._rebuild_if_stale()
         return True
 
