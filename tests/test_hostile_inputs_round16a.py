@@ -372,3 +372,38 @@ def test_an_index_that_fails_to_follow_a_committed_write_is_rebuilt(tmp_path, mo
     assert store.search(np.array([[0, 1, 0, 0]], dtype=np.float32), 1)[0][0][0] == "b"
     assert len(store.index) == store.count() == 2
     store.close()
+
+
+def test_a_save_is_flushed_to_disk_before_it_is_renamed_into_place(tmp_path, monkeypatch):
+    import feedback_nlp._atomic as atomic
+
+    flushed: list[str] = []
+    real = os.fsync
+
+    def record(fd):
+        flushed.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", record)
+    model = tmp_path / "model"
+    _save(model, 1)
+    # was: nothing flushed; a power cut after the rename could leave the model's files empty, the old one gone
+    names = {Path(p).name for p in flushed if ".tmp-" in p}
+    assert {"w.txt", "config.json", "manifest.json"} <= names
+    assert str(tmp_path) in flushed  # the folder the rename changed
+
+
+def test_a_disk_error_reported_by_the_flush_keeps_the_old_model(tmp_path, monkeypatch):
+    import feedback_nlp._atomic as atomic
+
+    model = tmp_path / "model"
+    _save(model, 1)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        _save(model, 2)
+    monkeypatch.undo()
+    assert read_config(model, "demo")["answer"] == 1 and _hidden(model) == []

@@ -262,6 +262,35 @@ def _interrupt_deferred() -> Iterator[None]:
             signal.raise_signal(signum)
 
 
+def _fsync(path: str | os.PathLike) -> None:
+    """Flush the file or folder ``path`` to disk; an error of the disk (EIO, ENOSPC: a full disk that delayed
+    allocation reports only now) is raised, a file system that cannot flush a folder (EINVAL) is let be."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:  # a link inside a folder, a folder that cannot be opened (Windows): nothing to flush here
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.EROFS):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _sync(path: Path) -> None:
+    """Flush ``path``, a file or a folder with everything in it. Renamed into place unflushed, a save that a power
+    cut overtook could leave ``config.json`` or the weights empty under the final name, the model it replaced
+    already removed (ext4 flushes a file renamed over another, not a folder's files)."""
+    if path.is_dir() and not path.is_symlink():
+        for root, _, files in os.walk(path):
+            for name in files:
+                _fsync(os.path.join(root, name))
+            _fsync(root)
+    else:
+        _fsync(path)
+
+
 class OutputSet:
     """Several outputs committed together: each is written to a temp path, all are renamed at the end.
 
@@ -304,9 +333,13 @@ class OutputSet:
         self._stale.append(Path(path))
 
     def commit(self) -> None:
+        for tmp, _ in self._staged:  # on disk before renamed into place, so that a power cut never leaves an
+            _sync(tmp)               # output or a saved model's files empty under their final names
         with _interrupt_deferred():  # a Ctrl-C between two renames left a set of new and old outputs
             for tmp, final in self._staged:
                 _replace(tmp, final)
+            for parent in dict.fromkeys(final.parent for _, final in self._staged):
+                _fsync(parent)  # the renames themselves
             self._staged.clear()
             for path in self._stale:
                 if path.is_file() or path.is_symlink():
