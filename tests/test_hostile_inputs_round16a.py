@@ -407,3 +407,20 @@ def test_a_disk_error_reported_by_the_flush_keeps_the_old_model(tmp_path, monkey
         _save(model, 2)
     monkeypatch.undo()
     assert read_config(model, "demo")["answer"] == 1 and _hidden(model) == []
+
+
+# --- more: a target that cannot be a folder -----------------------------------------------------------------
+
+def test_a_save_under_a_file_or_a_broken_link_names_it(tmp_path):
+    from feedback_nlp.errors import InvalidInputError
+
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    # was: FileExistsError "File exists: 'notes.txt'", as if the model folder existed
+    with pytest.raises(InvalidInputError, match="notes.txt is a file, not a folder"):
+        prepare_folder(tmp_path / "notes.txt" / "sub" / "model")
+    with pytest.raises(InvalidInputError, match="gone is a symbolic link to .*nowhere, which does not exist"):
+        prepare_folder(tmp_path / "gone" / "model")
+    with pytest.raises(InvalidInputError, match="is 300 bytes long, and a file name is at most 255"):
+        prepare_folder(tmp_path / ("m" * 300))
+    assert (tmp_path / "notes.txt").read_text() == "mine" and not (tmp_path / "nowhere").exists()

@@ -235,6 +235,7 @@ def prepare_folder(path: str | os.PathLike) -> Path:
     if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes) or not str(path).strip():
         raise InvalidInputError(f"the folder to save into must be a path (a str or Path), got {path!r:.80}")
     folder = Path(path).expanduser()  # "~/models/x" is the home folder, not a folder named "~" here
+    _creatable(folder)
     if folder.is_symlink() and not folder.exists():
         raise InvalidInputError(f"cannot save into {folder}: it is a symbolic link to {os.readlink(folder)}, which "
                                 "does not exist; create that folder or give another path")
@@ -255,6 +256,22 @@ def prepare_folder(path: str | os.PathLike) -> Path:
         raise InvalidInputError(f"cannot save into {folder}: the folder holds other files; give a new or empty "
                                 "folder (or a folder saved before, to replace it)")
     return folder
+
+
+def _creatable(folder: Path) -> None:
+    """InvalidInputError when no folder can be made at ``folder``: a file on the way (was "File exists: 'notes.txt'"
+    for ``save("notes.txt/model")``, as if the model folder existed) or a name longer than a file name may be."""
+    long = next((part for part in folder.parts if len(os.fsencode(part)) > 255), None)
+    if long is not None:
+        raise InvalidInputError(f"cannot save into {str(folder):.200}: the name {long:.40}... is "
+                                f"{len(os.fsencode(long))} bytes long, and a file name is at most 255")
+    for above in folder.parents:
+        if above.is_dir():
+            return
+        if os.path.lexists(above):
+            what = (f"a symbolic link to {os.readlink(above)}, which does not exist" if above.is_symlink()
+                    else "a file, not a folder")
+            raise InvalidInputError(f"cannot save into {folder}: {above} is {what}")
 
 
 def _saved_by_us(folder: Path) -> bool:
