@@ -424,3 +424,21 @@ def test_a_save_under_a_file_or_a_broken_link_names_it(tmp_path):
     with pytest.raises(InvalidInputError, match="is 300 bytes long, and a file name is at most 255"):
         prepare_folder(tmp_path / ("m" * 300))
     assert (tmp_path / "notes.txt").read_text() == "mine" and not (tmp_path / "nowhere").exists()
+
+
+def test_closing_the_store_when_the_index_cannot_be_saved(tmp_path, monkeypatch):
+    from feedback_nlp.service._sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "data", lock=True)
+    store.bind_embedder("fake", 4)
+    store.upsert([_item("a", [1, 0, 0, 0])])
+
+    def broken(path, seq):
+        raise RuntimeError("Cannot open file")  # hnswlib's own error, on a full or vanished disk
+
+    monkeypatch.setattr(store.index, "save", broken)
+    store.close()  # was: the RuntimeError, the database left open and the folder's instance lock held
+    again = SQLiteStore(tmp_path / "data", lock=True)
+    again.bind_embedder("fake", 4)
+    assert again.get("a") is not None and len(again.index) == 1
+    again.close()

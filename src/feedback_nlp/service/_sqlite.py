@@ -320,14 +320,18 @@ class SQLiteStore(Store):
             self._lock_fh = None
 
     def close(self) -> None:
-        with self._mutex:
-            if self.index is not None:
-                with contextlib.suppress(OSError, RuntimeError):  # a cache: the next start rebuilds it
-                    self.index.save(self.folder / "backlog.hnsw", self._seq())
-            self._db.close()
-        if self._lock_fh is not None:
-            self._lock_fh.close()
-            self._lock_fh = None
+        try:
+            with self._mutex:
+                if self.index is not None:
+                    # a cache: the next start rebuilds it. hnswlib raises RuntimeError on a file it cannot write,
+                    # which left the database open and the folder's instance lock held
+                    with contextlib.suppress(OSError, RuntimeError, sqlite3.Error):
+                        self.index.save(self.folder / "backlog.hnsw", self._seq())
+                self._db.close()
+        finally:
+            if self._lock_fh is not None:
+                self._lock_fh.close()
+                self._lock_fh = None
 
 
 
