@@ -442,3 +442,17 @@ def test_closing_the_store_when_the_index_cannot_be_saved(tmp_path, monkeypatch)
     again.bind_embedder("fake", 4)
     assert again.get("a") is not None and len(again.index) == 1
     again.close()
+
+
+def test_without_flock_a_temp_folder_is_stale_by_its_age(tmp_path, monkeypatch):
+    import feedback_nlp._atomic as atomic
+
+    monkeypatch.setattr(atomic, "fcntl", None)  # Windows
+    model = tmp_path / "model"
+    _save(model, 1)
+    fresh, old = tmp_path / ".tmp-abcdefgh-model", tmp_path / ".tmp-ijklmnop-model"
+    fresh.mkdir()
+    old.mkdir()
+    os.utime(old, (0, 0))
+    _save(model, 2)  # a save works without locks, and takes only what is a day old
+    assert read_config(model, "demo")["answer"] == 2 and _hidden(model) == [fresh.name]

@@ -94,22 +94,31 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     return found
 
 
-def _held_folder(path: Path) -> int | None:
+_NO_FD = -1  # where there is no flock (Windows): nothing is held, a temp folder is stale by its age alone
+_STALE_WITHOUT_LOCKS_S = 24 * 3600
+
+
+def _held_folder(path: Path, *, new: bool = False) -> int | None:
     """An open descriptor of the folder ``path`` holding its ``flock``, or None when another open file holds it
     (a living save writing into it) or it is not a plain folder of ours. The kernel drops the lock of a process
-    that dies, SIGKILL included, so a folder whose lock can be taken has no living writer."""
+    that dies, SIGKILL included, so a folder whose lock can be taken has no living writer. ``new``: a folder
+    this save just made, to hold."""
+    if fcntl is None:  # pragma: no cover - Windows: no lock; a temp folder untouched for a day is stale
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None
+        old = st.st_mtime < time.time() - _STALE_WITHOUT_LOCKS_S
+        return _NO_FD if stat.S_ISDIR(st.st_mode) and (new or old) else None
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
             raise OSError  # another user's folder: never ours to remove
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        elif st.st_mtime > time.time() - _STALE_WITHOUT_LOCKS_S:  # pragma: no cover - no flock: go by age
-            raise OSError
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if os.lstat(path).st_ino != st.st_ino:  # replaced between the open and the lock
             raise OSError
     except OSError:
@@ -118,7 +127,9 @@ def _held_folder(path: Path) -> int | None:
     return fd
 
 
-_STALE_WITHOUT_LOCKS_S = 24 * 3600
+def _unhold(fd: int) -> None:
+    if fd != _NO_FD:
+        os.close(fd)
 
 
 def _locked_temp_folder(final: Path, prefix: str) -> tuple[Path, int]:
@@ -126,7 +137,7 @@ def _locked_temp_folder(final: Path, prefix: str) -> tuple[Path, int]:
     abort): :func:`remove_stale_folders` of another save, in this process or another, leaves it alone."""
     for _ in range(10):
         tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=_temp_tail(final), dir=final.parent))
-        fd = _held_folder(tmp)
+        fd = _held_folder(tmp, new=True)
         if fd is not None:
             return tmp, fd
         # another save's clean-up took it between the mkdtemp and the lock (it removes it): take a new one
@@ -165,7 +176,7 @@ def remove_stale_folders(path: str | os.PathLike) -> list[Path]:
         except OSError:  # a read-only folder, a race with another clean-up: left for the next one
             pass
         finally:
-            os.close(fd)
+            _unhold(fd)
     return removed
 
 
@@ -229,7 +240,7 @@ def _replace(tmp: Path, final: Path) -> None:
                 raise
             shutil.rmtree(old, ignore_errors=True)
         finally:
-            os.close(fd)
+            _unhold(fd)
     else:
         os.replace(tmp, final)
 
@@ -349,7 +360,7 @@ class OutputSet:
 
     def _release(self) -> None:
         for fd in self._locks:
-            os.close(fd)
+            _unhold(fd)
         self._locks.clear()
 
     def abort(self) -> None:
