@@ -456,3 +456,24 @@ def test_without_flock_a_temp_folder_is_stale_by_its_age(tmp_path, monkeypatch):
     os.utime(old, (0, 0))
     _save(model, 2)  # a save works without locks, and takes only what is a day old
     assert read_config(model, "demo")["answer"] == 2 and _hidden(model) == [fresh.name]
+
+
+def test_an_output_file_killed_half_way_is_cleaned_up_by_the_next_run_and_a_living_one_is_not(tmp_path):
+    out = tmp_path / "themes.csv"
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            with OutputSet() as outs:
+                outs.file(out).write_text("half")
+                os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(0)
+    assert os.waitpid(pid, 0)[1] == signal.SIGKILL and len(_hidden(out)) == 1
+    with OutputSet() as outs:
+        living = outs.file(out)
+        living.write_text("new")
+        with OutputSet() as other:  # another run (or thread) writing the same output meanwhile
+            other.file(out).write_text("other")
+        assert living.read_text() == "new"  # its temp file left alone
+    # was: the killed run's .tmp-XXXXXXXX-themes.csv left there for ever (only `tag` cleaned its own)
+    assert out.read_text() == "new" and _hidden(out) == []

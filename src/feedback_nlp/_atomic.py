@@ -31,7 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["OutputSet", "atomic_file", "create_private", "distinct_paths", "outside_saved_folders",
-           "remove_stale_folders", "remove_stale_temps", "replaceable_folder", "short_name", "writable_folder", "writable_target"]
+           "remove_stale_folders", "remove_stale_temps", "replaceable_folder", "short_name", "writable_folder",
+           "writable_target"]
 
 try:
     import fcntl
@@ -81,43 +82,55 @@ def _temp_name(final: Path) -> Path:
 
 def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     """Remove the temp files that a killed run (SIGKILL, a crash of the machine: nothing ran its clean-up) left
-    beside the output ``path``, named as :func:`_temp_name` names them; returns them. Call it only while holding
-    the output's lock, so that no living run is writing one of them."""
+    beside the output ``path``, named as :func:`_temp_name` names them; returns them. A temp file that a living
+    run still holds (:class:`OutputSet` holds an ``flock`` on each until it ends) is left alone."""
     final = Path(path)
     names = re.compile(r"\.tmp-[a-z0-9_]{8}" + re.escape(_temp_tail(final)))
     try:
-        found = [p for p in final.parent.iterdir() if names.fullmatch(p.name) and p.is_file() and not p.is_symlink()]
+        found = [p for p in final.parent.iterdir() if names.fullmatch(p.name)]
     except OSError:  # no folder yet: nothing left there
         return []
+    removed = []
     for stale in found:
-        stale.unlink(missing_ok=True)
-    return found
+        fd = _held(stale, folder=False)
+        if fd is None:
+            continue
+        try:
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+        except OSError:  # a read-only folder: left for the next run
+            pass
+        finally:
+            _unhold(fd)
+    return removed
 
 
 _NO_FD = -1  # where there is no flock (Windows): nothing is held, a temp folder is stale by its age alone
 _STALE_WITHOUT_LOCKS_S = 24 * 3600
 
 
-def _held_folder(path: Path, *, new: bool = False) -> int | None:
-    """An open descriptor of the folder ``path`` holding its ``flock``, or None when another open file holds it
-    (a living save writing into it) or it is not a plain folder of ours. The kernel drops the lock of a process
-    that dies, SIGKILL included, so a folder whose lock can be taken has no living writer. ``new``: a folder
-    this save just made, to hold."""
-    if fcntl is None:  # pragma: no cover - Windows: no lock; a temp folder untouched for a day is stale
+def _held(path: Path, *, folder: bool = True, new: bool = False) -> int | None:
+    """An open descriptor of the temp folder (or file) ``path`` holding its ``flock``, or None when another open
+    file holds it (a living run writing into it) or it is not a plain folder (file) of ours. The kernel drops the
+    lock of a process that dies, SIGKILL included, so a temp whose lock can be taken has no living writer.
+    ``new``: a temp this run just made, to hold."""
+    kind = stat.S_ISDIR if folder else stat.S_ISREG
+    if fcntl is None:  # pragma: no cover - Windows: no lock; a temp untouched for a day is stale
         try:
             st = os.lstat(path)
         except OSError:
             return None
         old = st.st_mtime < time.time() - _STALE_WITHOUT_LOCKS_S
-        return _NO_FD if stat.S_ISDIR(st.st_mode) and (new or old) else None
+        return _NO_FD if kind(st.st_mode) and (new or old) else None
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK  # a pipe named like ours never blocks
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, flags | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
     except OSError:
         return None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-            raise OSError  # another user's folder: never ours to remove
+        if not kind(st.st_mode) or st.st_uid != os.getuid():
+            raise OSError  # another user's: never ours to remove
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if os.lstat(path).st_ino != st.st_ino:  # replaced between the open and the lock
             raise OSError
@@ -137,7 +150,7 @@ def _locked_temp_folder(final: Path, prefix: str) -> tuple[Path, int]:
     abort): :func:`remove_stale_folders` of another save, in this process or another, leaves it alone."""
     for _ in range(10):
         tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=_temp_tail(final), dir=final.parent))
-        fd = _held_folder(tmp, new=True)
+        fd = _held(tmp, new=True)
         if fd is not None:
             return tmp, fd
         # another save's clean-up took it between the mkdtemp and the lock (it removes it): take a new one
@@ -163,7 +176,7 @@ def remove_stale_folders(path: str | os.PathLike) -> list[Path]:
         return []
     removed = []
     for stale in found:
-        fd = _held_folder(stale)
+        fd = _held(stale)
         if fd is None:
             continue
         try:
@@ -323,7 +336,16 @@ class OutputSet:
     def file(self, path: str | os.PathLike) -> Path:
         final = Path(path)
         self._parent(final)
-        tmp = _temp_name(final)
+        remove_stale_temps(final)  # what a run writing the same output, killed, left beside it
+        for _ in range(10):
+            tmp = _temp_name(final)
+            fd = _held(tmp, folder=False, new=True)
+            if fd is not None:
+                break
+            tmp.unlink(missing_ok=True)  # another run's clean-up took it before the lock: take a new one
+        else:
+            raise OSError(errno.EAGAIN, "could not lock a temp file beside the output", str(final))
+        self._locks.append(fd)
         self._staged.append((tmp, final))
         return tmp
 
