@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["OutputSet", "atomic_file", "create_private", "distinct_paths", "outside_saved_folders",
-           "remove_stale_folders", "remove_stale_temps", "replaceable_folder", "short_name", "writable_folder",
+           "remove_stale_folders", "remove_stale_temps", "renaming_in", "replaceable_folder", "short_name", "writable_folder",
            "writable_target"]
 
 try:
@@ -138,6 +138,27 @@ def _held(path: Path, *, folder: bool = True, new: bool = False) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+@contextmanager
+def renaming_in(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold the ``flock`` of ``folder`` while outputs are renamed into it, waiting for any other run's renames
+    there to end. Two saves of one model at once interleaved their renames (one moved the folder aside, the
+    other renamed its own in: "Directory not empty", the first save's old model left hidden), and a load during
+    a save's two renames found no folder at all: a load that finds none waits here, then looks again."""
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # not a folder this process may open: the renames say what is wrong
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # renames take milliseconds
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _unhold(fd: int) -> None:
@@ -368,7 +389,10 @@ class OutputSet:
     def commit(self) -> None:
         for tmp, _ in self._staged:  # on disk before renamed into place, so that a power cut never leaves an
             _sync(tmp)               # output or a saved model's files empty under their final names
-        with _interrupt_deferred():  # a Ctrl-C between two renames left a set of new and old outputs
+        parents = sorted({os.path.abspath(final.parent) for _, final in self._staged})
+        with _interrupt_deferred(), contextlib.ExitStack() as held:  # a Ctrl-C between two renames left a set
+            for parent in parents:                                      # of new and old outputs
+                held.enter_context(renaming_in(parent))
             for tmp, final in self._staged:
                 _replace(tmp, final)
             for parent in dict.fromkeys(final.parent for _, final in self._staged):

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import _config
-from ._atomic import OutputSet, remove_stale_folders
+from ._atomic import OutputSet, remove_stale_folders, renaming_in
 from .errors import (
     FeedbackNLPError,
     IntegrityError,
@@ -239,7 +239,11 @@ def prepare_folder(path: str | os.PathLike) -> Path:
     if folder.is_symlink() and not folder.exists():
         raise InvalidInputError(f"cannot save into {folder}: it is a symbolic link to {os.readlink(folder)}, which "
                                 "does not exist; create that folder or give another path")
-    if folder.exists() and not folder.is_dir():
+    try:  # one stat: a save of it by another process, between its renames, made exists() and is_dir() disagree
+        is_file = not stat.S_ISDIR(os.stat(folder).st_mode)
+    except OSError:
+        is_file = False
+    if is_file:
         raise InvalidInputError(f"cannot save into {folder}: it is a file, not a folder")
     if folder.is_symlink():  # models/current -> models/v3: the save replaces v3, the link stays
         folder = folder.resolve()
@@ -330,7 +334,32 @@ def read_config(folder: Path, fmt: str) -> dict[str, Any]:
     (IntegrityError on any problem, naming the file; ModelNotFoundError when there is no such folder)."""
     folder = Path(folder)
     with suppress(OSError):  # a save of this folder killed half-way: its temp folders go, a folder it moved aside
-        remove_stale_folders(folder.resolve() if folder.is_symlink() else folder)  # and did not replace comes back (see _atomic.remove_stale_folders)
+        remove_stale_folders(folder.resolve() if folder.is_symlink() else folder)  # and did not put back returns
+    for attempt in range(5):
+        before = _identity(folder)
+        try:
+            return _read_config(folder, fmt)
+        except (IntegrityError, ModelNotFoundError, OSError):
+            # a save of the folder (another process) renamed a new one in while it was read: a manifest of one
+            # save and a config.json of the next read "does not match its checksum: modified after saving"
+            if attempt == 4 or _identity(folder) == before:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """Which folder is at ``folder`` now: its inode, and its change time (an inode number is reused)."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_ino, st.st_ctime_ns
+
+
+def _read_config(folder: Path, fmt: str) -> dict[str, Any]:
+    if not folder.exists() and not folder.is_symlink():
+        with suppress(OSError), renaming_in(os.path.dirname(os.path.abspath(folder.resolve()))):
+            pass  # a save of it between its two renames (the old folder moved aside, the new one not yet in): wait
     if not folder.exists() and not folder.is_symlink():  # a name with a typo: not found, as TagClassifier.load says
         raise ModelNotFoundError(f"no saved {fmt} at {folder}: no such folder")
     if not folder.is_dir():
