@@ -511,3 +511,21 @@ def test_saves_and_loads_of_one_folder_from_several_processes(tmp_path):
     # saves failed with "config.json does not match its checksum in manifest.json: modified after saving"
     assert codes == [0, 0] and failures == [] and loads > 0
     assert read_config(model, "demo")["answer"] in (29, 129) and _hidden(model) == []
+
+
+def test_a_file_system_without_flock_still_saves(tmp_path, monkeypatch):
+    import fcntl
+
+    model = tmp_path / "model"
+    _save(model, 1)
+    (tmp_path / ".tmp-abcdefgh-model").mkdir()  # a killed save's, or a living one's: no lock tells
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")  # NFS without its lock service
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    _save(model, 2)  # was: every save failed, its temp folder never "locked"
+    with OutputSet() as outs:
+        outs.file(tmp_path / "out.csv").write_text("x")
+    assert read_config(model, "demo")["answer"] == 2 and (tmp_path / "out.csv").read_text() == "x"
+    assert _hidden(model) == [".tmp-abcdefgh-model"]  # under a day old: maybe a living save's, left alone

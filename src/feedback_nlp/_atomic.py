@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 __all__ = ["OutputSet", "atomic_file", "create_private", "distinct_paths", "outside_saved_folders",
            "remove_stale_folders", "remove_stale_temps", "renaming_in", "replaceable_folder", "short_name", "writable_folder",
@@ -116,12 +117,7 @@ def _held(path: Path, *, folder: bool = True, new: bool = False) -> int | None:
     ``new``: a temp this run just made, to hold."""
     kind = stat.S_ISDIR if folder else stat.S_ISREG
     if fcntl is None:  # pragma: no cover - Windows: no lock; a temp untouched for a day is stale
-        try:
-            st = os.lstat(path)
-        except OSError:
-            return None
-        old = st.st_mtime < time.time() - _STALE_WITHOUT_LOCKS_S
-        return _NO_FD if kind(st.st_mode) and (new or old) else None
+        return _by_age(path, kind, new)
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK  # a pipe named like ours never blocks
     try:
         fd = os.open(path, flags | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
@@ -131,13 +127,29 @@ def _held(path: Path, *, folder: bool = True, new: bool = False) -> int | None:
         st = os.fstat(fd)
         if not kind(st.st_mode) or st.st_uid != os.getuid():
             raise OSError  # another user's: never ours to remove
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            os.close(fd)  # a file system without flock (NFS without its lock service, some FUSE): by age
+            return _by_age(path, kind, new)
         if os.lstat(path).st_ino != st.st_ino:  # replaced between the open and the lock
             raise OSError
     except OSError:
         os.close(fd)
         return None
     return fd
+
+
+def _by_age(path: Path, kind: Any, new: bool) -> int | None:
+    """Where no lock can be taken: a temp this run made is its own, another is stale once a day old."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    old = st.st_mtime < time.time() - _STALE_WITHOUT_LOCKS_S
+    return _NO_FD if kind(st.st_mode) and (new or old) else None
 
 
 @contextmanager
@@ -155,7 +167,8 @@ def renaming_in(folder: str | os.PathLike) -> Iterator[None]:
         yield
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # renames take milliseconds
+        with contextlib.suppress(OSError):  # a file system without flock: renamed without it
+            fcntl.flock(fd, fcntl.LOCK_EX)  # renames take milliseconds
         yield
     finally:
         os.close(fd)  # releases the lock
