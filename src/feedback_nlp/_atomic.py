@@ -408,8 +408,8 @@ class OutputSet:
                 held.enter_context(renaming_in(parent))
             for tmp, final in self._staged:
                 _replace(tmp, final)
-            for parent in dict.fromkeys(final.parent for _, final in self._staged):
-                _fsync(parent)  # the renames themselves
+            for folder in parents:
+                _fsync(folder)  # the renames themselves
             self._staged.clear()
             for path in self._stale:
                 if path.is_file() or path.is_symlink():
