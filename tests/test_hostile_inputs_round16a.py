@@ -529,3 +529,21 @@ def test_a_file_system_without_flock_still_saves(tmp_path, monkeypatch):
         outs.file(tmp_path / "out.csv").write_text("x")
     assert read_config(model, "demo")["answer"] == 2 and (tmp_path / "out.csv").read_text() == "x"
     assert _hidden(model) == [".tmp-abcdefgh-model"]  # under a day old: maybe a living save's, left alone
+
+
+def test_a_store_that_fills_up_refuses_the_write_whole_and_takes_the_next(tmp_path):
+    import sqlite3
+
+    store, _ = _store(tmp_path)
+    store.upsert([_item("a", [1, 0, 0, 0])])
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages}")  # a disk that is full, as SQLite sees it
+    big = [_item(f"b{i}", [0, 1, 0, 0]) for i in range(20)]
+    for it in big:
+        it.text = "y" * 5000
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        store.upsert(big)
+    assert len(store.index) == store.count() == 1 and store.get("b0") is None
+    store._db.execute("PRAGMA max_page_count = 1000000")  # space freed
+    assert store.upsert([_item("c", [0, 0, 1, 0])]) == [True] and len(store.index) == store.count() == 2
+    store.close()

@@ -103,7 +103,8 @@ class SQLiteStore(Store):
             def __exit__(self_inner, exc_type, *_):
                 try:
                     if exc_type is not None:
-                        store._db.execute("ROLLBACK")
+                        if store._db.in_transaction:  # SQLite may have rolled back already: its error stands
+                            store._db.execute("ROLLBACK")
                         return
                     try:
                         store._db.execute("COMMIT")
