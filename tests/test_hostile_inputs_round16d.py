@@ -163,3 +163,35 @@ def test_train_piped_into_head_keeps_the_trained_model(tmp_path, hashed_cli, cap
     assert code == 1, err
     assert "broken pipe" in err and "Traceback" not in err
     assert (tmp_path / "model" / "manifest.json").is_file()
+
+
+# --- an export of a day without feedback ------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw", ["[]", "[]\n", "  [ ]  "])
+def test_an_empty_json_array_is_an_input_without_rows(tmp_path, monkeypatch, capsys, raw):
+    """A JSON export of a day without feedback is ``[]``: ``tag`` refused it as a usage error (exit 2, "column
+    'text' (given by --text-col) not found in the first 0 record"), though a header-only CSV or an empty Parquet
+    file exits 0 with empty outputs, as docs/batch.md says of an input with no rows at all."""
+    model = hashed_tag_model(tmp_path / "m", monkeypatch)
+    src = tmp_path / "day.json"
+    src.write_text(raw)
+    code = main(["tag", "--model", str(model), "--in", str(src), "--out", str(tmp_path / "t.csv"), "--no-cache",
+                 "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert len(pd.read_csv(tmp_path / "t.csv")) == 0 and len(pd.read_csv(tmp_path / "t.errors.csv")) == 0
+
+
+@pytest.mark.parametrize(("framework", "extra", "columns"), [
+    ("moscow", ["--cutoffs", "8,4,2"], ["score", "moscow", "moscow_rule"]),
+    ("rice", [], ["reach", "impact", "confidence", "effort", "rice"]),
+    ("demand", ["--group-col", "theme"], ["theme", "volume"])])
+def test_score_of_an_empty_json_array_writes_an_empty_table(tmp_path, capsys, framework, extra, columns):
+    """With the column check passing ``[]`` (above), ``score`` then failed as "unexpected KeyError: 'score'"
+    (exit 1); it writes the empty table a header-only CSV gives."""
+    src = tmp_path / "day.json"
+    src.write_text("[]")
+    out = tmp_path / "s.csv"
+    code = main(["score", "--in", str(src), "--out", str(out), "--framework", framework, *extra, "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    written = pd.read_csv(out)
+    assert len(written) == 0 and set(columns) <= set(written.columns)

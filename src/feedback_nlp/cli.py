@@ -364,6 +364,8 @@ def require_columns(path: str, columns: dict[str, str | None], args: argparse.Na
     first = next(iter(iter_table_chunks(path, n, format=fmt, encoding=encoding)), None)
     if first is None or ("_error" in first.columns and first["_error"].notna().all()):
         return  # an empty file, or a broken first record: the reader reports it as a rejected row
+    if json_like and first.empty:  # "[]": records carry their own keys, and there are none to look at. It was
+        return  # "column 'text' not found in the first 0 record" (exit 2) for an export of a day without feedback
     have = [c for c in first.columns if c not in ("_row", "_error", "_raw")]
     for option, name in columns.items():
         if name is not None and name not in have:
@@ -1142,6 +1144,9 @@ def cmd_score(args: argparse.Namespace) -> dict:
     df = read_table(args.input, format=args.format, encoding=args.encoding)
     where = _Where(args.input, df, sniff_format(args.input) if args.format == "auto" else args.format)
     df = df.drop(columns="_row", errors="ignore")
+    if df.empty and len(df.columns) == 0:  # "[]" names no columns: give it those the options name, as a
+        # header-only CSV has them (it was "unexpected KeyError: 'score'")
+        df = df.assign(**{c: pd.Series(dtype=object) for c in _score_columns(args).values() if c})
     _refuse_overwritten_columns(args, df)
 
     parsed: dict[str, Any] = {}  # each column parsed once: the score and a typed output both use its numbers
