@@ -195,3 +195,14 @@ def test_score_of_an_empty_json_array_writes_an_empty_table(tmp_path, capsys, fr
     assert code == 0, capsys.readouterr().err
     written = pd.read_csv(out)
     assert len(written) == 0 and set(columns) <= set(written.columns)
+
+
+# --- usage errors name the right --help ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [["keys", "list"], ["quackback", "export", "--data", "d", "--out", "o.csv"]])
+def test_an_unknown_option_of_a_nested_command_names_its_help(capsys, argv):
+    """``feedback-nlp keys list --zzz`` said "see 'feedback-nlp keys --help'", whose page does not list
+    ``list``'s options."""
+    code = main([*argv, "--zzz"])
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2 and f"see 'feedback-nlp {argv[0]} {argv[1]} --help'" in line

@@ -1390,8 +1390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args, extra = build_parser().parse_known_args(argv)
         if extra:  # reported by the command's own parser, so that the hint names its --help
-            raise _UsageExit(f"unrecognized arguments: {' '.join(extra)} (see '{PROG} {args.command} --help')",
-                             args.command)
+            sub = getattr(args, f"{args.command}_command", None)  # `keys list --x` named `keys --help`
+            name = f"{args.command} {sub}" if isinstance(sub, str) else args.command
+            raise _UsageExit(f"unrecognized arguments: {' '.join(extra)} (see '{PROG} {name} --help')", args.command)
     except _UsageExit as exc:
         return _fail(EXIT_USAGE, str(exc), as_json, exc.command)
     except SystemExit as exc:  # --help and --version
