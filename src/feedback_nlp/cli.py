@@ -304,7 +304,8 @@ class _UI:
 
     def say(self, *lines: str) -> None:
         if not (self.quiet or self.json):
-            print(*lines, sep="\n")
+            with _writing_stdout():
+                print(*lines, sep="\n")
 
     def warn(self, line: str) -> None:
         if not self.quiet:
@@ -363,6 +364,8 @@ def require_columns(path: str, columns: dict[str, str | None], args: argparse.Na
     first = next(iter(iter_table_chunks(path, n, format=fmt, encoding=encoding)), None)
     if first is None or ("_error" in first.columns and first["_error"].notna().all()):
         return  # an empty file, or a broken first record: the reader reports it as a rejected row
+    if json_like and first.empty:  # "[]": records carry their own keys, and there are none to look at. It was
+        return  # "column 'text' not found in the first 0 record" (exit 2) for an export of a day without feedback
     have = [c for c in first.columns if c not in ("_row", "_error", "_raw")]
     for option, name in columns.items():
         if name is not None and name not in have:
@@ -664,6 +667,14 @@ def cmd_train(args: argparse.Namespace) -> dict:
             clf = make().fit(texts if args.self_train or not args.zero_shot else None, labels, holdout=holdout)
     except UnknownTagError as exc:
         raise _unknown_tags_at_lines(exc, where) from exc
+    metrics = dict(clf.metrics_)
+    # saved before anything is printed: `train ... | head -3` (stdout unbuffered, as PYTHONUNBUFFERED=1 in most
+    # container images makes it) closed the pipe while the held-out report was printed, and the trained model
+    # was never saved
+    with OutputSet() as outs:
+        clf.save(outs.folder(args.out), metrics=metrics, description=args.description or "",
+                 training_data=f"{len(texts)} rows from `{Path(args.data).name}` (text column `{args.text_col}`, "
+                               f"label column `{args.label_col}`)")
     if clf.holdout_report_ is not None:
         ui.say(clf.holdout_report_.to_markdown(max_tags=15))
     selection = clf.__dict__.get("head_selection_")
@@ -671,11 +682,6 @@ def cmd_train(args: argparse.Namespace) -> dict:
         ui.say(f"head=auto chose {selection['chosen']} in {selection['total_s']} s (budget {selection['budget_s']:g} s): "
                + "; ".join(f"{r['head']} {r['status']}" + (f" {r['cv_macro_f1']:.3f}" if r["cv_macro_f1"] is not None else "")
                            for r in selection["candidates"]))
-    metrics = dict(clf.metrics_)
-    with OutputSet() as outs:
-        clf.save(outs.folder(args.out), metrics=metrics, description=args.description or "",
-                 training_data=f"{len(texts)} rows from `{Path(args.data).name}` (text column `{args.text_col}`, "
-                               f"label column `{args.label_col}`)")
     ui.say(f"saved model to {args.out} ({len(clf.classes_)} tags, {'multi-label' if clf.multi_label_ else 'multi-class'})")
     return {"rows_in": len(texts), "outputs": {"model": str(args.out)}, "tags": len(clf.classes_),
             "metrics": metrics, "embedding_model": _model_id(emb),
@@ -1138,6 +1144,9 @@ def cmd_score(args: argparse.Namespace) -> dict:
     df = read_table(args.input, format=args.format, encoding=args.encoding)
     where = _Where(args.input, df, sniff_format(args.input) if args.format == "auto" else args.format)
     df = df.drop(columns="_row", errors="ignore")
+    if df.empty and len(df.columns) == 0:  # "[]" names no columns: give it those the options name, as a
+        # header-only CSV has them (it was "unexpected KeyError: 'score'")
+        df = df.assign(**{c: pd.Series(dtype=object) for c in _score_columns(args).values() if c})
     _refuse_overwritten_columns(args, df)
 
     parsed: dict[str, Any] = {}  # each column parsed once: the score and a typed output both use its numbers
@@ -1367,7 +1376,7 @@ def _fail(code: int, message: str, as_json: bool, command: str | None) -> int:
     if as_json:
         try:
             _emit_json({"status": "error", "exit_code": code, "command": command, "error": message})
-        except BrokenPipeError:
+        except OSError:  # a closed pipe, or stdout on a full disk: the error line above is all there is
             _silence_stdout()
     return code
 
@@ -1381,8 +1390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args, extra = build_parser().parse_known_args(argv)
         if extra:  # reported by the command's own parser, so that the hint names its --help
-            raise _UsageExit(f"unrecognized arguments: {' '.join(extra)} (see '{PROG} {args.command} --help')",
-                             args.command)
+            sub = getattr(args, f"{args.command}_command", None)  # `keys list --x` named `keys --help`
+            name = f"{args.command} {sub}" if isinstance(sub, str) else args.command
+            raise _UsageExit(f"unrecognized arguments: {' '.join(extra)} (see '{PROG} {name} --help')", args.command)
     except _UsageExit as exc:
         return _fail(EXIT_USAGE, str(exc), as_json, exc.command)
     except SystemExit as exc:  # --help and --version
@@ -1475,8 +1485,32 @@ def _check_cache(args: argparse.Namespace) -> None:
     outside_saved_folders(Path(cache).expanduser())
 
 
+# commands that embed and read feedback records: they read FEEDBACK_NLP_BACKEND, _AUTO, _LONG_TEXT, _DATE_ORDER
+_READS_ENVIRONMENT = frozenset({"demo", "train", "eval", "tag", "dedupe", "themes", "report"})
+
+
+def _check_environment(args: argparse.Namespace) -> None:
+    """A ``FEEDBACK_NLP_*`` variable that a command reads stands for one of its options, so a bad value is a
+    usage error (exit 2) named before any work, as ``--backend bogus`` is. It was exit 1, found deep in the
+    run (after the input was read), and FEEDBACK_NLP_BACKEND's message did not name the variable."""
+    from . import _config
+
+    if args.command not in _READS_ENVIRONMENT:
+        return
+    backend = _config.env("FEEDBACK_NLP_BACKEND")
+    if getattr(args, "backend", None) is None and backend is not None and backend.strip().lower() not in BACKENDS:
+        raise UsageError(f"FEEDBACK_NLP_BACKEND={quoted(backend)} is not valid; choose one of {list(BACKENDS)}, "
+                         "or unset it (the default is auto)")
+    for read in (_config.auto_mode, _config.long_text, _config.date_order):
+        try:
+            read()
+        except InvalidInputError as exc:
+            raise UsageError(f"{exc}, or unset the variable") from None
+
+
 def _run_command(args: argparse.Namespace, as_json: bool, version: str, t0: float) -> int:
     try:
+        _check_environment(args)
         check = getattr(args, "check", None)
         if check is not None:
             check(args)  # arguments, paths and columns: before any work or output
@@ -1485,10 +1519,11 @@ def _run_command(args: argparse.Namespace, as_json: bool, version: str, t0: floa
             summary = args.func(args) or {}
         if isinstance(summary, int):  # a command that returns an exit code rather than a summary
             return summary
-        if as_json:
-            _emit_json({"command": args.command, "status": "ok", "version": version,
-                        "seconds": round(time.monotonic() - t0, 3), **summary})
-        sys.stdout.flush()
+        with _writing_stdout():
+            if as_json:
+                _emit_json({"command": args.command, "status": "ok", "version": version,
+                            "seconds": round(time.monotonic() - t0, 3), **summary})
+            sys.stdout.flush()
         return EXIT_OK
     except KeyboardInterrupt as exc:
         hint = "; run again with --resume to continue" if getattr(args, "command", None) == "tag" else ""
@@ -1499,10 +1534,27 @@ def _run_command(args: argparse.Namespace, as_json: bool, version: str, t0: floa
         if args.debug:
             traceback.print_exc()
         code, message = _describe(exc)
-        if isinstance(exc, BrokenPipeError):
-            _silence_stdout()
+        if isinstance(exc, BrokenPipeError) or getattr(exc, "filename", None) == _STDOUT:
+            _silence_stdout()  # stdout cannot take the JSON error object either
             as_json = False
         return _fail(code, message, as_json, args.command)
+
+
+_STDOUT = "standard output (files written so far are complete)"
+
+
+@contextlib.contextmanager
+def _writing_stdout() -> Iterator[None]:
+    """Name standard output in an error writing to it: ``> /dev/full`` (a full disk under a cron job's log)
+    said only "No space left on device", as if an output file had failed, though every file was written."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, _STDOUT) from exc
 
 
 if __name__ == "__main__":  # pragma: no cover
