@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import http.client
 import json
@@ -53,10 +54,18 @@ def _retry_after(value: str | None) -> float | None:
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
+    if when.tzinfo is None:
+        # HTTP-dates are always GMT (RFC 9110, 5.6.7): a date without a zone (or "-0000") was read as the
+        # machine's local time, so that east of Greenwich a wait of seconds became none, west of it hours (capped)
+        when = when.replace(tzinfo=datetime.timezone.utc)
     return max(0.0, when.timestamp() - time.time())
 
+
+#: The most posts one pull reads unless told otherwise (``max_posts``): a portal (or anyone posing as one) that
+#: answers ``hasMore: true`` with ever new posts was paged, and its posts held in memory, without any end.
+DEFAULT_MAX_POSTS = 1_000_000
 
 #: Pages in a row that bring no new post, while the answer says more are coming, before a pull gives up.
 _MAX_STALLED_PAGES = 3
@@ -273,15 +282,21 @@ class QuackbackClient:
         return QuackbackAPIError(text, status=status, code=code, attempts=attempts)
 
     # --- endpoints ------------------------------------------------------------------------------
-    def iter_posts(self, *, limit: int = 100, **filters: Any) -> Iterator[dict[str, Any]]:
+    def iter_posts(self, *, limit: int = 100, max_posts: int | None = DEFAULT_MAX_POSTS,
+                   **filters: Any) -> Iterator[dict[str, Any]]:
         """Every post matching ``filters`` (``boardId``, ``status``, ``tagIds``, ``search``, ``dateFrom``,
         ``dateTo``, ``sort``), fetched ``limit`` per page by cursor.
 
         Pages that bring no post not seen before while ``hasMore`` says more are coming (empty pages, or the same
-        posts under ever new cursors) end the loop with :class:`QuackbackAPIError` after a few: such a server
-        was paged for ever."""
-        if not 1 <= limit <= 100:
-            raise QuackbackError(f"limit must be in 1..100, got {limit}")
+        posts under ever new cursors) end the loop with :class:`QuackbackAPIError` after a few, and so does a
+        cursor the portal gave before: such a server was paged for ever. A portal still saying ``hasMore`` after
+        ``max_posts`` distinct posts (default a million; None: no bound) ends it with :class:`QuackbackAPIError`
+        too, naming the bound: raise it for a larger portal."""
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
+            # True passed the range check as 1; 2.5 was sent as limit=2.5, which Quackback refuses with a 400
+            raise QuackbackError(f"limit must be an integer in 1..100, got {limit!r}")
+        if max_posts is not None and (not isinstance(max_posts, int) or isinstance(max_posts, bool) or max_posts < 1):
+            raise QuackbackError(f"max_posts must be an integer >= 1 (or None for no bound), got {max_posts!r}")
         if isinstance(filters.get("tagIds"), (list, tuple)):
             filters["tagIds"] = ",".join(filters["tagIds"])
         cursor: str | None = None
@@ -301,13 +316,21 @@ class QuackbackClient:
             if not isinstance(pagination, Mapping) or not pagination.get("hasMore"):
                 return
             cursor = pagination.get("cursor")
-            if not isinstance(cursor, str) or not cursor or cursor in cursors:  # a server bug must not loop for ever
-                raise QuackbackAPIError(f"GET /posts: hasMore is true but the cursor did not advance ({cursor!r})")
+            if not isinstance(cursor, str) or not cursor:  # a server bug must not loop for ever
+                raise QuackbackAPIError(f"GET /posts: hasMore is true but the cursor did not advance (no cursor: {cursor!r:.80})",
+                                        status=200)
+            if cursor in cursors:
+                raise QuackbackAPIError(f"GET /posts: hasMore is true but the cursor did not advance: the portal gave "
+                                        f"{quoted(cursor)} again (after {len(cursors) + 1} pages)", status=200)
             cursors.add(cursor)
             stalled = 0 if new else stalled + 1
             if stalled >= _MAX_STALLED_PAGES:
                 raise QuackbackAPIError(f"GET /posts: {stalled} pages in a row brought no post not seen before, yet "
-                                        "hasMore is true: the portal's pagination does not advance")
+                                        "hasMore is true: the portal's pagination does not advance", status=200)
+            if max_posts is not None and len(ids) >= max_posts:
+                raise QuackbackAPIError(f"GET /posts: {len(ids)} posts read in {len(cursors)} pages and the portal "
+                                        f"still says more are coming: stopped at max_posts={max_posts} (raise it, "
+                                        "`quackback pull --max-posts N`, for a larger portal)", status=200)
 
     def get_post(self, post_id: str) -> dict[str, Any]:
         data = self.request("GET", f"/posts/{_segment(post_id)}")["data"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._client import QuackbackClient
+from ._client import DEFAULT_MAX_POSTS, QuackbackClient
 from ._errors import QuackbackAPIError
 from ._status import status_stage
 
@@ -98,8 +98,12 @@ def posts_to_records(posts: Iterable[Mapping[str, Any]],
     return out
 
 
-def pull_posts(client: QuackbackClient, *, limit: int = 100, **filters: Any) -> PullResult:
+def pull_posts(client: QuackbackClient, *, limit: int = 100, max_posts: int | None = DEFAULT_MAX_POSTS,
+               **filters: Any) -> PullResult:
     """Page through ``GET /posts`` (``limit`` per page) and return the posts as records.
+
+    A portal still announcing more posts after ``max_posts`` distinct ones (default a million; None: no bound)
+    fails the pull with :class:`QuackbackAPIError` rather than being paged (and held in memory) without end.
 
     Status names come from ``GET /statuses`` when the key may read them; otherwise the status id is kept.
     """
@@ -113,7 +117,7 @@ def pull_posts(client: QuackbackClient, *, limit: int = 100, **filters: Any) -> 
         statuses = {}
     posts, deleted, malformed, repeated = [], 0, 0, 0
     seen: set[str] = set()
-    for post in client.iter_posts(limit=limit, **filters):
+    for post in client.iter_posts(limit=limit, max_posts=max_posts, **filters):
         if not isinstance(post, Mapping) or not isinstance(post.get("id"), str) or not post["id"]:
             malformed += 1  # counted and reported, never a crash halfway through a portal
             continue
