@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 import urllib.parse
 
 import pytest
 
 from _fake_quackback import API_KEY, FakeQuackback
-from _hostile_support import event, make_hook
+from _hostile_support import FixedTagger, event, make_hook
 from feedback_nlp.integrations.quackback import (
     QuackbackAPIError,
     QuackbackClient,
@@ -157,3 +158,88 @@ def test_a_post_id_never_changes_the_portal_path(post_id):
         with pytest.raises(QuackbackError, match="invalid Quackback id"):
             _client(qb).set_post_tags(post_id, ["post_tag_0001"])
         assert qb.received == []
+
+
+# --- a post deleted between Quackback's delivery and the write-back --------------------------------------
+
+
+def _write_back_processor(tmp_path, qb: FakeQuackback, **kw):
+    from feedback_nlp.integrations.quackback._processor import Processor, WriteBack
+    from feedback_nlp.integrations.quackback._store import IntegrationStore
+
+    client = _client(qb)
+    return Processor(IntegrationStore(tmp_path / "q.sqlite"), tagger=FixedTagger(), client=client,
+                     write_back=WriteBack(client, **kw))
+
+
+def _parsed(body: dict):
+    from feedback_nlp.integrations.quackback._events import parse_event
+
+    return parse_event(json.dumps(body).encode())
+
+
+def test_a_soft_deleted_post_gets_no_tags_written_and_its_text_is_not_stored_as_live(tmp_path):
+    from feedback_nlp.integrations.quackback._processor import is_retryable
+
+    with FakeQuackback() as qb:
+        qb.add_tag("bug")
+        qb.add_post("Renamed since", id="post_del", deletedAt="2026-01-02T00:00:00.000Z")
+        route = qb._route
+
+        def soft(method, path, query, body, authorized):  # Quackback answers GET for a soft-deleted post
+            if method == "GET" and path.endswith("/posts/post_del"):
+                return 200, {"data": qb.posts["post_del"]}, {}
+            return route(method, path, query, body, authorized)
+
+        qb._route = soft
+        proc = _write_back_processor(tmp_path, qb)
+        created = event("e1", "post.created", {"id": "post_del", "title": "Export fails", "content": "csv"})
+        with pytest.raises(QuackbackAPIError, match="deleted in Quackback") as err:
+            proc.process(_parsed(created))  # like a post gone (404): the event fails, not retried
+        assert not is_retryable(err.value)
+        assert qb.requests("PATCH") == []  # the tag was written to a deleted post
+        update = event("e2", "post.updated", {"id": "post_del", "title": "Export fails"}, at="2026-01-03T00:00:00Z")
+        with pytest.raises(QuackbackAPIError, match="deleted in Quackback"):
+            proc.process(_parsed(update))
+        assert proc.store.post("post_del")["text"] == "Export fails csv"  # the deleted post's text was stored as live
+
+
+# --- unicode tag names: Quackback counts UTF-16 code units ------------------------------------------------
+
+
+def _utf16_tag_limit(qb: FakeQuackback) -> None:
+    """``POST /tags`` refuses names over 50 UTF-16 code units, as Quackback's zod schema does."""
+    route = qb._route
+
+    def zod(method, path, query, body, authorized):
+        if method == "POST" and path == "/api/v1/tags" and len(body["name"].encode("utf-16-le")) // 2 > 50:
+            return 400, {"error": {"code": "VALIDATION_ERROR", "message": "Invalid request body"}}, {}
+        return route(method, path, query, body, authorized)
+
+    qb._route = zod
+
+
+def test_a_tag_name_of_emoji_over_quackbacks_limit_does_not_fail_the_other_tags():
+    from feedback_nlp.integrations.quackback._processor import WriteBack
+
+    with FakeQuackback() as qb:
+        _utf16_tag_limit(qb)
+        qb.add_post("Export fails", id="post_a")
+        emoji = "\U0001f680" * 26  # 26 code points, 52 UTF-16 units
+        result = WriteBack(_client(qb), create_tags=True).apply("post_a", ["billing", emoji])
+        # was a 400 twice over and a failed event: billing was never written either
+        assert result["added"] == ["billing"] and result["missing_tags"] == [emoji]
+        assert [t["name"] for t in qb.posts["post_a"]["tags"]] == ["billing"]
+        assert not [r for r in qb.requests("POST", "/api/v1/tags") if r.body["name"] == emoji]
+        with pytest.raises(QuackbackError, match="UTF-16"):
+            _client(qb).create_tag(emoji)
+
+
+def test_a_tag_quackback_refuses_for_another_reason_is_reported_missing():
+    from feedback_nlp.integrations.quackback._processor import WriteBack
+
+    with FakeQuackback() as qb:
+        qb.add_post("Export fails", id="post_a")
+        qb.fail_next("POST", "/api/v1/tags", 400, retry_after=None)
+        result = WriteBack(_client(qb), create_tags=True).apply("post_a", ["billing"])
+        assert result == {"added": [], "kept": [], "missing_tags": ["billing"]}

@@ -357,8 +357,9 @@ class QuackbackClient:
         return self._list("/tags")
 
     def create_tag(self, name: str, color: str = "#6b7280", description: str | None = None) -> dict[str, Any]:
-        if not 1 <= len(name) <= 50:
-            raise QuackbackError(f"a Quackback tag name has 1 to 50 characters: {quoted(name)}")
+        if not isinstance(name, str) or not 1 <= len(name.encode("utf-16-le")) // 2 <= 50:
+            # counted as Quackback (JavaScript) counts, in UTF-16 code units: an emoji is two
+            raise QuackbackError(f"a Quackback tag name has 1 to 50 characters (UTF-16 code units): {quoted(name)}")
         body = {"name": name, "color": color, **({"description": description[:200]} if description else {})}
         return self.request("POST", "/tags", json_body=body)["data"]
 

@@ -183,7 +183,7 @@ class WriteBack:
             for name in names:
                 if name.casefold() in known:
                     found[name] = known[name.casefold()]
-                elif self.create_tags and 1 <= len(name) <= 50:
+                elif self.create_tags and 1 <= _utf16_length(name) <= 50:
                     tag_id = self._create(name)
                     if tag_id is None:
                         missing.append(name)
@@ -200,6 +200,11 @@ class WriteBack:
         try:
             created = self.client.create_tag(name, self.tag_color, "created by feedback_nlp")
         except QuackbackAPIError as exc:
+            if exc.status == 400:
+                # a name Quackback will not take (its own rules): that tag is reported missing; the event failed
+                # for good, and the post's other, writable tags were never written
+                logger.warning("quackback: could not create the tag %s (%s)", quoted(name), exc)
+                return None
             if exc.status != 409:
                 raise
             return self._refresh().get(name.casefold())
@@ -213,7 +218,8 @@ class WriteBack:
         """Add ``names`` to the post's tags; returns what was added and what was skipped.
 
         A 400 on the write usually means a cached tag was deleted in Quackback meanwhile: the tags are read
-        again and the write is tried once more.
+        again and the write is tried once more. A post deleted in Quackback (404, or ``deletedAt`` set) raises
+        :class:`QuackbackAPIError` (not retryable); its tags are left alone.
         """
         try:
             return self._apply(post_id, names)
@@ -229,12 +235,28 @@ class WriteBack:
         found, missing = self.tag_ids(list(dict.fromkeys(names)))
         # Read the current tags right before replacing them: PATCH replaces the set, so the union must include
         # whatever a person set, up to this moment.
-        current = _current_tag_ids(post_id, self.client.get_post(post_id))
+        current = _current_tag_ids(post_id, _live(post_id, self.client.get_post(post_id)))
         added = [tid for tid in found.values() if tid not in current]
         if added:
             self.client.set_post_tags(post_id, current + added)
         names_by_id = {v: k for k, v in found.items()}
         return {"added": [names_by_id[t] for t in added], "kept": current, "missing_tags": missing}
+
+
+def _live(post_id: str, post: dict[str, Any]) -> dict[str, Any]:
+    """``post`` as ``GET /posts/{id}`` gave it, unless Quackback deleted it: it deletes softly and still answers
+    for the post with ``deletedAt`` set, and such a post had the predicted tags written to it (or, read for an
+    update, its text became a live backlog item). Fails like a post gone for good (a 404): not retried."""
+    if post.get("deletedAt"):
+        raise QuackbackAPIError(f"GET /posts/{post_id}: the post was deleted in Quackback (deletedAt "
+                                f"{quoted(post['deletedAt'])}); it is left as it is", status=200, code="NOT_FOUND")
+    return post
+
+
+def _utf16_length(name: str) -> int:
+    """A tag name's length as Quackback counts it (JavaScript's, in UTF-16 code units): its 50-character limit
+    refused a name of 26 emoji, which Python counts as 26."""
+    return len(name.encode("utf-16-le")) // 2
 
 
 def _current_tag_ids(post_id: str, post: Any) -> list[str]:
@@ -323,7 +345,7 @@ class Processor:
         raw = event.text
         if "content" not in post:  # an update may carry only a reference: read the post, or keep what we have
             if self.client is not None:
-                full = self.client.get_post(post_id)
+                full = _live(post_id, self.client.get_post(post_id))
                 raw = post_text(full.get("title"), full.get("content"))
                 at = _time(full.get("updatedAt")) or at  # the post as it is now
             elif known and known.get("text"):
