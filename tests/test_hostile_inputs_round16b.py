@@ -243,3 +243,19 @@ def test_a_tag_quackback_refuses_for_another_reason_is_reported_missing():
         qb.fail_next("POST", "/api/v1/tags", 400, retry_after=None)
         result = WriteBack(_client(qb), create_tags=True).apply("post_a", ["billing"])
         assert result == {"added": [], "kept": [], "missing_tags": ["billing"]}
+
+
+@pytest.mark.parametrize("create", [False, True])
+def test_a_tag_name_in_another_unicode_form_finds_quackbacks_tag(create):
+    import unicodedata
+
+    from feedback_nlp.integrations.quackback._processor import WriteBack
+
+    with FakeQuackback() as qb:
+        qb.add_tag("Café")  # NFC, as typed in Quackback
+        qb.add_post("Coffee machine", id="post_a")
+        decomposed = unicodedata.normalize("NFD", "café")  # from a taxonomy file written on macOS
+        result = WriteBack(_client(qb), create_tags=create).apply("post_a", [decomposed])
+        # was reported missing, or (create_tags) created a second "café" that looks the same
+        assert result["added"] == [decomposed] and result["missing_tags"] == []
+        assert [t["name"] for t in qb.tags] == ["Café"] and qb.posts["post_a"]["tags"][0]["name"] == "Café"

@@ -18,6 +18,7 @@ import re
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -168,7 +169,7 @@ class WriteBack:
 
     def _refresh(self) -> dict[str, str]:
         # a tag without a name (null) was known as "none", and an object as id was sent as its repr
-        self._tags = {t["name"].casefold(): str(t["id"]) for t in self.client.list_tags()
+        self._tags = {_tag_key(t["name"]): str(t["id"]) for t in self.client.list_tags()
                       if isinstance(t, Mapping) and isinstance(t.get("name"), str) and t["name"]
                       and isinstance(t.get("id"), (str, int)) and not isinstance(t["id"], bool) and t["id"] != ""}
         return self._tags
@@ -177,18 +178,18 @@ class WriteBack:
         """``{name: tag id}`` for the names Quackback has (or that were created), and the names skipped."""
         with self._lock:
             known = self._tags if self._tags is not None else self._refresh()
-            if any(n.casefold() not in known for n in names):
+            if any(_tag_key(n) not in known for n in names):
                 known = self._refresh()  # a person may have created it since the last look
             found, missing = {}, []
             for name in names:
-                if name.casefold() in known:
-                    found[name] = known[name.casefold()]
+                if _tag_key(name) in known:
+                    found[name] = known[_tag_key(name)]
                 elif self.create_tags and 1 <= _utf16_length(name) <= 50:
                     tag_id = self._create(name)
                     if tag_id is None:
                         missing.append(name)
                     else:
-                        known[name.casefold()] = found[name] = tag_id
+                        known[_tag_key(name)] = found[name] = tag_id
                 else:
                     missing.append(name)
             return found, missing
@@ -207,7 +208,7 @@ class WriteBack:
                 return None
             if exc.status != 409:
                 raise
-            return self._refresh().get(name.casefold())
+            return self._refresh().get(_tag_key(name))
         tag_id = created.get("id") if isinstance(created, Mapping) else None
         if not isinstance(tag_id, (str, int)) or isinstance(tag_id, bool) or tag_id == "":
             raise QuackbackAPIError(f"POST /tags: the tag {quoted(name)} was created without an id in the answer",
@@ -251,6 +252,13 @@ def _live(post_id: str, post: dict[str, Any]) -> dict[str, Any]:
         raise QuackbackAPIError(f"GET /posts/{post_id}: the post was deleted in Quackback (deletedAt "
                                 f"{quoted(post['deletedAt'])}); it is left as it is", status=200, code="NOT_FOUND")
     return post
+
+
+def _tag_key(name: str) -> str:
+    """A tag name as it is matched: case-insensitively and in one Unicode form (NFC), so that "café" typed with a
+    combining accent (NFD, as macOS writes file names) finds Quackback's "café" instead of being reported missing,
+    or created a second time, looking the same."""
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def _utf16_length(name: str) -> int:
