@@ -259,3 +259,30 @@ def test_a_tag_name_in_another_unicode_form_finds_quackbacks_tag(create):
         # was reported missing, or (create_tags) created a second "café" that looks the same
         assert result["added"] == [decomposed] and result["missing_tags"] == []
         assert [t["name"] for t in qb.tags] == ["Café"] and qb.posts["post_a"]["tags"][0]["name"] == "Café"
+
+
+# --- a merge whose answer was lost -----------------------------------------------------------------------
+
+
+def test_a_merge_done_before_its_answer_was_lost_is_recorded_on_the_retry(tmp_path):
+    from conftest import HashEmbedder
+    from feedback_nlp.integrations.quackback._processor import Processor, VectorBacklog
+    from feedback_nlp.integrations.quackback._store import IntegrationStore
+
+    text = {"title": "Export to CSV cuts long descriptions", "content": "the csv export truncates text"}
+    with FakeQuackback() as qb:
+        qb.add_post("x", id="post_1")
+        qb.add_post("y", id="post_2")
+        backlog = VectorBacklog(HashEmbedder()).load({"post_1": "Export to CSV cuts long descriptions "
+                                                                "the csv export truncates text"})
+        proc = Processor(IntegrationStore(tmp_path / "q.sqlite"), backlog=backlog, client=_client(qb),
+                         duplicate_threshold=0.9, auto_merge_above=0.95)
+        # the first try's POST /merge was done by Quackback, but its answer never came (the event was retried)
+        qb.posts["post_2"]["canonicalPostId"] = "post_1"
+        result = proc.process(_parsed(event("e1", "post.created", {"id": "post_2", **text})))
+        assert result.get("merged_into") == "post_1" and "merge_error" not in result  # was merge_error: CONFLICT
+        assert proc.store.post("post_2")["deleted"] == 1 and "post_2" not in backlog._ids
+        # merged into another post meanwhile: still a refused merge
+        qb.add_post("z", id="post_3", canonicalPostId="post_9")
+        other = proc.process(_parsed(event("e2", "post.created", {"id": "post_3", **text})))
+        assert "CONFLICT" in other["merge_error"] and "merged_into" not in other

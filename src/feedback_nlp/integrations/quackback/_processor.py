@@ -434,9 +434,10 @@ class Processor:
                         raise
                     # e.g. 403 (the key is not an admin's) or 409 (merged meanwhile): the tags are written and
                     # the suggestion stands; the refusal is reported rather than failing the whole event
-                    out["merge_error"] = str(exc)
-                    out["ms"] = clock.laps
-                    return out
+                    if exc.status != 409 or not self._merged_into(post_id, best_id):
+                        out["merge_error"] = str(exc)
+                        out["ms"] = clock.laps
+                        return out
                 self.store.mark_merged(post_id, best_id)
                 self.store.upsert_post(post_id, canonical_post_id=best_id, deleted=1)
                 if self.backlog is not None:  # always: candidates imply a backlog
@@ -444,6 +445,19 @@ class Processor:
                 out["merged_into"] = best_id
         out["ms"] = clock.laps
         return out
+
+    def _merged_into(self, post_id: str, canonical_id: str) -> bool:
+        """Whether Quackback holds ``post_id`` as merged into ``canonical_id``: a merge whose answer was lost (the
+        connection dropped after Quackback did it) made the event retried, and the retry's 409 "already merged"
+        was reported as a refused merge, the post kept live in the backlog and the suggestion unmerged."""
+        assert self.client is not None
+        try:
+            post = self.client.get_post(post_id)
+        except QuackbackAPIError as exc:
+            if exc.retryable:
+                raise
+            return False
+        return post.get("canonicalPostId") == canonical_id
 
     def _status(self, event: WebhookEvent) -> dict[str, Any]:
         new = event.data.get("newStatus")
