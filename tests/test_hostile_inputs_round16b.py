@@ -286,3 +286,46 @@ def test_a_merge_done_before_its_answer_was_lost_is_recorded_on_the_retry(tmp_pa
         qb.add_post("z", id="post_3", canonicalPostId="post_9")
         other = proc.process(_parsed(event("e2", "post.created", {"id": "post_3", **text})))
         assert "CONFLICT" in other["merge_error"] and "merged_into" not in other
+
+
+# --- a post deleted while the portal is paged ------------------------------------------------------------
+
+
+def test_a_post_deleted_during_a_pull_is_said_not_silently_skipped(tmp_path, capsys):
+    from feedback_nlp.cli import main
+
+    with FakeQuackback() as qb:
+        for i in range(12):
+            qb.add_post(f"Post {i}", id=f"post_{i:02d}", created_at=f"2026-01-{i + 1:02d}T00:00:00.000Z")
+        route, served = qb._route, []
+
+        def offsets(method, path, query, body, authorized):  # Quackback's cursor is an offset; it gives a total
+            status, payload, headers = route(method, path, query, body, authorized)
+            if method == "GET" and path == "/api/v1/posts" and status == 200:
+                served.append(1)
+                if len(served) == 1:  # someone deletes a post of the first page while the pull goes on
+                    qb.posts["post_01"]["deletedAt"] = "2026-02-01T00:00:00.000Z"
+                    payload["meta"]["pagination"]["total"] = 12
+                else:
+                    payload["meta"]["pagination"]["total"] = 11
+            return status, payload, headers
+
+        qb._route = offsets
+        res = pull_posts(_client(qb), limit=4, sort="oldest")
+        assert "post_04" not in set(res.records["id"])  # the shift: skipped by the portal's offsets
+        assert res.total_changed == (12, 11)  # was no sign at all
+        key = tmp_path / "key"
+        key.write_text(API_KEY)
+        key.chmod(0o600)
+        served.clear()
+        qb.posts["post_01"]["deletedAt"] = None
+        assert main(["quackback", "pull", "--url", qb.url, "--key-file", str(key), "--out", str(tmp_path / "o.csv"),
+                     "--limit", "4"]) == 0
+        assert "went from 12 to 11" in capsys.readouterr().out
+
+
+def test_a_steady_portal_reports_no_change():
+    with FakeQuackback() as qb:
+        for i in range(7):
+            qb.add_post(f"Post {i}", id=f"post_{i:02d}")
+        assert pull_posts(_client(qb), limit=3).total_changed is None  # the fake gives no total: no claim either

@@ -283,6 +283,7 @@ class QuackbackClient:
 
     # --- endpoints ------------------------------------------------------------------------------
     def iter_posts(self, *, limit: int = 100, max_posts: int | None = DEFAULT_MAX_POSTS,
+                   on_page: Callable[[Mapping[str, Any]], None] | None = None,
                    **filters: Any) -> Iterator[dict[str, Any]]:
         """Every post matching ``filters`` (``boardId``, ``status``, ``tagIds``, ``search``, ``dateFrom``,
         ``dateTo``, ``sort``), fetched ``limit`` per page by cursor.
@@ -291,7 +292,8 @@ class QuackbackClient:
         posts under ever new cursors) end the loop with :class:`QuackbackAPIError` after a few, and so does a
         cursor the portal gave before: such a server was paged for ever. A portal still saying ``hasMore`` after
         ``max_posts`` distinct posts (default a million; None: no bound) ends it with :class:`QuackbackAPIError`
-        too, naming the bound: raise it for a larger portal."""
+        too, naming the bound: raise it for a larger portal. ``on_page`` is called with each page's
+        ``meta.pagination`` (``{}`` when it has none), after the page's posts."""
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
             # True passed the range check as 1; 2.5 was sent as limit=2.5, which Quackback refuses with a 400
             raise QuackbackError(f"limit must be an integer in 1..100, got {limit!r}")
@@ -313,6 +315,8 @@ class QuackbackClient:
             yield from page
             meta = doc.get("meta")
             pagination = meta.get("pagination") if isinstance(meta, Mapping) else None
+            if on_page is not None:
+                on_page(pagination if isinstance(pagination, Mapping) else {})
             if not isinstance(pagination, Mapping) or not pagination.get("hasMore"):
                 return
             cursor = pagination.get("cursor")

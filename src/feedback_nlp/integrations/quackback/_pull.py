@@ -43,6 +43,10 @@ class PullResult:
     requests: int
     skipped_malformed: int = 0
     skipped_repeated: int = 0
+    #: ``(first, last)`` of the portal's post count (``meta.pagination.total``) when it changed during the pull:
+    #: Quackback's cursor is an offset, so a post deleted meanwhile shifts the later pages and one post may have
+    #: been skipped without a sign. None when the count held (or the portal gives none).
+    total_changed: tuple[int, int] | None = None
 
 
 def post_text(title: object, content: object) -> str:
@@ -117,7 +121,14 @@ def pull_posts(client: QuackbackClient, *, limit: int = 100, max_posts: int | No
         statuses = {}
     posts, deleted, malformed, repeated = [], 0, 0, 0
     seen: set[str] = set()
-    for post in client.iter_posts(limit=limit, max_posts=max_posts, **filters):
+    totals: list[int] = []
+
+    def count(pagination: Mapping[str, Any]) -> None:
+        total = pagination.get("total")
+        if isinstance(total, int) and not isinstance(total, bool):
+            totals.append(total)
+
+    for post in client.iter_posts(limit=limit, max_posts=max_posts, on_page=count, **filters):
         if not isinstance(post, Mapping) or not isinstance(post.get("id"), str) or not post["id"]:
             malformed += 1  # counted and reported, never a crash halfway through a portal
             continue
@@ -133,4 +144,9 @@ def pull_posts(client: QuackbackClient, *, limit: int = 100, max_posts: int | No
         logger.warning("%d entries of GET /posts were not posts with an id; left out", malformed)
     if repeated:
         logger.warning("%d posts of GET /posts came again on a later page; each is kept once (its first copy)", repeated)
-    return PullResult(posts_to_records(posts, statuses), deleted, client.requests_made, malformed, repeated)
+    changed = (totals[0], totals[-1]) if totals and any(t != totals[0] for t in totals) else None
+    if changed:
+        logger.warning("the portal's post count went from %d to %d during the pull: posts deleted meanwhile shift "
+                       "Quackback's pages (its cursor is an offset), so a post may be missing; pull again to be sure",
+                       *changed)
+    return PullResult(posts_to_records(posts, statuses), deleted, client.requests_made, malformed, repeated, changed)
