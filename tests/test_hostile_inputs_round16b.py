@@ -329,3 +329,44 @@ def test_a_steady_portal_reports_no_change():
         for i in range(7):
             qb.add_post(f"Post {i}", id=f"post_{i:02d}")
         assert pull_posts(_client(qb), limit=3).total_changed is None  # the fake gives no total: no claim either
+
+
+# --- filters the portal ignores ---------------------------------------------------------------------------
+
+
+def _ignoring_filters(qb: FakeQuackback) -> None:
+    """``GET /posts`` as Quackback answers it: a boardId that is no board id, and dateFrom/dateTo, are ignored."""
+    route = qb._route
+
+    def ignore(method, path, query, body, authorized):
+        if method == "GET" and path == "/api/v1/posts":
+            query = {k: v for k, v in query.items() if k not in ("dateFrom", "dateTo")
+                     and not (k == "boardId" and not v[-1].startswith("board_"))}
+        return route(method, path, query, body, authorized)
+
+    qb._route = ignore
+
+
+def test_filters_the_portal_ignores_are_applied_to_what_it_returns(tmp_path, capsys):
+    from feedback_nlp.cli import main
+
+    with FakeQuackback() as qb:
+        _ignoring_filters(qb)
+        qb.add_post("Old idea", id="post_old", board="ideas", created_at="2025-06-01T00:00:00.000Z")
+        qb.add_post("New idea", id="post_new", board="ideas", created_at="2026-03-01T00:00:00.000Z")
+        qb.add_post("New bug", id="post_bug", board="bugs", created_at="2026-03-02T00:00:00.000Z")
+        since = pull_posts(_client(qb), dateFrom="2026-01-01")
+        assert sorted(since.records["id"]) == ["post_bug", "post_new"] and since.skipped_filtered == 1  # was all 3
+        until = pull_posts(_client(qb), dateTo="2026-03-01T12:00:00Z")
+        assert sorted(until.records["id"]) == ["post_new", "post_old"]
+        by_slug = pull_posts(_client(qb), boardId="ideas")  # a slug for the id: Quackback returned every board
+        assert sorted(by_slug.records["id"]) == ["post_new", "post_old"] and by_slug.skipped_filtered == 1
+        assert sorted(pull_posts(_client(qb), boardId="board_bugs").records["id"]) == ["post_bug"]
+        with pytest.raises(QuackbackError, match="dateFrom must be an ISO date"):
+            pull_posts(_client(qb), dateFrom="last week")
+        key = tmp_path / "key"
+        key.write_text(API_KEY)
+        key.chmod(0o600)
+        assert main(["quackback", "pull", "--url", qb.url, "--key-file", str(key), "--out", str(tmp_path / "o.csv"),
+                     "--since", "2026-01-01"]) == 0
+        assert "1 posts outside --board-id/--since left out" in capsys.readouterr().out

@@ -81,11 +81,14 @@ def cmd_pull(args: argparse.Namespace) -> dict:
                + (f", {untagged} untagged posts left out" if args.tagged_only else "")
                + (f", {res.skipped_malformed} malformed entries left out" if res.skipped_malformed else "")
                + (f", {res.skipped_repeated} repeated posts kept once" if res.skipped_repeated else "")
+               + (f", {res.skipped_filtered} posts outside --board-id/--since left out (the portal ignored the "
+                  "filter)" if res.skipped_filtered else "")
                + f", {res.requests} API requests)"
                + (f"; the portal's post count went from {res.total_changed[0]} to {res.total_changed[1]} during the "
                   "pull, so a post may be missing: pull again to be sure" if res.total_changed else ""))
     return {"posts": len(records), "skipped_deleted": res.skipped_deleted, "skipped_untagged": untagged,
             "skipped_malformed": res.skipped_malformed, "skipped_repeated": res.skipped_repeated,
+            "skipped_filtered": res.skipped_filtered,
             "requests": res.requests, "total_changed": list(res.total_changed) if res.total_changed else None,
             "outputs": {"records": str(args.out)}}
 
