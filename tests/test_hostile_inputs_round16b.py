@@ -370,3 +370,49 @@ def test_filters_the_portal_ignores_are_applied_to_what_it_returns(tmp_path, cap
         assert main(["quackback", "pull", "--url", qb.url, "--key-file", str(key), "--out", str(tmp_path / "o.csv"),
                      "--since", "2026-01-01"]) == 0
         assert "1 posts outside --board-id/--since left out" in capsys.readouterr().out
+
+
+# --- an answer cut short without a Content-Length ---------------------------------------------------------
+
+
+def _portal_answering(*replies: bytes) -> str:
+    """A loopback 'portal' answering its n-th connection with ``replies[n]`` as it is, then closing it."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def answer() -> None:
+        with server:
+            for reply in replies:
+                conn, _ = server.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(reply)
+
+    threading.Thread(target=answer, daemon=True).start()
+    return f"http://127.0.0.1:{server.getsockname()[1]}"
+
+
+def test_a_page_cut_short_without_a_content_length_is_read_again():
+    cut = b'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n{"data": [{"id": "post_1"'
+    whole = b'{"data": [{"id": "post_1", "title": "Export"}], "meta": {"pagination": {"cursor": null, "hasMore": false}}}'
+    good = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(whole), whole)
+    client = QuackbackClient(_portal_answering(cut, good), Secret(API_KEY), sleep=lambda s: None, timeout=5)
+    assert [p["id"] for p in client.iter_posts()] == ["post_1"]  # was "not JSON" at once: the pull failed
+    assert client.requests_made == 2
+    stubborn = QuackbackClient(_portal_answering(cut, cut), Secret(API_KEY), sleep=lambda s: None, timeout=5,
+                               max_retries=1)
+    with pytest.raises(QuackbackAPIError, match="not JSON") as err:
+        list(stubborn.iter_posts())
+    assert stubborn.requests_made == 2 and not err.value.retryable
+
+
+def test_a_post_answered_with_a_cut_body_is_not_sent_twice():
+    cut = b'HTTP/1.1 201 Created\r\nConnection: close\r\n\r\n{"data": {"id": "post_tag_1"'
+    client = QuackbackClient(_portal_answering(cut, cut), Secret(API_KEY), sleep=lambda s: None, timeout=5)
+    with pytest.raises(QuackbackAPIError, match="not JSON"):
+        client.create_tag("billing")
+    assert client.requests_made == 1  # a POST that may have been done is never repeated

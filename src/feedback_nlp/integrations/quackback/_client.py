@@ -74,6 +74,10 @@ _MAX_STALLED_PAGES = 3
 MAX_RESPONSE_BYTES = 64 << 20
 
 
+class _NotJSON(QuackbackAPIError):
+    """A 2xx whose body is not JSON (cut short, or a proxy's page): tried again for an idempotent request."""
+
+
 def _origin(url: urllib.parse.SplitResult) -> tuple[str, str | None, int | None]:
     """Scheme, host and port, the port made explicit: a portal given as ``https://host:443`` that redirected to
     ``https://host/…`` (the same origin) was refused as another one."""
@@ -239,7 +243,18 @@ class QuackbackClient:
                 self._sleep(delay)
                 continue
             if status < 300:
-                return self._decode(method, path, status, raw)
+                try:
+                    return self._decode(method, path, status, raw)
+                except _NotJSON:
+                    # an answer cut short by a connection closed early, with no Content-Length to tell (a proxy,
+                    # a flaky network): a page of a pull failed the whole pull for good at once
+                    if not idempotent or attempt == self.max_retries:
+                        raise
+                delay = self._delay(attempt, None)
+                logger.info("quackback %s %s: HTTP %d but not JSON; retry %d in %.2fs", method, path, status,
+                            attempt + 1, delay)
+                self._sleep(delay)
+                continue
             retry = status == 429 or (idempotent and status in RETRY_STATUSES)
             if retry and attempt < self.max_retries:
                 delay = self._delay(attempt, _retry_after(headers.get("Retry-After")))
@@ -256,7 +271,7 @@ class QuackbackClient:
         try:
             doc = json.loads(raw)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-            raise QuackbackAPIError(f"{method} {path}: HTTP {status} but the body is not JSON", status=status) from None
+            raise _NotJSON(f"{method} {path}: HTTP {status} but the body is not JSON", status=status) from None
         if not isinstance(doc, dict) or "data" not in doc:
             raise QuackbackAPIError(f"{method} {path}: HTTP {status} without a 'data' envelope", status=status)
         return doc
