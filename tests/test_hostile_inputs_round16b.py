@@ -416,3 +416,12 @@ def test_a_post_answered_with_a_cut_body_is_not_sent_twice():
     with pytest.raises(QuackbackAPIError, match="not JSON"):
         client.create_tag("billing")
     assert client.requests_made == 1  # a POST that may have been done is never repeated
+
+
+def test_a_numpy_integer_is_a_page_size():
+    import numpy as np
+
+    with FakeQuackback() as qb:
+        qb.add_post("One", id="post_1")
+        assert [p["id"] for p in _client(qb).iter_posts(limit=np.int64(5), max_posts=np.int32(10))] == ["post_1"]
+        assert qb.requests("GET", "/api/v1/posts")[0].query["limit"] == ["5"]

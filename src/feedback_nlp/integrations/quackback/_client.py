@@ -21,6 +21,7 @@ import http.client
 import json
 import logging
 import math
+import numbers
 import random
 import re
 import time
@@ -309,11 +310,12 @@ class QuackbackClient:
         ``max_posts`` distinct posts (default a million; None: no bound) ends it with :class:`QuackbackAPIError`
         too, naming the bound: raise it for a larger portal. ``on_page`` is called with each page's
         ``meta.pagination`` (``{}`` when it has none), after the page's posts."""
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
+        if not _integer(limit) or not 1 <= limit <= 100:
             # True passed the range check as 1; 2.5 was sent as limit=2.5, which Quackback refuses with a 400
             raise QuackbackError(f"limit must be an integer in 1..100, got {limit!r}")
-        if max_posts is not None and (not isinstance(max_posts, int) or isinstance(max_posts, bool) or max_posts < 1):
+        if max_posts is not None and (not _integer(max_posts) or max_posts < 1):
             raise QuackbackError(f"max_posts must be an integer >= 1 (or None for no bound), got {max_posts!r}")
+        limit = int(limit)
         if isinstance(filters.get("tagIds"), (list, tuple)):
             filters["tagIds"] = ",".join(filters["tagIds"])
         cursor: str | None = None
@@ -384,6 +386,11 @@ class QuackbackClient:
 
     def list_statuses(self) -> list[dict[str, Any]]:
         return self._list("/statuses")
+
+
+def _integer(value: Any) -> bool:
+    """An integer (numpy's too) that is not a bool: ``True`` is an int to Python, and no page size."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _segment(value: str) -> str:
