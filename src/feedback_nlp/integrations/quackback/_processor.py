@@ -578,16 +578,17 @@ def _restored_since(known: dict[str, Any] | None, event: WebhookEvent) -> bool:
 
 def _text_stale(known: dict[str, Any] | None, event: WebhookEvent, at: str | None) -> str | None:
     """Why an event's text must not be stored over what is known of the post, or None: the post was deleted or
-    merged (after the event: a late retry would put it back in the backlog for good; or before it: an edit does
+    merged after the event (a late retry would put it back in the backlog for good), it is merged (an edit does
     not undo a merge), or a newer text is held (retries deliver out of order)."""
     if not known:
         return None
-    if known.get("deleted"):
-        if _before(event.created_at, known.get("deleted_at")):
-            return "the post was deleted or merged after this event"
-        # a newer edit of a merged (or deleted) post put it back in the backlog as a live post, where every new
-        # post like it was reported a duplicate of the merged one: only post.restored and post.unmerged undo it
-        return "the post is deleted or merged (a post.restored or post.unmerged event brings it back)"
+    if known.get("deleted") and _before(event.created_at, known.get("deleted_at")):
+        return "the post was deleted or merged after this event"
+    if known.get("deleted") and known.get("canonical_post_id"):
+        # A merged post lives on in Quackback and can still be edited (a deleted one cannot: an edit after the
+        # deletion says it was restored). Such an edit made it live again, back in the backlog, where every new
+        # post like it was reported a duplicate of the merged post: only post.unmerged (or post.restored) undoes it.
+        return "the post is merged into another (a post.unmerged event brings it back)"
     if _before(at, known.get("text_at"), strict=True):
         return _NEWER_TEXT
     return None
