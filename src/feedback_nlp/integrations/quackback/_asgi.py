@@ -4,7 +4,8 @@
   when processing finished within ``respond_within`` seconds), 401 with no details on any verification failure.
 - ``GET /v1/integrations/quackback/suggestions``: duplicate candidates, best first (``?min_score=&limit=``).
 - ``GET /v1/integrations/quackback/status``: queue counts.
-- ``GET /v1/integrations/quackback/events/{event_id}``: one event's state, attempts, result or error.
+- ``GET /v1/integrations/quackback/events/{event_id}``: one event's state, attempts, result or error (the id
+  percent-encoded as one path segment: ``urllib.parse.quote(event_id, safe="")``).
 
 Inside ``feedback-nlp serve`` the read endpoints need an API key (scope ``tag``); the webhook never does —
 Quackback sends none, its signature is the authentication.
@@ -13,14 +14,19 @@ Quackback sends none, its signature is the authentication.
 from __future__ import annotations
 
 import math
+import urllib.parse
 from typing import Any
 
 from ..._optional import require
 from ._integration import QuackbackIntegration
 
-__all__ = ["PREFIX", "create_app", "quackback_endpoints", "quackback_routes"]
+__all__ = ["EVENT_PATH", "PREFIX", "create_app", "quackback_endpoints", "quackback_routes"]
 
 PREFIX = "/v1/integrations/quackback"
+#: The event route. ``:path``: an event id is any text Quackback chose (up to 200 characters), and one holding a
+#: ``/`` (sent percent-encoded, ``%2F``, which the server decodes before routing) answered a bare 404 while the
+#: event was in the store.
+EVENT_PATH = "events/{event_id:path}"
 
 
 def quackback_endpoints(integration: QuackbackIntegration, *, respond_within: float = 2.0) -> dict[str, Any]:
@@ -63,7 +69,7 @@ def quackback_endpoints(integration: QuackbackIntegration, *, respond_within: fl
         return JSONResponse({"events": counts, "rejected_deliveries": integration.rejected})
 
     async def event(request: Request) -> JSONResponse:
-        row = await run_in_threadpool(integration.store.event, request.path_params["event_id"])
+        row = await run_in_threadpool(integration.store.event, _event_id(request.scope))
         if row is None:
             return JSONResponse({"error": "no event with this id"}, status_code=404)
         return JSONResponse(row)
@@ -76,6 +82,16 @@ def quackback_endpoints(integration: QuackbackIntegration, *, respond_within: fl
     return endpoints
 
 
+def _event_id(scope: Any) -> str:
+    """The event id of ``GET …/events/{event_id}``, percent-decoded exactly once from the raw path where the server
+    gives it: servers that decode the path twice (Starlette's test client) made the id ``a%2Fb`` unreachable."""
+    raw = scope.get("raw_path")
+    marker = f"{PREFIX}/events/".encode("ascii")
+    if isinstance(raw, bytes) and marker in raw:
+        return urllib.parse.unquote_to_bytes(raw.split(b"?", 1)[0].split(marker, 1)[1]).decode("utf-8", "replace")
+    return str(scope["path_params"]["event_id"])
+
+
 def quackback_routes(integration: QuackbackIntegration, *, respond_within: float = 2.0) -> list[Any]:
     """The endpoints as Starlette routes under :data:`PREFIX` (no API key: for the webhook-only server on loopback)."""
     from starlette.routing import Route
@@ -84,7 +100,7 @@ def quackback_routes(integration: QuackbackIntegration, *, respond_within: float
     return [Route(f"{PREFIX}/webhook", ep["webhook"], methods=["POST"]),
             Route(f"{PREFIX}/suggestions", ep["suggestions"], methods=["GET"]),
             Route(f"{PREFIX}/status", ep["status"], methods=["GET"]),
-            Route(f"{PREFIX}/events/{{event_id}}", ep["event"], methods=["GET"])]
+            Route(f"{PREFIX}/{EVENT_PATH}", ep["event"], methods=["GET"])]
 
 
 def create_app(integration: QuackbackIntegration, *, respond_within: float = 2.0) -> Any:

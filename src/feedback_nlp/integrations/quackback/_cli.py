@@ -12,6 +12,7 @@ import logging
 
 __all__ = ["add_quackback_parser"]
 
+from ._client import DEFAULT_MAX_POSTS
 from ._setup import KEY_ENV, STORE_FILE, add_quackback_options
 
 
@@ -25,6 +26,17 @@ def _output_file(text: str) -> str:
     except FeedbackNLPError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _positive_int(text: str) -> int:
+    """``--max-posts``: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _port(text: str) -> int:
@@ -58,7 +70,8 @@ def cmd_pull(args: argparse.Namespace) -> dict:
     client = QuackbackClient(args.url, read_secret(args.key_file, KEY_ENV, what="API key"), allow_insecure=args.insecure)
     _check_tag_names(client, args.out)
     filters = {"boardId": args.board_id, "status": args.status, "dateFrom": args.since, "sort": "oldest"}
-    res = pull_posts(client, limit=args.limit, **{k: v for k, v in filters.items() if v is not None})
+    res = pull_posts(client, limit=args.limit, max_posts=args.max_posts,
+                     **{k: v for k, v in filters.items() if v is not None})
     records, untagged = res.records, 0
     if args.tagged_only:  # training data: every row needs at least one tag
         keep = records["tags"].map(len) > 0
@@ -68,10 +81,16 @@ def cmd_pull(args: argparse.Namespace) -> dict:
                + (f", {untagged} untagged posts left out" if args.tagged_only else "")
                + (f", {res.skipped_malformed} malformed entries left out" if res.skipped_malformed else "")
                + (f", {res.skipped_repeated} repeated posts kept once" if res.skipped_repeated else "")
-               + f", {res.requests} API requests)")
+               + (f", {res.skipped_filtered} posts outside --board-id/--since left out (the portal ignored the "
+                  "filter)" if res.skipped_filtered else "")
+               + f", {res.requests} API requests)"
+               + (f"; the portal's post count went from {res.total_changed[0]} to {res.total_changed[1]} during the "
+                  "pull, so a post may be missing: pull again to be sure" if res.total_changed else ""))
     return {"posts": len(records), "skipped_deleted": res.skipped_deleted, "skipped_untagged": untagged,
             "skipped_malformed": res.skipped_malformed, "skipped_repeated": res.skipped_repeated,
-            "requests": res.requests, "outputs": {"records": str(args.out)}}
+            "skipped_filtered": res.skipped_filtered,
+            "requests": res.requests, "total_changed": list(res.total_changed) if res.total_changed else None,
+            "outputs": {"records": str(args.out)}}
 
 
 def _check_tag_names(client, out: str) -> None:
@@ -187,6 +206,9 @@ def add_quackback_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
     q.add_argument("--status", default=None, help="only posts with this status slug")
     q.add_argument("--since", default=None, help="only posts created on or after this date (ISO)")
     q.add_argument("--limit", type=int, default=100, help="posts per page (1-100) (default: %(default)s)")
+    q.add_argument("--max-posts", type=_positive_int, default=DEFAULT_MAX_POSTS,
+                   help="stop with an error when the portal still has more after this many posts, a guard against "
+                        "a portal whose pages never end (default: %(default)s)")
     q.add_argument("--tagged-only", action="store_true", help="leave out posts without tags (to train a tag model)")
     q.add_argument("--insecure", action="store_true", help="allow http:// to a host other than loopback")
     q.set_defaults(func=cmd_pull)

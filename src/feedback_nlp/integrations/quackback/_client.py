@@ -15,11 +15,13 @@ Example:
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import http.client
 import json
 import logging
 import math
+import numbers
 import random
 import re
 import time
@@ -53,16 +55,28 @@ def _retry_after(value: str | None) -> float | None:
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
+    if when.tzinfo is None:
+        # HTTP-dates are always GMT (RFC 9110, 5.6.7): a date without a zone (or "-0000") was read as the
+        # machine's local time, so that east of Greenwich a wait of seconds became none, west of it hours (capped)
+        when = when.replace(tzinfo=datetime.timezone.utc)
     return max(0.0, when.timestamp() - time.time())
 
+
+#: The most posts one pull reads unless told otherwise (``max_posts``): a portal (or anyone posing as one) that
+#: answers ``hasMore: true`` with ever new posts was paged, and its posts held in memory, without any end.
+DEFAULT_MAX_POSTS = 1_000_000
 
 #: Pages in a row that bring no new post, while the answer says more are coming, before a pull gives up.
 _MAX_STALLED_PAGES = 3
 
 #: The largest response body read: a page of 100 posts is well under a megabyte.
 MAX_RESPONSE_BYTES = 64 << 20
+
+
+class _NotJSON(QuackbackAPIError):
+    """A 2xx whose body is not JSON (cut short, or a proxy's page): tried again for an idempotent request."""
 
 
 def _origin(url: urllib.parse.SplitResult) -> tuple[str, str | None, int | None]:
@@ -230,7 +244,18 @@ class QuackbackClient:
                 self._sleep(delay)
                 continue
             if status < 300:
-                return self._decode(method, path, status, raw)
+                try:
+                    return self._decode(method, path, status, raw)
+                except _NotJSON:
+                    # an answer cut short by a connection closed early, with no Content-Length to tell (a proxy,
+                    # a flaky network): a page of a pull failed the whole pull for good at once
+                    if not idempotent or attempt == self.max_retries:
+                        raise
+                delay = self._delay(attempt, None)
+                logger.info("quackback %s %s: HTTP %d but not JSON; retry %d in %.2fs", method, path, status,
+                            attempt + 1, delay)
+                self._sleep(delay)
+                continue
             retry = status == 429 or (idempotent and status in RETRY_STATUSES)
             if retry and attempt < self.max_retries:
                 delay = self._delay(attempt, _retry_after(headers.get("Retry-After")))
@@ -247,7 +272,7 @@ class QuackbackClient:
         try:
             doc = json.loads(raw)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-            raise QuackbackAPIError(f"{method} {path}: HTTP {status} but the body is not JSON", status=status) from None
+            raise _NotJSON(f"{method} {path}: HTTP {status} but the body is not JSON", status=status) from None
         if not isinstance(doc, dict) or "data" not in doc:
             raise QuackbackAPIError(f"{method} {path}: HTTP {status} without a 'data' envelope", status=status)
         return doc
@@ -273,15 +298,24 @@ class QuackbackClient:
         return QuackbackAPIError(text, status=status, code=code, attempts=attempts)
 
     # --- endpoints ------------------------------------------------------------------------------
-    def iter_posts(self, *, limit: int = 100, **filters: Any) -> Iterator[dict[str, Any]]:
+    def iter_posts(self, *, limit: int = 100, max_posts: int | None = DEFAULT_MAX_POSTS,
+                   on_page: Callable[[Mapping[str, Any]], None] | None = None,
+                   **filters: Any) -> Iterator[dict[str, Any]]:
         """Every post matching ``filters`` (``boardId``, ``status``, ``tagIds``, ``search``, ``dateFrom``,
         ``dateTo``, ``sort``), fetched ``limit`` per page by cursor.
 
         Pages that bring no post not seen before while ``hasMore`` says more are coming (empty pages, or the same
-        posts under ever new cursors) end the loop with :class:`QuackbackAPIError` after a few: such a server
-        was paged for ever."""
-        if not 1 <= limit <= 100:
-            raise QuackbackError(f"limit must be in 1..100, got {limit}")
+        posts under ever new cursors) end the loop with :class:`QuackbackAPIError` after a few, and so does a
+        cursor the portal gave before: such a server was paged for ever. A portal still saying ``hasMore`` after
+        ``max_posts`` distinct posts (default a million; None: no bound) ends it with :class:`QuackbackAPIError`
+        too, naming the bound: raise it for a larger portal. ``on_page`` is called with each page's
+        ``meta.pagination`` (``{}`` when it has none), after the page's posts."""
+        if not _integer(limit) or not 1 <= limit <= 100:
+            # True passed the range check as 1; 2.5 was sent as limit=2.5, which Quackback refuses with a 400
+            raise QuackbackError(f"limit must be an integer in 1..100, got {limit!r}")
+        if max_posts is not None and (not _integer(max_posts) or max_posts < 1):
+            raise QuackbackError(f"max_posts must be an integer >= 1 (or None for no bound), got {max_posts!r}")
+        limit = int(limit)
         if isinstance(filters.get("tagIds"), (list, tuple)):
             filters["tagIds"] = ",".join(filters["tagIds"])
         cursor: str | None = None
@@ -298,16 +332,26 @@ class QuackbackClient:
             yield from page
             meta = doc.get("meta")
             pagination = meta.get("pagination") if isinstance(meta, Mapping) else None
+            if on_page is not None:
+                on_page(pagination if isinstance(pagination, Mapping) else {})
             if not isinstance(pagination, Mapping) or not pagination.get("hasMore"):
                 return
             cursor = pagination.get("cursor")
-            if not isinstance(cursor, str) or not cursor or cursor in cursors:  # a server bug must not loop for ever
-                raise QuackbackAPIError(f"GET /posts: hasMore is true but the cursor did not advance ({cursor!r})")
+            if not isinstance(cursor, str) or not cursor:  # a server bug must not loop for ever
+                raise QuackbackAPIError(f"GET /posts: hasMore is true but the cursor did not advance (no cursor: {cursor!r:.80})",
+                                        status=200)
+            if cursor in cursors:
+                raise QuackbackAPIError(f"GET /posts: hasMore is true but the cursor did not advance: the portal gave "
+                                        f"{quoted(cursor)} again (after {len(cursors) + 1} pages)", status=200)
             cursors.add(cursor)
             stalled = 0 if new else stalled + 1
             if stalled >= _MAX_STALLED_PAGES:
                 raise QuackbackAPIError(f"GET /posts: {stalled} pages in a row brought no post not seen before, yet "
-                                        "hasMore is true: the portal's pagination does not advance")
+                                        "hasMore is true: the portal's pagination does not advance", status=200)
+            if max_posts is not None and len(ids) >= max_posts:
+                raise QuackbackAPIError(f"GET /posts: {len(ids)} posts read in {len(cursors)} pages and the portal "
+                                        f"still says more are coming: stopped at max_posts={max_posts} (raise it, "
+                                        "`quackback pull --max-posts N`, for a larger portal)", status=200)
 
     def get_post(self, post_id: str) -> dict[str, Any]:
         data = self.request("GET", f"/posts/{_segment(post_id)}")["data"]
@@ -334,13 +378,19 @@ class QuackbackClient:
         return self._list("/tags")
 
     def create_tag(self, name: str, color: str = "#6b7280", description: str | None = None) -> dict[str, Any]:
-        if not 1 <= len(name) <= 50:
-            raise QuackbackError(f"a Quackback tag name has 1 to 50 characters: {quoted(name)}")
+        if not isinstance(name, str) or not 1 <= len(name.encode("utf-16-le")) // 2 <= 50:
+            # counted as Quackback (JavaScript) counts, in UTF-16 code units: an emoji is two
+            raise QuackbackError(f"a Quackback tag name has 1 to 50 characters (UTF-16 code units): {quoted(name)}")
         body = {"name": name, "color": color, **({"description": description[:200]} if description else {})}
         return self.request("POST", "/tags", json_body=body)["data"]
 
     def list_statuses(self) -> list[dict[str, Any]]:
         return self._list("/statuses")
+
+
+def _integer(value: Any) -> bool:
+    """An integer (numpy's too) that is not a bool: ``True`` is an int to Python, and no page size."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _segment(value: str) -> str:

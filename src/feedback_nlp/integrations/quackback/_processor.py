@@ -18,6 +18,7 @@ import re
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -168,7 +169,7 @@ class WriteBack:
 
     def _refresh(self) -> dict[str, str]:
         # a tag without a name (null) was known as "none", and an object as id was sent as its repr
-        self._tags = {t["name"].casefold(): str(t["id"]) for t in self.client.list_tags()
+        self._tags = {_tag_key(t["name"]): str(t["id"]) for t in self.client.list_tags()
                       if isinstance(t, Mapping) and isinstance(t.get("name"), str) and t["name"]
                       and isinstance(t.get("id"), (str, int)) and not isinstance(t["id"], bool) and t["id"] != ""}
         return self._tags
@@ -177,18 +178,18 @@ class WriteBack:
         """``{name: tag id}`` for the names Quackback has (or that were created), and the names skipped."""
         with self._lock:
             known = self._tags if self._tags is not None else self._refresh()
-            if any(n.casefold() not in known for n in names):
+            if any(_tag_key(n) not in known for n in names):
                 known = self._refresh()  # a person may have created it since the last look
             found, missing = {}, []
             for name in names:
-                if name.casefold() in known:
-                    found[name] = known[name.casefold()]
-                elif self.create_tags and 1 <= len(name) <= 50:
+                if _tag_key(name) in known:
+                    found[name] = known[_tag_key(name)]
+                elif self.create_tags and 1 <= _utf16_length(name) <= 50:
                     tag_id = self._create(name)
                     if tag_id is None:
                         missing.append(name)
                     else:
-                        known[name.casefold()] = found[name] = tag_id
+                        known[_tag_key(name)] = found[name] = tag_id
                 else:
                     missing.append(name)
             return found, missing
@@ -200,9 +201,14 @@ class WriteBack:
         try:
             created = self.client.create_tag(name, self.tag_color, "created by feedback_nlp")
         except QuackbackAPIError as exc:
+            if exc.status == 400:
+                # a name Quackback will not take (its own rules): that tag is reported missing; the event failed
+                # for good, and the post's other, writable tags were never written
+                logger.warning("quackback: could not create the tag %s (%s)", quoted(name), exc)
+                return None
             if exc.status != 409:
                 raise
-            return self._refresh().get(name.casefold())
+            return self._refresh().get(_tag_key(name))
         tag_id = created.get("id") if isinstance(created, Mapping) else None
         if not isinstance(tag_id, (str, int)) or isinstance(tag_id, bool) or tag_id == "":
             raise QuackbackAPIError(f"POST /tags: the tag {quoted(name)} was created without an id in the answer",
@@ -213,7 +219,8 @@ class WriteBack:
         """Add ``names`` to the post's tags; returns what was added and what was skipped.
 
         A 400 on the write usually means a cached tag was deleted in Quackback meanwhile: the tags are read
-        again and the write is tried once more.
+        again and the write is tried once more. A post deleted in Quackback (404, or ``deletedAt`` set) raises
+        :class:`QuackbackAPIError` (not retryable); its tags are left alone.
         """
         try:
             return self._apply(post_id, names)
@@ -229,12 +236,35 @@ class WriteBack:
         found, missing = self.tag_ids(list(dict.fromkeys(names)))
         # Read the current tags right before replacing them: PATCH replaces the set, so the union must include
         # whatever a person set, up to this moment.
-        current = _current_tag_ids(post_id, self.client.get_post(post_id))
+        current = _current_tag_ids(post_id, _live(post_id, self.client.get_post(post_id)))
         added = [tid for tid in found.values() if tid not in current]
         if added:
             self.client.set_post_tags(post_id, current + added)
         names_by_id = {v: k for k, v in found.items()}
         return {"added": [names_by_id[t] for t in added], "kept": current, "missing_tags": missing}
+
+
+def _live(post_id: str, post: dict[str, Any]) -> dict[str, Any]:
+    """``post`` as ``GET /posts/{id}`` gave it, unless Quackback deleted it: it deletes softly and still answers
+    for the post with ``deletedAt`` set, and such a post had the predicted tags written to it (or, read for an
+    update, its text became a live backlog item). Fails like a post gone for good (a 404): not retried."""
+    if post.get("deletedAt"):
+        raise QuackbackAPIError(f"GET /posts/{post_id}: the post was deleted in Quackback (deletedAt "
+                                f"{quoted(post['deletedAt'])}); it is left as it is", status=200, code="NOT_FOUND")
+    return post
+
+
+def _tag_key(name: str) -> str:
+    """A tag name as it is matched: case-insensitively and in one Unicode form (NFC), so that "café" typed with a
+    combining accent (NFD, as macOS writes file names) finds Quackback's "café" instead of being reported missing,
+    or created a second time, looking the same."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _utf16_length(name: str) -> int:
+    """A tag name's length as Quackback counts it (JavaScript's, in UTF-16 code units): its 50-character limit
+    refused a name of 26 emoji, which Python counts as 26."""
+    return len(name.encode("utf-16-le")) // 2
 
 
 def _current_tag_ids(post_id: str, post: Any) -> list[str]:
@@ -323,7 +353,7 @@ class Processor:
         raw = event.text
         if "content" not in post:  # an update may carry only a reference: read the post, or keep what we have
             if self.client is not None:
-                full = self.client.get_post(post_id)
+                full = _live(post_id, self.client.get_post(post_id))
                 raw = post_text(full.get("title"), full.get("content"))
                 at = _time(full.get("updatedAt")) or at  # the post as it is now
             elif known and known.get("text"):
@@ -404,9 +434,10 @@ class Processor:
                         raise
                     # e.g. 403 (the key is not an admin's) or 409 (merged meanwhile): the tags are written and
                     # the suggestion stands; the refusal is reported rather than failing the whole event
-                    out["merge_error"] = str(exc)
-                    out["ms"] = clock.laps
-                    return out
+                    if exc.status != 409 or not self._merged_into(post_id, best_id):
+                        out["merge_error"] = str(exc)
+                        out["ms"] = clock.laps
+                        return out
                 self.store.mark_merged(post_id, best_id)
                 self.store.upsert_post(post_id, canonical_post_id=best_id, deleted=1)
                 if self.backlog is not None:  # always: candidates imply a backlog
@@ -414,6 +445,19 @@ class Processor:
                 out["merged_into"] = best_id
         out["ms"] = clock.laps
         return out
+
+    def _merged_into(self, post_id: str, canonical_id: str) -> bool:
+        """Whether Quackback holds ``post_id`` as merged into ``canonical_id``: a merge whose answer was lost (the
+        connection dropped after Quackback did it) made the event retried, and the retry's 409 "already merged"
+        was reported as a refused merge, the post kept live in the backlog and the suggestion unmerged."""
+        assert self.client is not None
+        try:
+            post = self.client.get_post(post_id)
+        except QuackbackAPIError as exc:
+            if exc.retryable:
+                raise
+            return False
+        return post.get("canonicalPostId") == canonical_id
 
     def _status(self, event: WebhookEvent) -> dict[str, Any]:
         new = event.data.get("newStatus")
@@ -534,12 +578,17 @@ def _restored_since(known: dict[str, Any] | None, event: WebhookEvent) -> bool:
 
 def _text_stale(known: dict[str, Any] | None, event: WebhookEvent, at: str | None) -> str | None:
     """Why an event's text must not be stored over what is known of the post, or None: the post was deleted or
-    merged after the event (a late retry would put it back in the backlog for good), or a newer text is held
-    (retries deliver out of order)."""
+    merged after the event (a late retry would put it back in the backlog for good), it is merged (an edit does
+    not undo a merge), or a newer text is held (retries deliver out of order)."""
     if not known:
         return None
     if known.get("deleted") and _before(event.created_at, known.get("deleted_at")):
         return "the post was deleted or merged after this event"
+    if known.get("deleted") and known.get("canonical_post_id"):
+        # A merged post lives on in Quackback and can still be edited (a deleted one cannot: an edit after the
+        # deletion says it was restored). Such an edit made it live again, back in the backlog, where every new
+        # post like it was reported a duplicate of the merged post: only post.unmerged (or post.restored) undoes it.
+        return "the post is merged into another (a post.unmerged event brings it back)"
     if _before(at, known.get("text_at"), strict=True):
         return _NEWER_TEXT
     return None

@@ -75,7 +75,7 @@ def quackback_extension(args: argparse.Namespace) -> Callable[[Any, Any], None]:
         from fastapi import APIRouter, Depends
 
         from ...service import require_scope
-        from ._asgi import PREFIX, quackback_endpoints
+        from ._asgi import EVENT_PATH, PREFIX, quackback_endpoints
 
         if state.config.store:
             logger.warning("quackback: events, statuses and suggestions are kept in %s/quackback.sqlite, local to "
@@ -89,7 +89,7 @@ def quackback_extension(args: argparse.Namespace) -> Callable[[Any, Any], None]:
         router = APIRouter(tags=["quackback"])
         router.add_api_route(f"{PREFIX}/webhook", ep["webhook"], methods=["POST"],
                              summary="Quackback's signed webhook deliveries (authenticated by signature)")
-        for name, path in (("suggestions", "suggestions"), ("status", "status"), ("event", "events/{event_id}")):
+        for name, path in (("suggestions", "suggestions"), ("status", "status"), ("event", EVENT_PATH)):
             router.add_api_route(f"{PREFIX}/{path}", ep[name], methods=["GET"],
                                  dependencies=[Depends(require_scope("tag"))], summary=f"Quackback integration: {name}")
         app.include_router(router)
