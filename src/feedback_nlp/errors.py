@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
-from .cleaning import redact_pii  # cleaning imports nothing of the package: no import cycle
+# errors imports nothing of the package at import time (it is the lowest layer: cleaning raises InputTypeError);
+# quoted_cell imports the redactor when it runs
 
 
 class FeedbackNLPError(Exception):
@@ -13,6 +14,13 @@ class FeedbackNLPError(Exception):
 
 class InvalidInputError(FeedbackNLPError, ValueError):
     """Input data is unusable: empty text, wrong types, out-of-range values, mismatched lengths."""
+
+
+class InputTypeError(InvalidInputError, TypeError):
+    """An argument is of the wrong type (``clean_text(None)``, ``redact_pii(b"...")``); the message names the
+    argument, the type expected and the type received.
+
+    Also a ``TypeError``, what Python raises for a wrong type, so code written to catch that catches it too."""
 
 
 class UsageError(InvalidInputError):
@@ -104,6 +112,8 @@ def quoted_cell(value: object, limit: int = 80) -> str:
     if len(text) > 4 * limit:  # cut at a space, so that the cut never splits an address the redactor then misses
         cut = text.rfind(" ", 0, 4 * limit)
         text = text[: cut if cut > 0 else 4 * limit]
+    from .cleaning import redact_pii  # here, not at the top: cleaning imports errors
+
     return quoted(redact_pii(text), limit)
 
 
@@ -126,6 +136,7 @@ __all__ = [
     "FeedbackNLPError",
     "InputFileError",
     "InputNotFoundError",
+    "InputTypeError",
     "IntegrityError",
     "JobLockedError",
     "InvalidInputError",

@@ -664,6 +664,25 @@ def _as_text(value: Any) -> Any:
     return value
 
 
+def _id_key(value: Any) -> Any:
+    """An id or account as the whole library compares them: the text :func:`read_feedback` stores for it (a number
+    as it reads, ``1.0`` as ``1``; ``True`` as ``true``; bytes decoded), without the spaces around it, in Unicode's
+    composed form. ``1``, ``1.0``, ``np.int64(1)``, ``" 1 "`` and ``"1"`` are one id, in ``tag``, the
+    :class:`~feedback_nlp.dedupe.Deduper` and the accounts of :func:`~feedback_nlp.scoring.theme_scores` as at
+    ingest. A missing value is None; a value of another kind (a tuple, a date) is its own key.
+
+    >>> _id_key(1), _id_key(1.0), _id_key(" 1 "), _id_key(np.int64(1)), _id_key("007"), _id_key(float("nan"))
+    ('1', '1', '1', '1', '007', None)
+    """
+    text = _as_text(value)
+    if _missing(text):
+        return None
+    if not isinstance(text, str):
+        return text
+    text = text.strip()
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
 def _float_past_exact(value: Any) -> bool:
     """A whole floating-point number of 2**53 or more: the integer it was made from is not known to the last
     digit (2**53 + 1 is stored as 2**53)."""

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ColumnError, InvalidInputError, quoted, quoted_cell, quoted_list
-from .records import parse_timestamp, to_utc_times
+from .records import _id_key, parse_timestamp, to_utc_times
 
 __all__ = [
     "DEFAULT_DEMAND_WEIGHTS",
@@ -519,6 +519,9 @@ def theme_scores(
         # a blank account (an empty CSV cell read as text) is no account, as a blank theme is no theme: all the
         # blank rows were one account "", counted once with the largest of their customers' revenues
         data[account_col] = data[account_col].where(~data[account_col].map(_blank))
+        # an account compared as read_feedback reads ids (1, 1.0, " 1" and "1" are one): account 1 of a CRM export
+        # and "1" of a CSV were two accounts, counted twice in unique_accounts, their revenue twice too
+        data[account_col] = data[account_col].map(_id_key).astype(object)
     unaccounted = 0
     if account_col is not None and revenue_col is not None:
         # revenue is counted once per account: a row's amount without an account cannot be, and it vanished silently

@@ -22,7 +22,7 @@ from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted_list
 from ..evaluation import best_f1_threshold
-from ..records import _missing, _one_per_row, _refuse_shuffled
+from ..records import _id_key, _missing, _one_per_row, _refuse_shuffled
 from ._bm25 import BM25
 
 __all__ = ["Deduper", "calibrate_threshold"]
@@ -51,8 +51,9 @@ def _float32_at_least(threshold: float) -> np.float32:
 
 
 def _repeated_ids(ids: list[Any]) -> list[str]:
-    """The ids given more than once, as text (1 and "1" are one id once saved)."""
-    return [i for i, c in Counter(map(str, ids)).items() if c > 1]
+    """The ids given more than once, as text, compared as read_feedback and ``tag`` compare them (``_id_key``:
+    1, 1.0, " 1" and "1" are one id; compared by ``str``, 1 and 1.0 were two ids and " 1" and "1" too)."""
+    return [str(i) for i, c in Counter(map(_id_key, ids)).items() if c > 1]
 
 
 def _refuse_repeated_ids(ids: list[Any]) -> None:
@@ -279,7 +280,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         if not given:  # only ids left out continue the positions: ids=[0] given for one item stay 0
             ids = list(range(len(self.ids_), len(self.ids_) + len(emb)))
         _refuse_repeated_ids(ids)  # fit's rule: one id named twice in the batch was stored twice
-        clash = set(map(str, ids)) & set(map(str, self.ids_))
+        clash = set(map(_id_key, ids)) & set(map(_id_key, self.ids_))
         if clash:  # left out, the ids continue the positions, which may be ids fit() was given: say so
             hint = "" if given else (f" (without ids=, the new items are numbered {ids[0]} to {ids[-1]}, after the "
                                      f"{len(self.ids_)} indexed items; pass ids= for them)")
@@ -358,8 +359,8 @@ class Deduper(ParamsMixin, BaseEstimator):
         if exclude_ids is not None:
             if len(exclude_ids) != len(q):
                 raise InvalidInputError(f"{len(exclude_ids)} exclude_ids for {len(q)} queries")
-            where = {str(i): p for p, i in enumerate(self.ids_)}
-            skip_pos = [where.get(str(i), -2) for i in exclude_ids]
+            where = {_id_key(i): p for p, i in enumerate(self.ids_)}
+            skip_pos = [where.get(_id_key(i), -2) for i in exclude_ids]
         floor = None if min_score is None else min(float(min_score), _IDENTICAL)  # 1.0: copies, float rounding aside
         kk = min(k + int(exclude_self or skip_pos is not None), len(self.ids_))
         lexical = self._bm25 is not None and any(isinstance(t, str) and t for t in qtexts)
