@@ -14,7 +14,15 @@ import pytest
 
 import feedback_nlp as fb
 from conftest import HashEmbedder
-from feedback_nlp import Deduper, InputTypeError, InvalidInputError, TagClassifier, clean_text, redact_pii, theme_scores
+from feedback_nlp import (
+    Deduper,
+    InputTypeError,
+    InvalidInputError,
+    TagClassifier,
+    clean_text,
+    redact_pii,
+    theme_scores,
+)
 
 TEXTS = ["export to csv fails", "csv export broken", "dark mode please", "add a dark theme"] * 2
 LABELS = ["bug", "bug", "feature", "feature"] * 2
