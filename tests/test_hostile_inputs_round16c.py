@@ -81,9 +81,10 @@ def test_theme_scores_counts_account_1_and_text_1_once():
 
 
 def test_theme_scores_float_account_of_a_column_with_a_gap_is_the_integer_account():
-    # pandas makes an integer column float when one value is missing: 7.0 of one file and 7 of another are one
-    df = pd.DataFrame({"theme": ["sso", "sso", "sso"], "account_id": [7.0, math.nan, 7],
-                       "account_revenue": [50.0, 0.0, 50.0]})
+    # pandas makes an integer column float when one value is missing: 7.0 of that frame and "7" of a CSV read as
+    # text, concatenated, were two accounts
+    accounts = pd.concat([pd.Series([7.0, math.nan]), pd.Series(["7"])], ignore_index=True)
+    df = pd.DataFrame({"theme": ["sso", "sso", "sso"], "account_id": accounts, "account_revenue": [50.0, 0.0, 50.0]})
     out = theme_scores(df, time_col=None)
     assert out[["volume", "unique_accounts", "revenue"]].values.tolist() == [[3, 1, 50.0]]
 
