@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import math
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from feedback_nlp import (
     redact_pii,
     theme_scores,
 )
+from feedback_nlp.scoring import non_ask_themes
 
 TEXTS = ["export to csv fails", "csv export broken", "dark mode please", "add a dark theme"] * 2
 LABELS = ["bug", "bug", "feature", "feature"] * 2
@@ -121,3 +124,79 @@ def test_deduper_add_and_exclude_ids_use_the_same_rule():
         dd.add(TEXTS[4:5], ids=[4.0])
     found = dd.find(TEXTS[:1], k=1, exclude_ids=[" 1"])  # the query's own item, named as text
     assert found["id"].tolist() != [1]
+
+
+# --- scoring: numbers of every kind a developer has at hand -------------------------------------------------------
+
+
+@pytest.mark.parametrize("amount", [Decimal("sNaN"), 10**400])
+def test_theme_scores_revenue_beyond_a_float(amount):
+    # Decimal("sNaN") was pandas' "Cannot hash a signaling NaN value", 10**400 "int too large to convert to float"
+    df = pd.DataFrame({"theme": ["sso", "sso"], "account_id": ["a", "b"], "account_revenue": [amount, 2.0]})
+    if isinstance(amount, Decimal):  # a NaN Decimal is a missing amount, as Decimal("NaN") already was
+        out = theme_scores(df, time_col=None)
+        assert out[["revenue", "accounts_without_revenue"]].values.tolist() == [[2.0, 1]]
+    else:
+        with pytest.raises(fb.ColumnError, match="revenue column 'account_revenue' has non-numeric, infinite"):
+            theme_scores(df, time_col=None)
+
+
+@pytest.mark.parametrize("weight, ok", [(Fraction(1, 2), True), (Decimal("0.5"), True), (10**400, False)])
+def test_theme_scores_weights_of_other_number_types(weight, ok):
+    # a Fraction or a huge int was numpy's "ufunc 'isfinite' not supported"; a Decimal was refused as no number
+    df = pd.DataFrame({"theme": ["sso", "sso", "csv"], "account_id": ["a", "b", "a"]})
+    if ok:
+        out = theme_scores(df, time_col=None, revenue_col=None, weights={"volume": weight, "unique_accounts": 0})
+        assert out["priority"].tolist() == [100.0, 50.0]
+    else:
+        with pytest.raises(InvalidInputError, match="weight 'volume' must be a finite number"):
+            theme_scores(df, time_col=None, revenue_col=None, weights={"volume": weight})
+
+
+@pytest.mark.parametrize("must", [10**400, Decimal("sNaN")])
+def test_moscow_cutoff_beyond_a_float(must):
+    # was OverflowError / ValueError from float()
+    with pytest.raises(InvalidInputError, match="cutoffs must be finite numbers"):
+        fb.moscow([1, 2, 3], cutoffs={"must": must, "should": 1, "could": 0})
+
+
+@pytest.mark.parametrize("value", [None, pd.NA, pd.NaT])
+def test_scores_with_a_missing_value_say_missing(value):
+    # was "non-numeric values", as if the cell held text
+    with pytest.raises(InvalidInputError, match="reach has missing values .* at positions 1"):
+        fb.rice([100, value], 1, 0.5, 1)
+
+
+def test_decimal_beyond_a_float_is_named_so():
+    # Decimal("1e400") is finite: it was "has NaN or infinite values"
+    with pytest.raises(InvalidInputError, match="reach has numbers a float cannot hold"):
+        fb.rice(Decimal("1e400"), 1, 0.5, 1)
+
+
+@pytest.mark.parametrize("value", [memoryview(b"ab"), bytearray(b"ab")])
+def test_scores_refuse_byte_buffers(value):
+    # a memoryview was read as its bytes' values: a reach of 97 and 98
+    with pytest.raises(InvalidInputError, match="reach must be numeric"):
+        fb.rice(value, 1, 0.5, 1)
+
+
+@pytest.mark.parametrize("column", ["theme", "account_id"])
+def test_theme_scores_refuses_lone_surrogates(column):
+    # was pyarrow's UnicodeEncodeError from the grouping
+    df = pd.DataFrame({"theme": ["sso", "csv"], "account_id": ["a", "b"], "account_revenue": [1.0, 2.0]}, dtype=object)
+    df.loc[0, column] = "bad \udcff"
+    with pytest.raises(fb.ColumnError, match=f"column '{column}' holds lone surrogates .* in rows \\[0\\]"):
+        theme_scores(df, time_col=None)
+
+
+def test_non_ask_themes_refuses_one_tag_as_text():
+    # non_ask_tags="praise" was the tags p, r, a, i, s and e: a theme tagged "p" came out as praise
+    items = pd.DataFrame({"theme": [0, 1], "tags": [["praise"], ["p"]]})
+    with pytest.raises(InvalidInputError, match="non_ask_tags must be a list of tags"):
+        non_ask_themes(items, non_ask_tags="praise")
+
+
+def test_non_ask_themes_leaves_out_a_float_outlier_written_as_text():
+    # "-1.0" (a float theme column written to CSV and read as text) was returned as a praise theme
+    items = pd.DataFrame({"theme": ["-1.0", "2"], "tags": [["praise"], ["praise"]]})
+    assert non_ask_themes(items) == ["2"]
