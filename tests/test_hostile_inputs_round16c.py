@@ -200,3 +200,24 @@ def test_non_ask_themes_leaves_out_a_float_outlier_written_as_text():
     # "-1.0" (a float theme column written to CSV and read as text) was returned as a praise theme
     items = pd.DataFrame({"theme": ["-1.0", "2"], "tags": [["praise"], ["praise"]]})
     assert non_ask_themes(items) == ["2"]
+
+
+# --- dedupe and tag: ids no output can hold, calibration on nothing ------------------------------------------------
+
+
+def test_deduper_refuses_ids_with_lone_surrogates(tmp_path):
+    # fit took them and save failed writing items.json (UnicodeEncodeError), after the embedding
+    with pytest.raises(InvalidInputError, match="ids at positions \\[0\\] hold lone surrogates"):
+        Deduper(HashEmbedder()).fit(TEXTS[:2], ids=["bad\udcff", "ok"])
+
+
+def test_tag_refuses_ids_with_lone_surrogates(tagger):
+    # was pyarrow's UnicodeEncodeError building the output frame
+    with pytest.raises(InvalidInputError, match="ids at positions \\[1\\] hold lone surrogates"):
+        tagger.tag(TEXTS[:2], ids=["ok", "bad\udcff"])
+
+
+def test_calibrate_threshold_on_no_pairs_says_so():
+    # was "scores and labels must be 1-D of equal length, got (0,) and (0,)": they were both
+    with pytest.raises(InvalidInputError, match="no labelled pairs"):
+        fb.calibrate_threshold([], [])

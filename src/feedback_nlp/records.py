@@ -683,6 +683,16 @@ def _id_key(value: Any) -> Any:
     return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
+def _refuse_surrogate_ids(ids: Sequence[Any], name: str = "ids") -> None:
+    """InvalidInputError for ids holding a lone surrogate (text decoded with errors="surrogateescape"): no output can
+    hold them, and ``tag`` failed with pyarrow's UnicodeEncodeError building its frame, ``Deduper.save`` writing
+    its items, after all the work."""
+    broken = [p for p, i in enumerate(ids) if isinstance(i, str) and not i.isascii() and _SURROGATE.search(i)]
+    if broken:
+        raise InvalidInputError(f"{name} at positions {broken[:10]} hold lone surrogates (not valid Unicode; bytes "
+                                "decoded with the wrong encoding?)")
+
+
 def _float_past_exact(value: Any) -> bool:
     """A whole floating-point number of 2**53 or more: the integer it was made from is not known to the last
     digit (2**53 + 1 is stored as 2**53)."""

@@ -80,7 +80,7 @@ from .errors import (
     quoted_list,
 )
 from .evaluation import EvaluationReport, evaluate_predictions
-from .records import _id_key, _refuse_shuffled
+from .records import _id_key, _refuse_shuffled, _refuse_surrogate_ids
 from .taxonomy import Taxonomy
 
 if TYPE_CHECKING:
@@ -1664,6 +1664,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             if missing:  # pandas would turn them into NaN and every int id beside them into a float
                 raise InvalidInputError(f"ids at positions {missing[:10]} are missing (None or NaN); every row "
                                         "needs an id to be joined back")
+            _refuse_surrogate_ids(ids)
             # compared as read_feedback and the Deduper compare them: 1 and "1" (or " 1") were two ids here, one
             # id in the written output and to the Deduper
             first: dict[Any, Any] = {}

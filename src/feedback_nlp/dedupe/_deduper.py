@@ -22,7 +22,7 @@ from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted_list
 from ..evaluation import best_f1_threshold
-from ..records import _id_key, _missing, _one_per_row, _refuse_shuffled
+from ..records import _id_key, _missing, _one_per_row, _refuse_shuffled, _refuse_surrogate_ids
 from ._bm25 import BM25
 
 __all__ = ["Deduper", "calibrate_threshold"]
@@ -123,6 +123,9 @@ def calibrate_threshold(scores: Sequence[float] | np.ndarray, labels: Sequence[i
         if missing:
             raise InvalidInputError(f"{name} are missing at positions {missing[:10]}: every pair needs a score and a "
                                     "label, 1 (duplicate) or 0 (not)")
+    if not len(scores) and not len(labels):  # was "must be 1-D of equal length, got (0,) and (0,)": they are
+        raise InvalidInputError("no labelled pairs: calibrate_threshold needs scores and labels of at least one "
+                                "duplicate pair (1) and one other (0)")
     thr, report = best_f1_threshold(scores, labels)
     return (thr, report) if return_report else thr
 
@@ -227,6 +230,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         if missing:  # a match with id None (or NaN, which equals nothing) names no item
             raise InvalidInputError(f"ids are missing at positions {missing[:10]}: every item needs an id "
                                     "(pass ids=None to number the items)")
+        _refuse_surrogate_ids(ids)  # Deduper.save failed on them with a UnicodeEncodeError
         unhashable = [p for p, i in enumerate(ids) if not isinstance(i, Hashable)]
         if unhashable:  # a list as an id was stored, and matched by its text "[1]"
             raise InvalidInputError(f"ids at positions {unhashable[:10]} are {type(ids[unhashable[0]]).__name__}s; an "
