@@ -25,6 +25,8 @@ from feedback_nlp import (
     redact_pii,
     theme_scores,
 )
+from feedback_nlp.cleaning import text_problem
+from feedback_nlp.errors import quoted_list
 from feedback_nlp.scoring import non_ask_themes
 
 TEXTS = ["export to csv fails", "csv export broken", "dark mode please", "add a dark theme"] * 2
@@ -221,3 +223,18 @@ def test_calibrate_threshold_on_no_pairs_says_so():
     # was "scores and labels must be 1-D of equal length, got (0,) and (0,)": they were both
     with pytest.raises(InvalidInputError, match="no labelled pairs"):
         fb.calibrate_threshold([], [])
+
+
+@pytest.mark.parametrize("value", [pd.NA, pd.NaT, np.float32("nan")])
+def test_text_problem_calls_every_missing_value_missing(value):
+    # pd.NA was "text is NAType, not str", np.float32("nan") "text is float32, not str"
+    assert text_problem(value) == "missing text"
+
+
+def test_text_problem_byte_buffers_are_binary():
+    assert text_problem(bytearray(b"export fails")) == "binary or non-text content"  # was "text is bytearray"
+
+
+def test_quoted_list_of_one_value():
+    # None was "'NoneType' object is not iterable", raised from the message meant to explain an error
+    assert quoted_list(None) == "['None']" and quoted_list(7) == "['7']"

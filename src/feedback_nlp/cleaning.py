@@ -928,6 +928,17 @@ def _normalise_unicode(text: str) -> str:
     return _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
+def _missing_value(value: object) -> bool:
+    """None, NaN (a float's or numpy's), pd.NA or pd.NaT, recognised without importing numpy or pandas here."""
+    if value is None:
+        return True
+    kind = type(value)
+    if kind.__name__ in ("NAType", "NaTType"):
+        return True
+    return (isinstance(value, float) or (kind.__module__ == "numpy" and kind.__name__.startswith("float"))) and \
+        value != value
+
+
 def _check_text(func: str, text: object) -> None:
     """:class:`~feedback_nlp.errors.InputTypeError` unless ``text`` is a ``str``. Bytes are refused, not decoded:
     which encoding they are in is the caller's to know (cp1252 read as UTF-8 fails or changes letters)."""
@@ -936,7 +947,7 @@ def _check_text(func: str, text: object) -> None:
     kind = type(text).__name__
     if isinstance(text, (bytes, bytearray, memoryview)):
         hint = " (decode it first, e.g. data.decode('utf-8'): the encoding is not guessed)"
-    elif text is None or (isinstance(text, float) and text != text) or kind in ("NAType", "NaTType"):
+    elif _missing_value(text):
         hint = " (a missing text: leave missing texts out, or read them with read_feedback, which rejects them)"
     else:
         hint = " (convert it with str() if it is meant as text)" if isinstance(text, (int, float)) else ""
@@ -980,9 +991,9 @@ def clean_text(text: str, *, redact: bool = True, strip_replies: bool = True) ->
 def text_problem(raw: object, cleaned: str | None = None, *, max_chars: int = MAX_TEXT_CHARS) -> str | None:
     """Why a text is unusable (``"empty text"``, ``"binary or non-text content"``, ``"text too long"``…),
     or ``None`` when it is fine. Used by :func:`read_feedback` and the batch jobs to route rejects."""
-    if raw is None or (isinstance(raw, float) and raw != raw):
+    if _missing_value(raw):  # pd.NA and np.float32("nan") were "text is NAType, not str"
         return "missing text"
-    if isinstance(raw, bytes):
+    if isinstance(raw, (bytes, bytearray, memoryview)):
         return "binary or non-text content"
     if not isinstance(raw, str):
         return f"text is {type(raw).__name__}, not str"

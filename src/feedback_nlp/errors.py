@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
 # errors imports nothing of the package at import time (it is the lowest layer: cleaning raises InputTypeError);
@@ -123,7 +125,9 @@ def quoted_list(values: object, limit: int = 20) -> str:
     >>> quoted_list(["id", "text"]), quoted_list(range(30), limit=2)
     ("['id', 'text']", "['0', '1', … 28 more]")
     """
-    items = list(values) if not isinstance(values, (str, bytes)) else [values]  # type: ignore[call-overload]
+    # one value (a str, None, a number) is a list of one: None was "'NoneType' object is not iterable" from the
+    # message meant to explain the caller's mistake
+    items = list(values) if isinstance(values, Iterable) and not isinstance(values, (str, bytes)) else [values]
     shown = ", ".join(quoted(v) for v in items[:limit])
     more = f", … {len(items) - limit} more" if len(items) > limit else ""
     return f"[{shown}{more}]"
