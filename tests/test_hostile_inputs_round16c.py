@@ -238,3 +238,10 @@ def test_text_problem_byte_buffers_are_binary():
 def test_quoted_list_of_one_value():
     # None was "'NoneType' object is not iterable", raised from the message meant to explain an error
     assert quoted_list(None) == "['None']" and quoted_list(7) == "['7']"
+
+
+def test_theme_scores_text_accounts_of_a_string_column():
+    # the vectorised path of a text column (pandas' str dtype): spaces and Unicode form, as for an object column
+    accounts = pd.Series([" acme", "acme", "caf\u00e9", "cafe\u0301"], dtype="string")
+    df = pd.DataFrame({"theme": ["sso"] * 4, "account_id": accounts, "account_revenue": [5.0, 5.0, 1.0, 1.0]})
+    assert theme_scores(df, time_col=None)[["unique_accounts", "revenue"]].values.tolist() == [[2, 6.0]]

@@ -674,7 +674,7 @@ def _id_key(value: Any) -> Any:
     >>> _id_key(1), _id_key(1.0), _id_key(" 1 "), _id_key(np.int64(1)), _id_key("007"), _id_key(float("nan"))
     ('1', '1', '1', '1', '007', None)
     """
-    text = _as_text(value)
+    text = value if type(value) is str else _as_text(value)  # str first: theme_scores keys every row's account
     if _missing(text):
         return None
     if not isinstance(text, str):

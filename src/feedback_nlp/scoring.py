@@ -549,8 +549,7 @@ def theme_scores(
         data[account_col] = data[account_col].where(~data[account_col].map(_blank))
         # an account compared as read_feedback reads ids (1, 1.0, " 1" and "1" are one): account 1 of a CRM export
         # and "1" of a CSV were two accounts, counted twice in unique_accounts, their revenue twice too
-        # (a list, not map: map made a text column of them, which pyarrow refuses for a lone surrogate)
-        data[account_col] = pd.Series([_id_key(v) for v in data[account_col]], index=data.index, dtype=object)
+        data[account_col] = _account_keys(data[account_col])
     unaccounted = 0
     if account_col is not None and revenue_col is not None:
         # revenue is counted once per account: a row's amount without an account cannot be, and it vanished silently
@@ -651,11 +650,23 @@ def _check_columns(df: pd.DataFrame, cols: Mapping[str, Any]) -> None:
                           f"({', '.join(_SCORE_COLUMNS)}); rename that column")
 
 
+def _account_keys(accounts: pd.Series) -> pd.Series:
+    """The accounts as ``_id_key`` compares them, at the cost of a Python loop only where it can change something:
+    a column of one number type counts the same either way, a text column needs its spaces and Unicode form seen to
+    (vectorised), an object column of mixed kinds each value keyed."""
+    if accounts.dtype.kind in "iufb" and not isinstance(accounts.dtype, pd.CategoricalDtype):
+        return accounts
+    if accounts.dtype != object and pd.api.types.is_string_dtype(accounts.dtype):
+        return accounts.str.strip().str.normalize("NFC")
+    # (a list, not map: map made a text column of them, which pyarrow refuses for a lone surrogate)
+    return pd.Series([_id_key(v) for v in accounts], index=accounts.index, dtype=object)
+
+
 def _refuse_surrogates(data: pd.DataFrame, col: Any, role: str) -> None:
     """Refuse theme or account cells holding a lone surrogate (text decoded with errors="surrogateescape"): pandas
     failed on them with pyarrow's UnicodeEncodeError while grouping, after all the checks."""
-    if col is None:
-        return
+    if col is None or (data[col].dtype != object and getattr(data[col].dtype, "storage", None) != "python"):
+        return  # numbers, or text in pyarrow, which cannot hold a lone surrogate
     broken = _mask(data[col], lambda v: isinstance(v, str) and not v.isascii() and _SURROGATE.search(v) is not None)
     if broken.any():
         raise ColumnError(f"{role} column {quoted(col)} holds lone surrogates (\\udXXX: not valid Unicode text; bytes "
