@@ -18,6 +18,8 @@ import unicodedata
 from collections.abc import Callable
 from html.parser import HTMLParser
 
+from .errors import InputTypeError
+
 __all__ = [
     "MAX_TEXT_CHARS",
     "clean_text",
@@ -776,8 +778,7 @@ def redact_pii(text: str) -> str:
     >>> redact_pii("Hi team, Agent Mike said it is fixed. Thanks, Maria")
     'Hi team, Agent <NAME> said it is fixed. Thanks, <NAME>'
     """
-    if not isinstance(text, str):  # as clean_text: not "argument of type 'NoneType' is not iterable"
-        raise TypeError(f"redact_pii expects str, got {type(text).__name__}")
+    _check_text("redact_pii", text)  # not "argument of type 'NoneType' is not iterable"
     if not text.isascii():  # "4111–1111–1111–1111": word processors and phones turn hyphens into dashes
         text = _DIGIT_DASH.sub("-", text)
         if _UNSPACED.search(text) and _MARK not in text:
@@ -927,17 +928,58 @@ def _normalise_unicode(text: str) -> str:
     return _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
+def _missing_value(value: object) -> bool:
+    """None, NaN (a float's or numpy's), pd.NA or pd.NaT, recognised without importing numpy or pandas here."""
+    if value is None:
+        return True
+    kind = type(value)
+    if kind.__name__ in ("NAType", "NaTType"):
+        return True
+    return (isinstance(value, float) or (kind.__module__ == "numpy" and kind.__name__.startswith("float"))) and \
+        value != value
+
+
+def _check_text(func: str, text: object) -> None:
+    """:class:`~feedback_nlp.errors.InputTypeError` unless ``text`` is a ``str``. Bytes are refused, not decoded:
+    which encoding they are in is the caller's to know (cp1252 read as UTF-8 fails or changes letters)."""
+    if isinstance(text, str):
+        return
+    kind = type(text).__name__
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        hint = " (decode it first, e.g. data.decode('utf-8'): the encoding is not guessed)"
+    elif _missing_value(text):
+        hint = " (a missing text: leave missing texts out, or read them with read_feedback, which rejects them)"
+    else:
+        hint = " (convert it with str() if it is meant as text)" if isinstance(text, (int, float)) else ""
+    raise InputTypeError(f"{func} expects str, got {kind}{hint}")
+
+
+def _check_flag(func: str, name: str, value: object) -> bool:
+    if value is True or value is False:
+        return value
+    if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):  # np.bool_, unimported
+        return bool(value)
+    # redact=None (a setting left unset) skipped the redaction without a word
+    raise InputTypeError(f"{func}: {name} must be True or False, got {type(value).__name__} {value!r:.40}")
+
+
 def clean_text(text: str, *, redact: bool = True, strip_replies: bool = True) -> str:
     """Return the cleaned, single-line form of a feedback text.
 
     Steps: HTML → text, Unicode NFKC and invisible-character removal, quoted replies and signatures
     removed, PII redacted (unless ``redact=False``), whitespace collapsed.
 
+    ``text`` must be a ``str``: anything else (``None``, NaN, a number, bytes) raises
+    :class:`~feedback_nlp.errors.InputTypeError` (a ``TypeError`` too) naming the type; bytes are not decoded,
+    since their encoding is the caller's to know. ``redact`` and ``strip_replies`` must be booleans
+    (``redact=None`` would skip the redaction without a word).
+
     >>> clean_text("Export is broken\\n\\n> On Mon, Bob wrote:\\n> old stuff")
     'Export is broken'
     """
-    if not isinstance(text, str):
-        raise TypeError(f"clean_text expects str, got {type(text).__name__}")
+    _check_text("clean_text", text)
+    redact = _check_flag("clean_text", "redact", redact)
+    strip_replies = _check_flag("clean_text", "strip_replies", strip_replies)
     text = _normalise_unicode(html_to_text(text))
     if strip_replies:
         text = strip_signature(strip_quoted_reply(text))
@@ -949,9 +991,9 @@ def clean_text(text: str, *, redact: bool = True, strip_replies: bool = True) ->
 def text_problem(raw: object, cleaned: str | None = None, *, max_chars: int = MAX_TEXT_CHARS) -> str | None:
     """Why a text is unusable (``"empty text"``, ``"binary or non-text content"``, ``"text too long"``…),
     or ``None`` when it is fine. Used by :func:`read_feedback` and the batch jobs to route rejects."""
-    if raw is None or (isinstance(raw, float) and raw != raw):
+    if _missing_value(raw):  # pd.NA and np.float32("nan") were "text is NAType, not str"
         return "missing text"
-    if isinstance(raw, bytes):
+    if isinstance(raw, (bytes, bytearray, memoryview)):
         return "binary or non-text content"
     if not isinstance(raw, str):
         return f"text is {type(raw).__name__}, not str"

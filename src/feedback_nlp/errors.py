@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
-from .cleaning import redact_pii  # cleaning imports nothing of the package: no import cycle
+# errors imports nothing of the package at import time (it is the lowest layer: cleaning raises InputTypeError);
+# quoted_cell imports the redactor when it runs
 
 
 class FeedbackNLPError(Exception):
@@ -13,6 +16,13 @@ class FeedbackNLPError(Exception):
 
 class InvalidInputError(FeedbackNLPError, ValueError):
     """Input data is unusable: empty text, wrong types, out-of-range values, mismatched lengths."""
+
+
+class InputTypeError(InvalidInputError, TypeError):
+    """An argument is of the wrong type (``clean_text(None)``, ``redact_pii(b"...")``); the message names the
+    argument, the type expected and the type received.
+
+    Also a ``TypeError``, what Python raises for a wrong type, so code written to catch that catches it too."""
 
 
 class UsageError(InvalidInputError):
@@ -104,6 +114,8 @@ def quoted_cell(value: object, limit: int = 80) -> str:
     if len(text) > 4 * limit:  # cut at a space, so that the cut never splits an address the redactor then misses
         cut = text.rfind(" ", 0, 4 * limit)
         text = text[: cut if cut > 0 else 4 * limit]
+    from .cleaning import redact_pii  # here, not at the top: cleaning imports errors
+
     return quoted(redact_pii(text), limit)
 
 
@@ -113,7 +125,9 @@ def quoted_list(values: object, limit: int = 20) -> str:
     >>> quoted_list(["id", "text"]), quoted_list(range(30), limit=2)
     ("['id', 'text']", "['0', '1', … 28 more]")
     """
-    items = list(values) if not isinstance(values, (str, bytes)) else [values]  # type: ignore[call-overload]
+    # one value (a str, None, a number) is a list of one: None was "'NoneType' object is not iterable" from the
+    # message meant to explain the caller's mistake
+    items = list(values) if isinstance(values, Iterable) and not isinstance(values, (str, bytes)) else [values]
     shown = ", ".join(quoted(v) for v in items[:limit])
     more = f", … {len(items) - limit} more" if len(items) > limit else ""
     return f"[{shown}{more}]"
@@ -126,6 +140,7 @@ __all__ = [
     "FeedbackNLPError",
     "InputFileError",
     "InputNotFoundError",
+    "InputTypeError",
     "IntegrityError",
     "JobLockedError",
     "InvalidInputError",

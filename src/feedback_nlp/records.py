@@ -664,6 +664,35 @@ def _as_text(value: Any) -> Any:
     return value
 
 
+def _id_key(value: Any) -> Any:
+    """An id or account as the whole library compares them: the text :func:`read_feedback` stores for it (a number
+    as it reads, ``1.0`` as ``1``; ``True`` as ``true``; bytes decoded), without the spaces around it, in Unicode's
+    composed form. ``1``, ``1.0``, ``np.int64(1)``, ``" 1 "`` and ``"1"`` are one id, in ``tag``, the
+    :class:`~feedback_nlp.dedupe.Deduper` and the accounts of :func:`~feedback_nlp.scoring.theme_scores` as at
+    ingest. A missing value is None; a value of another kind (a tuple, a date) is its own key.
+
+    >>> _id_key(1), _id_key(1.0), _id_key(" 1 "), _id_key(np.int64(1)), _id_key("007"), _id_key(float("nan"))
+    ('1', '1', '1', '1', '007', None)
+    """
+    text = value if type(value) is str else _as_text(value)  # str first: theme_scores keys every row's account
+    if _missing(text):
+        return None
+    if not isinstance(text, str):
+        return text
+    text = text.strip()
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def _refuse_surrogate_ids(ids: Sequence[Any], name: str = "ids") -> None:
+    """InvalidInputError for ids holding a lone surrogate (text decoded with errors="surrogateescape"): no output can
+    hold them, and ``tag`` failed with pyarrow's UnicodeEncodeError building its frame, ``Deduper.save`` writing
+    its items, after all the work."""
+    broken = [p for p, i in enumerate(ids) if isinstance(i, str) and not i.isascii() and _SURROGATE.search(i)]
+    if broken:
+        raise InvalidInputError(f"{name} at positions {broken[:10]} hold lone surrogates (not valid Unicode; bytes "
+                                "decoded with the wrong encoding?)")
+
+
 def _float_past_exact(value: Any) -> bool:
     """A whole floating-point number of 2**53 or more: the integer it was made from is not known to the last
     digit (2**53 + 1 is stored as 2**53)."""

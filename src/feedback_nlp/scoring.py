@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import datetime
+import math
 import numbers
 import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
@@ -35,8 +36,9 @@ from typing import Any, Union
 import numpy as np
 import pandas as pd
 
+from .cleaning import _SURROGATE
 from .errors import ColumnError, InvalidInputError, quoted, quoted_cell, quoted_list
-from .records import parse_timestamp, to_utc_times
+from .records import _id_key, parse_timestamp, to_utc_times
 
 __all__ = [
     "DEFAULT_DEMAND_WEIGHTS",
@@ -65,10 +67,16 @@ def _positions(mask: np.ndarray, limit: int = 10) -> str:
 
 def _floatable(value: Any) -> bool:
     try:
-        float(value)
+        x = float(value)
     except (OverflowError, ValueError):
         return False
-    return True
+    # Decimal("1e400") is a finite number that float() makes inf (an int of that size raises OverflowError)
+    return math.isfinite(x) or not (isinstance(value, Decimal) and value.is_finite())
+
+
+def _no_value(value: Any) -> bool:
+    """None, pd.NA or pd.NaT: a missing value (was "non-numeric values", as if the cell held text)."""
+    return value is None or value is pd.NA or value is pd.NaT
 
 
 class _Args:
@@ -95,7 +103,7 @@ class _Args:
                 raise InvalidInputError(f"{name} has a different index than the other Series arguments")
             self.index = value.index if self.index is None else self.index
             value = value.to_numpy()
-        if isinstance(value, (bool, np.bool_, str)):
+        if isinstance(value, (bool, np.bool_, str, bytes, bytearray, memoryview)):  # a memoryview: its bytes as numbers
             raise InvalidInputError(f"{name} must be numeric, got {type(value).__name__}")
         if isinstance(value, (set, frozenset, Mapping)):  # "non-numeric values" for a set of numbers
             raise InvalidInputError(f"{name} is a {type(value).__name__}: pass its numbers as a list, an array or a "
@@ -113,6 +121,10 @@ class _Args:
             self.scalar = False
         if arr.dtype == object or arr.dtype.kind in "bUSMm":
             flat = arr.reshape(-1)
+            missing = np.array([_no_value(v) for v in flat], dtype=bool)
+            if missing.any():
+                where = "" if arr.ndim == 0 else f" at positions {_positions(missing)}"
+                raise InvalidInputError(f"{name} has missing values (None, pd.NA){where}; every item needs a number")
             # Decimal (SQL NUMERIC columns through pandas.read_sql) and Fraction are numbers too; complex is not,
             # nor a duration (an effort of "2 weeks" was scored as 1.2e15 nanoseconds)
             bad = np.array([isinstance(v, (bool, np.bool_, str, bytes, complex, np.complexfloating, np.timedelta64,
@@ -299,7 +311,7 @@ def moscow(
         given = {k: cutoffs[k] for k in ("must", "should", "could")}
         if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, Decimal)) for v in given.values()):
             raise InvalidInputError(f"cutoffs must be numbers, got {given}")  # float('x') was a bare ValueError
-        cut = {k: float(v) for k, v in given.items()}
+        cut = {k: float(v) if _floatable(v) else math.inf for k, v in given.items()}  # 10**400: OverflowError
         if not all(np.isfinite(v) for v in cut.values()):
             raise InvalidInputError(f"cutoffs must be finite numbers, got {cut}")
         if not cut["must"] >= cut["should"] >= cut["could"]:
@@ -388,6 +400,16 @@ def _distinct_values(value: Any) -> Any:
     return distinct if len(distinct) < len(value) else value
 
 
+def _plain_amount(value: Any) -> Any:
+    """A revenue cell pandas can read: a NaN Decimal (quiet or signalling) as NaN, a number beyond a float's range
+    as inf (refused as such), other numbers as floats, anything else as it is."""
+    if isinstance(value, Decimal):
+        return math.nan if value.is_nan() else float(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        return float(value) if _floatable(value) else math.inf
+    return value
+
+
 def _blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
@@ -469,11 +491,13 @@ def theme_scores(
     unknown = set(w) - set(DEFAULT_DEMAND_WEIGHTS)
     if unknown:
         raise InvalidInputError(f"unknown weight(s) {quoted_list(sorted(map(str, unknown)), 5)}; allowed: {sorted(DEFAULT_DEMAND_WEIGHTS)}")
-    # numbers.Real: a weight read from a numpy array (np.float32(0.5)) was refused as "not a finite number >= 0"
-    bad_w = [k for k, x in w.items() if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real)
-             or not np.isfinite(x) or x < 0]
+    # numbers.Real: a weight read from a numpy array (np.float32(0.5)) was refused as "not a finite number >= 0";
+    # Decimal as in rice and moscow; a Fraction or an int of 10**400 was numpy's TypeError from isfinite
+    bad_w = [k for k, x in w.items() if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Real, Decimal))
+             or not _floatable(x) or not math.isfinite(float(x)) or x < 0]
     if bad_w:
         raise InvalidInputError(f"weight {bad_w[0]!r} must be a finite number >= 0, got {w[bad_w[0]]!r}")
+    w = {k: float(x) for k, x in w.items()}
     if sum(w.values()) <= 0:
         raise InvalidInputError(f"weights must have a positive sum, got {w}")
 
@@ -493,6 +517,8 @@ def theme_scores(
     if unhashable.any():  # a dict or set theme was "unhashable type" from the grouping
         raise ColumnError(f"theme column {quoted(theme_col)} holds objects in rows {list(data.index[unhashable][:10])} "
                           f"(e.g. {quoted_cell(data[theme_col][unhashable].iloc[0])}); give a theme or a list of themes")
+    _refuse_surrogates(data, theme_col, "theme")
+    _refuse_surrogates(data, account_col, "account")
     keep = ~data[theme_col].isin([x for x in exclude if x is not None])
     numbers_out = {float(x) for x in exclude if isinstance(x, numbers.Real) and not isinstance(x, bool)}
     if numbers_out:  # "-1.0", the outlier id of a column pandas wrote as floats, was ranked as a theme
@@ -504,6 +530,8 @@ def theme_scores(
     if revenue_col is not None:
         _refuse_non_amounts(data, revenue_col)
         given = data[revenue_col].where(~data[revenue_col].map(_blank))  # an empty CSV cell is a missing amount
+        if given.dtype == object:  # to_numeric failed on Decimal("sNaN") ("cannot hash") and on an int of 10**400
+            given = pd.Series([_plain_amount(v) for v in given], index=given.index, dtype=object)
         rev = pd.to_numeric(given, errors="coerce")
         bad = (rev.isna() & given.notna()) | (rev < 0) | np.isinf(rev)
         if bad.any():
@@ -519,6 +547,9 @@ def theme_scores(
         # a blank account (an empty CSV cell read as text) is no account, as a blank theme is no theme: all the
         # blank rows were one account "", counted once with the largest of their customers' revenues
         data[account_col] = data[account_col].where(~data[account_col].map(_blank))
+        # an account compared as read_feedback reads ids (1, 1.0, " 1" and "1" are one): account 1 of a CRM export
+        # and "1" of a CSV were two accounts, counted twice in unique_accounts, their revenue twice too
+        data[account_col] = _account_keys(data[account_col])
     unaccounted = 0
     if account_col is not None and revenue_col is not None:
         # revenue is counted once per account: a row's amount without an account cannot be, and it vanished silently
@@ -619,6 +650,29 @@ def _check_columns(df: pd.DataFrame, cols: Mapping[str, Any]) -> None:
                           f"({', '.join(_SCORE_COLUMNS)}); rename that column")
 
 
+def _account_keys(accounts: pd.Series) -> pd.Series:
+    """The accounts as ``_id_key`` compares them, at the cost of a Python loop only where it can change something:
+    a column of one number type counts the same either way, a text column needs its spaces and Unicode form seen to
+    (vectorised), an object column of mixed kinds each value keyed."""
+    if accounts.dtype.kind in "iufb" and not isinstance(accounts.dtype, pd.CategoricalDtype):
+        return accounts
+    if accounts.dtype != object and pd.api.types.is_string_dtype(accounts.dtype):
+        return accounts.str.strip().str.normalize("NFC")
+    # (a list, not map: map made a text column of them, which pyarrow refuses for a lone surrogate)
+    return pd.Series([_id_key(v) for v in accounts], index=accounts.index, dtype=object)
+
+
+def _refuse_surrogates(data: pd.DataFrame, col: Any, role: str) -> None:
+    """Refuse theme or account cells holding a lone surrogate (text decoded with errors="surrogateescape"): pandas
+    failed on them with pyarrow's UnicodeEncodeError while grouping, after all the checks."""
+    if col is None or (data[col].dtype != object and getattr(data[col].dtype, "storage", None) != "python"):
+        return  # numbers, or text in pyarrow, which cannot hold a lone surrogate
+    broken = _mask(data[col], lambda v: isinstance(v, str) and not v.isascii() and _SURROGATE.search(v) is not None)
+    if broken.any():
+        raise ColumnError(f"{role} column {quoted(col)} holds lone surrogates (\\udXXX: not valid Unicode text; bytes "
+                          f"decoded with the wrong encoding?) in rows {list(data.index[broken][:10])}")
+
+
 def _refuse_non_amounts(data: pd.DataFrame, col: Any) -> None:
     """Refuse revenue cells that are no amount of money: true/false, dates, durations and complex numbers were
     summed as 1/0 or as nanoseconds (a duration of 3 days was a revenue of 259,200,000,000,000), or failed
@@ -711,6 +765,9 @@ def non_ask_themes(items: pd.DataFrame, *, theme_col: str = "theme", tag_col: st
     if unhashable.any():
         raise ColumnError(f"theme column {quoted(theme_col)} holds lists or objects in rows "
                           f"{list(items.index[unhashable][:10])}; give one theme per row")
+    if isinstance(non_ask_tags, (str, bytes)):  # "praise" was the tags p, r, a, i, s and e
+        raise InvalidInputError(f"non_ask_tags must be a list of tags, got the text {quoted(non_ask_tags)}; "
+                                f"write [{quoted(non_ask_tags)}] for one tag")
     wanted = set(non_ask_tags)
 
     def is_non_ask(tags: Any) -> bool:
@@ -719,5 +776,6 @@ def non_ask_themes(items: pd.DataFrame, *, theme_col: str = "theme", tag_col: st
 
     flags = items[tag_col].map(is_non_ask)
     share = flags.groupby(themes.where(~themes.map(_blank))).mean()  # a blank theme is no theme (theme_scores)
-    return [t for t, v in share.items() if v >= min_share and t not in (-1, "-1", "outlier")]
+    # an outlier of a theme column pandas made float (-1.0) was returned as a non-ask theme
+    return [t for t, v in share.items() if v >= min_share and t != "outlier" and _number(t) != -1]
 

@@ -80,7 +80,7 @@ from .errors import (
     quoted_list,
 )
 from .evaluation import EvaluationReport, evaluate_predictions
-from .records import _refuse_shuffled
+from .records import _id_key, _refuse_shuffled, _refuse_surrogate_ids
 from .taxonomy import Taxonomy
 
 if TYPE_CHECKING:
@@ -1664,14 +1664,20 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             if missing:  # pandas would turn them into NaN and every int id beside them into a float
                 raise InvalidInputError(f"ids at positions {missing[:10]} are missing (None or NaN); every row "
                                         "needs an id to be joined back")
-            seen: set[Any] = set()
-            twice = []
+            _refuse_surrogate_ids(ids)
+            # compared as read_feedback and the Deduper compare them: 1 and "1" (or " 1") were two ids here, one
+            # id in the written output and to the Deduper
+            first: dict[Any, Any] = {}
+            twice: dict[str, None] = {}
             for i in ids:
-                if i in seen:
-                    twice.append(i)
-                seen.add(i)
+                k = _id_key(i)
+                if k in first:
+                    same = first[k] == i and type(first[k]) is type(i)
+                    twice[repr(i) if same else f"{first[k]!r} and {i!r}"] = None
+                first.setdefault(k, i)
             if twice:
-                raise InvalidInputError(f"ids must be unique; repeated: {list(dict.fromkeys(twice))[:5]}")
+                raise InvalidInputError(f"ids must be unique; repeated: {', '.join(list(twice)[:5])} (ids are compared as text, "
+                                        "as read_feedback reads them: 1, 1.0, ' 1' and '1' are one id)")
         out = pd.DataFrame({
             "tags": [self._with_ancestors(self._names(p)) for p in picks],
             "probabilities": [json.dumps({str(t): round(float(P[i, c]), 4) for t, c in zip(self._names(p), p)})

@@ -22,7 +22,7 @@ from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted_list
 from ..evaluation import best_f1_threshold
-from ..records import _missing, _one_per_row, _refuse_shuffled
+from ..records import _id_key, _missing, _one_per_row, _refuse_shuffled, _refuse_surrogate_ids
 from ._bm25 import BM25
 
 __all__ = ["Deduper", "calibrate_threshold"]
@@ -51,8 +51,9 @@ def _float32_at_least(threshold: float) -> np.float32:
 
 
 def _repeated_ids(ids: list[Any]) -> list[str]:
-    """The ids given more than once, as text (1 and "1" are one id once saved)."""
-    return [i for i, c in Counter(map(str, ids)).items() if c > 1]
+    """The ids given more than once, as text, compared as read_feedback and ``tag`` compare them (``_id_key``:
+    1, 1.0, " 1" and "1" are one id; compared by ``str``, 1 and 1.0 were two ids and " 1" and "1" too)."""
+    return [str(i) for i, c in Counter(map(_id_key, ids)).items() if c > 1]
 
 
 def _refuse_repeated_ids(ids: list[Any]) -> None:
@@ -122,6 +123,9 @@ def calibrate_threshold(scores: Sequence[float] | np.ndarray, labels: Sequence[i
         if missing:
             raise InvalidInputError(f"{name} are missing at positions {missing[:10]}: every pair needs a score and a "
                                     "label, 1 (duplicate) or 0 (not)")
+    if not len(scores) and not len(labels):  # was "must be 1-D of equal length, got (0,) and (0,)": they are
+        raise InvalidInputError("no labelled pairs: calibrate_threshold needs scores and labels of at least one "
+                                "duplicate pair (1) and one other (0)")
     thr, report = best_f1_threshold(scores, labels)
     return (thr, report) if return_report else thr
 
@@ -226,6 +230,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         if missing:  # a match with id None (or NaN, which equals nothing) names no item
             raise InvalidInputError(f"ids are missing at positions {missing[:10]}: every item needs an id "
                                     "(pass ids=None to number the items)")
+        _refuse_surrogate_ids(ids)  # Deduper.save failed on them with a UnicodeEncodeError
         unhashable = [p for p, i in enumerate(ids) if not isinstance(i, Hashable)]
         if unhashable:  # a list as an id was stored, and matched by its text "[1]"
             raise InvalidInputError(f"ids at positions {unhashable[:10]} are {type(ids[unhashable[0]]).__name__}s; an "
@@ -279,7 +284,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         if not given:  # only ids left out continue the positions: ids=[0] given for one item stay 0
             ids = list(range(len(self.ids_), len(self.ids_) + len(emb)))
         _refuse_repeated_ids(ids)  # fit's rule: one id named twice in the batch was stored twice
-        clash = set(map(str, ids)) & set(map(str, self.ids_))
+        clash = set(map(_id_key, ids)) & set(map(_id_key, self.ids_))
         if clash:  # left out, the ids continue the positions, which may be ids fit() was given: say so
             hint = "" if given else (f" (without ids=, the new items are numbered {ids[0]} to {ids[-1]}, after the "
                                      f"{len(self.ids_)} indexed items; pass ids= for them)")
@@ -358,8 +363,8 @@ class Deduper(ParamsMixin, BaseEstimator):
         if exclude_ids is not None:
             if len(exclude_ids) != len(q):
                 raise InvalidInputError(f"{len(exclude_ids)} exclude_ids for {len(q)} queries")
-            where = {str(i): p for p, i in enumerate(self.ids_)}
-            skip_pos = [where.get(str(i), -2) for i in exclude_ids]
+            where = {_id_key(i): p for p, i in enumerate(self.ids_)}
+            skip_pos = [where.get(_id_key(i), -2) for i in exclude_ids]
         floor = None if min_score is None else min(float(min_score), _IDENTICAL)  # 1.0: copies, float rounding aside
         kk = min(k + int(exclude_self or skip_pos is not None), len(self.ids_))
         lexical = self._bm25 is not None and any(isinstance(t, str) and t for t in qtexts)
