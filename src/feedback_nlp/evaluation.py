@@ -75,7 +75,7 @@ class EvaluationReport:
             f"| {'subset accuracy' if self.multi_label else 'accuracy'} | {self.accuracy:.4f} |",
             f"| micro F1 | {self.micro_f1:.4f} |", f"| macro F1 | {self.macro_f1:.4f} |",
             f"| abstain rate (needs_review) | {self.abstain_rate:.4f} |",
-            f"| accuracy on covered rows | "
+            f"| {'subset accuracy' if self.multi_label else 'accuracy'} on covered rows | "
             f"{'– (every row abstained)' if np.isnan(self.accuracy_covered) else f'{self.accuracy_covered:.4f}'} |",
         ]
         if not np.isnan(self.calibration_error):

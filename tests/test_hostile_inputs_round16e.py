@@ -1,0 +1,116 @@
+"""Round 16e: tag models telling the truth about their answers — texts with no letter to read, what a
+multi-label model's "accuracy" is, tag ids that differ only in case, and scikit-learn conventions a data
+scientist retraining models relies on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import HashEmbedder
+from feedback_nlp.embedding import Embedder
+from feedback_nlp.errors import TaxonomyError, UnknownTagError
+from feedback_nlp.model_card import render_model_card
+from feedback_nlp.tagging import TagClassifier
+from feedback_nlp.taxonomy import Taxonomy
+
+TEXTS = ["crash on start", "app crashes on save", "crash after update", "it crashed again",
+         "please add dark mode", "add export to csv", "would love a dark theme", "add sso login"]
+LABELS = ["bug"] * 4 + ["feature"] * 4
+
+
+@pytest.fixture(scope="module")
+def fitted() -> TagClassifier:
+    return TagClassifier(HashEmbedder(), cv=2, random_state=0).fit(TEXTS, LABELS)
+
+
+class CleaningHashEmbedder(HashEmbedder):
+    """Cleans (HTML, quoted replies, signatures, PII redaction) as the default embedder does, and embeds fast."""
+
+    clean = True
+
+    def prepare(self, texts):
+        return Embedder.prepare(self, texts)
+
+    def encode(self, texts):
+        return super().encode(self.prepare(texts))
+
+
+@pytest.fixture(scope="module")
+def cleaning() -> TagClassifier:
+    return TagClassifier(CleaningHashEmbedder(), cv=2, random_state=0).fit(TEXTS, LABELS)
+
+
+@pytest.mark.parametrize("text", ["👍👍", "!!!", "123", "???", "😀 🎉 100%", "４２"])
+def test_a_text_with_no_letter_abstains_instead_of_getting_the_common_guess(fitted, text):
+    """The bundled sentiment model answered every emoji-only text "neutral" at 0.458 (and "123" "neutral" at
+    0.88, "!!!" "negative") with ``needs_review`` False: a guess that read as an answer, through the API, where
+    the report refuses such rows. Now a text with no letter (once cleaned, its personal data redacted) abstains
+    as a row below ``min_confidence`` does: no tag, ``needs_review`` True, ``None`` from ``predict``."""
+    out = fitted.tag([text, "crash on save"])
+    assert out["needs_review"].tolist() == [True, False]
+    assert out["tags"].tolist() == [[], ["bug"]]
+    assert fitted.predict([text, "crash on save"]).tolist() == [None, "bug"]
+    vectors = fitted.embedder_.encode([text, "crash on save"])
+    assert fitted.tag(vectors, texts=[text, "crash on save"])["needs_review"].tolist() == [True, False]
+    assert fitted.evaluate([text], ["bug"]).abstain_rate == 1.0
+
+
+@pytest.mark.parametrize("text", ["<p>😀</p>", "jane@example.com", "👍\n\nSent from my iPhone", "&amp;&amp;"])
+def test_a_text_whose_letters_cleaning_removes_abstains_when_the_embedder_cleans(cleaning, fitted, text):
+    """The letters of markup, of a signature or of redacted personal data are not read by an embedder that
+    cleans: the text it embeds has none (a model whose embedder reads the raw text did read them)."""
+    assert cleaning.tag([text, "crash on save"])["needs_review"].tolist() == [True, False]
+    assert cleaning.predict([text]).tolist() == [None]
+    assert not fitted.tag([text])["needs_review"].any()
+
+
+def test_texts_with_letters_in_any_script_do_not_abstain(fitted):
+    texts = ["好评", "ok 👍", "Ça plante", "㎏ too heavy", "error 500!!!", "ошибка"]
+    assert not fitted.tag(texts)["needs_review"].any()
+
+
+def test_a_multi_label_models_card_names_its_accuracy_subset_accuracy(tmp_path):
+    """A multi-label model's card listed "accuracy" 0.25 beside micro-F1 0.8: it was subset accuracy (a row
+    right only when all its tags are), unnamed, so it read as the share of tags right. Now the card (and
+    ``to_markdown``'s covered-rows line, and the head-selection table's CV column) say "subset accuracy"."""
+    texts = [f"{w} word{i}" for i, w in enumerate(["crash export", "crash", "export", "login crash"] * 5)]
+    tags = [["bug", "export"], ["bug"], ["export"], ["bug", "login"]] * 5
+    clf = TagClassifier(HashEmbedder(), cv=2, random_state=0).fit(texts, tags, holdout=0.4)
+    card = (clf.save(tmp_path / "m") / "README.md").read_text()
+    assert "| subset accuracy (every tag of a row right) |" in card and "| accuracy |" not in card
+    assert "| subset accuracy on covered rows |" in card
+    assert "| subset accuracy on covered rows |" in clf.holdout_report_.to_markdown()
+    single = TagClassifier(HashEmbedder(), cv=2, random_state=0).fit(TEXTS * 2, LABELS * 2, holdout=0.5)
+    single_card = (single.save(tmp_path / "s") / "README.md").read_text()
+    assert "| accuracy |" in single_card and "subset" not in single_card
+    config = {**__import__("json").loads((tmp_path / "m" / "config.json").read_text()),
+              "head_selection": {"chosen": "logreg", "budget_s": 10.0, "folds": 2, "candidates": []}}
+    assert "| CV subset accuracy |" in render_model_card(config)
+
+
+@pytest.mark.parametrize("ids", [("Bug", "bug"), ("dark mode", "Dark  Mode"), ("BUG", "bug")])
+def test_a_taxonomy_refuses_tag_ids_that_differ_only_in_case_or_spacing(ids, tmp_path):
+    """``Bug`` and ``bug`` in one taxonomy were two tags, silently (NFC/NFD twins were already refused): a
+    zero-shot model split a facet's probability between them and labels typed either way trained one of two.
+    Now the taxonomy — built or loaded from a file, so zero-shot too — refuses them, naming both."""
+    tags = [{"id": ids[0], "name": "One"}, {"id": ids[1], "name": "Two"}, {"id": "other", "name": "Other"}]
+    with pytest.raises(TaxonomyError, match=f"tag ids '{ids[0]}' and '{ids[1]}' differ only in case or spacing"):
+        Taxonomy.from_dict({"tags": tags})
+    path = tmp_path / "t.json"
+    path.write_text(__import__("json").dumps({"tags": tags}))
+    with pytest.raises(TaxonomyError, match="differ only in case or spacing"):
+        Taxonomy.load(path)
+
+
+def test_a_label_that_differs_from_a_taxonomy_id_only_in_case_is_told_which_id(tmp_path):
+    """Training with a taxonomy that has ``bug`` on labels written ``Bug`` said only "'Bug' not in taxonomy"."""
+    tax = Taxonomy.from_dict({"tags": [{"id": "bug", "name": "Bug"}, {"id": "feature", "name": "Feature"}]})
+    with pytest.raises(UnknownTagError, match=r"'Bug' in rows \[0, 1\] \(the taxonomy's id is 'bug'"):
+        TagClassifier(HashEmbedder(), tax, cv=2).fit(TEXTS[:4], ["Bug", "Bug", "feature", "feature"])
+
+
+def test_same_random_state_gives_the_same_model_twice():
+    a = TagClassifier(HashEmbedder(), cv=2, random_state=3).fit(TEXTS, LABELS)
+    b = TagClassifier(HashEmbedder(), cv=2, random_state=3).fit(TEXTS, LABELS)
+    np.testing.assert_array_equal(a.predict_proba(TEXTS).to_numpy(), b.predict_proba(TEXTS).to_numpy())
