@@ -80,6 +80,7 @@ def test_a_multi_label_models_card_names_its_accuracy_subset_accuracy(tmp_path):
     card = (clf.save(tmp_path / "m") / "README.md").read_text()
     assert "| subset accuracy (every tag of a row right) |" in card and "| accuracy |" not in card
     assert "| subset accuracy on covered rows |" in card
+    assert "| abstain (`min_confidence`) | below 0.0, and any text with no letter" in card
     assert "| subset accuracy on covered rows |" in clf.holdout_report_.to_markdown()
     single = TagClassifier(HashEmbedder(), cv=2, random_state=0).fit(TEXTS * 2, LABELS * 2, holdout=0.5)
     single_card = (single.save(tmp_path / "s") / "README.md").read_text()
@@ -138,3 +139,28 @@ def test_suggest_for_labeling_predicts_what_predict_does_on_a_model_that_reads_t
     assert again["text"].tolist() == suggested["text"].tolist()
     with pytest.raises(InvalidInputError, match="pass the texts"):
         clf.suggest_for_labeling(vectors, n=5)
+
+
+def test_evaluate_predictions_reads_predicts_none_as_an_abstention(fitted):
+    """``evaluate_predictions(y, clf.predict(X))`` on a model that abstained (``None``) said abstain rate 0.0 and
+    coverage 1.0, and its accuracy on covered rows counted the abstentions as answered. Now a None (or NaN)
+    prediction is an abstention unless ``abstained`` says otherwise."""
+    from feedback_nlp.evaluation import evaluate_predictions
+
+    pred = fitted.predict(["crash on save", "👍"])
+    assert pred.tolist() == ["bug", None]
+    r = evaluate_predictions(["bug", "feature"], pred, classes=["bug", "feature"])
+    assert (r.abstain_rate, r.coverage, r.accuracy, r.accuracy_covered) == (0.5, 0.5, 0.5, 1.0)
+    assert r.to_dict() == fitted.evaluate(["crash on save", "👍"], ["bug", "feature"]).to_dict() | {
+        "mean_confidence": None, "calibration_error": None}
+
+
+def test_an_abstaining_row_gives_no_tag_to_the_f1_figures():
+    """``abstained=[True, False]`` with a (right) prediction on the abstaining row: the row counted as wrong in
+    the accuracy (0.5) but its tag as right in micro and macro F1 (1.0 both). Now an abstaining row gives no tag
+    anywhere: its tag is missed (F1 0.5 and 2/3), as ``TagClassifier`` scores it."""
+    from feedback_nlp.evaluation import evaluate_predictions
+
+    r = evaluate_predictions(["a", "b"], ["a", "b"], classes=["a", "b"], abstained=[True, False])
+    assert (r.accuracy, r.macro_f1, r.micro_f1) == (0.5, 0.5, pytest.approx(2 / 3))
+    assert r.per_tag.set_index("tag").loc["a", "recall"] == 0.0

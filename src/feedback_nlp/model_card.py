@@ -29,7 +29,7 @@ clf.tag(["The export to Excel fails every time"])
 | tags ({n_tags}) | {tags} |
 | probability calibration | {calibration} |
 | decision rule | {decision} |
-| abstain (`min_confidence`) | {min_conf} |
+| abstain (`min_confidence`) | below {min_conf}, and any text with no letter (emoji, digits or punctuation only) |
 | random_state | {random_state} |
 | saved | {created_at} with feedback_nlp {library_version} |
 
