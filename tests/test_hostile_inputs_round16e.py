@@ -80,6 +80,7 @@ def test_a_multi_label_models_card_names_its_accuracy_subset_accuracy(tmp_path):
     card = (clf.save(tmp_path / "m") / "README.md").read_text()
     assert "| subset accuracy (every tag of a row right) |" in card and "| accuracy |" not in card
     assert "| subset accuracy on covered rows |" in card
+    assert "| mean_confidence (mean probability of a tag) |" in card
     assert "| abstain (`min_confidence`) | below 0.0, and any text with no letter" in card
     assert "| subset accuracy on covered rows |" in clf.holdout_report_.to_markdown()
     single = TagClassifier(HashEmbedder(), cv=2, random_state=0).fit(TEXTS * 2, LABELS * 2, holdout=0.5)

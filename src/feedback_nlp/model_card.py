@@ -56,8 +56,9 @@ PII redaction) before embedding; the model stores no training text.
 
 # a multi-label model's "accuracy" counts a row right only when every one of its tags is (subset accuracy):
 # shown as plain "accuracy" it read as the share of tags right, a figure several times higher on most data
-_SUBSET_NAMES = {"accuracy": "subset accuracy (every tag of a row right)",
-                 "accuracy_covered": "subset accuracy on covered rows"}
+_MULTI_LABEL_NAMES = {"accuracy": "subset accuracy (every tag of a row right)",
+                      "accuracy_covered": "subset accuracy on covered rows",
+                      "mean_confidence": "mean_confidence (mean probability of a tag)"}
 
 
 def _metrics_table(metrics: dict[str, Any], multi: bool = False) -> str:
@@ -70,7 +71,7 @@ def _metrics_table(metrics: dict[str, Any], multi: bool = False) -> str:
     for k, v in metrics.items():
         if k == "evaluation" and isinstance(v, str):
             continue
-        name = _text(_SUBSET_NAMES.get(k, k) if multi else k)
+        name = _text(_MULTI_LABEL_NAMES.get(k, k) if multi else k)
         if isinstance(v, bool):
             lines.append(f"| {name} | {v} |")
         elif isinstance(v, (int, float)):
