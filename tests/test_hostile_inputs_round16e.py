@@ -165,3 +165,16 @@ def test_an_abstaining_row_gives_no_tag_to_the_f1_figures():
     r = evaluate_predictions(["a", "b"], ["a", "b"], classes=["a", "b"], abstained=[True, False])
     assert (r.accuracy, r.macro_f1, r.micro_f1) == (0.5, 0.5, pytest.approx(2 / 3))
     assert r.per_tag.set_index("tag").loc["a", "recall"] == 0.0
+
+
+def test_head_auto_scores_a_frozen_head_as_the_final_model_answers_texts_with_no_letter():
+    """``head="auto"`` scored its frozen candidates on vectors without their texts, so a text with no letter
+    (which the chosen model abstains on, as fine-tuned candidates did in their folds) counted as answered:
+    digits-only rows of their own tag made a logistic regression look perfect (CV accuracy 1.0). Now the folds
+    read the texts too, and those rows count as the abstentions they will be."""
+    texts = [f"crash on save number {i}" for i in range(6)] + [str(1000 + 7 * i) for i in range(6)]
+    labels = ["bug"] * 6 + ["ticket_number"] * 6
+    clf = TagClassifier(HashEmbedder(), head="auto", time_budget=None, cv=2, random_state=0).fit(texts, labels)
+    logreg = next(r for r in clf.head_selection_["candidates"] if r["head"] == "logreg")
+    assert logreg["cv_accuracy"] == pytest.approx(0.5)  # the bug rows right, every number abstained
+    assert clf.tag(["1234"])["needs_review"].tolist() == [True]
