@@ -82,7 +82,7 @@ from .errors import (
 )
 from .evaluation import EvaluationReport, evaluate_predictions
 from .records import _refuse_shuffled
-from .taxonomy import Taxonomy, fold_tag_id
+from .taxonomy import Taxonomy, _fold_tag_id
 
 if TYPE_CHECKING:
     from ._lexical import LexicalModel
@@ -289,7 +289,7 @@ def _warn_case_variants(classes: list[Any]) -> None:
     groups: dict[str, list[str]] = {}
     for c in classes:
         if isinstance(c, str):
-            groups.setdefault(fold_tag_id(c), []).append(c)
+            groups.setdefault(_fold_tag_id(c), []).append(c)
     clashes = [g for g in groups.values() if len(g) > 1]
     if clashes:
         shown = "; ".join(quoted_list(g, limit=4) for g in clashes[:5])
@@ -1811,10 +1811,10 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             u = twins[0]
             return (f" ({quoted(u)} is a {type(u).__name__}; the model's tag is the {type(by_text[str(u)]).__name__} "
                     f"{by_text[str(u)]!r}: pass labels of the type it was trained on)")
-        folded = {fold_tag_id(c): c for c in known if isinstance(c, str)}
+        folded = {_fold_tag_id(c): c for c in known if isinstance(c, str)}
         for u in unknown:  # "Billing" for the model's "billing": scored as missed, the user sees a bad model
-            if isinstance(u, str) and fold_tag_id(u) in folded:
-                return (f" ({quoted(u)} differs from the model's tag {quoted(folded[fold_tag_id(u)])} only in case, "
+            if isinstance(u, str) and _fold_tag_id(u) in folded:
+                return (f" ({quoted(u)} differs from the model's tag {quoted(folded[_fold_tag_id(u)])} only in case, "
                         "spacing or Unicode form: write the tags as the model was trained on them)")
         if sep is None and self.multi_label_:  # a multi-class model could not take the tags split either
             for u in unknown:

@@ -97,7 +97,7 @@ class Tag:
         return f"{self.name}: {self.description}" if self.description else self.name
 
 
-def fold_tag_id(tag: str) -> str:
+def _fold_tag_id(tag: str) -> str:
     """A tag id with case, spacing and Unicode form folded away: "Bug ", "bug" and "BUG" fold to one key."""
     return " ".join(unicodedata.normalize("NFC", tag).casefold().split())
 
@@ -175,7 +175,7 @@ class Taxonomy:
                                     f"matches and reports show), e.g. name: {quoted(example)}")
             if t.id in self._tags:
                 raise TaxonomyError(f"duplicate tag id {quoted(t.id)}")
-            twin = forms.get(fold_tag_id(t.id))
+            twin = forms.get(_fold_tag_id(t.id))
             if twin is not None and unicodedata.normalize("NFC", twin) == unicodedata.normalize("NFC", t.id):
                 # "é" composed (NFC) and decomposed (NFD): one word on screen, two tags
                 raise TaxonomyError(f"tag ids {quoted(twin)} and {quoted(t.id)} differ only in their Unicode form "
@@ -185,7 +185,7 @@ class Taxonomy:
                 raise TaxonomyError(f"tag ids {quoted(twin)} and {quoted(t.id)} differ only in case or spacing: "
                                     "they would be two tags that labels, reports and people confuse; keep one id "
                                     "(or name them apart)")
-            forms[fold_tag_id(t.id)] = t.id
+            forms[_fold_tag_id(t.id)] = t.id
             self._tags[t.id] = t
         for t in self._tags.values():
             if t.parent is not None and t.parent not in self._tags:
@@ -374,10 +374,10 @@ class Taxonomy:
                 if t not in self._tags:
                     bad.setdefault(t, []).append(i)
         if bad:
-            folded = {fold_tag_id(t): t for t in self._tags}
+            folded = {_fold_tag_id(t): t for t in self._tags}
 
             def near(t: Any) -> str:  # "Bug" for the taxonomy's "bug": say which id was meant
-                twin = folded.get(fold_tag_id(t)) if isinstance(t, str) else None
+                twin = folded.get(_fold_tag_id(t)) if isinstance(t, str) else None
                 return f" (the taxonomy's id is {quoted(twin)}: ids are case-sensitive)" if twin is not None else ""
 
             detail = "; ".join(f"{quoted(t)} in rows {rows[:5]}{near(t)}" for t, rows in list(bad.items())[:5])
