@@ -340,8 +340,11 @@ class _Selector:
                                   unlabelled=self.embed_backlog() if c.self_train else None)
         assert model is not None
         x_test = _take(self.X, test) if c.fine_tuned else emb[test]
+        # a frozen head scored on vectors gets the texts beside them: a text with no letter abstains in the final
+        # model, and did in a fine-tuned candidate's folds (which read texts) but not in a frozen one's
+        words = None if c.fine_tuned or self.texts is None else [self.texts[i] for i in test]
         # not evaluate(): its warning about test rows that copy training rows is for the user's own evaluation
-        report = model._evaluate(x_test, [self.y[i] for i in test], None, None, stacklevel=2)
+        report = model._evaluate(x_test, [self.y[i] for i in test], None, words, stacklevel=2)
         return float(report.macro_f1), float(report.accuracy)
 
     def zero_shot_model(self, c: Candidate) -> TagClassifier:

@@ -988,6 +988,12 @@ def clean_text(text: str, *, redact: bool = True, strip_replies: bool = True) ->
     return _WS.sub(" ", text).strip()
 
 
+def _letterless(text: str) -> bool:
+    """True when a text (as cleaned) has no letter once its redacted personal data is left out ("👍👍", "!!!",
+    "123", "<URL>"): nothing a tag model reads as words, so every such text gets one and the same guess."""
+    return not any(ch.isalpha() for ch in unicodedata.normalize("NFKC", _REDACTED.sub("", text)))
+
+
 def text_problem(raw: object, cleaned: str | None = None, *, max_chars: int = MAX_TEXT_CHARS) -> str | None:
     """Why a text is unusable (``"empty text"``, ``"binary or non-text content"``, ``"text too long"``…),
     or ``None`` when it is fine. Used by :func:`read_feedback` and the batch jobs to route rejects."""

@@ -75,7 +75,7 @@ class EvaluationReport:
             f"| {'subset accuracy' if self.multi_label else 'accuracy'} | {self.accuracy:.4f} |",
             f"| micro F1 | {self.micro_f1:.4f} |", f"| macro F1 | {self.macro_f1:.4f} |",
             f"| abstain rate (needs_review) | {self.abstain_rate:.4f} |",
-            f"| accuracy on covered rows | "
+            f"| {'subset accuracy' if self.multi_label else 'accuracy'} on covered rows | "
             f"{'– (every row abstained)' if np.isnan(self.accuracy_covered) else f'{self.accuracy_covered:.4f}'} |",
         ]
         if not np.isnan(self.calibration_error):
@@ -196,10 +196,15 @@ def calibration(P: np.ndarray, truth: np.ndarray, *, multi_label: bool, bins: in
     return float(conf.mean()), float(ece)
 
 
+def _no_row(row: Any) -> bool:
+    """None, NaN or pd.NA in the place of a row's tags: an abstention, as ``TagClassifier.predict`` returns it."""
+    return row is None or (isinstance(row, float) and np.isnan(row)) or row is pd.NA
+
+
 def _tag_set(row: Any) -> set[Any]:
     """One row's tags as a set: a list of tags, or one tag ("bug", 3, True); None or NaN (an abstention, as
     ``TagClassifier.predict`` returns it) is no tag. ``set("bug")`` would be the letters {"b", "u", "g"}."""
-    if row is None or (isinstance(row, float) and np.isnan(row)) or row is pd.NA:
+    if _no_row(row):
         return set()
     if isinstance(row, (str, bytes, numbers.Number)):
         return {row}
@@ -224,6 +229,9 @@ def evaluate_predictions(
     With ``probabilities`` (rows × ``classes``), the report also gives their :func:`calibration`. Tags of the
     data that are not in ``classes`` get a per-tag row of their own and count in the micro and macro figures
     (as scikit-learn's reports do over the labels present), and the report lists them in ``unknown_tags``.
+    ``abstained`` marks the rows that gave no answer (``needs_review``): they count as wrong, give no tag
+    whatever ``y_pred`` holds there, and make up ``abstain_rate``; without it, the rows whose prediction is
+    None or NaN (how ``TagClassifier.predict`` abstains) are the abstaining ones.
 
     Raises:
         InvalidInputError: no rows (an empty evaluation has no accuracy), y_true and y_pred differ in length,
@@ -249,7 +257,13 @@ def evaluate_predictions(
     if abstained is not None and not all(isinstance(a, (bool, np.bool_)) for a in abstained):
         # the string "no" would be read as True: every row abstaining
         raise InvalidInputError("abstained must hold True or False for each row")
-    abst = np.zeros(n, dtype=bool) if abstained is None else np.asarray(abstained, dtype=bool)
+    if abstained is None:  # predict's None is a row that abstained: it counted as covered (coverage 1.0)
+        abst = np.array([_no_row(p) for p in y_pred], dtype=bool)
+    else:
+        abst = np.asarray(abstained, dtype=bool)
+    # an abstaining row gives no tag, whatever y_pred holds there: its tag counted as right in the micro and
+    # macro F1 while the row counted as wrong in the accuracy
+    pred_sets = [set() if a else p for p, a in zip(pred_sets, abst)]
     exact = np.array([t == p for t, p in zip(true_sets, pred_sets)], dtype=bool) & ~abst
     rows = []
     tp_all = fp_all = fn_all = 0

@@ -29,7 +29,7 @@ clf.tag(["The export to Excel fails every time"])
 | tags ({n_tags}) | {tags} |
 | probability calibration | {calibration} |
 | decision rule | {decision} |
-| abstain (`min_confidence`) | {min_conf} |
+| abstain (`min_confidence`) | below {min_conf}, and any text with no letter (emoji, digits or punctuation only) |
 | random_state | {random_state} |
 | saved | {created_at} with feedback_nlp {library_version} |
 
@@ -54,7 +54,14 @@ PII redaction) before embedding; the model stores no training text.
 """
 
 
-def _metrics_table(metrics: dict[str, Any]) -> str:
+# a multi-label model's "accuracy" counts a row right only when every one of its tags is (subset accuracy):
+# shown as plain "accuracy" it read as the share of tags right, a figure several times higher on most data
+_MULTI_LABEL_NAMES = {"accuracy": "subset accuracy (every tag of a row right)",
+                      "accuracy_covered": "subset accuracy on covered rows",
+                      "mean_confidence": "mean_confidence (mean probability of a tag)"}
+
+
+def _metrics_table(metrics: dict[str, Any], multi: bool = False) -> str:
     if not metrics:
         return ("No evaluation was recorded when this model was saved. Train with `fit(X, y, holdout=0.2)` (or "
                 "`feedback-nlp train --holdout 0.2`) to have the library measure one on held-out rows.")
@@ -64,7 +71,7 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     for k, v in metrics.items():
         if k == "evaluation" and isinstance(v, str):
             continue
-        name = _text(k)
+        name = _text(_MULTI_LABEL_NAMES.get(k, k) if multi else k)
         if isinstance(v, bool):
             lines.append(f"| {name} | {v} |")
         elif isinstance(v, (int, float)):
@@ -119,7 +126,7 @@ def _seconds(v: Any) -> str:
     return "–" if v is None else f"{float(v):.1f}"
 
 
-def _selection_section(sel: dict[str, Any] | None) -> str:
+def _selection_section(sel: dict[str, Any] | None, multi: bool = False) -> str:
     """The ``head="auto"`` comparison: every candidate's cross-validated score and seconds, or why it was
     skipped."""
     if not sel:
@@ -130,7 +137,7 @@ def _selection_section(sel: dict[str, Any] | None) -> str:
              f"trained it, and chose **{sel.get('chosen')}**. Selection took {sel.get('selection_s')} s; the whole "
              f"fit {sel.get('total_s')} s ({'within' if sel.get('within_budget') else 'over'} the budget). Seconds "
              "depend on the machine and its load; which heads fit the budget can differ elsewhere.", "",
-             "| head | CV macro-F1 | CV accuracy | folds | seconds | estimated s | outcome |",
+             f"| head | CV macro-F1 | CV {'subset ' if multi else ''}accuracy | folds | seconds | estimated s | outcome |",
              "|---|---|---|---|---|---|---|"]
     for r in sel.get("candidates", []):
         outcome = r.get("status", "")
@@ -205,8 +212,8 @@ def render_model_card(config: dict[str, Any]) -> str:
         created_at=config["created_at"], library_version=config["library_version"],
         training_data=config.get("training_data") or "Not recorded.",
         weights=_weights_text(config.get("sample_weight")),
-        metrics=_metrics_table(config.get("metrics") or {}),
-        selection=_selection_section(config.get("head_selection")),
+        metrics=_metrics_table(config.get("metrics") or {}, bool(multi)),
+        selection=_selection_section(config.get("head_selection"), bool(multi)),
         encoder_file=(", `adapter.npz` (the LoRA updates of the embedding model, merged over its base on load)"
                       if config["embedder"].get("adapter") else ", `encoder/` (the fine-tuned sentence-transformers model)"
                       if config["embedder"].get("fine_tuned") else ""),

@@ -97,10 +97,16 @@ class Tag:
         return f"{self.name}: {self.description}" if self.description else self.name
 
 
+def _fold_tag_id(tag: str) -> str:
+    """A tag id with case, spacing and Unicode form folded away: "Bug ", "bug" and "BUG" fold to one key."""
+    return " ".join(unicodedata.normalize("NFC", tag).casefold().split())
+
+
 class Taxonomy:
     """A validated set of tags, optionally hierarchical.
 
-    Raises :class:`~feedback_nlp.errors.TaxonomyError` naming the offending tag for duplicate ids, empty
+    Raises :class:`~feedback_nlp.errors.TaxonomyError` naming the offending tag for duplicate ids (ids that
+    differ only in case, spacing or Unicode form included: ``Bug`` and ``bug`` are refused, naming both), empty
     ids or names, unknown parents and cycles.
     """
 
@@ -169,12 +175,17 @@ class Taxonomy:
                                     f"matches and reports show), e.g. name: {quoted(example)}")
             if t.id in self._tags:
                 raise TaxonomyError(f"duplicate tag id {quoted(t.id)}")
-            twin = forms.get(unicodedata.normalize("NFC", t.id))
-            if twin is not None:  # "é" composed (NFC) and decomposed (NFD): one word on screen, two tags
+            twin = forms.get(_fold_tag_id(t.id))
+            if twin is not None and unicodedata.normalize("NFC", twin) == unicodedata.normalize("NFC", t.id):
+                # "é" composed (NFC) and decomposed (NFD): one word on screen, two tags
                 raise TaxonomyError(f"tag ids {quoted(twin)} and {quoted(t.id)} differ only in their Unicode form "
                                     "(composed vs decomposed accents): they look the same but would be two tags; "
                                     "write one form (NFC)")
-            forms[unicodedata.normalize("NFC", t.id)] = t.id
+            if twin is not None:  # "Bug" and "bug": one tag typed two ways, or two tags no reader tells apart
+                raise TaxonomyError(f"tag ids {quoted(twin)} and {quoted(t.id)} differ only in case or spacing: "
+                                    "they would be two tags that labels, reports and people confuse; keep one id "
+                                    "(or name them apart)")
+            forms[_fold_tag_id(t.id)] = t.id
             self._tags[t.id] = t
         for t in self._tags.values():
             if t.parent is not None and t.parent not in self._tags:
@@ -363,5 +374,11 @@ class Taxonomy:
                 if t not in self._tags:
                     bad.setdefault(t, []).append(i)
         if bad:
-            detail = "; ".join(f"{quoted(t)} in rows {rows[:5]}" for t, rows in list(bad.items())[:5])
+            folded = {_fold_tag_id(t): t for t in self._tags}
+
+            def near(t: Any) -> str:  # "Bug" for the taxonomy's "bug": say which id was meant
+                twin = folded.get(_fold_tag_id(t)) if isinstance(t, str) else None
+                return f" (the taxonomy's id is {quoted(twin)}: ids are case-sensitive)" if twin is not None else ""
+
+            detail = "; ".join(f"{quoted(t)} in rows {rows[:5]}{near(t)}" for t, rows in list(bad.items())[:5])
             raise UnknownTagError(f"labels not in taxonomy {self.name!r}: {detail}")
