@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 from conftest import HashEmbedder
 from feedback_nlp.embedding import Embedder
@@ -42,26 +43,48 @@ def cleaning() -> TagClassifier:
 
 
 @pytest.mark.parametrize("text", ["👍👍", "!!!", "123", "???", "😀 🎉 100%", "４２"])
-def test_a_text_with_no_letter_abstains_instead_of_getting_the_common_guess(fitted, text):
+def test_a_text_with_no_letter_is_flagged_for_review_instead_of_read_as_an_answer(fitted, text):
     """The bundled sentiment model answered every emoji-only text "neutral" at 0.458 (and "123" "neutral" at
     0.88, "!!!" "negative") with ``needs_review`` False: a guess that read as an answer, through the API, where
-    the report refuses such rows. Now a text with no letter (once cleaned, its personal data redacted) abstains
-    as a row below ``min_confidence`` does: no tag, ``needs_review`` True, ``None`` from ``predict``."""
+    the report refuses such rows. Now a text with no letter (once cleaned, its personal data redacted) is always
+    flagged ``needs_review``; at the default ``min_confidence=0`` it keeps its label (``predict`` answers one
+    label a row, as scikit-learn's scorers need), and it abstains as a low-confidence row does when the model
+    abstains at all (``min_confidence`` > 0): no tag, ``None`` from ``predict``."""
     out = fitted.tag([text, "crash on save"])
     assert out["needs_review"].tolist() == [True, False]
-    assert out["tags"].tolist() == [[], ["bug"]]
-    assert fitted.predict([text, "crash on save"]).tolist() == [None, "bug"]
+    assert out["tags"].tolist()[1] == ["bug"] and len(out["tags"].tolist()[0]) == 1
+    assert None not in fitted.predict([text, "crash on save"]).tolist()
     vectors = fitted.embedder_.encode([text, "crash on save"])
     assert fitted.tag(vectors, texts=[text, "crash on save"])["needs_review"].tolist() == [True, False]
-    assert fitted.evaluate([text], ["bug"]).abstain_rate == 1.0
+    assert fitted.evaluate([text], ["bug"]).abstain_rate == 0.0
+    cautious = clone(fitted).set_params(min_confidence=0.01).fit(TEXTS, LABELS)
+    out = cautious.tag([text, "crash on save"])
+    assert out["needs_review"].tolist() == [True, False]
+    assert out["tags"].tolist() == [[], ["bug"]]
+    assert cautious.predict([text, "crash on save"]).tolist() == [None, "bug"]
+    assert cautious.evaluate([text], ["bug"]).abstain_rate == 1.0
+
+
+def test_scikit_learn_scorers_still_score_data_holding_texts_with_no_letter():
+    """Abstaining on letterless rows at the default ``min_confidence=0`` made ``predict`` answer ``None`` among
+    strings: ``cross_val_score(..., scoring="f1_macro")`` raised TypeError on any feedback with an emoji-only
+    row. At the default they keep a label (flagged for review in ``tag``), so the scorers work."""
+    from sklearn.model_selection import cross_val_score
+
+    texts = TEXTS * 2 + ["👍👍", "!!!", "👎", "???"]
+    labels = LABELS * 2 + ["feature", "bug", "bug", "feature"]
+    scores = cross_val_score(TagClassifier(HashEmbedder(), cv=2, random_state=0), texts, labels, cv=2,
+                             scoring="f1_macro")
+    assert np.isfinite(scores).all()
 
 
 @pytest.mark.parametrize("text", ["<p>😀</p>", "jane@example.com", "👍\n\nSent from my iPhone", "&amp;&amp;"])
-def test_a_text_whose_letters_cleaning_removes_abstains_when_the_embedder_cleans(cleaning, fitted, text):
+def test_a_text_whose_letters_cleaning_removes_is_flagged_when_the_embedder_cleans(cleaning, fitted, text):
     """The letters of markup, of a signature or of redacted personal data are not read by an embedder that
     cleans: the text it embeds has none (a model whose embedder reads the raw text did read them)."""
     assert cleaning.tag([text, "crash on save"])["needs_review"].tolist() == [True, False]
-    assert cleaning.predict([text]).tolist() == [None]
+    cautious = clone(cleaning).set_params(min_confidence=0.01).fit(TEXTS, LABELS)
+    assert cautious.predict([text]).tolist() == [None]
     assert not fitted.tag([text])["needs_review"].any()
 
 
@@ -81,7 +104,7 @@ def test_a_multi_label_models_card_names_its_accuracy_subset_accuracy(tmp_path):
     assert "| subset accuracy (every tag of a row right) |" in card and "| accuracy |" not in card
     assert "| subset accuracy on covered rows |" in card
     assert "| mean_confidence (mean probability of a tag) |" in card
-    assert "| abstain (`min_confidence`) | below 0.0, and any text with no letter" in card
+    assert "| abstain (`min_confidence`) | below 0.0; any text with no letter" in card
     assert "| subset accuracy on covered rows |" in clf.holdout_report_.to_markdown()
     single = TagClassifier(HashEmbedder(), cv=2, random_state=0).fit(TEXTS * 2, LABELS * 2, holdout=0.5)
     single_card = (single.save(tmp_path / "s") / "README.md").read_text()
@@ -148,11 +171,12 @@ def test_evaluate_predictions_reads_predicts_none_as_an_abstention(fitted):
     prediction is an abstention unless ``abstained`` says otherwise."""
     from feedback_nlp.evaluation import evaluate_predictions
 
-    pred = fitted.predict(["crash on save", "👍"])
+    cautious = clone(fitted).set_params(min_confidence=0.01).fit(TEXTS, LABELS)
+    pred = cautious.predict(["crash on save", "👍"])
     assert pred.tolist() == ["bug", None]
     r = evaluate_predictions(["bug", "feature"], pred, classes=["bug", "feature"])
     assert (r.abstain_rate, r.coverage, r.accuracy, r.accuracy_covered) == (0.5, 0.5, 0.5, 1.0)
-    assert r.to_dict() == fitted.evaluate(["crash on save", "👍"], ["bug", "feature"]).to_dict() | {
+    assert r.to_dict() == cautious.evaluate(["crash on save", "👍"], ["bug", "feature"]).to_dict() | {
         "mean_confidence": None, "calibration_error": None}
 
 
@@ -174,7 +198,8 @@ def test_head_auto_scores_a_frozen_head_as_the_final_model_answers_texts_with_no
     read the texts too, and those rows count as the abstentions they will be."""
     texts = [f"crash on save number {i}" for i in range(6)] + [str(1000 + 7 * i) for i in range(6)]
     labels = ["bug"] * 6 + ["ticket_number"] * 6
-    clf = TagClassifier(HashEmbedder(), head="auto", time_budget=None, cv=2, random_state=0).fit(texts, labels)
+    clf = TagClassifier(HashEmbedder(), head="auto", time_budget=None, cv=2, random_state=0,
+                        min_confidence=0.01).fit(texts, labels)
     logreg = next(r for r in clf.head_selection_["candidates"] if r["head"] == "logreg")
     assert logreg["cv_accuracy"] == pytest.approx(0.5)  # the bug rows right, every number abstained
     assert clf.tag(["1234"])["needs_review"].tolist() == [True]

@@ -29,7 +29,7 @@ clf.tag(["The export to Excel fails every time"])
 | tags ({n_tags}) | {tags} |
 | probability calibration | {calibration} |
 | decision rule | {decision} |
-| abstain (`min_confidence`) | below {min_conf}, and any text with no letter (emoji, digits or punctuation only) |
+| abstain (`min_confidence`) | below {min_conf}; any text with no letter (emoji, digits or punctuation only) is flagged for review, and abstains when `min_confidence` > 0 |
 | random_state | {random_state} |
 | saved | {created_at} with feedback_nlp {library_version} |
 

@@ -1606,22 +1606,29 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             return self._as_indicator(z, -50.0)  # sigmoid(-50) is the 0 predict_proba gives such a column
         return z
 
-    def _decide(self, P: np.ndarray, X: Any = None, texts: Any = None) -> tuple[list[list[int]], np.ndarray,
-                                                                                np.ndarray]:
-        """Each row's tags, top probability and abstention: below ``min_confidence``, or a text with no letter
-        (given X's texts, or ``texts`` beside precomputed vectors)."""
+    def _decide(self, P: np.ndarray, X: Any = None,
+                texts: Any = None) -> tuple[list[list[int]], np.ndarray, np.ndarray, np.ndarray]:
+        """Each row's tags, top probability, ``needs_review`` flag and abstention.
+
+        A row below ``min_confidence`` abstains (no tag). A text with no letter (given X's texts, or ``texts``
+        beside precomputed vectors) is always flagged for review, and abstains only when the model abstains at
+        all (``min_confidence`` > 0): at the default 0 ``predict`` keeps scikit-learn's contract of one label a
+        row (``None`` made every scorer fail on data holding an emoji-only row)."""
         chosen, conf = self.head_.decide(P)
-        review = conf < self.min_confidence
+        abstain = conf < self.min_confidence
+        review = abstain.copy()
         wordless = self._wordless(X, texts)
         if wordless is not None:
             review |= wordless
-        return [[] if r else c for c, r in zip(chosen, review)], conf, review
+            if self.min_confidence > 0:
+                abstain |= wordless
+        return [[] if a else c for c, a in zip(chosen, abstain)], conf, review, abstain
 
     def _wordless(self, X: Any, texts: Any) -> np.ndarray | None:
         """Rows whose text, as the embedder reads it, holds no letter (emoji, punctuation or digits only, or
         personal data redacted away): the bundled sentiment model said "neutral" (0.458) to every one of them,
         "negative" to "!!!" and "neutral" at 0.88 to "123", with nothing to tell the guess from an answer. They
-        abstain (``needs_review``) whatever the probability; None without texts (precomputed vectors)."""
+        are flagged ``needs_review`` whatever the probability; None without texts (precomputed vectors)."""
         if X is None:
             return None
         if _numeric_rows(X) is None:
@@ -1649,7 +1656,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         are an "unknown" target to scikit-learn's metrics: every scorer failed)."""
         X, texts = _once(X), _once(texts)
         self._check_fitted()
-        picks, _, review = self._decide(self._proba(X, texts), X, texts)
+        picks, _, _, _ = self._decide(self._proba(X, texts), X, texts)
         columns = self.__dict__.get("indicator_columns_")
         if self.multi_label_ and columns is not None:  # fitted on a 0/1 indicator: answer with one
             at = {name: j for j, name in enumerate(columns)}
@@ -1680,7 +1687,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if ids is not None:
             ids = _checked_ids(X, ids)
         P = self._proba(X, texts)
-        picks, conf, review = self._decide(P, X, texts)
+        picks, conf, review, _ = self._decide(P, X, texts)
         if ids is not None and len(ids) != len(P):
             raise InvalidInputError(f"ids has {len(ids)} values for {len(P)} rows")
         if ids is not None:  # as in Deduper and read_feedback: a repeated id cannot be joined back to one row
@@ -1773,7 +1780,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         P = self._proba(X, texts)
         if len(rows) != len(P):
             raise InvalidInputError(f"X has {len(P)} rows but y has {len(rows)}")
-        picks, _, review = self._decide(P, X, texts)
+        picks, _, _, abstained = self._decide(P, X, texts)
         pred = [self._names(p) for p in picks]
         levels = {}
         if self.taxonomy_ is not None and any(self.taxonomy_.depth(t) for t in self.classes_):
@@ -1783,7 +1790,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                 lp = [sorted({a for t in r if (a := self.taxonomy_.at_level(t, level))}) for r in pred]
                 levels[level] = (lt, lp)
         report = evaluate_predictions(rows, pred, classes=self._names(list(range(len(self.classes_)))),
-                                      multi_label=bool(self.multi_label_), abstained=review, levels=levels,
+                                      multi_label=bool(self.multi_label_), abstained=abstained, levels=levels,
                                       probabilities=P)
         if report.unknown_tags:  # e.g. a renamed tag: every such row is an error the model could not avoid
             unknown = set(report.unknown_tags)
