@@ -66,6 +66,19 @@ def bounded_period_range(first: pd.Period, last: pd.Period, freq: str) -> pd.Per
     return pd.period_range(first, last, freq=freq)
 
 
+def _data_end(ts: pd.Series) -> pd.Timestamp:
+    """When the items' data ends (naive UTC): the latest timestamp, or the end of its day when every timestamp is a
+    date (midnight). A file of dates covers its last day whole: a week of dates ending on Sunday was judged 6/7
+    covered (its count inflated by 17%, marked partial) and with ``freq="D"`` the last day was dropped from the test.
+
+    >>> _data_end(pd.Series(pd.to_datetime(["2026-03-01", "2026-03-08"], utc=True)))
+    Timestamp('2026-03-09 00:00:00')
+    """
+    known = ts.dropna().dt.tz_convert(None)
+    end = known.max()
+    return end + pd.Timedelta(days=1) if bool((known == known.dt.normalize()).all()) else end
+
+
 def _json_account(value: Any) -> Any:
     """An account as JSON keeps its type where JSON has it: saved as text, account 1 came back as '1' and an
     update() naming it 1 counted a second account."""
@@ -679,7 +692,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         names = dict(zip(self.themes_["id"], self.themes_["label"]))
         # The last period is usually cut short by the data: judge it by its rate, or skip it if under half full.
         last = all_periods[-1]
-        covered = (ts.max().tz_convert(None) - last.start_time) / (last.end_time - last.start_time)
+        covered = (_data_end(ts) - last.start_time) / (last.end_time + pd.Timedelta(1, "ns") - last.start_time)
         covered = float(min(max(covered, 0.0), 1.0))
         rows = []
         for tid, series in counts.iterrows():
