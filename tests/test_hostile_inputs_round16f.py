@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from feedback_nlp import ThemeModel
+from feedback_nlp.themes import BaseClusterer, central_title, clean_title
 
 
 def _two_topic_vectors(n: int, seed: int = 0) -> np.ndarray:
@@ -56,3 +57,83 @@ def test_timestamps_with_a_time_keep_their_partial_last_period():
     trends = tm.trends("W")
     assert trends.loc[trends["period"] == trends["period"].max(), "partial"].all()
     assert not trends.loc[trends["period"] < trends["period"].max(), "partial"].any()
+
+
+# --- no two final themes are near-identical -------------------------------------------------------------
+
+
+class _ByNearestAxis(BaseClusterer):
+    """A clusterer that gives each item the cluster of its nearest of ``axes`` (``groups`` maps axis → cluster)."""
+
+    def __init__(self, axes: np.ndarray | None = None, groups: tuple[int, ...] = ()) -> None:
+        self.axes = axes
+        self.groups = groups
+
+    def fit_predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.groups)[np.argmax(X @ np.asarray(self.axes).T, axis=1)]
+
+
+def test_themes_whose_centres_settle_near_identical_are_merged():
+    """Discovery merges centres at least merge_threshold (0.92) similar, but centres move to their members'
+    means once items are assigned: two themes 0.95 apart at the end were both kept (five praise themes of
+    1,500 app reviews ended 0.90–0.93 apart)."""
+    u = np.array([1.0, 0, 0, 0])
+    v = np.array([0.95, np.sqrt(1 - 0.95**2), 0, 0])  # cos(u, v) = 0.95
+    w, far = np.eye(4)[2], np.eye(4)[3]
+    rng = np.random.default_rng(0)
+    centres = [u] * 20 + [v] * 20 + [w] * 20 + [far] * 10
+    x = np.array(centres) + 0.002 * rng.standard_normal((70, 4))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    # the far items join u's cluster at discovery, pulling its centre 0.85 from v's; assigned, they fit no theme
+    clusterer = _ByNearestAxis(np.vstack([u, v, w, far]), (0, 1, 2, 0))
+    tm = ThemeModel(None, min_theme_size=5, max_outlier_share=0.2, clusterer=clusterer).fit(
+        [f"item {i}" for i in range(70)], embeddings=x)
+    sims = tm.centroids_ @ tm.centroids_.T
+    np.fill_diagonal(sims, 0)
+    assert sims.max() < tm.merge_threshold
+    assert len(tm.theme_ids_) == 2
+    assert len(set(tm.labels_[:40])) == 1  # u's and v's items: one theme
+    assert np.array_equal(tm.transform(embeddings=x), tm.labels_)
+    assert sorted(tm.themes_["id"]) == list(range(len(tm.theme_ids_))) and tm.next_theme_id_ == 2
+
+
+# --- a theme's title names what sets it apart --------------------------------------------------------------
+
+
+def test_a_theme_title_names_its_keywords_not_generic_praise():
+    """Among app reviews, the most central item of a theme about Pinterest was "Great app, works well", and
+    that was its title, beside the keywords "pinterest, pin, board": a product manager could not tell it from
+    the other praise themes. A central item that names the theme's keywords wins now."""
+    rng = np.random.default_rng(0)
+    pinterest = ["Great app, works well"] + [f"Pinterest boards are how I plan {w}, pinning all day"
+                                             for w in ("weddings", "meals", "trips", "gardens", "rooms", "parties",
+                                                       "outfits", "crafts", "recipes", "holidays", "gifts", "classes")]
+    weather = [f"Great app for the weather forecast in {c}" for c in ("Paris", "Rome", "Oslo", "Lima", "Kyiv", "Pune",
+                                                                      "Doha", "Riga", "Bern", "Baku", "Apia", "Suva")]
+    texts = pinterest + weather
+    x = np.zeros((len(texts), 8))
+    x[: len(pinterest), 0], x[len(pinterest):, 1] = 1.0, 1.0
+    x[1:len(pinterest)] += 0.15 * rng.standard_normal((len(pinterest) - 1, 8))  # the generic item sits at the centre
+    x[len(pinterest):] += 0.15 * rng.standard_normal((len(weather), 8))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    tm = ThemeModel(None, min_theme_size=5).fit(texts, embeddings=x)
+    theme = tm.themes_.set_index("id").loc[int(tm.labels_[0])]
+    assert not {"great", "app"} & set(theme["keywords"][:3])
+    assert "pinterest" in theme["title"].lower()
+
+
+def test_central_title_keeps_the_most_central_item_when_none_names_a_keyword():
+    """Keywords only break the tie between central items: without one naming them, the central item stays."""
+    texts = ["Search loses the map zoom every time", "Map zoom resets when I search"]
+    assert central_title(texts, np.array([0.90, 0.86]), keywords=["pinterest"]) == texts[0]
+    assert central_title(texts, np.array([0.90, 0.86]), keywords=["reset"]) == "Map zoom resets when I search"
+
+
+def test_a_title_drops_markdown_emphasis_and_html_comments():
+    """An issue filed with its template untouched was the title "**Is your feature request related to a
+    problem?" of a GitHub-issues theme; emphasis and template comments are markup, not words of a title."""
+    raw = ".. **Is your feature request related to a problem? Please describe.** <!-- A clear and concise description -->"
+    assert clean_title(raw) == "Is your feature request related to a problem?"
+    assert clean_title("<!-- Please fill in --> **Export** fails on __large__ files") == "Export fails on large files"
+    assert clean_title("snake_case_name breaks the *parser*") == "Snake_case_name breaks the parser"
+    assert clean_title("5 * 3 = 15 is wrong in the calculator") == "5 * 3 = 15 is wrong in the calculator"
