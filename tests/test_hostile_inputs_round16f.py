@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from feedback_nlp import ThemeModel
-from feedback_nlp.themes import BaseClusterer, central_title, clean_title
+from feedback_nlp.themes import BaseClusterer, CTFIDFLabeller, central_title, clean_title
 
 
 def _two_topic_vectors(n: int, seed: int = 0) -> np.ndarray:
@@ -137,3 +137,20 @@ def test_a_title_drops_markdown_emphasis_and_html_comments():
     assert clean_title("<!-- Please fill in --> **Export** fails on __large__ files") == "Export fails on large files"
     assert clean_title("snake_case_name breaks the *parser*") == "Snake_case_name breaks the parser"
     assert clean_title("5 * 3 = 15 is wrong in the calculator") == "5 * 3 = 15 is wrong in the calculator"
+
+
+def test_keywords_leave_out_contraction_parts_and_bracket_placeholders():
+    """"doesn't", "I'll", "we've" split at the apostrophe gave the keywords "doesn", "ll", "ve" (app reviews,
+    Reddit comments, chat utterances), and another tool's placeholder "[NAME]" gave "name"."""
+    docs = {0: ["It doesn't sync, I'll wait", "Sync doesn't work, we've tried", "[NAME] says sync didn't run"] * 2,
+            1: ["Dark mode please", "Add dark mode", "Dark theme request"] * 2}
+    words = CTFIDFLabeller().keywords(docs, 10)[0]
+    assert "sync" in words
+    assert not {"doesn", "ll", "ve", "didn", "name"} & {w for k in words for w in k.split()}
+
+
+def test_a_central_item_without_a_placeholder_is_the_better_title():
+    """A title "I honestly miss [NAME]" when a central item as close says it without a placeholder."""
+    texts = ["I honestly miss [NAME] on the show", "I honestly miss the old cast of the show"]
+    assert central_title(texts, np.array([0.90, 0.88])) == "I honestly miss the old cast of the show"
+    assert central_title(texts[:1], np.array([0.9])) == "I honestly miss [NAME] on the show"

@@ -17,6 +17,9 @@ from ._stopwords import item_stop_words
 __all__ = ["BaseLabeller", "CTFIDFLabeller", "central_title", "clean_title"]
 
 _PLACEHOLDER = re.compile(r"<[A-Z_]+>")
+# another tool's redaction placeholders: "[NAME]", "[RELIGION]" (GoEmotions), "[EMAIL]"; kept in a title (dropped,
+# "I honestly miss [NAME]" read "I honestly miss"), but a central item without one is the better title
+_ANY_PLACEHOLDER = re.compile(r"<[A-Z_]+>|\[[A-Z][A-Z_]+\]")
 _SPACE = re.compile(r"\s+")
 # Markdown emphasis glued to words ("**Is your feature request related to a problem?**", "__bold__", "~~old~~") and
 # HTML comments (an issue template's "<!-- A clear and concise description -->"): markup, not words of a title
@@ -47,6 +50,12 @@ _KEYWORD_TOKEN = re.compile(rf"\b[^\W\d_](?:[^\W_]|[{WORD_MARKS}+#.-])*(?:(?:[^\
 # where a phrase ends: sentence and clause punctuation, brackets, quotes, markup, dashes, line breaks (items
 # are joined by them)
 _PHRASE_BREAK = re.compile(r"[.!?,;:()\[\]{}\"“”\n]+(?:\s|$)|[()\[\]{}\"“”\n;,!?<>|/*=~`—–]")
+
+
+# What a word split at its apostrophe leaves ("doesn't" → "doesn", "I'll" → "ll", "we've" → "ve"): sklearn's English
+# stop words hold none, and they were keywords of themes of app reviews ("doesn"), chat utterances ("didn", "ve",
+# "don") and Reddit comments ("ll", "doesn want")
+_CONTRACTION_PARTS = frozenset(["ll", "ve", "re", "don", "doesn", "didn", "isn", "wasn", "weren", "aren", "couldn", "wouldn", "shouldn", "hasn", "haven", "hadn", "ain", "mustn", "needn"])
 
 
 class BaseLabeller(ParamsMixin, BaseEstimator, ABC):
@@ -86,9 +95,9 @@ class CTFIDFLabeller(BaseLabeller):
             return {}
         self._validate_params()
         auto = self.stop_words == "auto"
-        stops = set(ENGLISH_STOP_WORDS) if self.stop_words in ("auto", "english") else set(self.stop_words or [])
+        stops = set(ENGLISH_STOP_WORDS) | _CONTRACTION_PARTS if self.stop_words in ("auto", "english") else set(self.stop_words or [])
         stops |= set(self.extra_stop_words)
-        items = [[_PLACEHOLDER.sub(" ", t) for t in docs_by_theme[i]] for i in ids]
+        items = [[_ANY_PLACEHOLDER.sub(" ", t) for t in docs_by_theme[i]] for i in ids]
         singular = _singulars({t for its in items for d in its for t in _KEYWORD_TOKEN.findall(_lower(d))})
         low, high = self.ngram_range
 
@@ -239,6 +248,7 @@ def central_title(texts: Sequence[str], similarities: np.ndarray, max_chars: int
             continue
         score = sims[i] - 0.1 * max(0, n - 60) / 100 - (0.05 if n < 15 else 0.0) - (0.1 if _CONTINUATION.match(title) else 0.0)
         score -= 0.1 if top and not _names_any(title, top) else 0.0
+        score -= 0.1 if _ANY_PLACEHOLDER.search(str(texts[i])) else 0.0
         if score > best_score:
             best, best_score = title, score
     return best or clean_title(str(texts[order[0]]), max_chars)
