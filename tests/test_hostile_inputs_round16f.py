@@ -154,3 +154,11 @@ def test_a_central_item_without_a_placeholder_is_the_better_title():
     texts = ["I honestly miss [NAME] on the show", "I honestly miss the old cast of the show"]
     assert central_title(texts, np.array([0.90, 0.88])) == "I honestly miss the old cast of the show"
     assert central_title(texts[:1], np.array([0.9])) == "I honestly miss [NAME] on the show"
+
+
+def test_a_title_ends_in_one_mark_not_a_run_of_them():
+    """An app-review theme was titled "This is a great app!????"."""
+    assert clean_title("This is a great app!????") == "This is a great app"
+    assert clean_title("Why does the export crash??") == "Why does the export crash?"
+    assert clean_title("Does the export work?!") == "Does the export work?"
+    assert clean_title("Why does the export crash?") == "Why does the export crash?"

@@ -21,6 +21,7 @@ _PLACEHOLDER = re.compile(r"<[A-Z_]+>")
 # "I honestly miss [NAME]" read "I honestly miss"), but a central item without one is the better title
 _ANY_PLACEHOLDER = re.compile(r"<[A-Z_]+>|\[[A-Z][A-Z_]+\]")
 _SPACE = re.compile(r"\s+")
+_END_MARKS = re.compile(r"[!?]{2,}$")
 # Markdown emphasis glued to words ("**Is your feature request related to a problem?**", "__bold__", "~~old~~") and
 # HTML comments (an issue template's "<!-- A clear and concise description -->"): markup, not words of a title
 _MARKUP = re.compile(r"<!--.*?(?:-->|$)|(?<![\w*_~])(?:\*\*?|__?|~~)(?=[^\s*_~])|(?<=[^\s*_~])(?:\*\*?|__?|~~)(?![\w*_~])")
@@ -194,7 +195,9 @@ def clean_title(text: str, max_chars: int = 80) -> str:
         head = t[:_fitting(t, max_chars)]
         cut = head.rsplit(" ", 1)[0]
         t = (cut if _width(cut) >= max_chars // 2 else head).rstrip(" ,;:-") + "…"
-    t = _TRAILING_SYMBOLS.sub("", t).rstrip(" .!,;:-。")
+    # a run of ! and ? at the end is one mark ("This is a great app!????" → "This is a great app", "crash??" → "crash?")
+    t = _END_MARKS.sub(lambda m: "?" if "?" in m.group() and "!" not in m.group()[:1] else "", _TRAILING_SYMBOLS.sub("", t))
+    t = t.rstrip(" .!,;:-。")
     return t[:1].upper() + t[1:] if t else t
 
 
