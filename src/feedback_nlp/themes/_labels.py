@@ -17,7 +17,14 @@ from ._stopwords import item_stop_words
 __all__ = ["BaseLabeller", "CTFIDFLabeller", "central_title", "clean_title"]
 
 _PLACEHOLDER = re.compile(r"<[A-Z_]+>")
+# another tool's redaction placeholders: "[NAME]", "[RELIGION]" (GoEmotions), "[EMAIL]"; kept in a title (dropped,
+# "I honestly miss [NAME]" read "I honestly miss"), but a central item without one is the better title
+_ANY_PLACEHOLDER = re.compile(r"<[A-Z_]+>|\[[A-Z][A-Z_]+\]")
 _SPACE = re.compile(r"\s+")
+_END_MARKS = re.compile(r"[!?]{2,}$")
+# Markdown emphasis glued to words ("**Is your feature request related to a problem?**", "__bold__", "~~old~~") and
+# HTML comments (an issue template's "<!-- A clear and concise description -->"): markup, not words of a title
+_MARKUP = re.compile(r"<!--.*?(?:-->|$)|(?<![\w*_~])(?:\*\*?|__?|~~)(?=[^\s*_~])|(?<=[^\s*_~])(?:\*\*?|__?|~~)(?![\w*_~])")
 # Lead-ins that say who wrote or where, not what: "Discovery call: ...", "QBR notes - ...", "Ugh, ...", "Team, ..."
 _LEAD_IN = re.compile(r"^(?:[A-Z][\w /&-]{0,30}(?::| -| –| —)\s+)?", re.UNICODE)
 _INTERJECTION = re.compile(r"^(?:(?:hi|hello|hey|ugh|fyi|team|so|ok|okay|well|also|btw|folks|guys|all)\b[\s,.!:;-]*)+",
@@ -44,6 +51,12 @@ _KEYWORD_TOKEN = re.compile(rf"\b[^\W\d_](?:[^\W_]|[{WORD_MARKS}+#.-])*(?:(?:[^\
 # where a phrase ends: sentence and clause punctuation, brackets, quotes, markup, dashes, line breaks (items
 # are joined by them)
 _PHRASE_BREAK = re.compile(r"[.!?,;:()\[\]{}\"“”\n]+(?:\s|$)|[()\[\]{}\"“”\n;,!?<>|/*=~`—–]")
+
+
+# What a word split at its apostrophe leaves ("doesn't" → "doesn", "I'll" → "ll", "we've" → "ve"): sklearn's English
+# stop words hold none, and they were keywords of themes of app reviews ("doesn"), chat utterances ("didn", "ve",
+# "don") and Reddit comments ("ll", "doesn want")
+_CONTRACTION_PARTS = frozenset(["ll", "ve", "re", "don", "doesn", "didn", "isn", "wasn", "weren", "aren", "couldn", "wouldn", "shouldn", "hasn", "haven", "hadn", "ain", "mustn", "needn"])
 
 
 class BaseLabeller(ParamsMixin, BaseEstimator, ABC):
@@ -83,9 +96,9 @@ class CTFIDFLabeller(BaseLabeller):
             return {}
         self._validate_params()
         auto = self.stop_words == "auto"
-        stops = set(ENGLISH_STOP_WORDS) if self.stop_words in ("auto", "english") else set(self.stop_words or [])
+        stops = set(ENGLISH_STOP_WORDS) | _CONTRACTION_PARTS if self.stop_words in ("auto", "english") else set(self.stop_words or [])
         stops |= set(self.extra_stop_words)
-        items = [[_PLACEHOLDER.sub(" ", t) for t in docs_by_theme[i]] for i in ids]
+        items = [[_ANY_PLACEHOLDER.sub(" ", t) for t in docs_by_theme[i]] for i in ids]
         singular = _singulars({t for its in items for d in its for t in _KEYWORD_TOKEN.findall(_lower(d))})
         low, high = self.ngram_range
 
@@ -174,7 +187,7 @@ def clean_title(text: str, max_chars: int = 80) -> str:
     >>> clean_title("Discovery call: hi, the <EMAIL> export to CSV fails on long rows. Also dark mode?")
     'The export to CSV fails on long rows'
     """
-    t = _LEADING_SYMBOLS.sub("", _SPACE.sub(" ", _PLACEHOLDER.sub(" ", text)).strip())
+    t = _LEADING_SYMBOLS.sub("", _SPACE.sub(" ", _MARKUP.sub("", _PLACEHOLDER.sub(" ", text))).strip())
     t = _INTERJECTION.sub("", _LEAD_IN.sub("", t, count=1).strip(" ,;:-")).strip(" ,;:-")
     first = _SENTENCE_END.split(t, maxsplit=1)[0]
     t = (first if _width(first) >= 12 else t).strip()
@@ -182,7 +195,9 @@ def clean_title(text: str, max_chars: int = 80) -> str:
         head = t[:_fitting(t, max_chars)]
         cut = head.rsplit(" ", 1)[0]
         t = (cut if _width(cut) >= max_chars // 2 else head).rstrip(" ,;:-") + "…"
-    t = _TRAILING_SYMBOLS.sub("", t).rstrip(" .!,;:-。")
+    # a run of ! and ? at the end is one mark ("This is a great app!????" → "This is a great app", "crash??" → "crash?")
+    t = _END_MARKS.sub(lambda m: "?" if "?" in m.group() and "!" not in m.group()[:1] else "", _TRAILING_SYMBOLS.sub("", t))
+    t = t.rstrip(" .!,;:-。")
     return t[:1].upper() + t[1:] if t else t
 
 
@@ -208,12 +223,16 @@ def _fitting(text: str, columns: int) -> int:
     return len(text)
 
 
-def central_title(texts: Sequence[str], similarities: np.ndarray, max_chars: int = 80, pool: int = 10) -> str:
+def central_title(texts: Sequence[str], similarities: np.ndarray, max_chars: int = 80, pool: int = 10, *,
+                  keywords: Sequence[str] = ()) -> str:
     """A readable title for a theme: among its ``pool`` most central members (highest ``similarities`` to
     the centre), the one that reads best as a title — short, but long enough to say something — cleaned.
 
     Central members say what the theme is about; among those, a short one is a title rather than a
-    paragraph. Each candidate scores its similarity minus 0.1 per 100 characters beyond 60.
+    paragraph. Each candidate scores its similarity minus 0.1 per 100 characters beyond 60, and minus 0.1 when it
+    holds none of the theme's first three ``keywords`` (what sets the theme apart): in app reviews, a theme
+    whose keywords were "pinterest, pin, board" was titled "Great app", which says nothing the other praise
+    themes do not.
 
     >>> central_title(["Hi, the CSV export cuts off rows longer than 500 characters, see the attached file, thanks",
     ...                "CSV export truncates long rows"], np.array([0.9, 0.88]))
@@ -223,6 +242,7 @@ def central_title(texts: Sequence[str], similarities: np.ndarray, max_chars: int
     if len(texts) == 0:
         return ""
     order = np.argsort(-sims, kind="stable")[:pool]
+    top = [k for k in keywords[:3] if k]
     best, best_score = "", -np.inf
     for i in order:
         title = clean_title(str(texts[i]), max_chars)
@@ -230,6 +250,21 @@ def central_title(texts: Sequence[str], similarities: np.ndarray, max_chars: int
         if _width(title) < 8:
             continue
         score = sims[i] - 0.1 * max(0, n - 60) / 100 - (0.05 if n < 15 else 0.0) - (0.1 if _CONTINUATION.match(title) else 0.0)
+        score -= 0.1 if top and not _names_any(title, top) else 0.0
+        score -= 0.1 if _ANY_PLACEHOLDER.search(str(texts[i])) else 0.0
         if score > best_score:
             best, best_score = title, score
     return best or clean_title(str(texts[order[0]]), max_chars)
+
+
+def _names_any(title: str, keywords: Sequence[str]) -> bool:
+    """Whether ``title`` holds one of ``keywords`` (a phrase: all its words; a plural counts as its singular, as
+    in the keywords; Chinese and Japanese keywords, read without spaces, as they stand).
+
+    >>> _names_any("Can't export my invoices", ["invoice", "billing"]), _names_any("Great app", ["pinterest"])
+    (True, False)
+    """
+    low = _lower(title)
+    words = set(_KEYWORD_TOKEN.findall(low))
+    words |= {w[:-1] for w in words if len(w) >= 4 and w.endswith("s")}
+    return any(all(w in words for w in k.split()) or (CJK.search(k) is not None and k in low) for k in keywords)

@@ -66,6 +66,19 @@ def bounded_period_range(first: pd.Period, last: pd.Period, freq: str) -> pd.Per
     return pd.period_range(first, last, freq=freq)
 
 
+def _data_end(ts: pd.Series) -> pd.Timestamp:
+    """When the items' data ends (naive UTC): the latest timestamp, or the end of its day when every timestamp is a
+    date (midnight). A file of dates covers its last day whole: a week of dates ending on Sunday was judged 6/7
+    covered (its count inflated by 17%, marked partial) and with ``freq="D"`` the last day was dropped from the test.
+
+    >>> _data_end(pd.Series(pd.to_datetime(["2026-03-01", "2026-03-08"], utc=True)))
+    Timestamp('2026-03-09 00:00:00')
+    """
+    known = ts.dropna().dt.tz_convert(None)
+    end = known.max()
+    return end + pd.Timedelta(days=1) if bool((known == known.dt.normalize()).all()) else end
+
+
 def _json_account(value: Any) -> Any:
     """An account as JSON keeps its type where JSON has it: saved as text, account 1 came back as '1' and an
     update() naming it 1 counted a second account."""
@@ -470,8 +483,9 @@ class ThemeModel(ParamsMixin, BaseEstimator):
             self.assign_threshold_ = self._calibrate_threshold(emb)
             first = self._assign(emb)
             self._recentre(emb[order], first[order])  # means summed in that order too: bit for bit the same
+            first = self._merge_recentred(emb, order, first)
             # ids by size (0 = largest), ties by discovery order: readable and deterministic
-            sizes = np.bincount(first[first >= 0], minlength=len(centres))
+            sizes = np.bincount(first[first >= 0], minlength=len(self.theme_ids_))
             self.centroids_ = self.centroids_[np.argsort(-sizes, kind="stable")]
             self.assign_threshold_ = self._calibrate_threshold(emb)
         self.texts_ = texts
@@ -482,6 +496,29 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         self.custom_labels_: dict[int, str] = {}
         self._describe()
         return self
+
+    def _merge_recentred(self, emb: np.ndarray, order: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Merge centres that moving to their members' means brought ``merge_threshold`` close, drop themes left
+        with fewer than ``min_theme_size`` items, and assign again.
+
+        Discovery merges close centres and drops small clusters, but a centre moves once items are assigned and
+        items go to the centre nearest them: in 1,500 app reviews, five praise themes ("Love this app", "This
+        is a great app", "Excellent app …") ended 0.90–0.93 apart, two of them above the 0.92 that merges, and
+        a cluster whose items all lie nearer another centre was a theme of 0 items. A few rounds at most; each
+        merges or drops at least one theme.
+        """
+        for _ in range(5):
+            sizes = np.bincount(labels[labels >= 0], minlength=len(self.centroids_))
+            big = sizes >= self.min_theme_size
+            merged = self._merge_close(list(self.centroids_[big].astype(np.float64)), sizes[big].tolist())
+            if len(merged) == len(self.centroids_):
+                break
+            self.centroids_ = np.vstack(merged).astype(np.float32) if merged else np.zeros((0, emb.shape[1]), np.float32)
+            self.theme_ids_ = np.arange(len(merged), dtype=np.int64)
+            self.next_theme_id_ = len(merged)
+            labels = self._assign(emb)
+            self._recentre(emb[order], labels[order])
+        return labels
 
     def fit_transform(self, texts: Any = None, timestamps: Any = None, accounts: Any = None, *,
                       embeddings: np.ndarray | None = None) -> np.ndarray:
@@ -619,7 +656,8 @@ class ThemeModel(ParamsMixin, BaseEstimator):
             words = kw.get(tid, [])
             title = ""
             if len(members):
-                title = central_title([self.texts_[i] for i in members], self.embeddings_[members] @ self.centroids_[k])
+                title = central_title([self.texts_[i] for i in members], self.embeddings_[members] @ self.centroids_[k],
+                                      keywords=words)
             title = title or (", ".join(words[:3]) if words else f"theme {tid}")
             row = {"id": tid, "label": self.custom_labels_.get(tid) or title, "title": title,
                    "keywords": words, "size": len(members), "share": len(members) / n if n else 0.0,
@@ -679,7 +717,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         names = dict(zip(self.themes_["id"], self.themes_["label"]))
         # The last period is usually cut short by the data: judge it by its rate, or skip it if under half full.
         last = all_periods[-1]
-        covered = (ts.max().tz_convert(None) - last.start_time) / (last.end_time - last.start_time)
+        covered = (_data_end(ts) - last.start_time) / (last.end_time + pd.Timedelta(1, "ns") - last.start_time)
         covered = float(min(max(covered, 0.0), 1.0))
         rows = []
         for tid, series in counts.iterrows():
