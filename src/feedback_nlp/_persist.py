@@ -256,10 +256,22 @@ def prepare_folder(path: str | os.PathLike) -> Path:
             raise InvalidInputError(f"cannot save into {folder}: it is inside the saved folder {parent}, whose "
                                     f"{MANIFEST} would no longer cover its files (it would stop loading); choose a "
                                     "folder outside it")
-    if folder.is_dir() and any(folder.iterdir()) and not _saved_by_us(folder):
+    if _foreign(folder):
         raise InvalidInputError(f"cannot save into {folder}: the folder holds other files; give a new or empty "
                                 "folder (or a folder saved before, to replace it)")
     return folder
+
+
+def _foreign(folder: Path) -> bool:
+    """Whether ``folder`` holds files and is not a folder feedback_nlp saved. Checked while no save renames
+    anything in its parent folder: a save of the same folder by another process, between its two renames, made
+    the folder vanish under ``iterdir`` (FileNotFoundError) or lose its manifest for an instant ("holds other
+    files"), and a concurrent save failed."""
+    with renaming_in(os.path.dirname(os.path.abspath(folder))):
+        try:
+            return folder.is_dir() and any(folder.iterdir()) and not _saved_by_us(folder)
+        except FileNotFoundError:  # gone meanwhile (without flock, where renames are not held off)
+            return False
 
 
 def _creatable(folder: Path) -> None:
