@@ -717,7 +717,8 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         names = dict(zip(self.themes_["id"], self.themes_["label"]))
         # The last period is usually cut short by the data: judge it by its rate, or skip it if under half full.
         last = all_periods[-1]
-        covered = (_data_end(ts) - last.start_time) / (last.end_time + pd.Timedelta(1, "ns") - last.start_time)
+        # no "+ 1 ns" to the period's end: a far-future period (year 2270, microsecond timestamps) overflowed
+        covered = (_data_end(ts) - last.start_time) / (last.end_time - last.start_time)
         covered = float(min(max(covered, 0.0), 1.0))
         rows = []
         for tid, series in counts.iterrows():
