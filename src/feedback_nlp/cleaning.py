@@ -907,6 +907,12 @@ def _strip_invisible(text: str) -> str:
         text = _TAG_CHARS.sub(lambda m: m.group(1) or "", text)
     return text
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(value: object) -> bool:
+    """Whether ``value`` is text holding a lone surrogate (bytes decoded with ``errors="surrogateescape"``): not
+    Unicode text, which no output (UTF-8, pyarrow, JSON) can encode. ASCII text is skipped without a search."""
+    return isinstance(value, str) and not value.isascii() and _SURROGATE.search(value) is not None
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Control characters that say "binary": the vertical tab, form feed and the information separators (\x1c-\x1f)
 # are line breaks to Python, and FileMaker and Excel for Mac write \x0b for a line break inside a cell (a short
@@ -1003,7 +1009,7 @@ def text_problem(raw: object, cleaned: str | None = None, *, max_chars: int = MA
         return "binary or non-text content"
     if not isinstance(raw, str):
         return f"text is {type(raw).__name__}, not str"
-    if not raw.isascii() and _SURROGATE.search(raw):  # not Unicode text: nothing downstream can encode it
+    if _has_surrogate(raw):  # not Unicode text: nothing downstream can encode it
         return "invalid characters (lone surrogates; bytes decoded with the wrong encoding?)"
     head = raw[:2000]
     if "\x00" in raw or len(_BINARY.findall(head)) + head.count("\ufffd") > 0.1 * min(len(raw), 2000):

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from . import _config
-from .cleaning import _SURROGATE, MAX_TEXT_CHARS, clean_text, redact_pii, text_problem
+from .cleaning import _SURROGATE, MAX_TEXT_CHARS, _has_surrogate, clean_text, redact_pii, text_problem
 from .connectors import VENDOR_FORMATS, iter_export, iter_table, sniff_format
 from .errors import ColumnError, InvalidInputError, quoted, quoted_cell, quoted_list
 
@@ -687,7 +687,7 @@ def _refuse_surrogate_ids(ids: Sequence[Any], name: str = "ids") -> None:
     """InvalidInputError for ids holding a lone surrogate (text decoded with errors="surrogateescape"): no output can
     hold them, and ``tag`` failed with pyarrow's UnicodeEncodeError building its frame, ``Deduper.save`` writing
     its items, after all the work."""
-    broken = [p for p, i in enumerate(ids) if isinstance(i, str) and not i.isascii() and _SURROGATE.search(i)]
+    broken = [p for p, i in enumerate(ids) if _has_surrogate(i)]
     if broken:
         raise InvalidInputError(f"{name} at positions {broken[:10]} hold lone surrogates (not valid Unicode; bytes "
                                 "decoded with the wrong encoding?)")
@@ -1129,7 +1129,7 @@ def _reject_surrogates(df: pd.DataFrame, errors: list[str | None], skip: str) ->
     hit: dict[Any, np.ndarray] = {}
     for c in df.columns:
         if df[c].dtype == object and c != skip and not _encodes(df[c].tolist()):
-            found = df[c].map(lambda v: isinstance(v, str) and _SURROGATE.search(v) is not None).to_numpy(dtype=bool)
+            found = df[c].map(_has_surrogate).to_numpy(dtype=bool)
             if found.any():
                 hit[c] = found
     if not hit:

@@ -36,7 +36,7 @@ from typing import Any, Union
 import numpy as np
 import pandas as pd
 
-from .cleaning import _SURROGATE
+from .cleaning import _has_surrogate
 from .errors import ColumnError, InvalidInputError, quoted, quoted_cell, quoted_list
 from .records import _id_key, parse_timestamp, to_utc_times
 
@@ -667,7 +667,7 @@ def _refuse_surrogates(data: pd.DataFrame, col: Any, role: str) -> None:
     failed on them with pyarrow's UnicodeEncodeError while grouping, after all the checks."""
     if col is None or (data[col].dtype != object and getattr(data[col].dtype, "storage", None) != "python"):
         return  # numbers, or text in pyarrow, which cannot hold a lone surrogate
-    broken = _mask(data[col], lambda v: isinstance(v, str) and not v.isascii() and _SURROGATE.search(v) is not None)
+    broken = _mask(data[col], _has_surrogate)
     if broken.any():
         raise ColumnError(f"{role} column {quoted(col)} holds lone surrogates (\\udXXX: not valid Unicode text; bytes "
                           f"decoded with the wrong encoding?) in rows {list(data.index[broken][:10])}")
