@@ -115,6 +115,15 @@ class _Guard:
 
     def __init__(self, app: Any, state: ServiceState) -> None:
         self.app, self.state = app, state
+        self._static: frozenset[str] | None = None
+
+    def _static_paths(self, scope: Any) -> frozenset[str]:
+        """The paths of the app's routes that have no template (``/openapi.json``, ``/docs``, ...)."""
+        if self._static is None:
+            routes = getattr(scope.get("app"), "routes", ())
+            self._static = frozenset(r.path for r in routes if not isinstance(r, APIRoute) and "{" not in
+                                     getattr(r, "path", "{"))
+        return self._static
 
     async def _reply(self, send: Any, status: int, body: dict[str, Any], rid: str) -> None:
         raw = json.dumps(body).encode()
@@ -214,7 +223,11 @@ class _Guard:
         finally:
             route = getattr(scope.get("route"), "path", None)  # the template: /v1/backlog/{item_id}, not an id
             if route is None:  # static routes (/openapi.json, /docs) carry no template; unknown paths stay unnamed
-                route = scope["path"] if status["code"] < 400 else "unmatched"
+                # by the app's own paths, not the status: a CORS preflight (OPTIONS, 200 for any path) and a
+                # trailing-slash redirect (307) put the path sent, "/v1/backlog/ann@example.com" as well, into the
+                # metrics and the log, one series per path, without a key
+                known = status["code"] < 400 and scope["path"] in self._static_paths(scope)
+                route = scope["path"] if known else "unmatched"
             elapsed = time.perf_counter() - start
             metrics = self.state.metrics
             metrics.requests.labels(method, route, str(status["code"])).inc()
