@@ -80,3 +80,70 @@ def test_a_trailing_slash_redirect_is_counted_without_its_path(keyed):
     series = _series(client, keys)
     assert not any('route="/v1/models/"' in s for s in series), series
     assert any('route="/openapi.json",status="200"' in s for s in series), series  # the app's own paths keep theirs
+
+
+def _conforms(value, schema, spec, path="$") -> list[str]:
+    """What in ``value`` breaks an OpenAPI 3.1 schema (the subset FastAPI writes: $ref, anyOf, types, required)."""
+    if "$ref" in schema:
+        return _conforms(value, spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]], spec, path)
+    if "anyOf" in schema:
+        return [] if any(not _conforms(value, s, spec, path) for s in schema["anyOf"]) else [f"{path}: no anyOf"]
+    kind = schema.get("type")
+    types = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None), "integer": int,
+             "number": (int, float)}
+    if kind is not None and (not isinstance(value, types[kind]) or (isinstance(value, bool) and kind != "boolean")):
+        return [f"{path}: {value!r} is not {kind}"]
+    problems = [f"{path}.{name}: missing" for name in schema.get("required", []) if name not in value]
+    if kind == "object":
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        for name, v in value.items():
+            sub = props.get(name, extra if isinstance(extra, dict) else None)
+            problems += [f"{path}.{name}: not in the schema"] if sub is None else _conforms(v, sub, spec, f"{path}.{name}")
+    if kind == "array":
+        for i, v in enumerate(value):
+            problems += _conforms(v, schema.get("items", {}), spec, f"{path}[{i}]")
+    return problems
+
+
+def _published(spec, method: str, path: str, response) -> list[str]:
+    """Where ``response`` differs from what /openapi.json publishes for the route (status, content type, body)."""
+    documented = spec["paths"][path][method]["responses"].get(str(response.status_code))
+    if documented is None:
+        return [f"{method} {path}: status {response.status_code} is not published"]
+    ctype = response.headers["content-type"].split(";")[0]
+    if ctype not in documented.get("content", {}):
+        return [f"{method} {path} {response.status_code}: {ctype} is not published"]
+    schema = documented["content"][ctype].get("schema", {})
+    return _conforms(response.json(), schema, spec) if ctype == "application/json" else []
+
+
+@pytest.mark.parametrize("path", ["/v1/models", "/metrics"])
+def test_every_answer_of_the_key_checked_get_routes_is_published(keyed, path):
+    client, _, keys = keyed
+    spec = client.get("/openapi.json").json()
+    problems = []
+    for headers in ({}, _auth("fnlp_unknown"), _auth(keys["tag"]), _auth(keys["admin"])):
+        problems += _published(spec, "get", path, client.get(path, headers=headers))
+    assert not problems, problems
+    if path == "/v1/models":  # a client generated from the schema gets the models' list typed
+        schema = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert _conforms({"models": "not a list", "limits": {}}, schema, spec)
+
+
+def test_readiness_answers_are_published(keyed):
+    client, state, _ = keyed
+    spec = client.get("/openapi.json").json()
+    assert not _published(spec, "get", "/readyz", client.get("/readyz"))
+    state.ready = False
+    try:
+        not_ready = client.get("/readyz")
+    finally:
+        state.ready = True
+    assert not_ready.status_code == 503 and not _published(spec, "get", "/readyz", not_ready)
+
+
+def test_a_content_length_that_is_no_number_is_a_published_answer(keyed):
+    client, _, keys = keyed
+    spec = client.get("/openapi.json").json()
+    r = client.post("/v1/tag", content=b"{}", headers=_auth(keys["tag"], **{"content-length": "ten"}))
+    assert r.status_code == 400 and not _published(spec, "post", "/v1/tag", r)

@@ -39,7 +39,9 @@ from ._models import (
     DuplicatesResponse,
     ErrorBody,
     IceRequest,
+    ModelsResponse,
     MoscowRequest,
+    Readiness,
     RiceRequest,
     ScoreResponse,
     SentimentRequest,
@@ -69,7 +71,7 @@ def loaded(part: T | None) -> T:
 Extension = Callable[[FastAPI, ServiceState], None]
 _bearer = HTTPBearer(auto_error=False, description="an API key from `feedback-nlp keys create`")
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 413, 422, 503)}
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 422, 503)}
 
 
 def get_state(request: Request) -> ServiceState:
@@ -414,7 +416,8 @@ def _health_routes(router: APIRouter) -> None:
         return {"status": "ok"}
 
     @router.get("/readyz", tags=["health"], summary="models loaded, ready for requests (no auth)",
-                responses={503: {"description": "still loading, or loading failed"}})
+                response_model=Readiness,
+                responses={503: {"model": Readiness, "description": "still loading, or loading failed"}})
     async def readyz(state: ServiceState = Depends(get_state)) -> JSONResponse:
         if state.ready:
             return JSONResponse({"ready": True})
@@ -423,8 +426,13 @@ def _health_routes(router: APIRouter) -> None:
             body["reason"] = "loading failed; see the service log"
         return JSONResponse(body, 503)
 
+    # the errors a key check gives: /metrics and /v1/models were published without them (a client generated from
+    # /openapi.json had no type for their 401, 403 and 503 bodies, and none for the models' list)
     @router.get("/metrics", tags=["health"], summary="Prometheus metrics (admin scope)",
-                dependencies=[Depends(require_scope("admin"))], response_class=Response)
+                dependencies=[Depends(require_scope("admin"))], response_class=Response,
+                responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                                 "description": "Prometheus text exposition"},
+                           **{code: _ERRORS[code] for code in (401, 403, 503)}})
     async def metrics(state: ServiceState = Depends(get_state)) -> Response:
         state.metrics.backlog_size.set(await anyio.to_thread.run_sync(loaded(state.store).count))
         return Response(state.metrics.render(), media_type=state.metrics.content_type)
@@ -460,8 +468,8 @@ def _tag_routes(router: APIRouter) -> None:
              **{k: rec[k] for k in ("probabilities", "confidence", "needs_review")}}
             for it, rec in zip(req.items, records)]})
 
-    @router.get("/v1/models", tags=["tagging"], summary="the served tag models",
-                dependencies=[Depends(require_scope("tag"))])
+    @router.get("/v1/models", response_model=ModelsResponse, tags=["tagging"], summary="the served tag models",
+                responses={code: _ERRORS[code] for code in (401, 403, 503)}, dependencies=[Depends(require_scope("tag"))])
     async def models(state: ServiceState = Depends(get_state)) -> dict[str, Any]:
         return {"models": [{"name": m.name, "tags": [str(c) for c in m.classifier.classes_],
                             "multi_label": bool(m.classifier.multi_label_)} for m in state.models.values()],
