@@ -147,3 +147,23 @@ def test_a_content_length_that_is_no_number_is_a_published_answer(keyed):
     spec = client.get("/openapi.json").json()
     r = client.post("/v1/tag", content=b"{}", headers=_auth(keys["tag"], **{"content-length": "ten"}))
     assert r.status_code == 400 and not _published(spec, "post", "/v1/tag", r)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "identity, deflate"])
+def test_a_compressed_body_is_refused_by_its_content_encoding_not_as_text_that_is_no_utf8(keyed, coding):
+    import gzip
+
+    client, _, keys = keyed
+    spec = client.get("/openapi.json").json()
+    body = gzip.compress(b'{"items": [{"id": "a", "text": "export fails"}]}')
+    r = client.post("/v1/tag", content=body, headers=_auth(keys["tag"], **{"content-encoding": coding}))
+    assert r.status_code == 415, r.text
+    assert r.json()["error"]["code"] == "unsupported_encoding" and "Content-Encoding" in r.json()["error"]["message"]
+    assert not _published(spec, "post", "/v1/tag", r)
+
+
+def test_an_identity_content_encoding_is_read_as_plain(keyed):
+    client, _, keys = keyed
+    r = client.post("/v1/tag", json={"items": [{"id": "a", "text": "export fails"}]},
+                    headers=_auth(keys["tag"], **{"content-encoding": "Identity"}))
+    assert r.status_code == 200, r.text

@@ -71,7 +71,7 @@ def loaded(part: T | None) -> T:
 Extension = Callable[[FastAPI, ServiceState], None]
 _bearer = HTTPBearer(auto_error=False, description="an API key from `feedback-nlp keys create`")
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 422, 503)}
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 415, 422, 503)}
 
 
 def get_state(request: Request) -> ServiceState:
@@ -187,6 +187,13 @@ class _Guard:
                                                         **too_big), rid)
                 return
             if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+                coding = _content_coding(scope["headers"])
+                if coding is not None:  # a gzip body was refused as "not UTF-8 text (byte 1)"
+                    status["code"] = 415
+                    await self._reply(send, 415, error_body(
+                        "unsupported_encoding", f"the body is sent with Content-Encoding {coding!r}; the service "
+                        "reads bodies uncompressed (no Content-Encoding, or 'identity')", rid), rid)
+                    return
                 body = await self._read_body(scope, receive)
                 if body is None:
                     status["code"] = 413
@@ -239,6 +246,20 @@ class _Guard:
             # ids and counts only: never a text, a query string or a header
             log.info("%s %s %d %.1fms rid=%s key=%s", method, route, status["code"], elapsed * 1000, rid,
                      scope["state"].get("key_id", "-"))
+
+
+def _content_coding(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """The first content coding other than ``identity`` that the ``Content-Encoding`` headers name, else None.
+
+    >>> _content_coding([(b"content-encoding", b"identity, GZIP")]), _content_coding([])
+    ('gzip', None)
+    """
+    for name, value in headers:
+        if name.lower() == b"content-encoding":
+            for coding in value.decode("latin-1").split(","):
+                if coding.strip().lower() not in ("", "identity"):
+                    return coding.strip().lower()[:40]
+    return None
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
