@@ -167,3 +167,25 @@ def test_an_identity_content_encoding_is_read_as_plain(keyed):
     r = client.post("/v1/tag", json={"items": [{"id": "a", "text": "export fails"}]},
                     headers=_auth(keys["tag"], **{"content-encoding": "Identity"}))
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(("origin", "method", "refused"), [
+    ("https://evil.example", "POST", "origin"), ("https://app.example.com", "PUT", "method")])
+def test_a_refused_cors_preflight_is_a_json_error_with_the_request_id(cors, origin, method, refused):
+    client, _, _ = cors
+    r = client.options("/v1/tag", headers={"Origin": origin, "Access-Control-Request-Method": method})
+    assert r.status_code == 400 and r.headers["content-type"] == "application/json"  # was text/plain
+    body = r.json()
+    assert body["error"]["code"] == "cors_refused" and refused in body["error"]["message"]
+    assert body["request_id"] == r.headers["x-request-id"]
+    assert "https://app.example.com" not in r.text  # the allowed origins are not told to anyone who asks
+    assert r.headers["access-control-allow-methods"] == "GET, POST, DELETE"  # the browser's headers stay
+
+
+def test_an_allowed_cors_preflight_and_call_are_answered_as_before(cors):
+    client, _, keys = cors
+    ok = client.options("/v1/tag", headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"})
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "https://app.example.com"
+    r = client.post("/v1/tag", json={"items": [{"id": "a", "text": "export fails"}]},
+                    headers=_auth(keys["tag"], Origin="https://app.example.com"))
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://app.example.com"

@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import scoring
@@ -260,6 +262,27 @@ def _content_coding(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
                 if coding.strip().lower() not in ("", "identity"):
                     return coding.strip().lower()[:40]
     return None
+
+
+class _Cors(CORSMiddleware):
+    """CORS whose refused preflight is a JSON error body like every other answer (it was text/plain "Disallowed
+    CORS origin", the one error of the service a client could not parse)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        headers = Headers(scope=scope) if scope["type"] == "http" else None
+        if headers is None or scope["method"] != "OPTIONS" or "origin" not in headers or \
+                "access-control-request-method" not in headers:
+            await super().__call__(scope, receive, send)
+            return
+        response = self.preflight_response(request_headers=headers)
+        if response.status_code == 400:
+            refused = bytes(response.body).decode().removeprefix("Disallowed CORS ")
+            kept = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+            response = JSONResponse(error_body(
+                "cors_refused", f"CORS preflight refused: {refused} not allowed (origins: the service's "
+                "--cors-origin list; methods and headers: Access-Control-Allow-Methods and -Headers)",
+                scope.get("state", {}).get("request_id", "-")), 400, headers=kept)
+        await response(scope, receive, send)
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -675,9 +698,7 @@ def create_app(config: ServiceConfig, *, extensions: Sequence[Extension] = (), s
             name = f"{getattr(ext, '__module__', '?')}:{getattr(ext, '__qualname__', ext)}"
             raise FeedbackNLPError(f"extension {name} failed while installing: {type(exc).__name__}: {exc}") from exc
     if config.cors_origins:
-        from fastapi.middleware.cors import CORSMiddleware
-
-        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST", "DELETE"],
+        app.add_middleware(_Cors, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(_Guard, state=state)
     return app
