@@ -189,3 +189,55 @@ def test_an_allowed_cors_preflight_and_call_are_answered_as_before(cors):
     r = client.post("/v1/tag", json={"items": [{"id": "a", "text": "export fails"}]},
                     headers=_auth(keys["tag"], Origin="https://app.example.com"))
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://app.example.com"
+
+
+def test_a_caller_whose_event_loop_closed_does_not_end_the_batchers_worker():
+    import asyncio
+    import threading
+
+    import numpy as np
+
+    from feedback_nlp.service._batcher import Batcher
+
+    entered, gate = threading.Event(), threading.Event()
+
+    def encode(texts):
+        if texts == ["abandoned"]:
+            entered.set()
+            gate.wait(10)
+        return np.ones((len(texts), 2), np.float32)
+
+    batcher = Batcher(encode)
+    batcher.start()
+
+    async def abandon() -> None:  # an integration's own loop (asyncio.run) that gives up and closes
+        task = asyncio.ensure_future(batcher.submit(["abandoned"]))
+        await asyncio.to_thread(entered.wait, 10)
+        task.cancel()
+
+    asyncio.run(abandon())
+    gate.set()  # the worker now answers a loop that is closed: that raised, and ended the worker thread
+    try:
+        assert asyncio.run(asyncio.wait_for(batcher.submit(["next"]), 5)).shape == (1, 2)  # was: waits forever
+    finally:
+        batcher.stop()
+
+
+def test_a_failing_observe_hook_does_not_end_the_batchers_worker(caplog):
+    import asyncio
+
+    import numpy as np
+
+    from feedback_nlp.service._batcher import Batcher
+
+    def observe(*_):
+        raise ValueError("metrics broke")
+
+    batcher = Batcher(lambda texts: np.ones((len(texts), 2), np.float32), observe=observe)
+    batcher.start()
+    try:
+        for _ in range(2):  # the second pass was never run
+            assert asyncio.run(asyncio.wait_for(batcher.submit(["a"]), 5)).shape == (1, 2)
+    finally:
+        batcher.stop()
+    assert "observe hook failed" in caplog.text
