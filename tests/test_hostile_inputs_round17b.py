@@ -241,3 +241,26 @@ def test_a_failing_observe_hook_does_not_end_the_batchers_worker(caplog):
     finally:
         batcher.stop()
     assert "observe hook failed" in caplog.text
+
+
+def test_a_service_whose_store_failed_to_load_does_not_ask_to_retry_shortly(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from conftest import HashEmbedder
+    from feedback_nlp.service import ServiceConfig, create_app
+    from feedback_nlp.service._state import ServiceState
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "backlog.sqlite").write_bytes(b"not a database " * 100)
+    config = ServiceConfig(data_dir=tmp_path / "data", sentiment=None)
+    state = ServiceState(config, embedder=HashEmbedder())
+    with TestClient(create_app(config, state=state), raise_server_exceptions=False) as client:
+        deadline = time.monotonic() + 30
+        while state.load_error is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        r = client.post("/v1/tag", json={"items": [{"id": "a", "text": "export fails"}]},
+                        headers=_auth("fnlp_whatever"))
+        spec = client.get("/openapi.json").json()
+    assert r.status_code == 503 and "retry-after" not in r.headers  # was: Retry-After: 2, "still loading", for ever
+    assert r.json()["error"]["code"] == "load_failed" and "service log" in r.json()["error"]["message"]
+    assert not _published(spec, "post", "/v1/tag", r)

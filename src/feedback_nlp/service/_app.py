@@ -89,6 +89,9 @@ def require_scope(scope: str) -> Callable[..., Any]:
 
     async def check(request: Request, cred: HTTPAuthorizationCredentials | None = Security(_bearer)) -> ApiKey:
         state = get_state(request)
+        if state.load_error is not None:  # was "still loading; retry shortly" with Retry-After: 2, for ever
+            raise ApiError(503, "load_failed", "the service failed to load its models or its store and will not "
+                           "become ready; its operator finds why in the service log")
         if not state.ready:
             raise ApiError(503, "not_ready", "the service is still loading its models; retry shortly",
                            headers={"Retry-After": "2"})
