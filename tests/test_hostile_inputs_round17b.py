@@ -264,3 +264,21 @@ def test_a_service_whose_store_failed_to_load_does_not_ask_to_retry_shortly(tmp_
     assert r.status_code == 503 and "retry-after" not in r.headers  # was: Retry-After: 2, "still loading", for ever
     assert r.json()["error"]["code"] == "load_failed" and "service log" in r.json()["error"]["message"]
     assert not _published(spec, "post", "/v1/tag", r)
+
+
+def test_the_postgresql_store_gives_back_metadata_numbers_of_the_type_they_were_sent():
+    import numpy as np
+
+    from _service_support import postgres_url
+    from feedback_nlp.service._postgres import PostgresStore
+    from feedback_nlp.service._store import BacklogItem
+
+    store = PostgresStore(postgres_url())
+    try:
+        store.bind_embedder("m", 4)
+        meta = {"big": 1e20, "huge": -1e308, "plain": 2.0, "small": 2.5e-300, "votes": 2**70, "s": "1e+20", "t": True}
+        store.upsert([BacklogItem("a", "text", meta, np.full(4, 0.5, np.float32))])
+        got = store.get("a").metadata
+    finally:
+        store.close()
+    assert got == meta and {k: type(v) for k, v in got.items()} == {k: type(v) for k, v in meta.items()}, got
