@@ -282,3 +282,26 @@ def test_the_postgresql_store_gives_back_metadata_numbers_of_the_type_they_were_
     finally:
         store.close()
     assert got == meta and {k: type(v) for k, v in got.items()} == {k: type(v) for k, v in meta.items()}, got
+
+
+def test_an_id_holding_nul_in_the_url_is_not_found_on_postgresql_as_on_sqlite(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from _service_support import postgres_url
+    from conftest import HashEmbedder
+    from feedback_nlp.service import ServiceConfig, create_app, create_key
+    from feedback_nlp.service._state import ServiceState
+
+    config = ServiceConfig(data_dir=tmp_path, store=postgres_url(), sentiment=None)
+    config.models = {}  # no tag model to load: the backlog routes only
+    state = ServiceState(config, embedder=HashEmbedder())
+    with TestClient(create_app(config, state=state), raise_server_exceptions=False) as client:
+        deadline = time.monotonic() + 60
+        while not state.ready and state.load_error is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert state.ready, state.load_error
+        key = create_key(state.store, "w", "write")[0]
+        got = client.get("/v1/backlog/a%00b", headers=_auth(key))
+        gone = client.delete("/v1/backlog/a%00b", headers=_auth(key))
+    assert (got.status_code, gone.status_code) == (404, 404), (got.text, gone.text)  # was 500 internal_error
+    assert got.json()["error"]["code"] == "not_found"

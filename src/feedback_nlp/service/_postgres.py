@@ -152,10 +152,14 @@ class PostgresStore(Store):
         return created
 
     def delete(self, item_id: str) -> bool:
+        if "\x00" in item_id:  # no stored id holds NUL (PostgreSQL text cannot): DELETE /v1/backlog/a%00b was a 500
+            return False
         with self._conn() as conn:
             return conn.execute("DELETE FROM fnlp_items WHERE id = %s", (item_id,)).rowcount > 0
 
     def get(self, item_id: str) -> BacklogItem | None:
+        if "\x00" in item_id:  # as in delete: GET /v1/backlog/a%00b failed in the query, a 500 (SQLite: 404)
+            return None
         with self._conn() as conn:
             row = conn.execute("SELECT id, text, metadata, embedding::real[], updated_at FROM fnlp_items "
                                "WHERE id = %s", (item_id,)).fetchone()
