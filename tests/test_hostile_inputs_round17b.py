@@ -305,3 +305,12 @@ def test_an_id_holding_nul_in_the_url_is_not_found_on_postgresql_as_on_sqlite(tm
         gone = client.delete("/v1/backlog/a%00b", headers=_auth(key))
     assert (got.status_code, gone.status_code) == (404, 404), (got.text, gone.text)  # was 500 internal_error
     assert got.json()["error"]["code"] == "not_found"
+
+
+def test_an_unknown_field_with_a_huge_name_is_named_in_short(keyed):
+    client, _, keys = keyed
+    body = b'{"items": [{"id": "a", "text": "x y"}], "' + b"k" * 200_000 + b'": 1}'
+    r = client.post("/v1/tag", content=body, headers=_auth(keys["tag"]))
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["type"] == "extra_forbidden"
+    assert len(r.content) < 2_000, len(r.content)  # was 400 kB: the name twice
+    assert r.json()["error"]["details"][0]["loc"] == "body." + "k" * 80 + "…"
