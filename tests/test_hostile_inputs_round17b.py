@@ -314,3 +314,11 @@ def test_an_unknown_field_with_a_huge_name_is_named_in_short(keyed):
     assert r.status_code == 422 and r.json()["error"]["details"][0]["type"] == "extra_forbidden"
     assert len(r.content) < 2_000, len(r.content)  # was 400 kB: the name twice
     assert r.json()["error"]["details"][0]["loc"] == "body." + "k" * 80 + "…"
+
+
+@pytest.mark.parametrize(("length", "status", "code"), [("9" * 5000, 413, "body_too_large"),
+                                                     ("0" * 5000 + "2", 422, "invalid_request")])  # 2: the body's
+def test_a_content_length_of_thousands_of_digits_is_a_named_answer_not_a_500(keyed, length, status, code):
+    client, _, keys = keyed
+    r = client.post("/v1/tag", content=b"{}", headers=_auth(keys["tag"], **{"content-length": length}))
+    assert (r.status_code, r.json()["error"]["code"]) == (status, code), r.text  # was 500 internal_error

@@ -186,7 +186,9 @@ class _Guard:
                 await self._reply(send, 400, error_body("bad_request", "the Content-Length header is not a number",
                                                         rid), rid)
                 return
-            if length is not None and int(length) > limit:
+            digits = None if length is None else length.lstrip(b"0") or b"0"
+            # by its digits first: int() of over 4,300 digits raises (a 500 from ASGI servers that pass it on)
+            if digits is not None and (len(digits) > 18 or int(digits) > limit):
                 status["code"] = 413
                 await self._reply(send, 413, error_body("body_too_large", f"request body over {limit} bytes", rid,
                                                         **too_big), rid)
