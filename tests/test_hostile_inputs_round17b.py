@@ -322,3 +322,32 @@ def test_a_content_length_of_thousands_of_digits_is_a_named_answer_not_a_500(key
     client, _, keys = keyed
     r = client.post("/v1/tag", content=b"{}", headers=_auth(keys["tag"], **{"content-length": length}))
     assert (r.status_code, r.json()["error"]["code"]) == (status, code), r.text  # was 500 internal_error
+
+
+def test_a_background_job_that_fails_is_logged_without_its_message(tmp_path, caplog):
+    from fastapi.testclient import TestClient
+
+    from conftest import HashEmbedder
+    from feedback_nlp.service import ServiceConfig, create_app
+
+    config = ServiceConfig(data_dir=tmp_path, sentiment=None)
+    config.models = {}  # nothing to load but the store
+    caplog.set_level("INFO", logger="feedback_nlp.service")
+
+    async def webhook_worker(state) -> None:
+        raise ValueError("could not process 'refund for ann@example.com'")
+
+    def install(app, state) -> None:
+        state.add_background(webhook_worker)
+
+    from feedback_nlp.service._state import ServiceState
+
+    state = ServiceState(config, embedder=HashEmbedder())
+    with TestClient(create_app(config, extensions=[install], state=state)):
+        deadline = time.monotonic() + 10
+        while "background job" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert state._tasks and state._tasks[0].done()
+    # was: not a word, ever (the exception was swallowed at shutdown) while the service answered ready
+    assert "background job" in caplog.text and "webhook_worker" in caplog.text and "ValueError" in caplog.text
+    assert "ann@example.com" not in caplog.text
