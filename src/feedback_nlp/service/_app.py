@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import scoring
@@ -39,7 +41,9 @@ from ._models import (
     DuplicatesResponse,
     ErrorBody,
     IceRequest,
+    ModelsResponse,
     MoscowRequest,
+    Readiness,
     RiceRequest,
     ScoreResponse,
     SentimentRequest,
@@ -69,7 +73,7 @@ def loaded(part: T | None) -> T:
 Extension = Callable[[FastAPI, ServiceState], None]
 _bearer = HTTPBearer(auto_error=False, description="an API key from `feedback-nlp keys create`")
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 413, 422, 503)}
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 415, 422, 503)}
 
 
 def get_state(request: Request) -> ServiceState:
@@ -85,6 +89,9 @@ def require_scope(scope: str) -> Callable[..., Any]:
 
     async def check(request: Request, cred: HTTPAuthorizationCredentials | None = Security(_bearer)) -> ApiKey:
         state = get_state(request)
+        if state.load_error is not None:  # was "still loading; retry shortly" with Retry-After: 2, for ever
+            raise ApiError(503, "load_failed", "the service failed to load its models or its store and will not "
+                           "become ready; its operator finds why in the service log")
         if not state.ready:
             raise ApiError(503, "not_ready", "the service is still loading its models; retry shortly",
                            headers={"Retry-After": "2"})
@@ -115,6 +122,15 @@ class _Guard:
 
     def __init__(self, app: Any, state: ServiceState) -> None:
         self.app, self.state = app, state
+        self._static: frozenset[str] | None = None
+
+    def _static_paths(self, scope: Any) -> frozenset[str]:
+        """The paths of the app's routes that have no template (``/openapi.json``, ``/docs``, ...)."""
+        if self._static is None:
+            routes = getattr(scope.get("app"), "routes", ())
+            self._static = frozenset(r.path for r in routes if not isinstance(r, APIRoute) and "{" not in
+                                     getattr(r, "path", "{"))
+        return self._static
 
     async def _reply(self, send: Any, status: int, body: dict[str, Any], rid: str) -> None:
         raw = json.dumps(body).encode()
@@ -170,12 +186,21 @@ class _Guard:
                 await self._reply(send, 400, error_body("bad_request", "the Content-Length header is not a number",
                                                         rid), rid)
                 return
-            if length is not None and int(length) > limit:
+            digits = None if length is None else length.lstrip(b"0") or b"0"
+            # by its digits first: int() of over 4,300 digits raises (a 500 from ASGI servers that pass it on)
+            if digits is not None and (len(digits) > 18 or int(digits) > limit):
                 status["code"] = 413
                 await self._reply(send, 413, error_body("body_too_large", f"request body over {limit} bytes", rid,
                                                         **too_big), rid)
                 return
             if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+                coding = _content_coding(scope["headers"])
+                if coding is not None:  # a gzip body was refused as "not UTF-8 text (byte 1)"
+                    status["code"] = 415
+                    await self._reply(send, 415, error_body(
+                        "unsupported_encoding", f"the body is sent with Content-Encoding {coding!r}; the service "
+                        "reads bodies uncompressed (no Content-Encoding, or 'identity')", rid), rid)
+                    return
                 body = await self._read_body(scope, receive)
                 if body is None:
                     status["code"] = 413
@@ -214,7 +239,11 @@ class _Guard:
         finally:
             route = getattr(scope.get("route"), "path", None)  # the template: /v1/backlog/{item_id}, not an id
             if route is None:  # static routes (/openapi.json, /docs) carry no template; unknown paths stay unnamed
-                route = scope["path"] if status["code"] < 400 else "unmatched"
+                # by the app's own paths, not the status: a CORS preflight (OPTIONS, 200 for any path) and a
+                # trailing-slash redirect (307) put the path sent, "/v1/backlog/ann@example.com" as well, into the
+                # metrics and the log, one series per path, without a key
+                known = status["code"] < 400 and scope["path"] in self._static_paths(scope)
+                route = scope["path"] if known else "unmatched"
             elapsed = time.perf_counter() - start
             metrics = self.state.metrics
             metrics.requests.labels(method, route, str(status["code"])).inc()
@@ -224,6 +253,41 @@ class _Guard:
             # ids and counts only: never a text, a query string or a header
             log.info("%s %s %d %.1fms rid=%s key=%s", method, route, status["code"], elapsed * 1000, rid,
                      scope["state"].get("key_id", "-"))
+
+
+def _content_coding(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """The first content coding other than ``identity`` that the ``Content-Encoding`` headers name, else None.
+
+    >>> _content_coding([(b"content-encoding", b"identity, GZIP")]), _content_coding([])
+    ('gzip', None)
+    """
+    for name, value in headers:
+        if name.lower() == b"content-encoding":
+            for coding in value.decode("latin-1").split(","):
+                if coding.strip().lower() not in ("", "identity"):
+                    return coding.strip().lower()[:40]
+    return None
+
+
+class _Cors(CORSMiddleware):
+    """CORS whose refused preflight is a JSON error body like every other answer (it was text/plain "Disallowed
+    CORS origin", the one error of the service a client could not parse)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        headers = Headers(scope=scope) if scope["type"] == "http" else None
+        if headers is None or scope["method"] != "OPTIONS" or "origin" not in headers or \
+                "access-control-request-method" not in headers:
+            await super().__call__(scope, receive, send)
+            return
+        response = self.preflight_response(request_headers=headers)
+        if response.status_code == 400:
+            refused = bytes(response.body).decode().removeprefix("Disallowed CORS ")
+            kept = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+            response = JSONResponse(error_body(
+                "cors_refused", f"CORS preflight refused: {refused} not allowed (origins: the service's "
+                "--cors-origin list; methods and headers: Access-Control-Allow-Methods and -Headers)",
+                scope.get("state", {}).get("request_id", "-")), 400, headers=kept)
+        await response(scope, receive, send)
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -401,7 +465,8 @@ def _health_routes(router: APIRouter) -> None:
         return {"status": "ok"}
 
     @router.get("/readyz", tags=["health"], summary="models loaded, ready for requests (no auth)",
-                responses={503: {"description": "still loading, or loading failed"}})
+                response_model=Readiness,
+                responses={503: {"model": Readiness, "description": "still loading, or loading failed"}})
     async def readyz(state: ServiceState = Depends(get_state)) -> JSONResponse:
         if state.ready:
             return JSONResponse({"ready": True})
@@ -410,8 +475,13 @@ def _health_routes(router: APIRouter) -> None:
             body["reason"] = "loading failed; see the service log"
         return JSONResponse(body, 503)
 
+    # the errors a key check gives: /metrics and /v1/models were published without them (a client generated from
+    # /openapi.json had no type for their 401, 403 and 503 bodies, and none for the models' list)
     @router.get("/metrics", tags=["health"], summary="Prometheus metrics (admin scope)",
-                dependencies=[Depends(require_scope("admin"))], response_class=Response)
+                dependencies=[Depends(require_scope("admin"))], response_class=Response,
+                responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                                 "description": "Prometheus text exposition"},
+                           **{code: _ERRORS[code] for code in (401, 403, 503)}})
     async def metrics(state: ServiceState = Depends(get_state)) -> Response:
         state.metrics.backlog_size.set(await anyio.to_thread.run_sync(loaded(state.store).count))
         return Response(state.metrics.render(), media_type=state.metrics.content_type)
@@ -447,8 +517,8 @@ def _tag_routes(router: APIRouter) -> None:
              **{k: rec[k] for k in ("probabilities", "confidence", "needs_review")}}
             for it, rec in zip(req.items, records)]})
 
-    @router.get("/v1/models", tags=["tagging"], summary="the served tag models",
-                dependencies=[Depends(require_scope("tag"))])
+    @router.get("/v1/models", response_model=ModelsResponse, tags=["tagging"], summary="the served tag models",
+                responses={code: _ERRORS[code] for code in (401, 403, 503)}, dependencies=[Depends(require_scope("tag"))])
     async def models(state: ServiceState = Depends(get_state)) -> dict[str, Any]:
         return {"models": [{"name": m.name, "tags": [str(c) for c in m.classifier.classes_],
                             "multi_label": bool(m.classifier.multi_label_)} for m in state.models.values()],
@@ -633,9 +703,7 @@ def create_app(config: ServiceConfig, *, extensions: Sequence[Extension] = (), s
             name = f"{getattr(ext, '__module__', '?')}:{getattr(ext, '__qualname__', ext)}"
             raise FeedbackNLPError(f"extension {name} failed while installing: {type(exc).__name__}: {exc}") from exc
     if config.cors_origins:
-        from fastapi.middleware.cors import CORSMiddleware
-
-        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST", "DELETE"],
+        app.add_middleware(_Cors, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(_Guard, state=state)
     return app

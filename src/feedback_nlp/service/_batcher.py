@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -53,7 +54,10 @@ def _resolve(job: _Job, result: Any = None, exc: BaseException | None = None) ->
         else:
             job.future.set_result(result)
 
-    job.loop.call_soon_threadsafe(settle)
+    # its event loop closed (an integration's asyncio.run gave up): no one waits for the answer. The RuntimeError
+    # ended the worker thread, and every later request of the process waited forever
+    with contextlib.suppress(RuntimeError):
+        job.loop.call_soon_threadsafe(settle)
 
 
 class Batcher:
@@ -140,7 +144,10 @@ class Batcher:
                     self._finish_alone(job)
                 continue
             if self.observe is not None:
-                self.observe(len(texts), len(jobs), time.perf_counter() - start)
+                try:
+                    self.observe(len(texts), len(jobs), time.perf_counter() - start)
+                except Exception:  # noqa: BLE001 - a metrics hook's failure must not end the worker (see _resolve)
+                    log.exception("the batcher's observe hook failed; the pass is answered all the same")
             parts, offset = [], 0
             for job in jobs:
                 parts.append(vectors[offset:offset + len(job.texts)])

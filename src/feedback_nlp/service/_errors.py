@@ -30,13 +30,17 @@ class TextRejected(Exception):
 
 
 def loc_path(loc: tuple | list) -> str:
-    """A pydantic error location as a path: ``("body", "items", 3, "text")`` → ``body.items[3].text``.
+    """A pydantic error location as a path: ``("body", "items", 3, "text")`` → ``body.items[3].text``. A name
+    is cut at 80 characters: an unknown field is named by the key the client sent, and a key of 100,000
+    characters was echoed twice (message and details) in one error body.
 
-    >>> loc_path(("body", "items", 3, "text"))
-    'body.items[3].text'
+    >>> loc_path(("body", "items", 3, "text")), loc_path(("body", "k" * 200))[-3:]
+    ('body.items[3].text', 'kk…')
     """
     out = ""
     for part in loc:
+        if isinstance(part, str) and len(part) > 80:
+            part = part[:80] + "…"
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 

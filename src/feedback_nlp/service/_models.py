@@ -122,6 +122,29 @@ class TagResponse(BaseModel):
     results: list[TagResult]
 
 
+class ServedModelInfo(BaseModel):
+    name: str
+    tags: list[str]
+    multi_label: bool
+
+
+class Limits(BaseModel):
+    max_body_bytes: int
+    max_items: int
+    max_text_chars: int
+    max_k: int
+
+
+class ModelsResponse(BaseModel):
+    models: list[ServedModelInfo]
+    limits: Limits = Field(description="the request limits; an error body names the one that was hit")
+
+
+class Readiness(BaseModel):
+    ready: bool
+    reason: str | None = Field(default=None, description="why not ready: loading, or loading failed")
+
+
 class SentimentRequest(_Strict):
     items: list[Item] = Field(min_length=1)
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import traceback
 import unicodedata
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
@@ -45,6 +46,19 @@ def refuse_repeated_ids(items: Sequence[Any]) -> None:
                            details=[{"loc": f"body.items[{i}].id", "msg": "duplicate id in one request",
                                      "type": "duplicate_id"}])
         seen[key] = i
+
+
+def _report_stopped(task: asyncio.Task) -> None:
+    """Log a background job that ended by an exception: it ended without a word (the exception was swallowed at
+    shutdown), and a webhook worker that died left events queued while the service answered ready. By type and
+    code location only, as for requests (a message may quote a text)."""
+    exc = None if task.cancelled() else task.exception()
+    if exc is None:
+        return
+    frames = traceback.extract_tb(exc.__traceback__)[-5:]
+    where = " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in reversed(frames))
+    log.error("background job %s stopped: %s at %s; it is not restarted until the service is", task.get_name(),
+              type(exc).__name__, where)
 
 
 class ServedModel:
@@ -143,7 +157,9 @@ class ServiceState:
                 on_failure()
             return
         for job in self._background:
-            self._tasks.append(asyncio.create_task(job(self)))
+            task = asyncio.create_task(job(self), name=getattr(job, "__qualname__", repr(job)))
+            task.add_done_callback(_report_stopped)
+            self._tasks.append(task)
 
     def add_background(self, job: Background) -> None:
         """Run ``await job(state)`` once the models are loaded; it is cancelled at shutdown."""
