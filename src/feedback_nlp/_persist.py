@@ -24,10 +24,10 @@ import math
 import os
 import stat
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -357,6 +357,33 @@ def read_config(folder: Path, fmt: str) -> dict[str, Any]:
             if attempt == 4 or _identity(folder) == before:
                 raise
     raise AssertionError("unreachable")
+
+
+_T = TypeVar("_T")
+
+
+def read_saved(folder: Path, fmt: str, read: Callable[[dict[str, Any]], _T]) -> tuple[dict[str, Any], _T]:
+    """``config.json`` (checked as :func:`read_config` checks it) and what ``read(config)`` reads of the folder's
+    other files, both of one save. The files are read holding the lock that a save of the folder takes for its
+    renames (:func:`~feedback_nlp._atomic.renaming_in`), once the folder is seen to be the one whose manifest was
+    checked; a folder replaced meanwhile is read again. Read after ``read_config``, a save of the folder by another
+    process in between gave one save's config and ids with the next one's vectors, without a word."""
+    parent = os.path.dirname(os.path.abspath(folder.resolve() if folder.is_symlink() else folder))
+    for _ in range(5):
+        before = _identity(folder)
+        config = read_config(folder, fmt)
+        try:
+            with renaming_in(parent):  # no save renames in the parent meanwhile: the folder stays the checked one
+                same = before is not None and _identity(folder) == before
+                data = read(config) if same else None
+        except OSError:  # a file gone under it: the old folder of a save, removed (where there is no flock)
+            if _identity(folder) == before:
+                raise
+            continue
+        if same and _identity(folder) == before:  # also where renaming_in could take no lock
+            return config, data  # type: ignore[return-value]
+    raise IntegrityError(f"{folder} was replaced by another save each of 5 times it was read; load it again once "
+                         "the saves end")
 
 
 def _identity(folder: Path) -> tuple[int, int] | None:

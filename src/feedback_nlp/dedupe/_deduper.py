@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator
 from .._config import DEFAULTS
 from .._optional import require
 from .._params import HasMethods, Interval, Options, ParamsMixin
-from .._persist import check_embedder, loading, prepare_folder, read_config, read_npy, saving, write_config
+from .._persist import check_embedder, loading, prepare_folder, read_npy, read_saved, saving, write_config
 from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted_list
@@ -573,7 +573,8 @@ class Deduper(ParamsMixin, BaseEstimator):
         np.save(path / "embeddings.npy", self.embeddings_, allow_pickle=False)
         # saved artefacts hold redacted text only, whatever the caller fitted on
         texts = [redact_pii(t) if isinstance(t, str) else t for t in self.texts_]
-        (path / "items.json").write_text(json.dumps({"ids": self.ids_, "texts": texts}, ensure_ascii=False, default=str))
+        (path / "items.json").write_text(json.dumps({"ids": self.ids_, "texts": texts}, ensure_ascii=False, default=str),
+                                        encoding="utf-8")  # the locale's encoding failed on "é" in a C locale
         params = {k: v for k, v in self.get_params(deep=False).items() if k != "embedder"}
         write_config(path, "feedback_nlp.Deduper", ("embeddings.npy", "items.json"), params=params,
                      model_id=self.model_id_)
@@ -582,11 +583,16 @@ class Deduper(ParamsMixin, BaseEstimator):
     def load(cls, path: str | os.PathLike, *, embedder: BaseEmbedder | None = None) -> Deduper:
         """Load a saved Deduper; ``embedder`` must be the one its vectors were made with."""
         path = Path(path).expanduser()
-        config = read_config(path, "feedback_nlp.Deduper")
-        with loading(path):  # a config without model_id or params was a bare KeyError
+
+        def read(config: dict[str, Any]) -> tuple[Any, np.ndarray]:  # the config's checks come before the big files
             if not isinstance(config["model_id"], (str, type(None))):
                 raise ValueError(f"model_id {config['model_id']!r} is not a model name")
             check_embedder(config["model_id"], embedder, "the duplicate index")
+            return json.loads((path / "items.json").read_text(encoding="utf-8")), read_npy(path / "embeddings.npy")
+
+        with loading(path):  # a config without model_id or params was a bare KeyError
+            # config, ids and vectors of one save, also while another process saves the folder
+            config, (items, vectors) = read_saved(path, "feedback_nlp.Deduper", read)
             # folders saved before parameters were grouped under "params" keep them at the top level
             params = config.get("params") or {k: config[k] for k in ("threshold", "index", "exact_max", "hnsw_m",
                                                                      "hnsw_ef", "random_state") if k in config}
@@ -600,9 +606,8 @@ class Deduper(ParamsMixin, BaseEstimator):
         with loading(path):
             d = cls(embedder, **params)
             d._validate_params()
-            items = json.loads((path / "items.json").read_text())
             d.ids_, d.texts_ = list(items["ids"]), list(items["texts"])
-            d.embeddings_ = read_npy(path / "embeddings.npy")
+            d.embeddings_ = vectors
             if d.embeddings_.ndim != 2 or len(d.embeddings_) != len(d.ids_) or len(d.texts_) != len(d.ids_):
                 raise ValueError(f"embeddings of shape {d.embeddings_.shape} for {len(d.ids_)} ids and "
                                  f"{len(d.texts_)} texts")

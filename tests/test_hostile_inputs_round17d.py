@@ -1,0 +1,97 @@
+"""Hostile and careless inputs, round 17d: near-duplicate search (the Deduper, BM25) and its save/load. Each test
+failed before its fix. Everything runs in process with the tests' HashEmbedder (no model), except one test that
+saves in a child process under a C locale."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+
+import feedback_nlp._persist as persist
+import feedback_nlp.dedupe._deduper as deduper_module
+from conftest import HashEmbedder
+from feedback_nlp.dedupe import Deduper
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+# --- 1. a load while another process saves the same folder ------------------------------------------------------
+
+
+def _two_indexes(h: HashEmbedder) -> tuple[Deduper, Deduper]:
+    old = Deduper(h, threshold=0.9).fit(["export to csv fails", "dark mode please"], ids=["a", "b"])
+    new = Deduper(h, threshold=0.5).fit(["login is broken", "billing page slow"], ids=["c", "d"])
+    return old, new
+
+
+def _same_index(loaded: Deduper, saved: Deduper) -> bool:
+    return (loaded.ids_ == saved.ids_ and loaded.threshold == saved.threshold
+            and np.array_equal(loaded.embeddings_, saved.embeddings_))
+
+
+def test_a_save_between_the_ids_and_the_vectors_of_a_load_does_not_mix_them(tmp_path, monkeypatch):
+    # was: the load read items.json of one save and embeddings.npy of the next (a save by another process
+    # committed in between): the ids and texts of "export to csv fails" with the vectors of "login is broken"
+    h = HashEmbedder()
+    old, new = _two_indexes(h)
+    folder = old.save(tmp_path / "index")
+    real = deduper_module.read_npy
+    saver: list[threading.Thread] = []
+
+    def racing(path):
+        if not saver:  # another save of the folder starts between the two files of the load
+            saver.append(threading.Thread(target=new.save, args=(folder,)))
+            saver[0].start()
+            saver[0].join(timeout=1)  # it waits for the load's read to end (before the fix: it committed)
+        return real(path)
+
+    monkeypatch.setattr(deduper_module, "read_npy", racing)
+    loaded = Deduper.load(folder, embedder=h)
+    saver[0].join()
+    assert _same_index(loaded, old) or _same_index(loaded, new)
+    assert _same_index(Deduper.load(folder, embedder=h), new)  # the save waited, then committed
+
+
+def test_a_save_between_the_checked_manifest_and_the_files_gives_the_new_index_whole(tmp_path, monkeypatch):
+    h = HashEmbedder()
+    old, new = _two_indexes(h)
+    folder = old.save(tmp_path / "index")
+    real = persist.read_config
+    saved: list[bool] = []
+
+    def then_saved(*args, **kwargs):
+        config = real(*args, **kwargs)
+        if not saved:  # the manifest and config of the old save are checked, then a save replaces the folder
+            saved.append(True)
+            new.save(folder)
+        return config
+
+    monkeypatch.setattr(persist, "read_config", then_saved)
+    monkeypatch.setattr(deduper_module, "read_config", then_saved, raising=False)
+    assert _same_index(Deduper.load(folder, embedder=h), new)
+
+
+# --- 2. the saved items in another locale ----------------------------------------------------------------------
+
+
+def test_a_duplicate_index_saves_and_loads_its_texts_as_utf8_whatever_the_locale(tmp_path):
+    # was: items.json was written in the locale's encoding: under a C locale (or Windows' cp1252) a save of "café"
+    # or "导出失败" failed with UnicodeEncodeError, and a folder saved under UTF-8 did not load there
+    texts, ids = ["café crème fails", "导出失败"], ["é", "b"]
+    Deduper().fit(texts, ids=ids, embeddings=np.eye(2, 4)).save(tmp_path / "utf8")
+    script = (f"import sys, numpy as np\nfrom feedback_nlp.dedupe import Deduper\ntexts, ids = {ascii(texts)}, {ascii(ids)}\n"
+              "print(Deduper.load(sys.argv[1]).texts_ == texts)\n"
+              "Deduper().fit(texts, ids=ids, embeddings=np.eye(2, 4)).save(sys.argv[2])\n")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
+           "PYTHONPATH": str(SRC)}
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "utf8"), str(tmp_path / "c")],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["True"]
+    loaded = Deduper.load(tmp_path / "c")
+    assert loaded.texts_ == texts and loaded.ids_ == ids
