@@ -95,3 +95,21 @@ def test_a_duplicate_index_saves_and_loads_its_texts_as_utf8_whatever_the_locale
     assert run.stdout.split() == ["True"]
     loaded = Deduper.load(tmp_path / "c")
     assert loaded.texts_ == texts and loaded.ids_ == ids
+
+
+# --- 3. personal data in the lexical ranking ---------------------------------------------------------------------
+
+
+def test_a_shared_email_address_ranks_no_item_first_and_a_save_keeps_the_ranking(tmp_path):
+    # was: find's lexical bonus read the raw texts, so the item naming the query's customer e-mail ranked first
+    # (the vectors, of cleaned text, never see it), and after save and load (texts redacted) it no longer did
+    texts = ["checkout fails for me", "checkout fails, write to jane.doe@example.com", "checkout fails again",
+             "checkout fails today", "checkout fails now", "checkout fails here", "checkout fails sometimes"]
+    same = np.ones((len(texts), 4))  # every item equally close: only the lexical bonus orders them
+    query, vector = ["jane.doe@example.com: checkout fails"], np.ones((1, 4))
+    fitted = Deduper().fit(texts, embeddings=same)
+    before = fitted.find(query, embeddings=vector, k=3)["id"].tolist()
+    after = Deduper.load(fitted.save(tmp_path / "index")).find(query, embeddings=vector, k=3)["id"].tolist()
+    assert before == after == [0, 1, 2]
+    added = Deduper().fit(texts[:1], embeddings=same[:1]).add(texts[1:], embeddings=same[1:])  # add() reads alike
+    assert added.find(query, embeddings=vector, k=3)["id"].tolist() == [0, 1, 2]
