@@ -113,3 +113,22 @@ def test_a_shared_email_address_ranks_no_item_first_and_a_save_keeps_the_ranking
     assert before == after == [0, 1, 2]
     added = Deduper().fit(texts[:1], embeddings=same[:1]).add(texts[1:], embeddings=same[1:])  # add() reads alike
     assert added.find(query, embeddings=vector, k=3)["id"].tolist() == [0, 1, 2]
+
+
+# --- 4. min_score with the lexical bonus ------------------------------------------------------------------------
+
+
+def test_min_score_keeps_a_match_above_it_that_the_lexical_bonus_ranked_second():
+    # was: the k best by cosine + bonus were chosen first and min_score applied after: the item at cosine 0.90
+    # that shares a rare identifier with the query took the one place of k=1 and was dropped (below 0.92), so
+    # the item at 0.93 was never returned: an empty answer
+    close = [0.93, np.sqrt(1 - 0.93 ** 2), 0.0]
+    sharing = [0.9, 0.0, np.sqrt(1 - 0.81)]
+    others = [[-1.0, 0.0, 0.0]] * 20
+    texts = ["the page never loads", "crash HADOOP-16821 in NativeAzureFsOutputStream"] + [
+        f"unrelated note {i}" for i in range(20)]
+    d = Deduper().fit(texts, embeddings=np.array([close, sharing, *others]))
+    query, vector = ["NativeAzureFsOutputStream HADOOP-16821 error"], np.array([[1.0, 0.0, 0.0]])
+    assert d.find(query, embeddings=vector, k=2)["id"].tolist() == [1, 0]  # the bonus ranks the sharing item first
+    found = d.find(query, embeddings=vector, k=1, min_score=0.92)
+    assert found["id"].tolist() == [0] and found["score"].iloc[0] >= 0.92

@@ -388,7 +388,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         kk = min(k + int(exclude_self or skip_pos is not None), len(self.ids_))
         lexical = self._bm25 is not None and any(isinstance(t, str) and t for t in qtexts)
         if lexical:
-            scores, pos = self._fused(q, qtexts, kk)
+            scores, pos = self._fused(q, qtexts, kk, floor)
         else:
             scores, pos = self._knn(q, kk)
         rows = []
@@ -408,11 +408,13 @@ class Deduper(ParamsMixin, BaseEstimator):
                 rows.append({"query": i, "rank": rank, "id": self.ids_[p], "score": _cosine(s), "text": self.texts_[p]})
         return pd.DataFrame(rows, columns=["query", "rank", "id", "score", "text"])
 
-    def _fused(self, q: np.ndarray, qtexts: list, kk: int) -> tuple[np.ndarray, np.ndarray]:
+    def _fused(self, q: np.ndarray, qtexts: list, kk: int, floor: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(cosine scores, positions) of the best ``kk`` items by cosine plus the bounded lexical bonus.
 
         Candidates are the ``candidates`` best items by cosine and the ``candidates`` best by BM25 (all
-        terms); the bonus uses BM25 over the specific terms only. Ties by cosine, then position."""
+        terms); the bonus uses BM25 over the specific terms only. Ties by cosine, then position. Candidates below
+        ``floor`` (find's ``min_score``) are left out before the best are chosen: chosen first, a lower match
+        that the bonus moved up took the place of one above the floor, and was then dropped (k=1 found nothing)."""
         n = len(self.ids_)
         c = min(n, max(self.candidates, kk))
         max_df = max(5, int(self.lexical_max_df * n))
@@ -431,6 +433,9 @@ class Deduper(ParamsMixin, BaseEstimator):
                 top = top[row[top] > 0]
                 cand = np.union1d(vp[i][vp[i] >= 0], top)
                 cos = self.embeddings_[cand] @ q[i]
+                if floor is not None:
+                    above = cos.astype(np.float64) >= floor
+                    cand, cos = cand[above], cos[above]
                 bonus = self.lexical_weight * -np.expm1(-specific[r, cand].astype(np.float64) / self.lexical_scale)
                 order = np.lexsort((cand, -cos, -(cos + bonus)))[:kk]
                 out_p[i, :len(order)] = cand[order]
