@@ -11,11 +11,13 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import feedback_nlp._persist as persist
 import feedback_nlp.dedupe._deduper as deduper_module
 from conftest import HashEmbedder
-from feedback_nlp.dedupe import Deduper
+from feedback_nlp.dedupe import BM25, Deduper, tokenize
+from feedback_nlp.errors import InputTypeError, NotFittedError
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -132,3 +134,22 @@ def test_min_score_keeps_a_match_above_it_that_the_lexical_bonus_ranked_second()
     assert d.find(query, embeddings=vector, k=2)["id"].tolist() == [1, 0]  # the bonus ranks the sharing item first
     found = d.find(query, embeddings=vector, k=1, min_score=0.92)
     assert found["id"].tolist() == [0] and found["score"].iloc[0] >= 0.92
+
+
+# --- 5. the public BM25 and tokenize ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [5, float("nan"), b"export"])
+def test_tokenize_names_a_value_that_is_no_text(value):
+    with pytest.raises(InputTypeError, match="tokenize expects str"):  # was an AttributeError from inside
+        tokenize(value)
+    assert tokenize(None) == []
+
+
+def test_bm25_refuses_one_string_for_a_corpus_and_a_search_before_fit():
+    with pytest.raises(InputTypeError, match="one str"):  # was a corpus of three texts "a", "b", "c"
+        BM25().fit("abc")
+    with pytest.raises(NotFittedError):  # was an AttributeError ("no attribute 'vocab_'")
+        BM25().scores(["csv export"])
+    with pytest.raises(InputTypeError, match="one str"):  # was a search of each letter
+        BM25().fit(["csv export fails"]).scores("csv")
