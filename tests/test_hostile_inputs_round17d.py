@@ -17,7 +17,7 @@ import feedback_nlp._persist as persist
 import feedback_nlp.dedupe._deduper as deduper_module
 from conftest import HashEmbedder
 from feedback_nlp.dedupe import BM25, Deduper, tokenize
-from feedback_nlp.errors import InputTypeError, NotFittedError
+from feedback_nlp.errors import InputTypeError, InvalidInputError, NotFittedError
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -153,3 +153,22 @@ def test_bm25_refuses_one_string_for_a_corpus_and_a_search_before_fit():
         BM25().scores(["csv export"])
     with pytest.raises(InputTypeError, match="one str"):  # was a search of each letter
         BM25().fit(["csv export fails"]).scores("csv")
+
+
+# --- 6. parameters a careless caller passes -----------------------------------------------------------------------
+
+
+def test_a_model_name_given_as_the_embedder_is_refused_at_once():
+    # was accepted (str has an encode method), and fit failed with "encode() argument 'encoding' must be str"
+    with pytest.raises(InvalidInputError, match="embedder must be an object with encode"):
+        Deduper("all-MiniLM-L6-v2").fit(["export fails"])
+
+
+@pytest.mark.parametrize("params", [{"random_state": np.int64(3), "index": "exact"}, {"threshold": np.float32(0.7)},
+                                    {"candidates": np.int32(7), "exact_max": np.uint16(3)}])
+def test_numpy_numbers_as_parameters_survive_a_save(tmp_path, params):
+    # was: json wrote np.int64(3) as the string "3", and the load refused its own save ("random_state must be an int")
+    fitted = Deduper(**params).fit(["export fails", "dark mode"], embeddings=np.eye(2, 4))
+    loaded = Deduper.load(fitted.save(tmp_path / "index"))
+    assert loaded.get_params() == fitted.get_params()
+    assert all(type(loaded.get_params()[k]) in (int, float) for k in params if k != "index")

@@ -312,11 +312,14 @@ def saving(folder: Path) -> Iterator[Path]:
 
 def finite_json(value: Any) -> Any:
     """``value`` with every NaN or infinite float as None: json wrote them as ``NaN``/``Infinity``, which is not
-    JSON, and strict readers (JavaScript, Go, jq) refused the whole config.
+    JSON, and strict readers (JavaScript, Go, jq) refused the whole config. NumPy numbers become the Python
+    numbers they hold.
 
     >>> finite_json({"f1": float("nan"), "runs": [1.0, float("inf")]})
     {'f1': None, 'runs': [1.0, None]}
     """
+    if isinstance(value, np.generic) and not isinstance(value, (np.datetime64, np.timedelta64)):
+        value = value.item()  # np.int64(3) was written as the string "3" (json's default=str): the load refused it
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
