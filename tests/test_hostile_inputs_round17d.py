@@ -17,7 +17,7 @@ import feedback_nlp._persist as persist
 import feedback_nlp.dedupe._deduper as deduper_module
 from conftest import HashEmbedder
 from feedback_nlp.dedupe import BM25, Deduper, tokenize
-from feedback_nlp.errors import InputTypeError, InvalidInputError, NotFittedError
+from feedback_nlp.errors import InputTypeError, InvalidInputError, MissingDependencyError, NotFittedError
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -172,3 +172,20 @@ def test_numpy_numbers_as_parameters_survive_a_save(tmp_path, params):
     loaded = Deduper.load(fitted.save(tmp_path / "index"))
     assert loaded.get_params() == fitted.get_params()
     assert all(type(loaded.get_params()[k]) in (int, float) for k in params if k != "index")
+
+
+# --- 7. an add that cannot grow the index -------------------------------------------------------------------------
+
+
+def test_an_add_past_exact_max_without_hnswlib_adds_nothing(monkeypatch):
+    # was: the items were added, then the HNSW index failed (MissingDependencyError), and the retry once hnswlib
+    # was installed said "ids already in the index"
+    d = Deduper(exact_max=3).fit(["export fails", "dark mode", "login slow"], embeddings=np.eye(3, 4))
+    monkeypatch.setitem(sys.modules, "hnswlib", None)  # the [ann] extra is not installed
+    with pytest.raises(MissingDependencyError, match="hnswlib"):
+        d.add(["sso broken"], ids=["new"], embeddings=np.eye(1, 4))
+    assert d.ids_ == [0, 1, 2] and len(d.embeddings_) == 3 and len(d.texts_) == 3
+    monkeypatch.undo()
+    pytest.importorskip("hnswlib")
+    assert d.add(["sso broken"], ids=["new"], embeddings=np.eye(1, 4)).find(embeddings=np.eye(1, 4), k=1)["id"].tolist() \
+        in ([0], ["new"])

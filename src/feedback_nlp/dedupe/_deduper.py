@@ -256,11 +256,12 @@ class Deduper(ParamsMixin, BaseEstimator):
         if len(emb) == 0:
             raise InvalidInputError("cannot fit a Deduper on an empty corpus")
         _refuse_repeated_ids(ids)
+        index = self._new_hnsw(emb) if self._use_hnsw(len(emb)) else None  # before the state changes (see add)
         self.ids_, self.texts_, self.embeddings_ = list(ids), list(texts), emb
         self.dim_ = emb.shape[1]
         self.model_id_ = self.embedder_.model_id if getattr(self, "embedder_", None) is not None else (
             self.embedder.model_id if self.embedder is not None else None)
-        self._build_index()
+        self._hnsw = index
         self._build_lexical()
         return self
 
@@ -279,8 +280,9 @@ class Deduper(ParamsMixin, BaseEstimator):
         if any(read):
             self._bm25 = BM25().fit(read)
 
-    def _use_hnsw(self) -> bool:
-        return self.index == "hnsw" or (self.index == "auto" and len(self.ids_) > self.exact_max)
+    def _use_hnsw(self, n: int | None = None) -> bool:
+        """Whether an index of ``n`` items (default: the indexed ones) is searched with HNSW."""
+        return self.index == "hnsw" or (self.index == "auto" and (len(self.ids_) if n is None else n) > self.exact_max)
 
     def _build_index(self) -> None:
         self._hnsw = self._new_hnsw(self.embeddings_) if self._use_hnsw() else None
@@ -311,14 +313,18 @@ class Deduper(ParamsMixin, BaseEstimator):
         if emb.shape[1] != self.dim_:
             raise ModelMismatchError(f"new embeddings have {emb.shape[1]} dimensions, the index has {self.dim_}")
         start = len(self.ids_)
+        stacked = np.vstack([self.embeddings_, emb])
+        # the HNSW index the backlog grows into is built before anything changes: without hnswlib (the [ann] extra)
+        # the add that crossed exact_max failed after adding its items, and the retry said "ids already in the index"
+        grown = self._new_hnsw(stacked) if self._hnsw is None and self._use_hnsw(len(stacked)) else None
         self.ids_ += list(ids)
         self.texts_ += list(texts)
-        self.embeddings_ = np.vstack([self.embeddings_, emb])
-        if self._hnsw is not None:
+        self.embeddings_ = stacked
+        if grown is not None:
+            self._hnsw = grown
+        elif self._hnsw is not None:
             self._hnsw.resize_index(len(self.ids_))
             self._hnsw.add_items(emb, np.arange(start, len(self.ids_)))
-        elif self._use_hnsw():
-            self._build_index()
         self._build_lexical(list(texts))  # BM25's statistics (idf, mean length) depend on the whole corpus
         return self
 
