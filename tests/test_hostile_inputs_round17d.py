@@ -17,7 +17,13 @@ import feedback_nlp._persist as persist
 import feedback_nlp.dedupe._deduper as deduper_module
 from conftest import HashEmbedder
 from feedback_nlp.dedupe import BM25, Deduper, tokenize
-from feedback_nlp.errors import InputTypeError, InvalidInputError, MissingDependencyError, NotFittedError
+from feedback_nlp.errors import (
+    InputTypeError,
+    InvalidInputError,
+    MissingDependencyError,
+    ModelMismatchError,
+    NotFittedError,
+)
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -189,3 +195,27 @@ def test_an_add_past_exact_max_without_hnswlib_adds_nothing(monkeypatch):
     pytest.importorskip("hnswlib")
     assert d.add(["sso broken"], ids=["new"], embeddings=np.eye(1, 4)).find(embeddings=np.eye(1, 4), k=1)["id"].tolist() \
         in ([0], ["new"])
+
+
+# --- 8. an embedder that is any object with encode() ---------------------------------------------------------------
+
+
+class _EncodeOnly:
+    """What the parameter check asks of an embedder, and no more: encode(), no model_id, no dim."""
+
+    def encode(self, texts):
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        return np.array([[len(t), 1.0, t.count("a")] for t in texts], dtype=np.float32)
+
+
+def test_an_embedder_with_encode_alone_fits_saves_and_is_named_at_a_load(tmp_path):
+    # was: the check accepted it, then fit failed with AttributeError "no attribute 'model_id'" (with embeddings=:
+    # "no attribute 'dim'"), and a load with it, of an index of a named model, with "no attribute 'base_model_id'"
+    texts = ["export fails", "a dark mode"]
+    d = Deduper(_EncodeOnly()).fit(texts)
+    assert d.find(["export fails"], k=1)["id"].tolist() == [0]
+    assert Deduper(_EncodeOnly()).fit(texts, embeddings=np.eye(2, 3)).ids_ == [0, 1]
+    assert Deduper.load(d.save(tmp_path / "unnamed"), embedder=_EncodeOnly()).ids_ == [0, 1]
+    named = Deduper(HashEmbedder()).fit(texts).save(tmp_path / "named")
+    with pytest.raises(ModelMismatchError, match="names no model"):
+        Deduper.load(named, embedder=_EncodeOnly())

@@ -448,6 +448,13 @@ def check_embedder(saved_model_id: str | None, embedder: Any, what: str) -> None
     if embedder is None or not saved_model_id:
         return
     saved = saved_model_id.split(":", 1)[0]
-    if embedder.base_model_id != saved:
+    base = getattr(embedder, "base_model_id", None)
+    if not isinstance(base, str):  # an object with encode() alone (as the estimators accept) was an AttributeError
+        named = getattr(embedder, "model_id", None)
+        base = named.split(":", 1)[0] if isinstance(named, str) else None
+    if base is None:
+        raise ModelMismatchError(f"{what} was built on embeddings of {saved}, and the embedder names no model (no "
+                                 f"model_id) to check it against; give it model_id = {saved!r} if it is that model")
+    if base != saved:
         raise ModelMismatchError(f"{what} was built on embeddings of {saved}, but the embedder is "
-                                 f"{embedder.base_model_id}; pass the matching embedder")
+                                 f"{base}; pass the matching embedder")

@@ -230,8 +230,9 @@ class Deduper(ParamsMixin, BaseEstimator):
             embeddings = self._embedder().encode(texts)
         else:
             embeddings = _as_embeddings(embeddings, n)
-            if self.embedder is not None and embeddings.shape[1] != self.embedder.dim:
-                raise ModelMismatchError(f"embeddings have {embeddings.shape[1]} dimensions, the embedder gives {self.embedder.dim}")
+            dim = getattr(self.embedder, "dim", None)  # an embedder is any object with encode(): dim may be unknown
+            if dim is not None and embeddings.shape[1] != dim:
+                raise ModelMismatchError(f"embeddings have {embeddings.shape[1]} dimensions, the embedder gives {dim}")
         # numpy scalars as the Python numbers they hold: save() wrote np.int64(5) as the string "5"
         ids = list(range(n)) if ids is None else [i.item() if isinstance(i, np.generic) else i for i in ids]
         if len(ids) != n:
@@ -259,8 +260,8 @@ class Deduper(ParamsMixin, BaseEstimator):
         index = self._new_hnsw(emb) if self._use_hnsw(len(emb)) else None  # before the state changes (see add)
         self.ids_, self.texts_, self.embeddings_ = list(ids), list(texts), emb
         self.dim_ = emb.shape[1]
-        self.model_id_ = self.embedder_.model_id if getattr(self, "embedder_", None) is not None else (
-            self.embedder.model_id if self.embedder is not None else None)
+        # an object with encode() and no model_id (the parameter check asks no more) was an AttributeError here
+        self.model_id_ = getattr(getattr(self, "embedder_", None) or self.embedder, "model_id", None)
         self._hnsw = index
         self._build_lexical()
         return self
