@@ -219,3 +219,16 @@ def test_an_embedder_with_encode_alone_fits_saves_and_is_named_at_a_load(tmp_pat
     named = Deduper(HashEmbedder()).fit(texts).save(tmp_path / "named")
     with pytest.raises(ModelMismatchError, match="names no model"):
         Deduper.load(named, embedder=_EncodeOnly())
+
+
+# --- 9. the HNSW index asked for more neighbours than its graph gives ---------------------------------------------
+
+
+def test_hnsw_find_with_a_large_k_over_many_identical_vectors_answers():
+    # was: hnswlib's RuntimeError "Cannot return the results in a contiguous 2D array. Probably ef or M is too small"
+    pytest.importorskip("hnswlib")
+    vectors = np.repeat(np.random.default_rng(0).normal(size=(3, 8)), 700, axis=0)  # three texts, each 700 times
+    d = Deduper(index="hnsw").fit(embeddings=vectors)
+    found = d.find(embeddings=vectors[:1], k=len(vectors))
+    assert len(found) == len(vectors) and found["id"].is_unique
+    assert (found["score"].iloc[:700] >= 0.9999).all()  # the 700 copies of the query first

@@ -342,8 +342,11 @@ class Deduper(ParamsMixin, BaseEstimator):
         """(scores, positions) of the k nearest indexed items for each query, best first."""
         if self._hnsw is not None:
             self._hnsw.set_ef(max(self.hnsw_ef, k + 1))
-            pos, dist = self._hnsw.knn_query(queries, k=k)
-            return 1.0 - dist, pos.astype(np.int64)
+            try:
+                pos, dist = self._hnsw.knn_query(queries, k=k)
+                return 1.0 - dist, pos.astype(np.int64)
+            except RuntimeError:  # the graph cannot give k neighbours ("Cannot return the results in a contiguous 2D
+                pass              # array": many identical vectors, a k near the index's size): exact search instead
         scores = np.empty((len(queries), k), dtype=np.float32)
         pos = np.empty((len(queries), k), dtype=np.int64)
         for s in range(0, len(queries), _BLOCK):
