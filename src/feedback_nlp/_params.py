@@ -112,7 +112,9 @@ class HasMethods:
         object.__setattr__(self, "methods", tuple(methods))
 
     def accepts(self, value: Any) -> bool:
-        return all(callable(getattr(value, m, None)) for m in self.methods)
+        # a model name is no embedder, though str has encode(): Deduper("all-MiniLM-L6-v2") failed at fit with
+        # "encode() argument 'encoding' must be str, not list"
+        return not isinstance(value, (str, bytes)) and all(callable(getattr(value, m, None)) for m in self.methods)
 
     def __str__(self) -> str:
         return "an object with " + ", ".join(f"{m}()" for m in self.methods)

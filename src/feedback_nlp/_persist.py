@@ -24,10 +24,10 @@ import math
 import os
 import stat
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -312,11 +312,14 @@ def saving(folder: Path) -> Iterator[Path]:
 
 def finite_json(value: Any) -> Any:
     """``value`` with every NaN or infinite float as None: json wrote them as ``NaN``/``Infinity``, which is not
-    JSON, and strict readers (JavaScript, Go, jq) refused the whole config.
+    JSON, and strict readers (JavaScript, Go, jq) refused the whole config. NumPy numbers become the Python
+    numbers they hold.
 
     >>> finite_json({"f1": float("nan"), "runs": [1.0, float("inf")]})
     {'f1': None, 'runs': [1.0, None]}
     """
+    if isinstance(value, np.generic) and not isinstance(value, (np.datetime64, np.timedelta64)):
+        value = value.item()  # np.int64(3) was written as the string "3" (json's default=str): the load refused it
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -357,6 +360,33 @@ def read_config(folder: Path, fmt: str) -> dict[str, Any]:
             if attempt == 4 or _identity(folder) == before:
                 raise
     raise AssertionError("unreachable")
+
+
+_T = TypeVar("_T")
+
+
+def read_saved(folder: Path, fmt: str, read: Callable[[dict[str, Any]], _T]) -> tuple[dict[str, Any], _T]:
+    """``config.json`` (checked as :func:`read_config` checks it) and what ``read(config)`` reads of the folder's
+    other files, both of one save. The files are read holding the lock that a save of the folder takes for its
+    renames (:func:`~feedback_nlp._atomic.renaming_in`), once the folder is seen to be the one whose manifest was
+    checked; a folder replaced meanwhile is read again. Read after ``read_config``, a save of the folder by another
+    process in between gave one save's config and ids with the next one's vectors, without a word."""
+    parent = os.path.dirname(os.path.abspath(folder.resolve() if folder.is_symlink() else folder))
+    for _ in range(5):
+        before = _identity(folder)
+        config = read_config(folder, fmt)
+        try:
+            with renaming_in(parent):  # no save renames in the parent meanwhile: the folder stays the checked one
+                same = before is not None and _identity(folder) == before
+                data = read(config) if same else None
+        except OSError:  # a file gone under it: the old folder of a save, removed (where there is no flock)
+            if _identity(folder) == before:
+                raise
+            continue
+        if same and _identity(folder) == before:  # also where renaming_in could take no lock
+            return config, data  # type: ignore[return-value]
+    raise IntegrityError(f"{folder} was replaced by another save each of 5 times it was read; load it again once "
+                         "the saves end")
 
 
 def _identity(folder: Path) -> tuple[int, int] | None:
@@ -418,6 +448,13 @@ def check_embedder(saved_model_id: str | None, embedder: Any, what: str) -> None
     if embedder is None or not saved_model_id:
         return
     saved = saved_model_id.split(":", 1)[0]
-    if embedder.base_model_id != saved:
+    base = getattr(embedder, "base_model_id", None)
+    if not isinstance(base, str):  # an object with encode() alone (as the estimators accept) was an AttributeError
+        named = getattr(embedder, "model_id", None)
+        base = named.split(":", 1)[0] if isinstance(named, str) else None
+    if base is None:
+        raise ModelMismatchError(f"{what} was built on embeddings of {saved}, and the embedder names no model (no "
+                                 f"model_id) to check it against; give it model_id = {saved!r} if it is that model")
+    if base != saved:
         raise ModelMismatchError(f"{what} was built on embeddings of {saved}, but the embedder is "
-                                 f"{embedder.base_model_id}; pass the matching embedder")
+                                 f"{base}; pass the matching embedder")

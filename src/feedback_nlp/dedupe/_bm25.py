@@ -17,6 +17,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from .._scripts import CJK, WORD_MARKS, cjk_words
+from ..cleaning import _check_text
+from ..errors import InputTypeError, NotFittedError
 
 __all__ = ["BM25", "tokenize"]
 
@@ -35,7 +37,9 @@ def tokenize(text: str) -> list[str]:
     ['npe', 's3afilesystem.getfilestatus', 's3a', 'file', 'file', 'status', 'hadoop-3.3', 'hadoop', '3', '3']
     """
     out: list[str] = []
-    text = text or ""
+    if text is None:
+        return out
+    _check_text("tokenize", text)  # a number or NaN was an AttributeError ("'int' object has no attribute 'isascii'")
     if not text.isascii():  # one form for one word: "café" composed or decomposed, "ＣＳＶ" full-width
         text = unicodedata.normalize("NFKC", text).replace("İ", "i")  # Turkish İ: lower() gave "i" + a dot mark
     for tok in _TOKEN.findall(text):
@@ -59,6 +63,11 @@ def _add_token(tok: str, out: list[str]) -> None:
         out.extend(p for p in parts if p not in _STOP)
 
 
+def _texts_not_one(func: str, texts: object) -> None:
+    if isinstance(texts, (str, bytes)):
+        raise InputTypeError(f"{func} expects a sequence of texts, got one {type(texts).__name__}; wrap it in a list")
+
+
 class BM25:
     """Okapi BM25 (``k1``, ``b``) over a fixed corpus; ``scores(queries)`` is a dense (queries x corpus) block.
 
@@ -72,6 +81,7 @@ class BM25:
         self.b = b
 
     def fit(self, texts: Sequence[str | None]) -> BM25:
+        _texts_not_one("BM25.fit", texts)  # "abc" was a corpus of three one-letter texts
         vocab: dict[str, int] = {}
         rows, cols = [], []
         for i, t in enumerate(texts):
@@ -114,6 +124,9 @@ class BM25:
         >>> [round(float(x), 2) for x in bm.scores(["csv export fails with NPE-42"], max_df=1)[0]]
         [0.0, 0.0, 2.56]
         """
+        if not hasattr(self, "weights_"):  # was an AttributeError ("no attribute 'vocab_'")
+            raise NotFittedError("this BM25 is not fitted yet; call fit() first")
+        _texts_not_one("BM25.scores", queries)
         q = self._query_matrix(queries)
         if max_df is not None:
             q = sp.csr_matrix(q @ sp.diags((self.df_ <= max_df).astype(np.float32)))

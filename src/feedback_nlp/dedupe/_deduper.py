@@ -17,8 +17,8 @@ from sklearn.base import BaseEstimator
 from .._config import DEFAULTS
 from .._optional import require
 from .._params import HasMethods, Interval, Options, ParamsMixin
-from .._persist import check_embedder, loading, prepare_folder, read_config, read_npy, saving, write_config
-from ..cleaning import redact_pii
+from .._persist import check_embedder, loading, prepare_folder, read_npy, read_saved, saving, write_config
+from ..cleaning import _REDACTED, redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted_list
 from ..evaluation import best_f1_threshold
@@ -80,6 +80,16 @@ def _check_saved_items(ids: list[Any], texts: list[Any], emb: np.ndarray) -> Non
         raise ValueError(f"embeddings are {emb.dtype}, not floating-point vectors")
     if not np.isfinite(emb).all():
         raise ValueError("embeddings hold NaN or infinity")
+
+
+def _lexical(text: Any, *, saved: bool = False) -> str:
+    """What the lexical channel of :meth:`Deduper.find` reads of a text: the text a save keeps (personal data
+    redacted; ``saved``: it is one already) without the placeholders. Read raw, a query and an item that named one
+    customer's e-mail address ranked first on it, as the vectors (of cleaned text) never do, and after a save and
+    load no more: the same search ranked otherwise."""
+    if not isinstance(text, str):
+        return ""
+    return _REDACTED.sub(" ", text if saved else redact_pii(text))
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -220,8 +230,9 @@ class Deduper(ParamsMixin, BaseEstimator):
             embeddings = self._embedder().encode(texts)
         else:
             embeddings = _as_embeddings(embeddings, n)
-            if self.embedder is not None and embeddings.shape[1] != self.embedder.dim:
-                raise ModelMismatchError(f"embeddings have {embeddings.shape[1]} dimensions, the embedder gives {self.embedder.dim}")
+            dim = getattr(self.embedder, "dim", None)  # an embedder is any object with encode(): dim may be unknown
+            if dim is not None and embeddings.shape[1] != dim:
+                raise ModelMismatchError(f"embeddings have {embeddings.shape[1]} dimensions, the embedder gives {dim}")
         # numpy scalars as the Python numbers they hold: save() wrote np.int64(5) as the string "5"
         ids = list(range(n)) if ids is None else [i.item() if isinstance(i, np.generic) else i for i in ids]
         if len(ids) != n:
@@ -246,22 +257,33 @@ class Deduper(ParamsMixin, BaseEstimator):
         if len(emb) == 0:
             raise InvalidInputError("cannot fit a Deduper on an empty corpus")
         _refuse_repeated_ids(ids)
+        index = self._new_hnsw(emb) if self._use_hnsw(len(emb)) else None  # before the state changes (see add)
         self.ids_, self.texts_, self.embeddings_ = list(ids), list(texts), emb
         self.dim_ = emb.shape[1]
-        self.model_id_ = self.embedder_.model_id if getattr(self, "embedder_", None) is not None else (
-            self.embedder.model_id if self.embedder is not None else None)
-        self._build_index()
+        # an object with encode() and no model_id (the parameter check asks no more) was an AttributeError here
+        self.model_id_ = getattr(getattr(self, "embedder_", None) or self.embedder, "model_id", None)
+        self._hnsw = index
         self._build_lexical()
         return self
 
-    def _build_lexical(self) -> None:
-        """BM25 over the indexed texts, when there are texts and the lexical ranking is wanted."""
+    def _build_lexical(self, new: list | None = None, *, saved: bool = False) -> None:
+        """BM25 over what the lexical channel reads of the indexed texts (:func:`_lexical`), when there are texts
+        and the lexical ranking is wanted. ``new``: the texts just added (the others were read before); ``saved``:
+        the texts are a saved index's, redacted already."""
         self._bm25 = None
-        if self.lexical_weight > 0 and any(t for t in self.texts_):
-            self._bm25 = BM25().fit([t if isinstance(t, str) else "" for t in self.texts_])
+        if self.lexical_weight <= 0:
+            self._lexical_texts: list[str] | None = None
+            return
+        before = getattr(self, "_lexical_texts", None)
+        read = [*before, *map(_lexical, new)] if new is not None and before is not None else \
+            [_lexical(t, saved=saved) for t in self.texts_]
+        self._lexical_texts = read
+        if any(read):
+            self._bm25 = BM25().fit(read)
 
-    def _use_hnsw(self) -> bool:
-        return self.index == "hnsw" or (self.index == "auto" and len(self.ids_) > self.exact_max)
+    def _use_hnsw(self, n: int | None = None) -> bool:
+        """Whether an index of ``n`` items (default: the indexed ones) is searched with HNSW."""
+        return self.index == "hnsw" or (self.index == "auto" and (len(self.ids_) if n is None else n) > self.exact_max)
 
     def _build_index(self) -> None:
         self._hnsw = self._new_hnsw(self.embeddings_) if self._use_hnsw() else None
@@ -292,15 +314,19 @@ class Deduper(ParamsMixin, BaseEstimator):
         if emb.shape[1] != self.dim_:
             raise ModelMismatchError(f"new embeddings have {emb.shape[1]} dimensions, the index has {self.dim_}")
         start = len(self.ids_)
+        stacked = np.vstack([self.embeddings_, emb])
+        # the HNSW index the backlog grows into is built before anything changes: without hnswlib (the [ann] extra)
+        # the add that crossed exact_max failed after adding its items, and the retry said "ids already in the index"
+        grown = self._new_hnsw(stacked) if self._hnsw is None and self._use_hnsw(len(stacked)) else None
         self.ids_ += list(ids)
         self.texts_ += list(texts)
-        self.embeddings_ = np.vstack([self.embeddings_, emb])
-        if self._hnsw is not None:
+        self.embeddings_ = stacked
+        if grown is not None:
+            self._hnsw = grown
+        elif self._hnsw is not None:
             self._hnsw.resize_index(len(self.ids_))
             self._hnsw.add_items(emb, np.arange(start, len(self.ids_)))
-        elif self._use_hnsw():
-            self._build_index()
-        self._build_lexical()  # BM25's statistics (idf, mean length) depend on the whole corpus
+        self._build_lexical(list(texts))  # BM25's statistics (idf, mean length) depend on the whole corpus
         return self
 
     def _check_fitted(self) -> None:
@@ -316,8 +342,11 @@ class Deduper(ParamsMixin, BaseEstimator):
         """(scores, positions) of the k nearest indexed items for each query, best first."""
         if self._hnsw is not None:
             self._hnsw.set_ef(max(self.hnsw_ef, k + 1))
-            pos, dist = self._hnsw.knn_query(queries, k=k)
-            return 1.0 - dist, pos.astype(np.int64)
+            try:
+                pos, dist = self._hnsw.knn_query(queries, k=k)
+                return 1.0 - dist, pos.astype(np.int64)
+            except RuntimeError:  # the graph cannot give k neighbours ("Cannot return the results in a contiguous 2D
+                pass              # array": many identical vectors, a k near the index's size): exact search instead
         scores = np.empty((len(queries), k), dtype=np.float32)
         pos = np.empty((len(queries), k), dtype=np.int64)
         for s in range(0, len(queries), _BLOCK):
@@ -369,7 +398,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         kk = min(k + int(exclude_self or skip_pos is not None), len(self.ids_))
         lexical = self._bm25 is not None and any(isinstance(t, str) and t for t in qtexts)
         if lexical:
-            scores, pos = self._fused(q, qtexts, kk)
+            scores, pos = self._fused(q, qtexts, kk, floor)
         else:
             scores, pos = self._knn(q, kk)
         rows = []
@@ -389,11 +418,13 @@ class Deduper(ParamsMixin, BaseEstimator):
                 rows.append({"query": i, "rank": rank, "id": self.ids_[p], "score": _cosine(s), "text": self.texts_[p]})
         return pd.DataFrame(rows, columns=["query", "rank", "id", "score", "text"])
 
-    def _fused(self, q: np.ndarray, qtexts: list, kk: int) -> tuple[np.ndarray, np.ndarray]:
+    def _fused(self, q: np.ndarray, qtexts: list, kk: int, floor: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(cosine scores, positions) of the best ``kk`` items by cosine plus the bounded lexical bonus.
 
         Candidates are the ``candidates`` best items by cosine and the ``candidates`` best by BM25 (all
-        terms); the bonus uses BM25 over the specific terms only. Ties by cosine, then position."""
+        terms); the bonus uses BM25 over the specific terms only. Ties by cosine, then position. Candidates below
+        ``floor`` (find's ``min_score``) are left out before the best are chosen: chosen first, a lower match
+        that the bonus moved up took the place of one above the floor, and was then dropped (k=1 found nothing)."""
         n = len(self.ids_)
         c = min(n, max(self.candidates, kk))
         max_df = max(5, int(self.lexical_max_df * n))
@@ -403,7 +434,7 @@ class Deduper(ParamsMixin, BaseEstimator):
         block = max(1, min(256, 10_000_000 // max(n, 1)))  # two dense BM25 blocks of block x n float32 (~80 MB)
         assert self._bm25 is not None  # lexical implies a fitted BM25
         for s in range(0, len(q), block):
-            part = [t if isinstance(t, str) else "" for t in qtexts[s:s + block]]
+            part = [_lexical(t) for t in qtexts[s:s + block]]
             lex, specific = self._bm25.scores(part), self._bm25.scores(part, max_df=max_df)
             for r in range(len(lex)):
                 i = s + r
@@ -412,6 +443,9 @@ class Deduper(ParamsMixin, BaseEstimator):
                 top = top[row[top] > 0]
                 cand = np.union1d(vp[i][vp[i] >= 0], top)
                 cos = self.embeddings_[cand] @ q[i]
+                if floor is not None:
+                    above = cos.astype(np.float64) >= floor
+                    cand, cos = cand[above], cos[above]
                 bonus = self.lexical_weight * -np.expm1(-specific[r, cand].astype(np.float64) / self.lexical_scale)
                 order = np.lexsort((cand, -cos, -(cos + bonus)))[:kk]
                 out_p[i, :len(order)] = cand[order]
@@ -573,7 +607,8 @@ class Deduper(ParamsMixin, BaseEstimator):
         np.save(path / "embeddings.npy", self.embeddings_, allow_pickle=False)
         # saved artefacts hold redacted text only, whatever the caller fitted on
         texts = [redact_pii(t) if isinstance(t, str) else t for t in self.texts_]
-        (path / "items.json").write_text(json.dumps({"ids": self.ids_, "texts": texts}, ensure_ascii=False, default=str))
+        (path / "items.json").write_text(json.dumps({"ids": self.ids_, "texts": texts}, ensure_ascii=False, default=str),
+                                        encoding="utf-8")  # the locale's encoding failed on "é" in a C locale
         params = {k: v for k, v in self.get_params(deep=False).items() if k != "embedder"}
         write_config(path, "feedback_nlp.Deduper", ("embeddings.npy", "items.json"), params=params,
                      model_id=self.model_id_)
@@ -582,11 +617,16 @@ class Deduper(ParamsMixin, BaseEstimator):
     def load(cls, path: str | os.PathLike, *, embedder: BaseEmbedder | None = None) -> Deduper:
         """Load a saved Deduper; ``embedder`` must be the one its vectors were made with."""
         path = Path(path).expanduser()
-        config = read_config(path, "feedback_nlp.Deduper")
-        with loading(path):  # a config without model_id or params was a bare KeyError
+
+        def read(config: dict[str, Any]) -> tuple[Any, np.ndarray]:  # the config's checks come before the big files
             if not isinstance(config["model_id"], (str, type(None))):
                 raise ValueError(f"model_id {config['model_id']!r} is not a model name")
             check_embedder(config["model_id"], embedder, "the duplicate index")
+            return json.loads((path / "items.json").read_text(encoding="utf-8")), read_npy(path / "embeddings.npy")
+
+        with loading(path):  # a config without model_id or params was a bare KeyError
+            # config, ids and vectors of one save, also while another process saves the folder
+            config, (items, vectors) = read_saved(path, "feedback_nlp.Deduper", read)
             # folders saved before parameters were grouped under "params" keep them at the top level
             params = config.get("params") or {k: config[k] for k in ("threshold", "index", "exact_max", "hnsw_m",
                                                                      "hnsw_ef", "random_state") if k in config}
@@ -600,9 +640,8 @@ class Deduper(ParamsMixin, BaseEstimator):
         with loading(path):
             d = cls(embedder, **params)
             d._validate_params()
-            items = json.loads((path / "items.json").read_text())
             d.ids_, d.texts_ = list(items["ids"]), list(items["texts"])
-            d.embeddings_ = read_npy(path / "embeddings.npy")
+            d.embeddings_ = vectors
             if d.embeddings_.ndim != 2 or len(d.embeddings_) != len(d.ids_) or len(d.texts_) != len(d.ids_):
                 raise ValueError(f"embeddings of shape {d.embeddings_.shape} for {len(d.ids_)} ids and "
                                  f"{len(d.texts_)} texts")
@@ -611,5 +650,5 @@ class Deduper(ParamsMixin, BaseEstimator):
             d.model_id_ = config["model_id"]
             d.embedder_ = embedder  # type: ignore[assignment]  # None: a loaded index that takes vectors only
             d._build_index()
-            d._build_lexical()
+            d._build_lexical(saved=True)
         return d
