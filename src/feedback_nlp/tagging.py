@@ -1743,7 +1743,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         the probabilities are calibrated (``mean_confidence``, ``calibration_error``).
 
         With a hierarchical taxonomy, ``per_level`` reports accuracy and F1 at each depth, over the ``n`` rows with
-        a tag at that depth (true or predicted).
+        a tag at that depth (true or predicted); a multi-label model's accuracy there is subset accuracy (every
+        tag of the row at that depth right), as its headline accuracy is.
 
         Warns when tags of ``y`` are unknown to the model (scored as missed), and when rows of ``X`` are copies of
         rows this model was fitted on in this session (their figures overstate how it does on new feedback).
