@@ -3,7 +3,12 @@ figures that say what they measure."""
 
 from __future__ import annotations
 
+import pytest
+
+from conftest import HashEmbedder
+from feedback_nlp.errors import InvalidInputError
 from feedback_nlp.evaluation import evaluate_predictions
+from feedback_nlp.tagging import TagClassifier
 
 
 def test_a_multi_label_reports_per_level_accuracy_is_named_subset_accuracy():
@@ -23,3 +28,24 @@ def test_a_multi_label_reports_per_level_accuracy_is_named_subset_accuracy():
     single = evaluate_predictions([["a"], ["b"]], [["a"], ["a"]], classes=["a", "b"],
                                   levels={0: ([["a"], ["b"]], [["a"], ["a"]])})
     assert "| level 0 accuracy / macro F1 (2 rows with a tag there) | 0.5000 / " in single.to_markdown()
+
+
+TEXTS = ["crash on start", "app crashes on save", "crash after update", "it crashed again",
+         "please add dark mode", "add export to csv", "would love a dark theme", "add sso login"]
+LABELS = ["bug"] * 4 + ["feature"] * 4
+
+
+@pytest.mark.parametrize("value", [5, -1, float("nan"), "0.5", None])
+def test_min_confidence_set_after_fit_is_checked_before_predict_and_save(tmp_path, value):
+    """``set_params(min_confidence=...)`` after fit took effect unchecked (prediction reads it): 5 sent every row
+    to review, NaN none, "0.5" or None failed with numpy's UFuncTypeError / a TypeError, and save wrote a folder
+    that load then refused. Now predict, tag and save name the parameter, as fit does."""
+    clf = TagClassifier(HashEmbedder(), cv=2, random_state=0).fit(TEXTS, LABELS)
+    clf.set_params(min_confidence=value)
+    for call in (lambda: clf.predict(TEXTS[:2]), lambda: clf.tag(TEXTS[:2]), lambda: clf.save(tmp_path / "m")):
+        with pytest.raises(InvalidInputError, match=r"min_confidence must be a float in \[0, 1\]"):
+            call()
+    assert not (tmp_path / "m").exists()
+    clf.set_params(min_confidence=1.0)  # a valid value set after fit applies, and is saved
+    assert clf.predict(["dark crash"]).tolist() == [None]
+    assert TagClassifier.load(clf.save(tmp_path / "ok"), embedder=HashEmbedder()).min_confidence == 1.0

@@ -58,7 +58,7 @@ from ._heads import (
     fit_averaged,
     head_from_arrays,
 )
-from ._params import HasMethods, Interval, Options, ParamsMixin
+from ._params import HasMethods, Interval, Options, ParamsMixin, validate_params
 from ._persist import (
     check_embedder,
     loading,
@@ -1058,6 +1058,15 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if "head_" not in self.__dict__:
             raise NotFittedError("this TagClassifier is not fitted yet; call fit() or TagClassifier.load()")
 
+    def _validate_prediction_params(self) -> None:
+        """Check the parameters prediction and save read as they are now (``_PREDICTION_PARAMS``), which a
+        ``set_params`` after ``fit`` changes without a fit to check them: ``min_confidence=5`` sent every row to
+        review and NaN none, ``"0.5"`` or None failed with numpy's or Python's TypeError, and save wrote a folder
+        that load refused."""
+        params = self.get_params(deep=False)
+        validate_params({k: self._parameter_constraints[k] for k in _PREDICTION_PARAMS},
+                        {k: params[k] for k in _PREDICTION_PARAMS}, type(self).__name__)
+
     def _settings(self) -> FitSettings:
         return FitSettings(C=float(self.C), cv=int(self.cv), random_state=int(self.random_state))
 
@@ -1614,6 +1623,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         beside precomputed vectors) is always flagged for review, and abstains only when the model abstains at
         all (``min_confidence`` > 0): at the default 0 ``predict`` keeps scikit-learn's contract of one label a
         row (``None`` made every scorer fail on data holding an emoji-only row)."""
+        self._validate_prediction_params()
         chosen, conf = self.head_.decide(P)
         abstain = conf < self.min_confidence
         review = abstain.copy()
@@ -1997,6 +2007,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         loaded from recorded; pass ``""`` to leave them out. A ``fit`` forgets them.
         """
         self._check_fitted()
+        self._validate_prediction_params()
         recorded = self.__dict__.get("_card_text_") or {}
         description = recorded.get("description", "") if description is None else description
         training_data = recorded.get("training_data", "") if training_data is None else training_data
