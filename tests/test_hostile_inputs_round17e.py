@@ -49,3 +49,17 @@ def test_min_confidence_set_after_fit_is_checked_before_predict_and_save(tmp_pat
     clf.set_params(min_confidence=1.0)  # a valid value set after fit applies, and is saved
     assert clf.predict(["dark crash"]).tolist() == [None]
     assert TagClassifier.load(clf.save(tmp_path / "ok"), embedder=HashEmbedder()).min_confidence == 1.0
+
+
+def test_find_label_issues_of_a_fitted_model_is_not_bound_to_its_fitted_width():
+    """find_label_issues trains out-of-fold models of its own on the current embedder, but a fitted model refused
+    another width ("this model was trained on 64 dimensions", a ModelMismatchError) after
+    ``set_params(embedder=...)``. Now it answers as an unfitted clone does (predict keeps the fitted embedder)."""
+    texts, labels = TEXTS * 2, LABELS * 2
+    clf = TagClassifier(HashEmbedder(64), cv=2, random_state=0).fit(texts, labels)
+    before = clf.predict(texts)
+    clf.set_params(embedder=HashEmbedder(32))
+    issues = clf.find_label_issues(texts, labels)
+    fresh = TagClassifier(HashEmbedder(32), cv=2, random_state=0).find_label_issues(texts, labels)
+    assert issues.equals(fresh)
+    assert (clf.predict(texts) == before).all()

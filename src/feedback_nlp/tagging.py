@@ -1070,14 +1070,15 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
     def _settings(self) -> FitSettings:
         return FitSettings(C=float(self.C), cv=int(self.cv), random_state=int(self.random_state))
 
-    def _embed(self, X: Any, embedder: BaseEmbedder, name: str = "X") -> np.ndarray:
+    def _embed(self, X: Any, embedder: BaseEmbedder, name: str = "X", *, for_fitted: bool = True) -> np.ndarray:
         """Embeddings of X (texts are embedded; numeric arrays are taken as embeddings), checked; errors name the
-        argument as ``name``."""
+        argument as ``name``. ``for_fitted``: the vectors feed the fitted head, so their width must be the one it
+        was trained on (``find_label_issues`` trains models of its own and passes False)."""
         numeric = _numeric_rows(X)
+        expected = self.__dict__.get("n_features_in_") if for_fitted else None
         if numeric is not None:
             if len(numeric) == 0:
                 raise InvalidInputError(f"{name} is empty: no rows")
-            expected = self.__dict__.get("n_features_in_")
             dim = getattr(embedder, "dim", None)
             if dim is not None and numeric.shape[1] != dim:
                 raise ModelMismatchError(f"precomputed embeddings have {numeric.shape[1]} dimensions, the embedder "
@@ -1094,7 +1095,6 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         emb = np.asarray(embedder.encode(texts))
         if emb.ndim != 2 or len(emb) != len(texts):
             raise InvalidInputError(f"the embedder returned shape {emb.shape} for {len(texts)} texts")
-        expected = self.__dict__.get("n_features_in_")
         if expected is not None and emb.shape[1] != expected:  # same model id, another size: not a matmul error
             raise ModelMismatchError(f"the embedder {embedder.model_id} gives {emb.shape[1]}-dimensional vectors; "
                                      f"this model was trained on {expected} dimensions")
@@ -1942,7 +1942,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         targets = _Targets(y, self.multi_label, sep)
         _refuse_shuffled(X, y)
         embedder = self._default_embedder()
-        emb = self._embed(X, embedder)
+        # out-of-fold models of its own, on the current embedder: a fitted model's width does not bind them (a
+        # model fitted before set_params(embedder=...) refused with "this model was trained on 64 dimensions")
+        emb = self._embed(X, embedder, for_fitted=False)
         if len(emb) != len(targets.rows):
             raise InvalidInputError(f"X has {len(emb)} rows but y has {len(targets.rows)}")
         texts = _texts(X) if _numeric_rows(X) is None else [None] * len(emb)
