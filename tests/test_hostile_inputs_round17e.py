@@ -63,3 +63,21 @@ def test_find_label_issues_of_a_fitted_model_is_not_bound_to_its_fitted_width():
     fresh = TagClassifier(HashEmbedder(32), cv=2, random_state=0).find_label_issues(texts, labels)
     assert issues.equals(fresh)
     assert (clf.predict(texts) == before).all()
+
+
+def test_score_weights_are_refused_in_terms_of_scoring_and_not_bound_to_float32():
+    """``score(sample_weight=zeros)`` said "nothing would be learned", and a weight of 1e300 was refused as
+    outside "float32's range (the embeddings' precision)": fit's checks, which scoring (a float64 average of
+    the rows' being right) does not need. Now all-zero weights say no row would count, and large weights score
+    as scikit-learn's accuracy_score weighs them."""
+    from sklearn.metrics import accuracy_score
+
+    clf = TagClassifier(HashEmbedder(), cv=2, random_state=0).fit(TEXTS, LABELS)
+    texts, truth = ["dark crash", "crash on start", "add csv"], ["bug", "bug", "bug"]
+    with pytest.raises(InvalidInputError, match="zero for every row: no row would count in the score"):
+        clf.score(texts, truth, sample_weight=[0.0, 0.0, 0.0])
+    w = [1e300, 1e300, 3e300]
+    assert clf.score(texts, truth, sample_weight=w) == pytest.approx(
+        accuracy_score(truth, clf.predict(texts), sample_weight=w))
+    with pytest.raises(InvalidInputError, match="zero for every row: nothing would be learned"):
+        TagClassifier(HashEmbedder(), cv=2).fit(TEXTS, LABELS, sample_weight=[0.0] * 8)

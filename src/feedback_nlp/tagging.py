@@ -776,11 +776,12 @@ def _holdout_split(primary: np.ndarray, share: float, seed: int,
     return np.sort(train), np.sort(test)
 
 
-def _checked_sample_weight(sample_weight: Any, X: Any, n: int) -> np.ndarray:
+def _checked_sample_weight(sample_weight: Any, X: Any, n: int, *, scoring: bool = False) -> np.ndarray:
     """``fit``'s ``sample_weight`` as float64, one per row, as scikit-learn's ``_check_sample_weight`` accepts it
     (a number is every row's weight), with errors that name the problem: a length that is not the rows', a
     value that is not a finite non-negative number (row given), booleans (a mask selects rows, it does not
-    weigh them), or weights that are all 0."""
+    weigh them), or weights that are all 0. ``scoring``: the weights of ``score``, averaged in float64, so the
+    float32 range of training does not bind them."""
     if isinstance(sample_weight, (numbers.Real, Decimal)) and not isinstance(sample_weight, (bool, np.bool_)):
         w = np.full(n, float(sample_weight))
     else:
@@ -806,8 +807,11 @@ def _checked_sample_weight(sample_weight: Any, X: Any, n: int) -> np.ndarray:
     if len(bad):
         raise InvalidInputError(f"sample_weight must be finite and non-negative: row {int(bad[0])} is {float(w[bad[0]])}"
                                 + (f" ({len(bad)} such rows)" if len(bad) > 1 else ""))
-    if not w.sum() > 0:
-        raise InvalidInputError("sample_weight is zero for every row: nothing would be learned")
+    if not w.sum() > 0:  # score said "nothing would be learned" too
+        raise InvalidInputError("sample_weight is zero for every row: " + ("no row would count in the score" if scoring
+                                                                           else "nothing would be learned"))
+    if scoring:  # a weight of 1e300 refused as "float32's range (the embeddings' precision)", which scoring never uses
+        return w
     # scikit-learn weighs float32 embeddings in float32: 1e-300 became 0 and 1e300 infinity (its ValueError)
     f32 = np.finfo(np.float32)
     out = np.flatnonzero(((w > 0) & (w < f32.tiny)) | (w * len(w) > f32.max))
@@ -1744,7 +1748,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         report = self._evaluate(X, y, None, None, stacklevel=3)
         if sample_weight is None:
             return report.accuracy
-        w = _checked_sample_weight(sample_weight, X, report.n)
+        w = _checked_sample_weight(sample_weight, X, report.n, scoring=True)
         return float(np.average(report.correct, weights=w))
 
     # --- evaluation and label quality -------------------------------------------------------------
