@@ -3,6 +3,7 @@ figures that say what they measure."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from conftest import HashEmbedder
@@ -81,3 +82,23 @@ def test_score_weights_are_refused_in_terms_of_scoring_and_not_bound_to_float32(
         accuracy_score(truth, clf.predict(texts), sample_weight=w))
     with pytest.raises(InvalidInputError, match="zero for every row: nothing would be learned"):
         TagClassifier(HashEmbedder(), cv=2).fit(TEXTS, LABELS, sample_weight=[0.0] * 8)
+
+
+def test_a_refit_refused_for_its_parameters_leaves_the_fitted_model_whole(tmp_path):
+    """A refit refused before training (``C=-1``, ``holdout=2``) had already forgotten the indicator columns and
+    the trained parameters of the fitted model: predict answered lists of tag names ('0', '2') instead of the
+    0/1 matrix it was fitted on, and save wrote C=-1 into a folder that load refused (IntegrityError). Now the
+    model stays as it was until a refit gets past its checks."""
+    Y = np.array([[1, 0, 0], [1, 0, 1]] * 2 + [[0, 1, 0], [0, 1, 1]] * 2)
+    clf = TagClassifier(HashEmbedder(), cv=2, random_state=0).fit(TEXTS, Y)
+    before = clf.predict(TEXTS)
+    assert before.shape == (8, 3)
+    clf.set_params(C=-1.0)
+    with pytest.raises(InvalidInputError, match="C must be"):
+        clf.fit(TEXTS, Y)
+    with pytest.raises(InvalidInputError, match="holdout"):
+        clf.set_params(C=10.0).fit(TEXTS, Y, holdout=2)
+    clf.set_params(C=-1.0)
+    assert np.array_equal(clf.predict(TEXTS), before)
+    loaded = TagClassifier.load(clf.save(tmp_path / "m"), embedder=HashEmbedder())
+    assert loaded.C == 10.0 and np.array_equal(loaded.predict(TEXTS), before)

@@ -1138,9 +1138,6 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         X, y, texts, unlabelled, sample_weight = _once(X), _once(y), _once(texts), _once(unlabelled), _once(sample_weight)
         # the settings the weights come from: save() writes these, not what a set_params after fit changed
         trained = {k: v for k, v in self.get_params(deep=False).items() if k not in ("embedder", "taxonomy")}
-        for attr in ("_trained_params_", "_train_keys_", "_sample_weight_", "_card_text_"):
-            self.__dict__.pop(attr, None)
-        self.__dict__.pop("indicator_columns_", None)
         self._fit(X, y, sep=sep, holdout=holdout, unlabelled=unlabelled, texts=texts, sample_weight=sample_weight)
         indicator = None if y is None or self.zero_shot else _indicator(y)
         if indicator is not None and self.multi_label_:  # predict answers in the same representation
@@ -1178,8 +1175,12 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             raise InvalidInputError(f"holdout must be a share in (0, 1), got {holdout!r}")
         for attr in ("head_", "classes_", "multi_label_", "n_features_in_", "embedder_", "taxonomy_",
                      "metrics_", "holdout_report_", "self_trained_rows_", "head_selection_", "selected_head_",
-                     "lexical_", "lexical_fusion_", "base_embedder_", "calibration_"):
-            self.__dict__.pop(attr, None)  # a re-fit starts clean (e.g. zero-shot, then supervised)
+                     "lexical_", "lexical_fusion_", "base_embedder_", "calibration_", "indicator_columns_",
+                     "_trained_params_", "_train_keys_", "_sample_weight_", "_card_text_"):
+            # a re-fit starts clean (e.g. zero-shot, then supervised), once its parameters and options passed: a
+            # refit refused for C=-1 forgot only the indicator columns and trained parameters, so predict answered
+            # tag lists instead of the 0/1 matrix and save wrote C=-1 into a folder that load refused
+            self.__dict__.pop(attr, None)
         embedder = self._default_embedder()
         if self.zero_shot:
             if holdout is not None:
