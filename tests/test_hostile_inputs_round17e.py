@@ -102,3 +102,18 @@ def test_a_refit_refused_for_its_parameters_leaves_the_fitted_model_whole(tmp_pa
     assert np.array_equal(clf.predict(TEXTS), before)
     loaded = TagClassifier.load(clf.save(tmp_path / "m"), embedder=HashEmbedder())
     assert loaded.C == 10.0 and np.array_equal(loaded.predict(TEXTS), before)
+
+
+def test_suggest_for_labeling_names_the_tag_predict_gives_first_on_a_multi_label_model():
+    """``predicted`` was each suggested row's most probable tag, but a multi-label model tags a row with the tags
+    that pass their own thresholds: with the most probable tag below its threshold and another above its own,
+    predict named the other and suggest_for_labeling contradicted it. Now it names predict's first tag."""
+    tags = [["bug", "export"], ["bug"], ["export"], ["bug", "login"]] * 2
+    clf = TagClassifier(HashEmbedder(), cv=2, random_state=0, lexical=False).fit(TEXTS, tags)
+    P = clf.predict_proba(TEXTS).to_numpy()
+    top = int(P[0].argmax())
+    clf.head_.thresholds_ = np.where(np.arange(P.shape[1]) == top, 0.999, 1e-4).astype(np.float32)
+    first = [p[0] for p in clf.predict(TEXTS)]
+    assert first[0] != clf.classes_[top]  # the case: the most probable tag is not predict's first
+    s = clf.suggest_for_labeling(TEXTS, n=8)
+    assert s["predicted"].tolist() == [first[i] for i in s["index"]]

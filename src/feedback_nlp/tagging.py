@@ -1910,10 +1910,12 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             taken[pick] = True
             chosen.append(int(pool[pick]))
             dist = np.minimum(dist, 1 - V @ V[pick])
-        top = P[chosen].argmax(axis=1)
+        # predict's first tag: a multi-label row's most probable tag can be below its own threshold while another
+        # passes (predict then names the other), so not P's argmax
+        first = [p[0] for p in self.head_.decide(P[chosen])[0]]
         return pd.DataFrame({"index": chosen, "text": [shown[i] for i in chosen],
                              "uncertainty": uncertainty[chosen].round(4),
-                             "predicted": self._names(top.tolist())}, index=_labels_at(X, chosen))
+                             "predicted": self._names(first)}, index=_labels_at(X, chosen))
 
     def find_label_issues(self, X: Any, y: Any, *, sep: str | None = None, cv: int | None = None,
                           method: str = "auto") -> pd.DataFrame:
