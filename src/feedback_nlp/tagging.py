@@ -735,9 +735,10 @@ def _conflicting_copies(groups: np.ndarray | None, primary: np.ndarray) -> dict[
     return out
 
 
-def _holdout_split(primary: np.ndarray, share: float, seed: int,
-                   groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified train/held-out positions; every class keeps at least 2 training rows.
+def _holdout_split(primary: np.ndarray, share: float, seed: int, groups: np.ndarray | None = None,
+                   Y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified train/held-out positions; every class keeps at least 2 training rows (with ``Y``, the 0/1
+    tags of multi-label rows, every tag does, not only the first tags the split stratifies by).
 
     With ``groups`` (see :func:`_repeat_groups`), the copies of a repeated text go to the same side: a copy in
     training would otherwise answer its twin in the held-out set, and the model card would report the
@@ -770,10 +771,35 @@ def _holdout_split(primary: np.ndarray, share: float, seed: int,
                 if fits:
                     held += extra
         test, train = np.flatnonzero(side == 1).tolist(), np.flatnonzero(side == 0).tolist()
+    if Y is not None:
+        train, test = _keep_two_of_every_tag(test, Y, groups)
     if not test:
         raise InvalidInputError(f"holdout={share} leaves no row to evaluate on: a tag needs 3 or more rows to hold "
                                 "one out and keep 2 for training; label more rows or train without a holdout")
     return np.sort(train), np.sort(test)
+
+
+def _held_out_share(asked: float, held: int, rows: int) -> str:
+    """How many rows the held-out figures come from. The share is the one asked for unless the split held out
+    far fewer (every tag keeps 2 training rows): holdout=0.99 on 8 rows held out 4 and the card said 99%."""
+    if abs(held / rows - asked) <= 0.05:
+        return f"held-out stratified {asked:.0%} ({held} rows)"
+    return (f"held-out stratified {held / rows:.0%} ({held} of {rows} rows; {asked:.0%} was asked, but every tag "
+            "keeps 2 rows for training)")
+
+
+def _keep_two_of_every_tag(test: list[int], Y: np.ndarray, groups: np.ndarray | None) -> tuple[list[int], list[int]]:
+    """Multi-label held-out rows moved back to training (with their copies) until every tag keeps 2 training rows:
+    the split stratifies by each row's first tag, and a tag that came second could be held out whole, so the copy
+    evaluated never learned it and the card scored every row of it as missed ("not trained on")."""
+    held = np.zeros(len(Y), dtype=bool)
+    held[test] = True
+    for j in range(Y.shape[1]):
+        for r in np.flatnonzero(held & (Y[:, j] == 1)):
+            if Y[~held, j].sum() >= 2:
+                break
+            held[r if groups is None else np.flatnonzero(groups == groups[r])] = False
+    return np.flatnonzero(~held).tolist(), np.flatnonzero(held).tolist()
 
 
 def _checked_sample_weight(sample_weight: Any, X: Any, n: int, *, scoring: bool = False) -> np.ndarray:
@@ -1270,7 +1296,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         self.holdout_report_ = report
         self.metrics_: dict[str, Any] = {} if report is None else {
             **{k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
-            "evaluation": f"held-out stratified {holdout:.0%} ({report.n} rows), trained on the rest"
+            "evaluation": _held_out_share(float(holdout), report.n, len(targets.rows)) + ", trained on the rest"
                           + ("; copies of a repeated text kept on one side" if repeats is not None else "")
                           + "; the saved model was then trained on every row"
                           + _unmeasured_tags(report, self._names(list(range(len(self.classes_))))),
@@ -1424,7 +1450,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
     def _holdout_report(self, X: Any, targets: _Targets, share: float, unlabelled: Any = None,
                         texts: Any = None, repeats: np.ndarray | None = None,
                         weights: np.ndarray | None = None) -> EvaluationReport:
-        train, test = _holdout_split(targets.primary, share, int(self.random_state), repeats)
+        train, test = _holdout_split(targets.primary, share, int(self.random_state), repeats,
+                                     targets.Y if targets.multi_label else None)
         rows = targets.rows
         words = None if texts is None else _given_texts(X, texts)
         with _labels_checked():
