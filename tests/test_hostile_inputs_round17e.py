@@ -3,6 +3,8 @@ figures that say what they measure."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -161,3 +163,17 @@ def test_the_card_states_the_share_actually_held_out():
                                                  "tag keeps 2 rows for training)")
     exact = TagClassifier(HashEmbedder(), cv=2, random_state=0).fit(TEXTS, LABELS, holdout=0.5)
     assert exact.metrics_["evaluation"].startswith("held-out stratified 50% (4 rows), trained on the rest")
+
+
+def test_find_label_issues_with_repeated_texts_and_a_one_row_tag_warns_once_in_its_own_words():
+    """With a text repeated (folds keep copies together) and a tag of one row, scikit-learn's "The least
+    populated class in y has only 1 members, which is less than n_splits=2" came out beside the library's own
+    warning naming the tag (with cv=3 asked: n_splits=2 was news to the caller). Now only the library's."""
+    texts = TEXTS * 2 + ["a lonely question"]
+    labels = LABELS * 2 + ["question"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        TagClassifier(HashEmbedder(), cv=3, random_state=0).find_label_issues(texts, labels)
+    messages = [str(w.message) for w in caught]
+    assert any("['question'] have fewer than 2 distinct texts" in m for m in messages)
+    assert not any("least populated class" in m for m in messages), messages

@@ -666,8 +666,10 @@ def _copies_together(primary: np.ndarray, groups: np.ndarray | None, cv: int,
     if len(judged) < 2:
         return []
     n_folds = min(cv, min(distinct[c] for c in judged))
-    splits = list(StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(primary, primary,
-                                                                                               groups))
+    with warnings.catch_warnings():  # an unjudged tag's rows: the caller names them ("The least populated class")
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        splits = list(StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(primary, primary,
+                                                                                                   groups))
     if all(set(judged) <= set(np.unique(primary[tr]).tolist()) for tr, _ in splits):
         return splits
     return []
