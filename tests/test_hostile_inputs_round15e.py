@@ -48,7 +48,7 @@ def test_per_level_accuracy_counts_only_rows_with_a_tag_at_that_depth():
     assert r.per_level[0] == {"accuracy": pytest.approx(1 / 3), "macro_f1": pytest.approx(1 / 3),
                               "micro_f1": pytest.approx(1 / 3), "n": 3}
     assert r.per_level[1] == {"accuracy": 0.0, "macro_f1": 0.0, "micro_f1": 0.0, "n": 1}
-    assert "| level 1 accuracy / macro F1 (1 rows with a tag there) | 0.0000 / 0.0000 |" in r.to_markdown()
+    assert "| level 1 subset accuracy / macro F1 (1 rows with a tag there) | 0.0000 / 0.0000 |" in r.to_markdown()
     no_depth = evaluate_predictions([["bug"]], [["bug"]], classes=["bug"], levels={1: ([[]], [[]])})
     assert no_depth.per_level == {}  # no row reaches depth 1: no figure, rather than a perfect one
 

@@ -335,9 +335,11 @@ class _Selector:
             if c.fine_tuned:  # a fold is scored on its accuracy: the held-out calibration would double its cost
                 model = inner.set_params(finetune_calibration="in_sample").fit(_take(self.X, train), [self.y[i] for i in train],
                                   unlabelled=self.unlabelled if c.self_train else None)
-            else:
+            else:  # with the texts beside the vectors, as the final frozen model is trained: without them a frozen
+                # head was measured without its word channel (lexical), which the fine-tuned candidates had
                 model = inner.fit(emb[train], [self.y[i] for i in train],
-                                  unlabelled=self.embed_backlog() if c.self_train else None)
+                                  unlabelled=self.embed_backlog() if c.self_train else None,
+                                  texts=None if self.texts is None else [self.texts[i] for i in train])
         assert model is not None
         x_test = _take(self.X, test) if c.fine_tuned else emb[test]
         # a frozen head scored on vectors gets the texts beside them: a text with no letter abstains in the final

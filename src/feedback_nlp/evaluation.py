@@ -86,7 +86,9 @@ class EvaluationReport:
             lines.append(f"| tags the model does not know (scored as missed) | {_cell(quoted_list(self.unknown_tags, 10))} |")
         for level, m in sorted(self.per_level.items()):
             rows = f" ({m['n']} rows with a tag there)" if "n" in m else ""
-            lines.append(f"| level {level} accuracy / macro F1{rows} | {m['accuracy']:.4f} / {m['macro_f1']:.4f} |")
+            # multi-label: a row is right at a depth only when all its tags there are (subset accuracy, as above)
+            lines.append(f"| level {level} {'subset accuracy' if self.multi_label else 'accuracy'} / macro F1{rows} | "
+                         f"{m['accuracy']:.4f} / {m['macro_f1']:.4f} |")
         lines += ["", "| tag | precision | recall | F1 | support |", "|---|---|---|---|---|"]
         for r in self.per_tag.head(max_tags).to_dict("records"):
             lines.append(f"| {_cell(r['tag'])} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |")

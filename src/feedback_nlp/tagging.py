@@ -58,7 +58,7 @@ from ._heads import (
     fit_averaged,
     head_from_arrays,
 )
-from ._params import HasMethods, Interval, Options, ParamsMixin
+from ._params import HasMethods, Interval, Options, ParamsMixin, validate_params
 from ._persist import (
     check_embedder,
     loading,
@@ -666,8 +666,10 @@ def _copies_together(primary: np.ndarray, groups: np.ndarray | None, cv: int,
     if len(judged) < 2:
         return []
     n_folds = min(cv, min(distinct[c] for c in judged))
-    splits = list(StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(primary, primary,
-                                                                                               groups))
+    with warnings.catch_warnings():  # an unjudged tag's rows: the caller names them ("The least populated class")
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        splits = list(StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(primary, primary,
+                                                                                                   groups))
     if all(set(judged) <= set(np.unique(primary[tr]).tolist()) for tr, _ in splits):
         return splits
     return []
@@ -735,9 +737,10 @@ def _conflicting_copies(groups: np.ndarray | None, primary: np.ndarray) -> dict[
     return out
 
 
-def _holdout_split(primary: np.ndarray, share: float, seed: int,
-                   groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified train/held-out positions; every class keeps at least 2 training rows.
+def _holdout_split(primary: np.ndarray, share: float, seed: int, groups: np.ndarray | None = None,
+                   Y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified train/held-out positions; every class keeps at least 2 training rows (with ``Y``, the 0/1
+    tags of multi-label rows, every tag does, not only the first tags the split stratifies by).
 
     With ``groups`` (see :func:`_repeat_groups`), the copies of a repeated text go to the same side: a copy in
     training would otherwise answer its twin in the held-out set, and the model card would report the
@@ -770,17 +773,43 @@ def _holdout_split(primary: np.ndarray, share: float, seed: int,
                 if fits:
                     held += extra
         test, train = np.flatnonzero(side == 1).tolist(), np.flatnonzero(side == 0).tolist()
+    if Y is not None:
+        train, test = _keep_two_of_every_tag(test, Y, groups)
     if not test:
         raise InvalidInputError(f"holdout={share} leaves no row to evaluate on: a tag needs 3 or more rows to hold "
                                 "one out and keep 2 for training; label more rows or train without a holdout")
     return np.sort(train), np.sort(test)
 
 
-def _checked_sample_weight(sample_weight: Any, X: Any, n: int) -> np.ndarray:
+def _held_out_share(asked: float, held: int, rows: int) -> str:
+    """How many rows the held-out figures come from. The share is the one asked for unless the split held out
+    far fewer (every tag keeps 2 training rows): holdout=0.99 on 8 rows held out 4 and the card said 99%."""
+    if abs(held / rows - asked) <= 0.05:
+        return f"held-out stratified {asked:.0%} ({held} rows)"
+    return (f"held-out stratified {held / rows:.0%} ({held} of {rows} rows; {asked:.0%} was asked, but every tag "
+            "keeps 2 rows for training)")
+
+
+def _keep_two_of_every_tag(test: list[int], Y: np.ndarray, groups: np.ndarray | None) -> tuple[list[int], list[int]]:
+    """Multi-label held-out rows moved back to training (with their copies) until every tag keeps 2 training rows:
+    the split stratifies by each row's first tag, and a tag that came second could be held out whole, so the copy
+    evaluated never learned it and the card scored every row of it as missed ("not trained on")."""
+    held = np.zeros(len(Y), dtype=bool)
+    held[test] = True
+    for j in range(Y.shape[1]):
+        for r in np.flatnonzero(held & (Y[:, j] == 1)):
+            if Y[~held, j].sum() >= 2:
+                break
+            held[r if groups is None else np.flatnonzero(groups == groups[r])] = False
+    return np.flatnonzero(~held).tolist(), np.flatnonzero(held).tolist()
+
+
+def _checked_sample_weight(sample_weight: Any, X: Any, n: int, *, scoring: bool = False) -> np.ndarray:
     """``fit``'s ``sample_weight`` as float64, one per row, as scikit-learn's ``_check_sample_weight`` accepts it
     (a number is every row's weight), with errors that name the problem: a length that is not the rows', a
     value that is not a finite non-negative number (row given), booleans (a mask selects rows, it does not
-    weigh them), or weights that are all 0."""
+    weigh them), or weights that are all 0. ``scoring``: the weights of ``score``, averaged in float64, so the
+    float32 range of training does not bind them."""
     if isinstance(sample_weight, (numbers.Real, Decimal)) and not isinstance(sample_weight, (bool, np.bool_)):
         w = np.full(n, float(sample_weight))
     else:
@@ -806,8 +835,11 @@ def _checked_sample_weight(sample_weight: Any, X: Any, n: int) -> np.ndarray:
     if len(bad):
         raise InvalidInputError(f"sample_weight must be finite and non-negative: row {int(bad[0])} is {float(w[bad[0]])}"
                                 + (f" ({len(bad)} such rows)" if len(bad) > 1 else ""))
-    if not w.sum() > 0:
-        raise InvalidInputError("sample_weight is zero for every row: nothing would be learned")
+    if not w.sum() > 0:  # score said "nothing would be learned" too
+        raise InvalidInputError("sample_weight is zero for every row: " + ("no row would count in the score" if scoring
+                                                                           else "nothing would be learned"))
+    if scoring:  # a weight of 1e300 refused as "float32's range (the embeddings' precision)", which scoring never uses
+        return w
     # scikit-learn weighs float32 embeddings in float32: 1e-300 became 0 and 1e300 infinity (its ValueError)
     f32 = np.finfo(np.float32)
     out = np.flatnonzero(((w > 0) & (w < f32.tiny)) | (w * len(w) > f32.max))
@@ -1058,17 +1090,27 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         if "head_" not in self.__dict__:
             raise NotFittedError("this TagClassifier is not fitted yet; call fit() or TagClassifier.load()")
 
+    def _validate_prediction_params(self) -> None:
+        """Check the parameters prediction and save read as they are now (``_PREDICTION_PARAMS``), which a
+        ``set_params`` after ``fit`` changes without a fit to check them: ``min_confidence=5`` sent every row to
+        review and NaN none, ``"0.5"`` or None failed with numpy's or Python's TypeError, and save wrote a folder
+        that load refused."""
+        params = self.get_params(deep=False)
+        validate_params({k: self._parameter_constraints[k] for k in _PREDICTION_PARAMS},
+                        {k: params[k] for k in _PREDICTION_PARAMS}, type(self).__name__)
+
     def _settings(self) -> FitSettings:
         return FitSettings(C=float(self.C), cv=int(self.cv), random_state=int(self.random_state))
 
-    def _embed(self, X: Any, embedder: BaseEmbedder, name: str = "X") -> np.ndarray:
+    def _embed(self, X: Any, embedder: BaseEmbedder, name: str = "X", *, for_fitted: bool = True) -> np.ndarray:
         """Embeddings of X (texts are embedded; numeric arrays are taken as embeddings), checked; errors name the
-        argument as ``name``."""
+        argument as ``name``. ``for_fitted``: the vectors feed the fitted head, so their width must be the one it
+        was trained on (``find_label_issues`` trains models of its own and passes False)."""
         numeric = _numeric_rows(X)
+        expected = self.__dict__.get("n_features_in_") if for_fitted else None
         if numeric is not None:
             if len(numeric) == 0:
                 raise InvalidInputError(f"{name} is empty: no rows")
-            expected = self.__dict__.get("n_features_in_")
             dim = getattr(embedder, "dim", None)
             if dim is not None and numeric.shape[1] != dim:
                 raise ModelMismatchError(f"precomputed embeddings have {numeric.shape[1]} dimensions, the embedder "
@@ -1085,7 +1127,6 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         emb = np.asarray(embedder.encode(texts))
         if emb.ndim != 2 or len(emb) != len(texts):
             raise InvalidInputError(f"the embedder returned shape {emb.shape} for {len(texts)} texts")
-        expected = self.__dict__.get("n_features_in_")
         if expected is not None and emb.shape[1] != expected:  # same model id, another size: not a matmul error
             raise ModelMismatchError(f"the embedder {embedder.model_id} gives {emb.shape[1]}-dimensional vectors; "
                                      f"this model was trained on {expected} dimensions")
@@ -1125,9 +1166,6 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         X, y, texts, unlabelled, sample_weight = _once(X), _once(y), _once(texts), _once(unlabelled), _once(sample_weight)
         # the settings the weights come from: save() writes these, not what a set_params after fit changed
         trained = {k: v for k, v in self.get_params(deep=False).items() if k not in ("embedder", "taxonomy")}
-        for attr in ("_trained_params_", "_train_keys_", "_sample_weight_", "_card_text_"):
-            self.__dict__.pop(attr, None)
-        self.__dict__.pop("indicator_columns_", None)
         self._fit(X, y, sep=sep, holdout=holdout, unlabelled=unlabelled, texts=texts, sample_weight=sample_weight)
         indicator = None if y is None or self.zero_shot else _indicator(y)
         if indicator is not None and self.multi_label_:  # predict answers in the same representation
@@ -1165,8 +1203,12 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             raise InvalidInputError(f"holdout must be a share in (0, 1), got {holdout!r}")
         for attr in ("head_", "classes_", "multi_label_", "n_features_in_", "embedder_", "taxonomy_",
                      "metrics_", "holdout_report_", "self_trained_rows_", "head_selection_", "selected_head_",
-                     "lexical_", "lexical_fusion_", "base_embedder_", "calibration_"):
-            self.__dict__.pop(attr, None)  # a re-fit starts clean (e.g. zero-shot, then supervised)
+                     "lexical_", "lexical_fusion_", "base_embedder_", "calibration_", "indicator_columns_",
+                     "_trained_params_", "_train_keys_", "_sample_weight_", "_card_text_"):
+            # a re-fit starts clean (e.g. zero-shot, then supervised), once its parameters and options passed: a
+            # refit refused for C=-1 forgot only the indicator columns and trained parameters, so predict answered
+            # tag lists instead of the 0/1 matrix and save wrote C=-1 into a folder that load refused
+            self.__dict__.pop(attr, None)
         embedder = self._default_embedder()
         if self.zero_shot:
             if holdout is not None:
@@ -1256,7 +1298,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         self.holdout_report_ = report
         self.metrics_: dict[str, Any] = {} if report is None else {
             **{k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
-            "evaluation": f"held-out stratified {holdout:.0%} ({report.n} rows), trained on the rest"
+            "evaluation": _held_out_share(float(holdout), report.n, len(targets.rows)) + ", trained on the rest"
                           + ("; copies of a repeated text kept on one side" if repeats is not None else "")
                           + "; the saved model was then trained on every row"
                           + _unmeasured_tags(report, self._names(list(range(len(self.classes_))))),
@@ -1410,7 +1452,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
     def _holdout_report(self, X: Any, targets: _Targets, share: float, unlabelled: Any = None,
                         texts: Any = None, repeats: np.ndarray | None = None,
                         weights: np.ndarray | None = None) -> EvaluationReport:
-        train, test = _holdout_split(targets.primary, share, int(self.random_state), repeats)
+        train, test = _holdout_split(targets.primary, share, int(self.random_state), repeats,
+                                     targets.Y if targets.multi_label else None)
         rows = targets.rows
         words = None if texts is None else _given_texts(X, texts)
         with _labels_checked():
@@ -1614,6 +1657,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         beside precomputed vectors) is always flagged for review, and abstains only when the model abstains at
         all (``min_confidence`` > 0): at the default 0 ``predict`` keeps scikit-learn's contract of one label a
         row (``None`` made every scorer fail on data holding an emoji-only row)."""
+        self._validate_prediction_params()
         chosen, conf = self.head_.decide(P)
         abstain = conf < self.min_confidence
         review = abstain.copy()
@@ -1734,7 +1778,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         report = self._evaluate(X, y, None, None, stacklevel=3)
         if sample_weight is None:
             return report.accuracy
-        w = _checked_sample_weight(sample_weight, X, report.n)
+        w = _checked_sample_weight(sample_weight, X, report.n, scoring=True)
         return float(np.average(report.correct, weights=w))
 
     # --- evaluation and label quality -------------------------------------------------------------
@@ -1743,7 +1787,8 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         the probabilities are calibrated (``mean_confidence``, ``calibration_error``).
 
         With a hierarchical taxonomy, ``per_level`` reports accuracy and F1 at each depth, over the ``n`` rows with
-        a tag at that depth (true or predicted).
+        a tag at that depth (true or predicted); a multi-label model's accuracy there is subset accuracy (every
+        tag of the row at that depth right), as its headline accuracy is.
 
         Warns when tags of ``y`` are unknown to the model (scored as missed), and when rows of ``X`` are copies of
         rows this model was fitted on in this session (their figures overstate how it does on new feedback).
@@ -1894,10 +1939,12 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
             taken[pick] = True
             chosen.append(int(pool[pick]))
             dist = np.minimum(dist, 1 - V @ V[pick])
-        top = P[chosen].argmax(axis=1)
+        # predict's first tag: a multi-label row's most probable tag can be below its own threshold while another
+        # passes (predict then names the other), so not P's argmax
+        first = [p[0] for p in self.head_.decide(P[chosen])[0]]
         return pd.DataFrame({"index": chosen, "text": [shown[i] for i in chosen],
                              "uncertainty": uncertainty[chosen].round(4),
-                             "predicted": self._names(top.tolist())}, index=_labels_at(X, chosen))
+                             "predicted": self._names(first)}, index=_labels_at(X, chosen))
 
     def find_label_issues(self, X: Any, y: Any, *, sep: str | None = None, cv: int | None = None,
                           method: str = "auto") -> pd.DataFrame:
@@ -1931,7 +1978,9 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         targets = _Targets(y, self.multi_label, sep)
         _refuse_shuffled(X, y)
         embedder = self._default_embedder()
-        emb = self._embed(X, embedder)
+        # out-of-fold models of its own, on the current embedder: a fitted model's width does not bind them (a
+        # model fitted before set_params(embedder=...) refused with "this model was trained on 64 dimensions")
+        emb = self._embed(X, embedder, for_fitted=False)
         if len(emb) != len(targets.rows):
             raise InvalidInputError(f"X has {len(emb)} rows but y has {len(targets.rows)}")
         texts = _texts(X) if _numeric_rows(X) is None else [None] * len(emb)
@@ -1996,6 +2045,7 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
         loaded from recorded; pass ``""`` to leave them out. A ``fit`` forgets them.
         """
         self._check_fitted()
+        self._validate_prediction_params()
         recorded = self.__dict__.get("_card_text_") or {}
         description = recorded.get("description", "") if description is None else description
         training_data = recorded.get("training_data", "") if training_data is None else training_data
