@@ -63,8 +63,8 @@ from ._persist import (
     check_embedder,
     loading,
     prepare_folder,
-    read_config,
     read_npz,
+    read_saved,
     saving,
     write_config,
     write_manifest,
@@ -2161,14 +2161,19 @@ class TagClassifier(ParamsMixin, ClassifierMixin, BaseEstimator):
                 raise ModelNotFoundError(f"no tag model at {path!s} (no config.json) and no bundled model of that "
                                          f"name; bundled: {sorted(bundled_models())}")
             folder = named
-        config = read_config(folder, "feedback_nlp.TagClassifier")
-        version = config.get("format_version", 0)
-        if not isinstance(version, int) or isinstance(version, bool):  # "9" or None was a bare TypeError
-            raise IntegrityError(f"{folder}/config.json has the format version {quoted(version)}, not a whole number")
-        if version > FORMAT_VERSION:
-            raise IntegrityError(f"{folder} was saved by a newer feedback_nlp (format {config['format_version']})")
-        with loading(folder):  # files that pass the manifest but are not what a save writes: one IntegrityError
+
+        def read(config: dict[str, Any]) -> TagClassifier:
+            version = config.get("format_version", 0)
+            if not isinstance(version, int) or isinstance(version, bool):  # "9" or None was a bare TypeError
+                raise IntegrityError(f"{folder}/config.json has the format version {quoted(version)}, not a whole "
+                                     "number")
+            if version > FORMAT_VERSION:
+                raise IntegrityError(f"{folder} was saved by a newer feedback_nlp (format {config['format_version']})")
             return cls._from_folder(folder, config, embedder, backend)
+
+        with loading(folder):  # files that pass the manifest but are not what a save writes: one IntegrityError
+            # config and weights of one save, also while another process saves the folder (they could mix)
+            return read_saved(folder, "feedback_nlp.TagClassifier", read)[1]
 
     @classmethod
     def _from_folder(cls, folder: Path, config: dict[str, Any], embedder: BaseEmbedder | None,

@@ -17,7 +17,7 @@ from pandas.tseries.frequencies import to_offset
 from sklearn.base import BaseEstimator, clone
 
 from .._params import HasMethods, Interval, ParamsMixin
-from .._persist import check_embedder, loading, prepare_folder, read_config, read_npz, saving, write_config
+from .._persist import check_embedder, loading, prepare_folder, read_npz, read_saved, saving, write_config
 from ..cleaning import redact_pii
 from ..embedding import BaseEmbedder, Embedder, _as_embeddings, _as_text_list, _refuse_empty
 from ..errors import InvalidInputError, ModelMismatchError, NotFittedError, quoted
@@ -772,7 +772,7 @@ class ThemeModel(ParamsMixin, BaseEstimator):
         texts = [redact_pii(t) if isinstance(t, str) else t for t in self.texts_]
         items = {"texts": texts, "accounts": None if self.accounts_ is None else [_json_account(a) for a in self.accounts_],
                  "custom_labels": {str(k): v for k, v in self.custom_labels_.items()}}
-        (path / "items.json").write_text(json.dumps(items, ensure_ascii=False))
+        (path / "items.json").write_text(json.dumps(items, ensure_ascii=False), encoding="utf-8")
         params = self.get_params(deep=False)
         custom = [k for k in self._PARTS if k != "embedder" and params[k] is not None]
         params = {k: v for k, v in params.items() if k not in self._PARTS}
@@ -784,19 +784,22 @@ class ThemeModel(ParamsMixin, BaseEstimator):
     def load(cls, path: str | os.PathLike, *, embedder: BaseEmbedder | None = None) -> ThemeModel:
         """Load a saved ThemeModel (custom parts are not saved: pass them again if you used any)."""
         path = Path(path).expanduser()
-        config = read_config(path, "feedback_nlp.ThemeModel")
-        with loading(path):
+
+        def read(config: dict[str, Any]) -> tuple[Any, Any]:  # the config's checks come before the big files
             check_embedder(config["model_id"], embedder, "the theme model")
+            return read_npz(path / "themes.npz"), json.loads((path / "items.json").read_text(encoding="utf-8"))
+
+        with loading(path):
+            # config, vectors and texts of one save, also while another process saves the folder
+            config, (data, items) = read_saved(path, "feedback_nlp.ThemeModel", read)
             unknown = sorted(set(config["params"]) - set(cls._parameter_constraints))
             if unknown:
                 raise ModelMismatchError(f"{path} was saved with parameters this version does not know: {unknown}")
             tm = cls(embedder, **config["params"])
             tm._validate_params()
-            data = read_npz(path / "themes.npz")
             tm.centroids_, tm.theme_ids_ = data["centroids"], data["theme_ids"]
             tm.labels_, tm.embeddings_ = data["labels"], data["embeddings"]
             tm.timestamps_ = pd.to_datetime(data["timestamps"], utc=True).to_numpy() if "timestamps" in data else None
-            items = json.loads((path / "items.json").read_text())
             tm.texts_ = items["texts"]
             tm.accounts_ = None if items["accounts"] is None else np.array(items["accounts"], dtype=object)
             tm.custom_labels_ = {int(k): v for k, v in items["custom_labels"].items()}

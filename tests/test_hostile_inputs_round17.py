@@ -1,0 +1,96 @@
+"""Round 17, the lead's fixes after the helpers: the tag and theme models' loads read one save whole while
+another process saves the same folder (round 17d made the duplicate index's load safe; these two read their
+files after the config as it did), and the theme model's texts are UTF-8 whatever the locale."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+
+import feedback_nlp.tagging as tagging_module
+import feedback_nlp.themes._model as themes_module
+from conftest import HashEmbedder
+from feedback_nlp import TagClassifier, ThemeModel
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _racing_load(monkeypatch, module, folder: Path, other_save) -> list[threading.Thread]:
+    """Make the load's first read of an .npz start another save of ``folder`` (in a thread, as another process
+    would): before the fix that save committed between the load's config and its arrays."""
+    real = module.read_npz
+    saver: list[threading.Thread] = []
+
+    def racing(path):
+        if not saver:
+            saver.append(threading.Thread(target=other_save, args=(folder,)))
+            saver[0].start()
+            saver[0].join(timeout=1)  # it waits for the load's reads to end (before the fix: it committed)
+        return real(path)
+
+    monkeypatch.setattr(module, "read_npz", racing)
+    return saver
+
+
+def test_a_tag_model_saved_again_during_its_load_is_read_from_one_save(tmp_path, monkeypatch):
+    # was: config.json of the first save (C, tags, thresholds) with weights.npz of the second, without a word
+    h = HashEmbedder()
+    texts = [f"{w} issue number {i}" for i in range(6) for w in ("crash", "slow", "login")]
+    old = TagClassifier(embedder=h, C=1.0).fit(texts, [t.split()[0] for t in texts])
+    new = TagClassifier(embedder=h, C=3.0).fit(texts, ["bug" if t.startswith("crash") else "other" for t in texts])
+    folder = old.save(tmp_path / "model")
+    saver = _racing_load(monkeypatch, tagging_module, folder, new.save)
+    loaded = TagClassifier.load(folder, embedder=h)
+    saver[0].join()
+    got = (loaded.C, list(loaded.classes_))
+    assert got in [(1.0, ["crash", "login", "slow"]), (3.0, ["bug", "other"])]
+    assert list(loaded.predict(texts[:3])) == list((old if loaded.C == 1.0 else new).predict(texts[:3]))
+    again = TagClassifier.load(folder, embedder=h)  # the save waited for the load, then committed
+    assert (again.C, list(again.classes_)) == (3.0, ["bug", "other"])
+
+
+def _theme_model(n: int, seed: int, min_theme_size: int = 5) -> ThemeModel:
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, 8))
+    x[: n // 2, 0], x[n // 2:, 1] = 1.0, 1.0
+    x += 0.05 * rng.standard_normal((n, 8))
+    texts = [f"{'export' if i < n // 2 else 'login'} problem {i}" for i in range(n)]
+    return ThemeModel(None, min_theme_size=min_theme_size).fit(texts, embeddings=(x / np.linalg.norm(x, axis=1, keepdims=True)))
+
+
+def test_a_theme_model_saved_again_during_its_load_is_read_from_one_save(tmp_path, monkeypatch):
+    # was: themes.npz and items.json of the second save under the first one's config (its parameters,
+    # assignment threshold and next theme id), without a word
+    old, new = _theme_model(20, 0), _theme_model(30, 1, min_theme_size=6)
+    folder = old.save(tmp_path / "themes")
+    saver = _racing_load(monkeypatch, themes_module, folder, new.save)
+    loaded = ThemeModel.load(folder)
+    saver[0].join()
+    assert len(loaded.texts_) in (20, 30)
+    whole = old if len(loaded.texts_) == 20 else new
+    assert loaded.texts_ == whole.texts_
+    assert (loaded.min_theme_size, loaded.assign_threshold_) == (whole.min_theme_size, whole.assign_threshold_)
+    assert len(ThemeModel.load(folder).texts_) == 30
+
+
+def test_a_theme_model_saves_and_loads_its_texts_as_utf8_whatever_the_locale(tmp_path):
+    # was: items.json written and read in the locale's encoding: under LC_ALL=C a save of 'café' raised
+    # UnicodeEncodeError, and a folder saved under UTF-8 did not load there
+    utf8 = _theme_model(20, 0)
+    utf8.texts_ = [f"café {t} 导出失败" for t in utf8.texts_]
+    utf8.save(tmp_path / "utf8")
+    script = ("import sys\nfrom feedback_nlp import ThemeModel\n"
+              "m = ThemeModel.load(sys.argv[1])\nprint(all('caf\\u00e9' in t and '\\u5bfc\\u51fa' in t for t in m.texts_))\n"
+              "m.save(sys.argv[2])\n")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
+           "PYTHONPATH": str(SRC)}
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "utf8"), str(tmp_path / "c")],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["True"]
+    assert ThemeModel.load(tmp_path / "c").texts_ == utf8.texts_
