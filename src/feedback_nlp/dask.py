@@ -22,16 +22,18 @@ import asyncio
 import gc
 import logging
 import os
+import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ._chunks import load_model_cached, process_chunk
+from ._chunks import _pack, load_model_cached, process_chunk
 from ._optional import require
 from .cleaning import MAX_TEXT_CHARS
 from .errors import FeedbackNLPError, InvalidInputError, ModelMismatchError, UsageError, quoted
+from .records import RowValidator
 
 __all__ = ["run_chunks", "tag_dataframe", "tag_dataframe_schema", "tag_partition"]
 
@@ -111,10 +113,31 @@ def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_c
     """Tag one pandas partition. Rejected rows stay in the output with ``error`` set (and no tags), so a
     partition never loses a row; filter on ``error.isna()`` to split them. ``row`` is the partition's own
     ``_row`` column when it has one (whole numbers in every row, else UsageError), else the position inside the
-    partition (from 0, as in ``tag_dataframe``)."""
-    clf = load_model_cached(model, cache, backend)
+    partition (from 0, as in ``tag_dataframe``). Duplicate ids are found inside the partition only."""
+    return _tag_partition(pdf, model, text_col=text_col, id_col=id_col, cache=cache, max_chars=max_chars,
+                          backend=backend)
+
+
+def _validator(pdf: pd.DataFrame, text_col: str, id_col: str, max_chars: int,
+               claimed: dict[str, str] | None = None) -> tuple[pd.DataFrame, RowValidator]:
+    """The partition with its ``_row`` column, and a validator that holds ``claimed``'s ids as taken already
+    (``{claim key: first id}``, see :func:`_claim_key`), as the one validator of a ``tag`` job holds the ids of
+    its earlier chunks."""
     pdf = pdf.assign(_row=_row_numbers(pdf["_row"]) if "_row" in pdf.columns else range(len(pdf)))
-    tagged, rejected = process_chunk(pdf, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
+    validator = RowValidator(text_col=text_col, id_col=id_col, keep_columns=False, max_chars=max_chars)
+    for key, first in (claimed or {}).items():
+        validator._seen.add(first)
+        if key.startswith("u"):
+            validator._composed[key[1:]] = first
+    return pdf, validator
+
+
+def _tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str, id_col: str, cache: Any, max_chars: int,
+                   backend: str | None, claimed: dict[str, str] | None = None) -> pd.DataFrame:
+    clf = load_model_cached(model, cache, backend)
+    pdf, validator = _validator(pdf, text_col, id_col, max_chars, claimed)
+    tagged, rejected = process_chunk(_pack(validator.validate(pdf)), clf, text_col=text_col, id_col=id_col,
+                                     max_chars=max_chars)
     tagged = tagged.assign(error=None)
     rejected = rejected.rename(columns={"reason": "error"}).assign(tags=[[] for _ in range(len(rejected))],
                                                                      probabilities=[{} for _ in range(len(rejected))], confidence=0.0, needs_review=True)
@@ -127,6 +150,38 @@ def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_c
     return out[OUTPUT_COLUMNS].reset_index(drop=True)
 
 
+def _claim_key(row_id: str) -> str:
+    """What a validator compares an id by: the id itself (``a...``), and for an id with accents its composed
+    Unicode form (``u...``), under which composed and decomposed spellings are one id."""
+    return "a" + row_id if row_id.isascii() else "u" + unicodedata.normalize("NFC", row_id)
+
+
+_CLAIMS_META = pd.DataFrame({"key": pd.Series(dtype="string"), "first": pd.Series(dtype="string")})
+
+
+def _claims(pdf: pd.DataFrame, text_col: str, id_col: str, max_chars: int,
+            partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
+    """The ids that a partition's valid rows claim, validated on its own (its first row with each id), each as
+    ``key`` (:func:`_claim_key`) and ``first``: the partition's number and the id, so that the smallest is the
+    claim of the frame's first partition holding the id."""
+    number = (partition_info or {}).get("number", 0)
+    pdf, validator = _validator(pdf, text_col, id_col, max_chars)
+    ids = validator.validate(pdf).records["id"].tolist()
+    return pd.DataFrame({"key": pd.Series([_claim_key(i) for i in ids], dtype="string"),
+                         "first": pd.Series([f"{number:012d}\x00{i}" for i in ids], dtype="string")})
+
+
+def _taken(reduced: pd.DataFrame) -> dict[str, tuple[int, str]]:
+    """``{claim key: (partition, first id)}`` of the ids claimed in more than one partition, from the claims
+    reduced per key (their smallest ``first``, and in how many partitions)."""
+    many = reduced[reduced["partitions"] > 1]
+    taken: dict[str, tuple[int, str]] = {}
+    for key, first in zip(many.index.tolist(), many["first"].tolist()):
+        number, row_id = first.split("\x00", 1)
+        taken[key] = (int(number), row_id)
+    return taken
+
+
 def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str = "id", cache: Any = True,
                   backend: str | None = None) -> Any:
     """Tag a ``dask.dataframe.DataFrame`` lazily; returns a dask DataFrame with :data:`OUTPUT_COLUMNS`
@@ -136,6 +191,8 @@ def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str =
     that one, so workers on different CPUs never mix backends.
     """
     dd = require("dask.dataframe", "dask", "tag_dataframe")
+    import dask
+
     if not isinstance(ddf, dd.DataFrame):  # a pandas frame was "'DataFrame' object has no attribute 'map_partitions'"
         hint = (": pass dask.dataframe.from_pandas(df, npartitions=...), or tag a pandas frame in this process with "
                 "TagClassifier.load(model).tag(df[text_col])") if isinstance(ddf, pd.DataFrame) else ""
@@ -148,12 +205,23 @@ def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str =
                          "needs_review": pd.Series(dtype=bool), "error": pd.Series(dtype=object)})
 
     client_install = _this_install(model)
+    # duplicate ids across partitions, as a `tag` job finds them across chunks: a first pass over the partitions
+    # reduces the ids their valid rows claim per id (on the cluster, a shuffle of ids only), and each partition
+    # is then validated holding the ids an earlier partition claimed as taken. Without it, an id in two
+    # partitions was tagged twice (the CLI's job sends the second to errors as "duplicate id").
+    claims = ddf.map_partitions(_claims, text_col, id_col, MAX_TEXT_CHARS, meta=_CLAIMS_META)
+    reduced = claims.groupby("key").agg(first=("first", "min"), partitions=("first", "count"),
+                                        split_out=max(1, ddf.npartitions // 16))
+    taken = dask.delayed(_taken)(reduced)
 
-    def _one(pdf: pd.DataFrame) -> pd.DataFrame:
+    def _one(pdf: pd.DataFrame, taken: dict[str, tuple[int, str]], partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
         _check_worker(model, client_install)
-        return tag_partition(pdf, model, text_col=text_col, id_col=id_col, cache=cache, backend=backend)
+        number = (partition_info or {}).get("number", 0)
+        claimed = {key: row_id for key, (first, row_id) in taken.items() if first < number}
+        return _tag_partition(pdf, model, text_col=text_col, id_col=id_col, cache=cache, max_chars=MAX_TEXT_CHARS,
+                              backend=backend, claimed=claimed)
 
-    return ddf.map_partitions(_one, meta=meta)
+    return ddf.map_partitions(_one, taken, meta=meta)
 
 
 def _remote_chunk(chunk: pd.DataFrame, model: str, cache: Any, text_col: str, id_col: str,

@@ -1,0 +1,80 @@
+"""Round 17a of hostile and unusual inputs: batch jobs at scale (``feedback_nlp.dask``, ``feedback_nlp.batch``).
+
+Each test failed before the fix it guards (the case, what it was and what it is now are in each docstring).
+The tests' HashEmbedder stands in for the real model; Dask runs with the synchronous scheduler or a cluster in
+this process (workers as threads).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pandas as pd
+import pytest
+
+import feedback_nlp as fb
+from _hostile_support import hashed_tag_model, write_file
+from feedback_nlp.batch import BatchSummary, ProgressReporter
+
+pytest.importorskip("dask.distributed")
+import dask.dataframe as dd  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+
+import feedback_nlp.dask as fdask  # noqa: E402
+
+
+@pytest.fixture
+def model(tmp_path, monkeypatch):
+    return hashed_tag_model(tmp_path / "m", monkeypatch)
+
+
+def _reasons(frame: pd.DataFrame, column: str) -> list[tuple[str, str]]:
+    bad = frame[frame[column].notna()]
+    return sorted(zip(bad["id"].astype(str), bad[column]))
+
+
+CAFE, CAFE_DECOMPOSED = "caf\u00e9", "cafe\u0301"
+
+
+def test_an_id_in_two_partitions_is_a_duplicate_as_in_a_tag_job(model, tmp_path):
+    """An id repeated in another partition was tagged twice by ``tag_dataframe`` (duplicates were looked for inside
+    each partition only), where ``tag`` on the same rows sends the second copy to errors as "duplicate id". Now
+    the same rows are rejected with the same reasons, accents in another Unicode form included, and the first
+    copy (in partition order) keeps the id."""
+    ids = ["a", "b", "a", CAFE, "c", "b", CAFE_DECOMPOSED, "c", "d", CAFE]
+    pdf = pd.DataFrame({"id": ids, "text": [f"item {i} export fails" for i in range(len(ids))]})
+    pdf.loc[4, "text"] = ""  # the first "c" is rejected for its text: the second one claims the id
+    out = fdask.tag_dataframe(dd.from_pandas(pdf, npartitions=4, sort=False), str(model), cache=False)
+    out = out.compute(scheduler="sync")
+    src = write_file(tmp_path / "in.csv", pdf.to_csv(index=False))
+    fb.tag_file(str(model), src, tmp_path / "out.csv", cache=False, progress=False, chunk_size=3)
+    job = pd.read_csv(tmp_path / "out.errors.csv", dtype=str, keep_default_na=False)
+    assert _reasons(out, "error") == _reasons(job, "reason")
+    assert out["error"].notna().sum() == 5 and out.loc[out["error"].isna(), "id"].is_unique
+    assert sorted(out.loc[out["error"].isna(), "id"]) == sorted(pd.read_csv(tmp_path / "out.csv", dtype=str)["id"])
+
+
+def test_ids_claimed_across_partitions_on_a_cluster(model):
+    """The same on a distributed cluster, with ints in one partition and the same ids as text in another (read
+    as one id, as in a file): the later copies are duplicates, whatever the order the partitions finish in."""
+    first = pd.DataFrame({"id": pd.Series([1, 2, 3], dtype=object), "text": ["export fails"] * 3})
+    second = pd.DataFrame({"id": pd.Series(["2", "3", "4"], dtype=object), "text": ["add dark mode"] * 3})
+    ddf = dd.concat([dd.from_pandas(first, npartitions=1), dd.from_pandas(second, npartitions=1)])
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster):
+        out = fdask.tag_dataframe(ddf, str(model), cache=False).compute()
+    assert out["error"].tolist() == [None, None, None, "duplicate id", "duplicate id", None]
+
+
+def test_progress_under_one_row_a_second_says_seconds_per_row():
+    """A slow model (or long rows) tagged under one row a second: progress lines and the summary said "0 rows/s".
+    Now they give the seconds per row."""
+    buf = io.StringIO()
+    reporter = ProgressReporter(total=4, every=0.0, stream=buf)
+    reporter.start -= 50.0  # as if the first row took 50 s
+    reporter.update(1)
+    assert re.search(r"1/4 rows, 5\d\.\d s/row, ETA 1\d\d s", buf.getvalue()), buf.getvalue()
+    summary = BatchSummary(3, 2, 1, 1, 0, 40.0, "out.csv", "out.errors.csv")
+    assert "40.0 s, 13.3 s/row" in str(summary)
+    assert "2.5 rows/s" in str(BatchSummary(5, 5, 0, 1, 0, 2.0, "out.csv", None))
