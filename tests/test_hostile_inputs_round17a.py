@@ -53,6 +53,11 @@ def test_an_id_in_two_partitions_is_a_duplicate_as_in_a_tag_job(model, tmp_path)
     assert _reasons(out, "error") == _reasons(job, "reason")
     assert out["error"].notna().sum() == 5 and out.loc[out["error"].isna(), "id"].is_unique
     assert sorted(out.loc[out["error"].isna(), "id"]) == sorted(pd.read_csv(tmp_path / "out.csv", dtype=str)["id"])
+    # a partition taken alone is tagged as in the whole (Dask's partition_info numbered it 0 there)
+    tagged = fdask.tag_dataframe(dd.from_pandas(pdf, npartitions=4, sort=False), str(model), cache=False)
+    alone = tagged.partitions[2].compute(scheduler="sync")
+    assert alone["error"].tolist() == out.iloc[6:8]["error"].tolist() == ["duplicate id: 'café' in another Unicode "
+                                                                          "form (composed vs decomposed accents)", None]
 
 
 def test_ids_claimed_across_partitions_on_a_cluster(model):

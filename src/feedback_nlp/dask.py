@@ -159,24 +159,21 @@ def _claim_key(row_id: str) -> str:
 _CLAIMS_META = pd.DataFrame({"key": pd.Series(dtype="string"), "first": pd.Series(dtype="string")})
 
 
-def _claims(pdf: pd.DataFrame, text_col: str, id_col: str, max_chars: int,
-            partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
+def _claims(pdf: pd.DataFrame, number: pd.Series, text_col: str, id_col: str, max_chars: int) -> pd.DataFrame:
     """The ids that a partition's valid rows claim, validated on its own (its first row with each id), each as
     ``key`` (:func:`_claim_key`) and ``first``: the partition's number and the id, so that the smallest is the
     claim of the frame's first partition holding the id."""
-    number = (partition_info or {}).get("number", 0)
     pdf, validator = _validator(pdf, text_col, id_col, max_chars)
     ids = validator.validate(pdf).records["id"].tolist()
     return pd.DataFrame({"key": pd.Series([_claim_key(i) for i in ids], dtype="string"),
-                         "first": pd.Series([f"{number:012d}\x00{i}" for i in ids], dtype="string")})
+                         "first": pd.Series([f"{int(number.iloc[0]):012d}\x00{i}" for i in ids], dtype="string")})
 
 
 def _taken(reduced: pd.DataFrame) -> dict[str, tuple[int, str]]:
     """``{claim key: (partition, first id)}`` of the ids claimed in more than one partition, from the claims
     reduced per key (their smallest ``first``, and in how many partitions)."""
-    many = reduced[reduced["partitions"] > 1]
     taken: dict[str, tuple[int, str]] = {}
-    for key, first in zip(many.index.tolist(), many["first"].tolist()):
+    for key, first in zip(reduced.index.tolist(), reduced["first"].tolist()):
         number, row_id = first.split("\x00", 1)
         taken[key] = (int(number), row_id)
     return taken
@@ -186,6 +183,11 @@ def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str =
                   backend: str | None = None) -> Any:
     """Tag a ``dask.dataframe.DataFrame`` lazily; returns a dask DataFrame with :data:`OUTPUT_COLUMNS`
     (``row`` is the position inside the partition).
+
+    A duplicate id is found across partitions, as ``feedback-nlp tag`` finds it across chunks: the first valid
+    row with an id (in partition order) keeps it, later ones get ``error`` "duplicate id". For that, this call
+    reads the partitions once for their ids (validated as for tagging; reduced per id on the cluster, only the
+    ids found in several partitions come back here), so the frame is read twice in all.
 
     The embedding ``backend`` (default ``auto``) is resolved here, on the client, and every partition uses
     that one, so workers on different CPUs never mix backends.
@@ -205,23 +207,27 @@ def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str =
                          "needs_review": pd.Series(dtype=bool), "error": pd.Series(dtype=object)})
 
     client_install = _this_install(model)
-    # duplicate ids across partitions, as a `tag` job finds them across chunks: a first pass over the partitions
-    # reduces the ids their valid rows claim per id (on the cluster, a shuffle of ids only), and each partition
-    # is then validated holding the ids an earlier partition claimed as taken. Without it, an id in two
-    # partitions was tagged twice (the CLI's job sends the second to errors as "duplicate id").
-    claims = ddf.map_partitions(_claims, text_col, id_col, MAX_TEXT_CHARS, meta=_CLAIMS_META)
+    # duplicate ids across partitions, as a `tag` job finds them across chunks: a first pass reads the partitions
+    # for the ids their valid rows claim, reduced per id on the cluster (only the ids claimed in several partitions
+    # come back); then each partition is validated holding the ids an earlier partition claimed as taken. Without
+    # it, an id in two partitions was tagged twice (the CLI's job sends the second to errors as "duplicate id").
+    # Each task is given its partition's number: Dask's partition_info is the number after its optimiser moved a
+    # selection (tagged.partitions[2]) before the tagging, so that partition was tagged as the first.
+    numbers = dd.from_delayed([dask.delayed(pd.Series)([number], dtype="int64") for number in range(ddf.npartitions)],
+                              meta=pd.Series(dtype="int64"), verify_meta=False)
+    claims = ddf.map_partitions(_claims, numbers, text_col, id_col, MAX_TEXT_CHARS, meta=_CLAIMS_META,
+                                align_dataframes=False)
     reduced = claims.groupby("key").agg(first=("first", "min"), partitions=("first", "count"),
                                         split_out=max(1, ddf.npartitions // 16))
-    taken = dask.delayed(_taken)(reduced)
+    taken = dask.delayed(_taken(reduced[reduced["partitions"] > 1].compute()), traverse=False)
 
-    def _one(pdf: pd.DataFrame, taken: dict[str, tuple[int, str]], partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
+    def _one(pdf: pd.DataFrame, number: pd.Series, taken: dict[str, tuple[int, str]]) -> pd.DataFrame:
         _check_worker(model, client_install)
-        number = (partition_info or {}).get("number", 0)
-        claimed = {key: row_id for key, (first, row_id) in taken.items() if first < number}
+        claimed = {key: row_id for key, (first, row_id) in taken.items() if first < int(number.iloc[0])}
         return _tag_partition(pdf, model, text_col=text_col, id_col=id_col, cache=cache, max_chars=MAX_TEXT_CHARS,
                               backend=backend, claimed=claimed)
 
-    return ddf.map_partitions(_one, taken, meta=meta)
+    return ddf.map_partitions(_one, numbers, taken, meta=meta, align_dataframes=False)
 
 
 def _remote_chunk(chunk: pd.DataFrame, model: str, cache: Any, text_col: str, id_col: str,
