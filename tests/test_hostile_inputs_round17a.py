@@ -83,3 +83,40 @@ def test_progress_under_one_row_a_second_says_seconds_per_row():
     summary = BatchSummary(3, 2, 1, 1, 0, 40.0, "out.csv", "out.errors.csv")
     assert "40.0 s, 13.3 s/row" in str(summary)
     assert "2.5 rows/s" in str(BatchSummary(5, 5, 0, 1, 0, 2.0, "out.csv", None))
+
+
+def test_a_partition_with_two_text_columns_reads_the_first_as_read_feedback_does(model):
+    """Two columns named ``text`` in a partition (a join, a concat of frames): ``tag_partition`` and
+    ``tag_dataframe`` failed with a bare ``AttributeError: 'DataFrame' object has no attribute 'tolist'``, where
+    ``read_feedback`` of the same frame reads the first and keeps the second as ``text.1``. Now the same."""
+    pdf = pd.DataFrame([["1", "export fails", ""], ["2", "", "export fails"]], columns=["id", "text", "text"])
+    expected = fb.read_feedback(pdf).rejected[["id", "reason"]].values.tolist()
+    assert expected == [["2", "empty text after cleaning"]]
+    out = fdask.tag_partition(pdf, str(model), cache=False)
+    assert out.loc[out["error"].notna(), ["id", "error"]].values.tolist() == expected
+    out = fdask.tag_dataframe(dd.from_pandas(pdf, npartitions=1), str(model), cache=False).compute(scheduler="sync")
+    assert out["error"].tolist() == [None, "empty text after cleaning"]
+
+
+def test_an_id_column_labelled_0_is_read(model):
+    """A frame without a header row has columns 0, 1, ...: ``id_col=0`` was read as no id column (``0 or "id"``),
+    so every row was rejected as "missing id" by ``tag_partition``, ``tag_dataframe`` and ``read_feedback``."""
+    pdf = pd.DataFrame({0: ["a", "b", "a"], 1: ["export fails", "add dark mode", "csv broken"]})
+    assert fb.read_feedback(pdf, text_col=1, id_col=0).records["id"].tolist() == ["a", "b"]
+    out = fdask.tag_partition(pdf, str(model), text_col=1, id_col=0, cache=False)
+    assert out["id"].tolist() == ["a", "b", "a"] and out["error"].tolist() == [None, None, "duplicate id"]
+
+
+@pytest.mark.parametrize("column", ["_error", "_reason"])
+def test_a_partition_column_named_as_the_readers_own_is_no_reason(model, column):
+    """A partition's own ``_error`` column rejected its rows with the column's values as reasons (``read_feedback``
+    refuses the frame), and a ``_reason`` column was taken for an already validated chunk: a bare
+    ``KeyError: '_reject_text'``, and with a ``_reject_text`` column too, rows tagged unvalidated. Now ``_error``
+    (and ``_raw``) is refused as ``read_feedback`` refuses it, and ``_reason`` is a column like any other."""
+    pdf = pd.DataFrame({"id": ["1", "2"], "text": ["export fails", ""], column: ["boom", None]})
+    if column == "_error":
+        with pytest.raises(fb.errors.ColumnError, match=r"\['_error'\] use names feedback_nlp reserves"):
+            fdask.tag_partition(pdf, str(model), cache=False)
+        return
+    for frame in (pdf, pdf.assign(_reject_text="x")):
+        assert fdask.tag_partition(frame, str(model), cache=False)["error"].tolist() == [None, "empty text after cleaning"]

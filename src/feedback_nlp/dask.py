@@ -32,8 +32,8 @@ import pandas as pd
 from ._chunks import _pack, load_model_cached, process_chunk
 from ._optional import require
 from .cleaning import MAX_TEXT_CHARS
-from .errors import FeedbackNLPError, InvalidInputError, ModelMismatchError, UsageError, quoted
-from .records import RowValidator
+from .errors import ColumnError, FeedbackNLPError, InvalidInputError, ModelMismatchError, UsageError, quoted
+from .records import RowValidator, _unique_labels
 
 __all__ = ["run_chunks", "tag_dataframe", "tag_dataframe_schema", "tag_partition"]
 
@@ -123,6 +123,11 @@ def _validator(pdf: pd.DataFrame, text_col: str, id_col: str, max_chars: int,
     """The partition with its ``_row`` column, and a validator that holds ``claimed``'s ids as taken already
     (``{claim key: first id}``, see :func:`_claim_key`), as the one validator of a ``tag`` job holds the ids of
     its earlier chunks."""
+    if pdf.columns.has_duplicates:  # two "text" columns: read as read_feedback reads them (was an AttributeError)
+        pdf = pdf.set_axis(_unique_labels(pdf.columns), axis=1)
+    reserved = [c for c in ("_error", "_raw") if c in pdf.columns]
+    if reserved:  # the readers' own columns: a partition's "_error" column rejected its rows with its values
+        raise ColumnError(f"column(s) {reserved} use names feedback_nlp reserves for parse errors; rename them")
     pdf = pdf.assign(_row=_row_numbers(pdf["_row"]) if "_row" in pdf.columns else range(len(pdf)))
     validator = RowValidator(text_col=text_col, id_col=id_col, keep_columns=False, max_chars=max_chars)
     for key, first in (claimed or {}).items():
