@@ -70,6 +70,9 @@ def test_ids_claimed_across_partitions_on_a_cluster(model):
             Client(cluster):
         out = fdask.tag_dataframe(ddf, str(model), cache=False).compute()
     assert out["error"].tolist() == [None, None, None, "duplicate id", "duplicate id", None]
+    # without an id column, ids are generated per partition (its row numbers): not duplicates of each other
+    generated = fdask.tag_dataframe(ddf[["text"]], str(model), id_col=None, cache=False).compute(scheduler="sync")
+    assert generated["error"].isna().all() and generated["id"].tolist() == ["0", "1", "2"] * 2
 
 
 def test_progress_under_one_row_a_second_says_seconds_per_row():

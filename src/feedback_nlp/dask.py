@@ -170,6 +170,8 @@ def _claims(pdf: pd.DataFrame, number: pd.Series, text_col: str, id_col: str, ma
     claim of the frame's first partition holding the id."""
     pdf, validator = _validator(pdf, text_col, id_col, max_chars)
     ids = validator.validate(pdf).records["id"].tolist()
+    if (validator._cols or {}).get("id") is None:  # ids generated from row numbers (no id column): nothing to claim
+        ids = []
     return pd.DataFrame({"key": pd.Series([_claim_key(i) for i in ids], dtype="string"),
                          "first": pd.Series([f"{int(number.iloc[0]):012d}\x00{i}" for i in ids], dtype="string")})
 
