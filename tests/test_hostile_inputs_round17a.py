@@ -123,3 +123,21 @@ def test_a_partition_column_named_as_the_readers_own_is_no_reason(model, column)
         return
     for frame in (pdf, pdf.assign(_reject_text="x")):
         assert fdask.tag_partition(frame, str(model), cache=False)["error"].tolist() == [None, "empty text after cleaning"]
+
+
+def test_a_model_retrained_into_the_same_folder_is_loaded_again(tmp_path, monkeypatch):
+    """A process (a notebook, a Dask worker) keeps each model it loaded: after the model was retrained and saved
+    into the same folder, every later job of the process still tagged with the first model, without a word (the
+    job's manifest even recorded the new folder's digest). Now a folder saved again since is loaded again."""
+    from conftest import HashEmbedder
+
+    load = fb.TagClassifier.load.__func__
+    monkeypatch.setattr(fb.TagClassifier, "load", classmethod(
+        lambda cls, folder, embedder=None, backend=None: load(cls, folder, embedder=HashEmbedder())))
+    texts = ["export fails", "csv export broken", "add dark mode", "please add sso"]
+    src = write_file(tmp_path / "in.csv", "id,text\n1,export fails\n2,add dark mode\n")
+    for labels in (["bug", "bug", "request", "request"], ["praise", "praise", "complaint", "complaint"]):
+        fb.TagClassifier(HashEmbedder()).fit(texts, labels).save(tmp_path / "m")
+        fb.tag_file(str(tmp_path / "m"), src, tmp_path / "out.csv", cache=False, progress=False)
+        assert pd.read_csv(tmp_path / "out.csv")["tags"].tolist() == [labels[0], labels[2]]
+        (tmp_path / "out.csv").unlink()
