@@ -141,3 +141,23 @@ def test_a_model_retrained_into_the_same_folder_is_loaded_again(tmp_path, monkey
         fb.tag_file(str(tmp_path / "m"), src, tmp_path / "out.csv", cache=False, progress=False)
         assert pd.read_csv(tmp_path / "out.csv")["tags"].tolist() == [labels[0], labels[2]]
         (tmp_path / "out.csv").unlink()
+
+
+def test_a_chunk_that_killed_its_workers_does_not_advise_a_resume_with_another_chunk_size():
+    """A chunk that killed its workers (out of memory) said "use a smaller --chunk-size; ... run the same command
+    again with --resume", which a resume refuses ("--chunk-size (3 -> 1) changed ... delete the parts folder").
+    Now the message says that a smaller chunk size means starting over, and --resume only to retry as it was."""
+    from types import SimpleNamespace
+
+    import distributed
+
+    class Lost:
+        def result(self):
+            raise distributed.KilledWorker("_remote_chunk-1", SimpleNamespace(address="tcp://127.0.0.1:1"), 3)
+
+    with pytest.raises(fb.errors.FeedbackNLPError) as info:
+        fdask._result(distributed, Lost(), 4)
+    message = str(info.value)
+    assert "lost chunk 4" in message and "--resume to finish the job" in message
+    assert re.search(r"smaller --chunk-size is needed, which a resume cannot change: delete the job's \.parts "
+                     r"folder and start over", message), message

@@ -303,10 +303,13 @@ def _result(distributed: Any, fut: Any, index: int) -> Any:
         return fut.result()
     except (CancelledError, distributed.KilledWorker) as exc:
         why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = "; if its workers ran out of memory, use a smaller --chunk-size" \
+        # "use a smaller --chunk-size; ... run the same command again with --resume" read as one advice, and a
+        # resume refuses another chunk size (the finished chunks are of the first one)
+        hint = ("; if its workers ran out of memory (each time the chunk ran), a smaller --chunk-size is needed, "
+                "which a resume cannot change: delete the job's .parts folder and start over with one") \
             if isinstance(exc, distributed.KilledWorker) else ""
-        raise FeedbackNLPError(f"the Dask cluster lost chunk {index} ({why}){hint}; the chunks finished so far are "
-                               "kept: run the same command again with --resume to finish the job") from exc
+        raise FeedbackNLPError(f"the Dask cluster lost chunk {index} ({why}); the chunks finished so far are kept: "
+                               f"run the same command again with --resume to finish the job{hint}") from exc
     except ImportError as exc:
         if isinstance(exc, FeedbackNLPError):  # a missing extra, named by feedback_nlp itself
             raise
