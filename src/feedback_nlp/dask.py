@@ -119,10 +119,10 @@ def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_c
 
 
 def _validator(pdf: pd.DataFrame, text_col: str, id_col: str, max_chars: int,
-               claimed: dict[str, str] | None = None) -> tuple[pd.DataFrame, RowValidator]:
-    """The partition with its ``_row`` column, and a validator that holds ``claimed``'s ids as taken already
-    (``{claim key: first id}``, see :func:`_claim_key`), as the one validator of a ``tag`` job holds the ids of
-    its earlier chunks."""
+               taken: dict[str, tuple[int, str]] | None = None, number: int = 0) -> tuple[pd.DataFrame, RowValidator]:
+    """The partition with its ``_row`` column, and a validator that holds as taken already the ids of this
+    partition that an earlier one claimed (``taken``: ``{claim key: (partition, first id)}``, see
+    :func:`_claim_key`), as the one validator of a ``tag`` job holds the ids of its earlier chunks."""
     if pdf.columns.has_duplicates:  # two "text" columns: read as read_feedback reads them (was an AttributeError)
         pdf = pdf.set_axis(_unique_labels(pdf.columns), axis=1)
     reserved = [c for c in ("_error", "_raw") if c in pdf.columns]
@@ -130,17 +130,23 @@ def _validator(pdf: pd.DataFrame, text_col: str, id_col: str, max_chars: int,
         raise ColumnError(f"column(s) {reserved} use names feedback_nlp reserves for parse errors; rename them")
     pdf = pdf.assign(_row=_row_numbers(pdf["_row"]) if "_row" in pdf.columns else range(len(pdf)))
     validator = RowValidator(text_col=text_col, id_col=id_col, keep_columns=False, max_chars=max_chars)
-    for key, first in (claimed or {}).items():
-        validator._seen.add(first)
-        if key.startswith("u"):
-            validator._composed[key[1:]] = first
+    # only this partition's ids are looked up: the time is the partition's, not the number of duplicates
+    taken = taken or {}
+    for value in pdf[id_col].tolist() if taken and id_col is not None and id_col in pdf.columns else []:
+        row_id = validator._id(value)
+        first = taken.get(_claim_key(row_id)) if isinstance(row_id, str) else None
+        if first is not None and first[0] < number:
+            validator._seen.add(first[1])
+            if not first[1].isascii():
+                validator._composed[unicodedata.normalize("NFC", first[1])] = first[1]
     return pdf, validator
 
 
 def _tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str, id_col: str, cache: Any, max_chars: int,
-                   backend: str | None, claimed: dict[str, str] | None = None) -> pd.DataFrame:
+                   backend: str | None, taken: dict[str, tuple[int, str]] | None = None,
+                   number: int = 0) -> pd.DataFrame:
     clf = load_model_cached(model, cache, backend)
-    pdf, validator = _validator(pdf, text_col, id_col, max_chars, claimed)
+    pdf, validator = _validator(pdf, text_col, id_col, max_chars, taken, number)
     tagged, rejected = process_chunk(_pack(validator.validate(pdf)), clf, text_col=text_col, id_col=id_col,
                                      max_chars=max_chars)
     tagged = tagged.assign(error=None)
@@ -230,9 +236,8 @@ def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str =
 
     def _one(pdf: pd.DataFrame, number: pd.Series, taken: dict[str, tuple[int, str]]) -> pd.DataFrame:
         _check_worker(model, client_install)
-        claimed = {key: row_id for key, (first, row_id) in taken.items() if first < int(number.iloc[0])}
         return _tag_partition(pdf, model, text_col=text_col, id_col=id_col, cache=cache, max_chars=MAX_TEXT_CHARS,
-                              backend=backend, claimed=claimed)
+                              backend=backend, taken=taken, number=int(number.iloc[0]))
 
     return ddf.map_partitions(_one, numbers, taken, meta=meta, align_dataframes=False)
 
