@@ -161,3 +161,15 @@ def test_a_chunk_that_killed_its_workers_does_not_advise_a_resume_with_another_c
     assert "lost chunk 4" in message and "--resume to finish the job" in message
     assert re.search(r"smaller --chunk-size is needed, which a resume cannot change: delete the job's \.parts "
                      r"folder and start over", message), message
+
+
+def test_a_frame_indexed_by_its_ids_is_tagged_under_them(model):
+    """``ddf.set_index("id")`` (the way to sorted partitions with known divisions in Dask) moved the ids into the
+    index, and ``tag_dataframe`` failed with "id column 'id' not found; available columns: ['text']", where
+    ``read_feedback`` of the same pandas frame reads the named index as the id column. Now the same."""
+    pdf = pd.DataFrame({"id": ["b", "a", "c", "a"], "text": ["export fails", "add sso", "", "csv broken"]})
+    ddf = dd.from_pandas(pdf, npartitions=2, sort=False).set_index("id")
+    out = fdask.tag_dataframe(ddf, str(model), cache=False).compute(scheduler="sync")
+    assert sorted(zip(out["id"], out["error"].fillna(""))) == [("a", ""), ("a", "duplicate id"), ("b", ""),
+                                                               ("c", "empty text after cleaning")]
+    assert fb.read_feedback(pdf.set_index("id")).records["id"].tolist() == ["b", "a"]

@@ -123,6 +123,9 @@ def _validator(pdf: pd.DataFrame, text_col: str, id_col: str, max_chars: int,
     """The partition with its ``_row`` column, and a validator that holds as taken already the ids of this
     partition that an earlier one claimed (``taken``: ``{claim key: (partition, first id)}``, see
     :func:`_claim_key`), as the one validator of a ``tag`` job holds the ids of its earlier chunks."""
+    named = [n for n in pdf.index.names if isinstance(n, str) and n not in pdf.columns]
+    if named:  # ddf.set_index("id") (sorted, known divisions): the ids are the index, as read_feedback reads them
+        pdf = pdf.reset_index(level=named)
     if pdf.columns.has_duplicates:  # two "text" columns: read as read_feedback reads them (was an AttributeError)
         pdf = pdf.set_axis(_unique_labels(pdf.columns), axis=1)
     reserved = [c for c in ("_error", "_raw") if c in pdf.columns]
