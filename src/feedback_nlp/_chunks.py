@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from .records import REJECT_COLUMNS, FeedbackData, RowValidator
 __all__ = ["TAG_COLUMNS", "load_model_cached", "process_chunk"]
 
 _MODELS: dict[str, Any] = {}
+_LOADED_FROM: dict[str, str | None] = {}  # the manifest digest of the folder each model was loaded from
 ERROR_COLUMNS = list(REJECT_COLUMNS)
 TAG_COLUMNS = ["row", "id", "tags", "probabilities", "confidence", "needs_review"]
 
@@ -36,19 +38,23 @@ def load_model_cached(model: str | os.PathLike, cache: str | os.PathLike | bool 
     """Load a tag model once per process (Dask workers call this for every task: only the first loads).
 
     ``backend`` is the embedding backend; a distributed job passes the one its driver resolved, so that
-    workers on different CPUs never mix the vectors of different backends.
+    workers on different CPUs never mix the vectors of different backends. A model folder saved again since
+    (retrained into the same folder) is loaded again: its first model tagged every later job of the process
+    (a notebook, a Dask worker) without a word.
     """
+    from ._persist import manifest_digest
     from .embedding import Embedder
     from .tagging import TagClassifier
 
     key = f"{model}|{cache}|{backend}"
-    if key not in _MODELS:
+    digest = manifest_digest(model) if (Path(model) / "config.json").is_file() else None
+    if key not in _MODELS or _LOADED_FROM.get(key, digest) != digest:
         probe = TagClassifier.load(model, backend=backend)
         if isinstance(probe.embedder_, Embedder) and cache:
             from .cache import EmbeddingCache
 
             probe.embedder_.cache = EmbeddingCache(None if cache is True else cache)
-        _MODELS[key] = probe
+        _MODELS[key], _LOADED_FROM[key] = probe, digest
     return _MODELS[key]
 
 

@@ -75,9 +75,22 @@ class BatchSummary:
     embedder: str | None = None
 
     def __str__(self) -> str:
-        rate = self.rows_in / self.seconds if self.seconds else 0.0
+        rate = _speed(self.rows_in, self.seconds)
         return (f"rows in: {self.rows_in} = tagged: {self.rows_out} + errors: {self.rows_error} "
-                f"({self.chunks} chunks, {self.chunks_reused} reused; {self.seconds:.1f} s, {rate:.0f} rows/s)")
+                f"({self.chunks} chunks, {self.chunks_reused} reused; {self.seconds:.1f} s{', ' + rate if rate else ''})")
+
+
+def _speed(rows: int, seconds: float) -> str:
+    """How fast rows went, readable at any speed: ``1234 rows/s``, ``2.5 rows/s``, and under one row a second
+    the seconds per row (``0 rows/s`` said nothing for a slow model or long rows); empty with no time measured.
+
+    >>> _speed(5000, 4.0), _speed(5, 2.0), _speed(3, 40.0), _speed(3, 0.0)
+    ('1250 rows/s', '2.5 rows/s', '13.3 s/row', '')
+    """
+    if seconds <= 0 or rows <= 0:
+        return "0 rows/s" if seconds > 0 else ""
+    rate = rows / seconds
+    return f"{rate:.0f} rows/s" if rate >= 10 else f"{rate:.1f} rows/s" if rate >= 1 else f"{seconds / rows:.1f} s/row"
 
 
 def read_chunks(path: str | os.PathLike, chunk_size: int, *, text_col: str = "text", id_col: str | None = "id",
@@ -144,10 +157,12 @@ class ProgressReporter:
         now = time.monotonic()
         if now - self.last >= self.every or (self.total is not None and self.done >= self.total):
             self.last = now
-            rate = self.done / max(now - self.start, 1e-9)
+            seconds = max(now - self.start, 1e-9)
+            rate = self.done / seconds
             eta = f", ETA {(self.total - self.done) / rate:.0f} s" if self.total and rate > 0 else ""
             total = f"/{self.total}" if self.total else ""
-            print(f"[feedback-nlp] {self.done}{total} rows, {rate:.0f} rows/s{eta}", file=self.stream, flush=True)
+            print(f"[feedback-nlp] {self.done}{total} rows, {_speed(self.done, seconds)}{eta}", file=self.stream,
+                  flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -22,16 +22,18 @@ import asyncio
 import gc
 import logging
 import os
+import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ._chunks import load_model_cached, process_chunk
+from ._chunks import _pack, load_model_cached, process_chunk
 from ._optional import require
 from .cleaning import MAX_TEXT_CHARS
-from .errors import FeedbackNLPError, InvalidInputError, ModelMismatchError, UsageError, quoted
+from .errors import ColumnError, FeedbackNLPError, InvalidInputError, ModelMismatchError, UsageError, quoted
+from .records import RowValidator, _unique_labels
 
 __all__ = ["run_chunks", "tag_dataframe", "tag_dataframe_schema", "tag_partition"]
 
@@ -111,10 +113,45 @@ def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_c
     """Tag one pandas partition. Rejected rows stay in the output with ``error`` set (and no tags), so a
     partition never loses a row; filter on ``error.isna()`` to split them. ``row`` is the partition's own
     ``_row`` column when it has one (whole numbers in every row, else UsageError), else the position inside the
-    partition (from 0, as in ``tag_dataframe``)."""
-    clf = load_model_cached(model, cache, backend)
+    partition (from 0, as in ``tag_dataframe``). Duplicate ids are found inside the partition only."""
+    return _tag_partition(pdf, model, text_col=text_col, id_col=id_col, cache=cache, max_chars=max_chars,
+                          backend=backend)
+
+
+def _validator(pdf: pd.DataFrame, text_col: str, id_col: str, max_chars: int,
+               taken: dict[str, tuple[int, str]] | None = None, number: int = 0) -> tuple[pd.DataFrame, RowValidator]:
+    """The partition with its ``_row`` column, and a validator that holds as taken already the ids of this
+    partition that an earlier one claimed (``taken``: ``{claim key: (partition, first id)}``, see
+    :func:`_claim_key`), as the one validator of a ``tag`` job holds the ids of its earlier chunks."""
+    named = [n for n in pdf.index.names if isinstance(n, str) and n not in pdf.columns]
+    if named:  # ddf.set_index("id") (sorted, known divisions): the ids are the index, as read_feedback reads them
+        pdf = pdf.reset_index(level=named)
+    if pdf.columns.has_duplicates:  # two "text" columns: read as read_feedback reads them (was an AttributeError)
+        pdf = pdf.set_axis(_unique_labels(pdf.columns), axis=1)
+    reserved = [c for c in ("_error", "_raw") if c in pdf.columns]
+    if reserved:  # the readers' own columns: a partition's "_error" column rejected its rows with its values
+        raise ColumnError(f"column(s) {reserved} use names feedback_nlp reserves for parse errors; rename them")
     pdf = pdf.assign(_row=_row_numbers(pdf["_row"]) if "_row" in pdf.columns else range(len(pdf)))
-    tagged, rejected = process_chunk(pdf, clf, text_col=text_col, id_col=id_col, max_chars=max_chars)
+    validator = RowValidator(text_col=text_col, id_col=id_col, keep_columns=False, max_chars=max_chars)
+    # only this partition's ids are looked up: the time is the partition's, not the number of duplicates
+    taken = taken or {}
+    for value in pdf[id_col].tolist() if taken and id_col is not None and id_col in pdf.columns else []:
+        row_id = validator._id(value)
+        first = taken.get(_claim_key(row_id)) if isinstance(row_id, str) else None
+        if first is not None and first[0] < number:
+            validator._seen.add(first[1])
+            if not first[1].isascii():
+                validator._composed[unicodedata.normalize("NFC", first[1])] = first[1]
+    return pdf, validator
+
+
+def _tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str, id_col: str, cache: Any, max_chars: int,
+                   backend: str | None, taken: dict[str, tuple[int, str]] | None = None,
+                   number: int = 0) -> pd.DataFrame:
+    clf = load_model_cached(model, cache, backend)
+    pdf, validator = _validator(pdf, text_col, id_col, max_chars, taken, number)
+    tagged, rejected = process_chunk(_pack(validator.validate(pdf)), clf, text_col=text_col, id_col=id_col,
+                                     max_chars=max_chars)
     tagged = tagged.assign(error=None)
     rejected = rejected.rename(columns={"reason": "error"}).assign(tags=[[] for _ in range(len(rejected))],
                                                                      probabilities=[{} for _ in range(len(rejected))], confidence=0.0, needs_review=True)
@@ -127,15 +164,53 @@ def tag_partition(pdf: pd.DataFrame, model: str, *, text_col: str = "text", id_c
     return out[OUTPUT_COLUMNS].reset_index(drop=True)
 
 
+def _claim_key(row_id: str) -> str:
+    """What a validator compares an id by: the id itself (``a...``), and for an id with accents its composed
+    Unicode form (``u...``), under which composed and decomposed spellings are one id."""
+    return "a" + row_id if row_id.isascii() else "u" + unicodedata.normalize("NFC", row_id)
+
+
+_CLAIMS_META = pd.DataFrame({"key": pd.Series(dtype="string"), "first": pd.Series(dtype="string")})
+
+
+def _claims(pdf: pd.DataFrame, number: pd.Series, text_col: str, id_col: str, max_chars: int) -> pd.DataFrame:
+    """The ids that a partition's valid rows claim, validated on its own (its first row with each id), each as
+    ``key`` (:func:`_claim_key`) and ``first``: the partition's number and the id, so that the smallest is the
+    claim of the frame's first partition holding the id."""
+    pdf, validator = _validator(pdf, text_col, id_col, max_chars)
+    ids = validator.validate(pdf).records["id"].tolist()
+    if (validator._cols or {}).get("id") is None:  # ids generated from row numbers (no id column): nothing to claim
+        ids = []
+    return pd.DataFrame({"key": pd.Series([_claim_key(i) for i in ids], dtype="string"),
+                         "first": pd.Series([f"{int(number.iloc[0]):012d}\x00{i}" for i in ids], dtype="string")})
+
+
+def _taken(reduced: pd.DataFrame) -> dict[str, tuple[int, str]]:
+    """``{claim key: (partition, first id)}`` of the ids claimed in more than one partition, from the claims
+    reduced per key (their smallest ``first``, and in how many partitions)."""
+    taken: dict[str, tuple[int, str]] = {}
+    for key, first in zip(reduced.index.tolist(), reduced["first"].tolist()):
+        number, row_id = first.split("\x00", 1)
+        taken[key] = (int(number), row_id)
+    return taken
+
+
 def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str = "id", cache: Any = True,
                   backend: str | None = None) -> Any:
     """Tag a ``dask.dataframe.DataFrame`` lazily; returns a dask DataFrame with :data:`OUTPUT_COLUMNS`
     (``row`` is the position inside the partition).
 
+    A duplicate id is found across partitions, as ``feedback-nlp tag`` finds it across chunks: the first valid
+    row with an id (in partition order) keeps it, later ones get ``error`` "duplicate id". For that, this call
+    reads the partitions once for their ids (validated as for tagging; reduced per id on the cluster, only the
+    ids found in several partitions come back here), so the frame is read twice in all.
+
     The embedding ``backend`` (default ``auto``) is resolved here, on the client, and every partition uses
     that one, so workers on different CPUs never mix backends.
     """
     dd = require("dask.dataframe", "dask", "tag_dataframe")
+    import dask
+
     if not isinstance(ddf, dd.DataFrame):  # a pandas frame was "'DataFrame' object has no attribute 'map_partitions'"
         hint = (": pass dask.dataframe.from_pandas(df, npartitions=...), or tag a pandas frame in this process with "
                 "TagClassifier.load(model).tag(df[text_col])") if isinstance(ddf, pd.DataFrame) else ""
@@ -148,12 +223,26 @@ def tag_dataframe(ddf: Any, model: str, *, text_col: str = "text", id_col: str =
                          "needs_review": pd.Series(dtype=bool), "error": pd.Series(dtype=object)})
 
     client_install = _this_install(model)
+    # duplicate ids across partitions, as a `tag` job finds them across chunks: a first pass reads the partitions
+    # for the ids their valid rows claim, reduced per id on the cluster (only the ids claimed in several partitions
+    # come back); then each partition is validated holding the ids an earlier partition claimed as taken. Without
+    # it, an id in two partitions was tagged twice (the CLI's job sends the second to errors as "duplicate id").
+    # Each task is given its partition's number: Dask's partition_info is the number after its optimiser moved a
+    # selection (tagged.partitions[2]) before the tagging, so that partition was tagged as the first.
+    numbers = dd.from_delayed([dask.delayed(pd.Series)([number], dtype="int64") for number in range(ddf.npartitions)],
+                              meta=pd.Series(dtype="int64"), verify_meta=False)
+    claims = ddf.map_partitions(_claims, numbers, text_col, id_col, MAX_TEXT_CHARS, meta=_CLAIMS_META,
+                                align_dataframes=False)
+    reduced = claims.groupby("key").agg(first=("first", "min"), partitions=("first", "count"),
+                                        split_out=max(1, ddf.npartitions // 16))
+    taken = dask.delayed(_taken(reduced[reduced["partitions"] > 1].compute()), traverse=False)
 
-    def _one(pdf: pd.DataFrame) -> pd.DataFrame:
+    def _one(pdf: pd.DataFrame, number: pd.Series, taken: dict[str, tuple[int, str]]) -> pd.DataFrame:
         _check_worker(model, client_install)
-        return tag_partition(pdf, model, text_col=text_col, id_col=id_col, cache=cache, backend=backend)
+        return _tag_partition(pdf, model, text_col=text_col, id_col=id_col, cache=cache, max_chars=MAX_TEXT_CHARS,
+                              backend=backend, taken=taken, number=int(number.iloc[0]))
 
-    return ddf.map_partitions(_one, meta=meta)
+    return ddf.map_partitions(_one, numbers, taken, meta=meta, align_dataframes=False)
 
 
 def _remote_chunk(chunk: pd.DataFrame, model: str, cache: Any, text_col: str, id_col: str,
@@ -222,10 +311,13 @@ def _result(distributed: Any, fut: Any, index: int) -> Any:
         return fut.result()
     except (CancelledError, distributed.KilledWorker) as exc:
         why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = "; if its workers ran out of memory, use a smaller --chunk-size" \
+        # "use a smaller --chunk-size; ... run the same command again with --resume" read as one advice, and a
+        # resume refuses another chunk size (the finished chunks are of the first one)
+        hint = ("; if its workers ran out of memory (each time the chunk ran), a smaller --chunk-size is needed, "
+                "which a resume cannot change: delete the job's .parts folder and start over with one") \
             if isinstance(exc, distributed.KilledWorker) else ""
-        raise FeedbackNLPError(f"the Dask cluster lost chunk {index} ({why}){hint}; the chunks finished so far are "
-                               "kept: run the same command again with --resume to finish the job") from exc
+        raise FeedbackNLPError(f"the Dask cluster lost chunk {index} ({why}); the chunks finished so far are kept: "
+                               f"run the same command again with --resume to finish the job{hint}") from exc
     except ImportError as exc:
         if isinstance(exc, FeedbackNLPError):  # a missing extra, named by feedback_nlp itself
             raise

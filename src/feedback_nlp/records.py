@@ -855,7 +855,7 @@ class RowValidator:
                     raise ColumnError(f"{role.replace('_', ' ')} column {quoted(given)} not found; "
                                       f"available columns: {quoted_list(data)}{_case_hint(given, data, role + '_col')}")
             generated = self.given["id"] is None and ("id" not in df.columns or self.text_col == "id")
-            self._cols = {"id": None if generated else (self.given["id"] or "id")}
+            self._cols = {"id": None if generated else ("id" if self.given["id"] is None else self.given["id"])}
         cols = dict(self._cols)
         for role in _ROLES:
             if role != "id":
@@ -917,7 +917,7 @@ class RowValidator:
         if self._cols is None and (n > 0 and all(e is not None for e in errors) or n == 0 and not data_columns):
             # nothing parsed yet (every row broken, or no rows): reject what there is, decide columns later
             empty = pd.DataFrame(columns=["id", "text", "source", "row"])
-            ids = [self._broken_id(None, r, self.given["id"] or "id") for r in raws]
+            ids = [self._broken_id(None, r, "id" if self.given["id"] is None else self.given["id"]) for r in raws]
             return FeedbackData(empty, self._rejected(rows, ids, errors, [None] * n, raws))
         cols = self._resolve(df)
 
@@ -994,7 +994,7 @@ class RowValidator:
         bad = np.array([r is not None for r in reasons], dtype=bool)
         # the id of a row that did not parse comes from fields that may be misaligned: redact it, and
         # for a broken JSON line read it from the raw text when the parser could not
-        rej_ids = [ids[i] if errors[i] is None else self._broken_id(ids[i] if raw_ids else None, raws[i], self.given["id"] or "id")
+        rej_ids = [ids[i] if errors[i] is None else self._broken_id(ids[i] if raw_ids else None, raws[i], "id" if self.given["id"] is None else self.given["id"])
                    for i in range(n)]
         rejected = self._rejected(rows[bad], [x for x, b in zip(rej_ids, bad) if b], [r for r in reasons if r is not None],
                                   [t for t, b in zip(texts, bad) if b], [r for r, b in zip(raws, bad) if b])
