@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -103,6 +104,28 @@ class _UsageExit(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """No abbreviated options (``allow_abbrev=False``, also for every sub-command's parser, which argparse makes of
+    this class): ``--mod`` read as ``--model`` made a script change meaning, or fail, the day an option sharing the
+    prefix was added. An abbreviation is refused naming the options it could stand for."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def _get_option_tuples(self, option_string: str) -> Any:  # asked only for an option it does not know as written
+        if self._subparsers is None:  # a command's own parser (a parent sees the command's options as unknown)
+            self.refuse_abbreviation(option_string)
+        return super()._get_option_tuples(option_string)
+
+    def refuse_abbreviation(self, text: str) -> None:
+        """A usage error when ``text`` (``--mod`` or ``--mod=x``) is the start of options of this parser."""
+        prefix = text.split("=", 1)[0]
+        if prefix.startswith("--") and prefix != "--" and prefix not in self._option_string_actions:
+            full = sorted(o for o in self._option_string_actions if o.startswith(prefix))
+            if full:
+                self.error(f"unrecognized argument {prefix}: options are not abbreviated (a script must not change "
+                           f"meaning when an option is added); write {' or '.join(full)} in full")
+
     def error(self, message: str) -> Any:  # argparse would print the usage block and exit
         words = self.prog.split()  # "feedback-nlp score", "feedback-nlp keys list"
         raise _UsageExit(f"{message} (see '{self.prog} --help')", words[1] if len(words) > 1 else None)
@@ -1388,7 +1411,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
     try:
-        args, extra = build_parser().parse_known_args(argv)
+        parser = build_parser()
+        for word in itertools.takewhile(lambda w: w.startswith("-") and w != "--", argv):  # before the command
+            parser.refuse_abbreviation(word)  # type: ignore[attr-defined]
+        args, extra = parser.parse_known_args(argv)
         if extra:  # reported by the command's own parser, so that the hint names its --help
             sub = getattr(args, f"{args.command}_command", None)  # `keys list --x` named `keys --help`
             name = f"{args.command} {sub}" if isinstance(sub, str) else args.command

@@ -1,0 +1,52 @@
+"""Hostile and careless inputs, round 17f: the scriptable command line's options and the scoring API that other
+apps call (``feedback_nlp.scoring``). Each test failed before its fix."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from feedback_nlp.cli import main
+
+
+def _run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def scores(tmp_path: Path) -> Path:
+    path = tmp_path / "s.csv"
+    path.write_text("id,score\na,9\nb,5\nc,1\n")
+    return path
+
+
+# --- options are never abbreviated -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options", [["--frame", "moscow"], ["--framework=moscow", "--cut", "8,4,2"],
+                                     ["--framework", "moscow", "--fr=rice"], ["--framework", "moscow", "--quie"]])
+def test_an_abbreviated_option_of_a_command_is_a_usage_error_naming_the_full_one(scores, options):
+    """``--frame moscow`` was read as ``--framework moscow`` (argparse's allow_abbrev): a script meant the day it
+    was written changes meaning, or fails as ambiguous, the day an option sharing the prefix is added."""
+    code, out, err = _run("score", "--in", str(scores), "--out", str(scores.with_name("o.csv")), *options)
+    assert code == 2 and out == ""
+    assert "options are not abbreviated" in err and "write --" in err and " in full" in err
+    assert not scores.with_name("o.csv").exists()
+
+
+@pytest.mark.parametrize("argv, full", [(["--jso", "score"], "--json"), (["--vers"], "--version"),
+                                        (["--ver"], "--verbose or --version"),
+                                        (["keys", "list", "--da", "x"], "--data"),
+                                        (["serve", "--mod", "m"], "--model")])
+def test_an_abbreviated_option_before_or_after_any_command_is_refused(argv, full):
+    """``--vers`` printed the version, ``--jso`` gave JSON, ``serve --mod`` chose the model."""
+    code, out, err = _run(*argv)
+    assert code == 2 and out == ""
+    assert f"write {full} in full" in err
