@@ -50,3 +50,29 @@ def test_an_abbreviated_option_before_or_after_any_command_is_refused(argv, full
     code, out, err = _run(*argv)
     assert code == 2 and out == ""
     assert f"write {full} in full" in err
+
+
+# --- an input without records: the same in every format ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name, content", [("day.jsonl", b""), ("day.jsonl", b"\n\n"), ("day.ndjson", b""),
+                                           ("day.json", b"[]")])
+def test_a_json_lines_file_without_records_reads_as_no_rows_whatever_its_bytes(tmp_path, name, content):
+    """A 0-byte JSONL file (``jq -c '.[]'`` of a quiet day's ``[]``) exited 1 as "empty (0 bytes): no header and
+    no records", while the same file holding blank lines, or the ``[]`` it came from, was 0 rows and exit 0."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, out, err = _run("score", "--in", str(path), "--out", str(tmp_path / "o.csv"), "--framework", "moscow",
+                          "--cutoffs", "8,4,2", "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["rows_in"] == 0 and (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("name, content", [("e.csv", b""), ("e.csv", b"\n\n"), ("e.tsv", b""), ("e.json", b""),
+                                           ("e.json", b" \n")])
+def test_an_empty_file_that_needs_a_header_or_a_document_still_fails_with_exit_1(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, _, err = _run("score", "--in", str(path), "--out", str(tmp_path / "o.csv"), "--framework", "moscow",
+                        "--cutoffs", "8,4,2")
+    assert code == 1 and err.startswith("error: ") and "is empty" in err
