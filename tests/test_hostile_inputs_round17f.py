@@ -76,3 +76,33 @@ def test_an_empty_file_that_needs_a_header_or_a_document_still_fails_with_exit_1
     code, _, err = _run("score", "--in", str(path), "--out", str(tmp_path / "o.csv"), "--framework", "moscow",
                         "--cutoffs", "8,4,2")
     assert code == 1 and err.startswith("error: ") and "is empty" in err
+
+
+# --- empty and unknown option values are usage errors ----------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["score", "--in=", "--out", "{d}/o.csv"],
+                                  ["score", "--in", "", "--out", "{d}/o.csv"],
+                                  ["dedupe", "--in", "{d}/s.csv", "--against=", "--out", "{d}/o.csv"],
+                                  ["train", "--data=", "--out", "{d}/m"]])
+def test_an_empty_input_path_is_a_usage_error_not_the_current_folder(scores, argv):
+    """``--in "$FILE"`` with FILE unset was read as the current folder: "error: . is a folder, not a file (only a
+    Slack export may be given as a folder)", exit 1, as if the data were at fault."""
+    code, out, err = _run(*(a.format(d=scores.parent) for a in argv))
+    assert code == 2 and out == ""
+    assert "must not be empty" in err and "is a folder" not in err
+
+
+@pytest.mark.parametrize("encoding, message", [("bogus", "unknown encoding 'bogus'"), ("", "unknown encoding ''"),
+                                               ("rot13", "is not an encoding of text files")])
+def test_an_unknown_encoding_is_a_usage_error_found_before_any_work(scores, encoding, message):
+    """``--encoding bogus`` exited 1 ("the data or the run failed"): a script told its data was broken."""
+    code, _, err = _run("score", "--in", str(scores), "--out", str(scores.with_name("o.csv")), "--framework", "moscow",
+                        "--cutoffs", "8,4,2", "--encoding", encoding)
+    assert code == 2 and err.startswith("error: argument --encoding: ") and message in err
+
+
+def test_a_text_encoding_spelled_any_way_python_knows_still_reads(scores):
+    code, _, err = _run("score", "--in", str(scores), "--out", str(scores.with_name("o.csv")), "--framework", "moscow",
+                        "--cutoffs", "8,4,2", "--encoding", "UTF8")
+    assert (code, err) == (0, "")

@@ -272,6 +272,8 @@ _NO_STDIO = ("'-' (standard {0}) is not supported: a job fingerprints its input 
 
 
 def input_file(text: str) -> str:
+    if not text:  # an unset variable in a script: Path("") is the current folder, read as "'.' is a folder" (exit 1)
+        raise argparse.ArgumentTypeError("must not be empty (an unset variable?): give the input's path")
     if text == "-":
         raise argparse.ArgumentTypeError(_NO_STDIO.format("input"))
     path = Path(text)
@@ -283,6 +285,18 @@ def input_file(text: str) -> str:
 
 
 input_path = input_file
+
+
+def text_encoding(text: str) -> str:
+    """An ``--encoding`` that names a codec of text files: an unknown one failed the run (exit 1), not the command
+    line (exit 2)."""
+    from .connectors._tables import text_codec
+
+    try:
+        text_codec(text)
+    except FeedbackNLPError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text  # as given: the resume fingerprint compares it with the codec the file is read with
 
 
 def output_file(text: str) -> str:
@@ -469,7 +483,7 @@ def _add_input_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--format", default="auto", choices=list(FORMATS),
                    help="input format (default: auto, by extension and content); slack/zendesk/intercom/survey/google_play/github/app_store read exports")
-    p.add_argument("--encoding", default=None,
+    p.add_argument("--encoding", default=None, type=text_encoding,
                    help="text encoding of a CSV/JSON input (default: UTF-8, BOM honoured; e.g. cp1252, latin-1, utf-16)")
 
 
