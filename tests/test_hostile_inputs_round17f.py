@@ -106,3 +106,42 @@ def test_a_text_encoding_spelled_any_way_python_knows_still_reads(scores):
     code, _, err = _run("score", "--in", str(scores), "--out", str(scores.with_name("o.csv")), "--framework", "moscow",
                         "--cutoffs", "8,4,2", "--encoding", "UTF8")
     assert (code, err) == (0, "")
+
+
+# --- the scoring API --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [[1 + 0j], [1 + 2j]])
+def test_a_complex_array_is_refused_not_cut_to_its_real_part(values):
+    """``rice(np.array([1+2j]), ...)`` scored 1 (numpy's ComplexWarning, the imaginary part dropped); a list of
+    complex numbers was already refused."""
+    import numpy as np
+
+    from feedback_nlp.errors import InvalidInputError
+    from feedback_nlp.scoring import ice, rice
+
+    with pytest.raises(InvalidInputError, match="reach must be numeric; non-numeric values at positions 0"):
+        rice(np.array(values), 1, 0.5, 1)
+    with pytest.raises(InvalidInputError, match="ease must be numeric"):
+        ice(5, 5, np.array(values))
+
+
+def test_a_moscow_rule_shows_the_score_it_compared_not_a_rounded_one():
+    """7.9999999 against a must cutoff of 8 is should, explained as "score 8 >= should cutoff 4"."""
+    from feedback_nlp.scoring import moscow
+
+    ex = moscow([7.9999999, 9, 0.1 + 0.2], cutoffs={"must": 8, "should": 4, "could": 0.3}, explain=True)
+    assert ex["moscow"].tolist() == ["should", "must", "could"]
+    assert ex["rule"].tolist() == ["score 7.9999999 >= should cutoff 4", "score 9 >= must cutoff 8",
+                                   "score 0.30000000000000004 >= could cutoff 0.3"]
+
+
+@pytest.mark.parametrize("extra", [{"wont": 0}, {"won't": 1}, {"Must": 9}])
+def test_a_cutoff_of_an_unknown_key_is_refused_not_ignored(extra):
+    """``cutoffs={"must": 8, "should": 4, "could": 2, "Must": 9}`` used 8 without a word (the service's model
+    already allows only the three keys)."""
+    from feedback_nlp.errors import InvalidInputError
+    from feedback_nlp.scoring import moscow
+
+    with pytest.raises(InvalidInputError, match=r"cutoffs has unknown key\(s\)"):
+        moscow([9, 1], cutoffs={"must": 8, "should": 4, "could": 2, **extra})

@@ -119,7 +119,7 @@ class _Args:
             raise InvalidInputError(f"{name} must be a scalar or 1-D, got shape {arr.shape}")
         if arr.ndim == 1:
             self.scalar = False
-        if arr.dtype == object or arr.dtype.kind in "bUSMm":
+        if arr.dtype == object or arr.dtype.kind in "bUSMmc":  # complex: astype(float) dropped the imaginary part
             flat = arr.reshape(-1)
             missing = np.array([_no_value(v) for v in flat], dtype=bool)
             if missing.any():
@@ -308,6 +308,10 @@ def moscow(
         missing = {"must", "should", "could"} - set(cutoffs)
         if missing:
             raise InvalidInputError(f"cutoffs is missing {sorted(missing)}")
+        unknown = [k for k in cutoffs if k not in ("must", "should", "could")]
+        if unknown:  # {"wont": 0} or {"Must": 9} beside the three was ignored without a word
+            raise InvalidInputError(f"cutoffs has unknown key(s) {quoted_list(map(str, unknown), 5)}: give must, "
+                                    "should and could (below could is won't)")
         given = {k: cutoffs[k] for k in ("must", "should", "could")}
         if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, Decimal)) for v in given.values()):
             raise InvalidInputError(f"cutoffs must be numbers, got {given}")  # float('x') was a bare ValueError
@@ -318,8 +322,8 @@ def moscow(
             raise InvalidInputError(f"cutoffs must satisfy must >= should >= could, got {cut}")
         cat = np.where(s >= cut["must"], "must", np.where(s >= cut["should"], "should",
                                                           np.where(s >= cut["could"], "could", "won't"))).astype(object)
-        rule = np.array([f"score {x:g} >= {c} cutoff {cut[c]:g}" if c != "won't" else
-                         f"score {x:g} < could cutoff {cut['could']:g}" for x, c in zip(s, cat)], dtype=object)
+        rule = np.array([f"score {_shown(x)} >= {c} cutoff {_shown(cut[c])}" if c != "won't" else
+                         f"score {_shown(x)} < could cutoff {_shown(cut['could'])}" for x, c in zip(s, cat)], dtype=object)
     com = _flags("commitment", commitment, n, a.index)
     dl = _flags("deadline", deadline, n, a.index)
     lift = dl & np.isin(cat, ["could", "won't"])
@@ -357,6 +361,13 @@ def moscow(
     if a.index is not None:
         return pd.Series(pd.Categorical(cat, categories=list(MOSCOW_CATEGORIES), ordered=True), index=a.index)
     return cat.astype(str)
+
+
+def _shown(x: float) -> str:
+    """A number as short as it reads back exactly: ``{:g}`` showed 7.9999999 as 8, "score 8 >= should cutoff 4"
+    beside a must cutoff of 8."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
 
 
 def _category_hint(category: Any) -> str:
