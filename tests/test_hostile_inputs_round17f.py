@@ -145,3 +145,28 @@ def test_a_cutoff_of_an_unknown_key_is_refused_not_ignored(extra):
 
     with pytest.raises(InvalidInputError, match=r"cutoffs has unknown key\(s\)"):
         moscow([9, 1], cutoffs={"must": 8, "should": 4, "could": 2, **extra})
+
+
+def test_a_theme_written_with_stray_spaces_or_another_unicode_form_is_one_theme():
+    """" sso " (a spreadsheet cell's stray space) and a decomposed "café" were themes of their own, each with part of
+    the volume and revenue, written to the CSV output as two rows that read the same; the same spaces in a
+    ``a | sso`` tag cell were stripped."""
+    import pandas as pd
+
+    from feedback_nlp.scoring import theme_scores
+
+    df = pd.DataFrame({"theme": ["sso", " sso ", ["sso ", "sso"], "caf\u00e9", "cafe\u0301 ", " outlier "],
+                       "account_id": ["a", "b", "c", "d", "e", "f"]})
+    out = theme_scores(df, revenue_col=None, time_col=None).set_index("theme")
+    assert out["volume"].to_dict() == {"sso": 3, "caf\u00e9": 2}
+    assert out.attrs["rows_without_theme"] == 1
+
+
+def test_score_demand_counts_a_csv_theme_cell_with_spaces_with_its_theme(tmp_path):
+    path = tmp_path / "items.csv"
+    path.write_text("theme,account_id\nsso,a\n sso ,b\nsso | export,c\n")
+    code, _, err = _run("score", "--in", str(path), "--out", str(tmp_path / "d.jsonl"), "--revenue-col", "",
+                        "--time-col", "")
+    assert (code, err) == (0, "")
+    rows = [json.loads(line) for line in (tmp_path / "d.jsonl").read_text().splitlines()]
+    assert {r["theme"]: r["volume"] for r in rows} == {"sso": 3, "export": 1}

@@ -29,6 +29,7 @@ import datetime
 import math
 import numbers
 import re
+import unicodedata
 from collections.abc import Callable, Hashable, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from decimal import Decimal
 from typing import Any, Union
@@ -399,6 +400,21 @@ def _mask(values: pd.Series, test: Callable[[Any], bool]) -> pd.Series:
     return values.map(test).astype(bool)
 
 
+def _theme_text(value: Any) -> Any:
+    """A theme cell with its text themes as tags are compared: without the spaces around them, in Unicode's composed
+    form; other values (numbers, lists of them) as given.
+
+    >>> _theme_text(" sso "), _theme_text(["cafe\u0301 ", 3]), _theme_text(7)
+    ('sso', ['café', 3], 7)
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        return text if text.isascii() else unicodedata.normalize("NFC", text)
+    if isinstance(value, (list, tuple, np.ndarray)) and any(isinstance(v, str) for v in value):
+        return [_theme_text(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
 def _distinct_values(value: Any) -> Any:
     """A list cell without its repeated values, in order; other cells (and lists of unhashable values) as given.
 
@@ -517,6 +533,9 @@ def theme_scores(
         data[theme_col] = data[theme_col].astype(object)         # failed with "bad operand type for unary ~"
     # each input row's position, carried through the explode below: what counts the rows no theme kept
     position = np.arange(len(data))
+    # " sso " (a spreadsheet's stray space) or a decomposed "café" was a theme of its own beside "sso", each with part
+    # of the volume, though "a | sso" split from a tag cell was stripped
+    data[theme_col] = data[theme_col].map(_theme_text)
     if data[theme_col].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
         # a tag named twice in one cell (["sso", "sso"]) is still one item: it counted twice in volume and recent
         data[theme_col] = data[theme_col].map(_distinct_values)
