@@ -170,3 +170,13 @@ def test_score_demand_counts_a_csv_theme_cell_with_spaces_with_its_theme(tmp_pat
     assert (code, err) == (0, "")
     rows = [json.loads(line) for line in (tmp_path / "d.jsonl").read_text().splitlines()]
     assert {r["theme"]: r["volume"] for r in rows} == {"sso": 3, "export": 1}
+
+
+def test_score_demand_json_says_how_many_revenues_were_not_counted(tmp_path):
+    """A revenue on a row without an account is not counted (once per account); the CLI said so only in a human line,
+    which ``--json`` suppresses, so a script was never told."""
+    path = tmp_path / "items.csv"
+    path.write_text("theme,account_id,account_revenue\nsso,a,100\nexport,,7\nexport,b,\n")
+    code, out, _ = _run("score", "--in", str(path), "--out", str(tmp_path / "d.csv"), "--time-col", "", "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["revenue_rows_without_account"] == 1 and summary["rows_without_group"] == 0

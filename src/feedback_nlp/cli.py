@@ -1227,7 +1227,9 @@ def cmd_score(args: argparse.Namespace) -> dict:
         if missing:
             ui.say(f"{missing} of {len(df)} rows have no {args.group_col} (blank, missing or an outlier) and are "
                    "not counted")
-        if unaccounted := int(out.attrs.get("revenue_rows_without_account", 0)):  # was dropped without a word
+        # under --json the line below is not printed: the count was nowhere, so a script never knew revenue was left out
+        result["revenue_rows_without_account"] = unaccounted = int(out.attrs.get("revenue_rows_without_account", 0))
+        if unaccounted:  # was dropped without a word
             ui.say(f"{unaccounted} rows have a revenue ({args.revenue_col}) but no account ({args.account_col}): "
                    "revenue counts once per account, so theirs is not counted")
     return result
