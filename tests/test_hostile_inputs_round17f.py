@@ -180,3 +180,16 @@ def test_score_demand_json_says_how_many_revenues_were_not_counted(tmp_path):
     code, out, _ = _run("score", "--in", str(path), "--out", str(tmp_path / "d.csv"), "--time-col", "", "--json")
     summary = json.loads(out)
     assert code == 0 and summary["revenue_rows_without_account"] == 1 and summary["rows_without_group"] == 0
+
+
+def test_a_bad_date_order_variable_is_a_usage_error_for_score_demand(tmp_path, monkeypatch):
+    """``score`` (demand) reads FEEDBACK_NLP_DATE_ORDER, but a bad value was exit 1, "the data failed", found only
+    when the dates were parsed; the commands that embed named it before any work, with exit 2."""
+    path = tmp_path / "items.csv"
+    path.write_text("theme,account_id,created_at\nsso,a,03/04/2026\n")
+    monkeypatch.setenv("FEEDBACK_NLP_DATE_ORDER", "bogus")
+    code, _, err = _run("score", "--in", str(path), "--out", str(tmp_path / "d.csv"), "--revenue-col", "")
+    assert code == 2 and "FEEDBACK_NLP_DATE_ORDER" in err and "unset the variable" in err
+    code, _, err = _run("score", "--in", str(path), "--out", str(tmp_path / "d.csv"), "--framework", "moscow",
+                        "--score-col", "theme", "--cutoffs", "8,4,2")  # moscow reads no dates: not its business
+    assert "FEEDBACK_NLP_DATE_ORDER" not in err

@@ -1537,13 +1537,19 @@ def _check_environment(args: argparse.Namespace) -> None:
     run (after the input was read), and FEEDBACK_NLP_BACKEND's message did not name the variable."""
     from . import _config
 
-    if args.command not in _READS_ENVIRONMENT:
+    if args.command == "score" and args.framework == "demand":  # it reads dates, and nothing else of the environment:
+        # a bad FEEDBACK_NLP_DATE_ORDER was exit 1, as if the data were at fault
+        reads: tuple[Callable[[], Any], ...] = (_config.date_order,)
+    elif args.command in _READS_ENVIRONMENT:
+        reads = (_config.auto_mode, _config.long_text, _config.date_order)
+    else:
         return
     backend = _config.env("FEEDBACK_NLP_BACKEND")
-    if getattr(args, "backend", None) is None and backend is not None and backend.strip().lower() not in BACKENDS:
+    if (args.command in _READS_ENVIRONMENT and getattr(args, "backend", None) is None and backend is not None
+            and backend.strip().lower() not in BACKENDS):
         raise UsageError(f"FEEDBACK_NLP_BACKEND={quoted(backend)} is not valid; choose one of {list(BACKENDS)}, "
                          "or unset it (the default is auto)")
-    for read in (_config.auto_mode, _config.long_text, _config.date_order):
+    for read in reads:
         try:
             read()
         except InvalidInputError as exc:
