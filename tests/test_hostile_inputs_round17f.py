@@ -193,3 +193,12 @@ def test_a_bad_date_order_variable_is_a_usage_error_for_score_demand(tmp_path, m
     code, _, err = _run("score", "--in", str(path), "--out", str(tmp_path / "d.csv"), "--framework", "moscow",
                         "--score-col", "theme", "--cutoffs", "8,4,2")  # moscow reads no dates: not its business
     assert "FEEDBACK_NLP_DATE_ORDER" not in err
+
+
+def test_a_day_first_date_says_how_to_read_it(tmp_path):
+    """``score`` on 13/04/2026 said only "unparseable dates at line 3": the reader's reason (slash dates are read
+    month first; FEEDBACK_NLP_DATE_ORDER=dmy reads them day first) was dropped."""
+    path = tmp_path / "items.csv"
+    path.write_text("theme,account_id,created_at\nsso,a,03/04/2026\nexport,b,13/04/2026\n")
+    code, _, err = _run("score", "--in", str(path), "--out", str(tmp_path / "d.csv"), "--revenue-col", "")
+    assert code == 1 and "unparseable dates at line 3" in err and "FEEDBACK_NLP_DATE_ORDER=dmy" in err

@@ -400,6 +400,16 @@ def _mask(values: pd.Series, test: Callable[[Any], bool]) -> pd.Series:
     return values.map(test).astype(bool)
 
 
+def _time_problem(value: Any) -> str:
+    """Why ``value`` is no time, as parse_timestamp says, or '' when it says nothing."""
+    try:
+        parse_timestamp(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        shown = quoted_cell(value)
+        return f" ({exc})" if shown in str(exc) else f" (e.g. {shown}: {exc})" if str(exc) else f" (e.g. {shown})"
+    return f" (e.g. {quoted_cell(value)})"
+
+
 def _theme_text(value: Any) -> Any:
     """A theme cell with its text themes as tags are compared: without the spaces around them, in Unicode's composed
     form; other values (numbers, lists of them) as given.
@@ -606,8 +616,9 @@ def theme_scores(
         raise InvalidInputError("revenue needs account_col: revenue is counted once per account")
     if time_col is not None:
         ts, bad = to_utc_times(data[time_col])
-        if bad.any():
-            raise ColumnError(f"time column {quoted(time_col)} has unparseable dates in rows {list(data.index[bad][:10])}")
+        if bad.any():  # the first one's reason: 13/04/2026 read month first said nothing of FEEDBACK_NLP_DATE_ORDER
+            raise ColumnError(f"time column {quoted(time_col)} has unparseable dates in rows {list(data.index[bad][:10])}"
+                              f"{_time_problem(data[time_col][bad].iloc[0])}")
         ref = ts.max() if ref_now is None else ref_now
         ref = ref.tz_localize("UTC") if ref.tzinfo is None else ref
         # compared in microseconds: two windows of ~200 years before a nanosecond column's last date reach
