@@ -202,3 +202,26 @@ def test_a_day_first_date_says_how_to_read_it(tmp_path):
     path.write_text("theme,account_id,created_at\nsso,a,03/04/2026\nexport,b,13/04/2026\n")
     code, _, err = _run("score", "--in", str(path), "--out", str(tmp_path / "d.csv"), "--revenue-col", "")
     assert code == 1 and "unparseable dates at line 3" in err and "FEEDBACK_NLP_DATE_ORDER=dmy" in err
+
+
+# --- main() called by other programs ---------------------------------------------------------------------
+
+
+def test_main_takes_paths_as_subprocess_does(scores):
+    """``main(["score", "--in", Path(...), ...])`` raised a bare TypeError ("'PosixPath' object is not
+    subscriptable") from argparse, though main() returns an exit code instead of raising."""
+    out = scores.with_name("o.csv")
+    code, _, err = _run("score", "--in", scores, "--out", out, "--framework", "moscow", "--cutoffs", "8,4,2")  # type: ignore[arg-type]
+    assert (code, err) == (0, "") and out.exists()
+
+
+@pytest.mark.parametrize("argv, message", [("score --in s.csv --out o.csv", "not one string"),
+                                           (["score", "--cutoffs", (8, 4, 2)], "argument 2 of main()'s list is tuple"),
+                                           (["score", None], "argument 1 of main()'s list is NoneType"),
+                                           ([b"score"], "argument 0 of main()'s list is bytes")])
+def test_main_refuses_what_is_no_argument_list_with_exit_2(argv, message):
+    """One string was split into characters ("invalid choice: 's'"); a tuple, None or bytes item raised TypeError."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    assert code == 2 and out.getvalue() == "" and err.getvalue().startswith("error: ") and message in err.getvalue()

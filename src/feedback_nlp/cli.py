@@ -1424,8 +1424,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0, 1, 2, 130 or 143) instead of raising."""
     from . import __version__
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    if isinstance(argv, (str, bytes)):  # each of its characters was an argument: "invalid choice: 's'"
+        return _fail(EXIT_USAGE, "main() takes the arguments as a list, not one string: split it (shlex.split)",
+                     False, None)
+    # a path as subprocess takes it (a pathlib.Path); anything else was a bare TypeError from argparse
+    argv = [os.fspath(a) if isinstance(a, os.PathLike) else a for a in (sys.argv[1:] if argv is None else argv)]
+    odd = next((i for i, a in enumerate(argv) if not isinstance(a, str)), None)
     as_json = "--json" in argv
+    if odd is not None:
+        return _fail(EXIT_USAGE, f"argument {odd} of main()'s list is {type(argv[odd]).__name__} {argv[odd]!r}, not a "
+                     "string: pass every argument as text", as_json, None)
     try:
         parser = build_parser()
         for word in itertools.takewhile(lambda w: w.startswith("-") and w != "--", argv):  # before the command
