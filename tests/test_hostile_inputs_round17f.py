@@ -225,3 +225,10 @@ def test_main_refuses_what_is_no_argument_list_with_exit_2(argv, message):
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(argv)
     assert code == 2 and out.getvalue() == "" and err.getvalue().startswith("error: ") and message in err.getvalue()
+
+
+def test_a_window_too_long_for_pandas_is_named_as_such(scores):
+    """``--window 99999999D`` (a duration, beyond pandas' 292 years) said "expected a duration such as 28D, 4W or
+    12h"; the option is now checked by theme_scores' own rule."""
+    code, _, err = _run("score", "--in", str(scores), "--out", str(scores.with_name("o.csv")), "--window", "99999999D")
+    assert code == 2 and "at most 292 years" in err

@@ -244,17 +244,14 @@ def cutoffs(text: str) -> dict[str, float]:
 
 
 def time_window(text: str) -> str:
-    import pandas as pd
+    """A growth window as theme_scores takes it, checked by its rule (99999999D was "expected a duration", and 28 is
+    28 nanoseconds to pandas)."""
+    from .scoring import _window
 
     try:
-        value = pd.Timedelta(text)
-    except (ValueError, TypeError):
-        raise argparse.ArgumentTypeError(f"expected a duration such as 28D, 4W or 12h; got {quoted(text)}") from None
-    if text.strip().lstrip("+-").isdigit():  # pandas read --window 28 as 28 nanoseconds: no item was recent
-        raise argparse.ArgumentTypeError(f"{quoted(text)} has no unit (pandas reads it as nanoseconds); give one "
-                                         f"such as {text.strip()}D")
-    if pd.isna(value) or value <= pd.Timedelta(0):
-        raise argparse.ArgumentTypeError(f"must be a positive duration such as 28D; got {quoted(text)}")
+        _window(text)
+    except FeedbackNLPError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("window ", "", 1)) from None
     return text
 
 
