@@ -232,3 +232,34 @@ def test_a_window_too_long_for_pandas_is_named_as_such(scores):
     12h"; the option is now checked by theme_scores' own rule."""
     code, _, err = _run("score", "--in", str(scores), "--out", str(scores.with_name("o.csv")), "--window", "99999999D")
     assert code == 2 and "at most 292 years" in err
+
+
+# --- --help of every command ------------------------------------------------------------------------------
+
+
+def _leaf_parsers(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                yield child
+                yield from _leaf_parsers(child)
+
+
+def test_every_command_help_ends_with_examples_that_use_its_options():
+    """docs/cli.md: "`feedback-nlp COMMAND --help` describes every option (with its default) and ends with
+    examples"; serve, keys (create/list/revoke) and quackback pull/export/retry/serve had none."""
+    import shlex
+
+    from feedback_nlp.cli import build_parser
+
+    for p in _leaf_parsers(build_parser()):
+        help_text = p.format_help()
+        assert "\nexamples:\n" in help_text, p.prog
+        examples = help_text.split("\nexamples:\n", 1)[1].strip().splitlines()
+        for line in examples:
+            words = shlex.split(line)
+            assert " ".join(words[:len(p.prog.split())]) == p.prog, line
+            if p._subparsers is None:  # a group's examples (keys, quackback) use its commands' options
+                assert all(w in p._option_string_actions for w in words if w.startswith("--")), line

@@ -1368,7 +1368,39 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     for builder in _BUILDERS:
         builder(sub)
+    _add_missing_examples(parser)
     return parser
+
+
+# Examples of the commands whose parsers are built outside this module (serve, keys, quackback): their --help ended
+# without any, and without the defaults, though docs/cli.md promises both for every command.
+_EXAMPLES = {
+    "serve": ["feedback-nlp serve --model request-type --port 8080",
+              "feedback-nlp serve --data serve_data --model bugs=models/bugs --model request-type"],
+    "keys": ["feedback-nlp keys create --name dashboard --scope tag", "feedback-nlp keys list --json"],
+    "keys create": ["feedback-nlp keys create --name dashboard --scope tag",
+                    "feedback-nlp keys create --name ops --scope admin --data serve_data"],
+    "keys list": ["feedback-nlp keys list", "feedback-nlp keys list --data serve_data --json"],
+    "keys revoke": ["feedback-nlp keys revoke KEY_ID", "feedback-nlp keys revoke KEY_ID --data serve_data"],
+    "quackback pull": ["feedback-nlp quackback pull --url https://feedback.acme.com --out posts.csv",
+                       "feedback-nlp quackback pull --url https://feedback.acme.com --tagged-only --out labelled.csv"],
+    "quackback export": ["feedback-nlp quackback export --data serve_data --out posts.parquet"],
+    "quackback retry": ["feedback-nlp quackback retry --data serve_data",
+                        "feedback-nlp quackback retry --data serve_data --event EVENT_ID"],
+    "quackback serve": ["feedback-nlp quackback serve --data qb_data --quackback-secret-file secret.txt --port 8081"],
+}
+
+
+def _add_missing_examples(parser: argparse.ArgumentParser) -> None:
+    """Give every command's parser that has no epilog its ``examples:`` and the help formatter that shows defaults."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases name one parser twice
+                name = child.prog[len(PROG) + 1:]
+                if not child.epilog and name in _EXAMPLES:
+                    child.epilog = "examples:\n" + "\n".join(f"  {e}" for e in _EXAMPLES[name])
+                    child.formatter_class = _Formatter
+                _add_missing_examples(child)
 
 
 def _describe(exc: BaseException) -> tuple[int, str]:
