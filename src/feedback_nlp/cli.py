@@ -112,10 +112,10 @@ class _Parser(argparse.ArgumentParser):
         kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)
 
-    def _get_option_tuples(self, option_string: str) -> Any:  # asked only for an option it does not know as written
+    def _parse_optional(self, arg_string: str) -> Any:  # argparse classifies each argument with it
         if self._subparsers is None:  # a command's own parser (a parent sees the command's options as unknown)
-            self.refuse_abbreviation(option_string)
-        return super()._get_option_tuples(option_string)
+            self.refuse_abbreviation(arg_string)
+        return super()._parse_optional(arg_string)
 
     def refuse_abbreviation(self, text: str) -> None:
         """A usage error when ``text`` (``--mod`` or ``--mod=x``) is the start of options of this parser."""
