@@ -531,7 +531,8 @@ def test_an_encoding_that_is_no_text_file_encoding_is_refused(tmp_path, capsys, 
                      "t.json": '[{"id": "1", "text": "a+b"}]'}[name])
     with pytest.raises(InvalidInputError, match="is not an encoding of text files"):
         fb.read_feedback(path, encoding=encoding)  # unexpected LookupError/UnicodeError, or "C:\new" altered
-    assert main(["dedupe", "--in", str(path), "--out", str(tmp_path / "o.csv"), "--encoding", encoding]) == 1
+    # a usage error (round 17f: the option is checked with the others, exit 2; it was exit 1, as bad data)
+    assert main(["dedupe", "--in", str(path), "--out", str(tmp_path / "o.csv"), "--encoding", encoding]) == 2
     assert "unexpected" not in capsys.readouterr().err
 
 

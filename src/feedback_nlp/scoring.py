@@ -29,6 +29,7 @@ import datetime
 import math
 import numbers
 import re
+import unicodedata
 from collections.abc import Callable, Hashable, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from decimal import Decimal
 from typing import Any, Union
@@ -119,7 +120,7 @@ class _Args:
             raise InvalidInputError(f"{name} must be a scalar or 1-D, got shape {arr.shape}")
         if arr.ndim == 1:
             self.scalar = False
-        if arr.dtype == object or arr.dtype.kind in "bUSMm":
+        if arr.dtype == object or arr.dtype.kind in "bUSMmc":  # complex: astype(float) dropped the imaginary part
             flat = arr.reshape(-1)
             missing = np.array([_no_value(v) for v in flat], dtype=bool)
             if missing.any():
@@ -308,6 +309,10 @@ def moscow(
         missing = {"must", "should", "could"} - set(cutoffs)
         if missing:
             raise InvalidInputError(f"cutoffs is missing {sorted(missing)}")
+        unknown = [k for k in cutoffs if k not in ("must", "should", "could")]
+        if unknown:  # {"wont": 0} or {"Must": 9} beside the three was ignored without a word
+            raise InvalidInputError(f"cutoffs has unknown key(s) {quoted_list(map(str, unknown), 5)}: give must, "
+                                    "should and could (below could is won't)")
         given = {k: cutoffs[k] for k in ("must", "should", "could")}
         if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, Decimal)) for v in given.values()):
             raise InvalidInputError(f"cutoffs must be numbers, got {given}")  # float('x') was a bare ValueError
@@ -318,8 +323,8 @@ def moscow(
             raise InvalidInputError(f"cutoffs must satisfy must >= should >= could, got {cut}")
         cat = np.where(s >= cut["must"], "must", np.where(s >= cut["should"], "should",
                                                           np.where(s >= cut["could"], "could", "won't"))).astype(object)
-        rule = np.array([f"score {x:g} >= {c} cutoff {cut[c]:g}" if c != "won't" else
-                         f"score {x:g} < could cutoff {cut['could']:g}" for x, c in zip(s, cat)], dtype=object)
+        rule = np.array([f"score {_shown(x)} >= {c} cutoff {_shown(cut[c])}" if c != "won't" else
+                         f"score {_shown(x)} < could cutoff {_shown(cut['could'])}" for x, c in zip(s, cat)], dtype=object)
     com = _flags("commitment", commitment, n, a.index)
     dl = _flags("deadline", deadline, n, a.index)
     lift = dl & np.isin(cat, ["could", "won't"])
@@ -359,6 +364,13 @@ def moscow(
     return cat.astype(str)
 
 
+def _shown(x: float) -> str:
+    """A number as short as it reads back exactly: ``{:g}`` showed 7.9999999 as 8, "score 8 >= should cutoff 4"
+    beside a must cutoff of 8."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
+
+
 def _category_hint(category: Any) -> str:
     """A hint for a MoSCoW label in another case or with a typographic apostrophe (a spreadsheet's "Won’t")."""
     if isinstance(category, str):
@@ -386,6 +398,31 @@ def _mask(values: pd.Series, test: Callable[[Any], bool]) -> pd.Series:
     """``test`` of each value as a boolean Series: ``map`` of an empty text column keeps the text dtype, and
     combining that with ``&`` is a pandas deprecation warning (an error in pandas 4) for a frame of no rows."""
     return values.map(test).astype(bool)
+
+
+def _time_problem(value: Any) -> str:
+    """Why ``value`` is no time, as parse_timestamp says, or '' when it says nothing."""
+    try:
+        parse_timestamp(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        shown = quoted_cell(value)
+        return f" ({exc})" if shown in str(exc) else f" (e.g. {shown}: {exc})" if str(exc) else f" (e.g. {shown})"
+    return f" (e.g. {quoted_cell(value)})"
+
+
+def _theme_text(value: Any) -> Any:
+    """A theme cell with its text themes as tags are compared: without the spaces around them, in Unicode's composed
+    form; other values (numbers, lists of them) as given.
+
+    >>> _theme_text(" sso "), _theme_text(["cafe\u0301 ", 3]), _theme_text(7)
+    ('sso', ['café', 3], 7)
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        return text if text.isascii() else unicodedata.normalize("NFC", text)
+    if isinstance(value, (list, tuple, np.ndarray)) and any(isinstance(v, str) for v in value):
+        return [_theme_text(v) if isinstance(v, str) else v for v in value]
+    return value
 
 
 def _distinct_values(value: Any) -> Any:
@@ -506,6 +543,9 @@ def theme_scores(
         data[theme_col] = data[theme_col].astype(object)         # failed with "bad operand type for unary ~"
     # each input row's position, carried through the explode below: what counts the rows no theme kept
     position = np.arange(len(data))
+    # " sso " (a spreadsheet's stray space) or a decomposed "café" was a theme of its own beside "sso", each with part
+    # of the volume, though "a | sso" split from a tag cell was stripped
+    data[theme_col] = data[theme_col].map(_theme_text)
     if data[theme_col].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
         # a tag named twice in one cell (["sso", "sso"]) is still one item: it counted twice in volume and recent
         data[theme_col] = data[theme_col].map(_distinct_values)
@@ -576,8 +616,9 @@ def theme_scores(
         raise InvalidInputError("revenue needs account_col: revenue is counted once per account")
     if time_col is not None:
         ts, bad = to_utc_times(data[time_col])
-        if bad.any():
-            raise ColumnError(f"time column {quoted(time_col)} has unparseable dates in rows {list(data.index[bad][:10])}")
+        if bad.any():  # the first one's reason: 13/04/2026 read month first said nothing of FEEDBACK_NLP_DATE_ORDER
+            raise ColumnError(f"time column {quoted(time_col)} has unparseable dates in rows {list(data.index[bad][:10])}"
+                              f"{_time_problem(data[time_col][bad].iloc[0])}")
         ref = ts.max() if ref_now is None else ref_now
         ref = ref.tz_localize("UTC") if ref.tzinfo is None else ref
         # compared in microseconds: two windows of ~200 years before a nanosecond column's last date reach

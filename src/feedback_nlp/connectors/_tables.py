@@ -160,6 +160,21 @@ def sniff_table_format(path: str | os.PathLike) -> str:
 _NOT_FILE_ENCODINGS = ("idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape", "utf-7")
 
 
+def text_codec(encoding: str) -> str:
+    """The codec's name, or an error when ``encoding`` names no codec of text files (the CLI checks ``--encoding``
+    with it before any work: an unknown one is a usage error, not a failed run)."""
+    try:
+        info = codecs.lookup(encoding)
+    except LookupError as exc:
+        raise InvalidInputError(f"unknown encoding {quoted(encoding)} (try utf-8, cp1252, latin-1 or utf-16)") from exc
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_FILE_ENCODINGS:
+        # rot13, hex, base64, zlib: no text encodings ("unexpected LookupError"); idna, punycode: for host names;
+        # unicode_escape and utf-7 turn "C:\new" or "a+b" into other text without an error
+        raise InvalidInputError(f"{quoted(encoding)} is not an encoding of text files (try utf-8, cp1252, latin-1 "
+                                "or utf-16)")
+    return info.name
+
+
 def resolve_encoding(path: Path, encoding: str | None) -> tuple[str, bool]:
     """The codec to read ``path`` with, and whether it was declared (or given by a BOM).
 
@@ -172,16 +187,7 @@ def resolve_encoding(path: Path, encoding: str | None) -> tuple[str, bool]:
             if head.startswith(bom):
                 return codec, True
         return "utf-8", False
-    try:
-        info = codecs.lookup(encoding)
-    except LookupError as exc:
-        raise InvalidInputError(f"unknown encoding {quoted(encoding)} (try utf-8, cp1252, latin-1 or utf-16)") from exc
-    name = info.name
-    if not getattr(info, "_is_text_encoding", True) or name in _NOT_FILE_ENCODINGS:
-        # rot13, hex, base64, zlib: no text encodings ("unexpected LookupError"); idna, punycode: for host names;
-        # unicode_escape and utf-7 turn "C:\new" or "a+b" into other text without an error
-        raise InvalidInputError(f"{quoted(encoding)} is not an encoding of text files (try utf-8, cp1252, latin-1 "
-                                "or utf-16)")
+    name = text_codec(encoding)
     if name == "utf-8" and head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig", True
     if head.startswith(codecs.BOM_UTF8) and name in ("latin-1", "iso8859-1", "cp1252", "cp1250", "iso8859-15"):
@@ -822,7 +828,8 @@ def iter_table(path: str | os.PathLike, fmt: str = "auto", *, encoding: str | No
     fmt = sniff_table_format(path) if fmt == "auto" else fmt
     if fmt not in TABLE_FORMATS:
         raise InvalidInputError(f"unknown table format {fmt!r}; expected one of {TABLE_FORMATS}")
-    if fmt != "parquet" and path.stat().st_size == 0:
+    if fmt in ("csv", "tsv", "json") and path.stat().st_size == 0:  # JSON lines have no header: 0 bytes is no
+        # records, as blank lines and "[]" are (an export of a quiet day failed with exit 1 as "no header")
         raise InputFileError(f"{path} is empty (0 bytes): no header and no records")
     try:
         if fmt in ("csv", "tsv"):
