@@ -4,7 +4,9 @@ one column per question) turned into one row per non-empty free-text answer.
 Free-text questions are found by their answers, not their names: columns that are not metadata (ids,
 dates, e-mail, IP, names, hidden fields), not mostly numbers (NPS, ratings) and not a handful of repeated
 choices. Pass ``questions=`` to choose them yourself. SurveyMonkey's second header row ("Response",
-"Open-Ended Response") is recognised and folded into the question names.
+"Open-Ended Response") is recognised and folded into the question names. Qualtrics' second and third header
+rows (the question texts, then ``{"ImportId": ...}`` per column) are recognised too: the question texts become
+the column names and the dates, written in the time zone the third row names, are read in that zone.
 
 Example:
     >>> export = read_survey("tests/fixtures/ingest/survey_typeform.csv")
@@ -15,12 +17,15 @@ Example:
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -90,6 +95,47 @@ def _subheader_names(frame: pd.DataFrame) -> dict[str, str] | None:
     return names
 
 
+_IMPORT_ID = re.compile(r'^\s*\{\s*"ImportId"\s*:')
+
+
+def _qualtrics_header(frame: pd.DataFrame) -> tuple[dict[str, str], dict[str, tzinfo]] | None:
+    """Qualtrics writes three header rows: the column ids (``Q2_TEXT``), the question texts, and
+    ``{"ImportId": "QID2_TEXT", "timezone": "America/Denver"}`` per column. The question text of each column
+    (its id beside it when two columns ask the same) and the time zone of each date column, or None when the
+    second and third rows are responses. Read as responses they were two fake answers per question (the question
+    text itself, the ImportId JSON), and every date was read as UTC, hours off."""
+    if len(frame) < 2 or "_error" in frame.columns and frame["_error"].iloc[:2].map(lambda e: isinstance(e, str)).any():
+        return None
+    data = [c for c in frame.columns if not c.startswith("_")]
+    texts, imports = frame.iloc[0], frame.iloc[1]
+    marked = [c for c in data if isinstance(imports[c], str) and _IMPORT_ID.match(imports[c])]
+    if not marked or len(marked) < len(data) / 2:
+        return None
+    labels = {c: texts[c].strip() if isinstance(texts[c], str) and texts[c].strip() else c for c in data}
+    repeated = Counter(labels.values())
+    names = {c: label if repeated[label] == 1 or label == c else f"{label} [{c}]" for c, label in labels.items()}
+    zones: dict[str, tzinfo] = {}
+    for c in marked:
+        try:
+            zone = json.loads(imports[c]).get("timezone")
+            if isinstance(zone, str) and zone:
+                zones[names[c]] = ZoneInfo(zone)
+        except (ValueError, AttributeError, KeyError):  # no JSON object, or a zone the system does not know
+            continue
+    return names, zones
+
+
+def _in_zone(value: Any, zone: tzinfo) -> Any:
+    """A local date-time written without an offset as ISO text with its zone's offset (others as they are)."""
+    if not isinstance(value, str) or not value.strip():
+        return value
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return value
+    return value if moment.tzinfo is not None else moment.replace(tzinfo=zone).isoformat()
+
+
 # Free-text questions are chosen on the first responses (as many as this), so that an export of any size is
 # read a chunk at a time: a survey whose free-text answers begin only after them needs questions=[...].
 SAMPLE_RESPONSES = 20_000
@@ -128,8 +174,14 @@ def iter_survey(path: str | os.PathLike, *, questions: Sequence[str] | None = No
             break
     frame = pd.concat(head, ignore_index=True) if head else pd.DataFrame()
     names = _subheader_names(frame)
+    zones: dict[str, tzinfo] = {}
     if names is not None:
         frame = frame.iloc[1:].rename(columns=names).reset_index(drop=True)
+    elif (qualtrics := _qualtrics_header(frame)) is not None:
+        names, zones = qualtrics
+        frame = frame.iloc[2:].rename(columns=names).reset_index(drop=True)
+        # questions named by their column ids (Q2_TEXT) as well as by their texts
+        questions = None if questions is None else [names.get(q, q) if q not in names.values() else q for q in questions]
     if frame.empty:
         raise InputFileError(f"{path} holds no survey responses")
     columns = [c for c in frame.columns if not c.startswith("_")]
@@ -147,8 +199,11 @@ def iter_survey(path: str | os.PathLike, *, questions: Sequence[str] | None = No
     position = {c: i + 1 for i, c in enumerate(columns)}
     keep = [c for c in _COLUMNS if (c != "created_at" or time_col) and (c != "account_id" or account_col)]
     rest = (c.rename(columns=names) if names is not None else c for c in chunks)
+    zone = zones.get(time_col) if time_col else None
     for part in itertools.chain([frame], rest):  # the sample first, then the rest of the export as it is read
         for record in part.to_dict("records"):
+            if zone is not None:
+                record[time_col] = _in_zone(record.get(time_col), zone)
             for row in _answer_rows(record, questions, id_col, time_col, account_col, position, counts):
                 yield {c: row.get(c) for c in keep}
 

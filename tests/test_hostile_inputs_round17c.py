@@ -1,0 +1,60 @@
+"""Hostile and unusual inputs, round 17c: vendors' real exports (Qualtrics' three header rows, Intercom parts
+without a word, Google Play reports re-saved with Excel's "sep=" line, ...) read through the connectors. Each test
+failed before its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from feedback_nlp import read_feedback
+from feedback_nlp.connectors.survey import read_survey
+
+# --- 1. Qualtrics: the question texts and ImportId rows are header rows, its dates are in the export's zone ------
+
+_QUALTRICS = (
+    "StartDate,EndDate,Status,IPAddress,Progress,Finished,RecordedDate,ResponseId,Q1,Q2_TEXT\r\n"
+    "Start Date,End Date,Response Type,IP Address,Progress,Finished,Recorded Date,Response ID,"
+    "How likely are you to recommend us?,What is the one thing we should improve?\r\n"
+    '"{""ImportId"":""startDate"",""timezone"":""America/Denver""}","{""ImportId"":""endDate"",""timezone"":'
+    '""America/Denver""}","{""ImportId"":""status""}","{""ImportId"":""ipAddress""}","{""ImportId"":""progress""}",'
+    '"{""ImportId"":""finished""}","{""ImportId"":""recordedDate"",""timezone"":""America/Denver""}",'
+    '"{""ImportId"":""_recordId""}","{""ImportId"":""QID1""}","{""ImportId"":""QID2_TEXT""}"\r\n'
+    "2026-01-05 09:12:00,2026-01-05 09:14:00,IP Address,1.2.3.4,100,True,2026-01-05 09:14:01,R_1abc,9,"
+    "The export to CSV keeps timing out on big projects\r\n"
+    '2026-01-06 10:00:00,2026-01-06 10:03:00,IP Address,1.2.3.5,100,True,2026-01-06 10:03:01,R_2def,3,"Search is slow'
+    '\r\nand misses exact matches"\r\n'
+    "2026-07-07 11:00:00,2026-07-07 11:03:00,IP Address,1.2.3.6,100,True,2026-07-07 11:03:01,R_3ghi,7,"
+    "Dark mode please for the web app\r\n")
+
+
+def _qualtrics(tmp_path: Path) -> Path:
+    path = tmp_path / "qualtrics.csv"
+    path.write_bytes(_QUALTRICS.encode("utf-8-sig"))
+    return path
+
+
+def test_qualtrics_header_rows_are_no_responses(tmp_path: Path) -> None:
+    # before: the question-text row and the ImportId row were two responses each, rejected as "unparseable date
+    # 'End Date'" (or kept, with questions=...: the question's own text and '{"ImportId":"QID2_TEXT"}' as feedback)
+    fb = read_feedback(_qualtrics(tmp_path), format="survey")
+    assert fb.rejected.empty
+    assert fb.records["id"].tolist() == ["R_1abc-q10", "R_2def-q10", "R_3ghi-q10"]
+    assert fb.records["row"].tolist() == [4, 5, 7]
+    assert set(fb.records["source_detail"]) == {"What is the one thing we should improve?"}
+    assert fb.records["text"].tolist()[1] == "Search is slow and misses exact matches"
+
+
+def test_qualtrics_dates_read_in_the_exports_time_zone(tmp_path: Path) -> None:
+    # before: "2026-01-05 09:14:00" (America/Denver) was read as 09:14 UTC, seven hours early
+    fb = read_feedback(_qualtrics(tmp_path), format="survey")
+    assert fb.records["created_at"].tolist() == [pd.Timestamp("2026-01-05 16:14:00", tz="UTC"),
+                                                 pd.Timestamp("2026-01-06 17:03:00", tz="UTC"),
+                                                 pd.Timestamp("2026-07-07 17:03:00", tz="UTC")]  # summer: UTC-6
+
+
+def test_qualtrics_questions_named_by_their_column_ids(tmp_path: Path) -> None:
+    export = read_survey(_qualtrics(tmp_path), questions=["Q2_TEXT"])
+    assert export.frame["text"].tolist()[0] == "The export to CSV keeps timing out on big projects"
+    assert len(export.frame) == 3
