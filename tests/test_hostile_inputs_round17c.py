@@ -4,6 +4,7 @@ failed before its fix."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -58,3 +59,30 @@ def test_qualtrics_questions_named_by_their_column_ids(tmp_path: Path) -> None:
     export = read_survey(_qualtrics(tmp_path), questions=["Q2_TEXT"])
     assert export.frame["text"].tolist()[0] == "The export to CSV keeps timing out on big projects"
     assert len(export.frame) == 3
+
+
+# --- 2. Intercom: a rating or a screenshot sent without a word is skipped and counted, not an error ---------------
+
+
+def test_intercom_rating_and_attachment_parts_without_text_are_skipped(tmp_path: Path) -> None:
+    # before: each was a rejected row "missing text", one per rated conversation and per screenshot
+    def part(ident: str, part_type: str, body: str | None, **extra: object) -> dict:
+        return {"type": "conversation_part", "id": ident, "part_type": part_type, "body": body,
+                "created_at": 1767607500, "author": {"type": "user", "id": "u1", "name": "Jane"}, **extra}
+
+    conversation = {"type": "conversation", "id": "555", "created_at": 1767607320, "state": "closed",
+                    "source": {"type": "conversation", "id": "900", "body": "<p>Invoices will not export</p>",
+                               "author": {"type": "user", "id": "u1", "name": "Jane"}},
+                    "conversation_rating": {"rating": 5, "remark": None},
+                    "conversation_parts": {"type": "conversation_part.list", "conversation_parts": [
+                        part("901", "comment", None, attachments=[{"type": "upload", "name": "s.png"}]),
+                        part("902", "comment", "<p><br></p>", attachments=[{"type": "upload", "name": "t.png"}]),
+                        part("903", "conversation_rating_changed", None),
+                        part("904", "comment", "<p>Still broken in Chrome 120</p>"),
+                        part("905", "comment", None)]}}  # no body, no file: still the validator's to reject
+    path = tmp_path / "intercom.json"
+    path.write_text(json.dumps({"type": "conversation.list", "conversations": [conversation]}))
+    fb = read_feedback(path, format="intercom")
+    assert fb.records["id"].tolist() == ["900", "904"]
+    assert fb.rejected[["id", "reason"]].values.tolist() == [["905", "missing text"]]
+    assert fb.skipped["attachment without text"] == 2 and fb.skipped["rating without text"] == 1

@@ -4,8 +4,8 @@
 A conversation opens with its ``source`` message and continues in ``conversation_parts``; each part has
 a ``part_type`` (``comment``, ``note``, ``assignment``, ``close``…), an HTML ``body`` and an ``author``
 whose ``type`` is ``user``/``lead``/``contact`` (the customer), ``admin``, ``bot`` or ``team``. The
-customer's messages are the feedback: one row each. Agents' replies, internal notes, bot messages and
-workflow events are skipped and counted.
+customer's messages are the feedback: one row each. Agents' replies, internal notes, bot messages,
+workflow events, ratings and attachments sent without a word are skipped and counted.
 
 Example:
     >>> export = read_intercom("tests/fixtures/ingest/intercom_conversations.json")
@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
@@ -30,6 +31,7 @@ from ._tables import _check_file, iter_json_lines, sniff_table_format
 __all__ = ["iter_intercom", "read_intercom"]
 
 _CUSTOMER = {"user", "lead", "contact"}
+_EMPTY_HTML = re.compile(r"<[^>]*>|&nbsp;|\s")  # "<p></p>", "<p><br></p>": a body with no word in it
 _SKIPPED = {"admin": "agent reply", "bot": "bot message", "team": "agent reply", "operator": "bot message"}
 
 
@@ -57,6 +59,18 @@ def _conversations(path: Path, encoding: str | None) -> Iterator[tuple[int, Any,
 def _author(part: dict[str, Any]) -> tuple[str, Any]:
     author: dict[str, Any] = part["author"] if isinstance(part.get("author"), dict) else {}
     return str(author.get("type") or ""), author.get("name") or author.get("id")
+
+
+def _without_text(part: dict[str, Any]) -> str | None:
+    """Why a customer's part without a body is no feedback: a rating given (its score is on the conversation) or
+    files sent without a word, as Slack's "file without text"; None for a part with a body, or without one for no
+    such reason (the validator rejects it as "missing text")."""
+    body = part.get("body")
+    if body is not None and not (isinstance(body, str) and not _EMPTY_HTML.sub("", body)):
+        return None
+    if part.get("part_type") == "conversation_rating_changed":
+        return "rating without text"
+    return "attachment without text" if part.get("attachments") else None
 
 
 def _customer_row(part: dict[str, Any], name: Any, conv: dict[str, Any], source: dict[str, Any],
@@ -131,5 +145,7 @@ def iter_intercom(path: str | os.PathLike, *, encoding: str | None = None,
                 skip("workflow event")  # assignment, close, snooze, attribute changes...
             elif kind not in _CUSTOMER:
                 skip(_SKIPPED.get(kind, f"{kind or 'unknown'} author"))
+            elif (reason := _without_text(part)) is not None:
+                skip(reason)  # rejected as "missing text" before: one error per rated or screenshot-only message
             else:
                 yield _customer_row(part, name, conv, source, opening, tags, number)
