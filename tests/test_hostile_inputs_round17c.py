@@ -11,6 +11,7 @@ import pandas as pd
 
 from feedback_nlp import read_feedback
 from feedback_nlp.connectors.survey import read_survey
+from feedback_nlp.records import parse_timestamp
 
 # --- 1. Qualtrics: the question texts and ImportId rows are header rows, its dates are in the export's zone ------
 
@@ -86,3 +87,23 @@ def test_intercom_rating_and_attachment_parts_without_text_are_skipped(tmp_path:
     assert fb.records["id"].tolist() == ["900", "904"]
     assert fb.rejected[["id", "reason"]].values.tolist() == [["905", "missing text"]]
     assert fb.skipped["attachment without text"] == 2 and fb.skipped["rating without text"] == 1
+
+
+# --- 3. "GMT+1" (Google Forms' CSV, JavaScript dates) is one hour east of UTC, not west -------------------------
+
+
+def test_google_forms_gmt_offset_is_read_east_of_utc(tmp_path: Path) -> None:
+    # before: pandas read "GMT+1" the POSIX way (UTC-1): 09:12 GMT+1 became 10:12 UTC instead of 08:12
+    path = tmp_path / "google_forms.csv"
+    path.write_bytes(
+        'sep=,\r\n"Timestamp","Email Address","Which features do you use?","What is frustrating?"\r\n'
+        '"2026/01/05 9:12:33 AM GMT+1","a@x.io","Search;Export","The export crashes when the report has images"\r\n'
+        '"2026/01/05 10:12:33 PM GMT-5","b@x.io","Search","Café sync is slow on mobile data connections"\r\n'
+        '"2026/01/06 11:00:00 AM GMT+05:30","c@x.io","Export","Dark mode for the editor would be lovely"\r\n'
+        .encode("cp1252"))
+    fb = read_feedback(path, format="survey", encoding="cp1252")
+    assert fb.records["created_at"].tolist() == [pd.Timestamp("2026-01-05 08:12:33", tz="UTC"),
+                                                 pd.Timestamp("2026-01-06 03:12:33", tz="UTC"),
+                                                 pd.Timestamp("2026-01-06 05:30:00", tz="UTC")]
+    assert parse_timestamp("Mon Jan 05 2026 09:12:00 GMT+0100 (CET)") == pd.Timestamp("2026-01-05 08:12", tz="UTC")
+    assert parse_timestamp("2026-01-05 09:12 UTC") == pd.Timestamp("2026-01-05 09:12", tz="UTC")
