@@ -5,6 +5,8 @@ failed before its fix."""
 from __future__ import annotations
 
 import json
+import struct
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -107,3 +109,51 @@ def test_google_forms_gmt_offset_is_read_east_of_utc(tmp_path: Path) -> None:
                                                  pd.Timestamp("2026-01-06 05:30:00", tz="UTC")]
     assert parse_timestamp("Mon Jan 05 2026 09:12:00 GMT+0100 (CET)") == pd.Timestamp("2026-01-05 08:12", tz="UTC")
     assert parse_timestamp("2026-01-05 09:12 UTC") == pd.Timestamp("2026-01-05 09:12", tz="UTC")
+
+
+# --- 4. Slack: a zip without the UTF-8 flag, a channel folder no list names ------------------------------------
+
+
+def _slack_zip(path: Path, files: dict[str, object], utf8_flag: bool = True) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, value in files.items():
+            zf.writestr(name, json.dumps(value))
+    if not utf8_flag:  # as macOS's ditto writes it: UTF-8 names, flag 0x800 not set (Python reads them as cp437)
+        data = bytearray(path.read_bytes())
+        for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+            at = data.find(signature)
+            while at >= 0:
+                flags = struct.unpack_from("<H", data, at + offset)[0]
+                struct.pack_into("<H", data, at + offset, flags & ~0x800)
+                at = data.find(signature, at + 4)
+        path.write_bytes(bytes(data))
+    return path
+
+
+def _message(ts: str, text: str) -> dict[str, str]:
+    return {"type": "message", "user": "U1", "text": text, "ts": ts}
+
+
+_SLACK = {"Acme export/channels.json": [{"id": "C1", "name": "feedback"}, {"id": "C2", "name": "ñandú"}],
+          "Acme export/users.json": [{"id": "U1", "name": "ana"}],
+          "Acme export/feedback/2026-01-05.json": [_message("1767607320.000200", "Export fails")],
+          "Acme export/ñandú/2026-01-05.json": [_message("1767607320.000300", "Sync fails on the Spanish keyboard")],
+          "__MACOSX/Acme export/._channels.json": "AppleDouble"}
+
+
+def test_slack_zip_without_utf8_flag_keeps_non_ascii_channels(tmp_path: Path) -> None:
+    # before: the folder read as "├▒and├║" matched no channel and its messages were left out without a word
+    fb = read_feedback(_slack_zip(tmp_path / "export.zip", _SLACK, utf8_flag=False), format="slack")
+    assert fb.records["id"].tolist() == ["C1-1767607320.000200", "C2-1767607320.000300"]
+    assert fb.records["source_detail"].tolist() == ["#feedback", "#ñandú"]
+    assert fb.rejected.empty
+
+
+def test_slack_folder_of_an_unlisted_channel_is_rejected_not_dropped(tmp_path: Path) -> None:
+    # before: a private channel's folder, its groups.json left out of the zip, was not read and nothing said so
+    files = {**_SLACK, "Acme export/secret/2026-01-05.json": [_message("1767607320.000400", "Pricing is unclear")],
+             "Acme export/secret/2026-01-06.json": [_message("1767693720.000500", "Invoices are wrong")]}
+    fb = read_feedback(_slack_zip(tmp_path / "export.zip", files), format="slack")
+    assert len(fb.records) == 2
+    assert fb.rejected["row"].tolist() == [3, 4]
+    assert all("'secret' is no channel" in r for r in fb.rejected["reason"])
