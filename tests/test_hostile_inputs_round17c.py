@@ -12,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from feedback_nlp import read_feedback
+from feedback_nlp.connectors import sniff_format
+from feedback_nlp.connectors.google_play import PLAY_COLUMNS
 from feedback_nlp.connectors.survey import read_survey
 from feedback_nlp.records import parse_timestamp
 
@@ -157,3 +159,22 @@ def test_slack_folder_of_an_unlisted_channel_is_rejected_not_dropped(tmp_path: P
     assert len(fb.records) == 2
     assert fb.rejected["row"].tolist() == [3, 4]
     assert all("'secret' is no channel" in r for r in fb.rejected["reason"])
+
+
+# --- 5. Google Play: a report re-saved with Excel's "sep=" line is still recognised ------------------------------
+
+
+def test_google_play_report_with_excel_sep_line_is_recognised(tmp_path: Path) -> None:
+    # before: sniffing read "sep=;" as the header, the report was read as a plain table: "text column 'text' not
+    # found"
+    header = ";".join(PLAY_COLUMNS)
+    review = ("com.acme.notes;412;4.12.0;en;a52q;2026-01-03T10:15:22Z;1767435322000;;;5;;\"Love it;\r\nbut sync is "
+              "slow\";;;;http://play.google.com/console/developers/1/app/2/user-feedback/review-details?reviewId="
+              "gp:AOqpTOA1&corpus=PUBLIC_REVIEWS")
+    path = tmp_path / "reviews_reviews_com.acme.notes_202601.csv"
+    path.write_bytes(f"sep=;\r\n{header}\r\n{review}\r\n".encode("utf-16"))
+    assert sniff_format(path) == "google_play"
+    fb = read_feedback(path)
+    assert fb.records[["id", "text", "source_detail", "row"]].values.tolist() == [
+        ["gp:AOqpTOA1", "Love it; but sync is slow", "google_play/com.acme.notes", 3]]
+    assert fb.records["rating"].tolist() == ["5"]

@@ -25,6 +25,7 @@ from ..errors import InputNotFoundError, InvalidInputError
 from ._export import Export, row_chunks
 from ._tables import (
     _BOMS,
+    _EXCEL_SEP,
     TABLE_FORMATS,
     _open,
     check_regular,
@@ -79,9 +80,13 @@ def _vendor_csv(path: Path) -> str | None:
         wide = len(sample) >= 4 and (sample[1::2].count(0) > len(sample) // 4 or sample[0::2].count(0) > len(sample) // 4)
         codec = ("utf-16-le" if sample[1::2].count(0) >= sample[0::2].count(0) else "utf-16-be") if wide else "utf-8"
         text = head.decode(codec, errors="ignore")
-    first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]  # old Mac files end lines with \r alone
+    lines = re.split(r"\r\n|\r|\n", text, maxsplit=2)  # old Mac files end lines with \r alone
+    # Excel's "sep=," hint line before the header: the report was read as a plain table ("text column not found")
+    excel = _EXCEL_SEP.fullmatch(lines[0]) if len(lines) > 1 else None
+    first = lines[1] if excel else lines[0]
+    delimiter = excel[1] if excel else "\t" if first.count("\t") > first.count(",") else ","
     try:
-        names = next(csv.reader([first], delimiter="\t" if first.count("\t") > first.count(",") else ","), [])
+        names = next(csv.reader([first], delimiter=delimiter), [])
     except csv.Error:  # sniffing only recognises; the table reader reports what is wrong with the file
         return None
     return "google_play" if is_play_header(names) else None
