@@ -178,3 +178,18 @@ def test_google_play_report_with_excel_sep_line_is_recognised(tmp_path: Path) ->
     assert fb.records[["id", "text", "source_detail", "row"]].values.tolist() == [
         ["gp:AOqpTOA1", "Love it; but sync is slow", "google_play/com.acme.notes", 3]]
     assert fb.records["rating"].tolist() == ["5"]
+
+
+# --- 6. a survey whose respondent ids are numbers (Parquet) keeps them -----------------------------------------
+
+
+def test_survey_numeric_respondent_ids_are_kept(tmp_path: Path) -> None:
+    # before: an integer "Respondent ID" was no str, so every answer was named by its row number ("1-q2")
+    path = tmp_path / "survey.parquet"
+    pd.DataFrame({"Respondent ID": [114239203954, 114239203955, None],
+                  "What should we improve?": ["Search should understand typos please",
+                                              "Faster export of long reports to PDF",
+                                              "Dark mode for the editor would be nice"],
+                  "Rate": [1, 2, 3]}).to_parquet(path)  # None: the ids are stored as floats
+    fb = read_feedback(path, format="survey")
+    assert fb.records["id"].tolist() == ["114239203954-q2", "114239203955-q2", "3-q2"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 from collections import Counter
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ColumnError, InputFileError, quoted_list
@@ -208,13 +210,25 @@ def iter_survey(path: str | os.PathLike, *, questions: Sequence[str] | None = No
                 yield {c: row.get(c) for c in keep}
 
 
+def _number_id(value: Any) -> str | None:
+    """A respondent id stored as a number (Parquet, a DataFrame) as its digits; it was replaced by the row number.
+    A float id is taken only while it is exact (a missing value makes pandas store integer ids as floats)."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return None
+
+
 def _answer_rows(record: Mapping[Any, Any], questions: Sequence[str], id_col: str | None, time_col: str | None,
                  account_col: str | None, position: dict[str, int],
                  skipped: MutableMapping[str, int]) -> Iterator[dict[str, Any]]:
     """The rows of one response: one per non-empty free-text answer, or one rejected row if it did not parse."""
     line = int(record["_row"])
     ident = record.get(id_col) if id_col else None
-    respondent = ident.strip() if isinstance(ident, str) and ident.strip() else str(line)
+    respondent = ident.strip() if isinstance(ident, str) and ident.strip() else _number_id(ident) or str(line)
     base = {"source": "survey", "created_at": record.get(time_col) if time_col else None,
             "account_id": record.get(account_col) if account_col else None}
     error = record.get("_error")
