@@ -193,3 +193,22 @@ def test_survey_numeric_respondent_ids_are_kept(tmp_path: Path) -> None:
                   "Rate": [1, 2, 3]}).to_parquet(path)  # None: the ids are stored as floats
     fb = read_feedback(path, format="survey")
     assert fb.records["id"].tolist() == ["114239203954-q2", "114239203955-q2", "3-q2"]
+
+
+def test_intercom_api_1_conversation_message_is_the_opening(tmp_path: Path) -> None:
+    # before: API 1.x names the opening message "conversation_message"; it was left out without a word, and with it
+    # the customer's request (only the replies were read)
+    conversation = {"type": "conversation", "id": "147", "created_at": 1400850973, "open": True,
+                    "conversation_message": {"type": "conversation_message", "id": "2001", "subject": "",
+                                             "body": "<p>The CSV import drops the last column</p>", "url": None,
+                                             "author": {"type": "user", "id": "u9"}, "attachments": []},
+                    "conversation_parts": {"type": "conversation_part.list", "conversation_parts": [
+                        {"type": "conversation_part", "id": "2002", "part_type": "comment", "created_at": 1400851000,
+                         "body": "<p>Which file?</p>", "author": {"type": "admin", "id": "a1"}}]}}
+    path = tmp_path / "intercom_v1.json"
+    path.write_text(json.dumps({"type": "conversation.list", "conversations": [conversation]}))
+    fb = read_feedback(path)
+    assert fb.records[["id", "text", "conversation_id"]].values.tolist() == [
+        ["2001", "The CSV import drops the last column", "147"]]
+    assert fb.records["created_at"].tolist() == [pd.Timestamp(1400850973, unit="s", tz="UTC")]
+    assert fb.skipped == {"agent reply": 1}

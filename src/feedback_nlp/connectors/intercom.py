@@ -1,7 +1,7 @@
 """Intercom conversations: the Conversations API / export JSON (``{"type": "conversation.list",
 "conversations": [...]}``, a list of conversations, one conversation, or one conversation per line).
 
-A conversation opens with its ``source`` message and continues in ``conversation_parts``; each part has
+A conversation opens with its ``source`` message (``conversation_message`` in API 1.x exports) and continues in ``conversation_parts``; each part has
 a ``part_type`` (``comment``, ``note``, ``assignment``, ``close``…), an HTML ``body`` and an ``author``
 whose ``type`` is ``user``/``lead``/``contact`` (the customer), ``admin``, ``bot`` or ``team``. The
 customer's messages are the feedback: one row each. Agents' replies, internal notes, bot messages,
@@ -123,7 +123,9 @@ def iter_intercom(path: str | os.PathLike, *, encoding: str | None = None,
             number += 1
             yield {"_row": number, "_error": error, "_raw": raw, "source": "support"}
             continue
-        source = conv.get("source") if isinstance(conv.get("source"), dict) else {}
+        # the opening message: "source" since API 2.0, "conversation_message" in 1.x exports (it was left out unsaid)
+        opened = conv.get("source") if "source" in conv else conv.get("conversation_message")
+        source = opened if isinstance(opened, dict) else {}
         parts_obj = conv.get("conversation_parts")
         parts = parts_obj.get("conversation_parts", []) if isinstance(parts_obj, dict) else parts_obj or []
         parts = parts if isinstance(parts, list) else [parts]  # one part that is no list: "not a conversation part"
