@@ -212,3 +212,42 @@ def test_intercom_api_1_conversation_message_is_the_opening(tmp_path: Path) -> N
         ["2001", "The CSV import drops the last column", "147"]]
     assert fb.records["created_at"].tolist() == [pd.Timestamp(1400850973, unit="s", tz="UTC")]
     assert fb.skipped == {"agent reply": 1}
+
+
+# --- 7. Zendesk and Intercom pages saved as a list, or one page per line ---------------------------------------
+
+
+def _ticket(i: int) -> dict:
+    return {"id": i, "subject": f"Subject {i}", "description": f"Broken thing number {i}", "via": {"channel": "web"},
+            "created_at": "2026-01-05T09:00:00Z", "status": "open"}
+
+
+def _conversation(i: int) -> dict:
+    return {"type": "conversation", "id": str(i), "created_at": 1767607320,
+            "source": {"id": f"s{i}", "body": f"<p>Message {i} is here</p>", "author": {"type": "user", "id": "u"}},
+            "conversation_parts": {"conversation_parts": []}}
+
+
+def test_zendesk_pages_saved_as_a_list_or_lines_are_read_ticket_by_ticket(tmp_path: Path) -> None:
+    # before: each page was one record without an id: two rows "missing id", the four tickets lost
+    pages = [{"tickets": [_ticket(1), _ticket(2)], "next_page": "https://acme.zendesk.com/api/v2/tickets.json?page=2"},
+             {"tickets": [_ticket(3), "not a ticket", _ticket(4)], "next_page": None}]
+    (tmp_path / "pages.json").write_text(json.dumps(pages))
+    (tmp_path / "pages.jsonl").write_text("\n".join(json.dumps(p) for p in pages) + "\n")
+    for name in ("pages.json", "pages.jsonl"):
+        fb = read_feedback(tmp_path / name, format="zendesk")
+        assert fb.records[["id", "row"]].values.tolist() == [["1", 1], ["2", 2], ["3", 3], ["4", 5]]
+        assert fb.rejected[["row", "reason"]].values.tolist() == [[4, "ticket is a str, not an object"]]
+
+
+def test_intercom_pages_saved_as_a_list_or_lines_are_read(tmp_path: Path) -> None:
+    # before: each page was a conversation without messages, skipped and counted: both conversations lost
+    pages = [{"type": "conversation.list", "conversations": [_conversation(1)]},
+             {"type": "conversation.list", "conversations": [_conversation(2)]}]
+    (tmp_path / "pages.json").write_text(json.dumps(pages))
+    (tmp_path / "pages.jsonl").write_text("\n".join(json.dumps(p) for p in pages) + "\n")
+    for name in ("pages.json", "pages.jsonl"):
+        fb = read_feedback(tmp_path / name, format="intercom")
+        assert fb.records[["id", "text", "conversation_id"]].values.tolist() == [
+            ["s1", "Message 1 is here", "1"], ["s2", "Message 2 is here", "2"]]
+        assert fb.skipped == {} and fb.rejected.empty

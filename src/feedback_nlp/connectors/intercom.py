@@ -24,7 +24,7 @@ from typing import Any
 
 from ..cleaning import redact_pii
 from ..errors import InputFileError
-from ._export import Export
+from ._export import Export, unpaged
 from ._json import JsonFile
 from ._tables import _check_file, iter_json_lines, sniff_table_format
 
@@ -116,7 +116,7 @@ def iter_intercom(path: str | os.PathLike, *, encoding: str | None = None,
         skipped[reason] = skipped.get(reason, 0) + 1
 
     number = 0
-    for _line, conv, error, raw in _conversations(path, encoding):
+    for _line, conv, error, raw in unpaged(_conversations(path, encoding), "conversations"):
         if error is None and not isinstance(conv, dict):
             error, raw = f"conversation is a {type(conv).__name__}, not an object", str(conv)
         if error is not None:

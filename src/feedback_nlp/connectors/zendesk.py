@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputFileError
-from ._export import Export
+from ._export import Export, unpaged
 from ._json import JsonFile
 from ._tables import _check_file, iter_json_lines, sniff_table_format
 
@@ -96,7 +96,8 @@ def _index(items: Any) -> dict[str, dict[str, Any]]:
 def read_zendesk(path: str | os.PathLike, *, encoding: str | None = None) -> Export:
     """Read Zendesk tickets (JSON or JSON lines) into one raw row per ticket (see module doc).
 
-    ``_row`` is the ticket's line in JSON lines, its 1-based position in a JSON array; a malformed line
+    ``_row`` is the ticket's line in JSON lines, its 1-based position in a JSON array (pages saved as a list or
+    one per line, ``[{"tickets": [...]}, ...]``, are read in order, tickets numbered on); a malformed line
     or a non-object entry becomes a rejected row. :func:`iter_zendesk` gives the same rows one at a time.
     """
     return Export.from_rows(iter_zendesk(path, encoding=encoding))
@@ -129,7 +130,7 @@ def iter_zendesk(path: str | os.PathLike, *, encoding: str | None = None) -> Ite
         else:
             raise InputFileError(f"{path} is not a Zendesk tickets export: expected {{\"tickets\": [...]}}, a list of "
                                  "tickets or one ticket per line")
-    for number, ticket, error, raw in items:
+    for number, ticket, error, raw in unpaged(items, "tickets"):
         if error is None and not isinstance(ticket, dict):
             error, raw = f"ticket is a {type(ticket).__name__}, not an object", str(ticket)
         if error is not None:
