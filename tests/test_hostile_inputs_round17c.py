@@ -10,8 +10,9 @@ import zipfile
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from feedback_nlp import read_feedback
+from feedback_nlp import EncodingError, read_feedback
 from feedback_nlp.connectors import sniff_format
 from feedback_nlp.connectors.google_play import PLAY_COLUMNS
 from feedback_nlp.connectors.survey import read_survey
@@ -251,3 +252,19 @@ def test_intercom_pages_saved_as_a_list_or_lines_are_read(tmp_path: Path) -> Non
         assert fb.records[["id", "text", "conversation_id"]].values.tolist() == [
             ["s1", "Message 1 is here", "1"], ["s2", "Message 2 is here", "2"]]
         assert fb.skipped == {} and fb.rejected.empty
+
+
+# --- 8. a UTF-16 report cut short: "truncated", not "at byte 0" with advice about byte-order marks ----------------
+
+
+def test_truncated_utf16_report_says_it_is_truncated(tmp_path: Path) -> None:
+    # before: "is not valid utf-16: truncated data at byte 0; check the --encoding (without a byte-order mark:
+    # utf-16-le or utf-16-be)" for a report with a byte-order mark whose last byte was cut off
+    header = ",".join(PLAY_COLUMNS)
+    review = "com.acme.notes,,,en,,2026-01-03T10:15:22Z,,,,5,,Love it,,,,"
+    path = tmp_path / "reviews_reviews_com.acme.notes_202601.csv"
+    path.write_bytes(f"{header}\r\n{review}\r\n{review}\r\n".encode("utf-16")[:-1])
+    with pytest.raises(EncodingError) as info:
+        read_feedback(path, format="google_play")
+    message = str(info.value)
+    assert "truncated?" in message and "at byte 0" not in message and "byte-order mark" not in message

@@ -346,12 +346,20 @@ def _text_lines(path: Path, encoding: str | None) -> Iterator[str]:
     if not _ascii_compatible(codec):
         with _open(path) as raw:
             text = io.TextIOWrapper(raw, encoding=codec, errors="strict", newline="")
+            lines = 0
             try:
-                yield from _bounded_lines(text, path)
+                for line in _bounded_lines(text, path):
+                    lines += 1
+                    yield line
             except UnicodeError as exc:  # also the utf-16 codec's "stream does not start with BOM"
-                where = f"{exc.reason} at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else str(exc)
+                # the decoder's offset is within its last block ("truncated data at byte 0" for a report whose last
+                # byte was cut off, with a hint about byte-order marks it had): say where, by line
+                truncated = isinstance(exc, UnicodeDecodeError) and exc.reason == "truncated data"
+                where = (f"it ends inside a character after line {lines} (truncated?)" if truncated
+                         else f"{exc.reason} after line {lines}" if isinstance(exc, UnicodeDecodeError) else str(exc))
                 hint = " (without a byte-order mark: utf-16-le or utf-16-be)" if codec == "utf-16" else ""
-                raise EncodingError(f"{path} is not valid {codec}: {where}; check the --encoding{hint}") from None
+                advice = "" if truncated else f"; check the --encoding{hint}"
+                raise EncodingError(f"{path} is not valid {codec}: {where}{advice}") from None
         return
     # Declared in a single-byte code page, a line that is valid UTF-8 with accents is a UTF-8 line in a
     # file that mixes encodings: read as cp1252 it would become mojibake ("café" → "cafÃ©") without a
