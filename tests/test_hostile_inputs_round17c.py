@@ -268,3 +268,19 @@ def test_truncated_utf16_report_says_it_is_truncated(tmp_path: Path) -> None:
         read_feedback(path, format="google_play")
     message = str(info.value)
     assert "truncated?" in message and "at byte 0" not in message and "byte-order mark" not in message
+
+
+# --- 9. a cp1252 file with classic-Mac line ends: the right line, and not a Mac code page as the guess -----------
+
+
+def test_undeclared_cp1252_with_bare_cr_names_its_line_and_cp1252(tmp_path: Path) -> None:
+    # before: "byte 0x96 at line 1 ... (it looks like mac-latin2)": a file of CR line ends was all line 1, and the
+    # encoding suggested read "accents – café" as "accents Ė cafť"
+    path = tmp_path / "survey.csv"
+    path.write_bytes('#,What should we improve?,Submit Date (UTC)\r"a1","The export\rcuts off long descriptions",'
+                     '2026-01-05 09:03:12\r"b2","Search is slow and ignores accents – café",2026-01-05 10:15:40\r'
+                     .encode("cp1252"))
+    with pytest.raises(EncodingError, match=r"byte 0x96 at line 4 .*it looks like cp1252"):
+        read_feedback(path, format="survey")
+    fb = read_feedback(path, format="survey", encoding="cp1252")
+    assert fb.records["text"].tolist()[1] == "Search is slow and ignores accents – café"
