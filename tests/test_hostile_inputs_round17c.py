@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from feedback_nlp import EncodingError, read_feedback
+from feedback_nlp import EncodingError, InputFileError, read_feedback
 from feedback_nlp.connectors import sniff_format
 from feedback_nlp.connectors.google_play import PLAY_COLUMNS
 from feedback_nlp.connectors.survey import read_survey
@@ -284,3 +284,21 @@ def test_undeclared_cp1252_with_bare_cr_names_its_line_and_cp1252(tmp_path: Path
         read_feedback(path, format="survey")
     fb = read_feedback(path, format="survey", encoding="cp1252")
     assert fb.records["text"].tolist()[1] == "Search is slow and ignores accents – café"
+
+
+# --- 10. a zipped export given to a reader of files: "unzip it", not "declare encoding='cp1252'" -----------------
+
+
+@pytest.mark.parametrize("fmt", ["zendesk", "intercom", "survey", "google_play", "github", "app_store", "csv", "jsonl"])
+def test_zipped_export_given_to_a_file_reader_says_unzip(tmp_path: Path, fmt: str) -> None:
+    # before: "is not valid UTF-8: byte 0x83 at line 1; declare its encoding, e.g. encoding='cp1252'": declared so,
+    # the compressed bytes would be read as rows
+    path = tmp_path / "export-2026-01-05.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("tickets.json", "\n".join(json.dumps(_ticket(i)) for i in range(50)))
+    with pytest.raises(InputFileError, match="is a zip file: unzip it"):
+        read_feedback(path, format=fmt)
+    workbook = tmp_path / "responses.xlsx"
+    workbook.write_bytes(path.read_bytes())
+    with pytest.raises(InputFileError, match="is an Excel workbook: save it as CSV"):
+        read_feedback(workbook, format=fmt)

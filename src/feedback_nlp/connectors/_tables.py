@@ -74,6 +74,21 @@ def _check_file(path: Path) -> None:
     if path.is_dir():
         raise InputFileError(f"{path} is a folder, not a file (only a Slack export may be given as a folder)")
     check_regular(path)
+    _refuse_zip(path)
+
+
+def _refuse_zip(path: Path) -> None:
+    """A zip file (a vendor's zipped export, an Excel workbook) given as a table or a JSON export failed as "not
+    valid UTF-8 ... declare its encoding, e.g. encoding='cp1252'", advice that read its compressed bytes as rows."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:  # unreadable: the reader says why
+        return
+    if head == b"PK\x03\x04":
+        what = ("an Excel workbook: save it as CSV (File > Save As > CSV UTF-8)" if path.suffix.lower() in (".xlsx", ".xlsm")
+                else "a zip file: unzip it and pass the file inside (only a Slack export is read zipped)")
+        raise InputFileError(f"{path} is {what}")
 
 
 def check_regular(path: Path) -> None:
