@@ -302,3 +302,24 @@ def test_zipped_export_given_to_a_file_reader_says_unzip(tmp_path: Path, fmt: st
     workbook.write_bytes(path.read_bytes())
     with pytest.raises(InputFileError, match="is an Excel workbook: save it as CSV"):
         read_feedback(workbook, format=fmt)
+
+
+def test_qualtrics_legacy_export_header_row_is_no_response(tmp_path: Path) -> None:
+    # before: the second row (ResponseID, ..., the question texts) was a response: "What should we improve?" kept
+    # as feedback, every id a line number ("3-q12"), no created_at
+    path = tmp_path / "legacy.csv"
+    path.write_text(
+        "V1,V2,V3,V4,V5,V6,V7,V8,V9,V10,Q1,Q2\r\n"
+        "ResponseID,ResponseSet,Name,ExternalDataReference,EmailAddress,IPAddress,Status,StartDate,EndDate,Finished,"
+        "How likely are you to recommend us?,What should we improve?\r\n"
+        "R_1abc,Default Response Set,Anonymous,,,1.2.3.4,0,2016-01-05 09:12:00,2016-01-05 09:14:00,1,9,"
+        "The export to CSV keeps timing out on big projects\r\n"
+        "R_2def,Default Response Set,Anonymous,,,1.2.3.5,0,2016-01-06 10:00:00,2016-01-06 10:03:00,1,3,"
+        "Search is slow and misses exact matches\r\n"
+        "R_3ghi,Default Response Set,Anonymous,,,1.2.3.6,0,2016-01-07 11:00:00,2016-01-07 11:03:00,1,7,"
+        "Dark mode please for the web app\r\n", newline="")
+    fb = read_feedback(path, format="survey")
+    assert fb.records["id"].tolist() == ["R_1abc-q12", "R_2def-q12", "R_3ghi-q12"]
+    assert set(fb.records["source_detail"]) == {"What should we improve?"}
+    assert fb.records["created_at"].tolist()[0] == pd.Timestamp("2016-01-05 09:14", tz="UTC")
+    assert fb.rejected.empty

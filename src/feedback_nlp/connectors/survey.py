@@ -100,18 +100,20 @@ def _subheader_names(frame: pd.DataFrame) -> dict[str, str] | None:
 _IMPORT_ID = re.compile(r'^\s*\{\s*"ImportId"\s*:')
 
 
-def _qualtrics_header(frame: pd.DataFrame) -> tuple[dict[str, str], dict[str, tzinfo]] | None:
+def _qualtrics_header(frame: pd.DataFrame) -> tuple[dict[str, str], dict[str, tzinfo], int] | None:
     """Qualtrics writes three header rows: the column ids (``Q2_TEXT``), the question texts, and
-    ``{"ImportId": "QID2_TEXT", "timezone": "America/Denver"}`` per column. The question text of each column
-    (its id beside it when two columns ask the same) and the time zone of each date column, or None when the
-    second and third rows are responses. Read as responses they were two fake answers per question (the question
-    text itself, the ImportId JSON), and every date was read as UTC, hours off."""
+    ``{"ImportId": "QID2_TEXT", "timezone": "America/Denver"}`` per column (exports before 2017: two, ``V1, V2, …``
+    then ``ResponseID, ResponseSet, …`` and the question texts). The question text of each column (its id beside
+    it when two columns ask the same), the time zone of each date column, and how many rows were header, or None
+    when the second row is a response. Read as responses they were fake answers (the question text itself, the
+    ImportId JSON), and every date was read as UTC, hours off."""
     if len(frame) < 2 or "_error" in frame.columns and frame["_error"].iloc[:2].map(lambda e: isinstance(e, str)).any():
         return None
     data = [c for c in frame.columns if not c.startswith("_")]
     texts, imports = frame.iloc[0], frame.iloc[1]
     marked = [c for c in data if isinstance(imports[c], str) and _IMPORT_ID.match(imports[c])]
-    if not marked or len(marked) < len(data) / 2:
+    legacy = data[:1] == ["V1"] and texts["V1"] == "ResponseID"
+    if not legacy and (not marked or len(marked) < len(data) / 2):
         return None
     labels = {c: texts[c].strip() if isinstance(texts[c], str) and texts[c].strip() else c for c in data}
     repeated = Counter(labels.values())
@@ -124,7 +126,7 @@ def _qualtrics_header(frame: pd.DataFrame) -> tuple[dict[str, str], dict[str, tz
                 zones[names[c]] = ZoneInfo(zone)
         except (ValueError, AttributeError, KeyError):  # no JSON object, or a zone the system does not know
             continue
-    return names, zones
+    return names, zones, 1 if legacy else 2
 
 
 def _in_zone(value: Any, zone: tzinfo) -> Any:
@@ -180,8 +182,8 @@ def iter_survey(path: str | os.PathLike, *, questions: Sequence[str] | None = No
     if names is not None:
         frame = frame.iloc[1:].rename(columns=names).reset_index(drop=True)
     elif (qualtrics := _qualtrics_header(frame)) is not None:
-        names, zones = qualtrics
-        frame = frame.iloc[2:].rename(columns=names).reset_index(drop=True)
+        names, zones, rows = qualtrics
+        frame = frame.iloc[rows:].rename(columns=names).reset_index(drop=True)
         # questions named by their column ids (Q2_TEXT) as well as by their texts
         questions = None if questions is None else [names.get(q, q) if q not in names.values() else q for q in questions]
     if frame.empty:
