@@ -323,3 +323,14 @@ def test_qualtrics_legacy_export_header_row_is_no_response(tmp_path: Path) -> No
     assert set(fb.records["source_detail"]) == {"What should we improve?"}
     assert fb.records["created_at"].tolist()[0] == pd.Timestamp("2016-01-05 09:14", tz="UTC")
     assert fb.rejected.empty
+
+
+def test_slackbot_messages_are_bot_messages_without_a_users_entry(tmp_path: Path) -> None:
+    # before: users.json seldom lists Slackbot, so its reminders were read as a person's feedback
+    files = {**_SLACK, "Acme export/feedback/2026-01-05.json": [
+        _message("1767607320.000200", "Export fails"),
+        {"type": "message", "user": "USLACKBOT", "text": "Reminder: fill in the quarterly survey.",
+         "ts": "1767607400.000300"}]}
+    fb = read_feedback(_slack_zip(tmp_path / "export.zip", files), format="slack")
+    assert fb.records["text"].tolist() == ["Export fails", "Sync fails on the Spanish keyboard"]
+    assert fb.skipped == {"bot message": 1}

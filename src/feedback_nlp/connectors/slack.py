@@ -288,7 +288,8 @@ def _skip_reason(msg: dict[str, Any], bots: set[str]) -> str | None:
     # a user or text of another JSON type (an object, a list, a number) is the validator's to reject by row:
     # here it was a TypeError ("unhashable type: 'dict'") or an AttributeError ('dict' has no 'strip') that
     # stopped the whole export
-    if msg.get("bot_id") or (isinstance(user, str) and user in bots):
+    # Slackbot ("Reminder: ...", its auto-responses) writes as USLACKBOT, which users.json seldom lists
+    if msg.get("bot_id") or user == "USLACKBOT" or (isinstance(user, str) and user in bots):
         return "bot message"
     if not (text.strip() if isinstance(text, str) else text) and msg.get("files"):
         return "file without text"
