@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import struct
+import unicodedata
 import zipfile
 from pathlib import Path
 
@@ -334,3 +335,11 @@ def test_slackbot_messages_are_bot_messages_without_a_users_entry(tmp_path: Path
     fb = read_feedback(_slack_zip(tmp_path / "export.zip", files), format="slack")
     assert fb.records["text"].tolist() == ["Export fails", "Sync fails on the Spanish keyboard"]
     assert fb.skipped == {"bot message": 1}
+
+
+def test_slack_channel_folder_in_decomposed_unicode_is_the_channel(tmp_path: Path) -> None:
+    # before: a folder unpacked on macOS (HFS+ decomposes "ñ" to "n" + U+0303) and zipped again matched no channel
+    files = {name.replace("ñandú", unicodedata.normalize("NFD", "ñandú")): value for name, value in _SLACK.items()}
+    fb = read_feedback(_slack_zip(tmp_path / "export.zip", files), format="slack")
+    assert fb.records["source_detail"].tolist() == ["#feedback", "#ñandú"]
+    assert fb.rejected.empty

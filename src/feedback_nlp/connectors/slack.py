@@ -21,6 +21,7 @@ import html
 import json
 import os
 import re
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -204,7 +205,8 @@ def _rows(tree: _Tree, path: Path, skipped: dict[str, int]) -> Iterator[dict[str
     channel_names = {c.get("id", ""): c["name"] for c in channels}
     files: dict[str, list[str]] = {}  # each channel's day files, found in one pass over the export's names
     for name in tree.names:
-        files.setdefault(PurePosixPath(name).parent.as_posix(), []).append(name)
+        # folder names compared composed: unpacked on macOS (HFS+) and zipped again, "café" is "cafe" + U+0301
+        files.setdefault(unicodedata.normalize("NFC", PurePosixPath(name).parent.as_posix()), []).append(name)
 
     def skip(kind: str) -> None:
         skipped[kind] = skipped.get(kind, 0) + 1
@@ -213,7 +215,7 @@ def _rows(tree: _Tree, path: Path, skipped: dict[str, int]) -> Iterator[dict[str
     for channel in sorted(channels, key=lambda c: c["name"]):
         cid, cname = channel.get("id") or channel["name"], channel["name"]
         detail = f"dm {cname}" if channel["_dm"] else f"#{cname}"
-        for name in files.get(cname, []):
+        for name in files.get(unicodedata.normalize("NFC", cname), []):
             try:
                 messages = tree.read(name)
             except ValueError as exc:  # not JSON, or too large to unpack (InputFileError): that file is one reject
@@ -244,7 +246,7 @@ def _rows(tree: _Tree, path: Path, skipped: dict[str, int]) -> Iterator[dict[str
                               "valid Unicode text")
                     row = _reject(number, reason, _escaped(msg.get("text")), _escaped(detail), name)
                 yield row
-    listed = {c["name"] for c in channels}
+    listed = {unicodedata.normalize("NFC", c["name"]) for c in channels}
     for folder, names in files.items():  # a private channel's folder whose groups.json was left out of the zip:
         # its messages were not read and nothing said so
         if folder in listed or folder == "." or "/" in folder:  # the export's own files; __MACOSX/..., deeper
