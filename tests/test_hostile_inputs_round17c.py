@@ -237,6 +237,7 @@ def test_zendesk_pages_saved_as_a_list_or_lines_are_read_ticket_by_ticket(tmp_pa
     (tmp_path / "pages.json").write_text(json.dumps(pages))
     (tmp_path / "pages.jsonl").write_text("\n".join(json.dumps(p) for p in pages) + "\n")
     for name in ("pages.json", "pages.jsonl"):
+        assert sniff_format(tmp_path / name) == "zendesk"  # was read as a plain table: "text column not found"
         fb = read_feedback(tmp_path / name, format="zendesk")
         assert fb.records[["id", "row"]].values.tolist() == [["1", 1], ["2", 2], ["3", 3], ["4", 5]]
         assert fb.rejected[["row", "reason"]].values.tolist() == [[4, "ticket is a str, not an object"]]
@@ -249,6 +250,7 @@ def test_intercom_pages_saved_as_a_list_or_lines_are_read(tmp_path: Path) -> Non
     (tmp_path / "pages.json").write_text(json.dumps(pages))
     (tmp_path / "pages.jsonl").write_text("\n".join(json.dumps(p) for p in pages) + "\n")
     for name in ("pages.json", "pages.jsonl"):
+        assert sniff_format(tmp_path / name) == "intercom"
         fb = read_feedback(tmp_path / name, format="intercom")
         assert fb.records[["id", "text", "conversation_id"]].values.tolist() == [
             ["s1", "Message 1 is here", "1"], ["s2", "Message 2 is here", "2"]]

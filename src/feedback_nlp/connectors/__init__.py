@@ -92,7 +92,8 @@ def _vendor_csv(path: Path) -> str | None:
     return "google_play" if is_play_header(names) else None
 
 
-_ZENDESK_DOC = re.compile(rb'^\s*\{[^\[]{0,2000}?"tickets"\s*:\s*\[|^\s*\{\s*"ticket"\s*:\s*\{')
+# one page, or pages saved as a list ([{"tickets": [...]}, ...])
+_ZENDESK_DOC = re.compile(rb'^\s*\[?\s*\{[^\[]{0,2000}?"tickets"\s*:\s*\[|^\s*\{\s*"ticket"\s*:\s*\{')
 _INTERCOM_DOC = re.compile(rb'"type"\s*:\s*"conversation(?:\.list)?"')
 
 
@@ -118,10 +119,10 @@ def _vendor_json(path: Path, fmt: str) -> str | None:
     except ValueError:
         return None
     if isinstance(first, dict):
-        if first.get("type") == "conversation" and "conversation_parts" in first:
+        if first.get("type") == "conversation" and "conversation_parts" in first or first.get("type") == "conversation.list":
             return "intercom"
-        if {"via", "requester_id", "subject"} <= first.keys():
-            return "zendesk"
+        if {"via", "requester_id", "subject"} <= first.keys() or isinstance(first.get("tickets"), list):
+            return "zendesk"  # a ticket, or a page of tickets, per line
         if first.get("type") == "customerReviews" and isinstance(first.get("attributes"), dict):
             return "app_store"
     return "github" if is_issue(first) else None
