@@ -345,3 +345,16 @@ def test_slack_channel_folder_in_decomposed_unicode_is_the_channel(tmp_path: Pat
     fb = read_feedback(_slack_zip(tmp_path / "export.zip", files), format="slack")
     assert fb.records["source_detail"].tolist() == ["#feedback", "#ñandú"]
     assert fb.rejected.empty
+
+
+def test_survey_contact_questions_are_not_feedback(tmp_path: Path) -> None:
+    # before: "What is your name?", "Company name", "Job title" (wordy, all different) were free-text questions:
+    # every respondent's name became a feedback row
+    path = tmp_path / "form.csv"
+    path.write_text("Timestamp,What is your name?,Company name,Job title,What should we improve?\n"
+                    "2026-01-05 09:00,Jane Doe,Globex Corp,Product Manager,Search is slow on big projects\n"
+                    "2026-01-05 10:00,Bob Smith,Initech Inc,Senior Engineer,Export breaks on long reports\n"
+                    "2026-01-05 11:00,Ana Souza,Acme Ltd,Head of Support,Dark mode for the editor please\n")
+    fb = read_feedback(path, format="survey")
+    assert set(fb.records["source_detail"]) == {"What should we improve?"}
+    assert len(fb.records) == 3

@@ -43,7 +43,10 @@ _META = re.compile(
     r"utm_.*|hidden.*|tags?|language|country|city|browser|device|platform|status|progress|finished|"
     r"duration.*|distribution ?channel|latitude|longitude|timestamp|"
     r"(?:start|end|submit|submitted|submission|recorded|response|created|completion)? ?(?:date|time)(?: ?\(utc\))?|"
-    r"(?:submitted|started|ended|landed) ?at(?: ?\(utc\))?|date ?submitted)$",
+    r"(?:submitted|started|ended|landed) ?at(?: ?\(utc\))?|date ?submitted|"
+    # contact questions (Typeform's contact block, a form's "What is your name?"): names, not feedback
+    r"(?:what(?: i|')s )?your (?:full |first |last )?(?:name|e-?mail(?: address)?|phone(?: number)?)|"
+    r"(?:company|business|organi[sz]ation)(?: ?name)?|(?:job ?)?title|role|phone(?: number)?)\s*\??\s*(?:\(optional\))?$",
     re.I)
 _ID_COLUMNS = ("respondent id", "response id", "responseid", "#", "token", "submission id", "id")
 _TIME_COLUMNS = ("submit date (utc)", "submitted at", "date submitted", "end date", "enddate", "timestamp",
