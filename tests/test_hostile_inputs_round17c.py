@@ -358,3 +358,14 @@ def test_survey_contact_questions_are_not_feedback(tmp_path: Path) -> None:
     fb = read_feedback(path, format="survey")
     assert set(fb.records["source_detail"]) == {"What should we improve?"}
     assert len(fb.records) == 3
+
+
+def test_zendesk_search_results_that_are_no_tickets_say_so(tmp_path: Path) -> None:
+    # before: a user found by the Search API (query without type:ticket) was a ticket rejected as "missing text"
+    path = tmp_path / "search.json"
+    path.write_text(json.dumps({"results": [{**_ticket(1), "result_type": "ticket"},
+                                            {"id": 9, "name": "Jane Doe", "result_type": "user"}],
+                                "count": 2, "next_page": None}))
+    fb = read_feedback(path, format="zendesk")
+    assert fb.records["id"].tolist() == ["1"]
+    assert fb.rejected[["id", "reason"]].values.tolist() == [["9", "a search result of type 'user', not a ticket"]]

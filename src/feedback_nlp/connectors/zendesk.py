@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputFileError
+from ..errors import InputFileError, quoted
 from ._export import Export, unpaged
 from ._json import JsonFile
 from ._tables import _check_file, iter_json_lines, sniff_table_format
@@ -133,7 +133,12 @@ def iter_zendesk(path: str | os.PathLike, *, encoding: str | None = None) -> Ite
     for number, ticket, error, raw in unpaged(items, "tickets"):
         if error is None and not isinstance(ticket, dict):
             error, raw = f"ticket is a {type(ticket).__name__}, not an object", str(ticket)
+        elif error is None and ticket.get("result_type", "ticket") != "ticket":
+            # the Search API without type:ticket mixes users, organizations and groups in with the tickets: each was
+            # rejected as "missing text", a ticket with no words
+            error, raw = f"a search result of type {quoted(ticket.get('result_type'))}, not a ticket", str(ticket)[:2000]
         if error is not None:
-            yield {"_row": number, "_error": error, "_raw": raw, "source": "support"}
+            yield {"_row": number, "_error": error, "_raw": raw, "source": "support",
+                   **({"id": ticket.get("id")} if isinstance(ticket, dict) and "id" in ticket else {})}
             continue
         yield {"_row": number, "_error": None, "_raw": None, **_ticket_row(ticket, users, orgs)}
