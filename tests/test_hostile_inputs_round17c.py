@@ -369,3 +369,17 @@ def test_zendesk_search_results_that_are_no_tickets_say_so(tmp_path: Path) -> No
     fb = read_feedback(path, format="zendesk")
     assert fb.records["id"].tolist() == ["1"]
     assert fb.rejected[["id", "reason"]].values.tolist() == [["9", "a search result of type 'user', not a ticket"]]
+
+
+def test_intercom_parts_cut_off_by_the_api_are_counted(tmp_path: Path) -> None:
+    # before: a conversation exported with 2 of its 40 parts (the API returns at most 500; the list endpoint none)
+    # lost the other 38 without a word
+    conversation = _conversation(1)
+    conversation["conversation_parts"] = {"type": "conversation_part.list", "total_count": 40, "conversation_parts": [
+        {"type": "conversation_part", "id": f"p{i}", "part_type": "comment", "body": f"<p>Reply number {i}</p>",
+         "created_at": 1767607400, "author": {"type": "user", "id": "u"}} for i in range(2)]}
+    path = tmp_path / "intercom.json"
+    path.write_text(json.dumps({"type": "conversation.list", "conversations": [conversation]}))
+    fb = read_feedback(path)
+    assert len(fb.records) == 3
+    assert fb.skipped == {"part not in the export": 38}

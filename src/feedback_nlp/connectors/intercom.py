@@ -129,6 +129,10 @@ def iter_intercom(path: str | os.PathLike, *, encoding: str | None = None,
         parts_obj = conv.get("conversation_parts")
         parts = parts_obj.get("conversation_parts", []) if isinstance(parts_obj, dict) else parts_obj or []
         parts = parts if isinstance(parts, list) else [parts]  # one part that is no list: "not a conversation part"
+        total = str(parts_obj.get("total_count")) if isinstance(parts_obj, dict) else ""  # a number as written
+        if total.isdigit() and int(total) > len(parts):
+            # the API returns at most 500 parts of a conversation (the list endpoint none): the rest were lost unsaid
+            skipped["part not in the export"] = skipped.get("part not in the export", 0) + int(total) - len(parts)
         opening = {**source, "part_type": "opening", "created_at": conv.get("created_at")} if source else None
         tags = conv["tags"].get("tags") if isinstance(conv.get("tags"), dict) else None
         tags = tags if isinstance(tags, list) else []
