@@ -383,3 +383,18 @@ def test_intercom_parts_cut_off_by_the_api_are_counted(tmp_path: Path) -> None:
     fb = read_feedback(path)
     assert len(fb.records) == 3
     assert fb.skipped == {"part not in the export": 38}
+
+
+def test_zendesk_one_page_of_the_api_saved_alone_counts_the_rest(tmp_path: Path) -> None:
+    # before: the first page of GET /api/v2/tickets.json (100 of 2,350 tickets) was read as the whole export,
+    # the other tickets lost without a word
+    path = tmp_path / "tickets.json"
+    path.write_text(json.dumps({"tickets": [_ticket(i) for i in range(1, 4)], "count": 2350,
+                                "next_page": "https://acme.zendesk.com/api/v2/tickets.json?page=2",
+                                "previous_page": None}))
+    fb = read_feedback(path)
+    assert len(fb.records) == 3
+    assert fb.skipped == {"ticket not in the export (one page of the API saved alone?)": 2347}
+    whole = tmp_path / "whole.json"  # the last page, or an export of everything: nothing is missing
+    whole.write_text(json.dumps({"tickets": [_ticket(1)], "count": 1, "next_page": None}))
+    assert read_feedback(whole).skipped == {}

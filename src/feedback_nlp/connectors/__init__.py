@@ -163,7 +163,7 @@ def iter_export(path: str | os.PathLike, fmt: str, *, encoding: str | None = Non
     if fmt == "zendesk":
         from .zendesk import iter_zendesk
 
-        yield from row_chunks(iter_zendesk(path, encoding=encoding), chunk_size)
+        yield from row_chunks(iter_zendesk(path, encoding=encoding, skipped=skipped), chunk_size)
     elif fmt == "intercom":
         from .intercom import iter_intercom
 
