@@ -398,3 +398,20 @@ def test_zendesk_one_page_of_the_api_saved_alone_counts_the_rest(tmp_path: Path)
     whole = tmp_path / "whole.json"  # the last page, or an export of everything: nothing is missing
     whole.write_text(json.dumps({"tickets": [_ticket(1)], "count": 1, "next_page": None}))
     assert read_feedback(whole).skipped == {}
+
+
+def test_app_store_one_page_of_the_api_saved_alone_counts_the_rest(tmp_path: Path) -> None:
+    # before: the first page of GET /v1/apps/{id}/customerReviews (links.next set, meta.paging.total 250) was read
+    # as the whole export, the other reviews lost without a word
+    review = {"type": "customerReviews", "id": "r1", "attributes": {
+        "rating": 5, "title": "Great", "body": "Love the widgets", "reviewerNickname": "jo",
+        "createdDate": "2026-01-05T09:12:00-07:00", "territory": "USA"}}
+    path = tmp_path / "reviews.json"
+    path.write_text(json.dumps({"data": [review], "links": {
+        "self": "https://api.appstoreconnect.apple.com/v1/apps/1/customerReviews",
+        "next": "https://api.appstoreconnect.apple.com/v1/apps/1/customerReviews?cursor=AQ"},
+        "meta": {"paging": {"total": 250, "limit": 1}}}))
+    fb = read_feedback(path)
+    assert fb.records[["id", "rating"]].values.tolist() == [["r1", "5"]]
+    assert fb.records["created_at"].tolist() == [pd.Timestamp("2026-01-05 16:12", tz="UTC")]
+    assert fb.skipped == {"review not in the export (one page of the API saved alone?)": 249}
