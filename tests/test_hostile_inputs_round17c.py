@@ -415,3 +415,14 @@ def test_app_store_one_page_of_the_api_saved_alone_counts_the_rest(tmp_path: Pat
     assert fb.records[["id", "rating"]].values.tolist() == [["r1", "5"]]
     assert fb.records["created_at"].tolist() == [pd.Timestamp("2026-01-05 16:12", tz="UTC")]
     assert fb.skipped == {"review not in the export (one page of the API saved alone?)": 249}
+
+
+def test_github_search_page_saved_alone_counts_the_rest(tmp_path: Path) -> None:
+    # before: one page of GET /search/issues (30 of total_count 412) was read as the whole export
+    issue = {"url": "https://api.github.com/repos/acme/notes/issues/12", "number": 12, "title": "Sync fails",
+             "body": "Steps to reproduce", "user": {"login": "mk"}, "created_at": "2026-01-05T09:12:00Z"}
+    path = tmp_path / "search.json"
+    path.write_text(json.dumps({"total_count": 412, "incomplete_results": False, "items": [issue]}))
+    fb = read_feedback(path)
+    assert fb.records["id"].tolist() == ["acme/notes#12"]
+    assert fb.skipped == {"issue not in the export (one page of the search API saved alone?)": 411}
