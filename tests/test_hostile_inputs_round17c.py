@@ -426,3 +426,26 @@ def test_github_search_page_saved_alone_counts_the_rest(tmp_path: Path) -> None:
     fb = read_feedback(path)
     assert fb.records["id"].tolist() == ["acme/notes#12"]
     assert fb.skipped == {"issue not in the export (one page of the search API saved alone?)": 411}
+
+
+def test_surveymonkey_label_row_in_another_language_is_no_response(tmp_path: Path) -> None:
+    # before: only "Response"/"Open-Ended Response" marked the label row: in German ("Offene Antwort") it was a
+    # response, and "Offene Antwort" was kept as feedback
+    path = tmp_path / "surveymonkey_de.csv"
+    path.write_text(
+        "Respondent ID,Collector ID,Start Date,End Date,IP Address,Welche Tools nutzen Sie?,,Was sollten wir verbessern?\r\n"
+        ",,,,,Slack,Jira,Offene Antwort\r\n"
+        "114239203954,431,01/05/2026 09:12:00 AM,01/05/2026 09:14:00 AM,1.2.3.4,Slack,,Die Suche sollte Tippfehler "
+        "verstehen\r\n"
+        "114239203955,431,01/05/2026 10:12:00 AM,01/05/2026 10:14:00 AM,1.2.3.5,,Jira,Schnellerer Export langer "
+        "Berichte\r\n", newline="")
+    fb = read_feedback(path, format="survey")
+    assert fb.records["id"].tolist() == ["114239203954-q8", "114239203955-q8"]
+    assert "Offene Antwort" not in fb.records["text"].tolist()
+    first = tmp_path / "first_without_id.csv"  # a response without an id is still a response: it has a date
+    first.write_text("Respondent ID,End Date,What should we improve?\n"
+                     ",01/05/2026 09:14:00 AM,Search should understand typos please\n"
+                     "114239203955,01/05/2026 10:14:00 AM,Faster export of long reports to PDF\n"
+                     "114239203956,01/05/2026 11:14:00 AM,Dark mode for the editor would be nice\n")
+    assert read_feedback(first, format="survey").records["id"].tolist() == [
+        "2-q3", "114239203955-q3", "114239203956-q3"]

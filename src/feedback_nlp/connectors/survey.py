@@ -82,6 +82,26 @@ def _find(columns: Sequence[str], names: Sequence[str]) -> str | None:
     return next((lower[n] for n in names if n in lower), None)
 
 
+def _unidentified_first(frame: pd.DataFrame, data: list[str]) -> bool:
+    """Whether the first row is SurveyMonkey's label row in another language ("Antwort", "Offene Antwort"): labels
+    but no respondent id and no date, where every response after it has both. It was read as a response,
+    "Offene Antwort" kept as an answer."""
+    id_col, time_col = _find(data, _ID_COLUMNS), _find(data, _TIME_COLUMNS)
+    if id_col is None or time_col is None or len(frame) < 2:
+        return False
+
+    def given(v: Any) -> bool:
+        return isinstance(v, str) and bool(v.strip())
+
+    head = frame.iloc[:SUBHEADER_SAMPLE]
+    return (not given(head[id_col].iloc[0]) and not given(head[time_col].iloc[0])
+            and any(given(frame[c].iloc[0]) for c in data)
+            and all(given(v) for v in head[id_col].iloc[1:]) and all(given(v) for v in head[time_col].iloc[1:]))
+
+
+SUBHEADER_SAMPLE = 20  # responses after a label row that must all carry a respondent id
+
+
 def _subheader_names(frame: pd.DataFrame) -> dict[str, str] | None:
     """SurveyMonkey puts answer labels in a second header row: the question names with it folded in, or None
     when the first row is an answer."""
@@ -90,7 +110,7 @@ def _subheader_names(frame: pd.DataFrame) -> dict[str, str] | None:
     first = frame.iloc[0]
     data = [c for c in frame.columns if not c.startswith("_")]
     labels = [str(first[c]).strip().lower() if isinstance(first[c], str) else "" for c in data]
-    if not any(lab in ("response", "open-ended response") for lab in labels):
+    if not any(lab in ("response", "open-ended response") for lab in labels) and not _unidentified_first(frame, data):
         return None
     names, last = {}, ""
     for c, lab, raw in zip(data, labels, (first[c] for c in data)):
