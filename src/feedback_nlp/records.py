@@ -520,12 +520,21 @@ def parse_timestamp(value: Any) -> pd.Timestamp | None:
             raise ValueError(f"no date in {quoted_cell(text)}")
         if (m := _NUMERIC_DATE.match(text)) is not None:
             text = _month_first(text, m)
-        ts = pd.Timestamp(text)
+        ts = pd.Timestamp(_GMT_OFFSET.sub(_iso_offset, text))
     else:
         raise ValueError(f"a {type(value).__name__} is not a time")
     if ts is pd.NaT:
         return None
     return _in_utc(ts)
+
+
+# "GMT+1" (Google Forms' CSV), "UTC+05:30", "GMT+0100 (CET)" (JavaScript's Date.toString()): pandas (dateutil)
+# reads the sign the POSIX way, as UTC-1, so 09:12 GMT+1 became 10:12 UTC instead of 08:12, two hours off
+_GMT_OFFSET = re.compile(r"(?<![A-Za-z])(?:GMT|UTC)\s*([+-])(\d{1,2})(?::?(\d{2}))?(?!\d)")
+
+
+def _iso_offset(m: re.Match[str]) -> str:
+    return f"{m[1]}{int(m[2]):02d}:{m[3] or '00'}"
 
 
 def _in_utc(ts: pd.Timestamp) -> pd.Timestamp:

@@ -25,6 +25,7 @@ from ..errors import InputNotFoundError, InvalidInputError
 from ._export import Export, row_chunks
 from ._tables import (
     _BOMS,
+    _EXCEL_SEP,
     TABLE_FORMATS,
     _open,
     check_regular,
@@ -79,15 +80,20 @@ def _vendor_csv(path: Path) -> str | None:
         wide = len(sample) >= 4 and (sample[1::2].count(0) > len(sample) // 4 or sample[0::2].count(0) > len(sample) // 4)
         codec = ("utf-16-le" if sample[1::2].count(0) >= sample[0::2].count(0) else "utf-16-be") if wide else "utf-8"
         text = head.decode(codec, errors="ignore")
-    first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]  # old Mac files end lines with \r alone
+    lines = re.split(r"\r\n|\r|\n", text, maxsplit=2)  # old Mac files end lines with \r alone
+    # Excel's "sep=," hint line before the header: the report was read as a plain table ("text column not found")
+    excel = _EXCEL_SEP.fullmatch(lines[0]) if len(lines) > 1 else None
+    first = lines[1] if excel else lines[0]
+    delimiter = excel[1] if excel else "\t" if first.count("\t") > first.count(",") else ","
     try:
-        names = next(csv.reader([first], delimiter="\t" if first.count("\t") > first.count(",") else ","), [])
+        names = next(csv.reader([first], delimiter=delimiter), [])
     except csv.Error:  # sniffing only recognises; the table reader reports what is wrong with the file
         return None
     return "google_play" if is_play_header(names) else None
 
 
-_ZENDESK_DOC = re.compile(rb'^\s*\{[^\[]{0,2000}?"tickets"\s*:\s*\[|^\s*\{\s*"ticket"\s*:\s*\{')
+# one page, or pages saved as a list ([{"tickets": [...]}, ...])
+_ZENDESK_DOC = re.compile(rb'^\s*\[?\s*\{[^\[]{0,2000}?"tickets"\s*:\s*\[|^\s*\{\s*"ticket"\s*:\s*\{')
 _INTERCOM_DOC = re.compile(rb'"type"\s*:\s*"conversation(?:\.list)?"')
 
 
@@ -113,10 +119,10 @@ def _vendor_json(path: Path, fmt: str) -> str | None:
     except ValueError:
         return None
     if isinstance(first, dict):
-        if first.get("type") == "conversation" and "conversation_parts" in first:
+        if first.get("type") == "conversation" and "conversation_parts" in first or first.get("type") == "conversation.list":
             return "intercom"
-        if {"via", "requester_id", "subject"} <= first.keys():
-            return "zendesk"
+        if {"via", "requester_id", "subject"} <= first.keys() or isinstance(first.get("tickets"), list):
+            return "zendesk"  # a ticket, or a page of tickets, per line
         if first.get("type") == "customerReviews" and isinstance(first.get("attributes"), dict):
             return "app_store"
     return "github" if is_issue(first) else None
@@ -157,7 +163,7 @@ def iter_export(path: str | os.PathLike, fmt: str, *, encoding: str | None = Non
     if fmt == "zendesk":
         from .zendesk import iter_zendesk
 
-        yield from row_chunks(iter_zendesk(path, encoding=encoding), chunk_size)
+        yield from row_chunks(iter_zendesk(path, encoding=encoding, skipped=skipped), chunk_size)
     elif fmt == "intercom":
         from .intercom import iter_intercom
 

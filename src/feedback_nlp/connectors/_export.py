@@ -65,3 +65,17 @@ def title_and_body(title: Any, body: Any) -> Any:
     if not title or body.lower().startswith(title.lower()):
         return body
     return f"{title}\n\n{body}" if body else title
+
+
+def unpaged(items: Iterable[tuple[int, Any, str | None, str | None]], key: str,
+            ) -> Iterator[tuple[int, Any, str | None, str | None]]:
+    """The records of an export whose pages were saved as a list or one per line (``[{"tickets": [...]}, ...]``):
+    each page's ``key`` list in order; other items as they are. Numbers stay unique and increasing: an item keeps
+    its own (line or position) unless a page's records went past it. A page was read as one record with no id
+    ("missing id"), or as a conversation without messages, and every record in it was lost."""
+    last = 0
+    for number, value, error, raw in items:
+        page = value.get(key) if error is None and isinstance(value, dict) and "id" not in value else None
+        for record in page if isinstance(page, list) else [value]:
+            last = max(last + 1, number)
+            yield (last, record, None, None) if isinstance(page, list) else (last, value, error, raw)

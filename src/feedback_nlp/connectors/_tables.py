@@ -74,6 +74,21 @@ def _check_file(path: Path) -> None:
     if path.is_dir():
         raise InputFileError(f"{path} is a folder, not a file (only a Slack export may be given as a folder)")
     check_regular(path)
+    _refuse_zip(path)
+
+
+def _refuse_zip(path: Path) -> None:
+    """A zip file (a vendor's zipped export, an Excel workbook) given as a table or a JSON export failed as "not
+    valid UTF-8 ... declare its encoding, e.g. encoding='cp1252'", advice that read its compressed bytes as rows."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:  # unreadable: the reader says why
+        return
+    if head == b"PK\x03\x04":
+        what = ("an Excel workbook: save it as CSV (File > Save As > CSV UTF-8)" if path.suffix.lower() in (".xlsx", ".xlsm")
+                else "a zip file: unzip it and pass the file inside (only a Slack export is read zipped)")
+        raise InputFileError(f"{path} is {what}")
 
 
 def check_regular(path: Path) -> None:
@@ -217,12 +232,23 @@ def _guess_encoding(sample: bytes) -> str | None:
     # pages that decode the same bytes: prefer it whenever it scores as well. A few accents ("Café crème")
     # are no evidence for cp1250, which charset_normalizer ranks first on a tie; only text that reads
     # better in another code page (Czech "Příliš žluťoučký", where cp1252 is not even a candidate) is.
+    # Nor are a few characters evidence for a classic-Mac or DOS code page: "Search – café" in cp1252 was guessed
+    # mac-latin2 (coherence 0.83 against 0.65 on two characters), and the encoding suggested read it as "Ė cafť".
     western = {"cp1252", "latin_1", "iso8859_15"}
+    legacy = best.encoding.startswith(("mac_", "cp4", "cp7", "cp8"))
     for match in matches:
         names = {match.encoding, *(match.could_be_from_charset or [])}
-        if names & western and match.chaos <= best.chaos + 0.01 and match.coherence >= best.coherence - 0.01:
+        if names & western and match.chaos <= best.chaos + 0.01 and (legacy or match.coherence >= best.coherence - 0.01):
             return "cp1252"
     return best.encoding
+
+
+_LINE_BREAK = re.compile(rb"\r\n?|\n")
+
+
+def _line_breaks(block: bytes) -> int:
+    """The line ends in ``block``: CRLF, LF, and a bare CR (classic Mac), whose files were all "line 1"."""
+    return len(_LINE_BREAK.findall(block))
 
 
 def _check_utf8(path: Path) -> None:
@@ -243,7 +269,7 @@ def _check_utf8(path: Path) -> None:
                 decoder.decode(block, final=False)
             except UnicodeDecodeError as exc:
                 bad = block[exc.start]
-                line = lines + block.count(b"\n", 0, exc.start)
+                line = lines + _line_breaks(block[:exc.start])
                 guess = _guess_encoding(block[max(0, exc.start - 2000): exc.start + 2000])
                 guess = guess if guess and guess.replace("_", "-") not in ("utf-8", "ascii") else None
                 example = (guess or "cp1252").replace("_", "-")
@@ -252,7 +278,7 @@ def _check_utf8(path: Path) -> None:
                     f"declare its encoding{f' (it looks like {example})' if guess else ''}, "
                     f"e.g. encoding='{example}' / --encoding {example}") from None
             offset += len(block)
-            lines += block.count(b"\n")
+            lines += _line_breaks(block)
             block = fh.read(1 << 20)
         try:
             decoder.decode(b"", final=True)
@@ -352,12 +378,20 @@ def _text_lines(path: Path, encoding: str | None) -> Iterator[str]:
     if not _ascii_compatible(codec):
         with _open(path) as raw:
             text = io.TextIOWrapper(raw, encoding=codec, errors="strict", newline="")
+            lines = 0
             try:
-                yield from _bounded_lines(text, path)
+                for line in _bounded_lines(text, path):
+                    lines += 1
+                    yield line
             except UnicodeError as exc:  # also the utf-16 codec's "stream does not start with BOM"
-                where = f"{exc.reason} at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else str(exc)
+                # the decoder's offset is within its last block ("truncated data at byte 0" for a report whose last
+                # byte was cut off, with a hint about byte-order marks it had): say where, by line
+                truncated = isinstance(exc, UnicodeDecodeError) and exc.reason == "truncated data"
+                where = (f"it ends inside a character after line {lines} (truncated?)" if truncated
+                         else f"{exc.reason} after line {lines}" if isinstance(exc, UnicodeDecodeError) else str(exc))
                 hint = " (without a byte-order mark: utf-16-le or utf-16-be)" if codec == "utf-16" else ""
-                raise EncodingError(f"{path} is not valid {codec}: {where}; check the --encoding{hint}") from None
+                advice = "" if truncated else f"; check the --encoding{hint}"
+                raise EncodingError(f"{path} is not valid {codec}: {where}{advice}") from None
         return
     # Declared in a single-byte code page, a line that is valid UTF-8 with accents is a UTF-8 line in a
     # file that mixes encodings: read as cp1252 it would become mojibake ("café" → "cafÃ©") without a

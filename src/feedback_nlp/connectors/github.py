@@ -47,8 +47,10 @@ def is_issue(record: Any) -> bool:
     return any(isinstance(record.get(k), str) and _ISSUE_URL.match(record[k]) for k in ("html_url", "url"))
 
 
-def _issues(path: Path, encoding: str | None) -> Iterator[tuple[int, Any, str | None, str | None]]:
-    """(number, issue, reason it is rejected, its text) per issue, one at a time; pages are flattened."""
+def _issues(path: Path, encoding: str | None,
+            total: list[int] | None = None) -> Iterator[tuple[int, Any, str | None, str | None]]:
+    """(number, issue, reason it is rejected, its text) per issue, one at a time; pages are flattened. ``total``
+    gains the issues the search API's ``total_count`` says there are."""
     if sniff_table_format(path) == "jsonl":
         items = iter_json_lines(path, encoding)
     else:
@@ -59,6 +61,8 @@ def _issues(path: Path, encoding: str | None) -> Iterator[tuple[int, Any, str | 
             items = doc.items()
         elif "items" in keys and "items" in doc.arrays():  # the search API: {"total_count": 3, "items": [...]}
             items = doc.items("items")
+            if str(keys.get("total_count")).isdigit() and total is not None:
+                total.append(int(str(keys["total_count"])))
         elif kind == "object" and "number" in keys and "title" in keys:  # one issue (GET .../issues/12)
             items = iter([(1, doc.load(), None, None)])
         elif kind == "object" and isinstance(keys.get("message"), str):  # an error saved instead of the issues
@@ -176,8 +180,9 @@ def iter_github(path: str | os.PathLike, *, encoding: str | None = None,
     path = Path(path)
     _check_file(path)
     counts = skipped if skipped is not None else {}
-    first = True
-    for number, issue, error, raw in _issues(path, encoding):
+    first, number = True, 0
+    total: list[int] = []
+    for number, issue, error, raw in _issues(path, encoding, total):
         if first and error is None and not (isinstance(issue, dict) and "number" in issue and "title" in issue):
             raise InputFileError(f"{path} is not a GitHub issues export: its first record is "
                                  f"{_describe(issue)}, not an issue (with a 'number' and a 'title')")
@@ -197,3 +202,7 @@ def iter_github(path: str | os.PathLike, *, encoding: str | None = None,
             yield _issue_row(issue, number)
             continue
         counts[reason] = counts.get(reason, 0) + 1
+    if total and total[0] > number:
+        # one page of the search API saved alone (30 of its total_count by default; it never returns over 1,000)
+        reason = "issue not in the export (one page of the search API saved alone?)"
+        counts[reason] = counts.get(reason, 0) + total[0] - number

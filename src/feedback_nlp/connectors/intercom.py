@@ -1,11 +1,11 @@
 """Intercom conversations: the Conversations API / export JSON (``{"type": "conversation.list",
 "conversations": [...]}``, a list of conversations, one conversation, or one conversation per line).
 
-A conversation opens with its ``source`` message and continues in ``conversation_parts``; each part has
+A conversation opens with its ``source`` message (``conversation_message`` in API 1.x exports) and continues in ``conversation_parts``; each part has
 a ``part_type`` (``comment``, ``note``, ``assignment``, ``close``…), an HTML ``body`` and an ``author``
 whose ``type`` is ``user``/``lead``/``contact`` (the customer), ``admin``, ``bot`` or ``team``. The
-customer's messages are the feedback: one row each. Agents' replies, internal notes, bot messages and
-workflow events are skipped and counted.
+customer's messages are the feedback: one row each. Agents' replies, internal notes, bot messages,
+workflow events, ratings and attachments sent without a word are skipped and counted.
 
 Example:
     >>> export = read_intercom("tests/fixtures/ingest/intercom_conversations.json")
@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
@@ -23,13 +24,14 @@ from typing import Any
 
 from ..cleaning import redact_pii
 from ..errors import InputFileError
-from ._export import Export
+from ._export import Export, unpaged
 from ._json import JsonFile
 from ._tables import _check_file, iter_json_lines, sniff_table_format
 
 __all__ = ["iter_intercom", "read_intercom"]
 
 _CUSTOMER = {"user", "lead", "contact"}
+_EMPTY_HTML = re.compile(r"<[^>]*>|&nbsp;|\s")  # "<p></p>", "<p><br></p>": a body with no word in it
 _SKIPPED = {"admin": "agent reply", "bot": "bot message", "team": "agent reply", "operator": "bot message"}
 
 
@@ -57,6 +59,18 @@ def _conversations(path: Path, encoding: str | None) -> Iterator[tuple[int, Any,
 def _author(part: dict[str, Any]) -> tuple[str, Any]:
     author: dict[str, Any] = part["author"] if isinstance(part.get("author"), dict) else {}
     return str(author.get("type") or ""), author.get("name") or author.get("id")
+
+
+def _without_text(part: dict[str, Any]) -> str | None:
+    """Why a customer's part without a body is no feedback: a rating given (its score is on the conversation) or
+    files sent without a word, as Slack's "file without text"; None for a part with a body, or without one for no
+    such reason (the validator rejects it as "missing text")."""
+    body = part.get("body")
+    if body is not None and not (isinstance(body, str) and not _EMPTY_HTML.sub("", body)):
+        return None
+    if part.get("part_type") == "conversation_rating_changed":
+        return "rating without text"
+    return "attachment without text" if part.get("attachments") else None
 
 
 def _customer_row(part: dict[str, Any], name: Any, conv: dict[str, Any], source: dict[str, Any],
@@ -102,17 +116,23 @@ def iter_intercom(path: str | os.PathLike, *, encoding: str | None = None,
         skipped[reason] = skipped.get(reason, 0) + 1
 
     number = 0
-    for _line, conv, error, raw in _conversations(path, encoding):
+    for _line, conv, error, raw in unpaged(_conversations(path, encoding), "conversations"):
         if error is None and not isinstance(conv, dict):
             error, raw = f"conversation is a {type(conv).__name__}, not an object", str(conv)
         if error is not None:
             number += 1
             yield {"_row": number, "_error": error, "_raw": raw, "source": "support"}
             continue
-        source = conv.get("source") if isinstance(conv.get("source"), dict) else {}
+        # the opening message: "source" since API 2.0, "conversation_message" in 1.x exports (it was left out unsaid)
+        opened = conv.get("source") if "source" in conv else conv.get("conversation_message")
+        source = opened if isinstance(opened, dict) else {}
         parts_obj = conv.get("conversation_parts")
         parts = parts_obj.get("conversation_parts", []) if isinstance(parts_obj, dict) else parts_obj or []
         parts = parts if isinstance(parts, list) else [parts]  # one part that is no list: "not a conversation part"
+        total = str(parts_obj.get("total_count")) if isinstance(parts_obj, dict) else ""  # a number as written
+        if total.isdigit() and int(total) > len(parts):
+            # the API returns at most 500 parts of a conversation (the list endpoint none): the rest were lost unsaid
+            skipped["part not in the export"] = skipped.get("part not in the export", 0) + int(total) - len(parts)
         opening = {**source, "part_type": "opening", "created_at": conv.get("created_at")} if source else None
         tags = conv["tags"].get("tags") if isinstance(conv.get("tags"), dict) else None
         tags = tags if isinstance(tags, list) else []
@@ -131,5 +151,7 @@ def iter_intercom(path: str | os.PathLike, *, encoding: str | None = None,
                 skip("workflow event")  # assignment, close, snooze, attribute changes...
             elif kind not in _CUSTOMER:
                 skip(_SKIPPED.get(kind, f"{kind or 'unknown'} author"))
+            elif (reason := _without_text(part)) is not None:
+                skip(reason)  # rejected as "missing text" before: one error per rated or screenshot-only message
             else:
                 yield _customer_row(part, name, conv, source, opening, tags, number)

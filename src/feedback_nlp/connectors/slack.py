@@ -21,6 +21,7 @@ import html
 import json
 import os
 import re
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -28,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import InputFileError, InputNotFoundError
+from ..errors import InputFileError, InputNotFoundError, quoted
 from ._export import Export
 from ._tables import _loads
 
@@ -70,7 +71,9 @@ class _Tree:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.zip = zipfile.ZipFile(path) if path.is_file() else None
-        names = self.zip.namelist() if self.zip else [p.relative_to(path).as_posix() for p in path.rglob("*.json")]
+        # each name as the export wrote it -> its member in the zip (see _written_name)
+        self.members = {_written_name(i): i.filename for i in self.zip.infolist()} if self.zip else {}
+        names = list(self.members) if self.zip else [p.relative_to(path).as_posix() for p in path.rglob("*.json")]
         roots = [n[: -len("channels.json")] for n in names if n.rsplit("/", 1)[-1] == "channels.json"]
         self.root = min(roots, key=len) if roots else ""
         self.names = sorted(n[len(self.root):] for n in names if n.startswith(self.root) and n.endswith(".json"))
@@ -78,13 +81,14 @@ class _Tree:
     def read(self, name: str) -> Any:
         if self.zip is None and not (self.path / self.root / name).is_file():
             return None
-        if self.zip is not None and self.root + name in self.zip.NameToInfo:
-            size = self.zip.getinfo(self.root + name).file_size  # the unpacked size, which reading never exceeds
+        member = self.members.get(self.root + name, "")
+        if self.zip is not None and member in self.zip.NameToInfo:
+            size = self.zip.getinfo(member).file_size  # the unpacked size, which reading never exceeds
             if size > MAX_MEMBER_BYTES:  # a zip bomb: a few MB that unpack to many GB in memory
                 raise InputFileError(f"{name} in the Slack export {self.path} unpacks to {size:,} bytes (over "
                                      f"{MAX_MEMBER_BYTES >> 20} MB): not a Slack day file")
         try:
-            raw = self.zip.read(self.root + name) if self.zip else (self.path / self.root / name).read_bytes()
+            raw = self.zip.read(member) if self.zip else (self.path / self.root / name).read_bytes()
         except KeyError:
             return None
         except OSError as exc:
@@ -102,6 +106,18 @@ class _Tree:
     def close(self) -> None:
         if self.zip:
             self.zip.close()
+
+
+def _written_name(info: zipfile.ZipInfo) -> str:
+    """A member's name as written: a zip made without the UTF-8 flag (macOS's ditto, older tools) holds UTF-8
+    names that Python decodes as cp437, so the folder of channel "ñandú" was "├▒and├║" and matched no channel: its
+    messages were left out without a word."""
+    if info.flag_bits & 0x800 or info.filename.isascii():
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("utf-8")
+    except UnicodeError:  # really cp437 (an old DOS tool): as Python read it
+        return info.filename
 
 
 def _first_bad_byte(raw: bytes) -> str | None:
@@ -133,8 +149,8 @@ def read_slack(path: str | os.PathLike) -> Export:
     (``#channel``), ``created_at`` (``ts``), ``author``, ``thread_id`` (the parent's id for a reply,
     the message's own id for a thread parent), ``edited_at``, ``export_file`` and ``_row`` (the
     message's number in the export, in channel, day and file order). A day file that is not valid JSON, or
-    not a list of messages, becomes one rejected row naming it; a message holding bytes not valid in UTF-8 is
-    rejected alone. The whole export as one table: :func:`iter_slack` gives the same rows
+    not a list of messages, or lies in a folder that no channel list names, becomes one rejected row naming it; a
+    message holding bytes not valid in UTF-8 is rejected alone. The whole export as one table: :func:`iter_slack` gives the same rows
     a day file at a time, in bounded memory.
     """
     skipped: dict[str, int] = {}
@@ -189,7 +205,8 @@ def _rows(tree: _Tree, path: Path, skipped: dict[str, int]) -> Iterator[dict[str
     channel_names = {c.get("id", ""): c["name"] for c in channels}
     files: dict[str, list[str]] = {}  # each channel's day files, found in one pass over the export's names
     for name in tree.names:
-        files.setdefault(PurePosixPath(name).parent.as_posix(), []).append(name)
+        # folder names compared composed: unpacked on macOS (HFS+) and zipped again, "café" is "cafe" + U+0301
+        files.setdefault(unicodedata.normalize("NFC", PurePosixPath(name).parent.as_posix()), []).append(name)
 
     def skip(kind: str) -> None:
         skipped[kind] = skipped.get(kind, 0) + 1
@@ -198,7 +215,7 @@ def _rows(tree: _Tree, path: Path, skipped: dict[str, int]) -> Iterator[dict[str
     for channel in sorted(channels, key=lambda c: c["name"]):
         cid, cname = channel.get("id") or channel["name"], channel["name"]
         detail = f"dm {cname}" if channel["_dm"] else f"#{cname}"
-        for name in files.get(cname, []):
+        for name in files.get(unicodedata.normalize("NFC", cname), []):
             try:
                 messages = tree.read(name)
             except ValueError as exc:  # not JSON, or too large to unpack (InputFileError): that file is one reject
@@ -229,6 +246,15 @@ def _rows(tree: _Tree, path: Path, skipped: dict[str, int]) -> Iterator[dict[str
                               "valid Unicode text")
                     row = _reject(number, reason, _escaped(msg.get("text")), _escaped(detail), name)
                 yield row
+    listed = {unicodedata.normalize("NFC", c["name"]) for c in channels}
+    for folder, names in files.items():  # a private channel's folder whose groups.json was left out of the zip:
+        # its messages were not read and nothing said so
+        if folder in listed or folder == "." or "/" in folder:  # the export's own files; __MACOSX/..., deeper
+            continue
+        for name in names:
+            number += 1
+            yield _reject(number, f"the folder {quoted(folder)} is no channel of channels.json, groups.json, mpims.json "
+                          "or dms.json (its list left out of the export?): its messages were not read", None, None, name)
 
 
 def _json_kind(value: Any) -> str:
@@ -264,7 +290,8 @@ def _skip_reason(msg: dict[str, Any], bots: set[str]) -> str | None:
     # a user or text of another JSON type (an object, a list, a number) is the validator's to reject by row:
     # here it was a TypeError ("unhashable type: 'dict'") or an AttributeError ('dict' has no 'strip') that
     # stopped the whole export
-    if msg.get("bot_id") or (isinstance(user, str) and user in bots):
+    # Slackbot ("Reminder: ...", its auto-responses) writes as USLACKBOT, which users.json seldom lists
+    if msg.get("bot_id") or user == "USLACKBOT" or (isinstance(user, str) and user in bots):
         return "bot message"
     if not (text.strip() if isinstance(text, str) else text) and msg.get("files"):
         return "file without text"
