@@ -94,3 +94,75 @@ def test_a_theme_model_saves_and_loads_its_texts_as_utf8_whatever_the_locale(tmp
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split() == ["True"]
     assert ThemeModel.load(tmp_path / "c").texts_ == utf8.texts_
+
+
+# --- Deduper.remove: an item closed or merged in the backlog leaves the index (round 17d's open question) -----
+
+
+def _backlog() -> tuple[list[str], list[object], np.ndarray]:
+    texts = ["export to csv fails", "csv export is broken", "login is slow", "dark mode please", "SSO with okta",
+             "okta single sign on"]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((len(texts), 8))
+    x[1] = x[0] + 0.05 * rng.standard_normal(8)  # two near-duplicate pairs
+    x[5] = x[4] + 0.05 * rng.standard_normal(8)
+    return texts, [1, 2, 3, 4, "sso-1", "sso-2"], x
+
+
+def test_a_removed_item_no_longer_comes_back_and_the_index_equals_one_fitted_without_it(tmp_path):
+    from feedback_nlp import Deduper
+
+    texts, ids, x = _backlog()
+    d = Deduper(threshold=0.9).fit(texts, ids=ids, embeddings=x)
+    assert len(d.pairs()) == 2
+    d.remove(["2", "sso-1"])  # ids matched as add matches them: "2" is the item 2
+    fresh = Deduper(threshold=0.9).fit([texts[i] for i in (0, 2, 3, 5)], ids=[1, 3, 4, "sso-2"],
+                                       embeddings=x[[0, 2, 3, 5]])
+    assert d.ids_ == fresh.ids_ and len(d.pairs()) == 0 and d.groups().empty
+    query = ["csv export broken again"]
+    got = d.find(query, embeddings=x[[1]], k=4)
+    want = fresh.find(query, embeddings=x[[1]], k=4)
+    assert got["id"].tolist() == want["id"].tolist() and np.allclose(got["score"], want["score"])
+    assert 2 not in got["id"].tolist()
+    # save and load keep the removal; an update is remove then add
+    loaded = Deduper.load(d.save(tmp_path / "index"))
+    loaded.remove([1]).add(["export to csv fails on Safari"], ids=[1], embeddings=x[[0]])
+    assert sorted(map(str, loaded.ids_)) == ["1", "3", "4", "sso-2"]
+    assert loaded.texts_[loaded.ids_.index(1)] == "export to csv fails on Safari"
+
+
+def test_remove_refuses_unknown_ids_and_the_last_item_and_removes_nothing():
+    import pytest
+
+    from feedback_nlp import Deduper
+    from feedback_nlp.errors import InvalidInputError
+
+    texts, ids, x = _backlog()
+    d = Deduper().fit(texts, ids=ids, embeddings=x)
+    for bad in (["nope"], [1, "nope"], [None], [[1]]):
+        with pytest.raises(InvalidInputError, match="not in the index"):
+            d.remove(bad)
+        assert d.ids_ == ids  # nothing removed
+    with pytest.raises(InvalidInputError, match="one value per item"):
+        d.remove("sso-1")  # a string is not a list of ids (its letters would be the ids)
+    with pytest.raises(InvalidInputError, match="empty"):
+        d.remove(ids)
+    assert d.remove([1, "1"]).ids_ == ids[1:]  # one id named twice is removed once
+    assert d.remove({"sso-1"}).ids_ == [2, 3, 4, "sso-2"]  # a set is accepted: removals have no order
+    with pytest.raises(Exception, match="not fitted"):
+        Deduper().remove([1])
+
+
+def test_remove_rebuilds_an_hnsw_index():
+    import pytest
+
+    pytest.importorskip("hnswlib")
+    from feedback_nlp import Deduper
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((200, 16))
+    d = Deduper(index="hnsw").fit(embeddings=x)
+    d.remove(list(range(0, 200, 2)))
+    got = d.find(embeddings=x[[1, 3]], k=1)
+    assert got["id"].tolist() == [1, 3]  # positions shifted: the rebuilt index names the right items
+    assert d._hnsw is not None and d._hnsw.get_current_count() == 100

@@ -329,6 +329,42 @@ class Deduper(ParamsMixin, BaseEstimator):
         self._build_lexical(list(texts))  # BM25's statistics (idf, mean length) depend on the whole corpus
         return self
 
+    def remove(self, ids: Any) -> Deduper:
+        """Remove items from the index by id: an item closed, merged or deleted in the backlog no longer comes
+        back from ``find``, ``pairs`` or ``groups``. To change an item's text, remove it and add it again.
+
+        Ids are matched as ``add`` matches them (``7`` and ``"7"`` are one id). Every id must be in the index,
+        else nothing is removed and the error names the unknown ones; an id named twice is removed once. The
+        last item cannot be removed: an index holds at least one (fit a new one).
+
+        >>> import numpy as np
+        >>> d = Deduper().fit(["a", "b", "c"], ids=["x", "y", "z"], embeddings=np.eye(3))
+        >>> d.remove(["y"]).ids_
+        ['x', 'z']
+        """
+        self._check_fitted()
+        if isinstance(ids, (set, frozenset)):  # the order of removals does not matter
+            ids = list(ids)
+        ids = _one_per_row(ids, "ids")
+        position = {_id_key(i): p for p, i in enumerate(self.ids_)}
+        unknown = [i for i in ids if _missing(i) or not isinstance(i, Hashable) or _id_key(i) not in position]
+        if unknown:
+            raise InvalidInputError(f"ids not in the index: {quoted_list(sorted(map(str, unknown)), 5)}; nothing "
+                                    "was removed")
+        drop = {position[_id_key(i)] for i in ids}
+        if len(drop) == len(self.ids_):
+            raise InvalidInputError("removing every item would leave the index empty; fit a new Deduper instead")
+        keep = [p for p in range(len(self.ids_)) if p not in drop]
+        lexical = getattr(self, "_lexical_texts", None)
+        self.ids_ = [self.ids_[p] for p in keep]
+        self.texts_ = [self.texts_[p] for p in keep]
+        self.embeddings_ = self.embeddings_[keep]
+        self._build_index()  # HNSW labels are positions, which the removal shifts: rebuilt (or exact search again)
+        if lexical is not None:  # BM25's statistics depend on the whole corpus: rebuilt from the texts read before
+            self._lexical_texts = [lexical[p] for p in keep]
+            self._bm25 = BM25().fit(self._lexical_texts) if any(self._lexical_texts) else None
+        return self
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "ids_"):
             raise NotFittedError("this Deduper is not fitted yet; call fit() first")
