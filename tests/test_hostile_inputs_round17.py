@@ -166,3 +166,38 @@ def test_remove_rebuilds_an_hnsw_index():
     got = d.find(embeddings=x[[1, 3]], k=1)
     assert got["id"].tolist() == [1, 3]  # positions shifted: the rebuilt index names the right items
     assert d._hnsw is not None and d._hnsw.get_current_count() == 100
+
+
+# --- cleaning: a tag named in plain text is words, not markup ---------------------------------------------------
+
+
+def test_a_tag_named_in_plain_text_keeps_its_words_while_html_is_still_flattened():
+    from feedback_nlp.cleaning import clean_text
+
+    # was: one known tag name anywhere made the whole text HTML, and the words went: "use tags for layout",
+    # "the element breaks in Safari", "if ad then crash" (a<b and c>d read as the tag <b and c>)
+    for plain in ("use <div> tags for layout", "the <table> element breaks in Safari", "if a<b and c>d then crash",
+                  "wrap it in <code> and <pre>", "Vec<String> fails to compile"):
+        assert clean_text(plain) == plain
+    # markup is still markup: closing tags, void tags, attributes, comments
+    assert clean_text("<p>Hello <b>world</b></p>") == "Hello world"
+    assert clean_text("Hello<br>World") == "Hello World"
+    assert clean_text('<a href="https://x.example">link</a> fails') == "link fails"
+    assert clean_text('<img src="x.png"> broken') == "broken"
+    assert clean_text("text <!-- template --> more") == "text more"
+
+
+def test_theme_scores_names_a_lone_surrogate_in_a_python_string_column():
+    import pandas as pd
+    import pytest
+
+    from feedback_nlp.errors import ColumnError
+    from feedback_nlp.scoring import theme_scores
+
+    # was: pyarrow's UnicodeEncodeError from the stripping of themes (round 17f) before the check could name it
+    for dtype in (object, "string[python]"):
+        df = pd.DataFrame({"theme": pd.Series(["bad \udcff", " sso ", "sso"], dtype=dtype), "account_id": ["a", "b", "c"]})
+        with pytest.raises(ColumnError, match="lone surrogates"):
+            theme_scores(df, time_col=None, revenue_col=None)
+    ok = pd.DataFrame({"theme": pd.Series([" sso ", "sso", "csv"], dtype="string[python]"), "account_id": ["a", "b", "c"]})
+    assert theme_scores(ok, time_col=None, revenue_col=None).set_index("theme")["volume"].to_dict() == {"sso": 2, "csv": 1}

@@ -35,10 +35,14 @@ MAX_TEXT_CHARS = 20_000
 
 # --- HTML -----------------------------------------------------------------------------------------
 
+_HTML_NAMES = (r"p|div|br|span|a|b|i|u|s|strong|em|ul|ol|li|table|tbody|thead|tr|td|th|h[1-6]|blockquote|pre"
+               r"|code|img|html|body|head|script|style|font|hr|section|article|header|footer|meta|link|title")
+# Markup, not a tag named in plain text ("use <div> tags", "the <table> element", "if a<b and c>d"; they lost
+# the words): a closing tag, a void tag (<br>, <img ...>), a tag with an attribute, or a comment opener. An
+# HTML body (Zendesk's html_body, Intercom's parts, an e-mail) closes its tags.
 _HTML_HINT = re.compile(
-    r"<(?:/?(?:p|div|br|span|a|b|i|u|s|strong|em|ul|ol|li|table|tbody|thead|tr|td|th|h[1-6]|blockquote|pre"
-    r"|code|img|html|body|head|script|style|font|hr|section|article|header|footer|meta|link|title)"
-    r"\b[^<>]*>|!--)",  # a comment opener is hint enough: "!--.*?--" searched the rest of the text from each one
+    rf"</(?:{_HTML_NAMES})\s*>|<(?:br|hr|img|meta|link)\b[^<>]*>|<(?:{_HTML_NAMES})\s+[\w:-]+\s*=[^<>]*>"
+    r"|<!--",  # a comment opener is hint enough: "!--.*?--" searched the rest of the text from each one
     re.S | re.I,
 )
 # A "<" that starts no tag complete before the next "<" (an unclosed tag or quote), and a comment opener after the

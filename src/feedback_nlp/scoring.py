@@ -545,7 +545,12 @@ def theme_scores(
     position = np.arange(len(data))
     # " sso " (a spreadsheet's stray space) or a decomposed "café" was a theme of its own beside "sso", each with part
     # of the volume, though "a | sso" split from a tag cell was stripped
-    data[theme_col] = data[theme_col].map(_theme_text)
+    themes = data[theme_col]
+    # built as objects where the cells are: map() inferred a text column, and pyarrow failed on a lone surrogate
+    # (UnicodeEncodeError) before _refuse_surrogates below could name it
+    data[theme_col] = (pd.Series([_theme_text(v) for v in themes], index=themes.index, dtype=object)
+                       if themes.dtype == object or getattr(themes.dtype, "storage", None) == "python"
+                       else themes.map(_theme_text))
     if data[theme_col].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
         # a tag named twice in one cell (["sso", "sso"]) is still one item: it counted twice in volume and recent
         data[theme_col] = data[theme_col].map(_distinct_values)
