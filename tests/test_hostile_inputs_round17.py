@@ -201,3 +201,31 @@ def test_theme_scores_names_a_lone_surrogate_in_a_python_string_column():
             theme_scores(df, time_col=None, revenue_col=None)
     ok = pd.DataFrame({"theme": pd.Series([" sso ", "sso", "csv"], dtype="string[python]"), "account_id": ["a", "b", "c"]})
     assert theme_scores(ok, time_col=None, revenue_col=None).set_index("theme")["volume"].to_dict() == {"sso": 2, "csv": 1}
+
+
+# --- the service answers with the caller's X-Request-ID (round 17b's open question) -----------------------------
+
+
+def test_the_service_keeps_a_callers_request_id_and_makes_its_own_for_anything_else(tmp_path):
+    import pytest
+
+    pytest.importorskip("fastapi")
+    from test_hostile_inputs_round17b import _auth, _client
+
+    client, _state, keys = _client(tmp_path)
+    try:
+        # was: a new id for every call, so a gateway's trace id could not be found in the service's log
+        r = client.post("/v1/tag", headers=_auth(keys["tag"], **{"X-Request-ID": "gw-7f3a:1.b_2"}),
+                        json={"items": [{"id": "a", "text": 42}]})
+        assert r.status_code == 422
+        assert r.headers["x-request-id"] == r.json()["request_id"] == "gw-7f3a:1.b_2"
+        ok = client.get("/v1/models", headers=_auth(keys["tag"], **{"X-Request-ID": "trace-1"}))
+        assert ok.status_code == 200 and ok.headers["x-request-id"] == "trace-1"
+        # anything that could forge or flood a log line is not taken: the service makes its own id
+        for sent in ("a b", "x" * 65, "id\u00e9", "", "a;b", "<script>"):
+            headers = {k: v.encode() for k, v in _auth(keys["tag"]).items()} | {"X-Request-ID": sent.encode()}
+            r = client.post("/v1/tag", headers=headers, json={"items": [{"id": "a", "text": 42}]})
+            rid = r.headers["x-request-id"]
+            assert rid != sent and len(rid) == 16 and r.json()["request_id"] == rid
+    finally:
+        client.__exit__(None, None, None)

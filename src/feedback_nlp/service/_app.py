@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import time
 import unicodedata
@@ -117,6 +118,25 @@ def require_scope(scope: str) -> Callable[..., Any]:
 
 # --- middleware -------------------------------------------------------------------------------------
 
+# A caller's X-Request-ID (a trace id its gateway or service made) is answered and logged as the request id, so
+# one id follows a call across services; only a short token of safe characters: it is written into the access log
+# and error bodies, where a newline or a long header would forge or flood lines.
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+
+
+def _client_request_id(headers: Any) -> str | None:
+    """The caller's ``X-Request-ID`` when it is a token of 1-64 letters, digits and ``._:-`` (the first such
+    header), else None (the service makes one).
+
+    >>> _client_request_id([(b"x-request-id", b"gw-7f3a:1")]), _client_request_id([(b"x-request-id", b"a b")])
+    ('gw-7f3a:1', None)
+    """
+    for name, value in headers:
+        if name.lower() == b"x-request-id":
+            return value.decode("ascii") if _REQUEST_ID.fullmatch(value) else None
+    return None
+
+
 class _Guard:
     """Outermost ASGI layer: request id, body size limit, unexpected errors as JSON 500, metrics, access log."""
 
@@ -158,7 +178,7 @@ class _Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = uuid.uuid4().hex[:16]
+        rid = _client_request_id(scope.get("headers") or ()) or uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = rid
         # any token is a method to the HTTP server: as a metrics label, "ZZ1", "ZZ2", ... made one series each,
         # without a key (memory and scrape size without bound)
