@@ -229,3 +229,34 @@ def test_the_service_keeps_a_callers_request_id_and_makes_its_own_for_anything_e
             assert rid != sent and len(rid) == 16 and r.json()["request_id"] == rid
     finally:
         client.__exit__(None, None, None)
+
+
+# --- the customer's words with a rating are kept (round 17c's open question) -------------------------------------
+
+
+def test_a_ratings_comment_is_kept_redacted_beside_the_ticket_and_the_conversation(tmp_path):
+    import json
+
+    from feedback_nlp.connectors.intercom import read_intercom
+    from feedback_nlp.connectors.zendesk import read_zendesk
+
+    # was: Zendesk's satisfaction_rating.comment and Intercom's conversation_rating.remark were left out unsaid
+    ticket = {"id": 1, "subject": "Export", "description": "export fails",
+              "satisfaction_rating": {"score": "bad", "comment": "Never replied; write to jo@example.com"}}
+    (tmp_path / "z.json").write_text(json.dumps({"tickets": [ticket, {"id": 2, "description": "dark mode"}]}))
+    z = read_zendesk(tmp_path / "z.json").frame.set_index("id")
+    assert z.loc["1", "satisfaction"] == "bad"
+    assert z.loc["1", "satisfaction_comment"] == "Never replied; write to <EMAIL>"
+    assert not isinstance(z.loc["2", "satisfaction_comment"], str)
+    user, admin = {"type": "user", "name": "Jo"}, {"type": "admin", "name": "Ann"}
+    conv = {"type": "conversation", "id": "c1", "created_at": 1767600000,
+            "source": {"id": "s1", "body": "<p>How can we help?</p>", "author": admin},  # opened by an agent
+            "conversation_rating": {"rating": 2, "remark": "slow; call +1 415 555 2671"},
+            "conversation_parts": {"conversation_parts": [
+                {"id": "p1", "part_type": "comment", "body": "<p>export fails</p>", "author": user},
+                {"id": "p2", "part_type": "comment", "body": "<p>still failing</p>", "author": user}]}}
+    (tmp_path / "c.json").write_text(json.dumps({"type": "conversation.list", "conversations": [conv]}))
+    rows = read_intercom(tmp_path / "c.json").frame.set_index("id")
+    # on the conversation's first customer row only: a rating counted once per conversation
+    assert rows.loc["p1", "rating"] == "2" and rows.loc["p1", "rating_remark"] == "slow; call <PHONE>"
+    assert not isinstance(rows.loc["p2", "rating_remark"], str)

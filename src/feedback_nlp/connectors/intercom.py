@@ -74,8 +74,11 @@ def _without_text(part: dict[str, Any]) -> str | None:
 
 
 def _customer_row(part: dict[str, Any], name: Any, conv: dict[str, Any], source: dict[str, Any],
-                  opening: dict[str, Any] | None, tags: list[Any], number: int) -> dict[str, Any]:
+                  opening: dict[str, Any] | None, tags: list[Any], number: int, rated: bool) -> dict[str, Any]:
     first = part is opening
+    # the conversation's rating, on its first customer row (``rated``: an earlier row has it)
+    rating: dict[str, Any] = conv["conversation_rating"] if isinstance(conv.get("conversation_rating"), dict) \
+        and not rated else {}
     return {
         "_row": number, "_error": None, "_raw": None,
         "id": part.get("id"), "text": part.get("body"), "source": "support",
@@ -85,6 +88,10 @@ def _customer_row(part: dict[str, Any], name: Any, conv: dict[str, Any], source:
         "subject": (source.get("subject") or None) if first else None,
         # where the customer wrote from: a page URL can carry a reset token or an e-mail in its query
         "page_url": (redact_pii(url) if isinstance(url := source.get("url"), str) else url) if first else None,
+        # the customer's remark with a rating ("quick and friendly"): left out before; redacted as a text is
+        "rating": rating.get("rating"),
+        "rating_remark": redact_pii(remark.strip()) if isinstance(remark := rating.get("remark"), str) and remark.strip()
+        else None,
         "intercom_tags": "|".join(str(t["name"]) for t in tags if isinstance(t, dict) and isinstance(t.get("name"), (str, int)))
         or None,
     }
@@ -136,6 +143,7 @@ def iter_intercom(path: str | os.PathLike, *, encoding: str | None = None,
         opening = {**source, "part_type": "opening", "created_at": conv.get("created_at")} if source else None
         tags = conv["tags"].get("tags") if isinstance(conv.get("tags"), dict) else None
         tags = tags if isinstance(tags, list) else []
+        rated = False
         if not opening and not parts:  # counted: a conversation left out without a word looked like a lost row
             skip("conversation without messages")
             continue
@@ -154,4 +162,5 @@ def iter_intercom(path: str | os.PathLike, *, encoding: str | None = None,
             elif (reason := _without_text(part)) is not None:
                 skip(reason)  # rejected as "missing text" before: one error per rated or screenshot-only message
             else:
-                yield _customer_row(part, name, conv, source, opening, tags, number)
+                yield _customer_row(part, name, conv, source, opening, tags, number, rated)
+                rated = True

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from ..cleaning import redact_pii
 from ..errors import InputFileError, quoted
 from ._export import Export, unpaged
 from ._json import JsonFile
@@ -65,6 +66,7 @@ def _ticket_row(t: dict[str, Any], users: dict[str, dict[str, Any]], orgs: dict[
     requester: dict[str, Any] = t["requester"] if isinstance(t.get("requester"), dict) else {}
     url = t.get("url")
     m = _API_URL.match(url) if isinstance(url, str) else None
+    rating: dict[str, Any] = t["satisfaction_rating"] if isinstance(t.get("satisfaction_rating"), dict) else {}
     row: dict[str, Any] = {
         "id": t.get("id"),
         "text": _text(t),
@@ -78,7 +80,10 @@ def _ticket_row(t: dict[str, Any], users: dict[str, dict[str, Any]], orgs: dict[
         "priority": t.get("priority"),
         "ticket_type": t.get("type"),
         "zendesk_tags": _tags(t.get("tags")),
-        "satisfaction": (t.get("satisfaction_rating") or {}).get("score") if isinstance(t.get("satisfaction_rating"), dict) else None,
+        "satisfaction": rating.get("score"),
+        # the customer's words with a CSAT rating ("slow to answer, but fixed"): kept beside the ticket, redacted as
+        # its text is; they were left out without a word
+        "satisfaction_comment": _comment(rating.get("comment")),
         "updated_at": t.get("updated_at"),
     }
     fields = t.get("custom_fields") or t.get("fields")
@@ -87,6 +92,11 @@ def _ticket_row(t: dict[str, Any], users: dict[str, dict[str, Any]], orgs: dict[
             value = field.get("value")
             row[f"custom_{field['id']}"] = "|".join(map(str, value)) if isinstance(value, list) else value
     return row
+
+
+def _comment(value: Any) -> str | None:
+    """A rating's comment as text with personal data redacted; None when there is none."""
+    return redact_pii(value.strip()) if isinstance(value, str) and value.strip() else None
 
 
 def _index(items: Any) -> dict[str, dict[str, Any]]:
