@@ -260,3 +260,33 @@ def test_a_ratings_comment_is_kept_redacted_beside_the_ticket_and_the_conversati
     # on the conversation's first customer row only: a rating counted once per conversation
     assert rows.loc["p1", "rating"] == "2" and rows.loc["p1", "rating_remark"] == "slow; call <PHONE>"
     assert not isinstance(rows.loc["p2", "rating_remark"], str)
+
+
+# --- the word channel reads Chinese and Japanese ----------------------------------------------------------------
+
+
+def test_the_word_channel_learns_chinese_words_and_reads_other_scripts_as_before():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from feedback_nlp._lexical import TOKEN_PATTERN
+
+    # was: scikit-learn's \b\w\w+\b read a whole Chinese clause as one word that no other text repeats: the word
+    # channel learnt nothing, and a model on these texts (whose embedding here is noise) guessed
+    rng = np.random.default_rng(0)
+    filler = list("我们的团队今天发现这个问题非常严重请尽快处理谢谢")
+
+    def text(word: str) -> str:
+        a, b = rng.choice(filler, 4), rng.choice(filler, 4)
+        return "".join(a) + word + "".join(b)
+
+    words = {"export": "导出失败", "login": "登录很慢"}
+    train = [(text(w), tag) for tag, w in words.items() for _ in range(20)]
+    test = [(text(w), tag) for tag, w in words.items() for _ in range(10)]
+    clf = TagClassifier(embedder=HashEmbedder(), lexical=True).fit([t for t, _ in train], [y for _, y in train])
+    accuracy = np.mean(clf.predict([t for t, _ in test]) == np.array([y for _, y in test]))
+    assert accuracy >= 0.95
+    # every other script is read as scikit-learn's pattern reads it: models fitted before keep their words
+    old, new = TfidfVectorizer().build_analyzer(), TfidfVectorizer(token_pattern=TOKEN_PATTERN).build_analyzer()
+    for t in ("Export to CSV fails: error_code 0x1F, v2.3", "Café naïve über", "Привет мир", "한국어 텍스트 검색"):
+        assert new(t) == old(t)
+    assert new("修复NullPointerException错误") == ["修", "复", "nullpointerexception", "错", "误"]

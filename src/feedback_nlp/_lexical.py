@@ -37,9 +37,19 @@ MAX_FEATURES = 20_000  # bounds the saved coefficients: classes x 20k float16 (7
 MIN_GAIN = 0.005  # out-of-fold log-loss (nats per row) the words must save to be kept
 
 
+# Chinese and Japanese write no spaces between words: scikit-learn's pattern (\b\w\w+\b) read a whole clause as
+# one word, which no other text repeats, so the word channel learnt nothing from them. Their characters are tokens
+# of one character here, and the bigrams below pair neighbours ("导出失败" -> 导, 出, 失, 败, 导出, 出失, 失败),
+# the usual way to index them; every other word (Latin, Cyrillic, Hangul, digits) is read as before, so models
+# fitted before read their words the same.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
+TOKEN_PATTERN = rf"(?u)(?:(?![{_CJK}])\w){{2,}}|[{_CJK}]"
+
+
 def _vectorizer(vocabulary: dict[str, int] | None = None, min_df: int = 1) -> TfidfVectorizer:
     # one definition for fitting and loading: the token pattern, n-grams and tf scaling must match
     return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True, min_df=min_df,
+                           token_pattern=TOKEN_PATTERN,
                            max_features=None if vocabulary is not None else MAX_FEATURES, vocabulary=vocabulary,
                            dtype=np.float32)
 
