@@ -39,6 +39,22 @@ from feedback_nlp import BaseEmbedder, Embedder, read_feedback  # noqa: E402
 from feedback_nlp.datasets import benchmark_data_dir, load_sample  # noqa: E402
 
 
+def run_in_c_locale(script: str, *args: object) -> str:
+    """Run ``python -c script args`` in a child process under the C locale (no UTF-8 default anywhere: what a
+    file opened without an encoding is read and written in on such a machine, or Windows' cp1252) and return its
+    output; the script must be ASCII (the C locale cannot decode the command line otherwise)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    run = subprocess.run([sys.executable, "-c", script, *map(str, args)], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout
+
+
 class HashEmbedder(BaseEmbedder):
     """A deterministic test double: bag of hashed words, L2-normalised."""
 

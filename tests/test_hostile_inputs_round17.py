@@ -4,9 +4,6 @@ files after the config as it did), and the theme model's texts are UTF-8 whateve
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -14,10 +11,8 @@ import numpy as np
 
 import feedback_nlp.tagging as tagging_module
 import feedback_nlp.themes._model as themes_module
-from conftest import HashEmbedder
+from conftest import HashEmbedder, run_in_c_locale
 from feedback_nlp import TagClassifier, ThemeModel
-
-SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def _racing_load(monkeypatch, module, folder: Path, other_save) -> list[threading.Thread]:
@@ -87,12 +82,7 @@ def test_a_theme_model_saves_and_loads_its_texts_as_utf8_whatever_the_locale(tmp
     script = ("import sys\nfrom feedback_nlp import ThemeModel\n"
               "m = ThemeModel.load(sys.argv[1])\nprint(all('caf\\u00e9' in t and '\\u5bfc\\u51fa' in t for t in m.texts_))\n"
               "m.save(sys.argv[2])\n")
-    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
-           "PYTHONPATH": str(SRC)}
-    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "utf8"), str(tmp_path / "c")],
-                         env=env, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.split() == ["True"]
+    assert run_in_c_locale(script, tmp_path / "utf8", tmp_path / "c").split() == ["True"]
     assert ThemeModel.load(tmp_path / "c").texts_ == utf8.texts_
 
 

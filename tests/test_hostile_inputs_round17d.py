@@ -4,18 +4,15 @@ saves in a child process under a C locale."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import feedback_nlp._persist as persist
 import feedback_nlp.dedupe._deduper as deduper_module
-from conftest import HashEmbedder
+from conftest import HashEmbedder, run_in_c_locale
 from feedback_nlp.dedupe import BM25, Deduper, tokenize
 from feedback_nlp.errors import (
     InputTypeError,
@@ -24,9 +21,6 @@ from feedback_nlp.errors import (
     ModelMismatchError,
     NotFittedError,
 )
-
-SRC = Path(__file__).resolve().parents[1] / "src"
-
 
 # --- 1. a load while another process saves the same folder ------------------------------------------------------
 
@@ -95,12 +89,7 @@ def test_a_duplicate_index_saves_and_loads_its_texts_as_utf8_whatever_the_locale
     script = (f"import sys, numpy as np\nfrom feedback_nlp.dedupe import Deduper\ntexts, ids = {ascii(texts)}, {ascii(ids)}\n"
               "print(Deduper.load(sys.argv[1]).texts_ == texts)\n"
               "Deduper().fit(texts, ids=ids, embeddings=np.eye(2, 4)).save(sys.argv[2])\n")
-    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
-           "PYTHONPATH": str(SRC)}
-    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "utf8"), str(tmp_path / "c")],
-                         env=env, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.split() == ["True"]
+    assert run_in_c_locale(script, tmp_path / "utf8", tmp_path / "c").split() == ["True"]
     loaded = Deduper.load(tmp_path / "c")
     assert loaded.texts_ == texts and loaded.ids_ == ids
 

@@ -51,6 +51,18 @@ def row_chunks(rows: Iterable[dict], chunk_size: int) -> Iterator[pd.DataFrame]:
         yield rows_frame(chunk)
 
 
+def redacted_note(value: Any) -> str | None:
+    """A customer's note beside a record (a rating's comment or remark) as text with personal data redacted, as a
+    record's text is; None when there is none.
+
+    >>> redacted_note("  slow, write to jo@example.com "), redacted_note("  "), redacted_note(5)
+    ('slow, write to <EMAIL>', None, None)
+    """
+    from ..cleaning import redact_pii
+
+    return redact_pii(value.strip()) if isinstance(value, str) and value.strip() else None
+
+
 def title_and_body(title: Any, body: Any) -> Any:
     """The text of an item with a title and a body (a review, an issue): both joined by a blank line, the body
     alone when it repeats the title, None when both are empty. A title or body that is a JSON object or list is

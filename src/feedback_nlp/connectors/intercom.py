@@ -24,7 +24,7 @@ from typing import Any
 
 from ..cleaning import redact_pii
 from ..errors import InputFileError
-from ._export import Export, unpaged
+from ._export import Export, redacted_note, unpaged
 from ._json import JsonFile
 from ._tables import _check_file, iter_json_lines, sniff_table_format
 
@@ -90,8 +90,7 @@ def _customer_row(part: dict[str, Any], name: Any, conv: dict[str, Any], source:
         "page_url": (redact_pii(url) if isinstance(url := source.get("url"), str) else url) if first else None,
         # the customer's remark with a rating ("quick and friendly"): left out before; redacted as a text is
         "rating": rating.get("rating"),
-        "rating_remark": redact_pii(remark.strip()) if isinstance(remark := rating.get("remark"), str) and remark.strip()
-        else None,
+        "rating_remark": redacted_note(rating.get("remark")),
         "intercom_tags": "|".join(str(t["name"]) for t in tags if isinstance(t, dict) and isinstance(t.get("name"), (str, int)))
         or None,
     }

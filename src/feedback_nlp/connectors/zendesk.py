@@ -20,9 +20,8 @@ from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from ..cleaning import redact_pii
 from ..errors import InputFileError, quoted
-from ._export import Export, unpaged
+from ._export import Export, redacted_note, unpaged
 from ._json import JsonFile
 from ._tables import _check_file, iter_json_lines, sniff_table_format
 
@@ -83,7 +82,7 @@ def _ticket_row(t: dict[str, Any], users: dict[str, dict[str, Any]], orgs: dict[
         "satisfaction": rating.get("score"),
         # the customer's words with a CSAT rating ("slow to answer, but fixed"): kept beside the ticket, redacted as
         # its text is; they were left out without a word
-        "satisfaction_comment": _comment(rating.get("comment")),
+        "satisfaction_comment": redacted_note(rating.get("comment")),
         "updated_at": t.get("updated_at"),
     }
     fields = t.get("custom_fields") or t.get("fields")
@@ -92,11 +91,6 @@ def _ticket_row(t: dict[str, Any], users: dict[str, dict[str, Any]], orgs: dict[
             value = field.get("value")
             row[f"custom_{field['id']}"] = "|".join(map(str, value)) if isinstance(value, list) else value
     return row
-
-
-def _comment(value: Any) -> str | None:
-    """A rating's comment as text with personal data redacted; None when there is none."""
-    return redact_pii(value.strip()) if isinstance(value, str) and value.strip() else None
 
 
 def _index(items: Any) -> dict[str, dict[str, Any]]:

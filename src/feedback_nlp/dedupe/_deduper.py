@@ -270,16 +270,19 @@ class Deduper(ParamsMixin, BaseEstimator):
         """BM25 over what the lexical channel reads of the indexed texts (:func:`_lexical`), when there are texts
         and the lexical ranking is wanted. ``new``: the texts just added (the others were read before); ``saved``:
         the texts are a saved index's, redacted already."""
-        self._bm25 = None
+        self._bm25: BM25 | None = None
         if self.lexical_weight <= 0:
             self._lexical_texts: list[str] | None = None
             return
         before = getattr(self, "_lexical_texts", None)
-        read = [*before, *map(_lexical, new)] if new is not None and before is not None else \
-            [_lexical(t, saved=saved) for t in self.texts_]
+        self._fit_lexical([*before, *map(_lexical, new)] if new is not None and before is not None else
+                          [_lexical(t, saved=saved) for t in self.texts_])
+
+    def _fit_lexical(self, read: list[str]) -> None:
+        """BM25 over ``read``, what the lexical channel reads of the indexed texts in their order (no BM25 when no
+        text has a word); its statistics (idf, mean length) depend on the whole corpus, so every change refits it."""
         self._lexical_texts = read
-        if any(read):
-            self._bm25 = BM25().fit(read)
+        self._bm25 = BM25().fit(read) if any(read) else None
 
     def _use_hnsw(self, n: int | None = None) -> bool:
         """Whether an index of ``n`` items (default: the indexed ones) is searched with HNSW."""
@@ -360,9 +363,8 @@ class Deduper(ParamsMixin, BaseEstimator):
         self.texts_ = [self.texts_[p] for p in keep]
         self.embeddings_ = self.embeddings_[keep]
         self._build_index()  # HNSW labels are positions, which the removal shifts: rebuilt (or exact search again)
-        if lexical is not None:  # BM25's statistics depend on the whole corpus: rebuilt from the texts read before
-            self._lexical_texts = [lexical[p] for p in keep]
-            self._bm25 = BM25().fit(self._lexical_texts) if any(self._lexical_texts) else None
+        if lexical is not None:  # refitted from the texts read before (each was redacted once)
+            self._fit_lexical([lexical[p] for p in keep])
         return self
 
     def _check_fitted(self) -> None:
