@@ -135,13 +135,13 @@ def _validator(pdf: pd.DataFrame, text_col: str, id_col: str, max_chars: int,
     validator = RowValidator(text_col=text_col, id_col=id_col, keep_columns=False, max_chars=max_chars)
     # only this partition's ids are looked up: the time is the partition's, not the number of duplicates
     taken = taken or {}
+    claimed = []
     for value in pdf[id_col].tolist() if taken and id_col is not None and id_col in pdf.columns else []:
         row_id = validator._id(value)
         first = taken.get(_claim_key(row_id)) if isinstance(row_id, str) else None
         if first is not None and first[0] < number:
-            validator._seen.add(first[1])
-            if not first[1].isascii():
-                validator._composed[unicodedata.normalize("NFC", first[1])] = first[1]
+            claimed.append(first[1])
+    validator.claim(claimed)
     return pdf, validator
 
 

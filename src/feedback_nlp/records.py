@@ -1086,6 +1086,11 @@ class RowValidator:
                     reasons[i] = f"unparseable date {_preview(v)} in column {quoted(name)}"
         return pd.to_datetime(pd.Series(parsed, dtype=object), utc=True).reset_index(drop=True)
 
+    def claim(self, ids: list[str]) -> None:
+        """Hold ``ids`` as taken by rows before these (another partition's, in a distributed job): a later row with
+        one of them, in either Unicode form, is a "duplicate id", as within one job."""
+        self._claim_ids(list(ids), [None] * len(ids))
+
     def _claim_ids(self, ids: list[str | None], reasons: list[str | None]) -> None:
         for i, reason in enumerate(reasons):
             if reason is None:
